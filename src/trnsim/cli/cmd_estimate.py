@@ -1,0 +1,1 @@
+"""Command module cmd_estimate (filled in by its layer)."""

@@ -1,0 +1,1 @@
+"""Command module cmd_kernel_profile (filled in by its layer)."""

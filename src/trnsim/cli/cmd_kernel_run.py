@@ -1,0 +1,1 @@
+"""Command module cmd_kernel_run (filled in by its layer)."""

@@ -1,0 +1,1 @@
+"""Command module cmd_plan (filled in by its layer)."""

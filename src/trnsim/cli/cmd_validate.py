@@ -1,0 +1,1 @@
+"""Command module cmd_validate (filled in by its layer)."""
