@@ -13,11 +13,11 @@ change it in both places at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     """The queue an instruction is issued to."""
 
     TENSOR = "tensor"
@@ -30,7 +30,7 @@ class Engine(str, Enum):
     NONE = "none"
 
 
-class MemorySpace(str, Enum):
+class MemorySpace(StrEnum):
     """Where an operand lives."""
 
     HBM = "hbm"
