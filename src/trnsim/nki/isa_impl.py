@@ -164,30 +164,38 @@ def execute(
     oob_skip: bool = False,
 ) -> Instruction:
     """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace."""
-    try:
-        m = mask_array(mask)
-    except TypeError:
-        sim.fail(instr, f"mask must be a predicate of nl.arange/mgrid expressions, got {type(mask).__name__}",
-                 "unsupported_expression_in_mask")
+    m = None
+    if mask is not None:
+        try:
+            m = mask_array(mask)
+        except TypeError:
+            sim.fail(instr, f"mask must be a predicate of nl.arange/mgrid expressions, got {type(mask).__name__}",
+                     "unsupported_expression_in_mask")
     tensors = [(n, s) for n, s in srcs if isinstance(s, Tensor)]
     outs = ([("dst", dst)] if dst is not None else []) + list(extra_outputs)
-    for _, t in (*tensors, *outs):
-        if not oob_skip:
-            t.check_bounds(instr, m)
+    if not oob_skip:
+        for _, t in tensors:
+            if t.oob is not None:
+                t.check_bounds(instr, m)
+        for _, t in outs:
+            if t.oob is not None:
+                t.check_bounds(instr, m)
+    loops = sim.loops
     for _, t in tensors:
-        if t.index_tiles:
+        if loops:
             for it in t.index_tiles:
                 sim.check_read(instr, it.region(), False)
-        sim.check_read(instr, t.region(), accumulate and dst is not None and t.alloc is dst.alloc)
-        if t.buffer is Buffer.PSUM:
+            sim.check_read(instr, t.region(), accumulate and dst is not None and t.alloc is dst.alloc)
+        if t.alloc.buffer is Buffer.PSUM and sim.psum_groups:
             sim.psum_groups.pop(t.alloc.alloc_id, None)
     if sim.values and compute is not None:
         values = [load_f32(s, sim) if isinstance(s, Tensor) else s for _, s in srcs]
         result = compute(values)
         if dst is not None:
             write(dst, result, m, accumulate, oob_skip)
-    for _, t in outs:
-        sim.note_write(t.region(), accumulate)
+    if loops and not accumulate:
+        for _, t in outs:
+            sim.note_write(t.region(), accumulate)
     inputs = tuple(_operand(n, s) for n, s in srcs if s is not None)
     for _, t in tensors:
         inputs += tuple(it.operand("index") for it in t.index_tiles)

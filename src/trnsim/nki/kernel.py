@@ -8,6 +8,7 @@ Python errors raised by trnsim itself while running a kernel become one-line Ker
 
 from __future__ import annotations
 
+import math
 import functools
 import inspect
 import os
@@ -128,7 +129,7 @@ def _wrap_one(sim: Simulation, value: Any, name: str) -> tuple[Any, Any]:
         shape, dtype = spec_like
         dt = _arg_dtype(sim, dtype, name)
         alloc = Allocation(sim.next_alloc, Buffer.SHARED_HBM, dt, shape, 1,
-                           int(np.prod(shape, dtype=np.int64)), name, None)
+                           math.prod(shape), name, None)
         sim.next_alloc += 1
         return Tensor.whole(alloc), None
     if isinstance(value, np.ndarray):

@@ -8,10 +8,10 @@ Front ends never patch module globals; every instruction looks the simulation up
 
 from __future__ import annotations
 
+import math
 import contextvars
 import os
 import sys
-import weakref
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from trnsim.hardware.neuroncore import NeuronCoreSpec
+from trnsim.nki.dtypes import dtype_name
 from trnsim.nki.errors import KernelError
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
 
@@ -81,8 +82,8 @@ class Allocation:
     ``storage`` is ``None`` in timing-only mode.
     """
 
-    __slots__ = ("__weakref__", "alloc_id", "buffer", "dtype", "free_elems", "itemsize", "name",
-                 "partition_axis", "partitions", "shape", "storage")
+    __slots__ = ("__weakref__", "_release", "alloc_id", "buffer", "dtype", "dtype_name", "free_elems",
+                 "itemsize", "name", "on_chip", "partition_axis", "partitions", "shape", "space", "storage")
 
     def __init__(
         self,
@@ -97,6 +98,10 @@ class Allocation:
         partition_axis: int = -1,
     ) -> None:
         self.partition_axis = partition_axis
+        self.on_chip = buffer in (Buffer.SBUF, Buffer.PSUM)
+        self.space = buffer.space
+        self.dtype_name = dtype_name(dtype)
+        self._release: Any = None
         self.alloc_id = alloc_id
         self.buffer = buffer
         self.dtype = dtype
@@ -107,10 +112,9 @@ class Allocation:
         self.name = name
         self.storage = storage
 
-    @property
-    def space(self) -> MemorySpace:
-        """Memory space for the trace."""
-        return self.buffer.space
+    def __del__(self) -> None:
+        if self._release is not None:
+            self._release()
 
     @property
     def bytes_per_partition(self) -> int:
@@ -193,7 +197,7 @@ class Simulation:
                     self.fail(instruction, "shared_hbm tensor differs between SPMD instances"
                               f" ({shape} {dtype} vs {alloc.shape} {alloc.dtype})", "spmd_shared_mismatch")
                 return alloc
-        size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        size = math.prod(shape) if shape else 1
         if buffer.on_chip:
             if len(shape) < 2:
                 self.fail(instruction, f"on-chip tensors need a partition and a free dimension"
@@ -245,7 +249,7 @@ class Simulation:
                 self.fail(instruction, f"PSUM capacity exceeded by live tiles ({live} bytes per"
                           f" partition live, {spec.psum_bytes_per_partition} available)",
                           "psum_capacity_exceeded")
-            weakref.finalize(alloc, self._release, Buffer.PSUM, nbytes)
+            alloc._release = _Release(self, Buffer.PSUM, nbytes)
         else:
             self.live_sbuf_bytes += nbytes
             usable = spec.sbuf_usable_bytes_per_partition
@@ -254,7 +258,7 @@ class Simulation:
                 self.live_sbuf_bytes -= nbytes
                 self.fail(instruction, f"SBUF capacity exceeded by live tiles ({live} bytes per"
                           f" partition live, {usable} available)", "sbuf_capacity_exceeded")
-            weakref.finalize(alloc, self._release, Buffer.SBUF, nbytes)
+            alloc._release = _Release(self, Buffer.SBUF, nbytes)
 
     def _release(self, buffer: Buffer, nbytes: int) -> None:
         if buffer is Buffer.PSUM:
@@ -306,6 +310,18 @@ class Simulation:
                     self.fail(instruction, "loop-carried dependency inside affine_range (iteration"
                               f" {frame.iteration} reads what iteration {it} wrote; use"
                               " sequential_range, or accumulate with +=)", "unexpected_output_dependencies")
+
+
+class _Release:
+    """Returns an on-chip allocation's bytes to the simulation when the tensor dies."""
+
+    __slots__ = ("buffer", "nbytes", "sim")
+
+    def __init__(self, sim: Simulation, buffer: Buffer, nbytes: int) -> None:
+        self.sim, self.buffer, self.nbytes = sim, buffer, nbytes
+
+    def __call__(self) -> None:
+        self.sim._release(self.buffer, self.nbytes)
 
 
 def _contains(outer: Region, inner: Region) -> bool:

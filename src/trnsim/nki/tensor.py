@@ -13,6 +13,7 @@ In timing-only mode the allocation has no storage: views still know their shape 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,7 @@ class Tensor:
     @property
     def size(self) -> int:
         """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape) if self.shape else 1
 
     @property
     def itemsize(self) -> int:
@@ -117,12 +118,12 @@ class Tensor:
     @property
     def space(self) -> MemorySpace:
         """Memory space for the trace."""
-        return self.alloc.buffer.space
+        return self.alloc.space
 
     @property
     def on_chip(self) -> bool:
         """True for SBUF/PSUM tensors."""
-        return self.alloc.buffer.on_chip
+        return self.alloc.on_chip
 
     @property
     def is_tile(self) -> bool:
@@ -242,11 +243,11 @@ class Tensor:
             shape = tuple(shape[0])
         new = tuple(int(d) for d in shape)
         if -1 in new:
-            known = int(np.prod([d for d in new if d != -1], dtype=np.int64)) or 1
+            known = math.prod([d for d in new if d != -1]) or 1
             new = tuple(self.size // known if d == -1 else d for d in new)
-        if int(np.prod(new, dtype=np.int64)) != self.size:
+        if math.prod(new) != self.size:
             _fail("reshape", f"cannot reshape {self.shape} ({self.size} elements) to {new}"
-                  f" ({int(np.prod(new, dtype=np.int64))} elements)", "reshape_size_mismatch")
+                  f" ({math.prod(new)} elements)", "reshape_size_mismatch")
         if self.flat is not None:
             return self._replace(shape=new, flat=self.flat.reshape(new),
                                  oob=None if self.oob is None else self.oob.reshape(new))
@@ -340,28 +341,26 @@ class Tensor:
 
     def operand(self, name: str) -> Operand:
         """The trace operand for this view."""
-        isz = self.alloc.itemsize
+        a = self.alloc
+        isz = a.itemsize
         shape = self.shape
-        nbytes = self.size * isz
+        nbytes = (math.prod(shape) if shape else 1) * isz
         if self.flat is None:
-            inner = self.strides[-1] * isz if shape else isz
-            run = 1
-            expected = 1
+            strides = self.strides
+            inner = strides[-1] * isz if shape else isz
+            run = 1  # elements in the longest unit-stride run of the innermost dims
             for d in range(len(shape) - 1, -1, -1):
                 if d == self.paxis:
                     continue
-                if self.strides[d] != expected and shape[d] != 1:
-                    if run == 1 and d == len(shape) - 1:
-                        run = 1
+                if strides[d] != run and shape[d] != 1:
                     break
                 run *= shape[d]
-                expected = run
             contiguous = run * isz
         else:
             inner = isz
             contiguous = isz
-        return Operand(name, self.alloc.buffer.space, shape, dtype_name(self.alloc.dtype), nbytes,
-                       self.region(), contiguous, inner)
+        region = self._region if self._region is not None else self.region()
+        return Operand(name, a.space, shape, a.dtype_name, nbytes, region, contiguous, inner)
 
     def check_bounds(self, instruction: str, mask: np.ndarray | None) -> None:
         """Fail on an out-of-bounds element the mask does not exclude."""
@@ -447,21 +446,21 @@ def _region(t: Tensor) -> Region:
     a = t.alloc
     isz = a.itemsize
     if t.dyn:
-        if a.buffer.on_chip:
+        if a.on_chip:
             return Region(a.alloc_id, 0, a.partitions, 0, a.free_elems * isz)
         return Region(a.alloc_id, 0, 1, 0, a.free_elems * isz)
     if t.flat is not None:
         flat = t.flat if t.oob is None else t.flat[~t.oob]
         if flat.size == 0:
             return Region(a.alloc_id, 0, 0, 0, 0)
-        if a.buffer.on_chip:
+        if a.on_chip:
             p = flat // a.free_elems
             f = flat % a.free_elems
             return Region(a.alloc_id, int(p.min()), int(p.max()) + 1, int(f.min()) * isz, (int(f.max()) + 1) * isz)
         return Region(a.alloc_id, 0, 1, int(flat.min()) * isz, (int(flat.max()) + 1) * isz)
     if 0 in t.shape:
         return Region(a.alloc_id, 0, 0, 0, 0)
-    if not a.buffer.on_chip:
+    if not a.on_chip:
         lo = hi = t.offset
         for n, s in zip(t.shape, t.strides, strict=True):
             span = s * (n - 1)
