@@ -29,11 +29,11 @@ def matmul_kernel(lhsT: Any, rhs: Any) -> Any:
         for n in nl.affine_range(n_size // 512):
             acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
             for k in nl.affine_range(k_size // 128):
-                s = nl.load(lhsT[k * 128:(k + 1) * 128, m * 128:(m + 1) * 128])
-                mv = nl.load(rhs[k * 128:(k + 1) * 128, n * 512:(n + 1) * 512])
+                s = nl.load(lhsT[k * 128 : (k + 1) * 128, m * 128 : (m + 1) * 128])
+                mv = nl.load(rhs[k * 128 : (k + 1) * 128, n * 512 : (n + 1) * 512])
                 acc += nisa.nc_matmul(s, mv)
             out = nl.copy(acc, dtype=nl.float32)
-            nl.store(result[m * 128:(m + 1) * 128, n * 512:(n + 1) * 512], value=out)
+            nl.store(result[m * 128 : (m + 1) * 128, n * 512 : (n + 1) * 512], value=out)
     return result
 
 
@@ -44,24 +44,24 @@ def attention_kernel(qT: Any, kT: Any, v: Any) -> Any:
     out = nl.ndarray((seq, d), dtype=nl.float32, buffer=nl.shared_hbm)
     scale = 1.0 / float(np.sqrt(d))
     for qi in nl.affine_range(seq // 128):
-        q_tile = nl.load(qT[:, qi * 128:(qi + 1) * 128])
+        q_tile = nl.load(qT[:, qi * 128 : (qi + 1) * 128])
         scores = nl.ndarray((128, seq), dtype=nl.float32, buffer=nl.sbuf)
         for kj in nl.affine_range(seq // 512):
-            k_tile = nl.load(kT[:, kj * 512:(kj + 1) * 512])
+            k_tile = nl.load(kT[:, kj * 512 : (kj + 1) * 512])
             s_psum = nisa.nc_matmul(q_tile, k_tile)
-            scores[:, kj * 512:(kj + 1) * 512] = nisa.tensor_scalar(s_psum, np.multiply, scale)
+            scores[:, kj * 512 : (kj + 1) * 512] = nisa.tensor_scalar(s_psum, np.multiply, scale)
         row_max = nisa.tensor_reduce(np.max, scores, axis=1, keepdims=True)
         probs = nisa.activation(nl.exp, scores, bias=nisa.tensor_scalar(row_max, np.multiply, -1.0))
         row_sum = nisa.tensor_reduce(np.add, probs, axis=1, keepdims=True)
         inv = nisa.reciprocal(row_sum)
         acc = nl.zeros((128, d), nl.float32, buffer=nl.psum)
         for kj in nl.affine_range(seq // 128):
-            p_t = nisa.nc_transpose(probs[:, kj * 128:(kj + 1) * 128])
+            p_t = nisa.nc_transpose(probs[:, kj * 128 : (kj + 1) * 128])
             p_sb = nl.copy(p_t, dtype=nl.float32)
-            v_tile = nl.load(v[kj * 128:(kj + 1) * 128, :])
+            v_tile = nl.load(v[kj * 128 : (kj + 1) * 128, :])
             acc += nisa.nc_matmul(p_sb, v_tile)
         o = nisa.tensor_scalar(acc, np.multiply, inv)
-        nl.store(out[qi * 128:(qi + 1) * 128, :], value=o)
+        nl.store(out[qi * 128 : (qi + 1) * 128, :], value=o)
     return out
 
 
@@ -79,18 +79,36 @@ def main() -> None:
     b = rng.standard_normal((1024, 2048)).astype(np.float32)
     t, n = _rate(lambda: len(trace_kernel(matmul_kernel, a, b, timing_only=False)))
     rows.append(("matmul 512x1024 @ 1024x2048 fp32", "values", n, t))
-    t, n = _rate(lambda: len(trace_kernel(matmul_kernel, TensorSpec((1024, 512), np.float32),
-                                          TensorSpec((1024, 2048), np.float32))))
+    t, n = _rate(
+        lambda: len(
+            trace_kernel(
+                matmul_kernel, TensorSpec((1024, 512), np.float32), TensorSpec((1024, 2048), np.float32)
+            )
+        )
+    )
     rows.append(("matmul 512x1024 @ 1024x2048 fp32", "timing", n, t))
-    t, n = _rate(lambda: len(trace_kernel(matmul_kernel, TensorSpec((8192, 4096), nl.bfloat16),
-                                          TensorSpec((8192, 8192), nl.bfloat16))))
+    t, n = _rate(
+        lambda: len(
+            trace_kernel(
+                matmul_kernel, TensorSpec((8192, 4096), nl.bfloat16), TensorSpec((8192, 8192), nl.bfloat16)
+            )
+        )
+    )
     rows.append(("matmul 4096x8192 @ 8192x8192 bf16", "timing", n, t))
     q = rng.standard_normal((128, 1024)).astype(np.float32)
     v = rng.standard_normal((1024, 128)).astype(np.float32)
     t, n = _rate(lambda: len(trace_kernel(attention_kernel, q, q, v, timing_only=False)))
     rows.append(("attention S=1024 d=128 fp32", "values", n, t))
-    t, n = _rate(lambda: len(trace_kernel(attention_kernel, TensorSpec((128, 1024), np.float32),
-                                          TensorSpec((128, 1024), np.float32), TensorSpec((1024, 128), np.float32))))
+    t, n = _rate(
+        lambda: len(
+            trace_kernel(
+                attention_kernel,
+                TensorSpec((128, 1024), np.float32),
+                TensorSpec((128, 1024), np.float32),
+                TensorSpec((1024, 128), np.float32),
+            )
+        )
+    )
     rows.append(("attention S=1024 d=128 fp32", "timing", n, t))
     print(f"{'kernel':38} {'mode':7} {'instructions':>12} {'seconds':>8} {'instr/s':>10}")
     for name, mode, n, t in rows:

@@ -11,6 +11,7 @@ import os
 import runpy
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -22,13 +23,15 @@ from trnsim.nki.targets import ENV_TARGET
 
 
 @kernel_app.command(
-    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    "run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def run(
-    file: Path = typer.Argument(..., help="A Python file written for the Neuron SDK (NKI kernel + __main__)."),
-    target: str = typer.Option(None, "--target", help="trn1 | trn2 | trn3 (default: $"
-                               f"{ENV_TARGET} or trn2)."),
-    args: list[str] = typer.Argument(None, help="Arguments passed to the file as sys.argv[1:]."),
+    file: Annotated[Path, typer.Argument(help="A Python file written for the Neuron SDK.")],
+    target: Annotated[
+        str | None, typer.Option("--target", help=f"trn1 | trn2 | trn3 (default: ${ENV_TARGET}, trn2).")
+    ] = None,
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments for the file (sys.argv[1:]).")] = None,
 ) -> int:
     """Run an NKI kernel file on trnsim's CPU simulator."""
     if not file.is_file():

@@ -54,8 +54,15 @@ _BY_NAME: dict[str, np.dtype[Any]] = {
     "float4_e2m1fn_x4": float4_e2m1fn_x4,
 }
 _SUPPORTED = set(_BY_NAME.values())
-_FLOAT_NAMES = {"float16", "float32", "bfloat16", "float8_e4m3", "float8_e5m2", "float8_e4m3fn",
-                "float8_e8m0fnu"}
+_FLOAT_NAMES = {
+    "float16",
+    "float32",
+    "bfloat16",
+    "float8_e4m3",
+    "float8_e5m2",
+    "float8_e4m3fn",
+    "float8_e8m0fnu",
+}
 
 
 class DtypeError(ValueError):
@@ -93,10 +100,8 @@ def dtype_name(dt: np.dtype[Any]) -> str:
     """The NKI name of a dtype (``bfloat16``, ``float8_e4m3``...)."""
     name = _NAME_CACHE.get(dt)
     if name is None:
-        if dt.names:
-            name = dt.names[0]
-        else:
-            name = "bool" if dt == np.dtype(np.bool_) else str(dt.name)
+        bool_name = "bool" if dt == np.dtype(np.bool_) else str(dt.name)
+        name = dt.names[0] if dt.names else bool_name
         _NAME_CACHE[dt] = name
     return name
 
