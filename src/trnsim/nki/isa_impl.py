@@ -184,6 +184,7 @@ def execute(
     accumulate: bool = False,
     extra_outputs: Sequence[tuple[str, Tensor]] = (),
     oob_skip: bool = False,
+    exempt: bool = False,
 ) -> Instruction:
     """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace."""
     m = None
@@ -210,7 +211,7 @@ def execute(
         if loops:
             for it in t.index_tiles:
                 sim.check_read(instr, it.region(), False)
-            sim.check_read(instr, t.region(), accumulate and dst is not None and t.alloc is dst.alloc)
+            sim.check_read(instr, t.region(), (accumulate or exempt) and dst is not None and t.alloc is dst.alloc)
         if t.alloc.buffer is Buffer.PSUM and sim.psum_groups:
             sim.psum_groups.pop(t.alloc.alloc_id, None)
     if sim.values and compute is not None:
@@ -218,9 +219,9 @@ def execute(
         result = compute(values)
         if dst is not None:
             write(dst, result, m, accumulate, oob_skip)
-    if loops and not accumulate:
+    if loops and not (accumulate or exempt):
         for _, t in outs:
-            sim.note_write(t.region(), accumulate)
+            sim.note_write(t.region(), False)
     inputs = tuple(_operand(n, s) for n, s in srcs if s is not None)
     for _, t in tensors:
         inputs += tuple(it.operand("index") for it in t.index_tiles)
@@ -656,7 +657,7 @@ def tensor_tensor(
         compute,
         mask=mask,
         attrs=attrs,
-        accumulate=accumulate,
+        exempt=accumulate,
     )
 
 

@@ -131,6 +131,13 @@ def nc_matmul(
             f"stationary free size {m} exceeds the limit (valid: 1..{sim.spec.gemm_stationary_fmax})",
             "size_of_dimension_exceed_arch_limit",
         )
+    limit = sim.spec.gemm_moving_fmax
+    if n > limit and sim.spec.nc_version < 4:
+        sim.fail(
+            "nisa.nc_matmul",
+            f"moving free size {n} exceeds the limit (valid: 1..{limit})",
+            "size_of_dimension_exceed_arch_limit",
+        )
     dt = stationary.dtype if is_transpose else np.float32
     dst = _impl.new_tile(sim, "nisa.nc_matmul", (m, n), dt, Buffer.PSUM)
     instr = _isa.nc_matmul(
