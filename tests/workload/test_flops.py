@@ -27,7 +27,8 @@ def test_model_flops_match_megatron_formula(hidden: int, layers: int, heads: int
     # F = 72·B·s·L·h²·(1 + s/(6h) + V/(12·L·h)).
     model = gpt(hidden, layers, heads, seq=seq)
     batch, vocab = 8, 51200
-    expected = 72 * batch * seq * layers * hidden**2 * (1 + seq / (6 * hidden) + vocab / (12 * layers * hidden))
+    h, L = hidden, layers
+    expected = 72 * batch * seq * L * h**2 * (1 + seq / (6 * h) + vocab / (12 * L * h))
     got = model_flops(model, batch * seq, seq)
     print(f"h={hidden} L={layers} s={seq}: {got:.6e} vs Megatron {expected:.6e} ({got / expected - 1:+.2e})")
     assert got == pytest.approx(expected, rel=1e-12)
@@ -38,7 +39,8 @@ def test_full_recompute_matches_the_96_formula(hidden: int, layers: int, heads: 
     # Narayanan et al. 2021, eq. (3): with activation recomputation
     # F = 96·B·s·L·h²·(1 + s/(6h) + V/(16·L·h)).
     model, seq, batch, vocab = gpt(hidden, layers, heads), 2048, 4, 51200
-    expected = 96 * batch * seq * layers * hidden**2 * (1 + seq / (6 * hidden) + vocab / (16 * layers * hidden))
+    h, L = hidden, layers
+    expected = 96 * batch * seq * L * h**2 * (1 + seq / (6 * h) + vocab / (16 * L * h))
     assert hardware_flops(model, batch * seq, seq, Recompute.FULL) == pytest.approx(expected, rel=1e-12)
 
 
@@ -104,7 +106,8 @@ def test_shards_split_the_work_exactly(shard: Shard, ranks: int) -> None:
 def test_pipeline_stages_add_up() -> None:
     model = load_model("llama3-70b")
     whole = _graph_model_flops(build_step(model, Shard(), 1, 4096))
-    stages = [Shard(layers=20, first_layer=20 * i, has_embedding=i == 0, has_lm_head=i == 3) for i in range(4)]
+    stages = [Shard(layers=20, first_layer=20 * i, has_embedding=i == 0, has_lm_head=i == 3)
+              for i in range(4)]
     assert sum(_graph_model_flops(build_step(model, s, 1, 4096)) for s in stages) == pytest.approx(whole)
 
 
