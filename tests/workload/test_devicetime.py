@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trnsim.devicetime.analytic import executed_attention_flops
 from trnsim.devicetime.cache import LatencyCache
 from trnsim.devicetime.efficiency import load_efficiency
-from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
+from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase, executed_attention_flops
 from trnsim.devicetime.tables import OpTable, find_table, load_table, table_path
 from trnsim.devicetime.timing import Method, time_op, time_op_detailed, time_step
 from trnsim.errors import ConfigError
