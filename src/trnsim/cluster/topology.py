@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -26,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trnsim.errors import ConfigError, UnknownNameError
+from trnsim.hardware.catalog import SystemSpec
 
 __all__ = [
     "LinkKind",
@@ -35,6 +37,7 @@ __all__ = [
     "list_topologies",
     "load_topology",
     "load_topology_file",
+    "topology_for_system",
 ]
 
 _GIGA = 1e9
@@ -108,14 +111,26 @@ class TopologySpec(BaseModel):
         return product
 
 
-def _level(raw: Mapping[str, Any], where: str, *, scale_out: bool) -> TopologyLevel:
+def _level(
+    raw: Mapping[str, Any], where: str, *, scale_out: bool, node: _NodeNetwork | None = None
+) -> TopologyLevel:
     """Convert one level from file units (GB/s, Gbit/s, microseconds) to SI units."""
     data = dict(raw)
     try:
         if scale_out:
-            # Scale-out bandwidth is quoted per instance/host and shared by its chips.
-            total_bytes_per_s = float(data.pop("bandwidth_gbit_per_s")) * _GIGA / 8
-            chips_sharing = int(data.pop("chips_sharing"))
+            # Scale-out bandwidth is quoted per instance/host and shared by its chips; a file that
+            # omits it takes the system catalog's figure (one source of truth for that number).
+            if "bandwidth_gbit_per_s" in data:
+                total_bytes_per_s = float(data.pop("bandwidth_gbit_per_s")) * _GIGA / 8
+                chips_sharing = int(data.pop("chips_sharing"))
+            elif node is not None:
+                total_bytes_per_s, chips_sharing = node.bw_bytes_per_s, node.chips
+                data.pop("chips_sharing", None)
+            else:
+                raise ConfigError(
+                    f"topology {where}: no bandwidth_gbit_per_s and no system to take it from; "
+                    "load it with topology_for_system() or set scale_out.bandwidth_gbit_per_s"
+                )
             oversubscription = float(data.pop("oversubscription", 1.0))
             if chips_sharing < 1 or oversubscription < 1:
                 raise ConfigError(
@@ -138,6 +153,14 @@ def _level(raw: Mapping[str, Any], where: str, *, scale_out: bool) -> TopologyLe
         raise ConfigError(f"topology {where}: {detail}") from None
 
 
+@dataclass(frozen=True)
+class _NodeNetwork:
+    """A system catalog's scale-out bandwidth per node and the chips sharing it."""
+
+    bw_bytes_per_s: float
+    chips: int
+
+
 def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], name: str) -> dict[str, Any]:
     """Set dotted keys (``scale_out.hop_latency_us``, ``dimension.1.size``) in a copy of the raw file."""
     data = copy.deepcopy(raw)
@@ -158,7 +181,7 @@ def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], name: st
     return data
 
 
-def _parse(raw: Mapping[str, Any], origin: str) -> TopologySpec:
+def _parse(raw: Mapping[str, Any], origin: str, node: _NodeNetwork | None = None) -> TopologySpec:
     try:
         dims_raw = raw["dimension"]
         if not dims_raw:
@@ -167,7 +190,7 @@ def _parse(raw: Mapping[str, Any], origin: str) -> TopologySpec:
             _level(d, f"{origin} dimension {i}", scale_out=False) for i, d in enumerate(dims_raw)
         )
         on_chip = _level(raw["on_chip"], f"{origin} on_chip", scale_out=False) if "on_chip" in raw else None
-        scale_out = _level(raw["scale_out"], f"{origin} scale_out", scale_out=True)
+        scale_out = _level(raw["scale_out"], f"{origin} scale_out", scale_out=True, node=node)
         rel = dict(raw["reliability"])
         rel["checkpoint_write_bytes_per_s_per_node"] = (
             float(rel.pop("checkpoint_write_gbytes_per_s_per_node")) * _GIGA
@@ -198,6 +221,11 @@ def list_topologies() -> list[str]:
 
 
 @cache
+def list_topologies_cached() -> tuple[str, ...]:
+    return tuple(list_topologies())
+
+
+@cache
 def _raw(name: str) -> dict[str, Any]:
     path = _data_dir() / f"{name}.toml"
     if not path.is_file():
@@ -207,15 +235,43 @@ def _raw(name: str) -> dict[str, Any]:
 
 
 @cache
-def _load_cached(name: str) -> TopologySpec:
-    return _parse(_raw(name), f"'{name}'")
+def _load_cached(name: str, node: _NodeNetwork | None) -> TopologySpec:
+    return _parse(_raw(name), f"'{name}'", node)
 
 
-def load_topology(name: str, overrides: Mapping[str, Any] | None = None) -> TopologySpec:
-    """Load a bundled topology by system name, with optional dotted-key overrides in file units."""
+def load_topology(
+    name: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    node_scale_out_bw_bytes_per_s: float | None = None,
+    chips_per_node: int | None = None,
+) -> TopologySpec:
+    """Load a bundled topology by name, with optional dotted-key overrides in file units.
+
+    ``node_scale_out_bw_bytes_per_s`` and ``chips_per_node`` (from the system catalog) supply the
+    scale-out bandwidth when the file does not give it.
+    """
+    node = None
+    if node_scale_out_bw_bytes_per_s is not None and chips_per_node is not None:
+        node = _NodeNetwork(node_scale_out_bw_bytes_per_s, chips_per_node)
     if not overrides:
-        return _load_cached(name)
-    return _parse(_apply_overrides(_raw(name), overrides, name), f"'{name}'")
+        return _load_cached(name, node)
+    return _parse(_apply_overrides(_raw(name), overrides, name), f"'{name}'", node)
+
+
+def topology_for_system(
+    system: SystemSpec, name: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> TopologySpec:
+    """The topology of a catalog system: the file named ``name`` (e.g. the alias the user typed)
+    when one exists, else the file named after the system; scale-out bandwidth from the catalog
+    unless the file gives its own."""
+    chosen = name if name is not None and name in list_topologies_cached() else system.name
+    return load_topology(
+        chosen,
+        overrides,
+        node_scale_out_bw_bytes_per_s=system.scale_out_bw_bytes_per_s,
+        chips_per_node=system.chips_per_node,
+    )
 
 
 def load_topology_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TopologySpec:
