@@ -47,7 +47,7 @@ def test_overrides_replace_one_value_and_leave_the_rest() -> None:
 def test_bad_override_and_unknown_name_are_one_line_errors() -> None:
     with pytest.raises(ConfigError, match="names no"):
         load_topology("trn2", {"dimension.7.size": 2}, node_scale_out_bw_bytes_per_s=1e9, chips_per_node=1)
-    with pytest.raises(UnknownNameError, match="known: .*trn2"):
+    with pytest.raises(UnknownNameError, match=r"known: .*trn2"):
         load_topology("trn9")
     with pytest.raises(ConfigError, match="size"):
         load_topology("tpu-v4", {"dimension.0.size": 0})
