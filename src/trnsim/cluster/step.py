@@ -24,6 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trnsim.cluster.goodput import GoodputResult, estimate_goodput
 from trnsim.cluster.pipeline import Schedule, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
@@ -39,7 +40,14 @@ from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision
 from trnsim.workload.shard import Shard
 
-__all__ = ["BREAKDOWN_KEYS", "StepResult", "check_plan", "estimate_step"]
+__all__ = [
+    "BREAKDOWN_KEYS",
+    "CHECKPOINT_BYTES_PER_PARAM",
+    "StepResult",
+    "check_plan",
+    "estimate_run_goodput",
+    "estimate_step",
+]
 
 #: Keys of :attr:`StepResult.breakdown`; they sum to the step time.
 BREAKDOWN_KEYS = ("compute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "dp_comm", "pipeline_bubble",
@@ -376,4 +384,28 @@ def estimate_step(
         bubble_fraction=pipe.bubble_fraction,
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},
+    )
+
+
+#: Bytes a checkpoint stores per parameter with mixed-precision Adam: BF16 weights (2), FP32
+#: master weights (4), first and second moments (4 + 4).
+CHECKPOINT_BYTES_PER_PARAM = 14
+
+
+def estimate_run_goodput(
+    result: StepResult, model: ModelConfig, system: SystemSpec, topology: TopologySpec | None = None,
+    interval_s: float | None = None,
+) -> GoodputResult:
+    """Goodput of a long run of ``result``'s step: the topology's failure and checkpoint facts.
+
+    Every node writes its share of the checkpoint in parallel at the file's per-node bandwidth.
+    """
+    topo = topology if topology is not None else topology_for_system(system)
+    rel = topo.reliability
+    nodes = math.ceil(result.chips / system.chips_per_node)
+    return estimate_goodput(
+        result.chips, result.step_time_s, model.n_params() * CHECKPOINT_BYTES_PER_PARAM,
+        failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
+        checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
+        restart_s=rel.restart_s, interval_s=interval_s,
     )
