@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput
@@ -37,7 +38,7 @@ from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
 from trnsim.workload.graph import build_optimizer_ops, build_step
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
-from trnsim.workload.options import Precision
+from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
 __all__ = [
@@ -174,6 +175,18 @@ def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, 
     return hit
 
 
+@lru_cache(maxsize=1024)
+def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
+                     flash: bool) -> tuple[float, float]:
+    """(model, hardware) FLOPs per token: both are linear in the token count, so computed once."""
+    return model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)
+
+
+@lru_cache(maxsize=4096)
+def _moe_layers(model: ModelConfig, first_layer: int, layers: int) -> int:
+    return sum(1 for i in range(first_layer, first_layer + layers) if model.is_moe_layer(i))
+
+
 def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> list[Shard]:
     """Shards of the distinct stages: the first, a middle one (pp > 2) and the last."""
     per_stage = model.num_layers // plan.pp
@@ -276,9 +289,16 @@ class _Groups:
     pp: GroupPlacement  # two adjacent stages
 
 
+_PLACE_CACHE: dict[tuple[int, int, int, int, int, int, int], tuple[TopologySpec, _Groups]] = {}
+
+
 def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _Groups:
     r = system.ranks_per_chip
-    return _Groups(
+    key = (id(topology), r, plan.tp, plan.cp, plan.dp, plan.ep, plan.pp)
+    hit = _PLACE_CACHE.get(key)
+    if hit is not None and hit[0] is topology:
+        return hit[1]
+    groups = _Groups(
         tp=place_group(topology, r, plan.tp_stride, plan.tp),
         cp=place_group(topology, r, plan.cp_stride, plan.cp),
         ep=place_group(topology, r, plan.dp_stride, plan.ep),
@@ -286,6 +306,8 @@ def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _G
         expert_dp=place_group(topology, r, plan.dp_stride * plan.ep, plan.dp // plan.ep),
         pp=place_group(topology, r, plan.pp_stride, 2 if plan.pp > 1 else 1),
     )
+    _PLACE_CACHE[key] = (topology, groups)
+    return groups
 
 
 def estimate_step(
@@ -314,8 +336,7 @@ def estimate_step(
     for shard in _stage_shards(model, plan):
         dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
         layers = int(shard.layers or 0)
-        stage_layers = range(shard.first_layer, shard.first_layer + layers)
-        moe_layers = sum(1 for i in stage_layers if model.is_moe_layer(i))
+        moe_layers = _moe_layers(model, shard.first_layer, layers)
         tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel, plan.recompute)
         cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute)
         ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp, plan.sequence_parallel,
@@ -361,6 +382,8 @@ def estimate_step(
     tokens = plan.global_batch * seq_len
     peak_per_rank = chip.peak_flops(str(precision)) / system.ranks_per_chip
     denominator = step * ranks * peak_per_rank
+    model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
+                                                           plan.flash_attention)
     memory = _peak_memory(model, plan, seq_len, precision)
     capacity = system.hbm_bytes_per_rank
     return StepResult(
@@ -374,8 +397,8 @@ def estimate_step(
         step_time_s=step,
         breakdown=breakdown,
         tokens_per_s=tokens / step,
-        mfu=model_flops(model, tokens, seq_len) / denominator,
-        hfu=hardware_flops(model, tokens, seq_len, plan.recompute) / denominator,
+        mfu=model_per_token * tokens / denominator,
+        hfu=hardware_per_token * tokens / denominator,
         memory_per_rank_bytes=memory.total_bytes,
         memory=memory,
         memory_capacity_bytes=capacity,
