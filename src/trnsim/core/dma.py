@@ -10,8 +10,8 @@ model, from [DMA] and [PG] in hardware.md:
   DGE) and then for its bytes at the queue's throughput times the descriptor efficiency
   ``c / (c + descriptor_overhead_bytes)`` (why small per-partition chunks are slow), times the
   transpose efficiency for transposing DMAs;
-* parts that read or write HBM also draw on the chip's HBM bandwidth (:class:`HbmCalendar`),
-  which all cores share.
+* parts that read or write HBM also draw on the core's share of the chip's HBM bandwidth
+  (:class:`HbmCalendar`); the parts of one transfer share it fairly.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class DmaCostModel:
 
 
 class HbmCalendar:
-    """The HBM bandwidth of one chip, shared by every DMA queue of every core.
+    """A share of HBM bandwidth, drawn on by DMA queues.
 
     Time is cut into buckets of ``bucket_ns``; each holds ``bandwidth × bucket_ns`` bytes. A
     transfer starting at ``t`` at up to ``rate`` bytes/ns takes what each bucket has left, so

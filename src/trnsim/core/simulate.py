@@ -11,8 +11,10 @@ event simulation: an instruction starts at the latest of
 * on v2, the time the shared SBUF port (VectorE/GpSimdE) or PSUM port (VectorE/ScalarE) is free.
 
 So there is no event heap per instruction. The cores of an SPMD launch are interleaved by a
-small heap keyed by each core's progress, so that transfers of all cores draw on the shared HBM
-bandwidth (:class:`~trnsim.core.dma.HbmCalendar`) at about the times they happen.
+small heap keyed by each core's progress (so that a producer on one core is usually placed before
+its consumer on another). HBM bandwidth is divided equally among the cores of the launch that
+use it (:class:`~trnsim.core.dma.HbmCalendar` per core): exact for symmetric SPMD kernels,
+pessimistic when one core moves data while the others compute.
 
 Known simplifications: ports are in-order resources (a later instruction never fills an earlier
 gap); a dependency between cores is seen only if the producer was scheduled first; instructions
@@ -74,7 +76,14 @@ class _Simulation:
         self.timing = timing
         self.compute = ComputeCostModel(timing)
         self.dma = DmaCostModel(timing)
-        self.hbm = HbmCalendar(timing.chip.hbm_bandwidth_bytes_per_s.value / 1e9, options.hbm_bucket_ns)
+        # HBM is divided equally among the cores of the launch that use it (exact for symmetric
+        # SPMD kernels; a core cannot borrow the share of a core that is idle).
+        hbm_cores = {i.core for i in trace.instructions if i.engine == Engine.DMA
+                     and any(o.space == MemorySpace.HBM for o in (*i.inputs, *i.outputs))}
+        self.hbm_share_bytes_per_ns = (
+            timing.chip.hbm_bandwidth_bytes_per_s.value / 1e9 / max(1, len(hbm_cores)))
+        self.hbm: dict[int, HbmCalendar] = {
+            core: HbmCalendar(self.hbm_share_bytes_per_ns, options.hbm_bucket_ns) for core in hbm_cores}
         self.tracker = RegionTracker()
         self.ports = timing.memory.shared_access_ports.value >= 1
         self.cores: dict[int, _CoreState] = {}
@@ -213,6 +222,10 @@ class _Simulation:
         order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[: plan.parts]
         rate = plan.rate_bytes_per_ns
         nominal_ns = plan.part_bytes / rate
+        if plan.hbm_crossings:
+            calendar = self.hbm[core]
+            # The parts of one transfer share the core's HBM bandwidth fairly.
+            hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / plan.parts)
         parts: list[tuple[int, float, float]] = []
         start_min = float("inf")
         last_end = -1.0
@@ -222,8 +235,7 @@ class _Simulation:
             start = max(free, dep_ready)
             data_start = start + plan.fixed_ns
             if plan.hbm_crossings:
-                factor = plan.hbm_crossings
-                end = self.hbm.transfer(data_start, plan.part_bytes * factor, rate * factor)
+                end = calendar.transfer(data_start, plan.part_bytes * plan.hbm_crossings, hbm_rate)
             else:
                 end = data_start + nominal_ns
             if end > last_end:
