@@ -35,6 +35,11 @@ class ToyEvaluator:
     link_bytes_per_s: float = 100e9
     dp_link_bytes_per_s: float = 25e9
 
+    def peak(self, problem: Problem) -> float:
+        """Peak FLOP/s per rank; a toy system may carry a speed multiplier as its ``config``."""
+        speed = problem.system.config if isinstance(problem.system.config, int | float) else 1.0
+        return self.peak_flops * speed
+
     def params(self, model: ModelShape) -> float:
         return 12.0 * model.num_layers * model.hidden_size**2
 
@@ -69,7 +74,8 @@ class ToyEvaluator:
         tokens = job.tokens_per_step
         flops = 6.0 * self.params(model) * tokens
         efficiency = c.micro_batch / (c.micro_batch + 1.0)  # small micro-batches use the array poorly
-        compute = flops * RECOMPUTE_FLOP_FACTOR[c.recompute] / (problem.ranks * self.peak_flops * efficiency)
+        peak = self.peak(problem)
+        compute = flops * RECOMPUTE_FLOP_FACTOR[c.recompute] / (problem.ranks * peak * efficiency)
         micro_batches = job.global_batch // (c.dp * c.micro_batch)
         tp_bytes = 4.0 * tokens / (c.dp * c.cp) * model.hidden_size * 2 * model.num_layers / c.pp
         tp_comm = (c.tp - 1) / c.tp * tp_bytes / self.link_bytes_per_s
@@ -84,7 +90,7 @@ class ToyEvaluator:
         return StepEstimate(
             step_time_s=step,
             tokens_per_s=tokens / step,
-            mfu=flops / (step * problem.ranks * self.peak_flops),
+            mfu=flops / (step * problem.ranks * peak),
             memory_per_rank_bytes=self.memory_bytes(problem, c),
             breakdown_s=breakdown,
             memory_capacity_bytes=self.capacity_bytes,

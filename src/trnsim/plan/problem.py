@@ -48,6 +48,7 @@ class SystemShape:
     name: str
     chips_per_node: int
     ranks_per_chip: int = 1
+    chip_name: str = ""
     price_usd_per_node_hour: float | None = None
     price_date: str | None = None
     price_source: str | None = None
