@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trnsim.plan.candidate import Candidate, RecomputeChoice
+from trnsim.plan.candidate import Candidate, Recompute
 from trnsim.plan.evaluator import MEMORY_REASON, Infeasible, StepEstimate
 from trnsim.plan.problem import ModelShape, Problem, SystemShape, TrainingJob
 
 ACTIVATION_BYTES_PER_TOKEN_HIDDEN = {
-    RecomputeChoice.NONE: 34.0,
-    RecomputeChoice.SELECTIVE: 10.0,
-    RecomputeChoice.FULL: 2.0,
+    Recompute.NONE: 34.0,
+    Recompute.SELECTIVE: 10.0,
+    Recompute.FULL: 2.0,
 }
 RECOMPUTE_FLOP_FACTOR = {
-    RecomputeChoice.NONE: 1.0,
-    RecomputeChoice.SELECTIVE: 1.05,
-    RecomputeChoice.FULL: 4 / 3,
+    Recompute.NONE: 1.0,
+    Recompute.SELECTIVE: 1.05,
+    Recompute.FULL: 4 / 3,
 }
 
 

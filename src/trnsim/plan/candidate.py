@@ -8,20 +8,12 @@ cluster's plan. ``dp`` is implied: ranks / (tp × pp × cp).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
 
-
-class RecomputeChoice(StrEnum):
-    """Activation recomputation, ordered from most memory to least."""
-
-    NONE = "none"
-    SELECTIVE = "selective"
-    FULL = "full"
-
+from trnsim.workload.options import Recompute
 
 #: Order of memory saving: a later entry never needs more activation memory than an earlier one.
-RECOMPUTE_ORDER = (RecomputeChoice.NONE, RecomputeChoice.SELECTIVE, RecomputeChoice.FULL)
+RECOMPUTE_ORDER = (Recompute.NONE, Recompute.SELECTIVE, Recompute.FULL)
 
 
 @dataclass(frozen=True, order=True)
@@ -36,7 +28,7 @@ class Candidate:
     interleave: int = 1
     zero_stage: int = 0
     micro_batch: int = 1
-    recompute: RecomputeChoice = RecomputeChoice.NONE
+    recompute: Recompute = Recompute.NONE
 
     @property
     def ranks(self) -> int:
@@ -70,5 +62,5 @@ class Candidate:
     def from_dict(cls, data: dict[str, Any]) -> Candidate:
         """Inverse of :meth:`to_dict`."""
         values = dict(data)
-        values["recompute"] = RecomputeChoice(values.get("recompute", "none"))
+        values["recompute"] = Recompute(values.get("recompute", "none"))
         return cls(**values)

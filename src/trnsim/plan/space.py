@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate, RecomputeChoice
+from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate, Recompute
 from trnsim.plan.problem import ModelShape, Problem
 
 
@@ -41,7 +41,7 @@ class SearchSpace(BaseModel):
     interleave: tuple[int, ...] = (1, 2, 4)
     zero_stages: tuple[int, ...] = (0, 1, 2, 3)
     micro_batches: tuple[int, ...] = (1, 2, 4, 8)
-    recompute: tuple[RecomputeChoice, ...] = RECOMPUTE_ORDER
+    recompute: tuple[Recompute, ...] = RECOMPUTE_ORDER
     tp_within_node: bool = True
     even_layers: bool = False
 
