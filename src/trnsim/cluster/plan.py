@@ -67,6 +67,7 @@ class ParallelPlan(BaseModel):
     sequence_parallel: bool = False
     overlap_dp_comm: bool = True
     overlap_tp_comm: bool = False
+    flash_attention: bool = Field(True, description="fused attention keeping no score matrix")
 
     @model_validator(mode="after")
     def _consistent(self) -> ParallelPlan:

@@ -80,6 +80,8 @@ class Op:
     shape: Mapping[str, int] = field(default_factory=dict)
     dtype: Dtype = Dtype.BF16
     count: int = 1
+    #: The kernel that implements it on Trainium ('matmul', 'rmsnorm', 'attention', ...); '' = none.
+    kernel: str = ""
 
     @property
     def total_flops(self) -> float:

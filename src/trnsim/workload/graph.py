@@ -122,26 +122,27 @@ def _matmul(name: str, m: int, k: int, n: int, dtype: Dtype, count: int, phase: 
     return Op(
         name=name, op_class=op_class, phase=phase, flops=2.0 * m * k * n,
         bytes_read=float((m * k + k * n) * dtype.nbytes), bytes_written=float(m * n * _ACT_BYTES),
-        shape={"m": m, "k": k, "n": n}, dtype=dtype, count=count,
+        shape={"m": m, "k": k, "n": n}, dtype=dtype, count=count, kernel="matmul",
     )
 
 
 def _rowwise(name: str, op_class: OpClass, rows: int, cols: int, flops_per_element: float,
-             inputs: int, count: int, phase: Phase = Phase.FWD) -> Op:
+             inputs: int, count: int, phase: Phase = Phase.FWD, kernel: str = "") -> Op:
     """An op over a rows x cols BF16 tensor: reads ``inputs`` such tensors, writes one."""
     elements = rows * cols
     return Op(
         name=name, op_class=op_class, phase=phase, flops=flops_per_element * elements,
         bytes_read=float(inputs * elements * _ACT_BYTES), bytes_written=float(elements * _ACT_BYTES),
-        shape={"rows": rows, "cols": cols}, dtype=Dtype.BF16, count=count,
+        shape={"rows": rows, "cols": cols}, dtype=Dtype.BF16, count=count, kernel=kernel,
     )
 
 
 def _norm(name: str, model: ModelConfig, rows: int, cols: int, count: int) -> Op:
     # RMSNorm: square, sum, scale, multiply by weight ≈ 4 FLOP/element; LayerNorm adds the mean
     # and the bias ≈ 7.
-    per_element = 4.0 if model.norm is NormKind.RMSNORM else 7.0
-    return _rowwise(name, OpClass.NORM, rows, cols, per_element, 1, count)
+    rms = model.norm is NormKind.RMSNORM
+    return _rowwise(name, OpClass.NORM, rows, cols, 4.0 if rms else 7.0, 1, count,
+                    kernel="rmsnorm" if rms else "layernorm")
 
 
 def _backward(op: Op) -> list[Op]:
@@ -153,7 +154,7 @@ def _backward(op: Op) -> list[Op]:
             name=f"{op.name}.wgrad", op_class=op.op_class, phase=Phase.BWD, flops=2.0 * m * k * n,
             bytes_read=float((m * k + m * n) * op.dtype.nbytes + k * n * _GRAD_ACC_BYTES),
             bytes_written=float(k * n * _GRAD_ACC_BYTES),
-            shape={"m": k, "k": m, "n": n}, dtype=op.dtype, count=op.count,
+            shape={"m": k, "k": m, "n": n}, dtype=op.dtype, count=op.count, kernel="matmul",
         )
         return [dgrad, wgrad]
     if op.op_class is OpClass.ATTENTION:
@@ -162,14 +163,15 @@ def _backward(op: Op) -> list[Op]:
         return [Op(
             name=f"{op.name}.bwd", op_class=op.op_class, phase=Phase.BWD, flops=2.0 * op.flops,
             bytes_read=op.bytes_read + 2.0 * op.bytes_written, bytes_written=op.bytes_read,
-            shape=op.shape, dtype=op.dtype, count=op.count,
+            shape=op.shape, dtype=op.dtype, count=op.count, kernel="attention_bwd",
         )]
     if op.op_class is OpClass.EMBEDDING:
         rows, cols = op.shape["rows"], op.shape["cols"]
         return [Op(
             name=f"{op.name}.bwd", op_class=op.op_class, phase=Phase.BWD, flops=float(rows * cols),
             bytes_read=float(rows * cols * (_ACT_BYTES + _GRAD_ACC_BYTES)),
-            bytes_written=float(rows * cols * _GRAD_ACC_BYTES), shape=op.shape, dtype=op.dtype, count=op.count,
+            bytes_written=float(rows * cols * _GRAD_ACC_BYTES), shape=op.shape, dtype=op.dtype,
+            count=op.count,
         )]
     # Norms, elementwise ops and the loss: read the output gradient and the saved inputs, write
     # the input gradients; about twice the forward arithmetic.
@@ -199,7 +201,8 @@ class _Dims:
     saved_gemm_input_bytes: int
 
 
-def _attention_ops(model: ModelConfig, d: _Dims, count: int, flash: bool) -> tuple[list[Op], list[SavedTensor]]:
+def _attention_ops(model: ModelConfig, d: _Dims, count: int,
+                   flash: bool) -> tuple[list[Op], list[SavedTensor]]:
     h, T, Tsp = model.hidden_size, d.tokens, d.tokens_sp
     a = _ACT_BYTES
     qk, v = model.qk_head_dim, model.v_dim
@@ -249,7 +252,7 @@ def _attention_ops(model: ModelConfig, d: _Dims, count: int, flash: bool) -> tup
         bytes_written=float(out_bytes + extra_traffic / 2),
         shape={"batch_heads": bh, "seq_q": sq, "seq_kv": skv, "head_dim_qk": qk, "head_dim_v": v,
                "causal": 1, "flash": int(flash)},
-        dtype=Dtype.BF16, count=count,
+        dtype=Dtype.BF16, count=count, kernel="attention" if flash else "",
     ))
     if flash:
         # FlashAttention keeps the output and the FP32 log-sum-exp per row; the output is also the
@@ -270,7 +273,7 @@ def _attention_ops(model: ModelConfig, d: _Dims, count: int, flash: bool) -> tup
     if model.dropout:
         ops.append(_rowwise("attn_dropout", OpClass.ELEMENTWISE, Tsp, h, 2.0, 1, count))
         saved.append(SavedTensor("attn_dropout.mask", Tsp * h, count))
-    ops.append(_rowwise("attn_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count))
+    ops.append(_rowwise("attn_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count, kernel="add"))
     return ops, saved
 
 
@@ -285,7 +288,7 @@ def _mlp_ops(model: ModelConfig, d: _Dims, prefix: str, tokens: int, ffn_local: 
         _matmul(f"{prefix}fc1", tokens, h, up_cols, d.gemm, n),
         # SwiGLU: silu(gate) * up ≈ 5 FLOP/element; GELU (tanh form) ≈ 8.
         _rowwise(f"{prefix}{'swiglu' if swiglu else 'gelu'}", OpClass.ELEMENTWISE, tokens, ffn_local,
-                 5.0 if swiglu else 8.0, 2 if swiglu else 1, n),
+                 5.0 if swiglu else 8.0, 2 if swiglu else 1, n, kernel="swiglu" if swiglu else "gelu"),
         _matmul(f"{prefix}fc2", tokens, ffn_local, h, d.gemm, n),
     ]
     saved = [
@@ -306,7 +309,7 @@ def _dense_mlp(model: ModelConfig, d: _Dims, count: int) -> tuple[list[Op], list
     if model.dropout:
         ops.append(_rowwise("mlp_dropout", OpClass.ELEMENTWISE, Tsp, h, 2.0, 1, count))
         saved.append(SavedTensor("mlp_dropout.mask", Tsp * h, count))
-    ops.append(_rowwise("mlp_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count))
+    ops.append(_rowwise("mlp_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count, kernel="add"))
     return ops, saved
 
 
@@ -336,7 +339,7 @@ def _moe_mlp(model: ModelConfig, shard: Shard, d: _Dims, count: int) -> tuple[li
         shared_ops, shared_saved = _mlp_ops(model, d, "shared.", d.tokens, shared_ffn, count)
         ops += shared_ops
         saved += shared_saved
-    ops.append(_rowwise("mlp_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count))
+    ops.append(_rowwise("mlp_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count, kernel="add"))
     return ops, saved
 
 
@@ -355,7 +358,8 @@ def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_lay
     expert = 0
     if moe_layers:
         one_expert = model.mlp_params(int(model.moe_ffn_hidden_size or 0)) // t
-        dense += moe_layers * (per_layer_common + h * model.num_experts + model.num_shared_experts * one_expert)
+        router = h * model.num_experts
+        dense += moe_layers * (per_layer_common + router + model.num_shared_experts * one_expert)
         expert = moe_layers * (model.num_experts // shard.ep) * one_expert
     vocab_local = math.ceil(model.vocab_size / t)
     if shard.has_embedding:
@@ -375,14 +379,15 @@ def build_optimizer_ops(params: ParamsOnRank, shards: int = 1, expert_shards: in
     weight decay, update).
     """
     ops = []
-    for name, count, split in (("adamw", params.dense, shards), ("adamw.experts", params.expert, expert_shards)):
+    groups = (("adamw", params.dense, shards), ("adamw.experts", params.expert, expert_shards))
+    for name, count, split in groups:
         if count == 0:
             continue
         local = math.ceil(count / max(1, split))
         ops.append(Op(
             name=name, op_class=OpClass.OPTIMIZER, phase=Phase.OPTIMIZER, flops=12.0 * local,
             bytes_read=16.0 * local, bytes_written=14.0 * local, shape={"params": local},
-            dtype=Dtype.FP32, count=1,
+            dtype=Dtype.FP32, count=1, kernel="adamw",
         ))
     return tuple(ops)
 
@@ -461,7 +466,8 @@ def build_step(
             fwd_head.append(_rowwise("position_add", OpClass.ELEMENTWISE, d.tokens_sp, h, 1.0, 2, 1))
         if model.dropout:
             fwd_head.append(_rowwise("embedding_dropout", OpClass.ELEMENTWISE, d.tokens_sp, h, 2.0, 1, 1))
-            saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1, kept_by_full_recompute=True))
+            saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1,
+                                     kept_by_full_recompute=True))
 
     layer_ops: list[Op] = []
     layer_saved: list[SavedTensor] = []
@@ -482,12 +488,13 @@ def build_step(
             _norm("final_norm", model, d.tokens_sp, h, 1),
             _matmul("lm_head", tokens, h, vocab_local, Dtype.BF16, 1),
             # Cross-entropy over the vocabulary shard: max, exp, sum, log, pick ≈ 5 FLOP/logit.
-            _rowwise("cross_entropy", OpClass.LOSS, tokens, vocab_local, 5.0, 1, 1),
+            _rowwise("cross_entropy", OpClass.LOSS, tokens, vocab_local, 5.0, 1, 1, kernel="cross_entropy"),
         ]
         saved += [
             SavedTensor("final_norm.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
             SavedTensor("lm_head.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
-            SavedTensor("cross_entropy.softmax_fp32", tokens * vocab_local * 4, 1, kept_by_full_recompute=True),
+            SavedTensor("cross_entropy.softmax_fp32", tokens * vocab_local * 4, 1,
+                        kept_by_full_recompute=True),
         ]
 
     if recompute is Recompute.FULL:
@@ -519,4 +526,4 @@ def build_step(
 def _as_recompute(op: Op) -> Op:
     return Op(name=f"{op.name}.recompute", op_class=op.op_class, phase=Phase.RECOMPUTE, flops=op.flops,
               bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
-              count=op.count)
+              count=op.count, kernel=op.kernel)

@@ -30,7 +30,7 @@ class _Reader:
         self.data = data
         self.where = where
 
-    def int(self, *keys: str, default: int | None = None) -> int:
+    def integer(self, *keys: str, default: int | None = None) -> int:
         for key in keys:
             value = self.data.get(key)
             if value is not None:
@@ -42,9 +42,9 @@ class _Reader:
         return default
 
     def opt_int(self, key: str) -> int | None:
-        return self.int(key, default=0) or None
+        return self.integer(key, default=0) or None
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
         if not isinstance(value, bool):
             raise ConfigError(f"{self.where}: '{key}' must be true or false, got {value!r}")
@@ -52,26 +52,26 @@ class _Reader:
 
 
 def _dense_llama_like(r: _Reader, family: str) -> dict[str, Any]:
-    h = r.int("hidden_size")
-    heads = r.int("num_attention_heads")
+    h = r.integer("hidden_size")
+    heads = r.integer("num_attention_heads")
     if h % heads and "head_dim" not in r.data:
         raise ConfigError(f"{r.where}: hidden_size={h} is not divisible by num_attention_heads={heads}")
     return {
         "family": family,
         "hidden_size": h,
-        "num_layers": r.int("num_hidden_layers"),
+        "num_layers": r.integer("num_hidden_layers"),
         "num_heads": heads,
-        "num_kv_heads": r.int("num_key_value_heads", default=heads),
-        "head_dim": r.int("head_dim", default=h // heads),
-        "ffn_hidden_size": r.int("intermediate_size"),
-        "vocab_size": r.int("vocab_size"),
-        "max_seq_len": r.int("max_position_embeddings", default=4096),
+        "num_kv_heads": r.integer("num_key_value_heads", default=heads),
+        "head_dim": r.integer("head_dim", default=h // heads),
+        "ffn_hidden_size": r.integer("intermediate_size"),
+        "vocab_size": r.integer("vocab_size"),
+        "max_seq_len": r.integer("max_position_embeddings", default=4096),
         "mlp": MlpKind.SWIGLU,
         "norm": NormKind.RMSNORM,
         "position": PositionKind.ROPE,
-        "tie_embeddings": r.bool("tie_word_embeddings", False),
-        "qk_norm": r.bool("qk_norm", family == "qwen3"),
-        "linear_bias": r.bool("attention_bias", False),
+        "tie_embeddings": r.flag("tie_word_embeddings", False),
+        "qk_norm": r.flag("qk_norm", family == "qwen3"),
+        "linear_bias": r.flag("attention_bias", False),
     }
 
 
@@ -80,49 +80,49 @@ def _llama(r: _Reader) -> dict[str, Any]:
 
 
 def _gpt2(r: _Reader) -> dict[str, Any]:
-    h = r.int("n_embd", "hidden_size")
-    heads = r.int("n_head", "num_attention_heads")
+    h = r.integer("n_embd", "hidden_size")
+    heads = r.integer("n_head", "num_attention_heads")
     if h % heads:
         raise ConfigError(f"{r.where}: n_embd={h} is not divisible by n_head={heads}")
     dropout = any(float(r.data.get(k) or 0.0) > 0 for k in ("resid_pdrop", "attn_pdrop", "embd_pdrop"))
     return {
         "family": "gpt2",
         "hidden_size": h,
-        "num_layers": r.int("n_layer", "num_hidden_layers"),
+        "num_layers": r.integer("n_layer", "num_hidden_layers"),
         "num_heads": heads,
         "num_kv_heads": heads,
         "head_dim": h // heads,
-        "ffn_hidden_size": r.int("n_inner", "ffn_hidden_size", default=4 * h),
-        "vocab_size": r.int("vocab_size"),
-        "max_seq_len": r.int("n_positions", "max_position_embeddings", default=1024),
+        "ffn_hidden_size": r.integer("n_inner", "ffn_hidden_size", default=4 * h),
+        "vocab_size": r.integer("vocab_size"),
+        "max_seq_len": r.integer("n_positions", "max_position_embeddings", default=1024),
         "mlp": MlpKind.GELU,
         "norm": NormKind.LAYERNORM,
         "position": PositionKind.LEARNED,
-        "tie_embeddings": r.bool("tie_word_embeddings", True),
+        "tie_embeddings": r.flag("tie_word_embeddings", True),
         "linear_bias": True,
         "dropout": dropout,
     }
 
 
 def _gpt_neox(r: _Reader) -> dict[str, Any]:
-    h = r.int("hidden_size")
-    heads = r.int("num_attention_heads")
+    h = r.integer("hidden_size")
+    heads = r.integer("num_attention_heads")
     if h % heads:
         raise ConfigError(f"{r.where}: hidden_size={h} is not divisible by num_attention_heads={heads}")
     return {
         "family": "gpt_neox",
         "hidden_size": h,
-        "num_layers": r.int("num_hidden_layers"),
+        "num_layers": r.integer("num_hidden_layers"),
         "num_heads": heads,
         "num_kv_heads": heads,
         "head_dim": h // heads,
-        "ffn_hidden_size": r.int("intermediate_size", default=4 * h),
-        "vocab_size": r.int("vocab_size"),
-        "max_seq_len": r.int("max_position_embeddings", default=2048),
+        "ffn_hidden_size": r.integer("intermediate_size", default=4 * h),
+        "vocab_size": r.integer("vocab_size"),
+        "max_seq_len": r.integer("max_position_embeddings", default=2048),
         "mlp": MlpKind.GELU,
         "norm": NormKind.LAYERNORM,
         "position": PositionKind.ROPE,
-        "tie_embeddings": r.bool("tie_word_embeddings", False),
+        "tie_embeddings": r.flag("tie_word_embeddings", False),
         "linear_bias": True,
         "dropout": float(r.data.get("hidden_dropout") or 0.0) > 0,
     }
@@ -131,39 +131,39 @@ def _gpt_neox(r: _Reader) -> dict[str, Any]:
 def _mixtral(r: _Reader) -> dict[str, Any]:
     fields = _dense_llama_like(r, "mixtral")
     fields.update(
-        num_experts=r.int("num_local_experts"),
-        experts_per_token=r.int("num_experts_per_tok"),
+        num_experts=r.integer("num_local_experts"),
+        experts_per_token=r.integer("num_experts_per_tok"),
         moe_ffn_hidden_size=fields["ffn_hidden_size"],
     )
     return fields
 
 
 def _deepseek(r: _Reader) -> dict[str, Any]:
-    heads = r.int("num_attention_heads")
+    heads = r.integer("num_attention_heads")
     fields = {
         "family": str(r.data.get("model_type")),
-        "hidden_size": r.int("hidden_size"),
-        "num_layers": r.int("num_hidden_layers"),
+        "hidden_size": r.integer("hidden_size"),
+        "num_layers": r.integer("num_hidden_layers"),
         "num_heads": heads,
         "num_kv_heads": heads,  # MLA: every head has its own (decompressed) keys and values
-        "head_dim": r.int("v_head_dim"),
-        "ffn_hidden_size": r.int("intermediate_size"),
-        "vocab_size": r.int("vocab_size"),
-        "max_seq_len": r.int("max_position_embeddings", default=4096),
-        "tie_embeddings": r.bool("tie_word_embeddings", False),
+        "head_dim": r.integer("v_head_dim"),
+        "ffn_hidden_size": r.integer("intermediate_size"),
+        "vocab_size": r.integer("vocab_size"),
+        "max_seq_len": r.integer("max_position_embeddings", default=4096),
+        "tie_embeddings": r.flag("tie_word_embeddings", False),
         "attention": AttentionKind.MLA,
         "q_lora_rank": r.opt_int("q_lora_rank"),
-        "kv_lora_rank": r.int("kv_lora_rank"),
-        "qk_nope_head_dim": r.int("qk_nope_head_dim"),
-        "qk_rope_head_dim": r.int("qk_rope_head_dim"),
-        "v_head_dim": r.int("v_head_dim"),
-        "num_experts": r.int("n_routed_experts", default=0),
-        "experts_per_token": r.int("num_experts_per_tok", default=0),
-        "num_shared_experts": r.int("n_shared_experts", default=0),
+        "kv_lora_rank": r.integer("kv_lora_rank"),
+        "qk_nope_head_dim": r.integer("qk_nope_head_dim"),
+        "qk_rope_head_dim": r.integer("qk_rope_head_dim"),
+        "v_head_dim": r.integer("v_head_dim"),
+        "num_experts": r.integer("n_routed_experts", default=0),
+        "experts_per_token": r.integer("num_experts_per_tok", default=0),
+        "num_shared_experts": r.integer("n_shared_experts", default=0),
         "moe_ffn_hidden_size": r.opt_int("moe_intermediate_size"),
-        "first_dense_layers": r.int("first_k_dense_replace", default=0),
+        "first_dense_layers": r.integer("first_k_dense_replace", default=0),
     }
-    if r.int("moe_layer_freq", default=1) != 1:
+    if r.integer("moe_layer_freq", default=1) != 1:
         raise ConfigError(f"{r.where}: moe_layer_freq other than 1 is not supported")
     return fields
 

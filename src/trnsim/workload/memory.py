@@ -84,7 +84,8 @@ def estimate_memory(
     if zero_stage not in (0, 1, 2, 3):
         raise ConfigError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage}")
     if dp < 1 or inflight_microbatches < 1:
-        raise ConfigError(f"dp and inflight_microbatches must be at least 1, got {dp}, {inflight_microbatches}")
+        raise ConfigError(
+            f"dp and inflight_microbatches must be at least 1, got {dp}, {inflight_microbatches}")
     graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
     dense, expert = graph.params.dense, graph.params.expert
     expert_dp = max(1, dp * shard.cp // shard.ep)
