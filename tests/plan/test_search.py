@@ -41,6 +41,7 @@ def brute_force_candidates(problem: Problem, space: SearchSpace) -> set[Candidat
         ok = (
             tp <= problem.system.ranks_per_node and model.num_heads % tp == 0 and kv_ok
             and job.seq_len % cp == 0 and pp * v <= model.num_layers and not (v > 1 and pp == 1)
+            and (not space.even_layers or model.num_layers % (pp * v) == 0)
             and job.global_batch % (dp * mb) == 0 and not (zero > 0 and dp == 1)
             and not (v > 1 and (job.global_batch // (dp * mb)) % pp)
         )
@@ -58,11 +59,16 @@ def brute_force_best(problem: Problem, evaluator: ToyEvaluator, space: SearchSpa
     return min(keys)
 
 
-def test_space_matches_brute_force_enumeration() -> None:
-    problem = toy_problem(ranks=24, global_batch=48, layers=12, heads=12, kv_heads=4)
-    enumerated = [c for g in candidate_groups(problem, SMALL_SPACE) for c in g.members]
+@pytest.mark.parametrize("even_layers", [True, False])
+def test_space_matches_brute_force_enumeration(even_layers: bool) -> None:
+    space = SMALL_SPACE.model_copy(update={"even_layers": even_layers})
+    problem = toy_problem(ranks=24, global_batch=48, layers=9, heads=12, kv_heads=4)
+    enumerated = [c for g in candidate_groups(problem, space) for c in g.members]
     assert len(enumerated) == len(set(enumerated))
-    assert set(enumerated) == brute_force_candidates(problem, SMALL_SPACE)
+    assert set(enumerated) == brute_force_candidates(problem, space)
+    # 9 layers: pp·interleave = 4 or 8 only without even_layers; pp 3 (×1) is allowed in both.
+    depths = {c.pp * c.interleave for c in enumerated}
+    assert (4 in depths) is (not even_layers) and 3 in depths
 
 
 @pytest.mark.parametrize("capacity_bytes", [2e9, 6e9, 64e9])

@@ -8,9 +8,9 @@ cluster's typed reason.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-import trnsim.cluster as cluster
 from trnsim.cluster.pipeline import Schedule
 from trnsim.cluster.plan import InfeasiblePlanError, ParallelPlan, make_plan
 from trnsim.errors import ConfigError
@@ -20,12 +20,19 @@ from trnsim.plan.evaluator import Infeasible, StepEstimate
 from trnsim.plan.problem import Problem
 from trnsim.workload.options import Precision
 
+#: Where the cluster layer defines its public functions (the package first, then its module).
+_CLUSTER_MODULES = ("trnsim.cluster", "trnsim.cluster.step")
+
 
 def _cluster_function(name: str) -> Any:
-    function = getattr(cluster, name, None)
-    if function is None:
-        raise PlanError(f"the cluster model provides no {name}() in this build; the planner needs it")
-    return function
+    for module_name in _CLUSTER_MODULES:
+        try:
+            function = getattr(importlib.import_module(module_name), name, None)
+        except ImportError:
+            continue
+        if function is not None:
+            return function
+    raise PlanError(f"the cluster model provides no {name}() in this build; the planner needs it")
 
 
 def to_parallel_plan(problem: Problem, c: Candidate) -> ParallelPlan:
@@ -55,7 +62,8 @@ class ClusterEvaluator:
         """The cluster's cheap check (divisibility, schedule, memory)."""
         try:
             plan = to_parallel_plan(problem, candidate)
-            self._check(problem.model.config, problem.system.config, problem.ranks, plan, problem.job.seq_len)
+            self._check(problem.model.config, problem.system.config, problem.ranks, plan, problem.job.seq_len,
+                        Precision(problem.job.precision))
         except InfeasiblePlanError as error:
             return Infeasible(str(error.reason), str(error))
         except ConfigError as error:

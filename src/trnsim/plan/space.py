@@ -30,7 +30,12 @@ from trnsim.plan.problem import ModelShape, Problem
 
 
 class SearchSpace(BaseModel):
-    """Options per knob; ``None`` means "powers of two up to what the problem allows"."""
+    """Options per knob.
+
+    ``None`` means: TP and EP powers of two up to what the node, heads or experts allow; PP every
+    stage count that divides the ranks (and the layers, with ``even_layers``, which the cluster
+    model requires).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -43,7 +48,7 @@ class SearchSpace(BaseModel):
     micro_batches: tuple[int, ...] = (1, 2, 4, 8)
     recompute: tuple[Recompute, ...] = RECOMPUTE_ORDER
     tp_within_node: bool = True
-    even_layers: bool = False
+    even_layers: bool = True
 
     @field_validator("tp", "pp", "cp", "ep", "interleave", "micro_batches")
     @classmethod
@@ -88,7 +93,10 @@ def _structures(problem: Problem, space: SearchSpace) -> Iterator[tuple[int, int
     model, ranks, job = problem.model, problem.ranks, problem.job
     tp_limit = problem.system.ranks_per_node if space.tp_within_node else ranks
     tps = space.tp or _powers_of_two_up_to(min(tp_limit, model.num_heads))
-    pps = space.pp or _powers_of_two_up_to(model.num_layers)
+    pps = space.pp or tuple(
+        d for d in range(1, model.num_layers + 1)
+        if ranks % d == 0 and (not space.even_layers or model.num_layers % d == 0)
+    )
     eps = space.ep or _powers_of_two_up_to(model.num_experts)
     for tp in tps:
         if tp > tp_limit or not _divides(tp, ranks) or not _tp_ok(model, tp):
