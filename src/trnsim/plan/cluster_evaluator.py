@@ -25,14 +25,17 @@ _CLUSTER_MODULES = ("trnsim.cluster", "trnsim.cluster.step")
 
 
 def _cluster_function(name: str) -> Any:
+    problems = []
     for module_name in _CLUSTER_MODULES:
         try:
             function = getattr(importlib.import_module(module_name), name, None)
-        except ImportError:
+        except ImportError as error:
+            problems.append(f"{module_name} does not import ({error})")
             continue
         if function is not None:
             return function
-    raise PlanError(f"the cluster model provides no {name}() in this build; the planner needs it")
+    detail = f": {'; '.join(problems)}" if problems else ""
+    raise PlanError(f"the cluster model provides no {name}() in this build{detail}; the planner needs it")
 
 
 def to_parallel_plan(problem: Problem, c: Candidate) -> ParallelPlan:
