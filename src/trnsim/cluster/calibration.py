@@ -197,7 +197,8 @@ def validate_case(case: CalibrationCase) -> ValidationRow:
         predicted = result.mfu
     else:
         tokens = case.plan.global_batch * case.seq_len
-        flops = hardware_flops(case.model, tokens, case.seq_len, case.plan.recompute, case.plan.flash_attention)
+        flops = hardware_flops(case.model, tokens, case.seq_len, case.plan.recompute,
+                               case.plan.flash_attention)
         predicted = flops / result.step_time_s / case.ranks / 1e12
     return ValidationRow(case, predicted, result)
 

@@ -74,7 +74,9 @@ class ParallelPlan(BaseModel):
         if self.fsdp and self.zero_stage not in (0, 3):
             raise ValueError(f"fsdp shards everything (ZeRO-3); it contradicts zero_stage={self.zero_stage}")
         if self.interleave > 1 and self.schedule is not Schedule.INTERLEAVED:
-            raise ValueError(f"interleave={self.interleave} needs schedule 'interleaved', got '{self.schedule}'")
+            raise ValueError(
+                f"interleave={self.interleave} needs schedule 'interleaved', got '{self.schedule}'"
+            )
         if self.sequence_parallel and self.tp == 1:
             raise ValueError("sequence_parallel splits activations over the TP group; it needs tp > 1")
         return self

@@ -29,9 +29,9 @@ from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
 from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.cluster.traffic import cp_comm, dp_comm, ep_comm, pp_send_s, tp_comm
-from trnsim.devicetime import time_op
 from trnsim.devicetime.ops import OpClass, Phase
-from trnsim.hardware.catalog import ChipSpec, SystemSpec
+from trnsim.devicetime.timing import time_op
+from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
 from trnsim.workload.graph import build_optimizer_ops, build_step
@@ -107,21 +107,21 @@ class _StageTime:
     attention_bwd_s: float
 
 
-_STAGE_CACHE: dict[tuple[Any, ...], tuple[ChipSpec, _StageTime]] = {}
-_OPT_CACHE: dict[tuple[Any, ...], tuple[ChipSpec, float]] = {}
+_STAGE_CACHE: dict[tuple[Any, ...], tuple[SystemSpec, _StageTime]] = {}
+_OPT_CACHE: dict[tuple[Any, ...], tuple[SystemSpec, float]] = {}
 _MEM_CACHE: dict[tuple[Any, ...], MemoryBreakdown] = {}
 
 
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
-                plan: ParallelPlan, chip: ChipSpec) -> _StageTime:
-    key = (id(chip), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+                plan: ParallelPlan, system: SystemSpec) -> _StageTime:
+    key = (id(system), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
     hit = _STAGE_CACHE.get(key)
-    if hit is not None and hit[0] is chip:
+    if hit is not None and hit[0] is system:
         return hit[1]
     graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
     sums: dict[tuple[bool, OpClass | None], float] = {}
     for op in graph.ops:
-        seconds = time_op(op, chip) * op.count
+        seconds = time_op(op, system)  # all op.count instances
         forward = op.phase is Phase.FWD
         for cls in (None, op.op_class):
             sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
@@ -133,24 +133,24 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
         attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
     )
-    _STAGE_CACHE[key] = (chip, result)
+    _STAGE_CACHE[key] = (system, result)
     return result
 
 
 def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
-                 plan: ParallelPlan, chip: ChipSpec) -> float:
+                 plan: ParallelPlan, system: SystemSpec) -> float:
     zero = plan.effective_zero_stage
-    key = (id(chip), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention,
+    key = (id(system), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention,
            zero, plan.dp, plan.cp, plan.ep)
     hit = _OPT_CACHE.get(key)
-    if hit is not None and hit[0] is chip:
+    if hit is not None and hit[0] is system:
         return hit[1]
     graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
     shards = plan.dp * plan.cp if zero >= 1 else 1
     expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
     ops = build_optimizer_ops(graph.params, shards, expert_shards)
-    seconds = sum(time_op(op, chip) * op.count for op in ops)
-    _OPT_CACHE[key] = (chip, seconds)
+    seconds = sum(time_op(op, system) for op in ops)
+    _OPT_CACHE[key] = (system, seconds)
     return seconds
 
 
@@ -216,8 +216,8 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
         _fail(InfeasibleReason.DIVISIBILITY, f"{where}: cp={plan.cp} does not divide seq_len={seq_len}")
     if plan.sequence_parallel and (plan.micro_batch * seq_len // plan.cp) % plan.tp:
         _fail(InfeasibleReason.DIVISIBILITY,
-              f"{where}: sequence parallelism needs tp={plan.tp} to divide the {plan.micro_batch * seq_len // plan.cp} "
-              "tokens of a micro-batch")
+              f"{where}: sequence parallelism needs tp={plan.tp} to divide the "
+              f"{plan.micro_batch * seq_len // plan.cp} tokens of a micro-batch")
     depth = plan.pp * plan.interleave
     if depth > model.num_layers:
         _fail(InfeasibleReason.PIPELINE_DEPTH,
@@ -240,7 +240,8 @@ def _inflight(plan: ParallelPlan) -> int:
     return max(1, math.ceil(timing.inflight_microbatches - 1e-9))
 
 
-def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision) -> MemoryBreakdown:
+def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
+                 precision: Precision) -> MemoryBreakdown:
     """Memory of the stage that needs most (the first holds most micro-batches, the last the head)."""
     inflight = _inflight(plan)
     shards = _stage_shards(model, plan)
@@ -303,9 +304,10 @@ def estimate_step(
     # Per-stage time of one micro-batch: device compute plus the collectives inside the layers.
     best: tuple[float, float, float, dict[str, float], Shard] | None = None
     for shard in _stage_shards(model, plan):
-        dev = _stage_time(model, shard, mb, seq_len, precision, plan, chip)
+        dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
         layers = int(shard.layers or 0)
-        moe_layers = sum(1 for i in range(shard.first_layer, shard.first_layer + layers) if model.is_moe_layer(i))
+        stage_layers = range(shard.first_layer, shard.first_layer + layers)
+        moe_layers = sum(1 for i in stage_layers if model.is_moe_layer(i))
         tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel, plan.recompute)
         cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute)
         ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp, plan.sequence_parallel,
@@ -341,7 +343,7 @@ def estimate_step(
         dp_s = max(0.0, dp.grad_s - bwd_compute) + max(0.0, dp.param_s - fwd)
     else:
         dp_s = dp.grad_s + dp.param_s
-    optimizer = _optimizer_s(model, slow_shard, mb, seq_len, precision, plan, chip)
+    optimizer = _optimizer_s(model, slow_shard, mb, seq_len, precision, plan, system)
 
     breakdown = {key: m * parts[key] for key in ("compute", "tp_comm", "cp_comm", "ep_comm")}
     breakdown.update(pp_comm=pipe.p2p_s, dp_comm=dp_s, pipeline_bubble=pipe.bubble_s, optimizer=optimizer)

@@ -64,6 +64,7 @@ class TopologyLevel(BaseModel):
     link_bw_bytes_per_s: float = Field(gt=0, description="per link, per direction")
     links: int = Field(ge=1, description="parallel links to each neighbour (per chip for a switch)")
     hop_latency_s: float = Field(ge=0)
+    bw_efficiency: float = Field(1.0, gt=0, le=1, description="fraction of the link rate collectives reach")
     source: str
     confidence: str = "documented"
 
@@ -74,8 +75,8 @@ class TopologyLevel(BaseModel):
 
     @property
     def chip_bw_bytes_per_s(self) -> float:
-        """Bandwidth per direction on one neighbour link bundle (per chip injection for a switch)."""
-        return self.link_bw_bytes_per_s * self.links
+        """Usable bandwidth per direction on one neighbour link bundle (per chip for a switch)."""
+        return self.link_bw_bytes_per_s * self.links * self.bw_efficiency
 
 
 class Reliability(BaseModel):
