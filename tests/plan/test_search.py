@@ -111,7 +111,12 @@ def test_search_optimal_and_valid_on_random_small_spaces(
         assert outcome.estimate.memory_per_rank_bytes <= capacity  # memory
         assert outcome.candidate.ranks == ranks
     assert result.stats.candidates == len(valid)
-    assert result.stats.feasible + result.stats.infeasible == len(valid)
+    stats = result.stats
+    assert stats.feasible + stats.infeasible + stats.dominated == len(valid)
+    # Without the recompute dominance every valid candidate is evaluated or rejected, same optimum.
+    full = search_plans(problem, evaluator, SMALL_SPACE, top_k=5, recompute_dominance=False)
+    assert full.stats.feasible + full.stats.infeasible == len(valid) and full.stats.dominated == 0
+    assert ranking_key(full.best, Objective.TIME) == ranking_key(result.best, Objective.TIME)
 
 
 class CountingEvaluator(ToyEvaluator):

@@ -5,7 +5,9 @@ group. For each group it first asks the evaluator's cheap ``check`` about the gr
 member; if even that one does not fit in memory the whole group is dropped unevaluated. This is
 exact whenever memory never grows with a higher ZeRO stage, a smaller micro-batch or more
 recomputation, which holds for every memory model the planner has been given. The remaining
-members are checked and then evaluated in full. The result keeps the top K plans, counts every
+members are checked and then evaluated in full, except that among plans differing only in
+recomputation just the lightest one that fits is evaluated (recomputation adds work and never
+saves time, so the heavier ones are dominated). The result keeps the top K plans, counts every
 infeasible plan by reason, and keeps for each knob value the best plan having it, so that it can
 explain why the winner wins.
 """
@@ -17,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from trnsim.plan.candidate import Candidate
+from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
 from trnsim.plan.economics import PlanOutcome, plan_outcome
 from trnsim.plan.errors import NoFeasiblePlanError
 from trnsim.plan.evaluator import Evaluator, Infeasible
@@ -57,8 +59,14 @@ class SearchStats:
     feasible: int = 0
     groups: int = 0
     groups_pruned: int = 0
+    dominated: int = 0
     infeasible_by_reason: Counter[str] = field(default_factory=Counter)
     elapsed_s: float = 0.0
+
+    @property
+    def skipped(self) -> int:
+        """Candidates never checked: dropped with their group or dominated by a lighter recompute."""
+        return self.candidates - self.checked
 
     @property
     def infeasible(self) -> int:
@@ -132,7 +140,7 @@ class _Accumulator:
 
 
 def _search_group(
-    problem: Problem, group: CandidateGroup, evaluator: Evaluator, acc: _Accumulator,
+    problem: Problem, group: CandidateGroup, evaluator: Evaluator, acc: _Accumulator, dominance: bool,
 ) -> None:
     stats = acc.stats
     stats.groups += 1
@@ -143,14 +151,27 @@ def _search_group(
         stats.groups_pruned += 1
         acc.reject(verdict, len(group.members))
         return
+    verdicts = {frugal: verdict}
+    # Members sharing everything but recomputation, least recomputation first.
+    ladders: dict[tuple[int, int], list[Candidate]] = {}
     for candidate in group.members:
-        if candidate is not frugal:
-            verdict = evaluator.check(problem, candidate)
-            stats.checked += 1
-        if verdict is not None:
-            acc.reject(verdict)
-            continue
-        _evaluate(problem, candidate, evaluator, acc)
+        ladders.setdefault((candidate.micro_batch, candidate.zero_stage), []).append(candidate)
+    for ladder in ladders.values():
+        ladder.sort(key=lambda c: RECOMPUTE_ORDER.index(c.recompute))
+        for index, candidate in enumerate(ladder):
+            if candidate in verdicts:
+                verdict = verdicts[candidate]
+            else:
+                verdict = evaluator.check(problem, candidate)
+                stats.checked += 1
+            if verdict is not None:
+                acc.reject(verdict)
+                continue
+            _evaluate(problem, candidate, evaluator, acc)
+            if dominance:
+                # More recomputation only adds work: the rest of the ladder cannot be faster.
+                stats.dominated += len(ladder) - index - 1
+                break
 
 
 def _evaluate(problem: Problem, candidate: Candidate, evaluator: Evaluator, acc: _Accumulator) -> None:
@@ -174,8 +195,13 @@ def search_plans(
     space: SearchSpace | None = None,
     top_k: int = 5,
     progress: ProgressCallback | None = None,
+    recompute_dominance: bool = True,
 ) -> SearchResult:
     """Search every problem's plans (typically one model and system at several rank counts).
+
+    With ``recompute_dominance`` (the default), only the least recomputation that fits is
+    evaluated for each otherwise-equal plan: recomputation only adds work, so more of it is never
+    faster. Turn it off for an evaluator where that does not hold.
 
     Raises :class:`NoFeasiblePlanError` with the rejection counts when no plan is feasible.
     """
@@ -188,7 +214,7 @@ def search_plans(
     started = time.perf_counter()
     for problem in problem_list:
         for group in candidate_groups(problem, space):
-            _search_group(problem, group, evaluator, acc)
+            _search_group(problem, group, evaluator, acc, recompute_dominance)
             acc.stats.candidates += len(group.members)
             if progress is not None:
                 progress(len(group.members))
