@@ -197,6 +197,7 @@ def execute(
                 f"mask must be a predicate of nl.arange/mgrid expressions, got {type(mask).__name__}",
                 "unsupported_expression_in_mask",
             )
+    sim.last_mask = m
     tensors = [(n, s) for n, s in srcs if isinstance(s, Tensor)]
     outs = ([("dst", dst)] if dst is not None else []) + list(extra_outputs)
     if not oob_skip:

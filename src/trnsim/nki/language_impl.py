@@ -81,7 +81,7 @@ def new_tile(
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:
     """Mark ``result`` as the latest instruction's fresh output (assignment may retarget it)."""
-    sim.last_result = (result, instr)
+    sim.last_result = (result, instr, sim.last_mask)
     return result
 
 
@@ -644,7 +644,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         isa.write(
             target,
             value.read().astype(np.float32) if is_float(value.dtype) else value.read(),
-            None,
+            last[2],
             accumulate,
         )
     sim.check_read("assignment", target.region(), accumulate)

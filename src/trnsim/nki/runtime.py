@@ -167,7 +167,9 @@ class Simulation:
     shared: list[Allocation] = field(default_factory=list)
     shared_index: int = 0
     #: the most recent instruction's fresh result tile (assignment retargets it)
-    last_result: tuple[Any, Instruction] | None = None
+    last_result: tuple[Any, Instruction, Any] | None = None
+    #: the mask array of the most recent instruction (a retargeted result keeps it)
+    last_mask: Any = None
     #: PSUM regions written by matmuls of an open accumulation group, per allocation
     psum_groups: dict[int, list[Region]] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
