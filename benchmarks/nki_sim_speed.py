@@ -7,6 +7,12 @@ Run: ``PYTHONPATH=src python benchmarks/nki_sim_speed.py``. Prints figures; asse
 
 from __future__ import annotations
 
+import os
+
+# Tile matmuls are small (128 x 128 x 512): BLAS threads only add contention on a shared machine
+# (measured 30x slower per tile matmul with OpenBLAS's default threads on a loaded 2-core box).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import time
 from collections.abc import Callable
 from typing import Any

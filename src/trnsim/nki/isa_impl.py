@@ -1005,7 +1005,7 @@ def dma_copy(
         opcode,
         dst,
         [("src", src)],
-        compute,
+        compute if sim.values else None,
         mask=mask,
         attrs=a,
         oob_skip=oob_skip,

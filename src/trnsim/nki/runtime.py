@@ -53,7 +53,7 @@ class Buffer(StrEnum):
     @property
     def on_chip(self) -> bool:
         """True for SBUF and PSUM."""
-        return self in (Buffer.SBUF, Buffer.PSUM)
+        return self is Buffer.SBUF or self is Buffer.PSUM
 
 
 _NKI_DIR = str(Path(__file__).resolve().parent)
@@ -174,11 +174,11 @@ class Simulation:
     psum_groups: dict[int, list[Region]] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     depth: int = 0  # sub-kernel nesting
+    values: bool = field(init=False, default=True)
 
-    @property
-    def values(self) -> bool:
-        """True when values are computed."""
-        return self.mode is Mode.VALUES
+    def __post_init__(self) -> None:
+        #: True when values are computed (a plain attribute: read on every instruction)
+        self.values = self.mode is Mode.VALUES
 
     # -- errors --------------------------------------------------------------------------------
     def fail(self, instruction: str, rule: str, err_id: str = "") -> NoReturn:
@@ -205,7 +205,7 @@ class Simulation:
     ) -> Allocation:
         """Create storage; ``fill=None`` leaves it uninitialised (NaN / UNINIT_INT sentinel)."""
         for d in shape:
-            if not isinstance(d, (int, np.integer)) or d < 0:
+            if d.__class__ is not int and not isinstance(d, (int, np.integer)) or d < 0:
                 self.fail(instruction, f"tensor shape {shape} must be non-negative integers", "invalid_shape")
         top_shared = buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops
         if top_shared and self.shared_index < len(self.shared):
