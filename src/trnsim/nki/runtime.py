@@ -205,7 +205,7 @@ class Simulation:
     ) -> Allocation:
         """Create storage; ``fill=None`` leaves it uninitialised (NaN / UNINIT_INT sentinel)."""
         for d in shape:
-            if d.__class__ is not int and not isinstance(d, (int, np.integer)) or d < 0:
+            if (d.__class__ is not int and not isinstance(d, (int, np.integer))) or d < 0:
                 self.fail(instruction, f"tensor shape {shape} must be non-negative integers", "invalid_shape")
         top_shared = buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops
         if top_shared and self.shared_index < len(self.shared):
