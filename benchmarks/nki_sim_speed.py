@@ -116,6 +116,13 @@ def main() -> None:
         )
     )
     rows.append(("attention S=1024 d=128 fp32", "timing", n, t))
+    start = time.perf_counter()
+    for _ in range(1_000_000):
+        pass
+    loop_ns = (time.perf_counter() - start) * 1e3
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine reference: empty Python loop {loop_ns:.0f} ns/iteration, load average {load:.1f},"
+          f" {os.cpu_count()} CPUs")
     print(f"{'kernel':38} {'mode':7} {'instructions':>12} {'seconds':>8} {'instr/s':>10}")
     for name, mode, n, t in rows:
         print(f"{name:38} {mode:7} {n:12d} {t:8.3f} {n / t:10.0f}")
