@@ -29,29 +29,32 @@ from trnsim.nki.legacy import language as nl
 MAX_FREE = 4096
 
 
-def row_stats(x: Any, r: Any, pr: int, cols: int, chunk: int) -> tuple[Any, Any]:
-    """Online max and exp-sum of rows ``[r, r + pr)`` of ``x``: returns ``(max, sum)`` as [pr, 1] fp32.
+def update_stats(run_max: Any, run_sum: Any, tile: Any, pr: int) -> None:
+    """Fold one [pr, cols] chunk into the running row max and exp-sum (both [pr, 1] fp32, in place).
 
-    Shared with the cross-entropy kernel, which needs the same statistics over the vocabulary.
+    ``s ← s·exp(m_old − m_new) + Σ exp(x − m_new)``; shared with the cross-entropy kernel.
     """
+    chunk_max = nisa.tensor_reduce(np.max, tile, axis=(1,), keepdims=True, dtype=nl.float32)
+    new_max = nl.maximum(run_max, chunk_max, dtype=nl.float32)
+    neg_max = nl.multiply(new_max, -1.0, dtype=nl.float32)
+    chunk_sum = nl.ndarray((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
+    nisa.activation_reduce(
+        op=nl.exp, data=tile, bias=neg_max, reduce_op=np.add, reduce_res=chunk_sum, dtype=nl.float32
+    )
+    correction = nisa.activation(op=nl.exp, data=run_max, bias=neg_max, dtype=nl.float32)
+    run_sum[...] = nisa.scalar_tensor_tensor(
+        data=run_sum, op0=np.multiply, operand0=correction, op1=np.add, operand1=chunk_sum,
+        dtype=nl.float32,
+    )
+    run_max[...] = new_max
+
+
+def row_stats(x: Any, r: Any, pr: int, cols: int, chunk: int) -> tuple[Any, Any]:
+    """Online max and exp-sum of rows ``[r, r + pr)`` of ``x``: returns ``(max, sum)`` as [pr, 1] fp32."""
     run_max = nl.full((pr, 1), -np.inf, dtype=nl.float32, buffer=nl.sbuf)
     run_sum = nl.zeros((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
     for c, fc in tile_spans(cols, chunk):
-        tile = nl.load(x[r : r + pr, c : c + fc])
-        chunk_max = nisa.tensor_reduce(np.max, tile, axis=(1,), keepdims=True, dtype=nl.float32)
-        new_max = nl.maximum(run_max, chunk_max, dtype=nl.float32)
-        neg_max = nl.multiply(new_max, -1.0, dtype=nl.float32)
-        chunk_sum = nl.ndarray((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
-        nisa.activation_reduce(
-            op=nl.exp, data=tile, bias=neg_max, reduce_op=np.add, reduce_res=chunk_sum, dtype=nl.float32
-        )
-        # Rescale the old sum to the new maximum: s·exp(m_old − m_new) + chunk_sum.
-        correction = nisa.activation(op=nl.exp, data=run_max, bias=neg_max, dtype=nl.float32)
-        run_sum[...] = nisa.scalar_tensor_tensor(
-            data=run_sum, op0=np.multiply, operand0=correction, op1=np.add, operand1=chunk_sum,
-            dtype=nl.float32,
-        )
-        run_max[...] = new_max
+        update_stats(run_max, run_sum, nl.load(x[r : r + pr, c : c + fc]), pr)
     return run_max, run_sum
 
 
