@@ -95,7 +95,11 @@ def adamw(
         direction = nisa.tensor_tensor(m_next, inv, np.multiply, dtype=nl.float32)
         decayed = nisa.tensor_scalar(w, np.multiply, 1.0 - lr * weight_decay, dtype=nl.float32)
         w_next = nisa.scalar_tensor_tensor(
-            data=direction, op0=np.multiply, operand0=-lr / bias1, op1=np.add, operand1=decayed,
+            data=direction,
+            op0=np.multiply,
+            operand0=-lr / bias1,
+            op1=np.add,
+            operand1=decayed,
             dtype=param.dtype,
         )
         nl.store(out_p[:, c : c + fc], value=w_next)

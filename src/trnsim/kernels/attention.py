@@ -134,20 +134,32 @@ def flash_attention_fwd(
                         scores = nisa.activation(op=nl.copy, data=s_psum, scale=scale, dtype=nl.float32)
                         if causal and k0 + kw > q0:
                             scores = nisa.affine_select(
-                                pred=causal_keep(q0, k0, p, kw), on_true_tile=scores,
-                                on_false_value=MASK_SCORE, dtype=nl.float32,
+                                pred=causal_keep(q0, k0, p, kw),
+                                on_true_tile=scores,
+                                on_false_value=MASK_SCORE,
+                                dtype=nl.float32,
                             )
-                        block_max = nisa.tensor_reduce(np.max, scores, axis=(1,), keepdims=True, dtype=nl.float32)
+                        block_max = nisa.tensor_reduce(
+                            np.max, scores, axis=(1,), keepdims=True, dtype=nl.float32
+                        )
                         new_max = nl.maximum(run_max, block_max, dtype=nl.float32)
                         neg_max = nl.multiply(new_max, -1.0, dtype=nl.float32)
                         block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
                         probs = nisa.activation_reduce(
-                            op=nl.exp, data=scores, bias=neg_max, reduce_op=np.add, reduce_res=block_sum,
+                            op=nl.exp,
+                            data=scores,
+                            bias=neg_max,
+                            reduce_op=np.add,
+                            reduce_res=block_sum,
                             dtype=q.dtype,
                         )
                         alpha = nisa.activation(op=nl.exp, data=run_max, bias=neg_max, dtype=nl.float32)
                         run_sum[...] = nisa.scalar_tensor_tensor(
-                            data=run_sum, op0=np.multiply, operand0=alpha, op1=np.add, operand1=block_sum,
+                            data=run_sum,
+                            op0=np.multiply,
+                            operand0=alpha,
+                            op1=np.add,
+                            operand1=block_sum,
                             dtype=nl.float32,
                         )
                         pv_psum = nl.zeros((p, d), dtype=nl.float32, buffer=nl.psum)
@@ -155,7 +167,11 @@ def flash_attention_fwd(
                             probs_t = nl.copy(nisa.nc_transpose(probs[:, j * p : (j + 1) * p]), dtype=q.dtype)
                             pv_psum += nisa.nc_matmul(probs_t, v_tiles[k0 // p + j])
                         acc[...] = nisa.scalar_tensor_tensor(
-                            data=acc, op0=np.multiply, operand0=alpha, op1=np.add, operand1=pv_psum,
+                            data=acc,
+                            op0=np.multiply,
+                            operand0=alpha,
+                            op1=np.add,
+                            operand1=pv_psum,
                             dtype=nl.float32,
                         )
                         run_max[...] = new_max

@@ -101,10 +101,14 @@ def flash_attention_bwd(
                     for kj in nl.static_range(qi + 1 if causal else k_tiles_n):
                         k0 = kj * p
                         s_psum = nisa.nc_matmul(q_t, k_t[:, k0 : k0 + p])
-                        probs = nisa.activation(op=nl.exp, data=s_psum, scale=scale, bias=neg_lse, dtype=nl.float32)
+                        probs = nisa.activation(
+                            op=nl.exp, data=s_psum, scale=scale, bias=neg_lse, dtype=nl.float32
+                        )
                         if causal and kj == qi:
                             probs = nisa.affine_select(
-                                pred=causal_keep(q0, k0, p, p), on_true_tile=probs, on_false_value=0.0,
+                                pred=causal_keep(q0, k0, p, p),
+                                on_true_tile=probs,
+                                on_false_value=0.0,
                                 dtype=nl.float32,
                             )
                         probs_lo = nl.copy(probs, dtype=dt)
@@ -113,7 +117,11 @@ def flash_attention_bwd(
                         )
                         dp_psum = nisa.nc_matmul(do_t, v_t[:, k0 : k0 + p])
                         ds = nisa.scalar_tensor_tensor(
-                            data=dp_psum, op0=np.subtract, operand0=delta, op1=np.multiply, operand1=probs,
+                            data=dp_psum,
+                            op0=np.subtract,
+                            operand0=delta,
+                            op1=np.multiply,
+                            operand1=probs,
                             dtype=dt,
                         )
                         dk_acc[kj] = nisa.tensor_tensor(

@@ -78,8 +78,12 @@ def cross_entropy(logits: Any, labels: Any, grad_scale: float = 1.0) -> tuple[An
             tile = nl.load(logits[r : r + pr, c : c + fc])
             exps = nisa.activation(op=nl.exp, data=tile, bias=neg_max, dtype=nl.float32)
             grad = nisa.scalar_tensor_tensor(
-                data=exps, op0=np.multiply, operand0=prob_scale, op1=np.subtract,
-                operand1=_onehot(labels_f, c, pr, fc, grad_scale), dtype=logits.dtype,
+                data=exps,
+                op0=np.multiply,
+                operand0=prob_scale,
+                op1=np.subtract,
+                operand1=_onehot(labels_f, c, pr, fc, grad_scale),
+                dtype=logits.dtype,
             )
             nl.store(dlogits[r : r + pr, c : c + fc], value=grad)
     return loss, dlogits

@@ -57,7 +57,11 @@ def rmsnorm(x: Any, weight: Any, eps: float = 1e-6) -> Any:
         tile = nl.load(x[r : r + pr, :])
         mean_sq = nl.ndarray((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
         nisa.activation_reduce(
-            op=nl.square, data=tile, scale=1.0 / math.sqrt(hidden), reduce_op=np.add, reduce_res=mean_sq,
+            op=nl.square,
+            data=tile,
+            scale=1.0 / math.sqrt(hidden),
+            reduce_op=np.add,
+            reduce_res=mean_sq,
             dtype=nl.float32,
         )
         rstd = nl.rsqrt(nl.add(mean_sq, eps, dtype=nl.float32), dtype=nl.float32)
@@ -82,12 +86,20 @@ def layernorm(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> Any:
         centred = nisa.tensor_scalar(tile, np.add, neg_mean, dtype=nl.float32)
         var = nl.ndarray((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
         nisa.activation_reduce(
-            op=nl.square, data=centred, scale=1.0 / math.sqrt(hidden), reduce_op=np.add, reduce_res=var,
+            op=nl.square,
+            data=centred,
+            scale=1.0 / math.sqrt(hidden),
+            reduce_op=np.add,
+            reduce_res=var,
             dtype=nl.float32,
         )
         rstd = nl.rsqrt(nl.add(var, eps, dtype=nl.float32), dtype=nl.float32)
         scaled = nisa.scalar_tensor_tensor(
-            data=centred, op0=np.multiply, operand0=rstd, op1=np.multiply, operand1=g_tile[:pr, :],
+            data=centred,
+            op0=np.multiply,
+            operand0=rstd,
+            op1=np.multiply,
+            operand1=g_tile[:pr, :],
             dtype=nl.float32,
         )
         normed = nisa.tensor_tensor(scaled, b_tile[:pr, :], np.add, dtype=x.dtype)

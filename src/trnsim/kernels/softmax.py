@@ -43,7 +43,11 @@ def update_stats(run_max: Any, run_sum: Any, tile: Any, pr: int) -> None:
     )
     correction = nisa.activation(op=nl.exp, data=run_max, bias=neg_max, dtype=nl.float32)
     run_sum[...] = nisa.scalar_tensor_tensor(
-        data=run_sum, op0=np.multiply, operand0=correction, op1=np.add, operand1=chunk_sum,
+        data=run_sum,
+        op0=np.multiply,
+        operand0=correction,
+        op1=np.add,
+        operand1=chunk_sum,
         dtype=nl.float32,
     )
     run_max[...] = new_max
@@ -67,7 +71,9 @@ def softmax(x: Any) -> Any:
     for r, pr in tile_spans(rows, nl.tile_size.pmax):
         if cols <= MAX_FREE:
             tile = nl.load(x[r : r + pr, :])
-            neg_max = nisa.tensor_reduce(np.max, tile, axis=(1,), negate=True, keepdims=True, dtype=nl.float32)
+            neg_max = nisa.tensor_reduce(
+                np.max, tile, axis=(1,), negate=True, keepdims=True, dtype=nl.float32
+            )
             total = nl.ndarray((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
             exps = nisa.activation_reduce(
                 op=nl.exp, data=tile, bias=neg_max, reduce_op=np.add, reduce_res=total, dtype=nl.float32
