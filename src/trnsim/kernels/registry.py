@@ -41,6 +41,7 @@ from trnsim.kernels.norms import layernorm, rmsnorm
 from trnsim.kernels.softmax import softmax
 from trnsim.kernels.tiling import KernelShapeError
 from trnsim.kernels.transpose import transpose
+from trnsim.nki.legacy import language as nl
 
 #: dtype names the library accepts, and their NumPy types.
 DTYPES: dict[str, np.dtype[Any]] = {
@@ -80,8 +81,8 @@ class KernelEntry:
 
     ``kernel`` is the NKI kernel, ``reference`` its NumPy reference (same positional arguments),
     ``shape_keys`` the keys ``make_args`` requires (``optional_keys`` may be given too, with the
-    defaults documented in ``doc``), ``dtypes`` the input dtypes it supports, ``grid`` the SPMD
-    launch grid (None: a plain call).
+    defaults documented in ``doc``), ``dtypes`` the input dtypes it supports, ``cores`` the
+    number of NeuronCores an SPMD launch spans (1: a plain call; see :meth:`grid`).
     """
 
     name: str
@@ -91,8 +92,12 @@ class KernelEntry:
     build: ArgBuilder
     dtypes: tuple[str, ...] = FLOAT_DTYPES
     optional_keys: tuple[str, ...] = ()
-    grid: tuple[Any, ...] | None = None
+    cores: int = 1
     doc: str = ""
+
+    def grid(self) -> tuple[Any, ...] | None:
+        """The launch grid to pass to ``simulate``/``trace_kernel``: None, or ``(nl.nc(cores),)``."""
+        return None if self.cores == 1 else (nl.nc(self.cores),)
 
     def make_args(self, shape: Mapping[str, int], dtype: Any, rng: Rng | None = None) -> tuple[Any, ...]:
         """The kernel's positional arguments for ``shape`` (see ``shape_keys``) and ``dtype``.
@@ -220,7 +225,7 @@ _ENTRIES = [
         _ROWS_COLS,
         _add_args,
         WITH_FP8,
-        grid=("nc", 2),
+        cores=2,
         doc="a + b split over 2 NeuronCores (grid nl.nc(2)); rows even",
     ),
     KernelEntry("transpose", transpose, reference.transpose, _ROWS_COLS, _rows_cols, WITH_FP8, doc="x.T"),
