@@ -84,7 +84,8 @@ def flash_attention_bwd(
             dk_acc = nl.zeros((k_tiles_n, nl.par_dim(p), d), dtype=nl.float32, buffer=nl.sbuf)
             dv_acc = nl.zeros((k_tiles_n, nl.par_dim(p), d), dtype=nl.float32, buffer=nl.sbuf)
 
-            for g in nl.affine_range(group):
+            # dK and dV accumulate over the query heads of the group: a carried dependency.
+            for g in nl.sequential_range(group):
                 h = kvh * group + g
                 # Trace-time loop: with a causal mask the number of key tiles depends on qi.
                 for qi in nl.static_range(sq // p):

@@ -62,7 +62,7 @@ def cross_entropy(logits: Any, labels: Any, grad_scale: float = 1.0) -> tuple[An
         run_max = nl.full((pr, 1), -np.inf, dtype=nl.float32, buffer=nl.sbuf)
         run_sum = nl.zeros((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
         picked = nl.zeros((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
-        for c, fc in tile_spans(vocab, MAX_FREE):
+        for c, fc in tile_spans(vocab, MAX_FREE, sequential=True):
             tile = nl.load(logits[r : r + pr, c : c + fc])
             update_stats(run_max, run_sum, tile, pr)
             hit = nisa.tensor_tensor(_onehot(labels_f, c, pr, fc, 1.0), tile, np.multiply, dtype=nl.float32)

@@ -57,7 +57,7 @@ def row_stats(x: Any, r: Any, pr: int, cols: int, chunk: int) -> tuple[Any, Any]
     """Online max and exp-sum of rows ``[r, r + pr)`` of ``x``: returns ``(max, sum)`` as [pr, 1] fp32."""
     run_max = nl.full((pr, 1), -np.inf, dtype=nl.float32, buffer=nl.sbuf)
     run_sum = nl.zeros((pr, 1), dtype=nl.float32, buffer=nl.sbuf)
-    for c, fc in tile_spans(cols, chunk):
+    for c, fc in tile_spans(cols, chunk, sequential=True):
         update_stats(run_max, run_sum, nl.load(x[r : r + pr, c : c + fc]), pr)
     return run_max, run_sum
 
