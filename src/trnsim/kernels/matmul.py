@@ -37,8 +37,8 @@ from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
 
 #: Share of the per-partition SBUF the fully blocked kernel plans for; the rest is left to the
-#: compiler for multi-buffering the loads and to the small temporaries of the store path.
-SBUF_PLAN_FRACTION = 0.75
+#: instruction temporaries (fp32 [128, 512] tiles of the PSUM evacuation and the store path).
+SBUF_PLAN_FRACTION = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +203,10 @@ def plan_fully_blocked(
     """Choose block sizes for :func:`matmul_fully_blocked` from the SBUF budget.
 
     Per partition the kernel keeps: the fp32 result block for all of M and ``BLOCK_N`` columns
-    (``M/128 · BLOCK_N · 4`` bytes), one K block of moving tiles (``TK · BLOCK_N · in_bytes``),
-    one K block of stationary tiles (``TK · BLOCK_M · in_bytes``) and a packed output row
-    (``BLOCK_N · out_bytes``). HBM reads are ``K·N`` (rhs once) plus ``K·M`` per n block
+    (``M/128 · BLOCK_N · 4`` bytes), a packed output row (``BLOCK_N · out_bytes``) and,
+    double-buffered (×2, the next block loads while the current one multiplies), one K block of
+    moving tiles (``TK · BLOCK_N · in_bytes``) and one of stationary tiles
+    (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` (rhs once) plus ``K·M`` per n block
     (lhsT once per n block), times ``in_bytes``. Among the block sizes that divide the tile
     counts and fit the budget, the plan with the fewest HBM reads wins; ties go to the larger
     K block (fewer SBUF read-modify-writes of the result block), then the larger M block.
@@ -222,12 +223,7 @@ def plan_fully_blocked(
         for tk in divisors(k_tiles):
             for tm in divisors(m_tiles):
                 block_m = tm * tiles.m
-                sbuf = (
-                    m_tiles * block_n * 4
-                    + tk * block_n * in_bytes
-                    + tk * block_m * in_bytes
-                    + block_n * out_bytes
-                )
+                sbuf = m_tiles * block_n * 4 + block_n * out_bytes + 2 * tk * (block_n + block_m) * in_bytes
                 if sbuf > sbuf_budget_bytes_per_partition:
                     continue
                 reads = (k_size * n_size + k_size * m_size * (n_tiles // tn)) * in_bytes

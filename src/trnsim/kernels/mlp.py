@@ -5,10 +5,10 @@ input dtype. The intermediate ``h = silu(g) ∘ u`` is rounded to the input dtyp
 would store it) and never leaves SBUF.
 
 Algorithm, per block of ``TT`` tokens (``TT`` ∈ {512, 256, 128}, the largest that divides T and
-fits the SBUF plan):
+fits the SBUF plan of :func:`plan_mlp`, with weight strips of 512, 256 or 128 columns):
 
 1. the token rows are loaded and transposed on TensorE into ``X^T`` [H, TT] (H on partitions);
-2. for each 128-wide slice ``f`` of F (weights loaded in strips of up to 512 columns):
+2. for each 128-wide slice ``f`` of F (weights loaded in strips of ``strip`` columns):
    ``G^T_f = W_gate[:, f]^T X^T`` and ``U^T_f`` accumulate over H in PSUM — the weight tile is
    the stationary operand, the tokens stream as the moving one, so the result comes out with F
    on partitions, which is exactly the stationary layout the down projection needs: no
@@ -22,6 +22,7 @@ Limits: T, H, F multiples of 128; SBUF must hold ``X^T`` and ``h^T`` for one tok
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,36 +32,48 @@ from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
 
-#: Share of the per-partition SBUF the token-block choice plans for (the rest: DMA buffers).
-SBUF_PLAN_FRACTION = 0.75
-#: Token blocks tried, largest first (512 = the moving-tile limit of nc_matmul).
+#: Share of the per-partition SBUF the plan may fill; the rest is left to the instruction
+#: temporaries (a few fp32 [128, ≤512] tiles).
+SBUF_PLAN_FRACTION = 0.9
+#: Token blocks and weight-strip widths tried, largest first (512 = the moving-tile limit).
 TOKEN_BLOCKS = (512, 256, 128)
+STRIPS = (512, 256, 128)
 
 
-def plan_token_block(
-    tokens: int, hidden: int, ffn: int, strip: int, in_bytes: int, budget_bytes_per_partition: int
-) -> int:
-    """The largest token block that divides ``tokens`` and whose SBUF use fits the budget.
+@dataclass(frozen=True, slots=True)
+class MlpPlan:
+    """Token block and weight-strip width of one :func:`swiglu_mlp` launch, and its SBUF use."""
 
-    Per partition: ``X^T`` (H/128·TT), ``h^T`` (F/128·TT) and the token rows (H) in the input
-    dtype, two weight strips (2·H/128·strip), one down-projection tile (512) and the fp32
-    silu output (TT·4).
+    token_block: int
+    strip: int
+    sbuf_bytes_per_partition: int
+
+
+def plan_mlp(tokens: int, hidden: int, ffn: int, in_bytes: int, budget_bytes_per_partition: int) -> MlpPlan:
+    """The largest token block (fewest weight re-reads), then the widest strip, that fit the budget.
+
+    Per partition: ``X^T`` (H/128·TT) and ``h^T`` (F/128·TT) and one row block (H) in the input
+    dtype; the gate and up strips (2·H/128·strip) and the down-projection tile (512), both
+    double-buffered (×2: the next load overlaps the current matmuls); the fp32 silu output (TT·4).
+    Both sizes must divide ``tokens`` and ``ffn``.
     """
     for tt in TOKEN_BLOCKS:
         if tokens % tt:
             continue
-        need = (
-            (hidden // 128 + ffn // 128) * tt * in_bytes
-            + hidden * in_bytes
-            + 2 * (hidden // 128) * strip * in_bytes
-            + 512 * in_bytes
-            + tt * 4
-        )
-        if need <= budget_bytes_per_partition:
-            return tt
+        for strip in STRIPS:
+            if ffn % strip:
+                continue
+            need = (
+                (hidden // 128 + ffn // 128) * tt * in_bytes
+                + hidden * in_bytes
+                + 2 * (2 * (hidden // 128) * strip * in_bytes + 512 * in_bytes)
+                + tt * 4
+            )
+            if need <= budget_bytes_per_partition:
+                return MlpPlan(tt, strip, need)
     raise KernelShapeError(
         f"swiglu_mlp: hidden={hidden}, ffn={ffn} need more than the SBUF budget of "
-        f"{budget_bytes_per_partition} bytes per partition even for 128-token blocks"
+        f"{budget_bytes_per_partition} bytes per partition even for 128-token blocks and 128-column strips"
     )
 
 
@@ -87,9 +100,9 @@ def swiglu_mlp(x: Any, w_gate: Any, w_up: Any, w_down: Any) -> Any:
     require_multiple(kernel, "ffn size", ffn, p)
     dt = x.dtype
     in_bytes = np.dtype(dt).itemsize
-    strip = tile_size(ffn, nl.tile_size.gemm_moving_fmax, p)
     budget = int(nl.tile_size.total_available_sbuf_size * SBUF_PLAN_FRACTION)
-    tt = plan_token_block(t_size, hidden, ffn, strip, in_bytes, budget)
+    plan = plan_mlp(t_size, hidden, ffn, in_bytes, budget)
+    tt, strip = plan.token_block, plan.strip
     col = tile_size(hidden, nl.tile_size.gemm_moving_fmax, p)
     h_tiles, f_tiles, subs = hidden // p, ffn // p, tt // p
     out = nl.ndarray((t_size, hidden), dtype=dt, buffer=nl.shared_hbm)
