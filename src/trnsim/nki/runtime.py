@@ -118,7 +118,7 @@ class Allocation:
         return self.free_elems * self.itemsize
 
 
-@dataclass
+@dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
 class LoopFrame:
     """One active ``affine_range`` loop: writes per iteration to tensors made before it."""
 
