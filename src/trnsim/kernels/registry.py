@@ -9,8 +9,8 @@ their inputs here::
     args = entry.make_args({"m": 256, "k": 256, "n": 512}, "float32", rng=rng)    # random values
 
 Placeholders are :class:`trnsim.nki.TensorSpec` (shape and dtype, no memory), which
-``nki.trace_kernel`` accepts in timing-only mode. ``make_args`` rejects a missing or unknown shape key, or a dtype the
-kernel does not support, with one line naming what would be valid.
+``nki.trace_kernel`` accepts in timing-only mode. ``make_args`` rejects a missing or unknown
+shape key, or a dtype the kernel does not support, with one line naming what would be valid.
 """
 
 from __future__ import annotations
@@ -189,10 +189,9 @@ def _adamw_args(s: dict[str, int], dt: np.dtype[Any], rng: Rng | None) -> tuple[
 
 def _cross_entropy_args(s: dict[str, int], dt: np.dtype[Any], rng: Rng | None) -> tuple[Any, ...]:
     t, v = s["tokens"], s["vocab"]
-    if rng is None:
-        labels = TensorSpec((t,), np.dtype(np.int32))
-    else:
-        labels = rng.integers(0, v, size=t).astype(np.int32)
+    labels: Any = (
+        TensorSpec((t,), np.dtype(np.int32)) if rng is None else rng.integers(0, v, size=t).astype(np.int32)
+    )
     return tensor((t, v), dt, rng, 3.0), labels
 
 
