@@ -30,7 +30,9 @@ def _hbm(alloc: int, rows: int, cols: int, row_bytes: int, itemsize: int, start:
                    Region(alloc, 0, 1, start, start + nbytes), cols * itemsize, itemsize)
 
 
-def blocked_matmul_trace(m: int, k: int, n: int, target: str = "trn1", bm: int = 4, bn: int = 2) -> KernelTrace:
+def blocked_matmul_trace(
+    m: int, k: int, n: int, target: str = "trn1", bm: int = 4, bn: int = 2
+) -> KernelTrace:
     """Trace of C[m, n] = A[m, k] @ B[k, n] in bf16, blocked by ``bm`` x ``bn`` tiles."""
     trace = KernelTrace(kernel="synthetic_blocked_matmul", target=target)
     item = 2
@@ -72,7 +74,7 @@ def blocked_matmul_trace(m: int, k: int, n: int, target: str = "trn1", bm: int =
             for i in range(bm):
                 for j in range(bn):
                     start = (((mb + i) * 128) * n + (nb + j) * 512) * item
-                    emit(Engine.DMA, "store", (_sbuf(c_alloc, 128, 512, item, "bfloat16", (i * bn + j) * 1024),),
-                         (_hbm(c_hbm, 128, 512, n * item, item, start),))
+                    tile = _sbuf(c_alloc, 128, 512, item, "bfloat16", (i * bn + j) * 1024)
+                    emit(Engine.DMA, "store", (tile,), (_hbm(c_hbm, 128, 512, n * item, item, start),))
             block += 1
     return trace
