@@ -53,6 +53,8 @@ class ComputeCost:
     #: LoadStationary time of a matmul, exposed when TensorE had nothing to overlap it with.
     load_stationary_ns: float
     flops: float
+    #: A TensorE multiply whose first input is the stationary operand.
+    loads_stationary: bool = False
 
 
 def is_matmul(instruction: Instruction) -> bool:
@@ -227,4 +229,5 @@ class ComputeCostModel:
             dependent_overhead_ns=0.0,
             load_stationary_ns=load_cycles * cyc,
             flops=flops,
+            loads_stationary=True,
         )

@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
-from trnsim.core.costs import ComputeCostModel, is_matmul
+from trnsim.core.costs import ComputeCostModel
 from trnsim.core.deps import Record, RegionTracker
 from trnsim.core.dma import DmaCostModel, HbmCalendar
 from trnsim.core.errors import TimingModelError
@@ -185,7 +185,7 @@ class _Simulation:
                     start, pred, reason = state.port_free[port], state.port_last[port], StartReason.QUEUE
         issue_ns = cost.issue_ns
         extra = 0.0
-        if is_tensor and is_matmul(instruction):
+        if cost.loads_stationary:
             stationary = instruction.inputs[0].region
             # LoadStationary overlaps the multiply running before it; on an idle array (the first
             # matmul, or one that waited for data) it is exposed.
