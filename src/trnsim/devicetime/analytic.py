@@ -1,0 +1,26 @@
+"""GPU and TPU op times: peak by dtype, HBM bandwidth, efficiency curves, launch overheads."""
+
+from __future__ import annotations
+
+from trnsim.devicetime.efficiency import EfficiencyCurves
+from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase, executed_attention_flops
+from trnsim.devicetime.rank import RankView
+
+__all__ = ["analytic_time_s", "executed_attention_flops"]
+
+def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
+    """Seconds for one instance of ``op``: max(compute at curve efficiency, memory) + launch."""
+    memory = (op.bytes_read + op.bytes_written) / (rank.hbm_bw_bytes_per_s * curves.memory.bw_efficiency)
+    flops = op.flops
+    if op.op_class in (OpClass.MATMUL, OpClass.ROUTER):
+        curve = curves.matmul_fp8 if op.dtype is Dtype.FP8 else curves.matmul_bf16
+        compute = flops / (rank.peak_flops(op.dtype) * curve(flops)) if flops else 0.0
+    elif op.op_class is OpClass.ATTENTION:
+        flops = executed_attention_flops(op)
+        curve = curves.attention_bwd if op.phase is Phase.BWD else curves.attention_fwd
+        compute = flops / (rank.peak_flops(op.dtype) * curve(flops)) if flops else 0.0
+    else:
+        # Norms, elementwise ops, the loss and the optimizer run on the vector units, at a
+        # fraction of the matrix peak given in the chip's efficiency file.
+        compute = flops / (rank.peak_flops(Dtype.BF16) * curves.memory.vector_peak_fraction)
+    return max(compute, memory) + curves.memory.launch_overhead_s

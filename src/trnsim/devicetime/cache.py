@@ -1,0 +1,81 @@
+"""On-disk cache of simulated kernel latencies, keyed by (kernel, shape, dtype, target).
+
+A repeated exact-shape request costs one SQLite lookup (microseconds) instead of an event
+simulation. The cache lives in ``$TRNSIM_CACHE_DIR`` (default ``~/.cache/trnsim``); entries
+carry the version of the timing model that produced them, so a changed chip model misses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["CACHE_ENV", "LatencyCache", "default_cache"]
+
+CACHE_ENV = "TRNSIM_CACHE_DIR"
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS latency (
+    kernel TEXT NOT NULL, shape TEXT NOT NULL, dtype TEXT NOT NULL, target TEXT NOT NULL,
+    model_version TEXT NOT NULL, latency_ns REAL NOT NULL,
+    PRIMARY KEY (kernel, shape, dtype, target, model_version))"""
+
+
+def _shape_key(shape: Mapping[str, int]) -> str:
+    return json.dumps(dict(sorted(shape.items())), separators=(",", ":"))
+
+
+class LatencyCache:
+    """A small SQLite table of simulated latencies; also memoised in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._memory: dict[tuple[str, str, str, str, str], float] = {}
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path)
+            self._conn.execute(_SCHEMA)
+        return self._conn
+
+    def get(self, kernel: str, shape: Mapping[str, int], dtype: str, target: str,
+            version: str) -> float | None:
+        key = (kernel, _shape_key(shape), dtype, target, version)
+        if key in self._memory:
+            return self._memory[key]
+        row = self._connect().execute(
+            "SELECT latency_ns FROM latency WHERE kernel=? AND shape=? AND dtype=? AND target=? "
+            "AND model_version=?", key).fetchone()
+        if row is None:
+            return None
+        self._memory[key] = float(row[0])
+        return float(row[0])
+
+    def put(self, kernel: str, shape: Mapping[str, int], dtype: str, target: str, version: str,
+            latency_ns: float) -> None:
+        key = (kernel, _shape_key(shape), dtype, target, version)
+        self._memory[key] = latency_ns
+        conn = self._connect()
+        conn.execute("INSERT OR REPLACE INTO latency VALUES (?, ?, ?, ?, ?, ?)", (*key, latency_ns))
+        conn.commit()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+_DEFAULT: dict[str, LatencyCache] = {}
+
+
+def default_cache() -> LatencyCache:
+    """The cache in ``$TRNSIM_CACHE_DIR`` (or ``~/.cache/trnsim``), one per directory."""
+    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "trnsim")
+    key = str(base)
+    if key not in _DEFAULT:
+        _DEFAULT[key] = LatencyCache(base / "devicetime.sqlite")
+    return _DEFAULT[key]

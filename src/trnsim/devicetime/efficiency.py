@@ -1,0 +1,120 @@
+"""Size-dependent efficiency curves and launch overheads of GPUs and TPUs, from data files.
+
+One TOML file per chip in ``devicetime/data/efficiency/`` (``<chip>.toml``, or ``tpu.toml`` for
+any TPU and ``h100.toml`` for a GPU without its own file), overridable by a user file of the same
+name in ``$TRNSIM_CATALOG/efficiency/`` (or ``catalog_dir=``). Each curve gives the achieved
+fraction of peak as a function of log10(FLOPs of one op instance); see ``h100.toml`` for the
+model they feed and their sources.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
+
+__all__ = ["Curve", "EfficiencyCurves", "MemoryEfficiency", "load_efficiency"]
+
+_DATA = Path(__file__).parent / "data" / "efficiency"
+_FAMILY_DEFAULT = {ChipFamily.GPU: "h100", ChipFamily.TPU: "tpu"}
+
+
+class Curve(BaseModel):
+    """Achieved fraction of peak, piecewise linear in log10(FLOPs), constant beyond the ends."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    log10_flops: tuple[float, ...]
+    efficiency: tuple[float, ...]
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Curve:
+        if len(self.log10_flops) != len(self.efficiency) or len(self.efficiency) < 2:
+            raise ValueError("log10_flops and efficiency need the same length, at least 2")
+        if any(b <= a for a, b in zip(self.log10_flops, self.log10_flops[1:], strict=False)):
+            raise ValueError("log10_flops must increase")
+        if any(not 0.0 < e <= 1.0 for e in self.efficiency):
+            raise ValueError("efficiency values must be in (0, 1]")
+        return self
+
+    def __call__(self, flops: float) -> float:
+        x = np.log10(max(flops, 1.0))
+        return float(np.interp(x, self.log10_flops, self.efficiency))
+
+
+class MemoryEfficiency(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bw_efficiency: float
+    launch_overhead_s: float
+    #: Vector-unit FLOP/s as a fraction of the BF16 matrix peak (for non-matmul ops).
+    vector_peak_fraction: float
+    note: str = ""
+
+
+class EfficiencyCurves(BaseModel):
+    """The analytic timing parameters of one chip."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chip: str
+    source: str
+    date: str
+    confidence: str
+    matmul_bf16: Curve
+    matmul_fp8: Curve
+    attention_fwd: Curve
+    attention_bwd: Curve
+    memory: MemoryEfficiency
+
+
+def _user_file(name: str, catalog_dir: str | None) -> Path | None:
+    base = catalog_dir or os.environ.get(CATALOG_ENV)
+    if not base:
+        return None
+    path = Path(base) / "efficiency" / f"{name}.toml"
+    return path if path.is_file() else None
+
+
+def _load(path: Path) -> EfficiencyCurves:
+    return _load_version(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _load_version(path: Path, mtime_ns: int) -> EfficiencyCurves:
+    """Parse one file; the modification time in the key makes an edited file reload."""
+    try:
+        data = tomllib.loads(path.read_text())
+        return EfficiencyCurves(**data)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read TOML: {error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+
+
+def load_efficiency(chip: ChipSpec, catalog_dir: str | None = None) -> EfficiencyCurves:
+    """The efficiency curves for ``chip`` (a user file first, then the shipped one)."""
+    names = [chip.name]
+    if chip.family in _FAMILY_DEFAULT:
+        names.append(_FAMILY_DEFAULT[chip.family])
+    for name in names:
+        user = _user_file(name, catalog_dir)
+        if user is not None:
+            return _load(user)
+        shipped = _DATA / f"{name}.toml"
+        if shipped.is_file():
+            return _load(shipped)
+    raise ConfigError(
+        f"no efficiency curves for chip '{chip.name}' ({chip.family.value}); add "
+        f"efficiency/{chip.name}.toml to ${CATALOG_ENV}"
+    )

@@ -1,0 +1,116 @@
+"""Trainium op-time tables: a kernel simulated over a grid of shapes, interpolated in between.
+
+The fast half of "two speeds, one truth" (docs/architecture.md): the chip model is the truth for
+Trainium op times, but a planner cannot run an event simulation per shape. So
+``python -m trnsim.devicetime.regenerate`` runs each kernel of ``trnsim.kernels`` through
+``trnsim.core`` over a grid of shapes and writes one JSON table per (kernel, dtype, target) into
+``devicetime/data/tables/``; this module loads them and interpolates.
+
+Interpolation: multilinear in (log shape, log time) over the grid axes, which is exact for
+power laws (time ∝ m·k·n at large shapes). Beyond the grid, time scales linearly with each axis
+(a bigger shape repeats the same tiles); ``scale_axes`` (e.g. ``batch_heads``) are not gridded
+and multiply the time directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from trnsim.errors import ConfigError
+
+__all__ = ["TABLE_DIR", "OpTable", "find_table", "load_table", "table_path"]
+
+TABLE_DIR = Path(__file__).parent / "data" / "tables"
+
+
+@dataclass(frozen=True)
+class OpTable:
+    """Simulated latencies of one kernel on one target, over a grid of shapes."""
+
+    kernel: str
+    dtype: str
+    target: str
+    axes: tuple[str, ...]
+    grid: tuple[tuple[int, ...], ...]
+    #: Latency in ns, shape = tuple(len(g) for g in grid).
+    times_ns: np.ndarray
+    #: Shape keys not gridded that multiply the time (independent instances).
+    scale_axes: tuple[str, ...] = ()
+    #: Fixed shape values the grid was simulated at (e.g. causal=1).
+    fixed: Mapping[str, int] | None = None
+    provenance: str = ""
+
+    def interpolate_ns(self, shape: Mapping[str, int]) -> float:
+        """Latency in ns of one call at ``shape`` (every grid axis must be present)."""
+        missing = [a for a in (*self.axes, *self.scale_axes) if a not in shape]
+        if missing:
+            raise ConfigError(f"table {self.kernel}/{self.dtype}/{self.target}: shape lacks {missing}")
+        corners: list[list[tuple[int, float]]] = []
+        scale = 1.0
+        for axis, points in zip(self.axes, self.grid, strict=True):
+            value = float(shape[axis])
+            lo, hi = float(points[0]), float(points[-1])
+            clamped = min(max(value, lo), hi)
+            scale *= value / clamped  # linear beyond the grid
+            logs = np.log(np.asarray(points, dtype=float))
+            x = math.log(clamped)
+            j = int(np.searchsorted(logs, x, side="right") - 1)
+            j = min(max(j, 0), len(points) - 2) if len(points) > 1 else 0
+            if len(points) == 1:
+                corners.append([(0, 1.0)])
+                continue
+            w = (x - logs[j]) / (logs[j + 1] - logs[j])
+            corners.append([(j, 1.0 - w), (j + 1, w)])
+        log_t = 0.0
+        for combo in itertools.product(*corners):
+            weight = math.prod(w for _, w in combo)
+            if weight:
+                log_t += weight * math.log(float(self.times_ns[tuple(i for i, _ in combo)]))
+        for axis in self.scale_axes:
+            scale *= float(shape[axis])
+        return math.exp(log_t) * scale
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "kernel": self.kernel, "dtype": self.dtype, "target": self.target, "axes": list(self.axes),
+            "grid": [list(g) for g in self.grid], "times_ns": self.times_ns.tolist(),
+            "scale_axes": list(self.scale_axes), "fixed": dict(self.fixed or {}),
+            "provenance": self.provenance,
+        }, indent=1)
+
+
+def table_path(kernel: str, dtype: str, target: str, directory: Path = TABLE_DIR) -> Path:
+    return directory / target / f"{kernel}-{dtype}.json"
+
+
+def load_table(path: Path) -> OpTable:
+    """Read one table file, checking that its grid and times agree."""
+    try:
+        data = json.loads(path.read_text())
+        table = OpTable(
+            kernel=data["kernel"], dtype=data["dtype"], target=data["target"], axes=tuple(data["axes"]),
+            grid=tuple(tuple(int(v) for v in g) for g in data["grid"]),
+            times_ns=np.asarray(data["times_ns"], dtype=float), scale_axes=tuple(data.get("scale_axes", ())),
+            fixed=data.get("fixed") or {}, provenance=data.get("provenance", ""),
+        )
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: not a valid op-time table ({error})") from None
+    expected = tuple(len(g) for g in table.grid)
+    if table.times_ns.shape != expected or not np.all(table.times_ns > 0):
+        raise ConfigError(f"{path}: times_ns must be positive with shape {expected}")
+    return table
+
+
+@lru_cache(maxsize=128)
+def find_table(kernel: str, dtype: str, target: str, directory: Path = TABLE_DIR) -> OpTable | None:
+    """The shipped table for (kernel, dtype, target), or None when it has not been generated."""
+    path = table_path(kernel, dtype, target, directory)
+    return load_table(path) if path.is_file() else None

@@ -1,0 +1,176 @@
+"""Time of one op and of one training step on one rank of a chip.
+
+``time_op(op, chip, method)``:
+- ``"roofline"``: max(FLOPs at peak, bytes at HBM bandwidth) for any chip: the fast path.
+- ``"analytic"``: GPUs and TPUs: peak by dtype, HBM bandwidth, size-dependent efficiency curves
+  and launch overheads from data files (:mod:`trnsim.devicetime.efficiency`).
+- ``"table"``: Trainium: interpolated in the shipped tables of simulated kernel times.
+- ``"kernel"``: Trainium: the exact shape run through the chip model, cached on disk.
+- ``"auto"`` (default): GPU/TPU → analytic; Trainium → the disk cache for the exact shape, else
+  the table, else the roofline (the method used is reported, never hidden).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from trnsim.devicetime import kernel_path
+from trnsim.devicetime.analytic import analytic_time_s
+from trnsim.devicetime.cache import LatencyCache, default_cache
+from trnsim.devicetime.efficiency import load_efficiency
+from trnsim.devicetime.ops import Op, OpClass, Phase
+from trnsim.devicetime.rank import RankView
+from trnsim.devicetime.roofline import roofline_time_s
+from trnsim.devicetime.tables import find_table
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import ChipFamily, ChipSpec, SystemSpec
+
+__all__ = ["DeviceStepTime", "Method", "OpTime", "time_op", "time_op_detailed", "time_step"]
+
+
+class Method(StrEnum):
+    AUTO = "auto"
+    ROOFLINE = "roofline"
+    ANALYTIC = "analytic"
+    TABLE = "table"
+    KERNEL = "kernel"
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """The time of all ``count`` instances of one op, and how it was obtained."""
+
+    op: Op
+    seconds: float
+    method: Method
+
+
+def _rank(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankView:
+    if isinstance(chip, SystemSpec):
+        return RankView(chip.chip, ranks_per_chip or chip.ranks_per_chip)
+    return RankView.of(chip, ranks_per_chip)
+
+
+def _trainium_kernel_s(op: Op, rank: RankView, exact: bool,
+                       cache: LatencyCache | None) -> tuple[float, Method]:
+    """Seconds per instance from the cache/simulation (exact) or the table; raises if neither."""
+    call = kernel_path.kernel_call(op)
+    if call is None:
+        raise kernel_path.KernelPathUnavailable(f"op '{op.name}' has no Trainium kernel")
+    target = str(rank.chip.nc_target)
+    lnc = rank.chip.neuron_cores // rank.ranks_per_chip if rank.chip.neuron_cores else 1
+    version = kernel_path.timing_model_version(target)
+    store = cache if cache is not None else default_cache()
+    cached = store.get(call.kernel, call.shape, call.dtype, target, version)
+    if cached is not None:
+        return cached * call.repeats / lnc * 1e-9, Method.KERNEL
+    if exact:
+        ns = kernel_path.simulate_ns(call, target)
+        store.put(call.kernel, call.shape, call.dtype, target, version, ns)
+        return ns * call.repeats / lnc * 1e-9, Method.KERNEL
+    table = find_table(call.kernel, call.dtype, target)
+    if table is None:
+        raise kernel_path.KernelPathUnavailable(f"no table for {call.kernel}/{call.dtype}/{target}")
+    return table.interpolate_ns(call.shape) * call.repeats / lnc * 1e-9, Method.TABLE
+
+
+def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
+                     ranks_per_chip: int | None = None, cache: LatencyCache | None = None) -> OpTime:
+    """Like :func:`time_op`, with the method that produced the figure."""
+    try:
+        chosen = Method(method)
+    except ValueError:
+        valid = ", ".join(m.value for m in Method)
+        raise ConfigError(f"unknown timing method '{method}'; valid: {valid}") from None
+    rank = _rank(chip, ranks_per_chip)
+    family = rank.chip.family
+    if chosen is Method.ROOFLINE:
+        return OpTime(op, roofline_time_s(op, rank) * op.count, Method.ROOFLINE)
+    if family is not ChipFamily.TRAINIUM:
+        if chosen in (Method.TABLE, Method.KERNEL):
+            raise ConfigError(f"method '{chosen.value}' applies to Trainium only; chip '{rank.chip.name}' "
+                              "uses 'analytic' or 'roofline'")
+        return OpTime(op, analytic_time_s(op, rank, load_efficiency(rank.chip)) * op.count, Method.ANALYTIC)
+    if chosen is Method.ANALYTIC:
+        raise ConfigError(f"method 'analytic' applies to GPUs and TPUs; chip '{rank.chip.name}' uses "
+                          "'kernel', 'table' or 'roofline'")
+    try:
+        seconds, used = _trainium_kernel_s(op, rank, exact=chosen is Method.KERNEL, cache=cache)
+        return OpTime(op, seconds * op.count, used)
+    except kernel_path.KernelPathUnavailable:
+        if chosen is not Method.AUTO:
+            raise
+        return OpTime(op, roofline_time_s(op, rank) * op.count, Method.ROOFLINE)
+
+
+def time_op(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
+            ranks_per_chip: int | None = None) -> float:
+    """Seconds for all ``op.count`` instances of ``op`` on one rank of ``chip``.
+
+    ``ranks_per_chip`` defaults to the system's (or the chip's default LNC): a Trainium op runs
+    on one logical NeuronCore, with that share of the chip's peak and bandwidth.
+    """
+    return time_op_detailed(op, chip, method, ranks_per_chip).seconds
+
+
+class _HasOps(Protocol):
+    @property
+    def ops(self) -> Sequence[Op]: ...
+
+    @property
+    def optimizer_ops(self) -> Sequence[Op]: ...
+
+
+@dataclass(frozen=True)
+class DeviceStepTime:
+    """One micro-batch's forward+backward (and the optimizer step) on one rank, by op class."""
+
+    by_class_s: dict[OpClass, float]
+    by_phase_s: dict[Phase, float]
+    compute_s: float  # forward, recompute and backward of one micro-batch
+    optimizer_s: float
+    methods: dict[Method, int] = field(default_factory=dict)
+    op_times: tuple[OpTime, ...] = ()
+
+    @property
+    def total_s(self) -> float:
+        """One micro-batch plus one optimizer step (a step with a single micro-batch)."""
+        return self.compute_s + self.optimizer_s
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "compute_s": self.compute_s, "optimizer_s": self.optimizer_s, "total_s": self.total_s,
+            "by_class_s": {k.value: v for k, v in self.by_class_s.items()},
+            "by_phase_s": {k.value: v for k, v in self.by_phase_s.items()},
+            "methods": {k.value: v for k, v in self.methods.items()},
+            "ops": [{"name": t.op.name, "class": t.op.op_class.value, "phase": t.op.phase.value,
+                     "count": t.op.count, "flops": t.op.total_flops, "bytes": t.op.total_bytes,
+                     "seconds": t.seconds, "method": t.method.value} for t in self.op_times],
+        }
+
+
+def _sum(times: Iterable[OpTime]) -> float:
+    return sum(t.seconds for t in times)
+
+
+def time_step(graph: _HasOps, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
+              ranks_per_chip: int | None = None, optimizer_ops: Sequence[Op] | None = None) -> DeviceStepTime:
+    """Time every op of ``graph`` (a :class:`~trnsim.workload.graph.StepGraph`) on one rank.
+
+    ``optimizer_ops`` replaces the graph's own (e.g. ZeRO-sharded ones from
+    ``build_optimizer_ops``).
+    """
+    compute = tuple(time_op_detailed(op, chip, method, ranks_per_chip) for op in graph.ops)
+    opt_ops = graph.optimizer_ops if optimizer_ops is None else optimizer_ops
+    optimizer = tuple(time_op_detailed(op, chip, method, ranks_per_chip) for op in opt_ops)
+    by_class: dict[OpClass, float] = {}
+    by_phase: dict[Phase, float] = {}
+    methods: dict[Method, int] = {}
+    for t in (*compute, *optimizer):
+        by_class[t.op.op_class] = by_class.get(t.op.op_class, 0.0) + t.seconds
+        by_phase[t.op.phase] = by_phase.get(t.op.phase, 0.0) + t.seconds
+        methods[t.method] = methods.get(t.method, 0) + 1
+    return DeviceStepTime(by_class, by_phase, _sum(compute), _sum(optimizer), methods, (*compute, *optimizer))

@@ -1,0 +1,205 @@
+"""Model configurations: the transformer architectures trnsim can cost, validated on load.
+
+A :class:`ModelConfig` holds the dimensions that decide FLOPs, bytes and memory: dense decoders
+(Llama, Mistral, Qwen, GPT-2, GPT-NeoX, Megatron GPT) and mixture-of-experts models (Mixtral,
+DeepSeek-V3 with shared and routed experts and multi-head latent attention). It is read from a
+Hugging Face style ``config.json`` (see :mod:`trnsim.workload.hf_config`) or a built-in preset.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from trnsim.errors import ConfigError
+
+__all__ = ["AttentionKind", "MlpKind", "ModelConfig", "NormKind", "PositionKind"]
+
+
+class MlpKind(StrEnum):
+    GELU = "gelu"  # two matrices: h -> f -> h
+    SWIGLU = "swiglu"  # three matrices: gate and up h -> f, down f -> h
+
+
+class NormKind(StrEnum):
+    LAYERNORM = "layernorm"
+    RMSNORM = "rmsnorm"
+
+
+class PositionKind(StrEnum):
+    ROPE = "rope"
+    LEARNED = "learned"
+
+
+class AttentionKind(StrEnum):
+    STANDARD = "standard"  # multi-head / grouped-query attention
+    MLA = "mla"  # DeepSeek multi-head latent attention (low-rank q and kv projections)
+
+
+class ModelConfig(BaseModel):
+    """A decoder-only transformer, dense or mixture-of-experts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    family: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    ffn_hidden_size: int
+    vocab_size: int
+    max_seq_len: int
+    mlp: MlpKind = MlpKind.SWIGLU
+    norm: NormKind = NormKind.RMSNORM
+    position: PositionKind = PositionKind.ROPE
+    tie_embeddings: bool = False
+    qk_norm: bool = False
+    linear_bias: bool = False
+    dropout: bool = False
+    attention: AttentionKind = AttentionKind.STANDARD
+    # Multi-head latent attention (DeepSeek); used when attention is MLA.
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    # Mixture of experts: num_experts == 0 means dense.
+    num_experts: int = 0
+    experts_per_token: int = 0
+    num_shared_experts: int = 0
+    moe_ffn_hidden_size: int | None = None
+    first_dense_layers: int = 0
+    #: What this config approximates or assumes (printed with every estimate).
+    notes: tuple[str, ...] = ()
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        where = f"model '{self.name}'"
+        for key in ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim",
+                    "ffn_hidden_size", "vocab_size", "max_seq_len"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{where}: {key} must be positive, got {getattr(self, key)}")
+        if self.num_heads % self.num_kv_heads:
+            raise ConfigError(
+                f"{where}: num_kv_heads={self.num_kv_heads} must divide num_heads={self.num_heads}"
+            )
+        if self.attention is AttentionKind.MLA:
+            missing = [k for k in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+                       if not getattr(self, k)]
+            if missing:
+                raise ConfigError(f"{where}: multi-head latent attention needs {missing}")
+        if self.num_experts < 0 or self.first_dense_layers < 0 or self.num_shared_experts < 0:
+            raise ConfigError(f"{where}: expert counts must not be negative")
+        if self.num_experts:
+            if not 1 <= self.experts_per_token <= self.num_experts:
+                raise ConfigError(
+                    f"{where}: experts_per_token={self.experts_per_token} must be in 1..num_experts"
+                    f"={self.num_experts}"
+                )
+            if not self.moe_ffn_hidden_size or self.moe_ffn_hidden_size <= 0:
+                raise ConfigError(f"{where}: an MoE model needs a positive moe_ffn_hidden_size")
+            if self.first_dense_layers > self.num_layers:
+                raise ConfigError(
+                    f"{where}: first_dense_layers={self.first_dense_layers} exceeds num_layers="
+                    f"{self.num_layers}"
+                )
+        elif self.experts_per_token or self.num_shared_experts:
+            raise ConfigError(f"{where}: experts_per_token/num_shared_experts set but num_experts is 0")
+        return self
+
+    # ---- derived dimensions -------------------------------------------------------------------
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def qk_head_dim(self) -> int:
+        """Per-head dimension of queries and keys (MLA: nope + rope parts)."""
+        if self.attention is AttentionKind.MLA:
+            return int(self.qk_nope_head_dim or 0) + int(self.qk_rope_head_dim or 0)
+        return self.head_dim
+
+    @property
+    def v_dim(self) -> int:
+        """Per-head dimension of values (and of the attention output)."""
+        if self.attention is AttentionKind.MLA:
+            return int(self.v_head_dim or 0)
+        return self.head_dim
+
+    def is_moe_layer(self, index: int) -> bool:
+        """True when transformer layer ``index`` (0-based) has routed experts."""
+        return self.is_moe and index >= self.first_dense_layers
+
+    @property
+    def num_moe_layers(self) -> int:
+        return self.num_layers - self.first_dense_layers if self.is_moe else 0
+
+    # ---- parameter counts ---------------------------------------------------------------------
+
+    def attention_params(self) -> int:
+        """Weights of one attention block (projections, biases, q/k norms)."""
+        h, nq = self.hidden_size, self.num_heads
+        if self.attention is AttentionKind.MLA:
+            q_lora, kv_lora = self.q_lora_rank, int(self.kv_lora_rank or 0)
+            rope = int(self.qk_rope_head_dim or 0)
+            qk, v = self.qk_head_dim, self.v_dim
+            q = h * q_lora + q_lora + q_lora * nq * qk if q_lora else h * nq * qk
+            kv = h * (kv_lora + rope) + kv_lora + kv_lora * nq * (qk - rope + v)
+            return q + kv + nq * v * h
+        d, nkv = self.head_dim, self.num_kv_heads
+        params = h * nq * d + 2 * h * nkv * d + nq * d * h
+        if self.linear_bias:
+            params += nq * d + 2 * nkv * d + h
+        if self.qk_norm:
+            params += 2 * d
+        return params
+
+    def mlp_params(self, ffn: int) -> int:
+        """Weights of one dense MLP with inner size ``ffn``."""
+        h = self.hidden_size
+        matrices = 3 if self.mlp is MlpKind.SWIGLU else 2
+        params = matrices * h * ffn
+        if self.linear_bias:
+            params += (matrices - 1) * ffn + h
+        return params
+
+    def norm_params(self) -> int:
+        return self.hidden_size * (2 if self.norm is NormKind.LAYERNORM else 1)
+
+    def layer_params(self, index: int, active_only: bool = False) -> int:
+        """Weights of transformer layer ``index``; ``active_only`` counts top-k experts only."""
+        params = self.attention_params() + 2 * self.norm_params()
+        if not self.is_moe_layer(index):
+            return params + self.mlp_params(self.ffn_hidden_size)
+        expert = self.mlp_params(int(self.moe_ffn_hidden_size or 0))
+        routed = self.experts_per_token if active_only else self.num_experts
+        return params + self.hidden_size * self.num_experts + (routed + self.num_shared_experts) * expert
+
+    def embedding_params(self) -> int:
+        params = self.vocab_size * self.hidden_size
+        if self.position is PositionKind.LEARNED:
+            params += self.max_seq_len * self.hidden_size
+        return params
+
+    def lm_head_params(self) -> int:
+        """Output projection weights (0 when tied to the input embedding)."""
+        return 0 if self.tie_embeddings else self.vocab_size * self.hidden_size
+
+    def n_params(self) -> int:
+        """Total parameters, every expert included."""
+        layers = sum(self.layer_params(i) for i in range(self.num_layers))
+        return layers + self.embedding_params() + self.lm_head_params() + self.norm_params()
+
+    def n_active_params(self) -> int:
+        """Parameters used per token: routed experts counted top-k times, not num_experts."""
+        layers = sum(self.layer_params(i, active_only=True) for i in range(self.num_layers))
+        return layers + self.embedding_params() + self.lm_head_params() + self.norm_params()
+
+    def n_nonembedding_params(self) -> int:
+        """Total parameters less the input embedding and the output projection."""
+        return self.n_params() - self.embedding_params() - self.lm_head_params()

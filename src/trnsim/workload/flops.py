@@ -1,0 +1,75 @@
+"""Model FLOPs (for MFU) and hardware FLOPs (for HFU) of training on a number of tokens.
+
+``model_flops`` is the standard accounting of Megatron-LM (Narayanan et al. 2021, appendix) and
+PaLM (Chowdhery et al. 2022, appendix B): three times the forward FLOPs (forward, input and
+weight gradients), where the forward counts 2 FLOPs per weight of every GEMM a token passes
+through (active experts only) plus the attention score and value products over the full sequence
+(2·s·heads·(d_qk + d_v) per token and layer). For a GPT it reduces to Megatron's
+72·B·s·L·h²·(1 + s/(6h) + V/(12·L·h)) and, in general, to 6·N·D + 12·L·heads·d·s·D.
+``hardware_flops`` adds what activation recomputation runs again.
+"""
+
+from __future__ import annotations
+
+from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig
+from trnsim.workload.options import Recompute
+
+__all__ = ["forward_flops_per_token", "hardware_flops", "model_flops"]
+
+
+def _attention_matmul_params(model: ModelConfig) -> int:
+    h, nq = model.hidden_size, model.num_heads
+    if model.attention is AttentionKind.MLA:
+        q_lora, kv_lora = int(model.q_lora_rank or 0), int(model.kv_lora_rank or 0)
+        rope, qk, v = int(model.qk_rope_head_dim or 0), model.qk_head_dim, model.v_dim
+        q = h * q_lora + q_lora * nq * qk if q_lora else h * nq * qk
+        return q + h * (kv_lora + rope) + kv_lora * nq * (qk - rope + v) + nq * v * h
+    return h * (nq + 2 * model.num_kv_heads) * model.head_dim + nq * model.head_dim * h
+
+
+def _mlp_matmul_params(model: ModelConfig, ffn: int) -> int:
+    return (3 if model.mlp is MlpKind.SWIGLU else 2) * model.hidden_size * ffn
+
+
+def _layer_matmul_flops_per_token(model: ModelConfig, index: int) -> float:
+    params = _attention_matmul_params(model)
+    if model.is_moe_layer(index):
+        expert = _mlp_matmul_params(model, int(model.moe_ffn_hidden_size or 0))
+        params += model.hidden_size * model.num_experts  # router
+        params += (model.experts_per_token + model.num_shared_experts) * expert
+    else:
+        params += _mlp_matmul_params(model, model.ffn_hidden_size)
+    return 2.0 * params
+
+
+def _attention_flops_per_token(model: ModelConfig, seq_len: int) -> float:
+    return 2.0 * seq_len * model.num_heads * (model.qk_head_dim + model.v_dim)
+
+
+def forward_flops_per_token(model: ModelConfig, seq_len: int) -> float:
+    """Forward FLOPs per token: GEMMs of every layer, attention, and the output projection."""
+    layers = sum(_layer_matmul_flops_per_token(model, i) for i in range(model.num_layers))
+    attention = model.num_layers * _attention_flops_per_token(model, seq_len)
+    return layers + attention + 2.0 * model.hidden_size * model.vocab_size
+
+
+def model_flops(model: ModelConfig, tokens: float, seq_len: int) -> float:
+    """FLOPs of forward and backward over ``tokens`` tokens at ``seq_len`` (MFU's numerator)."""
+    return 3.0 * tokens * forward_flops_per_token(model, seq_len)
+
+
+def hardware_flops(model: ModelConfig, tokens: float, seq_len: int, recompute: Recompute,
+                   flash_attention: bool = True) -> float:
+    """Model FLOPs plus the forward work recomputation repeats (HFU's numerator).
+
+    FULL reruns every transformer layer's forward (Megatron's 96·B·s·L·h² form for a GPT);
+    SELECTIVE reruns the attention core, which FlashAttention already recomputes inside its own
+    backward kernel (counted in neither, as in Megatron's accounting).
+    """
+    extra = 0.0
+    attention = model.num_layers * _attention_flops_per_token(model, seq_len)
+    if recompute is Recompute.FULL:
+        extra = sum(_layer_matmul_flops_per_token(model, i) for i in range(model.num_layers)) + attention
+    elif recompute is Recompute.SELECTIVE and not flash_attention:
+        extra = attention
+    return model_flops(model, tokens, seq_len) + tokens * extra

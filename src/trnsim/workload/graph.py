@@ -1,0 +1,529 @@
+"""One training step of a transformer on one rank, as a graph of operations.
+
+:func:`build_step` lists the operations of one micro-batch's forward and backward pass on one
+rank (with the recompute operations the chosen recompute mode adds), the optimizer operations
+separately, and the activations the forward pass keeps for the backward pass. Every op has its
+exact FLOPs, bytes read and written, and shapes, for the rank's shard (TP/SP/CP/EP, pipeline
+layers). Ops repeated identically in every layer appear once with ``count`` = layers.
+
+Conventions (Megatron-LM's, so that totals match its published formula):
+- a GEMM C[m, n] = A[m, k] @ B[k, n] costs 2·m·k·n FLOPs; its backward is two GEMMs of the same
+  size (input gradient, weight gradient);
+- the attention core costs 2·s_q·s_kv·(d_qk + d_v) FLOPs per (batch, head), the full score matrix
+  even when causal (as in Megatron's and PaLM's MFU formulas); its backward costs twice that;
+- activations are BF16 (2 bytes); FP8 GEMM inputs are 1 byte; weight gradients accumulate in FP32.
+Collectives (TP all-reduce, DP reduce-scatter, EP all-to-all, CP ring exchange) are not here:
+the cluster layer adds them from the model's dimensions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
+from trnsim.errors import ConfigError
+from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind, PositionKind
+from trnsim.workload.options import Precision, Recompute
+from trnsim.workload.shard import Shard
+
+__all__ = ["LayerKind", "ParamsOnRank", "SavedTensor", "StepGraph", "build_optimizer_ops", "build_step"]
+
+_ACT_BYTES = 2  # BF16 activations
+_GRAD_ACC_BYTES = 4  # FP32 weight-gradient accumulation buffer
+
+
+class LayerKind(StrEnum):
+    DENSE = "dense"
+    MOE = "moe"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedTensor:
+    """An activation the forward pass keeps for the backward pass, per micro-batch on this rank."""
+
+    name: str
+    nbytes: float
+    count: int
+    #: False when full recomputation drops it (only layer inputs survive).
+    kept_by_full_recompute: bool = False
+    #: True when selective recomputation drops it (the attention score-sized tensors).
+    dropped_by_selective: bool = False
+
+    @property
+    def total_bytes(self) -> float:
+        return self.nbytes * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class ParamsOnRank:
+    """Parameters held by this rank, split by how data parallelism replicates them."""
+
+    dense: int  # replicated over the data-parallel group
+    expert: int  # replicated over the expert-data-parallel group (dp / ep)
+
+    @property
+    def total(self) -> int:
+        return self.dense + self.expert
+
+
+@dataclass(frozen=True)
+class StepGraph:
+    """The operations of one micro-batch on one rank, and what they keep in memory."""
+
+    model: ModelConfig
+    shard: Shard
+    micro_batch: int
+    seq_len: int
+    precision: Precision
+    recompute: Recompute
+    flash_attention: bool
+    #: Forward, recompute and backward ops of one micro-batch (recompute ops have Phase.RECOMPUTE).
+    ops: tuple[Op, ...]
+    #: Optimizer ops for this rank's full parameter set (see :func:`build_optimizer_ops` for ZeRO).
+    optimizer_ops: tuple[Op, ...]
+    #: Activations kept between forward and backward, per micro-batch, for the recompute mode.
+    saved: tuple[SavedTensor, ...]
+    #: Activations of one layer that a FULL recompute rebuilds transiently in the backward pass.
+    layer_working_bytes: float
+    params: ParamsOnRank
+    dense_layers: int
+    moe_layers: int
+
+    def flops_by_phase(self) -> dict[Phase, float]:
+        out: dict[Phase, float] = {}
+        for op in (*self.ops, *self.optimizer_ops):
+            out[op.phase] = out.get(op.phase, 0.0) + op.total_flops
+        return out
+
+    def flops_by_class(self) -> dict[OpClass, float]:
+        out: dict[OpClass, float] = {}
+        for op in self.ops:
+            out[op.op_class] = out.get(op.op_class, 0.0) + op.total_flops
+        return out
+
+    @property
+    def total_flops(self) -> float:
+        """FLOPs of forward, recompute and backward of one micro-batch (optimizer excluded)."""
+        return sum(op.total_flops for op in self.ops)
+
+    @property
+    def activation_bytes(self) -> float:
+        return sum(t.total_bytes for t in self.saved)
+
+
+# ---- small op constructors ---------------------------------------------------------------------
+
+
+def _matmul(name: str, m: int, k: int, n: int, dtype: Dtype, count: int, phase: Phase = Phase.FWD,
+            op_class: OpClass = OpClass.MATMUL) -> Op:
+    return Op(
+        name=name, op_class=op_class, phase=phase, flops=2.0 * m * k * n,
+        bytes_read=float((m * k + k * n) * dtype.nbytes), bytes_written=float(m * n * _ACT_BYTES),
+        shape={"m": m, "k": k, "n": n}, dtype=dtype, count=count, kernel="matmul",
+    )
+
+
+def _rowwise(name: str, op_class: OpClass, rows: int, cols: int, flops_per_element: float,
+             inputs: int, count: int, phase: Phase = Phase.FWD, kernel: str = "") -> Op:
+    """An op over a rows x cols BF16 tensor: reads ``inputs`` such tensors, writes one."""
+    elements = rows * cols
+    return Op(
+        name=name, op_class=op_class, phase=phase, flops=flops_per_element * elements,
+        bytes_read=float(inputs * elements * _ACT_BYTES), bytes_written=float(elements * _ACT_BYTES),
+        shape={"rows": rows, "cols": cols}, dtype=Dtype.BF16, count=count, kernel=kernel,
+    )
+
+
+def _norm(name: str, model: ModelConfig, rows: int, cols: int, count: int) -> Op:
+    # RMSNorm: square, sum, scale, multiply by weight ≈ 4 FLOP/element; LayerNorm adds the mean
+    # and the bias ≈ 7.
+    rms = model.norm is NormKind.RMSNORM
+    return _rowwise(name, OpClass.NORM, rows, cols, 4.0 if rms else 7.0, 1, count,
+                    kernel="rmsnorm" if rms else "layernorm")
+
+
+def _backward(op: Op) -> list[Op]:
+    """The backward ops of one forward op."""
+    if op.op_class in (OpClass.MATMUL, OpClass.ROUTER):
+        m, k, n = op.shape["m"], op.shape["k"], op.shape["n"]
+        dgrad = _matmul(f"{op.name}.dgrad", m, n, k, op.dtype, op.count, Phase.BWD, op.op_class)
+        wgrad = Op(
+            name=f"{op.name}.wgrad", op_class=op.op_class, phase=Phase.BWD, flops=2.0 * m * k * n,
+            bytes_read=float((m * k + m * n) * op.dtype.nbytes + k * n * _GRAD_ACC_BYTES),
+            bytes_written=float(k * n * _GRAD_ACC_BYTES),
+            shape={"m": k, "k": m, "n": n}, dtype=op.dtype, count=op.count, kernel="matmul",
+        )
+        return [dgrad, wgrad]
+    if op.op_class is OpClass.ATTENTION:
+        # dQ, dK, dV and dP: four GEMMs the size of the forward's two; reads Q, K, V, O, dO and
+        # writes dQ, dK, dV.
+        return [Op(
+            name=f"{op.name}.bwd", op_class=op.op_class, phase=Phase.BWD, flops=2.0 * op.flops,
+            bytes_read=op.bytes_read + 2.0 * op.bytes_written, bytes_written=op.bytes_read,
+            shape=op.shape, dtype=op.dtype, count=op.count, kernel="attention_bwd",
+        )]
+    if op.op_class is OpClass.EMBEDDING:
+        rows, cols = op.shape["rows"], op.shape["cols"]
+        return [Op(
+            name=f"{op.name}.bwd", op_class=op.op_class, phase=Phase.BWD, flops=float(rows * cols),
+            bytes_read=float(rows * cols * (_ACT_BYTES + _GRAD_ACC_BYTES)),
+            bytes_written=float(rows * cols * _GRAD_ACC_BYTES), shape=op.shape, dtype=op.dtype,
+            count=op.count,
+        )]
+    # Norms, elementwise ops and the loss: read the output gradient and the saved inputs, write
+    # the input gradients; about twice the forward arithmetic.
+    return [Op(
+        name=f"{op.name}.bwd", op_class=op.op_class, phase=Phase.BWD, flops=2.0 * op.flops,
+        bytes_read=op.bytes_read + op.bytes_written, bytes_written=op.bytes_read,
+        shape=op.shape, dtype=op.dtype, count=op.count,
+    )]
+
+
+# ---- the layers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Dims:
+    """Per-rank dimensions of one micro-batch."""
+
+    b: int
+    s: int  # full sequence length
+    s_local: int  # queries on this rank (s / cp)
+    tokens: int  # b * s_local: rows of every GEMM
+    tokens_sp: int  # rows of norms/residuals (tokens / tp with sequence parallelism)
+    tp: int
+    heads: int  # query heads on this rank
+    kv_heads: int  # key/value heads on this rank
+    gemm: Dtype  # dtype of transformer-layer GEMM inputs
+    saved_gemm_input_bytes: int
+
+
+def _attention_ops(model: ModelConfig, d: _Dims, count: int,
+                   flash: bool) -> tuple[list[Op], list[SavedTensor]]:
+    h, T, Tsp = model.hidden_size, d.tokens, d.tokens_sp
+    a = _ACT_BYTES
+    qk, v = model.qk_head_dim, model.v_dim
+    ops: list[Op] = [_norm("attn_norm", model, Tsp, h, count)]
+    saved = [
+        SavedTensor("attn_norm.input", Tsp * h * a, count, kept_by_full_recompute=True),
+        SavedTensor("qkv.input", Tsp * h * d.saved_gemm_input_bytes, count),
+    ]
+    if model.attention is AttentionKind.MLA:
+        q_lora, kv_lora = model.q_lora_rank, int(model.kv_lora_rank or 0)
+        rope = int(model.qk_rope_head_dim or 0)
+        if q_lora:
+            # Down-projections are replicated on every TP rank (they are small).
+            ops += [_matmul("q_down", T, h, q_lora, d.gemm, count), _norm("q_norm", model, T, q_lora, count),
+                    _matmul("q_up", T, q_lora, d.heads * qk, d.gemm, count)]
+            saved += [SavedTensor("q_norm.input", T * q_lora * a, count),
+                      SavedTensor("q_up.input", T * q_lora * d.saved_gemm_input_bytes, count)]
+        else:
+            ops.append(_matmul("q_proj", T, h, d.heads * qk, d.gemm, count))
+        ops += [_matmul("kv_down", T, h, kv_lora + rope, d.gemm, count),
+                _norm("kv_norm", model, T, kv_lora, count),
+                _matmul("kv_up", T, kv_lora, d.heads * (qk - rope + v), d.gemm, count),
+                _rowwise("rope", OpClass.ELEMENTWISE, T, (d.heads + 1) * rope, 3.0, 1, count)]
+        saved += [SavedTensor("kv_norm.input", T * kv_lora * a, count),
+                  SavedTensor("kv_up.input", T * kv_lora * d.saved_gemm_input_bytes, count)]
+        kv_heads = d.heads
+    else:
+        kv_heads = d.kv_heads
+        ops.append(_matmul("qkv", T, h, (d.heads + 2 * kv_heads) * qk, d.gemm, count))
+        if model.qk_norm:
+            ops.append(_norm("qk_norm", model, T * (d.heads + kv_heads), qk, count))
+            saved.append(SavedTensor("qk_norm.input", T * (d.heads + kv_heads) * qk * a, count))
+        if model.position is PositionKind.ROPE:
+            ops.append(_rowwise("rope", OpClass.ELEMENTWISE, T, (d.heads + kv_heads) * qk, 3.0, 1, count))
+    # Q and K for the scores, V for the output (Korthikanti: 4sbh + 2sbh for MHA).
+    saved += [SavedTensor("q", T * d.heads * qk * a, count), SavedTensor("k", T * kv_heads * qk * a, count),
+              SavedTensor("v", T * kv_heads * v * a, count)]
+    bh, sq, skv = d.b * d.heads, d.s_local, d.s
+    q_bytes = bh * sq * qk * a
+    kv_bytes = d.b * kv_heads * skv * (qk + v) * a
+    out_bytes = bh * sq * v * a
+    score_elems = bh * sq * skv
+    extra_traffic = 0 if flash else 4 * score_elems * a  # write scores, read, write probs, read
+    ops.append(Op(
+        name="attention", op_class=OpClass.ATTENTION, phase=Phase.FWD,
+        flops=2.0 * score_elems * (qk + v), bytes_read=float(q_bytes + kv_bytes + extra_traffic / 2),
+        bytes_written=float(out_bytes + extra_traffic / 2),
+        shape={"batch_heads": bh, "seq_q": sq, "seq_kv": skv, "head_dim_qk": qk, "head_dim_v": v,
+               "causal": 1, "flash": int(flash)},
+        dtype=Dtype.BF16, count=count, kernel="attention" if flash else "",
+    ))
+    if flash:
+        # FlashAttention keeps the output and the FP32 log-sum-exp per row; the output is also the
+        # input of the output projection.
+        saved += [SavedTensor("attention.out", out_bytes, count),
+                  SavedTensor("attention.logsumexp", bh * sq * 4, count)]
+        if d.saved_gemm_input_bytes != a:
+            saved.append(SavedTensor("out_proj.input", T * d.heads * v * d.saved_gemm_input_bytes, count))
+    else:
+        # Softmax output (2as²b), and with dropout its mask (as²b) and the dropped-out probs (2as²b).
+        probs = SavedTensor("attention.softmax", score_elems * a, count, dropped_by_selective=True)
+        saved.append(probs)
+        if model.dropout:
+            saved += [SavedTensor("attention.dropout_mask", score_elems, count, dropped_by_selective=True),
+                      SavedTensor("attention.dropout_out", score_elems * a, count, dropped_by_selective=True)]
+        saved.append(SavedTensor("out_proj.input", T * d.heads * v * d.saved_gemm_input_bytes, count))
+    ops.append(_matmul("out_proj", T, d.heads * v, h, d.gemm, count))
+    if model.dropout:
+        ops.append(_rowwise("attn_dropout", OpClass.ELEMENTWISE, Tsp, h, 2.0, 1, count))
+        saved.append(SavedTensor("attn_dropout.mask", Tsp * h, count))
+    ops.append(_rowwise("attn_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count, kernel="add"))
+    return ops, saved
+
+
+def _mlp_ops(model: ModelConfig, d: _Dims, prefix: str, tokens: int, ffn_local: int, count: int,
+             experts: int = 1) -> tuple[list[Op], list[SavedTensor]]:
+    """One (possibly expert) MLP over ``tokens`` rows with ``ffn_local`` inner columns."""
+    h, a = model.hidden_size, _ACT_BYTES
+    swiglu = model.mlp is MlpKind.SWIGLU
+    up_cols = (2 if swiglu else 1) * ffn_local
+    n = count * experts
+    ops = [
+        _matmul(f"{prefix}fc1", tokens, h, up_cols, d.gemm, n),
+        # SwiGLU: silu(gate) * up ≈ 5 FLOP/element; GELU (tanh form) ≈ 8.
+        _rowwise(f"{prefix}{'swiglu' if swiglu else 'gelu'}", OpClass.ELEMENTWISE, tokens, ffn_local,
+                 5.0 if swiglu else 8.0, 2 if swiglu else 1, n, kernel="swiglu" if swiglu else "gelu"),
+        _matmul(f"{prefix}fc2", tokens, ffn_local, h, d.gemm, n),
+    ]
+    saved = [
+        SavedTensor(f"{prefix}act.input", tokens * up_cols * a * experts, count),
+        SavedTensor(f"{prefix}fc2.input", tokens * ffn_local * d.saved_gemm_input_bytes * experts, count),
+    ]
+    return ops, saved
+
+
+def _dense_mlp(model: ModelConfig, d: _Dims, count: int) -> tuple[list[Op], list[SavedTensor]]:
+    h, Tsp = model.hidden_size, d.tokens_sp
+    ops = [_norm("mlp_norm", model, Tsp, h, count)]
+    saved = [SavedTensor("mlp_norm.input", Tsp * h * _ACT_BYTES, count),
+             SavedTensor("fc1.input", Tsp * h * d.saved_gemm_input_bytes, count)]
+    more_ops, more_saved = _mlp_ops(model, d, "", d.tokens, model.ffn_hidden_size // d.tp, count)
+    ops += more_ops
+    saved += more_saved
+    if model.dropout:
+        ops.append(_rowwise("mlp_dropout", OpClass.ELEMENTWISE, Tsp, h, 2.0, 1, count))
+        saved.append(SavedTensor("mlp_dropout.mask", Tsp * h, count))
+    ops.append(_rowwise("mlp_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count, kernel="add"))
+    return ops, saved
+
+
+def _moe_mlp(model: ModelConfig, shard: Shard, d: _Dims, count: int) -> tuple[list[Op], list[SavedTensor]]:
+    h, Tsp, a = model.hidden_size, d.tokens_sp, _ACT_BYTES
+    E, k = model.num_experts, model.experts_per_token
+    ffn_local = int(model.moe_ffn_hidden_size or 0) // d.tp
+    ops = [_norm("mlp_norm", model, Tsp, h, count),
+           _matmul("router", Tsp, h, E, Dtype.BF16, count, op_class=OpClass.ROUTER),
+           _rowwise("router_topk", OpClass.ELEMENTWISE, Tsp, E, 4.0, 1, count)]
+    saved = [SavedTensor("mlp_norm.input", Tsp * h * a, count),
+             SavedTensor("router.input", Tsp * h * a, count),
+             SavedTensor("router.probs", Tsp * E * 4, count)]
+    # Balanced routing: this rank's E/ep experts receive, in all, as many token copies (tokens·k)
+    # as its TP group sends out; each expert gets tokens·k·ep/E of them.
+    local_experts = E // shard.ep
+    routed_tokens = d.tokens * k
+    per_expert = max(1, round(routed_tokens / local_experts))
+    ops.append(_rowwise("moe_permute", OpClass.ELEMENTWISE, routed_tokens, h, 0.0, 1, count))
+    saved.append(SavedTensor("experts.fc1.input", routed_tokens * h * d.saved_gemm_input_bytes, count))
+    expert_ops, expert_saved = _mlp_ops(model, d, "expert.", per_expert, ffn_local, count, local_experts)
+    ops += expert_ops
+    saved += expert_saved
+    ops.append(_rowwise("moe_unpermute", OpClass.ELEMENTWISE, routed_tokens, h, 2.0, 2, count))
+    if model.num_shared_experts:
+        shared_ffn = model.num_shared_experts * int(model.moe_ffn_hidden_size or 0) // d.tp
+        shared_ops, shared_saved = _mlp_ops(model, d, "shared.", d.tokens, shared_ffn, count)
+        ops += shared_ops
+        saved += shared_saved
+    ops.append(_rowwise("mlp_residual", OpClass.ELEMENTWISE, Tsp, h, 1.0, 2, count, kernel="add"))
+    return ops, saved
+
+
+# ---- parameters on the rank ---------------------------------------------------------------------
+
+
+def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_layers: int) -> ParamsOnRank:
+    t, h = shard.tp, model.hidden_size
+    attn = model.attention_params()
+    replicated_attn = 0
+    if model.attention is AttentionKind.MLA:
+        q_lora, kv_lora = int(model.q_lora_rank or 0), int(model.kv_lora_rank or 0)
+        replicated_attn = h * q_lora + q_lora + h * (kv_lora + int(model.qk_rope_head_dim or 0)) + kv_lora
+    per_layer_common = (attn - replicated_attn) // t + replicated_attn + 2 * model.norm_params()
+    dense = dense_layers * (per_layer_common + model.mlp_params(model.ffn_hidden_size) // t)
+    expert = 0
+    if moe_layers:
+        one_expert = model.mlp_params(int(model.moe_ffn_hidden_size or 0)) // t
+        router = h * model.num_experts
+        dense += moe_layers * (per_layer_common + router + model.num_shared_experts * one_expert)
+        expert = moe_layers * (model.num_experts // shard.ep) * one_expert
+    vocab_local = math.ceil(model.vocab_size / t)
+    if shard.has_embedding:
+        dense += vocab_local * h + (model.max_seq_len * h if model.position is PositionKind.LEARNED else 0)
+    if shard.has_lm_head:
+        dense += model.norm_params()
+        if not (model.tie_embeddings and shard.has_embedding):
+            dense += vocab_local * h  # untied head, or the last stage's copy of a tied embedding
+    return ParamsOnRank(dense=dense, expert=expert)
+
+
+def build_optimizer_ops(params: ParamsOnRank, shards: int = 1, expert_shards: int = 1) -> tuple[Op, ...]:
+    """AdamW over this rank's parameters, each group split over ``shards`` (ZeRO-1 and up).
+
+    Per parameter: read FP32 master weight, gradient, m and v (16 B); write master, m, v (12 B)
+    and the BF16 working copy (2 B); about 12 FLOPs (moments, bias correction, sqrt, divide,
+    weight decay, update).
+    """
+    ops = []
+    groups = (("adamw", params.dense, shards), ("adamw.experts", params.expert, expert_shards))
+    for name, count, split in groups:
+        if count == 0:
+            continue
+        local = math.ceil(count / max(1, split))
+        ops.append(Op(
+            name=name, op_class=OpClass.OPTIMIZER, phase=Phase.OPTIMIZER, flops=12.0 * local,
+            bytes_read=16.0 * local, bytes_written=14.0 * local, shape={"params": local},
+            dtype=Dtype.FP32, count=1, kernel="adamw",
+        ))
+    return tuple(ops)
+
+
+# ---- the step -----------------------------------------------------------------------------------
+
+
+def _check(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int) -> tuple[int, int]:
+    where = f"model '{model.name}'"
+    if micro_batch < 1 or seq_len < 1:
+        raise ConfigError(f"{where}: micro_batch and seq_len must be positive, got {micro_batch}, {seq_len}")
+    if seq_len > model.max_seq_len:
+        raise ConfigError(f"{where}: seq_len={seq_len} exceeds max_seq_len={model.max_seq_len}")
+    t = shard.tp
+    if model.num_heads % t:
+        raise ConfigError(f"{where}: tp={t} must divide num_heads={model.num_heads}")
+    if model.attention is AttentionKind.STANDARD and model.num_kv_heads % t and t % model.num_kv_heads:
+        raise ConfigError(f"{where}: tp={t} and num_kv_heads={model.num_kv_heads} must divide one another")
+    if model.ffn_hidden_size % t or (model.moe_ffn_hidden_size or 0) % t:
+        raise ConfigError(f"{where}: tp={t} must divide the FFN hidden size(s)")
+    if seq_len % shard.cp:
+        raise ConfigError(f"{where}: cp={shard.cp} must divide seq_len={seq_len}")
+    if shard.sequence_parallel and (micro_batch * seq_len // shard.cp) % t:
+        raise ConfigError(f"{where}: with sequence parallelism tp={t} must divide the tokens per rank")
+    if shard.ep > 1 and (not model.is_moe or model.num_experts % shard.ep):
+        raise ConfigError(f"{where}: ep={shard.ep} must divide num_experts={model.num_experts}")
+    layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
+    if layers < 0 or shard.first_layer + layers > model.num_layers:
+        raise ConfigError(
+            f"{where}: layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
+            f"{model.num_layers} layers"
+        )
+    moe = sum(1 for i in range(shard.first_layer, shard.first_layer + layers) if model.is_moe_layer(i))
+    return layers - moe, moe
+
+
+@lru_cache(maxsize=4096)
+def build_step(
+    model: ModelConfig,
+    shard: Shard,
+    micro_batch: int,
+    seq_len: int,
+    precision: Precision = Precision.BF16,
+    recompute: Recompute = Recompute.NONE,
+    flash_attention: bool = True,
+) -> StepGraph:
+    """The ops of one micro-batch's forward and backward pass on one rank (cached).
+
+    ``flash_attention``: the attention core keeps no score-sized tensors (FlashAttention, the
+    default in current training stacks); False models the materialised softmax that Korthikanti
+    et al. analyse.
+    """
+    dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
+    t = shard.tp
+    s_local = seq_len // shard.cp
+    tokens = micro_batch * s_local
+    gemm = Dtype.FP8 if precision is Precision.FP8 else Dtype.BF16
+    if model.attention is AttentionKind.MLA:
+        kv_heads = model.num_heads // t
+    else:
+        kv_heads = max(1, model.num_kv_heads // t)
+    d = _Dims(
+        b=micro_batch, s=seq_len, s_local=s_local, tokens=tokens,
+        tokens_sp=tokens // t if shard.sequence_parallel else tokens, tp=t,
+        heads=model.num_heads // t, kv_heads=kv_heads, gemm=gemm,
+        saved_gemm_input_bytes=gemm.nbytes,
+    )
+    h = model.hidden_size
+    vocab_local = math.ceil(model.vocab_size / t)
+
+    fwd_head: list[Op] = []
+    saved: list[SavedTensor] = []
+    if shard.has_embedding:
+        fwd_head.append(_rowwise("embedding", OpClass.EMBEDDING, tokens, h, 0.0, 1, 1))
+        if model.position is PositionKind.LEARNED:
+            fwd_head.append(_rowwise("position_add", OpClass.ELEMENTWISE, d.tokens_sp, h, 1.0, 2, 1))
+        if model.dropout:
+            fwd_head.append(_rowwise("embedding_dropout", OpClass.ELEMENTWISE, d.tokens_sp, h, 2.0, 1, 1))
+            saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1,
+                                     kept_by_full_recompute=True))
+
+    layer_ops: list[Op] = []
+    layer_saved: list[SavedTensor] = []
+    working = 0.0
+    for kind, count in ((LayerKind.DENSE, dense_layers), (LayerKind.MOE, moe_layers)):
+        if count == 0:
+            continue
+        attn_ops, attn_saved = _attention_ops(model, d, count, flash_attention)
+        mlp_ops, mlp_saved = _moe_mlp(model, shard, d, count) if kind is LayerKind.MOE else _dense_mlp(
+            model, d, count)
+        layer_ops += attn_ops + mlp_ops
+        layer_saved += attn_saved + mlp_saved
+        working = max(working, sum(s.nbytes for s in attn_saved + mlp_saved))
+
+    fwd_tail: list[Op] = []
+    if shard.has_lm_head:
+        fwd_tail += [
+            _norm("final_norm", model, d.tokens_sp, h, 1),
+            _matmul("lm_head", tokens, h, vocab_local, Dtype.BF16, 1),
+            # Cross-entropy over the vocabulary shard: max, exp, sum, log, pick ≈ 5 FLOP/logit.
+            _rowwise("cross_entropy", OpClass.LOSS, tokens, vocab_local, 5.0, 1, 1, kernel="cross_entropy"),
+        ]
+        saved += [
+            SavedTensor("final_norm.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
+            SavedTensor("lm_head.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
+            SavedTensor("cross_entropy.softmax_fp32", tokens * vocab_local * 4, 1,
+                        kept_by_full_recompute=True),
+        ]
+
+    if recompute is Recompute.FULL:
+        kept = [s for s in layer_saved if s.kept_by_full_recompute]
+        recompute_ops = [_as_recompute(op) for op in layer_ops]
+    elif recompute is Recompute.SELECTIVE:
+        kept = [s for s in layer_saved if not s.dropped_by_selective]
+        recompute_ops = [] if flash_attention else [
+            _as_recompute(op) for op in layer_ops if op.op_class is OpClass.ATTENTION]
+    else:
+        kept = layer_saved
+        recompute_ops = []
+    saved += kept
+
+    forward = fwd_head + layer_ops + fwd_tail
+    backward = [b for op in reversed(forward) for b in _backward(op)]
+    params = _params_on_rank(model, shard, dense_layers, moe_layers)
+    return StepGraph(
+        model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
+        recompute=recompute, flash_attention=flash_attention,
+        ops=tuple(forward + recompute_ops + backward),
+        optimizer_ops=build_optimizer_ops(params),
+        saved=tuple(saved),
+        layer_working_bytes=working if recompute is Recompute.FULL else 0.0,
+        params=params, dense_layers=dense_layers, moe_layers=moe_layers,
+    )
+
+
+def _as_recompute(op: Op) -> Op:
+    return Op(name=f"{op.name}.recompute", op_class=op.op_class, phase=Phase.RECOMPUTE, flops=op.flops,
+              bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
+              count=op.count, kernel=op.kernel)

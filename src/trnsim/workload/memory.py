@@ -1,0 +1,108 @@
+"""Memory per rank: weights, gradients, optimizer states, activations and temporary buffers.
+
+Bytes per parameter (mixed precision, Megatron-LM / ZeRO paper accounting): BF16 weights 2 (FP8
+training keeps a 1-byte FP8 copy too), gradients 4 when accumulated in FP32 (Megatron's default
+for BF16) or 2, Adam in FP32: master weights, first and second moments, 12. ZeRO stage 1 splits
+the optimizer states over the data-parallel ranks, stage 2 the gradients as well, stage 3 the
+weights as well (Rajbhandari et al. 2020). Expert parameters are split over the expert
+data-parallel group, dp·cp / ep ranks.
+
+Activations are the tensors :func:`~trnsim.workload.graph.build_step` saves for the backward
+pass, times the micro-batches in flight (a 1F1B pipeline's first stage holds pp of them).
+Temporary buffers: the largest single gradient tensor the backward pass writes, the layer a full
+recompute rebuilds, and under ZeRO-3 two layers of gathered weights (one in use, one prefetched).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from trnsim.errors import ConfigError
+from trnsim.workload.config import ModelConfig
+from trnsim.workload.graph import build_step
+from trnsim.workload.options import Precision, Recompute
+from trnsim.workload.shard import Shard
+
+__all__ = ["MemoryBreakdown", "estimate_memory"]
+
+_GIB = 2.0**30
+_OPTIMIZER_BYTES = 12  # FP32 master weight, Adam m and v
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Bytes one rank needs at its peak, by kind."""
+
+    weights_bytes: float
+    grads_bytes: float
+    optimizer_bytes: float
+    activations_bytes: float
+    temporary_bytes: float
+
+    @property
+    def total_bytes(self) -> float:
+        return (self.weights_bytes + self.grads_bytes + self.optimizer_bytes + self.activations_bytes
+                + self.temporary_bytes)
+
+    def parts(self) -> dict[str, float]:
+        """The five parts, largest first."""
+        items = {k.removesuffix("_bytes"): v for k, v in asdict(self).items()}
+        return dict(sorted(items.items(), key=lambda kv: -kv[1]))
+
+    def fits(self, capacity_bytes: float) -> bool:
+        return self.total_bytes <= capacity_bytes
+
+    def explain(self, capacity_bytes: float) -> str:
+        """One line: fits with how much headroom, or short by how much and what dominates."""
+        total = self.total_bytes
+        if total <= capacity_bytes:
+            return (f"fits: {total / _GIB:.1f} GiB of {capacity_bytes / _GIB:.1f} GiB "
+                    f"({(capacity_bytes - total) / _GIB:.1f} GiB free)")
+        name, largest = next(iter(self.parts().items()))
+        return (f"does not fit: needs {total / _GIB:.1f} GiB, has {capacity_bytes / _GIB:.1f} GiB "
+                f"(short by {(total - capacity_bytes) / _GIB:.1f} GiB); largest part: {name} "
+                f"{largest / _GIB:.1f} GiB ({100 * largest / total:.0f}%)")
+
+    def to_dict(self) -> dict[str, float]:
+        return {**asdict(self), "total_bytes": self.total_bytes}
+
+
+def estimate_memory(
+    model: ModelConfig,
+    shard: Shard,
+    dp: int,
+    zero_stage: int,
+    micro_batch: int,
+    seq_len: int,
+    precision: Precision = Precision.BF16,
+    recompute: Recompute = Recompute.NONE,
+    inflight_microbatches: int = 1,
+    flash_attention: bool = True,
+    fp32_grad_accumulation: bool = True,
+) -> MemoryBreakdown:
+    """Peak memory of one rank for a shard, a data-parallel size and a ZeRO stage (0-3)."""
+    if zero_stage not in (0, 1, 2, 3):
+        raise ConfigError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage}")
+    if dp < 1 or inflight_microbatches < 1:
+        raise ConfigError(
+            f"dp and inflight_microbatches must be at least 1, got {dp}, {inflight_microbatches}")
+    graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
+    dense, expert = graph.params.dense, graph.params.expert
+    expert_dp = max(1, dp * shard.cp // shard.ep)
+
+    def split(bytes_per_param: float, stage: int) -> float:
+        if zero_stage >= stage:
+            return bytes_per_param * (dense / dp + expert / expert_dp)
+        return bytes_per_param * (dense + expert)
+
+    weight_bytes = 2 + (1 if precision is Precision.FP8 else 0)
+    weights = split(weight_bytes, 3)
+    grads = split(4 if fp32_grad_accumulation else 2, 2)
+    optimizer = split(_OPTIMIZER_BYTES, 1)
+    activations = graph.activation_bytes * inflight_microbatches
+    largest_grad = max((op.bytes_written for op in graph.ops), default=0.0)
+    temporary = largest_grad + graph.layer_working_bytes
+    layers = graph.dense_layers + graph.moe_layers
+    if zero_stage == 3 and layers:
+        temporary += 2 * weight_bytes * (dense + expert) / layers
+    return MemoryBreakdown(weights, grads, optimizer, activations, temporary)

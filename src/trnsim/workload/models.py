@@ -1,0 +1,66 @@
+"""Find a model by preset name or by path: ``load_model("llama3-70b")``, ``load_model("cfg.json")``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from trnsim.errors import ConfigError, UnknownNameError
+from trnsim.workload.config import ModelConfig
+from trnsim.workload.hf_config import model_from_hf_dict
+
+__all__ = ["list_models", "load_model"]
+
+_PRESETS = Path(__file__).parent / "presets"
+
+
+def list_models() -> list[str]:
+    """Names of the built-in model presets."""
+    return sorted(p.stem for p in _PRESETS.glob("*.json"))
+
+
+@lru_cache(maxsize=64)
+def _load_file(path: Path, default_name: str) -> ModelConfig:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    return model_from_hf_dict(data, str(path), default_name)
+
+
+def load_model(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> ModelConfig:
+    """A built-in preset by name, or a Hugging Face ``config.json`` (file or its directory).
+
+    ``overrides`` replaces fields after loading (e.g. ``{"num_layers": 64}`` for the
+    ``afm-server`` assumption); the result is validated again.
+    """
+    text = str(name_or_path)
+    if text in list_models():
+        model = _load_file(_PRESETS / f"{text}.json", text)
+    else:
+        path = Path(text)
+        if path.is_dir():
+            path = path / "config.json"
+        if not path.is_file():
+            raise UnknownNameError("model", text, list_models())
+        model = _load_file(path.resolve(), path.parent.name if path.name == "config.json" else path.stem)
+    if not overrides:
+        return model
+    unknown = set(overrides) - set(ModelConfig.model_fields)
+    if unknown:
+        raise ConfigError(
+            f"model '{model.name}': unknown override(s) {sorted(unknown)}; valid: "
+            f"{', '.join(ModelConfig.model_fields)}"
+        )
+    try:
+        return ModelConfig(**{**model.model_dump(), **overrides})
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ConfigError(f"model '{model.name}': {first['loc'][0]}: {first['msg']}") from None
