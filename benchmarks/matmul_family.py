@@ -16,6 +16,7 @@ import sys
 import time
 
 from trnsim.core import simulate_trace
+from trnsim.errors import TrnsimError
 
 TARGETS = ("trn1", "trn2", "trn3")
 
@@ -43,7 +44,12 @@ def main(small: bool) -> int:
         count = 0
         for target in TARGETS:
             start = time.perf_counter()
-            trace = trace_kernel(entry.kernel, *args, target=target, timing_only=True)
+            try:
+                trace = trace_kernel(entry.kernel, *args, target=target, timing_only=True)
+            except TrnsimError as error:
+                cells.append("fails to trace")
+                print(f"  [{name} on {target}: {error}]", file=sys.stderr)
+                continue
             result = simulate_trace(trace, target)
             wall = time.perf_counter() - start
             count = len(trace)

@@ -35,7 +35,7 @@ _FAST_RATE_OPCODES = frozenset({"tensor_copy", "tensor_scalar", "copy"})
 _MATMUL_OPCODES = frozenset({"nc_matmul", "matmul", "nc_matmul_mx"})
 _TRANSPOSE_OPCODES = frozenset({"nc_transpose", "transpose"})
 #: The instruction attributes a cost depends on (the memo key includes them).
-_COST_ATTRS = ("op", "op0", "op1", "value", "perf_mode", "is_transpose")
+_COST_ATTRS = ("op", "op0", "op1", "value", "perf_mode", "transpose", "is_transpose")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +57,20 @@ class ComputeCost:
     loads_stationary: bool = False
 
 
+def is_transpose(instruction: Instruction) -> bool:
+    """True for a TensorE transpose (``nc_transpose`` or ``nc_matmul(is_transpose=True)``).
+
+    The kernel layer sets the ``transpose`` attribute; ``is_transpose`` (the ISA's keyword) is
+    accepted too.
+    """
+    attrs = instruction.attrs
+    return (instruction.opcode in _TRANSPOSE_OPCODES
+            or bool(attrs.get("transpose", False)) or bool(attrs.get("is_transpose", False)))
+
+
 def is_matmul(instruction: Instruction) -> bool:
     """True for a TensorE multiply (not a transpose through the identity)."""
-    return instruction.opcode in _MATMUL_OPCODES and not instruction.attrs.get("is_transpose", False)
-
-
-def is_transpose(instruction: Instruction) -> bool:
-    """True for a TensorE transpose (``nc_transpose`` or ``nc_matmul(is_transpose=True)``)."""
-    return instruction.opcode in _TRANSPOSE_OPCODES or bool(instruction.attrs.get("is_transpose", False))
+    return instruction.opcode in _MATMUL_OPCODES and not is_transpose(instruction)
 
 
 def _op_name(value: object) -> str:
@@ -143,7 +149,8 @@ class ComputeCostModel:
                             for o in operands)
             fast = one_psum or (all_bf16 and simple and sbuf_unit)
         elif opcode == "scalar_tensor_tensor":
-            fast = (all_bf16 and _op_name(attrs.get("op0", "")) == "subtract"
+            # The kernel layer names the first ALU op ``op``; the ISA keyword is ``op0``.
+            fast = (all_bf16 and _op_name(attrs.get("op0", attrs.get("op", ""))) == "subtract"
                     and _op_name(attrs.get("op1", "")) == "multiply" and _elements(instruction) % 2 == 0)
         elif opcode == "tensor_reduce":
             fast = all_bf16 and _op_name(attrs.get("op", "")) in {"add", "max"}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
 from trnsim.core.costs import ComputeCostModel
@@ -341,6 +342,12 @@ def _queue_sort_key(name: str) -> tuple[int, int]:
     return int(core.removeprefix("core")), int(queue.removeprefix("q"))
 
 
+@cache
+def _shipped_timing(target: str) -> NeuronCoreTiming:
+    """The shipped (not overridden) timing data of a target, loaded once: it is immutable."""
+    return load_timing(target)
+
+
 def simulate_trace(
     trace: KernelTrace,
     timing: NeuronCoreTiming | str,
@@ -353,5 +360,5 @@ def simulate_trace(
     what-if studies) or a target name (``"trn1"``, ``"trn2"``, ``"trn3"``).
     """
     if isinstance(timing, str):
-        timing = load_timing(timing)
+        timing = _shipped_timing(timing)
     return _Simulation(trace, timing, options or SimulationOptions()).run()
