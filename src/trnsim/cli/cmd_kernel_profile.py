@@ -6,7 +6,6 @@ timing-only mode; every kernel launch is traced and timed by :mod:`trnsim.core` 
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
