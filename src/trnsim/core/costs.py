@@ -20,12 +20,16 @@ holds only the rules (which opcode takes which formula).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from trnsim.hardware.neuroncore_timing import EngineTiming, NeuronCoreTiming
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
-__all__ = ["ComputeCost", "ComputeCostModel", "is_matmul", "is_transpose"]
+__all__ = ["PSUM_PORT", "SBUF_PORT", "ComputeCost", "ComputeCostModel", "is_matmul", "is_transpose",
+           "shared_ports"]
+
+#: The v2 shared access ports: VectorE/GpSimdE share SBUF access, VectorE/ScalarE PSUM access.
+SBUF_PORT, PSUM_PORT = 0, 1
 
 _ON_CHIP = (MemorySpace.SBUF, MemorySpace.PSUM)
 _FLOAT16 = frozenset({"bfloat16", "float16", "bf16", "fp16"})
@@ -55,6 +59,8 @@ class ComputeCost:
     flops: float
     #: A TensorE multiply whose first input is the stationary operand.
     loads_stationary: bool = False
+    #: Shared v2 ports the instruction holds while it issues (indices into the core's port table).
+    ports: tuple[int, ...] = ()
 
 
 def is_transpose(instruction: Instruction) -> bool:
@@ -71,6 +77,20 @@ def is_transpose(instruction: Instruction) -> bool:
 def is_matmul(instruction: Instruction) -> bool:
     """True for a TensorE multiply (not a transpose through the identity)."""
     return instruction.opcode in _MATMUL_OPCODES and not is_transpose(instruction)
+
+
+def shared_ports(instruction: Instruction) -> tuple[int, ...]:
+    """The v2 shared ports an instruction would hold while it runs (used where the flag is set)."""
+    engine = instruction.engine
+    if engine not in (Engine.VECTOR, Engine.SCALAR, Engine.GPSIMD):
+        return ()
+    spaces = {o.space for o in (*instruction.inputs, *instruction.outputs)}
+    ports: list[int] = []
+    if engine != Engine.GPSIMD and MemorySpace.PSUM in spaces:
+        ports.append(PSUM_PORT)
+    if engine != Engine.SCALAR and MemorySpace.SBUF in spaces:
+        ports.append(SBUF_PORT)
+    return tuple(ports)
 
 
 def _op_name(value: object) -> str:
@@ -176,7 +196,8 @@ class ComputeCostModel:
         )
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[key] = self._cost(instruction)
+            cost = self._cost(instruction)
+            cached = self._cache[key] = replace(cost, ports=shared_ports(instruction))
         return cached
 
     def _cost(self, instruction: Instruction) -> ComputeCost:

@@ -44,7 +44,6 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
           Engine.GPSIMD: "gpsimd", Engine.DMA: "dma"}
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
-_SBUF_PORT, _PSUM_PORT = 0, 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ class _Simulation:
             region = operand.region
             if region is None:
                 continue
-            time, producer = tracker.write(region, key)
+            time, producer = tracker.write(region, key, key < 0 and operand.space == MemorySpace.HBM)
             if time > ready:
                 ready, pred = time, producer
         return ready, pred, reads
@@ -178,9 +177,8 @@ class _Simulation:
             start, pred, reason = engine_free, state.engine_last[code], StartReason.QUEUE
         else:
             start, pred, reason = 0.0, -1, StartReason.FREE
-        ports: tuple[int, ...] = ()
-        if self.ports:
-            ports = self._ports_of(instruction)
+        ports = cost.ports if self.ports else ()
+        if ports:
             for port in ports:
                 if state.port_free[port] > start:
                     start, pred, reason = state.port_free[port], state.port_last[port], StartReason.QUEUE
@@ -202,26 +200,11 @@ class _Simulation:
             state.port_free[port] = end
             state.port_last[port] = index
         self.out.append(ScheduledInstruction(
-            instruction=instruction, track=_TRACK[instruction.engine], core=core,
-            start_ns=start, end_ns=end, ready_ns=ready, predecessor=pred, reason=reason,
-            compute_ns=cost.work_ns, flops=cost.flops,
+            instruction, _TRACK[instruction.engine], core, start, end, ready, pred, reason,
+            cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
         ))
         self._record(instruction, key, index, reads, end, ready, core, start)
         return start
-
-    @staticmethod
-    def _ports_of(instruction: Instruction) -> tuple[int, ...]:
-        """The v2 shared ports an instruction holds while it runs."""
-        engine = instruction.engine
-        if engine not in (Engine.VECTOR, Engine.SCALAR, Engine.GPSIMD):
-            return ()
-        spaces = {o.space for o in (*instruction.inputs, *instruction.outputs)}
-        ports: list[int] = []
-        if engine != Engine.GPSIMD and MemorySpace.PSUM in spaces:
-            ports.append(_PSUM_PORT)
-        if engine != Engine.SCALAR and MemorySpace.SBUF in spaces:
-            ports.append(_SBUF_PORT)
-        return tuple(ports)
 
     def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
         index = len(self.out)
