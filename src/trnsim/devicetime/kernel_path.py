@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from trnsim.devicetime.ops import Op, OpClass
@@ -123,6 +124,7 @@ def simulate_ns(call: KernelCall, target: str) -> float:
     return float(_core()(entry.kernel, *args, target=target))
 
 
+@lru_cache(maxsize=8)
 def timing_model_version(target: str) -> str:
     """A tag that changes when the chip model's timing data changes (for cache keys)."""
     try:
