@@ -1,0 +1,110 @@
+"""Goodput at scale: the fraction of wall time that trains, given failures and checkpoints.
+
+Failures of ``N`` chips, each failing at rate ``lambda`` per hour (exponential, independent), arrive
+with a job mean time between failures ``M = 1 / (N lambda)``. A checkpoint takes ``delta`` to write;
+after a failure the job spends ``R`` restarting (reschedule, load the checkpoint) and redoes the work
+since the last checkpoint. Daly (2006, "A higher order estimate of the optimum checkpoint interval
+for restart dumps") gives the expected wall time per unit of work for a compute interval ``tau``:
+
+    T_wall / T_work = M exp(R / M) (exp((tau + delta) / M) - 1) / tau
+
+so the goodput is its inverse. The optimum interval is Young's ``sqrt(2 delta M)`` to first
+order; Daly's higher-order form ``sqrt(2 delta M) (1 + sqrt(delta/(2M))/3 + delta/(18 M)) - delta``
+(for ``delta < 2 M``, else ``M``) is the default here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from trnsim.errors import ConfigError
+
+__all__ = [
+    "GoodputResult",
+    "daly_interval_s",
+    "estimate_goodput",
+    "young_interval_s",
+]
+
+_HOUR_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class GoodputResult:
+    """Expected useful fraction of wall time and what drives it."""
+
+    chips: int
+    mtbf_s: float  # mean time between failures of the whole job
+    checkpoint_write_s: float
+    recovery_s: float  # restart plus reading the checkpoint back
+    interval_s: float  # compute time between checkpoints
+    goodput: float  # useful training time / wall time, in (0, 1]
+    failures_per_day: float
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain dict for JSON output."""
+        return {key: float(value) for key, value in asdict(self).items()}
+
+
+def young_interval_s(checkpoint_write_s: float, mtbf_s: float) -> float:
+    """Young's (1974) first-order optimum checkpoint interval ``sqrt(2 delta M)``."""
+    return math.sqrt(2 * checkpoint_write_s * mtbf_s)
+
+
+def daly_interval_s(checkpoint_write_s: float, mtbf_s: float) -> float:
+    """Daly's (2006) higher-order optimum checkpoint interval."""
+    delta, m = checkpoint_write_s, mtbf_s
+    if delta >= 2 * m:
+        return m
+    ratio = math.sqrt(delta / (2 * m))
+    return math.sqrt(2 * delta * m) * (1 + ratio / 3 + (delta / m) / 18) - delta
+
+
+def _goodput(interval_s: float, delta_s: float, restart_s: float, mtbf_s: float) -> float:
+    wall_per_work = mtbf_s * math.exp(restart_s / mtbf_s) * math.expm1((interval_s + delta_s) / mtbf_s)
+    return interval_s / wall_per_work
+
+
+def estimate_goodput(
+    chips: int,
+    step_time_s: float,
+    checkpoint_bytes: float,
+    *,
+    failure_rate_per_chip_hour: float,
+    checkpoint_write_bytes_per_s: float,
+    restart_s: float,
+    interval_s: float | None = None,
+) -> GoodputResult:
+    """Goodput of a run on ``chips`` chips (checkpoint written at ``checkpoint_write_bytes_per_s`` in all).
+
+    The interval defaults to Daly's optimum, rounded up to whole steps; restoring the checkpoint
+    after a failure is counted as reading it back at the write bandwidth, on top of ``restart_s``.
+    """
+    if chips < 1:
+        raise ConfigError(f"goodput needs at least 1 chip, got {chips}")
+    if step_time_s <= 0 or checkpoint_bytes < 0 or checkpoint_write_bytes_per_s <= 0:
+        raise ConfigError(
+            "goodput needs step_time_s > 0, checkpoint_bytes >= 0 and a write bandwidth > 0; got "
+            f"{step_time_s}, {checkpoint_bytes}, {checkpoint_write_bytes_per_s}"
+        )
+    if failure_rate_per_chip_hour < 0 or restart_s < 0:
+        raise ConfigError(
+            f"failure rate and restart time must be >= 0, got {failure_rate_per_chip_hour}, {restart_s}"
+        )
+    if interval_s is not None and interval_s <= 0:
+        raise ConfigError(f"checkpoint interval must be > 0 s, got {interval_s}")
+    delta = checkpoint_bytes / checkpoint_write_bytes_per_s
+    recovery = restart_s + delta
+    rate_per_s = chips * failure_rate_per_chip_hour / _HOUR_S
+    if rate_per_s == 0:
+        tau = interval_s if interval_s is not None else math.inf
+        goodput = 1.0 if math.isinf(tau) else tau / (tau + delta)
+        return GoodputResult(chips, math.inf, delta, recovery, tau, goodput, 0.0)
+    mtbf = 1 / rate_per_s
+    if interval_s is None:
+        tau = max(step_time_s, math.ceil(max(daly_interval_s(delta, mtbf), 0.0) / step_time_s) * step_time_s)
+    else:
+        tau = interval_s
+    goodput = _goodput(tau, delta, recovery, mtbf)
+    return GoodputResult(chips, mtbf, delta, recovery, tau, goodput, 86400.0 / mtbf)

@@ -1,0 +1,135 @@
+"""A parallel plan (how a training step is split over ranks) and the checks that make it feasible.
+
+Rank order (Megatron-LM's default): tensor parallel innermost (consecutive ranks, so a TP group
+shares a chip or a server first), then context parallel, then data parallel, then pipeline stages
+outermost. Expert parallelism takes its groups from the data-parallel ranks (``ep`` consecutive DP
+ranks; Megatron-core and DeepSpeed-MoE do the same), so the rank count is ``tp * cp * dp * pp`` and
+``ep`` must divide ``dp``.
+
+:func:`check_plan` is cheap (no graph, no device time; one closed-form memory estimate) so that a
+planner can prune with it; each failure is an :class:`InfeasiblePlanError` with a typed reason.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from trnsim.cluster.pipeline import Schedule
+from trnsim.errors import ConfigError, TrnsimError
+from trnsim.workload.options import Recompute
+
+__all__ = [
+    "InfeasiblePlanError",
+    "InfeasibleReason",
+    "ParallelPlan",
+    "make_plan",
+]
+
+
+class InfeasibleReason(StrEnum):
+    """Why a plan cannot run (the planner counts these)."""
+
+    RANK_COUNT = "rank-count"  # degrees do not multiply to the rank count
+    DIVISIBILITY = "divisibility"  # TP/EP/CP does not divide heads, experts, sequence
+    BATCH = "batch"  # global batch not a multiple of dp x micro-batch
+    PIPELINE_DEPTH = "pipeline-depth"  # more stages (x virtual stages) than layers
+    SCHEDULE = "schedule"  # interleaving constraints
+    MEMORY = "memory"  # does not fit in the memory of a rank
+
+
+class InfeasiblePlanError(TrnsimError):
+    """A plan that cannot run on this model and system; ``reason`` says why, the message how."""
+
+    def __init__(self, reason: InfeasibleReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ParallelPlan(BaseModel):
+    """Degrees of parallelism and the options of one training step (immutable, validated)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tp: int = Field(1, ge=1, description="tensor-parallel size")
+    pp: int = Field(1, ge=1, description="pipeline-parallel stages")
+    dp: int = Field(1, ge=1, description="data-parallel size")
+    cp: int = Field(1, ge=1, description="context-parallel size (ring attention)")
+    ep: int = Field(1, ge=1, description="expert-parallel size, taken from the DP ranks")
+    zero_stage: int = Field(0, ge=0, le=3, description="ZeRO stage (1: optimizer, 2: +grads, 3: +params)")
+    fsdp: bool = Field(False, description="fully sharded data parallel (= ZeRO-3)")
+    micro_batch: int = Field(1, ge=1, description="sequences per micro-batch per DP rank")
+    global_batch: int = Field(1, ge=1, description="sequences per optimizer step")
+    interleave: int = Field(1, ge=1, description="virtual pipeline stages per rank (1 = none)")
+    schedule: Schedule = Schedule.ONE_F_ONE_B
+    recompute: Recompute = Recompute.NONE
+    sequence_parallel: bool = False
+    overlap_dp_comm: bool = True
+    overlap_tp_comm: bool = False
+    flash_attention: bool = Field(True, description="fused attention keeping no score matrix")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParallelPlan:
+        if self.fsdp and self.zero_stage not in (0, 3):
+            raise ValueError(f"fsdp shards everything (ZeRO-3); it contradicts zero_stage={self.zero_stage}")
+        if self.interleave > 1 and self.schedule is not Schedule.INTERLEAVED:
+            raise ValueError(
+                f"interleave={self.interleave} needs schedule 'interleaved', got '{self.schedule}'"
+            )
+        if self.sequence_parallel and self.tp == 1:
+            raise ValueError("sequence_parallel splits activations over the TP group; it needs tp > 1")
+        return self
+
+    @property
+    def ranks(self) -> int:
+        """Ranks the plan uses: ``tp * cp * dp * pp`` (EP reuses DP ranks)."""
+        return self.tp * self.cp * self.dp * self.pp
+
+    @property
+    def effective_zero_stage(self) -> int:
+        """ZeRO stage with FSDP counted as 3."""
+        return 3 if self.fsdp else self.zero_stage
+
+    @property
+    def microbatches(self) -> int:
+        """Micro-batches per pipeline per step (gradient-accumulation steps)."""
+        return max(1, self.global_batch // (self.dp * self.micro_batch))
+
+    # Strides of each group in the rank order tp < cp < dp < pp.
+    @property
+    def tp_stride(self) -> int:
+        return 1
+
+    @property
+    def cp_stride(self) -> int:
+        return self.tp
+
+    @property
+    def dp_stride(self) -> int:
+        return self.tp * self.cp
+
+    @property
+    def pp_stride(self) -> int:
+        return self.tp * self.cp * self.dp
+
+    def describe(self) -> str:
+        """Compact text: ``tp8 pp4 dp16 cp1 ep1 zero1 mb1 gb512 1f1b``."""
+        sched = f"{self.schedule}" + (f"x{self.interleave}" if self.interleave > 1 else "")
+        return (
+            f"tp{self.tp} pp{self.pp} dp{self.dp} cp{self.cp} ep{self.ep} zero{self.effective_zero_stage} "
+            f"mb{self.micro_batch} gb{self.global_batch} {sched} recompute={self.recompute}"
+            + (" sp" if self.sequence_parallel else "")
+        )
+
+
+def make_plan(**fields: object) -> ParallelPlan:
+    """Build a :class:`ParallelPlan`, turning validation errors into one-line :class:`ConfigError`."""
+    try:
+        return ParallelPlan(**fields)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        where = f"'{loc}' " if loc else ""
+        raise ConfigError(f"parallel plan: {where}{message} (got {fields.get(loc, '')!r})".rstrip()) from None

@@ -1,0 +1,434 @@
+"""One training step of a parallel plan on a cluster: time, breakdown, throughput, MFU, memory.
+
+How a step is put together:
+
+1. The model is cut into pipeline stages of ``L / pp`` layers (the first stage also holds the
+   embedding, the last the output layer); the workload layer builds each stage's op graph for one
+   micro-batch on one rank (its TP/SP/CP/EP shard) and ``devicetime`` times the ops.
+2. Collectives come from :mod:`traffic` on each group's placement in the topology (rank order
+   tp < cp < dp < pp, :mod:`plan`). TP, CP and EP time is added to each micro-batch's forward and
+   backward (CP's ring exchange overlaps the attention it feeds; TP overlaps the GEMMs when
+   ``overlap_tp_comm``).
+3. The slowest stage's per-micro-batch forward and backward drive the pipeline schedule
+   (:mod:`pipeline`): ``m`` micro-batches, the bubble, and the stage-to-stage sends.
+4. Data-parallel gradient (and ZeRO parameter) traffic follows, overlapped with one micro-batch's
+   backward (and the next forward) when ``overlap_dp_comm``; then the optimizer update.
+
+Every evaluation touches each topology level a constant number of times, so its cost does not
+grow with the number of ranks; device times and memory are cached per stage shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from trnsim.cluster.goodput import GoodputResult, estimate_goodput
+from trnsim.cluster.pipeline import Schedule, pipeline_timing
+from trnsim.cluster.placement import GroupPlacement, place_group
+from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
+from trnsim.cluster.topology import TopologySpec, topology_for_system
+from trnsim.cluster.traffic import cp_comm, dp_comm, ep_comm, pp_send_s, tp_comm
+from trnsim.devicetime.ops import OpClass, Phase
+from trnsim.devicetime.timing import time_op
+from trnsim.hardware.catalog import SystemSpec
+from trnsim.workload.config import AttentionKind, ModelConfig
+from trnsim.workload.flops import hardware_flops, model_flops
+from trnsim.workload.graph import build_optimizer_ops, build_step
+from trnsim.workload.memory import MemoryBreakdown, estimate_memory
+from trnsim.workload.options import Precision, Recompute
+from trnsim.workload.shard import Shard
+
+__all__ = [
+    "BREAKDOWN_KEYS",
+    "CHECKPOINT_BYTES_PER_PARAM",
+    "StepResult",
+    "check_plan",
+    "estimate_run_goodput",
+    "estimate_step",
+]
+
+#: Keys of :attr:`StepResult.breakdown`; they sum to the step time.
+BREAKDOWN_KEYS = ("compute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "dp_comm", "pipeline_bubble",
+                  "optimizer")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The estimate of one training step."""
+
+    model: str
+    system: str
+    ranks: int
+    chips: int
+    plan: ParallelPlan
+    seq_len: int
+    precision: Precision
+    step_time_s: float
+    breakdown: dict[str, float]  # seconds, keys BREAKDOWN_KEYS
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    memory_per_rank_bytes: float
+    memory: MemoryBreakdown
+    memory_capacity_bytes: float
+    fits: bool
+    microbatches: int
+    bubble_fraction: float
+    groups: dict[str, str] = field(default_factory=dict)  # where each parallel group sits
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the keys of ``trnsim estimate --json``)."""
+        return {
+            "model": self.model,
+            "system": self.system,
+            "ranks": self.ranks,
+            "chips": self.chips,
+            "plan": self.plan.model_dump(mode="json"),
+            "seq_len": self.seq_len,
+            "precision": str(self.precision),
+            "step_time_s": self.step_time_s,
+            "breakdown_s": dict(self.breakdown),
+            "tokens_per_s": self.tokens_per_s,
+            "mfu": self.mfu,
+            "hfu": self.hfu,
+            "memory_per_rank_bytes": self.memory_per_rank_bytes,
+            "memory_breakdown_bytes": asdict(self.memory),
+            "memory_capacity_bytes": self.memory_capacity_bytes,
+            "fits": self.fits,
+            "microbatches": self.microbatches,
+            "bubble_fraction": self.bubble_fraction,
+            "groups": dict(self.groups),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _StageTime:
+    """Device time of one micro-batch on one stage (seconds) and its hardware FLOPs."""
+
+    fwd_s: float
+    bwd_s: float  # backward plus recompute
+    matmul_fwd_s: float
+    matmul_bwd_s: float
+    attention_fwd_s: float
+    attention_bwd_s: float
+
+
+_STAGE_CACHE: dict[tuple[Any, ...], tuple[SystemSpec, _StageTime]] = {}
+_OPT_CACHE: dict[tuple[Any, ...], tuple[SystemSpec, float]] = {}
+_MEM_CACHE: dict[tuple[Any, ...], MemoryBreakdown] = {}
+
+
+def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
+                plan: ParallelPlan, system: SystemSpec) -> _StageTime:
+    key = (id(system), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+    hit = _STAGE_CACHE.get(key)
+    if hit is not None and hit[0] is system:
+        return hit[1]
+    graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+    sums: dict[tuple[bool, OpClass | None], float] = {}
+    for op in graph.ops:
+        seconds = time_op(op, system)  # all op.count instances
+        forward = op.phase is Phase.FWD
+        for cls in (None, op.op_class):
+            sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
+    result = _StageTime(
+        fwd_s=sums.get((True, None), 0.0),
+        bwd_s=sums.get((False, None), 0.0),
+        matmul_fwd_s=sums.get((True, OpClass.MATMUL), 0.0),
+        matmul_bwd_s=sums.get((False, OpClass.MATMUL), 0.0),
+        attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
+        attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
+    )
+    _STAGE_CACHE[key] = (system, result)
+    return result
+
+
+def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
+                 plan: ParallelPlan, system: SystemSpec) -> float:
+    zero = plan.effective_zero_stage
+    key = (id(system), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention,
+           zero, plan.dp, plan.cp, plan.ep)
+    hit = _OPT_CACHE.get(key)
+    if hit is not None and hit[0] is system:
+        return hit[1]
+    graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+    shards = plan.dp * plan.cp if zero >= 1 else 1
+    expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
+    ops = build_optimizer_ops(graph.params, shards, expert_shards)
+    seconds = sum(time_op(op, system) for op in ops)
+    _OPT_CACHE[key] = (system, seconds)
+    return seconds
+
+
+def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
+            inflight: int) -> MemoryBreakdown:
+    key = (model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
+           plan.recompute, inflight, plan.flash_attention)
+    hit = _MEM_CACHE.get(key)
+    if hit is None:
+        hit = estimate_memory(model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len,
+                              precision, plan.recompute, inflight, plan.flash_attention)
+        _MEM_CACHE[key] = hit
+    return hit
+
+
+@lru_cache(maxsize=1024)
+def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
+                     flash: bool) -> tuple[float, float]:
+    """(model, hardware) FLOPs per token: both are linear in the token count, so computed once."""
+    return model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)
+
+
+@lru_cache(maxsize=4096)
+def _moe_layers(model: ModelConfig, first_layer: int, layers: int) -> int:
+    return sum(1 for i in range(first_layer, first_layer + layers) if model.is_moe_layer(i))
+
+
+def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> list[Shard]:
+    """Shards of the distinct stages: the first, a middle one (pp > 2) and the last."""
+    per_stage = model.num_layers // plan.pp
+
+    def shard(stage: int) -> Shard:
+        return Shard(tp=plan.tp, sequence_parallel=plan.sequence_parallel, cp=plan.cp, ep=plan.ep,
+                     layers=per_stage, first_layer=stage * per_stage, has_embedding=stage == 0,
+                     has_lm_head=stage == plan.pp - 1)
+
+    stages = [0] if plan.pp == 1 else [0, plan.pp - 1] if plan.pp == 2 else [0, plan.pp // 2, plan.pp - 1]
+    return [shard(s) for s in stages]
+
+
+def _fail(reason: InfeasibleReason, message: str) -> None:
+    raise InfeasiblePlanError(reason, message)
+
+
+def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
+                     seq_len: int) -> None:
+    """Every check but memory: divisibility, depth, batch (each one line)."""
+    where = f"plan {plan.describe()} for {model.name} on {ranks} ranks of {system.name}"
+    if ranks < 1:
+        _fail(InfeasibleReason.RANK_COUNT, f"ranks must be at least 1, got {ranks}")
+    if plan.ranks != ranks:
+        _fail(InfeasibleReason.RANK_COUNT,
+              f"{where}: tp*cp*dp*pp = {plan.tp}*{plan.cp}*{plan.dp}*{plan.pp} = {plan.ranks}, "
+              f"not the {ranks} ranks")
+    if model.num_heads % plan.tp:
+        _fail(InfeasibleReason.DIVISIBILITY,
+              f"{where}: tp={plan.tp} does not divide the {model.num_heads} attention heads")
+    kv = model.num_kv_heads
+    if model.attention is AttentionKind.STANDARD and kv % plan.tp and plan.tp % kv:
+        _fail(InfeasibleReason.DIVISIBILITY,
+              f"{where}: tp={plan.tp} and the {kv} KV heads must divide one another")
+    ffn = [model.ffn_hidden_size] + ([model.moe_ffn_hidden_size] if model.moe_ffn_hidden_size else [])
+    if any(f % plan.tp for f in ffn):
+        _fail(InfeasibleReason.DIVISIBILITY, f"{where}: tp={plan.tp} does not divide the FFN size(s) {ffn}")
+    if plan.ep > 1 and (not model.is_moe or model.num_experts % plan.ep):
+        _fail(InfeasibleReason.DIVISIBILITY,
+              f"{where}: ep={plan.ep} must divide the {model.num_experts} experts (a dense model needs ep=1)")
+    if plan.dp % plan.ep:
+        _fail(InfeasibleReason.DIVISIBILITY,
+              f"{where}: ep={plan.ep} must divide dp={plan.dp} (expert groups are carved from DP ranks)")
+    if seq_len > model.max_seq_len:
+        _fail(InfeasibleReason.DIVISIBILITY,
+              f"{where}: seq_len={seq_len} exceeds the model's max_seq_len={model.max_seq_len}")
+    if seq_len % plan.cp:
+        _fail(InfeasibleReason.DIVISIBILITY, f"{where}: cp={plan.cp} does not divide seq_len={seq_len}")
+    if plan.sequence_parallel and (plan.micro_batch * seq_len // plan.cp) % plan.tp:
+        _fail(InfeasibleReason.DIVISIBILITY,
+              f"{where}: sequence parallelism needs tp={plan.tp} to divide the "
+              f"{plan.micro_batch * seq_len // plan.cp} tokens of a micro-batch")
+    depth = plan.pp * plan.interleave
+    if depth > model.num_layers:
+        _fail(InfeasibleReason.PIPELINE_DEPTH,
+              f"{where}: pp*interleave = {depth} stages is deeper than the {model.num_layers} layers")
+    if model.num_layers % depth:
+        _fail(InfeasibleReason.PIPELINE_DEPTH,
+              f"{where}: pp*interleave = {depth} does not divide the {model.num_layers} layers")
+    if plan.global_batch % (plan.dp * plan.micro_batch):
+        _fail(InfeasibleReason.BATCH,
+              f"{where}: global_batch={plan.global_batch} is not a multiple of dp*micro_batch = "
+              f"{plan.dp * plan.micro_batch}")
+    if plan.schedule is Schedule.INTERLEAVED and plan.pp > 1 and plan.microbatches % plan.pp:
+        _fail(InfeasibleReason.SCHEDULE,
+              f"{where}: the interleaved schedule needs the {plan.microbatches} micro-batches to be a "
+              f"multiple of pp={plan.pp}")
+
+
+def _inflight(plan: ParallelPlan) -> int:
+    timing = pipeline_timing(plan.schedule, plan.pp, plan.microbatches, 1.0, 1.0, plan.interleave)
+    return max(1, math.ceil(timing.inflight_microbatches - 1e-9))
+
+
+def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
+                 precision: Precision) -> MemoryBreakdown:
+    """Memory of the stage that needs most (the first holds most micro-batches, the last the head)."""
+    inflight = _inflight(plan)
+    shards = _stage_shards(model, plan)
+    return max((_memory(model, s, plan, seq_len, precision, inflight) for s in (shards[0], shards[-1])),
+               key=lambda m: m.total_bytes)
+
+
+def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
+               precision: Precision = Precision.BF16) -> None:
+    """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
+    _check_structure(model, system, ranks, plan, seq_len)
+    memory = _peak_memory(model, plan, seq_len, precision)
+    if not memory.fits(system.hbm_bytes_per_rank):
+        _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {memory.explain(system.hbm_bytes_per_rank)}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    tp: GroupPlacement
+    cp: GroupPlacement
+    ep: GroupPlacement
+    dp: GroupPlacement  # dense gradients: the dp x cp ranks holding the same weights
+    expert_dp: GroupPlacement
+    pp: GroupPlacement  # two adjacent stages
+
+
+_PLACE_CACHE: dict[tuple[int, int, int, int, int, int, int], tuple[TopologySpec, _Groups]] = {}
+
+
+def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _Groups:
+    r = system.ranks_per_chip
+    key = (id(topology), r, plan.tp, plan.cp, plan.dp, plan.ep, plan.pp)
+    hit = _PLACE_CACHE.get(key)
+    if hit is not None and hit[0] is topology:
+        return hit[1]
+    groups = _Groups(
+        tp=place_group(topology, r, plan.tp_stride, plan.tp),
+        cp=place_group(topology, r, plan.cp_stride, plan.cp),
+        ep=place_group(topology, r, plan.dp_stride, plan.ep),
+        dp=place_group(topology, r, plan.cp_stride, plan.cp * plan.dp),
+        expert_dp=place_group(topology, r, plan.dp_stride * plan.ep, plan.dp // plan.ep),
+        pp=place_group(topology, r, plan.pp_stride, 2 if plan.pp > 1 else 1),
+    )
+    _PLACE_CACHE[key] = (topology, groups)
+    return groups
+
+
+def estimate_step(
+    model: ModelConfig,
+    system: SystemSpec,
+    ranks: int,
+    plan: ParallelPlan,
+    seq_len: int,
+    precision: Precision = Precision.BF16,
+    topology: TopologySpec | None = None,
+) -> StepResult:
+    """Estimate one training step of ``plan`` on ``ranks`` ranks of ``system`` (see the module doc).
+
+    Structural problems raise :class:`InfeasiblePlanError`; a plan that does not fit in memory is
+    still estimated, with ``fits`` False.
+    """
+    _check_structure(model, system, ranks, plan, seq_len)
+    topo = topology if topology is not None else topology_for_system(system)
+    chip = system.chip
+    groups = _place(topo, system, plan)
+    m, p, v = plan.microbatches, plan.pp, plan.interleave
+    mb = plan.micro_batch
+
+    # Per-stage time of one micro-batch: device compute plus the collectives inside the layers.
+    best: tuple[float, float, float, dict[str, float], Shard] | None = None
+    for shard in _stage_shards(model, plan):
+        dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
+        layers = int(shard.layers or 0)
+        moe_layers = _moe_layers(model, shard.first_layer, layers)
+        tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel, plan.recompute)
+        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute)
+        ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp, plan.sequence_parallel,
+                     plan.recompute)
+        tp_f, tp_b = tp.fwd_s, tp.bwd_s
+        if plan.overlap_tp_comm:
+            tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
+        cp_f, cp_b = max(0.0, cp.fwd_s - dev.attention_fwd_s), max(0.0, cp.bwd_s - dev.attention_bwd_s)
+        fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
+        bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s
+        parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
+                 "ep_comm": ep.total_s}
+        if best is None or fwd + bwd > best[0] + best[1]:
+            best = (fwd, bwd, dev.bwd_s, parts, shard)
+    assert best is not None
+    fwd, bwd, bwd_compute, parts, slow_shard = best
+
+    p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
+    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p)
+
+    # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
+    graph = build_step(model, slow_shard, mb, seq_len, precision, plan.recompute, plan.flash_attention)
+    zero = plan.effective_zero_stage
+    dp = dp_comm(graph.params.dense, graph.params.expert, groups.dp, groups.expert_dp, zero)
+    if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
+        gather_each = dp.param_s / 2
+        if plan.overlap_dp_comm:
+            exposed = max(0.0, gather_each - fwd) + max(0.0, gather_each + dp.grad_s - bwd_compute)
+        else:
+            exposed = dp.param_s + dp.grad_s
+        dp_s = m * exposed
+    elif plan.overlap_dp_comm:
+        dp_s = max(0.0, dp.grad_s - bwd_compute) + max(0.0, dp.param_s - fwd)
+    else:
+        dp_s = dp.grad_s + dp.param_s
+    optimizer = _optimizer_s(model, slow_shard, mb, seq_len, precision, plan, system)
+
+    breakdown = {key: m * parts[key] for key in ("compute", "tp_comm", "cp_comm", "ep_comm")}
+    breakdown.update(pp_comm=pipe.p2p_s, dp_comm=dp_s, pipeline_bubble=pipe.bubble_s, optimizer=optimizer)
+    breakdown = {key: breakdown[key] for key in BREAKDOWN_KEYS}
+    step = sum(breakdown.values())
+
+    tokens = plan.global_batch * seq_len
+    peak_per_rank = chip.peak_flops(str(precision)) / system.ranks_per_chip
+    denominator = step * ranks * peak_per_rank
+    model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
+                                                           plan.flash_attention)
+    memory = _peak_memory(model, plan, seq_len, precision)
+    capacity = system.hbm_bytes_per_rank
+    return StepResult(
+        model=model.name,
+        system=system.name,
+        ranks=ranks,
+        chips=math.ceil(ranks / system.ranks_per_chip),
+        plan=plan,
+        seq_len=seq_len,
+        precision=precision,
+        step_time_s=step,
+        breakdown=breakdown,
+        tokens_per_s=tokens / step,
+        mfu=model_per_token * tokens / denominator,
+        hfu=hardware_per_token * tokens / denominator,
+        memory_per_rank_bytes=memory.total_bytes,
+        memory=memory,
+        memory_capacity_bytes=capacity,
+        fits=memory.fits(capacity),
+        microbatches=m,
+        bubble_fraction=pipe.bubble_fraction,
+        groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
+                "dp": groups.dp.describe(), "pp": groups.pp.describe()},
+    )
+
+
+#: Bytes a checkpoint stores per parameter with mixed-precision Adam: BF16 weights (2), FP32
+#: master weights (4), first and second moments (4 + 4).
+CHECKPOINT_BYTES_PER_PARAM = 14
+
+
+def estimate_run_goodput(
+    result: StepResult, model: ModelConfig, system: SystemSpec, topology: TopologySpec | None = None,
+    interval_s: float | None = None,
+) -> GoodputResult:
+    """Goodput of a long run of ``result``'s step: the topology's failure and checkpoint facts.
+
+    Every node writes its share of the checkpoint in parallel at the file's per-node bandwidth.
+    """
+    topo = topology if topology is not None else topology_for_system(system)
+    rel = topo.reliability
+    nodes = math.ceil(result.chips / system.chips_per_node)
+    return estimate_goodput(
+        result.chips, result.step_time_s, model.n_params() * CHECKPOINT_BYTES_PER_PARAM,
+        failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
+        checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
+        restart_s=rel.restart_s, interval_s=interval_s,
+    )

@@ -1,0 +1,152 @@
+"""Communication a plan adds to a training step, derived from the model dimensions.
+
+The workload graph holds no collectives; these are the ones Megatron-LM (and FSDP/DeepSpeed for
+ZeRO-3) issue, per micro-batch on one pipeline stage unless noted. ``A`` is one micro-batch's
+activation on a rank, ``b (s / cp) h`` BF16 values.
+
+* TP: per transformer layer, forward 2 all-reduces of ``A`` (attention output, MLP output); with
+  sequence parallelism each becomes an all-gather plus a reduce-scatter of the same bytes
+  (Korthikanti et al. 2022, section 4.2.2). Backward repeats them; full recomputation reruns the
+  forward ones.
+* CP (ring attention): per layer forward, ``cp - 1`` ring steps each passing this rank's K and V
+  chunk; backward passes K, V and their gradients (twice the bytes).
+* EP: per MoE layer forward, a dispatch and a combine all-to-all of the tokens routed from this
+  rank (``top-k`` copies of each token's hidden vector); backward the same.
+* PP: per micro-batch, each stage boundary sends ``A / tp`` (Megatron's scatter-gather send).
+* DP, per step (per micro-batch for ZeRO-3): ZeRO-0 all-reduces FP32 gradients; ZeRO-1/2
+  reduce-scatter FP32 gradients and all-gather BF16 parameters after the update (Megatron's
+  distributed optimizer); ZeRO-3/FSDP all-gathers BF16 parameters before forward and before
+  backward of every micro-batch and reduce-scatters gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trnsim.cluster.collectives import Collective, collective_time
+from trnsim.cluster.placement import GroupPlacement
+from trnsim.workload.config import AttentionKind, ModelConfig
+from trnsim.workload.options import Recompute
+
+__all__ = [
+    "ACTIVATION_BYTES",
+    "GRAD_REDUCE_BYTES",
+    "PARAM_GATHER_BYTES",
+    "DpTraffic",
+    "PhaseComm",
+    "cp_comm",
+    "dp_comm",
+    "ep_comm",
+    "pp_send_s",
+    "tp_comm",
+]
+
+#: BF16 activations on the wire (the workload layer's activation type).
+ACTIVATION_BYTES = 2
+#: Gradients are reduced in FP32 (Megatron's default with FP32 gradient accumulation).
+GRAD_REDUCE_BYTES = 4
+#: Parameters are gathered as their BF16 working copy.
+PARAM_GATHER_BYTES = 2
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseComm:
+    """Communication time of one micro-batch on one stage, split by pass."""
+
+    fwd_s: float
+    bwd_s: float  # backward, including the forward collectives a full recompute repeats
+
+    @property
+    def total_s(self) -> float:
+        return self.fwd_s + self.bwd_s
+
+
+def _activation_bytes(model: ModelConfig, micro_batch: int, seq_len: int, cp: int) -> float:
+    return micro_batch * (seq_len / cp) * model.hidden_size * ACTIVATION_BYTES
+
+
+def _with_recompute(fwd_s: float, bwd_s: float, recompute: Recompute) -> PhaseComm:
+    return PhaseComm(fwd_s, bwd_s + (fwd_s if recompute is Recompute.FULL else 0.0))
+
+
+def tp_comm(
+    model: ModelConfig, group: GroupPlacement, layers: int, micro_batch: int, seq_len: int, cp: int,
+    sequence_parallel: bool, recompute: Recompute,
+) -> PhaseComm:
+    """TP collectives of ``layers`` transformer layers, one micro-batch."""
+    if not group.levels or layers == 0:
+        return PhaseComm(0.0, 0.0)
+    a = _activation_bytes(model, micro_batch, seq_len, cp)
+    if sequence_parallel:
+        one = (collective_time(Collective.ALL_GATHER, a, group).time_s
+               + collective_time(Collective.REDUCE_SCATTER, a, group).time_s)
+    else:
+        one = collective_time(Collective.ALL_REDUCE, a, group).time_s
+    per_pass = 2 * layers * one
+    return _with_recompute(per_pass, per_pass, recompute)
+
+
+def cp_comm(
+    model: ModelConfig, group: GroupPlacement, layers: int, micro_batch: int, seq_len: int, tp: int,
+    recompute: Recompute,
+) -> PhaseComm:
+    """Ring-attention K/V exchange of ``layers`` layers, one micro-batch (before overlap)."""
+    cp = group.size
+    if cp == 1 or layers == 0:
+        return PhaseComm(0.0, 0.0)
+    if model.attention is AttentionKind.MLA:
+        kv_heads = model.num_heads // tp
+    else:
+        kv_heads = max(1, model.num_kv_heads // tp)
+    chunk = micro_batch * (seq_len / cp) * kv_heads * (model.qk_head_dim + model.v_dim) * ACTIVATION_BYTES
+    step = collective_time(Collective.SEND_RECV, chunk, group).time_s
+    fwd = layers * (cp - 1) * step
+    bwd = layers * (cp - 1) * collective_time(Collective.SEND_RECV, 2 * chunk, group).time_s
+    return _with_recompute(fwd, bwd, recompute)
+
+
+def ep_comm(
+    model: ModelConfig, group: GroupPlacement, moe_layers: int, micro_batch: int, seq_len: int,
+    cp: int, tp: int, sequence_parallel: bool, recompute: Recompute,
+) -> PhaseComm:
+    """Expert-parallel dispatch and combine all-to-alls of ``moe_layers`` layers, one micro-batch."""
+    if not group.levels or moe_layers == 0:
+        return PhaseComm(0.0, 0.0)
+    tokens = micro_batch * seq_len / cp / (tp if sequence_parallel else 1)
+    routed = tokens * model.experts_per_token * model.hidden_size * ACTIVATION_BYTES
+    per_pass = 2 * moe_layers * collective_time(Collective.ALL_TO_ALL, routed, group).time_s
+    return _with_recompute(per_pass, per_pass, recompute)
+
+
+def pp_send_s(model: ModelConfig, group: GroupPlacement, micro_batch: int, seq_len: int, cp: int,
+              tp: int) -> float:
+    """One activation send between adjacent stages (``group``: the two ranks)."""
+    if not group.levels:
+        return 0.0
+    a = _activation_bytes(model, micro_batch, seq_len, cp) / tp
+    return collective_time(Collective.SEND_RECV, a, group).time_s
+
+
+@dataclass(frozen=True, slots=True)
+class DpTraffic:
+    """Data-parallel communication of one step, by when it can overlap."""
+
+    grad_s: float  # gradient reduction at the end of backward (per step; per micro-batch for ZeRO-3)
+    param_s: float  # parameter all-gather (after the update; before fwd and bwd for ZeRO-3)
+    per_microbatch: bool  # True for ZeRO-3: both repeat every micro-batch
+
+
+def dp_comm(dense_params: float, expert_params: float, dp_group: GroupPlacement,
+            expert_dp_group: GroupPlacement, zero_stage: int) -> DpTraffic:
+    """Gradient and parameter traffic over the data-parallel groups of one rank."""
+    def both(collective: Collective, bytes_per_param: float) -> float:
+        return (collective_time(collective, dense_params * bytes_per_param, dp_group).time_s
+                + collective_time(collective, expert_params * bytes_per_param, expert_dp_group).time_s)
+
+    if zero_stage == 0:
+        return DpTraffic(both(Collective.ALL_REDUCE, GRAD_REDUCE_BYTES), 0.0, False)
+    grads = both(Collective.REDUCE_SCATTER, GRAD_REDUCE_BYTES)
+    params = both(Collective.ALL_GATHER, PARAM_GATHER_BYTES)
+    if zero_stage in (1, 2):
+        return DpTraffic(grads, params, False)
+    return DpTraffic(grads, 2 * params, True)

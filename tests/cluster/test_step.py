@@ -1,0 +1,152 @@
+"""estimate_step and check_plan: breakdown, pipeline, ZeRO, MoE, placement and one-line errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trnsim.cluster.collectives import Collective, collective_time
+from trnsim.cluster.pipeline import Schedule
+from trnsim.cluster.placement import place_group
+from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, make_plan
+from trnsim.cluster.step import BREAKDOWN_KEYS, check_plan, estimate_step
+from trnsim.cluster.topology import topology_for_system
+from trnsim.cluster.traffic import dp_comm
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import load_system
+from trnsim.workload.models import load_model
+from trnsim.workload.options import Recompute
+
+LLAMA8 = load_model("llama3-8b")
+P5 = load_system("p5")
+TRN2 = load_system("trn2")
+
+
+def test_breakdown_sums_to_the_step_and_throughput_follows() -> None:
+    plan = make_plan(tp=8, pp=2, dp=4, micro_batch=1, global_batch=32, sequence_parallel=True)
+    r = estimate_step(LLAMA8, P5, 64, plan, 4096)
+    assert set(r.breakdown) == set(BREAKDOWN_KEYS)
+    assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s)
+    assert r.tokens_per_s == pytest.approx(32 * 4096 / r.step_time_s)
+    assert 0 < r.mfu <= r.hfu < 1
+    assert r.microbatches == 8
+    assert r.groups["tp"] == "nvswitch x8" and r.groups["dp"] == "efa x4"
+    d = r.to_dict()
+    for key in ("step_time_s", "tokens_per_s", "mfu", "memory_per_rank_bytes", "fits"):
+        assert key in d
+
+
+def test_1f1b_bubble_in_the_step() -> None:
+    # p = 4, m = 8: bubble (p-1)/m = 3/8 of the per-micro-batch work (compute + in-layer comm).
+    plan = make_plan(tp=8, pp=4, dp=1, micro_batch=1, global_batch=8, schedule=Schedule.ONE_F_ONE_B)
+    r = estimate_step(LLAMA8, P5, 32, plan, 4096)
+    assert r.bubble_fraction == pytest.approx(3 / 8)
+    work = sum(r.breakdown[k] for k in ("compute", "tp_comm", "cp_comm", "ep_comm"))
+    assert r.breakdown["pipeline_bubble"] == pytest.approx(3 / 8 * work)
+    inter = estimate_step(LLAMA8, P5, 32, plan.model_copy(update={"schedule": Schedule.INTERLEAVED,
+                                                                   "interleave": 2}), 4096)
+    assert inter.breakdown["pipeline_bubble"] == pytest.approx(r.breakdown["pipeline_bubble"] / 2)
+    assert inter.breakdown["pp_comm"] > r.breakdown["pp_comm"]
+
+
+def test_zero3_traffic_per_microbatch() -> None:
+    topo = topology_for_system(P5)
+    group = place_group(topo, 1, 1, 8)  # one p5 node
+    none = place_group(topo, 1, 1, 1)
+    params = 1e9
+    bw = 450e9 * 0.8  # NVSwitch per direction x collective efficiency (p5 topology file)
+    # ZeRO-0: all-reduce FP32 grads: 2 (7 x 1 us + 7/8 x 4 GB / bw), once per step.
+    z0 = dp_comm(params, 0, group, none, 0)
+    assert z0.grad_s == pytest.approx(2 * (7e-6 + 7 / 8 * 4e9 / bw)) and not z0.per_microbatch
+    # ZeRO-3: every micro-batch, all-gather BF16 params twice and reduce-scatter FP32 grads:
+    # 2 (7 us + 7/8 x 2 GB / bw) + (7 us + 7/8 x 4 GB / bw): 3 passes of a buffer against 2 for
+    # an all-reduce of the same dtype (ZeRO paper: 1.5x DDP's traffic).
+    z3 = dp_comm(params, 0, group, none, 3)
+    assert z3.per_microbatch
+    assert z3.param_s == pytest.approx(2 * (7e-6 + 7 / 8 * 2e9 / bw))
+    assert z3.grad_s == pytest.approx(7e-6 + 7 / 8 * 4e9 / bw)
+    same_dtype_ar = collective_time(Collective.ALL_REDUCE, 2e9, group).time_s
+    assert z3.param_s + collective_time(Collective.REDUCE_SCATTER, 2e9, group).time_s == pytest.approx(
+        1.5 * same_dtype_ar, rel=1e-3)
+
+
+def test_zero_stages_shard_memory() -> None:
+    base = dict(tp=1, pp=1, dp=8, micro_batch=1, global_batch=8)
+    mem = {z: estimate_step(LLAMA8, P5, 8, make_plan(zero_stage=z, **base), 2048).memory for z in range(4)}
+    # Optimizer states (ZeRO-1), then gradients (2), then weights (3) divided by dp = 8.
+    assert mem[1].optimizer_bytes == pytest.approx(mem[0].optimizer_bytes / 8)
+    assert mem[2].grads_bytes == pytest.approx(mem[0].grads_bytes / 8)
+    assert mem[3].weights_bytes == pytest.approx(mem[0].weights_bytes / 8)
+    fsdp = estimate_step(LLAMA8, P5, 8, make_plan(fsdp=True, **base), 2048)
+    assert fsdp.memory == mem[3]
+
+
+def test_moe_expert_parallel_adds_all_to_all() -> None:
+    mixtral = load_model("mixtral-8x7b")
+    dense_ep = dict(tp=2, pp=1, dp=8, micro_batch=1, global_batch=16, sequence_parallel=True)
+    ep1 = estimate_step(mixtral, P5, 16, make_plan(ep=1, **dense_ep), 4096)
+    ep8 = estimate_step(mixtral, P5, 16, make_plan(ep=8, **dense_ep), 4096)
+    assert ep1.breakdown["ep_comm"] == 0.0
+    assert ep8.breakdown["ep_comm"] > 0.0
+    # EP = 8 at stride tp = 2 spans both nodes: 4 GPUs a node, 2 nodes.
+    assert ep8.groups["ep"] == "nvswitch x4, efa x2"
+    assert ep8.memory.weights_bytes < ep1.memory.weights_bytes
+
+
+def test_context_parallel_and_recompute() -> None:
+    base = dict(tp=8, pp=1, dp=1, micro_batch=1, global_batch=4)
+    cp2 = estimate_step(LLAMA8, P5, 16, make_plan(cp=2, **base), 8192)
+    assert cp2.groups["cp"] == "efa x2"
+    full = estimate_step(LLAMA8, P5, 8, make_plan(recompute=Recompute.FULL, **base), 8192)
+    none = estimate_step(LLAMA8, P5, 8, make_plan(**base), 8192)
+    assert full.breakdown["compute"] > none.breakdown["compute"]
+    assert full.memory.activations_bytes < none.memory.activations_bytes
+    assert full.hfu > full.mfu and none.hfu == pytest.approx(none.mfu)
+
+
+def test_cost_does_not_depend_on_cluster_size_beyond_dp() -> None:
+    # Same per-rank work on 64 and 65,536 Trn2 ranks: only data-parallel communication can change.
+    plan64 = make_plan(tp=4, pp=1, dp=16, micro_batch=1, global_batch=64, zero_stage=1)
+    big = make_plan(tp=4, pp=1, dp=16384, micro_batch=1, global_batch=65536, zero_stage=1)
+    small = estimate_step(LLAMA8, TRN2, 64, plan64, 4096)
+    large = estimate_step(LLAMA8, TRN2, 65536, big, 4096)
+    assert large.breakdown["compute"] == pytest.approx(small.breakdown["compute"])
+    assert large.chips == 16384 and math.isfinite(large.step_time_s)
+
+
+@pytest.mark.parametrize(
+    ("fields", "ranks", "reason", "text"),
+    [
+        (dict(tp=8, dp=4), 64, InfeasibleReason.RANK_COUNT, "not the 64 ranks"),
+        (dict(tp=3, dp=1), 3, InfeasibleReason.DIVISIBILITY, "does not divide the 32 attention heads"),
+        (dict(pp=64, dp=1), 64, InfeasibleReason.PIPELINE_DEPTH, "deeper than the 32 layers"),
+        (dict(dp=4, global_batch=6), 4, InfeasibleReason.BATCH, "not a multiple of dp"),
+        (dict(dp=4, ep=2, global_batch=8), 4, InfeasibleReason.DIVISIBILITY, "a dense model needs ep=1"),
+        (dict(pp=4, schedule="interleaved", interleave=2, global_batch=6), 4, InfeasibleReason.SCHEDULE,
+         "multiple of pp=4"),
+    ],
+)
+def test_invalid_plans_get_one_line_with_a_reason(fields: dict[str, object], ranks: int,
+                                                  reason: InfeasibleReason, text: str) -> None:
+    plan = make_plan(**{"global_batch": 8, **fields})
+    with pytest.raises(InfeasiblePlanError, match=text) as info:
+        check_plan(LLAMA8, P5, ranks, plan, 4096)
+    assert info.value.reason is reason
+    assert "\n" not in str(info.value)
+
+
+def test_memory_infeasibility_is_typed() -> None:
+    huge = load_model("llama3-405b")
+    with pytest.raises(InfeasiblePlanError, match="does not fit") as info:
+        check_plan(huge, P5, 8, make_plan(tp=8, global_batch=1), 4096)
+    assert info.value.reason is InfeasibleReason.MEMORY
+
+
+def test_contradictory_plan_fields_are_one_line() -> None:
+    with pytest.raises(ConfigError, match="contradicts zero_stage=1"):
+        make_plan(fsdp=True, zero_stage=1)
+    with pytest.raises(ConfigError, match="needs schedule 'interleaved'"):
+        make_plan(interleave=2)
+    with pytest.raises(ConfigError, match="'tp'"):
+        make_plan(tp=0)

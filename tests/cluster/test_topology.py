@@ -1,0 +1,62 @@
+"""Topology data files load, keep their sources, convert units once, and accept overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from trnsim.cluster.topology import LinkKind, list_topologies, load_topology, topology_for_system
+from trnsim.errors import ConfigError, UnknownNameError
+from trnsim.hardware.catalog import list_systems, load_system
+
+
+def test_every_catalog_system_has_a_topology_whose_domain_holds_whole_nodes() -> None:
+    for name in list_systems():
+        system = load_system(name)
+        topo = topology_for_system(system)
+        # A scale-up domain is one node (instance, UltraServer) or a whole number of them (TPU slice).
+        assert topo.chips_per_domain % system.chips_per_node == 0, name
+        for level in (*topo.dimensions, topo.scale_out):
+            assert level.source and level.link_bw_bytes_per_s > 0
+
+
+def test_trn2_units_are_converted_from_the_file() -> None:
+    topo = topology_for_system(load_system("trn2"))
+    # File: 128 GB/s per link per direction, 2 us a hop; 4 x 4 torus.
+    assert [d.kind for d in topo.dimensions] == [LinkKind.TORUS, LinkKind.TORUS]
+    assert topo.chips_per_domain == 16
+    assert topo.dimensions[0].link_bw_bytes_per_s == pytest.approx(128e9)
+    assert topo.dimensions[0].hop_latency_s == pytest.approx(2e-6)
+    # Scale-out from the catalog: 3.2 Tbps per instance / 8 bits / 16 chips = 25 GB/s a chip.
+    assert topo.scale_out.link_bw_bytes_per_s == pytest.approx(3.2e12 / 8 / 16)
+
+
+def test_ultraserver_is_a_4x4x4_torus_with_a_slower_third_dimension() -> None:
+    topo = topology_for_system(load_system("trn2-ultraserver"))
+    assert [d.size for d in topo.dimensions] == [4, 4, 4]
+    assert topo.dimensions[2].link_bw_bytes_per_s < topo.dimensions[0].link_bw_bytes_per_s
+
+
+def test_overrides_replace_one_value_and_leave_the_rest() -> None:
+    base = load_topology("tpu-v4")
+    changed = load_topology("tpu-v4", {"dimension.2.size": 8, "scale_out.hop_latency_us": 40.0})
+    assert changed.chips_per_domain == 512 and base.chips_per_domain == 1024
+    assert changed.scale_out.hop_latency_s == pytest.approx(40e-6)
+    assert changed.dimensions[0] == base.dimensions[0]
+
+
+def test_bad_override_and_unknown_name_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError, match="names no"):
+        load_topology("trn2", {"dimension.7.size": 2}, node_scale_out_bw_bytes_per_s=1e9, chips_per_node=1)
+    with pytest.raises(UnknownNameError, match=r"known: .*trn2"):
+        load_topology("trn9")
+    with pytest.raises(ConfigError, match="size"):
+        load_topology("tpu-v4", {"dimension.0.size": 0})
+
+
+def test_missing_scale_out_bandwidth_without_a_system_is_explained() -> None:
+    with pytest.raises(ConfigError, match="topology_for_system"):
+        load_topology("trn2")
+
+
+def test_bundled_names() -> None:
+    assert {"trn1", "trn2", "trn2-ultraserver", "p5", "gb200-nvl72", "tpu-v4"} <= set(list_topologies())
