@@ -121,7 +121,12 @@ def simulate_ns(call: KernelCall, target: str) -> float:
     except TrnsimError as error:
         raise KernelPathUnavailable(
             f"kernel '{call.kernel}' cannot take {dict(call.shape)}: {error}") from None
-    return float(_core()(entry.kernel, *args, target=target))
+    predict = _core()
+    try:
+        return float(predict(entry.kernel, *args, target=target))
+    except TrnsimError as error:
+        # A kernel the NKI front end or the chip model rejects cannot time the op; say why.
+        raise KernelPathUnavailable(f"kernel '{call.kernel}' failed in simulation: {error}") from None
 
 
 @lru_cache(maxsize=8)
