@@ -81,13 +81,31 @@ _KERNELS: dict[str, tuple[str, Callable[[Op], dict[str, int]]]] = {
 }
 
 
+#: Largest output block (rows m, columns n) one launch of the library's matmul kernel takes: it
+#: keeps its [m, n] result in SBUF, which overflows one NeuronCore beyond 2048 x 2048 (found by
+#: running the kernel). Bigger GEMMs are launched as equal blocks, as a real kernel tiles them.
+MATMUL_MAX_BLOCK = 2048
+
+
+def _split(extent: int, limit: int) -> tuple[int, int]:
+    """(blocks, block size): equal blocks of at most ``limit``, sizes rounded up to 128."""
+    blocks = -(-extent // limit)
+    size = -(-extent // blocks)
+    return blocks, min(limit, -(-size // 128) * 128) if blocks > 1 else extent
+
+
 def kernel_call(op: Op) -> KernelCall | None:
     """The kernel launch that implements one instance of ``op``, or None when none does."""
     if op.kernel not in _KERNELS:
         return None
     name, translate = _KERNELS[op.kernel]
+    shape = translate(op)
     repeats = int(op.shape["batch_heads"]) if op.op_class is OpClass.ATTENTION else 1
-    return KernelCall(name, translate(op), _DTYPE_NAMES[op.dtype.value], repeats)
+    if name == "matmul":
+        m_blocks, shape["m"] = _split(shape["m"], MATMUL_MAX_BLOCK)
+        n_blocks, shape["n"] = _split(shape["n"], MATMUL_MAX_BLOCK)
+        repeats = m_blocks * n_blocks
+    return KernelCall(name, shape, _DTYPE_NAMES[op.dtype.value], repeats)
 
 
 def _registry() -> Any:
