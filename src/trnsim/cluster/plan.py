@@ -131,5 +131,6 @@ def make_plan(**fields: object) -> ParallelPlan:
         first = error.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
-        where = f"'{loc}' " if loc else ""
-        raise ConfigError(f"parallel plan: {where}{message} (got {fields.get(loc, '')!r})".rstrip()) from None
+        if not loc:
+            raise ConfigError(f"parallel plan: {message}") from None
+        raise ConfigError(f"parallel plan: '{loc}' {message} (got {fields.get(loc)!r})") from None
