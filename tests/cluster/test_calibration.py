@@ -33,10 +33,10 @@ def test_every_calibration_file_is_read_and_every_row_estimated() -> None:
 
 def test_cases_follow_the_rows() -> None:
     cases, _ = load_cases()
-    k = [c for c in cases if c.file.startswith("korthikanti") and c.label == "175B selective_sp"][0]
+    k = next(c for c in cases if c.file.startswith("korthikanti") and c.label == "175B selective_sp")
     # CSV row: tp 8, pp 8, interleave 3, 64 GPUs, global batch 64, micro-batch 1 -> dp 1, 64 micro-batches.
     assert (k.plan.tp, k.plan.pp, k.plan.dp, k.plan.interleave) == (8, 8, 1, 3)
     assert k.plan.sequence_parallel and k.plan.microbatches == 64
     assert k.metric is Metric.STEP_TIME_S and k.measured == 13.75
-    h = [c for c in cases if c.file.startswith("megatron") and c.label == "462B"][0]
+    h = next(c for c in cases if c.file.startswith("megatron") and c.label == "462B")
     assert (h.plan.tp, h.plan.pp, h.plan.dp) == (8, 16, 48) and h.model.num_heads == 18432 // 128

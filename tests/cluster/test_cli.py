@@ -26,7 +26,8 @@ def test_estimate_prints_tables_and_writes_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "step breakdown" in result.output and "goodput" in result.output
     data = json.loads(out.read_text())
-    for key in ("step_time_s", "tokens_per_s", "mfu", "memory_per_rank_bytes", "fits", "breakdown_s", "goodput"):
+    keys = ("step_time_s", "tokens_per_s", "mfu", "memory_per_rank_bytes", "fits", "breakdown_s", "goodput")
+    for key in keys:
         assert key in data
     assert data["plan"]["dp"] == 2  # derived: 16 ranks / tp 8
     assert abs(sum(data["breakdown_s"].values()) - data["step_time_s"]) < 1e-9 * data["step_time_s"]
