@@ -77,7 +77,12 @@ class StepResult:
     fits: bool
     microbatches: int
     bubble_fraction: float
+    #: Expected fraction of wall time spent training in a long run (failures, Daly-optimal checkpoints).
+    goodput: float
     groups: dict[str, str] = field(default_factory=dict)  # where each parallel group sits
+    #: Peak memory of the first and of the last pipeline stage (they differ: in-flight micro-batches,
+    #: embedding, output layer).
+    stage_memory_bytes: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the keys of ``trnsim estimate --json``)."""
@@ -100,7 +105,9 @@ class StepResult:
             "fits": self.fits,
             "microbatches": self.microbatches,
             "bubble_fraction": self.bubble_fraction,
+            "goodput": self.goodput,
             "groups": dict(self.groups),
+            "stage_memory_bytes": dict(self.stage_memory_bytes),
         }
 
 
@@ -261,13 +268,25 @@ def _inflight(plan: ParallelPlan) -> int:
     return max(1, math.ceil(timing.inflight_microbatches - 1e-9))
 
 
-def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
-                 precision: Precision) -> MemoryBreakdown:
-    """Memory of the stage that needs most (the first holds most micro-batches, the last the head)."""
+def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
+                  precision: Precision) -> dict[str, MemoryBreakdown]:
+    """Memory of the first stage (most micro-batches in flight, embedding) and the last (output layer).
+
+    In 1F1B stage ``i`` holds ``p - i`` micro-batches; the last stage holds one.
+    """
     inflight = _inflight(plan)
     shards = _stage_shards(model, plan)
-    return max((_memory(model, s, plan, seq_len, precision, inflight) for s in (shards[0], shards[-1])),
-               key=lambda m: m.total_bytes)
+    first = _memory(model, shards[0], plan, seq_len, precision, inflight)
+    if plan.pp == 1:
+        return {"first": first}
+    last_inflight = 1 if plan.schedule is not Schedule.GPIPE else inflight
+    return {"first": first, "last": _memory(model, shards[-1], plan, seq_len, precision, last_inflight)}
+
+
+def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
+                 precision: Precision) -> MemoryBreakdown:
+    """Memory of the stage that needs most."""
+    return max(_stage_memory(model, plan, seq_len, precision).values(), key=lambda m: m.total_bytes)
 
 
 def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
@@ -384,8 +403,10 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
-    memory = _peak_memory(model, plan, seq_len, precision)
+    stages = _stage_memory(model, plan, seq_len, precision)
+    memory = max(stages.values(), key=lambda m: m.total_bytes)
     capacity = system.hbm_bytes_per_rank
+    goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
     return StepResult(
         model=model.name,
         system=system.name,
@@ -405,6 +426,8 @@ def estimate_step(
         fits=memory.fits(capacity),
         microbatches=m,
         bubble_fraction=pipe.bubble_fraction,
+        goodput=goodput,
+        stage_memory_bytes={name: m.total_bytes for name, m in stages.items()},
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},
     )
@@ -413,6 +436,22 @@ def estimate_step(
 #: Bytes a checkpoint stores per parameter with mixed-precision Adam: BF16 weights (2), FP32
 #: master weights (4), first and second moments (4 + 4).
 CHECKPOINT_BYTES_PER_PARAM = 14
+
+
+@lru_cache(maxsize=256)
+def _n_params(model: ModelConfig) -> int:
+    return model.n_params()
+
+
+def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: int, step_s: float) -> float:
+    rel = topo.reliability
+    nodes = math.ceil(chips / system.chips_per_node)
+    return estimate_goodput(
+        chips, step_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
+        failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
+        checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
+        restart_s=rel.restart_s,
+    ).goodput
 
 
 def estimate_run_goodput(
@@ -427,7 +466,7 @@ def estimate_run_goodput(
     rel = topo.reliability
     nodes = math.ceil(result.chips / system.chips_per_node)
     return estimate_goodput(
-        result.chips, result.step_time_s, model.n_params() * CHECKPOINT_BYTES_PER_PARAM,
+        result.chips, result.step_time_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
         failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
         checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
         restart_s=rel.restart_s, interval_s=interval_s,
