@@ -74,7 +74,12 @@ def _trainium_kernel_s(op: Op, rank: RankView, exact: bool,
     table = find_table(call.kernel, call.dtype, target)
     if table is None:
         raise kernel_path.KernelPathUnavailable(f"no table for {call.kernel}/{call.dtype}/{target}")
-    return table.interpolate_ns(call.shape) * call.repeats / lnc * 1e-9, Method.TABLE
+    shape, factor = dict(call.shape), 1.0
+    if "seq_k" in shape and "seq_k" not in table.axes:
+        # Attention tables are simulated at seq_k = seq_q; more keys (context parallelism) scale
+        # the work linearly.
+        factor = shape["seq_k"] / shape["seq_q"]
+    return table.interpolate_ns(shape) * factor * call.repeats / lnc * 1e-9, Method.TABLE
 
 
 def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
