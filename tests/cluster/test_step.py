@@ -150,3 +150,19 @@ def test_contradictory_plan_fields_are_one_line() -> None:
         make_plan(interleave=2)
     with pytest.raises(ConfigError, match="'tp'"):
         make_plan(tp=0)
+
+
+@pytest.mark.parametrize("system_name", ["trn2", "p5"])
+def test_one_rank_agrees_with_the_workload_device_estimate(system_name: str) -> None:
+    # With one rank there is no communication or bubble: the cluster step must be the workload
+    # layer's one-device step (4 micro-batches of 2 sequences, then the optimizer).
+    from trnsim.workload.estimate import estimate_device_step
+
+    system = load_system(system_name)
+    r = estimate_step(LLAMA8, system, 1, make_plan(micro_batch=2, global_batch=8), 2048)
+    d = estimate_device_step(LLAMA8, system, 2, 2048, num_microbatches=4)
+    assert r.step_time_s == pytest.approx(d.step_s)
+    assert r.mfu == pytest.approx(d.mfu)
+    assert r.memory_per_rank_bytes == pytest.approx(d.memory.total_bytes)
+    comm = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "dp_comm", "pipeline_bubble")
+    assert all(r.breakdown[k] == 0 for k in comm)

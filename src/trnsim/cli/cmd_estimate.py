@@ -25,6 +25,7 @@ from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
+from trnsim.workload.estimate import estimate_device_step
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Precision, Recompute
 
@@ -189,6 +190,11 @@ def estimate(
     console = Console()
     for table in _table(result, goodput, run_s):
         console.print(table)
+    if total == 1:  # one device: also the workload layer's per-op-class view of the same step
+        console.print(estimate_device_step(
+            config, spec, micro_batch, seq_len, precision, recompute,
+            num_microbatches=plan.microbatches, zero_stage=plan.effective_zero_stage,
+        ))
     if json_out is not None:
         payload = result.to_dict()
         if run_s is not None:
