@@ -18,6 +18,7 @@ from trnsim.cluster import (
     check_plan,
     estimate_run_goodput,
     estimate_step,
+    load_topology,
     make_plan,
     topology_for_system,
 )
@@ -130,6 +131,12 @@ def estimate(
     train_tokens: Annotated[
         float | None, typer.Option(help="tokens to train: adds run time and goodput")
     ] = None,
+    topology: Annotated[
+        str | None,
+        typer.Option(
+            help="topology file to use instead of the system's (e.g. gb200-nvl72 with --system b200)"
+        ),
+    ] = None,
     topology_set: Annotated[
         list[str] | None, typer.Option(help="override a topology value, KEY=VALUE in file units (repeatable)")
     ] = None,
@@ -172,8 +179,17 @@ def estimate(
         overlap_tp_comm=overlap_tp,
     )
     config = load_model(model)
-    topology = topology_for_system(spec, system, _parse_overrides(topology_set or []))
-    result = estimate_step(config, spec, total, plan, seq_len, precision, topology)
+    overrides = _parse_overrides(topology_set or [])
+    if topology is None:
+        network = topology_for_system(spec, system, overrides)
+    else:
+        network = load_topology(
+            topology,
+            overrides,
+            node_scale_out_bw_bytes_per_s=spec.scale_out_bw_bytes_per_s,
+            chips_per_node=spec.chips_per_node,
+        )
+    result = estimate_step(config, spec, total, plan, seq_len, precision, network)
     if not result.fits:
         try:
             check_plan(config, spec, total, plan, seq_len, precision)
@@ -186,15 +202,23 @@ def estimate(
             raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
         run_s = train_tokens / result.tokens_per_s
     if run_s is not None and run_s >= _LONG_RUN_S:
-        goodput = estimate_run_goodput(result, config, spec, topology)
+        goodput = estimate_run_goodput(result, config, spec, network)
     console = Console()
     for table in _table(result, goodput, run_s):
         console.print(table)
     if total == 1:  # one device: also the workload layer's per-op-class view of the same step
-        console.print(estimate_device_step(
-            config, spec, micro_batch, seq_len, precision, recompute,
-            num_microbatches=plan.microbatches, zero_stage=plan.effective_zero_stage,
-        ))
+        console.print(
+            estimate_device_step(
+                config,
+                spec,
+                micro_batch,
+                seq_len,
+                precision,
+                recompute,
+                num_microbatches=plan.microbatches,
+                zero_stage=plan.effective_zero_stage,
+            )
+        )
     if json_out is not None:
         payload = result.to_dict()
         if run_s is not None:
