@@ -71,6 +71,7 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
         f"{result.memory_per_rank_bytes / _GIB:.1f} GiB of {result.memory_capacity_bytes / _GIB:.1f} GiB"
         f" — fits: {fits}",
     )
+    head.add_row("goodput (long run)", f"{result.goodput:.1%} of wall time training (failures, checkpoints)")
     for name, where in result.groups.items():
         head.add_row(f"{name} group", where)
     parts = Table(title="step breakdown")

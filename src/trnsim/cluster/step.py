@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput
 from trnsim.cluster.pipeline import Schedule, pipeline_timing
@@ -207,7 +207,7 @@ def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> list[Shard]:
     return [shard(s) for s in stages]
 
 
-def _fail(reason: InfeasibleReason, message: str) -> None:
+def _fail(reason: InfeasibleReason, message: str) -> NoReturn:
     raise InfeasiblePlanError(reason, message)
 
 
