@@ -379,16 +379,21 @@ def estimate_step(
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     graph = build_step(model, slow_shard, mb, seq_len, precision, plan.recompute, plan.flash_attention)
     zero = plan.effective_zero_stage
-    dp = dp_comm(graph.params.dense, graph.params.expert, groups.dp, groups.expert_dp, zero)
+    layers_on_stage = max(1, graph.dense_layers + graph.moe_layers)
+    bucket = graph.params.dense / layers_on_stage if zero == 3 else plan.bucket_params
+    dp = dp_comm(graph.params.dense, graph.params.expert, groups.dp, groups.expert_dp, zero, bucket)
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
-        if plan.overlap_dp_comm:
-            exposed = max(0.0, gather_each - fwd) + max(0.0, gather_each + dp.grad_s - bwd_compute)
+        if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
+            exposed = (max(dp.param_tail_s, gather_each - fwd)
+                       + max(dp.param_tail_s + dp.grad_tail_s, gather_each + dp.grad_s - bwd_compute))
         else:
             exposed = dp.param_s + dp.grad_s
         dp_s = m * exposed
-    elif plan.overlap_dp_comm:
-        dp_s = max(0.0, dp.grad_s - bwd_compute) + max(0.0, dp.param_s - fwd)
+    elif plan.overlap_dp_comm:  # buckets overlap the last backward / the next forward, but for one each
+        dp_s = max(dp.grad_tail_s, dp.grad_s - bwd_compute)
+        if dp.param_s:
+            dp_s += max(dp.param_tail_s, dp.param_s - fwd)
     else:
         dp_s = dp.grad_s + dp.param_s
     optimizer = _optimizer_s(model, slow_shard, mb, seq_len, precision, plan, system)
