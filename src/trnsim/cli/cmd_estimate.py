@@ -73,7 +73,8 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     )
     head.add_row("goodput (long run)", f"{result.goodput:.1%} of wall time training (failures, checkpoints)")
     for name, where in result.groups.items():
-        head.add_row(f"{name} group", where)
+        algorithm = result.algorithms.get(name, "")
+        head.add_row(f"{name} group", f"{where} ({algorithm})" if algorithm else where)
     parts = Table(title="step breakdown")
     parts.add_column("part")
     parts.add_column("seconds", justify="right")

@@ -25,12 +25,21 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, NoReturn
 
+from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput
 from trnsim.cluster.pipeline import Schedule, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
 from trnsim.cluster.topology import TopologySpec, topology_for_system
-from trnsim.cluster.traffic import cp_comm, dp_comm, ep_comm, pp_send_s, tp_comm
+from trnsim.cluster.traffic import (
+    ACTIVATION_BYTES,
+    GRAD_REDUCE_BYTES,
+    cp_comm,
+    dp_comm,
+    ep_comm,
+    pp_send_s,
+    tp_comm,
+)
 from trnsim.devicetime.ops import OpClass, Phase
 from trnsim.devicetime.timing import time_op
 from trnsim.hardware.catalog import SystemSpec
@@ -80,6 +89,9 @@ class StepResult:
     #: Expected fraction of wall time spent training in a long run (failures, Daly-optimal checkpoints).
     goodput: float
     groups: dict[str, str] = field(default_factory=dict)  # where each parallel group sits
+    #: Algorithm chosen for each group's main collective (TP all-reduce or all-gather, DP gradient
+    #: reduction, CP/EP/PP point-to-point and all-to-all), "" for a group of one rank.
+    algorithms: dict[str, str] = field(default_factory=dict)
     #: Peak memory of the first and of the last pipeline stage (they differ: in-flight micro-batches,
     #: embedding, output layer).
     stage_memory_bytes: dict[str, float] = field(default_factory=dict)
@@ -107,6 +119,7 @@ class StepResult:
             "bubble_fraction": self.bubble_fraction,
             "goodput": self.goodput,
             "groups": dict(self.groups),
+            "algorithms": dict(self.algorithms),
             "stage_memory_bytes": dict(self.stage_memory_bytes),
         }
 
@@ -329,6 +342,23 @@ def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _G
     return groups
 
 
+def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len: int,
+                dense_params: float) -> dict[str, str]:
+    """The algorithm each group's main collective runs with (for reports)."""
+    activation = plan.micro_batch * seq_len / plan.cp * model.hidden_size * ACTIVATION_BYTES
+    tp_kind = Collective.ALL_GATHER if plan.sequence_parallel else Collective.ALL_REDUCE
+    dp_kind = Collective.ALL_REDUCE if plan.effective_zero_stage == 0 else Collective.REDUCE_SCATTER
+    chosen = {
+        "tp": (tp_kind, activation, groups.tp),
+        "cp": (Collective.SEND_RECV, activation, groups.cp),
+        "ep": (Collective.ALL_TO_ALL, activation, groups.ep),
+        "dp": (dp_kind, dense_params * GRAD_REDUCE_BYTES, groups.dp),
+        "pp": (Collective.SEND_RECV, activation, groups.pp),
+    }
+    return {name: str(collective_time(kind, size, group).algorithm) if group.levels else ""
+            for name, (kind, size, group) in chosen.items()}
+
+
 def estimate_step(
     model: ModelConfig,
     system: SystemSpec,
@@ -433,6 +463,7 @@ def estimate_step(
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
         stage_memory_bytes={name: m.total_bytes for name, m in stages.items()},
+        algorithms=_algorithms(model, plan, groups, seq_len, graph.params.dense),
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},
     )
