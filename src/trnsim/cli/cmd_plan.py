@@ -1,1 +1,284 @@
-"""Command module cmd_plan (filled in by its layer)."""
+"""``trnsim plan``, ``trnsim compare`` and ``trnsim sweep``: the planner's commands.
+
+Input parsing, progress bars and file writing live here; the planning itself is in
+:mod:`trnsim.plan` and the renderings in :mod:`trnsim.report`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from trnsim.cli.apps import app
+from trnsim.errors import ConfigError
+from trnsim.plan.claims import check_claims
+from trnsim.plan.cluster_evaluator import ClusterEvaluator
+from trnsim.plan.compare import compare_systems
+from trnsim.plan.explain import explain
+from trnsim.plan.inputs import resolve_model, resolve_system, run_point
+from trnsim.plan.problem import Objective, Problem, SystemShape, TrainingJob
+from trnsim.plan.runner import run_sweep
+from trnsim.plan.search import count_candidates, search_plans
+from trnsim.plan.space import SearchSpace
+from trnsim.plan.store import SweepStore
+from trnsim.plan.sweep import load_sweep_spec
+from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
+from trnsim.report.export import to_csv, to_json
+from trnsim.report.html import render_html
+from trnsim.report.tables import claims_table, comparison_table, plans_table, sweep_table
+
+console = Console()
+stderr = Console(stderr=True)
+
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
+DEFAULT_SYSTEMS = "trn2-ultraserver,trn2,trn1,p5,p5e,tpu-v4,tpu-v5p"
+
+
+def parse_count(text: str, what: str) -> float:
+    """``6.3T``, ``500B``, ``1e12`` or ``2_000_000`` as a number; a clear error otherwise."""
+    match = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([KMBGTP]?)\s*", text)
+    if not match:
+        raise ConfigError(f"{what} '{text}' is not a number; write e.g. 6.3T, 500B or 1e12")
+    value = float(match.group(1).replace("_", "")) * _SUFFIX[match.group(2)]
+    if value <= 0:
+        raise ConfigError(f"{what} must be positive, got '{text}'")
+    return value
+
+
+def _parse_ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(parse_count(part, what)) for part in text.split(",") if part.strip()]
+    except ConfigError:
+        raise ConfigError(f"{what} '{text}' must be a comma-separated list of whole numbers") from None
+    return values
+
+
+def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
+         budget: float | None, objective: Objective, pue: float) -> TrainingJob:
+    from pydantic import ValidationError
+
+    if precision not in ("bf16", "fp8"):
+        raise ConfigError(f"--precision '{precision}' is not valid; valid: bf16, fp8")
+    try:
+        return TrainingJob(tokens=parse_count(tokens, "--tokens"), seq_len=seq_len, global_batch=global_batch,
+                           precision=precision, deadline_days=deadline, budget_usd=budget,
+                           objective=objective, pue=pue)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"job {where}: {str(first['msg']).removeprefix('Value error, ')}".strip()) from None
+
+
+def _write(path: Path, text: str, what: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as error:
+        raise ConfigError(f"cannot write {what} to {path}: {error.strerror}") from None
+    stderr.print(f"wrote {what}: {path}")
+
+
+def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list[str],
+             json_out: Path | None, csv_out: Path | None, html_out: Path | None) -> None:
+    if json_out:
+        _write(json_out, to_json(entries, meta), "JSON")
+    if csv_out:
+        _write(csv_out, to_csv(entries), "CSV")
+    if html_out:
+        _write(html_out, render_html(title, entries, notes), "HTML report")
+
+
+@contextmanager
+def _progress(
+    enabled: bool, total: int | None, description: str
+) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
+    if not enabled:
+        yield (lambda n: None), (lambda text: None)
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield (lambda n: progress.advance(task, n)), (lambda text: progress.update(task, description=text))
+
+
+def _rank_counts(
+    system: SystemShape, nodes: int | None, ranks: int | None, max_ranks: int | None
+) -> list[int]:
+    given = [v for v in (nodes, ranks, max_ranks) if v is not None]
+    if len(given) != 1:
+        raise ConfigError("give exactly one of --nodes, --ranks or --max-ranks")
+    if nodes is not None:
+        return [nodes * system.ranks_per_node]
+    if ranks is not None:
+        return [ranks]
+    assert max_ranks is not None
+    counts, count = [], system.ranks_per_node
+    while count <= max_ranks:
+        counts.append(count)
+        count *= 2
+    return counts or [max_ranks]
+
+
+Opt = typer.Option
+
+
+@app.command("plan")
+def plan_command(
+    model: Annotated[str, Opt("--model", help="model preset or config.json path")],
+    tokens: Annotated[str, Opt("--tokens", help="training tokens, e.g. 15T")],
+    system: Annotated[str, Opt("--system", help="catalog system, e.g. trn2")],
+    nodes: Annotated[int | None, Opt("--nodes", min=1, help="nodes (instances or servers)")] = None,
+    ranks: Annotated[int | None, Opt("--ranks", min=1, help="ranks (logical devices)")] = None,
+    max_ranks: Annotated[int | None, Opt("--max-ranks", min=1, help="search node counts up to this")] = None,
+    global_batch: Annotated[int, Opt("--global-batch", min=1, help="sequences per step")] = 1024,
+    seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
+    precision: Annotated[str, Opt("--precision", help="bf16 or fp8")] = "bf16",
+    deadline: Annotated[float | None, Opt("--deadline", help="days")] = None,
+    budget: Annotated[float | None, Opt("--budget", help="USD")] = None,
+    objective: Annotated[Objective, Opt("--objective")] = Objective.TIME,
+    pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
+    top: Annotated[int, Opt("--top", min=1)] = 5,
+    lnc: Annotated[int | None, Opt("--lnc", help="Trainium logical NeuronCore size")] = None,
+    catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
+    json_out: Annotated[Path | None, Opt("--json")] = None,
+    csv_out: Annotated[Path | None, Opt("--csv")] = None,
+    html_out: Annotated[Path | None, Opt("--html")] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+) -> None:
+    """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
+    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
+    model_shape = resolve_model(model)
+    system_shape = resolve_system(system, catalog, lnc)
+    problems = [Problem(model_shape, system_shape, r, job)
+                for r in _rank_counts(system_shape, nodes, ranks, max_ranks)]
+    space = SearchSpace()
+    evaluator = ClusterEvaluator()
+    with _progress(progress, count_candidates(problems, space), "searching plans") as (advance, _):
+        result = search_plans(problems, evaluator, space, top_k=top, progress=advance)
+    console.print(plans_table(result))
+    for line in explain(result):
+        console.print(f"• {line}", highlight=False)
+    stats = result.stats
+    console.print(f"{stats.candidates:,} candidates, {stats.evaluated:,} evaluated "
+                  f"in {stats.elapsed_s:.1f} s "
+                  f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False)
+    _price_note(system_shape)
+    meta = {"command": "plan", "job": job.model_dump(mode="json"), "explanation": explain(result),
+            "candidates": stats.candidates, "evaluated": stats.evaluated,
+            "infeasible_by_reason": dict(stats.infeasible_by_reason)}
+    _outputs(entries_from_search(result), meta, f"trnsim plan: {model} on {system}", explain(result),
+             json_out, csv_out, html_out)
+
+
+def _price_note(system: SystemShape) -> None:
+    if system.price_usd_per_node_hour is None:
+        console.print(f"Price of {system.name} unknown in the catalog: cost not reported "
+                      "(supply one in a user catalog file, --catalog DIR).", highlight=False)
+    else:
+        console.print(f"Price: ${system.price_usd_per_node_hour:,.2f} per node-hour "
+                      f"({system.price_source or 'no source'}, {system.price_date or 'undated'}).",
+                      highlight=False)
+
+
+@app.command("compare")
+def compare_command(
+    model: Annotated[str, Opt("--model", help="model preset or config.json path")] = "afm-server",
+    tokens: Annotated[str, Opt("--tokens", help="training tokens")] = "6.3T",
+    systems: Annotated[str, Opt("--systems", help="comma-separated catalog systems")] = DEFAULT_SYSTEMS,
+    chips: Annotated[int, Opt("--chips", min=1, help="chips per system at equal chip count")] = 8192,
+    scaling: Annotated[str, Opt("--scaling", help="chip counts of the scaling curve, comma-separated")] = "",
+    reference: Annotated[str | None, Opt("--reference", help="system whose spend sets the budget")] = None,
+    hourly_budget: Annotated[float | None, Opt("--hourly-budget", help="USD per hour")] = None,
+    global_batch: Annotated[int, Opt("--global-batch", min=1)] = 4096,
+    seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
+    precision: Annotated[str, Opt("--precision")] = "bf16",
+    pue: Annotated[float, Opt("--pue")] = 1.0,
+    catalog: Annotated[Path | None, Opt("--catalog")] = None,
+    json_out: Annotated[Path | None, Opt("--json")] = None,
+    csv_out: Annotated[Path | None, Opt("--csv")] = None,
+    html_out: Annotated[Path | None, Opt("--html")] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+) -> None:
+    """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
+    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue)
+    model_shape = resolve_model(model)
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    if not names:
+        raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
+    shapes = [resolve_system(n, catalog) for n in names]
+    if reference is not None and reference not in names:
+        raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)})")
+    scaling_chips = _parse_ints(scaling, "--scaling") if scaling else []
+    with _progress(progress, None, "comparing") as (advance, stage):
+        comparison = compare_systems(
+            model_shape, shapes, job, chips, ClusterEvaluator(), scaling_chips=scaling_chips,
+            reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
+        )
+    notes = [f"model {model}: " + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
+             f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}"]
+    for note in notes:
+        console.print(note, highlight=False)
+    console.print(comparison_table(comparison))
+    console.print(comparison_table(comparison, equal_budget=True))
+    claims = check_claims(comparison)
+    console.print(claims_table(claims))
+    for row in comparison.rows:
+        if row.equal_chips is not None:
+            console.print(f"[bold]{row.system.name}[/]: " + explain(row.equal_chips)[0], highlight=False)
+    notes += [f"{c.claim}: trnsim predicts {c.prediction}" for c in claims]
+    meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model, "chips": chips,
+            "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
+            "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
+            "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None]}
+    _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
+             json_out, csv_out, html_out)
+
+
+@app.command("sweep")
+def sweep_command(
+    spec: Annotated[Path | None, typer.Argument(help="sweep spec (TOML)")] = None,
+    db: Annotated[Path, Opt("--db", help="SQLite results database (appended to, resumable)")] = Path(
+        "sweep.sqlite"),
+    report: Annotated[Path | None, Opt("--report", help="turn this results database into reports")] = None,
+    address: Annotated[str | None, Opt("--address", help="existing Ray cluster address")] = None,
+    num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
+    local: Annotated[bool, Opt("--local", help="run in this process instead of on Ray")] = False,
+    json_out: Annotated[Path | None, Opt("--json")] = None,
+    csv_out: Annotated[Path | None, Opt("--csv")] = None,
+    html_out: Annotated[Path | None, Opt("--html")] = None,
+) -> None:
+    """Explore models × systems × chip counts × what-if hardware on Ray, resumably."""
+    if (spec is None) == (report is None):
+        raise ConfigError("give a sweep spec to run, or --report DB to report on a finished one (not both)")
+    if report is not None:
+        if not report.is_file():
+            raise ConfigError(f"sweep database {report} does not exist")
+        database = report
+    else:
+        assert spec is not None
+        points = load_sweep_spec(spec).points()
+        database = db
+        with SweepStore(db) as store, _progress(True, len(points), "sweep points") as (advance, _):
+            advance(len(store.done_keys() & {p.key for p in points}))
+            summary = run_sweep(points, store, run_point, use_ray=not local, ray_address=address,
+                                num_cpus=num_cpus, on_result=lambda point, status: advance(1))
+        console.print(f"{summary.total} points: {summary.already_done} already in {db}, {summary.ran} run, "
+                      f"{summary.written} written", highlight=False)
+    with SweepStore(database) as store:
+        stored = store.results()
+    entries = entries_from_sweep(stored)
+    console.print(sweep_table(entries))
+    failed = [r for r in stored if r.status.value != "ok"]
+    for r in failed:
+        console.print(f"{r.point['model']} on {r.point['system']} at {r.point['chips']} chips "
+                      f"({r.point['whatif']['name']}): {r.status.value}: {r.result.get('error', '')}",
+                      highlight=False)
+    _outputs(entries, {"command": "sweep", "database": str(database)}, f"trnsim sweep: {database.name}", [],
+             json_out, csv_out, html_out)

@@ -1,0 +1,113 @@
+"""Time-to-train, cost and energy of a plan, from its step estimate and the system's facts.
+
+- time-to-train = tokens / tokens_per_s, divided by goodput (the fraction of wall time that makes
+  progress once failures, restarts and checkpoints are counted; 1.0 when the evaluator has none);
+- instance-hours = whole nodes billed × hours; cost = instance-hours × price, or ``None`` when the
+  catalog has no price (never invented);
+- energy = chips × power per chip × hours × PUE (an explicit, labelled job parameter), or ``None``
+  when the chip's power is unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from trnsim.plan.candidate import Candidate
+from trnsim.plan.evaluator import StepEstimate
+from trnsim.plan.problem import Problem
+
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86400.0
+WATT_HOURS_PER_MWH = 1e6
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """A feasible plan with everything a person compares plans by."""
+
+    system: str
+    model: str
+    ranks: int
+    chips: int
+    nodes: int
+    candidate: Candidate
+    estimate: StepEstimate
+    time_to_train_s: float
+    instance_hours: float
+    cost_usd: float | None
+    energy_mwh: float | None
+    meets_deadline: bool
+    meets_budget: bool
+
+    @property
+    def time_to_train_days(self) -> float:
+        """Time-to-train in days."""
+        return self.time_to_train_s / SECONDS_PER_DAY
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Training throughput in tokens per second (before goodput)."""
+        return self.estimate.tokens_per_s
+
+    @property
+    def meets_constraints(self) -> bool:
+        """Whether the plan meets both the deadline and the budget (unknown cost never fails)."""
+        return self.meets_deadline and self.meets_budget
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON, CSV and the HTML report."""
+        est = self.estimate
+        return {
+            "system": self.system,
+            "model": self.model,
+            "ranks": self.ranks,
+            "chips": self.chips,
+            "nodes": self.nodes,
+            "plan": self.candidate.describe(),
+            **{f"plan_{k}": v for k, v in self.candidate.to_dict().items()},
+            "step_time_s": est.step_time_s,
+            "tokens_per_s": est.tokens_per_s,
+            "mfu": est.mfu,
+            "goodput": est.goodput,
+            "memory_per_rank_bytes": est.memory_per_rank_bytes,
+            "memory_capacity_bytes": est.memory_capacity_bytes,
+            "breakdown_s": dict(est.breakdown_s),
+            "time_to_train_s": self.time_to_train_s,
+            "time_to_train_days": self.time_to_train_days,
+            "instance_hours": self.instance_hours,
+            "cost_usd": self.cost_usd,
+            "energy_mwh": self.energy_mwh,
+            "meets_deadline": self.meets_deadline,
+            "meets_budget": self.meets_budget,
+        }
+
+
+def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepEstimate) -> PlanOutcome:
+    """Turn a step estimate into time-to-train, instance-hours, cost and energy."""
+    job, system = problem.job, problem.system
+    goodput = min(max(estimate.goodput, 1e-9), 1.0)
+    time_s = job.tokens / estimate.tokens_per_s / goodput
+    hours = time_s / SECONDS_PER_HOUR
+    instance_hours = problem.nodes * hours
+    price = system.price_usd_per_node_hour
+    cost = None if price is None else instance_hours * price
+    power = system.power_w_per_chip
+    energy = None if power is None else problem.chips * power * hours * job.pue / WATT_HOURS_PER_MWH
+    meets_deadline = job.deadline_days is None or time_s <= job.deadline_days * SECONDS_PER_DAY
+    meets_budget = job.budget_usd is None or cost is None or cost <= job.budget_usd
+    return PlanOutcome(
+        system=system.name,
+        model=problem.model.name,
+        ranks=problem.ranks,
+        chips=problem.chips,
+        nodes=problem.nodes,
+        candidate=candidate,
+        estimate=estimate,
+        time_to_train_s=time_s,
+        instance_hours=instance_hours,
+        cost_usd=cost,
+        energy_mwh=energy,
+        meets_deadline=meets_deadline,
+        meets_budget=meets_budget,
+    )

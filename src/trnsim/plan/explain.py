@@ -1,0 +1,69 @@
+"""Why the best plan wins, in a few sentences derived from the search's own numbers.
+
+For every knob (rank count, TP, PP, interleave, CP, EP, ZeRO stage, micro-batch, recomputation)
+the search keeps the best plan with each value. The explanation compares the winner with the best
+plan that differs in each knob and names the step-time components that differ most, so a reader
+sees the trade-off (for example less tensor-parallel communication against a larger pipeline
+bubble) rather than a bare ranking.
+"""
+
+from __future__ import annotations
+
+from trnsim.plan.economics import PlanOutcome
+from trnsim.plan.problem import Objective
+from trnsim.plan.search import SearchResult, knob_value
+
+GIB = 2**30
+
+
+def _component_shift(best: PlanOutcome, rival: PlanOutcome, limit: int = 2) -> str:
+    names = set(best.estimate.breakdown_s) | set(rival.estimate.breakdown_s)
+    deltas = {
+        n: rival.estimate.breakdown_s.get(n, 0.0) - best.estimate.breakdown_s.get(n, 0.0) for n in names
+    }
+    biggest = sorted(deltas.items(), key=lambda item: -abs(item[1]))[:limit]
+    return ", ".join(f"{name} {delta * 1e3:+.1f} ms" for name, delta in biggest if delta != 0.0)
+
+
+def _relative(best: PlanOutcome, rival: PlanOutcome, objective: Objective) -> str:
+    if objective is Objective.COST and best.cost_usd and rival.cost_usd is not None:
+        return f"{rival.cost_usd / best.cost_usd - 1:+.1%} cost"
+    return f"{rival.time_to_train_s / best.time_to_train_s - 1:+.1%} time-to-train"
+
+
+def describe_breakdown(outcome: PlanOutcome, limit: int = 4) -> str:
+    """The largest step-time components, e.g. ``compute 812 ms, tp_comm 95 ms``."""
+    parts = sorted(outcome.estimate.breakdown_s.items(), key=lambda item: -item[1])[:limit]
+    return ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in parts)
+
+
+def explain(result: SearchResult) -> list[str]:
+    """Sentences on why ``result.best`` wins, one per compared alternative."""
+    best = result.best
+    est = best.estimate
+    memory = f"{est.memory_per_rank_bytes / GIB:.1f} GiB per rank"
+    if est.memory_capacity_bytes:
+        memory += f" of {est.memory_capacity_bytes / GIB:.0f} GiB"
+    lines = [
+        f"{best.candidate.describe()} on {best.ranks} ranks wins: step {est.step_time_s * 1e3:.1f} ms "
+        f"({describe_breakdown(best)}), MFU {est.mfu:.1%}, {memory}."
+    ]
+    if not best.meets_constraints:
+        missed = [name for name, ok in (("deadline", best.meets_deadline), ("budget", best.meets_budget))
+                  if not ok]
+        lines.append(f"No feasible plan meets the {' and '.join(missed)}; this is the closest.")
+    for knob, value, rival in result.alternatives():
+        mine = knob_value(best, knob)
+        shift = _component_shift(best, rival)
+        lines.append(
+            f"{knob} {mine} → {value}: {_relative(best, rival, result.objective)} "
+            f"({rival.candidate.describe()})" + (f"; {shift}" if shift else "") + "."
+        )
+    stats = result.stats
+    if stats.infeasible:
+        reasons = ", ".join(f"{r} {n}" for r, n in stats.infeasible_by_reason.most_common())
+        lines.append(
+            f"{stats.infeasible} of {stats.candidates} candidates infeasible ({reasons}); "
+            f"{stats.groups_pruned} of {stats.groups} plan groups pruned before evaluation."
+        )
+    return lines

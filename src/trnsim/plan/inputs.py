@@ -1,0 +1,52 @@
+"""Resolve the names a person types (models, systems, what-ifs) into the planner's inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trnsim.hardware.catalog import load_system
+from trnsim.plan.adapters import model_shape, system_shape
+from trnsim.plan.cluster_evaluator import ClusterEvaluator
+from trnsim.plan.errors import NoFeasiblePlanError
+from trnsim.plan.problem import ModelShape, Problem, SystemShape, TrainingJob
+from trnsim.plan.search import search_plans
+from trnsim.plan.store import PointStatus
+from trnsim.plan.sweep import SweepPoint, WhatIf
+from trnsim.plan.whatif import load_system_whatif
+from trnsim.workload.models import load_model
+
+
+def resolve_model(name: str, overrides: dict[str, Any] | None = None) -> ModelShape:
+    """A preset name or a config.json path, as the planner's model."""
+    return model_shape(load_model(name, overrides))
+
+
+def resolve_system(
+    name: str, catalog_dir: str | Path | None = None, lnc: int | None = None, whatif: WhatIf | None = None
+) -> SystemShape:
+    """A catalog system (optionally with an LNC size or a what-if applied), as the planner's system."""
+    if whatif is not None and not whatif.is_baseline:
+        spec = load_system_whatif(name, whatif, catalog_dir)
+    else:
+        spec = load_system(name, catalog_dir=catalog_dir, lnc=lnc)
+    return system_shape(spec)
+
+
+def run_point(point: SweepPoint) -> tuple[PointStatus, dict[str, Any]]:
+    """Best plan of one sweep point with the cluster model (module-level: Ray pickles it)."""
+    model = resolve_model(point.model)
+    system = resolve_system(point.system, whatif=point.whatif)
+    job = TrainingJob.model_validate(point.job)
+    problem = Problem(model, system, point.chips * system.ranks_per_chip, job)
+    try:
+        result = search_plans(problem, ClusterEvaluator(), top_k=1)
+    except NoFeasiblePlanError as error:
+        return PointStatus.INFEASIBLE, {"error": str(error)}
+    stats = result.stats
+    return PointStatus.OK, {
+        **result.best.to_dict(),
+        "candidates": stats.candidates,
+        "evaluated": stats.evaluated,
+        "infeasible_by_reason": dict(stats.infeasible_by_reason),
+    }

@@ -1,0 +1,103 @@
+"""Run a sweep's points on Ray (or in this process) and store each result as it arrives.
+
+Points already in the store are skipped, so rerunning a killed sweep finishes it without
+repeating or losing work. The driver alone writes to SQLite: workers only compute, which keeps
+the database single-writer. ``run_point`` must be a picklable, module-level function; it returns
+a status and a JSON-able result, and turns user errors (:class:`~trnsim.errors.TrnsimError`)
+into an ``error`` result instead of stopping the sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trnsim.errors import TrnsimError
+from trnsim.plan.store import PointStatus, SweepStore
+from trnsim.plan.sweep import SweepPoint
+
+PointRunner = Callable[[SweepPoint], tuple[PointStatus, dict[str, Any]]]
+ResultCallback = Callable[[SweepPoint, PointStatus], None]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a run of a sweep did."""
+
+    total: int
+    already_done: int
+    ran: int
+    written: int
+
+
+def guarded(run_point: PointRunner, point: SweepPoint) -> tuple[PointStatus, dict[str, Any]]:
+    """Run one point, turning a user error into an ``error`` result with its message."""
+    try:
+        return run_point(point)
+    except TrnsimError as error:
+        return PointStatus.ERROR, {"error": str(error), "error_type": type(error).__name__}
+
+
+def run_sweep(
+    points: Sequence[SweepPoint],
+    store: SweepStore,
+    run_point: PointRunner,
+    *,
+    use_ray: bool = True,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    on_result: ResultCallback | None = None,
+) -> SweepSummary:
+    """Evaluate every point not yet in ``store``, writing each result as it arrives."""
+    done = store.done_keys()
+    unique = {p.key: p for p in points}
+    pending = [p for key, p in unique.items() if key not in done]
+    written = 0
+
+    def record(point: SweepPoint, status: PointStatus, result: dict[str, Any]) -> None:
+        nonlocal written
+        written += store.record(point, status, result)
+        if on_result is not None:
+            on_result(point, status)
+
+    if use_ray and pending:
+        _run_on_ray(pending, run_point, record, ray_address, num_cpus)
+    else:
+        for point in pending:
+            record(point, *guarded(run_point, point))
+    return SweepSummary(len(unique), len(unique) - len(pending), len(pending), written)
+
+
+def _run_on_ray(
+    pending: list[SweepPoint],
+    run_point: PointRunner,
+    record: Callable[[SweepPoint, PointStatus, dict[str, Any]], None],
+    address: str | None,
+    num_cpus: int | None,
+) -> None:
+    import ray  # imported here: Ray takes seconds to import and only sweeps need it
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address is None:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    try:
+        remote = ray.remote(guarded)
+        in_flight_limit = max(4, 4 * int(ray.available_resources().get("CPU", 1)))
+        queue = list(reversed(pending))
+        in_flight: dict[Any, SweepPoint] = {}
+        while queue or in_flight:
+            while queue and len(in_flight) < in_flight_limit:
+                point = queue.pop()
+                in_flight[remote.remote(run_point, point)] = point
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                point = in_flight.pop(ref)
+                status, result = ray.get(ref)
+                record(point, status, result)
+    finally:
+        if started_here:
+            ray.shutdown()

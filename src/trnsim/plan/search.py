@@ -1,0 +1,241 @@
+"""Search parallel plans for the one that trains fastest (or cheapest).
+
+The search enumerates the valid candidates of each problem (:mod:`trnsim.plan.space`) group by
+group. For each group it first asks the evaluator's cheap ``check`` about the group's most frugal
+member; if even that one does not fit in memory the whole group is dropped unevaluated. This is
+exact whenever memory never grows with a higher ZeRO stage, a smaller micro-batch or more
+recomputation, which holds for every memory model the planner has been given. The remaining
+members are checked and then evaluated in full, except that among plans differing only in
+recomputation just the lightest one that fits is evaluated (recomputation adds work and never
+saves time, so the heavier ones are dominated). The result keeps the top K plans, counts every
+infeasible plan by reason, and keeps for each knob value the best plan having it, so that it can
+explain why the winner wins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
+from trnsim.plan.economics import PlanOutcome, plan_outcome
+from trnsim.plan.errors import NoFeasiblePlanError
+from trnsim.plan.evaluator import Evaluator, Infeasible
+from trnsim.plan.problem import Objective, Problem
+from trnsim.plan.space import CandidateGroup, SearchSpace, candidate_groups
+
+#: Knobs whose alternatives the explanation compares against the winner.
+EXPLAINED_KNOBS = ("ranks", "tp", "pp", "interleave", "cp", "ep", "zero_stage", "micro_batch", "recompute")
+
+ProgressCallback = Callable[[int], None]
+
+
+def ranking_key(outcome: PlanOutcome, objective: Objective) -> tuple[bool, float, float]:
+    """Sort key: plans meeting the deadline and budget first, then the objective, then time."""
+    if objective is Objective.COST:
+        primary = outcome.cost_usd if outcome.cost_usd is not None else float("inf")
+    else:
+        primary = outcome.time_to_train_s
+    return (not outcome.meets_constraints, primary, outcome.time_to_train_s)
+
+
+def knob_value(outcome: PlanOutcome, knob: str) -> object:
+    """The value of one knob (or the rank count) in an outcome."""
+    if knob == "ranks":
+        return outcome.ranks
+    value = getattr(outcome.candidate, knob)
+    return value.value if hasattr(value, "value") else value
+
+
+@dataclass
+class SearchStats:
+    """How much of the space the search looked at, and why the rest was rejected."""
+
+    candidates: int = 0
+    checked: int = 0
+    evaluated: int = 0
+    feasible: int = 0
+    groups: int = 0
+    groups_pruned: int = 0
+    dominated: int = 0
+    infeasible_by_reason: Counter[str] = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+
+    @property
+    def skipped(self) -> int:
+        """Candidates never checked: dropped with their group or dominated by a lighter recompute."""
+        return self.candidates - self.checked
+
+    @property
+    def infeasible(self) -> int:
+        """Candidates rejected, for any reason (including whole pruned groups)."""
+        return sum(self.infeasible_by_reason.values())
+
+    @property
+    def candidates_per_s(self) -> float:
+        """Candidates disposed of (evaluated or pruned) per second."""
+        return self.candidates / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+
+@dataclass
+class SearchResult:
+    """The ranked plans of a search with its statistics and the best plan per knob value."""
+
+    objective: Objective
+    top: list[PlanOutcome]
+    stats: SearchStats
+    best_by_knob: dict[tuple[str, object], PlanOutcome]
+
+    @property
+    def best(self) -> PlanOutcome:
+        """The winning plan."""
+        return self.top[0]
+
+    def alternatives(self) -> list[tuple[str, object, PlanOutcome]]:
+        """For each knob, the best plan whose value of that knob differs from the winner's."""
+        best = self.best
+        key = self._key
+        out = []
+        for knob in EXPLAINED_KNOBS:
+            mine = knob_value(best, knob)
+            rivals = [o for (k, v), o in self.best_by_knob.items() if k == knob and v != mine]
+            if rivals:
+                rival = min(rivals, key=key)
+                out.append((knob, knob_value(rival, knob), rival))
+        return out
+
+    def _key(self, outcome: PlanOutcome) -> tuple[bool, float, float]:
+        return ranking_key(outcome, self.objective)
+
+
+class _Accumulator:
+    """Collects outcomes: the top K and the best per knob value."""
+
+    def __init__(self, objective: Objective, top_k: int) -> None:
+        self.objective = objective
+        self.top_k = top_k
+        self.top: list[PlanOutcome] = []
+        self.best_by_knob: dict[tuple[str, object], PlanOutcome] = {}
+        self.stats = SearchStats()
+
+    def key(self, outcome: PlanOutcome) -> tuple[bool, float, float]:
+        return ranking_key(outcome, self.objective)
+
+    def add(self, outcome: PlanOutcome) -> None:
+        key = self.key(outcome)
+        if len(self.top) < self.top_k or key < self.key(self.top[-1]):
+            self.top.append(outcome)
+            self.top.sort(key=self.key)
+            del self.top[self.top_k :]
+        for knob in EXPLAINED_KNOBS:
+            slot = (knob, knob_value(outcome, knob))
+            held = self.best_by_knob.get(slot)
+            if held is None or key < self.key(held):
+                self.best_by_knob[slot] = outcome
+
+    def reject(self, infeasible: Infeasible, count: int = 1) -> None:
+        self.stats.infeasible_by_reason[infeasible.reason] += count
+
+
+def _search_group(
+    problem: Problem, group: CandidateGroup, evaluator: Evaluator, acc: _Accumulator, dominance: bool,
+) -> None:
+    stats = acc.stats
+    stats.groups += 1
+    frugal = group.members[0]
+    verdict = evaluator.check(problem, frugal)
+    stats.checked += 1
+    if verdict is not None and verdict.is_memory:
+        stats.groups_pruned += 1
+        acc.reject(verdict, len(group.members))
+        return
+    verdicts = {frugal: verdict}
+    # Members sharing everything but recomputation, least recomputation first.
+    ladders: dict[tuple[int, int], list[Candidate]] = {}
+    for candidate in group.members:
+        ladders.setdefault((candidate.micro_batch, candidate.zero_stage), []).append(candidate)
+    for ladder in ladders.values():
+        ladder.sort(key=lambda c: RECOMPUTE_ORDER.index(c.recompute))
+        for index, candidate in enumerate(ladder):
+            if candidate in verdicts:
+                verdict = verdicts[candidate]
+            else:
+                verdict = evaluator.check(problem, candidate)
+                stats.checked += 1
+            if verdict is not None:
+                acc.reject(verdict)
+                continue
+            _evaluate(problem, candidate, evaluator, acc)
+            if dominance:
+                # More recomputation only adds work: the rest of the ladder cannot be faster.
+                stats.dominated += len(ladder) - index - 1
+                break
+
+
+def _evaluate(problem: Problem, candidate: Candidate, evaluator: Evaluator, acc: _Accumulator) -> None:
+    acc.stats.evaluated += 1
+    result = evaluator.evaluate(problem, candidate)
+    if isinstance(result, Infeasible):
+        acc.reject(result)
+        return
+    acc.stats.feasible += 1
+    acc.add(plan_outcome(problem, candidate, result))
+
+
+def count_candidates(problems: Sequence[Problem], space: SearchSpace) -> int:
+    """How many candidates a search over ``problems`` will dispose of (for a progress bar)."""
+    return sum(len(g.members) for p in problems for g in candidate_groups(p, space))
+
+
+def search_plans(
+    problems: Problem | Sequence[Problem],
+    evaluator: Evaluator,
+    space: SearchSpace | None = None,
+    top_k: int = 5,
+    progress: ProgressCallback | None = None,
+    recompute_dominance: bool = True,
+) -> SearchResult:
+    """Search every problem's plans (typically one model and system at several rank counts).
+
+    With ``recompute_dominance`` (the default), only the least recomputation that fits is
+    evaluated for each otherwise-equal plan: recomputation only adds work, so more of it is never
+    faster. Turn it off for an evaluator where that does not hold.
+
+    Raises :class:`NoFeasiblePlanError` with the rejection counts when no plan is feasible.
+    """
+    problem_list = [problems] if isinstance(problems, Problem) else list(problems)
+    if not problem_list:
+        raise NoFeasiblePlanError("nothing to search: no rank count was given")
+    space = space or SearchSpace()
+    objective = problem_list[0].job.objective
+    acc = _Accumulator(objective, max(1, top_k))
+    started = time.perf_counter()
+    for problem in problem_list:
+        for group in candidate_groups(problem, space):
+            _search_group(problem, group, evaluator, acc, recompute_dominance)
+            acc.stats.candidates += len(group.members)
+            if progress is not None:
+                progress(len(group.members))
+    acc.stats.elapsed_s = time.perf_counter() - started
+    if not acc.top:
+        raise NoFeasiblePlanError(_no_plan_message(problem_list, acc.stats))
+    return SearchResult(objective, acc.top, acc.stats, acc.best_by_knob)
+
+
+def _no_plan_message(problems: list[Problem], stats: SearchStats) -> str:
+    first = problems[0]
+    ranks = ", ".join(str(p.ranks) for p in problems)
+    if stats.candidates == 0:
+        return (
+            f"no valid parallel plan for {first.model.name} on {first.system.name} with {ranks} ranks: "
+            f"no split of the ranks divides the heads, layers and global batch "
+            f"{first.job.global_batch}; try a rank count that is a multiple of "
+            f"{first.system.ranks_per_node} or another global batch"
+        )
+    reasons = ", ".join(f"{reason} {count}" for reason, count in stats.infeasible_by_reason.most_common())
+    return (
+        f"no feasible plan for {first.model.name} on {first.system.name} with {ranks} ranks: "
+        f"all {stats.candidates} candidates rejected ({reasons}); try more ranks or a smaller global batch"
+    )

@@ -1,0 +1,153 @@
+"""The search space: which parallel plans are valid for a model on a number of ranks.
+
+Every candidate this module yields satisfies the divisibility rules below, so no plan the planner
+returns can violate them (the cluster model may still reject a plan for its own reasons, which
+the planner counts):
+
+- tp × pp × cp × dp = ranks;
+- tp divides the attention heads, and tp and the KV heads divide one another (KV heads are
+  replicated when tp exceeds them);
+- cp divides the sequence length; ep divides the experts and the data-parallel ranks;
+- pp × interleave ≤ layers (or divides them, with ``even_layers``); interleave > 1 only with pp > 1
+  and a micro-batch count divisible by pp (Megatron's rule for the interleaved schedule);
+- dp × micro_batch divides the global batch; ZeRO stages > 0 only with dp > 1.
+
+Candidates come in *groups* sharing a structure (tp, pp, dp, cp, ep, interleave); within a group
+the memory-saving knobs vary. The group's most frugal member (highest ZeRO stage, smallest
+micro-batch, most recomputation) is listed first so that the search can drop the whole group
+when even that member does not fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate, Recompute
+from trnsim.plan.problem import ModelShape, Problem
+
+
+class SearchSpace(BaseModel):
+    """Options per knob.
+
+    ``None`` means: TP and EP powers of two up to what the node, heads or experts allow; PP every
+    stage count that divides the ranks (and the layers, with ``even_layers``, which the cluster
+    model requires).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tp: tuple[int, ...] | None = None
+    pp: tuple[int, ...] | None = None
+    cp: tuple[int, ...] = (1, 2, 4, 8)
+    ep: tuple[int, ...] | None = None
+    interleave: tuple[int, ...] = (1, 2, 4)
+    zero_stages: tuple[int, ...] = (0, 1, 2, 3)
+    micro_batches: tuple[int, ...] = (1, 2, 4, 8)
+    recompute: tuple[Recompute, ...] = RECOMPUTE_ORDER
+    tp_within_node: bool = True
+    even_layers: bool = True
+
+    @field_validator("tp", "pp", "cp", "ep", "interleave", "micro_batches")
+    @classmethod
+    def _positive(cls, values: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if values is not None and (not values or any(v < 1 for v in values)):
+            raise ValueError(f"options must be a non-empty list of positive integers, got {list(values)}")
+        return values
+
+    @field_validator("zero_stages")
+    @classmethod
+    def _zero_stages(cls, values: tuple[int, ...]) -> tuple[int, ...]:
+        if not values or any(v not in (0, 1, 2, 3) for v in values):
+            raise ValueError(f"ZeRO stages must be among 0, 1, 2, 3, got {list(values)}")
+        return values
+
+
+@dataclass(frozen=True)
+class CandidateGroup:
+    """Candidates sharing one structure; ``members[0]`` is the most memory-frugal."""
+
+    members: tuple[Candidate, ...]
+
+
+def _powers_of_two_up_to(limit: int) -> tuple[int, ...]:
+    out, value = [], 1
+    while value <= limit:
+        out.append(value)
+        value *= 2
+    return tuple(out)
+
+
+def _divides(a: int, b: int) -> bool:
+    return b % a == 0
+
+
+def _tp_ok(model: ModelShape, tp: int) -> bool:
+    kv = model.num_kv_heads
+    return _divides(tp, model.num_heads) and (_divides(tp, kv) or _divides(kv, tp))
+
+
+def _structures(problem: Problem, space: SearchSpace) -> Iterator[tuple[int, int, int, int, int, int]]:
+    model, ranks, job = problem.model, problem.ranks, problem.job
+    tp_limit = problem.system.ranks_per_node if space.tp_within_node else ranks
+    tps = space.tp or _powers_of_two_up_to(min(tp_limit, model.num_heads))
+    pps = space.pp or tuple(
+        d for d in range(1, model.num_layers + 1)
+        if ranks % d == 0 and (not space.even_layers or model.num_layers % d == 0)
+    )
+    eps = space.ep or _powers_of_two_up_to(model.num_experts)
+    for tp in tps:
+        if tp > tp_limit or not _divides(tp, ranks) or not _tp_ok(model, tp):
+            continue
+        for pp in pps:
+            if not _divides(tp * pp, ranks):
+                continue
+            for cp in space.cp:
+                if not _divides(tp * pp * cp, ranks) or not _divides(cp, job.seq_len):
+                    continue
+                dp = ranks // (tp * pp * cp)
+                if not _divides(dp, job.global_batch):
+                    continue
+                for ep in eps:
+                    if not _divides(ep, model.num_experts) or not _divides(ep, dp):
+                        continue
+                    for v in space.interleave:
+                        if v > 1 and pp == 1:
+                            continue
+                        stages = pp * v
+                        if stages > model.num_layers:
+                            continue
+                        if space.even_layers and not _divides(stages, model.num_layers):
+                            continue
+                        yield tp, pp, dp, cp, ep, v
+
+
+def _members(
+    structure: tuple[int, int, int, int, int, int], problem: Problem, space: SearchSpace
+) -> tuple[Candidate, ...]:
+    tp, pp, dp, cp, ep, v = structure
+    zero_stages = sorted({z for z in space.zero_stages if dp > 1 or z == 0}, reverse=True)
+    out: list[Candidate] = []
+    # Frugal first: highest ZeRO, smallest micro-batch, most recompute.
+    for mb in sorted(space.micro_batches):
+        if not _divides(dp * mb, problem.job.global_batch):
+            continue
+        micro_batches_per_step = problem.job.global_batch // (dp * mb)
+        if v > 1 and not _divides(pp, micro_batches_per_step):
+            continue
+        for recompute in sorted(space.recompute, key=RECOMPUTE_ORDER.index, reverse=True):
+            for zero in zero_stages:
+                out.append(Candidate(tp, pp, dp, cp, ep, v, zero, mb, recompute))
+    return tuple(out)
+
+
+def candidate_groups(problem: Problem, space: SearchSpace) -> list[CandidateGroup]:
+    """All valid candidates of ``problem``, grouped by structure, frugal member first."""
+    groups = []
+    for structure in _structures(problem, space):
+        members = _members(structure, problem, space)
+        if members:
+            groups.append(CandidateGroup(members))
+    return groups

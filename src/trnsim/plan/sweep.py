@@ -1,0 +1,118 @@
+"""Sweep specifications: models × systems × chip counts × what-if hardware, as points.
+
+A spec is a TOML file::
+
+    tokens = 1e12
+    seq_len = 4096
+    global_batch = 1024
+    models = ["llama3-8b"]
+    systems = ["trn2", "trn1"]
+    chips = [64, 256]
+
+    [[whatif]]
+    name = "baseline"
+
+    [[whatif]]
+    name = "hbm-x2"
+    scale = { "chip.hbm_bandwidth_bytes_per_s" = 2.0 }
+
+Each point has a key (a hash of everything that defines it), so that a results database holds each
+point once and a restarted sweep skips what is already there. What-if hardware is a set of catalog
+overrides: ``scale`` multiplies a catalog value, ``set`` replaces it; paths are those of the
+catalog's override mechanism.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+
+from trnsim.plan.errors import SweepSpecError
+from trnsim.plan.problem import Objective
+
+
+class WhatIf(BaseModel):
+    """A named hardware variation: catalog values scaled or replaced."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    scale: dict[str, float] = Field(default_factory=dict)
+    set: dict[str, float | int | str] = Field(default_factory=dict)
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether this variation changes nothing."""
+        return not self.scale and not self.set
+
+
+class SweepSpec(BaseModel):
+    """The whole design space of a sweep and the job every point trains."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tokens: float = Field(gt=0)
+    seq_len: PositiveInt = 4096
+    global_batch: PositiveInt = 1024
+    precision: str = "bf16"
+    objective: Objective = Objective.TIME
+    models: list[str] = Field(min_length=1)
+    systems: list[str] = Field(min_length=1)
+    chips: list[PositiveInt] = Field(min_length=1)
+    whatif: list[WhatIf] = Field(default_factory=lambda: [WhatIf(name="baseline")])
+
+    def points(self) -> list[SweepPoint]:
+        """Every point of the design space, in a stable order."""
+        job = {
+            "tokens": self.tokens, "seq_len": self.seq_len, "global_batch": self.global_batch,
+            "precision": self.precision, "objective": self.objective.value,
+        }
+        return [
+            SweepPoint(model=m, system=s, chips=c, whatif=w, job=job)
+            for m, s, c, w in itertools.product(self.models, self.systems, self.chips, self.whatif)
+        ]
+
+
+class SweepPoint(BaseModel):
+    """One evaluation of a sweep: the best plan of a model on a system at a chip count."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    system: str
+    chips: PositiveInt
+    whatif: WhatIf
+    job: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """A stable identity: equal points share it, any difference changes it."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def load_sweep_spec(path: Path) -> SweepSpec:
+    """Read and validate a sweep spec; every problem becomes one :class:`SweepSpecError` line."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SweepSpecError(f"sweep spec {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SweepSpecError(f"sweep spec {path} is not valid TOML: {error}") from None
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors()
+        )
+        raise SweepSpecError(f"sweep spec {path}: {problems}") from None
+    names = [w.name for w in spec.whatif]
+    if len(set(names)) != len(names):
+        raise SweepSpecError(f"sweep spec {path}: what-if names must be unique, got {names}")
+    return spec

@@ -1,0 +1,79 @@
+"""Flat report entries: one dict per plan outcome, labelled with where it came from.
+
+Every report format (rich tables, JSON, CSV, HTML) reads these, whether they come from a search,
+a comparison or a sweep database, so the three produce the same kind of page. An entry is
+:meth:`PlanOutcome.to_dict` plus ``kind`` (``best``, ``top``, ``equal-chips``, ``equal-budget``,
+``scaling``, ``sweep``) and ``series`` (the label its curve or bar is drawn under).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trnsim.plan.compare import Comparison
+from trnsim.plan.economics import PlanOutcome
+from trnsim.plan.search import SearchResult
+from trnsim.plan.store import PointStatus, StoredResult
+
+Entry = dict[str, Any]
+
+
+def entry(outcome: PlanOutcome, kind: str, series: str, rank: int = 1) -> Entry:
+    """One outcome as a report entry."""
+    return {**outcome.to_dict(), "kind": kind, "series": series, "rank": rank}
+
+
+def entries_from_search(result: SearchResult) -> list[Entry]:
+    """The top plans of one search, best first."""
+    return [entry(o, "top", o.system, i + 1) for i, o in enumerate(result.top)]
+
+
+def entries_from_comparison(comparison: Comparison) -> list[Entry]:
+    """Equal-chip, equal-budget and scaling entries of every system."""
+    out: list[Entry] = []
+    for row in comparison.rows:
+        name = row.system.name
+        if row.equal_chips is not None:
+            out.append(entry(row.equal_chips.best, "equal-chips", name))
+        if row.equal_budget is not None:
+            out.append(entry(row.equal_budget.best, "equal-budget", name))
+        out.extend(entry(p, "scaling", name) for p in row.scaling)
+    return out
+
+
+def entries_from_sweep(results: list[StoredResult]) -> list[Entry]:
+    """Feasible sweep points, each labelled ``system · what-if``."""
+    out: list[Entry] = []
+    for stored in results:
+        if stored.status is not PointStatus.OK:
+            continue
+        whatif = stored.point["whatif"]["name"]
+        series = f"{stored.point['system']} · {stored.point['model']} · {whatif}"
+        out.append({**stored.result, "kind": "sweep", "series": series, "whatif": whatif, "rank": 1})
+    return out
+
+
+def headline(entries: list[Entry]) -> list[Entry]:
+    """The entries a per-system chart shows: equal-chip rows, else the best of each series."""
+    preferred = [e for e in entries if e["kind"] in ("equal-chips", "top", "best") and e["rank"] == 1]
+    if preferred:
+        return preferred
+    best: dict[str, Entry] = {}
+    for e in entries:
+        held = best.get(e["series"])
+        if held is None or e["time_to_train_s"] < held["time_to_train_s"]:
+            best[e["series"]] = e
+    return list(best.values())
+
+
+def pareto_front(entries: list[Entry]) -> list[Entry]:
+    """Entries no other entry beats on both time-to-train and cost (cost must be known)."""
+    priced = sorted(
+        (e for e in entries if e.get("cost_usd") is not None),
+        key=lambda e: (e["time_to_train_s"], e["cost_usd"]),
+    )
+    front: list[Entry] = []
+    for e in priced:
+        if not front or e["cost_usd"] < front[-1]["cost_usd"]:
+            front.append(e)
+    return front

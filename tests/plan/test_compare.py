@@ -1,0 +1,48 @@
+"""Comparisons at equal chips and equal budget, and the seed claims read from them."""
+
+from __future__ import annotations
+
+from tests.plan.toy_evaluator import ToyEvaluator, toy_model
+from trnsim.plan.claims import check_claims
+from trnsim.plan.compare import compare_systems, nodes_for_budget
+from trnsim.plan.problem import SystemShape, TrainingJob
+from trnsim.plan.space import SearchSpace
+
+SPACE = SearchSpace(cp=(1,), interleave=(1, 2), micro_batches=(1, 2, 4))
+# Links so fast that communication vanishes: step time is compute (+ a bubble proportional to it),
+# so a chip 4× faster trains exactly 4× faster with the same plan.
+FAST_LINKS = ToyEvaluator(capacity_bytes=64e9, link_bytes_per_s=1e30, dp_link_bytes_per_s=1e30)
+TRN2 = SystemShape("trn2-toy", chips_per_node=8, chip_name="trn2", price_usd_per_node_hour=20.0, config=4.0)
+TRN1 = SystemShape("trn1-toy", chips_per_node=8, chip_name="trn1", price_usd_per_node_hour=10.0, config=1.0)
+H200 = SystemShape("h200-toy", chips_per_node=8, chip_name="h200", price_usd_per_node_hour=None, config=2.0)
+JOB = TrainingJob(tokens=1e10, seq_len=2048, global_batch=64)
+
+
+def test_nodes_for_budget_by_hand() -> None:
+    # $100/h at $7/h buys 14 nodes; the largest 2^k or 3·2^k ≤ 14 is 12.
+    assert nodes_for_budget(100, 7) == 12
+    assert nodes_for_budget(100, 30) == 3
+    assert nodes_for_budget(100, 200) == 0
+
+
+def test_equal_chips_and_equal_budget() -> None:
+    result = compare_systems(toy_model(), [TRN2, TRN1, H200], JOB, 32, FAST_LINKS, space=SPACE,
+                             scaling_chips=(8, 16))
+    trn2, trn1, h200 = (result.row(n) for n in ("trn2-toy", "trn1-toy", "h200-toy"))
+    assert trn2 and trn1 and h200 and trn2.best and trn1.best and h200.best
+    assert trn2.best.chips == trn1.best.chips == h200.best.chips == 32
+    # Reference = first priced system (trn2-toy): 32 chips = 4 nodes × $20 = $80/h, which buys
+    # 8 trn1 nodes ($10/h) = 64 chips; the H200 system has no price, so no equal-budget plan.
+    assert result.reference == "trn2-toy" and result.hourly_budget_usd == 80.0
+    assert trn1.equal_budget and trn1.equal_budget.best.chips == 64
+    assert h200.equal_budget is None and h200.equal_budget_note and "unknown" in h200.equal_budget_note
+    assert [p.chips for p in trn1.scaling] == [8, 16]
+    assert h200.best.cost_usd is None
+
+
+def test_claims_are_read_from_the_comparison() -> None:
+    result = compare_systems(toy_model(), [TRN2, TRN1, H200], JOB, 32, FAST_LINKS, space=SPACE)
+    four_x, price_perf, ultra = check_claims(result)
+    assert four_x.prediction.startswith("4.00×")  # 4× the FLOP/s and no communication: 4×
+    assert "cannot be checked" in price_perf.prediction and "h200-toy" in price_perf.prediction
+    assert "not evaluated" in ultra.prediction

@@ -1,0 +1,161 @@
+"""The search returns the true optimum and never a plan that breaks memory or divisibility."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.plan.toy_evaluator import ToyEvaluator, toy_problem
+from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
+from trnsim.plan.economics import plan_outcome
+from trnsim.plan.errors import NoFeasiblePlanError
+from trnsim.plan.evaluator import Infeasible
+from trnsim.plan.problem import Objective, Problem
+from trnsim.plan.search import ranking_key, search_plans
+from trnsim.plan.space import SearchSpace, candidate_groups
+
+# Non-powers of two on purpose, so the divisibility rules are exercised.
+SMALL_SPACE = SearchSpace(
+    tp=(1, 2, 3, 4, 8), pp=(1, 2, 3, 4), cp=(1, 2), interleave=(1, 2),
+    zero_stages=(0, 1, 3), micro_batches=(1, 2, 4),
+)
+
+
+def brute_force_candidates(problem: Problem, space: SearchSpace) -> set[Candidate]:
+    """Every knob combination, filtered by the rules written out independently of space.py."""
+    model, job, ranks = problem.model, problem.job, problem.ranks
+    out = set()
+    assert space.tp and space.pp
+    for tp, pp, cp, v, zero, mb, rc in itertools.product(
+        space.tp, space.pp, space.cp, space.interleave, space.zero_stages, space.micro_batches,
+        RECOMPUTE_ORDER,
+    ):
+        if ranks % (tp * pp * cp):
+            continue
+        dp = ranks // (tp * pp * cp)
+        kv_ok = model.num_kv_heads % tp == 0 or tp % model.num_kv_heads == 0
+        ok = (
+            tp <= problem.system.ranks_per_node and model.num_heads % tp == 0 and kv_ok
+            and job.seq_len % cp == 0 and pp * v <= model.num_layers and not (v > 1 and pp == 1)
+            and (not space.even_layers or model.num_layers % (pp * v) == 0)
+            and job.global_batch % (dp * mb) == 0 and not (zero > 0 and dp == 1)
+            and not (v > 1 and (job.global_batch // (dp * mb)) % pp)
+        )
+        if ok:
+            out.add(Candidate(tp, pp, dp, cp, 1, v, zero, mb, rc))
+    return out
+
+
+def brute_force_best(problem: Problem, evaluator: ToyEvaluator, space: SearchSpace) -> tuple:
+    keys = []
+    for c in brute_force_candidates(problem, space):
+        result = evaluator.evaluate(problem, c)
+        if not isinstance(result, Infeasible):
+            keys.append(ranking_key(plan_outcome(problem, c, result), problem.job.objective))
+    return min(keys)
+
+
+@pytest.mark.parametrize("even_layers", [True, False])
+def test_space_matches_brute_force_enumeration(even_layers: bool) -> None:
+    space = SMALL_SPACE.model_copy(update={"even_layers": even_layers})
+    problem = toy_problem(ranks=24, global_batch=48, layers=9, heads=12, kv_heads=4)
+    enumerated = [c for g in candidate_groups(problem, space) for c in g.members]
+    assert len(enumerated) == len(set(enumerated))
+    assert set(enumerated) == brute_force_candidates(problem, space)
+    # 9 layers: pp·interleave = 4 or 8 only without even_layers; pp 3 (×1) is allowed in both.
+    depths = {c.pp * c.interleave for c in enumerated}
+    assert (4 in depths) is (not even_layers) and 3 in depths
+
+
+@pytest.mark.parametrize("capacity_bytes", [2e9, 6e9, 64e9])
+@pytest.mark.parametrize("objective", list(Objective))
+def test_search_finds_brute_force_optimum(capacity_bytes: float, objective: Objective) -> None:
+    evaluator = ToyEvaluator(capacity_bytes=capacity_bytes)
+    problem = toy_problem(ranks=32, global_batch=64)
+    problem = replace(problem, job=problem.job.model_copy(update={"objective": objective}))
+    result = search_plans(problem, evaluator, SMALL_SPACE, top_k=3)
+    best_key = ranking_key(result.best, objective)
+    assert best_key == brute_force_best(problem, evaluator, SMALL_SPACE)
+    keys = [ranking_key(o, objective) for o in result.top]
+    assert keys == sorted(keys)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    ranks=st.sampled_from([4, 6, 8, 12, 16, 24, 32]),
+    global_batch=st.sampled_from([8, 16, 24, 48]),
+    layers=st.sampled_from([4, 6, 12]),
+    heads_kv=st.sampled_from([(8, 8), (12, 4), (16, 2)]),
+    capacity=st.sampled_from([1e9, 3e9, 1e12]),
+)
+def test_search_optimal_and_valid_on_random_small_spaces(
+    ranks: int, global_batch: int, layers: int, heads_kv: tuple[int, int], capacity: float
+) -> None:
+    heads, kv = heads_kv
+    problem = toy_problem(ranks=ranks, global_batch=global_batch, layers=layers, heads=heads, kv_heads=kv,
+                          hidden=1024)
+    evaluator = ToyEvaluator(capacity_bytes=capacity)
+    valid = brute_force_candidates(problem, SMALL_SPACE)
+    try:
+        result = search_plans(problem, evaluator, SMALL_SPACE, top_k=5)
+    except NoFeasiblePlanError:
+        assert all(isinstance(evaluator.evaluate(problem, c), Infeasible) for c in valid)
+        return
+    assert ranking_key(result.best, Objective.TIME) == brute_force_best(problem, evaluator, SMALL_SPACE)
+    for outcome in result.top:
+        assert outcome.candidate in valid  # divisibility
+        assert outcome.estimate.memory_per_rank_bytes <= capacity  # memory
+        assert outcome.candidate.ranks == ranks
+    assert result.stats.candidates == len(valid)
+    stats = result.stats
+    assert stats.feasible + stats.infeasible + stats.dominated == len(valid)
+    # Without the recompute dominance every valid candidate is evaluated or rejected, same optimum.
+    full = search_plans(problem, evaluator, SMALL_SPACE, top_k=5, recompute_dominance=False)
+    assert full.stats.feasible + full.stats.infeasible == len(valid) and full.stats.dominated == 0
+    assert ranking_key(full.best, Objective.TIME) == ranking_key(result.best, Objective.TIME)
+
+
+class CountingEvaluator(ToyEvaluator):
+    evaluations: int = 0
+
+    def evaluate(self, problem: Problem, c: Candidate):  # type: ignore[no-untyped-def]
+        object.__setattr__(self, "evaluations", self.evaluations + 1)
+        return super().evaluate(problem, c)
+
+
+def test_groups_that_cannot_fit_are_pruned_before_evaluation() -> None:
+    # Toy model: 12·24·2048² = 1.208e9 params, 16 B each of weights, grads and Adam state without
+    # ZeRO = 19.3 GB / (tp·pp). With 3 GB per rank, every group with tp·pp ≤ 4 (≥ 4.8 GB) cannot
+    # fit even with full recompute and micro-batch 1, so it is dropped after one check; tp·pp = 8
+    # (2.4 GB + ≤ 0.2 GB of activations) fits.
+    space = SMALL_SPACE.model_copy(update={"zero_stages": (0,)})
+    evaluator = CountingEvaluator(capacity_bytes=3e9)
+    problem = toy_problem(ranks=32, global_batch=64)
+    result = search_plans(problem, evaluator, space)
+    small = [g for g in candidate_groups(problem, space) if g.members[0].tp * g.members[0].pp <= 4]
+    assert result.stats.groups_pruned == len(small) > 0
+    assert evaluator.evaluations == result.stats.evaluated < result.stats.candidates
+    assert result.stats.checked < result.stats.candidates
+    assert result.best.candidate.tp * result.best.candidate.pp >= 8
+
+
+def test_multiple_rank_counts_rank_by_cost() -> None:
+    # Cost objective over 8, 16 and 32 ranks: the result must be the cheapest of the three searches.
+    evaluator = ToyEvaluator(capacity_bytes=64e9)
+    base = toy_problem(ranks=8, global_batch=64)
+    job = base.job.model_copy(update={"objective": Objective.COST})
+    problems = [replace(base, ranks=r, job=job) for r in (8, 16, 32)]
+    together = search_plans(problems, evaluator, SMALL_SPACE)
+    separate = [search_plans(p, evaluator, SMALL_SPACE).best for p in problems]
+    assert together.best.cost_usd == min(o.cost_usd for o in separate if o.cost_usd is not None)
+
+
+def test_no_plan_raises_one_line_error() -> None:
+    with pytest.raises(NoFeasiblePlanError) as info:
+        search_plans(toy_problem(ranks=32), ToyEvaluator(capacity_bytes=1e6), SMALL_SPACE)
+    message = str(info.value)
+    assert "\n" not in message and "memory" in message and "toy" in message
