@@ -34,6 +34,8 @@ _FP32 = frozenset({"float32", "fp32"})
 _FAST_RATE_OPCODES = frozenset({"tensor_copy", "tensor_scalar", "copy"})
 _MATMUL_OPCODES = frozenset({"nc_matmul", "matmul", "nc_matmul_mx"})
 _TRANSPOSE_OPCODES = frozenset({"nc_transpose", "transpose"})
+#: The instruction attributes a cost depends on (the memo key includes them).
+_COST_ATTRS = ("op", "op0", "op1", "value", "perf_mode", "is_transpose")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class ComputeCost:
     #: LoadStationary time of a matmul, exposed when TensorE had nothing to overlap it with.
     load_stationary_ns: float
     flops: float
+    #: A TensorE multiply whose first input is the stationary operand.
+    loads_stationary: bool = False
 
 
 def is_matmul(instruction: Instruction) -> bool:
@@ -99,6 +103,7 @@ class ComputeCostModel:
         }
         t = timing.tensor
         self._tensor_ns_per_cycle = 1e9 / t.clock_hz.value
+        self._cache: dict[tuple[object, ...], ComputeCost] = {}
 
     # -- helpers -------------------------------------------------------------------------------
     def _strided(self, instruction: Instruction) -> bool:
@@ -150,7 +155,24 @@ class ComputeCostModel:
 
     # -- costs ---------------------------------------------------------------------------------
     def cost(self, instruction: Instruction) -> ComputeCost:
-        """Cost of a compute instruction (TensorE, VectorE, ScalarE or GpSimdE)."""
+        """Cost of a compute instruction (TensorE, VectorE, ScalarE or GpSimdE).
+
+        Kernels repeat the same instruction shapes thousands of times: costs are memoised on
+        everything they depend on.
+        """
+        attrs = instruction.attrs
+        key = (
+            instruction.engine, instruction.opcode,
+            tuple((o.space, o.shape, o.dtype, o.inner_stride_bytes, o.nbytes) for o in instruction.inputs),
+            tuple((o.space, o.shape, o.dtype, o.inner_stride_bytes, o.nbytes) for o in instruction.outputs),
+            tuple(str(attrs.get(name, "")) for name in _COST_ATTRS) if attrs else (),
+        )
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self._cost(instruction)
+        return cached
+
+    def _cost(self, instruction: Instruction) -> ComputeCost:
         if instruction.engine == Engine.TENSOR:
             return self._tensor_cost(instruction)
         engine = self._engines[instruction.engine]
@@ -207,4 +229,5 @@ class ComputeCostModel:
             dependent_overhead_ns=0.0,
             load_stationary_ns=load_cycles * cyc,
             flops=flops,
+            loads_stationary=True,
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from trnsim.devicetime.ops import Op, OpClass
@@ -80,13 +81,31 @@ _KERNELS: dict[str, tuple[str, Callable[[Op], dict[str, int]]]] = {
 }
 
 
+#: Largest output block (rows m, columns n) one launch of the library's matmul kernel takes: it
+#: keeps its [m, n] result in SBUF, which overflows one NeuronCore beyond 2048 x 2048 (found by
+#: running the kernel). Bigger GEMMs are launched as equal blocks, as a real kernel tiles them.
+MATMUL_MAX_BLOCK = 2048
+
+
+def _split(extent: int, limit: int) -> tuple[int, int]:
+    """(blocks, block size): equal blocks of at most ``limit``, sizes rounded up to 128."""
+    blocks = -(-extent // limit)
+    size = -(-extent // blocks)
+    return blocks, min(limit, -(-size // 128) * 128) if blocks > 1 else extent
+
+
 def kernel_call(op: Op) -> KernelCall | None:
     """The kernel launch that implements one instance of ``op``, or None when none does."""
     if op.kernel not in _KERNELS:
         return None
     name, translate = _KERNELS[op.kernel]
+    shape = translate(op)
     repeats = int(op.shape["batch_heads"]) if op.op_class is OpClass.ATTENTION else 1
-    return KernelCall(name, translate(op), _DTYPE_NAMES[op.dtype.value], repeats)
+    if name == "matmul":
+        m_blocks, shape["m"] = _split(shape["m"], MATMUL_MAX_BLOCK)
+        n_blocks, shape["n"] = _split(shape["n"], MATMUL_MAX_BLOCK)
+        repeats = m_blocks * n_blocks
+    return KernelCall(name, shape, _DTYPE_NAMES[op.dtype.value], repeats)
 
 
 def _registry() -> Any:
@@ -120,9 +139,15 @@ def simulate_ns(call: KernelCall, target: str) -> float:
     except TrnsimError as error:
         raise KernelPathUnavailable(
             f"kernel '{call.kernel}' cannot take {dict(call.shape)}: {error}") from None
-    return float(_core()(entry.kernel, *args, target=target))
+    predict = _core()
+    try:
+        return float(predict(entry.kernel, *args, target=target))
+    except TrnsimError as error:
+        # A kernel the NKI front end or the chip model rejects cannot time the op; say why.
+        raise KernelPathUnavailable(f"kernel '{call.kernel}' failed in simulation: {error}") from None
 
 
+@lru_cache(maxsize=8)
 def timing_model_version(target: str) -> str:
     """A tag that changes when the chip model's timing data changes (for cache keys)."""
     try:

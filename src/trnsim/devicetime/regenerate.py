@@ -38,9 +38,11 @@ class GridSpec:
 
 
 GRIDS: tuple[GridSpec, ...] = (
+    # Within one launch of the matmul kernel (m, n <= MATMUL_MAX_BLOCK; m = 128 with n >= 2048
+    # fails in the current kernel): larger GEMMs are launched as blocks.
     GridSpec("matmul", ("bfloat16", "float8_e4m3"), ("m", "k", "n"),
-             ((128, 512, 2048, 4096), (128, 512, 2048, 4096), (512, 2048, 4096)),
-             ((128, 1024), (128, 1024), (512, 2048))),
+             ((512, 1024, 2048), (128, 512, 2048, 4096), (512, 1024, 2048)),
+             ((512, 2048), (128, 2048), (512, 2048))),
     GridSpec("flash_attention_fwd", ("bfloat16",), ("seq_q", "head_dim"),
              ((512, 1024, 2048, 4096), (64, 128)), ((512, 2048), (64, 128)),
              (("batch", 1), ("heads", 1), ("kv_heads", 1), ("causal", 1))),
