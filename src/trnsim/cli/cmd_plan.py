@@ -32,7 +32,14 @@ from trnsim.plan.sweep import load_sweep_spec
 from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
-from trnsim.report.tables import claims_table, comparison_table, plans_table, sweep_table
+from trnsim.report.tables import (
+    breakdown_table,
+    claims_table,
+    comparison_table,
+    plans_table,
+    prices_table,
+    sweep_table,
+)
 
 console = Console()
 stderr = Console(stderr=True)
@@ -163,6 +170,7 @@ def plan_command(
     with _progress(progress, count_candidates(problems, space), "searching plans") as (advance, _):
         result = search_plans(problems, evaluator, space, top_k=top, progress=advance)
     console.print(plans_table(result))
+    console.print(breakdown_table(result))
     for line in explain(result):
         console.print(f"• {line}", highlight=False)
     stats = result.stats
@@ -227,6 +235,7 @@ def compare_command(
         console.print(note, highlight=False)
     console.print(comparison_table(comparison))
     console.print(comparison_table(comparison, equal_budget=True))
+    console.print(prices_table(comparison))
     claims = check_claims(comparison)
     console.print(claims_table(claims))
     for row in comparison.rows:
