@@ -41,8 +41,17 @@ from trnsim.report.tables import (
     sweep_table,
 )
 
-console = Console()
-stderr = Console(stderr=True)
+#: Width for output that is not a terminal (a file, a pipe): wide enough for the tables.
+PIPE_WIDTH = 150
+
+
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+console = _console()
+stderr = _console(stderr=True)
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 

@@ -3,7 +3,8 @@
 *Equal chips* gives every system the same number of chips. *Equal budget* gives every system the
 same hourly spend as the reference system's equal-chip plan (the first system with a known price
 unless one is named): as many whole nodes as that spend buys, rounded down to a count of the form
-2^k or 3·2^k so the ranks still split over the usual power-of-two batch sizes. A system without a
+2^k or 3·2^k (then 2^k if that does not split) so the ranks still split over the usual
+power-of-two batch sizes. A system without a
 price has no equal-budget plan and says so. A scaling curve (best plan at several chip counts)
 shows how each system holds up as the job spreads.
 """
@@ -138,11 +139,16 @@ def _equal_budget(
     if nodes == 0:
         row.equal_budget_note = f"${budget:,.0f}/h does not buy one {row.system.name} node (${price:,.2f}/h)"
         return
-    chips = nodes * row.system.chips_per_node
-    if on_stage:
-        on_stage(f"{row.system.name}: {chips} chips at equal budget")
-    try:
-        row.equal_budget = _search(model, row.system, chips, job, evaluator, space, top_k, progress)
-        row.equal_budget_note = f"{nodes} nodes × ${price:,.2f}/h = ${nodes * price:,.0f}/h"
-    except TrnsimError as error:
-        row.equal_budget_note = str(error)
+    # 3·2^k nodes may not split over a power-of-two batch; fall back to the largest 2^k.
+    tries = [nodes] + ([1 << (nodes.bit_length() - 1)] if nodes & (nodes - 1) else [])
+    for count in tries:
+        chips = count * row.system.chips_per_node
+        if on_stage:
+            on_stage(f"{row.system.name}: {chips} chips at equal budget")
+        try:
+            row.equal_budget = _search(model, row.system, chips, job, evaluator, space, top_k, progress)
+        except TrnsimError as error:
+            row.equal_budget_note = str(error)
+            continue
+        row.equal_budget_note = f"{count} nodes × ${price:,.2f}/h = ${count * price:,.0f}/h"
+        return
