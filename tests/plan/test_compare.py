@@ -58,3 +58,14 @@ def test_equal_budget_falls_back_to_a_power_of_two() -> None:
     assert row and row.equal_budget is not None
     assert row.equal_budget.best.chips == 8 * 8  # 12 nodes cannot split; 8 nodes can
     assert row.equal_budget_note and row.equal_budget_note.startswith("8 nodes")
+
+
+def test_process_pool_gives_the_same_comparison() -> None:
+    systems = [TRN2, TRN1]
+    serial = compare_systems(toy_model(), systems, JOB, 32, FAST_LINKS, space=SPACE, scaling_chips=(8, 16))
+    pooled = compare_systems(toy_model(), systems, JOB, 32, FAST_LINKS, space=SPACE, scaling_chips=(8, 16),
+                             workers=2)
+    for a, b in zip(serial.rows, pooled.rows, strict=True):
+        assert a.best and b.best and a.best.candidate == b.best.candidate
+        assert a.best.time_to_train_s == b.best.time_to_train_s
+        assert [p.chips for p in a.scaling] == [p.chips for p in b.scaling]

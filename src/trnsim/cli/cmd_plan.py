@@ -220,6 +220,7 @@ def compare_command(
     pue: Annotated[float, Opt("--pue")] = 1.0,
     catalog: Annotated[Path | None, Opt("--catalog")] = None,
     space_profile: Annotated[SpaceProfile, Opt("--space", help="quick or full")] = SpaceProfile.QUICK,
+    workers: Annotated[int, Opt("--workers", min=1, help="processes for independent searches")] = 2,
     json_out: Annotated[Path | None, Opt("--json")] = None,
     csv_out: Annotated[Path | None, Opt("--csv")] = None,
     html_out: Annotated[Path | None, Opt("--html")] = None,
@@ -240,6 +241,7 @@ def compare_command(
             model_shape, shapes, job, chips, ClusterEvaluator(), space=space_profile.space(),
             scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
+            workers=workers,
         )
     notes = [f"model {model}: " + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
