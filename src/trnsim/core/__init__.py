@@ -14,8 +14,14 @@ from trnsim.core.errors import TimingModelError
 from trnsim.core.result import Bound, PathCategory, ScheduledInstruction, StartReason, TimelineResult
 from trnsim.core.simulate import SimulationOptions, simulate_trace
 from trnsim.core.summary import summarize
+from trnsim.hardware.neuroncore_timing import timing_data_digest
+
+#: Changes when the model's rules (bump the first part) or its shipped timing data change; the
+#: device-time tables use it as a cache key.
+TIMING_MODEL_VERSION = f"1-{timing_data_digest()}"
 
 __all__ = [
+    "TIMING_MODEL_VERSION",
     "Bound",
     "PathCategory",
     "ScheduledInstruction",

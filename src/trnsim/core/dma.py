@@ -56,9 +56,23 @@ class DmaCostModel:
         self._split_bytes = max(1.0, dma.min_split_bytes.value)
         self._transpose_hbm = dma.transpose_efficiency_from_hbm.value
         self._transpose_sbuf = dma.transpose_efficiency_sbuf_to_sbuf.value
+        self._cache: dict[tuple[object, ...], DmaPlan] = {}
 
     def plan(self, instruction: Instruction) -> DmaPlan:
-        """Split and cost one DMA instruction."""
+        """Split and cost one DMA instruction (memoised on what the plan depends on)."""
+        attrs = instruction.attrs
+        key = (
+            instruction.opcode,
+            tuple((o.space, o.nbytes, o.contiguous_bytes) for o in instruction.inputs),
+            tuple((o.space, o.nbytes, o.contiguous_bytes) for o in instruction.outputs),
+            (str(attrs.get("transpose", "")), str(attrs.get("dge_mode", ""))) if attrs else (),
+        )
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self._plan(instruction)
+        return cached
+
+    def _plan(self, instruction: Instruction) -> DmaPlan:
         ins, outs = instruction.inputs, instruction.outputs
         total = max(sum(o.nbytes for o in outs), sum(o.nbytes for o in ins), 0)
         operands = (*ins, *outs)

@@ -26,10 +26,11 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
-from trnsim.core.costs import ComputeCostModel, is_matmul
-from trnsim.core.deps import RegionTracker
+from trnsim.core.costs import ComputeCostModel
+from trnsim.core.deps import Record, RegionTracker
 from trnsim.core.dma import DmaCostModel, HbmCalendar
 from trnsim.core.errors import TimingModelError
 from trnsim.core.result import ScheduledInstruction, StartReason, TimelineResult
@@ -43,7 +44,6 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
           Engine.GPSIMD: "gpsimd", Engine.DMA: "dma"}
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
-_SBUF_PORT, _PSUM_PORT = 0, 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +82,12 @@ class _Simulation:
                      and any(o.space == MemorySpace.HBM for o in (*i.inputs, *i.outputs))}
         self.hbm_share_bytes_per_ns = (
             timing.chip.hbm_bandwidth_bytes_per_s.value / 1e9 / max(1, len(hbm_cores)))
-        self.hbm: dict[int, HbmCalendar] = {
-            core: HbmCalendar(self.hbm_share_bytes_per_ns, options.hbm_bucket_ns) for core in hbm_cores}
+        # A core whose queues together cannot exceed its share never waits for HBM: no booking.
+        queues_max_bytes_per_ns = self.dma.queues * timing.dma.queue_bandwidth_bytes_per_s.value / 1e9
+        self.hbm: dict[int, HbmCalendar] = {}
+        if queues_max_bytes_per_ns > self.hbm_share_bytes_per_ns:
+            self.hbm = {core: HbmCalendar(self.hbm_share_bytes_per_ns, options.hbm_bucket_ns)
+                        for core in hbm_cores}
         self.tracker = RegionTracker()
         self.ports = timing.memory.shared_access_ports.value >= 1
         self.cores: dict[int, _CoreState] = {}
@@ -92,38 +96,43 @@ class _Simulation:
         self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
 
     # -- dependencies --------------------------------------------------------------------------
-    def _wait_for_operands(self, instruction: Instruction, key: int, is_tensor: bool) -> tuple[float, int]:
+    def _wait_for_operands(self, instruction: Instruction, key: int,
+                           is_tensor: bool) -> tuple[float, int, list[list[Record]]]:
+        """When the operands allow the instruction to start, who decided it, and what it reads."""
         ready, pred = 0.0, -1
         tracker = self.tracker
+        reads: list[list[Record]] = []
         for operand in instruction.inputs:
             region = operand.region
             if region is None:
                 continue
-            access = tracker.before_read(region, key, is_tensor and operand.space == MemorySpace.PSUM)
-            if access is not None and access[0] > ready:
-                ready, pred = access[0], access[2]
+            time, producer, records = tracker.read(
+                region, key, is_tensor and operand.space == MemorySpace.PSUM)
+            reads.append(records)
+            if time > ready:
+                ready, pred = time, producer
         for operand in instruction.outputs:
             region = operand.region
             if region is None:
                 continue
-            access = tracker.before_write(region, key)
-            if access is not None and access[0] > ready:
-                ready, pred = access[0], access[2]
-        return ready, pred
+            time, producer = tracker.write(region, key, key < 0 and operand.space == MemorySpace.HBM)
+            if time > ready:
+                ready, pred = time, producer
+        return ready, pred, reads
 
-    def _record(self, instruction: Instruction, key: int, index: int, read_done: float,
-                ready: float, core: int, start: float) -> None:
+    def _record(self, instruction: Instruction, key: int, index: int, reads: list[list[Record]],
+                read_done: float, ready: float, core: int, start: float) -> None:
         tracker = self.tracker
-        for operand in instruction.inputs:
-            if operand.region is not None:
-                tracker.record_read(operand.region, (read_done, key, index))
-                if operand.space == MemorySpace.PSUM:
-                    self._psum_touch(core, operand.region, start, read_done)
+        for records in reads:
+            tracker.finish_read(records, read_done, index)
         for operand in instruction.outputs:
             if operand.region is not None:
-                tracker.record_write(operand.region, (ready, key, index))
+                tracker.finish_write(operand.region, ready, key, index)
                 if operand.space == MemorySpace.PSUM:
                     self._psum_touch(core, operand.region, start, ready)
+        for operand in instruction.inputs:
+            if operand.space == MemorySpace.PSUM and operand.region is not None:
+                self._psum_touch(core, operand.region, start, read_done)
 
     def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
         first = region.byte_start // self.psum_bank_bytes
@@ -159,7 +168,7 @@ class _Simulation:
         index = len(self.out)
         is_tensor = code == 0
         cost = self.compute.cost(instruction)
-        dep_ready, dep_pred = self._wait_for_operands(instruction, key, is_tensor)
+        dep_ready, dep_pred, reads = self._wait_for_operands(instruction, key, is_tensor)
         engine_free = state.engine_free[code]
         earliest = dep_ready + cost.dependent_overhead_ns if dep_pred >= 0 else 0.0
         if earliest >= engine_free and dep_pred >= 0:
@@ -168,15 +177,14 @@ class _Simulation:
             start, pred, reason = engine_free, state.engine_last[code], StartReason.QUEUE
         else:
             start, pred, reason = 0.0, -1, StartReason.FREE
-        ports: tuple[int, ...] = ()
-        if self.ports:
-            ports = self._ports_of(instruction)
+        ports = cost.ports if self.ports else ()
+        if ports:
             for port in ports:
                 if state.port_free[port] > start:
                     start, pred, reason = state.port_free[port], state.port_last[port], StartReason.QUEUE
         issue_ns = cost.issue_ns
         extra = 0.0
-        if is_tensor and is_matmul(instruction):
+        if cost.loads_stationary:
             stationary = instruction.inputs[0].region
             # LoadStationary overlaps the multiply running before it; on an idle array (the first
             # matmul, or one that waited for data) it is exposed.
@@ -192,38 +200,23 @@ class _Simulation:
             state.port_free[port] = end
             state.port_last[port] = index
         self.out.append(ScheduledInstruction(
-            instruction=instruction, track=_TRACK[instruction.engine], core=core,
-            start_ns=start, end_ns=end, ready_ns=ready, predecessor=pred, reason=reason,
-            compute_ns=cost.work_ns, flops=cost.flops,
+            instruction, _TRACK[instruction.engine], core, start, end, ready, pred, reason,
+            cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
         ))
-        self._record(instruction, key, index, end, ready, core, start)
+        self._record(instruction, key, index, reads, end, ready, core, start)
         return start
-
-    @staticmethod
-    def _ports_of(instruction: Instruction) -> tuple[int, ...]:
-        """The v2 shared ports an instruction holds while it runs."""
-        engine = instruction.engine
-        if engine not in (Engine.VECTOR, Engine.SCALAR, Engine.GPSIMD):
-            return ()
-        spaces = {o.space for o in (*instruction.inputs, *instruction.outputs)}
-        ports: list[int] = []
-        if engine != Engine.GPSIMD and MemorySpace.PSUM in spaces:
-            ports.append(_PSUM_PORT)
-        if engine != Engine.SCALAR and MemorySpace.SBUF in spaces:
-            ports.append(_SBUF_PORT)
-        return tuple(ports)
 
     def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
         index = len(self.out)
         key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
         plan = self.dma.plan(instruction)
-        dep_ready, dep_pred = self._wait_for_operands(instruction, key, False)
+        dep_ready, dep_pred, reads = self._wait_for_operands(instruction, key, False)
         queue_free = state.queue_free
         order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[: plan.parts]
         rate = plan.rate_bytes_per_ns
         nominal_ns = plan.part_bytes / rate
-        if plan.hbm_crossings:
-            calendar = self.hbm[core]
+        calendar = self.hbm.get(core) if plan.hbm_crossings else None
+        if calendar is not None:
             # The parts of one transfer share the core's HBM bandwidth fairly.
             hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / plan.parts)
         parts: list[tuple[int, float, float]] = []
@@ -234,7 +227,7 @@ class _Simulation:
             free = queue_free[queue]
             start = max(free, dep_ready)
             data_start = start + plan.fixed_ns
-            if plan.hbm_crossings:
+            if calendar is not None:
                 end = calendar.transfer(data_start, plan.part_bytes * plan.hbm_crossings, hbm_rate)
             else:
                 end = data_start + nominal_ns
@@ -258,7 +251,7 @@ class _Simulation:
             dma_data_ns=nominal_ns, hbm_wait_ns=hbm_wait, parts=tuple(parts),
             nbytes=plan.total_bytes, hbm_bytes=hbm_bytes,
         ))
-        self._record(instruction, key, index, last_end, last_end, core, start_min)
+        self._record(instruction, key, index, reads, last_end, last_end, core, start_min)
         return start_min
 
     # -- the launch ----------------------------------------------------------------------------
@@ -332,6 +325,12 @@ def _queue_sort_key(name: str) -> tuple[int, int]:
     return int(core.removeprefix("core")), int(queue.removeprefix("q"))
 
 
+@cache
+def _shipped_timing(target: str) -> NeuronCoreTiming:
+    """The shipped (not overridden) timing data of a target, loaded once: it is immutable."""
+    return load_timing(target)
+
+
 def simulate_trace(
     trace: KernelTrace,
     timing: NeuronCoreTiming | str,
@@ -344,5 +343,5 @@ def simulate_trace(
     what-if studies) or a target name (``"trn1"``, ``"trn2"``, ``"trn3"``).
     """
     if isinstance(timing, str):
-        timing = load_timing(timing)
+        timing = _shipped_timing(timing)
     return _Simulation(trace, timing, options or SimulationOptions()).run()

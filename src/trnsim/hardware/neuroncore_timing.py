@@ -18,6 +18,7 @@ records the override in the value's ``source``.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
@@ -40,6 +41,7 @@ __all__ = [
     "TensorEngineTiming",
     "known_targets",
     "load_timing",
+    "timing_data_digest",
 ]
 
 _DATA_DIR = "data/neuroncore_timing"
@@ -178,6 +180,15 @@ class NeuronCoreTiming(BaseModel):
         """BF16 peak of one TensorE: rows × columns multiply-adds per cycle."""
         t = self.tensor
         return 2.0 * t.rows.value * t.columns.value * t.clock_hz.value
+
+
+def timing_data_digest() -> str:
+    """A short digest of the shipped timing data files: changes whenever any value changes."""
+    digest = hashlib.sha256()
+    for name in sorted(set(_ALIASES.values())):
+        text = resources.files("trnsim.hardware").joinpath(f"{_DATA_DIR}/{name}.toml").read_bytes()
+        digest.update(text)
+    return digest.hexdigest()[:12]
 
 
 def known_targets() -> list[str]:
