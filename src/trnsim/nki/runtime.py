@@ -153,8 +153,9 @@ class LoopFrame:
 
     start_alloc: int
     iteration: int = 0
-    #: alloc_id -> list of (region, iteration) written by plain (non-accumulating) writes
-    writes: dict[int, list[tuple[Region, int]]] = field(default_factory=dict)
+    #: alloc_id -> {region: latest iteration that wrote it} for plain (non-accumulating) writes;
+    #: a dict, so a tile rewritten every iteration stays one entry
+    writes: dict[int, dict[Region, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -382,7 +383,12 @@ class Simulation:
             return
         for frame in self.loops:
             if region.alloc_id < frame.start_alloc:
-                frame.writes.setdefault(region.alloc_id, []).append((region, frame.iteration))
+                regions = frame.writes.get(region.alloc_id)
+                if regions is None:
+                    frame.writes[region.alloc_id] = {region: frame.iteration}
+                else:
+                    regions.pop(region, None)  # keep insertion order = write order
+                    regions[region] = frame.iteration
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
@@ -392,18 +398,23 @@ class Simulation:
             writes = frame.writes.get(region.alloc_id)
             if not writes:
                 continue
-            current_covers = any(it == frame.iteration and _contains(w, region) for w, it in writes)
-            if current_covers:
+            now = frame.iteration
+            earlier = None
+            for w, it in writes.items():
+                if it < now and w.overlaps(region):
+                    earlier = (w, it)
+                    break
+            if earlier is None:
                 continue
-            for w, it in writes:
-                if it < frame.iteration and w.overlaps(region):
-                    self.fail(
-                        instruction,
-                        "loop-carried dependency inside affine_range (iteration"
-                        f" {frame.iteration} reads what iteration {it} wrote; use"
-                        " sequential_range, or accumulate with +=)",
-                        "unexpected_output_dependencies",
-                    )
+            if any(it == now and _contains(w, region) for w, it in writes.items()):
+                continue
+            it = earlier[1]
+            self.fail(
+                instruction,
+                f"loop-carried dependency inside affine_range (iteration {now} reads what iteration"
+                f" {it} wrote; use sequential_range, or accumulate with +=)",
+                "unexpected_output_dependencies",
+            )
 
 
 class _Release:

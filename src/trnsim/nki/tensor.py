@@ -564,14 +564,36 @@ def _region(t: Tensor) -> Region:
 # ---------------------------------------------------------------------------------------------
 
 
+_FULL = slice(None)
+
+
 def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
     """``t[a:b, c:d]`` with one plain slice per dimension (the hot path of tiled kernels)."""
-    if t.flat is not None or key.__class__ is not tuple or len(key) != len(t.shape):
+    if t.flat is not None:
         return None
-    shape = []
-    strides = []
+    if key.__class__ is not tuple:
+        key = (key,)
+    n = len(t.shape)
+    if len(key) != n:
+        if len(key) > n:
+            return None
+        key = key + (_FULL,) * (n - len(key))
+    shape: list[int] = []
+    strides: list[int] = []
     offset = t.offset
-    for item, size, stride in zip(key, t.shape, t.strides, strict=True):
+    paxis = -1
+    for d, (item, size, stride) in enumerate(zip(key, t.shape, t.strides, strict=True)):
+        if item.__class__ is int:
+            if item < 0 or item >= size:
+                return None  # the general path reports it
+            offset += item * stride
+            if d == t.paxis:
+                if not t.alloc.on_chip:
+                    return None
+                paxis = len(shape)
+                shape.append(1)
+                strides.append(stride)
+            continue
         if item.__class__ is not slice or item.step is not None:
             return None
         start, stop = item.start, item.stop
@@ -586,9 +608,13 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
         if stop > size or start > stop:
             return None  # the general path reports it
         offset += start * stride
+        if d == t.paxis:
+            paxis = len(shape)
         shape.append(stop - start)
         strides.append(stride)
-    return Tensor(t.alloc, tuple(shape), offset, tuple(strides), t.paxis, None, None, t.dyn, t.index_tiles)
+    if t.alloc.on_chip and len(shape) < 2:
+        return None  # the general path keeps on-chip views 2-D
+    return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
 
 
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:
