@@ -7,6 +7,7 @@ arithmetic operators, ``t[...] = value`` and ``t += value`` are implemented here
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -702,6 +703,12 @@ def ap(
     strides = tuple(int(s) for s, _ in pattern)
     off = base.offset if offset is None else int(offset)
     a = base.alloc
+    if scalar_offset is not None and not isinstance(scalar_offset, Tensor):
+        # a register: its value is known at trace time (unless loaded from memory in timing mode)
+        if not getattr(scalar_offset, "known", True):
+            return Tensor(a, shape, off, strides, 0 if a.on_chip else -1, None, None, True)
+        off += int(getattr(scalar_offset, "value", scalar_offset)) * math.prod(a.shape[indirect_dim + 1 :])
+        scalar_offset = None
     total = a.partitions * a.free_elems
     lo = hi = off
     for n, s in zip(shape, strides, strict=True):

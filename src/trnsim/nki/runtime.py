@@ -337,7 +337,9 @@ class Simulation:
         if live > cap:
             raise KernelError(
                 f"{what} capacity exceeded by live tiles ({live} bytes per partition live, {cap} available)",
-                kernel=self.kernel_name, instruction=instruction, location=location,
+                kernel=self.kernel_name,
+                instruction=instruction,
+                location=location,
                 err_id=f"{what.lower()}_capacity_exceeded",
             )
 
