@@ -26,7 +26,7 @@ from trnsim.hardware.neuroncore import load_neuroncore
 from trnsim.nki import runtime
 from trnsim.nki.dtypes import DtypeError, as_dtype
 from trnsim.nki.errors import KernelError
-from trnsim.nki.grid import Grid, make_grid
+from trnsim.nki.grid import Grid, make_grid, nc
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
 from trnsim.nki.targets import resolve_target
@@ -269,6 +269,8 @@ class Kernel:
         return str(t) if t else None
 
     def __getitem__(self, grid: Any) -> GridLauncher:
+        if self.frontend == "current" and isinstance(grid, (int, np.integer)):
+            grid = nc(int(grid))  # NKI 0.2+: kernel[n] launches on n logical cores (LNC)
         return GridLauncher(self, make_grid(grid))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
