@@ -78,7 +78,7 @@ def new_tile(
 ) -> Tensor:
     """A fresh result tile (partition dim first)."""
     dt = dtype if isinstance(dtype, np.dtype) else to_dtype(sim, instr, dtype)
-    return Tensor.whole(sim.allocate(instr, shape, dt, buffer))
+    return Tensor.whole(sim.allocate_tile(instr, tuple(shape), dt, buffer))
 
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:

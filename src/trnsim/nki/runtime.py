@@ -123,8 +123,8 @@ class Allocation:
         partition_axis: int = -1,
     ) -> None:
         self.partition_axis = partition_axis
-        self.on_chip = buffer in (Buffer.SBUF, Buffer.PSUM)
-        self.space = buffer.space
+        self.on_chip = buffer is Buffer.SBUF or buffer is Buffer.PSUM
+        self.space = _SPACE[buffer]
         self.dtype_name = dtype_name(dtype)
         self._release: Any = None
         self.alloc_id = alloc_id
@@ -145,6 +145,9 @@ class Allocation:
     def bytes_per_partition(self) -> int:
         """Bytes one partition holds (on-chip) or the whole size (HBM)."""
         return self.free_elems * self.itemsize
+
+
+_SPACE = {b: b.space for b in Buffer}
 
 
 @dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
@@ -287,6 +290,24 @@ class Simulation:
         if buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops:
             self.shared.append(alloc)
             self.shared_index += 1
+        return alloc
+
+    def allocate_tile(
+        self, instruction: str, shape: tuple[int, ...], dtype: np.dtype[Any], buffer: Buffer
+    ) -> Allocation:
+        """Fast path of :meth:`allocate` for a fresh on-chip result tile (partition dim first)."""
+        if (
+            self.values
+            or self.overflow is not None
+            or len(shape) < 2
+            or not (0 < shape[0] <= self.spec.pmax)
+            or (buffer is not Buffer.SBUF and buffer is not Buffer.PSUM)
+        ):
+            return self.allocate(instruction, shape, dtype, buffer)
+        free = math.prod(shape[1:])
+        alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], free, "", None, 0)
+        self.next_alloc += 1
+        self._account(instruction, alloc)
         return alloc
 
     def _account(self, instruction: str, alloc: Allocation) -> None:

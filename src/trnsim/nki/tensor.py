@@ -92,8 +92,11 @@ class Tensor:
     @staticmethod
     def whole(alloc: Allocation) -> Tensor:
         """A view of a whole allocation."""
-        strides = physical_strides(alloc.shape, alloc.partition_axis, alloc.free_elems)
-        return Tensor(alloc, alloc.shape, 0, strides, alloc.partition_axis)
+        shape = alloc.shape
+        if len(shape) == 2 and alloc.partition_axis == 0:
+            return Tensor(alloc, shape, 0, (shape[1], 1), 0)  # the common [P, F] tile
+        strides = physical_strides(shape, alloc.partition_axis, alloc.free_elems)
+        return Tensor(alloc, shape, 0, strides, alloc.partition_axis)
 
     # -- attributes -----------------------------------------------------------------------------
     @property
