@@ -190,3 +190,14 @@ def test_internal_numpy_error_becomes_kernel_error() -> None:
         return t.reshape((3, 5))  # 16 elements cannot become 15
 
     assert "cannot reshape" in str(_run(k, np.zeros((4, 4), np.float32)))
+
+
+def test_dynamic_index_out_of_bounds_is_a_runtime_error() -> None:
+    @jit
+    def k(table: Any, idx: Any) -> Any:
+        i_p = nl.arange(2)[:, None]
+        i_f = nl.arange(3)[None, :]
+        return nl.load(table[nl.load(idx)[i_p, 0], i_f])  # index 12 of a 10-row table
+
+    err = _run(k, np.zeros((10, 3), np.float32), np.array([[1], [12]], np.int32))
+    assert err.err_id == "tensor_access_out_of_bound" and "(10, 3)" in str(err)
