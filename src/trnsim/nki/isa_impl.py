@@ -77,25 +77,25 @@ def check_tensor(
         sim.fail(instr, f"{label} must be a tensor, got {type(t).__name__}", "unsupported_operand")
     if t.buffer not in buffers:
         allowed = "/".join(b.value for b in buffers)
-        sim.fail(instr, f"{label} '{t.name}' is in {t.buffer.value} (valid: {allowed})", "unsupported_memory")
+        sim.fail(instr, f"{label} {t.label} is in {t.buffer.value} (valid: {allowed})", "unsupported_memory")
     if t.on_chip and tile:
         if not t.is_tile:
             sim.fail(
                 instr,
-                f"{label} '{t.name}' {t.shape}: the partition dimension must come first"
+                f"{label} {t.label} {t.shape}: the partition dimension must come first"
                 " (index the block dimensions)",
                 "leading_dimension_of_tensor_must_be_partition",
             )
         if t.shape and t.shape[0] > sim.spec.pmax:
             sim.fail(
                 instr,
-                f"{label} '{t.name}' has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
+                f"{label} {t.label} has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
                 "num_partition_exceed_arch_limit",
             )
         if len(t.shape) < 2:
             sim.fail(
                 instr,
-                f"{label} '{t.name}' must be at least 2-D (partition, free), got {t.shape}",
+                f"{label} {t.label} must be at least 2-D (partition, free), got {t.shape}",
                 "leading_dimension_of_tensor_must_be_partition",
             )
     return t
@@ -985,7 +985,7 @@ def dma_copy(
         if t.on_chip and t.shape and t.shape[0] > sim.spec.pmax:
             sim.fail(
                 instr,
-                f"{label} '{t.name}' has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
+                f"{label} {t.label} has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
                 "num_partition_exceed_arch_limit",
             )
     if src.size != dst.size:

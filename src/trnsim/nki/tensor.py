@@ -130,6 +130,13 @@ class Tensor:
         return self.alloc.name
 
     @property
+    def label(self) -> str:
+        """How messages name this tensor: its name, or its shape and buffer."""
+        if self.alloc.name:
+            return f"'{self.alloc.name}'"
+        return f"(unnamed {self.alloc.buffer.value} tensor {self.alloc.shape})"
+
+    @property
     def space(self) -> MemorySpace:
         """Memory space for the trace."""
         return self.alloc.space
@@ -437,7 +444,7 @@ class Tensor:
             where = tuple(int(i[0]) for i in np.nonzero(bad))
             runtime.current().fail(
                 instruction,
-                f"out-of-bounds access to tensor '{self.name}'"
+                f"out-of-bounds access to tensor {self.label}"
                 f" {self.alloc.shape} at tile index {where} (mask it, or keep indices"
                 " inside the tensor)",
                 "tensor_access_out_of_bound",
@@ -689,7 +696,7 @@ def _basic(t: Tensor, key: tuple[Any, ...]) -> Tensor:
                 _fail(
                     "indexing",
                     f"index {int(item)} is out of bounds for dimension {d} of size {size}"
-                    f" of tensor '{t.name}' {t.alloc.shape}",
+                    f" of tensor {t.label} {t.alloc.shape}",
                     "tensor_access_out_of_bound",
                 )
             offset += i * stride
@@ -727,7 +734,7 @@ def _slice_bounds(item: slice, size: int, t: Tensor, d: int) -> tuple[int, int, 
             _fail(
                 "indexing",
                 f"slice {start}:{stop} is out of bounds for dimension {d} of size {size}"
-                f" of tensor '{t.name}' {t.alloc.shape}",
+                f" of tensor {t.label} {t.alloc.shape}",
                 "tensor_access_out_of_bound",
             )
     return slice(start, stop, step).indices(size)
