@@ -264,8 +264,6 @@ class _BFP16:
 bfp16 = _BFP16()
 
 
-
-
 def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: Any = None) -> Any:
     """Not simulated: the SDK documents no exact semantics for loop_reduce."""
     from trnsim.nki import runtime
