@@ -34,6 +34,7 @@ ALIASES: dict[str, str] = {
     "nki.language": "trnsim.nki.current.language",
     "nki.isa": "trnsim.nki.current.isa",
     "nki.typing": "trnsim.nki.current.typing",
+    "nki.collectives": "trnsim.nki.current.collectives",
 }
 
 
