@@ -472,6 +472,60 @@ def core_barrier(data: Any, cores: Any, engine: Any = None, name: str | None = N
     _extra.core_barrier(_sim("core_barrier"), data, cores)
 
 
+def select_reduce(
+    dst: Tensor,
+    predicate: Any,
+    on_true: Any,
+    on_false: Any,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    reduce_op: Any = "maximum",
+    reverse_pred: bool = False,
+    name: str | None = None,
+) -> None:
+    """``dst = where(predicate, on_true, on_false)`` with an optional max into ``reduce_res``."""
+    _extra.select_reduce(
+        _sim("select_reduce"),
+        dst,
+        predicate,
+        on_true,
+        on_false,
+        reduce_res=reduce_res,
+        reduce_op=reduce_op,
+        reverse_pred=reverse_pred,
+    )
+
+
+def range_select(
+    dst: Tensor,
+    on_true_tile: Any,
+    comp_op0: Any,
+    comp_op1: Any,
+    bound0: Any,
+    bound1: Any,
+    reduce_cmd: Any = None,
+    reduce_res: Any = None,
+    reduce_op: Any = "maximum",
+    range_start: float = 0.0,
+    on_false_value: float = -3.4028235e38,
+    name: str | None = None,
+) -> None:
+    """Keep elements whose free index lies in the bounds (else FP32_MIN), optionally max-reduced."""
+    _extra.range_select(
+        _sim("range_select"),
+        dst,
+        on_true_tile,
+        comp_op0,
+        comp_op1,
+        bound0,
+        bound1,
+        reduce_res=reduce_res,
+        reduce_op=reduce_op,
+        range_start=range_start,
+        on_false_value=on_false_value,
+    )
+
+
 VirtualRegister = _extra.VirtualRegister
 
 
@@ -525,8 +579,6 @@ for _name in (
     "quantize_mx",
     "sendrecv",
     "nc_match_replace8",
-    "range_select",
-    "select_reduce",
     "nc_n_gather",
     "nonzero_with_count",
     "local_gather",

@@ -611,5 +611,68 @@ def nc_stream_shuffle(
     _extra.nc_stream_shuffle(_sim("nc_stream_shuffle"), dst, src, shuffle_mask)
 
 
+def range_select(
+    *,
+    on_true_tile: Any,
+    comp_op0: Any,
+    comp_op1: Any,
+    bound0: Any,
+    bound1: Any,
+    reduce_cmd: Any = None,
+    reduce_res: Any = None,
+    reduce_op: Any = np.amax,
+    range_start: float = 0.0,
+    on_false_value: float = -3.4028235e38,
+    mask: Any = None,
+    dtype: Any = None,
+    **_: Any,
+) -> Tensor:
+    """Keep elements whose free index lies in the bounds (else FP32_MIN): a new tile."""
+    sim = _sim("range_select")
+    _isa.check_tensor(sim, "nisa.range_select", on_true_tile, "on_true_tile")
+    dst = _impl.new_tile(sim, "nisa.range_select", on_true_tile.shape, dtype or on_true_tile.dtype)
+    instr = _extra.range_select(
+        sim,
+        dst,
+        on_true_tile,
+        comp_op0,
+        comp_op1,
+        bound0,
+        bound1,
+        reduce_res=reduce_res,
+        reduce_op=reduce_op,
+        range_start=range_start,
+        on_false_value=on_false_value,
+    )
+    return _impl.fresh(sim, dst, instr)
+
+
+def select_reduce(
+    *,
+    dst: Any,
+    predicate: Any,
+    on_true: Any,
+    on_false: Any,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    reduce_op: Any = np.amax,
+    reverse_pred: bool = False,
+    mask: Any = None,
+    dtype: Any = None,
+    **_: Any,
+) -> None:
+    """``dst = where(predicate, on_true, on_false)`` with an optional max into ``reduce_res``."""
+    _extra.select_reduce(
+        _sim("select_reduce"),
+        dst,
+        predicate,
+        on_true,
+        on_false,
+        reduce_res=reduce_res,
+        reduce_op=reduce_op,
+        reverse_pred=reverse_pred,
+    )
+
+
 def _dtype_str(t: Tensor) -> str:
     return dtype_name(t.dtype)
