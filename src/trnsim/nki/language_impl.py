@@ -713,6 +713,20 @@ def ap(
     strides = tuple(int(s) for s, _ in pattern)
     off = base.offset if offset is None else int(offset)
     a = base.alloc
+    if a.on_chip:  # [[partition step, partitions], free pairs...]: rows must be whole partitions
+        if not shape or (shape[0] > 1 and strides[0] != a.free_elems):
+            sim.fail(
+                ".ap",
+                f"the first pattern pair of an on-chip tensor is the partition dim: its step must be"
+                f" {a.free_elems} (the free elements per partition), got {pattern[0] if pattern else None}",
+                "invalid_access_pattern",
+            )
+        if shape[0] > sim.spec.pmax or len(shape) > 5:
+            sim.fail(
+                ".ap",
+                f"pattern {pattern}: at most {sim.spec.pmax} partitions and 4 free dimensions",
+                "invalid_access_pattern",
+            )
     if scalar_offset is not None and not isinstance(scalar_offset, Tensor):
         # a register: its value is known at trace time (unless loaded from memory in timing mode)
         if not getattr(scalar_offset, "known", True):
