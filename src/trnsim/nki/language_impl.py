@@ -321,6 +321,9 @@ def copy(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
     return fresh(sim, dst, instr)
 
 
+copy._nki_op = "copy"  # type: ignore[attr-defined]  # nl.copy is also the identity activation
+
+
 def static_cast(input_data: Any, dtype: Any) -> Tensor:
     """A converted copy."""
     return copy(input_data, dtype=dtype)

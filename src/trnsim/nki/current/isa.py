@@ -14,7 +14,11 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
-from trnsim.nki import runtime
+from trnsim.nki.isa_common import engine_name as _eng
+from trnsim.nki.isa_common import get_nc_version as get_nc_version
+from trnsim.nki.isa_common import nc_version as nc_version
+from trnsim.nki.isa_common import oob_mode as oob_mode
+from trnsim.nki.isa_common import sim_for as _sim
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine
 
@@ -56,21 +60,6 @@ class dge_mode(enum.IntEnum):
     none = 3
 
 
-class oob_mode(enum.IntEnum):
-    """Out-of-bounds policy."""
-
-    error = 0
-    skip = 1
-
-
-class nc_version(enum.IntEnum):
-    """NeuronCore generations."""
-
-    gen2 = 2
-    gen3 = 3
-    gen4 = 4
-
-
 class matmul_perf_mode(enum.Enum):
     """TensorE performance modes."""
 
@@ -99,24 +88,9 @@ class NkiValidationError(Exception):
     """Raised by the SDK for invalid instructions (trnsim raises KernelError)."""
 
 
-def get_nc_version() -> nc_version:
-    """The target's NeuronCore generation."""
-    return nc_version(_impl.spec_now().nc_version)
-
-
 def get_nc_sub_version() -> int:
     """Sub-version of the generation (0 in trnsim)."""
     return 0
-
-
-def _sim(name: str) -> runtime.Simulation:
-    return runtime.current(f"nisa.{name}")
-
-
-def _eng(e: Any) -> Any:
-    if e is None or (isinstance(e, engine) and e is engine.unknown):
-        return None
-    return e.name if isinstance(e, enum.Enum) else e
 
 
 def nc_matmul(

@@ -16,9 +16,13 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
-from trnsim.nki import runtime
 from trnsim.nki.dtypes import dtype_name, promote
 from trnsim.nki.indexing import IndexExpr, MaskExpr
+from trnsim.nki.isa_common import engine_name as _eng
+from trnsim.nki.isa_common import get_nc_version as get_nc_version
+from trnsim.nki.isa_common import nc_version as nc_version
+from trnsim.nki.isa_common import oob_mode as oob_mode
+from trnsim.nki.isa_common import sim_for as _sim
 from trnsim.nki.runtime import Buffer
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine
@@ -61,39 +65,9 @@ class dge_mode(enum.IntEnum):
     unknown = 3
 
 
-class oob_mode(enum.IntEnum):
-    """Out-of-bounds policy of dynamic accesses."""
-
-    error = 0
-    skip = 1
-
-
-class nc_version(enum.IntEnum):
-    """NeuronCore generations."""
-
-    gen2 = 2
-    gen3 = 3
-    gen4 = 4
-
-
 constants = types.SimpleNamespace(
     engine=engine, reduce_cmd=reduce_cmd, dge_mode=dge_mode, oob_mode=oob_mode, nc_version=nc_version
 )
-
-
-def get_nc_version() -> nc_version:
-    """The target's NeuronCore generation."""
-    return nc_version(_impl.spec_now().nc_version)
-
-
-def _sim(name: str) -> runtime.Simulation:
-    return runtime.current(f"nisa.{name}")
-
-
-def _eng(e: Any) -> Any:
-    if e is None or (isinstance(e, engine) and e is engine.unknown):
-        return None
-    return e.name if isinstance(e, enum.Enum) else e
 
 
 def _out_dtype(dtype: Any, *tiles: Any) -> Any:
