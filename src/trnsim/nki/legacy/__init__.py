@@ -8,11 +8,15 @@ allocated in ``nl.shared_hbm`` and returned (2.21+), or passed in as arguments (
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from trnsim.nki.kernel import decorate, run_values
-from trnsim.nki.legacy import compiler, isa, language, typing
+from trnsim.nki.legacy import compiler, isa, language, private_api, typing
 from trnsim.nki.tensor import Tensor as tensor
+
+#: ``nki._private.private_api`` as kernels reach it by attribute
+_private = SimpleNamespace(private_api=private_api)
 
 __all__ = [
     "baremetal",
