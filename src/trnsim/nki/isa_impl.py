@@ -908,6 +908,26 @@ def memset(
     )
 
 
+def pattern_values(partitions: int, pattern: Any, offset: int, channel_multiplier: int) -> np.ndarray:
+    """``offset + c * channel_multiplier + sum(i_k * step_k)`` over ``[[step, num], ...]`` per partition c."""
+    nums = [int(n) for _, n in pattern]
+    grid = np.zeros(nums, dtype=np.int64)
+    for d, (step, n) in enumerate(pattern):
+        shape = [1] * len(nums)
+        shape[d] = int(n)
+        grid = grid + int(step) * np.arange(int(n)).reshape(shape)
+    channel = np.arange(partitions).reshape((partitions,) + (1,) * grid.ndim)
+    return np.asarray(offset + channel_multiplier * channel + grid[None])
+
+
+def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> tuple[int, ...]:
+    """Shape after reducing ``axes`` (size 1 with ``keepdims``; on-chip results stay 2-D)."""
+    if keepdims:
+        return tuple(1 if d in axes else n for d, n in enumerate(shape))
+    kept = tuple(n for d, n in enumerate(shape) if d not in axes)
+    return kept if len(kept) >= 2 else (*kept, 1)
+
+
 def iota(
     sim: Simulation, dst: Tensor, values: np.ndarray | None, *, mask: Any = None, instr: str = "nisa.iota"
 ) -> Instruction:

@@ -271,16 +271,7 @@ def iota(
     sim = _sim("iota")
     values = None
     if sim.values:
-        p = dst.shape[0]
-        steps = [int(s) for s, _ in pattern]
-        nums = [int(n) for _, n in pattern]
-        grid = np.zeros(nums, dtype=np.int64)
-        for d, (s, n) in enumerate(zip(steps, nums, strict=True)):
-            shape = [1] * len(nums)
-            shape[d] = n
-            grid = grid + s * np.arange(n).reshape(shape)
-        values = offset + channel_multiplier * np.arange(p).reshape((p,) + (1,) * grid.ndim) + grid[None]
-        values = values.reshape(dst.shape)
+        values = _isa.pattern_values(dst.shape[0], pattern, offset, channel_multiplier).reshape(dst.shape)
     _isa.iota(sim, dst, values)
 
 
@@ -390,14 +381,7 @@ def affine_select(
     sim = _sim("affine_select")
     pred = None
     if sim.values:
-        p = dst.shape[0]
-        nums = [int(n) for _, n in pattern]
-        grid = np.zeros(nums, dtype=np.int64)
-        for d, (s, n) in enumerate(pattern):
-            shape = [1] * len(nums)
-            shape[d] = int(n)
-            grid = grid + int(s) * np.arange(int(n)).reshape(shape)
-        value = offset + channel_multiplier * np.arange(p).reshape((p,) + (1,) * grid.ndim) + grid[None]
+        value = _isa.pattern_values(dst.shape[0], pattern, offset, channel_multiplier)
         op = _isa.op_name(cmp_op) or "equal"
         pred = np.asarray(_isa.BINARY[op](value, 0)).reshape(dst.shape)
     _isa.affine_select(sim, dst, pred, on_true_tile, on_false_value)

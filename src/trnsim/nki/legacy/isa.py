@@ -280,12 +280,7 @@ def tensor_reduce(
     sim = _sim("tensor_reduce")
     _isa.check_tensor(sim, "nisa.tensor_reduce", data, "data")
     axes = _isa.normalize_axes(sim, "nisa.tensor_reduce", axis, data.ndim)
-    if keepdims:
-        shape = tuple(1 if d in axes else n for d, n in enumerate(data.shape))
-    else:
-        shape = tuple(n for d, n in enumerate(data.shape) if d not in axes)
-        if len(shape) < 2:
-            shape = (*shape, 1)
+    shape = _isa.reduced_shape(data.shape, axes, keepdims)
     dst = _impl.new_tile(sim, "nisa.tensor_reduce", shape, dtype or data.dtype)
     instr = _isa.tensor_reduce(sim, dst, op, data, axes, negate=negate, mask=mask)
     return _impl.fresh(sim, dst, instr)

@@ -147,14 +147,7 @@ def _binary(name: str, default_dtype: Any = None) -> Any:
 
 
 def _reduction(name: str) -> Any:
-    op = {
-        "sum": "add",
-        "max": "maximum",
-        "min": "minimum",
-        "prod": "multiply",
-        "mean": "mean",
-        "all": "logical_and",
-    }[name]
+    op = _impl.REDUCTION_OPS[name]
 
     def fn(
         x: Any, axis: Any, *, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any
