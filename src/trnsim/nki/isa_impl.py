@@ -507,13 +507,7 @@ def activation(
     instr: str = "nisa.activation",
 ) -> Instruction:
     """``dst = op(data * scale + bias)`` on ScalarE, optionally reducing along the free axes."""
-    name = op_name(op)
-    if name not in ACTIVATIONS:
-        sim.fail(
-            instr,
-            f"activation function {op!r} is not supported (valid: {', '.join(sorted(ACTIVATIONS))})",
-            "unsupported_activation",
-        )
+    name = named_op(sim, instr, op, ACTIVATIONS, "activation function", "unsupported_activation")
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     same_partitions(sim, instr, ("data", data), ("dst", dst))
@@ -572,15 +566,16 @@ def activation(
     )
 
 
-def _alu(sim: Simulation, instr: str, op: Any, label: str = "op") -> str:
+def named_op(sim: Simulation, instr: str, op: Any, table: dict[str, Any], what: str, err_id: str) -> str:
+    """The canonical name of ``op`` if ``table`` has it; otherwise one KernelError listing the valid ones."""
     name = op_name(op)
-    if name not in BINARY:
-        sim.fail(
-            instr,
-            f"{label} {op!r} is not an ALU operator (valid: {', '.join(sorted(BINARY))})",
-            "unsupported_alu_op",
-        )
+    if name not in table:
+        sim.fail(instr, f"{what} {op!r} is not supported (valid: {', '.join(sorted(table))})", err_id)
     return str(name)
+
+
+def _alu(sim: Simulation, instr: str, op: Any, label: str = "op") -> str:
+    return named_op(sim, instr, op, BINARY, f"{label}: ALU operator", "unsupported_alu_op")
 
 
 def _apply(name: str, a: Any, b: Any) -> Any:
@@ -794,13 +789,7 @@ def tensor_reduce(
     instr: str = "nisa.tensor_reduce",
 ) -> Instruction:
     """Reduce ``data`` along free axes (never the partition axis)."""
-    name = op_name(op)
-    if name not in REDUCE:
-        sim.fail(
-            instr,
-            f"{op!r} is not a reduction operator (valid: {', '.join(sorted(REDUCE))})",
-            "unsupported_reduce_op",
-        )
+    name = named_op(sim, instr, op, REDUCE, "reduction operator", "unsupported_reduce_op")
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     axes = normalize_axes(sim, instr, axis, data.ndim)
