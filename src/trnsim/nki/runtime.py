@@ -53,7 +53,7 @@ class Buffer(StrEnum):
     @property
     def on_chip(self) -> bool:
         """True for SBUF and PSUM."""
-        return self in (Buffer.SBUF, Buffer.PSUM)
+        return self is Buffer.SBUF or self is Buffer.PSUM
 
 
 _NKI_DIR = str(Path(__file__).resolve().parent)
@@ -72,6 +72,16 @@ def user_location() -> tuple[str, int]:
             return filename, frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
     return "?", 0
+
+
+def user_statement() -> tuple[int, int]:
+    """Identity of the kernel statement being executed: (frame id, line)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not frame.f_code.co_filename.startswith(_NKI_DIR):
+            return id(frame), frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    return 0, 0
 
 
 class Allocation:
@@ -113,8 +123,8 @@ class Allocation:
         partition_axis: int = -1,
     ) -> None:
         self.partition_axis = partition_axis
-        self.on_chip = buffer in (Buffer.SBUF, Buffer.PSUM)
-        self.space = buffer.space
+        self.on_chip = buffer is Buffer.SBUF or buffer is Buffer.PSUM
+        self.space = _SPACE[buffer]
         self.dtype_name = dtype_name(dtype)
         self._release: Any = None
         self.alloc_id = alloc_id
@@ -137,14 +147,18 @@ class Allocation:
         return self.free_elems * self.itemsize
 
 
+_SPACE = {b: b.space for b in Buffer}
+
+
 @dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
 class LoopFrame:
     """One active ``affine_range`` loop: writes per iteration to tensors made before it."""
 
     start_alloc: int
     iteration: int = 0
-    #: alloc_id -> list of (region, iteration) written by plain (non-accumulating) writes
-    writes: dict[int, list[tuple[Region, int]]] = field(default_factory=dict)
+    #: alloc_id -> {region: latest iteration that wrote it} for plain (non-accumulating) writes;
+    #: a dict, so a tile rewritten every iteration stays one entry
+    writes: dict[int, dict[Region, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,11 +188,13 @@ class Simulation:
     psum_groups: dict[int, list[Region]] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     depth: int = 0  # sub-kernel nesting
+    #: a suspected over-capacity state: (instruction, buffer, location, statement)
+    overflow: tuple[str, Buffer, str, tuple[int, int]] | None = None
+    values: bool = field(init=False, default=True)
 
-    @property
-    def values(self) -> bool:
-        """True when values are computed."""
-        return self.mode is Mode.VALUES
+    def __post_init__(self) -> None:
+        #: True when values are computed (a plain attribute: read on every instruction)
+        self.values = self.mode is Mode.VALUES
 
     # -- errors --------------------------------------------------------------------------------
     def fail(self, instruction: str, rule: str, err_id: str = "") -> NoReturn:
@@ -204,8 +220,10 @@ class Simulation:
         partition_axis: int = 0,
     ) -> Allocation:
         """Create storage; ``fill=None`` leaves it uninitialised (NaN / UNINIT_INT sentinel)."""
+        if self.overflow is not None:
+            self.confirm_capacity()
         for d in shape:
-            if not isinstance(d, (int, np.integer)) or d < 0:
+            if (d.__class__ is not int and not isinstance(d, (int, np.integer))) or d < 0:
                 self.fail(instruction, f"tensor shape {shape} must be non-negative integers", "invalid_shape")
         top_shared = buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops
         if top_shared and self.shared_index < len(self.shared):
@@ -274,6 +292,24 @@ class Simulation:
             self.shared_index += 1
         return alloc
 
+    def allocate_tile(
+        self, instruction: str, shape: tuple[int, ...], dtype: np.dtype[Any], buffer: Buffer
+    ) -> Allocation:
+        """Fast path of :meth:`allocate` for a fresh on-chip result tile (partition dim first)."""
+        if (
+            self.values
+            or self.overflow is not None
+            or len(shape) < 2
+            or not (0 < shape[0] <= self.spec.pmax)
+            or (buffer is not Buffer.SBUF and buffer is not Buffer.PSUM)
+        ):
+            return self.allocate(instruction, shape, dtype, buffer)
+        free = math.prod(shape[1:])
+        alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], free, "", None, 0)
+        self.next_alloc += 1
+        self._account(instruction, alloc)
+        return alloc
+
     def _account(self, instruction: str, alloc: Allocation) -> None:
         nbytes = alloc.bytes_per_partition
         spec = self.spec
@@ -287,29 +323,46 @@ class Simulation:
                     "size_of_dimension_exceed_arch_limit",
                 )
             self.live_psum_bytes += nbytes
-            if self.live_psum_bytes > spec.psum_bytes_per_partition:
-                live = self.live_psum_bytes
-                self.live_psum_bytes -= nbytes
-                self.fail(
-                    instruction,
-                    f"PSUM capacity exceeded by live tiles ({live} bytes per"
-                    f" partition live, {spec.psum_bytes_per_partition} available)",
-                    "psum_capacity_exceeded",
-                )
             alloc._release = _Release(self, Buffer.PSUM, nbytes)
+            if self.live_psum_bytes > spec.psum_bytes_per_partition:
+                self._suspect(instruction, Buffer.PSUM)
         else:
             self.live_sbuf_bytes += nbytes
-            usable = spec.sbuf_usable_bytes_per_partition
-            if self.live_sbuf_bytes > usable:
-                live = self.live_sbuf_bytes
-                self.live_sbuf_bytes -= nbytes
-                self.fail(
-                    instruction,
-                    f"SBUF capacity exceeded by live tiles ({live} bytes per"
-                    f" partition live, {usable} available)",
-                    "sbuf_capacity_exceeded",
-                )
             alloc._release = _Release(self, Buffer.SBUF, nbytes)
+            if self.live_sbuf_bytes > spec.sbuf_usable_bytes_per_partition:
+                self._suspect(instruction, Buffer.SBUF)
+
+    def _suspect(self, instruction: str, buffer: Buffer) -> None:
+        """Over capacity: confirmed only once the allocating statement has finished.
+
+        ``x = nl.zeros(...)`` in a loop allocates the new tile while the previous one is still
+        bound to ``x``; Python frees it right after the assignment, as the compiler would have.
+        So the check is repeated at the next statement that calls into NKI.
+        """
+        filename, line = user_location()
+        if self.overflow is None:
+            self.overflow = (instruction, buffer, f"{os.path.basename(filename)}:{line}", user_statement())
+
+    def confirm_capacity(self) -> None:
+        """Fail if an over-capacity state outlived the statement that caused it."""
+        pending = self.overflow
+        if pending is None or user_statement() == pending[3]:
+            return
+        self.overflow = None
+        instruction, buffer, location, _ = pending
+        spec = self.spec
+        if buffer is Buffer.PSUM:
+            live, cap, what = self.live_psum_bytes, spec.psum_bytes_per_partition, "PSUM"
+        else:
+            live, cap, what = self.live_sbuf_bytes, spec.sbuf_usable_bytes_per_partition, "SBUF"
+        if live > cap:
+            raise KernelError(
+                f"{what} capacity exceeded by live tiles ({live} bytes per partition live, {cap} available)",
+                kernel=self.kernel_name,
+                instruction=instruction,
+                location=location,
+                err_id=f"{what.lower()}_capacity_exceeded",
+            )
 
     def _release(self, buffer: Buffer, nbytes: int) -> None:
         if buffer is Buffer.PSUM:
@@ -327,6 +380,8 @@ class Simulation:
         attrs: dict[str, Any] | None = None,
     ) -> Instruction:
         """Append one executed instruction to the trace."""
+        if self.overflow is not None:
+            self.confirm_capacity()
         filename, line = user_location()
         instr = Instruction(
             seq=len(self.trace.instructions),
@@ -351,7 +406,12 @@ class Simulation:
             return
         for frame in self.loops:
             if region.alloc_id < frame.start_alloc:
-                frame.writes.setdefault(region.alloc_id, []).append((region, frame.iteration))
+                regions = frame.writes.get(region.alloc_id)
+                if regions is None:
+                    frame.writes[region.alloc_id] = {region: frame.iteration}
+                else:
+                    regions.pop(region, None)  # keep insertion order = write order
+                    regions[region] = frame.iteration
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
@@ -361,18 +421,23 @@ class Simulation:
             writes = frame.writes.get(region.alloc_id)
             if not writes:
                 continue
-            current_covers = any(it == frame.iteration and _contains(w, region) for w, it in writes)
-            if current_covers:
+            now = frame.iteration
+            earlier = None
+            for w, it in writes.items():
+                if it < now and w.overlaps(region):
+                    earlier = (w, it)
+                    break
+            if earlier is None:
                 continue
-            for w, it in writes:
-                if it < frame.iteration and w.overlaps(region):
-                    self.fail(
-                        instruction,
-                        "loop-carried dependency inside affine_range (iteration"
-                        f" {frame.iteration} reads what iteration {it} wrote; use"
-                        " sequential_range, or accumulate with +=)",
-                        "unexpected_output_dependencies",
-                    )
+            if any(it == now and _contains(w, region) for w, it in writes.items()):
+                continue
+            it = earlier[1]
+            self.fail(
+                instruction,
+                f"loop-carried dependency inside affine_range (iteration {now} reads what iteration"
+                f" {it} wrote; use sequential_range, or accumulate with +=)",
+                "unexpected_output_dependencies",
+            )
 
 
 class _Release:
