@@ -76,21 +76,21 @@ def systems(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
 
 @catalog_app.command("models")
 def models(as_json: _Json = False) -> None:
-    """Every built-in model preset: size, layers, experts, and what is assumed."""
+    """Every built-in model preset: size, layers, experts, and how many notes (approximations)."""
     specs = [load_model(n) for n in list_models()]
     if as_json:
         print(json.dumps([{**m.model_dump(mode="json"), "n_params": m.n_params(),
                            "n_active_params": m.n_active_params()} for m in specs], indent=1))
         return
     table = Table(title="models")
-    columns = ("name", "family", "params", "active", "layers", "hidden", "heads/kv", "experts", "assumptions")
+    columns = ("name", "family", "params", "active", "layers", "hidden", "heads/kv", "experts", "notes")
     for col in columns:
         table.add_column(col)
     for m in specs:
         experts = f"{m.num_experts} (top-{m.experts_per_token})" if m.is_moe else "-"
         table.add_row(m.name, m.family, f"{m.n_params() / 1e9:.1f} B", f"{m.n_active_params() / 1e9:.1f} B",
                       str(m.num_layers), str(m.hidden_size), f"{m.num_heads}/{m.num_kv_heads}", experts,
-                      str(sum("ASSUMPTION" in n for n in m.notes)))
+                      str(len(m.notes)))
     Console().print(table)
 
 
