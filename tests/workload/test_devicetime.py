@@ -157,3 +157,12 @@ def test_time_step_adds_up_and_breaks_down() -> None:
     assert sum(step.by_class_s.values()) == pytest.approx(step.total_s)
     assert step.by_class_s[OpClass.MATMUL] > step.by_class_s[OpClass.NORM]
     assert step.to_dict()["methods"] == {"analytic": len(step.op_times)}
+
+
+def test_attention_tables_grow_quadratically_beyond_the_grid() -> None:
+    # Causal attention with seq_k = seq_q: twice the sequence beyond the grid, four times the work.
+    times = np.array([[100.0], [400.0]])
+    table = OpTable("flash_attention_fwd", "bfloat16", "trn2", ("seq_q", "head_dim"), ((1024, 2048), (128,)),
+                    times, extrapolation={"seq_q": 2.0})
+    assert table.interpolate_ns({"seq_q": 4096, "head_dim": 128}) == pytest.approx(1600.0)
+    assert table.interpolate_ns({"seq_q": 1448, "head_dim": 128}) == pytest.approx(100 * (1448 / 1024) ** 2)
