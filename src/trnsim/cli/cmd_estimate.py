@@ -1,1 +1,233 @@
-"""Command module cmd_estimate (filled in by its layer)."""
+"""``trnsim estimate``: one training step of a parallel plan on a cluster, as tables or JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trnsim.cli.apps import app
+from trnsim.cluster import (
+    Schedule,
+    StepResult,
+    check_plan,
+    estimate_run_goodput,
+    estimate_step,
+    load_topology,
+    make_plan,
+    topology_for_system,
+)
+from trnsim.cluster.goodput import GoodputResult
+from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import load_system
+from trnsim.workload.estimate import estimate_device_step
+from trnsim.workload.models import load_model
+from trnsim.workload.options import Precision, Recompute
+
+_GIB = 2**30
+#: Runs at least this long get a goodput estimate (failures and checkpoints matter at this length).
+_LONG_RUN_S = 3600.0
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values parsed as numbers where they are numbers."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"--topology-set expects KEY=VALUE (e.g. scale_out.hop_latency_us=20), got '{item}'"
+            )
+        value: Any = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        out[key] = value
+    return out
+
+
+def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None) -> list[Table]:
+    head = Table(
+        title=f"{result.model} on {result.ranks} ranks ({result.chips} chips) of {result.system}",
+        show_header=False,
+    )
+    head.add_row("plan", result.plan.describe())
+    head.add_row("step time", f"{result.step_time_s:.4g} s")
+    head.add_row("tokens/s", f"{result.tokens_per_s:,.0f}")
+    head.add_row("MFU / HFU", f"{result.mfu:.1%} / {result.hfu:.1%}")
+    head.add_row("micro-batches", f"{result.microbatches} (bubble {result.bubble_fraction:.1%} of ideal)")
+    fits = "yes" if result.fits else "NO"
+    head.add_row(
+        "memory per rank",
+        f"{result.memory_per_rank_bytes / _GIB:.1f} GiB of {result.memory_capacity_bytes / _GIB:.1f} GiB"
+        f" — fits: {fits}",
+    )
+    head.add_row("goodput (long run)", f"{result.goodput:.1%} of wall time training (failures, checkpoints)")
+    for name, where in result.groups.items():
+        algorithm = result.algorithms.get(name, "")
+        head.add_row(f"{name} group", f"{where} ({algorithm})" if algorithm else where)
+    parts = Table(title="step breakdown")
+    parts.add_column("part")
+    parts.add_column("seconds", justify="right")
+    parts.add_column("share", justify="right")
+    for key, seconds in result.breakdown.items():
+        parts.add_row(key, f"{seconds:.4g}", f"{seconds / result.step_time_s:.1%}")
+    memory = Table(title="memory per rank")
+    memory.add_column("part")
+    memory.add_column("GiB", justify="right")
+    for key, value in result.memory.parts().items():
+        memory.add_row(key, f"{value / _GIB:.2f}")
+    tables = [head, parts, memory]
+    if goodput is not None and run_s is not None:
+        good = Table(title="goodput of the run", show_header=False)
+        good.add_row("run length (failure-free)", f"{run_s / 86400:.2f} days")
+        good.add_row(
+            "job MTBF", f"{goodput.mtbf_s / 3600:.2f} h ({goodput.failures_per_day:.2f} failures/day)"
+        )
+        good.add_row(
+            "checkpoint write", f"{goodput.checkpoint_write_s:.1f} s every {goodput.interval_s / 60:.1f} min"
+        )
+        good.add_row("goodput", f"{goodput.goodput:.1%}")
+        good.add_row("expected wall time", f"{run_s / goodput.goodput / 86400:.2f} days")
+        tables.append(good)
+    return tables
+
+
+@app.command("estimate")
+def estimate(
+    model: Annotated[str, typer.Option(help="model preset name or path to a config.json")],
+    system: Annotated[str, typer.Option(help="system (node) name from the catalog, e.g. trn2, p5")],
+    nodes: Annotated[int | None, typer.Option(help="number of nodes (or give --ranks)")] = None,
+    ranks: Annotated[int | None, typer.Option(help="number of ranks (devices / logical cores)")] = None,
+    tp: Annotated[int, typer.Option(help="tensor-parallel size")] = 1,
+    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
+    dp: Annotated[int | None, typer.Option(help="data-parallel size (default: ranks / (tp*pp*cp))")] = None,
+    cp: Annotated[int, typer.Option(help="context-parallel size")] = 1,
+    ep: Annotated[int, typer.Option(help="expert-parallel size (taken from the DP ranks)")] = 1,
+    zero: Annotated[int, typer.Option(help="ZeRO stage 0-3")] = 0,
+    fsdp: Annotated[bool, typer.Option(help="fully sharded data parallel (= ZeRO-3)")] = False,
+    recompute: Annotated[Recompute, typer.Option(help="activation recomputation")] = Recompute.NONE,
+    micro_batch: Annotated[int, typer.Option(help="sequences per micro-batch")] = 1,
+    global_batch: Annotated[
+        int | None, typer.Option(help="sequences per step (default: dp*micro-batch)")
+    ] = None,
+    seq_len: Annotated[int, typer.Option(help="sequence length in tokens")] = 4096,
+    interleave: Annotated[int, typer.Option(help="virtual pipeline stages per rank (interleaved 1F1B)")] = 1,
+    schedule: Annotated[
+        Schedule | None,
+        typer.Option(help="pipeline schedule (default: 1f1b, interleaved when --interleave > 1)"),
+    ] = None,
+    sequence_parallel: Annotated[bool, typer.Option(help="sequence parallelism with TP")] = False,
+    overlap_dp: Annotated[bool, typer.Option(help="overlap DP communication with backward")] = True,
+    overlap_tp: Annotated[bool, typer.Option(help="overlap TP communication with GEMMs")] = False,
+    precision: Annotated[Precision, typer.Option(help="training precision")] = Precision.BF16,
+    train_tokens: Annotated[
+        float | None, typer.Option(help="tokens to train: adds run time and goodput")
+    ] = None,
+    topology: Annotated[
+        str | None,
+        typer.Option(
+            help="topology file to use instead of the system's (e.g. gb200-nvl72 with --system b200)"
+        ),
+    ] = None,
+    topology_set: Annotated[
+        list[str] | None, typer.Option(help="override a topology value, KEY=VALUE in file units (repeatable)")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the result as JSON here")
+    ] = None,
+) -> None:
+    """Estimate one training step: time and breakdown, tokens/s, MFU, memory per rank, fit."""
+    spec = load_system(system)
+    if (nodes is None) == (ranks is None):
+        raise ConfigError("give exactly one of --nodes or --ranks")
+    for name, value in (("nodes", nodes), ("ranks", ranks)):
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {value}")
+    total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
+    if dp is None:
+        if total % (tp * pp * cp):
+            raise InfeasiblePlanError(
+                InfeasibleReason.RANK_COUNT,
+                f"tp*pp*cp = {tp * pp * cp} does not divide the {total} ranks; "
+                "pick degrees that do or give --dp",
+            )
+        dp = total // (tp * pp * cp)
+    chosen = schedule or (Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B)
+    plan = make_plan(
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        cp=cp,
+        ep=ep,
+        zero_stage=zero,
+        fsdp=fsdp,
+        recompute=recompute,
+        micro_batch=micro_batch,
+        global_batch=global_batch if global_batch is not None else dp * micro_batch,
+        interleave=interleave,
+        schedule=chosen,
+        sequence_parallel=sequence_parallel,
+        overlap_dp_comm=overlap_dp,
+        overlap_tp_comm=overlap_tp,
+    )
+    config = load_model(model)
+    overrides = _parse_overrides(topology_set or [])
+    if topology is None:
+        network = topology_for_system(spec, system, overrides)
+    else:
+        network = load_topology(
+            topology,
+            overrides,
+            node_scale_out_bw_bytes_per_s=spec.scale_out_bw_bytes_per_s,
+            chips_per_node=spec.chips_per_node,
+        )
+    result = estimate_step(config, spec, total, plan, seq_len, precision, network)
+    if not result.fits:
+        try:
+            check_plan(config, spec, total, plan, seq_len, precision)
+        except InfeasiblePlanError as why:
+            Console(stderr=True).print(f"[yellow]warning:[/] {why}", highlight=False, soft_wrap=True)
+    run_s = None
+    goodput = None
+    if train_tokens is not None:
+        if not math.isfinite(train_tokens) or train_tokens <= 0:
+            raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
+        run_s = train_tokens / result.tokens_per_s
+    if run_s is not None and run_s >= _LONG_RUN_S:
+        goodput = estimate_run_goodput(result, config, spec, network)
+    console = Console()
+    for table in _table(result, goodput, run_s):
+        console.print(table)
+    if total == 1:  # one device: also the workload layer's per-op-class view of the same step
+        console.print(
+            estimate_device_step(
+                config,
+                spec,
+                micro_batch,
+                seq_len,
+                precision,
+                recompute,
+                num_microbatches=plan.microbatches,
+                zero_stage=plan.effective_zero_stage,
+            )
+        )
+    if json_out is not None:
+        payload = result.to_dict()
+        if run_s is not None:
+            payload["train_time_s"] = run_s
+        if goodput is not None:
+            payload["goodput"] = goodput.to_dict()
+        try:
+            json_out.write_text(json.dumps(payload, indent=2))
+        except OSError as error:
+            raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None

@@ -1,1 +1,150 @@
-"""Command module cmd_kernel_profile (filled in by its layer)."""
+"""``trnsim kernel profile FILE``: predicted latency, utilisation and bound of every kernel launch.
+
+The file runs as ``__main__`` (as ``trnsim kernel run`` runs it) with the kernel layer in
+timing-only mode; every kernel launch is traced and timed by :mod:`trnsim.core` on each target.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trnsim.cli.apps import kernel_app
+from trnsim.cli.cmd_kernel_run import run as run_kernel_file
+from trnsim.core import TimelineResult, chrome_trace, simulate_trace, summarize
+from trnsim.errors import ConfigError
+from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
+from trnsim.nki.trace import KernelTrace, collect_traces
+
+__all__ = ["collect_launch_traces", "profile", "render_profiles"]
+
+
+def collect_launch_traces(file: Path, target: str) -> tuple[list[KernelTrace], int]:
+    """Run ``file`` as ``__main__`` (as ``trnsim kernel run`` does) and collect every launch's trace.
+
+    Returns the traces and the file's exit status.
+    """
+    with collect_traces() as launches:
+        status = run_kernel_file(file=file, target=target, args=[])
+    return [trace for trace in launches if trace.instructions], int(status or 0)
+
+
+def _fraction(value: float) -> str:
+    return f"{100.0 * value:5.1f} %"
+
+
+def render_profiles(results: Sequence[TimelineResult], console: Console) -> None:
+    """Print one summary table of all launches, and the busy fractions of each."""
+    table = Table(title="Predicted kernel launches (latency in µs; TensorE share of peak)",
+                  title_justify="left")
+    for column in ("#", "kernel", "target", "cores", "µs", "TFLOP/s", "of peak",
+                   "DMA MiB", "HBM GB/s", "bound"):
+        table.add_column(column, justify="left" if column in ("kernel", "target", "bound") else "right")
+    for index, r in enumerate(results):
+        table.add_row(
+            str(index), r.kernel, r.target, str(r.num_cores), f"{r.latency_ns / 1e3:,.2f}",
+            f"{r.achieved_flops_per_s / 1e12:,.2f}", _fraction(r.tensor_utilization),
+            f"{r.dma_bytes / 2**20:,.2f}", f"{r.hbm_bandwidth_used_bytes_per_s / 1e9:,.1f}", str(r.bound))
+    console.print(table)
+    for index, r in enumerate(results):
+        busy = Table(title=f"#{index} {r.kernel} on {r.target}: busy time and critical path",
+                     title_justify="left")
+        busy.add_column("resource")
+        busy.add_column("busy", justify="right")
+        for engine, fraction in r.engine_busy_fraction().items():
+            busy.add_row(engine, _fraction(fraction))
+        queues = r.queue_busy_fraction()
+        if queues:
+            values = list(queues.values())
+            busy.add_row(f"DMA queues ({len(values)}): mean", _fraction(sum(values) / len(values)))
+            busy.add_row("DMA queues: busiest", _fraction(max(values)))
+        busy.add_row("PSUM banks live at once (peak)", str(r.psum_banks_used))
+        total = sum(r.critical_path_ns.values()) or 1.0
+        for category, ns in r.critical_path_ns.items():
+            busy.add_row(f"critical path: {category}", _fraction(ns / total))
+        console.print(busy)
+    if len({r.target for r in results}) > 1:
+        _render_comparison(results, console)
+
+
+def _render_comparison(results: Sequence[TimelineResult], console: Console) -> None:
+    """The same launches side by side across targets (latency, speed-up over the first)."""
+    targets = list(dict.fromkeys(r.target for r in results))
+    launches: dict[tuple[int, str], dict[str, TimelineResult]] = {}
+    counters: dict[str, int] = {}
+    for r in results:
+        position = counters.get(r.target, 0)
+        counters[r.target] = position + 1
+        launches.setdefault((position, r.kernel), {})[r.target] = r
+    table = Table(title="Side by side (latency µs; speed-up over " + targets[0] + ")", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("kernel")
+    for target in targets:
+        table.add_column(target, justify="right")
+    for (position, kernel), per_target in launches.items():
+        base = per_target.get(targets[0])
+        cells = []
+        for target in targets:
+            other = per_target.get(target)
+            if other is None:
+                cells.append("–")
+                continue
+            speedup = f" ({base.latency_ns / other.latency_ns:.2f}×)" if base and other.latency_ns > 0 else ""
+            cells.append(f"{other.latency_ns / 1e3:,.2f}{speedup}")
+        table.add_row(str(position), kernel, *cells)
+    console.print(table)
+
+
+def _targets(value: str, timing_file: Path | None) -> list[NeuronCoreTiming]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ConfigError("--target is empty; give one or more of trn1, trn2, trn3 separated by commas")
+    return [load_timing(name, timing_file) for name in names]
+
+
+def _write_json(path: Path, document: Any) -> None:
+    try:
+        path.write_text(json.dumps(document, indent=1))
+    except OSError as error:
+        raise ConfigError(f"cannot write '{path}': {error.strerror}") from None
+
+
+@kernel_app.command("profile")
+def profile(
+    file: Annotated[Path, typer.Argument(help="Python file that launches NKI kernels (run as __main__).")],
+    target: Annotated[str, typer.Option(help="Target(s), comma-separated: trn1, trn2, trn3.")] = "trn2",
+    trace: Annotated[Path | None, typer.Option(
+        "--trace", help="Write a Chrome/Perfetto trace (JSON) of every launch here.")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write the per-launch summaries as JSON here.")] = None,
+    timing: Annotated[Path | None, typer.Option(
+        help="TOML file overriding timing parameters (same keys as the shipped data).")] = None,
+) -> None:
+    """Predict latency, FLOP/s, bandwidth, engine busy time and the bound of each kernel launch."""
+    if not file.is_file():
+        raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
+    results: list[TimelineResult] = []
+    console = Console()
+    for timing_data in _targets(target, timing):
+        launches, status = collect_launch_traces(file, timing_data.target)
+        if status != 0:
+            console.print(f"[yellow]note:[/] {file} exited with status {status} on {timing_data.target}; "
+                          "profiling the launches it made")
+        for launch in launches:
+            results.append(simulate_trace(launch, timing_data))
+    if not results:
+        console.print(f"{file} launched no kernel.")
+        return
+    render_profiles(results, console)
+    if trace is not None:
+        _write_json(trace, chrome_trace(results))
+        console.print(f"trace: {trace} (open in https://ui.perfetto.dev)")
+    if json_out is not None:
+        _write_json(json_out, [summarize(r) for r in results])
+        console.print(f"summary: {json_out}")

@@ -1,1 +1,32 @@
-"""Command module cmd_kernel_run (filled in by its layer)."""
+"""``trnsim kernel run FILE [--target trn1|trn2|trn3] [ARGS...]``: run an unmodified NKI file.
+
+The file runs as ``__main__`` with the import hook installed, so ``import neuronxcc.nki`` and
+``import nki`` resolve to trnsim. The file's exit status is the command's; a KernelError prints
+one line (exit 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trnsim.cli.apps import kernel_app
+from trnsim.nki.runner import run_file
+from trnsim.nki.targets import ENV_TARGET
+
+
+@kernel_app.command(
+    "run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def run(
+    file: Annotated[Path, typer.Argument(help="A Python file written for the Neuron SDK.")],
+    target: Annotated[
+        str | None, typer.Option("--target", help=f"trn1 | trn2 | trn3 (default: ${ENV_TARGET}, trn2).")
+    ] = None,
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments for the file (sys.argv[1:]).")] = None,
+) -> int:
+    """Run an NKI kernel file on trnsim's CPU simulator (its exit status is the command's)."""
+    return run_file(file, list(args or []), target)

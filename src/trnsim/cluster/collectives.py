@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from trnsim.cluster.placement import GroupLevel, GroupPlacement
 from trnsim.cluster.topology import LinkKind
@@ -170,6 +171,12 @@ def collective_time(
     """
     if n_bytes < 0:
         raise ConfigError(f"{collective} size must be >= 0 bytes, got {n_bytes}")
+    return _cost(collective, float(n_bytes), group, algorithm)
+
+
+@lru_cache(maxsize=65536)
+def _cost(collective: Collective, n_bytes: float, group: GroupPlacement,
+          algorithm: Algorithm | None) -> CollectiveCost:
     if not group.levels or n_bytes == 0:
         return CollectiveCost(collective, algorithm or Algorithm.DIRECT, n_bytes, 0.0)
     choices = applicable_algorithms(collective, group)
@@ -181,5 +188,5 @@ def collective_time(
                 f"{group.describe()}; valid: {allowed}"
             )
         choices = (algorithm,)
-    best = min(choices, key=lambda alg: _time_s(alg, collective, n_bytes, group))
-    return CollectiveCost(collective, best, n_bytes, _time_s(best, collective, n_bytes, group))
+    best_time, best = min((_time_s(alg, collective, n_bytes, group), alg) for alg in choices)
+    return CollectiveCost(collective, best, n_bytes, best_time)

@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 from trnsim.devicetime.efficiency import EfficiencyCurves
-from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
+from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase, executed_attention_flops
 from trnsim.devicetime.rank import RankView
 
 __all__ = ["analytic_time_s", "executed_attention_flops"]
-
-_CAUSAL_BLOCK = 128  # query/key block of a FlashAttention kernel
-
-
-def executed_attention_flops(op: Op) -> float:
-    """FLOPs a FlashAttention kernel executes: causal masking skips blocks above the diagonal.
-
-    With n = seq_q / block query blocks against as many key blocks, a causal kernel visits
-    n·(n+1)/2 of n² block pairs: a fraction (n+1)/(2n). Context-parallel chunks (seq_kv > seq_q)
-    are load-balanced, so each rank executes the same fraction of its full matrix.
-    """
-    if not op.shape.get("causal", 0):
-        return op.flops
-    n = max(1, op.shape.get("seq_q", 1) // _CAUSAL_BLOCK)
-    return op.flops * (n + 1) / (2 * n)
-
 
 def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     """Seconds for one instance of ``op``: max(compute at curve efficiency, memory) + launch."""

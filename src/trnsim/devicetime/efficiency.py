@@ -84,8 +84,13 @@ def _user_file(name: str, catalog_dir: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
-@lru_cache(maxsize=32)
 def _load(path: Path) -> EfficiencyCurves:
+    return _load_version(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _load_version(path: Path, mtime_ns: int) -> EfficiencyCurves:
+    """Parse one file; the modification time in the key makes an edited file reload."""
     try:
         data = tomllib.loads(path.read_text())
         return EfficiencyCurves(**data)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-__all__ = ["SHAPE_KEYS", "Dtype", "Op", "OpClass", "Phase"]
+__all__ = ["SHAPE_KEYS", "Dtype", "Op", "OpClass", "Phase", "executed_attention_flops"]
 
 
 class Dtype(StrEnum):
@@ -96,3 +96,22 @@ class Op:
         """FLOPs per byte of memory traffic of one instance."""
         moved = self.bytes_read + self.bytes_written
         return self.flops / moved if moved else float("inf")
+
+
+#: Query/key tile of a FlashAttention kernel: 128 rows, one partition-dimension tile on Trainium
+#: and the usual block on GPUs. Only the causal-skip fraction depends on it.
+CAUSAL_BLOCK = 128
+
+
+def executed_attention_flops(op: Op) -> float:
+    """FLOPs a FlashAttention kernel executes: causal masking skips blocks above the diagonal.
+
+    ``op.flops`` counts the full score matrix (Megatron's convention). With n = seq_q / block
+    query blocks against as many key blocks, a causal kernel visits n·(n+1)/2 of n² block pairs:
+    a fraction (n+1)/(2n). Context-parallel chunks are load-balanced, so each rank executes the
+    same fraction of its part. Non-attention ops return ``op.flops``.
+    """
+    if op.op_class is not OpClass.ATTENTION or not op.shape.get("causal", 0):
+        return op.flops
+    n = max(1, op.shape.get("seq_q", 1) // CAUSAL_BLOCK)
+    return op.flops * (n + 1) / (2 * n)

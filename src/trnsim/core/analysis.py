@@ -1,0 +1,101 @@
+"""What bounds a kernel: the critical path through the schedule and its breakdown.
+
+Every scheduled instruction remembers the instruction that decided its start (the previous
+instruction of its queue, or the producer it waited for). Walking these links back from the
+instruction that finishes last gives the critical path; each step's time is split into
+compute, instruction overhead, DMA fixed cost, DMA data time and waiting for HBM.
+
+The verdict (:class:`~trnsim.core.result.Bound`): the kind of time with at least half of the
+path, where DMA data time counts as HBM-bound if the chip's HBM was at least 90 % busy over the
+run and as DMA-bandwidth-bound otherwise; when no kind reaches half, the engines are waiting for
+each other along a chain of dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trnsim.core.result import Bound, PathCategory, ScheduledInstruction
+
+__all__ = ["classify_bound", "critical_path_breakdown", "peak_psum_banks"]
+
+#: Share of the critical path one kind of time needs to be called the bound.
+DOMINANT_SHARE = 0.5
+#: HBM utilisation over the run above which memory time is blamed on HBM rather than DMA queues.
+HBM_SATURATED = 0.9
+
+
+def critical_path_breakdown(schedule: Sequence[ScheduledInstruction]) -> dict[PathCategory, float]:
+    """Time along the critical path by category, in ns (sums to the latency)."""
+    totals = dict.fromkeys(PathCategory, 0.0)
+    if not schedule:
+        return totals
+    index = max(range(len(schedule)), key=lambda i: schedule[i].ready_ns)
+    segment_end = schedule[index].ready_ns
+    while index >= 0:
+        item = schedule[index]
+        _attribute(item, segment_end - item.start_ns, totals)
+        segment_end = item.start_ns
+        index = item.predecessor
+    if segment_end > 0.0:
+        totals[PathCategory.OVERHEAD] += segment_end
+    return totals
+
+
+def _attribute(item: ScheduledInstruction, span: float, totals: dict[PathCategory, float]) -> None:
+    """Split ``span`` ns of the path spent on ``item`` into categories."""
+    left = max(0.0, span)
+    if item.parts:
+        for category, amount in ((PathCategory.DMA_FIXED, item.dma_fixed_ns),
+                                 (PathCategory.DMA_DATA, item.dma_data_ns),
+                                 (PathCategory.HBM_WAIT, item.hbm_wait_ns)):
+            used = min(amount, left)
+            totals[category] += used
+            left -= used
+        # The rest is waiting for a busy queue: more DMA data ahead of this transfer.
+        totals[PathCategory.DMA_DATA] += left
+        return
+    used = min(item.compute_ns, left)
+    totals[PathCategory.COMPUTE] += used
+    totals[PathCategory.OVERHEAD] += left - used
+
+
+def classify_bound(path: dict[PathCategory, float], hbm_utilization: float) -> Bound:
+    """The profiler's verdict from the critical-path breakdown."""
+    total = sum(path.values())
+    if total <= 0.0:
+        return Bound.INSTRUCTION_OVERHEAD
+    memory = path[PathCategory.DMA_DATA] + path[PathCategory.HBM_WAIT]
+    candidates = {
+        Bound.COMPUTE: path[PathCategory.COMPUTE],
+        Bound.INSTRUCTION_OVERHEAD: path[PathCategory.OVERHEAD],
+        Bound.DMA_FIXED_COST: path[PathCategory.DMA_FIXED],
+        Bound.DMA_BANDWIDTH: memory,
+    }
+    bound, amount = max(candidates.items(), key=lambda kv: kv[1])
+    if amount < DOMINANT_SHARE * total:
+        return Bound.DEPENDENCY_CHAIN
+    if bound == Bound.DMA_BANDWIDTH and hbm_utilization >= HBM_SATURATED:
+        return Bound.HBM
+    return bound
+
+
+def peak_psum_banks(live: dict[tuple[int, int, int], list[float]]) -> int:
+    """Most PSUM banks of one core holding live data at the same time.
+
+    ``live`` maps (core, allocation, bank within the allocation) to the span from its first to
+    its last access.
+    """
+    events: dict[int, list[tuple[float, int]]] = {}
+    for (core, _, _), (start, end) in live.items():
+        per_core = events.setdefault(core, [])
+        per_core.append((start, 1))
+        per_core.append((end, -1))
+    peak = 0
+    for per_core in events.values():
+        per_core.sort(key=lambda e: (e[0], e[1]))
+        current = 0
+        for _, step in per_core:
+            current += step
+            peak = max(peak, current)
+    return peak

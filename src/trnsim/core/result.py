@@ -1,0 +1,136 @@
+"""What a simulation of one kernel launch returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from trnsim.nki.trace import Instruction
+
+__all__ = ["Bound", "PathCategory", "ScheduledInstruction", "StartReason", "TimelineResult"]
+
+
+class Bound(StrEnum):
+    """What limits a kernel's latency (the profiler's verdict)."""
+
+    #: Engine arithmetic on the critical path (TensorE, or the Vector/Scalar/GpSimd engines).
+    COMPUTE = "compute"
+    #: DMA data time stretched because all cores together saturate the chip's HBM bandwidth.
+    HBM = "hbm"
+    #: DMA data time at the core's own queue throughput (the core cannot pull HBM any faster).
+    DMA_BANDWIDTH = "dma-bandwidth"
+    #: Fixed per-transfer DMA costs (many small transfers).
+    DMA_FIXED_COST = "dma-fixed-cost"
+    #: Issue intervals, fixed latencies and pipeline drains between dependent instructions.
+    INSTRUCTION_OVERHEAD = "instruction-overhead"
+    #: No single kind of work dominates: engines wait for each other along a chain of dependencies.
+    DEPENDENCY_CHAIN = "dependency-chain"
+
+
+class PathCategory(StrEnum):
+    """Kinds of time along the critical path."""
+
+    COMPUTE = "compute"
+    OVERHEAD = "overhead"
+    DMA_FIXED = "dma_fixed"
+    DMA_DATA = "dma_data"
+    HBM_WAIT = "hbm_wait"
+
+
+class StartReason(StrEnum):
+    """Why an instruction started when it did."""
+
+    #: At time 0 (nothing to wait for).
+    FREE = "free"
+    #: Its engine, DMA queue or shared port was busy with the previous instruction.
+    QUEUE = "queue"
+    #: It waited for an instruction producing its input or still reading its output.
+    DEPENDENCY = "dependency"
+
+
+@dataclass(slots=True)
+class ScheduledInstruction:
+    """One instruction placed in time."""
+
+    instruction: Instruction
+    #: "tensor", "vector", "scalar", "gpsimd" or "dma".
+    track: str
+    core: int
+    start_ns: float
+    #: When the engine/queue is free again (compute) or the last part of a DMA ends.
+    end_ns: float
+    #: When dependents may use the result (end plus the engine's result latency).
+    ready_ns: float
+    #: The scheduled instruction that decided the start (index in the result list; -1 none).
+    predecessor: int
+    reason: StartReason
+    #: Time of this instruction by kind, for the critical-path breakdown.
+    compute_ns: float = 0.0
+    dma_fixed_ns: float = 0.0
+    dma_data_ns: float = 0.0
+    hbm_wait_ns: float = 0.0
+    #: DMA parts: (queue index, start ns, end ns).
+    parts: tuple[tuple[int, float, float], ...] = ()
+    flops: float = 0.0
+    nbytes: int = 0
+    hbm_bytes: int = 0
+
+
+@dataclass(slots=True)
+class TimelineResult:
+    """The predicted timeline of one kernel launch and what bounds it."""
+
+    kernel: str
+    target: str
+    latency_ns: float
+    num_cores: int
+    #: Issue time per engine summed over the cores that ran, ns (key "tensor", "vector"...).
+    engine_busy_ns: dict[str, float]
+    #: Busy time per DMA queue, keyed "core0/q3" and so on.
+    queue_busy_ns: dict[str, float]
+    bound: Bound
+    #: Critical-path time by category, ns.
+    critical_path_ns: dict[PathCategory, float]
+    flops: float
+    #: Bytes moved by DMA (all directions).
+    dma_bytes: int
+    #: Bytes read from or written to HBM.
+    hbm_bytes: int
+    #: TensorE peak of the cores that ran, FLOP/s.
+    tensor_peak_flops_per_s: float
+    hbm_bandwidth_bytes_per_s: float
+    dma_queues_per_core: int
+    #: Distinct PSUM banks the kernel touched (per core, at most the generation's bank count).
+    psum_banks_used: int
+    instructions: list[ScheduledInstruction] = field(default_factory=list)
+
+    @property
+    def latency_s(self) -> float:
+        """Latency in seconds."""
+        return self.latency_ns * 1e-9
+
+    @property
+    def achieved_flops_per_s(self) -> float:
+        """Useful TensorE FLOPs over the latency."""
+        return self.flops / self.latency_s if self.latency_ns > 0 else 0.0
+
+    @property
+    def tensor_utilization(self) -> float:
+        """Achieved FLOP/s over the TensorE peak of the cores that ran."""
+        peak = self.tensor_peak_flops_per_s
+        return self.achieved_flops_per_s / peak if peak > 0 else 0.0
+
+    @property
+    def hbm_bandwidth_used_bytes_per_s(self) -> float:
+        """HBM bytes over the latency."""
+        return self.hbm_bytes / self.latency_s if self.latency_ns > 0 else 0.0
+
+    def engine_busy_fraction(self) -> dict[str, float]:
+        """Busy time of each engine over (latency × cores)."""
+        span = self.latency_ns * self.num_cores
+        return {name: (busy / span if span > 0 else 0.0) for name, busy in self.engine_busy_ns.items()}
+
+    def queue_busy_fraction(self) -> dict[str, float]:
+        """Busy time of each DMA queue over the latency."""
+        span = self.latency_ns
+        return {name: (busy / span if span > 0 else 0.0) for name, busy in self.queue_busy_ns.items()}

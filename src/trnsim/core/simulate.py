@@ -1,0 +1,347 @@
+"""Event simulation of one kernel launch on the NeuronCores of one chip.
+
+Each engine (TensorE, VectorE, ScalarE, GpSimdE) and each DMA queue executes its instructions in
+order. For in-order queues a single pass over the instructions in program order is an exact
+event simulation: an instruction starts at the latest of
+
+* the time its engine (or, for a DMA part, the queue it is given) is free,
+* the time its inputs are produced and the tiles it overwrites are no longer read by another
+  engine (semaphores; :mod:`trnsim.core.deps`), plus the pipeline-drain overhead of a dependent
+  instruction,
+* on v2, the time the shared SBUF port (VectorE/GpSimdE) or PSUM port (VectorE/ScalarE) is free.
+
+So there is no event heap per instruction. The cores of an SPMD launch are interleaved by a
+small heap keyed by each core's progress (so that a producer on one core is usually placed before
+its consumer on another). HBM bandwidth is divided equally among the cores of the launch that
+use it (:class:`~trnsim.core.dma.HbmCalendar` per core): exact for symmetric SPMD kernels,
+pessimistic when one core moves data while the others compute.
+
+Known simplifications: ports are in-order resources (a later instruction never fills an earlier
+gap); a dependency between cores is seen only if the producer was scheduled first; instructions
+with ``Engine.NONE`` take no time.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+
+from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
+from trnsim.core.costs import ComputeCostModel
+from trnsim.core.deps import Record, RegionTracker
+from trnsim.core.dma import DmaCostModel, HbmCalendar
+from trnsim.core.errors import TimingModelError
+from trnsim.core.result import ScheduledInstruction, StartReason, TimelineResult
+from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
+from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
+
+__all__ = ["SimulationOptions", "simulate_trace"]
+
+_ENGINE_CODE = {Engine.TENSOR: 0, Engine.VECTOR: 1, Engine.SCALAR: 2, Engine.GPSIMD: 3}
+_TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scalar",
+          Engine.GPSIMD: "gpsimd", Engine.DMA: "dma"}
+#: Engine codes are made unique per core with this stride.
+_CORE_STRIDE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationOptions:
+    """Resolution settings of the simulation (not hardware facts)."""
+
+    #: Width of the time buckets HBM bandwidth is booked in.
+    hbm_bucket_ns: float = 500.0
+
+
+class _CoreState:
+    """Per-core free times of engines, DMA queues and shared ports."""
+
+    __slots__ = ("engine_free", "engine_last", "last_stationary", "port_free", "port_last",
+                 "queue_free", "queue_last")
+
+    def __init__(self, queues: int) -> None:
+        self.engine_free = [0.0] * 4
+        self.engine_last = [-1] * 4
+        self.queue_free = [0.0] * queues
+        self.queue_last = [-1] * queues
+        self.port_free = [0.0, 0.0]
+        self.port_last = [-1, -1]
+        self.last_stationary: Region | None = None
+
+
+class _Simulation:
+    def __init__(self, trace: KernelTrace, timing: NeuronCoreTiming, options: SimulationOptions) -> None:
+        self.trace = trace
+        self.timing = timing
+        self.compute = ComputeCostModel(timing)
+        self.dma = DmaCostModel(timing)
+        # HBM is divided equally among the cores of the launch that use it (exact for symmetric
+        # SPMD kernels; a core cannot borrow the share of a core that is idle).
+        hbm_cores = {i.core for i in trace.instructions if i.engine == Engine.DMA
+                     and any(o.space == MemorySpace.HBM for o in (*i.inputs, *i.outputs))}
+        self.hbm_share_bytes_per_ns = (
+            timing.chip.hbm_bandwidth_bytes_per_s.value / 1e9 / max(1, len(hbm_cores)))
+        # A core whose queues together cannot exceed its share never waits for HBM: no booking.
+        queues_max_bytes_per_ns = self.dma.queues * timing.dma.queue_bandwidth_bytes_per_s.value / 1e9
+        self.hbm: dict[int, HbmCalendar] = {}
+        if queues_max_bytes_per_ns > self.hbm_share_bytes_per_ns:
+            self.hbm = {core: HbmCalendar(self.hbm_share_bytes_per_ns, options.hbm_bucket_ns)
+                        for core in hbm_cores}
+        self.tracker = RegionTracker()
+        self.ports = timing.memory.shared_access_ports.value >= 1
+        self.cores: dict[int, _CoreState] = {}
+        self.out: list[ScheduledInstruction] = []
+        self.psum_live: dict[tuple[int, int, int], list[float]] = {}
+        self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
+
+    # -- dependencies --------------------------------------------------------------------------
+    def _wait_for_operands(self, instruction: Instruction, key: int,
+                           is_tensor: bool) -> tuple[float, int, list[list[Record]]]:
+        """When the operands allow the instruction to start, who decided it, and what it reads."""
+        ready, pred = 0.0, -1
+        tracker = self.tracker
+        reads: list[list[Record]] = []
+        for operand in instruction.inputs:
+            region = operand.region
+            if region is None:
+                continue
+            time, producer, records = tracker.read(
+                region, key, is_tensor and operand.space == MemorySpace.PSUM)
+            reads.append(records)
+            if time > ready:
+                ready, pred = time, producer
+        for operand in instruction.outputs:
+            region = operand.region
+            if region is None:
+                continue
+            time, producer = tracker.write(region, key, key < 0 and operand.space == MemorySpace.HBM)
+            if time > ready:
+                ready, pred = time, producer
+        return ready, pred, reads
+
+    def _record(self, instruction: Instruction, key: int, index: int, reads: list[list[Record]],
+                read_done: float, ready: float, core: int, start: float) -> None:
+        tracker = self.tracker
+        for records in reads:
+            tracker.finish_read(records, read_done, index)
+        for operand in instruction.outputs:
+            if operand.region is not None:
+                tracker.finish_write(operand.region, ready, key, index)
+                if operand.space == MemorySpace.PSUM:
+                    self._psum_touch(core, operand.region, start, ready)
+        for operand in instruction.inputs:
+            if operand.space == MemorySpace.PSUM and operand.region is not None:
+                self._psum_touch(core, operand.region, start, read_done)
+
+    def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
+        first = region.byte_start // self.psum_bank_bytes
+        last = max(first, (region.byte_stop - 1) // self.psum_bank_bytes)
+        for bank in range(first, last + 1):
+            span = self.psum_live.get((core, region.alloc_id, bank))
+            if span is None:
+                self.psum_live[(core, region.alloc_id, bank)] = [start, end]
+            else:
+                span[0] = min(span[0], start)
+                span[1] = max(span[1], end)
+
+    # -- one instruction -----------------------------------------------------------------------
+    def schedule(self, instruction: Instruction) -> float:
+        """Place one instruction; return its start time."""
+        core = instruction.core
+        state = self.cores.get(core)
+        if state is None:
+            limit = int(self.timing.chip.cores_per_chip.value)
+            if not 0 <= core < limit:
+                raise TimingModelError(
+                    f"instruction {instruction.seq} ({instruction.opcode}, {instruction.source_file}:"
+                    f"{instruction.source_line}) runs on core {core}, but a {self.timing.target} chip "
+                    f"has cores 0..{limit - 1}")
+            state = self.cores[core] = _CoreState(self.dma.queues)
+        if instruction.engine == Engine.DMA:
+            return self._schedule_dma(instruction, state, core)
+        return self._schedule_compute(instruction, state, core)
+
+    def _schedule_compute(self, instruction: Instruction, state: _CoreState, core: int) -> float:
+        code = _ENGINE_CODE[instruction.engine]
+        key = core * _CORE_STRIDE + code
+        index = len(self.out)
+        is_tensor = code == 0
+        cost = self.compute.cost(instruction)
+        dep_ready, dep_pred, reads = self._wait_for_operands(instruction, key, is_tensor)
+        engine_free = state.engine_free[code]
+        earliest = dep_ready + cost.dependent_overhead_ns if dep_pred >= 0 else 0.0
+        if earliest >= engine_free and dep_pred >= 0:
+            start, pred, reason = earliest, dep_pred, StartReason.DEPENDENCY
+        elif engine_free > 0.0:
+            start, pred, reason = engine_free, state.engine_last[code], StartReason.QUEUE
+        else:
+            start, pred, reason = 0.0, -1, StartReason.FREE
+        ports = cost.ports if self.ports else ()
+        if ports:
+            for port in ports:
+                if state.port_free[port] > start:
+                    start, pred, reason = state.port_free[port], state.port_last[port], StartReason.QUEUE
+        issue_ns = cost.issue_ns
+        extra = 0.0
+        if cost.loads_stationary:
+            stationary = instruction.inputs[0].region
+            # LoadStationary overlaps the multiply running before it; on an idle array (the first
+            # matmul, or one that waited for data) it is exposed.
+            if stationary is None or stationary != state.last_stationary:
+                if start > engine_free or state.engine_last[code] < 0:
+                    extra = cost.load_stationary_ns
+                state.last_stationary = stationary
+        end = start + issue_ns + extra
+        ready = start + cost.complete_ns + extra
+        state.engine_free[code] = end
+        state.engine_last[code] = index
+        for port in ports:
+            state.port_free[port] = end
+            state.port_last[port] = index
+        self.out.append(ScheduledInstruction(
+            instruction, _TRACK[instruction.engine], core, start, end, ready, pred, reason,
+            cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
+        ))
+        self._record(instruction, key, index, reads, end, ready, core, start)
+        return start
+
+    def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
+        index = len(self.out)
+        key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
+        plan = self.dma.plan(instruction)
+        dep_ready, dep_pred, reads = self._wait_for_operands(instruction, key, False)
+        queue_free = state.queue_free
+        order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[: plan.parts]
+        rate = plan.rate_bytes_per_ns
+        nominal_ns = plan.part_bytes / rate
+        calendar = self.hbm.get(core) if plan.hbm_crossings else None
+        if calendar is not None:
+            # The parts of one transfer share the core's HBM bandwidth fairly.
+            hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / plan.parts)
+        parts: list[tuple[int, float, float]] = []
+        start_min = float("inf")
+        last_end = -1.0
+        pred, reason, hbm_wait = -1, StartReason.FREE, 0.0
+        for queue in order:
+            free = queue_free[queue]
+            start = max(free, dep_ready)
+            data_start = start + plan.fixed_ns
+            if calendar is not None:
+                end = calendar.transfer(data_start, plan.part_bytes * plan.hbm_crossings, hbm_rate)
+            else:
+                end = data_start + nominal_ns
+            if end > last_end:
+                last_end = end
+                hbm_wait = max(0.0, end - data_start - nominal_ns)
+                if dep_pred >= 0 and dep_ready >= free:
+                    pred, reason = dep_pred, StartReason.DEPENDENCY
+                elif free > 0.0:
+                    pred, reason = state.queue_last[queue], StartReason.QUEUE
+                else:
+                    pred, reason = -1, StartReason.FREE
+            start_min = min(start_min, start)
+            queue_free[queue] = end
+            state.queue_last[queue] = index
+            parts.append((queue, start, end))
+        hbm_bytes = plan.total_bytes * plan.hbm_crossings
+        self.out.append(ScheduledInstruction(
+            instruction=instruction, track="dma", core=core, start_ns=start_min, end_ns=last_end,
+            ready_ns=last_end, predecessor=pred, reason=reason, dma_fixed_ns=plan.fixed_ns,
+            dma_data_ns=nominal_ns, hbm_wait_ns=hbm_wait, parts=tuple(parts),
+            nbytes=plan.total_bytes, hbm_bytes=hbm_bytes,
+        ))
+        self._record(instruction, key, index, reads, last_end, last_end, core, start_min)
+        return start_min
+
+    # -- the launch ----------------------------------------------------------------------------
+    def run(self) -> TimelineResult:
+        by_core: dict[int, list[Instruction]] = defaultdict(list)
+        for instruction in self.trace.instructions:
+            if instruction.engine != Engine.NONE:
+                by_core[instruction.core].append(instruction)
+        if len(by_core) == 1:
+            schedule = self.schedule
+            for instruction in next(iter(by_core.values())):
+                schedule(instruction)
+        elif by_core:
+            # Advance the core that is furthest behind, so HBM is booked about in time order.
+            heap = [(0.0, core, 0) for core in sorted(by_core)]
+            while heap:
+                _, core, position = heapq.heappop(heap)
+                stream = by_core[core]
+                start = self.schedule(stream[position])
+                if position + 1 < len(stream):
+                    heapq.heappush(heap, (start, core, position + 1))
+        return self._result()
+
+    def _result(self) -> TimelineResult:
+        out = self.out
+        timing = self.timing
+        latency = max((s.ready_ns for s in out), default=0.0)
+        engine_busy: dict[str, float] = {"tensor": 0.0, "vector": 0.0, "scalar": 0.0, "gpsimd": 0.0}
+        queue_busy: dict[str, float] = {}
+        flops = 0.0
+        dma_bytes = hbm_bytes = 0
+        for s in out:
+            if s.parts:
+                for queue, start, end in s.parts:
+                    name = f"core{s.core}/q{queue}"
+                    queue_busy[name] = queue_busy.get(name, 0.0) + (end - start)
+                dma_bytes += s.nbytes
+                hbm_bytes += s.hbm_bytes
+            else:
+                engine_busy[s.track] += s.end_ns - s.start_ns
+                flops += s.flops
+        num_cores = max(1, len(self.cores))
+        for core in sorted(self.cores):
+            for queue in range(self.dma.queues):
+                queue_busy.setdefault(f"core{core}/q{queue}", 0.0)
+        path = critical_path_breakdown(out)
+        hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
+        hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
+        return TimelineResult(
+            kernel=self.trace.kernel,
+            target=timing.target,
+            latency_ns=latency,
+            num_cores=num_cores,
+            engine_busy_ns=engine_busy,
+            queue_busy_ns=dict(sorted(queue_busy.items(), key=lambda kv: _queue_sort_key(kv[0]))),
+            bound=classify_bound(path, hbm_utilization),
+            critical_path_ns=path,
+            flops=flops,
+            dma_bytes=dma_bytes,
+            hbm_bytes=hbm_bytes,
+            tensor_peak_flops_per_s=timing.tensor_peak_flops_per_s * num_cores,
+            hbm_bandwidth_bytes_per_s=hbm_bw,
+            dma_queues_per_core=self.dma.queues,
+            psum_banks_used=peak_psum_banks(self.psum_live),
+            instructions=out,
+        )
+
+
+def _queue_sort_key(name: str) -> tuple[int, int]:
+    core, queue = name.split("/")
+    return int(core.removeprefix("core")), int(queue.removeprefix("q"))
+
+
+@cache
+def _shipped_timing(target: str) -> NeuronCoreTiming:
+    """The shipped (not overridden) timing data of a target, loaded once: it is immutable."""
+    return load_timing(target)
+
+
+def simulate_trace(
+    trace: KernelTrace,
+    timing: NeuronCoreTiming | str,
+    *,
+    options: SimulationOptions | None = None,
+) -> TimelineResult:
+    """Predict the timeline of one kernel launch.
+
+    ``timing`` is a loaded :class:`NeuronCoreTiming` (use :func:`load_timing` with overrides for
+    what-if studies) or a target name (``"trn1"``, ``"trn2"``, ``"trn3"``).
+    """
+    if isinstance(timing, str):
+        timing = _shipped_timing(timing)
+    return _Simulation(trace, timing, options or SimulationOptions()).run()

@@ -1,0 +1,112 @@
+"""Per-generation NeuronCore facts the kernel layer checks tiles against.
+
+The numbers live in ``data/neuroncore/<target>.toml`` with their sources; this module only loads
+and validates them. Timing facts belong to ``neuroncore_timing`` (chip model), not here.
+
+Targets and aliases: ``trn1`` (``inf2``, ``gen2``), ``trn2`` (``gen3``), ``trn3`` (``gen4``).
+Every field can be overridden: ``load_neuroncore("trn2", overrides={"psum_banks": 7})`` or a
+user TOML file with the same keys via ``path=``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from trnsim.errors import ConfigError, UnknownNameError
+
+DATA_DIR = Path(__file__).parent / "data" / "neuroncore"
+
+
+class NeuronCoreSpec(BaseModel):
+    """Immutable facts of one NeuronCore generation (bytes per partition, tile limits)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    nc_version: int
+    cores_per_chip: int
+    partitions: int
+    sbuf_bytes_per_partition: int
+    sbuf_reserved_bytes_per_partition: int
+    psum_bytes_per_partition: int
+    psum_banks: int
+    psum_bank_bytes: int
+    pmax: int
+    psum_fmax: int
+    gemm_stationary_fmax: int
+    gemm_moving_fmax: int
+    bn_stats_fmax: int
+    gemm_moving_fmax_wide_fp32: int
+    gemm_moving_fmax_wide_16bit: int
+    sources: dict[str, str] = {}
+    confidence: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NeuronCoreSpec:
+        if self.psum_banks * self.psum_bank_bytes != self.psum_bytes_per_partition:
+            raise ValueError(
+                f"psum_banks x psum_bank_bytes = {self.psum_banks * self.psum_bank_bytes}"
+                f" but psum_bytes_per_partition = {self.psum_bytes_per_partition}"
+            )
+        if self.sbuf_reserved_bytes_per_partition >= self.sbuf_bytes_per_partition:
+            raise ValueError("sbuf_reserved_bytes_per_partition must be below sbuf_bytes_per_partition")
+        return self
+
+    @property
+    def sbuf_usable_bytes_per_partition(self) -> int:
+        """SBUF bytes per partition a kernel may allocate (capacity minus the compiler's reserve)."""
+        return self.sbuf_bytes_per_partition - self.sbuf_reserved_bytes_per_partition
+
+
+def _target_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(DATA_DIR.glob("*.toml"))}
+
+
+@cache
+def _alias_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for name, path in _target_files().items():
+        table[name] = name
+        with path.open("rb") as f:
+            for alias in tomllib.load(f).get("aliases", []):
+                table[str(alias)] = name
+    return table
+
+
+def known_targets() -> list[str]:
+    """Every accepted target name (generations and their aliases)."""
+    return sorted(_alias_table())
+
+
+def canonical_target(target: str) -> str:
+    """Map an alias (``gen3``, ``inf2``...) to its file name (``trn2``...)."""
+    name = _alias_table().get(str(target).strip().lower())
+    if name is None:
+        raise UnknownNameError("NeuronCore target", str(target), known_targets())
+    return name
+
+
+def load_neuroncore(
+    target: str = "trn2", overrides: dict[str, Any] | None = None, path: Path | None = None
+) -> NeuronCoreSpec:
+    """Load one generation's spec, applying user overrides (a dict and/or a TOML file)."""
+    if path is None:
+        path = _target_files()[canonical_target(target)]
+    try:
+        with Path(path).open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read NeuronCore spec {path}: {error}") from None
+    data.update(overrides or {})
+    try:
+        return NeuronCoreSpec(**data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(file)"
+        raise ConfigError(f"invalid NeuronCore spec {path}: {where}: {first['msg']}") from None

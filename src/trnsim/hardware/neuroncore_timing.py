@@ -1,0 +1,258 @@
+"""Timing parameters of one NeuronCore generation, loaded from data files with their sources.
+
+Every number the NeuronCore performance model (:mod:`trnsim.core`) uses lives in
+``hardware/data/neuroncore_timing/<target>.toml``: clocks, instruction cost parameters, DMA
+queues, HBM bandwidth and so on. Each value is written as ``{ value = ..., source = "..." }``
+(optionally ``confidence`` and ``note``), so that a reader can check where it came from.
+
+A user changes any value with a TOML file of the same shape (plain values are accepted there):
+
+.. code-block:: toml
+
+    [chip]
+    hbm_bandwidth_bytes_per_s = 1.64e12   # what if HBM were twice as fast?
+
+``load_timing("trn1", overrides=Path("what_if.toml"))`` deep-merges it over the shipped data and
+records the override in the value's ``source``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trnsim.errors import ConfigError, UnknownNameError
+
+__all__ = [
+    "ChipTiming",
+    "Confidence",
+    "DmaTiming",
+    "EngineTiming",
+    "MemoryTiming",
+    "NeuronCoreTiming",
+    "Sourced",
+    "TensorEngineTiming",
+    "known_targets",
+    "load_timing",
+    "timing_data_digest",
+]
+
+_DATA_DIR = "data/neuroncore_timing"
+#: Names a user may type for a target, mapped to the data file that describes it.
+_ALIASES = {"trn1": "trn1", "inf2": "trn1", "gen2": "trn1", "trn2": "trn2", "gen3": "trn2",
+            "trn3": "trn3", "gen4": "trn3"}
+
+
+class Confidence(StrEnum):
+    """How far a value can be trusted."""
+
+    #: Stated in the cited document.
+    DOCUMENTED = "documented"
+    #: Derived or chosen by trnsim from documented facts (the note says how).
+    INFERRED = "inferred"
+    #: A third-party or contradicted figure.
+    UNCONFIRMED = "unconfirmed"
+
+
+class Sourced(BaseModel):
+    """One number with the document it comes from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float = Field(ge=0)
+    source: str = Field(min_length=1)
+    confidence: Confidence = Confidence.DOCUMENTED
+    note: str = ""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChipTiming(_Section):
+    """What the cores of one chip share."""
+
+    cores_per_chip: Sourced
+    #: Physical cores per logical core by default (LNC=2 on trn2).
+    default_logical_core_size: Sourced
+    hbm_bandwidth_bytes_per_s: Sourced
+
+
+class DmaTiming(_Section):
+    """DMA queues of one core."""
+
+    queues_per_core: Sourced
+    queue_bandwidth_bytes_per_s: Sourced
+    #: Fixed cost of one DMA transfer on its queue (descriptor generation, round trip).
+    fixed_cost_ns: Sourced
+    #: Fixed cost when the hardware descriptor-generation engine is used (``dge_mode=hwdge``).
+    hwdge_fixed_cost_ns: Sourced
+    #: Per-descriptor cost, in bytes of queue time: why small contiguous chunks are slow.
+    descriptor_overhead_bytes: Sourced
+    #: A transfer is split over queues in parts of at least this many bytes.
+    min_split_bytes: Sourced
+    #: Fraction of queue throughput a transposing DMA reaches, by direction.
+    transpose_efficiency_from_hbm: Sourced
+    transpose_efficiency_sbuf_to_sbuf: Sourced
+
+
+class MemoryTiming(_Section):
+    """SBUF and PSUM facts that change instruction timing."""
+
+    #: 1 where VectorE/GpSimdE share the SBUF port and VectorE/ScalarE the PSUM port (v2).
+    shared_access_ports: Sourced
+    psum_banks: Sourced
+    psum_bank_bytes_per_partition: Sourced
+    #: An inner stride above this many bytes slows SBUF/PSUM access by ``stride_penalty_factor``.
+    stride_penalty_threshold_bytes: Sourced
+    stride_penalty_factor: Sourced
+
+
+class EngineTiming(_Section):
+    """A compute engine with an in-order queue (VectorE, ScalarE, GpSimdE)."""
+
+    clock_hz: Sourced
+    #: Minimum issue interval between two instructions.
+    min_issue_interval_cycles: Sourced
+    #: Cycles every instruction occupies the engine beyond its elements (GpSimdE's 150).
+    fixed_cycles: Sourced
+    #: Cycles from the end of issue until the result is in SBUF/PSUM (memory access latency).
+    access_latency_cycles: Sourced
+    #: Extra cycles when an instruction waits for a result (pipeline drained).
+    dependent_overhead_cycles: Sourced
+    #: Elements per partition per cycle for 2-byte float data in the engine's fast modes.
+    fast_16bit_rate: Sourced
+    #: Elements per partition per cycle for other 2-byte float data.
+    rate_16bit: Sourced
+    #: Elements per partition per cycle for everything else.
+    rate_default: Sourced
+
+
+class TensorEngineTiming(_Section):
+    """The systolic array."""
+
+    clock_hz: Sourced
+    rows: Sourced
+    columns: Sourced
+    min_issue_interval_cycles: Sourced
+    #: Pipeline latency from issue to the result in PSUM (MM_INIT_LATENCY).
+    fill_latency_cycles: Sourced
+    #: FP32 operands take this many times the BF16 cycles.
+    fp32_cycle_factor: Sourced
+    #: FP8 moving data streams this many times faster than BF16.
+    fp8_rate: Sourced
+    #: MX-format (microscaled FP8/FP4) moving data streams this many times faster than BF16.
+    mx_rate: Sourced
+    #: LoadStationary is this many times faster than a multiply of the same size.
+    load_stationary_speedup: Sourced
+
+
+class NeuronCoreTiming(BaseModel):
+    """All timing parameters of one generation (one target)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str
+    generation: str
+    chip: ChipTiming
+    dma: DmaTiming
+    memory: MemoryTiming
+    tensor: TensorEngineTiming
+    vector: EngineTiming
+    scalar: EngineTiming
+    gpsimd: EngineTiming
+    #: Element factor per opcode (cycles per element relative to one pass), from the ISA cost notes.
+    opcode_element_factor: dict[str, Sourced]
+    #: Extra issue cycles per opcode (e.g. the second MIN_II of activation_reduce).
+    opcode_extra_cycles: dict[str, Sourced]
+    #: Opcodes with their own minimum issue interval (dynamic-offset copies).
+    opcode_min_issue_interval_cycles: dict[str, Sourced]
+
+    @property
+    def tensor_peak_flops_per_s(self) -> float:
+        """BF16 peak of one TensorE: rows × columns multiply-adds per cycle."""
+        t = self.tensor
+        return 2.0 * t.rows.value * t.columns.value * t.clock_hz.value
+
+
+def timing_data_digest() -> str:
+    """A short digest of the shipped timing data files: changes whenever any value changes."""
+    digest = hashlib.sha256()
+    for name in sorted(set(_ALIASES.values())):
+        text = resources.files("trnsim.hardware").joinpath(f"{_DATA_DIR}/{name}.toml").read_bytes()
+        digest.update(text)
+    return digest.hexdigest()[:12]
+
+
+def known_targets() -> list[str]:
+    """Target names ``load_timing`` accepts."""
+    return sorted(_ALIASES)
+
+
+def _wrap_plain(tree: Any, origin: str) -> Any:
+    """Turn plain override values into sourced ones that name the override."""
+    if isinstance(tree, Mapping):
+        if "value" in tree:
+            return dict(tree)
+        return {key: _wrap_plain(val, origin) for key, val in tree.items()}
+    return {"value": tree, "source": f"user override ({origin})", "confidence": "unconfirmed"}
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any], where: str) -> dict[str, Any]:
+    merged = dict(base)
+    for key, val in override.items():
+        path = f"{where}.{key}" if where else key
+        if key not in base:
+            raise ConfigError(f"override key '{path}' does not exist; valid keys here: "
+                              f"{', '.join(sorted(base))}")
+        old = base[key]
+        if isinstance(old, dict) and "value" not in old and isinstance(val, Mapping):
+            merged[key] = _merge(old, val, path)
+        elif isinstance(old, dict) and "value" in old and isinstance(val, Mapping) and "value" in val:
+            merged[key] = {"source": old.get("source", ""), **val}
+        else:
+            merged[key] = val
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"timing override file '{path}' does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"timing override file '{path}' is not valid TOML: {error}") from None
+
+
+def load_timing(
+    target: str, overrides: Path | str | Mapping[str, Any] | None = None
+) -> NeuronCoreTiming:
+    """Load the timing parameters of ``target`` (trn1, trn2, trn3), optionally overridden.
+
+    ``overrides`` is a TOML file path or a mapping of the same shape as the data file; plain
+    numbers are accepted and recorded as user overrides.
+    """
+    name = _ALIASES.get(target.strip().lower())
+    if name is None:
+        raise UnknownNameError("target", target, known_targets())
+    text = resources.files("trnsim.hardware").joinpath(f"{_DATA_DIR}/{name}.toml").read_text()
+    data = tomllib.loads(text)
+    if overrides is not None:
+        if isinstance(overrides, Mapping):
+            tree, origin = dict(overrides), "mapping"
+        else:
+            tree, origin = _read_toml(Path(overrides)), str(overrides)
+        data = _merge(data, _wrap_plain(tree, origin), "")
+    try:
+        return NeuronCoreTiming.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"timing data for '{name}': {loc}: {first['msg']}") from None

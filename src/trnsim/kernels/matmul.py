@@ -1,0 +1,301 @@
+"""Matrix multiplication from naive to fully blocked, after the NKI matmul tutorial.
+
+All kernels compute ``result = lhsT.T @ rhs`` for ``lhsT`` [K, M] and ``rhs`` [K, N] in HBM:
+the left operand arrives transposed because TensorE contracts over the partition axis of both
+operands (layout constraint #1), so ``lhsT`` is the *stationary* operand and ``rhs`` the
+*moving* one. Products accumulate in fp32; the result has the input dtype (bf16 for fp8 inputs,
+since an fp8 result would discard most of the fp32 accumulation).
+
+The family, in the order of the optimisations (each step keeps the previous ones):
+
+1. :func:`matmul_naive` — one loop nest over (m, n, k) output/contraction tiles; every product
+   lands in a fresh PSUM tile and is added into an fp32 SBUF accumulator on VectorE.
+2. :func:`matmul_tiled` — the partial products accumulate in PSUM over K (one accumulation group
+   per output tile), so VectorE only evacuates PSUM once per output tile.
+3. :func:`matmul_hoisted` — the stationary column strip ``lhsT[:, m-tile]`` is loaded once per m
+   and reused for every n; the moving tiles of one n strip are loaded together.
+4. :func:`matmul_blocked_free` — blocks of several m and n tiles share their loaded strips,
+   cutting HBM re-reads of both operands by the block factors.
+5. :func:`matmul_fully_blocked` — blocks over M, N and K with SBUF-resident blocks whose sizes
+   are chosen from the SBUF capacity per partition (``nl.tile_size.total_available_sbuf_size``);
+   the result block stays in SBUF across the K blocks and leaves in wide, coalesced stores.
+
+Shape limits: K and M multiples of 128; N ≤ 512 or a multiple of 128 (the moving tile is the
+largest multiple of 128 ≤ 512 that divides N).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trnsim.kernels.tiling import require, require_multiple, require_rank, tile_size
+from trnsim.nki.legacy import isa as nisa
+from trnsim.nki.legacy import jit
+from trnsim.nki.legacy import language as nl
+
+#: Share of the per-partition SBUF the fully blocked kernel plans for; the rest is left to the
+#: instruction temporaries (fp32 [128, 512] tiles of the PSUM evacuation and the store path).
+SBUF_PLAN_FRACTION = 0.9
+#: Fewest K tiles per K block. Each K block ends in one VectorE read-modify-write of the fp32
+#: result tile per matmul group; with at least 4 matmuls per group that work stays a fraction of
+#: TensorE's (a [128, 512] fp32 add is a few times slower than one bf16 moving tile of 512).
+MIN_TILES_IN_BLOCK_K = 4
+
+
+@dataclass(frozen=True, slots=True)
+class MatmulTiles:
+    """Tile sizes of one matmul launch: K and M per stationary tile, N per moving tile."""
+
+    k: int
+    m: int
+    n: int
+
+
+def result_dtype(dtype: Any) -> Any:
+    """The output dtype for inputs of ``dtype``: the same, except bf16 for 1-byte (fp8) inputs."""
+    return nl.bfloat16 if np.dtype(dtype).itemsize == 1 else dtype
+
+
+def check_matmul(kernel: str, lhsT: Any, rhs: Any) -> tuple[int, int, int, MatmulTiles]:
+    """Validate the operands of a matmul kernel; return ``(K, M, N, tiles)``."""
+    require_rank(kernel, "lhsT", lhsT.shape, 2)
+    require_rank(kernel, "rhs", rhs.shape, 2)
+    k, m = (int(d) for d in lhsT.shape)
+    k2, n = (int(d) for d in rhs.shape)
+    require(
+        k == k2,
+        kernel,
+        f"contraction sizes differ: lhsT is [K={k}, M={m}] but rhs is [K={k2}, N={n}]",
+    )
+    require(
+        lhsT.dtype == rhs.dtype,
+        kernel,
+        f"lhsT and rhs must share a dtype; got {lhsT.dtype} and {rhs.dtype}",
+    )
+    pmax = nl.tile_size.pmax
+    tile_m = nl.tile_size.gemm_stationary_fmax
+    tile_n = nl.tile_size.gemm_moving_fmax
+    require_multiple(kernel, "K (rows of lhsT and rhs)", k, pmax)
+    require_multiple(kernel, "M (columns of lhsT)", m, tile_m)
+    if n > tile_n:
+        require_multiple(kernel, f"N (columns of rhs, > {tile_n})", n, pmax)
+    return k, m, n, MatmulTiles(k=pmax, m=tile_m, n=tile_size(n, tile_n, pmax))
+
+
+@jit
+def matmul_naive(lhsT: Any, rhs: Any) -> Any:
+    """Stage 1: a plain (m, n, k) loop; each product is summed on VectorE, not in PSUM."""
+    k_size, m_size, n_size, t = check_matmul("matmul_naive", lhsT, rhs)
+    out_dtype = result_dtype(lhsT.dtype)
+    result = nl.ndarray((m_size, n_size), dtype=out_dtype, buffer=nl.shared_hbm)
+    for m in nl.affine_range(m_size // t.m):
+        for n in nl.affine_range(n_size // t.n):
+            acc = nl.zeros((t.m, t.n), dtype=nl.float32, buffer=nl.sbuf)
+            for k in nl.sequential_range(k_size // t.k):
+                lhsT_tile = nl.load(lhsT[k * t.k : (k + 1) * t.k, m * t.m : (m + 1) * t.m])
+                rhs_tile = nl.load(rhs[k * t.k : (k + 1) * t.k, n * t.n : (n + 1) * t.n])
+                product = nisa.nc_matmul(lhsT_tile, rhs_tile)
+                acc[...] = nisa.tensor_tensor(acc, product, np.add, dtype=nl.float32)
+            out_tile = nl.copy(acc, dtype=out_dtype)
+            nl.store(result[m * t.m : (m + 1) * t.m, n * t.n : (n + 1) * t.n], value=out_tile)
+    return result
+
+
+@jit
+def matmul_tiled(lhsT: Any, rhs: Any) -> Any:
+    """Stage 2: tiles over M, N, K with the K partial products accumulated in PSUM."""
+    k_size, m_size, n_size, t = check_matmul("matmul_tiled", lhsT, rhs)
+    out_dtype = result_dtype(lhsT.dtype)
+    result = nl.ndarray((m_size, n_size), dtype=out_dtype, buffer=nl.shared_hbm)
+    for m in nl.affine_range(m_size // t.m):
+        for n in nl.affine_range(n_size // t.n):
+            res_psum = nl.zeros((t.m, t.n), dtype=nl.float32, buffer=nl.psum)
+            for k in nl.affine_range(k_size // t.k):
+                lhsT_tile = nl.load(lhsT[k * t.k : (k + 1) * t.k, m * t.m : (m + 1) * t.m])
+                rhs_tile = nl.load(rhs[k * t.k : (k + 1) * t.k, n * t.n : (n + 1) * t.n])
+                res_psum += nisa.nc_matmul(lhsT_tile, rhs_tile)
+            res_sb = nl.copy(res_psum, dtype=out_dtype)
+            nl.store(result[m * t.m : (m + 1) * t.m, n * t.n : (n + 1) * t.n], value=res_sb)
+    return result
+
+
+@jit
+def matmul_hoisted(lhsT: Any, rhs: Any) -> Any:
+    """Stage 3: the stationary strip of each m is loaded once and reused across all n."""
+    k_size, m_size, n_size, t = check_matmul("matmul_hoisted", lhsT, rhs)
+    out_dtype = result_dtype(lhsT.dtype)
+    result = nl.ndarray((m_size, n_size), dtype=out_dtype, buffer=nl.shared_hbm)
+    k_tiles = k_size // t.k
+    for m in nl.affine_range(m_size // t.m):
+        lhsT_tiles = nl.ndarray((k_tiles, nl.par_dim(t.k), t.m), dtype=lhsT.dtype, buffer=nl.sbuf)
+        for k in nl.affine_range(k_tiles):
+            lhsT_tiles[k] = nl.load(lhsT[k * t.k : (k + 1) * t.k, m * t.m : (m + 1) * t.m])
+        for n in nl.affine_range(n_size // t.n):
+            rhs_tiles = nl.ndarray((k_tiles, nl.par_dim(t.k), t.n), dtype=rhs.dtype, buffer=nl.sbuf)
+            for k in nl.affine_range(k_tiles):
+                rhs_tiles[k] = nl.load(rhs[k * t.k : (k + 1) * t.k, n * t.n : (n + 1) * t.n])
+            res_psum = nl.zeros((t.m, t.n), dtype=nl.float32, buffer=nl.psum)
+            for k in nl.affine_range(k_tiles):
+                res_psum += nisa.nc_matmul(lhsT_tiles[k], rhs_tiles[k])
+            res_sb = nl.copy(res_psum, dtype=out_dtype)
+            nl.store(result[m * t.m : (m + 1) * t.m, n * t.n : (n + 1) * t.n], value=res_sb)
+    return result
+
+
+def _block_factor(tiles: int, preferred: int) -> int:
+    """The largest divisor of ``tiles`` that is at most ``preferred``."""
+    return max(d for d in range(1, min(tiles, preferred) + 1) if tiles % d == 0)
+
+
+@jit
+def matmul_blocked_free(lhsT: Any, rhs: Any, tiles_in_block_m: int = 2, tiles_in_block_n: int = 2) -> Any:
+    """Stage 4: blocks of m and n tiles share their strips (fewer HBM re-reads of both operands)."""
+    k_size, m_size, n_size, t = check_matmul("matmul_blocked_free", lhsT, rhs)
+    out_dtype = result_dtype(lhsT.dtype)
+    result = nl.ndarray((m_size, n_size), dtype=out_dtype, buffer=nl.shared_hbm)
+    k_tiles = k_size // t.k
+    bm_tiles = _block_factor(m_size // t.m, tiles_in_block_m)
+    bn_tiles = _block_factor(n_size // t.n, tiles_in_block_n)
+    block_m, block_n = bm_tiles * t.m, bn_tiles * t.n
+    for m in nl.affine_range(m_size // block_m):
+        lhsT_tiles = nl.ndarray((bm_tiles, k_tiles, nl.par_dim(t.k), t.m), dtype=lhsT.dtype, buffer=nl.sbuf)
+        for bm in nl.affine_range(bm_tiles):
+            col = m * block_m + bm * t.m
+            for k in nl.affine_range(k_tiles):
+                lhsT_tiles[bm, k] = nl.load(lhsT[k * t.k : (k + 1) * t.k, col : col + t.m])
+        for n in nl.affine_range(n_size // block_n):
+            rhs_tiles = nl.ndarray((bn_tiles, k_tiles, nl.par_dim(t.k), t.n), dtype=rhs.dtype, buffer=nl.sbuf)
+            for bn in nl.affine_range(bn_tiles):
+                col = n * block_n + bn * t.n
+                for k in nl.affine_range(k_tiles):
+                    rhs_tiles[bn, k] = nl.load(rhs[k * t.k : (k + 1) * t.k, col : col + t.n])
+            for bm in nl.affine_range(bm_tiles):
+                for bn in nl.affine_range(bn_tiles):
+                    res_psum = nl.zeros((t.m, t.n), dtype=nl.float32, buffer=nl.psum)
+                    for k in nl.affine_range(k_tiles):
+                        res_psum += nisa.nc_matmul(lhsT_tiles[bm, k], rhs_tiles[bn, k])
+                    res_sb = nl.copy(res_psum, dtype=out_dtype)
+                    row = m * block_m + bm * t.m
+                    col = n * block_n + bn * t.n
+                    nl.store(result[row : row + t.m, col : col + t.n], value=res_sb)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class BlockPlan:
+    """Block sizes of :func:`matmul_fully_blocked`, in tiles, and the SBUF they need per partition."""
+
+    tiles_in_block_m: int
+    tiles_in_block_n: int
+    tiles_in_block_k: int
+    sbuf_bytes_per_partition: int
+    hbm_read_bytes: int
+
+
+def plan_fully_blocked(
+    k_size: int,
+    m_size: int,
+    n_size: int,
+    tiles: MatmulTiles,
+    in_bytes: int,
+    out_bytes: int,
+    sbuf_budget_bytes_per_partition: int,
+) -> BlockPlan:
+    """Choose block sizes for :func:`matmul_fully_blocked` from the SBUF budget.
+
+    Per partition the kernel keeps: the fp32 result block for all of M and ``BLOCK_N`` columns
+    (``M/128 · BLOCK_N · 4`` bytes), a packed output row (``BLOCK_N · out_bytes``) and,
+    double-buffered (×2, the next block loads while the current one multiplies), one K block of
+    moving tiles (``TK · BLOCK_N · in_bytes``) and one of stationary tiles
+    (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` (rhs once) plus ``K·M`` per n block
+    (lhsT once per n block), times ``in_bytes``. Among the block sizes that divide the tile
+    counts, fit the budget and have at least ``MIN_TILES_IN_BLOCK_K`` K tiles (or all of K),
+    the plan with the fewest HBM reads wins; ties go to the larger K block (fewer SBUF
+    read-modify-writes of the result block), then the larger M block.
+    """
+    m_tiles, n_tiles, k_tiles = m_size // tiles.m, n_size // tiles.n, k_size // tiles.k
+    min_tk = min(MIN_TILES_IN_BLOCK_K, k_tiles)
+
+    def divisors(count: int) -> list[int]:
+        return [d for d in range(1, count + 1) if count % d == 0]
+
+    best: BlockPlan | None = None
+    best_key: tuple[int, int, int] | None = None
+    for tn in divisors(n_tiles):
+        block_n = tn * tiles.n
+        for tk in (d for d in divisors(k_tiles) if d >= min_tk):
+            for tm in divisors(m_tiles):
+                block_m = tm * tiles.m
+                sbuf = m_tiles * block_n * 4 + block_n * out_bytes + 2 * tk * (block_n + block_m) * in_bytes
+                if sbuf > sbuf_budget_bytes_per_partition:
+                    continue
+                reads = (k_size * n_size + k_size * m_size * (n_tiles // tn)) * in_bytes
+                key = (reads, -tk, -tm)
+                if best_key is None or key < best_key:
+                    best_key = key
+                    best = BlockPlan(tm, tn, tk, sbuf, reads)
+    if best is None:
+        raise_no_plan(m_size, tiles, sbuf_budget_bytes_per_partition)
+    assert best is not None
+    return best
+
+
+def raise_no_plan(m_size: int, tiles: MatmulTiles, budget: int) -> None:
+    """Report that even the smallest blocks do not fit the SBUF budget."""
+    require(
+        False,
+        "matmul_fully_blocked",
+        f"M={m_size} needs {m_size // tiles.m * tiles.n * 4} bytes per partition for one fp32 result "
+        f"column block, more than the SBUF budget of {budget} bytes; use matmul_blocked_free or split M",
+    )
+
+
+@jit
+def matmul_fully_blocked(lhsT: Any, rhs: Any) -> Any:
+    """Stage 5: blocks over M, N, K sized from the SBUF capacity; result blocks stay in SBUF."""
+    k_size, m_size, n_size, t = check_matmul("matmul_fully_blocked", lhsT, rhs)
+    out_dtype = result_dtype(lhsT.dtype)
+    result = nl.ndarray((m_size, n_size), dtype=out_dtype, buffer=nl.shared_hbm)
+    budget = int(nl.tile_size.total_available_sbuf_size * SBUF_PLAN_FRACTION)
+    plan = plan_fully_blocked(
+        k_size, m_size, n_size, t, np.dtype(lhsT.dtype).itemsize, np.dtype(out_dtype).itemsize, budget
+    )
+    tm, tn, tk = plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k
+    block_m, block_n, block_k = tm * t.m, tn * t.n, tk * t.k
+    m_tiles = m_size // t.m
+
+    for n in nl.affine_range(n_size // block_n):
+        # fp32 accumulators for the whole result column block, resident across the K blocks.
+        result_tiles = nl.zeros((m_tiles, tn, nl.par_dim(t.m), t.n), dtype=nl.float32, buffer=nl.sbuf)
+        # The K loop carries the accumulation in result_tiles: keep it in program order.
+        for k in nl.sequential_range(k_size // block_k):
+            rhs_tiles = nl.ndarray((tk, nl.par_dim(t.k), block_n), dtype=rhs.dtype, buffer=nl.sbuf)
+            for bk in nl.affine_range(tk):
+                row = k * block_k + bk * t.k
+                rhs_tiles[bk] = nl.load(rhs[row : row + t.k, n * block_n : (n + 1) * block_n])
+            for m in nl.affine_range(m_size // block_m):
+                lhsT_tiles = nl.ndarray((tk, nl.par_dim(t.k), block_m), dtype=lhsT.dtype, buffer=nl.sbuf)
+                for bk in nl.affine_range(tk):
+                    row = k * block_k + bk * t.k
+                    lhsT_tiles[bk] = nl.load(lhsT[row : row + t.k, m * block_m : (m + 1) * block_m])
+                for bn in nl.affine_range(tn):
+                    for bm in nl.affine_range(tm):
+                        res_psum = nl.zeros((t.m, t.n), dtype=nl.float32, buffer=nl.psum)
+                        for bk in nl.affine_range(tk):
+                            res_psum += nisa.nc_matmul(
+                                lhsT_tiles[bk, :, bm * t.m : (bm + 1) * t.m],
+                                rhs_tiles[bk, :, bn * t.n : (bn + 1) * t.n],
+                            )
+                        result_tiles[m * tm + bm, bn] = nisa.tensor_tensor(
+                            result_tiles[m * tm + bm, bn], res_psum, np.add, dtype=nl.float32
+                        )
+        # Coalesce the tiles of one row block into a [128, BLOCK_N] tile: one wide store each.
+        for mt in nl.affine_range(m_tiles):
+            packed = nl.ndarray((nl.par_dim(t.m), block_n), dtype=out_dtype, buffer=nl.sbuf)
+            for bn in nl.affine_range(tn):
+                packed[:, bn * t.n : (bn + 1) * t.n] = nl.copy(result_tiles[mt, bn], dtype=out_dtype)
+            nl.store(result[mt * t.m : (mt + 1) * t.m, n * block_n : (n + 1) * block_n], value=packed)
+    return result

@@ -1,0 +1,474 @@
+"""``nki.isa`` (NKI 0.2+): instructions with the destination first, writing ``dst`` in place.
+
+Signature rule (spec §3.5): ``(dst, <legacy parameters without mask/dtype>)``; the output dtype is
+``dst.dtype``. All work is done by the shared core :mod:`trnsim.nki.isa_impl`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki import isa_impl as _isa
+from trnsim.nki import language_impl as _impl
+from trnsim.nki import runtime
+from trnsim.nki.tensor import Tensor
+from trnsim.nki.trace import Engine
+
+
+class engine(enum.IntEnum):
+    """Compute engines."""
+
+    unknown = 0
+    tensor = 1
+    scalar = 2
+    gpsimd = 3
+    dma = 4
+    vector = 5
+    sync = 6
+
+
+tensor_engine = engine.tensor
+vector_engine = engine.vector
+scalar_engine = engine.scalar
+gpsimd_engine = engine.gpsimd
+
+
+class reduce_cmd(enum.IntEnum):
+    """Accumulation register commands."""
+
+    idle = 0
+    reset = 1
+    reduce = 2
+    reset_reduce = 3
+    load_reduce = 4
+
+
+class dge_mode(enum.IntEnum):
+    """DMA descriptor generation (renumbered in NKI 0.2)."""
+
+    unknown = 0
+    swdge = 1
+    hwdge = 2
+    none = 3
+
+
+class oob_mode(enum.IntEnum):
+    """Out-of-bounds policy."""
+
+    error = 0
+    skip = 1
+
+
+class nc_version(enum.IntEnum):
+    """NeuronCore generations."""
+
+    gen2 = 2
+    gen3 = 3
+    gen4 = 4
+
+
+class matmul_perf_mode(enum.Enum):
+    """TensorE performance modes."""
+
+    none = "none"
+    double_row = "double_row"
+
+
+class dma_engine(enum.IntEnum):
+    """DMA engines for sendrecv."""
+
+    dma = 1
+    gpsimd_dma = 2
+
+
+class constants:
+    """``nisa.constants.*`` aliases."""
+
+    engine = engine
+    reduce_cmd = reduce_cmd
+    dge_mode = dge_mode
+    oob_mode = oob_mode
+    nc_version = nc_version
+
+
+class NkiValidationError(Exception):
+    """Raised by the SDK for invalid instructions (trnsim raises KernelError)."""
+
+
+def get_nc_version() -> nc_version:
+    """The target's NeuronCore generation."""
+    return nc_version(_impl.spec_now().nc_version)
+
+
+def get_nc_sub_version() -> int:
+    """Sub-version of the generation (0 in trnsim)."""
+    return 0
+
+
+def _sim(name: str) -> runtime.Simulation:
+    return runtime.current(f"nisa.{name}")
+
+
+def _eng(e: Any) -> Any:
+    if e is None or (isinstance(e, engine) and e is engine.unknown):
+        return None
+    return e.name if isinstance(e, enum.Enum) else e
+
+
+def nc_matmul(
+    dst: Tensor,
+    stationary: Any,
+    moving: Any,
+    is_stationary_onezero: bool = False,
+    is_moving_onezero: bool = False,
+    is_transpose: bool = False,
+    accumulate: bool | None = None,
+    tile_position: Any = (),
+    tile_size: Any = (),
+    perf_mode: Any = None,
+    name: str | None = None,
+) -> None:
+    """``dst (+)= stationary.T @ moving``; ``accumulate=None``: first write overwrites, later ones add."""
+    mode = getattr(perf_mode, "value", perf_mode) or "none"
+    _isa.nc_matmul(
+        _sim("nc_matmul"),
+        dst,
+        stationary,
+        moving,
+        accumulate=accumulate,
+        is_transpose=is_transpose,
+        perf_mode=mode,
+    )
+
+
+def nc_transpose(dst: Tensor, data: Any, engine: Any = None, name: str | None = None) -> None:
+    """Transpose partition and free dims."""
+    _isa.nc_transpose(_sim("nc_transpose"), dst, data, engine=_eng(engine))
+
+
+def activation(
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    bias: Any = None,
+    scale: Any = 1.0,
+    reduce_op: Any = None,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    name: str | None = None,
+) -> None:
+    """``dst = op(data * scale + bias)``."""
+    _isa.activation(
+        _sim("activation"), dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op, reduce_res=reduce_res
+    )
+
+
+def activation_reduce(
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    reduce_op: Any,
+    reduce_res: Any,
+    bias: Any = None,
+    scale: Any = 1.0,
+    name: str | None = None,
+) -> None:
+    """Activation plus a free-axis reduction into ``reduce_res``."""
+    _isa.activation(
+        _sim("activation_reduce"),
+        dst,
+        op,
+        data,
+        bias=bias,
+        scale=scale,
+        reduce_op=reduce_op,
+        reduce_res=reduce_res,
+        instr="nisa.activation_reduce",
+    )
+
+
+def tensor_tensor(
+    dst: Tensor, data1: Any, data2: Any, op: Any, engine: Any = None, name: str | None = None
+) -> None:
+    """``dst = data1 op data2``."""
+    _isa.tensor_tensor(_sim("tensor_tensor"), dst, data1, data2, op, engine=_eng(engine))
+
+
+def tensor_scalar(
+    dst: Tensor,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    reverse0: bool = False,
+    op1: Any = None,
+    operand1: Any = None,
+    reverse1: bool = False,
+    engine: Any = None,
+    name: str | None = None,
+) -> None:
+    """``dst = (data op0 operand0) op1 operand1``."""
+    _isa.tensor_scalar(
+        _sim("tensor_scalar"),
+        dst,
+        data,
+        op0,
+        operand0,
+        reverse0=reverse0,
+        op1=op1,
+        operand1=operand1,
+        reverse1=reverse1,
+        engine=_eng(engine),
+    )
+
+
+def scalar_tensor_tensor(
+    dst: Tensor,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    op1: Any,
+    operand1: Any,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    name: str | None = None,
+) -> None:
+    """``dst = (data op0 operand0) op1 operand1`` with a tile ``operand1``."""
+    _isa.scalar_tensor_tensor(
+        _sim("scalar_tensor_tensor"),
+        dst,
+        data,
+        op0,
+        operand0,
+        op1,
+        operand1,
+        reverse0=reverse0,
+        reverse1=reverse1,
+    )
+
+
+def tensor_reduce(
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    axis: Any,
+    negate: bool = False,
+    keepdims: bool = False,
+    name: str | None = None,
+) -> None:
+    """Reduce along free axes into ``dst``."""
+    _isa.tensor_reduce(_sim("tensor_reduce"), dst, op, data, axis, negate=negate, keepdims=keepdims)
+
+
+def tensor_copy(dst: Tensor, src: Any, engine: Any = None, name: str | None = None) -> None:
+    """Copy (converting to ``dst.dtype``)."""
+    _isa.tensor_copy(_sim("tensor_copy"), dst, src, engine=_eng(engine))
+
+
+def memset(dst: Tensor, value: Any, engine: Any = None, name: str | None = None) -> None:
+    """Fill ``dst`` with ``value``."""
+    _isa.memset(_sim("memset"), dst, value, engine=_eng(engine))
+
+
+def reciprocal(dst: Tensor, data: Any, name: str | None = None) -> None:
+    """``dst = 1 / data``."""
+    sim = _sim("reciprocal")
+    _isa.check_tensor(sim, "nisa.reciprocal", data, "data")
+    _isa.check_tensor(sim, "nisa.reciprocal", dst, "dst")
+    _isa.execute(
+        sim,
+        "nisa.reciprocal",
+        Engine.VECTOR,
+        "reciprocal",
+        dst,
+        [("data", data)],
+        lambda v: np.float32(1.0) / v[0].astype(np.float32),
+        attrs={"op": "reciprocal"},
+    )
+
+
+def iota(
+    dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
+) -> None:
+    """``dst[c, ...] = offset + c * channel_multiplier + sum(index * step)`` (GpSimdE)."""
+    sim = _sim("iota")
+    values = None
+    if sim.values:
+        p = dst.shape[0]
+        steps = [int(s) for s, _ in pattern]
+        nums = [int(n) for _, n in pattern]
+        grid = np.zeros(nums, dtype=np.int64)
+        for d, (s, n) in enumerate(zip(steps, nums, strict=True)):
+            shape = [1] * len(nums)
+            shape[d] = n
+            grid = grid + s * np.arange(n).reshape(shape)
+        values = offset + channel_multiplier * np.arange(p).reshape((p,) + (1,) * grid.ndim) + grid[None]
+        values = values.reshape(dst.shape)
+    _isa.iota(sim, dst, values)
+
+
+def dma_copy(
+    dst: Tensor,
+    src: Any,
+    priority: Any = None,
+    oob_mode: Any = None,
+    dge_mode: Any = None,
+    engine: Any = None,
+    name: str | None = None,
+) -> None:
+    """Copy between HBM and SBUF (casts via fp32; ``oob_mode.skip`` drops out-of-bounds elements)."""
+    sim = _sim("dma_copy")
+    skip = oob_mode is not None and int(oob_mode) == 1
+    attrs = {
+        "dge_mode": getattr(dge_mode, "name", "unknown") if dge_mode is not None else "unknown",
+        "oob_mode": "skip" if skip else "error",
+    }
+    _isa.dma_copy(sim, dst, src, oob_skip=skip, attrs=attrs)
+
+
+def dma_transpose(
+    dst: Tensor,
+    src: Any,
+    axes: Any = None,
+    priority: Any = None,
+    dge_mode: Any = None,
+    oob_mode: Any = None,
+    name: str | None = None,
+) -> None:
+    """A transposing DMA into ``dst`` (2-D)."""
+    sim = _sim("dma_transpose")
+    if not isinstance(src, Tensor) or src.ndim != 2:
+        sim.fail(
+            "nisa.dma_transpose", "only 2-D tensor sources are simulated", "exceed_max_supported_dimension"
+        )
+    _isa.dma_copy(sim, dst, src, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True)
+
+
+def tensor_copy_predicated(
+    dst: Tensor, src: Any, predicate: Any, reverse_pred: bool = False, name: str | None = None
+) -> None:
+    """``dst = where(predicate, src, dst)``."""
+    from trnsim.nki.legacy import isa as legacy_isa
+
+    legacy_isa.tensor_copy_predicated(src=src, dst=dst, predicate=predicate, reverse_pred=reverse_pred)
+
+
+def tensor_tensor_scan(
+    dst: Tensor,
+    data0: Any,
+    data1: Any,
+    initial: Any,
+    op0: Any,
+    op1: Any,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    name: str | None = None,
+) -> None:
+    """A per-partition scan along the free axis into ``dst``."""
+    from trnsim.nki.legacy import isa as legacy_isa
+
+    sim = _sim("tensor_tensor_scan")
+    tmp = legacy_isa.tensor_tensor_scan(data0, data1, initial, op0, op1, reverse0, reverse1, dtype=dst.dtype)
+    _impl.assign(dst, tmp)
+    _ = sim
+
+
+def tensor_scalar_reduce(
+    dst: Tensor,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    reduce_op: Any,
+    reduce_res: Any = None,
+    reverse0: bool = False,
+    name: str | None = None,
+    **_: Any,
+) -> None:
+    """``dst = data op0 operand0`` with a free-axis reduction into ``reduce_res``."""
+    from trnsim.nki.legacy import isa as legacy_isa
+
+    tmp = legacy_isa.tensor_scalar_reduce(
+        data=data,
+        op0=op0,
+        operand0=operand0,
+        reduce_op=reduce_op,
+        reduce_res=reduce_res,
+        reverse0=reverse0,
+        dtype=dst.dtype,
+    )
+    _impl.assign(dst, tmp)
+
+
+def affine_select(
+    dst: Tensor,
+    pattern: Any,
+    channel_multiplier: int,
+    on_true_tile: Any,
+    on_false_value: Any,
+    cmp_op: Any = "equal",
+    offset: int = 0,
+    name: str | None = None,
+) -> None:
+    """Keep ``on_true_tile`` where ``cmp_op(offset + c*channel_multiplier + sum(i*step), 0)``."""
+    sim = _sim("affine_select")
+    pred = None
+    if sim.values:
+        p = dst.shape[0]
+        nums = [int(n) for _, n in pattern]
+        grid = np.zeros(nums, dtype=np.int64)
+        for d, (s, n) in enumerate(pattern):
+            shape = [1] * len(nums)
+            shape[d] = int(n)
+            grid = grid + int(s) * np.arange(int(n)).reshape(shape)
+        value = offset + channel_multiplier * np.arange(p).reshape((p,) + (1,) * grid.ndim) + grid[None]
+        op = _isa.op_name(cmp_op) or "equal"
+        pred = np.asarray(_isa.BINARY[op](value, 0)).reshape(dst.shape)
+    _isa.affine_select(sim, dst, pred, on_true_tile, on_false_value)
+
+
+def _not_simulated(name: str) -> Any:
+    def fn(*args: Any, **kwargs: Any) -> None:
+        _sim(name).fail(f"nisa.{name}", f"nisa.{name} is not simulated by trnsim yet", "not_simulated")
+
+    fn.__name__ = name
+    fn.__doc__ = f"``nisa.{name}``: not simulated yet (raises KernelError)."
+    return fn
+
+
+for _name in (
+    "nc_matmul_mx",
+    "quantize_mx",
+    "sendrecv",
+    "core_barrier",
+    "register_alloc",
+    "register_load",
+    "register_move",
+    "register_store",
+    "dma_compute",
+    "nc_stream_shuffle",
+    "nc_find_index8",
+    "max8",
+    "nc_match_replace8",
+    "range_select",
+    "select_reduce",
+    "bn_stats",
+    "bn_aggr",
+    "nc_n_gather",
+    "nonzero_with_count",
+    "local_gather",
+    "tensor_partition_reduce",
+    "sequence_bounds",
+    "exponential",
+    "activate2",
+    "tensor_scalar_cumulative",
+    "rng",
+    "rand2",
+    "set_rng_seed",
+    "rand_set_state",
+    "rand_get_state",
+    "topk",
+    "dropout",
+):
+    globals()[_name] = _not_simulated(_name)

@@ -1,0 +1,301 @@
+"""``nki.language`` (NKI 0.2+): the current language front end.
+
+The same functions as the legacy ``nl`` (no ``mask=``, arange or mgrid); buffers are members of
+:class:`MemoryRegion`; the loop iterators are aliases of ``range`` (kept for old code).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trnsim.nki import language_impl as _impl
+from trnsim.nki.dtypes import (
+    bfloat16,
+    bool_,
+    float4_e2m1fn_x4,
+    float8_e4m3,
+    float8_e4m3fn,
+    float8_e4m3fn_x4,
+    float8_e5m2,
+    float8_e5m2_x4,
+    float8_e8m0fnu,
+    float16,
+    float32,
+    int8,
+    int16,
+    int32,
+    tfloat32,
+    uint8,
+    uint16,
+    uint32,
+)
+from trnsim.nki.indexing import ds
+from trnsim.nki.language_impl import (
+    affine_range,
+    broadcast_to,
+    copy,
+    device_print,
+    dropout,
+    empty_like,
+    expand_dims,
+    full,
+    load,
+    matmul,
+    ndarray,
+    num_programs,
+    ones,
+    program_id,
+    program_ndim,
+    rand,
+    random_seed,
+    sequential_range,
+    shared_constant,
+    shared_identity_matrix,
+    softmax,
+    static_range,
+    store,
+    transpose,
+    where,
+    zeros,
+    zeros_like,
+)
+from trnsim.nki.legacy.language import (
+    abs,
+    add,
+    all,
+    arctan,
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
+    ceil,
+    cos,
+    divide,
+    equal,
+    erf,
+    erf_dx,
+    exp,
+    floor,
+    fmod,
+    gelu,
+    gelu_apprx_sigmoid,
+    gelu_apprx_tanh,
+    gelu_dx,
+    greater,
+    greater_equal,
+    invert,
+    left_shift,
+    less,
+    less_equal,
+    log,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mish,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    prod,
+    reciprocal,
+    relu,
+    right_shift,
+    rsqrt,
+    sigmoid,
+    sign,
+    silu,
+    silu_dx,
+    sin,
+    softplus,
+    sqrt,
+    square,
+    subtract,
+    sum,
+    tan,
+    tanh,
+    tile_size,
+    trunc,
+)
+from trnsim.nki.runtime import Buffer as MemoryRegion
+
+sbuf = MemoryRegion.SBUF
+psum = MemoryRegion.PSUM
+hbm = MemoryRegion.HBM
+shared_hbm = MemoryRegion.SHARED_HBM
+private_hbm = MemoryRegion.PRIVATE_HBM
+
+copy_op = "copy"
+bypass = "bypass"
+prelu = "prelu"
+average = "mean"
+abs_max = "abs_max"
+abs_min = "abs_min"
+
+
+class NKIObject:
+    """Base class NKI 0.2+ requires for user classes used in kernels."""
+
+
+def is_hbm(buffer: Any) -> bool:
+    """True for HBM buffers."""
+    return MemoryRegion(buffer).space.value == "hbm"
+
+
+def is_on_chip(buffer: Any) -> bool:
+    """True for SBUF and PSUM."""
+    return MemoryRegion(buffer).on_chip
+
+
+def is_psum(buffer: Any) -> bool:
+    """True for PSUM."""
+    return MemoryRegion(buffer) is MemoryRegion.PSUM
+
+
+def is_sbuf(buffer: Any) -> bool:
+    """True for SBUF."""
+    return MemoryRegion(buffer) is MemoryRegion.SBUF
+
+
+def dynamic_range(start: int, stop: int | None = None, step: int = 1) -> range:
+    """A device loop (run on the host here)."""
+    return range(start, stop, step) if stop is not None else range(start)
+
+
+def fori_loop(lower: int, upper: int, body_fun: Any, step: int = 1) -> None:
+    """``for i in range(lower, upper, step): body_fun(i)``."""
+    for i in range(lower, upper, step):
+        body_fun(i)
+
+
+def no_reorder() -> Any:
+    """A no-op context manager (instruction order is program order here)."""
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+_ = _impl
+__all__ = [
+    "MemoryRegion",
+    "NKIObject",
+    "abs",
+    "add",
+    "affine_range",
+    "all",
+    "arctan",
+    "bfloat16",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bool_",
+    "broadcast_to",
+    "ceil",
+    "copy",
+    "cos",
+    "device_print",
+    "divide",
+    "dropout",
+    "ds",
+    "dynamic_range",
+    "empty_like",
+    "equal",
+    "erf",
+    "erf_dx",
+    "exp",
+    "expand_dims",
+    "float4_e2m1fn_x4",
+    "float8_e4m3",
+    "float8_e4m3fn",
+    "float8_e4m3fn_x4",
+    "float8_e5m2",
+    "float8_e5m2_x4",
+    "float8_e8m0fnu",
+    "float16",
+    "float32",
+    "floor",
+    "fmod",
+    "fori_loop",
+    "full",
+    "gelu",
+    "gelu_apprx_sigmoid",
+    "gelu_apprx_tanh",
+    "gelu_dx",
+    "greater",
+    "greater_equal",
+    "hbm",
+    "int8",
+    "int16",
+    "int32",
+    "invert",
+    "left_shift",
+    "less",
+    "less_equal",
+    "load",
+    "log",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mish",
+    "mod",
+    "multiply",
+    "ndarray",
+    "negative",
+    "not_equal",
+    "num_programs",
+    "ones",
+    "power",
+    "private_hbm",
+    "prod",
+    "program_id",
+    "program_ndim",
+    "psum",
+    "rand",
+    "random_seed",
+    "reciprocal",
+    "relu",
+    "right_shift",
+    "rsqrt",
+    "sbuf",
+    "sequential_range",
+    "shared_constant",
+    "shared_hbm",
+    "shared_identity_matrix",
+    "sigmoid",
+    "sign",
+    "silu",
+    "silu_dx",
+    "sin",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "square",
+    "static_range",
+    "store",
+    "subtract",
+    "sum",
+    "tan",
+    "tanh",
+    "tfloat32",
+    "tile_size",
+    "transpose",
+    "trunc",
+    "uint8",
+    "uint16",
+    "uint32",
+    "where",
+    "zeros",
+    "zeros_like",
+]

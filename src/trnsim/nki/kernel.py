@@ -1,0 +1,339 @@
+"""Kernel objects and launches: ``@nki.jit``, ``kernel[grid](...)``, value and timing-only runs.
+
+:func:`launch` is the one entry point: it creates a :class:`~trnsim.nki.runtime.Simulation`,
+wraps numpy arguments (or :class:`TensorSpec` placeholders) as HBM tensors, runs every SPMD
+instance in row-major order, and returns the kernel's outputs as numpy arrays plus the trace.
+Python errors raised by trnsim itself while running a kernel become one-line KernelErrors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import math
+import os
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trnsim.errors import TrnsimError
+from trnsim.hardware.neuroncore import load_neuroncore
+from trnsim.nki import runtime
+from trnsim.nki.dtypes import DtypeError, as_dtype
+from trnsim.nki.errors import KernelError
+from trnsim.nki.grid import Grid, make_grid
+from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
+from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
+from trnsim.nki.targets import resolve_target
+from trnsim.nki.tensor import Tensor
+from trnsim.nki.trace import KernelTrace
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A placeholder kernel argument: shape and dtype only (timing-only runs)."""
+
+    shape: tuple[int, ...]
+    dtype: Any = np.float32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+
+
+_OBSERVERS: list[tuple[Callable[[KernelTrace], None], bool]] = []
+
+
+@contextlib.contextmanager
+def observe_launches(callback: Callable[[KernelTrace], None], timing_only: bool = False) -> Iterator[None]:
+    """Call ``callback(trace)`` after every top-level launch; ``timing_only`` forces timing mode."""
+    _OBSERVERS.append((callback, timing_only))
+    try:
+        yield
+    finally:
+        _OBSERVERS.pop()
+
+
+def launch(
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    grid: Grid | None = None,
+    mode: Mode = Mode.VALUES,
+    target: str | None = None,
+    frontend: str = "legacy",
+    name: str | None = None,
+) -> tuple[Any, KernelTrace]:
+    """Run ``func`` as a kernel; returns (outputs as numpy, trace)."""
+    kernel_name = str(name or getattr(func, "__name__", "kernel"))
+    zeros_out = False
+    if _OBSERVERS and _OBSERVERS[-1][1] and mode is Mode.VALUES:
+        mode, zeros_out = Mode.TIMING, True
+    spec = load_neuroncore(resolve_target(target))
+    grid = grid or Grid(())
+    trace = KernelTrace(kernel=kernel_name, target=spec.name, num_cores=grid.num_cores, grid=grid.sizes)
+    sim = Simulation(
+        mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
+    )
+    token = runtime.activate(sim)
+    try:
+        params = _param_names(func, len(args))
+        hbm_args, copy_back = _wrap_args(sim, args, params)
+        hbm_kwargs = {k: _wrap_one(sim, v, k)[0] for k, v in kwargs.items()}
+        result: Any = None
+        points = list(grid.points()) if grid.dims else [((), 0)]
+        for pid, core in points:
+            sim.program_id = pid
+            sim.core = core
+            sim.shared_index = 0
+            sim.last_result = None
+            sim.psum_groups.clear()
+            result = func(*hbm_args, **hbm_kwargs)
+        outputs = _unwrap(sim, result, zeros_out)
+        for arr, alloc in copy_back:
+            if alloc.storage is not None:
+                arr[...] = alloc.storage.reshape(arr.shape)
+        for callback, _ in _OBSERVERS:
+            callback(trace)
+        return outputs, trace
+    except TrnsimError:
+        raise
+    except Exception as error:
+        _reraise_internal(sim, error)
+        raise
+    finally:
+        runtime.deactivate(token)
+
+
+def _reraise_internal(sim: Simulation, error: Exception) -> None:
+    """Turn an exception raised inside trnsim.nki (a kernel's mistake) into a KernelError."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames or not frames[-1].filename.startswith(runtime._NKI_DIR):
+        return  # the kernel's own Python error: let it through unchanged, as the SDK would
+    user = [f for f in frames if not f.filename.startswith(runtime._NKI_DIR)]
+    where = f"{os.path.basename(user[-1].filename)}:{user[-1].lineno}" if user else "?"
+    raise KernelError(
+        f"{type(error).__name__}: {error}".replace("\n", " "),
+        kernel=sim.kernel_name,
+        location=where,
+        err_id="invalid_kernel",
+    ) from None
+
+
+def _param_names(func: Callable[..., Any], n: int) -> list[str]:
+    try:
+        names = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        names = []
+    return [names[i] if i < len(names) else f"arg{i}" for i in range(n)]
+
+
+def _wrap_args(sim: Simulation, args: tuple[Any, ...], names: list[str]) -> tuple[list[Any], list[Any]]:
+    wrapped, copy_back = [], []
+    for value, name in zip(args, names, strict=True):
+        w, back = _wrap_one(sim, value, name)
+        wrapped.append(w)
+        if back is not None:
+            copy_back.append(back)
+    return wrapped, copy_back
+
+
+def _wrap_one(sim: Simulation, value: Any, name: str) -> tuple[Any, Any]:
+    """numpy array -> HBM tensor sharing its memory; TensorSpec -> storage-less HBM tensor."""
+    spec_like = _as_spec(value)
+    if spec_like is not None:
+        if sim.values:
+            raise KernelError(
+                f"argument '{name}' is a shape/dtype placeholder; value runs need numpy arrays"
+                " (use trace_kernel for timing-only runs)",
+                kernel=sim.kernel_name,
+                err_id="placeholder_argument",
+            )
+        shape, dtype = spec_like
+        dt = _arg_dtype(sim, dtype, name)
+        alloc = Allocation(sim.next_alloc, Buffer.SHARED_HBM, dt, shape, 1, math.prod(shape), name, None)
+        sim.next_alloc += 1
+        return Tensor.whole(alloc), None
+    if isinstance(value, np.ndarray):
+        dt = _arg_dtype(sim, value.dtype, name)
+        back = None
+        if value.dtype != dt or not value.flags.c_contiguous or not value.flags.writeable:
+            storage = np.ascontiguousarray(value).astype(dt).reshape(-1)
+            if value.flags.writeable and value.dtype == dt:
+                back = value
+        else:
+            storage = value.reshape(-1)
+        alloc = Allocation(
+            sim.next_alloc,
+            Buffer.SHARED_HBM,
+            dt,
+            tuple(value.shape),
+            1,
+            value.size,
+            name,
+            storage if sim.values else None,
+        )
+        sim.next_alloc += 1
+        return Tensor.whole(alloc), (back, alloc) if back is not None else None
+    return value, None
+
+
+def _as_spec(value: Any) -> tuple[tuple[int, ...], Any] | None:
+    if isinstance(value, TensorSpec):
+        return value.shape, value.dtype
+    shape = getattr(value, "_nki_placeholder_shape", None)
+    if shape is not None:
+        return tuple(shape), getattr(value, "_nki_placeholder_dtype", np.float32)
+    return None
+
+
+def _arg_dtype(sim: Simulation, dtype: Any, name: str) -> np.dtype[Any]:
+    try:
+        return as_dtype(dtype)
+    except DtypeError as error:
+        raise KernelError(
+            f"argument '{name}': {error}", kernel=sim.kernel_name, err_id="unsupported_dtype"
+        ) from None
+
+
+def _unwrap(sim: Simulation, result: Any, zeros: bool = False) -> Any:
+    if isinstance(result, Tensor):
+        if not sim.values:
+            return np.zeros(result.shape, result.dtype) if zeros else None
+        if result.on_chip:
+            raise KernelError(
+                f"kernel returned on-chip tensor '{result.name}' ({result.buffer.value});"
+                " outputs must be HBM tensors (nl.shared_hbm)",
+                kernel=sim.kernel_name,
+                err_id="unsupported_memory",
+            )
+        a = result.alloc
+        if result.offset == 0 and result.shape == a.shape and result.flat is None:
+            assert a.storage is not None
+            return a.storage.reshape(a.shape).copy()
+        return np.array(result.read())
+    if isinstance(result, tuple):
+        return tuple(_unwrap(sim, r, zeros) for r in result)
+    if isinstance(result, list):
+        return [_unwrap(sim, r, zeros) for r in result]
+    if isinstance(result, dict):
+        return {k: _unwrap(sim, v, zeros) for k, v in result.items()}
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# kernel objects
+# ---------------------------------------------------------------------------------------------
+
+
+class Kernel:
+    """A function decorated with ``nki.jit`` (or ``baremetal``/``benchmark``/``profile``).
+
+    Called inside another kernel it is inlined (a sub-kernel); called from Python it runs a
+    simulation. ``kernel[grid]`` returns a launcher for an SPMD grid.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        frontend: str = "legacy",
+        mode: str = "auto",
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.func = func
+        self.frontend = frontend
+        self.mode = mode
+        self.options = dict(options or {})
+        self.benchmark_result: BenchmarkResult | None = None
+        functools.update_wrapper(self, func)
+
+    @property
+    def name(self) -> str:
+        return getattr(self.func, "__name__", "kernel")
+
+    @property
+    def target(self) -> str | None:
+        t = self.options.get("platform_target") or self.options.get("target")
+        return str(t) if t else None
+
+    def __getitem__(self, grid: Any) -> GridLauncher:
+        return GridLauncher(self, make_grid(grid))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(None, args, kwargs)
+
+    def run(self, grid: Grid | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Inline (inside a kernel) or launch."""
+        sim = runtime.active()
+        if sim is not None:
+            if grid is not None and grid.dims:
+                sim.fail(
+                    f"{self.name}[grid]",
+                    "a sub-kernel cannot be launched with an SPMD grid",
+                    "nested_kernel_with_spmd_grid",
+                )
+            sim.depth += 1
+            try:
+                return self.func(*args, **kwargs)
+            finally:
+                sim.depth -= 1
+        if self.mode in ("benchmark", "profile"):
+            return self._benchmark(grid, args, kwargs)
+        outputs, _ = launch(
+            self.func,
+            args,
+            kwargs,
+            grid=grid,
+            mode=Mode.VALUES,
+            target=self.target,
+            frontend=self.frontend,
+            name=self.name,
+        )
+        return outputs
+
+    def _benchmark(self, grid: Grid | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        _, trace = launch(
+            self.func,
+            args,
+            kwargs,
+            grid=grid,
+            mode=Mode.TIMING,
+            target=self.target,
+            frontend=self.frontend,
+            name=self.name,
+        )
+        latency_ns = estimate_latency_ns(trace)
+        self.benchmark_result = BenchmarkResult(LatencyResult(latency_ns / 1000.0), trace)
+        return None
+
+
+class GridLauncher:
+    """``kernel[grid]``: call it to launch every SPMD instance."""
+
+    def __init__(self, kernel: Kernel, grid: Grid) -> None:
+        self.kernel = kernel
+        self.grid = grid
+
+    @property
+    def benchmark_result(self) -> BenchmarkResult | None:
+        return self.kernel.benchmark_result
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.kernel.run(self.grid, args, kwargs)
+
+
+def as_launch(kernel: Any, grid: Any = None) -> tuple[Callable[..., Any], Grid | None, Kernel | None]:
+    """Split a Kernel, a GridLauncher or a plain function into (function, grid, kernel)."""
+    g = make_grid(grid) if grid is not None else None
+    if isinstance(kernel, GridLauncher):
+        return kernel.kernel.func, g or kernel.grid, kernel.kernel
+    if isinstance(kernel, Kernel):
+        return kernel.func, g, kernel
+    if callable(kernel):
+        return kernel, g, None
+    raise TrnsimError(f"{kernel!r} is not a kernel (a function or an nki.jit kernel)")

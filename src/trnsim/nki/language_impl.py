@@ -1,0 +1,798 @@
+"""``nki.language`` functions shared by both front ends (the legacy ones also take ``mask=``).
+
+Each convenience function issues the ISA instruction the compiler would (element-wise arithmetic
+on VectorE, transcendentals on ScalarE, loads/stores as DMAs) and returns a fresh tile. Tile
+arithmetic operators, ``t[...] = value`` and ``t += value`` are implemented here as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+
+from trnsim.hardware.neuroncore import NeuronCoreSpec, load_neuroncore
+from trnsim.nki import isa_impl as isa
+from trnsim.nki import runtime, tensor
+from trnsim.nki.alu import ACTIVATIONS
+from trnsim.nki.dtypes import DtypeError, as_dtype, dtype_name, is_float, promote, scalar_dtype
+from trnsim.nki.indexing import IndexExpr
+from trnsim.nki.runtime import Buffer, LoopFrame, Simulation
+from trnsim.nki.tensor import ParDim, Tensor
+from trnsim.nki.trace import Engine
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def to_buffer(sim: Simulation, instr: str, buffer: Any, default: Buffer = Buffer.SBUF) -> Buffer:
+    """Normalise a ``buffer=`` argument (enum, name, or an ``ncc`` allocator)."""
+    if buffer is None:
+        return default
+    if isinstance(buffer, Buffer):
+        return buffer
+    inner = getattr(buffer, "buffer", None)
+    if isinstance(inner, Buffer):
+        return inner
+    try:
+        return Buffer(str(getattr(buffer, "value", buffer)))
+    except ValueError:
+        sim.fail(
+            instr,
+            f"unknown buffer {buffer!r} (valid: sbuf, psum, hbm, shared_hbm, private_hbm)",
+            "unsupported_memory",
+        )
+
+
+def to_dtype(sim: Simulation, instr: str, dtype: Any) -> np.dtype[Any]:
+    """Normalise a dtype argument, failing with a KernelError."""
+    try:
+        return as_dtype(dtype)
+    except DtypeError as error:
+        sim.fail(instr, str(error), "unsupported_dtype")
+
+
+def new_tensor(
+    sim: Simulation, instr: str, shape: Any, dtype: Any, buffer: Any = None, name: str = "", fill: Any = None
+) -> Tensor:
+    """Allocate a tensor (legacy block dims before ``nl.par_dim`` allowed)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    shape = tuple(shape)
+    buf = to_buffer(sim, instr, buffer)
+    paxis = 0
+    for i, d in enumerate(shape):
+        if isinstance(d, ParDim):
+            paxis = i
+    dt = to_dtype(sim, instr, dtype)
+    alloc = sim.allocate(instr, tuple(int(d) for d in shape), dt, buf, name or "", fill, paxis)
+    return Tensor.whole(alloc)
+
+
+def new_tile(
+    sim: Simulation, instr: str, shape: tuple[int, ...], dtype: Any, buffer: Buffer = Buffer.SBUF
+) -> Tensor:
+    """A fresh result tile (partition dim first)."""
+    return new_tensor(sim, instr, shape, dtype, buffer)
+
+
+def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:
+    """Mark ``result`` as the latest instruction's fresh output (assignment may retarget it)."""
+    sim.last_result = (result, instr, sim.last_mask)
+    return result
+
+
+def spec_now() -> NeuronCoreSpec:
+    """The active target's spec (the default target outside kernels)."""
+    sim = runtime.active()
+    if sim is not None:
+        return sim.spec
+    from trnsim.nki.targets import default_target
+
+    return load_neuroncore(default_target())
+
+
+# ---------------------------------------------------------------------------------------------
+# creation
+# ---------------------------------------------------------------------------------------------
+
+
+def ndarray(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+    """An uninitialised tensor (NaN / sentinel filled)."""
+    sim = runtime.current("nl.ndarray")
+    return new_tensor(sim, "nl.ndarray", shape, dtype, buffer, name)
+
+
+def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str) -> Tensor:
+    sim = runtime.current(api)
+    t = new_tensor(sim, api, shape, dtype, buffer, name)
+    if t.on_chip:
+        tile = t if t.paxis == 0 else None
+        if tile is not None:
+            isa.memset(sim, t, value, api=api, instr=api)
+        elif sim.values and t.alloc.storage is not None:
+            t.alloc.storage[...] = isa.to_dtype(np.float32(value) if is_float(t.dtype) else value, t.dtype)
+    elif sim.values and t.alloc.storage is not None:
+        t.alloc.storage[...] = isa.to_dtype(np.float32(value) if is_float(t.dtype) else value, t.dtype)
+    return t
+
+
+def zeros(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+    """A zero-filled tensor (memset on VectorE for on-chip tiles)."""
+    return _filled("nl.zeros", shape, 0, dtype, buffer, name)
+
+
+def ones(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+    """A tensor of ones."""
+    return _filled("nl.ones", shape, 1, dtype, buffer, name)
+
+
+def full(shape: Any, fill_value: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+    """A tensor filled with ``fill_value``."""
+    return _filled("nl.full", shape, fill_value, dtype, buffer, name)
+
+
+def zeros_like(a: Tensor, dtype: Any = None, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+    """Zeros shaped like ``a``."""
+    return zeros(a.shape, dtype or a.dtype, buffer=buffer or a.buffer, name=name)
+
+
+def empty_like(a: Tensor, dtype: Any = None, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+    """An uninitialised tensor shaped like ``a``."""
+    return ndarray(a.shape, dtype or a.dtype, buffer=buffer or a.buffer, name=name)
+
+
+def rand(shape: Any, dtype: Any = np.float32, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+    """Uniform [0, 1) random values (statistical fidelity only)."""
+    sim = runtime.current("nl.rand")
+    t = new_tensor(sim, "nl.rand", shape, dtype, buffer, name)
+    vals = sim.rng.random(t.shape, dtype=np.float32) if sim.values else None
+    isa.execute(sim, "nl.rand", Engine.GPSIMD, "rand", t, [], lambda v: vals, attrs={"api": "nl.rand"})
+    return t
+
+
+def random_seed(seed: Any, *, mask: Any = None) -> None:
+    """Reseed the simulation's random generator."""
+    sim = runtime.current("nl.random_seed")
+    value = seed.read().ravel()[0] if isinstance(seed, Tensor) and sim.values else seed
+    sim.rng = np.random.default_rng(int(value) if not isinstance(value, Tensor) else 0)
+
+
+def shared_constant(constant: Any, dtype: Any = None, **_: Any) -> Tensor:
+    """A constant array placed in HBM."""
+    sim = runtime.current("nl.shared_constant")
+    if isinstance(constant, str):
+        constant = np.load(constant)
+    arr = np.asarray(constant)
+    dt = to_dtype(sim, "nl.shared_constant", dtype or arr.dtype)
+    return new_tensor(sim, "nl.shared_constant", arr.shape, dt, Buffer.SHARED_HBM, "constant", arr)
+
+
+def shared_identity_matrix(n: int, dtype: Any = np.uint8, **_: Any) -> Tensor:
+    """An ``n x n`` identity matrix in HBM."""
+    return shared_constant(np.eye(n), dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# loops and SPMD
+# ---------------------------------------------------------------------------------------------
+
+
+def affine_range(*args: Any, **_: Any) -> Iterator[int]:
+    """Independent iterations (run in order; loop-carried dependencies are detected)."""
+    r = range(*[int(a) for a in args])
+    sim = runtime.active()
+    if sim is None:
+        yield from r
+        return
+    frame = LoopFrame(start_alloc=sim.next_alloc)
+    sim.loops.append(frame)
+    try:
+        for k, i in enumerate(r):
+            frame.iteration = k
+            yield i
+    finally:
+        sim.loops.remove(frame)
+
+
+def sequential_range(*args: Any, **_: Any) -> Iterator[int]:
+    """Iterations that may depend on each other."""
+    yield from range(*[int(a) for a in args])
+
+
+def static_range(*args: Any, **_: Any) -> Iterator[int]:
+    """Iterations unrolled at trace time."""
+    yield from range(*[int(a) for a in args])
+
+
+def program_id(axis: int = 0) -> int:
+    """This SPMD instance's index along ``axis`` (0 without a grid)."""
+    sim = runtime.current("nl.program_id")
+    if not sim.program_id:
+        return 0
+    if not 0 <= axis < len(sim.program_id):
+        sim.fail("nl.program_id", f"axis {axis} outside the {len(sim.grid)}-D launch grid", "invalid_axis")
+    return sim.program_id[axis]
+
+
+def num_programs(axes: Any = None) -> int:
+    """Instances along ``axes`` (all instances when None)."""
+    sim = runtime.current("nl.num_programs")
+    grid = sim.grid or (1,)
+    if axes is None:
+        return int(np.prod(grid))
+    if isinstance(axes, (tuple, list)):
+        return int(np.prod([grid[a] for a in axes]))
+    if not 0 <= axes < len(grid):
+        sim.fail("nl.num_programs", f"axis {axes} outside the {len(sim.grid)}-D launch grid", "invalid_axis")
+    return grid[axes]
+
+
+def program_ndim() -> int:
+    """Rank of the launch grid (0 without one)."""
+    return len(runtime.current("nl.program_ndim").grid)
+
+
+def par_dim(p: int) -> ParDim:
+    """Mark the partition dimension in a legacy shape."""
+    return ParDim(p)
+
+
+# ---------------------------------------------------------------------------------------------
+# memory
+# ---------------------------------------------------------------------------------------------
+
+
+def load(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """HBM -> a new SBUF tile (a DMA)."""
+    sim = runtime.current("nl.load")
+    isa.check_tensor(
+        sim, "nl.load", src, "src", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False
+    )
+    shape = src.shape if len(src.shape) >= 2 else (src.shape[0] if src.shape else 1, 1)
+    dst = new_tile(sim, "nl.load", shape, dtype or src.dtype)
+    instr = isa.dma_copy(sim, dst, src, mask=mask, opcode="load", instr="nl.load")
+    return fresh(sim, dst, instr)
+
+
+def store(dst: Any, value: Any, *, mask: Any = None, **_: Any) -> None:
+    """A tile -> HBM (a DMA; a PSUM tile is copied to SBUF first)."""
+    sim = runtime.current("nl.store")
+    isa.check_tensor(
+        sim, "nl.store", dst, "dst", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False
+    )
+    if not isinstance(value, Tensor):
+        value = full(dst.shape if len(dst.shape) >= 2 else (dst.size, 1), value, dst.dtype)
+    isa.check_tensor(sim, "nl.store", value, "value")
+    if value.buffer is Buffer.PSUM:
+        tmp = new_tile(sim, "nl.store", value.shape, value.dtype)
+        isa.tensor_copy(sim, tmp, value, mask=mask, api="nl.store", instr="nl.store")
+        value = tmp
+    if value.size != dst.size:
+        if value.size == 1 or _broadcastable(value.shape, dst.shape):
+            value = value.broadcast_to(dst.shape) if value.ndim == dst.ndim else value
+        if value.size != dst.size:
+            sim.fail(
+                "nl.store",
+                f"value {value.shape} and dst {dst.shape} differ in size",
+                "store_dst_shape_smaller_than_other_shape",
+            )
+    isa.dma_copy(sim, dst, value, mask=mask, opcode="store", instr="nl.store")
+
+
+def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return len(a) == len(b) and all(x in (1, y) for x, y in zip(a, b, strict=True))
+
+
+def load_transpose2d(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """HBM [F, P] -> an SBUF tile [P, F] (a transposing DMA)."""
+    sim = runtime.current("nl.load_transpose2d")
+    isa.check_tensor(
+        sim,
+        "nl.load_transpose2d",
+        src,
+        "src",
+        (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM),
+        tile=False,
+    )
+    if src.ndim != 2:
+        sim.fail("nl.load_transpose2d", f"src must be 2-D, got {src.shape}", "exceed_max_supported_dimension")
+    dst = new_tile(sim, "nl.load_transpose2d", (src.shape[1], src.shape[0]), dtype or src.dtype)
+    instr = isa.dma_copy(
+        sim, dst, src, mask=mask, opcode="load_transpose2d", instr="nl.load_transpose2d", transpose=True
+    )
+    return fresh(sim, dst, instr)
+
+
+def copy(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """A copy of a tile (VectorE), optionally converted."""
+    sim = runtime.current("nl.copy")
+    if not isinstance(src, Tensor):
+        sim.fail("nl.copy", f"src must be a tile, got {type(src).__name__}", "unsupported_operand")
+    if not src.on_chip:
+        return load(src, mask=mask, dtype=dtype)
+    dst = new_tile(sim, "nl.copy", src.shape, dtype or src.dtype)
+    instr = isa.tensor_copy(sim, dst, src, mask=mask, api="nl.copy", instr="nl.copy")
+    return fresh(sim, dst, instr)
+
+
+def static_cast(input_data: Any, dtype: Any) -> Tensor:
+    """A converted copy."""
+    return copy(input_data, dtype=dtype)
+
+
+def broadcast_to(src: Any, *, shape: Any = None, **kw: Any) -> Any:
+    """A broadcast view of ``src``."""
+    if shape is None:
+        shape = kw.get("shape")
+    return src.broadcast_to(shape)
+
+
+def expand_dims(data: Any, axis: int) -> Any:
+    """Insert a size-1 dimension."""
+    return data.expand_dims(axis)
+
+
+def device_print(prefix: Any, x: Any = None, *, mask: Any = None, **_: Any) -> None:
+    """Print a tensor's values from inside the kernel (value mode only)."""
+    sim = runtime.current("nl.device_print")
+    if sim.values:
+        shown = x.read() if isinstance(x, Tensor) else x
+        print(prefix, shown)  # the kernel asked for this output
+
+
+# ---------------------------------------------------------------------------------------------
+# element-wise
+# ---------------------------------------------------------------------------------------------
+
+_SCALARE_UNARY = {name for name in ACTIVATIONS if name not in ("copy", "identity", "bypass")}
+
+
+def unary(name: str, x: Any, dtype: Any = None, mask: Any = None) -> Any:
+    """An element-wise function of one tile (ScalarE activation)."""
+    api = f"nl.{name}"
+    sim = runtime.current(api)
+    if not isinstance(x, Tensor):
+        with np.errstate(all="ignore"):
+            return float(ACTIVATIONS[name](np.asarray(x, dtype=np.float32)))
+    isa.check_tensor(sim, api, x, "x")
+    dt = dtype or (x.dtype if is_float(x.dtype) else np.float32)
+    dst = new_tile(sim, api, x.shape, dt)
+    instr = isa.activation(sim, dst, name, x, mask=mask, api=api, instr=api)
+    return fresh(sim, dst, instr)
+
+
+def _result_dtype(sim: Simulation, api: str, name: str, a: Any, b: Any, dtype: Any) -> np.dtype[Any]:
+    if dtype is not None:
+        return to_dtype(sim, api, dtype)
+    if name in (
+        "equal",
+        "not_equal",
+        "greater",
+        "greater_equal",
+        "less",
+        "less_equal",
+        "logical_and",
+        "logical_or",
+        "logical_xor",
+    ):
+        return np.dtype(np.bool_)
+    da = a.dtype if isinstance(a, Tensor) else scalar_dtype(a)
+    db = b.dtype if isinstance(b, Tensor) else scalar_dtype(b)
+    return promote(da, db)
+
+
+def binary(name: str, a: Any, b: Any, dtype: Any = None, mask: Any = None) -> Any:
+    """An element-wise function of two operands (VectorE tensor_tensor / tensor_scalar)."""
+    api = f"nl.{name}"
+    sim = runtime.current(api)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        with np.errstate(all="ignore"):
+            return isa._apply(
+                name,
+                np.float32(a) if isinstance(a, float) else a,
+                np.float32(b) if isinstance(b, float) else b,
+            ).item()
+    dt = _result_dtype(sim, api, name, a, b, dtype)
+    for label, t in (("x", a), ("y", b)):
+        if isinstance(t, Tensor):
+            isa.check_tensor(sim, api, t, label)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.shape[0] != b.shape[0]:
+            sim.fail(
+                api,
+                f"partition counts differ: x {a.shape}, y {b.shape} (no partition broadcasting)",
+                "num_partition_mismatch",
+            )
+        if a.shape != b.shape and isa.free_size(b) == 1 and isa.free_size(a) > 1:
+            return _tensor_scalar(sim, api, name, a, b, dt, mask, False)
+        if a.shape != b.shape and isa.free_size(a) == 1 and isa.free_size(b) > 1:
+            return _tensor_scalar(sim, api, name, b, a, dt, mask, True)
+        shape = tuple(np.broadcast_shapes(a.shape, b.shape)) if a.ndim == b.ndim else None
+        if shape is None:
+            sim.fail(api, f"shapes {a.shape} and {b.shape} do not broadcast", "shape_mismatch")
+        a2 = a if a.shape == shape else a.broadcast_to(shape)
+        b2 = b if b.shape == shape else b.broadcast_to(shape)
+        dst = new_tile(sim, api, shape, dt)
+        instr = isa.tensor_tensor(sim, dst, a2, b2, name, mask=mask, api=api, instr=api)
+        return fresh(sim, dst, instr)
+    if isinstance(a, Tensor):
+        return _tensor_scalar(sim, api, name, a, b, dt, mask, False)
+    return _tensor_scalar(sim, api, name, b, a, dt, mask, True)
+
+
+def _tensor_scalar(
+    sim: Simulation, api: str, name: str, t: Tensor, s: Any, dt: Any, mask: Any, reverse: bool
+) -> Tensor:
+    dst = new_tile(sim, api, t.shape, dt)
+    instr = isa.tensor_scalar(sim, dst, t, name, s, reverse0=reverse, mask=mask, api=api, instr=api)
+    return fresh(sim, dst, instr)
+
+
+def where(condition: Any, x: Any, y: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
+    """``condition ? x : y`` element-wise (VectorE select)."""
+    sim = runtime.current("nl.where")
+    isa.check_tensor(sim, "nl.where", condition, "condition")
+    ref = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else condition
+    dt = dtype or (ref.dtype if isinstance(ref, Tensor) and ref is not condition else np.float32)
+    dst = new_tile(sim, "nl.where", condition.shape, dt)
+    shape = dst.shape
+
+    def compute(v: list[Any]) -> Any:
+        c, a, b = v
+        return np.where(np.asarray(c).reshape(shape) != 0, a, b)
+
+    instr = isa.execute(
+        sim,
+        "nl.where",
+        Engine.VECTOR,
+        "select",
+        dst,
+        [("condition", condition), ("x", x), ("y", y)],
+        compute,
+        mask=mask,
+        attrs={"op": "select", "api": "nl.where"},
+    )
+    return fresh(sim, dst, instr)
+
+
+def reduce(
+    name: str, x: Any, axis: Any, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any
+) -> Tensor:
+    """A reduction along free axes (VectorE tensor_reduce)."""
+    api = f"nl.{name}"
+    sim = runtime.current(api)
+    isa.check_tensor(sim, api, x, "x")
+    axes = isa.normalize_axes(sim, api, axis, x.ndim)
+    if keepdims:
+        shape = tuple(1 if d in axes else n for d, n in enumerate(x.shape))
+    else:
+        shape = tuple(n for d, n in enumerate(x.shape) if d not in axes)
+        if len(shape) < 2:
+            shape = (*shape, 1)
+    op = {
+        "sum": "add",
+        "max": "maximum",
+        "min": "minimum",
+        "prod": "multiply",
+        "mean": "mean",
+        "all": "logical_and",
+    }[name]
+    dt = dtype or (np.float32 if name == "mean" and not is_float(x.dtype) else x.dtype)
+    dst = new_tile(sim, api, shape, dt)
+    instr = isa.tensor_reduce(sim, dst, op, x, axes, mask=mask, api=api, instr=api)
+    return fresh(sim, dst, instr)
+
+
+def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Tensor:
+    """``x @ y`` (``x.T @ y`` with ``transpose_x``) into a new fp32 PSUM tile."""
+    sim = runtime.current("nl.matmul")
+    isa.check_tensor(sim, "nl.matmul", x, "x")
+    isa.check_tensor(sim, "nl.matmul", y, "y")
+    stationary = x
+    if not transpose_x:
+        # the compiler inserts a TensorE transpose of x (through PSUM, then back to SBUF)
+        t_psum = new_tile(sim, "nl.matmul", (x.shape[1], x.shape[0]), np.float32, Buffer.PSUM)
+        isa.nc_transpose(sim, t_psum, x, engine="tensor", api="nl.matmul", instr="nl.matmul")
+        stationary = new_tile(sim, "nl.matmul", t_psum.shape, x.dtype)
+        isa.tensor_copy(sim, stationary, t_psum, api="nl.matmul", instr="nl.matmul")
+    dst = new_tile(sim, "nl.matmul", (isa.free_size(stationary), isa.free_size(y)), np.float32, Buffer.PSUM)
+    instr = isa.nc_matmul(
+        sim, dst, stationary, y, accumulate=False, mask=mask, api="nl.matmul", instr="nl.matmul"
+    )
+    return fresh(sim, dst, instr)
+
+
+def transpose(x: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
+    """A 2-D transpose on TensorE into PSUM."""
+    sim = runtime.current("nl.transpose")
+    isa.check_tensor(sim, "nl.transpose", x, "x")
+    dst = new_tile(sim, "nl.transpose", (isa.free_size(x), x.shape[0]), dtype or x.dtype, Buffer.PSUM)
+    engine = "tensor" if x.buffer is Buffer.SBUF else "vector"
+    instr = isa.nc_transpose(sim, dst, x, engine=engine, mask=mask, api="nl.transpose", instr="nl.transpose")
+    return fresh(sim, dst, instr)
+
+
+def softmax(
+    x: Any, axis: Any = -1, *, dtype: Any = None, compute_dtype: Any = None, mask: Any = None
+) -> Tensor:
+    """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (max, subtract, exp+sum, divide)."""
+    m = reduce("max", x, axis, np.float32, mask, keepdims=True)
+    shifted = binary("subtract", x, m, np.float32, mask)
+    e = unary("exp", shifted, np.float32, mask)
+    s = reduce("sum", e, axis, np.float32, mask, keepdims=True)
+    return binary("divide", e, s, dtype or x.dtype, mask)
+
+
+def rms_norm(
+    x: Any,
+    w: Any,
+    axis: Any,
+    n: Any,
+    epsilon: float = 1e-6,
+    *,
+    dtype: Any = None,
+    compute_dtype: Any = None,
+    mask: Any = None,
+) -> Tensor:
+    """``x / sqrt(mean(x^2) + eps) * w``."""
+    sq = unary("square", x, np.float32, mask)
+    ms = reduce("sum", sq, axis, np.float32, mask, keepdims=True)
+    ms = binary("multiply", ms, 1.0 / float(n), np.float32, mask)
+    ms = binary("add", ms, float(epsilon), np.float32, mask)
+    r = unary("rsqrt", ms, np.float32, mask)
+    y = binary("multiply", x, r, np.float32, mask)
+    return binary("multiply", y, w, dtype or x.dtype, mask)
+
+
+def dropout(x: Any, rate: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
+    """Zero elements with probability ``rate`` (statistical fidelity only)."""
+    sim = runtime.current("nl.dropout")
+    isa.check_tensor(sim, "nl.dropout", x, "x")
+    dst = new_tile(sim, "nl.dropout", x.shape, dtype or x.dtype)
+    keep = sim.rng.random(x.shape) >= float(rate) if sim.values and not isinstance(rate, Tensor) else None
+    instr = isa.execute(
+        sim,
+        "nl.dropout",
+        Engine.VECTOR,
+        "dropout",
+        dst,
+        [("data", x)],
+        lambda v: np.where(keep, v[0], 0) if keep is not None else v[0],
+        mask=mask,
+        attrs={"api": "nl.dropout"},
+    )
+    return fresh(sim, dst, instr)
+
+
+# ---------------------------------------------------------------------------------------------
+# assignment and in-place operators on tensors
+# ---------------------------------------------------------------------------------------------
+
+
+def _same_view(a: Tensor, b: Tensor) -> bool:
+    return (
+        (a.alloc is b.alloc or a.alloc.alloc_id == b.alloc.alloc_id)
+        and a.flat is None
+        and b.flat is None
+        and a.offset == b.offset
+        and a.shape == b.shape
+        and a.strides == b.strides
+    )
+
+
+def assign(target: Tensor, value: Any) -> None:
+    """``target[...] = value``: retarget a fresh result, or copy / memset."""
+    sim = runtime.current("assignment")
+    if isinstance(value, Tensor):
+        if _same_view(target, value):
+            return
+        if not target.on_chip:
+            sim.fail(
+                "assignment",
+                f"cannot assign to HBM tensor '{target.name}' (use nl.store)",
+                "unsupported_memory",
+            )
+        if not value.on_chip:
+            sim.fail(
+                "assignment",
+                f"cannot assign HBM tensor '{value.name}' to a tile (use nl.load)",
+                "unsupported_memory",
+            )
+        if value.size > target.size:
+            sim.fail(
+                "assignment",
+                f"value {value.shape} is larger than the destination {target.shape}",
+                "store_dst_shape_smaller_than_other_shape",
+            )
+        if _retarget(sim, target, value, accumulate=False):
+            return
+        src = value
+        if value.size != target.size:
+            if value.ndim == target.ndim:
+                src = value.broadcast_to(target.shape)
+            else:
+                src = value.reshape(target.shape) if value.size == target.size else value
+        isa.tensor_copy(sim, target, src, api="assignment", instr="assignment")
+        return
+    if isinstance(value, IndexExpr):
+        isa.iota(sim, target, value.values() if sim.values else None, instr="assignment")
+        return
+    if not target.on_chip:
+        sim.fail(
+            "assignment", f"cannot assign to HBM tensor '{target.name}' (use nl.store)", "unsupported_memory"
+        )
+    isa.memset(sim, target, value, api="assignment", instr="assignment")
+
+
+def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) -> bool:
+    """Let the instruction that produced ``value`` write ``target`` directly (no extra copy)."""
+    last = sim.last_result
+    if last is None or last[0] is not value or value.size != target.size or not target.is_tile:
+        return False
+    instr = last[1]
+    if instr.opcode == "nc_matmul" and target.buffer is not Buffer.PSUM:
+        return False
+    if accumulate and instr.opcode != "nc_matmul":
+        return False
+    if instr.engine is Engine.DMA and target.buffer is Buffer.PSUM:
+        return False
+    if sim.values:
+        isa.write(
+            target,
+            value.read().astype(np.float32) if is_float(value.dtype) else value.read(),
+            last[2],
+            accumulate,
+        )
+    sim.check_read("assignment", target.region(), accumulate)
+    sim.note_write(target.region(), accumulate)
+    outputs = list(instr.outputs)
+    outputs[0] = target.operand(outputs[0].name)
+    instr.outputs = tuple(outputs)
+    if instr.opcode == "nc_matmul":
+        instr.attrs["accumulate"] = accumulate
+    sim.last_result = None
+    return True
+
+
+def inplace(target: Tensor, op: str, other: Any) -> None:
+    """``target op= other`` (``+=`` onto PSUM accumulates a matmul in place)."""
+    sim = runtime.current("augmented assignment")
+    if not target.on_chip:
+        sim.fail(
+            f"{op} assignment", f"cannot update HBM tensor '{target.name}' in place", "unsupported_memory"
+        )
+    if isinstance(other, Tensor) and op == "add" and _retarget(sim, target, other, accumulate=True):
+        return
+    acc = op in ("add", "subtract")
+    if isinstance(other, Tensor):
+        isa.check_tensor(sim, f"{op}=", other, "value")
+        src = (
+            other
+            if other.shape == target.shape or other.ndim != target.ndim
+            else other.broadcast_to(target.shape)
+        )
+        if isa.free_size(other) == 1 and isa.free_size(target) > 1:
+            isa.tensor_scalar(sim, target, target, op, other, api=f"augassign:{op}", instr=f"{op}=")
+            return
+        isa.tensor_tensor(sim, target, target, src, op, api=f"augassign:{op}", instr=f"{op}=", accumulate=acc)
+    else:
+        isa.tensor_scalar(sim, target, target, op, other, api=f"augassign:{op}", instr=f"{op}=")
+
+
+def ap(
+    t: Tensor,
+    pattern: Any,
+    offset: Any,
+    scalar_offset: Any,
+    vector_offset: Any,
+    indirect_dim: int,
+    dtype: Any,
+) -> Tensor:
+    """``t.ap([[step, num], ...], offset)``: an explicit access pattern over the storage."""
+    sim = runtime.current(".ap")
+    base = t
+    if dtype is not None:
+        base = t.view(dtype)
+    shape = tuple(int(n) for _, n in pattern)
+    strides = tuple(int(s) for s, _ in pattern)
+    off = base.offset if offset is None else int(offset)
+    a = base.alloc
+    total = a.partitions * a.free_elems
+    lo = hi = off
+    for n, s in zip(shape, strides, strict=True):
+        if n > 1:
+            lo += min(0, s * (n - 1))
+            hi += max(0, s * (n - 1))
+    if lo < 0 or hi >= total:
+        sim.fail(
+            ".ap",
+            f"access pattern {pattern} offset {off} leaves tensor '{a.name}' {a.shape}",
+            "tensor_access_out_of_bound",
+        )
+    if scalar_offset is not None or vector_offset is not None:
+        dyn = scalar_offset if scalar_offset is not None else vector_offset
+        inner = (
+            int(np.prod(a.shape[indirect_dim + 1 :]))
+            if scalar_offset is not None
+            else int(np.prod(a.shape[1:]))
+        )
+        if sim.values and isinstance(dyn, Tensor):
+            vals = dyn.read().astype(np.int64).reshape(-1)
+            grid = off + sum(
+                np.arange(n).reshape([-1 if i == d else 1 for i in range(len(shape))]) * s
+                for d, (n, s) in enumerate(zip(shape, strides, strict=True))
+            )
+            flat = np.broadcast_to(np.asarray(grid, dtype=np.int64), shape).copy()
+            if scalar_offset is not None:
+                flat = flat + int(vals[0]) * inner
+            else:
+                flat = (
+                    flat
+                    - np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1)) * strides[0]
+                    + vals[: shape[0]].reshape((-1,) + (1,) * (len(shape) - 1)) * inner
+                )
+            oob = (flat < 0) | (flat >= total)
+            flat = np.where(oob, 0, flat)
+            return Tensor(
+                a,
+                shape,
+                0,
+                (1,) * len(shape),
+                0 if a.buffer.on_chip else -1,
+                flat,
+                oob if oob.any() else None,
+                False,
+                (dyn,) if isinstance(dyn, Tensor) else (),
+            )
+        return Tensor(
+            a,
+            shape,
+            off,
+            strides,
+            0 if a.buffer.on_chip else -1,
+            None,
+            None,
+            True,
+            (dyn,) if isinstance(dyn, Tensor) else (),
+        )
+    return Tensor(a, shape, off, strides, 0 if a.buffer.on_chip else -1)
+
+
+def _register_operators() -> None:
+    ops = tensor.OPERATORS
+    for name in (
+        "add",
+        "subtract",
+        "multiply",
+        "divide",
+        "power",
+        "left_shift",
+        "right_shift",
+        "bitwise_and",
+        "bitwise_or",
+        "bitwise_xor",
+        "less",
+        "less_equal",
+        "greater",
+        "greater_equal",
+        "equal",
+        "not_equal",
+        "maximum",
+        "minimum",
+    ):
+        ops[name] = (lambda n: lambda a, b: binary(n, a, b))(name)
+    ops["negative"] = lambda a: binary("multiply", a, -1)
+    ops["invert"] = lambda a: binary("bitwise_xor", a, -1)
+    ops["assign"] = assign
+    ops["inplace"] = inplace
+    ops["copy"] = lambda a, dtype=None: copy(a, dtype=dtype)
+    ops["ap"] = ap
+
+
+_register_operators()
+
+__all__ = ["dtype_name", "ml_dtypes"]

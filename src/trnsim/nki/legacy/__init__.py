@@ -1,0 +1,97 @@
+"""The legacy NKI front end, ``neuronxcc.nki`` (SDK 2.20-2.26).
+
+``jit`` (every ``mode=``; sub-kernels called from kernels are inlined), ``trace``, ``baremetal``,
+``simulate_kernel``, ``benchmark``, ``profile``; SPMD launch ``kernel[grid](...)``. Outputs may be
+allocated in ``nl.shared_hbm`` and returned (2.21+), or passed in as arguments (2.20).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from trnsim.nki.kernel import GridLauncher, Kernel, launch
+from trnsim.nki.legacy import compiler, isa, language, typing
+from trnsim.nki.runtime import Mode
+from trnsim.nki.tensor import Tensor as tensor
+
+__all__ = [
+    "baremetal",
+    "benchmark",
+    "compiler",
+    "isa",
+    "jit",
+    "language",
+    "profile",
+    "simulate_kernel",
+    "tensor",
+    "trace",
+    "typing",
+]
+
+
+def _decorator(mode: str, func: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
+    if func is None:
+        return lambda f: Kernel(f, frontend="legacy", mode=mode, options=kwargs)
+    return Kernel(func, frontend="legacy", mode=mode, options=kwargs)
+
+
+def jit(func: Callable[..., Any] | None = None, mode: str = "auto", **kwargs: Any) -> Any:
+    """Make ``func`` an NKI kernel; called with numpy arrays it runs on trnsim's CPU simulator."""
+    if mode in ("benchmark", "profile"):
+        return _decorator(mode, func, kwargs)
+    return _decorator(mode, func, kwargs)
+
+
+def trace(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``jit(mode='trace')``: a sub-kernel inlined into its caller."""
+    return _decorator("trace", func, kwargs)
+
+
+def baremetal(kernel: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """Run standalone with numpy inputs and outputs (on trnsim: a CPU simulation)."""
+    return _decorator("baremetal", _unwrap(kernel), kwargs)
+
+
+def benchmark(
+    kernel: Callable[..., Any] | None = None, *, warmup: int = 10, iters: int = 100, **kwargs: Any
+) -> Any:
+    """Predict latency: afterwards ``kernel.benchmark_result.nc_latency.get_latency_percentile(p)`` (us).
+
+    The kernel is traced in timing-only mode (arguments may be ``nt.tensor[shape, dtype]``
+    placeholders) and the trace goes to the registered latency model (``trnsim.nki.perf``).
+    """
+    return _decorator("benchmark", _unwrap(kernel), {**kwargs, "warmup": warmup, "iters": iters})
+
+
+def profile(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """Like ``benchmark``: fills ``benchmark_result`` from the latency model (no NEFF/NTFF files)."""
+    return _decorator("profile", _unwrap(func), kwargs)
+
+
+def _unwrap(kernel: Any) -> Any:
+    if isinstance(kernel, Kernel):
+        return kernel.func
+    return kernel
+
+
+def simulate_kernel(kernel: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a kernel (or ``kernel[grid]``) on numpy arrays and return its outputs."""
+    grid = None
+    target = None
+    func = kernel
+    if isinstance(kernel, GridLauncher):
+        grid, func, target = kernel.grid, kernel.kernel.func, kernel.kernel.target
+    elif isinstance(kernel, Kernel):
+        func, target = kernel.func, kernel.target
+    outputs, _ = launch(
+        func,
+        args,
+        kwargs,
+        grid=grid,
+        mode=Mode.VALUES,
+        target=target,
+        frontend="legacy",
+        name=getattr(func, "__name__", None),
+    )
+    return outputs

@@ -1,0 +1,416 @@
+"""``neuronxcc.nki.language`` (``nl``): the legacy language front end.
+
+Functions return new tiles; ``mask=`` is accepted everywhere. Implementations live in
+:mod:`trnsim.nki.language_impl` (shared with the current front end).
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+
+from trnsim.nki import language_impl as _impl
+from trnsim.nki.dtypes import (
+    bfloat16,
+    bool_,
+    float8_e4m3,
+    float8_e4m3fn,
+    float8_e5m2,
+    float16,
+    float32,
+    int8,
+    int16,
+    int32,
+    tfloat32,
+    uint8,
+    uint16,
+    uint32,
+)
+from trnsim.nki.grid import nc, spmd_dim
+from trnsim.nki.indexing import arange, ds, mgrid
+from trnsim.nki.language_impl import (
+    affine_range,
+    broadcast_to,
+    copy,
+    device_print,
+    dropout,
+    empty_like,
+    expand_dims,
+    full,
+    load,
+    load_transpose2d,
+    matmul,
+    ndarray,
+    num_programs,
+    ones,
+    par_dim,
+    program_id,
+    program_ndim,
+    rand,
+    random_seed,
+    rms_norm,
+    sequential_range,
+    shared_constant,
+    shared_identity_matrix,
+    softmax,
+    static_cast,
+    static_range,
+    store,
+    transpose,
+    where,
+    zeros,
+    zeros_like,
+)
+from trnsim.nki.runtime import Buffer
+from trnsim.nki.tensor import Tensor
+
+sbuf = Buffer.SBUF
+psum = Buffer.PSUM
+hbm = Buffer.HBM
+shared_hbm = Buffer.SHARED_HBM
+private_hbm = Buffer.PRIVATE_HBM
+tile = Tensor
+
+
+class _TileSize:
+    """``nl.tile_size``: the active target's tile limits."""
+
+    @property
+    def pmax(self) -> int:
+        return _impl.spec_now().pmax
+
+    @property
+    def psum_fmax(self) -> int:
+        return _impl.spec_now().psum_fmax
+
+    @property
+    def gemm_stationary_fmax(self) -> int:
+        return _impl.spec_now().gemm_stationary_fmax
+
+    @property
+    def gemm_moving_fmax(self) -> int:
+        return _impl.spec_now().gemm_moving_fmax
+
+    @property
+    def bn_stats_fmax(self) -> int:
+        return _impl.spec_now().bn_stats_fmax
+
+    @property
+    def psum_bank_fmax(self) -> int:
+        return _impl.spec_now().psum_bank_bytes // 4
+
+    @property
+    def psum_bank_fmax_bytes(self) -> int:
+        return _impl.spec_now().psum_bank_bytes
+
+    @property
+    def psum_num_banks(self) -> int:
+        return _impl.spec_now().psum_banks
+
+    @property
+    def total_available_sbuf_size(self) -> int:
+        return _impl.spec_now().sbuf_usable_bytes_per_partition
+
+    @property
+    def sbuf_size_bytes(self) -> int:
+        return _impl.spec_now().sbuf_bytes_per_partition
+
+    @property
+    def sbuf_fmax_bytes(self) -> int:
+        return _impl.spec_now().sbuf_usable_bytes_per_partition
+
+
+tile_size = _TileSize()
+
+
+def _unary(name: str) -> Any:
+    def fn(x: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> Any:
+        return _impl.unary(name, x, dtype, mask)
+
+    fn.__name__ = name
+    fn._nki_op = name  # type: ignore[attr-defined]
+    fn.__doc__ = f"``nl.{name}(x)`` element-wise (ScalarE activation)."
+    return fn
+
+
+def _binary(name: str, default_dtype: Any = None) -> Any:
+    def fn(x: Any, y: Any, *, dtype: Any = default_dtype, mask: Any = None, **_: Any) -> Any:
+        return _impl.binary(name, x, y, dtype, mask)
+
+    fn.__name__ = name
+    fn._nki_op = name  # type: ignore[attr-defined]
+    fn.__doc__ = f"``nl.{name}(x, y)`` element-wise (VectorE)."
+    return fn
+
+
+def _reduction(name: str) -> Any:
+    op = {
+        "sum": "add",
+        "max": "maximum",
+        "min": "minimum",
+        "prod": "multiply",
+        "mean": "mean",
+        "all": "logical_and",
+    }[name]
+
+    def fn(
+        x: Any, axis: Any, *, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any
+    ) -> Any:
+        return _impl.reduce(name, x, axis, dtype, mask, keepdims)
+
+    fn.__name__ = name
+    fn._nki_op = op  # type: ignore[attr-defined]
+    fn.__doc__ = f"``nl.{name}(x, axis)`` along free axes (VectorE tensor_reduce)."
+    return fn
+
+
+exp = _unary("exp")
+log = _unary("log")
+tanh = _unary("tanh")
+sqrt = _unary("sqrt")
+rsqrt = _unary("rsqrt")
+reciprocal = _unary("reciprocal")
+square = _unary("square")
+sigmoid = _unary("sigmoid")
+relu = _unary("relu")
+gelu = _unary("gelu")
+gelu_dx = _unary("gelu_dx")
+gelu_apprx_tanh = _unary("gelu_apprx_tanh")
+gelu_apprx_sigmoid = _unary("gelu_apprx_sigmoid")
+silu = _unary("silu")
+silu_dx = _unary("silu_dx")
+erf = _unary("erf")
+erf_dx = _unary("erf_dx")
+softplus = _unary("softplus")
+mish = _unary("mish")
+abs = _unary("abs")
+sign = _unary("sign")
+sin = _unary("sin")
+cos = _unary("cos")
+tan = _unary("tan")
+arctan = _unary("arctan")
+floor = _unary("floor")
+ceil = _unary("ceil")
+trunc = _unary("trunc")
+negative = _unary("negative")
+identity = _unary("copy")
+copy_op = identity
+
+add = _binary("add")
+subtract = _binary("subtract")
+multiply = _binary("multiply")
+divide = _binary("divide")
+power = _binary("power")
+maximum = _binary("maximum")
+minimum = _binary("minimum")
+fmod = _binary("fmod")
+mod = _binary("mod")
+bitwise_and = _binary("bitwise_and")
+bitwise_or = _binary("bitwise_or")
+bitwise_xor = _binary("bitwise_xor")
+left_shift = _binary("left_shift")
+right_shift = _binary("right_shift")
+equal = _binary("equal", bool_)
+not_equal = _binary("not_equal", bool_)
+greater = _binary("greater", bool_)
+greater_equal = _binary("greater_equal", bool_)
+less = _binary("less", bool_)
+less_equal = _binary("less_equal", bool_)
+logical_and = _binary("logical_and", bool_)
+logical_or = _binary("logical_or", bool_)
+logical_xor = _binary("logical_xor", bool_)
+
+
+def invert(x: Any, *, dtype: Any = None, mask: Any = None) -> Any:
+    """Bitwise NOT."""
+    return _impl.binary("bitwise_xor", x, -1, dtype, mask)
+
+
+def logical_not(x: Any, *, dtype: Any = bool_, mask: Any = None) -> Any:
+    """Logical NOT (1 where x == 0)."""
+    return _impl.binary("equal", x, 0, dtype, mask)
+
+
+invert._nki_op = "invert"  # type: ignore[attr-defined]
+logical_not._nki_op = "logical_not"  # type: ignore[attr-defined]
+
+sum = _reduction("sum")
+max = _reduction("max")
+min = _reduction("min")
+prod = _reduction("prod")
+mean = _reduction("mean")
+all = _reduction("all")
+
+
+def finfo(dtype: Any) -> Any:
+    """Floating-point limits of an NKI dtype."""
+    return ml_dtypes.finfo(dtype)
+
+
+class _FP32:
+    min = float(np.float32(-3.4028235e38))
+
+
+fp32 = _FP32()
+
+
+class _BFP16:
+    min = float("-inf")
+
+
+bfp16 = _BFP16()
+
+
+def sizeinbytes(dtype: Any) -> int:
+    """Bytes per element of ``dtype``."""
+    return int(np.dtype(dtype).itemsize)
+
+
+constants = types.SimpleNamespace(sizeinbytes=sizeinbytes)
+
+
+def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: Any = None) -> Any:
+    """Not simulated: the SDK documents no exact semantics for loop_reduce."""
+    from trnsim.nki import runtime
+
+    runtime.current("nl.loop_reduce").fail(
+        "nl.loop_reduce",
+        "nl.loop_reduce is not simulated by trnsim (accumulate with += in the loop instead)",
+        "not_simulated",
+    )
+
+
+def all_reduce(x: Any, op: Any, program_axes: Any, **_: Any) -> Any:
+    """Not simulated: SPMD instances run one after another, so cross-instance reduction is unavailable."""
+    from trnsim.nki import runtime
+
+    runtime.current("nl.all_reduce").fail(
+        "nl.all_reduce", "nl.all_reduce across SPMD instances is not simulated by trnsim", "not_simulated"
+    )
+
+
+__all__ = [
+    "abs",
+    "add",
+    "affine_range",
+    "all",
+    "all_reduce",
+    "arange",
+    "arctan",
+    "bfloat16",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bool_",
+    "broadcast_to",
+    "ceil",
+    "constants",
+    "copy",
+    "cos",
+    "device_print",
+    "divide",
+    "dropout",
+    "ds",
+    "empty_like",
+    "equal",
+    "erf",
+    "erf_dx",
+    "exp",
+    "expand_dims",
+    "finfo",
+    "float8_e4m3",
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "float16",
+    "float32",
+    "floor",
+    "fmod",
+    "full",
+    "gelu",
+    "gelu_apprx_sigmoid",
+    "gelu_apprx_tanh",
+    "gelu_dx",
+    "greater",
+    "greater_equal",
+    "hbm",
+    "int8",
+    "int16",
+    "int32",
+    "invert",
+    "left_shift",
+    "less",
+    "less_equal",
+    "load",
+    "load_transpose2d",
+    "log",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "loop_reduce",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "mgrid",
+    "min",
+    "minimum",
+    "mish",
+    "mod",
+    "multiply",
+    "nc",
+    "ndarray",
+    "negative",
+    "not_equal",
+    "num_programs",
+    "ones",
+    "par_dim",
+    "power",
+    "private_hbm",
+    "prod",
+    "program_id",
+    "program_ndim",
+    "psum",
+    "rand",
+    "random_seed",
+    "reciprocal",
+    "relu",
+    "right_shift",
+    "rms_norm",
+    "rsqrt",
+    "sbuf",
+    "sequential_range",
+    "shared_constant",
+    "shared_hbm",
+    "shared_identity_matrix",
+    "sigmoid",
+    "sign",
+    "silu",
+    "silu_dx",
+    "sin",
+    "softmax",
+    "softplus",
+    "spmd_dim",
+    "sqrt",
+    "square",
+    "static_cast",
+    "static_range",
+    "store",
+    "subtract",
+    "sum",
+    "tan",
+    "tanh",
+    "tfloat32",
+    "tile_size",
+    "transpose",
+    "trunc",
+    "uint8",
+    "uint16",
+    "uint32",
+    "where",
+    "zeros",
+    "zeros_like",
+]

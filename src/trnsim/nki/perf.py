@@ -1,0 +1,64 @@
+"""The plug-in point for kernel latency.
+
+The chip model (``trnsim.core``) registers an estimator on import with
+:func:`register_latency_estimator`; ``nki.benchmark`` and ``nki.profile`` call
+:func:`estimate_latency_ns`. If nothing is registered, ``trnsim.core`` is imported by name (the one
+allowed upward reference) so that it can register itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trnsim.errors import TrnsimError
+from trnsim.nki.trace import KernelTrace
+
+LatencyEstimator = Callable[[KernelTrace], float]
+_ESTIMATOR: list[LatencyEstimator] = []
+
+
+def register_latency_estimator(fn: LatencyEstimator) -> None:
+    """Install ``fn(trace) -> nanoseconds`` as the latency model (replacing any previous one)."""
+    _ESTIMATOR[:] = [fn]
+
+
+def unregister_latency_estimator() -> None:
+    """Remove the registered estimator (tests)."""
+    _ESTIMATOR.clear()
+
+
+def estimate_latency_ns(trace: KernelTrace) -> float:
+    """Predicted latency of a traced kernel, in nanoseconds, from the registered model."""
+    if not _ESTIMATOR:
+        with contextlib.suppress(ImportError):
+            importlib.import_module("trnsim.core")
+    if not _ESTIMATOR:
+        raise TrnsimError(
+            "no kernel latency model is available: trnsim.core did not register one"
+            " (install the chip model, or call trnsim.nki.perf.register_latency_estimator)"
+        )
+    return float(_ESTIMATOR[0](trace))
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """``benchmark_result.nc_latency``: percentiles in microseconds (deterministic model: all equal)."""
+
+    latency_us: float
+
+    def get_latency_percentile(self, percentile: int) -> float:
+        """The latency at ``percentile`` (0..100), in microseconds."""
+        if not 0 <= percentile <= 100:
+            raise TrnsimError(f"latency percentile {percentile} is outside 0..100")
+        return self.latency_us
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """What ``nki.benchmark`` leaves on the kernel as ``benchmark_result``."""
+
+    nc_latency: LatencyResult
+    trace: KernelTrace

@@ -1,0 +1,437 @@
+"""The active simulation: a context variable the ISA dispatches through.
+
+A :class:`Simulation` holds what one kernel launch needs: the mode (values or timing-only), the
+target's :class:`~trnsim.hardware.neuroncore.NeuronCoreSpec`, the trace being recorded, the SPMD
+program id, the live on-chip bytes (capacity checks) and the ``affine_range`` dependency tracker.
+Front ends never patch module globals; every instruction looks the simulation up here.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from trnsim.hardware.neuroncore import NeuronCoreSpec
+from trnsim.nki.dtypes import dtype_name
+from trnsim.nki.errors import KernelError
+from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
+
+
+class Mode(StrEnum):
+    """What a simulation computes."""
+
+    VALUES = "values"  #: compute every value (numpy backend)
+    TIMING = "timing"  #: record the trace only (null backend: no arrays)
+
+
+class Buffer(StrEnum):
+    """NKI memory spaces a tensor can be allocated in."""
+
+    SHARED_HBM = "shared_hbm"
+    PRIVATE_HBM = "private_hbm"
+    HBM = "hbm"
+    SBUF = "sbuf"
+    PSUM = "psum"
+
+    @property
+    def space(self) -> MemorySpace:
+        """The trace's memory space of this buffer."""
+        if self is Buffer.SBUF:
+            return MemorySpace.SBUF
+        if self is Buffer.PSUM:
+            return MemorySpace.PSUM
+        return MemorySpace.HBM
+
+    @property
+    def on_chip(self) -> bool:
+        """True for SBUF and PSUM."""
+        return self in (Buffer.SBUF, Buffer.PSUM)
+
+
+_NKI_DIR = str(Path(__file__).resolve().parent)
+
+#: Uninitialised integer memory reads as this value (the NKI >= 0.3 simulator's convention);
+#: floating-point memory reads as NaN.
+UNINIT_INT = 4
+
+
+def user_location() -> tuple[str, int]:
+    """File and line of the innermost frame outside ``trnsim.nki`` (the kernel's source line)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_NKI_DIR):
+            return filename, frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?", 0
+
+
+class Allocation:
+    """One tensor's storage: an HBM buffer or an on-chip tile set (block dims x partitions x free).
+
+    On-chip storage is partition-major: element ``(p, f)`` of a partition sits at
+    ``p * free_elems + f`` of the flat array, as the current API's ``.ap()`` patterns assume.
+    ``storage`` is ``None`` in timing-only mode.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_release",
+        "alloc_id",
+        "buffer",
+        "dtype",
+        "dtype_name",
+        "free_elems",
+        "itemsize",
+        "name",
+        "on_chip",
+        "partition_axis",
+        "partitions",
+        "shape",
+        "space",
+        "storage",
+    )
+
+    def __init__(
+        self,
+        alloc_id: int,
+        buffer: Buffer,
+        dtype: np.dtype[Any],
+        shape: tuple[int, ...],
+        partitions: int,
+        free_elems: int,
+        name: str,
+        storage: np.ndarray | None,
+        partition_axis: int = -1,
+    ) -> None:
+        self.partition_axis = partition_axis
+        self.on_chip = buffer in (Buffer.SBUF, Buffer.PSUM)
+        self.space = buffer.space
+        self.dtype_name = dtype_name(dtype)
+        self._release: Any = None
+        self.alloc_id = alloc_id
+        self.buffer = buffer
+        self.dtype = dtype
+        self.shape = shape
+        self.partitions = partitions
+        self.free_elems = free_elems
+        self.itemsize = dtype.itemsize
+        self.name = name
+        self.storage = storage
+
+    def __del__(self) -> None:
+        if self._release is not None:
+            self._release()
+
+    @property
+    def bytes_per_partition(self) -> int:
+        """Bytes one partition holds (on-chip) or the whole size (HBM)."""
+        return self.free_elems * self.itemsize
+
+
+@dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
+class LoopFrame:
+    """One active ``affine_range`` loop: writes per iteration to tensors made before it."""
+
+    start_alloc: int
+    iteration: int = 0
+    #: alloc_id -> list of (region, iteration) written by plain (non-accumulating) writes
+    writes: dict[int, list[tuple[Region, int]]] = field(default_factory=dict)
+
+
+@dataclass
+class Simulation:
+    """One kernel launch being simulated (see module docstring)."""
+
+    mode: Mode
+    spec: NeuronCoreSpec
+    trace: KernelTrace
+    kernel_name: str
+    frontend: str = "legacy"
+    program_id: tuple[int, ...] = ()
+    grid: tuple[int, ...] = ()
+    core: int = 0
+    next_alloc: int = 0
+    live_sbuf_bytes: int = 0
+    live_psum_bytes: int = 0
+    loops: list[LoopFrame] = field(default_factory=list)
+    #: top-level shared_hbm tensors, matched across SPMD instances by allocation order
+    shared: list[Allocation] = field(default_factory=list)
+    shared_index: int = 0
+    #: the most recent instruction's fresh result tile (assignment retargets it)
+    last_result: tuple[Any, Instruction, Any] | None = None
+    #: the mask array of the most recent instruction (a retargeted result keeps it)
+    last_mask: Any = None
+    #: PSUM regions written by matmuls of an open accumulation group, per allocation
+    psum_groups: dict[int, list[Region]] = field(default_factory=dict)
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    depth: int = 0  # sub-kernel nesting
+
+    @property
+    def values(self) -> bool:
+        """True when values are computed."""
+        return self.mode is Mode.VALUES
+
+    # -- errors --------------------------------------------------------------------------------
+    def fail(self, instruction: str, rule: str, err_id: str = "") -> NoReturn:
+        """Raise a KernelError naming this kernel, the instruction and the user's source line."""
+        filename, line = user_location()
+        raise KernelError(
+            rule,
+            kernel=self.kernel_name,
+            instruction=instruction,
+            location=f"{os.path.basename(filename)}:{line}",
+            err_id=err_id,
+        )
+
+    # -- allocation ----------------------------------------------------------------------------
+    def allocate(
+        self,
+        instruction: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        buffer: Buffer,
+        name: str = "",
+        fill: Any = None,
+        partition_axis: int = 0,
+    ) -> Allocation:
+        """Create storage; ``fill=None`` leaves it uninitialised (NaN / UNINIT_INT sentinel)."""
+        for d in shape:
+            if not isinstance(d, (int, np.integer)) or d < 0:
+                self.fail(instruction, f"tensor shape {shape} must be non-negative integers", "invalid_shape")
+        top_shared = buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops
+        if top_shared and self.shared_index < len(self.shared):
+            # every SPMD instance sees the same top-level shared_hbm tensor
+            alloc = self.shared[self.shared_index]
+            self.shared_index += 1
+            if alloc.shape != tuple(shape) or alloc.dtype != dtype:
+                self.fail(
+                    instruction,
+                    "shared_hbm tensor differs between SPMD instances"
+                    f" ({shape} {dtype} vs {alloc.shape} {alloc.dtype})",
+                    "spmd_shared_mismatch",
+                )
+            return alloc
+        size = math.prod(shape) if shape else 1
+        if buffer.on_chip:
+            if len(shape) < 2:
+                self.fail(
+                    instruction,
+                    f"on-chip tensors need a partition and a free dimension"
+                    f" (got shape {tuple(shape)}; use e.g. ({shape[0] if shape else 1}, 1))",
+                    "leading_dimension_of_tensor_must_be_partition",
+                )
+            partitions = int(shape[partition_axis])
+            if partitions > self.spec.pmax:
+                self.fail(
+                    instruction,
+                    f"partition dimension {partitions} exceeds the limit (valid: 1..{self.spec.pmax})",
+                    "num_partition_exceed_arch_limit",
+                )
+            free = size // partitions if partitions else 0
+        else:
+            partitions, free = 1, size
+        storage = None
+        if self.values:
+            storage = np.empty(size, dtype=dtype)
+            if fill is None:
+                if dtype.names:
+                    storage.view(np.uint8).fill(0xFF)
+                elif dtype.kind in "iub":
+                    storage.fill(UNINIT_INT)
+                else:
+                    storage[...] = np.float32(np.nan)
+            else:
+                storage[...] = (
+                    np.asarray(fill, dtype=np.float32).astype(dtype)
+                    if dtype.kind in "fV"
+                    else np.asarray(fill).astype(dtype)
+                )
+        alloc = Allocation(
+            self.next_alloc,
+            buffer,
+            dtype,
+            tuple(int(d) for d in shape),
+            partitions,
+            free,
+            name,
+            storage,
+            partition_axis if buffer.on_chip else -1,
+        )
+        self.next_alloc += 1
+        if buffer.on_chip:
+            self._account(instruction, alloc)
+        if buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops:
+            self.shared.append(alloc)
+            self.shared_index += 1
+        return alloc
+
+    def _account(self, instruction: str, alloc: Allocation) -> None:
+        nbytes = alloc.bytes_per_partition
+        spec = self.spec
+        if alloc.buffer is Buffer.PSUM:
+            block_bytes = nbytes // max(1, _blocks(alloc))
+            if block_bytes > spec.psum_bank_bytes:
+                self.fail(
+                    instruction,
+                    f"PSUM tile of {block_bytes} bytes per partition exceeds one bank"
+                    f" ({spec.psum_bank_bytes} bytes = {spec.psum_bank_bytes // 4} fp32)",
+                    "size_of_dimension_exceed_arch_limit",
+                )
+            self.live_psum_bytes += nbytes
+            if self.live_psum_bytes > spec.psum_bytes_per_partition:
+                live = self.live_psum_bytes
+                self.live_psum_bytes -= nbytes
+                self.fail(
+                    instruction,
+                    f"PSUM capacity exceeded by live tiles ({live} bytes per"
+                    f" partition live, {spec.psum_bytes_per_partition} available)",
+                    "psum_capacity_exceeded",
+                )
+            alloc._release = _Release(self, Buffer.PSUM, nbytes)
+        else:
+            self.live_sbuf_bytes += nbytes
+            usable = spec.sbuf_usable_bytes_per_partition
+            if self.live_sbuf_bytes > usable:
+                live = self.live_sbuf_bytes
+                self.live_sbuf_bytes -= nbytes
+                self.fail(
+                    instruction,
+                    f"SBUF capacity exceeded by live tiles ({live} bytes per"
+                    f" partition live, {usable} available)",
+                    "sbuf_capacity_exceeded",
+                )
+            alloc._release = _Release(self, Buffer.SBUF, nbytes)
+
+    def _release(self, buffer: Buffer, nbytes: int) -> None:
+        if buffer is Buffer.PSUM:
+            self.live_psum_bytes -= nbytes
+        else:
+            self.live_sbuf_bytes -= nbytes
+
+    # -- trace ---------------------------------------------------------------------------------
+    def record(
+        self,
+        engine: Engine,
+        opcode: str,
+        inputs: tuple[Operand, ...],
+        outputs: tuple[Operand, ...],
+        attrs: dict[str, Any] | None = None,
+    ) -> Instruction:
+        """Append one executed instruction to the trace."""
+        filename, line = user_location()
+        instr = Instruction(
+            seq=len(self.trace.instructions),
+            engine=engine,
+            opcode=opcode,
+            inputs=inputs,
+            outputs=outputs,
+            kernel=self.kernel_name,
+            source_file=filename,
+            source_line=line,
+            program_id=self.program_id,
+            core=self.core,
+            attrs=attrs or {},
+        )
+        self.trace.instructions.append(instr)
+        return instr
+
+    # -- affine_range dependency tracking ------------------------------------------------------
+    def note_write(self, region: Region | None, accumulate: bool) -> None:
+        """Remember a plain write inside affine loops (accumulations are exempt)."""
+        if not self.loops or region is None or accumulate:
+            return
+        for frame in self.loops:
+            if region.alloc_id < frame.start_alloc:
+                frame.writes.setdefault(region.alloc_id, []).append((region, frame.iteration))
+
+    def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
+        """Fail when an affine_range iteration reads what an earlier iteration wrote."""
+        if not self.loops or region is None or accumulate:
+            return
+        for frame in self.loops:
+            writes = frame.writes.get(region.alloc_id)
+            if not writes:
+                continue
+            current_covers = any(it == frame.iteration and _contains(w, region) for w, it in writes)
+            if current_covers:
+                continue
+            for w, it in writes:
+                if it < frame.iteration and w.overlaps(region):
+                    self.fail(
+                        instruction,
+                        "loop-carried dependency inside affine_range (iteration"
+                        f" {frame.iteration} reads what iteration {it} wrote; use"
+                        " sequential_range, or accumulate with +=)",
+                        "unexpected_output_dependencies",
+                    )
+
+
+class _Release:
+    """Returns an on-chip allocation's bytes to the simulation when the tensor dies."""
+
+    __slots__ = ("buffer", "nbytes", "sim")
+
+    def __init__(self, sim: Simulation, buffer: Buffer, nbytes: int) -> None:
+        self.sim, self.buffer, self.nbytes = sim, buffer, nbytes
+
+    def __call__(self) -> None:
+        self.sim._release(self.buffer, self.nbytes)
+
+
+def _contains(outer: Region, inner: Region) -> bool:
+    return (
+        outer.partition_start <= inner.partition_start
+        and inner.partition_stop <= outer.partition_stop
+        and outer.byte_start <= inner.byte_start
+        and inner.byte_stop <= outer.byte_stop
+    )
+
+
+def _blocks(alloc: Allocation) -> int:
+    # block dims are the dims before the partition dim; PSUM blocks map to separate banks
+    n = 1
+    for d in alloc.shape[: max(0, alloc.partition_axis)]:
+        n *= d
+    return n
+
+
+_ACTIVE: contextvars.ContextVar[Simulation | None] = contextvars.ContextVar("trnsim_nki_sim", default=None)
+
+
+def active() -> Simulation | None:
+    """The running simulation, or None outside kernels."""
+    return _ACTIVE.get()
+
+
+def current(api: str = "") -> Simulation:
+    """The running simulation; NKI calls outside a kernel are an error."""
+    sim = _ACTIVE.get()
+    if sim is None:
+        filename, line = user_location()
+        raise KernelError(
+            f"NKI API {api or 'call'} used outside of an NKI kernel (decorate the function with"
+            " nki.jit and call it, or use trnsim.nki.simulate)",
+            kernel="-",
+            location=f"{os.path.basename(filename)}:{line}",
+            err_id="nki_api_outside_of_nki_kernel",
+        )
+    return sim
+
+
+def activate(sim: Simulation) -> contextvars.Token[Simulation | None]:
+    """Make ``sim`` the active simulation; pass the token to :func:`deactivate`."""
+    return _ACTIVE.set(sim)
+
+
+def deactivate(token: contextvars.Token[Simulation | None]) -> None:
+    """Restore the previously active simulation."""
+    _ACTIVE.reset(token)

@@ -1,0 +1,775 @@
+"""NKI tensors: views onto an :class:`~trnsim.nki.runtime.Allocation`.
+
+A :class:`Tensor` is ``(allocation, shape, offset, strides)`` in elements of the allocation's
+flat storage (the current API's ``NkiTensor`` model; ``.ap()`` patterns map onto it directly).
+Legacy advanced indexing with affine ``arange``/``mgrid`` expressions also yields a strided view;
+only non-affine or out-of-bounds indices, or integer index tiles (gather/scatter), fall back to
+explicit flat index arrays. Bounds are checked when the instruction using the view runs, so a
+``mask=`` can exclude out-of-bounds elements, as in NKI.
+
+In timing-only mode the allocation has no storage: views still know their shape and the
+:class:`~trnsim.nki.trace.Region` they touch, which is all the trace needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, NoReturn
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from trnsim.nki import runtime
+from trnsim.nki.dtypes import DtypeError, as_dtype, dtype_name
+from trnsim.nki.indexing import IndexExpr
+from trnsim.nki.runtime import Allocation, Buffer
+from trnsim.nki.trace import MemorySpace, Operand, Region
+
+#: Filled by trnsim.nki.ops: operator name -> function(a, b) implementing legacy tile arithmetic.
+OPERATORS: dict[str, Any] = {}
+
+
+class ParDim(int):
+    """``nl.par_dim(p)``: marks the partition dimension in a legacy tensor shape."""
+
+
+def physical_strides(shape: tuple[int, ...], partition_axis: int, free_elems: int) -> tuple[int, ...]:
+    """Element strides of a freshly allocated tensor (partition-major on chip, C order in HBM)."""
+    strides = [0] * len(shape)
+    step = 1
+    for d in range(len(shape) - 1, -1, -1):
+        if d == partition_axis:
+            continue
+        strides[d] = step
+        step *= shape[d]
+    if partition_axis >= 0:
+        strides[partition_axis] = free_elems
+    return tuple(strides)
+
+
+class Tensor:
+    """A view of NKI memory (HBM, SBUF or PSUM), usable as a legacy tile or a current NkiTensor."""
+
+    __slots__ = (
+        "_region",
+        "alloc",
+        "dyn",
+        "flat",
+        "index_tiles",
+        "offset",
+        "oob",
+        "paxis",
+        "shape",
+        "strides",
+    )
+    __array_ufunc__ = None  # numpy scalars defer to our reflected operators
+    __hash__ = object.__hash__
+
+    def __init__(
+        self,
+        alloc: Allocation,
+        shape: tuple[int, ...],
+        offset: int,
+        strides: tuple[int, ...],
+        paxis: int,
+        flat: np.ndarray | None = None,
+        oob: np.ndarray | None = None,
+        dyn: bool = False,
+        index_tiles: tuple[Tensor, ...] = (),
+    ) -> None:
+        self.alloc = alloc
+        self.shape = shape
+        self.offset = offset
+        self.strides = strides
+        self.paxis = paxis
+        self.flat = flat
+        self.oob = oob
+        self.dyn = dyn
+        self.index_tiles = index_tiles
+        self._region: Region | None = None
+
+    @staticmethod
+    def whole(alloc: Allocation) -> Tensor:
+        """A view of a whole allocation."""
+        strides = physical_strides(alloc.shape, alloc.partition_axis, alloc.free_elems)
+        return Tensor(alloc, alloc.shape, 0, strides, alloc.partition_axis)
+
+    # -- attributes -----------------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """Element dtype (a numpy dtype; ml_dtypes for bf16/fp8)."""
+        return self.alloc.dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape) if self.shape else 1
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        return self.alloc.itemsize
+
+    @property
+    def buffer(self) -> Buffer:
+        """The memory the tensor lives in."""
+        return self.alloc.buffer
+
+    @property
+    def name(self) -> str:
+        """The allocation's name."""
+        return self.alloc.name
+
+    @property
+    def space(self) -> MemorySpace:
+        """Memory space for the trace."""
+        return self.alloc.space
+
+    @property
+    def on_chip(self) -> bool:
+        """True for SBUF/PSUM tensors."""
+        return self.alloc.on_chip
+
+    @property
+    def is_tile(self) -> bool:
+        """True when dimension 0 is the partition dimension (a tile compute APIs accept)."""
+        return self.paxis == 0 or (self.flat is not None and self.on_chip)
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.shape}, {dtype_name(self.dtype)}, {self.buffer.value}, name={self.name!r})"
+
+    def __len__(self) -> int:
+        return self.shape[0] if self.shape else 0
+
+    def __bool__(self) -> bool:
+        runtime.current("bool(tensor)").fail(
+            "bool()",
+            "a tensor has no truth value at trace time (no if/and/or/not on tiles)",
+            "ambiguous_tensor_truth_value",
+        )
+
+    # -- indexing -------------------------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Tensor:
+        return index_view(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        target = index_view(self, key)
+        OPERATORS["assign"](target, value)
+
+    def _inplace(self, op: str, other: Any) -> Tensor:
+        OPERATORS["inplace"](self, op, other)
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace("add", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace("subtract", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace("multiply", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace("divide", other)
+
+    # -- arithmetic (legacy: maps to nl.* element-wise ops) -----------------------------------
+    def _bin(self, op: str, other: Any, reverse: bool = False) -> Any:
+        fn = OPERATORS[op]
+        return fn(other, self) if reverse else fn(self, other)
+
+    def __add__(self, o: Any) -> Any:
+        return self._bin("add", o)
+
+    def __radd__(self, o: Any) -> Any:
+        return self._bin("add", o, True)
+
+    def __sub__(self, o: Any) -> Any:
+        return self._bin("subtract", o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return self._bin("subtract", o, True)
+
+    def __mul__(self, o: Any) -> Any:
+        return self._bin("multiply", o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return self._bin("multiply", o, True)
+
+    def __truediv__(self, o: Any) -> Any:
+        return self._bin("divide", o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return self._bin("divide", o, True)
+
+    def __pow__(self, o: Any) -> Any:
+        return self._bin("power", o)
+
+    def __lshift__(self, o: Any) -> Any:
+        return self._bin("left_shift", o)
+
+    def __rshift__(self, o: Any) -> Any:
+        return self._bin("right_shift", o)
+
+    def __and__(self, o: Any) -> Any:
+        return self._bin("bitwise_and", o)
+
+    def __or__(self, o: Any) -> Any:
+        return self._bin("bitwise_or", o)
+
+    def __xor__(self, o: Any) -> Any:
+        return self._bin("bitwise_xor", o)
+
+    def __invert__(self) -> Any:
+        return OPERATORS["invert"](self)
+
+    def __neg__(self) -> Any:
+        return OPERATORS["negative"](self)
+
+    def __lt__(self, o: Any) -> Any:
+        return self._bin("less", o)
+
+    def __le__(self, o: Any) -> Any:
+        return self._bin("less_equal", o)
+
+    def __gt__(self, o: Any) -> Any:
+        return self._bin("greater", o)
+
+    def __ge__(self, o: Any) -> Any:
+        return self._bin("greater_equal", o)
+
+    def __eq__(self, o: Any) -> Any:
+        return self._bin("equal", o)
+
+    def __ne__(self, o: Any) -> Any:
+        return self._bin("not_equal", o)
+
+    # -- views ----------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        """A view with another shape (same elements; contiguous views, or the free dims of a tile)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        new = tuple(int(d) for d in shape)
+        if -1 in new:
+            known = math.prod([d for d in new if d != -1]) or 1
+            new = tuple(self.size // known if d == -1 else d for d in new)
+        if math.prod(new) != self.size:
+            _fail(
+                "reshape",
+                f"cannot reshape {self.shape} ({self.size} elements) to {new} ({math.prod(new)} elements)",
+                "reshape_size_mismatch",
+            )
+        if self.flat is not None:
+            return self._replace(
+                shape=new,
+                flat=self.flat.reshape(new),
+                oob=None if self.oob is None else self.oob.reshape(new),
+            )
+        if _c_contiguous(self.shape, self.strides):
+            paxis = 0 if self.on_chip else -1
+            strides = physical_strides(new, -1, 0)
+            if self.on_chip:  # keep the partition stride when the partition dim is kept
+                strides = _tile_strides(self, new)
+            return self._replace(shape=new, strides=strides, paxis=paxis)
+        if (
+            self.on_chip
+            and self.paxis == 0
+            and new
+            and new[0] == self.shape[0]
+            and _c_contiguous(self.shape[1:], self.strides[1:])
+        ):
+            free = physical_strides(new[1:], -1, 0)
+            return self._replace(shape=new, strides=(self.strides[0], *free), paxis=0)
+        _fail(
+            "reshape", f"cannot reshape a non-contiguous view {self.shape} to {new}", "reshape_non_contiguous"
+        )
+
+    def _replace(self, **kw: Any) -> Tensor:
+        args = {
+            s: getattr(self, s)
+            for s in ("alloc", "shape", "offset", "strides", "paxis", "flat", "oob", "dyn", "index_tiles")
+        }
+        args.update(kw)
+        return Tensor(**args)
+
+    def view(self, dtype: Any) -> Tensor:
+        """Reinterpret the bytes as another dtype (whole, contiguous tensors; last dim rescaled)."""
+        dt = _dtype(dtype, "view")
+        a = self.alloc
+        if self.offset != 0 or self.shape != a.shape or self.flat is not None:
+            _fail("view", "view(dtype) needs the whole tensor", "unsupported_view")
+        if (a.free_elems * a.itemsize) % dt.itemsize or (self.shape[-1] * a.itemsize) % dt.itemsize:
+            _fail(
+                "view",
+                f"cannot view {dtype_name(a.dtype)} {self.shape} as {dtype_name(dt)}",
+                "unsupported_view",
+            )
+        last = self.shape[-1] * a.itemsize // dt.itemsize
+        shape = (*self.shape[:-1], last)
+        storage = None if a.storage is None else a.storage.view(dt)
+        alias = Allocation(
+            a.alloc_id,
+            a.buffer,
+            dt,
+            shape,
+            a.partitions,
+            a.free_elems * a.itemsize // dt.itemsize,
+            a.name,
+            storage,
+            a.partition_axis,
+        )
+        if a.buffer.on_chip:
+            _keep_alive(alias, a)
+        return Tensor.whole(alias)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        """Broadcast size-1 dims (stride 0) to ``shape``."""
+        shape = tuple(int(d) for d in shape)
+        if len(shape) != self.ndim:
+            _fail(
+                "broadcast_to",
+                f"broadcast_to needs the same rank ({self.shape} to {shape})",
+                "broadcast_rank_mismatch",
+            )
+        strides = list(self.strides)
+        for d, (old, new) in enumerate(zip(self.shape, shape, strict=True)):
+            if old != new:
+                if old != 1:
+                    _fail("broadcast_to", f"cannot broadcast {self.shape} to {shape}", "broadcast_mismatch")
+                strides[d] = 0
+        flat = None if self.flat is None else np.broadcast_to(self.flat, shape)
+        oob = None if self.oob is None else np.broadcast_to(self.oob, shape)
+        return self._replace(shape=shape, strides=tuple(strides), flat=flat, oob=oob)
+
+    def expand_dims(self, axis: int) -> Tensor:
+        """Insert a size-1 dimension."""
+        axis = axis % (self.ndim + 1)
+        shape = (*self.shape[:axis], 1, *self.shape[axis:])
+        strides = (*self.strides[:axis], 0, *self.strides[axis:])
+        flat = None if self.flat is None else np.expand_dims(self.flat, axis)
+        paxis = self.paxis + (1 if 0 <= axis <= self.paxis else 0) if self.paxis >= 0 else -1
+        return self._replace(
+            shape=shape,
+            strides=strides,
+            flat=flat,
+            paxis=paxis,
+            oob=None if self.oob is None else np.expand_dims(self.oob, axis),
+        )
+
+    def as_tile(self) -> Tensor:
+        """The tensor as a tile (a no-op view)."""
+        return self
+
+    def astype(self, dtype: Any) -> Any:
+        """A converted copy (a new SBUF tile, via tensor_copy)."""
+        return OPERATORS["copy"](self, dtype=dtype)
+
+    def assert_shape(self, shape: Any) -> Tensor:
+        """Fail unless the tensor has ``shape``."""
+        if tuple(shape) != self.shape:
+            _fail(
+                "assert_shape",
+                f"expected shape {tuple(shape)}, got {self.shape}",
+                "annotation_shape_mismatch",
+            )
+        return self
+
+    def ap(
+        self,
+        pattern: Any,
+        offset: Any = None,
+        scalar_offset: Any = None,
+        vector_offset: Any = None,
+        indirect_dim: int = 0,
+        dtype: Any = None,
+    ) -> Tensor:
+        """Current API access pattern: ``[[step, num], ...]`` over the underlying storage."""
+        return OPERATORS["ap"](self, pattern, offset, scalar_offset, vector_offset, indirect_dim, dtype)
+
+    # -- memory access (used by the ISA implementation) ----------------------------------------
+    def region(self) -> Region:
+        """The box of the allocation this view touches (for dependency tracking)."""
+        if self._region is None:
+            self._region = _region(self)
+        return self._region
+
+    def operand(self, name: str) -> Operand:
+        """The trace operand for this view."""
+        a = self.alloc
+        isz = a.itemsize
+        shape = self.shape
+        nbytes = (math.prod(shape) if shape else 1) * isz
+        if self.flat is None:
+            strides = self.strides
+            inner = strides[-1] * isz if shape else isz
+            run = 1  # elements in the longest unit-stride run of the innermost dims
+            for d in range(len(shape) - 1, -1, -1):
+                if d == self.paxis:
+                    continue
+                if strides[d] != run and shape[d] != 1:
+                    break
+                run *= shape[d]
+            contiguous = run * isz
+        else:
+            inner = isz
+            contiguous = isz
+        region = self._region if self._region is not None else self.region()
+        return Operand(name, a.space, shape, a.dtype_name, nbytes, region, contiguous, inner)
+
+    def check_bounds(self, instruction: str, mask: np.ndarray | None) -> None:
+        """Fail on an out-of-bounds element the mask does not exclude."""
+        if self.oob is None:
+            return
+        bad = self.oob
+        if mask is not None:
+            with contextlib.suppress(ValueError):
+                bad = bad & np.broadcast_to(mask, self.shape)
+        if bad.any():
+            where = tuple(int(i[0]) for i in np.nonzero(bad))
+            runtime.current().fail(
+                instruction,
+                f"out-of-bounds access to tensor '{self.name}'"
+                f" {self.alloc.shape} at tile index {where} (mask it, or keep indices"
+                " inside the tensor)",
+                "tensor_access_out_of_bound",
+            )
+
+    def read(self) -> np.ndarray:
+        """The values (value mode), in the storage dtype, shaped like the view."""
+        storage = self.alloc.storage
+        assert storage is not None
+        if self.flat is None:
+            if not self.shape or 0 in self.shape:
+                return (
+                    np.empty(self.shape, storage.dtype)
+                    if self.shape
+                    else storage[self.offset : self.offset + 1][0]
+                )
+            return as_strided(
+                storage[self.offset :],
+                self.shape,
+                tuple(s * self.alloc.itemsize for s in self.strides),
+                writeable=False,
+            )
+        return storage[self.flat]
+
+    def write(self, values: np.ndarray, mask: np.ndarray | None) -> None:
+        """Store ``values`` (already in the storage dtype) where ``mask`` (and bounds) allow."""
+        storage = self.alloc.storage
+        assert storage is not None
+        values = np.broadcast_to(values, self.shape)
+        if self.flat is None:
+            if 0 in self.shape:
+                return
+            dst = as_strided(
+                storage[self.offset :], self.shape, tuple(s * self.alloc.itemsize for s in self.strides)
+            )
+            if mask is None:
+                dst[...] = values
+            else:
+                np.copyto(dst, values, where=np.broadcast_to(mask, self.shape))
+            return
+        keep = np.ones(self.shape, dtype=bool) if mask is None else np.broadcast_to(mask, self.shape).copy()
+        if self.oob is not None:
+            keep &= ~self.oob
+        storage[self.flat[keep]] = values[keep]
+
+
+def _keep_alive(alias: Allocation, base: Allocation) -> None:
+    # an on-chip alias must keep the base (and its capacity accounting) alive
+    import weakref
+
+    weakref.finalize(alias, lambda b: None, base)
+
+
+def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
+    runtime.current().fail(instruction, rule, err_id)
+
+
+def _dtype(value: Any, instruction: str) -> np.dtype[Any]:
+    try:
+        return as_dtype(value)
+    except DtypeError as error:
+        runtime.current().fail(instruction, str(error), "unsupported_dtype")
+
+
+def _c_contiguous(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    expected = 1
+    for n, s in zip(reversed(shape), reversed(strides), strict=True):
+        if n != 1 and s != expected:
+            return False
+        expected *= n
+    return True
+
+
+def _tile_strides(t: Tensor, new: tuple[int, ...]) -> tuple[int, ...]:
+    strides = physical_strides(new, -1, 0)
+    return strides
+
+
+def _region(t: Tensor) -> Region:
+    a = t.alloc
+    isz = a.itemsize
+    if t.dyn:
+        if a.on_chip:
+            return Region(a.alloc_id, 0, a.partitions, 0, a.free_elems * isz)
+        return Region(a.alloc_id, 0, 1, 0, a.free_elems * isz)
+    if t.flat is not None:
+        flat = t.flat if t.oob is None else t.flat[~t.oob]
+        if flat.size == 0:
+            return Region(a.alloc_id, 0, 0, 0, 0)
+        if a.on_chip:
+            p = flat // a.free_elems
+            f = flat % a.free_elems
+            return Region(
+                a.alloc_id, int(p.min()), int(p.max()) + 1, int(f.min()) * isz, (int(f.max()) + 1) * isz
+            )
+        return Region(a.alloc_id, 0, 1, int(flat.min()) * isz, (int(flat.max()) + 1) * isz)
+    if 0 in t.shape:
+        return Region(a.alloc_id, 0, 0, 0, 0)
+    if not a.on_chip:
+        lo = hi = t.offset
+        for n, s in zip(t.shape, t.strides, strict=True):
+            span = s * (n - 1)
+            if span < 0:
+                lo += span
+            else:
+                hi += span
+        return Region(a.alloc_id, 0, 1, lo * isz, (hi + 1) * isz)
+    ft = a.free_elems
+    p_lo = p_hi = t.offset // ft
+    f_lo = f_hi = t.offset % ft
+    for n, s in zip(t.shape, t.strides, strict=True):
+        if n == 1 or s == 0:
+            continue
+        if s % ft == 0:
+            span = (s // ft) * (n - 1)
+            p_lo, p_hi = p_lo + min(0, span), p_hi + max(0, span)
+        else:
+            span = s * (n - 1)
+            f_lo, f_hi = f_lo + min(0, span), f_hi + max(0, span)
+    if f_lo < 0 or f_hi >= ft:
+        f_lo, f_hi = 0, ft - 1
+    return Region(a.alloc_id, p_lo, p_hi + 1, f_lo * isz, (f_hi + 1) * isz)
+
+
+# ---------------------------------------------------------------------------------------------
+# indexing
+# ---------------------------------------------------------------------------------------------
+
+
+def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:
+    if not isinstance(key, tuple):
+        key = (key,)
+    n_ell = sum(1 for k in key if k is Ellipsis)
+    if n_ell > 1:
+        _fail("indexing", "an index can have only one '...'", "invalid_index")
+    explicit = sum(1 for k in key if k is not Ellipsis and k is not None)
+    if explicit > t.ndim:
+        _fail(
+            "indexing",
+            f"too many indices ({explicit}) for a {t.ndim}-D tensor {t.shape}",
+            "exceed_max_supported_dimension",
+        )
+    if n_ell:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (t.ndim - explicit) + key[i + 1 :]
+    else:
+        key = key + (slice(None),) * (t.ndim - explicit)
+    return key
+
+
+def index_view(t: Tensor, key: Any) -> Tensor:
+    """``t[key]``: basic indexing (ints, slices, ``nl.ds``) or legacy advanced indexing."""
+    key = _expand_key(t, key)
+    advanced = any(isinstance(k, (IndexExpr, Tensor, np.ndarray)) for k in key)
+    if advanced:
+        if any(isinstance(k, slice) for k in key):
+            _fail(
+                "indexing",
+                "basic indexing (slices) and advanced indexing (arange/mgrid) cannot be"
+                " mixed in one subscript (use nl.arange for every dimension)",
+                "unsupported_mixing_basic_advanced_tensor_indexing",
+            )
+        return _advanced(t, key)
+    return _basic(t, key)
+
+
+def _basic(t: Tensor, key: tuple[Any, ...]) -> Tensor:
+    shape: list[int] = []
+    strides: list[int] = []
+    offset = t.offset
+    paxis = -1
+    np_key: list[Any] = []
+    dropped: list[tuple[int, int, int, int]] = []  # (result position, stride, key position, index)
+    d = 0
+    for item in key:
+        if item is None:
+            shape.append(1)
+            strides.append(0)
+            np_key.append(None)
+            continue
+        size, stride = t.shape[d], t.strides[d]
+        if isinstance(item, slice):
+            start, stop, step = _slice_bounds(item, size, t, d)
+            count = len(range(start, stop, step))
+            offset += start * stride
+            if d == t.paxis:
+                paxis = len(shape)
+            shape.append(count)
+            strides.append(stride * step)
+            np_key.append(slice(start, stop, step))
+        else:
+            i = _as_int(item, "index")
+            if i < 0:
+                i += size
+            if not 0 <= i < size:
+                _fail(
+                    "indexing",
+                    f"index {int(item)} is out of bounds for dimension {d} of size {size}"
+                    f" of tensor '{t.name}' {t.alloc.shape}",
+                    "tensor_access_out_of_bound",
+                )
+            offset += i * stride
+            if d == t.paxis and t.on_chip:  # an int on the partition dim keeps size 1
+                paxis = len(shape)
+                shape.append(1)
+                strides.append(stride)
+                np_key.append(slice(i, i + 1))
+            else:
+                dropped.append((len(shape), stride, len(np_key), i))
+                np_key.append(i)
+        d += 1
+    if t.on_chip and len(shape) < 2 and dropped and t.ndim >= 2:
+        pos, stride, kpos, i = dropped[-1]  # on-chip views stay >= 2-D: the last int keeps size 1
+        shape.insert(pos, 1)
+        strides.insert(pos, stride)
+        if paxis >= pos:
+            paxis += 1
+        np_key[kpos] = slice(i, i + 1)
+    if t.flat is not None:
+        flat = t.flat[tuple(np_key)]
+        oob = None if t.oob is None else t.oob[tuple(np_key)]
+        return Tensor(t.alloc, tuple(shape), 0, (1,) * len(shape), paxis, flat, oob, t.dyn, t.index_tiles)
+    return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
+
+
+def _slice_bounds(item: slice, size: int, t: Tensor, d: int) -> tuple[int, int, int]:
+    step = 1 if item.step is None else _as_int(item.step, "slice step")
+    if step == 0:
+        _fail("indexing", "slice step cannot be zero", "invalid_index")
+    start = None if item.start is None else _as_int(item.start, "slice start")
+    stop = None if item.stop is None else _as_int(item.stop, "slice stop")
+    for v in (start, stop):
+        if v is not None and (v > size or v < -size):
+            _fail(
+                "indexing",
+                f"slice {start}:{stop} is out of bounds for dimension {d} of size {size}"
+                f" of tensor '{t.name}' {t.alloc.shape}",
+                "tensor_access_out_of_bound",
+            )
+    return slice(start, stop, step).indices(size)
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, IndexExpr):
+        _fail(
+            "indexing", f"an arange/mgrid expression cannot be a {what} (use it as an index)", "invalid_index"
+        )
+    _fail("indexing", f"{what} must be an integer, got {type(value).__name__}", "invalid_index")
+
+
+def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
+    sim = runtime.current("indexing")
+    exprs: list[IndexExpr] = []
+    tiles: list[Tensor] = []
+    dyn = t.dyn
+    for d, item in enumerate(key):
+        if item is None:
+            _fail("indexing", "None cannot be used with arange/mgrid indices", "invalid_index")
+        if isinstance(item, IndexExpr):
+            if item.ndim == 1:
+                _fail(
+                    "indexing",
+                    "a 1-D nl.arange cannot index a tensor: lift it with [:, None] or [None, :]",
+                    "1d_arange_not_supported",
+                )
+            exprs.append(item)
+        elif isinstance(item, Tensor):
+            if t.on_chip or d != 0:
+                _fail(
+                    "indexing",
+                    "an index tile may only index the outermost dimension of an HBM tensor",
+                    "indirect_indices_free_dim",
+                )
+            tiles.append(item)
+            if sim.values:
+                exprs.append(IndexExpr.concrete(item.read().astype(np.int64)))
+            else:
+                dyn = True
+                exprs.append(IndexExpr.concrete(np.zeros(item.shape, dtype=np.int64)))
+        elif isinstance(item, np.ndarray):
+            exprs.append(IndexExpr.concrete(item))
+        else:
+            i = _as_int(item, "index")
+            exprs.append(IndexExpr(i, (), ()))
+    ndim = max(e.ndim for e in exprs)
+    padded = [e._padded(ndim) for e in exprs]
+    sizes = [1] * ndim
+    for e in padded:
+        for a, s in enumerate(e.sizes):
+            if s != 1:
+                if sizes[a] not in (1, s):
+                    _fail(
+                        "indexing",
+                        f"index expressions of shapes {[x.sizes for x in padded]} do not broadcast",
+                        "invalid_index",
+                    )
+                sizes[a] = s
+    shape = tuple(sizes)
+    in_bounds = all(lo >= 0 and hi < t.shape[d] for d, (lo, hi) in enumerate(e.bounds() for e in padded))
+    if t.flat is None and all(e.is_affine for e in padded) and in_bounds:
+        offset = t.offset + sum(t.strides[d] * e.const for d, e in enumerate(padded))
+        strides = tuple(sum(t.strides[d] * e.coefs[a] for d, e in enumerate(padded)) for a in range(ndim))
+        for a in range(ndim):
+            if sizes[a] == 1:
+                strides = (*strides[:a], 0, *strides[a + 1 :])
+        paxis = 0 if t.on_chip else -1
+        return Tensor(t.alloc, shape, offset, strides, paxis, None, None, dyn, tuple(tiles))
+    oob = np.zeros(shape, dtype=bool)
+    vals = []
+    for d, e in enumerate(padded):
+        v = np.broadcast_to(e.values(), shape)
+        bad = (v < 0) | (v >= t.shape[d])
+        if bad.any():
+            oob |= bad
+            v = np.where(bad, 0, v)
+        vals.append(v)
+    if t.flat is not None:
+        flat = t.flat[tuple(vals)]
+        base_oob = None if t.oob is None else t.oob[tuple(vals)]
+        if base_oob is not None:
+            oob |= base_oob
+    else:
+        flat = t.offset + sum(t.strides[d] * v for d, v in enumerate(vals))
+        flat = np.asarray(flat, dtype=np.int64)
+    if dyn and tiles:
+        oob = np.zeros(shape, dtype=bool)  # runtime indices: checked (or skipped) by the instruction
+    return Tensor(
+        t.alloc,
+        shape,
+        0,
+        (1,) * ndim,
+        0 if t.on_chip else -1,
+        flat,
+        oob if oob.any() else None,
+        dyn,
+        tuple(tiles),
+    )

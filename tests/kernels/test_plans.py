@@ -1,0 +1,78 @@
+"""The trace-time planners that size blocks from the SBUF budget, checked against hand
+derivations."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("trnsim.nki.legacy", reason="the kernel layer trnsim.nki.legacy is not available yet")
+
+from trnsim.errors import TrnsimError
+from trnsim.kernels.matmul import MatmulTiles, plan_fully_blocked
+from trnsim.kernels.mlp import MlpPlan, plan_mlp
+from trnsim.kernels.tiling import tile_size
+
+TILES = MatmulTiles(k=128, m=128, n=512)
+
+
+def test_fully_blocked_plan_at_the_issue_shape() -> None:
+    """[4096×8192]@[8192×8192] bf16 with a 162,201-byte budget (0.9 × 176 KiB).
+
+    Reads are (K·N + K·M·N/BLOCK_N)·2 bytes, so the widest BLOCK_N that fits wins. The fp32
+    result block costs (M/128)·BLOCK_N·4 = 128·BLOCK_N bytes: BLOCK_N = 2048 needs 262,144 (too
+    much); BLOCK_N = 1024 needs 131,072 + 2,048 (packed output row) = 133,120, leaving 29,081 for
+    the double-buffered K blocks, 2·tk·(1024 + 128·tm)·2 bytes: tk·(1024 + 128·tm) ≤ 7,270.
+    tk = 8 cannot fit even tm = 1 (9,216); tk = 4 allows tm ≤ 6.2, and the largest divisor of the
+    32 M tiles below that is 4: 133,120 + 4·4·(1024 + 512) = 157,696 bytes.
+    """
+    plan = plan_fully_blocked(8192, 4096, 8192, TILES, 2, 2, 162_201)
+    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (4, 2, 4)
+    assert plan.sbuf_bytes_per_partition == 157_696
+    # rhs once (8192·8192·2) + lhsT once per n block (8 × 8192·4096·2).
+    assert plan.hbm_read_bytes == 8192 * 8192 * 2 + 8 * 8192 * 4096 * 2
+
+
+def test_fully_blocked_plan_prefers_wide_n_when_m_is_small() -> None:
+    """M = 128: the result block is 1·BLOCK_N·4 bytes, so all N = 2048 columns fit (8 KiB) and
+    lhsT is read once: reads = (K·N + K·M)·2."""
+    plan = plan_fully_blocked(1024, 128, 2048, TILES, 2, 2, 162_201)
+    assert plan.tiles_in_block_n == 4
+    assert plan.hbm_read_bytes == (1024 * 2048 + 1024 * 128) * 2
+
+
+def test_fully_blocked_plan_keeps_k_blocks_deep() -> None:
+    """M = 1024, K = 2048, N = 4096 bf16, budget 162,201: reading both operands once needs
+    BLOCK_N = 4096, i.e. 8·4096·4 + 8,192 = 139,264 bytes before any K tiles, and at least 4
+    double-buffered K tiles add 4·4·(4096 + 128) = 67,584: too much. BLOCK_N = 2048 leaves
+    162,201 − 65,536 − 4,096 = 92,569 for 4·tk·(2048 + 128·tm): tk = 16 needs ≥ 139,264; tk = 8
+    allows tm ≤ 6.6, so tm = 4 (a divisor of 8 M tiles): 69,632 + 32·2,560 = 151,552 bytes."""
+    plan = plan_fully_blocked(2048, 1024, 4096, TILES, 2, 2, 162_201)
+    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (4, 4, 8)
+    assert plan.sbuf_bytes_per_partition == 151_552
+    assert plan.hbm_read_bytes == (2048 * 4096 + 2 * 2048 * 1024) * 2
+
+
+def test_fully_blocked_plan_rejects_impossible_budget() -> None:
+    with pytest.raises(TrnsimError, match="SBUF budget"):
+        plan_fully_blocked(1024, 4096, 2048, TILES, 2, 2, 10_000)
+
+
+def test_swiglu_plan() -> None:
+    """H = 3072, F = 8192, bf16, budget 162,201 bytes.
+
+    TT = 512, strip 512: (24 + 64)·512·2 + 3072·2 + 2·(2·24·512·2 + 512·2) + 512·4
+    = 90,112 + 6,144 + 100,352 + 2,048 = 198,656 > budget. Strip 256: the strip term halves to
+    2·(24,576 + 1,024) = 51,200, total 149,504: fits.
+    """
+    assert plan_mlp(8192, 3072, 8192, 2, 162_201) == MlpPlan(512, 256, 149_504)
+    # 384 tokens: 512 does not divide it, 256 neither; 128 does.
+    assert plan_mlp(384, 3072, 8192, 2, 162_201).token_block == 128
+    with pytest.raises(TrnsimError, match="SBUF budget"):
+        plan_mlp(128, 8192, 28672, 2, 50_000)
+
+
+def test_tile_size_picks_largest_divisor() -> None:
+    assert tile_size(384, 512, 128) == 384  # fits one tile
+    assert tile_size(1536, 512, 128) == 512
+    assert tile_size(640, 512, 128) == 128  # 640 = 5·128: no larger multiple of 128 divides it
+    assert tile_size(49152, 512, 128) == 512
