@@ -207,17 +207,43 @@ def _moe_layers(model: ModelConfig, first_layer: int, layers: int) -> int:
     return sum(1 for i in range(first_layer, first_layer + layers) if model.is_moe_layer(i))
 
 
-def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> list[Shard]:
-    """Shards of the distinct stages: the first, a middle one (pp > 2) and the last."""
-    per_stage = model.num_layers // plan.pp
+def stage_layers(num_layers: int, pp: int) -> list[int]:
+    """Transformer layers per pipeline stage.
 
-    def shard(stage: int) -> Shard:
-        return Shard(tp=plan.tp, sequence_parallel=plan.sequence_parallel, cp=plan.cp, ep=plan.ep,
-                     layers=per_stage, first_layer=stage * per_stage, has_embedding=stage == 0,
-                     has_lm_head=stage == plan.pp - 1)
+    Even when ``pp`` divides the layers; otherwise the middle stages take one layer more and the
+    first and last stages (which also hold the embedding and the output layer) one fewer, as in
+    Llama 3 405B's 126 layers on 16 stages (Meta, 2024) and Megatron-LM's uneven first/last stages.
+    """
+    base, extra = divmod(num_layers, pp)
+    counts = [base] * pp
+    order = [*range(1, pp - 1), 0, pp - 1] if pp > 2 else list(range(pp))
+    for stage in order[:extra]:
+        counts[stage] += 1
+    return counts
 
-    stages = [0] if plan.pp == 1 else [0, plan.pp - 1] if plan.pp == 2 else [0, plan.pp // 2, plan.pp - 1]
-    return [shard(s) for s in stages]
+
+@lru_cache(maxsize=4096)
+def _stage_shards_cached(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int,
+                         pp: int) -> tuple[tuple[str, int, Shard], ...]:
+    counts = stage_layers(model.num_layers, pp)
+    starts = [sum(counts[:i]) for i in range(pp)]
+
+    def shard(role: str, stage: int) -> tuple[str, int, Shard]:
+        return role, stage, Shard(
+            tp=tp, sequence_parallel=sp, cp=cp, ep=ep, layers=counts[stage], first_layer=starts[stage],
+            has_embedding=stage == 0, has_lm_head=stage == pp - 1)
+
+    if pp == 1:
+        return (shard("first", 0),)
+    if pp == 2:
+        return (shard("first", 0), shard("last", 1))
+    middle = 1 if counts[1] > counts[pp // 2] else pp // 2  # a stage with the most layers
+    return (shard("first", 0), shard("middle", middle), shard("last", pp - 1))
+
+
+def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> tuple[tuple[str, int, Shard], ...]:
+    """Shards of the distinct stages by role: first, a middle one with the most layers (pp > 2), last."""
+    return _stage_shards_cached(model, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp)
 
 
 def _fail(reason: InfeasibleReason, message: str) -> NoReturn:
@@ -263,9 +289,10 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
     if depth > model.num_layers:
         _fail(InfeasibleReason.PIPELINE_DEPTH,
               f"{where}: pp*interleave = {depth} stages is deeper than the {model.num_layers} layers")
-    if model.num_layers % depth:
+    if plan.interleave > 1 and model.num_layers % depth:
         _fail(InfeasibleReason.PIPELINE_DEPTH,
-              f"{where}: pp*interleave = {depth} does not divide the {model.num_layers} layers")
+              f"{where}: the interleaved schedule needs pp*interleave = {depth} to divide the "
+              f"{model.num_layers} layers")
     if plan.global_batch % (plan.dp * plan.micro_batch):
         _fail(InfeasibleReason.BATCH,
               f"{where}: global_batch={plan.global_batch} is not a multiple of dp*micro_batch = "
@@ -283,17 +310,20 @@ def _inflight(plan: ParallelPlan) -> int:
 
 def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
                   precision: Precision) -> dict[str, MemoryBreakdown]:
-    """Memory of the first stage (most micro-batches in flight, embedding) and the last (output layer).
+    """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
 
     In 1F1B stage ``i`` holds ``p - i`` micro-batches; the last stage holds one.
     """
     inflight = _inflight(plan)
-    shards = _stage_shards(model, plan)
-    first = _memory(model, shards[0], plan, seq_len, precision, inflight)
-    if plan.pp == 1:
-        return {"first": first}
-    last_inflight = 1 if plan.schedule is not Schedule.GPIPE else inflight
-    return {"first": first, "last": _memory(model, shards[-1], plan, seq_len, precision, last_inflight)}
+    out: dict[str, MemoryBreakdown] = {}
+    for role, stage, shard in _stage_shards(model, plan):
+        # GPipe: every stage holds all micro-batches; 1F1B: stage i holds p - i (at most the first's).
+        if plan.schedule is Schedule.GPIPE or stage == 0:
+            held = inflight
+        else:
+            held = max(1, min(inflight, plan.pp - stage))
+        out[role] = _memory(model, shard, plan, seq_len, precision, held)
+    return out
 
 
 def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
@@ -382,7 +412,7 @@ def estimate_step(
 
     # Per-stage time of one micro-batch: device compute plus the collectives inside the layers.
     best: tuple[float, float, float, dict[str, float], Shard] | None = None
-    for shard in _stage_shards(model, plan):
+    for _role, _stage, shard in _stage_shards(model, plan):
         dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
         layers = int(shard.layers or 0)
         moe_layers = _moe_layers(model, shard.first_layer, layers)
