@@ -21,9 +21,9 @@ grow with the number of ranks; device times and memory are cached per stage shap
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
 
 from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput
@@ -49,6 +49,8 @@ from trnsim.workload.graph import build_optimizer_ops, build_step
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
+
+T = TypeVar("T")
 
 __all__ = [
     "BREAKDOWN_KEYS",
@@ -134,77 +136,91 @@ class _StageTime:
     matmul_bwd_s: float
     attention_fwd_s: float
     attention_bwd_s: float
+    dense_params: int  # parameters on this stage's rank, replicated over DP
+    expert_params: int  # replicated over expert-DP
+    layers: int
+    moe_layers: int
 
 
-_STAGE_CACHE: dict[tuple[Any, ...], tuple[SystemSpec, _StageTime]] = {}
-_OPT_CACHE: dict[tuple[Any, ...], tuple[SystemSpec, float]] = {}
-_MEM_CACHE: dict[tuple[Any, ...], MemoryBreakdown] = {}
+#: Results keyed by the identity of the (immutable, catalog-cached) model and system objects plus
+#: hashable shapes: hashing a whole model or system on every evaluation would cost more than the
+#: evaluation. An entry keeps its objects so that a recycled id can never return a stale result.
+_CACHE: dict[tuple[Any, ...], tuple[tuple[object, ...], Any]] = {}
+_CACHE_LIMIT = 200_000
+
+
+def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
+                 compute: Callable[[], T]) -> T:
+    key = (kind, *map(id, objects), *rest)
+    hit = _CACHE.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+        return cast(T, hit[1])
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.clear()
+    value = compute()
+    _CACHE[key] = (objects, value)
+    return value
 
 
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                 plan: ParallelPlan, system: SystemSpec) -> _StageTime:
-    key = (id(system), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
-    hit = _STAGE_CACHE.get(key)
-    if hit is not None and hit[0] is system:
-        return hit[1]
-    graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
-    sums: dict[tuple[bool, OpClass | None], float] = {}
-    for op in graph.ops:
-        seconds = time_op(op, system)  # all op.count instances
-        forward = op.phase is Phase.FWD
-        for cls in (None, op.op_class):
-            sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
-    result = _StageTime(
-        fwd_s=sums.get((True, None), 0.0),
-        bwd_s=sums.get((False, None), 0.0),
-        matmul_fwd_s=sums.get((True, OpClass.MATMUL), 0.0),
-        matmul_bwd_s=sums.get((False, OpClass.MATMUL), 0.0),
-        attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
-        attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
-    )
-    _STAGE_CACHE[key] = (system, result)
-    return result
+    def compute() -> _StageTime:
+        graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
+                           plan.flash_attention)
+        sums: dict[tuple[bool, OpClass | None], float] = {}
+        for op in graph.ops:
+            seconds = time_op(op, system)  # all op.count instances
+            forward = op.phase is Phase.FWD
+            for cls in (None, op.op_class):
+                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
+        return _StageTime(
+            fwd_s=sums.get((True, None), 0.0),
+            bwd_s=sums.get((False, None), 0.0),
+            matmul_fwd_s=sums.get((True, OpClass.MATMUL), 0.0),
+            matmul_bwd_s=sums.get((False, OpClass.MATMUL), 0.0),
+            attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
+            attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
+            dense_params=graph.params.dense,
+            expert_params=graph.params.expert,
+            layers=graph.dense_layers + graph.moe_layers,
+            moe_layers=graph.moe_layers,
+        )
+
+    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+    return _by_identity("stage", (model, system), rest, compute)
 
 
 def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                  plan: ParallelPlan, system: SystemSpec) -> float:
     zero = plan.effective_zero_stage
-    key = (id(system), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention,
-           zero, plan.dp, plan.cp, plan.ep)
-    hit = _OPT_CACHE.get(key)
-    if hit is not None and hit[0] is system:
-        return hit[1]
-    graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
-    shards = plan.dp * plan.cp if zero >= 1 else 1
-    expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
-    ops = build_optimizer_ops(graph.params, shards, expert_shards)
-    seconds = sum(time_op(op, system) for op in ops)
-    _OPT_CACHE[key] = (system, seconds)
-    return seconds
+
+    def compute() -> float:
+        graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
+                           plan.flash_attention)
+        shards = plan.dp * plan.cp if zero >= 1 else 1
+        expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
+        ops = build_optimizer_ops(graph.params, shards, expert_shards)
+        return sum(time_op(op, system) for op in ops)
+
+    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero, plan.dp,
+            plan.cp, plan.ep)
+    return _by_identity("optimizer", (model, system), rest, compute)
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
             inflight: int) -> MemoryBreakdown:
-    key = (model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-           plan.recompute, inflight, plan.flash_attention)
-    hit = _MEM_CACHE.get(key)
-    if hit is None:
-        hit = estimate_memory(model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len,
-                              precision, plan.recompute, inflight, plan.flash_attention)
-        _MEM_CACHE[key] = hit
-    return hit
+    rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
+            inflight, plan.flash_attention)
+    return _by_identity("memory", (model,), rest, lambda: estimate_memory(
+        model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
+        plan.recompute, inflight, plan.flash_attention))
 
 
-@lru_cache(maxsize=1024)
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
                      flash: bool) -> tuple[float, float]:
     """(model, hardware) FLOPs per token: both are linear in the token count, so computed once."""
-    return model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)
-
-
-@lru_cache(maxsize=4096)
-def _moe_layers(model: ModelConfig, first_layer: int, layers: int) -> int:
-    return sum(1 for i in range(first_layer, first_layer + layers) if model.is_moe_layer(i))
+    return _by_identity("flops", (model,), (seq_len, recompute, flash), lambda: (
+        model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)))
 
 
 def stage_layers(num_layers: int, pp: int) -> list[int]:
@@ -222,9 +238,8 @@ def stage_layers(num_layers: int, pp: int) -> list[int]:
     return counts
 
 
-@lru_cache(maxsize=4096)
-def _stage_shards_cached(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int,
-                         pp: int) -> tuple[tuple[str, int, Shard], ...]:
+def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int,
+                     pp: int) -> tuple[tuple[str, int, Shard], ...]:
     counts = stage_layers(model.num_layers, pp)
     starts = [sum(counts[:i]) for i in range(pp)]
 
@@ -243,7 +258,8 @@ def _stage_shards_cached(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int
 
 def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> tuple[tuple[str, int, Shard], ...]:
     """Shards of the distinct stages by role: first, a middle one with the most layers (pp > 2), last."""
-    return _stage_shards_cached(model, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp)
+    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp)
+    return _by_identity("shards", (model,), rest, lambda: _stage_shards_of(model, *rest))
 
 
 def _fail(reason: InfeasibleReason, message: str) -> NoReturn:
@@ -411,11 +427,10 @@ def estimate_step(
     mb = plan.micro_batch
 
     # Per-stage time of one micro-batch: device compute plus the collectives inside the layers.
-    best: tuple[float, float, float, dict[str, float], Shard] | None = None
+    best: tuple[float, float, _StageTime, dict[str, float], Shard] | None = None
     for _role, _stage, shard in _stage_shards(model, plan):
         dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-        layers = int(shard.layers or 0)
-        moe_layers = _moe_layers(model, shard.first_layer, layers)
+        layers, moe_layers = dev.layers, dev.moe_layers
         tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel, plan.recompute)
         cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute)
         ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp, plan.sequence_parallel,
@@ -429,19 +444,18 @@ def estimate_step(
         parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
                  "ep_comm": ep.total_s}
         if best is None or fwd + bwd > best[0] + best[1]:
-            best = (fwd, bwd, dev.bwd_s, parts, shard)
+            best = (fwd, bwd, dev, parts, shard)
     assert best is not None
-    fwd, bwd, bwd_compute, parts, slow_shard = best
+    fwd, bwd, slow, parts, slow_shard = best
+    bwd_compute = slow.bwd_s
 
     p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
     pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p)
 
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
-    graph = build_step(model, slow_shard, mb, seq_len, precision, plan.recompute, plan.flash_attention)
     zero = plan.effective_zero_stage
-    layers_on_stage = max(1, graph.dense_layers + graph.moe_layers)
-    bucket = graph.params.dense / layers_on_stage if zero == 3 else plan.bucket_params
-    dp = dp_comm(graph.params.dense, graph.params.expert, groups.dp, groups.expert_dp, zero, bucket)
+    bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else plan.bucket_params
+    dp = dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero, bucket)
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
         if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
@@ -493,7 +507,7 @@ def estimate_step(
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
         stage_memory_bytes={name: m.total_bytes for name, m in stages.items()},
-        algorithms=_algorithms(model, plan, groups, seq_len, graph.params.dense),
+        algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},
     )
@@ -504,9 +518,8 @@ def estimate_step(
 CHECKPOINT_BYTES_PER_PARAM = 14
 
 
-@lru_cache(maxsize=256)
 def _n_params(model: ModelConfig) -> int:
-    return model.n_params()
+    return _by_identity("params", (model,), (), model.n_params)
 
 
 def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: int, step_s: float) -> float:
