@@ -4,7 +4,7 @@
 For each kernel: predicted latency, TensorE utilisation (achieved FLOP/s over the per-core peak),
 HBM traffic and the bound. The "measured" column is left for published measurements.
 
-    PYTHONPATH=src python benchmarks/matmul_family.py [--small]
+    PYTHONPATH=src python benchmarks/matmul_family.py [--small] [--targets trn1,trn2,trn3]
 
 ``--small`` uses [1024x2048] @ [2048x2048] for a quick look.
 """
@@ -16,11 +16,12 @@ import sys
 import time
 
 from trnsim.core import simulate_trace
+from trnsim.errors import TrnsimError
 
 TARGETS = ("trn1", "trn2", "trn3")
 
 
-def main(small: bool) -> int:
+def main(small: bool, targets: tuple[str, ...]) -> int:
     try:
         nki = importlib.import_module("trnsim.nki")
         registry = importlib.import_module("trnsim.kernels.registry")
@@ -31,7 +32,7 @@ def main(small: bool) -> int:
     m, k, n = (1024, 2048, 2048) if small else (4096, 8192, 8192)
     print(f"matmul family, [{m}x{k}] @ [{k}x{n}] bf16; latency in ms "
           "(TensorE utilisation of one core's peak; HBM GiB moved; bound)")
-    header = f"| kernel | instructions | {' | '.join(TARGETS)} | bound on trn1 | measured (trn1) |"
+    header = f"| kernel | instructions | {' | '.join(targets)} | bound on {targets[0]} | measured (trn1) |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     previous = None
@@ -41,15 +42,20 @@ def main(small: bool) -> int:
         cells = []
         bound = ""
         count = 0
-        for target in TARGETS:
+        for target in targets:
             start = time.perf_counter()
-            trace = trace_kernel(entry.kernel, *args, target=target, timing_only=True)
+            try:
+                trace = trace_kernel(entry.kernel, *args, target=target, timing_only=True)
+            except TrnsimError as error:
+                cells.append("fails to trace")
+                print(f"  [{name} on {target}: {error}]", file=sys.stderr)
+                continue
             result = simulate_trace(trace, target)
             wall = time.perf_counter() - start
             count = len(trace)
             cells.append(f"{result.latency_ns / 1e6:,.3f} ({100 * result.tensor_utilization:.1f} %, "
                          f"{result.hbm_bytes / 2**30:.2f} GiB)")
-            if target == "trn1":
+            if target == targets[0]:
                 bound = str(result.bound)
                 if previous is not None and result.latency_ns > previous:
                     bound += " (slower than the previous stage!)"
@@ -61,4 +67,8 @@ def main(small: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main("--small" in sys.argv[1:]))
+    argv = sys.argv[1:]
+    chosen = TARGETS
+    if "--targets" in argv:
+        chosen = tuple(argv[argv.index("--targets") + 1].split(","))
+    sys.exit(main("--small" in argv, chosen))

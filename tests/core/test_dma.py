@@ -14,7 +14,7 @@ import pytest
 from tests.core.builder import TraceBuilder
 from trnsim.core import Bound, simulate_trace
 from trnsim.hardware.neuroncore_timing import load_timing
-from trnsim.nki.trace import Engine
+from trnsim.nki.trace import Engine, MemorySpace, Operand, Region
 
 
 def _load(b: TraceBuilder, rows: int, cols: int, core: int = 0, contiguous: int | None = None) -> None:
@@ -111,3 +111,24 @@ def test_dma_waits_for_its_producer() -> None:
     result = simulate_trace(b.trace, "trn1")
     assert result.instructions[1].start_ns == pytest.approx((1024 + 60) / 1.12)
     assert result.latency_ns == pytest.approx((1024 + 60) / 1.12 + 1300 + 4096 / (17 * 4096 / 4480))
+
+
+def test_stores_to_one_output_do_not_serialise_but_a_reload_waits() -> None:
+    # Two [128, 512] bf16 column tiles of a row-major [128, 1024] output: as linear byte ranges
+    # they interleave (rows of 2 KiB), yet DMA writes are not ordered among themselves, so both
+    # stores start at 0 on different queues: 4 parts each of 32 KiB with 1 KiB rows:
+    # 1300 + 32768 / (17 x 1024/1408) ns. A load of the first tile waits for its store.
+    b = TraceBuilder("trn1")
+    out = b.alloc()
+    row_bytes = 1024 * 2
+    span = 127 * row_bytes + 512 * 2
+    tiles = [Operand("c", MemorySpace.HBM, (128, 512), "bfloat16", 131072,
+                     Region(out, 0, 1, col * 1024, col * 1024 + span), 1024, 2) for col in (0, 1)]
+    for tile in tiles:
+        b.add(Engine.DMA, "store", (b.sbuf((128, 512), "bfloat16"),), (tile,))
+    b.add(Engine.DMA, "load", (tiles[0],), (b.sbuf((128, 512), "bfloat16"),))
+    result = simulate_trace(b.trace, "trn1")
+    one = 1300 + 32768 / (17 * 1024 / 1408)
+    assert result.instructions[0].end_ns == pytest.approx(one)
+    assert result.instructions[1].start_ns == 0.0
+    assert result.instructions[2].start_ns == pytest.approx(one)

@@ -6,7 +6,6 @@ timing-only mode; every kernel launch is traced and timed by :mod:`trnsim.core` 
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,26 +16,23 @@ from rich.console import Console
 from rich.table import Table
 
 from trnsim.cli.apps import kernel_app
+from trnsim.cli.cmd_kernel_run import run as run_kernel_file
 from trnsim.core import TimelineResult, chrome_trace, simulate_trace, summarize
-from trnsim.core.errors import TimingModelError
 from trnsim.errors import ConfigError
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
-from trnsim.nki.trace import KernelTrace
+from trnsim.nki.trace import KernelTrace, collect_traces
 
 __all__ = ["collect_launch_traces", "profile", "render_profiles"]
 
 
-def collect_launch_traces(file: Path, target: str) -> list[KernelTrace]:
-    """Run ``file`` as ``__main__`` in timing-only mode and return the trace of every launch."""
-    try:
-        runner = importlib.import_module("trnsim.nki.runner")
-        collect = runner.collect_traces
-    except (ImportError, AttributeError):
-        raise TimingModelError(
-            "profiling a kernel file needs trnsim.nki.runner.collect_traces (the kernel layer), "
-            "which this installation lacks") from None
-    traces = collect(file, target=target, timing_only=True)
-    return list(traces)
+def collect_launch_traces(file: Path, target: str) -> tuple[list[KernelTrace], int]:
+    """Run ``file`` as ``__main__`` (as ``trnsim kernel run`` does) and collect every launch's trace.
+
+    Returns the traces and the file's exit status.
+    """
+    with collect_traces() as launches:
+        status = run_kernel_file(file=file, target=target, args=[])
+    return [trace for trace in launches if trace.instructions], int(status or 0)
 
 
 def _fraction(value: float) -> str:
@@ -45,8 +41,9 @@ def _fraction(value: float) -> str:
 
 def render_profiles(results: Sequence[TimelineResult], console: Console) -> None:
     """Print one summary table of all launches, and the busy fractions of each."""
-    table = Table(title="Predicted kernel launches", title_justify="left")
-    for column in ("#", "kernel", "target", "cores", "latency µs", "TFLOP/s", "TensorE peak",
+    table = Table(title="Predicted kernel launches (latency in µs; TensorE share of peak)",
+                  title_justify="left")
+    for column in ("#", "kernel", "target", "cores", "µs", "TFLOP/s", "of peak",
                    "DMA MiB", "HBM GB/s", "bound"):
         table.add_column(column, justify="left" if column in ("kernel", "target", "bound") else "right")
     for index, r in enumerate(results):
@@ -133,10 +130,14 @@ def profile(
     if not file.is_file():
         raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
     results: list[TimelineResult] = []
-    for timing_data in _targets(target, timing):
-        for launch in collect_launch_traces(file, timing_data.target):
-            results.append(simulate_trace(launch, timing_data))
     console = Console()
+    for timing_data in _targets(target, timing):
+        launches, status = collect_launch_traces(file, timing_data.target)
+        if status != 0:
+            console.print(f"[yellow]note:[/] {file} exited with status {status} on {timing_data.target}; "
+                          "profiling the launches it made")
+        for launch in launches:
+            results.append(simulate_trace(launch, timing_data))
     if not results:
         console.print(f"{file} launched no kernel.")
         return

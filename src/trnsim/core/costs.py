@@ -20,12 +20,16 @@ holds only the rules (which opcode takes which formula).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from trnsim.hardware.neuroncore_timing import EngineTiming, NeuronCoreTiming
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
-__all__ = ["ComputeCost", "ComputeCostModel", "is_matmul", "is_transpose"]
+__all__ = ["PSUM_PORT", "SBUF_PORT", "ComputeCost", "ComputeCostModel", "is_matmul", "is_transpose",
+           "shared_ports"]
+
+#: The v2 shared access ports: VectorE/GpSimdE share SBUF access, VectorE/ScalarE PSUM access.
+SBUF_PORT, PSUM_PORT = 0, 1
 
 _ON_CHIP = (MemorySpace.SBUF, MemorySpace.PSUM)
 _FLOAT16 = frozenset({"bfloat16", "float16", "bf16", "fp16"})
@@ -35,7 +39,7 @@ _FAST_RATE_OPCODES = frozenset({"tensor_copy", "tensor_scalar", "copy"})
 _MATMUL_OPCODES = frozenset({"nc_matmul", "matmul", "nc_matmul_mx"})
 _TRANSPOSE_OPCODES = frozenset({"nc_transpose", "transpose"})
 #: The instruction attributes a cost depends on (the memo key includes them).
-_COST_ATTRS = ("op", "op0", "op1", "value", "perf_mode", "is_transpose")
+_COST_ATTRS = ("op", "op0", "op1", "value", "perf_mode", "transpose", "is_transpose")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +59,38 @@ class ComputeCost:
     flops: float
     #: A TensorE multiply whose first input is the stationary operand.
     loads_stationary: bool = False
+    #: Shared v2 ports the instruction holds while it issues (indices into the core's port table).
+    ports: tuple[int, ...] = ()
+
+
+def is_transpose(instruction: Instruction) -> bool:
+    """True for a TensorE transpose (``nc_transpose`` or ``nc_matmul(is_transpose=True)``).
+
+    The kernel layer sets the ``transpose`` attribute; ``is_transpose`` (the ISA's keyword) is
+    accepted too.
+    """
+    attrs = instruction.attrs
+    return (instruction.opcode in _TRANSPOSE_OPCODES
+            or bool(attrs.get("transpose", False)) or bool(attrs.get("is_transpose", False)))
 
 
 def is_matmul(instruction: Instruction) -> bool:
     """True for a TensorE multiply (not a transpose through the identity)."""
-    return instruction.opcode in _MATMUL_OPCODES and not instruction.attrs.get("is_transpose", False)
+    return instruction.opcode in _MATMUL_OPCODES and not is_transpose(instruction)
 
 
-def is_transpose(instruction: Instruction) -> bool:
-    """True for a TensorE transpose (``nc_transpose`` or ``nc_matmul(is_transpose=True)``)."""
-    return instruction.opcode in _TRANSPOSE_OPCODES or bool(instruction.attrs.get("is_transpose", False))
+def shared_ports(instruction: Instruction) -> tuple[int, ...]:
+    """The v2 shared ports an instruction would hold while it runs (used where the flag is set)."""
+    engine = instruction.engine
+    if engine not in (Engine.VECTOR, Engine.SCALAR, Engine.GPSIMD):
+        return ()
+    spaces = {o.space for o in (*instruction.inputs, *instruction.outputs)}
+    ports: list[int] = []
+    if engine != Engine.GPSIMD and MemorySpace.PSUM in spaces:
+        ports.append(PSUM_PORT)
+    if engine != Engine.SCALAR and MemorySpace.SBUF in spaces:
+        ports.append(SBUF_PORT)
+    return tuple(ports)
 
 
 def _op_name(value: object) -> str:
@@ -143,7 +169,8 @@ class ComputeCostModel:
                             for o in operands)
             fast = one_psum or (all_bf16 and simple and sbuf_unit)
         elif opcode == "scalar_tensor_tensor":
-            fast = (all_bf16 and _op_name(attrs.get("op0", "")) == "subtract"
+            # The kernel layer names the first ALU op ``op``; the ISA keyword is ``op0``.
+            fast = (all_bf16 and _op_name(attrs.get("op0", attrs.get("op", ""))) == "subtract"
                     and _op_name(attrs.get("op1", "")) == "multiply" and _elements(instruction) % 2 == 0)
         elif opcode == "tensor_reduce":
             fast = all_bf16 and _op_name(attrs.get("op", "")) in {"add", "max"}
@@ -169,7 +196,8 @@ class ComputeCostModel:
         )
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[key] = self._cost(instruction)
+            cost = self._cost(instruction)
+            cached = self._cache[key] = replace(cost, ports=shared_ports(instruction))
         return cached
 
     def _cost(self, instruction: Instruction) -> ComputeCost:

@@ -21,7 +21,7 @@ __all__ = ["Record", "RegionTracker"]
 
 #: (partition_start, partition_stop, byte_start, byte_stop)
 Box = tuple[int, int, int, int]
-#: [ready_ns, writer engine key, writer index, read_until_ns, last reader index]
+#: [ready_ns, writer engine key (negative for DMA), writer index, read_until_ns, last reader index]
 Record = list[float]
 
 _READY, _WRITER, _WRITER_INDEX, _READ_UNTIL, _READER_INDEX = range(5)
@@ -117,18 +117,22 @@ class RegionTracker:
                 record[_READ_UNTIL] = read_end
                 record[_READER_INDEX] = index
 
-    def write(self, region: Region, engine: int) -> tuple[float, int]:
+    def write(self, region: Region, engine: int, unordered_dma_write: bool = False) -> tuple[float, int]:
         """What a write of ``region`` waits for: (time, index of the instruction or -1).
 
         Earlier writes by the same in-order engine are ordered by its queue; reads are waited
         for whoever made them (for the same engine they are over by the time it is free anyway).
+        With ``unordered_dma_write`` (a DMA writing HBM), earlier DMA writes are not waited for:
+        HBM regions are linear byte ranges, so the tiles of one output look overlapping although
+        they are not, and DMA queues do not order writes among themselves.
         """
         table = self._tables.get(region.alloc_id)
         if table is None:
             return 0.0, -1
         ready, producer = 0.0, -1
         for record in table.overlapping(_box(region)):
-            if record[_READY] > ready and record[_WRITER] != engine:
+            if (record[_READY] > ready and record[_WRITER] != engine
+                    and not (unordered_dma_write and record[_WRITER] < 0)):
                 ready, producer = record[_READY], int(record[_WRITER_INDEX])
             if record[_READ_UNTIL] > ready:
                 ready, producer = record[_READ_UNTIL], int(record[_READER_INDEX])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
 from trnsim.core.costs import ComputeCostModel
@@ -43,7 +44,6 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
           Engine.GPSIMD: "gpsimd", Engine.DMA: "dma"}
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
-_SBUF_PORT, _PSUM_PORT = 0, 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ class _Simulation:
             region = operand.region
             if region is None:
                 continue
-            time, producer = tracker.write(region, key)
+            time, producer = tracker.write(region, key, key < 0 and operand.space == MemorySpace.HBM)
             if time > ready:
                 ready, pred = time, producer
         return ready, pred, reads
@@ -177,9 +177,8 @@ class _Simulation:
             start, pred, reason = engine_free, state.engine_last[code], StartReason.QUEUE
         else:
             start, pred, reason = 0.0, -1, StartReason.FREE
-        ports: tuple[int, ...] = ()
-        if self.ports:
-            ports = self._ports_of(instruction)
+        ports = cost.ports if self.ports else ()
+        if ports:
             for port in ports:
                 if state.port_free[port] > start:
                     start, pred, reason = state.port_free[port], state.port_last[port], StartReason.QUEUE
@@ -201,26 +200,11 @@ class _Simulation:
             state.port_free[port] = end
             state.port_last[port] = index
         self.out.append(ScheduledInstruction(
-            instruction=instruction, track=_TRACK[instruction.engine], core=core,
-            start_ns=start, end_ns=end, ready_ns=ready, predecessor=pred, reason=reason,
-            compute_ns=cost.work_ns, flops=cost.flops,
+            instruction, _TRACK[instruction.engine], core, start, end, ready, pred, reason,
+            cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
         ))
         self._record(instruction, key, index, reads, end, ready, core, start)
         return start
-
-    @staticmethod
-    def _ports_of(instruction: Instruction) -> tuple[int, ...]:
-        """The v2 shared ports an instruction holds while it runs."""
-        engine = instruction.engine
-        if engine not in (Engine.VECTOR, Engine.SCALAR, Engine.GPSIMD):
-            return ()
-        spaces = {o.space for o in (*instruction.inputs, *instruction.outputs)}
-        ports: list[int] = []
-        if engine != Engine.GPSIMD and MemorySpace.PSUM in spaces:
-            ports.append(_PSUM_PORT)
-        if engine != Engine.SCALAR and MemorySpace.SBUF in spaces:
-            ports.append(_SBUF_PORT)
-        return tuple(ports)
 
     def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
         index = len(self.out)
@@ -341,6 +325,12 @@ def _queue_sort_key(name: str) -> tuple[int, int]:
     return int(core.removeprefix("core")), int(queue.removeprefix("q"))
 
 
+@cache
+def _shipped_timing(target: str) -> NeuronCoreTiming:
+    """The shipped (not overridden) timing data of a target, loaded once: it is immutable."""
+    return load_timing(target)
+
+
 def simulate_trace(
     trace: KernelTrace,
     timing: NeuronCoreTiming | str,
@@ -353,5 +343,5 @@ def simulate_trace(
     what-if studies) or a target name (``"trn1"``, ``"trn2"``, ``"trn3"``).
     """
     if isinstance(timing, str):
-        timing = load_timing(timing)
+        timing = _shipped_timing(timing)
     return _Simulation(trace, timing, options or SimulationOptions()).run()

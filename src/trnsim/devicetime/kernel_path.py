@@ -102,6 +102,8 @@ def kernel_call(op: Op) -> KernelCall | None:
     shape = translate(op)
     repeats = int(op.shape["batch_heads"]) if op.op_class is OpClass.ATTENTION else 1
     if name == "matmul":
+        # The kernel takes whole 128-row tiles of the contraction; a real kernel pads K the same way.
+        shape["k"] = -(-shape["k"] // 128) * 128
         m_blocks, shape["m"] = _split(shape["m"], MATMUL_MAX_BLOCK)
         n_blocks, shape["n"] = _split(shape["n"], MATMUL_MAX_BLOCK)
         repeats = m_blocks * n_blocks

@@ -12,6 +12,9 @@ change it in both places at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -138,9 +141,31 @@ class KernelTrace:
     #: Grid of the launch (``kernel[g0, g1](...)``); empty for a plain call.
     grid: tuple[int, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Every launch creates one trace: hand it to whoever is collecting (trnsim kernel profile).
+        for sink in _COLLECTORS.get():
+            sink.append(self)
+
     def append(self, instruction: Instruction) -> None:
         """Record one instruction."""
         self.instructions.append(instruction)
 
     def __len__(self) -> int:
         return len(self.instructions)
+
+
+_COLLECTORS: ContextVar[tuple[list[KernelTrace], ...]] = ContextVar("trnsim_trace_collectors", default=())
+
+
+@contextmanager
+def collect_traces() -> Iterator[list[KernelTrace]]:
+    """Collect every :class:`KernelTrace` created while the block runs (one per kernel launch).
+
+    The list fills as launches start; each trace is complete once its launch returns.
+    """
+    sink: list[KernelTrace] = []
+    token = _COLLECTORS.set((*_COLLECTORS.get(), sink))
+    try:
+        yield sink
+    finally:
+        _COLLECTORS.reset(token)
