@@ -483,7 +483,7 @@ def estimate_step(
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
     stages = _stage_memory(model, plan, seq_len, precision)
-    memory = max(stages.values(), key=lambda m: m.total_bytes)
+    memory = max(stages.values(), key=lambda mem: mem.total_bytes)
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
     return StepResult(
@@ -506,7 +506,7 @@ def estimate_step(
         microbatches=m,
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
-        stage_memory_bytes={name: m.total_bytes for name, m in stages.items()},
+        stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
         algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},
