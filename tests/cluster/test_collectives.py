@@ -159,3 +159,15 @@ def test_gb200_nvl72_keeps_wide_expert_parallelism_on_nvlink() -> None:
     topo = load_topology("gb200-nvl72")  # no catalog system of its own: the file gives its scale-out
     assert place_group(topo, 1, 1, 64).describe() == "nvswitch x64"
     assert place_group(topo, 1, 1, 144).describe() == "nvswitch x72, infiniband x2"
+
+
+def test_a_group_on_the_ultraservers_inter_instance_ring_pays_for_it() -> None:
+    topo = _topo("trn2-ultraserver")
+    n = 256e6
+    # 4 chips along x (128 GB/s links) vs 4 chips along z (the ring across the 4 instances, 64 GB/s):
+    # same ring algorithm, half the bandwidth: 2 x 3/4 n / (2 x 64 GB/s x TRN) + 6 x 3 us.
+    along_x = collective_time(Collective.ALL_REDUCE, n, place_group(topo, 1, 1, 4))
+    along_z = collective_time(Collective.ALL_REDUCE, n, place_group(topo, 1, 16, 4))
+    assert place_group(topo, 1, 16, 4).describe() == "z x4"
+    assert along_z.time_s == pytest.approx(6 * 3e-6 + 1.5 * n / (2 * 64 * GB * TRN))
+    assert along_z.time_s > 1.9 * along_x.time_s

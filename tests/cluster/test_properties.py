@@ -40,3 +40,17 @@ def test_costs_grow_with_bytes_and_the_best_is_never_worse(name: str, stride: in
         assert small.time_s <= collective_time(collective, n, group, algorithm).time_s
     if collective is Collective.ALL_REDUCE:
         assert Algorithm.RING in applicable_algorithms(collective, group)
+
+
+@given(layers=st.integers(min_value=1, max_value=300), pp=st.integers(min_value=1, max_value=300))
+def test_stage_layers_cover_the_model_evenly(layers: int, pp: int) -> None:
+    from trnsim.cluster.step import stage_layers
+
+    if pp > layers:
+        return
+    counts = stage_layers(layers, pp)
+    assert sum(counts) == layers and len(counts) == pp
+    assert max(counts) - min(counts) <= 1 and min(counts) >= 1
+    if pp > 2 and layers % pp and layers % pp <= pp - 2:
+        # The end stages (embedding, output layer) are never the longer ones.
+        assert counts[0] == counts[-1] == min(counts)

@@ -130,6 +130,7 @@ def estimate(
     overlap_dp: Annotated[bool, typer.Option(help="overlap DP communication with backward")] = True,
     overlap_tp: Annotated[bool, typer.Option(help="overlap TP communication with GEMMs")] = False,
     precision: Annotated[Precision, typer.Option(help="training precision")] = Precision.BF16,
+    flash_attention: Annotated[bool, typer.Option(help="fused attention that keeps no score matrix")] = True,
     train_tokens: Annotated[
         float | None, typer.Option(help="tokens to train: adds run time and goodput")
     ] = None,
@@ -179,6 +180,7 @@ def estimate(
         sequence_parallel=sequence_parallel,
         overlap_dp_comm=overlap_dp,
         overlap_tp_comm=overlap_tp,
+        flash_attention=flash_attention,
     )
     config = load_model(model)
     overrides = _parse_overrides(topology_set or [])

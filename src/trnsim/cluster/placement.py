@@ -15,7 +15,7 @@ depend on the cluster size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trnsim.cluster.topology import LinkKind, TopologyLevel, TopologySpec
 from trnsim.errors import ConfigError
@@ -42,6 +42,14 @@ class GroupPlacement:
     """The levels (innermost first) over which a group's members are spread; empty for one rank."""
 
     levels: tuple[GroupLevel, ...]
+    # Computed once: placements key the collective-cost cache, hashed on every evaluation.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(self.levels))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def size(self) -> int:

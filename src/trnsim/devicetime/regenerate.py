@@ -38,11 +38,10 @@ class GridSpec:
 
 
 GRIDS: tuple[GridSpec, ...] = (
-    # Within one launch of the matmul kernel (m, n <= MATMUL_MAX_BLOCK). The current kernel fails
-    # at m = 128 with n >= 2048 and at 1024 x 4096 x 1024 (BF16), so m and n are gridded at 512
-    # and 2048 only; log-log interpolation covers the range between.
+    # Within one launch of the matmul kernel (m, n <= MATMUL_MAX_BLOCK); bigger GEMMs are
+    # launched as blocks of this size.
     GridSpec("matmul", ("bfloat16", "float8_e4m3"), ("m", "k", "n"),
-             ((512, 2048), (128, 512, 2048, 4096), (512, 2048)),
+             ((128, 512, 1024, 2048), (128, 512, 2048, 4096), (512, 1024, 2048)),
              ((512, 2048), (128, 2048), (512, 2048))),
     GridSpec("flash_attention_fwd", ("bfloat16",), ("seq_q", "head_dim"),
              ((512, 1024, 2048, 4096), (64, 128)), ((512, 2048), (64, 128)),
