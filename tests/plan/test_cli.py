@@ -50,10 +50,13 @@ def test_plan_writes_json_csv_html(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert code == 0, err
     assert "wins" in out and "unknown in the catalog" in out  # trn2 has no public price
     data = json.loads(outs["json"].read_text())
-    assert len(data["results"]) == 3 and data["results"][0]["ranks"] == 4 * 64  # 16 chips × 4 ranks (LNC=2)
-    assert data["results"][0]["cost_usd"] is None
+    top = [r for r in data["results"] if r["kind"] == "top"]
+    assert len(top) == 3 and top[0]["ranks"] == 4 * 64  # 4 nodes × 16 chips × 4 ranks (LNC=2)
+    assert top[0]["cost_usd"] is None
+    # One rank count searched: one "scaling" entry, the best plan itself.
+    assert [r["plan"] for r in data["results"] if r["kind"] == "scaling"] == [top[0]["plan"]]
     rows = list(csv.DictReader(io.StringIO(outs["csv"].read_text())))
-    assert len(rows) == 3 and rows[0]["cost_usd"] == ""
+    assert len(rows) == 4 and rows[0]["cost_usd"] == "" and rows[0]["kind"] == "top"
     assert "plotly" in outs["html"].read_text()
 
 

@@ -56,7 +56,7 @@ def time_cost_figure(entries: list[Entry]) -> go.Figure:
     fig.add_trace(
         go.Bar(x=labels, y=[c if c is not None else 0 for c in costs], name="USD",
                text=[f"${c:,.0f}" if c is not None else "price unknown" for c in costs],
-               textposition="auto"),
+               textposition=["auto" if c is not None else "outside" for c in costs]),
         1, 2,
     )
     fig.update_layout(title="Time and cost per system", showlegend=False)
