@@ -117,3 +117,19 @@ def test_sweep_local_then_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert code == 0 and html.exists()
     code, _, err = run_cli(monkeypatch, capsys, "sweep", "--report", str(tmp_path / "none.sqlite"))
     assert code == 2 and "does not exist" in err
+
+
+def test_max_ranks_searches_node_counts_and_ranks_by_cost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: Capture) -> None:
+    # p5 nodes hold 8 GPUs: --max-ranks 40 searches 8, 16 and 32 ranks (doubling whole nodes).
+    out_json = tmp_path / "p.json"
+    code, _, err = run_cli(
+        monkeypatch, capsys, "plan", "--model", "llama3-8b", "--tokens", "100B", "--system", "p5",
+        "--max-ranks", "40", "--global-batch", "64", "--objective", "cost", "--no-progress",
+        "--json", str(out_json),
+    )
+    assert code == 0, err
+    results = json.loads(out_json.read_text())["results"]
+    assert sorted(r["ranks"] for r in results if r["kind"] == "scaling") == [8, 16, 32]
+    best = next(r for r in results if r["kind"] == "top")
+    assert best["cost_usd"] == min(r["cost_usd"] for r in results if r["kind"] == "scaling")
