@@ -260,9 +260,16 @@ def compare_command(
     meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model, "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
-            "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None]}
+            "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None],
+            "systems": {s.name: _system_meta(s) for s in shapes}}
     _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
+
+
+def _system_meta(system: SystemShape) -> dict[str, Any]:
+    return {"price_usd_per_node_hour": system.price_usd_per_node_hour, "price_date": system.price_date,
+            "price_source": system.price_source, "power_w_per_chip": system.power_w_per_chip,
+            "power_source": system.power_note}
 
 
 @app.command("sweep")

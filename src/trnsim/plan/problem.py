@@ -53,7 +53,7 @@ class SystemShape:
     price_date: str | None = None
     price_source: str | None = None
     power_w_per_chip: float | None = None
-    max_chips: int | None = None
+    power_note: str | None = None
     config: Any = field(default=None, compare=False, repr=False)
 
     @property
