@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from trnsim.workload.options import Precision
+
 
 class Objective(StrEnum):
     """What the planner minimises."""
@@ -70,7 +72,7 @@ class TrainingJob(BaseModel):
     tokens: float = Field(gt=0, description="total training tokens")
     seq_len: PositiveInt = 4096
     global_batch: PositiveInt = Field(default=1024, description="sequences per optimizer step")
-    precision: str = "bf16"
+    precision: Precision = Precision.BF16
     deadline_days: float | None = Field(default=None, gt=0)
     budget_usd: float | None = Field(default=None, gt=0)
     pue: float = Field(default=1.0, ge=1.0, description="power usage effectiveness applied to energy")
