@@ -19,6 +19,7 @@ from trnsim.cluster import (
     estimate_run_goodput,
     estimate_step,
     load_topology,
+    load_topology_file,
     make_plan,
     topology_for_system,
 )
@@ -137,7 +138,8 @@ def estimate(
     topology: Annotated[
         str | None,
         typer.Option(
-            help="topology file to use instead of the system's (e.g. gb200-nvl72 with --system b200)"
+            help="topology instead of the system's: a bundled name (e.g. gb200-nvl72 with --system b200) "
+            "or the path of your own .toml in the same format"
         ),
     ] = None,
     topology_set: Annotated[
@@ -186,6 +188,8 @@ def estimate(
     overrides = _parse_overrides(topology_set or [])
     if topology is None:
         network = topology_for_system(spec, system, overrides)
+    elif topology.endswith(".toml") or Path(topology).is_file():  # the user's own topology file
+        network = load_topology_file(topology, overrides)
     else:
         network = load_topology(
             topology,
