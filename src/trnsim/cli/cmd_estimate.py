@@ -24,7 +24,7 @@ from trnsim.cluster import (
     topology_for_system,
 )
 from trnsim.cluster.goodput import GoodputResult
-from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason
+from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.workload.estimate import estimate_device_step
@@ -132,6 +132,9 @@ def estimate(
     overlap_tp: Annotated[bool, typer.Option(help="overlap TP communication with GEMMs")] = False,
     precision: Annotated[Precision, typer.Option(help="training precision")] = Precision.BF16,
     flash_attention: Annotated[bool, typer.Option(help="fused attention that keeps no score matrix")] = True,
+    grad_reduce_dtype: Annotated[
+        GradReduceDtype, typer.Option(help="gradient type in the data-parallel reduction")
+    ] = GradReduceDtype.FP32,
     train_tokens: Annotated[
         float | None, typer.Option(help="tokens to train: adds run time and goodput")
     ] = None,
@@ -183,6 +186,7 @@ def estimate(
         overlap_dp_comm=overlap_dp,
         overlap_tp_comm=overlap_tp,
         flash_attention=flash_attention,
+        grad_reduce_dtype=grad_reduce_dtype,
     )
     config = load_model(model)
     overrides = _parse_overrides(topology_set or [])

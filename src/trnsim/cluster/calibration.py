@@ -132,6 +132,7 @@ def _plan(row: Mapping[str, str], settings: Mapping[str, Any], ranks: int, **fix
         "overlap_dp_comm": bool(settings.get("overlap_dp_comm", True)),
         "overlap_tp_comm": bool(settings.get("overlap_tp_comm", False)),
         "flash_attention": bool(settings.get("flash_attention", True)),
+        "grad_reduce_dtype": str(settings.get("grad_reduce_dtype", "fp32")),
     }
     interleave = int(row.get("interleave") or settings.get("interleave", 1))
     fields["interleave"] = interleave
