@@ -79,7 +79,8 @@ def test_half_precision_gradient_reduction_halves_the_bytes() -> None:
     half = dp_comm(1e9, 0, group, none, 0, grad_bytes=2)
     assert half.grad_s == pytest.approx(collective_time(Collective.ALL_REDUCE, 2e9, group).time_s)
     plan = make_plan(tp=8, dp=2, global_batch=2, grad_reduce_dtype="bf16", overlap_dp_comm=False)
-    fp32 = estimate_step(LLAMA8, P5, 16, plan.model_copy(update={"grad_reduce_dtype": GradReduceDtype.FP32}), 4096)
+    fp32_plan = plan.model_copy(update={"grad_reduce_dtype": GradReduceDtype.FP32})
+    fp32 = estimate_step(LLAMA8, P5, 16, fp32_plan, 4096)
     bf16 = estimate_step(LLAMA8, P5, 16, plan, 4096)
     assert bf16.breakdown["dp_comm"] < fp32.breakdown["dp_comm"]
 
