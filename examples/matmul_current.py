@@ -3,11 +3,11 @@
 Run it with trnsim:  trnsim kernel run examples/matmul_current.py --target trn2
 """
 
+import nki.isa as nisa
+import nki.language as nl
 import numpy as np
 
 import nki
-import nki.isa as nisa
-import nki.language as nl
 
 
 @nki.jit
@@ -22,12 +22,12 @@ def matmul_kernel(lhsT, rhs):
             for k in nl.affine_range(K // 128):
                 lhs_tile = nl.ndarray((128, 128), dtype=lhsT.dtype, buffer=nl.sbuf)
                 rhs_tile = nl.ndarray((128, 512), dtype=rhs.dtype, buffer=nl.sbuf)
-                nisa.dma_copy(dst=lhs_tile, src=lhsT[k * 128:(k + 1) * 128, m * 128:(m + 1) * 128])
-                nisa.dma_copy(dst=rhs_tile, src=rhs[k * 128:(k + 1) * 128, n * 512:(n + 1) * 512])
+                nisa.dma_copy(dst=lhs_tile, src=lhsT[k * 128 : (k + 1) * 128, m * 128 : (m + 1) * 128])
+                nisa.dma_copy(dst=rhs_tile, src=rhs[k * 128 : (k + 1) * 128, n * 512 : (n + 1) * 512])
                 nisa.nc_matmul(dst=acc, stationary=lhs_tile, moving=rhs_tile)
             out_tile = nl.ndarray((128, 512), dtype=nl.float32, buffer=nl.sbuf)
             nisa.tensor_copy(dst=out_tile, src=acc)
-            nisa.dma_copy(dst=result[m * 128:(m + 1) * 128, n * 512:(n + 1) * 512], src=out_tile)
+            nisa.dma_copy(dst=result[m * 128 : (m + 1) * 128, n * 512 : (n + 1) * 512], src=out_tile)
     return result
 
 

@@ -3,10 +3,9 @@
 Run it with trnsim (no Trainium needed):  trnsim kernel run examples/tensor_add.py
 """
 
-import numpy as np
-
 import neuronxcc.nki as nki
 import neuronxcc.nki.language as nl
+import numpy as np
 
 
 @nki.jit

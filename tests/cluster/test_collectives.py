@@ -12,7 +12,7 @@ import pytest
 
 from trnsim.cluster.collectives import Algorithm, Collective, collective_time
 from trnsim.cluster.placement import place_group
-from trnsim.cluster.topology import TopologySpec, topology_for_system
+from trnsim.cluster.topology import TopologySpec, load_topology, topology_for_system
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 
@@ -143,3 +143,19 @@ def test_one_rank_costs_nothing_and_bad_requests_are_one_line() -> None:
         collective_time(Collective.ALL_REDUCE, 1e9, place_group(_topo("trn2"), 1, 1, 4), Algorithm.TREE)
     with pytest.raises(ConfigError, match=">= 0 bytes"):
         collective_time(Collective.ALL_GATHER, -1, single)
+
+
+def test_tpu_v4_slices_joined_by_the_data_centre_network() -> None:
+    # Apple's AFM-server run: 8,192 TPU v4 as 8 slices of 1,024 (8 x 8 x 16 torus). A data-parallel
+    # group of one chip per slice (stride 1,024) crosses only the DCN; one spanning a slice's first
+    # 64 chips uses the x and y dimensions of the torus.
+    topo = _topo("tpu-v4")
+    assert place_group(topo, 1, 1024, 8).describe() == "dcn x8"
+    assert place_group(topo, 1, 1, 64).describe() == "x x8, y x8"
+    assert place_group(topo, 1, 1, 2048).describe() == "x x8, y x8, z x16, dcn x2"
+
+
+def test_gb200_nvl72_keeps_wide_expert_parallelism_on_nvlink() -> None:
+    topo = load_topology("gb200-nvl72")  # no catalog system of its own: the file gives its scale-out
+    assert place_group(topo, 1, 1, 64).describe() == "nvswitch x64"
+    assert place_group(topo, 1, 1, 144).describe() == "nvswitch x72, infiniband x2"

@@ -71,6 +71,27 @@ def test_zero3_traffic_per_microbatch() -> None:
         1.5 * same_dtype_ar, rel=1e-3)
 
 
+def test_the_last_gradient_bucket_is_never_hidden() -> None:
+    topo = topology_for_system(P5)
+    group = place_group(topo, 1, 1, 8)
+    none = place_group(topo, 1, 1, 1)
+    bw = 450e9 * 0.8
+    # ZeRO-1, 1e9 parameters in buckets of 4e7: the last bucket's FP32 reduce-scatter
+    # (7 us + 7/8 x 1.6e8 B / bw) and the first bucket's BF16 gather (7 us + 7/8 x 8e7 B / bw)
+    # stay exposed however long the backward and forward are.
+    z1 = dp_comm(1e9, 0, group, none, 1, bucket_params=4e7)
+    assert z1.grad_tail_s == pytest.approx(7e-6 + 7 / 8 * 1.6e8 / bw)
+    assert z1.param_tail_s == pytest.approx(7e-6 + 7 / 8 * 8e7 / bw)
+    # In a step: 8 GPUs of one node, overlap on, compute far longer than the traffic.
+    plan = make_plan(tp=1, dp=8, zero_stage=1, global_batch=64, dp_bucket_params=40_000_000)
+    r = estimate_step(LLAMA8, P5, 8, plan, 4096)
+    graph_params = 8.03e9  # llama3-8b on one rank (no TP): all of it
+    tail_grad = collective_time(Collective.REDUCE_SCATTER, 4e7 * 4, group).time_s
+    tail_param = collective_time(Collective.ALL_GATHER, 4e7 * 2, group).time_s
+    assert r.breakdown["dp_comm"] == pytest.approx(tail_grad + tail_param)
+    assert graph_params * 4 / bw > r.breakdown["dp_comm"]  # far less than the whole reduction
+
+
 def test_zero_stages_shard_memory() -> None:
     base = dict(tp=1, pp=1, dp=8, micro_batch=1, global_batch=8)
     mem = {z: estimate_step(LLAMA8, P5, 8, make_plan(zero_stage=z, **base), 2048).memory for z in range(4)}
@@ -150,3 +171,19 @@ def test_contradictory_plan_fields_are_one_line() -> None:
         make_plan(interleave=2)
     with pytest.raises(ConfigError, match="'tp'"):
         make_plan(tp=0)
+
+
+@pytest.mark.parametrize("system_name", ["trn2", "p5"])
+def test_one_rank_agrees_with_the_workload_device_estimate(system_name: str) -> None:
+    # With one rank there is no communication or bubble: the cluster step must be the workload
+    # layer's one-device step (4 micro-batches of 2 sequences, then the optimizer).
+    from trnsim.workload.estimate import estimate_device_step
+
+    system = load_system(system_name)
+    r = estimate_step(LLAMA8, system, 1, make_plan(micro_batch=2, global_batch=8), 2048)
+    d = estimate_device_step(LLAMA8, system, 2, 2048, num_microbatches=4)
+    assert r.step_time_s == pytest.approx(d.step_s)
+    assert r.mfu == pytest.approx(d.mfu)
+    assert r.memory_per_rank_bytes == pytest.approx(d.memory.total_bytes)
+    comm = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "dp_comm", "pipeline_bubble")
+    assert all(r.breakdown[k] == 0 for k in comm)

@@ -60,3 +60,26 @@ def test_missing_scale_out_bandwidth_without_a_system_is_explained() -> None:
 
 def test_bundled_names() -> None:
     assert {"trn1", "trn2", "trn2-ultraserver", "p5", "gb200-nvl72", "tpu-v4"} <= set(list_topologies())
+
+
+def test_an_alias_with_its_own_topology_gets_its_network() -> None:
+    # dgx-h100 is a catalog alias of p5: same chips and NIC bandwidth, InfiniBand instead of EFA.
+    system = load_system("dgx-h100")
+    assert system.name == "p5"
+    ib = topology_for_system(system, "dgx-h100")
+    efa = topology_for_system(system, "p5.48xlarge")  # an alias without its own file: the system's
+    assert ib.scale_out.name == "infiniband" and efa.scale_out.name == "efa"
+    assert ib.scale_out.link_bw_bytes_per_s == efa.scale_out.link_bw_bytes_per_s
+    assert ib.scale_out.hop_latency_s < efa.scale_out.hop_latency_s
+
+
+def test_scale_out_bandwidth_can_be_given_where_the_file_leaves_it_to_the_catalog() -> None:
+    system = load_system("trn2-ultraserver")
+    docs = topology_for_system(system)
+    third_party = topology_for_system(
+        system, overrides={"scale_out.bandwidth_gbit_per_s": 12800, "scale_out.chips_sharing": 64})
+    # 3.2 Tbps / 8 / 64 chips = 6.25 GB/s a chip; 12.8 Tbps -> 25 GB/s a chip.
+    assert docs.scale_out.link_bw_bytes_per_s == pytest.approx(3.2e12 / 8 / 64)
+    assert third_party.scale_out.link_bw_bytes_per_s == pytest.approx(12.8e12 / 8 / 64)
+    with pytest.raises(ConfigError, match="Extra inputs"):
+        topology_for_system(system, overrides={"scale_out.bandwith_gbit_per_s": 1})

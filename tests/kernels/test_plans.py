@@ -40,6 +40,18 @@ def test_fully_blocked_plan_prefers_wide_n_when_m_is_small() -> None:
     assert plan.hbm_read_bytes == (1024 * 2048 + 1024 * 128) * 2
 
 
+def test_fully_blocked_plan_keeps_k_blocks_deep() -> None:
+    """M = 1024, K = 2048, N = 4096 bf16, budget 162,201: reading both operands once needs
+    BLOCK_N = 4096, i.e. 8·4096·4 + 8,192 = 139,264 bytes before any K tiles, and at least 4
+    double-buffered K tiles add 4·4·(4096 + 128) = 67,584: too much. BLOCK_N = 2048 leaves
+    162,201 − 65,536 − 4,096 = 92,569 for 4·tk·(2048 + 128·tm): tk = 16 needs ≥ 139,264; tk = 8
+    allows tm ≤ 6.6, so tm = 4 (a divisor of 8 M tiles): 69,632 + 32·2,560 = 151,552 bytes."""
+    plan = plan_fully_blocked(2048, 1024, 4096, TILES, 2, 2, 162_201)
+    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (4, 4, 8)
+    assert plan.sbuf_bytes_per_partition == 151_552
+    assert plan.hbm_read_bytes == (2048 * 4096 + 2 * 2048 * 1024) * 2
+
+
 def test_fully_blocked_plan_rejects_impossible_budget() -> None:
     with pytest.raises(TrnsimError, match="SBUF budget"):
         plan_fully_blocked(1024, 4096, 2048, TILES, 2, 2, 10_000)

@@ -30,7 +30,7 @@ def _zeros(*shapes: tuple[int, ...], dtype: Any = np.float32) -> list[Any]:
         ("rmsnorm", _zeros((4, 8), (7,)), r"expected \(8,\)"),
         ("swiglu_mlp", _zeros((128, 128), (128, 256), (128, 256), (128, 128)), r"'w_down' is \(128, 128\)"),
         ("adamw", _zeros((100,), (100,), (100,), (100,)), "100 elements"),
-        ("cross_entropy", [np.zeros((4, 8), np.float32), np.zeros((4,), np.int64)], "int32"),
+        ("cross_entropy", [np.zeros((4, 8), np.float32), np.zeros((4,), np.float32)], "int32"),
     ],
 )
 def test_refused_with_one_line(op: str, args: list[Any], message: str) -> None:

@@ -46,3 +46,26 @@ def test_claims_are_read_from_the_comparison() -> None:
     assert four_x.prediction.startswith("4.00×")  # 4× the FLOP/s and no communication: 4×
     assert "cannot be checked" in price_perf.prediction and "h200-toy" in price_perf.prediction
     assert "not evaluated" in ultra.prediction
+
+
+def test_equal_budget_falls_back_to_a_power_of_two() -> None:
+    # $130/h at $10/h buys 13 nodes, rounded to 12 = 3·4 → 96 ranks = 3·2^5. The factor 3 fits
+    # nowhere: tp must divide 16 heads, pp 16 layers, dp the batch of 64, and cp is 1 here. So the
+    # comparison falls back to 8 nodes = 64 chips.
+    result = compare_systems(toy_model(layers=16), [TRN1], JOB, 32, FAST_LINKS, space=SPACE,
+                             hourly_budget_usd=130.0)
+    row = result.row("trn1-toy")
+    assert row and row.equal_budget is not None
+    assert row.equal_budget.best.chips == 8 * 8  # 12 nodes cannot split; 8 nodes can
+    assert row.equal_budget_note and row.equal_budget_note.startswith("8 nodes")
+
+
+def test_process_pool_gives_the_same_comparison() -> None:
+    systems = [TRN2, TRN1]
+    serial = compare_systems(toy_model(), systems, JOB, 32, FAST_LINKS, space=SPACE, scaling_chips=(8, 16))
+    pooled = compare_systems(toy_model(), systems, JOB, 32, FAST_LINKS, space=SPACE, scaling_chips=(8, 16),
+                             workers=2)
+    for a, b in zip(serial.rows, pooled.rows, strict=True):
+        assert a.best and b.best and a.best.candidate == b.best.candidate
+        assert a.best.time_to_train_s == b.best.time_to_train_s
+        assert [p.chips for p in a.scaling] == [p.chips for p in b.scaling]

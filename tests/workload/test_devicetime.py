@@ -138,10 +138,10 @@ def test_disk_cache_round_trip_and_use(tmp_path: Path) -> None:
     from trnsim.devicetime import kernel_path
 
     version = kernel_path.timing_model_version("trn2")
-    cache.put("matmul", op.shape, "bf16", "trn2", version, 5000.0)
+    cache.put("matmul", op.shape, "bfloat16", "trn2", version, 5000.0)
     cache.close()
     reopened = LatencyCache(tmp_path / "c.sqlite")
-    assert reopened.get("matmul", dict(op.shape), "bf16", "trn2", version) == 5000.0
+    assert reopened.get("matmul", dict(op.shape), "bfloat16", "trn2", version) == 5000.0
     # A cached exact shape is used in auto mode: 5 us per call on one core, LNC=2 splits it over
     # the two cores of the logical core, twice (count=2).
     timed = time_op_detailed(op, load_system("trn2"), cache=reopened)

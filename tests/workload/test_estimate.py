@@ -55,6 +55,9 @@ def test_fp8_is_faster_on_chips_with_fp8_units() -> None:
     bf16 = estimate_device_step(model, "p5", 1, 8192, shard=shard)
     fp8 = estimate_device_step(model, "p5", 1, 8192, Precision.FP8, shard=shard)
     assert fp8.step_s < bf16.step_s
+    # Utilisation of an FP8 run is against the FP8 peak (1,979 TFLOP/s on H100), so it stays below 1.
+    assert fp8.peak_flops_per_rank == 1979e12 and fp8.hfu <= 1
+    assert fp8.mfu_vs_bf16 == pytest.approx(fp8.mfu * 1979 / 989)
     a100_bf16 = estimate_device_step(model, load_chip("a100"), 1, 8192, shard=shard)
     a100_fp8 = estimate_device_step(model, load_chip("a100"), 1, 8192, Precision.FP8, shard=shard)
     # No FP8 units: the same GEMM rate; only bytes shrink.

@@ -18,6 +18,7 @@ from trnsim.cluster import (
     check_plan,
     estimate_run_goodput,
     estimate_step,
+    load_topology,
     make_plan,
     topology_for_system,
 )
@@ -25,6 +26,7 @@ from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
+from trnsim.workload.estimate import estimate_device_step
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Precision, Recompute
 
@@ -69,8 +71,10 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
         f"{result.memory_per_rank_bytes / _GIB:.1f} GiB of {result.memory_capacity_bytes / _GIB:.1f} GiB"
         f" — fits: {fits}",
     )
+    head.add_row("goodput (long run)", f"{result.goodput:.1%} of wall time training (failures, checkpoints)")
     for name, where in result.groups.items():
-        head.add_row(f"{name} group", where)
+        algorithm = result.algorithms.get(name, "")
+        head.add_row(f"{name} group", f"{where} ({algorithm})" if algorithm else where)
     parts = Table(title="step breakdown")
     parts.add_column("part")
     parts.add_column("seconds", justify="right")
@@ -129,6 +133,12 @@ def estimate(
     train_tokens: Annotated[
         float | None, typer.Option(help="tokens to train: adds run time and goodput")
     ] = None,
+    topology: Annotated[
+        str | None,
+        typer.Option(
+            help="topology file to use instead of the system's (e.g. gb200-nvl72 with --system b200)"
+        ),
+    ] = None,
     topology_set: Annotated[
         list[str] | None, typer.Option(help="override a topology value, KEY=VALUE in file units (repeatable)")
     ] = None,
@@ -171,8 +181,17 @@ def estimate(
         overlap_tp_comm=overlap_tp,
     )
     config = load_model(model)
-    topology = topology_for_system(spec, system, _parse_overrides(topology_set or []))
-    result = estimate_step(config, spec, total, plan, seq_len, precision, topology)
+    overrides = _parse_overrides(topology_set or [])
+    if topology is None:
+        network = topology_for_system(spec, system, overrides)
+    else:
+        network = load_topology(
+            topology,
+            overrides,
+            node_scale_out_bw_bytes_per_s=spec.scale_out_bw_bytes_per_s,
+            chips_per_node=spec.chips_per_node,
+        )
+    result = estimate_step(config, spec, total, plan, seq_len, precision, network)
     if not result.fits:
         try:
             check_plan(config, spec, total, plan, seq_len, precision)
@@ -185,10 +204,23 @@ def estimate(
             raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
         run_s = train_tokens / result.tokens_per_s
     if run_s is not None and run_s >= _LONG_RUN_S:
-        goodput = estimate_run_goodput(result, config, spec, topology)
+        goodput = estimate_run_goodput(result, config, spec, network)
     console = Console()
     for table in _table(result, goodput, run_s):
         console.print(table)
+    if total == 1:  # one device: also the workload layer's per-op-class view of the same step
+        console.print(
+            estimate_device_step(
+                config,
+                spec,
+                micro_batch,
+                seq_len,
+                precision,
+                recompute,
+                num_microbatches=plan.microbatches,
+                zero_stage=plan.effective_zero_stage,
+            )
+        )
     if json_out is not None:
         payload = result.to_dict()
         if run_s is not None:

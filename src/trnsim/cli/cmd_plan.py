@@ -26,16 +26,32 @@ from trnsim.plan.inputs import resolve_model, resolve_system, run_point
 from trnsim.plan.problem import Objective, Problem, SystemShape, TrainingJob
 from trnsim.plan.runner import run_sweep
 from trnsim.plan.search import count_candidates, search_plans
-from trnsim.plan.space import SearchSpace
+from trnsim.plan.space import SpaceProfile
 from trnsim.plan.store import SweepStore
 from trnsim.plan.sweep import load_sweep_spec
 from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
-from trnsim.report.tables import claims_table, comparison_table, plans_table, sweep_table
+from trnsim.report.tables import (
+    breakdown_table,
+    claims_table,
+    comparison_table,
+    plans_table,
+    prices_table,
+    sweep_table,
+)
 
-console = Console()
-stderr = Console(stderr=True)
+#: Width for output that is not a terminal (a file, a pipe): wide enough for the tables.
+PIPE_WIDTH = 150
+
+
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+console = _console()
+stderr = _console(stderr=True)
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 
@@ -145,6 +161,7 @@ def plan_command(
     objective: Annotated[Objective, Opt("--objective")] = Objective.TIME,
     pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
     top: Annotated[int, Opt("--top", min=1)] = 5,
+    space_profile: Annotated[SpaceProfile, Opt("--space", help="full or quick")] = SpaceProfile.FULL,
     lnc: Annotated[int | None, Opt("--lnc", help="Trainium logical NeuronCore size")] = None,
     catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
     json_out: Annotated[Path | None, Opt("--json")] = None,
@@ -158,11 +175,12 @@ def plan_command(
     system_shape = resolve_system(system, catalog, lnc)
     problems = [Problem(model_shape, system_shape, r, job)
                 for r in _rank_counts(system_shape, nodes, ranks, max_ranks)]
-    space = SearchSpace()
+    space = space_profile.space()
     evaluator = ClusterEvaluator()
     with _progress(progress, count_candidates(problems, space), "searching plans") as (advance, _):
         result = search_plans(problems, evaluator, space, top_k=top, progress=advance)
     console.print(plans_table(result))
+    console.print(breakdown_table(result))
     for line in explain(result):
         console.print(f"• {line}", highlight=False)
     stats = result.stats
@@ -201,6 +219,8 @@ def compare_command(
     precision: Annotated[str, Opt("--precision")] = "bf16",
     pue: Annotated[float, Opt("--pue")] = 1.0,
     catalog: Annotated[Path | None, Opt("--catalog")] = None,
+    space_profile: Annotated[SpaceProfile, Opt("--space", help="quick or full")] = SpaceProfile.QUICK,
+    workers: Annotated[int, Opt("--workers", min=1, help="processes for independent searches")] = 2,
     json_out: Annotated[Path | None, Opt("--json")] = None,
     csv_out: Annotated[Path | None, Opt("--csv")] = None,
     html_out: Annotated[Path | None, Opt("--html")] = None,
@@ -218,15 +238,19 @@ def compare_command(
     scaling_chips = _parse_ints(scaling, "--scaling") if scaling else []
     with _progress(progress, None, "comparing") as (advance, stage):
         comparison = compare_systems(
-            model_shape, shapes, job, chips, ClusterEvaluator(), scaling_chips=scaling_chips,
+            model_shape, shapes, job, chips, ClusterEvaluator(), space=space_profile.space(),
+            scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
+            workers=workers,
         )
     notes = [f"model {model}: " + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
-             f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}"]
+             f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
+             f"{space_profile.value} search space"]
     for note in notes:
         console.print(note, highlight=False)
     console.print(comparison_table(comparison))
     console.print(comparison_table(comparison, equal_budget=True))
+    console.print(prices_table(comparison))
     claims = check_claims(comparison)
     console.print(claims_table(claims))
     for row in comparison.rows:

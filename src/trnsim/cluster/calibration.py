@@ -21,6 +21,7 @@ from typing import Any
 
 from trnsim.cluster.plan import ParallelPlan, make_plan
 from trnsim.cluster.step import StepResult, estimate_step
+from trnsim.cluster.topology import topology_for_system
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.workload.config import MlpKind, ModelConfig, NormKind, PositionKind
@@ -190,7 +191,8 @@ def load_cases(directory: Path | None = None) -> tuple[list[CalibrationCase], li
 def validate_case(case: CalibrationCase) -> ValidationRow:
     """Estimate one case and extract the metric its file measured."""
     system = load_system(case.system)
-    result = estimate_step(case.model, system, case.ranks, case.plan, case.seq_len)
+    topology = topology_for_system(system, case.system)  # the network of the name the file gives
+    result = estimate_step(case.model, system, case.ranks, case.plan, case.seq_len, topology=topology)
     if case.metric is Metric.STEP_TIME_S:
         predicted = result.step_time_s
     elif case.metric is Metric.MFU:

@@ -68,6 +68,9 @@ class ParallelPlan(BaseModel):
     overlap_dp_comm: bool = True
     overlap_tp_comm: bool = False
     flash_attention: bool = Field(True, description="fused attention keeping no score matrix")
+    dp_bucket_params: int | None = Field(
+        None, ge=1, description="parameters per gradient bucket (None: Megatron-LM's default)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ParallelPlan:
@@ -85,6 +88,14 @@ class ParallelPlan(BaseModel):
     def ranks(self) -> int:
         """Ranks the plan uses: ``tp * cp * dp * pp`` (EP reuses DP ranks)."""
         return self.tp * self.cp * self.dp * self.pp
+
+    @property
+    def bucket_params(self) -> int:
+        """Parameters per data-parallel bucket: the plan's, or Megatron-LM's default
+        ``max(40,000,000, 1,000,000 x dp x cp)`` (its data-parallel group includes the CP ranks)."""
+        if self.dp_bucket_params is not None:
+            return self.dp_bucket_params
+        return max(40_000_000, 1_000_000 * self.dp * self.cp)
 
     @property
     def effective_zero_stage(self) -> int:
@@ -131,5 +142,6 @@ def make_plan(**fields: object) -> ParallelPlan:
         first = error.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
-        where = f"'{loc}' " if loc else ""
-        raise ConfigError(f"parallel plan: {where}{message} (got {fields.get(loc, '')!r})".rstrip()) from None
+        if not loc:
+            raise ConfigError(f"parallel plan: {message}") from None
+        raise ConfigError(f"parallel plan: '{loc}' {message} (got {fields.get(loc)!r})") from None

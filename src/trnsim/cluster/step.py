@@ -23,14 +23,23 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
+from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput
 from trnsim.cluster.pipeline import Schedule, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
 from trnsim.cluster.topology import TopologySpec, topology_for_system
-from trnsim.cluster.traffic import cp_comm, dp_comm, ep_comm, pp_send_s, tp_comm
+from trnsim.cluster.traffic import (
+    ACTIVATION_BYTES,
+    GRAD_REDUCE_BYTES,
+    cp_comm,
+    dp_comm,
+    ep_comm,
+    pp_send_s,
+    tp_comm,
+)
 from trnsim.devicetime.ops import OpClass, Phase
 from trnsim.devicetime.timing import time_op
 from trnsim.hardware.catalog import SystemSpec
@@ -77,7 +86,15 @@ class StepResult:
     fits: bool
     microbatches: int
     bubble_fraction: float
+    #: Expected fraction of wall time spent training in a long run (failures, Daly-optimal checkpoints).
+    goodput: float
     groups: dict[str, str] = field(default_factory=dict)  # where each parallel group sits
+    #: Algorithm chosen for each group's main collective (TP all-reduce or all-gather, DP gradient
+    #: reduction, CP/EP/PP point-to-point and all-to-all), "" for a group of one rank.
+    algorithms: dict[str, str] = field(default_factory=dict)
+    #: Peak memory of the first and of the last pipeline stage (they differ: in-flight micro-batches,
+    #: embedding, output layer).
+    stage_memory_bytes: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the keys of ``trnsim estimate --json``)."""
@@ -100,7 +117,10 @@ class StepResult:
             "fits": self.fits,
             "microbatches": self.microbatches,
             "bubble_fraction": self.bubble_fraction,
+            "goodput": self.goodput,
             "groups": dict(self.groups),
+            "algorithms": dict(self.algorithms),
+            "stage_memory_bytes": dict(self.stage_memory_bytes),
         }
 
 
@@ -200,7 +220,7 @@ def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> list[Shard]:
     return [shard(s) for s in stages]
 
 
-def _fail(reason: InfeasibleReason, message: str) -> None:
+def _fail(reason: InfeasibleReason, message: str) -> NoReturn:
     raise InfeasiblePlanError(reason, message)
 
 
@@ -261,13 +281,25 @@ def _inflight(plan: ParallelPlan) -> int:
     return max(1, math.ceil(timing.inflight_microbatches - 1e-9))
 
 
-def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
-                 precision: Precision) -> MemoryBreakdown:
-    """Memory of the stage that needs most (the first holds most micro-batches, the last the head)."""
+def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
+                  precision: Precision) -> dict[str, MemoryBreakdown]:
+    """Memory of the first stage (most micro-batches in flight, embedding) and the last (output layer).
+
+    In 1F1B stage ``i`` holds ``p - i`` micro-batches; the last stage holds one.
+    """
     inflight = _inflight(plan)
     shards = _stage_shards(model, plan)
-    return max((_memory(model, s, plan, seq_len, precision, inflight) for s in (shards[0], shards[-1])),
-               key=lambda m: m.total_bytes)
+    first = _memory(model, shards[0], plan, seq_len, precision, inflight)
+    if plan.pp == 1:
+        return {"first": first}
+    last_inflight = 1 if plan.schedule is not Schedule.GPIPE else inflight
+    return {"first": first, "last": _memory(model, shards[-1], plan, seq_len, precision, last_inflight)}
+
+
+def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
+                 precision: Precision) -> MemoryBreakdown:
+    """Memory of the stage that needs most."""
+    return max(_stage_memory(model, plan, seq_len, precision).values(), key=lambda m: m.total_bytes)
 
 
 def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
@@ -308,6 +340,23 @@ def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _G
     )
     _PLACE_CACHE[key] = (topology, groups)
     return groups
+
+
+def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len: int,
+                dense_params: float) -> dict[str, str]:
+    """The algorithm each group's main collective runs with (for reports)."""
+    activation = plan.micro_batch * seq_len / plan.cp * model.hidden_size * ACTIVATION_BYTES
+    tp_kind = Collective.ALL_GATHER if plan.sequence_parallel else Collective.ALL_REDUCE
+    dp_kind = Collective.ALL_REDUCE if plan.effective_zero_stage == 0 else Collective.REDUCE_SCATTER
+    chosen = {
+        "tp": (tp_kind, activation, groups.tp),
+        "cp": (Collective.SEND_RECV, activation, groups.cp),
+        "ep": (Collective.ALL_TO_ALL, activation, groups.ep),
+        "dp": (dp_kind, dense_params * GRAD_REDUCE_BYTES, groups.dp),
+        "pp": (Collective.SEND_RECV, activation, groups.pp),
+    }
+    return {name: str(collective_time(kind, size, group).algorithm) if group.levels else ""
+            for name, (kind, size, group) in chosen.items()}
 
 
 def estimate_step(
@@ -360,16 +409,21 @@ def estimate_step(
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     graph = build_step(model, slow_shard, mb, seq_len, precision, plan.recompute, plan.flash_attention)
     zero = plan.effective_zero_stage
-    dp = dp_comm(graph.params.dense, graph.params.expert, groups.dp, groups.expert_dp, zero)
+    layers_on_stage = max(1, graph.dense_layers + graph.moe_layers)
+    bucket = graph.params.dense / layers_on_stage if zero == 3 else plan.bucket_params
+    dp = dp_comm(graph.params.dense, graph.params.expert, groups.dp, groups.expert_dp, zero, bucket)
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
-        if plan.overlap_dp_comm:
-            exposed = max(0.0, gather_each - fwd) + max(0.0, gather_each + dp.grad_s - bwd_compute)
+        if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
+            exposed = (max(dp.param_tail_s, gather_each - fwd)
+                       + max(dp.param_tail_s + dp.grad_tail_s, gather_each + dp.grad_s - bwd_compute))
         else:
             exposed = dp.param_s + dp.grad_s
         dp_s = m * exposed
-    elif plan.overlap_dp_comm:
-        dp_s = max(0.0, dp.grad_s - bwd_compute) + max(0.0, dp.param_s - fwd)
+    elif plan.overlap_dp_comm:  # buckets overlap the last backward / the next forward, but for one each
+        dp_s = max(dp.grad_tail_s, dp.grad_s - bwd_compute)
+        if dp.param_s:
+            dp_s += max(dp.param_tail_s, dp.param_s - fwd)
     else:
         dp_s = dp.grad_s + dp.param_s
     optimizer = _optimizer_s(model, slow_shard, mb, seq_len, precision, plan, system)
@@ -384,8 +438,10 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
-    memory = _peak_memory(model, plan, seq_len, precision)
+    stages = _stage_memory(model, plan, seq_len, precision)
+    memory = max(stages.values(), key=lambda m: m.total_bytes)
     capacity = system.hbm_bytes_per_rank
+    goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
     return StepResult(
         model=model.name,
         system=system.name,
@@ -405,6 +461,9 @@ def estimate_step(
         fits=memory.fits(capacity),
         microbatches=m,
         bubble_fraction=pipe.bubble_fraction,
+        goodput=goodput,
+        stage_memory_bytes={name: m.total_bytes for name, m in stages.items()},
+        algorithms=_algorithms(model, plan, groups, seq_len, graph.params.dense),
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},
     )
@@ -413,6 +472,22 @@ def estimate_step(
 #: Bytes a checkpoint stores per parameter with mixed-precision Adam: BF16 weights (2), FP32
 #: master weights (4), first and second moments (4 + 4).
 CHECKPOINT_BYTES_PER_PARAM = 14
+
+
+@lru_cache(maxsize=256)
+def _n_params(model: ModelConfig) -> int:
+    return model.n_params()
+
+
+def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: int, step_s: float) -> float:
+    rel = topo.reliability
+    nodes = math.ceil(chips / system.chips_per_node)
+    return estimate_goodput(
+        chips, step_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
+        failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
+        checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
+        restart_s=rel.restart_s,
+    ).goodput
 
 
 def estimate_run_goodput(
@@ -427,7 +502,7 @@ def estimate_run_goodput(
     rel = topo.reliability
     nodes = math.ceil(result.chips / system.chips_per_node)
     return estimate_goodput(
-        result.chips, result.step_time_s, model.n_params() * CHECKPOINT_BYTES_PER_PARAM,
+        result.chips, result.step_time_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
         failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
         checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
         restart_s=rel.restart_s, interval_s=interval_s,

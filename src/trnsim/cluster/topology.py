@@ -176,7 +176,9 @@ def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], name: st
             else:
                 raise ConfigError(f"topology '{name}': override '{dotted}' names no entry ('{part}')")
         leaf = parts[-1]
-        if not isinstance(node, dict) or leaf not in node:
+        # Inside a section a new key may be added (e.g. a scale-out bandwidth the file leaves to the
+        # catalog); the section's schema rejects unknown ones. At the top level only existing keys.
+        if not isinstance(node, dict) or (leaf not in node and len(parts) == 1):
             raise ConfigError(f"topology '{name}': override '{dotted}' names no existing value")
         node[leaf] = value
     return data

@@ -134,19 +134,39 @@ class DpTraffic:
     grad_s: float  # gradient reduction at the end of backward (per step; per micro-batch for ZeRO-3)
     param_s: float  # parameter all-gather (after the update; before fwd and bwd for ZeRO-3)
     per_microbatch: bool  # True for ZeRO-3: both repeat every micro-batch
+    #: The part no overlap can hide: the last gradient bucket is ready only when backward ends, and
+    #: the first parameter bucket (ZeRO-3: the first layer) is needed before forward can start.
+    grad_tail_s: float = 0.0
+    param_tail_s: float = 0.0
 
 
-def dp_comm(dense_params: float, expert_params: float, dp_group: GroupPlacement,
-            expert_dp_group: GroupPlacement, zero_stage: int) -> DpTraffic:
-    """Gradient and parameter traffic over the data-parallel groups of one rank."""
-    def both(collective: Collective, bytes_per_param: float) -> float:
-        return (collective_time(collective, dense_params * bytes_per_param, dp_group).time_s
-                + collective_time(collective, expert_params * bytes_per_param, expert_dp_group).time_s)
+def dp_comm(
+    dense_params: float, expert_params: float, dp_group: GroupPlacement, expert_dp_group: GroupPlacement,
+    zero_stage: int, bucket_params: float | None = None,
+) -> DpTraffic:
+    """Gradient and parameter traffic over the data-parallel groups of one rank.
+
+    ``bucket_params``: parameters per communication bucket (ZeRO-3: per layer); None treats the
+    whole buffer as one bucket (no tail beyond the whole transfer).
+    """
+    def both(collective: Collective, bytes_per_param: float, dense: float, expert: float) -> float:
+        return (collective_time(collective, dense * bytes_per_param, dp_group).time_s
+                + collective_time(collective, expert * bytes_per_param, expert_dp_group).time_s)
+
+    def tail(collective: Collective, bytes_per_param: float) -> float:
+        if bucket_params is None:
+            return both(collective, bytes_per_param, dense_params, expert_params)
+        # One bucket of the (larger) dense buffer, or all of it when it is smaller than a bucket.
+        last = min(bucket_params, dense_params) * bytes_per_param
+        return collective_time(collective, last, dp_group).time_s
 
     if zero_stage == 0:
-        return DpTraffic(both(Collective.ALL_REDUCE, GRAD_REDUCE_BYTES), 0.0, False)
-    grads = both(Collective.REDUCE_SCATTER, GRAD_REDUCE_BYTES)
-    params = both(Collective.ALL_GATHER, PARAM_GATHER_BYTES)
+        grads = both(Collective.ALL_REDUCE, GRAD_REDUCE_BYTES, dense_params, expert_params)
+        return DpTraffic(grads, 0.0, False, tail(Collective.ALL_REDUCE, GRAD_REDUCE_BYTES), 0.0)
+    grads = both(Collective.REDUCE_SCATTER, GRAD_REDUCE_BYTES, dense_params, expert_params)
+    params = both(Collective.ALL_GATHER, PARAM_GATHER_BYTES, dense_params, expert_params)
+    grad_tail = tail(Collective.REDUCE_SCATTER, GRAD_REDUCE_BYTES)
+    param_tail = tail(Collective.ALL_GATHER, PARAM_GATHER_BYTES)
     if zero_stage in (1, 2):
-        return DpTraffic(grads, params, False)
-    return DpTraffic(grads, 2 * params, True)
+        return DpTraffic(grads, params, False, grad_tail, param_tail)
+    return DpTraffic(grads, 2 * params, True, grad_tail, param_tail)

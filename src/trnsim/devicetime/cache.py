@@ -32,7 +32,9 @@ class LatencyCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._memory: dict[tuple[str, str, str, str, str], float] = {}
+        #: Hits and misses (None) already looked up; ``put`` replaces a remembered miss.
+        self._memory: dict[tuple[str, str, str, str, str], float | None] = {}
+        self._fast: dict[tuple[object, ...], float | None] = {}
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -44,21 +46,24 @@ class LatencyCache:
 
     def get(self, kernel: str, shape: Mapping[str, int], dtype: str, target: str,
             version: str) -> float | None:
+        fast = (kernel, tuple(sorted(shape.items())), dtype, target, version)
+        if fast in self._fast:
+            return self._fast[fast]
         key = (kernel, _shape_key(shape), dtype, target, version)
         if key in self._memory:
+            self._fast[fast] = self._memory[key]
             return self._memory[key]
         row = self._connect().execute(
             "SELECT latency_ns FROM latency WHERE kernel=? AND shape=? AND dtype=? AND target=? "
             "AND model_version=?", key).fetchone()
-        if row is None:
-            return None
-        self._memory[key] = float(row[0])
-        return float(row[0])
+        self._memory[key] = self._fast[fast] = None if row is None else float(row[0])
+        return self._memory[key]
 
     def put(self, kernel: str, shape: Mapping[str, int], dtype: str, target: str, version: str,
             latency_ns: float) -> None:
         key = (kernel, _shape_key(shape), dtype, target, version)
         self._memory[key] = latency_ns
+        self._fast[(kernel, tuple(sorted(shape.items())), dtype, target, version)] = latency_ns
         conn = self._connect()
         conn.execute("INSERT OR REPLACE INTO latency VALUES (?, ?, ?, ?, ?, ?)", (*key, latency_ns))
         conn.commit()
@@ -74,8 +79,8 @@ _DEFAULT: dict[str, LatencyCache] = {}
 
 def default_cache() -> LatencyCache:
     """The cache in ``$TRNSIM_CACHE_DIR`` (or ``~/.cache/trnsim``), one per directory."""
-    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "trnsim")
-    key = str(base)
+    key = os.environ.get(CACHE_ENV, "")
     if key not in _DEFAULT:
+        base = Path(key) if key else Path.home() / ".cache" / "trnsim"
         _DEFAULT[key] = LatencyCache(base / "devicetime.sqlite")
     return _DEFAULT[key]

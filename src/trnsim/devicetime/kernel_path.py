@@ -13,8 +13,9 @@ size (an ideal split: the sharing of HBM bandwidth between the pair is not model
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from trnsim.devicetime.ops import Op, OpClass
@@ -37,15 +38,76 @@ class KernelCall:
     repeats: int = 1
 
 
+#: Kernel-library dtype names of the op dtypes.
+_DTYPE_NAMES = {"bf16": "bfloat16", "fp8": "float8_e4m3", "fp32": "float32"}
+
+
+def _attention_shape(op: Op) -> dict[str, int]:
+    # One (batch, head) per launch: the library kernel's shape for a single head and KV head.
+    # The kernel has one head_dim; MLA's wider query/key heads (192 vs 128) use the larger.
+    return {"batch": 1, "heads": 1, "kv_heads": 1, "seq_q": int(op.shape["seq_q"]),
+            "seq_k": int(op.shape["seq_kv"]),
+            "head_dim": max(int(op.shape["head_dim_qk"]), int(op.shape["head_dim_v"])),
+            "causal": int(op.shape.get("causal", 1))}
+
+
+def _rows_hidden(op: Op) -> dict[str, int]:
+    return {"rows": int(op.shape["rows"]), "hidden": int(op.shape["cols"])}
+
+
+def _tokens_vocab(op: Op) -> dict[str, int]:
+    return {"tokens": int(op.shape["rows"]), "vocab": int(op.shape["cols"])}
+
+
+def _numel(op: Op) -> dict[str, int]:
+    # The AdamW kernel takes a multiple of 128 elements (one per partition).
+    return {"numel": -(-int(op.shape["params"]) // 128) * 128}
+
+
+def _same(op: Op) -> dict[str, int]:
+    return {k: int(v) for k, v in op.shape.items()}
+
+
+#: Op kernel hint -> (registry name, shape translator). Ops without an entry have no kernel.
+_KERNELS: dict[str, tuple[str, Callable[[Op], dict[str, int]]]] = {
+    "matmul": ("matmul", _same),
+    "attention": ("flash_attention_fwd", _attention_shape),
+    "attention_bwd": ("flash_attention_bwd", _attention_shape),
+    "rmsnorm": ("rmsnorm", _rows_hidden),
+    "layernorm": ("layernorm", _rows_hidden),
+    "add": ("add", _same),
+    "cross_entropy": ("cross_entropy", _tokens_vocab),
+    "adamw": ("adamw", _numel),
+}
+
+
+#: Largest output block (rows m, columns n) one launch of the library's matmul kernel takes: it
+#: keeps its [m, n] result in SBUF, which overflows one NeuronCore beyond 2048 x 2048 (found by
+#: running the kernel). Bigger GEMMs are launched as equal blocks, as a real kernel tiles them.
+MATMUL_MAX_BLOCK = 2048
+
+
+def _split(extent: int, limit: int) -> tuple[int, int]:
+    """(blocks, block size): equal blocks of at most ``limit``, sizes rounded up to 128."""
+    blocks = -(-extent // limit)
+    size = -(-extent // blocks)
+    return blocks, min(limit, -(-size // 128) * 128) if blocks > 1 else extent
+
+
 def kernel_call(op: Op) -> KernelCall | None:
     """The kernel launch that implements one instance of ``op``, or None when none does."""
-    if not op.kernel:
+    if op.kernel not in _KERNELS:
         return None
-    if op.op_class is OpClass.ATTENTION:
-        # One launch per (batch, head): the kernel tables are per head.
-        shape = {k: int(op.shape[k]) for k in ("seq_q", "seq_kv", "head_dim_qk", "head_dim_v", "causal")}
-        return KernelCall(op.kernel, shape, op.dtype.value, repeats=int(op.shape["batch_heads"]))
-    return KernelCall(op.kernel, {k: int(v) for k, v in op.shape.items()}, op.dtype.value)
+    name, translate = _KERNELS[op.kernel]
+    shape = translate(op)
+    repeats = int(op.shape["batch_heads"]) if op.op_class is OpClass.ATTENTION else 1
+    if name == "matmul":
+        # The kernel takes whole 128-row tiles of the contraction; a real kernel pads K the same way.
+        shape["k"] = -(-shape["k"] // 128) * 128
+        m_blocks, shape["m"] = _split(shape["m"], MATMUL_MAX_BLOCK)
+        n_blocks, shape["n"] = _split(shape["n"], MATMUL_MAX_BLOCK)
+        repeats = m_blocks * n_blocks
+    return KernelCall(name, shape, _DTYPE_NAMES[op.dtype.value], repeats)
 
 
 def _registry() -> Any:
@@ -65,11 +127,8 @@ def _core() -> Any:
 
 
 def _entry(registry: Any, name: str) -> Any:
-    getter = getattr(registry, "get_kernel", None) or getattr(registry, "get", None)
     try:
-        if getter is not None:
-            return getter(name)
-        return registry.KERNELS[name]
+        return registry.get(name)
     except (KeyError, LookupError, TrnsimError):
         raise KernelPathUnavailable(f"no kernel '{name}' in trnsim.kernels.registry") from None
 
@@ -77,10 +136,20 @@ def _entry(registry: Any, name: str) -> Any:
 def simulate_ns(call: KernelCall, target: str) -> float:
     """Latency in ns of one launch of ``call`` on one NeuronCore of ``target`` (event simulation)."""
     entry = _entry(_registry(), call.kernel)
-    args = entry.make_args(dict(call.shape), call.dtype)
-    return float(_core()(entry.kernel, *args, target=target))
+    try:
+        args = entry.make_args(dict(call.shape), call.dtype)
+    except TrnsimError as error:
+        raise KernelPathUnavailable(
+            f"kernel '{call.kernel}' cannot take {dict(call.shape)}: {error}") from None
+    predict = _core()
+    try:
+        return float(predict(entry.kernel, *args, target=target))
+    except TrnsimError as error:
+        # A kernel the NKI front end or the chip model rejects cannot time the op; say why.
+        raise KernelPathUnavailable(f"kernel '{call.kernel}' failed in simulation: {error}") from None
 
 
+@lru_cache(maxsize=8)
 def timing_model_version(target: str) -> str:
     """A tag that changes when the chip model's timing data changes (for cache keys)."""
     try:

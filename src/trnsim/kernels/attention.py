@@ -131,7 +131,7 @@ def flash_attention_fwd(
                     key_end = q0 + p if causal else sk
                     for k0, kw in chunks(key_end, KV_BLOCK):
                         s_psum = nisa.nc_matmul(q_t, k_t[:, k0 : k0 + kw])
-                        scores = nisa.activation(op=nl.copy, data=s_psum, scale=scale, dtype=nl.float32)
+                        scores = nisa.tensor_scalar(s_psum, np.multiply, scale, dtype=nl.float32)
                         if causal and k0 + kw > q0:
                             scores = nisa.affine_select(
                                 pred=causal_keep(q0, k0, p, kw),

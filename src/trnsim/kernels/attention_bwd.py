@@ -130,7 +130,7 @@ def flash_attention_bwd(
                         )
                         ds_t = nl.copy(nisa.nc_transpose(ds), dtype=dt)
                         dq_psum += nisa.nc_matmul(ds_t, k_tiles[kj])
-                    dq_tile = nisa.activation(op=nl.copy, data=dq_psum, scale=scale, dtype=dt)
+                    dq_tile = nisa.tensor_scalar(dq_psum, np.multiply, scale, dtype=dt)
                     nl.store(dq[b, h, q0 : q0 + p, :], value=dq_tile)
 
             for j in nl.affine_range(k_tiles_n):

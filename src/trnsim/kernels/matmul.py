@@ -39,6 +39,10 @@ from trnsim.nki.legacy import language as nl
 #: Share of the per-partition SBUF the fully blocked kernel plans for; the rest is left to the
 #: instruction temporaries (fp32 [128, 512] tiles of the PSUM evacuation and the store path).
 SBUF_PLAN_FRACTION = 0.9
+#: Fewest K tiles per K block. Each K block ends in one VectorE read-modify-write of the fp32
+#: result tile per matmul group; with at least 4 matmuls per group that work stays a fraction of
+#: TensorE's (a [128, 512] fp32 add is a few times slower than one bf16 moving tile of 512).
+MIN_TILES_IN_BLOCK_K = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +212,12 @@ def plan_fully_blocked(
     moving tiles (``TK · BLOCK_N · in_bytes``) and one of stationary tiles
     (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` (rhs once) plus ``K·M`` per n block
     (lhsT once per n block), times ``in_bytes``. Among the block sizes that divide the tile
-    counts and fit the budget, the plan with the fewest HBM reads wins; ties go to the larger
-    K block (fewer SBUF read-modify-writes of the result block), then the larger M block.
+    counts, fit the budget and have at least ``MIN_TILES_IN_BLOCK_K`` K tiles (or all of K),
+    the plan with the fewest HBM reads wins; ties go to the larger K block (fewer SBUF
+    read-modify-writes of the result block), then the larger M block.
     """
     m_tiles, n_tiles, k_tiles = m_size // tiles.m, n_size // tiles.n, k_size // tiles.k
+    min_tk = min(MIN_TILES_IN_BLOCK_K, k_tiles)
 
     def divisors(count: int) -> list[int]:
         return [d for d in range(1, count + 1) if count % d == 0]
@@ -220,7 +226,7 @@ def plan_fully_blocked(
     best_key: tuple[int, int, int] | None = None
     for tn in divisors(n_tiles):
         block_n = tn * tiles.n
-        for tk in divisors(k_tiles):
+        for tk in (d for d in divisors(k_tiles) if d >= min_tk):
             for tm in divisors(m_tiles):
                 block_m = tm * tiles.m
                 sbuf = m_tiles * block_n * 4 + block_n * out_bytes + 2 * tk * (block_n + block_m) * in_bytes

@@ -8,9 +8,9 @@ their inputs here::
     args = entry.make_args({"m": 4096, "k": 8192, "n": 8192}, "bfloat16")        # placeholders
     args = entry.make_args({"m": 256, "k": 256, "n": 512}, "float32", rng=rng)    # random values
 
-Placeholders are zero-stride NumPy arrays (``np.broadcast_to`` of one zero): the right shape
-and dtype, no memory. ``make_args`` rejects a missing or unknown shape key, or a dtype the
-kernel does not support, with one line naming what would be valid.
+Placeholders are :class:`trnsim.nki.TensorSpec` (shape and dtype, no memory), which
+``nki.trace_kernel`` accepts in timing-only mode. ``make_args`` rejects a missing or unknown
+shape key, or a dtype the kernel does not support, with one line naming what would be valid.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from trnsim.kernels.norms import layernorm, rmsnorm
 from trnsim.kernels.softmax import softmax
 from trnsim.kernels.tiling import KernelShapeError
 from trnsim.kernels.transpose import transpose
+from trnsim.nki import TensorSpec
 from trnsim.nki.legacy import language as nl
 
 #: dtype names the library accepts, and their NumPy types.
@@ -71,7 +72,7 @@ def resolve_dtype(dtype: Any, allowed: tuple[str, ...], op: str) -> np.dtype[Any
 def tensor(shape: tuple[int, ...], dtype: np.dtype[Any], rng: Rng | None, scale: float = 1.0) -> Any:
     """A placeholder (``rng`` None) or a standard-normal array times ``scale``, cast to ``dtype``."""
     if rng is None:
-        return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+        return TensorSpec(shape, dtype)
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
 
@@ -188,10 +189,9 @@ def _adamw_args(s: dict[str, int], dt: np.dtype[Any], rng: Rng | None) -> tuple[
 
 def _cross_entropy_args(s: dict[str, int], dt: np.dtype[Any], rng: Rng | None) -> tuple[Any, ...]:
     t, v = s["tokens"], s["vocab"]
-    if rng is None:
-        labels = np.broadcast_to(np.zeros((), dtype=np.int32), (t,))
-    else:
-        labels = rng.integers(0, v, size=t).astype(np.int32)
+    labels: Any = (
+        TensorSpec((t,), np.dtype(np.int32)) if rng is None else rng.integers(0, v, size=t).astype(np.int32)
+    )
     return tensor((t, v), dt, rng, 3.0), labels
 
 

@@ -24,8 +24,9 @@ from trnsim.nki.trace import KernelTrace
 __all__ = ["KernelError", "KernelTrace", "TensorSpec", "simulate", "trace_kernel"]
 
 
-def trace_kernel(kernel: Any, *args: Any, target: str = "trn2", grid: Any = None, timing_only: bool = True,
-                 **kwargs: Any) -> KernelTrace:
+def trace_kernel(
+    kernel: Any, *args: Any, target: str = "trn2", grid: Any = None, timing_only: bool = True, **kwargs: Any
+) -> KernelTrace:
     """Run ``kernel`` (an nki.jit kernel, ``kernel[grid]`` or a plain function) and return its trace.
 
     ``args`` are numpy arrays or placeholders (:class:`TensorSpec`, legacy ``nt.tensor[shape, dtype]``);
@@ -33,8 +34,16 @@ def trace_kernel(kernel: Any, *args: Any, target: str = "trn2", grid: Any = None
     """
     func, g, k = as_launch(kernel, grid)
     frontend = k.frontend if isinstance(k, Kernel) else "legacy"
-    _, trace = launch(func, args, kwargs, grid=g, mode=Mode.TIMING if timing_only else Mode.VALUES,
-                      target=target, frontend=frontend, name=getattr(func, "__name__", None))
+    _, trace = launch(
+        func,
+        args,
+        kwargs,
+        grid=g,
+        mode=Mode.TIMING if timing_only else Mode.VALUES,
+        target=target,
+        frontend=frontend,
+        name=getattr(func, "__name__", None),
+    )
     return trace
 
 
@@ -43,8 +52,16 @@ def simulate(kernel: Any, *args: Any, target: str | None = None, grid: Any = Non
     func, g, k = as_launch(kernel, grid)
     frontend = k.frontend if isinstance(k, Kernel) else "legacy"
     target = target or (k.target if isinstance(k, Kernel) else None)
-    outputs, _ = launch(func, args, kwargs, grid=g, mode=Mode.VALUES, target=target, frontend=frontend,
-                        name=getattr(func, "__name__", None))
+    outputs, _ = launch(
+        func,
+        args,
+        kwargs,
+        grid=g,
+        mode=Mode.VALUES,
+        target=target,
+        frontend=frontend,
+        name=getattr(func, "__name__", None),
+    )
     return outputs
 
 

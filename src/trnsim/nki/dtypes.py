@@ -54,8 +54,15 @@ _BY_NAME: dict[str, np.dtype[Any]] = {
     "float4_e2m1fn_x4": float4_e2m1fn_x4,
 }
 _SUPPORTED = set(_BY_NAME.values())
-_FLOAT_NAMES = {"float16", "float32", "bfloat16", "float8_e4m3", "float8_e5m2", "float8_e4m3fn",
-                "float8_e8m0fnu"}
+_FLOAT_NAMES = {
+    "float16",
+    "float32",
+    "bfloat16",
+    "float8_e4m3",
+    "float8_e5m2",
+    "float8_e4m3fn",
+    "float8_e8m0fnu",
+}
 
 
 class DtypeError(ValueError):
@@ -64,6 +71,8 @@ class DtypeError(ValueError):
 
 def as_dtype(value: Any) -> np.dtype[Any]:
     """Normalise an NKI dtype given as a numpy type, dtype, ml_dtypes type or name."""
+    if isinstance(value, np.dtype) and value in _SUPPORTED:
+        return value
     if isinstance(value, str):
         dt = _BY_NAME.get(value)
         if dt is None:
@@ -84,11 +93,17 @@ def as_dtype(value: Any) -> np.dtype[Any]:
     return dt
 
 
+_NAME_CACHE: dict[np.dtype[Any], str] = {}
+
+
 def dtype_name(dt: np.dtype[Any]) -> str:
     """The NKI name of a dtype (``bfloat16``, ``float8_e4m3``...)."""
-    if dt.names:
-        return dt.names[0]
-    return "bool" if dt == np.dtype(np.bool_) else str(dt.name)
+    name = _NAME_CACHE.get(dt)
+    if name is None:
+        bool_name = "bool" if dt == np.dtype(np.bool_) else str(dt.name)
+        name = dt.names[0] if dt.names else bool_name
+        _NAME_CACHE[dt] = name
+    return name
 
 
 def is_float(dt: np.dtype[Any]) -> bool:

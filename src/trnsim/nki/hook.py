@@ -59,8 +59,7 @@ class SdkFinder(importlib.abc.MetaPathFinder):
         if fullname not in ALIASES:
             return None
         self.created.append(fullname)
-        return importlib.util.spec_from_loader(fullname, _AliasLoader(ALIASES[fullname]),
-                                               is_package=True)
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(ALIASES[fullname]), is_package=True)
 
 
 _FINDER: SdkFinder | None = None

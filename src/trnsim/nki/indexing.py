@@ -256,20 +256,20 @@ class _MGrid:
         return MGridResult(exprs)
 
 
-class MGridResult(tuple):  # type: ignore[type-arg]
+class MGridResult(tuple):
     """The tuple of index expressions ``nl.mgrid`` returns, with ``.p``, ``.x``, ``.y``."""
 
     @property
     def p(self) -> IndexExpr:
-        return self[0]  # type: ignore[no-any-return]
+        return self[0]
 
     @property
     def x(self) -> IndexExpr:
-        return self[1]  # type: ignore[no-any-return]
+        return self[1]
 
     @property
     def y(self) -> IndexExpr:
-        return self[2]  # type: ignore[no-any-return]
+        return self[2]
 
 
 mgrid = _MGrid()

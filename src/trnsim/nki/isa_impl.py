@@ -35,8 +35,14 @@ from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
 ON_CHIP = (Buffer.SBUF, Buffer.PSUM)
-_ENGINES = {"tensor": Engine.TENSOR, "vector": Engine.VECTOR, "scalar": Engine.SCALAR,
-            "gpsimd": Engine.GPSIMD, "sync": Engine.DMA, "dma": Engine.DMA}
+_ENGINES = {
+    "tensor": Engine.TENSOR,
+    "vector": Engine.VECTOR,
+    "scalar": Engine.SCALAR,
+    "gpsimd": Engine.GPSIMD,
+    "sync": Engine.DMA,
+    "dma": Engine.DMA,
+}
 
 
 def engine_of(value: Any, default: Engine) -> Engine:
@@ -51,13 +57,15 @@ def engine_of(value: Any, default: Engine) -> Engine:
 # operands
 # ---------------------------------------------------------------------------------------------
 
+
 def imm(name: str) -> Operand:
     """A trace operand for a compile-time constant."""
     return Operand(name, MemorySpace.IMMEDIATE, (), "float32", 0, None, 0, 0)
 
 
-def check_tensor(sim: Simulation, instr: str, t: Any, label: str, buffers: Sequence[Buffer] = ON_CHIP,
-                 tile: bool = True) -> Tensor:
+def check_tensor(
+    sim: Simulation, instr: str, t: Any, label: str, buffers: Sequence[Buffer] = ON_CHIP, tile: bool = True
+) -> Tensor:
     """Fail unless ``t`` is a tensor in one of ``buffers`` with a valid partition dimension."""
     if not isinstance(t, Tensor):
         sim.fail(instr, f"{label} must be a tensor, got {type(t).__name__}", "unsupported_operand")
@@ -66,14 +74,24 @@ def check_tensor(sim: Simulation, instr: str, t: Any, label: str, buffers: Seque
         sim.fail(instr, f"{label} '{t.name}' is in {t.buffer.value} (valid: {allowed})", "unsupported_memory")
     if t.on_chip and tile:
         if not t.is_tile:
-            sim.fail(instr, f"{label} '{t.name}' {t.shape}: the partition dimension must come first"
-                     " (index the block dimensions)", "leading_dimension_of_tensor_must_be_partition")
+            sim.fail(
+                instr,
+                f"{label} '{t.name}' {t.shape}: the partition dimension must come first"
+                " (index the block dimensions)",
+                "leading_dimension_of_tensor_must_be_partition",
+            )
         if t.shape and t.shape[0] > sim.spec.pmax:
-            sim.fail(instr, f"{label} '{t.name}' has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
-                     "num_partition_exceed_arch_limit")
+            sim.fail(
+                instr,
+                f"{label} '{t.name}' has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
+                "num_partition_exceed_arch_limit",
+            )
         if len(t.shape) < 2:
-            sim.fail(instr, f"{label} '{t.name}' must be at least 2-D (partition, free), got {t.shape}",
-                     "leading_dimension_of_tensor_must_be_partition")
+            sim.fail(
+                instr,
+                f"{label} '{t.name}' must be at least 2-D (partition, free), got {t.shape}",
+                "leading_dimension_of_tensor_must_be_partition",
+            )
     return t
 
 
@@ -85,8 +103,11 @@ def same_partitions(sim: Simulation, instr: str, *pairs: tuple[str, Any]) -> Non
     p0 = tiles[0][1].shape[0]
     for n, t in tiles[1:]:
         if t.shape[0] != p0:
-            sim.fail(instr, f"partition counts differ: {tiles[0][0]} has {p0}, {n} has {t.shape[0]}",
-                     "num_partition_mismatch")
+            sim.fail(
+                instr,
+                f"partition counts differ: {tiles[0][0]} has {p0}, {n} has {t.shape[0]}",
+                "num_partition_mismatch",
+            )
 
 
 def free_size(t: Tensor) -> int:
@@ -148,6 +169,7 @@ def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
 # the execution step shared by all instructions
 # ---------------------------------------------------------------------------------------------
 
+
 def execute(
     sim: Simulation,
     instr: str,
@@ -162,32 +184,45 @@ def execute(
     accumulate: bool = False,
     extra_outputs: Sequence[tuple[str, Tensor]] = (),
     oob_skip: bool = False,
+    exempt: bool = False,
 ) -> Instruction:
     """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace."""
-    try:
-        m = mask_array(mask)
-    except TypeError:
-        sim.fail(instr, f"mask must be a predicate of nl.arange/mgrid expressions, got {type(mask).__name__}",
-                 "unsupported_expression_in_mask")
+    m = None
+    if mask is not None:
+        try:
+            m = mask_array(mask)
+        except TypeError:
+            sim.fail(
+                instr,
+                f"mask must be a predicate of nl.arange/mgrid expressions, got {type(mask).__name__}",
+                "unsupported_expression_in_mask",
+            )
+    sim.last_mask = m
     tensors = [(n, s) for n, s in srcs if isinstance(s, Tensor)]
     outs = ([("dst", dst)] if dst is not None else []) + list(extra_outputs)
-    for _, t in (*tensors, *outs):
-        if not oob_skip:
-            t.check_bounds(instr, m)
+    if not oob_skip:
+        for _, t in tensors:
+            if t.oob is not None:
+                t.check_bounds(instr, m)
+        for _, t in outs:
+            if t.oob is not None:
+                t.check_bounds(instr, m)
+    loops = sim.loops
     for _, t in tensors:
-        if t.index_tiles:
+        if loops:
             for it in t.index_tiles:
                 sim.check_read(instr, it.region(), False)
-        sim.check_read(instr, t.region(), accumulate and dst is not None and t.alloc is dst.alloc)
-        if t.buffer is Buffer.PSUM:
+            sim.check_read(instr, t.region(), (accumulate or exempt) and dst is not None and t.alloc is dst.alloc)
+        if t.alloc.buffer is Buffer.PSUM and sim.psum_groups:
             sim.psum_groups.pop(t.alloc.alloc_id, None)
     if sim.values and compute is not None:
         values = [load_f32(s, sim) if isinstance(s, Tensor) else s for _, s in srcs]
         result = compute(values)
         if dst is not None:
             write(dst, result, m, accumulate, oob_skip)
-    for _, t in outs:
-        sim.note_write(t.region(), accumulate)
+    if loops and not (accumulate or exempt):
+        for _, t in outs:
+            sim.note_write(t.region(), False)
     inputs = tuple(_operand(n, s) for n, s in srcs if s is not None)
     for _, t in tensors:
         inputs += tuple(it.operand("index") for it in t.index_tiles)
@@ -204,19 +239,27 @@ def _operand(name: str, s: Any) -> Operand:
     return imm(name)
 
 
-def write(dst: Tensor, result: Any, mask: np.ndarray | None, accumulate: bool, oob_skip: bool = False) -> None:
+def write(
+    dst: Tensor, result: Any, mask: np.ndarray | None, accumulate: bool, oob_skip: bool = False
+) -> None:
     """Store ``result`` into ``dst`` (adding to it in fp32 when accumulating)."""
     result = np.asarray(result)
     if result.shape != dst.shape:
         try:
             result = np.broadcast_to(result, dst.shape)
         except ValueError:
-            runtime.current().fail("write", f"result shape {result.shape} does not fit destination"
-                                   f" {dst.shape}", "store_dst_shape_smaller_than_other_shape")
+            runtime.current().fail(
+                "write",
+                f"result shape {result.shape} does not fit destination {dst.shape}",
+                "store_dst_shape_smaller_than_other_shape",
+            )
     if accumulate:
         old = dst.read()
-        result = (old.astype(np.float32) + result.astype(np.float32)) if is_float(dst.dtype) \
+        result = (
+            (old.astype(np.float32) + result.astype(np.float32))
+            if is_float(dst.dtype)
             else old.astype(np.int64) + result
+        )
     if oob_skip and dst.oob is not None:
         keep = ~dst.oob if mask is None else (np.broadcast_to(mask, dst.shape) & ~dst.oob)
         mask = keep
@@ -230,9 +273,19 @@ def write(dst: Tensor, result: Any, mask: np.ndarray | None, accumulate: bool, o
 _MATMUL_DTYPES = {"float8_e4m3", "float8_e5m2", "float8_e4m3fn", "bfloat16", "float16", "float32"}
 
 
-def nc_matmul(sim: Simulation, dst: Tensor, stationary: Any, moving: Any, *, accumulate: bool | None = None,
-              is_transpose: bool = False, perf_mode: str = "none", mask: Any = None,
-              api: str = "", instr: str = "nisa.nc_matmul") -> Instruction:
+def nc_matmul(
+    sim: Simulation,
+    dst: Tensor,
+    stationary: Any,
+    moving: Any,
+    *,
+    accumulate: bool | None = None,
+    is_transpose: bool = False,
+    perf_mode: str = "none",
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.nc_matmul",
+) -> Instruction:
     """``dst[M, N] (+)= stationary[K, M].T @ moving[K, N]`` in fp32 PSUM."""
     check_tensor(sim, instr, stationary, "stationary", (Buffer.SBUF,))
     check_tensor(sim, instr, moving, "moving", (Buffer.SBUF,))
@@ -241,36 +294,59 @@ def nc_matmul(sim: Simulation, dst: Tensor, stationary: Any, moving: Any, *, acc
     for label, t in (("stationary", stationary), ("moving", moving)):
         name = dtype_name(t.dtype)
         if name not in _MATMUL_DTYPES:
-            sim.fail(instr, f"{label} dtype {name} is not accepted by TensorE (valid: "
-                     f"{', '.join(sorted(_MATMUL_DTYPES))})", "unsupported_dtype")
+            sim.fail(
+                instr,
+                f"{label} dtype {name} is not accepted by TensorE (valid: "
+                f"{', '.join(sorted(_MATMUL_DTYPES))})",
+                "unsupported_dtype",
+            )
     s_fp32 = dtype_name(stationary.dtype) == "float32"
     if s_fp32 != (dtype_name(moving.dtype) == "float32") and not is_transpose:
-        sim.fail(instr, f"fp32 matmul needs both operands fp32 (stationary {dtype_name(stationary.dtype)},"
-                 f" moving {dtype_name(moving.dtype)})", "unsupported_dtype")
+        sim.fail(
+            instr,
+            f"fp32 matmul needs both operands fp32 (stationary {dtype_name(stationary.dtype)},"
+            f" moving {dtype_name(moving.dtype)})",
+            "unsupported_dtype",
+        )
     double_row = perf_mode not in ("none", "", None)
     if double_row:
         if stationary.ndim != 3 or moving.ndim != 3 or stationary.shape[1] != 2 or moving.shape[1] != 2:
-            sim.fail(instr, "perf_mode double_row needs stationary [K,2,M] and moving [K,2,N]",
-                     "size_of_dimension_exceed_arch_limit")
+            sim.fail(
+                instr,
+                "perf_mode double_row needs stationary [K,2,M] and moving [K,2,N]",
+                "size_of_dimension_exceed_arch_limit",
+            )
         k, m, n = stationary.shape[0], stationary.shape[2], moving.shape[2]
     else:
         k, m = stationary.shape[0], free_size(stationary)
         n = free_size(moving)
     if moving.shape[0] != k:
-        sim.fail(instr, f"contraction (partition) sizes differ: stationary {k}, moving {moving.shape[0]}",
-                 "num_partition_mismatch")
+        sim.fail(
+            instr,
+            f"contraction (partition) sizes differ: stationary {k}, moving {moving.shape[0]}",
+            "num_partition_mismatch",
+        )
     if m > spec.gemm_stationary_fmax:
-        sim.fail(instr, f"stationary free size {m} exceeds the limit (valid: 1..{spec.gemm_stationary_fmax})",
-                 "size_of_dimension_exceed_arch_limit")
+        sim.fail(
+            instr,
+            f"stationary free size {m} exceeds the limit (valid: 1..{spec.gemm_stationary_fmax})",
+            "size_of_dimension_exceed_arch_limit",
+        )
     limit = spec.gemm_moving_fmax
     if spec.nc_version >= 4:
         limit = spec.gemm_moving_fmax_wide_fp32 if s_fp32 else spec.gemm_moving_fmax_wide_16bit
     if n > limit:
-        sim.fail(instr, f"moving free size {n} exceeds the limit (valid: 1..{limit})",
-                 "size_of_dimension_exceed_arch_limit")
+        sim.fail(
+            instr,
+            f"moving free size {n} exceeds the limit (valid: 1..{limit})",
+            "size_of_dimension_exceed_arch_limit",
+        )
     if dst.shape[0] != m or free_size(dst) != n:
-        sim.fail(instr, f"dst shape {dst.shape} does not match the product [{m}, {n}]",
-                 "store_dst_shape_smaller_than_other_shape")
+        sim.fail(
+            instr,
+            f"dst shape {dst.shape} does not match the product [{m}, {n}]",
+            "store_dst_shape_smaller_than_other_shape",
+        )
     if not is_float(dst.dtype) or (dtype_name(dst.dtype) != "float32" and spec.nc_version < 4):
         sim.fail(instr, f"matmul writes fp32 PSUM (dst dtype {dtype_name(dst.dtype)})", "unsupported_dtype")
     if accumulate is None:  # first write to a PSUM location overwrites, later ones accumulate
@@ -293,16 +369,37 @@ def nc_matmul(sim: Simulation, dst: Tensor, stationary: Any, moving: Any, *, acc
         out = np.matmul(s.T.astype(np.float32), mv.astype(np.float32))
         return out.reshape(dst.shape)
 
-    attrs = {"accumulate": bool(accumulate), "transpose": bool(is_transpose),
-             "perf_mode": str(getattr(perf_mode, "name", perf_mode) or "none")}
+    attrs = {
+        "accumulate": bool(accumulate),
+        "transpose": bool(is_transpose),
+        "perf_mode": str(getattr(perf_mode, "name", perf_mode) or "none"),
+    }
     if api:
         attrs["api"] = api
-    return execute(sim, instr, Engine.TENSOR, "nc_matmul", dst, [("stationary", stationary), ("moving", moving)],
-                   compute, mask=mask, attrs=attrs, accumulate=bool(accumulate))
+    return execute(
+        sim,
+        instr,
+        Engine.TENSOR,
+        "nc_matmul",
+        dst,
+        [("stationary", stationary), ("moving", moving)],
+        compute,
+        mask=mask,
+        attrs=attrs,
+        accumulate=bool(accumulate),
+    )
 
 
-def nc_transpose(sim: Simulation, dst: Tensor, data: Any, *, engine: Any = None, mask: Any = None,
-                 api: str = "", instr: str = "nisa.nc_transpose") -> Instruction:
+def nc_transpose(
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    *,
+    engine: Any = None,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.nc_transpose",
+) -> Instruction:
     """Swap partition and (flattened) free dimension, on TensorE (via PSUM) or VectorE (<= 32x32)."""
     check_tensor(sim, instr, data, "data")
     eng = engine_of(engine, Engine.TENSOR if dst.buffer is Buffer.PSUM else Engine.VECTOR)
@@ -311,38 +408,62 @@ def nc_transpose(sim: Simulation, dst: Tensor, data: Any, *, engine: Any = None,
         check_tensor(sim, instr, data, "data", (Buffer.SBUF,))
         check_tensor(sim, instr, dst, "dst", (Buffer.PSUM,))
         if f > sim.spec.pmax:
-            sim.fail(instr, f"TensorE transpose of a [{p}, {f}] tile: free size over {sim.spec.pmax}",
-                     "size_of_dimension_exceed_arch_limit")
+            sim.fail(
+                instr,
+                f"TensorE transpose of a [{p}, {f}] tile: free size over {sim.spec.pmax}",
+                "size_of_dimension_exceed_arch_limit",
+            )
     else:
         check_tensor(sim, instr, dst, "dst")
         if p > 32 or f > 32:
-            sim.fail(instr, f"VectorE transpose of a [{p}, {f}] tile (valid: at most 32x32)",
-                     "size_of_dimension_exceed_arch_limit")
+            sim.fail(
+                instr,
+                f"VectorE transpose of a [{p}, {f}] tile (valid: at most 32x32)",
+                "size_of_dimension_exceed_arch_limit",
+            )
     if dst.shape[0] != f or free_size(dst) != p:
-        sim.fail(instr, f"dst shape {dst.shape} does not match the transposed [{f}, {p}]",
-                 "store_dst_shape_smaller_than_other_shape")
-    attrs = {"transpose": True}
+        sim.fail(
+            instr,
+            f"dst shape {dst.shape} does not match the transposed [{f}, {p}]",
+            "store_dst_shape_smaller_than_other_shape",
+        )
+    attrs: dict[str, Any] = {"transpose": True}
     if api:
         attrs["api"] = api
-    return execute(sim, instr, eng, "nc_transpose", dst, [("data", data)],
-                   lambda v: v[0].reshape(p, f).T.reshape(dst.shape), mask=mask, attrs=attrs)
+    return execute(
+        sim,
+        instr,
+        eng,
+        "nc_transpose",
+        dst,
+        [("data", data)],
+        lambda v: v[0].reshape(p, f).T.reshape(dst.shape),
+        mask=mask,
+        attrs=attrs,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # ScalarE / VectorE / GpSimdE
 # ---------------------------------------------------------------------------------------------
 
+
 def _scalar_operand(sim: Simulation, instr: str, x: Any, label: str, p: int) -> Any:
     """A constant, or a [P, 1] tile broadcast along the free dims."""
     if isinstance(x, Tensor):
         check_tensor(sim, instr, x, label)
         if x.shape[0] != p or free_size(x) != 1:
-            sim.fail(instr, f"{label} must be a scalar or a [{p}, 1] tile, got {x.shape}",
-                     "activation_scale_scalar_or_vector")
+            sim.fail(
+                instr,
+                f"{label} must be a scalar or a [{p}, 1] tile, got {x.shape}",
+                "activation_scale_scalar_or_vector",
+            )
         return x
     if isinstance(x, (int, float, np.number)):
         return x
-    sim.fail(instr, f"{label} must be a number or a [P, 1] tile, got {type(x).__name__}", "unsupported_operand")
+    sim.fail(
+        instr, f"{label} must be a number or a [P, 1] tile, got {type(x).__name__}", "unsupported_operand"
+    )
 
 
 def _bcast(v: Any, shape: tuple[int, ...]) -> Any:
@@ -355,14 +476,28 @@ def _free_axes(ndim: int) -> tuple[int, ...]:
     return tuple(range(1, ndim))
 
 
-def activation(sim: Simulation, dst: Tensor, op: Any, data: Any, *, bias: Any = None, scale: Any = 1.0,
-               reduce_op: Any = None, reduce_res: Tensor | None = None, mask: Any = None, api: str = "",
-               instr: str = "nisa.activation") -> Instruction:
+def activation(
+    sim: Simulation,
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    *,
+    bias: Any = None,
+    scale: Any = 1.0,
+    reduce_op: Any = None,
+    reduce_res: Tensor | None = None,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.activation",
+) -> Instruction:
     """``dst = op(data * scale + bias)`` on ScalarE, optionally reducing along the free axes."""
     name = op_name(op)
     if name not in ACTIVATIONS:
-        sim.fail(instr, f"activation function {op!r} is not supported (valid: {', '.join(sorted(ACTIVATIONS))})",
-                 "unsupported_activation")
+        sim.fail(
+            instr,
+            f"activation function {op!r} is not supported (valid: {', '.join(sorted(ACTIVATIONS))})",
+            "unsupported_activation",
+        )
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     same_partitions(sim, instr, ("data", data), ("dst", dst))
@@ -371,11 +506,17 @@ def activation(sim: Simulation, dst: Tensor, op: Any, data: Any, *, bias: Any = 
     if bias is not None:
         bias = _scalar_operand(sim, instr, bias, "bias", p)
         if isinstance(bias, Tensor) and dtype_name(bias.dtype) not in ("float32", "float16", "bfloat16"):
-            sim.fail(instr, f"bias dtype {dtype_name(bias.dtype)} (valid: float32, float16, bfloat16)",
-                     "activation_bias_invalid_type")
+            sim.fail(
+                instr,
+                f"bias dtype {dtype_name(bias.dtype)} (valid: float32, float16, bfloat16)",
+                "activation_bias_invalid_type",
+            )
     if isinstance(scale, Tensor) and dtype_name(scale.dtype) != "float32":
-        sim.fail(instr, f"scale tile dtype {dtype_name(scale.dtype)} (valid: float32)",
-                 "activation_scale_invalid_type")
+        sim.fail(
+            instr,
+            f"scale tile dtype {dtype_name(scale.dtype)} (valid: float32)",
+            "activation_scale_invalid_type",
+        )
     rname = op_name(reduce_op)
     if reduce_res is not None:
         check_tensor(sim, instr, reduce_res, "reduce_res")
@@ -401,15 +542,28 @@ def activation(sim: Simulation, dst: Tensor, op: Any, data: Any, *, bias: Any = 
     if api:
         attrs["api"] = api
     extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
-    return execute(sim, instr, Engine.SCALAR, "activation", dst, [("data", data), ("scale", scale), ("bias", bias)],
-                   compute, mask=mask, attrs=attrs, extra_outputs=extra)
+    return execute(
+        sim,
+        instr,
+        Engine.SCALAR,
+        "activation",
+        dst,
+        [("data", data), ("scale", scale), ("bias", bias)],
+        compute,
+        mask=mask,
+        attrs=attrs,
+        extra_outputs=extra,
+    )
 
 
 def _alu(sim: Simulation, instr: str, op: Any, label: str = "op") -> str:
     name = op_name(op)
     if name not in BINARY:
-        sim.fail(instr, f"{label} {op!r} is not an ALU operator (valid: {', '.join(sorted(BINARY))})",
-                 "unsupported_alu_op")
+        sim.fail(
+            instr,
+            f"{label} {op!r} is not an ALU operator (valid: {', '.join(sorted(BINARY))})",
+            "unsupported_alu_op",
+        )
     return str(name)
 
 
@@ -417,26 +571,58 @@ def _apply(name: str, a: Any, b: Any) -> Any:
     with np.errstate(all="ignore"):
         if name in BITVEC:
             return BINARY[name](np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64))
-        if isinstance(a, np.ndarray) and a.dtype.kind == "i" and isinstance(b, (np.ndarray, int, np.integer)) \
-                and np.asarray(b).dtype.kind == "i" and name in ("add", "subtract", "multiply", "maximum",
-                                                                   "minimum", "equal", "not_equal", "greater",
-                                                                   "greater_equal", "less", "less_equal", "mod"):
+        if (
+            isinstance(a, np.ndarray)
+            and a.dtype.kind == "i"
+            and isinstance(b, (np.ndarray, int, np.integer))
+            and np.asarray(b).dtype.kind == "i"
+            and name
+            in (
+                "add",
+                "subtract",
+                "multiply",
+                "maximum",
+                "minimum",
+                "equal",
+                "not_equal",
+                "greater",
+                "greater_equal",
+                "less",
+                "less_equal",
+                "mod",
+            )
+        ):
             return BINARY[name](a, b)
-        return BINARY[name](np.asarray(a, dtype=np.float32) if not isinstance(a, float) else np.float32(a),
-                            np.asarray(b, dtype=np.float32) if not isinstance(b, float) else np.float32(b))
+        return BINARY[name](
+            np.asarray(a, dtype=np.float32) if not isinstance(a, float) else np.float32(a),
+            np.asarray(b, dtype=np.float32) if not isinstance(b, float) else np.float32(b),
+        )
 
 
 def _check_bitvec(sim: Simulation, instr: str, name: str, *tiles: Any) -> None:
     if name in BITVEC:
         for t in tiles:
             if isinstance(t, Tensor) and not is_int(t.dtype):
-                sim.fail(instr, f"bitwise operator {name} on {dtype_name(t.dtype)} data (valid: integer dtypes)",
-                         "unsupported_dtype")
+                sim.fail(
+                    instr,
+                    f"bitwise operator {name} on {dtype_name(t.dtype)} data (valid: integer dtypes)",
+                    "unsupported_dtype",
+                )
 
 
-def tensor_tensor(sim: Simulation, dst: Tensor, data1: Any, data2: Any, op: Any, *, engine: Any = None,
-                  mask: Any = None, api: str = "", instr: str = "nisa.tensor_tensor",
-                  accumulate: bool = False) -> Instruction:
+def tensor_tensor(
+    sim: Simulation,
+    dst: Tensor,
+    data1: Any,
+    data2: Any,
+    op: Any,
+    *,
+    engine: Any = None,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.tensor_tensor",
+    accumulate: bool = False,
+) -> Instruction:
     """``dst = data1 op data2`` element-wise (VectorE; GpSimdE for power)."""
     name = _alu(sim, instr, op)
     check_tensor(sim, instr, data1, "data1")
@@ -456,16 +642,42 @@ def tensor_tensor(sim: Simulation, dst: Tensor, data1: Any, data2: Any, op: Any,
 
     def compute(v: list[Any]) -> Any:
         a, b = v
-        return _apply(name, np.broadcast_to(a, shape) if a.size == np.prod(shape) else a,
-                      b.reshape(shape) if b.size == np.prod(shape) else b)
+        return _apply(
+            name,
+            np.broadcast_to(a, shape) if a.size == np.prod(shape) else a,
+            b.reshape(shape) if b.size == np.prod(shape) else b,
+        )
 
-    return execute(sim, instr, eng, "tensor_tensor", dst, [("data1", data1), ("data2", data2)], compute,
-                   mask=mask, attrs=attrs, accumulate=accumulate)
+    return execute(
+        sim,
+        instr,
+        eng,
+        "tensor_tensor",
+        dst,
+        [("data1", data1), ("data2", data2)],
+        compute,
+        mask=mask,
+        attrs=attrs,
+        exempt=accumulate,
+    )
 
 
-def tensor_scalar(sim: Simulation, dst: Tensor, data: Any, op0: Any, operand0: Any, *, reverse0: bool = False,
-                  op1: Any = None, operand1: Any = None, reverse1: bool = False, engine: Any = None,
-                  mask: Any = None, api: str = "", instr: str = "nisa.tensor_scalar") -> Instruction:
+def tensor_scalar(
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    *,
+    reverse0: bool = False,
+    op1: Any = None,
+    operand1: Any = None,
+    reverse1: bool = False,
+    engine: Any = None,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.tensor_scalar",
+) -> Instruction:
     """``dst = (data op0 operand0) op1 operand1`` with constants or [P, 1] operands."""
     n0 = _alu(sim, instr, op0, "op0")
     n1 = _alu(sim, instr, op1, "op1") if op1 is not None else None
@@ -494,14 +706,33 @@ def tensor_scalar(sim: Simulation, dst: Tensor, data: Any, op0: Any, operand0: A
         attrs["op1"] = n1
     if api:
         attrs["api"] = api
-    return execute(sim, instr, eng, "tensor_scalar", dst,
-                   [("data", data), ("operand0", operand0), ("operand1", operand1 if n1 else None)],
-                   compute, mask=mask, attrs=attrs)
+    return execute(
+        sim,
+        instr,
+        eng,
+        "tensor_scalar",
+        dst,
+        [("data", data), ("operand0", operand0), ("operand1", operand1 if n1 else None)],
+        compute,
+        mask=mask,
+        attrs=attrs,
+    )
 
 
-def scalar_tensor_tensor(sim: Simulation, dst: Tensor, data: Any, op0: Any, operand0: Any, op1: Any,
-                         operand1: Any, *, reverse0: bool = False, reverse1: bool = False, mask: Any = None,
-                         instr: str = "nisa.scalar_tensor_tensor") -> Instruction:
+def scalar_tensor_tensor(
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    op1: Any,
+    operand1: Any,
+    *,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    mask: Any = None,
+    instr: str = "nisa.scalar_tensor_tensor",
+) -> Instruction:
     """``dst = (data op0 operand0) op1 operand1`` with ``operand1`` a tile like ``data``."""
     n0 = _alu(sim, instr, op0, "op0")
     n1 = _alu(sim, instr, op1, "op1")
@@ -519,19 +750,41 @@ def scalar_tensor_tensor(sim: Simulation, dst: Tensor, data: Any, op0: Any, oper
         y = _apply(n1, t1, y) if reverse1 else _apply(n1, y, t1)
         return np.asarray(y).reshape(shape)
 
-    return execute(sim, instr, Engine.VECTOR, "scalar_tensor_tensor", dst,
-                   [("data", data), ("operand0", operand0), ("operand1", operand1)], compute, mask=mask,
-                   attrs={"op": n0, "op1": n1})
+    return execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "scalar_tensor_tensor",
+        dst,
+        [("data", data), ("operand0", operand0), ("operand1", operand1)],
+        compute,
+        mask=mask,
+        attrs={"op": n0, "op1": n1},
+    )
 
 
-def tensor_reduce(sim: Simulation, dst: Tensor, op: Any, data: Any, axis: Any, *, negate: bool = False,
-                  keepdims: bool = False, engine: Any = None, mask: Any = None, api: str = "",
-                  instr: str = "nisa.tensor_reduce") -> Instruction:
+def tensor_reduce(
+    sim: Simulation,
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    axis: Any,
+    *,
+    negate: bool = False,
+    keepdims: bool = False,
+    engine: Any = None,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.tensor_reduce",
+) -> Instruction:
     """Reduce ``data`` along free axes (never the partition axis)."""
     name = op_name(op)
     if name not in REDUCE:
-        sim.fail(instr, f"{op!r} is not a reduction operator (valid: {', '.join(sorted(REDUCE))})",
-                 "unsupported_reduce_op")
+        sim.fail(
+            instr,
+            f"{op!r} is not a reduction operator (valid: {', '.join(sorted(REDUCE))})",
+            "unsupported_reduce_op",
+        )
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     axes = normalize_axes(sim, instr, axis, data.ndim)
@@ -547,8 +800,17 @@ def tensor_reduce(sim: Simulation, dst: Tensor, op: Any, data: Any, axis: Any, *
     attrs: dict[str, Any] = {"op": name, "reduce_axes": axes}
     if api:
         attrs["api"] = api
-    return execute(sim, instr, engine_of(engine, Engine.VECTOR), "tensor_reduce", dst, [("data", data)],
-                   compute, mask=mask, attrs=attrs)
+    return execute(
+        sim,
+        instr,
+        engine_of(engine, Engine.VECTOR),
+        "tensor_reduce",
+        dst,
+        [("data", data)],
+        compute,
+        mask=mask,
+        attrs=attrs,
+    )
 
 
 def normalize_axes(sim: Simulation, instr: str, axis: Any, ndim: int) -> tuple[int, ...]:
@@ -556,19 +818,35 @@ def normalize_axes(sim: Simulation, instr: str, axis: Any, ndim: int) -> tuple[i
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = tuple(sorted(int(a) % ndim for a in axes))
     if 0 in out or not out:
-        sim.fail(instr, f"reduction axis {axis} includes the partition axis 0 (valid: 1..{ndim - 1})",
-                 "unsupported_reduce_axis")
+        sim.fail(
+            instr,
+            f"reduction axis {axis} includes the partition axis 0 (valid: 1..{ndim - 1})",
+            "unsupported_reduce_axis",
+        )
     return out
 
 
-def tensor_copy(sim: Simulation, dst: Tensor, src: Any, *, engine: Any = None, mask: Any = None, api: str = "",
-                instr: str = "nisa.tensor_copy", opcode: str = "tensor_copy") -> Instruction:
+def tensor_copy(
+    sim: Simulation,
+    dst: Tensor,
+    src: Any,
+    *,
+    engine: Any = None,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.tensor_copy",
+    opcode: str = "tensor_copy",
+) -> Instruction:
     """Copy ``src`` to ``dst`` with a dtype conversion (exact when the dtypes match)."""
     check_tensor(sim, instr, src, "src")
     check_tensor(sim, instr, dst, "dst")
     same_partitions(sim, instr, ("src", src), ("dst", dst))
     if src.size != dst.size and src.size != 1:
-        sim.fail(instr, f"src {src.shape} and dst {dst.shape} differ in size", "store_dst_shape_smaller_than_other_shape")
+        sim.fail(
+            instr,
+            f"src {src.shape} and dst {dst.shape} differ in size",
+            "store_dst_shape_smaller_than_other_shape",
+        )
     eng = engine_of(engine, Engine.VECTOR)
     if eng is Engine.GPSIMD and Buffer.PSUM in (src.buffer, dst.buffer):
         sim.fail(instr, "GpSimdE cannot access PSUM", "unsupported_memory")
@@ -584,8 +862,16 @@ def tensor_copy(sim: Simulation, dst: Tensor, src: Any, *, engine: Any = None, m
     return execute(sim, instr, eng, opcode, dst, [("src", src)], compute, mask=mask, attrs=attrs)
 
 
-def memset(sim: Simulation, dst: Tensor, value: Any, *, engine: Any = None, mask: Any = None, api: str = "",
-           instr: str = "nisa.memset") -> Instruction:
+def memset(
+    sim: Simulation,
+    dst: Tensor,
+    value: Any,
+    *,
+    engine: Any = None,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.memset",
+) -> Instruction:
     """Fill ``dst`` with a constant."""
     check_tensor(sim, instr, dst, "dst")
     if not isinstance(value, (int, float, np.number, bool)):
@@ -593,21 +879,46 @@ def memset(sim: Simulation, dst: Tensor, value: Any, *, engine: Any = None, mask
     attrs: dict[str, Any] = {"value": float(value)}
     if api:
         attrs["api"] = api
-    return execute(sim, instr, engine_of(engine, Engine.VECTOR), "memset", dst, [], lambda v: value,
-                   mask=mask, attrs=attrs)
+    return execute(
+        sim,
+        instr,
+        engine_of(engine, Engine.VECTOR),
+        "memset",
+        dst,
+        [],
+        lambda v: value,
+        mask=mask,
+        attrs=attrs,
+    )
 
 
-def iota(sim: Simulation, dst: Tensor, values: np.ndarray | None, *, mask: Any = None,
-         instr: str = "nisa.iota") -> Instruction:
+def iota(
+    sim: Simulation, dst: Tensor, values: np.ndarray | None, *, mask: Any = None, instr: str = "nisa.iota"
+) -> Instruction:
     """Materialise integer index values (GpSimdE)."""
     check_tensor(sim, instr, dst, "dst", (Buffer.SBUF,))
-    return execute(sim, instr, Engine.GPSIMD, "iota", dst, [],
-                   (lambda v: values.reshape(dst.shape) if values is not None and values.size == dst.size
-                    else values), mask=mask)
+    return execute(
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "iota",
+        dst,
+        [],
+        (lambda v: values.reshape(dst.shape) if values is not None and values.size == dst.size else values),
+        mask=mask,
+    )
 
 
-def affine_select(sim: Simulation, dst: Tensor, pred: np.ndarray | None, on_true: Any, on_false_value: Any, *,
-                  mask: Any = None, instr: str = "nisa.affine_select") -> Instruction:
+def affine_select(
+    sim: Simulation,
+    dst: Tensor,
+    pred: np.ndarray | None,
+    on_true: Any,
+    on_false_value: Any,
+    *,
+    mask: Any = None,
+    instr: str = "nisa.affine_select",
+) -> Instruction:
     """``dst = pred ? on_true : on_false_value`` for a compile-time affine predicate (GpSimdE)."""
     check_tensor(sim, instr, on_true, "on_true_tile")
     check_tensor(sim, instr, dst, "dst")
@@ -620,17 +931,37 @@ def affine_select(sim: Simulation, dst: Tensor, pred: np.ndarray | None, on_true
         p = np.broadcast_to(pred, shape) if pred is not None else np.ones(shape, bool)
         return np.where(p, x, np.float32(on_false_value))
 
-    return execute(sim, instr, Engine.GPSIMD, "affine_select", dst, [("on_true_tile", on_true)], compute,
-                   mask=mask, attrs={"op": "select"})
+    return execute(
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "affine_select",
+        dst,
+        [("on_true_tile", on_true)],
+        compute,
+        mask=mask,
+        attrs={"op": "select"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # DMA
 # ---------------------------------------------------------------------------------------------
 
-def dma_copy(sim: Simulation, dst: Tensor, src: Any, *, mask: Any = None, opcode: str = "dma_copy",
-             instr: str = "nisa.dma_copy", oob_skip: bool = False, accumulate: bool = False,
-             attrs: dict[str, Any] | None = None, transpose: bool = False) -> Instruction:
+
+def dma_copy(
+    sim: Simulation,
+    dst: Tensor,
+    src: Any,
+    *,
+    mask: Any = None,
+    opcode: str = "dma_copy",
+    instr: str = "nisa.dma_copy",
+    oob_skip: bool = False,
+    accumulate: bool = False,
+    attrs: dict[str, Any] | None = None,
+    transpose: bool = False,
+) -> Instruction:
     """Move ``src`` to ``dst`` (HBM<->SBUF, SBUF<->SBUF), converting the dtype via fp32."""
     if not isinstance(src, Tensor) or not isinstance(dst, Tensor):
         sim.fail(instr, "DMA operands must be tensors", "unsupported_operand")
@@ -640,11 +971,17 @@ def dma_copy(sim: Simulation, dst: Tensor, src: Any, *, mask: Any = None, opcode
         sim.fail(instr, "DMA cannot write PSUM", "unsupported_memory")
     for label, t in (("src", src), ("dst", dst)):
         if t.on_chip and t.shape and t.shape[0] > sim.spec.pmax:
-            sim.fail(instr, f"{label} '{t.name}' has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
-                     "num_partition_exceed_arch_limit")
+            sim.fail(
+                instr,
+                f"{label} '{t.name}' has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
+                "num_partition_exceed_arch_limit",
+            )
     if src.size != dst.size:
-        sim.fail(instr, f"src {src.shape} and dst {dst.shape} differ in element count",
-                 "store_dst_shape_smaller_than_other_shape")
+        sim.fail(
+            instr,
+            f"src {src.shape} and dst {dst.shape} differ in element count",
+            "store_dst_shape_smaller_than_other_shape",
+        )
     exact = src.dtype == dst.dtype
     shape = dst.shape
 
@@ -659,5 +996,16 @@ def dma_copy(sim: Simulation, dst: Tensor, src: Any, *, mask: Any = None, opcode
         a["transpose"] = True
     if src.dyn or dst.dyn or src.index_tiles or dst.index_tiles:
         a["dynamic"] = True
-    return execute(sim, instr, Engine.DMA, opcode, dst, [("src", src)], compute, mask=mask, attrs=a,
-                   oob_skip=oob_skip, accumulate=accumulate)
+    return execute(
+        sim,
+        instr,
+        Engine.DMA,
+        opcode,
+        dst,
+        [("src", src)],
+        compute,
+        mask=mask,
+        attrs=a,
+        oob_skip=oob_skip,
+        accumulate=accumulate,
+    )

@@ -8,11 +8,13 @@ Python errors raised by trnsim itself while running a kernel become one-line Ker
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import math
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +44,19 @@ class TensorSpec:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
 
 
+_OBSERVERS: list[tuple[Callable[[KernelTrace], None], bool]] = []
+
+
+@contextlib.contextmanager
+def observe_launches(callback: Callable[[KernelTrace], None], timing_only: bool = False) -> Iterator[None]:
+    """Call ``callback(trace)`` after every top-level launch; ``timing_only`` forces timing mode."""
+    _OBSERVERS.append((callback, timing_only))
+    try:
+        yield
+    finally:
+        _OBSERVERS.pop()
+
+
 def launch(
     func: Callable[..., Any],
     args: tuple[Any, ...],
@@ -54,12 +69,16 @@ def launch(
     name: str | None = None,
 ) -> tuple[Any, KernelTrace]:
     """Run ``func`` as a kernel; returns (outputs as numpy, trace)."""
-    kernel_name = name or getattr(func, "__name__", "kernel")
+    kernel_name = str(name or getattr(func, "__name__", "kernel"))
+    zeros_out = False
+    if _OBSERVERS and _OBSERVERS[-1][1] and mode is Mode.VALUES:
+        mode, zeros_out = Mode.TIMING, True
     spec = load_neuroncore(resolve_target(target))
     grid = grid or Grid(())
     trace = KernelTrace(kernel=kernel_name, target=spec.name, num_cores=grid.num_cores, grid=grid.sizes)
-    sim = Simulation(mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend,
-                     grid=grid.sizes)
+    sim = Simulation(
+        mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
+    )
     token = runtime.activate(sim)
     try:
         params = _param_names(func, len(args))
@@ -74,10 +93,12 @@ def launch(
             sim.last_result = None
             sim.psum_groups.clear()
             result = func(*hbm_args, **hbm_kwargs)
-        outputs = _unwrap(sim, result)
+        outputs = _unwrap(sim, result, zeros_out)
         for arr, alloc in copy_back:
             if alloc.storage is not None:
                 arr[...] = alloc.storage.reshape(arr.shape)
+        for callback, _ in _OBSERVERS:
+            callback(trace)
         return outputs, trace
     except TrnsimError:
         raise
@@ -95,8 +116,12 @@ def _reraise_internal(sim: Simulation, error: Exception) -> None:
         return  # the kernel's own Python error: let it through unchanged, as the SDK would
     user = [f for f in frames if not f.filename.startswith(runtime._NKI_DIR)]
     where = f"{os.path.basename(user[-1].filename)}:{user[-1].lineno}" if user else "?"
-    raise KernelError(f"{type(error).__name__}: {error}".replace("\n", " "), kernel=sim.kernel_name,
-                      location=where, err_id="invalid_kernel") from None
+    raise KernelError(
+        f"{type(error).__name__}: {error}".replace("\n", " "),
+        kernel=sim.kernel_name,
+        location=where,
+        err_id="invalid_kernel",
+    ) from None
 
 
 def _param_names(func: Callable[..., Any], n: int) -> list[str]:
@@ -122,13 +147,15 @@ def _wrap_one(sim: Simulation, value: Any, name: str) -> tuple[Any, Any]:
     spec_like = _as_spec(value)
     if spec_like is not None:
         if sim.values:
-            raise KernelError(f"argument '{name}' is a shape/dtype placeholder; value runs need numpy arrays"
-                              " (use trace_kernel for timing-only runs)", kernel=sim.kernel_name,
-                              err_id="placeholder_argument")
+            raise KernelError(
+                f"argument '{name}' is a shape/dtype placeholder; value runs need numpy arrays"
+                " (use trace_kernel for timing-only runs)",
+                kernel=sim.kernel_name,
+                err_id="placeholder_argument",
+            )
         shape, dtype = spec_like
         dt = _arg_dtype(sim, dtype, name)
-        alloc = Allocation(sim.next_alloc, Buffer.SHARED_HBM, dt, shape, 1,
-                           int(np.prod(shape, dtype=np.int64)), name, None)
+        alloc = Allocation(sim.next_alloc, Buffer.SHARED_HBM, dt, shape, 1, math.prod(shape), name, None)
         sim.next_alloc += 1
         return Tensor.whole(alloc), None
     if isinstance(value, np.ndarray):
@@ -140,8 +167,16 @@ def _wrap_one(sim: Simulation, value: Any, name: str) -> tuple[Any, Any]:
                 back = value
         else:
             storage = value.reshape(-1)
-        alloc = Allocation(sim.next_alloc, Buffer.SHARED_HBM, dt, tuple(value.shape), 1, value.size, name,
-                           storage if sim.values else None)
+        alloc = Allocation(
+            sim.next_alloc,
+            Buffer.SHARED_HBM,
+            dt,
+            tuple(value.shape),
+            1,
+            value.size,
+            name,
+            storage if sim.values else None,
+        )
         sim.next_alloc += 1
         return Tensor.whole(alloc), (back, alloc) if back is not None else None
     return value, None
@@ -160,34 +195,40 @@ def _arg_dtype(sim: Simulation, dtype: Any, name: str) -> np.dtype[Any]:
     try:
         return as_dtype(dtype)
     except DtypeError as error:
-        raise KernelError(f"argument '{name}': {error}", kernel=sim.kernel_name, err_id="unsupported_dtype") from None
+        raise KernelError(
+            f"argument '{name}': {error}", kernel=sim.kernel_name, err_id="unsupported_dtype"
+        ) from None
 
 
-def _unwrap(sim: Simulation, result: Any) -> Any:
+def _unwrap(sim: Simulation, result: Any, zeros: bool = False) -> Any:
     if isinstance(result, Tensor):
         if not sim.values:
-            return None
+            return np.zeros(result.shape, result.dtype) if zeros else None
         if result.on_chip:
-            raise KernelError(f"kernel returned on-chip tensor '{result.name}' ({result.buffer.value});"
-                              " outputs must be HBM tensors (nl.shared_hbm)", kernel=sim.kernel_name,
-                              err_id="unsupported_memory")
+            raise KernelError(
+                f"kernel returned on-chip tensor '{result.name}' ({result.buffer.value});"
+                " outputs must be HBM tensors (nl.shared_hbm)",
+                kernel=sim.kernel_name,
+                err_id="unsupported_memory",
+            )
         a = result.alloc
         if result.offset == 0 and result.shape == a.shape and result.flat is None:
             assert a.storage is not None
             return a.storage.reshape(a.shape).copy()
         return np.array(result.read())
     if isinstance(result, tuple):
-        return tuple(_unwrap(sim, r) for r in result)
+        return tuple(_unwrap(sim, r, zeros) for r in result)
     if isinstance(result, list):
-        return [_unwrap(sim, r) for r in result]
+        return [_unwrap(sim, r, zeros) for r in result]
     if isinstance(result, dict):
-        return {k: _unwrap(sim, v) for k, v in result.items()}
+        return {k: _unwrap(sim, v, zeros) for k, v in result.items()}
     return result
 
 
 # ---------------------------------------------------------------------------------------------
 # kernel objects
 # ---------------------------------------------------------------------------------------------
+
 
 class Kernel:
     """A function decorated with ``nki.jit`` (or ``baremetal``/``benchmark``/``profile``).
@@ -196,14 +237,20 @@ class Kernel:
     simulation. ``kernel[grid]`` returns a launcher for an SPMD grid.
     """
 
-    def __init__(self, func: Callable[..., Any], *, frontend: str = "legacy", mode: str = "auto",
-                 options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        frontend: str = "legacy",
+        mode: str = "auto",
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.func = func
         self.frontend = frontend
         self.mode = mode
         self.options = dict(options or {})
         self.benchmark_result: BenchmarkResult | None = None
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)
 
     @property
     def name(self) -> str:
@@ -225,8 +272,11 @@ class Kernel:
         sim = runtime.active()
         if sim is not None:
             if grid is not None and grid.dims:
-                sim.fail(f"{self.name}[grid]", "a sub-kernel cannot be launched with an SPMD grid",
-                         "nested_kernel_with_spmd_grid")
+                sim.fail(
+                    f"{self.name}[grid]",
+                    "a sub-kernel cannot be launched with an SPMD grid",
+                    "nested_kernel_with_spmd_grid",
+                )
             sim.depth += 1
             try:
                 return self.func(*args, **kwargs)
@@ -234,13 +284,29 @@ class Kernel:
                 sim.depth -= 1
         if self.mode in ("benchmark", "profile"):
             return self._benchmark(grid, args, kwargs)
-        outputs, _ = launch(self.func, args, kwargs, grid=grid, mode=Mode.VALUES, target=self.target,
-                            frontend=self.frontend, name=self.name)
+        outputs, _ = launch(
+            self.func,
+            args,
+            kwargs,
+            grid=grid,
+            mode=Mode.VALUES,
+            target=self.target,
+            frontend=self.frontend,
+            name=self.name,
+        )
         return outputs
 
     def _benchmark(self, grid: Grid | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        _, trace = launch(self.func, args, kwargs, grid=grid, mode=Mode.TIMING, target=self.target,
-                          frontend=self.frontend, name=self.name)
+        _, trace = launch(
+            self.func,
+            args,
+            kwargs,
+            grid=grid,
+            mode=Mode.TIMING,
+            target=self.target,
+            frontend=self.frontend,
+            name=self.name,
+        )
         latency_ns = estimate_latency_ns(trace)
         self.benchmark_result = BenchmarkResult(LatencyResult(latency_ns / 1000.0), trace)
         return None

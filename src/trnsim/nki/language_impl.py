@@ -40,8 +40,11 @@ def to_buffer(sim: Simulation, instr: str, buffer: Any, default: Buffer = Buffer
     try:
         return Buffer(str(getattr(buffer, "value", buffer)))
     except ValueError:
-        sim.fail(instr, f"unknown buffer {buffer!r} (valid: sbuf, psum, hbm, shared_hbm, private_hbm)",
-                 "unsupported_memory")
+        sim.fail(
+            instr,
+            f"unknown buffer {buffer!r} (valid: sbuf, psum, hbm, shared_hbm, private_hbm)",
+            "unsupported_memory",
+        )
 
 
 def to_dtype(sim: Simulation, instr: str, dtype: Any) -> np.dtype[Any]:
@@ -52,8 +55,9 @@ def to_dtype(sim: Simulation, instr: str, dtype: Any) -> np.dtype[Any]:
         sim.fail(instr, str(error), "unsupported_dtype")
 
 
-def new_tensor(sim: Simulation, instr: str, shape: Any, dtype: Any, buffer: Any = None, name: str = "",
-               fill: Any = None) -> Tensor:
+def new_tensor(
+    sim: Simulation, instr: str, shape: Any, dtype: Any, buffer: Any = None, name: str = "", fill: Any = None
+) -> Tensor:
     """Allocate a tensor (legacy block dims before ``nl.par_dim`` allowed)."""
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
@@ -68,14 +72,16 @@ def new_tensor(sim: Simulation, instr: str, shape: Any, dtype: Any, buffer: Any 
     return Tensor.whole(alloc)
 
 
-def new_tile(sim: Simulation, instr: str, shape: tuple[int, ...], dtype: Any, buffer: Buffer = Buffer.SBUF) -> Tensor:
+def new_tile(
+    sim: Simulation, instr: str, shape: tuple[int, ...], dtype: Any, buffer: Buffer = Buffer.SBUF
+) -> Tensor:
     """A fresh result tile (partition dim first)."""
     return new_tensor(sim, instr, shape, dtype, buffer)
 
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:
     """Mark ``result`` as the latest instruction's fresh output (assignment may retarget it)."""
-    sim.last_result = (result, instr)
+    sim.last_result = (result, instr, sim.last_mask)
     return result
 
 
@@ -92,6 +98,7 @@ def spec_now() -> NeuronCoreSpec:
 # ---------------------------------------------------------------------------------------------
 # creation
 # ---------------------------------------------------------------------------------------------
+
 
 def ndarray(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """An uninitialised tensor (NaN / sentinel filled)."""
@@ -173,6 +180,7 @@ def shared_identity_matrix(n: int, dtype: Any = np.uint8, **_: Any) -> Tensor:
 # loops and SPMD
 # ---------------------------------------------------------------------------------------------
 
+
 def affine_range(*args: Any, **_: Any) -> Iterator[int]:
     """Independent iterations (run in order; loop-carried dependencies are detected)."""
     r = range(*[int(a) for a in args])
@@ -237,10 +245,13 @@ def par_dim(p: int) -> ParDim:
 # memory
 # ---------------------------------------------------------------------------------------------
 
+
 def load(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
     """HBM -> a new SBUF tile (a DMA)."""
     sim = runtime.current("nl.load")
-    isa.check_tensor(sim, "nl.load", src, "src", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False)
+    isa.check_tensor(
+        sim, "nl.load", src, "src", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False
+    )
     shape = src.shape if len(src.shape) >= 2 else (src.shape[0] if src.shape else 1, 1)
     dst = new_tile(sim, "nl.load", shape, dtype or src.dtype)
     instr = isa.dma_copy(sim, dst, src, mask=mask, opcode="load", instr="nl.load")
@@ -250,7 +261,9 @@ def load(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
 def store(dst: Any, value: Any, *, mask: Any = None, **_: Any) -> None:
     """A tile -> HBM (a DMA; a PSUM tile is copied to SBUF first)."""
     sim = runtime.current("nl.store")
-    isa.check_tensor(sim, "nl.store", dst, "dst", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False)
+    isa.check_tensor(
+        sim, "nl.store", dst, "dst", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False
+    )
     if not isinstance(value, Tensor):
         value = full(dst.shape if len(dst.shape) >= 2 else (dst.size, 1), value, dst.dtype)
     isa.check_tensor(sim, "nl.store", value, "value")
@@ -262,8 +275,11 @@ def store(dst: Any, value: Any, *, mask: Any = None, **_: Any) -> None:
         if value.size == 1 or _broadcastable(value.shape, dst.shape):
             value = value.broadcast_to(dst.shape) if value.ndim == dst.ndim else value
         if value.size != dst.size:
-            sim.fail("nl.store", f"value {value.shape} and dst {dst.shape} differ in size",
-                     "store_dst_shape_smaller_than_other_shape")
+            sim.fail(
+                "nl.store",
+                f"value {value.shape} and dst {dst.shape} differ in size",
+                "store_dst_shape_smaller_than_other_shape",
+            )
     isa.dma_copy(sim, dst, value, mask=mask, opcode="store", instr="nl.store")
 
 
@@ -274,13 +290,20 @@ def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
 def load_transpose2d(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
     """HBM [F, P] -> an SBUF tile [P, F] (a transposing DMA)."""
     sim = runtime.current("nl.load_transpose2d")
-    isa.check_tensor(sim, "nl.load_transpose2d", src, "src", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM),
-                     tile=False)
+    isa.check_tensor(
+        sim,
+        "nl.load_transpose2d",
+        src,
+        "src",
+        (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM),
+        tile=False,
+    )
     if src.ndim != 2:
         sim.fail("nl.load_transpose2d", f"src must be 2-D, got {src.shape}", "exceed_max_supported_dimension")
     dst = new_tile(sim, "nl.load_transpose2d", (src.shape[1], src.shape[0]), dtype or src.dtype)
-    instr = isa.dma_copy(sim, dst, src, mask=mask, opcode="load_transpose2d", instr="nl.load_transpose2d",
-                         transpose=True)
+    instr = isa.dma_copy(
+        sim, dst, src, mask=mask, opcode="load_transpose2d", instr="nl.load_transpose2d", transpose=True
+    )
     return fresh(sim, dst, instr)
 
 
@@ -338,8 +361,6 @@ def unary(name: str, x: Any, dtype: Any = None, mask: Any = None) -> Any:
     isa.check_tensor(sim, api, x, "x")
     dt = dtype or (x.dtype if is_float(x.dtype) else np.float32)
     dst = new_tile(sim, api, x.shape, dt)
-    if name in ("negative", "abs") and False:
-        pass
     instr = isa.activation(sim, dst, name, x, mask=mask, api=api, instr=api)
     return fresh(sim, dst, instr)
 
@@ -347,8 +368,17 @@ def unary(name: str, x: Any, dtype: Any = None, mask: Any = None) -> Any:
 def _result_dtype(sim: Simulation, api: str, name: str, a: Any, b: Any, dtype: Any) -> np.dtype[Any]:
     if dtype is not None:
         return to_dtype(sim, api, dtype)
-    if name in ("equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
-                "logical_and", "logical_or", "logical_xor"):
+    if name in (
+        "equal",
+        "not_equal",
+        "greater",
+        "greater_equal",
+        "less",
+        "less_equal",
+        "logical_and",
+        "logical_or",
+        "logical_xor",
+    ):
         return np.dtype(np.bool_)
     da = a.dtype if isinstance(a, Tensor) else scalar_dtype(a)
     db = b.dtype if isinstance(b, Tensor) else scalar_dtype(b)
@@ -361,16 +391,22 @@ def binary(name: str, a: Any, b: Any, dtype: Any = None, mask: Any = None) -> An
     sim = runtime.current(api)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         with np.errstate(all="ignore"):
-            return isa._apply(name, np.float32(a) if isinstance(a, float) else a,
-                              np.float32(b) if isinstance(b, float) else b).item()
+            return isa._apply(
+                name,
+                np.float32(a) if isinstance(a, float) else a,
+                np.float32(b) if isinstance(b, float) else b,
+            ).item()
     dt = _result_dtype(sim, api, name, a, b, dtype)
     for label, t in (("x", a), ("y", b)):
         if isinstance(t, Tensor):
             isa.check_tensor(sim, api, t, label)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if a.shape[0] != b.shape[0]:
-            sim.fail(api, f"partition counts differ: x {a.shape}, y {b.shape} (no partition broadcasting)",
-                     "num_partition_mismatch")
+            sim.fail(
+                api,
+                f"partition counts differ: x {a.shape}, y {b.shape} (no partition broadcasting)",
+                "num_partition_mismatch",
+            )
         if a.shape != b.shape and isa.free_size(b) == 1 and isa.free_size(a) > 1:
             return _tensor_scalar(sim, api, name, a, b, dt, mask, False)
         if a.shape != b.shape and isa.free_size(a) == 1 and isa.free_size(b) > 1:
@@ -388,8 +424,9 @@ def binary(name: str, a: Any, b: Any, dtype: Any = None, mask: Any = None) -> An
     return _tensor_scalar(sim, api, name, b, a, dt, mask, True)
 
 
-def _tensor_scalar(sim: Simulation, api: str, name: str, t: Tensor, s: Any, dt: Any, mask: Any,
-                   reverse: bool) -> Tensor:
+def _tensor_scalar(
+    sim: Simulation, api: str, name: str, t: Tensor, s: Any, dt: Any, mask: Any, reverse: bool
+) -> Tensor:
     dst = new_tile(sim, api, t.shape, dt)
     instr = isa.tensor_scalar(sim, dst, t, name, s, reverse0=reverse, mask=mask, api=api, instr=api)
     return fresh(sim, dst, instr)
@@ -408,13 +445,23 @@ def where(condition: Any, x: Any, y: Any, *, dtype: Any = None, mask: Any = None
         c, a, b = v
         return np.where(np.asarray(c).reshape(shape) != 0, a, b)
 
-    instr = isa.execute(sim, "nl.where", Engine.VECTOR, "select", dst, [("condition", condition), ("x", x), ("y", y)],
-                        compute, mask=mask, attrs={"op": "select", "api": "nl.where"})
+    instr = isa.execute(
+        sim,
+        "nl.where",
+        Engine.VECTOR,
+        "select",
+        dst,
+        [("condition", condition), ("x", x), ("y", y)],
+        compute,
+        mask=mask,
+        attrs={"op": "select", "api": "nl.where"},
+    )
     return fresh(sim, dst, instr)
 
 
-def reduce(name: str, x: Any, axis: Any, dtype: Any = None, mask: Any = None, keepdims: bool = False,
-           **_: Any) -> Tensor:
+def reduce(
+    name: str, x: Any, axis: Any, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any
+) -> Tensor:
     """A reduction along free axes (VectorE tensor_reduce)."""
     api = f"nl.{name}"
     sim = runtime.current(api)
@@ -426,8 +473,14 @@ def reduce(name: str, x: Any, axis: Any, dtype: Any = None, mask: Any = None, ke
         shape = tuple(n for d, n in enumerate(x.shape) if d not in axes)
         if len(shape) < 2:
             shape = (*shape, 1)
-    op = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply", "mean": "mean",
-          "all": "logical_and"}[name]
+    op = {
+        "sum": "add",
+        "max": "maximum",
+        "min": "minimum",
+        "prod": "multiply",
+        "mean": "mean",
+        "all": "logical_and",
+    }[name]
     dt = dtype or (np.float32 if name == "mean" and not is_float(x.dtype) else x.dtype)
     dst = new_tile(sim, api, shape, dt)
     instr = isa.tensor_reduce(sim, dst, op, x, axes, mask=mask, api=api, instr=api)
@@ -447,7 +500,9 @@ def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Te
         stationary = new_tile(sim, "nl.matmul", t_psum.shape, x.dtype)
         isa.tensor_copy(sim, stationary, t_psum, api="nl.matmul", instr="nl.matmul")
     dst = new_tile(sim, "nl.matmul", (isa.free_size(stationary), isa.free_size(y)), np.float32, Buffer.PSUM)
-    instr = isa.nc_matmul(sim, dst, stationary, y, accumulate=False, mask=mask, api="nl.matmul", instr="nl.matmul")
+    instr = isa.nc_matmul(
+        sim, dst, stationary, y, accumulate=False, mask=mask, api="nl.matmul", instr="nl.matmul"
+    )
     return fresh(sim, dst, instr)
 
 
@@ -461,7 +516,9 @@ def transpose(x: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     return fresh(sim, dst, instr)
 
 
-def softmax(x: Any, axis: Any = -1, *, dtype: Any = None, compute_dtype: Any = None, mask: Any = None) -> Tensor:
+def softmax(
+    x: Any, axis: Any = -1, *, dtype: Any = None, compute_dtype: Any = None, mask: Any = None
+) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (max, subtract, exp+sum, divide)."""
     m = reduce("max", x, axis, np.float32, mask, keepdims=True)
     shifted = binary("subtract", x, m, np.float32, mask)
@@ -470,8 +527,17 @@ def softmax(x: Any, axis: Any = -1, *, dtype: Any = None, compute_dtype: Any = N
     return binary("divide", e, s, dtype or x.dtype, mask)
 
 
-def rms_norm(x: Any, w: Any, axis: Any, n: Any, epsilon: float = 1e-6, *, dtype: Any = None,
-             compute_dtype: Any = None, mask: Any = None) -> Tensor:
+def rms_norm(
+    x: Any,
+    w: Any,
+    axis: Any,
+    n: Any,
+    epsilon: float = 1e-6,
+    *,
+    dtype: Any = None,
+    compute_dtype: Any = None,
+    mask: Any = None,
+) -> Tensor:
     """``x / sqrt(mean(x^2) + eps) * w``."""
     sq = unary("square", x, np.float32, mask)
     ms = reduce("sum", sq, axis, np.float32, mask, keepdims=True)
@@ -488,9 +554,17 @@ def dropout(x: Any, rate: Any, *, dtype: Any = None, mask: Any = None) -> Tensor
     isa.check_tensor(sim, "nl.dropout", x, "x")
     dst = new_tile(sim, "nl.dropout", x.shape, dtype or x.dtype)
     keep = sim.rng.random(x.shape) >= float(rate) if sim.values and not isinstance(rate, Tensor) else None
-    instr = isa.execute(sim, "nl.dropout", Engine.VECTOR, "dropout", dst, [("data", x)],
-                        lambda v: np.where(keep, v[0], 0) if keep is not None else v[0], mask=mask,
-                        attrs={"api": "nl.dropout"})
+    instr = isa.execute(
+        sim,
+        "nl.dropout",
+        Engine.VECTOR,
+        "dropout",
+        dst,
+        [("data", x)],
+        lambda v: np.where(keep, v[0], 0) if keep is not None else v[0],
+        mask=mask,
+        attrs={"api": "nl.dropout"},
+    )
     return fresh(sim, dst, instr)
 
 
@@ -498,9 +572,16 @@ def dropout(x: Any, rate: Any, *, dtype: Any = None, mask: Any = None) -> Tensor
 # assignment and in-place operators on tensors
 # ---------------------------------------------------------------------------------------------
 
+
 def _same_view(a: Tensor, b: Tensor) -> bool:
-    return (a.alloc is b.alloc or a.alloc.alloc_id == b.alloc.alloc_id) and a.flat is None and b.flat is None \
-        and a.offset == b.offset and a.shape == b.shape and a.strides == b.strides
+    return (
+        (a.alloc is b.alloc or a.alloc.alloc_id == b.alloc.alloc_id)
+        and a.flat is None
+        and b.flat is None
+        and a.offset == b.offset
+        and a.shape == b.shape
+        and a.strides == b.strides
+    )
 
 
 def assign(target: Tensor, value: Any) -> None:
@@ -510,13 +591,23 @@ def assign(target: Tensor, value: Any) -> None:
         if _same_view(target, value):
             return
         if not target.on_chip:
-            sim.fail("assignment", f"cannot assign to HBM tensor '{target.name}' (use nl.store)", "unsupported_memory")
+            sim.fail(
+                "assignment",
+                f"cannot assign to HBM tensor '{target.name}' (use nl.store)",
+                "unsupported_memory",
+            )
         if not value.on_chip:
-            sim.fail("assignment", f"cannot assign HBM tensor '{value.name}' to a tile (use nl.load)",
-                     "unsupported_memory")
+            sim.fail(
+                "assignment",
+                f"cannot assign HBM tensor '{value.name}' to a tile (use nl.load)",
+                "unsupported_memory",
+            )
         if value.size > target.size:
-            sim.fail("assignment", f"value {value.shape} is larger than the destination {target.shape}",
-                     "store_dst_shape_smaller_than_other_shape")
+            sim.fail(
+                "assignment",
+                f"value {value.shape} is larger than the destination {target.shape}",
+                "store_dst_shape_smaller_than_other_shape",
+            )
         if _retarget(sim, target, value, accumulate=False):
             return
         src = value
@@ -531,7 +622,9 @@ def assign(target: Tensor, value: Any) -> None:
         isa.iota(sim, target, value.values() if sim.values else None, instr="assignment")
         return
     if not target.on_chip:
-        sim.fail("assignment", f"cannot assign to HBM tensor '{target.name}' (use nl.store)", "unsupported_memory")
+        sim.fail(
+            "assignment", f"cannot assign to HBM tensor '{target.name}' (use nl.store)", "unsupported_memory"
+        )
     isa.memset(sim, target, value, api="assignment", instr="assignment")
 
 
@@ -548,7 +641,12 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     if instr.engine is Engine.DMA and target.buffer is Buffer.PSUM:
         return False
     if sim.values:
-        isa.write(target, value.read().astype(np.float32) if is_float(value.dtype) else value.read(), None, accumulate)
+        isa.write(
+            target,
+            value.read().astype(np.float32) if is_float(value.dtype) else value.read(),
+            last[2],
+            accumulate,
+        )
     sim.check_read("assignment", target.region(), accumulate)
     sim.note_write(target.region(), accumulate)
     outputs = list(instr.outputs)
@@ -564,13 +662,19 @@ def inplace(target: Tensor, op: str, other: Any) -> None:
     """``target op= other`` (``+=`` onto PSUM accumulates a matmul in place)."""
     sim = runtime.current("augmented assignment")
     if not target.on_chip:
-        sim.fail(f"{op} assignment", f"cannot update HBM tensor '{target.name}' in place", "unsupported_memory")
+        sim.fail(
+            f"{op} assignment", f"cannot update HBM tensor '{target.name}' in place", "unsupported_memory"
+        )
     if isinstance(other, Tensor) and op == "add" and _retarget(sim, target, other, accumulate=True):
         return
     acc = op in ("add", "subtract")
     if isinstance(other, Tensor):
         isa.check_tensor(sim, f"{op}=", other, "value")
-        src = other if other.shape == target.shape or other.ndim != target.ndim else other.broadcast_to(target.shape)
+        src = (
+            other
+            if other.shape == target.shape or other.ndim != target.ndim
+            else other.broadcast_to(target.shape)
+        )
         if isa.free_size(other) == 1 and isa.free_size(target) > 1:
             isa.tensor_scalar(sim, target, target, op, other, api=f"augassign:{op}", instr=f"{op}=")
             return
@@ -579,8 +683,15 @@ def inplace(target: Tensor, op: str, other: Any) -> None:
         isa.tensor_scalar(sim, target, target, op, other, api=f"augassign:{op}", instr=f"{op}=")
 
 
-def ap(t: Tensor, pattern: Any, offset: Any, scalar_offset: Any, vector_offset: Any, indirect_dim: int,
-       dtype: Any) -> Tensor:
+def ap(
+    t: Tensor,
+    pattern: Any,
+    offset: Any,
+    scalar_offset: Any,
+    vector_offset: Any,
+    indirect_dim: int,
+    dtype: Any,
+) -> Tensor:
     """``t.ap([[step, num], ...], offset)``: an explicit access pattern over the storage."""
     sim = runtime.current(".ap")
     base = t
@@ -597,35 +708,82 @@ def ap(t: Tensor, pattern: Any, offset: Any, scalar_offset: Any, vector_offset: 
             lo += min(0, s * (n - 1))
             hi += max(0, s * (n - 1))
     if lo < 0 or hi >= total:
-        sim.fail(".ap", f"access pattern {pattern} offset {off} leaves tensor '{a.name}' {a.shape}",
-                 "tensor_access_out_of_bound")
+        sim.fail(
+            ".ap",
+            f"access pattern {pattern} offset {off} leaves tensor '{a.name}' {a.shape}",
+            "tensor_access_out_of_bound",
+        )
     if scalar_offset is not None or vector_offset is not None:
         dyn = scalar_offset if scalar_offset is not None else vector_offset
-        inner = int(np.prod(a.shape[indirect_dim + 1:])) if scalar_offset is not None else int(np.prod(a.shape[1:]))
+        inner = (
+            int(np.prod(a.shape[indirect_dim + 1 :]))
+            if scalar_offset is not None
+            else int(np.prod(a.shape[1:]))
+        )
         if sim.values and isinstance(dyn, Tensor):
             vals = dyn.read().astype(np.int64).reshape(-1)
-            grid = off + sum(np.arange(n).reshape([-1 if i == d else 1 for i in range(len(shape))]) * s
-                             for d, (n, s) in enumerate(zip(shape, strides, strict=True)))
+            grid = off + sum(
+                np.arange(n).reshape([-1 if i == d else 1 for i in range(len(shape))]) * s
+                for d, (n, s) in enumerate(zip(shape, strides, strict=True))
+            )
             flat = np.broadcast_to(np.asarray(grid, dtype=np.int64), shape).copy()
             if scalar_offset is not None:
                 flat = flat + int(vals[0]) * inner
             else:
-                flat = flat - np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1)) * strides[0] \
+                flat = (
+                    flat
+                    - np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1)) * strides[0]
                     + vals[: shape[0]].reshape((-1,) + (1,) * (len(shape) - 1)) * inner
+                )
             oob = (flat < 0) | (flat >= total)
             flat = np.where(oob, 0, flat)
-            return Tensor(a, shape, 0, (1,) * len(shape), 0 if a.buffer.on_chip else -1, flat,
-                          oob if oob.any() else None, False, (dyn,) if isinstance(dyn, Tensor) else ())
-        return Tensor(a, shape, off, strides, 0 if a.buffer.on_chip else -1, None, None, True,
-                      (dyn,) if isinstance(dyn, Tensor) else ())
+            return Tensor(
+                a,
+                shape,
+                0,
+                (1,) * len(shape),
+                0 if a.buffer.on_chip else -1,
+                flat,
+                oob if oob.any() else None,
+                False,
+                (dyn,) if isinstance(dyn, Tensor) else (),
+            )
+        return Tensor(
+            a,
+            shape,
+            off,
+            strides,
+            0 if a.buffer.on_chip else -1,
+            None,
+            None,
+            True,
+            (dyn,) if isinstance(dyn, Tensor) else (),
+        )
     return Tensor(a, shape, off, strides, 0 if a.buffer.on_chip else -1)
 
 
 def _register_operators() -> None:
     ops = tensor.OPERATORS
-    for name in ("add", "subtract", "multiply", "divide", "power", "left_shift", "right_shift", "bitwise_and",
-                 "bitwise_or", "bitwise_xor", "less", "less_equal", "greater", "greater_equal", "equal",
-                 "not_equal", "maximum", "minimum"):
+    for name in (
+        "add",
+        "subtract",
+        "multiply",
+        "divide",
+        "power",
+        "left_shift",
+        "right_shift",
+        "bitwise_and",
+        "bitwise_or",
+        "bitwise_xor",
+        "less",
+        "less_equal",
+        "greater",
+        "greater_equal",
+        "equal",
+        "not_equal",
+        "maximum",
+        "minimum",
+    ):
         ops[name] = (lambda n: lambda a, b: binary(n, a, b))(name)
     ops["negative"] = lambda a: binary("multiply", a, -1)
     ops["invert"] = lambda a: binary("bitwise_xor", a, -1)

@@ -8,6 +8,7 @@ allowed upward reference) so that it can register itself.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,10 +33,8 @@ def unregister_latency_estimator() -> None:
 def estimate_latency_ns(trace: KernelTrace) -> float:
     """Predicted latency of a traced kernel, in nanoseconds, from the registered model."""
     if not _ESTIMATOR:
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module("trnsim.core")
-        except ImportError:
-            pass
     if not _ESTIMATOR:
         raise TrnsimError(
             "no kernel latency model is available: trnsim.core did not register one"

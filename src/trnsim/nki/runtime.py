@@ -9,9 +9,9 @@ Front ends never patch module globals; every instruction looks the simulation up
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 import sys
-import weakref
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from trnsim.hardware.neuroncore import NeuronCoreSpec
+from trnsim.nki.dtypes import dtype_name
 from trnsim.nki.errors import KernelError
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
 
@@ -81,8 +82,23 @@ class Allocation:
     ``storage`` is ``None`` in timing-only mode.
     """
 
-    __slots__ = ("__weakref__", "alloc_id", "buffer", "dtype", "free_elems", "itemsize", "name",
-                 "partition_axis", "partitions", "shape", "storage")
+    __slots__ = (
+        "__weakref__",
+        "_release",
+        "alloc_id",
+        "buffer",
+        "dtype",
+        "dtype_name",
+        "free_elems",
+        "itemsize",
+        "name",
+        "on_chip",
+        "partition_axis",
+        "partitions",
+        "shape",
+        "space",
+        "storage",
+    )
 
     def __init__(
         self,
@@ -97,6 +113,10 @@ class Allocation:
         partition_axis: int = -1,
     ) -> None:
         self.partition_axis = partition_axis
+        self.on_chip = buffer in (Buffer.SBUF, Buffer.PSUM)
+        self.space = buffer.space
+        self.dtype_name = dtype_name(dtype)
+        self._release: Any = None
         self.alloc_id = alloc_id
         self.buffer = buffer
         self.dtype = dtype
@@ -107,10 +127,9 @@ class Allocation:
         self.name = name
         self.storage = storage
 
-    @property
-    def space(self) -> MemorySpace:
-        """Memory space for the trace."""
-        return self.buffer.space
+    def __del__(self) -> None:
+        if self._release is not None:
+            self._release()
 
     @property
     def bytes_per_partition(self) -> int:
@@ -118,7 +137,7 @@ class Allocation:
         return self.free_elems * self.itemsize
 
 
-@dataclass
+@dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
 class LoopFrame:
     """One active ``affine_range`` loop: writes per iteration to tensors made before it."""
 
@@ -148,7 +167,9 @@ class Simulation:
     shared: list[Allocation] = field(default_factory=list)
     shared_index: int = 0
     #: the most recent instruction's fresh result tile (assignment retargets it)
-    last_result: tuple[Any, Instruction] | None = None
+    last_result: tuple[Any, Instruction, Any] | None = None
+    #: the mask array of the most recent instruction (a retargeted result keeps it)
+    last_mask: Any = None
     #: PSUM regions written by matmuls of an open accumulation group, per allocation
     psum_groups: dict[int, list[Region]] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
@@ -164,8 +185,11 @@ class Simulation:
         """Raise a KernelError naming this kernel, the instruction and the user's source line."""
         filename, line = user_location()
         raise KernelError(
-            rule, kernel=self.kernel_name, instruction=instruction,
-            location=f"{os.path.basename(filename)}:{line}", err_id=err_id,
+            rule,
+            kernel=self.kernel_name,
+            instruction=instruction,
+            location=f"{os.path.basename(filename)}:{line}",
+            err_id=err_id,
         )
 
     # -- allocation ----------------------------------------------------------------------------
@@ -182,27 +206,36 @@ class Simulation:
         """Create storage; ``fill=None`` leaves it uninitialised (NaN / UNINIT_INT sentinel)."""
         for d in shape:
             if not isinstance(d, (int, np.integer)) or d < 0:
-                self.fail(instruction, f"tensor shape {shape} must be non-negative integers",
-                          "invalid_shape")
-        if buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops:
+                self.fail(instruction, f"tensor shape {shape} must be non-negative integers", "invalid_shape")
+        top_shared = buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops
+        if top_shared and self.shared_index < len(self.shared):
             # every SPMD instance sees the same top-level shared_hbm tensor
-            if self.shared_index < len(self.shared):
-                alloc = self.shared[self.shared_index]
-                self.shared_index += 1
-                if alloc.shape != tuple(shape) or alloc.dtype != dtype:
-                    self.fail(instruction, "shared_hbm tensor differs between SPMD instances"
-                              f" ({shape} {dtype} vs {alloc.shape} {alloc.dtype})", "spmd_shared_mismatch")
-                return alloc
-        size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            alloc = self.shared[self.shared_index]
+            self.shared_index += 1
+            if alloc.shape != tuple(shape) or alloc.dtype != dtype:
+                self.fail(
+                    instruction,
+                    "shared_hbm tensor differs between SPMD instances"
+                    f" ({shape} {dtype} vs {alloc.shape} {alloc.dtype})",
+                    "spmd_shared_mismatch",
+                )
+            return alloc
+        size = math.prod(shape) if shape else 1
         if buffer.on_chip:
             if len(shape) < 2:
-                self.fail(instruction, f"on-chip tensors need a partition and a free dimension"
-                          f" (got shape {tuple(shape)}; use e.g. ({shape[0] if shape else 1}, 1))",
-                          "leading_dimension_of_tensor_must_be_partition")
+                self.fail(
+                    instruction,
+                    f"on-chip tensors need a partition and a free dimension"
+                    f" (got shape {tuple(shape)}; use e.g. ({shape[0] if shape else 1}, 1))",
+                    "leading_dimension_of_tensor_must_be_partition",
+                )
             partitions = int(shape[partition_axis])
             if partitions > self.spec.pmax:
-                self.fail(instruction, f"partition dimension {partitions} exceeds the limit"
-                          f" (valid: 1..{self.spec.pmax})", "num_partition_exceed_arch_limit")
+                self.fail(
+                    instruction,
+                    f"partition dimension {partitions} exceeds the limit (valid: 1..{self.spec.pmax})",
+                    "num_partition_exceed_arch_limit",
+                )
             free = size // partitions if partitions else 0
         else:
             partitions, free = 1, size
@@ -217,10 +250,22 @@ class Simulation:
                 else:
                     storage[...] = np.float32(np.nan)
             else:
-                storage[...] = np.asarray(fill, dtype=np.float32).astype(dtype) if dtype.kind in "fV" \
+                storage[...] = (
+                    np.asarray(fill, dtype=np.float32).astype(dtype)
+                    if dtype.kind in "fV"
                     else np.asarray(fill).astype(dtype)
-        alloc = Allocation(self.next_alloc, buffer, dtype, tuple(int(d) for d in shape),
-                           partitions, free, name, storage, partition_axis if buffer.on_chip else -1)
+                )
+        alloc = Allocation(
+            self.next_alloc,
+            buffer,
+            dtype,
+            tuple(int(d) for d in shape),
+            partitions,
+            free,
+            name,
+            storage,
+            partition_axis if buffer.on_chip else -1,
+        )
         self.next_alloc += 1
         if buffer.on_chip:
             self._account(instruction, alloc)
@@ -235,26 +280,36 @@ class Simulation:
         if alloc.buffer is Buffer.PSUM:
             block_bytes = nbytes // max(1, _blocks(alloc))
             if block_bytes > spec.psum_bank_bytes:
-                self.fail(instruction, f"PSUM tile of {block_bytes} bytes per partition exceeds one bank"
-                          f" ({spec.psum_bank_bytes} bytes = {spec.psum_bank_bytes // 4} fp32)",
-                          "size_of_dimension_exceed_arch_limit")
+                self.fail(
+                    instruction,
+                    f"PSUM tile of {block_bytes} bytes per partition exceeds one bank"
+                    f" ({spec.psum_bank_bytes} bytes = {spec.psum_bank_bytes // 4} fp32)",
+                    "size_of_dimension_exceed_arch_limit",
+                )
             self.live_psum_bytes += nbytes
             if self.live_psum_bytes > spec.psum_bytes_per_partition:
                 live = self.live_psum_bytes
                 self.live_psum_bytes -= nbytes
-                self.fail(instruction, f"PSUM capacity exceeded by live tiles ({live} bytes per"
-                          f" partition live, {spec.psum_bytes_per_partition} available)",
-                          "psum_capacity_exceeded")
-            weakref.finalize(alloc, self._release, Buffer.PSUM, nbytes)
+                self.fail(
+                    instruction,
+                    f"PSUM capacity exceeded by live tiles ({live} bytes per"
+                    f" partition live, {spec.psum_bytes_per_partition} available)",
+                    "psum_capacity_exceeded",
+                )
+            alloc._release = _Release(self, Buffer.PSUM, nbytes)
         else:
             self.live_sbuf_bytes += nbytes
             usable = spec.sbuf_usable_bytes_per_partition
             if self.live_sbuf_bytes > usable:
                 live = self.live_sbuf_bytes
                 self.live_sbuf_bytes -= nbytes
-                self.fail(instruction, f"SBUF capacity exceeded by live tiles ({live} bytes per"
-                          f" partition live, {usable} available)", "sbuf_capacity_exceeded")
-            weakref.finalize(alloc, self._release, Buffer.SBUF, nbytes)
+                self.fail(
+                    instruction,
+                    f"SBUF capacity exceeded by live tiles ({live} bytes per"
+                    f" partition live, {usable} available)",
+                    "sbuf_capacity_exceeded",
+                )
+            alloc._release = _Release(self, Buffer.SBUF, nbytes)
 
     def _release(self, buffer: Buffer, nbytes: int) -> None:
         if buffer is Buffer.PSUM:
@@ -274,9 +329,17 @@ class Simulation:
         """Append one executed instruction to the trace."""
         filename, line = user_location()
         instr = Instruction(
-            seq=len(self.trace.instructions), engine=engine, opcode=opcode, inputs=inputs,
-            outputs=outputs, kernel=self.kernel_name, source_file=filename, source_line=line,
-            program_id=self.program_id, core=self.core, attrs=attrs or {},
+            seq=len(self.trace.instructions),
+            engine=engine,
+            opcode=opcode,
+            inputs=inputs,
+            outputs=outputs,
+            kernel=self.kernel_name,
+            source_file=filename,
+            source_line=line,
+            program_id=self.program_id,
+            core=self.core,
+            attrs=attrs or {},
         )
         self.trace.instructions.append(instr)
         return instr
@@ -303,14 +366,34 @@ class Simulation:
                 continue
             for w, it in writes:
                 if it < frame.iteration and w.overlaps(region):
-                    self.fail(instruction, "loop-carried dependency inside affine_range (iteration"
-                              f" {frame.iteration} reads what iteration {it} wrote; use"
-                              " sequential_range, or accumulate with +=)", "unexpected_output_dependencies")
+                    self.fail(
+                        instruction,
+                        "loop-carried dependency inside affine_range (iteration"
+                        f" {frame.iteration} reads what iteration {it} wrote; use"
+                        " sequential_range, or accumulate with +=)",
+                        "unexpected_output_dependencies",
+                    )
+
+
+class _Release:
+    """Returns an on-chip allocation's bytes to the simulation when the tensor dies."""
+
+    __slots__ = ("buffer", "nbytes", "sim")
+
+    def __init__(self, sim: Simulation, buffer: Buffer, nbytes: int) -> None:
+        self.sim, self.buffer, self.nbytes = sim, buffer, nbytes
+
+    def __call__(self) -> None:
+        self.sim._release(self.buffer, self.nbytes)
 
 
 def _contains(outer: Region, inner: Region) -> bool:
-    return (outer.partition_start <= inner.partition_start and inner.partition_stop <= outer.partition_stop
-            and outer.byte_start <= inner.byte_start and inner.byte_stop <= outer.byte_stop)
+    return (
+        outer.partition_start <= inner.partition_start
+        and inner.partition_stop <= outer.partition_stop
+        and outer.byte_start <= inner.byte_start
+        and inner.byte_stop <= outer.byte_stop
+    )
 
 
 def _blocks(alloc: Allocation) -> int:
@@ -337,7 +420,9 @@ def current(api: str = "") -> Simulation:
         raise KernelError(
             f"NKI API {api or 'call'} used outside of an NKI kernel (decorate the function with"
             " nki.jit and call it, or use trnsim.nki.simulate)",
-            kernel="-", location=f"{os.path.basename(filename)}:{line}", err_id="nki_api_outside_of_nki_kernel",
+            kernel="-",
+            location=f"{os.path.basename(filename)}:{line}",
+            err_id="nki_api_outside_of_nki_kernel",
         )
     return sim
 

@@ -13,7 +13,9 @@ In timing-only mode the allocation has no storage: views still know their shape 
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import math
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -49,8 +51,18 @@ def physical_strides(shape: tuple[int, ...], partition_axis: int, free_elems: in
 class Tensor:
     """A view of NKI memory (HBM, SBUF or PSUM), usable as a legacy tile or a current NkiTensor."""
 
-    __slots__ = ("_region", "alloc", "dyn", "flat", "index_tiles", "offset", "oob", "paxis", "shape",
-                 "strides")
+    __slots__ = (
+        "_region",
+        "alloc",
+        "dyn",
+        "flat",
+        "index_tiles",
+        "offset",
+        "oob",
+        "paxis",
+        "shape",
+        "strides",
+    )
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
     __hash__ = object.__hash__
 
@@ -97,7 +109,7 @@ class Tensor:
     @property
     def size(self) -> int:
         """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape) if self.shape else 1
 
     @property
     def itemsize(self) -> int:
@@ -117,12 +129,12 @@ class Tensor:
     @property
     def space(self) -> MemorySpace:
         """Memory space for the trace."""
-        return self.alloc.buffer.space
+        return self.alloc.space
 
     @property
     def on_chip(self) -> bool:
         """True for SBUF/PSUM tensors."""
-        return self.alloc.buffer.on_chip
+        return self.alloc.on_chip
 
     @property
     def is_tile(self) -> bool:
@@ -137,8 +149,10 @@ class Tensor:
 
     def __bool__(self) -> bool:
         runtime.current("bool(tensor)").fail(
-            "bool()", "a tensor has no truth value at trace time (no if/and/or/not on tiles)",
-            "ambiguous_tensor_truth_value")
+            "bool()",
+            "a tensor has no truth value at trace time (no if/and/or/not on tiles)",
+            "ambiguous_tensor_truth_value",
+        )
 
     # -- indexing -------------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Tensor:
@@ -229,10 +243,10 @@ class Tensor:
     def __ge__(self, o: Any) -> Any:
         return self._bin("greater_equal", o)
 
-    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, o: Any) -> Any:
         return self._bin("equal", o)
 
-    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, o: Any) -> Any:
         return self._bin("not_equal", o)
 
     # -- views ----------------------------------------------------------------------------------
@@ -242,29 +256,44 @@ class Tensor:
             shape = tuple(shape[0])
         new = tuple(int(d) for d in shape)
         if -1 in new:
-            known = int(np.prod([d for d in new if d != -1], dtype=np.int64)) or 1
+            known = math.prod([d for d in new if d != -1]) or 1
             new = tuple(self.size // known if d == -1 else d for d in new)
-        if int(np.prod(new, dtype=np.int64)) != self.size:
-            _fail("reshape", f"cannot reshape {self.shape} ({self.size} elements) to {new}"
-                  f" ({int(np.prod(new, dtype=np.int64))} elements)", "reshape_size_mismatch")
+        if math.prod(new) != self.size:
+            _fail(
+                "reshape",
+                f"cannot reshape {self.shape} ({self.size} elements) to {new} ({math.prod(new)} elements)",
+                "reshape_size_mismatch",
+            )
         if self.flat is not None:
-            return self._replace(shape=new, flat=self.flat.reshape(new),
-                                 oob=None if self.oob is None else self.oob.reshape(new))
+            return self._replace(
+                shape=new,
+                flat=self.flat.reshape(new),
+                oob=None if self.oob is None else self.oob.reshape(new),
+            )
         if _c_contiguous(self.shape, self.strides):
             paxis = 0 if self.on_chip else -1
             strides = physical_strides(new, -1, 0)
             if self.on_chip:  # keep the partition stride when the partition dim is kept
                 strides = _tile_strides(self, new)
             return self._replace(shape=new, strides=strides, paxis=paxis)
-        if self.on_chip and self.paxis == 0 and new and new[0] == self.shape[0] and \
-                _c_contiguous(self.shape[1:], self.strides[1:]):
+        if (
+            self.on_chip
+            and self.paxis == 0
+            and new
+            and new[0] == self.shape[0]
+            and _c_contiguous(self.shape[1:], self.strides[1:])
+        ):
             free = physical_strides(new[1:], -1, 0)
             return self._replace(shape=new, strides=(self.strides[0], *free), paxis=0)
-        _fail("reshape", f"cannot reshape a non-contiguous view {self.shape} to {new}", "reshape_non_contiguous")
+        _fail(
+            "reshape", f"cannot reshape a non-contiguous view {self.shape} to {new}", "reshape_non_contiguous"
+        )
 
     def _replace(self, **kw: Any) -> Tensor:
-        args = {s: getattr(self, s) for s in ("alloc", "shape", "offset", "strides", "paxis", "flat", "oob",
-                                                "dyn", "index_tiles")}
+        args = {
+            s: getattr(self, s)
+            for s in ("alloc", "shape", "offset", "strides", "paxis", "flat", "oob", "dyn", "index_tiles")
+        }
         args.update(kw)
         return Tensor(**args)
 
@@ -275,13 +304,25 @@ class Tensor:
         if self.offset != 0 or self.shape != a.shape or self.flat is not None:
             _fail("view", "view(dtype) needs the whole tensor", "unsupported_view")
         if (a.free_elems * a.itemsize) % dt.itemsize or (self.shape[-1] * a.itemsize) % dt.itemsize:
-            _fail("view", f"cannot view {dtype_name(a.dtype)} {self.shape} as {dtype_name(dt)}",
-                  "unsupported_view")
+            _fail(
+                "view",
+                f"cannot view {dtype_name(a.dtype)} {self.shape} as {dtype_name(dt)}",
+                "unsupported_view",
+            )
         last = self.shape[-1] * a.itemsize // dt.itemsize
         shape = (*self.shape[:-1], last)
         storage = None if a.storage is None else a.storage.view(dt)
-        alias = Allocation(a.alloc_id, a.buffer, dt, shape, a.partitions,
-                           a.free_elems * a.itemsize // dt.itemsize, a.name, storage, a.partition_axis)
+        alias = Allocation(
+            a.alloc_id,
+            a.buffer,
+            dt,
+            shape,
+            a.partitions,
+            a.free_elems * a.itemsize // dt.itemsize,
+            a.name,
+            storage,
+            a.partition_axis,
+        )
         if a.buffer.on_chip:
             _keep_alive(alias, a)
         return Tensor.whole(alias)
@@ -290,8 +331,11 @@ class Tensor:
         """Broadcast size-1 dims (stride 0) to ``shape``."""
         shape = tuple(int(d) for d in shape)
         if len(shape) != self.ndim:
-            _fail("broadcast_to", f"broadcast_to needs the same rank ({self.shape} to {shape})",
-                  "broadcast_rank_mismatch")
+            _fail(
+                "broadcast_to",
+                f"broadcast_to needs the same rank ({self.shape} to {shape})",
+                "broadcast_rank_mismatch",
+            )
         strides = list(self.strides)
         for d, (old, new) in enumerate(zip(self.shape, shape, strict=True)):
             if old != new:
@@ -309,8 +353,13 @@ class Tensor:
         strides = (*self.strides[:axis], 0, *self.strides[axis:])
         flat = None if self.flat is None else np.expand_dims(self.flat, axis)
         paxis = self.paxis + (1 if 0 <= axis <= self.paxis else 0) if self.paxis >= 0 else -1
-        return self._replace(shape=shape, strides=strides, flat=flat, paxis=paxis,
-                             oob=None if self.oob is None else np.expand_dims(self.oob, axis))
+        return self._replace(
+            shape=shape,
+            strides=strides,
+            flat=flat,
+            paxis=paxis,
+            oob=None if self.oob is None else np.expand_dims(self.oob, axis),
+        )
 
     def as_tile(self) -> Tensor:
         """The tensor as a tile (a no-op view)."""
@@ -323,11 +372,22 @@ class Tensor:
     def assert_shape(self, shape: Any) -> Tensor:
         """Fail unless the tensor has ``shape``."""
         if tuple(shape) != self.shape:
-            _fail("assert_shape", f"expected shape {tuple(shape)}, got {self.shape}", "annotation_shape_mismatch")
+            _fail(
+                "assert_shape",
+                f"expected shape {tuple(shape)}, got {self.shape}",
+                "annotation_shape_mismatch",
+            )
         return self
 
-    def ap(self, pattern: Any, offset: Any = None, scalar_offset: Any = None, vector_offset: Any = None,
-           indirect_dim: int = 0, dtype: Any = None) -> Tensor:
+    def ap(
+        self,
+        pattern: Any,
+        offset: Any = None,
+        scalar_offset: Any = None,
+        vector_offset: Any = None,
+        indirect_dim: int = 0,
+        dtype: Any = None,
+    ) -> Tensor:
         """Current API access pattern: ``[[step, num], ...]`` over the underlying storage."""
         return OPERATORS["ap"](self, pattern, offset, scalar_offset, vector_offset, indirect_dim, dtype)
 
@@ -340,28 +400,26 @@ class Tensor:
 
     def operand(self, name: str) -> Operand:
         """The trace operand for this view."""
-        isz = self.alloc.itemsize
+        a = self.alloc
+        isz = a.itemsize
         shape = self.shape
-        nbytes = self.size * isz
+        nbytes = (math.prod(shape) if shape else 1) * isz
         if self.flat is None:
-            inner = self.strides[-1] * isz if shape else isz
-            run = 1
-            expected = 1
+            strides = self.strides
+            inner = strides[-1] * isz if shape else isz
+            run = 1  # elements in the longest unit-stride run of the innermost dims
             for d in range(len(shape) - 1, -1, -1):
                 if d == self.paxis:
                     continue
-                if self.strides[d] != expected and shape[d] != 1:
-                    if run == 1 and d == len(shape) - 1:
-                        run = 1
+                if strides[d] != run and shape[d] != 1:
                     break
                 run *= shape[d]
-                expected = run
             contiguous = run * isz
         else:
             inner = isz
             contiguous = isz
-        return Operand(name, self.alloc.buffer.space, shape, dtype_name(self.alloc.dtype), nbytes,
-                       self.region(), contiguous, inner)
+        region = self._region if self._region is not None else self.region()
+        return Operand(name, a.space, shape, a.dtype_name, nbytes, region, contiguous, inner)
 
     def check_bounds(self, instruction: str, mask: np.ndarray | None) -> None:
         """Fail on an out-of-bounds element the mask does not exclude."""
@@ -369,15 +427,17 @@ class Tensor:
             return
         bad = self.oob
         if mask is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 bad = bad & np.broadcast_to(mask, self.shape)
-            except ValueError:
-                pass
         if bad.any():
             where = tuple(int(i[0]) for i in np.nonzero(bad))
-            runtime.current().fail(instruction, f"out-of-bounds access to tensor '{self.name}'"
-                                   f" {self.alloc.shape} at tile index {where} (mask it, or keep indices"
-                                   " inside the tensor)", "tensor_access_out_of_bound")
+            runtime.current().fail(
+                instruction,
+                f"out-of-bounds access to tensor '{self.name}'"
+                f" {self.alloc.shape} at tile index {where} (mask it, or keep indices"
+                " inside the tensor)",
+                "tensor_access_out_of_bound",
+            )
 
     def read(self) -> np.ndarray:
         """The values (value mode), in the storage dtype, shaped like the view."""
@@ -385,9 +445,17 @@ class Tensor:
         assert storage is not None
         if self.flat is None:
             if not self.shape or 0 in self.shape:
-                return np.empty(self.shape, storage.dtype) if self.shape else storage[self.offset: self.offset + 1][0]
-            return as_strided(storage[self.offset:], self.shape,
-                              tuple(s * self.alloc.itemsize for s in self.strides), writeable=False)
+                return (
+                    np.empty(self.shape, storage.dtype)
+                    if self.shape
+                    else storage[self.offset : self.offset + 1][0]
+                )
+            return as_strided(
+                storage[self.offset :],
+                self.shape,
+                tuple(s * self.alloc.itemsize for s in self.strides),
+                writeable=False,
+            )
         return storage[self.flat]
 
     def write(self, values: np.ndarray, mask: np.ndarray | None) -> None:
@@ -398,8 +466,9 @@ class Tensor:
         if self.flat is None:
             if 0 in self.shape:
                 return
-            dst = as_strided(storage[self.offset:], self.shape,
-                             tuple(s * self.alloc.itemsize for s in self.strides))
+            dst = as_strided(
+                storage[self.offset :], self.shape, tuple(s * self.alloc.itemsize for s in self.strides)
+            )
             if mask is None:
                 dst[...] = values
             else:
@@ -418,7 +487,7 @@ def _keep_alive(alias: Allocation, base: Allocation) -> None:
     weakref.finalize(alias, lambda b: None, base)
 
 
-def _fail(instruction: str, rule: str, err_id: str) -> Any:
+def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
     runtime.current().fail(instruction, rule, err_id)
 
 
@@ -447,21 +516,23 @@ def _region(t: Tensor) -> Region:
     a = t.alloc
     isz = a.itemsize
     if t.dyn:
-        if a.buffer.on_chip:
+        if a.on_chip:
             return Region(a.alloc_id, 0, a.partitions, 0, a.free_elems * isz)
         return Region(a.alloc_id, 0, 1, 0, a.free_elems * isz)
     if t.flat is not None:
         flat = t.flat if t.oob is None else t.flat[~t.oob]
         if flat.size == 0:
             return Region(a.alloc_id, 0, 0, 0, 0)
-        if a.buffer.on_chip:
+        if a.on_chip:
             p = flat // a.free_elems
             f = flat % a.free_elems
-            return Region(a.alloc_id, int(p.min()), int(p.max()) + 1, int(f.min()) * isz, (int(f.max()) + 1) * isz)
+            return Region(
+                a.alloc_id, int(p.min()), int(p.max()) + 1, int(f.min()) * isz, (int(f.max()) + 1) * isz
+            )
         return Region(a.alloc_id, 0, 1, int(flat.min()) * isz, (int(flat.max()) + 1) * isz)
     if 0 in t.shape:
         return Region(a.alloc_id, 0, 0, 0, 0)
-    if not a.buffer.on_chip:
+    if not a.on_chip:
         lo = hi = t.offset
         for n, s in zip(t.shape, t.strides, strict=True):
             span = s * (n - 1)
@@ -491,6 +562,7 @@ def _region(t: Tensor) -> Region:
 # indexing
 # ---------------------------------------------------------------------------------------------
 
+
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:
     if not isinstance(key, tuple):
         key = (key,)
@@ -499,11 +571,14 @@ def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:
         _fail("indexing", "an index can have only one '...'", "invalid_index")
     explicit = sum(1 for k in key if k is not Ellipsis and k is not None)
     if explicit > t.ndim:
-        _fail("indexing", f"too many indices ({explicit}) for a {t.ndim}-D tensor {t.shape}",
-              "exceed_max_supported_dimension")
+        _fail(
+            "indexing",
+            f"too many indices ({explicit}) for a {t.ndim}-D tensor {t.shape}",
+            "exceed_max_supported_dimension",
+        )
     if n_ell:
         i = key.index(Ellipsis)
-        key = key[:i] + (slice(None),) * (t.ndim - explicit) + key[i + 1:]
+        key = key[:i] + (slice(None),) * (t.ndim - explicit) + key[i + 1 :]
     else:
         key = key + (slice(None),) * (t.ndim - explicit)
     return key
@@ -515,9 +590,12 @@ def index_view(t: Tensor, key: Any) -> Tensor:
     advanced = any(isinstance(k, (IndexExpr, Tensor, np.ndarray)) for k in key)
     if advanced:
         if any(isinstance(k, slice) for k in key):
-            _fail("indexing", "basic indexing (slices) and advanced indexing (arange/mgrid) cannot be"
-                  " mixed in one subscript (use nl.arange for every dimension)",
-                  "unsupported_mixing_basic_advanced_tensor_indexing")
+            _fail(
+                "indexing",
+                "basic indexing (slices) and advanced indexing (arange/mgrid) cannot be"
+                " mixed in one subscript (use nl.arange for every dimension)",
+                "unsupported_mixing_basic_advanced_tensor_indexing",
+            )
         return _advanced(t, key)
     return _basic(t, key)
 
@@ -551,8 +629,12 @@ def _basic(t: Tensor, key: tuple[Any, ...]) -> Tensor:
             if i < 0:
                 i += size
             if not 0 <= i < size:
-                _fail("indexing", f"index {int(item)} is out of bounds for dimension {d} of size {size}"
-                      f" of tensor '{t.name}' {t.alloc.shape}", "tensor_access_out_of_bound")
+                _fail(
+                    "indexing",
+                    f"index {int(item)} is out of bounds for dimension {d} of size {size}"
+                    f" of tensor '{t.name}' {t.alloc.shape}",
+                    "tensor_access_out_of_bound",
+                )
             offset += i * stride
             if d == t.paxis and t.on_chip:  # an int on the partition dim keeps size 1
                 paxis = len(shape)
@@ -585,8 +667,12 @@ def _slice_bounds(item: slice, size: int, t: Tensor, d: int) -> tuple[int, int, 
     stop = None if item.stop is None else _as_int(item.stop, "slice stop")
     for v in (start, stop):
         if v is not None and (v > size or v < -size):
-            _fail("indexing", f"slice {start}:{stop} is out of bounds for dimension {d} of size {size}"
-                  f" of tensor '{t.name}' {t.alloc.shape}", "tensor_access_out_of_bound")
+            _fail(
+                "indexing",
+                f"slice {start}:{stop} is out of bounds for dimension {d} of size {size}"
+                f" of tensor '{t.name}' {t.alloc.shape}",
+                "tensor_access_out_of_bound",
+            )
     return slice(start, stop, step).indices(size)
 
 
@@ -594,7 +680,9 @@ def _as_int(value: Any, what: str) -> int:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, IndexExpr):
-        _fail("indexing", f"an arange/mgrid expression cannot be a {what} (use it as an index)", "invalid_index")
+        _fail(
+            "indexing", f"an arange/mgrid expression cannot be a {what} (use it as an index)", "invalid_index"
+        )
     _fail("indexing", f"{what} must be an integer, got {type(value).__name__}", "invalid_index")
 
 
@@ -608,13 +696,19 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
             _fail("indexing", "None cannot be used with arange/mgrid indices", "invalid_index")
         if isinstance(item, IndexExpr):
             if item.ndim == 1:
-                _fail("indexing", "a 1-D nl.arange cannot index a tensor: lift it with [:, None] or"
-                      " [None, :]", "1d_arange_not_supported")
+                _fail(
+                    "indexing",
+                    "a 1-D nl.arange cannot index a tensor: lift it with [:, None] or [None, :]",
+                    "1d_arange_not_supported",
+                )
             exprs.append(item)
         elif isinstance(item, Tensor):
             if t.on_chip or d != 0:
-                _fail("indexing", "an index tile may only index the outermost dimension of an HBM"
-                      " tensor", "indirect_indices_free_dim")
+                _fail(
+                    "indexing",
+                    "an index tile may only index the outermost dimension of an HBM tensor",
+                    "indirect_indices_free_dim",
+                )
             tiles.append(item)
             if sim.values:
                 exprs.append(IndexExpr.concrete(item.read().astype(np.int64)))
@@ -633,17 +727,20 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
         for a, s in enumerate(e.sizes):
             if s != 1:
                 if sizes[a] not in (1, s):
-                    _fail("indexing", f"index expressions of shapes {[x.sizes for x in padded]} do not"
-                          " broadcast", "invalid_index")
+                    _fail(
+                        "indexing",
+                        f"index expressions of shapes {[x.sizes for x in padded]} do not broadcast",
+                        "invalid_index",
+                    )
                 sizes[a] = s
     shape = tuple(sizes)
-    in_bounds = all(0 <= lo and hi < t.shape[d] for d, (lo, hi) in enumerate(e.bounds() for e in padded))
+    in_bounds = all(lo >= 0 and hi < t.shape[d] for d, (lo, hi) in enumerate(e.bounds() for e in padded))
     if t.flat is None and all(e.is_affine for e in padded) and in_bounds:
         offset = t.offset + sum(t.strides[d] * e.const for d, e in enumerate(padded))
         strides = tuple(sum(t.strides[d] * e.coefs[a] for d, e in enumerate(padded)) for a in range(ndim))
         for a in range(ndim):
             if sizes[a] == 1:
-                strides = (*strides[:a], 0, *strides[a + 1:])
+                strides = (*strides[:a], 0, *strides[a + 1 :])
         paxis = 0 if t.on_chip else -1
         return Tensor(t.alloc, shape, offset, strides, paxis, None, None, dyn, tuple(tiles))
     oob = np.zeros(shape, dtype=bool)
@@ -665,5 +762,14 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
         flat = np.asarray(flat, dtype=np.int64)
     if dyn and tiles:
         oob = np.zeros(shape, dtype=bool)  # runtime indices: checked (or skipped) by the instruction
-    return Tensor(t.alloc, shape, 0, (1,) * ndim, 0 if t.on_chip else -1, flat,
-                  oob if oob.any() else None, dyn, tuple(tiles))
+    return Tensor(
+        t.alloc,
+        shape,
+        0,
+        (1,) * ndim,
+        0 if t.on_chip else -1,
+        flat,
+        oob if oob.any() else None,
+        dyn,
+        tuple(tiles),
+    )

@@ -52,6 +52,16 @@ class Candidate:
         parts.append(f"recompute={self.recompute.value}")
         return " ".join(parts)
 
+    def short(self) -> str:
+        """A compact label for narrow tables, e.g. ``t8 p4x2 d16 z1 mb1 sel``."""
+        interleave = f"x{self.interleave}" if self.interleave > 1 else ""
+        text = f"t{self.tp} p{self.pp}{interleave} d{self.dp}"
+        if self.cp > 1:
+            text += f" c{self.cp}"
+        if self.ep > 1:
+            text += f" e{self.ep}"
+        return text + f" z{self.zero_stage} mb{self.micro_batch} {self.recompute.value[:4]}"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON/CSV."""
         out = asdict(self)

@@ -11,14 +11,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from trnsim.cluster.goodput import estimate_goodput
 from trnsim.cluster.pipeline import Schedule
 from trnsim.cluster.plan import InfeasiblePlanError, ParallelPlan, make_plan
+from trnsim.cluster.topology import topology_for_system
 from trnsim.errors import ConfigError
 from trnsim.plan.candidate import Candidate
 from trnsim.plan.errors import PlanError
 from trnsim.plan.evaluator import Infeasible, StepEstimate
 from trnsim.plan.problem import Problem
 from trnsim.workload.options import Precision
+
+#: Bytes per parameter in a checkpoint: BF16 weights (2) plus FP32 master weights and Adam's two
+#: moments (12), Megatron-LM's mixed-precision state. Used only for the goodput model's write time.
+CHECKPOINT_BYTES_PER_PARAM = 2 + 12
 
 #: Where the cluster layer defines its public functions (the package first, then its module).
 _CLUSTER_MODULES = ("trnsim.cluster", "trnsim.cluster.step")
@@ -61,6 +67,21 @@ class ClusterEvaluator:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__()  # type: ignore[misc]
 
+    def goodput(self, problem: Problem, step_time_s: float) -> float:
+        """The cluster's goodput model at this scale: failures, checkpoints and restarts.
+
+        Failure rate, restart time and checkpoint write bandwidth per node come from the system's
+        topology file (its ``reliability`` table); the checkpoint holds the full training state.
+        """
+        reliability = topology_for_system(problem.system.config).reliability
+        result = estimate_goodput(
+            problem.chips, step_time_s, problem.model.params * CHECKPOINT_BYTES_PER_PARAM,
+            failure_rate_per_chip_hour=reliability.failure_rate_per_chip_hour,
+            checkpoint_write_bytes_per_s=reliability.checkpoint_write_bytes_per_s_per_node * problem.nodes,
+            restart_s=reliability.restart_s,
+        )
+        return result.goodput
+
     def check(self, problem: Problem, candidate: Candidate) -> Infeasible | None:
         """The cluster's cheap check (divisibility, schedule, memory)."""
         try:
@@ -85,12 +106,15 @@ class ClusterEvaluator:
             return Infeasible(str(error.reason), str(error))
         if not getattr(result, "fits", True):
             return Infeasible("memory", f"{candidate.describe()} does not fit in memory")
+        goodput = getattr(result, "goodput", None)
+        if goodput is None:
+            goodput = self.goodput(problem, float(result.step_time_s))
         return StepEstimate(
             step_time_s=float(result.step_time_s),
             tokens_per_s=float(result.tokens_per_s),
             mfu=float(result.mfu),
             memory_per_rank_bytes=float(result.memory_per_rank_bytes),
             breakdown_s={str(k): float(v) for k, v in dict(result.breakdown).items()},
-            goodput=float(getattr(result, "goodput", 1.0) or 1.0),
+            goodput=float(goodput),
             memory_capacity_bytes=getattr(result, "memory_capacity_bytes", None),
         )

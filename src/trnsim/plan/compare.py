@@ -3,7 +3,8 @@
 *Equal chips* gives every system the same number of chips. *Equal budget* gives every system the
 same hourly spend as the reference system's equal-chip plan (the first system with a known price
 unless one is named): as many whole nodes as that spend buys, rounded down to a count of the form
-2^k or 3·2^k so the ranks still split over the usual power-of-two batch sizes. A system without a
+2^k or 3·2^k (then 2^k if that does not split) so the ranks still split over the usual
+power-of-two batch sizes. A system without a
 price has no equal-budget plan and says so. A scaling curve (best plan at several chip counts)
 shows how each system holds up as the job spreads.
 """
@@ -65,12 +66,67 @@ def nodes_for_budget(hourly_budget_usd: float, price_usd_per_node_hour: float) -
     return best
 
 
-def _search(
+SearchKey = tuple[str, int]
+
+
+def _search_task(
     model: ModelShape, system: SystemShape, chips: int, job: TrainingJob, evaluator: Evaluator,
-    space: SearchSpace | None, top_k: int, progress: ProgressCallback | None,
-) -> SearchResult:
-    problem = Problem(model, system, chips * system.ranks_per_chip, job)
-    return search_plans(problem, evaluator, space, top_k=top_k, progress=progress)
+    space: SearchSpace | None, top_k: int,
+) -> SearchResult | str:
+    """One search, its user error returned as text (module-level so a process pool can run it)."""
+    try:
+        return search_plans(Problem(model, system, chips * system.ranks_per_chip, job), evaluator, space,
+                            top_k=top_k)
+    except TrnsimError as error:
+        return str(error)
+
+
+class _Searches:
+    """Runs and remembers searches by (system, chips): a repeated one is not run twice.
+
+    With ``workers`` > 1, :meth:`prefetch` runs a batch of searches in a process pool (each
+    search is independent; the evaluator and shapes are picklable).
+    """
+
+    def __init__(self, model: ModelShape, job: TrainingJob, evaluator: Evaluator, space: SearchSpace | None,
+                 top_k: int, workers: int, progress: ProgressCallback | None,
+                 on_stage: Callable[[str], None] | None) -> None:
+        self.model, self.job, self.evaluator, self.space = model, job, evaluator, space
+        self.top_k, self.workers, self.progress, self.on_stage = top_k, workers, progress, on_stage
+        self.done: dict[SearchKey, SearchResult | str] = {}
+
+    def _record(self, key: SearchKey, result: SearchResult | str) -> None:
+        self.done[key] = result
+        if self.progress is not None and isinstance(result, SearchResult):
+            self.progress(result.stats.candidates)
+        if self.on_stage:
+            self.on_stage(f"done: {key[0]} at {key[1]:,} chips")
+
+    def prefetch(self, wanted: list[tuple[SystemShape, int]]) -> None:
+        todo = list({(s.name, c): (s, c) for s, c in wanted if (s.name, c) not in self.done}.values())
+        if self.workers <= 1 or len(todo) <= 1:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # spawn, not fork: the caller may run threads (a progress bar) that fork would copy mid-state.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(_search_task, self.model, s, c, self.job, self.evaluator, self.space, self.top_k):
+                (s.name, c) for s, c in todo
+            }
+            for future in as_completed(futures):
+                self._record(futures[future], future.result())
+
+    def get(self, system: SystemShape, chips: int) -> SearchResult | str:
+        key = (system.name, chips)
+        if key not in self.done:
+            if self.on_stage:
+                self.on_stage(f"{system.name}: {chips:,} chips")
+            self._record(key, _search_task(self.model, system, chips, self.job, self.evaluator, self.space,
+                                           self.top_k))
+        return self.done[key]
 
 
 def compare_systems(
@@ -87,31 +143,35 @@ def compare_systems(
     top_k: int = 3,
     progress: ProgressCallback | None = None,
     on_stage: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> Comparison:
-    """Best plan per system at equal chips, at equal hourly budget, and over ``scaling_chips``."""
+    """Best plan per system at equal chips, at equal hourly budget, and over ``scaling_chips``.
+
+    ``workers`` > 1 runs independent searches in that many processes.
+    """
+    searches = _Searches(model, job, evaluator, space, top_k, workers, progress, on_stage)
     rows = [SystemRow(s) for s in systems]
+    searches.prefetch([(s, chips) for s in systems] + [(s, c) for s in systems for c in scaling_chips])
     for row in rows:
-        if on_stage:
-            on_stage(f"{row.system.name}: {chips} chips")
-        try:
-            row.equal_chips = _search(model, row.system, chips, job, evaluator, space, top_k, progress)
-        except TrnsimError as error:
-            row.equal_chips_error = str(error)
+        found = searches.get(row.system, chips)
+        if isinstance(found, SearchResult):
+            row.equal_chips = found
+        else:
+            row.equal_chips_error = found
     ref_row = _reference_row(rows, reference)
     budget = hourly_budget_usd
     if budget is None and ref_row is not None and ref_row.best is not None:
         price = ref_row.system.price_usd_per_node_hour
         budget = None if price is None else ref_row.best.nodes * price
+    searches.prefetch([(r.system, c) for r in rows for c in _budget_chips(r.system, budget)[:1]])
     for row in rows:
-        _equal_budget(row, model, job, evaluator, space, top_k, budget, progress, on_stage)
+        _equal_budget(row, budget, searches)
         for count in scaling_chips:
-            if on_stage:
-                on_stage(f"{row.system.name}: scaling at {count} chips")
-            try:
-                found = _search(model, row.system, count, job, evaluator, space, 1, progress)
+            found = searches.get(row.system, count)
+            if isinstance(found, SearchResult):
                 row.scaling.append(found.best)
-            except TrnsimError as error:
-                row.scaling_errors[count] = str(error)
+            else:
+                row.scaling_errors[count] = found
     return Comparison(model, job, chips, rows, ref_row.system.name if ref_row else None, budget)
 
 
@@ -122,11 +182,20 @@ def _reference_row(rows: list[SystemRow], reference: str | None) -> SystemRow | 
     return priced[0] if priced else None
 
 
-def _equal_budget(
-    row: SystemRow, model: ModelShape, job: TrainingJob, evaluator: Evaluator, space: SearchSpace | None,
-    top_k: int, budget: float | None, progress: ProgressCallback | None,
-    on_stage: Callable[[str], None] | None,
-) -> None:
+def _budget_chips(system: SystemShape, budget: float | None) -> list[int]:
+    """Chip counts to try at an hourly budget: 2^k or 3·2^k nodes, then 2^k (empty: none)."""
+    price = system.price_usd_per_node_hour
+    if budget is None or price is None:
+        return []
+    nodes = nodes_for_budget(budget, price)
+    if nodes == 0:
+        return []
+    # 3·2^k nodes may not split over a power-of-two batch; fall back to the largest 2^k.
+    tries = [nodes] + ([1 << (nodes.bit_length() - 1)] if nodes & (nodes - 1) else [])
+    return [n * system.chips_per_node for n in tries]
+
+
+def _equal_budget(row: SystemRow, budget: float | None, searches: _Searches) -> None:
     price = row.system.price_usd_per_node_hour
     if budget is None:
         row.equal_budget_note = "no reference price: no system with a known price has a feasible plan"
@@ -134,15 +203,16 @@ def _equal_budget(
     if price is None:
         row.equal_budget_note = f"price of {row.system.name} unknown in the catalog (supply one)"
         return
-    nodes = nodes_for_budget(budget, price)
-    if nodes == 0:
+    tries = _budget_chips(row.system, budget)
+    if not tries:
         row.equal_budget_note = f"${budget:,.0f}/h does not buy one {row.system.name} node (${price:,.2f}/h)"
         return
-    chips = nodes * row.system.chips_per_node
-    if on_stage:
-        on_stage(f"{row.system.name}: {chips} chips at equal budget")
-    try:
-        row.equal_budget = _search(model, row.system, chips, job, evaluator, space, top_k, progress)
+    for chips in tries:
+        found = searches.get(row.system, chips)
+        if isinstance(found, str):
+            row.equal_budget_note = found
+            continue
+        row.equal_budget = found
+        nodes = chips // row.system.chips_per_node
         row.equal_budget_note = f"{nodes} nodes × ${price:,.2f}/h = ${nodes * price:,.0f}/h"
-    except TrnsimError as error:
-        row.equal_budget_note = str(error)
+        return

@@ -10,7 +10,7 @@ the planner counts):
 - cp divides the sequence length; ep divides the experts and the data-parallel ranks;
 - pp × interleave ≤ layers (or divides them, with ``even_layers``); interleave > 1 only with pp > 1
   and a micro-batch count divisible by pp (Megatron's rule for the interleaved schedule);
-- dp × micro_batch divides the global batch; ZeRO stages > 0 only with dp > 1.
+- dp × micro_batch divides the global batch; with dp = 1 only ZeRO stage 0 (nothing to shard).
 
 Candidates come in *groups* sharing a structure (tp, pp, dp, cp, ep, interleave); within a group
 the memory-saving knobs vary. The group's most frugal member (highest ZeRO stage, smallest
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -63,6 +64,27 @@ class SearchSpace(BaseModel):
         if not values or any(v not in (0, 1, 2, 3) for v in values):
             raise ValueError(f"ZeRO stages must be among 0, 1, 2, 3, got {list(values)}")
         return values
+
+
+def quick_space() -> SearchSpace:
+    """A smaller space for broad comparisons (about 1/8 of the default), documented trade-offs:
+
+    - ZeRO 2 and 3 only: stages 0, 1 and 2 move the same gradient volume (2 × parameters per
+      step, Rajbhandari et al. 2020), so stage 2, holding the least, stands in for all three;
+    - context parallelism up to 2, interleave up to 2, micro-batches up to 4.
+    """
+    return SearchSpace(cp=(1, 2), interleave=(1, 2), micro_batches=(1, 2, 4), zero_stages=(2, 3))
+
+
+class SpaceProfile(StrEnum):
+    """Named search spaces a person can pick on the command line."""
+
+    FULL = "full"
+    QUICK = "quick"
+
+    def space(self) -> SearchSpace:
+        """The search space of this profile."""
+        return quick_space() if self is SpaceProfile.QUICK else SearchSpace()
 
 
 @dataclass(frozen=True)
@@ -128,7 +150,8 @@ def _members(
     structure: tuple[int, int, int, int, int, int], problem: Problem, space: SearchSpace
 ) -> tuple[Candidate, ...]:
     tp, pp, dp, cp, ep, v = structure
-    zero_stages = sorted({z for z in space.zero_stages if dp > 1 or z == 0}, reverse=True)
+    # ZeRO shards over data-parallel ranks: with dp = 1 every stage is plain stage 0.
+    zero_stages = sorted({z for z in space.zero_stages if dp > 1}, reverse=True) if dp > 1 else [0]
     out: list[Candidate] = []
     # Frugal first: highest ZeRO, smallest micro-batch, most recompute.
     for mb in sorted(space.micro_batches):

@@ -23,21 +23,30 @@ def _energy(value: float | None) -> str:
 
 def plans_table(result: SearchResult) -> Table:
     """The top plans of a search, best first, with their step-time breakdown."""
-    table = Table(title=f"Top {len(result.top)} plans (ranked by {result.objective.value})")
-    for column in ("#", "ranks", "plan", "step (s)", "tokens/s", "MFU", "mem/rank GiB", "days", "cost",
-                   "MWh", "breakdown (ms)"):
-        table.add_column(column, justify="left" if column in ("plan", "breakdown (ms)") else "right")
+    table = Table(title=f"Top {len(result.top)} plans (ranked by {result.objective.value}; ✗ misses "
+                        "deadline or budget)")
+    for column in ("#", "ranks", "plan", "step s", "MFU", "GiB/rank", "goodput", "days", "cost", "MWh"):
+        table.add_column(column, justify="left" if column == "plan" else "right")
     for i, o in enumerate(result.top, 1):
         est = o.estimate
-        breakdown = ", ".join(
-            f"{k} {v * 1e3:.0f}" for k, v in sorted(est.breakdown_s.items(), key=lambda kv: -kv[1]) if v > 0
-        )
         flag = "" if o.meets_constraints else " ✗"
         table.add_row(
-            str(i), f"{o.ranks:,}", o.candidate.describe() + flag, f"{est.step_time_s:.3f}",
-            f"{est.tokens_per_s:,.0f}", f"{est.mfu:.1%}", f"{est.memory_per_rank_bytes / GIB:.1f}",
-            f"{o.time_to_train_days:.2f}", _money(o.cost_usd), _energy(o.energy_mwh), breakdown,
+            str(i), f"{o.ranks:,}", o.candidate.short() + flag, f"{est.step_time_s:.2f}", f"{est.mfu:.0%}",
+            f"{est.memory_per_rank_bytes / GIB:.1f}", f"{est.goodput:.0%}", f"{o.time_to_train_days:.1f}",
+            _money(o.cost_usd), _energy(o.energy_mwh),
         )
+    return table
+
+
+def breakdown_table(result: SearchResult) -> Table:
+    """Where each top plan's step time goes (milliseconds per component)."""
+    components = sorted({k for o in result.top for k, v in o.estimate.breakdown_s.items() if v > 0})
+    table = Table(title="Step-time breakdown (ms)")
+    table.add_column("#", justify="right")
+    for component in components:
+        table.add_column(component.replace("_", " "), justify="right")
+    for i, o in enumerate(result.top, 1):
+        table.add_row(str(i), *(f"{o.estimate.breakdown_s.get(c, 0.0) * 1e3:,.0f}" for c in components))
     return table
 
 
@@ -45,8 +54,9 @@ def _row_cells(o: PlanOutcome | None, note: str | None) -> list[str]:
     if o is None:
         return [note or "no feasible plan", "", "", "", "", "", "", ""]
     return [
-        f"{o.chips:,}", o.candidate.describe(), f"{o.time_to_train_days:.2f}", f"{o.tokens_per_s:,.0f}",
-        f"{o.estimate.mfu:.1%}", f"{o.instance_hours:,.0f}", _money(o.cost_usd), _energy(o.energy_mwh),
+        f"{o.chips:,}", o.candidate.short(), f"{o.time_to_train_days:.1f}",
+        f"{o.tokens_per_s / o.chips:,.0f}", f"{o.estimate.mfu:.0%}", f"{o.estimate.goodput:.0%}",
+        _money(o.cost_usd), _energy(o.energy_mwh),
     ]
 
 
@@ -59,20 +69,29 @@ def comparison_table(comparison: Comparison, equal_budget: bool = False) -> Tabl
     else:
         title = f"Equal chips: {comparison.chips:,} chips per system"
     table = Table(title=title)
-    for column in ("system", "chips", "best plan", "days", "tokens/s", "MFU", "inst-hours", "cost", "MWh",
-                   "goodput", "price"):
-        table.add_column(column, justify="left" if column in ("system", "best plan", "price") else "right")
+    for column in ("system", "chips", "best plan", "days", "tok/s/chip", "MFU", "goodput", "cost", "MWh"):
+        table.add_column(column, justify="left" if column in ("system", "best plan") else "right")
     for row in comparison.rows:
-        s = row.system
-        price = (f"${s.price_usd_per_node_hour:,.2f}/node-h ({s.price_date or 'undated'})"
-                 if s.price_usd_per_node_hour is not None else "unknown")
         if equal_budget:
             result, note = row.equal_budget, row.equal_budget_note
         else:
             result, note = row.equal_chips, row.equal_chips_error
-        outcome = result.best if result else None
-        goodput = f"{outcome.estimate.goodput:.1%}" if outcome else ""
-        table.add_row(s.name, *_row_cells(outcome, note), goodput, price)
+        table.add_row(row.system.name, *_row_cells(result.best if result else None, note))
+    return table
+
+
+def prices_table(comparison: Comparison) -> Table:
+    """The catalog price behind each cost, with its date and source (or that it is unknown)."""
+    table = Table(title="Prices used (catalog; override with --catalog DIR)")
+    for column in ("system", "USD per node-hour", "date", "source"):
+        table.add_column(column)
+    for row in comparison.rows:
+        s = row.system
+        if s.price_usd_per_node_hour is None:
+            table.add_row(s.name, "unknown", "", "no price in the catalog: cost not reported")
+        else:
+            table.add_row(s.name, f"{s.price_usd_per_node_hour:,.2f}", s.price_date or "undated",
+                          s.price_source or "")
     return table
 
 

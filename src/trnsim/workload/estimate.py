@@ -5,9 +5,10 @@
 the compute a rank does between them; the cluster layer adds communication, pipeline bubbles and
 overlap.
 
-MFU and HFU are against the chip's dense BF16 peak per rank (also for FP8 runs, as is usual), with
-model FLOPs counted as in Megatron-LM (:mod:`trnsim.workload.flops`) and hardware FLOPs adding
-what recomputation reruns.
+MFU and HFU are against the chip's dense peak per rank at the GEMM precision (the FP8 peak for FP8
+runs on chips with FP8 units, else BF16; ``mfu_vs_bf16`` gives the BF16-peak figure), with model
+FLOPs counted as in Megatron-LM (:mod:`trnsim.workload.flops`) and hardware FLOPs adding what
+recomputation reruns.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ class DeviceEstimate:
         return self.hardware_flops / (self.step_s * self.peak_flops_per_rank)
 
     @property
+    def mfu_vs_bf16(self) -> float:
+        """MFU against the dense BF16 peak (above 1 is possible for FP8 runs)."""
+        return self.model_flops / (self.step_s * self.chip.peak_flops_bf16 / self.ranks_per_chip)
+
+    @property
     def fits(self) -> bool:
         return self.memory.fits(self.hbm_bytes_per_rank)
 
@@ -109,6 +115,7 @@ class DeviceEstimate:
             "recompute": self.recompute.value, "step_s": self.step_s,
             "tokens_per_step": self.tokens_per_step, "model_flops": self.model_flops,
             "hardware_flops": self.hardware_flops, "mfu": self.mfu, "hfu": self.hfu,
+            "mfu_vs_bf16": self.mfu_vs_bf16, "peak_flops_per_rank": self.peak_flops_per_rank,
             "by_class_s": self.by_class_s(), "time": self.time.to_dict(),
             "memory": self.memory.to_dict(), "hbm_bytes_per_rank": self.hbm_bytes_per_rank,
             "fits": self.fits, "memory_verdict": self.memory_verdict(),
@@ -173,5 +180,6 @@ def estimate_device_step(
         model=model, device=name, chip=chip, ranks_per_chip=ranks_per_chip, shard=shard,
         micro_batch=micro_batch, seq_len=seq_len, num_microbatches=num_microbatches,
         precision=precision, recompute=recompute, graph=graph, time=times, memory=memory,
-        hbm_bytes_per_rank=rank.hbm_bytes, peak_flops_per_rank=chip.peak_flops_bf16 / ranks_per_chip,
+        hbm_bytes_per_rank=rank.hbm_bytes,
+        peak_flops_per_rank=chip.peak_flops("fp8" if precision is Precision.FP8 else "bf16") / ranks_per_chip,
     )

@@ -26,6 +26,14 @@ from trnsim.workload.shard import Shard
 __all__ = ["MemoryBreakdown", "estimate_memory"]
 
 _GIB = 2.0**30
+#: What usually shrinks each part, for the one-line verdict.
+_REMEDIES = {
+    "weights": "try more tensor/pipeline parallelism or ZeRO-3",
+    "grads": "try ZeRO-2 or more tensor/pipeline parallelism",
+    "optimizer": "try ZeRO-1 (shard optimizer states over data parallel) or more model parallelism",
+    "activations": "try selective/full recompute, a smaller micro-batch, sequence or context parallelism",
+    "temporary": "try a smaller micro-batch or more tensor parallelism",
+}
 _OPTIMIZER_BYTES = 12  # FP32 master weight, Adam m and v
 
 
@@ -61,7 +69,7 @@ class MemoryBreakdown:
         name, largest = next(iter(self.parts().items()))
         return (f"does not fit: needs {total / _GIB:.1f} GiB, has {capacity_bytes / _GIB:.1f} GiB "
                 f"(short by {(total - capacity_bytes) / _GIB:.1f} GiB); largest part: {name} "
-                f"{largest / _GIB:.1f} GiB ({100 * largest / total:.0f}%)")
+                f"{largest / _GIB:.1f} GiB ({100 * largest / total:.0f}%); {_REMEDIES[name]}")
 
     def to_dict(self) -> dict[str, float]:
         return {**asdict(self), "total_bytes": self.total_bytes}

@@ -43,8 +43,16 @@ def simulate(kernel: Any) -> Callable[..., Any]:
         func, target = kernel.func, kernel.target
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        outputs, _ = launch(func, args, kwargs, grid=grid, mode=Mode.VALUES, target=target, frontend="current",
-                            name=getattr(func, "__name__", None))
+        outputs, _ = launch(
+            func,
+            args,
+            kwargs,
+            grid=grid,
+            mode=Mode.VALUES,
+            target=target,
+            frontend="current",
+            name=getattr(func, "__name__", None),
+        )
         return outputs
 
     return run

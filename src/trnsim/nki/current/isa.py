@@ -18,7 +18,7 @@ from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine
 
 
-class engine(enum.IntEnum):  # noqa: N801  (NKI's name)
+class engine(enum.IntEnum):
     """Compute engines."""
 
     unknown = 0
@@ -36,7 +36,7 @@ scalar_engine = engine.scalar
 gpsimd_engine = engine.gpsimd
 
 
-class reduce_cmd(enum.IntEnum):  # noqa: N801
+class reduce_cmd(enum.IntEnum):
     """Accumulation register commands."""
 
     idle = 0
@@ -46,7 +46,7 @@ class reduce_cmd(enum.IntEnum):  # noqa: N801
     load_reduce = 4
 
 
-class dge_mode(enum.IntEnum):  # noqa: N801
+class dge_mode(enum.IntEnum):
     """DMA descriptor generation (renumbered in NKI 0.2)."""
 
     unknown = 0
@@ -55,14 +55,14 @@ class dge_mode(enum.IntEnum):  # noqa: N801
     none = 3
 
 
-class oob_mode(enum.IntEnum):  # noqa: N801
+class oob_mode(enum.IntEnum):
     """Out-of-bounds policy."""
 
     error = 0
     skip = 1
 
 
-class nc_version(enum.IntEnum):  # noqa: N801
+class nc_version(enum.IntEnum):
     """NeuronCore generations."""
 
     gen2 = 2
@@ -70,21 +70,21 @@ class nc_version(enum.IntEnum):  # noqa: N801
     gen4 = 4
 
 
-class matmul_perf_mode(enum.Enum):  # noqa: N801
+class matmul_perf_mode(enum.Enum):
     """TensorE performance modes."""
 
     none = "none"
     double_row = "double_row"
 
 
-class dma_engine(enum.IntEnum):  # noqa: N801
+class dma_engine(enum.IntEnum):
     """DMA engines for sendrecv."""
 
     dma = 1
     gpsimd_dma = 2
 
 
-class constants:  # noqa: N801
+class constants:
     """``nisa.constants.*`` aliases."""
 
     engine = engine
@@ -118,13 +118,30 @@ def _eng(e: Any) -> Any:
     return e.name if isinstance(e, enum.Enum) else e
 
 
-def nc_matmul(dst: Tensor, stationary: Any, moving: Any, is_stationary_onezero: bool = False,
-              is_moving_onezero: bool = False, is_transpose: bool = False, accumulate: bool | None = None,
-              tile_position: Any = (), tile_size: Any = (), perf_mode: Any = None, name: str | None = None) -> None:
+def nc_matmul(
+    dst: Tensor,
+    stationary: Any,
+    moving: Any,
+    is_stationary_onezero: bool = False,
+    is_moving_onezero: bool = False,
+    is_transpose: bool = False,
+    accumulate: bool | None = None,
+    tile_position: Any = (),
+    tile_size: Any = (),
+    perf_mode: Any = None,
+    name: str | None = None,
+) -> None:
     """``dst (+)= stationary.T @ moving``; ``accumulate=None``: first write overwrites, later ones add."""
     mode = getattr(perf_mode, "value", perf_mode) or "none"
-    _isa.nc_matmul(_sim("nc_matmul"), dst, stationary, moving, accumulate=accumulate, is_transpose=is_transpose,
-                   perf_mode=mode)
+    _isa.nc_matmul(
+        _sim("nc_matmul"),
+        dst,
+        stationary,
+        moving,
+        accumulate=accumulate,
+        is_transpose=is_transpose,
+        perf_mode=mode,
+    )
 
 
 def nc_transpose(dst: Tensor, data: Any, engine: Any = None, name: str | None = None) -> None:
@@ -132,41 +149,115 @@ def nc_transpose(dst: Tensor, data: Any, engine: Any = None, name: str | None = 
     _isa.nc_transpose(_sim("nc_transpose"), dst, data, engine=_eng(engine))
 
 
-def activation(dst: Tensor, op: Any, data: Any, bias: Any = None, scale: Any = 1.0, reduce_op: Any = None,
-               reduce_res: Any = None, reduce_cmd: Any = None, name: str | None = None) -> None:
+def activation(
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    bias: Any = None,
+    scale: Any = 1.0,
+    reduce_op: Any = None,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    name: str | None = None,
+) -> None:
     """``dst = op(data * scale + bias)``."""
-    _isa.activation(_sim("activation"), dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op,
-                    reduce_res=reduce_res)
+    _isa.activation(
+        _sim("activation"), dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op, reduce_res=reduce_res
+    )
 
 
-def activation_reduce(dst: Tensor, op: Any, data: Any, reduce_op: Any, reduce_res: Any, bias: Any = None,
-                      scale: Any = 1.0, name: str | None = None) -> None:
+def activation_reduce(
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    reduce_op: Any,
+    reduce_res: Any,
+    bias: Any = None,
+    scale: Any = 1.0,
+    name: str | None = None,
+) -> None:
     """Activation plus a free-axis reduction into ``reduce_res``."""
-    _isa.activation(_sim("activation_reduce"), dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op,
-                    reduce_res=reduce_res, instr="nisa.activation_reduce")
+    _isa.activation(
+        _sim("activation_reduce"),
+        dst,
+        op,
+        data,
+        bias=bias,
+        scale=scale,
+        reduce_op=reduce_op,
+        reduce_res=reduce_res,
+        instr="nisa.activation_reduce",
+    )
 
 
-def tensor_tensor(dst: Tensor, data1: Any, data2: Any, op: Any, engine: Any = None, name: str | None = None) -> None:
+def tensor_tensor(
+    dst: Tensor, data1: Any, data2: Any, op: Any, engine: Any = None, name: str | None = None
+) -> None:
     """``dst = data1 op data2``."""
     _isa.tensor_tensor(_sim("tensor_tensor"), dst, data1, data2, op, engine=_eng(engine))
 
 
-def tensor_scalar(dst: Tensor, data: Any, op0: Any, operand0: Any, reverse0: bool = False, op1: Any = None,
-                  operand1: Any = None, reverse1: bool = False, engine: Any = None, name: str | None = None) -> None:
+def tensor_scalar(
+    dst: Tensor,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    reverse0: bool = False,
+    op1: Any = None,
+    operand1: Any = None,
+    reverse1: bool = False,
+    engine: Any = None,
+    name: str | None = None,
+) -> None:
     """``dst = (data op0 operand0) op1 operand1``."""
-    _isa.tensor_scalar(_sim("tensor_scalar"), dst, data, op0, operand0, reverse0=reverse0, op1=op1,
-                       operand1=operand1, reverse1=reverse1, engine=_eng(engine))
+    _isa.tensor_scalar(
+        _sim("tensor_scalar"),
+        dst,
+        data,
+        op0,
+        operand0,
+        reverse0=reverse0,
+        op1=op1,
+        operand1=operand1,
+        reverse1=reverse1,
+        engine=_eng(engine),
+    )
 
 
-def scalar_tensor_tensor(dst: Tensor, data: Any, op0: Any, operand0: Any, op1: Any, operand1: Any,
-                         reverse0: bool = False, reverse1: bool = False, name: str | None = None) -> None:
+def scalar_tensor_tensor(
+    dst: Tensor,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    op1: Any,
+    operand1: Any,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    name: str | None = None,
+) -> None:
     """``dst = (data op0 operand0) op1 operand1`` with a tile ``operand1``."""
-    _isa.scalar_tensor_tensor(_sim("scalar_tensor_tensor"), dst, data, op0, operand0, op1, operand1,
-                              reverse0=reverse0, reverse1=reverse1)
+    _isa.scalar_tensor_tensor(
+        _sim("scalar_tensor_tensor"),
+        dst,
+        data,
+        op0,
+        operand0,
+        op1,
+        operand1,
+        reverse0=reverse0,
+        reverse1=reverse1,
+    )
 
 
-def tensor_reduce(dst: Tensor, op: Any, data: Any, axis: Any, negate: bool = False, keepdims: bool = False,
-                  name: str | None = None) -> None:
+def tensor_reduce(
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    axis: Any,
+    negate: bool = False,
+    keepdims: bool = False,
+    name: str | None = None,
+) -> None:
     """Reduce along free axes into ``dst``."""
     _isa.tensor_reduce(_sim("tensor_reduce"), dst, op, data, axis, negate=negate, keepdims=keepdims)
 
@@ -186,11 +277,21 @@ def reciprocal(dst: Tensor, data: Any, name: str | None = None) -> None:
     sim = _sim("reciprocal")
     _isa.check_tensor(sim, "nisa.reciprocal", data, "data")
     _isa.check_tensor(sim, "nisa.reciprocal", dst, "dst")
-    _isa.execute(sim, "nisa.reciprocal", Engine.VECTOR, "reciprocal", dst, [("data", data)],
-                 lambda v: np.float32(1.0) / v[0].astype(np.float32), attrs={"op": "reciprocal"})
+    _isa.execute(
+        sim,
+        "nisa.reciprocal",
+        Engine.VECTOR,
+        "reciprocal",
+        dst,
+        [("data", data)],
+        lambda v: np.float32(1.0) / v[0].astype(np.float32),
+        attrs={"op": "reciprocal"},
+    )
 
 
-def iota(dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None) -> None:
+def iota(
+    dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
+) -> None:
     """``dst[c, ...] = offset + c * channel_multiplier + sum(index * step)`` (GpSimdE)."""
     sim = _sim("iota")
     values = None
@@ -208,35 +309,63 @@ def iota(dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0
     _isa.iota(sim, dst, values)
 
 
-def dma_copy(dst: Tensor, src: Any, priority: Any = None, oob_mode: Any = None, dge_mode: Any = None,
-             engine: Any = None, name: str | None = None) -> None:
+def dma_copy(
+    dst: Tensor,
+    src: Any,
+    priority: Any = None,
+    oob_mode: Any = None,
+    dge_mode: Any = None,
+    engine: Any = None,
+    name: str | None = None,
+) -> None:
     """Copy between HBM and SBUF (casts via fp32; ``oob_mode.skip`` drops out-of-bounds elements)."""
     sim = _sim("dma_copy")
     skip = oob_mode is not None and int(oob_mode) == 1
-    attrs = {"dge_mode": getattr(dge_mode, "name", "unknown") if dge_mode is not None else "unknown",
-             "oob_mode": "skip" if skip else "error"}
+    attrs = {
+        "dge_mode": getattr(dge_mode, "name", "unknown") if dge_mode is not None else "unknown",
+        "oob_mode": "skip" if skip else "error",
+    }
     _isa.dma_copy(sim, dst, src, oob_skip=skip, attrs=attrs)
 
 
-def dma_transpose(dst: Tensor, src: Any, axes: Any = None, priority: Any = None, dge_mode: Any = None,
-                  oob_mode: Any = None, name: str | None = None) -> None:
+def dma_transpose(
+    dst: Tensor,
+    src: Any,
+    axes: Any = None,
+    priority: Any = None,
+    dge_mode: Any = None,
+    oob_mode: Any = None,
+    name: str | None = None,
+) -> None:
     """A transposing DMA into ``dst`` (2-D)."""
     sim = _sim("dma_transpose")
     if not isinstance(src, Tensor) or src.ndim != 2:
-        sim.fail("nisa.dma_transpose", "only 2-D tensor sources are simulated", "exceed_max_supported_dimension")
+        sim.fail(
+            "nisa.dma_transpose", "only 2-D tensor sources are simulated", "exceed_max_supported_dimension"
+        )
     _isa.dma_copy(sim, dst, src, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True)
 
 
-def tensor_copy_predicated(dst: Tensor, src: Any, predicate: Any, reverse_pred: bool = False,
-                           name: str | None = None) -> None:
+def tensor_copy_predicated(
+    dst: Tensor, src: Any, predicate: Any, reverse_pred: bool = False, name: str | None = None
+) -> None:
     """``dst = where(predicate, src, dst)``."""
     from trnsim.nki.legacy import isa as legacy_isa
 
     legacy_isa.tensor_copy_predicated(src=src, dst=dst, predicate=predicate, reverse_pred=reverse_pred)
 
 
-def tensor_tensor_scan(dst: Tensor, data0: Any, data1: Any, initial: Any, op0: Any, op1: Any,
-                       reverse0: bool = False, reverse1: bool = False, name: str | None = None) -> None:
+def tensor_tensor_scan(
+    dst: Tensor,
+    data0: Any,
+    data1: Any,
+    initial: Any,
+    op0: Any,
+    op1: Any,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    name: str | None = None,
+) -> None:
     """A per-partition scan along the free axis into ``dst``."""
     from trnsim.nki.legacy import isa as legacy_isa
 
@@ -246,18 +375,42 @@ def tensor_tensor_scan(dst: Tensor, data0: Any, data1: Any, initial: Any, op0: A
     _ = sim
 
 
-def tensor_scalar_reduce(dst: Tensor, data: Any, op0: Any, operand0: Any, reduce_op: Any, reduce_res: Any = None,
-                         reverse0: bool = False, name: str | None = None, **_: Any) -> None:
+def tensor_scalar_reduce(
+    dst: Tensor,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    reduce_op: Any,
+    reduce_res: Any = None,
+    reverse0: bool = False,
+    name: str | None = None,
+    **_: Any,
+) -> None:
     """``dst = data op0 operand0`` with a free-axis reduction into ``reduce_res``."""
     from trnsim.nki.legacy import isa as legacy_isa
 
-    tmp = legacy_isa.tensor_scalar_reduce(data=data, op0=op0, operand0=operand0, reduce_op=reduce_op,
-                                          reduce_res=reduce_res, reverse0=reverse0, dtype=dst.dtype)
+    tmp = legacy_isa.tensor_scalar_reduce(
+        data=data,
+        op0=op0,
+        operand0=operand0,
+        reduce_op=reduce_op,
+        reduce_res=reduce_res,
+        reverse0=reverse0,
+        dtype=dst.dtype,
+    )
     _impl.assign(dst, tmp)
 
 
-def affine_select(dst: Tensor, pattern: Any, channel_multiplier: int, on_true_tile: Any, on_false_value: Any,
-                  cmp_op: Any = "equal", offset: int = 0, name: str | None = None) -> None:
+def affine_select(
+    dst: Tensor,
+    pattern: Any,
+    channel_multiplier: int,
+    on_true_tile: Any,
+    on_false_value: Any,
+    cmp_op: Any = "equal",
+    offset: int = 0,
+    name: str | None = None,
+) -> None:
     """Keep ``on_true_tile`` where ``cmp_op(offset + c*channel_multiplier + sum(i*step), 0)``."""
     sim = _sim("affine_select")
     pred = None
@@ -284,10 +437,38 @@ def _not_simulated(name: str) -> Any:
     return fn
 
 
-for _name in ("nc_matmul_mx", "quantize_mx", "sendrecv", "core_barrier", "register_alloc", "register_load",
-              "register_move", "register_store", "dma_compute", "nc_stream_shuffle", "nc_find_index8", "max8",
-              "nc_match_replace8", "range_select", "select_reduce", "bn_stats", "bn_aggr", "nc_n_gather",
-              "nonzero_with_count", "local_gather", "tensor_partition_reduce", "sequence_bounds", "exponential",
-              "activate2", "tensor_scalar_cumulative", "rng", "rand2", "set_rng_seed", "rand_set_state",
-              "rand_get_state", "topk", "dropout"):
+for _name in (
+    "nc_matmul_mx",
+    "quantize_mx",
+    "sendrecv",
+    "core_barrier",
+    "register_alloc",
+    "register_load",
+    "register_move",
+    "register_store",
+    "dma_compute",
+    "nc_stream_shuffle",
+    "nc_find_index8",
+    "max8",
+    "nc_match_replace8",
+    "range_select",
+    "select_reduce",
+    "bn_stats",
+    "bn_aggr",
+    "nc_n_gather",
+    "nonzero_with_count",
+    "local_gather",
+    "tensor_partition_reduce",
+    "sequence_bounds",
+    "exponential",
+    "activate2",
+    "tensor_scalar_cumulative",
+    "rng",
+    "rand2",
+    "set_rng_seed",
+    "rand_set_state",
+    "rand_get_state",
+    "topk",
+    "dropout",
+):
     globals()[_name] = _not_simulated(_name)

@@ -15,8 +15,19 @@ from trnsim.nki.legacy import compiler, isa, language, typing
 from trnsim.nki.runtime import Mode
 from trnsim.nki.tensor import Tensor as tensor
 
-__all__ = ["baremetal", "benchmark", "compiler", "isa", "jit", "language", "profile", "simulate_kernel",
-           "tensor", "trace", "typing"]
+__all__ = [
+    "baremetal",
+    "benchmark",
+    "compiler",
+    "isa",
+    "jit",
+    "language",
+    "profile",
+    "simulate_kernel",
+    "tensor",
+    "trace",
+    "typing",
+]
 
 
 def _decorator(mode: str, func: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
@@ -42,7 +53,9 @@ def baremetal(kernel: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     return _decorator("baremetal", _unwrap(kernel), kwargs)
 
 
-def benchmark(kernel: Callable[..., Any] | None = None, *, warmup: int = 10, iters: int = 100, **kwargs: Any) -> Any:
+def benchmark(
+    kernel: Callable[..., Any] | None = None, *, warmup: int = 10, iters: int = 100, **kwargs: Any
+) -> Any:
     """Predict latency: afterwards ``kernel.benchmark_result.nc_latency.get_latency_percentile(p)`` (us).
 
     The kernel is traced in timing-only mode (arguments may be ``nt.tensor[shape, dtype]``
@@ -71,6 +84,14 @@ def simulate_kernel(kernel: Any, *args: Any, **kwargs: Any) -> Any:
         grid, func, target = kernel.grid, kernel.kernel.func, kernel.kernel.target
     elif isinstance(kernel, Kernel):
         func, target = kernel.func, kernel.target
-    outputs, _ = launch(func, args, kwargs, grid=grid, mode=Mode.VALUES, target=target, frontend="legacy",
-                        name=getattr(func, "__name__", None))
+    outputs, _ = launch(
+        func,
+        args,
+        kwargs,
+        grid=grid,
+        mode=Mode.VALUES,
+        target=target,
+        frontend="legacy",
+        name=getattr(func, "__name__", None),
+    )
     return outputs

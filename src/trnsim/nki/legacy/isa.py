@@ -23,7 +23,7 @@ from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine
 
 
-class engine(enum.IntEnum):  # noqa: N801  (NKI's name)
+class engine(enum.IntEnum):
     """Compute engines."""
 
     unknown = 0
@@ -42,7 +42,7 @@ unknown_engine = engine.unknown
 dma_engine = engine.sync
 
 
-class reduce_cmd(enum.IntEnum):  # noqa: N801
+class reduce_cmd(enum.IntEnum):
     """Accumulation register commands."""
 
     idle = 0
@@ -51,7 +51,7 @@ class reduce_cmd(enum.IntEnum):  # noqa: N801
     reset_reduce = 3
 
 
-class dge_mode(enum.IntEnum):  # noqa: N801
+class dge_mode(enum.IntEnum):
     """DMA descriptor generation."""
 
     none = 0
@@ -60,14 +60,14 @@ class dge_mode(enum.IntEnum):  # noqa: N801
     unknown = 3
 
 
-class oob_mode(enum.IntEnum):  # noqa: N801
+class oob_mode(enum.IntEnum):
     """Out-of-bounds policy of dynamic accesses."""
 
     error = 0
     skip = 1
 
 
-class nc_version(enum.IntEnum):  # noqa: N801
+class nc_version(enum.IntEnum):
     """NeuronCore generations."""
 
     gen2 = 2
@@ -75,8 +75,9 @@ class nc_version(enum.IntEnum):  # noqa: N801
     gen4 = 4
 
 
-constants = types.SimpleNamespace(engine=engine, reduce_cmd=reduce_cmd, dge_mode=dge_mode, oob_mode=oob_mode,
-                                  nc_version=nc_version)
+constants = types.SimpleNamespace(
+    engine=engine, reduce_cmd=reduce_cmd, dge_mode=dge_mode, oob_mode=oob_mode, nc_version=nc_version
+)
 
 
 def get_nc_version() -> nc_version:
@@ -104,9 +105,19 @@ def _out_dtype(dtype: Any, *tiles: Any) -> Any:
     return out
 
 
-def nc_matmul(stationary: Any, moving: Any, *, is_stationary_onezero: bool = False,
-              is_moving_onezero: bool = False, is_transpose: bool = False, tile_position: Any = (),
-              tile_size: Any = (), perf_mode: Any = None, mask: Any = None, **_: Any) -> Tensor:
+def nc_matmul(
+    stationary: Any,
+    moving: Any,
+    *,
+    is_stationary_onezero: bool = False,
+    is_moving_onezero: bool = False,
+    is_transpose: bool = False,
+    tile_position: Any = (),
+    tile_size: Any = (),
+    perf_mode: Any = None,
+    mask: Any = None,
+    **_: Any,
+) -> Tensor:
     """``stationary[K, M].T @ moving[K, N]`` into a new fp32 PSUM tile [M, N]."""
     sim = _sim("nc_matmul")
     _isa.check_tensor(sim, "nisa.nc_matmul", stationary, "stationary", (Buffer.SBUF,))
@@ -115,12 +126,30 @@ def nc_matmul(stationary: Any, moving: Any, *, is_stationary_onezero: bool = Fal
     m = stationary.shape[-1] if double else _isa.free_size(stationary)
     n = moving.shape[-1] if double else _isa.free_size(moving)
     if m > sim.spec.gemm_stationary_fmax or m > sim.spec.pmax:
-        sim.fail("nisa.nc_matmul", f"stationary free size {m} exceeds the limit (valid: 1.."
-                 f"{sim.spec.gemm_stationary_fmax})", "size_of_dimension_exceed_arch_limit")
+        sim.fail(
+            "nisa.nc_matmul",
+            f"stationary free size {m} exceeds the limit (valid: 1..{sim.spec.gemm_stationary_fmax})",
+            "size_of_dimension_exceed_arch_limit",
+        )
+    limit = sim.spec.gemm_moving_fmax
+    if n > limit and sim.spec.nc_version < 4:
+        sim.fail(
+            "nisa.nc_matmul",
+            f"moving free size {n} exceeds the limit (valid: 1..{limit})",
+            "size_of_dimension_exceed_arch_limit",
+        )
     dt = stationary.dtype if is_transpose else np.float32
     dst = _impl.new_tile(sim, "nisa.nc_matmul", (m, n), dt, Buffer.PSUM)
-    instr = _isa.nc_matmul(sim, dst, stationary, moving, accumulate=False, is_transpose=is_transpose,
-                           perf_mode=perf_mode or "none", mask=mask)
+    instr = _isa.nc_matmul(
+        sim,
+        dst,
+        stationary,
+        moving,
+        accumulate=False,
+        is_transpose=is_transpose,
+        perf_mode=perf_mode or "none",
+        mask=mask,
+    )
     return _impl.fresh(sim, dst, instr)
 
 
@@ -131,36 +160,70 @@ def nc_transpose(data: Any, *, mask: Any = None, dtype: Any = None, engine: Any 
     e = _eng(engine)
     on_tensor = e == "tensor" or (e is None and (data.shape[0] > 32 or _isa.free_size(data) > 32))
     buf = Buffer.PSUM if on_tensor else Buffer.SBUF
-    dst = _impl.new_tile(sim, "nisa.nc_transpose", (_isa.free_size(data), data.shape[0]), dtype or data.dtype, buf)
+    dst = _impl.new_tile(
+        sim, "nisa.nc_transpose", (_isa.free_size(data), data.shape[0]), dtype or data.dtype, buf
+    )
     instr = _isa.nc_transpose(sim, dst, data, engine="tensor" if on_tensor else "vector", mask=mask)
     return _impl.fresh(sim, dst, instr)
 
 
-def activation(op: Any, data: Any, *, bias: Any = None, scale: Any = 1.0, reduce_op: Any = None,
-               reduce_res: Any = None, reduce_cmd: Any = None, mask: Any = None, dtype: Any = None,
-               **_: Any) -> Tensor:
+def activation(
+    op: Any,
+    data: Any,
+    *,
+    bias: Any = None,
+    scale: Any = 1.0,
+    reduce_op: Any = None,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    mask: Any = None,
+    dtype: Any = None,
+    **_: Any,
+) -> Tensor:
     """``op(data * scale + bias)`` on ScalarE."""
     sim = _sim("activation")
     _isa.check_tensor(sim, "nisa.activation", data, "data")
     dst = _impl.new_tile(sim, "nisa.activation", data.shape, dtype or data.dtype)
-    instr = _isa.activation(sim, dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op,
-                            reduce_res=reduce_res, mask=mask)
+    instr = _isa.activation(
+        sim, dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op, reduce_res=reduce_res, mask=mask
+    )
     return _impl.fresh(sim, dst, instr)
 
 
-def activation_reduce(op: Any, data: Any, *, reduce_op: Any, reduce_res: Any, bias: Any = None,
-                      scale: Any = 1.0, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+def activation_reduce(
+    op: Any,
+    data: Any,
+    *,
+    reduce_op: Any,
+    reduce_res: Any,
+    bias: Any = None,
+    scale: Any = 1.0,
+    mask: Any = None,
+    dtype: Any = None,
+    **_: Any,
+) -> Tensor:
     """Activation plus a reduction of its output along the free axes into ``reduce_res``."""
     sim = _sim("activation_reduce")
     _isa.check_tensor(sim, "nisa.activation_reduce", data, "data")
     dst = _impl.new_tile(sim, "nisa.activation_reduce", data.shape, dtype or data.dtype)
-    instr = _isa.activation(sim, dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op,
-                            reduce_res=reduce_res, mask=mask, instr="nisa.activation_reduce")
+    instr = _isa.activation(
+        sim,
+        dst,
+        op,
+        data,
+        bias=bias,
+        scale=scale,
+        reduce_op=reduce_op,
+        reduce_res=reduce_res,
+        mask=mask,
+        instr="nisa.activation_reduce",
+    )
     return _impl.fresh(sim, dst, instr)
 
 
-def tensor_tensor(data1: Any, data2: Any, op: Any, *, dtype: Any = None, mask: Any = None, engine: Any = None,
-                  **_: Any) -> Tensor:
+def tensor_tensor(
+    data1: Any, data2: Any, op: Any, *, dtype: Any = None, mask: Any = None, engine: Any = None, **_: Any
+) -> Tensor:
     """``data1 op data2`` element-wise."""
     sim = _sim("tensor_tensor")
     _isa.check_tensor(sim, "nisa.tensor_tensor", data1, "data1")
@@ -170,31 +233,74 @@ def tensor_tensor(data1: Any, data2: Any, op: Any, *, dtype: Any = None, mask: A
     return _impl.fresh(sim, dst, instr)
 
 
-def tensor_scalar(data: Any, op0: Any, operand0: Any, reverse0: bool = False, op1: Any = None,
-                  operand1: Any = None, reverse1: bool = False, *, dtype: Any = None, mask: Any = None,
-                  engine: Any = None, **_: Any) -> Tensor:
+def tensor_scalar(
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    reverse0: bool = False,
+    op1: Any = None,
+    operand1: Any = None,
+    reverse1: bool = False,
+    *,
+    dtype: Any = None,
+    mask: Any = None,
+    engine: Any = None,
+    **_: Any,
+) -> Tensor:
     """``(data op0 operand0) op1 operand1`` with scalar or [P, 1] operands."""
     sim = _sim("tensor_scalar")
     _isa.check_tensor(sim, "nisa.tensor_scalar", data, "data")
     dst = _impl.new_tile(sim, "nisa.tensor_scalar", data.shape, dtype or data.dtype)
-    instr = _isa.tensor_scalar(sim, dst, data, op0, operand0, reverse0=reverse0, op1=op1, operand1=operand1,
-                               reverse1=reverse1, engine=_eng(engine), mask=mask)
+    instr = _isa.tensor_scalar(
+        sim,
+        dst,
+        data,
+        op0,
+        operand0,
+        reverse0=reverse0,
+        op1=op1,
+        operand1=operand1,
+        reverse1=reverse1,
+        engine=_eng(engine),
+        mask=mask,
+    )
     return _impl.fresh(sim, dst, instr)
 
 
-def scalar_tensor_tensor(*, data: Any, op0: Any, operand0: Any, op1: Any, operand1: Any, reverse0: bool = False,
-                         reverse1: bool = False, dtype: Any = None, mask: Any = None, **_: Any) -> Tensor:
+def scalar_tensor_tensor(
+    *,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    op1: Any,
+    operand1: Any,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    dtype: Any = None,
+    mask: Any = None,
+    **_: Any,
+) -> Tensor:
     """``(data op0 operand0) op1 operand1`` with ``operand1`` a tile."""
     sim = _sim("scalar_tensor_tensor")
     _isa.check_tensor(sim, "nisa.scalar_tensor_tensor", data, "data")
     dst = _impl.new_tile(sim, "nisa.scalar_tensor_tensor", data.shape, _out_dtype(dtype, data, operand1))
-    instr = _isa.scalar_tensor_tensor(sim, dst, data, op0, operand0, op1, operand1, reverse0=reverse0,
-                                      reverse1=reverse1, mask=mask)
+    instr = _isa.scalar_tensor_tensor(
+        sim, dst, data, op0, operand0, op1, operand1, reverse0=reverse0, reverse1=reverse1, mask=mask
+    )
     return _impl.fresh(sim, dst, instr)
 
 
-def tensor_reduce(op: Any, data: Any, axis: Any, *, mask: Any = None, dtype: Any = None, negate: bool = False,
-                  keepdims: bool = False, **_: Any) -> Tensor:
+def tensor_reduce(
+    op: Any,
+    data: Any,
+    axis: Any,
+    *,
+    mask: Any = None,
+    dtype: Any = None,
+    negate: bool = False,
+    keepdims: bool = False,
+    **_: Any,
+) -> Tensor:
     """Reduce along free axes."""
     sim = _sim("tensor_reduce")
     _isa.check_tensor(sim, "nisa.tensor_reduce", data, "data")
@@ -231,16 +337,20 @@ def iota(expr: Any, dtype: Any, *, mask: Any = None, **_: Any) -> Tensor:
     """Materialise an affine index expression as a tile (GpSimdE)."""
     sim = _sim("iota")
     if not isinstance(expr, IndexExpr):
-        sim.fail("nisa.iota", f"iota needs an nl.arange/mgrid expression, got {type(expr).__name__}",
-                 "unsupported_operand")
+        sim.fail(
+            "nisa.iota",
+            f"iota needs an nl.arange/mgrid expression, got {type(expr).__name__}",
+            "unsupported_operand",
+        )
     shape = expr.shape if expr.ndim >= 2 else (expr.shape[0], 1)
     dst = _impl.new_tile(sim, "nisa.iota", shape, dtype)
     instr = _isa.iota(sim, dst, expr.values().reshape(shape) if sim.values else None, mask=mask)
     return _impl.fresh(sim, dst, instr)
 
 
-def affine_select(pred: Any, on_true_tile: Any, on_false_value: Any, *, mask: Any = None, dtype: Any = None,
-                  **_: Any) -> Tensor:
+def affine_select(
+    pred: Any, on_true_tile: Any, on_false_value: Any, *, mask: Any = None, dtype: Any = None, **_: Any
+) -> Tensor:
     """``pred ? on_true_tile : on_false_value`` for an affine predicate."""
     sim = _sim("affine_select")
     _isa.check_tensor(sim, "nisa.affine_select", on_true_tile, "on_true_tile")
@@ -249,8 +359,11 @@ def affine_select(pred: Any, on_true_tile: Any, on_false_value: Any, *, mask: An
     elif isinstance(pred, MaskExpr):
         p = pred.values() if sim.values else None
     else:
-        sim.fail("nisa.affine_select", "pred must be an affine expression of nl.arange/mgrid",
-                 "unsupported_expression_in_mask")
+        sim.fail(
+            "nisa.affine_select",
+            "pred must be an affine expression of nl.arange/mgrid",
+            "unsupported_expression_in_mask",
+        )
     dst = _impl.new_tile(sim, "nisa.affine_select", on_true_tile.shape, dtype or on_true_tile.dtype)
     instr = _isa.affine_select(sim, dst, p, on_true_tile, on_false_value, mask=mask)
     return _impl.fresh(sim, dst, instr)
@@ -261,22 +374,46 @@ def reciprocal(data: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> T
     sim = _sim("reciprocal")
     _isa.check_tensor(sim, "nisa.reciprocal", data, "data")
     dst = _impl.new_tile(sim, "nisa.reciprocal", data.shape, dtype or data.dtype)
-    instr = _isa.execute(sim, "nisa.reciprocal", Engine.VECTOR, "reciprocal", dst, [("data", data)],
-                         lambda v: np.float32(1.0) / v[0].astype(np.float32), mask=mask, attrs={"op": "reciprocal"})
+    instr = _isa.execute(
+        sim,
+        "nisa.reciprocal",
+        Engine.VECTOR,
+        "reciprocal",
+        dst,
+        [("data", data)],
+        lambda v: np.float32(1.0) / v[0].astype(np.float32),
+        mask=mask,
+        attrs={"op": "reciprocal"},
+    )
     return _impl.fresh(sim, dst, instr)
 
 
-def tensor_scalar_reduce(*, data: Any, op0: Any, operand0: Any, reduce_op: Any, reduce_res: Any,
-                         reverse0: bool = False, dtype: Any = None, mask: Any = None, **_: Any) -> Tensor:
+def tensor_scalar_reduce(
+    *,
+    data: Any,
+    op0: Any,
+    operand0: Any,
+    reduce_op: Any,
+    reduce_res: Any,
+    reverse0: bool = False,
+    dtype: Any = None,
+    mask: Any = None,
+    **_: Any,
+) -> Tensor:
     """``data op0 operand0`` plus a free-axis reduction into ``reduce_res`` [P, 1]."""
     sim = _sim("tensor_scalar_reduce")
     _isa.check_tensor(sim, "nisa.tensor_scalar_reduce", data, "data")
     dst = _impl.new_tile(sim, "nisa.tensor_scalar_reduce", data.shape, dtype or data.dtype)
-    instr = _isa.tensor_scalar(sim, dst, data, op0, operand0, reverse0=reverse0, mask=mask,
-                               instr="nisa.tensor_scalar_reduce")
+    instr = _isa.tensor_scalar(
+        sim, dst, data, op0, operand0, reverse0=reverse0, mask=mask, instr="nisa.tensor_scalar_reduce"
+    )
     rname = _isa.op_name(reduce_op)
     if rname not in _isa.REDUCE:
-        sim.fail("nisa.tensor_scalar_reduce", f"reduce_op {reduce_op!r} is not a reduction", "unsupported_reduce_op")
+        sim.fail(
+            "nisa.tensor_scalar_reduce",
+            f"reduce_op {reduce_op!r} is not a reduction",
+            "unsupported_reduce_op",
+        )
     _isa.check_tensor(sim, "nisa.tensor_scalar_reduce", reduce_res, "reduce_res")
     if sim.values:
         vals = dst.read().astype(np.float32)
@@ -288,8 +425,19 @@ def tensor_scalar_reduce(*, data: Any, op0: Any, operand0: Any, reduce_op: Any, 
     return _impl.fresh(sim, dst, instr)
 
 
-def tensor_tensor_scan(data0: Any, data1: Any, initial: Any, op0: Any, op1: Any, reverse0: bool = False,
-                       reverse1: bool = False, *, dtype: Any = None, mask: Any = None, **_: Any) -> Tensor:
+def tensor_tensor_scan(
+    data0: Any,
+    data1: Any,
+    initial: Any,
+    op0: Any,
+    op1: Any,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    *,
+    dtype: Any = None,
+    mask: Any = None,
+    **_: Any,
+) -> Tensor:
     """Per partition ``r_i = op1(op0(data0[i], r_{i-1}), data1[i])`` along the free axis."""
     sim = _sim("tensor_tensor_scan")
     _isa.check_tensor(sim, "nisa.tensor_tensor_scan", data0, "data0")
@@ -310,14 +458,30 @@ def tensor_tensor_scan(data0: Any, data1: Any, initial: Any, op0: Any, op1: Any,
             out[:, i] = r
         return out.reshape(dst.shape)
 
-    instr = _isa.execute(sim, "nisa.tensor_tensor_scan", Engine.VECTOR, "tensor_tensor_scan", dst,
-                         [("data0", data0), ("data1", data1), ("initial", initial)], compute, mask=mask,
-                         attrs={"op": n0, "op1": n1})
+    instr = _isa.execute(
+        sim,
+        "nisa.tensor_tensor_scan",
+        Engine.VECTOR,
+        "tensor_tensor_scan",
+        dst,
+        [("data0", data0), ("data1", data1), ("initial", initial)],
+        compute,
+        mask=mask,
+        attrs={"op": n0, "op1": n1},
+    )
     return _impl.fresh(sim, dst, instr)
 
 
-def tensor_copy_predicated(*, src: Any, dst: Any, predicate: Any, reverse_pred: bool = False, mask: Any = None,
-                           dtype: Any = None, **_: Any) -> None:
+def tensor_copy_predicated(
+    *,
+    src: Any,
+    dst: Any,
+    predicate: Any,
+    reverse_pred: bool = False,
+    mask: Any = None,
+    dtype: Any = None,
+    **_: Any,
+) -> None:
     """In place ``dst = where(predicate, src, dst)``."""
     sim = _sim("tensor_copy_predicated")
     _isa.check_tensor(sim, "nisa.tensor_copy_predicated", dst, "dst")
@@ -331,34 +495,58 @@ def tensor_copy_predicated(*, src: Any, dst: Any, predicate: Any, reverse_pred: 
             keep = ~keep
         return np.where(keep, np.broadcast_to(s, shape) if np.ndim(s) else s, old)
 
-    _isa.execute(sim, "nisa.tensor_copy_predicated", Engine.VECTOR, "tensor_copy_predicated", dst,
-                 [("src", src), ("predicate", predicate), ("dst", dst)], compute, mask=mask)
+    _isa.execute(
+        sim,
+        "nisa.tensor_copy_predicated",
+        Engine.VECTOR,
+        "tensor_copy_predicated",
+        dst,
+        [("src", src), ("predicate", predicate), ("dst", dst)],
+        compute,
+        mask=mask,
+    )
 
 
-def dma_copy(*, dst: Any, src: Any, mask: Any = None, dst_rmw_op: Any = None, oob_mode: Any = None,
-             dge_mode: Any = None, **_: Any) -> None:
+def dma_copy(
+    *,
+    dst: Any,
+    src: Any,
+    mask: Any = None,
+    dst_rmw_op: Any = None,
+    oob_mode: Any = None,
+    dge_mode: Any = None,
+    **_: Any,
+) -> None:
     """Copy between HBM and SBUF (or SBUF and SBUF); ``dst_rmw_op=np.add`` accumulates."""
     sim = _sim("dma_copy")
     skip = oob_mode is not None and int(oob_mode) == 1
     accumulate = dst_rmw_op is not None
     if accumulate and _isa.op_name(dst_rmw_op) != "add":
         sim.fail("nisa.dma_copy", f"dst_rmw_op {dst_rmw_op!r} (valid: np.add)", "unsupported_alu_op")
-    attrs = {"dge_mode": getattr(dge_mode, "name", "unknown") if dge_mode is not None else "unknown",
-             "oob_mode": "skip" if skip else "error"}
+    attrs = {
+        "dge_mode": getattr(dge_mode, "name", "unknown") if dge_mode is not None else "unknown",
+        "oob_mode": "skip" if skip else "error",
+    }
     _isa.dma_copy(sim, dst, src, mask=mask, oob_skip=skip, accumulate=accumulate, attrs=attrs)
 
 
-def dma_transpose(src: Any, *, axes: Any = None, mask: Any = None, dtype: Any = None, **kwargs: Any) -> Tensor:
+def dma_transpose(
+    src: Any, *, axes: Any = None, mask: Any = None, dtype: Any = None, **kwargs: Any
+) -> Tensor:
     """A transposing DMA into a new SBUF tile (2-D: swap the two dims)."""
     sim = _sim("dma_transpose")
     if not isinstance(src, Tensor):
         sim.fail("nisa.dma_transpose", "src must be a tensor", "unsupported_operand")
     if src.ndim != 2:
-        sim.fail("nisa.dma_transpose", f"only 2-D dma_transpose is simulated (got {src.shape})",
-                 "exceed_max_supported_dimension")
+        sim.fail(
+            "nisa.dma_transpose",
+            f"only 2-D dma_transpose is simulated (got {src.shape})",
+            "exceed_max_supported_dimension",
+        )
     dst = _impl.new_tile(sim, "nisa.dma_transpose", (src.shape[1], src.shape[0]), dtype or src.dtype)
-    instr = _isa.dma_copy(sim, dst, src, mask=mask, opcode="dma_transpose", instr="nisa.dma_transpose",
-                          transpose=True)
+    instr = _isa.dma_copy(
+        sim, dst, src, mask=mask, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True
+    )
     return _impl.fresh(sim, dst, instr)
 
 
@@ -371,9 +559,16 @@ def _tiled_offloaded_fma(a: Any, b: Any, *, dst: Any, scales: Any = (1.0, 1.0), 
     """Private SDK helper: ``dst = scales[0]*a + scales[1]*b`` (a DMA compute)."""
     sim = _sim("_tiled_offloaded_fma")
     s0, s1 = float(scales[0]), float(scales[1])
-    _isa.execute(sim, "nisa._tiled_offloaded_fma", Engine.DMA, "dma_compute", dst, [("a", a), ("b", b)],
-                 lambda v: np.float32(s0) * v[0].reshape(dst.shape) + np.float32(s1) * v[1].reshape(dst.shape),
-                 attrs={"op": "add"})
+    _isa.execute(
+        sim,
+        "nisa._tiled_offloaded_fma",
+        Engine.DMA,
+        "dma_compute",
+        dst,
+        [("a", a), ("b", b)],
+        lambda v: np.float32(s0) * v[0].reshape(dst.shape) + np.float32(s1) * v[1].reshape(dst.shape),
+        attrs={"op": "add"},
+    )
 
 
 def _dtype_str(t: Tensor) -> str:

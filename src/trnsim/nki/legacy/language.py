@@ -147,10 +147,18 @@ def _binary(name: str, default_dtype: Any = None) -> Any:
 
 
 def _reduction(name: str) -> Any:
-    op = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply", "mean": "mean",
-          "all": "logical_and"}[name]
+    op = {
+        "sum": "add",
+        "max": "maximum",
+        "min": "minimum",
+        "prod": "multiply",
+        "mean": "mean",
+        "all": "logical_and",
+    }[name]
 
-    def fn(x: Any, axis: Any, *, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any) -> Any:
+    def fn(
+        x: Any, axis: Any, *, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any
+    ) -> Any:
         return _impl.reduce(name, x, axis, dtype, mask, keepdims)
 
     fn.__name__ = name
@@ -178,7 +186,7 @@ erf = _unary("erf")
 erf_dx = _unary("erf_dx")
 softplus = _unary("softplus")
 mish = _unary("mish")
-abs = _unary("abs")  # noqa: A001
+abs = _unary("abs")
 sign = _unary("sign")
 sin = _unary("sin")
 cos = _unary("cos")
@@ -229,12 +237,12 @@ def logical_not(x: Any, *, dtype: Any = bool_, mask: Any = None) -> Any:
 invert._nki_op = "invert"  # type: ignore[attr-defined]
 logical_not._nki_op = "logical_not"  # type: ignore[attr-defined]
 
-sum = _reduction("sum")  # noqa: A001
-max = _reduction("max")  # noqa: A001
-min = _reduction("min")  # noqa: A001
+sum = _reduction("sum")
+max = _reduction("max")
+min = _reduction("min")
 prod = _reduction("prod")
 mean = _reduction("mean")
-all = _reduction("all")  # noqa: A001
+all = _reduction("all")
 
 
 def finfo(dtype: Any) -> Any:
@@ -268,31 +276,141 @@ def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: 
     """Not simulated: the SDK documents no exact semantics for loop_reduce."""
     from trnsim.nki import runtime
 
-    runtime.current("nl.loop_reduce").fail("nl.loop_reduce", "nl.loop_reduce is not simulated by trnsim"
-                                           " (accumulate with += in the loop instead)", "not_simulated")
+    runtime.current("nl.loop_reduce").fail(
+        "nl.loop_reduce",
+        "nl.loop_reduce is not simulated by trnsim (accumulate with += in the loop instead)",
+        "not_simulated",
+    )
 
 
 def all_reduce(x: Any, op: Any, program_axes: Any, **_: Any) -> Any:
     """Not simulated: SPMD instances run one after another, so cross-instance reduction is unavailable."""
     from trnsim.nki import runtime
 
-    runtime.current("nl.all_reduce").fail("nl.all_reduce", "nl.all_reduce across SPMD instances is not"
-                                          " simulated by trnsim", "not_simulated")
+    runtime.current("nl.all_reduce").fail(
+        "nl.all_reduce", "nl.all_reduce across SPMD instances is not simulated by trnsim", "not_simulated"
+    )
 
 
 __all__ = [
-    "abs", "add", "affine_range", "all", "all_reduce", "arange", "arctan", "bfloat16", "bitwise_and",
-    "bitwise_or", "bitwise_xor", "bool_", "broadcast_to", "ceil", "constants", "copy", "cos", "device_print",
-    "divide", "dropout", "ds", "empty_like", "equal", "erf", "erf_dx", "exp", "expand_dims", "finfo",
-    "float8_e4m3", "float8_e4m3fn", "float8_e5m2", "float16", "float32", "floor", "fmod", "full", "gelu",
-    "gelu_apprx_sigmoid", "gelu_apprx_tanh", "gelu_dx", "greater", "greater_equal", "hbm", "int8", "int16",
-    "int32", "invert", "left_shift", "less", "less_equal", "load", "load_transpose2d", "log", "logical_and",
-    "logical_not", "logical_or", "logical_xor", "loop_reduce", "matmul", "max", "maximum", "mean", "mgrid",
-    "min", "minimum", "mish", "mod", "multiply", "nc", "ndarray", "negative", "not_equal", "num_programs",
-    "ones", "par_dim", "power", "private_hbm", "prod", "program_id", "program_ndim", "psum", "rand",
-    "random_seed", "reciprocal", "relu", "right_shift", "rms_norm", "rsqrt", "sbuf", "sequential_range",
-    "shared_constant", "shared_hbm", "shared_identity_matrix", "sigmoid", "sign", "silu", "silu_dx", "sin",
-    "softmax", "softplus", "spmd_dim", "sqrt", "square", "static_cast", "static_range", "store", "subtract",
-    "sum", "tan", "tanh", "tfloat32", "tile_size", "transpose", "trunc", "uint8", "uint16", "uint32",
-    "where", "zeros", "zeros_like",
+    "abs",
+    "add",
+    "affine_range",
+    "all",
+    "all_reduce",
+    "arange",
+    "arctan",
+    "bfloat16",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bool_",
+    "broadcast_to",
+    "ceil",
+    "constants",
+    "copy",
+    "cos",
+    "device_print",
+    "divide",
+    "dropout",
+    "ds",
+    "empty_like",
+    "equal",
+    "erf",
+    "erf_dx",
+    "exp",
+    "expand_dims",
+    "finfo",
+    "float8_e4m3",
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "float16",
+    "float32",
+    "floor",
+    "fmod",
+    "full",
+    "gelu",
+    "gelu_apprx_sigmoid",
+    "gelu_apprx_tanh",
+    "gelu_dx",
+    "greater",
+    "greater_equal",
+    "hbm",
+    "int8",
+    "int16",
+    "int32",
+    "invert",
+    "left_shift",
+    "less",
+    "less_equal",
+    "load",
+    "load_transpose2d",
+    "log",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "loop_reduce",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "mgrid",
+    "min",
+    "minimum",
+    "mish",
+    "mod",
+    "multiply",
+    "nc",
+    "ndarray",
+    "negative",
+    "not_equal",
+    "num_programs",
+    "ones",
+    "par_dim",
+    "power",
+    "private_hbm",
+    "prod",
+    "program_id",
+    "program_ndim",
+    "psum",
+    "rand",
+    "random_seed",
+    "reciprocal",
+    "relu",
+    "right_shift",
+    "rms_norm",
+    "rsqrt",
+    "sbuf",
+    "sequential_range",
+    "shared_constant",
+    "shared_hbm",
+    "shared_identity_matrix",
+    "sigmoid",
+    "sign",
+    "silu",
+    "silu_dx",
+    "sin",
+    "softmax",
+    "softplus",
+    "spmd_dim",
+    "sqrt",
+    "square",
+    "static_cast",
+    "static_range",
+    "store",
+    "subtract",
+    "sum",
+    "tan",
+    "tanh",
+    "tfloat32",
+    "tile_size",
+    "transpose",
+    "trunc",
+    "uint8",
+    "uint16",
+    "uint32",
+    "where",
+    "zeros",
+    "zeros_like",
 ]

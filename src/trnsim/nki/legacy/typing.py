@@ -31,11 +31,11 @@ class _TensorMeta(type):
         return TensorSpec(tuple(shape), dtype)
 
 
-class tensor(metaclass=_TensorMeta):  # noqa: N801  (NKI's name)
+class tensor(metaclass=_TensorMeta):
     """``nt.tensor[shape, dtype]``."""
 
 
-class mutable_tensor(tensor):  # noqa: N801
+class mutable_tensor(tensor):
     """A parameter the kernel may write."""
 
 

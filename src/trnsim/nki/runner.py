@@ -1,0 +1,84 @@
+"""Run an unmodified SDK kernel file (``__main__``) on trnsim, optionally collecting launch traces.
+
+:func:`run_file` backs ``trnsim kernel run``; :func:`collect_traces` backs the chip model's
+``trnsim kernel profile`` (every kernel launch the file makes is traced; in timing-only mode the
+launches return zero-filled arrays of the right shapes, since no values are computed).
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from trnsim.errors import ConfigError, TrnsimError
+from trnsim.hardware.neuroncore import canonical_target
+from trnsim.nki import kernel as kernel_mod
+from trnsim.nki.hook import sdk_imports
+from trnsim.nki.targets import ENV_TARGET
+from trnsim.nki.trace import KernelTrace
+
+
+@contextmanager
+def _as_main(file: Path, args: list[str], target: str | None) -> Iterator[None]:
+    if not file.is_file():
+        raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
+    old_argv, old_target = sys.argv, os.environ.get(ENV_TARGET)
+    folder = str(file.resolve().parent)
+    sys.argv = [str(file), *args]
+    sys.path.insert(0, folder)
+    if target:
+        os.environ[ENV_TARGET] = canonical_target(target)
+    try:
+        with sdk_imports():
+            yield
+    finally:
+        sys.argv = old_argv
+        if folder in sys.path:
+            sys.path.remove(folder)
+        if target:
+            if old_target is None:
+                os.environ.pop(ENV_TARGET, None)
+            else:
+                os.environ[ENV_TARGET] = old_target
+
+
+def run_file(file: Path, args: list[str] | None = None, target: str | None = None) -> int:
+    """Run ``file`` as ``__main__`` with SDK imports resolved to trnsim; returns its exit status."""
+    with _as_main(Path(file), list(args or []), target):
+        try:
+            runpy.run_path(str(file), run_name="__main__")
+        except SystemExit as stop:
+            code = stop.code
+            if code is None:
+                return 0
+            if isinstance(code, int):
+                return code
+            print(code, file=sys.stderr)  # SystemExit("message"), as Python does
+            return 1
+    return 0
+
+
+def collect_traces(file: Path, target: str = "trn2", timing_only: bool = True,
+                   args: list[str] | None = None) -> list[KernelTrace]:
+    """Run ``file`` as ``__main__`` and return the trace of every kernel launch it made.
+
+    In timing-only mode the file's own result checks may fail (outputs are zeros); such errors
+    are ignored once at least one launch was traced. KernelErrors always propagate.
+    """
+    traces: list[KernelTrace] = []
+    with kernel_mod.observe_launches(traces.append, timing_only=timing_only), \
+            _as_main(Path(file), list(args or []), target):
+        try:
+            runpy.run_path(str(file), run_name="__main__")
+        except SystemExit:
+            pass
+        except TrnsimError:
+            raise
+        except Exception:
+            if not traces:
+                raise
+    return traces

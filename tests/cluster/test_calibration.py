@@ -1,0 +1,42 @@
+"""Validation against the published runs: every row is estimated and its error printed.
+
+These are measurements, not targets: the test prints predicted vs measured per row (run pytest
+with ``-s`` to see them) and fails only when a file's mean error leaves a broad band, which would
+mean a mechanism broke. The figures reached are in docs/cluster.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+from trnsim.cluster.calibration import Metric, load_cases, mape_by_file, validate_case
+
+#: A regression guard, not the accuracy goal (10 %): a broken mechanism moves errors far past this.
+_BAND = 0.40
+
+
+def test_every_calibration_file_is_read_and_every_row_estimated() -> None:
+    cases, skipped = load_cases()
+    assert skipped == []
+    files = {c.file for c in cases}
+    assert files == {"korthikanti2022_a100.csv", "narayanan2021_a100.csv", "megatron_h100_weak_scaling.csv"}
+    rows = [validate_case(case) for case in cases]
+    for row in rows:
+        c = row.case
+        print(f"{c.file:<32} {c.label:<18} {c.metric!s:<15} predicted {row.predicted:10.4g} "
+              f"measured {c.measured:10.4g} error {row.error:+7.1%}")
+        assert math.isfinite(row.predicted) and row.predicted > 0
+    for file, mape in mape_by_file(rows).items():
+        print(f"MAPE {file}: {mape:.1%}")
+        assert mape < _BAND, f"{file}: MAPE {mape:.1%}"
+
+
+def test_cases_follow_the_rows() -> None:
+    cases, _ = load_cases()
+    k = next(c for c in cases if c.file.startswith("korthikanti") and c.label == "175B selective_sp")
+    # CSV row: tp 8, pp 8, interleave 3, 64 GPUs, global batch 64, micro-batch 1 -> dp 1, 64 micro-batches.
+    assert (k.plan.tp, k.plan.pp, k.plan.dp, k.plan.interleave) == (8, 8, 1, 3)
+    assert k.plan.sequence_parallel and k.plan.microbatches == 64
+    assert k.metric is Metric.STEP_TIME_S and k.measured == 13.75
+    h = next(c for c in cases if c.file.startswith("megatron") and c.label == "462B")
+    assert (h.plan.tp, h.plan.pp, h.plan.dp) == (8, 16, 48) and h.model.num_heads == 18432 // 128

@@ -1,0 +1,70 @@
+"""``trnsim estimate`` and ``trnsim validate``: output, JSON keys, one-line errors (exit status 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from trnsim.cli import commands  # noqa: F401  (registers the commands)
+from trnsim.cli.apps import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_estimate_prints_tables_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "est.json"
+    result = runner.invoke(app, [
+        "estimate", "--model", "llama3-8b", "--system", "p5", "--nodes", "2", "--tp", "8", "--zero", "1",
+        "--global-batch", "16", "--seq-len", "4096", "--sequence-parallel", "--train-tokens", "1e11",
+        "--json", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "step breakdown" in result.output and "goodput" in result.output
+    data = json.loads(out.read_text())
+    keys = ("step_time_s", "tokens_per_s", "mfu", "memory_per_rank_bytes", "fits", "breakdown_s", "goodput")
+    for key in keys:
+        assert key in data
+    assert data["plan"]["dp"] == 2  # derived: 16 ranks / tp 8
+    assert abs(sum(data["breakdown_s"].values()) - data["step_time_s"]) < 1e-9 * data["step_time_s"]
+
+
+def test_single_device_estimate() -> None:
+    result = runner.invoke(app, ["estimate", "--model", "llama3-8b", "--system", "trn2", "--ranks", "1",
+                                 "--seq-len", "2048"])
+    assert result.exit_code == 0, result.output
+    assert "1 ranks (1 chips)" in result.output
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "from trnsim.cli import main; main()"
+    env_path = str(ROOT / "src")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
+                          env={"PYTHONPATH": env_path, "PATH": ""}, cwd=ROOT)
+
+
+def test_invalid_plans_are_one_line_with_status_2() -> None:
+    base = ["estimate", "--model", "llama3-8b", "--system", "trn2"]
+    for extra, text in (
+        (["--ranks", "64", "--tp", "8", "--dp", "4"], "not the 64 ranks"),
+        (["--ranks", "3", "--tp", "3"], "does not divide the 32 attention heads"),
+        (["--ranks", "64", "--pp", "64"], "deeper than the 32 layers"),
+    ):
+        proc = _cli(*base, *extra)
+        assert proc.returncode == 2, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and text in lines[0], proc.stderr
+
+
+def test_validate_prints_rows_and_mape(tmp_path: Path) -> None:
+    out = tmp_path / "val.json"
+    result = runner.invoke(app, ["validate", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "mean absolute percentage error per file" in result.output
+    data = json.loads(out.read_text())
+    assert len(data["rows"]) == 27 and set(data["mape_by_file"]) == {
+        "korthikanti2022_a100.csv", "narayanan2021_a100.csv", "megatron_h100_weak_scaling.csv"}

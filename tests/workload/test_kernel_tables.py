@@ -1,0 +1,55 @@
+"""Shipped Trainium tables against fresh simulations at off-grid shapes (needs the chip model).
+
+"Two speeds, one truth": the tables must agree with the chip model they were generated from.
+Each off-grid shape is simulated afresh and compared with the interpolated table; the per-shape
+error is printed. The tolerance (25 %) reflects the coarse grids the current kernels allow
+(matmul m and n gridded at 512 and 2048 only; see regenerate.GRIDS).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from trnsim.devicetime import kernel_path
+from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
+from trnsim.devicetime.tables import find_table
+from trnsim.devicetime.timing import time_op_detailed
+from trnsim.hardware.catalog import load_chip
+
+_REAL = all(importlib.util.find_spec(m) is not None for m in ("trnsim.kernels.registry", "trnsim.nki.legacy"))
+pytestmark = pytest.mark.skipif(not _REAL, reason="the kernel library and NKI front end are not in this tree")
+
+OFF_GRID = [
+    ("matmul", "bfloat16", {"m": 1024, "k": 1024, "n": 1024}),
+    ("matmul", "bfloat16", {"m": 1024, "k": 2048, "n": 2048}),
+    ("matmul", "float8_e4m3", {"m": 1024, "k": 1024, "n": 1024}),
+    ("rmsnorm", "bfloat16", {"rows": 512, "hidden": 2048}),
+    ("rmsnorm", "bfloat16", {"rows": 2048, "hidden": 6144}),
+    ("cross_entropy", "bfloat16", {"tokens": 512, "vocab": 16384}),
+]
+
+
+@pytest.mark.parametrize(("kernel", "dtype", "shape"), OFF_GRID)
+def test_table_agrees_with_a_fresh_simulation(kernel: str, dtype: str, shape: dict[str, int]) -> None:
+    table = find_table(kernel, dtype, "trn2")
+    if table is None:
+        pytest.skip(f"no shipped table for {kernel}/{dtype}/trn2")
+    fresh = kernel_path.simulate_ns(kernel_path.KernelCall(kernel, shape, dtype), "trn2")
+    interpolated = table.interpolate_ns(shape)
+    error = interpolated / fresh - 1
+    print(f"{kernel}/{dtype} {shape}: table {interpolated:,.0f} ns, simulated {fresh:,.0f} ns ({error:+.1%})")
+    assert abs(error) < 0.25
+
+
+def test_table_fast_path_against_the_roofline() -> None:
+    # The roofline bounds any simulated time from below; print how far the kernel is from it.
+    op = Op("mm", OpClass.MATMUL, Phase.FWD, 2.0 * 4096**3, 3.0 * 4096**2 * 2, 4096**2 * 2.0,
+            {"m": 4096, "k": 4096, "n": 4096}, Dtype.BF16, 1, kernel="matmul")
+    chip = load_chip("trn2")
+    table = time_op_detailed(op, chip, "table", ranks_per_chip=8)
+    roofline = time_op_detailed(op, chip, "roofline", ranks_per_chip=8)
+    print(f"4096^3 on one trn2 NeuronCore: table {table.seconds * 1e6:,.0f} us, roofline "
+          f"{roofline.seconds * 1e6:,.0f} us ({roofline.seconds / table.seconds:.0%} of peak)")
+    assert table.seconds >= roofline.seconds
