@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("trnsim.nki.legacy", reason="the kernel layer trnsim.nki.legacy is not available yet")
 
 from trnsim.errors import TrnsimError
-from trnsim.kernels.matmul import MatmulTiles, plan_fully_blocked
+from trnsim.kernels.matmul import MatmulTiles, plan_blocked_free, plan_fully_blocked
 from trnsim.kernels.mlp import MlpPlan, plan_mlp
 from trnsim.kernels.tiling import tile_size
 
@@ -55,6 +55,19 @@ def test_fully_blocked_plan_keeps_k_blocks_deep() -> None:
 def test_fully_blocked_plan_rejects_impossible_budget() -> None:
     with pytest.raises(TrnsimError, match="SBUF budget"):
         plan_fully_blocked(1024, 4096, 2048, TILES, 2, 2, 10_000)
+
+
+def test_blocked_free_plan_shrinks_to_fit() -> None:
+    """K = 8192 (64 tiles) bf16, budget 180,224 − 16,384 = 163,840 bytes.
+
+    L = bm·64·128·2 = bm·16,384 and R = bn·64·512·2 = bn·65,536. (2, 2): L + 2R = 294,912, too
+    much; (2, 1): max(2·32,768 + 65,536, 32,768 + 131,072) = 163,840 — fits exactly.
+    At K = 1024 the tutorial's (2, 2) fits easily (L + 2R = 4,096 + 32,768).
+    """
+    assert plan_blocked_free(64, 32, 16, TILES, 2, 163_840, 2, 2) == (2, 1)
+    assert plan_blocked_free(8, 4, 4, TILES, 2, 163_840, 2, 2) == (2, 2)
+    with pytest.raises(TrnsimError, match="too deep"):
+        plan_blocked_free(256, 32, 16, TILES, 2, 163_840, 2, 2)
 
 
 def test_swiglu_plan() -> None:
