@@ -9,7 +9,7 @@ import pytest
 from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.pipeline import Schedule
 from trnsim.cluster.placement import place_group
-from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, make_plan
+from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason, make_plan
 from trnsim.cluster.step import BREAKDOWN_KEYS, check_plan, estimate_step
 from trnsim.cluster.topology import topology_for_system
 from trnsim.cluster.traffic import dp_comm
@@ -69,6 +69,20 @@ def test_zero3_traffic_per_microbatch() -> None:
     same_dtype_ar = collective_time(Collective.ALL_REDUCE, 2e9, group).time_s
     assert z3.param_s + collective_time(Collective.REDUCE_SCATTER, 2e9, group).time_s == pytest.approx(
         1.5 * same_dtype_ar, rel=1e-3)
+
+
+def test_half_precision_gradient_reduction_halves_the_bytes() -> None:
+    topo = topology_for_system(P5)
+    group = place_group(topo, 1, 1, 8)
+    none = place_group(topo, 1, 1, 1)
+    # FP16/BF16 gradients (2 bytes) on 1e9 parameters: an all-reduce of 2 GB, not 4 GB.
+    half = dp_comm(1e9, 0, group, none, 0, grad_bytes=2)
+    assert half.grad_s == pytest.approx(collective_time(Collective.ALL_REDUCE, 2e9, group).time_s)
+    plan = make_plan(tp=8, dp=2, global_batch=2, grad_reduce_dtype="bf16", overlap_dp_comm=False)
+    fp32_plan = plan.model_copy(update={"grad_reduce_dtype": GradReduceDtype.FP32})
+    fp32 = estimate_step(LLAMA8, P5, 16, fp32_plan, 4096)
+    bf16 = estimate_step(LLAMA8, P5, 16, plan, 4096)
+    assert bf16.breakdown["dp_comm"] < fp32.breakdown["dp_comm"]
 
 
 def test_the_last_gradient_bucket_is_never_hidden() -> None:

@@ -109,7 +109,8 @@ def place_group(topology: TopologySpec, ranks_per_chip: int, stride: int, size: 
                 f"topology '{topology.name}' has no [on_chip] level but the system puts "
                 f"{ranks_per_chip} ranks on a chip; add one to the topology file"
             )
-        radices.append((topology.on_chip, ranks_per_chip, 1))
+        # The on-chip bandwidth (DMA engines) is the chip's, shared by all its ranks at once.
+        radices.append((topology.on_chip, ranks_per_chip, ranks_per_chip))
     radices.extend((dim, dim.size, ranks_per_chip) for dim in topology.dimensions)
     radices.append((topology.scale_out, None, ranks_per_chip))
 

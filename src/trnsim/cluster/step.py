@@ -33,7 +33,6 @@ from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelP
 from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.cluster.traffic import (
     ACTIVATION_BYTES,
-    GRAD_REDUCE_BYTES,
     cp_comm,
     dp_comm,
     ep_comm,
@@ -398,7 +397,7 @@ def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len
         "tp": (tp_kind, activation, groups.tp),
         "cp": (Collective.SEND_RECV, activation, groups.cp),
         "ep": (Collective.ALL_TO_ALL, activation, groups.ep),
-        "dp": (dp_kind, dense_params * GRAD_REDUCE_BYTES, groups.dp),
+        "dp": (dp_kind, dense_params * plan.grad_reduce_dtype.nbytes, groups.dp),
         "pp": (Collective.SEND_RECV, activation, groups.pp),
     }
     return {name: str(collective_time(kind, size, group).algorithm) if group.levels else ""
@@ -455,7 +454,8 @@ def estimate_step(
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     zero = plan.effective_zero_stage
     bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else plan.bucket_params
-    dp = dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero, bucket)
+    dp = dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero, bucket,
+                 plan.grad_reduce_dtype.nbytes)
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
         if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
