@@ -18,7 +18,9 @@ def matmul_acc(lhsT: Any, rhs: Any) -> Any:
     out = nl.ndarray((lhsT.shape[1], rhs.shape[1]), nl.float32, buffer=nl.shared_hbm)
     acc = nl.zeros((lhsT.shape[1], rhs.shape[1]), nl.float32, buffer=nl.psum)
     for k in nl.affine_range(lhsT.shape[0] // 128):
-        acc += nisa.nc_matmul(nl.load(lhsT[k * 128:(k + 1) * 128, :]), nl.load(rhs[k * 128:(k + 1) * 128, :]))
+        acc += nisa.nc_matmul(
+            nl.load(lhsT[k * 128 : (k + 1) * 128, :]), nl.load(rhs[k * 128 : (k + 1) * 128, :])
+        )
     nl.store(out, value=acc)
     return out
 
@@ -114,8 +116,9 @@ def test_activation_scale_bias_and_reduce() -> None:
         out = nl.ndarray((2, 1), nl.float32, buffer=nl.shared_hbm)
         x = nl.load(a)
         s = nl.ndarray((2, 1), nl.float32, buffer=nl.sbuf)
-        nisa.activation(nl.exp, x, scale=2.0, bias=nl.full((2, 1), -1.0, nl.float32), reduce_op=np.add,
-                        reduce_res=s)
+        nisa.activation(
+            nl.exp, x, scale=2.0, bias=nl.full((2, 1), -1.0, nl.float32), reduce_op=np.add, reduce_res=s
+        )
         nl.store(out, value=s)
         return out
 
@@ -141,7 +144,7 @@ def test_spmd_grid_with_cores_and_shared_output() -> None:
         out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
         i = nl.program_id(0)
         assert nl.num_programs() == 4 and nl.program_ndim() == 1
-        nl.store(out[i:i + 1, :], value=nl.add(nl.load(a[i:i + 1, :]), i))
+        nl.store(out[i : i + 1, :], value=nl.add(nl.load(a[i : i + 1, :]), i))
         return out
 
     a = np.zeros((4, 3), np.float32)

@@ -14,14 +14,17 @@ The family, in the order of the optimisations (each step keeps the previous ones
    per output tile), so VectorE only evacuates PSUM once per output tile.
 3. :func:`matmul_hoisted` — the stationary column strip ``lhsT[:, m-tile]`` is loaded once per m
    and reused for every n; the moving tiles of one n strip are loaded together.
-4. :func:`matmul_blocked_free` — blocks of several m and n tiles share their loaded strips,
-   cutting HBM re-reads of both operands by the block factors.
+4. :func:`matmul_blocked_free` — blocks of several m and n tiles share their loaded strips;
+   the moving operand is re-read once per m block instead of once per m tile. The block
+   factors (2 × 2 as in the tutorial) shrink until the whole-K strips fit SBUF.
 5. :func:`matmul_fully_blocked` — blocks over M, N and K with SBUF-resident blocks whose sizes
    are chosen from the SBUF capacity per partition (``nl.tile_size.total_available_sbuf_size``);
    the result block stays in SBUF across the K blocks and leaves in wide, coalesced stores.
 
 Shape limits: K and M multiples of 128; N ≤ 512 or a multiple of 128 (the moving tile is the
-largest multiple of 128 ≤ 512 that divides N).
+largest multiple of 128 ≤ 512 that divides N). Stages 3 and 4 keep whole-K strips in SBUF
+(``K·(128 + 2·512)·bytes/128`` per partition for stage 3), so they stop at K ≈ 9k in bf16 on
+trn1; stage 5 has no such limit.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from trnsim.kernels.tiling import require, require_multiple, require_rank, tile_size
+from trnsim.kernels.tiling import KernelShapeError, require, require_multiple, require_rank, tile_size
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
@@ -145,20 +148,67 @@ def matmul_hoisted(lhsT: Any, rhs: Any) -> Any:
     return result
 
 
-def _block_factor(tiles: int, preferred: int) -> int:
-    """The largest divisor of ``tiles`` that is at most ``preferred``."""
-    return max(d for d in range(1, min(tiles, preferred) + 1) if tiles % d == 0)
+#: SBUF per partition left for instruction temporaries (a loaded tile before it is placed in its
+#: block, a PSUM evacuation tile) when a kernel sizes its blocks against the full capacity.
+SBUF_TEMP_ALLOWANCE_BYTES = 16 * 1024
+
+
+def plan_blocked_free(
+    k_tiles: int,
+    m_tiles: int,
+    n_tiles: int,
+    tiles: MatmulTiles,
+    in_bytes: int,
+    budget_bytes_per_partition: int,
+    preferred_m: int,
+    preferred_n: int,
+) -> tuple[int, int]:
+    """Block factors ``(bm, bn)`` for :func:`matmul_blocked_free`: at most the preferred ones.
+
+    A block keeps whole-K strips: the stationary block needs ``L = bm·k_tiles·128·in_bytes`` and
+    the moving block ``R = bn·k_tiles·512·in_bytes`` bytes per partition. A new block is
+    allocated while the previous one of the same loop is still live, so the peak is
+    ``max(2L + R, L + 2R)``. HBM reads are ``M·K`` plus ``K·N`` per m block, so the largest
+    fitting ``bm`` wins, then the largest ``bn``; both must divide their tile counts.
+    """
+
+    def divisors(count: int, cap: int) -> list[int]:
+        return [d for d in range(min(count, cap), 0, -1) if count % d == 0]
+
+    for bm in divisors(m_tiles, preferred_m):
+        for bn in divisors(n_tiles, preferred_n):
+            stationary = bm * k_tiles * tiles.m * in_bytes
+            moving = bn * k_tiles * tiles.n * in_bytes
+            if max(2 * stationary + moving, stationary + 2 * moving) <= budget_bytes_per_partition:
+                return bm, bn
+    raise KernelShapeError(
+        f"matmul_blocked_free: K={k_tiles * tiles.k} is too deep for whole-K strips in "
+        f"{budget_bytes_per_partition} bytes of SBUF per partition; use matmul_fully_blocked"
+    )
 
 
 @jit
 def matmul_blocked_free(lhsT: Any, rhs: Any, tiles_in_block_m: int = 2, tiles_in_block_n: int = 2) -> Any:
-    """Stage 4: blocks of m and n tiles share their strips (fewer HBM re-reads of both operands)."""
+    """Stage 4: blocks of m and n tiles share their strips (fewer HBM re-reads of the moving operand).
+
+    The block factors are at most the preferred ones, reduced until the strips fit SBUF
+    (:func:`plan_blocked_free`).
+    """
     k_size, m_size, n_size, t = check_matmul("matmul_blocked_free", lhsT, rhs)
     out_dtype = result_dtype(lhsT.dtype)
     result = nl.ndarray((m_size, n_size), dtype=out_dtype, buffer=nl.shared_hbm)
     k_tiles = k_size // t.k
-    bm_tiles = _block_factor(m_size // t.m, tiles_in_block_m)
-    bn_tiles = _block_factor(n_size // t.n, tiles_in_block_n)
+    budget = nl.tile_size.total_available_sbuf_size - SBUF_TEMP_ALLOWANCE_BYTES
+    bm_tiles, bn_tiles = plan_blocked_free(
+        k_tiles,
+        m_size // t.m,
+        n_size // t.n,
+        t,
+        np.dtype(lhsT.dtype).itemsize,
+        budget,
+        tiles_in_block_m,
+        tiles_in_block_n,
+    )
     block_m, block_n = bm_tiles * t.m, bn_tiles * t.n
     for m in nl.affine_range(m_size // block_m):
         lhsT_tiles = nl.ndarray((bm_tiles, k_tiles, nl.par_dim(t.k), t.m), dtype=lhsT.dtype, buffer=nl.sbuf)
@@ -206,15 +256,16 @@ def plan_fully_blocked(
 ) -> BlockPlan:
     """Choose block sizes for :func:`matmul_fully_blocked` from the SBUF budget.
 
-    Per partition the kernel keeps: the fp32 result block for all of M and ``BLOCK_N`` columns
-    (``M/128 · BLOCK_N · 4`` bytes), a packed output row (``BLOCK_N · out_bytes``) and,
-    double-buffered (×2, the next block loads while the current one multiplies), one K block of
-    moving tiles (``TK · BLOCK_N · in_bytes``) and one of stationary tiles
-    (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` (rhs once) plus ``K·M`` per n block
-    (lhsT once per n block), times ``in_bytes``. Among the block sizes that divide the tile
-    counts, fit the budget and have at least ``MIN_TILES_IN_BLOCK_K`` K tiles (or all of K),
-    the plan with the fewest HBM reads wins; ties go to the larger K block (fewer SBUF
-    read-modify-writes of the result block), then the larger M block.
+    Per partition the kernel keeps a packed output row (``BLOCK_N · out_bytes``) and,
+    double-buffered (×2: the next block is allocated while the current one is in use, so loads
+    and stores overlap the matmuls), the fp32 result block for all of M and ``BLOCK_N`` columns
+    (``M/128 · BLOCK_N · 4`` bytes), one K block of moving tiles (``TK · BLOCK_N · in_bytes``)
+    and one of stationary tiles (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` (rhs
+    once) plus ``K·M`` per n block (lhsT once per n block), times ``in_bytes``. Among the block
+    sizes that divide the tile counts, fit the budget and have at least
+    ``MIN_TILES_IN_BLOCK_K`` K tiles (or all of K), the plan with the fewest HBM reads wins;
+    ties go to the larger K block (fewer SBUF read-modify-writes of the result block), then
+    the larger M block.
     """
     m_tiles, n_tiles, k_tiles = m_size // tiles.m, n_size // tiles.n, k_size // tiles.k
     min_tk = min(MIN_TILES_IN_BLOCK_K, k_tiles)
@@ -229,7 +280,9 @@ def plan_fully_blocked(
         for tk in (d for d in divisors(k_tiles) if d >= min_tk):
             for tm in divisors(m_tiles):
                 block_m = tm * tiles.m
-                sbuf = m_tiles * block_n * 4 + block_n * out_bytes + 2 * tk * (block_n + block_m) * in_bytes
+                sbuf = (
+                    2 * m_tiles * block_n * 4 + block_n * out_bytes + 2 * tk * (block_n + block_m) * in_bytes
+                )
                 if sbuf > sbuf_budget_bytes_per_partition:
                     continue
                 reads = (k_size * n_size + k_size * m_size * (n_tiles // tn)) * in_bytes

@@ -212,7 +212,9 @@ def execute(
         if loops:
             for it in t.index_tiles:
                 sim.check_read(instr, it.region(), False)
-            sim.check_read(instr, t.region(), (accumulate or exempt) and dst is not None and t.alloc is dst.alloc)
+            sim.check_read(
+                instr, t.region(), (accumulate or exempt) and dst is not None and t.alloc is dst.alloc
+            )
         if t.alloc.buffer is Buffer.PSUM and sim.psum_groups:
             sim.psum_groups.pop(t.alloc.alloc_id, None)
     if sim.values and compute is not None:
@@ -1003,7 +1005,7 @@ def dma_copy(
         opcode,
         dst,
         [("src", src)],
-        compute,
+        compute if sim.values else None,
         mask=mask,
         attrs=a,
         oob_skip=oob_skip,

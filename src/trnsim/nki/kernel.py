@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import inspect
 import math
 import os
@@ -80,6 +81,10 @@ def launch(
         mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
     )
     token = runtime.activate(sim)
+    # the trace holds ~10 objects per instruction; the cyclic collector would rescan them all
+    # again and again (quadratic in trace length). Tiles are freed by reference counting anyway.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         params = _param_names(func, len(args))
         hbm_args, copy_back = _wrap_args(sim, args, params)
@@ -107,6 +112,8 @@ def launch(
         raise
     finally:
         runtime.deactivate(token)
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _reraise_internal(sim: Simulation, error: Exception) -> None:

@@ -76,7 +76,8 @@ def new_tile(
     sim: Simulation, instr: str, shape: tuple[int, ...], dtype: Any, buffer: Buffer = Buffer.SBUF
 ) -> Tensor:
     """A fresh result tile (partition dim first)."""
-    return new_tensor(sim, instr, shape, dtype, buffer)
+    dt = dtype if isinstance(dtype, np.dtype) else to_dtype(sim, instr, dtype)
+    return Tensor.whole(sim.allocate(instr, shape, dt, buffer))
 
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:

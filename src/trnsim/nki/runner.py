@@ -62,16 +62,19 @@ def run_file(file: Path, args: list[str] | None = None, target: str | None = Non
     return 0
 
 
-def collect_traces(file: Path, target: str = "trn2", timing_only: bool = True,
-                   args: list[str] | None = None) -> list[KernelTrace]:
+def collect_traces(
+    file: Path, target: str = "trn2", timing_only: bool = True, args: list[str] | None = None
+) -> list[KernelTrace]:
     """Run ``file`` as ``__main__`` and return the trace of every kernel launch it made.
 
     In timing-only mode the file's own result checks may fail (outputs are zeros); such errors
     are ignored once at least one launch was traced. KernelErrors always propagate.
     """
     traces: list[KernelTrace] = []
-    with kernel_mod.observe_launches(traces.append, timing_only=timing_only), \
-            _as_main(Path(file), list(args or []), target):
+    with (
+        kernel_mod.observe_launches(traces.append, timing_only=timing_only),
+        _as_main(Path(file), list(args or []), target),
+    ):
         try:
             runpy.run_path(str(file), run_name="__main__")
         except SystemExit:

@@ -53,7 +53,7 @@ class Buffer(StrEnum):
     @property
     def on_chip(self) -> bool:
         """True for SBUF and PSUM."""
-        return self in (Buffer.SBUF, Buffer.PSUM)
+        return self is Buffer.SBUF or self is Buffer.PSUM
 
 
 _NKI_DIR = str(Path(__file__).resolve().parent)
@@ -72,6 +72,16 @@ def user_location() -> tuple[str, int]:
             return filename, frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
     return "?", 0
+
+
+def user_statement() -> tuple[int, int]:
+    """Identity of the kernel statement being executed: (frame id, line)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not frame.f_code.co_filename.startswith(_NKI_DIR):
+            return id(frame), frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    return 0, 0
 
 
 class Allocation:
@@ -174,11 +184,13 @@ class Simulation:
     psum_groups: dict[int, list[Region]] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     depth: int = 0  # sub-kernel nesting
+    #: a suspected over-capacity state: (instruction, buffer, location, statement)
+    overflow: tuple[str, Buffer, str, tuple[int, int]] | None = None
+    values: bool = field(init=False, default=True)
 
-    @property
-    def values(self) -> bool:
-        """True when values are computed."""
-        return self.mode is Mode.VALUES
+    def __post_init__(self) -> None:
+        #: True when values are computed (a plain attribute: read on every instruction)
+        self.values = self.mode is Mode.VALUES
 
     # -- errors --------------------------------------------------------------------------------
     def fail(self, instruction: str, rule: str, err_id: str = "") -> NoReturn:
@@ -204,8 +216,10 @@ class Simulation:
         partition_axis: int = 0,
     ) -> Allocation:
         """Create storage; ``fill=None`` leaves it uninitialised (NaN / UNINIT_INT sentinel)."""
+        if self.overflow is not None:
+            self.confirm_capacity()
         for d in shape:
-            if not isinstance(d, (int, np.integer)) or d < 0:
+            if (d.__class__ is not int and not isinstance(d, (int, np.integer))) or d < 0:
                 self.fail(instruction, f"tensor shape {shape} must be non-negative integers", "invalid_shape")
         top_shared = buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops
         if top_shared and self.shared_index < len(self.shared):
@@ -287,29 +301,44 @@ class Simulation:
                     "size_of_dimension_exceed_arch_limit",
                 )
             self.live_psum_bytes += nbytes
-            if self.live_psum_bytes > spec.psum_bytes_per_partition:
-                live = self.live_psum_bytes
-                self.live_psum_bytes -= nbytes
-                self.fail(
-                    instruction,
-                    f"PSUM capacity exceeded by live tiles ({live} bytes per"
-                    f" partition live, {spec.psum_bytes_per_partition} available)",
-                    "psum_capacity_exceeded",
-                )
             alloc._release = _Release(self, Buffer.PSUM, nbytes)
+            if self.live_psum_bytes > spec.psum_bytes_per_partition:
+                self._suspect(instruction, Buffer.PSUM)
         else:
             self.live_sbuf_bytes += nbytes
-            usable = spec.sbuf_usable_bytes_per_partition
-            if self.live_sbuf_bytes > usable:
-                live = self.live_sbuf_bytes
-                self.live_sbuf_bytes -= nbytes
-                self.fail(
-                    instruction,
-                    f"SBUF capacity exceeded by live tiles ({live} bytes per"
-                    f" partition live, {usable} available)",
-                    "sbuf_capacity_exceeded",
-                )
             alloc._release = _Release(self, Buffer.SBUF, nbytes)
+            if self.live_sbuf_bytes > spec.sbuf_usable_bytes_per_partition:
+                self._suspect(instruction, Buffer.SBUF)
+
+    def _suspect(self, instruction: str, buffer: Buffer) -> None:
+        """Over capacity: confirmed only once the allocating statement has finished.
+
+        ``x = nl.zeros(...)`` in a loop allocates the new tile while the previous one is still
+        bound to ``x``; Python frees it right after the assignment, as the compiler would have.
+        So the check is repeated at the next statement that calls into NKI.
+        """
+        filename, line = user_location()
+        if self.overflow is None:
+            self.overflow = (instruction, buffer, f"{os.path.basename(filename)}:{line}", user_statement())
+
+    def confirm_capacity(self) -> None:
+        """Fail if an over-capacity state outlived the statement that caused it."""
+        pending = self.overflow
+        if pending is None or user_statement() == pending[3]:
+            return
+        self.overflow = None
+        instruction, buffer, location, _ = pending
+        spec = self.spec
+        if buffer is Buffer.PSUM:
+            live, cap, what = self.live_psum_bytes, spec.psum_bytes_per_partition, "PSUM"
+        else:
+            live, cap, what = self.live_sbuf_bytes, spec.sbuf_usable_bytes_per_partition, "SBUF"
+        if live > cap:
+            raise KernelError(
+                f"{what} capacity exceeded by live tiles ({live} bytes per partition live, {cap} available)",
+                kernel=self.kernel_name, instruction=instruction, location=location,
+                err_id=f"{what.lower()}_capacity_exceeded",
+            )
 
     def _release(self, buffer: Buffer, nbytes: int) -> None:
         if buffer is Buffer.PSUM:
@@ -327,6 +356,8 @@ class Simulation:
         attrs: dict[str, Any] | None = None,
     ) -> Instruction:
         """Append one executed instruction to the trace."""
+        if self.overflow is not None:
+            self.confirm_capacity()
         filename, line = user_location()
         instr = Instruction(
             seq=len(self.trace.instructions),

@@ -156,7 +156,8 @@ class Tensor:
 
     # -- indexing -------------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Tensor:
-        return index_view(self, key)
+        fast = _fast_slices(self, key)
+        return fast if fast is not None else index_view(self, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         target = index_view(self, key)
@@ -561,6 +562,33 @@ def _region(t: Tensor) -> Region:
 # ---------------------------------------------------------------------------------------------
 # indexing
 # ---------------------------------------------------------------------------------------------
+
+
+def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
+    """``t[a:b, c:d]`` with one plain slice per dimension (the hot path of tiled kernels)."""
+    if t.flat is not None or key.__class__ is not tuple or len(key) != len(t.shape):
+        return None
+    shape = []
+    strides = []
+    offset = t.offset
+    for item, size, stride in zip(key, t.shape, t.strides, strict=True):
+        if item.__class__ is not slice or item.step is not None:
+            return None
+        start, stop = item.start, item.stop
+        if start is None:
+            start = 0
+        elif start.__class__ is not int or start < 0:
+            return None
+        if stop is None:
+            stop = size
+        elif stop.__class__ is not int or stop < 0:
+            return None
+        if stop > size or start > stop:
+            return None  # the general path reports it
+        offset += start * stride
+        shape.append(stop - start)
+        strides.append(stride)
+    return Tensor(t.alloc, tuple(shape), offset, tuple(strides), t.paxis, None, None, t.dyn, t.index_tiles)
 
 
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:
