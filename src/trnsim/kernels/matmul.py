@@ -44,9 +44,10 @@ from trnsim.nki.legacy import language as nl
 #: instruction temporaries (fp32 [128, 512] tiles of the PSUM evacuation and the store path).
 SBUF_PLAN_FRACTION = 0.9
 #: Fewest K tiles per K block. Each K block ends in one VectorE read-modify-write of the fp32
-#: result tile per matmul group; with at least 4 matmuls per group that work stays a fraction of
-#: TensorE's (a [128, 512] fp32 add is a few times slower than one bf16 moving tile of 512).
-MIN_TILES_IN_BLOCK_K = 4
+#: result tile per matmul group, and a [128, 512] fp32 add on VectorE takes about as long as two
+#: or three bf16 moving tiles of 512 on TensorE; with at least 8 matmuls per group that work
+#: stays well below TensorE's, even when HBM reads could be cut further with shallower K blocks.
+MIN_TILES_IN_BLOCK_K = 8
 
 
 @dataclass(frozen=True, slots=True)
