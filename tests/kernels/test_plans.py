@@ -19,21 +19,21 @@ def test_fully_blocked_plan_at_the_issue_shape() -> None:
     """[4096×8192]@[8192×8192] bf16 with a 162,201-byte budget (0.9 × 176 KiB).
 
     Reads are (K·N + K·M·N/BLOCK_N)·2 bytes, so the widest BLOCK_N that fits wins. The fp32
-    result block costs (M/128)·BLOCK_N·4 = 128·BLOCK_N bytes: BLOCK_N = 2048 needs 262,144 (too
-    much); BLOCK_N = 1024 needs 131,072 + 2,048 (packed output row) = 133,120, leaving 29,081 for
-    the double-buffered K blocks, 2·tk·(1024 + 128·tm)·2 bytes: tk·(1024 + 128·tm) ≤ 7,270.
-    tk = 8 cannot fit even tm = 1 (9,216); tk = 4 allows tm ≤ 6.2, and the largest divisor of the
-    32 M tiles below that is 4: 133,120 + 4·4·(1024 + 512) = 157,696 bytes.
+    result block, double-buffered, costs 2·(M/128)·BLOCK_N·4 = 256·BLOCK_N bytes: BLOCK_N = 1024
+    needs 262,144 (too much); BLOCK_N = 512 needs 131,072 + 1,024 (packed output row) = 132,096,
+    leaving 30,105 for the double-buffered K blocks, 2·tk·(512 + 128·tm)·2 bytes:
+    tk·(512 + 128·tm) ≤ 7,526. tk = 16 cannot fit tm = 1 (10,240); tk = 8 allows tm ≤ 3.3, and
+    the largest divisor of the 32 M tiles below that is 2: 132,096 + 4·8·768 = 156,672 bytes.
     """
     plan = plan_fully_blocked(8192, 4096, 8192, TILES, 2, 2, 162_201)
-    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (4, 2, 4)
-    assert plan.sbuf_bytes_per_partition == 157_696
-    # rhs once (8192·8192·2) + lhsT once per n block (8 × 8192·4096·2).
-    assert plan.hbm_read_bytes == 8192 * 8192 * 2 + 8 * 8192 * 4096 * 2
+    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (2, 1, 8)
+    assert plan.sbuf_bytes_per_partition == 156_672
+    # rhs once (8192·8192·2) + lhsT once per n block (16 × 8192·4096·2).
+    assert plan.hbm_read_bytes == 8192 * 8192 * 2 + 16 * 8192 * 4096 * 2
 
 
 def test_fully_blocked_plan_prefers_wide_n_when_m_is_small() -> None:
-    """M = 128: the result block is 1·BLOCK_N·4 bytes, so all N = 2048 columns fit (8 KiB) and
+    """M = 128: the result block is 2·1·BLOCK_N·4 bytes, so all N = 2048 columns fit (16 KiB) and
     lhsT is read once: reads = (K·N + K·M)·2."""
     plan = plan_fully_blocked(1024, 128, 2048, TILES, 2, 2, 162_201)
     assert plan.tiles_in_block_n == 4
@@ -41,15 +41,15 @@ def test_fully_blocked_plan_prefers_wide_n_when_m_is_small() -> None:
 
 
 def test_fully_blocked_plan_keeps_k_blocks_deep() -> None:
-    """M = 1024, K = 2048, N = 4096 bf16, budget 162,201: reading both operands once needs
-    BLOCK_N = 4096, i.e. 8·4096·4 + 8,192 = 139,264 bytes before any K tiles, and at least 4
-    double-buffered K tiles add 4·4·(4096 + 128) = 67,584: too much. BLOCK_N = 2048 leaves
-    162,201 − 65,536 − 4,096 = 92,569 for 4·tk·(2048 + 128·tm): tk = 16 needs ≥ 139,264; tk = 8
-    allows tm ≤ 6.6, so tm = 4 (a divisor of 8 M tiles): 69,632 + 32·2,560 = 151,552 bytes."""
+    """M = 1024, K = 2048, N = 4096 bf16, budget 162,201. BLOCK_N = 4096 needs 2·8·4096·4 =
+    262,144 (too much). BLOCK_N = 2048 needs 131,072 + 4,096, leaving 27,033 — less than the
+    minimum 4 double-buffered K tiles, 4·4·(2048 + 128) = 34,816. BLOCK_N = 1024: 65,536 + 2,048,
+    leaving 94,617 ≥ 4·tk·(1024 + 128·tm); tk = 16 (all of K) allows tm ≤ 3.5, so tm = 2:
+    67,584 + 64·1,280 = 149,504 bytes, and lhsT is read 4 times."""
     plan = plan_fully_blocked(2048, 1024, 4096, TILES, 2, 2, 162_201)
-    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (4, 4, 8)
-    assert plan.sbuf_bytes_per_partition == 151_552
-    assert plan.hbm_read_bytes == (2048 * 4096 + 2 * 2048 * 1024) * 2
+    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (2, 2, 16)
+    assert plan.sbuf_bytes_per_partition == 149_504
+    assert plan.hbm_read_bytes == (2048 * 4096 + 4 * 2048 * 1024) * 2
 
 
 def test_fully_blocked_plan_rejects_impossible_budget() -> None:

@@ -256,15 +256,16 @@ def plan_fully_blocked(
 ) -> BlockPlan:
     """Choose block sizes for :func:`matmul_fully_blocked` from the SBUF budget.
 
-    Per partition the kernel keeps: the fp32 result block for all of M and ``BLOCK_N`` columns
-    (``M/128 · BLOCK_N · 4`` bytes), a packed output row (``BLOCK_N · out_bytes``) and,
-    double-buffered (×2, the next block loads while the current one multiplies), one K block of
-    moving tiles (``TK · BLOCK_N · in_bytes``) and one of stationary tiles
-    (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` (rhs once) plus ``K·M`` per n block
-    (lhsT once per n block), times ``in_bytes``. Among the block sizes that divide the tile
-    counts, fit the budget and have at least ``MIN_TILES_IN_BLOCK_K`` K tiles (or all of K),
-    the plan with the fewest HBM reads wins; ties go to the larger K block (fewer SBUF
-    read-modify-writes of the result block), then the larger M block.
+    Per partition the kernel keeps a packed output row (``BLOCK_N · out_bytes``) and,
+    double-buffered (×2: the next block is allocated while the current one is in use, so loads
+    and stores overlap the matmuls), the fp32 result block for all of M and ``BLOCK_N`` columns
+    (``M/128 · BLOCK_N · 4`` bytes), one K block of moving tiles (``TK · BLOCK_N · in_bytes``)
+    and one of stationary tiles (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` (rhs
+    once) plus ``K·M`` per n block (lhsT once per n block), times ``in_bytes``. Among the block
+    sizes that divide the tile counts, fit the budget and have at least
+    ``MIN_TILES_IN_BLOCK_K`` K tiles (or all of K), the plan with the fewest HBM reads wins;
+    ties go to the larger K block (fewer SBUF read-modify-writes of the result block), then
+    the larger M block.
     """
     m_tiles, n_tiles, k_tiles = m_size // tiles.m, n_size // tiles.n, k_size // tiles.k
     min_tk = min(MIN_TILES_IN_BLOCK_K, k_tiles)
@@ -279,7 +280,9 @@ def plan_fully_blocked(
         for tk in (d for d in divisors(k_tiles) if d >= min_tk):
             for tm in divisors(m_tiles):
                 block_m = tm * tiles.m
-                sbuf = m_tiles * block_n * 4 + block_n * out_bytes + 2 * tk * (block_n + block_m) * in_bytes
+                sbuf = (
+                    2 * m_tiles * block_n * 4 + block_n * out_bytes + 2 * tk * (block_n + block_m) * in_bytes
+                )
                 if sbuf > sbuf_budget_bytes_per_partition:
                     continue
                 reads = (k_size * n_size + k_size * m_size * (n_tiles // tn)) * in_bytes
