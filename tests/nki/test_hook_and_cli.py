@@ -89,3 +89,11 @@ def test_cli_kernel_error_is_one_line(tmp_path: Path) -> None:
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "bad.py:6" in lines[0] and "partition dimension 300" in lines[0]
     assert lines[0].endswith("[num_partition_exceed_arch_limit]")
+
+
+def test_current_api_example_and_constants_module() -> None:
+    assert run_file(ROOT / "examples" / "matmul_current.py", target="trn3") == 0
+    with hook.sdk_imports():
+        from neuronxcc.nki.language.constants import sizeinbytes  # type: ignore[import-not-found]
+
+        assert sizeinbytes(importlib.import_module("neuronxcc.nki.language").bfloat16) == 2

@@ -303,8 +303,8 @@ def nc_matmul(
     check_tensor(sim, instr, moving, "moving", (Buffer.SBUF,))
     check_tensor(sim, instr, dst, "dst", (Buffer.PSUM,))
     spec = sim.spec
-    for label, t in (("stationary", stationary), ("moving", moving)):
-        name = dtype_name(t.dtype)
+    s_name, m_name = stationary.alloc.dtype_name, moving.alloc.dtype_name
+    for label, name in (("stationary", s_name), ("moving", m_name)):
         if name not in _MATMUL_DTYPES:
             sim.fail(
                 instr,
@@ -312,12 +312,11 @@ def nc_matmul(
                 f"{', '.join(sorted(_MATMUL_DTYPES))})",
                 "unsupported_dtype",
             )
-    s_fp32 = dtype_name(stationary.dtype) == "float32"
-    if s_fp32 != (dtype_name(moving.dtype) == "float32") and not is_transpose:
+    s_fp32 = s_name == "float32"
+    if s_fp32 != (m_name == "float32") and not is_transpose:
         sim.fail(
             instr,
-            f"fp32 matmul needs both operands fp32 (stationary {dtype_name(stationary.dtype)},"
-            f" moving {dtype_name(moving.dtype)})",
+            f"fp32 matmul needs both operands fp32 (stationary {s_name}, moving {m_name})",
             "unsupported_dtype",
         )
     double_row = perf_mode not in ("none", "", None)
@@ -359,7 +358,9 @@ def nc_matmul(
             f"dst shape {dst.shape} does not match the product [{m}, {n}]",
             "store_dst_shape_smaller_than_other_shape",
         )
-    if not is_float(dst.dtype) or (dtype_name(dst.dtype) != "float32" and spec.nc_version < 4):
+    if not is_transpose and (
+        not is_float(dst.dtype) or (dst.alloc.dtype_name != "float32" and spec.nc_version < 4)
+    ):
         sim.fail(instr, f"matmul writes fp32 PSUM (dst dtype {dtype_name(dst.dtype)})", "unsupported_dtype")
     if accumulate is None:  # first write to a PSUM location overwrites, later ones accumulate
         region = dst.region()
@@ -368,7 +369,10 @@ def nc_matmul(
         if not accumulate:
             group.append(region)
     else:
-        sim.psum_groups.setdefault(dst.alloc.alloc_id, []).append(dst.region())
+        group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
+        region = dst.region()
+        if region not in group:  # the same accumulator tile is written once per K step
+            group.append(region)
 
     def compute(v: list[Any]) -> Any:
         s, mv = v

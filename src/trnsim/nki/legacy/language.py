@@ -6,7 +6,6 @@ Functions return new tiles; ``mask=`` is accepted everywhere. Implementations li
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import ml_dtypes
@@ -64,6 +63,7 @@ from trnsim.nki.language_impl import (
     zeros,
     zeros_like,
 )
+from trnsim.nki.legacy import language_constants as constants
 from trnsim.nki.runtime import Buffer
 from trnsim.nki.tensor import Tensor
 
@@ -262,14 +262,6 @@ class _BFP16:
 
 
 bfp16 = _BFP16()
-
-
-def sizeinbytes(dtype: Any) -> int:
-    """Bytes per element of ``dtype``."""
-    return int(np.dtype(dtype).itemsize)
-
-
-constants = types.SimpleNamespace(sizeinbytes=sizeinbytes)
 
 
 def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: Any = None) -> Any:
