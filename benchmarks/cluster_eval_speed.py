@@ -9,8 +9,11 @@ no per-rank loops) and stay under 1 ms once the per-stage device times are cache
 from __future__ import annotations
 
 import contextlib
+import cProfile
+import pstats
 import time
 from collections.abc import Callable
+from functools import partial
 
 from trnsim.cluster import ParallelPlan, check_plan, estimate_step, make_plan
 from trnsim.cluster.plan import InfeasiblePlanError
@@ -22,19 +25,34 @@ from trnsim.workload.options import Recompute
 SEQ_LEN = 8192
 
 
-def _rate(call: Callable[[], object], rounds: int = 5, seconds: float = 0.2) -> float:
-    """Microseconds per call: the best of ``rounds`` timed rounds (the machine is shared), after one
-    warm-up call that fills the caches."""
-    call()
-    best = float("inf")
+def _per_call_us(calls: dict[int, Callable[[], object]], rounds: int = 9,
+                 seconds: float = 0.15) -> dict[int, float]:
+    """Microseconds per call for each size: the best of ``rounds`` short rounds, the sizes
+    alternating within each round so that the load of the shared machine hits them alike. One
+    warm-up call each fills the caches first."""
+    for call in calls.values():
+        call()
+    best = dict.fromkeys(calls, float("inf"))
     for _ in range(rounds):
-        count = 0
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            call()
-            count += 1
-        best = min(best, 1e6 * elapsed / count)
+        for size, call in calls.items():
+            count = 0
+            start = time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < seconds:
+                call()
+                count += 1
+            best[size] = min(best[size], 1e6 * elapsed / count)
     return best
+
+
+def _calls_per_eval(call: Callable[[], object], repeats: int = 50) -> float:
+    """Python function calls per evaluation (cProfile): a work count that machine load cannot skew."""
+    call()
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(repeats):
+        call()
+    profile.disable()
+    return float(getattr(pstats.Stats(profile), "total_calls")) / repeats  # noqa: B009  (untyped attribute)
 
 
 def _check(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan) -> None:
@@ -49,21 +67,30 @@ def main() -> None:
     print(f"model {model.name}, system {system.name} ({system.ranks_per_chip} ranks a chip), seq {SEQ_LEN}")
     header = ("chips", "ranks", "estimates/s", "us/estimate", "checks/s", "us/check")
     print("".join(f"{h:>13}" for h in header))
-    per_eval: dict[int, float] = {}
+    estimates: dict[int, Callable[[], object]] = {}
+    checks: dict[int, Callable[[], object]] = {}
+    ranks_of: dict[int, int] = {}
     for chips in (64, 100_000):
         ranks = chips * system.ranks_per_chip
         tp, pp = 8, 4
         dp = ranks // (tp * pp)
         plan = make_plan(tp=tp, pp=pp, dp=dp, micro_batch=1, global_batch=dp * 8, zero_stage=1,
                          sequence_parallel=True, recompute=Recompute.SELECTIVE)
-        est_us = _rate(lambda r=ranks, p=plan: estimate_step(model, system, r, p, SEQ_LEN))
-        chk_us = _rate(lambda r=ranks, p=plan: _check(model, system, r, p))
-        per_eval[chips] = est_us
+        ranks_of[chips] = ranks
+        estimates[chips] = partial(estimate_step, model, system, ranks, plan, SEQ_LEN)
+        checks[chips] = partial(_check, model, system, ranks, plan)
+    per_eval = _per_call_us(estimates)
+    per_check = _per_call_us(checks)
+    for chips, ranks in ranks_of.items():
+        est_us, chk_us = per_eval[chips], per_check[chips]
         cells = (f"{chips:,}", f"{ranks:,}", f"{1e6 / est_us:,.0f}", f"{est_us:.1f}", f"{1e6 / chk_us:,.0f}",
                  f"{chk_us:.1f}")
         print("".join(f"{c:>13}" for c in cells))
+    work = {chips: _calls_per_eval(call) for chips, call in estimates.items()}
+    print(f"python calls per estimate: {work[64]:.0f} at 64 chips, {work[100_000]:.0f} at 100,000 chips "
+          f"(ratio {work[100_000] / work[64]:.2f})")
     ratio = per_eval[100_000] / per_eval[64]
-    print(f"cost ratio 100,000 / 64 chips: {ratio:.2f} (1.00: independent of size)")
+    print(f"time ratio 100,000 / 64 chips: {ratio:.2f} (1.00: independent of size; noisy when shared)")
     print(f"under 1 ms per estimate at both sizes: {'yes' if max(per_eval.values()) < 1000 else 'no'}")
 
 

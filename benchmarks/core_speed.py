@@ -45,19 +45,22 @@ def library_matmul() -> None:
     except (ImportError, AttributeError) as error:
         print(f"library matmul: skipped ({error}); needs trnsim.nki.trace_kernel and trnsim.kernels")
         return
-    entry = registry.get("matmul_fully_blocked")
-    args = entry.make_args({"m": M, "k": K, "n": N}, "bfloat16")
-    start = time.perf_counter()
-    try:
-        trace = trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
-    except TrnsimError as error:
-        print(f"library matmul: the kernel fails to trace: {error}")
+    for name in ("matmul_fully_blocked", "matmul_blocked_free"):
+        entry = registry.get(name)
+        args = entry.make_args({"m": M, "k": K, "n": N}, "bfloat16")
+        start = time.perf_counter()
+        try:
+            trace = trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
+            break
+        except TrnsimError as error:
+            print(f"library {name}: the kernel fails to trace: {error}")
+    else:
         return
     traced = time.perf_counter()
     result = simulate_trace(trace, "trn1")
     done = time.perf_counter()
     total = done - start
-    print(f"matmul_fully_blocked [{M}x{K}]@[{K}x{N}] bf16 on trn1: {len(trace):,} instructions; "
+    print(f"{name} [{M}x{K}]@[{K}x{N}] bf16 on trn1: {len(trace):,} instructions; "
           f"trace {traced - start:.2f} s + timing {done - traced:.2f} s = {total:.2f} s "
           f"({total / 10.0:.2f} of the 10 s budget); timing alone {len(trace) / (done - traced):,.0f} "
           "instructions/s")

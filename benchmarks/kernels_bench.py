@@ -8,6 +8,9 @@ Run: ``PYTHONPATH=src python benchmarks/kernels_bench.py [--big]``
 2. The matmul family traced in timing-only mode (trn1, bf16): instruction counts, TensorE
    matmuls, HBM bytes read, and each figure as a ratio to the naive kernel. With ``--big`` at
    [4096×8192]@[8192×8192] (the chip model's benchmark shape), else at [1024×2048]@[2048×4096].
+3. With ``--training``: every operation traced at the shapes of one AFM-on-device layer
+   (model dim 3072, 24 query / 8 KV heads of 128, FFN 8192, vocabulary 49152) for 4096 tokens,
+   to show the kernels accept training shapes and what a timing-only trace of each costs.
 """
 
 from __future__ import annotations
@@ -97,6 +100,50 @@ def matmul_family_table(big: bool) -> None:
         )
 
 
+TRAINING = {
+    "rmsnorm": {"rows": 4096, "hidden": 3072},
+    "softmax": {"rows": 4096, "cols": 4096},
+    "add": {"rows": 4096, "cols": 3072},
+    "transpose": {"rows": 4096, "cols": 3072},
+    "matmul": {"m": 4096, "k": 3072, "n": 3072},
+    "flash_attention_fwd": {
+        "batch": 1,
+        "heads": 24,
+        "kv_heads": 8,
+        "seq_q": 4096,
+        "seq_k": 4096,
+        "head_dim": 128,
+    },
+    "flash_attention_bwd": {
+        "batch": 1,
+        "heads": 24,
+        "kv_heads": 8,
+        "seq_q": 4096,
+        "seq_k": 4096,
+        "head_dim": 128,
+    },
+    "swiglu_mlp": {"tokens": 4096, "hidden": 3072, "ffn": 8192},
+    "adamw": {"numel": 3072 * 8192},
+    "cross_entropy": {"tokens": 4096, "vocab": 49152},
+}
+
+
+def training_shapes_table() -> None:
+    print("\ntraining shapes (AFM-on-device layer, 4096 tokens), timing-only trace on trn1, bf16")
+    print("kernel                 instructions  trace_s  shape")
+    for name, shape in TRAINING.items():
+        entry = registry.get(name)
+        args = entry.make_args(shape, "bfloat16")
+        start = time.perf_counter()
+        trace = nki.trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
+        elapsed = time.perf_counter() - start
+        shape_s = ",".join(f"{k}={v}" for k, v in shape.items())
+        print(f"{name:22s} {len(trace):12d}  {elapsed:7.1f}  {shape_s}")
+
+
 if __name__ == "__main__":
-    value_mode_table()
-    matmul_family_table(big="--big" in sys.argv)
+    if "--training" in sys.argv:
+        training_shapes_table()
+    else:
+        value_mode_table()
+        matmul_family_table(big="--big" in sys.argv)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from trnsim.cluster.calibration import Metric, load_cases, mape_by_file, validate_case
 
 #: A regression guard, not the accuracy goal (10 %): a broken mechanism moves errors far past this.
@@ -40,3 +42,15 @@ def test_cases_follow_the_rows() -> None:
     assert k.metric is Metric.STEP_TIME_S and k.measured == 13.75
     h = next(c for c in cases if c.file.startswith("megatron") and c.label == "462B")
     assert (h.plan.tp, h.plan.pp, h.plan.dp) == (8, 16, 48) and h.model.num_heads == 18432 // 128
+
+
+def test_compute_ratio_reproduces_the_measured_step() -> None:
+    # Scaling the predicted compute (and the bubble, which is proportional to it) by 1/ratio must
+    # give back the measured step time: c/r (1 + b) + rest = measured.
+    cases, _ = load_cases()
+    for case in cases[:3] + cases[-3:]:
+        row = validate_case(case)
+        parts = row.result.breakdown
+        rest = row.result.step_time_s - parts["compute"] - parts["pipeline_bubble"]
+        rebuilt = parts["compute"] / row.compute_ratio * (1 + row.result.bubble_fraction) + rest
+        assert rebuilt == pytest.approx(row.measured_step_s)

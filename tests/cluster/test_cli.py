@@ -68,3 +68,14 @@ def test_validate_prints_rows_and_mape(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert len(data["rows"]) == 27 and set(data["mape_by_file"]) == {
         "korthikanti2022_a100.csv", "narayanan2021_a100.csv", "megatron_h100_weak_scaling.csv"}
+
+
+def test_estimate_with_a_user_topology_file(tmp_path: Path) -> None:
+    # A copy of the bundled TPU v5p file with a 4 x 16 x 16 slice: TP 4 fills the first dimension.
+    source = ROOT / "src" / "trnsim" / "hardware" / "data" / "topologies" / "tpu-v5p.toml"
+    mine = tmp_path / "slice.toml"
+    mine.write_text(source.read_text().replace("size = 8\n", "size = 4\n", 1))
+    result = runner.invoke(app, ["estimate", "--model", "llama3-8b", "--system", "tpu-v5p", "--nodes", "64",
+                                 "--tp", "4", "--global-batch", "64", "--topology", str(mine)])
+    assert result.exit_code == 0, result.output
+    assert "x x4 (ring)" in result.output

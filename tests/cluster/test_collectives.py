@@ -159,3 +159,25 @@ def test_gb200_nvl72_keeps_wide_expert_parallelism_on_nvlink() -> None:
     topo = load_topology("gb200-nvl72")  # no catalog system of its own: the file gives its scale-out
     assert place_group(topo, 1, 1, 64).describe() == "nvswitch x64"
     assert place_group(topo, 1, 1, 144).describe() == "nvswitch x72, infiniband x2"
+
+
+def test_a_group_on_the_ultraservers_inter_instance_ring_pays_for_it() -> None:
+    topo = _topo("trn2-ultraserver")
+    n = 256e6
+    # 4 chips along x (128 GB/s links) vs 4 chips along z (the ring across the 4 instances, 64 GB/s):
+    # same ring algorithm, half the bandwidth: 2 x 3/4 n / (2 x 64 GB/s x TRN) + 6 x 3 us.
+    along_x = collective_time(Collective.ALL_REDUCE, n, place_group(topo, 1, 1, 4))
+    along_z = collective_time(Collective.ALL_REDUCE, n, place_group(topo, 1, 16, 4))
+    assert place_group(topo, 1, 16, 4).describe() == "z x4"
+    assert along_z.time_s == pytest.approx(6 * 3e-6 + 1.5 * n / (2 * 64 * GB * TRN))
+    assert along_z.time_s > 1.9 * along_x.time_s
+
+
+def test_ranks_of_one_chip_share_its_links() -> None:
+    trn2 = _topo("trn2")
+    # 4 ranks a chip: on-chip DMA 3.5 TB/s x 0.8 and each torus link 128 GB/s x 0.8 are shared by
+    # the 4 ranks, which all communicate at once (every group of a kind runs concurrently).
+    on_chip = place_group(trn2, 4, 1, 4).levels[0]
+    assert on_chip.ring_bw_bytes_per_s == pytest.approx(3500 * GB * TRN / 4)
+    x = place_group(trn2, 4, 4, 4).levels[0]  # one rank on each of 4 chips along x, closed ring
+    assert x.name == "x" and x.ring_bw_bytes_per_s == pytest.approx(2 * 128 * GB * TRN / 4)

@@ -9,7 +9,7 @@ import pytest
 from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.pipeline import Schedule
 from trnsim.cluster.placement import place_group
-from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, make_plan
+from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason, make_plan
 from trnsim.cluster.step import BREAKDOWN_KEYS, check_plan, estimate_step
 from trnsim.cluster.topology import topology_for_system
 from trnsim.cluster.traffic import dp_comm
@@ -69,6 +69,20 @@ def test_zero3_traffic_per_microbatch() -> None:
     same_dtype_ar = collective_time(Collective.ALL_REDUCE, 2e9, group).time_s
     assert z3.param_s + collective_time(Collective.REDUCE_SCATTER, 2e9, group).time_s == pytest.approx(
         1.5 * same_dtype_ar, rel=1e-3)
+
+
+def test_half_precision_gradient_reduction_halves_the_bytes() -> None:
+    topo = topology_for_system(P5)
+    group = place_group(topo, 1, 1, 8)
+    none = place_group(topo, 1, 1, 1)
+    # FP16/BF16 gradients (2 bytes) on 1e9 parameters: an all-reduce of 2 GB, not 4 GB.
+    half = dp_comm(1e9, 0, group, none, 0, grad_bytes=2)
+    assert half.grad_s == pytest.approx(collective_time(Collective.ALL_REDUCE, 2e9, group).time_s)
+    plan = make_plan(tp=8, dp=2, global_batch=2, grad_reduce_dtype="bf16", overlap_dp_comm=False)
+    fp32_plan = plan.model_copy(update={"grad_reduce_dtype": GradReduceDtype.FP32})
+    fp32 = estimate_step(LLAMA8, P5, 16, fp32_plan, 4096)
+    bf16 = estimate_step(LLAMA8, P5, 16, plan, 4096)
+    assert bf16.breakdown["dp_comm"] < fp32.breakdown["dp_comm"]
 
 
 def test_the_last_gradient_bucket_is_never_hidden() -> None:
@@ -142,6 +156,8 @@ def test_cost_does_not_depend_on_cluster_size_beyond_dp() -> None:
         (dict(tp=8, dp=4), 64, InfeasibleReason.RANK_COUNT, "not the 64 ranks"),
         (dict(tp=3, dp=1), 3, InfeasibleReason.DIVISIBILITY, "does not divide the 32 attention heads"),
         (dict(pp=64, dp=1), 64, InfeasibleReason.PIPELINE_DEPTH, "deeper than the 32 layers"),
+        (dict(pp=3, dp=1, schedule="interleaved", interleave=2, global_batch=6), 3,
+         InfeasibleReason.PIPELINE_DEPTH, "needs pp\\*interleave = 6 to divide"),
         (dict(dp=4, global_batch=6), 4, InfeasibleReason.BATCH, "not a multiple of dp"),
         (dict(dp=4, ep=2, global_batch=8), 4, InfeasibleReason.DIVISIBILITY, "a dense model needs ep=1"),
         (dict(pp=4, schedule="interleaved", interleave=2, global_batch=6), 4, InfeasibleReason.SCHEDULE,
@@ -187,3 +203,19 @@ def test_one_rank_agrees_with_the_workload_device_estimate(system_name: str) -> 
     assert r.memory_per_rank_bytes == pytest.approx(d.memory.total_bytes)
     comm = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "dp_comm", "pipeline_bubble")
     assert all(r.breakdown[k] == 0 for k in comm)
+
+
+def test_uneven_pipeline_stages_follow_llama3_405b() -> None:
+    from trnsim.cluster.step import stage_layers
+
+    # 126 layers on 16 stages: the first and last stages hold one layer fewer (Llama 3 405B).
+    assert stage_layers(126, 16) == [7] + [8] * 14 + [7]
+    assert stage_layers(32, 4) == [8, 8, 8, 8]
+    assert sum(stage_layers(105, 35)) == 105
+    plan = make_plan(tp=8, pp=16, dp=1, micro_batch=1, global_batch=32, sequence_parallel=True)
+    r = estimate_step(load_model("llama3-405b"), P5, 128, plan, 8192)
+    assert set(r.stage_memory_bytes) == {"first", "middle", "last"}
+    # Interleaving still needs equal virtual stages: 126 / (16 x 2) is not whole.
+    with pytest.raises(InfeasiblePlanError, match="interleaved schedule needs pp\\*interleave = 32"):
+        check_plan(load_model("llama3-405b"), P5, 128,
+                   plan.model_copy(update={"schedule": Schedule.INTERLEAVED, "interleave": 2}), 8192)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from trnsim.cli import commands  # noqa: F401  (registers the commands)
 from trnsim.cli.apps import app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tensor_add.py"
+
+
+@pytest.fixture(autouse=True)
+def _restore_target_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ``trnsim kernel run`` sets NEURON_PLATFORM_TARGET_OVERRIDE; undo it after each test.
+    monkeypatch.setenv("NEURON_PLATFORM_TARGET_OVERRIDE", "trn2")
 
 
 def test_profile_writes_tables_trace_and_json(tmp_path: Path) -> None:

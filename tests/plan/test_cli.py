@@ -50,10 +50,13 @@ def test_plan_writes_json_csv_html(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert code == 0, err
     assert "wins" in out and "unknown in the catalog" in out  # trn2 has no public price
     data = json.loads(outs["json"].read_text())
-    assert len(data["results"]) == 3 and data["results"][0]["ranks"] == 4 * 64  # 16 chips × 4 ranks (LNC=2)
-    assert data["results"][0]["cost_usd"] is None
+    top = [r for r in data["results"] if r["kind"] == "top"]
+    assert len(top) == 3 and top[0]["ranks"] == 4 * 64  # 4 nodes × 16 chips × 4 ranks (LNC=2)
+    assert top[0]["cost_usd"] is None
+    # One rank count searched: one "scaling" entry, the best plan itself.
+    assert [r["plan"] for r in data["results"] if r["kind"] == "scaling"] == [top[0]["plan"]]
     rows = list(csv.DictReader(io.StringIO(outs["csv"].read_text())))
-    assert len(rows) == 3 and rows[0]["cost_usd"] == ""
+    assert len(rows) == 4 and rows[0]["cost_usd"] == "" and rows[0]["kind"] == "top"
     assert "plotly" in outs["html"].read_text()
 
 
@@ -114,3 +117,19 @@ def test_sweep_local_then_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert code == 0 and html.exists()
     code, _, err = run_cli(monkeypatch, capsys, "sweep", "--report", str(tmp_path / "none.sqlite"))
     assert code == 2 and "does not exist" in err
+
+
+def test_max_ranks_searches_node_counts_and_ranks_by_cost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: Capture) -> None:
+    # p5 nodes hold 8 GPUs: --max-ranks 40 searches 8, 16 and 32 ranks (doubling whole nodes).
+    out_json = tmp_path / "p.json"
+    code, _, err = run_cli(
+        monkeypatch, capsys, "plan", "--model", "llama3-8b", "--tokens", "100B", "--system", "p5",
+        "--max-ranks", "40", "--global-batch", "64", "--objective", "cost", "--no-progress",
+        "--json", str(out_json),
+    )
+    assert code == 0, err
+    results = json.loads(out_json.read_text())["results"]
+    assert sorted(r["ranks"] for r in results if r["kind"] == "scaling") == [8, 16, 32]
+    best = next(r for r in results if r["kind"] == "top")
+    assert best["cost_usd"] == min(r["cost_usd"] for r in results if r["kind"] == "scaling")

@@ -69,3 +69,16 @@ def test_process_pool_gives_the_same_comparison() -> None:
         assert a.best and b.best and a.best.candidate == b.best.candidate
         assert a.best.time_to_train_s == b.best.time_to_train_s
         assert [p.chips for p in a.scaling] == [p.chips for p in b.scaling]
+
+
+def test_unknown_trn2_price_gives_the_break_even_price() -> None:
+    # Same plan on both (communication-free toy), Trn2 toy 4/2 = 2× the H200 toy's tokens/s per
+    # node. 30 % better tokens per USD than H200 at $10/h needs P ≤ 2 × 10 / 1.3 = $15.38 (40 %:
+    # 2 × 10 / 1.4 = $14.29).
+    trn2 = SystemShape("trn2-toy", chips_per_node=8, chip_name="trn2", config=4.0)
+    h200 = SystemShape("h200-toy", chips_per_node=8, chip_name="h200", price_usd_per_node_hour=10.0,
+                       config=2.0)
+    comparison = compare_systems(toy_model(), [trn2, h200], JOB, 32, FAST_LINKS, space=SPACE)
+    _, price_perf, _ = check_claims(comparison)
+    assert "cannot be checked" in price_perf.prediction
+    assert "trn2-toy ≤ $15/node-hour (40 %: ≤ $14)" in price_perf.prediction

@@ -11,13 +11,15 @@ import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from trnsim.devicetime import kernel_path, tables
+from trnsim.devicetime import timing as timing_module
 from trnsim.devicetime.cache import CACHE_ENV
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.devicetime.regenerate import GRIDS, generate_table
-from trnsim.devicetime.tables import table_path
+from trnsim.devicetime.tables import OpTable, table_path
 from trnsim.devicetime.timing import Method, time_op_detailed
 from trnsim.hardware.catalog import load_system
 from trnsim.workload.graph import build_step
@@ -77,12 +79,32 @@ def test_attention_ops_launch_one_kernel_per_head(fake_layers) -> None:
     assert timed.seconds == pytest.approx(4 * 32 * _fake_ns("flash_attention_fwd", shape) * 1e-9)
 
 
-def test_ops_without_a_kernel_fall_back_to_the_roofline(fake_layers) -> None:
+def test_ops_without_a_kernel_use_the_add_kernel_as_proxy_or_the_roofline(
+        fake_layers, tmp_path, monkeypatch) -> None:
     graph = build_step(load_model("llama3-8b"), Shard(), 1, 2048)
     rope = next(op for op in graph.ops if op.name == "rope")
-    assert time_op_detailed(rope, load_system("trn2")).method is Method.ROOFLINE
     with pytest.raises(kernel_path.KernelPathUnavailable, match="has no Trainium kernel"):
         time_op_detailed(rope, load_system("trn2"), "kernel")
+    # A synthetic add table: 1 ns per element pair over the grid (rows 128..4096, cols 1024..8192).
+    grid = ((128, 4096), (1024, 8192))
+    times = np.array([[float(r * c) for c in grid[1]] for r in grid[0]])
+    path = table_path("add", "bfloat16", "trn2", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(OpTable("add", "bfloat16", "trn2", ("rows", "cols"), grid, times).to_json())
+    add_table = tables.load_table(path)
+    monkeypatch.setattr(timing_module, "find_table", lambda *a: add_table if a[0] == "add" else None)
+    timing_module.clear_memo()
+    timed = time_op_detailed(rope, load_system("trn2"))
+    # RoPE over 2048 rows x (32 + 8) x 128 columns reads and writes one BF16 tensor: its bytes over
+    # the add kernel's (3 tensors) times the add time rows·cols ns, halved by the LNC=2 pair.
+    rows, cols = rope.shape["rows"], rope.shape["cols"]
+    expected = rows * cols * (rope.bytes_read + rope.bytes_written) / (3 * rows * cols * 2) / 2 * 1e-9
+    assert timed.method is Method.PROXY
+    assert timed.seconds == pytest.approx(expected * rope.count)
+    monkeypatch.setattr(timing_module, "find_table", lambda *a: None)
+    timing_module.clear_memo()
+    assert time_op_detailed(rope, load_system("trn2")).method is Method.ROOFLINE
+    timing_module.clear_memo()
 
 
 def test_generated_table_matches_fresh_simulations_off_grid(fake_layers, tmp_path, monkeypatch) -> None:

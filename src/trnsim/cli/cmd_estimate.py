@@ -19,11 +19,12 @@ from trnsim.cluster import (
     estimate_run_goodput,
     estimate_step,
     load_topology,
+    load_topology_file,
     make_plan,
     topology_for_system,
 )
 from trnsim.cluster.goodput import GoodputResult
-from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason
+from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.workload.estimate import estimate_device_step
@@ -130,13 +131,18 @@ def estimate(
     overlap_dp: Annotated[bool, typer.Option(help="overlap DP communication with backward")] = True,
     overlap_tp: Annotated[bool, typer.Option(help="overlap TP communication with GEMMs")] = False,
     precision: Annotated[Precision, typer.Option(help="training precision")] = Precision.BF16,
+    flash_attention: Annotated[bool, typer.Option(help="fused attention that keeps no score matrix")] = True,
+    grad_reduce_dtype: Annotated[
+        GradReduceDtype, typer.Option(help="gradient type in the data-parallel reduction")
+    ] = GradReduceDtype.FP32,
     train_tokens: Annotated[
         float | None, typer.Option(help="tokens to train: adds run time and goodput")
     ] = None,
     topology: Annotated[
         str | None,
         typer.Option(
-            help="topology file to use instead of the system's (e.g. gb200-nvl72 with --system b200)"
+            help="topology instead of the system's: a bundled name (e.g. gb200-nvl72 with --system b200) "
+            "or the path of your own .toml in the same format"
         ),
     ] = None,
     topology_set: Annotated[
@@ -179,11 +185,15 @@ def estimate(
         sequence_parallel=sequence_parallel,
         overlap_dp_comm=overlap_dp,
         overlap_tp_comm=overlap_tp,
+        flash_attention=flash_attention,
+        grad_reduce_dtype=grad_reduce_dtype,
     )
     config = load_model(model)
     overrides = _parse_overrides(topology_set or [])
     if topology is None:
         network = topology_for_system(spec, system, overrides)
+    elif topology.endswith(".toml") or Path(topology).is_file():  # the user's own topology file
+        network = load_topology_file(topology, overrides)
     else:
         network = load_topology(
             topology,

@@ -40,6 +40,7 @@ from trnsim.report.tables import (
     prices_table,
     sweep_table,
 )
+from trnsim.workload.options import Precision
 
 #: Width for output that is not a terminal (a file, a pipe): wide enough for the tables.
 PIPE_WIDTH = 150
@@ -81,11 +82,12 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline:
          budget: float | None, objective: Objective, pue: float) -> TrainingJob:
     from pydantic import ValidationError
 
-    if precision not in ("bf16", "fp8"):
-        raise ConfigError(f"--precision '{precision}' is not valid; valid: bf16, fp8")
+    valid = [p.value for p in Precision]
+    if precision not in valid:
+        raise ConfigError(f"--precision '{precision}' is not valid; valid: {', '.join(valid)}")
     try:
         return TrainingJob(tokens=parse_count(tokens, "--tokens"), seq_len=seq_len, global_batch=global_batch,
-                           precision=precision, deadline_days=deadline, budget_usd=budget,
+                           precision=Precision(precision), deadline_days=deadline, budget_usd=budget,
                            objective=objective, pue=pue)
     except ValidationError as error:
         first = error.errors()[0]
@@ -260,9 +262,16 @@ def compare_command(
     meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model, "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
-            "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None]}
+            "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None],
+            "systems": {s.name: _system_meta(s) for s in shapes}}
     _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
+
+
+def _system_meta(system: SystemShape) -> dict[str, Any]:
+    return {"price_usd_per_node_hour": system.price_usd_per_node_hour, "price_date": system.price_date,
+            "price_source": system.price_source, "power_w_per_chip": system.power_w_per_chip,
+            "power_source": system.power_note}
 
 
 @app.command("sweep")

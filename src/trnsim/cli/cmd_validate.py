@@ -24,8 +24,9 @@ def _fmt(metric: Metric, value: float) -> str:
 def rows_table(rows: list[ValidationRow]) -> Table:
     """One line per published measurement: predicted, measured, error."""
     table = Table(title="calibration: predicted vs measured")
-    for name in ("file", "case", "system", "plan", "metric", "predicted", "measured", "error"):
-        table.add_column(name, justify="right" if name in ("predicted", "measured", "error") else "left")
+    numeric = ("predicted", "measured", "error", "compute ratio")
+    for name in ("file", "case", "system", "plan", "metric", *numeric):
+        table.add_column(name, justify="right" if name in numeric else "left")
     for row in rows:
         case = row.case
         table.add_row(
@@ -37,6 +38,7 @@ def rows_table(rows: list[ValidationRow]) -> Table:
             _fmt(case.metric, row.predicted),
             _fmt(case.metric, case.measured),
             f"{row.error:+.1%}",
+            f"{row.compute_ratio:.2f}",
         )
     return table
 
@@ -70,6 +72,10 @@ def validate(
     console = Console()
     console.print(rows_table(rows))
     console.print(mape_table(rows))
+    console.print(
+        "compute ratio: predicted device compute / compute the measured step leaves room for, with this "
+        "layer's communication and bubble as predicted (below 1: device times optimistic for that run)."
+    )
     for note in skipped:
         console.print(f"skipped: {note}")
     if json_out is not None:
@@ -84,6 +90,8 @@ def validate(
                     "predicted": r.predicted,
                     "measured": r.case.measured,
                     "error": r.error,
+                    "compute_ratio": r.compute_ratio,
+                    "breakdown_s": r.result.breakdown,
                 }
                 for r in rows
             ],

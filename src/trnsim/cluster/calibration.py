@@ -75,6 +75,27 @@ class ValidationRow:
         """Signed relative error (predicted - measured) / measured."""
         return (self.predicted - self.case.measured) / self.case.measured
 
+    @property
+    def measured_step_s(self) -> float:
+        """The measured step time (throughput metrics scale inversely with it)."""
+        if self.case.metric is Metric.STEP_TIME_S:
+            return self.case.measured
+        return self.result.step_time_s * self.predicted / self.case.measured
+
+    @property
+    def compute_ratio(self) -> float:
+        """Predicted device compute / the compute the measurement leaves room for.
+
+        Keeps this layer's communication, optimizer and bubble-to-compute proportion as predicted
+        and solves ``c (1 + bubble_fraction) + rest = measured`` for the compute ``c``. A ratio
+        below 1 says the device times are optimistic for this run (if the communication model is
+        right); it is a diagnostic for the device-time curves, never a correction applied here.
+        """
+        parts = self.result.breakdown
+        rest = self.result.step_time_s - parts["compute"] - parts["pipeline_bubble"]
+        implied = (self.measured_step_s - rest) / (1 + self.result.bubble_fraction)
+        return parts["compute"] / implied if implied > 0 else float("inf")
+
 
 def calibration_dir() -> Path:
     """The bundled calibration data directory."""
@@ -111,6 +132,7 @@ def _plan(row: Mapping[str, str], settings: Mapping[str, Any], ranks: int, **fix
         "overlap_dp_comm": bool(settings.get("overlap_dp_comm", True)),
         "overlap_tp_comm": bool(settings.get("overlap_tp_comm", False)),
         "flash_attention": bool(settings.get("flash_attention", True)),
+        "grad_reduce_dtype": str(settings.get("grad_reduce_dtype", "fp32")),
     }
     interleave = int(row.get("interleave") or settings.get("interleave", 1))
     fields["interleave"] = interleave

@@ -15,7 +15,7 @@ depend on the cluster size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trnsim.cluster.topology import LinkKind, TopologyLevel, TopologySpec
 from trnsim.errors import ConfigError
@@ -42,6 +42,14 @@ class GroupPlacement:
     """The levels (innermost first) over which a group's members are spread; empty for one rank."""
 
     levels: tuple[GroupLevel, ...]
+    # Computed once: placements key the collective-cost cache, hashed on every evaluation.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(self.levels))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def size(self) -> int:
@@ -101,7 +109,8 @@ def place_group(topology: TopologySpec, ranks_per_chip: int, stride: int, size: 
                 f"topology '{topology.name}' has no [on_chip] level but the system puts "
                 f"{ranks_per_chip} ranks on a chip; add one to the topology file"
             )
-        radices.append((topology.on_chip, ranks_per_chip, 1))
+        # The on-chip bandwidth (DMA engines) is the chip's, shared by all its ranks at once.
+        radices.append((topology.on_chip, ranks_per_chip, ranks_per_chip))
     radices.extend((dim, dim.size, ranks_per_chip) for dim in topology.dimensions)
     radices.append((topology.scale_out, None, ranks_per_chip))
 

@@ -21,6 +21,7 @@ from trnsim.errors import ConfigError, TrnsimError
 from trnsim.workload.options import Recompute
 
 __all__ = [
+    "GradReduceDtype",
     "InfeasiblePlanError",
     "InfeasibleReason",
     "ParallelPlan",
@@ -37,6 +38,17 @@ class InfeasibleReason(StrEnum):
     PIPELINE_DEPTH = "pipeline-depth"  # more stages (x virtual stages) than layers
     SCHEDULE = "schedule"  # interleaving constraints
     MEMORY = "memory"  # does not fit in the memory of a rank
+
+
+class GradReduceDtype(StrEnum):
+    """Type of gradients on the wire in the data-parallel reduction."""
+
+    FP32 = "fp32"  # Megatron-LM's default with BF16 training (FP32 main gradients)
+    BF16 = "bf16"  # half-size reduction: BF16, or FP16 as in FP16 mixed precision (same 2 bytes)
+
+    @property
+    def nbytes(self) -> int:
+        return 4 if self is GradReduceDtype.FP32 else 2
 
 
 class InfeasiblePlanError(TrnsimError):
@@ -68,6 +80,7 @@ class ParallelPlan(BaseModel):
     overlap_dp_comm: bool = True
     overlap_tp_comm: bool = False
     flash_attention: bool = Field(True, description="fused attention keeping no score matrix")
+    grad_reduce_dtype: GradReduceDtype = GradReduceDtype.FP32
     dp_bucket_params: int | None = Field(
         None, ge=1, description="parameters per gradient bucket (None: Megatron-LM's default)"
     )

@@ -21,9 +21,9 @@ grow with the number of ranks; device times and memory are cached per stage shap
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
 
 from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput
@@ -33,7 +33,6 @@ from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelP
 from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.cluster.traffic import (
     ACTIVATION_BYTES,
-    GRAD_REDUCE_BYTES,
     cp_comm,
     dp_comm,
     ep_comm,
@@ -49,6 +48,8 @@ from trnsim.workload.graph import build_optimizer_ops, build_step
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
+
+T = TypeVar("T")
 
 __all__ = [
     "BREAKDOWN_KEYS",
@@ -134,90 +135,130 @@ class _StageTime:
     matmul_bwd_s: float
     attention_fwd_s: float
     attention_bwd_s: float
+    dense_params: int  # parameters on this stage's rank, replicated over DP
+    expert_params: int  # replicated over expert-DP
+    layers: int
+    moe_layers: int
 
 
-_STAGE_CACHE: dict[tuple[Any, ...], tuple[SystemSpec, _StageTime]] = {}
-_OPT_CACHE: dict[tuple[Any, ...], tuple[SystemSpec, float]] = {}
-_MEM_CACHE: dict[tuple[Any, ...], MemoryBreakdown] = {}
+#: Results keyed by the identity of the (immutable, catalog-cached) model and system objects plus
+#: hashable shapes: hashing a whole model or system on every evaluation would cost more than the
+#: evaluation. An entry keeps its objects so that a recycled id can never return a stale result.
+_CACHE: dict[tuple[Any, ...], tuple[tuple[object, ...], Any]] = {}
+_CACHE_LIMIT = 200_000
+
+
+def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
+                 compute: Callable[[], T]) -> T:
+    key = (kind, *map(id, objects), *rest)
+    hit = _CACHE.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+        return cast(T, hit[1])
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.clear()
+    value = compute()
+    _CACHE[key] = (objects, value)
+    return value
 
 
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                 plan: ParallelPlan, system: SystemSpec) -> _StageTime:
-    key = (id(system), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
-    hit = _STAGE_CACHE.get(key)
-    if hit is not None and hit[0] is system:
-        return hit[1]
-    graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
-    sums: dict[tuple[bool, OpClass | None], float] = {}
-    for op in graph.ops:
-        seconds = time_op(op, system)  # all op.count instances
-        forward = op.phase is Phase.FWD
-        for cls in (None, op.op_class):
-            sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
-    result = _StageTime(
-        fwd_s=sums.get((True, None), 0.0),
-        bwd_s=sums.get((False, None), 0.0),
-        matmul_fwd_s=sums.get((True, OpClass.MATMUL), 0.0),
-        matmul_bwd_s=sums.get((False, OpClass.MATMUL), 0.0),
-        attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
-        attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
-    )
-    _STAGE_CACHE[key] = (system, result)
-    return result
+    def compute() -> _StageTime:
+        graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
+                           plan.flash_attention)
+        sums: dict[tuple[bool, OpClass | None], float] = {}
+        for op in graph.ops:
+            seconds = time_op(op, system)  # all op.count instances
+            forward = op.phase is Phase.FWD
+            for cls in (None, op.op_class):
+                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
+        return _StageTime(
+            fwd_s=sums.get((True, None), 0.0),
+            bwd_s=sums.get((False, None), 0.0),
+            matmul_fwd_s=sums.get((True, OpClass.MATMUL), 0.0),
+            matmul_bwd_s=sums.get((False, OpClass.MATMUL), 0.0),
+            attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
+            attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
+            dense_params=graph.params.dense,
+            expert_params=graph.params.expert,
+            layers=graph.dense_layers + graph.moe_layers,
+            moe_layers=graph.moe_layers,
+        )
+
+    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+    return _by_identity("stage", (model, system), rest, compute)
 
 
 def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                  plan: ParallelPlan, system: SystemSpec) -> float:
     zero = plan.effective_zero_stage
-    key = (id(system), model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention,
-           zero, plan.dp, plan.cp, plan.ep)
-    hit = _OPT_CACHE.get(key)
-    if hit is not None and hit[0] is system:
-        return hit[1]
-    graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
-    shards = plan.dp * plan.cp if zero >= 1 else 1
-    expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
-    ops = build_optimizer_ops(graph.params, shards, expert_shards)
-    seconds = sum(time_op(op, system) for op in ops)
-    _OPT_CACHE[key] = (system, seconds)
-    return seconds
+
+    def compute() -> float:
+        graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
+                           plan.flash_attention)
+        shards = plan.dp * plan.cp if zero >= 1 else 1
+        expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
+        ops = build_optimizer_ops(graph.params, shards, expert_shards)
+        return sum(time_op(op, system) for op in ops)
+
+    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero, plan.dp,
+            plan.cp, plan.ep)
+    return _by_identity("optimizer", (model, system), rest, compute)
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
             inflight: int) -> MemoryBreakdown:
-    key = (model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-           plan.recompute, inflight, plan.flash_attention)
-    hit = _MEM_CACHE.get(key)
-    if hit is None:
-        hit = estimate_memory(model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len,
-                              precision, plan.recompute, inflight, plan.flash_attention)
-        _MEM_CACHE[key] = hit
-    return hit
+    rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
+            inflight, plan.flash_attention)
+    return _by_identity("memory", (model,), rest, lambda: estimate_memory(
+        model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
+        plan.recompute, inflight, plan.flash_attention))
 
 
-@lru_cache(maxsize=1024)
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
                      flash: bool) -> tuple[float, float]:
     """(model, hardware) FLOPs per token: both are linear in the token count, so computed once."""
-    return model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)
+    return _by_identity("flops", (model,), (seq_len, recompute, flash), lambda: (
+        model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)))
 
 
-@lru_cache(maxsize=4096)
-def _moe_layers(model: ModelConfig, first_layer: int, layers: int) -> int:
-    return sum(1 for i in range(first_layer, first_layer + layers) if model.is_moe_layer(i))
+def stage_layers(num_layers: int, pp: int) -> list[int]:
+    """Transformer layers per pipeline stage.
+
+    Even when ``pp`` divides the layers; otherwise the middle stages take one layer more and the
+    first and last stages (which also hold the embedding and the output layer) one fewer, as in
+    Llama 3 405B's 126 layers on 16 stages (Meta, 2024) and Megatron-LM's uneven first/last stages.
+    """
+    base, extra = divmod(num_layers, pp)
+    counts = [base] * pp
+    order = [*range(1, pp - 1), 0, pp - 1] if pp > 2 else list(range(pp))
+    for stage in order[:extra]:
+        counts[stage] += 1
+    return counts
 
 
-def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> list[Shard]:
-    """Shards of the distinct stages: the first, a middle one (pp > 2) and the last."""
-    per_stage = model.num_layers // plan.pp
+def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int,
+                     pp: int) -> tuple[tuple[str, int, Shard], ...]:
+    counts = stage_layers(model.num_layers, pp)
+    starts = [sum(counts[:i]) for i in range(pp)]
 
-    def shard(stage: int) -> Shard:
-        return Shard(tp=plan.tp, sequence_parallel=plan.sequence_parallel, cp=plan.cp, ep=plan.ep,
-                     layers=per_stage, first_layer=stage * per_stage, has_embedding=stage == 0,
-                     has_lm_head=stage == plan.pp - 1)
+    def shard(role: str, stage: int) -> tuple[str, int, Shard]:
+        return role, stage, Shard(
+            tp=tp, sequence_parallel=sp, cp=cp, ep=ep, layers=counts[stage], first_layer=starts[stage],
+            has_embedding=stage == 0, has_lm_head=stage == pp - 1)
 
-    stages = [0] if plan.pp == 1 else [0, plan.pp - 1] if plan.pp == 2 else [0, plan.pp // 2, plan.pp - 1]
-    return [shard(s) for s in stages]
+    if pp == 1:
+        return (shard("first", 0),)
+    if pp == 2:
+        return (shard("first", 0), shard("last", 1))
+    middle = 1 if counts[1] > counts[pp // 2] else pp // 2  # a stage with the most layers
+    return (shard("first", 0), shard("middle", middle), shard("last", pp - 1))
+
+
+def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> tuple[tuple[str, int, Shard], ...]:
+    """Shards of the distinct stages by role: first, a middle one with the most layers (pp > 2), last."""
+    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp)
+    return _by_identity("shards", (model,), rest, lambda: _stage_shards_of(model, *rest))
 
 
 def _fail(reason: InfeasibleReason, message: str) -> NoReturn:
@@ -263,9 +304,10 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
     if depth > model.num_layers:
         _fail(InfeasibleReason.PIPELINE_DEPTH,
               f"{where}: pp*interleave = {depth} stages is deeper than the {model.num_layers} layers")
-    if model.num_layers % depth:
+    if plan.interleave > 1 and model.num_layers % depth:
         _fail(InfeasibleReason.PIPELINE_DEPTH,
-              f"{where}: pp*interleave = {depth} does not divide the {model.num_layers} layers")
+              f"{where}: the interleaved schedule needs pp*interleave = {depth} to divide the "
+              f"{model.num_layers} layers")
     if plan.global_batch % (plan.dp * plan.micro_batch):
         _fail(InfeasibleReason.BATCH,
               f"{where}: global_batch={plan.global_batch} is not a multiple of dp*micro_batch = "
@@ -283,17 +325,20 @@ def _inflight(plan: ParallelPlan) -> int:
 
 def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
                   precision: Precision) -> dict[str, MemoryBreakdown]:
-    """Memory of the first stage (most micro-batches in flight, embedding) and the last (output layer).
+    """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
 
     In 1F1B stage ``i`` holds ``p - i`` micro-batches; the last stage holds one.
     """
     inflight = _inflight(plan)
-    shards = _stage_shards(model, plan)
-    first = _memory(model, shards[0], plan, seq_len, precision, inflight)
-    if plan.pp == 1:
-        return {"first": first}
-    last_inflight = 1 if plan.schedule is not Schedule.GPIPE else inflight
-    return {"first": first, "last": _memory(model, shards[-1], plan, seq_len, precision, last_inflight)}
+    out: dict[str, MemoryBreakdown] = {}
+    for role, stage, shard in _stage_shards(model, plan):
+        # GPipe: every stage holds all micro-batches; 1F1B: stage i holds p - i (at most the first's).
+        if plan.schedule is Schedule.GPIPE or stage == 0:
+            held = inflight
+        else:
+            held = max(1, min(inflight, plan.pp - stage))
+        out[role] = _memory(model, shard, plan, seq_len, precision, held)
+    return out
 
 
 def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
@@ -352,7 +397,7 @@ def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len
         "tp": (tp_kind, activation, groups.tp),
         "cp": (Collective.SEND_RECV, activation, groups.cp),
         "ep": (Collective.ALL_TO_ALL, activation, groups.ep),
-        "dp": (dp_kind, dense_params * GRAD_REDUCE_BYTES, groups.dp),
+        "dp": (dp_kind, dense_params * plan.grad_reduce_dtype.nbytes, groups.dp),
         "pp": (Collective.SEND_RECV, activation, groups.pp),
     }
     return {name: str(collective_time(kind, size, group).algorithm) if group.levels else ""
@@ -381,11 +426,10 @@ def estimate_step(
     mb = plan.micro_batch
 
     # Per-stage time of one micro-batch: device compute plus the collectives inside the layers.
-    best: tuple[float, float, float, dict[str, float], Shard] | None = None
-    for shard in _stage_shards(model, plan):
+    best: tuple[float, float, _StageTime, dict[str, float], Shard] | None = None
+    for _role, _stage, shard in _stage_shards(model, plan):
         dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-        layers = int(shard.layers or 0)
-        moe_layers = _moe_layers(model, shard.first_layer, layers)
+        layers, moe_layers = dev.layers, dev.moe_layers
         tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel, plan.recompute)
         cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute)
         ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp, plan.sequence_parallel,
@@ -399,19 +443,19 @@ def estimate_step(
         parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
                  "ep_comm": ep.total_s}
         if best is None or fwd + bwd > best[0] + best[1]:
-            best = (fwd, bwd, dev.bwd_s, parts, shard)
+            best = (fwd, bwd, dev, parts, shard)
     assert best is not None
-    fwd, bwd, bwd_compute, parts, slow_shard = best
+    fwd, bwd, slow, parts, slow_shard = best
+    bwd_compute = slow.bwd_s
 
     p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
     pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p)
 
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
-    graph = build_step(model, slow_shard, mb, seq_len, precision, plan.recompute, plan.flash_attention)
     zero = plan.effective_zero_stage
-    layers_on_stage = max(1, graph.dense_layers + graph.moe_layers)
-    bucket = graph.params.dense / layers_on_stage if zero == 3 else plan.bucket_params
-    dp = dp_comm(graph.params.dense, graph.params.expert, groups.dp, groups.expert_dp, zero, bucket)
+    bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else plan.bucket_params
+    dp = dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero, bucket,
+                 plan.grad_reduce_dtype.nbytes)
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
         if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
@@ -439,7 +483,7 @@ def estimate_step(
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
     stages = _stage_memory(model, plan, seq_len, precision)
-    memory = max(stages.values(), key=lambda m: m.total_bytes)
+    memory = max(stages.values(), key=lambda mem: mem.total_bytes)
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
     return StepResult(
@@ -462,8 +506,8 @@ def estimate_step(
         microbatches=m,
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
-        stage_memory_bytes={name: m.total_bytes for name, m in stages.items()},
-        algorithms=_algorithms(model, plan, groups, seq_len, graph.params.dense),
+        stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
+        algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},
     )
@@ -474,9 +518,8 @@ def estimate_step(
 CHECKPOINT_BYTES_PER_PARAM = 14
 
 
-@lru_cache(maxsize=256)
 def _n_params(model: ModelConfig) -> int:
-    return model.n_params()
+    return _by_identity("params", (model,), (), model.n_params)
 
 
 def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: int, step_s: float) -> float:

@@ -224,7 +224,7 @@ def list_topologies() -> list[str]:
 
 
 @cache
-def list_topologies_cached() -> tuple[str, ...]:
+def _topology_names() -> tuple[str, ...]:
     return tuple(list_topologies())
 
 
@@ -268,7 +268,7 @@ def topology_for_system(
     """The topology of a catalog system: the file named ``name`` (e.g. the alias the user typed)
     when one exists, else the file named after the system; scale-out bandwidth from the catalog
     unless the file gives its own."""
-    chosen = name if name is not None and name in list_topologies_cached() else system.name
+    chosen = name if name is not None and name in _topology_names() else system.name
     return load_topology(
         chosen,
         overrides,

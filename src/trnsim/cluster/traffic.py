@@ -43,7 +43,8 @@ __all__ = [
 
 #: BF16 activations on the wire (the workload layer's activation type).
 ACTIVATION_BYTES = 2
-#: Gradients are reduced in FP32 (Megatron's default with FP32 gradient accumulation).
+#: Gradients are reduced in FP32 by default (Megatron's default with FP32 gradient accumulation);
+#: the plan's ``grad_reduce_dtype`` can halve it.
 GRAD_REDUCE_BYTES = 4
 #: Parameters are gathered as their BF16 working copy.
 PARAM_GATHER_BYTES = 2
@@ -142,12 +143,13 @@ class DpTraffic:
 
 def dp_comm(
     dense_params: float, expert_params: float, dp_group: GroupPlacement, expert_dp_group: GroupPlacement,
-    zero_stage: int, bucket_params: float | None = None,
+    zero_stage: int, bucket_params: float | None = None, grad_bytes: float = GRAD_REDUCE_BYTES,
 ) -> DpTraffic:
     """Gradient and parameter traffic over the data-parallel groups of one rank.
 
     ``bucket_params``: parameters per communication bucket (ZeRO-3: per layer); None treats the
-    whole buffer as one bucket (no tail beyond the whole transfer).
+    whole buffer as one bucket (no tail beyond the whole transfer). ``grad_bytes``: bytes per
+    gradient on the wire (4 for FP32, 2 for BF16/FP16 reduction).
     """
     def both(collective: Collective, bytes_per_param: float, dense: float, expert: float) -> float:
         return (collective_time(collective, dense * bytes_per_param, dp_group).time_s
@@ -161,11 +163,11 @@ def dp_comm(
         return collective_time(collective, last, dp_group).time_s
 
     if zero_stage == 0:
-        grads = both(Collective.ALL_REDUCE, GRAD_REDUCE_BYTES, dense_params, expert_params)
-        return DpTraffic(grads, 0.0, False, tail(Collective.ALL_REDUCE, GRAD_REDUCE_BYTES), 0.0)
-    grads = both(Collective.REDUCE_SCATTER, GRAD_REDUCE_BYTES, dense_params, expert_params)
+        grads = both(Collective.ALL_REDUCE, grad_bytes, dense_params, expert_params)
+        return DpTraffic(grads, 0.0, False, tail(Collective.ALL_REDUCE, grad_bytes), 0.0)
+    grads = both(Collective.REDUCE_SCATTER, grad_bytes, dense_params, expert_params)
     params = both(Collective.ALL_GATHER, PARAM_GATHER_BYTES, dense_params, expert_params)
-    grad_tail = tail(Collective.REDUCE_SCATTER, GRAD_REDUCE_BYTES)
+    grad_tail = tail(Collective.REDUCE_SCATTER, grad_bytes)
     param_tail = tail(Collective.ALL_GATHER, PARAM_GATHER_BYTES)
     if zero_stage in (1, 2):
         return DpTraffic(grads, params, False, grad_tail, param_tail)

@@ -188,13 +188,18 @@ class ComputeCostModel:
         everything they depend on.
         """
         attrs = instruction.attrs
-        key = (
+        key: tuple[object, ...] = (
             instruction.engine, instruction.opcode,
-            tuple((o.space, o.shape, o.dtype, o.inner_stride_bytes, o.nbytes) for o in instruction.inputs),
-            tuple((o.space, o.shape, o.dtype, o.inner_stride_bytes, o.nbytes) for o in instruction.outputs),
-            tuple(str(attrs.get(name, "")) for name in _COST_ATTRS) if attrs else (),
+            *[(o.space, o.shape, o.dtype, o.inner_stride_bytes, o.nbytes) for o in instruction.inputs],
+            None,
+            *[(o.space, o.shape, o.dtype, o.inner_stride_bytes, o.nbytes) for o in instruction.outputs],
+            *(map(attrs.get, _COST_ATTRS) if attrs else ()),
         )
-        cached = self._cache.get(key)
+        try:
+            cached = self._cache.get(key)
+        except TypeError:  # an unhashable attribute value: key on its text instead
+            key = (*key[: -len(_COST_ATTRS)], *(str(attrs.get(name)) for name in _COST_ATTRS))
+            cached = self._cache.get(key)
         if cached is None:
             cost = self._cost(instruction)
             cached = self._cache[key] = replace(cost, ports=shared_ports(instruction))

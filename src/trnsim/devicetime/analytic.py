@@ -8,17 +8,22 @@ from trnsim.devicetime.rank import RankView
 
 __all__ = ["analytic_time_s", "executed_attention_flops"]
 
+def _fitted(curves: EfficiencyCurves, efficiency: float) -> float:
+    """A curve's efficiency times the chip's end-to-end calibration scale, at most 1."""
+    return min(1.0, efficiency * curves.calibration_scale)
+
+
 def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     """Seconds for one instance of ``op``: max(compute at curve efficiency, memory) + launch."""
     memory = (op.bytes_read + op.bytes_written) / (rank.hbm_bw_bytes_per_s * curves.memory.bw_efficiency)
     flops = op.flops
     if op.op_class in (OpClass.MATMUL, OpClass.ROUTER):
         curve = curves.matmul_fp8 if op.dtype is Dtype.FP8 else curves.matmul_bf16
-        compute = flops / (rank.peak_flops(op.dtype) * curve(flops)) if flops else 0.0
+        compute = flops / (rank.peak_flops(op.dtype) * _fitted(curves, curve(flops))) if flops else 0.0
     elif op.op_class is OpClass.ATTENTION:
         flops = executed_attention_flops(op)
         curve = curves.attention_bwd if op.phase is Phase.BWD else curves.attention_fwd
-        compute = flops / (rank.peak_flops(op.dtype) * curve(flops)) if flops else 0.0
+        compute = flops / (rank.peak_flops(op.dtype) * _fitted(curves, curve(flops))) if flops else 0.0
     else:
         # Norms, elementwise ops, the loss and the optimizer run on the vector units, at a
         # fraction of the matrix peak given in the chip's efficiency file.

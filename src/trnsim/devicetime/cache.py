@@ -35,6 +35,8 @@ class LatencyCache:
         #: Hits and misses (None) already looked up; ``put`` replaces a remembered miss.
         self._memory: dict[tuple[str, str, str, str, str], float | None] = {}
         self._fast: dict[tuple[object, ...], float | None] = {}
+        #: Incremented by every ``put``: memoised "auto" timings keyed on it stay correct.
+        self.generation = 0
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -62,6 +64,7 @@ class LatencyCache:
     def put(self, kernel: str, shape: Mapping[str, int], dtype: str, target: str, version: str,
             latency_ns: float) -> None:
         key = (kernel, _shape_key(shape), dtype, target, version)
+        self.generation += 1
         self._memory[key] = latency_ns
         self._fast[(kernel, tuple(sorted(shape.items())), dtype, target, version)] = latency_ns
         conn = self._connect()

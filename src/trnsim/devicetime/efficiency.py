@@ -69,6 +69,10 @@ class EfficiencyCurves(BaseModel):
     source: str
     date: str
     confidence: str
+    #: One factor on every matmul and attention efficiency, fitted end to end on the published runs
+    #: (benchmarks/calibrate_efficiency.py); 1.0 where no calibration data exists.
+    calibration_scale: float = 1.0
+    calibration_note: str = ""
     matmul_bf16: Curve
     matmul_fp8: Curve
     attention_fwd: Curve

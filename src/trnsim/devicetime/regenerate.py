@@ -35,21 +35,22 @@ class GridSpec:
     grid: tuple[tuple[int, ...], ...]
     quick_grid: tuple[tuple[int, ...], ...]
     fixed: tuple[tuple[str, int], ...] = ()
+    #: Growth power beyond the grid per axis (default linear).
+    extrapolation: tuple[tuple[str, float], ...] = ()
 
 
 GRIDS: tuple[GridSpec, ...] = (
-    # Within one launch of the matmul kernel (m, n <= MATMUL_MAX_BLOCK). The current kernel fails
-    # at m = 128 with n >= 2048 and at 1024 x 4096 x 1024 (BF16), so m and n are gridded at 512
-    # and 2048 only; log-log interpolation covers the range between.
+    # Within one launch of the matmul kernel (m, n <= MATMUL_MAX_BLOCK); bigger GEMMs are
+    # launched as blocks of this size.
     GridSpec("matmul", ("bfloat16", "float8_e4m3"), ("m", "k", "n"),
-             ((512, 2048), (128, 512, 2048, 4096), (512, 2048)),
+             ((128, 512, 1024, 2048), (128, 512, 2048, 4096), (512, 1024, 2048)),
              ((512, 2048), (128, 2048), (512, 2048))),
     GridSpec("flash_attention_fwd", ("bfloat16",), ("seq_q", "head_dim"),
              ((512, 1024, 2048, 4096), (64, 128)), ((512, 2048), (64, 128)),
-             (("batch", 1), ("heads", 1), ("kv_heads", 1), ("causal", 1))),
+             (("batch", 1), ("heads", 1), ("kv_heads", 1), ("causal", 1)), (("seq_q", 2.0),)),
     GridSpec("flash_attention_bwd", ("bfloat16",), ("seq_q", "head_dim"),
              ((512, 1024, 2048, 4096), (64, 128)), ((512, 2048), (64, 128)),
-             (("batch", 1), ("heads", 1), ("kv_heads", 1), ("causal", 1))),
+             (("batch", 1), ("heads", 1), ("kv_heads", 1), ("causal", 1)), (("seq_q", 2.0),)),
     GridSpec("rmsnorm", ("bfloat16",), ("rows", "hidden"), ((128, 1024, 4096), (1024, 4096, 8192)),
              ((128, 1024), (1024, 4096))),
     GridSpec("layernorm", ("bfloat16",), ("rows", "hidden"), ((128, 1024, 4096), (1024, 4096, 8192)),
@@ -75,7 +76,8 @@ def generate_table(spec: GridSpec, dtype: str, target: str, quick: bool = False)
         times[index] = kernel_path.simulate_ns(call, target)
     return OpTable(
         kernel=spec.kernel, dtype=dtype, target=target, axes=spec.axes, grid=grid, times_ns=times,
-        fixed=dict(spec.fixed),
+        fixed=dict(spec.fixed), extrapolation=dict(spec.extrapolation),
+        model_version=kernel_path.timing_model_version(target),
         provenance=f"trnsim.devicetime.regenerate, {kernel_path.timing_model_version(target)}, "
                    f"{time.strftime('%Y-%m-%d')}",
     )

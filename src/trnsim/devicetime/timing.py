@@ -7,7 +7,9 @@
 - ``"table"``: Trainium: interpolated in the shipped tables of simulated kernel times.
 - ``"kernel"``: Trainium: the exact shape run through the chip model, cached on disk.
 - ``"auto"`` (default): GPU/TPU → analytic; Trainium → the disk cache for the exact shape, else
-  the table, else the roofline (the method used is reported, never hidden).
+  the table; a streaming op without a kernel of its own (RoPE, activations, norm backward...)
+  ``"proxy"``: the add kernel's simulated throughput at that size; else the roofline (the method
+  used is reported, never hidden).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Method(StrEnum):
     ANALYTIC = "analytic"
     TABLE = "table"
     KERNEL = "kernel"
+    #: Trainium op without its own kernel, timed like a simulated kernel of the same kind.
+    PROXY = "proxy"
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,12 @@ def _trainium_kernel_s(op: Op, rank: RankView, exact: bool,
                        cache: LatencyCache | None) -> tuple[float, Method]:
     """Seconds per instance from the cache/simulation (exact) or the table; raises if neither."""
     call = kernel_path.kernel_call(op)
-    if call is None:
-        raise kernel_path.KernelPathUnavailable(f"op '{op.name}' has no Trainium kernel")
     target = str(rank.chip.nc_target)
     lnc = rank.chip.neuron_cores // rank.ranks_per_chip if rank.chip.neuron_cores else 1
+    if call is None:
+        if not exact and op.op_class in _PROXY_CLASSES and "rows" in op.shape:
+            return _proxy_s(op, target, lnc)
+        raise kernel_path.KernelPathUnavailable(f"op '{op.name}' has no Trainium kernel")
     version = kernel_path.timing_model_version(target)
     store = cache if cache is not None else default_cache()
     cached = store.get(call.kernel, call.shape, call.dtype, target, version)
@@ -81,6 +87,26 @@ def _trainium_kernel_s(op: Op, rank: RankView, exact: bool,
         # the work linearly.
         factor = shape["seq_k"] / shape["seq_q"]
     return table.interpolate_ns(shape) * factor * call.repeats / lnc * 1e-9, Method.TABLE
+
+
+#: Memory-bound op classes that, lacking a kernel of their own, are timed like the add kernel.
+_PROXY_CLASSES = (OpClass.NORM, OpClass.ELEMENTWISE, OpClass.EMBEDDING, OpClass.LOSS)
+
+
+def _proxy_s(op: Op, target: str, lnc: int) -> tuple[float, Method]:
+    """A streaming op without a kernel, at the HBM throughput the add kernel reaches at that size.
+
+    The add kernel moves 3 x rows x cols BF16 elements (two reads, one write); the op takes its
+    simulated time scaled by the op's own bytes. Closer to the chip model than the roofline,
+    which assumes full HBM bandwidth that no simulated streaming kernel reaches.
+    """
+    table = find_table("add", "bfloat16", target)
+    if table is None:
+        raise kernel_path.KernelPathUnavailable(f"no add table for {target} to time '{op.name}' by")
+    rows, cols = int(op.shape["rows"]), int(op.shape["cols"])
+    add_bytes = 3.0 * rows * cols * 2
+    scale = (op.bytes_read + op.bytes_written) / add_bytes
+    return table.interpolate_ns({"rows": rows, "cols": cols}) * scale / lnc * 1e-9, Method.PROXY
 
 
 #: Per-instance results of pure computations (roofline, analytic, table), keyed by everything they
@@ -111,13 +137,15 @@ def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str =
         raise ConfigError(f"unknown timing method '{method}'; valid: {valid}") from None
     rank = _rank(chip, ranks_per_chip)
     key = _memo_key(op, rank, chosen)
+    if chosen is Method.AUTO and rank.chip.family is ChipFamily.TRAINIUM:
+        # "auto" must see kernel results added to the disk cache later: key on its generation.
+        store = cache if cache is not None else default_cache()
+        key = (*key, id(store), store.generation)
     if key in _MEMO:
         seconds, used = _MEMO[key]
         return OpTime(op, seconds * op.count, used)
     result = _time_op_uncached(op, rank, chosen, cache)
-    # Kernel results live in the disk cache; Trainium "auto" must see entries added later.
-    trainium_auto = chosen is Method.AUTO and rank.chip.family is ChipFamily.TRAINIUM
-    if result.method is not Method.KERNEL and not trainium_auto:
+    if chosen is not Method.KERNEL:  # exact simulations are memoised by the disk cache itself
         if len(_MEMO) >= _MEMO_LIMIT:
             _MEMO.clear()
         _MEMO[key] = (result.seconds / op.count if op.count else 0.0, result.method)

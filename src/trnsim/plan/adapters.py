@@ -28,8 +28,13 @@ def model_shape(model: ModelConfig) -> ModelShape:
 def system_shape(system: SystemSpec) -> SystemShape:
     """The planner's facts of a catalog system: ranks, price and power (``None`` when unknown)."""
     power = system.chip.power_w
+    provenance = system.chip.sources.get("power_w")
     if power is None and system.node_power_w is not None:
         power = system.node_power_w / system.chips_per_node
+        provenance = system.sources.get("node_power_w")
+    note = None
+    if power is not None and provenance is not None:
+        note = f"{provenance.confidence.value}: {provenance.source}"
     return SystemShape(
         name=system.name,
         chips_per_node=system.chips_per_node,
@@ -39,5 +44,6 @@ def system_shape(system: SystemSpec) -> SystemShape:
         price_date=system.price_date,
         price_source=system.price_source,
         power_w_per_chip=power,
+        power_note=note,
         config=system,
     )

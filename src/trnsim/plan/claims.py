@@ -74,12 +74,26 @@ def _price_performance(comparison: Comparison) -> ClaimCheck:
     per_usd_trn2 = [(r, _tokens_per_usd(r.best)) for r in trn2 if r.best is not None]
     known_h200 = [(r, v) for r, v in per_usd_h200 if v is not None]
     known_trn2 = [(r, v) for r, v in per_usd_trn2 if v is not None]
-    if not known_trn2 or not known_h200:
-        missing = [r.system.name for r, v in per_usd_trn2 + per_usd_h200 if v is None]
+    if not known_h200:
+        missing = [r.system.name for r, v in per_usd_h200 if v is None]
+        return ClaimCheck(claim, f"cannot be checked: no price in the catalog for {', '.join(missing)}")
+    if not known_trn2:
+        # No Trn2 price: say what price would make the claim true instead of inventing one.
+        best_h200 = max(known_h200, key=lambda item: item[1])
+        lines = []
+        for row, _ in per_usd_trn2:
+            outcome = row.best
+            assert outcome is not None
+            per_node_tokens_per_h = outcome.tokens_per_s * 3600 / outcome.nodes
+            lines.append(
+                f"{row.system.name} ≤ ${per_node_tokens_per_h / (1.3 * best_h200[1]):,.0f}/node-hour "
+                f"(40 %: ≤ ${per_node_tokens_per_h / (1.4 * best_h200[1]):,.0f})"
+            )
         return ClaimCheck(
             claim,
-            f"cannot be checked: no price in the catalog for {', '.join(missing)} "
-            "(give one in a user catalog file; trnsim does not invent prices)",
+            "cannot be checked: no Trn2 price in the catalog (trnsim does not invent prices). "
+            f"30 % better than {best_h200[0].system.name} at "
+            f"${best_h200[0].system.price_usd_per_node_hour:,.2f}/h needs " + "; ".join(lines),
         )
     best_trn2 = max(known_trn2, key=lambda item: item[1])
     best_h200 = max(known_h200, key=lambda item: item[1])

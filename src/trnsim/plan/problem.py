@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from trnsim.workload.options import Precision
+
 
 class Objective(StrEnum):
     """What the planner minimises."""
@@ -53,7 +55,7 @@ class SystemShape:
     price_date: str | None = None
     price_source: str | None = None
     power_w_per_chip: float | None = None
-    max_chips: int | None = None
+    power_note: str | None = None
     config: Any = field(default=None, compare=False, repr=False)
 
     @property
@@ -70,7 +72,7 @@ class TrainingJob(BaseModel):
     tokens: float = Field(gt=0, description="total training tokens")
     seq_len: PositiveInt = 4096
     global_batch: PositiveInt = Field(default=1024, description="sequences per optimizer step")
-    precision: str = "bf16"
+    precision: Precision = Precision.BF16
     deadline_days: float | None = Field(default=None, gt=0)
     budget_usd: float | None = Field(default=None, gt=0)
     pue: float = Field(default=1.0, ge=1.0, description="power usage effectiveness applied to energy")

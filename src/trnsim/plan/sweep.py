@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from trnsim.plan.errors import SweepSpecError
 from trnsim.plan.problem import Objective
+from trnsim.workload.options import Precision
 
 
 class WhatIf(BaseModel):
@@ -60,7 +61,7 @@ class SweepSpec(BaseModel):
     tokens: float = Field(gt=0)
     seq_len: PositiveInt = 4096
     global_batch: PositiveInt = 1024
-    precision: str = "bf16"
+    precision: Precision = Precision.BF16
     objective: Objective = Objective.TIME
     models: list[str] = Field(min_length=1)
     systems: list[str] = Field(min_length=1)
@@ -71,7 +72,7 @@ class SweepSpec(BaseModel):
         """Every point of the design space, in a stable order."""
         job = {
             "tokens": self.tokens, "seq_len": self.seq_len, "global_batch": self.global_batch,
-            "precision": self.precision, "objective": self.objective.value,
+            "precision": self.precision.value, "objective": self.objective.value,
         }
         return [
             SweepPoint(model=m, system=s, chips=c, whatif=w, job=job)

@@ -24,8 +24,12 @@ def entry(outcome: PlanOutcome, kind: str, series: str, rank: int = 1) -> Entry:
 
 
 def entries_from_search(result: SearchResult) -> list[Entry]:
-    """The top plans of one search, best first."""
-    return [entry(o, "top", o.system, i + 1) for i, o in enumerate(result.top)]
+    """The top plans of one search, best first, then the best plan at each rank count searched."""
+    top = [entry(o, "top", o.system, i + 1) for i, o in enumerate(result.top)]
+    per_ranks = sorted(
+        (o for (knob, _), o in result.best_by_knob.items() if knob == "ranks"), key=lambda o: o.ranks
+    )
+    return top + [entry(o, "scaling", o.system) for o in per_ranks]
 
 
 def entries_from_comparison(comparison: Comparison) -> list[Entry]:

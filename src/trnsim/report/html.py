@@ -13,6 +13,7 @@ import html
 from collections import defaultdict
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from trnsim.report.entries import Entry, headline, pareto_front
@@ -55,7 +56,7 @@ def time_cost_figure(entries: list[Entry]) -> go.Figure:
     fig.add_trace(
         go.Bar(x=labels, y=[c if c is not None else 0 for c in costs], name="USD",
                text=[f"${c:,.0f}" if c is not None else "price unknown" for c in costs],
-               textposition="auto"),
+               textposition=["auto" if c is not None else "outside" for c in costs]),
         1, 2,
     )
     fig.update_layout(title="Time and cost per system", showlegend=False)
@@ -99,14 +100,16 @@ def scaling_figure(entries: list[Entry]) -> go.Figure:
         if e["kind"] in ("scaling", "sweep", "equal-chips"):
             series[e["series"]].append(e)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Time-to-train (days)", "Tokens/s per chip"))
-    for name, points in sorted(series.items()):
+    palette = qualitative.Plotly
+    for index, (name, points) in enumerate(sorted(series.items())):
+        style = {"color": palette[index % len(palette)]}
         unique = {p["chips"]: p for p in sorted(points, key=lambda p: p["time_to_train_s"], reverse=True)}
         ordered = [unique[c] for c in sorted(unique)]
         xs = [p["chips"] for p in ordered]
         fig.add_trace(go.Scatter(x=xs, y=[p["time_to_train_days"] for p in ordered], name=name,
-                                 mode="lines+markers", legendgroup=name), 1, 1)
+                                 mode="lines+markers", legendgroup=name, line=style), 1, 1)
         fig.add_trace(go.Scatter(x=xs, y=[p["tokens_per_s"] / p["chips"] for p in ordered], name=name,
-                                 mode="lines+markers", legendgroup=name, showlegend=False), 1, 2)
+                                 mode="lines+markers", legendgroup=name, showlegend=False, line=style), 1, 2)
     fig.update_xaxes(type="log", title="chips")
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_layout(title="Scaling over chip counts")

@@ -82,16 +82,18 @@ def comparison_table(comparison: Comparison, equal_budget: bool = False) -> Tabl
 
 def prices_table(comparison: Comparison) -> Table:
     """The catalog price behind each cost, with its date and source (or that it is unknown)."""
-    table = Table(title="Prices used (catalog; override with --catalog DIR)")
-    for column in ("system", "USD per node-hour", "date", "source"):
+    table = Table(title="Prices and power used (catalog; override with --catalog DIR)")
+    for column in ("system", "USD/node-h", "date", "price source", "W/chip", "power source"):
         table.add_column(column)
     for row in comparison.rows:
         s = row.system
+        power = ("unknown", "no power in the catalog: energy not reported") if s.power_w_per_chip is None \
+            else (f"{s.power_w_per_chip:,.0f}", s.power_note or "")
         if s.price_usd_per_node_hour is None:
-            table.add_row(s.name, "unknown", "", "no price in the catalog: cost not reported")
+            table.add_row(s.name, "unknown", "", "no price in the catalog: cost not reported", *power)
         else:
             table.add_row(s.name, f"{s.price_usd_per_node_hour:,.2f}", s.price_date or "undated",
-                          s.price_source or "")
+                          s.price_source or "", *power)
     return table
 
 

@@ -141,31 +141,37 @@ class ModelConfig(BaseModel):
 
     # ---- parameter counts ---------------------------------------------------------------------
 
-    def attention_params(self) -> int:
-        """Weights of one attention block (projections, biases, q/k norms)."""
+    def attention_matmul_params(self) -> int:
+        """GEMM weights of one attention block (the projections only)."""
         h, nq = self.hidden_size, self.num_heads
         if self.attention is AttentionKind.MLA:
-            q_lora, kv_lora = self.q_lora_rank, int(self.kv_lora_rank or 0)
-            rope = int(self.qk_rope_head_dim or 0)
-            qk, v = self.qk_head_dim, self.v_dim
-            q = h * q_lora + q_lora + q_lora * nq * qk if q_lora else h * nq * qk
-            kv = h * (kv_lora + rope) + kv_lora + kv_lora * nq * (qk - rope + v)
-            return q + kv + nq * v * h
+            q_lora, kv_lora = int(self.q_lora_rank or 0), int(self.kv_lora_rank or 0)
+            rope, qk, v = int(self.qk_rope_head_dim or 0), self.qk_head_dim, self.v_dim
+            q = h * q_lora + q_lora * nq * qk if q_lora else h * nq * qk
+            return q + h * (kv_lora + rope) + kv_lora * nq * (qk - rope + v) + nq * v * h
+        return h * (nq + 2 * self.num_kv_heads) * self.head_dim + nq * self.head_dim * h
+
+    def attention_params(self) -> int:
+        """Weights of one attention block (projections, biases, q/k norms, MLA's latent norms)."""
+        params = self.attention_matmul_params()
+        if self.attention is AttentionKind.MLA:
+            return params + int(self.q_lora_rank or 0) + int(self.kv_lora_rank or 0)
         d, nkv = self.head_dim, self.num_kv_heads
-        params = h * nq * d + 2 * h * nkv * d + nq * d * h
         if self.linear_bias:
-            params += nq * d + 2 * nkv * d + h
+            params += self.num_heads * d + 2 * nkv * d + self.hidden_size
         if self.qk_norm:
             params += 2 * d
         return params
 
+    def mlp_matmul_params(self, ffn: int) -> int:
+        """GEMM weights of one dense MLP with inner size ``ffn``."""
+        return (3 if self.mlp is MlpKind.SWIGLU else 2) * self.hidden_size * ffn
+
     def mlp_params(self, ffn: int) -> int:
-        """Weights of one dense MLP with inner size ``ffn``."""
-        h = self.hidden_size
-        matrices = 3 if self.mlp is MlpKind.SWIGLU else 2
-        params = matrices * h * ffn
+        """Weights of one dense MLP with inner size ``ffn`` (biases included)."""
+        params = self.mlp_matmul_params(ffn)
         if self.linear_bias:
-            params += (matrices - 1) * ffn + h
+            params += (2 if self.mlp is MlpKind.SWIGLU else 1) * ffn + self.hidden_size
         return params
 
     def norm_params(self) -> int:

@@ -11,34 +11,20 @@ through (active experts only) plus the attention score and value products over t
 
 from __future__ import annotations
 
-from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig
+from trnsim.workload.config import ModelConfig
 from trnsim.workload.options import Recompute
 
 __all__ = ["forward_flops_per_token", "hardware_flops", "model_flops"]
 
 
-def _attention_matmul_params(model: ModelConfig) -> int:
-    h, nq = model.hidden_size, model.num_heads
-    if model.attention is AttentionKind.MLA:
-        q_lora, kv_lora = int(model.q_lora_rank or 0), int(model.kv_lora_rank or 0)
-        rope, qk, v = int(model.qk_rope_head_dim or 0), model.qk_head_dim, model.v_dim
-        q = h * q_lora + q_lora * nq * qk if q_lora else h * nq * qk
-        return q + h * (kv_lora + rope) + kv_lora * nq * (qk - rope + v) + nq * v * h
-    return h * (nq + 2 * model.num_kv_heads) * model.head_dim + nq * model.head_dim * h
-
-
-def _mlp_matmul_params(model: ModelConfig, ffn: int) -> int:
-    return (3 if model.mlp is MlpKind.SWIGLU else 2) * model.hidden_size * ffn
-
-
 def _layer_matmul_flops_per_token(model: ModelConfig, index: int) -> float:
-    params = _attention_matmul_params(model)
+    params = model.attention_matmul_params()
     if model.is_moe_layer(index):
-        expert = _mlp_matmul_params(model, int(model.moe_ffn_hidden_size or 0))
+        expert = model.mlp_matmul_params(int(model.moe_ffn_hidden_size or 0))
         params += model.hidden_size * model.num_experts  # router
         params += (model.experts_per_token + model.num_shared_experts) * expert
     else:
-        params += _mlp_matmul_params(model, model.ffn_hidden_size)
+        params += model.mlp_matmul_params(model.ffn_hidden_size)
     return 2.0 * params
 
 

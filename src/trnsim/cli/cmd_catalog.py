@@ -1,0 +1,131 @@
+"""``trnsim catalog``: the chips, systems and models trnsim knows, with their sources.
+
+``trnsim catalog chips|systems|models [--json]`` lists them; ``trnsim catalog show NAME`` prints
+every field of a chip, system or model with the source, date and confidence of each value. A user
+catalog directory (``--catalog-dir`` or ``$TRNSIM_CATALOG``) adds or overrides entries.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trnsim.cli.apps import app
+from trnsim.errors import UnknownNameError
+from trnsim.hardware.catalog import ChipSpec, SystemSpec, list_chips, list_systems, load_chip, load_system
+from trnsim.workload.models import list_models, load_model
+
+catalog_app = typer.Typer(help="List the chips, systems and models in the catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+_CatalogDir = Annotated[
+    Path | None, typer.Option("--catalog-dir", help="A user catalog directory (else $TRNSIM_CATALOG).")
+]
+_Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "unknown"
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G")):
+        if isinstance(value, float) and value >= scale:
+            return f"{value / scale:,.3g} {prefix}{unit}"
+    return f"{value}{(' ' + unit) if unit else ''}"
+
+
+@catalog_app.command("chips")
+def chips(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
+    """Every chip: peak FLOP/s, HBM, bandwidth, power."""
+    specs = [load_chip(n, catalog_dir) for n in list_chips(catalog_dir)]
+    if as_json:
+        print(json.dumps([s.model_dump(mode="json") for s in specs], indent=1))
+        return
+    table = Table(title="chips")
+    for col in ("name", "family", "BF16", "FP8", "HBM", "HBM BW", "power", "ranks/chip"):
+        table.add_column(col)
+    for s in specs:
+        power = "unknown" if s.power_w is None else f"{s.power_w:.0f} W ({s.power_confidence})"
+        table.add_row(s.name, s.family.value, _fmt(s.peak_flops_bf16, "FLOPS"),
+                      _fmt(s.peak_flops_fp8, "FLOPS"), f"{s.hbm_bytes / 2**30:.0f} GiB",
+                      _fmt(s.hbm_bw_bytes_per_s, "B/s"), power, str(s.ranks_per_chip()))
+    Console().print(table)
+
+
+@catalog_app.command("systems")
+def systems(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
+    """Every system (node): chips, ranks, price, scale-out bandwidth."""
+    specs = [load_system(n, catalog_dir) for n in list_systems(catalog_dir)]
+    if as_json:
+        print(json.dumps([s.model_dump(mode="json") for s in specs], indent=1))
+        return
+    table = Table(title="systems")
+    for col in ("name", "aliases", "chip", "chips", "ranks", "USD/node-hour", "scale-out"):
+        table.add_column(col)
+    for s in specs:
+        price = ("unknown" if s.price_usd_per_node_hour is None
+                 else f"{s.price_usd_per_node_hour:.2f} ({s.price_date})")
+        table.add_row(s.name, ", ".join(s.aliases), s.chip.name, str(s.chips_per_node), str(s.ranks_per_node),
+                      price, _fmt(s.scale_out_bw_bytes_per_s, "B/s"))
+    Console().print(table)
+
+
+@catalog_app.command("models")
+def models(as_json: _Json = False) -> None:
+    """Every built-in model preset: size, layers, experts, and how many notes (approximations)."""
+    specs = [load_model(n) for n in list_models()]
+    if as_json:
+        print(json.dumps([{**m.model_dump(mode="json"), "n_params": m.n_params(),
+                           "n_active_params": m.n_active_params()} for m in specs], indent=1))
+        return
+    table = Table(title="models")
+    columns = ("name", "family", "params", "active", "layers", "hidden", "heads/kv", "experts", "notes")
+    for col in columns:
+        table.add_column(col)
+    for m in specs:
+        experts = f"{m.num_experts} (top-{m.experts_per_token})" if m.is_moe else "-"
+        table.add_row(m.name, m.family, f"{m.n_params() / 1e9:.1f} B", f"{m.n_active_params() / 1e9:.1f} B",
+                      str(m.num_layers), str(m.hidden_size), f"{m.num_heads}/{m.num_kv_heads}", experts,
+                      str(len(m.notes)))
+    Console().print(table)
+
+
+def _show_spec(spec: ChipSpec | SystemSpec) -> Table:
+    table = Table(title=f"{spec.display_name} ({spec.name})")
+    for col in ("field", "value", "source", "date", "confidence", "note"):
+        table.add_column(col)
+    for key, value in spec.model_dump().items():
+        if key in ("sources", "chip"):
+            continue
+        prov = spec.sources.get(key)
+        table.add_row(key, str(value), prov.source if prov else "", (prov.date or "") if prov else "",
+                      prov.confidence.value if prov else "", (prov.note or "") if prov else "")
+    return table
+
+
+@catalog_app.command("show")
+def show(name: Annotated[str, typer.Argument(help="A chip, system (or alias) or model name.")],
+         catalog_dir: _CatalogDir = None) -> None:
+    """Every field of one chip, system or model, with the source of each value."""
+    console = Console()
+    if name in list_models():
+        model = load_model(name)
+        console.print_json(json.dumps({**model.model_dump(mode="json"), "n_params": model.n_params(),
+                                       "n_active_params": model.n_active_params()}))
+        return
+    try:
+        system = load_system(name, catalog_dir)
+    except UnknownNameError:
+        try:
+            chip = load_chip(name, catalog_dir)
+        except UnknownNameError:
+            known = list_chips(catalog_dir) + list_systems(catalog_dir) + list_models()
+            raise UnknownNameError("chip, system or model", name, known) from None
+        console.print(_show_spec(chip))
+        return
+    console.print(_show_spec(system))
+    console.print(_show_spec(system.chip))
