@@ -51,7 +51,7 @@ def test_invalid_plans_are_one_line_with_status_2() -> None:
     base = ["estimate", "--model", "llama3-8b", "--system", "trn2"]
     for extra, text in (
         (["--ranks", "64", "--tp", "8", "--dp", "4"], "not the 64 ranks"),
-        (["--ranks", "3", "--tp", "3"], "does not divide the 32 attention heads"),
+        (["--ranks", "192", "--tp", "3"], "does not divide the 32 attention heads"),  # 3 whole nodes
         (["--ranks", "64", "--pp", "64"], "deeper than the 32 layers"),
     ):
         proc = _cli(*base, *extra)

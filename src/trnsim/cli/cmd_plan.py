@@ -6,6 +6,7 @@ Input parsing, progress bars and file writing live here; the planning itself is 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trnsim.cli.apps import app
+from trnsim.cli.checks import check_chip_count, check_output_path, check_rank_count
 from trnsim.errors import ConfigError
 from trnsim.plan.claims import check_claims
 from trnsim.plan.cluster_evaluator import ClusterEvaluator
@@ -71,10 +73,14 @@ def parse_count(text: str, what: str) -> float:
 
 
 def _parse_ints(text: str, what: str) -> list[int]:
-    try:
-        values = [int(parse_count(part, what)) for part in text.split(",") if part.strip()]
-    except ConfigError:
-        raise ConfigError(f"{what} '{text}' must be a comma-separated list of whole numbers") from None
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        value = parse_count(part, f"{what} value")
+        if value != int(value):
+            raise ConfigError(f"{what} value '{part}' is not a whole number; give e.g. 64,128,256")
+        values.append(int(value))
     return values
 
 
@@ -101,6 +107,11 @@ def _write(path: Path, text: str, what: str) -> None:
     except OSError as error:
         raise ConfigError(f"cannot write {what} to {path}: {error.strerror}") from None
     stderr.print(f"wrote {what}: {path}")
+
+
+def _check_outputs(json_out: Path | None, csv_out: Path | None, html_out: Path | None) -> None:
+    for path, option in ((json_out, "--json"), (csv_out, "--csv"), (html_out, "--html")):
+        check_output_path(path, option)
 
 
 def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list[str],
@@ -135,13 +146,18 @@ def _rank_counts(
     if nodes is not None:
         return [nodes * system.ranks_per_node]
     if ranks is not None:
+        check_rank_count(ranks, system.name, system.ranks_per_node)
         return [ranks]
     assert max_ranks is not None
+    if max_ranks < system.ranks_per_node:
+        raise ConfigError(f"--max-ranks {max_ranks} is less than one {system.name} node "
+                          f"({system.ranks_per_node} ranks); give at least {system.ranks_per_node}, "
+                          "or --ranks for part of a node")
     counts, count = [], system.ranks_per_node
     while count <= max_ranks:
         counts.append(count)
         count *= 2
-    return counts or [max_ranks]
+    return counts
 
 
 Opt = typer.Option
@@ -172,6 +188,7 @@ def plan_command(
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
+    _check_outputs(json_out, csv_out, html_out)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
     model_shape = resolve_model(model)
     system_shape = resolve_system(system, catalog, lnc)
@@ -229,6 +246,9 @@ def compare_command(
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
+    _check_outputs(json_out, csv_out, html_out)
+    if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
+        raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue)
     model_shape = resolve_model(model)
     names = [s.strip() for s in systems.split(",") if s.strip()]
@@ -238,6 +258,10 @@ def compare_command(
     if reference is not None and reference not in names:
         raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)})")
     scaling_chips = _parse_ints(scaling, "--scaling") if scaling else []
+    for shape in shapes:
+        check_chip_count(chips, shape.name, shape.chips_per_node)
+        for count in scaling_chips:
+            check_chip_count(count, shape.name, shape.chips_per_node, "--scaling value")
     with _progress(progress, None, "comparing") as (advance, stage):
         comparison = compare_systems(
             model_shape, shapes, job, chips, ClusterEvaluator(), space=space_profile.space(),
@@ -290,6 +314,7 @@ def sweep_command(
     """Explore models × systems × chip counts × what-if hardware on Ray, resumably."""
     if (spec is None) == (report is None):
         raise ConfigError("give a sweep spec to run, or --report DB to report on a finished one (not both)")
+    _check_outputs(json_out, csv_out, html_out)
     if report is not None:
         if not report.is_file():
             raise ConfigError(f"sweep database {report} does not exist")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trnsim.cli.apps import app
+from trnsim.cli.checks import check_output_path
 from trnsim.cli.scaled_catalog import scaled_efficiency
 from trnsim.cluster.calibration import (
     CalibrationCase,
@@ -124,6 +125,7 @@ def validate(
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")
+    check_output_path(json_out, "--json")
     cases, skipped = load_cases(data_dir)
     rows = [validate_case(case) for case in cases]
     held = holdouts(cases, rows)
