@@ -37,6 +37,7 @@ from trnsim.report.html import render_html
 from trnsim.report.tables import (
     breakdown_table,
     claims_table,
+    comparison_notes,
     comparison_table,
     plans_table,
     prices_table,
@@ -44,8 +45,8 @@ from trnsim.report.tables import (
 )
 from trnsim.workload.options import Precision
 
-#: Width for output that is not a terminal (a file, a pipe): wide enough for the tables.
-PIPE_WIDTH = 150
+#: Width for output that is not a terminal (a file, a pipe): the tables are laid out for 100 columns.
+PIPE_WIDTH = 100
 
 
 def _console(stderr: bool = False) -> Console:
@@ -59,6 +60,8 @@ stderr = _console(stderr=True)
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 
 DEFAULT_SYSTEMS = "trn2-ultraserver,trn2,trn1,p5,p5e,tpu-v4,tpu-v5p"
+#: The seed claim ("30-40 % better price-performance than P5e") is stated against this system.
+DEFAULT_REFERENCE = "p5e"
 
 
 def parse_count(text: str, what: str) -> float:
@@ -231,7 +234,9 @@ def compare_command(
     systems: Annotated[str, Opt("--systems", help="comma-separated catalog systems")] = DEFAULT_SYSTEMS,
     chips: Annotated[int, Opt("--chips", min=1, help="chips per system at equal chip count")] = 8192,
     scaling: Annotated[str, Opt("--scaling", help="chip counts of the scaling curve, comma-separated")] = "",
-    reference: Annotated[str | None, Opt("--reference", help="system whose spend sets the budget")] = None,
+    reference: Annotated[str | None, Opt(
+        "--reference", help=f"system whose spend sets the equal budget (default: {DEFAULT_REFERENCE} when "
+        "compared, else the first system with a price)")] = None,
     hourly_budget: Annotated[float | None, Opt("--hourly-budget", help="USD per hour")] = None,
     global_batch: Annotated[int, Opt("--global-batch", min=1)] = 4096,
     seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
@@ -255,8 +260,7 @@ def compare_command(
     if not names:
         raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
     shapes = [resolve_system(n, catalog) for n in names]
-    if reference is not None and reference not in names:
-        raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)})")
+    reference = resolve_reference(reference, names)
     scaling_chips = _parse_ints(scaling, "--scaling") if scaling else []
     for shape in shapes:
         check_chip_count(chips, shape.name, shape.chips_per_node)
@@ -274,8 +278,10 @@ def compare_command(
              f"{space_profile.value} search space"]
     for note in notes:
         console.print(note, highlight=False)
-    console.print(comparison_table(comparison))
-    console.print(comparison_table(comparison, equal_budget=True))
+    for equal_budget in (False, True):
+        console.print(comparison_table(comparison, equal_budget=equal_budget))
+        for line in comparison_notes(comparison, equal_budget=equal_budget):
+            console.print(f"  {line}", highlight=False)
     console.print(prices_table(comparison))
     claims = check_claims(comparison)
     console.print(claims_table(claims))
@@ -290,6 +296,16 @@ def compare_command(
             "systems": {s.name: _system_meta(s) for s in shapes}}
     _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
+
+
+def resolve_reference(reference: str | None, names: list[str]) -> str | None:
+    """The equal-budget reference: the one named, else P5e when compared, else None (first priced)."""
+    if reference is None:
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in names else None
+    if reference not in names:
+        raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)}); "
+                          "add it there or name one of them")
+    return reference
 
 
 def _system_meta(system: SystemShape) -> dict[str, Any]:
