@@ -48,6 +48,8 @@ CASES = [
     ([*EST, "--ranks", "64", "--json", "{tmp}/nodir/out.json"], "directory '{tmp}/nodir' does not exist"),
     ([*EST, "--ranks", "64", "--topology", "nosuch"], "unknown topology 'nosuch'"),
     ([*EST, "--ranks", "64", "--topology-set", "foo"], "--topology-set expects KEY=VALUE"),
+    # the message names a TOML table: printed verbatim, not eaten as console markup
+    ([*EST, "--ranks", "8", "--tp", "8", "--topology", "gb200-nvl72"], "has no [on_chip] level"),
     ([*EST, "--ranks", "64", "--bogus"], "No such option: --bogus"),
     (["validate", "--dir", "{tmp}/nodir"], "--dir '{tmp}/nodir' is not a directory"),
     (["validate", "--dir", "{tmp}"], "cannot read calibration settings"),

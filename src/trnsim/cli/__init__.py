@@ -11,12 +11,17 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape  # messages name TOML tables like [on_chip]: print them verbatim
 
 from trnsim.cli import commands  # noqa: F401  (registers the commands)
 from trnsim.cli.apps import app
 from trnsim.errors import TrnsimError
 
 __all__ = ["app", "main"]
+
+
+def _print_error(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:
@@ -26,7 +31,7 @@ def main() -> None:
         if isinstance(status, int) and status != 0:
             sys.exit(status)
     except TrnsimError as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error(str(error))
         sys.exit(2)
     except SystemExit:
         raise
@@ -35,7 +40,7 @@ def main() -> None:
         if "ClickException" in names:
             # one line, e.g. "Invalid value for '--top': Input should be greater than or equal to 1"
             message = error.format_message()  # type: ignore[attr-defined]
-            Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            _print_error(message)
             sys.exit(int(getattr(error, "exit_code", 2)))
         if "Abort" in names:
             sys.exit(1)

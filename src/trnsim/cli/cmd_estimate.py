@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import app
@@ -215,7 +216,8 @@ def estimate(
         try:
             check_plan(config, spec, total, plan, seq_len, precision)
         except InfeasiblePlanError as why:
-            Console(stderr=True).print(f"[yellow]warning:[/] {why}", highlight=False, soft_wrap=True)
+            warning = f"[yellow]warning:[/] {escape(str(why))}"
+            Console(stderr=True).print(warning, highlight=False, soft_wrap=True)
     run_s = None
     goodput = None
     if train_tokens is not None:

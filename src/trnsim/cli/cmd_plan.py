@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trnsim.cli.apps import app
@@ -204,11 +205,11 @@ def plan_command(
     console.print(plans_table(result))
     console.print(breakdown_table(result))
     for line in explain(result):
-        console.print(f"• {line}", highlight=False)
+        console.print(f"• {line}", highlight=False, markup=False)
     stats = result.stats
     console.print(f"{stats.candidates:,} candidates, {stats.evaluated:,} evaluated "
                   f"in {stats.elapsed_s:.1f} s "
-                  f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False)
+                  f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
     _price_note(system_shape)
     meta = {"command": "plan", "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": stats.candidates, "evaluated": stats.evaluated,
@@ -220,11 +221,11 @@ def plan_command(
 def _price_note(system: SystemShape) -> None:
     if system.price_usd_per_node_hour is None:
         console.print(f"Price of {system.name} unknown in the catalog: cost not reported "
-                      "(supply one in a user catalog file, --catalog DIR).", highlight=False)
+                      "(supply one in a user catalog file, --catalog DIR).", highlight=False, markup=False)
     else:
         console.print(f"Price: ${system.price_usd_per_node_hour:,.2f} per node-hour "
                       f"({system.price_source or 'no source'}, {system.price_date or 'undated'}).",
-                      highlight=False)
+                      highlight=False, markup=False)
 
 
 @app.command("compare")
@@ -277,17 +278,18 @@ def compare_command(
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
              f"{space_profile.value} search space"]
     for note in notes:
-        console.print(note, highlight=False)
+        console.print(note, highlight=False, markup=False)
     for equal_budget in (False, True):
         console.print(comparison_table(comparison, equal_budget=equal_budget))
         for line in comparison_notes(comparison, equal_budget=equal_budget):
-            console.print(f"  {line}", highlight=False)
+            console.print(f"  {line}", highlight=False, markup=False)
     console.print(prices_table(comparison))
     claims = check_claims(comparison)
     console.print(claims_table(claims))
     for row in comparison.rows:
         if row.equal_chips is not None:
-            console.print(f"[bold]{row.system.name}[/]: " + explain(row.equal_chips)[0], highlight=False)
+            console.print(f"[bold]{escape(row.system.name)}[/]: " + escape(explain(row.equal_chips)[0]),
+                          highlight=False)  # markup: the bold name
     notes += [f"{c.claim}: trnsim predicts {c.prediction}" for c in claims]
     meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model, "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
@@ -344,7 +346,7 @@ def sweep_command(
             summary = run_sweep(points, store, run_point, use_ray=not local, ray_address=address,
                                 num_cpus=num_cpus, on_result=lambda point, status: advance(1))
         console.print(f"{summary.total} points: {summary.already_done} already in {db}, {summary.ran} run, "
-                      f"{summary.written} written", highlight=False)
+                      f"{summary.written} written", highlight=False, markup=False)
     with SweepStore(database) as store:
         stored = store.results()
     entries = entries_from_sweep(stored)
@@ -353,6 +355,6 @@ def sweep_command(
     for r in failed:
         console.print(f"{r.point['model']} on {r.point['system']} at {r.point['chips']} chips "
                       f"({r.point['whatif']['name']}): {r.status.value}: {r.result.get('error', '')}",
-                      highlight=False)
+                      highlight=False, markup=False)
     _outputs(entries, {"command": "sweep", "database": str(database)}, f"trnsim sweep: {database.name}", [],
              json_out, csv_out, html_out)

@@ -134,13 +134,13 @@ def validate(
     for table in rows_tables(rows):
         console.print(table)
     console.print(mape_table(held))
-    console.print(_EXPLANATION, highlight=False)
+    console.print(_EXPLANATION, highlight=False, markup=False)
     console.print(
         "compute ratio: predicted device compute / compute the measured step leaves room for, with this "
         "layer's communication and bubble as predicted (below 1: device times optimistic for that run)."
     )
     for note in skipped:
-        console.print(f"skipped: {note}")
+        console.print(f"skipped: {note}", markup=False)
     if json_out is not None:
         payload = {
             "rows": [

@@ -91,8 +91,8 @@ def comparison_table(comparison: Comparison, equal_budget: bool = False) -> Tabl
     columns = ["system", *(["chips"] if equal_budget else []), "best plan", "days", "tok/s\nper chip", "MFU",
                "goodput", "cost", "MWh"]
     for column in columns:
-        justify = "left" if column in ("system", "best plan") else "right"
-        table.add_column(column, justify=justify, no_wrap=True)
+        text = column in ("system", "best plan")
+        table.add_column(column, justify="left" if text else "right", no_wrap=True)
     for row in comparison.rows:
         result = row.equal_budget if equal_budget else row.equal_chips
         table.add_row(row.system.name, *_row_cells(result.best if result else None, equal_budget))
