@@ -58,3 +58,21 @@ def test_with_scale_replaces_only_the_scale_line() -> None:
     text = 'chip = "a100"\ncalibration_scale = 0.82\ncalibration_note = "x"\n[matmul_bf16]\n'
     assert with_scale(text, 0.9) == text.replace("0.82", "0.9")
     assert with_scale('chip = "b"\n[memory]\n', 0.5).startswith("calibration_scale = 0.5\n")
+
+
+def test_scaled_efficiency_changes_only_inside_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from trnsim.cli.scaled_catalog import scaled_efficiency
+    from trnsim.cluster.calibration import load_cases, validate_case
+    from trnsim.hardware.catalog import CATALOG_ENV
+
+    monkeypatch.delenv(CATALOG_ENV, raising=False)
+    case = next(c for c in load_cases()[0] if c.file.startswith("megatron_h100"))
+    before = validate_case(case).predicted  # MFU at the shipped H100 scale (0.78)
+    with scaled_efficiency("h100", 1.0):
+        unscaled = validate_case(case).predicted
+    # scale 1.0 makes GEMMs and attention faster than at 0.78: higher predicted MFU
+    assert unscaled > before
+    assert CATALOG_ENV not in os.environ
+    assert validate_case(case).predicted == pytest.approx(before)  # caches cleared on the way out
