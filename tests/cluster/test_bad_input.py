@@ -17,6 +17,7 @@ FILES = {
     "missing.json": HF.replace('"num_hidden_layers": 32, ', "") + "}",
     "text.json": HF.replace('"hidden_size": 4096', '"hidden_size": "big"') + "}",
     "notype.json": '{"hidden_size": 4096}',
+    "zeroheads.json": HF.replace('"num_attention_heads": 32', '"num_attention_heads": 0') + "}",
 }
 
 CASES = [
@@ -31,6 +32,8 @@ CASES = [
     (["estimate", "--model", "{tmp}/text.json", "--system", "p5", "--ranks", "8"],
      "'hidden_size' must be a whole number, got 'big'"),
     (["estimate", "--model", "{tmp}/notype.json", "--system", "p5", "--ranks", "8"], "unknown architecture"),
+    (["estimate", "--model", "{tmp}/zeroheads.json", "--system", "p5", "--ranks", "8"],
+     "'num_attention_heads' must be at least 1, got 0"),
     ([*EST, "--ranks", "64", "--tp", "x"], "Invalid value for '--tp'"),
     ([*EST, "--ranks", "64", "--tp", "0"], "'--tp': Input should be greater than or equal to 1"),
     ([*EST, "--ranks", "64", "--cp", "0"], "'--cp': Input should be greater than or equal to 1"),

@@ -20,6 +20,10 @@ FILES = {
     "empty.toml": SPEC.replace('models = ["llama3-8b"]', "models = []"),
     "catalog/systems/bad.toml": "garbage = [\n",
     "broken.json": '{"model_type": "llama", "hidden_size": 4096',
+    "badmodel.toml": SPEC.replace("llama3-8b", "nosuch"),
+    "badsystem.toml": SPEC.replace('"trn2"', '"nosuch"'),
+    "badchips.toml": SPEC.replace("[64]", "[100]"),
+    "badwhatif.toml": SPEC + '[[whatif]]\nname = "x"\nscale = { "chip.nosuch" = 2.0 }\n',
 }
 
 CASES = [
@@ -72,6 +76,15 @@ CASES = [
     (["sweep", "--report", "{tmp}/none.sqlite"], "does not exist"),
     (["sweep", "--report", "{tmp}/syntax.toml"], "file is not a database"),
     (["sweep"], "give a sweep spec to run, or --report DB"),
+    # names and counts are resolved before any point runs (not reported per point, exit status 0)
+    (["sweep", "{tmp}/badmodel.toml", "--local", "--db", "{tmp}/s.sqlite"],
+     "badmodel.toml: unknown model 'nosuch'"),
+    (["sweep", "{tmp}/badsystem.toml", "--local", "--db", "{tmp}/s.sqlite"], "unknown system 'nosuch'"),
+    # a trn2 node has 16 chips
+    (["sweep", "{tmp}/badchips.toml", "--local", "--db", "{tmp}/s.sqlite"],
+     "chips value 100 does not fit trn2 nodes of 16 chips"),
+    (["sweep", "{tmp}/badwhatif.toml", "--local", "--db", "{tmp}/s.sqlite"], "unknown chip field 'nosuch'"),
+    ([*PLAN, "--nodes", "1", "--catalog", "{tmp}/syntax.toml"], "--catalog '{tmp}/syntax.toml' is a file"),
 ]
 
 

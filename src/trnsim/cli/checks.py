@@ -6,7 +6,7 @@ from pathlib import Path
 
 from trnsim.errors import ConfigError
 
-__all__ = ["check_chip_count", "check_output_path", "check_rank_count"]
+__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count"]
 
 
 def check_output_path(path: Path | None, option: str) -> None:
@@ -40,5 +40,11 @@ def check_chip_count(chips: int, system: str, chips_per_node: int, option: str =
     lower = max(chips_per_node, chips // chips_per_node * chips_per_node)
     raise ConfigError(
         f"{option} {chips} does not fit {system} nodes of {chips_per_node} chips: give a multiple of "
-        f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node}) for every system compared"
+        f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node})"
     )
+
+
+def check_catalog_dir(path: Path | None) -> None:
+    """A ``--catalog`` that exists must be a directory (a file there is a common slip)."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise ConfigError(f"--catalog '{path}' is a file; give the directory that holds systems/, chips/ ...")

@@ -19,11 +19,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_chip_count, check_output_path, check_rank_count
-from trnsim.errors import ConfigError
+from trnsim.cli.checks import check_catalog_dir, check_chip_count, check_output_path, check_rank_count
+from trnsim.errors import ConfigError, TrnsimError
 from trnsim.plan.claims import check_claims
 from trnsim.plan.cluster_evaluator import ClusterEvaluator
 from trnsim.plan.compare import compare_systems
+from trnsim.plan.errors import SweepSpecError
 from trnsim.plan.explain import explain
 from trnsim.plan.inputs import resolve_model, resolve_system, run_point
 from trnsim.plan.problem import Objective, Problem, SystemShape, TrainingJob
@@ -31,7 +32,7 @@ from trnsim.plan.runner import run_sweep
 from trnsim.plan.search import count_candidates, search_plans
 from trnsim.plan.space import SpaceProfile
 from trnsim.plan.store import SweepStore
-from trnsim.plan.sweep import load_sweep_spec
+from trnsim.plan.sweep import SweepSpec, load_sweep_spec
 from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
@@ -193,6 +194,7 @@ def plan_command(
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
     _check_outputs(json_out, csv_out, html_out)
+    check_catalog_dir(catalog)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
     model_shape = resolve_model(model)
     system_shape = resolve_system(system, catalog, lnc)
@@ -253,6 +255,7 @@ def compare_command(
 ) -> None:
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
     _check_outputs(json_out, csv_out, html_out)
+    check_catalog_dir(catalog)
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
         raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue)
@@ -300,6 +303,21 @@ def compare_command(
              json_out, csv_out, html_out)
 
 
+def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
+    """Resolve every model, system, chip count and what-if of a spec before any point runs."""
+    try:
+        for model in sweep_spec.models:
+            resolve_model(model)
+        for name in sweep_spec.systems:
+            shape = resolve_system(name)
+            for chips in sweep_spec.chips:
+                check_chip_count(chips, name, shape.chips_per_node, "chips value")
+            for whatif in sweep_spec.whatif:
+                resolve_system(name, whatif=whatif)
+    except TrnsimError as error:
+        raise SweepSpecError(f"sweep spec {path}: {error}") from None
+
+
 def resolve_reference(reference: str | None, names: list[str]) -> str | None:
     """The equal-budget reference: the one named, else P5e when compared, else None (first priced)."""
     if reference is None:
@@ -339,7 +357,9 @@ def sweep_command(
         database = report
     else:
         assert spec is not None
-        points = load_sweep_spec(spec).points()
+        sweep_spec = load_sweep_spec(spec)
+        check_sweep_names(sweep_spec, spec)
+        points = sweep_spec.points()
         database = db
         with SweepStore(db) as store, _progress(True, len(points), "sweep points") as (advance, _):
             advance(len(store.done_keys() & {p.key for p in points}))
