@@ -14,6 +14,7 @@ import argparse
 import time
 
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase, executed_attention_flops
+from trnsim.devicetime.tables import stale_tables
 from trnsim.devicetime.timing import time_op_detailed
 from trnsim.hardware.catalog import load_chip
 
@@ -58,6 +59,10 @@ def main() -> None:
     parser.add_argument("--method", default="auto", choices=["auto", "roofline"])
     args = parser.parse_args()
     start = time.perf_counter()
+    stale = stale_tables()
+    if stale:
+        print(f"WARNING: {len(stale)} Trainium tables predate the installed kernels/chip model "
+              f"(run python -m trnsim.devicetime.regenerate): {', '.join(stale)}\n")
     header = ("| shape | " + " | ".join(f"{c}: time / % of BF16 peak (method)" for c in CHIPS)
               + " | trn1÷trn2 | h100÷trn2 |")
     rule = "|" + "---|" * (len(CHIPS) + 3)

@@ -168,3 +168,16 @@ def test_attention_tables_grow_quadratically_beyond_the_grid() -> None:
                     times, extrapolation={"seq_q": 2.0})
     assert table.interpolate_ns({"seq_q": 4096, "head_dim": 128}) == pytest.approx(1600.0)
     assert table.interpolate_ns({"seq_q": 1448, "head_dim": 128}) == pytest.approx(100 * (1448 / 1024) ** 2)
+
+
+def test_tables_from_another_chip_model_version_are_reported_stale(tmp_path: Path) -> None:
+    from trnsim.devicetime.kernel_path import timing_model_version
+    from trnsim.devicetime.tables import stale_tables
+
+    for name, version in (("old", "trn2:000000000000"), ("new", timing_model_version("trn2"))):
+        table = OpTable(name, "bfloat16", "trn2", ("rows",), ((128, 256),), np.array([1.0, 2.0]),
+                        model_version=version)
+        path = table_path(name, "bfloat16", "trn2", tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(table.to_json())
+    assert stale_tables(tmp_path) == ["trn2/old-bfloat16"]

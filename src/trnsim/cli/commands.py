@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trnsim.cli import (  # noqa: F401
+    cmd_catalog,
     cmd_estimate,
     cmd_kernel_profile,
     cmd_kernel_run,

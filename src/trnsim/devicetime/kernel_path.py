@@ -12,10 +12,13 @@ size (an ideal split: the sharing of HBM bandwidth between the pair is not model
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from trnsim.devicetime.ops import Op, OpClass
@@ -37,6 +40,13 @@ class KernelCall:
     dtype: str
     repeats: int = 1
 
+
+#: Packages whose code or data decide a simulated latency (see :func:`timing_model_version`).
+#: Each package maps to the path prefix of its relevant files ("" = all of them).
+_VERSIONED: dict[str, tuple[str, ...]] = {
+    "trnsim.nki": ("",), "trnsim.kernels": ("",), "trnsim.core": ("",),
+    "trnsim.hardware": ("neuroncore", "data/neuroncore"),
+}
 
 #: Kernel-library dtype names of the op dtypes.
 _DTYPE_NAMES = {"bf16": "bfloat16", "fp8": "float8_e4m3", "fp32": "float32"}
@@ -151,10 +161,23 @@ def simulate_ns(call: KernelCall, target: str) -> float:
 
 @lru_cache(maxsize=8)
 def timing_model_version(target: str) -> str:
-    """A tag that changes when the chip model's timing data changes (for cache keys)."""
-    try:
-        core = importlib.import_module("trnsim.core")
-    except ImportError:
-        return "none"
-    version = getattr(core, "TIMING_MODEL_VERSION", None) or getattr(core, "__version__", None)
-    return f"{target}:{version or 'unversioned'}"
+    """A tag that changes whenever the code or data behind a simulated latency changes.
+
+    A hash of the source files of the NKI front end, the kernel library and the chip model, and of
+    the NeuronCore timing data: a disk-cache entry or a table made with other versions of them no
+    longer matches (cache) or is reported stale (``tables_are_current``).
+    """
+    digest = hashlib.sha256()
+    for package in sorted(_VERSIONED):
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            digest.update(f"{package}:absent".encode())
+            continue
+        root = Path(spec.origin).parent
+        for path in sorted(root.rglob("*")):
+            relative = str(path.relative_to(root))
+            wanted = relative.startswith(_VERSIONED[package])
+            if wanted and path.suffix in (".py", ".toml") and path.is_file():
+                digest.update(relative.encode())
+                digest.update(path.read_bytes())
+    return f"{target}:{digest.hexdigest()[:12]}"

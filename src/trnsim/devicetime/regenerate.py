@@ -77,6 +77,7 @@ def generate_table(spec: GridSpec, dtype: str, target: str, quick: bool = False)
     return OpTable(
         kernel=spec.kernel, dtype=dtype, target=target, axes=spec.axes, grid=grid, times_ns=times,
         fixed=dict(spec.fixed), extrapolation=dict(spec.extrapolation),
+        model_version=kernel_path.timing_model_version(target),
         provenance=f"trnsim.devicetime.regenerate, {kernel_path.timing_model_version(target)}, "
                    f"{time.strftime('%Y-%m-%d')}",
     )

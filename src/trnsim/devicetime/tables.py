@@ -27,7 +27,7 @@ import numpy as np
 
 from trnsim.errors import ConfigError
 
-__all__ = ["TABLE_DIR", "OpTable", "find_table", "load_table", "table_path"]
+__all__ = ["TABLE_DIR", "OpTable", "find_table", "load_table", "stale_tables", "table_path"]
 
 TABLE_DIR = Path(__file__).parent / "data" / "tables"
 
@@ -50,6 +50,8 @@ class OpTable:
     provenance: str = ""
     #: Power of an axis's growth beyond the grid (default 1: linear).
     extrapolation: Mapping[str, float] | None = None
+    #: ``kernel_path.timing_model_version`` of the code and data that produced the times.
+    model_version: str = ""
 
     def interpolate_ns(self, shape: Mapping[str, int]) -> float:
         """Latency in ns of one call at ``shape`` (every grid axis must be present)."""
@@ -86,7 +88,8 @@ class OpTable:
             "kernel": self.kernel, "dtype": self.dtype, "target": self.target, "axes": list(self.axes),
             "grid": [list(g) for g in self.grid], "times_ns": self.times_ns.tolist(),
             "scale_axes": list(self.scale_axes), "fixed": dict(self.fixed or {}),
-            "extrapolation": dict(self.extrapolation or {}), "provenance": self.provenance,
+            "extrapolation": dict(self.extrapolation or {}), "model_version": self.model_version,
+            "provenance": self.provenance,
         }, indent=1)
 
 
@@ -104,6 +107,7 @@ def load_table(path: Path) -> OpTable:
             times_ns=np.asarray(data["times_ns"], dtype=float), scale_axes=tuple(data.get("scale_axes", ())),
             fixed=data.get("fixed") or {}, provenance=data.get("provenance", ""),
             extrapolation={k: float(v) for k, v in (data.get("extrapolation") or {}).items()},
+            model_version=str(data.get("model_version", "")),
         )
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"{path}: not a valid op-time table ({error})") from None
@@ -118,3 +122,15 @@ def find_table(kernel: str, dtype: str, target: str, directory: Path = TABLE_DIR
     """The shipped table for (kernel, dtype, target), or None when it has not been generated."""
     path = table_path(kernel, dtype, target, directory)
     return load_table(path) if path.is_file() else None
+
+
+def stale_tables(directory: Path = TABLE_DIR) -> list[str]:
+    """Shipped tables made by other versions of the kernels or chip model than the installed ones."""
+    from trnsim.devicetime.kernel_path import timing_model_version
+
+    stale = []
+    for path in sorted(directory.glob("*/*.json")):
+        table = load_table(path)
+        if table.model_version != timing_model_version(table.target):
+            stale.append(f"{table.target}/{path.stem}")
+    return stale
