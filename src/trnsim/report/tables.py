@@ -92,7 +92,8 @@ def comparison_table(comparison: Comparison, equal_budget: bool = False) -> Tabl
                "goodput", "cost", "MWh"]
     for column in columns:
         text = column in ("system", "best plan")
-        table.add_column(column, justify="left" if text else "right", no_wrap=True)
+        # numbers never wrap or shorten; a plan too long for its share wraps at a space instead
+        table.add_column(column, justify="left" if text else "right", no_wrap=column != "best plan")
     for row in comparison.rows:
         result = row.equal_budget if equal_budget else row.equal_chips
         table.add_row(row.system.name, *_row_cells(result.best if result else None, equal_budget))
