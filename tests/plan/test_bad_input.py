@@ -66,6 +66,7 @@ CASES = [
     (["compare", "--scaling", "64,1.5"], "--scaling value '1.5' is not a whole number"),
     (["compare", "--hourly-budget", "-5"], "--hourly-budget must be a positive number"),
     (["compare", "--tokens", "lots"], "--tokens 'lots' is not a number"),
+    (["compare", "--tokens", "1e400"], "--tokens '1e400' is too large to be a finite number"),
     (["compare", "--catalog", "{tmp}/catalog"], "bad.toml: cannot read TOML"),
     (["compare", "--csv", "{tmp}/nodir/c.csv"], "--csv '{tmp}/nodir/c.csv': directory"),
     (["sweep", "{tmp}/syntax.toml", "--local"], "is not valid TOML"),

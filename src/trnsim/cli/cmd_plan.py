@@ -72,6 +72,8 @@ def parse_count(text: str, what: str) -> float:
     if not match:
         raise ConfigError(f"{what} '{text}' is not a number; write e.g. 6.3T, 500B or 1e12")
     value = float(match.group(1).replace("_", "")) * _SUFFIX[match.group(2)]
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} '{text}' is too large to be a finite number; write e.g. 6.3T")
     if value <= 0:
         raise ConfigError(f"{what} must be positive, got '{text}'")
     return value
