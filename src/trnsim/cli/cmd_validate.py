@@ -31,7 +31,8 @@ from trnsim.hardware.catalog import load_system
 PIPE_WIDTH = 100
 
 _EXPLANATION = (
-    "in-sample: the shipped per-chip calibration_scale, fitted on these very files; held-out: the "
+    "in-sample: the per-chip calibration_scale in effect (the shipped one was fitted on these very "
+    "files; a $TRNSIM_CATALOG override replaces it); held-out: the "
     "scale refitted (least MAPE) on the other files of the same chip, then used on this one; "
     "scale 1.0: the uncalibrated efficiency curves."
 )
