@@ -38,6 +38,9 @@ from trnsim.nki.legacy import language as nl
 KV_BLOCK = 512
 #: Score given to masked positions: exp(MASK_SCORE − m) is exactly 0 in fp32 for any real m.
 MASK_SCORE = -30000.0
+#: Query tiles processed stage by stage together, so their independent work overlaps on the
+#: engines (each holds a score bank, a P^T bank and an output accumulator in PSUM).
+Q_TILES_IN_FLIGHT = 2
 
 
 def check_attention(kernel: str, q: Any, k: Any, v: Any, causal: bool) -> tuple[int, int, int, int, int, int]:
@@ -110,6 +113,7 @@ def flash_attention_fwd(
     """Return ``(softmax(q k^T · scale [+ causal mask]) v, lse)``; scale defaults to 1/√D."""
     b_size, hq, hkv, sq, _, d = check_attention("flash_attention_fwd", q, k, v, causal)
     scale = 1.0 / math.sqrt(d) if softmax_scale is None else float(softmax_scale)
+    require(scale > 0, "flash_attention_fwd", f"softmax_scale is {scale}; it must be positive")
     group = hq // hkv
     out = nl.ndarray((b_size, hq, sq, d), dtype=q.dtype, buffer=nl.shared_hbm)
     lse = nl.ndarray((b_size, hq, sq), dtype=nl.float32, buffer=nl.shared_hbm)
@@ -122,6 +126,44 @@ def flash_attention_fwd(
     return out, lse
 
 
+def diagonal_mask_tiles(dtype: Any) -> tuple[Any, Any]:
+    """Return ``(identity, mask)`` [128, 128] tiles: ``identity.T @ mask`` adds ``mask`` in PSUM.
+
+    ``mask`` is 0 where query ≥ key and ``MASK_SCORE`` above the diagonal; accumulating it onto the
+    diagonal 128×128 score tile on TensorE masks the scores in PSUM, so no engine has to copy
+    them to SBUF first (GpSimdE, which owns ``affine_select``, cannot read PSUM).
+    """
+    p = nl.tile_size.pmax
+    # Built on GpSimdE: keep i ≥ j, then keep j ≥ i (two predicates of one affine_select each).
+    i_row = nl.arange(p)[:, None]
+    i_col = nl.arange(p)[None, :]
+    lower = nisa.affine_select(
+        pred=i_row - i_col >= 0, on_true_tile=nl.ones((p, p), dtype=dtype), on_false_value=0.0, dtype=dtype
+    )
+    ident = nisa.affine_select(pred=i_col - i_row >= 0, on_true_tile=lower, on_false_value=0.0, dtype=dtype)
+    zeros = nl.zeros((p, p), dtype=dtype, buffer=nl.sbuf)
+    mask = nisa.affine_select(
+        pred=causal_keep(0, 0, p, p), on_true_tile=zeros, on_false_value=MASK_SCORE, dtype=dtype
+    )
+    return ident, mask
+
+
+class _QueryTile:
+    """Running state of one 128-row query tile: ``Q^T``, ``−scale·max``, row sum and output."""
+
+    def __init__(self, q: Any, b: Any, h: Any, q0: int, key_end: int, scale: float) -> None:
+        p = nl.tile_size.pmax
+        d = int(q.shape[3])
+        self.h, self.q0 = h, q0
+        self.blocks = list(chunks(key_end, KV_BLOCK))
+        self.q_t = load_transposed(q[b, h, q0 : q0 + p, :], p, d, q.dtype)
+        # −scale·m with m = MASK_SCORE: the first block's correction exp(−scale·(m_new − m)) is 0.
+        self.neg_max = nl.full((p, 1), -scale * MASK_SCORE, dtype=nl.float32, buffer=nl.sbuf)
+        self.run_sum = nl.zeros((p, 1), dtype=nl.float32, buffer=nl.sbuf)
+        self.acc = nl.zeros((p, d), dtype=nl.float32, buffer=nl.sbuf)
+        self.scores: Any = None
+
+
 def _kv_head_fwd(
     q: Any, k: Any, v: Any, out: Any, lse_col: Any, b: Any, kvh: Any, group: int, causal: bool, scale: float
 ) -> None:
@@ -129,62 +171,102 @@ def _kv_head_fwd(
     p = nl.tile_size.pmax
     sq, sk, d = int(q.shape[2]), int(k.shape[2]), int(q.shape[3])
     k_t, v_tiles = load_kv(k, v, b, kvh, sk, d)
+    ident, mask = diagonal_mask_tiles(q.dtype) if causal else (None, None)
     for g in nl.affine_range(group):
         h = kvh * group + g
-        # Trace-time loop: with a causal mask the number of key blocks depends on qi.
-        for qi in nl.static_range(sq // p):
-            q0 = qi * p
-            q_t = load_transposed(q[b, h, q0 : q0 + p, :], p, d, q.dtype)
-            run_max = nl.full((p, 1), MASK_SCORE, dtype=nl.float32, buffer=nl.sbuf)
-            run_sum = nl.zeros((p, 1), dtype=nl.float32, buffer=nl.sbuf)
-            acc = nl.zeros((p, d), dtype=nl.float32, buffer=nl.sbuf)
-            key_end = q0 + p if causal else sk
-            for k0, kw in chunks(key_end, KV_BLOCK):
-                s_psum = nisa.nc_matmul(q_t, k_t[:, k0 : k0 + kw])
-                scores = nisa.tensor_scalar(s_psum, np.multiply, scale, dtype=nl.float32)
-                if causal and k0 + kw > q0:
-                    scores = nisa.affine_select(
-                        pred=causal_keep(q0, k0, p, kw),
-                        on_true_tile=scores,
-                        on_false_value=MASK_SCORE,
-                        dtype=nl.float32,
-                    )
-                block_max = nisa.tensor_reduce(np.max, scores, axis=(1,), keepdims=True, dtype=nl.float32)
-                new_max = nl.maximum(run_max, block_max, dtype=nl.float32)
-                neg_max = nl.multiply(new_max, -1.0, dtype=nl.float32)
-                block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
-                probs = nisa.activation_reduce(
+        # Trace-time loop: with a causal mask the number of key blocks depends on the query tile.
+        for first in nl.static_range(0, sq // p, Q_TILES_IN_FLIGHT):
+            tiles = [
+                _QueryTile(q, b, h, qi * p, qi * p + p if causal else sk, scale)
+                for qi in range(first, min(first + Q_TILES_IN_FLIGHT, sq // p))
+            ]
+            _query_tiles_fwd(tiles, k_t, v_tiles, ident, mask, causal, scale, q.dtype)
+            for t in tiles:
+                _finish_tile(t, out, lse_col, b, scale, q.dtype)
+
+
+def _query_tiles_fwd(
+    tiles: list[_QueryTile], k_t: Any, v_tiles: Any, ident: Any, mask: Any, causal: bool, scale: float, dt: Any
+) -> None:
+    """Online softmax over the key blocks of several query tiles, stage by stage.
+
+    The tiles are independent, so issuing each stage for all of them before the next stage keeps
+    TensorE, VectorE and ScalarE (in-order queues) busy on one tile while another waits.
+    """
+    p = nl.tile_size.pmax
+    d = int(k_t.shape[0])
+    steps = max(len(t.blocks) for t in tiles)
+    for step in range(steps):
+        live = [t for t in tiles if step < len(t.blocks)]
+        # Scores S = Q K^T of one key block in one PSUM bank; the diagonal 128 columns get the
+        # causal mask accumulated on TensorE.
+        for t in live:
+            k0, kw = t.blocks[step]
+            t.scores = nisa.nc_matmul(t.q_t, k_t[:, k0 : k0 + kw])
+            if causal and k0 + kw > t.q0:
+                t.scores[:, kw - p : kw] += nisa.nc_matmul(ident, mask)
+        probs_all = []
+        alphas = []
+        for t in live:
+            block_max = nisa.tensor_reduce(np.max, t.scores, axis=(1,), keepdims=True, dtype=nl.float32)
+            # −scale·m_new = min(−scale·m_old, −scale·block_max): one VectorE instruction.
+            neg_new = nisa.tensor_scalar(
+                block_max, np.multiply, -scale, op1=np.minimum, operand1=t.neg_max, dtype=nl.float32
+            )
+            block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
+            probs_all.append(
+                nisa.activation_reduce(
                     op=nl.exp,
-                    data=scores,
-                    bias=neg_max,
+                    data=t.scores,
+                    scale=scale,
+                    bias=neg_new,
                     reduce_op=np.add,
                     reduce_res=block_sum,
-                    dtype=q.dtype,
+                    dtype=dt,
                 )
-                alpha = nisa.activation(op=nl.exp, data=run_max, bias=neg_max, dtype=nl.float32)
-                run_sum[...] = nisa.scalar_tensor_tensor(
-                    data=run_sum,
-                    op0=np.multiply,
-                    operand0=alpha,
-                    op1=np.add,
-                    operand1=block_sum,
-                    dtype=nl.float32,
-                )
-                pv_psum = nl.zeros((p, d), dtype=nl.float32, buffer=nl.psum)
-                for j in nl.affine_range(kw // p):
-                    probs_t = nl.copy(nisa.nc_transpose(probs[:, j * p : (j + 1) * p]), dtype=q.dtype)
-                    pv_psum += nisa.nc_matmul(probs_t, v_tiles[k0 // p + j])
-                acc[...] = nisa.scalar_tensor_tensor(
-                    data=acc,
-                    op0=np.multiply,
-                    operand0=alpha,
-                    op1=np.add,
-                    operand1=pv_psum,
-                    dtype=nl.float32,
-                )
-                run_max[...] = new_max
-            inv_sum = nisa.reciprocal(run_sum, dtype=nl.float32)
-            o_tile = nisa.tensor_scalar(acc, np.multiply, inv_sum, dtype=q.dtype)
-            nl.store(out[b, h, q0 : q0 + p, :], value=o_tile)
-            log_sum = nisa.activation(op=nl.log, data=run_sum, dtype=nl.float32)
-            nl.store(lse_col[b, h, q0 : q0 + p, :], value=nl.add(log_sum, run_max, dtype=nl.float32))
+            )
+            # α = exp(scale·m_old − scale·m_new) rescales the running sum and output.
+            alpha = nisa.activation(op=nl.exp, data=t.neg_max, scale=-1.0, bias=neg_new, dtype=nl.float32)
+            alphas.append(alpha)
+            t.run_sum[...] = nisa.scalar_tensor_tensor(
+                data=t.run_sum, op0=np.multiply, operand0=alpha, op1=np.add, operand1=block_sum,
+                dtype=nl.float32,
+            )
+            t.neg_max[...] = neg_new
+        # P^T per 128 keys on TensorE into one PSUM tile, evacuated by one instruction,
+        # alternating ScalarE and VectorE so neither engine carries all the copies.
+        probs_t_all = []
+        for i, (t, probs) in enumerate(zip(live, probs_all, strict=True)):
+            _, kw = t.blocks[step]
+            pt_psum = nl.ndarray((p, kw), dtype=dt, buffer=nl.psum)
+            for j in nl.static_range(kw // p):
+                pt_psum[:, j * p : (j + 1) * p] = nisa.nc_transpose(probs[:, j * p : (j + 1) * p])
+            if i % 2 == 0:
+                probs_t_all.append(nisa.activation(op=nl.identity, data=pt_psum, dtype=dt))
+            else:
+                probs_t_all.append(nisa.tensor_copy(pt_psum, dtype=dt))
+        for t, probs_t, alpha in zip(live, probs_t_all, alphas, strict=True):
+            k0, kw = t.blocks[step]
+            # The first matmul of the group writes the bank, the rest accumulate (no memset).
+            pv_psum = nisa.nc_matmul(probs_t[:, 0:p], v_tiles[k0 // p])
+            for j in nl.static_range(1, kw // p):
+                pv_psum += nisa.nc_matmul(probs_t[:, j * p : (j + 1) * p], v_tiles[k0 // p + j])
+            t.acc[...] = nisa.scalar_tensor_tensor(
+                data=t.acc, op0=np.multiply, operand0=alpha, op1=np.add, operand1=pv_psum, dtype=nl.float32
+            )
+        for t in live:
+            t.scores = None
+
+
+def _finish_tile(t: _QueryTile, out: Any, lse_col: Any, b: Any, scale: float, dt: Any) -> None:
+    """Store ``O / l`` and ``lse = m + log l`` of one query tile."""
+    p = nl.tile_size.pmax
+    inv_sum = nisa.reciprocal(t.run_sum, dtype=nl.float32)
+    o_tile = nisa.tensor_scalar(t.acc, np.multiply, inv_sum, dtype=dt)
+    nl.store(out[b, t.h, t.q0 : t.q0 + p, :], value=o_tile)
+    log_sum = nisa.activation(op=nl.log, data=t.run_sum, dtype=nl.float32)
+    # The statistics are of the scaled scores: lse = −(−scale·m) + log l.
+    lse_tile = nisa.scalar_tensor_tensor(
+        data=t.neg_max, op0=np.multiply, operand0=-1.0, op1=np.add, operand1=log_sum, dtype=nl.float32
+    )
+    nl.store(lse_col[b, t.h, t.q0 : t.q0 + p, :], value=lse_tile)
