@@ -40,7 +40,7 @@ KV_BLOCK = 512
 MASK_SCORE = -30000.0
 #: Query tiles processed stage by stage together, so their independent work overlaps on the
 #: engines (each holds a score bank, a P^T bank and an output accumulator in PSUM).
-Q_TILES_IN_FLIGHT = 2
+Q_TILES_IN_FLIGHT = 4
 
 
 def check_attention(kernel: str, q: Any, k: Any, v: Any, causal: bool) -> tuple[int, int, int, int, int, int]:
@@ -151,17 +151,23 @@ def diagonal_mask_tiles(dtype: Any) -> tuple[Any, Any]:
 class _QueryTile:
     """Running state of one 128-row query tile: ``Q^T``, ``−scale·max``, row sum and output."""
 
-    def __init__(self, q: Any, b: Any, h: Any, q0: int, key_end: int, scale: float) -> None:
+    def __init__(self, q: Any, b: Any, h: Any, q0: int, key_end: int) -> None:
         p = nl.tile_size.pmax
         d = int(q.shape[3])
         self.h, self.q0 = h, q0
         self.blocks = list(chunks(key_end, KV_BLOCK))
         self.q_t = load_transposed(q[b, h, q0 : q0 + p, :], p, d, q.dtype)
-        # −scale·m with m = MASK_SCORE: the first block's correction exp(−scale·(m_new − m)) is 0.
-        self.neg_max = nl.full((p, 1), -scale * MASK_SCORE, dtype=nl.float32, buffer=nl.sbuf)
-        self.run_sum = nl.zeros((p, 1), dtype=nl.float32, buffer=nl.sbuf)
-        self.acc = nl.zeros((p, d), dtype=nl.float32, buffer=nl.sbuf)
+        # Per-block tiles; the first block initialises the running statistics (no memsets).
+        self.neg_max: Any = None
+        self.neg_new: Any = None
+        self.run_sum: Any = None
+        self.acc: Any = None
         self.scores: Any = None
+        self.block_sum: Any = None
+        self.probs: Any = None
+        self.alpha: Any = None
+        self.probs_t: Any = None
+        self.pv: Any = None
 
 
 def _kv_head_fwd(
@@ -177,7 +183,7 @@ def _kv_head_fwd(
         # Trace-time loop: with a causal mask the number of key blocks depends on the query tile.
         for first in nl.static_range(0, sq // p, Q_TILES_IN_FLIGHT):
             tiles = [
-                _QueryTile(q, b, h, qi * p, qi * p + p if causal else sk, scale)
+                _QueryTile(q, b, h, qi * p, qi * p + p if causal else sk)
                 for qi in range(first, min(first + Q_TILES_IN_FLIGHT, sq // p))
             ]
             _query_tiles_fwd(tiles, k_t, v_tiles, ident, mask, causal, scale, q.dtype)
@@ -190,72 +196,97 @@ def _query_tiles_fwd(
 ) -> None:
     """Online softmax over the key blocks of several query tiles, stage by stage.
 
-    The tiles are independent, so issuing each stage for all of them before the next stage keeps
-    TensorE, VectorE and ScalarE (in-order queues) busy on one tile while another waits.
+    The tiles are independent, so issuing each stage for all of them before the next keeps the
+    in-order engine queues busy on one tile while another tile's operands are in flight: no
+    engine meets an instruction waiting on another engine while it still has ready work.
     """
-    p = nl.tile_size.pmax
-    d = int(k_t.shape[0])
     steps = max(len(t.blocks) for t in tiles)
     for step in range(steps):
         live = [t for t in tiles if step < len(t.blocks)]
-        # Scores S = Q K^T of one key block in one PSUM bank; the diagonal 128 columns get the
-        # causal mask accumulated on TensorE.
         for t in live:
-            k0, kw = t.blocks[step]
-            t.scores = nisa.nc_matmul(t.q_t, k_t[:, k0 : k0 + kw])
-            if causal and k0 + kw > t.q0:
-                t.scores[:, kw - p : kw] += nisa.nc_matmul(ident, mask)
-        probs_all = []
-        alphas = []
+            _scores(t, step, k_t, ident, mask, causal)
         for t in live:
-            block_max = nisa.tensor_reduce(np.max, t.scores, axis=(1,), keepdims=True, dtype=nl.float32)
-            # −scale·m_new = min(−scale·m_old, −scale·block_max): one VectorE instruction.
-            neg_new = nisa.tensor_scalar(
-                block_max, np.multiply, -scale, op1=np.minimum, operand1=t.neg_max, dtype=nl.float32
-            )
-            block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
-            probs_all.append(
-                nisa.activation_reduce(
-                    op=nl.exp,
-                    data=t.scores,
-                    scale=scale,
-                    bias=neg_new,
-                    reduce_op=np.add,
-                    reduce_res=block_sum,
-                    dtype=dt,
-                )
-            )
-            # α = exp(scale·m_old − scale·m_new) rescales the running sum and output.
-            alpha = nisa.activation(op=nl.exp, data=t.neg_max, scale=-1.0, bias=neg_new, dtype=nl.float32)
-            alphas.append(alpha)
-            t.run_sum[...] = nisa.scalar_tensor_tensor(
-                data=t.run_sum, op0=np.multiply, operand0=alpha, op1=np.add, operand1=block_sum,
-                dtype=nl.float32,
-            )
-            t.neg_max[...] = neg_new
-        # P^T per 128 keys on TensorE into one PSUM tile, evacuated by one instruction,
-        # alternating ScalarE and VectorE so neither engine carries all the copies.
-        probs_t_all = []
-        for i, (t, probs) in enumerate(zip(live, probs_all, strict=True)):
-            _, kw = t.blocks[step]
-            pt_psum = nl.ndarray((p, kw), dtype=dt, buffer=nl.psum)
-            for j in nl.static_range(kw // p):
-                pt_psum[:, j * p : (j + 1) * p] = nisa.nc_transpose(probs[:, j * p : (j + 1) * p])
-            if i % 2 == 0:
-                probs_t_all.append(nisa.activation(op=nl.identity, data=pt_psum, dtype=dt))
-            else:
-                probs_t_all.append(nisa.tensor_copy(pt_psum, dtype=dt))
-        for t, probs_t, alpha in zip(live, probs_t_all, alphas, strict=True):
-            k0, kw = t.blocks[step]
-            # The first matmul of the group writes the bank, the rest accumulate (no memset).
-            pv_psum = nisa.nc_matmul(probs_t[:, 0:p], v_tiles[k0 // p])
-            for j in nl.static_range(1, kw // p):
-                pv_psum += nisa.nc_matmul(probs_t[:, j * p : (j + 1) * p], v_tiles[k0 // p + j])
-            t.acc[...] = nisa.scalar_tensor_tensor(
-                data=t.acc, op0=np.multiply, operand0=alpha, op1=np.add, operand1=pv_psum, dtype=nl.float32
-            )
+            _row_max(t, step, scale)
         for t in live:
-            t.scores = None
+            _exp(t, step, scale, dt)
+        for i, t in enumerate(live):
+            _transpose_probs(t, step, dt, on_scalar=i % 2 == 0)
+        for t in live:
+            _pv(t, step, v_tiles)
+        for t in live:
+            _update(t, step)
+
+
+def _scores(t: _QueryTile, step: int, k_t: Any, ident: Any, mask: Any, causal: bool) -> None:
+    """S = Q K^T of one key block in one PSUM bank; the causal mask is accumulated on TensorE."""
+    p = nl.tile_size.pmax
+    k0, kw = t.blocks[step]
+    t.scores = nisa.nc_matmul(t.q_t, k_t[:, k0 : k0 + kw])
+    if causal and k0 + kw > t.q0:
+        t.scores[:, kw - p : kw] += nisa.nc_matmul(ident, mask)
+
+
+def _row_max(t: _QueryTile, step: int, scale: float) -> None:
+    """``−scale·m_new = min(−scale·m_old, −scale·rowmax(S))`` on VectorE, read from PSUM."""
+    block_max = nisa.tensor_reduce(np.max, t.scores, axis=(1,), keepdims=True, dtype=nl.float32)
+    if step == 0:
+        t.neg_new = nisa.tensor_scalar(block_max, np.multiply, -scale, dtype=nl.float32)
+    else:
+        t.neg_new = nisa.tensor_scalar(
+            block_max, np.multiply, -scale, op1=np.minimum, operand1=t.neg_max, dtype=nl.float32
+        )
+
+
+def _exp(t: _QueryTile, step: int, scale: float, dt: Any) -> None:
+    """``P = exp(scale·S − scale·m_new)`` with its row sum, and the correction α, on ScalarE."""
+    p = nl.tile_size.pmax
+    t.block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
+    t.probs = nisa.activation_reduce(
+        op=nl.exp, data=t.scores, scale=scale, bias=t.neg_new, reduce_op=np.add, reduce_res=t.block_sum, dtype=dt
+    )
+    if step > 0:
+        # α = exp(scale·m_old − scale·m_new) rescales the running sum and output.
+        t.alpha = nisa.activation(op=nl.exp, data=t.neg_max, scale=-1.0, bias=t.neg_new, dtype=nl.float32)
+    t.neg_max = t.neg_new
+
+
+def _transpose_probs(t: _QueryTile, step: int, dt: Any, on_scalar: bool) -> None:
+    """P^T per 128 keys on TensorE into one PSUM tile, evacuated to SBUF by one instruction."""
+    p = nl.tile_size.pmax
+    _, kw = t.blocks[step]
+    pt_psum = nl.ndarray((p, kw), dtype=dt, buffer=nl.psum)
+    for j in nl.static_range(kw // p):
+        pt_psum[:, j * p : (j + 1) * p] = nisa.nc_transpose(t.probs[:, j * p : (j + 1) * p])
+    # Alternate ScalarE and VectorE so neither carries all the copies.
+    if on_scalar:
+        t.probs_t = nisa.activation(op=nl.identity, data=pt_psum, dtype=dt)
+    else:
+        t.probs_t = nisa.tensor_copy(pt_psum, dtype=dt)
+
+
+def _pv(t: _QueryTile, step: int, v_tiles: Any) -> None:
+    """P V of one key block, accumulated in one PSUM bank (the first matmul writes, no memset)."""
+    p = nl.tile_size.pmax
+    k0, kw = t.blocks[step]
+    t.pv = nisa.nc_matmul(t.probs_t[:, 0:p], v_tiles[k0 // p])
+    for j in nl.static_range(1, kw // p):
+        t.pv += nisa.nc_matmul(t.probs_t[:, j * p : (j + 1) * p], v_tiles[k0 // p + j])
+
+
+def _update(t: _QueryTile, step: int) -> None:
+    """``O ← α·O + P V`` and ``l ← α·l + rowsum(P)`` on VectorE (plain copies at the first block)."""
+    if step == 0:
+        t.acc = nisa.tensor_copy(t.pv, dtype=nl.float32)
+        t.run_sum = t.block_sum
+    else:
+        t.acc = nisa.scalar_tensor_tensor(
+            data=t.acc, op0=np.multiply, operand0=t.alpha, op1=np.add, operand1=t.pv, dtype=nl.float32
+        )
+        t.run_sum = nisa.scalar_tensor_tensor(
+            data=t.run_sum, op0=np.multiply, operand0=t.alpha, op1=np.add, operand1=t.block_sum,
+            dtype=nl.float32,
+        )
+    t.scores = t.probs = t.probs_t = t.pv = None
 
 
 def _finish_tile(t: _QueryTile, out: Any, lse_col: Any, b: Any, scale: float, dt: Any) -> None:
