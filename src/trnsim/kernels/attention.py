@@ -159,15 +159,17 @@ class _QueryTile:
         self.q_t = load_transposed(q[b, h, q0 : q0 + p, :], p, d, q.dtype)
         # Per-block tiles; the first block initialises the running statistics (no memsets).
         self.neg_max: Any = None
-        self.neg_new: Any = None
         self.run_sum: Any = None
         self.acc: Any = None
-        self.scores: Any = None
-        self.block_sum: Any = None
-        self.probs: Any = None
-        self.alpha: Any = None
-        self.probs_t: Any = None
-        self.pv: Any = None
+        # Tiles of the blocks in flight, by block index (two blocks overlap in the pipeline).
+        self.scores: dict[int, Any] = {}
+        self.neg_new: dict[int, Any] = {}
+        self.block_sum: dict[int, Any] = {}
+        self.probs: dict[int, Any] = {}
+        self.alpha: dict[int, Any] = {}
+        self.pt_psum: dict[int, Any] = {}
+        self.probs_t: dict[int, Any] = {}
+        self.pv: dict[int, Any] = {}
 
 
 def _kv_head_fwd(
@@ -201,16 +203,28 @@ def _query_tiles_fwd(
     engine meets an instruction waiting on another engine while it still has ready work.
     """
     steps = max(len(t.blocks) for t in tiles)
+    # Software pipeline: the scores, row max and exp of block n+1 are issued between the
+    # transposes, copies and P V of block n, so TensorE and VectorE have the next block's work
+    # queued while ScalarE and the copies finish the current one.
+    for t in tiles:
+        _scores(t, 0, k_t, ident, mask, causal)
+    for t in tiles:
+        _row_max(t, 0, scale)
+    for t in tiles:
+        _exp(t, 0, scale, dt)
     for step in range(steps):
         live = [t for t in tiles if step < len(t.blocks)]
+        ahead = [t for t in tiles if step + 1 < len(t.blocks)]
+        for t in ahead:
+            _scores(t, step + 1, k_t, ident, mask, causal)
         for t in live:
-            _scores(t, step, k_t, ident, mask, causal)
-        for t in live:
-            _row_max(t, step, scale)
-        for t in live:
-            _exp(t, step, scale, dt)
+            _transpose_probs(t, step, dt)
+        for t in ahead:
+            _row_max(t, step + 1, scale)
         for i, t in enumerate(live):
-            _transpose_probs(t, step, dt, on_scalar=i % 2 == 0)
+            _copy_probs_t(t, step, dt, on_scalar=True)
+        for t in ahead:
+            _exp(t, step + 1, scale, dt)
         for t in live:
             _pv(t, step, v_tiles)
         for t in live:
@@ -221,18 +235,19 @@ def _scores(t: _QueryTile, step: int, k_t: Any, ident: Any, mask: Any, causal: b
     """S = Q K^T of one key block in one PSUM bank; the causal mask is accumulated on TensorE."""
     p = nl.tile_size.pmax
     k0, kw = t.blocks[step]
-    t.scores = nisa.nc_matmul(t.q_t, k_t[:, k0 : k0 + kw])
+    scores = nisa.nc_matmul(t.q_t, k_t[:, k0 : k0 + kw])
     if causal and k0 + kw > t.q0:
-        t.scores[:, kw - p : kw] += nisa.nc_matmul(ident, mask)
+        scores[:, kw - p : kw] += nisa.nc_matmul(ident, mask)
+    t.scores[step] = scores
 
 
 def _row_max(t: _QueryTile, step: int, scale: float) -> None:
     """``−scale·m_new = min(−scale·m_old, −scale·rowmax(S))`` on VectorE, read from PSUM."""
-    block_max = nisa.tensor_reduce(np.max, t.scores, axis=(1,), keepdims=True, dtype=nl.float32)
+    block_max = nisa.tensor_reduce(np.max, t.scores[step], axis=(1,), keepdims=True, dtype=nl.float32)
     if step == 0:
-        t.neg_new = nisa.tensor_scalar(block_max, np.multiply, -scale, dtype=nl.float32)
+        t.neg_new[step] = nisa.tensor_scalar(block_max, np.multiply, -scale, dtype=nl.float32)
     else:
-        t.neg_new = nisa.tensor_scalar(
+        t.neg_new[step] = nisa.tensor_scalar(
             block_max, np.multiply, -scale, op1=np.minimum, operand1=t.neg_max, dtype=nl.float32
         )
 
@@ -240,53 +255,65 @@ def _row_max(t: _QueryTile, step: int, scale: float) -> None:
 def _exp(t: _QueryTile, step: int, scale: float, dt: Any) -> None:
     """``P = exp(scale·S − scale·m_new)`` with its row sum, and the correction α, on ScalarE."""
     p = nl.tile_size.pmax
-    t.block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
-    t.probs = nisa.activation_reduce(
-        op=nl.exp, data=t.scores, scale=scale, bias=t.neg_new, reduce_op=np.add, reduce_res=t.block_sum, dtype=dt
+    neg_new = t.neg_new.pop(step)
+    block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
+    t.probs[step] = nisa.activation_reduce(
+        op=nl.exp, data=t.scores.pop(step), scale=scale, bias=neg_new, reduce_op=np.add,
+        reduce_res=block_sum, dtype=dt,
     )
+    t.block_sum[step] = block_sum
     if step > 0:
         # α = exp(scale·m_old − scale·m_new) rescales the running sum and output.
-        t.alpha = nisa.activation(op=nl.exp, data=t.neg_max, scale=-1.0, bias=t.neg_new, dtype=nl.float32)
-    t.neg_max = t.neg_new
+        t.alpha[step] = nisa.activation(op=nl.exp, data=t.neg_max, scale=-1.0, bias=neg_new, dtype=nl.float32)
+    t.neg_max = neg_new
 
 
-def _transpose_probs(t: _QueryTile, step: int, dt: Any, on_scalar: bool) -> None:
-    """P^T per 128 keys on TensorE into one PSUM tile, evacuated to SBUF by one instruction."""
+def _transpose_probs(t: _QueryTile, step: int, dt: Any) -> None:
+    """P^T per 128 keys on TensorE into one PSUM tile."""
     p = nl.tile_size.pmax
     _, kw = t.blocks[step]
+    probs = t.probs.pop(step)
     pt_psum = nl.ndarray((p, kw), dtype=dt, buffer=nl.psum)
     for j in nl.static_range(kw // p):
-        pt_psum[:, j * p : (j + 1) * p] = nisa.nc_transpose(t.probs[:, j * p : (j + 1) * p])
-    # Alternate ScalarE and VectorE so neither carries all the copies.
+        pt_psum[:, j * p : (j + 1) * p] = nisa.nc_transpose(probs[:, j * p : (j + 1) * p])
+    t.pt_psum[step] = pt_psum
+
+
+def _copy_probs_t(t: _QueryTile, step: int, dt: Any, on_scalar: bool) -> None:
+    """Evacuate P^T to SBUF in one instruction, on ScalarE or VectorE (callers alternate)."""
+    pt_psum = t.pt_psum.pop(step)
     if on_scalar:
-        t.probs_t = nisa.activation(op=nl.identity, data=pt_psum, dtype=dt)
+        t.probs_t[step] = nisa.activation(op=nl.identity, data=pt_psum, dtype=dt)
     else:
-        t.probs_t = nisa.tensor_copy(pt_psum, dtype=dt)
+        t.probs_t[step] = nisa.tensor_copy(pt_psum, dtype=dt)
 
 
 def _pv(t: _QueryTile, step: int, v_tiles: Any) -> None:
     """P V of one key block, accumulated in one PSUM bank (the first matmul writes, no memset)."""
     p = nl.tile_size.pmax
     k0, kw = t.blocks[step]
-    t.pv = nisa.nc_matmul(t.probs_t[:, 0:p], v_tiles[k0 // p])
+    probs_t = t.probs_t.pop(step)
+    pv = nisa.nc_matmul(probs_t[:, 0:p], v_tiles[k0 // p])
     for j in nl.static_range(1, kw // p):
-        t.pv += nisa.nc_matmul(t.probs_t[:, j * p : (j + 1) * p], v_tiles[k0 // p + j])
+        pv += nisa.nc_matmul(probs_t[:, j * p : (j + 1) * p], v_tiles[k0 // p + j])
+    t.pv[step] = pv
 
 
 def _update(t: _QueryTile, step: int) -> None:
     """``O ← α·O + P V`` and ``l ← α·l + rowsum(P)`` on VectorE (plain copies at the first block)."""
+    pv = t.pv.pop(step)
+    block_sum = t.block_sum.pop(step)
     if step == 0:
-        t.acc = nisa.tensor_copy(t.pv, dtype=nl.float32)
-        t.run_sum = t.block_sum
-    else:
-        t.acc = nisa.scalar_tensor_tensor(
-            data=t.acc, op0=np.multiply, operand0=t.alpha, op1=np.add, operand1=t.pv, dtype=nl.float32
-        )
-        t.run_sum = nisa.scalar_tensor_tensor(
-            data=t.run_sum, op0=np.multiply, operand0=t.alpha, op1=np.add, operand1=t.block_sum,
-            dtype=nl.float32,
-        )
-    t.scores = t.probs = t.probs_t = t.pv = None
+        t.acc = nisa.tensor_copy(pv, dtype=nl.float32)
+        t.run_sum = block_sum
+        return
+    alpha = t.alpha.pop(step)
+    t.acc = nisa.scalar_tensor_tensor(
+        data=t.acc, op0=np.multiply, operand0=alpha, op1=np.add, operand1=pv, dtype=nl.float32
+    )
+    t.run_sum = nisa.scalar_tensor_tensor(
+        data=t.run_sum, op0=np.multiply, operand0=alpha, op1=np.add, operand1=block_sum, dtype=nl.float32
+    )
 
 
 def _finish_tile(t: _QueryTile, out: Any, lse_col: Any, b: Any, scale: float, dt: Any) -> None:
