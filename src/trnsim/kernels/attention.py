@@ -311,8 +311,9 @@ def _update(t: _QueryTile, step: int) -> None:
     t.acc = nisa.scalar_tensor_tensor(
         data=t.acc, op0=np.multiply, operand0=alpha, op1=np.add, operand1=pv, dtype=nl.float32
     )
-    t.run_sum = nisa.scalar_tensor_tensor(
-        data=t.run_sum, op0=np.multiply, operand0=alpha, op1=np.add, operand1=block_sum, dtype=nl.float32
+    # A [P, 1] update: on the otherwise idle GpSimdE, off VectorE's queue.
+    t.run_sum = nisa.tensor_scalar(
+        t.run_sum, np.multiply, alpha, op1=np.add, operand1=block_sum, dtype=nl.float32, engine=nisa.gpsimd_engine
     )
 
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from trnsim.kernels.attention import causal_keep, check_attention, load_transposed
-from trnsim.kernels.tiling import require
+from trnsim.kernels.attention import KV_BLOCK, check_attention, diagonal_mask_tiles, load_transposed
+from trnsim.kernels.tiling import chunks, require
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
@@ -77,6 +77,13 @@ def flash_attention_bwd(
     return dq, dk, dv
 
 
+#: Query tiles whose inputs (Q, Q^T, dO, dO^T, lse, Δ) and fp32 dQ stay in SBUF together; a
+#: multiple of the key block (4 tiles) so every key tile a chunk reaches is reached in full.
+Q_CHUNK_TILES = 16
+#: Query tiles issued stage by stage together so their work overlaps on the engines.
+Q_TILES_IN_FLIGHT = 2
+
+
 def _kv_head_bwd(
     q: Any,
     k: Any,
@@ -93,7 +100,14 @@ def _kv_head_bwd(
     causal: bool,
     scale: float,
 ) -> None:
-    """Gradients of one (batch, KV head); a function so its tiles die on return."""
+    """Gradients of one (batch, KV head); a function so its tiles die on return.
+
+    Loop order: query head, chunk of query tiles, key block of ``KV_BLOCK`` keys, query tile.
+    ``dK`` and ``dV`` of a key block accumulate in PSUM over the chunk's query tiles (TensorE
+    accumulation, no VectorE work per tile) and are added to fp32 SBUF once per (head, chunk,
+    block); ``dQ`` of a query tile accumulates over the block's key tiles in PSUM and is added to
+    its fp32 SBUF tile once per block.
+    """
     p = nl.tile_size.pmax
     dt = q.dtype
     sq, sk, d = int(q.shape[2]), int(k.shape[2]), int(q.shape[3])
@@ -105,57 +119,133 @@ def _kv_head_bwd(
         k_tiles[j] = nl.load(k[b, kvh, j * p : (j + 1) * p, :])
         k_t[:, j * p : (j + 1) * p] = nl.copy(nisa.nc_transpose(k_tiles[j]), dtype=dt)
         v_t[:, j * p : (j + 1) * p] = load_transposed(v[b, kvh, j * p : (j + 1) * p, :], p, d, dt)
-    dk_acc = nl.zeros((k_tiles_n, nl.par_dim(p), d), dtype=nl.float32, buffer=nl.sbuf)
-    dv_acc = nl.zeros((k_tiles_n, nl.par_dim(p), d), dtype=nl.float32, buffer=nl.sbuf)
+    ident, mask = diagonal_mask_tiles(dt) if causal else (None, None)
+    blocks = list(chunks(sk, KV_BLOCK))
+    # fp32 dK, dV per key block, [128, block width / 128 · D]: key tile t in columns t·D.
+    dk_acc: dict[int, Any] = {}
+    dv_acc: dict[int, Any] = {}
 
-    # dK and dV accumulate over the query heads of the group: a carried dependency.
-    for g in nl.sequential_range(group):
+    for g in nl.static_range(group):
         h = kvh * group + g
-        # Trace-time loop: with a causal mask the number of key tiles depends on qi.
-        for qi in nl.static_range(sq // p):
-            q0 = qi * p
-            q_tile = nl.load(q[b, h, q0 : q0 + p, :])
-            q_t = nl.copy(nisa.nc_transpose(q_tile), dtype=dt)
-            do_tile = nl.load(dout[b, h, q0 : q0 + p, :])
-            do_t = nl.copy(nisa.nc_transpose(do_tile), dtype=dt)
-            o_tile = nl.load(out[b, h, q0 : q0 + p, :])
-            neg_lse = nl.multiply(nl.load(lse_col[b, h, q0 : q0 + p, :]), -1.0, dtype=nl.float32)
-            do_o = nisa.tensor_tensor(do_tile, o_tile, np.multiply, dtype=nl.float32)
-            delta = nisa.tensor_reduce(np.add, do_o, axis=(1,), keepdims=True, dtype=nl.float32)
-            dq_psum = nl.zeros((p, d), dtype=nl.float32, buffer=nl.psum)
-            for kj in nl.static_range(qi + 1 if causal else k_tiles_n):
-                k0 = kj * p
-                s_psum = nisa.nc_matmul(q_t, k_t[:, k0 : k0 + p])
-                probs = nisa.activation(op=nl.exp, data=s_psum, scale=scale, bias=neg_lse, dtype=nl.float32)
-                if causal and kj == qi:
-                    probs = nisa.affine_select(
-                        pred=causal_keep(q0, k0, p, p),
-                        on_true_tile=probs,
-                        on_false_value=0.0,
-                        dtype=nl.float32,
+        for c0 in nl.static_range(0, sq // p, Q_CHUNK_TILES):
+            chunk = [_QueryTileGrad(q, out, dout, lse_col, b, h, qi) for qi in range(c0, min(c0 + Q_CHUNK_TILES, sq // p))]
+            for bi, (k0, kw_block) in enumerate(blocks):
+                rows = [t for t in chunk if not causal or t.q0 + p > k0]
+                if not rows:
+                    continue
+                dk_psum = nl.ndarray((p, (kw_block // p) * d), dtype=nl.float32, buffer=nl.psum)
+                dv_psum = nl.ndarray((p, (kw_block // p) * d), dtype=nl.float32, buffer=nl.psum)
+                written: set[int] = set()
+                for f in range(0, len(rows), Q_TILES_IN_FLIGHT):
+                    _block_grads(
+                        rows[f : f + Q_TILES_IN_FLIGHT], k0, kw_block, bi == 0, k_t, v_t, k_tiles,
+                        ident, mask, causal, scale, dk_psum, dv_psum, written,
                     )
-                probs_lo = nl.copy(probs, dtype=dt)
-                dv_acc[kj] = nisa.tensor_tensor(
-                    dv_acc[kj], nisa.nc_matmul(probs_lo, do_tile), np.add, dtype=nl.float32
-                )
-                dp_psum = nisa.nc_matmul(do_t, v_t[:, k0 : k0 + p])
-                ds = nisa.scalar_tensor_tensor(
-                    data=dp_psum,
-                    op0=np.subtract,
-                    operand0=delta,
-                    op1=np.multiply,
-                    operand1=probs,
-                    dtype=dt,
-                )
-                dk_acc[kj] = nisa.tensor_tensor(
-                    dk_acc[kj], nisa.nc_matmul(ds, q_tile), np.add, dtype=nl.float32
-                )
-                ds_t = nl.copy(nisa.nc_transpose(ds), dtype=dt)
-                dq_psum += nisa.nc_matmul(ds_t, k_tiles[kj])
-            dq_tile = nisa.tensor_scalar(dq_psum, np.multiply, scale, dtype=dt)
-            nl.store(dq[b, h, q0 : q0 + p, :], value=dq_tile)
+                _flush(dk_acc, bi, dk_psum)
+                _flush(dv_acc, bi, dv_psum)
+            for t in chunk:
+                nl.store(dq[b, h, t.q0 : t.q0 + p, :], value=nisa.tensor_scalar(t.dq_acc, np.multiply, scale, dtype=dt))
 
-    for j in nl.affine_range(k_tiles_n):
-        dk_tile = nisa.tensor_scalar(dk_acc[j], np.multiply, scale, dtype=dt)
-        nl.store(dk[b, kvh, j * p : (j + 1) * p, :], value=dk_tile)
-        nl.store(dv[b, kvh, j * p : (j + 1) * p, :], value=nl.copy(dv_acc[j], dtype=dt))
+    for bi, (k0, kw_block) in enumerate(blocks):
+        dk_tile = nisa.tensor_scalar(dk_acc[bi], np.multiply, scale, dtype=dt)
+        dv_tile = nisa.activation(op=nl.identity, data=dv_acc[bi], dtype=dt)
+        for j in nl.static_range(kw_block // p):
+            nl.store(dk[b, kvh, k0 + j * p : k0 + (j + 1) * p, :], value=dk_tile[:, j * d : (j + 1) * d])
+            nl.store(dv[b, kvh, k0 + j * p : k0 + (j + 1) * p, :], value=dv_tile[:, j * d : (j + 1) * d])
+
+
+class _QueryTileGrad:
+    """The SBUF inputs of one 128-row query tile and its fp32 dQ accumulator."""
+
+    def __init__(self, q: Any, out: Any, dout: Any, lse_col: Any, b: Any, h: Any, qi: int) -> None:
+        p = nl.tile_size.pmax
+        dt = q.dtype
+        self.q0 = q0 = qi * p
+        self.q_tile = nl.load(q[b, h, q0 : q0 + p, :])
+        self.q_t = nl.copy(nisa.nc_transpose(self.q_tile), dtype=dt)
+        self.do_tile = nl.load(dout[b, h, q0 : q0 + p, :])
+        self.do_t = nl.copy(nisa.nc_transpose(self.do_tile), dtype=dt)
+        o_tile = nl.load(out[b, h, q0 : q0 + p, :])
+        self.neg_lse = nl.multiply(nl.load(lse_col[b, h, q0 : q0 + p, :]), -1.0, dtype=nl.float32)
+        do_o = nisa.tensor_tensor(self.do_tile, o_tile, np.multiply, dtype=nl.float32)
+        self.delta = nisa.tensor_reduce(np.add, do_o, axis=(1,), keepdims=True, dtype=nl.float32)
+        self.dq_acc: Any = None
+        self.stage: dict[str, Any] = {}
+
+
+def _block_grads(
+    rows: list[_QueryTileGrad],
+    k0: int,
+    kw_block: int,
+    first_block: bool,
+    k_t: Any,
+    v_t: Any,
+    k_tiles: Any,
+    ident: Any,
+    mask: Any,
+    causal: bool,
+    scale: float,
+    dk_psum: Any,
+    dv_psum: Any,
+    written: set[int],
+) -> None:
+    """The contributions of a few query tiles and one key block, stage by stage across tiles."""
+    p = nl.tile_size.pmax
+    dt = k_t.dtype
+    d = int(k_t.shape[0])
+    widths = [min(kw_block, t.q0 + p - k0) if causal else kw_block for t in rows]
+    for t, kw in zip(rows, widths, strict=True):
+        # S = Q K^T and dP = dO V^T over the block's keys up to the diagonal; the diagonal
+        # 128 columns get the causal mask accumulated on TensorE.
+        s_psum = nisa.nc_matmul(t.q_t, k_t[:, k0 : k0 + kw])
+        if causal and k0 + kw == t.q0 + p:
+            s_psum[:, kw - p : kw] += nisa.nc_matmul(ident, mask)
+        t.stage["s"] = s_psum
+        t.stage["dp"] = nisa.nc_matmul(t.do_t, v_t[:, k0 : k0 + kw])
+    for t in rows:
+        # P = exp(scale·S − lse) on ScalarE, in the input dtype (the matmul operand).
+        t.stage["p"] = nisa.activation(op=nl.exp, data=t.stage.pop("s"), scale=scale, bias=t.neg_lse, dtype=dt)
+    for t in rows:
+        # dS = P ∘ (dP − Δ) in one VectorE instruction (reads dP from PSUM).
+        t.stage["ds"] = nisa.scalar_tensor_tensor(
+            data=t.stage.pop("dp"), op0=np.subtract, operand0=t.delta, op1=np.multiply, operand1=t.stage["p"],
+            dtype=dt,
+        )
+    for t, kw in zip(rows, widths, strict=True):
+        # dV_j += P^T dO and dK_j += dS^T Q: P and dS [q, k] are already the stationary layout.
+        probs, ds = t.stage.pop("p"), t.stage["ds"]
+        for j in nl.static_range(kw // p):
+            cols = slice(j * d, (j + 1) * d)
+            if j in written:
+                dv_psum[:, cols] += nisa.nc_matmul(probs[:, j * p : (j + 1) * p], t.do_tile)
+                dk_psum[:, cols] += nisa.nc_matmul(ds[:, j * p : (j + 1) * p], t.q_tile)
+            else:
+                dv_psum[:, cols] = nisa.nc_matmul(probs[:, j * p : (j + 1) * p], t.do_tile)
+                dk_psum[:, cols] = nisa.nc_matmul(ds[:, j * p : (j + 1) * p], t.q_tile)
+                written.add(j)
+    for t, kw in zip(rows, widths, strict=True):
+        # dS^T per 128 keys on TensorE into one PSUM tile, evacuated by one ScalarE copy.
+        ds = t.stage.pop("ds")
+        ds_t_psum = nl.ndarray((p, kw), dtype=dt, buffer=nl.psum)
+        for j in nl.static_range(kw // p):
+            ds_t_psum[:, j * p : (j + 1) * p] = nisa.nc_transpose(ds[:, j * p : (j + 1) * p])
+        t.stage["ds_t"] = nisa.activation(op=nl.identity, data=ds_t_psum, dtype=dt)
+    for t, kw in zip(rows, widths, strict=True):
+        # dQ_i += dS K over the block's key tiles, in PSUM; then once into fp32 SBUF.
+        ds_t = t.stage.pop("ds_t")
+        kj0 = k0 // p
+        dq_psum = nisa.nc_matmul(ds_t[:, 0:p], k_tiles[kj0])
+        for j in nl.static_range(1, kw // p):
+            dq_psum += nisa.nc_matmul(ds_t[:, j * p : (j + 1) * p], k_tiles[kj0 + j])
+        if first_block:
+            t.dq_acc = nisa.tensor_copy(dq_psum, dtype=nl.float32)
+        else:
+            t.dq_acc = nisa.tensor_tensor(t.dq_acc, dq_psum, np.add, dtype=nl.float32)
+
+
+def _flush(acc: dict[int, Any], block: int, grad_psum: Any) -> None:
+    """Add one key block's PSUM gradient into its fp32 SBUF accumulator (a copy the first time)."""
+    if block in acc:
+        acc[block] = nisa.tensor_tensor(acc[block], grad_psum, np.add, dtype=nl.float32)
+    else:
+        acc[block] = nisa.tensor_copy(grad_psum, dtype=nl.float32)
