@@ -6,20 +6,28 @@ scores, which the backward kernel needs).
 
 Algorithm (FlashAttention-2 on a NeuronCore). For each (batch, KV head) the keys are transposed
 once on TensorE into a resident ``K^T`` [D, Sk] and the values are kept as [128, D] tiles; both
-serve every query head of the group. For each query head and 128-row query tile:
+serve every query head of the group. Query tiles are processed ``Q_TILES_IN_FLIGHT`` at a time,
+each stage issued for all of them before the next, and key blocks software-pipelined (the scores,
+max and exp of block n+1 are issued between the transposes and ``P V`` of block n), so the
+in-order engine queues always have independent work. Per query tile and key block of up to
+``KV_BLOCK`` keys (one PSUM bank):
 
-* ``Q^T`` [D, 128] is the stationary operand; each key block of up to ``KV_BLOCK`` columns gives
-  scores ``S = Q K^T`` in PSUM, scaled on ScalarE; blocks crossing the diagonal are masked on
-  GpSimdE with ``affine_select``; blocks past the diagonal are skipped entirely (causal).
-* online softmax: block max on VectorE, ``P = exp(S − m_new)`` and its row sum in one ScalarE
-  ``activation_reduce``, correction ``α = exp(m_old − m_new)``, ``l ← α·l + rowsum(P)``;
-* ``P`` is transposed per 128×128 piece on TensorE and ``P V`` accumulates in PSUM; the running
-  output is updated in one VectorE instruction ``O ← α·O + P V``;
-* at the end ``O / l`` is stored, and ``lse = m + log(l)``.
+* ``S = Q K^T`` on TensorE (``Q^T`` stationary); blocks past the diagonal are skipped (causal)
+  and the diagonal 128×128 tile is masked by accumulating ``I^T·M`` (``M`` = 0 / ``MASK_SCORE``)
+  into the same PSUM bank on TensorE, so the scores never leave PSUM unmasked;
+* VectorE takes the row max straight from PSUM and forms ``−scale·m_new`` in one instruction;
+  ScalarE computes ``P = exp(scale·S − scale·m_new)`` with its row sum (``activation_reduce``,
+  the softmax scale folded in) and ``α = exp(scale·(m_old − m_new))``;
+* ``P`` is transposed per 128 keys on TensorE into one PSUM tile, copied out by one ScalarE
+  instruction, and ``P V`` accumulates in PSUM over the block;
+* ``O ← α·O + P V`` on VectorE, ``l ← α·l + rowsum(P)`` on GpSimdE (the first block initialises
+  both); at the end ``O / l`` is stored, and ``lse = m + log(l)``.
 
-Limits: Sq and Sk multiples of 128, D ≤ 128; causal attention requires Sq == Sk. SBUF holds
-``K^T`` and ``V`` of one KV head (about ``4·Sk·D/128`` bytes per partition in bf16), so Sk up to
-about 16k at D = 128 fits on trn1.
+Limits: Sq and Sk multiples of 128, D ≤ 128; causal attention requires Sq == Sk; softmax_scale
+must be positive (the max is taken on the unscaled scores). Masked scores are ``S + MASK_SCORE``
+(not replaced), which gives exactly 0 after the exp unless ``|S|`` reaches about 3·10⁴. SBUF
+holds ``K^T`` and ``V`` of one KV head (about ``4·Sk·D/128`` bytes per partition in bf16), so Sk
+up to about 16k at D = 128 fits on trn1.
 """
 
 from __future__ import annotations
@@ -194,7 +202,14 @@ def _kv_head_fwd(
 
 
 def _query_tiles_fwd(
-    tiles: list[_QueryTile], k_t: Any, v_tiles: Any, ident: Any, mask: Any, causal: bool, scale: float, dt: Any
+    tiles: list[_QueryTile],
+    k_t: Any,
+    v_tiles: Any,
+    ident: Any,
+    mask: Any,
+    causal: bool,
+    scale: float,
+    dt: Any,
 ) -> None:
     """Online softmax over the key blocks of several query tiles, stage by stage.
 
@@ -221,8 +236,8 @@ def _query_tiles_fwd(
             _transpose_probs(t, step, dt)
         for t in ahead:
             _row_max(t, step + 1, scale)
-        for i, t in enumerate(live):
-            _copy_probs_t(t, step, dt, on_scalar=True)
+        for t in live:
+            _copy_probs_t(t, step, dt)
         for t in ahead:
             _exp(t, step + 1, scale, dt)
         for t in live:
@@ -279,13 +294,13 @@ def _transpose_probs(t: _QueryTile, step: int, dt: Any) -> None:
     t.pt_psum[step] = pt_psum
 
 
-def _copy_probs_t(t: _QueryTile, step: int, dt: Any, on_scalar: bool) -> None:
-    """Evacuate P^T to SBUF in one instruction, on ScalarE or VectorE (callers alternate)."""
-    pt_psum = t.pt_psum.pop(step)
-    if on_scalar:
-        t.probs_t[step] = nisa.activation(op=nl.identity, data=pt_psum, dtype=dt)
-    else:
-        t.probs_t[step] = nisa.tensor_copy(pt_psum, dtype=dt)
+def _copy_probs_t(t: _QueryTile, step: int, dt: Any) -> None:
+    """Evacuate P^T to SBUF in one ScalarE instruction.
+
+    ScalarE rather than VectorE: VectorE already carries the row max and the output update, and
+    the chip model put the copies' best split at all on ScalarE (trn1 and trn2, seq 2048).
+    """
+    t.probs_t[step] = nisa.activation(op=nl.identity, data=t.pt_psum.pop(step), dtype=dt)
 
 
 def _pv(t: _QueryTile, step: int, v_tiles: Any) -> None:
@@ -313,7 +328,13 @@ def _update(t: _QueryTile, step: int) -> None:
     )
     # A [P, 1] update: on the otherwise idle GpSimdE, off VectorE's queue.
     t.run_sum = nisa.tensor_scalar(
-        t.run_sum, np.multiply, alpha, op1=np.add, operand1=block_sum, dtype=nl.float32, engine=nisa.gpsimd_engine
+        t.run_sum,
+        np.multiply,
+        alpha,
+        op1=np.add,
+        operand1=block_sum,
+        dtype=nl.float32,
+        engine=nisa.gpsimd_engine,
     )
 
 

@@ -6,21 +6,26 @@ Returns ``(dq, dk, dv)`` in the input dtype; for grouped-query attention ``dk``/
 contributions of every query head of the group.
 
 Algorithm (FlashAttention-2 backward, scores recomputed from ``lse`` instead of stored). For each
-(batch, KV head): ``K^T``, ``V^T`` [D, Sk] and ``K`` tiles are loaded once and ``dK``, ``dV``
-accumulate in fp32 SBUF tiles across all query heads and tiles. For each query head and 128-row
-query tile ``i`` (with ``Δ_i = rowsum(dO_i ∘ O_i)``) and each 128-column key tile ``j ≤ i``
-(all ``j`` without the causal mask):
+(batch, KV head): ``K^T``, ``V^T`` [D, Sk] and ``K`` tiles are loaded once. Loop order: query
+head, chunk of ``Q_CHUNK_TILES`` query tiles (their Q, Q^T, dO, dO^T, −lse, ``Δ = rowsum(dO∘O)``
+and fp32 dQ resident), key block ``j`` of ``KV_BLOCK`` keys, query tile ``i`` (only blocks that
+reach the diagonal, and keys up to it, when causal), ``Q_TILES_IN_FLIGHT`` tiles stage by stage:
 
-* ``P = exp(scale · Q_i K_j^T − lse_i)`` (TensorE, then one ScalarE activation; the diagonal tile
-  is masked on GpSimdE);
-* ``dV_j += P^T dO_i`` — ``P`` [q, k] is already the stationary layout, no transpose needed;
-* ``dP = dO_i V_j^T``; ``dS = P ∘ (dP − Δ_i)`` in one VectorE ``scalar_tensor_tensor``;
-* ``dK_j += dS^T Q_i`` (stationary ``dS``), and ``dQ_i += dS K_j`` accumulated in PSUM over ``j``
-  after one TensorE transpose of ``dS``; ``scale`` is applied once to ``dQ_i`` and ``dK_j``.
+* ``S = Q_i K_j^T`` and ``dP = dO_i V_j^T`` over the whole block (one matmul each, 512 wide); the
+  diagonal 128 columns of ``S`` get the causal mask accumulated on TensorE (``I^T·M``);
+* ``P = exp(scale·S − lse_i)`` on ScalarE (input dtype); ``dS = P ∘ (dP − Δ_i)`` on VectorE;
+* ``dV_j += P^T dO_i`` and ``dK_j += dS^T Q_i`` (``P``, ``dS`` [q, k] are already stationary)
+  accumulate in one PSUM bank each over all query tiles of the chunk, then go into fp32 SBUF
+  once per (head, chunk, block);
+* ``dS^T`` per 128 keys on TensorE into one PSUM tile, one ScalarE copy, and ``dQ_i += dS K_j``
+  accumulates over the block in PSUM, added to ``dQ_i`` in SBUF once per block;
+* ``scale`` is applied once to ``dQ`` and ``dK``.
 
-Limits: as the forward (Sq, Sk multiples of 128, D ≤ 128, causal needs Sq == Sk); SBUF holds
-``K^T``, ``V^T``, ``K`` and the fp32 ``dK``, ``dV`` of one KV head (about ``14·Sk·D/128`` bytes per
-partition for bf16), so Sk up to about 8k at D = 128 on trn1.
+Limits: as the forward (Sq, Sk multiples of 128, D ≤ 128, causal needs Sq == Sk). SBUF holds
+``K^T``, ``V^T``, ``K`` and the fp32 ``dK``, ``dV`` of one KV head (``14·Sk·D/128`` bytes per
+partition in bf16) plus one chunk's query-side tiles (about 24 KiB at D = 128), so Sk up to
+about 8k at D = 128 on trn1. With a mask value added rather than substituted, scores of
+magnitude near 3·10⁴ would not be fully masked.
 """
 
 from __future__ import annotations
@@ -128,7 +133,10 @@ def _kv_head_bwd(
     for g in nl.static_range(group):
         h = kvh * group + g
         for c0 in nl.static_range(0, sq // p, Q_CHUNK_TILES):
-            chunk = [_QueryTileGrad(q, out, dout, lse_col, b, h, qi) for qi in range(c0, min(c0 + Q_CHUNK_TILES, sq // p))]
+            chunk = [
+                _QueryTileGrad(q, out, dout, lse_col, b, h, qi)
+                for qi in range(c0, min(c0 + Q_CHUNK_TILES, sq // p))
+            ]
             for bi, (k0, kw_block) in enumerate(blocks):
                 rows = [t for t in chunk if not causal or t.q0 + p > k0]
                 if not rows:
@@ -144,7 +152,8 @@ def _kv_head_bwd(
                 _flush(dk_acc, bi, dk_psum)
                 _flush(dv_acc, bi, dv_psum)
             for t in chunk:
-                nl.store(dq[b, h, t.q0 : t.q0 + p, :], value=nisa.tensor_scalar(t.dq_acc, np.multiply, scale, dtype=dt))
+                dq_tile = nisa.tensor_scalar(t.dq_acc, np.multiply, scale, dtype=dt)
+                nl.store(dq[b, h, t.q0 : t.q0 + p, :], value=dq_tile)
 
     for bi, (k0, kw_block) in enumerate(blocks):
         dk_tile = nisa.tensor_scalar(dk_acc[bi], np.multiply, scale, dtype=dt)
@@ -204,7 +213,9 @@ def _block_grads(
         t.stage["dp"] = nisa.nc_matmul(t.do_t, v_t[:, k0 : k0 + kw])
     for t in rows:
         # P = exp(scale·S − lse) on ScalarE, in the input dtype (the matmul operand).
-        t.stage["p"] = nisa.activation(op=nl.exp, data=t.stage.pop("s"), scale=scale, bias=t.neg_lse, dtype=dt)
+        t.stage["p"] = nisa.activation(
+            op=nl.exp, data=t.stage.pop("s"), scale=scale, bias=t.neg_lse, dtype=dt
+        )
     for t in rows:
         # dS = P ∘ (dP − Δ) in one VectorE instruction (reads dP from PSUM).
         t.stage["ds"] = nisa.scalar_tensor_tensor(
