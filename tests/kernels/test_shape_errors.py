@@ -60,6 +60,6 @@ def test_attention_refuses_non_positive_scale() -> None:
     # of the scaled scores only for scale > 0, so other scales are refused rather than mis-computed.
     fwd = registry.get("flash_attention_fwd").kernel
     q = _zeros((1, 1, 128, 64))[0]
-    with pytest.raises(TrnsimError, match="softmax_scale is -0.5; it must be positive") as info:
+    with pytest.raises(TrnsimError, match=r"softmax_scale is -0\.5; it must be positive") as info:
         nki.simulate(fwd, q, q, q, True, -0.5, target="trn1")
     assert "\n" not in str(info.value)
