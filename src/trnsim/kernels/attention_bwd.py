@@ -143,12 +143,10 @@ def _kv_head_bwd(
                     continue
                 dk_psum = nl.ndarray((p, (kw_block // p) * d), dtype=nl.float32, buffer=nl.psum)
                 dv_psum = nl.ndarray((p, (kw_block // p) * d), dtype=nl.float32, buffer=nl.psum)
-                written: set[int] = set()
-                for f in range(0, len(rows), Q_TILES_IN_FLIGHT):
-                    _block_grads(
-                        rows[f : f + Q_TILES_IN_FLIGHT], k0, kw_block, bi == 0, k_t, v_t, k_tiles,
-                        ident, mask, causal, scale, dk_psum, dv_psum, written,
-                    )
+                _block_grads(
+                    rows, k0, kw_block, bi == 0, k_t, v_t, k_tiles, ident, mask, causal, scale,
+                    dk_psum, dv_psum,
+                )
                 _flush(dk_acc, bi, dk_psum)
                 _flush(dv_acc, bi, dv_psum)
             for t in chunk:
@@ -179,6 +177,8 @@ class _QueryTileGrad:
         do_o = nisa.tensor_tensor(self.do_tile, o_tile, np.multiply, dtype=nl.float32)
         self.delta = nisa.tensor_reduce(np.add, do_o, axis=(1,), keepdims=True, dtype=nl.float32)
         self.dq_acc: Any = None
+        #: Keys of the current block this tile reaches (up to its diagonal when causal).
+        self.width = 0
         self.stage: dict[str, Any] = {}
 
 
@@ -196,36 +196,63 @@ def _block_grads(
     scale: float,
     dk_psum: Any,
     dv_psum: Any,
-    written: set[int],
 ) -> None:
-    """The contributions of a few query tiles and one key block, stage by stage across tiles."""
+    """The contributions of the query tiles ``rows`` to one key block, software-pipelined.
+
+    Tiles go ``Q_TILES_IN_FLIGHT`` at a time, each stage issued for the whole group before the
+    next; the next group's ``S`` and ``dP`` matmuls are issued right after this group's ``dS``,
+    so TensorE has them queued while ScalarE and VectorE finish this group.
+    """
     p = nl.tile_size.pmax
-    dt = k_t.dtype
-    d = int(k_t.shape[0])
-    widths = [min(kw_block, t.q0 + p - k0) if causal else kw_block for t in rows]
-    for t, kw in zip(rows, widths, strict=True):
-        # S = Q K^T and dP = dO V^T over the block's keys up to the diagonal; the diagonal
-        # 128 columns get the causal mask accumulated on TensorE.
+    for t in rows:
+        t.width = min(kw_block, t.q0 + p - k0) if causal else kw_block
+    groups = [rows[f : f + Q_TILES_IN_FLIGHT] for f in range(0, len(rows), Q_TILES_IN_FLIGHT)]
+    written: set[int] = set()
+    _scores(groups[0], k0, k_t, v_t, ident, mask, causal)
+    for gi, grp in enumerate(groups):
+        _probs_and_ds(grp, scale)
+        if gi + 1 < len(groups):
+            _scores(groups[gi + 1], k0, k_t, v_t, ident, mask, causal)
+        _dk_dv(grp, dk_psum, dv_psum, written)
+        _dq(grp, k0, k_tiles, first_block)
+
+
+def _scores(
+    grp: list[_QueryTileGrad], k0: int, k_t: Any, v_t: Any, ident: Any, mask: Any, causal: bool
+) -> None:
+    """S = Q K^T and dP = dO V^T over the block's keys up to the diagonal, one matmul each; the
+    diagonal 128 columns of S get the causal mask accumulated on TensorE."""
+    p = nl.tile_size.pmax
+    for t in grp:
+        kw = t.width
         s_psum = nisa.nc_matmul(t.q_t, k_t[:, k0 : k0 + kw])
         if causal and k0 + kw == t.q0 + p:
             s_psum[:, kw - p : kw] += nisa.nc_matmul(ident, mask)
         t.stage["s"] = s_psum
         t.stage["dp"] = nisa.nc_matmul(t.do_t, v_t[:, k0 : k0 + kw])
-    for t in rows:
-        # P = exp(scale·S − lse) on ScalarE, in the input dtype (the matmul operand).
+
+
+def _probs_and_ds(grp: list[_QueryTileGrad], scale: float) -> None:
+    """P = exp(scale·S − lse) on ScalarE (input dtype, the matmul operand); dS = P ∘ (dP − Δ) in
+    one VectorE instruction reading dP from PSUM."""
+    for t in grp:
         t.stage["p"] = nisa.activation(
-            op=nl.exp, data=t.stage.pop("s"), scale=scale, bias=t.neg_lse, dtype=dt
+            op=nl.exp, data=t.stage.pop("s"), scale=scale, bias=t.neg_lse, dtype=t.q_t.dtype
         )
-    for t in rows:
-        # dS = P ∘ (dP − Δ) in one VectorE instruction (reads dP from PSUM).
+    for t in grp:
         t.stage["ds"] = nisa.scalar_tensor_tensor(
             data=t.stage.pop("dp"), op0=np.subtract, operand0=t.delta, op1=np.multiply, operand1=t.stage["p"],
-            dtype=dt,
+            dtype=t.q_t.dtype,
         )
-    for t, kw in zip(rows, widths, strict=True):
-        # dV_j += P^T dO and dK_j += dS^T Q: P and dS [q, k] are already the stationary layout.
+
+
+def _dk_dv(grp: list[_QueryTileGrad], dk_psum: Any, dv_psum: Any, written: set[int]) -> None:
+    """dV_j += P^T dO and dK_j += dS^T Q in PSUM: P and dS [q, k] are already stationary."""
+    p = nl.tile_size.pmax
+    d = int(grp[0].q_t.shape[0])
+    for t in grp:
         probs, ds = t.stage.pop("p"), t.stage["ds"]
-        for j in nl.static_range(kw // p):
+        for j in nl.static_range(t.width // p):
             cols = slice(j * d, (j + 1) * d)
             if j in written:
                 dv_psum[:, cols] += nisa.nc_matmul(probs[:, j * p : (j + 1) * p], t.do_tile)
@@ -234,19 +261,24 @@ def _block_grads(
                 dv_psum[:, cols] = nisa.nc_matmul(probs[:, j * p : (j + 1) * p], t.do_tile)
                 dk_psum[:, cols] = nisa.nc_matmul(ds[:, j * p : (j + 1) * p], t.q_tile)
                 written.add(j)
-    for t, kw in zip(rows, widths, strict=True):
-        # dS^T per 128 keys on TensorE into one PSUM tile, evacuated by one ScalarE copy.
+
+
+def _dq(grp: list[_QueryTileGrad], k0: int, k_tiles: Any, first_block: bool) -> None:
+    """dS^T per 128 keys on TensorE, one ScalarE copy out of PSUM, then dQ_i += dS K over the
+    block in PSUM, added to dQ_i in fp32 SBUF once."""
+    p = nl.tile_size.pmax
+    dt = grp[0].q_t.dtype
+    for t in grp:
         ds = t.stage.pop("ds")
-        ds_t_psum = nl.ndarray((p, kw), dtype=dt, buffer=nl.psum)
-        for j in nl.static_range(kw // p):
+        ds_t_psum = nl.ndarray((p, t.width), dtype=dt, buffer=nl.psum)
+        for j in nl.static_range(t.width // p):
             ds_t_psum[:, j * p : (j + 1) * p] = nisa.nc_transpose(ds[:, j * p : (j + 1) * p])
         t.stage["ds_t"] = nisa.activation(op=nl.identity, data=ds_t_psum, dtype=dt)
-    for t, kw in zip(rows, widths, strict=True):
-        # dQ_i += dS K over the block's key tiles, in PSUM; then once into fp32 SBUF.
+    for t in grp:
         ds_t = t.stage.pop("ds_t")
         kj0 = k0 // p
         dq_psum = nisa.nc_matmul(ds_t[:, 0:p], k_tiles[kj0])
-        for j in nl.static_range(1, kw // p):
+        for j in nl.static_range(1, t.width // p):
             dq_psum += nisa.nc_matmul(ds_t[:, j * p : (j + 1) * p], k_tiles[kj0 + j])
         if first_block:
             t.dq_acc = nisa.tensor_copy(dq_psum, dtype=nl.float32)
