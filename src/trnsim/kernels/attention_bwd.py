@@ -13,7 +13,8 @@ reach the diagonal, and keys up to it, when causal), ``Q_TILES_IN_FLIGHT`` tiles
 
 * ``S = Q_i K_j^T`` and ``dP = dO_i V_j^T`` over the whole block (one matmul each, 512 wide); the
   diagonal 128 columns of ``S`` get the causal mask accumulated on TensorE (``I^T·M``);
-* ``P = exp(scale·S − lse_i)`` on ScalarE (input dtype); ``dS = P ∘ (dP − Δ_i)`` on VectorE;
+* ``P = exp(scale·S − lse_i)`` and ``dP − Δ_i`` on ScalarE (input dtype), ``dS`` = their product
+  on VectorE (single-pass bf16 rate);
 * ``dV_j += P^T dO_i`` and ``dK_j += dS^T Q_i`` (``P``, ``dS`` [q, k] are already stationary)
   accumulate in one PSUM bank each over all query tiles of the chunk, then go into fp32 SBUF
   once per (head, chunk, block);
@@ -175,7 +176,10 @@ class _QueryTileGrad:
         o_tile = nl.load(out[b, h, q0 : q0 + p, :])
         self.neg_lse = nl.multiply(nl.load(lse_col[b, h, q0 : q0 + p, :]), -1.0, dtype=nl.float32)
         do_o = nisa.tensor_tensor(self.do_tile, o_tile, np.multiply, dtype=nl.float32)
-        self.delta = nisa.tensor_reduce(np.add, do_o, axis=(1,), keepdims=True, dtype=nl.float32)
+        # −Δ = −rowsum(dO ∘ O), the bias that forms dP − Δ on ScalarE.
+        self.neg_delta = nisa.tensor_reduce(
+            np.add, do_o, axis=(1,), negate=True, keepdims=True, dtype=nl.float32
+        )
         self.dq_acc: Any = None
         #: Keys of the current block this tile reaches (up to its diagonal when causal).
         self.width = 0
@@ -233,17 +237,20 @@ def _scores(
 
 
 def _probs_and_ds(grp: list[_QueryTileGrad], scale: float) -> None:
-    """P = exp(scale·S − lse) on ScalarE (input dtype, the matmul operand); dS = P ∘ (dP − Δ) in
-    one VectorE instruction reading dP from PSUM."""
+    """P = exp(scale·S − lse) and dP − Δ on ScalarE (both out of PSUM, in the input dtype), then
+    dS = P ∘ (dP − Δ) on VectorE: SBUF operands of one dtype keep VectorE's single-pass (bf16)
+    rate, and the subtraction rides on ScalarE, which has the spare time."""
+    dt = grp[0].q_t.dtype
     for t in grp:
         t.stage["p"] = nisa.activation(
-            op=nl.exp, data=t.stage.pop("s"), scale=scale, bias=t.neg_lse, dtype=t.q_t.dtype
+            op=nl.exp, data=t.stage.pop("s"), scale=scale, bias=t.neg_lse, dtype=dt
         )
     for t in grp:
-        t.stage["ds"] = nisa.scalar_tensor_tensor(
-            data=t.stage.pop("dp"), op0=np.subtract, operand0=t.delta, op1=np.multiply, operand1=t.stage["p"],
-            dtype=t.q_t.dtype,
+        t.stage["dp_c"] = nisa.activation(
+            op=nl.identity, data=t.stage.pop("dp"), bias=t.neg_delta, dtype=dt
         )
+    for t in grp:
+        t.stage["ds"] = nisa.tensor_tensor(t.stage.pop("dp_c"), t.stage["p"], np.multiply, dtype=dt)
 
 
 def _dk_dv(grp: list[_QueryTileGrad], dk_psum: Any, dv_psum: Any, written: set[int]) -> None:
