@@ -53,3 +53,13 @@ def test_attention_limits() -> None:
     q, k = _zeros((1, 2, 128, 256), (1, 2, 128, 256))
     with pytest.raises(TrnsimError, match="head_dim is 256"):
         nki.simulate(fwd, q, k, k, False, target="trn1")
+
+
+def test_attention_refuses_non_positive_scale() -> None:
+    # The forward takes the row max of the raw scores and scales it (−scale·max): that is the max
+    # of the scaled scores only for scale > 0, so other scales are refused rather than mis-computed.
+    fwd = registry.get("flash_attention_fwd").kernel
+    q = _zeros((1, 1, 128, 64))[0]
+    with pytest.raises(TrnsimError, match=r"softmax_scale is -0\.5; it must be positive") as info:
+        nki.simulate(fwd, q, q, q, True, -0.5, target="trn1")
+    assert "\n" not in str(info.value)
