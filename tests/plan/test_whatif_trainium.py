@@ -6,6 +6,8 @@ then shows each what-if moving the step time the way the hardware change must.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,16 @@ def test_vector_knob_on_a_gpu_point_is_an_error_result() -> None:
     point = SweepPoint(model="llama3-8b", system="p5", chips=8, whatif=WhatIf(name="vector_x2"), job=job)
     with pytest.raises(ConfigError, match="apply to Trainium only"):
         run_point(point)
+
+
+def test_points_stored_before_knobs_existed_keep_their_keys() -> None:
+    job = {"tokens": 1e12, "seq_len": 4096, "global_batch": 256, "precision": "bf16", "objective": "time"}
+    whatif = WhatIf(name="hbm-x2", scale={"chip.hbm_bw_bytes_per_s": 2.0})
+    point = SweepPoint(model="llama3-8b", system="trn2", chips=16, whatif=whatif, job=job)
+    # The key as computed before knobs and timing overrides were added to WhatIf.
+    old = {"model": "llama3-8b", "system": "trn2", "chips": 16, "job": job,
+           "whatif": {"name": "hbm-x2", "scale": {"chip.hbm_bw_bytes_per_s": 2.0}, "set": {}}}
+    canonical = json.dumps(old, sort_keys=True, separators=(",", ":"))
+    assert point.key == hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    knob = point.model_copy(update={"whatif": WhatIf(name="hbm-x2", knobs={Knob.HBM_BW: 2.0})})
+    assert knob.key != point.key
