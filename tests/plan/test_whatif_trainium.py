@@ -62,6 +62,11 @@ def test_link_knobs_reach_the_topology() -> None:
     out = apply_whatif("trn2", WhatIf(name="scale_out_bw_x2")).system
     assert topology_for_system(out).scale_out.link_bw_bytes_per_s == pytest.approx(
         2 * topology_for_system(base).scale_out.link_bw_bytes_per_s)
+    # TPU v5p's topology file gives its own scale-out bandwidth (400 Gbit/s): scaled there.
+    tpu = apply_whatif("tpu-v5p", WhatIf(name="scale_out_bw_x2"))
+    assert tpu.topology_overrides == {"scale_out.bandwidth_gbit_per_s": 800.0}
+    assert topology_for_system(tpu.system, overrides=tpu.topology_overrides).scale_out.link_bw_bytes_per_s \
+        == pytest.approx(2 * topology_for_system(load_system("tpu-v5p")).scale_out.link_bw_bytes_per_s)
 
 
 def test_timing_scale_and_set_take_raw_timing_paths() -> None:
@@ -81,7 +86,6 @@ def test_timing_scale_and_set_take_raw_timing_paths() -> None:
         ("p5", WhatIf(name="w", timing_scale={"tensor.clock_hz": 2.0}), "apply to Trainium only"),
         ("trn2", WhatIf(name="w", timing_set={"tensor.rows": 256.0}), "cannot be honoured"),
         ("trn2", WhatIf(name="w", timing_scale={"dma.speed": 2.0}), "no NeuronCore timing value 'dma.speed'"),
-        ("tpu-v5p", WhatIf(name="scale_out_bw_x2"), "gives its own scale-out bandwidth"),
     ],
 )
 def test_what_cannot_be_honoured_is_one_line(system: str, whatif: WhatIf, needle: str) -> None:

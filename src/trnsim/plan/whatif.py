@@ -24,8 +24,10 @@ import math
 import os
 import shutil
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from importlib import resources
 from pathlib import Path
 
 from trnsim.cluster.topology import topology_for_system
@@ -196,6 +198,15 @@ def _timing_overrides(base: SystemSpec, whatif: WhatIf) -> dict[str, float]:
     return values
 
 
+def _file_scale_out_gbit_per_s(system: SystemSpec) -> float | None:
+    """The scale-out bandwidth the system's topology file gives itself, if it does (Gbit/s)."""
+    path = resources.files("trnsim.hardware").joinpath(f"data/topologies/{system.name}.toml")
+    if not path.is_file():
+        return None
+    value = tomllib.loads(path.read_text()).get("scale_out", {}).get("bandwidth_gbit_per_s")
+    return float(value) if isinstance(value, int | float) else None
+
+
 def _topology_overrides(base: SystemSpec, changed: SystemSpec, whatif: WhatIf) -> dict[str, float]:
     topology = topology_for_system(base)
     overrides: dict[str, float] = {}
@@ -209,7 +220,11 @@ def _topology_overrides(base: SystemSpec, changed: SystemSpec, whatif: WhatIf) -
             gbytes = topology.on_chip.link_bw_bytes_per_s / 1e9
             overrides["on_chip.link_bandwidth_gbytes_per_s"] = gbytes * factor
     if Knob.SCALE_OUT_BW in whatif.knobs:
-        # The topology takes scale-out bandwidth from the catalog unless its file gives its own.
+        # The topology takes scale-out bandwidth from the catalog unless its file gives its own,
+        # which is then scaled in the file's unit.
+        own = _file_scale_out_gbit_per_s(base)
+        if own is not None:
+            overrides["scale_out.bandwidth_gbit_per_s"] = own * whatif.knobs[Knob.SCALE_OUT_BW]
         after = topology_for_system(changed, overrides=overrides or None).scale_out.link_bw_bytes_per_s
         ratio = after / topology.scale_out.link_bw_bytes_per_s
         if not math.isclose(ratio, whatif.knobs[Knob.SCALE_OUT_BW], rel_tol=1e-9):
