@@ -18,43 +18,65 @@ TILES = MatmulTiles(k=128, m=128, n=512)
 def test_fully_blocked_plan_at_the_issue_shape() -> None:
     """[4096×8192]@[8192×8192] bf16 with a 162,201-byte budget (0.9 × 176 KiB).
 
-    Reads are (K·N + K·M·N/BLOCK_N)·2 bytes, so the widest BLOCK_N that fits wins. The fp32
-    result block, double-buffered, costs 2·(M/128)·BLOCK_N·4 = 256·BLOCK_N bytes: BLOCK_N = 1024
-    needs 262,144 (too much); BLOCK_N = 512 needs 131,072 + 1,024 (packed output row) = 132,096,
-    leaving 30,105 for the double-buffered K blocks, 2·tk·(512 + 128·tm)·2 bytes:
-    tk·(512 + 128·tm) ≤ 7,526. tk = 16 cannot fit tm = 1 (10,240); tk = 8 allows tm ≤ 3.3, and
-    the largest divisor of the 32 M tiles below that is 2: 132,096 + 4·8·768 = 156,672 bytes.
+    With S M tiles per result super-block and BLOCK_N columns, reads are
+    (K·N·(32/S) + K·M·(16/tn))·2 bytes = 128 MiB·32/S + 64 MiB·16/tn. The smallest footprint
+    for given S and BLOCK_N (tk = 8, the minimum, and tm = 1) is
+    2·S·BLOCK_N·4 + 2·BLOCK_N + 2·8·(BLOCK_N + 128)·2 = BLOCK_N·(8S + 34) + 4,096 ≤ 162,201, so
+    the largest S (a divisor of 32) is: BLOCK_N = 4096 → none; 2048 → S = 4 (1,280 MiB);
+    1024 → S = 8 (1,024 MiB); 512 → S = 32 (1,152 MiB). The minimum is S = 8, BLOCK_N = 1024:
+    fixed 2·8·1024·4 + 2,048 = 67,584, leaving 94,617 ≥ 4·tk·(1024 + 128·tm): tk = 32 fails even
+    for tm = 1, tk = 16 allows tm ≤ 3.5, so tm = 2 (a divisor of 8): 67,584 + 64·1,280 = 149,504.
     """
     plan = plan_fully_blocked(8192, 4096, 8192, TILES, 2, 2, 162_201)
-    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (2, 1, 8)
-    assert plan.sbuf_bytes_per_partition == 156_672
-    # rhs once (8192·8192·2) + lhsT once per n block (16 × 8192·4096·2).
-    assert plan.hbm_read_bytes == 8192 * 8192 * 2 + 16 * 8192 * 4096 * 2
+    assert (plan.tiles_in_super_m, plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (
+        8,
+        2,
+        2,
+        16,
+    )
+    assert plan.sbuf_bytes_per_partition == 149_504
+    assert plan.hbm_read_bytes == (4 * 8192 * 8192 + 8 * 8192 * 4096) * 2
 
 
 def test_fully_blocked_plan_prefers_wide_n_when_m_is_small() -> None:
     """M = 128: the result block is 2·1·BLOCK_N·4 bytes, so all N = 2048 columns fit (16 KiB) and
-    lhsT is read once: reads = (K·N + K·M)·2."""
+    both operands are read once: reads = (K·N + K·M)·2."""
     plan = plan_fully_blocked(1024, 128, 2048, TILES, 2, 2, 162_201)
     assert plan.tiles_in_block_n == 4
     assert plan.hbm_read_bytes == (1024 * 2048 + 1024 * 128) * 2
 
 
 def test_fully_blocked_plan_keeps_k_blocks_deep() -> None:
-    """M = 1024, K = 2048, N = 4096 bf16, budget 162,201. BLOCK_N = 4096 needs 2·8·4096·4 =
-    262,144 (too much). BLOCK_N = 2048 needs 131,072 + 4,096, leaving 27,033 — less than the
-    minimum 4 double-buffered K tiles, 4·4·(2048 + 128) = 34,816. BLOCK_N = 1024: 65,536 + 2,048,
+    """M = 1024, K = 2048, N = 4096 bf16, budget 162,201. Reads are 16 MiB·8/S + 4 MiB·8/tn; the
+    footprint bound BLOCK_N·(8S + 34) + 4,096 ≤ 162,201 (as above) allows nothing at BLOCK_N
+    4096, S = 4 at 2048 (40 MiB), S = 8 at 1024 (32 MiB), S = 8 at 512 (48 MiB). So S = 8
+    (all of M), BLOCK_N = 1024: 65,536 + 2,048 fixed,
     leaving 94,617 ≥ 4·tk·(1024 + 128·tm); tk = 16 (all of K) allows tm ≤ 3.5, so tm = 2:
-    67,584 + 64·1,280 = 149,504 bytes, and lhsT is read 4 times."""
+    67,584 + 64·1,280 = 149,504 bytes."""
     plan = plan_fully_blocked(2048, 1024, 4096, TILES, 2, 2, 162_201)
-    assert (plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (2, 2, 16)
+    assert (plan.tiles_in_super_m, plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (
+        8,
+        2,
+        2,
+        16,
+    )
     assert plan.sbuf_bytes_per_partition == 149_504
     assert plan.hbm_read_bytes == (2048 * 4096 + 4 * 2048 * 1024) * 2
 
 
+def test_fully_blocked_plan_takes_any_m() -> None:
+    """M = 16384 (a training step's tokens): the super-block keeps the footprint independent of M.
+    In MiB, K·N·2 = 128 and K·M·2 = 256; the footprint bound above gives S = 8 at BLOCK_N 1024
+    (128·16 + 256·8 = 4,096 MiB), S = 32 at 512 (128·4 + 256·16 = 4,608), S = 4 at 2048
+    (128·32 + 256·4 = 5,120): S = 8, BLOCK_N = 1024, rhs read 16 times and lhsT 8 times."""
+    plan = plan_fully_blocked(8192, 16384, 8192, TILES, 2, 2, 162_201)
+    assert (plan.tiles_in_super_m, plan.tiles_in_block_n) == (8, 2)
+    assert plan.hbm_read_bytes == (16 * 8192 * 8192 + 8 * 8192 * 16384) * 2
+
+
 def test_fully_blocked_plan_rejects_impossible_budget() -> None:
     with pytest.raises(TrnsimError, match="SBUF budget"):
-        plan_fully_blocked(1024, 4096, 2048, TILES, 2, 2, 10_000)
+        plan_fully_blocked(1024, 4096, 2048, TILES, 2, 2, 8_000)
 
 
 def test_blocked_free_plan_shrinks_to_fit() -> None:

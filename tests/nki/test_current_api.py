@@ -82,3 +82,22 @@ def test_psum_dma_is_an_error() -> None:
 
     with pytest.raises(KernelError, match="DMA cannot write PSUM"):
         nki.simulate(k)(np.zeros((4, 4), np.float32))
+
+
+def test_lnc_launch_runs_one_instance_per_core() -> None:
+    @nki.jit
+    def k(a: Any) -> Any:
+        out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
+        c = nl.program_id(0)
+        t = nl.ndarray((1, a.shape[1]), dtype=a.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=a[c : c + 1, :])
+        nisa.tensor_scalar(dst=t, data=t, op0=nl.add, operand0=float(10 * (c + 1)))
+        nisa.dma_copy(dst=out[c : c + 1, :], src=t)
+        return out
+
+    a = np.zeros((2, 3), np.float32)
+    np.testing.assert_array_equal(nki.simulate(k[2])(a)[:, 0], [10.0, 20.0])
+    from trnsim.nki import trace_kernel
+
+    trace = trace_kernel(k[2], a)
+    assert trace.num_cores == 2 and {i.core for i in trace.instructions} == {0, 1}

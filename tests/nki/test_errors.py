@@ -190,3 +190,38 @@ def test_internal_numpy_error_becomes_kernel_error() -> None:
         return t.reshape((3, 5))  # 16 elements cannot become 15
 
     assert "cannot reshape" in str(_run(k, np.zeros((4, 4), np.float32)))
+
+
+def test_dynamic_index_out_of_bounds_is_a_runtime_error() -> None:
+    @jit
+    def k(table: Any, idx: Any) -> Any:
+        i_p = nl.arange(2)[:, None]
+        i_f = nl.arange(3)[None, :]
+        return nl.load(table[nl.load(idx)[i_p, 0], i_f])  # index 12 of a 10-row table
+
+    err = _run(k, np.zeros((10, 3), np.float32), np.array([[1], [12]], np.int32))
+    assert err.err_id == "tensor_access_out_of_bound" and "(10, 3)" in str(err)
+
+
+def test_the_kernels_own_python_errors_pass_through() -> None:
+    @jit
+    def k(a: Any) -> Any:
+        return nl.load(a) + undefined_name  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(NameError):
+        simulate(k, np.zeros((4, 4), np.float32))
+
+
+def test_shape_mismatch_and_float64_arguments() -> None:
+    @jit
+    def k(a: Any) -> Any:
+        return nl.add(nl.load(a), nl.load(a[0:4, 0:2]))
+
+    assert _run(k, np.zeros((4, 4), np.float32)).err_id == "shape_mismatch"
+
+    @jit
+    def copy(a: Any) -> Any:
+        return nl.load(a)
+
+    with pytest.raises(KernelError, match="float64 is not an NKI dtype"):
+        simulate(copy, np.zeros((4, 4)))  # numpy's default float64: NKI has no 64-bit types

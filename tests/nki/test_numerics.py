@@ -168,3 +168,37 @@ def test_outputs_passed_as_arguments_sdk_2_20_style() -> None:
     out = np.zeros_like(a)
     k(a, out)
     np.testing.assert_array_equal(out, 3 * a)
+
+
+@jit
+def _double(t: Any) -> Any:
+    return nl.multiply(t, 2.0)
+
+
+def test_sub_kernel_is_inlined() -> None:
+    @jit
+    def k(a: Any) -> Any:
+        out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        nl.store(out, value=_double(nl.load(a)))  # a jit kernel called from a kernel
+        return out
+
+    a = np.arange(4, dtype=np.float32).reshape(2, 2)
+    np.testing.assert_array_equal(simulate(k, a), 2 * a)
+
+
+def test_scatter_with_index_tile_and_oob_skip() -> None:
+    @jit
+    def k(src: Any, idx: Any) -> Any:
+        out = nl.zeros((6, 2), nl.float32, buffer=nl.shared_hbm)
+        i_p = nl.arange(3)[:, None]
+        i_f = nl.arange(2)[None, :]
+        ids = nl.load(idx)
+        nisa.dma_copy(dst=out[ids[i_p, 0], i_f], src=nl.load(src), oob_mode=nisa.oob_mode.skip)
+        return out
+
+    src = np.arange(6, dtype=np.float32).reshape(3, 2)
+    idx = np.array([[4], [9], [1]], np.int32)  # row 9 is out of bounds: skipped
+    out = simulate(k, src, idx)
+    np.testing.assert_array_equal(out[4], src[0])
+    np.testing.assert_array_equal(out[1], src[2])
+    assert out.sum() == src[0].sum() + src[2].sum()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,10 @@ from trnsim.nki import KernelError, simulate
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
+
+# CI runs a fixed sample; TRNSIM_HYPOTHESIS_EXAMPLES=500 explores a fresh, larger one locally.
+EXAMPLES = int(os.environ.get("TRNSIM_HYPOTHESIS_EXAMPLES", "40"))
+DERANDOMIZE = "TRNSIM_HYPOTHESIS_EXAMPLES" not in os.environ
 
 UNARY = {"exp": np.exp, "tanh": np.tanh, "square": np.square, "relu": lambda x: np.maximum(x, 0)}
 BINARY = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "maximum": np.maximum}
@@ -26,6 +31,11 @@ step = st.one_of(
 
 
 def _reference(steps: list[Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):  # exp of large values overflows to inf on the chip too
+        return _reference_steps(steps, x, y)
+
+
+def _reference_steps(steps: list[Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
     cur = x.astype(np.float32)
     for s in steps:
         if s[0] == "unary":
@@ -58,7 +68,7 @@ def program(x: Any, y: Any, steps: Any) -> Any:
     return out
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE)
 @given(
     p=st.integers(1, 128),
     f=st.integers(1, 64),
@@ -78,7 +88,8 @@ def test_valid_programs_agree_with_numpy(p: int, f: int, steps: list[Any], seed:
     for s in ref_steps:
         other = y if cur.shape == y.shape else y[:, 0:1]
         cur = _reference([s], cur, other)
-    np.testing.assert_allclose(out, cur, rtol=2e-5, atol=2e-5)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(out, cur, rtol=2e-5, atol=2e-5, equal_nan=True)
 
 
 invalid = st.one_of(
@@ -113,7 +124,7 @@ def bad(kind: str, n: int, a: Any) -> Any:
     return nl.sum(nl.zeros((8, 8), nl.float32), axis=0)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE)
 @given(case=invalid)
 def test_invalid_programs_raise_kernel_error_only(case: tuple[str, int]) -> None:
     try:

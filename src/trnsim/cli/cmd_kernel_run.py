@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from trnsim.cli.apps import kernel_app
+from trnsim.nki.errors import KernelError
 from trnsim.nki.runner import run_file
 from trnsim.nki.targets import ENV_TARGET
 
@@ -29,4 +32,11 @@ def run(
     args: Annotated[list[str] | None, typer.Argument(help="Arguments for the file (sys.argv[1:]).")] = None,
 ) -> int:
     """Run an NKI kernel file on trnsim's CPU simulator (its exit status is the command's)."""
-    return run_file(file, list(args or []), target)
+    try:
+        return run_file(file, list(args or []), target)
+    except KernelError as error:
+        # printed here, escaped, so that the message's "[err_id]" is not taken for rich markup
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
+        return 2

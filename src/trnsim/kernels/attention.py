@@ -108,9 +108,8 @@ def flash_attention_fwd(
     q: Any, k: Any, v: Any, causal: bool = True, softmax_scale: float | None = None
 ) -> tuple[Any, Any]:
     """Return ``(softmax(q k^T · scale [+ causal mask]) v, lse)``; scale defaults to 1/√D."""
-    b_size, hq, hkv, sq, sk, d = check_attention("flash_attention_fwd", q, k, v, causal)
+    b_size, hq, hkv, sq, _, d = check_attention("flash_attention_fwd", q, k, v, causal)
     scale = 1.0 / math.sqrt(d) if softmax_scale is None else float(softmax_scale)
-    p = nl.tile_size.pmax
     group = hq // hkv
     out = nl.ndarray((b_size, hq, sq, d), dtype=q.dtype, buffer=nl.shared_hbm)
     lse = nl.ndarray((b_size, hq, sq), dtype=nl.float32, buffer=nl.shared_hbm)
@@ -118,66 +117,74 @@ def flash_attention_fwd(
 
     for b in nl.affine_range(b_size):
         for kvh in nl.affine_range(hkv):
-            k_t, v_tiles = load_kv(k, v, b, kvh, sk, d)
-            for g in nl.affine_range(group):
-                h = kvh * group + g
-                # Trace-time loop: with a causal mask the number of key blocks depends on qi.
-                for qi in nl.static_range(sq // p):
-                    q0 = qi * p
-                    q_t = load_transposed(q[b, h, q0 : q0 + p, :], p, d, q.dtype)
-                    run_max = nl.full((p, 1), MASK_SCORE, dtype=nl.float32, buffer=nl.sbuf)
-                    run_sum = nl.zeros((p, 1), dtype=nl.float32, buffer=nl.sbuf)
-                    acc = nl.zeros((p, d), dtype=nl.float32, buffer=nl.sbuf)
-                    key_end = q0 + p if causal else sk
-                    for k0, kw in chunks(key_end, KV_BLOCK):
-                        s_psum = nisa.nc_matmul(q_t, k_t[:, k0 : k0 + kw])
-                        scores = nisa.tensor_scalar(s_psum, np.multiply, scale, dtype=nl.float32)
-                        if causal and k0 + kw > q0:
-                            scores = nisa.affine_select(
-                                pred=causal_keep(q0, k0, p, kw),
-                                on_true_tile=scores,
-                                on_false_value=MASK_SCORE,
-                                dtype=nl.float32,
-                            )
-                        block_max = nisa.tensor_reduce(
-                            np.max, scores, axis=(1,), keepdims=True, dtype=nl.float32
-                        )
-                        new_max = nl.maximum(run_max, block_max, dtype=nl.float32)
-                        neg_max = nl.multiply(new_max, -1.0, dtype=nl.float32)
-                        block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
-                        probs = nisa.activation_reduce(
-                            op=nl.exp,
-                            data=scores,
-                            bias=neg_max,
-                            reduce_op=np.add,
-                            reduce_res=block_sum,
-                            dtype=q.dtype,
-                        )
-                        alpha = nisa.activation(op=nl.exp, data=run_max, bias=neg_max, dtype=nl.float32)
-                        run_sum[...] = nisa.scalar_tensor_tensor(
-                            data=run_sum,
-                            op0=np.multiply,
-                            operand0=alpha,
-                            op1=np.add,
-                            operand1=block_sum,
-                            dtype=nl.float32,
-                        )
-                        pv_psum = nl.zeros((p, d), dtype=nl.float32, buffer=nl.psum)
-                        for j in nl.affine_range(kw // p):
-                            probs_t = nl.copy(nisa.nc_transpose(probs[:, j * p : (j + 1) * p]), dtype=q.dtype)
-                            pv_psum += nisa.nc_matmul(probs_t, v_tiles[k0 // p + j])
-                        acc[...] = nisa.scalar_tensor_tensor(
-                            data=acc,
-                            op0=np.multiply,
-                            operand0=alpha,
-                            op1=np.add,
-                            operand1=pv_psum,
-                            dtype=nl.float32,
-                        )
-                        run_max[...] = new_max
-                    inv_sum = nisa.reciprocal(run_sum, dtype=nl.float32)
-                    o_tile = nisa.tensor_scalar(acc, np.multiply, inv_sum, dtype=q.dtype)
-                    nl.store(out[b, h, q0 : q0 + p, :], value=o_tile)
-                    log_sum = nisa.activation(op=nl.log, data=run_sum, dtype=nl.float32)
-                    nl.store(lse_col[b, h, q0 : q0 + p, :], value=nl.add(log_sum, run_max, dtype=nl.float32))
+            _kv_head_fwd(q, k, v, out, lse_col, b, kvh, group, causal, scale)
+
     return out, lse
+
+
+def _kv_head_fwd(
+    q: Any, k: Any, v: Any, out: Any, lse_col: Any, b: Any, kvh: Any, group: int, causal: bool, scale: float
+) -> None:
+    """Attention of the query heads of one (batch, KV head); a function so its tiles die on return."""
+    p = nl.tile_size.pmax
+    sq, sk, d = int(q.shape[2]), int(k.shape[2]), int(q.shape[3])
+    k_t, v_tiles = load_kv(k, v, b, kvh, sk, d)
+    for g in nl.affine_range(group):
+        h = kvh * group + g
+        # Trace-time loop: with a causal mask the number of key blocks depends on qi.
+        for qi in nl.static_range(sq // p):
+            q0 = qi * p
+            q_t = load_transposed(q[b, h, q0 : q0 + p, :], p, d, q.dtype)
+            run_max = nl.full((p, 1), MASK_SCORE, dtype=nl.float32, buffer=nl.sbuf)
+            run_sum = nl.zeros((p, 1), dtype=nl.float32, buffer=nl.sbuf)
+            acc = nl.zeros((p, d), dtype=nl.float32, buffer=nl.sbuf)
+            key_end = q0 + p if causal else sk
+            for k0, kw in chunks(key_end, KV_BLOCK):
+                s_psum = nisa.nc_matmul(q_t, k_t[:, k0 : k0 + kw])
+                scores = nisa.tensor_scalar(s_psum, np.multiply, scale, dtype=nl.float32)
+                if causal and k0 + kw > q0:
+                    scores = nisa.affine_select(
+                        pred=causal_keep(q0, k0, p, kw),
+                        on_true_tile=scores,
+                        on_false_value=MASK_SCORE,
+                        dtype=nl.float32,
+                    )
+                block_max = nisa.tensor_reduce(np.max, scores, axis=(1,), keepdims=True, dtype=nl.float32)
+                new_max = nl.maximum(run_max, block_max, dtype=nl.float32)
+                neg_max = nl.multiply(new_max, -1.0, dtype=nl.float32)
+                block_sum = nl.ndarray((p, 1), dtype=nl.float32, buffer=nl.sbuf)
+                probs = nisa.activation_reduce(
+                    op=nl.exp,
+                    data=scores,
+                    bias=neg_max,
+                    reduce_op=np.add,
+                    reduce_res=block_sum,
+                    dtype=q.dtype,
+                )
+                alpha = nisa.activation(op=nl.exp, data=run_max, bias=neg_max, dtype=nl.float32)
+                run_sum[...] = nisa.scalar_tensor_tensor(
+                    data=run_sum,
+                    op0=np.multiply,
+                    operand0=alpha,
+                    op1=np.add,
+                    operand1=block_sum,
+                    dtype=nl.float32,
+                )
+                pv_psum = nl.zeros((p, d), dtype=nl.float32, buffer=nl.psum)
+                for j in nl.affine_range(kw // p):
+                    probs_t = nl.copy(nisa.nc_transpose(probs[:, j * p : (j + 1) * p]), dtype=q.dtype)
+                    pv_psum += nisa.nc_matmul(probs_t, v_tiles[k0 // p + j])
+                acc[...] = nisa.scalar_tensor_tensor(
+                    data=acc,
+                    op0=np.multiply,
+                    operand0=alpha,
+                    op1=np.add,
+                    operand1=pv_psum,
+                    dtype=nl.float32,
+                )
+                run_max[...] = new_max
+            inv_sum = nisa.reciprocal(run_sum, dtype=nl.float32)
+            o_tile = nisa.tensor_scalar(acc, np.multiply, inv_sum, dtype=q.dtype)
+            nl.store(out[b, h, q0 : q0 + p, :], value=o_tile)
+            log_sum = nisa.activation(op=nl.log, data=run_sum, dtype=nl.float32)
+            nl.store(lse_col[b, h, q0 : q0 + p, :], value=nl.add(log_sum, run_max, dtype=nl.float32))

@@ -19,7 +19,8 @@ The family, in the order of the optimisations (each step keeps the previous ones
    factors (2 × 2 as in the tutorial) shrink until the whole-K strips fit SBUF.
 5. :func:`matmul_fully_blocked` — blocks over M, N and K with SBUF-resident blocks whose sizes
    are chosen from the SBUF capacity per partition (``nl.tile_size.total_available_sbuf_size``);
-   the result block stays in SBUF across the K blocks and leaves in wide, coalesced stores.
+   each result super-block stays in SBUF across the K blocks and leaves in wide, coalesced
+   stores. Any M, N, K (multiples of the tiles) fit.
 
 Shape limits: K and M multiples of 128; N ≤ 512 or a multiple of 128 (the moving tile is the
 largest multiple of 128 ≤ 512 that divides N). Stages 3 and 4 keep whole-K strips in SBUF
@@ -43,9 +44,10 @@ from trnsim.nki.legacy import language as nl
 #: instruction temporaries (fp32 [128, 512] tiles of the PSUM evacuation and the store path).
 SBUF_PLAN_FRACTION = 0.9
 #: Fewest K tiles per K block. Each K block ends in one VectorE read-modify-write of the fp32
-#: result tile per matmul group; with at least 4 matmuls per group that work stays a fraction of
-#: TensorE's (a [128, 512] fp32 add is a few times slower than one bf16 moving tile of 512).
-MIN_TILES_IN_BLOCK_K = 4
+#: result tile per matmul group, and a [128, 512] fp32 add on VectorE takes about as long as two
+#: or three bf16 moving tiles of 512 on TensorE; with at least 8 matmuls per group that work
+#: stays well below TensorE's, even when HBM reads could be cut further with shallower K blocks.
+MIN_TILES_IN_BLOCK_K = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +238,13 @@ def matmul_blocked_free(lhsT: Any, rhs: Any, tiles_in_block_m: int = 2, tiles_in
 
 @dataclass(frozen=True, slots=True)
 class BlockPlan:
-    """Block sizes of :func:`matmul_fully_blocked`, in tiles, and the SBUF they need per partition."""
+    """Block sizes of :func:`matmul_fully_blocked`, in tiles, and the SBUF they need per partition.
 
+    ``tiles_in_super_m`` M tiles share one SBUF-resident result block; within it, stationary
+    blocks of ``tiles_in_block_m`` tiles stream through.
+    """
+
+    tiles_in_super_m: int
     tiles_in_block_m: int
     tiles_in_block_n: int
     tiles_in_block_k: int
@@ -256,16 +263,17 @@ def plan_fully_blocked(
 ) -> BlockPlan:
     """Choose block sizes for :func:`matmul_fully_blocked` from the SBUF budget.
 
-    Per partition the kernel keeps a packed output row (``BLOCK_N · out_bytes``) and,
-    double-buffered (×2: the next block is allocated while the current one is in use, so loads
-    and stores overlap the matmuls), the fp32 result block for all of M and ``BLOCK_N`` columns
-    (``M/128 · BLOCK_N · 4`` bytes), one K block of moving tiles (``TK · BLOCK_N · in_bytes``)
-    and one of stationary tiles (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` (rhs
-    once) plus ``K·M`` per n block (lhsT once per n block), times ``in_bytes``. Among the block
-    sizes that divide the tile counts, fit the budget and have at least
-    ``MIN_TILES_IN_BLOCK_K`` K tiles (or all of K), the plan with the fewest HBM reads wins;
-    ties go to the larger K block (fewer SBUF read-modify-writes of the result block), then
-    the larger M block.
+    The result is computed in super-blocks of ``S`` M tiles × ``BLOCK_N`` columns, each resident
+    in SBUF in fp32 across all K blocks. Per partition the kernel keeps a packed output row
+    (``BLOCK_N · out_bytes``) and, double-buffered (×2: the next block is allocated while the
+    current one is in use, so loads and stores overlap the matmuls), the result super-block
+    (``S · BLOCK_N · 4``), one K block of moving tiles (``TK · BLOCK_N · in_bytes``) and one of
+    stationary tiles (``TK · BLOCK_M · in_bytes``). HBM reads are ``K·N`` per super-block row
+    (rhs once per ``S·128`` rows of M) plus ``K·M`` per n block (lhsT once per n block), times
+    ``in_bytes``. Among the block sizes that divide the tile counts (``TM`` divides ``S``), fit
+    the budget and have at least ``MIN_TILES_IN_BLOCK_K`` K tiles (or all of K), the plan with
+    the fewest HBM reads wins; ties go to the larger K block (fewer SBUF read-modify-writes of the
+    result), then the larger M block, then the larger super-block.
     """
     m_tiles, n_tiles, k_tiles = m_size // tiles.m, n_size // tiles.n, k_size // tiles.k
     min_tk = min(MIN_TILES_IN_BLOCK_K, k_tiles)
@@ -274,36 +282,27 @@ def plan_fully_blocked(
         return [d for d in range(1, count + 1) if count % d == 0]
 
     best: BlockPlan | None = None
-    best_key: tuple[int, int, int] | None = None
-    for tn in divisors(n_tiles):
-        block_n = tn * tiles.n
-        for tk in (d for d in divisors(k_tiles) if d >= min_tk):
-            for tm in divisors(m_tiles):
-                block_m = tm * tiles.m
-                sbuf = (
-                    2 * m_tiles * block_n * 4 + block_n * out_bytes + 2 * tk * (block_n + block_m) * in_bytes
-                )
-                if sbuf > sbuf_budget_bytes_per_partition:
-                    continue
-                reads = (k_size * n_size + k_size * m_size * (n_tiles // tn)) * in_bytes
-                key = (reads, -tk, -tm)
-                if best_key is None or key < best_key:
-                    best_key = key
-                    best = BlockPlan(tm, tn, tk, sbuf, reads)
+    best_key: tuple[int, int, int, int] | None = None
+    for ts in divisors(m_tiles):
+        for tn in divisors(n_tiles):
+            block_n = tn * tiles.n
+            fixed = 2 * ts * block_n * 4 + block_n * out_bytes
+            reads = (k_size * n_size * (m_tiles // ts) + k_size * m_size * (n_tiles // tn)) * in_bytes
+            for tk in (d for d in divisors(k_tiles) if d >= min_tk):
+                for tm in divisors(ts):
+                    sbuf = fixed + 2 * tk * (block_n + tm * tiles.m) * in_bytes
+                    if sbuf > sbuf_budget_bytes_per_partition:
+                        continue
+                    key = (reads, -tk, -tm, -ts)
+                    if best_key is None or key < best_key:
+                        best_key = key
+                        best = BlockPlan(ts, tm, tn, tk, sbuf, reads)
     if best is None:
-        raise_no_plan(m_size, tiles, sbuf_budget_bytes_per_partition)
-    assert best is not None
+        raise KernelShapeError(
+            f"matmul_fully_blocked: even one 128-row result block with {min_tk} K tiles needs more than "
+            f"the SBUF budget of {sbuf_budget_bytes_per_partition} bytes per partition"
+        )
     return best
-
-
-def raise_no_plan(m_size: int, tiles: MatmulTiles, budget: int) -> None:
-    """Report that even the smallest blocks do not fit the SBUF budget."""
-    require(
-        False,
-        "matmul_fully_blocked",
-        f"M={m_size} needs {m_size // tiles.m * tiles.n * 4} bytes per partition for one fp32 result "
-        f"column block, more than the SBUF budget of {budget} bytes; use matmul_blocked_free or split M",
-    )
 
 
 @jit
@@ -316,39 +315,59 @@ def matmul_fully_blocked(lhsT: Any, rhs: Any) -> Any:
     plan = plan_fully_blocked(
         k_size, m_size, n_size, t, np.dtype(lhsT.dtype).itemsize, np.dtype(out_dtype).itemsize, budget
     )
-    tm, tn, tk = plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k
-    block_m, block_n, block_k = tm * t.m, tn * t.n, tk * t.k
-    m_tiles = m_size // t.m
+    block_s = plan.tiles_in_super_m * t.m
+    block_n = plan.tiles_in_block_n * t.n
+    for ms in nl.affine_range(m_size // block_s):
+        for n in nl.affine_range(n_size // block_n):
+            _result_block(lhsT, rhs, result, ms * block_s, n * block_n, plan, t)
+    return result
 
-    for n in nl.affine_range(n_size // block_n):
-        # fp32 accumulators for the whole result column block, resident across the K blocks.
-        result_tiles = nl.zeros((m_tiles, tn, nl.par_dim(t.m), t.n), dtype=nl.float32, buffer=nl.sbuf)
-        # The K loop carries the accumulation in result_tiles: keep it in program order.
-        for k in nl.sequential_range(k_size // block_k):
-            rhs_tiles = nl.ndarray((tk, nl.par_dim(t.k), block_n), dtype=rhs.dtype, buffer=nl.sbuf)
+
+def _result_block(
+    lhsT: Any, rhs: Any, result: Any, row0: Any, col0: Any, plan: BlockPlan, t: MatmulTiles
+) -> None:
+    """Compute ``result[row0 : row0 + S·128, col0 : col0 + BLOCK_N]`` over all K blocks.
+
+    A function so that the result block dies on return, before the next one is allocated.
+    """
+    ts, tm, tn, tk = (
+        plan.tiles_in_super_m,
+        plan.tiles_in_block_m,
+        plan.tiles_in_block_n,
+        plan.tiles_in_block_k,
+    )
+    block_m, block_n, block_k = tm * t.m, tn * t.n, tk * t.k
+    out_dtype = result.dtype
+    k_size = int(lhsT.shape[0])
+    # fp32 accumulators for the whole result block, resident across the K blocks.
+    result_tiles = nl.zeros((ts, tn, nl.par_dim(t.m), t.n), dtype=nl.float32, buffer=nl.sbuf)
+    # The K loop carries the accumulation in result_tiles: keep it in program order.
+    for k in nl.sequential_range(k_size // block_k):
+        rhs_tiles = nl.ndarray((tk, nl.par_dim(t.k), block_n), dtype=rhs.dtype, buffer=nl.sbuf)
+        for bk in nl.affine_range(tk):
+            row = k * block_k + bk * t.k
+            rhs_tiles[bk] = nl.load(rhs[row : row + t.k, col0 : col0 + block_n])
+        for m in nl.affine_range(ts // tm):
+            lhsT_tiles = nl.ndarray((tk, nl.par_dim(t.k), block_m), dtype=lhsT.dtype, buffer=nl.sbuf)
             for bk in nl.affine_range(tk):
                 row = k * block_k + bk * t.k
-                rhs_tiles[bk] = nl.load(rhs[row : row + t.k, n * block_n : (n + 1) * block_n])
-            for m in nl.affine_range(m_size // block_m):
-                lhsT_tiles = nl.ndarray((tk, nl.par_dim(t.k), block_m), dtype=lhsT.dtype, buffer=nl.sbuf)
-                for bk in nl.affine_range(tk):
-                    row = k * block_k + bk * t.k
-                    lhsT_tiles[bk] = nl.load(lhsT[row : row + t.k, m * block_m : (m + 1) * block_m])
-                for bn in nl.affine_range(tn):
-                    for bm in nl.affine_range(tm):
-                        res_psum = nl.zeros((t.m, t.n), dtype=nl.float32, buffer=nl.psum)
-                        for bk in nl.affine_range(tk):
-                            res_psum += nisa.nc_matmul(
-                                lhsT_tiles[bk, :, bm * t.m : (bm + 1) * t.m],
-                                rhs_tiles[bk, :, bn * t.n : (bn + 1) * t.n],
-                            )
-                        result_tiles[m * tm + bm, bn] = nisa.tensor_tensor(
-                            result_tiles[m * tm + bm, bn], res_psum, np.add, dtype=nl.float32
-                        )
-        # Coalesce the tiles of one row block into a [128, BLOCK_N] tile: one wide store each.
-        for mt in nl.affine_range(m_tiles):
-            packed = nl.ndarray((nl.par_dim(t.m), block_n), dtype=out_dtype, buffer=nl.sbuf)
+                col = row0 + m * block_m
+                lhsT_tiles[bk] = nl.load(lhsT[row : row + t.k, col : col + block_m])
             for bn in nl.affine_range(tn):
-                packed[:, bn * t.n : (bn + 1) * t.n] = nl.copy(result_tiles[mt, bn], dtype=out_dtype)
-            nl.store(result[mt * t.m : (mt + 1) * t.m, n * block_n : (n + 1) * block_n], value=packed)
-    return result
+                for bm in nl.affine_range(tm):
+                    res_psum = nl.zeros((t.m, t.n), dtype=nl.float32, buffer=nl.psum)
+                    for bk in nl.affine_range(tk):
+                        res_psum += nisa.nc_matmul(
+                            lhsT_tiles[bk, :, bm * t.m : (bm + 1) * t.m],
+                            rhs_tiles[bk, :, bn * t.n : (bn + 1) * t.n],
+                        )
+                    result_tiles[m * tm + bm, bn] = nisa.tensor_tensor(
+                        result_tiles[m * tm + bm, bn], res_psum, np.add, dtype=nl.float32
+                    )
+    # Coalesce the tiles of one row into a [128, BLOCK_N] tile: one wide store each.
+    for mt in nl.affine_range(ts):
+        packed = nl.ndarray((nl.par_dim(t.m), block_n), dtype=out_dtype, buffer=nl.sbuf)
+        for bn in nl.affine_range(tn):
+            packed[:, bn * t.n : (bn + 1) * t.n] = nl.copy(result_tiles[mt, bn], dtype=out_dtype)
+        row = row0 + mt * t.m
+        nl.store(result[row : row + t.m, col0 : col0 + block_n], value=packed)

@@ -104,39 +104,68 @@ def swiglu_mlp(x: Any, w_gate: Any, w_up: Any, w_down: Any) -> Any:
     plan = plan_mlp(t_size, hidden, ffn, in_bytes, budget)
     tt, strip = plan.token_block, plan.strip
     col = tile_size(hidden, nl.tile_size.gemm_moving_fmax, p)
-    h_tiles, f_tiles, subs = hidden // p, ffn // p, tt // p
     out = nl.ndarray((t_size, hidden), dtype=dt, buffer=nl.shared_hbm)
 
     for t in nl.affine_range(t_size // tt):
-        x_t = nl.ndarray((h_tiles, nl.par_dim(p), tt), dtype=dt, buffer=nl.sbuf)
-        for s in nl.affine_range(subs):
-            rows = nl.load(x[t * tt + s * p : t * tt + (s + 1) * p, :])
-            for kh in nl.affine_range(h_tiles):
-                x_t[kh, :, s * p : (s + 1) * p] = nl.copy(
-                    nisa.nc_transpose(rows[:, kh * p : (kh + 1) * p]), dtype=dt
-                )
-        h_t = nl.ndarray((f_tiles, nl.par_dim(p), tt), dtype=dt, buffer=nl.sbuf)
-        for fs in nl.affine_range(ffn // strip):
-            wg = nl.ndarray((h_tiles, nl.par_dim(p), strip), dtype=dt, buffer=nl.sbuf)
-            wu = nl.ndarray((h_tiles, nl.par_dim(p), strip), dtype=dt, buffer=nl.sbuf)
-            for kh in nl.affine_range(h_tiles):
-                wg[kh] = nl.load(w_gate[kh * p : (kh + 1) * p, fs * strip : (fs + 1) * strip])
-                wu[kh] = nl.load(w_up[kh * p : (kh + 1) * p, fs * strip : (fs + 1) * strip])
-            for fi in nl.affine_range(strip // p):
-                g_psum = nl.zeros((p, tt), dtype=nl.float32, buffer=nl.psum)
-                u_psum = nl.zeros((p, tt), dtype=nl.float32, buffer=nl.psum)
-                for kh in nl.affine_range(h_tiles):
-                    g_psum += nisa.nc_matmul(wg[kh, :, fi * p : (fi + 1) * p], x_t[kh])
-                    u_psum += nisa.nc_matmul(wu[kh, :, fi * p : (fi + 1) * p], x_t[kh])
-                gate = nisa.activation(op=nl.silu, data=g_psum, dtype=nl.float32)
-                h_t[fs * (strip // p) + fi] = nisa.tensor_tensor(gate, u_psum, np.multiply, dtype=dt)
-        for c in nl.affine_range(hidden // col):
-            acc = nl.zeros((subs, nl.par_dim(p), col), dtype=nl.float32, buffer=nl.psum)
-            for f in nl.affine_range(f_tiles):
-                wd = nl.load(w_down[f * p : (f + 1) * p, c * col : (c + 1) * col])
-                for s in nl.affine_range(subs):
-                    acc[s] += nisa.nc_matmul(h_t[f, :, s * p : (s + 1) * p], wd)
-            for s in nl.affine_range(subs):
-                row = t * tt + s * p
-                nl.store(out[row : row + p, c * col : (c + 1) * col], value=nl.copy(acc[s], dtype=dt))
+        _token_block(x, w_gate, w_up, w_down, out, t * tt, tt, strip, col)
     return out
+
+
+# The loop bodies below are functions so that their tiles die when they return: the next
+# iteration's tiles then take their place instead of adding to the live set (which the
+# simulator checks against the SBUF and PSUM capacities).
+
+
+def _token_block(
+    x: Any, w_gate: Any, w_up: Any, w_down: Any, out: Any, row0: Any, tt: int, strip: int, col: int
+) -> None:
+    """The whole MLP for tokens ``[row0, row0 + tt)``."""
+    p = nl.tile_size.pmax
+    dt = x.dtype
+    hidden, ffn = int(x.shape[1]), int(w_gate.shape[1])
+    h_tiles, f_tiles, subs = hidden // p, ffn // p, tt // p
+    x_t = nl.ndarray((h_tiles, nl.par_dim(p), tt), dtype=dt, buffer=nl.sbuf)
+    for s in nl.affine_range(subs):
+        rows = nl.load(x[row0 + s * p : row0 + (s + 1) * p, :])
+        for kh in nl.affine_range(h_tiles):
+            x_t[kh, :, s * p : (s + 1) * p] = nl.copy(
+                nisa.nc_transpose(rows[:, kh * p : (kh + 1) * p]), dtype=dt
+            )
+    h_t = nl.ndarray((f_tiles, nl.par_dim(p), tt), dtype=dt, buffer=nl.sbuf)
+    for fs in nl.affine_range(ffn // strip):
+        wg = nl.ndarray((h_tiles, nl.par_dim(p), strip), dtype=dt, buffer=nl.sbuf)
+        wu = nl.ndarray((h_tiles, nl.par_dim(p), strip), dtype=dt, buffer=nl.sbuf)
+        for kh in nl.affine_range(h_tiles):
+            wg[kh] = nl.load(w_gate[kh * p : (kh + 1) * p, fs * strip : (fs + 1) * strip])
+            wu[kh] = nl.load(w_up[kh * p : (kh + 1) * p, fs * strip : (fs + 1) * strip])
+        for fi in nl.affine_range(strip // p):
+            h_t[fs * (strip // p) + fi] = _hidden_tile(wg, wu, x_t, fi, h_tiles, tt, dt)
+    for c in nl.affine_range(hidden // col):
+        _down_projection(h_t, w_down, out, row0, c * col, col, f_tiles, subs, dt)
+
+
+def _hidden_tile(wg: Any, wu: Any, x_t: Any, fi: Any, h_tiles: int, tt: int, dt: Any) -> Any:
+    """``h^T`` for the ``fi``-th 128 columns of the strip: ``silu(Wg^T X^T) ∘ (Wu^T X^T)``, [128, TT]."""
+    p = nl.tile_size.pmax
+    g_psum = nl.zeros((p, tt), dtype=nl.float32, buffer=nl.psum)
+    u_psum = nl.zeros((p, tt), dtype=nl.float32, buffer=nl.psum)
+    for kh in nl.affine_range(h_tiles):
+        g_psum += nisa.nc_matmul(wg[kh, :, fi * p : (fi + 1) * p], x_t[kh])
+        u_psum += nisa.nc_matmul(wu[kh, :, fi * p : (fi + 1) * p], x_t[kh])
+    gate = nisa.activation(op=nl.silu, data=g_psum, dtype=nl.float32)
+    return nisa.tensor_tensor(gate, u_psum, np.multiply, dtype=dt)
+
+
+def _down_projection(
+    h_t: Any, w_down: Any, out: Any, row0: Any, col0: Any, col: int, f_tiles: int, subs: int, dt: Any
+) -> None:
+    """``out[row0 : row0 + TT, col0 : col0 + col] = h W_down[:, cols]``, accumulated in PSUM over F."""
+    p = nl.tile_size.pmax
+    acc = nl.zeros((subs, nl.par_dim(p), col), dtype=nl.float32, buffer=nl.psum)
+    for f in nl.affine_range(f_tiles):
+        wd = nl.load(w_down[f * p : (f + 1) * p, col0 : col0 + col])
+        for s in nl.affine_range(subs):
+            acc[s] += nisa.nc_matmul(h_t[f, :, s * p : (s + 1) * p], wd)
+    for s in nl.affine_range(subs):
+        row = row0 + s * p
+        nl.store(out[row : row + p, col0 : col0 + col], value=nl.copy(acc[s], dtype=dt))

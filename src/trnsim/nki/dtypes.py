@@ -82,12 +82,6 @@ def as_dtype(value: Any) -> np.dtype[Any]:
         dt = np.dtype(value)
     except TypeError:
         raise DtypeError(f"{value!r} is not a dtype (valid: {', '.join(sorted(_BY_NAME))})") from None
-    if dt == np.dtype(np.float64):
-        return np.dtype(np.float32)  # Python floats are fp32 in NKI
-    if dt == np.dtype(np.int64):
-        return np.dtype(np.int32)
-    if dt == np.dtype(np.uint64):
-        return np.dtype(np.uint32)
     if dt not in _SUPPORTED:
         raise DtypeError(f"dtype {dt} is not an NKI dtype (valid: {', '.join(sorted(_BY_NAME))})")
     return dt

@@ -27,6 +27,8 @@ ALIASES: dict[str, str] = {
     "neuronxcc.nki.isa": "trnsim.nki.legacy.isa",
     "neuronxcc.nki.compiler": "trnsim.nki.legacy.compiler",
     "neuronxcc.nki.typing": "trnsim.nki.legacy.typing",
+    "neuronxcc.nki._private": "",
+    "neuronxcc.nki._private.private_api": "trnsim.nki.legacy.private_api",
     "nki": "trnsim.nki.current",
     "nki.language": "trnsim.nki.current.language",
     "nki.isa": "trnsim.nki.current.isa",

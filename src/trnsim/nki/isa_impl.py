@@ -58,9 +58,15 @@ def engine_of(value: Any, default: Engine) -> Engine:
 # ---------------------------------------------------------------------------------------------
 
 
+_IMMEDIATES: dict[str, Operand] = {}
+
+
 def imm(name: str) -> Operand:
-    """A trace operand for a compile-time constant."""
-    return Operand(name, MemorySpace.IMMEDIATE, (), "float32", 0, None, 0, 0)
+    """A trace operand for a compile-time constant (immutable, so shared)."""
+    op = _IMMEDIATES.get(name)
+    if op is None:
+        op = _IMMEDIATES[name] = Operand(name, MemorySpace.IMMEDIATE, (), "float32", 0, None, 0, 0)
+    return op
 
 
 def check_tensor(
@@ -71,25 +77,25 @@ def check_tensor(
         sim.fail(instr, f"{label} must be a tensor, got {type(t).__name__}", "unsupported_operand")
     if t.buffer not in buffers:
         allowed = "/".join(b.value for b in buffers)
-        sim.fail(instr, f"{label} '{t.name}' is in {t.buffer.value} (valid: {allowed})", "unsupported_memory")
+        sim.fail(instr, f"{label} {t.label} is in {t.buffer.value} (valid: {allowed})", "unsupported_memory")
     if t.on_chip and tile:
         if not t.is_tile:
             sim.fail(
                 instr,
-                f"{label} '{t.name}' {t.shape}: the partition dimension must come first"
+                f"{label} {t.label} {t.shape}: the partition dimension must come first"
                 " (index the block dimensions)",
                 "leading_dimension_of_tensor_must_be_partition",
             )
         if t.shape and t.shape[0] > sim.spec.pmax:
             sim.fail(
                 instr,
-                f"{label} '{t.name}' has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
+                f"{label} {t.label} has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
                 "num_partition_exceed_arch_limit",
             )
         if len(t.shape) < 2:
             sim.fail(
                 instr,
-                f"{label} '{t.name}' must be at least 2-D (partition, free), got {t.shape}",
+                f"{label} {t.label} must be at least 2-D (partition, free), got {t.shape}",
                 "leading_dimension_of_tensor_must_be_partition",
             )
     return t
@@ -198,41 +204,45 @@ def execute(
                 "unsupported_expression_in_mask",
             )
     sim.last_mask = m
-    tensors = [(n, s) for n, s in srcs if isinstance(s, Tensor)]
-    outs = ([("dst", dst)] if dst is not None else []) + list(extra_outputs)
-    if not oob_skip:
-        for _, t in tensors:
-            if t.oob is not None:
-                t.check_bounds(instr, m)
-        for _, t in outs:
-            if t.oob is not None:
-                t.check_bounds(instr, m)
     loops = sim.loops
-    for _, t in tensors:
+    carried = accumulate or exempt
+    inputs: list[Operand] = []
+    for name, s in srcs:
+        if s is None:
+            continue
+        if not isinstance(s, Tensor):
+            inputs.append(imm(name))
+            continue
+        if s.oob is not None and not oob_skip:
+            s.check_bounds(instr, m)
         if loops:
-            for it in t.index_tiles:
+            for it in s.index_tiles:
                 sim.check_read(instr, it.region(), False)
-            sim.check_read(
-                instr, t.region(), (accumulate or exempt) and dst is not None and t.alloc is dst.alloc
-            )
-        if t.alloc.buffer is Buffer.PSUM and sim.psum_groups:
-            sim.psum_groups.pop(t.alloc.alloc_id, None)
-    if sim.values and compute is not None:
+            sim.check_read(instr, s.region(), carried and dst is not None and s.alloc is dst.alloc)
+        if s.alloc.buffer is Buffer.PSUM and sim.psum_groups:
+            sim.psum_groups.pop(s.alloc.alloc_id, None)
+        inputs.append(s.operand(name))
+        for it in s.index_tiles:
+            inputs.append(it.operand("index"))
+    outs = [("dst", dst)] if dst is not None else []
+    if extra_outputs:
+        outs.extend(extra_outputs)
+    for _, t in outs:
+        if t.oob is not None and not oob_skip:
+            t.check_bounds(instr, m)
+    if compute is not None and sim.values:
         values = [load_f32(s, sim) if isinstance(s, Tensor) else s for _, s in srcs]
         result = compute(values)
         if dst is not None:
             write(dst, result, m, accumulate, oob_skip)
-    if loops and not (accumulate or exempt):
+    if loops and not carried:
         for _, t in outs:
             sim.note_write(t.region(), False)
-    inputs = tuple(_operand(n, s) for n, s in srcs if s is not None)
-    for _, t in tensors:
-        inputs += tuple(it.operand("index") for it in t.index_tiles)
-    outputs = tuple(t.operand(n) for n, t in outs)
-    a = dict(attrs or {})
+    outputs = tuple([t.operand(n) for n, t in outs])
+    a = attrs if attrs is not None else {}
     if mask is not None:
         a["masked"] = True
-    return sim.record(engine, opcode, inputs, outputs, a)
+    return sim.record(engine, opcode, tuple(inputs), outputs, a)
 
 
 def _operand(name: str, s: Any) -> Operand:
@@ -975,7 +985,7 @@ def dma_copy(
         if t.on_chip and t.shape and t.shape[0] > sim.spec.pmax:
             sim.fail(
                 instr,
-                f"{label} '{t.name}' has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
+                f"{label} {t.label} has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
                 "num_partition_exceed_arch_limit",
             )
     if src.size != dst.size:

@@ -14,6 +14,7 @@ import gc
 import inspect
 import math
 import os
+import sysconfig
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from trnsim.hardware.neuroncore import load_neuroncore
 from trnsim.nki import runtime
 from trnsim.nki.dtypes import DtypeError, as_dtype
 from trnsim.nki.errors import KernelError
-from trnsim.nki.grid import Grid, make_grid
+from trnsim.nki.grid import Grid, make_grid, nc
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
 from trnsim.nki.targets import resolve_target
@@ -118,10 +119,20 @@ def launch(
 
 def _reraise_internal(sim: Simulation, error: Exception) -> None:
     """Turn an exception raised inside trnsim.nki (a kernel's mistake) into a KernelError."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames or not frames[-1].filename.startswith(runtime._NKI_DIR):
+    frames = traceback.extract_tb(error.__traceback__)[1:]  # [0] is launch itself
+    libraries = tuple(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib"))
+
+    def kind(filename: str) -> str:
+        if filename.startswith(runtime._NKI_DIR):
+            return "nki"
+        return "library" if filename.startswith(libraries) else "user"
+
+    kinds = [kind(f.filename) for f in frames]
+    last_user = max((i for i, k in enumerate(kinds) if k == "user"), default=-1)
+    last_nki = max((i for i, k in enumerate(kinds) if k == "nki"), default=-1)
+    if last_nki < last_user:
         return  # the kernel's own Python error: let it through unchanged, as the SDK would
-    user = [f for f in frames if not f.filename.startswith(runtime._NKI_DIR)]
+    user = [f for f, k in zip(frames, kinds, strict=True) if k == "user"]
     where = f"{os.path.basename(user[-1].filename)}:{user[-1].lineno}" if user else "?"
     raise KernelError(
         f"{type(error).__name__}: {error}".replace("\n", " "),
@@ -213,7 +224,7 @@ def _unwrap(sim: Simulation, result: Any, zeros: bool = False) -> Any:
             return np.zeros(result.shape, result.dtype) if zeros else None
         if result.on_chip:
             raise KernelError(
-                f"kernel returned on-chip tensor '{result.name}' ({result.buffer.value});"
+                f"kernel returned on-chip tensor {result.label} ({result.buffer.value});"
                 " outputs must be HBM tensors (nl.shared_hbm)",
                 kernel=sim.kernel_name,
                 err_id="unsupported_memory",
@@ -269,6 +280,8 @@ class Kernel:
         return str(t) if t else None
 
     def __getitem__(self, grid: Any) -> GridLauncher:
+        if self.frontend == "current" and isinstance(grid, (int, np.integer)):
+            grid = nc(int(grid))  # NKI 0.2+: kernel[n] launches on n logical cores (LNC)
         return GridLauncher(self, make_grid(grid))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -7,6 +7,7 @@ arithmetic operators, ``t[...] = value`` and ``t += value`` are implemented here
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,7 +78,7 @@ def new_tile(
 ) -> Tensor:
     """A fresh result tile (partition dim first)."""
     dt = dtype if isinstance(dtype, np.dtype) else to_dtype(sim, instr, dtype)
-    return Tensor.whole(sim.allocate(instr, shape, dt, buffer))
+    return Tensor.whole(sim.allocate_tile(instr, tuple(shape), dt, buffer))
 
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:
@@ -412,7 +413,12 @@ def binary(name: str, a: Any, b: Any, dtype: Any = None, mask: Any = None) -> An
             return _tensor_scalar(sim, api, name, a, b, dt, mask, False)
         if a.shape != b.shape and isa.free_size(a) == 1 and isa.free_size(b) > 1:
             return _tensor_scalar(sim, api, name, b, a, dt, mask, True)
-        shape = tuple(np.broadcast_shapes(a.shape, b.shape)) if a.ndim == b.ndim else None
+        shape = None
+        if a.ndim == b.ndim:
+            try:
+                shape = tuple(np.broadcast_shapes(a.shape, b.shape))
+            except ValueError:
+                shape = None
         if shape is None:
             sim.fail(api, f"shapes {a.shape} and {b.shape} do not broadcast", "shape_mismatch")
         a2 = a if a.shape == shape else a.broadcast_to(shape)
@@ -439,6 +445,11 @@ def where(condition: Any, x: Any, y: Any, *, dtype: Any = None, mask: Any = None
     isa.check_tensor(sim, "nl.where", condition, "condition")
     ref = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else condition
     dt = dtype or (ref.dtype if isinstance(ref, Tensor) and ref is not condition else np.float32)
+    for label, t in (("x", x), ("y", y)):
+        if isinstance(t, Tensor) and t.shape != condition.shape and t.size != 1:
+            sim.fail(
+                "nl.where", f"{label} {t.shape} does not match condition {condition.shape}", "shape_mismatch"
+            )
     dst = new_tile(sim, "nl.where", condition.shape, dt)
     shape = dst.shape
 
@@ -594,13 +605,13 @@ def assign(target: Tensor, value: Any) -> None:
         if not target.on_chip:
             sim.fail(
                 "assignment",
-                f"cannot assign to HBM tensor '{target.name}' (use nl.store)",
+                f"cannot assign to HBM tensor {target.label} (use nl.store)",
                 "unsupported_memory",
             )
         if not value.on_chip:
             sim.fail(
                 "assignment",
-                f"cannot assign HBM tensor '{value.name}' to a tile (use nl.load)",
+                f"cannot assign HBM tensor {value.label} to a tile (use nl.load)",
                 "unsupported_memory",
             )
         if value.size > target.size:
@@ -624,7 +635,7 @@ def assign(target: Tensor, value: Any) -> None:
         return
     if not target.on_chip:
         sim.fail(
-            "assignment", f"cannot assign to HBM tensor '{target.name}' (use nl.store)", "unsupported_memory"
+            "assignment", f"cannot assign to HBM tensor {target.label} (use nl.store)", "unsupported_memory"
         )
     isa.memset(sim, target, value, api="assignment", instr="assignment")
 
@@ -664,7 +675,7 @@ def inplace(target: Tensor, op: str, other: Any) -> None:
     sim = runtime.current("augmented assignment")
     if not target.on_chip:
         sim.fail(
-            f"{op} assignment", f"cannot update HBM tensor '{target.name}' in place", "unsupported_memory"
+            f"{op} assignment", f"cannot update HBM tensor {target.label} in place", "unsupported_memory"
         )
     if isinstance(other, Tensor) and op == "add" and _retarget(sim, target, other, accumulate=True):
         return
@@ -702,6 +713,12 @@ def ap(
     strides = tuple(int(s) for s, _ in pattern)
     off = base.offset if offset is None else int(offset)
     a = base.alloc
+    if scalar_offset is not None and not isinstance(scalar_offset, Tensor):
+        # a register: its value is known at trace time (unless loaded from memory in timing mode)
+        if not getattr(scalar_offset, "known", True):
+            return Tensor(a, shape, off, strides, 0 if a.on_chip else -1, None, None, True)
+        off += int(getattr(scalar_offset, "value", scalar_offset)) * math.prod(a.shape[indirect_dim + 1 :])
+        scalar_offset = None
     total = a.partitions * a.free_elems
     lo = hi = off
     for n, s in zip(shape, strides, strict=True):

@@ -123,8 +123,8 @@ class Allocation:
         partition_axis: int = -1,
     ) -> None:
         self.partition_axis = partition_axis
-        self.on_chip = buffer in (Buffer.SBUF, Buffer.PSUM)
-        self.space = buffer.space
+        self.on_chip = buffer is Buffer.SBUF or buffer is Buffer.PSUM
+        self.space = _SPACE[buffer]
         self.dtype_name = dtype_name(dtype)
         self._release: Any = None
         self.alloc_id = alloc_id
@@ -147,14 +147,18 @@ class Allocation:
         return self.free_elems * self.itemsize
 
 
+_SPACE = {b: b.space for b in Buffer}
+
+
 @dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
 class LoopFrame:
     """One active ``affine_range`` loop: writes per iteration to tensors made before it."""
 
     start_alloc: int
     iteration: int = 0
-    #: alloc_id -> list of (region, iteration) written by plain (non-accumulating) writes
-    writes: dict[int, list[tuple[Region, int]]] = field(default_factory=dict)
+    #: alloc_id -> {region: latest iteration that wrote it} for plain (non-accumulating) writes;
+    #: a dict, so a tile rewritten every iteration stays one entry
+    writes: dict[int, dict[Region, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -288,6 +292,24 @@ class Simulation:
             self.shared_index += 1
         return alloc
 
+    def allocate_tile(
+        self, instruction: str, shape: tuple[int, ...], dtype: np.dtype[Any], buffer: Buffer
+    ) -> Allocation:
+        """Fast path of :meth:`allocate` for a fresh on-chip result tile (partition dim first)."""
+        if (
+            self.values
+            or self.overflow is not None
+            or len(shape) < 2
+            or not (0 < shape[0] <= self.spec.pmax)
+            or (buffer is not Buffer.SBUF and buffer is not Buffer.PSUM)
+        ):
+            return self.allocate(instruction, shape, dtype, buffer)
+        free = math.prod(shape[1:])
+        alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], free, "", None, 0)
+        self.next_alloc += 1
+        self._account(instruction, alloc)
+        return alloc
+
     def _account(self, instruction: str, alloc: Allocation) -> None:
         nbytes = alloc.bytes_per_partition
         spec = self.spec
@@ -336,7 +358,9 @@ class Simulation:
         if live > cap:
             raise KernelError(
                 f"{what} capacity exceeded by live tiles ({live} bytes per partition live, {cap} available)",
-                kernel=self.kernel_name, instruction=instruction, location=location,
+                kernel=self.kernel_name,
+                instruction=instruction,
+                location=location,
                 err_id=f"{what.lower()}_capacity_exceeded",
             )
 
@@ -382,7 +406,12 @@ class Simulation:
             return
         for frame in self.loops:
             if region.alloc_id < frame.start_alloc:
-                frame.writes.setdefault(region.alloc_id, []).append((region, frame.iteration))
+                regions = frame.writes.get(region.alloc_id)
+                if regions is None:
+                    frame.writes[region.alloc_id] = {region: frame.iteration}
+                else:
+                    regions.pop(region, None)  # keep insertion order = write order
+                    regions[region] = frame.iteration
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
@@ -392,18 +421,23 @@ class Simulation:
             writes = frame.writes.get(region.alloc_id)
             if not writes:
                 continue
-            current_covers = any(it == frame.iteration and _contains(w, region) for w, it in writes)
-            if current_covers:
+            now = frame.iteration
+            earlier = None
+            for w, it in writes.items():
+                if it < now and w.overlaps(region):
+                    earlier = (w, it)
+                    break
+            if earlier is None:
                 continue
-            for w, it in writes:
-                if it < frame.iteration and w.overlaps(region):
-                    self.fail(
-                        instruction,
-                        "loop-carried dependency inside affine_range (iteration"
-                        f" {frame.iteration} reads what iteration {it} wrote; use"
-                        " sequential_range, or accumulate with +=)",
-                        "unexpected_output_dependencies",
-                    )
+            if any(it == now and _contains(w, region) for w, it in writes.items()):
+                continue
+            it = earlier[1]
+            self.fail(
+                instruction,
+                f"loop-carried dependency inside affine_range (iteration {now} reads what iteration"
+                f" {it} wrote; use sequential_range, or accumulate with +=)",
+                "unexpected_output_dependencies",
+            )
 
 
 class _Release:

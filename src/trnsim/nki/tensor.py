@@ -92,8 +92,11 @@ class Tensor:
     @staticmethod
     def whole(alloc: Allocation) -> Tensor:
         """A view of a whole allocation."""
-        strides = physical_strides(alloc.shape, alloc.partition_axis, alloc.free_elems)
-        return Tensor(alloc, alloc.shape, 0, strides, alloc.partition_axis)
+        shape = alloc.shape
+        if len(shape) == 2 and alloc.partition_axis == 0:
+            return Tensor(alloc, shape, 0, (shape[1], 1), 0)  # the common [P, F] tile
+        strides = physical_strides(shape, alloc.partition_axis, alloc.free_elems)
+        return Tensor(alloc, shape, 0, strides, alloc.partition_axis)
 
     # -- attributes -----------------------------------------------------------------------------
     @property
@@ -125,6 +128,13 @@ class Tensor:
     def name(self) -> str:
         """The allocation's name."""
         return self.alloc.name
+
+    @property
+    def label(self) -> str:
+        """How messages name this tensor: its name, or its shape and buffer."""
+        if self.alloc.name:
+            return f"'{self.alloc.name}'"
+        return f"(unnamed {self.alloc.buffer.value} tensor {self.alloc.shape})"
 
     @property
     def space(self) -> MemorySpace:
@@ -434,7 +444,7 @@ class Tensor:
             where = tuple(int(i[0]) for i in np.nonzero(bad))
             runtime.current().fail(
                 instruction,
-                f"out-of-bounds access to tensor '{self.name}'"
+                f"out-of-bounds access to tensor {self.label}"
                 f" {self.alloc.shape} at tile index {where} (mask it, or keep indices"
                 " inside the tensor)",
                 "tensor_access_out_of_bound",
@@ -564,14 +574,36 @@ def _region(t: Tensor) -> Region:
 # ---------------------------------------------------------------------------------------------
 
 
+_FULL = slice(None)
+
+
 def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
     """``t[a:b, c:d]`` with one plain slice per dimension (the hot path of tiled kernels)."""
-    if t.flat is not None or key.__class__ is not tuple or len(key) != len(t.shape):
+    if t.flat is not None:
         return None
-    shape = []
-    strides = []
+    if key.__class__ is not tuple:
+        key = (key,)
+    n = len(t.shape)
+    if len(key) != n:
+        if len(key) > n:
+            return None
+        key = key + (_FULL,) * (n - len(key))
+    shape: list[int] = []
+    strides: list[int] = []
     offset = t.offset
-    for item, size, stride in zip(key, t.shape, t.strides, strict=True):
+    paxis = -1
+    for d, (item, size, stride) in enumerate(zip(key, t.shape, t.strides, strict=True)):
+        if item.__class__ is int:
+            if item < 0 or item >= size:
+                return None  # the general path reports it
+            offset += item * stride
+            if d == t.paxis:
+                if not t.alloc.on_chip:
+                    return None
+                paxis = len(shape)
+                shape.append(1)
+                strides.append(stride)
+            continue
         if item.__class__ is not slice or item.step is not None:
             return None
         start, stop = item.start, item.stop
@@ -586,9 +618,13 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
         if stop > size or start > stop:
             return None  # the general path reports it
         offset += start * stride
+        if d == t.paxis:
+            paxis = len(shape)
         shape.append(stop - start)
         strides.append(stride)
-    return Tensor(t.alloc, tuple(shape), offset, tuple(strides), t.paxis, None, None, t.dyn, t.index_tiles)
+    if t.alloc.on_chip and len(shape) < 2:
+        return None  # the general path keeps on-chip views 2-D
+    return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
 
 
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:
@@ -660,7 +696,7 @@ def _basic(t: Tensor, key: tuple[Any, ...]) -> Tensor:
                 _fail(
                     "indexing",
                     f"index {int(item)} is out of bounds for dimension {d} of size {size}"
-                    f" of tensor '{t.name}' {t.alloc.shape}",
+                    f" of tensor {t.label} {t.alloc.shape}",
                     "tensor_access_out_of_bound",
                 )
             offset += i * stride
@@ -698,7 +734,7 @@ def _slice_bounds(item: slice, size: int, t: Tensor, d: int) -> tuple[int, int, 
             _fail(
                 "indexing",
                 f"slice {start}:{stop} is out of bounds for dimension {d} of size {size}"
-                f" of tensor '{t.name}' {t.alloc.shape}",
+                f" of tensor {t.label} {t.alloc.shape}",
                 "tensor_access_out_of_bound",
             )
     return slice(start, stop, step).indices(size)

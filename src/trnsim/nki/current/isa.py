@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
 from trnsim.nki import runtime
@@ -428,6 +429,88 @@ def affine_select(
     _isa.affine_select(sim, dst, pred, on_true_tile, on_false_value)
 
 
+def bn_stats(dst: Tensor, data: Any, name: str | None = None) -> None:
+    """Per partition (count, mean, var*count) of even- then odd-index elements."""
+    _extra.bn_stats(_sim("bn_stats"), dst, data)
+
+
+def bn_aggr(dst: Tensor, data: Any, name: str | None = None) -> None:
+    """(mean, var) from bn_stats triples."""
+    _extra.bn_aggr(_sim("bn_aggr"), dst, data)
+
+
+def max8(dst: Tensor, src: Any, name: str | None = None) -> None:
+    """The 8 largest values per partition, descending."""
+    _extra.max8(_sim("max8"), dst, src)
+
+
+def nc_find_index8(dst: Tensor, data: Any, vals: Any, name: str | None = None) -> None:
+    """First index of each of 8 values per partition."""
+    _extra.nc_find_index8(_sim("nc_find_index8"), dst, data, vals)
+
+
+def nc_stream_shuffle(dst: Tensor, src: Any, shuffle_mask: Any, name: str | None = None) -> None:
+    """Partition shuffle within 32-partition quadrants (dst first in NKI 0.2+)."""
+    _extra.nc_stream_shuffle(_sim("nc_stream_shuffle"), dst, src, shuffle_mask)
+
+
+def dma_compute(
+    dst: Tensor,
+    srcs: Any,
+    reduce_op: Any,
+    scales: Any = None,
+    unique_indices: bool = True,
+    oob_mode: Any = None,
+    name: str | None = None,
+) -> None:
+    """``dst = sum(scale_i * src_i)`` on the DMA engine."""
+    _extra.dma_compute(_sim("dma_compute"), dst, srcs, reduce_op, scales)
+
+
+def core_barrier(data: Any, cores: Any, engine: Any = None, name: str | None = None) -> None:
+    """A cross-core barrier (recorded; instances run serially here)."""
+    _extra.core_barrier(_sim("core_barrier"), data, cores)
+
+
+VirtualRegister = _extra.VirtualRegister
+
+
+def register_alloc(x: Any = None) -> Any:
+    """A new register holding ``x`` (default 0)."""
+    _sim("register_alloc")
+    return _extra.VirtualRegister(0 if x is None else int(x))
+
+
+def register_move(dst: Any, src: Any) -> None:
+    """``dst = src`` (an int or a register)."""
+    _sim("register_move")
+    if isinstance(src, _extra.VirtualRegister):
+        dst.value, dst.known = src.value, src.known
+    else:
+        dst.value, dst.known = int(src), True
+
+
+def register_load(dst: Any, src: Any) -> None:
+    """Load a 1-element tensor into a register."""
+    sim = _sim("register_load")
+    if not isinstance(src, Tensor) or src.size != 1:
+        sim.fail("nisa.register_load", "src must be a 1-element tensor", "unsupported_operand")
+    _isa.execute(sim, "nisa.register_load", Engine.NONE, "register_load", None, [("src", src)], None)
+    if sim.values:
+        dst.value, dst.known = int(np.asarray(src.read()).reshape(-1)[0]), True
+    else:
+        dst.value, dst.known = 0, False
+
+
+def register_store(dst: Any, src: Any) -> None:
+    """Store a register into a 1-element tensor."""
+    sim = _sim("register_store")
+    if not isinstance(dst, Tensor) or dst.size != 1:
+        sim.fail("nisa.register_store", "dst must be a 1-element tensor", "unsupported_operand")
+    value = src.value
+    _isa.execute(sim, "nisa.register_store", Engine.NONE, "register_store", dst, [], lambda v: value)
+
+
 def _not_simulated(name: str) -> Any:
     def fn(*args: Any, **kwargs: Any) -> None:
         _sim(name).fail(f"nisa.{name}", f"nisa.{name} is not simulated by trnsim yet", "not_simulated")
@@ -441,20 +524,9 @@ for _name in (
     "nc_matmul_mx",
     "quantize_mx",
     "sendrecv",
-    "core_barrier",
-    "register_alloc",
-    "register_load",
-    "register_move",
-    "register_store",
-    "dma_compute",
-    "nc_stream_shuffle",
-    "nc_find_index8",
-    "max8",
     "nc_match_replace8",
     "range_select",
     "select_reduce",
-    "bn_stats",
-    "bn_aggr",
     "nc_n_gather",
     "nonzero_with_count",
     "local_gather",

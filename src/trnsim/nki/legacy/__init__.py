@@ -31,9 +31,12 @@ __all__ = [
 
 
 def _decorator(mode: str, func: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
-    if func is None:
-        return lambda f: Kernel(f, frontend="legacy", mode=mode, options=kwargs)
-    return Kernel(func, frontend="legacy", mode=mode, options=kwargs)
+    def make(f: Callable[..., Any]) -> Kernel:
+        if isinstance(f, Kernel):  # benchmark(jit(f)): keep the inner kernel's options
+            return Kernel(f.func, frontend=f.frontend, mode=mode, options={**f.options, **kwargs})
+        return Kernel(f, frontend="legacy", mode=mode, options=kwargs)
+
+    return make if func is None else make(func)
 
 
 def jit(func: Callable[..., Any] | None = None, mode: str = "auto", **kwargs: Any) -> Any:
@@ -50,7 +53,7 @@ def trace(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
 
 def baremetal(kernel: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     """Run standalone with numpy inputs and outputs (on trnsim: a CPU simulation)."""
-    return _decorator("baremetal", _unwrap(kernel), kwargs)
+    return _decorator("baremetal", kernel, kwargs)
 
 
 def benchmark(
@@ -61,18 +64,12 @@ def benchmark(
     The kernel is traced in timing-only mode (arguments may be ``nt.tensor[shape, dtype]``
     placeholders) and the trace goes to the registered latency model (``trnsim.nki.perf``).
     """
-    return _decorator("benchmark", _unwrap(kernel), {**kwargs, "warmup": warmup, "iters": iters})
+    return _decorator("benchmark", kernel, {**kwargs, "warmup": warmup, "iters": iters})
 
 
 def profile(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     """Like ``benchmark``: fills ``benchmark_result`` from the latency model (no NEFF/NTFF files)."""
-    return _decorator("profile", _unwrap(func), kwargs)
-
-
-def _unwrap(kernel: Any) -> Any:
-    if isinstance(kernel, Kernel):
-        return kernel.func
-    return kernel
+    return _decorator("profile", func, kwargs)
 
 
 def simulate_kernel(kernel: Any, *args: Any, **kwargs: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
 from trnsim.nki import runtime
@@ -569,6 +570,45 @@ def _tiled_offloaded_fma(a: Any, b: Any, *, dst: Any, scales: Any = (1.0, 1.0), 
         lambda v: np.float32(s0) * v[0].reshape(dst.shape) + np.float32(s1) * v[1].reshape(dst.shape),
         attrs={"op": "add"},
     )
+
+
+def bn_stats(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """Per partition (count, mean, var*count) of even- then odd-index elements: a new [P, 6] tile."""
+    sim = _sim("bn_stats")
+    _isa.check_tensor(sim, "nisa.bn_stats", data, "data")
+    dst = _impl.new_tile(sim, "nisa.bn_stats", (data.shape[0], 6), dtype or np.float32)
+    return _impl.fresh(sim, dst, _extra.bn_stats(sim, dst, data))
+
+
+def bn_aggr(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """(mean, var) per partition from bn_stats triples: a new [P, 2] tile."""
+    sim = _sim("bn_aggr")
+    _isa.check_tensor(sim, "nisa.bn_aggr", data, "data")
+    dst = _impl.new_tile(sim, "nisa.bn_aggr", (data.shape[0], 2), dtype or np.float32)
+    return _impl.fresh(sim, dst, _extra.bn_aggr(sim, dst, data))
+
+
+def max8(*, src: Any, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """The 8 largest values per partition, descending: a new [P, 8] tile."""
+    sim = _sim("max8")
+    _isa.check_tensor(sim, "nisa.max8", src, "src")
+    dst = _impl.new_tile(sim, "nisa.max8", (src.shape[0], 8), dtype or src.dtype)
+    return _impl.fresh(sim, dst, _extra.max8(sim, dst, src))
+
+
+def nc_find_index8(*, data: Any, vals: Any, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """First index of each of 8 values per partition: a new [P, 8] uint32 tile."""
+    sim = _sim("nc_find_index8")
+    _isa.check_tensor(sim, "nisa.nc_find_index8", data, "data")
+    dst = _impl.new_tile(sim, "nisa.nc_find_index8", (data.shape[0], 8), dtype or np.uint32)
+    return _impl.fresh(sim, dst, _extra.nc_find_index8(sim, dst, data, vals))
+
+
+def nc_stream_shuffle(
+    src: Any, dst: Any, shuffle_mask: Any, *, dtype: Any = None, mask: Any = None, **_: Any
+) -> None:
+    """Partition shuffle within 32-partition quadrants (legacy: src first)."""
+    _extra.nc_stream_shuffle(_sim("nc_stream_shuffle"), dst, src, shuffle_mask)
 
 
 def _dtype_str(t: Tensor) -> str:

@@ -1,0 +1,231 @@
+"""Less common instructions of the shared core (statistics, top-8, shuffles, DMA compute, registers).
+
+Same conventions as :mod:`trnsim.nki.isa_impl`: ``dst`` first, validate, compute in fp32 in value
+mode, record one trace instruction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki.isa_impl import check_tensor, execute, free_size
+from trnsim.nki.runtime import Buffer, Simulation
+from trnsim.nki.tensor import Tensor
+from trnsim.nki.trace import Engine, Instruction
+
+
+def bn_stats(sim: Simulation, dst: Tensor, data: Any, *, instr: str = "nisa.bn_stats") -> Instruction:
+    """Per partition (count, mean, var*count) of the even-index, then the odd-index elements: [P, 6]."""
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, dst, "dst")
+    n = free_size(data)
+    if n > sim.spec.bn_stats_fmax:
+        sim.fail(
+            instr,
+            f"free size {n} exceeds the limit (valid: 1..{sim.spec.bn_stats_fmax})",
+            "size_of_dimension_exceed_arch_limit",
+        )
+    if free_size(dst) != 6:
+        sim.fail(
+            instr,
+            f"dst must hold 6 values per partition, got {dst.shape}",
+            "store_dst_shape_smaller_than_other_shape",
+        )
+    p = data.shape[0]
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].reshape(p, n).astype(np.float32)
+        cols = []
+        for part in (x[:, 0::2], x[:, 1::2]):
+            count = part.shape[1]
+            mean = part.mean(axis=1) if count else np.zeros(p, np.float32)
+            m2 = ((part - mean[:, None]) ** 2).sum(axis=1) if count else np.zeros(p, np.float32)
+            cols += [np.full(p, count, np.float32), mean, m2]
+        return np.stack(cols, axis=1).reshape(dst.shape)
+
+    return execute(sim, instr, Engine.VECTOR, "bn_stats", dst, [("data", data)], compute)
+
+
+def bn_aggr(sim: Simulation, dst: Tensor, data: Any, *, instr: str = "nisa.bn_aggr") -> Instruction:
+    """Combine (count, mean, var*count) triples into (mean, var) per partition: [P, 2]."""
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, dst, "dst")
+    n = free_size(data)
+    if n % 3:
+        sim.fail(instr, f"data must hold (count, mean, var*count) triples, got {n} values", "invalid_shape")
+    p = data.shape[0]
+
+    def compute(v: list[Any]) -> Any:
+        t = v[0].reshape(p, n // 3, 3).astype(np.float64)
+        count, mean, m2 = t[..., 0], t[..., 1], t[..., 2]
+        total = count.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu = (count * mean).sum(axis=1) / total
+            var = (m2 + count * (mean - mu[:, None]) ** 2).sum(axis=1) / total
+        return np.stack([mu, var], axis=1).astype(np.float32).reshape(dst.shape)
+
+    return execute(sim, instr, Engine.VECTOR, "bn_aggr", dst, [("data", data)], compute)
+
+
+def max8(sim: Simulation, dst: Tensor, src: Any, *, instr: str = "nisa.max8") -> Instruction:
+    """The 8 largest values of each partition, descending: [P, 8]."""
+    check_tensor(sim, instr, src, "src")
+    check_tensor(sim, instr, dst, "dst")
+    n = free_size(src)
+    if not 8 <= n <= 16384:
+        sim.fail(instr, f"free size {n} (valid: 8..16384)", "size_of_dimension_exceed_arch_limit")
+    p = src.shape[0]
+    return execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "max8",
+        dst,
+        [("src", src)],
+        lambda v: -np.sort(-v[0].reshape(p, n), axis=1)[:, :8].reshape(dst.shape),
+    )
+
+
+def nc_find_index8(
+    sim: Simulation, dst: Tensor, data: Any, vals: Any, *, instr: str = "nisa.nc_find_index8"
+) -> Instruction:
+    """First index of each of 8 values per partition (all ones when absent)."""
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, vals, "vals")
+    check_tensor(sim, instr, dst, "dst")
+    p, n = data.shape[0], free_size(data)
+    absent = np.iinfo(dst.dtype).max if dst.dtype.kind in "iu" else -1
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].reshape(p, n)
+        want = v[1].reshape(p, 8)
+        out = np.full((p, 8), absent, np.int64)
+        for j in range(8):
+            hit = x == want[:, j : j + 1]
+            found = hit.any(axis=1)
+            out[found, j] = hit.argmax(axis=1)[found]
+        return out.reshape(dst.shape)
+
+    return execute(
+        sim, instr, Engine.VECTOR, "nc_find_index8", dst, [("data", data), ("vals", vals)], compute
+    )
+
+
+def nc_stream_shuffle(
+    sim: Simulation, dst: Tensor, src: Any, shuffle_mask: Any, *, instr: str = "nisa.nc_stream_shuffle"
+) -> Instruction:
+    """In each 32-partition quadrant, dst partition i <- src partition shuffle_mask[i] (255 keeps dst)."""
+    check_tensor(sim, instr, src, "src")
+    check_tensor(sim, instr, dst, "dst")
+    mask = [int(m) for m in shuffle_mask]
+    if len(mask) != 32 or any(not (0 <= m < 32 or m == 255) for m in mask):
+        sim.fail(
+            instr,
+            "shuffle_mask must be 32 partition indices in 0..31 (or 255 to keep)",
+            "invalid_shuffle_mask",
+        )
+    if src.dtype != dst.dtype or free_size(src) != free_size(dst):
+        sim.fail(
+            instr,
+            f"src {src.shape} {src.dtype} and dst {dst.shape} {dst.dtype} must match in dtype and free size",
+            "unsupported_dtype",
+        )
+    p, n = dst.shape[0], free_size(dst)
+
+    def compute(v: list[Any]) -> Any:
+        s = src.read().reshape(src.shape[0], n)
+        out = dst.read().reshape(p, n).copy()
+        for q0 in range(0, p, 32):
+            for i in range(min(32, p - q0)):
+                if mask[i] != 255 and q0 + mask[i] < s.shape[0]:
+                    out[q0 + i] = s[q0 + mask[i]]
+        return out.reshape(dst.shape)
+
+    return execute(
+        sim, instr, Engine.VECTOR, "nc_stream_shuffle", dst, [("src", src)], compute, attrs={"op": "shuffle"}
+    )
+
+
+def dma_compute(
+    sim: Simulation,
+    dst: Tensor,
+    srcs: Any,
+    reduce_op: Any,
+    scales: Any = None,
+    *,
+    instr: str = "nisa.dma_compute",
+) -> Instruction:
+    """``dst = sum(scale_i * src_i)`` computed by the DMA engine (add only, up to 16 sources)."""
+    from trnsim.nki.alu import op_name
+
+    if op_name(reduce_op) != "add":
+        sim.fail(instr, f"reduce_op {reduce_op!r} (valid: add)", "unsupported_alu_op")
+    srcs = list(srcs)
+    if not 1 <= len(srcs) <= 16:
+        sim.fail(instr, f"{len(srcs)} sources (valid: 1..16)", "invalid_operand_count")
+    weights = [1.0] * len(srcs) if scales is None else [float(s) for s in scales]
+    for i, s in enumerate(srcs):
+        if not isinstance(s, Tensor) or s.size != dst.size:
+            sim.fail(
+                instr,
+                f"source {i} must be a tensor with {dst.size} elements",
+                "store_dst_shape_smaller_than_other_shape",
+            )
+
+    def compute(v: list[Any]) -> Any:
+        total = np.zeros(dst.shape, np.float32)
+        for w, x in zip(weights, v, strict=True):
+            total += np.float32(w) * np.asarray(x, np.float32).reshape(dst.shape)
+        return total
+
+    return execute(
+        sim,
+        instr,
+        Engine.DMA,
+        "dma_compute",
+        dst,
+        [(f"src{i}", s) for i, s in enumerate(srcs)],
+        compute,
+        attrs={"op": "add"},
+    )
+
+
+def core_barrier(sim: Simulation, data: Any, cores: Any, *, instr: str = "nisa.core_barrier") -> Instruction:
+    """A barrier between cores: SPMD instances run one after another here, so it only records."""
+    if isinstance(data, Tensor) and data.buffer is not Buffer.SHARED_HBM and data.buffer is not Buffer.HBM:
+        check_tensor(sim, instr, data, "data")
+    return execute(
+        sim,
+        instr,
+        Engine.NONE,
+        "core_barrier",
+        None,
+        [("data", data)] if isinstance(data, Tensor) else [],
+        None,
+        attrs={"cores": tuple(int(c) for c in cores)},
+    )
+
+
+class VirtualRegister:
+    """An engine sequencer register (32-bit integer) of the current API."""
+
+    __slots__ = ("known", "value")
+
+    def __init__(self, value: int = 0, known: bool = True) -> None:
+        self.value = int(value)
+        #: False in timing-only mode after a register_load (the value lives in device memory)
+        self.known = known
+
+    def __index__(self) -> int:
+        return self.value
+
+    def __int__(self) -> int:
+        raise TypeError("a register has no value at trace time (use it in .ap(scalar_offset=) or loops)")
+
+    def __bool__(self) -> bool:
+        raise TypeError("a register cannot drive Python control flow (use nl.while_loop)")
+
+    def __repr__(self) -> str:
+        return "VirtualRegister()"
