@@ -138,6 +138,9 @@ def test_sweep_trainium_whatifs_move_the_step_time_the_right_way(tmp_path: Path,
     assert step["scale_out_bw_x2"] <= step["baseline"]
     assert "NeuronCore timing tensor.clock_hz = 4.8e+09" in results["tensor_x2"].result["whatif_changes"]
     assert results["baseline"].result["whatif_changes"] == []
+    # Each Trainium point states which tables timed it: the what-if's own, regenerated.
+    assert results["tensor_x2"].result["device_tables"].startswith("regenerated with what-if timing")
+    assert results["baseline"].result["device_tables"].startswith("shipped")
 
 
 def test_vector_knob_on_a_gpu_point_is_an_error_result() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trnsim.hardware.catalog import load_system
+from trnsim.devicetime.whatif_timing import device_tables_status
+from trnsim.hardware.catalog import ChipFamily, SystemSpec, load_system
 from trnsim.plan.adapters import model_shape, system_shape
 from trnsim.plan.cluster_evaluator import ClusterEvaluator
 from trnsim.plan.errors import NoFeasiblePlanError
@@ -51,4 +52,13 @@ def run_point(point: SweepPoint) -> tuple[PointStatus, dict[str, Any]]:
         "evaluated": stats.evaluated,
         "infeasible_by_reason": dict(stats.infeasible_by_reason),
         "whatif_changes": list(hardware.changes),
+        **_device_tables(hardware.system),
     }
+
+
+def _device_tables(system: SystemSpec) -> dict[str, str]:
+    """For a Trainium point: which op-time tables timed it (shipped, stale, or regenerated)."""
+    chip = system.chip
+    if chip.family is not ChipFamily.TRAINIUM:
+        return {}
+    return {"device_tables": device_tables_status(str(chip.nc_target), chip.nc_timing_overrides)}
