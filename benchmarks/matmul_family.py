@@ -52,7 +52,8 @@ def main(small: bool, targets: tuple[str, ...]) -> int:
                 continue
             result = simulate_trace(trace, target)
             wall = time.perf_counter() - start
-            count = len(trace)
+            if target == targets[0]:
+                count = len(trace)
             cells.append(f"{result.latency_ns / 1e6:,.3f} ({100 * result.tensor_utilization:.1f} %, "
                          f"{result.hbm_bytes / 2**30:.2f} GiB)")
             if target == targets[0]:

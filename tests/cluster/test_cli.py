@@ -51,7 +51,7 @@ def test_invalid_plans_are_one_line_with_status_2() -> None:
     base = ["estimate", "--model", "llama3-8b", "--system", "trn2"]
     for extra, text in (
         (["--ranks", "64", "--tp", "8", "--dp", "4"], "not the 64 ranks"),
-        (["--ranks", "3", "--tp", "3"], "does not divide the 32 attention heads"),
+        (["--ranks", "192", "--tp", "3"], "does not divide the 32 attention heads"),  # 3 whole nodes
         (["--ranks", "64", "--pp", "64"], "deeper than the 32 layers"),
     ):
         proc = _cli(*base, *extra)
@@ -68,6 +68,15 @@ def test_validate_prints_rows_and_mape(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert len(data["rows"]) == 27 and set(data["mape_by_file"]) == {
         "korthikanti2022_a100.csv", "narayanan2021_a100.csv", "megatron_h100_weak_scaling.csv"}
+    detail = data["mape_by_file_detail"]
+    # the two A100 files hold each other out; the H100 file is alone with its chip
+    assert detail["korthikanti2022_a100.csv"]["held_out_train_files"] == ["narayanan2021_a100.csv"]
+    assert detail["narayanan2021_a100.csv"]["held_out_train_files"] == ["korthikanti2022_a100.csv"]
+    assert detail["megatron_h100_weak_scaling.csv"]["held_out"] is None
+    assert "no held-out estimate (only file for h100)" in result.output
+    for file, figures in detail.items():
+        assert figures["in_sample"] == data["mape_by_file"][file]  # the shipped-scale figure
+        assert figures["uncalibrated"] != figures["in_sample"]  # scale 1.0 really re-ran the model
 
 
 def test_estimate_with_a_user_topology_file(tmp_path: Path) -> None:

@@ -174,3 +174,28 @@ def test_war_dependency_across_engines() -> None:
     vector = result.instructions[1]
     assert vector.start_ns == pytest.approx(1024 / 1.4 + 100 / 1.12)
     assert result.latency_ns == pytest.approx(1024 / 1.4 + (100 + 1024 + 60) / 1.12)
+
+
+def test_psum_zero_fill_opening_a_matmul_group_is_folded() -> None:
+    # nki-api.md §1.7: nl.zeros in PSUM + `+=` matmuls form an accumulation group whose first
+    # write overwrites, so the memset is not executed: the matmul starts at 0 and the launch
+    # takes the lone-matmul time, 608 cycles / 2.8 GHz.
+    b = TraceBuilder("trn1")
+    acc = b.alloc()
+    b.add(Engine.VECTOR, "memset", (), (b.psum((128, 512), alloc=acc),), value=0.0)
+    _matmul(b, psum_alloc=acc)
+    result = simulate_trace(b.trace, "trn1")
+    assert result.folded_psum_zero_fills == 1
+    assert result.latency_ns == pytest.approx(608 / 2.8)
+
+
+def test_psum_zero_fill_read_first_is_executed() -> None:
+    # A zero-filled PSUM tile read by VectorE before any matmul keeps its memset:
+    # memset max(64, 512) + 60 = 572 cycles, then the dependent copy 100 + 512 + 60 cycles.
+    b = TraceBuilder("trn1")
+    acc = b.alloc()
+    b.add(Engine.VECTOR, "memset", (), (b.psum((128, 512), alloc=acc),), value=0.0)
+    b.add(Engine.VECTOR, "tensor_copy", (b.psum((128, 512), alloc=acc),), (b.sbuf((128, 512)),))
+    result = simulate_trace(b.trace, "trn1")
+    assert result.folded_psum_zero_fills == 0
+    assert result.latency_ns == pytest.approx((572 + 672) / 1.12)

@@ -69,3 +69,22 @@ def test_without_a_model_the_error_is_clear(monkeypatch: pytest.MonkeyPatch) -> 
     kernel = benchmark(jit(_copy_kernel))
     with pytest.raises(TrnsimError, match="no kernel latency model"):
         kernel(np.zeros((4, 4), np.float32))
+
+
+def test_benchmark_decorator_forms_on_both_front_ends(per_instruction_model: list[KernelTrace]) -> None:
+    from trnsim.nki import current as nki_current
+
+    a = np.zeros((4, 4), np.float32)
+    for front in (__import__("trnsim.nki.legacy", fromlist=["x"]), nki_current):
+
+        @front.benchmark(warmup=1, iters=2)
+        def decorated(x: Any) -> Any:
+            return _copy_kernel(x)
+
+        decorated(a)
+        wrapped = front.benchmark(warmup=1, iters=2)(front.jit(_copy_kernel))
+        wrapped(a)
+        for kernel in (decorated, wrapped):
+            assert kernel.benchmark_result is not None
+            assert kernel.benchmark_result.nc_latency.get_latency_percentile(50) == pytest.approx(0.2)
+    assert wrapped.frontend == "current"

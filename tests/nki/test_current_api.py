@@ -101,3 +101,15 @@ def test_lnc_launch_runs_one_instance_per_core() -> None:
 
     trace = trace_kernel(k[2], a)
     assert trace.num_cores == 2 and {i.core for i in trace.instructions} == {0, 1}
+
+
+def test_on_chip_access_pattern_rules() -> None:
+    @nki.jit
+    def k(a: Any) -> Any:
+        t = nl.ndarray((4, 8), dtype=nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=a)
+        u = nl.ndarray((4, 4), dtype=nl.float32, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=u, src=t.ap([[4, 4], [1, 4]]))  # partition step 4, not 8
+
+    with pytest.raises(KernelError, match="its step must be 8"):
+        nki.simulate(k)(np.zeros((4, 8), np.float32))

@@ -223,5 +223,7 @@ def test_shape_mismatch_and_float64_arguments() -> None:
     def copy(a: Any) -> Any:
         return nl.load(a)
 
-    with pytest.raises(KernelError, match="float64 is not an NKI dtype"):
+    with pytest.raises(KernelError, match="argument 'a': dtype float64 is not an NKI dtype"):
         simulate(copy, np.zeros((4, 4)))  # numpy's default float64: NKI has no 64-bit types
+    with pytest.raises(KernelError, match="argument 'a': dtype int64 is not an NKI dtype"):
+        simulate(copy, np.zeros((4, 4), np.int64))  # rejected, never narrowed silently

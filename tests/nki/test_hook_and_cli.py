@@ -89,3 +89,28 @@ def test_cli_kernel_error_is_one_line(tmp_path: Path) -> None:
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "bad.py:6" in lines[0] and "partition dimension 300" in lines[0]
     assert lines[0].endswith("[num_partition_exceed_arch_limit]")
+
+
+def test_current_api_example_and_constants_module() -> None:
+    assert run_file(ROOT / "examples" / "matmul_current.py", target="trn3") == 0
+    with hook.sdk_imports():
+        from neuronxcc.nki.language.constants import sizeinbytes  # type: ignore[import-not-found]
+
+        assert sizeinbytes(importlib.import_module("neuronxcc.nki.language").bfloat16) == 2
+
+
+def test_a_files_own_error_prints_its_traceback_only(tmp_path: Path) -> None:
+    script = tmp_path / "buggy.py"
+    script.write_text("def helper():\n    return None.shape\n\nhelper()\n")
+    result = subprocess.run(
+        [sys.executable, "-c", "from trnsim.cli import main; main()", "kernel", "run", str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 1  # as `python buggy.py` would
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert 'buggy.py", line 4' in result.stderr and "AttributeError" in result.stderr
+    assert "runner.py" not in result.stderr and "typer" not in result.stderr

@@ -88,3 +88,47 @@ def test_dma_compute_and_register_offsets() -> None:
     a = np.arange(12, dtype=np.float32).reshape(3, 4)
     b = np.ones((1, 4), np.float32)
     np.testing.assert_array_equal(nki.simulate(k)(a, b), 2 * a[2:3] + 1)
+
+
+def test_range_select_and_select_reduce() -> None:
+    @nki.jit
+    def k(a: Any, lo: Any, hi: Any) -> Any:
+        out = cnl.ndarray((2, 5), cnl.float32, buffer=cnl.shared_hbm)
+        x = cnl.ndarray((2, 4), cnl.float32, buffer=cnl.sbuf)
+        b0 = cnl.ndarray((2, 1), cnl.float32, buffer=cnl.sbuf)
+        b1 = cnl.ndarray((2, 1), cnl.float32, buffer=cnl.sbuf)
+        cisa.dma_copy(dst=x, src=a)
+        cisa.dma_copy(dst=b0, src=lo)
+        cisa.dma_copy(dst=b1, src=hi)
+        r = cnl.ndarray((2, 5), cnl.float32, buffer=cnl.sbuf)
+        # keep columns j with lo <= j < hi, else FP32_MIN; the row max lands in column 4
+        cisa.range_select(
+            dst=r[:, 0:4],
+            on_true_tile=x,
+            comp_op0=cnl.greater_equal,
+            comp_op1=cnl.less,
+            bound0=b0,
+            bound1=b1,
+            reduce_res=r[:, 4:5],
+        )
+        cisa.dma_copy(dst=out, src=r)
+        return out
+
+    a = np.array([[5.0, 1.0, 7.0, 3.0], [2.0, 9.0, 4.0, 8.0]], np.float32)
+    lo = np.array([[1.0], [0.0]], np.float32)
+    hi = np.array([[3.0], [1.0]], np.float32)
+    out = nki.simulate(k)(a, lo, hi)
+    fmin = np.finfo(np.float32).min
+    np.testing.assert_array_equal(out[:, :4], [[fmin, 1.0, 7.0, fmin], [2.0, fmin, fmin, fmin]])
+    np.testing.assert_array_equal(out[:, 4], [7.0, 2.0])
+
+    @jit
+    def sel(a: Any, p: Any) -> Any:
+        out = nl.ndarray((2, 4), nl.float32, buffer=nl.shared_hbm)
+        d = nl.ndarray((2, 4), nl.float32, buffer=nl.sbuf)
+        nisa.select_reduce(dst=d, predicate=nl.load(p), on_true=nl.load(a), on_false=-1.0)
+        nl.store(out, value=d)
+        return out
+
+    pred = np.array([[1, 0, 1, 0], [0, 0, 1, 1]], np.uint8)
+    np.testing.assert_array_equal(simulate(sel, a, pred), np.where(pred != 0, a, -1.0))

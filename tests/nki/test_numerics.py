@@ -202,3 +202,15 @@ def test_scatter_with_index_tile_and_oob_skip() -> None:
     np.testing.assert_array_equal(out[4], src[0])
     np.testing.assert_array_equal(out[1], src[2])
     assert out.sum() == src[0].sum() + src[2].sum()
+
+
+def test_copy_is_the_identity_activation() -> None:
+    # spec §2.7: `copy` is an activation function (identity); scale and bias still apply
+    @jit
+    def k(a: Any) -> Any:
+        out = nl.ndarray(a.shape, nl.float32, buffer=nl.shared_hbm)
+        nl.store(out, value=nisa.activation(op=nl.copy, data=nl.load(a), scale=3.0))
+        return out
+
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(simulate(k, a), 3 * a)

@@ -82,3 +82,40 @@ def test_unknown_trn2_price_gives_the_break_even_price() -> None:
     _, price_perf, _ = check_claims(comparison)
     assert "cannot be checked" in price_perf.prediction
     assert "trn2-toy ≤ $15/node-hour (40 %: ≤ $14)" in price_perf.prediction
+
+
+def test_comparison_tables_fit_100_columns_without_wrapping() -> None:
+    from rich.console import Console
+
+    from trnsim.report.tables import comparison_notes, comparison_table, prices_table
+
+    long_name = SystemShape("trn2-ultraserver", chips_per_node=8, price_usd_per_node_hour=None, config=4.0)
+    result = compare_systems(toy_model(), [long_name, TRN1, H200], JOB, 32, FAST_LINKS, space=SPACE)
+    console = Console(width=100, record=True)
+    for equal_budget in (False, True):
+        table = comparison_table(result, equal_budget=equal_budget)
+        console.print(table)
+        text = console.export_text()
+        lines = text.splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= 100
+        # title, 2 header lines (tok/s / per chip), rule, one line per system: nothing wrapped
+        assert len(lines) == 4 + 3, text
+    notes = comparison_notes(result, equal_budget=True)
+    # the unpriced system has no equal-budget plan: its note says why, below the table
+    assert any(n.startswith("trn2-ultraserver: price of trn2-ultraserver unknown") for n in notes)
+    console.print(prices_table(result))
+    assert max(len(line.rstrip()) for line in console.export_text().splitlines()) <= 100
+
+
+def test_compare_reference_defaults_to_p5e_when_compared() -> None:
+    import pytest
+
+    from trnsim.cli.cmd_plan import DEFAULT_SYSTEMS, resolve_reference
+    from trnsim.errors import ConfigError
+
+    names = DEFAULT_SYSTEMS.split(",")
+    assert resolve_reference(None, names) == "p5e"  # the seed claim is against P5e
+    assert resolve_reference(None, ["trn2", "trn1"]) is None  # compare falls back to the first priced
+    assert resolve_reference("trn1", names) == "trn1"
+    with pytest.raises(ConfigError, match="not among --systems"):
+        resolve_reference("b200", names)

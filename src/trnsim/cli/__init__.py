@@ -2,7 +2,8 @@
 
 Each command lives in its own module and registers itself on the shared typer apps in
 :mod:`trnsim.cli.apps`. Every :class:`~trnsim.errors.TrnsimError` becomes one line on stderr and
-exit status 2.
+exit status 2; so does a usage error of the
+command line (an unknown option, a value of the wrong type or out of range).
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape  # messages name TOML tables like [on_chip]: print them verbatim
 
 from trnsim.cli import commands  # noqa: F401  (registers the commands)
 from trnsim.cli.apps import app
 from trnsim.errors import TrnsimError
 
 __all__ = ["app", "main"]
+
+
+def _print_error(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:
@@ -25,16 +31,17 @@ def main() -> None:
         if isinstance(status, int) and status != 0:
             sys.exit(status)
     except TrnsimError as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error(str(error))
         sys.exit(2)
     except SystemExit:
         raise
-    except Exception as error:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
+    except Exception as error:  # usage errors of typer's (vendored) click arrive here
+        names = {cls.__name__ for cls in type(error).__mro__}
+        if "ClickException" in names:
+            # one line, e.g. "Invalid value for '--top': Input should be greater than or equal to 1"
+            message = error.format_message()  # type: ignore[attr-defined]
+            _print_error(message)
+            sys.exit(int(getattr(error, "exit_code", 2)))
+        if "Abort" in names:
             sys.exit(1)
         raise

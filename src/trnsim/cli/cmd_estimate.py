@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import app
+from trnsim.cli.checks import check_output_path, check_rank_count
 from trnsim.cluster import (
     Schedule,
     StepResult,
@@ -109,20 +111,24 @@ def estimate(
     system: Annotated[str, typer.Option(help="system (node) name from the catalog, e.g. trn2, p5")],
     nodes: Annotated[int | None, typer.Option(help="number of nodes (or give --ranks)")] = None,
     ranks: Annotated[int | None, typer.Option(help="number of ranks (devices / logical cores)")] = None,
-    tp: Annotated[int, typer.Option(help="tensor-parallel size")] = 1,
-    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
-    dp: Annotated[int | None, typer.Option(help="data-parallel size (default: ranks / (tp*pp*cp))")] = None,
-    cp: Annotated[int, typer.Option(help="context-parallel size")] = 1,
-    ep: Annotated[int, typer.Option(help="expert-parallel size (taken from the DP ranks)")] = 1,
-    zero: Annotated[int, typer.Option(help="ZeRO stage 0-3")] = 0,
+    tp: Annotated[int, typer.Option(min=1, help="tensor-parallel size")] = 1,
+    pp: Annotated[int, typer.Option(min=1, help="pipeline stages")] = 1,
+    dp: Annotated[
+        int | None, typer.Option(min=1, help="data-parallel size (default: ranks / (tp*pp*cp))")
+    ] = None,
+    cp: Annotated[int, typer.Option(min=1, help="context-parallel size")] = 1,
+    ep: Annotated[int, typer.Option(min=1, help="expert-parallel size (taken from the DP ranks)")] = 1,
+    zero: Annotated[int, typer.Option(min=0, max=3, help="ZeRO stage 0-3")] = 0,
     fsdp: Annotated[bool, typer.Option(help="fully sharded data parallel (= ZeRO-3)")] = False,
     recompute: Annotated[Recompute, typer.Option(help="activation recomputation")] = Recompute.NONE,
-    micro_batch: Annotated[int, typer.Option(help="sequences per micro-batch")] = 1,
+    micro_batch: Annotated[int, typer.Option(min=1, help="sequences per micro-batch")] = 1,
     global_batch: Annotated[
-        int | None, typer.Option(help="sequences per step (default: dp*micro-batch)")
+        int | None, typer.Option(min=1, help="sequences per step (default: dp*micro-batch)")
     ] = None,
-    seq_len: Annotated[int, typer.Option(help="sequence length in tokens")] = 4096,
-    interleave: Annotated[int, typer.Option(help="virtual pipeline stages per rank (interleaved 1F1B)")] = 1,
+    seq_len: Annotated[int, typer.Option(min=1, help="sequence length in tokens")] = 4096,
+    interleave: Annotated[
+        int, typer.Option(min=1, help="virtual pipeline stages per rank (interleaved 1F1B)")
+    ] = 1,
     schedule: Annotated[
         Schedule | None,
         typer.Option(help="pipeline schedule (default: 1f1b, interleaved when --interleave > 1)"),
@@ -160,6 +166,10 @@ def estimate(
         if value is not None and value < 1:
             raise ConfigError(f"--{name} must be at least 1, got {value}")
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
+    check_rank_count(total, system, spec.ranks_per_node)
+    if train_tokens is not None and (not math.isfinite(train_tokens) or train_tokens <= 0):
+        raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
+    check_output_path(json_out, "--json")
     if dp is None:
         if total % (tp * pp * cp):
             raise InfeasiblePlanError(
@@ -206,12 +216,11 @@ def estimate(
         try:
             check_plan(config, spec, total, plan, seq_len, precision)
         except InfeasiblePlanError as why:
-            Console(stderr=True).print(f"[yellow]warning:[/] {why}", highlight=False, soft_wrap=True)
+            warning = f"[yellow]warning:[/] {escape(str(why))}"
+            Console(stderr=True).print(warning, highlight=False, soft_wrap=True)
     run_s = None
     goodput = None
     if train_tokens is not None:
-        if not math.isfinite(train_tokens) or train_tokens <= 0:
-            raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
         run_s = train_tokens / result.tokens_per_s
     if run_s is not None and run_s >= _LONG_RUN_S:
         goodput = estimate_run_goodput(result, config, spec, network)

@@ -43,32 +43,36 @@ def render_profiles(results: Sequence[TimelineResult], console: Console) -> None
     """Print one summary table of all launches, and the busy fractions of each."""
     table = Table(title="Predicted kernel launches (latency in µs; TensorE share of peak)",
                   title_justify="left")
-    for column in ("#", "kernel", "target", "cores", "µs", "TFLOP/s", "of peak",
-                   "DMA MiB", "HBM GB/s", "bound"):
-        table.add_column(column, justify="left" if column in ("kernel", "target", "bound") else "right")
+    for column in ("#", "kernel", "target", "µs", "TFLOP/s", "peak", "DMA MiB", "HBM GB/s", "bound"):
+        table.add_column(column, justify="left" if column in ("kernel", "target", "bound") else "right",
+                         no_wrap=column in ("target", "peak", "bound"))
     for index, r in enumerate(results):
+        target = r.target if r.num_cores == 1 else f"{r.target} ×{r.num_cores}"
         table.add_row(
-            str(index), r.kernel, r.target, str(r.num_cores), f"{r.latency_ns / 1e3:,.2f}",
-            f"{r.achieved_flops_per_s / 1e12:,.2f}", _fraction(r.tensor_utilization),
+            str(index), r.kernel, target, f"{r.latency_ns / 1e3:,.2f}",
+            f"{r.achieved_flops_per_s / 1e12:,.2f}", f"{100 * r.tensor_utilization:.1f}%",
             f"{r.dma_bytes / 2**20:,.2f}", f"{r.hbm_bandwidth_used_bytes_per_s / 1e9:,.1f}", str(r.bound))
     console.print(table)
+    busy = Table(title="Busy time of engines and DMA queues; critical path by kind of time",
+                 title_justify="left")
+    busy.add_column("resource")
     for index, r in enumerate(results):
-        busy = Table(title=f"#{index} {r.kernel} on {r.target}: busy time and critical path",
-                     title_justify="left")
-        busy.add_column("resource")
-        busy.add_column("busy", justify="right")
+        busy.add_column(f"#{index} {r.target}", justify="right")
+    rows: dict[str, list[str]] = {}
+    for r in results:
         for engine, fraction in r.engine_busy_fraction().items():
-            busy.add_row(engine, _fraction(fraction))
-        queues = r.queue_busy_fraction()
-        if queues:
-            values = list(queues.values())
-            busy.add_row(f"DMA queues ({len(values)}): mean", _fraction(sum(values) / len(values)))
-            busy.add_row("DMA queues: busiest", _fraction(max(values)))
-        busy.add_row("PSUM banks live at once (peak)", str(r.psum_banks_used))
+            rows.setdefault(engine, []).append(_fraction(fraction))
+        queues = list(r.queue_busy_fraction().values()) or [0.0]
+        rows.setdefault(f"DMA queues ({r.dma_queues_per_core}/core): mean", []).append(
+            _fraction(sum(queues) / len(queues)))
+        rows.setdefault("DMA queues: busiest", []).append(_fraction(max(queues)))
+        rows.setdefault("PSUM banks live at once (peak)", []).append(str(r.psum_banks_used))
         total = sum(r.critical_path_ns.values()) or 1.0
         for category, ns in r.critical_path_ns.items():
-            busy.add_row(f"critical path: {category}", _fraction(ns / total))
-        console.print(busy)
+            rows.setdefault(f"critical path: {category}", []).append(_fraction(ns / total))
+    for name, cells in rows.items():
+        busy.add_row(name, *cells)
+    console.print(busy)
     if len({r.target for r in results}) > 1:
         _render_comparison(results, console)
 

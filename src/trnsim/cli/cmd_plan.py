@@ -6,6 +6,7 @@ Input parsing, progress bars and file writing live here; the planning itself is 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,13 +15,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trnsim.cli.apps import app
-from trnsim.errors import ConfigError
+from trnsim.cli.checks import check_catalog_dir, check_chip_count, check_output_path, check_rank_count
+from trnsim.errors import ConfigError, TrnsimError
 from trnsim.plan.claims import check_claims
 from trnsim.plan.cluster_evaluator import ClusterEvaluator
 from trnsim.plan.compare import compare_systems
+from trnsim.plan.errors import SweepSpecError
 from trnsim.plan.explain import explain
 from trnsim.plan.inputs import resolve_model, resolve_system, run_point
 from trnsim.plan.problem import Objective, Problem, SystemShape, TrainingJob
@@ -28,13 +32,14 @@ from trnsim.plan.runner import run_sweep
 from trnsim.plan.search import count_candidates, search_plans
 from trnsim.plan.space import SpaceProfile
 from trnsim.plan.store import SweepStore
-from trnsim.plan.sweep import load_sweep_spec
+from trnsim.plan.sweep import SweepSpec, load_sweep_spec
 from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
 from trnsim.report.tables import (
     breakdown_table,
     claims_table,
+    comparison_notes,
     comparison_table,
     plans_table,
     prices_table,
@@ -42,8 +47,8 @@ from trnsim.report.tables import (
 )
 from trnsim.workload.options import Precision
 
-#: Width for output that is not a terminal (a file, a pipe): wide enough for the tables.
-PIPE_WIDTH = 150
+#: Width for output that is not a terminal (a file, a pipe): the tables are laid out for 100 columns.
+PIPE_WIDTH = 100
 
 
 def _console(stderr: bool = False) -> Console:
@@ -57,6 +62,8 @@ stderr = _console(stderr=True)
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 
 DEFAULT_SYSTEMS = "trn2-ultraserver,trn2,trn1,p5,p5e,tpu-v4,tpu-v5p"
+#: The seed claim ("30-40 % better price-performance than P5e") is stated against this system.
+DEFAULT_REFERENCE = "p5e"
 
 
 def parse_count(text: str, what: str) -> float:
@@ -65,16 +72,22 @@ def parse_count(text: str, what: str) -> float:
     if not match:
         raise ConfigError(f"{what} '{text}' is not a number; write e.g. 6.3T, 500B or 1e12")
     value = float(match.group(1).replace("_", "")) * _SUFFIX[match.group(2)]
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} '{text}' is too large to be a finite number; write e.g. 6.3T")
     if value <= 0:
         raise ConfigError(f"{what} must be positive, got '{text}'")
     return value
 
 
 def _parse_ints(text: str, what: str) -> list[int]:
-    try:
-        values = [int(parse_count(part, what)) for part in text.split(",") if part.strip()]
-    except ConfigError:
-        raise ConfigError(f"{what} '{text}' must be a comma-separated list of whole numbers") from None
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        value = parse_count(part, f"{what} value")
+        if value != int(value):
+            raise ConfigError(f"{what} value '{part}' is not a whole number; give e.g. 64,128,256")
+        values.append(int(value))
     return values
 
 
@@ -101,6 +114,11 @@ def _write(path: Path, text: str, what: str) -> None:
     except OSError as error:
         raise ConfigError(f"cannot write {what} to {path}: {error.strerror}") from None
     stderr.print(f"wrote {what}: {path}")
+
+
+def _check_outputs(json_out: Path | None, csv_out: Path | None, html_out: Path | None) -> None:
+    for path, option in ((json_out, "--json"), (csv_out, "--csv"), (html_out, "--html")):
+        check_output_path(path, option)
 
 
 def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list[str],
@@ -135,13 +153,18 @@ def _rank_counts(
     if nodes is not None:
         return [nodes * system.ranks_per_node]
     if ranks is not None:
+        check_rank_count(ranks, system.name, system.ranks_per_node)
         return [ranks]
     assert max_ranks is not None
+    if max_ranks < system.ranks_per_node:
+        raise ConfigError(f"--max-ranks {max_ranks} is less than one {system.name} node "
+                          f"({system.ranks_per_node} ranks); give at least {system.ranks_per_node}, "
+                          "or --ranks for part of a node")
     counts, count = [], system.ranks_per_node
     while count <= max_ranks:
         counts.append(count)
         count *= 2
-    return counts or [max_ranks]
+    return counts
 
 
 Opt = typer.Option
@@ -172,6 +195,8 @@ def plan_command(
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
+    _check_outputs(json_out, csv_out, html_out)
+    check_catalog_dir(catalog)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
     model_shape = resolve_model(model)
     system_shape = resolve_system(system, catalog, lnc)
@@ -184,11 +209,11 @@ def plan_command(
     console.print(plans_table(result))
     console.print(breakdown_table(result))
     for line in explain(result):
-        console.print(f"• {line}", highlight=False)
+        console.print(f"• {line}", highlight=False, markup=False)
     stats = result.stats
     console.print(f"{stats.candidates:,} candidates, {stats.evaluated:,} evaluated "
                   f"in {stats.elapsed_s:.1f} s "
-                  f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False)
+                  f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
     _price_note(system_shape)
     meta = {"command": "plan", "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": stats.candidates, "evaluated": stats.evaluated,
@@ -200,11 +225,11 @@ def plan_command(
 def _price_note(system: SystemShape) -> None:
     if system.price_usd_per_node_hour is None:
         console.print(f"Price of {system.name} unknown in the catalog: cost not reported "
-                      "(supply one in a user catalog file, --catalog DIR).", highlight=False)
+                      "(supply one in a user catalog file, --catalog DIR).", highlight=False, markup=False)
     else:
         console.print(f"Price: ${system.price_usd_per_node_hour:,.2f} per node-hour "
                       f"({system.price_source or 'no source'}, {system.price_date or 'undated'}).",
-                      highlight=False)
+                      highlight=False, markup=False)
 
 
 @app.command("compare")
@@ -214,7 +239,9 @@ def compare_command(
     systems: Annotated[str, Opt("--systems", help="comma-separated catalog systems")] = DEFAULT_SYSTEMS,
     chips: Annotated[int, Opt("--chips", min=1, help="chips per system at equal chip count")] = 8192,
     scaling: Annotated[str, Opt("--scaling", help="chip counts of the scaling curve, comma-separated")] = "",
-    reference: Annotated[str | None, Opt("--reference", help="system whose spend sets the budget")] = None,
+    reference: Annotated[str | None, Opt(
+        "--reference", help=f"system whose spend sets the equal budget (default: {DEFAULT_REFERENCE} when "
+        "compared, else the first system with a price)")] = None,
     hourly_budget: Annotated[float | None, Opt("--hourly-budget", help="USD per hour")] = None,
     global_batch: Annotated[int, Opt("--global-batch", min=1)] = 4096,
     seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
@@ -229,15 +256,22 @@ def compare_command(
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
+    _check_outputs(json_out, csv_out, html_out)
+    check_catalog_dir(catalog)
+    if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
+        raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue)
     model_shape = resolve_model(model)
     names = [s.strip() for s in systems.split(",") if s.strip()]
     if not names:
         raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
     shapes = [resolve_system(n, catalog) for n in names]
-    if reference is not None and reference not in names:
-        raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)})")
+    reference = resolve_reference(reference, names)
     scaling_chips = _parse_ints(scaling, "--scaling") if scaling else []
+    for shape in shapes:
+        check_chip_count(chips, shape.name, shape.chips_per_node)
+        for count in scaling_chips:
+            check_chip_count(count, shape.name, shape.chips_per_node, "--scaling value")
     with _progress(progress, None, "comparing") as (advance, stage):
         comparison = compare_systems(
             model_shape, shapes, job, chips, ClusterEvaluator(), space=space_profile.space(),
@@ -249,15 +283,18 @@ def compare_command(
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
              f"{space_profile.value} search space"]
     for note in notes:
-        console.print(note, highlight=False)
-    console.print(comparison_table(comparison))
-    console.print(comparison_table(comparison, equal_budget=True))
+        console.print(note, highlight=False, markup=False)
+    for equal_budget in (False, True):
+        console.print(comparison_table(comparison, equal_budget=equal_budget))
+        for line in comparison_notes(comparison, equal_budget=equal_budget):
+            console.print(f"  {line}", highlight=False, markup=False)
     console.print(prices_table(comparison))
     claims = check_claims(comparison)
     console.print(claims_table(claims))
     for row in comparison.rows:
         if row.equal_chips is not None:
-            console.print(f"[bold]{row.system.name}[/]: " + explain(row.equal_chips)[0], highlight=False)
+            console.print(f"[bold]{escape(row.system.name)}[/]: " + escape(explain(row.equal_chips)[0]),
+                          highlight=False)  # markup: the bold name
     notes += [f"{c.claim}: trnsim predicts {c.prediction}" for c in claims]
     meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model, "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
@@ -266,6 +303,31 @@ def compare_command(
             "systems": {s.name: _system_meta(s) for s in shapes}}
     _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
+
+
+def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
+    """Resolve every model, system, chip count and what-if of a spec before any point runs."""
+    try:
+        for model in sweep_spec.models:
+            resolve_model(model)
+        for name in sweep_spec.systems:
+            shape = resolve_system(name)
+            for chips in sweep_spec.chips:
+                check_chip_count(chips, name, shape.chips_per_node, "chips value")
+            for whatif in sweep_spec.whatif:
+                resolve_system(name, whatif=whatif)
+    except TrnsimError as error:
+        raise SweepSpecError(f"sweep spec {path}: {error}") from None
+
+
+def resolve_reference(reference: str | None, names: list[str]) -> str | None:
+    """The equal-budget reference: the one named, else P5e when compared, else None (first priced)."""
+    if reference is None:
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in names else None
+    if reference not in names:
+        raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)}); "
+                          "add it there or name one of them")
+    return reference
 
 
 def _system_meta(system: SystemShape) -> dict[str, Any]:
@@ -290,20 +352,23 @@ def sweep_command(
     """Explore models × systems × chip counts × what-if hardware on Ray, resumably."""
     if (spec is None) == (report is None):
         raise ConfigError("give a sweep spec to run, or --report DB to report on a finished one (not both)")
+    _check_outputs(json_out, csv_out, html_out)
     if report is not None:
         if not report.is_file():
             raise ConfigError(f"sweep database {report} does not exist")
         database = report
     else:
         assert spec is not None
-        points = load_sweep_spec(spec).points()
+        sweep_spec = load_sweep_spec(spec)
+        check_sweep_names(sweep_spec, spec)
+        points = sweep_spec.points()
         database = db
         with SweepStore(db) as store, _progress(True, len(points), "sweep points") as (advance, _):
             advance(len(store.done_keys() & {p.key for p in points}))
             summary = run_sweep(points, store, run_point, use_ray=not local, ray_address=address,
                                 num_cpus=num_cpus, on_result=lambda point, status: advance(1))
         console.print(f"{summary.total} points: {summary.already_done} already in {db}, {summary.ran} run, "
-                      f"{summary.written} written", highlight=False)
+                      f"{summary.written} written", highlight=False, markup=False)
     with SweepStore(database) as store:
         stored = store.results()
     entries = entries_from_sweep(stored)
@@ -312,6 +377,6 @@ def sweep_command(
     for r in failed:
         console.print(f"{r.point['model']} on {r.point['system']} at {r.point['chips']} chips "
                       f"({r.point['whatif']['name']}): {r.status.value}: {r.result.get('error', '')}",
-                      highlight=False)
+                      highlight=False, markup=False)
     _outputs(entries, {"command": "sweep", "database": str(database)}, f"trnsim sweep: {database.name}", [],
              json_out, csv_out, html_out)

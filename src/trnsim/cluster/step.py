@@ -56,6 +56,7 @@ __all__ = [
     "CHECKPOINT_BYTES_PER_PARAM",
     "StepResult",
     "check_plan",
+    "clear_cache",
     "estimate_run_goodput",
     "estimate_step",
 ]
@@ -146,6 +147,11 @@ class _StageTime:
 #: evaluation. An entry keeps its objects so that a recycled id can never return a stale result.
 _CACHE: dict[tuple[Any, ...], tuple[tuple[object, ...], Any]] = {}
 _CACHE_LIMIT = 200_000
+
+
+def clear_cache() -> None:
+    """Forget cached stage times (after changing efficiency files in-process, e.g. a scale refit)."""
+    _CACHE.clear()
 
 
 def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],

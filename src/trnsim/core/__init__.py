@@ -18,7 +18,7 @@ from trnsim.hardware.neuroncore_timing import timing_data_digest
 
 #: Changes when the model's rules (bump the first part) or its shipped timing data change; the
 #: device-time tables use it as a cache key.
-TIMING_MODEL_VERSION = f"1-{timing_data_digest()}"
+TIMING_MODEL_VERSION = f"2-{timing_data_digest()}"
 
 __all__ = [
     "TIMING_MODEL_VERSION",

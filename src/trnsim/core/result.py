@@ -102,6 +102,8 @@ class TimelineResult:
     dma_queues_per_core: int
     #: Distinct PSUM banks the kernel touched (per core, at most the generation's bank count).
     psum_banks_used: int
+    #: PSUM zero-fills skipped because they open a matmul accumulation group (no hardware memset).
+    folded_psum_zero_fills: int = 0
     instructions: list[ScheduledInstruction] = field(default_factory=list)
 
     @property

@@ -18,7 +18,8 @@ pessimistic when one core moves data while the others compute.
 
 Known simplifications: ports are in-order resources (a later instruction never fills an earlier
 gap); a dependency between cores is seen only if the producer was scheduled first; instructions
-with ``Engine.NONE`` take no time.
+with ``Engine.NONE`` take no time, nor do PSUM zero-fills that open a matmul accumulation group
+(:mod:`trnsim.core.psum_groups`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from trnsim.core.costs import ComputeCostModel
 from trnsim.core.deps import Record, RegionTracker
 from trnsim.core.dma import DmaCostModel, HbmCalendar
 from trnsim.core.errors import TimingModelError
+from trnsim.core.psum_groups import folded_psum_zero_fills
 from trnsim.core.result import ScheduledInstruction, StartReason, TimelineResult
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
@@ -94,6 +96,7 @@ class _Simulation:
         self.out: list[ScheduledInstruction] = []
         self.psum_live: dict[tuple[int, int, int], list[float]] = {}
         self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
+        self.folded_zero_fills = 0
 
     # -- dependencies --------------------------------------------------------------------------
     def _wait_for_operands(self, instruction: Instruction, key: int,
@@ -257,8 +260,10 @@ class _Simulation:
     # -- the launch ----------------------------------------------------------------------------
     def run(self) -> TimelineResult:
         by_core: dict[int, list[Instruction]] = defaultdict(list)
-        for instruction in self.trace.instructions:
-            if instruction.engine != Engine.NONE:
+        folded = folded_psum_zero_fills(self.trace)
+        self.folded_zero_fills = len(folded)
+        for position, instruction in enumerate(self.trace.instructions):
+            if instruction.engine != Engine.NONE and position not in folded:
                 by_core[instruction.core].append(instruction)
         if len(by_core) == 1:
             schedule = self.schedule
@@ -316,6 +321,7 @@ class _Simulation:
             hbm_bandwidth_bytes_per_s=hbm_bw,
             dma_queues_per_core=self.dma.queues,
             psum_banks_used=peak_psum_banks(self.psum_live),
+            folded_psum_zero_fills=self.folded_zero_fills,
             instructions=out,
         )
 

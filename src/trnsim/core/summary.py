@@ -27,6 +27,7 @@ def summarize(result: TimelineResult) -> dict[str, Any]:
         "engine_busy_fraction": result.engine_busy_fraction(),
         "dma_queue_busy_fraction": result.queue_busy_fraction(),
         "psum_banks_peak": result.psum_banks_used,
+        "folded_psum_zero_fills": result.folded_psum_zero_fills,
         "bound": str(result.bound),
         "critical_path_us": {str(k): v / 1e3 for k, v in result.critical_path_ns.items()},
         "instructions": len(result.instructions),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from trnsim.nki.errors import KernelError
-from trnsim.nki.kernel import GridLauncher, Kernel, TensorSpec, as_launch, launch
+from trnsim.nki.kernel import Kernel, TensorSpec, as_launch, launch, run_values
 from trnsim.nki.runtime import Mode
 from trnsim.nki.trace import KernelTrace
 
@@ -49,20 +49,4 @@ def trace_kernel(
 
 def simulate(kernel: Any, *args: Any, target: str | None = None, grid: Any = None, **kwargs: Any) -> Any:
     """Run ``kernel`` on numpy arrays and return its outputs (numpy arrays, same structure)."""
-    func, g, k = as_launch(kernel, grid)
-    frontend = k.frontend if isinstance(k, Kernel) else "legacy"
-    target = target or (k.target if isinstance(k, Kernel) else None)
-    outputs, _ = launch(
-        func,
-        args,
-        kwargs,
-        grid=g,
-        mode=Mode.VALUES,
-        target=target,
-        frontend=frontend,
-        name=getattr(func, "__name__", None),
-    )
-    return outputs
-
-
-_ = GridLauncher
+    return run_values(kernel, args, kwargs, "legacy", target, grid)

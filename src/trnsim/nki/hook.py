@@ -24,6 +24,7 @@ ALIASES: dict[str, str] = {
     "neuronxcc": "",
     "neuronxcc.nki": "trnsim.nki.legacy",
     "neuronxcc.nki.language": "trnsim.nki.legacy.language",
+    "neuronxcc.nki.language.constants": "trnsim.nki.legacy.language_constants",
     "neuronxcc.nki.isa": "trnsim.nki.legacy.isa",
     "neuronxcc.nki.compiler": "trnsim.nki.legacy.compiler",
     "neuronxcc.nki.typing": "trnsim.nki.legacy.typing",
@@ -33,6 +34,7 @@ ALIASES: dict[str, str] = {
     "nki.language": "trnsim.nki.current.language",
     "nki.isa": "trnsim.nki.current.isa",
     "nki.typing": "trnsim.nki.current.typing",
+    "nki.collectives": "trnsim.nki.current.collectives",
 }
 
 

@@ -229,3 +229,119 @@ class VirtualRegister:
 
     def __repr__(self) -> str:
         return "VirtualRegister()"
+
+
+def _reduce_into(sim: Simulation, reduce_res: Any, values: np.ndarray, op: str) -> None:
+    from trnsim.nki.alu import REDUCE
+    from trnsim.nki.isa_impl import write
+
+    red = REDUCE[op](values, axis=tuple(range(1, values.ndim)), keepdims=True)
+    write(reduce_res, red.reshape(reduce_res.shape), None, False)
+
+
+def select_reduce(
+    sim: Simulation,
+    dst: Tensor,
+    predicate: Any,
+    on_true: Any,
+    on_false: Any,
+    *,
+    reduce_res: Any = None,
+    reduce_op: Any = "maximum",
+    reverse_pred: bool = False,
+    instr: str = "nisa.select_reduce",
+) -> Instruction:
+    """``dst = where(predicate, on_true, on_false)``, optionally reduced (max) into ``reduce_res``."""
+    from trnsim.nki.alu import REDUCE, op_name
+
+    check_tensor(sim, instr, dst, "dst")
+    check_tensor(sim, instr, predicate, "predicate")
+    check_tensor(sim, instr, on_true, "on_true")
+    rname = op_name(reduce_op) or "maximum"
+    if reduce_res is not None:
+        check_tensor(sim, instr, reduce_res, "reduce_res")
+        if rname not in REDUCE:
+            sim.fail(instr, f"reduce_op {reduce_op!r} is not a reduction", "unsupported_reduce_op")
+    shape = dst.shape
+
+    def compute(v: list[Any]) -> Any:
+        pred, t, f = v
+        keep = np.asarray(pred).reshape(shape) != 0
+        if reverse_pred:
+            keep = ~keep
+        f = np.asarray(f, np.float32)
+        out = np.where(
+            keep,
+            np.asarray(t, np.float32).reshape(shape),
+            f.reshape(shape) if f.ndim and f.size == keep.size else f,
+        )
+        if reduce_res is not None:
+            _reduce_into(sim, reduce_res, out, rname)
+        return out
+
+    extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
+    return execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "select_reduce",
+        dst,
+        [("predicate", predicate), ("on_true", on_true), ("on_false", on_false)],
+        compute,
+        attrs={"op": "select", "reduce_op": rname},
+        extra_outputs=extra,
+    )
+
+
+def range_select(
+    sim: Simulation,
+    dst: Tensor,
+    on_true: Any,
+    comp_op0: Any,
+    comp_op1: Any,
+    bound0: Any,
+    bound1: Any,
+    *,
+    reduce_res: Any = None,
+    reduce_op: Any = "maximum",
+    range_start: float = 0.0,
+    on_false_value: float = float(np.finfo(np.float32).min),
+    instr: str = "nisa.range_select",
+) -> Instruction:
+    """Keep ``on_true`` where ``comp_op0(j, bound0) & comp_op1(j, bound1)``, ``j = range_start + index``."""
+    from trnsim.nki.alu import BINARY, REDUCE, op_name
+
+    check_tensor(sim, instr, dst, "dst")
+    check_tensor(sim, instr, on_true, "on_true_tile")
+    c0, c1 = op_name(comp_op0), op_name(comp_op1)
+    for label, c in (("comp_op0", c0), ("comp_op1", c1)):
+        if c not in BINARY:
+            sim.fail(instr, f"{label} {c!r} is not a comparison operator", "unsupported_alu_op")
+    rname = op_name(reduce_op) or "maximum"
+    if reduce_res is not None and rname not in REDUCE:
+        sim.fail(instr, f"reduce_op {reduce_op!r} is not a reduction", "unsupported_reduce_op")
+    p, n = dst.shape[0], free_size(dst)
+
+    def compute(v: list[Any]) -> Any:
+        t, b0, b1 = v
+        j = np.float32(range_start) + np.arange(n, dtype=np.float32)[None, :]
+        b0 = np.asarray(b0, np.float32).reshape(-1, 1) if np.ndim(b0) else np.float32(b0)
+        b1 = np.asarray(b1, np.float32).reshape(-1, 1) if np.ndim(b1) else np.float32(b1)
+        keep = BINARY[str(c0)](j, b0) & BINARY[str(c1)](j, b1)
+        out = np.where(keep, np.asarray(t, np.float32).reshape(p, n), np.float32(on_false_value))
+        if reduce_res is not None:
+            _reduce_into(sim, reduce_res, out, rname)
+        return out.reshape(dst.shape)
+
+    extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
+    return execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "range_select",
+        dst,
+        [("on_true_tile", on_true), ("bound0", bound0), ("bound1", bound1)],
+        compute,
+        attrs={"op": "select", "reduce_op": rname},
+        extra_outputs=extra,
+    )

@@ -303,8 +303,8 @@ def nc_matmul(
     check_tensor(sim, instr, moving, "moving", (Buffer.SBUF,))
     check_tensor(sim, instr, dst, "dst", (Buffer.PSUM,))
     spec = sim.spec
-    for label, t in (("stationary", stationary), ("moving", moving)):
-        name = dtype_name(t.dtype)
+    s_name, m_name = stationary.alloc.dtype_name, moving.alloc.dtype_name
+    for label, name in (("stationary", s_name), ("moving", m_name)):
         if name not in _MATMUL_DTYPES:
             sim.fail(
                 instr,
@@ -312,12 +312,11 @@ def nc_matmul(
                 f"{', '.join(sorted(_MATMUL_DTYPES))})",
                 "unsupported_dtype",
             )
-    s_fp32 = dtype_name(stationary.dtype) == "float32"
-    if s_fp32 != (dtype_name(moving.dtype) == "float32") and not is_transpose:
+    s_fp32 = s_name == "float32"
+    if s_fp32 != (m_name == "float32") and not is_transpose:
         sim.fail(
             instr,
-            f"fp32 matmul needs both operands fp32 (stationary {dtype_name(stationary.dtype)},"
-            f" moving {dtype_name(moving.dtype)})",
+            f"fp32 matmul needs both operands fp32 (stationary {s_name}, moving {m_name})",
             "unsupported_dtype",
         )
     double_row = perf_mode not in ("none", "", None)
@@ -359,7 +358,9 @@ def nc_matmul(
             f"dst shape {dst.shape} does not match the product [{m}, {n}]",
             "store_dst_shape_smaller_than_other_shape",
         )
-    if not is_float(dst.dtype) or (dtype_name(dst.dtype) != "float32" and spec.nc_version < 4):
+    if not is_transpose and (
+        not is_float(dst.dtype) or (dst.alloc.dtype_name != "float32" and spec.nc_version < 4)
+    ):
         sim.fail(instr, f"matmul writes fp32 PSUM (dst dtype {dtype_name(dst.dtype)})", "unsupported_dtype")
     if accumulate is None:  # first write to a PSUM location overwrites, later ones accumulate
         region = dst.region()
@@ -368,7 +369,10 @@ def nc_matmul(
         if not accumulate:
             group.append(region)
     else:
-        sim.psum_groups.setdefault(dst.alloc.alloc_id, []).append(dst.region())
+        group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
+        region = dst.region()
+        if region not in group:  # the same accumulator tile is written once per K step
+            group.append(region)
 
     def compute(v: list[Any]) -> Any:
         s, mv = v
@@ -503,13 +507,7 @@ def activation(
     instr: str = "nisa.activation",
 ) -> Instruction:
     """``dst = op(data * scale + bias)`` on ScalarE, optionally reducing along the free axes."""
-    name = op_name(op)
-    if name not in ACTIVATIONS:
-        sim.fail(
-            instr,
-            f"activation function {op!r} is not supported (valid: {', '.join(sorted(ACTIVATIONS))})",
-            "unsupported_activation",
-        )
+    name = named_op(sim, instr, op, ACTIVATIONS, "activation function", "unsupported_activation")
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     same_partitions(sim, instr, ("data", data), ("dst", dst))
@@ -568,15 +566,16 @@ def activation(
     )
 
 
-def _alu(sim: Simulation, instr: str, op: Any, label: str = "op") -> str:
+def named_op(sim: Simulation, instr: str, op: Any, table: dict[str, Any], what: str, err_id: str) -> str:
+    """The canonical name of ``op`` if ``table`` has it; otherwise one KernelError listing the valid ones."""
     name = op_name(op)
-    if name not in BINARY:
-        sim.fail(
-            instr,
-            f"{label} {op!r} is not an ALU operator (valid: {', '.join(sorted(BINARY))})",
-            "unsupported_alu_op",
-        )
+    if name not in table:
+        sim.fail(instr, f"{what} {op!r} is not supported (valid: {', '.join(sorted(table))})", err_id)
     return str(name)
+
+
+def _alu(sim: Simulation, instr: str, op: Any, label: str = "op") -> str:
+    return named_op(sim, instr, op, BINARY, f"{label}: ALU operator", "unsupported_alu_op")
 
 
 def _apply(name: str, a: Any, b: Any) -> Any:
@@ -790,13 +789,7 @@ def tensor_reduce(
     instr: str = "nisa.tensor_reduce",
 ) -> Instruction:
     """Reduce ``data`` along free axes (never the partition axis)."""
-    name = op_name(op)
-    if name not in REDUCE:
-        sim.fail(
-            instr,
-            f"{op!r} is not a reduction operator (valid: {', '.join(sorted(REDUCE))})",
-            "unsupported_reduce_op",
-        )
+    name = named_op(sim, instr, op, REDUCE, "reduction operator", "unsupported_reduce_op")
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     axes = normalize_axes(sim, instr, axis, data.ndim)
@@ -902,6 +895,26 @@ def memset(
         mask=mask,
         attrs=attrs,
     )
+
+
+def pattern_values(partitions: int, pattern: Any, offset: int, channel_multiplier: int) -> np.ndarray:
+    """``offset + c * channel_multiplier + sum(i_k * step_k)`` over ``[[step, num], ...]`` per partition c."""
+    nums = [int(n) for _, n in pattern]
+    grid = np.zeros(nums, dtype=np.int64)
+    for d, (step, n) in enumerate(pattern):
+        shape = [1] * len(nums)
+        shape[d] = int(n)
+        grid = grid + int(step) * np.arange(int(n)).reshape(shape)
+    channel = np.arange(partitions).reshape((partitions,) + (1,) * grid.ndim)
+    return np.asarray(offset + channel_multiplier * channel + grid[None])
+
+
+def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> tuple[int, ...]:
+    """Shape after reducing ``axes`` (size 1 with ``keepdims``; on-chip results stay 2-D)."""
+    if keepdims:
+        return tuple(1 if d in axes else n for d, n in enumerate(shape))
+    kept = tuple(n for d, n in enumerate(shape) if d not in axes)
+    return kept if len(kept) >= 2 else (*kept, 1)
 
 
 def iota(

@@ -357,3 +357,41 @@ def as_launch(kernel: Any, grid: Any = None) -> tuple[Callable[..., Any], Grid |
     if callable(kernel):
         return kernel, g, None
     raise TrnsimError(f"{kernel!r} is not a kernel (a function or an nki.jit kernel)")
+
+
+def decorate(mode: str, func: Callable[..., Any] | None, options: dict[str, Any], frontend: str) -> Any:
+    """``jit``/``benchmark``/``profile``/``baremetal`` as decorator or wrapper, for either front end.
+
+    Wrapping an already decorated kernel (``benchmark(jit(f))``) keeps its function, front end and
+    options instead of nesting kernels.
+    """
+
+    def make(f: Callable[..., Any]) -> Kernel:
+        if isinstance(f, Kernel):
+            return Kernel(f.func, frontend=f.frontend, mode=mode, options={**f.options, **options})
+        return Kernel(f, frontend=frontend, mode=mode, options=options)
+
+    return make if func is None else make(func)
+
+
+def run_values(
+    kernel: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    frontend: str,
+    target: str | None = None,
+    grid: Any = None,
+) -> Any:
+    """Run a kernel, ``kernel[grid]`` or plain function on numpy arrays; return its outputs."""
+    func, g, k = as_launch(kernel, grid)
+    outputs, _ = launch(
+        func,
+        args,
+        kwargs,
+        grid=g,
+        mode=Mode.VALUES,
+        target=target or (k.target if k is not None else None),
+        frontend=k.frontend if k is not None else frontend,
+        name=getattr(func, "__name__", None),
+    )
+    return outputs

@@ -17,7 +17,7 @@ import numpy as np
 from trnsim.hardware.neuroncore import NeuronCoreSpec, load_neuroncore
 from trnsim.nki import isa_impl as isa
 from trnsim.nki import runtime, tensor
-from trnsim.nki.alu import ACTIVATIONS
+from trnsim.nki.alu import ACTIVATIONS, COMPARISONS
 from trnsim.nki.dtypes import DtypeError, as_dtype, dtype_name, is_float, promote, scalar_dtype
 from trnsim.nki.indexing import IndexExpr
 from trnsim.nki.runtime import Buffer, LoopFrame, Simulation
@@ -321,6 +321,9 @@ def copy(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
     return fresh(sim, dst, instr)
 
 
+copy._nki_op = "copy"  # type: ignore[attr-defined]  # nl.copy is also the identity activation
+
+
 def static_cast(input_data: Any, dtype: Any) -> Tensor:
     """A converted copy."""
     return copy(input_data, dtype=dtype)
@@ -370,17 +373,7 @@ def unary(name: str, x: Any, dtype: Any = None, mask: Any = None) -> Any:
 def _result_dtype(sim: Simulation, api: str, name: str, a: Any, b: Any, dtype: Any) -> np.dtype[Any]:
     if dtype is not None:
         return to_dtype(sim, api, dtype)
-    if name in (
-        "equal",
-        "not_equal",
-        "greater",
-        "greater_equal",
-        "less",
-        "less_equal",
-        "logical_and",
-        "logical_or",
-        "logical_xor",
-    ):
+    if name in COMPARISONS:
         return np.dtype(np.bool_)
     da = a.dtype if isinstance(a, Tensor) else scalar_dtype(a)
     db = b.dtype if isinstance(b, Tensor) else scalar_dtype(b)
@@ -471,6 +464,17 @@ def where(condition: Any, x: Any, y: Any, *, dtype: Any = None, mask: Any = None
     return fresh(sim, dst, instr)
 
 
+#: ``nl`` reduction function -> the tensor_reduce operator it issues
+REDUCTION_OPS = {
+    "sum": "add",
+    "max": "maximum",
+    "min": "minimum",
+    "prod": "multiply",
+    "mean": "mean",
+    "all": "logical_and",
+}
+
+
 def reduce(
     name: str, x: Any, axis: Any, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any
 ) -> Tensor:
@@ -479,20 +483,8 @@ def reduce(
     sim = runtime.current(api)
     isa.check_tensor(sim, api, x, "x")
     axes = isa.normalize_axes(sim, api, axis, x.ndim)
-    if keepdims:
-        shape = tuple(1 if d in axes else n for d, n in enumerate(x.shape))
-    else:
-        shape = tuple(n for d, n in enumerate(x.shape) if d not in axes)
-        if len(shape) < 2:
-            shape = (*shape, 1)
-    op = {
-        "sum": "add",
-        "max": "maximum",
-        "min": "minimum",
-        "prod": "multiply",
-        "mean": "mean",
-        "all": "logical_and",
-    }[name]
+    shape = isa.reduced_shape(x.shape, axes, keepdims)
+    op = REDUCTION_OPS[name]
     dt = dtype or (np.float32 if name == "mean" and not is_float(x.dtype) else x.dtype)
     dst = new_tile(sim, api, shape, dt)
     instr = isa.tensor_reduce(sim, dst, op, x, axes, mask=mask, api=api, instr=api)
@@ -713,6 +705,20 @@ def ap(
     strides = tuple(int(s) for s, _ in pattern)
     off = base.offset if offset is None else int(offset)
     a = base.alloc
+    if a.on_chip:  # [[partition step, partitions], free pairs...]: rows must be whole partitions
+        if not shape or (shape[0] > 1 and strides[0] != a.free_elems):
+            sim.fail(
+                ".ap",
+                f"the first pattern pair of an on-chip tensor is the partition dim: its step must be"
+                f" {a.free_elems} (the free elements per partition), got {pattern[0] if pattern else None}",
+                "invalid_access_pattern",
+            )
+        if shape[0] > sim.spec.pmax or len(shape) > 5:
+            sim.fail(
+                ".ap",
+                f"pattern {pattern}: at most {sim.spec.pmax} partitions and 4 free dimensions",
+                "invalid_access_pattern",
+            )
     if scalar_offset is not None and not isinstance(scalar_offset, Tensor):
         # a register: its value is known at trace time (unless loaded from memory in timing mode)
         if not getattr(scalar_offset, "known", True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +52,11 @@ def run_file(file: Path, args: list[str] | None = None, target: str | None = Non
     with _as_main(Path(file), list(args or []), target):
         try:
             runpy.run_path(str(file), run_name="__main__")
+        except TrnsimError:
+            raise
+        except Exception as error:  # the file's own bug: report it as `python FILE` would
+            _print_user_traceback(error, Path(file))
+            return 1
         except SystemExit as stop:
             code = stop.code
             if code is None:
@@ -60,6 +66,15 @@ def run_file(file: Path, args: list[str] | None = None, target: str | None = Non
             print(code, file=sys.stderr)  # SystemExit("message"), as Python does
             return 1
     return 0
+
+
+def _print_user_traceback(error: BaseException, file: Path) -> None:
+    """Print the traceback from the file's own frames on (none of trnsim's or typer's above them)."""
+    target = os.path.abspath(file)
+    tb = error.__traceback__
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
+        tb = tb.tb_next
+    traceback.print_exception(type(error), error, tb if tb is not None else error.__traceback__)
 
 
 def collect_traces(

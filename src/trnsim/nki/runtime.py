@@ -8,6 +8,7 @@ Front ends never patch module globals; every instruction looks the simulation up
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import math
 import os
@@ -150,15 +151,45 @@ class Allocation:
 _SPACE = {b: b.space for b in Buffer}
 
 
+class WriteSet:
+    """Regions of one allocation written inside a loop, with the latest iteration of each.
+
+    Kept sorted by start byte so that a read only looks at the writes near it (block tensors
+    get thousands of disjoint writes); a region rewritten every iteration stays one entry.
+    """
+
+    __slots__ = ("iters", "max_len", "regions", "starts")
+
+    def __init__(self) -> None:
+        self.iters: dict[Region, int] = {}
+        self.starts: list[int] = []
+        self.regions: list[Region] = []
+        self.max_len = 0
+
+    def add(self, region: Region, iteration: int) -> None:
+        """Record a write of ``region`` in ``iteration``."""
+        if region not in self.iters:
+            at = bisect.bisect_right(self.starts, region.byte_start)
+            self.starts.insert(at, region.byte_start)
+            self.regions.insert(at, region)
+            self.max_len = max(self.max_len, region.byte_stop - region.byte_start)
+        self.iters[region] = iteration
+
+    def near(self, region: Region) -> list[Region]:
+        """Written regions whose byte ranges could intersect ``region``'s."""
+        lo = bisect.bisect_right(self.starts, region.byte_start - self.max_len)
+        hi = bisect.bisect_left(self.starts, region.byte_stop)
+        return self.regions[lo:hi]
+
+
 @dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
 class LoopFrame:
     """One active ``affine_range`` loop: writes per iteration to tensors made before it."""
 
     start_alloc: int
     iteration: int = 0
-    #: alloc_id -> {region: latest iteration that wrote it} for plain (non-accumulating) writes;
-    #: a dict, so a tile rewritten every iteration stays one entry
-    writes: dict[int, dict[Region, int]] = field(default_factory=dict)
+    #: alloc_id -> the plain (non-accumulating) writes to that allocation in this loop
+    writes: dict[int, WriteSet] = field(default_factory=dict)
 
 
 @dataclass
@@ -408,10 +439,8 @@ class Simulation:
             if region.alloc_id < frame.start_alloc:
                 regions = frame.writes.get(region.alloc_id)
                 if regions is None:
-                    frame.writes[region.alloc_id] = {region: frame.iteration}
-                else:
-                    regions.pop(region, None)  # keep insertion order = write order
-                    regions[region] = frame.iteration
+                    regions = frame.writes[region.alloc_id] = WriteSet()
+                regions.add(region, frame.iteration)
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
@@ -422,14 +451,17 @@ class Simulation:
             if not writes:
                 continue
             now = frame.iteration
+            near = writes.near(region)
+            iters = writes.iters
             earlier = None
-            for w, it in writes.items():
+            for w in near:
+                it = iters[w]
                 if it < now and w.overlaps(region):
                     earlier = (w, it)
                     break
             if earlier is None:
                 continue
-            if any(it == now and _contains(w, region) for w, it in writes.items()):
+            if any(iters[w] == now and _contains(w, region) for w in near):
                 continue
             it = earlier[1]
             self.fail(

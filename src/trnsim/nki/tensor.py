@@ -526,6 +526,16 @@ def _tile_strides(t: Tensor, new: tuple[int, ...]) -> tuple[int, ...]:
 def _region(t: Tensor) -> Region:
     a = t.alloc
     isz = a.itemsize
+    shape = t.shape
+    if len(shape) == 2 and t.flat is None and not t.dyn and a.on_chip:
+        # the common [P, F] tile view with unit free stride: one box, no loops
+        n0, n1 = shape
+        s0, s1 = t.strides
+        ft = a.free_elems
+        if s0 == ft and s1 == 1 and n0 and n1:
+            p0, f0 = divmod(t.offset, ft)
+            if f0 + n1 <= ft:
+                return Region(a.alloc_id, p0, p0 + n0, f0 * isz, (f0 + n1) * isz)
     if t.dyn:
         if a.on_chip:
             return Region(a.alloc_id, 0, a.partitions, 0, a.free_elems * isz)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.table import Table
 
 from trnsim.plan.claims import ClaimCheck
@@ -50,58 +51,93 @@ def breakdown_table(result: SearchResult) -> Table:
     return table
 
 
-def _row_cells(o: PlanOutcome | None, note: str | None) -> list[str]:
-    if o is None:
-        return [note or "no feasible plan", "", "", "", "", "", "", ""]
-    return [
-        f"{o.chips:,}", o.candidate.short(), f"{o.time_to_train_days:.1f}",
+def _money_short(value: float | None) -> str:
+    """Dollars in at most 7 characters: $950, $12.3k, $18.4M, $1.20B."""
+    if value is None:
+        return "n/a"  # no price in the catalog (the prices table says so)
+    for limit, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            return f"${scaled:.3g}{unit}" if scaled < 1000 else f"${scaled:,.0f}{unit}"
+    return f"${value:,.0f}"
+
+
+def _narrow_table(title: str) -> Table:
+    """A borderless table, columns two spaces apart: the comparison tables fit 100 columns."""
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
+                 title_justify="left")
+
+
+def _row_cells(o: PlanOutcome | None, with_chips: bool) -> list[str]:
+    if o is None:  # why is printed below the table (a note in a cell would wrap into a column)
+        return (["—"] if with_chips else []) + ["— (see below)"] + ["—"] * 6
+    cells = [
+        o.candidate.short(), f"{o.time_to_train_days:.1f}",
         f"{o.tokens_per_s / o.chips:,.0f}", f"{o.estimate.mfu:.0%}", f"{o.estimate.goodput:.0%}",
-        _money(o.cost_usd), _energy(o.energy_mwh),
+        _money_short(o.cost_usd), "n/a" if o.energy_mwh is None else f"{o.energy_mwh:,.0f}",
     ]
+    return [f"{o.chips:,}", *cells] if with_chips else cells
 
 
 def comparison_table(comparison: Comparison, equal_budget: bool = False) -> Table:
-    """Best plan per system at equal chips (or at equal hourly budget)."""
+    """Best plan per system at equal chips (or at equal hourly budget); notes in :func:`comparison_notes`."""
     if equal_budget:
         budget = comparison.hourly_budget_usd
         title = (f"Equal budget: ${budget:,.0f}/h (the reference {comparison.reference}'s spend)"
                  if budget is not None else "Equal budget: no reference price")
     else:
         title = f"Equal chips: {comparison.chips:,} chips per system"
-    table = Table(title=title)
-    for column in ("system", "chips", "best plan", "days", "tok/s/chip", "MFU", "goodput", "cost", "MWh"):
-        table.add_column(column, justify="left" if column in ("system", "best plan") else "right")
+    table = _narrow_table(title)
+    columns = ["system", *(["chips"] if equal_budget else []), "best plan", "days", "tok/s\nper chip", "MFU",
+               "goodput", "cost", "MWh"]
+    for column in columns:
+        text = column in ("system", "best plan")
+        # numbers never wrap or shorten; a plan too long for its share wraps at a space instead
+        table.add_column(column, justify="left" if text else "right", no_wrap=column != "best plan")
     for row in comparison.rows:
-        if equal_budget:
-            result, note = row.equal_budget, row.equal_budget_note
-        else:
-            result, note = row.equal_chips, row.equal_chips_error
-        table.add_row(row.system.name, *_row_cells(result.best if result else None, note))
+        result = row.equal_budget if equal_budget else row.equal_chips
+        table.add_row(row.system.name, *_row_cells(result.best if result else None, equal_budget))
     return table
 
 
+def comparison_notes(comparison: Comparison, equal_budget: bool = False) -> list[str]:
+    """One line per system with a note: why it has no plan, or what the budget buys."""
+    notes = []
+    for row in comparison.rows:
+        note = row.equal_budget_note if equal_budget else row.equal_chips_error
+        if note:
+            notes.append(f"{row.system.name}: {note}")
+    return notes
+
+
 def prices_table(comparison: Comparison) -> Table:
-    """The catalog price behind each cost, with its date and source (or that it is unknown)."""
-    table = Table(title="Prices and power used (catalog; override with --catalog DIR)")
-    for column in ("system", "USD/node-h", "date", "price source", "W/chip", "power source"):
-        table.add_column(column)
+    """The catalog price and power behind each cost and energy, with date and source (or unknown)."""
+    table = _narrow_table("Prices and power used (catalog; override with --catalog DIR)")
+    table.add_column("system", no_wrap=True)
+    table.add_column("USD/node-h", justify="right")
+    table.add_column("date")
+    table.add_column("W/chip", justify="right")
+    table.add_column("sources (price; power)")
     for row in comparison.rows:
         s = row.system
-        power = ("unknown", "no power in the catalog: energy not reported") if s.power_w_per_chip is None \
-            else (f"{s.power_w_per_chip:,.0f}", s.power_note or "")
         if s.price_usd_per_node_hour is None:
-            table.add_row(s.name, "unknown", "", "no price in the catalog: cost not reported", *power)
+            price, date, price_source = "unknown", "", "no price in the catalog: cost not reported"
         else:
-            table.add_row(s.name, f"{s.price_usd_per_node_hour:,.2f}", s.price_date or "undated",
-                          s.price_source or "", *power)
+            price = f"{s.price_usd_per_node_hour:,.2f}"
+            date, price_source = s.price_date or "undated", s.price_source or "no source"
+        if s.power_w_per_chip is None:
+            power, power_source = "unknown", "no power in the catalog: energy not reported"
+        else:
+            power, power_source = f"{s.power_w_per_chip:,.0f}", s.power_note or "no source"
+        table.add_row(s.name, price, date, power, f"{price_source}; {power_source}")
     return table
 
 
 def claims_table(claims: list[ClaimCheck]) -> Table:
     """The seed claims next to what trnsim predicts."""
-    table = Table(title="Published claims vs trnsim's prediction for this job")
-    table.add_column("claim")
-    table.add_column("trnsim predicts")
+    table = _narrow_table("Published claims vs trnsim's prediction for this job")
+    table.add_column("claim", ratio=1)
+    table.add_column("trnsim predicts", ratio=2)
     for claim in claims:
         table.add_row(claim.claim, claim.prediction)
     return table

@@ -30,12 +30,14 @@ class _Reader:
         self.data = data
         self.where = where
 
-    def integer(self, *keys: str, default: int | None = None) -> int:
+    def integer(self, *keys: str, default: int | None = None, minimum: int | None = None) -> int:
         for key in keys:
             value = self.data.get(key)
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ConfigError(f"{self.where}: '{key}' must be a whole number, got {value!r}")
+                if minimum is not None and value < minimum:
+                    raise ConfigError(f"{self.where}: '{key}' must be at least {minimum}, got {value}")
                 return value
         if default is None:
             raise ConfigError(f"{self.where}: missing '{keys[0]}'")
@@ -53,7 +55,7 @@ class _Reader:
 
 def _dense_llama_like(r: _Reader, family: str) -> dict[str, Any]:
     h = r.integer("hidden_size")
-    heads = r.integer("num_attention_heads")
+    heads = r.integer("num_attention_heads", minimum=1)
     if h % heads and "head_dim" not in r.data:
         raise ConfigError(f"{r.where}: hidden_size={h} is not divisible by num_attention_heads={heads}")
     return {
@@ -81,7 +83,7 @@ def _llama(r: _Reader) -> dict[str, Any]:
 
 def _gpt2(r: _Reader) -> dict[str, Any]:
     h = r.integer("n_embd", "hidden_size")
-    heads = r.integer("n_head", "num_attention_heads")
+    heads = r.integer("n_head", "num_attention_heads", minimum=1)
     if h % heads:
         raise ConfigError(f"{r.where}: n_embd={h} is not divisible by n_head={heads}")
     dropout = any(float(r.data.get(k) or 0.0) > 0 for k in ("resid_pdrop", "attn_pdrop", "embd_pdrop"))
@@ -106,7 +108,7 @@ def _gpt2(r: _Reader) -> dict[str, Any]:
 
 def _gpt_neox(r: _Reader) -> dict[str, Any]:
     h = r.integer("hidden_size")
-    heads = r.integer("num_attention_heads")
+    heads = r.integer("num_attention_heads", minimum=1)
     if h % heads:
         raise ConfigError(f"{r.where}: hidden_size={h} is not divisible by num_attention_heads={heads}")
     return {
@@ -139,7 +141,7 @@ def _mixtral(r: _Reader) -> dict[str, Any]:
 
 
 def _deepseek(r: _Reader) -> dict[str, Any]:
-    heads = r.integer("num_attention_heads")
+    heads = r.integer("num_attention_heads", minimum=1)
     fields = {
         "family": str(r.data.get("model_type")),
         "hidden_size": r.integer("hidden_size"),

@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 
 from trnsim.nki.current import isa, language, typing
-from trnsim.nki.kernel import GridLauncher, Kernel, launch
-from trnsim.nki.legacy import benchmark, profile
-from trnsim.nki.runtime import Mode
+from trnsim.nki.kernel import decorate, run_values
 from trnsim.nki.tensor import Tensor
 
 __all__ = ["benchmark", "dtype", "isa", "jit", "language", "profile", "simulate", "tensor", "typing"]
@@ -27,32 +25,25 @@ dtype = np.dtype
 
 def jit(fn: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     """Make ``fn`` an NKI kernel (numpy arguments run on trnsim's simulator)."""
-    if fn is None:
-        return lambda f: Kernel(f, frontend="current", options=kwargs)
-    return Kernel(fn, frontend="current", options=kwargs)
+    return decorate("auto", fn, kwargs, "current")
+
+
+def benchmark(
+    kernel: Callable[..., Any] | None = None, *, warmup: int = 10, iters: int = 100, **kwargs: Any
+) -> Any:
+    """Predict latency into ``kernel.benchmark_result`` (see the legacy ``benchmark``)."""
+    return decorate("benchmark", kernel, {**kwargs, "warmup": warmup, "iters": iters}, "current")
+
+
+def profile(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """Like ``benchmark`` (no NEFF/NTFF files are written)."""
+    return decorate("profile", func, kwargs, "current")
 
 
 def simulate(kernel: Any) -> Callable[..., Any]:
     """``nki.simulate(kernel)(*args)``: run on numpy arrays; returns the kernel's outputs."""
-    grid = None
-    func = kernel
-    target = None
-    if isinstance(kernel, GridLauncher):
-        grid, func, target = kernel.grid, kernel.kernel.func, kernel.kernel.target
-    elif isinstance(kernel, Kernel):
-        func, target = kernel.func, kernel.target
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        outputs, _ = launch(
-            func,
-            args,
-            kwargs,
-            grid=grid,
-            mode=Mode.VALUES,
-            target=target,
-            frontend="current",
-            name=getattr(func, "__name__", None),
-        )
-        return outputs
+        return run_values(kernel, args, kwargs, "current")
 
     return run

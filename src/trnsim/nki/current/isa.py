@@ -14,7 +14,11 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
-from trnsim.nki import runtime
+from trnsim.nki.isa_common import engine_name as _eng
+from trnsim.nki.isa_common import get_nc_version as get_nc_version
+from trnsim.nki.isa_common import nc_version as nc_version
+from trnsim.nki.isa_common import oob_mode as oob_mode
+from trnsim.nki.isa_common import sim_for as _sim
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine
 
@@ -56,21 +60,6 @@ class dge_mode(enum.IntEnum):
     none = 3
 
 
-class oob_mode(enum.IntEnum):
-    """Out-of-bounds policy."""
-
-    error = 0
-    skip = 1
-
-
-class nc_version(enum.IntEnum):
-    """NeuronCore generations."""
-
-    gen2 = 2
-    gen3 = 3
-    gen4 = 4
-
-
 class matmul_perf_mode(enum.Enum):
     """TensorE performance modes."""
 
@@ -99,24 +88,9 @@ class NkiValidationError(Exception):
     """Raised by the SDK for invalid instructions (trnsim raises KernelError)."""
 
 
-def get_nc_version() -> nc_version:
-    """The target's NeuronCore generation."""
-    return nc_version(_impl.spec_now().nc_version)
-
-
 def get_nc_sub_version() -> int:
     """Sub-version of the generation (0 in trnsim)."""
     return 0
-
-
-def _sim(name: str) -> runtime.Simulation:
-    return runtime.current(f"nisa.{name}")
-
-
-def _eng(e: Any) -> Any:
-    if e is None or (isinstance(e, engine) and e is engine.unknown):
-        return None
-    return e.name if isinstance(e, enum.Enum) else e
 
 
 def nc_matmul(
@@ -297,16 +271,7 @@ def iota(
     sim = _sim("iota")
     values = None
     if sim.values:
-        p = dst.shape[0]
-        steps = [int(s) for s, _ in pattern]
-        nums = [int(n) for _, n in pattern]
-        grid = np.zeros(nums, dtype=np.int64)
-        for d, (s, n) in enumerate(zip(steps, nums, strict=True)):
-            shape = [1] * len(nums)
-            shape[d] = n
-            grid = grid + s * np.arange(n).reshape(shape)
-        values = offset + channel_multiplier * np.arange(p).reshape((p,) + (1,) * grid.ndim) + grid[None]
-        values = values.reshape(dst.shape)
+        values = _isa.pattern_values(dst.shape[0], pattern, offset, channel_multiplier).reshape(dst.shape)
     _isa.iota(sim, dst, values)
 
 
@@ -416,14 +381,7 @@ def affine_select(
     sim = _sim("affine_select")
     pred = None
     if sim.values:
-        p = dst.shape[0]
-        nums = [int(n) for _, n in pattern]
-        grid = np.zeros(nums, dtype=np.int64)
-        for d, (s, n) in enumerate(pattern):
-            shape = [1] * len(nums)
-            shape[d] = int(n)
-            grid = grid + int(s) * np.arange(int(n)).reshape(shape)
-        value = offset + channel_multiplier * np.arange(p).reshape((p,) + (1,) * grid.ndim) + grid[None]
+        value = _isa.pattern_values(dst.shape[0], pattern, offset, channel_multiplier)
         op = _isa.op_name(cmp_op) or "equal"
         pred = np.asarray(_isa.BINARY[op](value, 0)).reshape(dst.shape)
     _isa.affine_select(sim, dst, pred, on_true_tile, on_false_value)
@@ -470,6 +428,60 @@ def dma_compute(
 def core_barrier(data: Any, cores: Any, engine: Any = None, name: str | None = None) -> None:
     """A cross-core barrier (recorded; instances run serially here)."""
     _extra.core_barrier(_sim("core_barrier"), data, cores)
+
+
+def select_reduce(
+    dst: Tensor,
+    predicate: Any,
+    on_true: Any,
+    on_false: Any,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    reduce_op: Any = "maximum",
+    reverse_pred: bool = False,
+    name: str | None = None,
+) -> None:
+    """``dst = where(predicate, on_true, on_false)`` with an optional max into ``reduce_res``."""
+    _extra.select_reduce(
+        _sim("select_reduce"),
+        dst,
+        predicate,
+        on_true,
+        on_false,
+        reduce_res=reduce_res,
+        reduce_op=reduce_op,
+        reverse_pred=reverse_pred,
+    )
+
+
+def range_select(
+    dst: Tensor,
+    on_true_tile: Any,
+    comp_op0: Any,
+    comp_op1: Any,
+    bound0: Any,
+    bound1: Any,
+    reduce_cmd: Any = None,
+    reduce_res: Any = None,
+    reduce_op: Any = "maximum",
+    range_start: float = 0.0,
+    on_false_value: float = -3.4028235e38,
+    name: str | None = None,
+) -> None:
+    """Keep elements whose free index lies in the bounds (else FP32_MIN), optionally max-reduced."""
+    _extra.range_select(
+        _sim("range_select"),
+        dst,
+        on_true_tile,
+        comp_op0,
+        comp_op1,
+        bound0,
+        bound1,
+        reduce_res=reduce_res,
+        reduce_op=reduce_op,
+        range_start=range_start,
+        on_false_value=on_false_value,
+    )
 
 
 VirtualRegister = _extra.VirtualRegister
@@ -525,8 +537,6 @@ for _name in (
     "quantize_mx",
     "sendrecv",
     "nc_match_replace8",
-    "range_select",
-    "select_reduce",
     "nc_n_gather",
     "nonzero_with_count",
     "local_gather",

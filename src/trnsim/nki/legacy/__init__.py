@@ -8,12 +8,15 @@ allocated in ``nl.shared_hbm`` and returned (2.21+), or passed in as arguments (
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
-from trnsim.nki.kernel import GridLauncher, Kernel, launch
-from trnsim.nki.legacy import compiler, isa, language, typing
-from trnsim.nki.runtime import Mode
+from trnsim.nki.kernel import decorate, run_values
+from trnsim.nki.legacy import compiler, isa, language, private_api, typing
 from trnsim.nki.tensor import Tensor as tensor
+
+#: ``nki._private.private_api`` as kernels reach it by attribute
+_private = SimpleNamespace(private_api=private_api)
 
 __all__ = [
     "baremetal",
@@ -31,18 +34,11 @@ __all__ = [
 
 
 def _decorator(mode: str, func: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
-    def make(f: Callable[..., Any]) -> Kernel:
-        if isinstance(f, Kernel):  # benchmark(jit(f)): keep the inner kernel's options
-            return Kernel(f.func, frontend=f.frontend, mode=mode, options={**f.options, **kwargs})
-        return Kernel(f, frontend="legacy", mode=mode, options=kwargs)
-
-    return make if func is None else make(func)
+    return decorate(mode, func, kwargs, "legacy")
 
 
 def jit(func: Callable[..., Any] | None = None, mode: str = "auto", **kwargs: Any) -> Any:
     """Make ``func`` an NKI kernel; called with numpy arrays it runs on trnsim's CPU simulator."""
-    if mode in ("benchmark", "profile"):
-        return _decorator(mode, func, kwargs)
     return _decorator(mode, func, kwargs)
 
 
@@ -74,21 +70,4 @@ def profile(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
 
 def simulate_kernel(kernel: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a kernel (or ``kernel[grid]``) on numpy arrays and return its outputs."""
-    grid = None
-    target = None
-    func = kernel
-    if isinstance(kernel, GridLauncher):
-        grid, func, target = kernel.grid, kernel.kernel.func, kernel.kernel.target
-    elif isinstance(kernel, Kernel):
-        func, target = kernel.func, kernel.target
-    outputs, _ = launch(
-        func,
-        args,
-        kwargs,
-        grid=grid,
-        mode=Mode.VALUES,
-        target=target,
-        frontend="legacy",
-        name=getattr(func, "__name__", None),
-    )
-    return outputs
+    return run_values(kernel, args, kwargs, "legacy")

@@ -16,9 +16,13 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
-from trnsim.nki import runtime
 from trnsim.nki.dtypes import dtype_name, promote
 from trnsim.nki.indexing import IndexExpr, MaskExpr
+from trnsim.nki.isa_common import engine_name as _eng
+from trnsim.nki.isa_common import get_nc_version as get_nc_version
+from trnsim.nki.isa_common import nc_version as nc_version
+from trnsim.nki.isa_common import oob_mode as oob_mode
+from trnsim.nki.isa_common import sim_for as _sim
 from trnsim.nki.runtime import Buffer
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine
@@ -61,39 +65,9 @@ class dge_mode(enum.IntEnum):
     unknown = 3
 
 
-class oob_mode(enum.IntEnum):
-    """Out-of-bounds policy of dynamic accesses."""
-
-    error = 0
-    skip = 1
-
-
-class nc_version(enum.IntEnum):
-    """NeuronCore generations."""
-
-    gen2 = 2
-    gen3 = 3
-    gen4 = 4
-
-
 constants = types.SimpleNamespace(
     engine=engine, reduce_cmd=reduce_cmd, dge_mode=dge_mode, oob_mode=oob_mode, nc_version=nc_version
 )
-
-
-def get_nc_version() -> nc_version:
-    """The target's NeuronCore generation."""
-    return nc_version(_impl.spec_now().nc_version)
-
-
-def _sim(name: str) -> runtime.Simulation:
-    return runtime.current(f"nisa.{name}")
-
-
-def _eng(e: Any) -> Any:
-    if e is None or (isinstance(e, engine) and e is engine.unknown):
-        return None
-    return e.name if isinstance(e, enum.Enum) else e
 
 
 def _out_dtype(dtype: Any, *tiles: Any) -> Any:
@@ -306,12 +280,7 @@ def tensor_reduce(
     sim = _sim("tensor_reduce")
     _isa.check_tensor(sim, "nisa.tensor_reduce", data, "data")
     axes = _isa.normalize_axes(sim, "nisa.tensor_reduce", axis, data.ndim)
-    if keepdims:
-        shape = tuple(1 if d in axes else n for d, n in enumerate(data.shape))
-    else:
-        shape = tuple(n for d, n in enumerate(data.shape) if d not in axes)
-        if len(shape) < 2:
-            shape = (*shape, 1)
+    shape = _isa.reduced_shape(data.shape, axes, keepdims)
     dst = _impl.new_tile(sim, "nisa.tensor_reduce", shape, dtype or data.dtype)
     instr = _isa.tensor_reduce(sim, dst, op, data, axes, negate=negate, mask=mask)
     return _impl.fresh(sim, dst, instr)
@@ -609,6 +578,69 @@ def nc_stream_shuffle(
 ) -> None:
     """Partition shuffle within 32-partition quadrants (legacy: src first)."""
     _extra.nc_stream_shuffle(_sim("nc_stream_shuffle"), dst, src, shuffle_mask)
+
+
+def range_select(
+    *,
+    on_true_tile: Any,
+    comp_op0: Any,
+    comp_op1: Any,
+    bound0: Any,
+    bound1: Any,
+    reduce_cmd: Any = None,
+    reduce_res: Any = None,
+    reduce_op: Any = np.amax,
+    range_start: float = 0.0,
+    on_false_value: float = -3.4028235e38,
+    mask: Any = None,
+    dtype: Any = None,
+    **_: Any,
+) -> Tensor:
+    """Keep elements whose free index lies in the bounds (else FP32_MIN): a new tile."""
+    sim = _sim("range_select")
+    _isa.check_tensor(sim, "nisa.range_select", on_true_tile, "on_true_tile")
+    dst = _impl.new_tile(sim, "nisa.range_select", on_true_tile.shape, dtype or on_true_tile.dtype)
+    instr = _extra.range_select(
+        sim,
+        dst,
+        on_true_tile,
+        comp_op0,
+        comp_op1,
+        bound0,
+        bound1,
+        reduce_res=reduce_res,
+        reduce_op=reduce_op,
+        range_start=range_start,
+        on_false_value=on_false_value,
+    )
+    return _impl.fresh(sim, dst, instr)
+
+
+def select_reduce(
+    *,
+    dst: Any,
+    predicate: Any,
+    on_true: Any,
+    on_false: Any,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    reduce_op: Any = np.amax,
+    reverse_pred: bool = False,
+    mask: Any = None,
+    dtype: Any = None,
+    **_: Any,
+) -> None:
+    """``dst = where(predicate, on_true, on_false)`` with an optional max into ``reduce_res``."""
+    _extra.select_reduce(
+        _sim("select_reduce"),
+        dst,
+        predicate,
+        on_true,
+        on_false,
+        reduce_res=reduce_res,
+        reduce_op=reduce_op,
+        reverse_pred=reverse_pred,
+    )
 
 
 def _dtype_str(t: Tensor) -> str:

@@ -6,7 +6,6 @@ Functions return new tiles; ``mask=`` is accepted everywhere. Implementations li
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import ml_dtypes
@@ -64,6 +63,7 @@ from trnsim.nki.language_impl import (
     zeros,
     zeros_like,
 )
+from trnsim.nki.legacy import language_constants as constants
 from trnsim.nki.runtime import Buffer
 from trnsim.nki.tensor import Tensor
 
@@ -147,14 +147,7 @@ def _binary(name: str, default_dtype: Any = None) -> Any:
 
 
 def _reduction(name: str) -> Any:
-    op = {
-        "sum": "add",
-        "max": "maximum",
-        "min": "minimum",
-        "prod": "multiply",
-        "mean": "mean",
-        "all": "logical_and",
-    }[name]
+    op = _impl.REDUCTION_OPS[name]
 
     def fn(
         x: Any, axis: Any, *, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any
@@ -262,14 +255,6 @@ class _BFP16:
 
 
 bfp16 = _BFP16()
-
-
-def sizeinbytes(dtype: Any) -> int:
-    """Bytes per element of ``dtype``."""
-    return int(np.dtype(dtype).itemsize)
-
-
-constants = types.SimpleNamespace(sizeinbytes=sizeinbytes)
 
 
 def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: Any = None) -> Any:

@@ -1,0 +1,50 @@
+"""Checks of command-line values that several commands share, made before any long computation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trnsim.errors import ConfigError
+
+__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count"]
+
+
+def check_output_path(path: Path | None, option: str) -> None:
+    """Fail now, not after minutes of work, if ``path`` cannot be written (missing directory...)."""
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(
+            f"{option} '{path}': directory '{parent}' does not exist; create it or pick another path"
+        )
+    if path.is_dir():
+        raise ConfigError(f"{option} '{path}' is a directory; give a file path")
+
+
+def check_rank_count(ranks: int, system: str, ranks_per_node: int, option: str = "--ranks") -> None:
+    """Ranks fill whole nodes, or part of one node evenly (a divisor of its ranks)."""
+    if ranks % ranks_per_node == 0 or (ranks < ranks_per_node and ranks_per_node % ranks == 0):
+        return
+    lower = max(ranks_per_node, ranks // ranks_per_node * ranks_per_node)
+    raise ConfigError(
+        f"{option} {ranks} does not fit {system} nodes of {ranks_per_node} ranks: give a multiple of "
+        f"{ranks_per_node} (e.g. {lower} or {lower + ranks_per_node}) or a divisor of it for part of one node"
+    )
+
+
+def check_chip_count(chips: int, system: str, chips_per_node: int, option: str = "--chips") -> None:
+    """Chips fill whole nodes, or part of one node evenly (a divisor of its chips)."""
+    if chips % chips_per_node == 0 or (chips < chips_per_node and chips_per_node % chips == 0):
+        return
+    lower = max(chips_per_node, chips // chips_per_node * chips_per_node)
+    raise ConfigError(
+        f"{option} {chips} does not fit {system} nodes of {chips_per_node} chips: give a multiple of "
+        f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node})"
+    )
+
+
+def check_catalog_dir(path: Path | None) -> None:
+    """A ``--catalog`` that exists must be a directory (a file there is a common slip)."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise ConfigError(f"--catalog '{path}' is a file; give the directory that holds systems/, chips/ ...")
