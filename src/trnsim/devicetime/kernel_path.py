@@ -143,8 +143,12 @@ def _entry(registry: Any, name: str) -> Any:
         raise KernelPathUnavailable(f"no kernel '{name}' in trnsim.kernels.registry") from None
 
 
-def simulate_ns(call: KernelCall, target: str) -> float:
-    """Latency in ns of one launch of ``call`` on one NeuronCore of ``target`` (event simulation)."""
+def simulate_ns(call: KernelCall, target: str, timing: Any = None) -> float:
+    """Latency in ns of one launch of ``call`` on one NeuronCore of ``target`` (event simulation).
+
+    ``timing`` (a loaded ``NeuronCoreTiming``, e.g. with what-if overrides) replaces the shipped
+    timing data of ``target``.
+    """
     entry = _entry(_registry(), call.kernel)
     try:
         args = entry.make_args(dict(call.shape), call.dtype)
@@ -153,7 +157,7 @@ def simulate_ns(call: KernelCall, target: str) -> float:
             f"kernel '{call.kernel}' cannot take {dict(call.shape)}: {error}") from None
     predict = _core()
     try:
-        return float(predict(entry.kernel, *args, target=target))
+        return float(predict(entry.kernel, *args, target=timing if timing is not None else target))
     except TrnsimError as error:
         # A kernel the NKI front end or the chip model rejects cannot time the op; say why.
         raise KernelPathUnavailable(f"kernel '{call.kernel}' failed in simulation: {error}") from None

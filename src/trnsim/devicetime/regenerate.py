@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,8 +64,13 @@ GRIDS: tuple[GridSpec, ...] = (
 )
 
 
-def generate_table(spec: GridSpec, dtype: str, target: str, quick: bool = False) -> OpTable:
-    """Simulate ``spec``'s kernel at every grid point on ``target`` and return the table."""
+def generate_table(spec: GridSpec, dtype: str, target: str, quick: bool = False,
+                   timing: Any = None, version_suffix: str = "") -> OpTable:
+    """Simulate ``spec``'s kernel at every grid point on ``target`` and return the table.
+
+    ``timing`` (a ``NeuronCoreTiming`` with what-if overrides) replaces the shipped timing data;
+    ``version_suffix`` (the overrides' digest) then marks the table's model version.
+    """
     grid = spec.quick_grid if quick else spec.grid
     times = np.zeros(tuple(len(g) for g in grid))
     for index in itertools.product(*(range(len(g)) for g in grid)):
@@ -73,12 +79,13 @@ def generate_table(spec: GridSpec, dtype: str, target: str, quick: bool = False)
         if spec.kernel.startswith("flash_attention"):
             shape["seq_k"] = shape["seq_q"]
         call = kernel_path.KernelCall(spec.kernel, shape, dtype)
-        times[index] = kernel_path.simulate_ns(call, target)
+        times[index] = kernel_path.simulate_ns(call, target, timing)
     return OpTable(
         kernel=spec.kernel, dtype=dtype, target=target, axes=spec.axes, grid=grid, times_ns=times,
         fixed=dict(spec.fixed), extrapolation=dict(spec.extrapolation),
-        model_version=kernel_path.timing_model_version(target),
-        provenance=f"trnsim.devicetime.regenerate, {kernel_path.timing_model_version(target)}, "
+        model_version=kernel_path.timing_model_version(target) + version_suffix,
+        provenance=f"trnsim.devicetime.regenerate, {kernel_path.timing_model_version(target)}"
+                   f"{version_suffix}, "
                    f"{time.strftime('%Y-%m-%d')}",
     )
 

@@ -26,7 +26,8 @@ from trnsim.devicetime.efficiency import load_efficiency
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.roofline import roofline_time_s
-from trnsim.devicetime.tables import find_table
+from trnsim.devicetime.tables import OpTable, find_table
+from trnsim.devicetime.whatif_timing import whatif_table, whatif_target_key, whatif_timing
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec, SystemSpec
 
@@ -61,24 +62,32 @@ def _rank(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankView:
 
 def _trainium_kernel_s(op: Op, rank: RankView, exact: bool,
                        cache: LatencyCache | None) -> tuple[float, Method]:
-    """Seconds per instance from the cache/simulation (exact) or the table; raises if neither."""
+    """Seconds per instance from the cache/simulation (exact) or the table; raises if neither.
+
+    A chip with what-if NeuronCore timing (``nc_timing_overrides``) is simulated with that timing
+    and uses tables regenerated with it (:mod:`trnsim.devicetime.whatif_timing`), never the
+    shipped ones; its cache entries are keyed by a hash of the overrides.
+    """
     call = kernel_path.kernel_call(op)
     target = str(rank.chip.nc_target)
+    overrides = rank.chip.nc_timing_overrides
     lnc = rank.chip.neuron_cores // rank.ranks_per_chip if rank.chip.neuron_cores else 1
     if call is None:
         if not exact and op.op_class in _PROXY_CLASSES and "rows" in op.shape:
-            return _proxy_s(op, target, lnc)
+            return _proxy_s(op, target, lnc, overrides)
         raise kernel_path.KernelPathUnavailable(f"op '{op.name}' has no Trainium kernel")
     version = kernel_path.timing_model_version(target)
+    cache_target = whatif_target_key(target, overrides)
     store = cache if cache is not None else default_cache()
-    cached = store.get(call.kernel, call.shape, call.dtype, target, version)
+    cached = store.get(call.kernel, call.shape, call.dtype, cache_target, version)
     if cached is not None:
         return cached * call.repeats / lnc * 1e-9, Method.KERNEL
     if exact:
-        ns = kernel_path.simulate_ns(call, target)
-        store.put(call.kernel, call.shape, call.dtype, target, version, ns)
+        timing = whatif_timing(target, overrides) if overrides else None
+        ns = kernel_path.simulate_ns(call, target, timing)
+        store.put(call.kernel, call.shape, call.dtype, cache_target, version, ns)
         return ns * call.repeats / lnc * 1e-9, Method.KERNEL
-    table = find_table(call.kernel, call.dtype, target)
+    table = _table(call.kernel, call.dtype, target, overrides)
     if table is None:
         raise kernel_path.KernelPathUnavailable(f"no table for {call.kernel}/{call.dtype}/{target}")
     shape, factor = dict(call.shape), 1.0
@@ -89,18 +98,26 @@ def _trainium_kernel_s(op: Op, rank: RankView, exact: bool,
     return table.interpolate_ns(shape) * factor * call.repeats / lnc * 1e-9, Method.TABLE
 
 
+def _table(kernel: str, dtype: str, target: str, overrides: tuple[tuple[str, float], ...]) -> OpTable | None:
+    """The shipped table, or one regenerated with the chip's what-if timing."""
+    if overrides:
+        return whatif_table(kernel, dtype, target, overrides)
+    return find_table(kernel, dtype, target)
+
+
 #: Memory-bound op classes that, lacking a kernel of their own, are timed like the add kernel.
 _PROXY_CLASSES = (OpClass.NORM, OpClass.ELEMENTWISE, OpClass.EMBEDDING, OpClass.LOSS)
 
 
-def _proxy_s(op: Op, target: str, lnc: int) -> tuple[float, Method]:
+def _proxy_s(op: Op, target: str, lnc: int,
+             overrides: tuple[tuple[str, float], ...] = ()) -> tuple[float, Method]:
     """A streaming op without a kernel, at the HBM throughput the add kernel reaches at that size.
 
     The add kernel moves 3 x rows x cols BF16 elements (two reads, one write); the op takes its
     simulated time scaled by the op's own bytes. Closer to the chip model than the roofline,
     which assumes full HBM bandwidth that no simulated streaming kernel reaches.
     """
-    table = find_table("add", "bfloat16", target)
+    table = _table("add", "bfloat16", target, overrides)
     if table is None:
         raise kernel_path.KernelPathUnavailable(f"no add table for {target} to time '{op.name}' by")
     rows, cols = int(op.shape["rows"]), int(op.shape["cols"])
@@ -124,7 +141,7 @@ def _memo_key(op: Op, rank: RankView, chosen: Method) -> tuple[object, ...]:
     chip = rank.chip
     return (op.op_class, op.phase, op.dtype, op.kernel, op.flops, op.bytes_read, op.bytes_written,
             tuple(op.shape.items()), chip.name, chip.family, chip.peak_flops(op.dtype.value),
-            chip.hbm_bw_bytes_per_s, rank.ranks_per_chip, chosen)
+            chip.hbm_bw_bytes_per_s, chip.nc_timing_overrides, rank.ranks_per_chip, chosen)
 
 
 def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,

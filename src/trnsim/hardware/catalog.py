@@ -118,6 +118,11 @@ class ChipSpec(BaseModel):
     scale_up_bw_bytes_per_s: float | None = None
     dma_bw_bytes_per_s: float | None = None
     sources: dict[str, Provenance]
+    #: What-if values of the NeuronCore timing data (Trainium only): (dotted path in
+    #: ``hardware/data/neuroncore_timing/<target>.toml``, value) pairs, sorted. Set by a what-if
+    #: (``trnsim.plan.whatif``), never by a catalog file; device times then come from the chip
+    #: model run with this timing instead of the shipped tables.
+    nc_timing_overrides: tuple[tuple[str, float], ...] = ()
 
     @property
     def power_confidence(self) -> Confidence | None:

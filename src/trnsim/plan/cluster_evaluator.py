@@ -9,6 +9,7 @@ cluster's typed reason.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any
 
 from trnsim.cluster.goodput import estimate_goodput
@@ -57,15 +58,17 @@ def to_parallel_plan(problem: Problem, c: Candidate) -> ParallelPlan:
 class ClusterEvaluator:
     """Evaluates candidates with the cluster model (picklable, so it runs on Ray workers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, topology_overrides: Mapping[str, float] | None = None) -> None:
+        """``topology_overrides``: dotted keys of the system's topology file (a what-if's links)."""
         self._check = _cluster_function("check_plan")
         self._estimate = _cluster_function("estimate_step")
+        self._topology_overrides = dict(topology_overrides or {})
 
     def __getstate__(self) -> dict[str, Any]:
-        return {}
+        return {"topology_overrides": self._topology_overrides}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.__init__(**state)  # type: ignore[misc]
 
     def goodput(self, problem: Problem, step_time_s: float) -> float:
         """The cluster's goodput model at this scale: failures, checkpoints and restarts.
@@ -81,6 +84,12 @@ class ClusterEvaluator:
             restart_s=reliability.restart_s,
         )
         return result.goodput
+
+    def _topology(self, problem: Problem) -> dict[str, Any]:
+        """The ``topology=`` argument of ``estimate_step`` when a what-if changes the links."""
+        if not self._topology_overrides:
+            return {}
+        return {"topology": topology_for_system(problem.system.config, overrides=self._topology_overrides)}
 
     def check(self, problem: Problem, candidate: Candidate) -> Infeasible | None:
         """The cluster's cheap check (divisibility, schedule, memory)."""
@@ -100,7 +109,7 @@ class ClusterEvaluator:
             plan = to_parallel_plan(problem, candidate)
             result = self._estimate(
                 problem.model.config, problem.system.config, problem.ranks, plan, problem.job.seq_len,
-                Precision(problem.job.precision),
+                Precision(problem.job.precision), **self._topology(problem),
             )
         except InfeasiblePlanError as error:
             return Infeasible(str(error.reason), str(error))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trnsim.hardware.catalog import load_system
+from trnsim.devicetime.whatif_timing import device_tables_status
+from trnsim.hardware.catalog import ChipFamily, SystemSpec, load_system
 from trnsim.plan.adapters import model_shape, system_shape
 from trnsim.plan.cluster_evaluator import ClusterEvaluator
 from trnsim.plan.errors import NoFeasiblePlanError
@@ -13,7 +14,7 @@ from trnsim.plan.problem import ModelShape, Problem, SystemShape, TrainingJob
 from trnsim.plan.search import search_plans
 from trnsim.plan.store import PointStatus
 from trnsim.plan.sweep import SweepPoint, WhatIf
-from trnsim.plan.whatif import load_system_whatif
+from trnsim.plan.whatif import apply_whatif
 from trnsim.workload.models import load_model
 
 
@@ -27,7 +28,7 @@ def resolve_system(
 ) -> SystemShape:
     """A catalog system (optionally with an LNC size or a what-if applied), as the planner's system."""
     if whatif is not None and not whatif.is_baseline:
-        spec = load_system_whatif(name, whatif, catalog_dir)
+        spec = apply_whatif(name, whatif, catalog_dir).system
     else:
         spec = load_system(name, catalog_dir=catalog_dir, lnc=lnc)
     return system_shape(spec)
@@ -36,11 +37,12 @@ def resolve_system(
 def run_point(point: SweepPoint) -> tuple[PointStatus, dict[str, Any]]:
     """Best plan of one sweep point with the cluster model (module-level: Ray pickles it)."""
     model = resolve_model(point.model)
-    system = resolve_system(point.system, whatif=point.whatif)
+    hardware = apply_whatif(point.system, point.whatif)
+    system = system_shape(hardware.system)
     job = TrainingJob.model_validate(point.job)
     problem = Problem(model, system, point.chips * system.ranks_per_chip, job)
     try:
-        result = search_plans(problem, ClusterEvaluator(), top_k=1)
+        result = search_plans(problem, ClusterEvaluator(hardware.topology_overrides), top_k=1)
     except NoFeasiblePlanError as error:
         return PointStatus.INFEASIBLE, {"error": str(error)}
     stats = result.stats
@@ -49,4 +51,14 @@ def run_point(point: SweepPoint) -> tuple[PointStatus, dict[str, Any]]:
         "candidates": stats.candidates,
         "evaluated": stats.evaluated,
         "infeasible_by_reason": dict(stats.infeasible_by_reason),
+        "whatif_changes": list(hardware.changes),
+        **_device_tables(hardware.system),
     }
+
+
+def _device_tables(system: SystemSpec) -> dict[str, str]:
+    """For a Trainium point: which op-time tables timed it (shipped, stale, or regenerated)."""
+    chip = system.chip
+    if chip.family is not ChipFamily.TRAINIUM:
+        return {}
+    return {"device_tables": device_tables_status(str(chip.nc_target), chip.nc_timing_overrides)}

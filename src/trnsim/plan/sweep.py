@@ -16,10 +16,17 @@ A spec is a TOML file::
     name = "hbm-x2"
     scale = { "chip.hbm_bandwidth_bytes_per_s" = 2.0 }
 
+    [[whatif]]
+    name = "tensor-x2"
+    knobs = { tensor = 2.0 }   # or simply name = "tensor_x2"
+
 Each point has a key (a hash of everything that defines it), so that a results database holds each
 point once and a restarted sweep skips what is already there. What-if hardware is a set of catalog
 overrides: ``scale`` multiplies a catalog value, ``set`` replaces it; paths are those of the
-catalog's override mechanism.
+catalog's override mechanism. ``knobs`` scale one piece of hardware everywhere it appears
+(catalog, NeuronCore timing data, topology; see :mod:`trnsim.plan.whatif`), and ``timing_scale``
+/ ``timing_set`` change NeuronCore timing values (``dma.queue_bandwidth_bytes_per_s``) directly.
+A what-if named ``<knob>_x<factor>`` (``hbm_bw_x2``) with nothing else means that knob.
 """
 
 from __future__ import annotations
@@ -27,30 +34,71 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import tomllib
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from trnsim.plan.errors import SweepSpecError
 from trnsim.plan.problem import Objective
 from trnsim.workload.options import Precision
 
 
+class Knob(StrEnum):
+    """One piece of hardware a what-if scales everywhere the models see it."""
+
+    #: HBM bandwidth, with the DMA engines that feed the cores from it.
+    HBM_BW = "hbm_bw"
+    #: TensorE (matrix unit) throughput: its clock and the chip's peak FLOP/s.
+    TENSOR = "tensor"
+    #: VectorE throughput (its clock): Trainium NeuronCore timing only.
+    VECTOR = "vector"
+    #: Scale-up links: NeuronLink (Trainium), NVLink (GPU), ICI (TPU).
+    SCALE_UP_BW = "scale_up_bw"
+    #: Scale-out network: EFA, InfiniBand, data-centre network.
+    SCALE_OUT_BW = "scale_out_bw"
+
+
+_SHORTHAND = re.compile(r"^(?P<knob>[a-z_]+?)_x(?P<factor>\d+(?:\.\d+)?)$")
+
+
 class WhatIf(BaseModel):
-    """A named hardware variation: catalog values scaled or replaced."""
+    """A named hardware variation: catalog values scaled or replaced, knobs, timing overrides."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1)
     scale: dict[str, float] = Field(default_factory=dict)
     set: dict[str, float | int | str] = Field(default_factory=dict)
+    knobs: dict[Knob, PositiveFloat] = Field(default_factory=dict)
+    timing_scale: dict[str, PositiveFloat] = Field(default_factory=dict)
+    timing_set: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _knob_from_name(cls, data: Any) -> Any:
+        """``name = "hbm_bw_x2"`` alone means ``knobs = { hbm_bw = 2.0 }``."""
+        if isinstance(data, dict) and set(data) == {"name"} and isinstance(data["name"], str):
+            match = _SHORTHAND.match(data["name"])
+            if match and match["knob"] in {k.value for k in Knob}:
+                return {"name": data["name"], "knobs": {match["knob"]: float(match["factor"])}}
+        return data
 
     @property
     def is_baseline(self) -> bool:
         """Whether this variation changes nothing."""
-        return not self.scale and not self.set
+        return not (self.scale or self.set or self.knobs or self.timing_scale or self.timing_set)
 
 
 class SweepSpec(BaseModel):
@@ -94,7 +142,13 @@ class SweepPoint(BaseModel):
     @property
     def key(self) -> str:
         """A stable identity: equal points share it, any difference changes it."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        # Fields added after the first sweeps were stored are left out while empty, so that the
+        # points stored before them keep their keys.
+        for later in ("knobs", "timing_scale", "timing_set"):
+            if not data["whatif"][later]:
+                del data["whatif"][later]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 

@@ -5,19 +5,37 @@ catalog directory that is then loaded exactly as a user's own ``TRNSIM_CATALOG``
 files name their source ("what-if <name>") so every changed value stays traceable, and a user's
 existing catalog directory is copied first so its entries still apply underneath. Paths are
 ``chip.<field>`` for the system's chip and ``system.<field>`` (or a bare field) for the system.
+
+Catalog values reach the GPU/TPU device model and the cluster model, but not Trainium device
+times, which come from the NeuronCore chip model and its own timing data. So a what-if also
+carries NeuronCore timing overrides (``timing_scale``/``timing_set``, paths of
+``hardware/data/neuroncore_timing/<target>.toml``), put on the chip as ``nc_timing_overrides``:
+device time then simulates the kernels with that timing (:mod:`trnsim.devicetime.whatif_timing`).
+A *knob* scales one piece of hardware consistently in all three places it lives (catalog,
+NeuronCore timing, topology file), as :data:`KNOB_PATHS` lists; :func:`apply_whatif` returns the
+system and the topology overrides together. What cannot be honoured is an error, never a silent
+no-op: a VectorE knob on a GPU, the systolic array's size (the chip model's costs do not use it).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
+import tomllib
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from importlib import resources
 from pathlib import Path
 
+from trnsim.cluster.topology import topology_for_system
+from trnsim.devicetime.whatif_timing import whatif_timing
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import CATALOG_ENV, ChipSpec, SystemSpec, load_system
-from trnsim.plan.sweep import WhatIf
+from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec, SystemSpec, load_system
+from trnsim.hardware.neuroncore_timing import load_timing
+from trnsim.plan.sweep import Knob, WhatIf
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -83,3 +101,159 @@ def load_system_whatif(system_name: str, whatif: WhatIf, base_dir: str | Path | 
     with tempfile.TemporaryDirectory(prefix="trnsim-whatif-") as tmp:
         directory = whatif_catalog(system_name, whatif, base_dir, Path(tmp))
         return load_system(system_name, catalog_dir=directory)
+
+
+@dataclass(frozen=True)
+class KnobPaths:
+    """Where one knob's hardware lives: catalog fields, NeuronCore timing values, topology levels."""
+
+    catalog: tuple[str, ...] = ()
+    timing: tuple[str, ...] = ()
+    #: Topology levels whose link bandwidth scales: "dimensions", "on_chip" (Trainium core to core).
+    topology: tuple[str, ...] = ()
+
+
+#: Every place a knob scales. HBM bandwidth comes with the DMA queues that carry it: on a NeuronCore
+#: the 16 queues (16 x 23 GB/s = 368 GB/s per core, 8 cores = 2.9 TB/s) are what bound a streaming
+#: kernel, so scaling HBM alone would change no simulated time. Core-to-core transfers run on the
+#: same DMA engines (the topology's on_chip level).
+KNOB_PATHS: dict[Knob, KnobPaths] = {
+    Knob.HBM_BW: KnobPaths(("chip.hbm_bw_bytes_per_s", "chip.dma_bw_bytes_per_s"),
+                           ("chip.hbm_bandwidth_bytes_per_s", "dma.queue_bandwidth_bytes_per_s"),
+                           ("on_chip",)),
+    Knob.TENSOR: KnobPaths(("chip.peak_flops_bf16", "chip.peak_flops_fp8", "chip.peak_flops_fp16",
+                            "chip.peak_flops_fp32"), ("tensor.clock_hz",)),
+    Knob.VECTOR: KnobPaths((), ("vector.clock_hz",)),
+    Knob.SCALE_UP_BW: KnobPaths(("chip.scale_up_bw_bytes_per_s",), (), ("dimensions",)),
+    Knob.SCALE_OUT_BW: KnobPaths(("system.scale_out_bw_bytes_per_s",)),
+}
+
+#: Timing values the chip model reads nowhere: changing them would change no time, so a what-if
+#: naming them is refused rather than silently ignored.
+_UNUSED_TIMING = {
+    "tensor.rows": "the kernels tile at 128 partitions (hardware/data/neuroncore) and the chip "
+                   "model's matmul cost does not use the array size",
+    "tensor.columns": "the kernels tile at 128 partitions (hardware/data/neuroncore) and the chip "
+                      "model's matmul cost does not use the array size",
+}
+
+
+@dataclass(frozen=True)
+class WhatIfHardware:
+    """A system with a what-if applied, the topology overrides it needs, and what changed."""
+
+    system: SystemSpec
+    topology_overrides: dict[str, float] = dataclass_field(default_factory=dict)
+    changes: tuple[str, ...] = ()
+
+
+def _number(spec: ChipSpec | SystemSpec, path: str) -> float | None:
+    scope, name = _split(path)
+    value = getattr(spec.chip if scope == "chip" and isinstance(spec, SystemSpec) else spec, name, None)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _catalog_scale(base: SystemSpec, whatif: WhatIf) -> dict[str, float]:
+    scale = dict(whatif.scale)
+    for knob, factor in whatif.knobs.items():
+        for path in KNOB_PATHS[knob].catalog:
+            if _number(base, path) is not None:  # a value the catalog does not know stays unknown
+                scale[path] = scale.get(path, 1.0) * factor
+    return scale
+
+
+def _timing_overrides(base: SystemSpec, whatif: WhatIf) -> dict[str, float]:
+    wants_timing = whatif.timing_scale or whatif.timing_set or any(
+        KNOB_PATHS[k].timing and not KNOB_PATHS[k].catalog for k in whatif.knobs)
+    if base.chip.family is not ChipFamily.TRAINIUM:
+        if wants_timing:
+            raise ConfigError(
+                f"what-if '{whatif.name}': NeuronCore timing changes (timing_scale, timing_set, "
+                f"knob 'vector') apply to Trainium only; system '{base.name}' has a "
+                f"{base.chip.family.value} chip, whose model has no such value")
+        return {}
+    target = str(base.chip.nc_target)
+    shipped = load_timing(target).model_dump()
+    factors: dict[str, float] = dict(whatif.timing_scale)
+    for knob, factor in whatif.knobs.items():
+        for path in KNOB_PATHS[knob].timing:
+            factors[path] = factors.get(path, 1.0) * factor
+    values: dict[str, float] = {}
+    for path in (*factors, *whatif.timing_set):
+        if path in _UNUSED_TIMING:
+            raise ConfigError(f"what-if '{whatif.name}': '{path}' cannot be honoured: "
+                              f"{_UNUSED_TIMING[path]}; scale TensorE throughput with knob 'tensor'")
+        section, _, name = path.partition(".")
+        entry = shipped.get(section, {}).get(name) if isinstance(shipped.get(section), dict) else None
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise ConfigError(f"what-if '{whatif.name}': no NeuronCore timing value '{path}' for "
+                              f"{target}; valid: <section>.<field> of hardware/data/neuroncore_timing/"
+                              f"{target}.toml, e.g. dma.queue_bandwidth_bytes_per_s")
+        if path in whatif.timing_set:
+            values[path] = float(whatif.timing_set[path])
+        else:
+            values[path] = float(entry["value"]) * factors[path]
+    if values:
+        whatif_timing(target, tuple(sorted(values.items())))  # validates the values
+    return values
+
+
+def _file_scale_out_gbit_per_s(system: SystemSpec) -> float | None:
+    """The scale-out bandwidth the system's topology file gives itself, if it does (Gbit/s)."""
+    path = resources.files("trnsim.hardware").joinpath(f"data/topologies/{system.name}.toml")
+    if not path.is_file():
+        return None
+    value = tomllib.loads(path.read_text()).get("scale_out", {}).get("bandwidth_gbit_per_s")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _topology_overrides(base: SystemSpec, changed: SystemSpec, whatif: WhatIf) -> dict[str, float]:
+    topology = topology_for_system(base)
+    overrides: dict[str, float] = {}
+    for knob, factor in whatif.knobs.items():
+        levels = KNOB_PATHS[knob].topology
+        if "dimensions" in levels:
+            for i, dim in enumerate(topology.dimensions):
+                gbytes = dim.link_bw_bytes_per_s / 1e9  # the file's unit
+                overrides[f"dimension.{i}.link_bandwidth_gbytes_per_s"] = gbytes * factor
+        if "on_chip" in levels and topology.on_chip is not None:
+            gbytes = topology.on_chip.link_bw_bytes_per_s / 1e9
+            overrides["on_chip.link_bandwidth_gbytes_per_s"] = gbytes * factor
+    if Knob.SCALE_OUT_BW in whatif.knobs:
+        # The topology takes scale-out bandwidth from the catalog unless its file gives its own,
+        # which is then scaled in the file's unit.
+        own = _file_scale_out_gbit_per_s(base)
+        if own is not None:
+            overrides["scale_out.bandwidth_gbit_per_s"] = own * whatif.knobs[Knob.SCALE_OUT_BW]
+        after = topology_for_system(changed, overrides=overrides or None).scale_out.link_bw_bytes_per_s
+        ratio = after / topology.scale_out.link_bw_bytes_per_s
+        if not math.isclose(ratio, whatif.knobs[Knob.SCALE_OUT_BW], rel_tol=1e-9):
+            raise ConfigError(
+                f"what-if '{whatif.name}': knob 'scale_out_bw' cannot be honoured on '{base.name}': "
+                "its topology file gives its own scale-out bandwidth; scale it with a topology override")
+    return overrides
+
+
+def apply_whatif(system_name: str, whatif: WhatIf, base_dir: str | Path | None = None) -> WhatIfHardware:
+    """The system with ``whatif`` applied in the catalog, the NeuronCore timing and the topology.
+
+    Raises :class:`ConfigError` (one line) for what cannot be honoured.
+    """
+    base = load_system(system_name, catalog_dir=base_dir)
+    if whatif.is_baseline:
+        return WhatIfHardware(base)
+    scale = _catalog_scale(base, whatif)
+    catalog_whatif = WhatIf(name=whatif.name, scale=scale, set=whatif.set)
+    changed = load_system_whatif(system_name, catalog_whatif, base_dir)
+    timing = _timing_overrides(base, whatif)
+    if timing:
+        chip = changed.chip.model_copy(update={"nc_timing_overrides": tuple(sorted(timing.items()))})
+        changed = changed.model_copy(update={"chip": chip})
+    topology = _topology_overrides(base, changed, whatif)
+    changes = (
+        *(f"catalog {p} x{f:g}" for p, f in sorted(scale.items())),
+        *(f"catalog {p} = {v}" for p, v in sorted(whatif.set.items())),
+        *(f"NeuronCore timing {p} = {v:g}" for p, v in sorted(timing.items())),
+        *(f"topology {p} = {v:g}" for p, v in sorted(topology.items())),
+    )
+    return WhatIfHardware(changed, topology, changes)
