@@ -20,22 +20,23 @@ def test_fully_blocked_plan_at_the_issue_shape() -> None:
 
     With S M tiles per result super-block and BLOCK_N columns, reads are
     (K·N·(32/S) + K·M·(16/tn))·2 bytes = 128 MiB·32/S + 64 MiB·16/tn. The smallest footprint
-    for given S and BLOCK_N (tk = 8, the minimum, and tm = 1) is
-    2·S·BLOCK_N·4 + 2·BLOCK_N + 2·8·(BLOCK_N + 128)·2 = BLOCK_N·(8S + 34) + 4,096 ≤ 162,201, so
-    the largest S (a divisor of 32) is: BLOCK_N = 4096 → none; 2048 → S = 4 (1,280 MiB);
-    1024 → S = 8 (1,024 MiB); 512 → S = 32 (1,152 MiB). The minimum is S = 8, BLOCK_N = 1024:
-    fixed 2·8·1024·4 + 2,048 = 67,584, leaving 94,617 ≥ 4·tk·(1024 + 128·tm): tk = 32 fails even
-    for tm = 1, tk = 16 allows tm ≤ 3.5, so tm = 2 (a divisor of 8): 67,584 + 64·1,280 = 149,504.
+    for given S and BLOCK_N (tk = 4, the minimum, and tm = 1) is
+    2·S·BLOCK_N·4 + 2·BLOCK_N + 2·4·(BLOCK_N + 128)·2 = BLOCK_N·(8S + 18) + 2,048 ≤ 162,201, so
+    the largest S (a divisor of 32) is: BLOCK_N = 4096 → S = 2 (2,176 MiB); 2048 → S = 4
+    (1,280 MiB); 1024 → S = 16 (768 MiB); 512 → S = 32 (1,152 MiB). The minimum is S = 16,
+    BLOCK_N = 1024: fixed 2·16·1024·4 + 2,048 = 133,120, leaving 29,081 ≥ 4·tk·(1024 + 128·tm):
+    tk = 8 fails even for tm = 1, tk = 4 allows tm ≤ 6.2, so tm = 4 (a divisor of 16):
+    133,120 + 16·1,536 = 157,696.
     """
     plan = plan_fully_blocked(8192, 4096, 8192, TILES, 2, 2, 162_201)
     assert (plan.tiles_in_super_m, plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (
-        8,
-        2,
-        2,
         16,
+        4,
+        2,
+        4,
     )
-    assert plan.sbuf_bytes_per_partition == 149_504
-    assert plan.hbm_read_bytes == (4 * 8192 * 8192 + 8 * 8192 * 4096) * 2
+    assert plan.sbuf_bytes_per_partition == 157_696
+    assert plan.hbm_read_bytes == (2 * 8192 * 8192 + 8 * 8192 * 4096) * 2
 
 
 def test_fully_blocked_plan_prefers_wide_n_when_m_is_small() -> None:
@@ -48,11 +49,11 @@ def test_fully_blocked_plan_prefers_wide_n_when_m_is_small() -> None:
 
 def test_fully_blocked_plan_keeps_k_blocks_deep() -> None:
     """M = 1024, K = 2048, N = 4096 bf16, budget 162,201. Reads are 16 MiB·8/S + 4 MiB·8/tn; the
-    footprint bound BLOCK_N·(8S + 34) + 4,096 ≤ 162,201 (as above) allows nothing at BLOCK_N
-    4096, S = 4 at 2048 (40 MiB), S = 8 at 1024 (32 MiB), S = 8 at 512 (48 MiB). So S = 8
-    (all of M), BLOCK_N = 1024: 65,536 + 2,048 fixed,
-    leaving 94,617 ≥ 4·tk·(1024 + 128·tm); tk = 16 (all of K) allows tm ≤ 3.5, so tm = 2:
-    67,584 + 64·1,280 = 149,504 bytes."""
+    footprint bound BLOCK_N·(8S + 18) + 2,048 ≤ 162,201 (as above) allows S = 2 at BLOCK_N 4096
+    (68 MiB), S = 4 at 2048 (40 MiB), S = 8 (all of M) at 1024 (32 MiB), S = 8 at 512 (48 MiB).
+    So S = 8, BLOCK_N = 1024: 65,536 + 2,048 fixed, leaving 94,617 ≥ 4·tk·(1024 + 128·tm); the
+    deepest K block wins the tie: tk = 16 (all of K) allows tm ≤ 3.5, so tm = 2:
+    67,584 + 64·1,280 = 149,504."""
     plan = plan_fully_blocked(2048, 1024, 4096, TILES, 2, 2, 162_201)
     assert (plan.tiles_in_super_m, plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (
         8,
@@ -66,12 +67,13 @@ def test_fully_blocked_plan_keeps_k_blocks_deep() -> None:
 
 def test_fully_blocked_plan_takes_any_m() -> None:
     """M = 16384 (a training step's tokens): the super-block keeps the footprint independent of M.
-    In MiB, K·N·2 = 128 and K·M·2 = 256; the footprint bound above gives S = 8 at BLOCK_N 1024
-    (128·16 + 256·8 = 4,096 MiB), S = 32 at 512 (128·4 + 256·16 = 4,608), S = 4 at 2048
-    (128·32 + 256·4 = 5,120): S = 8, BLOCK_N = 1024, rhs read 16 times and lhsT 8 times."""
+    In MiB, K·N·2 = 128 and K·M·2 = 256; the footprint bound above gives S = 2 at BLOCK_N 4096
+    (128·64 + 256·2 = 8,704 MiB), S = 4 at 2048 (128·32 + 256·4 = 5,120), S = 16 at 1024
+    (128·8 + 256·8 = 3,072), S = 32 at 512 (128·4 + 256·16 = 4,608): S = 16, BLOCK_N = 1024, rhs
+    read 8 times and lhsT 8 times."""
     plan = plan_fully_blocked(8192, 16384, 8192, TILES, 2, 2, 162_201)
-    assert (plan.tiles_in_super_m, plan.tiles_in_block_n) == (8, 2)
-    assert plan.hbm_read_bytes == (16 * 8192 * 8192 + 8 * 8192 * 16384) * 2
+    assert (plan.tiles_in_super_m, plan.tiles_in_block_n) == (16, 2)
+    assert plan.hbm_read_bytes == (8 * 8192 * 8192 + 8 * 8192 * 16384) * 2
 
 
 def test_fully_blocked_plan_rejects_impossible_budget() -> None:
