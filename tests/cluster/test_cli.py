@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,26 @@ def test_estimate_with_a_user_topology_file(tmp_path: Path) -> None:
                                  "--tp", "4", "--global-batch", "64", "--topology", str(mine)])
     assert result.exit_code == 0, result.output
     assert "x x4 (ring)" in result.output
+
+
+def test_estimate_fits_100_columns_with_units_per_magnitude() -> None:
+    # The brief's multi-node plan and a one-rank run (which adds the per-op-class view).
+    outputs = []
+    for extra in (["--nodes", "32", "--tp", "8", "--pp", "4", "--sequence-parallel"], ["--ranks", "1"]):
+        result = runner.invoke(app, [
+            "estimate", "--model", "llama3-70b", "--system", "trn2", *extra, "--zero", "1",
+            "--recompute", "selective", "--global-batch", "512", "--seq-len", "8192",
+        ], env={"COLUMNS": "100"})
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 100, result.stdout
+        # No wrapped cell: the plan description sits whole on one line.
+        assert any("recompute=selective" in line and "gb512" in line for line in lines), result.stdout
+        assert "e+" not in result.stdout  # no scientific notation in a table people read
+        outputs.append(lines)
+    # Multi-node breakdown: compute takes seconds, the pipeline sends tens of ms; two decimals each.
+    row = {line.split()[1]: line for line in outputs[0] if line.startswith("│ ")}
+    assert re.search(r"│\s+\d+\.\d\d s │", row["compute"]), row["compute"]
+    assert re.search(r"│\s+\d+\.\d\d ms │", row["pp_comm"]), row["pp_comm"]
+    # One rank: hours for the step, and the op-class table in units too (no raw millisecond counts).
+    assert any(line.startswith("step ") and " h " in line for line in outputs[1]), outputs[1]

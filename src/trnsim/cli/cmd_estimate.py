@@ -29,6 +29,7 @@ from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
+from trnsim.workload.durations import format_duration
 from trnsim.workload.estimate import estimate_device_step
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Precision, Recompute
@@ -64,7 +65,7 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
         show_header=False,
     )
     head.add_row("plan", result.plan.describe())
-    head.add_row("step time", f"{result.step_time_s:.4g} s")
+    head.add_row("step time", format_duration(result.step_time_s))
     head.add_row("tokens/s", f"{result.tokens_per_s:,.0f}")
     head.add_row("MFU / HFU", f"{result.mfu:.1%} / {result.hfu:.1%}")
     head.add_row("micro-batches", f"{result.microbatches} (bubble {result.bubble_fraction:.1%} of ideal)")
@@ -80,10 +81,10 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
         head.add_row(f"{name} group", f"{where} ({algorithm})" if algorithm else where)
     parts = Table(title="step breakdown")
     parts.add_column("part")
-    parts.add_column("seconds", justify="right")
+    parts.add_column("time", justify="right")
     parts.add_column("share", justify="right")
     for key, seconds in result.breakdown.items():
-        parts.add_row(key, f"{seconds:.4g}", f"{seconds / result.step_time_s:.1%}")
+        parts.add_row(key, format_duration(seconds), f"{seconds / result.step_time_s:.1%}")
     memory = Table(title="memory per rank")
     memory.add_column("part")
     memory.add_column("GiB", justify="right")

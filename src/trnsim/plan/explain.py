@@ -1,10 +1,12 @@
 """Why the best plan wins, in a few sentences derived from the search's own numbers.
 
 For every knob (rank count, TP, PP, interleave, CP, EP, ZeRO stage, micro-batch, recomputation)
-the search keeps the best plan with each value. The explanation compares the winner with the best
-plan that differs in each knob and names the step-time components that differ most, so a reader
-sees the trade-off (for example less tensor-parallel communication against a larger pipeline
-bubble) rather than a bare ranking.
+the search keeps the best plan with each combination of values. The explanation compares the
+winner with the best plan that differs from it in that knob alone (the other knobs equal) and
+names the step-time components that differ most, so a reader sees the trade-off (for example less
+tensor-parallel communication against a larger pipeline bubble) rather than a bare ranking. Where
+no evaluated feasible plan changes a knob alone, the line says so rather than compare with a plan
+that changes several knobs at once.
 """
 
 from __future__ import annotations
@@ -52,8 +54,15 @@ def explain(result: SearchResult) -> list[str]:
         missed = [name for name, ok in (("deadline", best.meets_deadline), ("budget", best.meets_budget))
                   if not ok]
         lines.append(f"No feasible plan meets the {' and '.join(missed)}; this is the closest.")
-    for knob, value, rival in result.alternatives():
+    for knob, rival in result.alternatives():
         mine = knob_value(best, knob)
+        if rival is None:
+            lines.append(
+                f"{knob} {mine}: every feasible plan evaluated with another {knob} also changes another "
+                "knob, so there is no one-knob comparison."
+            )
+            continue
+        value = knob_value(rival, knob)
         shift = _component_shift(best, rival)
         lines.append(
             f"{knob} {mine} → {value}: {_relative(best, rival, result.objective)} "

@@ -49,6 +49,11 @@ def knob_value(outcome: PlanOutcome, knob: str) -> object:
     return value.value if hasattr(value, "value") else value
 
 
+def knob_values(outcome: PlanOutcome) -> tuple[object, ...]:
+    """The values of all :data:`EXPLAINED_KNOBS` in an outcome, in that order."""
+    return tuple(knob_value(outcome, knob) for knob in EXPLAINED_KNOBS)
+
+
 @dataclass
 class SearchStats:
     """How much of the space the search looked at, and why the rest was rejected."""
@@ -87,23 +92,34 @@ class SearchResult:
     top: list[PlanOutcome]
     stats: SearchStats
     best_by_knob: dict[tuple[str, object], PlanOutcome]
+    #: The best plan per combination of all :data:`EXPLAINED_KNOBS` values (in that order), so an
+    #: alternative can change one knob and keep the others (``best_by_knob`` may change several).
+    best_by_knobs: dict[tuple[object, ...], PlanOutcome] = field(default_factory=dict)
 
     @property
     def best(self) -> PlanOutcome:
         """The winning plan."""
         return self.top[0]
 
-    def alternatives(self) -> list[tuple[str, object, PlanOutcome]]:
-        """For each knob, the best plan whose value of that knob differs from the winner's."""
+    def alternatives(self) -> list[tuple[str, PlanOutcome | None]]:
+        """For each knob the search saw with another value, the best plan that changes that knob alone.
+
+        ``None`` where every feasible plan evaluated with another value of the knob also changes
+        another knob (for example PP 1 to 2 only with interleaving), so no one-knob comparison exists.
+        """
         best = self.best
-        key = self._key
-        out = []
-        for knob in EXPLAINED_KNOBS:
-            mine = knob_value(best, knob)
-            rivals = [o for (k, v), o in self.best_by_knob.items() if k == knob and v != mine]
-            if rivals:
-                rival = min(rivals, key=key)
-                out.append((knob, knob_value(rival, knob), rival))
+        mine = knob_values(best)
+        out: list[tuple[str, PlanOutcome | None]] = []
+        for index, knob in enumerate(EXPLAINED_KNOBS):
+            if not any(k == knob and v != mine[index] for k, v in self.best_by_knob):
+                continue  # the search never varied this knob
+            rivals = [
+                outcome
+                for values, outcome in self.best_by_knobs.items()
+                if values[index] != mine[index]
+                and all(v == m for i, (v, m) in enumerate(zip(values, mine, strict=True)) if i != index)
+            ]
+            out.append((knob, min(rivals, key=self._key) if rivals else None))
         return out
 
     def _key(self, outcome: PlanOutcome) -> tuple[bool, float, float]:
@@ -118,6 +134,7 @@ class _Accumulator:
         self.top_k = top_k
         self.top: list[PlanOutcome] = []
         self.best_by_knob: dict[tuple[str, object], PlanOutcome] = {}
+        self.best_by_knobs: dict[tuple[object, ...], PlanOutcome] = {}
         self.stats = SearchStats()
 
     def key(self, outcome: PlanOutcome) -> tuple[bool, float, float]:
@@ -134,6 +151,10 @@ class _Accumulator:
             held = self.best_by_knob.get(slot)
             if held is None or key < self.key(held):
                 self.best_by_knob[slot] = outcome
+        values = knob_values(outcome)
+        held = self.best_by_knobs.get(values)
+        if held is None or key < self.key(held):
+            self.best_by_knobs[values] = outcome
 
     def reject(self, infeasible: Infeasible, count: int = 1) -> None:
         self.stats.infeasible_by_reason[infeasible.reason] += count
@@ -221,7 +242,7 @@ def search_plans(
     acc.stats.elapsed_s = time.perf_counter() - started
     if not acc.top:
         raise NoFeasiblePlanError(_no_plan_message(problem_list, acc.stats))
-    return SearchResult(objective, acc.top, acc.stats, acc.best_by_knob)
+    return SearchResult(objective, acc.top, acc.stats, acc.best_by_knob, acc.best_by_knobs)
 
 
 def _no_plan_message(problems: list[Problem], stats: SearchStats) -> str:
