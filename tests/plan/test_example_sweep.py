@@ -17,4 +17,4 @@ def test_example_sweep_spec_expands_to_every_combination() -> None:
     assert by_name["baseline"].is_baseline
     assert by_name["hbm_bw_x2"].knobs == {Knob.HBM_BW: 2.0}  # the name shorthand
     assert by_name["faster-efa"].knobs == {Knob.SCALE_OUT_BW: 2.0}
-    assert len({p.key() for p in spec.points()}) == len(spec.points())
+    assert len({p.key for p in spec.points()}) == len(spec.points())
