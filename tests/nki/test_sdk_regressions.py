@@ -42,3 +42,40 @@ def load_constant(_: Any) -> Any:
 def test_shared_constant_keeps_the_arrays_layout() -> None:
     out = simulate(load_constant, np.zeros((1, 1), np.float32))
     np.testing.assert_array_equal(out, np.arange(12).reshape(4, 3))
+
+
+@jit
+def row_broadcast_by_mgrid(g: Any) -> Any:
+    out = nl.ndarray((4, 8), nl.float32, buffer=nl.shared_hbm)
+    i_p, i_f = nl.mgrid[0:4, 0:8]
+    i_row = nl.arange(1)[:, None]
+    # i_row is 0 on every partition: the view repeats g's single row (partition stride 0)
+    nl.store(out, value=nl.load(g.reshape((1, 8))[i_row, i_f]))
+    return out
+
+
+def test_size_one_index_against_a_full_mgrid_index_broadcasts() -> None:
+    # was: the size-1 arange's coefficient became a partition stride of 8 elements, so rows 1..3
+    # read past the 8-element tensor (garbage / NaN).
+    g = np.arange(8, dtype=np.float32)
+    out = simulate(row_broadcast_by_mgrid, g)
+    np.testing.assert_array_equal(out, np.tile(g, (4, 1)))
+
+
+@jit
+def masked_row_stats(a: Any) -> Any:
+    out = nl.ndarray((a.shape[0], 1), nl.float32, buffer=nl.shared_hbm)
+    i_p, i_f = nl.mgrid[0:128, 0 : a.shape[1]]
+    m = i_p < a.shape[0]
+    x = nl.load(a[i_p, i_f], mask=m)
+    s = nl.sum(x, axis=[1], mask=m)  # a [128, 1] tile under a [128, F] mask
+    nl.store(out[nl.arange(128)[:, None], nl.arange(1)[None, :]], value=s, mask=m)
+    return out
+
+
+def test_a_partition_only_mask_from_mgrid_masks_a_column_tile() -> None:
+    # was: "operands could not be broadcast together ... (128,96) and requested shape (128,1)".
+    # m = i_p < 100 does not vary along the free axis, so it applies to the [128, 1] sum tile.
+    a = np.arange(100 * 6, dtype=np.float32).reshape(100, 6)
+    out = simulate(masked_row_stats, a)
+    np.testing.assert_array_equal(out, a.sum(axis=1, keepdims=True))

@@ -31,7 +31,7 @@ from trnsim.nki.alu import ACTIVATIONS, BINARY, BITVEC, REDUCE, op_name
 from trnsim.nki.dtypes import dtype_name, is_float, is_int
 from trnsim.nki.indexing import MaskExpr
 from trnsim.nki.runtime import Buffer, Simulation
-from trnsim.nki.tensor import Tensor
+from trnsim.nki.tensor import Tensor, fit_mask
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
 ON_CHIP = (Buffer.SBUF, Buffer.PSUM)
@@ -273,7 +273,7 @@ def write(
             else old.astype(np.int64) + result
         )
     if oob_skip and dst.oob is not None:
-        keep = ~dst.oob if mask is None else (np.broadcast_to(mask, dst.shape) & ~dst.oob)
+        keep = ~dst.oob if mask is None else (fit_mask(mask, dst.shape) & ~dst.oob)
         mask = keep
     dst.write(to_dtype(result, dst.dtype), mask)
 
