@@ -47,7 +47,7 @@ def test_shared_constant_keeps_the_arrays_layout() -> None:
 @jit
 def row_broadcast_by_mgrid(g: Any) -> Any:
     out = nl.ndarray((4, 8), nl.float32, buffer=nl.shared_hbm)
-    i_p, i_f = nl.mgrid[0:4, 0:8]
+    _, i_f = nl.mgrid[0:4, 0:8]
     i_row = nl.arange(1)[:, None]
     # i_row is 0 on every partition: the view repeats g's single row (partition stride 0)
     nl.store(out, value=nl.load(g.reshape((1, 8))[i_row, i_f]))

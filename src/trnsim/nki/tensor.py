@@ -833,7 +833,8 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
         # an expression of size 1 along an axis is constant there (arange(1)[:, None] against a
         # full mgrid index): its coefficient must not turn the broadcast into a stride
         strides = tuple(
-            sum(t.strides[d] * e.coefs[a] for d, e in enumerate(padded) if e.sizes[a] != 1) for a in range(ndim)
+            sum(t.strides[d] * e.coefs[a] for d, e in enumerate(padded) if e.sizes[a] != 1)
+            for a in range(ndim)
         )
         for a in range(ndim):
             if sizes[a] == 1:

@@ -1,10 +1,10 @@
 """NKI tutorial style: LayerNorm with nl.mgrid, nisa.bn_stats/bn_aggr and nisa.activation
 with scale and bias (legacy API)."""
 
-import numpy as np
 import neuronxcc.nki as nki
 import neuronxcc.nki.isa as nisa
 import neuronxcc.nki.language as nl
+import numpy as np
 
 
 @nki.jit

@@ -2,9 +2,9 @@
 
 import math
 
-import numpy as np
 import neuronxcc.nki as nki
 import neuronxcc.nki.language as nl
+import numpy as np
 
 
 @nki.jit

@@ -1,8 +1,8 @@
 """NKI tutorial style: tensor add over an SPMD grid with nl.arange and a mask (legacy API)."""
 
-import numpy as np
 import neuronxcc.nki as nki
 import neuronxcc.nki.language as nl
+import numpy as np
 
 
 @nki.jit
