@@ -79,3 +79,25 @@ def test_a_partition_only_mask_from_mgrid_masks_a_column_tile() -> None:
     a = np.arange(100 * 6, dtype=np.float32).reshape(100, 6)
     out = simulate(masked_row_stats, a)
     np.testing.assert_array_equal(out, a.sum(axis=1, keepdims=True))
+
+
+@jit
+def masked_chunk_stats(a: Any) -> Any:
+    out = nl.ndarray((128, 2), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    i_p = nl.arange(128)[:, None]
+    i_f = nl.arange(8)[None, :]
+    # the second 8-wide chunk of a 12-wide row: only its first 4 elements exist
+    stats = nisa.bn_stats(x[i_p, 8 + i_f], mask=(8 + i_f < a.shape[1]), dtype=nl.float32)
+    nl.store(out, value=nisa.bn_aggr(stats))
+    return out
+
+
+def test_bn_stats_mask_selects_the_input_elements() -> None:
+    # was: the mask was ignored, so the chunk read past the 12-element row (an out-of-bounds
+    # error). Row r holds 0..11 + r; the masked chunk is {8, 9, 10, 11} + r:
+    # mean 9.5 + r, population variance ((1.5^2 + 0.5^2) * 2) / 4 = 1.25.
+    a = (np.arange(12, dtype=np.float32)[None, :] + np.arange(128, dtype=np.float32)[:, None]).copy()
+    out = simulate(masked_chunk_stats, a)
+    np.testing.assert_allclose(out[:, 0], 9.5 + np.arange(128), rtol=1e-6)
+    np.testing.assert_allclose(out[:, 1], 1.25, rtol=1e-6)

@@ -546,7 +546,7 @@ def bn_stats(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Ten
     sim = _sim("bn_stats")
     _isa.check_tensor(sim, "nisa.bn_stats", data, "data")
     dst = _impl.new_tile(sim, "nisa.bn_stats", (data.shape[0], 6), dtype or np.float32)
-    return _impl.fresh(sim, dst, _extra.bn_stats(sim, dst, data))
+    return _impl.fresh(sim, dst, _extra.bn_stats(sim, dst, data, mask=mask))
 
 
 def bn_aggr(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
