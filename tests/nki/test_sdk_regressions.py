@@ -101,3 +101,26 @@ def test_bn_stats_mask_selects_the_input_elements() -> None:
     out = simulate(masked_chunk_stats, a)
     np.testing.assert_allclose(out[:, 0], 9.5 + np.arange(128), rtol=1e-6)
     np.testing.assert_allclose(out[:, 1], 1.25, rtol=1e-6)
+
+
+@jit
+def masked_row_reductions(a: Any) -> Any:
+    sums = nl.ndarray((128, 1), nl.float32, buffer=nl.shared_hbm)
+    maxes = nl.ndarray((128, 1), nl.float32, buffer=nl.shared_hbm)
+    i_p = nl.arange(128)[:, None]
+    i_f = nl.arange(16)[None, :]
+    valid = i_f < a.shape[1]
+    x = nl.load(a[i_p, i_f], mask=valid)  # columns 12..15 stay uninitialised (NaN)
+    nl.store(sums, value=nl.sum(x, axis=[1], keepdims=True, mask=valid))
+    nl.store(maxes, value=nl.max(x, axis=[1], keepdims=True, mask=valid))
+    return sums, maxes
+
+
+def test_reduction_mask_on_the_free_axis_selects_the_input_elements() -> None:
+    # was: "mask ... could not be broadcast" (the mask was applied to the [128, 1] result). A
+    # mask over the reduced axis excludes those inputs: the sums and maxima of the 12 loaded
+    # columns (the NaN padding is not read).
+    a = np.arange(128 * 12, dtype=np.float32).reshape(128, 12) - 700
+    sums, maxes = simulate(masked_row_reductions, a)
+    np.testing.assert_array_equal(sums[:, 0], a.sum(axis=1))
+    np.testing.assert_array_equal(maxes[:, 0], a.max(axis=1))
