@@ -124,3 +124,22 @@ def test_reduction_mask_on_the_free_axis_selects_the_input_elements() -> None:
     sums, maxes = simulate(masked_row_reductions, a)
     np.testing.assert_array_equal(sums[:, 0], a.sum(axis=1))
     np.testing.assert_array_equal(maxes[:, 0], a.max(axis=1))
+
+
+@jit
+def masked_max8(a: Any) -> Any:
+    out = nl.ndarray((128, 8), nl.float32, buffer=nl.shared_hbm)
+    i_p = nl.arange(128)[:, None]
+    i_f = nl.arange(16)[None, :]
+    top = nl.zeros((128, 8), nl.float32)
+    top[...] = nisa.max8(src=nl.load(a[i_p, i_f]), mask=(i_p < 100))
+    nl.store(out, value=top)
+    return out
+
+
+def test_max8_mask_selects_the_rows_written() -> None:
+    # was: the mask was ignored. Rows 100..127 keep the zeros; rows 0..99 get their top 8.
+    a = np.random.default_rng(1).standard_normal((128, 16)).astype(np.float32)
+    out = simulate(masked_max8, a)
+    np.testing.assert_array_equal(out[:100], -np.sort(-a[:100], axis=1)[:, :8])
+    np.testing.assert_array_equal(out[100:], 0.0)

@@ -72,8 +72,13 @@ def bn_stats(
     )
 
 
-def bn_aggr(sim: Simulation, dst: Tensor, data: Any, *, instr: str = "nisa.bn_aggr") -> Instruction:
-    """Combine (count, mean, var*count) triples into (mean, var) per partition: [P, 2]."""
+def bn_aggr(
+    sim: Simulation, dst: Tensor, data: Any, *, mask: Any = None, instr: str = "nisa.bn_aggr"
+) -> Instruction:
+    """Combine (count, mean, var*count) triples into (mean, var) per partition: [P, 2].
+
+    A legacy ``mask`` (on partitions) selects the rows written, as for the other mask-taking ops.
+    """
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     n = free_size(data)
@@ -90,11 +95,13 @@ def bn_aggr(sim: Simulation, dst: Tensor, data: Any, *, instr: str = "nisa.bn_ag
             var = (m2 + count * (mean - mu[:, None]) ** 2).sum(axis=1) / total
         return np.stack([mu, var], axis=1).astype(np.float32).reshape(dst.shape)
 
-    return execute(sim, instr, Engine.VECTOR, "bn_aggr", dst, [("data", data)], compute)
+    return execute(sim, instr, Engine.VECTOR, "bn_aggr", dst, [("data", data)], compute, mask=mask)
 
 
-def max8(sim: Simulation, dst: Tensor, src: Any, *, instr: str = "nisa.max8") -> Instruction:
-    """The 8 largest values of each partition, descending: [P, 8]."""
+def max8(
+    sim: Simulation, dst: Tensor, src: Any, *, mask: Any = None, instr: str = "nisa.max8"
+) -> Instruction:
+    """The 8 largest values of each partition, descending: [P, 8] (``mask``: rows written)."""
     check_tensor(sim, instr, src, "src")
     check_tensor(sim, instr, dst, "dst")
     n = free_size(src)
@@ -109,13 +116,20 @@ def max8(sim: Simulation, dst: Tensor, src: Any, *, instr: str = "nisa.max8") ->
         dst,
         [("src", src)],
         lambda v: -np.sort(-v[0].reshape(p, n), axis=1)[:, :8].reshape(dst.shape),
+        mask=mask,
     )
 
 
 def nc_find_index8(
-    sim: Simulation, dst: Tensor, data: Any, vals: Any, *, instr: str = "nisa.nc_find_index8"
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    vals: Any,
+    *,
+    mask: Any = None,
+    instr: str = "nisa.nc_find_index8",
 ) -> Instruction:
-    """First index of each of 8 values per partition (all ones when absent)."""
+    """First index of each of 8 values per partition (all ones when absent; ``mask``: rows written)."""
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, vals, "vals")
     check_tensor(sim, instr, dst, "dst")
@@ -133,7 +147,7 @@ def nc_find_index8(
         return out.reshape(dst.shape)
 
     return execute(
-        sim, instr, Engine.VECTOR, "nc_find_index8", dst, [("data", data), ("vals", vals)], compute
+        sim, instr, Engine.VECTOR, "nc_find_index8", dst, [("data", data), ("vals", vals)], compute, mask=mask
     )
 
 
