@@ -10,14 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from trnsim.nki.isa_impl import check_tensor, execute, free_size
+from trnsim.nki.isa_impl import check_tensor, execute, free_size, mask_array
 from trnsim.nki.runtime import Buffer, Simulation
-from trnsim.nki.tensor import Tensor
+from trnsim.nki.tensor import Tensor, fit_mask
 from trnsim.nki.trace import Engine, Instruction
 
 
-def bn_stats(sim: Simulation, dst: Tensor, data: Any, *, instr: str = "nisa.bn_stats") -> Instruction:
-    """Per partition (count, mean, var*count) of the even-index, then the odd-index elements: [P, 6]."""
+def bn_stats(
+    sim: Simulation, dst: Tensor, data: Any, *, mask: Any = None, instr: str = "nisa.bn_stats"
+) -> Instruction:
+    """Per partition (count, mean, var*count) of the even-index, then the odd-index elements: [P, 6].
+
+    A legacy ``mask`` selects the *input* elements counted (the LayerNorm tutorial masks the last,
+    partial chunk of the hidden dim); partitions with no element selected are not written.
+    """
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     n = free_size(data)
@@ -34,22 +40,45 @@ def bn_stats(sim: Simulation, dst: Tensor, data: Any, *, instr: str = "nisa.bn_s
             "store_dst_shape_smaller_than_other_shape",
         )
     p = data.shape[0]
+    keep = np.ones((p, n), dtype=bool)
+    row_mask = None
+    selected = mask_array(mask)
+    if selected is not None:
+        keep = fit_mask(selected, data.shape).reshape(p, n)
+        data.check_bounds(instr, keep.reshape(data.shape))
+        row_mask = keep.any(axis=1, keepdims=True).reshape((p,) + (1,) * (dst.ndim - 1))
 
     def compute(v: list[Any]) -> Any:
         x = v[0].reshape(p, n).astype(np.float32)
         cols = []
-        for part in (x[:, 0::2], x[:, 1::2]):
-            count = part.shape[1]
-            mean = part.mean(axis=1) if count else np.zeros(p, np.float32)
-            m2 = ((part - mean[:, None]) ** 2).sum(axis=1) if count else np.zeros(p, np.float32)
-            cols += [np.full(p, count, np.float32), mean, m2]
+        for part, sel in ((x[:, 0::2], keep[:, 0::2]), (x[:, 1::2], keep[:, 1::2])):
+            count = sel.sum(axis=1).astype(np.float32)
+            total = np.where(sel, part, 0.0).sum(axis=1)
+            mean = np.divide(total, count, out=np.zeros(p, np.float32), where=count > 0)
+            m2 = np.where(sel, part - mean[:, None], 0.0) ** 2
+            cols += [count, mean, m2.sum(axis=1)]
         return np.stack(cols, axis=1).reshape(dst.shape)
 
-    return execute(sim, instr, Engine.VECTOR, "bn_stats", dst, [("data", data)], compute)
+    return execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "bn_stats",
+        dst,
+        [("data", data)],
+        compute,
+        mask=row_mask,
+        oob_skip=mask is not None,
+    )
 
 
-def bn_aggr(sim: Simulation, dst: Tensor, data: Any, *, instr: str = "nisa.bn_aggr") -> Instruction:
-    """Combine (count, mean, var*count) triples into (mean, var) per partition: [P, 2]."""
+def bn_aggr(
+    sim: Simulation, dst: Tensor, data: Any, *, mask: Any = None, instr: str = "nisa.bn_aggr"
+) -> Instruction:
+    """Combine (count, mean, var*count) triples into (mean, var) per partition: [P, 2].
+
+    A legacy ``mask`` (on partitions) selects the rows written, as for the other mask-taking ops.
+    """
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, dst, "dst")
     n = free_size(data)
@@ -66,11 +95,13 @@ def bn_aggr(sim: Simulation, dst: Tensor, data: Any, *, instr: str = "nisa.bn_ag
             var = (m2 + count * (mean - mu[:, None]) ** 2).sum(axis=1) / total
         return np.stack([mu, var], axis=1).astype(np.float32).reshape(dst.shape)
 
-    return execute(sim, instr, Engine.VECTOR, "bn_aggr", dst, [("data", data)], compute)
+    return execute(sim, instr, Engine.VECTOR, "bn_aggr", dst, [("data", data)], compute, mask=mask)
 
 
-def max8(sim: Simulation, dst: Tensor, src: Any, *, instr: str = "nisa.max8") -> Instruction:
-    """The 8 largest values of each partition, descending: [P, 8]."""
+def max8(
+    sim: Simulation, dst: Tensor, src: Any, *, mask: Any = None, instr: str = "nisa.max8"
+) -> Instruction:
+    """The 8 largest values of each partition, descending: [P, 8] (``mask``: rows written)."""
     check_tensor(sim, instr, src, "src")
     check_tensor(sim, instr, dst, "dst")
     n = free_size(src)
@@ -85,13 +116,20 @@ def max8(sim: Simulation, dst: Tensor, src: Any, *, instr: str = "nisa.max8") ->
         dst,
         [("src", src)],
         lambda v: -np.sort(-v[0].reshape(p, n), axis=1)[:, :8].reshape(dst.shape),
+        mask=mask,
     )
 
 
 def nc_find_index8(
-    sim: Simulation, dst: Tensor, data: Any, vals: Any, *, instr: str = "nisa.nc_find_index8"
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    vals: Any,
+    *,
+    mask: Any = None,
+    instr: str = "nisa.nc_find_index8",
 ) -> Instruction:
-    """First index of each of 8 values per partition (all ones when absent)."""
+    """First index of each of 8 values per partition (all ones when absent; ``mask``: rows written)."""
     check_tensor(sim, instr, data, "data")
     check_tensor(sim, instr, vals, "vals")
     check_tensor(sim, instr, dst, "dst")
@@ -109,7 +147,7 @@ def nc_find_index8(
         return out.reshape(dst.shape)
 
     return execute(
-        sim, instr, Engine.VECTOR, "nc_find_index8", dst, [("data", data), ("vals", vals)], compute
+        sim, instr, Engine.VECTOR, "nc_find_index8", dst, [("data", data), ("vals", vals)], compute, mask=mask
     )
 
 

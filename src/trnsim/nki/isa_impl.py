@@ -21,6 +21,7 @@ Trace ``attrs`` keys set here (the chip model reads them):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from trnsim.nki.alu import ACTIVATIONS, BINARY, BITVEC, REDUCE, op_name
 from trnsim.nki.dtypes import dtype_name, is_float, is_int
 from trnsim.nki.indexing import MaskExpr
 from trnsim.nki.runtime import Buffer, Simulation
-from trnsim.nki.tensor import Tensor
+from trnsim.nki.tensor import Tensor, fit_mask
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
 ON_CHIP = (Buffer.SBUF, Buffer.PSUM)
@@ -273,7 +274,7 @@ def write(
             else old.astype(np.int64) + result
         )
     if oob_skip and dst.oob is not None:
-        keep = ~dst.oob if mask is None else (np.broadcast_to(mask, dst.shape) & ~dst.oob)
+        keep = ~dst.oob if mask is None else (fit_mask(mask, dst.shape) & ~dst.oob)
         mask = keep
     dst.write(to_dtype(result, dst.dtype), mask)
 
@@ -794,10 +795,22 @@ def tensor_reduce(
     check_tensor(sim, instr, dst, "dst")
     axes = normalize_axes(sim, instr, axis, data.ndim)
     shape = dst.shape
+    selected = _input_mask(mask, data.shape, shape)
+    kw: dict[str, Any] = {}
+    if selected is not None:
+        # the mask selects input elements (e.g. i_f < F over a wider tile): reduce only those
+        data.check_bounds(instr, selected)
+        mask = selected.any(axis=axes, keepdims=True).reshape(shape)
+        kw["where"] = selected
+        if name in ("max", "maximum", "min", "minimum"):
+            big = np.inf if is_float(data.dtype) else np.iinfo(np.int64).max
+            kw["initial"] = -big if name in ("max", "maximum") else big
 
     def compute(v: list[Any]) -> Any:
         x = v[0]
-        y = REDUCE[str(name)](x, axis=axes, keepdims=True)
+        with warnings.catch_warnings():  # fully masked rows: not written
+            warnings.simplefilter("ignore", RuntimeWarning)
+            y = REDUCE[str(name)](x, axis=axes, keepdims=True, **kw)
         if negate:
             y = -y
         return np.asarray(y).reshape(shape)
@@ -815,7 +828,23 @@ def tensor_reduce(
         compute,
         mask=mask,
         attrs=attrs,
+        oob_skip=selected is not None,
     )
+
+
+def _input_mask(mask: Any, data_shape: tuple[int, ...], dst_shape: tuple[int, ...]) -> np.ndarray | None:
+    """A reduction's mask broadcast to its input, when it varies along a reduced axis (else None)."""
+    try:
+        m = mask_array(mask)
+    except TypeError:
+        return None  # reported by execute
+    if m is None or m.ndim != len(data_shape):
+        return None
+    try:
+        fit_mask(m, dst_shape)
+        return None  # an output mask (e.g. on partitions only)
+    except ValueError:
+        return fit_mask(m, data_shape)
 
 
 def normalize_axes(sim: Simulation, instr: str, axis: Any, ndim: int) -> tuple[int, ...]:

@@ -299,11 +299,13 @@ class Simulation:
                 else:
                     storage[...] = np.float32(np.nan)
             else:
-                storage[...] = (
+                values = (
                     np.asarray(fill, dtype=np.float32).astype(dtype)
                     if dtype.kind in "fV"
                     else np.asarray(fill).astype(dtype)
                 )
+                # an array fill (nl.shared_constant) has the tensor's shape; storage is flat
+                storage[...] = np.broadcast_to(values, tuple(shape)).reshape(-1)
         alloc = Allocation(
             self.next_alloc,
             buffer,

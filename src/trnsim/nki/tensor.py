@@ -439,7 +439,7 @@ class Tensor:
         bad = self.oob
         if mask is not None:
             with contextlib.suppress(ValueError):
-                bad = bad & np.broadcast_to(mask, self.shape)
+                bad = bad & fit_mask(mask, self.shape)
         if bad.any():
             where = tuple(int(i[0]) for i in np.nonzero(bad))
             runtime.current().fail(
@@ -483,12 +483,31 @@ class Tensor:
             if mask is None:
                 dst[...] = values
             else:
-                np.copyto(dst, values, where=np.broadcast_to(mask, self.shape))
+                np.copyto(dst, values, where=fit_mask(mask, self.shape))
             return
-        keep = np.ones(self.shape, dtype=bool) if mask is None else np.broadcast_to(mask, self.shape).copy()
+        keep = np.ones(self.shape, dtype=bool) if mask is None else fit_mask(mask, self.shape).copy()
         if self.oob is not None:
             keep &= ~self.oob
         storage[self.flat[keep]] = values[keep]
+
+
+def fit_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``mask`` broadcast to a tile of ``shape``.
+
+    A mask built from a full ``nl.mgrid`` index (e.g. ``i_p < n`` with ``i_p, i_f = nl.mgrid[0:128,
+    0:F]``) also masks a ``[128, 1]`` statistics tile: along an axis where the extents differ, a
+    mask that does not vary along that axis is reduced to one slice. A mask that varies there
+    cannot be applied and raises ValueError (reported as a KernelError by the caller).
+    """
+    if mask.shape == shape or mask.ndim != len(shape):
+        return np.broadcast_to(mask, shape)
+    for axis, (have, want) in enumerate(zip(mask.shape, shape, strict=True)):
+        if have != want and have != 1:
+            first = np.take(mask, [0], axis=axis)
+            if not (mask == first).all():
+                raise ValueError(f"mask of shape {mask.shape} varies along axis {axis}; the tile is {shape}")
+            mask = first
+    return np.broadcast_to(mask, shape)
 
 
 def _keep_alive(alias: Allocation, base: Allocation) -> None:
@@ -811,7 +830,12 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
     in_bounds = all(lo >= 0 and hi < t.shape[d] for d, (lo, hi) in enumerate(e.bounds() for e in padded))
     if t.flat is None and all(e.is_affine for e in padded) and in_bounds:
         offset = t.offset + sum(t.strides[d] * e.const for d, e in enumerate(padded))
-        strides = tuple(sum(t.strides[d] * e.coefs[a] for d, e in enumerate(padded)) for a in range(ndim))
+        # an expression of size 1 along an axis is constant there (arange(1)[:, None] against a
+        # full mgrid index): its coefficient must not turn the broadcast into a stride
+        strides = tuple(
+            sum(t.strides[d] * e.coefs[a] for d, e in enumerate(padded) if e.sizes[a] != 1)
+            for a in range(ndim)
+        )
         for a in range(ndim):
             if sizes[a] == 1:
                 strides = (*strides[:a], 0, *strides[a + 1 :])

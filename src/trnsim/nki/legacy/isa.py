@@ -546,7 +546,7 @@ def bn_stats(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Ten
     sim = _sim("bn_stats")
     _isa.check_tensor(sim, "nisa.bn_stats", data, "data")
     dst = _impl.new_tile(sim, "nisa.bn_stats", (data.shape[0], 6), dtype or np.float32)
-    return _impl.fresh(sim, dst, _extra.bn_stats(sim, dst, data))
+    return _impl.fresh(sim, dst, _extra.bn_stats(sim, dst, data, mask=mask))
 
 
 def bn_aggr(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
@@ -554,7 +554,7 @@ def bn_aggr(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tens
     sim = _sim("bn_aggr")
     _isa.check_tensor(sim, "nisa.bn_aggr", data, "data")
     dst = _impl.new_tile(sim, "nisa.bn_aggr", (data.shape[0], 2), dtype or np.float32)
-    return _impl.fresh(sim, dst, _extra.bn_aggr(sim, dst, data))
+    return _impl.fresh(sim, dst, _extra.bn_aggr(sim, dst, data, mask=mask))
 
 
 def max8(*, src: Any, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
@@ -562,7 +562,7 @@ def max8(*, src: Any, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
     sim = _sim("max8")
     _isa.check_tensor(sim, "nisa.max8", src, "src")
     dst = _impl.new_tile(sim, "nisa.max8", (src.shape[0], 8), dtype or src.dtype)
-    return _impl.fresh(sim, dst, _extra.max8(sim, dst, src))
+    return _impl.fresh(sim, dst, _extra.max8(sim, dst, src, mask=mask))
 
 
 def nc_find_index8(*, data: Any, vals: Any, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
@@ -570,7 +570,7 @@ def nc_find_index8(*, data: Any, vals: Any, mask: Any = None, dtype: Any = None,
     sim = _sim("nc_find_index8")
     _isa.check_tensor(sim, "nisa.nc_find_index8", data, "data")
     dst = _impl.new_tile(sim, "nisa.nc_find_index8", (data.shape[0], 8), dtype or np.uint32)
-    return _impl.fresh(sim, dst, _extra.nc_find_index8(sim, dst, data, vals))
+    return _impl.fresh(sim, dst, _extra.nc_find_index8(sim, dst, data, vals, mask=mask))
 
 
 def nc_stream_shuffle(
