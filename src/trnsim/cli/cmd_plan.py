@@ -238,8 +238,9 @@ def compare_command(
     tokens: Annotated[str, Opt("--tokens", help="training tokens")] = "6.3T",
     systems: Annotated[str, Opt("--systems", help="comma-separated catalog systems")] = DEFAULT_SYSTEMS,
     chips: Annotated[int, Opt("--chips", min=1, help="chips per system at equal chip count")] = 8192,
-    scaling: Annotated[str, Opt("--scaling", help="chip counts of the scaling curve, comma-separated "
-                                "('' for none); the default's 131,072 answers the 100,000-chip claim")] = "8192,131072",
+    scaling: Annotated[str, Opt(
+        "--scaling", help="chip counts of the scaling curve, comma-separated ('' for none); "
+        "the default's 131,072 answers the 100,000-chip claim")] = "8192,131072",
     reference: Annotated[str | None, Opt(
         "--reference", help=f"system whose spend sets the equal budget (default: {DEFAULT_REFERENCE} when "
         "compared, else the first system with a price)")] = None,
