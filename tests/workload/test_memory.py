@@ -108,3 +108,21 @@ def test_a_plan_that_does_not_fit_says_by_how_much_and_why() -> None:
     assert line.startswith("does not fit") and "short by" in line and "optimizer" in line
     small = estimate_memory(load_model("afm-on-device"), Shard(), 8, 1, 1, 2048)
     assert small.explain(96 * 2**30).startswith("fits")
+
+
+def test_advice_leaves_out_what_the_plan_already_does() -> None:
+    """Activations dominate (60 of 100 GiB) and 20 GiB are missing: the advice depends on the
+    recompute mode the plan already uses; the optimizer advice on its ZeRO stage."""
+    from trnsim.workload.memory import MemoryBreakdown
+    from trnsim.workload.options import Recompute
+
+    gib = 2.0**30
+    acts = MemoryBreakdown(10 * gib, 10 * gib, 15 * gib, 60 * gib, 5 * gib)
+    assert "try selective/full recompute" in acts.explain(80 * gib)  # plan unknown
+    assert "try selective/full recompute" in acts.explain(80 * gib, Recompute.NONE)
+    assert "try full recompute" in acts.explain(80 * gib, Recompute.SELECTIVE)
+    assert "recompute" not in acts.explain(80 * gib, Recompute.FULL).split(";")[-1]
+    opt = MemoryBreakdown(10 * gib, 10 * gib, 60 * gib, 15 * gib, 5 * gib)
+    assert "try ZeRO-1" in opt.explain(80 * gib, zero_stage=0)
+    assert "ZeRO-1" not in opt.explain(80 * gib, zero_stage=1)
+    assert "more data parallelism" in opt.explain(80 * gib, zero_stage=1)

@@ -359,7 +359,8 @@ def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: Paralle
     _check_structure(model, system, ranks, plan, seq_len)
     memory = _peak_memory(model, plan, seq_len, precision)
     if not memory.fits(system.hbm_bytes_per_rank):
-        _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {memory.explain(system.hbm_bytes_per_rank)}")
+        verdict = memory.explain(system.hbm_bytes_per_rank, plan.recompute, plan.zero_stage)
+        _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {verdict}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,7 @@ class DeviceEstimate:
         return self.memory.fits(self.hbm_bytes_per_rank)
 
     def memory_verdict(self) -> str:
-        return self.memory.explain(self.hbm_bytes_per_rank)
+        return self.memory.explain(self.hbm_bytes_per_rank, self.recompute)
 
     def by_class_s(self) -> dict[str, float]:
         """Seconds per op class over the whole step (micro-batches and optimizer)."""

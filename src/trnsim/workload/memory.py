@@ -34,6 +34,19 @@ _REMEDIES = {
     "activations": "try selective/full recompute, a smaller micro-batch, sequence or context parallelism",
     "temporary": "try a smaller micro-batch or more tensor parallelism",
 }
+
+
+def _remedy(part: str, recompute: Recompute | None, zero_stage: int | None) -> str:
+    """The advice for ``part``, leaving out what the plan already does (when it is known)."""
+    if part == "activations" and recompute is Recompute.SELECTIVE:
+        return "try full recompute, a smaller micro-batch, sequence or context parallelism"
+    if part == "activations" and recompute is Recompute.FULL:
+        return "try a smaller micro-batch, sequence or context parallelism, or more pipeline stages"
+    if zero_stage is not None and zero_stage >= {"optimizer": 1, "grads": 2, "weights": 3}.get(part, 9):
+        return "try more data parallelism (ZeRO shards over it) or more tensor/pipeline parallelism"
+    return _REMEDIES[part]
+
+
 _OPTIMIZER_BYTES = 12  # FP32 master weight, Adam m and v
 
 
@@ -60,16 +73,21 @@ class MemoryBreakdown:
     def fits(self, capacity_bytes: float) -> bool:
         return self.total_bytes <= capacity_bytes
 
-    def explain(self, capacity_bytes: float) -> str:
-        """One line: fits with how much headroom, or short by how much and what dominates."""
+    def explain(self, capacity_bytes: float, recompute: Recompute | None = None,
+                zero_stage: int | None = None) -> str:
+        """One line: fits with how much headroom, or short by how much and what dominates.
+
+        Given the plan's ``recompute`` and ``zero_stage``, the advice leaves out what it already does.
+        """
         total = self.total_bytes
         if total <= capacity_bytes:
             return (f"fits: {total / _GIB:.1f} GiB of {capacity_bytes / _GIB:.1f} GiB "
                     f"({(capacity_bytes - total) / _GIB:.1f} GiB free)")
         name, largest = next(iter(self.parts().items()))
+        advice = _remedy(name, recompute, zero_stage)
         return (f"does not fit: needs {total / _GIB:.1f} GiB, has {capacity_bytes / _GIB:.1f} GiB "
                 f"(short by {(total - capacity_bytes) / _GIB:.1f} GiB); largest part: {name} "
-                f"{largest / _GIB:.1f} GiB ({100 * largest / total:.0f}%); {_REMEDIES[name]}")
+                f"{largest / _GIB:.1f} GiB ({100 * largest / total:.0f}%); {advice}")
 
     def to_dict(self) -> dict[str, float]:
         return {**asdict(self), "total_bytes": self.total_bytes}
