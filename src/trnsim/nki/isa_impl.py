@@ -192,8 +192,15 @@ def execute(
     extra_outputs: Sequence[tuple[str, Tensor]] = (),
     oob_skip: bool = False,
     exempt: bool = False,
+    api: str = "",
 ) -> Instruction:
-    """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace."""
+    """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace.
+
+    ``api`` names the front-end call (e.g. ``nl.exp``) when it differs from the instruction; it
+    is recorded in the trace's ``attrs``.
+    """
+    if api:
+        attrs = {**(attrs or {}), "api": api}
     m = None
     if mask is not None:
         try:
@@ -391,8 +398,6 @@ def nc_matmul(
         "transpose": bool(is_transpose),
         "perf_mode": str(getattr(perf_mode, "name", perf_mode) or "none"),
     }
-    if api:
-        attrs["api"] = api
     return execute(
         sim,
         instr,
@@ -402,7 +407,7 @@ def nc_matmul(
         [("stationary", stationary), ("moving", moving)],
         compute,
         mask=mask,
-        attrs=attrs,
+        attrs=attrs, api=api,
         accumulate=bool(accumulate),
     )
 
@@ -445,8 +450,6 @@ def nc_transpose(
             "store_dst_shape_smaller_than_other_shape",
         )
     attrs: dict[str, Any] = {"transpose": True}
-    if api:
-        attrs["api"] = api
     return execute(
         sim,
         instr,
@@ -456,7 +459,7 @@ def nc_transpose(
         [("data", data)],
         lambda v: v[0].reshape(p, f).T.reshape(dst.shape),
         mask=mask,
-        attrs=attrs,
+        attrs=attrs, api=api,
     )
 
 
@@ -550,8 +553,6 @@ def activation(
     attrs: dict[str, Any] = {"op": name}
     if rname:
         attrs["reduce_op"] = rname
-    if api:
-        attrs["api"] = api
     extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
     return execute(
         sim,
@@ -562,7 +563,7 @@ def activation(
         [("data", data), ("scale", scale), ("bias", bias)],
         compute,
         mask=mask,
-        attrs=attrs,
+        attrs=attrs, api=api,
         extra_outputs=extra,
     )
 
@@ -649,8 +650,6 @@ def tensor_tensor(
         sim.fail(instr, "GpSimdE cannot access PSUM", "unsupported_memory")
     shape = dst.shape
     attrs: dict[str, Any] = {"op": name}
-    if api:
-        attrs["api"] = api
 
     def compute(v: list[Any]) -> Any:
         a, b = v
@@ -669,7 +668,7 @@ def tensor_tensor(
         [("data1", data1), ("data2", data2)],
         compute,
         mask=mask,
-        attrs=attrs,
+        attrs=attrs, api=api,
         exempt=accumulate,
     )
 
@@ -716,8 +715,6 @@ def tensor_scalar(
     attrs: dict[str, Any] = {"op": n0}
     if n1:
         attrs["op1"] = n1
-    if api:
-        attrs["api"] = api
     return execute(
         sim,
         instr,
@@ -727,7 +724,7 @@ def tensor_scalar(
         [("data", data), ("operand0", operand0), ("operand1", operand1 if n1 else None)],
         compute,
         mask=mask,
-        attrs=attrs,
+        attrs=attrs, api=api,
     )
 
 
@@ -816,8 +813,6 @@ def tensor_reduce(
         return np.asarray(y).reshape(shape)
 
     attrs: dict[str, Any] = {"op": name, "reduce_axes": axes}
-    if api:
-        attrs["api"] = api
     return execute(
         sim,
         instr,
@@ -827,7 +822,7 @@ def tensor_reduce(
         [("data", data)],
         compute,
         mask=mask,
-        attrs=attrs,
+        attrs=attrs, api=api,
         oob_skip=selected is not None,
     )
 
@@ -891,9 +886,7 @@ def tensor_copy(
         return (src.read() if exact else v[0]).reshape(shape) if src.size == dst.size else v[0]
 
     attrs: dict[str, Any] = {}
-    if api:
-        attrs["api"] = api
-    return execute(sim, instr, eng, opcode, dst, [("src", src)], compute, mask=mask, attrs=attrs)
+    return execute(sim, instr, eng, opcode, dst, [("src", src)], compute, mask=mask, attrs=attrs, api=api)
 
 
 def memset(
@@ -911,8 +904,6 @@ def memset(
     if not isinstance(value, (int, float, np.number, bool)):
         sim.fail(instr, f"memset value must be a number, got {type(value).__name__}", "unsupported_operand")
     attrs: dict[str, Any] = {"value": float(value)}
-    if api:
-        attrs["api"] = api
     return execute(
         sim,
         instr,
@@ -922,7 +913,7 @@ def memset(
         [],
         lambda v: value,
         mask=mask,
-        attrs=attrs,
+        attrs=attrs, api=api,
     )
 
 
