@@ -35,6 +35,9 @@ _REMEDIES = {
     "temporary": "try a smaller micro-batch or more tensor parallelism",
 }
 
+#: The ZeRO stage from which each part is already sharded over data parallelism.
+_ZERO_SHARDS_FROM = {"optimizer": 1, "grads": 2, "weights": 3}
+
 
 def _remedy(part: str, recompute: Recompute | None, zero_stage: int | None) -> str:
     """The advice for ``part``, leaving out what the plan already does (when it is known)."""
@@ -42,7 +45,7 @@ def _remedy(part: str, recompute: Recompute | None, zero_stage: int | None) -> s
         return "try full recompute, a smaller micro-batch, sequence or context parallelism"
     if part == "activations" and recompute is Recompute.FULL:
         return "try a smaller micro-batch, sequence or context parallelism, or more pipeline stages"
-    if zero_stage is not None and zero_stage >= {"optimizer": 1, "grads": 2, "weights": 3}.get(part, 9):
+    if zero_stage is not None and part in _ZERO_SHARDS_FROM and zero_stage >= _ZERO_SHARDS_FROM[part]:
         return "try more data parallelism (ZeRO shards over it) or more tensor/pipeline parallelism"
     return _REMEDIES[part]
 
