@@ -21,8 +21,10 @@ from trnsim.cli import cmd_plan, main
 
 @pytest.fixture(autouse=True)
 def toy_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cmd_plan, "ClusterEvaluator", lambda: ToyEvaluator(capacity_bytes=24e9))
-    monkeypatch.setattr(cmd_plan, "run_point", run_toy_point)
+    # the commands import these where they run: patch them at their source
+    monkeypatch.setattr("trnsim.plan.cluster_evaluator.ClusterEvaluator",
+                        lambda: ToyEvaluator(capacity_bytes=24e9))
+    monkeypatch.setattr("trnsim.plan.inputs.run_point", run_toy_point)
     # toy model and system names exist only for the toy runner: skip the real catalog's name check
     monkeypatch.setattr(cmd_plan, "check_sweep_names", lambda spec, path: None)
 

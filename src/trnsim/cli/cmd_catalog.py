@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,8 +17,10 @@ from rich.table import Table
 
 from trnsim.cli.apps import app
 from trnsim.errors import UnknownNameError
-from trnsim.hardware.catalog import ChipSpec, SystemSpec, list_chips, list_systems, load_chip, load_system
-from trnsim.workload.models import list_models, load_model
+
+# The catalog's pydantic models and the model presets load inside the commands (light start-up).
+if TYPE_CHECKING:
+    from trnsim.hardware.catalog import ChipSpec, SystemSpec
 
 catalog_app = typer.Typer(help="List the chips, systems and models in the catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
@@ -41,6 +43,8 @@ def _fmt(value: Any, unit: str = "") -> str:
 @catalog_app.command("chips")
 def chips(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
     """Every chip: peak FLOP/s, HBM, bandwidth, power."""
+    from trnsim.hardware.catalog import list_chips, load_chip
+
     specs = [load_chip(n, catalog_dir) for n in list_chips(catalog_dir)]
     if as_json:
         print(json.dumps([s.model_dump(mode="json") for s in specs], indent=1))
@@ -59,6 +63,8 @@ def chips(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
 @catalog_app.command("systems")
 def systems(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
     """Every system (node): chips, ranks, price, scale-out bandwidth."""
+    from trnsim.hardware.catalog import list_systems, load_system
+
     specs = [load_system(n, catalog_dir) for n in list_systems(catalog_dir)]
     if as_json:
         print(json.dumps([s.model_dump(mode="json") for s in specs], indent=1))
@@ -77,6 +83,8 @@ def systems(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
 @catalog_app.command("models")
 def models(as_json: _Json = False) -> None:
     """Every built-in model preset: size, layers, experts, and how many notes (approximations)."""
+    from trnsim.workload.models import list_models, load_model
+
     specs = [load_model(n) for n in list_models()]
     if as_json:
         print(json.dumps([{**m.model_dump(mode="json"), "n_params": m.n_params(),
@@ -111,6 +119,9 @@ def _show_spec(spec: ChipSpec | SystemSpec) -> Table:
 def show(name: Annotated[str, typer.Argument(help="A chip, system (or alias) or model name.")],
          catalog_dir: _CatalogDir = None) -> None:
     """Every field of one chip, system or model, with the source of each value."""
+    from trnsim.hardware.catalog import list_chips, list_systems, load_chip, load_system
+    from trnsim.workload.models import list_models, load_model
+
     console = Console()
     if name in list_models():
         model = load_model(name)

@@ -5,34 +5,25 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_output_path, check_rank_count
-from trnsim.cluster import (
-    Schedule,
-    StepResult,
-    check_plan,
-    estimate_run_goodput,
-    estimate_step,
-    load_topology,
-    load_topology_file,
-    make_plan,
-    topology_for_system,
-)
-from trnsim.cluster.goodput import GoodputResult
-from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
+from trnsim.cluster.options import GradReduceDtype
+from trnsim.cluster.pipeline import Schedule
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import load_system
-from trnsim.workload.durations import format_duration
-from trnsim.workload.estimate import estimate_device_step
-from trnsim.workload.models import load_model
 from trnsim.workload.options import Precision, Recompute
+
+# The cluster model (numpy, pydantic) is imported inside the command, so that start-up stays light.
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from trnsim.cluster import StepResult
+    from trnsim.cluster.goodput import GoodputResult
 
 _GIB = 2**30
 #: Runs at least this long get a goodput estimate (failures and checkpoints matter at this length).
@@ -60,6 +51,10 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None) -> list[Table]:
+    from rich.table import Table
+
+    from trnsim.workload.durations import format_duration
+
     head = Table(
         title=f"{result.model} on {result.ranks} ranks ({result.chips} chips) of {result.system}",
         show_header=False,
@@ -160,6 +155,20 @@ def estimate(
     ] = None,
 ) -> None:
     """Estimate one training step: time and breakdown, tokens/s, MFU, memory per rank, fit."""
+    from trnsim.cluster import (
+        check_plan,
+        estimate_run_goodput,
+        estimate_step,
+        load_topology,
+        load_topology_file,
+        make_plan,
+        topology_for_system,
+    )
+    from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason
+    from trnsim.hardware.catalog import load_system
+    from trnsim.workload.estimate import estimate_device_step
+    from trnsim.workload.models import load_model
+
     spec = load_system(system)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of --nodes or --ranks")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,10 +17,13 @@ from rich.table import Table
 
 from trnsim.cli.apps import kernel_app
 from trnsim.cli.cmd_kernel_run import run as run_kernel_file
-from trnsim.core import TimelineResult, chrome_trace, simulate_trace, summarize
 from trnsim.errors import ConfigError
-from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
-from trnsim.nki.trace import KernelTrace, collect_traces
+
+# The kernel layer and the chip model (numpy, ml_dtypes) load only when a kernel is profiled.
+if TYPE_CHECKING:
+    from trnsim.core import TimelineResult
+    from trnsim.hardware.neuroncore_timing import NeuronCoreTiming
+    from trnsim.nki.trace import KernelTrace
 
 __all__ = ["collect_launch_traces", "profile", "render_profiles"]
 
@@ -30,6 +33,8 @@ def collect_launch_traces(file: Path, target: str) -> tuple[list[KernelTrace], i
 
     Returns the traces and the file's exit status.
     """
+    from trnsim.nki.trace import collect_traces
+
     with collect_traces() as launches:
         status = run_kernel_file(file=file, target=target, args=[])
     return [trace for trace in launches if trace.instructions], int(status or 0)
@@ -106,6 +111,8 @@ def _render_comparison(results: Sequence[TimelineResult], console: Console) -> N
 
 
 def _targets(value: str, timing_file: Path | None) -> list[NeuronCoreTiming]:
+    from trnsim.hardware.neuroncore_timing import load_timing
+
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
         raise ConfigError("--target is empty; give one or more of trn1, trn2, trn3 separated by commas")
@@ -131,6 +138,8 @@ def profile(
         help="TOML file overriding timing parameters (same keys as the shipped data).")] = None,
 ) -> None:
     """Predict latency, FLOP/s, bandwidth, engine busy time and the bound of each kernel launch."""
+    from trnsim.core import chrome_trace, simulate_trace, summarize
+
     if not file.is_file():
         raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
     results: list[TimelineResult] = []

@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from trnsim.cli.apps import kernel_app
-from trnsim.nki.errors import KernelError
-from trnsim.nki.runner import run_file
-from trnsim.nki.targets import ENV_TARGET
+
+#: ``trnsim.nki.targets.ENV_TARGET``, spelled out so that start-up does not import the kernel layer
+#: (numpy, ml_dtypes); tests/test_startup.py checks that the two agree.
+ENV_TARGET = "NEURON_PLATFORM_TARGET_OVERRIDE"
 
 
 @kernel_app.command(
@@ -32,6 +33,9 @@ def run(
     args: Annotated[list[str] | None, typer.Argument(help="Arguments for the file (sys.argv[1:]).")] = None,
 ) -> int:
     """Run an NKI kernel file on trnsim's CPU simulator (its exit status is the command's)."""
+    from trnsim.nki.errors import KernelError
+    from trnsim.nki.runner import run_file
+
     try:
         return run_file(file, list(args or []), target)
     except KernelError as error:

@@ -11,41 +11,24 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_catalog_dir, check_chip_count, check_output_path, check_rank_count
 from trnsim.errors import ConfigError, TrnsimError
-from trnsim.plan.claims import check_claims
-from trnsim.plan.cluster_evaluator import ClusterEvaluator
-from trnsim.plan.compare import compare_systems
-from trnsim.plan.errors import SweepSpecError
-from trnsim.plan.explain import explain
-from trnsim.plan.inputs import resolve_model, resolve_system, run_point
-from trnsim.plan.problem import Objective, Problem, SystemShape, TrainingJob
-from trnsim.plan.runner import run_sweep
-from trnsim.plan.search import count_candidates, search_plans
-from trnsim.plan.space import SpaceProfile
-from trnsim.plan.store import SweepStore
-from trnsim.plan.sweep import SweepSpec, load_sweep_spec
-from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
-from trnsim.report.export import to_csv, to_json
-from trnsim.report.html import render_html
-from trnsim.report.tables import (
-    breakdown_table,
-    claims_table,
-    comparison_notes,
-    comparison_table,
-    plans_table,
-    prices_table,
-    sweep_table,
-)
+from trnsim.plan.choices import Objective, SpaceProfile
 from trnsim.workload.options import Precision
+
+# The planner, pydantic and the report renderers are imported inside the commands that use them,
+# so that ``trnsim --help`` and every other command start without them.
+if TYPE_CHECKING:
+    from trnsim.plan.problem import SystemShape, TrainingJob
+    from trnsim.plan.sweep import SweepSpec
+    from trnsim.report.entries import Entry
 
 #: Width for output that is not a terminal (a file, a pipe): the tables are laid out for 100 columns.
 PIPE_WIDTH = 100
@@ -95,6 +78,8 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline:
          budget: float | None, objective: Objective, pue: float) -> TrainingJob:
     from pydantic import ValidationError
 
+    from trnsim.plan.problem import TrainingJob
+
     valid = [p.value for p in Precision]
     if precision not in valid:
         raise ConfigError(f"--precision '{precision}' is not valid; valid: {', '.join(valid)}")
@@ -123,11 +108,15 @@ def _check_outputs(json_out: Path | None, csv_out: Path | None, html_out: Path |
 
 def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list[str],
              json_out: Path | None, csv_out: Path | None, html_out: Path | None) -> None:
+    from trnsim.report.export import to_csv, to_json
+
     if json_out:
         _write(json_out, to_json(entries, meta), "JSON")
     if csv_out:
         _write(csv_out, to_csv(entries), "CSV")
     if html_out:
+        from trnsim.report.html import render_html  # plotly: only when a page is written
+
         _write(html_out, render_html(title, entries, notes), "HTML report")
 
 
@@ -138,6 +127,8 @@ def _progress(
     if not enabled:
         yield (lambda n: None), (lambda text: None)
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task(description, total=total)
@@ -195,6 +186,14 @@ def plan_command(
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
+    from trnsim.plan.cluster_evaluator import ClusterEvaluator
+    from trnsim.plan.explain import explain
+    from trnsim.plan.inputs import resolve_model, resolve_system
+    from trnsim.plan.problem import Problem
+    from trnsim.plan.search import count_candidates, search_plans
+    from trnsim.report.entries import entries_from_search
+    from trnsim.report.tables import breakdown_table, plans_table
+
     _check_outputs(json_out, csv_out, html_out)
     check_catalog_dir(catalog)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
@@ -258,6 +257,14 @@ def compare_command(
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
+    from trnsim.plan.claims import check_claims
+    from trnsim.plan.cluster_evaluator import ClusterEvaluator
+    from trnsim.plan.compare import compare_systems
+    from trnsim.plan.explain import explain
+    from trnsim.plan.inputs import resolve_model, resolve_system
+    from trnsim.report.entries import entries_from_comparison
+    from trnsim.report.tables import claims_table, comparison_notes, comparison_table, prices_table
+
     _check_outputs(json_out, csv_out, html_out)
     check_catalog_dir(catalog)
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
@@ -309,6 +316,9 @@ def compare_command(
 
 def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
     """Resolve every model, system, chip count and what-if of a spec before any point runs."""
+    from trnsim.plan.errors import SweepSpecError
+    from trnsim.plan.inputs import resolve_model, resolve_system
+
     try:
         for model in sweep_spec.models:
             resolve_model(model)
@@ -352,6 +362,13 @@ def sweep_command(
     html_out: Annotated[Path | None, Opt("--html")] = None,
 ) -> None:
     """Explore models × systems × chip counts × what-if hardware on Ray, resumably."""
+    from trnsim.plan.inputs import run_point
+    from trnsim.plan.runner import run_sweep
+    from trnsim.plan.store import SweepStore
+    from trnsim.plan.sweep import load_sweep_spec
+    from trnsim.report.entries import entries_from_sweep
+    from trnsim.report.tables import sweep_table
+
     if (spec is None) == (report is None):
         raise ConfigError("give a sweep spec to run, or --report DB to report on a finished one (not both)")
     _check_outputs(json_out, csv_out, html_out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,20 +12,13 @@ from rich.table import Table
 
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_output_path
-from trnsim.cli.scaled_catalog import scaled_efficiency
-from trnsim.cluster.calibration import (
-    CalibrationCase,
-    Metric,
-    ValidationRow,
-    load_cases,
-    mape_by_file,
-    validate_case,
-)
-from trnsim.cluster.holdout import FileHoldout, leave_one_file_out
-from trnsim.cluster.plan import ParallelPlan
-from trnsim.devicetime.efficiency import load_efficiency
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import load_system
+
+# The cluster model is imported where it is used, so that start-up of the CLI stays light.
+if TYPE_CHECKING:
+    from trnsim.cluster.calibration import CalibrationCase, Metric, ValidationRow
+    from trnsim.cluster.holdout import FileHoldout
+    from trnsim.cluster.plan import ParallelPlan
 
 #: Width for output that is not a terminal (a file, a pipe): every table fits in it.
 PIPE_WIDTH = 100
@@ -39,6 +32,8 @@ _EXPLANATION = (
 
 
 def _fmt(metric: Metric, value: float) -> str:
+    from trnsim.cluster.calibration import Metric
+
     if metric is Metric.MFU:
         return f"{value:.1%}"
     return f"{value:.4g}"
@@ -98,6 +93,9 @@ def mape_table(holdouts: list[FileHoldout]) -> Table:
 
 def _chip_file(case: CalibrationCase) -> str:
     """The efficiency file (its ``chip`` key) whose calibration_scale times this case's GPU ops."""
+    from trnsim.devicetime.efficiency import load_efficiency
+    from trnsim.hardware.catalog import load_system
+
     try:
         return load_efficiency(load_system(case.system).chip).chip
     except ConfigError:  # a Trainium system: kernel-simulated times, no calibration scale
@@ -106,6 +104,10 @@ def _chip_file(case: CalibrationCase) -> str:
 
 def holdouts(cases: list[CalibrationCase], rows: list[ValidationRow]) -> list[FileHoldout]:
     """Leave-one-file-out refits of each chip's scale, evaluated by re-running the cases."""
+    from trnsim.cli.scaled_catalog import scaled_efficiency
+    from trnsim.cluster.calibration import validate_case
+    from trnsim.cluster.holdout import leave_one_file_out
+
     owners = {i: (case.file, _chip_file(case)) for i, case in enumerate(cases)}
 
     def errors_at(chip: str, scale: float) -> dict[int, float]:
@@ -124,6 +126,8 @@ def validate(
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON here")] = None,
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
+    from trnsim.cluster.calibration import load_cases, mape_by_file, validate_case
+
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")
     check_output_path(json_out, "--json")

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from trnsim.cluster.options import GradReduceDtype as GradReduceDtype  # re-exported: its old home
 from trnsim.cluster.pipeline import Schedule
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.workload.options import Recompute
@@ -38,17 +39,6 @@ class InfeasibleReason(StrEnum):
     PIPELINE_DEPTH = "pipeline-depth"  # more stages (x virtual stages) than layers
     SCHEDULE = "schedule"  # interleaving constraints
     MEMORY = "memory"  # does not fit in the memory of a rank
-
-
-class GradReduceDtype(StrEnum):
-    """Type of gradients on the wire in the data-parallel reduction."""
-
-    FP32 = "fp32"  # Megatron-LM's default with BF16 training (FP32 main gradients)
-    BF16 = "bf16"  # half-size reduction: BF16, or FP16 as in FP16 mixed precision (same 2 bytes)
-
-    @property
-    def nbytes(self) -> int:
-        return 4 if self is GradReduceDtype.FP32 else 2
 
 
 class InfeasiblePlanError(TrnsimError):

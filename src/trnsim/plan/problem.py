@@ -10,19 +10,12 @@ evaluators and stay independent of how the layers below spell their configs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from trnsim.plan.choices import Objective as Objective  # re-exported: its old home
 from trnsim.workload.options import Precision
-
-
-class Objective(StrEnum):
-    """What the planner minimises."""
-
-    TIME = "time"
-    COST = "cost"
 
 
 @dataclass(frozen=True)

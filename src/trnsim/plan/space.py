@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate, Recompute
+from trnsim.plan.choices import SpaceProfile as SpaceProfile  # re-exported: its old home
 from trnsim.plan.problem import ModelShape, Problem
 
 
@@ -74,17 +74,6 @@ def quick_space() -> SearchSpace:
     - context parallelism up to 2, interleave up to 2, micro-batches up to 4.
     """
     return SearchSpace(cp=(1, 2), interleave=(1, 2), micro_batches=(1, 2, 4), zero_stages=(2, 3))
-
-
-class SpaceProfile(StrEnum):
-    """Named search spaces a person can pick on the command line."""
-
-    FULL = "full"
-    QUICK = "quick"
-
-    def space(self) -> SearchSpace:
-        """The search space of this profile."""
-        return quick_space() if self is SpaceProfile.QUICK else SearchSpace()
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,54 @@ shard and a micro-batch into the ops of one forward+backward pass (and the optim
 numerators; ``estimate_device_step`` times it all on a chip.
 """
 
-from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
-from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind, PositionKind
-from trnsim.workload.estimate import DeviceEstimate, estimate_device_step
-from trnsim.workload.flops import forward_flops_per_token, hardware_flops, model_flops
-from trnsim.workload.graph import ParamsOnRank, SavedTensor, StepGraph, build_optimizer_ops, build_step
-from trnsim.workload.hf_config import SUPPORTED_MODEL_TYPES
-from trnsim.workload.memory import MemoryBreakdown, estimate_memory
-from trnsim.workload.models import list_models, load_model
-from trnsim.workload.options import Precision, Recompute
-from trnsim.workload.shard import Shard
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
+    from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind, PositionKind
+    from trnsim.workload.estimate import DeviceEstimate, estimate_device_step
+    from trnsim.workload.flops import forward_flops_per_token, hardware_flops, model_flops
+    from trnsim.workload.graph import ParamsOnRank, SavedTensor, StepGraph, build_optimizer_ops, build_step
+    from trnsim.workload.hf_config import SUPPORTED_MODEL_TYPES
+    from trnsim.workload.memory import MemoryBreakdown, estimate_memory
+    from trnsim.workload.models import list_models, load_model
+    from trnsim.workload.options import Precision, Recompute
+    from trnsim.workload.shard import Shard
+
+# Names load on first use (PEP 562), so importing one light submodule (e.g. the option enums for
+# the CLI) does not pull in numpy and the whole step model.
+_SOURCE = {
+    "Dtype": "trnsim.devicetime.ops",
+    "Op": "trnsim.devicetime.ops",
+    "OpClass": "trnsim.devicetime.ops",
+    "Phase": "trnsim.devicetime.ops",
+    "AttentionKind": "trnsim.workload.config",
+    "MlpKind": "trnsim.workload.config",
+    "ModelConfig": "trnsim.workload.config",
+    "NormKind": "trnsim.workload.config",
+    "PositionKind": "trnsim.workload.config",
+    "DeviceEstimate": "trnsim.workload.estimate",
+    "estimate_device_step": "trnsim.workload.estimate",
+    "forward_flops_per_token": "trnsim.workload.flops",
+    "hardware_flops": "trnsim.workload.flops",
+    "model_flops": "trnsim.workload.flops",
+    "ParamsOnRank": "trnsim.workload.graph",
+    "SavedTensor": "trnsim.workload.graph",
+    "StepGraph": "trnsim.workload.graph",
+    "build_optimizer_ops": "trnsim.workload.graph",
+    "build_step": "trnsim.workload.graph",
+    "SUPPORTED_MODEL_TYPES": "trnsim.workload.hf_config",
+    "MemoryBreakdown": "trnsim.workload.memory",
+    "estimate_memory": "trnsim.workload.memory",
+    "list_models": "trnsim.workload.models",
+    "load_model": "trnsim.workload.models",
+    "Precision": "trnsim.workload.options",
+    "Recompute": "trnsim.workload.options",
+    "Shard": "trnsim.workload.shard",
+}
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES",
@@ -46,3 +84,13 @@ __all__ = [
     "load_model",
     "model_flops",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name from its submodule on first access."""
+    module = _SOURCE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,16 @@
+"""Closed choices of a parallel plan that the CLI declares as options (kept free of pydantic)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class GradReduceDtype(StrEnum):
+    """Type of gradients on the wire in the data-parallel reduction."""
+
+    FP32 = "fp32"  # Megatron-LM's default with BF16 training (FP32 main gradients)
+    BF16 = "bf16"  # half-size reduction: BF16, or FP16 as in FP16 mixed precision (same 2 bytes)
+
+    @property
+    def nbytes(self) -> int:
+        return 4 if self is GradReduceDtype.FP32 else 2

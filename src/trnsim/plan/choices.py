@@ -1,0 +1,33 @@
+"""The closed choices a person picks on the command line (objective, search-space profile).
+
+They live apart from :mod:`trnsim.plan.problem` and :mod:`trnsim.plan.space` so that the CLI can
+declare its options without importing pydantic and the planner at start-up.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trnsim.plan.space import SearchSpace
+
+
+class Objective(StrEnum):
+    """What the planner minimises."""
+
+    TIME = "time"
+    COST = "cost"
+
+
+class SpaceProfile(StrEnum):
+    """Named search spaces a person can pick on the command line."""
+
+    FULL = "full"
+    QUICK = "quick"
+
+    def space(self) -> SearchSpace:
+        """The search space of this profile."""
+        from trnsim.plan.space import SearchSpace, quick_space
+
+        return quick_space() if self is SpaceProfile.QUICK else SearchSpace()
