@@ -40,7 +40,7 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.ops import OpClass, Phase
-from trnsim.devicetime.timing import time_op
+from trnsim.devicetime.timing import time_ops
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
@@ -172,19 +172,22 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     def compute() -> _StageTime:
         graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
                            plan.flash_attention)
-        sums: dict[tuple[bool, OpClass | None], float] = {}
-        for op in graph.ops:
-            seconds = time_op(op, system)  # all op.count instances
-            forward = op.phase is Phase.FWD
-            for cls in (None, op.op_class):
-                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
+        # [forward, backward] sums in op order: all ops, matmuls, attention
+        total, matmul, attention = [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
+        for op, seconds in zip(graph.ops, time_ops(graph.ops, system), strict=True):  # all op.count
+            side = 0 if op.phase is Phase.FWD else 1
+            total[side] += seconds
+            if op.op_class is OpClass.MATMUL:
+                matmul[side] += seconds
+            elif op.op_class is OpClass.ATTENTION:
+                attention[side] += seconds
         return _StageTime(
-            fwd_s=sums.get((True, None), 0.0),
-            bwd_s=sums.get((False, None), 0.0),
-            matmul_fwd_s=sums.get((True, OpClass.MATMUL), 0.0),
-            matmul_bwd_s=sums.get((False, OpClass.MATMUL), 0.0),
-            attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
-            attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
+            fwd_s=total[0],
+            bwd_s=total[1],
+            matmul_fwd_s=matmul[0],
+            matmul_bwd_s=matmul[1],
+            attention_fwd_s=attention[0],
+            attention_bwd_s=attention[1],
             dense_params=graph.params.dense,
             expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers,
@@ -205,7 +208,7 @@ def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: in
         shards = plan.dp * plan.cp if zero >= 1 else 1
         expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
         ops = build_optimizer_ops(graph.params, shards, expert_shards)
-        return sum(time_op(op, system) for op in ops)
+        return sum(time_ops(ops, system))
 
     rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero, plan.dp,
             plan.cp, plan.ep)

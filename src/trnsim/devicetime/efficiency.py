@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
 
-__all__ = ["Curve", "EfficiencyCurves", "MemoryEfficiency", "load_efficiency"]
+__all__ = ["Curve", "EfficiencyCurves", "MemoryEfficiency", "clear_loaded_efficiency", "load_efficiency"]
 
 _DATA = Path(__file__).parent / "data" / "efficiency"
 _FAMILY_DEFAULT = {ChipFamily.GPU: "h100", ChipFamily.TPU: "tpu"}
@@ -45,9 +45,15 @@ class Curve(BaseModel):
             raise ValueError("efficiency values must be in (0, 1]")
         return self
 
+    @cached_property
+    def _points(self) -> tuple[np.ndarray, np.ndarray]:
+        # the arrays np.interp would make of the tuples on every call, made once
+        return np.asarray(self.log10_flops, dtype=float), np.asarray(self.efficiency, dtype=float)
+
     def __call__(self, flops: float) -> float:
         x = np.log10(max(flops, 1.0))
-        return float(np.interp(x, self.log10_flops, self.efficiency))
+        xp, fp = self._points
+        return float(np.interp(x, xp, fp))
 
 
 class MemoryEfficiency(BaseModel):
@@ -106,8 +112,26 @@ def _load_version(path: Path, mtime_ns: int) -> EfficiencyCurves:
         raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
 
 
+#: Curves by (chip name, family, catalog_dir, $TRNSIM_CATALOG): found and parsed once, not looked
+#: up on disk per op; :func:`clear_loaded_efficiency` (``devicetime.timing.clear_memo``) forgets them.
+_LOADED: dict[tuple[str, ChipFamily, str | None, str | None], EfficiencyCurves] = {}
+
+
+def clear_loaded_efficiency() -> None:
+    """Forget the curves found so far (after editing an efficiency file in-process)."""
+    _LOADED.clear()
+
+
 def load_efficiency(chip: ChipSpec, catalog_dir: str | None = None) -> EfficiencyCurves:
     """The efficiency curves for ``chip`` (a user file first, then the shipped one)."""
+    key = (chip.name, chip.family, catalog_dir, os.environ.get(CATALOG_ENV))
+    curves = _LOADED.get(key)
+    if curves is None:
+        curves = _LOADED[key] = _find_efficiency(chip, catalog_dir)
+    return curves
+
+
+def _find_efficiency(chip: ChipSpec, catalog_dir: str | None) -> EfficiencyCurves:
     names = [chip.name]
     if chip.family in _FAMILY_DEFAULT:
         names.append(_FAMILY_DEFAULT[chip.family])

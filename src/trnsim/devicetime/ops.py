@@ -82,6 +82,17 @@ class Op:
     count: int = 1
     #: The kernel that implements it on Trainium ('matmul', 'rmsnorm', 'attention', ...); '' = none.
     kernel: str = ""
+    #: :meth:`timing_key`, built on first use (ops of a cached step graph are timed many times).
+    _timing_key: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def timing_key(self) -> tuple[object, ...]:
+        """Everything the time of one instance depends on (all but ``name`` and ``count``)."""
+        key = self._timing_key
+        if key is None:
+            key = (self.op_class, self.phase, self.dtype, self.kernel, self.flops, self.bytes_read,
+                   self.bytes_written, tuple(self.shape.items()))
+            object.__setattr__(self, "_timing_key", key)  # frozen: a cache, not a change of value
+        return key
 
     @property
     def total_flops(self) -> float:

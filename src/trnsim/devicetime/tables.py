@@ -15,12 +15,13 @@ the time directly.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -53,32 +54,47 @@ class OpTable:
     #: ``kernel_path.timing_model_version`` of the code and data that produced the times.
     model_version: str = ""
 
+    @cached_property
+    def _prepared(self) -> tuple[tuple[tuple[str, float, float, float, list[float]], ...], list[float],
+                                 tuple[int, ...]]:
+        """Per axis (name, low, high, extrapolation power, log grid); log times flat; their strides.
+
+        Made once per table: the same numbers a call would otherwise recompute (np.log of the grid,
+        math.log of each corner time), so interpolated values are unchanged to the last bit.
+        """
+        powers = self.extrapolation or {}
+        axes = tuple((axis, float(points[0]), float(points[-1]), powers.get(axis, 1.0),
+                      np.log(np.asarray(points, dtype=float)).tolist())
+                     for axis, points in zip(self.axes, self.grid, strict=True))
+        log_times = [math.log(float(t)) for t in self.times_ns.ravel(order="C")]
+        dims = self.times_ns.shape  # strides of the C-order flat list, in elements
+        strides = tuple(math.prod(dims[i + 1:]) for i in range(len(dims)))
+        return axes, log_times, strides
+
     def interpolate_ns(self, shape: Mapping[str, int]) -> float:
         """Latency in ns of one call at ``shape`` (every grid axis must be present)."""
         missing = [a for a in (*self.axes, *self.scale_axes) if a not in shape]
         if missing:
             raise ConfigError(f"table {self.kernel}/{self.dtype}/{self.target}: shape lacks {missing}")
+        axes, log_times, strides = self._prepared
         corners: list[list[tuple[int, float]]] = []
         scale = 1.0
-        for axis, points in zip(self.axes, self.grid, strict=True):
+        for (axis, lo, hi, power, logs), stride in zip(axes, strides, strict=True):
             value = float(shape[axis])
-            lo, hi = float(points[0]), float(points[-1])
             clamped = min(max(value, lo), hi)
-            scale *= (value / clamped) ** (self.extrapolation or {}).get(axis, 1.0)
-            logs = np.log(np.asarray(points, dtype=float))
-            x = math.log(clamped)
-            j = int(np.searchsorted(logs, x, side="right") - 1)
-            j = min(max(j, 0), len(points) - 2) if len(points) > 1 else 0
-            if len(points) == 1:
+            scale *= (value / clamped) ** power
+            if len(logs) == 1:
                 corners.append([(0, 1.0)])
                 continue
+            x = math.log(clamped)
+            j = min(max(bisect.bisect_right(logs, x) - 1, 0), len(logs) - 2)
             w = (x - logs[j]) / (logs[j + 1] - logs[j])
-            corners.append([(j, 1.0 - w), (j + 1, w)])
+            corners.append([(j * stride, 1.0 - w), ((j + 1) * stride, w)])
         log_t = 0.0
         for combo in itertools.product(*corners):
             weight = math.prod(w for _, w in combo)
             if weight:
-                log_t += weight * math.log(float(self.times_ns[tuple(i for i, _ in combo)]))
+                log_t += weight * log_times[sum(i for i, _ in combo)]
         for axis in self.scale_axes:
             scale *= float(shape[axis])
         return math.exp(log_t) * scale

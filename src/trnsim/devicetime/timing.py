@@ -22,8 +22,8 @@ from typing import Protocol
 from trnsim.devicetime import kernel_path
 from trnsim.devicetime.analytic import analytic_time_s
 from trnsim.devicetime.cache import LatencyCache, default_cache
-from trnsim.devicetime.efficiency import load_efficiency
-from trnsim.devicetime.ops import Op, OpClass, Phase
+from trnsim.devicetime.efficiency import clear_loaded_efficiency, load_efficiency
+from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.roofline import roofline_time_s
 from trnsim.devicetime.tables import OpTable, find_table
@@ -32,7 +32,7 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec, SystemSpec
 
 __all__ = ["DeviceStepTime", "Method", "OpTime", "clear_memo", "time_op", "time_op_detailed",
-           "time_step"]
+           "time_ops", "time_step"]
 
 
 class Method(StrEnum):
@@ -54,10 +54,50 @@ class OpTime:
     method: Method
 
 
-def _rank(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankView:
+def _rank_of(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankView:
     if isinstance(chip, SystemSpec):
         return RankView(chip.chip, ranks_per_chip or chip.ranks_per_chip)
     return RankView.of(chip, ranks_per_chip)
+
+
+class _RankKeys:
+    """A rank view and the chip half of its memo keys, one per dtype (built once per chip)."""
+
+    __slots__ = ("by_dtype", "owner", "rank")
+
+    def __init__(self, owner: object, rank: RankView) -> None:
+        self.owner, self.rank = owner, rank
+        self.by_dtype: dict[object, tuple[object, ...]] = {}
+
+    def key(self, dtype: Dtype) -> tuple[object, ...]:
+        key = self.by_dtype.get(dtype)
+        if key is None:
+            chip = self.rank.chip
+            key = (chip.name, chip.family, chip.peak_flops(dtype.value), chip.hbm_bw_bytes_per_s,
+                   chip.nc_timing_overrides, self.rank.ranks_per_chip)
+            self.by_dtype[dtype] = key
+        return key
+
+
+#: Rank views by the identity of the (immutable, catalog-cached) chip or system object; an entry
+#: keeps its object so that a recycled id never returns another chip's view.
+_RANKS: dict[tuple[int, int | None], _RankKeys] = {}
+_RANKS_LIMIT = 4096
+
+
+def _rank_keys(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> _RankKeys:
+    key = (id(chip), ranks_per_chip)
+    hit = _RANKS.get(key)
+    if hit is not None and hit.owner is chip:
+        return hit
+    if len(_RANKS) >= _RANKS_LIMIT:
+        _RANKS.clear()
+    entry = _RANKS[key] = _RankKeys(chip, _rank_of(chip, ranks_per_chip))
+    return entry
+
+
+def _rank(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankView:
+    return _rank_keys(chip, ranks_per_chip).rank
 
 
 def _trainium_kernel_s(op: Op, rank: RankView, exact: bool,
@@ -135,38 +175,69 @@ _MEMO_LIMIT = 200_000
 def clear_memo() -> None:
     """Forget memoised op times (after editing efficiency files or tables in-process)."""
     _MEMO.clear()
+    _RANKS.clear()
+    clear_loaded_efficiency()
 
 
-def _memo_key(op: Op, rank: RankView, chosen: Method) -> tuple[object, ...]:
-    chip = rank.chip
-    return (op.op_class, op.phase, op.dtype, op.kernel, op.flops, op.bytes_read, op.bytes_written,
-            tuple(op.shape.items()), chip.name, chip.family, chip.peak_flops(op.dtype.value),
-            chip.hbm_bw_bytes_per_s, chip.nc_timing_overrides, rank.ranks_per_chip, chosen)
-
-
-def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
-                     ranks_per_chip: int | None = None, cache: LatencyCache | None = None) -> OpTime:
-    """Like :func:`time_op`, with the method that produced the figure."""
+def _method(method: Method | str) -> Method:
+    if isinstance(method, Method):
+        return method
     try:
-        chosen = Method(method)
+        return Method(method)
     except ValueError:
         valid = ", ".join(m.value for m in Method)
         raise ConfigError(f"unknown timing method '{method}'; valid: {valid}") from None
-    rank = _rank(chip, ranks_per_chip)
-    key = _memo_key(op, rank, chosen)
-    if chosen is Method.AUTO and rank.chip.family is ChipFamily.TRAINIUM:
-        # "auto" must see kernel results added to the disk cache later: key on its generation.
+
+
+def _store_key(keys: _RankKeys, chosen: Method, cache: LatencyCache | None) -> tuple[object, ...]:
+    """The disk cache's part of a memo key: "auto" on Trainium must see kernel results added to it
+    later, so it keys on the cache's generation; empty for everything else."""
+    if chosen is Method.AUTO and keys.rank.chip.family is ChipFamily.TRAINIUM:
         store = cache if cache is not None else default_cache()
-        key = (*key, id(store), store.generation)
-    if key in _MEMO:
-        seconds, used = _MEMO[key]
-        return OpTime(op, seconds * op.count, used)
+        return (id(store), store.generation)
+    return ()
+
+
+def _computed(op: Op, rank: RankView, chosen: Method, cache: LatencyCache | None,
+              key: tuple[object, ...]) -> OpTime:
     result = _time_op_uncached(op, rank, chosen, cache)
     if chosen is not Method.KERNEL:  # exact simulations are memoised by the disk cache itself
         if len(_MEMO) >= _MEMO_LIMIT:
             _MEMO.clear()
         _MEMO[key] = (result.seconds / op.count if op.count else 0.0, result.method)
     return result
+
+
+def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
+                     ranks_per_chip: int | None = None, cache: LatencyCache | None = None) -> OpTime:
+    """Like :func:`time_op`, with the method that produced the figure."""
+    chosen = _method(method)
+    keys = _rank_keys(chip, ranks_per_chip)
+    key = (op.timing_key(), keys.key(op.dtype), chosen, *_store_key(keys, chosen, cache))
+    hit = _MEMO.get(key)
+    if hit is not None:
+        seconds, used = hit
+        return OpTime(op, seconds * op.count, used)
+    return _computed(op, keys.rank, chosen, cache, key)
+
+
+def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
+             ranks_per_chip: int | None = None) -> list[float]:
+    """:func:`time_op` of each op (the same values), with the chip and method resolved once."""
+    chosen = _method(method)
+    keys = _rank_keys(chip, ranks_per_chip)
+    # Only "kernel" adds to the disk cache, and its keys do not include the cache's generation.
+    store = _store_key(keys, chosen, None)
+    by_dtype = keys.by_dtype
+    out: list[float] = []
+    for op in ops:
+        key = (op.timing_key(), by_dtype.get(op.dtype) or keys.key(op.dtype), chosen, *store)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            out.append(hit[0] * op.count)
+        else:
+            out.append(_computed(op, keys.rank, chosen, None, key).seconds)
+    return out
 
 
 def _time_op_uncached(op: Op, rank: RankView, chosen: Method, cache: LatencyCache | None) -> OpTime:
