@@ -250,7 +250,9 @@ def compare_command(
     pue: Annotated[float, Opt("--pue")] = 1.0,
     catalog: Annotated[Path | None, Opt("--catalog")] = None,
     space_profile: Annotated[SpaceProfile, Opt("--space", help="quick or full")] = SpaceProfile.QUICK,
-    workers: Annotated[int, Opt("--workers", min=1, help="processes for independent searches")] = 2,
+    workers: Annotated[int | None, Opt(
+        "--workers", min=1, help="processes for independent searches (default: 1 on a machine of two "
+        "cores or fewer, else up to 4)")] = None,
     json_out: Annotated[Path | None, Opt("--json")] = None,
     csv_out: Annotated[Path | None, Opt("--csv")] = None,
     html_out: Annotated[Path | None, Opt("--html")] = None,
@@ -259,7 +261,7 @@ def compare_command(
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
     from trnsim.plan.claims import check_claims
     from trnsim.plan.cluster_evaluator import ClusterEvaluator
-    from trnsim.plan.compare import compare_systems
+    from trnsim.plan.compare import compare_systems, default_workers
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.report.entries import entries_from_comparison
@@ -286,7 +288,7 @@ def compare_command(
             model_shape, shapes, job, chips, ClusterEvaluator(), space=space_profile.space(),
             scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
-            workers=workers,
+            workers=workers if workers is not None else default_workers(),
         )
     notes = [f"model {model}: " + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "

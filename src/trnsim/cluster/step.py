@@ -274,10 +274,24 @@ def _fail(reason: InfeasibleReason, message: str) -> NoReturn:
     raise InfeasiblePlanError(reason, message)
 
 
+class _Where:
+    """The plan, model and system an error message names: formatted only when a check fails (a
+    planner runs the checks thousands of times, and most pass)."""
+
+    __slots__ = ("model", "plan", "ranks", "system")
+
+    def __init__(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan) -> None:
+        self.model, self.system, self.ranks, self.plan = model, system, ranks, plan
+
+    def __format__(self, spec: str) -> str:
+        return (f"plan {self.plan.describe()} for {self.model.name} on {self.ranks} ranks of "
+                f"{self.system.name}")
+
+
 def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
                      seq_len: int) -> None:
     """Every check but memory: divisibility, depth, batch (each one line)."""
-    where = f"plan {plan.describe()} for {model.name} on {ranks} ranks of {system.name}"
+    where = _Where(model, system, ranks, plan)
     if ranks < 1:
         _fail(InfeasibleReason.RANK_COUNT, f"ranks must be at least 1, got {ranks}")
     if plan.ranks != ranks:
@@ -336,8 +350,19 @@ def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
                   precision: Precision) -> dict[str, MemoryBreakdown]:
     """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
 
-    In 1F1B stage ``i`` holds ``p - i`` micro-batches; the last stage holds one.
+    In 1F1B stage ``i`` holds ``p - i`` micro-batches; the last stage holds one. Cached: a planner
+    checks a plan's memory, then estimates the same plan, and many plans share their memory.
     """
+    # every plan field that _inflight, _stage_shards and _memory read
+    rest = (seq_len, precision, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.dp,
+            plan.effective_zero_stage, plan.micro_batch, plan.recompute, plan.flash_attention,
+            plan.schedule, plan.microbatches, plan.interleave)
+    return _by_identity("stage_memory", (model,), rest,
+                        lambda: _stage_memory_of(model, plan, seq_len, precision))
+
+
+def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int,
+                     precision: Precision) -> dict[str, MemoryBreakdown]:
     inflight = _inflight(plan)
     out: dict[str, MemoryBreakdown] = {}
     for role, stage, shard in _stage_shards(model, plan):

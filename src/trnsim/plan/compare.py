@@ -11,6 +11,7 @@ shows how each system holds up as the job spreads.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -68,6 +69,22 @@ def nodes_for_budget(hourly_budget_usd: float, price_usd_per_node_hour: float) -
 
 SearchKey = tuple[str, int]
 
+#: Modules a worker process needs to run a search, imported once by the fork server.
+_WORKER_MODULES = ["trnsim.plan.compare", "trnsim.plan.cluster_evaluator"]
+
+
+def default_workers() -> int:
+    """Processes for a comparison: one on a machine of two cores or fewer, else up to four.
+
+    On two cores a second process buys little and costs its own start-up and caches; searches in
+    one process share every cache (stage times, op times, memory) instead.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else min(4, cores)
+
 
 def _search_task(
     model: ModelShape, system: SystemShape, chips: int, job: TrainingJob, evaluator: Evaluator,
@@ -85,7 +102,8 @@ class _Searches:
     """Runs and remembers searches by (system, chips): a repeated one is not run twice.
 
     With ``workers`` > 1, :meth:`prefetch` runs a batch of searches in a process pool (each
-    search is independent; the evaluator and shapes are picklable).
+    search is independent; the evaluator and shapes are picklable). Workers come from a fork
+    server that has imported the planner once (spawned processes where there is none).
     """
 
     def __init__(self, model: ModelShape, job: TrainingJob, evaluator: Evaluator, space: SearchSpace | None,
@@ -109,8 +127,13 @@ class _Searches:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        # spawn, not fork: the caller may run threads (a progress bar) that fork would copy mid-state.
-        context = multiprocessing.get_context("spawn")
+        # Not fork: the caller may run threads (a progress bar) that fork would copy mid-state. A
+        # fork server is a fresh single-threaded process; preloaded, its workers start at once.
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context: multiprocessing.context.BaseContext = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_WORKER_MODULES)
+        else:
+            context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
             futures = {
                 pool.submit(_search_task, self.model, s, c, self.job, self.evaluator, self.space, self.top_k):

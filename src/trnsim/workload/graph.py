@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.errors import ConfigError
@@ -109,9 +109,14 @@ class StepGraph:
         """FLOPs of forward, recompute and backward of one micro-batch (optimizer excluded)."""
         return sum(op.total_flops for op in self.ops)
 
-    @property
+    @cached_property
     def activation_bytes(self) -> float:
         return sum(t.total_bytes for t in self.saved)
+
+    @cached_property
+    def largest_written_bytes(self) -> float:
+        """Bytes the op writing most writes (its output or gradient buffer): 0 without ops."""
+        return max((op.bytes_written for op in self.ops), default=0.0)
 
 
 # ---- small op constructors ---------------------------------------------------------------------

@@ -129,7 +129,7 @@ def estimate_memory(
     grads = split(4 if fp32_grad_accumulation else 2, 2)
     optimizer = split(_OPTIMIZER_BYTES, 1)
     activations = graph.activation_bytes * inflight_microbatches
-    largest_grad = max((op.bytes_written for op in graph.ops), default=0.0)
+    largest_grad = graph.largest_written_bytes
     temporary = largest_grad + graph.layer_working_bytes
     layers = graph.dense_layers + graph.moe_layers
     if zero_stage == 3 and layers:

@@ -1,0 +1,54 @@
+"""``trnsim compare`` on its default job: wall and CPU time (issue 13, goal 3: ≤ 2 s on 2 cores).
+
+Run: ``PYTHONPATH=src python benchmarks/compare_speed.py [repeats]``. Starts the command as a user
+would (a fresh interpreter, ``--no-progress``), alternating with the same job on a pool of two
+worker processes (``--workers 2``, the default before issue 13) so that machine load hits both
+alike, and prints the medians, the ratio, and CPU seconds (children included): on a quiet 2-core
+machine the wall time of the single process is about its CPU time.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+GOAL_S = 2.0
+COMMAND = "import sys; from trnsim.cli import main; sys.argv[0] = 'trnsim'; main()"
+
+
+def run(*args: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children) of one ``trnsim`` run."""
+    before = os.times()
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", COMMAND, "compare", "--no-progress", *args],
+                   capture_output=True, check=True)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu
+
+
+def main() -> int:
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    single, pooled = [], []
+    for _ in range(repeats):
+        single.append(run())
+        pooled.append(run("--workers", "2"))
+    med = statistics.median
+    wall, cpu = med(w for w, _ in single), med(c for _, c in single)
+    pool_wall, pool_cpu = med(w for w, _ in pooled), med(c for _, c in pooled)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"trnsim compare (default job, {cores} cores), median of {repeats}")
+    print(f"default (one process here)   {wall:6.2f} s wall  {cpu:6.2f} s CPU  "
+          f"(goal ≤ {GOAL_S:.0f} s: {'met' if wall <= GOAL_S else 'NOT met'})")
+    print(f"--workers 2 (process pool)   {pool_wall:6.2f} s wall  {pool_cpu:6.2f} s CPU (main process only "
+          "where a fork server runs the workers)")
+    print(f"ratio default / pool         {wall / pool_wall:6.2f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
