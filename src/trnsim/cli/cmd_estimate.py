@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path, check_rank_count
+from trnsim.cli.checks import check_output_path, check_rank_count, warn_if_huge
 from trnsim.cluster import (
     Schedule,
     StepResult,
@@ -101,7 +101,9 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
             "checkpoint write", f"{goodput.checkpoint_write_s:.1f} s every {goodput.interval_s / 60:.1f} min"
         )
         good.add_row("goodput", f"{goodput.goodput:.1%}")
-        good.add_row("expected wall time", f"{run_s / goodput.goodput / 86400:.2f} days")
+        wall = (f"{run_s / goodput.goodput / 86400:.2f} days" if goodput.goodput > 0
+                else "unbounded (a step outlasts many job MTBFs)")
+        good.add_row("expected wall time", wall)
         tables.append(good)
     return tables
 
@@ -168,6 +170,7 @@ def estimate(
             raise ConfigError(f"--{name} must be at least 1, got {value}")
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
     check_rank_count(total, system, spec.ranks_per_node)
+    warn_if_huge(-(-total * spec.chips_per_node // spec.ranks_per_node), f"{total:,} ranks of {system}")
     if train_tokens is not None and (not math.isfinite(train_tokens) or train_tokens <= 0):
         raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
     check_output_path(json_out, "--json")
