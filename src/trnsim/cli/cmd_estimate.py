@@ -27,6 +27,7 @@ from trnsim.cluster import (
 )
 from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
+from trnsim.cluster.step import COMPUTE_DETAIL_KEYS
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.workload.durations import format_duration
@@ -57,6 +58,19 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
                 continue
         out[key] = value
     return out
+
+
+def _compute_table(result: StepResult) -> Table:
+    """Compute of the slowest stage by op class: timed alone, fused away, hidden under TensorE."""
+    table = Table(title="compute by op class (compiler fusion and engine overlap)")
+    table.add_column("class")
+    for name in ("alone", "fused away", "hidden", "in step"):
+        table.add_column(name, justify="right")
+    rows = sorted(result.compute_by_class.items(), key=lambda kv: -kv[1]["alone"])
+    for cls, row in rows:
+        cells = [row[k] for k in COMPUTE_DETAIL_KEYS]
+        table.add_row(cls, *(format_duration(v) if v else "-" for v in cells))
+    return table
 
 
 def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None) -> list[Table]:
@@ -91,6 +105,8 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     for key, value in result.memory.parts().items():
         memory.add_row(key, f"{value / _GIB:.2f}")
     tables = [head, parts, memory]
+    if any(row["fused"] or row["hidden"] for row in result.compute_by_class.values()):
+        tables.insert(2, _compute_table(result))
     if goodput is not None and run_s is not None:
         good = Table(title="goodput of the run", show_header=False)
         good.add_row("run length (failure-free)", f"{run_s / 86400:.2f} days")

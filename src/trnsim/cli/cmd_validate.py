@@ -183,8 +183,9 @@ def validate(
                     "held_out": h.held_out_mape,
                     "held_out_method": "leave one model out",
                     "fitted": h.fitted,
-                    "held_out_folds": [{"model": f.held_out_model, "scale": f.scale, "train_rows": f.train_rows}
-                                       for f in h.folds],
+                    "held_out_folds": [
+                        {"model": f.held_out_model, "scale": f.scale, "train_rows": f.train_rows}
+                        for f in h.folds],
                     "uncalibrated": h.uncalibrated_mape,
                     "chip": h.chip,
                 }

@@ -215,8 +215,9 @@ def _neuron_trn1(file: str, text: str, settings: Mapping[str, Any]) -> Iterator[
         plan = _plan(row, settings, ranks, **fixed)
         label = f"{row['model'].removeprefix('Llama2-')} pp{pp} med{len(rows)}"  # median of n releases
         measured = statistics.median(float(r["seq_per_s"]) for r in rows)
-        yield CalibrationCase(file, label, _llama(row["model"], row, seq, settings), settings["system"], ranks,
-                              plan, seq, Metric.SEQ_PER_S, measured)
+        model = _llama(row["model"], row, seq, settings)
+        yield CalibrationCase(file, label, model, settings["system"], ranks, plan, seq, Metric.SEQ_PER_S,
+                              measured)
 
 
 _READERS: dict[str, Callable[[str, str, Mapping[str, Any]], Iterator[CalibrationCase]]] = {
