@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -17,10 +18,12 @@ from trnsim.cluster.calibration import (
     CalibrationCase,
     Metric,
     ValidationRow,
+    calibration_dir,
     load_cases,
     mape_by_file,
     validate_case,
 )
+from trnsim.cluster.error_band import bands_toml, compute_bands, family_of
 from trnsim.cluster.holdout import FileHoldout, RowKey, leave_one_model_out
 from trnsim.cluster.plan import ParallelPlan
 from trnsim.devicetime.efficiency import load_efficiency
@@ -131,17 +134,48 @@ def holdouts(cases: list[CalibrationCase], rows: list[ValidationRow]) -> list[Fi
     return leave_one_model_out(keys, {i: row.error for i, row in enumerate(rows)}, errors_at)
 
 
+def _write_bands(path: Path, cases: list[CalibrationCase], rows: list[ValidationRow], held: list[FileHoldout],
+                 data_dir: Path | None) -> None:
+    """Error bands per platform family from this validation (see trnsim.cluster.error_band)."""
+    settings = tomllib.loads(((data_dir or calibration_dir()) / "settings.toml").read_text())
+    try:
+        widen = float(settings["error_bands"]["widen_unvalidated"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("settings.toml: [error_bands] needs a number widen_unvalidated") from None
+    held_errors = {i: e for h in held for i, e in h.row_errors.items()}
+    uncalibrated = {i: (e if h.fitted else held_errors[i])
+                    for h in held for i, e in h.uncalibrated_errors.items()}
+    table = []
+    for i, case in enumerate(cases):
+        chip = load_system(case.system).chip
+        family = family_of(chip.family, chip.name)
+        if family in ("gpu", "trn1") and i in held_errors:
+            table.append((case.file, family, held_errors[i], uncalibrated.get(i, rows[i].error)))
+    how = ("trnsim validate --write-bands: per family, the mean absolute held-out (leave one model out) "
+           f"error of its calibration rows; unvalidated families widened x {widen:g} ([error_bands] in "
+           "the calibration settings.toml)")
+    try:
+        path.write_text(bands_toml(compute_bands(table, widen), how))
+    except OSError as error:
+        raise ConfigError(f"cannot write --write-bands file '{path}': {error.strerror}") from None
+
+
 @app.command("validate")
 def validate(
     data_dir: Annotated[
         Path | None, typer.Option("--dir", help="calibration directory (default: bundled)")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON here")] = None,
+    write_bands: Annotated[
+        Path | None,
+        typer.Option("--write-bands", help="write the error bands per platform family (TOML) here"),
+    ] = None,
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")
     check_output_path(json_out, "--json")
+    check_output_path(write_bands, "--write-bands")
     cases, skipped = load_cases(data_dir)
     rows = [validate_case(case) for case in cases]
     held = holdouts(cases, rows)
@@ -157,6 +191,8 @@ def validate(
     )
     for note in skipped:
         console.print(f"skipped: {note}", markup=False)
+    if write_bands is not None:
+        _write_bands(write_bands, cases, rows, held, data_dir)
     if json_out is not None:
         held_errors = {i: e for h in held for i, e in h.row_errors.items()}
         payload = {

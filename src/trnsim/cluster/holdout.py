@@ -88,6 +88,8 @@ class FileHoldout:
     held_out_mape: float | None
     #: Signed held-out error of each row of this file, by row id.
     row_errors: Mapping[int, float]
+    #: Signed error of each row at scale 1.0 (uncalibrated curves; = in-sample when nothing is fitted).
+    uncalibrated_errors: Mapping[int, float]
 
     @property
     def held_out_text(self) -> str:
@@ -151,10 +153,10 @@ def leave_one_model_out(
         first = rows[ids[0]]
         file_folds = {folds[(first.chip, rows[i].model)] for i in ids} if first.fitted else set()
         complete = all(i in held_errors for i in ids)
-        in_sample = mape([shipped_errors[i] for i in ids])
+        raw = {i: at(first.chip, 1.0)[i] if first.fitted else shipped_errors[i] for i in ids}
         out.append(FileHoldout(
-            file=file, chip=first.chip, rows=len(ids), in_sample_mape=in_sample,
-            uncalibrated_mape=mape([at(first.chip, 1.0)[i] for i in ids]) if first.fitted else in_sample,
+            file=file, chip=first.chip, rows=len(ids), in_sample_mape=mape([shipped_errors[i] for i in ids]),
+            uncalibrated_mape=mape(list(raw.values())), uncalibrated_errors=raw,
             fitted=first.fitted,
             folds=tuple(sorted((f for f in file_folds if f is not None), key=lambda f: f.held_out_model)),
             held_out_mape=mape([held_errors[i] for i in ids]) if complete else None,
