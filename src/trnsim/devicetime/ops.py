@@ -82,6 +82,9 @@ class Op:
     count: int = 1
     #: The kernel that implements it on Trainium ('matmul', 'rmsnorm', 'attention', ...); '' = none.
     kernel: str = ""
+    #: The GEMM whose output this op reads straight from the accumulator with no collective in
+    #: between (an activation or residual add a compiler can run as the GEMM's epilogue); ''.
+    epilogue_of: str = ""
     #: :meth:`timing_key`, built on first use (ops of a cached step graph are timed many times).
     _timing_key: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
