@@ -106,6 +106,7 @@ def bands_toml(bands: Mapping[str, ErrorBand], how: str) -> str:
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=1)  # the package does not move: found once, not per plan a planner ranks
 def _bands_path() -> Path:
     return Path(str(resources.files("trnsim"))) / "data" / "calibration" / BANDS_FILE
 

@@ -188,16 +188,20 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         alone = time_ops(graph.ops, system)  # all op.count instances
         effects = apply_fusion(graph.ops, alone, load_fusion(system.chip))
         sums: dict[tuple[bool, OpClass | None], float] = {}
-        by_class: dict[str, dict[str, float]] = {}
+        rows: dict[OpClass, dict[str, float]] = {}
         for op, effect in zip(graph.ops, effects, strict=True):
             forward = op.phase is Phase.FWD
+            seconds = effect.seconds
             for cls in (None, op.op_class):
-                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + effect.seconds
-            row = by_class.setdefault(op.op_class.value, dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
+                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
+            row = rows.get(op.op_class)
+            if row is None:
+                row = rows[op.op_class] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
             row["alone"] += effect.alone_s
             row["fused"] += effect.fused_s
             row["hidden"] += effect.hidden_s
-            row["step"] += effect.seconds
+            row["step"] += seconds
+        by_class = {cls.value: row for cls, row in rows.items()}
         return _StageTime(
             fwd_s=sums.get((True, None), 0.0),
             bwd_s=sums.get((False, None), 0.0),

@@ -30,7 +30,7 @@ from trnsim.devicetime.ops import Op, OpClass
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
 
-__all__ = ["FusionRules", "OpEffect", "apply_fusion", "load_fusion"]
+__all__ = ["FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "load_fusion"]
 
 _DATA = Path(__file__).parent / "data" / "fusion"
 _FAMILY_FILE = {ChipFamily.TRAINIUM: "trainium"}
@@ -101,8 +101,25 @@ def _load(path: Path, mtime_ns: int) -> FusionRules:
         raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
 
 
+#: Rules by (family, $TRNSIM_CATALOG): found once, not looked up on disk per stage timed;
+#: :func:`clear_loaded_fusion` (``devicetime.timing.clear_memo``) forgets them.
+_LOADED: dict[tuple[ChipFamily, str | None], FusionRules | None] = {}
+
+
+def clear_loaded_fusion() -> None:
+    """Forget the rules found so far (after editing a fusion file in-process)."""
+    _LOADED.clear()
+
+
 def load_fusion(chip: ChipSpec) -> FusionRules | None:
     """The rules for ``chip``'s family (a user file first), or None where the family has none."""
+    key = (chip.family, os.environ.get(CATALOG_ENV))
+    if key not in _LOADED:
+        _LOADED[key] = _find_fusion(chip)
+    return _LOADED[key]
+
+
+def _find_fusion(chip: ChipSpec) -> FusionRules | None:
     name = _FAMILY_FILE.get(chip.family)
     if name is None:
         return None

@@ -23,7 +23,7 @@ from trnsim.devicetime import kernel_path
 from trnsim.devicetime.analytic import analytic_time_s
 from trnsim.devicetime.cache import LatencyCache, default_cache
 from trnsim.devicetime.efficiency import clear_loaded_efficiency, load_efficiency
-from trnsim.devicetime.fusion import apply_fusion, load_fusion
+from trnsim.devicetime.fusion import apply_fusion, clear_loaded_fusion, load_fusion
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.roofline import roofline_time_s
@@ -178,6 +178,7 @@ def clear_memo() -> None:
     _MEMO.clear()
     _RANKS.clear()
     clear_loaded_efficiency()
+    clear_loaded_fusion()
 
 
 def _method(method: Method | str) -> Method:
