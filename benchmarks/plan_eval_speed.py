@@ -8,7 +8,9 @@ form in the manner of llm-analysis: FLOPs ÷ (peak × efficiency) against bytes 
 part, a pipeline-bubble factor and a memory tally (weights, gradients, optimizer states,
 activations after Korthikanti et al. 2022), no communication. Prints the mean per plan and the
 ratio (goal ≤ 2×), plus the rows of the issue's table: one evaluation with every cache cleared,
-and the same evaluation repeated with warm caches.
+and the same evaluation repeated with warm caches. Where llm-analysis is installed
+(``pip install llm-analysis fire``; not a dependency of trnsim) its ``training()`` on the same 48
+plans (its ``megatron-lm-175b`` and ``a100-sxm-80gb`` configs) is timed in the same rounds too.
 """
 
 from __future__ import annotations
@@ -95,6 +97,33 @@ def closed_form(m: ModelConfig, c: Constants, tp: int, pp: int, dp: int, mb: int
     return step, memory, memory <= c.hbm_bytes
 
 
+def llm_analysis_calls(degrees: list[tuple[int, int, int, int, int]]) -> list[Callable[[], object]]:
+    """llm-analysis's training analysis of each plan, or [] where it is not installed."""
+    try:
+        from llm_analysis.analysis import ActivationRecomputation, DSZeRO, LLMAnalysis  # type: ignore
+        from llm_analysis.config import (  # type: ignore
+            ParallelismConfig,
+            get_dtype_config_by_name,
+            get_gpu_config_by_name,
+            get_model_config_by_name,
+        )
+        from llm_analysis.logger import logger  # type: ignore
+    except ImportError:
+        return []
+    logger.setLevel("ERROR")
+    model = get_model_config_by_name("megatron-lm-175b")
+    gpu, dtype = get_gpu_config_by_name("a100-sxm-80gb"), get_dtype_config_by_name("w16a16e16")
+
+    def one(tp: int, pp: int, dp: int, mb: int, gb: int) -> object:
+        analysis = LLMAnalysis(model, gpu, dtype, ParallelismConfig(tp_size=tp, pp_size=pp, dp_size=dp,
+                                                                    sp_size=tp))
+        return analysis.training(batch_size_per_gpu=mb, global_batch_size=gb, seq_len=SEQ_LEN,
+                                 activation_recomputation=ActivationRecomputation.SELECTIVE,
+                                 ds_zero=DSZeRO.STAGE_1)
+
+    return [lambda d=d: one(*d) for d in degrees]
+
+
 def _round(calls: list[Callable[[], object]], clear: bool) -> float:
     if clear:
         clear_caches()
@@ -117,12 +146,15 @@ def main() -> int:
     const = constants(system.chip)
     ours = [lambda p=plan: estimate_step(model, system, ranks, p, SEQ_LEN) for plan, _ in plans]
     reference = [lambda d=degrees: closed_form(model, const, *d, SEQ_LEN) for _, degrees in plans]
-    for call in ours:  # loads every data file (tables, efficiency curves, topology) once
+    others = llm_analysis_calls([degrees for _, degrees in plans])
+    for call in ours + others:  # loads every data file (tables, efficiency curves, topology) once
         call()
-    trnsim_s, closed_s, cold_s, warm_s = [], [], [], []
+    trnsim_s, closed_s, cold_s, warm_s, others_s = [], [], [], [], []
     for _ in range(rounds):
         trnsim_s.append(_round(ours, clear=True))
         closed_s.append(_round(reference, clear=False))
+        if others:
+            others_s.append(_round(others, clear=False))
         cold = []
         for call in ours[::6]:  # one evaluation with every cache cleared, as the issue measured it
             clear_caches()
@@ -136,6 +168,9 @@ def main() -> int:
     print(f"trnsim estimate_step, distinct plans {med(trnsim_s) * 1e6:8.1f} µs per plan")
     print(f"ratio                                {ratio:8.2f}×  (goal ≤ {GOAL_RATIO:.0f}×: "
           f"{'met' if ratio <= GOAL_RATIO else 'NOT met'})")
+    if others:
+        print(f"llm-analysis 0.2 training()          {med(others_s) * 1e6:8.1f} µs per plan "
+              f"(trnsim ÷ llm-analysis {med(trnsim_s) / med(others_s):.2f}×)")
     print(f"one evaluation, caches cleared       {med(cold_s) * 1e6:8.1f} µs")
     print(f"the same evaluation, caches warm     {med(warm_s) * 1e6:8.1f} µs")
     return 0

@@ -55,8 +55,9 @@ def _run(args: list[str]) -> tuple[int, str]:
     code: object = 0
     with (mock.patch.object(sys, "argv", ["trnsim", *args]), contextlib.redirect_stderr(err),
           contextlib.redirect_stdout(io.StringIO()),
-          mock.patch("trnsim.cli.cmd_plan.search_plans", _stop),
-          mock.patch("trnsim.cli.cmd_plan.compare_systems", _stop)):
+          # the commands import these where they run: patched at their source
+          mock.patch("trnsim.plan.search.search_plans", _stop),
+          mock.patch("trnsim.plan.compare.compare_systems", _stop)):
         try:
             main()
         except SystemExit as exited:
