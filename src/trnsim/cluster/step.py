@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, NoReturn, TypeVar, cast
 
 from trnsim.cluster.collectives import Collective, collective_time
@@ -413,7 +414,7 @@ def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: Paralle
         _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {verdict}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: ``described`` is a cached property
 class _Groups:
     tp: GroupPlacement
     cp: GroupPlacement
@@ -421,6 +422,12 @@ class _Groups:
     dp: GroupPlacement  # dense gradients: the dp x cp ranks holding the same weights
     expert_dp: GroupPlacement
     pp: GroupPlacement  # two adjacent stages
+
+    @cached_property
+    def described(self) -> dict[str, str]:
+        """Where each group sits, for the report (made once per cached placement; copied out)."""
+        return {"tp": self.tp.describe(), "cp": self.cp.describe(), "ep": self.ep.describe(),
+                "dp": self.dp.describe(), "pp": self.pp.describe()}
 
 
 _PLACE_CACHE: dict[tuple[int, int, int, int, int, int, int], tuple[TopologySpec, _Groups]] = {}
@@ -566,8 +573,7 @@ def estimate_step(
         stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
         compute_by_class={cls: {k: m * v for k, v in row.items()} for cls, row in slow.by_class.items()},
         algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
-        groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
-                "dp": groups.dp.describe(), "pp": groups.pp.describe()},
+        groups=dict(groups.described),
     )
 
 
