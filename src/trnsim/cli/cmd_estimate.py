@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path, check_rank_count
+from trnsim.cli.checks import check_output_path, check_rank_count, warn_if_huge
 from trnsim.cluster import (
     Schedule,
     StepResult,
@@ -127,9 +127,12 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
             "checkpoint write", f"{goodput.checkpoint_write_s:.1f} s every {goodput.interval_s / 60:.1f} min"
         )
         good.add_row("goodput", f"{goodput.goodput:.1%}")
-        wall = run_s / goodput.goodput / 86400
-        good.add_row("expected wall time", f"{wall:.2f} days ({band.interval(wall)[0]:.2f} to "
-                     f"{band.interval(wall)[1]:.2f})")
+        if goodput.goodput > 0:
+            wall = run_s / goodput.goodput / 86400
+            low, high = band.interval(wall)
+            good.add_row("expected wall time", f"{wall:.2f} days ({low:.2f} to {high:.2f})")
+        else:
+            good.add_row("expected wall time", "unbounded (a step outlasts many job MTBFs)")
         tables.append(good)
     return tables
 
@@ -196,6 +199,7 @@ def estimate(
             raise ConfigError(f"--{name} must be at least 1, got {value}")
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
     check_rank_count(total, system, spec.ranks_per_node)
+    warn_if_huge(-(-total * spec.chips_per_node // spec.ranks_per_node), f"{total:,} ranks of {system}")
     if train_tokens is not None and (not math.isfinite(train_tokens) or train_tokens <= 0):
         raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
     check_output_path(json_out, "--json")

@@ -1,6 +1,7 @@
 """Validation against published training runs (``trnsim validate``).
 
-The package ships the measurements of ``/work/shared/data/calibration`` in
+The package ships published measurements (Narayanan et al. 2021, Korthikanti et al. 2022, the
+Megatron-LM README's H100 weak-scaling table) in
 ``trnsim/data/calibration/*.csv`` (sources in their header comments) and, in ``settings.toml``,
 the run settings each file leaves unstated (schedule, recompute, micro-batch), the same for every
 row of a file. Each row becomes a model, a system, a rank count and a plan; :func:`validate_case`
