@@ -31,7 +31,7 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.workload.durations import format_duration
 from trnsim.workload.estimate import estimate_device_step
-from trnsim.workload.models import load_model
+from trnsim.workload.models import describe_params, load_model, param_counts
 from trnsim.workload.options import Precision, Recompute
 
 _GIB = 2**30
@@ -59,11 +59,14 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None) -> list[Table]:
+def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None,
+           params: str = "") -> list[Table]:
     head = Table(
         title=f"{result.model} on {result.ranks} ranks ({result.chips} chips) of {result.system}",
         show_header=False,
     )
+    if params:
+        head.add_row("model", params)
     head.add_row("plan", result.plan.describe())
     head.add_row("step time", format_duration(result.step_time_s))
     head.add_row("tokens/s", f"{result.tokens_per_s:,.0f}")
@@ -226,8 +229,10 @@ def estimate(
     if run_s is not None and run_s >= _LONG_RUN_S:
         goodput = estimate_run_goodput(result, config, spec, network)
     console = Console()
-    for table in _table(result, goodput, run_s):
+    for table in _table(result, goodput, run_s, describe_params(config)):
         console.print(table)
+    if config.notes:
+        console.print(f"model notes: {'; '.join(config.notes)}", highlight=False, markup=False)
     if total == 1:  # one device: also the workload layer's per-op-class view of the same step
         console.print(
             estimate_device_step(
@@ -242,7 +247,7 @@ def estimate(
             )
         )
     if json_out is not None:
-        payload = result.to_dict()
+        payload = {**result.to_dict(), **param_counts(config), "model_notes": list(config.notes)}
         if run_s is not None:
             payload["train_time_s"] = run_s
         if goodput is not None:
