@@ -91,7 +91,8 @@ def test_to_frame_without_pandas_says_how_to_get_it(tmp_path: Path) -> None:
     except ImportError:
         out = _python("import trnsim\n"
                       "r = trnsim.estimate('llama3-8b', 'trn2', nodes=1, tp=4, recompute='full')\n"
-                      "try:\n    r.to_frame()\nexcept trnsim.errors.TrnsimError as e:\n    print(e)", tmp_path)
+                      "try:\n    r.to_frame()\n"
+                      "except trnsim.errors.TrnsimError as e:\n    print(e)", tmp_path)
         assert out.strip() == "to_frame() needs pandas: pip install pandas (or use to_dict())"
     else:
         out = _python("import trnsim\n"
