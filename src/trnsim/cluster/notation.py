@@ -1,9 +1,10 @@
-"""The one way trnsim writes a parallel plan: ``tp8 pp4 vpp2 dp16 cp2 ep4 zero1 mb1 gb512 recompute=full sp``.
+"""The one way trnsim writes a parallel plan: ``tp8 pp4 vpp2 dp16 zero1 mb1 gb512 recompute=full``.
 
 Every table, explanation, JSON ``plan`` field and error message uses :func:`plan_notation`, so a
 plan reads the same in ``estimate``, ``plan``, ``compare``, ``sweep`` and ``validate``. Degrees of
 1 for cp and ep, the virtual-pipeline size 1, the default schedule and ``recompute=none`` are left
-out (``trnsim estimate``'s defaults); the words are those of ``trnsim estimate``'s options (``--tp``, ``--zero``, ``--micro-batch``, ``--recompute``).
+out (``trnsim estimate``'s defaults); ``sp`` marks sequence parallelism. The words are those of
+``trnsim estimate``'s options (``--tp``, ``--zero``, ``--micro-batch``, ``--recompute``).
 """
 
 from __future__ import annotations
