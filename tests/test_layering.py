@@ -21,6 +21,7 @@ LAYERS = [
     "cluster",
     "plan",
     "report",
+    "api",
     "cli",
 ]
 

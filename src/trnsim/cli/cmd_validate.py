@@ -48,21 +48,9 @@ def _fmt(metric: Metric, value: float) -> str:
     return f"{value:.4g}"
 
 
-_RECOMPUTE_SHORT = {"selective": "sel"}
-
-
 def short_plan(plan: ParallelPlan) -> str:
-    """The plan in few characters: degrees above 1, ZeRO if used, batches, schedule, recompute."""
-    parts = [f"tp{plan.tp}", f"pp{plan.pp}", f"dp{plan.dp}"]
-    parts += [f"{name}{value}" for name, value in (("cp", plan.cp), ("ep", plan.ep)) if value > 1]
-    if plan.effective_zero_stage:
-        parts.append(f"z{plan.effective_zero_stage}")
-    parts += [f"mb{plan.micro_batch}", f"gb{plan.global_batch}"]
-    # interleaved 1F1B as Megatron names it: virtual pipeline stages per rank
-    parts.append(f"vpp{plan.interleave}" if plan.interleave > 1 else str(plan.schedule))
-    recompute = _RECOMPUTE_SHORT.get(str(plan.recompute), str(plan.recompute))
-    parts.append(f"rc={recompute}" + ("+sp" if plan.sequence_parallel else ""))
-    return " ".join(parts)
+    """The plan in trnsim's one notation (see :mod:`trnsim.cluster.notation`)."""
+    return plan.describe()
 
 
 def rows_tables(rows: list[ValidationRow], held: list[FileHoldout] | None = None) -> list[Table]:
