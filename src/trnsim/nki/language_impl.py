@@ -8,6 +8,7 @@ arithmetic operators, ``t[...] = value`` and ``t += value`` are implemented here
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from trnsim.nki import isa_impl as isa
 from trnsim.nki import runtime, tensor
 from trnsim.nki.alu import ACTIVATIONS, COMPARISONS
 from trnsim.nki.dtypes import DtypeError, as_dtype, dtype_name, is_float, promote, scalar_dtype
+from trnsim.nki.errors import KernelError
 from trnsim.nki.indexing import IndexExpr
 from trnsim.nki.runtime import Buffer, LoopFrame, Simulation
 from trnsim.nki.tensor import ParDim, Tensor
@@ -324,8 +326,31 @@ def copy(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
 copy._nki_op = "copy"  # type: ignore[attr-defined]  # nl.copy is also the identity activation
 
 
-def static_cast(input_data: Any, dtype: Any) -> Tensor:
-    """A converted copy."""
+def static_cast(input_data: Any, dtype: Any) -> Any:
+    """A converted copy: a new tile inside a kernel; on the host, a converted numpy array.
+
+    Test harnesses call ``nl.static_cast(x, nl.bfloat16)`` outside any kernel to build inputs and
+    references (nki-semantics §1): that is ml_dtypes ``astype`` (round to nearest even; fp8
+    overflow as ml_dtypes defines it), returning an ndarray (or numpy scalar) of that dtype.
+    """
+    if not isinstance(input_data, Tensor):
+        try:
+            dt = as_dtype(dtype)
+        except DtypeError as error:
+            sim = runtime.active()
+            if sim is not None:
+                sim.fail("nl.static_cast", str(error), "unsupported_dtype")
+            filename, line = runtime.user_location()
+            raise KernelError(
+                str(error),
+                kernel="-",
+                instruction="nl.static_cast",
+                location=f"{os.path.basename(filename)}:{line}",
+                err_id="unsupported_dtype",
+            ) from None
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.asarray(input_data)
+            return arr.astype(dt) if arr.ndim else dt.type(arr.astype(dt))
     return copy(input_data, dtype=dtype)
 
 
