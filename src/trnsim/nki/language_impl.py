@@ -669,20 +669,35 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         return False
     if instr.engine is Engine.DMA and target.buffer is Buffer.PSUM:
         return False
+    matmul = instr.opcode == "nc_matmul"
+    if matmul:
+        # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
+        # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
+        region = target.region()
+        group = sim.psum_groups.setdefault(target.alloc.alloc_id, [])
+        opened = any(r.overlaps(region) for r in group)
+        if region not in group:
+            group.append(region)
+        attr_accumulate = accumulate and opened
     if sim.values:
+        where: bool | np.ndarray = accumulate
+        if accumulate and target.alloc.mm_state is not None:
+            where = isa.matmul_group_open(target)
         isa.write(
             target,
             value.read().astype(np.float32) if is_float(value.dtype) else value.read(),
             last[2],
-            accumulate,
+            where,
         )
+        if target.alloc.mm_state is not None:
+            isa.mark_written(target, last[2], 2 if matmul else 1)
     sim.check_read("assignment", target.region(), accumulate)
     sim.note_write(target.region(), accumulate)
     outputs = list(instr.outputs)
     outputs[0] = target.operand(outputs[0].name)
     instr.outputs = tuple(outputs)
-    if instr.opcode == "nc_matmul":
-        instr.attrs["accumulate"] = accumulate
+    if matmul:
+        instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None
     return True
 

@@ -102,6 +102,7 @@ class Allocation:
         "dtype_name",
         "free_elems",
         "itemsize",
+        "mm_state",
         "name",
         "on_chip",
         "partition_axis",
@@ -137,6 +138,9 @@ class Allocation:
         self.itemsize = dtype.itemsize
         self.name = name
         self.storage = storage
+        #: PSUM, value mode: per element 0 = never written, 1 = written by another engine (or
+        #: a matmul group closed by a read), 2 = written by a matmul of an open accumulation group
+        self.mm_state: np.ndarray | None = None
 
     def __del__(self) -> None:
         if self._release is not None:
@@ -320,6 +324,8 @@ class Simulation:
         self.next_alloc += 1
         if buffer.on_chip:
             self._account(instruction, alloc)
+            if buffer is Buffer.PSUM and self.values:
+                alloc.mm_state = np.full(size, 0 if fill is None else 1, dtype=np.int8)
         if buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops:
             self.shared.append(alloc)
             self.shared_index += 1
