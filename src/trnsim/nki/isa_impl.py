@@ -139,6 +139,15 @@ def mask_array(mask: Any) -> np.ndarray | None:
     raise TypeError("mask")
 
 
+def is_number(x: Any) -> bool:
+    """A Python or numpy number, including ml_dtypes scalars (a ``bfloat16`` fill value)."""
+    if isinstance(x, (int, float, np.number, np.bool_)):
+        return True
+    return (
+        isinstance(x, np.generic) and x.dtype.kind == "V" and x.dtype.names is None and x.dtype.itemsize > 0
+    )
+
+
 def load_f32(x: Any, sim: Simulation) -> Any:
     """A tile's values (fp32, or int64 for integer tiles), or a scalar / [P,1] operand."""
     if isinstance(x, Tensor):
@@ -558,7 +567,7 @@ def _scalar_operand(sim: Simulation, instr: str, x: Any, label: str, p: int) -> 
                 "activation_scale_scalar_or_vector",
             )
         return x
-    if isinstance(x, (int, float, np.number)):
+    if is_number(x):
         return x
     sim.fail(
         instr, f"{label} must be a number or a [P, 1] tile, got {type(x).__name__}", "unsupported_operand"
@@ -984,7 +993,7 @@ def memset(
 ) -> Instruction:
     """Fill ``dst`` with a constant."""
     check_tensor(sim, instr, dst, "dst")
-    if not isinstance(value, (int, float, np.number, bool)):
+    if not is_number(value):
         sim.fail(instr, f"memset value must be a number, got {type(value).__name__}", "unsupported_operand")
     attrs: dict[str, Any] = {"value": float(value)}
     return execute(
