@@ -422,11 +422,19 @@ def binary(name: str, a: Any, b: Any, dtype: Any = None, mask: Any = None) -> An
             isa.check_tensor(sim, api, t, label)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if a.shape[0] != b.shape[0]:
-            sim.fail(
-                api,
-                f"partition counts differ: x {a.shape}, y {b.shape} (no partition broadcasting)",
-                "num_partition_mismatch",
-            )
+            # nl.* broadcast NumPy-style, along the partition dim too (nki-semantics §5): a
+            # [1, F] or [1, 1] tile is read with partition stride 0
+            if a.ndim == b.ndim and 1 in (a.shape[0], b.shape[0]):
+                if a.shape[0] == 1:
+                    a = a.broadcast_to((b.shape[0], *a.shape[1:]))
+                else:
+                    b = b.broadcast_to((a.shape[0], *b.shape[1:]))
+            else:
+                sim.fail(
+                    api,
+                    f"partition counts differ: x {a.shape}, y {b.shape} (valid: equal, or 1 to broadcast)",
+                    "num_partition_mismatch",
+                )
         if a.shape != b.shape and isa.free_size(b) == 1 and isa.free_size(a) > 1:
             return _tensor_scalar(sim, api, name, a, b, dt, mask, False)
         if a.shape != b.shape and isa.free_size(a) == 1 and isa.free_size(b) > 1:
