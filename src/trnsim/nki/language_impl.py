@@ -80,7 +80,30 @@ def new_tile(
 ) -> Tensor:
     """A fresh result tile (partition dim first)."""
     dt = dtype if isinstance(dtype, np.dtype) else to_dtype(sim, instr, dtype)
-    return Tensor.whole(sim.allocate_tile(instr, tuple(shape), dt, buffer))
+    alloc = sim.allocate_tile(instr, tuple(shape), dt, buffer)
+    alloc.implicit = True
+    return Tensor.whole(alloc)
+
+
+def to_sbuf(sim: Simulation, t: Any, instr: str, always: bool = False) -> Any:
+    """The copy to SBUF the legacy compiler inserts for a PSUM operand of an SBUF-only reader.
+
+    nki-semantics §2: a result placed in PSUM by default (``nl.transpose``, ``nc_transpose`` on
+    TensorE, a matmul) and read by TensorE is copied to SBUF by the compiler; ``affine_select``
+    (GpSimdE) copies any PSUM input (``always``). The copy is a VectorE ``tensor_copy`` in the
+    trace (charged in timing). A PSUM tile the kernel placed itself stays an error, as does any
+    PSUM operand under the current API (no implicit copies there).
+    """
+    if (
+        not isinstance(t, Tensor)
+        or t.alloc.buffer is not Buffer.PSUM
+        or sim.frontend != "legacy"
+        or not (always or t.alloc.implicit)
+    ):
+        return t
+    tmp = new_tile(sim, instr, t.shape, t.dtype)
+    isa.tensor_copy(sim, tmp, t, api="implicit_copy", instr=instr)
+    return tmp
 
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:
@@ -527,6 +550,8 @@ def reduce(
 def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Tensor:
     """``x @ y`` (``x.T @ y`` with ``transpose_x``) into a new fp32 PSUM tile."""
     sim = runtime.current("nl.matmul")
+    x = to_sbuf(sim, x, "nl.matmul")
+    y = to_sbuf(sim, y, "nl.matmul")
     isa.check_tensor(sim, "nl.matmul", x, "x")
     isa.check_tensor(sim, "nl.matmul", y, "y")
     stationary = x
@@ -675,6 +700,8 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         return False
     if accumulate and instr.opcode != "nc_matmul":
         return False
+    if instr.engine is Engine.GPSIMD and target.buffer is Buffer.PSUM:
+        return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead
     if instr.engine is Engine.DMA and target.buffer is Buffer.PSUM:
         return False
     matmul = instr.opcode == "nc_matmul"

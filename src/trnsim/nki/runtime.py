@@ -101,6 +101,7 @@ class Allocation:
         "dtype",
         "dtype_name",
         "free_elems",
+        "implicit",
         "itemsize",
         "mm_state",
         "name",
@@ -141,6 +142,8 @@ class Allocation:
         #: PSUM, value mode: per element 0 = never written, 1 = written by another engine (or
         #: a matmul group closed by a read), 2 = written by a matmul of an open accumulation group
         self.mm_state: np.ndarray | None = None
+        #: a result tile placed by default (no ``buffer=``): the compiler may copy it elsewhere
+        self.implicit = False
 
     def __del__(self) -> None:
         if self._release is not None:

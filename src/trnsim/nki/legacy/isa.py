@@ -95,6 +95,8 @@ def nc_matmul(
 ) -> Tensor:
     """``stationary[K, M].T @ moving[K, N]`` into a new fp32 PSUM tile [M, N]."""
     sim = _sim("nc_matmul")
+    stationary = _impl.to_sbuf(sim, stationary, "nisa.nc_matmul")
+    moving = _impl.to_sbuf(sim, moving, "nisa.nc_matmul")
     _isa.check_tensor(sim, "nisa.nc_matmul", stationary, "stationary", (Buffer.SBUF,))
     _isa.check_tensor(sim, "nisa.nc_matmul", moving, "moving", (Buffer.SBUF,))
     double = perf_mode not in (None, "none", "")
@@ -134,6 +136,8 @@ def nc_transpose(data: Any, *, mask: Any = None, dtype: Any = None, engine: Any 
     _isa.check_tensor(sim, "nisa.nc_transpose", data, "data")
     e = _eng(engine)
     on_tensor = e == "tensor" or (e is None and (data.shape[0] > 32 or _isa.free_size(data) > 32))
+    if on_tensor:
+        data = _impl.to_sbuf(sim, data, "nisa.nc_transpose")
     buf = Buffer.PSUM if on_tensor else Buffer.SBUF
     dst = _impl.new_tile(
         sim, "nisa.nc_transpose", (_isa.free_size(data), data.shape[0]), dtype or data.dtype, buf
@@ -324,6 +328,7 @@ def affine_select(
     """``pred ? on_true_tile : on_false_value`` for an affine predicate."""
     sim = _sim("affine_select")
     _isa.check_tensor(sim, "nisa.affine_select", on_true_tile, "on_true_tile")
+    on_true_tile = _impl.to_sbuf(sim, on_true_tile, "nisa.affine_select", always=True)
     if isinstance(pred, IndexExpr):
         p = (pred.values() > 0) if sim.values else None
     elif isinstance(pred, MaskExpr):
