@@ -142,6 +142,11 @@ def profile(
                           "profiling the launches it made")
         for launch in launches:
             results.append(simulate_trace(launch, timing_data))
+            if launch.spill_save_bytes:  # automatic allocation spilled (trnsim.nki.spill)
+                console.print(f"[yellow]note:[/] {launch.kernel} exceeds on-chip capacity on "
+                              f"{timing_data.target}: spills {launch.spill_save_bytes / 2**20:,.2f} MiB to HBM"
+                              " and reloads "
+                              f"{launch.spill_reload_bytes / 2**20:,.2f} MiB (charged in the timeline)")
     if not results:
         console.print(f"{file} launched no kernel.")
         return

@@ -30,9 +30,10 @@ from trnsim.nki.errors import KernelError
 from trnsim.nki.grid import Grid, make_grid, nc
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
+from trnsim.nki.spill import plan_spills
 from trnsim.nki.targets import resolve_target
 from trnsim.nki.tensor import Tensor
-from trnsim.nki.trace import KernelTrace
+from trnsim.nki.trace import KernelTrace, MemorySpace
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,16 @@ def launch(
             sim.psum_groups.clear()
             result = func(*hbm_args, **hbm_kwargs)
         outputs = _unwrap(sim, result, zeros_out)
+        spec = sim.spec
+        plan_spills(
+            trace,
+            sim.tile_sizes,
+            {
+                MemorySpace.SBUF: spec.sbuf_usable_bytes_per_partition,
+                MemorySpace.PSUM: spec.psum_bytes_per_partition,
+            },
+            sim.next_alloc,
+        )
         for arr, alloc in copy_back:
             if alloc.storage is not None:
                 arr[...] = alloc.storage.reshape(arr.shape)

@@ -16,8 +16,8 @@ import ml_dtypes
 import numpy as np
 
 from trnsim.hardware.neuroncore import NeuronCoreSpec, load_neuroncore
+from trnsim.nki import direct_alloc, runtime, tensor
 from trnsim.nki import isa_impl as isa
-from trnsim.nki import runtime, tensor
 from trnsim.nki.alu import ACTIVATIONS, COMPARISONS
 from trnsim.nki.dtypes import DtypeError, as_dtype, dtype_name, is_float, promote, scalar_dtype
 from trnsim.nki.errors import KernelError
@@ -72,7 +72,23 @@ def new_tensor(
             paxis = i
     dt = to_dtype(sim, instr, dtype)
     alloc = sim.allocate(instr, tuple(int(d) for d in shape), dt, buf, name or "", fill, paxis)
+    if direct_alloc.is_direct(buffer):
+        if fill is not None:
+            sim.fail(
+                instr,
+                "a tensor placed by direct allocation cannot be created with an initial value",
+                "tensor_creation_on_scratchpad_with_init_value_not_supported",
+            )
+        direct_alloc.place(sim, instr, buffer, alloc.shape, paxis, dt.itemsize)
+        sim.direct = True
+        sim.tile_sizes.pop(alloc.alloc_id, None)  # fixed addresses: not spilled
     return Tensor.whole(alloc)
+
+
+def refuse_in_allocated_kernel(sim: Simulation, instr: str, what: str, err_id: str) -> None:
+    """Direct allocation forbids APIs that create hidden tensors (nki-semantics §4)."""
+    if sim.direct:
+        sim.fail(instr, f"{what} is not allowed in a kernel that uses direct allocation", err_id)
 
 
 def new_tile(
@@ -135,6 +151,13 @@ def ndarray(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: 
 
 def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str) -> Tensor:
     sim = runtime.current(api)
+    if direct_alloc.is_direct(buffer):
+        sim.fail(
+            api,
+            "a tensor placed by direct allocation cannot be created with an initial value"
+            " (nl.ndarray, then assign)",
+            "tensor_creation_on_scratchpad_with_init_value_not_supported",
+        )
     t = new_tensor(sim, api, shape, dtype, buffer, name)
     if t.on_chip:
         tile = t if t.paxis == 0 else None
@@ -556,6 +579,12 @@ def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Te
     isa.check_tensor(sim, "nl.matmul", y, "y")
     stationary = x
     if not transpose_x:
+        refuse_in_allocated_kernel(
+            sim,
+            "nl.matmul",
+            "nl.matmul without transpose_x=True (a hidden TensorE transpose)",
+            "transpose_on_tensor_engine_not_allowed_in_allocated_kernel",
+        )
         # the compiler inserts a TensorE transpose of x (through PSUM, then back to SBUF)
         t_psum = new_tile(sim, "nl.matmul", (x.shape[1], x.shape[0]), np.float32, Buffer.PSUM)
         isa.nc_transpose(sim, t_psum, x, engine="tensor", api="nl.matmul", instr="nl.matmul")
@@ -572,6 +601,13 @@ def transpose(x: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     """A 2-D transpose on TensorE into PSUM."""
     sim = runtime.current("nl.transpose")
     isa.check_tensor(sim, "nl.transpose", x, "x")
+    if x.buffer is Buffer.SBUF:
+        refuse_in_allocated_kernel(
+            sim,
+            "nl.transpose",
+            "a TensorE transpose",
+            "transpose_on_tensor_engine_not_allowed_in_allocated_kernel",
+        )
     dst = new_tile(sim, "nl.transpose", (isa.free_size(x), x.shape[0]), dtype or x.dtype, Buffer.PSUM)
     engine = "tensor" if x.buffer is Buffer.SBUF else "vector"
     instr = isa.nc_transpose(sim, dst, x, engine=engine, mask=mask, api="nl.transpose", instr="nl.transpose")
@@ -582,6 +618,12 @@ def softmax(
     x: Any, axis: Any = -1, *, dtype: Any = None, compute_dtype: Any = None, mask: Any = None
 ) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (max, subtract, exp+sum, divide)."""
+    refuse_in_allocated_kernel(
+        runtime.current("nl.softmax"),
+        "nl.softmax",
+        "nl.softmax (hidden intermediate tensors)",
+        "unsupported_api_in_allocated_kernel",
+    )
     m = reduce("max", x, axis, np.float32, mask, keepdims=True)
     shifted = binary("subtract", x, m, np.float32, mask)
     e = unary("exp", shifted, np.float32, mask)

@@ -137,6 +137,12 @@ def nc_transpose(data: Any, *, mask: Any = None, dtype: Any = None, engine: Any 
     e = _eng(engine)
     on_tensor = e == "tensor" or (e is None and (data.shape[0] > 32 or _isa.free_size(data) > 32))
     if on_tensor:
+        _impl.refuse_in_allocated_kernel(
+            sim,
+            "nisa.nc_transpose",
+            "a TensorE transpose",
+            "transpose_on_tensor_engine_not_allowed_in_allocated_kernel",
+        )
         data = _impl.to_sbuf(sim, data, "nisa.nc_transpose")
     buf = Buffer.PSUM if on_tensor else Buffer.SBUF
     dst = _impl.new_tile(
@@ -162,6 +168,12 @@ def activation(
     """``op(data * scale + bias)`` on ScalarE."""
     sim = _sim("activation")
     _isa.check_tensor(sim, "nisa.activation", data, "data")
+    if bias is None and sim.direct:
+        sim.fail(
+            "nisa.activation",
+            "an activation in a kernel that uses direct allocation needs an explicit bias tile",
+            "bias_tensor_must_be_specified_in_allocation",
+        )
     dst = _impl.new_tile(sim, "nisa.activation", data.shape, dtype or data.dtype)
     instr = _isa.activation(
         sim, dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op, reduce_res=reduce_res, mask=mask
