@@ -23,6 +23,7 @@ REJECTED: dict[str, str] = {
     "direct_alloc_bad_start_partition.py": "start partition 32 for 64 partitions (valid: 0, 64)",
     "direct_alloc_hidden_transpose.py": "[transpose_on_tensor_engine_not_allowed_in_allocated_kernel]",
     "direct_alloc_initial_value.py": "[tensor_creation_on_scratchpad_with_init_value_not_supported]",
+    "do_while_repeats.py": "not simulated: do_while with more than one iteration",
     "matmul_reads_explicit_psum.py": "is in psum (valid: sbuf) [unsupported_memory]",
     "nl_call_outside_kernel.py": "[nki_api_outside_of_nki_kernel]",
     "tensor_tensor_partition_broadcast.py": "[num_partition_mismatch]",

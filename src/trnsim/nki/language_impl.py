@@ -143,7 +143,7 @@ def spec_now() -> NeuronCoreSpec:
 # ---------------------------------------------------------------------------------------------
 
 
-def ndarray(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+def ndarray(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """An uninitialised tensor (NaN / sentinel filled)."""
     sim = runtime.current("nl.ndarray")
     return new_tensor(sim, "nl.ndarray", shape, dtype, buffer, name)
@@ -170,17 +170,17 @@ def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str
     return t
 
 
-def zeros(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+def zeros(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """A zero-filled tensor (memset on VectorE for on-chip tiles)."""
     return _filled("nl.zeros", shape, 0, dtype, buffer, name)
 
 
-def ones(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+def ones(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """A tensor of ones."""
     return _filled("nl.ones", shape, 1, dtype, buffer, name)
 
 
-def full(shape: Any, fill_value: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+def full(shape: Any, fill_value: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """A tensor filled with ``fill_value``."""
     return _filled("nl.full", shape, fill_value, dtype, buffer, name)
 
@@ -400,11 +400,18 @@ def static_cast(input_data: Any, dtype: Any) -> Any:
     return copy(input_data, dtype=dtype)
 
 
-def broadcast_to(src: Any, *, shape: Any = None, **kw: Any) -> Any:
-    """A broadcast view of ``src``."""
+def broadcast_to(src: Any, shape: Any = None, dtype: Any = None, **_: Any) -> Any:
+    """A broadcast view of ``src`` (legacy ``shape=`` keyword; current ``(x, shape, dtype=None)``).
+
+    A ``dtype`` other than the source's makes a converted copy (nki-semantics §5).
+    """
+    sim = runtime.current("nl.broadcast_to")
     if shape is None:
-        shape = kw.get("shape")
-    return src.broadcast_to(shape)
+        sim.fail("nl.broadcast_to", "nl.broadcast_to needs a shape", "invalid_shape")
+    view = src.broadcast_to(shape)
+    if dtype is not None and to_dtype(sim, "nl.broadcast_to", dtype) != src.dtype:
+        return copy(view, dtype=dtype)
+    return view
 
 
 def expand_dims(data: Any, axis: int) -> Any:

@@ -199,6 +199,8 @@ class Simulation:
     next_alloc: int = 0
     #: auto-allocated on-chip tensors: alloc id -> size (spill planning after the launch)
     tile_sizes: dict[int, TileSize] = field(default_factory=dict)
+    #: nl.loop_reduce running values, per call site (file, line)
+    loop_reduce: dict[tuple[str, int], Any] = field(default_factory=dict)
     #: the kernel placed a tensor by direct allocation (ncc.sbuf/psum.alloc, mod_alloc)
     direct: bool = False
     loops: list[LoopFrame] = field(default_factory=list)

@@ -279,8 +279,14 @@ class Tensor:
         return self._bin("not_equal", o)
 
     # -- views ----------------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> Tensor:
-        """A view with another shape (same elements; contiguous views, or the free dims of a tile)."""
+    def reshape(self, *dims: Any, shape: Any = None) -> Tensor:
+        """A view with another shape (same elements; contiguous views, or the free dims of a tile).
+
+        ``t.reshape((a, b))``, ``t.reshape(a, b)`` and the current API's ``t.reshape(shape=(a, b))``.
+        """
+        if shape is not None:
+            dims = (shape,)
+        shape = dims
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         new = tuple(int(d) for d in shape)

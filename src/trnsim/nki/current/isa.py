@@ -523,6 +523,13 @@ def register_store(dst: Any, src: Any) -> None:
     _isa.execute(sim, "nisa.register_store", Engine.NONE, "register_store", dst, [], lambda v: value)
 
 
+def nc_match_replace8(
+    dst: Tensor, data: Any, vals: Any, imm: Any, dst_idx: Any = None, name: str | None = None
+) -> None:
+    """Replace the first match of each of 8 values per partition by ``imm`` (positions to dst_idx)."""
+    _extra.nc_match_replace8(_sim("nc_match_replace8"), dst, data, vals, imm, dst_idx)
+
+
 def _not_simulated(name: str) -> Any:
     def fn(*args: Any, **kwargs: Any) -> None:
         _sim(name).fail(f"nisa.{name}", f"nisa.{name} is not simulated by trnsim yet", "not_simulated")
@@ -536,7 +543,6 @@ for _name in (
     "nc_matmul_mx",
     "quantize_mx",
     "sendrecv",
-    "nc_match_replace8",
     "nc_n_gather",
     "nonzero_with_count",
     "local_gather",

@@ -590,6 +590,17 @@ def nc_find_index8(*, data: Any, vals: Any, mask: Any = None, dtype: Any = None,
     return _impl.fresh(sim, dst, _extra.nc_find_index8(sim, dst, data, vals, mask=mask))
 
 
+def nc_match_replace8(
+    *, data: Any, vals: Any, imm: Any, dst_idx: Any = None, mask: Any = None, dtype: Any = None, **_: Any
+) -> Tensor:
+    """``data`` with the first match of each of 8 values per partition replaced by ``imm``."""
+    sim = _sim("nc_match_replace8")
+    _isa.check_tensor(sim, "nisa.nc_match_replace8", data, "data")
+    dst = _impl.new_tile(sim, "nisa.nc_match_replace8", data.shape, dtype or data.dtype)
+    instr = _extra.nc_match_replace8(sim, dst, data, vals, imm, dst_idx, mask=mask)
+    return _impl.fresh(sim, dst, instr)
+
+
 def nc_stream_shuffle(
     src: Any, dst: Any, shuffle_mask: Any, *, dtype: Any = None, mask: Any = None, **_: Any
 ) -> None:
