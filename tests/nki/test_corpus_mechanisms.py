@@ -109,3 +109,11 @@ def test_psum_overflow_spills_instead_of_failing() -> None:
 
     trace = trace_kernel(nine_banks, target="trn2")
     assert trace.spill_save_bytes == 128 * 2048  # one bank's tile out while the ninth is written
+
+
+def test_feature_checks_still_see_missing_names() -> None:
+    from trnsim.nki.current import isa as current_isa
+    from trnsim.nki.legacy import language as legacy_nl
+
+    assert not hasattr(current_isa, "instruction_from_the_future")
+    assert getattr(legacy_nl, "no_such_function", None) is None

@@ -154,6 +154,14 @@ class Tensor:
     def __repr__(self) -> str:
         return f"Tensor({self.shape}, {dtype_name(self.dtype)}, {self.buffer.value}, name={self.name!r})"
 
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names Tensor does not define: an NKI tensor method trnsim lacks
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from trnsim.nki.guard import not_simulated
+
+        raise not_simulated(f"tensor.{name}")
+
     def __len__(self) -> int:
         return self.shape[0] if self.shape else 0
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from trnsim.nki import language_impl as _impl
 from trnsim.nki.dtypes import CURRENT_DTYPES as _DT
+from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import ds
 from trnsim.nki.language_impl import (
     affine_range,
@@ -317,3 +318,5 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+_guard_module(globals(), "nl")

@@ -17,6 +17,7 @@ from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
 from trnsim.nki.dtypes import dtype_name, promote
+from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import IndexExpr, MaskExpr
 from trnsim.nki.isa_common import engine_name as _eng
 from trnsim.nki.isa_common import get_nc_version as get_nc_version
@@ -673,3 +674,6 @@ def select_reduce(
 
 def _dtype_str(t: Tensor) -> str:
     return dtype_name(t.dtype)
+
+
+_guard_module(globals(), "nisa")

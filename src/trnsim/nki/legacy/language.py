@@ -29,6 +29,7 @@ from trnsim.nki.dtypes import (
     uint32,
 )
 from trnsim.nki.grid import nc, spmd_dim
+from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import arange, ds, mgrid
 from trnsim.nki.language_impl import (
     affine_range,
@@ -288,10 +289,10 @@ def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: 
 def all_reduce(x: Any, op: Any, program_axes: Any, **_: Any) -> Any:
     """Not simulated: SPMD instances run one after another, so cross-instance reduction is unavailable."""
     from trnsim.nki import runtime
+    from trnsim.nki.guard import not_simulated
 
-    runtime.current("nl.all_reduce").fail(
-        "nl.all_reduce", "nl.all_reduce across SPMD instances is not simulated by trnsim", "not_simulated"
-    )
+    runtime.current("nl.all_reduce")
+    raise not_simulated("nl.all_reduce", "SPMD instances run one after another in trnsim")
 
 
 __all__ = [
@@ -417,3 +418,5 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+_guard_module(globals(), "nl")

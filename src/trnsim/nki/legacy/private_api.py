@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from trnsim.nki import isa_extra, runtime
+from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.tensor import Tensor
 
 
@@ -31,3 +32,6 @@ def do_while(cond: Any) -> Iterator[None]:
             "not simulated: do_while with more than one iteration (cond is non-zero after the body)",
             "not_simulated",
         )
+
+
+_guard_module(globals(), "private_api")
