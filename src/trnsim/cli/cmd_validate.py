@@ -122,8 +122,15 @@ def validate(
         Path | None, typer.Option("--dir", help="calibration directory (default: bundled)")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON here")] = None,
+    serving: Annotated[bool, typer.Option("--serving", help="serving TTFT/TPOT rows instead")] = False,
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
+    if serving:
+        from trnsim.serve.calibration import print_serving_validation, validate_serving
+
+        serving_rows, fit = validate_serving()
+        print_serving_validation(serving_rows, fit, Console(width=PIPE_WIDTH + 40))
+        return
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")
     check_output_path(json_out, "--json")
