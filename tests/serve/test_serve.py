@@ -15,6 +15,7 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.serve import ServeConfig, Speculation, estimate_serving
 from trnsim.serve.calibration import fit_overheads, load_serving_cases
+from trnsim.serve.estimate import decode_step
 from trnsim.serve.memory import kv_bytes_per_request, serve_memory
 from trnsim.serve.ops import decode_ops, expected_experts_touched, prefill_ops
 from trnsim.serve.params import Overheads
@@ -143,3 +144,62 @@ def test_cli_json_and_bad_input(capsys: pytest.CaptureFixture[str], monkeypatch:
         code, err = run_main(capsys, monkeypatch, ["serve", "--model", "llama3-8b", "--system", "trn2",
                                                    "--chips", "2", "--tp", "8", *bad])
         assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
+def test_moe_decode_touches_only_routed_experts() -> None:
+    m = load_model("mixtral-8x7b")  # 8 experts, top-2
+    ops = {op.name: op for op in decode_ops(m, 1, m.num_layers, 1, 100)}
+    # one token, two routed copies: expected distinct experts 8 (1 - (7/8)^2) = 1.875 per layer
+    assert ops["expert.fc1"].count == round(m.num_layers * expected_experts_touched(8, 2))
+    big = {op.name: op for op in decode_ops(m, 1, m.num_layers, 64, 100)}
+    assert big["expert.fc1"].count == m.num_layers * 8  # 128 copies touch all 8 experts
+
+
+@pytest.mark.parametrize("system", ["trn2", "trn1", "p5", "p5e", "b200", "tpu-v5p"])
+def test_serve_answers_on_every_family(system: str) -> None:
+    spec = load_system(system)
+    tp = 8 if spec.ranks_per_node >= 8 else spec.ranks_per_node
+    r = estimate_serving(ServeConfig(load_model("mixtral-8x7b"), spec, tp, tp, 4, 512, 64))
+    assert r.ttft_s > 0 and r.tpot_s > 0 and r.fits
+    uncalibrated = any("uncalibrated" in n for n in r.notes)
+    assert uncalibrated == (spec.chip.family.value != "trainium")
+
+
+def test_speculation_changes_tpot_by_the_round_formula() -> None:
+    plain = estimate_serving(_cfg(model=load_model("llama3-70b"), ranks=64, tp=64, concurrency=1))
+    spec = Speculation(load_model("llama3-8b"), 4, 0.8)
+    fast = estimate_serving(_cfg(model=load_model("llama3-70b"), ranks=64, tp=64, concurrency=1,
+                                 speculation=spec))
+    # a round is 4 draft steps and one 5-token verify step, yielding (1 - 0.8^5) / 0.2 = 3.36 tokens
+    assert spec.expected_tokens() == pytest.approx(3.3616)
+    config = fast.config
+    context = 512 + (128 - 1) // 2
+    draft = decode_step(config, context, draft=True)
+    verify = decode_step(config, context, queries=5)
+    assert fast.tpot_s == pytest.approx((4 * draft.total_s + verify.total_s) / 3.3616)
+    # the verify step streams the same weights for 5 rows: cheaper than 5 plain steps
+    assert verify.total_s < 5 * plain.decode.total_s
+
+
+def test_compare_ranks_and_exits_3_when_nothing_meets(capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    out = runner.invoke(app, ["serve", "--model", "llama3-8b", "--compare", "--systems", "trn2,p5",
+                              "--tpot-ms", "100", "--input-tokens", "256", "--output-tokens", "64",
+                              "--concurrency", "8", "--json", "-"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["systems"][0]["system"] == "p5"  # the priced system first
+    trn2 = next(s for s in data["systems"] if s["system"] == "trn2")
+    assert trn2["break_even_usd_per_node_hour"] is not None  # unpriced: a break-even price instead
+    code, _ = run_main(capsys, monkeypatch, ["serve", "--model", "llama3-8b", "--compare", "--systems", "p5",
+                                             "--tpot-ms", "0.001", "--input-tokens", "256",
+                                             "--output-tokens", "64"])
+    assert code == 3
+
+
+def test_validate_serving_prints_every_row() -> None:
+    out = CliRunner().invoke(app, ["validate", "--serving"])
+    assert out.exit_code == 0, out.output
+    for name in ("Llama-3.3-70B", "Llama-3.1-405B", "Llama-3.1-8B", "LOO"):
+        assert name in out.output

@@ -117,6 +117,7 @@ def serve(
     tpot_ms: Annotated[float | None, typer.Option(help="--compare: TPOT target in ms")] = None,
     ttft_ms: Annotated[float | None, typer.Option(help="--compare: TTFT target in ms")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="--compare: write the table as CSV")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="--compare: write an HTML report")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="JSON here ('-': stdout)")] = None,
 ) -> None:
     """Serve a model: TTFT, TPOT, tokens/s, memory per rank, max concurrency, cost and energy."""
@@ -127,6 +128,7 @@ def serve(
     if str(json_out) != "-":
         check_output_path(json_out, "--json")
     check_output_path(csv_out, "--csv")
+    check_output_path(html_out, "--html")
     for name, value in (("--input-tokens", input_tokens), ("--output-tokens", output_tokens),
                         ("--concurrency", concurrency), ("--tp", tp), ("--pp", pp), ("--ep", ep)):
         if value < 1:
@@ -149,19 +151,26 @@ def serve(
             speculation_length if speculation_length is not None else params.speculation_length,
             acceptance_rate if acceptance_rate is not None else params.acceptance_rate)
     if compare:
-        from trnsim.serve.compare import DEFAULT_SYSTEMS, compare_serving, print_compare, rows_csv
+        from trnsim.report.serving import compare_html, print_compare, rows_csv
+        from trnsim.serve.compare import DEFAULT_SYSTEMS, compare_serving
 
         names = [s.strip() for s in (systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s.strip()]
         outcome = compare_serving(config, names, concurrency_max=concurrency if concurrency > 1 else None,
                                   input_tokens=input_tokens, output_tokens=output_tokens,
                                   weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=None if tpot_ms is None
                                   else tpot_ms / 1e3, ttft_s=None if ttft_ms is None else ttft_ms / 1e3)
-        print_compare(outcome, Console())
+        if str(json_out) != "-":
+            print_compare(outcome, Console() if Console().is_terminal else Console(width=140))
         if csv_out is not None:
             try:
                 csv_out.write_text(rows_csv(outcome))
             except OSError as error:
                 raise ConfigError(f"cannot write --csv file '{csv_out}': {error.strerror}") from None
+        if html_out is not None:
+            try:
+                html_out.write_text(compare_html(outcome, f"serving {config.name}: best layout per system"))
+            except OSError as error:
+                raise ConfigError(f"cannot write --html file '{html_out}': {error.strerror}") from None
         _write_json(json_out, outcome.to_dict())
         if not outcome.any_meets:
             raise typer.Exit(3)

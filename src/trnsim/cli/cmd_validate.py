@@ -126,7 +126,8 @@ def validate(
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
     if serving:
-        from trnsim.serve.calibration import print_serving_validation, validate_serving
+        from trnsim.report.serving import print_serving_validation
+        from trnsim.serve.calibration import validate_serving
 
         serving_rows, fit = validate_serving()
         print_serving_validation(serving_rows, fit, Console(width=PIPE_WIDTH + 40))

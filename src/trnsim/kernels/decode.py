@@ -37,7 +37,8 @@ from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
 
-__all__ = ["KV_BLOCK", "W_BLOCK_BYTES", "W_BLOCK_MAX_COLUMNS", "decode_attention", "decode_matmul"]
+__all__ = ["KV_BLOCK", "KV_SUPER_BLOCK", "W_BLOCK_BYTES", "W_BLOCK_MAX_COLUMNS", "decode_attention",
+           "decode_matmul"]
 
 #: Bytes per partition of one weight DMA: 8 MiB over the 128 partitions, split over a core's 16
 #: DMA queues in 512 KiB parts, so the ~1.3 us fixed cost of each part is about 5 % of its time
@@ -49,6 +50,9 @@ W_BLOCK_BYTES = 64 * 1024
 W_BLOCK_MAX_COLUMNS = 2048
 #: Key positions per score block: one PSUM bank of fp32 (the moving-tile limit of nc_matmul).
 KV_BLOCK = 512
+#: Cached positions per K/V load: [D, 2048] of K^T and 2048 x D of V, 512 KiB each in BF16 at
+#: D = 128: 4 KiB contiguous per partition (V dealt partition-major), and 4 score blocks.
+KV_SUPER_BLOCK = 2048
 
 
 @jit
@@ -83,21 +87,38 @@ def decode_matmul(xT: Any, w: Any) -> Any:
     x_all[i_p, i_x, i_m] = nl.load(xT[i_p * k_tiles + i_x, i_m])  # resident stationary operands
     block_n = min(n_size, W_BLOCK_MAX_COLUMNS)
     group = max(1, min(k_tiles, W_BLOCK_BYTES // (block_n * item)))
-    for b0, bw in chunks(n_size, block_n):
+    # Every weight DMA in streaming order; each is issued one step ahead of the matmuls that use
+    # it (software pipelining), so the next block's load is never queued behind this block's
+    # PSUM evacuation and store.
+    blocks = [(b0, bw, k0, kw) for b0, bw in chunks(n_size, block_n) for k0, kw in chunks(k_tiles, group)]
+    pending = _load_weights(w, *blocks[0], k_tiles)
+    sums: list[Any] = []
+    for i, (b0, bw, k0, kw) in enumerate(blocks):
+        w_tiles = pending
+        if i + 1 < len(blocks):
+            pending = _load_weights(w, *blocks[i + 1], k_tiles)
         tiles = list(chunks(bw, n_max))
-        sums = [nl.zeros((m_size, tw), dtype=nl.float32, buffer=nl.psum) for _, tw in tiles]
-        for k0, kw in chunks(k_tiles, group):
-            w_tiles = nl.ndarray((nl.par_dim(pmax), kw, bw), dtype=w.dtype, buffer=nl.sbuf)
-            i_k = nl.arange(kw)[None, :, None]
-            i_n = nl.arange(bw)[None, None, :]
-            w_tiles[i_p, i_k, i_n] = nl.load(w[i_p * k_tiles + k0 + i_k, b0 + i_n])  # one DMA
-            for t, (t0, tw) in enumerate(tiles):
-                for j in nl.static_range(kw):
-                    sums[t] += nisa.nc_matmul(x_all[:, k0 + j, :], w_tiles[:, j, t0 : t0 + tw])
+        if k0 == 0:
+            sums = [nl.zeros((m_size, tw), dtype=nl.float32, buffer=nl.psum) for _, tw in tiles]
         for t, (t0, tw) in enumerate(tiles):
-            res_sb = nl.copy(sums[t], dtype=out_dtype)
-            nl.store(result[:, b0 + t0 : b0 + t0 + tw], value=res_sb)
+            for j in nl.static_range(kw):
+                sums[t] += nisa.nc_matmul(x_all[:, k0 + j, :], w_tiles[:, j, t0 : t0 + tw])
+        if k0 + kw == k_tiles:
+            for t, (t0, tw) in enumerate(tiles):
+                res_sb = nl.copy(sums[t], dtype=out_dtype)
+                nl.store(result[:, b0 + t0 : b0 + t0 + tw], value=res_sb)
     return result
+
+
+def _load_weights(w: Any, b0: int, bw: int, k0: int, kw: int, k_tiles: int) -> Any:
+    """One DMA of ``kw`` K tiles × ``bw`` columns; partition p takes rows p·KT + k0 .. + kw − 1."""
+    pmax = nl.tile_size.pmax
+    tiles = nl.ndarray((nl.par_dim(pmax), kw, bw), dtype=w.dtype, buffer=nl.sbuf)
+    i_p = nl.arange(pmax)[:, None, None]
+    i_k = nl.arange(kw)[None, :, None]
+    i_n = nl.arange(bw)[None, None, :]
+    tiles[i_p, i_k, i_n] = nl.load(w[i_p * k_tiles + k0 + i_k, b0 + i_n])
+    return tiles
 
 
 def _check_decode_attention(q: Any, k_t: Any, v: Any) -> tuple[int, int, int, int, int]:
@@ -133,49 +154,109 @@ def decode_attention(q: Any, k_t: Any, v: Any, softmax_scale: float | None = Non
     return out
 
 
-def _kv_head(q: Any, k_t: Any, v: Any, out: Any, b: Any, kvh: Any, group: int, scale: float) -> None:
-    """Flash-decoding of the ``group`` query heads of one KV head (tiles die on return)."""
+def _load_kv_block(k_t: Any, v: Any, b: Any, kvh: Any, s0: int, sw: int) -> tuple[Any, Any]:
+    """One super block of ``sw`` cached positions: ``K^T`` [D, sw] and ``V`` as [128, sw/128, D].
+
+    ``V`` is dealt partition-major (partition p holds positions s0 + p·n .. s0 + p·n + n − 1), so
+    each partition reads one contiguous run of n·D values instead of n runs of D.
+    """
     pmax = nl.tile_size.pmax
-    s_size, d = int(k_t.shape[3]), int(q.shape[2])
-    dt = q.dtype
-    h0 = kvh * group
-    q_t = load_transposed(q[b, h0 : h0 + group, :], group, d, dt)  # [D, g] stationary
-    neg_max: Any = None
-    run_sum: Any = None
-    acc: Any = None
-    # The running max/sum/output carry from block to block: program order.
-    for k0, kw in chunks(s_size, KV_BLOCK):
-        k_block = nl.load(k_t[b, kvh, :, k0 : k0 + kw])  # [D, kw], streamed from HBM
-        v_tiles = nl.ndarray((kw // pmax, nl.par_dim(pmax), d), dtype=dt, buffer=nl.sbuf)
-        for j in nl.affine_range(kw // pmax):
-            v_tiles[j] = nl.load(v[b, kvh, k0 + j * pmax : k0 + (j + 1) * pmax, :])
-        scores = nisa.nc_matmul(q_t, k_block)  # [g, kw] in PSUM
-        block_max = nisa.tensor_reduce(np.max, scores, axis=(1,), keepdims=True, dtype=nl.float32)
-        if neg_max is None:
-            neg_new = nisa.tensor_scalar(block_max, np.multiply, -scale, dtype=nl.float32)
-        else:
-            neg_new = nisa.tensor_scalar(block_max, np.multiply, -scale, op1=np.minimum, operand1=neg_max,
-                                         dtype=nl.float32)
-        block_sum = nl.ndarray((group, 1), dtype=nl.float32, buffer=nl.sbuf)
-        probs = nisa.activation_reduce(op=nl.exp, data=scores, scale=scale, bias=neg_new, reduce_op=np.add,
-                                       reduce_res=block_sum, dtype=dt)
-        pv = None
-        for j in nl.static_range(kw // pmax):
-            p_t = nl.copy(nisa.nc_transpose(probs[:, j * pmax : (j + 1) * pmax]), dtype=dt)  # [128, g]
-            part = nisa.nc_matmul(p_t, v_tiles[j])  # [g, D]
+    d = int(k_t.shape[2])
+    n = sw // pmax
+    k_block = nl.load(k_t[b, kvh, :, s0 : s0 + sw])
+    v_block = nl.ndarray((nl.par_dim(pmax), n, d), dtype=v.dtype, buffer=nl.sbuf)
+    i_p = nl.arange(pmax)[:, None, None]
+    i_j = nl.arange(n)[None, :, None]
+    i_d = nl.arange(d)[None, None, :]
+    v_block[i_p, i_j, i_d] = nl.load(v[b, kvh, s0 + i_p * n + i_j, i_d])
+    return k_block, v_block
+
+
+def _scores_and_exp(q_t: Any, k_t: Any, v: Any, b: Any, kvh: Any, s0: int, sw: int, group: int,
+                    scale: float) -> dict[str, Any]:
+    """Stage 1 of one super block: load K/V, ``S = Q K^T``, its row max and ``P = exp(scale·(S − m))``."""
+    k_block, v_block = _load_kv_block(k_t, v, b, kvh, s0, sw)
+    parts = list(chunks(sw, KV_BLOCK))
+    scores = [nisa.nc_matmul(q_t, k_block[:, c0 : c0 + cw]) for c0, cw in parts]  # [g, cw] in PSUM
+    block_max = None
+    for sc in scores:
+        m = nisa.tensor_reduce(np.max, sc, axis=(1,), keepdims=True, dtype=nl.float32)
+        block_max = m if block_max is None else nisa.tensor_tensor(block_max, m, np.maximum, dtype=nl.float32)
+    neg_max = nisa.tensor_scalar(block_max, np.multiply, -scale, dtype=nl.float32)
+    probs = nl.ndarray((group, sw), dtype=q_t.dtype, buffer=nl.sbuf)
+    block_sum = None
+    for (c0, cw), sc in zip(parts, scores, strict=True):
+        part_sum = nl.ndarray((group, 1), dtype=nl.float32, buffer=nl.sbuf)
+        probs[:, c0 : c0 + cw] = nisa.activation_reduce(op=nl.exp, data=sc, scale=scale, bias=neg_max,
+                                                        reduce_op=np.add, reduce_res=part_sum,
+                                                        dtype=q_t.dtype)
+        block_sum = part_sum if block_sum is None else nisa.tensor_tensor(block_sum, part_sum, np.add,
+                                                                          dtype=nl.float32)
+    return {"v": v_block, "probs": probs, "neg_max": neg_max, "sum": block_sum, "n": sw // nl.tile_size.pmax}
+
+
+def _pv(stage: dict[str, Any]) -> Any:
+    """Stage 2 of one super block: ``P V`` accumulated in one PSUM bank ([g, D]).
+
+    ``P^T`` tiles are transposed on TensorE into shared PSUM tiles (up to 512 columns each) and
+    evacuated by one ScalarE copy per PSUM tile, not one copy per 128 positions: the copies are
+    dependent small instructions, and each costs its fixed issue overhead.
+    """
+    n, probs, v_block = stage["n"], stage["probs"], stage["v"]
+    group = int(probs.shape[0])
+    pmax = nl.tile_size.pmax
+    per = max(1, nl.tile_size.gemm_moving_fmax // group)
+    pv = None
+    for j0, jw in chunks(n, per):
+        pt_psum = nl.ndarray((pmax, jw * group), dtype=probs.dtype, buffer=nl.psum)
+        for j in nl.static_range(jw):
+            # V tile j holds positions s0 + p·n + j: the matching probabilities are every n-th column.
+            pt_psum[:, j * group : (j + 1) * group] = nisa.nc_transpose(probs[:, j0 + j :: n])
+        p_t = nisa.activation(op=nl.identity, data=pt_psum, dtype=probs.dtype)  # [128, jw·g]
+        for j in nl.static_range(jw):
+            part = nisa.nc_matmul(p_t[:, j * group : (j + 1) * group], v_block[:, j0 + j, :])
             if pv is None:
                 pv = part
             else:
                 pv += part
+    return nisa.tensor_copy(pv, dtype=nl.float32)
+
+
+def _kv_head(q: Any, k_t: Any, v: Any, out: Any, b: Any, kvh: Any, group: int, scale: float) -> None:
+    """Flash-decoding of the ``group`` query heads of one KV head (tiles die on return).
+
+    Each super block of positions gets its own max, sum and output (no running state, so the
+    blocks overlap on the engines); stage 1 of block i+1 is issued before stage 2 of block i.
+    The partial results are combined at the end: with m = max m_i,
+    ``O = Σ exp(m_i − m) O_i / Σ exp(m_i − m) l_i``.
+    """
+    s_size, d = int(k_t.shape[3]), int(q.shape[2])
+    dt = q.dtype
+    h0 = kvh * group
+    q_t = load_transposed(q[b, h0 : h0 + group, :], group, d, dt)  # [D, g] stationary
+    supers = list(chunks(s_size, KV_SUPER_BLOCK))
+    partial: list[tuple[Any, Any, Any]] = []
+    stage = _scores_and_exp(q_t, k_t, v, b, kvh, *supers[0], group, scale)
+    for i in range(len(supers)):
+        ahead = _scores_and_exp(q_t, k_t, v, b, kvh, *supers[i + 1], group, scale) \
+            if i + 1 < len(supers) else None
+        partial.append((stage["neg_max"], stage["sum"], _pv(stage)))
+        stage = ahead if ahead is not None else stage
+    neg_all = partial[0][0]
+    for neg, _, _ in partial[1:]:
+        neg_all = nisa.tensor_tensor(neg_all, neg, np.minimum, dtype=nl.float32)
+    acc: Any = None
+    run_sum: Any = None
+    for neg, block_sum, pv in partial:
+        # exp(scale·m_i − scale·m) from the stored −scale·m_i and −scale·m.
+        alpha = nisa.activation(op=nl.exp, data=neg, scale=-1.0, bias=neg_all, dtype=nl.float32)
         if acc is None:
-            acc = nisa.tensor_copy(pv, dtype=nl.float32)
-            run_sum = block_sum
+            acc = nisa.tensor_scalar(pv, np.multiply, alpha, dtype=nl.float32)
+            run_sum = nisa.tensor_tensor(block_sum, alpha, np.multiply, dtype=nl.float32)
         else:
-            alpha = nisa.activation(op=nl.exp, data=neg_max, scale=-1.0, bias=neg_new, dtype=nl.float32)
-            acc = nisa.scalar_tensor_tensor(data=acc, op0=np.multiply, operand0=alpha, op1=np.add,
-                                            operand1=pv, dtype=nl.float32)
-            run_sum = nisa.tensor_scalar(run_sum, np.multiply, alpha, op1=np.add, operand1=block_sum,
-                                         dtype=nl.float32)
-        neg_max = neg_new
+            acc = nisa.scalar_tensor_tensor(data=pv, op0=np.multiply, operand0=alpha, op1=np.add,
+                                            operand1=acc, dtype=nl.float32)
+            run_sum = nisa.scalar_tensor_tensor(data=block_sum, op0=np.multiply, operand0=alpha, op1=np.add,
+                                                operand1=run_sum, dtype=nl.float32)
     inv_sum = nisa.reciprocal(run_sum, dtype=nl.float32)
     nl.store(out[b, h0 : h0 + group, :], value=nisa.tensor_scalar(acc, np.multiply, inv_sum, dtype=dt))

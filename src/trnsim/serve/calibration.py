@@ -135,29 +135,3 @@ def validate_serving(cases: list[ServingCase] | None = None) -> tuple[list[Servi
         rows.append(ServingRow(case, bases[i][0], bases[i][1], bases[i][2], bases[i][3],
                                _predict(case, shipped), _predict(case, held)))
     return rows, full
-
-
-def print_serving_validation(rows: list[ServingRow], fit: Overheads, console: object) -> None:
-    """Per-row TTFT/TPOT errors (mechanisms only, in-sample, leave-one-out) as a rich table."""
-    from rich.table import Table
-
-    table = Table(title=f"{FILE.removesuffix('.csv')}: TTFT and TPOT on trn2", title_justify="left")
-    for col in ("case", "TTFT ms", "meas.", "mech.", "in-sample", "LOO", "TPOT ms", "meas.", "mech.",
-                "in-sample", "LOO"):
-        table.add_column(col, justify="left" if col == "case" else "right", no_wrap=col == "case")
-    e = ServingRow.error
-    for r in rows:
-        c = r.case
-        table.add_row(c.label, f"{r.in_sample[0] * 1e3:,.1f}", f"{c.ttft_s * 1e3:,.1f}",
-                      f"{e(r.base_ttft_s, c.ttft_s):+.1%}", f"{e(r.in_sample[0], c.ttft_s):+.1%}",
-                      f"{e(r.held_out[0], c.ttft_s):+.1%}", f"{r.in_sample[1] * 1e3:,.2f}",
-                      f"{c.tpot_s * 1e3:,.2f}", f"{e(r.base_tpot_s, c.tpot_s):+.1%}",
-                      f"{e(r.in_sample[1], c.tpot_s):+.1%}", f"{e(r.held_out[1], c.tpot_s):+.1%}")
-    console.print(table)  # type: ignore[attr-defined]
-    console.print(  # type: ignore[attr-defined]
-        "mech.: named mechanisms only (chip-model decode kernels, collectives on the topology), fixed "
-        "overheads zero; in-sample: the shipped overheads of serve/data/serving.toml (fitted on this file); "
-        f"LOO: overheads refitted on the other rows. Fit on all rows: step {fit.step_s * 1e3:.2f} ms, "
-        f"per collective {fit.collective_s * 1e6:.1f} us, per request {fit.request_s * 1e3:.1f} ms. "
-        "GPU/TPU serving is not validated: no published serving runs for them are in the calibration data.",
-        markup=False, highlight=False)

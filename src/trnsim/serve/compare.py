@@ -9,13 +9,8 @@ break-even node-hour price at which they would match the cheapest priced system.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Any
-
-from rich.console import Console
-from rich.table import Table
 
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
@@ -23,8 +18,7 @@ from trnsim.serve.config import ServeConfig
 from trnsim.serve.estimate import ServeResult, estimate_serving
 from trnsim.workload.config import ModelConfig
 
-__all__ = ["DEFAULT_SYSTEMS", "CompareOutcome", "SystemChoice", "compare_serving", "print_compare",
-           "rows_csv"]
+__all__ = ["DEFAULT_SYSTEMS", "CompareOutcome", "SystemChoice", "compare_serving"]
 
 DEFAULT_SYSTEMS = ("trn2", "trn2-ultraserver", "trn1", "p5", "p5e", "b200", "tpu-v5p")
 _CONCURRENCY_CAP = 256
@@ -148,42 +142,3 @@ def compare_serving(model: ModelConfig, systems: list[str], *, input_tokens: int
         return (1, -c.result.output_tokens_per_s / c.result.config.chips)
 
     return CompareOutcome(tuple(sorted(out, key=key)), tpot_s, ttft_s)
-
-
-def print_compare(outcome: CompareOutcome, console: Console) -> None:
-    """The ranked table and its caveats."""
-    limits = (("TPOT", outcome.tpot_s), ("TTFT", outcome.ttft_s))
-    target = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in limits if v is not None) or "no latency target"
-    table = Table(title=f"best serving layout per system ({target})", title_justify="left")
-    for col in ("system", "layout", "TTFT ms", "TPOT ms", "tok/s", "tok/s/chip", "$/1M tok", "J/tok",
-                "break-even $/node-h"):
-        table.add_column(col, justify="left" if col in ("system", "layout") else "right")
-    for c in outcome.choices:
-        row = c.row()
-        if c.result is None:
-            table.add_row(c.system, f"none: {c.why_none}", *[""] * 7)
-            continue
-        cost, energy, be = (row["cost_per_million_output_tokens_usd"], row["energy_per_output_token_j"],
-                            row["break_even_usd_per_node_hour"])
-        table.add_row(c.system, f"{row['chips']:g} chips tp{row['tp']} c{row['concurrency']}",
-                      f"{row['ttft_s'] * 1e3:,.0f}", f"{row['tpot_s'] * 1e3:,.1f}",
-                      f"{row['output_tokens_per_s']:,.0f}", f"{row['output_tokens_per_s_per_chip']:,.0f}",
-                      "n/a" if cost is None else f"{cost:,.2f}", "n/a" if energy is None else f"{energy:.2f}",
-                      "" if be is None else f"{be:,.2f}")
-    console.print(table)
-    console.print("GPU/TPU serving rests on the analytic efficiency curves, uncalibrated for serving; "
-                  "Trainium decode overheads are fitted on neuron_trn2_inference.csv.",
-                  markup=False, highlight=False)
-
-
-def rows_csv(outcome: CompareOutcome) -> str:
-    """The comparison as CSV, one row per system."""
-    rows = [c.row() for c in outcome.choices]
-    keys: list[str] = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
