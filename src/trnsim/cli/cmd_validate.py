@@ -158,8 +158,16 @@ def validate(
         Path | None,
         typer.Option("--write-bands", help="write the error bands per platform family (TOML) here"),
     ] = None,
+    serving: Annotated[bool, typer.Option("--serving", help="serving TTFT/TPOT rows instead")] = False,
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
+    if serving:
+        from trnsim.report.serving import print_serving_validation
+        from trnsim.serve.calibration import validate_serving
+
+        serving_rows, fit = validate_serving()
+        print_serving_validation(serving_rows, fit, Console(width=PIPE_WIDTH + 40))
+        return
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")
     check_output_path(json_out, "--json")
