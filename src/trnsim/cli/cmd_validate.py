@@ -12,6 +12,7 @@ from rich.table import Table
 
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_output_path
+from trnsim.cli.output import is_stdout, write_output
 from trnsim.cli.scaled_catalog import scaled_efficiency
 from trnsim.cluster.calibration import (
     CalibrationCase,
@@ -121,7 +122,9 @@ def validate(
     data_dir: Annotated[
         Path | None, typer.Option("--dir", help="calibration directory (default: bundled)")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON here")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="also write the rows as JSON to this file (- for standard output, not the tables)")
+    ] = None,
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
     if data_dir is not None and not data_dir.is_dir():
@@ -132,6 +135,7 @@ def validate(
     held = holdouts(cases, rows)
     probe = Console()
     console = probe if probe.is_terminal else Console(width=PIPE_WIDTH)
+    console.quiet = is_stdout(json_out)  # `--json -`: the JSON alone on standard output
     for table in rows_tables(rows):
         console.print(table)
     console.print(mape_table(held))
@@ -172,7 +176,4 @@ def validate(
                 for h in held
             },
         }
-        try:
-            json_out.write_text(json.dumps(payload, indent=2))
-        except OSError as error:
-            raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None
+        write_output(json_out, json.dumps(payload, indent=2), "--json")
