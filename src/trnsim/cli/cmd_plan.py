@@ -44,6 +44,8 @@ from trnsim.report.entries import Entry, entries_from_comparison, entries_from_s
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
 from trnsim.report.tables import (
+    band_legend,
+    band_verdicts,
     breakdown_table,
     claims_table,
     comparison_notes,
@@ -208,6 +210,8 @@ def plan_command(
     with _progress(progress, candidates, "searching plans") as (advance, _):
         result = search_plans(problems, evaluator, space, top_k=top, progress=advance)
     console.print(plans_table(result))
+    for line in band_legend(list(result.top)):
+        console.print(line, highlight=False, markup=False)
     console.print(breakdown_table(result))
     for line in explain(result):
         console.print(f"• {line}", highlight=False, markup=False)
@@ -303,6 +307,11 @@ def compare_command(
         console.print(comparison_table(comparison, equal_budget=equal_budget))
         for line in comparison_notes(comparison, equal_budget=equal_budget):
             console.print(f"  {line}", highlight=False, markup=False)
+    bests = [o for r in comparison.rows for o in (r.best,) if o is not None]
+    band_notes = band_legend(bests) + band_verdicts(comparison)
+    for line in band_notes:
+        console.print(line, highlight=False, markup=False)
+    notes += band_notes
     console.print(prices_table(comparison))
     claims = check_claims(comparison)
     console.print(claims_table(claims))
