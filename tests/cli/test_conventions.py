@@ -100,7 +100,7 @@ def test_json_dash_is_offered_wherever_json_is() -> None:
         if option is not None:
             assert not option.is_flag, f"trnsim {name}: --json must take PATH|-"
             text = option.help or ""
-            assert "- for standard output" in text or "- for stdout" in text, name
+            assert "-" in text and ("standard output" in text or "stdout" in text), name
 
 
 def test_one_spelling_per_idea() -> None:
@@ -124,6 +124,7 @@ def test_one_spelling_per_idea() -> None:
     ["estimate", "--model", "llama3-8b", "--system", "trn2", "--nodes", "1"],
     ["plan", "--model", "llama3-8b", "--system", "trn2", "--tokens", "1T", "--nodes", "1"],
     ["compare"],
+    ["serve", "--model", "llama3-8b", "--system", "trn2", "--chips", "1"],
 ])
 def test_precision_is_a_choice_everywhere(command: list[str], monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
