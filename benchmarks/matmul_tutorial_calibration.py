@@ -30,7 +30,8 @@ STAGES = {
 
 
 def _rows() -> list[dict[str, str]]:
-    path = Path(str(resources.files("trnsim"))) / "data" / "calibration" / "kernels" / "nki_tutorial_trn1_matmul.csv"
+    folder = Path(str(resources.files("trnsim"))) / "data" / "calibration" / "kernels"
+    path = folder / "nki_tutorial_trn1_matmul.csv"
     with path.open() as handle:
         return list(csv.DictReader(line for line in handle if not line.startswith("#")))
 
@@ -55,7 +56,8 @@ def main(argv: list[str]) -> int:
         errors.append(abs(error))
         print(f"| {row['stage']} | {name} | {m}x{k}x{n} | {predicted:,.2f} | {measured:,.2f} | "
               f"{100 * error:+.1f} % | {result.bound} |")
-        print(f"  [{name}: {len(trace):,} instructions, {time.perf_counter() - start:.1f} s]", file=sys.stderr)
+        wall = time.perf_counter() - start
+        print(f"  [{name}: {len(trace):,} instructions, {wall:.1f} s]", file=sys.stderr)
     print(f"mean |error| {100 * sum(errors) / len(errors):.1f} %, max {100 * max(errors):.1f} %")
     return 0
 
