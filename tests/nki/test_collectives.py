@@ -208,3 +208,22 @@ def test_trace_records_one_collective_per_rank() -> None:
     assert [i.program_id for i in records] == [(r,) for r in range(RANKS)]
     assert {i.attrs["meeting"] for i in records} == {"[0, 1, 2, 3]#0"}
     assert all(i.attrs["bytes"] == 32 * 16 * 4 and i.attrs["collective"] == "all_reduce" for i in records)
+
+
+@nki.jit
+def exchange_halves(x: Any) -> Any:
+    """Each core writes its half of a shared_hbm buffer, waits at core_barrier, reads the other half."""
+    buf = nl.ndarray(x.shape, dtype=x.dtype, buffer=nl.shared_hbm)
+    out = nl.ndarray(x.shape, dtype=x.dtype, buffer=nl.shared_hbm)
+    r = nl.program_id(0)
+    nisa.dma_copy(dst=buf[r], src=_rank_tile(x, r))
+    nisa.core_barrier(buf, (0, 1))
+    nisa.dma_copy(dst=out[r], src=_rank_tile(buf, 1 - r))
+    return out
+
+
+def test_core_barrier_orders_the_two_cores() -> None:
+    # Without the meeting, rank 0 would read rank 1's half before rank 1 wrote it (NaN).
+    x = np.random.default_rng(6).standard_normal((2, 4, 8)).astype(np.float32)
+    out = nki.simulate(exchange_halves[2])(x)
+    np.testing.assert_array_equal(out, x[[1, 0]])

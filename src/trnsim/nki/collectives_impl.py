@@ -381,10 +381,17 @@ def ring_permute(
     collective(sim, instr, "permute", group, src_t, dst_t, ex)
 
 
-def barrier(sim: Simulation, instr: str, group: tuple[int, ...]) -> None:
-    """Every member waits for the others."""
+def barrier(sim: Simulation, instr: str, group: tuple[int, ...], srcs: Sequence[Any] = ()) -> None:
+    """Every member waits for the others (``srcs``: tensors written before the barrier; no data moves)."""
     collective(
-        sim, instr, "barrier", group, [], [], lambda payloads, members: [[] for _ in members], nbytes=0
+        sim,
+        instr,
+        "barrier",
+        group,
+        list(srcs),
+        [],
+        lambda payloads, members: [[] for _ in members],
+        nbytes=0,
     )
 
 
