@@ -35,9 +35,7 @@ _RANK_FIELDS = (
     "psum_groups",
     "loops",
     "depth",
-    "overflow",
-    "live_sbuf_bytes",
-    "live_psum_bytes",
+    "loop_reduce",
 )
 
 _WORLD: contextvars.ContextVar[World | None] = contextvars.ContextVar("trnsim_spmd_world", default=None)
@@ -105,9 +103,7 @@ class World:
                 "psum_groups": {},
                 "loops": [],
                 "depth": 0,
-                "overflow": None,
-                "live_sbuf_bytes": 0,
-                "live_psum_bytes": 0,
+                "loop_reduce": {},
             }
         for name in _RANK_FIELDS:
             setattr(sim, name, saved[name])
@@ -173,7 +169,7 @@ class World:
                 self._pass_baton(rank)
 
     def run(self, func: Callable[[], Any]) -> Any:
-        """Run ``func`` once per rank; return the last rank's result (as the serial launch did)."""
+        """Run ``func`` once per rank; return the first rank's result that is not None."""
         self._func = func
         self._contexts = [contextvars.copy_context() for _ in range(self.size)]
         for context in self._contexts:
@@ -187,7 +183,8 @@ class World:
                 thread.join()
         if self.error is not None:
             raise self.error
-        return self.results[-1]
+        # every instance returns the same shared_hbm outputs; an instance may return nothing
+        return next((r for r in self.results if r is not None), None)
 
     def _alive(self) -> bool:
         return any(t is not None and t.is_alive() for t in self._threads)
@@ -265,5 +262,5 @@ def current_world() -> World | None:
 
 
 def run_ranks(sim: Simulation, points: Sequence[tuple[tuple[int, ...], int]], func: Callable[[], Any]) -> Any:
-    """Run ``func`` for every grid point as cooperating ranks; return the last rank's result."""
+    """Run ``func`` for every grid point as cooperating ranks; return the first non-None result."""
     return World(sim, points).run(func)

@@ -12,7 +12,7 @@ from typing import Any
 
 from trnsim.nki import collectives_impl as _impl
 from trnsim.nki import runtime
-from trnsim.nki.errors import KernelError
+from trnsim.nki.guard import not_simulated
 from trnsim.nki.runtime import Simulation
 from trnsim.nki.spmd import current_world
 from trnsim.nki.tensor import Tensor
@@ -239,8 +239,4 @@ def rank_id() -> int:
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
-    raise KernelError(
-        f"not simulated: nki.collectives.{name} (run-time counts from a metadata tensor)",
-        kernel="-",
-        err_id="not_simulated",
-    )
+    raise not_simulated(f"nki.collectives.{name}", "run-time counts from a metadata tensor")
