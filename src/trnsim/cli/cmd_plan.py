@@ -27,6 +27,7 @@ from trnsim.plan.compare import compare_systems
 from trnsim.plan.errors import SweepSpecError
 from trnsim.plan.explain import explain
 from trnsim.plan.inputs import resolve_model, resolve_system, run_point
+from trnsim.plan.launch import LaunchFormat, add_estimate_args, check_launch_family, launch_settings
 from trnsim.plan.problem import Objective, Problem, SystemShape, TrainingJob
 from trnsim.plan.runner import run_sweep
 from trnsim.plan.search import count_candidates, search_plans
@@ -194,6 +195,9 @@ def plan_command(
     csv_out: Annotated[Path | None, Opt("--csv")] = None,
     html_out: Annotated[Path | None, Opt("--html")] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+    launch: Annotated[LaunchFormat | None, Opt(
+        "--launch", help="also print the best plan as launch settings: nxdt (Trainium YAML) or megatron "
+        "(GPU flags)")] = None,
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
     _check_outputs(json_out, csv_out, html_out)
@@ -201,6 +205,8 @@ def plan_command(
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
     model_shape = resolve_model(model)
     system_shape = resolve_system(system, catalog, lnc)
+    if launch is not None:
+        check_launch_family(launch, system_shape)
     problems = [Problem(model_shape, system_shape, r, job)
                 for r in _rank_counts(system_shape, nodes, ranks, max_ranks)]
     space = space_profile.space()
@@ -219,11 +225,18 @@ def plan_command(
                   f"in {stats.elapsed_s:.1f} s "
                   f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
     _price_note(system_shape)
+    if launch is not None:
+        best_problem = Problem(model_shape, system_shape, result.best.ranks, job)
+        console.print(launch_settings(launch, best_problem, result.best.candidate), end="", highlight=False,
+                      markup=False, soft_wrap=True)
+    entries = entries_from_search(result)
+    add_estimate_args(entries, model_shape, {system_shape.name: system_shape}, job, model,
+                      None if catalog is None else str(catalog))
     meta = {"command": "plan", "model": model, **param_counts(model_shape.config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": stats.candidates, "evaluated": stats.evaluated,
             "infeasible_by_reason": dict(stats.infeasible_by_reason)}
-    _outputs(entries_from_search(result), meta, f"trnsim plan: {model} on {system}", explain(result),
+    _outputs(entries, meta, f"trnsim plan: {model} on {system}", explain(result),
              json_out, csv_out, html_out)
 
 
@@ -310,7 +323,10 @@ def compare_command(
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
             "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None],
             "systems": {s.name: _system_meta(s) for s in shapes}}
-    _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
+    entries = entries_from_comparison(comparison)
+    add_estimate_args(entries, model_shape, {s.name: s for s in shapes}, job, model,
+                      None if catalog is None else str(catalog))
+    _outputs(entries, meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
 
 
