@@ -160,6 +160,7 @@ def estimate(
     ``global_batch`` to dp·micro_batch.
     """
     from trnsim.cluster import Schedule, estimate_step, make_plan, topology_for_system
+    from trnsim.cluster.error_band import load_band
     from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
     from trnsim.hardware.catalog import load_system
     from trnsim.workload.options import Precision, Recompute
@@ -189,7 +190,11 @@ def estimate(
     network = topology_for_system(spec, system, {})
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
                          network)
-    data = {**step.to_dict(), **param_counts(config), "model_notes": list(config.notes)}
+    # The same document as ``trnsim estimate --json``: the step, the model's counts and notes,
+    # and the fidelity error band of the chip.
+    band = load_band(spec.chip.family, spec.chip.name)
+    data = {**step.to_dict(), **param_counts(config), "model_notes": list(config.notes),
+            "error_band": band.to_dict(), "step_time_range_s": list(band.interval(step.step_time_s))}
     return EstimateResult(data, step)
 
 
