@@ -34,8 +34,9 @@ from trnsim.plan.errors import NoFeasiblePlanError, SweepSpecError
 from trnsim.plan.explain import explain
 from trnsim.plan.inputs import resolve_model, resolve_system, run_point
 from trnsim.plan.launch import LaunchFormat, add_estimate_args, check_launch_family, launch_settings
+from trnsim.plan.pool import default_workers
 from trnsim.plan.problem import ModelShape, Objective, Problem, SystemShape, TrainingJob
-from trnsim.plan.runner import run_sweep
+from trnsim.plan.runner import require_ray, run_sweep
 from trnsim.plan.search import count_candidates, require_candidates, search_plans
 from trnsim.plan.space import SearchSpace, SpaceProfile
 from trnsim.plan.store import SweepStore
@@ -145,13 +146,49 @@ def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list
 def _progress(
     enabled: bool, total: int | None, description: str
 ) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
-    if not enabled or not stderr.is_terminal:  # a bar in a file or pipe is noise (and a stray newline)
+    if not enabled:
         yield (lambda n: None), (lambda text: None)
+        return
+    if not stderr.is_terminal:  # a bar in a file or pipe is noise: a line every few seconds instead (CI logs)
+        yield from _progress_lines(total, description)
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield (lambda n: progress.advance(task, n)), (lambda text: progress.update(task, description=text))
+
+
+#: Seconds between progress lines on a non-terminal.
+PROGRESS_LINE_S = 5.0
+
+
+def _progress_lines(
+    total: int | None, description: str
+) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
+    import time
+
+    start = last = time.monotonic()
+    done = 0
+
+    def line(final: bool = False) -> None:
+        elapsed = time.monotonic() - start
+        if total:
+            eta = "" if final or not done else f", ETA {elapsed / done * (total - done):.0f} s"
+            text = f"{description}: {done:,}/{total:,} done in {elapsed:.0f} s{eta}"
+        else:
+            text = f"{description}: {done:,} done in {elapsed:.0f} s"
+        stderr.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def advance(n: int) -> None:
+        nonlocal done, last
+        done += n
+        if time.monotonic() - last >= PROGRESS_LINE_S:
+            last = time.monotonic()
+            line()
+
+    yield advance, (lambda text: None)
+    if time.monotonic() - start >= PROGRESS_LINE_S:  # long enough to have shown lines: close them
+        line(final=True)
 
 
 def _rank_counts(
@@ -405,16 +442,24 @@ def sweep_command(
     db: Annotated[Path, Opt("--db", help="SQLite results database (appended to, resumable)")] = Path(
         "sweep.sqlite"),
     report: Annotated[Path | None, Opt("--report", help="turn this results database into reports")] = None,
-    address: Annotated[str | None, Opt("--address", help="existing Ray cluster address")] = None,
+    address: Annotated[str | None, Opt("--address", help="Ray cluster address (implies --ray)")] = None,
     num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
-    local: Annotated[bool, Opt("--local", help="run in this process instead of on Ray")] = False,
+    local: Annotated[bool, Opt("--local", help="run in this one process")] = False,
+    use_ray: Annotated[bool, Opt("--ray", help="run on a local Ray instance (pip install 'trnsim[ray]')")
+                       ] = False,
+    workers: Annotated[int | None, Opt("--workers", min=1, help="local pool processes (default: the CPUs)")
+                       ] = None,
     json_out: Annotated[Path | None, Opt("--json")] = None,
     csv_out: Annotated[Path | None, Opt("--csv")] = None,
     html_out: Annotated[Path | None, Opt("--html")] = None,
 ) -> None:
-    """Explore models × systems × chip counts × what-if hardware on Ray, resumably."""
+    """Explore models × systems × chip counts × what-if hardware, resumably (local pool, or Ray)."""
     if (spec is None) == (report is None):
         raise ConfigError("give a sweep spec to run, or --report DB to report on a finished one (not both)")
+    if local and (use_ray or address is not None):
+        raise ConfigError("--local runs in this process: leave out --ray/--address, or --local")
+    if spec is not None and (use_ray or address is not None):
+        require_ray()  # before any work: without Ray, say how to get it
     _check_outputs(json_out, csv_out, html_out)
     if report is not None:
         if not report.is_file():
@@ -427,9 +472,12 @@ def sweep_command(
         points = sweep_spec.points()
         database = db
         with SweepStore(db) as store, _progress(True, len(points), "sweep points") as (advance, _):
+            store.record_spec(str(spec), sweep_spec.model_dump(mode="json"), len(points))
             advance(len(store.done_keys() & {p.key for p in points}))
-            summary = run_sweep(points, store, run_point, use_ray=not local, ray_address=address,
-                                num_cpus=num_cpus, on_result=lambda point, status: advance(1))
+            on_ray = use_ray or address is not None
+            pool = 1 if local else (workers or default_workers())
+            summary = run_sweep(points, store, run_point, use_ray=on_ray, ray_address=address,
+                                num_cpus=num_cpus, on_result=lambda point, status: advance(1), workers=pool)
         console.print(f"{summary.total} points: {summary.already_done} already in {db}, {summary.ran} run, "
                       f"{summary.written} written", highlight=False, markup=False)
     with SweepStore(database) as store:
