@@ -328,7 +328,7 @@ def compare(
     tokens: float | str = "6.3T",
     systems: str | Sequence[str] = DEFAULT_SYSTEMS,
     chips: int = 8192,
-    scaling: Sequence[int] = (8192, 131072),
+    scaling: Sequence[int] = (8192, 16384, 32768, 65536, 131072),
     reference: str | None = None,
     hourly_budget: float | None = None,
     global_batch: int = 4096,

@@ -44,6 +44,7 @@ from trnsim.plan.sweep import SweepSpec, load_sweep_spec
 from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
+from trnsim.report.story import headline_sentence
 from trnsim.report.tables import (
     band_legend,
     band_verdicts,
@@ -139,18 +140,20 @@ def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list
     if csv_out:
         _write(csv_out, to_csv(entries), "CSV")
     if html_out:
-        _write(html_out, render_html(title, entries, notes), "HTML report")
+        _write(html_out, render_html(title, entries, notes, meta), "HTML report")
 
 
 @contextmanager
 def _progress(
-    enabled: bool, total: int | None, description: str
+    enabled: bool, total: int | None, description: str, lines_off_terminal: bool = False
 ) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
-    if not enabled:
-        yield (lambda n: None), (lambda text: None)
-        return
-    if not stderr.is_terminal:  # a bar in a file or pipe is noise: a line every few seconds instead (CI logs)
+    # A bar in a file or pipe is noise (and a stray newline); a long sweep in a CI log gets a line
+    # every few seconds instead.
+    if enabled and not stderr.is_terminal and lines_off_terminal:
         yield from _progress_lines(total, description)
+        return
+    if not enabled or not stderr.is_terminal:
+        yield (lambda n: None), (lambda text: None)
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=stderr, transient=True) as progress:
@@ -308,7 +311,8 @@ def compare_command(
     chips: Annotated[int, Opt("--chips", min=1, help="chips per system at equal chip count")] = 8192,
     scaling: Annotated[str, Opt(
         "--scaling", help="chip counts of the scaling curve, comma-separated ('' for none); "
-        "the default's 131,072 answers the 100,000-chip claim")] = "8192,131072",
+        "the default's 131,072 answers the 100,000-chip claim; five counts draw a curve")
+        ] = "8192,16384,32768,65536,131072",
     reference: Annotated[str | None, Opt(
         "--reference", help=f"system whose spend sets the equal budget (default: {DEFAULT_REFERENCE} when "
         "compared, else the first system with a price)")] = None,
@@ -356,6 +360,11 @@ def compare_command(
         first = comparison.rows[0]
         raise NoFeasiblePlanError(f"no system has a feasible plan at {chips:,} chips; "
                                   f"{first.system.name}: {first.equal_chips_error}")
+    entries = entries_from_comparison(comparison)
+    add_estimate_args(entries, model_shape, {s.name: s for s in shapes}, job, model,
+                      None if catalog is None else str(catalog))
+    story = headline_sentence(entries, comparison.reference)
+    console.print(f"[bold]{escape(story)}[/]", highlight=False)  # markup: bold only; the answer first
     notes = [f"model {model} ({describe_params(model_shape.config)}): "
              + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
@@ -366,6 +375,8 @@ def compare_command(
         console.print(comparison_table(comparison, equal_budget=equal_budget))
         for line in comparison_notes(comparison, equal_budget=equal_budget):
             console.print(f"  {line}", highlight=False, markup=False)
+            if equal_budget:  # why a system has no equal-budget row, on the page too
+                notes.append(f"equal budget: {line}")
     bests = [o for r in comparison.rows for o in (r.best,) if o is not None]
     band_notes = band_legend(bests) + band_verdicts(comparison)
     for line in band_notes:
@@ -379,15 +390,12 @@ def compare_command(
             console.print(f"[bold]{escape(row.system.name)}[/]: " + escape(explain(row.equal_chips)[0]),
                           highlight=False)  # markup: the bold name
     notes += [f"{c.claim}: trnsim predicts {c.prediction}" for c in claims]
-    meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model,
+    meta = {"command": "compare", "headline": story, "job": job.model_dump(mode="json"), "model": model,
             **param_counts(model_shape.config), "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
             "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None],
             "systems": {s.name: _system_meta(s) for s in shapes}}
-    entries = entries_from_comparison(comparison)
-    add_estimate_args(entries, model_shape, {s.name: s for s in shapes}, job, model,
-                      None if catalog is None else str(catalog))
     _outputs(entries, meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
 
@@ -471,7 +479,8 @@ def sweep_command(
         check_sweep_names(sweep_spec, spec)
         points = sweep_spec.points()
         database = db
-        with SweepStore(db) as store, _progress(True, len(points), "sweep points") as (advance, _):
+        progress_lines = _progress(True, len(points), "sweep points", lines_off_terminal=True)
+        with SweepStore(db) as store, progress_lines as (advance, _):
             store.record_spec(str(spec), sweep_spec.model_dump(mode="json"), len(points))
             advance(len(store.done_keys() & {p.key for p in points}))
             on_ray = use_ray or address is not None
