@@ -20,6 +20,7 @@ LAYERS = [
     "workload",
     "cluster",
     "plan",
+    "serve",
     "report",
     "api",
     "cli",

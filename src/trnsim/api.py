@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trnsim.cluster.error_band import step_band_fields
 from trnsim.errors import ConfigError
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.models import load_model as _load_model
@@ -160,7 +161,6 @@ def estimate(
     ``global_batch`` to dp·micro_batch.
     """
     from trnsim.cluster import Schedule, estimate_step, make_plan, topology_for_system
-    from trnsim.cluster.error_band import load_band
     from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
     from trnsim.hardware.catalog import load_system
     from trnsim.workload.options import Precision, Recompute
@@ -190,11 +190,8 @@ def estimate(
     network = topology_for_system(spec, system, {})
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
                          network)
-    # The same document as ``trnsim estimate --json``: the step, the model's counts and notes,
-    # and the fidelity error band of the chip.
-    band = load_band(spec.chip.family, spec.chip.name)
     data = {**step.to_dict(), **param_counts(config), "model_notes": list(config.notes),
-            "error_band": band.to_dict(), "step_time_range_s": list(band.interval(step.step_time_s))}
+            **step_band_fields(spec.chip.family, spec.chip.name, step.step_time_s)}
     return EstimateResult(data, step)
 
 
