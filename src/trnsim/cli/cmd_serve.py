@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path
+from trnsim.cli.checks import check_output_path, check_rank_count
 from trnsim.errors import ConfigError
 
 _GIB = 2.0**30
@@ -179,6 +179,7 @@ def serve(
         raise ConfigError("give --system (or --compare to rank systems)")
     spec = load_system(system)
     total = _ranks(spec, chips, nodes, ranks)
+    check_rank_count(total, system, spec.ranks_per_node, "--chips/--nodes/--ranks (in ranks)")
     result = estimate_serving(ServeConfig(config, spec, total, tp, concurrency, input_tokens, output_tokens,
                                           pp=pp, ep=ep, weight_bytes=weight_bytes, kv_bytes=kv_bytes,
                                           speculation=speculation))

@@ -223,7 +223,7 @@ def estimate_serving(config: ServeConfig, topology: TopologySpec | None = None,
         tpot = (spec.length * draft.total_s + step.total_s) / spec.expected_tokens()
     memory = serve_memory(config)
     cost, energy = _economics(config, config.concurrency * config.replicas / tpot)
-    notes = [f"overheads ({config.system.chip.family.value}): {over.confidence}: {over.source}"]
+    notes = [f"fixed overheads ({config.system.chip.family.value}, {over.confidence}): {over.source}"]
     if config.system.chip.family is not ChipFamily.TRAINIUM:
         notes.append("GPU/TPU serving times come from the analytic efficiency curves, uncalibrated for "
                      "serving (no published serving run of this chip is in the calibration data)")
