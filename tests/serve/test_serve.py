@@ -177,6 +177,8 @@ def test_speculation_changes_tpot_by_the_round_formula() -> None:
     draft = decode_step(config, context, draft=True)
     verify = decode_step(config, context, queries=5)
     assert fast.tpot_s == pytest.approx((4 * draft.total_s + verify.total_s) / 3.3616)
+    # the round is one fused graph: the fixed step cost is the verify step's only
+    assert draft.overhead_s < verify.overhead_s
     # the verify step streams the same weights for 5 rows: cheaper than 5 plain steps
     assert verify.total_s < 5 * plain.decode.total_s
 

@@ -167,7 +167,10 @@ def decode_step(config: ServeConfig, context: int, queries: int = 1, draft: bool
     if pp_group.levels:
         pp_s = (config.pp - 1) * collective_time(Collective.SEND_RECV, rows * model.hidden_size * _ACT,
                                                  pp_group).time_s
-    return DecodeStep(ops_s, tp_s, ep_s, pp_s, over.step_s + calls * over.collective_s, by_op)
+    # A speculation round runs its draft steps and the verify step as one fused graph (as serving
+    # stacks do): the host-side step cost is paid once per round, by the verify step.
+    step_cost = 0.0 if draft else over.step_s
+    return DecodeStep(ops_s, tp_s, ep_s, pp_s, step_cost + calls * over.collective_s, by_op)
 
 
 def _prefill(config: ServeConfig, topology: TopologySpec, over: Overheads) -> dict[str, float]:
