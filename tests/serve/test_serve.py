@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,8 +201,26 @@ def test_compare_ranks_and_exits_3_when_nothing_meets(capsys: pytest.CaptureFixt
     assert code == 3
 
 
-def test_validate_serving_prints_every_row() -> None:
-    out = CliRunner().invoke(app, ["validate", "--serving"])
+def test_validate_serving_prints_every_row(tmp_path: Path) -> None:
+    target = tmp_path / "serving.json"
+    out = CliRunner().invoke(app, ["validate", "--serving", "--json", str(target)])
     assert out.exit_code == 0, out.output
     for name in ("Llama-3.3-70B", "Llama-3.1-405B", "Llama-3.1-8B", "LOO"):
         assert name in out.output
+    rows = json.loads(target.read_text())["rows"]
+    assert len(rows) == 3
+    for row in rows:  # each error is (predicted - measured) / measured of the figures written beside it
+        assert row["errors"]["tpot"]["in_sample"] == pytest.approx(
+            row["in_sample_tpot_s"] / row["measured_tpot_s"] - 1.0)
+
+
+def test_compare_writes_csv_and_html(tmp_path: Path) -> None:
+    csv_path, html_path = tmp_path / "c.csv", tmp_path / "c.html"
+    out = CliRunner().invoke(app, ["serve", "--model", "llama3-8b", "--compare", "--systems", "trn2,p5",
+                                   "--input-tokens", "256", "--output-tokens", "64", "--concurrency", "4",
+                                   "--csv", str(csv_path), "--html", str(html_path)])
+    assert out.exit_code == 0, out.output
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("system,") and len(lines) == 3
+    page = html_path.read_text()
+    assert "<html>" in page and "trn2" in page and "uncalibrated" in page
