@@ -118,7 +118,7 @@ def test_fit_recovers_known_overheads() -> None:
     # rows with base TPOT b and n collectives, measured = b + 2 ms + n * 10 us
     bases = [(0.1, 0.010, 100.0, 50.0), (0.2, 0.020, 200.0, 100.0), (0.3, 0.015, 300.0, 80.0)]
     measured = [(b[0] + 0.03 + b[2] * 1e-5, b[1] + 2e-3 + b[3] * 1e-5) for b in bases]
-    fit = fit_overheads(bases, measured, Overheads(0, 0, 0, "", ""))
+    fit = fit_overheads(bases, measured)
     assert fit.step_s == pytest.approx(2e-3) and fit.collective_s == pytest.approx(1e-5)
     assert fit.request_s == pytest.approx(0.03)
 
