@@ -224,3 +224,17 @@ def test_compare_writes_csv_and_html(tmp_path: Path) -> None:
     assert lines[0].startswith("system,") and len(lines) == 3
     page = html_path.read_text()
     assert "<html>" in page and "trn2" in page and "uncalibrated" in page
+
+
+def test_chunked_prefill_attention_flops_by_hand() -> None:
+    m = load_model("llama3-8b")
+    whole = [op for op in prefill_ops(m, 8, 32, 4096) if op.op_class is OpClass.ATTENTION]
+    halves = [op for op in prefill_ops(m, 8, 32, 4096, chunk=2048) if op.op_class is OpClass.ATTENTION]
+    # full-matrix convention: one pass s x s = 4c^2 against c x c + c x 2c = 3c^2 in two passes
+    assert len(halves) == 2 and [op.shape["seq_kv"] for op in halves] == [2048, 4096]
+    assert sum(op.total_flops for op in halves) == pytest.approx(0.75 * sum(op.total_flops for op in whole))
+    # the other ops: the same work in two passes of half the tokens
+    fc1 = next(op for op in prefill_ops(m, 8, 32, 4096, chunk=2048) if op.name == "fc1")
+    assert fc1.count == 2 * 32 and fc1.shape["m"] == 2048
+    assert estimate_serving(_cfg(input_tokens=4096, prefill_chunk=4096)).ttft_s == pytest.approx(
+        estimate_serving(_cfg(input_tokens=4096)).ttft_s)

@@ -32,10 +32,8 @@ from trnsim.workload.models import load_model
 __all__ = ["FILE", "ServingCase", "ServingRow", "fit_overheads", "load_serving_cases", "validate_serving"]
 
 FILE = "neuron_trn2_inference.csv"
-#: The file's model names and the presets with the same dimensions (the file's header lists them);
-#: Llama 3.1/3.3 extend Llama 3's context to 131,072 positions.
-_MODELS = {"Llama-3.3-70B": "llama3-70b", "Llama-3.1-405B": "llama3-405b", "Llama-3.1-8B": "llama3-8b"}
-_CONTEXT = 131072
+#: The file's model names and their presets (the dimensions in the file's header are theirs).
+_MODELS = {"Llama-3.3-70B": "llama3.3-70b", "Llama-3.1-405B": "llama3.1-405b", "Llama-3.1-8B": "llama3.1-8b"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ def load_serving_cases(text: str | None = None) -> list[ServingCase]:
         try:
             name = _MODELS[row["model"]]
             system = load_system("trn2" if row["instance"].startswith("trn2") else row["instance"])
-            model = load_model(name, {"max_seq_len": _CONTEXT})
+            model = load_model(name)
             tp = int(row["tp"])
             ranks = int(row["chips"]) * system.ranks_per_chip
             config = ServeConfig(model, system, ranks, tp, int(row["concurrency"]), int(row["input_tokens"]),
