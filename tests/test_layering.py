@@ -22,6 +22,7 @@ LAYERS = [
     "plan",
     "serve",
     "report",
+    "api",
     "cli",
 ]
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_output_path
+from trnsim.cli.output import is_stdout, write_output
 from trnsim.cli.scaled_catalog import scaled_efficiency
 from trnsim.cluster.calibration import (
     CalibrationCase,
@@ -48,21 +49,9 @@ def _fmt(metric: Metric, value: float) -> str:
     return f"{value:.4g}"
 
 
-_RECOMPUTE_SHORT = {"selective": "sel"}
-
-
 def short_plan(plan: ParallelPlan) -> str:
-    """The plan in few characters: degrees above 1, ZeRO if used, batches, schedule, recompute."""
-    parts = [f"tp{plan.tp}", f"pp{plan.pp}", f"dp{plan.dp}"]
-    parts += [f"{name}{value}" for name, value in (("cp", plan.cp), ("ep", plan.ep)) if value > 1]
-    if plan.effective_zero_stage:
-        parts.append(f"z{plan.effective_zero_stage}")
-    parts += [f"mb{plan.micro_batch}", f"gb{plan.global_batch}"]
-    # interleaved 1F1B as Megatron names it: virtual pipeline stages per rank
-    parts.append(f"vpp{plan.interleave}" if plan.interleave > 1 else str(plan.schedule))
-    recompute = _RECOMPUTE_SHORT.get(str(plan.recompute), str(plan.recompute))
-    parts.append(f"rc={recompute}" + ("+sp" if plan.sequence_parallel else ""))
-    return " ".join(parts)
+    """The plan in trnsim's one notation (see :mod:`trnsim.cluster.notation`)."""
+    return plan.describe()
 
 
 def rows_tables(rows: list[ValidationRow], held: list[FileHoldout] | None = None) -> list[Table]:
@@ -165,7 +154,9 @@ def validate(
     data_dir: Annotated[
         Path | None, typer.Option("--dir", help="calibration directory (default: bundled)")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON here")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="also write the rows as JSON to this file (- for standard output, not the tables)")
+    ] = None,
     write_bands: Annotated[
         Path | None,
         typer.Option("--write-bands", help="write the error bands per platform family (TOML) here"),
@@ -195,6 +186,7 @@ def validate(
     held = holdouts(cases, rows)
     probe = Console()
     console = probe if probe.is_terminal else Console(width=PIPE_WIDTH)
+    console.quiet = is_stdout(json_out)  # `--json -`: the JSON alone on standard output
     for table in rows_tables(rows, held):
         console.print(table)
     console.print(mape_table(held))
@@ -242,7 +234,4 @@ def validate(
                 for h in held
             },
         }
-        try:
-            json_out.write_text(json.dumps(payload, indent=2))
-        except OSError as error:
-            raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None
+        write_output(json_out, json.dumps(payload, indent=2), "--json")

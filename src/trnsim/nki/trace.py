@@ -29,6 +29,8 @@ class Engine(StrEnum):
     GPSIMD = "gpsimd"
     #: DMA transfers (nl.load/store, nisa.dma_copy, dma_transpose...) issued through the Sync engine.
     DMA = "dma"
+    #: Collectives between the ranks of an SPMD launch (trnsim.nki.collectives_impl).
+    COLLECTIVE = "collective"
     #: Bookkeeping with no hardware cost (allocation, barriers inside one core).
     NONE = "none"
 
@@ -140,6 +142,10 @@ class KernelTrace:
     num_cores: int = 1
     #: Grid of the launch (``kernel[g0, g1](...)``); empty for a plain call.
     grid: tuple[int, ...] = ()
+    #: Bytes the automatic allocator spilled to HBM and reloaded (``spill_save`` /
+    #: ``spill_reload`` DMAs in ``instructions``; trnsim.nki.spill).
+    spill_save_bytes: int = 0
+    spill_reload_bytes: int = 0
 
     def __post_init__(self) -> None:
         # Every launch creates one trace: hand it to whoever is collecting (trnsim kernel profile).
