@@ -15,6 +15,7 @@ import inspect
 import math
 import os
 import sysconfig
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import numpy as np
 from trnsim.errors import TrnsimError
 from trnsim.hardware.neuroncore import load_neuroncore
 from trnsim.nki import runtime
+from trnsim.nki.budget import TimeLimitInterrupt, Watchdog, current_limits
 from trnsim.nki.dtypes import DtypeError, as_dtype
 from trnsim.nki.errors import KernelError
 from trnsim.nki.grid import Grid, make_grid, nc
@@ -82,7 +84,12 @@ def launch(
     sim = Simulation(
         mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
     )
+    budget = current_limits()
+    sim.max_instructions = budget.max_instructions
+    sim.time_limit_s = budget.time_limit_s
+    sim.deadline = time.monotonic() + budget.time_limit_s
     token = runtime.activate(sim)
+    watchdog = Watchdog(budget.time_limit_s)
     # the trace holds ~10 objects per instruction; the cyclic collector would rescan them all
     # again and again (quadratic in trace length). Tiles are freed by reference counting anyway.
     gc_was_enabled = gc.isenabled()
@@ -121,13 +128,31 @@ def launch(
         return outputs, trace
     except TrnsimError:
         raise
+    except TimeLimitInterrupt as interrupt:
+        raise _time_limit_error(sim, interrupt) from None
     except Exception as error:
         _reraise_internal(sim, error)
         raise
     finally:
+        watchdog.stop()
         runtime.deactivate(token)
         if gc_was_enabled:
             gc.enable()
+
+
+def _time_limit_error(sim: Simulation, interrupt: BaseException) -> KernelError:
+    """The watchdog stopped the kernel (e.g. in a plain Python loop): name the limit and the line."""
+    # the innermost frame of the kernel's own code (not trnsim, numpy, the stdlib or generated code)
+    skip = (runtime._NKI_DIR, "<", *(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")))
+    frames = [f for f in traceback.extract_tb(interrupt.__traceback__) if not f.filename.startswith(skip)]
+    where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else "?"
+    return KernelError(
+        f"wall-time budget of {sim.time_limit_s:g} s exceeded (a kernel that never ends? raise it with"
+        " --time-limit or TRNSIM_TIME_LIMIT_S)",
+        kernel=sim.kernel_name,
+        location=where,
+        err_id="time_limit_exceeded",
+    )
 
 
 def _reraise_internal(sim: Simulation, error: Exception) -> None:
