@@ -86,3 +86,19 @@ def test_environment_variables_and_their_validation(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TRNSIM_MAX_INSTRUCTIONS", "-3")
     with pytest.raises(TrnsimError, match="TRNSIM_MAX_INSTRUCTIONS='-3' is not valid"):
         current_limits()
+
+
+@jit
+def rank_spins_in_python(a: Any) -> Any:
+    nl.load(a)
+    if nl.program_id(0) == 1:
+        while True:
+            pass
+
+
+def test_plain_python_loop_in_an_spmd_rank_thread_is_stopped() -> None:
+    with limits(time_limit_s=0.5), pytest.raises(KernelError) as info:
+        simulate(rank_spins_in_python[2], np.zeros((4, 4), np.float32))
+    assert info.value.err_id == "time_limit_exceeded"
+    lines = {_line_of(rank_spins_in_python, "while True"), _line_of(rank_spins_in_python, "pass")}
+    assert info.value.location in {f"test_budgets.py:{n}" for n in lines}

@@ -2,8 +2,8 @@
 
 Each command lives in its own module and registers itself on the shared typer apps in
 :mod:`trnsim.cli.apps`. Every :class:`~trnsim.errors.TrnsimError` becomes one line on stderr and
-exit status 2; so does a usage error of the
-command line (an unknown option, a value of the wrong type or out of range).
+its ``exit_status`` (2: bad input; 3: valid input but no feasible plan); a usage error of the
+command line (an unknown option, a value of the wrong type or out of range) is one line and 2.
 """
 
 from __future__ import annotations
@@ -27,19 +27,21 @@ def _print_error(message: str) -> None:
 def main() -> None:
     """Run the CLI, turning user errors into one clear line."""
     try:
-        status = app(standalone_mode=False)
+        status = app(standalone_mode=False, prog_name="trnsim")
+        if status == 130:  # typer turns Ctrl-C (and SIGTERM in a sweep) into status 130, silently
+            _print_error("interrupted")
         if isinstance(status, int) and status != 0:
             sys.exit(status)
     except TrnsimError as error:
         _print_error(str(error))
-        sys.exit(2)
+        sys.exit(error.exit_status)
     except SystemExit:
         raise
     except Exception as error:  # usage errors of typer's (vendored) click arrive here
         names = {cls.__name__ for cls in type(error).__mro__}
         if "ClickException" in names:
             # one line, e.g. "Invalid value for '--top': Input should be greater than or equal to 1"
-            message = error.format_message()  # type: ignore[attr-defined]
+            message = error.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
             _print_error(message)
             sys.exit(int(getattr(error, "exit_code", 2)))
         if "Abort" in names:

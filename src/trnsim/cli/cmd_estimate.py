@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path, check_rank_count
+from trnsim.cli.checks import (
+    check_catalog_dir,
+    check_output_path,
+    check_rank_count,
+    parse_count,
+    warn_if_huge,
+)
+from trnsim.cli.output import is_stdout, write_output
 from trnsim.cluster import (
     Schedule,
     StepResult,
@@ -25,13 +31,15 @@ from trnsim.cluster import (
     make_plan,
     topology_for_system,
 )
+from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
+from trnsim.cluster.step import COMPUTE_DETAIL_KEYS
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import load_system
+from trnsim.hardware.catalog import ChipFamily, load_system
 from trnsim.workload.durations import format_duration
 from trnsim.workload.estimate import estimate_device_step
-from trnsim.workload.models import load_model
+from trnsim.workload.models import describe_params, load_model, param_counts
 from trnsim.workload.options import Precision, Recompute
 
 _GIB = 2**30
@@ -59,13 +67,38 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None) -> list[Table]:
+def _chip_of(system: str) -> tuple[ChipFamily, str]:
+    chip = load_system(system).chip
+    return chip.family, chip.name
+
+
+def _compute_table(result: StepResult) -> Table:
+    """Compute of the slowest stage by op class: timed alone, fused away, hidden under TensorE."""
+    table = Table(title="compute by op class (compiler fusion and engine overlap)")
+    table.add_column("class")
+    for name in ("alone", "fused away", "hidden", "in step"):
+        table.add_column(name, justify="right")
+    rows = sorted(result.compute_by_class.items(), key=lambda kv: -kv[1]["alone"])
+    for cls, row in rows:
+        cells = [row[k] for k in COMPUTE_DETAIL_KEYS]
+        table.add_row(cls, *(format_duration(v) if v else "-" for v in cells))
+    return table
+
+
+def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None,
+           params: str = "") -> list[Table]:
     head = Table(
         title=f"{result.model} on {result.ranks} ranks ({result.chips} chips) of {result.system}",
         show_header=False,
     )
+    if params:
+        head.add_row("model", params)
     head.add_row("plan", result.plan.describe())
-    head.add_row("step time", format_duration(result.step_time_s))
+    band = load_band(*_chip_of(result.system))
+    low, high = band.interval(result.step_time_s)
+    head.add_row("step time", f"{format_duration(result.step_time_s)} ({format_duration(low)} to "
+                 f"{format_duration(high)})")
+    head.add_row("error band", f"±{band.fraction:.0%}: {band.label}")
     head.add_row("tokens/s", f"{result.tokens_per_s:,.0f}")
     head.add_row("MFU / HFU", f"{result.mfu:.1%} / {result.hfu:.1%}")
     head.add_row("micro-batches", f"{result.microbatches} (bubble {result.bubble_fraction:.1%} of ideal)")
@@ -91,6 +124,8 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     for key, value in result.memory.parts().items():
         memory.add_row(key, f"{value / _GIB:.2f}")
     tables = [head, parts, memory]
+    if any(row["fused"] or row["hidden"] for row in result.compute_by_class.values()):
+        tables.insert(2, _compute_table(result))
     if goodput is not None and run_s is not None:
         good = Table(title="goodput of the run", show_header=False)
         good.add_row("run length (failure-free)", f"{run_s / 86400:.2f} days")
@@ -101,9 +136,25 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
             "checkpoint write", f"{goodput.checkpoint_write_s:.1f} s every {goodput.interval_s / 60:.1f} min"
         )
         good.add_row("goodput", f"{goodput.goodput:.1%}")
-        good.add_row("expected wall time", f"{run_s / goodput.goodput / 86400:.2f} days")
+        if goodput.goodput > 0:
+            wall = run_s / goodput.goodput / 86400
+            low, high = band.interval(wall)
+            good.add_row("expected wall time", f"{wall:.2f} days ({low:.2f} to {high:.2f})")
+        else:
+            good.add_row("expected wall time", "unbounded (a step outlasts many job MTBFs)")
         tables.append(good)
     return tables
+
+
+def _tokens(tokens: str | None, train_tokens: str | None) -> float | None:
+    """``--tokens``, or its deprecated spelling ``--train-tokens`` (with a warning), as a number."""
+    if train_tokens is None:
+        return None if tokens is None else parse_count(tokens, "--tokens")
+    if tokens is not None:
+        raise ConfigError("give --tokens only (--train-tokens is its deprecated spelling)")
+    Console(stderr=True).print("[yellow]warning:[/] --train-tokens is deprecated; use --tokens (e.g. 15T)",
+                               highlight=False, soft_wrap=True)
+    return parse_count(train_tokens, "--train-tokens")
 
 
 @app.command("estimate")
@@ -142,8 +193,12 @@ def estimate(
     grad_reduce_dtype: Annotated[
         GradReduceDtype, typer.Option(help="gradient type in the data-parallel reduction")
     ] = GradReduceDtype.FP32,
+    tokens: Annotated[
+        str | None,
+        typer.Option("--tokens", help="tokens to train, e.g. 15T or 500B (adds run time, goodput)"),
+    ] = None,
     train_tokens: Annotated[
-        float | None, typer.Option(help="tokens to train: adds run time and goodput")
+        str | None, typer.Option("--train-tokens", hidden=True, help="deprecated spelling of --tokens")
     ] = None,
     topology: Annotated[
         str | None,
@@ -155,12 +210,15 @@ def estimate(
     topology_set: Annotated[
         list[str] | None, typer.Option(help="override a topology value, KEY=VALUE in file units (repeatable)")
     ] = None,
+    catalog: Annotated[Path | None, typer.Option("--catalog", help="user catalog directory")] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="also write the result as JSON here")
+        Path | None, typer.Option("--json", help="also write the result as JSON to this file (- for standard "
+                                  "output, instead of the tables)")
     ] = None,
 ) -> None:
     """Estimate one training step: time and breakdown, tokens/s, MFU, memory per rank, fit."""
-    spec = load_system(system)
+    check_catalog_dir(catalog)
+    spec = load_system(system, catalog)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of --nodes or --ranks")
     for name, value in (("nodes", nodes), ("ranks", ranks)):
@@ -168,8 +226,8 @@ def estimate(
             raise ConfigError(f"--{name} must be at least 1, got {value}")
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
     check_rank_count(total, system, spec.ranks_per_node)
-    if train_tokens is not None and (not math.isfinite(train_tokens) or train_tokens <= 0):
-        raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
+    warn_if_huge(-(-total * spec.chips_per_node // spec.ranks_per_node), f"{total:,} ranks of {system}")
+    run_tokens = _tokens(tokens, train_tokens)
     check_output_path(json_out, "--json")
     if dp is None:
         if total % (tp * pp * cp):
@@ -221,13 +279,15 @@ def estimate(
             Console(stderr=True).print(warning, highlight=False, soft_wrap=True)
     run_s = None
     goodput = None
-    if train_tokens is not None:
-        run_s = train_tokens / result.tokens_per_s
+    if run_tokens is not None:
+        run_s = run_tokens / result.tokens_per_s
     if run_s is not None and run_s >= _LONG_RUN_S:
         goodput = estimate_run_goodput(result, config, spec, network)
-    console = Console()
-    for table in _table(result, goodput, run_s):
+    console = Console(quiet=is_stdout(json_out))  # `--json -`: the JSON alone on standard output
+    for table in _table(result, goodput, run_s, describe_params(config)):
         console.print(table)
+    if config.notes:
+        console.print(f"model notes: {'; '.join(config.notes)}", highlight=False, markup=False)
     if total == 1:  # one device: also the workload layer's per-op-class view of the same step
         console.print(
             estimate_device_step(
@@ -242,12 +302,12 @@ def estimate(
             )
         )
     if json_out is not None:
-        payload = result.to_dict()
+        payload = {**result.to_dict(), **param_counts(config), "model_notes": list(config.notes),
+                   **step_band_fields(*_chip_of(result.system), result.step_time_s)}
+        band = load_band(*_chip_of(result.system))
         if run_s is not None:
             payload["train_time_s"] = run_s
+            payload["train_time_range_s"] = list(band.interval(run_s))
         if goodput is not None:
             payload["goodput"] = goodput.to_dict()
-        try:
-            json_out.write_text(json.dumps(payload, indent=2))
-        except OSError as error:
-            raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None
+        write_output(json_out, json.dumps(payload, indent=2), "--json")

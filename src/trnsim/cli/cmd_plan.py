@@ -7,7 +7,6 @@ Input parsing, progress bars and file writing live here; the planning itself is 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,24 +18,34 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_catalog_dir, check_chip_count, check_output_path, check_rank_count
+from trnsim.cli.checks import (
+    check_catalog_dir,
+    check_chip_count,
+    check_output_path,
+    check_rank_count,
+    parse_count,
+    warn_if_huge,
+)
+from trnsim.cli.output import check_one_stdout, is_stdout, write_output
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.plan.claims import check_claims
 from trnsim.plan.cluster_evaluator import ClusterEvaluator
 from trnsim.plan.compare import compare_systems
-from trnsim.plan.errors import SweepSpecError
+from trnsim.plan.errors import NoFeasiblePlanError, SweepSpecError
 from trnsim.plan.explain import explain
 from trnsim.plan.inputs import resolve_model, resolve_system, run_point
-from trnsim.plan.problem import Objective, Problem, SystemShape, TrainingJob
+from trnsim.plan.problem import ModelShape, Objective, Problem, SystemShape, TrainingJob
 from trnsim.plan.runner import run_sweep
-from trnsim.plan.search import count_candidates, search_plans
-from trnsim.plan.space import SpaceProfile
+from trnsim.plan.search import count_candidates, require_candidates, search_plans
+from trnsim.plan.space import SearchSpace, SpaceProfile
 from trnsim.plan.store import SweepStore
 from trnsim.plan.sweep import SweepSpec, load_sweep_spec
 from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
 from trnsim.report.tables import (
+    band_legend,
+    band_verdicts,
     breakdown_table,
     claims_table,
     comparison_notes,
@@ -45,6 +54,7 @@ from trnsim.report.tables import (
     prices_table,
     sweep_table,
 )
+from trnsim.workload.models import describe_params, param_counts
 from trnsim.workload.options import Precision
 
 #: Width for output that is not a terminal (a file, a pipe): the tables are laid out for 100 columns.
@@ -59,48 +69,30 @@ def _console(stderr: bool = False) -> Console:
 console = _console()
 stderr = _console(stderr=True)
 
-_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-
 DEFAULT_SYSTEMS = "trn2-ultraserver,trn2,trn1,p5,p5e,tpu-v4,tpu-v5p"
 #: The seed claim ("30-40 % better price-performance than P5e") is stated against this system.
 DEFAULT_REFERENCE = "p5e"
 
 
-def parse_count(text: str, what: str) -> float:
-    """``6.3T``, ``500B``, ``1e12`` or ``2_000_000`` as a number; a clear error otherwise."""
-    match = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([KMBGTP]?)\s*", text)
-    if not match:
-        raise ConfigError(f"{what} '{text}' is not a number; write e.g. 6.3T, 500B or 1e12")
-    value = float(match.group(1).replace("_", "")) * _SUFFIX[match.group(2)]
-    if not math.isfinite(value):
-        raise ConfigError(f"{what} '{text}' is too large to be a finite number; write e.g. 6.3T")
-    if value <= 0:
-        raise ConfigError(f"{what} must be positive, got '{text}'")
-    return value
-
-
-def _parse_ints(text: str, what: str) -> list[int]:
+def _parse_ints(text: str, what: str, example: str) -> list[int]:
     values = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        value = parse_count(part, f"{what} value")
+        value = parse_count(part, f"{what} value", example)
         if value != int(value):
-            raise ConfigError(f"{what} value '{part}' is not a whole number; give e.g. 64,128,256")
+            raise ConfigError(f"{what} value '{part}' is not a whole number; {example}")
         values.append(int(value))
     return values
 
 
-def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
+def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, deadline: float | None,
          budget: float | None, objective: Objective, pue: float) -> TrainingJob:
     from pydantic import ValidationError
 
-    valid = [p.value for p in Precision]
-    if precision not in valid:
-        raise ConfigError(f"--precision '{precision}' is not valid; valid: {', '.join(valid)}")
     try:
         return TrainingJob(tokens=parse_count(tokens, "--tokens"), seq_len=seq_len, global_batch=global_batch,
-                           precision=Precision(precision), deadline_days=deadline, budget_usd=budget,
+                           precision=precision, deadline_days=deadline, budget_usd=budget,
                            objective=objective, pue=pue)
     except ValidationError as error:
         first = error.errors()[0]
@@ -109,16 +101,16 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline:
 
 
 def _write(path: Path, text: str, what: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError as error:
-        raise ConfigError(f"cannot write {what} to {path}: {error.strerror}") from None
-    stderr.print(f"wrote {what}: {path}")
+    if write_output(path, text, what):
+        stderr.print(f"wrote {what}: {path}", highlight=False, markup=False)
 
 
 def _check_outputs(json_out: Path | None, csv_out: Path | None, html_out: Path | None) -> None:
+    """Check the output paths; with one of them ``-``, the tables stay off standard output."""
     for path, option in ((json_out, "--json"), (csv_out, "--csv"), (html_out, "--html")):
         check_output_path(path, option)
+    check_one_stdout(json=json_out, csv=csv_out, html=html_out)
+    console.quiet = any(is_stdout(p) for p in (json_out, csv_out, html_out))
 
 
 def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list[str],
@@ -135,7 +127,7 @@ def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list
 def _progress(
     enabled: bool, total: int | None, description: str
 ) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
-    if not enabled:
+    if not enabled or not stderr.is_terminal:  # a bar in a file or pipe is noise (and a stray newline)
         yield (lambda n: None), (lambda text: None)
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -168,31 +160,40 @@ def _rank_counts(
 
 
 Opt = typer.Option
+_JSON_HELP = "write the results as JSON to this file (- for standard output, instead of the tables)"
+_CSV_HELP = "write the results as CSV to this file (- for standard output, instead of the tables)"
+_HTML_HELP = "write an interactive HTML report to this file (- for standard output)"
+_PROGRESS_HELP = "show a progress bar (on a terminal only)"
 
 
 @app.command("plan")
 def plan_command(
     model: Annotated[str, Opt("--model", help="model preset or config.json path")],
-    tokens: Annotated[str, Opt("--tokens", help="training tokens, e.g. 15T")],
+    tokens: Annotated[str, Opt("--tokens", help="training tokens, e.g. 15T or 500B")],
     system: Annotated[str, Opt("--system", help="catalog system, e.g. trn2")],
     nodes: Annotated[int | None, Opt("--nodes", min=1, help="nodes (instances or servers)")] = None,
     ranks: Annotated[int | None, Opt("--ranks", min=1, help="ranks (logical devices)")] = None,
     max_ranks: Annotated[int | None, Opt("--max-ranks", min=1, help="search node counts up to this")] = None,
-    global_batch: Annotated[int, Opt("--global-batch", min=1, help="sequences per step")] = 1024,
-    seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
-    precision: Annotated[str, Opt("--precision", help="bf16 or fp8")] = "bf16",
-    deadline: Annotated[float | None, Opt("--deadline", help="days")] = None,
-    budget: Annotated[float | None, Opt("--budget", help="USD")] = None,
-    objective: Annotated[Objective, Opt("--objective")] = Objective.TIME,
+    global_batch: Annotated[int, Opt("--global-batch", min=1, help="sequences per optimizer step")] = 1024,
+    seq_len: Annotated[int, Opt("--seq-len", min=1, help="sequence length in tokens")] = 4096,
+    precision: Annotated[Precision, Opt("--precision", help="training precision")] = Precision.BF16,
+    deadline: Annotated[float | None, Opt(
+        "--deadline", help="days the training may take: slower plans are marked as missing it")] = None,
+    budget: Annotated[float | None, Opt(
+        "--budget", help="USD the training may cost: dearer plans are marked as over it")] = None,
+    objective: Annotated[Objective, Opt("--objective", help="rank plans by time to train or by cost")] = (
+        Objective.TIME),
     pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
-    top: Annotated[int, Opt("--top", min=1)] = 5,
-    space_profile: Annotated[SpaceProfile, Opt("--space", help="full or quick")] = SpaceProfile.FULL,
+    top: Annotated[int, Opt("--top", min=1, help="how many of the best plans to show")] = 5,
+    space_profile: Annotated[SpaceProfile, Opt(
+        "--space", help="search space: full (every plan) or quick (about 1/8 of them; docs/planner.md)")] = (
+        SpaceProfile.FULL),
     lnc: Annotated[int | None, Opt("--lnc", help="Trainium logical NeuronCore size")] = None,
     catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
-    json_out: Annotated[Path | None, Opt("--json")] = None,
-    csv_out: Annotated[Path | None, Opt("--csv")] = None,
-    html_out: Annotated[Path | None, Opt("--html")] = None,
-    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+    json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
+    csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
+    html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress", help=_PROGRESS_HELP)] = True,
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
     _check_outputs(json_out, csv_out, html_out)
@@ -204,9 +205,17 @@ def plan_command(
                 for r in _rank_counts(system_shape, nodes, ranks, max_ranks)]
     space = space_profile.space()
     evaluator = ClusterEvaluator()
-    with _progress(progress, count_candidates(problems, space), "searching plans") as (advance, _):
+    candidates = count_candidates(problems, space)
+    if candidates:  # else the search names the binding constraint at once (exit 3)
+        warn_if_huge(max(p.chips for p in problems), f"{model} on {system}")
+    with _progress(progress, candidates, "searching plans") as (advance, _):
         result = search_plans(problems, evaluator, space, top_k=top, progress=advance)
+    console.print(f"{model}: {describe_params(model_shape.config)}"
+                  + (f"; notes: {'; '.join(model_shape.config.notes)}" if model_shape.config.notes else ""),
+                  highlight=False, markup=False)
     console.print(plans_table(result))
+    for line in band_legend(list(result.top)):
+        console.print(line, highlight=False, markup=False)
     console.print(breakdown_table(result))
     for line in explain(result):
         console.print(f"• {line}", highlight=False, markup=False)
@@ -215,7 +224,8 @@ def plan_command(
                   f"in {stats.elapsed_s:.1f} s "
                   f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
     _price_note(system_shape)
-    meta = {"command": "plan", "job": job.model_dump(mode="json"), "explanation": explain(result),
+    meta = {"command": "plan", "model": model, **param_counts(model_shape.config),
+            "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": stats.candidates, "evaluated": stats.evaluated,
             "infeasible_by_reason": dict(stats.infeasible_by_reason)}
     _outputs(entries_from_search(result), meta, f"trnsim plan: {model} on {system}", explain(result),
@@ -235,7 +245,7 @@ def _price_note(system: SystemShape) -> None:
 @app.command("compare")
 def compare_command(
     model: Annotated[str, Opt("--model", help="model preset or config.json path")] = "afm-server",
-    tokens: Annotated[str, Opt("--tokens", help="training tokens")] = "6.3T",
+    tokens: Annotated[str, Opt("--tokens", help="training tokens, e.g. 15T or 500B")] = "6.3T",
     systems: Annotated[str, Opt("--systems", help="comma-separated catalog systems")] = DEFAULT_SYSTEMS,
     chips: Annotated[int, Opt("--chips", min=1, help="chips per system at equal chip count")] = 8192,
     scaling: Annotated[str, Opt(
@@ -244,18 +254,22 @@ def compare_command(
     reference: Annotated[str | None, Opt(
         "--reference", help=f"system whose spend sets the equal budget (default: {DEFAULT_REFERENCE} when "
         "compared, else the first system with a price)")] = None,
-    hourly_budget: Annotated[float | None, Opt("--hourly-budget", help="USD per hour")] = None,
-    global_batch: Annotated[int, Opt("--global-batch", min=1)] = 4096,
-    seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
-    precision: Annotated[str, Opt("--precision")] = "bf16",
-    pue: Annotated[float, Opt("--pue")] = 1.0,
-    catalog: Annotated[Path | None, Opt("--catalog")] = None,
-    space_profile: Annotated[SpaceProfile, Opt("--space", help="quick or full")] = SpaceProfile.QUICK,
+    hourly_budget: Annotated[float | None, Opt(
+        "--hourly-budget", help="USD per hour of the equal-budget comparison (default: the reference's)")
+    ] = None,
+    global_batch: Annotated[int, Opt("--global-batch", min=1, help="sequences per optimizer step")] = 4096,
+    seq_len: Annotated[int, Opt("--seq-len", min=1, help="sequence length in tokens")] = 4096,
+    precision: Annotated[Precision, Opt("--precision", help="training precision")] = Precision.BF16,
+    pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
+    catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
+    space_profile: Annotated[SpaceProfile, Opt(
+        "--space", help="search space: quick (the default here, unlike plan's: compare runs a search per "
+        "system and chip count) or full")] = SpaceProfile.QUICK,
     workers: Annotated[int, Opt("--workers", min=1, help="processes for independent searches")] = 2,
-    json_out: Annotated[Path | None, Opt("--json")] = None,
-    csv_out: Annotated[Path | None, Opt("--csv")] = None,
-    html_out: Annotated[Path | None, Opt("--html")] = None,
-    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+    json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
+    csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
+    html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress", help=_PROGRESS_HELP)] = True,
 ) -> None:
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
     _check_outputs(json_out, csv_out, html_out)
@@ -269,20 +283,29 @@ def compare_command(
         raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
     shapes = [resolve_system(n, catalog) for n in names]
     reference = resolve_reference(reference, names)
-    scaling_chips = _parse_ints(scaling, "--scaling") if scaling else []
+    scaling_chips = _parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072") if scaling else []
     for shape in shapes:
         check_chip_count(chips, shape.name, shape.chips_per_node)
         for count in scaling_chips:
             check_chip_count(count, shape.name, shape.chips_per_node, "--scaling value")
+    space = space_profile.space()
+    _require_some_split(model_shape, shapes, job, chips, space)
+    warn_if_huge(max([chips, *scaling_chips]), "compare")
     with _progress(progress, None, "comparing") as (advance, stage):
         comparison = compare_systems(
-            model_shape, shapes, job, chips, ClusterEvaluator(), space=space_profile.space(),
+            model_shape, shapes, job, chips, ClusterEvaluator(), space=space,
             scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
             workers=workers,
         )
-    notes = [f"model {model}: " + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
-             f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
+    if all(row.equal_chips is None for row in comparison.rows):
+        first = comparison.rows[0]
+        raise NoFeasiblePlanError(f"no system has a feasible plan at {chips:,} chips; "
+                                  f"{first.system.name}: {first.equal_chips_error}")
+    notes = [f"model {model} ({describe_params(model_shape.config)}): "
+             + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
+             f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, "
+             f"{precision.value}; "
              f"{space_profile.value} search space"]
     for note in notes:
         console.print(note, highlight=False, markup=False)
@@ -290,6 +313,11 @@ def compare_command(
         console.print(comparison_table(comparison, equal_budget=equal_budget))
         for line in comparison_notes(comparison, equal_budget=equal_budget):
             console.print(f"  {line}", highlight=False, markup=False)
+    bests = [o for r in comparison.rows for o in (r.best,) if o is not None]
+    band_notes = band_legend(bests) + band_verdicts(comparison)
+    for line in band_notes:
+        console.print(line, highlight=False, markup=False)
+    notes += band_notes
     console.print(prices_table(comparison))
     claims = check_claims(comparison)
     console.print(claims_table(claims))
@@ -298,13 +326,27 @@ def compare_command(
             console.print(f"[bold]{escape(row.system.name)}[/]: " + escape(explain(row.equal_chips)[0]),
                           highlight=False)  # markup: the bold name
     notes += [f"{c.claim}: trnsim predicts {c.prediction}" for c in claims]
-    meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model, "chips": chips,
+    meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model,
+            **param_counts(model_shape.config), "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
             "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None],
             "systems": {s.name: _system_meta(s) for s in shapes}}
     _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
+
+
+def _require_some_split(model: ModelShape, shapes: list[SystemShape], job: TrainingJob, chips: int,
+                        space: SearchSpace) -> None:
+    """Exit 3 at once, naming the binding constraint, when no system can split ``chips`` at all."""
+    errors = []
+    for shape in shapes:
+        try:
+            require_candidates(Problem(model, shape, chips * shape.ranks_per_chip, job), space)
+            return
+        except NoFeasiblePlanError as error:
+            errors.append(error)
+    raise errors[0]
 
 
 def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
@@ -347,9 +389,9 @@ def sweep_command(
     address: Annotated[str | None, Opt("--address", help="existing Ray cluster address")] = None,
     num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
     local: Annotated[bool, Opt("--local", help="run in this process instead of on Ray")] = False,
-    json_out: Annotated[Path | None, Opt("--json")] = None,
-    csv_out: Annotated[Path | None, Opt("--csv")] = None,
-    html_out: Annotated[Path | None, Opt("--html")] = None,
+    json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
+    csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
+    html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
 ) -> None:
     """Explore models × systems × chip counts × what-if hardware on Ray, resumably."""
     if (spec is None) == (report is None):

@@ -39,12 +39,13 @@ from trnsim.cluster.traffic import (
     pp_send_s,
     tp_comm,
 )
+from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
 from trnsim.devicetime.timing import time_op
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
-from trnsim.workload.graph import build_optimizer_ops, build_step
+from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, build_optimizer_ops, build_step
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -54,6 +55,7 @@ T = TypeVar("T")
 __all__ = [
     "BREAKDOWN_KEYS",
     "CHECKPOINT_BYTES_PER_PARAM",
+    "COMPUTE_DETAIL_KEYS",
     "StepResult",
     "check_plan",
     "clear_cache",
@@ -97,6 +99,9 @@ class StepResult:
     #: Peak memory of the first and of the last pipeline stage (they differ: in-flight micro-batches,
     #: embedding, output layer).
     stage_memory_bytes: dict[str, float] = field(default_factory=dict)
+    #: The slowest stage's compute per op class over the step (all micro-batches), in seconds, keys
+    #: COMPUTE_DETAIL_KEYS: the effect of compiler fusion and cross-engine overlap (Trainium).
+    compute_by_class: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the keys of ``trnsim estimate --json``)."""
@@ -123,6 +128,7 @@ class StepResult:
             "groups": dict(self.groups),
             "algorithms": dict(self.algorithms),
             "stage_memory_bytes": dict(self.stage_memory_bytes),
+            "compute_by_class_s": {k: dict(v) for k, v in self.compute_by_class.items()},
         }
 
 
@@ -140,6 +146,15 @@ class _StageTime:
     expert_params: int  # replicated over expert-DP
     layers: int
     moe_layers: int
+    colpar_dgrad_s: float  # input-gradient GEMMs of the column-parallel layers (backward)
+    colpar_wgrad_s: float  # their weight-gradient GEMMs
+    #: Per op class, one micro-batch: seconds timed alone, saved by fusion, hidden by overlap, in step.
+    by_class: dict[str, dict[str, float]]
+
+
+#: Keys of :attr:`StepResult.compute_by_class` rows: op time alone, saved by compiler fusion, hidden
+#: under a neighbouring GEMM (cross-engine overlap), and what the step pays (alone - fused - hidden).
+COMPUTE_DETAIL_KEYS = ("alone", "fused", "hidden", "step")
 
 
 #: Results keyed by the identity of the (immutable, catalog-cached) model and system objects plus
@@ -167,17 +182,28 @@ def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
     return value
 
 
+_COLPAR_DGRAD = frozenset(f"{name}.dgrad" for name in COLUMN_PARALLEL_GEMMS)
+_COLPAR_WGRAD = frozenset(f"{name}.wgrad" for name in COLUMN_PARALLEL_GEMMS)
+
+
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                 plan: ParallelPlan, system: SystemSpec) -> _StageTime:
     def compute() -> _StageTime:
         graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
                            plan.flash_attention)
+        alone = [time_op(op, system) for op in graph.ops]  # all op.count instances
+        effects = apply_fusion(graph.ops, alone, load_fusion(system.chip))
         sums: dict[tuple[bool, OpClass | None], float] = {}
-        for op in graph.ops:
-            seconds = time_op(op, system)  # all op.count instances
+        by_class: dict[str, dict[str, float]] = {}
+        for op, effect in zip(graph.ops, effects, strict=True):
             forward = op.phase is Phase.FWD
             for cls in (None, op.op_class):
-                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
+                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + effect.seconds
+            row = by_class.setdefault(op.op_class.value, dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
+            row["alone"] += effect.alone_s
+            row["fused"] += effect.fused_s
+            row["hidden"] += effect.hidden_s
+            row["step"] += effect.seconds
         return _StageTime(
             fwd_s=sums.get((True, None), 0.0),
             bwd_s=sums.get((False, None), 0.0),
@@ -189,6 +215,11 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers,
             moe_layers=graph.moe_layers,
+            colpar_dgrad_s=sum(e.seconds for op, e in zip(graph.ops, effects, strict=True)
+                               if op.name in _COLPAR_DGRAD),
+            colpar_wgrad_s=sum(e.seconds for op, e in zip(graph.ops, effects, strict=True)
+                               if op.name in _COLPAR_WGRAD),
+            by_class=by_class,
         )
 
     rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
@@ -443,7 +474,11 @@ def estimate_step(
                      plan.recompute)
         tp_f, tp_b = tp.fwd_s, tp.bwd_s
         if plan.overlap_tp_comm:
+            tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
             tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
+        else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
+            tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
+                     + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
         cp_f, cp_b = max(0.0, cp.fwd_s - dev.attention_fwd_s), max(0.0, cp.bwd_s - dev.attention_bwd_s)
         fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
         bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s
@@ -514,6 +549,7 @@ def estimate_step(
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
         stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
+        compute_by_class={cls: {k: m * v for k, v in row.items()} for cls, row in slow.by_class.items()},
         algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},

@@ -101,11 +101,16 @@ class TimeLimitInterrupt(BaseException):
 
 
 class Watchdog:
-    """Interrupts the thread that created it when ``seconds`` pass before :meth:`stop`."""
+    """Interrupts the kernel's thread when ``seconds`` pass before :meth:`stop`.
 
-    def __init__(self, seconds: float) -> None:
+    The kernel's thread is the one that created the watchdog, or, once an SPMD launch runs its
+    ranks in threads (trnsim.nki.spmd), those threads (``rank_threads``, filled as they start).
+    """
+
+    def __init__(self, seconds: float, rank_threads: list[int | None] | None = None) -> None:
         self.thread_id = threading.get_ident()
-        self.fired = False
+        self.rank_threads = rank_threads if rank_threads is not None else []
+        self.fired: list[int] = []
         self._lock = threading.Lock()
         self._active = True
         self._timer = threading.Timer(seconds, self._fire)
@@ -116,15 +121,17 @@ class Watchdog:
         with self._lock:
             if not self._active:
                 return
-            self.fired = True
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self.thread_id), ctypes.py_object(TimeLimitInterrupt)
-            )
+            targets = [t for t in self.rank_threads if t is not None] or [self.thread_id]
+            for thread_id in targets:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(thread_id), ctypes.py_object(TimeLimitInterrupt)
+                )
+            self.fired = targets
 
     def stop(self) -> None:
         """Cancel; clear an interrupt that fired but has not been delivered yet."""
         with self._lock:
             self._active = False
             self._timer.cancel()
-            if self.fired:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
+            for thread_id in self.fired:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)

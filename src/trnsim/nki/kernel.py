@@ -33,6 +33,7 @@ from trnsim.nki.grid import Grid, make_grid, nc
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
 from trnsim.nki.spill import plan_spills
+from trnsim.nki.spmd import run_ranks
 from trnsim.nki.targets import resolve_target
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import KernelTrace, MemorySpace
@@ -89,7 +90,7 @@ def launch(
     sim.time_limit_s = budget.time_limit_s
     sim.deadline = time.monotonic() + budget.time_limit_s
     token = runtime.activate(sim)
-    watchdog = Watchdog(budget.time_limit_s)
+    watchdog = Watchdog(budget.time_limit_s, sim.rank_threads)
     # the trace holds ~10 objects per instruction; the cyclic collector would rescan them all
     # again and again (quadratic in trace length). Tiles are freed by reference counting anyway.
     gc_was_enabled = gc.isenabled()
@@ -100,15 +101,12 @@ def launch(
         hbm_kwargs = {k: _wrap_one(sim, v, k)[0] for k, v in kwargs.items()}
         result: Any = None
         points = list(grid.points()) if grid.dims else [((), 0)]
-        for pid, core in points:
-            sim.program_id = pid
-            sim.core = core
-            sim.shared_index = 0
-            sim.last_result = None
-            sim.psum_groups.clear()
-            returned = func(*hbm_args, **hbm_kwargs)
-            if result is None:  # every instance returns the same shared_hbm outputs
-                result = returned
+        if len(points) > 1:
+            # ranks that may meet at collectives (one at a time; serial without collectives)
+            result = run_ranks(sim, points, lambda: func(*hbm_args, **hbm_kwargs))
+        else:
+            sim.program_id, sim.core = points[0]
+            result = func(*hbm_args, **hbm_kwargs)
         outputs = _unwrap(sim, result, zeros_out)
         spec = sim.spec
         plan_spills(

@@ -1,8 +1,8 @@
 """Run an unmodified SDK kernel file (``__main__``) on trnsim, optionally collecting launch traces.
 
-:func:`run_file` backs ``trnsim kernel run``; :func:`collect_traces` backs the chip model's
-``trnsim kernel profile`` (every kernel launch the file makes is traced; in timing-only mode the
-launches return zero-filled arrays of the right shapes, since no values are computed).
+:func:`run_file` backs ``trnsim kernel run`` and, inside :func:`trnsim.nki.trace.collect_traces`,
+``trnsim kernel profile``. :func:`collect_traces` here runs a file in timing-only mode (launches
+return zero-filled arrays of the right shapes, since no values are computed); the CLI does not use it.
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ def _print_user_traceback(error: BaseException, file: Path) -> None:
     tb = error.__traceback__
     while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
         tb = tb.tb_next
-    traceback.print_exception(type(error), error, tb if tb is not None else error.__traceback__)
+    if tb is None and not isinstance(error, SyntaxError):
+        tb = error.__traceback__  # the error arose before any frame of the file: show them all
+    # A SyntaxError in the file: none of its frames ran, and Python shows only file, line and caret.
+    traceback.print_exception(type(error), error, tb)
 
 
 def collect_traces(

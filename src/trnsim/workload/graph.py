@@ -19,7 +19,7 @@ the cluster layer adds them from the model's dimensions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 
@@ -29,7 +29,12 @@ from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
-__all__ = ["LayerKind", "ParamsOnRank", "SavedTensor", "StepGraph", "build_optimizer_ops", "build_step"]
+__all__ = ["COLUMN_PARALLEL_GEMMS", "LayerKind", "ParamsOnRank", "SavedTensor", "StepGraph",
+           "build_optimizer_ops", "build_step"]
+
+#: GEMMs whose weight is split by columns under TP (their input is all-gathered with sequence
+#: parallelism); the others (out_proj, fc2) are row-parallel.
+COLUMN_PARALLEL_GEMMS = ("qkv", "q_proj", "q_up", "kv_up", "fc1", "shared.fc1")
 
 _ACT_BYTES = 2  # BF16 activations
 _GRAD_ACC_BYTES = 4  # FP32 weight-gradient accumulation buffer
@@ -335,7 +340,7 @@ def _moe_mlp(model: ModelConfig, shard: Shard, d: _Dims, count: int) -> tuple[li
     saved += expert_saved
     ops.append(_rowwise("moe_unpermute", OpClass.ELEMENTWISE, routed_tokens, h, 2.0, 2, count))
     if model.num_shared_experts:
-        shared_ffn = model.num_shared_experts * int(model.moe_ffn_hidden_size or 0) // d.tp
+        shared_ffn = model.shared_ffn_hidden_size // d.tp
         shared_ops, shared_saved = _mlp_ops(model, d, "shared.", d.tokens, shared_ffn, count)
         ops += shared_ops
         saved += shared_saved
@@ -353,13 +358,16 @@ def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_lay
     if model.attention is AttentionKind.MLA:
         q_lora, kv_lora = int(model.q_lora_rank or 0), int(model.kv_lora_rank or 0)
         replicated_attn = h * q_lora + q_lora + h * (kv_lora + int(model.qk_rope_head_dim or 0)) + kv_lora
-    per_layer_common = (attn - replicated_attn) // t + replicated_attn + 2 * model.norm_params()
+    norms = model.norms_per_layer * model.norm_params()
+    per_layer_common = (attn - replicated_attn) // t + replicated_attn + norms
     dense = dense_layers * (per_layer_common + model.mlp_params(model.ffn_hidden_size) // t)
     expert = 0
     if moe_layers:
         one_expert = model.mlp_params(int(model.moe_ffn_hidden_size or 0)) // t
         router = h * model.num_experts
-        dense += moe_layers * (per_layer_common + router + model.num_shared_experts * one_expert)
+        shared = model.mlp_params(model.shared_ffn_hidden_size) // t if model.num_shared_experts else 0
+        shared += h if model.shared_expert_gate else 0
+        dense += moe_layers * (per_layer_common + router + shared)
         expert = moe_layers * (model.num_experts // shard.ep) * one_expert
     vocab_local = math.ceil(model.vocab_size / t)
     if shard.has_embedding:
@@ -499,7 +507,7 @@ def build_step(
 
     if recompute is Recompute.FULL:
         kept = [s for s in layer_saved if s.kept_by_full_recompute]
-        recompute_ops = [_as_recompute(op) for op in layer_ops]
+        recompute_ops = [_as_recompute(op) for op in _mark_epilogues(layer_ops, t)]
     elif recompute is Recompute.SELECTIVE:
         kept = [s for s in layer_saved if not s.dropped_by_selective]
         recompute_ops = [] if flash_attention else [
@@ -509,8 +517,8 @@ def build_step(
         recompute_ops = []
     saved += kept
 
-    forward = fwd_head + layer_ops + fwd_tail
-    backward = [b for op in reversed(forward) for b in _backward(op)]
+    forward = fwd_head + _mark_epilogues(layer_ops, t) + fwd_tail
+    backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], t)
     params = _params_on_rank(model, shard, dense_layers, moe_layers)
     return StepGraph(
         model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
@@ -526,4 +534,30 @@ def build_step(
 def _as_recompute(op: Op) -> Op:
     return Op(name=f"{op.name}.recompute", op_class=op.op_class, phase=Phase.RECOMPUTE, flops=op.flops,
               bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
-              count=op.count, kernel=op.kernel)
+              count=op.count, kernel=op.kernel,
+              epilogue_of=f"{op.epilogue_of}.recompute" if op.epilogue_of else "")
+
+
+#: (consumer, producer GEMM) pairs where the consumer reads the GEMM's output with no collective in
+#: between, for every TP degree: the column-parallel GEMMs' outputs are local to the rank (RoPE on
+#: Q/K, the MLP activation), and so is the input gradient of the row-parallel fc2.
+_EPILOGUES = (("rope", "qkv"), ("swiglu", "fc1"), ("gelu", "fc1"), ("swiglu.bwd", "fc2.dgrad"),
+              ("gelu.bwd", "fc2.dgrad"))
+#: Only without tensor parallelism: with tp > 1 the row-parallel GEMM's partial sums are all-reduced
+#: (or reduce-scattered) before the residual add.
+_EPILOGUES_TP1 = (("attn_residual", "out_proj"), ("mlp_residual", "fc2"))
+
+
+def _mark_epilogues(ops: list[Op], tp: int) -> list[Op]:
+    """Name, on each op that may run as a GEMM epilogue, the GEMM it reads (see :data:`_EPILOGUES`)."""
+    pairs = _EPILOGUES + (_EPILOGUES_TP1 if tp == 1 else ())
+    out = []
+    for op in ops:
+        for prefix in ("", "expert.", "shared."):
+            base = op.name.removeprefix(prefix) if op.name.startswith(prefix) else None
+            producer = next((p for c, p in pairs if base == c), None) if base is not None else None
+            if producer and op.op_class is OpClass.ELEMENTWISE:
+                op = replace(op, epilogue_of=prefix + producer)
+                break
+        out.append(op)
+    return out
