@@ -8,7 +8,6 @@ Python errors raised by trnsim itself while running a kernel become one-line Ker
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import inspect
@@ -17,7 +16,7 @@ import os
 import sysconfig
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,7 @@ from trnsim.nki.spill import plan_spills
 from trnsim.nki.spmd import run_ranks
 from trnsim.nki.targets import resolve_target
 from trnsim.nki.tensor import Tensor
-from trnsim.nki.trace import KernelTrace, MemorySpace
+from trnsim.nki.trace import KernelTrace, MemorySpace, timing_only_requested
 
 
 @dataclass(frozen=True)
@@ -48,19 +47,6 @@ class TensorSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-
-
-_OBSERVERS: list[tuple[Callable[[KernelTrace], None], bool]] = []
-
-
-@contextlib.contextmanager
-def observe_launches(callback: Callable[[KernelTrace], None], timing_only: bool = False) -> Iterator[None]:
-    """Call ``callback(trace)`` after every top-level launch; ``timing_only`` forces timing mode."""
-    _OBSERVERS.append((callback, timing_only))
-    try:
-        yield
-    finally:
-        _OBSERVERS.pop()
 
 
 def launch(
@@ -77,7 +63,7 @@ def launch(
     """Run ``func`` as a kernel; returns (outputs as numpy, trace)."""
     kernel_name = str(name or getattr(func, "__name__", "kernel"))
     zeros_out = False
-    if _OBSERVERS and _OBSERVERS[-1][1] and mode is Mode.VALUES:
+    if mode is Mode.VALUES and timing_only_requested():
         mode, zeros_out = Mode.TIMING, True
     spec = load_neuroncore(resolve_target(target))
     grid = grid or Grid(())
@@ -121,8 +107,6 @@ def launch(
         for arr, alloc in copy_back:
             if alloc.storage is not None:
                 arr[...] = alloc.storage.reshape(arr.shape)
-        for callback, _ in _OBSERVERS:
-            callback(trace)
         return outputs, trace
     except TrnsimError:
         raise
