@@ -29,8 +29,10 @@ def test_importing_the_cli_defers_heavy_modules() -> None:
     assert found == []
 
 
-def test_kernel_run_help_names_the_kernel_layers_variable() -> None:
-    from trnsim.cli.cmd_kernel_run import ENV_TARGET as spelled_out
-    from trnsim.nki.targets import ENV_TARGET
+def test_kernel_run_help_names_the_kernel_layers_variables() -> None:
+    from trnsim.cli import cmd_kernel_run
+    from trnsim.nki import budget, targets
 
-    assert spelled_out == ENV_TARGET
+    assert cmd_kernel_run.ENV_TARGET == targets.ENV_TARGET
+    assert cmd_kernel_run.ENV_INSTRUCTIONS == budget.ENV_INSTRUCTIONS
+    assert cmd_kernel_run.ENV_TIME == budget.ENV_TIME

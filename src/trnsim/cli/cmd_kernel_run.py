@@ -16,9 +16,12 @@ from rich.markup import escape
 
 from trnsim.cli.apps import kernel_app
 
-#: ``trnsim.nki.targets.ENV_TARGET``, spelled out so that start-up does not import the kernel layer
-#: (numpy, ml_dtypes); tests/test_startup.py checks that the two agree.
+#: ``trnsim.nki.targets.ENV_TARGET`` and ``trnsim.nki.budget.ENV_INSTRUCTIONS``/``ENV_TIME``, spelled
+#: out for the help texts so that start-up does not import the kernel layer (numpy, ml_dtypes);
+#: tests/test_startup.py checks that they agree.
 ENV_TARGET = "NEURON_PLATFORM_TARGET_OVERRIDE"
+ENV_INSTRUCTIONS = "TRNSIM_MAX_INSTRUCTIONS"
+ENV_TIME = "TRNSIM_TIME_LIMIT_S"
 
 
 @kernel_app.command(
@@ -31,13 +34,21 @@ def run(
         str | None, typer.Option("--target", help=f"trn1 | trn2 | trn3 (default: ${ENV_TARGET}, trn2).")
     ] = None,
     args: Annotated[list[str] | None, typer.Argument(help="Arguments for the file (sys.argv[1:]).")] = None,
+    max_instructions: Annotated[int | None, typer.Option(
+        "--max-instructions", min=1,
+        help=f"Stop a launch after this many instructions (default: ${ENV_INSTRUCTIONS}, 50 M).")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=0.001,
+        help=f"Stop a launch after this many seconds of wall time (default: ${ENV_TIME}, 1800).")] = None,
 ) -> int:
     """Run an NKI kernel file on trnsim's CPU simulator (its exit status is the command's)."""
+    from trnsim.nki.budget import limits
     from trnsim.nki.errors import KernelError
     from trnsim.nki.runner import run_file
 
     try:
-        return run_file(file, list(args or []), target)
+        with limits(max_instructions, time_limit):
+            return run_file(file, list(args or []), target)
     except KernelError as error:
         # printed here, escaped, so that the message's "[err_id]" is not taken for rich markup
         Console(stderr=True).print(

@@ -177,11 +177,17 @@ def validate(
     from trnsim.cluster.calibration import load_cases, mape_by_file, validate_case
 
     if serving:
-        from trnsim.report.serving import print_serving_validation
+        from trnsim.report.serving import print_serving_validation, serving_validation_dict
         from trnsim.serve.calibration import validate_serving
 
+        check_output_path(json_out, "--json")
         serving_rows, fit = validate_serving()
         print_serving_validation(serving_rows, fit, Console(width=PIPE_WIDTH + 40))
+        if json_out is not None:
+            try:
+                json_out.write_text(json.dumps(serving_validation_dict(serving_rows, fit), indent=2))
+            except OSError as error:
+                raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None
         return
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")

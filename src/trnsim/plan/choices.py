@@ -1,7 +1,8 @@
-"""The closed choices a person picks on the command line (objective, search-space profile).
+"""The closed choices a person picks on the command line (objective, search-space profile, launch format).
 
-They live apart from :mod:`trnsim.plan.problem` and :mod:`trnsim.plan.space` so that the CLI can
-declare its options without importing pydantic and the planner at start-up.
+They live apart from :mod:`trnsim.plan.problem`, :mod:`trnsim.plan.space` and
+:mod:`trnsim.plan.launch` so that the CLI can declare its options without importing pydantic and
+the planner at start-up.
 """
 
 from __future__ import annotations
@@ -31,3 +32,10 @@ class SpaceProfile(StrEnum):
         from trnsim.plan.space import SearchSpace, quick_space
 
         return quick_space() if self is SpaceProfile.QUICK else SearchSpace()
+
+
+class LaunchFormat(StrEnum):
+    """Launch settings ``trnsim plan --launch`` prints."""
+
+    NXDT = "nxdt"  # NeuronX Distributed Training YAML (Trainium)
+    MEGATRON = "megatron"  # Megatron-LM flags (GPUs)

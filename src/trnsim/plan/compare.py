@@ -11,7 +11,6 @@ shows how each system holds up as the job spreads.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -69,21 +68,11 @@ def nodes_for_budget(hourly_budget_usd: float, price_usd_per_node_hour: float) -
 
 SearchKey = tuple[str, int]
 
-#: Modules a worker process needs to run a search, imported once by the fork server.
-_WORKER_MODULES = ["trnsim.plan.compare", "trnsim.plan.cluster_evaluator"]
+#: Modules a worker process needs to run a search (besides this one), imported once by the fork server.
+_WORKER_MODULES = ["trnsim.plan.cluster_evaluator"]
 
-
-def default_workers() -> int:
-    """Processes for a comparison: one on a machine of two cores or fewer, else up to four.
-
-    On two cores a second process buys little and costs its own start-up and caches; searches in
-    one process share every cache (stage times, op times, memory) instead.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return 1 if cores <= 2 else min(4, cores)
+#: At most this many processes by default: a comparison has a few dozen searches of uneven size.
+COMPARE_MAX_WORKERS = 4
 
 
 def _search_task(
@@ -124,23 +113,12 @@ class _Searches:
         todo = list({(s.name, c): (s, c) for s, c in wanted if (s.name, c) not in self.done}.values())
         if self.workers <= 1 or len(todo) <= 1:
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from trnsim.plan.pool import run_in_pool
 
-        # Not fork: the caller may run threads (a progress bar) that fork would copy mid-state. A
-        # fork server is a fresh single-threaded process; preloaded, its workers start at once.
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            context: multiprocessing.context.BaseContext = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_WORKER_MODULES)
-        else:
-            context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(_search_task, self.model, s, c, self.job, self.evaluator, self.space, self.top_k):
-                (s.name, c) for s, c in todo
-            }
-            for future in as_completed(futures):
-                self._record(futures[future], future.result())
+        tasks = [((s.name, c), (self.model, s, c, self.job, self.evaluator, self.space, self.top_k))
+                 for s, c in todo]
+        for key, result in run_in_pool(_search_task, tasks, self.workers, preload=_WORKER_MODULES):
+            self._record(key, result)
 
     def get(self, system: SystemShape, chips: int) -> SearchResult | str:
         key = (system.name, chips)
