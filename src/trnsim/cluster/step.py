@@ -41,6 +41,7 @@ from trnsim.cluster.traffic import (
 )
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
+from trnsim.devicetime.param_passes import load_param_passes, param_pass_ops
 from trnsim.devicetime.timing import time_op
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
@@ -204,6 +205,16 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             row["fused"] += effect.fused_s
             row["hidden"] += effect.hidden_s
             row["step"] += effect.seconds
+        # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
+        # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
+        passes = param_pass_ops(graph.params.total, load_param_passes(system.chip))
+        for op in passes:
+            seconds = time_op(op, system)
+            forward = op.phase is Phase.FWD
+            sums[(forward, None)] = sums.get((forward, None), 0.0) + seconds
+            row = by_class.setdefault("param_passes", dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
+            row["alone"] += seconds
+            row["step"] += seconds
         return _StageTime(
             fwd_s=sums.get((True, None), 0.0),
             bwd_s=sums.get((False, None), 0.0),
