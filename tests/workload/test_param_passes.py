@@ -82,3 +82,17 @@ def test_every_micro_batch_pays_the_passes_of_the_ranks_parameters(tmp_path: Pat
     assert bf16.compute_by_class["param_passes"]["step"] == pytest.approx(expected, rel=1e-6)
     assert (with_passes.breakdown["compute"] - bf16.breakdown["compute"]
             == pytest.approx(4 * per_micro_batch * 6 / 16, rel=1e-6))
+
+
+def test_zero3_casts_and_accumulates_only_the_ranks_shard() -> None:
+    # ZeRO-3 over dp = 4: each rank casts its quarter of the weights before the BF16 gather and
+    # accumulates its quarter of the gradients after the reduce-scatter.
+    from trnsim.cluster import estimate_step, make_plan
+
+    system = load_system("trn1")
+    plan = make_plan(tp=1, pp=1, dp=4, micro_batch=1, global_batch=8, zero_stage=3)
+    params = build_step(_llama(), Shard(), 1, 256).params.total
+    cast, acc = param_pass_ops(-(-params // 4), load_param_passes(system.chip))
+    per_micro_batch = time_op(cast, system) + time_op(acc, system)
+    result = estimate_step(_llama(), system, 4, plan, 256)
+    assert result.compute_by_class["param_passes"]["step"] == pytest.approx(2 * per_micro_batch)

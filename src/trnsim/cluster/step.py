@@ -207,7 +207,13 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             row["step"] += effect.seconds
         # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
         # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
-        passes = param_pass_ops(graph.params.total, load_param_passes(system.chip))
+        # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
+        # BF16/FP32 every micro-batch, as dp_comm charges); lower stages hold every parameter.
+        params = graph.params.total
+        if plan.effective_zero_stage == 3:
+            params = (math.ceil(graph.params.dense / (plan.dp * plan.cp))
+                      + math.ceil(graph.params.expert / max(1, plan.dp * plan.cp // plan.ep)))
+        passes = param_pass_ops(params, load_param_passes(system.chip))
         for op in passes:
             seconds = time_op(op, system)
             forward = op.phase is Phase.FWD
@@ -233,7 +239,9 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             by_class=by_class,
         )
 
-    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+    zero3 = plan.effective_zero_stage == 3
+    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
+            plan.dp if zero3 else 1, plan.cp if zero3 else 1, plan.ep if zero3 else 1)
     return _by_identity("stage", (model, system), rest, compute)
 
 
