@@ -100,7 +100,8 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, dea
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"job {where}: {str(first['msg']).removeprefix('Value error, ')}".strip()) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"job {where}: {message}" if where else f"job: {message}") from None
 
 
 def _write(path: Path, text: str, what: str) -> None:
