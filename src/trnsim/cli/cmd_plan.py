@@ -335,7 +335,7 @@ def resolve_reference(reference: str | None, names: list[str]) -> str | None:
 def _system_meta(system: SystemShape) -> dict[str, Any]:
     return {"price_usd_per_node_hour": system.price_usd_per_node_hour, "price_date": system.price_date,
             "price_source": system.price_source, "power_w_per_chip": system.power_w_per_chip,
-            "power_source": system.power_note}
+            "power_source": system.power_note, "power_confidence": system.power_confidence}
 
 
 @app.command("sweep")

@@ -39,6 +39,8 @@ class PlanOutcome:
     energy_mwh: float | None
     meets_deadline: bool
     meets_budget: bool
+    #: Confidence of the power figure behind ``energy_mwh`` (e.g. 'estimate' for Trn2's 500 W).
+    energy_confidence: str | None = None
 
     @property
     def time_to_train_days(self) -> float:
@@ -78,6 +80,7 @@ class PlanOutcome:
             "instance_hours": self.instance_hours,
             "cost_usd": self.cost_usd,
             "energy_mwh": self.energy_mwh,
+            "energy_confidence": self.energy_confidence,
             "meets_deadline": self.meets_deadline,
             "meets_budget": self.meets_budget,
         }
@@ -110,4 +113,5 @@ def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepEstimate)
         energy_mwh=energy,
         meets_deadline=meets_deadline,
         meets_budget=meets_budget,
+        energy_confidence=None if energy is None else system.power_confidence,
     )

@@ -56,6 +56,8 @@ class SystemShape:
     price_source: str | None = None
     power_w_per_chip: float | None = None
     power_note: str | None = None
+    #: Confidence of the power figure ('published', 'estimate', ...); energy inherits it.
+    power_confidence: str | None = None
     config: Any = field(default=None, compare=False, repr=False)
 
     @property

@@ -146,6 +146,14 @@ def _fmt(value: object, spec: str) -> str:
     return "unknown" if value is None else format(value, spec)
 
 
+def _energy_cell(entry: Entry) -> str:
+    """Energy in MWh, with the confidence of the power figure when it is not a published one."""
+    text = _fmt(entry.get("energy_mwh"), ",.1f")
+    confidence = entry.get("energy_confidence")
+    return text if entry.get("energy_mwh") is None or confidence in (None, "published") else \
+        f"{text} ({confidence})"
+
+
 def results_table(entries: list[Entry]) -> str:
     """An HTML table of the entries."""
     head = ("kind", "system", "chips", "plan", "time (days)", "tokens/s", "MFU", "memory GiB", "cost USD",
@@ -156,7 +164,7 @@ def results_table(entries: list[Entry]) -> str:
             e["kind"], e["series"], f"{e['chips']:,}", e["plan"], _fmt(e["time_to_train_days"], ".2f"),
             _fmt(e["tokens_per_s"], ",.0f"), _fmt(e["mfu"], ".1%"),
             _fmt(e["memory_per_rank_bytes"] / GIB, ".1f"), _fmt(e.get("cost_usd"), ",.0f"),
-            _fmt(e.get("energy_mwh"), ",.1f"),
+            _energy_cell(e),
         ]
         lines.append("<tr>" + "".join(
             f"<td class='text'>{html.escape(str(c))}</td>" if i < 4 else f"<td>{html.escape(str(c))}</td>"
