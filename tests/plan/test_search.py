@@ -159,3 +159,18 @@ def test_no_plan_raises_one_line_error() -> None:
         search_plans(toy_problem(ranks=32), ToyEvaluator(capacity_bytes=1e6), SMALL_SPACE)
     message = str(info.value)
     assert "\n" not in message and "memory" in message and "toy" in message
+
+
+def test_sequence_parallel_follows_the_job_with_tp() -> None:
+    from dataclasses import replace
+
+    from tests.plan.toy_evaluator import toy_problem
+    from trnsim.plan.candidate import Candidate
+    from trnsim.plan.cluster_evaluator import to_parallel_plan
+
+    problem = toy_problem(ranks=16)
+    assert problem.job.sequence_parallel  # the default
+    assert to_parallel_plan(problem, Candidate(tp=4, pp=1, dp=4)).sequence_parallel
+    assert not to_parallel_plan(problem, Candidate(tp=1, pp=1, dp=16)).sequence_parallel
+    off = replace(problem, job=problem.job.model_copy(update={"sequence_parallel": False}))
+    assert not to_parallel_plan(off, Candidate(tp=4, pp=1, dp=4)).sequence_parallel

@@ -134,7 +134,9 @@ def estimate(
         Schedule | None,
         typer.Option(help="pipeline schedule (default: 1f1b, interleaved when --interleave > 1)"),
     ] = None,
-    sequence_parallel: Annotated[bool, typer.Option(help="sequence parallelism with TP")] = False,
+    sequence_parallel: Annotated[
+        bool, typer.Option(help="sequence parallelism with TP (the frameworks' default; applies when tp > 1)")
+    ] = True,
     overlap_dp: Annotated[bool, typer.Option(help="overlap DP communication with backward")] = True,
     overlap_tp: Annotated[bool, typer.Option(help="overlap TP communication with GEMMs")] = False,
     precision: Annotated[Precision, typer.Option(help="training precision")] = Precision.BF16,
@@ -193,7 +195,7 @@ def estimate(
         global_batch=global_batch if global_batch is not None else dp * micro_batch,
         interleave=interleave,
         schedule=chosen,
-        sequence_parallel=sequence_parallel,
+        sequence_parallel=sequence_parallel and tp > 1,
         overlap_dp_comm=overlap_dp,
         overlap_tp_comm=overlap_tp,
         flash_attention=flash_attention,

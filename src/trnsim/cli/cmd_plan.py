@@ -92,7 +92,8 @@ def _parse_ints(text: str, what: str) -> list[int]:
 
 
 def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
-         budget: float | None, objective: Objective, pue: float) -> TrainingJob:
+         budget: float | None, objective: Objective, pue: float,
+         sequence_parallel: bool = True) -> TrainingJob:
     from pydantic import ValidationError
 
     valid = [p.value for p in Precision]
@@ -101,7 +102,7 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline:
     try:
         return TrainingJob(tokens=parse_count(tokens, "--tokens"), seq_len=seq_len, global_batch=global_batch,
                            precision=Precision(precision), deadline_days=deadline, budget_usd=budget,
-                           objective=objective, pue=pue)
+                           objective=objective, pue=pue, sequence_parallel=sequence_parallel)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -185,6 +186,8 @@ def plan_command(
     budget: Annotated[float | None, Opt("--budget", help="USD")] = None,
     objective: Annotated[Objective, Opt("--objective")] = Objective.TIME,
     pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
+    sequence_parallel: Annotated[bool, Opt(
+        "--sequence-parallel/--no-sequence-parallel", help="sequence parallelism with TP > 1")] = True,
     top: Annotated[int, Opt("--top", min=1)] = 5,
     space_profile: Annotated[SpaceProfile, Opt("--space", help="full or quick")] = SpaceProfile.FULL,
     lnc: Annotated[int | None, Opt("--lnc", help="Trainium logical NeuronCore size")] = None,
@@ -197,7 +200,7 @@ def plan_command(
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
     _check_outputs(json_out, csv_out, html_out)
     check_catalog_dir(catalog)
-    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
+    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_shape = resolve_model(model)
     system_shape = resolve_system(system, catalog, lnc)
     problems = [Problem(model_shape, system_shape, r, job)
@@ -249,6 +252,8 @@ def compare_command(
     seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
     precision: Annotated[str, Opt("--precision")] = "bf16",
     pue: Annotated[float, Opt("--pue")] = 1.0,
+    sequence_parallel: Annotated[bool, Opt(
+        "--sequence-parallel/--no-sequence-parallel", help="sequence parallelism with TP > 1")] = True,
     catalog: Annotated[Path | None, Opt("--catalog")] = None,
     space_profile: Annotated[SpaceProfile, Opt("--space", help="quick or full")] = SpaceProfile.QUICK,
     workers: Annotated[int, Opt("--workers", min=1, help="processes for independent searches")] = 2,
@@ -262,7 +267,7 @@ def compare_command(
     check_catalog_dir(catalog)
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
         raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
-    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue)
+    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue, sequence_parallel)
     model_shape = resolve_model(model)
     names = [s.strip() for s in systems.split(",") if s.strip()]
     if not names:

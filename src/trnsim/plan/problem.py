@@ -79,6 +79,8 @@ class TrainingJob(BaseModel):
     budget_usd: float | None = Field(default=None, gt=0)
     pue: float = Field(default=1.0, ge=1.0, description="power usage effectiveness applied to energy")
     objective: Objective = Objective.TIME
+    #: Sequence parallelism with every TP > 1 plan (the default of NxD, NeMo and Megatron with TP).
+    sequence_parallel: bool = True
 
     @model_validator(mode="after")
     def _batch_fits_tokens(self) -> TrainingJob:
