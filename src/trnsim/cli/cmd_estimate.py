@@ -130,6 +130,10 @@ def estimate(
     interleave: Annotated[
         int, typer.Option(min=1, help="virtual pipeline stages per rank (interleaved 1F1B)")
     ] = 1,
+    first_stage_layers: Annotated[int | None, typer.Option(
+        "--decoder-first-pipeline-num-layers", min=1, help="layers on the first pipeline stage")] = None,
+    last_stage_layers: Annotated[int | None, typer.Option(
+        "--decoder-last-pipeline-num-layers", min=1, help="layers on the last pipeline stage")] = None,
     schedule: Annotated[
         Schedule | None,
         typer.Option(help="pipeline schedule (default: 1f1b, interleaved when --interleave > 1)"),
@@ -194,6 +198,8 @@ def estimate(
         micro_batch=micro_batch,
         global_batch=global_batch if global_batch is not None else dp * micro_batch,
         interleave=interleave,
+        first_stage_layers=first_stage_layers,
+        last_stage_layers=last_stage_layers,
         schedule=chosen,
         sequence_parallel=sequence_parallel and tp > 1,
         overlap_dp_comm=overlap_dp,

@@ -74,6 +74,11 @@ class ParallelPlan(BaseModel):
     micro_batch: int = Field(1, ge=1, description="sequences per micro-batch per DP rank")
     global_batch: int = Field(1, ge=1, description="sequences per optimizer step")
     interleave: int = Field(1, ge=1, description="virtual pipeline stages per rank (1 = none)")
+    first_stage_layers: int | None = Field(
+        None, ge=1, description="layers on the first pipeline stage (Megatron's "
+        "--decoder-first-pipeline-num-layers; None: one fewer than the middle ones when pp does not divide)")
+    last_stage_layers: int | None = Field(
+        None, ge=1, description="layers on the last pipeline stage (--decoder-last-pipeline-num-layers)")
     schedule: Schedule = Schedule.ONE_F_ONE_B
     recompute: Recompute = Recompute.NONE
     sequence_parallel: bool = False
@@ -93,6 +98,8 @@ class ParallelPlan(BaseModel):
             raise ValueError(
                 f"interleave={self.interleave} needs schedule 'interleaved', got '{self.schedule}'"
             )
+        if (self.first_stage_layers is not None or self.last_stage_layers is not None) and self.pp == 1:
+            raise ValueError("first/last stage layers need pp > 1")
         if self.sequence_parallel and self.tp == 1:
             raise ValueError("sequence_parallel splits activations over the TP group; it needs tp > 1")
         return self

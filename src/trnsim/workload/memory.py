@@ -105,7 +105,7 @@ def estimate_memory(
     seq_len: int,
     precision: Precision = Precision.BF16,
     recompute: Recompute = Recompute.NONE,
-    inflight_microbatches: int = 1,
+    inflight_microbatches: float = 1.0,
     flash_attention: bool = True,
     fp32_grad_accumulation: bool = True,
 ) -> MemoryBreakdown:
