@@ -27,6 +27,7 @@ from trnsim.cluster import (
 )
 from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
+from trnsim.cluster.traffic import CPExchange
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.workload.durations import format_duration
@@ -118,6 +119,7 @@ def estimate(
         int | None, typer.Option(min=1, help="data-parallel size (default: ranks / (tp*pp*cp))")
     ] = None,
     cp: Annotated[int, typer.Option(min=1, help="context-parallel size")] = 1,
+    cp_exchange: Annotated[CPExchange, typer.Option(help="how CP ranks exchange K/V")] = CPExchange.RING,
     ep: Annotated[int, typer.Option(min=1, help="expert-parallel size (taken from the DP ranks)")] = 1,
     zero: Annotated[int, typer.Option(min=0, max=3, help="ZeRO stage 0-3")] = 0,
     fsdp: Annotated[bool, typer.Option(help="fully sharded data parallel (= ZeRO-3)")] = False,
@@ -202,6 +204,7 @@ def estimate(
         last_stage_layers=last_stage_layers,
         schedule=chosen,
         sequence_parallel=sequence_parallel and tp > 1,
+        cp_exchange=cp_exchange,
         overlap_dp_comm=overlap_dp,
         overlap_tp_comm=overlap_tp,
         flash_attention=flash_attention,

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trnsim.cluster.pipeline import Schedule
+from trnsim.cluster.traffic import CPExchange
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.workload.options import Recompute
 
@@ -82,6 +83,7 @@ class ParallelPlan(BaseModel):
     schedule: Schedule = Schedule.ONE_F_ONE_B
     recompute: Recompute = Recompute.NONE
     sequence_parallel: bool = False
+    cp_exchange: CPExchange = Field(CPExchange.RING, description="how CP ranks exchange K/V")
     overlap_dp_comm: bool = True
     overlap_tp_comm: bool = False
     flash_attention: bool = Field(True, description="fused attention keeping no score matrix")

@@ -455,13 +455,14 @@ def estimate_step(
         dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
         layers, moe_layers = dev.layers, dev.moe_layers
         tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel, plan.recompute)
-        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute)
+        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
+                     dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
         ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp, plan.sequence_parallel,
                      plan.recompute)
         tp_f, tp_b = tp.fwd_s, tp.bwd_s
         if plan.overlap_tp_comm:
             tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
-        cp_f, cp_b = max(0.0, cp.fwd_s - dev.attention_fwd_s), max(0.0, cp.bwd_s - dev.attention_bwd_s)
+        cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
         fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
         bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s
         parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
