@@ -23,8 +23,7 @@ from trnsim.workload.flops import hardware_flops, model_flops
 from trnsim.workload.options import Recompute
 from trnsim.workload.shard import Shard
 
-DEFAULT_DIRS = [Path(__file__).parents[1] / "src" / "trnsim" / "data" / "calibration",
-                Path("/work/shared/data/calibration")]
+DEFAULT_DIRS = [Path(__file__).parents[1] / "src" / "trnsim" / "data" / "calibration"]
 
 
 def gpt(hidden: int, layers: int, heads: int, vocab: int, seq: int) -> ModelConfig:

@@ -19,7 +19,7 @@ def main() -> None:
         print(f"{c.file.removesuffix('.csv'):<28} {c.label:<18} {c.metric!s:<15} {row.predicted:>10.4g} "
               f"{c.measured:>10.4g} {row.error:>+8.1%} {row.compute_ratio:>13.2f}")
     print()
-    print(f"{'MAPE per file':<32} {'in-sample':>9}  {'held-out (leave one file out)':<42} {'scale 1.0':>9}")
+    print(f"{'MAPE per file':<32} {'in-sample':>9}  {'held-out (leave one model out)':<42} {'scale 1.0':>9}")
     for h in holdouts(cases, rows):
         print(f"{h.file.removesuffix('.csv'):<32} {h.in_sample_mape:>9.1%}  {h.held_out_text:<42} "
               f"{h.uncalibrated_mape:>9.1%}")

@@ -2,7 +2,8 @@
 
 Every error a user can cause (a bad config file, an unknown model, an impossible parallel plan,
 a kernel that breaks a hardware rule) derives from :class:`TrnsimError`. The CLI prints
-``str(error)`` on one line and exits with status 2.
+``str(error)`` on one line and exits with the error's ``exit_status``: 2 for bad input, 3 when the
+input is valid but no feasible plan exists.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 class TrnsimError(Exception):
     """Base of every user-facing error: its message is complete on one line."""
+
+    #: The CLI's exit status for this error (2: the input is wrong).
+    exit_status: int = 2
 
 
 class ConfigError(TrnsimError):

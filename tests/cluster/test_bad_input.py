@@ -34,12 +34,14 @@ CASES = [
     (["estimate", "--model", "{tmp}/notype.json", "--system", "p5", "--ranks", "8"], "unknown architecture"),
     (["estimate", "--model", "{tmp}/zeroheads.json", "--system", "p5", "--ranks", "8"],
      "'num_attention_heads' must be at least 1, got 0"),
+    # Range/type errors are typer's own words, which differ between typer releases (its bundled
+    # click): only the option named is checked here.
     ([*EST, "--ranks", "64", "--tp", "x"], "Invalid value for '--tp'"),
-    ([*EST, "--ranks", "64", "--tp", "0"], "'--tp': Input should be greater than or equal to 1"),
-    ([*EST, "--ranks", "64", "--cp", "0"], "'--cp': Input should be greater than or equal to 1"),
+    ([*EST, "--ranks", "64", "--tp", "0"], "Invalid value for '--tp'"),
+    ([*EST, "--ranks", "64", "--cp", "0"], "Invalid value for '--cp'"),
     ([*EST, "--ranks", "64", "--micro-batch", "0"], "'--micro-batch'"),
     ([*EST, "--ranks", "64", "--global-batch", "-4"], "'--global-batch'"),
-    ([*EST, "--ranks", "64", "--seq-len", "0"], "'--seq-len': Input should be greater than or equal to 1"),
+    ([*EST, "--ranks", "64", "--seq-len", "0"], "Invalid value for '--seq-len'"),
     ([*EST, "--ranks", "64", "--zero", "5"], "'--zero'"),
     ([*EST, "--ranks", "64", "--recompute", "bogus"], "'bogus' is not one of 'none', 'selective', 'full'"),
     ([*EST, "--nodes", "0"], "--nodes must be at least 1"),

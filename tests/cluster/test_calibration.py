@@ -21,7 +21,8 @@ def test_every_calibration_file_is_read_and_every_row_estimated() -> None:
     cases, skipped = load_cases()
     assert skipped == []
     files = {c.file for c in cases}
-    assert files == {"korthikanti2022_a100.csv", "narayanan2021_a100.csv", "megatron_h100_weak_scaling.csv"}
+    assert files == {"korthikanti2022_a100.csv", "narayanan2021_a100.csv", "megatron_h100_weak_scaling.csv",
+                     "neuron_trn1_llama2.csv"}
     rows = [validate_case(case) for case in cases]
     for row in rows:
         c = row.case
@@ -54,3 +55,21 @@ def test_compute_ratio_reproduces_the_measured_step() -> None:
         rest = row.result.step_time_s - parts["compute"] - parts["pipeline_bubble"]
         rebuilt = parts["compute"] / row.compute_ratio * (1 + row.result.bubble_fraction) + rest
         assert rebuilt == pytest.approx(row.measured_step_s)
+
+
+def test_neuron_rows_are_one_case_per_configuration_at_the_median() -> None:
+    cases, _ = load_cases()
+    trn1 = [c for c in cases if c.file == "neuron_trn1_llama2.csv"]
+    # 15 rows: 7B (5 releases, one layout), 13B and 70B change pp at SDK 2.20: 5 configurations
+    assert len(trn1) == 5
+    seven = next(c for c in trn1 if c.label.startswith("7B"))
+    # median of 93.3, 94.7, 92.93, 101.3, 95.14 (sorted: 92.93 93.3 94.7 95.14 101.3) is 94.7
+    assert seven.measured == pytest.approx(94.7)
+    thirteen_pp8 = next(c for c in trn1 if c.label.startswith("13B pp8"))
+    assert thirteen_pp8.measured == pytest.approx((84.0 + 80.33) / 2)  # median of two: their mean
+    assert (thirteen_pp8.plan.tp, thirteen_pp8.plan.pp, thirteen_pp8.plan.dp) == (8, 8, 16)
+    seventy = next(c for c in trn1 if c.label.startswith("70B pp4"))
+    assert seventy.model.num_kv_heads == 8 and seventy.ranks == 1024 and seventy.plan.sequence_parallel
+    assert seventy.plan.effective_zero_stage == 1 and seventy.metric is Metric.SEQ_PER_S
+    row = validate_case(seventy)
+    assert row.predicted == pytest.approx(1024 / row.result.step_time_s)  # global batch / step

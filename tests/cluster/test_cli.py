@@ -67,17 +67,24 @@ def test_validate_prints_rows_and_mape(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "mean absolute percentage error per file" in result.output
     data = json.loads(out.read_text())
-    assert len(data["rows"]) == 27 and set(data["mape_by_file"]) == {
-        "korthikanti2022_a100.csv", "narayanan2021_a100.csv", "megatron_h100_weak_scaling.csv"}
+    assert len(data["rows"]) == 32 and set(data["mape_by_file"]) == {
+        "korthikanti2022_a100.csv", "narayanan2021_a100.csv", "megatron_h100_weak_scaling.csv",
+        "neuron_trn1_llama2.csv"}
     detail = data["mape_by_file_detail"]
-    # the two A100 files hold each other out; the H100 file is alone with its chip
-    assert detail["korthikanti2022_a100.csv"]["held_out_train_files"] == ["narayanan2021_a100.csv"]
-    assert detail["narayanan2021_a100.csv"]["held_out_train_files"] == ["korthikanti2022_a100.csv"]
-    assert detail["megatron_h100_weak_scaling.csv"]["held_out"] is None
-    assert "no held-out estimate (only file for h100)" in result.output
+    # leave one model out: one refit per model shape of the file; Korthikanti has 4 shapes
+    assert [f["model"] for f in detail["korthikanti2022_a100.csv"]["held_out_folds"]] == sorted(
+        {"h6144 L48 f24576 V51200", "h12288 L96 f49152 V51200", "h20480 L105 f81920 V51200",
+         "h25600 L128 f102400 V51200"})
+    # the only H100 file still gets a held-out figure: 9 models, 9 refits
+    assert len(detail["megatron_h100_weak_scaling.csv"]["held_out_folds"]) == 9
+    trn1 = detail["neuron_trn1_llama2.csv"]
+    assert not trn1["fitted"] and trn1["held_out"] == trn1["in_sample"]  # nothing fitted on Trainium
     for file, figures in detail.items():
         assert figures["in_sample"] == data["mape_by_file"][file]  # the shipped-scale figure
-        assert figures["uncalibrated"] != figures["in_sample"]  # scale 1.0 really re-ran the model
+        if figures["fitted"]:
+            assert figures["uncalibrated"] != figures["in_sample"]  # scale 1.0 really re-ran the model
+    for row in data["rows"]:
+        assert row["held_out_error"] is not None
 
 
 def test_estimate_with_a_user_topology_file(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from trnsim.cluster.goodput import daly_interval_s, estimate_goodput, young_interval_s
+from trnsim.cluster.goodput import _goodput, daly_interval_s, estimate_goodput, young_interval_s
 from trnsim.errors import ConfigError
 
 
@@ -56,3 +56,16 @@ def test_no_failures_and_bad_input() -> None:
     with pytest.raises(ConfigError, match="at least 1 chip"):
         estimate_goodput(0, 1.0, 1e9, failure_rate_per_chip_hour=0.0, checkpoint_write_bytes_per_s=1e9,
                          restart_s=0.0)
+
+
+@pytest.mark.parametrize(("tau", "delta", "restart", "mtbf"),
+                         [(600.0, 30.0, 120.0, 3600.0), (10.0, 1.0, 5.0, 1e6), (5e3, 50.0, 300.0, 2e3)])
+def test_goodput_in_logs_matches_the_direct_formula(tau: float, delta: float, restart: float,
+                                                    mtbf: float) -> None:
+    direct = tau / (mtbf * math.exp(restart / mtbf) * math.expm1((tau + delta) / mtbf))
+    assert _goodput(tau, delta, restart, mtbf) == pytest.approx(direct, rel=1e-12)
+
+
+def test_goodput_of_an_interval_of_many_mtbfs_is_zero_not_overflow() -> None:
+    # exp(1e6) overflows a double; the expected useful fraction underflows to 0 instead
+    assert _goodput(1e6 * 3600.0, 60.0, 60.0, 3600.0) == 0.0

@@ -5,16 +5,23 @@ from __future__ import annotations
 import pytest
 
 from trnsim.cli.scaled_catalog import with_scale
-from trnsim.cluster.holdout import fit_scale, leave_one_file_out, mape
+from trnsim.cluster.holdout import RowKey, fit_scale, leave_one_model_out, mape
 
 # Synthetic rows whose prediction is all matmul time: predicted = measured * a / scale, so the
 # signed error at a scale is a / scale - 1 and the error vanishes at scale = a.
-A = {0: 0.8, 1: 0.9, 2: 0.7}
-ROWS = {0: ("a.csv", "x"), 1: ("b.csv", "x"), 2: ("c.csv", "y")}
+A = {0: 0.8, 1: 0.9, 2: 0.7, 3: 0.85, 4: 0.6}
+ROWS = {
+    0: RowKey("a.csv", "x", "m1", True),
+    1: RowKey("b.csv", "x", "m2", True),
+    2: RowKey("c.csv", "y", "m1", True),
+    3: RowKey("a.csv", "x", "m2", True),  # same model as row 1, in another file
+    4: RowKey("d.csv", "z", "m1", False),  # a chip without a fitted scale
+}
 
 
 def errors_at(chip: str, scale: float) -> dict[int, float]:
-    return {i: A[i] / scale - 1 for i, (_, c) in ROWS.items() if c == chip}
+    assert chip != "z", "a chip without a fitted scale is never re-evaluated"
+    return {i: A[i] / scale - 1 for i, k in ROWS.items() if k.chip == chip}
 
 
 def test_fit_finds_the_zero_error_scale() -> None:
@@ -34,24 +41,30 @@ def test_fit_of_two_rows_minimises_mape() -> None:
     assert both(0.9) == pytest.approx(0.05 / 0.9)
 
 
-def test_leave_one_file_out_by_hand() -> None:
-    shipped = {0: 0.8 / 0.85 - 1, 1: 0.9 / 0.85 - 1, 2: 0.7 / 0.7 - 1}  # shipped scales x 0.85, y 0.7
-    out = {h.file: h for h in leave_one_file_out(ROWS, shipped, errors_at)}
-    a, b, c = out["a.csv"], out["b.csv"], out["c.csv"]
-    # a.csv held out: refit on b.csv alone gives 0.9; a's error 0.8 / 0.9 - 1 = -11.1 %
-    assert a.held_out is not None and a.held_out.scale == pytest.approx(0.9)
-    assert a.held_out.train_files == ("b.csv",)
-    assert a.held_out_mape == pytest.approx(1 - 0.8 / 0.9)
-    # b.csv held out: refit on a.csv gives 0.8; b's error 0.9 / 0.8 - 1 = +12.5 %
-    assert b.held_out is not None and b.held_out.scale == pytest.approx(0.8)
-    assert b.held_out_mape == pytest.approx(0.125)
+def test_leave_one_model_out_by_hand() -> None:
+    shipped = {0: 0.8 / 0.85 - 1, 1: 0.9 / 0.85 - 1, 2: 0.0, 3: 0.0, 4: 0.25}
+    out = {h.file: h for h in leave_one_model_out(ROWS, shipped, errors_at)}
+    a, b, c, d = out["a.csv"], out["b.csv"], out["c.csv"], out["d.csv"]
+    # model m1 held out on chip x: refit on rows 1 and 3 (a = 0.9, 0.85): for 0.85 <= s <= 0.9
+    # MAPE = (0.9 - s + s - 0.85) / (2 s) = 0.025 / s, falling; above 0.9 rising: s = 0.90.
+    # Row 0 then errs 0.8 / 0.9 - 1.
+    # model m2 held out on chip x: refit on row 0 alone gives 0.80; rows 1 and 3 err 0.9/0.8 - 1
+    # and 0.85/0.8 - 1, whichever file they are in.
+    assert a.row_errors[0] == pytest.approx(0.8 / 0.9 - 1)
+    assert a.row_errors[3] == pytest.approx(0.85 / 0.8 - 1)
+    assert a.held_out_mape == pytest.approx((1 - 0.8 / 0.9 + 0.85 / 0.8 - 1) / 2)
+    assert sorted(f.scale for f in a.folds) == pytest.approx([0.8, 0.9])
+    assert b.held_out_mape == pytest.approx(0.9 / 0.8 - 1)
+    assert [f.held_out_model for f in b.folds] == ["m2"] and b.folds[0].train_rows == 1
     # in-sample uses the shipped errors; scale 1.0 gives |a - 1|
-    assert a.in_sample_mape == pytest.approx(1 - 0.8 / 0.85)
-    assert a.uncalibrated_mape == pytest.approx(0.2) and b.uncalibrated_mape == pytest.approx(0.1)
-    # c.csv is the only file of chip y: no held-out figure, and the text says so
-    assert c.held_out is None and c.held_out_mape is None
-    assert c.held_out_text == "no held-out estimate (only file for y)"
-    assert c.uncalibrated_mape == pytest.approx(0.3)
+    assert a.in_sample_mape == pytest.approx((1 - 0.8 / 0.85 + 0.0) / 2)
+    assert b.uncalibrated_mape == pytest.approx(0.1)
+    # c.csv: chip y has only model m1, nothing to refit on: no held-out figure, and the text says so
+    assert c.held_out_mape is None and c.folds == ()
+    assert c.held_out_text == "no held-out estimate (one model only on y)"
+    # d.csv: nothing fitted, so the held-out error is the in-sample one, labelled
+    assert not d.fitted and d.held_out_mape == pytest.approx(0.25) == d.in_sample_mape
+    assert d.held_out_text == "25.0% (nothing fitted)"
 
 
 def test_with_scale_replaces_only_the_scale_line() -> None:

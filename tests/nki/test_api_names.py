@@ -1,6 +1,7 @@
 """Every NKI name public kernels use in two or more files (spec §8) resolves in trnsim.
 
-The lists are the spec's usage tables (/work/shared/spec/nki-api.md §8) as of this layer's
+The lists are the per-file usage counts of each NKI name in the public kernel corpora
+(aws-neuron/nki-samples, the aws-neuron-sdk examples, nki-library) as of this layer's
 writing; `nki.collectives.*` is left out on purpose (not simulated: any use is a KernelError).
 """
 

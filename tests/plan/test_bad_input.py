@@ -39,13 +39,15 @@ CASES = [
      "--tokens 'abc' is not a number; write e.g. 6.3T"),
     (["plan", "--model", "llama3-8b", "--tokens", "0", "--system", "trn2", "--nodes", "1"],
      "--tokens must be positive"),
-    ([*PLAN, "--nodes", "0"], "'--nodes': Input should be greater than or equal to 1"),
+    # Range/type errors are typer's own words, which differ between typer releases (its bundled
+    # click): only the option named is checked here.
+    ([*PLAN, "--nodes", "0"], "Invalid value for '--nodes'"),
     ([*PLAN, "--nodes", "x"], "Invalid value for '--nodes'"),
     ([*PLAN, "--nodes", "1", "--ranks", "64"], "give exactly one of --nodes, --ranks or --max-ranks"),
     # a trn2 node has 64 ranks: 100 is neither a multiple nor a divisor
     ([*PLAN, "--ranks", "100"], "--ranks 100 does not fit trn2 nodes of 64 ranks"),
     ([*PLAN, "--max-ranks", "10"], "--max-ranks 10 is less than one trn2 node (64 ranks)"),
-    ([*PLAN, "--nodes", "1", "--top", "0"], "'--top': Input should be greater than or equal to 1"),
+    ([*PLAN, "--nodes", "1", "--top", "0"], "Invalid value for '--top'"),
     ([*PLAN, "--nodes", "1", "--seq-len", "0"], "'--seq-len'"),
     ([*PLAN, "--nodes", "1", "--global-batch", "-1"], "'--global-batch'"),
     ([*PLAN, "--nodes", "1", "--precision", "fp4"], "--precision 'fp4' is not valid; valid: bf16, fp8"),
@@ -59,7 +61,7 @@ CASES = [
     (["compare", "--systems", ","], "--systems is empty"),
     (["compare", "--model", "nosuch"], "unknown model 'nosuch'"),
     (["compare", "--reference", "tpu-v9"], "--reference 'tpu-v9' is not among --systems"),
-    (["compare", "--chips", "0"], "'--chips': Input should be greater than or equal to 1"),
+    (["compare", "--chips", "0"], "Invalid value for '--chips'"),
     # a Trn2 UltraServer node has 64 chips: 100 chips are not whole nodes of it
     (["compare", "--chips", "100"], "--chips 100 does not fit trn2-ultraserver nodes of 64 chips"),
     (["compare", "--scaling", "64,x"], "--scaling value 'x' is not a number"),

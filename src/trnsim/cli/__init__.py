@@ -2,8 +2,8 @@
 
 Each command lives in its own module and registers itself on the shared typer apps in
 :mod:`trnsim.cli.apps`. Every :class:`~trnsim.errors.TrnsimError` becomes one line on stderr and
-exit status 2; so does a usage error of the
-command line (an unknown option, a value of the wrong type or out of range).
+its ``exit_status`` (2: bad input; 3: valid input but no feasible plan); a usage error of the
+command line (an unknown option, a value of the wrong type or out of range) is one line and 2.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> None:
             sys.exit(status)
     except TrnsimError as error:
         _print_error(str(error))
-        sys.exit(2)
+        sys.exit(error.exit_status)
     except SystemExit:
         raise
     except Exception as error:  # usage errors of typer's (vendored) click arrive here

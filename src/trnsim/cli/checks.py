@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Console
+from rich.markup import escape
+
 from trnsim.errors import ConfigError
 
-__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count"]
+__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count", "warn_if_huge"]
+
+#: Above this many chips a run is larger than any system built (the largest announced, Project
+#: Rainier, is about 500,000 Trn2; AWS, Oct 2025): trnsim still answers, with a warning.
+LARGEST_PLAUSIBLE_CHIPS = 1_000_000
 
 
 def check_output_path(path: Path | None, option: str) -> None:
@@ -48,3 +55,11 @@ def check_catalog_dir(path: Path | None) -> None:
     """A ``--catalog`` that exists must be a directory (a file there is a common slip)."""
     if path is not None and path.exists() and not path.is_dir():
         raise ConfigError(f"--catalog '{path}' is a file; give the directory that holds systems/, chips/ ...")
+
+
+def warn_if_huge(chips: int, what: str) -> None:
+    """One warning line on stderr when ``chips`` exceeds any system built; the command goes on."""
+    if chips > LARGEST_PLAUSIBLE_CHIPS:
+        message = (f"{what}: {chips:,} chips is more than any system built (over "
+                   f"{LARGEST_PLAUSIBLE_CHIPS:,}); estimating anyway")
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -124,7 +124,8 @@ def show(name: Annotated[str, typer.Argument(help="A chip, system (or alias) or 
         try:
             chip = load_chip(name, catalog_dir)
         except UnknownNameError:
-            known = list_chips(catalog_dir) + list_systems(catalog_dir) + list_models()
+            # a system is often named after its chip (trn2, b200): list each name once
+            known = sorted({*list_chips(catalog_dir), *list_systems(catalog_dir), *list_models()})
             raise UnknownNameError("chip, system or model", name, known) from None
         console.print(_show_spec(chip))
         return

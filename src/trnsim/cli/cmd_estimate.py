@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path, check_rank_count
+from trnsim.cli.checks import check_output_path, check_rank_count, warn_if_huge
 from trnsim.cluster import (
     Schedule,
     StepResult,
@@ -25,11 +25,13 @@ from trnsim.cluster import (
     make_plan,
     topology_for_system,
 )
+from trnsim.cluster.error_band import load_band
 from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
+from trnsim.cluster.step import COMPUTE_DETAIL_KEYS
 from trnsim.cluster.traffic import CPExchange
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import load_system
+from trnsim.hardware.catalog import ChipFamily, load_system
 from trnsim.workload.durations import format_duration
 from trnsim.workload.estimate import estimate_device_step
 from trnsim.workload.models import load_model
@@ -60,13 +62,35 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _chip_of(system: str) -> tuple[ChipFamily, str]:
+    chip = load_system(system).chip
+    return chip.family, chip.name
+
+
+def _compute_table(result: StepResult) -> Table:
+    """Compute of the slowest stage by op class: timed alone, fused away, hidden under TensorE."""
+    table = Table(title="compute by op class (compiler fusion and engine overlap)")
+    table.add_column("class")
+    for name in ("alone", "fused away", "hidden", "in step"):
+        table.add_column(name, justify="right")
+    rows = sorted(result.compute_by_class.items(), key=lambda kv: -kv[1]["alone"])
+    for cls, row in rows:
+        cells = [row[k] for k in COMPUTE_DETAIL_KEYS]
+        table.add_row(cls, *(format_duration(v) if v else "-" for v in cells))
+    return table
+
+
 def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None) -> list[Table]:
     head = Table(
         title=f"{result.model} on {result.ranks} ranks ({result.chips} chips) of {result.system}",
         show_header=False,
     )
     head.add_row("plan", result.plan.describe())
-    head.add_row("step time", format_duration(result.step_time_s))
+    band = load_band(*_chip_of(result.system))
+    low, high = band.interval(result.step_time_s)
+    head.add_row("step time", f"{format_duration(result.step_time_s)} ({format_duration(low)} to "
+                 f"{format_duration(high)})")
+    head.add_row("error band", f"±{band.fraction:.0%}: {band.label}")
     head.add_row("tokens/s", f"{result.tokens_per_s:,.0f}")
     head.add_row("MFU / HFU", f"{result.mfu:.1%} / {result.hfu:.1%}")
     head.add_row("micro-batches", f"{result.microbatches} (bubble {result.bubble_fraction:.1%} of ideal)")
@@ -92,6 +116,8 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     for key, value in result.memory.parts().items():
         memory.add_row(key, f"{value / _GIB:.2f}")
     tables = [head, parts, memory]
+    if any(row["fused"] or row["hidden"] for row in result.compute_by_class.values()):
+        tables.insert(2, _compute_table(result))
     if goodput is not None and run_s is not None:
         good = Table(title="goodput of the run", show_header=False)
         good.add_row("run length (failure-free)", f"{run_s / 86400:.2f} days")
@@ -102,7 +128,12 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
             "checkpoint write", f"{goodput.checkpoint_write_s:.1f} s every {goodput.interval_s / 60:.1f} min"
         )
         good.add_row("goodput", f"{goodput.goodput:.1%}")
-        good.add_row("expected wall time", f"{run_s / goodput.goodput / 86400:.2f} days")
+        if goodput.goodput > 0:
+            wall = run_s / goodput.goodput / 86400
+            low, high = band.interval(wall)
+            good.add_row("expected wall time", f"{wall:.2f} days ({low:.2f} to {high:.2f})")
+        else:
+            good.add_row("expected wall time", "unbounded (a step outlasts many job MTBFs)")
         tables.append(good)
     return tables
 
@@ -176,6 +207,7 @@ def estimate(
             raise ConfigError(f"--{name} must be at least 1, got {value}")
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
     check_rank_count(total, system, spec.ranks_per_node)
+    warn_if_huge(-(-total * spec.chips_per_node // spec.ranks_per_node), f"{total:,} ranks of {system}")
     if train_tokens is not None and (not math.isfinite(train_tokens) or train_tokens <= 0):
         raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
     check_output_path(json_out, "--json")
@@ -254,8 +286,12 @@ def estimate(
         )
     if json_out is not None:
         payload = result.to_dict()
+        band = load_band(*_chip_of(result.system))
+        payload["error_band"] = band.to_dict()
+        payload["step_time_range_s"] = list(band.interval(result.step_time_s))
         if run_s is not None:
             payload["train_time_s"] = run_s
+            payload["train_time_range_s"] = list(band.interval(run_s))
         if goodput is not None:
             payload["goodput"] = goodput.to_dict()
         try:

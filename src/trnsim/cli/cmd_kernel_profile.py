@@ -1,7 +1,10 @@
 """``trnsim kernel profile FILE``: predicted latency, utilisation and bound of every kernel launch.
 
-The file runs as ``__main__`` (as ``trnsim kernel run`` runs it) with the kernel layer in
-timing-only mode; every kernel launch is traced and timed by :mod:`trnsim.core` on each target.
+The file runs as ``__main__`` exactly as ``trnsim kernel run`` runs it, values computed (so its own
+checks hold), once per target; :func:`trnsim.nki.trace.collect_traces` gathers the trace of every
+launch and :mod:`trnsim.core` times each. The command's exit status is the file's (with several
+targets, the first non-zero one): a script can trust it. Launches made before a failure are still
+profiled, with a note on stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import kernel_app
@@ -129,22 +133,30 @@ def profile(
         "--json", help="Write the per-launch summaries as JSON here.")] = None,
     timing: Annotated[Path | None, typer.Option(
         help="TOML file overriding timing parameters (same keys as the shipped data).")] = None,
-) -> None:
-    """Predict latency, FLOP/s, bandwidth, engine busy time and the bound of each kernel launch."""
+) -> int:
+    """Predict latency, FLOP/s, bandwidth, engine busy time and the bound of each kernel launch.
+
+    Exits with the file's own status (the first non-zero one over several targets).
+    """
     if not file.is_file():
         raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
     results: list[TimelineResult] = []
     console = Console()
+    first_failure = 0
     for timing_data in _targets(target, timing):
         launches, status = collect_launch_traces(file, timing_data.target)
-        if status != 0:
-            console.print(f"[yellow]note:[/] {file} exited with status {status} on {timing_data.target}; "
-                          "profiling the launches it made")
+        first_failure = first_failure or status
+        if status != 0 and launches:
+            Console(stderr=True).print(
+                f"note: {escape(str(file))} exited with status {status} on {timing_data.target}; "
+                f"profiling the {len(launches)} launch{'es' if len(launches) > 1 else ''} it made before",
+                highlight=False, soft_wrap=True)
         for launch in launches:
             results.append(simulate_trace(launch, timing_data))
     if not results:
-        console.print(f"{file} launched no kernel.")
-        return
+        if first_failure == 0:
+            console.print(f"{file} launched no kernel.")
+        return first_failure
     render_profiles(results, console)
     if trace is not None:
         _write_json(trace, chrome_trace(results))
@@ -152,3 +164,4 @@ def profile(
     if json_out is not None:
         _write_json(json_out, [summarize(r) for r in results])
         console.print(f"summary: {json_out}")
+    return first_failure

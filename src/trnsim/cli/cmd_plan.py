@@ -19,24 +19,32 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_catalog_dir, check_chip_count, check_output_path, check_rank_count
+from trnsim.cli.checks import (
+    check_catalog_dir,
+    check_chip_count,
+    check_output_path,
+    check_rank_count,
+    warn_if_huge,
+)
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.plan.claims import check_claims
 from trnsim.plan.cluster_evaluator import ClusterEvaluator
 from trnsim.plan.compare import compare_systems
-from trnsim.plan.errors import SweepSpecError
+from trnsim.plan.errors import NoFeasiblePlanError, SweepSpecError
 from trnsim.plan.explain import explain
 from trnsim.plan.inputs import resolve_model, resolve_system, run_point
-from trnsim.plan.problem import Objective, Problem, SystemShape, TrainingJob
+from trnsim.plan.problem import ModelShape, Objective, Problem, SystemShape, TrainingJob
 from trnsim.plan.runner import run_sweep
-from trnsim.plan.search import count_candidates, search_plans
-from trnsim.plan.space import SpaceProfile
+from trnsim.plan.search import count_candidates, require_candidates, search_plans
+from trnsim.plan.space import SearchSpace, SpaceProfile
 from trnsim.plan.store import SweepStore
 from trnsim.plan.sweep import SweepSpec, load_sweep_spec
 from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
 from trnsim.report.tables import (
+    band_legend,
+    band_verdicts,
     breakdown_table,
     claims_table,
     comparison_notes,
@@ -66,27 +74,27 @@ DEFAULT_SYSTEMS = "trn2-ultraserver,trn2,trn1,p5,p5e,tpu-v4,tpu-v5p"
 DEFAULT_REFERENCE = "p5e"
 
 
-def parse_count(text: str, what: str) -> float:
-    """``6.3T``, ``500B``, ``1e12`` or ``2_000_000`` as a number; a clear error otherwise."""
-    match = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([KMBGTP]?)\s*", text)
+def parse_count(text: str, what: str, example: str = "write e.g. 6.3T, 500B or 1e12") -> float:
+    """``6.3T``, ``500B``, ``1e12`` or ``2_000_000`` as a positive number; a clear error otherwise."""
+    match = re.fullmatch(r"\s*([+-]?)([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([KMBGTP]?)\s*", text)
     if not match:
-        raise ConfigError(f"{what} '{text}' is not a number; write e.g. 6.3T, 500B or 1e12")
-    value = float(match.group(1).replace("_", "")) * _SUFFIX[match.group(2)]
+        raise ConfigError(f"{what} '{text}' is not a number; {example}")
+    value = float(match.group(2).replace("_", "")) * _SUFFIX[match.group(3)]
     if not math.isfinite(value):
-        raise ConfigError(f"{what} '{text}' is too large to be a finite number; write e.g. 6.3T")
-    if value <= 0:
-        raise ConfigError(f"{what} must be positive, got '{text}'")
+        raise ConfigError(f"{what} '{text}' is too large to be a finite number; {example}")
+    if value <= 0 or match.group(1) == "-":
+        raise ConfigError(f"{what} must be positive, got '{text}'; {example}")
     return value
 
 
-def _parse_ints(text: str, what: str) -> list[int]:
+def _parse_ints(text: str, what: str, example: str) -> list[int]:
     values = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        value = parse_count(part, f"{what} value")
+        value = parse_count(part, f"{what} value", example)
         if value != int(value):
-            raise ConfigError(f"{what} value '{part}' is not a whole number; give e.g. 64,128,256")
+            raise ConfigError(f"{what} value '{part}' is not a whole number; {example}")
         values.append(int(value))
     return values
 
@@ -136,7 +144,7 @@ def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list
 def _progress(
     enabled: bool, total: int | None, description: str
 ) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
-    if not enabled:
+    if not enabled or not stderr.is_terminal:  # a bar in a file or pipe is noise (and a stray newline)
         yield (lambda n: None), (lambda text: None)
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -207,9 +215,14 @@ def plan_command(
                 for r in _rank_counts(system_shape, nodes, ranks, max_ranks)]
     space = space_profile.space()
     evaluator = ClusterEvaluator()
-    with _progress(progress, count_candidates(problems, space), "searching plans") as (advance, _):
+    candidates = count_candidates(problems, space)
+    if candidates:  # else the search names the binding constraint at once (exit 3)
+        warn_if_huge(max(p.chips for p in problems), f"{model} on {system}")
+    with _progress(progress, candidates, "searching plans") as (advance, _):
         result = search_plans(problems, evaluator, space, top_k=top, progress=advance)
     console.print(plans_table(result))
+    for line in band_legend(list(result.top)):
+        console.print(line, highlight=False, markup=False)
     console.print(breakdown_table(result))
     for line in explain(result):
         console.print(f"• {line}", highlight=False, markup=False)
@@ -274,18 +287,25 @@ def compare_command(
         raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
     shapes = [resolve_system(n, catalog) for n in names]
     reference = resolve_reference(reference, names)
-    scaling_chips = _parse_ints(scaling, "--scaling") if scaling else []
+    scaling_chips = _parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072") if scaling else []
     for shape in shapes:
         check_chip_count(chips, shape.name, shape.chips_per_node)
         for count in scaling_chips:
             check_chip_count(count, shape.name, shape.chips_per_node, "--scaling value")
+    space = space_profile.space()
+    _require_some_split(model_shape, shapes, job, chips, space)
+    warn_if_huge(max([chips, *scaling_chips]), "compare")
     with _progress(progress, None, "comparing") as (advance, stage):
         comparison = compare_systems(
-            model_shape, shapes, job, chips, ClusterEvaluator(), space=space_profile.space(),
+            model_shape, shapes, job, chips, ClusterEvaluator(), space=space,
             scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
             workers=workers,
         )
+    if all(row.equal_chips is None for row in comparison.rows):
+        first = comparison.rows[0]
+        raise NoFeasiblePlanError(f"no system has a feasible plan at {chips:,} chips; "
+                                  f"{first.system.name}: {first.equal_chips_error}")
     notes = [f"model {model}: " + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
              f"{space_profile.value} search space"]
@@ -295,6 +315,11 @@ def compare_command(
         console.print(comparison_table(comparison, equal_budget=equal_budget))
         for line in comparison_notes(comparison, equal_budget=equal_budget):
             console.print(f"  {line}", highlight=False, markup=False)
+    bests = [o for r in comparison.rows for o in (r.best,) if o is not None]
+    band_notes = band_legend(bests) + band_verdicts(comparison)
+    for line in band_notes:
+        console.print(line, highlight=False, markup=False)
+    notes += band_notes
     console.print(prices_table(comparison))
     claims = check_claims(comparison)
     console.print(claims_table(claims))
@@ -310,6 +335,19 @@ def compare_command(
             "systems": {s.name: _system_meta(s) for s in shapes}}
     _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
+
+
+def _require_some_split(model: ModelShape, shapes: list[SystemShape], job: TrainingJob, chips: int,
+                        space: SearchSpace) -> None:
+    """Exit 3 at once, naming the binding constraint, when no system can split ``chips`` at all."""
+    errors = []
+    for shape in shapes:
+        try:
+            require_candidates(Problem(model, shape, chips * shape.ranks_per_chip, job), space)
+            return
+        except NoFeasiblePlanError as error:
+            errors.append(error)
+    raise errors[0]
 
 
 def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -17,24 +18,27 @@ from trnsim.cluster.calibration import (
     CalibrationCase,
     Metric,
     ValidationRow,
+    calibration_dir,
     load_cases,
     mape_by_file,
     validate_case,
 )
-from trnsim.cluster.holdout import FileHoldout, leave_one_file_out
+from trnsim.cluster.error_band import bands_toml, compute_bands, family_of
+from trnsim.cluster.holdout import FileHoldout, RowKey, leave_one_model_out
 from trnsim.cluster.plan import ParallelPlan
 from trnsim.devicetime.efficiency import load_efficiency
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import load_system
+from trnsim.hardware.catalog import ChipFamily, load_system
 
 #: Width for output that is not a terminal (a file, a pipe): every table fits in it.
-PIPE_WIDTH = 100
+PIPE_WIDTH = 120
 
 _EXPLANATION = (
     "in-sample: the per-chip calibration_scale in effect (the shipped one was fitted on these very "
-    "files; a $TRNSIM_CATALOG override replaces it); held-out: the "
-    "scale refitted (least MAPE) on the other files of the same chip, then used on this one; "
-    "scale 1.0: the uncalibrated efficiency curves."
+    "files; a $TRNSIM_CATALOG override replaces it); held-out (leave one model out): for each model "
+    "shape, the chip's scale refitted (least MAPE) on every row of that chip whose model is another "
+    "shape, then used on this model's rows; Trainium fits nothing on these files (kernel-simulated "
+    "times), so its held-out error is its in-sample error; scale 1.0: the uncalibrated efficiency curves."
 )
 
 
@@ -61,8 +65,9 @@ def short_plan(plan: ParallelPlan) -> str:
     return " ".join(parts)
 
 
-def rows_tables(rows: list[ValidationRow]) -> list[Table]:
-    """One table per calibration file: per published measurement, predicted, measured, error."""
+def rows_tables(rows: list[ValidationRow], held: list[FileHoldout] | None = None) -> list[Table]:
+    """One table per calibration file: per published measurement, predicted, measured, errors."""
+    held_errors = {i: e for h in held or [] for i, e in h.row_errors.items()}
     by_file: dict[str, list[ValidationRow]] = {}
     for row in rows:
         by_file.setdefault(row.case.file, []).append(row)
@@ -73,12 +78,15 @@ def rows_tables(rows: list[ValidationRow]) -> list[Table]:
                       title_justify="left", show_edge=False, pad_edge=False)
         table.add_column("case", no_wrap=True)
         table.add_column("plan", no_wrap=True)
-        for name in ("predicted", "measured", "error", "compute ratio"):
+        for name in ("predicted", "measured", "error", "held-out", "compute ratio"):
             table.add_column(name, justify="right")
         for row in file_rows:
             case = row.case
+            index = next(i for i, r in enumerate(rows) if r is row)
+            held_out = f"{held_errors[index]:+.1%}" if index in held_errors else "-"
             table.add_row(case.label, short_plan(case.plan), _fmt(case.metric, row.predicted),
-                          _fmt(case.metric, case.measured), f"{row.error:+.1%}", f"{row.compute_ratio:.2f}")
+                          _fmt(case.metric, case.measured), f"{row.error:+.1%}", held_out,
+                          f"{row.compute_ratio:.2f}")
         tables.append(table)
     return tables
 
@@ -88,7 +96,7 @@ def mape_table(holdouts: list[FileHoldout]) -> Table:
     table = Table(title="mean absolute percentage error per file", title_justify="left")
     table.add_column("file", no_wrap=True)
     table.add_column("in-sample", justify="right")
-    table.add_column("held-out", justify="right", no_wrap=True)
+    table.add_column("held-out (leave one model out)", justify="right", no_wrap=True)
     table.add_column("scale 1.0", justify="right")
     for h in holdouts:
         table.add_row(h.file.removesuffix(".csv"), f"{h.in_sample_mape:.1%}", h.held_out_text,
@@ -96,24 +104,60 @@ def mape_table(holdouts: list[FileHoldout]) -> Table:
     return table
 
 
-def _chip_file(case: CalibrationCase) -> str:
-    """The efficiency file (its ``chip`` key) whose calibration_scale times this case's GPU ops."""
-    try:
-        return load_efficiency(load_system(case.system).chip).chip
-    except ConfigError:  # a Trainium system: kernel-simulated times, no calibration scale
-        return load_system(case.system).chip.name
+def _chip_file(case: CalibrationCase) -> tuple[str, bool]:
+    """The efficiency file (its ``chip`` key) whose calibration_scale times this case's GPU ops,
+    and whether there is one (a Trainium system: kernel-simulated times, no calibration scale)."""
+    chip = load_system(case.system).chip
+    if chip.family is ChipFamily.TRAINIUM:
+        return chip.name, False
+    return load_efficiency(chip).chip, True
+
+
+def model_key(case: CalibrationCase) -> str:
+    """The model shape a row is held out by (the same shape in two files is one model)."""
+    m = case.model
+    return f"h{m.hidden_size} L{m.num_layers} f{m.ffn_hidden_size} V{m.vocab_size}"
 
 
 def holdouts(cases: list[CalibrationCase], rows: list[ValidationRow]) -> list[FileHoldout]:
-    """Leave-one-file-out refits of each chip's scale, evaluated by re-running the cases."""
-    owners = {i: (case.file, _chip_file(case)) for i, case in enumerate(cases)}
+    """Leave-one-model-out refits of each chip's scale, evaluated by re-running the cases."""
+    keys: dict[int, RowKey] = {}
+    for i, case in enumerate(cases):
+        chip, fitted = _chip_file(case)
+        keys[i] = RowKey(case.file, chip, model_key(case), fitted)
 
     def errors_at(chip: str, scale: float) -> dict[int, float]:
-        ids = [i for i, (_, c) in owners.items() if c == chip]
+        ids = [i for i, k in keys.items() if k.chip == chip]
         with scaled_efficiency(chip, scale):
             return {i: validate_case(cases[i]).error for i in ids}
 
-    return leave_one_file_out(owners, {i: row.error for i, row in enumerate(rows)}, errors_at)
+    return leave_one_model_out(keys, {i: row.error for i, row in enumerate(rows)}, errors_at)
+
+
+def _write_bands(path: Path, cases: list[CalibrationCase], rows: list[ValidationRow], held: list[FileHoldout],
+                 data_dir: Path | None) -> None:
+    """Error bands per platform family from this validation (see trnsim.cluster.error_band)."""
+    settings = tomllib.loads(((data_dir or calibration_dir()) / "settings.toml").read_text())
+    try:
+        widen = float(settings["error_bands"]["widen_unvalidated"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("settings.toml: [error_bands] needs a number widen_unvalidated") from None
+    held_errors = {i: e for h in held for i, e in h.row_errors.items()}
+    uncalibrated = {i: (e if h.fitted else held_errors[i])
+                    for h in held for i, e in h.uncalibrated_errors.items()}
+    table = []
+    for i, case in enumerate(cases):
+        chip = load_system(case.system).chip
+        family = family_of(chip.family, chip.name)
+        if family in ("gpu", "trn1") and i in held_errors:
+            table.append((case.file, family, held_errors[i], uncalibrated.get(i, rows[i].error)))
+    how = ("trnsim validate --write-bands: per family, the mean absolute held-out (leave one model out) "
+           f"error of its calibration rows; unvalidated families widened x {widen:g} ([error_bands] in "
+           "the calibration settings.toml)")
+    try:
+        path.write_text(bands_toml(compute_bands(table, widen), how))
+    except OSError as error:
+        raise ConfigError(f"cannot write --write-bands file '{path}': {error.strerror}") from None
 
 
 @app.command("validate")
@@ -122,17 +166,22 @@ def validate(
         Path | None, typer.Option("--dir", help="calibration directory (default: bundled)")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON here")] = None,
+    write_bands: Annotated[
+        Path | None,
+        typer.Option("--write-bands", help="write the error bands per platform family (TOML) here"),
+    ] = None,
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")
     check_output_path(json_out, "--json")
+    check_output_path(write_bands, "--write-bands")
     cases, skipped = load_cases(data_dir)
     rows = [validate_case(case) for case in cases]
     held = holdouts(cases, rows)
     probe = Console()
     console = probe if probe.is_terminal else Console(width=PIPE_WIDTH)
-    for table in rows_tables(rows):
+    for table in rows_tables(rows, held):
         console.print(table)
     console.print(mape_table(held))
     console.print(_EXPLANATION, highlight=False, markup=False)
@@ -142,7 +191,10 @@ def validate(
     )
     for note in skipped:
         console.print(f"skipped: {note}", markup=False)
+    if write_bands is not None:
+        _write_bands(write_bands, cases, rows, held, data_dir)
     if json_out is not None:
+        held_errors = {i: e for h in held for i, e in h.row_errors.items()}
         payload = {
             "rows": [
                 {
@@ -154,18 +206,22 @@ def validate(
                     "predicted": r.predicted,
                     "measured": r.case.measured,
                     "error": r.error,
+                    "held_out_error": held_errors.get(i),
                     "compute_ratio": r.compute_ratio,
                     "breakdown_s": r.result.breakdown,
                 }
-                for r in rows
+                for i, r in enumerate(rows)
             ],
             "mape_by_file": mape_by_file(rows),
             "mape_by_file_detail": {
                 h.file: {
                     "in_sample": h.in_sample_mape,
                     "held_out": h.held_out_mape,
-                    "held_out_scale": h.held_out.scale if h.held_out else None,
-                    "held_out_train_files": list(h.held_out.train_files) if h.held_out else [],
+                    "held_out_method": "leave one model out",
+                    "fitted": h.fitted,
+                    "held_out_folds": [
+                        {"model": f.held_out_model, "scale": f.scale, "train_rows": f.train_rows}
+                        for f in h.folds],
                     "uncalibrated": h.uncalibrated_mape,
                     "chip": h.chip,
                 }

@@ -1,6 +1,7 @@
 """Validation against published training runs (``trnsim validate``).
 
-The package ships the measurements of ``/work/shared/data/calibration`` in
+The package ships published measurements (Narayanan et al. 2021, Korthikanti et al. 2022, the
+Megatron-LM README's H100 weak-scaling table) in
 ``trnsim/data/calibration/*.csv`` (sources in their header comments) and, in ``settings.toml``,
 the run settings each file leaves unstated (schedule, recompute, micro-batch), the same for every
 row of a file. Each row becomes a model, a system, a rank count and a plan; :func:`validate_case`
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import statistics
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ class Metric(StrEnum):
     STEP_TIME_S = "step_time_s"
     TFLOPS_PER_GPU = "tflops_per_gpu"  # hardware FLOPs (recompute included), per GPU per second
     MFU = "mfu"
+    SEQ_PER_S = "seq_per_s"  # sequences per second for the whole job
 
 
 @dataclass(frozen=True)
@@ -179,10 +182,50 @@ def _megatron_h100(file: str, text: str, settings: Mapping[str, Any]) -> Iterato
                               _plan(row, settings, ranks), seq, Metric.MFU, float(row["mfu"]))
 
 
+def _llama(name: str, row: Mapping[str, str], seq_len: int, settings: Mapping[str, Any]) -> ModelConfig:
+    """A Llama 2 shape: SwiGLU MLP, RMSNorm, RoPE, no biases, untied embeddings."""
+    hidden, heads = int(row["hidden"]), int(row["heads"])
+    return ModelConfig(
+        name=name, family="llama", hidden_size=hidden, num_layers=int(row["layers"]), num_heads=heads,
+        num_kv_heads=int(row["kv_heads"]), head_dim=hidden // heads, ffn_hidden_size=int(row["ffn"]),
+        vocab_size=int(row["vocab"]), max_seq_len=seq_len, mlp=MlpKind.SWIGLU, norm=NormKind.RMSNORM,
+        position=PositionKind.ROPE, tie_embeddings=False, linear_bias=False,
+        dropout=bool(settings.get("dropout", False)), source="calibration row (Llama 2 shape)",
+    )
+
+
+#: Columns that identify one configuration of the Neuron tables (the SDK release does not).
+_NEURON_CONFIG = ("model", "hidden", "layers", "heads", "kv_heads", "ffn", "vocab", "nodes", "ranks", "tp",
+                  "pp", "dp", "zero", "sequence_parallel", "recompute", "micro_batch", "global_batch",
+                  "seq_len")
+
+
+def _neuron_trn1(file: str, text: str, settings: Mapping[str, Any]) -> Iterator[CalibrationCase]:
+    """One case per configuration: the median of its re-measurements across SDK releases."""
+    groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    for row in _rows(text):
+        groups.setdefault(tuple(row[key] for key in _NEURON_CONFIG), []).append(row)
+    for rows in groups.values():
+        row = rows[0]
+        seq = int(row["seq_len"])
+        ranks, tp, pp = int(row["ranks"]), int(row["tp"]), int(row["pp"])
+        if int(row["dp"]) * tp * pp != ranks:
+            raise ValueError(f"'dp' (tp*pp*dp != ranks in row {row['model']} sdk {row['sdk']})")
+        fixed = {"zero_stage": int(row["zero"]), "recompute": Recompute(row["recompute"]),
+                 "sequence_parallel": row["sequence_parallel"] == "1" and tp > 1}
+        plan = _plan(row, settings, ranks, **fixed)
+        label = f"{row['model'].removeprefix('Llama2-')} pp{pp} med{len(rows)}"  # median of n releases
+        measured = statistics.median(float(r["seq_per_s"]) for r in rows)
+        model = _llama(row["model"], row, seq, settings)
+        yield CalibrationCase(file, label, model, settings["system"], ranks, plan, seq, Metric.SEQ_PER_S,
+                              measured)
+
+
 _READERS: dict[str, Callable[[str, str, Mapping[str, Any]], Iterator[CalibrationCase]]] = {
     "korthikanti2022_a100": _korthikanti,
     "narayanan2021_a100": _narayanan,
     "megatron_h100_weak_scaling": _megatron_h100,
+    "neuron_trn1_llama2": _neuron_trn1,
 }
 
 
@@ -219,6 +262,8 @@ def validate_case(case: CalibrationCase) -> ValidationRow:
         predicted = result.step_time_s
     elif case.metric is Metric.MFU:
         predicted = result.mfu
+    elif case.metric is Metric.SEQ_PER_S:
+        predicted = case.plan.global_batch / result.step_time_s
     else:
         tokens = case.plan.global_batch * case.seq_len
         flops = hardware_flops(case.model, tokens, case.seq_len, case.plan.recompute,

@@ -62,8 +62,12 @@ def daly_interval_s(checkpoint_write_s: float, mtbf_s: float) -> float:
 
 
 def _goodput(interval_s: float, delta_s: float, restart_s: float, mtbf_s: float) -> float:
-    wall_per_work = mtbf_s * math.exp(restart_s / mtbf_s) * math.expm1((interval_s + delta_s) / mtbf_s)
-    return interval_s / wall_per_work
+    # wall/work = M e^(R/M) (e^((tau+delta)/M) - 1) / tau, in logs: an interval of many MTBFs would
+    # overflow exp() although the answer (goodput -> 0) is well defined.
+    x = (interval_s + delta_s) / mtbf_s
+    log_expm1 = x + math.log1p(-math.exp(-x)) if x > 1.0 else math.log(math.expm1(x))
+    log_ratio = math.log(interval_s) - math.log(mtbf_s) - restart_s / mtbf_s - log_expm1
+    return math.exp(log_ratio) if log_ratio > -745.0 else 0.0  # below exp()'s smallest subnormal
 
 
 def estimate_goodput(

@@ -1,12 +1,16 @@
-"""Held-out validation of the per-chip ``calibration_scale`` (leave one calibration file out).
+"""Held-out validation of the per-chip ``calibration_scale`` (leave one model out).
 
 The GPU efficiency files carry one ``calibration_scale`` per chip, fitted end to end on the very
 calibration files ``trnsim validate`` checks, so the validation MAPE with the shipped scale is an
-in-sample figure. This module gives the out-of-sample one: for each file, refit the chip's scale
-on the rows of the *other* files that use the same chip (the same one-parameter fit as
-``benchmarks/calibrate_efficiency.py``: the scale with the least mean absolute percentage error,
-on a 0.05 grid refined to 0.01), then predict this file's rows with it. A file that is the only
-one for its chip gets no held-out figure. Pure: the caller supplies the evaluation.
+in-sample figure. This module gives the out-of-sample one, per model size: for each model shape,
+refit the chip's scale on every row of that chip (all files) whose model is a *different* shape
+(the same one-parameter fit as ``benchmarks/calibrate_efficiency.py``: the scale with the least
+mean absolute percentage error, on a 0.05 grid refined to 0.01), then predict the rows of that
+model with it. A file's held-out MAPE is the mean over its rows of these held-out errors, so a
+chip with a single calibration file still gets one. A chip with no fitted parameter (Trainium:
+kernel-simulated times, nothing fitted on the calibration data) has held-out = in-sample, and says
+so; a chip whose rows are all one model gets no held-out figure. Pure: the caller supplies the
+evaluation.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["FileHoldout", "ScaleFit", "fit_scale", "leave_one_file_out", "mape"]
+__all__ = ["FileHoldout", "RowKey", "ScaleFit", "fit_scale", "leave_one_model_out", "mape"]
 
 #: Signed relative errors of every row of one chip at a given scale, keyed by row id.
 ErrorsAt = Callable[[str, float], Mapping[int, float]]
@@ -50,45 +54,66 @@ def fit_scale(mape_at: Callable[[float], float], lo: float = SCALE_LO, hi: float
 
 
 @dataclass(frozen=True)
+class RowKey:
+    """What the held-out split needs to know of one calibration row."""
+
+    file: str
+    chip: str
+    model: str  # the model shape; rows of one shape are held out together
+    fitted: bool  # whether the chip has a fitted calibration scale
+
+
+@dataclass(frozen=True)
 class ScaleFit:
-    """A scale fitted on some files' rows of one chip."""
+    """A scale fitted on the rows of one chip that are not of the held-out model."""
 
     chip: str
     scale: float
-    train_files: tuple[str, ...]
+    held_out_model: str
+    train_rows: int
     train_mape: float
 
 
 @dataclass(frozen=True)
 class FileHoldout:
-    """One calibration file's errors three ways: shipped scale, held-out refit, scale 1.0."""
+    """One calibration file's errors three ways: shipped scale, held-out refits, scale 1.0."""
 
     file: str
     chip: str
     rows: int
     in_sample_mape: float
     uncalibrated_mape: float
-    held_out: ScaleFit | None  # None: no other file uses this chip
+    fitted: bool  # False: the chip has no fitted parameter, held-out = in-sample
+    folds: tuple[ScaleFit, ...]  # one refit per model of this file (empty: none possible)
     held_out_mape: float | None
+    #: Signed held-out error of each row of this file, by row id.
+    row_errors: Mapping[int, float]
+    #: Signed error of each row at scale 1.0 (uncalibrated curves; = in-sample when nothing is fitted).
+    uncalibrated_errors: Mapping[int, float]
 
     @property
     def held_out_text(self) -> str:
-        """The held-out figure, or why there is none."""
-        if self.held_out is None or self.held_out_mape is None:
-            return f"no held-out estimate (only file for {self.chip})"
-        return f"{self.held_out_mape:.1%} (scale {self.held_out.scale:.2f})"
+        """The held-out figure and the refitted scales, or why there is none."""
+        if self.held_out_mape is None:
+            return f"no held-out estimate (one model only on {self.chip})"
+        if not self.fitted:
+            return f"{self.held_out_mape:.1%} (nothing fitted)"
+        scales = sorted(f.scale for f in self.folds)
+        span = f"{scales[0]:.2f}" if scales[0] == scales[-1] else f"{scales[0]:.2f}-{scales[-1]:.2f}"
+        return f"{self.held_out_mape:.1%} (scale {span})"
 
 
-def leave_one_file_out(
-    rows: Mapping[int, tuple[str, str]],
+def leave_one_model_out(
+    rows: Mapping[int, RowKey],
     shipped_errors: Mapping[int, float],
     errors_at: ErrorsAt,
 ) -> list[FileHoldout]:
-    """Per file: in-sample MAPE, MAPE at scale 1.0, and the held-out MAPE with a refitted scale.
+    """Per file: in-sample MAPE, MAPE at scale 1.0, and the held-out MAPE by leave-one-model-out.
 
-    ``rows`` maps a row id to its (file, chip); ``shipped_errors`` holds each row's signed error
-    with the shipped scales; ``errors_at(chip, scale)`` evaluates every row of ``chip`` at
-    ``scale`` (memoised here, so each (chip, scale) is evaluated once).
+    ``rows`` maps a row id to its :class:`RowKey`; ``shipped_errors`` holds each row's signed
+    error with the shipped scales; ``errors_at(chip, scale)`` evaluates every row of ``chip`` at
+    ``scale`` (memoised here, so each (chip, scale) is evaluated once; never called for a chip
+    without a fitted scale).
     """
     memo: dict[tuple[str, float], Mapping[int, float]] = {}
 
@@ -98,28 +123,43 @@ def leave_one_file_out(
             memo[key] = errors_at(chip, scale)
         return memo[key]
 
-    files: dict[str, tuple[str, list[int]]] = {}
-    for row_id, (file, chip) in rows.items():
-        files.setdefault(file, (chip, []))[1].append(row_id)
-    out: list[FileHoldout] = []
-    for file, (chip, ids) in files.items():
-        others = sorted({f for f, (c, _) in files.items() if c == chip and f != file})
-        train = [i for f in others for i in files[f][1]]
-        fit: ScaleFit | None = None
-        held: float | None = None
-        if train:
-            def train_mape(scale: float, chip: str = chip, train: list[int] = train) -> float:
-                errors = at(chip, scale)
-                return mape([errors[i] for i in train])
+    folds: dict[tuple[str, str], ScaleFit | None] = {}
+    held_errors: dict[int, float] = {}
+    for row_id, key in rows.items():
+        if not key.fitted:
+            held_errors[row_id] = shipped_errors[row_id]
+            continue
+        fold = (key.chip, key.model)
+        if fold not in folds:
+            train = [i for i, k in rows.items() if k.chip == key.chip and k.model != key.model]
+            fit: ScaleFit | None = None
+            if train:
+                def train_mape(scale: float, chip: str = key.chip, train: list[int] = train) -> float:
+                    errors = at(chip, scale)
+                    return mape([errors[i] for i in train])
 
-            scale = fit_scale(train_mape)
-            fit = ScaleFit(chip, scale, tuple(others), train_mape(scale))
-            held = mape([at(chip, scale)[i] for i in ids])
+                scale = fit_scale(train_mape)
+                fit = ScaleFit(key.chip, scale, key.model, len(train), train_mape(scale))
+            folds[fold] = fit
+        fitted_fold = folds[fold]
+        if fitted_fold is not None:
+            held_errors[row_id] = at(key.chip, fitted_fold.scale)[row_id]
+
+    files: dict[str, list[int]] = {}
+    for row_id, key in rows.items():
+        files.setdefault(key.file, []).append(row_id)
+    out: list[FileHoldout] = []
+    for file, ids in files.items():
+        first = rows[ids[0]]
+        file_folds = {folds[(first.chip, rows[i].model)] for i in ids} if first.fitted else set()
+        complete = all(i in held_errors for i in ids)
+        raw = {i: at(first.chip, 1.0)[i] if first.fitted else shipped_errors[i] for i in ids}
         out.append(FileHoldout(
-            file=file, chip=chip, rows=len(ids),
-            in_sample_mape=mape([shipped_errors[i] for i in ids]),
-            uncalibrated_mape=mape([at(chip, 1.0)[i] for i in ids]),
-            held_out=fit, held_out_mape=held,
+            file=file, chip=first.chip, rows=len(ids), in_sample_mape=mape([shipped_errors[i] for i in ids]),
+            uncalibrated_mape=mape(list(raw.values())), uncalibrated_errors=raw,
+            fitted=first.fitted,
+            folds=tuple(sorted((f for f in file_folds if f is not None), key=lambda f: f.held_out_model)),
+            held_out_mape=mape([held_errors[i] for i in ids]) if complete else None,
+            row_errors={i: held_errors[i] for i in ids if i in held_errors},
         ))
     return out
-

@@ -39,6 +39,7 @@ from trnsim.cluster.traffic import (
     pp_send_s,
     tp_comm,
 )
+from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
 from trnsim.devicetime.timing import time_op
 from trnsim.errors import ConfigError
@@ -55,6 +56,7 @@ T = TypeVar("T")
 __all__ = [
     "BREAKDOWN_KEYS",
     "CHECKPOINT_BYTES_PER_PARAM",
+    "COMPUTE_DETAIL_KEYS",
     "StepResult",
     "check_plan",
     "clear_cache",
@@ -98,6 +100,9 @@ class StepResult:
     #: Peak memory of the first and of the last pipeline stage (they differ: in-flight micro-batches,
     #: embedding, output layer).
     stage_memory_bytes: dict[str, float] = field(default_factory=dict)
+    #: The slowest stage's compute per op class over the step (all micro-batches), in seconds, keys
+    #: COMPUTE_DETAIL_KEYS: the effect of compiler fusion and cross-engine overlap (Trainium).
+    compute_by_class: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the keys of ``trnsim estimate --json``)."""
@@ -124,6 +129,7 @@ class StepResult:
             "groups": dict(self.groups),
             "algorithms": dict(self.algorithms),
             "stage_memory_bytes": dict(self.stage_memory_bytes),
+            "compute_by_class_s": {k: dict(v) for k, v in self.compute_by_class.items()},
         }
 
 
@@ -141,6 +147,13 @@ class _StageTime:
     expert_params: int  # replicated over expert-DP
     layers: int
     moe_layers: int
+    #: Per op class, one micro-batch: seconds timed alone, saved by fusion, hidden by overlap, in step.
+    by_class: dict[str, dict[str, float]]
+
+
+#: Keys of :attr:`StepResult.compute_by_class` rows: op time alone, saved by compiler fusion, hidden
+#: under a neighbouring GEMM (cross-engine overlap), and what the step pays (alone - fused - hidden).
+COMPUTE_DETAIL_KEYS = ("alone", "fused", "hidden", "step")
 
 
 #: Results keyed by the identity of the (immutable, catalog-cached) model and system objects plus
@@ -173,12 +186,19 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     def compute() -> _StageTime:
         graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
                            plan.flash_attention)
+        alone = [time_op(op, system) for op in graph.ops]  # all op.count instances
+        effects = apply_fusion(graph.ops, alone, load_fusion(system.chip))
         sums: dict[tuple[bool, OpClass | None], float] = {}
-        for op in graph.ops:
-            seconds = time_op(op, system)  # all op.count instances
+        by_class: dict[str, dict[str, float]] = {}
+        for op, effect in zip(graph.ops, effects, strict=True):
             forward = op.phase is Phase.FWD
             for cls in (None, op.op_class):
-                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
+                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + effect.seconds
+            row = by_class.setdefault(op.op_class.value, dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
+            row["alone"] += effect.alone_s
+            row["fused"] += effect.fused_s
+            row["hidden"] += effect.hidden_s
+            row["step"] += effect.seconds
         return _StageTime(
             fwd_s=sums.get((True, None), 0.0),
             bwd_s=sums.get((False, None), 0.0),
@@ -190,6 +210,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers,
             moe_layers=graph.moe_layers,
+            by_class=by_class,
         )
 
     rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
@@ -536,6 +557,7 @@ def estimate_step(
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
         stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
+        compute_by_class={cls: {k: m * v for k, v in row.items()} for cls, row in slow.by_class.items()},
         algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
         groups={"tp": groups.tp.describe(), "cp": groups.cp.describe(), "ep": groups.ep.describe(),
                 "dp": groups.dp.describe(), "pp": groups.pp.describe()},

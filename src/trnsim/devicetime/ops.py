@@ -82,6 +82,9 @@ class Op:
     count: int = 1
     #: The kernel that implements it on Trainium ('matmul', 'rmsnorm', 'attention', ...); '' = none.
     kernel: str = ""
+    #: The GEMM whose output this op reads straight from the accumulator with no collective in
+    #: between (an activation or residual add a compiler can run as the GEMM's epilogue); ''.
+    epilogue_of: str = ""
 
     @property
     def total_flops(self) -> float:

@@ -23,6 +23,7 @@ from trnsim.devicetime import kernel_path
 from trnsim.devicetime.analytic import analytic_time_s
 from trnsim.devicetime.cache import LatencyCache, default_cache
 from trnsim.devicetime.efficiency import load_efficiency
+from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.roofline import roofline_time_s
@@ -218,7 +219,9 @@ class DeviceStepTime:
     compute_s: float  # forward, recompute and backward of one micro-batch
     optimizer_s: float
     methods: dict[Method, int] = field(default_factory=dict)
-    op_times: tuple[OpTime, ...] = ()
+    op_times: tuple[OpTime, ...] = ()  # after fusion and overlap
+    #: Per op class, one micro-batch: (seconds saved by compiler fusion, hidden under TensorE).
+    fusion_s: dict[OpClass, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def total_s(self) -> float:
@@ -230,6 +233,7 @@ class DeviceStepTime:
             "compute_s": self.compute_s, "optimizer_s": self.optimizer_s, "total_s": self.total_s,
             "by_class_s": {k.value: v for k, v in self.by_class_s.items()},
             "by_phase_s": {k.value: v for k, v in self.by_phase_s.items()},
+            "fusion_s": {k.value: {"fused": f, "hidden": h} for k, (f, h) in self.fusion_s.items()},
             "methods": {k.value: v for k, v in self.methods.items()},
             "ops": [{"name": t.op.name, "class": t.op.op_class.value, "phase": t.op.phase.value,
                      "count": t.op.count, "flops": t.op.total_flops, "bytes": t.op.total_bytes,
@@ -248,7 +252,15 @@ def time_step(graph: _HasOps, chip: ChipSpec | SystemSpec, method: Method | str 
     ``optimizer_ops`` replaces the graph's own (e.g. ZeRO-sharded ones from
     ``build_optimizer_ops``).
     """
-    compute = tuple(time_op_detailed(op, chip, method, ranks_per_chip) for op in graph.ops)
+    alone = tuple(time_op_detailed(op, chip, method, ranks_per_chip) for op in graph.ops)
+    # Compiler fusion and cross-engine overlap across neighbouring ops (Trainium; see fusion.py).
+    rules = load_fusion(_rank(chip, ranks_per_chip).chip)
+    effects = apply_fusion(graph.ops, [t.seconds for t in alone], rules)
+    compute = tuple(OpTime(t.op, e.seconds, t.method) for t, e in zip(alone, effects, strict=True))
+    saved: dict[OpClass, tuple[float, float]] = {}
+    for t, e in zip(alone, effects, strict=True):
+        fused, hidden = saved.get(t.op.op_class, (0.0, 0.0))
+        saved[t.op.op_class] = (fused + e.fused_s, hidden + e.hidden_s)
     opt_ops = graph.optimizer_ops if optimizer_ops is None else optimizer_ops
     optimizer = tuple(time_op_detailed(op, chip, method, ranks_per_chip) for op in opt_ops)
     by_class: dict[OpClass, float] = {}
@@ -258,4 +270,5 @@ def time_step(graph: _HasOps, chip: ChipSpec | SystemSpec, method: Method | str 
         by_class[t.op.op_class] = by_class.get(t.op.op_class, 0.0) + t.seconds
         by_phase[t.op.phase] = by_phase.get(t.op.phase, 0.0) + t.seconds
         methods[t.method] = methods.get(t.method, 0) + 1
-    return DeviceStepTime(by_class, by_phase, _sum(compute), _sum(optimizer), methods, (*compute, *optimizer))
+    return DeviceStepTime(by_class, by_phase, _sum(compute), _sum(optimizer), methods, (*compute, *optimizer),
+                          saved)

@@ -336,7 +336,9 @@ def _user_dir(catalog_dir: str | Path | None) -> str | None:
         return None
     path = Path(chosen)
     if not path.is_dir():
-        raise ConfigError(f"catalog directory '{path}' does not exist (from catalog_dir= or ${CATALOG_ENV})")
+        origin = f"${CATALOG_ENV}" if catalog_dir is None else "--catalog"
+        raise ConfigError(f"catalog directory '{path}' does not exist (given by {origin}); "
+                          "give a directory that holds systems/, chips/ ...")
     return str(path.resolve())
 
 

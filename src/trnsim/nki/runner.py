@@ -74,7 +74,10 @@ def _print_user_traceback(error: BaseException, file: Path) -> None:
     tb = error.__traceback__
     while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
         tb = tb.tb_next
-    traceback.print_exception(type(error), error, tb if tb is not None else error.__traceback__)
+    if tb is None and not isinstance(error, SyntaxError):
+        tb = error.__traceback__  # the error arose before any frame of the file: show them all
+    # A SyntaxError in the file: none of its frames ran, and Python shows only file, line and caret.
+    traceback.print_exception(type(error), error, tb)
 
 
 def collect_traces(

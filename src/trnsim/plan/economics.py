@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from trnsim.cluster.error_band import ErrorBand, load_band
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import Candidate
 from trnsim.plan.evaluator import StepEstimate
 from trnsim.plan.problem import Problem
@@ -39,8 +42,16 @@ class PlanOutcome:
     energy_mwh: float | None
     meets_deadline: bool
     meets_budget: bool
+    #: The validation error of the system's platform family (None: no band known, e.g. a custom chip).
+    error_band: ErrorBand | None = None
     #: Confidence of the power figure behind ``energy_mwh`` (e.g. 'estimate' for Trn2's 500 W).
     energy_confidence: str | None = None
+
+    def band_range(self, value: float | None) -> tuple[float, float] | None:
+        """``value`` (step time, time-to-train or cost: they scale together) minus and plus the band."""
+        if value is None or self.error_band is None:
+            return None
+        return self.error_band.interval(value)
 
     @property
     def time_to_train_days(self) -> float:
@@ -83,7 +94,18 @@ class PlanOutcome:
             "energy_confidence": self.energy_confidence,
             "meets_deadline": self.meets_deadline,
             "meets_budget": self.meets_budget,
+            **self._band_dict(),
         }
+
+    def _band_dict(self) -> dict[str, Any]:
+        band = self.error_band
+        out: dict[str, Any] = {"error_band": band.fraction if band else None,
+                               "error_band_label": band.label if band else "no error band for this system"}
+        for key, value in (("step_time_s", self.estimate.step_time_s), ("time_to_train_days",
+                           self.time_to_train_days), ("cost_usd", self.cost_usd)):
+            span = self.band_range(value)
+            out[f"{key}_low"], out[f"{key}_high"] = span if span else (None, None)
+        return out
 
 
 def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepEstimate) -> PlanOutcome:
@@ -114,4 +136,15 @@ def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepEstimate)
         meets_deadline=meets_deadline,
         meets_budget=meets_budget,
         energy_confidence=None if energy is None else system.power_confidence,
+        error_band=_band(system.config),
     )
+
+
+def _band(config: object) -> ErrorBand | None:
+    """The error band of the system's chip (None for a system without a catalog spec)."""
+    if not isinstance(config, SystemSpec):
+        return None
+    try:
+        return load_band(config.chip.family, config.chip.name)
+    except ConfigError:
+        return None

@@ -10,7 +10,12 @@ class PlanError(TrnsimError):
 
 
 class NoFeasiblePlanError(PlanError):
-    """Every candidate parallel plan was infeasible; the message says why, by reason."""
+    """Every candidate parallel plan was infeasible; the message names the binding constraint.
+
+    The input was valid, the answer is "none": the CLI exits with status 3, not 2.
+    """
+
+    exit_status = 3
 
 
 class SweepSpecError(ConfigError):

@@ -24,7 +24,13 @@ from trnsim.plan.economics import PlanOutcome, plan_outcome
 from trnsim.plan.errors import NoFeasiblePlanError
 from trnsim.plan.evaluator import Evaluator, Infeasible
 from trnsim.plan.problem import Objective, Problem
-from trnsim.plan.space import CandidateGroup, SearchSpace, candidate_groups
+from trnsim.plan.space import (
+    CandidateGroup,
+    SearchSpace,
+    candidate_groups,
+    max_usable_ranks,
+    nearest_splittable_ranks,
+)
 
 #: Knobs whose alternatives the explanation compares against the winner.
 EXPLAINED_KNOBS = ("ranks", "tp", "pp", "interleave", "cp", "ep", "zero_stage", "micro_batch", "recompute")
@@ -241,22 +247,42 @@ def search_plans(
                 progress(len(group.members))
     acc.stats.elapsed_s = time.perf_counter() - started
     if not acc.top:
-        raise NoFeasiblePlanError(_no_plan_message(problem_list, acc.stats))
+        raise NoFeasiblePlanError(_no_plan_message(problem_list, acc.stats, space))
     return SearchResult(objective, acc.top, acc.stats, acc.best_by_knob, acc.best_by_knobs)
 
 
-def _no_plan_message(problems: list[Problem], stats: SearchStats) -> str:
+def require_candidates(problem: Problem, space: SearchSpace | None = None) -> None:
+    """Raise :class:`NoFeasiblePlanError`, naming the binding constraint, if no split of the ranks
+    exists (cheap: no candidate is evaluated)."""
+    space = space or SearchSpace()
+    if not candidate_groups(problem, space):
+        raise NoFeasiblePlanError(_no_plan_message([problem], SearchStats(), space))
+
+
+def _no_plan_message(problems: list[Problem], stats: SearchStats, space: SearchSpace) -> str:
     first = problems[0]
-    ranks = ", ".join(str(p.ranks) for p in problems)
+    ranks = ", ".join(f"{p.ranks:,}" for p in problems)
     if stats.candidates == 0:
-        return (
-            f"no valid parallel plan for {first.model.name} on {first.system.name} with {ranks} ranks: "
-            f"no split of the ranks divides the heads, layers and global batch "
-            f"{first.job.global_batch}; try a rank count that is a multiple of "
-            f"{first.system.ranks_per_node} or another global batch"
-        )
+        return (f"no valid parallel plan for {first.model.name} on {first.system.name} with {ranks} ranks: "
+                + _no_split_reason(first, space))
     reasons = ", ".join(f"{reason} {count}" for reason, count in stats.infeasible_by_reason.most_common())
     return (
         f"no feasible plan for {first.model.name} on {first.system.name} with {ranks} ranks: "
         f"all {stats.candidates} candidates rejected ({reasons}); try more ranks or a smaller global batch"
     )
+
+
+def _no_split_reason(problem: Problem, space: SearchSpace) -> str:
+    """The binding constraint when no split of the ranks exists, and a rank count that has one."""
+    bound, tp, pp, cp = max_usable_ranks(problem, space)
+    gb = problem.job.global_batch
+    nearest = nearest_splittable_ranks(problem, space)
+    per_chip = problem.system.ranks_per_chip
+    hint = "try another rank count" if nearest is None else f"try {nearest:,} ranks" + (
+        f" ({-(-nearest // per_chip):,} chips)" if per_chip > 1 else "")
+    if problem.ranks > bound:
+        return (f"more ranks than any split can use (data parallelism divides the global batch {gb}: "
+                f"at most {gb} x TP {tp} x PP {pp} x CP {cp} = {bound:,} ranks); "
+                f"{hint} or a larger global batch")
+    return (f"no split of the ranks into TP x PP x CP x DP divides the heads, layers and global batch {gb}; "
+            f"{hint} or another global batch")

@@ -23,8 +23,9 @@ when even that member does not fit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -184,3 +185,45 @@ def candidate_groups(problem: Problem, space: SearchSpace) -> list[CandidateGrou
         if members:
             groups.append(CandidateGroup(members))
     return groups
+
+
+def max_usable_ranks(problem: Problem, space: SearchSpace) -> tuple[int, int, int, int]:
+    """An upper bound on the ranks any split can use, and its factors (TP, PP, CP limits).
+
+    Data parallelism must divide the global batch, so no split uses more than
+    ``global_batch × max TP × max PP × max CP`` ranks.
+    """
+    model, job = problem.model, problem.job
+    tp_limit = problem.system.ranks_per_node if space.tp_within_node else problem.ranks
+    tps = [t for t in (space.tp or _powers_of_two_up_to(min(tp_limit, model.num_heads)))
+           if t <= tp_limit and _tp_ok(model, t)]
+    pps = space.pp or tuple(d for d in range(1, model.num_layers + 1)
+                            if not space.even_layers or model.num_layers % d == 0)
+    cps = [c for c in space.cp if _divides(c, job.seq_len)]
+    tp, pp, cp = max(tps, default=1), max(pps), max(cps, default=1)
+    return job.global_batch * tp * pp * cp, tp, pp, cp
+
+
+def nearest_splittable_ranks(problem: Problem, space: SearchSpace, tries: int = 64) -> int | None:
+    """The rank count nearest to ``problem.ranks`` that has a valid split and fills whole nodes
+    (or evenly part of one), or ``None`` if none of the ``tries`` nearest products has one.
+
+    Every split is TP × PP × CP × DP with DP dividing the global batch, so the candidates are the
+    products of the allowed degrees; only the nearest few are checked in full.
+    """
+    model, job = problem.model, problem.job
+    per_node = problem.system.ranks_per_node
+    tp_limit = problem.system.ranks_per_node if space.tp_within_node else problem.ranks
+    tps = [t for t in (space.tp or _powers_of_two_up_to(min(tp_limit, model.num_heads)))
+           if t <= tp_limit and _tp_ok(model, t)]
+    pps = space.pp or tuple(d for d in range(1, model.num_layers + 1)
+                            if not space.even_layers or model.num_layers % d == 0)
+    cps = [c for c in space.cp if _divides(c, job.seq_len)]
+    dps = [d for d in range(1, math.isqrt(job.global_batch) + 1) if job.global_batch % d == 0]
+    dps += [job.global_batch // d for d in dps]
+    products = {t * p * c * d for t in tps for p in pps for c in cps for d in dps}
+    whole = [r for r in products if r != problem.ranks and (r % per_node == 0 or per_node % r == 0)]
+    for ranks in sorted(whole, key=lambda r: (abs(r - problem.ranks), r))[:tries]:
+        if candidate_groups(replace(problem, ranks=ranks), space):
+            return ranks
+    return None

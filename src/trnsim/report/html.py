@@ -156,12 +156,13 @@ def _energy_cell(entry: Entry) -> str:
 
 def results_table(entries: list[Entry]) -> str:
     """An HTML table of the entries."""
-    head = ("kind", "system", "chips", "plan", "time (days)", "tokens/s", "MFU", "memory GiB", "cost USD",
-            "energy MWh")
+    head = ("kind", "system", "chips", "plan", "time (days)", "± (error band)", "tokens/s", "MFU",
+            "memory GiB", "cost USD", "energy MWh")
     lines = ["<table><tr>" + "".join(f"<th class='text'>{h}</th>" for h in head) + "</tr>"]
     for e in entries:
         cells = [
             e["kind"], e["series"], f"{e['chips']:,}", e["plan"], _fmt(e["time_to_train_days"], ".2f"),
+            _fmt(e.get("error_band"), ".0%"),
             _fmt(e["tokens_per_s"], ",.0f"), _fmt(e["mfu"], ".1%"),
             _fmt(e["memory_per_rank_bytes"] / GIB, ".1f"), _fmt(e.get("cost_usd"), ",.0f"),
             _energy_cell(e),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
+from trnsim.cluster.error_band import bands_overlap
 from trnsim.plan.claims import ClaimCheck
 from trnsim.plan.compare import Comparison
 from trnsim.plan.economics import PlanOutcome
@@ -26,13 +27,14 @@ def plans_table(result: SearchResult) -> Table:
     """The top plans of a search, best first, with their step-time breakdown."""
     table = Table(title=f"Top {len(result.top)} plans (ranked by {result.objective.value}; ✗ misses "
                         "deadline or budget)")
-    for column in ("#", "ranks", "plan", "step s", "MFU", "GiB/rank", "goodput", "days", "cost", "MWh"):
+    for column in ("#", "ranks", "plan", "step s", "±", "MFU", "GiB/rank", "goodput", "days", "cost", "MWh"):
         table.add_column(column, justify="left" if column == "plan" else "right")
     for i, o in enumerate(result.top, 1):
         est = o.estimate
         flag = "" if o.meets_constraints else " ✗"
         table.add_row(
-            str(i), f"{o.ranks:,}", o.candidate.short() + flag, f"{est.step_time_s:.2f}", f"{est.mfu:.0%}",
+            str(i), f"{o.ranks:,}", o.candidate.short() + flag, f"{est.step_time_s:.2f}", _band(o),
+            f"{est.mfu:.0%}",
             f"{est.memory_per_rank_bytes / GIB:.1f}", f"{est.goodput:.0%}", f"{o.time_to_train_days:.1f}",
             _money(o.cost_usd), _energy(o.energy_mwh),
         )
@@ -62,6 +64,43 @@ def _money_short(value: float | None) -> str:
     return f"${value:,.0f}"
 
 
+def _band(o: PlanOutcome) -> str:
+    """The relative error band of a plan's step time, time-to-train and cost (they scale together)."""
+    return "?" if o.error_band is None else f"{o.error_band.fraction:.0%}"
+
+
+def band_legend(outcomes: list[PlanOutcome]) -> list[str]:
+    """One line per error band shown: what the ± column rests on."""
+    seen: dict[str, str] = {}
+    for o in outcomes:
+        if o.error_band is not None:
+            band = o.error_band
+            seen[band.family] = f"±{band.fraction:.0%} ({band.family}): {band.label}"
+    return [f"error band {line}" for line in seen.values()]
+
+
+def band_verdicts(comparison: Comparison) -> list[str]:
+    """Each system against the fastest at equal chips: a difference beyond the error bars, or within them."""
+    rows = [(r.system.name, r.best) for r in comparison.rows if r.best is not None]
+    if len(rows) < 2:
+        return []
+    fastest_name, fastest = min(rows, key=lambda r: r[1].time_to_train_days)
+    out = []
+    for name, o in rows:
+        if name == fastest_name:
+            continue
+        ratio = o.time_to_train_days / fastest.time_to_train_days
+        if fastest.error_band is None or o.error_band is None:
+            verdict = "error bars unknown"
+        elif bands_overlap(fastest.time_to_train_days, fastest.error_band, o.time_to_train_days,
+                           o.error_band):
+            verdict = "within the error bars: not a resolved difference"
+        else:
+            verdict = "beyond the error bars"
+        out.append(f"{fastest_name} faster than {name} by {ratio:.2f}x, {verdict}")
+    return out
+
+
 def _narrow_table(title: str) -> Table:
     """A borderless table, columns two spaces apart: the comparison tables fit 100 columns."""
     return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
@@ -78,9 +117,9 @@ def _energy_short(o: PlanOutcome) -> str:
 
 def _row_cells(o: PlanOutcome | None, with_chips: bool) -> list[str]:
     if o is None:  # why is printed below the table (a note in a cell would wrap into a column)
-        return (["—"] if with_chips else []) + ["— (see below)"] + ["—"] * 6
+        return (["—"] if with_chips else []) + ["— (see below)"] + ["—"] * 7
     cells = [
-        o.candidate.short(), f"{o.time_to_train_days:.1f}",
+        o.candidate.short(), f"{o.time_to_train_days:.1f}", _band(o),
         f"{o.tokens_per_s / o.chips:,.0f}", f"{o.estimate.mfu:.0%}", f"{o.estimate.goodput:.0%}",
         _money_short(o.cost_usd), _energy_short(o),
     ]
@@ -96,8 +135,8 @@ def comparison_table(comparison: Comparison, equal_budget: bool = False) -> Tabl
     else:
         title = f"Equal chips: {comparison.chips:,} chips per system"
     table = _narrow_table(title)
-    columns = ["system", *(["chips"] if equal_budget else []), "best plan", "days", "tok/s\nper chip", "MFU",
-               "goodput", "cost", "MWh"]
+    columns = ["system", *(["chips"] if equal_budget else []), "best plan", "days", "±", "tok/s\nper chip",
+               "MFU", "goodput", "cost", "MWh"]
     for column in columns:
         text = column in ("system", "best plan")
         # numbers never wrap or shorten; a plan too long for its share wraps at a space instead

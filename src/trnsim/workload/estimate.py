@@ -102,6 +102,11 @@ class DeviceEstimate:
             out[t.op.op_class.value] = out.get(t.op.op_class.value, 0.0) + scale * t.seconds
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
+    def fusion_by_class_s(self) -> dict[str, tuple[float, float]]:
+        """Per op class over the step: (seconds saved by compiler fusion, hidden under TensorE)."""
+        m = self.num_microbatches
+        return {cls.value: (m * fused, m * hidden) for cls, (fused, hidden) in self.time.fusion_s.items()}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.name, "device": self.device, "chip": self.chip.name,

@@ -19,7 +19,7 @@ the cluster layer adds them from the model's dimensions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 
@@ -499,7 +499,7 @@ def build_step(
 
     if recompute is Recompute.FULL:
         kept = [s for s in layer_saved if s.kept_by_full_recompute]
-        recompute_ops = [_as_recompute(op) for op in layer_ops]
+        recompute_ops = [_as_recompute(op) for op in _mark_epilogues(layer_ops, t)]
     elif recompute is Recompute.SELECTIVE:
         kept = [s for s in layer_saved if not s.dropped_by_selective]
         recompute_ops = [] if flash_attention else [
@@ -509,8 +509,8 @@ def build_step(
         recompute_ops = []
     saved += kept
 
-    forward = fwd_head + layer_ops + fwd_tail
-    backward = [b for op in reversed(forward) for b in _backward(op)]
+    forward = fwd_head + _mark_epilogues(layer_ops, t) + fwd_tail
+    backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], t)
     params = _params_on_rank(model, shard, dense_layers, moe_layers)
     return StepGraph(
         model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
@@ -526,4 +526,30 @@ def build_step(
 def _as_recompute(op: Op) -> Op:
     return Op(name=f"{op.name}.recompute", op_class=op.op_class, phase=Phase.RECOMPUTE, flops=op.flops,
               bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
-              count=op.count, kernel=op.kernel)
+              count=op.count, kernel=op.kernel,
+              epilogue_of=f"{op.epilogue_of}.recompute" if op.epilogue_of else "")
+
+
+#: (consumer, producer GEMM) pairs where the consumer reads the GEMM's output with no collective in
+#: between, for every TP degree: the column-parallel GEMMs' outputs are local to the rank (RoPE on
+#: Q/K, the MLP activation), and so is the input gradient of the row-parallel fc2.
+_EPILOGUES = (("rope", "qkv"), ("swiglu", "fc1"), ("gelu", "fc1"), ("swiglu.bwd", "fc2.dgrad"),
+              ("gelu.bwd", "fc2.dgrad"))
+#: Only without tensor parallelism: with tp > 1 the row-parallel GEMM's partial sums are all-reduced
+#: (or reduce-scattered) before the residual add.
+_EPILOGUES_TP1 = (("attn_residual", "out_proj"), ("mlp_residual", "fc2"))
+
+
+def _mark_epilogues(ops: list[Op], tp: int) -> list[Op]:
+    """Name, on each op that may run as a GEMM epilogue, the GEMM it reads (see :data:`_EPILOGUES`)."""
+    pairs = _EPILOGUES + (_EPILOGUES_TP1 if tp == 1 else ())
+    out = []
+    for op in ops:
+        for prefix in ("", "expert.", "shared."):
+            base = op.name.removeprefix(prefix) if op.name.startswith(prefix) else None
+            producer = next((p for c, p in pairs if base == c), None) if base is not None else None
+            if producer and op.op_class is OpClass.ELEMENTWISE:
+                op = replace(op, epilogue_of=prefix + producer)
+                break
+        out.append(op)
+    return out

@@ -49,6 +49,9 @@ def load_model(name_or_path: str | Path, overrides: Mapping[str, Any] | None = N
         if path.is_dir():
             path = path / "config.json"
         if not path.is_file():
+            if path.suffix == ".json" or "/" in text or "\\" in text:  # meant as a file, not a preset name
+                raise ConfigError(f"model file '{path}' does not exist; give a config.json path or a preset "
+                                  f"name ({', '.join(list_models())})")
             raise UnknownNameError("model", text, list_models())
         model = _load_file(path.resolve(), path.parent.name if path.name == "config.json" else path.stem)
     if not overrides:

@@ -35,10 +35,15 @@ def render_device_estimate(est: DeviceEstimate) -> Group:
     times.add_column("class")
     times.add_column("time", justify="right")
     times.add_column("share", justify="right")
+    times.add_column("fused away", justify="right")
+    times.add_column("hidden (overlap)", justify="right")
     by_class = est.by_class_s()
+    saved = est.fusion_by_class_s()
     total = sum(by_class.values()) or 1.0
     for name, seconds in by_class.items():
-        times.add_row(name, format_duration(seconds), f"{100 * seconds / total:.1f}%")
+        fused, hidden = saved.get(name, (0.0, 0.0))
+        times.add_row(name, format_duration(seconds), f"{100 * seconds / total:.1f}%",
+                      format_duration(fused) if fused else "-", format_duration(hidden) if hidden else "-")
     memory = Table(title="memory per rank", show_edge=False)
     memory.add_column("part")
     memory.add_column("GiB", justify="right")

@@ -1,0 +1,171 @@
+"""Compiler fusion and cross-engine overlap of a training step's non-GEMM ops (Trainium).
+
+Each op is timed alone, as its own kernel (:mod:`trnsim.devicetime.timing`); the Neuron compiler
+does better on a whole step. :func:`apply_fusion` takes the ops of one micro-batch in program order
+with their stand-alone times and returns each op's time after three mechanisms, whose rules and
+parameters live in ``devicetime/data/fusion/<family>.toml`` (see ``trainium.toml`` for what each
+one models and its sources); a chip family without a file (GPUs, TPUs: their curves already time
+the fused kernels their frameworks launch) is left unchanged.
+
+1. chain: consecutive streaming ops that feed one another become one memory pass;
+2. epilogue: an op reading a GEMM's output (``Op.epilogue_of``) runs on the accumulator copy;
+3. overlap: a fraction of a streaming op beside a GEMM hides under the GEMM's TensorE time.
+
+Memory-bound op times are taken proportional to the bytes they move (as the proxy timing of
+:mod:`trnsim.devicetime.timing` does), so removing bytes from a pass scales its time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trnsim.devicetime.ops import Op, OpClass
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
+
+__all__ = ["FusionRules", "OpEffect", "apply_fusion", "load_fusion"]
+
+_DATA = Path(__file__).parent / "data" / "fusion"
+_FAMILY_FILE = {ChipFamily.TRAINIUM: "trainium"}
+
+
+class _Chain(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    enabled: bool = True
+    classes: tuple[OpClass, ...] = (OpClass.NORM, OpClass.ELEMENTWISE)
+    note: str = ""
+
+
+class _Epilogue(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    enabled: bool = True
+    note: str = ""
+
+
+class _Overlap(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    fraction: float = Field(ge=0.0, le=1.0)
+    classes: tuple[OpClass, ...] = (OpClass.NORM, OpClass.ELEMENTWISE)
+    note: str = ""
+
+
+class FusionRules(BaseModel):
+    """The fusion and overlap rules of one chip family (a data file)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    date: str
+    confidence: str
+    chain: _Chain
+    epilogue: _Epilogue
+    overlap: _Overlap
+
+
+@dataclass(frozen=True, slots=True)
+class OpEffect:
+    """One op's time (all its instances) before and after fusion and overlap."""
+
+    alone_s: float  # timed alone, its own kernel
+    fused_s: float  # saved by chain or epilogue fusion
+    hidden_s: float  # hidden under a neighbouring GEMM's TensorE time
+
+    @property
+    def seconds(self) -> float:
+        """The time the op adds to the step."""
+        return self.alone_s - self.fused_s - self.hidden_s
+
+
+def _user_file(name: str) -> Path | None:
+    base = os.environ.get(CATALOG_ENV)
+    path = Path(base) / "fusion" / f"{name}.toml" if base else None
+    return path if path is not None and path.is_file() else None
+
+
+@lru_cache(maxsize=16)
+def _load(path: Path, mtime_ns: int) -> FusionRules:
+    try:
+        return FusionRules(**tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read TOML: {error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+
+
+def load_fusion(chip: ChipSpec) -> FusionRules | None:
+    """The rules for ``chip``'s family (a user file first), or None where the family has none."""
+    name = _FAMILY_FILE.get(chip.family)
+    if name is None:
+        return None
+    path = _user_file(name) or _DATA / f"{name}.toml"
+    return _load(path, path.stat().st_mtime_ns)
+
+
+def _elements(op: Op) -> int:
+    return int(op.shape.get("rows", 0)) * int(op.shape.get("cols", 0))
+
+
+def _same_pass(a: Op, b: Op) -> bool:
+    return a.phase is b.phase and a.count == b.count
+
+
+def _link_bytes(producer: Op, consumer: Op) -> float:
+    """Bytes of the tensor ``producer`` writes and ``consumer`` reads (both sides of it)."""
+    return min(producer.bytes_written, consumer.bytes_read)
+
+
+def apply_fusion(ops: Sequence[Op], seconds: Sequence[float], rules: FusionRules | None) -> list[OpEffect]:
+    """Each op's time after chain fusion, epilogues and overlap (``ops`` in program order).
+
+    ``seconds[i]`` is op ``i``'s stand-alone time for all its instances. Without rules every op
+    keeps its time.
+    """
+    if len(ops) != len(seconds):
+        raise ValueError("apply_fusion: one time per op")
+    fused = [0.0] * len(ops)
+    if rules is None:
+        return [OpEffect(s, 0.0, 0.0) for s in seconds]
+    # 1 and 2: the bytes each op no longer moves, as a fraction of what it moved alone.
+    removed = [0.0] * len(ops)
+    for i in range(1, len(ops)):
+        prev, op = ops[i - 1], ops[i]
+        if not _same_pass(prev, op):
+            continue
+        chain = rules.chain
+        if (chain.enabled and prev.op_class in chain.classes and op.op_class in chain.classes
+                and _elements(prev) == _elements(op) > 0):
+            # The intermediate is neither written by prev nor read back by op.
+            link = _link_bytes(prev, op)
+            removed[i - 1] += link
+            removed[i] += link
+        elif rules.epilogue.enabled and op.epilogue_of and prev.name == op.epilogue_of:
+            removed[i] += _link_bytes(prev, op)
+    for i, op in enumerate(ops):
+        moved = op.bytes_read + op.bytes_written
+        if removed[i] and moved:
+            fused[i] = seconds[i] * min(1.0, removed[i] / moved)
+    # 3: overlap with the neighbouring GEMMs' TensorE time, each GEMM one budget for both sides.
+    budget = [s if op.op_class is OpClass.MATMUL else 0.0 for op, s in zip(ops, seconds, strict=True)]
+    hidden = [0.0] * len(ops)
+    fraction = rules.overlap.fraction
+    for i, op in enumerate(ops):
+        if op.op_class not in rules.overlap.classes or fraction == 0.0:
+            continue
+        want = fraction * (seconds[i] - fused[i])
+        for j in (i - 1, i + 1):
+            if want <= 0.0 or not 0 <= j < len(ops) or not _same_pass(ops[j], op):
+                continue
+            take = min(want, budget[j])
+            budget[j] -= take
+            hidden[i] += take
+            want -= take
+    return [OpEffect(s, f, h) for s, f, h in zip(seconds, fused, hidden, strict=True)]

@@ -1,0 +1,97 @@
+"""``trnsim kernel run`` and ``kernel profile`` on failing files: the file's own status, Python's message.
+
+A script must be able to trust ``kernel profile``'s status: it is the file's (the first non-zero
+one over several targets), not 0 with a note. A syntax error in the user's file reads as Python
+itself prints it (file, line, caret), with no frame of trnsim's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli_errors import run_main
+
+HEADER = "import numpy as np\nimport neuronxcc.nki as nki\nimport neuronxcc.nki.language as nl\n\n"
+KERNEL = ("@nki.jit\ndef k(a):\n    out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)\n"
+          "    nl.store(out, nl.load(a))\n    return out\n\n")
+FILES = {
+    "syntax.py": HEADER + "@nki.jit\ndef k(a):\n    return nl.load(a\n",
+    # one good launch, then a tile of 129 partitions (the limit is 128): KernelError, status 2
+    "partition129.py": HEADER + KERNEL + "k(np.ones((128, 2), np.float32))\n"
+                       "k(np.ones((129, 2), np.float32))\n",
+    "out_of_bounds.py": HEADER + "@nki.jit\ndef k(a):\n    return nl.load(a[0:256, 0:2])\n\n"
+                        "k(np.ones((128, 2), np.float32))\n",
+    "exit3.py": HEADER + KERNEL + "k(np.ones((128, 2), np.float32))\nraise SystemExit(3)\n",
+    "bug.py": HEADER + KERNEL + "k(np.ones((128, 2), np.float32))\n1 / 0\n",
+}
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("NEURON_PLATFORM_TARGET_OVERRIDE", "trn2")  # `kernel run` sets it; restore after
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("name", "status"), [("syntax.py", 1), ("partition129.py", 2),
+                                              ("out_of_bounds.py", 2), ("exit3.py", 3), ("bug.py", 1)])
+@pytest.mark.parametrize("command", ["run", "profile"])
+def test_status_is_the_files_own(name: str, status: int, command: str, files: Path,
+                                 capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, err = run_main(capsys, monkeypatch, ["kernel", command, str(files / name)])
+    assert code == status, err
+    assert "trnsim" not in err  # no frame of trnsim's (paths under src/trnsim) in what the user sees
+
+
+@pytest.mark.parametrize("name", ["partition129.py", "out_of_bounds.py"])
+def test_kernel_error_is_one_error_line(name: str, files: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    code, err = run_main(capsys, monkeypatch, ["kernel", "run", str(files / name)])
+    lines = err.rstrip("\n").split("\n")
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: kernel 'k'"), err
+
+
+def test_profile_with_several_targets_returns_the_first_failure(
+        files: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, err = run_main(capsys, monkeypatch, ["kernel", "profile", str(files / "exit3.py"),
+                                               "--target", "trn1,trn2"])
+    assert code == 3, err
+    out = capsys.readouterr().out
+    # the launch made before the exit is still profiled on both targets, each noted once on stderr
+    assert err.count("exited with status 3") == 2 and "profiling the 1 launch it made" in err, (err, out)
+
+
+def test_profile_of_a_good_file_exits_0(files: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    good = files / "good.py"
+    good.write_text(HEADER + KERNEL + "k(np.ones((128, 2), np.float32))\n")
+    code, err = run_main(capsys, monkeypatch, ["kernel", "profile", str(good), "--target", "trn1,trn2"])
+    assert code == 0 and err == "", err
+
+
+@pytest.mark.parametrize("command", ["run", "profile"])
+def test_syntax_error_reads_as_pythons_own(command: str, files: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    path = files / "syntax.py"
+    python = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=False)
+    code, err = run_main(capsys, monkeypatch, ["kernel", command, str(path)])
+    assert code == python.returncode == 1
+    assert err == python.stderr, (err, python.stderr)
+    assert f'File "{path}", line 7' in err and "^" in err and "SyntaxError: '(' was never closed" in err
+
+
+@pytest.mark.parametrize(("targets", "status"), [("trn2,trn1", 5), ("trn1,trn3", 5), ("trn3,trn1", 7),
+                                                 ("trn2", 0)])
+def test_first_non_zero_status_over_targets(targets: str, status: int, files: Path,
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    per_target = files / "per_target.py"  # exits with a status that depends on the target it runs on
+    per_target.write_text("import os, sys\ntarget = os.environ['NEURON_PLATFORM_TARGET_OVERRIDE']\n"
+                          "sys.exit({'trn1': 5, 'trn2': 0, 'trn3': 7}[target])\n")
+    code, _ = run_main(capsys, monkeypatch, ["kernel", "profile", str(per_target), "--target", targets])
+    assert code == status
