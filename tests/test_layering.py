@@ -20,7 +20,9 @@ LAYERS = [
     "workload",
     "cluster",
     "plan",
+    "serve",
     "report",
+    "api",
     "cli",
 ]
 

@@ -7,8 +7,39 @@ Three levels, one package:
 * ``trnsim.core``: an event-driven NeuronCore model that turns a trace into a predicted latency.
 * ``trnsim.workload`` / ``trnsim.cluster`` / ``trnsim.plan``: a transformer's training step on one
   device, across a cluster, and the search for the best plan with its time, cost and energy.
+
+For notebooks: ``trnsim.estimate``, ``trnsim.plan``, ``trnsim.compare`` and ``trnsim.load_model``
+(see :mod:`trnsim.api` and ``docs/api.md``). They load on first use, so ``import trnsim`` and the
+CLI start fast.
 """
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+#: Names served lazily from :mod:`trnsim.api`.
+_API = ("CompareResult", "EstimateResult", "PlanResult", "compare", "estimate", "load_model", "plan")
+
+__all__ = [
+    "CompareResult", "EstimateResult", "PlanResult", "__version__", "compare", "estimate", "load_model",
+    "plan",
+]
+
+# Not ``from typing import TYPE_CHECKING``: importing typing would cost ``import trnsim`` ~15 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from trnsim.api import CompareResult, EstimateResult, PlanResult, compare, estimate, load_model, plan
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from trnsim import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'trnsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

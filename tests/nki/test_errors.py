@@ -70,39 +70,6 @@ def test_psum_tile_over_a_bank() -> None:
     assert "4096 bytes per partition exceeds one bank" in str(err)
 
 
-def test_psum_capacity() -> None:
-    @jit
-    def k() -> None:
-        tiles = [nl.zeros((128, 512), nl.float32, buffer=nl.psum) for _ in range(9)]  # 9 x 2 KiB > 16 KiB
-        nl.copy(tiles[0])  # the next statement: all nine are still live
-
-    err = _run(k)
-    assert err.err_id == "psum_capacity_exceeded" and "18432 bytes" in str(err)
-
-
-def test_sbuf_capacity_and_release() -> None:
-    @jit
-    def ok() -> None:
-        for _ in nl.sequential_range(20):  # each 100 KiB tile dies when the name is rebound
-            t = nl.zeros((128, 25600), nl.float32, buffer=nl.sbuf)
-            t = nl.zeros((128, 25600), nl.float32, buffer=nl.sbuf)
-            del t
-
-    simulate(ok)
-
-    @jit
-    def too_much() -> None:
-        a = nl.zeros((128, 25600), nl.float32, buffer=nl.sbuf)  # 102,400 B
-        b = nl.zeros((128, 25600), nl.float32, buffer=nl.sbuf)  # 204,800 B
-        c = nl.zeros((128, 2560), nl.float32, buffer=nl.sbuf)  # 215,040 B > 212,992
-        nl.copy(a)
-        del a, b, c
-
-    err = _run(too_much)
-    assert err.err_id == "sbuf_capacity_exceeded" and "215040 bytes" in str(err) and "212992" in str(err)
-    assert "nl.zeros" in str(err)  # reported at the allocation that overflowed
-
-
 def test_out_of_bounds_without_mask_and_masked_ok() -> None:
     @jit
     def k(a: Any, masked: bool) -> Any:

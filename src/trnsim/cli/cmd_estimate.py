@@ -25,7 +25,7 @@ from trnsim.cluster import (
     make_plan,
     topology_for_system,
 )
-from trnsim.cluster.error_band import load_band
+from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
 from trnsim.cluster.step import COMPUTE_DETAIL_KEYS
@@ -34,7 +34,7 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, load_system
 from trnsim.workload.durations import format_duration
 from trnsim.workload.estimate import estimate_device_step
-from trnsim.workload.models import load_model
+from trnsim.workload.models import describe_params, load_model, param_counts
 from trnsim.workload.options import Precision, Recompute
 
 _GIB = 2**30
@@ -80,11 +80,14 @@ def _compute_table(result: StepResult) -> Table:
     return table
 
 
-def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None) -> list[Table]:
+def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None,
+           params: str = "") -> list[Table]:
     head = Table(
         title=f"{result.model} on {result.ranks} ranks ({result.chips} chips) of {result.system}",
         show_header=False,
     )
+    if params:
+        head.add_row("model", params)
     head.add_row("plan", result.plan.describe())
     band = load_band(*_chip_of(result.system))
     low, high = band.interval(result.step_time_s)
@@ -269,8 +272,10 @@ def estimate(
     if run_s is not None and run_s >= _LONG_RUN_S:
         goodput = estimate_run_goodput(result, config, spec, network)
     console = Console()
-    for table in _table(result, goodput, run_s):
+    for table in _table(result, goodput, run_s, describe_params(config)):
         console.print(table)
+    if config.notes:
+        console.print(f"model notes: {'; '.join(config.notes)}", highlight=False, markup=False)
     if total == 1:  # one device: also the workload layer's per-op-class view of the same step
         console.print(
             estimate_device_step(
@@ -285,10 +290,9 @@ def estimate(
             )
         )
     if json_out is not None:
-        payload = result.to_dict()
+        payload = {**result.to_dict(), **param_counts(config), "model_notes": list(config.notes),
+                   **step_band_fields(*_chip_of(result.system), result.step_time_s)}
         band = load_band(*_chip_of(result.system))
-        payload["error_band"] = band.to_dict()
-        payload["step_time_range_s"] = list(band.interval(result.step_time_s))
         if run_s is not None:
             payload["train_time_s"] = run_s
             payload["train_time_range_s"] = list(band.interval(run_s))

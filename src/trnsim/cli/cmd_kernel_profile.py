@@ -153,6 +153,11 @@ def profile(
                 highlight=False, soft_wrap=True)
         for launch in launches:
             results.append(simulate_trace(launch, timing_data))
+            if launch.spill_save_bytes:  # automatic allocation spilled (trnsim.nki.spill)
+                saved, reloaded = launch.spill_save_bytes / 2**20, launch.spill_reload_bytes / 2**20
+                console.print(f"[yellow]note:[/] {launch.kernel} exceeds on-chip capacity on "
+                              f"{timing_data.target}: spills {saved:,.2f} MiB to HBM and reloads "
+                              f"{reloaded:,.2f} MiB (charged in the timeline)")
     if not results:
         if first_failure == 0:
             console.print(f"{file} launched no kernel.")

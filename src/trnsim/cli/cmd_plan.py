@@ -53,6 +53,7 @@ from trnsim.report.tables import (
     prices_table,
     sweep_table,
 )
+from trnsim.workload.models import describe_params, param_counts
 from trnsim.workload.options import Precision
 
 #: Width for output that is not a terminal (a file, a pipe): the tables are laid out for 100 columns.
@@ -220,6 +221,9 @@ def plan_command(
         warn_if_huge(max(p.chips for p in problems), f"{model} on {system}")
     with _progress(progress, candidates, "searching plans") as (advance, _):
         result = search_plans(problems, evaluator, space, top_k=top, progress=advance)
+    console.print(f"{model}: {describe_params(model_shape.config)}"
+                  + (f"; notes: {'; '.join(model_shape.config.notes)}" if model_shape.config.notes else ""),
+                  highlight=False, markup=False)
     console.print(plans_table(result))
     for line in band_legend(list(result.top)):
         console.print(line, highlight=False, markup=False)
@@ -231,7 +235,8 @@ def plan_command(
                   f"in {stats.elapsed_s:.1f} s "
                   f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
     _price_note(system_shape)
-    meta = {"command": "plan", "job": job.model_dump(mode="json"), "explanation": explain(result),
+    meta = {"command": "plan", "model": model, **param_counts(model_shape.config),
+            "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": stats.candidates, "evaluated": stats.evaluated,
             "infeasible_by_reason": dict(stats.infeasible_by_reason)}
     _outputs(entries_from_search(result), meta, f"trnsim plan: {model} on {system}", explain(result),
@@ -306,7 +311,8 @@ def compare_command(
         first = comparison.rows[0]
         raise NoFeasiblePlanError(f"no system has a feasible plan at {chips:,} chips; "
                                   f"{first.system.name}: {first.equal_chips_error}")
-    notes = [f"model {model}: " + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
+    notes = [f"model {model} ({describe_params(model_shape.config)}): "
+             + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
              f"{space_profile.value} search space"]
     for note in notes:
@@ -328,7 +334,8 @@ def compare_command(
             console.print(f"[bold]{escape(row.system.name)}[/]: " + escape(explain(row.equal_chips)[0]),
                           highlight=False)  # markup: the bold name
     notes += [f"{c.claim}: trnsim predicts {c.prediction}" for c in claims]
-    meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model, "chips": chips,
+    meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model,
+            **param_counts(model_shape.config), "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
             "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None],

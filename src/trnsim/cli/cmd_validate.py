@@ -48,21 +48,9 @@ def _fmt(metric: Metric, value: float) -> str:
     return f"{value:.4g}"
 
 
-_RECOMPUTE_SHORT = {"selective": "sel"}
-
-
 def short_plan(plan: ParallelPlan) -> str:
-    """The plan in few characters: degrees above 1, ZeRO if used, batches, schedule, recompute."""
-    parts = [f"tp{plan.tp}", f"pp{plan.pp}", f"dp{plan.dp}"]
-    parts += [f"{name}{value}" for name, value in (("cp", plan.cp), ("ep", plan.ep)) if value > 1]
-    if plan.effective_zero_stage:
-        parts.append(f"z{plan.effective_zero_stage}")
-    parts += [f"mb{plan.micro_batch}", f"gb{plan.global_batch}"]
-    # interleaved 1F1B as Megatron names it: virtual pipeline stages per rank
-    parts.append(f"vpp{plan.interleave}" if plan.interleave > 1 else str(plan.schedule))
-    recompute = _RECOMPUTE_SHORT.get(str(plan.recompute), str(plan.recompute))
-    parts.append(f"rc={recompute}" + ("+sp" if plan.sequence_parallel else ""))
-    return " ".join(parts)
+    """The plan in trnsim's one notation (see :mod:`trnsim.cluster.notation`)."""
+    return plan.describe()
 
 
 def rows_tables(rows: list[ValidationRow], held: list[FileHoldout] | None = None) -> list[Table]:
@@ -170,8 +158,16 @@ def validate(
         Path | None,
         typer.Option("--write-bands", help="write the error bands per platform family (TOML) here"),
     ] = None,
+    serving: Annotated[bool, typer.Option("--serving", help="serving TTFT/TPOT rows instead")] = False,
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
+    if serving:
+        from trnsim.report.serving import print_serving_validation
+        from trnsim.serve.calibration import validate_serving
+
+        serving_rows, fit = validate_serving()
+        print_serving_validation(serving_rows, fit, Console(width=PIPE_WIDTH + 40))
+        return
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")
     check_output_path(json_out, "--json")

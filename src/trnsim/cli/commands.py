@@ -8,5 +8,6 @@ from trnsim.cli import (  # noqa: F401
     cmd_kernel_profile,
     cmd_kernel_run,
     cmd_plan,
+    cmd_serve,
     cmd_validate,
 )

@@ -242,6 +242,8 @@ def load_cases(directory: Path | None = None) -> tuple[list[CalibrationCase], li
     cases: list[CalibrationCase] = []
     skipped: list[str] = []
     for path in sorted(folder.glob("*.csv")):
+        if settings.get(path.stem, {}).get("kind") == "serving":
+            continue  # TTFT/TPOT rows: trnsim.serve.calibration (trnsim validate --serving)
         reader = _READERS.get(path.stem)
         if reader is None or path.stem not in settings:
             skipped.append(f"{path.name} (no reader or no [{path.stem}] in settings.toml)")

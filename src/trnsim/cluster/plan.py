@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from trnsim.cluster.notation import plan_notation
 from trnsim.cluster.pipeline import Schedule
 from trnsim.cluster.traffic import CPExchange
 from trnsim.errors import ConfigError, TrnsimError
@@ -147,12 +148,12 @@ class ParallelPlan(BaseModel):
         return self.tp * self.cp * self.dp
 
     def describe(self) -> str:
-        """Compact text: ``tp8 pp4 dp16 cp1 ep1 zero1 mb1 gb512 1f1b``."""
-        sched = f"{self.schedule}" + (f"x{self.interleave}" if self.interleave > 1 else "")
-        return (
-            f"tp{self.tp} pp{self.pp} dp{self.dp} cp{self.cp} ep{self.ep} zero{self.effective_zero_stage} "
-            f"mb{self.micro_batch} gb{self.global_batch} {sched} recompute={self.recompute}"
-            + (" sp" if self.sequence_parallel else "")
+        """trnsim's plan notation: ``tp8 pp4 dp16 zero1 mb1 gb512 recompute=full``."""
+        return plan_notation(
+            tp=self.tp, pp=self.pp, dp=self.dp, cp=self.cp, ep=self.ep, interleave=self.interleave,
+            zero=self.effective_zero_stage, micro_batch=self.micro_batch, recompute=str(self.recompute),
+            global_batch=self.global_batch, schedule=str(self.schedule),
+            sequence_parallel=self.sequence_parallel,
         )
 
 

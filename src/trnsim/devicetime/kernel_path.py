@@ -74,6 +74,14 @@ def _numel(op: Op) -> dict[str, int]:
     return {"numel": -(-int(op.shape["params"]) // 128) * 128}
 
 
+def _decode_attention_shape(op: Op) -> dict[str, int]:
+    # One (request, KV head) per launch with its group of query heads; the cache is padded to
+    # whole 128-position tiles as a paged/contiguous cache allocates it.
+    return {"batch": 1, "heads": int(op.shape["group"]), "kv_heads": 1,
+            "seq_k": -(-int(op.shape["seq_kv"]) // 128) * 128,
+            "head_dim": max(int(op.shape["head_dim_qk"]), int(op.shape["head_dim_v"]))}
+
+
 def _same(op: Op) -> dict[str, int]:
     return {k: int(v) for k, v in op.shape.items()}
 
@@ -83,6 +91,8 @@ _KERNELS: dict[str, tuple[str, Callable[[Op], dict[str, int]]]] = {
     "matmul": ("matmul", _same),
     "attention": ("flash_attention_fwd", _attention_shape),
     "attention_bwd": ("flash_attention_bwd", _attention_shape),
+    "decode_matmul": ("decode_matmul", _same),
+    "decode_attention": ("decode_attention", _decode_attention_shape),
     "rmsnorm": ("rmsnorm", _rows_hidden),
     "layernorm": ("layernorm", _rows_hidden),
     "add": ("add", _same),
@@ -117,6 +127,11 @@ def kernel_call(op: Op) -> KernelCall | None:
         m_blocks, shape["m"] = _split(shape["m"], MATMUL_MAX_BLOCK)
         n_blocks, shape["n"] = _split(shape["n"], MATMUL_MAX_BLOCK)
         repeats = m_blocks * n_blocks
+    elif name == "decode_matmul":
+        # Rows beyond one stationary tile (128 requests) are further launches over the same weights.
+        shape["k"] = -(-shape["k"] // 128) * 128
+        m_blocks, shape["m"] = _split(shape["m"], 128)
+        repeats = m_blocks
     return KernelCall(name, shape, _DTYPE_NAMES[op.dtype.value], repeats)
 
 

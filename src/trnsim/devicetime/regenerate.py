@@ -60,6 +60,14 @@ GRIDS: tuple[GridSpec, ...] = (
              ((128, 1024), (1024, 4096))),
     GridSpec("cross_entropy", ("bfloat16",), ("tokens", "vocab"), ((128, 1024, 4096), (8192, 32768)),
              ((128, 1024), (8192, 32768))),
+    # Decode shapes (serving): few rows against streamed weights; one query token per KV head
+    # group against a cache of seq_k positions (linear in seq_k beyond the grid).
+    GridSpec("decode_matmul", ("bfloat16", "float8_e4m3"), ("m", "k", "n"),
+             ((1, 16, 128), (512, 2048, 8192, 16384), (128, 512, 2048, 8192)),
+             ((1, 128), (512, 8192), (512, 2048))),
+    GridSpec("decode_attention", ("bfloat16",), ("seq_k", "heads"),
+             ((512, 2048, 8192, 32768), (1, 8, 16)), ((512, 8192), (1, 8)),
+             (("batch", 1), ("kv_heads", 1), ("head_dim", 128))),
     GridSpec("adamw", ("float32",), ("numel",), ((2**16, 2**20, 2**22),), ((2**16, 2**20),)),
 )
 

@@ -160,3 +160,20 @@ def cross_entropy(logits: Array, labels: Array, grad_scale: float = 1.0) -> tupl
     grad = np.exp(x - lse[:, None])
     grad[rows, labels] -= 1.0
     return _f32(loss), _f32(grad * grad_scale)
+
+
+def decode_matmul(xT: Array, w: Array) -> Array:
+    """``xT.T @ w`` (the skinny decode matmul)."""
+    return _f32(_f64(xT).T @ _f64(w))
+
+
+def decode_attention(q: Array, k_t: Array, v: Array, softmax_scale: float | None = None) -> Array:
+    """``softmax(q k^T · scale) v`` for one query per (batch, head); ``k_t`` is [B, Hkv, D, S]."""
+    q64, k64, v64 = _f64(q), _f64(k_t), _f64(v)
+    group = q64.shape[1] // k64.shape[1]
+    sc = 1.0 / math.sqrt(q64.shape[-1]) if softmax_scale is None else softmax_scale
+    k_full = np.repeat(k64, group, axis=1)  # [B, Hq, D, S]
+    s = np.einsum("bhd,bhds->bhs", q64, k_full) * sc
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    return _f32(np.einsum("bhs,bhsd->bhd", p, np.repeat(v64, group, axis=1)))

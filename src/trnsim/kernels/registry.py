@@ -28,6 +28,7 @@ from trnsim.kernels.adamw import adamw
 from trnsim.kernels.attention import flash_attention_fwd
 from trnsim.kernels.attention_bwd import flash_attention_bwd
 from trnsim.kernels.cross_entropy import cross_entropy
+from trnsim.kernels.decode import decode_attention, decode_matmul
 from trnsim.kernels.elementwise import tensor_add, tensor_add_spmd
 from trnsim.kernels.matmul import (
     matmul_blocked_free,
@@ -167,6 +168,17 @@ def _attn_bwd_args(s: dict[str, int], dt: np.dtype[Any], rng: Rng | None) -> tup
     return q, k, v, out, tensor(q.shape, dt, rng), lse, causal
 
 
+def _decode_matmul_args(s: dict[str, int], dt: np.dtype[Any], rng: Rng | None) -> tuple[Any, ...]:
+    # Weights scaled by 1/sqrt(K) keep the products O(1), as initialised models do.
+    return tensor((s["k"], s["m"]), dt, rng), tensor((s["k"], s["n"]), dt, rng, 1.0 / np.sqrt(s["k"]))
+
+
+def _decode_attention_args(s: dict[str, int], dt: np.dtype[Any], rng: Rng | None) -> tuple[Any, ...]:
+    b, d, seq = s["batch"], s["head_dim"], s["seq_k"]
+    return (tensor((b, s["heads"], d), dt, rng), tensor((b, s["kv_heads"], d, seq), dt, rng),
+            tensor((b, s["kv_heads"], seq, d), dt, rng))
+
+
 def _swiglu_args(s: dict[str, int], dt: np.dtype[Any], rng: Rng | None) -> tuple[Any, ...]:
     t, h, f = s["tokens"], s["hidden"], s["ffn"]
     # Weights scaled by 1/sqrt(fan-in) keep activations O(1), as initialised models do.
@@ -264,6 +276,23 @@ _ENTRIES = [
         _attn_bwd_args,
         optional_keys=("causal",),
         doc="(q, k, v, out, dout, lse) → (dq, dk, dv); causal 0/1 (default 1)",
+    ),
+    KernelEntry(
+        "decode_matmul",
+        decode_matmul,
+        reference.decode_matmul,
+        _MNK,
+        _decode_matmul_args,
+        WITH_FP8,
+        doc="xT [k, m<=128] stationary, w [k, n] streamed once → [m, n]; decode-shaped (weights bound)",
+    ),
+    KernelEntry(
+        "decode_attention",
+        decode_attention,
+        reference.decode_attention,
+        ("batch", "heads", "kv_heads", "seq_k", "head_dim"),
+        _decode_attention_args,
+        doc="q [b, heads, d], kT [b, kv_heads, d, seq_k], v [b, kv_heads, seq_k, d] → [b, heads, d]",
     ),
     KernelEntry(
         "swiglu_mlp",

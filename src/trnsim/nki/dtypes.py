@@ -151,3 +151,32 @@ def scalar_dtype(value: Any) -> np.dtype[Any]:
     if isinstance(value, int):
         return np.dtype(np.int32)
     return np.dtype(np.float32)
+
+
+class DType(str):
+    """A current-API (NKI 0.2+) dtype: a string constant (``'bfloat16'``), as ``nki.language``'s
+    ``DType = str`` (nki-semantics §7), that numpy also accepts as a dtype.
+
+    ``str(nl.bfloat16) == 'bfloat16'`` (size helpers parse it), ``t.dtype == nl.bfloat16`` holds,
+    ``np.zeros(n, dtype=nl.bfloat16)`` and ``nl.float32(1.0)`` work as with numpy types.
+    """
+
+    dtype: np.dtype[Any]
+
+    def __new__(cls, name: str) -> DType:
+        self = super().__new__(cls, name)
+        self.dtype = _BY_NAME[name]
+        return self
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        return int(self.dtype.itemsize)
+
+    def __call__(self, value: Any) -> Any:
+        """A scalar of this dtype (as calling a numpy scalar type does)."""
+        return self.dtype.type(value)
+
+
+#: the current front end's dtype constants, by name
+CURRENT_DTYPES = {name: DType(name) for name in _BY_NAME if name not in ("bool",)}

@@ -257,7 +257,7 @@ class _MGrid:
 
 
 class MGridResult(tuple):
-    """The tuple of index expressions ``nl.mgrid`` returns, with ``.p``, ``.x``, ``.y``."""
+    """The tuple of index expressions ``nl.mgrid`` returns, with ``.p``, ``.x``, ``.y``, ``.z`` (axes 0-3)."""
 
     @property
     def p(self) -> IndexExpr:
@@ -270,6 +270,10 @@ class MGridResult(tuple):
     @property
     def y(self) -> IndexExpr:
         return self[2]
+
+    @property
+    def z(self) -> IndexExpr:
+        return self[3]
 
 
 mgrid = _MGrid()

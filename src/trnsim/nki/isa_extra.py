@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from trnsim.nki.isa_impl import check_tensor, execute, free_size, mask_array
+from trnsim.nki.isa_impl import check_tensor, execute, free_size, mask_array, write
 from trnsim.nki.runtime import Buffer, Simulation
 from trnsim.nki.tensor import Tensor, fit_mask
 from trnsim.nki.trace import Engine, Instruction
@@ -275,6 +275,71 @@ def _reduce_into(sim: Simulation, reduce_res: Any, values: np.ndarray, op: str) 
 
     red = REDUCE[op](values, axis=tuple(range(1, values.ndim)), keepdims=True)
     write(reduce_res, red.reshape(reduce_res.shape), None, False)
+
+
+def nc_match_replace8(
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    vals: Any,
+    imm: Any,
+    dst_idx: Tensor | None = None,
+    *,
+    mask: Any = None,
+    instr: str = "nisa.nc_match_replace8",
+) -> Instruction:
+    """Replace the first occurrence of each of 8 values per partition by ``imm``.
+
+    nki-semantics §7: each partition is processed over its flattened free dims; slots are
+    processed from 7 down to 0, so among duplicate values the earliest match lands in the highest
+    slot; ``dst_idx`` receives the flat positions (an absent value is UB: all ones here).
+    """
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, vals, "vals")
+    check_tensor(sim, instr, dst, "dst")
+    p, n = data.shape[0], free_size(data)
+    if free_size(vals) != 8 or vals.shape[0] != p:
+        sim.fail(
+            instr, f"vals must hold 8 values per partition ([{p}, 8]), got {vals.shape}", "invalid_shape"
+        )
+    if n > 16384 or dst.size != data.size:
+        sim.fail(
+            instr, f"data [{p}, {n}] (valid: <= 16384 per partition; dst the same size)", "invalid_shape"
+        )
+    if dst_idx is not None:
+        check_tensor(sim, instr, dst_idx, "dst_idx")
+    found_idx = np.zeros((p, 8), np.int64)
+
+    def compute(v: list[Any]) -> Any:
+        x = np.array(v[0], dtype=np.float32).reshape(p, n)
+        want = np.asarray(v[1], dtype=np.float32).reshape(p, 8)
+        replaced = np.zeros((p, n), bool)
+        found_idx[...] = -1
+        for j in range(7, -1, -1):
+            hit = (x == want[:, j : j + 1]) & ~replaced
+            has = hit.any(axis=1)
+            first = hit.argmax(axis=1)
+            rows = np.nonzero(has)[0]
+            x[rows, first[rows]] = np.float32(imm)
+            replaced[rows, first[rows]] = True
+            found_idx[rows, j] = first[rows]
+        if dst_idx is not None and sim.values:
+            absent = np.iinfo(dst_idx.dtype).max if dst_idx.dtype.kind in "iu" else -1
+            write(dst_idx, np.where(found_idx < 0, absent, found_idx).reshape(dst_idx.shape), None, False)
+        return x.reshape(dst.shape)
+
+    extra = [("dst_idx", dst_idx)] if dst_idx is not None else []
+    return execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "nc_match_replace8",
+        dst,
+        [("data", data), ("vals", vals)],
+        compute,
+        mask=mask,
+        extra_outputs=extra,
+    )
 
 
 def select_reduce(

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from trnsim.nki import runtime
 from trnsim.nki.alu import ACTIVATIONS, BINARY, BITVEC, REDUCE, op_name
@@ -138,6 +139,15 @@ def mask_array(mask: Any) -> np.ndarray | None:
     raise TypeError("mask")
 
 
+def is_number(x: Any) -> bool:
+    """A Python or numpy number, including ml_dtypes scalars (a ``bfloat16`` fill value)."""
+    if isinstance(x, (int, float, np.number, np.bool_)):
+        return True
+    return (
+        isinstance(x, np.generic) and x.dtype.kind == "V" and x.dtype.names is None and x.dtype.itemsize > 0
+    )
+
+
 def load_f32(x: Any, sim: Simulation) -> Any:
     """A tile's values (fp32, or int64 for integer tiles), or a scalar / [P,1] operand."""
     if isinstance(x, Tensor):
@@ -193,8 +203,12 @@ def execute(
     oob_skip: bool = False,
     exempt: bool = False,
     api: str = "",
+    accumulate_where: np.ndarray | None = None,
 ) -> Instruction:
     """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace.
+
+    ``accumulate_where`` (value mode) adds to ``dst`` only where it is True and overwrites
+    elsewhere: a matmul that opens an accumulation group on part of a PSUM tile.
 
     ``api`` names the front-end call (e.g. ``nl.exp``) when it differs from the instruction; it
     is recorded in the trace's ``attrs``.
@@ -227,8 +241,12 @@ def execute(
             for it in s.index_tiles:
                 sim.check_read(instr, it.region(), False)
             sim.check_read(instr, s.region(), carried and dst is not None and s.alloc is dst.alloc)
-        if s.alloc.buffer is Buffer.PSUM and sim.psum_groups:
-            sim.psum_groups.pop(s.alloc.alloc_id, None)
+        if s.alloc.buffer is Buffer.PSUM:
+            # another engine reading PSUM closes the matmul accumulation group there
+            if sim.psum_groups:
+                sim.psum_groups.pop(s.alloc.alloc_id, None)
+            if s.alloc.mm_state is not None and opcode != "nc_matmul":
+                close_groups(s)
         inputs.append(s.operand(name))
         for it in s.index_tiles:
             inputs.append(it.operand("index"))
@@ -242,7 +260,9 @@ def execute(
         values = [load_f32(s, sim) if isinstance(s, Tensor) else s for _, s in srcs]
         result = compute(values)
         if dst is not None:
-            write(dst, result, m, accumulate, oob_skip)
+            write(dst, result, m, accumulate if accumulate_where is None else accumulate_where, oob_skip)
+            if dst.alloc.mm_state is not None:
+                mark_written(dst, m, 2 if opcode == "nc_matmul" else 1)
     if loops and not carried:
         for _, t in outs:
             sim.note_write(t.region(), False)
@@ -259,10 +279,62 @@ def _operand(name: str, s: Any) -> Operand:
     return imm(name)
 
 
+def _state_view(t: Tensor) -> np.ndarray:
+    """The PSUM accumulation state of the elements ``t`` views (a writable view or a copy)."""
+    state = t.alloc.mm_state
+    assert state is not None
+    if t.flat is None:
+        return as_strided(state[t.offset :], t.shape, t.strides, writeable=True)
+    return state[t.flat]
+
+
+def close_groups(t: Tensor) -> None:
+    """A non-matmul read of ``t``: its open accumulation groups end (next matmul overwrites)."""
+    if 0 in t.shape:
+        return
+    view = _state_view(t)
+    if t.flat is None:
+        view[view == 2] = 1
+    else:
+        t.alloc.mm_state[t.flat[view == 2]] = 1  # type: ignore[index]
+
+
+def mark_written(t: Tensor, mask: np.ndarray | None, state: int) -> None:
+    """Record who last wrote the elements of ``t`` (2: a matmul, 1: another engine)."""
+    if 0 in t.shape:
+        return
+    keep = None if mask is None else fit_mask(mask, t.shape)
+    if t.oob is not None:
+        keep = ~t.oob if keep is None else keep & ~t.oob
+    if t.flat is None:
+        view = _state_view(t)
+        if keep is None:
+            view[...] = state
+        else:
+            view[keep] = state
+    else:
+        flat = t.flat if keep is None else t.flat[keep]
+        t.alloc.mm_state[flat] = state  # type: ignore[index]
+
+
+def matmul_group_open(t: Tensor) -> np.ndarray:
+    """Per element of ``t``: True where an open matmul accumulation group has written it."""
+    if 0 in t.shape:
+        return np.zeros(t.shape, dtype=bool)
+    return np.asarray(_state_view(t) == 2)
+
+
 def write(
-    dst: Tensor, result: Any, mask: np.ndarray | None, accumulate: bool, oob_skip: bool = False
+    dst: Tensor,
+    result: Any,
+    mask: np.ndarray | None,
+    accumulate: bool | np.ndarray,
+    oob_skip: bool = False,
 ) -> None:
-    """Store ``result`` into ``dst`` (adding to it in fp32 when accumulating)."""
+    """Store ``result`` into ``dst`` (adding to it in fp32 when accumulating).
+
+    ``accumulate`` may be a boolean array: add where True, overwrite elsewhere.
+    """
     result = np.asarray(result)
     if result.shape != dst.shape:
         try:
@@ -273,13 +345,18 @@ def write(
                 f"result shape {result.shape} does not fit destination {dst.shape}",
                 "store_dst_shape_smaller_than_other_shape",
             )
-    if accumulate:
+    if isinstance(accumulate, np.ndarray) and accumulate.all():
+        accumulate = True
+    elif not isinstance(accumulate, np.ndarray):
+        accumulate = bool(accumulate)
+    if accumulate is True or (isinstance(accumulate, np.ndarray) and accumulate.any()):
         old = dst.read()
-        result = (
+        total = (
             (old.astype(np.float32) + result.astype(np.float32))
             if is_float(dst.dtype)
             else old.astype(np.int64) + result
         )
+        result = np.where(accumulate, total, result) if isinstance(accumulate, np.ndarray) else total
     if oob_skip and dst.oob is not None:
         keep = ~dst.oob if mask is None else (fit_mask(mask, dst.shape) & ~dst.oob)
         mask = keep
@@ -370,12 +447,20 @@ def nc_matmul(
         not is_float(dst.dtype) or (dst.alloc.dtype_name != "float32" and spec.nc_version < 4)
     ):
         sim.fail(instr, f"matmul writes fp32 PSUM (dst dtype {dtype_name(dst.dtype)})", "unsupported_dtype")
+    where = None
     if accumulate is None:  # first write to a PSUM location overwrites, later ones accumulate
         region = dst.region()
         group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
         accumulate = any(r.overlaps(region) for r in group)
         if not accumulate:
             group.append(region)
+        if dst.alloc.mm_state is not None:  # value mode: exactly per element (nki-semantics §3)
+            where = matmul_group_open(dst)
+    elif accumulate and dst.alloc.mm_state is not None and (_state_view(dst) == 0).any():
+        warnings.warn(
+            f"{instr}: accumulate=True onto PSUM never written (undefined on hardware; adds to NaN)",
+            stacklevel=2,
+        )
     else:
         group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
         region = dst.region()
@@ -407,8 +492,10 @@ def nc_matmul(
         [("stationary", stationary), ("moving", moving)],
         compute,
         mask=mask,
-        attrs=attrs, api=api,
+        attrs=attrs,
+        api=api,
         accumulate=bool(accumulate),
+        accumulate_where=where,
     )
 
 
@@ -459,7 +546,8 @@ def nc_transpose(
         [("data", data)],
         lambda v: v[0].reshape(p, f).T.reshape(dst.shape),
         mask=mask,
-        attrs=attrs, api=api,
+        attrs=attrs,
+        api=api,
     )
 
 
@@ -479,7 +567,7 @@ def _scalar_operand(sim: Simulation, instr: str, x: Any, label: str, p: int) -> 
                 "activation_scale_scalar_or_vector",
             )
         return x
-    if isinstance(x, (int, float, np.number)):
+    if is_number(x):
         return x
     sim.fail(
         instr, f"{label} must be a number or a [P, 1] tile, got {type(x).__name__}", "unsupported_operand"
@@ -563,7 +651,8 @@ def activation(
         [("data", data), ("scale", scale), ("bias", bias)],
         compute,
         mask=mask,
-        attrs=attrs, api=api,
+        attrs=attrs,
+        api=api,
         extra_outputs=extra,
     )
 
@@ -668,7 +757,8 @@ def tensor_tensor(
         [("data1", data1), ("data2", data2)],
         compute,
         mask=mask,
-        attrs=attrs, api=api,
+        attrs=attrs,
+        api=api,
         exempt=accumulate,
     )
 
@@ -724,7 +814,8 @@ def tensor_scalar(
         [("data", data), ("operand0", operand0), ("operand1", operand1 if n1 else None)],
         compute,
         mask=mask,
-        attrs=attrs, api=api,
+        attrs=attrs,
+        api=api,
     )
 
 
@@ -822,7 +913,8 @@ def tensor_reduce(
         [("data", data)],
         compute,
         mask=mask,
-        attrs=attrs, api=api,
+        attrs=attrs,
+        api=api,
         oob_skip=selected is not None,
     )
 
@@ -901,7 +993,7 @@ def memset(
 ) -> Instruction:
     """Fill ``dst`` with a constant."""
     check_tensor(sim, instr, dst, "dst")
-    if not isinstance(value, (int, float, np.number, bool)):
+    if not is_number(value):
         sim.fail(instr, f"memset value must be a number, got {type(value).__name__}", "unsupported_operand")
     attrs: dict[str, Any] = {"value": float(value)}
     return execute(
@@ -913,7 +1005,8 @@ def memset(
         [],
         lambda v: value,
         mask=mask,
-        attrs=attrs, api=api,
+        attrs=attrs,
+        api=api,
     )
 
 

@@ -30,9 +30,10 @@ from trnsim.nki.errors import KernelError
 from trnsim.nki.grid import Grid, make_grid, nc
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
+from trnsim.nki.spill import plan_spills
 from trnsim.nki.targets import resolve_target
 from trnsim.nki.tensor import Tensor
-from trnsim.nki.trace import KernelTrace
+from trnsim.nki.trace import KernelTrace, MemorySpace
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,20 @@ def launch(
             sim.shared_index = 0
             sim.last_result = None
             sim.psum_groups.clear()
-            result = func(*hbm_args, **hbm_kwargs)
+            returned = func(*hbm_args, **hbm_kwargs)
+            if result is None:  # every instance returns the same shared_hbm outputs
+                result = returned
         outputs = _unwrap(sim, result, zeros_out)
+        spec = sim.spec
+        plan_spills(
+            trace,
+            sim.tile_sizes,
+            {
+                MemorySpace.SBUF: spec.sbuf_usable_bytes_per_partition,
+                MemorySpace.PSUM: spec.psum_bytes_per_partition,
+            },
+            sim.next_alloc,
+        )
         for arr, alloc in copy_back:
             if alloc.storage is not None:
                 arr[...] = alloc.storage.reshape(arr.shape)
@@ -176,6 +189,8 @@ def _wrap_one(sim: Simulation, value: Any, name: str) -> tuple[Any, Any]:
         alloc = Allocation(sim.next_alloc, Buffer.SHARED_HBM, dt, shape, 1, math.prod(shape), name, None)
         sim.next_alloc += 1
         return Tensor.whole(alloc), None
+    if not isinstance(value, np.ndarray):
+        value = _array_like(value)
     if isinstance(value, np.ndarray):
         dt = _arg_dtype(sim, value.dtype, name)
         back = None
@@ -198,6 +213,27 @@ def _wrap_one(sim: Simulation, value: Any, name: str) -> tuple[Any, Any]:
         sim.next_alloc += 1
         return Tensor.whole(alloc), (back, alloc) if back is not None else None
     return value, None
+
+
+def _array_like(value: Any) -> Any:
+    """A numpy view of an array-like argument (a torch CPU tensor: ``.numpy()`` or ``__array__``).
+
+    Harnesses written for torch pass tensors; sharing memory keeps the SDK simulator's in-place
+    update of inputs the kernel writes. Anything else (scalars, None, configs) passes unchanged.
+    """
+    if isinstance(value, (str, bytes, int, float, bool, np.generic)) or value is None:
+        return value
+    to_numpy = getattr(value, "numpy", None)
+    if callable(to_numpy):
+        try:
+            arr = to_numpy()
+        except Exception:  # e.g. torch bfloat16 has no numpy dtype: fall back to __array__
+            arr = None
+        if isinstance(arr, np.ndarray):
+            return arr
+    if hasattr(value, "__array__") and not isinstance(value, Tensor):
+        return np.asarray(value)
+    return value
 
 
 def _as_spec(value: Any) -> tuple[tuple[int, ...], Any] | None:

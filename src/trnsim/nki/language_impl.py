@@ -8,6 +8,7 @@ arithmetic operators, ``t[...] = value`` and ``t += value`` are implemented here
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,10 +16,11 @@ import ml_dtypes
 import numpy as np
 
 from trnsim.hardware.neuroncore import NeuronCoreSpec, load_neuroncore
+from trnsim.nki import direct_alloc, runtime, tensor
 from trnsim.nki import isa_impl as isa
-from trnsim.nki import runtime, tensor
 from trnsim.nki.alu import ACTIVATIONS, COMPARISONS
 from trnsim.nki.dtypes import DtypeError, as_dtype, dtype_name, is_float, promote, scalar_dtype
+from trnsim.nki.errors import KernelError
 from trnsim.nki.indexing import IndexExpr
 from trnsim.nki.runtime import Buffer, LoopFrame, Simulation
 from trnsim.nki.tensor import ParDim, Tensor
@@ -70,7 +72,23 @@ def new_tensor(
             paxis = i
     dt = to_dtype(sim, instr, dtype)
     alloc = sim.allocate(instr, tuple(int(d) for d in shape), dt, buf, name or "", fill, paxis)
+    if direct_alloc.is_direct(buffer):
+        if fill is not None:
+            sim.fail(
+                instr,
+                "a tensor placed by direct allocation cannot be created with an initial value",
+                "tensor_creation_on_scratchpad_with_init_value_not_supported",
+            )
+        direct_alloc.place(sim, instr, buffer, alloc.shape, paxis, dt.itemsize)
+        sim.direct = True
+        sim.tile_sizes.pop(alloc.alloc_id, None)  # fixed addresses: not spilled
     return Tensor.whole(alloc)
+
+
+def refuse_in_allocated_kernel(sim: Simulation, instr: str, what: str, err_id: str) -> None:
+    """Direct allocation forbids APIs that create hidden tensors (nki-semantics §4)."""
+    if sim.direct:
+        sim.fail(instr, f"{what} is not allowed in a kernel that uses direct allocation", err_id)
 
 
 def new_tile(
@@ -78,7 +96,30 @@ def new_tile(
 ) -> Tensor:
     """A fresh result tile (partition dim first)."""
     dt = dtype if isinstance(dtype, np.dtype) else to_dtype(sim, instr, dtype)
-    return Tensor.whole(sim.allocate_tile(instr, tuple(shape), dt, buffer))
+    alloc = sim.allocate_tile(instr, tuple(shape), dt, buffer)
+    alloc.implicit = True
+    return Tensor.whole(alloc)
+
+
+def to_sbuf(sim: Simulation, t: Any, instr: str, always: bool = False) -> Any:
+    """The copy to SBUF the legacy compiler inserts for a PSUM operand of an SBUF-only reader.
+
+    nki-semantics §2: a result placed in PSUM by default (``nl.transpose``, ``nc_transpose`` on
+    TensorE, a matmul) and read by TensorE is copied to SBUF by the compiler; ``affine_select``
+    (GpSimdE) copies any PSUM input (``always``). The copy is a VectorE ``tensor_copy`` in the
+    trace (charged in timing). A PSUM tile the kernel placed itself stays an error, as does any
+    PSUM operand under the current API (no implicit copies there).
+    """
+    if (
+        not isinstance(t, Tensor)
+        or t.alloc.buffer is not Buffer.PSUM
+        or sim.frontend != "legacy"
+        or not (always or t.alloc.implicit)
+    ):
+        return t
+    tmp = new_tile(sim, instr, t.shape, t.dtype)
+    isa.tensor_copy(sim, tmp, t, api="implicit_copy", instr=instr)
+    return tmp
 
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:
@@ -102,7 +143,7 @@ def spec_now() -> NeuronCoreSpec:
 # ---------------------------------------------------------------------------------------------
 
 
-def ndarray(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+def ndarray(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """An uninitialised tensor (NaN / sentinel filled)."""
     sim = runtime.current("nl.ndarray")
     return new_tensor(sim, "nl.ndarray", shape, dtype, buffer, name)
@@ -110,6 +151,13 @@ def ndarray(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: 
 
 def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str) -> Tensor:
     sim = runtime.current(api)
+    if direct_alloc.is_direct(buffer):
+        sim.fail(
+            api,
+            "a tensor placed by direct allocation cannot be created with an initial value"
+            " (nl.ndarray, then assign)",
+            "tensor_creation_on_scratchpad_with_init_value_not_supported",
+        )
     t = new_tensor(sim, api, shape, dtype, buffer, name)
     if t.on_chip:
         tile = t if t.paxis == 0 else None
@@ -122,17 +170,17 @@ def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str
     return t
 
 
-def zeros(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+def zeros(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """A zero-filled tensor (memset on VectorE for on-chip tiles)."""
     return _filled("nl.zeros", shape, 0, dtype, buffer, name)
 
 
-def ones(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+def ones(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """A tensor of ones."""
     return _filled("nl.ones", shape, 1, dtype, buffer, name)
 
 
-def full(shape: Any, fill_value: Any, dtype: Any, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+def full(shape: Any, fill_value: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
     """A tensor filled with ``fill_value``."""
     return _filled("nl.full", shape, fill_value, dtype, buffer, name)
 
@@ -324,16 +372,46 @@ def copy(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
 copy._nki_op = "copy"  # type: ignore[attr-defined]  # nl.copy is also the identity activation
 
 
-def static_cast(input_data: Any, dtype: Any) -> Tensor:
-    """A converted copy."""
+def static_cast(input_data: Any, dtype: Any) -> Any:
+    """A converted copy: a new tile inside a kernel; on the host, a converted numpy array.
+
+    Test harnesses call ``nl.static_cast(x, nl.bfloat16)`` outside any kernel to build inputs and
+    references (nki-semantics §1): that is ml_dtypes ``astype`` (round to nearest even; fp8
+    overflow as ml_dtypes defines it), returning an ndarray (or numpy scalar) of that dtype.
+    """
+    if not isinstance(input_data, Tensor):
+        try:
+            dt = as_dtype(dtype)
+        except DtypeError as error:
+            sim = runtime.active()
+            if sim is not None:
+                sim.fail("nl.static_cast", str(error), "unsupported_dtype")
+            filename, line = runtime.user_location()
+            raise KernelError(
+                str(error),
+                kernel="-",
+                instruction="nl.static_cast",
+                location=f"{os.path.basename(filename)}:{line}",
+                err_id="unsupported_dtype",
+            ) from None
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.asarray(input_data)
+            return arr.astype(dt) if arr.ndim else dt.type(arr.astype(dt))
     return copy(input_data, dtype=dtype)
 
 
-def broadcast_to(src: Any, *, shape: Any = None, **kw: Any) -> Any:
-    """A broadcast view of ``src``."""
+def broadcast_to(src: Any, shape: Any = None, dtype: Any = None, **_: Any) -> Any:
+    """A broadcast view of ``src`` (legacy ``shape=`` keyword; current ``(x, shape, dtype=None)``).
+
+    A ``dtype`` other than the source's makes a converted copy (nki-semantics §5).
+    """
+    sim = runtime.current("nl.broadcast_to")
     if shape is None:
-        shape = kw.get("shape")
-    return src.broadcast_to(shape)
+        sim.fail("nl.broadcast_to", "nl.broadcast_to needs a shape", "invalid_shape")
+    view = src.broadcast_to(shape)
+    if dtype is not None and to_dtype(sim, "nl.broadcast_to", dtype) != src.dtype:
+        return copy(view, dtype=dtype)
+    return view
 
 
 def expand_dims(data: Any, axis: int) -> Any:
@@ -397,11 +475,19 @@ def binary(name: str, a: Any, b: Any, dtype: Any = None, mask: Any = None) -> An
             isa.check_tensor(sim, api, t, label)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if a.shape[0] != b.shape[0]:
-            sim.fail(
-                api,
-                f"partition counts differ: x {a.shape}, y {b.shape} (no partition broadcasting)",
-                "num_partition_mismatch",
-            )
+            # nl.* broadcast NumPy-style, along the partition dim too (nki-semantics §5): a
+            # [1, F] or [1, 1] tile is read with partition stride 0
+            if a.ndim == b.ndim and 1 in (a.shape[0], b.shape[0]):
+                if a.shape[0] == 1:
+                    a = a.broadcast_to((b.shape[0], *a.shape[1:]))
+                else:
+                    b = b.broadcast_to((a.shape[0], *b.shape[1:]))
+            else:
+                sim.fail(
+                    api,
+                    f"partition counts differ: x {a.shape}, y {b.shape} (valid: equal, or 1 to broadcast)",
+                    "num_partition_mismatch",
+                )
         if a.shape != b.shape and isa.free_size(b) == 1 and isa.free_size(a) > 1:
             return _tensor_scalar(sim, api, name, a, b, dt, mask, False)
         if a.shape != b.shape and isa.free_size(a) == 1 and isa.free_size(b) > 1:
@@ -494,10 +580,18 @@ def reduce(
 def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Tensor:
     """``x @ y`` (``x.T @ y`` with ``transpose_x``) into a new fp32 PSUM tile."""
     sim = runtime.current("nl.matmul")
+    x = to_sbuf(sim, x, "nl.matmul")
+    y = to_sbuf(sim, y, "nl.matmul")
     isa.check_tensor(sim, "nl.matmul", x, "x")
     isa.check_tensor(sim, "nl.matmul", y, "y")
     stationary = x
     if not transpose_x:
+        refuse_in_allocated_kernel(
+            sim,
+            "nl.matmul",
+            "nl.matmul without transpose_x=True (a hidden TensorE transpose)",
+            "transpose_on_tensor_engine_not_allowed_in_allocated_kernel",
+        )
         # the compiler inserts a TensorE transpose of x (through PSUM, then back to SBUF)
         t_psum = new_tile(sim, "nl.matmul", (x.shape[1], x.shape[0]), np.float32, Buffer.PSUM)
         isa.nc_transpose(sim, t_psum, x, engine="tensor", api="nl.matmul", instr="nl.matmul")
@@ -514,6 +608,13 @@ def transpose(x: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     """A 2-D transpose on TensorE into PSUM."""
     sim = runtime.current("nl.transpose")
     isa.check_tensor(sim, "nl.transpose", x, "x")
+    if x.buffer is Buffer.SBUF:
+        refuse_in_allocated_kernel(
+            sim,
+            "nl.transpose",
+            "a TensorE transpose",
+            "transpose_on_tensor_engine_not_allowed_in_allocated_kernel",
+        )
     dst = new_tile(sim, "nl.transpose", (isa.free_size(x), x.shape[0]), dtype or x.dtype, Buffer.PSUM)
     engine = "tensor" if x.buffer is Buffer.SBUF else "vector"
     instr = isa.nc_transpose(sim, dst, x, engine=engine, mask=mask, api="nl.transpose", instr="nl.transpose")
@@ -524,6 +625,12 @@ def softmax(
     x: Any, axis: Any = -1, *, dtype: Any = None, compute_dtype: Any = None, mask: Any = None
 ) -> Tensor:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (max, subtract, exp+sum, divide)."""
+    refuse_in_allocated_kernel(
+        runtime.current("nl.softmax"),
+        "nl.softmax",
+        "nl.softmax (hidden intermediate tensors)",
+        "unsupported_api_in_allocated_kernel",
+    )
     m = reduce("max", x, axis, np.float32, mask, keepdims=True)
     shifted = binary("subtract", x, m, np.float32, mask)
     e = unary("exp", shifted, np.float32, mask)
@@ -642,22 +749,39 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         return False
     if accumulate and instr.opcode != "nc_matmul":
         return False
+    if instr.engine is Engine.GPSIMD and target.buffer is Buffer.PSUM:
+        return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead
     if instr.engine is Engine.DMA and target.buffer is Buffer.PSUM:
         return False
+    matmul = instr.opcode == "nc_matmul"
+    if matmul:
+        # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
+        # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
+        region = target.region()
+        group = sim.psum_groups.setdefault(target.alloc.alloc_id, [])
+        opened = any(r.overlaps(region) for r in group)
+        if region not in group:
+            group.append(region)
+        attr_accumulate = accumulate and opened
     if sim.values:
+        where: bool | np.ndarray = accumulate
+        if accumulate and target.alloc.mm_state is not None:
+            where = isa.matmul_group_open(target)
         isa.write(
             target,
             value.read().astype(np.float32) if is_float(value.dtype) else value.read(),
             last[2],
-            accumulate,
+            where,
         )
+        if target.alloc.mm_state is not None:
+            isa.mark_written(target, last[2], 2 if matmul else 1)
     sim.check_read("assignment", target.region(), accumulate)
     sim.note_write(target.region(), accumulate)
     outputs = list(instr.outputs)
     outputs[0] = target.operand(outputs[0].name)
     instr.outputs = tuple(outputs)
-    if instr.opcode == "nc_matmul":
-        instr.attrs["accumulate"] = accumulate
+    if matmul:
+        instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None
     return True
 

@@ -23,6 +23,7 @@ import numpy as np
 from trnsim.hardware.neuroncore import NeuronCoreSpec
 from trnsim.nki.dtypes import dtype_name
 from trnsim.nki.errors import KernelError
+from trnsim.nki.spill import TileSize
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
 
 
@@ -75,16 +76,6 @@ def user_location() -> tuple[str, int]:
     return "?", 0
 
 
-def user_statement() -> tuple[int, int]:
-    """Identity of the kernel statement being executed: (frame id, line)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if not frame.f_code.co_filename.startswith(_NKI_DIR):
-            return id(frame), frame.f_lineno
-        frame = frame.f_back  # type: ignore[assignment]
-    return 0, 0
-
-
 class Allocation:
     """One tensor's storage: an HBM buffer or an on-chip tile set (block dims x partitions x free).
 
@@ -95,13 +86,14 @@ class Allocation:
 
     __slots__ = (
         "__weakref__",
-        "_release",
         "alloc_id",
         "buffer",
         "dtype",
         "dtype_name",
         "free_elems",
+        "implicit",
         "itemsize",
+        "mm_state",
         "name",
         "on_chip",
         "partition_axis",
@@ -127,7 +119,6 @@ class Allocation:
         self.on_chip = buffer is Buffer.SBUF or buffer is Buffer.PSUM
         self.space = _SPACE[buffer]
         self.dtype_name = dtype_name(dtype)
-        self._release: Any = None
         self.alloc_id = alloc_id
         self.buffer = buffer
         self.dtype = dtype
@@ -137,10 +128,11 @@ class Allocation:
         self.itemsize = dtype.itemsize
         self.name = name
         self.storage = storage
-
-    def __del__(self) -> None:
-        if self._release is not None:
-            self._release()
+        #: PSUM, value mode: per element 0 = never written, 1 = written by another engine (or
+        #: a matmul group closed by a read), 2 = written by a matmul of an open accumulation group
+        self.mm_state: np.ndarray | None = None
+        #: a result tile placed by default (no ``buffer=``): the compiler may copy it elsewhere
+        self.implicit = False
 
     @property
     def bytes_per_partition(self) -> int:
@@ -205,8 +197,12 @@ class Simulation:
     grid: tuple[int, ...] = ()
     core: int = 0
     next_alloc: int = 0
-    live_sbuf_bytes: int = 0
-    live_psum_bytes: int = 0
+    #: auto-allocated on-chip tensors: alloc id -> size (spill planning after the launch)
+    tile_sizes: dict[int, TileSize] = field(default_factory=dict)
+    #: nl.loop_reduce running values, per call site (file, line)
+    loop_reduce: dict[tuple[str, int], Any] = field(default_factory=dict)
+    #: the kernel placed a tensor by direct allocation (ncc.sbuf/psum.alloc, mod_alloc)
+    direct: bool = False
     loops: list[LoopFrame] = field(default_factory=list)
     #: top-level shared_hbm tensors, matched across SPMD instances by allocation order
     shared: list[Allocation] = field(default_factory=list)
@@ -219,8 +215,6 @@ class Simulation:
     psum_groups: dict[int, list[Region]] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     depth: int = 0  # sub-kernel nesting
-    #: a suspected over-capacity state: (instruction, buffer, location, statement)
-    overflow: tuple[str, Buffer, str, tuple[int, int]] | None = None
     values: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
@@ -251,8 +245,6 @@ class Simulation:
         partition_axis: int = 0,
     ) -> Allocation:
         """Create storage; ``fill=None`` leaves it uninitialised (NaN / UNINIT_INT sentinel)."""
-        if self.overflow is not None:
-            self.confirm_capacity()
         for d in shape:
             if (d.__class__ is not int and not isinstance(d, (int, np.integer))) or d < 0:
                 self.fail(instruction, f"tensor shape {shape} must be non-negative integers", "invalid_shape")
@@ -320,6 +312,8 @@ class Simulation:
         self.next_alloc += 1
         if buffer.on_chip:
             self._account(instruction, alloc)
+            if buffer is Buffer.PSUM and self.values:
+                alloc.mm_state = np.full(size, 0 if fill is None else 1, dtype=np.int8)
         if buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops:
             self.shared.append(alloc)
             self.shared_index += 1
@@ -331,7 +325,6 @@ class Simulation:
         """Fast path of :meth:`allocate` for a fresh on-chip result tile (partition dim first)."""
         if (
             self.values
-            or self.overflow is not None
             or len(shape) < 2
             or not (0 < shape[0] <= self.spec.pmax)
             or (buffer is not Buffer.SBUF and buffer is not Buffer.PSUM)
@@ -344,64 +337,25 @@ class Simulation:
         return alloc
 
     def _account(self, instruction: str, alloc: Allocation) -> None:
-        nbytes = alloc.bytes_per_partition
-        spec = self.spec
+        """Check a PSUM tile fits one bank; note the tile's size for spill planning.
+
+        Capacity is not checked here: under automatic allocation the compiler spills instead
+        of refusing, and live ranges follow program order (last use), not Python lifetimes, so
+        it is planned on the finished trace (:mod:`trnsim.nki.spill`).
+        """
+        nbytes = alloc.free_elems * alloc.itemsize
         if alloc.buffer is Buffer.PSUM:
             block_bytes = nbytes // max(1, _blocks(alloc))
-            if block_bytes > spec.psum_bank_bytes:
+            if block_bytes > self.spec.psum_bank_bytes:
                 self.fail(
                     instruction,
                     f"PSUM tile of {block_bytes} bytes per partition exceeds one bank"
-                    f" ({spec.psum_bank_bytes} bytes = {spec.psum_bank_bytes // 4} fp32)",
+                    f" ({self.spec.psum_bank_bytes} bytes = {self.spec.psum_bank_bytes // 4} fp32)",
                     "size_of_dimension_exceed_arch_limit",
                 )
-            self.live_psum_bytes += nbytes
-            alloc._release = _Release(self, Buffer.PSUM, nbytes)
-            if self.live_psum_bytes > spec.psum_bytes_per_partition:
-                self._suspect(instruction, Buffer.PSUM)
-        else:
-            self.live_sbuf_bytes += nbytes
-            alloc._release = _Release(self, Buffer.SBUF, nbytes)
-            if self.live_sbuf_bytes > spec.sbuf_usable_bytes_per_partition:
-                self._suspect(instruction, Buffer.SBUF)
-
-    def _suspect(self, instruction: str, buffer: Buffer) -> None:
-        """Over capacity: confirmed only once the allocating statement has finished.
-
-        ``x = nl.zeros(...)`` in a loop allocates the new tile while the previous one is still
-        bound to ``x``; Python frees it right after the assignment, as the compiler would have.
-        So the check is repeated at the next statement that calls into NKI.
-        """
-        filename, line = user_location()
-        if self.overflow is None:
-            self.overflow = (instruction, buffer, f"{os.path.basename(filename)}:{line}", user_statement())
-
-    def confirm_capacity(self) -> None:
-        """Fail if an over-capacity state outlived the statement that caused it."""
-        pending = self.overflow
-        if pending is None or user_statement() == pending[3]:
-            return
-        self.overflow = None
-        instruction, buffer, location, _ = pending
-        spec = self.spec
-        if buffer is Buffer.PSUM:
-            live, cap, what = self.live_psum_bytes, spec.psum_bytes_per_partition, "PSUM"
-        else:
-            live, cap, what = self.live_sbuf_bytes, spec.sbuf_usable_bytes_per_partition, "SBUF"
-        if live > cap:
-            raise KernelError(
-                f"{what} capacity exceeded by live tiles ({live} bytes per partition live, {cap} available)",
-                kernel=self.kernel_name,
-                instruction=instruction,
-                location=location,
-                err_id=f"{what.lower()}_capacity_exceeded",
-            )
-
-    def _release(self, buffer: Buffer, nbytes: int) -> None:
-        if buffer is Buffer.PSUM:
-            self.live_psum_bytes -= nbytes
-        else:
-            self.live_sbuf_bytes -= nbytes
+        self.tile_sizes[alloc.alloc_id] = TileSize(
+            alloc.space, alloc.partitions, nbytes, alloc.dtype_name, alloc.itemsize
+        )
 
     # -- trace ---------------------------------------------------------------------------------
     def record(
@@ -413,8 +367,6 @@ class Simulation:
         attrs: dict[str, Any] | None = None,
     ) -> Instruction:
         """Append one executed instruction to the trace."""
-        if self.overflow is not None:
-            self.confirm_capacity()
         filename, line = user_location()
         instr = Instruction(
             seq=len(self.trace.instructions),
@@ -472,18 +424,6 @@ class Simulation:
                 f" {it} wrote; use sequential_range, or accumulate with +=)",
                 "unexpected_output_dependencies",
             )
-
-
-class _Release:
-    """Returns an on-chip allocation's bytes to the simulation when the tensor dies."""
-
-    __slots__ = ("buffer", "nbytes", "sim")
-
-    def __init__(self, sim: Simulation, buffer: Buffer, nbytes: int) -> None:
-        self.sim, self.buffer, self.nbytes = sim, buffer, nbytes
-
-    def __call__(self) -> None:
-        self.sim._release(self.buffer, self.nbytes)
 
 
 def _contains(outer: Region, inner: Region) -> bool:

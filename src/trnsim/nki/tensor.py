@@ -154,14 +154,32 @@ class Tensor:
     def __repr__(self) -> str:
         return f"Tensor({self.shape}, {dtype_name(self.dtype)}, {self.buffer.value}, name={self.name!r})"
 
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names Tensor does not define: an NKI tensor method trnsim lacks
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from trnsim.nki.guard import not_simulated
+
+        raise not_simulated(f"tensor.{name}")
+
     def __len__(self) -> int:
         return self.shape[0] if self.shape else 0
 
     def __bool__(self) -> bool:
-        runtime.current("bool(tensor)").fail(
+        # nki-semantics §6: truthiness of a tensor is the compiler's ValueError (values are not
+        # known at trace time); ``is None`` / ``== None`` are the host-side checks to use
+        sim = runtime.current("bool(tensor)")
+        if self.size > 1:
+            sim.fail(
+                "bool()",
+                "ValueError: Cannot evaluate truth value of a multi-element tensor/array"
+                " (no if/and/or/not on tiles; use ~ & | or 'is not None')",
+                "ambiguous_tensor_truth_value",
+            )
+        sim.fail(
             "bool()",
-            "a tensor has no truth value at trace time (no if/and/or/not on tiles)",
-            "ambiguous_tensor_truth_value",
+            "control flow on a tensor value is not supported (the value is not known at trace time)",
+            "dynamic_control_flow_not_supported",
         )
 
     # -- indexing -------------------------------------------------------------------------------
@@ -255,14 +273,28 @@ class Tensor:
         return self._bin("greater_equal", o)
 
     def __eq__(self, o: Any) -> Any:
+        if o is None:  # host-side Python on an optional argument (nki-semantics §6)
+            return False
+        if not _operand_like(o):
+            return NotImplemented
         return self._bin("equal", o)
 
     def __ne__(self, o: Any) -> Any:
+        if o is None:
+            return True
+        if not _operand_like(o):
+            return NotImplemented
         return self._bin("not_equal", o)
 
     # -- views ----------------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> Tensor:
-        """A view with another shape (same elements; contiguous views, or the free dims of a tile)."""
+    def reshape(self, *dims: Any, shape: Any = None) -> Tensor:
+        """A view with another shape (same elements; contiguous views, or the free dims of a tile).
+
+        ``t.reshape((a, b))``, ``t.reshape(a, b)`` and the current API's ``t.reshape(shape=(a, b))``.
+        """
+        if shape is not None:
+            dims = (shape,)
+        shape = dims
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         new = tuple(int(d) for d in shape)
@@ -489,6 +521,11 @@ class Tensor:
         if self.oob is not None:
             keep &= ~self.oob
         storage[self.flat[keep]] = values[keep]
+
+
+def _operand_like(o: Any) -> bool:
+    """True for what a tile comparison accepts: tensors, numbers, numpy scalars and arrays."""
+    return isinstance(o, (Tensor, int, float, np.generic, np.ndarray, IndexExpr))
 
 
 def fit_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -140,6 +140,10 @@ class KernelTrace:
     num_cores: int = 1
     #: Grid of the launch (``kernel[g0, g1](...)``); empty for a plain call.
     grid: tuple[int, ...] = ()
+    #: Bytes the automatic allocator spilled to HBM and reloaded (``spill_save`` /
+    #: ``spill_reload`` DMAs in ``instructions``; trnsim.nki.spill).
+    spill_save_bytes: int = 0
+    spill_reload_bytes: int = 0
 
     def __post_init__(self) -> None:
         # Every launch creates one trace: hand it to whoever is collecting (trnsim kernel profile).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from trnsim.cluster.notation import plan_notation
 from trnsim.workload.options import Recompute
 
 #: Order of memory saving: a later entry never needs more activation memory than an earlier one.
@@ -40,27 +41,14 @@ class Candidate:
         return (self.tp, self.pp, self.dp, self.cp, self.ep, self.interleave)
 
     def describe(self) -> str:
-        """A short human label such as ``TP8 PP4×2 DP16 ZeRO1 mb1 recompute=selective``."""
-        parts = [f"TP{self.tp}", f"PP{self.pp}" + (f"×{self.interleave}" if self.interleave > 1 else "")]
-        parts.append(f"DP{self.dp}")
-        if self.cp > 1:
-            parts.append(f"CP{self.cp}")
-        if self.ep > 1:
-            parts.append(f"EP{self.ep}")
-        parts.append(f"ZeRO{self.zero_stage}")
-        parts.append(f"mb{self.micro_batch}")
-        parts.append(f"recompute={self.recompute.value}")
-        return " ".join(parts)
+        """trnsim's plan notation, e.g. ``tp8 pp4 vpp2 dp16 zero1 mb1 recompute=selective``."""
+        return plan_notation(tp=self.tp, pp=self.pp, dp=self.dp, cp=self.cp, ep=self.ep,
+                             interleave=self.interleave, zero=self.zero_stage, micro_batch=self.micro_batch,
+                             recompute=self.recompute.value)
 
     def short(self) -> str:
-        """A compact label for narrow tables, e.g. ``t8 p4x2 d16 z1 mb1 sel``."""
-        interleave = f"x{self.interleave}" if self.interleave > 1 else ""
-        text = f"t{self.tp} p{self.pp}{interleave} d{self.dp}"
-        if self.cp > 1:
-            text += f" c{self.cp}"
-        if self.ep > 1:
-            text += f" e{self.ep}"
-        return text + f" z{self.zero_stage} mb{self.micro_batch} {self.recompute.value[:4]}"
+        """The same notation (narrow tables wrap it rather than use another)."""
+        return self.describe()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON/CSV."""

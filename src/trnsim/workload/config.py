@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from trnsim.errors import ConfigError
 
-__all__ = ["AttentionKind", "MlpKind", "ModelConfig", "NormKind", "PositionKind"]
+__all__ = ["AttentionKind", "MlpKind", "ModelConfig", "NormKind", "PositionKind", "QkNormScope"]
 
 
 class MlpKind(StrEnum):
@@ -37,6 +37,11 @@ class AttentionKind(StrEnum):
     MLA = "mla"  # DeepSeek multi-head latent attention (low-rank q and kv projections)
 
 
+class QkNormScope(StrEnum):
+    HEAD = "head"
+    PROJECTION = "projection"
+
+
 class ModelConfig(BaseModel):
     """A decoder-only transformer, dense or mixture-of-experts."""
 
@@ -57,7 +62,17 @@ class ModelConfig(BaseModel):
     position: PositionKind = PositionKind.ROPE
     tie_embeddings: bool = False
     qk_norm: bool = False
+    #: "head": one norm of width head_dim shared by all heads (Qwen3, Gemma 3: 2·d weights);
+    #: "projection": over the whole q and k projections (OLMo 2, OLMoE, Command R+: (nq+nkv)·d).
+    qk_norm_scope: QkNormScope = QkNormScope.HEAD
     linear_bias: bool = False
+    #: Biases on the q, k and v projections only (Qwen2, Qwen2-MoE); ``linear_bias`` covers every linear.
+    qkv_bias: bool = False
+    #: Norms in one transformer layer: 2 pre-norms (Llama), 4 with Gemma's post-norms, 1 in a
+    #: parallel block (Falcon-7B, Command-R).
+    norms_per_layer: int = 2
+    #: LayerNorm has a bias (2h weights); DBRX's and Cohere's have none (h).
+    norm_bias: bool = True
     dropout: bool = False
     attention: AttentionKind = AttentionKind.STANDARD
     # Multi-head latent attention (DeepSeek); used when attention is MLA.
@@ -72,6 +87,13 @@ class ModelConfig(BaseModel):
     num_shared_experts: int = 0
     moe_ffn_hidden_size: int | None = None
     first_dense_layers: int = 0
+    #: Explicit MoE layer indices when they are not "every layer from first_dense_layers on"
+    #: (DeepSeek ``moe_layer_freq``, Qwen ``decoder_sparse_step``/``mlp_only_layers``).
+    moe_layers: tuple[int, ...] | None = None
+    #: Width of the shared expert(s) as one gated FFN; None: num_shared_experts x moe_ffn_hidden_size.
+    shared_expert_ffn_size: int | None = None
+    #: Qwen2-MoE's sigmoid gate on the shared expert (a Linear h -> 1 per MoE layer).
+    shared_expert_gate: bool = False
     #: What this config approximates or assumes (printed with every estimate).
     notes: tuple[str, ...] = ()
     source: str = ""
@@ -79,6 +101,8 @@ class ModelConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
         where = f"model '{self.name}'"
+        if self.norms_per_layer < 1:
+            raise ConfigError(f"{where}: norms_per_layer must be at least 1, got {self.norms_per_layer}")
         for key in ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim",
                     "ffn_hidden_size", "vocab_size", "max_seq_len"):
             if getattr(self, key) <= 0:
@@ -107,6 +131,8 @@ class ModelConfig(BaseModel):
                     f"{where}: first_dense_layers={self.first_dense_layers} exceeds num_layers="
                     f"{self.num_layers}"
                 )
+            if self.moe_layers is not None and any(not 0 <= i < self.num_layers for i in self.moe_layers):
+                raise ConfigError(f"{where}: moe_layers must lie in 0..{self.num_layers - 1}")
         elif self.experts_per_token or self.num_shared_experts:
             raise ConfigError(f"{where}: experts_per_token/num_shared_experts set but num_experts is 0")
         return self
@@ -133,11 +159,24 @@ class ModelConfig(BaseModel):
 
     def is_moe_layer(self, index: int) -> bool:
         """True when transformer layer ``index`` (0-based) has routed experts."""
-        return self.is_moe and index >= self.first_dense_layers
+        if not self.is_moe:
+            return False
+        if self.moe_layers is not None:
+            return index in self.moe_layers
+        return index >= self.first_dense_layers
 
     @property
     def num_moe_layers(self) -> int:
-        return self.num_layers - self.first_dense_layers if self.is_moe else 0
+        return sum(1 for i in range(self.num_layers) if self.is_moe_layer(i))
+
+    @property
+    def shared_ffn_hidden_size(self) -> int:
+        """Width of the shared expert(s), taken as one gated FFN (0 without shared experts)."""
+        if not self.num_shared_experts:
+            return 0
+        if self.shared_expert_ffn_size:
+            return self.shared_expert_ffn_size
+        return self.num_shared_experts * int(self.moe_ffn_hidden_size or 0)
 
     # ---- parameter counts ---------------------------------------------------------------------
 
@@ -157,10 +196,12 @@ class ModelConfig(BaseModel):
         if self.attention is AttentionKind.MLA:
             return params + int(self.q_lora_rank or 0) + int(self.kv_lora_rank or 0)
         d, nkv = self.head_dim, self.num_kv_heads
+        if self.linear_bias or self.qkv_bias:
+            params += self.num_heads * d + 2 * nkv * d
         if self.linear_bias:
-            params += self.num_heads * d + 2 * nkv * d + self.hidden_size
+            params += self.hidden_size
         if self.qk_norm:
-            params += 2 * d
+            params += 2 * d if self.qk_norm_scope is QkNormScope.HEAD else (self.num_heads + nkv) * d
         return params
 
     def mlp_matmul_params(self, ffn: int) -> int:
@@ -175,16 +216,21 @@ class ModelConfig(BaseModel):
         return params
 
     def norm_params(self) -> int:
-        return self.hidden_size * (2 if self.norm is NormKind.LAYERNORM else 1)
+        """Weights of one norm (the final norm and every per-layer norm)."""
+        return self.hidden_size * (2 if self.norm is NormKind.LAYERNORM and self.norm_bias else 1)
 
     def layer_params(self, index: int, active_only: bool = False) -> int:
         """Weights of transformer layer ``index``; ``active_only`` counts top-k experts only."""
-        params = self.attention_params() + 2 * self.norm_params()
+        params = self.attention_params() + self.norms_per_layer * self.norm_params()
         if not self.is_moe_layer(index):
             return params + self.mlp_params(self.ffn_hidden_size)
         expert = self.mlp_params(int(self.moe_ffn_hidden_size or 0))
         routed = self.experts_per_token if active_only else self.num_experts
-        return params + self.hidden_size * self.num_experts + (routed + self.num_shared_experts) * expert
+        params += self.hidden_size * self.num_experts + routed * expert
+        if self.num_shared_experts:
+            params += self.mlp_params(self.shared_ffn_hidden_size)
+            params += self.hidden_size if self.shared_expert_gate else 0
+        return params
 
     def embedding_params(self) -> int:
         params = self.vocab_size * self.hidden_size

@@ -22,7 +22,9 @@ def _layer_matmul_flops_per_token(model: ModelConfig, index: int) -> float:
     if model.is_moe_layer(index):
         expert = model.mlp_matmul_params(int(model.moe_ffn_hidden_size or 0))
         params += model.hidden_size * model.num_experts  # router
-        params += (model.experts_per_token + model.num_shared_experts) * expert
+        params += model.experts_per_token * expert
+        if model.num_shared_experts:
+            params += model.mlp_matmul_params(model.shared_ffn_hidden_size)
     else:
         params += model.mlp_matmul_params(model.ffn_hidden_size)
     return 2.0 * params

@@ -335,7 +335,7 @@ def _moe_mlp(model: ModelConfig, shard: Shard, d: _Dims, count: int) -> tuple[li
     saved += expert_saved
     ops.append(_rowwise("moe_unpermute", OpClass.ELEMENTWISE, routed_tokens, h, 2.0, 2, count))
     if model.num_shared_experts:
-        shared_ffn = model.num_shared_experts * int(model.moe_ffn_hidden_size or 0) // d.tp
+        shared_ffn = model.shared_ffn_hidden_size // d.tp
         shared_ops, shared_saved = _mlp_ops(model, d, "shared.", d.tokens, shared_ffn, count)
         ops += shared_ops
         saved += shared_saved
@@ -353,13 +353,16 @@ def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_lay
     if model.attention is AttentionKind.MLA:
         q_lora, kv_lora = int(model.q_lora_rank or 0), int(model.kv_lora_rank or 0)
         replicated_attn = h * q_lora + q_lora + h * (kv_lora + int(model.qk_rope_head_dim or 0)) + kv_lora
-    per_layer_common = (attn - replicated_attn) // t + replicated_attn + 2 * model.norm_params()
+    norms = model.norms_per_layer * model.norm_params()
+    per_layer_common = (attn - replicated_attn) // t + replicated_attn + norms
     dense = dense_layers * (per_layer_common + model.mlp_params(model.ffn_hidden_size) // t)
     expert = 0
     if moe_layers:
         one_expert = model.mlp_params(int(model.moe_ffn_hidden_size or 0)) // t
         router = h * model.num_experts
-        dense += moe_layers * (per_layer_common + router + model.num_shared_experts * one_expert)
+        shared = model.mlp_params(model.shared_ffn_hidden_size) // t if model.num_shared_experts else 0
+        shared += h if model.shared_expert_gate else 0
+        dense += moe_layers * (per_layer_common + router + shared)
         expert = moe_layers * (model.num_experts // shard.ep) * one_expert
     vocab_local = math.ceil(model.vocab_size / t)
     if shard.has_embedding:

@@ -2,9 +2,13 @@
 
 Supported ``model_type`` values: llama, mistral, qwen2, qwen3 (dense, SwiGLU, RMSNorm, RoPE);
 gpt2 and megatron-gpt2 (GELU, LayerNorm, learned positions, biases); gpt_neox; mixtral; deepseek_v2
-and deepseek_v3 (shared + routed experts, multi-head latent attention). Keys the model does not
-need are ignored (HF configs carry many); keys it needs but cannot find, or values that make no
-sense, give one clear :class:`~trnsim.errors.ConfigError`.
+and deepseek_v3 (shared + routed experts, multi-head latent attention); and the families of
+:mod:`trnsim.workload.hf_families` (Gemma 2/3, Phi-3, Falcon, DBRX, DeepSeek-MoE, Qwen2/3-MoE,
+OLMo 2, OLMoE, StarCoder2, Cohere, Nemotron). Multimodal wrappers are read from ``text_config``;
+other ``model_type``s go to a generic decoder reader that names the fields it ignored. Keys the
+model does not need are ignored (HF configs carry many); keys it needs but cannot find, or values
+that make no sense, give one clear :class:`~trnsim.errors.ConfigError`. What a model leaves out
+(sliding windows, DeepSeek-V3's multi-token prediction, vision towers) is added to its notes.
 
 A config may carry a ``"_trnsim"`` object with ``name``, ``notes`` (what is approximated or
 assumed) and ``source``; the built-in presets use it to label their assumptions.
@@ -19,69 +23,36 @@ from pydantic import ValidationError
 
 from trnsim.errors import ConfigError
 from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind, PositionKind
+from trnsim.workload.hf_families import (
+    FAMILY_DEFAULTS,
+    FAMILY_PARSERS,
+    decoder_fields,
+    deepseek_moe_fields,
+    sliding_note,
+)
+from trnsim.workload.hf_generic import generic_decoder
+from trnsim.workload.hf_reader import HfReader
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "model_from_hf_dict"]
 
 
-class _Reader:
-    """Typed access to a config dict, naming the file and key in every error."""
-
-    def __init__(self, data: Mapping[str, Any], where: str) -> None:
-        self.data = data
-        self.where = where
-
-    def integer(self, *keys: str, default: int | None = None, minimum: int | None = None) -> int:
-        for key in keys:
-            value = self.data.get(key)
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ConfigError(f"{self.where}: '{key}' must be a whole number, got {value!r}")
-                if minimum is not None and value < minimum:
-                    raise ConfigError(f"{self.where}: '{key}' must be at least {minimum}, got {value}")
-                return value
-        if default is None:
-            raise ConfigError(f"{self.where}: missing '{keys[0]}'")
-        return default
-
-    def opt_int(self, key: str) -> int | None:
-        return self.integer(key, default=0) or None
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{self.where}: '{key}' must be true or false, got {value!r}")
-        return value
+def _dense_llama_like(r: HfReader, family: str) -> dict[str, Any]:
+    fields = decoder_fields(r, family)
+    fields.update(qk_norm=r.flag("qk_norm", family == "qwen3"), linear_bias=r.flag("attention_bias", False))
+    # Qwen2's q/k/v projections carry biases (hard-wired in transformers 4.x); o_proj has none.
+    fields["qkv_bias"] = family == "qwen2" and not fields["linear_bias"]
+    if family == "mistral" or r.raw("use_sliding_window"):
+        note = sliding_note(r, fields["num_layers"], None)
+        if note:
+            fields["_notes"].append(note)
+    return fields
 
 
-def _dense_llama_like(r: _Reader, family: str) -> dict[str, Any]:
-    h = r.integer("hidden_size")
-    heads = r.integer("num_attention_heads", minimum=1)
-    if h % heads and "head_dim" not in r.data:
-        raise ConfigError(f"{r.where}: hidden_size={h} is not divisible by num_attention_heads={heads}")
-    return {
-        "family": family,
-        "hidden_size": h,
-        "num_layers": r.integer("num_hidden_layers"),
-        "num_heads": heads,
-        "num_kv_heads": r.integer("num_key_value_heads", default=heads),
-        "head_dim": r.integer("head_dim", default=h // heads),
-        "ffn_hidden_size": r.integer("intermediate_size"),
-        "vocab_size": r.integer("vocab_size"),
-        "max_seq_len": r.integer("max_position_embeddings", default=4096),
-        "mlp": MlpKind.SWIGLU,
-        "norm": NormKind.RMSNORM,
-        "position": PositionKind.ROPE,
-        "tie_embeddings": r.flag("tie_word_embeddings", False),
-        "qk_norm": r.flag("qk_norm", family == "qwen3"),
-        "linear_bias": r.flag("attention_bias", False),
-    }
-
-
-def _llama(r: _Reader) -> dict[str, Any]:
+def _llama(r: HfReader) -> dict[str, Any]:
     return _dense_llama_like(r, str(r.data.get("model_type")))
 
 
-def _gpt2(r: _Reader) -> dict[str, Any]:
+def _gpt2(r: HfReader) -> dict[str, Any]:
     h = r.integer("n_embd", "hidden_size")
     heads = r.integer("n_head", "num_attention_heads", minimum=1)
     if h % heads:
@@ -106,7 +77,7 @@ def _gpt2(r: _Reader) -> dict[str, Any]:
     }
 
 
-def _gpt_neox(r: _Reader) -> dict[str, Any]:
+def _gpt_neox(r: HfReader) -> dict[str, Any]:
     h = r.integer("hidden_size")
     heads = r.integer("num_attention_heads", minimum=1)
     if h % heads:
@@ -130,8 +101,8 @@ def _gpt_neox(r: _Reader) -> dict[str, Any]:
     }
 
 
-def _mixtral(r: _Reader) -> dict[str, Any]:
-    fields = _dense_llama_like(r, "mixtral")
+def _mixtral(r: HfReader) -> dict[str, Any]:
+    fields = decoder_fields(r, "mixtral")
     fields.update(
         num_experts=r.integer("num_local_experts"),
         experts_per_token=r.integer("num_experts_per_tok"),
@@ -140,12 +111,26 @@ def _mixtral(r: _Reader) -> dict[str, Any]:
     return fields
 
 
-def _deepseek(r: _Reader) -> dict[str, Any]:
+def _mtp_note(r: HfReader, fields: dict[str, Any]) -> str | None:
+    """DeepSeek-V3's multi-token-prediction module, which trnsim leaves out, with its size."""
+    mtp = r.integer("num_nextn_predict_layers", "num_mtp_layers", default=0)
+    if not mtp:
+        return None
+    probe = ModelConfig(**{k: v for k, v in fields.items() if not k.startswith("_")}, name="mtp")
+    h = probe.hidden_size
+    # One full decoder layer (the last, MoE), eh_proj 2h -> h, and the enorm/hnorm/shared_head norms.
+    params = mtp * (probe.layer_params(probe.num_layers - 1) + 2 * h * h + 3 * h)
+    return (f"multi-token-prediction module ({mtp} layer(s), about {params / 1e9:.1f} B parameters) "
+            "not modelled: parameters, FLOPs and memory leave it out")
+
+
+def _deepseek(r: HfReader) -> dict[str, Any]:
     heads = r.integer("num_attention_heads", minimum=1)
-    fields = {
+    layers = r.integer("num_hidden_layers")
+    fields: dict[str, Any] = {
         "family": str(r.data.get("model_type")),
         "hidden_size": r.integer("hidden_size"),
-        "num_layers": r.integer("num_hidden_layers"),
+        "num_layers": layers,
         "num_heads": heads,
         "num_kv_heads": heads,  # MLA: every head has its own (decompressed) keys and values
         "head_dim": r.integer("v_head_dim"),
@@ -159,18 +144,16 @@ def _deepseek(r: _Reader) -> dict[str, Any]:
         "qk_nope_head_dim": r.integer("qk_nope_head_dim"),
         "qk_rope_head_dim": r.integer("qk_rope_head_dim"),
         "v_head_dim": r.integer("v_head_dim"),
-        "num_experts": r.integer("n_routed_experts", default=0),
-        "experts_per_token": r.integer("num_experts_per_tok", default=0),
-        "num_shared_experts": r.integer("n_shared_experts", default=0),
-        "moe_ffn_hidden_size": r.opt_int("moe_intermediate_size"),
-        "first_dense_layers": r.integer("first_k_dense_replace", default=0),
+        "_notes": [],
     }
-    if r.integer("moe_layer_freq", default=1) != 1:
-        raise ConfigError(f"{r.where}: moe_layer_freq other than 1 is not supported")
+    fields.update(deepseek_moe_fields(r, layers))
+    note = _mtp_note(r, fields)
+    if note:
+        fields["_notes"].append(note)
     return fields
 
 
-_PARSERS: dict[str, Callable[[_Reader], dict[str, Any]]] = {
+_PARSERS: dict[str, Callable[[HfReader], dict[str, Any]]] = {
     "llama": _llama,
     "mistral": _llama,
     "qwen2": _llama,
@@ -181,28 +164,52 @@ _PARSERS: dict[str, Callable[[_Reader], dict[str, Any]]] = {
     "mixtral": _mixtral,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
+    **FAMILY_PARSERS,
 }
+
+# Wrapper configs whose decoder sits in ``text_config`` without its own model_type.
+_TEXT_TYPES = {"gemma3": "gemma3_text"}
 
 #: The ``model_type`` values :func:`model_from_hf_dict` understands.
 SUPPORTED_MODEL_TYPES = tuple(sorted(_PARSERS))
 
 
+def _decoder_part(data: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], str, list[str]]:
+    """The decoder's config (``text_config`` of a multimodal wrapper), its where, and notes."""
+    text = data.get("text_config")
+    if text is None:
+        return data, where, []
+    if not isinstance(text, Mapping):
+        raise ConfigError(f"{where}: 'text_config' must be an object")
+    outer = str(data.get("model_type"))
+    inner = {**text, "model_type": text.get("model_type") or _TEXT_TYPES.get(outer, outer)}
+    notes = []
+    for key in sorted(k for k in data if k.endswith("_config") and k != "text_config"):
+        kind = data[key].get("model_type", key) if isinstance(data[key], Mapping) else key
+        notes.append(f"{key} ({kind}) not modelled: only the text decoder is costed")
+    return inner, f"{where}: text_config", notes
+
+
 def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -> ModelConfig:
-    """Build a validated :class:`ModelConfig` from a parsed ``config.json``."""
+    """Build a validated :class:`ModelConfig` from a parsed ``config.json``.
+
+    Known ``model_type``s use their family reader; others go to the generic decoder reader,
+    which refuses configs without the standard fields and notes what it ignored.
+    """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a JSON object")
-    model_type = data.get("model_type")
-    if model_type not in _PARSERS:
-        raise ConfigError(
-            f"{where}: unknown architecture model_type={model_type!r}; supported: "
-            f"{', '.join(SUPPORTED_MODEL_TYPES)}"
-        )
-    fields = _PARSERS[str(model_type)](_Reader(data, where))
     extra = data.get("_trnsim", {})
+    decoder, inner_where, notes = _decoder_part(data, where)
+    model_type = str(decoder.get("model_type"))
+    reader = HfReader(decoder, inner_where, FAMILY_DEFAULTS.get(model_type))
+    if model_type in _PARSERS:
+        fields = _PARSERS[model_type](reader)
+    else:
+        fields = generic_decoder(reader, model_type, ", ".join(SUPPORTED_MODEL_TYPES))
     if not isinstance(extra, Mapping):
         raise ConfigError(f"{where}: '_trnsim' must be an object with name, notes, source")
     fields["name"] = str(extra.get("name", default_name))
-    fields["notes"] = tuple(str(n) for n in extra.get("notes", ()))
+    fields["notes"] = tuple(str(n) for n in extra.get("notes", ())) + tuple(notes + fields.pop("_notes", []))
     fields["source"] = str(extra.get("source", where))
     for key, value in extra.get("overrides", {}).items():
         fields[key] = value

@@ -14,7 +14,7 @@ from trnsim.errors import ConfigError, UnknownNameError
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.hf_config import model_from_hf_dict
 
-__all__ = ["list_models", "load_model"]
+__all__ = ["describe_params", "list_models", "load_model", "param_counts"]
 
 _PRESETS = Path(__file__).parent / "presets"
 
@@ -24,8 +24,17 @@ def list_models() -> list[str]:
     return sorted(p.stem for p in _PRESETS.glob("*.json"))
 
 
-@lru_cache(maxsize=64)
 def _load_file(path: Path, default_name: str) -> ModelConfig:
+    # Keyed on the file's modification time and size too: an edited config.json is read again.
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    return _load_file_cached(path, default_name, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _load_file_cached(path: Path, default_name: str, _mtime_ns: int, _size: int) -> ModelConfig:
     try:
         data = json.loads(path.read_text())
     except OSError as error:
@@ -67,3 +76,17 @@ def load_model(name_or_path: str | Path, overrides: Mapping[str, Any] | None = N
     except ValidationError as error:
         first = error.errors()[0]
         raise ConfigError(f"model '{model.name}': {first['loc'][0]}: {first['msg']}") from None
+
+
+def param_counts(model: ModelConfig) -> dict[str, int]:
+    """``params_total`` (every expert) and ``params_active`` (per token), as in every JSON output."""
+    return {"params_total": model.n_params(), "params_active": model.n_active_params()}
+
+
+def describe_params(model: ModelConfig) -> str:
+    """``"8.03 B parameters"`` or, for MoE, ``"671.0 B parameters, 37.6 B active"``."""
+    total, active = model.n_params() / 1e9, model.n_active_params() / 1e9
+    digits = 2 if total < 100 else 1
+    if model.is_moe:
+        return f"{total:.{digits}f} B parameters, {active:.{digits}f} B active"
+    return f"{total:.{digits}f} B parameters"

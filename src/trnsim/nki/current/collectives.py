@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from trnsim.nki.errors import KernelError
+from trnsim.nki.guard import not_simulated
 
 
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
-    raise KernelError(
-        f"nki.collectives.{name} is not simulated by trnsim (collectives need several devices)",
-        kernel="-",
-        err_id="not_simulated",
-    )
+    raise not_simulated(f"nki.collectives.{name}", "collectives need several devices")

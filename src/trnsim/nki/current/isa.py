@@ -14,6 +14,8 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
+from trnsim.nki.guard import guard_module as _guard_module
+from trnsim.nki.guard import not_simulated as _not_simulated_error
 from trnsim.nki.isa_common import engine_name as _eng
 from trnsim.nki.isa_common import get_nc_version as get_nc_version
 from trnsim.nki.isa_common import nc_version as nc_version
@@ -523,9 +525,17 @@ def register_store(dst: Any, src: Any) -> None:
     _isa.execute(sim, "nisa.register_store", Engine.NONE, "register_store", dst, [], lambda v: value)
 
 
+def nc_match_replace8(
+    dst: Tensor, data: Any, vals: Any, imm: Any, dst_idx: Any = None, name: str | None = None
+) -> None:
+    """Replace the first match of each of 8 values per partition by ``imm`` (positions to dst_idx)."""
+    _extra.nc_match_replace8(_sim("nc_match_replace8"), dst, data, vals, imm, dst_idx)
+
+
 def _not_simulated(name: str) -> Any:
     def fn(*args: Any, **kwargs: Any) -> None:
-        _sim(name).fail(f"nisa.{name}", f"nisa.{name} is not simulated by trnsim yet", "not_simulated")
+        _sim(name)
+        raise _not_simulated_error(f"nisa.{name}")
 
     fn.__name__ = name
     fn.__doc__ = f"``nisa.{name}``: not simulated yet (raises KernelError)."
@@ -536,7 +546,6 @@ for _name in (
     "nc_matmul_mx",
     "quantize_mx",
     "sendrecv",
-    "nc_match_replace8",
     "nc_n_gather",
     "nonzero_with_count",
     "local_gather",
@@ -554,3 +563,5 @@ for _name in (
     "dropout",
 ):
     globals()[_name] = _not_simulated(_name)
+
+_guard_module(globals(), "nisa")

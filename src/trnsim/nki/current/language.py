@@ -6,29 +6,12 @@ The same functions as the legacy ``nl`` (no ``mask=``, arange or mgrid); buffers
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from trnsim.nki import language_impl as _impl
-from trnsim.nki.dtypes import (
-    bfloat16,
-    bool_,
-    float4_e2m1fn_x4,
-    float8_e4m3,
-    float8_e4m3fn,
-    float8_e4m3fn_x4,
-    float8_e5m2,
-    float8_e5m2_x4,
-    float8_e8m0fnu,
-    float16,
-    float32,
-    int8,
-    int16,
-    int32,
-    tfloat32,
-    uint8,
-    uint16,
-    uint32,
-)
+from trnsim.nki.dtypes import CURRENT_DTYPES as _DT
+from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import ds
 from trnsim.nki.language_impl import (
     affine_range,
@@ -124,6 +107,26 @@ from trnsim.nki.legacy.language import (
 )
 from trnsim.nki.runtime import Buffer as MemoryRegion
 
+# NKI 0.2+: dtypes are strings (nki-semantics §7)
+bfloat16 = _DT["bfloat16"]
+bool_ = _DT["bool_"]
+float4_e2m1fn_x4 = _DT["float4_e2m1fn_x4"]
+float8_e4m3 = _DT["float8_e4m3"]
+float8_e4m3fn = _DT["float8_e4m3fn"]
+float8_e4m3fn_x4 = _DT["float8_e4m3fn_x4"]
+float8_e5m2 = _DT["float8_e5m2"]
+float8_e5m2_x4 = _DT["float8_e5m2_x4"]
+float8_e8m0fnu = _DT["float8_e8m0fnu"]
+float16 = _DT["float16"]
+float32 = _DT["float32"]
+int8 = _DT["int8"]
+int16 = _DT["int16"]
+int32 = _DT["int32"]
+tfloat32 = _DT["tfloat32"]
+uint8 = _DT["uint8"]
+uint16 = _DT["uint16"]
+uint32 = _DT["uint32"]
+
 sbuf = MemoryRegion.SBUF
 psum = MemoryRegion.PSUM
 hbm = MemoryRegion.HBM
@@ -139,7 +142,22 @@ abs_min = "abs_min"
 
 
 class NKIObject:
-    """Base class NKI 0.2+ requires for user classes used in kernels."""
+    """Base class NKI 0.2+ requires for user classes used in kernels.
+
+    Subclasses behave like dataclasses (nki-semantics §7): annotated class attributes become
+    ``__init__`` parameters (with their defaults) and ``__post_init__`` runs after it, unless the
+    subclass writes its own ``__init__``.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            dataclasses.dataclass(eq=False)(cls)
+
+
+def load_transpose2d(src: Any, dtype: Any = None) -> Any:
+    """HBM ``[F, P]`` -> a new SBUF tile ``[P, F]`` (a transposing DMA; current signature)."""
+    return _impl.load_transpose2d(src, dtype=dtype)
 
 
 def is_hbm(buffer: Any) -> bool:
@@ -237,6 +255,7 @@ __all__ = [
     "less",
     "less_equal",
     "load",
+    "load_transpose2d",
     "log",
     "logical_and",
     "logical_not",
@@ -299,3 +318,5 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+_guard_module(globals(), "nl")

@@ -17,6 +17,7 @@ from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
 from trnsim.nki.dtypes import dtype_name, promote
+from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import IndexExpr, MaskExpr
 from trnsim.nki.isa_common import engine_name as _eng
 from trnsim.nki.isa_common import get_nc_version as get_nc_version
@@ -95,6 +96,8 @@ def nc_matmul(
 ) -> Tensor:
     """``stationary[K, M].T @ moving[K, N]`` into a new fp32 PSUM tile [M, N]."""
     sim = _sim("nc_matmul")
+    stationary = _impl.to_sbuf(sim, stationary, "nisa.nc_matmul")
+    moving = _impl.to_sbuf(sim, moving, "nisa.nc_matmul")
     _isa.check_tensor(sim, "nisa.nc_matmul", stationary, "stationary", (Buffer.SBUF,))
     _isa.check_tensor(sim, "nisa.nc_matmul", moving, "moving", (Buffer.SBUF,))
     double = perf_mode not in (None, "none", "")
@@ -134,6 +137,14 @@ def nc_transpose(data: Any, *, mask: Any = None, dtype: Any = None, engine: Any 
     _isa.check_tensor(sim, "nisa.nc_transpose", data, "data")
     e = _eng(engine)
     on_tensor = e == "tensor" or (e is None and (data.shape[0] > 32 or _isa.free_size(data) > 32))
+    if on_tensor:
+        _impl.refuse_in_allocated_kernel(
+            sim,
+            "nisa.nc_transpose",
+            "a TensorE transpose",
+            "transpose_on_tensor_engine_not_allowed_in_allocated_kernel",
+        )
+        data = _impl.to_sbuf(sim, data, "nisa.nc_transpose")
     buf = Buffer.PSUM if on_tensor else Buffer.SBUF
     dst = _impl.new_tile(
         sim, "nisa.nc_transpose", (_isa.free_size(data), data.shape[0]), dtype or data.dtype, buf
@@ -158,6 +169,12 @@ def activation(
     """``op(data * scale + bias)`` on ScalarE."""
     sim = _sim("activation")
     _isa.check_tensor(sim, "nisa.activation", data, "data")
+    if bias is None and sim.direct:
+        sim.fail(
+            "nisa.activation",
+            "an activation in a kernel that uses direct allocation needs an explicit bias tile",
+            "bias_tensor_must_be_specified_in_allocation",
+        )
     dst = _impl.new_tile(sim, "nisa.activation", data.shape, dtype or data.dtype)
     instr = _isa.activation(
         sim, dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op, reduce_res=reduce_res, mask=mask
@@ -324,6 +341,7 @@ def affine_select(
     """``pred ? on_true_tile : on_false_value`` for an affine predicate."""
     sim = _sim("affine_select")
     _isa.check_tensor(sim, "nisa.affine_select", on_true_tile, "on_true_tile")
+    on_true_tile = _impl.to_sbuf(sim, on_true_tile, "nisa.affine_select", always=True)
     if isinstance(pred, IndexExpr):
         p = (pred.values() > 0) if sim.values else None
     elif isinstance(pred, MaskExpr):
@@ -573,6 +591,17 @@ def nc_find_index8(*, data: Any, vals: Any, mask: Any = None, dtype: Any = None,
     return _impl.fresh(sim, dst, _extra.nc_find_index8(sim, dst, data, vals, mask=mask))
 
 
+def nc_match_replace8(
+    *, data: Any, vals: Any, imm: Any, dst_idx: Any = None, mask: Any = None, dtype: Any = None, **_: Any
+) -> Tensor:
+    """``data`` with the first match of each of 8 values per partition replaced by ``imm``."""
+    sim = _sim("nc_match_replace8")
+    _isa.check_tensor(sim, "nisa.nc_match_replace8", data, "data")
+    dst = _impl.new_tile(sim, "nisa.nc_match_replace8", data.shape, dtype or data.dtype)
+    instr = _extra.nc_match_replace8(sim, dst, data, vals, imm, dst_idx, mask=mask)
+    return _impl.fresh(sim, dst, instr)
+
+
 def nc_stream_shuffle(
     src: Any, dst: Any, shuffle_mask: Any, *, dtype: Any = None, mask: Any = None, **_: Any
 ) -> None:
@@ -645,3 +674,6 @@ def select_reduce(
 
 def _dtype_str(t: Tensor) -> str:
     return dtype_name(t.dtype)
+
+
+_guard_module(globals(), "nisa")

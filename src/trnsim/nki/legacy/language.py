@@ -29,6 +29,7 @@ from trnsim.nki.dtypes import (
     uint32,
 )
 from trnsim.nki.grid import nc, spmd_dim
+from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import arange, ds, mgrid
 from trnsim.nki.language_impl import (
     affine_range,
@@ -64,6 +65,7 @@ from trnsim.nki.language_impl import (
     zeros_like,
 )
 from trnsim.nki.legacy import language_constants as constants
+from trnsim.nki.legacy import language_iterators as iterators
 from trnsim.nki.runtime import Buffer
 from trnsim.nki.tensor import Tensor
 
@@ -258,23 +260,39 @@ bfp16 = _BFP16()
 
 
 def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: Any = None) -> Any:
-    """Not simulated: the SDK documents no exact semantics for loop_reduce."""
-    from trnsim.nki import runtime
+    """``b = nl.loop_reduce(a, op=np.add, loop_indices=[k])``: ``b = op(a, b)`` across the loop.
 
-    runtime.current("nl.loop_reduce").fail(
-        "nl.loop_reduce",
-        "nl.loop_reduce is not simulated by trnsim (accumulate with += in the loop instead)",
-        "not_simulated",
-    )
+    nki-semantics §7: equal to a tensor_tensor with the destination as the right-hand operand.
+    The compiler traces the loop body once; trnsim runs it concretely, so the running value is
+    kept per call site and restarts when every index in ``loop_indices`` is 0 (the loop's first
+    iteration; loops over ``loop_indices`` are assumed to start at 0).
+    """
+    from trnsim.nki import runtime
+    from trnsim.nki.alu import op_name
+
+    sim = runtime.current("nl.loop_reduce")
+    name = op_name(op)
+    if not name:
+        sim.fail("nl.loop_reduce", f"unknown reduction operator {op!r}", "unsupported_operand")
+    indices = loop_indices if isinstance(loop_indices, (list, tuple)) else [loop_indices]
+    site = runtime.user_location()
+    state = sim.loop_reduce
+    prev = state.get(site)
+    if prev is None or not any(int(i) != 0 for i in indices):  # (nl.all shadows the builtin)
+        result = _impl.copy(x, dtype=dtype, mask=mask)
+    else:
+        result = _impl.binary(str(name), x, prev, dtype or prev.dtype, mask)
+    state[site] = result
+    return result
 
 
 def all_reduce(x: Any, op: Any, program_axes: Any, **_: Any) -> Any:
     """Not simulated: SPMD instances run one after another, so cross-instance reduction is unavailable."""
     from trnsim.nki import runtime
+    from trnsim.nki.guard import not_simulated
 
-    runtime.current("nl.all_reduce").fail(
-        "nl.all_reduce", "nl.all_reduce across SPMD instances is not simulated by trnsim", "not_simulated"
-    )
+    runtime.current("nl.all_reduce")
+    raise not_simulated("nl.all_reduce", "SPMD instances run one after another in trnsim")
 
 
 __all__ = [
@@ -325,6 +343,7 @@ __all__ = [
     "int16",
     "int32",
     "invert",
+    "iterators",
     "left_shift",
     "less",
     "less_equal",
@@ -399,3 +418,5 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+_guard_module(globals(), "nl")

@@ -10,3 +10,19 @@ import numpy as np
 def sizeinbytes(dtype: Any) -> int:
     """Bytes per element of ``dtype``."""
     return int(np.dtype(dtype).itemsize)
+
+
+def __getattr__(name: str) -> Any:
+    # sbuf_min_align and the like: hardware values trnsim's data files do not hold (no source)
+    from trnsim.nki.errors import KernelError
+    from trnsim.nki.runtime import user_location
+
+    if name.startswith("__"):
+        raise AttributeError(name)
+    filename, line = user_location()
+    raise KernelError(
+        f"not simulated: nki.language.constants.{name} (its value is not in trnsim's hardware data)",
+        kernel="-",
+        location=f"{filename.rsplit('/', 1)[-1]}:{line}",
+        err_id="not_simulated",
+    )

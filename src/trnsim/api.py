@@ -1,0 +1,361 @@
+"""trnsim from Python: ``estimate``, ``plan``, ``compare`` and ``load_model`` for notebooks and scripts.
+
+Each function takes the same arguments as the CLI command of the same name, with the same
+defaults, and returns a result object with ``.to_dict()`` (the command's JSON), ``.to_frame()``
+(a pandas DataFrame, when pandas is installed) and an HTML rendering for notebooks. Errors are
+:class:`trnsim.errors.TrnsimError` with the CLI's one-line messages. See ``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trnsim.cluster.error_band import step_band_fields
+from trnsim.errors import ConfigError
+from trnsim.workload.config import ModelConfig
+from trnsim.workload.models import load_model as _load_model
+from trnsim.workload.models import param_counts
+
+__all__ = ["CompareResult", "EstimateResult", "PlanResult", "compare", "estimate", "load_model", "plan"]
+
+#: The systems ``compare`` puts side by side by default (as ``trnsim compare``).
+DEFAULT_SYSTEMS = ("trn2-ultraserver", "trn2", "trn1", "p5", "p5e", "tpu-v4", "tpu-v5p")
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
+
+def load_model(name_or_path: str | Path, **overrides: Any) -> ModelConfig:
+    """A preset name (``"llama3-70b"``) or a Hugging Face ``config.json`` (file or directory).
+
+    Keyword arguments override fields after loading, e.g. ``load_model("afm-server", num_layers=96)``.
+    """
+    return _load_model(name_or_path, overrides or None)
+
+
+def _count(value: float | int | str, what: str) -> float:
+    """``6.3e12``, ``"6.3T"`` or ``"500B"`` as a number (the CLI's token syntax)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        pattern = r"\s*([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([KMBGTP]?)\s*"
+        match = re.fullmatch(pattern, str(value))
+        if not match:
+            raise ConfigError(f"{what} '{value}' is not a number; write e.g. 6.3T, 500B or 1e12")
+        number = float(match.group(1).replace("_", "")) * _SUFFIX[match.group(2)]
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{what} must be a positive finite number, got {value!r}")
+    return number
+
+
+def _flat(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One level of nesting flattened (``breakdown_s.compute`` -> ``breakdown_s_compute``)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            out.update({f"{key}_{k}": v for k, v in value.items() if not isinstance(v, Mapping | list)})
+        elif not isinstance(value, list):
+            out[key] = value
+    return out
+
+
+def _frame(rows: list[dict[str, Any]]) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ConfigError("to_frame() needs pandas: pip install pandas (or use to_dict())") from None
+    return pd.DataFrame([_flat(r) for r in rows])
+
+
+def _html_table(title: str, rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return html.escape("" if value is None else str(value))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<div><b>{html.escape(title)}</b><table><tr>{head}</tr>{body}</table></div>"
+
+
+# ---- estimate ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EstimateResult:
+    """One training step of one plan: ``trnsim estimate``'s answer."""
+
+    data: dict[str, Any]
+    #: The cluster model's :class:`~trnsim.cluster.StepResult`, for everything else.
+    step: Any = field(repr=False)
+
+    @property
+    def step_time_s(self) -> float:
+        return float(self.data["step_time_s"])
+
+    @property
+    def tokens_per_s(self) -> float:
+        return float(self.data["tokens_per_s"])
+
+    @property
+    def mfu(self) -> float:
+        return float(self.data["mfu"])
+
+    @property
+    def fits(self) -> bool:
+        return bool(self.data["fits"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of ``trnsim estimate --json``."""
+        return dict(self.data)
+
+    def to_frame(self) -> Any:
+        """A one-row pandas DataFrame (nested parts flattened to ``breakdown_s_compute``, ...)."""
+        return _frame([self.data])
+
+    def __repr__(self) -> str:
+        d = self.data
+        return (f"EstimateResult({d['model']} on {d['ranks']} ranks of {d['system']}: step "
+                f"{d['step_time_s']:.4g} s, {d['tokens_per_s']:,.0f} tokens/s, MFU {d['mfu']:.1%}, "
+                f"fits={d['fits']})")
+
+    def _repr_html_(self) -> str:
+        columns = ["model", "system", "ranks", "params_total", "params_active", "step_time_s", "tokens_per_s",
+                   "mfu", "hfu", "memory_per_rank_bytes", "fits"]
+        return _html_table(f"trnsim estimate: {self.data['model']}", [self.data], columns)
+
+
+def estimate(
+    model: str | Path | ModelConfig,
+    system: str,
+    *,
+    ranks: int | None = None,
+    nodes: int | None = None,
+    tp: int = 1,
+    pp: int = 1,
+    dp: int | None = None,
+    cp: int = 1,
+    ep: int = 1,
+    zero: int = 0,
+    fsdp: bool = False,
+    recompute: str = "none",
+    micro_batch: int = 1,
+    global_batch: int | None = None,
+    seq_len: int = 4096,
+    interleave: int = 1,
+    schedule: str | None = None,
+    sequence_parallel: bool = False,
+    overlap_dp: bool = True,
+    overlap_tp: bool = False,
+    precision: str = "bf16",
+    flash_attention: bool = True,
+    grad_reduce_dtype: str = "fp32",
+) -> EstimateResult:
+    """Time one training step of a parallel plan, as ``trnsim estimate`` (same arguments and defaults).
+
+    Give exactly one of ``ranks`` or ``nodes``; ``dp`` defaults to ranks / (tp·pp·cp) and
+    ``global_batch`` to dp·micro_batch.
+    """
+    from trnsim.cluster import Schedule, estimate_step, make_plan, topology_for_system
+    from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
+    from trnsim.hardware.catalog import load_system
+    from trnsim.workload.options import Precision, Recompute
+
+    spec = load_system(system)
+    if (nodes is None) == (ranks is None):
+        raise ConfigError("give exactly one of nodes= or ranks=")
+    total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
+    if total < 1:
+        raise ConfigError(f"ranks must be at least 1, got {total}")
+    if dp is None:
+        if total % (tp * pp * cp):
+            raise InfeasiblePlanError(InfeasibleReason.RANK_COUNT,
+                                      f"tp*pp*cp = {tp * pp * cp} does not divide the {total} ranks; "
+                                      "pick degrees that do or give dp=")
+        dp = total // (tp * pp * cp)
+    default_schedule = Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B
+    chosen = _enum(Schedule, schedule, "schedule") if schedule else default_schedule
+    plan_ = make_plan(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, zero_stage=zero, fsdp=fsdp,
+                      recompute=_enum(Recompute, recompute, "recompute"), micro_batch=micro_batch,
+                      global_batch=global_batch if global_batch is not None else dp * micro_batch,
+                      interleave=interleave, schedule=chosen, sequence_parallel=sequence_parallel,
+                      overlap_dp_comm=overlap_dp, overlap_tp_comm=overlap_tp,
+                      flash_attention=flash_attention,
+                      grad_reduce_dtype=_enum(GradReduceDtype, grad_reduce_dtype, "grad_reduce_dtype"))
+    config = model if isinstance(model, ModelConfig) else _load_model(model)
+    network = topology_for_system(spec, system, {})
+    step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
+                         network)
+    data = {**step.to_dict(), **param_counts(config), "model_notes": list(config.notes),
+            **step_band_fields(spec.chip.family, spec.chip.name, step.step_time_s)}
+    return EstimateResult(data, step)
+
+
+def _enum(kind: Any, value: Any, what: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        valid = ", ".join(str(v.value) for v in kind)
+        raise ConfigError(f"{what}={value!r} is not valid; valid: {valid}") from None
+
+
+# ---- plan and compare ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """Ranked plans as report entries (the ``results`` of the CLI's JSON) plus its ``meta``."""
+
+    meta: dict[str, Any]
+    entries: list[dict[str, Any]]
+    raw: Any = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document of the CLI's ``--json``: ``{"meta": ..., "results": [...]}``."""
+        return {"meta": dict(self.meta), "results": [dict(e) for e in self.entries]}
+
+    def to_frame(self) -> Any:
+        """One row per result (plan), nested parts flattened; needs pandas."""
+        return _frame(self.entries)
+
+    def _repr_html_(self) -> str:
+        columns = ["kind", "system", "chips", "plan", "step_time_s", "mfu", "time_to_train_days", "cost_usd"]
+        title = f"trnsim {self.meta.get('command')}: {self.meta.get('model')}"
+        return _html_table(title, self.entries, columns)
+
+
+@dataclass(frozen=True)
+class PlanResult(_Entries):
+    """The best plans of one model on one system: ``trnsim plan``'s answer."""
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """The best plan's entry (plan, step time, days, cost, ...)."""
+        return self.entries[0]
+
+    def __repr__(self) -> str:
+        b = self.best
+        return (f"PlanResult({self.meta['model']} on {b['system']}: best {b['plan']}, step "
+                f"{b['step_time_s']:.4g} s, {b['time_to_train_days']:.3g} days; {len(self.entries)} plans)")
+
+
+@dataclass(frozen=True)
+class CompareResult(_Entries):
+    """Systems side by side on one job: ``trnsim compare``'s answer."""
+
+    def __repr__(self) -> str:
+        systems = sorted({str(e["system"]) for e in self.entries})
+        return f"CompareResult({self.meta['model']}: {', '.join(systems)}; {len(self.entries)} results)"
+
+
+def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
+         budget: float | None, objective: str, pue: float) -> Any:
+    from pydantic import ValidationError
+
+    from trnsim.plan.problem import Objective, TrainingJob
+    from trnsim.workload.options import Precision
+
+    try:
+        return TrainingJob(tokens=_count(tokens, "tokens"), seq_len=seq_len, global_batch=global_batch,
+                           precision=_enum(Precision, precision, "precision"), deadline_days=deadline,
+                           budget_usd=budget, objective=_enum(Objective, objective, "objective"), pue=pue)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"job {where}: {str(first['msg']).removeprefix('Value error, ')}".strip()) from None
+
+
+def plan(
+    model: str | Path,
+    system: str,
+    *,
+    tokens: float | str,
+    nodes: int | None = None,
+    ranks: int | None = None,
+    global_batch: int = 1024,
+    seq_len: int = 4096,
+    precision: str = "bf16",
+    deadline: float | None = None,
+    budget: float | None = None,
+    objective: str = "time",
+    pue: float = 1.0,
+    top: int = 5,
+    space: str = "full",
+    lnc: int | None = None,
+    catalog: str | Path | None = None,
+) -> PlanResult:
+    """The best parallel plans of ``model`` on ``system``, as ``trnsim plan`` (same defaults).
+
+    ``tokens`` is a number or the CLI's text (``"15T"``); give exactly one of ``nodes`` or ``ranks``.
+    """
+    from trnsim.plan.cluster_evaluator import ClusterEvaluator
+    from trnsim.plan.explain import explain
+    from trnsim.plan.inputs import resolve_model, resolve_system
+    from trnsim.plan.problem import Problem
+    from trnsim.plan.search import search_plans
+    from trnsim.plan.space import SpaceProfile
+    from trnsim.report.entries import entries_from_search
+
+    if (nodes is None) == (ranks is None):
+        raise ConfigError("give exactly one of nodes= or ranks=")
+    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
+    model_shape = resolve_model(str(model))
+    system_shape = resolve_system(system, catalog, lnc)
+    count = nodes * system_shape.ranks_per_node if nodes is not None else int(ranks or 0)
+    problem = Problem(model_shape, system_shape, count, job)
+    search_space = _enum(SpaceProfile, space, "space").space()
+    result = search_plans([problem], ClusterEvaluator(), search_space, top_k=top)
+    meta = {"command": "plan", "model": str(model), **param_counts(model_shape.config),
+            "job": job.model_dump(mode="json"), "explanation": explain(result),
+            "candidates": result.stats.candidates, "evaluated": result.stats.evaluated}
+    return PlanResult(meta, entries_from_search(result), result)
+
+
+def compare(
+    model: str | Path = "afm-server",
+    *,
+    tokens: float | str = "6.3T",
+    systems: str | Sequence[str] = DEFAULT_SYSTEMS,
+    chips: int = 8192,
+    scaling: Sequence[int] = (8192, 131072),
+    reference: str | None = None,
+    hourly_budget: float | None = None,
+    global_batch: int = 4096,
+    seq_len: int = 4096,
+    precision: str = "bf16",
+    pue: float = 1.0,
+    catalog: str | Path | None = None,
+    space: str = "quick",
+    workers: int = 2,
+) -> CompareResult:
+    """Systems side by side at equal chips and equal budget, as ``trnsim compare`` (same defaults)."""
+    from trnsim.plan.cluster_evaluator import ClusterEvaluator
+    from trnsim.plan.compare import compare_systems
+    from trnsim.plan.inputs import resolve_model, resolve_system
+    from trnsim.plan.problem import Objective
+    from trnsim.plan.space import SpaceProfile
+    from trnsim.report.entries import entries_from_comparison
+
+    names = [s.strip() for s in systems.split(",")] if isinstance(systems, str) else list(systems)
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigError("systems is empty; give e.g. ['trn2', 'trn1', 'p5e']")
+    if reference is None:
+        reference = "p5e" if "p5e" in names else None
+    elif reference not in names:
+        raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
+    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue)
+    model_shape = resolve_model(str(model))
+    shapes = [resolve_system(n, catalog) for n in names]
+    comparison = compare_systems(model_shape, shapes, job, chips, ClusterEvaluator(),
+                                 space=_enum(SpaceProfile, space, "space").space(),
+                                 scaling_chips=list(scaling),
+                                 reference=reference, hourly_budget_usd=hourly_budget, workers=workers)
+    meta = {"command": "compare", "model": str(model), **param_counts(model_shape.config),
+            "job": job.model_dump(mode="json"), "chips": chips,
+            "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference}
+    return CompareResult(meta, entries_from_comparison(comparison), comparison)

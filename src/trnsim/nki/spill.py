@@ -1,0 +1,183 @@
+"""On-chip capacity under automatic allocation: live ranges in program order, spills to HBM.
+
+The compiler (legacy ``nl.sbuf``/``nl.psum`` = ``auto_alloc``) never refuses a kernel for its
+size: when live data exceeds SBUF it inserts spills and refills to HBM (nki-semantics §4; the
+performance guide's ``spill_save_bytes`` / ``spill_reload_bytes``). A tile is live from its first
+access to its last access in program order, whatever Python still holds a reference to it.
+
+:func:`plan_spills` runs after a launch on the finished trace: per core and memory, it sweeps the
+instructions, and where the live bytes per partition exceed the capacity it spills the tile whose
+next use is furthest away (Belady's choice) over the gap between two of its uses, inserting a
+``spill_save`` DMA after the earlier use and a ``spill_reload`` DMA before the later one, so the
+chip model charges the traffic. PSUM overflow is undocumented; it is spilled the same way
+(an assumption, stated in docs/nki.md). Tiles placed by direct allocation are not planned here.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import numpy as np
+
+from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
+
+
+@dataclass(frozen=True, slots=True)
+class TileSize:
+    """What a spill of one on-chip allocation moves."""
+
+    space: MemorySpace
+    partitions: int
+    bytes_per_partition: int
+    dtype: str
+    itemsize: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spill:
+    """One tile moved out after instruction ``after`` and back before instruction ``before``."""
+
+    alloc_id: int
+    after: int
+    before: int
+
+
+def plan_spills(
+    trace: KernelTrace,
+    sizes: dict[int, TileSize],
+    capacity: dict[MemorySpace, int],
+    next_alloc: int,
+) -> list[Spill]:
+    """Insert spill/reload DMAs where live tiles exceed ``capacity``; returns the spills made.
+
+    ``sizes`` maps the alloc ids of auto-allocated on-chip tensors to their sizes; ``next_alloc``
+    is the first alloc id free for the HBM spill slots. Updates ``trace`` in place (instructions
+    and ``spill_save_bytes`` / ``spill_reload_bytes``).
+    """
+    instrs = trace.instructions
+    if not instrs or not sizes:
+        return []
+    spills: list[Spill] = []
+    for core in sorted({i.core for i in instrs}):
+        positions = [k for k, i in enumerate(instrs) if i.core == core]
+        for space, cap in capacity.items():
+            spills.extend(_plan(instrs, positions, sizes, space, cap))
+    if spills:
+        _insert(trace, spills, sizes, next_alloc)
+    return spills
+
+
+def _plan(
+    instrs: list[Instruction],
+    positions: list[int],
+    sizes: dict[int, TileSize],
+    space: MemorySpace,
+    cap: int,
+) -> list[Spill]:
+    uses: dict[int, list[int]] = {}
+    for local, k in enumerate(positions):
+        ins = instrs[k]
+        for op in (*ins.inputs, *ins.outputs):
+            r = op.region
+            if r is None or op.space is not space:
+                continue
+            lst = uses.get(r.alloc_id)
+            if lst is None:
+                if r.alloc_id not in sizes:
+                    continue
+                uses[r.alloc_id] = [local]
+            elif lst[-1] != local:
+                lst.append(local)
+    n = len(positions)
+    delta = np.zeros(n + 1, dtype=np.int64)
+    for aid, lst in uses.items():
+        nbytes = sizes[aid].bytes_per_partition
+        delta[lst[0]] += nbytes
+        delta[lst[-1] + 1] -= nbytes
+    live = np.cumsum(delta[:n])
+    if n == 0 or int(live.max()) <= cap:
+        return []
+    starts: dict[int, list[int]] = {}
+    for aid, lst in uses.items():
+        starts.setdefault(lst[0], []).append(aid)
+    active: set[int] = set()
+    spilled: set[tuple[int, int]] = set()
+    out: list[Spill] = []
+    for i in range(n):
+        active.update(starts.get(i, ()))
+        while live[i] > cap:
+            best: tuple[int, int, int] | None = None  # (next use, alloc, previous use)
+            for aid in active:
+                lst = uses[aid]
+                if lst[-1] < i:
+                    continue
+                j = bisect.bisect_left(lst, i)
+                if lst[j] == i or j == 0 or (aid, lst[j - 1]) in spilled:
+                    continue  # used here, or not yet written, or already out over this gap
+                if best is None or lst[j] > best[0]:
+                    best = (lst[j], aid, lst[j - 1])
+            if best is None:
+                break  # every live tile is used by this instruction: nothing can move out
+            nxt, aid, prev = best
+            spilled.add((aid, prev))
+            live[prev + 1 : nxt] -= sizes[aid].bytes_per_partition
+            out.append(Spill(aid, positions[prev], positions[nxt]))
+        active.difference_update([a for a in active if uses[a][-1] <= i])
+    return out
+
+
+def _insert(trace: KernelTrace, spills: list[Spill], sizes: dict[int, TileSize], next_alloc: int) -> None:
+    after: dict[int, list[Instruction]] = {}
+    before: dict[int, list[Instruction]] = {}
+    saved = reloaded = 0
+    instrs = trace.instructions
+    for slot, s in enumerate(spills):
+        size = sizes[s.alloc_id]
+        p, b = size.partitions, size.bytes_per_partition
+        shape = (p, b // max(1, size.itemsize))
+        nbytes = p * b
+        tile = Operand(
+            "tile", size.space, shape, size.dtype, nbytes, Region(s.alloc_id, 0, p, 0, b), b, size.itemsize
+        )
+        hbm = Operand(
+            "spill",
+            MemorySpace.HBM,
+            shape,
+            size.dtype,
+            nbytes,
+            Region(next_alloc + slot, 0, 1, 0, nbytes),
+            b,
+            size.itemsize,
+        )
+        a, z = instrs[s.after], instrs[s.before]
+        after.setdefault(s.after, []).append(_dma(a, "spill_save", tile, hbm))
+        before.setdefault(s.before, []).append(_dma(z, "spill_reload", hbm, tile))
+        saved += nbytes
+        reloaded += nbytes
+    merged: list[Instruction] = []
+    for k, ins in enumerate(instrs):
+        merged.extend(before.get(k, ()))
+        merged.append(ins)
+        merged.extend(after.get(k, ()))
+    for seq, ins in enumerate(merged):
+        ins.seq = seq
+    trace.instructions = merged
+    trace.spill_save_bytes += saved
+    trace.spill_reload_bytes += reloaded
+
+
+def _dma(at: Instruction, opcode: str, src: Operand, dst: Operand) -> Instruction:
+    return Instruction(
+        seq=at.seq,
+        engine=Engine.DMA,
+        opcode=opcode,
+        inputs=(src,),
+        outputs=(dst,),
+        kernel=at.kernel,
+        source_file=at.source_file,
+        source_line=at.source_line,
+        program_id=at.program_id,
+        core=at.core,
+        attrs={"spill": True},
+    )

@@ -1,0 +1,54 @@
+"""Small kernels reproducing the patterns of public NKI code that trnsim once refused (issue 10).
+
+Each file under ``corpus_patterns/`` checks its own results against numpy in ``__main__`` and
+prints "match"; each file under ``corpus_patterns/rejected/`` does what the toolchain rejects and
+must end in one KernelError line carrying the expected text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trnsim.nki import KernelError
+from trnsim.nki.runner import run_file
+
+HERE = Path(__file__).resolve().parent / "corpus_patterns"
+ACCEPTED = sorted(HERE.glob("*.py"))
+#: file -> text the one-line KernelError must contain
+REJECTED: dict[str, str] = {
+    "current_affine_select_psum.py": "GpSimdE cannot access PSUM [unsupported_memory]",
+    "direct_alloc_bad_start_partition.py": "start partition 32 for 64 partitions (valid: 0, 64)",
+    "direct_alloc_hidden_transpose.py": "[transpose_on_tensor_engine_not_allowed_in_allocated_kernel]",
+    "direct_alloc_initial_value.py": "[tensor_creation_on_scratchpad_with_init_value_not_supported]",
+    "do_while_repeats.py": "not simulated: do_while with more than one iteration",
+    "matmul_reads_explicit_psum.py": "is in psum (valid: sbuf) [unsupported_memory]",
+    "nl_call_outside_kernel.py": "[nki_api_outside_of_nki_kernel]",
+    "signature_gap.py": "signature_gap.py:17: not simulated: nisa.tensor_copy (this signature:",
+    "unknown_instruction.py": "unknown_instruction.py:16: not simulated: nisa.instruction_from_the_future",
+    "unknown_tensor_method.py": "unknown_tensor_method.py:11: not simulated: tensor.some_future_method",
+    "tensor_tensor_partition_broadcast.py": "[num_partition_mismatch]",
+    "tensor_truthiness.py": "Cannot evaluate truth value of a multi-element tensor",
+}
+
+
+def test_every_rejected_file_is_listed() -> None:
+    assert sorted(p.name for p in (HERE / "rejected").glob("*.py")) == sorted(REJECTED)
+
+
+@pytest.mark.parametrize("path", ACCEPTED, ids=lambda p: p.stem)
+def test_pattern_kernel_matches_numpy(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.random.seed(0)
+    assert run_file(path) == 0, capsys.readouterr().err
+    assert "match" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED))
+def test_rejected_pattern_gives_one_kernel_error_line(name: str) -> None:
+    with pytest.raises(KernelError) as info:
+        run_file(HERE / "rejected" / name)
+    message = str(info.value)
+    assert "\n" not in message
+    assert REJECTED[name] in message

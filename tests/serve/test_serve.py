@@ -1,0 +1,205 @@
+"""Serving mechanisms checked against values derived by hand from the model dimensions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.cli_errors import run_main
+from trnsim.cli import app
+from trnsim.devicetime.ops import OpClass
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import load_system
+from trnsim.serve import ServeConfig, Speculation, estimate_serving
+from trnsim.serve.calibration import fit_overheads, load_serving_cases
+from trnsim.serve.estimate import decode_step
+from trnsim.serve.memory import kv_bytes_per_request, serve_memory
+from trnsim.serve.ops import decode_ops, expected_experts_touched, prefill_ops
+from trnsim.serve.params import Overheads
+from trnsim.workload import load_model
+
+
+def _cfg(**kw: object) -> ServeConfig:
+    base: dict[str, object] = dict(model=load_model("llama3-8b"), system=load_system("trn2"), ranks=8, tp=8,
+                                   concurrency=4, input_tokens=512, output_tokens=128)
+    base.update(kw)
+    return ServeConfig(**base)  # type: ignore[arg-type]
+
+
+def test_decode_matmuls_have_m_equal_to_rows_and_stream_each_weight_once() -> None:
+    m = load_model("llama3-8b")  # h 4096, 32 heads, 8 kv heads, d 128, ffn 14336
+    ops = {op.name: op for op in decode_ops(m, 8, 32, 4, 1000)}
+    qkv = ops["qkv"]
+    assert (qkv.shape["m"], qkv.shape["k"], qkv.shape["n"]) == (4, 4096, (4 + 2 * 1) * 128)
+    assert qkv.count == 32 and qkv.kernel == "decode_matmul"
+    # weights read once: k*n*2 bytes, plus the 4 input rows
+    assert qkv.bytes_read == 4096 * 768 * 2 + 4 * 4096 * 2
+    assert ops["fc1"].shape["n"] == 2 * 14336 // 8 and ops["fc2"].shape["k"] == 14336 // 8
+    assert ops["lm_head"].shape["n"] == -(-128256 // 8)
+
+
+def test_decode_attention_reads_the_whole_kv_cache() -> None:
+    m = load_model("llama3-8b")
+    att = next(op for op in decode_ops(m, 8, 32, 4, 1000) if op.op_class is OpClass.ATTENTION)
+    # 4 requests x 1000 positions x (1 kv head x (128 + 128)) x 2 bytes, plus 4 queries of 4 heads
+    assert att.bytes_read == 4 * (1000 * 256 * 2 + 4 * 128 * 2)
+    assert att.shape["group"] == 4 and att.shape["batch_heads"] == 4
+
+
+def test_expected_experts_touched() -> None:
+    # one token copy touches exactly one expert; many copies touch nearly all
+    assert expected_experts_touched(8, 1) == pytest.approx(1.0)
+    assert expected_experts_touched(8, 2) == pytest.approx(8 * (1 - (7 / 8) ** 2))
+    assert expected_experts_touched(8, 1000) == pytest.approx(8.0)
+
+
+def test_kv_cache_per_request_by_hand() -> None:
+    c = _cfg()
+    # (512 + 128) positions x 32 layers x 2 (K, V) x 1 kv head x 128 x 2 bytes
+    assert kv_bytes_per_request(c) == 640 * 32 * 2 * 128 * 2
+    fp8 = _cfg(kv_bytes=1)
+    assert kv_bytes_per_request(fp8) == kv_bytes_per_request(c) / 2
+
+
+def test_memory_and_max_concurrency() -> None:
+    mem = serve_memory(_cfg())
+    free = mem.capacity_bytes - mem.weights_bytes - mem.activation_bytes
+    assert mem.max_concurrency == int(free // mem.kv_per_request_bytes)
+    # weights: about 8.03 B params / 8 ranks x 2 bytes
+    assert mem.weights_bytes == pytest.approx(8.03e9 * 2 / 8, rel=0.02)
+
+
+def test_does_not_fit_names_dominant_part() -> None:
+    r = estimate_serving(_cfg(model=load_model("llama3-70b"), ranks=1, tp=1, concurrency=1))
+    assert not r.fits and r.memory.dominant == "weights" and r.max_concurrency == 0
+
+
+def test_tpot_grows_with_context_and_ttft_with_prompt() -> None:
+    short, long = estimate_serving(_cfg(input_tokens=256)), estimate_serving(_cfg(input_tokens=4096))
+    assert long.tpot_s > short.tpot_s and long.ttft_s > short.ttft_s
+    assert short.output_tokens_per_s == pytest.approx(4 / short.tpot_s)
+
+
+def test_tp_collectives_are_two_per_layer_plus_sampling() -> None:
+    ones = Overheads(0.0, 1.0, 0.0, "test", "test")
+    r = estimate_serving(_cfg(), overheads=ones)
+    assert r.decode.overhead_s == pytest.approx(2 * 32 + 1)
+    single = estimate_serving(_cfg(ranks=1, tp=1), overheads=ones)
+    assert single.decode.tp_comm_s == 0.0 and single.decode.overhead_s == 0.0
+
+
+def test_speculative_decoding_expected_tokens() -> None:
+    draft = load_model("llama3-8b")
+    spec = Speculation(draft, 4, 0.5)
+    assert spec.expected_tokens() == pytest.approx((1 - 0.5**5) / 0.5)
+    assert Speculation(draft, 3, 1.0).expected_tokens() == 4.0
+    assert Speculation(draft, 3, 0.0).expected_tokens() == 1.0
+
+
+def test_prefill_is_the_forward_pass_without_loss() -> None:
+    names = [op.name for op in prefill_ops(load_model("llama3-8b"), 8, 32, 512)]
+    assert "cross_entropy" not in names and not any(n.endswith(".dgrad") for n in names)
+    lm = [op for op in prefill_ops(load_model("llama3-8b"), 8, 32, 512) if op.name == "lm_head"]
+    assert len(lm) == 1 and lm[0].shape["m"] == 1
+
+
+@pytest.mark.parametrize("kw", [dict(input_tokens=0), dict(output_tokens=-1), dict(tp=3),
+                                dict(concurrency=0)])
+def test_bad_config(kw: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        _cfg(**kw)
+
+
+def test_fit_recovers_known_overheads() -> None:
+    # rows with base TPOT b and n collectives, measured = b + 2 ms + n * 10 us
+    bases = [(0.1, 0.010, 100.0, 50.0), (0.2, 0.020, 200.0, 100.0), (0.3, 0.015, 300.0, 80.0)]
+    measured = [(b[0] + 0.03 + b[2] * 1e-5, b[1] + 2e-3 + b[3] * 1e-5) for b in bases]
+    fit = fit_overheads(bases, measured, Overheads(0, 0, 0, "", ""))
+    assert fit.step_s == pytest.approx(2e-3) and fit.collective_s == pytest.approx(1e-5)
+    assert fit.request_s == pytest.approx(0.03)
+
+
+def test_calibration_file_loads_three_rows() -> None:
+    cases = load_serving_cases()
+    assert [c.config.tp for c in cases] == [64, 64, 8]
+    assert [c.config.ranks for c in cases] == [64, 64, 8]  # 16 and 2 trn2 chips at LNC=2
+
+
+def test_cli_json_and_bad_input(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    out = runner.invoke(app, ["serve", "--model", "llama3-8b", "--system", "trn2", "--chips", "2",
+                              "--tp", "8",
+                              "--concurrency", "2", "--input-tokens", "512", "--output-tokens", "128",
+                              "--json", "-"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    for key in ("ttft_s", "tpot_s", "output_tokens_per_s", "memory_per_rank_bytes", "fits",
+                "max_concurrency"):
+        assert key in data
+    assert np.isfinite(data["tpot_s"])
+    for bad in (["--input-tokens", "0"], ["--tp", "3"], ["--draft-model", "nope"]):
+        code, err = run_main(capsys, monkeypatch, ["serve", "--model", "llama3-8b", "--system", "trn2",
+                                                   "--chips", "2", "--tp", "8", *bad])
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
+def test_moe_decode_touches_only_routed_experts() -> None:
+    m = load_model("mixtral-8x7b")  # 8 experts, top-2
+    ops = {op.name: op for op in decode_ops(m, 1, m.num_layers, 1, 100)}
+    # one token, two routed copies: expected distinct experts 8 (1 - (7/8)^2) = 1.875 per layer
+    assert ops["expert.fc1"].count == round(m.num_layers * expected_experts_touched(8, 2))
+    big = {op.name: op for op in decode_ops(m, 1, m.num_layers, 64, 100)}
+    assert big["expert.fc1"].count == m.num_layers * 8  # 128 copies touch all 8 experts
+
+
+@pytest.mark.parametrize("system", ["trn2", "trn1", "p5", "p5e", "b200", "tpu-v5p"])
+def test_serve_answers_on_every_family(system: str) -> None:
+    spec = load_system(system)
+    tp = 8 if spec.ranks_per_node >= 8 else spec.ranks_per_node
+    r = estimate_serving(ServeConfig(load_model("mixtral-8x7b"), spec, tp, tp, 4, 512, 64))
+    assert r.ttft_s > 0 and r.tpot_s > 0 and r.fits
+    uncalibrated = any("uncalibrated" in n for n in r.notes)
+    assert uncalibrated == (spec.chip.family.value != "trainium")
+
+
+def test_speculation_changes_tpot_by_the_round_formula() -> None:
+    plain = estimate_serving(_cfg(model=load_model("llama3-70b"), ranks=64, tp=64, concurrency=1))
+    spec = Speculation(load_model("llama3-8b"), 4, 0.8)
+    fast = estimate_serving(_cfg(model=load_model("llama3-70b"), ranks=64, tp=64, concurrency=1,
+                                 speculation=spec))
+    # a round is 4 draft steps and one 5-token verify step, yielding (1 - 0.8^5) / 0.2 = 3.36 tokens
+    assert spec.expected_tokens() == pytest.approx(3.3616)
+    config = fast.config
+    context = 512 + (128 - 1) // 2
+    draft = decode_step(config, context, draft=True)
+    verify = decode_step(config, context, queries=5)
+    assert fast.tpot_s == pytest.approx((4 * draft.total_s + verify.total_s) / 3.3616)
+    # the verify step streams the same weights for 5 rows: cheaper than 5 plain steps
+    assert verify.total_s < 5 * plain.decode.total_s
+
+
+def test_compare_ranks_and_exits_3_when_nothing_meets(capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    out = runner.invoke(app, ["serve", "--model", "llama3-8b", "--compare", "--systems", "trn2,p5",
+                              "--tpot-ms", "100", "--input-tokens", "256", "--output-tokens", "64",
+                              "--concurrency", "8", "--json", "-"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["systems"][0]["system"] == "p5"  # the priced system first
+    trn2 = next(s for s in data["systems"] if s["system"] == "trn2")
+    assert trn2["break_even_usd_per_node_hour"] is not None  # unpriced: a break-even price instead
+    code, _ = run_main(capsys, monkeypatch, ["serve", "--model", "llama3-8b", "--compare", "--systems", "p5",
+                                             "--tpot-ms", "0.001", "--input-tokens", "256",
+                                             "--output-tokens", "64"])
+    assert code == 3
+
+
+def test_validate_serving_prints_every_row() -> None:
+    out = CliRunner().invoke(app, ["validate", "--serving"])
+    assert out.exit_code == 0, out.output
+    for name in ("Llama-3.3-70B", "Llama-3.1-405B", "Llama-3.1-8B", "LOO"):
+        assert name in out.output
