@@ -146,6 +146,8 @@ def test_catalog_show_unknown_lists_each_name_once(capsys: pytest.CaptureFixture
 @pytest.mark.parametrize("command", [
     ["plan", "--model", "llama3-8b", "--system", "trn2", "--tokens", "1T", "--nodes", "1", "--space",
      "quick"],
+    ["compare", "--model", "llama3-8b", "--tokens", "100B", "--systems", "trn2,p5e", "--chips", "64",
+     "--global-batch", "256", "--scaling", ""],
 ])
 def test_no_stray_blank_line_on_stderr_off_a_terminal(command: list[str], capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

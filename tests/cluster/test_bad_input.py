@@ -49,7 +49,7 @@ CASES = [
     # a trn2 node has 64 ranks (16 chips x 4 logical cores at LNC=2): 63 ranks fill no whole node
     ([*EST, "--ranks", "63"], "--ranks 63 does not fit trn2 nodes of 64 ranks"),
     ([*EST, "--ranks", "64", "--tp", "3", "--dp", "4"], "= 12, not the 64 ranks"),
-    ([*EST, "--ranks", "64", "--train-tokens", "-1"], "--train-tokens must be a positive number"),
+    ([*EST, "--ranks", "64", "--tokens", "-1"], "--tokens must be positive, got '-1'"),
     ([*EST, "--ranks", "64", "--json", "{tmp}/nodir/out.json"], "directory '{tmp}/nodir' does not exist"),
     ([*EST, "--ranks", "64", "--topology", "nosuch"], "unknown topology 'nosuch'"),
     ([*EST, "--ranks", "64", "--topology-set", "foo"], "--topology-set expects KEY=VALUE"),

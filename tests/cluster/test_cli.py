@@ -21,7 +21,7 @@ def test_estimate_prints_tables_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "est.json"
     result = runner.invoke(app, [
         "estimate", "--model", "llama3-8b", "--system", "p5", "--nodes", "2", "--tp", "8", "--zero", "1",
-        "--global-batch", "16", "--seq-len", "4096", "--sequence-parallel", "--train-tokens", "1e11",
+        "--global-batch", "16", "--seq-len", "4096", "--sequence-parallel", "--tokens", "1e11",
         "--json", str(out),
     ])
     assert result.exit_code == 0, result.output

@@ -33,7 +33,7 @@ def test_lists(monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> None:
 
 
 def test_json(monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> None:
-    code, out, _ = run_cli(monkeypatch, capsys, "catalog", "chips", "--json")
+    code, out, _ = run_cli(monkeypatch, capsys, "catalog", "chips", "--json", "-")
     chips = {c["name"]: c for c in json.loads(out)}
     assert code == 0 and chips["trn2"]["peak_flops_bf16"] == 667e12
 

@@ -50,7 +50,7 @@ CASES = [
     ([*PLAN, "--nodes", "1", "--top", "0"], "Invalid value for '--top'"),
     ([*PLAN, "--nodes", "1", "--seq-len", "0"], "'--seq-len'"),
     ([*PLAN, "--nodes", "1", "--global-batch", "-1"], "'--global-batch'"),
-    ([*PLAN, "--nodes", "1", "--precision", "fp4"], "--precision 'fp4' is not valid; valid: bf16, fp8"),
+    ([*PLAN, "--nodes", "1", "--precision", "fp4"], "'--precision': 'fp4' is not one of 'bf16', 'fp8'"),
     ([*PLAN, "--nodes", "1", "--lnc", "3"], "LNC=3 does not divide"),
     ([*PLAN, "--nodes", "1", "--deadline", "-1"], "deadline_days"),
     ([*PLAN, "--nodes", "1", "--pue", "0.5"], "pue"),

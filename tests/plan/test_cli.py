@@ -67,7 +67,7 @@ def test_plan_writes_json_csv_html(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     [
         (["--tokens", "lots", "--nodes", "1"], "--tokens 'lots' is not a number"),
         (["--tokens", "1T", "--nodes", "1", "--ranks", "8"], "exactly one of --nodes"),
-        (["--tokens", "1T", "--nodes", "1", "--precision", "int3"], "valid: bf16, fp8"),
+        (["--tokens", "1T", "--nodes", "1", "--precision", "int3"], "'int3' is not one of 'bf16', 'fp8'"),
         (["--tokens", "1e3", "--nodes", "1"], "fewer than one step"),
     ],
 )

@@ -27,7 +27,9 @@ def _print_error(message: str) -> None:
 def main() -> None:
     """Run the CLI, turning user errors into one clear line."""
     try:
-        status = app(standalone_mode=False)
+        status = app(standalone_mode=False, prog_name="trnsim")
+        if status == 130:  # typer turns Ctrl-C (and SIGTERM in a sweep) into status 130, silently
+            _print_error("interrupted")
         if isinstance(status, int) and status != 0:
             sys.exit(status)
     except TrnsimError as error:
@@ -39,7 +41,7 @@ def main() -> None:
         names = {cls.__name__ for cls in type(error).__mro__}
         if "ClickException" in names:
             # one line, e.g. "Invalid value for '--top': Input should be greater than or equal to 1"
-            message = error.format_message()  # type: ignore[attr-defined]
+            message = error.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
             _print_error(message)
             sys.exit(int(getattr(error, "exit_code", 2)))
         if "Abort" in names:

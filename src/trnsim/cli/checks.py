@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -9,16 +11,22 @@ from rich.markup import escape
 
 from trnsim.errors import ConfigError
 
-__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count", "warn_if_huge"]
+__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count", "parse_count",
+           "warn_if_huge"]
 
 #: Above this many chips a run is larger than any system built (the largest announced, Project
 #: Rainier, is about 500,000 Trn2; AWS, Oct 2025): trnsim still answers, with a warning.
 LARGEST_PLAUSIBLE_CHIPS = 1_000_000
 
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
 
 def check_output_path(path: Path | None, option: str) -> None:
-    """Fail now, not after minutes of work, if ``path`` cannot be written (missing directory...)."""
-    if path is None:
+    """Fail now, not after minutes of work, if ``path`` cannot be written (missing directory...).
+
+    ``-`` (standard output) is always writable.
+    """
+    if path is None or str(path) == "-":
         return
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -63,3 +71,16 @@ def warn_if_huge(chips: int, what: str) -> None:
         message = (f"{what}: {chips:,} chips is more than any system built (over "
                    f"{LARGEST_PLAUSIBLE_CHIPS:,}); estimating anyway")
         Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def parse_count(text: str, what: str, example: str = "write e.g. 6.3T, 500B or 1e12") -> float:
+    """``6.3T``, ``500B``, ``1e12`` or ``2_000_000`` as a positive number; a clear error otherwise."""
+    match = re.fullmatch(r"\s*([+-]?)([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([KMBGTP]?)\s*", text)
+    if not match:
+        raise ConfigError(f"{what} '{text}' is not a number; {example}")
+    value = float(match.group(2).replace("_", "")) * _SUFFIX[match.group(3)]
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} '{text}' is too large to be a finite number; {example}")
+    if value <= 0 or match.group(1) == "-":
+        raise ConfigError(f"{what} must be positive, got '{text}'; {example}")
+    return value

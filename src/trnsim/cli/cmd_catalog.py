@@ -1,8 +1,8 @@
 """``trnsim catalog``: the chips, systems and models trnsim knows, with their sources.
 
-``trnsim catalog chips|systems|models [--json]`` lists them; ``trnsim catalog show NAME`` prints
-every field of a chip, system or model with the source, date and confidence of each value. A user
-catalog directory (``--catalog-dir`` or ``$TRNSIM_CATALOG``) adds or overrides entries.
+``trnsim catalog chips|systems|models [--json PATH|-]`` lists them; ``trnsim catalog show NAME``
+prints every field of a chip, system or model with the source, date and confidence of each value. A
+user catalog directory (``--catalog`` or ``$TRNSIM_CATALOG``) adds or overrides entries.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from trnsim.cli.apps import app
+from trnsim.cli.checks import check_output_path
+from trnsim.cli.output import write_output
 from trnsim.errors import UnknownNameError
 from trnsim.hardware.catalog import ChipSpec, SystemSpec, list_chips, list_systems, load_chip, load_system
 from trnsim.workload.models import list_models, load_model
@@ -24,9 +26,11 @@ catalog_app = typer.Typer(help="List the chips, systems and models in the catalo
 app.add_typer(catalog_app, name="catalog")
 
 _CatalogDir = Annotated[
-    Path | None, typer.Option("--catalog-dir", help="A user catalog directory (else $TRNSIM_CATALOG).")
+    Path | None, typer.Option("--catalog", "--catalog-dir",
+                              help="A user catalog directory (else $TRNSIM_CATALOG); --catalog-dir: old name")
 ]
-_Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+_Json = Annotated[Path | None, typer.Option(
+    "--json", help="Write JSON to this file instead of a table (- for standard output).")]
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -39,11 +43,12 @@ def _fmt(value: Any, unit: str = "") -> str:
 
 
 @catalog_app.command("chips")
-def chips(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
+def chips(catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
     """Every chip: peak FLOP/s, HBM, bandwidth, power."""
+    check_output_path(as_json, "--json")
     specs = [load_chip(n, catalog_dir) for n in list_chips(catalog_dir)]
-    if as_json:
-        print(json.dumps([s.model_dump(mode="json") for s in specs], indent=1))
+    if as_json is not None:
+        write_output(as_json, json.dumps([s.model_dump(mode="json") for s in specs], indent=1), "--json")
         return
     table = Table(title="chips")
     for col in ("name", "family", "BF16", "FP8", "HBM", "HBM BW", "power", "ranks/chip"):
@@ -58,11 +63,12 @@ def chips(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
 
 
 @catalog_app.command("systems")
-def systems(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
+def systems(catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
     """Every system (node): chips, ranks, price, scale-out bandwidth."""
+    check_output_path(as_json, "--json")
     specs = [load_system(n, catalog_dir) for n in list_systems(catalog_dir)]
-    if as_json:
-        print(json.dumps([s.model_dump(mode="json") for s in specs], indent=1))
+    if as_json is not None:
+        write_output(as_json, json.dumps([s.model_dump(mode="json") for s in specs], indent=1), "--json")
         return
     table = Table(title="systems")
     for col in ("name", "aliases", "chip", "chips", "ranks", "USD/node-hour", "scale-out"):
@@ -76,12 +82,14 @@ def systems(catalog_dir: _CatalogDir = None, as_json: _Json = False) -> None:
 
 
 @catalog_app.command("models")
-def models(as_json: _Json = False) -> None:
+def models(as_json: _Json = None) -> None:
     """Every built-in model preset: size, layers, experts, and how many notes (approximations)."""
+    check_output_path(as_json, "--json")
     specs = [load_model(n) for n in list_models()]
-    if as_json:
-        print(json.dumps([{**m.model_dump(mode="json"), "n_params": m.n_params(),
-                           "n_active_params": m.n_active_params()} for m in specs], indent=1))
+    if as_json is not None:
+        write_output(as_json, json.dumps([{**m.model_dump(mode="json"), "n_params": m.n_params(),
+                                           "n_active_params": m.n_active_params()} for m in specs], indent=1),
+                     "--json")
         return
     table = Table(title="models")
     columns = ("name", "family", "params", "active", "layers", "hidden", "heads/kv", "experts", "notes")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path, check_rank_count, warn_if_huge
+from trnsim.cli.checks import (
+    check_catalog_dir,
+    check_output_path,
+    check_rank_count,
+    parse_count,
+    warn_if_huge,
+)
+from trnsim.cli.output import is_stdout, write_output
 from trnsim.cluster import (
     Schedule,
     StepResult,
@@ -141,6 +147,17 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     return tables
 
 
+def _tokens(tokens: str | None, train_tokens: str | None) -> float | None:
+    """``--tokens``, or its deprecated spelling ``--train-tokens`` (with a warning), as a number."""
+    if train_tokens is None:
+        return None if tokens is None else parse_count(tokens, "--tokens")
+    if tokens is not None:
+        raise ConfigError("give --tokens only (--train-tokens is its deprecated spelling)")
+    Console(stderr=True).print("[yellow]warning:[/] --train-tokens is deprecated; use --tokens (e.g. 15T)",
+                               highlight=False, soft_wrap=True)
+    return parse_count(train_tokens, "--train-tokens")
+
+
 @app.command("estimate")
 def estimate(
     model: Annotated[str, typer.Option(help="model preset name or path to a config.json")],
@@ -184,8 +201,12 @@ def estimate(
     grad_reduce_dtype: Annotated[
         GradReduceDtype, typer.Option(help="gradient type in the data-parallel reduction")
     ] = GradReduceDtype.FP32,
+    tokens: Annotated[
+        str | None,
+        typer.Option("--tokens", help="tokens to train, e.g. 15T or 500B (adds run time, goodput)"),
+    ] = None,
     train_tokens: Annotated[
-        float | None, typer.Option(help="tokens to train: adds run time and goodput")
+        str | None, typer.Option("--train-tokens", hidden=True, help="deprecated spelling of --tokens")
     ] = None,
     topology: Annotated[
         str | None,
@@ -197,12 +218,15 @@ def estimate(
     topology_set: Annotated[
         list[str] | None, typer.Option(help="override a topology value, KEY=VALUE in file units (repeatable)")
     ] = None,
+    catalog: Annotated[Path | None, typer.Option("--catalog", help="user catalog directory")] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="also write the result as JSON here")
+        Path | None, typer.Option("--json", help="also write the result as JSON to this file (- for standard "
+                                  "output, instead of the tables)")
     ] = None,
 ) -> None:
     """Estimate one training step: time and breakdown, tokens/s, MFU, memory per rank, fit."""
-    spec = load_system(system)
+    check_catalog_dir(catalog)
+    spec = load_system(system, catalog)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of --nodes or --ranks")
     for name, value in (("nodes", nodes), ("ranks", ranks)):
@@ -211,8 +235,7 @@ def estimate(
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
     check_rank_count(total, system, spec.ranks_per_node)
     warn_if_huge(-(-total * spec.chips_per_node // spec.ranks_per_node), f"{total:,} ranks of {system}")
-    if train_tokens is not None and (not math.isfinite(train_tokens) or train_tokens <= 0):
-        raise ConfigError(f"--train-tokens must be a positive number, got {train_tokens}")
+    run_tokens = _tokens(tokens, train_tokens)
     check_output_path(json_out, "--json")
     if dp is None:
         if total % (tp * pp * cp):
@@ -267,11 +290,11 @@ def estimate(
             Console(stderr=True).print(warning, highlight=False, soft_wrap=True)
     run_s = None
     goodput = None
-    if train_tokens is not None:
-        run_s = train_tokens / result.tokens_per_s
+    if run_tokens is not None:
+        run_s = run_tokens / result.tokens_per_s
     if run_s is not None and run_s >= _LONG_RUN_S:
         goodput = estimate_run_goodput(result, config, spec, network)
-    console = Console()
+    console = Console(quiet=is_stdout(json_out))  # `--json -`: the JSON alone on standard output
     for table in _table(result, goodput, run_s, describe_params(config)):
         console.print(table)
     if config.notes:
@@ -298,7 +321,4 @@ def estimate(
             payload["train_time_range_s"] = list(band.interval(run_s))
         if goodput is not None:
             payload["goodput"] = goodput.to_dict()
-        try:
-            json_out.write_text(json.dumps(payload, indent=2))
-        except OSError as error:
-            raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None
+        write_output(json_out, json.dumps(payload, indent=2), "--json")

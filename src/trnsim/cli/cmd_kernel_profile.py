@@ -9,7 +9,9 @@ profiled, with a note on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +22,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from trnsim.cli.apps import kernel_app
+from trnsim.cli.checks import check_output_path
 from trnsim.cli.cmd_kernel_run import run as run_kernel_file
+from trnsim.cli.output import check_one_stdout, is_stdout, write_output
 from trnsim.core import TimelineResult, chrome_trace, simulate_trace, summarize
 from trnsim.errors import ConfigError
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
@@ -116,11 +120,8 @@ def _targets(value: str, timing_file: Path | None) -> list[NeuronCoreTiming]:
     return [load_timing(name, timing_file) for name in names]
 
 
-def _write_json(path: Path, document: Any) -> None:
-    try:
-        path.write_text(json.dumps(document, indent=1))
-    except OSError as error:
-        raise ConfigError(f"cannot write '{path}': {error.strerror}") from None
+def _write_json(path: Path, document: Any, option: str) -> None:
+    write_output(path, json.dumps(document, indent=1), option)
 
 
 @kernel_app.command("profile")
@@ -128,9 +129,10 @@ def profile(
     file: Annotated[Path, typer.Argument(help="Python file that launches NKI kernels (run as __main__).")],
     target: Annotated[str, typer.Option(help="Target(s), comma-separated: trn1, trn2, trn3.")] = "trn2",
     trace: Annotated[Path | None, typer.Option(
-        "--trace", help="Write a Chrome/Perfetto trace (JSON) of every launch here.")] = None,
+        "--trace", help="Write a Chrome/Perfetto trace (JSON) of every launch here (- for stdout).")] = None,
     json_out: Annotated[Path | None, typer.Option(
-        "--json", help="Write the per-launch summaries as JSON here.")] = None,
+        "--json", help="Write the per-launch summaries as JSON here (- for stdout, instead of the tables).")
+    ] = None,
     timing: Annotated[Path | None, typer.Option(
         help="TOML file overriding timing parameters (same keys as the shipped data).")] = None,
 ) -> int:
@@ -140,11 +142,15 @@ def profile(
     """
     if not file.is_file():
         raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
+    check_one_stdout(trace=trace, json=json_out)
+    for path, option in ((trace, "--trace"), (json_out, "--json")):
+        check_output_path(path, option)
     results: list[TimelineResult] = []
-    console = Console()
+    console = Console(quiet=is_stdout(trace) or is_stdout(json_out))  # a JSON on stdout stands alone
     first_failure = 0
     for timing_data in _targets(target, timing):
-        launches, status = collect_launch_traces(file, timing_data.target)
+        with contextlib.redirect_stdout(sys.stderr) if console.quiet else contextlib.nullcontext():
+            launches, status = collect_launch_traces(file, timing_data.target)  # its prints: off a JSON
         first_failure = first_failure or status
         if status != 0 and launches:
             Console(stderr=True).print(
@@ -164,9 +170,9 @@ def profile(
         return first_failure
     render_profiles(results, console)
     if trace is not None:
-        _write_json(trace, chrome_trace(results))
+        _write_json(trace, chrome_trace(results), "--trace")
         console.print(f"trace: {trace} (open in https://ui.perfetto.dev)")
     if json_out is not None:
-        _write_json(json_out, [summarize(r) for r in results])
+        _write_json(json_out, [summarize(r) for r in results], "--json")
         console.print(f"summary: {json_out}")
     return first_failure

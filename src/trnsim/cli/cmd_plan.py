@@ -7,7 +7,6 @@ Input parsing, progress bars and file writing live here; the planning itself is 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +23,10 @@ from trnsim.cli.checks import (
     check_chip_count,
     check_output_path,
     check_rank_count,
+    parse_count,
     warn_if_huge,
 )
+from trnsim.cli.output import check_one_stdout, is_stdout, write_output
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.plan.claims import check_claims
 from trnsim.plan.cluster_evaluator import ClusterEvaluator
@@ -68,24 +69,9 @@ def _console(stderr: bool = False) -> Console:
 console = _console()
 stderr = _console(stderr=True)
 
-_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-
 DEFAULT_SYSTEMS = "trn2-ultraserver,trn2,trn1,p5,p5e,tpu-v4,tpu-v5p"
 #: The seed claim ("30-40 % better price-performance than P5e") is stated against this system.
 DEFAULT_REFERENCE = "p5e"
-
-
-def parse_count(text: str, what: str, example: str = "write e.g. 6.3T, 500B or 1e12") -> float:
-    """``6.3T``, ``500B``, ``1e12`` or ``2_000_000`` as a positive number; a clear error otherwise."""
-    match = re.fullmatch(r"\s*([+-]?)([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([KMBGTP]?)\s*", text)
-    if not match:
-        raise ConfigError(f"{what} '{text}' is not a number; {example}")
-    value = float(match.group(2).replace("_", "")) * _SUFFIX[match.group(3)]
-    if not math.isfinite(value):
-        raise ConfigError(f"{what} '{text}' is too large to be a finite number; {example}")
-    if value <= 0 or match.group(1) == "-":
-        raise ConfigError(f"{what} must be positive, got '{text}'; {example}")
-    return value
 
 
 def _parse_ints(text: str, what: str, example: str) -> list[int]:
@@ -100,17 +86,14 @@ def _parse_ints(text: str, what: str, example: str) -> list[int]:
     return values
 
 
-def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
+def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, deadline: float | None,
          budget: float | None, objective: Objective, pue: float,
          sequence_parallel: bool = True) -> TrainingJob:
     from pydantic import ValidationError
 
-    valid = [p.value for p in Precision]
-    if precision not in valid:
-        raise ConfigError(f"--precision '{precision}' is not valid; valid: {', '.join(valid)}")
     try:
         return TrainingJob(tokens=parse_count(tokens, "--tokens"), seq_len=seq_len, global_batch=global_batch,
-                           precision=Precision(precision), deadline_days=deadline, budget_usd=budget,
+                           precision=precision, deadline_days=deadline, budget_usd=budget,
                            objective=objective, pue=pue, sequence_parallel=sequence_parallel)
     except ValidationError as error:
         first = error.errors()[0]
@@ -119,16 +102,16 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: str, deadline:
 
 
 def _write(path: Path, text: str, what: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError as error:
-        raise ConfigError(f"cannot write {what} to {path}: {error.strerror}") from None
-    stderr.print(f"wrote {what}: {path}")
+    if write_output(path, text, what):
+        stderr.print(f"wrote {what}: {path}", highlight=False, markup=False)
 
 
 def _check_outputs(json_out: Path | None, csv_out: Path | None, html_out: Path | None) -> None:
+    """Check the output paths; with one of them ``-``, the tables stay off standard output."""
     for path, option in ((json_out, "--json"), (csv_out, "--csv"), (html_out, "--html")):
         check_output_path(path, option)
+    check_one_stdout(json=json_out, csv=csv_out, html=html_out)
+    console.quiet = any(is_stdout(p) for p in (json_out, csv_out, html_out))
 
 
 def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list[str],
@@ -178,33 +161,42 @@ def _rank_counts(
 
 
 Opt = typer.Option
+_JSON_HELP = "write the results as JSON to this file (- for standard output, instead of the tables)"
+_CSV_HELP = "write the results as CSV to this file (- for standard output, instead of the tables)"
+_HTML_HELP = "write an interactive HTML report to this file (- for standard output)"
+_PROGRESS_HELP = "show a progress bar (on a terminal only)"
 
 
 @app.command("plan")
 def plan_command(
     model: Annotated[str, Opt("--model", help="model preset or config.json path")],
-    tokens: Annotated[str, Opt("--tokens", help="training tokens, e.g. 15T")],
+    tokens: Annotated[str, Opt("--tokens", help="training tokens, e.g. 15T or 500B")],
     system: Annotated[str, Opt("--system", help="catalog system, e.g. trn2")],
     nodes: Annotated[int | None, Opt("--nodes", min=1, help="nodes (instances or servers)")] = None,
     ranks: Annotated[int | None, Opt("--ranks", min=1, help="ranks (logical devices)")] = None,
     max_ranks: Annotated[int | None, Opt("--max-ranks", min=1, help="search node counts up to this")] = None,
-    global_batch: Annotated[int, Opt("--global-batch", min=1, help="sequences per step")] = 1024,
-    seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
-    precision: Annotated[str, Opt("--precision", help="bf16 or fp8")] = "bf16",
-    deadline: Annotated[float | None, Opt("--deadline", help="days")] = None,
-    budget: Annotated[float | None, Opt("--budget", help="USD")] = None,
-    objective: Annotated[Objective, Opt("--objective")] = Objective.TIME,
+    global_batch: Annotated[int, Opt("--global-batch", min=1, help="sequences per optimizer step")] = 1024,
+    seq_len: Annotated[int, Opt("--seq-len", min=1, help="sequence length in tokens")] = 4096,
+    precision: Annotated[Precision, Opt("--precision", help="training precision")] = Precision.BF16,
+    deadline: Annotated[float | None, Opt(
+        "--deadline", help="days the training may take: slower plans are marked as missing it")] = None,
+    budget: Annotated[float | None, Opt(
+        "--budget", help="USD the training may cost: dearer plans are marked as over it")] = None,
+    objective: Annotated[Objective, Opt("--objective", help="rank plans by time to train or by cost")] = (
+        Objective.TIME),
     pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
     sequence_parallel: Annotated[bool, Opt(
         "--sequence-parallel/--no-sequence-parallel", help="sequence parallelism with TP > 1")] = True,
-    top: Annotated[int, Opt("--top", min=1)] = 5,
-    space_profile: Annotated[SpaceProfile, Opt("--space", help="full or quick")] = SpaceProfile.FULL,
+    top: Annotated[int, Opt("--top", min=1, help="how many of the best plans to show")] = 5,
+    space_profile: Annotated[SpaceProfile, Opt(
+        "--space", help="search space: full (every plan) or quick (about 1/8 of them; docs/planner.md)")] = (
+        SpaceProfile.FULL),
     lnc: Annotated[int | None, Opt("--lnc", help="Trainium logical NeuronCore size")] = None,
     catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
-    json_out: Annotated[Path | None, Opt("--json")] = None,
-    csv_out: Annotated[Path | None, Opt("--csv")] = None,
-    html_out: Annotated[Path | None, Opt("--html")] = None,
-    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+    json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
+    csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
+    html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress", help=_PROGRESS_HELP)] = True,
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
     _check_outputs(json_out, csv_out, html_out)
@@ -256,7 +248,7 @@ def _price_note(system: SystemShape) -> None:
 @app.command("compare")
 def compare_command(
     model: Annotated[str, Opt("--model", help="model preset or config.json path")] = "afm-server",
-    tokens: Annotated[str, Opt("--tokens", help="training tokens")] = "6.3T",
+    tokens: Annotated[str, Opt("--tokens", help="training tokens, e.g. 15T or 500B")] = "6.3T",
     systems: Annotated[str, Opt("--systems", help="comma-separated catalog systems")] = DEFAULT_SYSTEMS,
     chips: Annotated[int, Opt("--chips", min=1, help="chips per system at equal chip count")] = 8192,
     scaling: Annotated[str, Opt(
@@ -265,20 +257,24 @@ def compare_command(
     reference: Annotated[str | None, Opt(
         "--reference", help=f"system whose spend sets the equal budget (default: {DEFAULT_REFERENCE} when "
         "compared, else the first system with a price)")] = None,
-    hourly_budget: Annotated[float | None, Opt("--hourly-budget", help="USD per hour")] = None,
-    global_batch: Annotated[int, Opt("--global-batch", min=1)] = 4096,
-    seq_len: Annotated[int, Opt("--seq-len", min=1)] = 4096,
-    precision: Annotated[str, Opt("--precision")] = "bf16",
-    pue: Annotated[float, Opt("--pue")] = 1.0,
+    hourly_budget: Annotated[float | None, Opt(
+        "--hourly-budget", help="USD per hour of the equal-budget comparison (default: the reference's)")
+    ] = None,
+    global_batch: Annotated[int, Opt("--global-batch", min=1, help="sequences per optimizer step")] = 4096,
+    seq_len: Annotated[int, Opt("--seq-len", min=1, help="sequence length in tokens")] = 4096,
+    precision: Annotated[Precision, Opt("--precision", help="training precision")] = Precision.BF16,
+    pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
     sequence_parallel: Annotated[bool, Opt(
         "--sequence-parallel/--no-sequence-parallel", help="sequence parallelism with TP > 1")] = True,
-    catalog: Annotated[Path | None, Opt("--catalog")] = None,
-    space_profile: Annotated[SpaceProfile, Opt("--space", help="quick or full")] = SpaceProfile.QUICK,
+    catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
+    space_profile: Annotated[SpaceProfile, Opt(
+        "--space", help="search space: quick (the default here, unlike plan's: compare runs a search per "
+        "system and chip count) or full")] = SpaceProfile.QUICK,
     workers: Annotated[int, Opt("--workers", min=1, help="processes for independent searches")] = 2,
-    json_out: Annotated[Path | None, Opt("--json")] = None,
-    csv_out: Annotated[Path | None, Opt("--csv")] = None,
-    html_out: Annotated[Path | None, Opt("--html")] = None,
-    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+    json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
+    csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
+    html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress", help=_PROGRESS_HELP)] = True,
 ) -> None:
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
     _check_outputs(json_out, csv_out, html_out)
@@ -313,7 +309,8 @@ def compare_command(
                                   f"{first.system.name}: {first.equal_chips_error}")
     notes = [f"model {model} ({describe_params(model_shape.config)}): "
              + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
-             f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, {precision}; "
+             f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, "
+             f"{precision.value}; "
              f"{space_profile.value} search space"]
     for note in notes:
         console.print(note, highlight=False, markup=False)
@@ -397,9 +394,9 @@ def sweep_command(
     address: Annotated[str | None, Opt("--address", help="existing Ray cluster address")] = None,
     num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
     local: Annotated[bool, Opt("--local", help="run in this process instead of on Ray")] = False,
-    json_out: Annotated[Path | None, Opt("--json")] = None,
-    csv_out: Annotated[Path | None, Opt("--csv")] = None,
-    html_out: Annotated[Path | None, Opt("--html")] = None,
+    json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
+    csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
+    html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
 ) -> None:
     """Explore models × systems × chip counts × what-if hardware on Ray, resumably."""
     if (spec is None) == (report is None):

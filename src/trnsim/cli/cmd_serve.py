@@ -17,6 +17,7 @@ from rich.table import Table
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_output_path
 from trnsim.errors import ConfigError
+from trnsim.workload.options import Precision
 
 _GIB = 2.0**30
 
@@ -107,7 +108,7 @@ def serve(
     concurrency: Annotated[int, typer.Option(help="requests in flight per replica")] = 1,
     input_tokens: Annotated[int, typer.Option(help="prompt tokens per request")] = 1024,
     output_tokens: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
-    precision: Annotated[str, typer.Option(help="weights: bf16 or fp8")] = "bf16",
+    precision: Annotated[Precision, typer.Option(help="weights: bf16 or fp8")] = Precision.BF16,
     kv_dtype: Annotated[str, typer.Option(help="KV cache: bf16 or fp8")] = "bf16",
     draft_model: Annotated[str | None, typer.Option(help="speculative decoding: draft model preset")] = None,
     speculation_length: Annotated[int | None, typer.Option(help="draft tokens per round")] = None,
@@ -133,7 +134,7 @@ def serve(
                         ("--concurrency", concurrency), ("--tp", tp), ("--pp", pp), ("--ep", ep)):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
-    weight_bytes, kv_bytes = _bytes("--precision", precision), _bytes("--kv-dtype", kv_dtype)
+    weight_bytes, kv_bytes = _bytes("--precision", precision.value), _bytes("--kv-dtype", kv_dtype)
     config = load_model(model)
     if input_tokens + output_tokens > config.max_seq_len:
         raise ConfigError(f"--input-tokens + --output-tokens = {input_tokens + output_tokens} exceeds "

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_output_path
+from trnsim.cli.output import is_stdout, write_output
 from trnsim.cli.scaled_catalog import scaled_efficiency
 from trnsim.cluster.calibration import (
     CalibrationCase,
@@ -153,7 +154,9 @@ def validate(
     data_dir: Annotated[
         Path | None, typer.Option("--dir", help="calibration directory (default: bundled)")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON here")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="also write the rows as JSON to this file (- for standard output, not the tables)")
+    ] = None,
     write_bands: Annotated[
         Path | None,
         typer.Option("--write-bands", help="write the error bands per platform family (TOML) here"),
@@ -177,6 +180,7 @@ def validate(
     held = holdouts(cases, rows)
     probe = Console()
     console = probe if probe.is_terminal else Console(width=PIPE_WIDTH)
+    console.quiet = is_stdout(json_out)  # `--json -`: the JSON alone on standard output
     for table in rows_tables(rows, held):
         console.print(table)
     console.print(mape_table(held))
@@ -224,7 +228,4 @@ def validate(
                 for h in held
             },
         }
-        try:
-            json_out.write_text(json.dumps(payload, indent=2))
-        except OSError as error:
-            raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None
+        write_output(json_out, json.dumps(payload, indent=2), "--json")

@@ -46,7 +46,7 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
-from trnsim.workload.graph import build_optimizer_ops, build_step
+from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, build_optimizer_ops, build_step
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -147,6 +147,8 @@ class _StageTime:
     expert_params: int  # replicated over expert-DP
     layers: int
     moe_layers: int
+    colpar_dgrad_s: float  # input-gradient GEMMs of the column-parallel layers (backward)
+    colpar_wgrad_s: float  # their weight-gradient GEMMs
     #: Per op class, one micro-batch: seconds timed alone, saved by fusion, hidden by overlap, in step.
     by_class: dict[str, dict[str, float]]
 
@@ -181,6 +183,10 @@ def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
     return value
 
 
+_COLPAR_DGRAD = frozenset(f"{name}.dgrad" for name in COLUMN_PARALLEL_GEMMS)
+_COLPAR_WGRAD = frozenset(f"{name}.wgrad" for name in COLUMN_PARALLEL_GEMMS)
+
+
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                 plan: ParallelPlan, system: SystemSpec) -> _StageTime:
     def compute() -> _StageTime:
@@ -210,6 +216,10 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers,
             moe_layers=graph.moe_layers,
+            colpar_dgrad_s=sum(e.seconds for op, e in zip(graph.ops, effects, strict=True)
+                               if op.name in _COLPAR_DGRAD),
+            colpar_wgrad_s=sum(e.seconds for op, e in zip(graph.ops, effects, strict=True)
+                               if op.name in _COLPAR_WGRAD),
             by_class=by_class,
         )
 
@@ -482,7 +492,11 @@ def estimate_step(
                      plan.recompute)
         tp_f, tp_b = tp.fwd_s, tp.bwd_s
         if plan.overlap_tp_comm:
+            tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
             tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
+        else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
+            tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
+                     + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
         cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
         fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
         bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s

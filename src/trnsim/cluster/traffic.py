@@ -7,7 +7,11 @@ activation on a rank, ``b (s / cp) h`` BF16 values.
 * TP: per transformer layer, forward 2 all-reduces of ``A`` (attention output, MLP output); with
   sequence parallelism each becomes an all-gather plus a reduce-scatter of the same bytes
   (Korthikanti et al. 2022, section 4.2.2). Backward repeats them; full recomputation reruns the
-  forward ones.
+  forward ones. With sequence parallelism the backward has 4 all-gathers and 2 reduce-scatters
+  (Megatron-LM's ``LinearWithGradAccumulationAndAsyncCommunication``, NxD's
+  ``LinearWithAsyncCommunication``): the 2 all-gathers of the row-parallel output gradients are
+  exposed; the column-parallel input re-gathers and input-gradient reduce-scatters run beside
+  those layers' GEMMs (``behind_dgrad_s``/``behind_wgrad_s``).
 * CP, ring exchange (Megatron-LM / Transformer Engine): per layer forward, ``cp - 1`` ring steps
   each passing this rank's K and V chunk; backward passes K, V and their gradients (twice the
   bytes). Each transfer hides behind one step's attention block; with the causal mask and the
@@ -70,6 +74,12 @@ class PhaseComm:
 
     fwd_s: float
     bwd_s: float  # backward, including the forward collectives a full recompute repeats
+    #: Backward collectives that run beside the column-parallel GEMMs (sequence parallelism): the
+    #: re-gather of their input, issued before their input-gradient GEMM, and the reduce-scatter
+    #: of that input gradient, issued before their weight-gradient GEMM. Not in ``bwd_s``: the step
+    #: exposes only what those GEMMs do not cover.
+    behind_dgrad_s: float = 0.0
+    behind_wgrad_s: float = 0.0
 
     @property
     def total_s(self) -> float:
@@ -93,11 +103,15 @@ def tp_comm(
         return PhaseComm(0.0, 0.0)
     a = _activation_bytes(model, micro_batch, seq_len, cp)
     if sequence_parallel:
-        one = (collective_time(Collective.ALL_GATHER, a, group).time_s
-               + collective_time(Collective.REDUCE_SCATTER, a, group).time_s)
-    else:
-        one = collective_time(Collective.ALL_REDUCE, a, group).time_s
-    per_pass = 2 * layers * one
+        gather = 2 * layers * collective_time(Collective.ALL_GATHER, a, group).time_s
+        scatter = 2 * layers * collective_time(Collective.REDUCE_SCATTER, a, group).time_s
+        # Backward (Megatron-LM's and NxD's linear layers with SP): the row-parallel GEMMs' output
+        # gradient is all-gathered before they can start (exposed); the column-parallel GEMMs
+        # re-gather their input (SP keeps only its shard) beside their input-gradient GEMM and
+        # reduce-scatter that gradient beside their weight-gradient GEMM.
+        comm = _with_recompute(gather + scatter, gather, recompute)
+        return PhaseComm(comm.fwd_s, comm.bwd_s, behind_dgrad_s=gather, behind_wgrad_s=scatter)
+    per_pass = 2 * layers * collective_time(Collective.ALL_REDUCE, a, group).time_s
     return _with_recompute(per_pass, per_pass, recompute)
 
 

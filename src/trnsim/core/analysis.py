@@ -27,7 +27,9 @@ HBM_SATURATED = 0.9
 
 def critical_path_breakdown(schedule: Sequence[ScheduledInstruction]) -> dict[PathCategory, float]:
     """Time along the critical path by category, in ns (sums to the latency)."""
-    totals = dict.fromkeys(PathCategory, 0.0)
+    totals: dict[PathCategory, float] = {c: 0.0 for c in PathCategory if c is not PathCategory.COLLECTIVE}
+    if any(item.collective_ns for item in schedule):
+        totals[PathCategory.COLLECTIVE] = 0.0
     if not schedule:
         return totals
     index = max(range(len(schedule)), key=lambda i: schedule[i].ready_ns)
@@ -55,6 +57,11 @@ def _attribute(item: ScheduledInstruction, span: float, totals: dict[PathCategor
         # The rest is waiting for a busy queue: more DMA data ahead of this transfer.
         totals[PathCategory.DMA_DATA] += left
         return
+    if item.collective_ns:
+        used = min(item.collective_ns, left)
+        totals[PathCategory.COLLECTIVE] += used
+        totals[PathCategory.OVERHEAD] += left - used
+        return
     used = min(item.compute_ns, left)
     totals[PathCategory.COMPUTE] += used
     totals[PathCategory.OVERHEAD] += left - used
@@ -71,6 +78,7 @@ def classify_bound(path: dict[PathCategory, float], hbm_utilization: float) -> B
         Bound.INSTRUCTION_OVERHEAD: path[PathCategory.OVERHEAD],
         Bound.DMA_FIXED_COST: path[PathCategory.DMA_FIXED],
         Bound.DMA_BANDWIDTH: memory,
+        Bound.COLLECTIVE: path.get(PathCategory.COLLECTIVE, 0.0),
     }
     bound, amount = max(candidates.items(), key=lambda kv: kv[1])
     if amount < DOMINANT_SHARE * total:

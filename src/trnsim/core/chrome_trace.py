@@ -15,6 +15,8 @@ from trnsim.core.result import TimelineResult
 __all__ = ["chrome_trace"]
 
 _ENGINE_TIDS = {"tensor": 0, "vector": 1, "scalar": 2, "gpsimd": 3}
+#: Collectives (their queue has no name row: most launches have none).
+_COLLECTIVE_TID = 4
 _ENGINE_NAMES = {"tensor": "TensorE", "vector": "VectorE", "scalar": "ScalarE", "gpsimd": "GpSimdE"}
 _QUEUE_TID0 = 10
 #: Process ids of one launch are launch_index × this + core.
@@ -51,7 +53,8 @@ def chrome_trace(results: Sequence[TimelineResult]) -> dict[str, Any]:
             else:
                 if item.flops:
                     args["flops"] = item.flops
+                tid = _ENGINE_TIDS.get(item.track, _COLLECTIVE_TID)
                 events.append({"ph": "X", "name": ins.opcode, "cat": item.track, "pid": pid,
-                               "tid": _ENGINE_TIDS[item.track], "ts": item.start_ns / 1e3,
+                               "tid": tid, "ts": item.start_ns / 1e3,
                                "dur": (item.end_ns - item.start_ns) / 1e3, "args": args})
     return {"traceEvents": events, "displayTimeUnit": "ns"}

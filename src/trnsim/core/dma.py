@@ -10,6 +10,9 @@ model, from [DMA] and [PG] in hardware.md:
   DGE) and then for its bytes at the queue's throughput times the descriptor efficiency
   ``c / (c + descriptor_overhead_bytes)`` (why small per-partition chunks are slow), times the
   transpose efficiency for transposing DMAs;
+* a masked, out-of-bounds-guarded or index-array access carries its exact descriptor count in
+  ``attrs["descriptors"]`` (the kernel layer counts the runs of selected elements); ``c`` is then
+  the bytes moved over that count;
 * parts that read or write HBM also draw on the core's share of the chip's HBM bandwidth
   (:class:`HbmCalendar`); the parts of one transfer share it fairly.
 """
@@ -65,7 +68,8 @@ class DmaCostModel:
             instruction.opcode,
             tuple((o.space, o.nbytes, o.contiguous_bytes) for o in instruction.inputs),
             tuple((o.space, o.nbytes, o.contiguous_bytes) for o in instruction.outputs),
-            (str(attrs.get("transpose", "")), str(attrs.get("dge_mode", ""))) if attrs else (),
+            (str(attrs.get("transpose", "")), str(attrs.get("dge_mode", "")), attrs.get("descriptors"))
+            if attrs else (),
         )
         cached = self._cache.get(key)
         if cached is None:
@@ -79,6 +83,11 @@ class DmaCostModel:
         chunk = min((o.contiguous_bytes for o in operands if o.contiguous_bytes > 0), default=total)
         chunk = max(1, min(chunk, total)) if total else 1
         descriptors = max(1, math.ceil(total / chunk)) if total else 1
+        counted = instruction.attrs.get("descriptors")
+        if counted and total:
+            # the kernel layer counted the runs of a masked / guarded / gathered access
+            descriptors = int(counted)
+            chunk = max(1, total // descriptors)
         parts = max(1, min(self.queues, math.ceil(total / self._split_bytes), descriptors))
         efficiency = chunk / (chunk + self._descriptor_bytes)
         src = ins[0].space if ins else MemorySpace.SBUF

@@ -25,6 +25,8 @@ class Bound(StrEnum):
     INSTRUCTION_OVERHEAD = "instruction-overhead"
     #: No single kind of work dominates: engines wait for each other along a chain of dependencies.
     DEPENDENCY_CHAIN = "dependency-chain"
+    #: Collectives between the cores of the launch.
+    COLLECTIVE = "collective"
 
 
 class PathCategory(StrEnum):
@@ -35,6 +37,8 @@ class PathCategory(StrEnum):
     DMA_FIXED = "dma_fixed"
     DMA_DATA = "dma_data"
     HBM_WAIT = "hbm_wait"
+    #: Collectives between the cores of the launch (reported only when the launch has any).
+    COLLECTIVE = "collective"
 
 
 class StartReason(StrEnum):
@@ -74,6 +78,8 @@ class ScheduledInstruction:
     flops: float = 0.0
     nbytes: int = 0
     hbm_bytes: int = 0
+    #: Time of a collective (alpha-beta cost), for the critical-path breakdown.
+    collective_ns: float = 0.0
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
+from trnsim.core.collectives import CollectiveCostModel
 from trnsim.core.costs import ComputeCostModel
 from trnsim.core.deps import Record, RegionTracker
 from trnsim.core.dma import DmaCostModel, HbmCalendar
@@ -43,7 +44,9 @@ __all__ = ["SimulationOptions", "simulate_trace"]
 
 _ENGINE_CODE = {Engine.TENSOR: 0, Engine.VECTOR: 1, Engine.SCALAR: 2, Engine.GPSIMD: 3}
 _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scalar",
-          Engine.GPSIMD: "gpsimd", Engine.DMA: "dma"}
+          Engine.GPSIMD: "gpsimd", Engine.DMA: "dma", Engine.COLLECTIVE: "collective"}
+#: Engine code of each core's collective queue (after the four compute engines).
+_COLLECTIVE_CODE = 4
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 
@@ -59,8 +62,8 @@ class SimulationOptions:
 class _CoreState:
     """Per-core free times of engines, DMA queues and shared ports."""
 
-    __slots__ = ("engine_free", "engine_last", "last_stationary", "port_free", "port_last",
-                 "queue_free", "queue_last")
+    __slots__ = ("collective_free", "engine_free", "engine_last", "last_stationary", "port_free",
+                 "port_last", "queue_free", "queue_last")
 
     def __init__(self, queues: int) -> None:
         self.engine_free = [0.0] * 4
@@ -70,6 +73,7 @@ class _CoreState:
         self.port_free = [0.0, 0.0]
         self.port_last = [-1, -1]
         self.last_stationary: Region | None = None
+        self.collective_free = 0.0
 
 
 class _Simulation:
@@ -78,6 +82,13 @@ class _Simulation:
         self.timing = timing
         self.compute = ComputeCostModel(timing)
         self.dma = DmaCostModel(timing)
+        self.collectives = CollectiveCostModel(timing)
+        #: Open collective meetings: member arrivals (out index, tracker key, reads).
+        self.meetings: dict[str, list[tuple[int, int, list[list[Record]]]]] = {}
+        #: Set by a collective arrival: the meeting is still open (its core must wait).
+        self.parked = False
+        #: Set when a meeting completes: the cores of its members (they may go on).
+        self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
         # SPMD kernels; a core cannot borrow the share of a core that is idle).
         hbm_cores = {i.core for i in trace.instructions if i.engine == Engine.DMA
@@ -163,7 +174,45 @@ class _Simulation:
             state = self.cores[core] = _CoreState(self.dma.queues)
         if instruction.engine == Engine.DMA:
             return self._schedule_dma(instruction, state, core)
+        if instruction.engine == Engine.COLLECTIVE:
+            return self._schedule_collective(instruction, state, core)
         return self._schedule_compute(instruction, state, core)
+
+    def _schedule_collective(self, instruction: Instruction, state: _CoreState, core: int) -> float:
+        """Arrive at a collective; the last member starts it for all (:mod:`trnsim.core.collectives`)."""
+        index = len(self.out)
+        key = core * _CORE_STRIDE + _COLLECTIVE_CODE
+        dep_ready, dep_pred, reads = self._wait_for_operands(instruction, key, False)
+        if dep_pred >= 0 and dep_ready >= state.collective_free:
+            arrival, pred, reason = dep_ready, dep_pred, StartReason.DEPENDENCY
+        elif state.collective_free > 0.0:
+            arrival, pred, reason = state.collective_free, -1, StartReason.QUEUE
+        else:
+            arrival, pred, reason = 0.0, -1, StartReason.FREE
+        self.out.append(ScheduledInstruction(instruction, "collective", core, arrival, arrival, arrival,
+                                             pred, reason))
+        meeting = str(instruction.attrs.get("meeting", f"seq{instruction.seq}"))
+        members = self.meetings.setdefault(meeting, [])
+        members.append((index, key, reads))
+        if len(members) < max(1, len(instruction.attrs.get("group", ()))):
+            self.parked = True
+            return arrival
+        del self.meetings[meeting]
+        # Everyone starts when the last member arrives; its wait decides the start of all.
+        last = max(members, key=lambda m: self.out[m[0]].start_ns)[0]
+        begin = self.out[last].start_ns
+        cost = self.collectives.cost_ns(instruction)
+        finish = begin + cost
+        self.released = []
+        for member, member_key, member_reads in members:
+            item = self.out[member]
+            if member != last:
+                item.predecessor, item.reason = self.out[last].predecessor, StartReason.DEPENDENCY
+            item.start_ns, item.end_ns, item.ready_ns, item.collective_ns = begin, finish, finish, cost
+            self.cores[item.core].collective_free = finish
+            self._record(item.instruction, member_key, member, member_reads, finish, finish, item.core, begin)
+            self.released.append(item.core)
+        return begin
 
     def _schedule_compute(self, instruction: Instruction, state: _CoreState, core: int) -> float:
         code = _ENGINE_CODE[instruction.engine]
@@ -270,15 +319,36 @@ class _Simulation:
             for instruction in next(iter(by_core.values())):
                 schedule(instruction)
         elif by_core:
-            # Advance the core that is furthest behind, so HBM is booked about in time order.
-            heap = [(0.0, core, 0) for core in sorted(by_core)]
-            while heap:
-                _, core, position = heapq.heappop(heap)
-                stream = by_core[core]
-                start = self.schedule(stream[position])
-                if position + 1 < len(stream):
-                    heapq.heappush(heap, (start, core, position + 1))
+            self._run_cores(by_core)
         return self._result()
+
+    def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
+        """Advance the core that is furthest behind, so HBM is booked about in time order.
+
+        A core that arrived at a collective waits (parked) until the last member arrives. If every
+        remaining core is parked, the earliest goes on: several ranks share that core, and its
+        next instructions belong to a rank that has yet to arrive (the trace order guarantees it).
+        """
+        heap = [(0.0, core, 0) for core in sorted(by_core)]
+        parked: dict[int, tuple[float, int]] = {}
+        while heap or parked:
+            if not heap:
+                core = min(parked, key=lambda c: parked[c])
+                start, position = parked.pop(core)
+                heapq.heappush(heap, (start, core, position))
+            _, core, position = heapq.heappop(heap)
+            stream = by_core[core]
+            self.parked, self.released = False, []
+            start = self.schedule(stream[position])
+            for other in self.released:
+                if other in parked:
+                    at, resume = parked.pop(other)
+                    heapq.heappush(heap, (max(at, start), other, resume))
+            if position + 1 < len(stream):
+                if self.parked:
+                    parked[core] = (start, position + 1)
+                else:
+                    heapq.heappush(heap, (start, core, position + 1))
 
     def _result(self) -> TimelineResult:
         out = self.out
@@ -295,7 +365,7 @@ class _Simulation:
                     queue_busy[name] = queue_busy.get(name, 0.0) + (end - start)
                 dma_bytes += s.nbytes
                 hbm_bytes += s.hbm_bytes
-            else:
+            elif s.track in engine_busy:
                 engine_busy[s.track] += s.end_ns - s.start_ns
                 flops += s.flops
         num_cores = max(1, len(self.cores))

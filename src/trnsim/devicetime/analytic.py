@@ -15,7 +15,15 @@ def _fitted(curves: EfficiencyCurves, efficiency: float) -> float:
 
 def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     """Seconds for one instance of ``op``: max(compute at curve efficiency, memory) + launch."""
-    memory = (op.bytes_read + op.bytes_written) / (rank.hbm_bw_bytes_per_s * curves.memory.bw_efficiency)
+    bandwidth = rank.hbm_bw_bytes_per_s * curves.memory.bw_efficiency
+    if op.op_class is OpClass.LOSS and curves.loss is not None and "cols" in op.shape:
+        # The framework's cross-entropy: one kernel per pass over the (FP32) logits.
+        logits = op.shape["rows"] * op.shape["cols"]
+        backward = op.phase is Phase.BWD
+        per_logit = curves.loss.bytes_per_logit_bwd if backward else curves.loss.bytes_per_logit_fwd
+        kernels = curves.loss.kernels_bwd if backward else curves.loss.kernels_fwd
+        return logits * per_logit / bandwidth + kernels * curves.memory.launch_overhead_s
+    memory = (op.bytes_read + op.bytes_written) / bandwidth
     flops = op.flops
     if op.op_class in (OpClass.MATMUL, OpClass.ROUTER):
         curve = curves.matmul_fp8 if op.dtype is Dtype.FP8 else curves.matmul_bf16

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
 
-__all__ = ["Curve", "EfficiencyCurves", "MemoryEfficiency", "load_efficiency"]
+__all__ = ["Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency", "load_efficiency"]
 
 _DATA = Path(__file__).parent / "data" / "efficiency"
 _FAMILY_DEFAULT = {ChipFamily.GPU: "h100", ChipFamily.TPU: "tpu"}
@@ -60,6 +60,18 @@ class MemoryEfficiency(BaseModel):
     note: str = ""
 
 
+class LossPasses(BaseModel):
+    """The cross-entropy as a framework runs it unfused: memory passes over the logits, per logit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bytes_per_logit_fwd: float
+    bytes_per_logit_bwd: float
+    kernels_fwd: int
+    kernels_bwd: int
+    note: str = ""
+
+
 class EfficiencyCurves(BaseModel):
     """The analytic timing parameters of one chip."""
 
@@ -78,6 +90,8 @@ class EfficiencyCurves(BaseModel):
     attention_fwd: Curve
     attention_bwd: Curve
     memory: MemoryEfficiency
+    #: How the loss runs when not one fused kernel (None: the graph's bytes, one kernel).
+    loss: LossPasses | None = None
 
 
 def _user_file(name: str, catalog_dir: str | None) -> Path | None:

@@ -32,6 +32,7 @@ from trnsim.errors import ConfigError, UnknownNameError
 
 __all__ = [
     "ChipTiming",
+    "CollectiveTiming",
     "Confidence",
     "DmaTiming",
     "EngineTiming",
@@ -103,6 +104,17 @@ class DmaTiming(_Section):
     transpose_efficiency_sbuf_to_sbuf: Sourced
 
 
+class CollectiveTiming(_Section):
+    """The chip's collective engine: alpha-beta costs between the NeuronCores of one chip."""
+
+    #: Bandwidth a rank's collective traffic gets between the cores of one chip.
+    link_bandwidth_bytes_per_s: Sourced
+    #: Fraction of that bandwidth collectives reach.
+    bandwidth_efficiency: Sourced
+    #: Latency of one algorithm step (alpha).
+    step_latency_ns: Sourced
+
+
 class MemoryTiming(_Section):
     """SBUF and PSUM facts that change instruction timing."""
 
@@ -163,6 +175,7 @@ class NeuronCoreTiming(BaseModel):
     generation: str
     chip: ChipTiming
     dma: DmaTiming
+    collective: CollectiveTiming
     memory: MemoryTiming
     tensor: TensorEngineTiming
     vector: EngineTiming

@@ -29,6 +29,7 @@ ALIASES: dict[str, str] = {
     "neuronxcc.nki.isa": "trnsim.nki.legacy.isa",
     "neuronxcc.nki.isa.constants": "trnsim.nki.legacy.isa_constants",
     "neuronxcc.nki.compiler": "trnsim.nki.legacy.compiler",
+    "neuronxcc.nki.nccl": "trnsim.nki.legacy.nccl",
     "neuronxcc.nki.typing": "trnsim.nki.legacy.typing",
     "neuronxcc.nki._private": "",
     "neuronxcc.nki._private.private_api": "trnsim.nki.legacy.private_api",

@@ -231,9 +231,15 @@ def dma_compute(
 
 
 def core_barrier(sim: Simulation, data: Any, cores: Any, *, instr: str = "nisa.core_barrier") -> Instruction:
-    """A barrier between cores: SPMD instances run one after another here, so it only records."""
+    """A barrier between cores: in a multi-rank launch the ranks ``cores`` meet (rank = program id)."""
     if isinstance(data, Tensor) and data.buffer is not Buffer.SHARED_HBM and data.buffer is not Buffer.HBM:
         check_tensor(sim, instr, data, "data")
+    from trnsim.nki import collectives_impl, spmd
+
+    if spmd.current_world() is not None:
+        group = tuple(int(c) for c in cores)
+        collectives_impl.barrier(sim, instr, group, [data] if isinstance(data, Tensor) else [])
+        return sim.trace.instructions[-1]
     return execute(
         sim,
         instr,

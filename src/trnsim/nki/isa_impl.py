@@ -17,10 +17,13 @@ Trace ``attrs`` keys set here (the chip model reads them):
 * ``masked`` — the instruction had a ``mask=`` predicate.
 * ``dge_mode`` / ``oob_mode`` — DMA descriptor generation and out-of-bounds policy.
 * ``dynamic`` — a DMA with runtime (index tile) addresses.
+* ``descriptors`` — a masked/OOB-guarded/index-array DMA's contiguous descriptor count (its
+  operands then hold only the selected bytes; see :mod:`trnsim.nki.dma_access`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +33,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from trnsim.nki import runtime
 from trnsim.nki.alu import ACTIVATIONS, BINARY, BITVEC, REDUCE, op_name
+from trnsim.nki.dma_access import apply_selection, dma_selection
 from trnsim.nki.dtypes import dtype_name, is_float, is_int
 from trnsim.nki.indexing import MaskExpr
 from trnsim.nki.runtime import Buffer, Simulation
@@ -1134,7 +1138,11 @@ def dma_copy(
         a["transpose"] = True
     if src.dyn or dst.dyn or src.index_tiles or dst.index_tiles:
         a["dynamic"] = True
-    return execute(
+    selection = None
+    if not transpose:  # only the selected elements move (nki-semantics.md §9)
+        with contextlib.suppress(TypeError):
+            selection = dma_selection(src, dst, mask_array(mask))
+    instruction = execute(
         sim,
         instr,
         Engine.DMA,
@@ -1147,3 +1155,6 @@ def dma_copy(
         oob_skip=oob_skip,
         accumulate=accumulate,
     )
+    if selection is not None:
+        apply_selection(instruction, selection)
+    return instruction

@@ -31,6 +31,7 @@ from trnsim.nki.grid import Grid, make_grid, nc
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
 from trnsim.nki.spill import plan_spills
+from trnsim.nki.spmd import run_ranks
 from trnsim.nki.targets import resolve_target
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import KernelTrace, MemorySpace
@@ -93,15 +94,12 @@ def launch(
         hbm_kwargs = {k: _wrap_one(sim, v, k)[0] for k, v in kwargs.items()}
         result: Any = None
         points = list(grid.points()) if grid.dims else [((), 0)]
-        for pid, core in points:
-            sim.program_id = pid
-            sim.core = core
-            sim.shared_index = 0
-            sim.last_result = None
-            sim.psum_groups.clear()
-            returned = func(*hbm_args, **hbm_kwargs)
-            if result is None:  # every instance returns the same shared_hbm outputs
-                result = returned
+        if len(points) > 1:
+            # ranks that may meet at collectives (one at a time; serial without collectives)
+            result = run_ranks(sim, points, lambda: func(*hbm_args, **hbm_kwargs))
+        else:
+            sim.program_id, sim.core = points[0]
+            result = func(*hbm_args, **hbm_kwargs)
         outputs = _unwrap(sim, result, zeros_out)
         spec = sim.spec
         plan_spills(

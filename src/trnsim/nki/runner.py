@@ -1,8 +1,8 @@
 """Run an unmodified SDK kernel file (``__main__``) on trnsim, optionally collecting launch traces.
 
-:func:`run_file` backs ``trnsim kernel run``; :func:`collect_traces` backs the chip model's
-``trnsim kernel profile`` (every kernel launch the file makes is traced; in timing-only mode the
-launches return zero-filled arrays of the right shapes, since no values are computed).
+:func:`run_file` backs ``trnsim kernel run`` and, inside :func:`trnsim.nki.trace.collect_traces`,
+``trnsim kernel profile``. :func:`collect_traces` here runs a file in timing-only mode (launches
+return zero-filled arrays of the right shapes, since no values are computed); the CLI does not use it.
 """
 
 from __future__ import annotations

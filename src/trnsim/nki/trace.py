@@ -29,6 +29,8 @@ class Engine(StrEnum):
     GPSIMD = "gpsimd"
     #: DMA transfers (nl.load/store, nisa.dma_copy, dma_transpose...) issued through the Sync engine.
     DMA = "dma"
+    #: Collectives between the ranks of an SPMD launch (trnsim.nki.collectives_impl).
+    COLLECTIVE = "collective"
     #: Bookkeeping with no hardware cost (allocation, barriers inside one core).
     NONE = "none"
 

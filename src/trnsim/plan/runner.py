@@ -4,12 +4,16 @@ Points already in the store are skipped, so rerunning a killed sweep finishes it
 repeating or losing work. The driver alone writes to SQLite: workers only compute, which keeps
 the database single-writer. ``run_point`` must be a picklable, module-level function; it returns
 a status and a JSON-able result, and turns user errors (:class:`~trnsim.errors.TrnsimError`)
-into an ``error`` result instead of stopping the sweep.
+into an ``error`` result instead of stopping the sweep. On Ctrl-C or SIGTERM the driver shuts the
+Ray instance it started down before exiting; after SIGKILL nothing can, and Ray's processes linger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +83,40 @@ def _run_on_ray(
     import ray  # imported here: Ray takes seconds to import and only sweeps need it
 
     started_here = not ray.is_initialized()
+    with _sigterm_unwinds():  # so that `finally` shuts Ray down: its agents would outlive us minutes
+        _run_ray_points(ray, started_here, pending, run_point, record, address, num_cpus)
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM unwinds like Ctrl-C (SIGINT already raises KeyboardInterrupt).
+
+    Nothing can run on SIGKILL: Ray's raylet and workers then stay until they notice the driver
+    is gone (see docs/planner.md).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_ray_points(
+    ray: Any,
+    started_here: bool,
+    pending: list[SweepPoint],
+    run_point: PointRunner,
+    record: Callable[[SweepPoint, PointStatus, dict[str, Any]], None],
+    address: str | None,
+    num_cpus: int | None,
+) -> None:
     if started_here:
         if address is None:
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)

@@ -29,7 +29,12 @@ from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
-__all__ = ["LayerKind", "ParamsOnRank", "SavedTensor", "StepGraph", "build_optimizer_ops", "build_step"]
+__all__ = ["COLUMN_PARALLEL_GEMMS", "LayerKind", "ParamsOnRank", "SavedTensor", "StepGraph",
+           "build_optimizer_ops", "build_step"]
+
+#: GEMMs whose weight is split by columns under TP (their input is all-gathered with sequence
+#: parallelism); the others (out_proj, fc2) are row-parallel.
+COLUMN_PARALLEL_GEMMS = ("qkv", "q_proj", "q_up", "kv_up", "fc1", "shared.fc1")
 
 _ACT_BYTES = 2  # BF16 activations
 _GRAD_ACC_BYTES = 4  # FP32 weight-gradient accumulation buffer

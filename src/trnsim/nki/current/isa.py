@@ -525,6 +525,16 @@ def register_store(dst: Any, src: Any) -> None:
     _isa.execute(sim, "nisa.register_store", Engine.NONE, "register_store", dst, [], lambda v: value)
 
 
+def sendrecv(src: Any, dst: Any, send_to_rank: int, recv_from_rank: int, pipe_id: Any,
+             dma_engine: Any = None, name: str | None = None) -> None:
+    """LNC point to point: ``src`` lands in the peer's ``dst``; calls with one ``pipe_id`` meet."""
+    from trnsim.nki import collectives_impl
+
+    sim = _sim("sendrecv")
+    collectives_impl.sendrecv(sim, "nisa.sendrecv", src, dst, send_to_rank, recv_from_rank, pipe_id,
+                              collectives_impl.rank_id())
+
+
 def nc_match_replace8(
     dst: Tensor, data: Any, vals: Any, imm: Any, dst_idx: Any = None, name: str | None = None
 ) -> None:
@@ -545,7 +555,6 @@ def _not_simulated(name: str) -> Any:
 for _name in (
     "nc_matmul_mx",
     "quantize_mx",
-    "sendrecv",
     "nc_n_gather",
     "nonzero_with_count",
     "local_gather",

@@ -286,13 +286,23 @@ def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: 
     return result
 
 
-def all_reduce(x: Any, op: Any, program_axes: Any, **_: Any) -> Any:
-    """Not simulated: SPMD instances run one after another, so cross-instance reduction is unavailable."""
-    from trnsim.nki import runtime
-    from trnsim.nki.guard import not_simulated
+def all_reduce(x: Any, op: Any, program_axes: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> Any:
+    """``x`` reduced with ``op`` across the SPMD programs along ``program_axes``; a new tile for each."""
+    from trnsim.nki import collectives_impl, runtime
+    from trnsim.nki.spmd import current_world
 
-    runtime.current("nl.all_reduce")
-    raise not_simulated("nl.all_reduce", "SPMD instances run one after another in trnsim")
+    sim = runtime.current("nl.all_reduce")
+    world = current_world()
+    if world is None:
+        sim.fail("nl.all_reduce", "nl.all_reduce needs a multi-program SPMD launch (kernel[n](...))",
+                 "collective_without_ranks")
+    axes = [int(a) for a in (program_axes if isinstance(program_axes, (list, tuple)) else [program_axes])]
+    group = collectives_impl.program_axes_group(world, world.rank(), axes)
+    if not isinstance(x, _impl.Tensor):
+        sim.fail("nl.all_reduce", f"x must be a tile, got {type(x).__name__}", "unsupported_operand")
+    dst = _impl.new_tile(sim, "nl.all_reduce", x.shape, dtype or x.dtype)
+    collectives_impl.all_reduce(sim, "nl.all_reduce", [x], [dst], group, op)
+    return dst
 
 
 __all__ = [

@@ -1,0 +1,42 @@
+"""Where a command's files go: a path, or ``-`` for standard output (``--json -``, ``--csv -``...).
+
+When a file goes to standard output, the command's tables stay off it (the caller makes its console
+quiet), so that ``trnsim plan ... --json - | jq`` reads clean JSON.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from trnsim.errors import ConfigError
+
+__all__ = ["STDOUT", "check_one_stdout", "is_stdout", "write_output"]
+
+#: The path that means standard output.
+STDOUT = "-"
+
+
+def is_stdout(path: Path | None) -> bool:
+    """Whether ``path`` is ``-`` (standard output)."""
+    return path is not None and str(path) == STDOUT
+
+
+def check_one_stdout(**paths: Path | None) -> None:
+    """At most one output may be ``-``: two documents on one stream cannot be read apart."""
+    named = [f"--{name}" for name, path in paths.items() if is_stdout(path)]
+    if len(named) > 1:
+        raise ConfigError(f"{' and '.join(named)} are both '-' (standard output); send one of them to a file")
+
+
+def write_output(path: Path, text: str, option: str) -> bool:
+    """Write ``text`` to ``path``, or to standard output for ``-``; True when a file was written."""
+    if is_stdout(path):
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return False
+    try:
+        path.write_text(text)
+    except OSError as error:
+        raise ConfigError(f"cannot write {option} file '{path}': {error.strerror}") from None
+    return True
