@@ -41,6 +41,7 @@ from trnsim.cluster.traffic import (
 )
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
+from trnsim.devicetime.param_passes import load_param_passes, param_pass_ops
 from trnsim.devicetime.timing import time_op
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
@@ -205,6 +206,22 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             row["fused"] += effect.fused_s
             row["hidden"] += effect.hidden_s
             row["step"] += effect.seconds
+        # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
+        # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
+        # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
+        # BF16/FP32 every micro-batch, as dp_comm charges); lower stages hold every parameter.
+        params = graph.params.total
+        if plan.effective_zero_stage == 3:
+            params = (math.ceil(graph.params.dense / (plan.dp * plan.cp))
+                      + math.ceil(graph.params.expert / max(1, plan.dp * plan.cp // plan.ep)))
+        passes = param_pass_ops(params, load_param_passes(system.chip))
+        for op in passes:
+            seconds = time_op(op, system)
+            forward = op.phase is Phase.FWD
+            sums[(forward, None)] = sums.get((forward, None), 0.0) + seconds
+            row = by_class.setdefault("param_passes", dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
+            row["alone"] += seconds
+            row["step"] += seconds
         return _StageTime(
             fwd_s=sums.get((True, None), 0.0),
             bwd_s=sums.get((False, None), 0.0),
@@ -223,7 +240,9 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             by_class=by_class,
         )
 
-    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+    zero3 = plan.effective_zero_stage == 3
+    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
+            plan.dp if zero3 else 1, plan.cp if zero3 else 1, plan.ep if zero3 else 1)
     return _by_identity("stage", (model, system), rest, compute)
 
 
