@@ -14,3 +14,10 @@ class GradReduceDtype(StrEnum):
     @property
     def nbytes(self) -> int:
         return 4 if self is GradReduceDtype.FP32 else 2
+
+
+class CPExchange(StrEnum):
+    """How context-parallel ranks exchange keys and values."""
+
+    RING = "ring"  # pass K/V chunks around the ring, overlapping attention step by step
+    ALL_GATHER = "all-gather"  # gather all K/V before attention (Llama 3's choice)
