@@ -295,6 +295,7 @@ def plan(
     from trnsim.plan.cluster_evaluator import ClusterEvaluator
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
+    from trnsim.plan.launch import add_estimate_args
     from trnsim.plan.problem import Problem
     from trnsim.plan.search import search_plans
     from trnsim.plan.space import SpaceProfile
@@ -312,7 +313,10 @@ def plan(
     meta = {"command": "plan", "model": str(model), **param_counts(model_shape.config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": result.stats.candidates, "evaluated": result.stats.evaluated}
-    return PlanResult(meta, entries_from_search(result), result)
+    entries = entries_from_search(result)
+    add_estimate_args(entries, model_shape, {system_shape.name: system_shape}, job, str(model),
+                      None if catalog is None else str(catalog))
+    return PlanResult(meta, entries, result)
 
 
 def compare(
@@ -321,7 +325,7 @@ def compare(
     tokens: float | str = "6.3T",
     systems: str | Sequence[str] = DEFAULT_SYSTEMS,
     chips: int = 8192,
-    scaling: Sequence[int] = (8192, 131072),
+    scaling: Sequence[int] = (8192, 16384, 32768, 65536, 131072),
     reference: str | None = None,
     hourly_budget: float | None = None,
     global_batch: int = 4096,
@@ -336,6 +340,7 @@ def compare(
     from trnsim.plan.cluster_evaluator import ClusterEvaluator
     from trnsim.plan.compare import compare_systems
     from trnsim.plan.inputs import resolve_model, resolve_system
+    from trnsim.plan.launch import add_estimate_args
     from trnsim.plan.problem import Objective
     from trnsim.plan.space import SpaceProfile
     from trnsim.report.entries import entries_from_comparison
@@ -358,4 +363,7 @@ def compare(
     meta = {"command": "compare", "model": str(model), **param_counts(model_shape.config),
             "job": job.model_dump(mode="json"), "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference}
-    return CompareResult(meta, entries_from_comparison(comparison), comparison)
+    entries = entries_from_comparison(comparison)
+    add_estimate_args(entries, model_shape, {s.name: s for s in shapes}, job, str(model),
+                      None if catalog is None else str(catalog))
+    return CompareResult(meta, entries, comparison)

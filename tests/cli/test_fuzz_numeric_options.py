@@ -101,3 +101,15 @@ def test_plan_numeric_options(option: str, value: str) -> None:
 @given(option=st.sampled_from(COMPARE_OPTIONS), value=VALUES)
 def test_compare_numeric_options(option: str, value: str) -> None:
     _check([*COMPARE, option, value])
+
+
+SERVE = ["serve", "--model", "llama3-8b", "--system", "trn2"]
+SERVE_OPTIONS = ["--chips", "--nodes", "--ranks", "--tp", "--pp", "--ep", "--concurrency", "--input-tokens",
+                 "--output-tokens"]
+
+
+@FUZZ
+@given(option=st.sampled_from(SERVE_OPTIONS), value=VALUES)
+def test_serve_numeric_options(option: str, value: str) -> None:
+    rest = [] if option in {"--chips", "--nodes", "--ranks"} else ["--chips", "1"]
+    _check([*SERVE, *rest, option, value])

@@ -161,3 +161,12 @@ def test_explicit_plan_that_does_not_fit_keeps_exit_0_with_verdict(capsys: pytes
                                                "--nodes", "1"])
     assert code == 0
     assert "does not fit" in _only_line(err, "warning: ")
+
+
+def test_no_split_hint_with_a_huge_global_batch_is_quick(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10^30 + 1 is odd: with 192 = 2^6 x 3 ranks no DP of a power-of-two split divides it; the divisors
+    # are listed up to 10^6 only (not up to sqrt(10^30)), and DP = 1 gives 128 = 32 x 4 ranks again.
+    code, err = run_main(capsys, monkeypatch, ["plan", "--model", "llama3-8b", "--system", "trn2", "--tokens",
+                                               "1e40", "--nodes", "3", "--global-batch", str(10**30 + 1)])
+    assert code == 3 and "try 128 ranks (32 chips)" in _only_line(err)

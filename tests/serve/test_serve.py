@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,7 +118,7 @@ def test_fit_recovers_known_overheads() -> None:
     # rows with base TPOT b and n collectives, measured = b + 2 ms + n * 10 us
     bases = [(0.1, 0.010, 100.0, 50.0), (0.2, 0.020, 200.0, 100.0), (0.3, 0.015, 300.0, 80.0)]
     measured = [(b[0] + 0.03 + b[2] * 1e-5, b[1] + 2e-3 + b[3] * 1e-5) for b in bases]
-    fit = fit_overheads(bases, measured, Overheads(0, 0, 0, "", ""))
+    fit = fit_overheads(bases, measured)
     assert fit.step_s == pytest.approx(2e-3) and fit.collective_s == pytest.approx(1e-5)
     assert fit.request_s == pytest.approx(0.03)
 
@@ -177,6 +178,8 @@ def test_speculation_changes_tpot_by_the_round_formula() -> None:
     draft = decode_step(config, context, draft=True)
     verify = decode_step(config, context, queries=5)
     assert fast.tpot_s == pytest.approx((4 * draft.total_s + verify.total_s) / 3.3616)
+    # the round is one fused graph: the fixed step cost is the verify step's only
+    assert draft.overhead_s < verify.overhead_s
     # the verify step streams the same weights for 5 rows: cheaper than 5 plain steps
     assert verify.total_s < 5 * plain.decode.total_s
 
@@ -198,8 +201,40 @@ def test_compare_ranks_and_exits_3_when_nothing_meets(capsys: pytest.CaptureFixt
     assert code == 3
 
 
-def test_validate_serving_prints_every_row() -> None:
-    out = CliRunner().invoke(app, ["validate", "--serving"])
+def test_validate_serving_prints_every_row(tmp_path: Path) -> None:
+    target = tmp_path / "serving.json"
+    out = CliRunner().invoke(app, ["validate", "--serving", "--json", str(target)])
     assert out.exit_code == 0, out.output
     for name in ("Llama-3.3-70B", "Llama-3.1-405B", "Llama-3.1-8B", "LOO"):
         assert name in out.output
+    rows = json.loads(target.read_text())["rows"]
+    assert len(rows) == 3
+    for row in rows:  # each error is (predicted - measured) / measured of the figures written beside it
+        assert row["errors"]["tpot"]["in_sample"] == pytest.approx(
+            row["in_sample_tpot_s"] / row["measured_tpot_s"] - 1.0)
+
+
+def test_compare_writes_csv_and_html(tmp_path: Path) -> None:
+    csv_path, html_path = tmp_path / "c.csv", tmp_path / "c.html"
+    out = CliRunner().invoke(app, ["serve", "--model", "llama3-8b", "--compare", "--systems", "trn2,p5",
+                                   "--input-tokens", "256", "--output-tokens", "64", "--concurrency", "4",
+                                   "--csv", str(csv_path), "--html", str(html_path)])
+    assert out.exit_code == 0, out.output
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("system,") and len(lines) == 3
+    page = html_path.read_text()
+    assert "<html>" in page and "trn2" in page and "uncalibrated" in page
+
+
+def test_chunked_prefill_attention_flops_by_hand() -> None:
+    m = load_model("llama3-8b")
+    whole = [op for op in prefill_ops(m, 8, 32, 4096) if op.op_class is OpClass.ATTENTION]
+    halves = [op for op in prefill_ops(m, 8, 32, 4096, chunk=2048) if op.op_class is OpClass.ATTENTION]
+    # full-matrix convention: one pass s x s = 4c^2 against c x c + c x 2c = 3c^2 in two passes
+    assert len(halves) == 2 and [op.shape["seq_kv"] for op in halves] == [2048, 4096]
+    assert sum(op.total_flops for op in halves) == pytest.approx(0.75 * sum(op.total_flops for op in whole))
+    # the other ops: the same work in two passes of half the tokens
+    fc1 = next(op for op in prefill_ops(m, 8, 32, 4096, chunk=2048) if op.name == "fc1")
+    assert fc1.count == 2 * 32 and fc1.shape["m"] == 2048
+    assert estimate_serving(_cfg(input_tokens=4096, prefill_chunk=4096)).ttft_s == pytest.approx(
+        estimate_serving(_cfg(input_tokens=4096)).ttft_s)

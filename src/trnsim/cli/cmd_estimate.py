@@ -163,23 +163,33 @@ def estimate(
     system: Annotated[str, typer.Option(help="system (node) name from the catalog, e.g. trn2, p5")],
     nodes: Annotated[int | None, typer.Option(help="number of nodes (or give --ranks)")] = None,
     ranks: Annotated[int | None, typer.Option(help="number of ranks (devices / logical cores)")] = None,
-    tp: Annotated[int, typer.Option(min=1, help="tensor-parallel size")] = 1,
-    pp: Annotated[int, typer.Option(min=1, help="pipeline stages")] = 1,
+    # Megatron-LM's long flag names are accepted as aliases (a plan copied from a launch script).
+    tp: Annotated[int, typer.Option("--tp", "--tensor-model-parallel-size", min=1,
+                                    help="tensor-parallel size")] = 1,
+    pp: Annotated[int, typer.Option("--pp", "--pipeline-model-parallel-size", min=1,
+                                    help="pipeline stages")] = 1,
     dp: Annotated[
         int | None, typer.Option(min=1, help="data-parallel size (default: ranks / (tp*pp*cp))")
     ] = None,
-    cp: Annotated[int, typer.Option(min=1, help="context-parallel size")] = 1,
-    ep: Annotated[int, typer.Option(min=1, help="expert-parallel size (taken from the DP ranks)")] = 1,
+    cp: Annotated[int, typer.Option("--cp", "--context-parallel-size", min=1,
+                                    help="context-parallel size")] = 1,
+    ep: Annotated[int, typer.Option("--ep", "--expert-model-parallel-size", min=1,
+                                    help="expert-parallel size (taken from the DP ranks)")] = 1,
     zero: Annotated[int, typer.Option(min=0, max=3, help="ZeRO stage 0-3")] = 0,
     fsdp: Annotated[bool, typer.Option(help="fully sharded data parallel (= ZeRO-3)")] = False,
-    recompute: Annotated[Recompute, typer.Option(help="activation recomputation")] = Recompute.NONE,
-    micro_batch: Annotated[int, typer.Option(min=1, help="sequences per micro-batch")] = 1,
+    recompute: Annotated[Recompute, typer.Option("--recompute", "--recompute-granularity",
+                                                 help="activation recomputation")] = Recompute.NONE,
+    micro_batch: Annotated[int, typer.Option("--micro-batch", "--micro-batch-size", min=1,
+                                             help="sequences per micro-batch")] = 1,
     global_batch: Annotated[
-        int | None, typer.Option(min=1, help="sequences per step (default: dp*micro-batch)")
+        int | None, typer.Option("--global-batch", "--global-batch-size", min=1,
+                                 help="sequences per step (default: dp*micro-batch)")
     ] = None,
-    seq_len: Annotated[int, typer.Option(min=1, help="sequence length in tokens")] = 4096,
+    seq_len: Annotated[int, typer.Option("--seq-len", "--seq-length", min=1,
+                                         help="sequence length in tokens")] = 4096,
     interleave: Annotated[
-        int, typer.Option(min=1, help="virtual pipeline stages per rank (interleaved 1F1B)")
+        int, typer.Option("--interleave", "--virtual-pipeline-model-parallel-size", min=1,
+                          help="virtual pipeline stages per rank (interleaved 1F1B)")
     ] = 1,
     schedule: Annotated[
         Schedule | None,
@@ -215,10 +225,11 @@ def estimate(
         Path | None, typer.Option("--json", help="also write the result as JSON to this file (- for standard "
                                   "output, instead of the tables)")
     ] = None,
+    lnc: Annotated[int | None, typer.Option(help="Trainium logical NeuronCore size")] = None,
 ) -> None:
     """Estimate one training step: time and breakdown, tokens/s, MFU, memory per rank, fit."""
     check_catalog_dir(catalog)
-    spec = load_system(system, catalog)
+    spec = load_system(system, catalog, lnc=lnc)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of --nodes or --ranks")
     for name, value in (("nodes", nodes), ("ranks", ranks)):

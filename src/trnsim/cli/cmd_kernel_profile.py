@@ -33,13 +33,17 @@ from trnsim.nki.trace import KernelTrace, collect_traces
 __all__ = ["collect_launch_traces", "profile", "render_profiles"]
 
 
-def collect_launch_traces(file: Path, target: str) -> tuple[list[KernelTrace], int]:
+def collect_launch_traces(
+    file: Path, target: str, max_instructions: int | None = None, time_limit: float | None = None
+) -> tuple[list[KernelTrace], int]:
     """Run ``file`` as ``__main__`` (as ``trnsim kernel run`` does) and collect every launch's trace.
 
     Returns the traces and the file's exit status.
     """
     with collect_traces() as launches:
-        status = run_kernel_file(file=file, target=target, args=[])
+        status = run_kernel_file(
+            file=file, target=target, args=[], max_instructions=max_instructions, time_limit=time_limit
+        )
     return [trace for trace in launches if trace.instructions], int(status or 0)
 
 
@@ -135,6 +139,10 @@ def profile(
     ] = None,
     timing: Annotated[Path | None, typer.Option(
         help="TOML file overriding timing parameters (same keys as the shipped data).")] = None,
+    max_instructions: Annotated[int | None, typer.Option(
+        "--max-instructions", min=1, help="Stop a launch after this many instructions.")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=0.001, help="Stop a launch after this many seconds of wall time.")] = None,
 ) -> int:
     """Predict latency, FLOP/s, bandwidth, engine busy time and the bound of each kernel launch.
 
@@ -150,7 +158,8 @@ def profile(
     first_failure = 0
     for timing_data in _targets(target, timing):
         with contextlib.redirect_stdout(sys.stderr) if console.quiet else contextlib.nullcontext():
-            launches, status = collect_launch_traces(file, timing_data.target)  # its prints: off a JSON
+            launches, status = collect_launch_traces(  # its prints: off a JSON
+                file, timing_data.target, max_instructions, time_limit)
         first_failure = first_failure or status
         if status != 0 and launches:
             Console(stderr=True).print(

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from trnsim.cli.apps import kernel_app
+from trnsim.nki.budget import ENV_INSTRUCTIONS, ENV_TIME, limits
 from trnsim.nki.errors import KernelError
 from trnsim.nki.runner import run_file
 from trnsim.nki.targets import ENV_TARGET
@@ -30,10 +31,17 @@ def run(
         str | None, typer.Option("--target", help=f"trn1 | trn2 | trn3 (default: ${ENV_TARGET}, trn2).")
     ] = None,
     args: Annotated[list[str] | None, typer.Argument(help="Arguments for the file (sys.argv[1:]).")] = None,
+    max_instructions: Annotated[int | None, typer.Option(
+        "--max-instructions", min=1,
+        help=f"Stop a launch after this many instructions (default: ${ENV_INSTRUCTIONS}, 50 M).")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=0.001,
+        help=f"Stop a launch after this many seconds of wall time (default: ${ENV_TIME}, 1800).")] = None,
 ) -> int:
     """Run an NKI kernel file on trnsim's CPU simulator (its exit status is the command's)."""
     try:
-        return run_file(file, list(args or []), target)
+        with limits(max_instructions, time_limit):
+            return run_file(file, list(args or []), target)
     except KernelError as error:
         # printed here, escaped, so that the message's "[err_id]" is not taken for rich markup
         Console(stderr=True).print(

@@ -34,8 +34,10 @@ from trnsim.plan.compare import compare_systems
 from trnsim.plan.errors import NoFeasiblePlanError, SweepSpecError
 from trnsim.plan.explain import explain
 from trnsim.plan.inputs import resolve_model, resolve_system, run_point
+from trnsim.plan.launch import LaunchFormat, add_estimate_args, check_launch_family, launch_settings
+from trnsim.plan.pool import default_workers
 from trnsim.plan.problem import ModelShape, Objective, Problem, SystemShape, TrainingJob
-from trnsim.plan.runner import run_sweep
+from trnsim.plan.runner import require_ray, run_sweep
 from trnsim.plan.search import count_candidates, require_candidates, search_plans
 from trnsim.plan.space import SearchSpace, SpaceProfile
 from trnsim.plan.store import SweepStore
@@ -43,6 +45,7 @@ from trnsim.plan.sweep import SweepSpec, load_sweep_spec
 from trnsim.report.entries import Entry, entries_from_comparison, entries_from_search, entries_from_sweep
 from trnsim.report.export import to_csv, to_json
 from trnsim.report.html import render_html
+from trnsim.report.story import headline_sentence
 from trnsim.report.tables import (
     band_legend,
     band_verdicts,
@@ -97,7 +100,8 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, dea
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"job {where}: {str(first['msg']).removeprefix('Value error, ')}".strip()) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"job {where}: {message}" if where else f"job: {message}") from None
 
 
 def _write(path: Path, text: str, what: str) -> None:
@@ -120,20 +124,58 @@ def _outputs(entries: list[Entry], meta: dict[str, Any], title: str, notes: list
     if csv_out:
         _write(csv_out, to_csv(entries), "CSV")
     if html_out:
-        _write(html_out, render_html(title, entries, notes), "HTML report")
+        _write(html_out, render_html(title, entries, notes, meta), "HTML report")
 
 
 @contextmanager
 def _progress(
-    enabled: bool, total: int | None, description: str
+    enabled: bool, total: int | None, description: str, lines_off_terminal: bool = False
 ) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
-    if not enabled or not stderr.is_terminal:  # a bar in a file or pipe is noise (and a stray newline)
+    # A bar in a file or pipe is noise (and a stray newline); a long sweep in a CI log gets a line
+    # every few seconds instead.
+    if enabled and not stderr.is_terminal and lines_off_terminal:
+        yield from _progress_lines(total, description)
+        return
+    if not enabled or not stderr.is_terminal:
         yield (lambda n: None), (lambda text: None)
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield (lambda n: progress.advance(task, n)), (lambda text: progress.update(task, description=text))
+
+
+#: Seconds between progress lines on a non-terminal.
+PROGRESS_LINE_S = 5.0
+
+
+def _progress_lines(
+    total: int | None, description: str
+) -> Iterator[tuple[Callable[[int], None], Callable[[str], None]]]:
+    import time
+
+    start = last = time.monotonic()
+    done = 0
+
+    def line(final: bool = False) -> None:
+        elapsed = time.monotonic() - start
+        if total:
+            eta = "" if final or not done else f", ETA {elapsed / done * (total - done):.0f} s"
+            text = f"{description}: {done:,}/{total:,} done in {elapsed:.0f} s{eta}"
+        else:
+            text = f"{description}: {done:,} done in {elapsed:.0f} s"
+        stderr.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def advance(n: int) -> None:
+        nonlocal done, last
+        done += n
+        if time.monotonic() - last >= PROGRESS_LINE_S:
+            last = time.monotonic()
+            line()
+
+    yield advance, (lambda text: None)
+    if time.monotonic() - start >= PROGRESS_LINE_S:  # long enough to have shown lines: close them
+        line(final=True)
 
 
 def _rank_counts(
@@ -194,6 +236,9 @@ def plan_command(
     csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
     html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress", help=_PROGRESS_HELP)] = True,
+    launch: Annotated[LaunchFormat | None, Opt(
+        "--launch", help="also print the best plan as launch settings: nxdt (Trainium YAML) or megatron "
+        "(GPU flags)")] = None,
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
     _check_outputs(json_out, csv_out, html_out)
@@ -201,6 +246,8 @@ def plan_command(
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
     model_shape = resolve_model(model)
     system_shape = resolve_system(system, catalog, lnc)
+    if launch is not None:
+        check_launch_family(launch, system_shape)
     problems = [Problem(model_shape, system_shape, r, job)
                 for r in _rank_counts(system_shape, nodes, ranks, max_ranks)]
     space = space_profile.space()
@@ -224,11 +271,18 @@ def plan_command(
                   f"in {stats.elapsed_s:.1f} s "
                   f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
     _price_note(system_shape)
+    if launch is not None:
+        best_problem = Problem(model_shape, system_shape, result.best.ranks, job)
+        console.print(launch_settings(launch, best_problem, result.best.candidate), end="", highlight=False,
+                      markup=False, soft_wrap=True)
+    entries = entries_from_search(result)
+    add_estimate_args(entries, model_shape, {system_shape.name: system_shape}, job, model,
+                      None if catalog is None else str(catalog))
     meta = {"command": "plan", "model": model, **param_counts(model_shape.config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": stats.candidates, "evaluated": stats.evaluated,
             "infeasible_by_reason": dict(stats.infeasible_by_reason)}
-    _outputs(entries_from_search(result), meta, f"trnsim plan: {model} on {system}", explain(result),
+    _outputs(entries, meta, f"trnsim plan: {model} on {system}", explain(result),
              json_out, csv_out, html_out)
 
 
@@ -250,7 +304,8 @@ def compare_command(
     chips: Annotated[int, Opt("--chips", min=1, help="chips per system at equal chip count")] = 8192,
     scaling: Annotated[str, Opt(
         "--scaling", help="chip counts of the scaling curve, comma-separated ('' for none); "
-        "the default's 131,072 answers the 100,000-chip claim")] = "8192,131072",
+        "the default's 131,072 answers the 100,000-chip claim; five counts draw a curve")
+        ] = "8192,16384,32768,65536,131072",
     reference: Annotated[str | None, Opt(
         "--reference", help=f"system whose spend sets the equal budget (default: {DEFAULT_REFERENCE} when "
         "compared, else the first system with a price)")] = None,
@@ -302,6 +357,11 @@ def compare_command(
         first = comparison.rows[0]
         raise NoFeasiblePlanError(f"no system has a feasible plan at {chips:,} chips; "
                                   f"{first.system.name}: {first.equal_chips_error}")
+    entries = entries_from_comparison(comparison)
+    add_estimate_args(entries, model_shape, {s.name: s for s in shapes}, job, model,
+                      None if catalog is None else str(catalog))
+    story = headline_sentence(entries, comparison.reference)
+    console.print(f"[bold]{escape(story)}[/]", highlight=False)  # markup: bold only; the answer first
     notes = [f"model {model} ({describe_params(model_shape.config)}): "
              + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, "
@@ -313,6 +373,8 @@ def compare_command(
         console.print(comparison_table(comparison, equal_budget=equal_budget))
         for line in comparison_notes(comparison, equal_budget=equal_budget):
             console.print(f"  {line}", highlight=False, markup=False)
+            if equal_budget:  # why a system has no equal-budget row, on the page too
+                notes.append(f"equal budget: {line}")
     bests = [o for r in comparison.rows for o in (r.best,) if o is not None]
     band_notes = band_legend(bests) + band_verdicts(comparison)
     for line in band_notes:
@@ -326,13 +388,13 @@ def compare_command(
             console.print(f"[bold]{escape(row.system.name)}[/]: " + escape(explain(row.equal_chips)[0]),
                           highlight=False)  # markup: the bold name
     notes += [f"{c.claim}: trnsim predicts {c.prediction}" for c in claims]
-    meta = {"command": "compare", "job": job.model_dump(mode="json"), "model": model,
+    meta = {"command": "compare", "headline": story, "job": job.model_dump(mode="json"), "model": model,
             **param_counts(model_shape.config), "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
             "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None],
             "systems": {s.name: _system_meta(s) for s in shapes}}
-    _outputs(entries_from_comparison(comparison), meta, f"trnsim compare: {model}", notes,
+    _outputs(entries, meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
 
 
@@ -386,16 +448,24 @@ def sweep_command(
     db: Annotated[Path, Opt("--db", help="SQLite results database (appended to, resumable)")] = Path(
         "sweep.sqlite"),
     report: Annotated[Path | None, Opt("--report", help="turn this results database into reports")] = None,
-    address: Annotated[str | None, Opt("--address", help="existing Ray cluster address")] = None,
+    address: Annotated[str | None, Opt("--address", help="Ray cluster address (implies --ray)")] = None,
     num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
-    local: Annotated[bool, Opt("--local", help="run in this process instead of on Ray")] = False,
+    local: Annotated[bool, Opt("--local", help="run in this one process")] = False,
+    use_ray: Annotated[bool, Opt("--ray", help="run on a local Ray instance (pip install 'trnsim[ray]')")
+                       ] = False,
+    workers: Annotated[int | None, Opt("--workers", min=1, help="local pool processes (default: the CPUs)")
+                       ] = None,
     json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
     csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
     html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
 ) -> None:
-    """Explore models × systems × chip counts × what-if hardware on Ray, resumably."""
+    """Explore models × systems × chip counts × what-if hardware, resumably (local pool, or Ray)."""
     if (spec is None) == (report is None):
         raise ConfigError("give a sweep spec to run, or --report DB to report on a finished one (not both)")
+    if local and (use_ray or address is not None):
+        raise ConfigError("--local runs in this process: leave out --ray/--address, or --local")
+    if spec is not None and (use_ray or address is not None):
+        require_ray()  # before any work: without Ray, say how to get it
     _check_outputs(json_out, csv_out, html_out)
     if report is not None:
         if not report.is_file():
@@ -407,10 +477,14 @@ def sweep_command(
         check_sweep_names(sweep_spec, spec)
         points = sweep_spec.points()
         database = db
-        with SweepStore(db) as store, _progress(True, len(points), "sweep points") as (advance, _):
+        progress_lines = _progress(True, len(points), "sweep points", lines_off_terminal=True)
+        with SweepStore(db) as store, progress_lines as (advance, _):
+            store.record_spec(str(spec), sweep_spec.model_dump(mode="json"), len(points))
             advance(len(store.done_keys() & {p.key for p in points}))
-            summary = run_sweep(points, store, run_point, use_ray=not local, ray_address=address,
-                                num_cpus=num_cpus, on_result=lambda point, status: advance(1))
+            on_ray = use_ray or address is not None
+            pool = 1 if local else (workers or default_workers())
+            summary = run_sweep(points, store, run_point, use_ray=on_ray, ray_address=address,
+                                num_cpus=num_cpus, on_result=lambda point, status: advance(1), workers=pool)
         console.print(f"{summary.total} points: {summary.already_done} already in {db}, {summary.ran} run, "
                       f"{summary.written} written", highlight=False, markup=False)
     with SweepStore(database) as store:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path
+from trnsim.cli.checks import check_output_path, check_rank_count
 from trnsim.errors import ConfigError
 from trnsim.workload.options import Precision
 
@@ -113,6 +113,7 @@ def serve(
     draft_model: Annotated[str | None, typer.Option(help="speculative decoding: draft model preset")] = None,
     speculation_length: Annotated[int | None, typer.Option(help="draft tokens per round")] = None,
     acceptance_rate: Annotated[float | None, typer.Option(help="draft acceptance rate")] = None,
+    prefill_chunk: Annotated[int | None, typer.Option(help="chunked prefill: tokens per pass")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="rank systems at a target")] = False,
     systems: Annotated[str | None, typer.Option(help="--compare: systems, comma-separated")] = None,
     tpot_ms: Annotated[float | None, typer.Option(help="--compare: TPOT target in ms")] = None,
@@ -180,9 +181,10 @@ def serve(
         raise ConfigError("give --system (or --compare to rank systems)")
     spec = load_system(system)
     total = _ranks(spec, chips, nodes, ranks)
+    check_rank_count(total, system, spec.ranks_per_node, "--chips/--nodes/--ranks (in ranks)")
     result = estimate_serving(ServeConfig(config, spec, total, tp, concurrency, input_tokens, output_tokens,
                                           pp=pp, ep=ep, weight_bytes=weight_bytes, kv_bytes=kv_bytes,
-                                          speculation=speculation))
+                                          speculation=speculation, prefill_chunk=prefill_chunk))
     if str(json_out) != "-":
         _print(result)
     _write_json(json_out, result.to_dict())

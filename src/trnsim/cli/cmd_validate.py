@@ -165,11 +165,17 @@ def validate(
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
     if serving:
-        from trnsim.report.serving import print_serving_validation
+        from trnsim.report.serving import print_serving_validation, serving_validation_dict
         from trnsim.serve.calibration import validate_serving
 
+        check_output_path(json_out, "--json")
         serving_rows, fit = validate_serving()
         print_serving_validation(serving_rows, fit, Console(width=PIPE_WIDTH + 40))
+        if json_out is not None:
+            try:
+                json_out.write_text(json.dumps(serving_validation_dict(serving_rows, fit), indent=2))
+            except OSError as error:
+                raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None
         return
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")

@@ -2,7 +2,9 @@
 
 One process per kernel launch and core, one thread (track) per engine and per DMA queue, one
 complete ("X") slice per instruction (per queue part for DMAs) named after the opcode, with the
-source line and the costs in its arguments. Times are in microseconds, as the format expects.
+source line and the costs in its arguments. Flow arrows point from the instruction a waiting
+instruction depended on to it, and counter tracks show SBUF/PSUM bytes in use and HBM bandwidth
+(:mod:`trnsim.core.trace_counters`). Times are in microseconds, as the format expects.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from trnsim.core.result import TimelineResult
+from trnsim.core.trace_counters import counter_events, flow_events
 
 __all__ = ["chrome_trace"]
 
@@ -57,4 +60,10 @@ def chrome_trace(results: Sequence[TimelineResult]) -> dict[str, Any]:
                 events.append({"ph": "X", "name": ins.opcode, "cat": item.track, "pid": pid,
                                "tid": tid, "ts": item.start_ns / 1e3,
                                "dur": (item.end_ns - item.start_ns) / 1e3, "args": args})
+
+        def pid_of(core: int, launch: int = launch) -> int:
+            return launch * _PID_STRIDE + core
+
+        events += flow_events(result, pid_of, _ENGINE_TIDS, _QUEUE_TID0, id_base=launch * 10_000_000)
+        events += counter_events(result, pid_of)
     return {"traceEvents": events, "displayTimeUnit": "ns"}

@@ -74,10 +74,17 @@ def _numel(op: Op) -> dict[str, int]:
     return {"numel": -(-int(op.shape["params"]) // 128) * 128}
 
 
+#: Most (request, KV head) pairs one decode-attention launch takes; more are further launches.
+DECODE_ATTENTION_MAX_BATCH = 64
+
+
 def _decode_attention_shape(op: Op) -> dict[str, int]:
-    # One (request, KV head) per launch with its group of query heads; the cache is padded to
-    # whole 128-position tiles as a paged/contiguous cache allocates it.
-    return {"batch": 1, "heads": int(op.shape["group"]), "kv_heads": 1,
+    # The (request, KV head) pairs of one step in as few launches as possible (independent pairs
+    # overlap on the engines within a launch), each pair with its group of query heads; the cache
+    # is padded to whole 128-position tiles as a paged/contiguous cache allocates it.
+    pairs = int(op.shape["batch_heads"])
+    launches = -(-pairs // DECODE_ATTENTION_MAX_BATCH)
+    return {"batch": -(-pairs // launches), "heads": int(op.shape["group"]), "kv_heads": 1,
             "seq_k": -(-int(op.shape["seq_kv"]) // 128) * 128,
             "head_dim": max(int(op.shape["head_dim_qk"]), int(op.shape["head_dim_v"]))}
 
@@ -121,6 +128,8 @@ def kernel_call(op: Op) -> KernelCall | None:
     name, translate = _KERNELS[op.kernel]
     shape = translate(op)
     repeats = int(op.shape["batch_heads"]) if op.op_class is OpClass.ATTENTION else 1
+    if name == "decode_attention":
+        repeats = -(-int(op.shape["batch_heads"]) // DECODE_ATTENTION_MAX_BATCH)
     if name == "matmul":
         # The kernel takes whole 128-row tiles of the contraction; a real kernel pads K the same way.
         shape["k"] = -(-shape["k"] // 128) * 128

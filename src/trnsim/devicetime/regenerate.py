@@ -65,9 +65,9 @@ GRIDS: tuple[GridSpec, ...] = (
     GridSpec("decode_matmul", ("bfloat16", "float8_e4m3"), ("m", "k", "n"),
              ((1, 16, 128), (512, 2048, 8192, 16384), (128, 512, 2048, 8192)),
              ((1, 128), (512, 8192), (512, 2048))),
-    GridSpec("decode_attention", ("bfloat16",), ("seq_k", "heads"),
-             ((512, 2048, 8192, 32768), (1, 8, 16)), ((512, 8192), (1, 8)),
-             (("batch", 1), ("kv_heads", 1), ("head_dim", 128))),
+    GridSpec("decode_attention", ("bfloat16",), ("seq_k", "heads", "batch"),
+             ((512, 2048, 8192, 32768), (1, 8, 16), (1, 16)), ((512, 8192), (1, 8), (1, 16)),
+             (("kv_heads", 1), ("head_dim", 128))),
     GridSpec("adamw", ("float32",), ("numel",), ((2**16, 2**20, 2**22),), ((2**16, 2**20),)),
 )
 

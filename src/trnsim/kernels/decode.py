@@ -37,8 +37,8 @@ from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
 
-__all__ = ["KV_BLOCK", "KV_SUPER_BLOCK", "W_BLOCK_BYTES", "W_BLOCK_MAX_COLUMNS", "decode_attention",
-           "decode_matmul"]
+__all__ = ["KV_BLOCK", "KV_SUPER_BLOCK", "PAIRS_IN_FLIGHT", "W_BLOCK_BYTES", "W_BLOCK_MAX_COLUMNS",
+           "decode_attention", "decode_matmul"]
 
 #: Bytes per partition of one weight DMA: 8 MiB over the 128 partitions, split over a core's 16
 #: DMA queues in 512 KiB parts, so the ~1.3 us fixed cost of each part is about 5 % of its time
@@ -53,6 +53,9 @@ KV_BLOCK = 512
 #: Cached positions per K/V load: [D, 2048] of K^T and 2048 x D of V, 512 KiB each in BF16 at
 #: D = 128: 4 KiB contiguous per partition (V dealt partition-major), and 4 score blocks.
 KV_SUPER_BLOCK = 2048
+#: (request, KV head) pairs processed stage by stage together, so that their independent work
+#: interleaves in the engines' in-order queues (each holds a super block of K/V in SBUF).
+PAIRS_IN_FLIGHT = 4
 
 
 @jit
@@ -148,9 +151,9 @@ def decode_attention(q: Any, k_t: Any, v: Any, softmax_scale: float | None = Non
     scale = 1.0 / math.sqrt(d) if softmax_scale is None else float(softmax_scale)
     require(scale > 0, "decode_attention", f"softmax_scale is {scale}; it must be positive")
     out = nl.ndarray((b_size, hq, d), dtype=q.dtype, buffer=nl.shared_hbm)
-    for b in nl.affine_range(b_size):
-        for kvh in nl.affine_range(hkv):
-            _kv_head(q, k_t, v, out, b, kvh, hq // hkv, scale)
+    pairs = [(b, kvh) for b in range(b_size) for kvh in range(hkv)]
+    for p0, pw in chunks(len(pairs), PAIRS_IN_FLIGHT):
+        _kv_heads(q, k_t, v, out, pairs[p0 : p0 + pw], hq // hkv, scale)
     return out
 
 
@@ -222,26 +225,36 @@ def _pv(stage: dict[str, Any]) -> Any:
     return nisa.tensor_copy(pv, dtype=nl.float32)
 
 
-def _kv_head(q: Any, k_t: Any, v: Any, out: Any, b: Any, kvh: Any, group: int, scale: float) -> None:
-    """Flash-decoding of the ``group`` query heads of one KV head (tiles die on return).
+def _kv_heads(q: Any, k_t: Any, v: Any, out: Any, pairs: list[tuple[int, int]], group: int,
+              scale: float) -> None:
+    """Flash-decoding of several (request, KV head) pairs at once, stage by stage.
 
-    Each super block of positions gets its own max, sum and output (no running state, so the
-    blocks overlap on the engines); stage 1 of block i+1 is issued before stage 2 of block i.
+    Each super block of positions gets its own max, sum and output (no running state, so blocks
+    overlap on the engines); stage 1 of block i+1 is issued before stage 2 of block i, and each
+    stage is issued for all the pairs before the next (the engines' queues are in order: pairs
+    interleaved give each engine independent work while another pair's operands are in flight).
     The partial results are combined at the end: with m = max m_i,
     ``O = Σ exp(m_i − m) O_i / Σ exp(m_i − m) l_i``.
     """
     s_size, d = int(k_t.shape[3]), int(q.shape[2])
     dt = q.dtype
-    h0 = kvh * group
-    q_t = load_transposed(q[b, h0 : h0 + group, :], group, d, dt)  # [D, g] stationary
+    q_ts = [load_transposed(q[b, kvh * group : (kvh + 1) * group, :], group, d, dt) for b, kvh in pairs]
     supers = list(chunks(s_size, KV_SUPER_BLOCK))
-    partial: list[tuple[Any, Any, Any]] = []
-    stage = _scores_and_exp(q_t, k_t, v, b, kvh, *supers[0], group, scale)
+    partial: list[list[tuple[Any, Any, Any]]] = [[] for _ in pairs]
+    stages = [_scores_and_exp(q_t, k_t, v, b, kvh, *supers[0], group, scale)
+              for q_t, (b, kvh) in zip(q_ts, pairs, strict=True)]
     for i in range(len(supers)):
-        ahead = _scores_and_exp(q_t, k_t, v, b, kvh, *supers[i + 1], group, scale) \
-            if i + 1 < len(supers) else None
-        partial.append((stage["neg_max"], stage["sum"], _pv(stage)))
-        stage = ahead if ahead is not None else stage
+        ahead = [_scores_and_exp(q_t, k_t, v, b, kvh, *supers[i + 1], group, scale)
+                 for q_t, (b, kvh) in zip(q_ts, pairs, strict=True)] if i + 1 < len(supers) else []
+        for n, stage in enumerate(stages):
+            partial[n].append((stage["neg_max"], stage["sum"], _pv(stage)))
+        stages = ahead
+    for (b, kvh), parts in zip(pairs, partial, strict=True):
+        _combine(out, b, kvh * group, group, parts, dt)
+
+
+def _combine(out: Any, b: int, h0: int, group: int, partial: list[tuple[Any, Any, Any]], dt: Any) -> None:
+    """Merge the super blocks' (−scale·max, sum, output) of one pair and store ``O / l``."""
     neg_all = partial[0][0]
     for neg, _, _ in partial[1:]:
         neg_all = nisa.tensor_tensor(neg_all, neg, np.minimum, dtype=nl.float32)

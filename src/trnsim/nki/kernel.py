@@ -8,15 +8,15 @@ Python errors raised by trnsim itself while running a kernel become one-line Ker
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import inspect
 import math
 import os
 import sysconfig
+import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 from trnsim.errors import TrnsimError
 from trnsim.hardware.neuroncore import load_neuroncore
 from trnsim.nki import runtime
+from trnsim.nki.budget import TimeLimitInterrupt, Watchdog, current_limits
 from trnsim.nki.dtypes import DtypeError, as_dtype
 from trnsim.nki.errors import KernelError
 from trnsim.nki.grid import Grid, make_grid, nc
@@ -34,7 +35,7 @@ from trnsim.nki.spill import plan_spills
 from trnsim.nki.spmd import run_ranks
 from trnsim.nki.targets import resolve_target
 from trnsim.nki.tensor import Tensor
-from trnsim.nki.trace import KernelTrace, MemorySpace
+from trnsim.nki.trace import KernelTrace, MemorySpace, timing_only_requested
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,6 @@ class TensorSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-
-
-_OBSERVERS: list[tuple[Callable[[KernelTrace], None], bool]] = []
-
-
-@contextlib.contextmanager
-def observe_launches(callback: Callable[[KernelTrace], None], timing_only: bool = False) -> Iterator[None]:
-    """Call ``callback(trace)`` after every top-level launch; ``timing_only`` forces timing mode."""
-    _OBSERVERS.append((callback, timing_only))
-    try:
-        yield
-    finally:
-        _OBSERVERS.pop()
 
 
 def launch(
@@ -75,7 +63,7 @@ def launch(
     """Run ``func`` as a kernel; returns (outputs as numpy, trace)."""
     kernel_name = str(name or getattr(func, "__name__", "kernel"))
     zeros_out = False
-    if _OBSERVERS and _OBSERVERS[-1][1] and mode is Mode.VALUES:
+    if mode is Mode.VALUES and timing_only_requested():
         mode, zeros_out = Mode.TIMING, True
     spec = load_neuroncore(resolve_target(target))
     grid = grid or Grid(())
@@ -83,7 +71,12 @@ def launch(
     sim = Simulation(
         mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
     )
+    budget = current_limits()
+    sim.max_instructions = budget.max_instructions
+    sim.time_limit_s = budget.time_limit_s
+    sim.deadline = time.monotonic() + budget.time_limit_s
     token = runtime.activate(sim)
+    watchdog = Watchdog(budget.time_limit_s, sim.rank_threads)
     # the trace holds ~10 objects per instruction; the cyclic collector would rescan them all
     # again and again (quadratic in trace length). Tiles are freed by reference counting anyway.
     gc_was_enabled = gc.isenabled()
@@ -114,18 +107,34 @@ def launch(
         for arr, alloc in copy_back:
             if alloc.storage is not None:
                 arr[...] = alloc.storage.reshape(arr.shape)
-        for callback, _ in _OBSERVERS:
-            callback(trace)
         return outputs, trace
     except TrnsimError:
         raise
+    except TimeLimitInterrupt as interrupt:
+        raise _time_limit_error(sim, interrupt) from None
     except Exception as error:
         _reraise_internal(sim, error)
         raise
     finally:
+        watchdog.stop()
         runtime.deactivate(token)
         if gc_was_enabled:
             gc.enable()
+
+
+def _time_limit_error(sim: Simulation, interrupt: BaseException) -> KernelError:
+    """The watchdog stopped the kernel (e.g. in a plain Python loop): name the limit and the line."""
+    # the innermost frame of the kernel's own code (not trnsim, numpy, the stdlib or generated code)
+    skip = (runtime._NKI_DIR, "<", *(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")))
+    frames = [f for f in traceback.extract_tb(interrupt.__traceback__) if not f.filename.startswith(skip)]
+    where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else "?"
+    return KernelError(
+        f"wall-time budget of {sim.time_limit_s:g} s exceeded (a kernel that never ends? raise it with"
+        " --time-limit or TRNSIM_TIME_LIMIT_S)",
+        kernel=sim.kernel_name,
+        location=where,
+        err_id="time_limit_exceeded",
+    )
 
 
 def _reraise_internal(sim: Simulation, error: Exception) -> None:

@@ -2,7 +2,8 @@
 
 :func:`run_file` backs ``trnsim kernel run`` and, inside :func:`trnsim.nki.trace.collect_traces`,
 ``trnsim kernel profile``. :func:`collect_traces` here runs a file in timing-only mode (launches
-return zero-filled arrays of the right shapes, since no values are computed); the CLI does not use it.
+return zero-filled arrays of the right shapes, since no values are computed) through the one launch
+observer, :func:`trnsim.nki.trace.collect_traces`; the CLI does not use it.
 """
 
 from __future__ import annotations
@@ -17,34 +18,37 @@ from pathlib import Path
 
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.hardware.neuroncore import canonical_target
-from trnsim.nki import kernel as kernel_mod
 from trnsim.nki.hook import sdk_imports
-from trnsim.nki.targets import ENV_TARGET
+from trnsim.nki.targets import ENV_TARGET, using_target
 from trnsim.nki.trace import KernelTrace
+from trnsim.nki.trace import collect_traces as trace_collector
 
 
 @contextmanager
 def _as_main(file: Path, args: list[str], target: str | None) -> Iterator[None]:
     if not file.is_file():
         raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
-    old_argv, old_target = sys.argv, os.environ.get(ENV_TARGET)
+    old_argv, old_env = sys.argv, os.environ.get(ENV_TARGET)
     folder = str(file.resolve().parent)
     sys.argv = [str(file), *args]
     sys.path.insert(0, folder)
-    if target:
-        os.environ[ENV_TARGET] = canonical_target(target)
+    name = canonical_target(target) if target else None
+    if name:  # the file itself may read the SDK's variable, as it would under the SDK
+        os.environ[ENV_TARGET] = name
     try:
-        with sdk_imports():
+        # the launches get the explicit target through a context variable, which wins over the
+        # environment: it holds even if the file rewrites the variable, and in every thread
+        with sdk_imports(), using_target(name):
             yield
     finally:
         sys.argv = old_argv
         if folder in sys.path:
             sys.path.remove(folder)
-        if target:
-            if old_target is None:
+        if name:
+            if old_env is None:
                 os.environ.pop(ENV_TARGET, None)
             else:
-                os.environ[ENV_TARGET] = old_target
+                os.environ[ENV_TARGET] = old_env
 
 
 def run_file(file: Path, args: list[str] | None = None, target: str | None = None) -> int:
@@ -88,9 +92,8 @@ def collect_traces(
     In timing-only mode the file's own result checks may fail (outputs are zeros); such errors
     are ignored once at least one launch was traced. KernelErrors always propagate.
     """
-    traces: list[KernelTrace] = []
     with (
-        kernel_mod.observe_launches(traces.append, timing_only=timing_only),
+        trace_collector(timing_only=timing_only) as traces,
         _as_main(Path(file), list(args or []), target),
     ):
         try:

@@ -13,6 +13,7 @@ import contextvars
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -209,6 +210,12 @@ class Simulation:
     tile_sizes: dict[int, TileSize] = field(default_factory=dict)
     #: nl.loop_reduce running values, per call site (file, line)
     loop_reduce: dict[tuple[str, int], Any] = field(default_factory=dict)
+    #: budgets of this launch (trnsim.nki.budget): instructions recorded, monotonic deadline
+    max_instructions: int = 50_000_000
+    deadline: float = math.inf
+    time_limit_s: float = math.inf
+    #: threads running SPMD ranks (trnsim.nki.spmd): where the watchdog raises at the deadline
+    rank_threads: list[int | None] = field(default_factory=list)
     #: the kernel placed a tensor by direct allocation (ncc.sbuf/psum.alloc, mod_alloc)
     direct: bool = False
     loops: list[LoopFrame] = field(default_factory=list)
@@ -375,9 +382,12 @@ class Simulation:
         attrs: dict[str, Any] | None = None,
     ) -> Instruction:
         """Append one executed instruction to the trace."""
+        seq = len(self.trace.instructions)
+        if seq >= self.max_instructions or (not seq & 4095 and time.monotonic() > self.deadline):
+            self._over_budget(opcode, seq)
         filename, line = user_location()
         instr = Instruction(
-            seq=len(self.trace.instructions),
+            seq=seq,
             engine=engine,
             opcode=opcode,
             inputs=inputs,
@@ -391,6 +401,21 @@ class Simulation:
         )
         self.trace.instructions.append(instr)
         return instr
+
+    def _over_budget(self, opcode: str, seq: int) -> NoReturn:
+        if seq >= self.max_instructions:
+            self.fail(
+                opcode,
+                f"instruction budget of {self.max_instructions:,} instructions exceeded (a kernel that"
+                " never ends? raise it with --max-instructions or TRNSIM_MAX_INSTRUCTIONS)",
+                "instruction_budget_exceeded",
+            )
+        self.fail(
+            opcode,
+            f"wall-time budget of {self.time_limit_s:g} s exceeded (a kernel that never ends? raise it"
+            " with --time-limit or TRNSIM_TIME_LIMIT_S)",
+            "time_limit_exceeded",
+        )
 
     # -- affine_range dependency tracking ------------------------------------------------------
     def note_write(self, region: Region | None, accumulate: bool) -> None:

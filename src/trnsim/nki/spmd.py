@@ -141,6 +141,7 @@ class World:
             )
             self._threads[rank] = thread
             thread.start()
+            self.sim.rank_threads.append(thread.ident)  # the wall-time watchdog interrupts these
         self._cond.notify_all()
 
     def _body(self, rank: int) -> None:

@@ -149,7 +149,7 @@ class KernelTrace:
 
     def __post_init__(self) -> None:
         # Every launch creates one trace: hand it to whoever is collecting (trnsim kernel profile).
-        for sink in _COLLECTORS.get():
+        for sink, _ in _COLLECTORS.get():
             sink.append(self)
 
     def append(self, instruction: Instruction) -> None:
@@ -160,18 +160,28 @@ class KernelTrace:
         return len(self.instructions)
 
 
-_COLLECTORS: ContextVar[tuple[list[KernelTrace], ...]] = ContextVar("trnsim_trace_collectors", default=())
+_COLLECTORS: ContextVar[tuple[tuple[list[KernelTrace], bool], ...]] = ContextVar(
+    "trnsim_trace_collectors", default=()
+)
 
 
 @contextmanager
-def collect_traces() -> Iterator[list[KernelTrace]]:
+def collect_traces(timing_only: bool = False) -> Iterator[list[KernelTrace]]:
     """Collect every :class:`KernelTrace` created while the block runs (one per kernel launch).
 
-    The list fills as launches start; each trace is complete once its launch returns.
+    The list fills as launches start; each trace is complete once its launch returns. With
+    ``timing_only`` the launches inside compute no values (outputs come back zero-filled), which
+    is all a profile of the trace needs. This is the one observer of launches.
     """
     sink: list[KernelTrace] = []
-    token = _COLLECTORS.set((*_COLLECTORS.get(), sink))
+    token = _COLLECTORS.set((*_COLLECTORS.get(), (sink, timing_only)))
     try:
         yield sink
     finally:
         _COLLECTORS.reset(token)
+
+
+def timing_only_requested() -> bool:
+    """True when the innermost :func:`collect_traces` asks launches to skip values."""
+    collectors = _COLLECTORS.get()
+    return bool(collectors) and collectors[-1][1]

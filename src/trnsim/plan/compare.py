@@ -106,18 +106,12 @@ class _Searches:
         todo = list({(s.name, c): (s, c) for s, c in wanted if (s.name, c) not in self.done}.values())
         if self.workers <= 1 or len(todo) <= 1:
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from trnsim.plan.pool import run_in_pool
 
-        # spawn, not fork: the caller may run threads (a progress bar) that fork would copy mid-state.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(_search_task, self.model, s, c, self.job, self.evaluator, self.space, self.top_k):
-                (s.name, c) for s, c in todo
-            }
-            for future in as_completed(futures):
-                self._record(futures[future], future.result())
+        tasks = [((s.name, c), (self.model, s, c, self.job, self.evaluator, self.space, self.top_k))
+                 for s, c in todo]
+        for key, result in run_in_pool(_search_task, tasks, self.workers):
+            self._record(key, result)
 
     def get(self, system: SystemShape, chips: int) -> SearchResult | str:
         key = (system.name, chips)

@@ -1,4 +1,4 @@
-"""Run a sweep's points on Ray (or in this process) and store each result as it arrives.
+"""Run a sweep's points on a local process pool, on Ray, or in this process; store each as it arrives.
 
 Points already in the store are skipped, so rerunning a killed sweep finishes it without
 repeating or losing work. The driver alone writes to SQLite: workers only compute, which keeps
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from trnsim.errors import TrnsimError
+from trnsim.errors import ConfigError, TrnsimError
 from trnsim.plan.store import PointStatus, SweepStore
 from trnsim.plan.sweep import SweepPoint
 
@@ -52,8 +52,13 @@ def run_sweep(
     ray_address: str | None = None,
     num_cpus: int | None = None,
     on_result: ResultCallback | None = None,
+    workers: int = 1,
 ) -> SweepSummary:
-    """Evaluate every point not yet in ``store``, writing each result as it arrives."""
+    """Evaluate every point not yet in ``store``, writing each result as it arrives.
+
+    On Ray when ``use_ray`` (a local instance, or the cluster at ``ray_address``); else on a
+    local process pool of ``workers`` processes when ``workers`` > 1; else in this process.
+    """
     done = store.done_keys()
     unique = {p.key: p for p in points}
     pending = [p for key, p in unique.items() if key not in done]
@@ -67,10 +72,27 @@ def run_sweep(
 
     if use_ray and pending:
         _run_on_ray(pending, run_point, record, ray_address, num_cpus)
+    elif workers > 1 and len(pending) > 1:
+        from trnsim.plan.pool import run_in_pool
+
+        by_key = {p.key: p for p in pending}
+        tasks = [(p.key, (run_point, p)) for p in pending]
+        for key, (status, result) in run_in_pool(guarded, tasks, workers):
+            record(by_key[key], status, result)
     else:
         for point in pending:
             record(point, *guarded(run_point, point))
     return SweepSummary(len(unique), len(unique) - len(pending), len(pending), written)
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or one line saying how to get it (imported late: it takes seconds)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("Ray is not installed: pip install 'trnsim[ray]' for --ray/--address, or leave "
+                          "them out to sweep on a local process pool") from None
+    return ray
 
 
 def _run_on_ray(
@@ -80,8 +102,7 @@ def _run_on_ray(
     address: str | None,
     num_cpus: int | None,
 ) -> None:
-    import ray  # imported here: Ray takes seconds to import and only sweeps need it
-
+    ray = require_ray()
     started_here = not ray.is_initialized()
     with _sigterm_unwinds():  # so that `finally` shuts Ray down: its agents would outlive us minutes
         _run_ray_points(ray, started_here, pending, run_point, record, address, num_cpus)
@@ -117,11 +138,15 @@ def _run_ray_points(
     address: str | None,
     num_cpus: int | None,
 ) -> None:
+    import logging
+
     if started_here:
+        # Ray's own log lines stay out of the sweep's output (errors only).
         if address is None:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
         else:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     try:
         remote = ray.remote(guarded)
         in_flight_limit = max(4, 4 * int(ray.available_resources().get("CPU", 1)))

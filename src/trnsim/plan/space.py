@@ -209,7 +209,8 @@ def nearest_splittable_ranks(problem: Problem, space: SearchSpace, tries: int = 
     pps = space.pp or tuple(d for d in range(1, model.num_layers + 1)
                             if not space.even_layers or model.num_layers % d == 0)
     cps = [c for c in space.cp if _divides(c, job.seq_len)]
-    dps = [d for d in range(1, math.isqrt(job.global_batch) + 1) if job.global_batch % d == 0]
+    # divisors of the global batch (all of them up to a batch of 10^12; a larger one gives a partial list)
+    dps = [d for d in range(1, min(math.isqrt(job.global_batch), 10**6) + 1) if job.global_batch % d == 0]
     dps += [job.global_batch // d for d in dps]
     products = {t * p * c * d for t in tps for p in pps for c in cps for d in dps}
     whole = [r for r in products if r != problem.ranks and (r % per_node == 0 or per_node % r == 0)]

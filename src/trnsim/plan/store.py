@@ -7,6 +7,7 @@ restart evaluates only the missing ones: nothing lost, nothing duplicated.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -29,7 +30,15 @@ CREATE TABLE IF NOT EXISTS results (
     point_json TEXT NOT NULL,
     result_json TEXT NOT NULL,
     finished_at REAL NOT NULL
-)
+);
+CREATE INDEX IF NOT EXISTS results_by_model_system_chips ON results (model, system, chips);
+CREATE TABLE IF NOT EXISTS specs (
+    spec_hash TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    recorded_at REAL NOT NULL
+);
 """
 
 
@@ -58,7 +67,7 @@ class SweepStore:
         self.path = path
         try:
             self._db = sqlite3.connect(path)
-            self._db.execute(SCHEMA)
+            self._db.executescript(SCHEMA)
             self._db.commit()
         except sqlite3.DatabaseError as error:
             raise PlanError(f"cannot open sweep database {path}: {error}") from None
@@ -72,6 +81,19 @@ class SweepStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def record_spec(self, path: str, spec: dict[str, Any], points: int) -> None:
+        """Describe a spec this database ran (once per distinct spec; a rerun adds nothing)."""
+        text = json.dumps(spec, sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        self._db.execute("INSERT OR IGNORE INTO specs VALUES (?, ?, ?, ?, ?)",
+                         (digest, path, text, points, time.time()))
+        self._db.commit()
+
+    def specs(self) -> list[dict[str, Any]]:
+        """The specs recorded, oldest first: path, spec, point count."""
+        rows = self._db.execute("SELECT path, spec_json, points FROM specs ORDER BY recorded_at")
+        return [{"path": p, "spec": json.loads(s), "points": n} for p, s, n in rows]
 
     def done_keys(self) -> set[str]:
         """Keys of every point already recorded."""

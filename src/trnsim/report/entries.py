@@ -45,15 +45,34 @@ def entries_from_comparison(comparison: Comparison) -> list[Entry]:
     return out
 
 
+#: What-if sections whose values multiply (their column is 1.0 where a point leaves them out).
+_MULTIPLIERS = ("knobs", "scale", "timing_scale")
+_SECTIONS = (("knobs", "knob"), ("scale", "scale"), ("set", "set"), ("timing_scale", "timing_scale"),
+             ("timing_set", "timing_set"))
+
+
+def swept_columns(whatif: dict[str, Any]) -> dict[str, Any]:
+    """One column per what-if value: ``knob_hbm_bw``, ``scale_<key>``, ``set_<key>``, ..."""
+    return {f"{prefix}_{key}": value for section, prefix in _SECTIONS
+            for key, value in (whatif.get(section) or {}).items()}
+
+
 def entries_from_sweep(results: list[StoredResult]) -> list[Entry]:
-    """Feasible sweep points, each labelled ``system · what-if``."""
+    """Feasible sweep points, each labelled ``system · what-if``, with one column per swept knob."""
     out: list[Entry] = []
     for stored in results:
         if stored.status is not PointStatus.OK:
             continue
         whatif = stored.point["whatif"]["name"]
         series = f"{stored.point['system']} · {stored.point['model']} · {whatif}"
-        out.append({**stored.result, "kind": "sweep", "series": series, "whatif": whatif, "rank": 1})
+        out.append({**stored.result, "kind": "sweep", "series": series, "whatif": whatif, "rank": 1,
+                    **swept_columns(stored.point["whatif"])})
+    # Every entry gets every swept column: 1.0 for a multiplier a point leaves alone, else None.
+    columns = sorted({k for e in out for k in e if k.startswith(tuple(f"{p}_" for _, p in _SECTIONS))})
+    for e in out:
+        for column in columns:
+            if column not in e:
+                e[column] = 1.0 if column.startswith(("knob_", "scale_", "timing_scale_")) else None
     return out
 
 

@@ -20,6 +20,10 @@ CSV_COLUMNS = (
 )
 
 
+#: Columns a sweep adds, one per swept what-if value (see ``entries.swept_columns``).
+SWEPT_PREFIXES = ("knob_", "scale_", "set_", "timing_scale_", "timing_set_")
+
+
 def to_json(entries: list[Entry], meta: dict[str, Any] | None = None) -> str:
     """A JSON document: ``{"meta": ..., "results": [...]}``; unknown values are ``null``."""
     return json.dumps({"meta": meta or {}, "results": entries}, indent=2, sort_keys=False)
@@ -28,12 +32,13 @@ def to_json(entries: list[Entry], meta: dict[str, Any] | None = None) -> str:
 def to_csv(entries: list[Entry]) -> str:
     """One CSV row per entry; unknown values are empty cells."""
     components = sorted({name for e in entries for name in e.get("breakdown_s", {})})
-    header = [*CSV_COLUMNS, *(f"breakdown_{c}_s" for c in components)]
+    swept = sorted({k for e in entries for k in e if k.startswith(SWEPT_PREFIXES)})
+    header = [*CSV_COLUMNS, *swept, *(f"breakdown_{c}_s" for c in components)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for e in entries:
-        row = [e.get(column) for column in CSV_COLUMNS]
+        row = [e.get(column) for column in (*CSV_COLUMNS, *swept)]
         row += [e.get("breakdown_s", {}).get(c) for c in components]
         writer.writerow(["" if v is None else v for v in row])
     return buffer.getvalue()

@@ -14,7 +14,7 @@ from trnsim.serve.calibration import FILE, ServingRow
 from trnsim.serve.compare import CompareOutcome
 from trnsim.serve.params import Overheads
 
-__all__ = ["compare_html", "print_compare", "print_serving_validation", "rows_csv"]
+__all__ = ["compare_html", "print_compare", "print_serving_validation", "rows_csv", "serving_validation_dict"]
 
 _CAVEAT = ("GPU/TPU serving rests on the analytic efficiency curves, uncalibrated for serving; "
            "Trainium decode overheads are fitted on neuron_trn2_inference.csv.")
@@ -112,3 +112,24 @@ def compare_html(outcome: CompareOutcome, title: str) -> str:
             f"<body><h1>{html.escape(title)}</h1>{fig.to_html(full_html=False, include_plotlyjs=True)}"
             f"<table border=1><tr>{head}</tr>{''.join(body)}</table>"
             f"<p>{html.escape(_CAVEAT)}</p></body></html>")
+
+
+def serving_validation_dict(rows: list[ServingRow], fit: Overheads) -> dict[str, object]:
+    """The serving validation as JSON-ready data: per row predicted, measured and errors three ways."""
+    e = ServingRow.error
+    out = []
+    for r in rows:
+        c = r.case
+        out.append({
+            "file": FILE, "case": c.label, "measured_ttft_s": c.ttft_s, "measured_tpot_s": c.tpot_s,
+            "mechanisms_ttft_s": r.base_ttft_s, "mechanisms_tpot_s": r.base_tpot_s,
+            "in_sample_ttft_s": r.in_sample[0], "in_sample_tpot_s": r.in_sample[1],
+            "held_out_ttft_s": r.held_out[0], "held_out_tpot_s": r.held_out[1],
+            "errors": {
+                "ttft": {"mechanisms": e(r.base_ttft_s, c.ttft_s), "in_sample": e(r.in_sample[0], c.ttft_s),
+                         "held_out": e(r.held_out[0], c.ttft_s)},
+                "tpot": {"mechanisms": e(r.base_tpot_s, c.tpot_s), "in_sample": e(r.in_sample[1], c.tpot_s),
+                         "held_out": e(r.held_out[1], c.tpot_s)}},
+        })
+    return {"rows": out, "fit_all_rows": {"step_s": fit.step_s, "collective_s": fit.collective_s,
+                                          "request_s": fit.request_s}}

@@ -32,10 +32,8 @@ from trnsim.workload.models import load_model
 __all__ = ["FILE", "ServingCase", "ServingRow", "fit_overheads", "load_serving_cases", "validate_serving"]
 
 FILE = "neuron_trn2_inference.csv"
-#: The file's model names and the presets with the same dimensions (the file's header lists them);
-#: Llama 3.1/3.3 extend Llama 3's context to 131,072 positions.
-_MODELS = {"Llama-3.3-70B": "llama3-70b", "Llama-3.1-405B": "llama3-405b", "Llama-3.1-8B": "llama3-8b"}
-_CONTEXT = 131072
+#: The file's model names and their presets (the dimensions in the file's header are theirs).
+_MODELS = {"Llama-3.3-70B": "llama3.3-70b", "Llama-3.1-405B": "llama3.1-405b", "Llama-3.1-8B": "llama3.1-8b"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ def load_serving_cases(text: str | None = None) -> list[ServingCase]:
         try:
             name = _MODELS[row["model"]]
             system = load_system("trn2" if row["instance"].startswith("trn2") else row["instance"])
-            model = load_model(name, {"max_seq_len": _CONTEXT})
+            model = load_model(name)
             tp = int(row["tp"])
             ranks = int(row["chips"]) * system.ranks_per_chip
             config = ServeConfig(model, system, ranks, tp, int(row["concurrency"]), int(row["input_tokens"]),
@@ -97,15 +95,15 @@ def _zero(calls: float = 0.0) -> Overheads:
     return Overheads(0.0, calls, 0.0, "none", "mechanisms only")
 
 
-def fit_overheads(bases: list[tuple[float, float, float, float]], measured: list[tuple[float, float]],
-                  template: Overheads) -> Overheads:
+def fit_overheads(bases: list[tuple[float, float, float, float]],
+                  measured: list[tuple[float, float]]) -> Overheads:
     """Fit step_s, collective_s (on TPOT) and request_s (on TTFT) to rows of
     (base_ttft, base_tpot, ttft_calls, tpot_calls) against measured (ttft, tpot)."""
     a = np.array([[1.0 / m[1], b[3] / m[1]] for b, m in zip(bases, measured, strict=True)])
     y = np.array([(m[1] - b[1]) / m[1] for b, m in zip(bases, measured, strict=True)])
     step, coll = np.linalg.lstsq(a, y, rcond=None)[0] if len(y) >= 2 else (y[0] * measured[0][1], 0.0)
-    if coll < 0:  # refit with the per-collective cost at its bound
-        coll, step = 0.0, float(np.mean([(m[1] - b[1]) for b, m in zip(bases, measured, strict=True)]))
+    if coll < 0:  # refit the step cost alone, with the per-collective cost at its bound
+        coll, step = 0.0, float(np.sum(a[:, 0] * y) / np.sum(a[:, 0] ** 2))
     if step < 0:
         step = 0.0
         coll = max(0.0, float(np.sum(a[:, 1] * y) / np.sum(a[:, 1] ** 2)))
@@ -125,13 +123,13 @@ def validate_serving(cases: list[ServingCase] | None = None) -> tuple[list[Servi
         bases.append((ttft, tpot, ttft_c - ttft, tpot_c - tpot))
     measured = [(c.ttft_s, c.tpot_s) for c in cases]
     shipped = load_serving_params().overheads["trainium"]
-    full = fit_overheads(bases, measured, shipped)
+    full = fit_overheads(bases, measured)
     rows = []
     for i, case in enumerate(cases):
         others = [j for j in range(len(cases)) if j != i]
         held = full
         if others:
-            held = fit_overheads([bases[j] for j in others], [measured[j] for j in others], shipped)
+            held = fit_overheads([bases[j] for j in others], [measured[j] for j in others])
         rows.append(ServingRow(case, bases[i][0], bases[i][1], bases[i][2], bases[i][3],
                                _predict(case, shipped), _predict(case, held)))
     return rows, full

@@ -47,6 +47,8 @@ class ServeConfig:
     weight_bytes: int = 2
     kv_bytes: int = 2
     speculation: Speculation | None = None
+    #: Chunked prefill: prompt tokens per prefill pass (None: the whole prompt in one pass).
+    prefill_chunk: int | None = None
 
     def __post_init__(self) -> None:
         m = self.model
@@ -58,6 +60,8 @@ class ServeConfig:
             if getattr(self, key) < 1:
                 option = key.replace("_", "-")
                 raise ConfigError(f"{where}: --{option} must be at least 1, got {getattr(self, key)}")
+        if self.prefill_chunk is not None and self.prefill_chunk < 1:
+            raise ConfigError(f"{where}: --prefill-chunk must be at least 1, got {self.prefill_chunk}")
         if self.ranks % (self.tp * self.pp):
             raise ConfigError(f"{where}: tp*pp = {self.tp * self.pp} must divide the {self.ranks} ranks")
         if m.num_heads % self.tp:

@@ -167,25 +167,31 @@ def decode_step(config: ServeConfig, context: int, queries: int = 1, draft: bool
     if pp_group.levels:
         pp_s = (config.pp - 1) * collective_time(Collective.SEND_RECV, rows * model.hidden_size * _ACT,
                                                  pp_group).time_s
-    return DecodeStep(ops_s, tp_s, ep_s, pp_s, over.step_s + calls * over.collective_s, by_op)
+    # A speculation round runs its draft steps and the verify step as one fused graph (as serving
+    # stacks do): the host-side step cost is paid once per round, by the verify step.
+    step_cost = 0.0 if draft else over.step_s
+    return DecodeStep(ops_s, tp_s, ep_s, pp_s, step_cost + calls * over.collective_s, by_op)
 
 
 def _prefill(config: ServeConfig, topology: TopologySpec, over: Overheads) -> dict[str, float]:
     model, tp = config.model, config.tp
-    ops = prefill_ops(model, tp, model.num_layers, config.input_tokens, config.weight_bytes)
+    ops = prefill_ops(model, tp, model.num_layers, config.input_tokens, config.weight_bytes,
+                      chunk=config.prefill_chunk)
     ops_s, _ = _ops_s(ops, config)
     tp_group, _, pp_group = _groups(config, topology)
-    seq = prefill_tokens(config.input_tokens, tp)
+    chunk = config.prefill_chunk
+    seq = prefill_tokens(config.input_tokens if chunk is None else min(chunk, config.input_tokens), tp)
+    passes = -(-config.input_tokens // seq)
     act = seq * model.hidden_size * _ACT
     comm = 0.0
     calls = 0
     if tp_group.levels:
         one = (collective_time(Collective.ALL_GATHER, act, tp_group).time_s
                + collective_time(Collective.REDUCE_SCATTER, act, tp_group).time_s)
-        comm = 2 * model.num_layers * one
-        calls = 4 * model.num_layers
+        comm = passes * 2 * model.num_layers * one
+        calls = passes * 4 * model.num_layers
     if pp_group.levels:
-        comm += (config.pp - 1) * collective_time(Collective.SEND_RECV, act / tp, pp_group).time_s
+        comm += passes * (config.pp - 1) * collective_time(Collective.SEND_RECV, act / tp, pp_group).time_s
     return {"ops": ops_s, "tp_comm": comm, "overhead": over.request_s + calls * over.collective_s}
 
 
@@ -223,7 +229,7 @@ def estimate_serving(config: ServeConfig, topology: TopologySpec | None = None,
         tpot = (spec.length * draft.total_s + step.total_s) / spec.expected_tokens()
     memory = serve_memory(config)
     cost, energy = _economics(config, config.concurrency * config.replicas / tpot)
-    notes = [f"overheads ({config.system.chip.family.value}): {over.confidence}: {over.source}"]
+    notes = [f"fixed overheads ({config.system.chip.family.value}, {over.confidence}): {over.source}"]
     if config.system.chip.family is not ChipFamily.TRAINIUM:
         notes.append("GPU/TPU serving times come from the analytic efficiency curves, uncalibrated for "
                      "serving (no published serving run of this chip is in the calibration data)")

@@ -16,6 +16,7 @@ touched with probability ``1 − (1 − 1/E)^T`` and its weights are streamed on
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind
@@ -151,18 +152,33 @@ def prefill_tokens(input_tokens: int, tp: int) -> int:
 
 
 def prefill_ops(model: ModelConfig, tp: int, layers: int, input_tokens: int, weight_bytes: int = 2,
-                first_layer: int = 0) -> list[Op]:
+                first_layer: int = 0, chunk: int | None = None) -> list[Op]:
     """Forward ops of the training graph at sequence ``input_tokens`` (batch 1), on one rank.
 
     The loss is dropped and the output projection is taken for the last token only (serving
-    samples one token from the prompt).
+    samples one token from the prompt). With ``chunk`` (chunked prefill) the prompt runs as
+    ``J = ceil(I / chunk)`` passes of ``chunk`` tokens: every op but attention is the graph's at
+    sequence ``chunk``, ``J`` times; the attention of pass ``j`` has the ``chunk`` new queries
+    against the ``(j + 1)·chunk`` positions cached so far (FLOPs and K/V bytes scale with them).
     """
-    seq = prefill_tokens(input_tokens, tp)
+    seq = prefill_tokens(input_tokens if chunk is None else min(chunk, input_tokens), tp)
+    passes = 1 if chunk is None else -(-input_tokens // seq)
     model_seq = model if seq <= model.max_seq_len else model.model_copy(update={"max_seq_len": seq})
     shard = Shard(tp=tp, sequence_parallel=tp > 1, layers=layers, first_layer=first_layer)
     graph = build_step(model_seq, shard, 1, seq, Precision.FP8 if weight_bytes == 1 else Precision.BF16)
-    ops = [op for op in graph.ops
-           if op.phase is Phase.FWD and op.name not in ("cross_entropy", "lm_head", "final_norm")]
+    ops: list[Op] = []
+    for op in graph.ops:
+        if op.phase is not Phase.FWD or op.name in ("cross_entropy", "lm_head", "final_norm"):
+            continue
+        if op.op_class is not OpClass.ATTENTION or passes == 1:
+            ops.append(replace(op, count=op.count * passes))
+            continue
+        for j in range(passes):
+            keys = (j + 1) * seq
+            shape = dict(op.shape)
+            shape["seq_kv"] = keys
+            ops.append(replace(op, name=f"attention.chunk{j}", flops=op.flops * (j + 1),
+                               bytes_read=op.bytes_read * (j + 1), shape=shape))
     vocab = math.ceil(model.vocab_size / tp)
     ops += [_norm("final_norm", model, 1, 1), _mm("lm_head", 1, model.hidden_size, vocab, Dtype.BF16, 1),
             _rows("sampling", OpClass.LOSS, 1, vocab, 5.0, 1, 1)]

@@ -525,14 +525,22 @@ def register_store(dst: Any, src: Any) -> None:
     _isa.execute(sim, "nisa.register_store", Engine.NONE, "register_store", dst, [], lambda v: value)
 
 
-def sendrecv(src: Any, dst: Any, send_to_rank: int, recv_from_rank: int, pipe_id: Any,
-             dma_engine: Any = None, name: str | None = None) -> None:
+def sendrecv(
+    src: Any,
+    dst: Any,
+    send_to_rank: int,
+    recv_from_rank: int,
+    pipe_id: Any,
+    dma_engine: Any = None,
+    name: str | None = None,
+) -> None:
     """LNC point to point: ``src`` lands in the peer's ``dst``; calls with one ``pipe_id`` meet."""
     from trnsim.nki import collectives_impl
 
     sim = _sim("sendrecv")
-    collectives_impl.sendrecv(sim, "nisa.sendrecv", src, dst, send_to_rank, recv_from_rank, pipe_id,
-                              collectives_impl.rank_id())
+    collectives_impl.sendrecv(
+        sim, "nisa.sendrecv", src, dst, send_to_rank, recv_from_rank, pipe_id, collectives_impl.rank_id()
+    )
 
 
 def nc_match_replace8(

@@ -294,8 +294,11 @@ def all_reduce(x: Any, op: Any, program_axes: Any, *, dtype: Any = None, mask: A
     sim = runtime.current("nl.all_reduce")
     world = current_world()
     if world is None:
-        sim.fail("nl.all_reduce", "nl.all_reduce needs a multi-program SPMD launch (kernel[n](...))",
-                 "collective_without_ranks")
+        sim.fail(
+            "nl.all_reduce",
+            "nl.all_reduce needs a multi-program SPMD launch (kernel[n](...))",
+            "collective_without_ranks",
+        )
     axes = [int(a) for a in (program_axes if isinstance(program_axes, (list, tuple)) else [program_axes])]
     group = collectives_impl.program_axes_group(world, world.rank(), axes)
     if not isinstance(x, _impl.Tensor):

@@ -1,0 +1,291 @@
+"""Subscripts of NKI tensors: ``t[key]`` -> a view (:class:`~trnsim.nki.tensor.Tensor`).
+
+``indexing.py`` holds what a kernel indexes *with* (``nl.arange``/``mgrid`` expressions, ``nl.ds``,
+masks); this module turns a subscript into a view: plain slices on the hot path, basic indexing
+(ints, slices, ``None``), and legacy advanced indexing with affine expressions (a strided view) or
+non-affine / out-of-bounds / index-tile indices (explicit flat index arrays).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import numpy as np
+
+from trnsim.nki import runtime
+from trnsim.nki.indexing import IndexExpr
+from trnsim.nki.tensor import Tensor
+
+
+def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
+    runtime.current().fail(instruction, rule, err_id)
+
+
+_FULL = slice(None)
+
+
+def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
+    """``t[a:b, c:d]`` with one plain slice per dimension (the hot path of tiled kernels)."""
+    if t.flat is not None:
+        return None
+    if key.__class__ is not tuple:
+        key = (key,)
+    n = len(t.shape)
+    if len(key) != n:
+        if len(key) > n:
+            return None
+        key = key + (_FULL,) * (n - len(key))
+    shape: list[int] = []
+    strides: list[int] = []
+    offset = t.offset
+    paxis = -1
+    for d, (item, size, stride) in enumerate(zip(key, t.shape, t.strides, strict=True)):
+        if item.__class__ is int:
+            if item < 0 or item >= size:
+                return None  # the general path reports it
+            offset += item * stride
+            if d == t.paxis:
+                if not t.alloc.on_chip:
+                    return None
+                paxis = len(shape)
+                shape.append(1)
+                strides.append(stride)
+            continue
+        if item.__class__ is not slice or item.step is not None:
+            return None
+        start, stop = item.start, item.stop
+        if start is None:
+            start = 0
+        elif start.__class__ is not int or start < 0:
+            return None
+        if stop is None:
+            stop = size
+        elif stop.__class__ is not int or stop < 0:
+            return None
+        if stop > size or start > stop:
+            return None  # the general path reports it
+        offset += start * stride
+        if d == t.paxis:
+            paxis = len(shape)
+        shape.append(stop - start)
+        strides.append(stride)
+    if t.alloc.on_chip and len(shape) < 2:
+        return None  # the general path keeps on-chip views 2-D
+    return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
+
+
+def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:
+    if not isinstance(key, tuple):
+        key = (key,)
+    n_ell = sum(1 for k in key if k is Ellipsis)
+    if n_ell > 1:
+        _fail("indexing", "an index can have only one '...'", "invalid_index")
+    explicit = sum(1 for k in key if k is not Ellipsis and k is not None)
+    if explicit > t.ndim:
+        _fail(
+            "indexing",
+            f"too many indices ({explicit}) for a {t.ndim}-D tensor {t.shape}",
+            "exceed_max_supported_dimension",
+        )
+    if n_ell:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (t.ndim - explicit) + key[i + 1 :]
+    else:
+        key = key + (slice(None),) * (t.ndim - explicit)
+    return key
+
+
+def index_view(t: Tensor, key: Any) -> Tensor:
+    """``t[key]``: basic indexing (ints, slices, ``nl.ds``) or legacy advanced indexing."""
+    key = _expand_key(t, key)
+    advanced = any(isinstance(k, (IndexExpr, Tensor, np.ndarray)) for k in key)
+    if advanced:
+        if any(isinstance(k, slice) for k in key):
+            _fail(
+                "indexing",
+                "basic indexing (slices) and advanced indexing (arange/mgrid) cannot be"
+                " mixed in one subscript (use nl.arange for every dimension)",
+                "unsupported_mixing_basic_advanced_tensor_indexing",
+            )
+        return _advanced(t, key)
+    return _basic(t, key)
+
+
+def _basic(t: Tensor, key: tuple[Any, ...]) -> Tensor:
+    shape: list[int] = []
+    strides: list[int] = []
+    offset = t.offset
+    paxis = -1
+    np_key: list[Any] = []
+    dropped: list[tuple[int, int, int, int]] = []  # (result position, stride, key position, index)
+    d = 0
+    for item in key:
+        if item is None:
+            shape.append(1)
+            strides.append(0)
+            np_key.append(None)
+            continue
+        size, stride = t.shape[d], t.strides[d]
+        if isinstance(item, slice):
+            start, stop, step = _slice_bounds(item, size, t, d)
+            count = len(range(start, stop, step))
+            offset += start * stride
+            if d == t.paxis:
+                paxis = len(shape)
+            shape.append(count)
+            strides.append(stride * step)
+            np_key.append(slice(start, stop, step))
+        else:
+            i = _as_int(item, "index")
+            if i < 0:
+                i += size
+            if not 0 <= i < size:
+                _fail(
+                    "indexing",
+                    f"index {int(item)} is out of bounds for dimension {d} of size {size}"
+                    f" of tensor {t.label} {t.alloc.shape}",
+                    "tensor_access_out_of_bound",
+                )
+            offset += i * stride
+            if d == t.paxis and t.on_chip:  # an int on the partition dim keeps size 1
+                paxis = len(shape)
+                shape.append(1)
+                strides.append(stride)
+                np_key.append(slice(i, i + 1))
+            else:
+                dropped.append((len(shape), stride, len(np_key), i))
+                np_key.append(i)
+        d += 1
+    if t.on_chip and len(shape) < 2 and dropped and t.ndim >= 2:
+        pos, stride, kpos, i = dropped[-1]  # on-chip views stay >= 2-D: the last int keeps size 1
+        shape.insert(pos, 1)
+        strides.insert(pos, stride)
+        if paxis >= pos:
+            paxis += 1
+        np_key[kpos] = slice(i, i + 1)
+    if t.flat is not None:
+        flat = t.flat[tuple(np_key)]
+        oob = None if t.oob is None else t.oob[tuple(np_key)]
+        return Tensor(t.alloc, tuple(shape), 0, (1,) * len(shape), paxis, flat, oob, t.dyn, t.index_tiles)
+    return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
+
+
+def _slice_bounds(item: slice, size: int, t: Tensor, d: int) -> tuple[int, int, int]:
+    step = 1 if item.step is None else _as_int(item.step, "slice step")
+    if step == 0:
+        _fail("indexing", "slice step cannot be zero", "invalid_index")
+    start = None if item.start is None else _as_int(item.start, "slice start")
+    stop = None if item.stop is None else _as_int(item.stop, "slice stop")
+    for v in (start, stop):
+        if v is not None and (v > size or v < -size):
+            _fail(
+                "indexing",
+                f"slice {start}:{stop} is out of bounds for dimension {d} of size {size}"
+                f" of tensor {t.label} {t.alloc.shape}",
+                "tensor_access_out_of_bound",
+            )
+    return slice(start, stop, step).indices(size)
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, IndexExpr):
+        _fail(
+            "indexing", f"an arange/mgrid expression cannot be a {what} (use it as an index)", "invalid_index"
+        )
+    _fail("indexing", f"{what} must be an integer, got {type(value).__name__}", "invalid_index")
+
+
+def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
+    sim = runtime.current("indexing")
+    exprs: list[IndexExpr] = []
+    tiles: list[Tensor] = []
+    dyn = t.dyn
+    for d, item in enumerate(key):
+        if item is None:
+            _fail("indexing", "None cannot be used with arange/mgrid indices", "invalid_index")
+        if isinstance(item, IndexExpr):
+            if item.ndim == 1:
+                _fail(
+                    "indexing",
+                    "a 1-D nl.arange cannot index a tensor: lift it with [:, None] or [None, :]",
+                    "1d_arange_not_supported",
+                )
+            exprs.append(item)
+        elif isinstance(item, Tensor):
+            if t.on_chip or d != 0:
+                _fail(
+                    "indexing",
+                    "an index tile may only index the outermost dimension of an HBM tensor",
+                    "indirect_indices_free_dim",
+                )
+            tiles.append(item)
+            if sim.values:
+                exprs.append(IndexExpr.concrete(item.read().astype(np.int64)))
+            else:
+                dyn = True
+                exprs.append(IndexExpr.concrete(np.zeros(item.shape, dtype=np.int64)))
+        elif isinstance(item, np.ndarray):
+            exprs.append(IndexExpr.concrete(item))
+        else:
+            i = _as_int(item, "index")
+            exprs.append(IndexExpr(i, (), ()))
+    ndim = max(e.ndim for e in exprs)
+    padded = [e._padded(ndim) for e in exprs]
+    sizes = [1] * ndim
+    for e in padded:
+        for a, s in enumerate(e.sizes):
+            if s != 1:
+                if sizes[a] not in (1, s):
+                    _fail(
+                        "indexing",
+                        f"index expressions of shapes {[x.sizes for x in padded]} do not broadcast",
+                        "invalid_index",
+                    )
+                sizes[a] = s
+    shape = tuple(sizes)
+    in_bounds = all(lo >= 0 and hi < t.shape[d] for d, (lo, hi) in enumerate(e.bounds() for e in padded))
+    if t.flat is None and all(e.is_affine for e in padded) and in_bounds:
+        offset = t.offset + sum(t.strides[d] * e.const for d, e in enumerate(padded))
+        # an expression of size 1 along an axis is constant there (arange(1)[:, None] against a
+        # full mgrid index): its coefficient must not turn the broadcast into a stride
+        strides = tuple(
+            sum(t.strides[d] * e.coefs[a] for d, e in enumerate(padded) if e.sizes[a] != 1)
+            for a in range(ndim)
+        )
+        for a in range(ndim):
+            if sizes[a] == 1:
+                strides = (*strides[:a], 0, *strides[a + 1 :])
+        paxis = 0 if t.on_chip else -1
+        return Tensor(t.alloc, shape, offset, strides, paxis, None, None, dyn, tuple(tiles))
+    oob = np.zeros(shape, dtype=bool)
+    vals = []
+    for d, e in enumerate(padded):
+        v = np.broadcast_to(e.values(), shape)
+        bad = (v < 0) | (v >= t.shape[d])
+        if bad.any():
+            oob |= bad
+            v = np.where(bad, 0, v)
+        vals.append(v)
+    if t.flat is not None:
+        flat = t.flat[tuple(vals)]
+        base_oob = None if t.oob is None else t.oob[tuple(vals)]
+        if base_oob is not None:
+            oob |= base_oob
+    else:
+        flat = t.offset + sum(t.strides[d] * v for d, v in enumerate(vals))
+        flat = np.asarray(flat, dtype=np.int64)
+    if dyn and tiles:
+        oob = np.zeros(shape, dtype=bool)  # runtime indices: checked (or skipped) by the instruction
+    return Tensor(
+        t.alloc,
+        shape,
+        0,
+        (1,) * ndim,
+        0 if t.on_chip else -1,
+        flat,
+        oob if oob.any() else None,
+        dyn,
+        tuple(tiles),
+    )
