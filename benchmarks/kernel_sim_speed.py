@@ -1,7 +1,7 @@
 """Kernel-simulator speed against a recorded baseline, measured side by side in the same run.
 
-The baseline is the source tree of a git revision (default: the last commit before the
-kernel-simulator speed work, issue 13 goal 4), extracted with ``git archive`` into a temporary
+The baseline is the source tree of a git revision (default: main just before the
+kernel-simulator speed work of issue 13 goal 4 was merged), extracted with ``git archive`` into a temporary
 directory. Each round runs one worker process on the baseline and one on the working tree,
 back to back, and each worker reports its best CPU time (``time.process_time``: less sensitive
 than wall time to other processes on a shared machine) for:
@@ -32,8 +32,9 @@ import time
 from io import BytesIO
 from pathlib import Path
 
-#: The last commit before the kernel-simulator speed work (the baseline the ratios refer to).
-BASELINE_REV = "5dfa806"
+#: main before the kernel-simulator speed work was merged, after the kernel layer's restructuring
+#: (the baseline the ratios in the README refer to).
+BASELINE_REV = "819f17b"
 _ROOT = Path(__file__).resolve().parent.parent
 
 
