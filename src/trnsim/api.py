@@ -139,6 +139,7 @@ def estimate(
     pp: int = 1,
     dp: int | None = None,
     cp: int = 1,
+    cp_exchange: str = "ring",
     ep: int = 1,
     zero: int = 0,
     fsdp: bool = False,
@@ -147,8 +148,10 @@ def estimate(
     global_batch: int | None = None,
     seq_len: int = 4096,
     interleave: int = 1,
+    first_stage_layers: int | None = None,
+    last_stage_layers: int | None = None,
     schedule: str | None = None,
-    sequence_parallel: bool = False,
+    sequence_parallel: bool = True,
     overlap_dp: bool = True,
     overlap_tp: bool = False,
     precision: str = "bf16",
@@ -162,6 +165,7 @@ def estimate(
     """
     from trnsim.cluster import Schedule, estimate_step, make_plan, topology_for_system
     from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
+    from trnsim.cluster.traffic import CPExchange
     from trnsim.hardware.catalog import load_system
     from trnsim.workload.options import Precision, Recompute
 
@@ -182,7 +186,10 @@ def estimate(
     plan_ = make_plan(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, zero_stage=zero, fsdp=fsdp,
                       recompute=_enum(Recompute, recompute, "recompute"), micro_batch=micro_batch,
                       global_batch=global_batch if global_batch is not None else dp * micro_batch,
-                      interleave=interleave, schedule=chosen, sequence_parallel=sequence_parallel,
+                      interleave=interleave, first_stage_layers=first_stage_layers,
+                      last_stage_layers=last_stage_layers, schedule=chosen,
+                      sequence_parallel=sequence_parallel and tp > 1,
+                      cp_exchange=_enum(CPExchange, cp_exchange, "cp_exchange"),
                       overlap_dp_comm=overlap_dp, overlap_tp_comm=overlap_tp,
                       flash_attention=flash_attention,
                       grad_reduce_dtype=_enum(GradReduceDtype, grad_reduce_dtype, "grad_reduce_dtype"))

@@ -119,3 +119,22 @@ def test_estimate_fits_100_columns_with_units_per_magnitude() -> None:
     assert re.search(r"│\s+\d+\.\d\d ms │", row["pp_comm"]), row["pp_comm"]
     # One rank: hours for the step, and the op-class table in units too (no raw millisecond counts).
     assert any(line.startswith("step ") and " h " in line for line in outputs[1]), outputs[1]
+
+
+def test_sequence_parallel_is_the_default_with_tp(tmp_path: Path) -> None:
+    # The frameworks' default with TP > 1 (NxD, NeMo, Megatron): on unless --no-sequence-parallel;
+    # with SP the TP traffic is all-gather/reduce-scatter instead of all-reduce, and activations shrink.
+    base = ["estimate", "--model", "llama3-8b", "--system", "p5", "--nodes", "1", "--tp", "8",
+            "--global-batch", "8", "--seq-len", "4096"]
+    on, off = tmp_path / "on.json", tmp_path / "off.json"
+    assert runner.invoke(app, [*base, "--json", str(on)]).exit_code == 0
+    assert runner.invoke(app, [*base, "--no-sequence-parallel", "--json", str(off)]).exit_code == 0
+    with_sp, without = json.loads(on.read_text()), json.loads(off.read_text())
+    assert with_sp["plan"]["sequence_parallel"] is True and without["plan"]["sequence_parallel"] is False
+    assert (with_sp["memory_breakdown_bytes"]["activations_bytes"]
+            < without["memory_breakdown_bytes"]["activations_bytes"])
+    # tp 1: nothing to split, so the default does not ask for SP
+    one = tmp_path / "one.json"
+    assert runner.invoke(app, [*base[:-6], "--tp", "1", "--global-batch", "8", "--seq-len", "4096",
+                               "--json", str(one)]).exit_code == 0
+    assert json.loads(one.read_text())["plan"]["sequence_parallel"] is False

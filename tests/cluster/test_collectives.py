@@ -145,14 +145,51 @@ def test_one_rank_costs_nothing_and_bad_requests_are_one_line() -> None:
         collective_time(Collective.ALL_GATHER, -1, single)
 
 
-def test_tpu_v4_slices_joined_by_the_data_centre_network() -> None:
-    # Apple's AFM-server run: 8,192 TPU v4 as 8 slices of 1,024 (8 x 8 x 16 torus). A data-parallel
-    # group of one chip per slice (stride 1,024) crosses only the DCN; one spanning a slice's first
-    # 64 chips uses the x and y dimensions of the torus.
+def test_tpu_v4_pods_joined_by_the_data_centre_network() -> None:
+    # A TPU v4 pod is 4,096 chips (16 x 16 x 16 torus). A data-parallel group of one chip per pod
+    # (stride 4,096) crosses only the DCN; 8,192 chips are two pods.
     topo = _topo("tpu-v4")
-    assert place_group(topo, 1, 1024, 8).describe() == "dcn x8"
-    assert place_group(topo, 1, 1, 64).describe() == "x x8, y x8"
-    assert place_group(topo, 1, 1, 2048).describe() == "x x8, y x8, z x16, dcn x2"
+    assert place_group(topo, 1, 4096, 2).describe() == "dcn x2"
+    assert place_group(topo, 1, 1, 256).describe() == "x x16, y x16"
+    assert place_group(topo, 1, 1, 8192).describe() == "x x16, y x16, z x16, dcn x2"
+    # Apple's layout, 8 slices of 1,024 (8 x 8 x 16), is an override of the pod shape.
+    slices = load_topology("tpu-v4", {"dimension.0.size": 8, "dimension.1.size": 8})
+    assert place_group(slices, 1, 1024, 8).describe() == "dcn x8"
+
+
+def test_tpu_v5p_pod_is_8960_chips() -> None:
+    topo = _topo("tpu-v5p")
+    assert topo.chips_per_domain == 16 * 20 * 28 == 8960
+    # 6,144 chips (the largest MLPerf slice) stay on ICI: 16 x 20 = 320 chips per z step,
+    # 6,144 / 320 = 19.2 -> 20 of the 28 z positions, no DCN.
+    assert "dcn" not in place_group(topo, 1, 1, 6144).describe()
+
+
+def test_tpu_v4_ici_link_is_half_of_v5p() -> None:
+    # 2,400 Gbps per v4 chip vs 4,800 Gbps per v5p chip, both over 6 links, both halved per direction.
+    v4, v5p = _topo("tpu-v4"), _topo("tpu-v5p")
+    assert v4.dimensions[0].link_bw_bytes_per_s == pytest.approx(2400e9 / 8 / 6 / 2)
+    assert v5p.dimensions[0].link_bw_bytes_per_s == pytest.approx(4800e9 / 8 / 6 / 2)
+
+
+def test_trn3_ultraserver_is_a_hierarchy_not_one_switch() -> None:
+    # 36 servers x 4 chips: 4 a server, 18 servers a rack, 2 racks; per-chip 256 / 320 / 128 GB/s,
+    # counted as both directions -> 128 / 160 / 64 GB/s per direction.
+    topo = _topo("trn3-ultraserver")
+    assert [d.size for d in topo.dimensions] == [4, 18, 2] and topo.chips_per_domain == 144
+    assert [d.link_bw_bytes_per_s for d in topo.dimensions] == pytest.approx([128e9, 160e9, 64e9])
+    # A TP group of 4 chips (16 ranks at LNC=2) stays in the server; 8 chips cross servers, and an
+    # all-reduce on the 8 then runs level by level, the across-servers level on n/4 of the data.
+    assert place_group(topo, 4, 1, 16).describe() == "on_chip x4, server x4"
+    eight = place_group(topo, 1, 1, 8)
+    assert eight.describe() == "server x4, servers x2"
+    n = 64e6
+    bw0, bw1 = 128e9 * 0.8, 160e9 * 0.8
+    hier = 2 * ((3 * 2e-6 + 3 / 4 * n / bw0) + (1 * 2e-6 + 1 / 2 * (n / 4) / bw1))
+    ring = 2 * (7 * 2e-6 + 7 / 8 * n / bw0)
+    tree = 2 * 3 * 2e-6 + 2 * n / bw0
+    got = collective_time(Collective.ALL_REDUCE, n, eight)
+    assert got.time_s == pytest.approx(min(hier, ring, tree))
 
 
 def test_gb200_nvl72_keeps_wide_expert_parallelism_on_nvlink() -> None:

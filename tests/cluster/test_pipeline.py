@@ -45,3 +45,83 @@ def test_bad_arguments_are_one_line_errors() -> None:
         pipeline_timing(Schedule.ONE_F_ONE_B, 4, 8, 1, 2, interleave=2)
     with pytest.raises(ConfigError, match=">= 1"):
         pipeline_timing(Schedule.GPIPE, 0, 8, 1, 2)
+
+
+def _simulate_1f1b(fwd: list[float], bwd: list[float], m: int) -> float:
+    """Makespan of PipeDream-Flush (1F1B), op by op: stage i runs p - i - 1 warm-up forwards, then
+    alternates forward and backward; a forward waits for the previous stage's, a backward for the
+    next stage's (the last stage's for its own forward)."""
+    p = len(fwd)
+    orders = []
+    for i in range(p):
+        warm = min(p - i - 1, m)
+        ops, nf = [("F", j) for j in range(warm)], warm
+        for nb in range(m):
+            if nf < m:
+                ops.append(("F", nf))
+                nf += 1
+            ops.append(("B", nb))
+        orders.append(ops)
+    done: dict[tuple[str, int, int], float] = {}
+    nxt, free = [0] * p, [0.0] * p
+    while any(nxt[i] < len(orders[i]) for i in range(p)):
+        for i in range(p):
+            while nxt[i] < len(orders[i]):
+                kind, j = orders[i][nxt[i]]
+                key = ("F", i - 1, j) if kind == "F" else (("B", i + 1, j) if i < p - 1 else ("F", i, j))
+                ready = 0.0 if kind == "F" and i == 0 else done.get(key)
+                if ready is None:
+                    break
+                free[i] = max(free[i], ready) + (fwd[i] if kind == "F" else bwd[i])
+                done[(kind, i, j)] = free[i]
+                nxt[i] += 1
+    return max(free)
+
+
+def test_uneven_stages_fill_the_pipeline_once_through_the_others() -> None:
+    # The step is sum_i t_i + (m - 1) t_max: the fill and drain cross every stage but the slowest.
+    # Checked against an op-by-op simulation of 1F1B (m = 8, t_b = 2 t_f).
+    m = 8
+    for fwd in ([1.0, 1.0, 1.0, 1.0], [0.9, 1.0, 1.0, 1.3]):  # equal; heavier last stage (LM head)
+        bwd = [2 * f for f in fwd]
+        per = [f + b for f, b in zip(fwd, bwd, strict=True)]
+        slow = max(range(4), key=lambda i: per[i])
+        t = pipeline_timing(Schedule.ONE_F_ONE_B, 4, m, fwd[slow], bwd[slow], fill_s=sum(per) - per[slow])
+        assert t.total_s == pytest.approx(_simulate_1f1b(fwd, bwd, m))
+    # Lighter first and last stages (Llama 3's one layer fewer): the closed form bounds the simulated
+    # step from above and is tighter than (p - 1) t_max.
+    fwd = [0.875, 1.0, 1.0, 0.875]
+    bwd = [2 * f for f in fwd]
+    per = [f + b for f, b in zip(fwd, bwd, strict=True)]
+    uneven = pipeline_timing(Schedule.ONE_F_ONE_B, 4, m, 1.0, 2.0, fill_s=sum(per) - 3.0)
+    even = pipeline_timing(Schedule.ONE_F_ONE_B, 4, m, 1.0, 2.0)
+    assert _simulate_1f1b(fwd, bwd, m) <= uneven.total_s + 1e-9 < even.total_s
+
+
+def test_narayanan_bubble_at_16_stages() -> None:
+    # Narayanan et al. 2021: bubble fraction (p - 1) / (v m). p = 16, m = 16: 15/16 of the ideal
+    # time with 1F1B (48 % of the step); interleaved v = 2 halves it (15/32).
+    one = pipeline_timing(Schedule.ONE_F_ONE_B, 16, 16, 1.0, 2.0)
+    assert one.bubble_fraction == pytest.approx(15 / 16)
+    assert one.bubble_s / (one.compute_s + one.bubble_s) == pytest.approx(15 / 31)
+    two = pipeline_timing(Schedule.INTERLEAVED, 16, 16, 1.0, 2.0, interleave=2)
+    assert two.bubble_fraction == pytest.approx(15 / 32)
+
+
+def test_held_microbatches_follow_megatrons_warm_up() -> None:
+    from trnsim.cluster.pipeline import chunk_layers, held_microbatches
+
+    # 1F1B: stage i holds min(p - i, m).
+    assert held_microbatches(Schedule.ONE_F_ONE_B, 4, 8, 1, 0, 8) == 4
+    assert held_microbatches(Schedule.ONE_F_ONE_B, 4, 8, 1, 3, 8) == 1
+    assert held_microbatches(Schedule.ONE_F_ONE_B, 4, 2, 1, 0, 8) == 2
+    # Interleaved, equal chunks (8 layers, v = 2): 2 (p-1) + (v-1) p + 1 = 6 + 4 + 1 = 11 chunk
+    # forwards of 4 layers = 44 layers = 5.5 stage micro-batches = p (1 + (p-1)/(p v)).
+    assert held_microbatches(Schedule.INTERLEAVED, 4, 8, 2, 0, 8) == pytest.approx(5.5)
+    # Uneven chunks: Llama 3's first stage, 7 layers on p = 16, v = 2 -> chunks [4, 3]. Warm-up
+    # 2 x 15 + 16 + 1 = 47 forwards: 16 of chunk 0, 16 of chunk 1, 15 of chunk 0 again:
+    # 16 x 4 + 16 x 3 + 15 x 4 = 172 layers = 172/7 stage micro-batches.
+    assert chunk_layers(7, 2) == [4, 3]
+    assert held_microbatches(Schedule.INTERLEAVED, 16, 32, 2, 0, 7) == pytest.approx(172 / 7)
+    # Fewer micro-batches than the warm-up: all m v chunk forwards (m = 4, p = 4, v = 2: 8 of 11).
+    assert held_microbatches(Schedule.INTERLEAVED, 4, 4, 2, 0, 8) == pytest.approx(8 * 4 / 8)

@@ -39,7 +39,7 @@ def test_ultraserver_is_a_4x4x4_torus_with_a_slower_third_dimension() -> None:
 def test_overrides_replace_one_value_and_leave_the_rest() -> None:
     base = load_topology("tpu-v4")
     changed = load_topology("tpu-v4", {"dimension.2.size": 8, "scale_out.hop_latency_us": 40.0})
-    assert changed.chips_per_domain == 512 and base.chips_per_domain == 1024
+    assert changed.chips_per_domain == 2048 and base.chips_per_domain == 4096
     assert changed.scale_out.hop_latency_s == pytest.approx(40e-6)
     assert changed.dimensions[0] == base.dimensions[0]
 
@@ -75,11 +75,15 @@ def test_an_alias_with_its_own_topology_gets_its_network() -> None:
 
 def test_scale_out_bandwidth_can_be_given_where_the_file_leaves_it_to_the_catalog() -> None:
     system = load_system("trn2-ultraserver")
-    docs = topology_for_system(system)
-    third_party = topology_for_system(
-        system, overrides={"scale_out.bandwidth_gbit_per_s": 12800, "scale_out.chips_sharing": 64})
-    # 3.2 Tbps / 8 / 64 chips = 6.25 GB/s a chip; 12.8 Tbps -> 25 GB/s a chip.
-    assert docs.scale_out.link_bw_bytes_per_s == pytest.approx(3.2e12 / 8 / 64)
-    assert third_party.scale_out.link_bw_bytes_per_s == pytest.approx(12.8e12 / 8 / 64)
+    derived = topology_for_system(system)
+    table = topology_for_system(
+        system, overrides={"scale_out.bandwidth_gbit_per_s": 3200, "scale_out.chips_sharing": 64})
+    # 12.8 Tbps (4 instances x 3.2) / 8 / 64 chips = 25 GB/s a chip, the same as trn2.48xlarge's
+    # 3.2 Tbps / 8 / 16; the docs table's 3.2 Tbps per UltraServer would give 6.25 GB/s a chip.
+    assert derived.scale_out.link_bw_bytes_per_s == pytest.approx(12.8e12 / 8 / 64)
+    assert derived.scale_out.link_bw_bytes_per_s == pytest.approx(
+        topology_for_system(load_system("trn2")).scale_out.link_bw_bytes_per_s)
+    assert system.sources["scale_out_bw_bytes_per_s"].confidence.value == "derived"
+    assert table.scale_out.link_bw_bytes_per_s == pytest.approx(3.2e12 / 8 / 64)
     with pytest.raises(ConfigError, match="Extra inputs"):
         topology_for_system(system, overrides={"scale_out.bandwith_gbit_per_s": 1})

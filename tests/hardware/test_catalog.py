@@ -72,8 +72,9 @@ def test_unknown_prices_stay_unknown_and_known_ones_carry_date_and_source() -> N
     assert p5.sources["price_usd_per_node_hour"].confidence is Confidence.UNCONFIRMED
 
 
-def test_unconfirmed_power_is_flagged() -> None:
-    assert load_chip("trn2").power_confidence is Confidence.UNCONFIRMED
+def test_estimated_power_is_flagged() -> None:
+    # Trn2's 500 W is a third-party analyst's estimate, not an AWS figure.
+    assert load_chip("trn2").power_confidence is Confidence.ESTIMATE
     assert load_chip("trn1").power_w is None
     assert load_chip("trn1").power_confidence is None
 
@@ -152,3 +153,11 @@ def test_parse_quantity_units() -> None:
     assert parse_quantity(5, QuantityKind.WATTS, "x") == 5.0
     with pytest.raises(ConfigError, match="valid units"):
         parse_quantity("5 GB", QuantityKind.FLOPS, "x")
+
+
+def test_trn3_fp8_peak_is_labelled_mxfp8() -> None:
+    trn3 = load_chip("trn3")
+    assert trn3.fp8_format == "MXFP8" and trn3.peak_flops_fp8 == 2517e12
+    assert load_chip("trn2").fp8_format is None  # plain FP8
+    # [T3i] 2,048 GiB/s chip-to-chip per device
+    assert trn3.scale_up_bw_bytes_per_s == 2048 * 2**30

@@ -40,7 +40,7 @@ def test_json(monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> None:
 
 def test_show_prints_sources(monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> None:
     code, out, _ = run_cli(monkeypatch, capsys, "catalog", "show", "trn2")
-    assert code == 0 and "trainium2.rst" in out and "unconfirmed" in out
+    assert code == 0 and "trainium2.rst" in out and "estimate" in out
 
 
 def test_unknown_name_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> None:

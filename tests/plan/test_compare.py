@@ -50,9 +50,9 @@ def test_claims_are_read_from_the_comparison() -> None:
 
 def test_equal_budget_falls_back_to_a_power_of_two() -> None:
     # $130/h at $10/h buys 13 nodes, rounded to 12 = 3·4 → 96 ranks = 3·2^5. The factor 3 fits
-    # nowhere: tp must divide 16 heads, pp 16 layers, dp the batch of 64, and cp is 1 here. So the
-    # comparison falls back to 8 nodes = 64 chips.
-    result = compare_systems(toy_model(layers=16), [TRN1], JOB, 32, FAST_LINKS, space=SPACE,
+    # nowhere: tp must divide 16 heads, pp the 32 layers or 32 + 2 (first and last stages one layer
+    # lighter), dp the batch of 64, and cp is 1 here. So the comparison falls back to 8 nodes = 64 chips.
+    result = compare_systems(toy_model(layers=32), [TRN1], JOB, 32, FAST_LINKS, space=SPACE,
                              hourly_budget_usd=130.0)
     row = result.row("trn1-toy")
     assert row and row.equal_budget is not None

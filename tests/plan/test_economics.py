@@ -46,3 +46,17 @@ def test_deadline_and_budget_flags() -> None:
     assert not out.meets_deadline and not out.meets_budget
     loose = problem.job.model_copy(update={"deadline_days": 1200 / 86400, "budget_usd": 3.2})
     assert plan_outcome(replace(problem, job=loose), PLAN, ESTIMATE).meets_constraints
+
+
+def test_energy_carries_the_confidence_of_the_power_figure() -> None:
+    from trnsim.hardware.catalog import load_system
+    from trnsim.plan.adapters import system_shape
+
+    # Trn2's 500 W is a third-party estimate: the energy built on it says so; H100's TDP is published.
+    trn2, p5 = system_shape(load_system("trn2")), system_shape(load_system("p5"))
+    assert trn2.power_confidence == "estimate" and p5.power_confidence == "published"
+    problem = replace(toy_problem(ranks=8), system=replace(toy_system(), power_confidence="estimate"))
+    out = plan_outcome(problem, PLAN, ESTIMATE)
+    assert out.energy_confidence == "estimate" and out.to_dict()["energy_confidence"] == "estimate"
+    unknown = replace(toy_problem(ranks=8), system=toy_system(power_w=None))
+    assert plan_outcome(unknown, PLAN, ESTIMATE).energy_confidence is None

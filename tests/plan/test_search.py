@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.plan.toy_evaluator import ToyEvaluator, toy_problem
-from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
+from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate, Recompute
 from trnsim.plan.economics import plan_outcome
 from trnsim.plan.errors import NoFeasiblePlanError
 from trnsim.plan.evaluator import Infeasible
@@ -41,7 +41,9 @@ def brute_force_candidates(problem: Problem, space: SearchSpace) -> set[Candidat
         ok = (
             tp <= problem.system.ranks_per_node and model.num_heads % tp == 0 and kv_ok
             and job.seq_len % cp == 0 and pp * v <= model.num_layers and not (v > 1 and pp == 1)
-            and (not space.even_layers or model.num_layers % (pp * v) == 0)
+            and (not space.even_layers or model.num_layers % pp == 0
+                 or (pp > 2 and (model.num_layers + 2) % pp == 0))
+            and model.num_layers // pp >= v
             and job.global_batch % (dp * mb) == 0 and not (zero > 0 and dp == 1)
             and not (v > 1 and (job.global_batch // (dp * mb)) % pp)
         )
@@ -66,9 +68,24 @@ def test_space_matches_brute_force_enumeration(even_layers: bool) -> None:
     enumerated = [c for g in candidate_groups(problem, space) for c in g.members]
     assert len(enumerated) == len(set(enumerated))
     assert set(enumerated) == brute_force_candidates(problem, space)
-    # 9 layers: pp·interleave = 4 or 8 only without even_layers; pp 3 (×1) is allowed in both.
+    # 9 layers: pp·interleave = 4 or 8 only without even_layers; pp 3 (×1) is allowed in both, and
+    # pp 3 × 2 too (stages of 3 layers in uneven chunks of 2 + 1, as Megatron's virtual stages).
     depths = {c.pp * c.interleave for c in enumerated}
-    assert (4 in depths) is (not even_layers) and 3 in depths
+    assert (4 in depths) is (not even_layers) and 3 in depths and 6 in depths
+
+
+def test_llama3_405b_interleaves_126_layers_on_16_stages() -> None:
+    from trnsim.plan.adapters import model_shape
+    from trnsim.workload.models import load_model
+
+    # 16 does not divide 126, but 126 + 2 = 128 does: stages of 7, 8 x 14, 7 (Llama 3), and each
+    # has >= 2 layers, so interleave 2 and 4 are in the space; 8 is not (7 < 8).
+    problem = replace(toy_problem(ranks=2048, global_batch=2048, tokens=1e12),
+                      model=model_shape(load_model("llama3-405b")))
+    space = SearchSpace(tp=(8,), pp=(16,), cp=(1,), interleave=(1, 2, 4, 8), zero_stages=(1,),
+                        micro_batches=(1,), recompute=(Recompute.NONE,))
+    found = {c.interleave for g in candidate_groups(problem, space) for c in g.members if c.pp == 16}
+    assert found == {1, 2, 4}
 
 
 @pytest.mark.parametrize("capacity_bytes", [2e9, 6e9, 64e9])
@@ -159,3 +176,18 @@ def test_no_plan_raises_one_line_error() -> None:
         search_plans(toy_problem(ranks=32), ToyEvaluator(capacity_bytes=1e6), SMALL_SPACE)
     message = str(info.value)
     assert "\n" not in message and "memory" in message and "toy" in message
+
+
+def test_sequence_parallel_follows_the_job_with_tp() -> None:
+    from dataclasses import replace
+
+    from tests.plan.toy_evaluator import toy_problem
+    from trnsim.plan.candidate import Candidate
+    from trnsim.plan.cluster_evaluator import to_parallel_plan
+
+    problem = toy_problem(ranks=16)
+    assert problem.job.sequence_parallel  # the default
+    assert to_parallel_plan(problem, Candidate(tp=4, pp=1, dp=4)).sequence_parallel
+    assert not to_parallel_plan(problem, Candidate(tp=1, pp=1, dp=16)).sequence_parallel
+    off = replace(problem, job=problem.job.model_copy(update={"sequence_parallel": False}))
+    assert not to_parallel_plan(off, Candidate(tp=4, pp=1, dp=4)).sequence_parallel

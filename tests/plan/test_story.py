@@ -30,7 +30,7 @@ def test_headline_names_fastest_cheapest_and_trn2_against_trn1_and_p5e() -> None
         "At 64 chips each, trn2 trains fastest: 10.0 days, 1.25× faster than the next, p5e; the cheapest "
         "priced is trn1 at $100k (the next, p5e, costs 1.30× as much). trn2 is 4.00× faster than trn1 and "
         "1.25× faster than p5e. trn2 has no public price: it is 30% / 40% better in price-performance than "
-        "p5e at $100.00 and $92.86 per node-hour or less.")
+        "p5e (this job's cost, goodput included) at $100.00 and $92.86 per node-hour or less.")
 
 
 def test_headline_carries_the_error_band_and_says_when_nothing_fits() -> None:

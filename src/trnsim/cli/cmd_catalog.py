@@ -55,8 +55,9 @@ def chips(catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
         table.add_column(col)
     for s in specs:
         power = "unknown" if s.power_w is None else f"{s.power_w:.0f} W ({s.power_confidence})"
-        table.add_row(s.name, s.family.value, _fmt(s.peak_flops_bf16, "FLOPS"),
-                      _fmt(s.peak_flops_fp8, "FLOPS"), f"{s.hbm_bytes / 2**30:.0f} GiB",
+        fp8 = _fmt(s.peak_flops_fp8, "FLOPS") + (f" ({s.fp8_format})" if s.fp8_format else "")
+        table.add_row(s.name, s.family.value, _fmt(s.peak_flops_bf16, "FLOPS"), fp8,
+                      f"{s.hbm_bytes / 2**30:.0f} GiB",
                       _fmt(s.hbm_bw_bytes_per_s, "B/s"), power, str(s.ranks_per_chip()))
     Console().print(table)
 

@@ -35,6 +35,7 @@ from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.cluster.goodput import GoodputResult
 from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
 from trnsim.cluster.step import COMPUTE_DETAIL_KEYS
+from trnsim.cluster.traffic import CPExchange
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, load_system
 from trnsim.workload.durations import format_duration
@@ -173,6 +174,7 @@ def estimate(
     ] = None,
     cp: Annotated[int, typer.Option("--cp", "--context-parallel-size", min=1,
                                     help="context-parallel size")] = 1,
+    cp_exchange: Annotated[CPExchange, typer.Option(help="how CP ranks exchange K/V")] = CPExchange.RING,
     ep: Annotated[int, typer.Option("--ep", "--expert-model-parallel-size", min=1,
                                     help="expert-parallel size (taken from the DP ranks)")] = 1,
     zero: Annotated[int, typer.Option(min=0, max=3, help="ZeRO stage 0-3")] = 0,
@@ -191,11 +193,17 @@ def estimate(
         int, typer.Option("--interleave", "--virtual-pipeline-model-parallel-size", min=1,
                           help="virtual pipeline stages per rank (interleaved 1F1B)")
     ] = 1,
+    first_stage_layers: Annotated[int | None, typer.Option(
+        "--decoder-first-pipeline-num-layers", min=1, help="layers on the first pipeline stage")] = None,
+    last_stage_layers: Annotated[int | None, typer.Option(
+        "--decoder-last-pipeline-num-layers", min=1, help="layers on the last pipeline stage")] = None,
     schedule: Annotated[
         Schedule | None,
         typer.Option(help="pipeline schedule (default: 1f1b, interleaved when --interleave > 1)"),
     ] = None,
-    sequence_parallel: Annotated[bool, typer.Option(help="sequence parallelism with TP")] = False,
+    sequence_parallel: Annotated[
+        bool, typer.Option(help="sequence parallelism with TP (the frameworks' default; applies when tp > 1)")
+    ] = True,
     overlap_dp: Annotated[bool, typer.Option(help="overlap DP communication with backward")] = True,
     overlap_tp: Annotated[bool, typer.Option(help="overlap TP communication with GEMMs")] = False,
     precision: Annotated[Precision, typer.Option(help="training precision")] = Precision.BF16,
@@ -261,8 +269,11 @@ def estimate(
         micro_batch=micro_batch,
         global_batch=global_batch if global_batch is not None else dp * micro_batch,
         interleave=interleave,
+        first_stage_layers=first_stage_layers,
+        last_stage_layers=last_stage_layers,
         schedule=chosen,
-        sequence_parallel=sequence_parallel,
+        sequence_parallel=sequence_parallel and tp > 1,
+        cp_exchange=cp_exchange,
         overlap_dp_comm=overlap_dp,
         overlap_tp_comm=overlap_tp,
         flash_attention=flash_attention,

@@ -90,13 +90,14 @@ def _parse_ints(text: str, what: str, example: str) -> list[int]:
 
 
 def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, deadline: float | None,
-         budget: float | None, objective: Objective, pue: float) -> TrainingJob:
+         budget: float | None, objective: Objective, pue: float,
+         sequence_parallel: bool = True) -> TrainingJob:
     from pydantic import ValidationError
 
     try:
         return TrainingJob(tokens=parse_count(tokens, "--tokens"), seq_len=seq_len, global_batch=global_batch,
                            precision=precision, deadline_days=deadline, budget_usd=budget,
-                           objective=objective, pue=pue)
+                           objective=objective, pue=pue, sequence_parallel=sequence_parallel)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -226,6 +227,8 @@ def plan_command(
     objective: Annotated[Objective, Opt("--objective", help="rank plans by time to train or by cost")] = (
         Objective.TIME),
     pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
+    sequence_parallel: Annotated[bool, Opt(
+        "--sequence-parallel/--no-sequence-parallel", help="sequence parallelism with TP > 1")] = True,
     top: Annotated[int, Opt("--top", min=1, help="how many of the best plans to show")] = 5,
     space_profile: Annotated[SpaceProfile, Opt(
         "--space", help="search space: full (every plan) or quick (about 1/8 of them; docs/planner.md)")] = (
@@ -243,7 +246,7 @@ def plan_command(
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
     _check_outputs(json_out, csv_out, html_out)
     check_catalog_dir(catalog)
-    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
+    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_shape = resolve_model(model)
     system_shape = resolve_system(system, catalog, lnc)
     if launch is not None:
@@ -316,6 +319,8 @@ def compare_command(
     seq_len: Annotated[int, Opt("--seq-len", min=1, help="sequence length in tokens")] = 4096,
     precision: Annotated[Precision, Opt("--precision", help="training precision")] = Precision.BF16,
     pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
+    sequence_parallel: Annotated[bool, Opt(
+        "--sequence-parallel/--no-sequence-parallel", help="sequence parallelism with TP > 1")] = True,
     catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
     space_profile: Annotated[SpaceProfile, Opt(
         "--space", help="search space: quick (the default here, unlike plan's: compare runs a search per "
@@ -331,7 +336,7 @@ def compare_command(
     check_catalog_dir(catalog)
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
         raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
-    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue)
+    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue, sequence_parallel)
     model_shape = resolve_model(model)
     names = [s.strip() for s in systems.split(",") if s.strip()]
     if not names:
@@ -439,7 +444,7 @@ def resolve_reference(reference: str | None, names: list[str]) -> str | None:
 def _system_meta(system: SystemShape) -> dict[str, Any]:
     return {"price_usd_per_node_hour": system.price_usd_per_node_hour, "price_date": system.price_date,
             "price_source": system.price_source, "power_w_per_chip": system.power_w_per_chip,
-            "power_source": system.power_note}
+            "power_source": system.power_note, "power_confidence": system.power_confidence}
 
 
 @app.command("sweep")

@@ -12,7 +12,11 @@ With ``p`` stages, ``m`` micro-batches per step, per-stage forward and backward 
   sends, and the first stage holds ``p (1 + (p - 1)/(p v))`` micro-batches' worth of activations
   (Korthikanti et al. 2022, section 4.2.3). Megatron requires ``m`` to be a multiple of ``p``.
 
-The bubble fraction ``(p - 1) / (v m)`` is relative to the ideal (bubble-free) time.
+The bubble fraction ``(p - 1) / (v m)`` is relative to the ideal (bubble-free) time
+(Narayanan et al. 2021, section 2.2). With unequal stages (Llama 3's lighter first and last stages)
+the fill and drain pass once through every stage but the slowest, which sets the steady state:
+the step is ``sum_i t_i + (m - 1) t_max`` for 1F1B, so the bubble is ``(sum_i t_i - t_max) / v``
+instead of ``(p - 1) t_max / v``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from enum import StrEnum
 
 from trnsim.errors import ConfigError
 
-__all__ = ["PipelineTiming", "Schedule", "pipeline_timing"]
+__all__ = ["PipelineTiming", "Schedule", "chunk_layers", "held_microbatches", "pipeline_timing"]
 
 
 class Schedule(StrEnum):
@@ -54,12 +58,15 @@ def pipeline_timing(
     bwd_s: float,
     interleave: int = 1,
     p2p_s: float = 0.0,
+    fill_s: float | None = None,
 ) -> PipelineTiming:
     """Timing of one training step's pipeline (per-microbatch, per-stage times in seconds).
 
     ``p2p_s`` is the time of one activation (or gradient) send between adjacent stages; a
     micro-batch crosses ``v`` boundaries forward and ``v`` backward on each device, and the
-    warm-up/cool-down chain adds ``2 (p - 1)`` more on the critical path.
+    warm-up/cool-down chain adds ``2 (p - 1)`` more on the critical path. ``fill_s``: the summed
+    per-micro-batch time (forward + backward) of every stage but the slowest; by default the
+    ``p - 1`` others are as slow as it.
     """
     if stages < 1 or microbatches < 1 or interleave < 1:
         raise ConfigError(
@@ -73,7 +80,9 @@ def pipeline_timing(
     p, m, v = stages, microbatches, interleave
     per_mb = fwd_s + bwd_s
     compute = m * per_mb
-    bubble = (p - 1) * per_mb / v
+    if fill_s is not None and fill_s < 0:
+        raise ConfigError(f"pipeline fill time must be >= 0 s, got {fill_s}")
+    bubble = ((p - 1) * per_mb if fill_s is None else fill_s) / v
     p2p = 0.0 if p == 1 else (2 * v * m + 2 * (p - 1)) * p2p_s
     if schedule is Schedule.GPIPE:
         inflight = float(m)
@@ -89,6 +98,37 @@ def pipeline_timing(
         bubble_fraction=bubble / compute if compute > 0 else 0.0,
         inflight_microbatches=inflight,
     )
+
+
+def chunk_layers(layers: int, interleave: int) -> list[int]:
+    """Layers of each of a stage's ``interleave`` model chunks: as even as possible, earlier ones larger."""
+    base, extra = divmod(layers, interleave)
+    return [base + (1 if i < extra else 0) for i in range(interleave)]
+
+
+def held_microbatches(schedule: Schedule, stages: int, microbatches: int, interleave: int, stage: int,
+                      layers: int) -> float:
+    """Activations stage ``stage`` holds at its peak, in micro-batches of its whole ``layers``.
+
+    Megatron-LM's schedules (Narayanan et al. 2021; Korthikanti et al. 2022, section 4.2.3):
+
+    * GPipe: all ``m`` micro-batches.
+    * 1F1B: ``p - stage - 1`` warm-up forwards, then one more forward before the first backward:
+      ``min(p - stage, m)``.
+    * Interleaved: ``2 (p - stage - 1) + (v - 1) p`` warm-up forwards of model chunks, plus one,
+      at most ``m v``; the ``k``-th forward runs chunk ``(k // p) mod v``, and chunks may differ in
+      size (uneven stages), so the held layers are summed chunk by chunk. With equal chunks the first
+      stage holds ``p + (p - 1) / v`` micro-batches, Korthikanti's ``p (1 + (p - 1)/(p v))``.
+    """
+    p, m, v = stages, microbatches, interleave
+    if schedule is Schedule.GPIPE:
+        return float(m)
+    if schedule is Schedule.ONE_F_ONE_B or v == 1:
+        return float(max(1, min(p - stage, m)))
+    chunks = chunk_layers(layers, v)
+    forwards = min(2 * (p - stage - 1) + (v - 1) * p + 1, m * v)
+    held = sum(chunks[(k // p) % v] for k in range(forwards))
+    return held / layers
 
 
 def inflight_whole(timing: PipelineTiming) -> int:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from trnsim.cluster.notation import plan_notation
 from trnsim.cluster.pipeline import Schedule
+from trnsim.cluster.traffic import CPExchange
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.workload.options import Recompute
 
@@ -75,9 +76,15 @@ class ParallelPlan(BaseModel):
     micro_batch: int = Field(1, ge=1, description="sequences per micro-batch per DP rank")
     global_batch: int = Field(1, ge=1, description="sequences per optimizer step")
     interleave: int = Field(1, ge=1, description="virtual pipeline stages per rank (1 = none)")
+    first_stage_layers: int | None = Field(
+        None, ge=1, description="layers on the first pipeline stage (Megatron's "
+        "--decoder-first-pipeline-num-layers; None: one fewer than the middle ones when pp does not divide)")
+    last_stage_layers: int | None = Field(
+        None, ge=1, description="layers on the last pipeline stage (--decoder-last-pipeline-num-layers)")
     schedule: Schedule = Schedule.ONE_F_ONE_B
     recompute: Recompute = Recompute.NONE
     sequence_parallel: bool = False
+    cp_exchange: CPExchange = Field(CPExchange.RING, description="how CP ranks exchange K/V")
     overlap_dp_comm: bool = True
     overlap_tp_comm: bool = False
     flash_attention: bool = Field(True, description="fused attention keeping no score matrix")
@@ -94,6 +101,8 @@ class ParallelPlan(BaseModel):
             raise ValueError(
                 f"interleave={self.interleave} needs schedule 'interleaved', got '{self.schedule}'"
             )
+        if (self.first_stage_layers is not None or self.last_stage_layers is not None) and self.pp == 1:
+            raise ValueError("first/last stage layers need pp > 1")
         if self.sequence_parallel and self.tp == 1:
             raise ValueError("sequence_parallel splits activations over the TP group; it needs tp > 1")
         return self

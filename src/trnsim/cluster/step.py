@@ -27,7 +27,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput
-from trnsim.cluster.pipeline import Schedule, pipeline_timing
+from trnsim.cluster.pipeline import Schedule, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
 from trnsim.cluster.topology import TopologySpec, topology_for_system
@@ -41,7 +41,9 @@ from trnsim.cluster.traffic import (
 )
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
+from trnsim.devicetime.param_passes import load_param_passes, param_pass_ops
 from trnsim.devicetime.timing import time_op
+from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
@@ -204,6 +206,22 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             row["fused"] += effect.fused_s
             row["hidden"] += effect.hidden_s
             row["step"] += effect.seconds
+        # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
+        # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
+        # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
+        # BF16/FP32 every micro-batch, as dp_comm charges); lower stages hold every parameter.
+        params = graph.params.total
+        if plan.effective_zero_stage == 3:
+            params = (math.ceil(graph.params.dense / (plan.dp * plan.cp))
+                      + math.ceil(graph.params.expert / max(1, plan.dp * plan.cp // plan.ep)))
+        passes = param_pass_ops(params, load_param_passes(system.chip))
+        for op in passes:
+            seconds = time_op(op, system)
+            forward = op.phase is Phase.FWD
+            sums[(forward, None)] = sums.get((forward, None), 0.0) + seconds
+            row = by_class.setdefault("param_passes", dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
+            row["alone"] += seconds
+            row["step"] += seconds
         return _StageTime(
             fwd_s=sums.get((True, None), 0.0),
             bwd_s=sums.get((False, None), 0.0),
@@ -222,7 +240,9 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             by_class=by_class,
         )
 
-    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention)
+    zero3 = plan.effective_zero_stage == 3
+    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
+            plan.dp if zero3 else 1, plan.cp if zero3 else 1, plan.ep if zero3 else 1)
     return _by_identity("stage", (model, system), rest, compute)
 
 
@@ -244,7 +264,7 @@ def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: in
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
-            inflight: int) -> MemoryBreakdown:
+            inflight: float) -> MemoryBreakdown:
     rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
             inflight, plan.flash_attention)
     return _by_identity("memory", (model,), rest, lambda: estimate_memory(
@@ -259,24 +279,40 @@ def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
         model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)))
 
 
-def stage_layers(num_layers: int, pp: int) -> list[int]:
+def stage_layers(num_layers: int, pp: int, first: int | None = None, last: int | None = None) -> list[int]:
     """Transformer layers per pipeline stage.
 
-    Even when ``pp`` divides the layers; otherwise the middle stages take one layer more and the
-    first and last stages (which also hold the embedding and the output layer) one fewer, as in
-    Llama 3 405B's 126 layers on 16 stages (Meta, 2024) and Megatron-LM's uneven first/last stages.
+    ``first`` / ``last`` fix the first and last stages' layers (Megatron-LM's
+    ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``); the other
+    stages share the rest. Without them: even when ``pp`` divides the layers; otherwise the middle
+    stages take one layer more and the first and last stages (which also hold the embedding and the
+    output layer) one fewer, as in Llama 3 405B's 126 layers on 16 stages (Meta, 2024). Middle
+    stages that cannot split evenly differ by one layer, the earlier ones taking more.
     """
-    base, extra = divmod(num_layers, pp)
-    counts = [base] * pp
-    order = [*range(1, pp - 1), 0, pp - 1] if pp > 2 else list(range(pp))
-    for stage in order[:extra]:
-        counts[stage] += 1
-    return counts
+    if first is None and last is None:
+        base, extra = divmod(num_layers, pp)
+        counts = [base] * pp
+        order = [*range(1, pp - 1), 0, pp - 1] if pp > 2 else list(range(pp))
+        for stage in order[:extra]:
+            counts[stage] += 1
+        return counts
+    fixed = [s for s in (first, last) if s is not None]
+    free = pp - len(fixed)
+    rest = num_layers - sum(fixed)
+    if pp < 2 or rest < free or (free == 0 and rest != 0) or min(fixed) < 1:
+        raise ConfigError(
+            f"first/last stage layers {first}/{last} leave {rest} of the {num_layers} layers for "
+            f"{free} other stage(s) of {pp}; each stage needs at least one layer and all layers a stage")
+    base, extra = divmod(rest, free) if free else (0, 0)
+    middle = [base + (1 if i < extra else 0) for i in range(free)]
+    head = [first] if first is not None else [middle.pop(0)]
+    tail = [last] if last is not None else [middle.pop()]
+    return head + middle + tail
 
 
-def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int,
-                     pp: int) -> tuple[tuple[str, int, Shard], ...]:
-    counts = stage_layers(model.num_layers, pp)
+def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int, pp: int,
+                     first: int | None = None, last: int | None = None) -> tuple[tuple[str, int, Shard], ...]:
+    counts = stage_layers(model.num_layers, pp, first, last)
     starts = [sum(counts[:i]) for i in range(pp)]
 
     def shard(role: str, stage: int) -> tuple[str, int, Shard]:
@@ -288,13 +324,14 @@ def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int,
         return (shard("first", 0),)
     if pp == 2:
         return (shard("first", 0), shard("last", 1))
-    middle = 1 if counts[1] > counts[pp // 2] else pp // 2  # a stage with the most layers
+    middle = max(range(1, pp - 1), key=lambda s: (counts[s], -s))  # a middle stage with the most layers
     return (shard("first", 0), shard("middle", middle), shard("last", pp - 1))
 
 
 def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> tuple[tuple[str, int, Shard], ...]:
     """Shards of the distinct stages by role: first, a middle one with the most layers (pp > 2), last."""
-    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp)
+    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.first_stage_layers,
+            plan.last_stage_layers)
     return _by_identity("shards", (model,), rest, lambda: _stage_shards_of(model, *rest))
 
 
@@ -341,10 +378,15 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
     if depth > model.num_layers:
         _fail(InfeasibleReason.PIPELINE_DEPTH,
               f"{where}: pp*interleave = {depth} stages is deeper than the {model.num_layers} layers")
-    if plan.interleave > 1 and model.num_layers % depth:
+    try:
+        counts = stage_layers(model.num_layers, plan.pp, plan.first_stage_layers, plan.last_stage_layers)
+    except ConfigError as error:
+        _fail(InfeasibleReason.PIPELINE_DEPTH, f"{where}: {error}")
+    if min(counts) < plan.interleave:
+        # Uneven (virtual) stages are allowed, as in Megatron-LM; every model chunk needs a layer.
         _fail(InfeasibleReason.PIPELINE_DEPTH,
-              f"{where}: the interleaved schedule needs pp*interleave = {depth} to divide the "
-              f"{model.num_layers} layers")
+              f"{where}: a stage of {min(counts)} layers cannot hold interleave={plan.interleave} "
+              "model chunks of at least one layer")
     if plan.global_batch % (plan.dp * plan.micro_batch):
         _fail(InfeasibleReason.BATCH,
               f"{where}: global_batch={plan.global_batch} is not a multiple of dp*micro_batch = "
@@ -355,25 +397,18 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
               f"multiple of pp={plan.pp}")
 
 
-def _inflight(plan: ParallelPlan) -> int:
-    timing = pipeline_timing(plan.schedule, plan.pp, plan.microbatches, 1.0, 1.0, plan.interleave)
-    return max(1, math.ceil(timing.inflight_microbatches - 1e-9))
-
-
 def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
                   precision: Precision) -> dict[str, MemoryBreakdown]:
     """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
 
-    In 1F1B stage ``i`` holds ``p - i`` micro-batches; the last stage holds one.
+    Activations held at each stage's peak follow the schedule's warm-up (:func:`held_microbatches`):
+    in 1F1B stage ``i`` holds ``p - i`` micro-batches, the last stage one; interleaved, whole model
+    chunks of uneven size are counted layer by layer.
     """
-    inflight = _inflight(plan)
     out: dict[str, MemoryBreakdown] = {}
     for role, stage, shard in _stage_shards(model, plan):
-        # GPipe: every stage holds all micro-batches; 1F1B: stage i holds p - i (at most the first's).
-        if plan.schedule is Schedule.GPIPE or stage == 0:
-            held = inflight
-        else:
-            held = max(1, min(inflight, plan.pp - stage))
+        held = held_microbatches(plan.schedule, plan.pp, plan.microbatches, plan.interleave, stage,
+                                 shard.layers or model.num_layers)
         out[role] = _memory(model, shard, plan, seq_len, precision, held)
     return out
 
@@ -465,11 +500,13 @@ def estimate_step(
 
     # Per-stage time of one micro-batch: device compute plus the collectives inside the layers.
     best: tuple[float, float, _StageTime, dict[str, float], Shard] | None = None
-    for _role, _stage, shard in _stage_shards(model, plan):
+    stage_total: dict[str, float] = {}
+    for role, _stage, shard in _stage_shards(model, plan):
         dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
         layers, moe_layers = dev.layers, dev.moe_layers
         tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel, plan.recompute)
-        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute)
+        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
+                     dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
         ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp, plan.sequence_parallel,
                      plan.recompute)
         tp_f, tp_b = tp.fwd_s, tp.bwd_s
@@ -479,11 +516,12 @@ def estimate_step(
         else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
             tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
                      + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
-        cp_f, cp_b = max(0.0, cp.fwd_s - dev.attention_fwd_s), max(0.0, cp.bwd_s - dev.attention_bwd_s)
+        cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
         fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
         bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s
         parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
                  "ep_comm": ep.total_s}
+        stage_total[role] = fwd + bwd
         if best is None or fwd + bwd > best[0] + best[1]:
             best = (fwd, bwd, dev, parts, shard)
     assert best is not None
@@ -491,7 +529,10 @@ def estimate_step(
     bwd_compute = slow.bwd_s
 
     p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
-    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p)
+    # Fill and drain cross every stage but the slowest once; the p - 2 middle ones as the representative.
+    counts = {"first": 1, "last": 1, "middle": max(0, p - 2)}
+    fill = sum(counts[role] * t for role, t in stage_total.items()) - (fwd + bwd) if p > 1 else 0.0
+    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p, max(0.0, fill))
 
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     zero = plan.effective_zero_stage

@@ -12,8 +12,13 @@ activation on a rank, ``b (s / cp) h`` BF16 values.
   ``LinearWithAsyncCommunication``): the 2 all-gathers of the row-parallel output gradients are
   exposed; the column-parallel input re-gathers and input-gradient reduce-scatters run beside
   those layers' GEMMs (``behind_dgrad_s``/``behind_wgrad_s``).
-* CP (ring attention): per layer forward, ``cp - 1`` ring steps each passing this rank's K and V
-  chunk; backward passes K, V and their gradients (twice the bytes).
+* CP, ring exchange (Megatron-LM / Transformer Engine): per layer forward, ``cp - 1`` ring steps
+  each passing this rank's K and V chunk; backward passes K, V and their gradients (twice the
+  bytes). Each transfer hides behind one step's attention block; with the causal mask and the
+  load-balanced layout (each rank holds chunks ``i`` and ``2 cp - 1 - i``) every step computes
+  half of a full block pair, ``1 / cp`` of the rank's attention, so only what a transfer takes
+  beyond that is exposed. CP, all-gather exchange (Llama 3, Meta 2024): K and V gathered before
+  attention (small with GQA), their gradients reduce-scattered after; exposed.
 * EP: per MoE layer forward, a dispatch and a combine all-to-all of the tokens routed from this
   rank (``top-k`` copies of each token's hidden vector); backward the same.
 * PP: per micro-batch, each stage boundary sends ``A / tp`` (Megatron's scatter-gather send).
@@ -26,6 +31,7 @@ activation on a rank, ``b (s / cp) h`` BF16 values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.placement import GroupPlacement
@@ -36,6 +42,7 @@ __all__ = [
     "ACTIVATION_BYTES",
     "GRAD_REDUCE_BYTES",
     "PARAM_GATHER_BYTES",
+    "CPExchange",
     "DpTraffic",
     "PhaseComm",
     "cp_comm",
@@ -52,6 +59,13 @@ ACTIVATION_BYTES = 2
 GRAD_REDUCE_BYTES = 4
 #: Parameters are gathered as their BF16 working copy.
 PARAM_GATHER_BYTES = 2
+
+
+class CPExchange(StrEnum):
+    """How context-parallel ranks exchange keys and values."""
+
+    RING = "ring"  # pass K/V chunks around the ring, overlapping attention step by step
+    ALL_GATHER = "all-gather"  # gather all K/V before attention (Llama 3's choice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +117,14 @@ def tp_comm(
 
 def cp_comm(
     model: ModelConfig, group: GroupPlacement, layers: int, micro_batch: int, seq_len: int, tp: int,
-    recompute: Recompute,
+    recompute: Recompute, attention_fwd_s: float = 0.0, attention_bwd_s: float = 0.0,
+    exchange: CPExchange = CPExchange.RING,
 ) -> PhaseComm:
-    """Ring-attention K/V exchange of ``layers`` layers, one micro-batch (before overlap)."""
+    """Exposed CP K/V exchange of ``layers`` layers, one micro-batch.
+
+    ``attention_fwd_s`` / ``attention_bwd_s``: this rank's attention compute over the same layers,
+    which the ring's transfers hide behind step by step (0: nothing hides them).
+    """
     cp = group.size
     if cp == 1 or layers == 0:
         return PhaseComm(0.0, 0.0)
@@ -114,9 +133,17 @@ def cp_comm(
     else:
         kv_heads = max(1, model.num_kv_heads // tp)
     chunk = micro_batch * (seq_len / cp) * kv_heads * (model.qk_head_dim + model.v_dim) * ACTIVATION_BYTES
-    step = collective_time(Collective.SEND_RECV, chunk, group).time_s
-    fwd = layers * (cp - 1) * step
-    bwd = layers * (cp - 1) * collective_time(Collective.SEND_RECV, 2 * chunk, group).time_s
+    if exchange is CPExchange.ALL_GATHER:
+        gather = collective_time(Collective.ALL_GATHER, cp * chunk, group).time_s
+        scatter = collective_time(Collective.REDUCE_SCATTER, cp * chunk, group).time_s
+        # Backward gathers K/V again (they are not kept) and reduce-scatters their gradients.
+        return _with_recompute(layers * gather, layers * (gather + scatter), recompute)
+    send_f = collective_time(Collective.SEND_RECV, chunk, group).time_s
+    send_b = collective_time(Collective.SEND_RECV, 2 * chunk, group).time_s
+    block_f, block_b = attention_fwd_s / layers / cp, attention_bwd_s / layers / cp
+    fwd = layers * (cp - 1) * max(0.0, send_f - block_f)
+    bwd = layers * (cp - 1) * max(0.0, send_b - block_b)
+    # A full recompute reruns the forward ring behind the recomputed attention.
     return _with_recompute(fwd, bwd, recompute)
 
 

@@ -25,6 +25,7 @@ from trnsim.devicetime.cache import LatencyCache, default_cache
 from trnsim.devicetime.efficiency import load_efficiency
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
+from trnsim.devicetime.param_passes import load_param_passes, param_pass_ops
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.roofline import roofline_time_s
 from trnsim.devicetime.tables import OpTable, find_table
@@ -202,9 +203,17 @@ def time_op(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.A
     return time_op_detailed(op, chip, method, ranks_per_chip).seconds
 
 
+class _HasTotal(Protocol):
+    @property
+    def total(self) -> int: ...
+
+
 class _HasOps(Protocol):
     @property
     def ops(self) -> Sequence[Op]: ...
+
+    @property
+    def params(self) -> _HasTotal: ...
 
     @property
     def optimizer_ops(self) -> Sequence[Op]: ...
@@ -257,6 +266,9 @@ def time_step(graph: _HasOps, chip: ChipSpec | SystemSpec, method: Method | str 
     rules = load_fusion(_rank(chip, ranks_per_chip).chip)
     effects = apply_fusion(graph.ops, [t.seconds for t in alone], rules)
     compute = tuple(OpTime(t.op, e.seconds, t.method) for t, e in zip(alone, effects, strict=True))
+    # The precision mode's passes over the rank's weights and gradients (param_passes.py).
+    passes = param_pass_ops(graph.params.total, load_param_passes(_rank(chip, ranks_per_chip).chip))
+    compute += tuple(time_op_detailed(op, chip, method, ranks_per_chip) for op in passes)
     saved: dict[OpClass, tuple[float, float]] = {}
     for t, e in zip(alone, effects, strict=True):
         fused, hidden = saved.get(t.op.op_class, (0.0, 0.0))

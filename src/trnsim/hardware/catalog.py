@@ -77,6 +77,7 @@ class Confidence(StrEnum):
     PUBLISHED = "published"  # vendor documentation or datasheet
     THIRD_PARTY = "third-party"  # a price list or article, not the vendor
     ESTIMATE = "estimate"  # an analyst's or our own estimate
+    DERIVED = "derived"  # computed from published figures (the note says how)
     UNCONFIRMED = "unconfirmed"  # reported but not confirmed by a primary source
     USER = "user"  # given by the user's own file
 
@@ -103,6 +104,8 @@ class ChipSpec(BaseModel):
     family: ChipFamily
     peak_flops_bf16: float
     peak_flops_fp8: float | None = None
+    #: The 8-bit format ``peak_flops_fp8`` is quoted for when it is not plain FP8 (Trn3: 'MXFP8').
+    fp8_format: str | None = None
     peak_flops_fp16: float | None = None
     peak_flops_fp32: float | None = None
     hbm_bytes: float
@@ -201,6 +204,7 @@ _CHIP_FIELDS: dict[str, _Field] = {
     "family": _Field(None, True),
     "peak_flops_bf16": _Field(QuantityKind.FLOPS, True),
     "peak_flops_fp8": _Field(QuantityKind.FLOPS),
+    "fp8_format": _Field(None),
     "peak_flops_fp16": _Field(QuantityKind.FLOPS),
     "peak_flops_fp32": _Field(QuantityKind.FLOPS),
     "hbm_bytes": _Field(QuantityKind.BYTES, True),

@@ -32,9 +32,10 @@ def system_shape(system: SystemSpec) -> SystemShape:
     if power is None and system.node_power_w is not None:
         power = system.node_power_w / system.chips_per_node
         provenance = system.sources.get("node_power_w")
-    note = None
+    note = confidence = None
     if power is not None and provenance is not None:
         note = f"{provenance.confidence.value}: {provenance.source}"
+        confidence = provenance.confidence.value
     return SystemShape(
         name=system.name,
         chips_per_node=system.chips_per_node,
@@ -45,5 +46,6 @@ def system_shape(system: SystemSpec) -> SystemShape:
         price_source=system.price_source,
         power_w_per_chip=power,
         power_note=note,
+        power_confidence=confidence,
         config=system,
     )

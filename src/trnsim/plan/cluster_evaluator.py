@@ -51,7 +51,7 @@ def to_parallel_plan(problem: Problem, c: Candidate) -> ParallelPlan:
         tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage, micro_batch=c.micro_batch,
         global_batch=problem.job.global_batch, interleave=c.interleave,
         schedule=Schedule.INTERLEAVED if c.interleave > 1 else Schedule.ONE_F_ONE_B,
-        recompute=c.recompute, sequence_parallel=c.tp > 1,
+        recompute=c.recompute, sequence_parallel=problem.job.sequence_parallel and c.tp > 1,
     )
 
 

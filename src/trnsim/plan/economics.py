@@ -44,6 +44,8 @@ class PlanOutcome:
     meets_budget: bool
     #: The validation error of the system's platform family (None: no band known, e.g. a custom chip).
     error_band: ErrorBand | None = None
+    #: Confidence of the power figure behind ``energy_mwh`` (e.g. 'estimate' for Trn2's 500 W).
+    energy_confidence: str | None = None
 
     def band_range(self, value: float | None) -> tuple[float, float] | None:
         """``value`` (step time, time-to-train or cost: they scale together) minus and plus the band."""
@@ -89,6 +91,7 @@ class PlanOutcome:
             "instance_hours": self.instance_hours,
             "cost_usd": self.cost_usd,
             "energy_mwh": self.energy_mwh,
+            "energy_confidence": self.energy_confidence,
             "meets_deadline": self.meets_deadline,
             "meets_budget": self.meets_budget,
             **self._band_dict(),
@@ -132,6 +135,7 @@ def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepEstimate)
         energy_mwh=energy,
         meets_deadline=meets_deadline,
         meets_budget=meets_budget,
+        energy_confidence=None if energy is None else system.power_confidence,
         error_band=_band(system.config),
     )
 

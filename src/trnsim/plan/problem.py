@@ -56,6 +56,8 @@ class SystemShape:
     price_source: str | None = None
     power_w_per_chip: float | None = None
     power_note: str | None = None
+    #: Confidence of the power figure ('published', 'estimate', ...); energy inherits it.
+    power_confidence: str | None = None
     config: Any = field(default=None, compare=False, repr=False)
 
     @property
@@ -77,6 +79,8 @@ class TrainingJob(BaseModel):
     budget_usd: float | None = Field(default=None, gt=0)
     pue: float = Field(default=1.0, ge=1.0, description="power usage effectiveness applied to energy")
     objective: Objective = Objective.TIME
+    #: Sequence parallelism with every TP > 1 plan (the default of NxD, NeMo and Megatron with TP).
+    sequence_parallel: bool = True
 
     @model_validator(mode="after")
     def _batch_fits_tokens(self) -> TrainingJob:

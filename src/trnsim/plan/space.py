@@ -8,8 +8,11 @@ the planner counts):
 - tp divides the attention heads, and tp and the KV heads divide one another (KV heads are
   replicated when tp exceeds them);
 - cp divides the sequence length; ep divides the experts and the data-parallel ranks;
-- pp × interleave ≤ layers (or divides them, with ``even_layers``); interleave > 1 only with pp > 1
-  and a micro-batch count divisible by pp (Megatron's rule for the interleaved schedule);
+- pp × interleave ≤ layers; with ``even_layers`` pp divides the layers or leaves the first and last
+  stages one layer fewer (Llama 3 405B: 126 layers on 16 stages of 7, 8, ..., 8, 7), and every stage
+  has at least ``interleave`` layers (uneven virtual stages, as Megatron-LM's); interleave > 1
+  only with pp > 1 and a micro-batch count divisible by pp (Megatron's rule for the interleaved
+  schedule);
 - dp × micro_batch divides the global batch; with dp = 1 only ZeRO stage 0 (nothing to shard).
 
 Candidates come in *groups* sharing a structure (tp, pp, dp, cp, ep, interleave); within a group
@@ -112,13 +115,18 @@ def _tp_ok(model: ModelShape, tp: int) -> bool:
     return _divides(tp, model.num_heads) and (_divides(tp, kv) or _divides(kv, tp))
 
 
+def _balanced_stages(pp: int, layers: int) -> bool:
+    """pp divides the layers, or the first and last stages take one layer fewer than the others."""
+    return layers % pp == 0 or (pp > 2 and (layers + 2) % pp == 0)
+
+
 def _structures(problem: Problem, space: SearchSpace) -> Iterator[tuple[int, int, int, int, int, int]]:
     model, ranks, job = problem.model, problem.ranks, problem.job
     tp_limit = problem.system.ranks_per_node if space.tp_within_node else ranks
     tps = space.tp or _powers_of_two_up_to(min(tp_limit, model.num_heads))
     pps = space.pp or tuple(
         d for d in range(1, model.num_layers + 1)
-        if ranks % d == 0 and (not space.even_layers or model.num_layers % d == 0)
+        if ranks % d == 0 and (not space.even_layers or _balanced_stages(d, model.num_layers))
     )
     eps = space.ep or _powers_of_two_up_to(model.num_experts)
     for tp in tps:
@@ -142,8 +150,10 @@ def _structures(problem: Problem, space: SearchSpace) -> Iterator[tuple[int, int
                         stages = pp * v
                         if stages > model.num_layers:
                             continue
-                        if space.even_layers and not _divides(stages, model.num_layers):
+                        if space.even_layers and not _balanced_stages(pp, model.num_layers):
                             continue
+                        if model.num_layers // pp < v:
+                            continue  # the lightest stage (L // pp layers) needs a layer per model chunk
                         yield tp, pp, dp, cp, ep, v
 
 

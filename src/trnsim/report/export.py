@@ -15,7 +15,8 @@ CSV_COLUMNS = (
     "plan_dp", "plan_cp", "plan_ep", "plan_interleave", "plan_zero_stage", "plan_micro_batch",
     "plan_recompute", "step_time_s", "tokens_per_s", "mfu", "goodput", "memory_per_rank_bytes",
     "memory_capacity_bytes", "time_to_train_s", "time_to_train_days", "instance_hours", "cost_usd",
-    "energy_mwh", "meets_deadline", "meets_budget", "error_band", "step_time_s_low", "step_time_s_high",
+    "energy_mwh", "energy_confidence", "meets_deadline", "meets_budget", "error_band", "step_time_s_low",
+    "step_time_s_high",
     "time_to_train_days_low", "time_to_train_days_high", "cost_usd_low", "cost_usd_high", "error_band_label",
 )
 

@@ -240,6 +240,14 @@ def _fmt(value: object, spec: str) -> str:
     return "unknown" if value is None else format(value, spec)
 
 
+def _energy_cell(entry: Entry) -> str:
+    """Energy in MWh, with the confidence of the power figure when it is not a published one."""
+    text = _fmt(entry.get("energy_mwh"), ",.1f")
+    confidence = entry.get("energy_confidence")
+    return text if entry.get("energy_mwh") is None or confidence in (None, "published") else \
+        f"{text} ({confidence})"
+
+
 def _unique_rows(entries: list[Entry]) -> list[tuple[str, Entry]]:
     """Entries with the same system, chips and plan shown once, their kinds joined (a scaling point
     at the compared chip count is the equal-chips row)."""
@@ -264,7 +272,7 @@ def results_table(entries: list[Entry]) -> str:
             _fmt(e.get("error_band"), ".0%"),
             _fmt(e["tokens_per_s"], ",.0f"), _fmt(e["mfu"], ".1%"),
             _fmt(e["memory_per_rank_bytes"] / GIB, ".1f"), _fmt(e.get("cost_usd"), ",.0f"),
-            _fmt(e.get("energy_mwh"), ",.1f"),
+            _energy_cell(e),
         ]
         lines.append("<tr>" + "".join(
             f"<td class='text'>{html.escape(str(c))}</td>" if i < 4 else f"<td>{html.escape(str(c))}</td>"

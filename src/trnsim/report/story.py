@@ -82,7 +82,8 @@ def headline_sentence(entries: list[Entry], reference: str | None = "p5e") -> st
                 prices = " and ".join(f"${p:,.2f}" for p in even.prices)
                 margins = " / ".join(f"{m:.0%}" for m in even.margins)
                 text += (f" {trn2} has no public price: it is {margins} better in price-performance than "
-                         f"{even.reference} at {prices} per node-hour or less.")
+                         f"{even.reference} (this job's cost, goodput included) at {prices} per node-hour "
+                         "or less.")
     return text
 
 

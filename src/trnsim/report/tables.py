@@ -107,13 +107,21 @@ def _narrow_table(title: str) -> Table:
                  title_justify="left")
 
 
+def _energy_short(o: PlanOutcome) -> str:
+    """Energy in MWh; '≈' when the power behind it is not a published figure (e.g. Trn2's estimate)."""
+    if o.energy_mwh is None:
+        return "n/a"
+    mark = "" if o.energy_confidence in (None, "published") else "≈"
+    return f"{mark}{o.energy_mwh:,.0f}"
+
+
 def _row_cells(o: PlanOutcome | None, with_chips: bool) -> list[str]:
     if o is None:  # why is printed below the table (a note in a cell would wrap into a column)
         return (["—"] if with_chips else []) + ["— (see below)"] + ["—"] * 7
     cells = [
         o.candidate.short(), f"{o.time_to_train_days:.1f}", _band(o),
         f"{o.tokens_per_s / o.chips:,.0f}", f"{o.estimate.mfu:.0%}", f"{o.estimate.goodput:.0%}",
-        _money_short(o.cost_usd), "n/a" if o.energy_mwh is None else f"{o.energy_mwh:,.0f}",
+        _money_short(o.cost_usd), _energy_short(o),
     ]
     return [f"{o.chips:,}", *cells] if with_chips else cells
 
@@ -146,6 +154,12 @@ def comparison_notes(comparison: Comparison, equal_budget: bool = False) -> list
         note = row.equal_budget_note if equal_budget else row.equal_chips_error
         if note:
             notes.append(f"{row.system.name}: {note}")
+    estimated = [row.system.name for row in comparison.rows
+                 if row.system.power_w_per_chip is not None
+                 and row.system.power_confidence not in (None, "published")]
+    if estimated:
+        notes.append(f"≈ MWh: the power per chip of {', '.join(estimated)} is not published "
+                     "(confidence in the prices and power table)")
     return notes
 
 

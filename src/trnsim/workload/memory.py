@@ -4,7 +4,8 @@ Bytes per parameter (mixed precision, Megatron-LM / ZeRO paper accounting): BF16
 training keeps a 1-byte FP8 copy too), gradients 4 when accumulated in FP32 (Megatron's default
 for BF16) or 2, Adam in FP32: master weights, first and second moments, 12. ZeRO stage 1 splits
 the optimizer states over the data-parallel ranks, stage 2 the gradients as well, stage 3 the
-weights as well (Rajbhandari et al. 2020). Expert parameters are split over the expert
+weights as well (Rajbhandari et al. 2020), over the dp·cp ranks that hold the same weights (Megatron-LM's
+data-parallel group with context parallelism). Expert parameters are split over the expert
 data-parallel group, dp·cp / ep ranks.
 
 Activations are the tensors :func:`~trnsim.workload.graph.build_step` saves for the backward
@@ -105,7 +106,7 @@ def estimate_memory(
     seq_len: int,
     precision: Precision = Precision.BF16,
     recompute: Recompute = Recompute.NONE,
-    inflight_microbatches: int = 1,
+    inflight_microbatches: float = 1.0,
     flash_attention: bool = True,
     fp32_grad_accumulation: bool = True,
 ) -> MemoryBreakdown:
@@ -117,11 +118,14 @@ def estimate_memory(
             f"dp and inflight_microbatches must be at least 1, got {dp}, {inflight_microbatches}")
     graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
     dense, expert = graph.params.dense, graph.params.expert
+    # Dense weights are replicated over dp x cp ranks (CP splits the sequence, not the weights), and
+    # Megatron-LM's distributed optimizer shards over that data-parallel-with-context group.
+    dense_dp = dp * shard.cp
     expert_dp = max(1, dp * shard.cp // shard.ep)
 
     def split(bytes_per_param: float, stage: int) -> float:
         if zero_stage >= stage:
-            return bytes_per_param * (dense / dp + expert / expert_dp)
+            return bytes_per_param * (dense / dense_dp + expert / expert_dp)
         return bytes_per_param * (dense + expert)
 
     weight_bytes = 2 + (1 if precision is Precision.FP8 else 0)

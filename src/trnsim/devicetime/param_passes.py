@@ -1,0 +1,88 @@
+"""Per-micro-batch passes over the parameters that a framework's mixed-precision mode implies.
+
+Under ``torch.autocast`` with FP32 parameters (NeuronX Distributed's mode on Trainium) every
+micro-batch casts each weight to BF16 before the forward GEMMs and adds each BF16 weight gradient
+into the FP32 ``.grad`` accumulator after the backward ones. Both are memory passes over the
+rank's parameters, independent of the tokens in the micro-batch, so they weigh most where a rank
+holds many parameters and processes few tokens per micro-batch (micro-batch 1, many gradient
+accumulation steps). The dtypes live in ``devicetime/data/param_passes/<family>.toml``; a chip
+family without a file (GPUs, TPUs: Megatron-LM fuses the accumulation into the weight-gradient
+GEMM and keeps BF16 working weights) gets no ops.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
+
+__all__ = ["ParamPasses", "load_param_passes", "param_pass_ops"]
+
+_DATA = Path(__file__).parent / "data" / "param_passes"
+_FAMILY_FILE = {ChipFamily.TRAINIUM: "trainium"}
+#: Row length the passes are laid out in for the streaming-kernel timing (a flat parameter buffer).
+_COLS = 8192
+
+
+class ParamPasses(BaseModel):
+    """Dtype sizes of one framework precision mode (a data file)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    date: str
+    confidence: str
+    param_bytes: int = Field(gt=0)
+    compute_bytes: int = Field(gt=0)
+    grad_bytes: int = Field(gt=0)
+
+
+@lru_cache(maxsize=16)
+def _load(path: Path, mtime_ns: int) -> ParamPasses:
+    try:
+        return ParamPasses(**tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read TOML: {error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+
+
+def load_param_passes(chip: ChipSpec) -> ParamPasses | None:
+    """The precision mode of ``chip``'s family (a user file first), or None where it has none."""
+    name = _FAMILY_FILE.get(chip.family)
+    if name is None:
+        return None
+    base = os.environ.get(CATALOG_ENV)
+    user = Path(base) / "param_passes" / f"{name}.toml" if base else None
+    path = user if user is not None and user.is_file() else _DATA / f"{name}.toml"
+    return _load(path, path.stat().st_mtime_ns)
+
+
+def param_pass_ops(params: int, passes: ParamPasses | None) -> tuple[Op, ...]:
+    """The weight cast (forward) and gradient accumulation (backward) of one micro-batch.
+
+    ``params``: parameters this rank holds (all of them are cast and receive a gradient). Per
+    parameter the cast reads ``param_bytes`` and writes ``compute_bytes``; the accumulation reads
+    ``compute_bytes + grad_bytes`` and writes ``grad_bytes``. One FLOP per parameter each.
+    """
+    if passes is None or params <= 0:
+        return ()
+    shape = {"rows": math.ceil(params / _COLS), "cols": _COLS}
+    p = float(params)
+    cast = Op(name="weight_cast", op_class=OpClass.ELEMENTWISE, phase=Phase.FWD, flops=p,
+              bytes_read=passes.param_bytes * p, bytes_written=passes.compute_bytes * p,
+              shape=shape, dtype=Dtype.FP32)
+    accumulate = Op(name="grad_accumulate", op_class=OpClass.ELEMENTWISE, phase=Phase.BWD, flops=p,
+                    bytes_read=(passes.compute_bytes + passes.grad_bytes) * p,
+                    bytes_written=passes.grad_bytes * p, shape=shape, dtype=Dtype.FP32)
+    return cast, accumulate

@@ -1,0 +1,128 @@
+"""DMA instructions: ``dma_copy`` (loads, stores, HBM copies, transposes, indirect and masked
+accesses) and ``dma_compute`` (accumulating DMA)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki.alu import op_name
+from trnsim.nki.dma_access import apply_selection, dma_selection
+from trnsim.nki.engines.execute import execute, mask_array
+from trnsim.nki.runtime import Buffer, Simulation
+from trnsim.nki.tensor import Tensor
+from trnsim.nki.trace import Engine, Instruction
+
+
+def dma_copy(
+    sim: Simulation,
+    dst: Tensor,
+    src: Any,
+    *,
+    mask: Any = None,
+    opcode: str = "dma_copy",
+    instr: str = "nisa.dma_copy",
+    oob_skip: bool = False,
+    accumulate: bool = False,
+    attrs: dict[str, Any] | None = None,
+    transpose: bool = False,
+) -> Instruction:
+    """Move ``src`` to ``dst`` (HBM<->SBUF, SBUF<->SBUF), converting the dtype via fp32."""
+    if not isinstance(src, Tensor) or not isinstance(dst, Tensor):
+        sim.fail(instr, "DMA operands must be tensors", "unsupported_operand")
+    if src.buffer is Buffer.PSUM and sim.frontend == "current":
+        sim.fail(instr, "DMA cannot read PSUM (copy to SBUF first)", "unsupported_memory")
+    if dst.buffer is Buffer.PSUM and sim.frontend == "current":
+        sim.fail(instr, "DMA cannot write PSUM", "unsupported_memory")
+    for label, t in (("src", src), ("dst", dst)):
+        if t.on_chip and t.shape and t.shape[0] > sim.spec.pmax:
+            sim.fail(
+                instr,
+                f"{label} {t.label} has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
+                "num_partition_exceed_arch_limit",
+            )
+    if src.size != dst.size:
+        sim.fail(
+            instr,
+            f"src {src.shape} and dst {dst.shape} differ in element count",
+            "store_dst_shape_smaller_than_other_shape",
+        )
+    exact = src.dtype == dst.dtype
+    shape = dst.shape
+
+    def compute(v: list[Any]) -> Any:
+        vals = src.read() if exact and not accumulate else v[0]
+        if transpose:
+            vals = np.asarray(vals).reshape(src.shape).T
+        return np.asarray(vals).reshape(shape)
+
+    a = dict(attrs or {})
+    if transpose:
+        a["transpose"] = True
+    if src.dyn or dst.dyn or src.index_tiles or dst.index_tiles:
+        a["dynamic"] = True
+    selection = None
+    if not transpose:  # only the selected elements move (nki-semantics.md §9)
+        with contextlib.suppress(TypeError):
+            selection = dma_selection(src, dst, mask_array(mask))
+    instruction = execute(
+        sim,
+        instr,
+        Engine.DMA,
+        opcode,
+        dst,
+        [("src", src)],
+        compute if sim.values else None,
+        mask=mask,
+        attrs=a,
+        oob_skip=oob_skip,
+        accumulate=accumulate,
+    )
+    if selection is not None:
+        apply_selection(instruction, selection)
+    return instruction
+
+
+def dma_compute(
+    sim: Simulation,
+    dst: Tensor,
+    srcs: Any,
+    reduce_op: Any,
+    scales: Any = None,
+    *,
+    instr: str = "nisa.dma_compute",
+) -> Instruction:
+    """``dst = sum(scale_i * src_i)`` computed by the DMA engine (add only, up to 16 sources)."""
+
+    if op_name(reduce_op) != "add":
+        sim.fail(instr, f"reduce_op {reduce_op!r} (valid: add)", "unsupported_alu_op")
+    srcs = list(srcs)
+    if not 1 <= len(srcs) <= 16:
+        sim.fail(instr, f"{len(srcs)} sources (valid: 1..16)", "invalid_operand_count")
+    weights = [1.0] * len(srcs) if scales is None else [float(s) for s in scales]
+    for i, s in enumerate(srcs):
+        if not isinstance(s, Tensor) or s.size != dst.size:
+            sim.fail(
+                instr,
+                f"source {i} must be a tensor with {dst.size} elements",
+                "store_dst_shape_smaller_than_other_shape",
+            )
+
+    def compute(v: list[Any]) -> Any:
+        total = np.zeros(dst.shape, np.float32)
+        for w, x in zip(weights, v, strict=True):
+            total += np.float32(w) * np.asarray(x, np.float32).reshape(dst.shape)
+        return total
+
+    return execute(
+        sim,
+        instr,
+        Engine.DMA,
+        "dma_compute",
+        dst,
+        [(f"src{i}", s) for i, s in enumerate(srcs)],
+        compute,
+        attrs={"op": "add"},
+    )

@@ -1,0 +1,458 @@
+"""The execution step every instruction shares: operand checks, fp32 compute and rounding,
+writes (with PSUM accumulation-group state), dependency tracking and the trace record.
+
+Trace ``attrs`` keys set by the instructions (the chip model reads them):
+
+* ``op`` — ALU operator or activation function name (``add``, ``exp``...); ``op1`` the second
+  ALU operator of tensor_scalar / scalar_tensor_tensor; ``reduce_op`` a fused reduction.
+* ``accumulate`` — nc_matmul adds into PSUM (True) or overwrites (False).
+* ``transpose`` — nc_matmul/nc_transpose/DMA moves data transposed.
+* ``perf_mode`` — nc_matmul performance mode (``none``, ``double_row``...).
+* ``api`` — the ``nl.*`` convenience function that issued the instruction, when not ``nisa``
+  (``implicit_copy``: a copy the compiler inserts, nki-semantics §2).
+* ``masked`` — the instruction had a ``mask=`` predicate.
+* ``dge_mode`` / ``oob_mode`` — DMA descriptor generation and out-of-bounds policy.
+* ``dynamic`` — a DMA with runtime (index tile) addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from trnsim.nki import runtime
+from trnsim.nki.alu import BINARY, BITVEC, op_name
+from trnsim.nki.dtypes import is_float, is_int
+from trnsim.nki.indexing import MaskExpr
+from trnsim.nki.runtime import Buffer, Simulation
+from trnsim.nki.tensor import Tensor, fit_mask
+from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
+
+ON_CHIP = (Buffer.SBUF, Buffer.PSUM)
+
+
+_ENGINES = {
+    "tensor": Engine.TENSOR,
+    "vector": Engine.VECTOR,
+    "scalar": Engine.SCALAR,
+    "gpsimd": Engine.GPSIMD,
+    "sync": Engine.DMA,
+    "dma": Engine.DMA,
+}
+
+
+def engine_of(value: Any, default: Engine) -> Engine:
+    """Map an ``nisa.engine`` value (enum member, name or None) to a trace engine."""
+    if value is None:
+        return default
+    name = getattr(value, "name", value)
+    return _ENGINES.get(str(name).lower(), default)
+
+
+_IMMEDIATES: dict[str, Operand] = {}
+
+
+def imm(name: str) -> Operand:
+    """A trace operand for a compile-time constant (immutable, so shared)."""
+    op = _IMMEDIATES.get(name)
+    if op is None:
+        op = _IMMEDIATES[name] = Operand(name, MemorySpace.IMMEDIATE, (), "float32", 0, None, 0, 0)
+    return op
+
+
+def check_tensor(
+    sim: Simulation, instr: str, t: Any, label: str, buffers: Sequence[Buffer] = ON_CHIP, tile: bool = True
+) -> Tensor:
+    """Fail unless ``t`` is a tensor in one of ``buffers`` with a valid partition dimension."""
+    if t.__class__ is Tensor:  # the hot path: a valid tile, checked without properties
+        a = t.alloc
+        if a.buffer in buffers and (not tile or not a.on_chip or (
+                (t.paxis == 0 or t.flat is not None) and len(t.shape) >= 2 and t.shape[0] <= sim.spec.pmax)):
+            return t
+    if not isinstance(t, Tensor):
+        sim.fail(instr, f"{label} must be a tensor, got {type(t).__name__}", "unsupported_operand")
+    if t.buffer not in buffers:
+        allowed = "/".join(b.value for b in buffers)
+        sim.fail(instr, f"{label} {t.label} is in {t.buffer.value} (valid: {allowed})", "unsupported_memory")
+    if t.on_chip and tile:
+        if not t.is_tile:
+            sim.fail(
+                instr,
+                f"{label} {t.label} {t.shape}: the partition dimension must come first"
+                " (index the block dimensions)",
+                "leading_dimension_of_tensor_must_be_partition",
+            )
+        if t.shape and t.shape[0] > sim.spec.pmax:
+            sim.fail(
+                instr,
+                f"{label} {t.label} has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
+                "num_partition_exceed_arch_limit",
+            )
+        if len(t.shape) < 2:
+            sim.fail(
+                instr,
+                f"{label} {t.label} must be at least 2-D (partition, free), got {t.shape}",
+                "leading_dimension_of_tensor_must_be_partition",
+            )
+    return t
+
+
+def same_partitions(sim: Simulation, instr: str, *pairs: tuple[str, Any]) -> None:
+    """Fail when tile operands differ in partition count."""
+    tiles = [(n, t) for n, t in pairs if isinstance(t, Tensor)]
+    if not tiles:
+        return
+    p0 = tiles[0][1].shape[0]
+    for n, t in tiles[1:]:
+        if t.shape[0] != p0:
+            sim.fail(
+                instr,
+                f"partition counts differ: {tiles[0][0]} has {p0}, {n} has {t.shape[0]}",
+                "num_partition_mismatch",
+            )
+
+
+def free_size(t: Tensor) -> int:
+    """Elements per partition of a tile."""
+    n = 1
+    for d in t.shape[1:]:
+        n *= d
+    return n
+
+
+def mask_array(mask: Any) -> np.ndarray | None:
+    """Evaluate a legacy mask (None, MaskExpr, bool array)."""
+    if mask is None:
+        return None
+    if isinstance(mask, MaskExpr):
+        return mask.values()
+    if isinstance(mask, (bool, np.bool_)):
+        return np.asarray(mask)
+    if isinstance(mask, np.ndarray):
+        return mask.astype(bool)
+    raise TypeError("mask")
+
+
+def is_number(x: Any) -> bool:
+    """A Python or numpy number, including ml_dtypes scalars (a ``bfloat16`` fill value)."""
+    if isinstance(x, (int, float, np.number, np.bool_)):
+        return True
+    return (
+        isinstance(x, np.generic) and x.dtype.kind == "V" and x.dtype.names is None and x.dtype.itemsize > 0
+    )
+
+
+def load_f32(x: Any, sim: Simulation) -> Any:
+    """A tile's values (fp32, or int64 for integer tiles), or a scalar / [P,1] operand."""
+    if isinstance(x, Tensor):
+        v = x.read()
+        if is_int(x.dtype):
+            return v.astype(np.int64)
+        return v.astype(np.float32)
+    return x
+
+
+def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
+    """Round fp32 (or integer) results to the destination dtype: RNE for floats, saturating ints."""
+    arr = np.asarray(values)
+    if dt == np.dtype(np.bool_):
+        return arr != 0
+    if dt.kind in "iu":
+        if arr.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                arr = np.rint(arr)
+            info = np.iinfo(dt)
+            arr = np.nan_to_num(arr, nan=0.0)
+            return np.clip(arr, info.min, info.max).astype(dt)
+        if arr.dtype.kind in "iub":
+            info = np.iinfo(dt)
+            return np.clip(arr.astype(np.int64), info.min, info.max).astype(dt)
+        return arr.astype(dt)
+    if dt.names:
+        return arr.astype(np.uint32).view(dt) if dt.itemsize == 4 else arr.astype(np.uint16).view(dt)
+    if arr.dtype.kind in "iub":
+        arr = arr.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return arr.astype(np.float32).astype(dt)
+
+
+def execute(
+    sim: Simulation,
+    instr: str,
+    engine: Engine,
+    opcode: str,
+    dst: Tensor | None,
+    srcs: Sequence[tuple[str, Any]],
+    compute: Callable[[list[Any]], Any] | None,
+    *,
+    mask: Any = None,
+    attrs: dict[str, Any] | None = None,
+    accumulate: bool = False,
+    extra_outputs: Sequence[tuple[str, Tensor]] = (),
+    oob_skip: bool = False,
+    exempt: bool = False,
+    api: str = "",
+    accumulate_where: np.ndarray | None = None,
+) -> Instruction:
+    """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace.
+
+    ``accumulate_where`` (value mode) adds to ``dst`` only where it is True and overwrites
+    elsewhere: a matmul that opens an accumulation group on part of a PSUM tile.
+
+    ``api`` names the front-end call (e.g. ``nl.exp``) when it differs from the instruction; it
+    is recorded in the trace's ``attrs``.
+    """
+    if api:
+        attrs = {**(attrs or {}), "api": api}
+    m = None
+    if mask is not None:
+        try:
+            m = mask_array(mask)
+        except TypeError:
+            sim.fail(
+                instr,
+                f"mask must be a predicate of nl.arange/mgrid expressions, got {type(mask).__name__}",
+                "unsupported_expression_in_mask",
+            )
+    sim.last_mask = m
+    loops = sim.loops
+    carried = accumulate or exempt
+    inputs: list[Operand] = []
+    for name, s in srcs:
+        if s is None:
+            continue
+        if not isinstance(s, Tensor):
+            inputs.append(imm(name))
+            continue
+        if s.oob is not None and not oob_skip:
+            s.check_bounds(instr, m)
+        if loops:
+            for it in s.index_tiles:
+                sim.check_read(instr, it.region(), False)
+            sim.check_read(instr, s.region(), carried and dst is not None and s.alloc is dst.alloc)
+        if s.alloc.buffer is Buffer.PSUM:
+            # another engine reading PSUM closes the matmul accumulation group there
+            if sim.psum_groups:
+                sim.psum_groups.pop(s.alloc.alloc_id, None)
+            if s.alloc.mm_state is not None and opcode != "nc_matmul":
+                close_groups(s)
+        inputs.append(s.operand(name))
+        for it in s.index_tiles:
+            inputs.append(it.operand("index"))
+    outs = [("dst", dst)] if dst is not None else []
+    if extra_outputs:
+        outs.extend(extra_outputs)
+    for _, t in outs:
+        if t.oob is not None and not oob_skip:
+            t.check_bounds(instr, m)
+    if compute is not None and sim.values:
+        values = [load_f32(s, sim) if isinstance(s, Tensor) else s for _, s in srcs]
+        result = compute(values)
+        if dst is not None:
+            write(dst, result, m, accumulate if accumulate_where is None else accumulate_where, oob_skip)
+            if dst.alloc.mm_state is not None:
+                mark_written(dst, m, 2 if opcode == "nc_matmul" else 1)
+    if loops and not carried:
+        for _, t in outs:
+            sim.note_write(t.region(), False)
+    outputs = tuple([t.operand(n) for n, t in outs])
+    a = attrs if attrs is not None else {}
+    if mask is not None:
+        a["masked"] = True
+    return sim.record(engine, opcode, tuple(inputs), outputs, a)
+
+
+def _operand(name: str, s: Any) -> Operand:
+    if isinstance(s, Tensor):
+        return s.operand(name)
+    return imm(name)
+
+
+def _state_view(t: Tensor) -> np.ndarray:
+    """The PSUM accumulation state of the elements ``t`` views (a writable view or a copy)."""
+    state = t.alloc.mm_state
+    assert state is not None
+    if t.flat is None:
+        return as_strided(state[t.offset :], t.shape, t.strides, writeable=True)
+    return state[t.flat]
+
+
+def close_groups(t: Tensor) -> None:
+    """A non-matmul read of ``t``: its open accumulation groups end (next matmul overwrites)."""
+    if 0 in t.shape:
+        return
+    view = _state_view(t)
+    if t.flat is None:
+        view[view == 2] = 1
+    else:
+        t.alloc.mm_state[t.flat[view == 2]] = 1  # type: ignore[index]
+
+
+def mark_written(t: Tensor, mask: np.ndarray | None, state: int) -> None:
+    """Record who last wrote the elements of ``t`` (2: a matmul, 1: another engine)."""
+    if 0 in t.shape:
+        return
+    keep = None if mask is None else fit_mask(mask, t.shape)
+    if t.oob is not None:
+        keep = ~t.oob if keep is None else keep & ~t.oob
+    if t.flat is None:
+        view = _state_view(t)
+        if keep is None:
+            view[...] = state
+        else:
+            view[keep] = state
+    else:
+        flat = t.flat if keep is None else t.flat[keep]
+        t.alloc.mm_state[flat] = state  # type: ignore[index]
+
+
+def matmul_group_open(t: Tensor) -> np.ndarray:
+    """Per element of ``t``: True where an open matmul accumulation group has written it."""
+    if 0 in t.shape:
+        return np.zeros(t.shape, dtype=bool)
+    return np.asarray(_state_view(t) == 2)
+
+
+def write(
+    dst: Tensor,
+    result: Any,
+    mask: np.ndarray | None,
+    accumulate: bool | np.ndarray,
+    oob_skip: bool = False,
+) -> None:
+    """Store ``result`` into ``dst`` (adding to it in fp32 when accumulating).
+
+    ``accumulate`` may be a boolean array: add where True, overwrite elsewhere.
+    """
+    result = np.asarray(result)
+    if result.shape != dst.shape:
+        try:
+            result = np.broadcast_to(result, dst.shape)
+        except ValueError:
+            runtime.current().fail(
+                "write",
+                f"result shape {result.shape} does not fit destination {dst.shape}",
+                "store_dst_shape_smaller_than_other_shape",
+            )
+    if isinstance(accumulate, np.ndarray) and accumulate.all():
+        accumulate = True
+    elif not isinstance(accumulate, np.ndarray):
+        accumulate = bool(accumulate)
+    if accumulate is True or (isinstance(accumulate, np.ndarray) and accumulate.any()):
+        old = dst.read()
+        total = (
+            (old.astype(np.float32) + result.astype(np.float32))
+            if is_float(dst.dtype)
+            else old.astype(np.int64) + result
+        )
+        result = np.where(accumulate, total, result) if isinstance(accumulate, np.ndarray) else total
+    if oob_skip and dst.oob is not None:
+        keep = ~dst.oob if mask is None else (fit_mask(mask, dst.shape) & ~dst.oob)
+        mask = keep
+    dst.write(to_dtype(result, dst.dtype), mask)
+
+
+def named_op(sim: Simulation, instr: str, op: Any, table: dict[str, Any], what: str, err_id: str) -> str:
+    """The canonical name of ``op`` if ``table`` has it; otherwise one KernelError listing the valid ones."""
+    name = op_name(op)
+    if name not in table:
+        sim.fail(instr, f"{what} {op!r} is not supported (valid: {', '.join(sorted(table))})", err_id)
+    return str(name)
+
+
+def _alu(sim: Simulation, instr: str, op: Any, label: str = "op") -> str:
+    return named_op(sim, instr, op, BINARY, f"{label}: ALU operator", "unsupported_alu_op")
+
+
+def _apply(name: str, a: Any, b: Any) -> Any:
+    with np.errstate(all="ignore"):
+        if name in BITVEC:
+            return BINARY[name](np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64))
+        if (
+            isinstance(a, np.ndarray)
+            and a.dtype.kind == "i"
+            and isinstance(b, (np.ndarray, int, np.integer))
+            and np.asarray(b).dtype.kind == "i"
+            and name
+            in (
+                "add",
+                "subtract",
+                "multiply",
+                "maximum",
+                "minimum",
+                "equal",
+                "not_equal",
+                "greater",
+                "greater_equal",
+                "less",
+                "less_equal",
+                "mod",
+            )
+        ):
+            return BINARY[name](a, b)
+        return BINARY[name](
+            np.asarray(a, dtype=np.float32) if not isinstance(a, float) else np.float32(a),
+            np.asarray(b, dtype=np.float32) if not isinstance(b, float) else np.float32(b),
+        )
+
+
+def normalize_axes(sim: Simulation, instr: str, axis: Any, ndim: int) -> tuple[int, ...]:
+    """Free axes to reduce; the partition axis (0) is not allowed."""
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = tuple(sorted(int(a) % ndim for a in axes))
+    if 0 in out or not out:
+        sim.fail(
+            instr,
+            f"reduction axis {axis} includes the partition axis 0 (valid: 1..{ndim - 1})",
+            "unsupported_reduce_axis",
+        )
+    return out
+
+
+def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> tuple[int, ...]:
+    """Shape after reducing ``axes`` (size 1 with ``keepdims``; on-chip results stay 2-D)."""
+    if keepdims:
+        return tuple(1 if d in axes else n for d, n in enumerate(shape))
+    kept = tuple(n for d, n in enumerate(shape) if d not in axes)
+    return kept if len(kept) >= 2 else (*kept, 1)
+
+
+def _input_mask(mask: Any, data_shape: tuple[int, ...], dst_shape: tuple[int, ...]) -> np.ndarray | None:
+    """A reduction's mask broadcast to its input, when it varies along a reduced axis (else None)."""
+    try:
+        m = mask_array(mask)
+    except TypeError:
+        return None  # reported by execute
+    if m is None or m.ndim != len(data_shape):
+        return None
+    try:
+        fit_mask(m, dst_shape)
+        return None  # an output mask (e.g. on partitions only)
+    except ValueError:
+        return fit_mask(m, data_shape)
+
+
+class VirtualRegister:
+    """An engine sequencer register (32-bit integer) of the current API."""
+
+    __slots__ = ("known", "value")
+
+    def __init__(self, value: int = 0, known: bool = True) -> None:
+        self.value = int(value)
+        #: False in timing-only mode after a register_load (the value lives in device memory)
+        self.known = known
+
+    def __index__(self) -> int:
+        return self.value
+
+    def __int__(self) -> int:
+        raise TypeError("a register has no value at trace time (use it in .ap(scalar_offset=) or loops)")
+
+    def __bool__(self) -> bool:
+        raise TypeError("a register cannot drive Python control flow (use nl.while_loop)")
+
+    def __repr__(self) -> str:
+        return "VirtualRegister()"

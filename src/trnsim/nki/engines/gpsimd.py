@@ -1,0 +1,98 @@
+"""GpSimdE instructions: ``iota``, ``affine_select`` (no PSUM access) and ``core_barrier``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki.engines.execute import check_tensor, execute
+from trnsim.nki.runtime import Buffer, Simulation
+from trnsim.nki.tensor import Tensor
+from trnsim.nki.trace import Engine, Instruction
+
+
+def pattern_values(partitions: int, pattern: Any, offset: int, channel_multiplier: int) -> np.ndarray:
+    """``offset + c * channel_multiplier + sum(i_k * step_k)`` over ``[[step, num], ...]`` per partition c."""
+    nums = [int(n) for _, n in pattern]
+    grid = np.zeros(nums, dtype=np.int64)
+    for d, (step, n) in enumerate(pattern):
+        shape = [1] * len(nums)
+        shape[d] = int(n)
+        grid = grid + int(step) * np.arange(int(n)).reshape(shape)
+    channel = np.arange(partitions).reshape((partitions,) + (1,) * grid.ndim)
+    return np.asarray(offset + channel_multiplier * channel + grid[None])
+
+
+def iota(
+    sim: Simulation, dst: Tensor, values: np.ndarray | None, *, mask: Any = None, instr: str = "nisa.iota"
+) -> Instruction:
+    """Materialise integer index values (GpSimdE)."""
+    check_tensor(sim, instr, dst, "dst", (Buffer.SBUF,))
+    return execute(
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "iota",
+        dst,
+        [],
+        (lambda v: values.reshape(dst.shape) if values is not None and values.size == dst.size else values),
+        mask=mask,
+    )
+
+
+def affine_select(
+    sim: Simulation,
+    dst: Tensor,
+    pred: np.ndarray | None,
+    on_true: Any,
+    on_false_value: Any,
+    *,
+    mask: Any = None,
+    instr: str = "nisa.affine_select",
+) -> Instruction:
+    """``dst = pred ? on_true : on_false_value`` for a compile-time affine predicate (GpSimdE)."""
+    check_tensor(sim, instr, on_true, "on_true_tile")
+    check_tensor(sim, instr, dst, "dst")
+    if Buffer.PSUM in (on_true.buffer, dst.buffer):
+        sim.fail(instr, "GpSimdE cannot access PSUM", "unsupported_memory")
+    shape = dst.shape
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].reshape(shape)
+        p = np.broadcast_to(pred, shape) if pred is not None else np.ones(shape, bool)
+        return np.where(p, x, np.float32(on_false_value))
+
+    return execute(
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "affine_select",
+        dst,
+        [("on_true_tile", on_true)],
+        compute,
+        mask=mask,
+        attrs={"op": "select"},
+    )
+
+
+def core_barrier(sim: Simulation, data: Any, cores: Any, *, instr: str = "nisa.core_barrier") -> Instruction:
+    """A barrier between cores: in a multi-rank launch the ranks ``cores`` meet (rank = program id)."""
+    if isinstance(data, Tensor) and data.buffer is not Buffer.SHARED_HBM and data.buffer is not Buffer.HBM:
+        check_tensor(sim, instr, data, "data")
+    from trnsim.nki import collectives_impl, spmd
+
+    if spmd.current_world() is not None:
+        group = tuple(int(c) for c in cores)
+        collectives_impl.barrier(sim, instr, group, [data] if isinstance(data, Tensor) else [])
+        return sim.trace.instructions[-1]
+    return execute(
+        sim,
+        instr,
+        Engine.NONE,
+        "core_barrier",
+        None,
+        [("data", data)] if isinstance(data, Tensor) else [],
+        None,
+        attrs={"cores": tuple(int(c) for c in cores)},
+    )

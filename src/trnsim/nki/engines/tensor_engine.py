@@ -1,0 +1,205 @@
+"""TensorE instructions: ``nc_matmul`` (fp32 PSUM, accumulation groups) and ``nc_transpose``
+(TensorE via PSUM, or VectorE for tiles up to 32x32)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki.dtypes import dtype_name, is_float
+from trnsim.nki.engines.execute import (
+    _state_view,
+    check_tensor,
+    engine_of,
+    execute,
+    free_size,
+    matmul_group_open,
+)
+from trnsim.nki.runtime import Buffer, Simulation
+from trnsim.nki.tensor import Tensor
+from trnsim.nki.trace import Engine, Instruction
+
+_MATMUL_DTYPES = {"float8_e4m3", "float8_e5m2", "float8_e4m3fn", "bfloat16", "float16", "float32"}
+
+
+def nc_matmul(
+    sim: Simulation,
+    dst: Tensor,
+    stationary: Any,
+    moving: Any,
+    *,
+    accumulate: bool | None = None,
+    is_transpose: bool = False,
+    perf_mode: str = "none",
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.nc_matmul",
+) -> Instruction:
+    """``dst[M, N] (+)= stationary[K, M].T @ moving[K, N]`` in fp32 PSUM."""
+    check_tensor(sim, instr, stationary, "stationary", (Buffer.SBUF,))
+    check_tensor(sim, instr, moving, "moving", (Buffer.SBUF,))
+    check_tensor(sim, instr, dst, "dst", (Buffer.PSUM,))
+    spec = sim.spec
+    s_name, m_name = stationary.alloc.dtype_name, moving.alloc.dtype_name
+    for label, name in (("stationary", s_name), ("moving", m_name)):
+        if name not in _MATMUL_DTYPES:
+            sim.fail(
+                instr,
+                f"{label} dtype {name} is not accepted by TensorE (valid: "
+                f"{', '.join(sorted(_MATMUL_DTYPES))})",
+                "unsupported_dtype",
+            )
+    s_fp32 = s_name == "float32"
+    if s_fp32 != (m_name == "float32") and not is_transpose:
+        sim.fail(
+            instr,
+            f"fp32 matmul needs both operands fp32 (stationary {s_name}, moving {m_name})",
+            "unsupported_dtype",
+        )
+    double_row = perf_mode not in ("none", "", None)
+    if double_row:
+        if stationary.ndim != 3 or moving.ndim != 3 or stationary.shape[1] != 2 or moving.shape[1] != 2:
+            sim.fail(
+                instr,
+                "perf_mode double_row needs stationary [K,2,M] and moving [K,2,N]",
+                "size_of_dimension_exceed_arch_limit",
+            )
+        k, m, n = stationary.shape[0], stationary.shape[2], moving.shape[2]
+    else:
+        k, m = stationary.shape[0], free_size(stationary)
+        n = free_size(moving)
+    if moving.shape[0] != k:
+        sim.fail(
+            instr,
+            f"contraction (partition) sizes differ: stationary {k}, moving {moving.shape[0]}",
+            "num_partition_mismatch",
+        )
+    if m > spec.gemm_stationary_fmax:
+        sim.fail(
+            instr,
+            f"stationary free size {m} exceeds the limit (valid: 1..{spec.gemm_stationary_fmax})",
+            "size_of_dimension_exceed_arch_limit",
+        )
+    limit = spec.gemm_moving_fmax
+    if spec.nc_version >= 4:
+        limit = spec.gemm_moving_fmax_wide_fp32 if s_fp32 else spec.gemm_moving_fmax_wide_16bit
+    if n > limit:
+        sim.fail(
+            instr,
+            f"moving free size {n} exceeds the limit (valid: 1..{limit})",
+            "size_of_dimension_exceed_arch_limit",
+        )
+    if dst.shape[0] != m or free_size(dst) != n:
+        sim.fail(
+            instr,
+            f"dst shape {dst.shape} does not match the product [{m}, {n}]",
+            "store_dst_shape_smaller_than_other_shape",
+        )
+    if not is_transpose and (
+        not is_float(dst.dtype) or (dst.alloc.dtype_name != "float32" and spec.nc_version < 4)
+    ):
+        sim.fail(instr, f"matmul writes fp32 PSUM (dst dtype {dtype_name(dst.dtype)})", "unsupported_dtype")
+    where = None
+    if accumulate is None:  # first write to a PSUM location overwrites, later ones accumulate
+        region = dst.region()
+        group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
+        accumulate = any(r.overlaps(region) for r in group)
+        if not accumulate:
+            group.append(region)
+        if dst.alloc.mm_state is not None:  # value mode: exactly per element (nki-semantics §3)
+            where = matmul_group_open(dst)
+    elif accumulate and dst.alloc.mm_state is not None and (_state_view(dst) == 0).any():
+        warnings.warn(
+            f"{instr}: accumulate=True onto PSUM never written (undefined on hardware; adds to NaN)",
+            stacklevel=2,
+        )
+    else:
+        group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
+        region = dst.region()
+        if region not in group:  # the same accumulator tile is written once per K step
+            group.append(region)
+
+    def compute(v: list[Any]) -> Any:
+        s, mv = v
+        if double_row:
+            s = s.transpose(1, 0, 2).reshape(2 * k, m)
+            mv = mv.transpose(1, 0, 2).reshape(2 * k, n)
+        else:
+            s = s.reshape(k, m)
+            mv = mv.reshape(k, n)
+        out = np.matmul(s.T.astype(np.float32), mv.astype(np.float32))
+        return out.reshape(dst.shape)
+
+    attrs = {
+        "accumulate": bool(accumulate),
+        "transpose": bool(is_transpose),
+        "perf_mode": str(getattr(perf_mode, "name", perf_mode) or "none"),
+    }
+    return execute(
+        sim,
+        instr,
+        Engine.TENSOR,
+        "nc_matmul",
+        dst,
+        [("stationary", stationary), ("moving", moving)],
+        compute,
+        mask=mask,
+        attrs=attrs,
+        api=api,
+        accumulate=bool(accumulate),
+        accumulate_where=where,
+    )
+
+
+def nc_transpose(
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    *,
+    engine: Any = None,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.nc_transpose",
+) -> Instruction:
+    """Swap partition and (flattened) free dimension, on TensorE (via PSUM) or VectorE (<= 32x32)."""
+    check_tensor(sim, instr, data, "data")
+    eng = engine_of(engine, Engine.TENSOR if dst.buffer is Buffer.PSUM else Engine.VECTOR)
+    p, f = data.shape[0], free_size(data)
+    if eng is Engine.TENSOR:
+        check_tensor(sim, instr, data, "data", (Buffer.SBUF,))
+        check_tensor(sim, instr, dst, "dst", (Buffer.PSUM,))
+        if f > sim.spec.pmax:
+            sim.fail(
+                instr,
+                f"TensorE transpose of a [{p}, {f}] tile: free size over {sim.spec.pmax}",
+                "size_of_dimension_exceed_arch_limit",
+            )
+    else:
+        check_tensor(sim, instr, dst, "dst")
+        if p > 32 or f > 32:
+            sim.fail(
+                instr,
+                f"VectorE transpose of a [{p}, {f}] tile (valid: at most 32x32)",
+                "size_of_dimension_exceed_arch_limit",
+            )
+    if dst.shape[0] != f or free_size(dst) != p:
+        sim.fail(
+            instr,
+            f"dst shape {dst.shape} does not match the transposed [{f}, {p}]",
+            "store_dst_shape_smaller_than_other_shape",
+        )
+    attrs: dict[str, Any] = {"transpose": True}
+    return execute(
+        sim,
+        instr,
+        eng,
+        "nc_transpose",
+        dst,
+        [("data", data)],
+        lambda v: v[0].reshape(p, f).T.reshape(dst.shape),
+        mask=mask,
+        attrs=attrs,
+        api=api,
+    )
