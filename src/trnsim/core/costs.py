@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from trnsim.hardware.neuroncore_timing import EngineTiming, NeuronCoreTiming
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
@@ -40,6 +41,8 @@ _MATMUL_OPCODES = frozenset({"nc_matmul", "matmul", "nc_matmul_mx"})
 _TRANSPOSE_OPCODES = frozenset({"nc_transpose", "transpose"})
 #: The instruction attributes a cost depends on (the memo key includes them).
 _COST_ATTRS = ("op", "op0", "op1", "value", "perf_mode", "transpose", "is_transpose")
+#: What a cost depends on of each operand (one C call per operand builds the memo key).
+_OPERAND_KEY = attrgetter("space", "shape", "dtype", "inner_stride_bytes", "nbytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +193,9 @@ class ComputeCostModel:
         attrs = instruction.attrs
         key: tuple[object, ...] = (
             instruction.engine, instruction.opcode,
-            *[(o.space, o.shape, o.dtype, o.inner_stride_bytes, o.nbytes) for o in instruction.inputs],
+            *map(_OPERAND_KEY, instruction.inputs),
             None,
-            *[(o.space, o.shape, o.dtype, o.inner_stride_bytes, o.nbytes) for o in instruction.outputs],
+            *map(_OPERAND_KEY, instruction.outputs),
             *(map(attrs.get, _COST_ATTRS) if attrs else ()),
         )
         try:

@@ -9,13 +9,17 @@ Records are sorted by first byte; a query scans the starts from ``b0 - longest r
 ``b1``, which for tiled allocations is a handful of records whatever the allocation's size. A
 write that covers a record removes it: any later access has to wait for the new write anyway,
 and that write already waited for the record.
+
+Most kernels access their tiles whole or in a fixed tiling: while the boxes of an allocation are
+pairwise disjoint (``_Table.disjoint``), an access of exactly one of them overlaps that record
+only, and a dictionary look-up answers the query without a scan.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
-from trnsim.nki.trace import Region
+from trnsim.nki.trace import MemorySpace, Operand
 
 __all__ = ["Record", "RegionTracker"]
 
@@ -25,20 +29,27 @@ Box = tuple[int, int, int, int]
 Record = list[float]
 
 _READY, _WRITER, _WRITER_INDEX, _READ_UNTIL, _READER_INDEX = range(5)
+#: Up to this many records, a query scans them all (same records, same order as the bisection).
+_SCAN = 8
+_PSUM, _HBM = MemorySpace.PSUM, MemorySpace.HBM
 
 
 class _Table:
     """The records of one allocation, indexed by first byte."""
 
-    __slots__ = ("boxes", "max_len", "records", "starts")
+    __slots__ = ("boxes", "disjoint", "max_len", "records", "starts")
 
     def __init__(self) -> None:
         self.records: dict[Box, Record] = {}
         self.starts: list[int] = []
         self.boxes: list[Box] = []
         self.max_len = 0
+        #: No two (non-empty) boxes intersect: a box's only overlapping record is its own.
+        self.disjoint = True
 
     def insert(self, box: Box, record: Record) -> None:
+        if box[0] >= box[1] or box[2] >= box[3]:
+            self.disjoint = False  # the fast paths assume every box overlaps itself
         if box not in self.records:
             i = bisect_right(self.starts, box[2])
             self.starts.insert(i, box[2])
@@ -48,11 +59,11 @@ class _Table:
 
     def overlapping(self, box: Box) -> list[Record]:
         records = self.records
+        p0, p1, b0, b1 = box
         if len(records) == 1:  # the common case: a tile buffer written and read whole
             (only, record), = records.items()
             if only == box:
                 return [record]
-        p0, p1, b0, b1 = box
         starts = self.starts
         lo = bisect_left(starts, b0 - self.max_len + 1)
         hi = bisect_left(starts, b1, lo)
@@ -81,72 +92,114 @@ class _Table:
         starts[lo:hi] = [b[2] for b in keep]
 
 
-def _box(region: Region) -> Box:
-    return (region.partition_start, region.partition_stop, region.byte_start, region.byte_stop)
-
-
 class RegionTracker:
-    """Last writers and readers of every allocation."""
+    """Last writers and readers of every allocation.
+
+    The scheduler calls :meth:`wait` once per instruction and :meth:`finish` once it is placed:
+    one call each rather than one per operand and record (this is the simulator's inner loop).
+    """
+
+    __slots__ = ("_tables",)
 
     def __init__(self) -> None:
         self._tables: dict[int, _Table] = {}
 
-    def read(self, region: Region, engine: int, exempt_same_engine: bool) -> tuple[float, int, list[Record]]:
-        """What a read of ``region`` waits for: (ready time, producer index or -1, records read).
+    def _found(self, table: _Table, box: Box) -> list[Record]:
+        """The records overlapping ``box`` (in table order), by the cheapest exact route."""
+        records = table.records
+        record = records.get(box)
+        if record is not None and (len(records) == 1 or table.disjoint):
+            return [record]
+        if len(records) <= _SCAN:  # a few tiles: a linear scan beats two bisections
+            p0, p1, b0, b1 = box
+            return [records[o] for o in table.boxes if o[0] < p1 and p0 < o[1] and b0 < o[3] and o[2] < b1]
+        return table.overlapping(box)
 
-        With ``exempt_same_engine``, writes by the same in-order engine do not count (TensorE
-        accumulating into PSUM reads its own partial sums in queue order). Pass the records to
-        :meth:`finish_read` once the read's end is known.
+    def wait(self, inputs: tuple[Operand, ...], outputs: tuple[Operand, ...], engine: int,
+             exempt_psum: bool, unordered_hbm: bool) -> tuple[float, int, list[Record]]:
+        """When the operands allow an instruction to start: (time, deciding instruction or -1, reads).
+
+        With ``exempt_psum``, writes of PSUM inputs by the same in-order engine do not count
+        (TensorE accumulating into PSUM reads its own partial sums in queue order). With
+        ``unordered_hbm`` (a DMA), earlier DMA writes of HBM outputs are not waited for: HBM
+        regions are linear byte ranges, so the tiles of one output look overlapping although they
+        are not, and DMA queues do not order writes among themselves. Earlier writes by the same
+        in-order engine are ordered by its queue; reads are waited for whoever made them. Pass
+        the records read to :meth:`finish` once the instruction is placed.
         """
-        table = self._tables.get(region.alloc_id)
-        if table is None:
-            table = self._tables[region.alloc_id] = _Table()
-        box = _box(region)
-        found = table.overlapping(box)
-        if not found:
-            record: Record = [0.0, -1, -1, 0.0, -1]
-            table.insert(box, record)
-            return 0.0, -1, [record]
+        tables = self._tables
+        found_in = self._found
         ready, producer = 0.0, -1
-        for record in found:
-            if record[_READY] > ready and not (exempt_same_engine and record[_WRITER] == engine):
-                ready, producer = record[_READY], int(record[_WRITER_INDEX])
-        return ready, producer, found
+        reads: list[Record] = []
+        for operand in inputs:
+            region = operand.region
+            if region is None:
+                continue
+            box = (region.partition_start, region.partition_stop, region.byte_start, region.byte_stop)
+            table = tables.get(region.alloc_id)
+            if table is None:
+                table = tables[region.alloc_id] = _Table()
+            found = found_in(table, box)
+            if not found:  # a kernel input nobody wrote: a later overwrite still waits for the read
+                record: Record = [0.0, -1, -1, 0.0, -1]
+                table.insert(box, record)
+                reads.append(record)
+                continue
+            exempt = exempt_psum and operand.space == _PSUM
+            for record in found:
+                if record[_READY] > ready and not (exempt and record[_WRITER] == engine):
+                    ready, producer = record[_READY], int(record[_WRITER_INDEX])
+            reads.extend(found)
+        for operand in outputs:
+            region = operand.region
+            if region is None:
+                continue
+            table = tables.get(region.alloc_id)
+            if table is None:
+                continue
+            box = (region.partition_start, region.partition_stop, region.byte_start, region.byte_stop)
+            unordered = unordered_hbm and operand.space == _HBM
+            for record in found_in(table, box):
+                if (record[_READY] > ready and record[_WRITER] != engine
+                        and not (unordered and record[_WRITER] < 0)):
+                    ready, producer = record[_READY], int(record[_WRITER_INDEX])
+                if record[_READ_UNTIL] > ready:
+                    ready, producer = record[_READ_UNTIL], int(record[_READER_INDEX])
+        return ready, producer, reads
 
-    @staticmethod
-    def finish_read(records: list[Record], read_end: float, index: int) -> None:
-        """Note that the records are being read until ``read_end`` by instruction ``index``."""
-        for record in records:
+    def finish(self, reads: list[Record], read_end: float, outputs: tuple[Operand, ...],
+               ready: float, engine: int, index: int) -> None:
+        """Note the reads (until ``read_end``) and the writes (data ready at ``ready``) of ``index``.
+
+        A write drops the records it covers.
+        """
+        for record in reads:
             if read_end > record[_READ_UNTIL]:
                 record[_READ_UNTIL] = read_end
                 record[_READER_INDEX] = index
-
-    def write(self, region: Region, engine: int, unordered_dma_write: bool = False) -> tuple[float, int]:
-        """What a write of ``region`` waits for: (time, index of the instruction or -1).
-
-        Earlier writes by the same in-order engine are ordered by its queue; reads are waited
-        for whoever made them (for the same engine they are over by the time it is free anyway).
-        With ``unordered_dma_write`` (a DMA writing HBM), earlier DMA writes are not waited for:
-        HBM regions are linear byte ranges, so the tiles of one output look overlapping although
-        they are not, and DMA queues do not order writes among themselves.
-        """
-        table = self._tables.get(region.alloc_id)
-        if table is None:
-            return 0.0, -1
-        ready, producer = 0.0, -1
-        for record in table.overlapping(_box(region)):
-            if (record[_READY] > ready and record[_WRITER] != engine
-                    and not (unordered_dma_write and record[_WRITER] < 0)):
-                ready, producer = record[_READY], int(record[_WRITER_INDEX])
-            if record[_READ_UNTIL] > ready:
-                ready, producer = record[_READ_UNTIL], int(record[_READER_INDEX])
-        return ready, producer
-
-    def finish_write(self, region: Region, ready: float, engine: int, index: int) -> None:
-        """Record a write whose data is ready at ``ready``; drop the records it covers."""
-        table = self._tables.get(region.alloc_id)
-        if table is None:
-            table = self._tables[region.alloc_id] = _Table()
-        box = _box(region)
-        table.drop_covered(box)
-        table.insert(box, [ready, engine, index, 0.0, -1])
+        tables = self._tables
+        for operand in outputs:
+            region = operand.region
+            if region is None:
+                continue
+            table = tables.get(region.alloc_id)
+            if table is None:
+                table = tables[region.alloc_id] = _Table()
+            box = (region.partition_start, region.partition_stop, region.byte_start, region.byte_stop)
+            record = [ready, engine, index, 0.0, -1]
+            if not table.disjoint:
+                table.drop_covered(box)
+            elif box in table.records:
+                # Rewriting a box of a disjoint table: it covers only itself. If no other box
+                # starts at the same byte, dropping and re-inserting it would put it back in place.
+                starts = table.starts
+                i = bisect_left(starts, box[2])
+                if i + 1 == len(starts) or starts[i + 1] != box[2]:
+                    table.records[box] = record
+                    continue
+                table.drop_covered(box)
+            else:
+                table.drop_covered(box)
+                if self._found(table, box):  # a partial overwrite: boxes now intersect
+                    table.disjoint = False
+            table.insert(box, record)

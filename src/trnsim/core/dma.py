@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import attrgetter
 
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming
 from trnsim.nki.trace import Instruction, MemorySpace
@@ -28,6 +29,8 @@ from trnsim.nki.trace import Instruction, MemorySpace
 __all__ = ["DmaCostModel", "DmaPlan", "HbmCalendar"]
 
 _TRANSPOSE_OPCODES = frozenset({"dma_transpose", "load_transpose2d"})
+#: What a plan depends on of each operand (one C call per operand builds the memo key).
+_OPERAND_KEY = attrgetter("space", "nbytes", "contiguous_bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +69,8 @@ class DmaCostModel:
         attrs = instruction.attrs
         key = (
             instruction.opcode,
-            tuple((o.space, o.nbytes, o.contiguous_bytes) for o in instruction.inputs),
-            tuple((o.space, o.nbytes, o.contiguous_bytes) for o in instruction.outputs),
+            tuple(map(_OPERAND_KEY, instruction.inputs)),
+            tuple(map(_OPERAND_KEY, instruction.outputs)),
             (str(attrs.get("transpose", "")), str(attrs.get("dge_mode", "")), attrs.get("descriptors"))
             if attrs else (),
         )

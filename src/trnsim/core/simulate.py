@@ -84,7 +84,7 @@ class _Simulation:
         self.dma = DmaCostModel(timing)
         self.collectives = CollectiveCostModel(timing)
         #: Open collective meetings: member arrivals (out index, tracker key, reads).
-        self.meetings: dict[str, list[tuple[int, int, list[list[Record]]]]] = {}
+        self.meetings: dict[str, list[tuple[int, int, list[Record]]]] = {}
         #: Set by a collective arrival: the meeting is still open (its core must wait).
         self.parked = False
         #: Set when a meeting completes: the cores of its members (they may go on).
@@ -110,54 +110,31 @@ class _Simulation:
         self.folded_zero_fills = 0
 
     # -- dependencies --------------------------------------------------------------------------
-    def _wait_for_operands(self, instruction: Instruction, key: int,
-                           is_tensor: bool) -> tuple[float, int, list[list[Record]]]:
-        """When the operands allow the instruction to start, who decided it, and what it reads."""
-        ready, pred = 0.0, -1
-        tracker = self.tracker
-        reads: list[list[Record]] = []
-        for operand in instruction.inputs:
-            region = operand.region
-            if region is None:
-                continue
-            time, producer, records = tracker.read(
-                region, key, is_tensor and operand.space == MemorySpace.PSUM)
-            reads.append(records)
-            if time > ready:
-                ready, pred = time, producer
-        for operand in instruction.outputs:
-            region = operand.region
-            if region is None:
-                continue
-            time, producer = tracker.write(region, key, key < 0 and operand.space == MemorySpace.HBM)
-            if time > ready:
-                ready, pred = time, producer
-        return ready, pred, reads
-
-    def _record(self, instruction: Instruction, key: int, index: int, reads: list[list[Record]],
+    def _record(self, instruction: Instruction, key: int, index: int, reads: list[Record],
                 read_done: float, ready: float, core: int, start: float) -> None:
-        tracker = self.tracker
-        for records in reads:
-            tracker.finish_read(records, read_done, index)
+        self.tracker.finish(reads, read_done, instruction.outputs, ready, key, index)
+        psum = MemorySpace.PSUM
         for operand in instruction.outputs:
-            if operand.region is not None:
-                tracker.finish_write(operand.region, ready, key, index)
-                if operand.space == MemorySpace.PSUM:
-                    self._psum_touch(core, operand.region, start, ready)
+            if operand.space == psum and operand.region is not None:
+                self._psum_touch(core, operand.region, start, ready)
         for operand in instruction.inputs:
-            if operand.space == MemorySpace.PSUM and operand.region is not None:
+            if operand.space == psum and operand.region is not None:
                 self._psum_touch(core, operand.region, start, read_done)
 
     def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
-        first = region.byte_start // self.psum_bank_bytes
-        last = max(first, (region.byte_stop - 1) // self.psum_bank_bytes)
+        bank_bytes = self.psum_bank_bytes
+        first = region.byte_start // bank_bytes
+        last = max(first, (region.byte_stop - 1) // bank_bytes)
+        live = self.psum_live
         for bank in range(first, last + 1):
-            span = self.psum_live.get((core, region.alloc_id, bank))
+            span = live.get((core, region.alloc_id, bank))
             if span is None:
-                self.psum_live[(core, region.alloc_id, bank)] = [start, end]
+                live[(core, region.alloc_id, bank)] = [start, end]
             else:
-                span[0] = min(span[0], start)
-                span[1] = max(span[1], end)
+                if start < span[0]:
+                    span[0] = start
+                if end > span[1]:
+                    span[1] = end
 
     # -- one instruction -----------------------------------------------------------------------
     def schedule(self, instruction: Instruction) -> float:
@@ -182,7 +159,8 @@ class _Simulation:
         """Arrive at a collective; the last member starts it for all (:mod:`trnsim.core.collectives`)."""
         index = len(self.out)
         key = core * _CORE_STRIDE + _COLLECTIVE_CODE
-        dep_ready, dep_pred, reads = self._wait_for_operands(instruction, key, False)
+        dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
+                                                       False, False)
         if dep_pred >= 0 and dep_ready >= state.collective_free:
             arrival, pred, reason = dep_ready, dep_pred, StartReason.DEPENDENCY
         elif state.collective_free > 0.0:
@@ -220,7 +198,8 @@ class _Simulation:
         index = len(self.out)
         is_tensor = code == 0
         cost = self.compute.cost(instruction)
-        dep_ready, dep_pred, reads = self._wait_for_operands(instruction, key, is_tensor)
+        dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
+                                                       is_tensor, False)
         engine_free = state.engine_free[code]
         earliest = dep_ready + cost.dependent_overhead_ns if dep_pred >= 0 else 0.0
         if earliest >= engine_free and dep_pred >= 0:
@@ -262,7 +241,8 @@ class _Simulation:
         index = len(self.out)
         key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
         plan = self.dma.plan(instruction)
-        dep_ready, dep_pred, reads = self._wait_for_operands(instruction, key, False)
+        dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
+                                                       False, True)
         queue_free = state.queue_free
         order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[: plan.parts]
         rate = plan.rate_bytes_per_ns

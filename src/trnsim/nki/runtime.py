@@ -66,12 +66,20 @@ _NKI_DIR = str(Path(__file__).resolve().parent)
 UNINIT_INT = 4
 
 
+#: Whether a source file is part of trnsim.nki (user_location skips its frames), per file name.
+_INSIDE_NKI: dict[str, bool] = {}
+
+
 def user_location() -> tuple[str, int]:
     """File and line of the innermost frame outside ``trnsim.nki`` (the kernel's source line)."""
     frame = sys._getframe(1)
+    inside = _INSIDE_NKI
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(_NKI_DIR):
+        skip = inside.get(filename)
+        if skip is None:
+            skip = inside[filename] = filename.startswith(_NKI_DIR)
+        if not skip:
             return filename, frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
     return "?", 0

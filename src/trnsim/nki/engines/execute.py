@@ -67,6 +67,11 @@ def check_tensor(
     sim: Simulation, instr: str, t: Any, label: str, buffers: Sequence[Buffer] = ON_CHIP, tile: bool = True
 ) -> Tensor:
     """Fail unless ``t`` is a tensor in one of ``buffers`` with a valid partition dimension."""
+    if t.__class__ is Tensor:  # the hot path: a valid tile, checked without properties
+        a = t.alloc
+        if a.buffer in buffers and (not tile or not a.on_chip or (
+                (t.paxis == 0 or t.flat is not None) and len(t.shape) >= 2 and t.shape[0] <= sim.spec.pmax)):
+            return t
     if not isinstance(t, Tensor):
         sim.fail(instr, f"{label} must be a tensor, got {type(t).__name__}", "unsupported_operand")
     if t.buffer not in buffers:
