@@ -10,13 +10,13 @@ model they feed and their sources.
 from __future__ import annotations
 
 import os
-import tomllib
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from trnsim.devicetime.data_file import read_model_file
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
 
@@ -116,15 +116,7 @@ def _load(path: Path) -> EfficiencyCurves:
 @lru_cache(maxsize=32)
 def _load_version(path: Path, mtime_ns: int) -> EfficiencyCurves:
     """Parse one file; the modification time in the key makes an edited file reload."""
-    try:
-        data = tomllib.loads(path.read_text())
-        return EfficiencyCurves(**data)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read TOML: {error}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+    return read_model_file(path, EfficiencyCurves)
 
 
 #: Curves by (chip name, family, catalog_dir, $TRNSIM_CATALOG): found and parsed once, not looked

@@ -18,16 +18,15 @@ Memory-bound op times are taken proportional to the bytes they move (as the prox
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from trnsim.devicetime.data_file import read_model_file
 from trnsim.devicetime.ops import Op, OpClass
-from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
 
 __all__ = ["FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "load_fusion"]
@@ -91,14 +90,7 @@ def _user_file(name: str) -> Path | None:
 
 @lru_cache(maxsize=16)
 def _load(path: Path, mtime_ns: int) -> FusionRules:
-    try:
-        return FusionRules(**tomllib.loads(path.read_text()))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read TOML: {error}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+    return read_model_file(path, FusionRules)
 
 
 #: Rules by (family, $TRNSIM_CATALOG): found once, not looked up on disk per stage timed;

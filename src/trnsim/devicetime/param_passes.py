@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from trnsim.devicetime.data_file import read_model_file
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
-from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
 
 __all__ = ["ParamPasses", "load_param_passes", "param_pass_ops"]
@@ -47,14 +46,7 @@ class ParamPasses(BaseModel):
 
 @lru_cache(maxsize=16)
 def _load(path: Path, mtime_ns: int) -> ParamPasses:
-    try:
-        return ParamPasses(**tomllib.loads(path.read_text()))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read TOML: {error}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+    return read_model_file(path, ParamPasses)
 
 
 def load_param_passes(chip: ChipSpec) -> ParamPasses | None:
