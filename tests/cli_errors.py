@@ -1,4 +1,4 @@
-"""Run the ``trnsim`` entry point in-process and collect what a user would see on a bad input."""
+"""Run the ``trnsim`` entry point in-process and collect what a user would see."""
 
 from __future__ import annotations
 
@@ -9,14 +9,29 @@ import pytest
 from trnsim.cli import main
 
 
-def run_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-             args: list[str]) -> tuple[int, str]:
-    """Exit status and the stderr of ``trnsim ARGS`` (status 0 when ``main`` returns normally)."""
+def _invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+            args: list[str]) -> tuple[object, str, str]:
+    """``trnsim ARGS`` in this process: its raw exit code (0 on a normal return), stdout, stderr."""
     monkeypatch.setattr(sys, "argv", ["trnsim", *args])
     code: object = 0
     try:
         main()
     except SystemExit as exited:
         code = 0 if exited.code is None else exited.code
-    err = capsys.readouterr().err
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def run_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+             args: list[str]) -> tuple[int, str]:
+    """Exit status and the stderr of ``trnsim ARGS`` (status 0 when ``main`` returns normally)."""
+    code, _, err = _invoke(capsys, monkeypatch, args)
     return (code if isinstance(code, int) else 1), err
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+            *args: str) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of ``trnsim ARGS``; the status must be a number."""
+    code, out, err = _invoke(capsys, monkeypatch, list(args))
+    assert isinstance(code, int), f"trnsim {' '.join(args)} exited with a message, not a status: {code!r}"
+    return code, out, err

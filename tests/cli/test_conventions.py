@@ -16,25 +16,12 @@ import pytest
 import typer
 
 import trnsim
-from trnsim.cli import main
+from tests.cli_errors import run_cli
 from trnsim.cli.apps import app
 from trnsim.plan import runner
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "tensor_add.py"
-
-
-def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-         *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["trnsim", *args])
-    code: object = 0
-    try:
-        main()
-    except SystemExit as exited:
-        code = 0 if exited.code is None else exited.code
-    out = capsys.readouterr()
-    assert isinstance(code, int)
-    return code, out.out, out.err
 
 
 # typer may vendor its own click: classes are recognised by what they have, not by isinstance.
@@ -65,14 +52,14 @@ def _option(command: Command, name: str) -> Any:
 
 
 def test_version(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(monkeypatch, capsys, "--version") == (0, f"trnsim {trnsim.__version__}\n", "")
+    assert run_cli(monkeypatch, capsys, "--version") == (0, f"trnsim {trnsim.__version__}\n", "")
 
 
 @pytest.mark.parametrize("command", [[], ["plan"], ["catalog", "chips"], ["kernel", "run"]])
 def test_h_is_help(command: list[str], monkeypatch: pytest.MonkeyPatch,
                    capsys: pytest.CaptureFixture[str]) -> None:
-    short = _run(monkeypatch, capsys, *command, "-h")
-    long = _run(monkeypatch, capsys, *command, "--help")
+    short = run_cli(monkeypatch, capsys, *command, "-h")
+    long = run_cli(monkeypatch, capsys, *command, "--help")
     assert short == long and short[0] == 0 and "Usage: trnsim" in short[1]
 
 
@@ -84,7 +71,7 @@ def test_python_m_trnsim() -> None:
 
 
 def test_shell_completion_is_on(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(monkeypatch, capsys, "--help")
+    code, out, _ = run_cli(monkeypatch, capsys, "--help")
     assert code == 0 and "--install-completion" in out and "--show-completion" in out
 
 
@@ -128,7 +115,7 @@ def test_one_spelling_per_idea() -> None:
 ])
 def test_precision_is_a_choice_everywhere(command: list[str], monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(monkeypatch, capsys, *command, "--precision", "fp4")
+    code, _, err = run_cli(monkeypatch, capsys, *command, "--precision", "fp4")
     assert code == 2
     assert err == "error: Invalid value for '--precision': 'fp4' is not one of 'bf16', 'fp8'.\n"
 
@@ -137,9 +124,9 @@ def test_train_tokens_still_works_with_a_deprecation_warning(monkeypatch: pytest
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     base = ["estimate", "--model", "llama3-8b", "--system", "trn2", "--nodes", "1", "--recompute", "full",
             "--zero", "3", "--json", "-"]
-    code, out, err = _run(monkeypatch, capsys, *base, "--tokens", "15T")
+    code, out, err = run_cli(monkeypatch, capsys, *base, "--tokens", "15T")
     new = json.loads(out)["train_time_s"]
-    code_old, out_old, err_old = _run(monkeypatch, capsys, *base, "--train-tokens", "1.5e13")
+    code_old, out_old, err_old = run_cli(monkeypatch, capsys, *base, "--train-tokens", "1.5e13")
     assert code == code_old == 0 and json.loads(out_old)["train_time_s"] == new
     assert err == "" and err_old == "warning: --train-tokens is deprecated; use --tokens (e.g. 15T)\n"
 
@@ -157,15 +144,15 @@ def test_train_tokens_still_works_with_a_deprecation_warning(monkeypatch: pytest
 def test_json_dash_writes_only_json_to_stdout(args: list[str], monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("NEURON_PLATFORM_TARGET_OVERRIDE", "trn2")  # `kernel` sets it; restored after
-    code, out, _ = _run(monkeypatch, capsys, *args, "--json", "-")
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--json", "-")
     assert code == 0
     json.loads(out)  # the whole of stdout is one JSON document
 
 
 def test_two_outputs_on_stdout_are_refused(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(monkeypatch, capsys, "plan", "--model", "llama3-8b", "--system", "trn2", "--tokens",
-                        "1T", "--nodes", "1", "--json", "-", "--csv", "-")
+    code, _, err = run_cli(monkeypatch, capsys, "plan", "--model", "llama3-8b", "--system", "trn2",
+                           "--tokens", "1T", "--nodes", "1", "--json", "-", "--csv", "-")
     assert code == 2 and err.startswith("error: --json and --csv are both '-'") and err.count("\n") == 1
 
 
@@ -215,6 +202,6 @@ def test_interrupt_is_one_line_status_130(monkeypatch: pytest.MonkeyPatch,
         raise KeyboardInterrupt
 
     monkeypatch.setattr("trnsim.plan.search.search_plans", interrupted)  # imported where it runs
-    code, _, err = _run(monkeypatch, capsys, "plan", "--model", "llama3-8b", "--system", "trn2", "--tokens",
-                        "1T", "--nodes", "1")
+    code, _, err = run_cli(monkeypatch, capsys, "plan", "--model", "llama3-8b", "--system", "trn2",
+                           "--tokens", "1T", "--nodes", "1")
     assert (code, err) == (130, "error: interrupted\n")

@@ -9,14 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_errors import run_cli
 from tests.plan.toy_evaluator import ToyEvaluator
 from tests.plan.toy_sweep import run_toy_point
-from trnsim.cli import cmd_plan, main
+from trnsim.cli import cmd_plan
 
 
 @pytest.fixture(autouse=True)
@@ -30,17 +30,6 @@ def toy_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 Capture = pytest.CaptureFixture[str]
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: Capture, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["trnsim", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_plan_writes_json_csv_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -8,25 +8,13 @@ sides are the same deterministic double-precision computation, so only the argum
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from trnsim.cli import main
+from tests.cli_errors import run_cli
 
 Capture = pytest.CaptureFixture[str]
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: Capture, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["trnsim", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _estimate_step(monkeypatch: pytest.MonkeyPatch, capsys: Capture, tmp_path: Path,
