@@ -74,7 +74,8 @@ def reduce_fn(sim: Simulation, instr: str, op: Any) -> Callable[[Any, Any], Any]
     return fn
 
 
-def _world(sim: Simulation, instr: str) -> World:
+def world_of(sim: Simulation, instr: str) -> World:
+    """The SPMD world of this launch; a one-rank launch fails ``instr`` in one line."""
     world = current_world()
     if world is None:
         sim.fail(
@@ -151,7 +152,7 @@ def collective(
     ``exchange(payloads, group)`` gets every member's payload in group order and returns, per
     member in the same order, the fp32 values of each of its ``dsts``.
     """
-    world = _world(sim, instr)
+    world = world_of(sim, instr)
     rank = world.rank()
     src_t = _check(sim, instr, srcs, "srcs")
     dst_t = _check(sim, instr, dsts, "dsts")

@@ -14,7 +14,6 @@ from trnsim.nki import collectives_impl as _impl
 from trnsim.nki import runtime
 from trnsim.nki.guard import not_simulated
 from trnsim.nki.runtime import Simulation
-from trnsim.nki.spmd import current_world
 from trnsim.nki.tensor import Tensor
 
 __all__ = [
@@ -57,15 +56,7 @@ def _tensors(x: Any) -> list[Any]:
 
 
 def _rank(sim: Simulation, name: str) -> int:
-    instr = f"nki.collectives.{name}"
-    world = current_world()
-    if world is None:
-        sim.fail(
-            instr,
-            f"{instr} needs a multi-rank SPMD launch (kernel[n](...)); this launch has one rank",
-            "collective_without_ranks",
-        )
-    return world.rank()
+    return _impl.world_of(sim, f"nki.collectives.{name}").rank()
 
 
 def _group(sim: Simulation, name: str, replica_group: Any) -> tuple[int, ...]:

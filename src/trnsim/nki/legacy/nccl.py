@@ -32,16 +32,7 @@ def _group(sim: Simulation, instr: str, replica_groups: Any) -> tuple[int, ...]:
 
 
 def _rank(sim: Simulation, instr: str) -> int:
-    from trnsim.nki.spmd import current_world
-
-    world = current_world()
-    if world is None:
-        sim.fail(
-            instr,
-            f"{instr} needs a multi-rank SPMD launch (kernel[n](...)); this launch has one rank",
-            "collective_without_ranks",
-        )
-    return world.rank()
+    return _impl.world_of(sim, instr).rank()
 
 
 def all_reduce(
