@@ -8,8 +8,9 @@ numerators; ``estimate_device_step`` times it all on a chip.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trnsim.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
@@ -86,11 +87,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import an exported name from its submodule on first access."""
-    module = _SOURCE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _SOURCE, globals())
