@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trnsim.cluster.error_band import step_band_fields
+from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.errors import ConfigError
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.models import load_model as _load_model
@@ -198,7 +198,7 @@ def estimate(
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
                          network)
     data = {**step.to_dict(), **param_counts(config), "model_notes": list(config.notes),
-            **step_band_fields(spec.chip.family, spec.chip.name, step.step_time_s)}
+            **step_band_fields(load_band(spec.chip.family, spec.chip.name), step.step_time_s)}
     return EstimateResult(data, step)
 
 

@@ -340,9 +340,9 @@ def estimate(
             )
         )
     if json_out is not None:
-        payload = {**result.to_dict(), **param_counts(config), "model_notes": list(config.notes),
-                   **step_band_fields(*_chip_of(result.system), result.step_time_s)}
         band = load_band(*_chip_of(result.system))
+        payload = {**result.to_dict(), **param_counts(config), "model_notes": list(config.notes),
+                   **step_band_fields(band, result.step_time_s)}
         if run_s is not None:
             payload["train_time_s"] = run_s
             payload["train_time_range_s"] = list(band.interval(run_s))

@@ -140,7 +140,6 @@ def bands_overlap(a: float, band_a: ErrorBand, b: float, band_b: ErrorBand) -> b
     return low_a <= high_b and low_b <= high_a
 
 
-def step_band_fields(chip_family: ChipFamily, chip_name: str, step_time_s: float) -> dict[str, object]:
+def step_band_fields(band: ErrorBand, step_time_s: float) -> dict[str, object]:
     """The JSON fields every step estimate carries: its chip's error band and step-time range."""
-    band = load_band(chip_family, chip_name)
     return {"error_band": band.to_dict(), "step_time_range_s": list(band.interval(step_time_s))}
