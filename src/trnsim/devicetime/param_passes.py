@@ -23,7 +23,7 @@ from trnsim.devicetime.data_file import read_model_file
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
 
-__all__ = ["ParamPasses", "load_param_passes", "param_pass_ops"]
+__all__ = ["ParamPasses", "clear_loaded_param_passes", "load_param_passes", "param_pass_ops"]
 
 _DATA = Path(__file__).parent / "data" / "param_passes"
 _FAMILY_FILE = {ChipFamily.TRAINIUM: "trainium"}
@@ -49,8 +49,25 @@ def _load(path: Path, mtime_ns: int) -> ParamPasses:
     return read_model_file(path, ParamPasses)
 
 
+#: Files by (family, $TRNSIM_CATALOG): found once, not looked up on disk per stage timed;
+#: :func:`clear_loaded_param_passes` (``devicetime.timing.clear_memo``) forgets them.
+_LOADED: dict[tuple[ChipFamily, str | None], ParamPasses | None] = {}
+
+
+def clear_loaded_param_passes() -> None:
+    """Forget the files found (a test or a what-if that edits them in this process)."""
+    _LOADED.clear()
+
+
 def load_param_passes(chip: ChipSpec) -> ParamPasses | None:
     """The precision mode of ``chip``'s family (a user file first), or None where it has none."""
+    key = (chip.family, os.environ.get(CATALOG_ENV))
+    if key not in _LOADED:
+        _LOADED[key] = _find_param_passes(chip)
+    return _LOADED[key]
+
+
+def _find_param_passes(chip: ChipSpec) -> ParamPasses | None:
     name = _FAMILY_FILE.get(chip.family)
     if name is None:
         return None

@@ -25,7 +25,7 @@ from trnsim.devicetime.cache import LatencyCache, default_cache
 from trnsim.devicetime.efficiency import clear_loaded_efficiency, load_efficiency
 from trnsim.devicetime.fusion import apply_fusion, clear_loaded_fusion, load_fusion
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
-from trnsim.devicetime.param_passes import load_param_passes, param_pass_ops
+from trnsim.devicetime.param_passes import clear_loaded_param_passes, load_param_passes, param_pass_ops
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.roofline import roofline_time_s
 from trnsim.devicetime.tables import OpTable, find_table
@@ -180,6 +180,7 @@ def clear_memo() -> None:
     _RANKS.clear()
     clear_loaded_efficiency()
     clear_loaded_fusion()
+    clear_loaded_param_passes()
 
 
 def _method(method: Method | str) -> Method:
