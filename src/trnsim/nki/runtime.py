@@ -85,6 +85,25 @@ def user_location() -> tuple[str, int]:
     return "?", 0
 
 
+#: The bits of fp32 NaN converted to each float dtype, as an unsigned integer of its size.
+_NAN_BITS: dict[np.dtype[Any], np.generic] = {}
+_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _fill_nan(storage: np.ndarray) -> None:
+    """``storage[...] = np.float32(np.nan)`` (uninitialised float memory) as one integer fill."""
+    dt = storage.dtype
+    uint = _UINT.get(dt.itemsize)
+    if uint is None:
+        storage[...] = np.float32(np.nan)
+        return
+    bits = _NAN_BITS.get(dt)
+    if bits is None:
+        with np.errstate(invalid="ignore"):
+            bits = _NAN_BITS[dt] = np.array([np.nan], np.float32).astype(dt).view(uint)[0]
+    storage.view(uint).fill(bits)
+
+
 class Allocation:
     """One tensor's storage: an HBM buffer or an on-chip tile set (block dims x partitions x free).
 
@@ -304,7 +323,7 @@ class Simulation:
                 elif dtype.kind in "iub":
                     storage.fill(UNINIT_INT)
                 else:
-                    storage[...] = np.float32(np.nan)
+                    _fill_nan(storage)
             else:
                 values = (
                     np.asarray(fill, dtype=np.float32).astype(dtype)

@@ -493,25 +493,21 @@ class Tensor:
                     if self.shape
                     else storage[self.offset : self.offset + 1][0]
                 )
-            return as_strided(
-                storage[self.offset :],
-                self.shape,
-                tuple(s * self.alloc.itemsize for s in self.strides),
-                writeable=False,
-            )
+            isz = self.alloc.itemsize
+            return strided(storage, self.offset, self.shape, tuple([s * isz for s in self.strides]), False)
         return storage[self.flat]
 
     def write(self, values: np.ndarray, mask: np.ndarray | None) -> None:
         """Store ``values`` (already in the storage dtype) where ``mask`` (and bounds) allow."""
         storage = self.alloc.storage
         assert storage is not None
-        values = np.broadcast_to(values, self.shape)
+        if values.shape != self.shape:
+            values = np.broadcast_to(values, self.shape)
         if self.flat is None:
             if 0 in self.shape:
                 return
-            dst = as_strided(
-                storage[self.offset :], self.shape, tuple(s * self.alloc.itemsize for s in self.strides)
-            )
+            isz = self.alloc.itemsize
+            dst = strided(storage, self.offset, self.shape, tuple([s * isz for s in self.strides]), True)
             if mask is None:
                 dst[...] = values
             else:
@@ -521,6 +517,23 @@ class Tensor:
         if self.oob is not None:
             keep &= ~self.oob
         storage[self.flat[keep]] = values[keep]
+
+
+def strided(
+    base: np.ndarray, offset: int, shape: tuple[int, ...], strides: tuple[int, ...], writeable: bool
+) -> np.ndarray:
+    """``as_strided(base[offset:], shape, strides)`` (byte strides) without its Python overhead.
+
+    The ndarray constructor checks that the view stays inside ``base``; a view it refuses goes
+    through ``as_strided`` as before.
+    """
+    try:
+        view: np.ndarray = np.ndarray(shape, base.dtype, base, offset * base.itemsize, strides)
+    except (TypeError, ValueError):
+        return as_strided(base[offset:], shape, strides, writeable=writeable)
+    if not writeable:
+        view.flags.writeable = False
+    return view
 
 
 def _operand_like(o: Any) -> bool:
