@@ -124,8 +124,10 @@ class Allocation:
         "mm_state",
         "name",
         "on_chip",
+        "operands",
         "partition_axis",
         "partitions",
+        "regions",
         "shape",
         "space",
         "storage",
@@ -161,6 +163,11 @@ class Allocation:
         self.mm_state: np.ndarray | None = None
         #: a result tile placed by default (no ``buffer=``): the compiler may copy it elsewhere
         self.implicit = False
+        #: trace operands of this allocation's strided views, by (name, offset, shape, strides,
+        #: partition axis): a loop's later iterations reuse them (trnsim.nki.tensor.Tensor.operand)
+        self.operands: dict[tuple[Any, ...], Operand] = {}
+        #: the boxes of those views, by (offset, shape, strides)
+        self.regions: dict[tuple[Any, ...], Region] = {}
 
     @property
     def bytes_per_partition(self) -> int:
@@ -404,20 +411,21 @@ class Simulation:
         seq = len(self.trace.instructions)
         if seq >= self.max_instructions or (not seq & 4095 and time.monotonic() > self.deadline):
             self._over_budget(opcode, seq)
-        filename, line = user_location()
-        instr = Instruction(
-            seq=seq,
-            engine=engine,
-            opcode=opcode,
-            inputs=inputs,
-            outputs=outputs,
-            kernel=self.kernel_name,
-            source_file=filename,
-            source_line=line,
-            program_id=self.program_id,
-            core=self.core,
-            attrs=attrs or {},
-        )
+        # user_location(), inline (once per instruction)
+        frame = sys._getframe(1)
+        inside = _INSIDE_NKI
+        filename, line = "?", 0
+        while frame is not None:
+            name = frame.f_code.co_filename
+            skip = inside.get(name)
+            if skip is None:
+                skip = inside[name] = name.startswith(_NKI_DIR)
+            if not skip:
+                filename, line = name, frame.f_lineno
+                break
+            frame = frame.f_back  # type: ignore[assignment]
+        instr = Instruction(seq, engine, opcode, inputs, outputs, self.kernel_name, filename, line,
+                            self.program_id, self.core, attrs or {})
         self.trace.instructions.append(instr)
         return instr
 

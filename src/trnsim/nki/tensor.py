@@ -30,6 +30,10 @@ from trnsim.nki.trace import MemorySpace, Operand, Region
 OPERATORS: dict[str, Any] = {}
 
 
+#: Reuse the trace operands of strided views per allocation (tests compare with it off).
+CACHE_OPERANDS = True
+
+
 class ParDim(int):
     """``nl.par_dim(p)``: marks the partition dimension in a legacy tensor shape."""
 
@@ -436,13 +440,42 @@ class Tensor:
 
     # -- memory access (used by the ISA implementation) ----------------------------------------
     def region(self) -> Region:
-        """The box of the allocation this view touches (for dependency tracking)."""
-        if self._region is None:
-            self._region = _region(self)
-        return self._region
+        """The box of the allocation this view touches (for dependency tracking).
+
+        A strided view's box is made once per (allocation, offset, shape, strides).
+        """
+        r = self._region
+        if r is None:
+            if self.flat is None and not self.dyn and CACHE_OPERANDS:
+                key = (self.offset, self.shape, self.strides)
+                regions = self.alloc.regions
+                r = regions.get(key)
+                if r is None:
+                    r = regions[key] = _region(self)
+            else:
+                r = _region(self)
+            self._region = r
+        return r
 
     def operand(self, name: str) -> Operand:
-        """The trace operand for this view."""
+        """The trace operand for this view.
+
+        A strided view's operand depends only on its allocation, offset, shape, strides and
+        partition axis: it is made once per allocation and reused (operands are immutable), so a
+        loop's second and later iterations skip the layout and region arithmetic.
+        """
+        if self.flat is None and not self.dyn and CACHE_OPERANDS:
+            key = (name, self.offset, self.shape, self.strides, self.paxis)
+            cache = self.alloc.operands
+            op = cache.get(key)
+            if op is None:
+                op = cache[key] = self._operand(name)
+            elif self._region is None:
+                self._region = op.region
+            return op
+        return self._operand(name)
+
+    def _operand(self, name: str) -> Operand:
         a = self.alloc
         isz = a.itemsize
         shape = self.shape
