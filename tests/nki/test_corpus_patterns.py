@@ -25,6 +25,7 @@ REJECTED: dict[str, str] = {
     "direct_alloc_initial_value.py": "[tensor_creation_on_scratchpad_with_init_value_not_supported]",
     "do_while_repeats.py": "not simulated: do_while with more than one iteration",
     "mx_matmul_column_tiling.py": "nc_matmul_mx tiles rows only (valid: column 0, column size 128",
+    "mx_memset_nonzero.py": "memset_nonzero.py:14: memset of a float8_e4m3fn_x4 tile takes 0 only, got 1.0",
     "mx_on_trn2.py": "MX instructions exist on NeuronCore-v4 (trn3) only; target trn2 is NeuronCore-v3",
     "mx_quantize_partitions.py": "src has 48 partitions (valid: a multiple of 32, at most 128)",
     "matmul_reads_explicit_psum.py": "is in psum (valid: sbuf) [unsupported_memory]",
