@@ -22,6 +22,7 @@ REJECTED: dict[str, str] = {
     "current_affine_select_psum.py": "GpSimdE cannot access PSUM [unsupported_memory]",
     "direct_alloc_bad_start_partition.py": "start partition 32 for 64 partitions (valid: 0, 64)",
     "direct_alloc_hidden_transpose.py": "[transpose_on_tensor_engine_not_allowed_in_allocated_kernel]",
+    "direct_alloc_misaligned.py": "byte address 6 is not a multiple of sbuf_min_align (4 bytes)",
     "direct_alloc_initial_value.py": "[tensor_creation_on_scratchpad_with_init_value_not_supported]",
     "do_while_repeats.py": "not simulated: do_while with more than one iteration",
     "mx_matmul_column_tiling.py": "nc_matmul_mx tiles rows only (valid: column 0, column size 128",
