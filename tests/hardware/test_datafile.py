@@ -175,3 +175,39 @@ def test_override_of_a_table_with_a_value_is_refused() -> None:
     with pytest.raises(ConfigError) as error:
         apply_overrides({"link": {"size": 1}}, {"link": 3}, where="f.toml", origin="o")
     assert "names a table, not a value; valid there: size" in _one_line(error)
+
+
+def test_catalog_override_in_memory_changes_exactly_that_field() -> None:
+    from trnsim.hardware.catalog import Confidence, load_system
+
+    base = load_system("trn2")
+    changed = load_system("trn2", overrides={"chips/trn2": {"hbm_bytes": "192 GiB"}}, origin="what-if m")
+    assert changed.chip.hbm_bytes == 192 * 2**30  # the quantity string, converted once
+    assert changed.hbm_bytes_per_rank == 192 * 2**30 / base.ranks_per_chip
+    before = base.chip.model_dump(exclude={"sources"})
+    after = changed.chip.model_dump(exclude={"sources"})
+    assert {k for k in before if before[k] != after[k]} == {"hbm_bytes"}
+    assert changed.chip.sources["hbm_bytes"].source == "what-if m"
+    assert changed.chip.sources["hbm_bytes"].confidence is Confidence.USER
+    assert changed.chip.sources["peak_flops_bf16"] == base.chip.sources["peak_flops_bf16"]
+    assert load_system("trn2") == base  # the shipped catalog is intact
+    with overlay({"systems/trn2": {"price_usd_per_node_hour": 1.0}}, "overlay test"):
+        assert load_system("trn2").price_usd_per_node_hour == 1.0
+    assert load_system("trn2").price_usd_per_node_hour == base.price_usd_per_node_hour
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"chips/trn2": {"hbm_byte": 1.0}}, "unknown field 'hbm_byte' (did you mean 'hbm_bytes'?)"),
+        ({"chips/trn2": {"hbm_bytes": "2 TB/s"}}, "field 'hbm_bytes': unit 'TB/s' is wrong for bytes"),
+        ({"chips/trn9": {"hbm_bytes": 1.0}}, "unknown chip 'trn9'"),
+        ({"gpus/h100": {"hbm_bytes": 1.0}}, "expected 'chips/<name>' or 'systems/<name>'"),
+    ],
+)
+def test_bad_catalog_override_is_one_line(overrides: dict[str, dict[str, object]], needle: str) -> None:
+    from trnsim.hardware.catalog import load_system
+
+    with pytest.raises(ConfigError) as error:
+        load_system("trn2", overrides=overrides, origin="what-if w")
+    assert needle in _one_line(error)

@@ -57,6 +57,7 @@ __all__ = [
     "overlay",
     "overlay_for",
     "overlay_token",
+    "overlays_of",
     "read_toml",
     "unit_of",
     "user_dir",
@@ -212,6 +213,13 @@ def overlay(overrides: Mapping[str, Mapping[str, Any]], origin: str) -> Iterator
 def overlay_token() -> int:
     """A number naming the in-memory overrides in force (0: none)."""
     return _TOKENS[-1]
+
+
+def overlays_of(kind: str) -> list[tuple[str, Mapping[str, Any], str]]:
+    """Every in-memory override in force for files of ``kind``: (name, overrides, origin)."""
+    prefix = f"{kind}/"
+    return [(file[len(prefix):], table, origin) for layer, origin in _OVERLAYS
+            for file, table in layer.items() if file.startswith(prefix)]
 
 
 def overlay_for(kind: str, name: str) -> list[tuple[Mapping[str, Any], str]]:
