@@ -935,37 +935,14 @@ def ap(
     return Tensor(a, shape, off, strides, 0 if a.buffer.on_chip else -1)
 
 
-def _register_operators() -> None:
-    ops = tensor.OPERATORS
-    for name in (
-        "add",
-        "subtract",
-        "multiply",
-        "divide",
-        "power",
-        "left_shift",
-        "right_shift",
-        "bitwise_and",
-        "bitwise_or",
-        "bitwise_xor",
-        "less",
-        "less_equal",
-        "greater",
-        "greater_equal",
-        "equal",
-        "not_equal",
-        "maximum",
-        "minimum",
-    ):
-        ops[name] = (lambda n: lambda a, b: binary(n, a, b))(name)
-    ops["negative"] = lambda a: binary("multiply", a, -1)
-    ops["invert"] = lambda a: binary("bitwise_xor", a, -1)
-    ops["assign"] = assign
-    ops["inplace"] = inplace
-    ops["copy"] = lambda a, dtype=None: copy(a, dtype=dtype)
-    ops["ap"] = ap
-
-
-_register_operators()
+tensor.install_operations(
+    tensor.TileOperations(
+        binary=binary,
+        assign=assign,
+        inplace=inplace,
+        copy=lambda a, dtype: copy(a, dtype=dtype),
+        ap=ap,
+    )
+)
 
 __all__ = ["dtype_name", "ml_dtypes"]

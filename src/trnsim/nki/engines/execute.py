@@ -151,6 +151,8 @@ def load_f32(x: Any, sim: Simulation) -> Any:
         v = x.read()
         if is_int(x.dtype):
             return v.astype(np.int64)
+        if v.dtype.names:  # packed x4 dtypes: the raw storage words (engines/mx.py unpacks)
+            return v.view(np.uint32 if v.dtype.itemsize == 4 else np.uint16)
         return v.astype(np.float32)
     return x
 
@@ -181,6 +183,10 @@ def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
         arr = arr.astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
         return arr.astype(np.float32, copy=False).astype(dt, copy=False)
+
+
+#: Opcodes that write PSUM as TensorE multiplies (they open and extend accumulation groups).
+MATMUL_OPCODES = frozenset({"nc_matmul", "nc_matmul_mx"})
 
 
 def execute(
@@ -247,7 +253,7 @@ def execute(
             # another engine reading PSUM closes the matmul accumulation group there
             if sim.psum_groups:
                 sim.psum_groups.pop(s.alloc.alloc_id, None)
-            if s.alloc.mm_state is not None and opcode != "nc_matmul":
+            if s.alloc.mm_state is not None and opcode not in MATMUL_OPCODES:
                 close_groups(s)
         inputs.append(s.operand(name))
         if s.index_tiles:
@@ -266,7 +272,7 @@ def execute(
         if dst is not None:
             write(dst, result, m, accumulate if accumulate_where is None else accumulate_where, oob_skip)
             if dst.alloc.mm_state is not None:
-                mark_written(dst, m, 2 if opcode == "nc_matmul" else 1)
+                mark_written(dst, m, 2 if opcode in MATMUL_OPCODES else 1)
     if loops and not carried:
         for _, t in outs:
             sim.note_write(t.region(), False)
