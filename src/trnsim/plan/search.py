@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
 import trnsim.cluster.step as cluster_step
@@ -76,8 +77,8 @@ def knob_value(outcome: PlanOutcome, knob: str) -> object:
     """The value of one knob (or the rank count) in an outcome."""
     if knob == "ranks":
         return outcome.ranks
-    value = getattr(outcome.candidate, knob)
-    return value.value if hasattr(value, "value") else value
+    value = getattr(outcome.candidate, knob)  # EXPLAINED_KNOBS name Candidate fields
+    return value.value if isinstance(value, Enum) else value
 
 
 def knob_values(outcome: PlanOutcome) -> tuple[object, ...]:
