@@ -460,7 +460,9 @@ def validate(data: Mapping[str, Any], model: type[Model], where: str) -> Model:
         return model.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(file)"
+        loc = ".".join(str(p) for p in first["loc"])
+        if not loc:  # a check across fields
+            raise ConfigError(f"{where}: {first['msg']}") from None
         if first["type"] == "extra_forbidden":
             valid = _fields_at(model, first["loc"][:-1])
             hint = f"; valid keys there: {', '.join(valid)}" if valid else ""
