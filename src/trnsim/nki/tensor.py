@@ -83,6 +83,10 @@ def _inplace_method(op: str) -> Callable[[Tensor, Any], Tensor]:
     return method
 
 
+#: Reuse the trace operands of strided views per allocation (tests compare with it off).
+CACHE_OPERANDS = True
+
+
 class ParDim(int):
     """``nl.par_dim(p)``: marks the partition dimension in a legacy tensor shape."""
 
@@ -439,13 +443,42 @@ class Tensor:
 
     # -- memory access (used by the ISA implementation) ----------------------------------------
     def region(self) -> Region:
-        """The box of the allocation this view touches (for dependency tracking)."""
-        if self._region is None:
-            self._region = _region(self)
-        return self._region
+        """The box of the allocation this view touches (for dependency tracking).
+
+        A strided view's box is made once per (allocation, offset, shape, strides).
+        """
+        r = self._region
+        if r is None:
+            if self.flat is None and not self.dyn and CACHE_OPERANDS:
+                key = (self.offset, self.shape, self.strides)
+                regions = self.alloc.regions
+                r = regions.get(key)
+                if r is None:
+                    r = regions[key] = _region(self)
+            else:
+                r = _region(self)
+            self._region = r
+        return r
 
     def operand(self, name: str) -> Operand:
-        """The trace operand for this view."""
+        """The trace operand for this view.
+
+        A strided view's operand depends only on its allocation, offset, shape, strides and
+        partition axis: it is made once per allocation and reused (operands are immutable), so a
+        loop's second and later iterations skip the layout and region arithmetic.
+        """
+        if self.flat is None and not self.dyn and CACHE_OPERANDS:
+            key = (name, self.offset, self.shape, self.strides, self.paxis)
+            cache = self.alloc.operands
+            op = cache.get(key)
+            if op is None:
+                op = cache[key] = self._operand(name)
+            elif self._region is None:
+                self._region = op.region
+            return op
+        return self._operand(name)
+
+    def _operand(self, name: str) -> Operand:
         a = self.alloc
         isz = a.itemsize
         shape = self.shape
@@ -496,25 +529,21 @@ class Tensor:
                     if self.shape
                     else storage[self.offset : self.offset + 1][0]
                 )
-            return as_strided(
-                storage[self.offset :],
-                self.shape,
-                tuple(s * self.alloc.itemsize for s in self.strides),
-                writeable=False,
-            )
+            isz = self.alloc.itemsize
+            return strided(storage, self.offset, self.shape, tuple([s * isz for s in self.strides]), False)
         return storage[self.flat]
 
     def write(self, values: np.ndarray, mask: np.ndarray | None) -> None:
         """Store ``values`` (already in the storage dtype) where ``mask`` (and bounds) allow."""
         storage = self.alloc.storage
         assert storage is not None
-        values = np.broadcast_to(values, self.shape)
+        if values.shape != self.shape:
+            values = np.broadcast_to(values, self.shape)
         if self.flat is None:
             if 0 in self.shape:
                 return
-            dst = as_strided(
-                storage[self.offset :], self.shape, tuple(s * self.alloc.itemsize for s in self.strides)
-            )
+            isz = self.alloc.itemsize
+            dst = strided(storage, self.offset, self.shape, tuple([s * isz for s in self.strides]), True)
             if mask is None:
                 dst[...] = values
             else:
@@ -524,6 +553,23 @@ class Tensor:
         if self.oob is not None:
             keep &= ~self.oob
         storage[self.flat[keep]] = values[keep]
+
+
+def strided(
+    base: np.ndarray, offset: int, shape: tuple[int, ...], strides: tuple[int, ...], writeable: bool
+) -> np.ndarray:
+    """``as_strided(base[offset:], shape, strides)`` (byte strides) without its Python overhead.
+
+    The ndarray constructor checks that the view stays inside ``base``; a view it refuses goes
+    through ``as_strided`` as before.
+    """
+    try:
+        view: np.ndarray = np.ndarray(shape, base.dtype, base, offset * base.itemsize, strides)
+    except (TypeError, ValueError):
+        return as_strided(base[offset:], shape, strides, writeable=writeable)
+    if not writeable:
+        view.flags.writeable = False
+    return view
 
 
 def _operand_like(o: Any) -> bool:

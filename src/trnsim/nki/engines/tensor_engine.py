@@ -153,7 +153,7 @@ def nc_matmul(
         else:
             s = s.reshape(k, m)
             mv = mv.reshape(k, n)
-        out = np.matmul(s.T.astype(np.float32), mv.astype(np.float32))
+        out = np.matmul(s.T.astype(np.float32, copy=False), mv.astype(np.float32, copy=False))
         return out.reshape(dst.shape)
 
     attrs = {
