@@ -57,7 +57,10 @@ def knob_value(outcome: PlanOutcome, knob: str) -> object:
 
 def knob_values(outcome: PlanOutcome) -> tuple[object, ...]:
     """The values of all :data:`EXPLAINED_KNOBS` in an outcome, in that order."""
-    return tuple(knob_value(outcome, knob) for knob in EXPLAINED_KNOBS)
+    c = outcome.candidate  # knob_value of each knob, spelled out: the search calls this per plan
+    recompute = c.recompute
+    return (outcome.ranks, c.tp, c.pp, c.interleave, c.cp, c.ep, c.zero_stage, c.micro_batch,
+            recompute.value if hasattr(recompute, "value") else recompute)
 
 
 @dataclass
@@ -133,7 +136,7 @@ class SearchResult:
 
 
 class _Accumulator:
-    """Collects outcomes: the top K and the best per knob value."""
+    """Collects outcomes: the top K and the best per knob value (each outcome's key computed once)."""
 
     def __init__(self, objective: Objective, top_k: int) -> None:
         self.objective = objective
@@ -142,25 +145,32 @@ class _Accumulator:
         self.best_by_knob: dict[tuple[str, object], PlanOutcome] = {}
         self.best_by_knobs: dict[tuple[object, ...], PlanOutcome] = {}
         self.stats = SearchStats()
+        self._top_keys: list[tuple[tuple[bool, float, float], PlanOutcome]] = []
+        self._knob_keys: dict[tuple[str, object], tuple[bool, float, float]] = {}
+        self._knobs_keys: dict[tuple[object, ...], tuple[bool, float, float]] = {}
 
     def key(self, outcome: PlanOutcome) -> tuple[bool, float, float]:
         return ranking_key(outcome, self.objective)
 
     def add(self, outcome: PlanOutcome) -> None:
         key = self.key(outcome)
-        if len(self.top) < self.top_k or key < self.key(self.top[-1]):
-            self.top.append(outcome)
-            self.top.sort(key=self.key)
-            del self.top[self.top_k :]
-        for knob in EXPLAINED_KNOBS:
-            slot = (knob, knob_value(outcome, knob))
-            held = self.best_by_knob.get(slot)
-            if held is None or key < self.key(held):
-                self.best_by_knob[slot] = outcome
+        ranked = self._top_keys
+        if len(ranked) < self.top_k or key < ranked[-1][0]:
+            ranked.append((key, outcome))
+            ranked.sort(key=lambda pair: pair[0])  # stable: ties keep their arrival order
+            del ranked[self.top_k :]
+            self.top[:] = [o for _, o in ranked]
         values = knob_values(outcome)
-        held = self.best_by_knobs.get(values)
-        if held is None or key < self.key(held):
+        for knob, value in zip(EXPLAINED_KNOBS, values, strict=True):
+            slot = (knob, value)
+            held = self._knob_keys.get(slot)
+            if held is None or key < held:
+                self.best_by_knob[slot] = outcome
+                self._knob_keys[slot] = key
+        held = self._knobs_keys.get(values)
+        if held is None or key < held:
             self.best_by_knobs[values] = outcome
+            self._knobs_keys[values] = key
 
     def reject(self, infeasible: Infeasible, count: int = 1) -> None:
         self.stats.infeasible_by_reason[infeasible.reason] += count
