@@ -209,37 +209,60 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     differ in DP, ZeRO or global batch share it)."""
     def compute() -> _GraphTime:
         graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash)
-        alone = time_ops(graph.ops, system)  # all op.count instances
-        effects = apply_fusion(graph.ops, alone, load_fusion(system.chip))
-        sums: dict[tuple[bool, OpClass | None], float] = {}
-        rows: dict[OpClass, dict[str, float]] = {}
-        for op, effect in zip(graph.ops, effects, strict=True):
-            forward = op.phase is Phase.FWD
+        ops = graph.ops
+        alone = time_ops(ops, system)  # all op.count instances
+        effects = apply_fusion(ops, alone, load_fusion(system.chip))
+        # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
+        fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
+        dgrad = wgrad = 0.0
+        rows: dict[OpClass, list[float]] = {}  # alone, fused, hidden, step (COMPUTE_DETAIL_KEYS)
+        matmul, attention = OpClass.MATMUL, OpClass.ATTENTION
+        for op, effect in zip(ops, effects, strict=True):
             seconds = effect.seconds
-            for cls in (None, op.op_class):
-                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
-            row = rows.get(op.op_class)
+            cls = op.op_class
+            if op.phase is Phase.FWD:
+                fwd += seconds
+                if cls is matmul:
+                    matmul_fwd += seconds
+                elif cls is attention:
+                    attention_fwd += seconds
+            else:
+                bwd += seconds
+                if cls is matmul:
+                    matmul_bwd += seconds
+                elif cls is attention:
+                    attention_bwd += seconds
+            row = rows.get(cls)
             if row is None:
-                row = rows[op.op_class] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
-            row["alone"] += effect.alone_s
-            row["fused"] += effect.fused_s
-            row["hidden"] += effect.hidden_s
-            row["step"] += seconds
+                row = rows[cls] = [0.0, 0.0, 0.0, 0.0]
+            row[0] += effect.alone_s
+            row[1] += effect.fused_s
+            row[2] += effect.hidden_s
+            row[3] += seconds
+            name = op.name
+            if name in _COLPAR_DGRAD:
+                dgrad += seconds
+            elif name in _COLPAR_WGRAD:
+                wgrad += seconds
+        # only the keys a stage reads (a class missing from the graph reads as 0.0, as before)
+        sums = {(True, None): fwd, (False, None): bwd, (True, matmul): matmul_fwd,
+                (False, matmul): matmul_bwd, (True, attention): attention_fwd,
+                (False, attention): attention_bwd}
         return _GraphTime(
             sums=sums,
-            by_class={cls.value: row for cls, row in rows.items()},
+            by_class={cls.value: dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True)) for cls, row in rows.items()},
             dense_params=graph.params.dense,
             expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers,
             moe_layers=graph.moe_layers,
-            colpar_dgrad_s=sum(e.seconds for op, e in zip(graph.ops, effects, strict=True)
-                               if op.name in _COLPAR_DGRAD),
-            colpar_wgrad_s=sum(e.seconds for op, e in zip(graph.ops, effects, strict=True)
-                               if op.name in _COLPAR_WGRAD),
+            colpar_dgrad_s=dgrad,
+            colpar_wgrad_s=wgrad,
         )
 
-    return _by_identity("graph", (model, system), (shard, micro_batch, seq_len, precision, recompute, flash),
-                        compute)
+    # The time depends on the system only through its chip and the ranks sharing one (systems built
+    # on the same chip share it).
+    return _by_identity("graph", (model, system.chip), (system.ranks_per_chip, shard, micro_batch, seq_len,
+                                                        precision, recompute, flash), compute)
 
 
 def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], ...]:
@@ -249,7 +272,7 @@ def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], 
         return tuple((op.phase is Phase.FWD, seconds)
                      for op, seconds in zip(passes, time_ops(passes, system), strict=True))
 
-    return _by_identity("passes", (system,), (params,), compute)
+    return _by_identity("passes", (system.chip,), (system.ranks_per_chip, params), compute)
 
 
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
@@ -257,8 +280,9 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     def compute() -> _StageTime:
         graph = _graph_time(model, shard, micro_batch, seq_len, precision, plan.recompute,
                             plan.flash_attention, system)
-        sums = dict(graph.sums)
-        by_class = {cls: dict(row) for cls, row in graph.by_class.items()}
+        sums = graph.sums
+        fwd, bwd = sums[(True, None)], sums[(False, None)]
+        by_class = graph.by_class  # read-only: shared with every stage of this graph
         # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
         # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
         # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
@@ -267,18 +291,24 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         if plan.effective_zero_stage == 3:
             params = (math.ceil(graph.dense_params / (plan.dp * plan.cp))
                       + math.ceil(graph.expert_params / max(1, plan.dp * plan.cp // plan.ep)))
-        for forward, seconds in _param_passes(params, system):
-            sums[(forward, None)] = sums.get((forward, None), 0.0) + seconds
-            row = by_class.setdefault("param_passes", dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
-            row["alone"] += seconds
-            row["step"] += seconds
+        passes = _param_passes(params, system)
+        if passes:
+            by_class = dict(by_class)
+            row = by_class["param_passes"] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
+            for forward, seconds in passes:
+                if forward:
+                    fwd += seconds
+                else:
+                    bwd += seconds
+                row["alone"] += seconds
+                row["step"] += seconds
         return _StageTime(
-            fwd_s=sums.get((True, None), 0.0),
-            bwd_s=sums.get((False, None), 0.0),
-            matmul_fwd_s=sums.get((True, OpClass.MATMUL), 0.0),
-            matmul_bwd_s=sums.get((False, OpClass.MATMUL), 0.0),
-            attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
-            attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
+            fwd_s=fwd,
+            bwd_s=bwd,
+            matmul_fwd_s=sums[(True, OpClass.MATMUL)],
+            matmul_bwd_s=sums[(False, OpClass.MATMUL)],
+            attention_fwd_s=sums[(True, OpClass.ATTENTION)],
+            attention_bwd_s=sums[(False, OpClass.ATTENTION)],
             dense_params=graph.dense_params,
             expert_params=graph.expert_params,
             layers=graph.layers,
