@@ -250,7 +250,8 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                 (False, attention): attention_bwd}
         return _GraphTime(
             sums=sums,
-            by_class={cls.value: dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True)) for cls, row in rows.items()},
+            by_class={cls.value: dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True))
+                      for cls, row in rows.items()},
             dense_params=graph.params.dense,
             expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers,
