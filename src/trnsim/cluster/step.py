@@ -215,7 +215,7 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
         fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
         dgrad = wgrad = 0.0
-        rows: dict[OpClass, list[float]] = {}  # alone, fused, hidden, step (COMPUTE_DETAIL_KEYS)
+        rows: dict[str, list[float]] = {}  # by class value: alone, fused, hidden, step (COMPUTE_DETAIL_KEYS)
         matmul, attention = OpClass.MATMUL, OpClass.ATTENTION
         for op, effect in zip(ops, effects, strict=True):
             seconds = effect.seconds
@@ -232,9 +232,9 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                     matmul_bwd += seconds
                 elif cls is attention:
                     attention_bwd += seconds
-            row = rows.get(cls)
+            row = rows.get(cls.value)  # the str, not the enum: an enum hashes in Python
             if row is None:
-                row = rows[cls] = [0.0, 0.0, 0.0, 0.0]
+                row = rows[cls.value] = [0.0, 0.0, 0.0, 0.0]
             row[0] += effect.alone_s
             row[1] += effect.fused_s
             row[2] += effect.hidden_s
@@ -250,8 +250,7 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                 (False, attention): attention_bwd}
         return _GraphTime(
             sums=sums,
-            by_class={cls.value: dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True))
-                      for cls, row in rows.items()},
+            by_class={cls: dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True)) for cls, row in rows.items()},
             dense_params=graph.params.dense,
             expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers,
