@@ -336,6 +336,7 @@ def compare_command(
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
     from trnsim.plan.pool import default_workers
+    from trnsim.plan.search import collector_paused
     from trnsim.report.entries import entries_from_comparison
     from trnsim.report.story import headline_sentence
     from trnsim.report.tables import (
@@ -367,7 +368,9 @@ def compare_command(
     space = space_profile.space()
     _require_some_split(model_config, specs, job, chips, space)
     warn_if_huge(max([chips, *scaling_chips]), "compare")
-    with _progress(progress, None, "comparing") as (advance, stage):
+    # the collector paused over all the searches: it found nothing to free, and each full pass
+    # walked every cached object
+    with collector_paused(), _progress(progress, None, "comparing") as (advance, stage):
         comparison = compare_systems(
             model_config, specs, job, chips, space=space,
             scaling_chips=scaling_chips,

@@ -15,9 +15,11 @@ keeps for each knob value the best plan having it, so that it can explain why th
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -83,7 +85,10 @@ def knob_value(outcome: PlanOutcome, knob: str) -> object:
 
 def knob_values(outcome: PlanOutcome) -> tuple[object, ...]:
     """The values of all :data:`EXPLAINED_KNOBS` in an outcome, in that order."""
-    return tuple(knob_value(outcome, knob) for knob in EXPLAINED_KNOBS)
+    c = outcome.candidate  # knob_value of each knob, spelled out: the search calls this per plan
+    recompute = c.recompute
+    return (outcome.ranks, c.tp, c.pp, c.interleave, c.cp, c.ep, c.zero_stage, c.micro_batch,
+            recompute.value if hasattr(recompute, "value") else recompute)
 
 
 @dataclass
@@ -159,7 +164,7 @@ class SearchResult:
 
 
 class _Accumulator:
-    """Collects outcomes: the top K and the best per knob value."""
+    """Collects outcomes: the top K and the best per knob value (each outcome's key computed once)."""
 
     def __init__(self, objective: Objective, top_k: int) -> None:
         self.objective = objective
@@ -168,25 +173,32 @@ class _Accumulator:
         self.best_by_knob: dict[tuple[str, object], PlanOutcome] = {}
         self.best_by_knobs: dict[tuple[object, ...], PlanOutcome] = {}
         self.stats = SearchStats()
+        self._top_keys: list[tuple[tuple[bool, float, float], PlanOutcome]] = []
+        self._knob_keys: dict[tuple[str, object], tuple[bool, float, float]] = {}
+        self._knobs_keys: dict[tuple[object, ...], tuple[bool, float, float]] = {}
 
     def key(self, outcome: PlanOutcome) -> tuple[bool, float, float]:
         return ranking_key(outcome, self.objective)
 
     def add(self, outcome: PlanOutcome) -> None:
         key = self.key(outcome)
-        if len(self.top) < self.top_k or key < self.key(self.top[-1]):
-            self.top.append(outcome)
-            self.top.sort(key=self.key)
-            del self.top[self.top_k :]
-        for knob in EXPLAINED_KNOBS:
-            slot = (knob, knob_value(outcome, knob))
-            held = self.best_by_knob.get(slot)
-            if held is None or key < self.key(held):
-                self.best_by_knob[slot] = outcome
+        ranked = self._top_keys
+        if len(ranked) < self.top_k or key < ranked[-1][0]:
+            ranked.append((key, outcome))
+            ranked.sort(key=lambda pair: pair[0])  # stable: ties keep their arrival order
+            del ranked[self.top_k :]
+            self.top[:] = [o for _, o in ranked]
         values = knob_values(outcome)
-        held = self.best_by_knobs.get(values)
-        if held is None or key < self.key(held):
+        for knob, value in zip(EXPLAINED_KNOBS, values, strict=True):
+            slot = (knob, value)
+            held = self._knob_keys.get(slot)
+            if held is None or key < held:
+                self.best_by_knob[slot] = outcome
+                self._knob_keys[slot] = key
+        held = self._knobs_keys.get(values)
+        if held is None or key < held:
             self.best_by_knobs[values] = outcome
+            self._knobs_keys[values] = key
 
     def reject(self, reason: InfeasibleReason, count: int = 1) -> None:
         self.stats.infeasible_by_reason[reason] += count
@@ -256,6 +268,23 @@ def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Ac
     acc.add(plan_outcome(problem, candidate, result))
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector during a search (or several: ``trnsim compare``).
+
+    An evaluation makes no reference cycles (reference counting frees its objects), but it fills
+    caches with many long-lived objects, and each full collection walks all of them: measured on
+    ``trnsim compare``, about half its time went to collections that found nothing to free.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def count_candidates(problems: Sequence[Problem], space: SearchSpace) -> int:
     """How many candidates a search over ``problems`` will dispose of (for a progress bar)."""
     return sum(len(g.members) for p in problems for g in candidate_groups(p, space))
@@ -286,12 +315,13 @@ def search_plans(
     objective = problem_list[0].job.objective
     acc = _Accumulator(objective, max(1, top_k))
     started = time.perf_counter()
-    for problem in problem_list:
-        for group in candidate_groups(problem, space):
-            _search_group(problem, group, step_model, acc, recompute_dominance)
-            acc.stats.candidates += len(group.members)
-            if progress is not None:
-                progress(len(group.members))
+    with collector_paused():
+        for problem in problem_list:
+            for group in candidate_groups(problem, space):
+                _search_group(problem, group, step_model, acc, recompute_dominance)
+                acc.stats.candidates += len(group.members)
+                if progress is not None:
+                    progress(len(group.members))
     acc.stats.elapsed_s = time.perf_counter() - started
     if not acc.top:
         raise NoFeasiblePlanError(_no_plan_message(problem_list, acc.stats, space))
