@@ -19,7 +19,7 @@ from trnsim.serve.calibration import fit_step_cost, load_serving_cases
 from trnsim.serve.estimate import closed_loop_ttft, decode_step
 from trnsim.serve.memory import kv_bytes_per_request, serve_memory
 from trnsim.serve.ops import decode_ops, expected_experts_touched, prefill_ops
-from trnsim.serve.params import Overheads
+from trnsim.serve.params import Overheads, load_serving_params
 from trnsim.workload import load_model
 
 
@@ -258,3 +258,17 @@ def test_chunked_prefill_attention_flops_by_hand() -> None:
     assert fc1.count == 2 * 32 and fc1.shape["m"] == 2048
     assert estimate_serving(_cfg(input_tokens=4096, prefill_chunk=4096)).ttft_s == pytest.approx(
         estimate_serving(_cfg(input_tokens=4096)).ttft_s)
+
+
+def test_user_file_overrides_the_context_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "serving.toml").write_text("[runtime.trainium]\ncontext_encoding_batch = { value = 4 }\n")
+    monkeypatch.setenv("TRNSIM_CATALOG", str(tmp_path))
+    r = estimate_serving(_cfg(concurrency=4))
+    # four prompts in one execution: the work of four, the host step cost once
+    assert r.ttft_closed_loop_s == pytest.approx(4 * r.ttft_s - 3 * r.prefill_parts_s["overhead"])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "serving.toml").write_text("[runtime.trainium]\ncontext_encoding_batch = { value = 0 }\n")
+    monkeypatch.setenv("TRNSIM_CATALOG", str(bad))
+    with pytest.raises(ConfigError, match="context_encoding_batch must be at least 1"):
+        load_serving_params()
