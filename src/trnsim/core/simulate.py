@@ -47,6 +47,7 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
           Engine.GPSIMD: "gpsimd", Engine.DMA: "dma", Engine.COLLECTIVE: "collective"}
 #: Engine code of each core's collective queue (after the four compute engines).
 _COLLECTIVE_CODE = 4
+_PSUM = MemorySpace.PSUM
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 
@@ -113,12 +114,11 @@ class _Simulation:
     def _record(self, instruction: Instruction, key: int, index: int, reads: list[Record],
                 read_done: float, ready: float, core: int, start: float) -> None:
         self.tracker.finish(reads, read_done, instruction.outputs, ready, key, index)
-        psum = MemorySpace.PSUM
         for operand in instruction.outputs:
-            if operand.space == psum and operand.region is not None:
+            if operand.space == _PSUM and operand.region is not None:
                 self._psum_touch(core, operand.region, start, ready)
         for operand in instruction.inputs:
-            if operand.space == psum and operand.region is not None:
+            if operand.space == _PSUM and operand.region is not None:
                 self._psum_touch(core, operand.region, start, read_done)
 
     def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
@@ -149,9 +149,12 @@ class _Simulation:
                     f"{instruction.source_line}) runs on core {core}, but a {self.timing.target} chip "
                     f"has cores 0..{limit - 1}")
             state = self.cores[core] = _CoreState(self.dma.queues)
-        if instruction.engine == Engine.DMA:
+        engine = instruction.engine
+        if engine in _ENGINE_CODE:
+            return self._schedule_compute(instruction, state, core)
+        if engine == Engine.DMA:
             return self._schedule_dma(instruction, state, core)
-        if instruction.engine == Engine.COLLECTIVE:
+        if engine == Engine.COLLECTIVE:
             return self._schedule_collective(instruction, state, core)
         return self._schedule_compute(instruction, state, core)
 

@@ -44,6 +44,9 @@ class NeuronCoreSpec(BaseModel):
     bn_stats_fmax: int
     gemm_moving_fmax_wide_fp32: int
     gemm_moving_fmax_wide_16bit: int
+    #: Address alignment of SBUF / PSUM tensors (assumed: undocumented, see the data files).
+    sbuf_min_align_bytes: int
+    psum_min_align_bytes: int
     sources: dict[str, str] = {}
     confidence: dict[str, str] = {}
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from trnsim.nki.alu import op_name
 from trnsim.nki.dma_access import apply_selection, dma_selection
-from trnsim.nki.engines.execute import execute, mask_array
+from trnsim.nki.engines.execute import execute, load_f32, mask_array
 from trnsim.nki.runtime import Buffer, Simulation
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine, Instruction
@@ -53,7 +53,7 @@ def dma_copy(
     shape = dst.shape
 
     def compute(v: list[Any]) -> Any:
-        vals = src.read() if exact and not accumulate else v[0]
+        vals = src.read() if exact and not accumulate else load_f32(src, sim)
         if transpose:
             vals = np.asarray(vals).reshape(src.shape).T
         return np.asarray(vals).reshape(shape)
@@ -79,6 +79,7 @@ def dma_copy(
         attrs=a,
         oob_skip=oob_skip,
         accumulate=accumulate,
+        load_inputs=False,
     )
     if selection is not None:
         apply_selection(instruction, selection)
