@@ -49,6 +49,9 @@ class NeuronCoreSpec(BaseModel):
     bn_stats_fmax: int
     gemm_moving_fmax_wide_fp32: int
     gemm_moving_fmax_wide_16bit: int
+    #: Address alignment of SBUF / PSUM tensors (assumed: undocumented, see the data files).
+    sbuf_min_align_bytes: int
+    psum_min_align_bytes: int
     #: The file's sources (a value without its own entry in ``sources`` rests on these).
     source: str = ""
     sources: dict[str, str] = {}
