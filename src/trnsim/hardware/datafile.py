@@ -364,7 +364,8 @@ def value_sources(tree: DataTree | Mapping[str, Any]) -> list[ValueSource]:
                 continue
             dotted = f"{prefix}.{key}" if prefix else key
             if isinstance(val, Mapping) and "value" in val:
-                src = overridden.get(dotted) or str(val.get("source", here[0]))
+                # an override of a value table writes its source into the table itself
+                src = str(val.get("source") or overridden.get(dotted) or here[0])
                 out.append(ValueSource(dotted, val["value"], src, unit_of(key, val["value"]),
                                        _str_or_none(val.get("confidence", here[1]))))
             elif isinstance(val, Mapping):
