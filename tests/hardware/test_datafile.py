@@ -149,8 +149,8 @@ def test_unknown_override_key_names_file_key_and_valid_keys(kind: DataKind) -> N
     with pytest.raises(ConfigError) as error:
         kind.load("x", overrides={"link.hop_latncy_us": 1.0})
     text = _one_line(error)
-    assert "x.toml: override 'link.hop_latncy_us'" in text
-    assert "did you mean 'hop_latency_us'" in text and "valid there: hop_latency_us, size" in text
+    assert "x.toml: override key 'link.hop_latncy_us' does not exist" in text
+    assert "did you mean 'hop_latency_us'" in text and "valid keys there: hop_latency_us, size" in text
 
 
 def test_unknown_key_in_a_validated_file_lists_the_valid_ones(tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_malformed_file_is_one_line(tmp_path: Path) -> None:
 def test_override_of_a_table_with_a_value_is_refused() -> None:
     with pytest.raises(ConfigError) as error:
         apply_overrides({"link": {"size": 1}}, {"link": 3}, where="f.toml", origin="o")
-    assert "names a table, not a value; valid there: size" in _one_line(error)
+    assert "names a table, not a value; valid keys there: size" in _one_line(error)
 
 
 def test_catalog_override_in_memory_changes_exactly_that_field() -> None:

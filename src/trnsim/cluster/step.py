@@ -42,7 +42,7 @@ from trnsim.cluster.traffic import (
 )
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
-from trnsim.devicetime.param_passes import load_param_passes, param_pass_ops
+from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
 from trnsim.devicetime.timing import time_ops
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
@@ -340,12 +340,12 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, syst
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
-            inflight: float) -> MemoryBreakdown:
+            inflight: float, passes: ParamPasses | None) -> MemoryBreakdown:
     rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
             inflight, plan.flash_attention)
-    return _by_identity("memory", (model,), rest, lambda: estimate_memory(
+    return _by_identity("memory", (model, passes), rest, lambda: estimate_memory(
         model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-        plan.recompute, inflight, plan.flash_attention))
+        plan.recompute, inflight, plan.flash_attention, param_passes=passes))
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
@@ -487,8 +487,8 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
               f"multiple of pp={plan.pp}")
 
 
-def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
-                  precision: Precision) -> dict[str, MemoryBreakdown]:
+def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
+                  system: SystemSpec) -> dict[str, MemoryBreakdown]:
     """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
 
     Activations held at each stage's peak follow the schedule's warm-up (:func:`held_microbatches`):
@@ -501,31 +501,34 @@ def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
             plan.effective_zero_stage, plan.micro_batch, plan.recompute, plan.flash_attention,
             plan.schedule, plan.microbatches, plan.interleave, plan.first_stage_layers,
             plan.last_stage_layers)
-    return _by_identity("stage_memory", (model,), rest,
-                        lambda: _stage_memory_of(model, plan, seq_len, precision))
+    # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
+    passes = load_param_passes(system.chip)
+    return _by_identity("stage_memory", (model, passes), rest,
+                        lambda: _stage_memory_of(model, plan, seq_len, precision, passes))
 
 
-def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int,
-                     precision: Precision) -> dict[str, MemoryBreakdown]:
+def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
+                     passes: ParamPasses | None) -> dict[str, MemoryBreakdown]:
     out: dict[str, MemoryBreakdown] = {}
     for role, stage, shard in _stage_shards(model, plan):
         held = held_microbatches(plan.schedule, plan.pp, plan.microbatches, plan.interleave, stage,
                                  shard.layers or model.num_layers)
-        out[role] = _memory(model, shard, plan, seq_len, precision, held)
+        out[role] = _memory(model, shard, plan, seq_len, precision, held, passes)
     return out
 
 
-def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
-                 precision: Precision) -> MemoryBreakdown:
+def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
+                 system: SystemSpec) -> MemoryBreakdown:
     """Memory of the stage that needs most."""
-    return max(_stage_memory(model, plan, seq_len, precision).values(), key=lambda m: m.total_bytes)
+    return max(_stage_memory(model, plan, seq_len, precision, system).values(),
+               key=lambda m: m.total_bytes)
 
 
 def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
                precision: Precision = Precision.BF16) -> None:
     """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
     _check_structure(model, system, ranks, plan, seq_len)
-    memory = _peak_memory(model, plan, seq_len, precision)
+    memory = _peak_memory(model, plan, seq_len, precision, system)
     if not memory.fits(system.hbm_bytes_per_rank):
         verdict = memory.explain(system.hbm_bytes_per_rank, plan.recompute, plan.zero_stage)
         _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {verdict}")
@@ -707,7 +710,7 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
-    stages = _stage_memory(model, plan, seq_len, precision)
+    stages = _stage_memory(model, plan, seq_len, precision, system)
     memory = max(stages.values(), key=lambda mem: mem.total_bytes)
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)

@@ -7,6 +7,7 @@ arithmetic operators, ``t[...] = value`` and ``t += value`` are implemented here
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterator
@@ -50,12 +51,26 @@ def to_buffer(sim: Simulation, instr: str, buffer: Any, default: Buffer = Buffer
         )
 
 
+#: dtype arguments already normalised (``np.float32``, ``nl.bfloat16``, names...): kernels pass
+#: the same few on every instruction
+_DTYPES: dict[Any, np.dtype[Any]] = {}
+
+
 def to_dtype(sim: Simulation, instr: str, dtype: Any) -> np.dtype[Any]:
     """Normalise a dtype argument, failing with a KernelError."""
     try:
-        return as_dtype(dtype)
+        known = _DTYPES.get(dtype)
+    except TypeError:  # unhashable: as_dtype reports it
+        known = None
+    if known is not None:
+        return known
+    try:
+        dt = as_dtype(dtype)
     except DtypeError as error:
         sim.fail(instr, str(error), "unsupported_dtype")
+    with contextlib.suppress(TypeError):
+        _DTYPES[dtype] = dt
+    return dt
 
 
 def new_tensor(

@@ -447,9 +447,12 @@ class Simulation:
     # -- affine_range dependency tracking ------------------------------------------------------
     def note_write(self, region: Region | None, accumulate: bool) -> None:
         """Remember a plain write inside affine loops (accumulations are exempt)."""
-        if not self.loops or region is None or accumulate:
+        loops = self.loops
+        # frames are in start order, so the last one starts last: a tensor made after it (a
+        # fresh tile) is tracked by none
+        if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
             return
-        for frame in self.loops:
+        for frame in loops:
             if region.alloc_id < frame.start_alloc:
                 regions = frame.writes.get(region.alloc_id)
                 if regions is None:
@@ -458,10 +461,12 @@ class Simulation:
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
-        if not self.loops or region is None or accumulate:
-            return
-        for frame in self.loops:
-            writes = frame.writes.get(region.alloc_id)
+        loops = self.loops
+        if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
+            return  # a tensor made after the innermost loop started: no frame holds its writes
+        alloc_id = region[0]
+        for frame in loops:
+            writes = frame.writes.get(alloc_id)
             if not writes:
                 continue
             now = frame.iteration

@@ -151,7 +151,10 @@ class Tensor:
         """A view of a whole allocation."""
         shape = alloc.shape
         if len(shape) == 2 and alloc.partition_axis == 0:
-            return Tensor(alloc, shape, 0, (shape[1], 1), 0)  # the common [P, F] tile
+            t = Tensor(alloc, shape, 0, (shape[1], 1), 0)  # the common [P, F] tile
+            if alloc.on_chip and shape[0] and shape[1]:
+                t._region = Region(alloc.alloc_id, 0, shape[0], 0, shape[1] * alloc.itemsize)  # as _region
+            return t
         strides = physical_strides(shape, alloc.partition_axis, alloc.free_elems)
         return Tensor(alloc, shape, 0, strides, alloc.partition_axis)
 
@@ -245,7 +248,9 @@ class Tensor:
         return fast if fast is not None else index_view(self, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        target = index_view(self, key)
+        target = _fast_slices(self, key)
+        if target is None:
+            target = index_view(self, key)
         _ops().assign(target, value)
 
     # -- operators: the table of Python operator -> nl.* element-wise op (legacy tile arithmetic;
@@ -482,19 +487,16 @@ class Tensor:
         a = self.alloc
         isz = a.itemsize
         shape = self.shape
-        nbytes = (math.prod(shape) if shape else 1) * isz
         if self.flat is None:
-            strides = self.strides
-            inner = strides[-1] * isz if shape else isz
-            run = 1  # elements in the longest unit-stride run of the innermost dims
-            for d in range(len(shape) - 1, -1, -1):
-                if d == self.paxis:
-                    continue
-                if strides[d] != run and shape[d] != 1:
-                    break
-                run *= shape[d]
-            contiguous = run * isz
+            key = (shape, self.strides, self.paxis, isz)
+            layout = _LAYOUTS.get(key)
+            if layout is None:
+                if len(_LAYOUTS) >= _MAX_LAYOUTS:
+                    _LAYOUTS.clear()
+                layout = _LAYOUTS[key] = _layout(shape, self.strides, self.paxis, isz)
+            nbytes, contiguous, inner = layout
         else:
+            nbytes = (math.prod(shape) if shape else 1) * isz
             inner = isz
             contiguous = isz
         region = self._region if self._region is not None else self.region()
@@ -553,6 +555,25 @@ class Tensor:
         if self.oob is not None:
             keep &= ~self.oob
         storage[self.flat[keep]] = values[keep]
+
+
+#: (bytes, longest contiguous run in bytes, inner stride in bytes) of a strided view, by (shape,
+#: strides, partition axis, itemsize): fresh tiles of one shape share it across allocations.
+_LAYOUTS: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+_MAX_LAYOUTS = 1 << 16
+
+
+def _layout(shape: tuple[int, ...], strides: tuple[int, ...], paxis: int, isz: int) -> tuple[int, int, int]:
+    nbytes = (math.prod(shape) if shape else 1) * isz
+    inner = strides[-1] * isz if shape else isz
+    run = 1  # elements in the longest unit-stride run of the innermost dims
+    for d in range(len(shape) - 1, -1, -1):
+        if d == paxis:
+            continue
+        if strides[d] != run and shape[d] != 1:
+            break
+        run *= shape[d]
+    return nbytes, run * isz, inner
 
 
 def strided(

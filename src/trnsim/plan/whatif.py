@@ -57,7 +57,7 @@ def whatif_overrides(system_name: str, whatif: WhatIf,
     for path, factor in whatif.scale.items():
         scope, field = _split(path)
         _check_field(base.chip if scope == "chip" else base, scope, field, whatif)
-        current = getattr(base.chip if scope == "chip" else base, field, None)
+        current = getattr(base.chip if scope == "chip" else base, field)  # a field: _check_field
         if not isinstance(current, int | float) or isinstance(current, bool):
             raise ConfigError(
                 f"what-if '{whatif.name}': cannot scale {path}: the catalog has no number there "
@@ -129,9 +129,10 @@ class WhatIfHardware:
     changes: tuple[str, ...] = ()
 
 
-def _number(spec: ChipSpec | SystemSpec, path: str) -> float | None:
+def _number(spec: SystemSpec, path: str) -> float | None:
+    """The catalog's number at a knob's ``path`` (a field of the chip or system), None when unknown."""
     scope, name = _split(path)
-    value = getattr(spec.chip if scope == "chip" and isinstance(spec, SystemSpec) else spec, name, None)
+    value = getattr(spec.chip if scope == "chip" else spec, name)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 

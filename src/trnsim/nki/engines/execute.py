@@ -31,6 +31,7 @@ from trnsim.nki.tensor import Tensor, fit_mask, strided
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
 ON_CHIP = (Buffer.SBUF, Buffer.PSUM)
+_PSUM = Buffer.PSUM
 
 
 _ENGINES = {
@@ -238,24 +239,26 @@ def execute(
     for name, s in srcs:
         if s is None:
             continue
-        if not isinstance(s, Tensor):
+        if s.__class__ is not Tensor and not isinstance(s, Tensor):
             inputs.append(imm(name))
             continue
         if s.oob is not None and not oob_skip:
             s.check_bounds(instr, m)
         if loops:
-            for it in s.index_tiles:
-                sim.check_read(instr, it.region(), False)
+            if s.index_tiles:
+                for it in s.index_tiles:
+                    sim.check_read(instr, it.region(), False)
             sim.check_read(instr, s.region(), carried and dst is not None and s.alloc is dst.alloc)
-        if s.alloc.buffer is Buffer.PSUM:
+        if s.alloc.buffer is _PSUM:
             # another engine reading PSUM closes the matmul accumulation group there
             if sim.psum_groups:
                 sim.psum_groups.pop(s.alloc.alloc_id, None)
             if s.alloc.mm_state is not None and opcode not in MATMUL_OPCODES:
                 close_groups(s)
         inputs.append(s.operand(name))
-        for it in s.index_tiles:
-            inputs.append(it.operand("index"))
+        if s.index_tiles:
+            for it in s.index_tiles:
+                inputs.append(it.operand("index"))
     outs = [("dst", dst)] if dst is not None else []
     if extra_outputs:
         outs.extend(extra_outputs)
@@ -273,7 +276,8 @@ def execute(
     if loops and not carried:
         for _, t in outs:
             sim.note_write(t.region(), False)
-    outputs = tuple([t.operand(n) for n, t in outs])
+    outputs = (dst.operand("dst"),) if dst is not None and not extra_outputs else tuple(
+        [t.operand(n) for n, t in outs])
     a = attrs if attrs is not None else {}
     if mask is not None:
         a["masked"] = True
