@@ -48,7 +48,7 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
-from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, build_optimizer_ops, build_step
+from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, ParamsOnRank, build_optimizer_ops, build_step
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -232,9 +232,9 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                     matmul_bwd += seconds
                 elif cls is attention:
                     attention_bwd += seconds
-            row = rows.get(cls.value)  # the str, not the enum: an enum hashes in Python
+            row = rows.get(cls._value_)  # the str, not the enum: an enum hashes in Python
             if row is None:
-                row = rows[cls.value] = [0.0, 0.0, 0.0, 0.0]
+                row = rows[cls._value_] = [0.0, 0.0, 0.0, 0.0]
             row[0] += effect.alone_s
             row[1] += effect.fused_s
             row[2] += effect.hidden_s
@@ -324,21 +324,19 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     return _by_identity("stage", (model, system), rest, compute)
 
 
-def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
-                 plan: ParallelPlan, system: SystemSpec) -> float:
+def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
+    """The optimizer update of the rank's parameters, sharded over DP x CP from ZeRO-1 (cached by
+    what it reads: the parameter counts, the shards and the chip)."""
     zero = plan.effective_zero_stage
+    shards = plan.dp * plan.cp if zero >= 1 else 1
+    expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
 
     def compute() -> float:
-        graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
-                           plan.flash_attention)
-        shards = plan.dp * plan.cp if zero >= 1 else 1
-        expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
-        ops = build_optimizer_ops(graph.params, shards, expert_shards)
+        ops = build_optimizer_ops(ParamsOnRank(dense_params, expert_params), shards, expert_shards)
         return sum(time_ops(ops, system))
 
-    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero, plan.dp,
-            plan.cp, plan.ep)
-    return _by_identity("optimizer", (model, system), rest, compute)
+    rest = (system.ranks_per_chip, dense_params, expert_params, shards, expert_shards)
+    return _by_identity("optimizer", (system.chip,), rest, compute)
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
@@ -669,7 +667,7 @@ def estimate_step(
 
     stages_of = _stages(model, system, plan, groups, seq_len, precision)
     fwd, bwd, slow, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.slow, stages_of.parts
-    slow_shard, stage_total = stages_of.slow_shard, stages_of.stage_total
+    stage_total = stages_of.stage_total
     bwd_compute = slow.bwd_s
 
     p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
@@ -681,8 +679,11 @@ def estimate_step(
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     zero = plan.effective_zero_stage
     bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else plan.bucket_params
-    dp = dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero, bucket,
-                 plan.grad_reduce_dtype.nbytes)
+    grad_bytes = plan.grad_reduce_dtype.nbytes
+    dp = _by_identity("dp", (), (slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero,
+                                 bucket, grad_bytes),
+                      lambda: dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp,
+                                      zero, bucket, grad_bytes))
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
         if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
@@ -697,7 +698,7 @@ def estimate_step(
             dp_s += max(dp.param_tail_s, dp.param_s - fwd)
     else:
         dp_s = dp.grad_s + dp.param_s
-    optimizer = _optimizer_s(model, slow_shard, mb, seq_len, precision, plan, system)
+    optimizer = _optimizer_s(slow.dense_params, slow.expert_params, plan, system)
 
     breakdown = {key: m * parts[key] for key in ("compute", "tp_comm", "cp_comm", "ep_comm")}
     breakdown.update(pp_comm=pipe.p2p_s, dp_comm=dp_s, pipeline_bubble=pipe.bubble_s, optimizer=optimizer)
@@ -735,7 +736,10 @@ def estimate_step(
         goodput=goodput,
         stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
         compute_by_class={cls: {k: m * v for k, v in row.items()} for cls, row in slow.by_class.items()},
-        algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
+        algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
+            "algorithms", (model, groups), (plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
+                                            zero == 0, grad_bytes, slow.dense_params),
+            lambda: _algorithms(model, plan, groups, seq_len, slow.dense_params))),
         groups=dict(groups.described),
     )
 
