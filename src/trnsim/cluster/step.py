@@ -40,6 +40,7 @@ from trnsim.cluster.traffic import (
     pp_send_s,
     tp_comm,
 )
+from trnsim.devicetime.efficiency import selective_recompute_reruns
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -211,6 +212,16 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             row["hidden"] += effect.hidden_s
             row["step"] += seconds
         by_class = {cls.value: row for cls, row in rows.items()}
+        # A framework that checkpoints the attention core under selective recomputation runs the
+        # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core).
+        if plan.recompute is Recompute.SELECTIVE and plan.flash_attention:
+            reruns = selective_recompute_reruns(graph.ops, system.chip)
+            for seconds in time_ops(reruns, system):
+                # backward time, but not a window for the CP ring (the rerun carries its own ring)
+                sums[(False, None)] = sums.get((False, None), 0.0) + seconds
+                row = by_class.setdefault(OpClass.ATTENTION.value, dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
+                row["alone"] += seconds
+                row["step"] += seconds
         # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
         # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
         # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
