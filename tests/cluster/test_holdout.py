@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from trnsim.cli.scaled_catalog import with_scale
 from trnsim.cluster.holdout import RowKey, fit_scale, leave_one_model_out, mape
 
 # Synthetic rows whose prediction is all matmul time: predicted = measured * a / scale, so the
@@ -67,10 +66,23 @@ def test_leave_one_model_out_by_hand() -> None:
     assert d.held_out_text == "25.0% (nothing fitted)"
 
 
-def test_with_scale_replaces_only_the_scale_line() -> None:
-    text = 'chip = "a100"\ncalibration_scale = 0.82\ncalibration_note = "x"\n[matmul_bf16]\n'
-    assert with_scale(text, 0.9) == text.replace("0.82", "0.9")
-    assert with_scale('chip = "b"\n[memory]\n', 0.5).startswith("calibration_scale = 0.5\n")
+def test_scaled_efficiency_replaces_only_the_scale_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trnsim.cli.scaled_catalog import scaled_efficiency
+    from trnsim.devicetime.efficiency import load_efficiency
+    from trnsim.hardware.catalog import CATALOG_ENV, load_chip
+
+    monkeypatch.delenv(CATALOG_ENV, raising=False)
+    chip = load_chip("a100")
+    shipped = load_efficiency(chip)
+    with scaled_efficiency("a100", 0.5):
+        scaled = load_efficiency(chip)
+    assert scaled.calibration_scale == 0.5
+    rest = {"calibration_scale"}
+    assert scaled.model_dump(exclude=rest) == shipped.model_dump(exclude=rest)
+    assert load_efficiency(chip) == shipped  # outside the block: the file's own scale again
+    # tpu.toml gives no calibration_scale (the default 1.0): the override adds it
+    with scaled_efficiency("tpu", 0.25):
+        assert load_efficiency(load_chip("tpu-v5p")).calibration_scale == 0.25
 
 
 def test_scaled_efficiency_changes_only_inside_the_block(monkeypatch: pytest.MonkeyPatch) -> None:

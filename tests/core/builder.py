@@ -7,7 +7,8 @@ from typing import Any
 
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
 
-ITEMSIZE = {"float32": 4, "bfloat16": 2, "float16": 2, "float8_e4m3": 1, "int32": 4, "uint8": 1}
+ITEMSIZE = {"float32": 4, "bfloat16": 2, "float16": 2, "float8_e4m3": 1, "int32": 4, "uint8": 1,
+            "float8_e4m3fn_x4": 4, "float4_e2m1fn_x4": 2}
 
 
 class TraceBuilder:

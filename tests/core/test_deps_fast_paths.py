@@ -18,7 +18,9 @@ from trnsim.nki.trace import MemorySpace, Operand, Region
 class _ReferenceTracker(RegionTracker):
     """Every query through the bisection scan; every write through drop-and-insert."""
 
-    def _found(self, table: _Table, box: tuple[int, int, int, int]) -> list[Record]:
+    exact_lookups = False
+
+    def _found(self, table: _Table, box: Region) -> list[Record]:
         table.disjoint = False
         return table.overlapping(box)
 

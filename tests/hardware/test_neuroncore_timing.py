@@ -68,6 +68,6 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
         load_timing("trn1", tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[chip\n")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: cannot read TOML"):
         load_timing("trn1", bad)
     assert "trn3" in known_targets()

@@ -1,6 +1,6 @@
-"""The planner's commands end to end, on the real catalog and models with the toy evaluator.
+"""The planner's commands end to end, on the real catalog and models with the toy step model.
 
-The toy evaluator stands in for the cluster model so that these tests check the commands'
+The toy step model stands in for the cluster model so that these tests check the commands'
 plumbing (inputs, outputs, one-line errors), not the cluster model's numbers.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_errors import run_cli
-from tests.plan.toy_evaluator import ToyEvaluator
+from tests.plan.toy_steps import ToyStepModel
 from tests.plan.toy_sweep import run_toy_point
 from trnsim.cli import cmd_plan
 
@@ -22,8 +22,7 @@ from trnsim.cli import cmd_plan
 @pytest.fixture(autouse=True)
 def toy_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     # the commands import these where they run: patch them at their source
-    monkeypatch.setattr("trnsim.plan.cluster_evaluator.ClusterEvaluator",
-                        lambda: ToyEvaluator(capacity_bytes=24e9))
+    monkeypatch.setattr("trnsim.plan.search.cluster_step", ToyStepModel(capacity_bytes=24e9))
     monkeypatch.setattr("trnsim.plan.inputs.run_point", run_toy_point)
     # toy model and system names exist only for the toy runner: skip the real catalog's name check
     monkeypatch.setattr(cmd_plan, "check_sweep_names", lambda spec, path: None)

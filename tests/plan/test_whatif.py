@@ -1,4 +1,4 @@
-"""What-if hardware goes through the catalog's user-override files, traceably."""
+"""What-if hardware goes through the catalog's override mechanism (in memory), traceably."""
 
 from __future__ import annotations
 

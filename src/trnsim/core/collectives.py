@@ -15,6 +15,9 @@ section ``[collective]``):
 * permute and send/recv (one message per rank): ``a + n / B``;
 * barrier: ``(p - 1) a`` (a token around the ring).
 
+The variable-size calls (``all_gather_v``, ``all_to_all_v``) record one of these kinds with the
+bytes of their slowest step or busiest rank (:mod:`trnsim.nki.collectives_v`).
+
 Simplification: collective traffic does not occupy the DMA queues or HBM calendar of the cores.
 """
 

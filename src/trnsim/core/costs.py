@@ -11,7 +11,7 @@ engine's own clock:
   (1 on v2; 2 or 4 for 16-bit data on v3/v4); an inner stride above 16 B multiplies the element
   time by the stride penalty.
 * TensorE matmul: ``max(min(MIN_II, N_stationary), N_moving)`` cycles, × 4 for FP32, ÷ the FP8
-  (double-row) or MX rate; transposes ``max(P, min(64, F))``.
+  (double-row) or MX rate (per packed x4 value); transposes ``max(P, min(64, F))``.
 
 All numbers come from :class:`~trnsim.hardware.neuroncore_timing.NeuronCoreTiming`; this module
 holds only the rules (which opcode takes which formula).
@@ -38,6 +38,8 @@ _FP32 = frozenset({"float32", "fp32"})
 #: Opcodes VectorE/ScalarE run in their fast 16-bit modes ([AG3], [AG4]).
 _FAST_RATE_OPCODES = frozenset({"tensor_copy", "tensor_scalar", "copy"})
 _MATMUL_OPCODES = frozenset({"nc_matmul", "matmul", "nc_matmul_mx"})
+#: Values per element of the packed x4 dtypes (a format fact: the "_x4" in the name).
+_X4_LANES = 4
 _TRANSPOSE_OPCODES = frozenset({"nc_transpose", "transpose"})
 #: The instruction attributes a cost depends on (the memo key includes them).
 _COST_ATTRS = ("op", "op0", "op1", "value", "perf_mode", "transpose", "is_transpose")
@@ -242,8 +244,11 @@ class ComputeCostModel:
         stationary, moving = instruction.inputs[0], instruction.inputs[1]
         double_row = "double_row" in str(instruction.attrs.get("perf_mode", "") or "")
         dtype = moving.dtype
-        if instruction.opcode == "nc_matmul_mx" or dtype.endswith("_x4"):
-            rate = t.mx_rate.value
+        # An x4 element packs 4 contraction values per partition (nki-api.md §4): the MX array
+        # streams one packed moving column per cycle at mx_rate = 4 values per partition.
+        lanes = _X4_LANES if dtype.endswith("_x4") else 1
+        if instruction.opcode == "nc_matmul_mx" or lanes > 1:
+            rate = t.mx_rate.value / lanes
         elif double_row:
             rate = t.fp8_rate.value
         elif dtype in _FP32:
@@ -256,7 +261,7 @@ class ComputeCostModel:
         cycles = max(min(min_ii, m_stationary), work_cycles)
         # Multiply-adds: contraction (partitions) × stationary columns × moving columns; double
         # row packs two contraction rows per partition into both free sizes.
-        flops = 2.0 * stationary.partitions * m_stationary * n_moving / (2.0 if double_row else 1.0)
+        flops = 2.0 * stationary.partitions * lanes * m_stationary * n_moving / (2.0 if double_row else 1.0)
         load_cycles = m_stationary / t.load_stationary_speedup.value
         return ComputeCost(
             issue_ns=cycles * cyc,

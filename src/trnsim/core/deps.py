@@ -18,13 +18,15 @@ only, and a dictionary look-up answers the query without a scan.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from typing import ClassVar
 
-from trnsim.nki.trace import MemorySpace, Operand
+from trnsim.nki.trace import MemorySpace, Operand, Region
 
 __all__ = ["Record", "RegionTracker"]
 
-#: (partition_start, partition_stop, byte_start, byte_stop)
-Box = tuple[int, int, int, int]
+#: A record's key: the operand's region (alloc_id, partition_start, partition_stop, byte_start,
+#: byte_stop); a named tuple, so that keys hash in C and need no conversion.
+Box = Region
 #: [ready_ns, writer engine key (negative for DMA), writer index, read_until_ns, last reader index]
 Record = list[float]
 
@@ -48,18 +50,18 @@ class _Table:
         self.disjoint = True
 
     def insert(self, box: Box, record: Record) -> None:
-        if box[0] >= box[1] or box[2] >= box[3]:
+        if box[1] >= box[2] or box[3] >= box[4]:
             self.disjoint = False  # the fast paths assume every box overlaps itself
         if box not in self.records:
-            i = bisect_right(self.starts, box[2])
-            self.starts.insert(i, box[2])
+            i = bisect_right(self.starts, box[3])
+            self.starts.insert(i, box[3])
             self.boxes.insert(i, box)
-            self.max_len = max(self.max_len, box[3] - box[2])
+            self.max_len = max(self.max_len, box[4] - box[3])
         self.records[box] = record
 
     def overlapping(self, box: Box) -> list[Record]:
         records = self.records
-        p0, p1, b0, b1 = box
+        _, p0, p1, b0, b1 = box
         if len(records) == 1:  # the common case: a tile buffer written and read whole
             (only, record), = records.items()
             if only == box:
@@ -67,10 +69,10 @@ class _Table:
         starts = self.starts
         lo = bisect_left(starts, b0 - self.max_len + 1)
         hi = bisect_left(starts, b1, lo)
-        return [records[o] for o in self.boxes[lo:hi] if o[0] < p1 and p0 < o[1] and b0 < o[3]]
+        return [records[o] for o in self.boxes[lo:hi] if o[1] < p1 and p0 < o[2] and b0 < o[4]]
 
     def drop_covered(self, box: Box) -> None:
-        p0, p1, b0, b1 = box
+        _, p0, p1, b0, b1 = box
         starts = self.starts
         lo = bisect_left(starts, b0)
         hi = bisect_left(starts, b1, lo)
@@ -79,17 +81,17 @@ class _Table:
         boxes = self.boxes
         if hi - lo == 1:  # the common case: the tile written last time
             b = boxes[lo]
-            if p0 <= b[0] and b[1] <= p1 and b[3] <= b1:
+            if p0 <= b[1] and b[2] <= p1 and b[4] <= b1:
                 del self.records[b], boxes[lo], starts[lo]
             return
         keep = []
         for b in boxes[lo:hi]:
-            if p0 <= b[0] and b[1] <= p1 and b[3] <= b1:
+            if p0 <= b[1] and b[2] <= p1 and b[4] <= b1:
                 del self.records[b]
             else:
                 keep.append(b)
         boxes[lo:hi] = keep
-        starts[lo:hi] = [b[2] for b in keep]
+        starts[lo:hi] = [b[3] for b in keep]
 
 
 class RegionTracker:
@@ -101,6 +103,10 @@ class RegionTracker:
 
     __slots__ = ("_tables",)
 
+    #: Answer an exact-box query of a disjoint table inline (tests turn it off to compare the
+    #: fast paths with the reference scan).
+    exact_lookups: ClassVar[bool] = True
+
     def __init__(self) -> None:
         self._tables: dict[int, _Table] = {}
 
@@ -111,8 +117,8 @@ class RegionTracker:
         if record is not None and (len(records) == 1 or table.disjoint):
             return [record]
         if len(records) <= _SCAN:  # a few tiles: a linear scan beats two bisections
-            p0, p1, b0, b1 = box
-            return [records[o] for o in table.boxes if o[0] < p1 and p0 < o[1] and b0 < o[3] and o[2] < b1]
+            _, p0, p1, b0, b1 = box
+            return [records[o] for o in table.boxes if o[1] < p1 and p0 < o[2] and b0 < o[4] and o[3] < b1]
         return table.overlapping(box)
 
     def wait(self, inputs: tuple[Operand, ...], outputs: tuple[Operand, ...], engine: int,
@@ -129,20 +135,30 @@ class RegionTracker:
         """
         tables = self._tables
         found_in = self._found
+        exact = self.exact_lookups
         ready, producer = 0.0, -1
         reads: list[Record] = []
         for operand in inputs:
             region = operand.region
             if region is None:
                 continue
-            box = (region.partition_start, region.partition_stop, region.byte_start, region.byte_stop)
-            table = tables.get(region.alloc_id)
+            table = tables.get(region[0])
             if table is None:
-                table = tables[region.alloc_id] = _Table()
-            found = found_in(table, box)
+                table = tables[region[0]] = _Table()
+            records = table.records
+            if exact:
+                record = records.get(region)
+                if record is not None and (table.disjoint or len(records) == 1):
+                    # the common case, inline: the one record of exactly this box
+                    if record[_READY] > ready and not (
+                            exempt_psum and record[_WRITER] == engine and operand.space == _PSUM):
+                        ready, producer = record[_READY], int(record[_WRITER_INDEX])
+                    reads.append(record)
+                    continue
+            found = found_in(table, region)
             if not found:  # a kernel input nobody wrote: a later overwrite still waits for the read
-                record: Record = [0.0, -1, -1, 0.0, -1]
-                table.insert(box, record)
+                record = [0.0, -1, -1, 0.0, -1]
+                table.insert(region, record)
                 reads.append(record)
                 continue
             exempt = exempt_psum and operand.space == _PSUM
@@ -154,12 +170,15 @@ class RegionTracker:
             region = operand.region
             if region is None:
                 continue
-            table = tables.get(region.alloc_id)
+            table = tables.get(region[0])
             if table is None:
                 continue
-            box = (region.partition_start, region.partition_stop, region.byte_start, region.byte_stop)
             unordered = unordered_hbm and operand.space == _HBM
-            for record in found_in(table, box):
+            records = table.records
+            record = records.get(region) if exact else None
+            found = [record] if record is not None and (table.disjoint or len(records) == 1) else found_in(
+                table, region)
+            for record in found:
                 if (record[_READY] > ready and record[_WRITER] != engine
                         and not (unordered and record[_WRITER] < 0)):
                     ready, producer = record[_READY], int(record[_WRITER_INDEX])
@@ -182,24 +201,23 @@ class RegionTracker:
             region = operand.region
             if region is None:
                 continue
-            table = tables.get(region.alloc_id)
+            table = tables.get(region[0])
             if table is None:
-                table = tables[region.alloc_id] = _Table()
-            box = (region.partition_start, region.partition_stop, region.byte_start, region.byte_stop)
+                table = tables[region[0]] = _Table()
             record = [ready, engine, index, 0.0, -1]
             if not table.disjoint:
-                table.drop_covered(box)
-            elif box in table.records:
+                table.drop_covered(region)
+            elif region in table.records:
                 # Rewriting a box of a disjoint table: it covers only itself. If no other box
                 # starts at the same byte, dropping and re-inserting it would put it back in place.
                 starts = table.starts
-                i = bisect_left(starts, box[2])
-                if i + 1 == len(starts) or starts[i + 1] != box[2]:
-                    table.records[box] = record
+                i = bisect_left(starts, region[3])
+                if i + 1 == len(starts) or starts[i + 1] != region[3]:
+                    table.records[region] = record
                     continue
-                table.drop_covered(box)
+                table.drop_covered(region)
             else:
-                table.drop_covered(box)
-                if self._found(table, box):  # a partial overwrite: boxes now intersect
+                table.drop_covered(region)
+                if self._found(table, region):  # a partial overwrite: boxes now intersect
                     table.disjoint = False
-            table.insert(box, record)
+            table.insert(region, record)

@@ -12,21 +12,23 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from trnsim.devicetime.data_file import read_model_file
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
+from trnsim.hardware.catalog import ChipFamily, ChipSpec
+from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency", "RecomputeRules",
+__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency", "RecomputeRules",
            "clear_loaded_efficiency", "load_efficiency", "selective_recompute_reruns"]
 
-_DATA = Path(__file__).parent / "data" / "efficiency"
+#: The efficiency files: a user file replaces the shipped one of the same name whole.
+EFFICIENCY = DataKind("efficiency", Path(__file__).parent / "data" / "efficiency",
+                      merge=False, new_keys_from_depth=0)
 _FAMILY_DEFAULT = {ChipFamily.GPU: "h100", ChipFamily.TPU: "tpu"}
 
 
@@ -117,27 +119,10 @@ class EfficiencyCurves(BaseModel):
     recompute: RecomputeRules | None = None
 
 
-def _user_file(name: str, catalog_dir: str | None) -> Path | None:
-    base = catalog_dir or os.environ.get(CATALOG_ENV)
-    if not base:
-        return None
-    path = Path(base) / "efficiency" / f"{name}.toml"
-    return path if path.is_file() else None
-
-
-def _load(path: Path) -> EfficiencyCurves:
-    return _load_version(path, path.stat().st_mtime_ns)
-
-
-@lru_cache(maxsize=32)
-def _load_version(path: Path, mtime_ns: int) -> EfficiencyCurves:
-    """Parse one file; the modification time in the key makes an edited file reload."""
-    return read_model_file(path, EfficiencyCurves)
-
-
-#: Curves by (chip name, family, catalog_dir, $TRNSIM_CATALOG): found and parsed once, not looked
-#: up on disk per op; :func:`clear_loaded_efficiency` (``devicetime.timing.clear_memo``) forgets them.
-_LOADED: dict[tuple[str, ChipFamily, str | None, str | None], EfficiencyCurves] = {}
+#: Curves by (chip name, family, catalog_dir, $TRNSIM_CATALOG, in-memory overrides): found and
+#: parsed once, not looked up on disk per op; :func:`clear_loaded_efficiency`
+#: (``devicetime.timing.clear_memo``) forgets them.
+_LOADED: dict[tuple[str, ChipFamily, str | None, str | None, int], EfficiencyCurves] = {}
 
 
 def clear_loaded_efficiency() -> None:
@@ -147,7 +132,7 @@ def clear_loaded_efficiency() -> None:
 
 def load_efficiency(chip: ChipSpec, catalog_dir: str | None = None) -> EfficiencyCurves:
     """The efficiency curves for ``chip`` (a user file first, then the shipped one)."""
-    key = (chip.name, chip.family, catalog_dir, os.environ.get(CATALOG_ENV))
+    key = (chip.name, chip.family, catalog_dir, os.environ.get(CATALOG_ENV), overlay_token())
     curves = _LOADED.get(key)
     if curves is None:
         curves = _LOADED[key] = _find_efficiency(chip, catalog_dir)
@@ -159,12 +144,8 @@ def _find_efficiency(chip: ChipSpec, catalog_dir: str | None) -> EfficiencyCurve
     if chip.family in _FAMILY_DEFAULT:
         names.append(_FAMILY_DEFAULT[chip.family])
     for name in names:
-        user = _user_file(name, catalog_dir)
-        if user is not None:
-            return _load(user)
-        shipped = _DATA / f"{name}.toml"
-        if shipped.is_file():
-            return _load(shipped)
+        if EFFICIENCY.exists(name, catalog_dir):
+            return EFFICIENCY.load_model(name, EfficiencyCurves, catalog_dir)
     raise ConfigError(
         f"no efficiency curves for chip '{chip.name}' ({chip.family.value}); add "
         f"efficiency/{chip.name}.toml to ${CATALOG_ENV}"

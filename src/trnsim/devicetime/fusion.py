@@ -20,18 +20,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trnsim.devicetime.data_file import read_model_file
 from trnsim.devicetime.ops import Op, OpClass
-from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
+from trnsim.hardware.catalog import ChipFamily, ChipSpec
+from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "load_fusion"]
+__all__ = ["FUSION", "FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "load_fusion"]
 
-_DATA = Path(__file__).parent / "data" / "fusion"
+#: The fusion files: a user file replaces the shipped one of the same name whole.
+FUSION = DataKind("fusion", Path(__file__).parent / "data" / "fusion",
+                      merge=False, new_keys_from_depth=0)
 _FAMILY_FILE = {ChipFamily.TRAINIUM: "trainium"}
 
 
@@ -82,20 +83,9 @@ class OpEffect:
         return self.alone_s - self.fused_s - self.hidden_s
 
 
-def _user_file(name: str) -> Path | None:
-    base = os.environ.get(CATALOG_ENV)
-    path = Path(base) / "fusion" / f"{name}.toml" if base else None
-    return path if path is not None and path.is_file() else None
-
-
-@lru_cache(maxsize=16)
-def _load(path: Path, mtime_ns: int) -> FusionRules:
-    return read_model_file(path, FusionRules)
-
-
-#: Rules by (family, $TRNSIM_CATALOG): found once, not looked up on disk per stage timed;
+#: Rules by (family, $TRNSIM_CATALOG, in-memory overrides): found once, not looked up on disk per stage timed;
 #: :func:`clear_loaded_fusion` (``devicetime.timing.clear_memo``) forgets them.
-_LOADED: dict[tuple[ChipFamily, str | None], FusionRules | None] = {}
+_LOADED: dict[tuple[ChipFamily, str | None, int], FusionRules | None] = {}
 
 
 def clear_loaded_fusion() -> None:
@@ -105,7 +95,7 @@ def clear_loaded_fusion() -> None:
 
 def load_fusion(chip: ChipSpec) -> FusionRules | None:
     """The rules for ``chip``'s family (a user file first), or None where the family has none."""
-    key = (chip.family, os.environ.get(CATALOG_ENV))
+    key = (chip.family, os.environ.get(CATALOG_ENV), overlay_token())
     if key not in _LOADED:
         _LOADED[key] = _find_fusion(chip)
     return _LOADED[key]
@@ -115,8 +105,7 @@ def _find_fusion(chip: ChipSpec) -> FusionRules | None:
     name = _FAMILY_FILE.get(chip.family)
     if name is None:
         return None
-    path = _user_file(name) or _DATA / f"{name}.toml"
-    return _load(path, path.stat().st_mtime_ns)
+    return FUSION.load_model(name, FusionRules)
 
 
 def _elements(op: Op) -> int:

@@ -27,7 +27,8 @@ class Dtype(StrEnum):
 
     @property
     def nbytes(self) -> int:
-        return {Dtype.BF16: 2, Dtype.FP8: 1, Dtype.FP32: 4}[self]
+        # by identity: a dict keyed by members would hash an enum (a Python-level call) per op built
+        return 2 if self is Dtype.BF16 else 1 if self is Dtype.FP8 else 4
 
 
 class OpClass(StrEnum):

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import math
 import os
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trnsim.devicetime.data_file import read_model_file
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
-from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec
+from trnsim.hardware.catalog import ChipFamily, ChipSpec
+from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["ParamPasses", "clear_loaded_param_passes", "load_param_passes", "param_pass_ops"]
+__all__ = ["PARAM_PASSES", "ParamPasses", "clear_loaded_param_passes", "load_param_passes", "param_pass_ops"]
 
-_DATA = Path(__file__).parent / "data" / "param_passes"
+#: The param_passes files: a user file replaces the shipped one of the same name whole.
+PARAM_PASSES = DataKind("param_passes", Path(__file__).parent / "data" / "param_passes",
+                      merge=False, new_keys_from_depth=0)
 _FAMILY_FILE = {ChipFamily.TRAINIUM: "trainium"}
 #: Row length the passes are laid out in for the streaming-kernel timing (a flat parameter buffer).
 _COLS = 8192
@@ -44,14 +45,9 @@ class ParamPasses(BaseModel):
     grad_bytes: int = Field(gt=0)
 
 
-@lru_cache(maxsize=16)
-def _load(path: Path, mtime_ns: int) -> ParamPasses:
-    return read_model_file(path, ParamPasses)
-
-
-#: Files by (family, $TRNSIM_CATALOG): found once, not looked up on disk per stage timed;
+#: Files by (family, $TRNSIM_CATALOG, in-memory overrides): found once, not looked up on disk per stage timed;
 #: :func:`clear_loaded_param_passes` (``devicetime.timing.clear_memo``) forgets them.
-_LOADED: dict[tuple[ChipFamily, str | None], ParamPasses | None] = {}
+_LOADED: dict[tuple[ChipFamily, str | None, int], ParamPasses | None] = {}
 
 
 def clear_loaded_param_passes() -> None:
@@ -61,7 +57,7 @@ def clear_loaded_param_passes() -> None:
 
 def load_param_passes(chip: ChipSpec) -> ParamPasses | None:
     """The precision mode of ``chip``'s family (a user file first), or None where it has none."""
-    key = (chip.family, os.environ.get(CATALOG_ENV))
+    key = (chip.family, os.environ.get(CATALOG_ENV), overlay_token())
     if key not in _LOADED:
         _LOADED[key] = _find_param_passes(chip)
     return _LOADED[key]
@@ -71,10 +67,7 @@ def _find_param_passes(chip: ChipSpec) -> ParamPasses | None:
     name = _FAMILY_FILE.get(chip.family)
     if name is None:
         return None
-    base = os.environ.get(CATALOG_ENV)
-    user = Path(base) / "param_passes" / f"{name}.toml" if base else None
-    path = user if user is not None and user.is_file() else _DATA / f"{name}.toml"
-    return _load(path, path.stat().st_mtime_ns)
+    return PARAM_PASSES.load_model(name, ParamPasses)
 
 
 def param_pass_ops(params: int, passes: ParamPasses | None) -> tuple[Op, ...]:

@@ -16,6 +16,11 @@ the ``TRNSIM_CATALOG`` environment variable (subfolders ``chips/`` and ``systems
 whose ``name`` matches a shipped entry replaces only the fields it gives; a new name adds an
 entry. Fields a user file gives without a source are recorded as coming from that file.
 
+The same overrides can be given in memory (a what-if, :mod:`trnsim.plan.whatif`): ``overrides=``
+``{"chips/trn2": {"hbm_bw_bytes_per_s": 5.8e12}, "systems/trn2": {...}}`` (keyed by entry name) on
+:func:`load_system`/:func:`load_chip`, or :func:`trnsim.hardware.datafile.overlay` around the
+calls; each value so given is recorded with ``origin`` as its source, confidence ``user``.
+
 Parallel ranks: for Trainium the rank is the logical NeuronCore, as in the Neuron distributed
 libraries (``neuron_cores / lnc`` per chip: trn1 2, trn2 4 at the default LNC=2); for GPUs a GPU,
 for TPUs a chip.
@@ -24,8 +29,6 @@ for TPUs a chip.
 from __future__ import annotations
 
 import difflib
-import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,6 +39,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from trnsim.errors import ConfigError, UnknownNameError
+from trnsim.hardware.datafile import CATALOG_ENV, overlays_of, read_toml, user_dir
 from trnsim.hardware.units import QuantityKind, parse_quantity
 
 __all__ = [
@@ -51,9 +55,6 @@ __all__ = [
     "load_chip",
     "load_system",
 ]
-
-#: Environment variable naming a user catalog directory (with ``chips/`` and ``systems/``).
-CATALOG_ENV = "TRNSIM_CATALOG"
 
 _DATA_DIR = Path(__file__).parent / "data"
 
@@ -251,14 +252,21 @@ def _suggest(key: str, known: Mapping[str, _Field]) -> str:
 
 def _read_file(path: Path, fields: Mapping[str, _Field], user: bool) -> _RawEntry:
     """Read one TOML file into converted values and provenance, rejecting unknown keys."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read TOML: {error}") from None
+    return _read_data(read_toml(path), str(path), fields, user, f"user file {path}")
+
+
+def _read_data(data: Mapping[str, Any], where_file: str, fields: Mapping[str, _Field], user: bool,
+               origin: str) -> _RawEntry:
+    """One entry's fields (from a file or an in-memory override) as converted values and provenance.
+
+    ``where_file`` names the file (or override) in errors; ``origin`` is the source recorded for a
+    user value given without one.
+    """
+    path = where_file
     values: dict[str, Any] = {}
     sources: dict[str, Provenance] = {}
     for key, raw in data.items():
-        where = f"{path.name}: field '{key}'"
+        where = f"{Path(path).name}: field '{key}'"
         if key not in fields:
             valid = ", ".join(fields)
             raise ConfigError(f"{path}: unknown field '{key}'{_suggest(key, fields)}; valid fields: {valid}")
@@ -274,7 +282,7 @@ def _read_file(path: Path, fields: Mapping[str, _Field], user: bool) -> _RawEntr
             value = raw["value"]
             try:
                 sources[key] = Provenance(
-                    source=str(raw.get("source", f"user file {path}" if user else "")),
+                    source=str(raw.get("source", origin if user else "")),
                     date=None if raw.get("date") is None else str(raw["date"]),
                     confidence=raw.get("confidence", Confidence.USER if user else Confidence.PUBLISHED),
                     note=raw.get("note"),
@@ -287,7 +295,7 @@ def _read_file(path: Path, fields: Mapping[str, _Field], user: bool) -> _RawEntr
             if not sources[key].source:
                 raise ConfigError(f"{where}: a shipped catalog value must name its source")
         elif user and spec.kind is not None:
-            sources[key] = Provenance(source=f"user file {path}", confidence=Confidence.USER)
+            sources[key] = Provenance(source=origin, confidence=Confidence.USER)
         if spec.kind is None:
             if key == "aliases":
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -312,7 +320,7 @@ def _read_file(path: Path, fields: Mapping[str, _Field], user: bool) -> _RawEntr
             raise ConfigError(f"{path}: field '{key}' has no source; give it as a table with 'source'")
     if "name" not in values:
         raise ConfigError(f"{path}: missing field 'name'")
-    return _RawEntry(values, sources, (str(path),))
+    return _RawEntry(values, sources, (path,))
 
 
 def _merge(base: _RawEntry, override: _RawEntry) -> _RawEntry:
@@ -331,10 +339,9 @@ def _check_required(entry: _RawEntry, fields: Mapping[str, _Field], kind: str) -
 
 
 def _user_dir(catalog_dir: str | Path | None) -> str | None:
-    chosen = catalog_dir if catalog_dir is not None else os.environ.get(CATALOG_ENV)
-    if chosen is None or chosen == "":
+    path = user_dir(catalog_dir)
+    if path is None:
         return None
-    path = Path(chosen)
     if not path.is_dir():
         origin = f"${CATALOG_ENV}" if catalog_dir is None else "--catalog"
         raise ConfigError(f"catalog directory '{path}' does not exist (given by {origin}); "
@@ -342,7 +349,10 @@ def _user_dir(catalog_dir: str | Path | None) -> str | None:
     return str(path.resolve())
 
 
-def _scan(sub: str, fields: Mapping[str, _Field], user_dir: str | None) -> dict[str, _RawEntry]:
+@lru_cache(maxsize=32)
+def _scan(sub: str, user_dir: str | None) -> dict[str, _RawEntry]:
+    """Shipped entries of ``sub`` with the user directory's files merged (cached: do not change)."""
+    fields = _CHIP_FIELDS if sub == "chips" else _SYSTEM_FIELDS
     entries: dict[str, _RawEntry] = {}
     for path in sorted((_DATA_DIR / sub).glob("*.toml")):
         entry = _read_file(path, fields, user=False)
@@ -358,16 +368,60 @@ def _scan(sub: str, fields: Mapping[str, _Field], user_dir: str | None) -> dict[
     return entries
 
 
-@lru_cache(maxsize=16)
-def _catalog(user_dir: str | None) -> tuple[dict[str, ChipSpec], dict[str, SystemSpec], dict[str, str]]:
-    """Load, merge and validate every chip and system (cached per user directory)."""
+#: In-memory overrides, frozen: ((kind/name, ((field, value), ...), origin), ...).
+_Layers = tuple[tuple[str, tuple[tuple[str, Any], ...], str], ...]
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple) and value and all(isinstance(v, tuple) and len(v) == 2
+                                                   and isinstance(v[0], str) for v in value):
+        return {k: _thaw(v) for k, v in value}
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _layers(overrides: Mapping[str, Mapping[str, Any]] | None, origin: str) -> _Layers:
+    """The overlay in force and ``overrides``, as a hashable key of the catalog cache."""
+    found = [(f"{kind}/{name}", _freeze(table), layer_origin)
+             for kind in ("chips", "systems") for name, table, layer_origin in overlays_of(kind)]
+    for file, table in (overrides or {}).items():
+        kind, _, _name = file.partition("/")
+        if kind not in ("chips", "systems") or not _name:
+            raise ConfigError(f"catalog override '{file}': expected 'chips/<name>' or 'systems/<name>'")
+        found.append((file, _freeze(table), origin))
+    return tuple(found)
+
+
+def _with_layers(sub: str, entries: dict[str, _RawEntry], layers: _Layers) -> dict[str, _RawEntry]:
+    fields = _CHIP_FIELDS if sub == "chips" else _SYSTEM_FIELDS
+    out = dict(entries)
+    for file, table, origin in layers:
+        kind, _, name = file.partition("/")
+        if kind != sub:
+            continue
+        if name not in out:
+            raise UnknownNameError(kind[:-1], name, list(out))
+        data = {**_thaw(table), "name": name}
+        out[name] = _merge(out[name], _read_data(data, f"{origin} ({file})", fields, True, origin))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _catalog(user_dir: str | None, layers: _Layers = ()
+             ) -> tuple[dict[str, ChipSpec], dict[str, SystemSpec], dict[str, str]]:
+    """Load, merge and validate every chip and system (cached per user directory and overrides)."""
     chips: dict[str, ChipSpec] = {}
-    for name, entry in _scan("chips", _CHIP_FIELDS, user_dir).items():
+    for name, entry in _with_layers("chips", _scan("chips", user_dir), layers).items():
         _check_required(entry, _CHIP_FIELDS, "chip")
         chips[name] = _build_chip(entry)
     systems: dict[str, SystemSpec] = {}
     aliases: dict[str, str] = {}
-    for name, entry in _scan("systems", _SYSTEM_FIELDS, user_dir).items():
+    for name, entry in _with_layers("systems", _scan("systems", user_dir), layers).items():
         _check_required(entry, _SYSTEM_FIELDS, "system")
         chip_name = entry.values["chip"]
         if chip_name not in chips:
@@ -428,17 +482,21 @@ def _build_system(entry: _RawEntry, chip: ChipSpec) -> SystemSpec:
 
 def list_chips(catalog_dir: str | Path | None = None) -> list[str]:
     """Names of every chip in the catalog (shipped and user), sorted."""
-    return sorted(_catalog(_user_dir(catalog_dir))[0])
+    return sorted(_catalog(_user_dir(catalog_dir), _layers(None, ""))[0])
 
 
 def list_systems(catalog_dir: str | Path | None = None) -> list[str]:
     """Names of every system in the catalog (shipped and user), sorted; aliases not included."""
-    return sorted(_catalog(_user_dir(catalog_dir))[1])
+    return sorted(_catalog(_user_dir(catalog_dir), _layers(None, ""))[1])
 
 
-def load_chip(name: str, catalog_dir: str | Path | None = None) -> ChipSpec:
-    """The chip called ``name``; a system name or alias gives that system's chip."""
-    chips, systems, aliases = _catalog(_user_dir(catalog_dir))
+def load_chip(name: str, catalog_dir: str | Path | None = None,
+              overrides: Mapping[str, Mapping[str, Any]] | None = None, origin: str = "override") -> ChipSpec:
+    """The chip called ``name``; a system name or alias gives that system's chip.
+
+    ``overrides`` changes catalog fields in memory (see the module docstring), recorded as ``origin``.
+    """
+    chips, systems, aliases = _catalog(_user_dir(catalog_dir), _layers(overrides, origin))
     if name in chips:
         return chips[name]
     if name in aliases:
@@ -446,13 +504,16 @@ def load_chip(name: str, catalog_dir: str | Path | None = None) -> ChipSpec:
     raise UnknownNameError("chip", name, list(chips))
 
 
-def load_system(name: str, catalog_dir: str | Path | None = None, lnc: int | None = None) -> SystemSpec:
+def load_system(name: str, catalog_dir: str | Path | None = None, lnc: int | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None, origin: str = "override"
+                ) -> SystemSpec:
     """The system called ``name`` (or one of its aliases, e.g. ``trn2.48xlarge``).
 
     ``lnc`` sets the logical NeuronCore size of a Trainium system (trn2: 2 gives 64 ranks per
-    instance, 1 gives 128).
+    instance, 1 gives 128). ``overrides`` changes catalog fields in memory (see the module
+    docstring), recorded as ``origin``.
     """
-    _, systems, aliases = _catalog(_user_dir(catalog_dir))
+    _, systems, aliases = _catalog(_user_dir(catalog_dir), _layers(overrides, origin))
     if name not in aliases:
         raise UnknownNameError("system", name, list(systems))
     system = systems[aliases[name]]

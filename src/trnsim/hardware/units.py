@@ -25,6 +25,8 @@ class QuantityKind(StrEnum):
     WATTS = "watts"
     USD_PER_HOUR = "usd_per_hour"
     COUNT = "count"
+    TIME = "seconds"
+    FREQUENCY = "hertz"
 
 
 _DECIMAL = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
@@ -51,6 +53,11 @@ def _unit_table(kind: QuantityKind) -> dict[str, float]:
         table.update({"W": 1.0, "kW": 1e3})
     elif kind is QuantityKind.USD_PER_HOUR:
         table.update({"USD/h": 1.0, "$/h": 1.0})
+    elif kind is QuantityKind.TIME:
+        table.update({"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "h": 3600.0})
+    elif kind is QuantityKind.FREQUENCY:
+        for prefix, factor in _DECIMAL.items():
+            table[f"{prefix}Hz"] = factor
     return table
 
 
@@ -95,4 +102,6 @@ def _example(kind: QuantityKind) -> str:
         QuantityKind.WATTS: "'700 W'",
         QuantityKind.USD_PER_HOUR: "'21.5 USD/h'",
         QuantityKind.COUNT: "'8'",
+        QuantityKind.TIME: "'1.5 us'",
+        QuantityKind.FREQUENCY: "'1.4 GHz'",
     }[kind]

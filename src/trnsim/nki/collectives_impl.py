@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,8 @@ class _Payload:
     srcs: list[Any]
     dsts: list[Tensor]
     extra: dict[str, Any]
+    #: the rank's recorded instruction attributes (an exchange may refine ``bytes``)
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 def reduce_fn(sim: Simulation, instr: str, op: Any) -> Callable[[Any, Any], Any]:
@@ -158,7 +160,7 @@ def collective(
     dst_t = _check(sim, instr, dsts, "dsts")
     key = world.provisional_id(group, rank)
     size = nbytes if nbytes is not None else sum(t.size * t.itemsize for t in src_t)
-    attrs = {
+    attrs: dict[str, Any] = {
         "collective": kind,
         "group": group,
         "meeting": f"{list(key[0])}#{key[1]}",
@@ -173,7 +175,7 @@ def collective(
         attrs,
     )
     values = [load_f32(t, sim) for t in src_t] if sim.values else []
-    payload = _Payload([np.array(v, copy=True) for v in values], dst_t, dict(extra or {}))
+    payload = _Payload([np.array(v, copy=True) for v in values], dst_t, dict(extra or {}), attrs)
     filename, line = runtime.user_location()
 
     def run(arrivals: dict[int, Arrival], _cid: int) -> None:

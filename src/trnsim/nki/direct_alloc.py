@@ -117,6 +117,13 @@ def _check(
                 "invalid_alloc",
             )
         return
+    align = spec.sbuf_min_align_bytes
+    if addr % align:
+        sim.fail(
+            instr,
+            f"{where}: SBUF byte address {addr} is not a multiple of sbuf_min_align ({align} bytes)",
+            "invalid_alloc",
+        )
     usable = spec.sbuf_usable_bytes_per_partition
     if addr < 0 or addr + fdim_bytes > usable:
         sim.fail(

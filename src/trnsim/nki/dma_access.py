@@ -10,7 +10,6 @@ the bytes moved and the descriptor count instead of one element-sized descriptor
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +96,7 @@ def apply_selection(instruction: Instruction, selection: DmaSelection) -> None:
         isz = op.nbytes // max(1, int(np.prod(op.shape))) if op.shape else op.nbytes
         nbytes = selection.elements * isz
         run = max(isz, nbytes // runs) if nbytes else 0
-        return (*ops[:index], dataclasses.replace(op, nbytes=nbytes, contiguous_bytes=run), *ops[index + 1 :])
+        return (*ops[:index], op._replace(nbytes=nbytes, contiguous_bytes=run), *ops[index + 1 :])
 
     instruction.inputs = fix(instruction.inputs, 0)
     instruction.outputs = fix(instruction.outputs, 0)

@@ -7,6 +7,7 @@ arithmetic operators, ``t[...] = value`` and ``t += value`` are implemented here
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterator
@@ -50,12 +51,26 @@ def to_buffer(sim: Simulation, instr: str, buffer: Any, default: Buffer = Buffer
         )
 
 
+#: dtype arguments already normalised (``np.float32``, ``nl.bfloat16``, names...): kernels pass
+#: the same few on every instruction
+_DTYPES: dict[Any, np.dtype[Any]] = {}
+
+
 def to_dtype(sim: Simulation, instr: str, dtype: Any) -> np.dtype[Any]:
     """Normalise a dtype argument, failing with a KernelError."""
     try:
-        return as_dtype(dtype)
+        known = _DTYPES.get(dtype)
+    except TypeError:  # unhashable: as_dtype reports it
+        known = None
+    if known is not None:
+        return known
+    try:
+        dt = as_dtype(dtype)
     except DtypeError as error:
         sim.fail(instr, str(error), "unsupported_dtype")
+    with contextlib.suppress(TypeError):
+        _DTYPES[dtype] = dt
+    return dt
 
 
 def new_tensor(
@@ -739,27 +754,36 @@ def assign(target: Tensor, value: Any) -> None:
     isa.memset(sim, target, value, api="assignment", instr="assignment")
 
 
+_PSUM = Buffer.PSUM
+_GPSIMD, _DMA = Engine.GPSIMD, Engine.DMA
+
+
 def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) -> bool:
     """Let the instruction that produced ``value`` write ``target`` directly (no extra copy)."""
     last = sim.last_result
-    if last is None or last[0] is not value or value.size != target.size or not target.is_tile:
+    if last is None or last[0] is not value:
+        return False
+    if (value.shape != target.shape and value.size != target.size) or not target.is_tile:
         return False
     instr = last[1]
-    if instr.opcode == "nc_matmul" and target.buffer is not Buffer.PSUM:
-        return False
-    if accumulate and instr.opcode != "nc_matmul":
-        return False
-    if instr.engine is Engine.GPSIMD and target.buffer is Buffer.PSUM:
-        return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead
-    if instr.engine is Engine.DMA and target.buffer is Buffer.PSUM:
-        return False
     matmul = instr.opcode == "nc_matmul"
+    to_psum = target.alloc.buffer is _PSUM
+    if matmul and not to_psum:
+        return False
+    if accumulate and not matmul:
+        return False
+    if to_psum and (instr.engine is _GPSIMD or instr.engine is _DMA):
+        return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead; nor DMA
     if matmul:
         # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
         # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
         region = target.region()
         group = sim.psum_groups.setdefault(target.alloc.alloc_id, [])
-        opened = any(r.overlaps(region) for r in group)
+        opened = False
+        for r in group:
+            if r.overlaps(region):
+                opened = True
+                break
         if region not in group:
             group.append(region)
         attr_accumulate = accumulate and opened
@@ -775,11 +799,12 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         )
         if target.alloc.mm_state is not None:
             isa.mark_written(target, last[2], 2 if matmul else 1)
-    sim.check_read("assignment", target.region(), accumulate)
-    sim.note_write(target.region(), accumulate)
-    outputs = list(instr.outputs)
-    outputs[0] = target.operand(outputs[0].name)
-    instr.outputs = tuple(outputs)
+    if sim.loops and not accumulate:
+        region = target.region()
+        sim.check_read("assignment", region, False)
+        sim.note_write(region, False)
+    outputs = instr.outputs
+    instr.outputs = (target.operand(outputs[0].name), *outputs[1:])
     if matmul:
         instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None
@@ -910,37 +935,14 @@ def ap(
     return Tensor(a, shape, off, strides, 0 if a.buffer.on_chip else -1)
 
 
-def _register_operators() -> None:
-    ops = tensor.OPERATORS
-    for name in (
-        "add",
-        "subtract",
-        "multiply",
-        "divide",
-        "power",
-        "left_shift",
-        "right_shift",
-        "bitwise_and",
-        "bitwise_or",
-        "bitwise_xor",
-        "less",
-        "less_equal",
-        "greater",
-        "greater_equal",
-        "equal",
-        "not_equal",
-        "maximum",
-        "minimum",
-    ):
-        ops[name] = (lambda n: lambda a, b: binary(n, a, b))(name)
-    ops["negative"] = lambda a: binary("multiply", a, -1)
-    ops["invert"] = lambda a: binary("bitwise_xor", a, -1)
-    ops["assign"] = assign
-    ops["inplace"] = inplace
-    ops["copy"] = lambda a, dtype=None: copy(a, dtype=dtype)
-    ops["ap"] = ap
-
-
-_register_operators()
+tensor.install_operations(
+    tensor.TileOperations(
+        binary=binary,
+        assign=assign,
+        inplace=inplace,
+        copy=lambda a, dtype: copy(a, dtype=dtype),
+        ap=ap,
+    )
+)
 
 __all__ = ["dtype_name", "ml_dtypes"]

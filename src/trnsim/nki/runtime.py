@@ -85,6 +85,25 @@ def user_location() -> tuple[str, int]:
     return "?", 0
 
 
+#: The bits of fp32 NaN converted to each float dtype, as an unsigned integer of its size.
+_NAN_BITS: dict[np.dtype[Any], np.generic] = {}
+_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _fill_nan(storage: np.ndarray) -> None:
+    """``storage[...] = np.float32(np.nan)`` (uninitialised float memory) as one integer fill."""
+    dt = storage.dtype
+    uint = _UINT.get(dt.itemsize)
+    if uint is None:
+        storage[...] = np.float32(np.nan)
+        return
+    bits = _NAN_BITS.get(dt)
+    if bits is None:
+        with np.errstate(invalid="ignore"):
+            bits = _NAN_BITS[dt] = np.array([np.nan], np.float32).astype(dt).view(uint)[0]
+    storage.view(uint).fill(bits)
+
+
 class Allocation:
     """One tensor's storage: an HBM buffer or an on-chip tile set (block dims x partitions x free).
 
@@ -105,8 +124,10 @@ class Allocation:
         "mm_state",
         "name",
         "on_chip",
+        "operands",
         "partition_axis",
         "partitions",
+        "regions",
         "shape",
         "space",
         "storage",
@@ -142,6 +163,11 @@ class Allocation:
         self.mm_state: np.ndarray | None = None
         #: a result tile placed by default (no ``buffer=``): the compiler may copy it elsewhere
         self.implicit = False
+        #: trace operands of this allocation's strided views, by (name, offset, shape, strides,
+        #: partition axis): a loop's later iterations reuse them (trnsim.nki.tensor.Tensor.operand)
+        self.operands: dict[tuple[Any, ...], Operand] = {}
+        #: the boxes of those views, by (offset, shape, strides)
+        self.regions: dict[tuple[Any, ...], Region] = {}
 
     @property
     def bytes_per_partition(self) -> int:
@@ -304,7 +330,7 @@ class Simulation:
                 elif dtype.kind in "iub":
                     storage.fill(UNINIT_INT)
                 else:
-                    storage[...] = np.float32(np.nan)
+                    _fill_nan(storage)
             else:
                 values = (
                     np.asarray(fill, dtype=np.float32).astype(dtype)
@@ -385,20 +411,21 @@ class Simulation:
         seq = len(self.trace.instructions)
         if seq >= self.max_instructions or (not seq & 4095 and time.monotonic() > self.deadline):
             self._over_budget(opcode, seq)
-        filename, line = user_location()
-        instr = Instruction(
-            seq=seq,
-            engine=engine,
-            opcode=opcode,
-            inputs=inputs,
-            outputs=outputs,
-            kernel=self.kernel_name,
-            source_file=filename,
-            source_line=line,
-            program_id=self.program_id,
-            core=self.core,
-            attrs=attrs or {},
-        )
+        # user_location(), inline (once per instruction)
+        frame = sys._getframe(1)
+        inside = _INSIDE_NKI
+        filename, line = "?", 0
+        while frame is not None:
+            name = frame.f_code.co_filename
+            skip = inside.get(name)
+            if skip is None:
+                skip = inside[name] = name.startswith(_NKI_DIR)
+            if not skip:
+                filename, line = name, frame.f_lineno
+                break
+            frame = frame.f_back  # type: ignore[assignment]
+        instr = Instruction(seq, engine, opcode, inputs, outputs, self.kernel_name, filename, line,
+                            self.program_id, self.core, attrs or {})
         self.trace.instructions.append(instr)
         return instr
 
@@ -420,9 +447,12 @@ class Simulation:
     # -- affine_range dependency tracking ------------------------------------------------------
     def note_write(self, region: Region | None, accumulate: bool) -> None:
         """Remember a plain write inside affine loops (accumulations are exempt)."""
-        if not self.loops or region is None or accumulate:
+        loops = self.loops
+        # frames are in start order, so the last one starts last: a tensor made after it (a
+        # fresh tile) is tracked by none
+        if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
             return
-        for frame in self.loops:
+        for frame in loops:
             if region.alloc_id < frame.start_alloc:
                 regions = frame.writes.get(region.alloc_id)
                 if regions is None:
@@ -431,10 +461,12 @@ class Simulation:
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
-        if not self.loops or region is None or accumulate:
-            return
-        for frame in self.loops:
-            writes = frame.writes.get(region.alloc_id)
+        loops = self.loops
+        if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
+            return  # a tensor made after the innermost loop started: no frame holds its writes
+        alloc_id = region[0]
+        for frame in loops:
+            writes = frame.writes.get(alloc_id)
             if not writes:
                 continue
             now = frame.iteration

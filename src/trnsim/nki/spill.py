@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
 
 
-@dataclass(frozen=True, slots=True)
-class TileSize:
-    """What a spill of one on-chip allocation moves."""
+class TileSize(NamedTuple):
+    """What a spill of one on-chip allocation moves (a named tuple: one is made per tile)."""
 
     space: MemorySpace
     partitions: int

@@ -25,51 +25,60 @@ _FULL = slice(None)
 
 
 def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
-    """``t[a:b, c:d]`` with one plain slice per dimension (the hot path of tiled kernels)."""
+    """``t[a:b, c:d]`` with one plain slice (or in-range int) per dimension (the hot path of tiled
+    kernels); anything else (None) goes through :func:`index_view`, which also reports errors."""
     if t.flat is not None:
         return None
     if key.__class__ is not tuple:
         key = (key,)
-    n = len(t.shape)
+    tshape = t.shape
+    n = len(tshape)
     if len(key) != n:
         if len(key) > n:
             return None
         key = key + (_FULL,) * (n - len(key))
+    tstrides = t.strides
+    tpaxis = t.paxis
+    offset = t.offset
     shape: list[int] = []
     strides: list[int] = []
-    offset = t.offset
     paxis = -1
-    for d, (item, size, stride) in enumerate(zip(key, t.shape, t.strides, strict=True)):
-        if item.__class__ is int:
+    for d in range(n):
+        item = key[d]
+        size = tshape[d]
+        if item.__class__ is slice:
+            if item.step is not None:
+                return None
+            start = item.start
+            stop = item.stop
+            if start is None:
+                start = 0
+            elif start.__class__ is not int or start < 0:
+                return None
+            if stop is None:
+                stop = size
+            elif stop.__class__ is not int or stop < 0 or stop > size:
+                return None
+            if start > stop:
+                return None  # the general path reports it
+            offset += start * tstrides[d]
+            if d == tpaxis:
+                paxis = len(shape)
+            shape.append(stop - start)
+            strides.append(tstrides[d])
+        elif item.__class__ is int:
             if item < 0 or item >= size:
                 return None  # the general path reports it
-            offset += item * stride
-            if d == t.paxis:
+            offset += item * tstrides[d]
+            if d == tpaxis:
                 if not t.alloc.on_chip:
                     return None
                 paxis = len(shape)
                 shape.append(1)
-                strides.append(stride)
-            continue
-        if item.__class__ is not slice or item.step is not None:
+                strides.append(tstrides[d])
+        else:
             return None
-        start, stop = item.start, item.stop
-        if start is None:
-            start = 0
-        elif start.__class__ is not int or start < 0:
-            return None
-        if stop is None:
-            stop = size
-        elif stop.__class__ is not int or stop < 0:
-            return None
-        if stop > size or start > stop:
-            return None  # the general path reports it
-        offset += start * stride
-        if d == t.paxis:
-            paxis = len(shape)
-        shape.append(stop - start)
-        strides.append(stride)
-    if t.alloc.on_chip and len(shape) < 2:
+    if len(shape) < 2 and t.alloc.on_chip:
         return None  # the general path keeps on-chip views 2-D
     return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import numpy as np
@@ -26,8 +28,63 @@ from trnsim.nki.indexing import IndexExpr
 from trnsim.nki.runtime import Allocation, Buffer
 from trnsim.nki.trace import MemorySpace, Operand, Region
 
-#: Filled by trnsim.nki.ops: operator name -> function(a, b) implementing legacy tile arithmetic.
-OPERATORS: dict[str, Any] = {}
+
+@dataclass(frozen=True)
+class TileOperations:
+    """The kernel-language functions behind tile operators and methods.
+
+    :mod:`trnsim.nki.language_impl` installs them (:func:`install_operations`); this module cannot
+    import it (language_impl builds on tensors).
+    """
+
+    #: ``binary(op_name, a, b)``: an element-wise op (``nl.add`` ...) of two operands
+    binary: Callable[[str, Any, Any], Any]
+    #: ``assign(target, value)``: ``target[...] = value``
+    assign: Callable[[Tensor, Any], None]
+    #: ``inplace(target, op_name, other)``: ``target op= other``
+    inplace: Callable[[Tensor, str, Any], None]
+    #: ``copy(t, dtype)``: a converted copy
+    copy: Callable[[Tensor, Any], Any]
+    #: ``ap(t, pattern, offset, scalar_offset, vector_offset, indirect_dim, dtype)``
+    ap: Callable[[Tensor, Any, Any, Any, Any, int, Any], Tensor]
+
+
+_OPS: list[TileOperations] = []
+
+
+def install_operations(ops: TileOperations) -> None:
+    """Set the functions tile operators call (once, by trnsim.nki.language_impl)."""
+    _OPS[:] = [ops]
+
+
+def _ops() -> TileOperations:
+    return _OPS[0]
+
+
+def _binary_method(op: str, reverse: bool = False) -> Callable[[Tensor, Any], Any]:
+    """``Tensor.__<name>__``: the element-wise op ``op`` with the tensor first (or second)."""
+
+    def method(self: Tensor, other: Any) -> Any:
+        binary = _OPS[0].binary
+        return binary(op, other, self) if reverse else binary(op, self, other)
+
+    method.__doc__ = f"``nl.{op}`` of the two operands" + (" (reflected)" if reverse else "")
+    return method
+
+
+def _inplace_method(op: str) -> Callable[[Tensor, Any], Tensor]:
+    """``Tensor.__i<name>__``: ``self op= other`` in place."""
+
+    def method(self: Tensor, other: Any) -> Tensor:
+        _OPS[0].inplace(self, op, other)
+        return self
+
+    method.__doc__ = f"in-place ``nl.{op}``"
+    return method
+
+
+#: Reuse the trace operands of strided views per allocation (tests compare with it off).
+CACHE_OPERANDS = True
 
 
 class ParDim(int):
@@ -94,7 +151,10 @@ class Tensor:
         """A view of a whole allocation."""
         shape = alloc.shape
         if len(shape) == 2 and alloc.partition_axis == 0:
-            return Tensor(alloc, shape, 0, (shape[1], 1), 0)  # the common [P, F] tile
+            t = Tensor(alloc, shape, 0, (shape[1], 1), 0)  # the common [P, F] tile
+            if alloc.on_chip and shape[0] and shape[1]:
+                t._region = Region(alloc.alloc_id, 0, shape[0], 0, shape[1] * alloc.itemsize)  # as _region
+            return t
         strides = physical_strides(shape, alloc.partition_axis, alloc.free_elems)
         return Tensor(alloc, shape, 0, strides, alloc.partition_axis)
 
@@ -188,103 +248,55 @@ class Tensor:
         return fast if fast is not None else index_view(self, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        target = index_view(self, key)
-        OPERATORS["assign"](target, value)
+        target = _fast_slices(self, key)
+        if target is None:
+            target = index_view(self, key)
+        _ops().assign(target, value)
 
-    def _inplace(self, op: str, other: Any) -> Tensor:
-        OPERATORS["inplace"](self, op, other)
-        return self
-
-    def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace("add", other)
-
-    def __isub__(self, other: Any) -> Tensor:
-        return self._inplace("subtract", other)
-
-    def __imul__(self, other: Any) -> Tensor:
-        return self._inplace("multiply", other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace("divide", other)
-
-    # -- arithmetic (legacy: maps to nl.* element-wise ops) -----------------------------------
-    def _bin(self, op: str, other: Any, reverse: bool = False) -> Any:
-        fn = OPERATORS[op]
-        return fn(other, self) if reverse else fn(self, other)
-
-    def __add__(self, o: Any) -> Any:
-        return self._bin("add", o)
-
-    def __radd__(self, o: Any) -> Any:
-        return self._bin("add", o, True)
-
-    def __sub__(self, o: Any) -> Any:
-        return self._bin("subtract", o)
-
-    def __rsub__(self, o: Any) -> Any:
-        return self._bin("subtract", o, True)
-
-    def __mul__(self, o: Any) -> Any:
-        return self._bin("multiply", o)
-
-    def __rmul__(self, o: Any) -> Any:
-        return self._bin("multiply", o, True)
-
-    def __truediv__(self, o: Any) -> Any:
-        return self._bin("divide", o)
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return self._bin("divide", o, True)
-
-    def __pow__(self, o: Any) -> Any:
-        return self._bin("power", o)
-
-    def __lshift__(self, o: Any) -> Any:
-        return self._bin("left_shift", o)
-
-    def __rshift__(self, o: Any) -> Any:
-        return self._bin("right_shift", o)
-
-    def __and__(self, o: Any) -> Any:
-        return self._bin("bitwise_and", o)
-
-    def __or__(self, o: Any) -> Any:
-        return self._bin("bitwise_or", o)
-
-    def __xor__(self, o: Any) -> Any:
-        return self._bin("bitwise_xor", o)
+    # -- operators: the table of Python operator -> nl.* element-wise op (legacy tile arithmetic;
+    #    class attributes, so type checkers see them); ``==`` / ``!=`` below (``None`` is host-side)
+    __iadd__ = _inplace_method("add")
+    __isub__ = _inplace_method("subtract")
+    __imul__ = _inplace_method("multiply")
+    __itruediv__ = _inplace_method("divide")
+    __add__ = _binary_method("add")
+    __radd__ = _binary_method("add", reverse=True)
+    __sub__ = _binary_method("subtract")
+    __rsub__ = _binary_method("subtract", reverse=True)
+    __mul__ = _binary_method("multiply")
+    __rmul__ = _binary_method("multiply", reverse=True)
+    __truediv__ = _binary_method("divide")
+    __rtruediv__ = _binary_method("divide", reverse=True)
+    __pow__ = _binary_method("power")
+    __lshift__ = _binary_method("left_shift")
+    __rshift__ = _binary_method("right_shift")
+    __and__ = _binary_method("bitwise_and")
+    __or__ = _binary_method("bitwise_or")
+    __xor__ = _binary_method("bitwise_xor")
+    __lt__ = _binary_method("less")
+    __le__ = _binary_method("less_equal")
+    __gt__ = _binary_method("greater")
+    __ge__ = _binary_method("greater_equal")
 
     def __invert__(self) -> Any:
-        return OPERATORS["invert"](self)
+        return _ops().binary("bitwise_xor", self, -1)
 
     def __neg__(self) -> Any:
-        return OPERATORS["negative"](self)
-
-    def __lt__(self, o: Any) -> Any:
-        return self._bin("less", o)
-
-    def __le__(self, o: Any) -> Any:
-        return self._bin("less_equal", o)
-
-    def __gt__(self, o: Any) -> Any:
-        return self._bin("greater", o)
-
-    def __ge__(self, o: Any) -> Any:
-        return self._bin("greater_equal", o)
+        return _ops().binary("multiply", self, -1)
 
     def __eq__(self, o: Any) -> Any:
         if o is None:  # host-side Python on an optional argument (nki-semantics §6)
             return False
         if not _operand_like(o):
             return NotImplemented
-        return self._bin("equal", o)
+        return _ops().binary("equal", self, o)
 
     def __ne__(self, o: Any) -> Any:
         if o is None:
             return True
         if not _operand_like(o):
             return NotImplemented
-        return self._bin("not_equal", o)
+        return _ops().binary("not_equal", self, o)
 
     # -- views ----------------------------------------------------------------------------------
     def reshape(self, *dims: Any, shape: Any = None) -> Tensor:
@@ -410,7 +422,7 @@ class Tensor:
 
     def astype(self, dtype: Any) -> Any:
         """A converted copy (a new SBUF tile, via tensor_copy)."""
-        return OPERATORS["copy"](self, dtype=dtype)
+        return _ops().copy(self, dtype)
 
     def assert_shape(self, shape: Any) -> Tensor:
         """Fail unless the tensor has ``shape``."""
@@ -432,33 +444,59 @@ class Tensor:
         dtype: Any = None,
     ) -> Tensor:
         """Current API access pattern: ``[[step, num], ...]`` over the underlying storage."""
-        return OPERATORS["ap"](self, pattern, offset, scalar_offset, vector_offset, indirect_dim, dtype)
+        return _ops().ap(self, pattern, offset, scalar_offset, vector_offset, indirect_dim, dtype)
 
     # -- memory access (used by the ISA implementation) ----------------------------------------
     def region(self) -> Region:
-        """The box of the allocation this view touches (for dependency tracking)."""
-        if self._region is None:
-            self._region = _region(self)
-        return self._region
+        """The box of the allocation this view touches (for dependency tracking).
+
+        A strided view's box is made once per (allocation, offset, shape, strides).
+        """
+        r = self._region
+        if r is None:
+            if self.flat is None and not self.dyn and CACHE_OPERANDS:
+                key = (self.offset, self.shape, self.strides)
+                regions = self.alloc.regions
+                r = regions.get(key)
+                if r is None:
+                    r = regions[key] = _region(self)
+            else:
+                r = _region(self)
+            self._region = r
+        return r
 
     def operand(self, name: str) -> Operand:
-        """The trace operand for this view."""
+        """The trace operand for this view.
+
+        A strided view's operand depends only on its allocation, offset, shape, strides and
+        partition axis: it is made once per allocation and reused (operands are immutable), so a
+        loop's second and later iterations skip the layout and region arithmetic.
+        """
+        if self.flat is None and not self.dyn and CACHE_OPERANDS:
+            key = (name, self.offset, self.shape, self.strides, self.paxis)
+            cache = self.alloc.operands
+            op = cache.get(key)
+            if op is None:
+                op = cache[key] = self._operand(name)
+            elif self._region is None:
+                self._region = op.region
+            return op
+        return self._operand(name)
+
+    def _operand(self, name: str) -> Operand:
         a = self.alloc
         isz = a.itemsize
         shape = self.shape
-        nbytes = (math.prod(shape) if shape else 1) * isz
         if self.flat is None:
-            strides = self.strides
-            inner = strides[-1] * isz if shape else isz
-            run = 1  # elements in the longest unit-stride run of the innermost dims
-            for d in range(len(shape) - 1, -1, -1):
-                if d == self.paxis:
-                    continue
-                if strides[d] != run and shape[d] != 1:
-                    break
-                run *= shape[d]
-            contiguous = run * isz
+            key = (shape, self.strides, self.paxis, isz)
+            layout = _LAYOUTS.get(key)
+            if layout is None:
+                if len(_LAYOUTS) >= _MAX_LAYOUTS:
+                    _LAYOUTS.clear()
+                layout = _LAYOUTS[key] = _layout(shape, self.strides, self.paxis, isz)
+            nbytes, contiguous, inner = layout
         else:
+            nbytes = (math.prod(shape) if shape else 1) * isz
             inner = isz
             contiguous = isz
         region = self._region if self._region is not None else self.region()
@@ -493,25 +531,21 @@ class Tensor:
                     if self.shape
                     else storage[self.offset : self.offset + 1][0]
                 )
-            return as_strided(
-                storage[self.offset :],
-                self.shape,
-                tuple(s * self.alloc.itemsize for s in self.strides),
-                writeable=False,
-            )
+            isz = self.alloc.itemsize
+            return strided(storage, self.offset, self.shape, tuple([s * isz for s in self.strides]), False)
         return storage[self.flat]
 
     def write(self, values: np.ndarray, mask: np.ndarray | None) -> None:
         """Store ``values`` (already in the storage dtype) where ``mask`` (and bounds) allow."""
         storage = self.alloc.storage
         assert storage is not None
-        values = np.broadcast_to(values, self.shape)
+        if values.shape != self.shape:
+            values = np.broadcast_to(values, self.shape)
         if self.flat is None:
             if 0 in self.shape:
                 return
-            dst = as_strided(
-                storage[self.offset :], self.shape, tuple(s * self.alloc.itemsize for s in self.strides)
-            )
+            isz = self.alloc.itemsize
+            dst = strided(storage, self.offset, self.shape, tuple([s * isz for s in self.strides]), True)
             if mask is None:
                 dst[...] = values
             else:
@@ -521,6 +555,42 @@ class Tensor:
         if self.oob is not None:
             keep &= ~self.oob
         storage[self.flat[keep]] = values[keep]
+
+
+#: (bytes, longest contiguous run in bytes, inner stride in bytes) of a strided view, by (shape,
+#: strides, partition axis, itemsize): fresh tiles of one shape share it across allocations.
+_LAYOUTS: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+_MAX_LAYOUTS = 1 << 16
+
+
+def _layout(shape: tuple[int, ...], strides: tuple[int, ...], paxis: int, isz: int) -> tuple[int, int, int]:
+    nbytes = (math.prod(shape) if shape else 1) * isz
+    inner = strides[-1] * isz if shape else isz
+    run = 1  # elements in the longest unit-stride run of the innermost dims
+    for d in range(len(shape) - 1, -1, -1):
+        if d == paxis:
+            continue
+        if strides[d] != run and shape[d] != 1:
+            break
+        run *= shape[d]
+    return nbytes, run * isz, inner
+
+
+def strided(
+    base: np.ndarray, offset: int, shape: tuple[int, ...], strides: tuple[int, ...], writeable: bool
+) -> np.ndarray:
+    """``as_strided(base[offset:], shape, strides)`` (byte strides) without its Python overhead.
+
+    The ndarray constructor checks that the view stays inside ``base``; a view it refuses goes
+    through ``as_strided`` as before.
+    """
+    try:
+        view: np.ndarray = np.ndarray(shape, base.dtype, base, offset * base.itemsize, strides)
+    except (TypeError, ValueError):
+        return as_strided(base[offset:], shape, strides, writeable=writeable)
+    if not writeable:
+        view.flags.writeable = False
+    return view
 
 
 def _operand_like(o: Any) -> bool:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Engine(StrEnum):
@@ -45,14 +45,16 @@ class MemorySpace(StrEnum):
     IMMEDIATE = "imm"
 
 
-@dataclass(frozen=True, slots=True)
-class Region:
+class Region(NamedTuple):
     """The part of one allocation an operand touches, as a box.
 
     On-chip tensors: partitions ``[partition_start, partition_stop)`` and bytes
     ``[byte_start, byte_stop)`` within each partition. HBM tensors are linear: a single
     "partition" ``[0, 1)`` and the byte range within the tensor. Two operands conflict when they
     have the same ``alloc_id`` and their boxes intersect.
+
+    An immutable named tuple rather than a frozen dataclass: the kernel layer builds several per
+    instruction and the chip model hashes them (both in C for a tuple).
     """
 
     alloc_id: int
@@ -72,14 +74,14 @@ class Region:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Operand:
+class Operand(NamedTuple):
     """One tensor access of an instruction.
 
     ``shape`` is the shape of the accessed tile (partition dimension first for on-chip tiles),
     ``nbytes`` the bytes actually moved, ``contiguous_bytes`` the length of the longest run of
     consecutive bytes in one partition (or in HBM) of the access: DMA efficiency and SBUF stride
     penalties depend on it. ``inner_stride_bytes`` is the byte stride of the innermost dimension.
+    An immutable named tuple (cheap to build, shared between instructions).
     """
 
     name: str

@@ -1,10 +1,10 @@
-"""What-if hardware through the catalog's own override mechanism.
+"""What-if hardware through the data files' own override mechanism, in memory.
 
-A what-if (``scale`` or ``set`` on catalog fields) becomes user override files, written into a
-catalog directory that is then loaded exactly as a user's own ``TRNSIM_CATALOG`` would be: the
-files name their source ("what-if <name>") so every changed value stays traceable, and a user's
-existing catalog directory is copied first so its entries still apply underneath. Paths are
-``chip.<field>`` for the system's chip and ``system.<field>`` (or a bare field) for the system.
+A what-if (``scale`` or ``set`` on catalog fields) becomes in-memory catalog overrides
+(:mod:`trnsim.hardware.datafile`), applied over the shipped catalog and the user's own
+``TRNSIM_CATALOG`` exactly as a user override file would be, without writing one: every changed
+value names its source ("what-if <name>") so it stays traceable. Paths are ``chip.<field>`` for
+the system's chip and ``system.<field>`` (or a bare field) for the system.
 
 Catalog values reach the GPU/TPU device model and the cluster model, but not Trainium device
 times, which come from the NeuronCore chip model and its own timing data. So a what-if also
@@ -19,11 +19,7 @@ no-op: a VectorE knob on a GPU, the systolic array's size (the chip model's cost
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -33,7 +29,7 @@ from pathlib import Path
 from trnsim.cluster.topology import topology_for_system
 from trnsim.devicetime.whatif_timing import whatif_timing
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import CATALOG_ENV, ChipFamily, ChipSpec, SystemSpec, load_system
+from trnsim.hardware.catalog import ChipFamily, ChipSpec, SystemSpec, load_system
 from trnsim.hardware.neuroncore_timing import load_timing
 from trnsim.plan.sweep import Knob, WhatIf
 
@@ -46,36 +42,22 @@ def _split(path: str) -> tuple[str, str]:
     return scope, field
 
 
-def _toml_table(field: str, value: float | int | str, source: str) -> str:
-    return f"[{field}]\nvalue = {json.dumps(value)}\nsource = {json.dumps(source)}\nconfidence = \"user\"\n"
-
-
 def _check_field(spec: ChipSpec | SystemSpec, scope: str, field: str, whatif: WhatIf) -> None:
     if field not in type(spec).model_fields or field in ("name", "sources", "chip"):
         valid = ", ".join(f for f in type(spec).model_fields if f not in ("name", "sources", "chip"))
         raise ConfigError(f"what-if '{whatif.name}': unknown {scope} field '{field}'; valid: {valid}")
 
 
-def _override_text(spec: ChipSpec | SystemSpec, changes: dict[str, float | int | str], whatif: WhatIf) -> str:
-    lines = [f"name = {json.dumps(spec.name)}"]
-    for field, value in sorted(changes.items()):
-        lines.append(_toml_table(field, value, f"what-if '{whatif.name}'"))
-    return "\n".join(lines) + "\n"
-
-
-def whatif_catalog(system_name: str, whatif: WhatIf, base_dir: str | Path | None, into: Path) -> Path:
-    """Write the override files of ``whatif`` for ``system_name`` into ``into``; return it."""
-    base_dir = base_dir if base_dir is not None else (os.environ.get(CATALOG_ENV) or None)
-    if base_dir is not None:
-        for sub in ("chips", "systems"):
-            if (Path(base_dir) / sub).is_dir():
-                shutil.copytree(Path(base_dir) / sub, into / sub, dirs_exist_ok=True)
+def whatif_overrides(system_name: str, whatif: WhatIf,
+                     base_dir: str | Path | None = None) -> dict[str, dict[str, float | int | str]]:
+    """The in-memory catalog overrides of ``whatif`` for ``system_name``: ``{"chips/<chip>":
+    {field: value}, "systems/<system>": {...}}`` (only the entries it changes)."""
     base = load_system(system_name, catalog_dir=base_dir)
     changes: dict[str, dict[str, float | int | str]] = {"chip": {}, "system": {}}
     for path, factor in whatif.scale.items():
         scope, field = _split(path)
         _check_field(base.chip if scope == "chip" else base, scope, field, whatif)
-        current = getattr(base.chip if scope == "chip" else base, field, None)
+        current = getattr(base.chip if scope == "chip" else base, field)  # a field: _check_field
         if not isinstance(current, int | float) or isinstance(current, bool):
             raise ConfigError(
                 f"what-if '{whatif.name}': cannot scale {path}: the catalog has no number there "
@@ -86,21 +68,21 @@ def whatif_catalog(system_name: str, whatif: WhatIf, base_dir: str | Path | None
         scope, field = _split(path)
         _check_field(base.chip if scope == "chip" else base, scope, field, whatif)
         changes[scope][field] = value
-    for scope, spec, sub in (("chip", base.chip, "chips"), ("system", base, "systems")):
-        if changes[scope]:
-            (into / sub).mkdir(parents=True, exist_ok=True)
-            text = _override_text(spec, changes[scope], whatif)
-            (into / sub / f"zz-whatif-{spec.name}.toml").write_text(text)
-    return into
+    overrides: dict[str, dict[str, float | int | str]] = {}
+    if changes["chip"]:
+        overrides[f"chips/{base.chip.name}"] = changes["chip"]
+    if changes["system"]:
+        overrides[f"systems/{base.name}"] = changes["system"]
+    return overrides
 
 
 def load_system_whatif(system_name: str, whatif: WhatIf, base_dir: str | Path | None = None) -> SystemSpec:
-    """The catalog system with the what-if applied (the baseline needs no files at all)."""
+    """The catalog system with the what-if applied in memory (the baseline is the catalog's own)."""
     if whatif.is_baseline:
         return load_system(system_name, catalog_dir=base_dir)
-    with tempfile.TemporaryDirectory(prefix="trnsim-whatif-") as tmp:
-        directory = whatif_catalog(system_name, whatif, base_dir, Path(tmp))
-        return load_system(system_name, catalog_dir=directory)
+    overrides = whatif_overrides(system_name, whatif, base_dir)
+    return load_system(system_name, catalog_dir=base_dir, overrides=overrides,
+                       origin=f"what-if '{whatif.name}'")
 
 
 @dataclass(frozen=True)
@@ -147,9 +129,10 @@ class WhatIfHardware:
     changes: tuple[str, ...] = ()
 
 
-def _number(spec: ChipSpec | SystemSpec, path: str) -> float | None:
+def _number(spec: SystemSpec, path: str) -> float | None:
+    """The catalog's number at a knob's ``path`` (a field of the chip or system), None when unknown."""
     scope, name = _split(path)
-    value = getattr(spec.chip if scope == "chip" and isinstance(spec, SystemSpec) else spec, name, None)
+    value = getattr(spec.chip if scope == "chip" else spec, name)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 

@@ -33,15 +33,25 @@ class ServingParams:
     """Everything of ``serving.toml``."""
 
     overheads: dict[str, Overheads]
+    #: Requests one context-encoding graph execution takes, per chip family.
+    context_batch: dict[str, int]
     acceptance_rate: float
     speculation_length: int
     reserved_fraction: float
 
     def for_chip(self, chip: ChipSpec) -> Overheads:
         """The overheads of the chip's family (Trainium, GPU, TPU)."""
-        if chip.family is ChipFamily.TRAINIUM:
-            return self.overheads["trainium"]
-        return self.overheads["tpu" if chip.family is ChipFamily.TPU else "gpu"]
+        return self.overheads[_family(chip)]
+
+    def context_batch_for(self, chip: ChipSpec) -> int:
+        """Requests one context encoding of the chip family's serving runtime takes."""
+        return self.context_batch[_family(chip)]
+
+
+def _family(chip: ChipSpec) -> str:
+    if chip.family is ChipFamily.TRAINIUM:
+        return "trainium"
+    return "tpu" if chip.family is ChipFamily.TPU else "gpu"
 
 
 def _value(table: dict[str, Any], key: str, where: str) -> Any:
@@ -81,9 +91,16 @@ def _load(user_dir: str | None) -> ServingParams:
             confidence=str(step.get("confidence", "")) if isinstance(step, dict) else "",
             source=str(step.get("source", "")) if isinstance(step, dict) else "",
         )
+    context_batch = {}
+    for family, table in data["runtime"].items():
+        batch = int(_value(table, "context_encoding_batch", f"serving.toml [runtime.{family}]"))
+        if batch < 1:
+            raise ConfigError(f"serving.toml [runtime.{family}]: context_encoding_batch must be at least 1, "
+                              f"got {batch}")
+        context_batch[family] = batch
     spec = data["speculative"]
     return ServingParams(
-        overheads=overheads,
+        overheads=overheads, context_batch=context_batch,
         acceptance_rate=float(_value(spec, "acceptance_rate", "serving.toml [speculative]")),
         speculation_length=int(_value(spec, "speculation_length", "serving.toml [speculative]")),
         reserved_fraction=float(_value(data["memory"], "reserved_fraction", "serving.toml [memory]")),

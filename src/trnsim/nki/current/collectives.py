@@ -1,8 +1,9 @@
 """``nki.collectives``: collectives between the ranks of an SPMD launch (nki-semantics.md §8).
 
 Ranks are the instances of ``kernel[n](...)`` (rank = row-major grid index); they meet at each
-call (:mod:`trnsim.nki.spmd`). Every call returns ``None`` and writes its ``dsts``. Calls with
-run-time counts (``all_gather_v``, ``all_to_all_v``) are not simulated and say so.
+call (:mod:`trnsim.nki.spmd`). Every call returns ``None`` and writes its ``dsts``. The calls
+with run-time counts (``all_gather_v``, ``all_to_all_v``) read them from their metadata tensor
+(layout inferred: :mod:`trnsim.nki.collectives_v`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from trnsim.nki import collectives_impl as _impl
+from trnsim.nki import collectives_v as _v
 from trnsim.nki import runtime
 from trnsim.nki.guard import not_simulated
 from trnsim.nki.runtime import Simulation
@@ -19,8 +21,10 @@ from trnsim.nki.tensor import Tensor
 __all__ = [
     "ReplicaGroup",
     "all_gather",
+    "all_gather_v",
     "all_reduce",
     "all_to_all",
+    "all_to_all_v",
     "collective_permute",
     "collective_permute_implicit",
     "collective_permute_implicit_current_processing_rank_id",
@@ -137,6 +141,58 @@ def all_to_all(
     _impl.all_to_all(sim, "nki.collectives.all_to_all", s, d, _group(sim, "all_to_all", replica_group), 0)
 
 
+def all_gather_v(
+    srcs: Any,
+    dsts: Any,
+    replica_group: Any,
+    metadata_tensor: Any,
+    recv_counts_known: bool = False,
+    has_rdispls: bool = False,
+    priority: Any = None,
+    name: Any = None,
+) -> None:
+    """Each rank's first ``send_count`` rows, gathered at run-time displacements (dim 0)."""
+    sim = _sim("all_gather_v")
+    s, d = _tensors(srcs), _tensors(dsts)
+    _placement(sim, "all_gather_v", s, d)
+    _v.all_gather_v(
+        sim,
+        "nki.collectives.all_gather_v",
+        s,
+        d,
+        _group(sim, "all_gather_v", replica_group),
+        metadata_tensor,
+        bool(recv_counts_known),
+        bool(has_rdispls),
+    )
+
+
+def all_to_all_v(
+    srcs: Any,
+    dsts: Any,
+    replica_group: Any,
+    metadata_tensor: Any,
+    recv_counts_known: bool = False,
+    has_rdispls: bool = False,
+    priority: Any = None,
+    name: Any = None,
+) -> None:
+    """All-to-all with run-time send counts and displacements per peer (rows of dim 0)."""
+    sim = _sim("all_to_all_v")
+    s, d = _tensors(srcs), _tensors(dsts)
+    _placement(sim, "all_to_all_v", s, d)
+    _v.all_to_all_v(
+        sim,
+        "nki.collectives.all_to_all_v",
+        s,
+        d,
+        _group(sim, "all_to_all_v", replica_group),
+        metadata_tensor,
+        bool(recv_counts_known),
+        bool(has_rdispls),
+    )
+
+
 def collective_permute(
     srcs: Any, dsts: Any, source_target_pairs: Sequence[Any], priority: Any = None, name: Any = None
 ) -> None:
@@ -230,4 +286,4 @@ def rank_id() -> int:
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
-    raise not_simulated(f"nki.collectives.{name}", "run-time counts from a metadata tensor")
+    raise not_simulated(f"nki.collectives.{name}")

@@ -14,6 +14,7 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
+from trnsim.nki.engines import mx as _mx
 from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.guard import not_simulated as _not_simulated_error
 from trnsim.nki.isa_common import engine_name as _eng
@@ -550,6 +551,36 @@ def nc_match_replace8(
     _extra.nc_match_replace8(_sim("nc_match_replace8"), dst, data, vals, imm, dst_idx)
 
 
+def quantize_mx(dst: Tensor, src: Any, dst_scale: Any, name: str | None = None) -> None:
+    """[v4] fp16/bf16 -> MXFP8 x4 ``dst`` and one E8M0 scale per 8 partitions x 4 values."""
+    _mx.quantize_mx(_sim("quantize_mx"), dst, src, dst_scale)
+
+
+def nc_matmul_mx(
+    dst: Tensor,
+    stationary: Any,
+    moving: Any,
+    stationary_scale: Any,
+    moving_scale: Any,
+    tile_position: Any = None,
+    tile_size: Any = None,
+    accumulate: bool | None = None,
+    name: str | None = None,
+) -> None:
+    """[v4] ``dst (+)=`` the block-scaled product of two x4 tiles (contraction 4 x partitions)."""
+    _mx.nc_matmul_mx(
+        _sim("nc_matmul_mx"),
+        dst,
+        stationary,
+        moving,
+        stationary_scale,
+        moving_scale,
+        tile_position=tile_position,
+        tile_size=tile_size,
+        accumulate=accumulate,
+    )
+
+
 def _not_simulated(name: str) -> Any:
     def fn(*args: Any, **kwargs: Any) -> None:
         _sim(name)
@@ -561,8 +592,6 @@ def _not_simulated(name: str) -> Any:
 
 
 for _name in (
-    "nc_matmul_mx",
-    "quantize_mx",
     "nc_n_gather",
     "nonzero_with_count",
     "local_gather",

@@ -10,7 +10,7 @@ import numpy as np
 
 from trnsim.nki.alu import op_name
 from trnsim.nki.dma_access import apply_selection, dma_selection
-from trnsim.nki.engines.execute import execute, mask_array
+from trnsim.nki.engines.execute import execute, load_f32, mask_array
 from trnsim.nki.runtime import Buffer, Simulation
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine, Instruction
@@ -36,14 +36,15 @@ def dma_copy(
         sim.fail(instr, "DMA cannot read PSUM (copy to SBUF first)", "unsupported_memory")
     if dst.buffer is Buffer.PSUM and sim.frontend == "current":
         sim.fail(instr, "DMA cannot write PSUM", "unsupported_memory")
+    pmax = sim.spec.pmax
     for label, t in (("src", src), ("dst", dst)):
-        if t.on_chip and t.shape and t.shape[0] > sim.spec.pmax:
+        if t.shape and t.shape[0] > pmax and t.alloc.on_chip:
             sim.fail(
                 instr,
                 f"{label} {t.label} has {t.shape[0]} partitions (valid: 1..{sim.spec.pmax})",
                 "num_partition_exceed_arch_limit",
             )
-    if src.size != dst.size:
+    if src.shape != dst.shape and src.size != dst.size:
         sim.fail(
             instr,
             f"src {src.shape} and dst {dst.shape} differ in element count",
@@ -53,18 +54,20 @@ def dma_copy(
     shape = dst.shape
 
     def compute(v: list[Any]) -> Any:
-        vals = src.read() if exact and not accumulate else v[0]
+        vals = src.read() if exact and not accumulate else load_f32(src, sim)
         if transpose:
             vals = np.asarray(vals).reshape(src.shape).T
         return np.asarray(vals).reshape(shape)
 
-    a = dict(attrs or {})
+    a = dict(attrs) if attrs else {}
     if transpose:
         a["transpose"] = True
     if src.dyn or dst.dyn or src.index_tiles or dst.index_tiles:
         a["dynamic"] = True
     selection = None
-    if not transpose:  # only the selected elements move (nki-semantics.md §9)
+    # only the selected elements move (nki-semantics.md §9); a plain copy moves all of them
+    plain = mask is None and src.flat is None and dst.flat is None and src.oob is None and dst.oob is None
+    if not transpose and not plain:
         with contextlib.suppress(TypeError):
             selection = dma_selection(src, dst, mask_array(mask))
     instruction = execute(
@@ -79,6 +82,7 @@ def dma_copy(
         attrs=a,
         oob_skip=oob_skip,
         accumulate=accumulate,
+        load_inputs=False,
     )
     if selection is not None:
         apply_selection(instruction, selection)

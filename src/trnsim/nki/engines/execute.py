@@ -21,17 +21,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from trnsim.nki import runtime
 from trnsim.nki.alu import BINARY, BITVEC, op_name
 from trnsim.nki.dtypes import is_float, is_int
 from trnsim.nki.indexing import MaskExpr
 from trnsim.nki.runtime import Buffer, Simulation
-from trnsim.nki.tensor import Tensor, fit_mask
+from trnsim.nki.tensor import Tensor, fit_mask, strided
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
 ON_CHIP = (Buffer.SBUF, Buffer.PSUM)
+_PSUM = Buffer.PSUM
 
 
 _ENGINES = {
@@ -151,6 +151,8 @@ def load_f32(x: Any, sim: Simulation) -> Any:
         v = x.read()
         if is_int(x.dtype):
             return v.astype(np.int64)
+        if v.dtype.names:  # packed x4 dtypes: the raw storage words (engines/mx.py unpacks)
+            return v.view(np.uint32 if v.dtype.itemsize == 4 else np.uint16)
         return v.astype(np.float32)
     return x
 
@@ -173,10 +175,18 @@ def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
         return arr.astype(dt)
     if dt.names:
         return arr.astype(np.uint32).view(dt) if dt.itemsize == 4 else arr.astype(np.uint16).view(dt)
+    if arr.dtype == dt and dt.kind in "fV":
+        # already rounded (a same-dtype copy): the fp32 round trip would only canonicalise NaN
+        # payloads, which a copy on the device keeps bit for bit
+        return arr
     if arr.dtype.kind in "iub":
         arr = arr.astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
-        return arr.astype(np.float32).astype(dt)
+        return arr.astype(np.float32, copy=False).astype(dt, copy=False)
+
+
+#: Opcodes that write PSUM as TensorE multiplies (they open and extend accumulation groups).
+MATMUL_OPCODES = frozenset({"nc_matmul", "nc_matmul_mx"})
 
 
 def execute(
@@ -196,8 +206,13 @@ def execute(
     exempt: bool = False,
     api: str = "",
     accumulate_where: np.ndarray | None = None,
+    load_inputs: bool = True,
 ) -> Instruction:
     """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace.
+
+    ``compute`` gets the sources' values in fp32 (int64 for integer tiles); with
+    ``load_inputs=False`` it gets the sources themselves and reads what it needs (a same-dtype
+    copy needs no conversion).
 
     ``accumulate_where`` (value mode) adds to ``dst`` only where it is True and overwrites
     elsewhere: a matmul that opens an accumulation group on part of a PSUM tile.
@@ -224,24 +239,26 @@ def execute(
     for name, s in srcs:
         if s is None:
             continue
-        if not isinstance(s, Tensor):
+        if s.__class__ is not Tensor and not isinstance(s, Tensor):
             inputs.append(imm(name))
             continue
         if s.oob is not None and not oob_skip:
             s.check_bounds(instr, m)
         if loops:
-            for it in s.index_tiles:
-                sim.check_read(instr, it.region(), False)
+            if s.index_tiles:
+                for it in s.index_tiles:
+                    sim.check_read(instr, it.region(), False)
             sim.check_read(instr, s.region(), carried and dst is not None and s.alloc is dst.alloc)
-        if s.alloc.buffer is Buffer.PSUM:
+        if s.alloc.buffer is _PSUM:
             # another engine reading PSUM closes the matmul accumulation group there
             if sim.psum_groups:
                 sim.psum_groups.pop(s.alloc.alloc_id, None)
-            if s.alloc.mm_state is not None and opcode != "nc_matmul":
+            if s.alloc.mm_state is not None and opcode not in MATMUL_OPCODES:
                 close_groups(s)
         inputs.append(s.operand(name))
-        for it in s.index_tiles:
-            inputs.append(it.operand("index"))
+        if s.index_tiles:
+            for it in s.index_tiles:
+                inputs.append(it.operand("index"))
     outs = [("dst", dst)] if dst is not None else []
     if extra_outputs:
         outs.extend(extra_outputs)
@@ -249,16 +266,18 @@ def execute(
         if t.oob is not None and not oob_skip:
             t.check_bounds(instr, m)
     if compute is not None and sim.values:
-        values = [load_f32(s, sim) if isinstance(s, Tensor) else s for _, s in srcs]
+        values = [load_f32(s, sim) if isinstance(s, Tensor) else s for _, s in srcs] if load_inputs else [
+            s for _, s in srcs]
         result = compute(values)
         if dst is not None:
             write(dst, result, m, accumulate if accumulate_where is None else accumulate_where, oob_skip)
             if dst.alloc.mm_state is not None:
-                mark_written(dst, m, 2 if opcode == "nc_matmul" else 1)
+                mark_written(dst, m, 2 if opcode in MATMUL_OPCODES else 1)
     if loops and not carried:
         for _, t in outs:
             sim.note_write(t.region(), False)
-    outputs = tuple([t.operand(n) for n, t in outs])
+    outputs = (dst.operand("dst"),) if dst is not None and not extra_outputs else tuple(
+        [t.operand(n) for n, t in outs])
     a = attrs if attrs is not None else {}
     if mask is not None:
         a["masked"] = True
@@ -276,7 +295,7 @@ def _state_view(t: Tensor) -> np.ndarray:
     state = t.alloc.mm_state
     assert state is not None
     if t.flat is None:
-        return as_strided(state[t.offset :], t.shape, t.strides, writeable=True)
+        return strided(state, t.offset, t.shape, t.strides, True)
     return state[t.flat]
 
 
@@ -344,7 +363,7 @@ def write(
     if accumulate is True or (isinstance(accumulate, np.ndarray) and accumulate.any()):
         old = dst.read()
         total = (
-            (old.astype(np.float32) + result.astype(np.float32))
+            (old.astype(np.float32, copy=False) + result.astype(np.float32, copy=False))
             if is_float(dst.dtype)
             else old.astype(np.int64) + result
         )

@@ -24,6 +24,36 @@ from trnsim.nki.trace import Engine, Instruction
 _MATMUL_DTYPES = {"float8_e4m3", "float8_e5m2", "float8_e4m3fn", "bfloat16", "float16", "float32"}
 
 
+def accumulation_mode(
+    sim: Simulation, instr: str, dst: Tensor, accumulate: bool | None
+) -> tuple[bool, np.ndarray | None]:
+    """Whether a matmul into ``dst`` accumulates, and (value mode, ``accumulate=None``) where.
+
+    ``None``: the first matmul write of a PSUM location overwrites, later ones add (per element
+    in value mode, nki-semantics.md §3); ``True`` on a location never written warns (UB).
+    """
+    where = None
+    if accumulate is None:  # first write to a PSUM location overwrites, later ones accumulate
+        region = dst.region()
+        group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
+        accumulate = any(r.overlaps(region) for r in group)
+        if not accumulate:
+            group.append(region)
+        if dst.alloc.mm_state is not None:  # value mode: exactly per element (nki-semantics §3)
+            where = matmul_group_open(dst)
+    elif accumulate and dst.alloc.mm_state is not None and (_state_view(dst) == 0).any():
+        warnings.warn(
+            f"{instr}: accumulate=True onto PSUM never written (undefined on hardware; adds to NaN)",
+            stacklevel=3,
+        )
+    else:
+        group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
+        region = dst.region()
+        if region not in group:  # the same accumulator tile is written once per K step
+            group.append(region)
+    return bool(accumulate), where
+
+
 def nc_matmul(
     sim: Simulation,
     dst: Tensor,
@@ -51,6 +81,18 @@ def nc_matmul(
                 f"{', '.join(sorted(_MATMUL_DTYPES))})",
                 "unsupported_dtype",
             )
+    # float8_e4m3fn (OCP) is a v4 format and is not mixed with the legacy float8_e4m3 (nki-api.md §3.5)
+    if "float8_e4m3fn" in (s_name, m_name):
+        if spec.nc_version < 4:
+            sim.fail(
+                instr,
+                f"float8_e4m3fn operands need NeuronCore-v4 (trn3); target {spec.name} is "
+                f"NeuronCore-v{spec.nc_version} (use float8_e4m3)",
+                "unsupported_dtype",
+            )
+        if "float8_e4m3" in (s_name, m_name):
+            rule = "float8_e4m3fn cannot be mixed with float8_e4m3 in one matmul"
+            sim.fail(instr, rule, "unsupported_dtype")
     s_fp32 = s_name == "float32"
     if s_fp32 != (m_name == "float32") and not is_transpose:
         sim.fail(
@@ -101,25 +143,7 @@ def nc_matmul(
         not is_float(dst.dtype) or (dst.alloc.dtype_name != "float32" and spec.nc_version < 4)
     ):
         sim.fail(instr, f"matmul writes fp32 PSUM (dst dtype {dtype_name(dst.dtype)})", "unsupported_dtype")
-    where = None
-    if accumulate is None:  # first write to a PSUM location overwrites, later ones accumulate
-        region = dst.region()
-        group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
-        accumulate = any(r.overlaps(region) for r in group)
-        if not accumulate:
-            group.append(region)
-        if dst.alloc.mm_state is not None:  # value mode: exactly per element (nki-semantics §3)
-            where = matmul_group_open(dst)
-    elif accumulate and dst.alloc.mm_state is not None and (_state_view(dst) == 0).any():
-        warnings.warn(
-            f"{instr}: accumulate=True onto PSUM never written (undefined on hardware; adds to NaN)",
-            stacklevel=2,
-        )
-    else:
-        group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
-        region = dst.region()
-        if region not in group:  # the same accumulator tile is written once per K step
-            group.append(region)
+    accumulate, where = accumulation_mode(sim, instr, dst, accumulate)
 
     def compute(v: list[Any]) -> Any:
         s, mv = v
@@ -129,7 +153,7 @@ def nc_matmul(
         else:
             s = s.reshape(k, m)
             mv = mv.reshape(k, n)
-        out = np.matmul(s.T.astype(np.float32), mv.astype(np.float32))
+        out = np.matmul(s.T.astype(np.float32, copy=False), mv.astype(np.float32, copy=False))
         return out.reshape(dst.shape)
 
     attrs = {

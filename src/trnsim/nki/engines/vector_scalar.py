@@ -397,6 +397,9 @@ def memset(
     check_tensor(sim, instr, dst, "dst")
     if not is_number(value):
         sim.fail(instr, f"memset value must be a number, got {type(value).__name__}", "unsupported_operand")
+    if dst.dtype.names and float(value) != 0.0:  # packed x4 dtypes (nki-api.md §3.5: 0 only)
+        what = f"memset of a {dst.dtype.names[0]} tile takes 0 only, got {value}"
+        sim.fail(instr, what, "unsupported_operand")
     attrs: dict[str, Any] = {"value": float(value)}
     return execute(
         sim,

@@ -124,6 +124,14 @@ class _TileSize:
     def sbuf_fmax_bytes(self) -> int:
         return _impl.spec_now().sbuf_usable_bytes_per_partition
 
+    @property
+    def sbuf_min_align(self) -> int:
+        return _impl.spec_now().sbuf_min_align_bytes
+
+    @property
+    def psum_min_align(self) -> int:
+        return _impl.spec_now().psum_min_align_bytes
+
 
 tile_size = _TileSize()
 

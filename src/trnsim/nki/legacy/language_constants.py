@@ -13,7 +13,11 @@ def sizeinbytes(dtype: Any) -> int:
 
 
 def __getattr__(name: str) -> Any:
-    # sbuf_min_align and the like: hardware values trnsim's data files do not hold (no source)
+    # sbuf_min_align: the active target's (an assumed value, see hardware/data/neuroncore/*.toml)
+    if name in ("sbuf_min_align", "psum_min_align"):
+        from trnsim.nki.language_impl import spec_now
+
+        return int(getattr(spec_now(), f"{name}_bytes"))
     from trnsim.nki.errors import KernelError
     from trnsim.nki.runtime import user_location
 

@@ -1,0 +1,93 @@
+"""Reused trace operands: a loop's later iterations get the same trace and values as fresh ones.
+
+``Tensor.operand`` and ``Tensor.region`` keep, per allocation, the operand and box of each strided
+view (by offset, shape, strides and partition axis), so that a call site executed again with
+the same layout reuses them. The kernel below changes, from one iteration to the next, the
+shape, the offset, the strides, the dtype of the result and the mask of accesses to the same
+allocations; with the cache on and off the traces and the values must be identical, and with it
+on an operand must actually be shared between iterations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from trnsim.nki import tensor, trace_kernel
+from trnsim.nki.legacy import isa as nisa
+from trnsim.nki.legacy import jit
+from trnsim.nki.legacy import language as nl
+from trnsim.nki.trace import KernelTrace
+
+
+@jit
+def changing_layouts(a: Any) -> Any:
+    """Reads of one SBUF block whose views change shape, stride, dtype and mask per iteration."""
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    block = nl.ndarray((2, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
+    for b in nl.affine_range(2):
+        block[b] = nl.load(a[b * 128 : (b + 1) * 128, :])
+    acc = nl.zeros((128, 512), nl.float32, buffer=nl.sbuf)
+    for it in nl.sequential_range(8):
+        width = 256 if it % 2 else 128  # shape changes, offset repeats every 4 iterations
+        lo = (it % 4) // 2 * 128
+        view = block[it % 2, :, lo : lo + width]
+        if it == 5:
+            view = block[1, :, 0:512:2]  # the same offset, other strides
+        dtype = nl.bfloat16 if it % 3 == 0 else nl.float32  # result dtype changes
+        part = nl.copy(view, dtype=dtype)
+        _, i_f = nl.mgrid[0:128, 0 : part.shape[1]]
+        masked = nl.multiply(part, 2.0, mask=(i_f < 64 + 16 * it), dtype=nl.float32)  # mask changes
+        acc[:, 0 : part.shape[1]] = nisa.tensor_tensor(acc[:, 0 : part.shape[1]], masked, np.add)
+    nl.store(out, value=acc)
+    return out
+
+
+@pytest.fixture
+def uncached() -> Iterator[None]:
+    tensor.CACHE_OPERANDS = False
+    try:
+        yield
+    finally:
+        tensor.CACHE_OPERANDS = True
+
+
+def _run(timing_only: bool) -> tuple[KernelTrace, np.ndarray | None]:
+    a = np.arange(256 * 512, dtype=np.float32).reshape(256, 512) / 1000
+    trace = trace_kernel(changing_layouts, a, target="trn1", timing_only=timing_only)
+    if timing_only:
+        return trace, None
+    from trnsim.nki import simulate
+
+    return trace, np.asarray(simulate(changing_layouts, a, target="trn1"))
+
+
+def _records(trace: KernelTrace) -> list[tuple[Any, ...]]:
+    return [
+        (i.seq, i.engine, i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in trace.instructions
+    ]
+
+
+@pytest.mark.parametrize("timing_only", [True, False])
+def test_cached_operands_equal_fresh_ones(timing_only: bool, request: pytest.FixtureRequest) -> None:
+    cached_trace, cached_values = _run(timing_only)
+    request.getfixturevalue("uncached")
+    fresh_trace, fresh_values = _run(timing_only)
+    assert _records(cached_trace) == _records(fresh_trace)
+    if not timing_only:
+        assert cached_values is not None and fresh_values is not None
+        np.testing.assert_array_equal(cached_values, fresh_values)
+
+
+def test_the_cache_shares_operands_between_iterations() -> None:
+    trace, _ = _run(True)
+    copies = [i for i in trace.instructions if i.opcode == "tensor_copy"]
+    assert len(copies) == 8
+    # iterations 0 and 4 read block[0, :, 0:128]: one operand object; 1 and 5 differ in strides
+    assert copies[0].inputs[0] is copies[4].inputs[0]
+    assert copies[1].inputs[0] is not copies[5].inputs[0]
+    assert copies[1].inputs[0].region != copies[5].inputs[0].region
+    assert copies[5].inputs[0].inner_stride_bytes == 8
