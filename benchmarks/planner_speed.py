@@ -13,7 +13,6 @@ import sys
 import time
 
 from trnsim.errors import TrnsimError
-from trnsim.plan.cluster_evaluator import ClusterEvaluator
 from trnsim.plan.inputs import resolve_model, resolve_system
 from trnsim.plan.problem import Problem, TrainingJob
 from trnsim.plan.search import search_plans
@@ -28,11 +27,6 @@ SCENARIOS = [
 
 
 def main() -> int:
-    try:
-        evaluator = ClusterEvaluator()
-    except TrnsimError as error:
-        print(f"cannot run: {error}")
-        return 1
     header = (f"{'model':<12} {'system':<17} {'ranks':>6} {'candidates':>10} {'skipped':>7} {'evaluated':>9} "
               f"{'wall s':>7} {'cand/s':>8} {'eval/s':>7}  best plan")
     print(header)
@@ -41,7 +35,7 @@ def main() -> int:
         job = TrainingJob(tokens=15e12, seq_len=seq, global_batch=batch)
         started = time.perf_counter()
         try:
-            result = search_plans(Problem(model, system, ranks, job), evaluator, top_k=1)
+            result = search_plans(Problem(model, system, ranks, job), top_k=1)
         except TrnsimError as error:
             print(f"{model_name:<12} {system_name:<17} {ranks:>6} no plan: {error}")
             continue

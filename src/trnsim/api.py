@@ -299,7 +299,6 @@ def plan(
 
     ``tokens`` is a number or the CLI's text (``"15T"``); give exactly one of ``nodes`` or ``ranks``.
     """
-    from trnsim.plan.cluster_evaluator import ClusterEvaluator
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
@@ -311,17 +310,17 @@ def plan(
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of nodes= or ranks=")
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
-    model_shape = resolve_model(str(model))
-    system_shape = resolve_system(system, catalog, lnc)
-    count = nodes * system_shape.ranks_per_node if nodes is not None else int(ranks or 0)
-    problem = Problem(model_shape, system_shape, count, job)
+    model_config = resolve_model(str(model))
+    system_spec = resolve_system(system, catalog, lnc)
+    count = nodes * system_spec.ranks_per_node if nodes is not None else int(ranks or 0)
+    problem = Problem(model_config, system_spec, count, job)
     search_space = _enum(SpaceProfile, space, "space").space()
-    result = search_plans([problem], ClusterEvaluator(), search_space, top_k=top)
-    meta = {"command": "plan", "model": str(model), **param_counts(model_shape.config),
+    result = search_plans([problem], search_space, top_k=top)
+    meta = {"command": "plan", "model": str(model), **param_counts(model_config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": result.stats.candidates, "evaluated": result.stats.evaluated}
     entries = entries_from_search(result)
-    add_estimate_args(entries, model_shape, {system_shape.name: system_shape}, job, str(model),
+    add_estimate_args(entries, model_config, {system_spec.name: system_spec}, job, str(model),
                       None if catalog is None else str(catalog))
     return PlanResult(meta, entries, result)
 
@@ -344,7 +343,6 @@ def compare(
     workers: int = 2,
 ) -> CompareResult:
     """Systems side by side at equal chips and equal budget, as ``trnsim compare`` (same defaults)."""
-    from trnsim.plan.cluster_evaluator import ClusterEvaluator
     from trnsim.plan.compare import compare_systems
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
@@ -361,16 +359,16 @@ def compare(
     elif reference not in names:
         raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue)
-    model_shape = resolve_model(str(model))
-    shapes = [resolve_system(n, catalog) for n in names]
-    comparison = compare_systems(model_shape, shapes, job, chips, ClusterEvaluator(),
+    model_config = resolve_model(str(model))
+    specs = [resolve_system(n, catalog) for n in names]
+    comparison = compare_systems(model_config, specs, job, chips,
                                  space=_enum(SpaceProfile, space, "space").space(),
                                  scaling_chips=list(scaling),
                                  reference=reference, hourly_budget_usd=hourly_budget, workers=workers)
-    meta = {"command": "compare", "model": str(model), **param_counts(model_shape.config),
+    meta = {"command": "compare", "model": str(model), **param_counts(model_config),
             "job": job.model_dump(mode="json"), "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference}
     entries = entries_from_comparison(comparison)
-    add_estimate_args(entries, model_shape, {s.name: s for s in shapes}, job, str(model),
+    add_estimate_args(entries, model_config, {s.name: s for s in specs}, job, str(model),
                       None if catalog is None else str(catalog))
     return CompareResult(meta, entries, comparison)

@@ -234,3 +234,18 @@ def test_126_layers_interleave_on_16_stages() -> None:
     two = estimate_step(model, P5, 128, make_plan(**base, schedule="interleaved", interleave=2), 8192)
     assert two.breakdown["pipeline_bubble"] == pytest.approx(one.breakdown["pipeline_bubble"] / 2)
     assert set(two.stage_memory_bytes) == {"first", "middle", "last"}
+
+
+def test_trainium_memory_follows_the_autocast_precision_mode() -> None:
+    # The Trn1 calibration runs' mode (devicetime/data/param_passes/trainium.toml): the same
+    # FP32 parameters the time model casts every micro-batch are what the memory holds.
+    from trnsim.devicetime.param_passes import load_param_passes
+
+    model, trn1 = load_model("llama3-8b"), load_system("trn1")
+    passes = load_param_passes(trn1.chip)
+    assert passes is not None
+    plan = make_plan(tp=8, pp=1, dp=4, zero_stage=1, micro_batch=1, global_batch=4)
+    r = estimate_step(model, trn1, 32, plan, 4096)
+    params = r.memory.grads_bytes / passes.grad_bytes  # parameters on one rank
+    assert r.memory.weights_bytes == pytest.approx((passes.param_bytes + passes.compute_bytes) * params)
+    assert r.memory.optimizer_bytes == pytest.approx(12 * params / 4)

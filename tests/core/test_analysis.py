@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 from rich.console import Console
@@ -89,11 +87,11 @@ def test_instruction_on_a_missing_core_is_one_clear_error() -> None:
 
 
 def test_registers_with_the_kernel_layer(monkeypatch: pytest.MonkeyPatch) -> None:
-    registered = []
-    fake = types.ModuleType("trnsim.nki.perf")
-    fake.register_latency_estimator = registered.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "trnsim.nki.perf", fake)
-    assert register_with_kernel_layer()
+    from trnsim.nki import perf
+
+    registered: list[object] = []
+    monkeypatch.setattr(perf, "register_latency_estimator", registered.append)
+    register_with_kernel_layer()
     assert registered == [estimate_latency_ns]
     b = TraceBuilder("trn1")
     b.add(Engine.VECTOR, "tensor_scalar", (b.sbuf((128, 512)),), (b.sbuf((128, 512)),))

@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent / "corpus_patterns"
 ACCEPTED = sorted(HERE.glob("*.py"))
 #: file -> text the one-line KernelError must contain
 REJECTED: dict[str, str] = {
+    "collective_v_count_mismatch.py": "rank 0 expects 2 rows from rank 1, which sends 1",
     "current_affine_select_psum.py": "GpSimdE cannot access PSUM [unsupported_memory]",
     "direct_alloc_bad_start_partition.py": "start partition 32 for 64 partitions (valid: 0, 64)",
     "direct_alloc_hidden_transpose.py": "[transpose_on_tensor_engine_not_allowed_in_allocated_kernel]",
@@ -29,6 +30,8 @@ REJECTED: dict[str, str] = {
     "mx_memset_nonzero.py": "memset_nonzero.py:14: memset of a float8_e4m3fn_x4 tile takes 0 only, got 1.0",
     "mx_on_trn2.py": "MX instructions exist on NeuronCore-v4 (trn3) only; target trn2 is NeuronCore-v3",
     "mx_quantize_partitions.py": "src has 48 partitions (valid: a multiple of 32, at most 128)",
+    "fp8_e4m3fn_mixed_matmul.py": "float8_e4m3fn cannot be mixed with float8_e4m3 in one matmul",
+    "fp8_e4m3fn_on_trn2.py": "float8_e4m3fn operands need NeuronCore-v4 (trn3); target trn2 is NeuronCore-v3",
     "matmul_reads_explicit_psum.py": "is in psum (valid: sbuf) [unsupported_memory]",
     "nl_call_outside_kernel.py": "[nki_api_outside_of_nki_kernel]",
     "signature_gap.py": "signature_gap.py:17: not simulated: nisa.tensor_copy (this signature:",

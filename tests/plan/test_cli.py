@@ -1,6 +1,6 @@
-"""The planner's commands end to end, on the real catalog and models with the toy evaluator.
+"""The planner's commands end to end, on the real catalog and models with the toy step model.
 
-The toy evaluator stands in for the cluster model so that these tests check the commands'
+The toy step model stands in for the cluster model so that these tests check the commands'
 plumbing (inputs, outputs, one-line errors), not the cluster model's numbers.
 """
 
@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 
 from tests.cli_errors import run_cli
-from tests.plan.toy_evaluator import ToyEvaluator
+from tests.plan.toy_steps import ToyStepModel
 from tests.plan.toy_sweep import run_toy_point
 from trnsim.cli import cmd_plan
+from trnsim.cluster.plan import InfeasibleReason
 
 
 @pytest.fixture(autouse=True)
 def toy_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     # the commands import these where they run: patch them at their source
-    monkeypatch.setattr("trnsim.plan.cluster_evaluator.ClusterEvaluator",
-                        lambda: ToyEvaluator(capacity_bytes=24e9))
+    monkeypatch.setattr("trnsim.plan.search.cluster_step", ToyStepModel(capacity_bytes=24e9))
     monkeypatch.setattr("trnsim.plan.inputs.run_point", run_toy_point)
     # toy model and system names exist only for the toy runner: skip the real catalog's name check
     monkeypatch.setattr(cmd_plan, "check_sweep_names", lambda spec, path: None)
@@ -46,6 +46,10 @@ def test_plan_writes_json_csv_html(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     top = [r for r in data["results"] if r["kind"] == "top"]
     assert len(top) == 3 and top[0]["ranks"] == 4 * 64  # 4 nodes × 16 chips × 4 ranks (LNC=2)
     assert top[0]["cost_usd"] is None
+    # Rejections are counted by the cluster layer's typed reason and written as its text.
+    reasons = data["meta"]["infeasible_by_reason"]
+    assert reasons["memory"] > 0 and set(reasons) <= {r.value for r in InfeasibleReason}
+    assert any(f"memory {reasons['memory']}" in line for line in data["meta"]["explanation"])
     # One rank count searched: one "scaling" entry, the best plan itself.
     assert [r["plan"] for r in data["results"] if r["kind"] == "scaling"] == [top[0]["plan"]]
     rows = list(csv.DictReader(io.StringIO(outs["csv"].read_text())))

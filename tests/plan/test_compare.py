@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from tests.plan.toy_evaluator import ToyEvaluator, toy_model
+from tests.plan.toy_steps import ToyStepModel, toy_model, toy_system
 from trnsim.plan.claims import check_claims
 from trnsim.plan.compare import compare_systems, nodes_for_budget
-from trnsim.plan.problem import SystemShape, TrainingJob
+from trnsim.plan.problem import TrainingJob
 from trnsim.plan.space import SearchSpace
 
 SPACE = SearchSpace(cp=(1,), interleave=(1, 2), micro_batches=(1, 2, 4))
 # Links so fast that communication vanishes: step time is compute (+ a bubble proportional to it),
 # so a chip 4× faster trains exactly 4× faster with the same plan.
-FAST_LINKS = ToyEvaluator(capacity_bytes=64e9, link_bytes_per_s=1e30, dp_link_bytes_per_s=1e30)
-TRN2 = SystemShape("trn2-toy", chips_per_node=8, chip_name="trn2", price_usd_per_node_hour=20.0, config=4.0)
-TRN1 = SystemShape("trn1-toy", chips_per_node=8, chip_name="trn1", price_usd_per_node_hour=10.0, config=1.0)
-H200 = SystemShape("h200-toy", chips_per_node=8, chip_name="h200", price_usd_per_node_hour=None, config=2.0)
+FAST_LINKS = ToyStepModel(capacity_bytes=64e9, link_bytes_per_s=1e30, dp_link_bytes_per_s=1e30)
+TRN2 = toy_system("trn2-toy", chip="trn2", price=20.0, power_w=None, speed=4.0)
+TRN1 = toy_system("trn1-toy", chip="trn1", price=10.0, power_w=None, speed=1.0)
+H200 = toy_system("h200-toy", chip="h200", price=None, power_w=None, speed=2.0)
 JOB = TrainingJob(tokens=1e10, seq_len=2048, global_batch=64)
 
 
@@ -26,7 +26,7 @@ def test_nodes_for_budget_by_hand() -> None:
 
 
 def test_equal_chips_and_equal_budget() -> None:
-    result = compare_systems(toy_model(), [TRN2, TRN1, H200], JOB, 32, FAST_LINKS, space=SPACE,
+    result = compare_systems(toy_model(), [TRN2, TRN1, H200], JOB, 32, space=SPACE, steps=FAST_LINKS,
                              scaling_chips=(8, 16))
     trn2, trn1, h200 = (result.row(n) for n in ("trn2-toy", "trn1-toy", "h200-toy"))
     assert trn2 and trn1 and h200 and trn2.best and trn1.best and h200.best
@@ -41,7 +41,7 @@ def test_equal_chips_and_equal_budget() -> None:
 
 
 def test_claims_are_read_from_the_comparison() -> None:
-    result = compare_systems(toy_model(), [TRN2, TRN1, H200], JOB, 32, FAST_LINKS, space=SPACE)
+    result = compare_systems(toy_model(), [TRN2, TRN1, H200], JOB, 32, space=SPACE, steps=FAST_LINKS)
     four_x, price_perf, ultra = check_claims(result)
     assert four_x.prediction.startswith("4.00×")  # 4× the FLOP/s and no communication: 4×
     assert "cannot be checked" in price_perf.prediction and "h200-toy" in price_perf.prediction
@@ -52,7 +52,7 @@ def test_equal_budget_falls_back_to_a_power_of_two() -> None:
     # $130/h at $10/h buys 13 nodes, rounded to 12 = 3·4 → 96 ranks = 3·2^5. The factor 3 fits
     # nowhere: tp must divide 16 heads, pp the 32 layers or 32 + 2 (first and last stages one layer
     # lighter), dp the batch of 64, and cp is 1 here. So the comparison falls back to 8 nodes = 64 chips.
-    result = compare_systems(toy_model(layers=32), [TRN1], JOB, 32, FAST_LINKS, space=SPACE,
+    result = compare_systems(toy_model(layers=32), [TRN1], JOB, 32, space=SPACE, steps=FAST_LINKS,
                              hourly_budget_usd=130.0)
     row = result.row("trn1-toy")
     assert row and row.equal_budget is not None
@@ -62,9 +62,10 @@ def test_equal_budget_falls_back_to_a_power_of_two() -> None:
 
 def test_process_pool_gives_the_same_comparison() -> None:
     systems = [TRN2, TRN1]
-    serial = compare_systems(toy_model(), systems, JOB, 32, FAST_LINKS, space=SPACE, scaling_chips=(8, 16))
-    pooled = compare_systems(toy_model(), systems, JOB, 32, FAST_LINKS, space=SPACE, scaling_chips=(8, 16),
-                             workers=2)
+    serial = compare_systems(toy_model(), systems, JOB, 32, space=SPACE, steps=FAST_LINKS,
+                             scaling_chips=(8, 16))
+    pooled = compare_systems(toy_model(), systems, JOB, 32, space=SPACE, steps=FAST_LINKS,
+                             scaling_chips=(8, 16), workers=2)
     for a, b in zip(serial.rows, pooled.rows, strict=True):
         assert a.best and b.best and a.best.candidate == b.best.candidate
         assert a.best.time_to_train_s == b.best.time_to_train_s
@@ -75,10 +76,9 @@ def test_unknown_trn2_price_gives_the_break_even_price() -> None:
     # Same plan on both (communication-free toy), Trn2 toy 4/2 = 2× the H200 toy's tokens/s per
     # node. 30 % better tokens per USD than H200 at $10/h needs P ≤ 2 × 10 / 1.3 = $15.38 (40 %:
     # 2 × 10 / 1.4 = $14.29).
-    trn2 = SystemShape("trn2-toy", chips_per_node=8, chip_name="trn2", config=4.0)
-    h200 = SystemShape("h200-toy", chips_per_node=8, chip_name="h200", price_usd_per_node_hour=10.0,
-                       config=2.0)
-    comparison = compare_systems(toy_model(), [trn2, h200], JOB, 32, FAST_LINKS, space=SPACE)
+    trn2 = toy_system("trn2-toy", chip="trn2", price=None, power_w=None, speed=4.0)
+    h200 = toy_system("h200-toy", chip="h200", price=10.0, power_w=None, speed=2.0)
+    comparison = compare_systems(toy_model(), [trn2, h200], JOB, 32, space=SPACE, steps=FAST_LINKS)
     _, price_perf, _ = check_claims(comparison)
     assert "cannot be checked" in price_perf.prediction
     assert "trn2-toy ≤ $15/node-hour (40 %: ≤ $14)" in price_perf.prediction
@@ -89,8 +89,8 @@ def test_comparison_tables_fit_100_columns_without_wrapping() -> None:
 
     from trnsim.report.tables import comparison_notes, comparison_table, prices_table
 
-    long_name = SystemShape("trn2-ultraserver", chips_per_node=8, price_usd_per_node_hour=None, config=4.0)
-    result = compare_systems(toy_model(), [long_name, TRN1, H200], JOB, 32, FAST_LINKS, space=SPACE)
+    long_name = toy_system("trn2-ultraserver", price=None, power_w=None, speed=4.0)
+    result = compare_systems(toy_model(), [long_name, TRN1, H200], JOB, 32, space=SPACE, steps=FAST_LINKS)
     console = Console(width=100, record=True)
     for equal_budget in (False, True):
         table = comparison_table(result, equal_budget=equal_budget)

@@ -6,13 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from tests.plan.toy_evaluator import toy_problem, toy_system
+from tests.plan.toy_steps import ToyStepModel, toy_problem, toy_system
+from trnsim.cluster.plan import make_plan
 from trnsim.plan.candidate import Candidate
-from trnsim.plan.economics import plan_outcome
-from trnsim.plan.evaluator import StepEstimate
+from trnsim.plan.economics import ChipPower, chip_power, plan_outcome
 
-ESTIMATE = StepEstimate(step_time_s=2.0, tokens_per_s=1e6, mfu=0.4, memory_per_rank_bytes=1e9, goodput=0.9)
 PLAN = Candidate(tp=4, pp=2, dp=2)
+# The cluster's result type with the three figures economics reads set by hand.
+_PARALLEL = make_plan(tp=4, pp=2, dp=2, global_batch=64)
+ESTIMATE = replace(ToyStepModel().estimate_step(toy_problem().model, toy_system(), 16, _PARALLEL, 2048),
+                   step_time_s=2.0, tokens_per_s=1e6, goodput=0.9)
 
 
 def test_time_cost_energy_by_hand() -> None:
@@ -49,13 +52,16 @@ def test_deadline_and_budget_flags() -> None:
 
 
 def test_energy_carries_the_confidence_of_the_power_figure() -> None:
-    from trnsim.hardware.catalog import load_system
-    from trnsim.plan.adapters import system_shape
+    from trnsim.hardware.catalog import Confidence, Provenance, load_system
 
     # Trn2's 500 W is a third-party estimate: the energy built on it says so; H100's TDP is published.
-    trn2, p5 = system_shape(load_system("trn2")), system_shape(load_system("p5"))
-    assert trn2.power_confidence == "estimate" and p5.power_confidence == "published"
-    problem = replace(toy_problem(ranks=8), system=replace(toy_system(), power_confidence="estimate"))
+    trn2, p5 = chip_power(load_system("trn2")), chip_power(load_system("p5"))
+    assert trn2 and p5 and trn2.confidence == "estimate" and p5.confidence == "published"
+    toy = toy_system()
+    estimated = Provenance(source="a third party", confidence=Confidence.ESTIMATE)
+    system = toy.model_copy(update={"chip": toy.chip.model_copy(update={"sources": {"power_w": estimated}})})
+    assert chip_power(system) == ChipPower(500.0, "estimate: a third party", "estimate")
+    problem = replace(toy_problem(ranks=8), system=system)
     out = plan_outcome(problem, PLAN, ESTIMATE)
     assert out.energy_confidence == "estimate" and out.to_dict()["energy_confidence"] == "estimate"
     unknown = replace(toy_problem(ranks=8), system=toy_system(power_w=None))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from tests.plan.test_search import SMALL_SPACE, brute_force_candidates
-from tests.plan.toy_evaluator import ToyEvaluator, toy_problem
+from tests.plan.toy_steps import ToyStepModel, toy_estimate, toy_problem
 from trnsim.plan.economics import plan_outcome
-from trnsim.plan.evaluator import Infeasible
 from trnsim.plan.explain import explain
 from trnsim.plan.search import EXPLAINED_KNOBS, knob_values, ranking_key, search_plans
 
@@ -16,15 +15,15 @@ def _differing(a: tuple[object, ...], b: tuple[object, ...]) -> list[str]:
 
 def test_alternatives_change_one_knob_and_are_the_best_such_plan() -> None:
     problem = toy_problem(ranks=32, global_batch=64)
-    evaluator = ToyEvaluator()
+    steps = ToyStepModel()
     # No recompute dominance, so every candidate is evaluated and a brute force can check the choice.
-    result = search_plans(problem, evaluator, SMALL_SPACE, recompute_dominance=False)
+    result = search_plans(problem, SMALL_SPACE, recompute_dominance=False, steps=steps)
     mine = knob_values(result.best)
     # Brute force: every feasible plan, keyed by its knob values (best ranking per combination).
-    feasible = {}
+    feasible: dict[tuple[object, ...], list[tuple[bool, float, float]]] = {}
     for candidate in brute_force_candidates(problem, SMALL_SPACE):
-        estimate = evaluator.evaluate(problem, candidate)
-        if not isinstance(estimate, Infeasible):
+        estimate = toy_estimate(steps, problem, candidate)
+        if estimate is not None:
             outcome = plan_outcome(problem, candidate, estimate)
             feasible.setdefault(knob_values(outcome), []).append(ranking_key(outcome, problem.job.objective))
     # The defect this guards against: the best plan with another value of some knob also changes

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.plan.test_compare import FAST_LINKS, H200, JOB, SPACE, TRN1, TRN2
-from tests.plan.toy_evaluator import toy_model
+from tests.plan.toy_steps import toy_model
 from trnsim.plan.compare import compare_systems
 from trnsim.report.entries import entries_from_comparison
 from trnsim.report.html import ERROR_HOOK, render_html
@@ -51,7 +51,7 @@ def page_errors(dom: str) -> str:
 
 
 def _toy_page(tmp_path: Path) -> Path:
-    comparison = compare_systems(toy_model(), [TRN2, TRN1, H200], JOB, 32, FAST_LINKS, space=SPACE,
+    comparison = compare_systems(toy_model(), [TRN2, TRN1, H200], JOB, 32, space=SPACE, steps=FAST_LINKS,
                                  scaling_chips=(8, 16, 32, 64, 128))
     page = tmp_path / "report.html"
     meta = {"reference": comparison.reference, "systems": {

@@ -9,14 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.plan.toy_evaluator import ToyEvaluator, toy_problem
+from tests.plan.toy_steps import ToyStepModel, toy_estimate, toy_problem
+from trnsim.cluster.plan import InfeasibleReason, ParallelPlan
+from trnsim.cluster.step import StepResult
+from trnsim.cluster.topology import TopologySpec
+from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate, Recompute
 from trnsim.plan.economics import plan_outcome
 from trnsim.plan.errors import NoFeasiblePlanError
-from trnsim.plan.evaluator import Infeasible
 from trnsim.plan.problem import Objective, Problem
 from trnsim.plan.search import ranking_key, search_plans
 from trnsim.plan.space import SearchSpace, candidate_groups
+from trnsim.workload.config import ModelConfig
+from trnsim.workload.options import Precision
 
 # Non-powers of two on purpose, so the divisibility rules are exercised.
 SMALL_SPACE = SearchSpace(
@@ -52,11 +57,11 @@ def brute_force_candidates(problem: Problem, space: SearchSpace) -> set[Candidat
     return out
 
 
-def brute_force_best(problem: Problem, evaluator: ToyEvaluator, space: SearchSpace) -> tuple:
+def brute_force_best(problem: Problem, steps: ToyStepModel, space: SearchSpace) -> tuple:
     keys = []
     for c in brute_force_candidates(problem, space):
-        result = evaluator.evaluate(problem, c)
-        if not isinstance(result, Infeasible):
+        result = toy_estimate(steps, problem, c)
+        if result is not None:
             keys.append(ranking_key(plan_outcome(problem, c, result), problem.job.objective))
     return min(keys)
 
@@ -75,13 +80,12 @@ def test_space_matches_brute_force_enumeration(even_layers: bool) -> None:
 
 
 def test_llama3_405b_interleaves_126_layers_on_16_stages() -> None:
-    from trnsim.plan.adapters import model_shape
     from trnsim.workload.models import load_model
 
     # 16 does not divide 126, but 126 + 2 = 128 does: stages of 7, 8 x 14, 7 (Llama 3), and each
     # has >= 2 layers, so interleave 2 and 4 are in the space; 8 is not (7 < 8).
     problem = replace(toy_problem(ranks=2048, global_batch=2048, tokens=1e12),
-                      model=model_shape(load_model("llama3-405b")))
+                      model=load_model("llama3-405b"))
     space = SearchSpace(tp=(8,), pp=(16,), cp=(1,), interleave=(1, 2, 4, 8), zero_stages=(1,),
                         micro_batches=(1,), recompute=(Recompute.NONE,))
     found = {c.interleave for g in candidate_groups(problem, space) for c in g.members if c.pp == 16}
@@ -91,12 +95,12 @@ def test_llama3_405b_interleaves_126_layers_on_16_stages() -> None:
 @pytest.mark.parametrize("capacity_bytes", [2e9, 6e9, 64e9])
 @pytest.mark.parametrize("objective", list(Objective))
 def test_search_finds_brute_force_optimum(capacity_bytes: float, objective: Objective) -> None:
-    evaluator = ToyEvaluator(capacity_bytes=capacity_bytes)
+    steps = ToyStepModel(capacity_bytes=capacity_bytes)
     problem = toy_problem(ranks=32, global_batch=64)
     problem = replace(problem, job=problem.job.model_copy(update={"objective": objective}))
-    result = search_plans(problem, evaluator, SMALL_SPACE, top_k=3)
+    result = search_plans(problem, SMALL_SPACE, top_k=3, steps=steps)
     best_key = ranking_key(result.best, objective)
-    assert best_key == brute_force_best(problem, evaluator, SMALL_SPACE)
+    assert best_key == brute_force_best(problem, steps, SMALL_SPACE)
     keys = [ranking_key(o, objective) for o in result.top]
     assert keys == sorted(keys)
 
@@ -115,14 +119,14 @@ def test_search_optimal_and_valid_on_random_small_spaces(
     heads, kv = heads_kv
     problem = toy_problem(ranks=ranks, global_batch=global_batch, layers=layers, heads=heads, kv_heads=kv,
                           hidden=1024)
-    evaluator = ToyEvaluator(capacity_bytes=capacity)
+    steps = ToyStepModel(capacity_bytes=capacity)
     valid = brute_force_candidates(problem, SMALL_SPACE)
     try:
-        result = search_plans(problem, evaluator, SMALL_SPACE, top_k=5)
+        result = search_plans(problem, SMALL_SPACE, top_k=5, steps=steps)
     except NoFeasiblePlanError:
-        assert all(isinstance(evaluator.evaluate(problem, c), Infeasible) for c in valid)
+        assert all(toy_estimate(steps, problem, c) is None for c in valid)
         return
-    assert ranking_key(result.best, Objective.TIME) == brute_force_best(problem, evaluator, SMALL_SPACE)
+    assert ranking_key(result.best, Objective.TIME) == brute_force_best(problem, steps, SMALL_SPACE)
     for outcome in result.top:
         assert outcome.candidate in valid  # divisibility
         assert outcome.estimate.memory_per_rank_bytes <= capacity  # memory
@@ -131,17 +135,19 @@ def test_search_optimal_and_valid_on_random_small_spaces(
     stats = result.stats
     assert stats.feasible + stats.infeasible + stats.dominated == len(valid)
     # Without the recompute dominance every valid candidate is evaluated or rejected, same optimum.
-    full = search_plans(problem, evaluator, SMALL_SPACE, top_k=5, recompute_dominance=False)
+    full = search_plans(problem, SMALL_SPACE, top_k=5, recompute_dominance=False, steps=steps)
     assert full.stats.feasible + full.stats.infeasible == len(valid) and full.stats.dominated == 0
     assert ranking_key(full.best, Objective.TIME) == ranking_key(result.best, Objective.TIME)
 
 
-class CountingEvaluator(ToyEvaluator):
+class CountingStepModel(ToyStepModel):
     evaluations: int = 0
 
-    def evaluate(self, problem: Problem, c: Candidate):  # type: ignore[no-untyped-def]
+    def estimate_step(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
+                      seq_len: int, precision: Precision = Precision.BF16,
+                      topology: TopologySpec | None = None) -> StepResult:
         object.__setattr__(self, "evaluations", self.evaluations + 1)
-        return super().evaluate(problem, c)
+        return super().estimate_step(model, system, ranks, plan, seq_len, precision, topology)
 
 
 def test_groups_that_cannot_fit_are_pruned_before_evaluation() -> None:
@@ -150,30 +156,30 @@ def test_groups_that_cannot_fit_are_pruned_before_evaluation() -> None:
     # fit even with full recompute and micro-batch 1, so it is dropped after one check; tp·pp = 8
     # (2.4 GB + ≤ 0.2 GB of activations) fits.
     space = SMALL_SPACE.model_copy(update={"zero_stages": (0,)})
-    evaluator = CountingEvaluator(capacity_bytes=3e9)
+    steps = CountingStepModel(capacity_bytes=3e9)
     problem = toy_problem(ranks=32, global_batch=64)
-    result = search_plans(problem, evaluator, space)
+    result = search_plans(problem, space, steps=steps)
     small = [g for g in candidate_groups(problem, space) if g.members[0].tp * g.members[0].pp <= 4]
     assert result.stats.groups_pruned == len(small) > 0
-    assert evaluator.evaluations == result.stats.evaluated < result.stats.candidates
+    assert steps.evaluations == result.stats.evaluated < result.stats.candidates
     assert result.stats.checked < result.stats.candidates
     assert result.best.candidate.tp * result.best.candidate.pp >= 8
 
 
 def test_multiple_rank_counts_rank_by_cost() -> None:
     # Cost objective over 8, 16 and 32 ranks: the result must be the cheapest of the three searches.
-    evaluator = ToyEvaluator(capacity_bytes=64e9)
+    steps = ToyStepModel(capacity_bytes=64e9)
     base = toy_problem(ranks=8, global_batch=64)
     job = base.job.model_copy(update={"objective": Objective.COST})
     problems = [replace(base, ranks=r, job=job) for r in (8, 16, 32)]
-    together = search_plans(problems, evaluator, SMALL_SPACE)
-    separate = [search_plans(p, evaluator, SMALL_SPACE).best for p in problems]
+    together = search_plans(problems, SMALL_SPACE, steps=steps)
+    separate = [search_plans(p, SMALL_SPACE, steps=steps).best for p in problems]
     assert together.best.cost_usd == min(o.cost_usd for o in separate if o.cost_usd is not None)
 
 
 def test_no_plan_raises_one_line_error() -> None:
     with pytest.raises(NoFeasiblePlanError) as info:
-        search_plans(toy_problem(ranks=32), ToyEvaluator(capacity_bytes=1e6), SMALL_SPACE)
+        search_plans(toy_problem(ranks=32), SMALL_SPACE, steps=ToyStepModel(capacity_bytes=1e6))
     message = str(info.value)
     assert "\n" not in message and "memory" in message and "toy" in message
 
@@ -181,13 +187,23 @@ def test_no_plan_raises_one_line_error() -> None:
 def test_sequence_parallel_follows_the_job_with_tp() -> None:
     from dataclasses import replace
 
-    from tests.plan.toy_evaluator import toy_problem
-    from trnsim.plan.candidate import Candidate
-    from trnsim.plan.cluster_evaluator import to_parallel_plan
-
     problem = toy_problem(ranks=16)
     assert problem.job.sequence_parallel  # the default
-    assert to_parallel_plan(problem, Candidate(tp=4, pp=1, dp=4)).sequence_parallel
-    assert not to_parallel_plan(problem, Candidate(tp=1, pp=1, dp=16)).sequence_parallel
+    assert problem.parallel_plan(Candidate(tp=4, pp=1, dp=4)).sequence_parallel
+    assert not problem.parallel_plan(Candidate(tp=1, pp=1, dp=16)).sequence_parallel
     off = replace(problem, job=problem.job.model_copy(update={"sequence_parallel": False}))
-    assert not to_parallel_plan(off, Candidate(tp=4, pp=1, dp=4)).sequence_parallel
+    assert not off.parallel_plan(Candidate(tp=4, pp=1, dp=4)).sequence_parallel
+
+
+def test_infeasible_plans_are_counted_by_the_cluster_layers_reason() -> None:
+    from trnsim.plan.search import _check
+
+    problem = toy_problem(ranks=32)
+    steps = ToyStepModel(capacity_bytes=1e6)
+    # A plan the cluster layer cannot build (dp 0) is INVALID, one that does not fit is MEMORY.
+    assert _check(problem, Candidate(tp=1, pp=1, dp=0), steps) is InfeasibleReason.INVALID
+    assert _check(problem, Candidate(tp=1, pp=1, dp=32), steps) is InfeasibleReason.MEMORY
+    assert _check(problem, Candidate(tp=1, pp=1, dp=32), ToyStepModel(capacity_bytes=1e12)) is None
+    with pytest.raises(NoFeasiblePlanError) as info:
+        search_plans(problem, SMALL_SPACE, steps=steps)
+    assert "rejected (memory " in str(info.value)  # the reason's text, as before it was typed

@@ -1,4 +1,4 @@
-"""A sweep point runner on the toy evaluator, and a script entry that runs a sweep on local Ray.
+"""A sweep point runner on the toy step model, and a script entry that runs a sweep on local Ray.
 
 ``python -m tests.plan.toy_sweep SPEC DB DELAY_S`` is what the kill-and-resume test starts in
 its own process group and kills part-way.
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.plan.toy_evaluator import ToyEvaluator, toy_model, toy_system
+from tests.plan.toy_steps import TOY_PEAK_FLOPS, ToyStepModel, toy_model, toy_system
 from trnsim.plan.problem import Problem, TrainingJob
 from trnsim.plan.runner import run_sweep
 from trnsim.plan.search import search_plans
@@ -27,10 +27,10 @@ DELAY_S = {"value": 0.0}
 def run_toy_point(point: SweepPoint) -> tuple[PointStatus, dict[str, Any]]:
     """Best toy plan of a point; the what-if ``scale`` may multiply ``peak_flops``."""
     time.sleep(DELAY_S["value"])
-    evaluator = ToyEvaluator(peak_flops=100e12 * point.whatif.scale.get("peak_flops", 1.0))
+    steps = ToyStepModel(peak_flops=TOY_PEAK_FLOPS * point.whatif.scale.get("peak_flops", 1.0))
     job = TrainingJob.model_validate(point.job)
     problem = Problem(toy_model(**TOY_MODELS[point.model]), toy_system(), point.chips, job)
-    best = search_plans(problem, evaluator, SPACE, top_k=1).best
+    best = search_plans(problem, SPACE, top_k=1, steps=steps).best
     return PointStatus.OK, best.to_dict()
 
 

@@ -15,11 +15,11 @@ from trnsim.devicetime.ops import OpClass
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.serve import ServeConfig, Speculation, estimate_serving
-from trnsim.serve.calibration import fit_overheads, load_serving_cases
-from trnsim.serve.estimate import decode_step
+from trnsim.serve.calibration import fit_step_cost, load_serving_cases
+from trnsim.serve.estimate import closed_loop_ttft, decode_step
 from trnsim.serve.memory import kv_bytes_per_request, serve_memory
 from trnsim.serve.ops import decode_ops, expected_experts_touched, prefill_ops
-from trnsim.serve.params import Overheads
+from trnsim.serve.params import Overheads, load_serving_params
 from trnsim.workload import load_model
 
 
@@ -114,13 +114,33 @@ def test_bad_config(kw: dict[str, object]) -> None:
         _cfg(**kw)
 
 
-def test_fit_recovers_known_overheads() -> None:
-    # rows with base TPOT b and n collectives, measured = b + 2 ms + n * 10 us
-    bases = [(0.1, 0.010, 100.0, 50.0), (0.2, 0.020, 200.0, 100.0), (0.3, 0.015, 300.0, 80.0)]
-    measured = [(b[0] + 0.03 + b[2] * 1e-5, b[1] + 2e-3 + b[3] * 1e-5) for b in bases]
-    fit = fit_overheads(bases, measured)
-    assert fit.step_s == pytest.approx(2e-3) and fit.collective_s == pytest.approx(1e-5)
-    assert fit.request_s == pytest.approx(0.03)
+def test_fit_recovers_a_known_step_cost() -> None:
+    # rows with base TPOT b paying the step cost once per step: measured = b + 2 ms
+    bases = [(0.1, 0.010, 2.0, 1.0), (0.2, 0.020, 1.0, 1.0), (0.3, 0.015, 1.0, 1.0)]
+    measured = [(b[0], b[1] + 2e-3) for b in bases]
+    assert fit_step_cost(bases, measured) == pytest.approx(2e-3)
+    # a negative residual is bounded at zero (no negative host cost)
+    assert fit_step_cost(bases, [(b[0], b[1] * 0.5) for b in bases]) == 0.0
+
+
+def test_context_encoding_pays_the_host_step_once() -> None:
+    step = Overheads(7e-3, 0.0, 0.0, "test", "test")
+    zero = Overheads(0.0, 0.0, 0.0, "test", "test")
+    with_step, without = estimate_serving(_cfg(), overheads=step), estimate_serving(_cfg(), overheads=zero)
+    assert with_step.ttft_s - without.ttft_s == pytest.approx(7e-3)
+    assert with_step.decode.total_s - without.decode.total_s == pytest.approx(7e-3)
+
+
+def test_closed_loop_ttft_by_hand() -> None:
+    parts = {"ops": 0.010, "tp_comm": 0.002, "overhead": 0.005}
+    # one prompt per execution: 3 requests arriving together all wait for 3 encodings
+    assert closed_loop_ttft(parts, 3, 1) == pytest.approx(3 * 0.012 + 3 * 0.005)
+    # 4 prompts per execution: the same work, the fixed cost once
+    assert closed_loop_ttft(parts, 3, 4) == pytest.approx(3 * 0.012 + 0.005)
+    assert closed_loop_ttft(parts, 1, 1) == pytest.approx(sum(parts.values()))
+    # the shipped trn2 runtime encodes one prompt per execution (serving.toml [runtime.trainium])
+    r = estimate_serving(_cfg(concurrency=2))
+    assert r.ttft_closed_loop_s == pytest.approx(2 * r.ttft_s)
 
 
 def test_calibration_file_loads_three_rows() -> None:
@@ -238,3 +258,17 @@ def test_chunked_prefill_attention_flops_by_hand() -> None:
     assert fc1.count == 2 * 32 and fc1.shape["m"] == 2048
     assert estimate_serving(_cfg(input_tokens=4096, prefill_chunk=4096)).ttft_s == pytest.approx(
         estimate_serving(_cfg(input_tokens=4096)).ttft_s)
+
+
+def test_user_file_overrides_the_context_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "serving.toml").write_text("[runtime.trainium]\ncontext_encoding_batch = { value = 4 }\n")
+    monkeypatch.setenv("TRNSIM_CATALOG", str(tmp_path))
+    r = estimate_serving(_cfg(concurrency=4))
+    # four prompts in one execution: the work of four, the host step cost once
+    assert r.ttft_closed_loop_s == pytest.approx(4 * r.ttft_s - 3 * r.prefill_parts_s["overhead"])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "serving.toml").write_text("[runtime.trainium]\ncontext_encoding_batch = { value = 0 }\n")
+    monkeypatch.setenv("TRNSIM_CATALOG", str(bad))
+    with pytest.raises(ConfigError, match="context_encoding_batch must be at least 1"):
+        load_serving_params()

@@ -126,3 +126,28 @@ def test_advice_leaves_out_what_the_plan_already_does() -> None:
     assert "try ZeRO-1" in opt.explain(80 * gib, zero_stage=0)
     assert "ZeRO-1" not in opt.explain(80 * gib, zero_stage=1)
     assert "more data parallelism" in opt.explain(80 * gib, zero_stage=1)
+
+
+def test_autocast_precision_mode_holds_fp32_parameters_and_their_bf16_casts() -> None:
+    """NxD's "Autocast:BF16 + FP32 optimizer" (the Trn1 calibration runs): FP32 parameters (4 B),
+    the BF16 cast of each weight autograd saves for backward (2 B), an FP32 .grad (4 B), and the
+    ZeRO-1 shard of FP32 parameter copy + Adam moments (12 B / dp). Megatron-LM: 2 + 4 + 12 / dp."""
+    from trnsim.devicetime.param_passes import load_param_passes
+    from trnsim.hardware.catalog import load_chip
+
+    model = load_model("llama3-8b")
+    psi, dp = model.n_params(), 32
+    passes = load_param_passes(load_chip("trn1"))
+    assert passes is not None and load_param_passes(load_chip("h100")) is None
+    trn = estimate_memory(model, Shard(), dp, 1, 1, 4096, param_passes=passes)
+    gpu = estimate_memory(model, Shard(), dp, 1, 1, 4096)
+    assert trn.weights_bytes == pytest.approx((4 + 2) * psi, rel=1e-12)
+    assert trn.grads_bytes == pytest.approx(4 * psi, rel=1e-12)
+    assert trn.optimizer_bytes == pytest.approx(12 * psi / dp, rel=1e-12)
+    assert gpu.weights_bytes == pytest.approx(2 * psi, rel=1e-12)
+    assert trn.activations_bytes == gpu.activations_bytes
+    # ZeRO-3 shards the FP32 parameters and the casts made of the shard (param_passes.py times the
+    # casts on the shard too); ZeRO-2 shards the FP32 gradient.
+    z3 = estimate_memory(model, Shard(), dp, 3, 1, 4096, param_passes=passes)
+    assert z3.weights_bytes == pytest.approx(6 * psi / dp, rel=1e-12)
+    assert z3.grads_bytes == pytest.approx(4 * psi / dp, rel=1e-12)

@@ -32,10 +32,12 @@ from trnsim.workload.options import Precision
 
 # The model layers load inside the commands that use them, so that start-up stays light.
 if TYPE_CHECKING:
-    from trnsim.plan.problem import ModelShape, SystemShape, TrainingJob
+    from trnsim.hardware.catalog import SystemSpec
+    from trnsim.plan.problem import TrainingJob
     from trnsim.plan.space import SearchSpace
     from trnsim.plan.sweep import SweepSpec
     from trnsim.report.entries import Entry
+    from trnsim.workload.config import ModelConfig
 
 #: Width for output that is not a terminal (a file, a pipe): the tables are laid out for 100 columns.
 PIPE_WIDTH = 100
@@ -165,7 +167,7 @@ def _progress_lines(
 
 
 def _rank_counts(
-    system: SystemShape, nodes: int | None, ranks: int | None, max_ranks: int | None
+    system: SystemSpec, nodes: int | None, ranks: int | None, max_ranks: int | None
 ) -> list[int]:
     given = [v for v in (nodes, ranks, max_ranks) if v is not None]
     if len(given) != 1:
@@ -229,7 +231,6 @@ def plan_command(
         "(GPU flags)")] = None,
 ) -> None:
     """Find the best parallel plan of a model on a system, ranked by time-to-train or cost."""
-    from trnsim.plan.cluster_evaluator import ClusterEvaluator
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args, check_launch_family, launch_settings
@@ -242,21 +243,20 @@ def plan_command(
     _check_outputs(json_out, csv_out, html_out)
     check_catalog_dir(catalog)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
-    model_shape = resolve_model(model)
-    system_shape = resolve_system(system, catalog, lnc)
+    model_config = resolve_model(model)
+    system_spec = resolve_system(system, catalog, lnc)
     if launch is not None:
-        check_launch_family(launch, system_shape)
-    problems = [Problem(model_shape, system_shape, r, job)
-                for r in _rank_counts(system_shape, nodes, ranks, max_ranks)]
+        check_launch_family(launch, system_spec)
+    problems = [Problem(model_config, system_spec, r, job)
+                for r in _rank_counts(system_spec, nodes, ranks, max_ranks)]
     space = space_profile.space()
-    evaluator = ClusterEvaluator()
     candidates = count_candidates(problems, space)
     if candidates:  # else the search names the binding constraint at once (exit 3)
         warn_if_huge(max(p.chips for p in problems), f"{model} on {system}")
     with _progress(progress, candidates, "searching plans") as (advance, _):
-        result = search_plans(problems, evaluator, space, top_k=top, progress=advance)
-    console.print(f"{model}: {describe_params(model_shape.config)}"
-                  + (f"; notes: {'; '.join(model_shape.config.notes)}" if model_shape.config.notes else ""),
+        result = search_plans(problems, space, top_k=top, progress=advance)
+    console.print(f"{model}: {describe_params(model_config)}"
+                  + (f"; notes: {'; '.join(model_config.notes)}" if model_config.notes else ""),
                   highlight=False, markup=False)
     console.print(plans_table(result))
     for line in band_legend(list(result.top)):
@@ -268,15 +268,15 @@ def plan_command(
     console.print(f"{stats.candidates:,} candidates, {stats.evaluated:,} evaluated "
                   f"in {stats.elapsed_s:.1f} s "
                   f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
-    _price_note(system_shape)
+    _price_note(system_spec)
     if launch is not None:
-        best_problem = Problem(model_shape, system_shape, result.best.ranks, job)
+        best_problem = Problem(model_config, system_spec, result.best.ranks, job)
         console.print(launch_settings(launch, best_problem, result.best.candidate), end="", highlight=False,
                       markup=False, soft_wrap=True)
     entries = entries_from_search(result)
-    add_estimate_args(entries, model_shape, {system_shape.name: system_shape}, job, model,
+    add_estimate_args(entries, model_config, {system_spec.name: system_spec}, job, model,
                       None if catalog is None else str(catalog))
-    meta = {"command": "plan", "model": model, **param_counts(model_shape.config),
+    meta = {"command": "plan", "model": model, **param_counts(model_config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": stats.candidates, "evaluated": stats.evaluated,
             "infeasible_by_reason": dict(stats.infeasible_by_reason)}
@@ -284,7 +284,7 @@ def plan_command(
              json_out, csv_out, html_out)
 
 
-def _price_note(system: SystemShape) -> None:
+def _price_note(system: SystemSpec) -> None:
     if system.price_usd_per_node_hour is None:
         console.print(f"Price of {system.name} unknown in the catalog: cost not reported "
                       "(supply one in a user catalog file, --catalog DIR).", highlight=False, markup=False)
@@ -330,13 +330,13 @@ def compare_command(
 ) -> None:
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
     from trnsim.plan.claims import check_claims
-    from trnsim.plan.cluster_evaluator import ClusterEvaluator
     from trnsim.plan.compare import COMPARE_MAX_WORKERS, compare_systems
     from trnsim.plan.errors import NoFeasiblePlanError
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
     from trnsim.plan.pool import default_workers
+    from trnsim.plan.search import collector_paused
     from trnsim.report.entries import entries_from_comparison
     from trnsim.report.story import headline_sentence
     from trnsim.report.tables import (
@@ -354,23 +354,25 @@ def compare_command(
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
         raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue, sequence_parallel)
-    model_shape = resolve_model(model)
+    model_config = resolve_model(model)
     names = [s.strip() for s in systems.split(",") if s.strip()]
     if not names:
         raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
-    shapes = [resolve_system(n, catalog) for n in names]
+    specs = [resolve_system(n, catalog) for n in names]
     reference = resolve_reference(reference, names)
     scaling_chips = _parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072") if scaling else []
-    for shape in shapes:
-        check_chip_count(chips, shape.name, shape.chips_per_node)
+    for spec in specs:
+        check_chip_count(chips, spec.name, spec.chips_per_node)
         for count in scaling_chips:
-            check_chip_count(count, shape.name, shape.chips_per_node, "--scaling value")
+            check_chip_count(count, spec.name, spec.chips_per_node, "--scaling value")
     space = space_profile.space()
-    _require_some_split(model_shape, shapes, job, chips, space)
+    _require_some_split(model_config, specs, job, chips, space)
     warn_if_huge(max([chips, *scaling_chips]), "compare")
-    with _progress(progress, None, "comparing") as (advance, stage):
+    # the collector paused over all the searches: it found nothing to free, and each full pass
+    # walked every cached object
+    with collector_paused(), _progress(progress, None, "comparing") as (advance, stage):
         comparison = compare_systems(
-            model_shape, shapes, job, chips, ClusterEvaluator(), space=space,
+            model_config, specs, job, chips, space=space,
             scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
             workers=workers if workers is not None else default_workers(COMPARE_MAX_WORKERS),
@@ -380,12 +382,12 @@ def compare_command(
         raise NoFeasiblePlanError(f"no system has a feasible plan at {chips:,} chips; "
                                   f"{first.system.name}: {first.equal_chips_error}")
     entries = entries_from_comparison(comparison)
-    add_estimate_args(entries, model_shape, {s.name: s for s in shapes}, job, model,
+    add_estimate_args(entries, model_config, {s.name: s for s in specs}, job, model,
                       None if catalog is None else str(catalog))
     story = headline_sentence(entries, comparison.reference)
     console.print(f"[bold]{escape(story)}[/]", highlight=False)  # markup: bold only; the answer first
-    notes = [f"model {model} ({describe_params(model_shape.config)}): "
-             + "; ".join(getattr(model_shape.config, "notes", ()) or ("as configured",)),
+    notes = [f"model {model} ({describe_params(model_config)}): "
+             + "; ".join(model_config.notes or ("as configured",)),
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, "
              f"{precision.value}; "
              f"{space_profile.value} search space"]
@@ -411,16 +413,16 @@ def compare_command(
                           highlight=False)  # markup: the bold name
     notes += [f"{c.claim}: trnsim predicts {c.prediction}" for c in claims]
     meta = {"command": "compare", "headline": story, "job": job.model_dump(mode="json"), "model": model,
-            **param_counts(model_shape.config), "chips": chips,
+            **param_counts(model_config), "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
-            "unpriced_systems": [s.name for s in shapes if s.price_usd_per_node_hour is None],
-            "systems": {s.name: _system_meta(s) for s in shapes}}
+            "unpriced_systems": [s.name for s in specs if s.price_usd_per_node_hour is None],
+            "systems": {s.name: _system_meta(s) for s in specs}}
     _outputs(entries, meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
 
 
-def _require_some_split(model: ModelShape, shapes: list[SystemShape], job: TrainingJob, chips: int,
+def _require_some_split(model: ModelConfig, specs: list[SystemSpec], job: TrainingJob, chips: int,
                         space: SearchSpace) -> None:
     """Exit 3 at once, naming the binding constraint, when no system can split ``chips`` at all."""
     from trnsim.plan.errors import NoFeasiblePlanError
@@ -428,9 +430,9 @@ def _require_some_split(model: ModelShape, shapes: list[SystemShape], job: Train
     from trnsim.plan.search import require_candidates
 
     errors = []
-    for shape in shapes:
+    for spec in specs:
         try:
-            require_candidates(Problem(model, shape, chips * shape.ranks_per_chip, job), space)
+            require_candidates(Problem(model, spec, chips * spec.ranks_per_chip, job), space)
             return
         except NoFeasiblePlanError as error:
             errors.append(error)
@@ -446,9 +448,9 @@ def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
         for model in sweep_spec.models:
             resolve_model(model)
         for name in sweep_spec.systems:
-            shape = resolve_system(name)
+            spec = resolve_system(name)
             for chips in sweep_spec.chips:
-                check_chip_count(chips, name, shape.chips_per_node, "chips value")
+                check_chip_count(chips, name, spec.chips_per_node, "chips value")
             for whatif in sweep_spec.whatif:
                 resolve_system(name, whatif=whatif)
     except TrnsimError as error:
@@ -465,10 +467,14 @@ def resolve_reference(reference: str | None, names: list[str]) -> str | None:
     return reference
 
 
-def _system_meta(system: SystemShape) -> dict[str, Any]:
+def _system_meta(system: SystemSpec) -> dict[str, Any]:
+    from trnsim.plan.economics import chip_power
+
+    power = chip_power(system)
     return {"price_usd_per_node_hour": system.price_usd_per_node_hour, "price_date": system.price_date,
-            "price_source": system.price_source, "power_w_per_chip": system.power_w_per_chip,
-            "power_source": system.power_note, "power_confidence": system.power_confidence}
+            "price_source": system.price_source, "power_w_per_chip": None if power is None else power.watts,
+            "power_source": None if power is None else power.note,
+            "power_confidence": None if power is None else power.confidence}
 
 
 @app.command("sweep")

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from trnsim.lazy import lazy_exports
-
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from trnsim.cluster.collectives import Algorithm, Collective, CollectiveCost, collective_time
     from trnsim.cluster.goodput import GoodputResult, daly_interval_s, estimate_goodput, young_interval_s
     from trnsim.cluster.pipeline import PipelineTiming, Schedule, pipeline_timing
@@ -38,39 +38,6 @@ if TYPE_CHECKING:
         load_topology_file,
         topology_for_system,
     )
-
-# Names load on first use (PEP 562), so importing one light submodule (e.g. the schedule enum for
-# the CLI) does not pull in numpy and the whole cluster model.
-_SOURCE = {
-    "Algorithm": "trnsim.cluster.collectives",
-    "Collective": "trnsim.cluster.collectives",
-    "CollectiveCost": "trnsim.cluster.collectives",
-    "collective_time": "trnsim.cluster.collectives",
-    "GoodputResult": "trnsim.cluster.goodput",
-    "daly_interval_s": "trnsim.cluster.goodput",
-    "estimate_goodput": "trnsim.cluster.goodput",
-    "young_interval_s": "trnsim.cluster.goodput",
-    "PipelineTiming": "trnsim.cluster.pipeline",
-    "Schedule": "trnsim.cluster.pipeline",
-    "pipeline_timing": "trnsim.cluster.pipeline",
-    "GroupPlacement": "trnsim.cluster.placement",
-    "place_group": "trnsim.cluster.placement",
-    "InfeasiblePlanError": "trnsim.cluster.plan",
-    "InfeasibleReason": "trnsim.cluster.plan",
-    "ParallelPlan": "trnsim.cluster.plan",
-    "make_plan": "trnsim.cluster.plan",
-    "BREAKDOWN_KEYS": "trnsim.cluster.step",
-    "StepResult": "trnsim.cluster.step",
-    "check_plan": "trnsim.cluster.step",
-    "estimate_run_goodput": "trnsim.cluster.step",
-    "estimate_step": "trnsim.cluster.step",
-    "LinkKind": "trnsim.cluster.topology",
-    "TopologySpec": "trnsim.cluster.topology",
-    "list_topologies": "trnsim.cluster.topology",
-    "load_topology": "trnsim.cluster.topology",
-    "load_topology_file": "trnsim.cluster.topology",
-    "topology_for_system": "trnsim.cluster.topology",
-}
 
 __all__ = [
     "BREAKDOWN_KEYS",
@@ -104,4 +71,30 @@ __all__ = [
 ]
 
 
-__getattr__ = lazy_exports(__name__, _SOURCE, globals())
+def __getattr__(name: str) -> object:
+    """An exported name, imported from its submodule on first use (PEP 562).
+
+    Importing one light submodule (e.g. the schedule enum for the CLI) then does not pull in
+    numpy and the whole model; the imports are ordinary ones, so the layering test sees them.
+    """
+    module: ModuleType
+    if name in ("Algorithm", "Collective", "CollectiveCost", "collective_time"):
+        import trnsim.cluster.collectives as module
+    elif name in ("GoodputResult", "daly_interval_s", "estimate_goodput", "young_interval_s"):
+        import trnsim.cluster.goodput as module
+    elif name in ("PipelineTiming", "Schedule", "pipeline_timing"):
+        import trnsim.cluster.pipeline as module
+    elif name in ("GroupPlacement", "place_group"):
+        import trnsim.cluster.placement as module
+    elif name in ("InfeasiblePlanError", "InfeasibleReason", "ParallelPlan", "make_plan"):
+        import trnsim.cluster.plan as module
+    elif name in ("BREAKDOWN_KEYS", "StepResult", "check_plan", "estimate_run_goodput", "estimate_step"):
+        import trnsim.cluster.step as module
+    elif name in ("LinkKind", "TopologySpec", "list_topologies", "load_topology", "load_topology_file",
+                  "topology_for_system"):
+        import trnsim.cluster.topology as module
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value  # later lookups do not come back here
+    return value

@@ -41,6 +41,7 @@ class InfeasibleReason(StrEnum):
     PIPELINE_DEPTH = "pipeline-depth"  # more stages (x virtual stages) than layers
     SCHEDULE = "schedule"  # interleaving constraints
     MEMORY = "memory"  # does not fit in the memory of a rank
+    INVALID = "invalid-plan"  # the knobs contradict one another (the plan cannot be built)
 
 
 class InfeasiblePlanError(TrnsimError):

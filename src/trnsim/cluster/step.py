@@ -40,15 +40,16 @@ from trnsim.cluster.traffic import (
     pp_send_s,
     tp_comm,
 )
+from trnsim.devicetime.efficiency import selective_recompute_reruns
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
-from trnsim.devicetime.param_passes import load_param_passes, param_pass_ops
+from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
 from trnsim.devicetime.timing import time_ops
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
-from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, build_optimizer_ops, build_step
+from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, ParamsOnRank, build_optimizer_ops, build_step
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -176,7 +177,7 @@ def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
                  compute: Callable[[], T]) -> T:
     key = (kind, *map(id, objects), *rest)
     hit = _CACHE.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+    if hit is not None and hit[0] == objects:  # == on tuples tries identity first: cheap on a hit
         return cast(T, hit[1])
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
@@ -189,58 +190,142 @@ _COLPAR_DGRAD = frozenset(f"{name}.dgrad" for name in COLUMN_PARALLEL_GEMMS)
 _COLPAR_WGRAD = frozenset(f"{name}.wgrad" for name in COLUMN_PARALLEL_GEMMS)
 
 
-def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
-                plan: ParallelPlan, system: SystemSpec) -> _StageTime:
-    def compute() -> _StageTime:
-        graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
-                           plan.flash_attention)
-        alone = time_ops(graph.ops, system)  # all op.count instances
-        effects = apply_fusion(graph.ops, alone, load_fusion(system.chip))
-        sums: dict[tuple[bool, OpClass | None], float] = {}
-        rows: dict[OpClass, dict[str, float]] = {}
-        for op, effect in zip(graph.ops, effects, strict=True):
-            forward = op.phase is Phase.FWD
+@dataclass(frozen=True, slots=True)
+class _GraphTime:
+    """The part of a stage's time that its step graph alone sets (not DP, ZeRO or the batch)."""
+
+    sums: dict[tuple[bool, OpClass | None], float]  # (forward?, op class or None = all) -> seconds
+    by_class: dict[str, dict[str, float]]
+    dense_params: int
+    expert_params: int
+    layers: int
+    moe_layers: int
+    colpar_dgrad_s: float
+    colpar_wgrad_s: float
+
+
+def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
+                recompute: Recompute, flash: bool, system: SystemSpec) -> _GraphTime:
+    """Fused device time of one micro-batch's step graph, per phase and op class (cached: plans that
+    differ in DP, ZeRO or global batch share it)."""
+    def compute() -> _GraphTime:
+        graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash)
+        ops = graph.ops
+        alone = time_ops(ops, system)  # all op.count instances
+        effects = apply_fusion(ops, alone, load_fusion(system.chip))
+        # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
+        fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
+        dgrad = wgrad = 0.0
+        rows: dict[str, list[float]] = {}  # by class value: alone, fused, hidden, step (COMPUTE_DETAIL_KEYS)
+        matmul, attention = OpClass.MATMUL, OpClass.ATTENTION
+        for op, effect in zip(ops, effects, strict=True):
             seconds = effect.seconds
-            for cls in (None, op.op_class):
-                sums[(forward, cls)] = sums.get((forward, cls), 0.0) + seconds
-            row = rows.get(op.op_class)
+            cls = op.op_class
+            if op.phase is Phase.FWD:
+                fwd += seconds
+                if cls is matmul:
+                    matmul_fwd += seconds
+                elif cls is attention:
+                    attention_fwd += seconds
+            else:
+                bwd += seconds
+                if cls is matmul:
+                    matmul_bwd += seconds
+                elif cls is attention:
+                    attention_bwd += seconds
+            row = rows.get(cls._value_)  # the str, not the enum: an enum hashes in Python
             if row is None:
-                row = rows[op.op_class] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
-            row["alone"] += effect.alone_s
-            row["fused"] += effect.fused_s
-            row["hidden"] += effect.hidden_s
-            row["step"] += seconds
-        by_class = {cls.value: row for cls, row in rows.items()}
-        # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
-        # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
-        # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
-        # BF16/FP32 every micro-batch, as dp_comm charges); lower stages hold every parameter.
-        params = graph.params.total
-        if plan.effective_zero_stage == 3:
-            params = (math.ceil(graph.params.dense / (plan.dp * plan.cp))
-                      + math.ceil(graph.params.expert / max(1, plan.dp * plan.cp // plan.ep)))
-        passes = param_pass_ops(params, load_param_passes(system.chip))
-        for op, seconds in zip(passes, time_ops(passes, system), strict=True):
-            forward = op.phase is Phase.FWD
-            sums[(forward, None)] = sums.get((forward, None), 0.0) + seconds
-            row = by_class.setdefault("param_passes", dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0))
-            row["alone"] += seconds
-            row["step"] += seconds
-        return _StageTime(
-            fwd_s=sums.get((True, None), 0.0),
-            bwd_s=sums.get((False, None), 0.0),
-            matmul_fwd_s=sums.get((True, OpClass.MATMUL), 0.0),
-            matmul_bwd_s=sums.get((False, OpClass.MATMUL), 0.0),
-            attention_fwd_s=sums.get((True, OpClass.ATTENTION), 0.0),
-            attention_bwd_s=sums.get((False, OpClass.ATTENTION), 0.0),
+                row = rows[cls._value_] = [0.0, 0.0, 0.0, 0.0]
+            row[0] += effect.alone_s
+            row[1] += effect.fused_s
+            row[2] += effect.hidden_s
+            row[3] += seconds
+            name = op.name
+            if name in _COLPAR_DGRAD:
+                dgrad += seconds
+            elif name in _COLPAR_WGRAD:
+                wgrad += seconds
+        # A framework that checkpoints the attention core under selective recomputation runs the
+        # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core);
+        # backward time, but not a window for the CP ring (the rerun carries its own ring).
+        if recompute is Recompute.SELECTIVE and flash:
+            reruns = selective_recompute_reruns(ops, system.chip)
+            for seconds in time_ops(reruns, system):
+                bwd += seconds
+                row = rows.setdefault(attention.value, [0.0, 0.0, 0.0, 0.0])
+                row[0] += seconds
+                row[3] += seconds
+        # only the keys a stage reads (a class missing from the graph reads as 0.0, as before)
+        sums = {(True, None): fwd, (False, None): bwd, (True, matmul): matmul_fwd,
+                (False, matmul): matmul_bwd, (True, attention): attention_fwd,
+                (False, attention): attention_bwd}
+        return _GraphTime(
+            sums=sums,
+            by_class={cls: dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True)) for cls, row in rows.items()},
             dense_params=graph.params.dense,
             expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers,
             moe_layers=graph.moe_layers,
-            colpar_dgrad_s=sum(e.seconds for op, e in zip(graph.ops, effects, strict=True)
-                               if op.name in _COLPAR_DGRAD),
-            colpar_wgrad_s=sum(e.seconds for op, e in zip(graph.ops, effects, strict=True)
-                               if op.name in _COLPAR_WGRAD),
+            colpar_dgrad_s=dgrad,
+            colpar_wgrad_s=wgrad,
+        )
+
+    # The time depends on the system only through its chip and the ranks sharing one (systems built
+    # on the same chip share it).
+    return _by_identity("graph", (model, system.chip), (system.ranks_per_chip, shard, micro_batch, seq_len,
+                                                        precision, recompute, flash), compute)
+
+
+def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], ...]:
+    """(forward?, seconds) of each pass the precision mode makes over ``params`` weights (cached)."""
+    def compute() -> tuple[tuple[bool, float], ...]:
+        passes = param_pass_ops(params, load_param_passes(system.chip))
+        return tuple((op.phase is Phase.FWD, seconds)
+                     for op, seconds in zip(passes, time_ops(passes, system), strict=True))
+
+    return _by_identity("passes", (system.chip,), (system.ranks_per_chip, params), compute)
+
+
+def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
+                plan: ParallelPlan, system: SystemSpec) -> _StageTime:
+    def compute() -> _StageTime:
+        graph = _graph_time(model, shard, micro_batch, seq_len, precision, plan.recompute,
+                            plan.flash_attention, system)
+        sums = graph.sums
+        fwd, bwd = sums[(True, None)], sums[(False, None)]
+        by_class = graph.by_class  # read-only: shared with every stage of this graph
+        # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
+        # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
+        # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
+        # BF16/FP32 every micro-batch, as dp_comm charges); lower stages hold every parameter.
+        params = graph.dense_params + graph.expert_params
+        if plan.effective_zero_stage == 3:
+            params = (math.ceil(graph.dense_params / (plan.dp * plan.cp))
+                      + math.ceil(graph.expert_params / max(1, plan.dp * plan.cp // plan.ep)))
+        passes = _param_passes(params, system)
+        if passes:
+            by_class = dict(by_class)
+            row = by_class["param_passes"] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
+            for forward, seconds in passes:
+                if forward:
+                    fwd += seconds
+                else:
+                    bwd += seconds
+                row["alone"] += seconds
+                row["step"] += seconds
+        return _StageTime(
+            fwd_s=fwd,
+            bwd_s=bwd,
+            matmul_fwd_s=sums[(True, OpClass.MATMUL)],
+            matmul_bwd_s=sums[(False, OpClass.MATMUL)],
+            attention_fwd_s=sums[(True, OpClass.ATTENTION)],
+            attention_bwd_s=sums[(False, OpClass.ATTENTION)],
+            dense_params=graph.dense_params,
+            expert_params=graph.expert_params,
+            layers=graph.layers,
+            moe_layers=graph.moe_layers,
+            colpar_dgrad_s=graph.colpar_dgrad_s,
+            colpar_wgrad_s=graph.colpar_wgrad_s,
             by_class=by_class,
         )
 
@@ -250,30 +335,28 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     return _by_identity("stage", (model, system), rest, compute)
 
 
-def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
-                 plan: ParallelPlan, system: SystemSpec) -> float:
+def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
+    """The optimizer update of the rank's parameters, sharded over DP x CP from ZeRO-1 (cached by
+    what it reads: the parameter counts, the shards and the chip)."""
     zero = plan.effective_zero_stage
+    shards = plan.dp * plan.cp if zero >= 1 else 1
+    expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
 
     def compute() -> float:
-        graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
-                           plan.flash_attention)
-        shards = plan.dp * plan.cp if zero >= 1 else 1
-        expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
-        ops = build_optimizer_ops(graph.params, shards, expert_shards)
+        ops = build_optimizer_ops(ParamsOnRank(dense_params, expert_params), shards, expert_shards)
         return sum(time_ops(ops, system))
 
-    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero, plan.dp,
-            plan.cp, plan.ep)
-    return _by_identity("optimizer", (model, system), rest, compute)
+    rest = (system.ranks_per_chip, dense_params, expert_params, shards, expert_shards)
+    return _by_identity("optimizer", (system.chip,), rest, compute)
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
-            inflight: float) -> MemoryBreakdown:
+            inflight: float, passes: ParamPasses | None) -> MemoryBreakdown:
     rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
             inflight, plan.flash_attention)
-    return _by_identity("memory", (model,), rest, lambda: estimate_memory(
+    return _by_identity("memory", (model, passes), rest, lambda: estimate_memory(
         model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-        plan.recompute, inflight, plan.flash_attention))
+        plan.recompute, inflight, plan.flash_attention, param_passes=passes))
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
@@ -415,8 +498,8 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
               f"multiple of pp={plan.pp}")
 
 
-def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
-                  precision: Precision) -> dict[str, MemoryBreakdown]:
+def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
+                  system: SystemSpec) -> dict[str, MemoryBreakdown]:
     """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
 
     Activations held at each stage's peak follow the schedule's warm-up (:func:`held_microbatches`):
@@ -429,31 +512,34 @@ def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
             plan.effective_zero_stage, plan.micro_batch, plan.recompute, plan.flash_attention,
             plan.schedule, plan.microbatches, plan.interleave, plan.first_stage_layers,
             plan.last_stage_layers)
-    return _by_identity("stage_memory", (model,), rest,
-                        lambda: _stage_memory_of(model, plan, seq_len, precision))
+    # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
+    passes = load_param_passes(system.chip)
+    return _by_identity("stage_memory", (model, passes), rest,
+                        lambda: _stage_memory_of(model, plan, seq_len, precision, passes))
 
 
-def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int,
-                     precision: Precision) -> dict[str, MemoryBreakdown]:
+def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
+                     passes: ParamPasses | None) -> dict[str, MemoryBreakdown]:
     out: dict[str, MemoryBreakdown] = {}
     for role, stage, shard in _stage_shards(model, plan):
         held = held_microbatches(plan.schedule, plan.pp, plan.microbatches, plan.interleave, stage,
                                  shard.layers or model.num_layers)
-        out[role] = _memory(model, shard, plan, seq_len, precision, held)
+        out[role] = _memory(model, shard, plan, seq_len, precision, held, passes)
     return out
 
 
-def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int,
-                 precision: Precision) -> MemoryBreakdown:
+def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
+                 system: SystemSpec) -> MemoryBreakdown:
     """Memory of the stage that needs most."""
-    return max(_stage_memory(model, plan, seq_len, precision).values(), key=lambda m: m.total_bytes)
+    return max(_stage_memory(model, plan, seq_len, precision, system).values(),
+               key=lambda m: m.total_bytes)
 
 
 def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
                precision: Precision = Precision.BF16) -> None:
     """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
     _check_structure(model, system, ranks, plan, seq_len)
-    memory = _peak_memory(model, plan, seq_len, precision)
+    memory = _peak_memory(model, plan, seq_len, precision, system)
     if not memory.fits(system.hbm_bytes_per_rank):
         verdict = memory.explain(system.hbm_bytes_per_rank, plan.recompute, plan.zero_stage)
         _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {verdict}")
@@ -513,6 +599,62 @@ def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len
             for name, (kind, size, group) in chosen.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class _Stages:
+    """The slowest stage's per-micro-batch forward and backward (compute plus the collectives inside
+    its layers), its device time, the parts of that time, its shard, and every role's total."""
+
+    fwd_s: float
+    bwd_s: float
+    slow: _StageTime
+    parts: dict[str, float]  # read-only: shared by every plan with the same key
+    slow_shard: Shard
+    stage_total: dict[str, float]
+
+
+def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, seq_len: int,
+            precision: Precision) -> _Stages:
+    """Per-stage time of one micro-batch (cached: it does not depend on DP below ZeRO-3, so plans at
+    other chip counts or ZeRO stages share it)."""
+    mb = plan.micro_batch
+
+    def compute() -> _Stages:
+        best: tuple[float, float, _StageTime, dict[str, float], Shard] | None = None
+        stage_total: dict[str, float] = {}
+        for role, _stage, shard in _stage_shards(model, plan):
+            dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
+            layers, moe_layers = dev.layers, dev.moe_layers
+            tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel,
+                         plan.recompute)
+            cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
+                         dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
+            ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp,
+                         plan.sequence_parallel, plan.recompute)
+            tp_f, tp_b = tp.fwd_s, tp.bwd_s
+            if plan.overlap_tp_comm:
+                tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
+                tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
+            else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
+                tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
+                         + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
+            cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
+            fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
+            bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s
+            parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
+                     "ep_comm": ep.total_s}
+            stage_total[role] = fwd + bwd
+            if best is None or fwd + bwd > best[0] + best[1]:
+                best = (fwd, bwd, dev, parts, shard)
+        assert best is not None
+        return _Stages(*best, stage_total)
+
+    zero3 = plan.effective_zero_stage == 3
+    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.first_stage_layers,
+            plan.last_stage_layers, mb, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
+            plan.dp if zero3 else 1, plan.cp_exchange, plan.overlap_tp_comm, groups.tp, groups.cp, groups.ep)
+    return _by_identity("stages", (model, system), rest, compute)
+
+
 def estimate_step(
     model: ModelConfig,
     system: SystemSpec,
@@ -534,34 +676,9 @@ def estimate_step(
     m, p, v = plan.microbatches, plan.pp, plan.interleave
     mb = plan.micro_batch
 
-    # Per-stage time of one micro-batch: device compute plus the collectives inside the layers.
-    best: tuple[float, float, _StageTime, dict[str, float], Shard] | None = None
-    stage_total: dict[str, float] = {}
-    for role, _stage, shard in _stage_shards(model, plan):
-        dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-        layers, moe_layers = dev.layers, dev.moe_layers
-        tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel, plan.recompute)
-        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
-                     dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
-        ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp, plan.sequence_parallel,
-                     plan.recompute)
-        tp_f, tp_b = tp.fwd_s, tp.bwd_s
-        if plan.overlap_tp_comm:
-            tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
-            tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
-        else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
-            tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
-                     + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
-        cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
-        fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
-        bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s
-        parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
-                 "ep_comm": ep.total_s}
-        stage_total[role] = fwd + bwd
-        if best is None or fwd + bwd > best[0] + best[1]:
-            best = (fwd, bwd, dev, parts, shard)
-    assert best is not None
-    fwd, bwd, slow, parts, slow_shard = best
+    stages_of = _stages(model, system, plan, groups, seq_len, precision)
+    fwd, bwd, slow, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.slow, stages_of.parts
+    stage_total = stages_of.stage_total
     bwd_compute = slow.bwd_s
 
     p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
@@ -573,8 +690,11 @@ def estimate_step(
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     zero = plan.effective_zero_stage
     bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else plan.bucket_params
-    dp = dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero, bucket,
-                 plan.grad_reduce_dtype.nbytes)
+    grad_bytes = plan.grad_reduce_dtype.nbytes
+    dp = _by_identity("dp", (), (slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero,
+                                 bucket, grad_bytes),
+                      lambda: dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp,
+                                      zero, bucket, grad_bytes))
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
         if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
@@ -589,7 +709,7 @@ def estimate_step(
             dp_s += max(dp.param_tail_s, dp.param_s - fwd)
     else:
         dp_s = dp.grad_s + dp.param_s
-    optimizer = _optimizer_s(model, slow_shard, mb, seq_len, precision, plan, system)
+    optimizer = _optimizer_s(slow.dense_params, slow.expert_params, plan, system)
 
     breakdown = {key: m * parts[key] for key in ("compute", "tp_comm", "cp_comm", "ep_comm")}
     breakdown.update(pp_comm=pipe.p2p_s, dp_comm=dp_s, pipeline_bubble=pipe.bubble_s, optimizer=optimizer)
@@ -601,7 +721,7 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
-    stages = _stage_memory(model, plan, seq_len, precision)
+    stages = _stage_memory(model, plan, seq_len, precision, system)
     memory = max(stages.values(), key=lambda mem: mem.total_bytes)
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
@@ -627,7 +747,10 @@ def estimate_step(
         goodput=goodput,
         stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
         compute_by_class={cls: {k: m * v for k, v in row.items()} for cls, row in slow.by_class.items()},
-        algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
+        algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
+            "algorithms", (model, groups), (plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
+                                            zero == 0, grad_bytes, slow.dense_params),
+            lambda: _algorithms(model, plan, groups, seq_len, slow.dense_params))),
         groups=dict(groups.described),
     )
 

@@ -8,14 +8,14 @@ A topology (ASTRA-sim style) is an ordered list of levels, innermost first:
 * ``scale_out`` — the switched network joining domains (EFA, InfiniBand, the data-centre network).
 
 Each level carries its link bandwidth per direction and a per-hop latency, both converted to SI units
-(bytes/s, seconds) once here. The files live in ``trnsim/hardware/data/topologies/*.toml``, each value
-with its source; any value can be overridden with dotted keys (``"dimension.0.hop_latency_us"``).
+(bytes/s, seconds) once here. The files live in ``trnsim/hardware/data/topologies/*.toml``, each level
+with its source; any value can be overridden in memory with dotted keys in the file's units
+(``"dimension.0.hop_latency_us"``), or with a quantity string (``"500 ns"``), through the data-file
+scheme of :mod:`trnsim.hardware.datafile`.
 """
 
 from __future__ import annotations
 
-import copy
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trnsim.errors import ConfigError, UnknownNameError
 from trnsim.hardware.catalog import SystemSpec
+from trnsim.hardware.datafile import DataKind, apply_overrides, normalise_units, overlay_token, read_toml
 
 __all__ = [
     "LinkKind",
@@ -163,28 +164,18 @@ class _NodeNetwork:
 
 
 def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """Set dotted keys (``scale_out.hop_latency_us``, ``dimension.1.size``) in a copy of the raw file."""
-    data = copy.deepcopy(raw)
-    for dotted, value in overrides.items():
-        node: Any = data
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict) and part in node:
-                node = node[part]
-            else:
-                raise ConfigError(f"topology '{name}': override '{dotted}' names no entry ('{part}')")
-        leaf = parts[-1]
-        # Inside a section a new key may be added (e.g. a scale-out bandwidth the file leaves to the
-        # catalog); the section's schema rejects unknown ones. At the top level only existing keys.
-        if not isinstance(node, dict) or (leaf not in node and len(parts) == 1):
-            raise ConfigError(f"topology '{name}': override '{dotted}' names no existing value")
-        node[leaf] = value
+    """Set dotted keys (``scale_out.hop_latency_us``, ``dimension.1.size``) in a copy of the raw file.
+
+    Inside a section a new key may be added (e.g. a scale-out bandwidth the file leaves to the
+    catalog); the section's schema rejects unknown ones. At the top level only existing keys.
+    """
+    data, _ = apply_overrides(raw, overrides, where=f"topology '{name}'", origin="override",
+                              new_keys_from_depth=1)
     return data
 
 
 def _parse(raw: Mapping[str, Any], origin: str, node: _NodeNetwork | None = None) -> TopologySpec:
+    raw = normalise_units(raw, f"topology {origin}")
     try:
         dims_raw = raw["dimension"]
         if not dims_raw:
@@ -218,9 +209,13 @@ def _data_dir() -> Path:
     return Path(str(resources.files("trnsim.hardware"))) / "data" / "topologies"
 
 
+#: The bundled topologies; a user's own file comes through :func:`load_topology_file`.
+TOPOLOGIES = DataKind("topologies", _data_dir(), user_files=False, new_keys_from_depth=1)
+
+
 def list_topologies() -> list[str]:
     """Names of the bundled topologies."""
-    return sorted(p.stem for p in _data_dir().glob("*.toml"))
+    return TOPOLOGIES.names()
 
 
 @cache
@@ -228,18 +223,17 @@ def _topology_names() -> tuple[str, ...]:
     return tuple(list_topologies())
 
 
-@cache
-def _raw(name: str) -> dict[str, Any]:
-    path = _data_dir() / f"{name}.toml"
-    if not path.is_file():
+def _raw(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    if name not in _topology_names():
         raise UnknownNameError("topology", name, list_topologies())
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
+    return TOPOLOGIES.load(name, overrides=overrides).data
 
 
 @cache
-def _load_cached(name: str, node: _NodeNetwork | None) -> TopologySpec:
-    return _parse(_raw(name), f"'{name}'", node)
+def _load_cached(name: str, node: _NodeNetwork | None, frozen: tuple[tuple[str, Any], ...],
+                 token: int) -> TopologySpec:
+    """One topology per (name, node network, overrides, in-memory overlay): parsed once."""
+    return _parse(_raw(name, dict(frozen)), f"'{name}'", node)
 
 
 def load_topology(
@@ -257,9 +251,11 @@ def load_topology(
     node = None
     if node_scale_out_bw_bytes_per_s is not None and chips_per_node is not None:
         node = _NodeNetwork(node_scale_out_bw_bytes_per_s, chips_per_node)
-    if not overrides:
-        return _load_cached(name, node)
-    return _parse(_apply_overrides(_raw(name), overrides, name), f"'{name}'", node)
+    frozen = tuple(sorted(overrides.items())) if overrides else ()
+    try:
+        return _load_cached(name, node, frozen, overlay_token())
+    except TypeError:  # an unhashable override value: parse without the memo
+        return _parse(_raw(name, overrides), f"'{name}'", node)
 
 
 def topology_for_system(
@@ -280,13 +276,7 @@ def topology_for_system(
 def load_topology_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TopologySpec:
     """Load a user's topology file (same format as the bundled ones)."""
     file = Path(path)
-    try:
-        with file.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except OSError as error:
-        raise ConfigError(f"cannot read topology file '{file}': {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"topology file '{file}' is not valid TOML: {error}") from None
+    raw = read_toml(file)
     if overrides:
         raw = _apply_overrides(raw, overrides, str(file))
     return _parse(raw, f"'{file}'")

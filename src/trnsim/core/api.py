@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from trnsim.core.errors import TimingModelError
@@ -20,9 +19,8 @@ def estimate_latency_ns(trace: KernelTrace) -> float:
 
 def _trace_kernel(kernel: Any, args: tuple[Any, ...], target: str) -> KernelTrace:
     try:
-        nki = importlib.import_module("trnsim.nki")
-        trace_kernel = nki.trace_kernel
-    except (ImportError, AttributeError):
+        from trnsim.nki import trace_kernel  # here, not at the top: core's import stays light
+    except ImportError:
         raise TimingModelError(
             "tracing a kernel needs trnsim.nki.trace_kernel, which this installation lacks; "
             "pass a KernelTrace to trnsim.core.simulate_trace instead") from None
@@ -43,14 +41,8 @@ def predict_latency_ns(kernel: Any, *args: Any, target: str | NeuronCoreTiming =
     return simulate_trace(trace, target).latency_ns
 
 
-def register_with_kernel_layer() -> bool:
-    """Register :func:`estimate_latency_ns` with ``trnsim.nki.perf`` if the kernel layer has it."""
-    try:
-        perf = importlib.import_module("trnsim.nki.perf")
-    except ImportError:
-        return False
-    register = getattr(perf, "register_latency_estimator", None)
-    if register is None:
-        return False
-    register(estimate_latency_ns)
-    return True
+def register_with_kernel_layer() -> None:
+    """Register :func:`estimate_latency_ns` as ``trnsim.nki.perf``'s latency model (for ``nki.benchmark``)."""
+    from trnsim.nki import perf
+
+    perf.register_latency_estimator(estimate_latency_ns)

@@ -2,7 +2,8 @@
 
 An op maps to a kernel of ``trnsim.kernels`` (its ``Op.kernel`` name) and the shape of one call
 (:func:`kernel_call`); :func:`simulate_ns` traces that kernel in timing-only mode and runs the
-trace through ``trnsim.core``. Both layers are imported lazily: without them (or without a kernel
+trace through ``trnsim.core``. Both layers are imported inside the functions that use them (so
+that start-up does not load the kernel language): without them (or without a kernel
 for an op) :class:`KernelPathUnavailable` says so and callers fall back to the roofline.
 
 A kernel runs on one physical NeuronCore. A logical core of LNC=2 cores splits the op's
@@ -13,7 +14,6 @@ size (an ideal split: the sharing of HBM bandwidth between the pair is not model
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -145,19 +145,22 @@ def kernel_call(op: Op) -> KernelCall | None:
 
 
 def _registry() -> Any:
+    """The kernel library's registry module (tests substitute one with a ``get``)."""
     try:
-        return importlib.import_module("trnsim.kernels.registry")
+        from trnsim.kernels import registry
     except ImportError:
         raise KernelPathUnavailable("the kernel library (trnsim.kernels.registry) is not installed") from None
+    return registry
 
 
-def _core() -> Any:
+def _core() -> Callable[..., float]:
+    """The chip model's ``predict_latency_ns``."""
     try:
-        core = importlib.import_module("trnsim.core")
-        return core.predict_latency_ns
-    except (ImportError, AttributeError):
+        from trnsim.core import predict_latency_ns
+    except ImportError:
         raise KernelPathUnavailable(
             "the chip model (trnsim.core.predict_latency_ns) is not installed") from None
+    return predict_latency_ns
 
 
 def _entry(registry: Any, name: str) -> Any:

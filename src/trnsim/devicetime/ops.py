@@ -27,7 +27,8 @@ class Dtype(StrEnum):
 
     @property
     def nbytes(self) -> int:
-        return {Dtype.BF16: 2, Dtype.FP8: 1, Dtype.FP32: 4}[self]
+        # by identity: a dict keyed by members would hash an enum (a Python-level call) per op built
+        return 2 if self is Dtype.BF16 else 1 if self is Dtype.FP8 else 4
 
 
 class OpClass(StrEnum):
@@ -92,8 +93,9 @@ class Op:
         """Everything the time of one instance depends on (all but ``name`` and ``count``)."""
         key = self._timing_key
         if key is None:
-            key = (self.op_class, self.phase, self.dtype, self.kernel, self.flops, self.bytes_read,
-                   self.bytes_written, tuple(self.shape.items()))
+            # enum values, not members: a member hashes in Python, and memo keys are hashed often
+            key = (self.op_class._value_, self.phase._value_, self.dtype._value_, self.kernel, self.flops,
+                   self.bytes_read, self.bytes_written, tuple(self.shape.items()))
             object.__setattr__(self, "_timing_key", key)  # frozen: a cache, not a change of value
         return key
 

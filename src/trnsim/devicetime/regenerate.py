@@ -61,9 +61,11 @@ GRIDS: tuple[GridSpec, ...] = (
     GridSpec("cross_entropy", ("bfloat16",), ("tokens", "vocab"), ((128, 1024, 4096), (8192, 32768)),
              ((128, 1024), (8192, 32768))),
     # Decode shapes (serving): few rows against streamed weights; one query token per KV head
-    # group against a cache of seq_k positions (linear in seq_k beyond the grid).
+    # group against a cache of seq_k positions (linear in seq_k beyond the grid). K from 128 and
+    # N to 16384: high TP gives slices that narrow (Llama-70B's out_proj at TP64 has K = 128, the
+    # 405B's fc2 N = 16384), and the time is not linear in K or N there (fixed DMA costs).
     GridSpec("decode_matmul", ("bfloat16", "float8_e4m3"), ("m", "k", "n"),
-             ((1, 16, 128), (512, 2048, 8192, 16384), (128, 512, 2048, 8192)),
+             ((1, 16, 128), (128, 512, 2048, 8192, 16384), (128, 512, 2048, 8192, 16384)),
              ((1, 128), (512, 8192), (512, 2048))),
     GridSpec("decode_attention", ("bfloat16",), ("seq_k", "heads", "batch"),
              ((512, 2048, 8192, 32768), (1, 8, 16), (1, 16)), ((512, 8192), (1, 8), (1, 16)),

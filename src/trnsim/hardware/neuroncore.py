@@ -4,22 +4,27 @@ The numbers live in ``data/neuroncore/<target>.toml`` with their sources; this m
 and validates them. Timing facts belong to ``neuroncore_timing`` (chip model), not here.
 
 Targets and aliases: ``trn1`` (``inf2``, ``gen2``), ``trn2`` (``gen3``), ``trn3`` (``gen4``).
-Every field can be overridden: ``load_neuroncore("trn2", overrides={"psum_banks": 7})`` or a
-user TOML file with the same keys via ``path=``.
+Every field can be overridden: ``load_neuroncore("trn2", overrides={"psum_banks": 7})`` (in
+memory, :mod:`trnsim.hardware.datafile`) or a user TOML file with the same keys via ``path=``.
+A value's source is its entry in the file's ``[sources]`` table, else the file's ``source``.
 """
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from trnsim.errors import ConfigError, UnknownNameError
+from trnsim.errors import UnknownNameError
+from trnsim.hardware.datafile import DataKind, apply_overrides, read_toml, validate
 
 DATA_DIR = Path(__file__).parent / "data" / "neuroncore"
+#: The per-generation files; user files come through ``path=``, not a catalog folder (the kernel
+#: layer's tile checks and the op tables rest on the shipped ones).
+NEURONCORE = DataKind("neuroncore", DATA_DIR, user_files=False, new_keys_from_depth=0)
 
 
 class NeuronCoreSpec(BaseModel):
@@ -47,6 +52,8 @@ class NeuronCoreSpec(BaseModel):
     #: Address alignment of SBUF / PSUM tensors (assumed: undocumented, see the data files).
     sbuf_min_align_bytes: int
     psum_min_align_bytes: int
+    #: The file's sources (a value without its own entry in ``sources`` rests on these).
+    source: str = ""
     sources: dict[str, str] = {}
     confidence: dict[str, str] = {}
 
@@ -76,9 +83,8 @@ def _alias_table() -> dict[str, str]:
     table: dict[str, str] = {}
     for name, path in _target_files().items():
         table[name] = name
-        with path.open("rb") as f:
-            for alias in tomllib.load(f).get("aliases", []):
-                table[str(alias)] = name
+        for alias in read_toml(path).get("aliases", []):
+            table[str(alias)] = name
     return table
 
 
@@ -96,20 +102,15 @@ def canonical_target(target: str) -> str:
 
 
 def load_neuroncore(
-    target: str = "trn2", overrides: dict[str, Any] | None = None, path: Path | None = None
+    target: str = "trn2", overrides: Mapping[str, Any] | None = None, path: Path | None = None
 ) -> NeuronCoreSpec:
-    """Load one generation's spec, applying user overrides (a dict and/or a TOML file)."""
+    """Load one generation's spec, applying user overrides (a mapping and/or a TOML file)."""
     if path is None:
-        path = _target_files()[canonical_target(target)]
-    try:
-        with Path(path).open("rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read NeuronCore spec {path}: {error}") from None
-    data.update(overrides or {})
-    try:
-        return NeuronCoreSpec(**data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(file)"
-        raise ConfigError(f"invalid NeuronCore spec {path}: {where}: {first['msg']}") from None
+        tree = NEURONCORE.load(canonical_target(target), overrides=overrides)
+        data, where = tree.data, tree.files[-1]
+    else:
+        data, where = read_toml(path), str(path)
+        if overrides:
+            data, _ = apply_overrides(data, overrides, where=where, origin="override",
+                                      new_keys_from_depth=0)
+    return validate(data, NeuronCoreSpec, where)

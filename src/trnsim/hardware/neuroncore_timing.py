@@ -12,23 +12,26 @@ A user changes any value with a TOML file of the same shape (plain values are ac
     [chip]
     hbm_bandwidth_bytes_per_s = 1.64e12   # what if HBM were twice as fast?
 
-``load_timing("trn1", overrides=Path("what_if.toml"))`` deep-merges it over the shipped data and
-records the override in the value's ``source``.
+``load_timing("trn1", overrides=Path("what_if.toml"))`` (or a mapping of the same shape) merges
+it over the shipped data in memory (:mod:`trnsim.hardware.datafile`) and records the override in
+the value's ``source``. A ``$TRNSIM_CATALOG`` folder does not apply here: the shipped op-time
+tables were simulated with the shipped timing, so a change must travel as an explicit override
+(a what-if's ``nc_timing_overrides``) that device time can see and regenerate tables for.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from trnsim.errors import ConfigError, UnknownNameError
+from trnsim.errors import UnknownNameError
+from trnsim.hardware.datafile import DataKind, normalise_units, read_toml, validate
 
 __all__ = [
     "ChipTiming",
@@ -46,6 +49,9 @@ __all__ = [
 ]
 
 _DATA_DIR = "data/neuroncore_timing"
+#: The timing files: overridden only by explicit overrides (see the module docstring).
+TIMING = DataKind("neuroncore_timing", Path(__file__).parent / _DATA_DIR, user_files=False,
+                  override_confidence="unconfirmed")
 #: Names a user may type for a target, mapped to the data file that describes it.
 _ALIASES = {"trn1": "trn1", "inf2": "trn1", "gen2": "trn1", "trn2": "trn2", "gen3": "trn2",
             "trn3": "trn3", "gen4": "trn3"}
@@ -209,41 +215,6 @@ def known_targets() -> list[str]:
     return sorted(_ALIASES)
 
 
-def _wrap_plain(tree: Any, origin: str) -> Any:
-    """Turn plain override values into sourced ones that name the override."""
-    if isinstance(tree, Mapping):
-        if "value" in tree:
-            return dict(tree)
-        return {key: _wrap_plain(val, origin) for key, val in tree.items()}
-    return {"value": tree, "source": f"user override ({origin})", "confidence": "unconfirmed"}
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any], where: str) -> dict[str, Any]:
-    merged = dict(base)
-    for key, val in override.items():
-        path = f"{where}.{key}" if where else key
-        if key not in base:
-            raise ConfigError(f"override key '{path}' does not exist; valid keys here: "
-                              f"{', '.join(sorted(base))}")
-        old = base[key]
-        if isinstance(old, dict) and "value" not in old and isinstance(val, Mapping):
-            merged[key] = _merge(old, val, path)
-        elif isinstance(old, dict) and "value" in old and isinstance(val, Mapping) and "value" in val:
-            merged[key] = {"source": old.get("source", ""), **val}
-        else:
-            merged[key] = val
-    return merged
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"timing override file '{path}' does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"timing override file '{path}' is not valid TOML: {error}") from None
-
-
 def load_timing(
     target: str, overrides: Path | str | Mapping[str, Any] | None = None
 ) -> NeuronCoreTiming:
@@ -255,17 +226,9 @@ def load_timing(
     name = _ALIASES.get(target.strip().lower())
     if name is None:
         raise UnknownNameError("target", target, known_targets())
-    text = resources.files("trnsim.hardware").joinpath(f"{_DATA_DIR}/{name}.toml").read_text()
-    data = tomllib.loads(text)
-    if overrides is not None:
-        if isinstance(overrides, Mapping):
-            tree, origin = dict(overrides), "mapping"
-        else:
-            tree, origin = _read_toml(Path(overrides)), str(overrides)
-        data = _merge(data, _wrap_plain(tree, origin), "")
-    try:
-        return NeuronCoreTiming.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"timing data for '{name}': {loc}: {first['msg']}") from None
+    if overrides is None or isinstance(overrides, Mapping):
+        tree = TIMING.load(name, overrides=overrides, origin="user override (mapping)")
+    else:
+        tree = TIMING.load(name, overrides=read_toml(overrides), origin=f"user override ({overrides})")
+    where = f"timing data for '{name}'"
+    return validate(normalise_units(tree.data, where), NeuronCoreTiming, where)

@@ -1,8 +1,8 @@
 """A candidate parallel plan as the planner enumerates it.
 
 The cluster layer has its own ``ParallelPlan`` with more knobs (schedule, overlap flags); the
-planner searches over the knobs below and an evaluator turns a :class:`Candidate` into the
-cluster's plan. ``dp`` is implied: ranks / (tp × pp × cp).
+planner searches over the knobs below and :meth:`~trnsim.plan.problem.Problem.parallel_plan` turns
+a :class:`Candidate` into the cluster's plan. ``dp`` is implied: ranks / (tp × pp × cp).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class ClaimCheck:
 
 
 def _rows_with_chip(comparison: Comparison, chip: str) -> list[SystemRow]:
-    return [r for r in comparison.rows if r.system.chip_name == chip and r.best is not None]
+    return [r for r in comparison.rows if r.system.chip.name == chip and r.best is not None]
 
 
 def _best_per_chip(rows: list[SystemRow]) -> tuple[SystemRow, PlanOutcome]:
@@ -109,7 +109,7 @@ def _price_performance(comparison: Comparison) -> ClaimCheck:
 def _ultracluster(comparison: Comparison) -> ClaimCheck:
     claim = "UltraClusters of 100,000 Trainium2 chips"
     points = [
-        (row, p) for row in comparison.rows if row.system.chip_name == "trn2"
+        (row, p) for row in comparison.rows if row.system.chip.name == "trn2"
         for p in row.scaling if p.chips >= ULTRACLUSTER_SCALE_CHIPS
     ]
     if not points:

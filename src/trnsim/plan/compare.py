@@ -15,18 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from trnsim.errors import TrnsimError
+from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.economics import PlanOutcome
-from trnsim.plan.evaluator import Evaluator
-from trnsim.plan.problem import ModelShape, Problem, SystemShape, TrainingJob
-from trnsim.plan.search import ProgressCallback, SearchResult, search_plans
+from trnsim.plan.problem import Problem, TrainingJob
+from trnsim.plan.search import ProgressCallback, SearchResult, StepModel, search_plans
 from trnsim.plan.space import SearchSpace
+from trnsim.workload.config import ModelConfig
 
 
 @dataclass
 class SystemRow:
     """One system's answers; a missing answer carries the one-line reason instead."""
 
-    system: SystemShape
+    system: SystemSpec
     equal_chips: SearchResult | None = None
     equal_chips_error: str | None = None
     equal_budget: SearchResult | None = None
@@ -44,7 +45,7 @@ class SystemRow:
 class Comparison:
     """The result of :func:`compare_systems`."""
 
-    model: ModelShape
+    model: ModelConfig
     job: TrainingJob
     chips: int
     rows: list[SystemRow]
@@ -69,20 +70,20 @@ def nodes_for_budget(hourly_budget_usd: float, price_usd_per_node_hour: float) -
 SearchKey = tuple[str, int]
 
 #: Modules a worker process needs to run a search (besides this one), imported once by the fork server.
-_WORKER_MODULES = ["trnsim.plan.cluster_evaluator"]
+_WORKER_MODULES = ["trnsim.cluster.step"]
 
 #: At most this many processes by default: a comparison has a few dozen searches of uneven size.
 COMPARE_MAX_WORKERS = 4
 
 
 def _search_task(
-    model: ModelShape, system: SystemShape, chips: int, job: TrainingJob, evaluator: Evaluator,
+    model: ModelConfig, system: SystemSpec, chips: int, job: TrainingJob, steps: StepModel | None,
     space: SearchSpace | None, top_k: int,
 ) -> SearchResult | str:
     """One search, its user error returned as text (module-level so a process pool can run it)."""
     try:
-        return search_plans(Problem(model, system, chips * system.ranks_per_chip, job), evaluator, space,
-                            top_k=top_k)
+        return search_plans(Problem(model, system, chips * system.ranks_per_chip, job), space, top_k=top_k,
+                            steps=steps)
     except TrnsimError as error:
         return str(error)
 
@@ -91,14 +92,14 @@ class _Searches:
     """Runs and remembers searches by (system, chips): a repeated one is not run twice.
 
     With ``workers`` > 1, :meth:`prefetch` runs a batch of searches in a process pool (each
-    search is independent; the evaluator and shapes are picklable). Workers come from a fork
+    search is independent; models, systems and a test's step model are picklable). Workers come from a fork
     server that has imported the planner once (spawned processes where there is none).
     """
 
-    def __init__(self, model: ModelShape, job: TrainingJob, evaluator: Evaluator, space: SearchSpace | None,
-                 top_k: int, workers: int, progress: ProgressCallback | None,
+    def __init__(self, model: ModelConfig, job: TrainingJob, steps: StepModel | None,
+                 space: SearchSpace | None, top_k: int, workers: int, progress: ProgressCallback | None,
                  on_stage: Callable[[str], None] | None) -> None:
-        self.model, self.job, self.evaluator, self.space = model, job, evaluator, space
+        self.model, self.job, self.steps, self.space = model, job, steps, space
         self.top_k, self.workers, self.progress, self.on_stage = top_k, workers, progress, on_stage
         self.done: dict[SearchKey, SearchResult | str] = {}
 
@@ -109,33 +110,32 @@ class _Searches:
         if self.on_stage:
             self.on_stage(f"done: {key[0]} at {key[1]:,} chips")
 
-    def prefetch(self, wanted: list[tuple[SystemShape, int]]) -> None:
+    def prefetch(self, wanted: list[tuple[SystemSpec, int]]) -> None:
         todo = list({(s.name, c): (s, c) for s, c in wanted if (s.name, c) not in self.done}.values())
         if self.workers <= 1 or len(todo) <= 1:
             return
         from trnsim.plan.pool import run_in_pool
 
-        tasks = [((s.name, c), (self.model, s, c, self.job, self.evaluator, self.space, self.top_k))
+        tasks = [((s.name, c), (self.model, s, c, self.job, self.steps, self.space, self.top_k))
                  for s, c in todo]
         for key, result in run_in_pool(_search_task, tasks, self.workers, preload=_WORKER_MODULES):
             self._record(key, result)
 
-    def get(self, system: SystemShape, chips: int) -> SearchResult | str:
+    def get(self, system: SystemSpec, chips: int) -> SearchResult | str:
         key = (system.name, chips)
         if key not in self.done:
             if self.on_stage:
                 self.on_stage(f"{system.name}: {chips:,} chips")
-            self._record(key, _search_task(self.model, system, chips, self.job, self.evaluator, self.space,
+            self._record(key, _search_task(self.model, system, chips, self.job, self.steps, self.space,
                                            self.top_k))
         return self.done[key]
 
 
 def compare_systems(
-    model: ModelShape,
-    systems: Sequence[SystemShape],
+    model: ModelConfig,
+    systems: Sequence[SystemSpec],
     job: TrainingJob,
     chips: int,
-    evaluator: Evaluator,
     *,
     space: SearchSpace | None = None,
     scaling_chips: Sequence[int] = (),
@@ -145,12 +145,14 @@ def compare_systems(
     progress: ProgressCallback | None = None,
     on_stage: Callable[[str], None] | None = None,
     workers: int = 1,
+    steps: StepModel | None = None,
 ) -> Comparison:
     """Best plan per system at equal chips, at equal hourly budget, and over ``scaling_chips``.
 
-    ``workers`` > 1 runs independent searches in that many processes.
+    ``workers`` > 1 runs independent searches in that many processes; ``steps`` times the plans
+    (the cluster model unless given).
     """
-    searches = _Searches(model, job, evaluator, space, top_k, workers, progress, on_stage)
+    searches = _Searches(model, job, steps, space, top_k, workers, progress, on_stage)
     rows = [SystemRow(s) for s in systems]
     searches.prefetch([(s, chips) for s in systems] + [(s, c) for s in systems for c in scaling_chips])
     for row in rows:
@@ -183,7 +185,7 @@ def _reference_row(rows: list[SystemRow], reference: str | None) -> SystemRow | 
     return priced[0] if priced else None
 
 
-def _budget_chips(system: SystemShape, budget: float | None) -> list[int]:
+def _budget_chips(system: SystemSpec, budget: float | None) -> list[int]:
     """Chip counts to try at an hourly budget: 2^k or 3·2^k nodes, then 2^k (empty: none)."""
     price = system.price_usd_per_node_hour
     if budget is None or price is None:

@@ -1,11 +1,11 @@
 """Time-to-train, cost and energy of a plan, from its step estimate and the system's facts.
 
 - time-to-train = tokens / tokens_per_s, divided by goodput (the fraction of wall time that makes
-  progress once failures, restarts and checkpoints are counted; 1.0 when the evaluator has none);
+  progress once failures, restarts and checkpoints are counted: the cluster model's goodput);
 - instance-hours = whole nodes billed × hours; cost = instance-hours × price, or ``None`` when the
   catalog has no price (never invented);
 - energy = chips × power per chip × hours × PUE (an explicit, labelled job parameter), or ``None``
-  when the chip's power is unknown.
+  when the chip's power is unknown (:func:`chip_power`: the chip's figure, else the node's share).
 """
 
 from __future__ import annotations
@@ -14,15 +14,41 @@ from dataclasses import dataclass
 from typing import Any
 
 from trnsim.cluster.error_band import ErrorBand, load_band
+from trnsim.cluster.step import StepResult
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import Candidate
-from trnsim.plan.evaluator import StepEstimate
 from trnsim.plan.problem import Problem
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 WATT_HOURS_PER_MWH = 1e6
+
+
+@dataclass(frozen=True)
+class ChipPower:
+    """Power per chip of a system, with where the figure comes from."""
+
+    watts: float
+    #: '<confidence>: <source>' of the figure (None when the catalog gives no provenance).
+    note: str | None = None
+    #: Confidence of the figure ('published', 'estimate', ...); energy inherits it.
+    confidence: str | None = None
+
+
+def chip_power(system: SystemSpec) -> ChipPower | None:
+    """The chip's power, else the node's divided by its chips (``None`` when neither is known)."""
+    power = system.chip.power_w
+    provenance = system.chip.sources.get("power_w")
+    if power is None and system.node_power_w is not None:
+        power = system.node_power_w / system.chips_per_node
+        provenance = system.sources.get("node_power_w")
+    if power is None:
+        return None
+    if provenance is None:
+        return ChipPower(power)
+    confidence = provenance.confidence.value
+    return ChipPower(power, f"{confidence}: {provenance.source}", confidence)
 
 
 @dataclass(frozen=True)
@@ -35,7 +61,7 @@ class PlanOutcome:
     chips: int
     nodes: int
     candidate: Candidate
-    estimate: StepEstimate
+    estimate: StepResult
     time_to_train_s: float
     instance_hours: float
     cost_usd: float | None
@@ -85,7 +111,7 @@ class PlanOutcome:
             "goodput": est.goodput,
             "memory_per_rank_bytes": est.memory_per_rank_bytes,
             "memory_capacity_bytes": est.memory_capacity_bytes,
-            "breakdown_s": dict(est.breakdown_s),
+            "breakdown_s": dict(est.breakdown),
             "time_to_train_s": self.time_to_train_s,
             "time_to_train_days": self.time_to_train_days,
             "instance_hours": self.instance_hours,
@@ -108,7 +134,7 @@ class PlanOutcome:
         return out
 
 
-def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepEstimate) -> PlanOutcome:
+def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepResult) -> PlanOutcome:
     """Turn a step estimate into time-to-train, instance-hours, cost and energy."""
     job, system = problem.job, problem.system
     goodput = min(max(estimate.goodput, 1e-9), 1.0)
@@ -117,8 +143,8 @@ def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepEstimate)
     instance_hours = problem.nodes * hours
     price = system.price_usd_per_node_hour
     cost = None if price is None else instance_hours * price
-    power = system.power_w_per_chip
-    energy = None if power is None else problem.chips * power * hours * job.pue / WATT_HOURS_PER_MWH
+    power = chip_power(system)
+    energy = None if power is None else problem.chips * power.watts * hours * job.pue / WATT_HOURS_PER_MWH
     meets_deadline = job.deadline_days is None or time_s <= job.deadline_days * SECONDS_PER_DAY
     meets_budget = job.budget_usd is None or cost is None or cost <= job.budget_usd
     return PlanOutcome(
@@ -135,16 +161,14 @@ def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepEstimate)
         energy_mwh=energy,
         meets_deadline=meets_deadline,
         meets_budget=meets_budget,
-        energy_confidence=None if energy is None else system.power_confidence,
-        error_band=_band(system.config),
+        energy_confidence=None if power is None else power.confidence,
+        error_band=_band(system),
     )
 
 
-def _band(config: object) -> ErrorBand | None:
-    """The error band of the system's chip (None for a system without a catalog spec)."""
-    if not isinstance(config, SystemSpec):
-        return None
+def _band(system: SystemSpec) -> ErrorBand | None:
+    """The error band of the system's chip (None when its family has none, e.g. a custom chip)."""
     try:
-        return load_band(config.chip.family, config.chip.name)
+        return load_band(system.chip.family, system.chip.name)
     except ConfigError:
         return None

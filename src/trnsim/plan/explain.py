@@ -19,9 +19,9 @@ GIB = 2**30
 
 
 def _component_shift(best: PlanOutcome, rival: PlanOutcome, limit: int = 2) -> str:
-    names = set(best.estimate.breakdown_s) | set(rival.estimate.breakdown_s)
+    names = set(best.estimate.breakdown) | set(rival.estimate.breakdown)
     deltas = {
-        n: rival.estimate.breakdown_s.get(n, 0.0) - best.estimate.breakdown_s.get(n, 0.0) for n in names
+        n: rival.estimate.breakdown.get(n, 0.0) - best.estimate.breakdown.get(n, 0.0) for n in names
     }
     biggest = sorted(deltas.items(), key=lambda item: -abs(item[1]))[:limit]
     return ", ".join(f"{name} {delta * 1e3:+.1f} ms" for name, delta in biggest if delta != 0.0)
@@ -35,7 +35,7 @@ def _relative(best: PlanOutcome, rival: PlanOutcome, objective: Objective) -> st
 
 def describe_breakdown(outcome: PlanOutcome, limit: int = 4) -> str:
     """The largest step-time components, e.g. ``compute 812 ms, tp_comm 95 ms``."""
-    parts = sorted(outcome.estimate.breakdown_s.items(), key=lambda item: -item[1])[:limit]
+    parts = sorted(outcome.estimate.breakdown.items(), key=lambda item: -item[1])[:limit]
     return ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in parts)
 
 

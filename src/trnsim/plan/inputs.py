@@ -5,44 +5,45 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trnsim.cluster.topology import topology_for_system
 from trnsim.devicetime.whatif_timing import device_tables_status
 from trnsim.hardware.catalog import ChipFamily, SystemSpec, load_system
-from trnsim.plan.adapters import model_shape, system_shape
-from trnsim.plan.cluster_evaluator import ClusterEvaluator
 from trnsim.plan.errors import NoFeasiblePlanError
-from trnsim.plan.problem import ModelShape, Problem, SystemShape, TrainingJob
+from trnsim.plan.problem import Problem, TrainingJob
 from trnsim.plan.search import search_plans
 from trnsim.plan.store import PointStatus
 from trnsim.plan.sweep import SweepPoint, WhatIf
 from trnsim.plan.whatif import apply_whatif
+from trnsim.workload.config import ModelConfig
 from trnsim.workload.models import load_model
 
 
-def resolve_model(name: str, overrides: dict[str, Any] | None = None) -> ModelShape:
+def resolve_model(name: str, overrides: dict[str, Any] | None = None) -> ModelConfig:
     """A preset name or a config.json path, as the planner's model."""
-    return model_shape(load_model(name, overrides))
+    return load_model(name, overrides)
 
 
 def resolve_system(
     name: str, catalog_dir: str | Path | None = None, lnc: int | None = None, whatif: WhatIf | None = None
-) -> SystemShape:
+) -> SystemSpec:
     """A catalog system (optionally with an LNC size or a what-if applied), as the planner's system."""
     if whatif is not None and not whatif.is_baseline:
-        spec = apply_whatif(name, whatif, catalog_dir).system
-    else:
-        spec = load_system(name, catalog_dir=catalog_dir, lnc=lnc)
-    return system_shape(spec)
+        return apply_whatif(name, whatif, catalog_dir).system
+    return load_system(name, catalog_dir=catalog_dir, lnc=lnc)
 
 
 def run_point(point: SweepPoint) -> tuple[PointStatus, dict[str, Any]]:
     """Best plan of one sweep point with the cluster model (module-level: Ray pickles it)."""
     model = resolve_model(point.model)
     hardware = apply_whatif(point.system, point.whatif)
-    system = system_shape(hardware.system)
+    system = hardware.system
     job = TrainingJob.model_validate(point.job)
-    problem = Problem(model, system, point.chips * system.ranks_per_chip, job)
+    # A what-if's links: the system's topology file with its overrides (None: the catalog's own).
+    topology = (topology_for_system(system, overrides=hardware.topology_overrides)
+                if hardware.topology_overrides else None)
+    problem = Problem(model, system, point.chips * system.ranks_per_chip, job, topology)
     try:
-        result = search_plans(problem, ClusterEvaluator(hardware.topology_overrides), top_k=1)
+        result = search_plans(problem, top_k=1)
     except NoFeasiblePlanError as error:
         return PointStatus.INFEASIBLE, {"error": str(error)}
     stats = result.stats

@@ -1,7 +1,7 @@
 """A planned configuration as something to run: ``trnsim estimate`` arguments and launch settings.
 
 - :func:`estimate_args`: the ``trnsim estimate`` arguments that reproduce a plan's step exactly
-  (model, system, ranks and every knob of the cluster plan the evaluator built).
+  (model, system, ranks and every knob of the cluster plan the search timed).
 - :func:`nxdt_yaml`: a YAML fragment in NeuronX Distributed Training's config layout
   (``distributed_strategy``, ``data``, ``model`` sections) for Trainium systems.
 - :func:`megatron_flags`: Megatron-LM command-line flags for GPU systems.
@@ -17,10 +17,11 @@ from typing import Any
 
 from trnsim.cluster.plan import ParallelPlan
 from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import Candidate
 from trnsim.plan.choices import LaunchFormat
-from trnsim.plan.cluster_evaluator import to_parallel_plan
-from trnsim.plan.problem import ModelShape, Problem, SystemShape, TrainingJob
+from trnsim.plan.problem import Problem, TrainingJob
+from trnsim.workload.config import ModelConfig
 from trnsim.workload.options import Recompute
 
 __all__ = ["LaunchFormat", "add_estimate_args", "candidate_of", "check_launch_family", "estimate_args",
@@ -38,10 +39,10 @@ def estimate_args(problem: Problem, candidate: Candidate, model: str,
 
     ``model`` is the name or path the user gave; ``catalog`` the user catalog directory, if any.
     """
-    plan = to_parallel_plan(problem, candidate)
+    plan = problem.parallel_plan(candidate)
     args = ["--model", model, "--system", problem.system.name, "--ranks", str(problem.ranks)]
-    system = problem.system.config
-    if system is not None and getattr(system, "lnc", None) and system.lnc != system.chip.default_lnc:
+    system = problem.system
+    if system.lnc and system.lnc != system.chip.default_lnc:
         args += ["--lnc", str(system.lnc)]
     if catalog:
         args += ["--catalog", catalog]
@@ -64,7 +65,7 @@ def candidate_of(entry: Mapping[str, Any]) -> Candidate:
                                 if k.startswith("plan_") and k != "plan"})
 
 
-def add_estimate_args(entries: list[dict[str, Any]], model: ModelShape, systems: Mapping[str, SystemShape],
+def add_estimate_args(entries: list[dict[str, Any]], model: ModelConfig, systems: Mapping[str, SystemSpec],
                       job: TrainingJob, model_arg: str, catalog: str | None = None) -> None:
     """Give every entry its ``estimate_args`` (entries of systems not in ``systems`` are left)."""
     for entry in entries:
@@ -79,7 +80,7 @@ _NXDT_ACTIVATIONS = {Recompute.NONE: "null", Recompute.SELECTIVE: "selective", R
 
 def nxdt_yaml(problem: Problem, candidate: Candidate) -> str:
     """The plan in NeuronX Distributed Training's YAML config layout (a fragment to merge)."""
-    plan: ParallelPlan = to_parallel_plan(problem, candidate)
+    plan: ParallelPlan = problem.parallel_plan(candidate)
     lines = [
         f"# trnsim plan: {plan.describe()} on {problem.ranks} ranks of {problem.system.name}",
         f"trainer:\n  num_nodes: {problem.nodes}",
@@ -117,7 +118,7 @@ _MEGATRON_RECOMPUTE = {
 
 def megatron_flags(problem: Problem, candidate: Candidate) -> str:
     """The plan as Megatron-LM ``pretrain_gpt.py`` flags (one flag and its value per line)."""
-    plan = to_parallel_plan(problem, candidate)
+    plan = problem.parallel_plan(candidate)
     flags = [
         ["--tensor-model-parallel-size", str(plan.tp)],
         ["--pipeline-model-parallel-size", str(plan.pp)],
@@ -129,8 +130,7 @@ def megatron_flags(problem: Problem, candidate: Candidate) -> str:
         ["--bf16"] if problem.job.precision == "bf16" else ["--bf16", "--fp8-format", "hybrid"],
     ]
     if plan.interleave > 1:
-        layers = getattr(problem.model.config, "num_layers", 0)
-        per_chunk = layers // (plan.pp * plan.interleave) if layers else 0
+        per_chunk = problem.model.num_layers // (plan.pp * plan.interleave)
         flags.append(["--num-layers-per-virtual-pipeline-stage", str(per_chunk)])
     if plan.sequence_parallel:
         flags.append(["--sequence-parallel"])
@@ -159,14 +159,14 @@ def megatron_flags(problem: Problem, candidate: Candidate) -> str:
 _FAMILY_OF_FORMAT = {LaunchFormat.NXDT: "trainium", LaunchFormat.MEGATRON: "gpu"}
 
 
-def check_launch_family(kind: LaunchFormat, system: SystemShape) -> None:
+def check_launch_family(kind: LaunchFormat, system: SystemSpec) -> None:
     """One clear error when ``kind``'s settings do not fit the system's chip family."""
-    family = str(getattr(getattr(system.config, "chip", None), "family", ""))
+    family = str(system.chip.family)
     if family != _FAMILY_OF_FORMAT[kind]:
         other = next((k.value for k, f in _FAMILY_OF_FORMAT.items() if f == family), None)
         hint = f"use --launch {other}" if other else "trnsim has no launch format for it"
         raise ConfigError(f"--launch {kind.value} is for {_FAMILY_OF_FORMAT[kind]} systems; "
-                          f"{system.name} is a {family or 'unknown'} system: {hint}")
+                          f"{system.name} is a {family} system: {hint}")
 
 
 def launch_settings(kind: LaunchFormat, problem: Problem, candidate: Candidate) -> str:

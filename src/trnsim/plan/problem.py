@@ -1,62 +1,25 @@
 """What the planner is asked: a model, a system, a rank count and a training job.
 
-The planner reads only a few facts of a model and a system (layer and head counts, ranks per node,
-price, power); :class:`ModelShape` and :class:`SystemShape` carry exactly those, plus an opaque
-handle to the full config that an :class:`~trnsim.plan.evaluator.Evaluator` passes on to the
-cluster model. Keeping the planner's view this small lets it be tested against simple analytic
-evaluators and stay independent of how the layers below spell their configs.
+A :class:`Problem` holds the layers' own types: the workload's :class:`ModelConfig` and the
+catalog's :class:`SystemSpec` (with the topology a what-if changed, if any), which the search
+hands unchanged to the cluster model (:func:`trnsim.cluster.step.check_plan` and
+:func:`~trnsim.cluster.step.estimate_step`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from trnsim.cluster.pipeline import Schedule
+from trnsim.cluster.plan import ParallelPlan, make_plan
+from trnsim.cluster.topology import TopologySpec
+from trnsim.hardware.catalog import SystemSpec
+from trnsim.plan.candidate import Candidate
 from trnsim.plan.choices import Objective as Objective  # re-exported: its old home
+from trnsim.workload.config import ModelConfig
 from trnsim.workload.options import Precision
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """The facts of a model that decide which parallel plans are valid."""
-
-    name: str
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    hidden_size: int
-    num_experts: int = 1
-    params: float = 0.0
-    config: Any = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class SystemShape:
-    """The facts of a system the planner needs beyond the cluster model's own.
-
-    ``price_usd_per_node_hour`` and ``power_w_per_chip`` are ``None`` when unknown: the planner
-    then reports cost or energy as unknown rather than inventing a figure.
-    """
-
-    name: str
-    chips_per_node: int
-    ranks_per_chip: int = 1
-    chip_name: str = ""
-    price_usd_per_node_hour: float | None = None
-    price_date: str | None = None
-    price_source: str | None = None
-    power_w_per_chip: float | None = None
-    power_note: str | None = None
-    #: Confidence of the power figure ('published', 'estimate', ...); energy inherits it.
-    power_confidence: str | None = None
-    config: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def ranks_per_node(self) -> int:
-        """Ranks (devices a framework sees) in one node (instance or server)."""
-        return self.chips_per_node * self.ranks_per_chip
 
 
 class TrainingJob(BaseModel):
@@ -99,10 +62,12 @@ class TrainingJob(BaseModel):
 class Problem:
     """One search: a model on a system with a number of ranks, for a job."""
 
-    model: ModelShape
-    system: SystemShape
+    model: ModelConfig
+    system: SystemSpec
     ranks: int
     job: TrainingJob
+    #: The system's topology when a what-if changed its links (None: the catalog's own).
+    topology: TopologySpec | None = None
 
     @property
     def chips(self) -> int:
@@ -113,3 +78,17 @@ class Problem:
     def nodes(self) -> int:
         """Nodes (instances) billed: whole instances, even when the ranks do not fill the last."""
         return -(-self.ranks // self.system.ranks_per_node)
+
+    def parallel_plan(self, candidate: Candidate) -> ParallelPlan:
+        """The cluster's plan for a candidate: the interleaved schedule when interleave > 1,
+        sequence parallelism with every TP > 1 when the job asks for it, the job's global batch.
+
+        Raises :class:`~trnsim.errors.ConfigError` when the knobs contradict one another.
+        """
+        c = candidate
+        return make_plan(
+            tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage, micro_batch=c.micro_batch,
+            global_batch=self.job.global_batch, interleave=c.interleave,
+            schedule=Schedule.INTERLEAVED if c.interleave > 1 else Schedule.ONE_F_ONE_B,
+            recompute=c.recompute, sequence_parallel=self.job.sequence_parallel and c.tp > 1,
+        )

@@ -1,28 +1,38 @@
 """Search parallel plans for the one that trains fastest (or cheapest).
 
 The search enumerates the valid candidates of each problem (:mod:`trnsim.plan.space`) group by
-group. For each group it first asks the evaluator's cheap ``check`` about the group's most frugal
-member; if even that one does not fit in memory the whole group is dropped unevaluated. This is
-exact whenever memory never grows with a higher ZeRO stage, a smaller micro-batch or more
-recomputation, which holds for every memory model the planner has been given. The remaining
-members are checked and then evaluated in full, except that among plans differing only in
-recomputation just the lightest one that fits is evaluated (recomputation adds work and never
-saves time, so the heavier ones are dominated). The result keeps the top K plans, counts every
-infeasible plan by reason, and keeps for each knob value the best plan having it, so that it can
-explain why the winner wins.
+group and times them with the cluster model (:mod:`trnsim.cluster.step`; tests pass an analytic
+:class:`StepModel` with the same two functions). For each group it first asks the cheap
+``check_plan`` about the group's most frugal member; if even that one does not fit in memory the
+whole group is dropped unevaluated. This is exact whenever memory never grows with a higher ZeRO
+stage, a smaller micro-batch or more recomputation, which holds for every memory model the planner
+has been given. The remaining members are checked and then evaluated in full, except that among
+plans differing only in recomputation just the lightest one that fits is evaluated (recomputation
+adds work and never saves time, so the heavier ones are dominated). The result keeps the top K
+plans, counts every infeasible plan by its :class:`~trnsim.cluster.plan.InfeasibleReason`, and
+keeps for each knob value the best plan having it, so that it can explain why the winner wins.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
 
+import trnsim.cluster.step as cluster_step
+from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
+from trnsim.cluster.step import StepResult
+from trnsim.cluster.topology import TopologySpec
+from trnsim.errors import ConfigError
+from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
 from trnsim.plan.economics import PlanOutcome, plan_outcome
 from trnsim.plan.errors import NoFeasiblePlanError
-from trnsim.plan.evaluator import Evaluator, Infeasible
 from trnsim.plan.problem import Objective, Problem
 from trnsim.plan.space import (
     CandidateGroup,
@@ -31,11 +41,29 @@ from trnsim.plan.space import (
     max_usable_ranks,
     nearest_splittable_ranks,
 )
+from trnsim.workload.config import ModelConfig
+from trnsim.workload.options import Precision
 
 #: Knobs whose alternatives the explanation compares against the winner.
 EXPLAINED_KNOBS = ("ranks", "tp", "pp", "interleave", "cp", "ep", "zero_stage", "micro_batch", "recompute")
 
 ProgressCallback = Callable[[int], None]
+
+
+class StepModel(Protocol):
+    """What times a plan: the cluster layer's two functions (the module :mod:`trnsim.cluster.step`
+    is one); tests pass small analytic models with the same signatures."""
+
+    def check_plan(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
+                   seq_len: int, precision: Precision = Precision.BF16) -> None:
+        """Raise :class:`InfeasiblePlanError` when the plan cannot run (cheap: used to prune)."""
+        ...
+
+    def estimate_step(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
+                      seq_len: int, precision: Precision = Precision.BF16,
+                      topology: TopologySpec | None = None) -> StepResult:
+        """The step estimate (``fits`` False when it does not fit in memory)."""
+        ...
 
 
 def ranking_key(outcome: PlanOutcome, objective: Objective) -> tuple[bool, float, float]:
@@ -51,13 +79,15 @@ def knob_value(outcome: PlanOutcome, knob: str) -> object:
     """The value of one knob (or the rank count) in an outcome."""
     if knob == "ranks":
         return outcome.ranks
-    value = getattr(outcome.candidate, knob)
-    return value.value if hasattr(value, "value") else value
+    value = getattr(outcome.candidate, knob)  # EXPLAINED_KNOBS name Candidate fields
+    return value.value if isinstance(value, Enum) else value
 
 
 def knob_values(outcome: PlanOutcome) -> tuple[object, ...]:
     """The values of all :data:`EXPLAINED_KNOBS` in an outcome, in that order."""
-    return tuple(knob_value(outcome, knob) for knob in EXPLAINED_KNOBS)
+    c = outcome.candidate  # knob_value of each knob, spelled out: the search calls this per plan
+    return (outcome.ranks, c.tp, c.pp, c.interleave, c.cp, c.ep, c.zero_stage, c.micro_batch,
+            c.recompute.value)
 
 
 @dataclass
@@ -71,7 +101,7 @@ class SearchStats:
     groups: int = 0
     groups_pruned: int = 0
     dominated: int = 0
-    infeasible_by_reason: Counter[str] = field(default_factory=Counter)
+    infeasible_by_reason: Counter[InfeasibleReason] = field(default_factory=Counter)
     elapsed_s: float = 0.0
 
     @property
@@ -133,7 +163,7 @@ class SearchResult:
 
 
 class _Accumulator:
-    """Collects outcomes: the top K and the best per knob value."""
+    """Collects outcomes: the top K and the best per knob value (each outcome's key computed once)."""
 
     def __init__(self, objective: Objective, top_k: int) -> None:
         self.objective = objective
@@ -142,39 +172,59 @@ class _Accumulator:
         self.best_by_knob: dict[tuple[str, object], PlanOutcome] = {}
         self.best_by_knobs: dict[tuple[object, ...], PlanOutcome] = {}
         self.stats = SearchStats()
+        self._top_keys: list[tuple[tuple[bool, float, float], PlanOutcome]] = []
+        self._knob_keys: dict[tuple[str, object], tuple[bool, float, float]] = {}
+        self._knobs_keys: dict[tuple[object, ...], tuple[bool, float, float]] = {}
 
     def key(self, outcome: PlanOutcome) -> tuple[bool, float, float]:
         return ranking_key(outcome, self.objective)
 
     def add(self, outcome: PlanOutcome) -> None:
         key = self.key(outcome)
-        if len(self.top) < self.top_k or key < self.key(self.top[-1]):
-            self.top.append(outcome)
-            self.top.sort(key=self.key)
-            del self.top[self.top_k :]
-        for knob in EXPLAINED_KNOBS:
-            slot = (knob, knob_value(outcome, knob))
-            held = self.best_by_knob.get(slot)
-            if held is None or key < self.key(held):
-                self.best_by_knob[slot] = outcome
+        ranked = self._top_keys
+        if len(ranked) < self.top_k or key < ranked[-1][0]:
+            ranked.append((key, outcome))
+            ranked.sort(key=lambda pair: pair[0])  # stable: ties keep their arrival order
+            del ranked[self.top_k :]
+            self.top[:] = [o for _, o in ranked]
         values = knob_values(outcome)
-        held = self.best_by_knobs.get(values)
-        if held is None or key < self.key(held):
+        for knob, value in zip(EXPLAINED_KNOBS, values, strict=True):
+            slot = (knob, value)
+            held = self._knob_keys.get(slot)
+            if held is None or key < held:
+                self.best_by_knob[slot] = outcome
+                self._knob_keys[slot] = key
+        held = self._knobs_keys.get(values)
+        if held is None or key < held:
             self.best_by_knobs[values] = outcome
+            self._knobs_keys[values] = key
 
-    def reject(self, infeasible: Infeasible, count: int = 1) -> None:
-        self.stats.infeasible_by_reason[infeasible.reason] += count
+    def reject(self, reason: InfeasibleReason, count: int = 1) -> None:
+        self.stats.infeasible_by_reason[reason] += count
+
+
+def _check(problem: Problem, candidate: Candidate, steps: StepModel) -> InfeasibleReason | None:
+    """Why the cluster's cheap check rejects the candidate (None: it may run)."""
+    try:
+        plan = problem.parallel_plan(candidate)
+        steps.check_plan(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
+                         problem.job.precision)
+    except InfeasiblePlanError as error:
+        return error.reason
+    except ConfigError:
+        return InfeasibleReason.INVALID
+    return None
 
 
 def _search_group(
-    problem: Problem, group: CandidateGroup, evaluator: Evaluator, acc: _Accumulator, dominance: bool,
+    problem: Problem, group: CandidateGroup, steps: StepModel, acc: _Accumulator, dominance: bool,
 ) -> None:
     stats = acc.stats
     stats.groups += 1
     frugal = group.members[0]
-    verdict = evaluator.check(problem, frugal)
+    verdict = _check(problem, frugal, steps)
     stats.checked += 1
-    if verdict is not None and verdict.is_memory:
+    if verdict is InfeasibleReason.MEMORY:
         stats.groups_pruned += 1
         acc.reject(verdict, len(group.members))
         return
@@ -189,26 +239,49 @@ def _search_group(
             if candidate in verdicts:
                 verdict = verdicts[candidate]
             else:
-                verdict = evaluator.check(problem, candidate)
+                verdict = _check(problem, candidate, steps)
                 stats.checked += 1
             if verdict is not None:
                 acc.reject(verdict)
                 continue
-            _evaluate(problem, candidate, evaluator, acc)
+            _evaluate(problem, candidate, steps, acc)
             if dominance:
                 # More recomputation only adds work: the rest of the ladder cannot be faster.
                 stats.dominated += len(ladder) - index - 1
                 break
 
 
-def _evaluate(problem: Problem, candidate: Candidate, evaluator: Evaluator, acc: _Accumulator) -> None:
+def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Accumulator) -> None:
     acc.stats.evaluated += 1
-    result = evaluator.evaluate(problem, candidate)
-    if isinstance(result, Infeasible):
-        acc.reject(result)
+    try:
+        result = steps.estimate_step(problem.model, problem.system, problem.ranks,
+                                     problem.parallel_plan(candidate), problem.job.seq_len,
+                                     problem.job.precision, topology=problem.topology)
+    except InfeasiblePlanError as error:
+        acc.reject(error.reason)
+        return
+    if not result.fits:
+        acc.reject(InfeasibleReason.MEMORY)
         return
     acc.stats.feasible += 1
     acc.add(plan_outcome(problem, candidate, result))
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector during a search (or several: ``trnsim compare``).
+
+    An evaluation makes no reference cycles (reference counting frees its objects), but it fills
+    caches with many long-lived objects, and each full collection walks all of them: measured on
+    ``trnsim compare``, about half its time went to collections that found nothing to free.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def count_candidates(problems: Sequence[Problem], space: SearchSpace) -> int:
@@ -218,17 +291,18 @@ def count_candidates(problems: Sequence[Problem], space: SearchSpace) -> int:
 
 def search_plans(
     problems: Problem | Sequence[Problem],
-    evaluator: Evaluator,
     space: SearchSpace | None = None,
     top_k: int = 5,
     progress: ProgressCallback | None = None,
     recompute_dominance: bool = True,
+    steps: StepModel | None = None,
 ) -> SearchResult:
     """Search every problem's plans (typically one model and system at several rank counts).
 
+    ``steps`` times the plans: the cluster model (:mod:`trnsim.cluster.step`) unless given.
     With ``recompute_dominance`` (the default), only the least recomputation that fits is
     evaluated for each otherwise-equal plan: recomputation only adds work, so more of it is never
-    faster. Turn it off for an evaluator where that does not hold.
+    faster. Turn it off for a step model where that does not hold.
 
     Raises :class:`NoFeasiblePlanError` with the rejection counts when no plan is feasible.
     """
@@ -236,15 +310,17 @@ def search_plans(
     if not problem_list:
         raise NoFeasiblePlanError("nothing to search: no rank count was given")
     space = space or SearchSpace()
+    step_model: StepModel = cluster_step if steps is None else steps
     objective = problem_list[0].job.objective
     acc = _Accumulator(objective, max(1, top_k))
     started = time.perf_counter()
-    for problem in problem_list:
-        for group in candidate_groups(problem, space):
-            _search_group(problem, group, evaluator, acc, recompute_dominance)
-            acc.stats.candidates += len(group.members)
-            if progress is not None:
-                progress(len(group.members))
+    with collector_paused():
+        for problem in problem_list:
+            for group in candidate_groups(problem, space):
+                _search_group(problem, group, step_model, acc, recompute_dominance)
+                acc.stats.candidates += len(group.members)
+                if progress is not None:
+                    progress(len(group.members))
     acc.stats.elapsed_s = time.perf_counter() - started
     if not acc.top:
         raise NoFeasiblePlanError(_no_plan_message(problem_list, acc.stats, space))

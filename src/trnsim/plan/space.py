@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate, Recompute
 from trnsim.plan.choices import SpaceProfile as SpaceProfile  # re-exported: its old home
-from trnsim.plan.problem import ModelShape, Problem
+from trnsim.plan.problem import Problem
+from trnsim.workload.config import ModelConfig
 
 
 class SearchSpace(BaseModel):
@@ -99,7 +100,7 @@ def _divides(a: int, b: int) -> bool:
     return b % a == 0
 
 
-def _tp_ok(model: ModelShape, tp: int) -> bool:
+def _tp_ok(model: ModelConfig, tp: int) -> bool:
     kv = model.num_kv_heads
     return _divides(tp, model.num_heads) and (_divides(tp, kv) or _divides(kv, tp))
 
@@ -117,7 +118,8 @@ def _structures(problem: Problem, space: SearchSpace) -> Iterator[tuple[int, int
         d for d in range(1, model.num_layers + 1)
         if ranks % d == 0 and (not space.even_layers or _balanced_stages(d, model.num_layers))
     )
-    eps = space.ep or _powers_of_two_up_to(model.num_experts)
+    experts = max(1, model.num_experts)  # a dense model counts as one expert
+    eps = space.ep or _powers_of_two_up_to(experts)
     for tp in tps:
         if tp > tp_limit or not _divides(tp, ranks) or not _tp_ok(model, tp):
             continue
@@ -131,7 +133,7 @@ def _structures(problem: Problem, space: SearchSpace) -> Iterator[tuple[int, int
                 if not _divides(dp, job.global_batch):
                     continue
                 for ep in eps:
-                    if not _divides(ep, model.num_experts) or not _divides(ep, dp):
+                    if not _divides(ep, experts) or not _divides(ep, dp):
                         continue
                     for v in space.interleave:
                         if v > 1 and pp == 1:

@@ -8,7 +8,7 @@ from rich.table import Table
 from trnsim.cluster.error_band import bands_overlap
 from trnsim.plan.claims import ClaimCheck
 from trnsim.plan.compare import Comparison
-from trnsim.plan.economics import PlanOutcome
+from trnsim.plan.economics import PlanOutcome, chip_power
 from trnsim.plan.search import SearchResult
 from trnsim.report.entries import Entry
 
@@ -43,13 +43,13 @@ def plans_table(result: SearchResult) -> Table:
 
 def breakdown_table(result: SearchResult) -> Table:
     """Where each top plan's step time goes (milliseconds per component)."""
-    components = sorted({k for o in result.top for k, v in o.estimate.breakdown_s.items() if v > 0})
+    components = sorted({k for o in result.top for k, v in o.estimate.breakdown.items() if v > 0})
     table = Table(title="Step-time breakdown (ms)")
     table.add_column("#", justify="right")
     for component in components:
         table.add_column(component.replace("_", " "), justify="right")
     for i, o in enumerate(result.top, 1):
-        table.add_row(str(i), *(f"{o.estimate.breakdown_s.get(c, 0.0) * 1e3:,.0f}" for c in components))
+        table.add_row(str(i), *(f"{o.estimate.breakdown.get(c, 0.0) * 1e3:,.0f}" for c in components))
     return table
 
 
@@ -155,8 +155,8 @@ def comparison_notes(comparison: Comparison, equal_budget: bool = False) -> list
         if note:
             notes.append(f"{row.system.name}: {note}")
     estimated = [row.system.name for row in comparison.rows
-                 if row.system.power_w_per_chip is not None
-                 and row.system.power_confidence not in (None, "published")]
+                 if (power := chip_power(row.system)) is not None
+                 and power.confidence not in (None, "published")]
     if estimated:
         notes.append(f"≈ MWh: the power per chip of {', '.join(estimated)} is not published "
                      "(confidence in the prices and power table)")
@@ -178,10 +178,11 @@ def prices_table(comparison: Comparison) -> Table:
         else:
             price = f"{s.price_usd_per_node_hour:,.2f}"
             date, price_source = s.price_date or "undated", s.price_source or "no source"
-        if s.power_w_per_chip is None:
+        chip = chip_power(s)
+        if chip is None:
             power, power_source = "unknown", "no power in the catalog: energy not reported"
         else:
-            power, power_source = f"{s.power_w_per_chip:,.0f}", s.power_note or "no source"
+            power, power_source = f"{chip.watts:,.0f}", chip.note or "no source"
         table.add_row(s.name, price, date, power, f"{price_source}; {power_source}")
     return table
 

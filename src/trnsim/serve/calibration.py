@@ -3,14 +3,17 @@
 Each row of ``neuron_trn2_inference.csv`` (bundled in ``trnsim/data/calibration``) becomes a
 :class:`ServeConfig`; trnsim predicts its TTFT and TPOT three ways:
 
-* ``mechanisms``: the named mechanisms only (chip-model op times, collectives on the topology),
-  every fixed overhead of ``serving.toml`` set to zero — the figure before any calibration;
-* ``in-sample``: with the shipped overheads (fitted on this same file);
-* ``leave-one-out``: with overheads refitted on the other rows only, then applied to this one.
+* ``mechanisms``: the named mechanisms only (chip-model op times, collectives on the topology, the
+  closed-loop client's queueing of the row's concurrency), every fixed cost of ``serving.toml``
+  set to zero — the figure before any calibration;
+* ``in-sample``: with the shipped fixed costs (the host step cost is fitted on this same file);
+* ``leave-one-out``: with the host step cost refitted on the other rows only, then applied to
+  this one.
 
-The fit (:func:`fit_overheads`): TPOT = base + step_s + n_coll · collective_s, least squares on
-relative error over the rows (both ≥ 0); TTFT = base + n_coll · collective_s + request_s, with
-request_s the mean relative-weighted residual (≥ 0).
+The rows were measured by benchmark clients keeping ``concurrency`` requests in flight, so the
+TTFT compared is the closed-loop one (:func:`trnsim.serve.estimate.closed_loop_ttft`). The fit
+(:func:`fit_step_cost`): one constant, the host cost of a graph execution, least squares on the
+relative TPOT error (≥ 0); TTFT is not fitted (it pays that cost once per context encoding).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from trnsim.serve.estimate import estimate_serving
 from trnsim.serve.params import Overheads, load_serving_params
 from trnsim.workload.models import load_model
 
-__all__ = ["FILE", "ServingCase", "ServingRow", "fit_overheads", "load_serving_cases", "validate_serving"]
+__all__ = ["FILE", "ServingCase", "ServingRow", "fit_step_cost", "load_serving_cases", "validate_serving"]
 
 FILE = "neuron_trn2_inference.csv"
 #: The file's model names and their presets (the dimensions in the file's header are theirs).
@@ -48,13 +51,13 @@ class ServingCase:
 
 @dataclass(frozen=True)
 class ServingRow:
-    """Predicted TTFT/TPOT of one case three ways, and the collective calls they count."""
+    """Predicted TTFT/TPOT of one case three ways, and how often each pays the host step cost."""
 
     case: ServingCase
     base_ttft_s: float
     base_tpot_s: float
-    ttft_calls: float
-    tpot_calls: float
+    ttft_steps: float
+    tpot_steps: float
     in_sample: tuple[float, float]
     held_out: tuple[float, float]
 
@@ -88,48 +91,44 @@ def load_serving_cases(text: str | None = None) -> list[ServingCase]:
 
 def _predict(case: ServingCase, over: Overheads) -> tuple[float, float]:
     r = estimate_serving(case.config, overheads=over)
-    return r.ttft_s, r.tpot_s
+    return r.ttft_closed_loop_s, r.tpot_s
 
 
-def _zero(calls: float = 0.0) -> Overheads:
-    return Overheads(0.0, calls, 0.0, "none", "mechanisms only")
+def _with_step(step_s: float, shipped: Overheads, zero: bool = False) -> Overheads:
+    if zero:
+        return Overheads(step_s, 0.0, 0.0, "none", "mechanisms only")
+    return Overheads(step_s, shipped.collective_s, shipped.request_s, "fitted", f"fitted on {FILE}")
 
 
-def fit_overheads(bases: list[tuple[float, float, float, float]],
-                  measured: list[tuple[float, float]]) -> Overheads:
-    """Fit step_s, collective_s (on TPOT) and request_s (on TTFT) to rows of
-    (base_ttft, base_tpot, ttft_calls, tpot_calls) against measured (ttft, tpot)."""
-    a = np.array([[1.0 / m[1], b[3] / m[1]] for b, m in zip(bases, measured, strict=True)])
+def fit_step_cost(bases: list[tuple[float, float, float, float]],
+                  measured: list[tuple[float, float]]) -> float:
+    """The host step cost (≥ 0) that best fits TPOT in relative error, from rows of
+    (base_ttft, base_tpot, ttft_steps, tpot_steps) against measured (ttft, tpot)."""
+    a = np.array([b[3] / m[1] for b, m in zip(bases, measured, strict=True)])
     y = np.array([(m[1] - b[1]) / m[1] for b, m in zip(bases, measured, strict=True)])
-    step, coll = np.linalg.lstsq(a, y, rcond=None)[0] if len(y) >= 2 else (y[0] * measured[0][1], 0.0)
-    if coll < 0:  # refit the step cost alone, with the per-collective cost at its bound
-        coll, step = 0.0, float(np.sum(a[:, 0] * y) / np.sum(a[:, 0] ** 2))
-    if step < 0:
-        step = 0.0
-        coll = max(0.0, float(np.sum(a[:, 1] * y) / np.sum(a[:, 1] ** 2)))
-    weights = np.array([1.0 / m[0] ** 2 for m in measured])
-    resid = np.array([m[0] - b[0] - b[2] * coll for b, m in zip(bases, measured, strict=True)])
-    request = max(0.0, float(np.sum(weights * resid) / np.sum(weights)))
-    return Overheads(float(step), float(coll), request, "fitted", f"fitted on {FILE}")
+    if not np.any(a):
+        return 0.0
+    return max(0.0, float(np.sum(a * y) / np.sum(a * a)))
 
 
 def validate_serving(cases: list[ServingCase] | None = None) -> tuple[list[ServingRow], Overheads]:
     """Per-row predictions (mechanisms only, in-sample, leave-one-out) and the all-row fit."""
     cases = cases if cases is not None else load_serving_cases()
+    shipped = load_serving_params().overheads["trainium"]
     bases: list[tuple[float, float, float, float]] = []
     for case in cases:
-        ttft, tpot = _predict(case, _zero())
-        ttft_c, tpot_c = _predict(case, _zero(1.0))
-        bases.append((ttft, tpot, ttft_c - ttft, tpot_c - tpot))
+        ttft, tpot = _predict(case, _with_step(0.0, shipped, zero=True))
+        ttft_1, tpot_1 = _predict(case, _with_step(1.0, shipped, zero=True))
+        bases.append((ttft, tpot, ttft_1 - ttft, tpot_1 - tpot))
     measured = [(c.ttft_s, c.tpot_s) for c in cases]
-    shipped = load_serving_params().overheads["trainium"]
-    full = fit_overheads(bases, measured)
+    full = _with_step(fit_step_cost(bases, measured), shipped)
     rows = []
     for i, case in enumerate(cases):
         others = [j for j in range(len(cases)) if j != i]
         held = full
         if others:
-            held = fit_overheads([bases[j] for j in others], [measured[j] for j in others])
+            step = fit_step_cost([bases[j] for j in others], [measured[j] for j in others])
+            held = _with_step(step, shipped)
         rows.append(ServingRow(case, bases[i][0], bases[i][1], bases[i][2], bases[i][3],
                                _predict(case, shipped), _predict(case, held)))
     return rows, full

@@ -2,7 +2,13 @@
 
 * TTFT (one request, no queueing) = the prefill ops of the prompt on one replica (all pipeline
   stages in turn) + its TP collectives (sequence parallel: an all-gather and a reduce-scatter per
-  sub-layer) + pipeline sends + the runtime's per-request and per-collective fixed costs.
+  sub-layer) + pipeline sends + the host cost of one graph execution (the context encoding is
+  one, as a decode step is) and the runtime's per-request and per-collective fixed costs.
+* Closed-loop TTFT: what a benchmark client keeping ``C`` requests in flight measures. Requests
+  of equal lengths finish together, so ``C`` new ones arrive together; the runtime encodes
+  ``b`` prompts per graph execution (``serving.toml [runtime]``), and a step's first tokens are
+  returned when the step ends: every request waits for all ``C`` prompts, in ``ceil(C / b)``
+  executions: ``C × (ops + collectives) + ceil(C / b) × fixed costs``.
 * TPOT = one decode step at ``concurrency`` requests, at the mean context of the O steps
   (``I + (O − 1) / 2``: attention time is linear in the context, so the mean step is the step at
   the mean context): the decode ops, one all-reduce per sub-layer of ``C × hidden`` BF16 values
@@ -29,7 +35,7 @@ from trnsim.serve.memory import ServeMemory, serve_memory
 from trnsim.serve.ops import decode_ops, prefill_ops, prefill_tokens
 from trnsim.serve.params import Overheads, load_serving_params
 
-__all__ = ["DecodeStep", "ServeResult", "decode_step", "estimate_serving"]
+__all__ = ["DecodeStep", "ServeResult", "closed_loop_ttft", "decode_step", "estimate_serving"]
 
 _ACT = 2
 
@@ -57,6 +63,8 @@ class ServeResult:
     config: ServeConfig
     ttft_s: float
     tpot_s: float
+    #: TTFT under a closed-loop client keeping ``concurrency`` requests in flight (module docstring).
+    ttft_closed_loop_s: float
     prefill_parts_s: dict[str, float]
     decode: DecodeStep
     memory: ServeMemory
@@ -85,7 +93,7 @@ class ServeResult:
             "tp": c.tp, "pp": c.pp, "ep": c.ep, "replicas": c.replicas, "concurrency": c.concurrency,
             "input_tokens": c.input_tokens, "output_tokens": c.output_tokens,
             "weight_bytes": c.weight_bytes, "kv_bytes": c.kv_bytes,
-            "ttft_s": self.ttft_s, "tpot_s": self.tpot_s,
+            "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "ttft_closed_loop_s": self.ttft_closed_loop_s,
             "output_tokens_per_s_per_user": self.tokens_per_s_per_user,
             "output_tokens_per_s": self.output_tokens_per_s,
             "prefill_breakdown_s": self.prefill_parts_s,
@@ -192,7 +200,17 @@ def _prefill(config: ServeConfig, topology: TopologySpec, over: Overheads) -> di
         calls = passes * 4 * model.num_layers
     if pp_group.levels:
         comm += passes * (config.pp - 1) * collective_time(Collective.SEND_RECV, act / tp, pp_group).time_s
-    return {"ops": ops_s, "tp_comm": comm, "overhead": over.request_s + calls * over.collective_s}
+    # The context encoding is one graph execution: it pays the host's per-execution cost.
+    fixed = over.step_s + over.request_s + calls * over.collective_s
+    return {"ops": ops_s, "tp_comm": comm, "overhead": fixed}
+
+
+def closed_loop_ttft(parts: dict[str, float], concurrency: int, context_batch: int) -> float:
+    """TTFT when ``concurrency`` equal requests arrive together and ``context_batch`` prompts share
+    one context-encoding execution: all prompts' work, and the fixed costs once per execution."""
+    executions = -(-concurrency // context_batch)
+    work = sum(v for k, v in parts.items() if k != "overhead")
+    return concurrency * work + executions * parts["overhead"]
 
 
 def _economics(config: ServeConfig, tokens_per_s: float) -> tuple[float | None, float | None]:
@@ -216,8 +234,10 @@ def estimate_serving(config: ServeConfig, topology: TopologySpec | None = None,
     ``overheads`` replaces the fixed costs of ``serving.toml`` (calibration refits them).
     """
     topo = topology or topology_for_system(config.system, config.system.name)
-    over = overheads or load_serving_params().for_chip(config.system.chip)
+    params = load_serving_params()
+    over = overheads or params.for_chip(config.system.chip)
     parts = _prefill(config, topo, over)
+    closed = closed_loop_ttft(parts, config.concurrency, params.context_batch_for(config.system.chip))
     context = config.input_tokens + (config.output_tokens - 1) // 2
     spec = config.speculation
     if spec is None:
@@ -237,7 +257,8 @@ def estimate_serving(config: ServeConfig, topology: TopologySpec | None = None,
         notes.append(f"prefill padded to {prefill_tokens(config.input_tokens, config.tp)} tokens "
                      f"(a multiple of tp={config.tp} for sequence parallelism)")
     return ServeResult(
-        config=config, ttft_s=sum(parts.values()), tpot_s=tpot, prefill_parts_s=parts, decode=step,
+        config=config, ttft_s=sum(parts.values()), tpot_s=tpot, ttft_closed_loop_s=closed,
+        prefill_parts_s=parts, decode=step,
         memory=memory, max_concurrency=memory.max_concurrency, cost_per_million_tokens_usd=cost,
         energy_per_token_j=energy, notes=tuple(notes),
     )

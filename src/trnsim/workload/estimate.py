@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trnsim.devicetime.ops import OpClass, Phase
+from trnsim.devicetime.param_passes import load_param_passes
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.timing import DeviceStepTime, Method, time_step
 from trnsim.errors import ConfigError
@@ -179,7 +180,7 @@ def estimate_device_step(
                                         expert_dp if zero_stage >= 1 else 1)
     times = time_step(graph, chip, method, ranks_per_chip, optimizer_ops=optimizer_ops)
     memory = estimate_memory(model, shard, dp, zero_stage, micro_batch, seq_len, precision, recompute,
-                             inflight_microbatches, flash_attention)
+                             inflight_microbatches, flash_attention, param_passes=load_param_passes(chip))
     rank = RankView(chip, ranks_per_chip)
     return DeviceEstimate(
         model=model, device=name, chip=chip, ranks_per_chip=ranks_per_chip, shard=shard,

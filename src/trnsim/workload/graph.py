@@ -553,16 +553,23 @@ _EPILOGUES = (("rope", "qkv"), ("swiglu", "fc1"), ("gelu", "fc1"), ("swiglu.bwd"
 _EPILOGUES_TP1 = (("attn_residual", "out_proj"), ("mlp_residual", "fc2"))
 
 
+def _epilogue_producers(tp: int) -> dict[str, str]:
+    """Consumer name -> the GEMM it reads, for plain, ``expert.`` and ``shared.`` ops."""
+    pairs = _EPILOGUES + (_EPILOGUES_TP1 if tp == 1 else ())
+    return {prefix + consumer: prefix + producer
+            for prefix in ("", "expert.", "shared.") for consumer, producer in pairs}
+
+
+_PRODUCERS = {True: _epilogue_producers(1), False: _epilogue_producers(2)}
+
+
 def _mark_epilogues(ops: list[Op], tp: int) -> list[Op]:
     """Name, on each op that may run as a GEMM epilogue, the GEMM it reads (see :data:`_EPILOGUES`)."""
-    pairs = _EPILOGUES + (_EPILOGUES_TP1 if tp == 1 else ())
+    producers = _PRODUCERS[tp == 1]
     out = []
     for op in ops:
-        for prefix in ("", "expert.", "shared."):
-            base = op.name.removeprefix(prefix) if op.name.startswith(prefix) else None
-            producer = next((p for c, p in pairs if base == c), None) if base is not None else None
-            if producer and op.op_class is OpClass.ELEMENTWISE:
-                op = replace(op, epilogue_of=prefix + producer)
-                break
+        producer = producers.get(op.name)
+        if producer is not None and op.op_class is OpClass.ELEMENTWISE:
+            op = replace(op, epilogue_of=producer)
         out.append(op)
     return out

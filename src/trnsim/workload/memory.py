@@ -8,6 +8,14 @@ weights as well (Rajbhandari et al. 2020), over the dp·cp ranks that hold the s
 data-parallel group with context parallelism). Expert parameters are split over the expert
 data-parallel group, dp·cp / ep ranks.
 
+A framework precision mode with FP32 parameters under ``torch.autocast`` (NeuronX Distributed's
+"Autocast:BF16 + FP32 optimizer" on Trainium, ``devicetime/data/param_passes/``) holds other bytes
+than Megatron-LM's BF16 working weights: the FP32 parameters themselves (``param_bytes``), the BF16
+cast of every weight that autograd saves for the backward GEMMs (``compute_bytes``; the time model
+reuses it in the backward rather than casting again), and the FP32 ``.grad`` (``grad_bytes``). The
+ZeRO-1 optimizer of torch-xla/NxD still clones its FP32 shard of the parameters beside Adam's two
+moments, so the optimizer stays 12 bytes per sharded parameter.
+
 Activations are the tensors :func:`~trnsim.workload.graph.build_step` saves for the backward
 pass, times the micro-batches in flight (a 1F1B pipeline's first stage holds pp of them).
 Temporary buffers: the largest single gradient tensor the backward pass writes, the layer a full
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from trnsim.devicetime.param_passes import ParamPasses
 from trnsim.errors import ConfigError
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.graph import build_step
@@ -109,8 +118,13 @@ def estimate_memory(
     inflight_microbatches: float = 1.0,
     flash_attention: bool = True,
     fp32_grad_accumulation: bool = True,
+    param_passes: ParamPasses | None = None,
 ) -> MemoryBreakdown:
-    """Peak memory of one rank for a shard, a data-parallel size and a ZeRO stage (0-3)."""
+    """Peak memory of one rank for a shard, a data-parallel size and a ZeRO stage (0-3).
+
+    ``param_passes``: the chip family's precision mode (:func:`~trnsim.devicetime.param_passes.
+    load_param_passes`), None for BF16 working weights with FP32 gradients (Megatron-LM).
+    """
     if zero_stage not in (0, 1, 2, 3):
         raise ConfigError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage}")
     if dp < 1 or inflight_microbatches < 1:
@@ -129,8 +143,12 @@ def estimate_memory(
         return bytes_per_param * (dense + expert)
 
     weight_bytes = 2 + (1 if precision is Precision.FP8 else 0)
+    grad_bytes = 4 if fp32_grad_accumulation else 2
+    if param_passes is not None:  # FP32 parameters + their saved BF16 casts; FP32 .grad
+        weight_bytes = param_passes.param_bytes + param_passes.compute_bytes
+        grad_bytes = param_passes.grad_bytes
     weights = split(weight_bytes, 3)
-    grads = split(4 if fp32_grad_accumulation else 2, 2)
+    grads = split(grad_bytes, 2)
     optimizer = split(_OPTIMIZER_BYTES, 1)
     activations = graph.activation_bytes * inflight_microbatches
     largest_grad = graph.largest_written_bytes

@@ -81,6 +81,18 @@ def nc_matmul(
                 f"{', '.join(sorted(_MATMUL_DTYPES))})",
                 "unsupported_dtype",
             )
+    # float8_e4m3fn (OCP) is a v4 format and is not mixed with the legacy float8_e4m3 (nki-api.md §3.5)
+    if "float8_e4m3fn" in (s_name, m_name):
+        if spec.nc_version < 4:
+            sim.fail(
+                instr,
+                f"float8_e4m3fn operands need NeuronCore-v4 (trn3); target {spec.name} is "
+                f"NeuronCore-v{spec.nc_version} (use float8_e4m3)",
+                "unsupported_dtype",
+            )
+        if "float8_e4m3" in (s_name, m_name):
+            rule = "float8_e4m3fn cannot be mixed with float8_e4m3 in one matmul"
+            sim.fail(instr, rule, "unsupported_dtype")
     s_fp32 = s_name == "float32"
     if s_fp32 != (m_name == "float32") and not is_transpose:
         sim.fail(
