@@ -222,6 +222,11 @@ class LoopFrame:
     writes: dict[int, WriteSet] = field(default_factory=dict)
 
 
+#: Reuse instruction templates (checks passed for a layout/dtype combination); tests turn it off to
+#: compare against the uncached path.
+CACHE_TEMPLATES = True
+
+
 @dataclass
 class Simulation:
     """One kernel launch being simulated (see module docstring)."""
@@ -257,6 +262,9 @@ class Simulation:
     last_mask: Any = None
     #: PSUM regions written by matmuls of an open accumulation group, per allocation
     psum_groups: dict[int, list[Region]] = field(default_factory=dict)
+    #: instruction templates whose checks passed: (opcode, operand layouts, dtypes, flags) -> the
+    #: derived sizes, so a loop's later iterations skip re-checking (see ``CACHE_TEMPLATES``)
+    templates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     depth: int = 0  # sub-kernel nesting
     values: bool = field(init=False, default=True)
