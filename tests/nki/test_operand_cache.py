@@ -162,3 +162,25 @@ def test_a_template_does_not_hide_a_changed_invalid_operand(bad: int, message: s
     a, b = _matmul_args()
     with pytest.raises(KernelError, match=message):
         trace_kernel(matmul_changing_operands, a, b, bad, target="trn1", timing_only=True)
+
+
+def test_templates_keep_a_blocked_matmul_trace_and_timeline(request: pytest.FixtureRequest) -> None:
+    """Result tiles (``allocate_tile``'s template: size and spill record per buffer/shape/dtype) and
+    matmul templates on a whole kernel: the same instructions, spill traffic and simulated time."""
+    from trnsim.core import simulate_trace
+    from trnsim.kernels import registry
+
+    kernel = registry.get("matmul_fully_blocked")
+    args = kernel.make_args({"m": 256, "k": 1024, "n": 1024}, "bfloat16")
+    cached = trace_kernel(kernel.kernel, *args, target="trn1", timing_only=True)
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(kernel.kernel, *args, target="trn1", timing_only=True)
+    assert _records(cached) == _records(fresh)
+    assert (cached.spill_save_bytes, cached.spill_reload_bytes) == (
+        fresh.spill_save_bytes,
+        fresh.spill_reload_bytes,
+    )
+    timed, reference = simulate_trace(cached, "trn1"), simulate_trace(fresh, "trn1")
+    assert timed.latency_ns == reference.latency_ns
+    assert timed.engine_busy_ns == reference.engine_busy_ns
+    assert timed.critical_path_ns == reference.critical_path_ns
