@@ -33,6 +33,11 @@ OFF_GRID = [
     ("rmsnorm", "bfloat16", {"rows": 512, "hidden": 2048}),
     ("rmsnorm", "bfloat16", {"rows": 2048, "hidden": 6144}),
     ("cross_entropy", "bfloat16", {"tokens": 512, "vocab": 16384}),
+    # Decode slices of the serving calibration runs at high TP: narrow K (405B out_proj at TP64),
+    # wide N (405B fc2), and the 8B at TP8 with 2 requests.
+    ("decode_matmul", "bfloat16", {"m": 1, "k": 256, "n": 16384}),
+    ("decode_matmul", "bfloat16", {"m": 1, "k": 896, "n": 16384}),
+    ("decode_matmul", "bfloat16", {"m": 2, "k": 4096, "n": 3584}),
 ]
 
 

@@ -40,6 +40,7 @@ from trnsim.cluster.traffic import (
     pp_send_s,
     tp_comm,
 )
+from trnsim.devicetime.efficiency import selective_recompute_reruns
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -244,6 +245,16 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                 dgrad += seconds
             elif name in _COLPAR_WGRAD:
                 wgrad += seconds
+        # A framework that checkpoints the attention core under selective recomputation runs the
+        # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core);
+        # backward time, but not a window for the CP ring (the rerun carries its own ring).
+        if recompute is Recompute.SELECTIVE and flash:
+            reruns = selective_recompute_reruns(ops, system.chip)
+            for seconds in time_ops(reruns, system):
+                bwd += seconds
+                row = rows.setdefault(attention.value, [0.0, 0.0, 0.0, 0.0])
+                row[0] += seconds
+                row[3] += seconds
         # only the keys a stage reads (a class missing from the graph reads as 0.0, as before)
         sums = {(True, None): fwd, (False, None): bwd, (True, matmul): matmul_fwd,
                 (False, matmul): matmul_bwd, (True, attention): attention_fwd,

@@ -22,7 +22,7 @@ from typing import Protocol
 from trnsim.devicetime import kernel_path
 from trnsim.devicetime.analytic import analytic_time_s
 from trnsim.devicetime.cache import LatencyCache, default_cache
-from trnsim.devicetime.efficiency import clear_loaded_efficiency, load_efficiency
+from trnsim.devicetime.efficiency import clear_loaded_efficiency, load_efficiency, selective_recompute_reruns
 from trnsim.devicetime.fusion import apply_fusion, clear_loaded_fusion, load_fusion
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.devicetime.param_passes import clear_loaded_param_passes, load_param_passes, param_pass_ops
@@ -295,6 +295,12 @@ class _HasOps(Protocol):
     @property
     def optimizer_ops(self) -> Sequence[Op]: ...
 
+    @property
+    def recompute(self) -> object: ...  # the workload's Recompute (a str enum; devicetime sits below it)
+
+    @property
+    def flash_attention(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class DeviceStepTime:
@@ -343,8 +349,12 @@ def time_step(graph: _HasOps, chip: ChipSpec | SystemSpec, method: Method | str 
     rules = load_fusion(_rank(chip, ranks_per_chip).chip)
     effects = apply_fusion(graph.ops, [t.seconds for t in alone], rules)
     compute = tuple(OpTime(t.op, e.seconds, t.method) for t, e in zip(alone, effects, strict=True))
-    # The precision mode's passes over the rank's weights and gradients (param_passes.py).
-    passes = param_pass_ops(graph.params.total, load_param_passes(_rank(chip, ranks_per_chip).chip))
+    # The precision mode's passes over the rank's weights and gradients (param_passes.py), and the
+    # flash forwards a framework's selective recomputation runs again (efficiency.py).
+    rank_chip = _rank(chip, ranks_per_chip).chip
+    passes = param_pass_ops(graph.params.total, load_param_passes(rank_chip))
+    if str(graph.recompute) == "selective" and graph.flash_attention:
+        passes += selective_recompute_reruns(graph.ops, rank_chip)
     compute += tuple(time_op_detailed(op, chip, method, ranks_per_chip) for op in passes)
     saved: dict[OpClass, tuple[float, float]] = {}
     for t, e in zip(alone, effects, strict=True):
