@@ -20,7 +20,7 @@ from trnsim.cluster.step import clear_cache
 from trnsim.devicetime.timing import clear_memo
 from trnsim.hardware.catalog import load_system
 from trnsim.plan.search import collector_paused
-from trnsim.workload.graph import build_step
+from trnsim.workload.graph import clear_cache as clear_graphs
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Recompute
 
@@ -30,7 +30,7 @@ SEQ_LEN = 4096
 def _clear() -> None:
     clear_cache()
     clear_memo()
-    build_step.cache_clear()
+    clear_graphs()
 
 
 def _plans(ranks: int) -> list[object]:
