@@ -200,7 +200,10 @@ def overlay(overrides: Mapping[str, Mapping[str, Any]], origin: str) -> Iterator
 
     ``overrides`` maps a file (``"efficiency/a100"``) to its overridden keys; ``origin`` is
     recorded as the source of every value changed. Loaders key their memos on
-    :func:`overlay_token`, so nothing loaded outside the block is reused inside it or after.
+    :func:`overlay_token`, so no file loaded outside the block is reused inside it or after; results
+    cached above the loaders by catalog object (the cluster's step caches) are not: clear them on
+    the way in and out (``devicetime.timing.clear_memo``, ``cluster.step.clear_cache``), as
+    ``cli/scaled_catalog.py`` does. A catalog override changes the catalog objects themselves.
     """
     _OVERLAYS.append((overrides, origin))
     _NEXT_TOKEN[0] += 1
