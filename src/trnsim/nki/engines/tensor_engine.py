@@ -206,6 +206,27 @@ def _matmul_execute(
         "transpose": bool(is_transpose),
         "perf_mode": str(getattr(perf_mode, "name", perf_mode) or "none"),
     }
+    if (
+        runtime.CACHE_TEMPLATES
+        and not sim.values
+        and mask is None
+        and not api
+        and stationary.oob is None
+        and moving.oob is None
+        and dst.oob is None
+        and not stationary.index_tiles
+        and not moving.index_tiles
+    ):
+        # timing-only, unmasked, in bounds: what :func:`execute` does for checked SBUF operands
+        # into PSUM (no PSUM input, no values), without its generic steps
+        sim.last_mask = None
+        inputs = (stationary.operand("stationary"), moving.operand("moving"))
+        if sim.loops:
+            sim.check_read(instr, inputs[0].region, False)
+            sim.check_read(instr, inputs[1].region, False)
+            if not accumulate:
+                sim.note_write(dst.region(), False)
+        return sim.record(Engine.TENSOR, "nc_matmul", inputs, (dst.operand("dst"),), attrs)
     return execute(
         sim,
         instr,
