@@ -572,6 +572,7 @@ REDUCTION_OPS = {
     "min": "minimum",
     "prod": "multiply",
     "mean": "mean",
+    "var": "var",
     "all": "logical_and",
 }
 
@@ -586,7 +587,7 @@ def reduce(
     axes = isa.normalize_axes(sim, api, axis, x.ndim)
     shape = isa.reduced_shape(x.shape, axes, keepdims)
     op = REDUCTION_OPS[name]
-    dt = dtype or (np.float32 if name == "mean" and not is_float(x.dtype) else x.dtype)
+    dt = dtype or (np.float32 if name in ("mean", "var") and not is_float(x.dtype) else x.dtype)
     dst = new_tile(sim, api, shape, dt)
     instr = isa.tensor_reduce(sim, dst, op, x, axes, mask=mask, api=api, instr=api)
     return fresh(sim, dst, instr)
@@ -679,18 +680,7 @@ def dropout(x: Any, rate: Any, *, dtype: Any = None, mask: Any = None) -> Tensor
     sim = runtime.current("nl.dropout")
     isa.check_tensor(sim, "nl.dropout", x, "x")
     dst = new_tile(sim, "nl.dropout", x.shape, dtype or x.dtype)
-    keep = sim.rng.random(x.shape) >= float(rate) if sim.values and not isinstance(rate, Tensor) else None
-    instr = isa.execute(
-        sim,
-        "nl.dropout",
-        Engine.VECTOR,
-        "dropout",
-        dst,
-        [("data", x)],
-        lambda v: np.where(keep, v[0], 0) if keep is not None else v[0],
-        mask=mask,
-        attrs={"api": "nl.dropout"},
-    )
+    instr = isa.dropout(sim, dst, x, rate, mask=mask, api="nl.dropout", instr="nl.dropout")
     return fresh(sim, dst, instr)
 
 

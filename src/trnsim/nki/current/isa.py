@@ -267,6 +267,16 @@ def reciprocal(dst: Tensor, data: Any, name: str | None = None) -> None:
     )
 
 
+def dropout(dst: Tensor, data: Any, prob: Any, name: str | None = None) -> None:
+    """``dst = data`` with each element zeroed with probability ``prob`` (number or [P, 1] tile)."""
+    _isa.dropout(_sim("dropout"), dst, data, prob)
+
+
+def tensor_partition_reduce(dst: Tensor, op: Any, data: Any, name: str | None = None) -> None:
+    """``dst[0, ...] = op`` across the partitions of ``data`` (GpSimdE; ``nl.average`` too)."""
+    _isa.tensor_partition_reduce(_sim("tensor_partition_reduce"), dst, op, data)
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -595,7 +605,6 @@ for _name in (
     "nc_n_gather",
     "nonzero_with_count",
     "local_gather",
-    "tensor_partition_reduce",
     "sequence_bounds",
     "exponential",
     "activate2",
@@ -606,7 +615,6 @@ for _name in (
     "rand_set_state",
     "rand_get_state",
     "topk",
-    "dropout",
 ):
     globals()[_name] = _not_simulated(_name)
 

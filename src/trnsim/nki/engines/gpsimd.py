@@ -1,4 +1,5 @@
-"""GpSimdE instructions: ``iota``, ``affine_select`` (no PSUM access) and ``core_barrier``."""
+"""GpSimdE instructions: ``iota``, ``affine_select``, ``tensor_partition_reduce`` (no PSUM access)
+and ``core_barrier``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from trnsim.nki.alu import op_name
 from trnsim.nki.engines.execute import check_tensor, execute
 from trnsim.nki.runtime import Buffer, Simulation
 from trnsim.nki.tensor import Tensor
@@ -73,6 +75,51 @@ def affine_select(
         compute,
         mask=mask,
         attrs={"op": "select"},
+    )
+
+
+#: cross-partition reductions: name -> numpy reduction over axis 0 (nki-api.md §2.4: add, max,
+#: bitwise_or, bitwise_and; the current API adds average)
+_PARTITION_REDUCE = {
+    "add": np.sum,
+    "maximum": np.max,
+    "max": np.max,
+    "bitwise_or": np.bitwise_or.reduce,
+    "bitwise_and": np.bitwise_and.reduce,
+    "mean": np.mean,
+    "average": np.mean,
+}
+
+
+def tensor_partition_reduce(
+    sim: Simulation, dst: Tensor, op: Any, data: Any, *, mask: Any = None, instr: str = "nisa.tensor_partition_reduce"
+) -> Instruction:
+    """``dst[0, ...] = op`` over the partitions of ``data`` (GpSimdE): a [1, F...] result."""
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, dst, "dst")
+    name = op_name(op)
+    if name not in _PARTITION_REDUCE:
+        valid = "np.add, np.max, np.bitwise_or, np.bitwise_and, nl.average (current API)"
+        sim.fail(instr, f"op {op!r} is not a cross-partition reduction (valid: {valid})", "unsupported_reduce_op")
+    if Buffer.PSUM in (data.buffer, dst.buffer):
+        sim.fail(instr, "GpSimdE cannot access PSUM", "unsupported_memory")
+    if dst.shape[0] != 1 or dst.shape[1:] != data.shape[1:]:
+        sim.fail(
+            instr,
+            f"dst has shape {dst.shape}; the reduction of {data.shape} across partitions is "
+            f"{(1,) + tuple(data.shape[1:])}",
+            "shape_mismatch",
+        )
+    reduce = _PARTITION_REDUCE[str(name)]
+    bitwise = str(name).startswith("bitwise")
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].astype(np.int64) if bitwise else v[0]
+        return np.asarray(reduce(x, axis=0, keepdims=True))
+
+    return execute(
+        sim, instr, Engine.GPSIMD, "tensor_partition_reduce", dst, [("data", data)], compute, mask=mask,
+        attrs={"op": name},
     )
 
 

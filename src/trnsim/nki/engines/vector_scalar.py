@@ -757,3 +757,38 @@ def range_select(
         attrs={"op": "select", "reduce_op": rname},
         extra_outputs=extra,
     )
+
+
+def dropout(
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    prob: Any,
+    *,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.dropout",
+) -> Instruction:
+    """Zero each element of ``data`` with probability ``prob`` (a number or a [P, 1] tile).
+
+    The kept elements are not rescaled (the SDK's description of both ``nisa.dropout`` and
+    ``nl.dropout``); the random draw uses the launch's generator (``nl.random_seed``), so only
+    the statistics match the chip, not the bits.
+    """
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, dst, "dst")
+    srcs: list[tuple[str, Any]] = [("data", data)]
+    if isinstance(prob, Tensor):
+        _scalar_operand(sim, instr, prob, "prob", data.shape[0])
+        srcs.append(("prob", prob))
+    elif not is_number(prob):
+        sim.fail(instr, f"prob must be a number or a [P, 1] tile, got {type(prob).__name__}", "unsupported_operand")
+
+    def compute(v: list[Any]) -> Any:
+        p = _bcast(v[1], v[0].shape) if len(v) > 1 else np.float32(prob)
+        keep = sim.rng.random(v[0].shape, dtype=np.float32) >= p
+        return np.where(keep, v[0], np.float32(0))
+
+    return execute(
+        sim, instr, Engine.VECTOR, "dropout", dst, srcs, compute, mask=mask, attrs={"op": "dropout"}, api=api
+    )

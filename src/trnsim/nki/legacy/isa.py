@@ -376,6 +376,25 @@ def reciprocal(data: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> T
     return _impl.fresh(sim, dst, instr)
 
 
+def dropout(data: Any, prob: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """Zero each element with probability ``prob`` (a number or a [P, 1] tile): a new tile."""
+    sim = _sim("dropout")
+    _isa.check_tensor(sim, "nisa.dropout", data, "data")
+    dst = _impl.new_tile(sim, "nisa.dropout", data.shape, dtype or data.dtype)
+    instr = _isa.dropout(sim, dst, data, prob, mask=mask)
+    return _impl.fresh(sim, dst, instr)
+
+
+def tensor_partition_reduce(op: Any, data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """``op`` across the partitions of ``data`` (GpSimdE): a new [1, F...] tile."""
+    sim = _sim("tensor_partition_reduce")
+    _isa.check_tensor(sim, "nisa.tensor_partition_reduce", data, "data")
+    shape = (1,) + tuple(data.shape[1:])
+    dst = _impl.new_tile(sim, "nisa.tensor_partition_reduce", shape, dtype or data.dtype)
+    instr = _isa.tensor_partition_reduce(sim, dst, op, data, mask=mask)
+    return _impl.fresh(sim, dst, instr)
+
+
 def tensor_scalar_reduce(
     *,
     data: Any,

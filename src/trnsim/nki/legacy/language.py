@@ -245,6 +245,7 @@ max = _reduction("max")
 min = _reduction("min")
 prod = _reduction("prod")
 mean = _reduction("mean")
+var = _reduction("var")
 all = _reduction("all")
 
 
@@ -435,6 +436,7 @@ __all__ = [
     "uint8",
     "uint16",
     "uint32",
+    "var",
     "where",
     "zeros",
     "zeros_like",
