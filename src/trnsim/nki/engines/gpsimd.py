@@ -3,6 +3,7 @@ and ``core_barrier``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -80,7 +81,7 @@ def affine_select(
 
 #: cross-partition reductions: name -> numpy reduction over axis 0 (nki-api.md §2.4: add, max,
 #: bitwise_or, bitwise_and; the current API adds average)
-_PARTITION_REDUCE = {
+_PARTITION_REDUCE: dict[str, Callable[..., Any]] = {
     "add": np.sum,
     "maximum": np.max,
     "max": np.max,
@@ -92,7 +93,13 @@ _PARTITION_REDUCE = {
 
 
 def tensor_partition_reduce(
-    sim: Simulation, dst: Tensor, op: Any, data: Any, *, mask: Any = None, instr: str = "nisa.tensor_partition_reduce"
+    sim: Simulation,
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    *,
+    mask: Any = None,
+    instr: str = "nisa.tensor_partition_reduce",
 ) -> Instruction:
     """``dst[0, ...] = op`` over the partitions of ``data`` (GpSimdE): a [1, F...] result."""
     check_tensor(sim, instr, data, "data")
@@ -100,14 +107,16 @@ def tensor_partition_reduce(
     name = op_name(op)
     if name not in _PARTITION_REDUCE:
         valid = "np.add, np.max, np.bitwise_or, np.bitwise_and, nl.average (current API)"
-        sim.fail(instr, f"op {op!r} is not a cross-partition reduction (valid: {valid})", "unsupported_reduce_op")
+        sim.fail(
+            instr, f"op {op!r} is not a cross-partition reduction (valid: {valid})", "unsupported_reduce_op"
+        )
     if Buffer.PSUM in (data.buffer, dst.buffer):
         sim.fail(instr, "GpSimdE cannot access PSUM", "unsupported_memory")
     if dst.shape[0] != 1 or dst.shape[1:] != data.shape[1:]:
         sim.fail(
             instr,
             f"dst has shape {dst.shape}; the reduction of {data.shape} across partitions is "
-            f"{(1,) + tuple(data.shape[1:])}",
+            f"{(1, *data.shape[1:])}",
             "shape_mismatch",
         )
     reduce = _PARTITION_REDUCE[str(name)]

@@ -782,7 +782,8 @@ def dropout(
         _scalar_operand(sim, instr, prob, "prob", data.shape[0])
         srcs.append(("prob", prob))
     elif not is_number(prob):
-        sim.fail(instr, f"prob must be a number or a [P, 1] tile, got {type(prob).__name__}", "unsupported_operand")
+        got = type(prob).__name__
+        sim.fail(instr, f"prob must be a number or a [P, 1] tile, got {got}", "unsupported_operand")
 
     def compute(v: list[Any]) -> Any:
         p = _bcast(v[1], v[0].shape) if len(v) > 1 else np.float32(prob)

@@ -389,7 +389,7 @@ def tensor_partition_reduce(op: Any, data: Any, *, mask: Any = None, dtype: Any 
     """``op`` across the partitions of ``data`` (GpSimdE): a new [1, F...] tile."""
     sim = _sim("tensor_partition_reduce")
     _isa.check_tensor(sim, "nisa.tensor_partition_reduce", data, "data")
-    shape = (1,) + tuple(data.shape[1:])
+    shape = (1, *data.shape[1:])
     dst = _impl.new_tile(sim, "nisa.tensor_partition_reduce", shape, dtype or data.dtype)
     instr = _isa.tensor_partition_reduce(sim, dst, op, data, mask=mask)
     return _impl.fresh(sim, dst, instr)
