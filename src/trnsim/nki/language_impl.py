@@ -866,7 +866,9 @@ def ap(
         scalar_offset = None
     total = a.partitions * a.free_elems
     lo = hi = off
-    for n, s in zip(shape, strides, strict=True):
+    for d, (n, s) in enumerate(zip(shape, strides, strict=True)):
+        if d == 0 and vector_offset is not None:
+            continue  # the rows come from vector_offset (bounds checked per row, oob_mode)
         if n > 1:
             lo += min(0, s * (n - 1))
             hi += max(0, s * (n - 1))

@@ -52,6 +52,13 @@ def dma_copy(
         )
     exact = src.dtype == dst.dtype
     shape = dst.shape
+    if oob_skip and src.oob is not None and src.oob.any():
+        # oob_mode.skip: an element whose source address is out of bounds is not moved, so its
+        # destination keeps its old value (the write side is handled in execute's write)
+        keep = ~np.broadcast_to(src.oob, src.shape).reshape(shape)
+        with contextlib.suppress(TypeError):  # a bad mask is reported by execute
+            m = mask_array(mask)
+            mask = keep if m is None else keep & np.broadcast_to(m, shape)
 
     def compute(v: list[Any]) -> Any:
         vals = src.read() if exact and not accumulate else load_f32(src, sim)
