@@ -35,6 +35,7 @@ from trnsim.nki.engines.execute import same_partitions as same_partitions
 from trnsim.nki.engines.execute import to_dtype as to_dtype
 from trnsim.nki.engines.execute import write as write
 from trnsim.nki.engines.gpsimd import affine_select as affine_select
+from trnsim.nki.engines.gpsimd import gather_flattened as gather_flattened
 from trnsim.nki.engines.gpsimd import iota as iota
 from trnsim.nki.engines.gpsimd import pattern_values as pattern_values
 from trnsim.nki.engines.gpsimd import tensor_partition_reduce as tensor_partition_reduce

@@ -675,6 +675,22 @@ def rms_norm(
     return binary("multiply", y, w, dtype or x.dtype, mask)
 
 
+def gather_flattened(
+    data: Any, indices: Any, axis: int = 0, *, dtype: Any = None, mask: Any = None, **_: Any
+) -> Tensor:
+    """``out[p, j...] = data[p].flatten()[indices[p, j...]]``: a new tile shaped like ``indices``."""
+    sim = runtime.current("nl.gather_flattened")
+    if axis != 0:
+        from trnsim.nki.guard import not_simulated
+
+        raise not_simulated(f"nl.gather_flattened with axis={axis}")
+    isa.check_tensor(sim, "nl.gather_flattened", data, "data")
+    isa.check_tensor(sim, "nl.gather_flattened", indices, "indices")
+    dst = new_tile(sim, "nl.gather_flattened", indices.shape, dtype or data.dtype)
+    instr = isa.gather_flattened(sim, dst, data, indices, mask=mask, instr="nl.gather_flattened")
+    return fresh(sim, dst, instr)
+
+
 def dropout(x: Any, rate: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     """Zero elements with probability ``rate`` (statistical fidelity only)."""
     sim = runtime.current("nl.dropout")

@@ -277,6 +277,11 @@ def tensor_partition_reduce(dst: Tensor, op: Any, data: Any, name: str | None = 
     _isa.tensor_partition_reduce(_sim("tensor_partition_reduce"), dst, op, data)
 
 
+def nc_n_gather(dst: Tensor, data: Any, indices: Any, name: str | None = None) -> None:
+    """Per partition ``dst = data[p].flatten()[indices[p]]`` (uint32 indices in ``[0, N)``; GpSimdE)."""
+    _isa.gather_flattened(_sim("nc_n_gather"), dst, data, indices)
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -602,7 +607,6 @@ def _not_simulated(name: str) -> Any:
 
 
 for _name in (
-    "nc_n_gather",
     "nonzero_with_count",
     "local_gather",
     "sequence_bounds",

@@ -1,8 +1,10 @@
-"""GpSimdE instructions: ``iota``, ``affine_select``, ``tensor_partition_reduce`` (no PSUM access)
+"""GpSimdE instructions: ``iota``, ``affine_select``, ``tensor_partition_reduce``, ``nc_n_gather`` /
+``gather_flattened`` (no PSUM access)
 and ``core_barrier``."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +12,7 @@ import numpy as np
 
 from trnsim.nki.alu import op_name
 from trnsim.nki.engines.execute import check_tensor, execute
-from trnsim.nki.runtime import Buffer, Simulation
+from trnsim.nki.runtime import UNINIT_INT, Buffer, Simulation
 from trnsim.nki.tensor import Tensor
 from trnsim.nki.trace import Engine, Instruction
 
@@ -127,8 +129,60 @@ def tensor_partition_reduce(
         return np.asarray(reduce(x, axis=0, keepdims=True))
 
     return execute(
-        sim, instr, Engine.GPSIMD, "tensor_partition_reduce", dst, [("data", data)], compute, mask=mask,
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "tensor_partition_reduce",
+        dst,
+        [("data", data)],
+        compute,
+        mask=mask,
         attrs={"op": name},
+    )
+
+
+def gather_flattened(
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    indices: Any,
+    *,
+    mask: Any = None,
+    instr: str = "nisa.nc_n_gather",
+) -> Instruction:
+    """Per partition, ``dst[p, j...] = data[p].flatten()[indices[p, j...]]`` (GpSimdE).
+
+    An index outside ``[0, N)`` is undefined on the chip (nki-api.md §2.2: "garbage"); it reads
+    NaN here (integers: the uninitialised-memory value), like memory nobody wrote.
+    """
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, indices, "indices")
+    check_tensor(sim, instr, dst, "dst")
+    if Buffer.PSUM in (data.buffer, indices.buffer, dst.buffer):
+        sim.fail(instr, "GpSimdE cannot access PSUM", "unsupported_memory")
+    if indices.dtype.kind not in "iu":
+        sim.fail(instr, f"indices must be an integer tile (uint32), got {indices.dtype}", "unsupported_dtype")
+    if data.shape[0] != indices.shape[0] or dst.shape != indices.shape:
+        sim.fail(
+            instr,
+            f"data {data.shape}, indices {indices.shape} and dst {dst.shape}: the partition counts must"
+            " match and dst must have the shape of indices",
+            "num_partition_mismatch",
+        )
+    n = math.prod(data.shape[1:])
+    p = data.shape[0]
+
+    def compute(v: list[Any]) -> Any:
+        values = np.asarray(v[0]).reshape(p, n)
+        idx = np.asarray(v[1]).astype(np.int64).reshape(p, -1)
+        bad = (idx < 0) | (idx >= n)
+        got = np.take_along_axis(values, np.where(bad, 0, idx), axis=1)
+        if bad.any():
+            got = np.where(bad, np.nan if values.dtype.kind == "f" else UNINIT_INT, got)
+        return got.reshape(dst.shape)
+
+    return execute(
+        sim, instr, Engine.GPSIMD, "gather", dst, [("data", data), ("indices", indices)], compute, mask=mask
     )
 
 
