@@ -211,3 +211,57 @@ def test_bad_catalog_override_is_one_line(overrides: dict[str, dict[str, object]
     with pytest.raises(ConfigError) as error:
         load_system("trn2", overrides=overrides, origin="what-if w")
     assert needle in _one_line(error)
+
+
+def _kinds() -> list[tuple[DataKind, str]]:
+    from trnsim.cluster.topology import TOPOLOGIES
+    from trnsim.devicetime.efficiency import EFFICIENCY
+    from trnsim.devicetime.fusion import FUSION
+    from trnsim.devicetime.param_passes import PARAM_PASSES
+    from trnsim.hardware.neuroncore import NEURONCORE
+    from trnsim.hardware.neuroncore_timing import TIMING
+    from trnsim.serve.params import SERVING
+
+    kinds = (EFFICIENCY, FUSION, PARAM_PASSES, TIMING, NEURONCORE, TOPOLOGIES)
+    return [(kind, name) for kind in kinds for name in kind.names()] + [(SERVING, "serving")]
+
+
+def test_every_shipped_value_has_a_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trnsim.cluster.error_band import _bands_path
+    from trnsim.hardware.catalog import list_chips, list_systems, load_chip, load_system
+
+    monkeypatch.delenv("TRNSIM_CATALOG", raising=False)
+    files = _kinds()
+    assert len(files) >= 25  # every kind has its files: none silently skipped
+    for kind, name in files:
+        values = value_sources(kind.load(name))
+        assert values, f"{kind.folder}/{name}: no values found"
+        assert [v.key for v in values if not v.source.strip()] == [], f"{kind.folder}/{name}"
+    bands = value_sources(read_toml(_bands_path()))
+    assert bands and all(v.source.startswith("trnsim validate --write-bands") for v in bands)
+    # the catalog: every number of every chip and system carries its own provenance
+    for spec in [*map(load_chip, list_chips()), *map(load_system, list_systems())]:
+        numbers = [k for k, v in spec.model_dump(exclude={"sources", "chip", "nc_timing_overrides"}).items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)]
+        derived = {"ranks_per_chip", "lnc", "instances_per_node", "chips_per_node"}
+        assert [k for k in numbers if k not in spec.sources and k not in derived] == [], spec.name
+
+
+def test_serving_user_file_is_merged_and_a_typo_is_one_line(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from trnsim.serve.params import SERVING, load_serving_params
+
+    shipped = load_serving_params()
+    (tmp_path / "serving.toml").write_text("[overhead.gpu]\nstep_s = 0.002\n")
+    monkeypatch.setenv("TRNSIM_CATALOG", str(tmp_path))
+    mine = load_serving_params()
+    assert mine.overheads["gpu"].step_s == 0.002
+    assert mine.overheads["gpu"].source == f"user file {tmp_path / 'serving.toml'}"
+    assert mine.overheads["trainium"] == shipped.overheads["trainium"]
+    assert mine.reserved_fraction == shipped.reserved_fraction
+    (tmp_path / "serving.toml").write_text("[overhead.gpu]\nstep = 0.002\n")
+    with pytest.raises(ConfigError) as error:
+        SERVING.load("serving")
+    text = _one_line(error)
+    assert "serving.toml: override key 'overhead.gpu.step' does not exist" in text
+    assert "valid keys there: collective_s, request_s, step_s" in text

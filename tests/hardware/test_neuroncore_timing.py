@@ -71,3 +71,23 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"bad\.toml: cannot read TOML"):
         load_timing("trn1", bad)
     assert "trn3" in known_targets()
+
+
+def test_override_file_values_report_their_own_source(tmp_path: Path) -> None:
+    from trnsim.hardware.datafile import read_toml, value_sources
+    from trnsim.hardware.neuroncore_timing import TIMING
+
+    path = tmp_path / "what_if.toml"
+    path.write_text('[dma]\nfixed_cost_ns = { value = 650, source = "my measurement" }\n'
+                    '[chip]\nhbm_bandwidth_bytes_per_s = "1.64 TB/s"\n')
+    timing = load_timing("trn2", path)
+    assert timing.chip.hbm_bandwidth_bytes_per_s.value == 1.64e12  # the quantity string, in B/s
+    assert timing.chip.hbm_bandwidth_bytes_per_s.source == f"user override ({path})"
+    shipped, changed = load_timing("trn2").model_dump(), timing.model_dump()
+    moved = {f"{sec}.{k}" for sec, table in shipped.items() if isinstance(table, dict)
+             for k in table if table[k] != changed[sec][k]}
+    assert moved == {"dma.fixed_cost_ns", "chip.hbm_bandwidth_bytes_per_s"}
+    sources = {v.key: v.source for v in value_sources(TIMING.load("trn2", overrides=read_toml(path),
+                                                                   origin="mine"))}
+    assert sources["dma.fixed_cost_ns"] == "my measurement"
+    assert sources["chip.hbm_bandwidth_bytes_per_s"] == "mine"

@@ -17,6 +17,7 @@ from tests.cli_errors import run_cli
 from tests.plan.toy_steps import ToyStepModel
 from tests.plan.toy_sweep import run_toy_point
 from trnsim.cli import cmd_plan
+from trnsim.cluster.plan import InfeasibleReason
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +46,10 @@ def test_plan_writes_json_csv_html(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     top = [r for r in data["results"] if r["kind"] == "top"]
     assert len(top) == 3 and top[0]["ranks"] == 4 * 64  # 4 nodes × 16 chips × 4 ranks (LNC=2)
     assert top[0]["cost_usd"] is None
+    # Rejections are counted by the cluster layer's typed reason and written as its text.
+    reasons = data["meta"]["infeasible_by_reason"]
+    assert reasons["memory"] > 0 and set(reasons) <= {r.value for r in InfeasibleReason}
+    assert any(f"memory {reasons['memory']}" in line for line in data["meta"]["explanation"])
     # One rank count searched: one "scaling" entry, the best plan itself.
     assert [r["plan"] for r in data["results"] if r["kind"] == "scaling"] == [top[0]["plan"]]
     rows = list(csv.DictReader(io.StringIO(outs["csv"].read_text())))

@@ -1,6 +1,6 @@
 """Plans you can use: ``estimate_args`` round trips, ``--launch`` settings, Megatron flag aliases.
 
-These run the real cluster model (no toy evaluator): the point is that ``trnsim estimate`` with a
+These run the real cluster model (no toy step model): the point is that ``trnsim estimate`` with a
 plan's ``estimate_args`` reproduces the planner's own step time (relative difference < 1e-9; both
 sides are the same deterministic double-precision computation, so only the arguments can differ).
 """

@@ -1,8 +1,10 @@
 """``trnsim catalog``: the chips, systems and models trnsim knows, with their sources.
 
 ``trnsim catalog chips|systems|models [--json PATH|-]`` lists them; ``trnsim catalog show NAME``
-prints every field of a chip, system or model with the source, date and confidence of each value. A
-user catalog directory (``--catalog`` or ``$TRNSIM_CATALOG``) adds or overrides entries.
+prints every field of a chip, system or model with the source, date and confidence of each value;
+``trnsim catalog data KIND/NAME`` every number of any other data file (``efficiency/a100``,
+``neuroncore_timing/trn2``, ``topologies/trn2``...) with its unit and source. A user catalog
+directory (``--catalog`` or ``$TRNSIM_CATALOG``) adds or overrides entries.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from trnsim.hardware.catalog import ChipSpec, SystemSpec
+    from trnsim.hardware.datafile import DataKind
 
 catalog_app = typer.Typer(help="List the chips, systems and models in the catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
@@ -159,3 +162,51 @@ def show(name: Annotated[str, typer.Argument(help="A chip, system (or alias) or 
         return
     console.print(_show_spec(system))
     console.print(_show_spec(system.chip))
+
+
+def _data_kinds() -> dict[str, DataKind]:
+    """Every kind of data file besides the catalog's chips and systems, by folder."""
+    from trnsim.cluster.topology import TOPOLOGIES
+    from trnsim.devicetime.efficiency import EFFICIENCY
+    from trnsim.devicetime.fusion import FUSION
+    from trnsim.devicetime.param_passes import PARAM_PASSES
+    from trnsim.hardware.neuroncore import NEURONCORE
+    from trnsim.hardware.neuroncore_timing import TIMING
+    from trnsim.serve.params import SERVING
+
+    kinds = (EFFICIENCY, FUSION, PARAM_PASSES, TIMING, NEURONCORE, TOPOLOGIES, SERVING)
+    return {kind.folder: kind for kind in kinds}
+
+
+@catalog_app.command("data")
+def data(file: Annotated[str, typer.Argument(
+             help="KIND/NAME of a data file, e.g. efficiency/a100, neuroncore_timing/trn2, topologies/trn2, "
+                  "serving/serving.")],
+         catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
+    """Every number of one data file (with the user's overrides) with its unit and source."""
+    from rich.table import Table
+
+    from trnsim.hardware.datafile import value_sources
+
+    check_output_path(as_json, "--json")
+    kinds = _data_kinds()
+    folder, _, name = file.partition("/")
+    if folder not in kinds:
+        raise UnknownNameError("data-file kind", folder, [*kinds, "chips (trnsim catalog show)",
+                                                          "systems (trnsim catalog show)"])
+    kind = kinds[folder]
+    names = kind.names()
+    if name not in names and kind.user_file(name, catalog_dir) is None:
+        raise UnknownNameError(f"{folder} file", name, names)
+    values = value_sources(kind.load(name, catalog_dir))
+    if as_json is not None:
+        rows = [{"key": v.key, "value": v.value, "unit": v.unit, "source": v.source,
+                 "confidence": v.confidence} for v in values]
+        write_output(as_json, json.dumps(rows, indent=1), "--json")
+        return
+    table = Table(title=file)
+    for col in ("key", "value", "unit", "source", "confidence"):
+        table.add_column(col)
+    for v in values:
+        table.add_row(v.key, str(v.value), v.unit, v.source, v.confidence or "")
+    Console().print(table)

@@ -40,6 +40,7 @@ from trnsim.cluster.traffic import (
     pp_send_s,
     tp_comm,
 )
+from trnsim.devicetime.efficiency import selective_recompute_reruns
 from trnsim.devicetime.fusion import apply_fusion, load_fusion
 from trnsim.devicetime.ops import OpClass, Phase
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -48,7 +49,7 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
-from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, build_optimizer_ops, build_step
+from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, ParamsOnRank, build_optimizer_ops, build_step
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -232,9 +233,9 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                     matmul_bwd += seconds
                 elif cls is attention:
                     attention_bwd += seconds
-            row = rows.get(cls.value)  # the str, not the enum: an enum hashes in Python
+            row = rows.get(cls._value_)  # the str, not the enum: an enum hashes in Python
             if row is None:
-                row = rows[cls.value] = [0.0, 0.0, 0.0, 0.0]
+                row = rows[cls._value_] = [0.0, 0.0, 0.0, 0.0]
             row[0] += effect.alone_s
             row[1] += effect.fused_s
             row[2] += effect.hidden_s
@@ -244,6 +245,16 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                 dgrad += seconds
             elif name in _COLPAR_WGRAD:
                 wgrad += seconds
+        # A framework that checkpoints the attention core under selective recomputation runs the
+        # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core);
+        # backward time, but not a window for the CP ring (the rerun carries its own ring).
+        if recompute is Recompute.SELECTIVE and flash:
+            reruns = selective_recompute_reruns(ops, system.chip)
+            for seconds in time_ops(reruns, system):
+                bwd += seconds
+                row = rows.setdefault(attention.value, [0.0, 0.0, 0.0, 0.0])
+                row[0] += seconds
+                row[3] += seconds
         # only the keys a stage reads (a class missing from the graph reads as 0.0, as before)
         sums = {(True, None): fwd, (False, None): bwd, (True, matmul): matmul_fwd,
                 (False, matmul): matmul_bwd, (True, attention): attention_fwd,
@@ -324,21 +335,19 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     return _by_identity("stage", (model, system), rest, compute)
 
 
-def _optimizer_s(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
-                 plan: ParallelPlan, system: SystemSpec) -> float:
+def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
+    """The optimizer update of the rank's parameters, sharded over DP x CP from ZeRO-1 (cached by
+    what it reads: the parameter counts, the shards and the chip)."""
     zero = plan.effective_zero_stage
+    shards = plan.dp * plan.cp if zero >= 1 else 1
+    expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
 
     def compute() -> float:
-        graph = build_step(model, shard, micro_batch, seq_len, precision, plan.recompute,
-                           plan.flash_attention)
-        shards = plan.dp * plan.cp if zero >= 1 else 1
-        expert_shards = max(1, plan.dp * plan.cp // plan.ep) if zero >= 1 else 1
-        ops = build_optimizer_ops(graph.params, shards, expert_shards)
+        ops = build_optimizer_ops(ParamsOnRank(dense_params, expert_params), shards, expert_shards)
         return sum(time_ops(ops, system))
 
-    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero, plan.dp,
-            plan.cp, plan.ep)
-    return _by_identity("optimizer", (model, system), rest, compute)
+    rest = (system.ranks_per_chip, dense_params, expert_params, shards, expert_shards)
+    return _by_identity("optimizer", (system.chip,), rest, compute)
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
@@ -669,7 +678,7 @@ def estimate_step(
 
     stages_of = _stages(model, system, plan, groups, seq_len, precision)
     fwd, bwd, slow, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.slow, stages_of.parts
-    slow_shard, stage_total = stages_of.slow_shard, stages_of.stage_total
+    stage_total = stages_of.stage_total
     bwd_compute = slow.bwd_s
 
     p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
@@ -681,8 +690,11 @@ def estimate_step(
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     zero = plan.effective_zero_stage
     bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else plan.bucket_params
-    dp = dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero, bucket,
-                 plan.grad_reduce_dtype.nbytes)
+    grad_bytes = plan.grad_reduce_dtype.nbytes
+    dp = _by_identity("dp", (), (slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero,
+                                 bucket, grad_bytes),
+                      lambda: dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp,
+                                      zero, bucket, grad_bytes))
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
         if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
@@ -697,7 +709,7 @@ def estimate_step(
             dp_s += max(dp.param_tail_s, dp.param_s - fwd)
     else:
         dp_s = dp.grad_s + dp.param_s
-    optimizer = _optimizer_s(model, slow_shard, mb, seq_len, precision, plan, system)
+    optimizer = _optimizer_s(slow.dense_params, slow.expert_params, plan, system)
 
     breakdown = {key: m * parts[key] for key in ("compute", "tp_comm", "cp_comm", "ep_comm")}
     breakdown.update(pp_comm=pipe.p2p_s, dp_comm=dp_s, pipeline_bubble=pipe.bubble_s, optimizer=optimizer)
@@ -735,7 +747,10 @@ def estimate_step(
         goodput=goodput,
         stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
         compute_by_class={cls: {k: m * v for k, v in row.items()} for cls, row in slow.by_class.items()},
-        algorithms=_algorithms(model, plan, groups, seq_len, slow.dense_params),
+        algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
+            "algorithms", (model, groups), (plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
+                                            zero == 0, grad_bytes, slow.dense_params),
+            lambda: _algorithms(model, plan, groups, seq_len, slow.dense_params))),
         groups=dict(groups.described),
     )
 

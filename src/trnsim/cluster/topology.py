@@ -118,6 +118,11 @@ def _level(
 ) -> TopologyLevel:
     """Convert one level from file units (GB/s, Gbit/s, microseconds) to SI units."""
     data = dict(raw)
+    valid = _SCALE_OUT_KEYS if scale_out else _LEVEL_KEYS
+    unknown = sorted(set(data) - valid)
+    if unknown:
+        raise ConfigError(f"topology {where}: unknown key '{unknown[0]}'; valid keys there: "
+                          f"{', '.join(sorted(valid))}")
     try:
         if scale_out:
             # Scale-out bandwidth is quoted per instance/host and shared by its chips; a file that
@@ -153,6 +158,13 @@ def _level(
         first = error.errors()[0] if isinstance(error, ValidationError) else None
         detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}" if first else str(error)
         raise ConfigError(f"topology {where}: {detail}") from None
+
+
+#: The keys a level may have in a file (in the file's units; ``_level`` converts them).
+_LEVEL_KEYS = frozenset({"name", "kind", "size", "link_bandwidth_gbytes_per_s", "links", "hop_latency_us",
+                         "bw_efficiency", "source", "confidence"})
+_SCALE_OUT_KEYS = frozenset({"name", "kind", "bandwidth_gbit_per_s", "chips_sharing", "oversubscription",
+                             "hop_latency_us", "bw_efficiency", "source", "confidence"})
 
 
 @dataclass(frozen=True)

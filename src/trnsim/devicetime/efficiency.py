@@ -10,18 +10,21 @@ model they feed and their sources.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec
 from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency",
-           "clear_loaded_efficiency", "load_efficiency"]
+__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency", "RecomputeRules",
+           "clear_loaded_efficiency", "load_efficiency", "selective_recompute_reruns"]
 
 #: The efficiency files: a user file replaces the shipped one of the same name whole.
 EFFICIENCY = DataKind("efficiency", Path(__file__).parent / "data" / "efficiency",
@@ -81,6 +84,17 @@ class LossPasses(BaseModel):
     note: str = ""
 
 
+class RecomputeRules(BaseModel):
+    """What the framework's activation recomputation runs again beyond the graph's own rule."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Selective recomputation checkpoints the attention core even when it is a FlashAttention
+    #: kernel, so the kernel's forward runs again in the backward pass before its backward kernel.
+    selective_reruns_flash_forward: bool
+    note: str = ""
+
+
 class EfficiencyCurves(BaseModel):
     """The analytic timing parameters of one chip."""
 
@@ -101,6 +115,8 @@ class EfficiencyCurves(BaseModel):
     memory: MemoryEfficiency
     #: How the loss runs when not one fused kernel (None: the graph's bytes, one kernel).
     loss: LossPasses | None = None
+    #: The framework's recomputation beyond the graph's (None: exactly what the graph recomputes).
+    recompute: RecomputeRules | None = None
 
 
 #: Curves by (chip name, family, catalog_dir, $TRNSIM_CATALOG, in-memory overrides): found and
@@ -134,3 +150,22 @@ def _find_efficiency(chip: ChipSpec, catalog_dir: str | None) -> EfficiencyCurve
         f"no efficiency curves for chip '{chip.name}' ({chip.family.value}); add "
         f"efficiency/{chip.name}.toml to ${CATALOG_ENV}"
     )
+
+
+def selective_recompute_reruns(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, ...]:
+    """The flash-attention forwards that selective recomputation runs again on ``chip``'s framework.
+
+    The step graph recomputes nothing under selective recomputation with a FlashAttention kernel
+    (the kernel's backward recomputes the scores itself). A framework that checkpoints the attention
+    core regardless (Megatron-core, ``[recompute]`` in the GPU curves) runs the kernel's forward a
+    second time in the backward pass: one more instance of each attention forward op, in the
+    recompute phase. Chips without curves (Trainium) or without the rule get none. The caller
+    checks that the plan uses selective recomputation with flash attention.
+    """
+    if chip.family not in _FAMILY_DEFAULT:
+        return ()
+    rules = load_efficiency(chip).recompute
+    if rules is None or not rules.selective_reruns_flash_forward:
+        return ()
+    return tuple(replace(op, name=f"{op.name}.recompute", phase=Phase.RECOMPUTE) for op in ops
+                 if op.op_class is OpClass.ATTENTION and op.phase is Phase.FWD)

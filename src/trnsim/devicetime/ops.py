@@ -93,8 +93,9 @@ class Op:
         """Everything the time of one instance depends on (all but ``name`` and ``count``)."""
         key = self._timing_key
         if key is None:
-            key = (self.op_class, self.phase, self.dtype, self.kernel, self.flops, self.bytes_read,
-                   self.bytes_written, tuple(self.shape.items()))
+            # enum values, not members: a member hashes in Python, and memo keys are hashed often
+            key = (self.op_class._value_, self.phase._value_, self.dtype._value_, self.kernel, self.flops,
+                   self.bytes_read, self.bytes_written, tuple(self.shape.items()))
             object.__setattr__(self, "_timing_key", key)  # frozen: a cache, not a change of value
         return key
 

@@ -22,7 +22,7 @@ from typing import Protocol
 from trnsim.devicetime import kernel_path
 from trnsim.devicetime.analytic import analytic_time_s
 from trnsim.devicetime.cache import LatencyCache, default_cache
-from trnsim.devicetime.efficiency import clear_loaded_efficiency, load_efficiency
+from trnsim.devicetime.efficiency import clear_loaded_efficiency, load_efficiency, selective_recompute_reruns
 from trnsim.devicetime.fusion import apply_fusion, clear_loaded_fusion, load_fusion
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.devicetime.param_passes import clear_loaded_param_passes, load_param_passes, param_pass_ops
@@ -69,15 +69,17 @@ class _RankKeys:
 
     def __init__(self, owner: object, rank: RankView) -> None:
         self.owner, self.rank = owner, rank
-        self.by_dtype: dict[object, tuple[object, ...]] = {}
+        #: By the dtype's value: memo keys hold enum values, not members, since a member hashes
+        #: in Python and a key is hashed for every op timed.
+        self.by_dtype: dict[str, tuple[object, ...]] = {}
 
     def key(self, dtype: Dtype) -> tuple[object, ...]:
-        key = self.by_dtype.get(dtype)
+        key = self.by_dtype.get(dtype._value_)
         if key is None:
             chip = self.rank.chip
-            key = (chip.name, chip.family, chip.peak_flops(dtype.value), chip.hbm_bw_bytes_per_s,
+            key = (chip.name, chip.family._value_, chip.peak_flops(dtype.value), chip.hbm_bw_bytes_per_s,
                    chip.nc_timing_overrides, self.rank.ranks_per_chip)
-            self.by_dtype[dtype] = key
+            self.by_dtype[dtype._value_] = key
         return key
 
 
@@ -217,7 +219,7 @@ def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str =
     """Like :func:`time_op`, with the method that produced the figure."""
     chosen = _method(method)
     keys = _rank_keys(chip, ranks_per_chip)
-    key = (op.timing_key(), keys.key(op.dtype), chosen, *_store_key(keys, chosen, cache))
+    key = (op.timing_key(), keys.key(op.dtype), chosen._value_, *_store_key(keys, chosen, cache))
     hit = _MEMO.get(key)
     if hit is not None:
         seconds, used = hit
@@ -233,10 +235,11 @@ def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | st
     # Only "kernel" adds to the disk cache, and its keys do not include the cache's generation.
     store = _store_key(keys, chosen, None)
     by_dtype = keys.by_dtype
+    method = chosen._value_  # as time_op_detailed keys it
     out: list[float] = []
     for op in ops:
         op_key = op._timing_key or op.timing_key()  # the attribute first: no call once built
-        key = (op_key, by_dtype.get(op.dtype) or keys.key(op.dtype), chosen, *store)
+        key = (op_key, by_dtype.get(op.dtype._value_) or keys.key(op.dtype), method, *store)
         hit = _MEMO.get(key)
         if hit is not None:
             out.append(hit[0] * op.count)
@@ -292,6 +295,12 @@ class _HasOps(Protocol):
     @property
     def optimizer_ops(self) -> Sequence[Op]: ...
 
+    @property
+    def recompute(self) -> object: ...  # the workload's Recompute (a str enum; devicetime sits below it)
+
+    @property
+    def flash_attention(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class DeviceStepTime:
@@ -340,8 +349,12 @@ def time_step(graph: _HasOps, chip: ChipSpec | SystemSpec, method: Method | str 
     rules = load_fusion(_rank(chip, ranks_per_chip).chip)
     effects = apply_fusion(graph.ops, [t.seconds for t in alone], rules)
     compute = tuple(OpTime(t.op, e.seconds, t.method) for t, e in zip(alone, effects, strict=True))
-    # The precision mode's passes over the rank's weights and gradients (param_passes.py).
-    passes = param_pass_ops(graph.params.total, load_param_passes(_rank(chip, ranks_per_chip).chip))
+    # The precision mode's passes over the rank's weights and gradients (param_passes.py), and the
+    # flash forwards a framework's selective recomputation runs again (efficiency.py).
+    rank_chip = _rank(chip, ranks_per_chip).chip
+    passes = param_pass_ops(graph.params.total, load_param_passes(rank_chip))
+    if str(graph.recompute) == "selective" and graph.flash_attention:
+        passes += selective_recompute_reruns(graph.ops, rank_chip)
     compute += tuple(time_op_detailed(op, chip, method, ranks_per_chip) for op in passes)
     saved: dict[OpClass, tuple[float, float]] = {}
     for t, e in zip(alone, effects, strict=True):

@@ -39,7 +39,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from trnsim.errors import ConfigError, UnknownNameError
-from trnsim.hardware.datafile import CATALOG_ENV, overlays_of, read_toml, user_dir
+from trnsim.hardware.datafile import CATALOG_ENV, overlay_token, overlays_of, read_toml, user_dir
 from trnsim.hardware.units import QuantityKind, parse_quantity
 
 __all__ = [
@@ -387,6 +387,8 @@ def _thaw(value: Any) -> Any:
 
 def _layers(overrides: Mapping[str, Mapping[str, Any]] | None, origin: str) -> _Layers:
     """The overlay in force and ``overrides``, as a hashable key of the catalog cache."""
+    if not overrides and overlay_token() == 0:
+        return ()  # the common case, kept cheap: load_system is called per plan evaluated
     found = [(f"{kind}/{name}", _freeze(table), layer_origin)
              for kind in ("chips", "systems") for name, table, layer_origin in overlays_of(kind)]
     for file, table in (overrides or {}).items():

@@ -78,7 +78,7 @@ Model = TypeVar("Model", bound="BaseModel")
 
 
 @lru_cache(maxsize=128)
-def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -86,15 +86,16 @@ def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
 
 
 def read_toml(path: Path | str) -> dict[str, Any]:
-    """The parsed file (a fresh copy the caller may change); parsed once per modification time."""
+    """The parsed file (a fresh copy the caller may change); parsed once per version (modification
+    time and size: an edit within one tick of the file-system clock that keeps the size is missed)."""
     file = Path(path)
     try:
-        mtime = file.stat().st_mtime_ns
+        stat = file.stat()
     except FileNotFoundError:
         raise ConfigError(f"data file '{file}' does not exist") from None
     except OSError as error:
         raise ConfigError(f"{file}: cannot read data file: {error.strerror}") from None
-    return copy.deepcopy(_parsed(file, mtime))
+    return copy.deepcopy(_parsed(file, stat.st_mtime_ns, stat.st_size))
 
 
 def user_dir(catalog_dir: str | Path | None = None) -> Path | None:
@@ -199,7 +200,10 @@ def overlay(overrides: Mapping[str, Mapping[str, Any]], origin: str) -> Iterator
 
     ``overrides`` maps a file (``"efficiency/a100"``) to its overridden keys; ``origin`` is
     recorded as the source of every value changed. Loaders key their memos on
-    :func:`overlay_token`, so nothing loaded outside the block is reused inside it or after.
+    :func:`overlay_token`, so no file loaded outside the block is reused inside it or after; results
+    cached above the loaders by catalog object (the cluster's step caches) are not: clear them on
+    the way in and out (``devicetime.timing.clear_memo``, ``cluster.step.clear_cache``), as
+    ``cli/scaled_catalog.py`` does. A catalog override changes the catalog objects themselves.
     """
     _OVERLAYS.append((overrides, origin))
     _NEXT_TOKEN[0] += 1
@@ -251,6 +255,8 @@ class DataKind:
     ``new_keys_from_depth``: an override may add a key at this depth or deeper (0: anywhere, for
     kinds a schema validates; 1: inside an existing table; None: never).
     ``override_confidence``: the confidence recorded on a provenance table an override changes.
+    ``user_subdir``: where user files of this kind live under the catalog directory (default: the
+    folder; ``""``: the catalog directory itself, as for ``serving.toml``).
     ``user_files``: whether ``<catalog>/<folder>/`` files apply (False where a derived artefact
     depends on the shipped file alone, e.g. the NeuronCore timing the op tables were made with:
     such a kind takes overrides only through an explicit argument that the caller tracks).
@@ -262,6 +268,7 @@ class DataKind:
     new_keys_from_depth: int | None = None
     override_confidence: str | None = None
     user_files: bool = True
+    user_subdir: str | None = None
 
     def shipped_file(self, name: str) -> Path:
         return self.shipped / f"{name}.toml"
@@ -269,7 +276,8 @@ class DataKind:
     def user_file(self, name: str, catalog_dir: str | Path | None = None) -> Path | None:
         """``<catalog>/<folder>/<name>.toml`` when it exists."""
         base = user_dir(catalog_dir) if self.user_files else None
-        path = base / self.folder / f"{name}.toml" if base is not None else None
+        sub = self.folder if self.user_subdir is None else self.user_subdir
+        path = base / sub / f"{name}.toml" if base is not None else None
         return path if path is not None and path.is_file() else None
 
     def names(self) -> list[str]:
@@ -359,7 +367,8 @@ def value_sources(tree: DataTree | Mapping[str, Any]) -> list[ValueSource]:
                 continue
             dotted = f"{prefix}.{key}" if prefix else key
             if isinstance(val, Mapping) and "value" in val:
-                src = overridden.get(dotted) or str(val.get("source", here[0]))
+                # an override of a value table writes its source into the table itself
+                src = str(val.get("source") or overridden.get(dotted) or here[0])
                 out.append(ValueSource(dotted, val["value"], src, unit_of(key, val["value"]),
                                        _str_or_none(val.get("confidence", here[1]))))
             elif isinstance(val, Mapping):

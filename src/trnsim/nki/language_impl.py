@@ -107,11 +107,16 @@ def refuse_in_allocated_kernel(sim: Simulation, instr: str, what: str, err_id: s
 
 
 def new_tile(
-    sim: Simulation, instr: str, shape: tuple[int, ...], dtype: Any, buffer: Buffer = Buffer.SBUF
+    sim: Simulation,
+    instr: str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    buffer: Buffer = Buffer.SBUF,
+    overwritten: bool = False,
 ) -> Tensor:
-    """A fresh result tile (partition dim first)."""
+    """A fresh result tile (partition dim first); ``overwritten``: its instruction writes it whole."""
     dt = dtype if isinstance(dtype, np.dtype) else to_dtype(sim, instr, dtype)
-    alloc = sim.allocate_tile(instr, tuple(shape), dt, buffer)
+    alloc = sim.allocate_tile(instr, tuple(shape), dt, buffer, runtime.OVERWRITTEN if overwritten else None)
     alloc.implicit = True
     return Tensor.whole(alloc)
 
@@ -318,7 +323,8 @@ def load(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
         sim, "nl.load", src, "src", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False
     )
     shape = src.shape if len(src.shape) >= 2 else (src.shape[0] if src.shape else 1, 1)
-    dst = new_tile(sim, "nl.load", shape, dtype or src.dtype)
+    # an unmasked load in bounds writes every element of the new tile (or fails)
+    dst = new_tile(sim, "nl.load", shape, dtype or src.dtype, overwritten=mask is None and src.oob is None)
     instr = isa.dma_copy(sim, dst, src, mask=mask, opcode="load", instr="nl.load")
     return fresh(sim, dst, instr)
 

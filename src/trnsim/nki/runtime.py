@@ -66,6 +66,9 @@ _NKI_DIR = str(Path(__file__).resolve().parent)
 UNINIT_INT = 4
 
 
+#: ``fill`` of a fresh tile that its instruction overwrites whole: no uninitialised-memory fill.
+OVERWRITTEN: Any = object()
+
 #: Whether a source file is part of trnsim.nki (user_location skips its frames), per file name.
 _INSIDE_NKI: dict[str, bool] = {}
 
@@ -324,7 +327,9 @@ class Simulation:
         storage = None
         if self.values:
             storage = np.empty(size, dtype=dtype)
-            if fill is None:
+            if fill is OVERWRITTEN:
+                pass  # the instruction that made it writes every element before anything reads
+            elif fill is None:
                 if dtype.names:
                     storage.view(np.uint8).fill(0xFF)
                 elif dtype.kind in "iub":
@@ -361,16 +366,25 @@ class Simulation:
         return alloc
 
     def allocate_tile(
-        self, instruction: str, shape: tuple[int, ...], dtype: np.dtype[Any], buffer: Buffer
+        self,
+        instruction: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        buffer: Buffer,
+        fill: Any = None,
     ) -> Allocation:
-        """Fast path of :meth:`allocate` for a fresh on-chip result tile (partition dim first)."""
+        """Fast path of :meth:`allocate` for a fresh on-chip result tile (partition dim first).
+
+        ``fill=OVERWRITTEN``: the instruction making the tile writes all of it (value mode skips
+        the uninitialised-memory fill).
+        """
         if (
             self.values
             or len(shape) < 2
             or not (0 < shape[0] <= self.spec.pmax)
             or (buffer is not Buffer.SBUF and buffer is not Buffer.PSUM)
         ):
-            return self.allocate(instruction, shape, dtype, buffer)
+            return self.allocate(instruction, shape, dtype, buffer, fill=fill)
         free = math.prod(shape[1:])
         alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], free, "", None, 0)
         self.next_alloc += 1

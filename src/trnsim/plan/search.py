@@ -86,9 +86,8 @@ def knob_value(outcome: PlanOutcome, knob: str) -> object:
 def knob_values(outcome: PlanOutcome) -> tuple[object, ...]:
     """The values of all :data:`EXPLAINED_KNOBS` in an outcome, in that order."""
     c = outcome.candidate  # knob_value of each knob, spelled out: the search calls this per plan
-    recompute = c.recompute
     return (outcome.ranks, c.tp, c.pp, c.interleave, c.cp, c.ep, c.zero_stage, c.micro_batch,
-            recompute.value if hasattr(recompute, "value") else recompute)
+            c.recompute.value)
 
 
 @dataclass

@@ -20,13 +20,11 @@ no-op: a VectorE knob on a GPU, the systolic array's size (the chip model's cost
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from importlib import resources
 from pathlib import Path
 
-from trnsim.cluster.topology import topology_for_system
+from trnsim.cluster.topology import TOPOLOGIES, list_topologies, topology_for_system
 from trnsim.devicetime.whatif_timing import whatif_timing
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec, SystemSpec, load_system
@@ -183,10 +181,9 @@ def _timing_overrides(base: SystemSpec, whatif: WhatIf) -> dict[str, float]:
 
 def _file_scale_out_gbit_per_s(system: SystemSpec) -> float | None:
     """The scale-out bandwidth the system's topology file gives itself, if it does (Gbit/s)."""
-    path = resources.files("trnsim.hardware").joinpath(f"data/topologies/{system.name}.toml")
-    if not path.is_file():
+    if system.name not in list_topologies():
         return None
-    value = tomllib.loads(path.read_text()).get("scale_out", {}).get("bandwidth_gbit_per_s")
+    value = TOPOLOGIES.load(system.name).data.get("scale_out", {}).get("bandwidth_gbit_per_s")
     return float(value) if isinstance(value, int | float) else None
 
 

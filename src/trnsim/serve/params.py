@@ -1,9 +1,13 @@
-"""Serving parameters from ``serve/data/serving.toml`` (overridable by ``$TRNSIM_CATALOG/serving.toml``)."""
+"""Serving parameters from ``serve/data/serving.toml`` (overridable by ``$TRNSIM_CATALOG/serving.toml``).
+
+Loaded through the data-file scheme of :mod:`trnsim.hardware.datafile`: the user file is merged
+key by key over the shipped one (a plain number replaces a value and is recorded as coming from
+that file), and an in-memory override of ``"serving/serving"`` applies the same way.
+"""
 
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -11,10 +15,12 @@ from typing import Any
 
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec
+from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
 __all__ = ["Overheads", "ServingParams", "load_serving_params"]
 
-_FILE = Path(__file__).parent / "data" / "serving.toml"
+#: The one serving file; the user's is ``<catalog>/serving.toml``.
+SERVING = DataKind("serving", Path(__file__).parent / "data", user_subdir="")
 
 
 @dataclass(frozen=True)
@@ -62,24 +68,9 @@ def _value(table: dict[str, Any], key: str, where: str) -> Any:
         raise ConfigError(f"{where}: missing '{key}'") from None
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
-            and "value" not in value else value
-    return out
-
-
 @cache
-def _load(user_dir: str | None) -> ServingParams:
-    data = tomllib.loads(_FILE.read_text())
-    if user_dir:
-        path = Path(user_dir) / "serving.toml"
-        if path.is_file():
-            try:
-                data = _merge(data, tomllib.loads(path.read_text()))
-            except tomllib.TOMLDecodeError as error:
-                raise ConfigError(f"{path}: not valid TOML ({error})") from None
+def _load(user_dir: str | None, token: int) -> ServingParams:
+    data = SERVING.load("serving", user_dir).data
     overheads = {}
     for family, table in data["overhead"].items():
         where = f"serving.toml [overhead.{family}]"
@@ -109,4 +100,4 @@ def _load(user_dir: str | None) -> ServingParams:
 
 def load_serving_params() -> ServingParams:
     """The shipped serving parameters with the user's ``$TRNSIM_CATALOG/serving.toml`` on top."""
-    return _load(os.environ.get("TRNSIM_CATALOG") or None)
+    return _load(os.environ.get(CATALOG_ENV) or None, overlay_token())

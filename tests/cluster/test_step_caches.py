@@ -1,0 +1,84 @@
+"""The step model's caches change no answer: an estimate is the same whatever was evaluated before.
+
+``cluster/step.py`` shares a stage graph's device time between plans that differ in DP, ZeRO or the
+global batch, keys it by chip (systems built on one chip share it), and caches the per-stage loop,
+the optimizer update, the DP traffic and the report's algorithms by the fields they read. A key
+missing a field would make an answer depend on which plan filled the entry first; so each plan is
+estimated with every cache emptied, then all of them again in another order with the caches warm,
+and every field of every result must match bit for bit.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+
+import pytest
+
+from trnsim.cluster import estimate_step, make_plan
+from trnsim.cluster.step import clear_cache
+from trnsim.devicetime.timing import clear_memo
+from trnsim.hardware.catalog import load_system
+from trnsim.plan.search import collector_paused
+from trnsim.workload.graph import build_step
+from trnsim.workload.models import load_model
+from trnsim.workload.options import Recompute
+
+SEQ_LEN = 4096
+
+
+def _clear() -> None:
+    clear_cache()
+    clear_memo()
+    build_step.cache_clear()
+
+
+def _plans(ranks: int) -> list[object]:
+    plans = []
+    for tp, pp, zero, mb, recompute in itertools.product((4, 8), (1, 2, 4), (1, 2, 3), (1, 2),
+                                                         (Recompute.NONE, Recompute.FULL)):
+        dp = ranks // (tp * pp)
+        plans.append(make_plan(tp=tp, pp=pp, dp=dp, zero_stage=zero, micro_batch=mb, global_batch=dp * mb * 4,
+                               sequence_parallel=True, recompute=recompute))
+    return plans
+
+
+@pytest.mark.parametrize("systems", [("trn2", "trn2-ultraserver"), ("p5",)])
+def test_an_estimate_does_not_depend_on_what_was_estimated_before(systems: tuple[str, ...]) -> None:
+    model = load_model("llama3-8b")
+    cases = []
+    for name in systems:
+        system = load_system(name)
+        for chips in (64, 128):  # ZeRO-3 and the DP groups differ with the chip count, the stage graphs not
+            ranks = chips * system.ranks_per_chip
+            cases += [(system, ranks, plan) for plan in _plans(ranks)]
+    alone = []
+    for system, ranks, plan in cases:
+        _clear()
+        alone.append(estimate_step(model, system, ranks, plan, SEQ_LEN).to_dict())
+    _clear()
+    shuffled = list(range(len(cases)))[::-1]
+    shuffled = shuffled[1::2] + shuffled[::2]  # reversed, odd positions first: other plans fill the caches
+    together = {}
+    for index in shuffled:
+        system, ranks, plan = cases[index]
+        together[index] = estimate_step(model, system, ranks, plan, SEQ_LEN).to_dict()
+    for index, expected in enumerate(alone):
+        assert together[index] == expected, cases[index][2]
+
+
+def test_collector_paused_restores_the_collector() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # nested (a comparison's searches): the outer pause holds
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
