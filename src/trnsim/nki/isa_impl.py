@@ -48,6 +48,7 @@ from trnsim.nki.engines.vector_scalar import _free_axes as _free_axes
 from trnsim.nki.engines.vector_scalar import _scalar_operand as _scalar_operand
 from trnsim.nki.engines.vector_scalar import activation as activation
 from trnsim.nki.engines.vector_scalar import dropout as dropout
+from trnsim.nki.engines.vector_scalar import exponential as exponential
 from trnsim.nki.engines.vector_scalar import memset as memset
 from trnsim.nki.engines.vector_scalar import scalar_tensor_tensor as scalar_tensor_tensor
 from trnsim.nki.engines.vector_scalar import tensor_copy as tensor_copy

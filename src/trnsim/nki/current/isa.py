@@ -282,6 +282,84 @@ def nc_n_gather(dst: Tensor, data: Any, indices: Any, name: str | None = None) -
     _isa.gather_flattened(_sim("nc_n_gather"), dst, data, indices)
 
 
+def exponential(
+    dst: Tensor,
+    src: Any,
+    max_value: Any = 0.0,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    reduce_init: float = 0.0,
+    name: str | None = None,
+) -> None:
+    """[v4] ``dst = exp(src - max_value)`` (VectorE), optionally summed into ``reduce_res``."""
+    _isa.exponential(
+        _sim("exponential"), dst, src, max_value=max_value, reduce_res=reduce_res, reduce_init=reduce_init
+    )
+
+
+#: the start of the running register of tensor_scalar_cumulative when reset (op1's identity)
+_CUMULATIVE_START = {"add": 0.0, "subtract": 0.0, "multiply": 1.0, "maximum": -np.inf, "minimum": np.inf}
+
+
+def tensor_scalar_cumulative(
+    dst: Tensor,
+    src: Any,
+    op0: Any,
+    op1: Any,
+    imm0: Any,
+    imm1: Any = None,
+    reduce_cmd: Any = None,
+    name: str | None = None,
+) -> None:
+    """Per partition along the flattened free dims, ``reg = op1(op0(x_i, imm0), reg); dst_i = reg``.
+
+    The register starts at ``imm1`` when given, else at ``op1``'s identity (0 for add, 1 for
+    multiply, -inf / +inf for max / min): inferred, the signature page does not say (nki-api.md
+    §3.5). Each instruction resets the register (``reduce_cmd`` chaining is not modelled).
+    """
+    sim = _sim("tensor_scalar_cumulative")
+    instr = "nisa.tensor_scalar_cumulative"
+    _isa.check_tensor(sim, instr, src, "src")
+    _isa.check_tensor(sim, instr, dst, "dst")
+    if "int32" in (str(np.dtype(src.dtype)), str(np.dtype(dst.dtype))):
+        sim.fail(
+            instr, "int32 tiles are not supported (valid: float and 8/16-bit types)", "unsupported_dtype"
+        )
+    n0 = _isa._alu(sim, instr, op0, "op0")
+    n1 = _isa._alu(sim, instr, op1, "op1")
+    if imm1 is None and n1 not in _CUMULATIVE_START:
+        sim.fail(
+            instr,
+            f"op1 {n1} needs imm1 (valid without it: {', '.join(_CUMULATIVE_START)})",
+            "unsupported_alu_op",
+        )
+    p, f = src.shape[0], _isa.free_size(src)
+    start = np.float32(_CUMULATIVE_START[n1] if imm1 is None else imm1)
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].reshape(p, f)
+        k = v[1].reshape(p, 1) if isinstance(v[1], np.ndarray) else np.float32(v[1])
+        scaled = np.asarray(_isa._apply(n0, x, k), np.float32)
+        reg = np.full(p, start, np.float32)
+        out = np.empty((p, f), np.float32)
+        for i in range(f):
+            reg = np.asarray(_isa._apply(n1, scaled[:, i], reg), np.float32)
+            out[:, i] = reg
+        return out.reshape(dst.shape)
+
+    operand = _isa._scalar_operand(sim, instr, imm0, "imm0", p)
+    _isa.execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "tensor_scalar_cumulative",
+        dst,
+        [("src", src), ("imm0", operand)],
+        compute,
+        attrs={"op": n0, "op1": n1},
+    )
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -610,9 +688,7 @@ for _name in (
     "nonzero_with_count",
     "local_gather",
     "sequence_bounds",
-    "exponential",
     "activate2",
-    "tensor_scalar_cumulative",
     "rng",
     "rand2",
     "set_rng_seed",

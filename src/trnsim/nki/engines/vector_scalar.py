@@ -793,3 +793,57 @@ def dropout(
     return execute(
         sim, instr, Engine.VECTOR, "dropout", dst, srcs, compute, mask=mask, attrs={"op": "dropout"}, api=api
     )
+
+
+def exponential(
+    sim: Simulation,
+    dst: Tensor,
+    src: Any,
+    *,
+    max_value: Any = 0.0,
+    reduce_res: Tensor | None = None,
+    reduce_init: float = 0.0,
+    instr: str = "nisa.exponential",
+) -> Instruction:
+    """[v4] ``dst = exp(src - max_value)`` on VectorE; with ``reduce_res``, also its free-axis sum
+    (plus ``reduce_init``) per partition. ``max_value`` is a number or a [P, 1] tile.
+
+    As for ``activation``, the accumulation register is read out per instruction (``reduce_cmd``
+    chaining across instructions is not modelled).
+    """
+    if sim.spec.nc_version < 4:
+        sim.fail(
+            instr,
+            f"exponential exists on NeuronCore-v4 (trn3) only; target {sim.spec.name} is "
+            f"NeuronCore-v{sim.spec.nc_version} (use nisa.activation(op=nl.exp, bias=-max))",
+            "unsupported_instruction_for_target",
+        )
+    check_tensor(sim, instr, src, "src")
+    check_tensor(sim, instr, dst, "dst")
+    same_partitions(sim, instr, ("src", src), ("dst", dst))
+    shift = _scalar_operand(sim, instr, max_value, "max_value", src.shape[0])
+    if reduce_res is not None:
+        check_tensor(sim, instr, reduce_res, "reduce_res")
+    shape = dst.shape
+
+    def compute(v: list[Any]) -> Any:
+        x, m = v
+        with np.errstate(over="ignore"):
+            out = np.exp(x - _bcast(np.float32(m) if not isinstance(m, np.ndarray) else m, x.shape))
+        if reduce_res is not None and sim.values:
+            red = out.sum(axis=_free_axes(out.ndim), keepdims=True) + np.float32(reduce_init)
+            write(reduce_res, red.reshape(reduce_res.shape), None, False)
+        return out.reshape(shape)
+
+    extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
+    return execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "exponential",
+        dst,
+        [("src", src), ("max_value", shift)],
+        compute,
+        attrs={"op": "exp", **({"reduce_op": "add"} if reduce_res is not None else {})},
+        extra_outputs=extra,
+    )
