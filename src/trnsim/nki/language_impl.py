@@ -354,6 +354,30 @@ def store(dst: Any, value: Any, *, mask: Any = None, **_: Any) -> None:
     isa.dma_copy(sim, dst, value, mask=mask, opcode="store", instr="nl.store")
 
 
+def atomic_rmw(dst: Any, value: Any, op: Any, *, mask: Any = None, **_: Any) -> None:
+    """``dst op= value`` into HBM as one read-modify-write DMA (``np.add`` only); with an index
+    tile in ``dst``, rows that repeat all add (the point of an atomic update)."""
+    sim = runtime.current("nl.atomic_rmw")
+    if isa.op_name(op) != "add":
+        sim.fail("nl.atomic_rmw", f"op {op!r} is not supported (valid: np.add)", "unsupported_alu_op")
+    isa.check_tensor(
+        sim, "nl.atomic_rmw", dst, "dst", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False
+    )
+    if not isinstance(value, Tensor):
+        value = full(dst.shape if len(dst.shape) >= 2 else (dst.size, 1), value, np.float32)
+    isa.check_tensor(sim, "nl.atomic_rmw", value, "value")
+    isa.dma_copy(
+        sim,
+        dst,
+        value,
+        mask=mask,
+        opcode="atomic_rmw",
+        instr="nl.atomic_rmw",
+        accumulate=True,
+        attrs={"op": "add"},
+    )
+
+
 def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return len(a) == len(b) and all(x in (1, y) for x, y in zip(a, b, strict=True))
 

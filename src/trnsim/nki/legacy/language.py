@@ -33,6 +33,7 @@ from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import arange, ds, mgrid
 from trnsim.nki.language_impl import (
     affine_range,
+    atomic_rmw,
     broadcast_to,
     copy,
     device_print,
@@ -120,6 +121,12 @@ class _TileSize:
     @property
     def sbuf_size_bytes(self) -> int:
         return _impl.spec_now().sbuf_bytes_per_partition
+
+    @property
+    def sbuf_fmax(self) -> int:
+        # undocumented value (nki-api.md §7): the fp32 elements of sbuf_fmax_bytes, as
+        # psum_bank_fmax is the fp32 elements of a PSUM bank (inferred)
+        return _impl.spec_now().sbuf_usable_bytes_per_partition // 4
 
     @property
     def sbuf_fmax_bytes(self) -> int:
@@ -326,6 +333,7 @@ __all__ = [
     "all_reduce",
     "arange",
     "arctan",
+    "atomic_rmw",
     "bfloat16",
     "bitwise_and",
     "bitwise_or",
