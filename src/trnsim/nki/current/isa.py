@@ -360,6 +360,53 @@ def tensor_scalar_cumulative(
     )
 
 
+def nonzero_with_count(
+    dst: Tensor, src: Any, index_offset: int = 0, padding_val: int = -1, name: str | None = None
+) -> None:
+    """[v3+] On partitions 0, 16, ..., 112 (GpSimdE, one per core): the free indices of the
+    nonzero elements of ``src`` (+ ``index_offset``), then ``padding_val`` up to F, then the count
+    in column F. ``dst`` has F + 1 columns; the other partitions are not written."""
+    sim = _sim("nonzero_with_count")
+    instr = "nisa.nonzero_with_count"
+    _isa.check_tensor(sim, instr, src, "src")
+    _isa.check_tensor(sim, instr, dst, "dst")
+    if sim.spec.nc_version < 3:
+        sim.fail(
+            instr,
+            f"needs NeuronCore-v3 or later; target {sim.spec.name}",
+            "unsupported_instruction_for_target",
+        )
+    p, f = src.shape[0], _isa.free_size(src)
+    if dst.shape[0] != p or _isa.free_size(dst) != f + 1:
+        sim.fail(
+            instr,
+            f"dst {dst.shape} must have src's {p} partitions and {f + 1} elements per partition (F + 1)",
+            "shape_mismatch",
+        )
+    rows = np.zeros((p, 1), bool)
+    rows[::16] = True
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].reshape(p, f)
+        out = np.full((p, f + 1), padding_val, np.int64)
+        for r in range(0, p, 16):
+            nz = np.flatnonzero(x[r])
+            out[r, : nz.size] = nz + int(index_offset)
+            out[r, f] = nz.size
+        return out.reshape(dst.shape)
+
+    _isa.execute(
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "nonzero_with_count",
+        dst,
+        [("src", src)],
+        compute,
+        mask=np.broadcast_to(rows.reshape((p,) + (1,) * (dst.ndim - 1)), dst.shape),
+    )
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -685,7 +732,6 @@ def _not_simulated(name: str) -> Any:
 
 
 for _name in (
-    "nonzero_with_count",
     "local_gather",
     "sequence_bounds",
     "activate2",
