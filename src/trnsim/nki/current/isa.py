@@ -407,6 +407,84 @@ def nonzero_with_count(
     )
 
 
+# -- random numbers: statistical fidelity only (nki-api.md §3.5); the stream is the launch's numpy
+#    generator, so seeds reproduce trnsim's sequence, not the chip's
+
+
+def _random_fill(instr: str, dst: Tensor, draw: Any, engine: Any, default: Engine) -> None:
+    sim = _sim(instr.removeprefix("nisa."))
+    _isa.check_tensor(sim, instr, dst, "dst")
+    _isa.execute(sim, instr, _isa.engine_of(_eng(engine), default), instr[5:], dst, [], lambda v: draw(sim))
+
+
+def rng(dst: Tensor, engine: Any = None, name: str | None = None) -> None:
+    """Random values into ``dst``: uniform over an integer dtype's range, uniform [0, 1) for floats."""
+    dt = np.dtype(dst.dtype)
+
+    def draw(sim: Any) -> Any:
+        if dt.kind in "iu":
+            info = np.iinfo(dt)
+            return sim.rng.integers(int(info.min), int(info.max), size=dst.shape, endpoint=True)
+        return sim.rng.random(dst.shape, dtype=np.float32)
+
+    _random_fill("nisa.rng", dst, draw, engine, Engine.VECTOR)
+
+
+def rand2(dst: Tensor, min: Any, max: Any, name: str | None = None) -> None:
+    """[v4] Uniform values in ``[min, max)`` into ``dst``."""
+    lo, hi = float(min), float(max)
+    _random_fill(
+        "nisa.rand2",
+        dst,
+        lambda sim: lo + (hi - lo) * sim.rng.random(dst.shape, dtype=np.float32),
+        None,
+        Engine.VECTOR,
+    )
+
+
+def _reseed(instr: str, src_seeds: Any, engine: Any) -> None:
+    sim = _sim(instr.removeprefix("nisa."))
+    _isa.check_tensor(sim, instr, src_seeds, "src_seeds")
+
+    def seed(v: list[Any]) -> None:
+        words = np.asarray(v[0]).astype(np.int64).reshape(-1) & 0xFFFFFFFF
+        sim.rng = np.random.default_rng([int(w) for w in words])
+
+    _isa.execute(
+        sim,
+        instr,
+        _isa.engine_of(_eng(engine), Engine.GPSIMD),
+        instr[5:],
+        None,
+        [("src_seeds", src_seeds)],
+        seed,
+    )
+
+
+def set_rng_seed(src_seeds: Any, name: str | None = None) -> None:
+    """Seed the random stream from the words of ``src_seeds``."""
+    _reseed("nisa.set_rng_seed", src_seeds, None)
+
+
+def rand_set_state(src_seeds: Any, engine: Any = None, name: str | None = None) -> None:
+    """Restore a state saved by ``rand_get_state`` (or seed from any words)."""
+    _reseed("nisa.rand_set_state", src_seeds, engine)
+
+
+def rand_get_state(dst: Tensor, engine: Any = None, name: str | None = None) -> None:
+    """Save the random state into ``dst``: a fresh seed word (the rest 0) that the stream restarts
+    from, so ``rand_set_state(dst)`` later replays what follows."""
+
+    def draw(sim: Any) -> Any:
+        word = int(sim.rng.integers(0, 2**31))
+        words = np.zeros(dst.shape, np.int64)
+        words.reshape(-1)[0] = word
+        sim.rng = np.random.default_rng([int(w) for w in words.reshape(-1)])
+        return words
+
+    _random_fill("nisa.rand_get_state", dst, draw, engine, Engine.GPSIMD)
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -735,11 +813,6 @@ for _name in (
     "local_gather",
     "sequence_bounds",
     "activate2",
-    "rng",
-    "rand2",
-    "set_rng_seed",
-    "rand_set_state",
-    "rand_get_state",
     "topk",
 ):
     globals()[_name] = _not_simulated(_name)
