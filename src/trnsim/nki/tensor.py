@@ -449,6 +449,10 @@ class Tensor:
         """Merge dims ``start..end`` (inclusive)."""
         return _views().flatten_dims(self, start, end)
 
+    def rearrange(self, src_pattern: str, dst_pattern: str, fixed_sizes: Any = None) -> Tensor:
+        """An einops-style view (``"p (a b) -> p b a"``, sizes in ``fixed_sizes``)."""
+        return _views().rearrange(self, src_pattern, dst_pattern, fixed_sizes)
+
     def is_contiguous(self) -> bool:
         """True when the view's elements are consecutive in storage."""
         return bool(_views().is_contiguous(self))

@@ -155,3 +155,57 @@ def is_contiguous(t: Tensor) -> bool:
             return False
         expected *= n
     return t.flat is None
+
+
+def _groups(pattern: str) -> list[list[str]]:
+    """``"p (a b) c"`` -> ``[["p"], ["a", "b"], ["c"]]``."""
+    groups: list[list[str]] = []
+    current: list[str] | None = None
+    for token in pattern.replace("(", " ( ").replace(")", " ) ").split():
+        if token == "(":
+            if current is not None:
+                _fail("rearrange", f"nested parentheses in {pattern!r}")
+            current = []
+        elif token == ")":
+            if current is None:
+                _fail("rearrange", f"unbalanced parentheses in {pattern!r}")
+            groups.append(current)
+            current = None
+        elif current is not None:
+            current.append(token)
+        else:
+            groups.append([token])
+    if current is not None:
+        _fail("rearrange", f"unbalanced parentheses in {pattern!r}")
+    return groups
+
+
+def rearrange(t: Tensor, src_pattern: str, dst_pattern: str, fixed_sizes: Any = None) -> Tensor:
+    """An einops-style view: split the ``src_pattern`` groups (sizes from ``fixed_sizes``, one
+    inferred per group), reorder the axes, merge the ``dst_pattern`` groups (which must then be
+    contiguous in the view)."""
+    src, dst = _groups(src_pattern), _groups(dst_pattern)
+    sizes = dict(fixed_sizes or {})
+    if len(src) != t.ndim:
+        _fail("rearrange", f"{src_pattern!r} names {len(src)} dims; the tensor has {t.ndim} {t.shape}")
+    names = [n for g in src for n in g]
+    if sorted(names) != sorted(n for g in dst for n in g) or len(set(names)) != len(names):
+        _fail("rearrange", f"{src_pattern!r} and {dst_pattern!r} must name the same axes once each")
+    view = t
+    dim = 0
+    for g in src:
+        if len(g) > 1:
+            known = [sizes.get(a) for a in g]
+            if known.count(None) > 1:
+                _fail(
+                    "rearrange", f"group ({' '.join(g)}) needs the sizes of all but one axis in fixed_sizes"
+                )
+            view = reshape_dim(view, dim, [-1 if k is None else int(k) for k in known])
+        dim += len(g)
+    order = [names.index(n) for g in dst for n in g]
+    if order != list(range(len(order))):
+        view = permute(view, order)
+    for d, g in enumerate(dst):
+        if len(g) > 1:
+            view = flatten_dims(view, d, d + len(g) - 1)
+    return view

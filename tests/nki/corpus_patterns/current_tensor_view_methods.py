@@ -1,5 +1,5 @@
 """The current API's NkiTensor view methods (nki-api.md §3.3): `permute`, `slice`, `select`,
-`broadcast`, `expand_dim`, `squeeze_dim`, `reshape_dim`, `flatten_dims`, `is_contiguous` — views
+`broadcast`, `expand_dim`, `squeeze_dim`, `reshape_dim`, `flatten_dims`, `rearrange`, `is_contiguous` — views
 over the same storage, read by tensor_copy / dma_copy and compared with numpy (exact: copies)."""
 
 import nki.isa as nisa
@@ -32,6 +32,8 @@ def views(a, col):
         _copy_out(c.expand_dim(1).broadcast(1, 3).squeeze_dim(2), (128, 3)),
         _copy_out(x.reshape_dim(2, (8, -1)), (128, 4, 8, 8)),
         _copy_out(x.flatten_dims(1, 2), (128, 256)),
+        _copy_out(x.rearrange("p a (b c)", "p c a b", fixed_sizes={"c": 4}), (128, 4, 4, 16)),
+        _copy_out(x.rearrange("p a b", "p (a b)"), (128, 256)),
     )
     # HBM views feed a DMA directly
     h = nl.ndarray((64, 128), dtype=nl.float32, buffer=nl.shared_hbm)
@@ -50,6 +52,8 @@ if __name__ == "__main__":
         np.broadcast_to(col, (128, 32)),
         np.broadcast_to(col, (128, 3)),
         a.reshape(128, 4, 8, 8),
+        a.reshape(128, 256),
+        a.reshape(128, 4, 16, 4).transpose(0, 3, 1, 2),
         a.reshape(128, 256),
         a.reshape(128, 256)[:64, ::2],
     )
