@@ -485,6 +485,43 @@ def rand_get_state(dst: Tensor, engine: Any = None, name: str | None = None) -> 
     _random_fill("nisa.rand_get_state", dst, draw, engine, Engine.GPSIMD)
 
 
+def topk(val_dst: Tensor, idx_dst: Tensor, src: Any, n: int, name: str | None = None) -> None:
+    """Per partition the ``n`` largest values of ``src`` (flattened free dims), descending, into
+    ``val_dst`` and their free indices into ``idx_dst`` (GpSimdE). Equal values keep index order
+    (inferred: the stub does not say)."""
+    sim = _sim("topk")
+    instr = "nisa.topk"
+    for label, t in (("src", src), ("val_dst", val_dst), ("idx_dst", idx_dst)):
+        _isa.check_tensor(sim, instr, t, label)
+    p, f, k = src.shape[0], _isa.free_size(src), int(n)
+    if not 1 <= k <= f or _isa.free_size(val_dst) != k or _isa.free_size(idx_dst) != k:
+        sim.fail(
+            instr,
+            f"n={k} for {f} elements per partition; val_dst {val_dst.shape} and idx_dst {idx_dst.shape}"
+            f" must hold n per partition",
+            "shape_mismatch",
+        )
+    order: dict[str, Any] = {}
+
+    def values(v: list[Any]) -> Any:
+        x = v[0].reshape(p, f)
+        order["idx"] = np.argsort(-x, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(x, order["idx"], axis=1).reshape(val_dst.shape)
+
+    _isa.execute(
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "topk",
+        val_dst,
+        [("src", src)],
+        values,
+        extra_outputs=[("idx_dst", idx_dst)],
+    )
+    if sim.values:
+        _isa.write(idx_dst, order["idx"].reshape(idx_dst.shape), None, False)
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -813,7 +850,6 @@ for _name in (
     "local_gather",
     "sequence_bounds",
     "activate2",
-    "topk",
 ):
     globals()[_name] = _not_simulated(_name)
 
