@@ -38,6 +38,7 @@ from trnsim.nki.engines.gpsimd import affine_select as affine_select
 from trnsim.nki.engines.gpsimd import gather_flattened as gather_flattened
 from trnsim.nki.engines.gpsimd import iota as iota
 from trnsim.nki.engines.gpsimd import pattern_values as pattern_values
+from trnsim.nki.engines.gpsimd import sequence_bounds as sequence_bounds
 from trnsim.nki.engines.gpsimd import tensor_partition_reduce as tensor_partition_reduce
 from trnsim.nki.engines.tensor_engine import _MATMUL_DTYPES as _MATMUL_DTYPES
 from trnsim.nki.engines.tensor_engine import nc_matmul as nc_matmul

@@ -522,6 +522,11 @@ def topk(val_dst: Tensor, idx_dst: Tensor, src: Any, n: int, name: str | None = 
         _isa.write(idx_dst, order["idx"].reshape(idx_dst.shape), None, False)
 
 
+def sequence_bounds(dst: Tensor, segment_ids: Any, name: str | None = None) -> None:
+    """Per position of ``segment_ids [1, N]``: its segment's (start, end) into ``dst (1, 2, N)``."""
+    _isa.sequence_bounds(_sim("sequence_bounds"), dst, segment_ids)
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -848,7 +853,6 @@ def _not_simulated(name: str) -> Any:
 
 for _name in (
     "local_gather",
-    "sequence_bounds",
     "activate2",
 ):
     globals()[_name] = _not_simulated(_name)

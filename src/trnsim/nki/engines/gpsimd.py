@@ -1,5 +1,5 @@
 """GpSimdE instructions: ``iota``, ``affine_select``, ``tensor_partition_reduce``, ``nc_n_gather`` /
-``gather_flattened`` (no PSUM access)
+``gather_flattened``, ``sequence_bounds`` (no PSUM access)
 and ``core_barrier``."""
 
 from __future__ import annotations
@@ -184,6 +184,39 @@ def gather_flattened(
     return execute(
         sim, instr, Engine.GPSIMD, "gather", dst, [("data", data), ("indices", indices)], compute, mask=mask
     )
+
+
+def sequence_bounds(
+    sim: Simulation, dst: Tensor, segment_ids: Any, *, instr: str = "nisa.sequence_bounds"
+) -> Instruction:
+    """For segment ids ``[1, N]``: ``dst[0, 0, i]`` = first index of the run holding i, ``dst[0, 1,
+    i]`` = one past its last index; id 0 (padding) gives ``(N, -1)`` (GpSimdE). The end is
+    exclusive and a segment is a contiguous run of equal ids: inferred (nki-api.md §2.4)."""
+    check_tensor(sim, instr, segment_ids, "segment_ids")
+    check_tensor(sim, instr, dst, "dst")
+    if Buffer.PSUM in (segment_ids.buffer, dst.buffer):
+        sim.fail(instr, "GpSimdE cannot access PSUM", "unsupported_memory")
+    n = segment_ids.size
+    if segment_ids.shape[0] != 1 or dst.shape != (1, 2, n):
+        sim.fail(
+            instr,
+            f"segment_ids {segment_ids.shape} must be [1, N] and dst (1, 2, N), got {dst.shape}",
+            "shape_mismatch",
+        )
+
+    def compute(v: list[Any]) -> Any:
+        ids = np.asarray(v[0]).reshape(-1)
+        out = np.empty((2, n), np.int64)
+        start = 0
+        for i in range(1, n + 1):
+            if i == n or ids[i] != ids[start]:
+                out[0, start:i], out[1, start:i] = start, i
+                start = i
+        pad = ids == 0
+        out[0, pad], out[1, pad] = n, -1
+        return out.reshape(dst.shape)
+
+    return execute(sim, instr, Engine.GPSIMD, "sequence_bounds", dst, [("segment_ids", segment_ids)], compute)
 
 
 def core_barrier(sim: Simulation, data: Any, cores: Any, *, instr: str = "nisa.core_barrier") -> Instruction:

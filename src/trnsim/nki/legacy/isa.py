@@ -395,6 +395,15 @@ def tensor_partition_reduce(op: Any, data: Any, *, mask: Any = None, dtype: Any 
     return _impl.fresh(sim, dst, instr)
 
 
+def sequence_bounds(*, segment_ids: Any, dtype: Any = None, **_: Any) -> Tensor:
+    """Per position of ``segment_ids [1, N]``: its segment's (start, end): a new (1, 2, N) tile."""
+    sim = _sim("sequence_bounds")
+    _isa.check_tensor(sim, "nisa.sequence_bounds", segment_ids, "segment_ids")
+    dst = _impl.new_tile(sim, "nisa.sequence_bounds", (1, 2, segment_ids.size), dtype or segment_ids.dtype)
+    instr = _isa.sequence_bounds(sim, dst, segment_ids)
+    return _impl.fresh(sim, dst, instr)
+
+
 def tensor_scalar_reduce(
     *,
     data: Any,
