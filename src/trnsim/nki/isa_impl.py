@@ -47,6 +47,7 @@ from trnsim.nki.engines.vector_scalar import _bcast as _bcast
 from trnsim.nki.engines.vector_scalar import _check_bitvec as _check_bitvec
 from trnsim.nki.engines.vector_scalar import _free_axes as _free_axes
 from trnsim.nki.engines.vector_scalar import _scalar_operand as _scalar_operand
+from trnsim.nki.engines.vector_scalar import activate2 as activate2
 from trnsim.nki.engines.vector_scalar import activation as activation
 from trnsim.nki.engines.vector_scalar import dropout as dropout
 from trnsim.nki.engines.vector_scalar import exponential as exponential

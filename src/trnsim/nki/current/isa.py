@@ -527,6 +527,40 @@ def sequence_bounds(dst: Tensor, segment_ids: Any, name: str | None = None) -> N
     _isa.sequence_bounds(_sim("sequence_bounds"), dst, segment_ids)
 
 
+def activate2(
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    imm0: Any,
+    imm1: Any,
+    op0: Any,
+    op1: Any,
+    relu_param: float = 0.0,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    reduce_op: Any = None,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    name: str | None = None,
+) -> None:
+    """[v4] ``dst = op((data op0 imm0) op1 imm1)`` (ScalarE), optionally reduced into ``reduce_res``."""
+    _isa.activate2(
+        _sim("activate2"),
+        dst,
+        op,
+        data,
+        imm0,
+        imm1,
+        op0,
+        op1,
+        relu_param=relu_param,
+        reverse0=reverse0,
+        reverse1=reverse1,
+        reduce_op=reduce_op,
+        reduce_res=reduce_res,
+    )
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -853,7 +887,6 @@ def _not_simulated(name: str) -> Any:
 
 for _name in (
     "local_gather",
-    "activate2",
 ):
     globals()[_name] = _not_simulated(_name)
 
