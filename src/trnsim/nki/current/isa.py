@@ -14,6 +14,7 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
+from trnsim.nki.engines import dma as _dma
 from trnsim.nki.engines import mx as _mx
 from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.guard import not_simulated as _not_simulated_error
@@ -600,13 +601,18 @@ def dma_transpose(
     oob_mode: Any = None,
     name: str | None = None,
 ) -> None:
-    """A transposing DMA into ``dst`` (2-D)."""
+    """A transposing DMA into ``dst``: ``src`` permuted by ``axes`` ((1, 0), (2, 1, 0) or (3, 1, 2, 0));
+    ``dst`` must have exactly the permuted shape."""
     sim = _sim("dma_transpose")
-    if not isinstance(src, Tensor) or src.ndim != 2:
+    order = _dma.transpose_axes(sim, "nisa.dma_transpose", src, axes)
+    shape = tuple(src.shape[a] for a in order)
+    if tuple(dst.shape) != shape:
         sim.fail(
-            "nisa.dma_transpose", "only 2-D tensor sources are simulated", "exceed_max_supported_dimension"
+            "nisa.dma_transpose", f"dst {dst.shape} must be the transposed shape {shape}", "shape_mismatch"
         )
-    _isa.dma_copy(sim, dst, src, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True)
+    _isa.dma_copy(
+        sim, dst, src, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True, axes=order
+    )
 
 
 def tensor_copy_predicated(
@@ -885,9 +891,7 @@ def _not_simulated(name: str) -> Any:
     return fn
 
 
-for _name in (
-    "local_gather",
-):
+for _name in ("local_gather",):
     globals()[_name] = _not_simulated(_name)
 
 _guard_module(globals(), "nisa")

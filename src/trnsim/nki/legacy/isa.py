@@ -17,6 +17,7 @@ from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
 from trnsim.nki.dtypes import dtype_name, promote
+from trnsim.nki.engines import dma as _dma
 from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import IndexExpr, MaskExpr
 from trnsim.nki.isa_common import engine_name as _eng
@@ -549,19 +550,21 @@ def dma_copy(
 def dma_transpose(
     src: Any, *, axes: Any = None, mask: Any = None, dtype: Any = None, **kwargs: Any
 ) -> Tensor:
-    """A transposing DMA into a new SBUF tile (2-D: swap the two dims)."""
+    """A transposing DMA into a new SBUF tile: ``src`` permuted by ``axes`` ((1, 0), (2, 1, 0) or
+    (3, 1, 2, 0); default reversed)."""
     sim = _sim("dma_transpose")
-    if not isinstance(src, Tensor):
-        sim.fail("nisa.dma_transpose", "src must be a tensor", "unsupported_operand")
-    if src.ndim != 2:
-        sim.fail(
-            "nisa.dma_transpose",
-            f"only 2-D dma_transpose is simulated (got {src.shape})",
-            "exceed_max_supported_dimension",
-        )
-    dst = _impl.new_tile(sim, "nisa.dma_transpose", (src.shape[1], src.shape[0]), dtype or src.dtype)
+    order = _dma.transpose_axes(sim, "nisa.dma_transpose", src, axes)
+    shape = tuple(src.shape[a] for a in order)
+    dst = _impl.new_tile(sim, "nisa.dma_transpose", shape, dtype or src.dtype)
     instr = _isa.dma_copy(
-        sim, dst, src, mask=mask, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True
+        sim,
+        dst,
+        src,
+        mask=mask,
+        opcode="dma_transpose",
+        instr="nisa.dma_transpose",
+        transpose=True,
+        axes=order,
     )
     return _impl.fresh(sim, dst, instr)
 
