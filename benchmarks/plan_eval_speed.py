@@ -26,6 +26,7 @@ from trnsim.cluster import step as step_module
 from trnsim.devicetime.efficiency import load_efficiency
 from trnsim.devicetime.timing import clear_memo
 from trnsim.hardware.catalog import ChipSpec, load_system
+from trnsim.workload import graph as graph_module
 from trnsim.workload.config import MlpKind, ModelConfig
 from trnsim.workload.graph import build_step
 from trnsim.workload.models import load_model
@@ -43,7 +44,8 @@ def clear_caches() -> None:
     step_module.clear_cache()
     step_module._PLACE_CACHE.clear()
     clear_memo()
-    build_step.cache_clear()
+    # the built graphs and the layer blocks they share (only build_step's cache in older code)
+    getattr(graph_module, "clear_cache", build_step.cache_clear)()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from trnsim.cluster.step import clear_cache
 from trnsim.devicetime import timing
 from trnsim.devicetime.timing import clear_memo
 from trnsim.hardware.catalog import load_system
-from trnsim.workload.graph import build_step
+from trnsim.workload.graph import clear_cache as clear_graphs
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Recompute
 
@@ -44,7 +44,7 @@ def _evaluate(chips: int, cold: bool, monkeypatch: pytest.MonkeyPatch | None = N
     if cold:
         clear_cache()
         clear_memo()
-        build_step.cache_clear()
+        clear_graphs()
     timed = 0
     if monkeypatch is not None:
         original = timing.time_ops

@@ -20,7 +20,7 @@ from trnsim.cluster.step import clear_cache
 from trnsim.devicetime.timing import clear_memo
 from trnsim.hardware.catalog import load_system
 from trnsim.plan.search import collector_paused
-from trnsim.workload.graph import build_step
+from trnsim.workload.graph import clear_cache as clear_graphs
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Recompute
 
@@ -30,7 +30,7 @@ SEQ_LEN = 4096
 def _clear() -> None:
     clear_cache()
     clear_memo()
-    build_step.cache_clear()
+    clear_graphs()
 
 
 def _plans(ranks: int) -> list[object]:
@@ -82,3 +82,39 @@ def test_collector_paused_restores_the_collector() -> None:
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+def _p5_step() -> float:
+    plan = make_plan(tp=8, pp=1, dp=8, zero_stage=1, micro_batch=1, global_batch=64,
+                     sequence_parallel=True)
+    return estimate_step(load_model("llama3-8b"), load_system("p5"), 64, plan, SEQ_LEN).step_time_s
+
+
+def test_an_overlay_is_seen_by_the_caches_and_forgotten_after() -> None:
+    from trnsim.hardware.datafile import overlay
+
+    shipped = _p5_step()
+    # Halving the H100 GEMM efficiency scale must slow the step: the cached result of the line above
+    # may not be returned inside the overlay, nor the overlay's result after it.
+    with overlay({"efficiency/h100": {"calibration_scale": 0.4}}, "test"):
+        slowed = _p5_step()
+    assert slowed > shipped
+    assert _p5_step() == shipped
+    with overlay({"efficiency/h100": {"calibration_scale": 0.4}}, "test"):
+        assert _p5_step() == slowed
+
+
+def test_another_catalog_directory_is_seen_by_the_caches(tmp_path, monkeypatch) -> None:
+    from trnsim.devicetime.efficiency import EFFICIENCY
+
+    shipped = _p5_step()
+    text = (EFFICIENCY.shipped / "h100.toml").read_text()
+    assert "calibration_scale = 0.80" in text  # the line replaced below
+    (tmp_path / "efficiency").mkdir()
+    (tmp_path / "efficiency" / "h100.toml").write_text(
+        text.replace("calibration_scale = 0.80", "calibration_scale = 0.40"))
+    monkeypatch.setenv("TRNSIM_CATALOG", str(tmp_path))
+    slowed = _p5_step()
+    assert slowed > shipped
+    monkeypatch.delenv("TRNSIM_CATALOG")
+    assert _p5_step() == shipped

@@ -47,6 +47,7 @@ from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param
 from trnsim.devicetime.timing import time_ops
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
+from trnsim.hardware.datafile import check_catalog_environment, on_data_change
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
 from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, ParamsOnRank, build_optimizer_ops, build_step
@@ -168,6 +169,7 @@ _CACHE: dict[tuple[Any, ...], tuple[tuple[object, ...], Any]] = {}
 _CACHE_LIMIT = 200_000
 
 
+@on_data_change  # an overlay or another $TRNSIM_CATALOG changes what the cached results rest on
 def clear_cache() -> None:
     """Forget cached stage times (after changing efficiency files in-process, e.g. a scale refit)."""
     _CACHE.clear()
@@ -538,6 +540,7 @@ def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision
 def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
                precision: Precision = Precision.BF16) -> None:
     """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
+    check_catalog_environment()
     _check_structure(model, system, ranks, plan, seq_len)
     memory = _peak_memory(model, plan, seq_len, precision, system)
     if not memory.fits(system.hbm_bytes_per_rank):
@@ -669,6 +672,7 @@ def estimate_step(
     Structural problems raise :class:`InfeasiblePlanError`; a plan that does not fit in memory is
     still estimated, with ``fits`` False.
     """
+    check_catalog_environment()
     _check_structure(model, system, ranks, plan, seq_len)
     topo = topology if topology is not None else topology_for_system(system)
     chip = system.chip

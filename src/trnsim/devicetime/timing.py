@@ -32,6 +32,7 @@ from trnsim.devicetime.tables import OpTable, find_table
 from trnsim.devicetime.whatif_timing import whatif_table, whatif_target_key, whatif_timing
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec, SystemSpec
+from trnsim.hardware.datafile import check_catalog_environment, on_data_change
 
 __all__ = ["DeviceStepTime", "Method", "OpTime", "clear_memo", "time_op", "time_op_detailed",
            "time_ops", "time_step"]
@@ -176,6 +177,7 @@ _MEMO: dict[tuple[object, ...], tuple[float, Method]] = {}
 _MEMO_LIMIT = 200_000
 
 
+@on_data_change  # an overlay or another $TRNSIM_CATALOG changes the efficiency curves behind _MEMO
 def clear_memo() -> None:
     """Forget memoised op times (after editing efficiency files or tables in-process)."""
     _MEMO.clear()
@@ -217,6 +219,7 @@ def _computed(op: Op, rank: RankView, chosen: Method, cache: LatencyCache | None
 def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
                      ranks_per_chip: int | None = None, cache: LatencyCache | None = None) -> OpTime:
     """Like :func:`time_op`, with the method that produced the figure."""
+    check_catalog_environment()
     chosen = _method(method)
     keys = _rank_keys(chip, ranks_per_chip)
     key = (op.timing_key(), keys.key(op.dtype), chosen._value_, *_store_key(keys, chosen, cache))
@@ -230,6 +233,7 @@ def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str =
 def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
              ranks_per_chip: int | None = None) -> list[float]:
     """:func:`time_op` of each op (the same values), with the chip and method resolved once."""
+    check_catalog_environment()
     chosen = _method(method)
     keys = _rank_keys(chip, ranks_per_chip)
     # Only "kernel" adds to the disk cache, and its keys do not include the cache's generation.

@@ -34,7 +34,7 @@ import copy
 import difflib
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -53,7 +53,9 @@ __all__ = [
     "DataTree",
     "ValueSource",
     "apply_overrides",
+    "check_catalog_environment",
     "normalise_units",
+    "on_data_change",
     "overlay",
     "overlay_for",
     "overlay_token",
@@ -193,6 +195,31 @@ _OVERLAYS: list[tuple[Mapping[str, Mapping[str, Any]], str]] = []
 _TOKENS: list[int] = [0]
 _NEXT_TOKEN = [0]
 
+# Caches above the loaders (the cluster's step caches, devicetime's op memo) hold results computed
+# from data files; they register here and are cleared whenever the data in force changes: on
+# entering or leaving an overlay, and when $TRNSIM_CATALOG names another directory.
+_INVALIDATORS: list[Callable[[], None]] = []
+_SEEN_CATALOG: list[str | None] = [os.environ.get(CATALOG_ENV)]
+
+
+def on_data_change(callback: Callable[[], None]) -> Callable[[], None]:
+    """Register ``callback`` (a cache's clear function) to run whenever the data in force changes."""
+    _INVALIDATORS.append(callback)
+    return callback
+
+
+def _data_changed() -> None:
+    for callback in _INVALIDATORS:
+        callback()
+
+
+def check_catalog_environment() -> None:
+    """Clear the registered caches if ``$TRNSIM_CATALOG`` changed since the last call (one lookup)."""
+    current = os.environ.get(CATALOG_ENV)
+    if current != _SEEN_CATALOG[0]:
+        _SEEN_CATALOG[0] = current
+        _data_changed()
+
 
 @contextmanager
 def overlay(overrides: Mapping[str, Mapping[str, Any]], origin: str) -> Iterator[None]:
@@ -200,19 +227,20 @@ def overlay(overrides: Mapping[str, Mapping[str, Any]], origin: str) -> Iterator
 
     ``overrides`` maps a file (``"efficiency/a100"``) to its overridden keys; ``origin`` is
     recorded as the source of every value changed. Loaders key their memos on
-    :func:`overlay_token`, so no file loaded outside the block is reused inside it or after; results
-    cached above the loaders by catalog object (the cluster's step caches) are not: clear them on
-    the way in and out (``devicetime.timing.clear_memo``, ``cluster.step.clear_cache``), as
-    ``cli/scaled_catalog.py`` does. A catalog override changes the catalog objects themselves.
+    :func:`overlay_token`, so no file loaded outside the block is reused inside it or after; caches
+    above the loaders registered with :func:`on_data_change` are cleared on the way in and out. A
+    catalog override changes the catalog objects themselves.
     """
     _OVERLAYS.append((overrides, origin))
     _NEXT_TOKEN[0] += 1
     _TOKENS.append(_NEXT_TOKEN[0])
+    _data_changed()
     try:
         yield
     finally:
         _OVERLAYS.pop()
         _TOKENS.pop()
+        _data_changed()
 
 
 def overlay_token() -> int:

@@ -203,10 +203,14 @@ class _Accumulator:
         self.stats.infeasible_by_reason[reason] += count
 
 
-def _check(problem: Problem, candidate: Candidate, steps: StepModel) -> InfeasibleReason | None:
-    """Why the cluster's cheap check rejects the candidate (None: it may run)."""
+def _check(problem: Problem, candidate: Candidate, steps: StepModel,
+           plans: dict[Candidate, ParallelPlan] | None = None) -> InfeasibleReason | None:
+    """Why the cluster's cheap check rejects the candidate (None: it may run); the plan it built is
+    kept in ``plans`` for the estimate (a validated plan costs as much to build as to check)."""
     try:
         plan = problem.parallel_plan(candidate)
+        if plans is not None:
+            plans[candidate] = plan
         steps.check_plan(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
                          problem.job.precision)
     except InfeasiblePlanError as error:
@@ -222,7 +226,8 @@ def _search_group(
     stats = acc.stats
     stats.groups += 1
     frugal = group.members[0]
-    verdict = _check(problem, frugal, steps)
+    plans: dict[Candidate, ParallelPlan] = {}
+    verdict = _check(problem, frugal, steps, plans)
     stats.checked += 1
     if verdict is InfeasibleReason.MEMORY:
         stats.groups_pruned += 1
@@ -239,23 +244,23 @@ def _search_group(
             if candidate in verdicts:
                 verdict = verdicts[candidate]
             else:
-                verdict = _check(problem, candidate, steps)
+                verdict = _check(problem, candidate, steps, plans)
                 stats.checked += 1
             if verdict is not None:
                 acc.reject(verdict)
                 continue
-            _evaluate(problem, candidate, steps, acc)
+            _evaluate(problem, candidate, steps, acc, plans[candidate])
             if dominance:
                 # More recomputation only adds work: the rest of the ladder cannot be faster.
                 stats.dominated += len(ladder) - index - 1
                 break
 
 
-def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Accumulator) -> None:
+def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Accumulator,
+              plan: ParallelPlan) -> None:
     acc.stats.evaluated += 1
     try:
-        result = steps.estimate_step(problem.model, problem.system, problem.ranks,
-                                     problem.parallel_plan(candidate), problem.job.seq_len,
+        result = steps.estimate_step(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
                                      problem.job.precision, topology=problem.topology)
     except InfeasiblePlanError as error:
         acc.reject(error.reason)

@@ -30,7 +30,7 @@ from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
 __all__ = ["COLUMN_PARALLEL_GEMMS", "LayerKind", "ParamsOnRank", "SavedTensor", "StepGraph",
-           "build_optimizer_ops", "build_step"]
+           "build_optimizer_ops", "build_step", "clear_cache"]
 
 #: GEMMs whose weight is split by columns under TP (their input is all-gathered with sequence
 #: parallelism); the others (out_proj, fc2) are row-parallel.
@@ -323,7 +323,7 @@ def _dense_mlp(model: ModelConfig, d: _Dims, count: int) -> tuple[list[Op], list
     return ops, saved
 
 
-def _moe_mlp(model: ModelConfig, shard: Shard, d: _Dims, count: int) -> tuple[list[Op], list[SavedTensor]]:
+def _moe_mlp(model: ModelConfig, ep: int, d: _Dims, count: int) -> tuple[list[Op], list[SavedTensor]]:
     h, Tsp, a = model.hidden_size, d.tokens_sp, _ACT_BYTES
     E, k = model.num_experts, model.experts_per_token
     ffn_local = int(model.moe_ffn_hidden_size or 0) // d.tp
@@ -335,7 +335,7 @@ def _moe_mlp(model: ModelConfig, shard: Shard, d: _Dims, count: int) -> tuple[li
              SavedTensor("router.probs", Tsp * E * 4, count)]
     # Balanced routing: this rank's E/ep experts receive, in all, as many token copies (tokens·k)
     # as its TP group sends out; each expert gets tokens·k·ep/E of them.
-    local_experts = E // shard.ep
+    local_experts = E // ep
     routed_tokens = d.tokens * k
     per_expert = max(1, round(routed_tokens / local_experts))
     ops.append(_rowwise("moe_permute", OpClass.ELEMENTWISE, routed_tokens, h, 0.0, 1, count))
@@ -482,18 +482,7 @@ def build_step(
             saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1,
                                      kept_by_full_recompute=True))
 
-    layer_ops: list[Op] = []
-    layer_saved: list[SavedTensor] = []
-    working = 0.0
-    for kind, count in ((LayerKind.DENSE, dense_layers), (LayerKind.MOE, moe_layers)):
-        if count == 0:
-            continue
-        attn_ops, attn_saved = _attention_ops(model, d, count, flash_attention)
-        mlp_ops, mlp_saved = _moe_mlp(model, shard, d, count) if kind is LayerKind.MOE else _dense_mlp(
-            model, d, count)
-        layer_ops += attn_ops + mlp_ops
-        layer_saved += attn_saved + mlp_saved
-        working = max(working, sum(s.nbytes for s in attn_saved + mlp_saved))
+    block = _layer_block(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
 
     fwd_tail: list[Op] = []
     if shard.has_lm_head:
@@ -510,30 +499,68 @@ def build_step(
                         kept_by_full_recompute=True),
         ]
 
-    if recompute is Recompute.FULL:
-        kept = [s for s in layer_saved if s.kept_by_full_recompute]
-        recompute_ops = [_as_recompute(op) for op in _mark_epilogues(layer_ops, t)]
-    elif recompute is Recompute.SELECTIVE:
-        kept = [s for s in layer_saved if not s.dropped_by_selective]
-        recompute_ops = [] if flash_attention else [
-            _as_recompute(op) for op in layer_ops if op.op_class is OpClass.ATTENTION]
-    else:
-        kept = layer_saved
-        recompute_ops = []
-    saved += kept
-
-    forward = fwd_head + _mark_epilogues(layer_ops, t) + fwd_tail
-    backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], t)
+    saved += block.kept
+    # Backward runs the forward in reverse: the output layer's, the layers', the embedding's.
+    backward = (_mark_epilogues([b for op in reversed(fwd_tail) for b in _backward(op)], t) + block.backward
+                + _mark_epilogues([b for op in reversed(fwd_head) for b in _backward(op)], t))
     params = _params_on_rank(model, shard, dense_layers, moe_layers)
     return StepGraph(
         model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
         recompute=recompute, flash_attention=flash_attention,
-        ops=tuple(forward + recompute_ops + backward),
+        ops=(*fwd_head, *block.forward, *fwd_tail, *block.recompute, *backward),
         optimizer_ops=build_optimizer_ops(params),
         saved=tuple(saved),
-        layer_working_bytes=working if recompute is Recompute.FULL else 0.0,
+        layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
         params=params, dense_layers=dense_layers, moe_layers=moe_layers,
     )
+
+
+@dataclass(frozen=True)
+class _LayerBlock:
+    """The transformer layers' ops of a stage: shared by the stages (first, middle, last) that hold
+    as many layers with the same per-rank shapes, which differ only in the embedding and output ops."""
+
+    forward: list[Op]  # read-only, epilogues marked
+    recompute: list[Op]
+    backward: list[Op]  # epilogues marked
+    kept: list[SavedTensor]  # what the recompute mode keeps for the backward pass
+    working: float  # the largest one layer's activations (a full recompute rebuilds them)
+
+
+@lru_cache(maxsize=4096)
+def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_layers: int, flash: bool,
+                 recompute: Recompute) -> _LayerBlock:
+    layer_ops: list[Op] = []
+    layer_saved: list[SavedTensor] = []
+    working = 0.0
+    for kind, count in ((LayerKind.DENSE, dense_layers), (LayerKind.MOE, moe_layers)):
+        if count == 0:
+            continue
+        attn_ops, attn_saved = _attention_ops(model, d, count, flash)
+        mlp_ops, mlp_saved = _moe_mlp(model, ep, d, count) if kind is LayerKind.MOE else _dense_mlp(
+            model, d, count)
+        layer_ops += attn_ops + mlp_ops
+        layer_saved += attn_saved + mlp_saved
+        working = max(working, sum(s.nbytes for s in attn_saved + mlp_saved))
+    forward = _mark_epilogues(layer_ops, d.tp)
+    if recompute is Recompute.FULL:
+        kept = [s for s in layer_saved if s.kept_by_full_recompute]
+        recompute_ops = [_as_recompute(op) for op in forward]
+    elif recompute is Recompute.SELECTIVE:
+        kept = [s for s in layer_saved if not s.dropped_by_selective]
+        recompute_ops = [] if flash else [
+            _as_recompute(op) for op in layer_ops if op.op_class is OpClass.ATTENTION]
+    else:
+        kept = layer_saved
+        recompute_ops = []
+    backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
+    return _LayerBlock(forward, recompute_ops, backward, kept, working)
+
+
+def clear_cache() -> None:
+    """Forget every built step graph (:func:`build_step`'s cache and the layer blocks it shares)."""
+    build_step.cache_clear()
+    _layer_block.cache_clear()
 
 
 def _as_recompute(op: Op) -> Op:
