@@ -231,6 +231,7 @@ REDUCE: dict[str, Callable[..., Any]] = {
     "max": np.max,
     "min": np.min,
     "mean": np.mean,
+    "var": np.var,  # population variance (ddof 0), as nl.var
     "bitwise_and": np.bitwise_and.reduce,
     "bitwise_or": np.bitwise_or.reduce,
     "bitwise_xor": np.bitwise_xor.reduce,

@@ -35,8 +35,11 @@ from trnsim.nki.engines.execute import same_partitions as same_partitions
 from trnsim.nki.engines.execute import to_dtype as to_dtype
 from trnsim.nki.engines.execute import write as write
 from trnsim.nki.engines.gpsimd import affine_select as affine_select
+from trnsim.nki.engines.gpsimd import gather_flattened as gather_flattened
 from trnsim.nki.engines.gpsimd import iota as iota
 from trnsim.nki.engines.gpsimd import pattern_values as pattern_values
+from trnsim.nki.engines.gpsimd import sequence_bounds as sequence_bounds
+from trnsim.nki.engines.gpsimd import tensor_partition_reduce as tensor_partition_reduce
 from trnsim.nki.engines.tensor_engine import _MATMUL_DTYPES as _MATMUL_DTYPES
 from trnsim.nki.engines.tensor_engine import nc_matmul as nc_matmul
 from trnsim.nki.engines.tensor_engine import nc_transpose as nc_transpose
@@ -44,7 +47,10 @@ from trnsim.nki.engines.vector_scalar import _bcast as _bcast
 from trnsim.nki.engines.vector_scalar import _check_bitvec as _check_bitvec
 from trnsim.nki.engines.vector_scalar import _free_axes as _free_axes
 from trnsim.nki.engines.vector_scalar import _scalar_operand as _scalar_operand
+from trnsim.nki.engines.vector_scalar import activate2 as activate2
 from trnsim.nki.engines.vector_scalar import activation as activation
+from trnsim.nki.engines.vector_scalar import dropout as dropout
+from trnsim.nki.engines.vector_scalar import exponential as exponential
 from trnsim.nki.engines.vector_scalar import memset as memset
 from trnsim.nki.engines.vector_scalar import scalar_tensor_tensor as scalar_tensor_tensor
 from trnsim.nki.engines.vector_scalar import tensor_copy as tensor_copy

@@ -354,6 +354,30 @@ def store(dst: Any, value: Any, *, mask: Any = None, **_: Any) -> None:
     isa.dma_copy(sim, dst, value, mask=mask, opcode="store", instr="nl.store")
 
 
+def atomic_rmw(dst: Any, value: Any, op: Any, *, mask: Any = None, **_: Any) -> None:
+    """``dst op= value`` into HBM as one read-modify-write DMA (``np.add`` only); with an index
+    tile in ``dst``, rows that repeat all add (the point of an atomic update)."""
+    sim = runtime.current("nl.atomic_rmw")
+    if isa.op_name(op) != "add":
+        sim.fail("nl.atomic_rmw", f"op {op!r} is not supported (valid: np.add)", "unsupported_alu_op")
+    isa.check_tensor(
+        sim, "nl.atomic_rmw", dst, "dst", (Buffer.HBM, Buffer.SHARED_HBM, Buffer.PRIVATE_HBM), tile=False
+    )
+    if not isinstance(value, Tensor):
+        value = full(dst.shape if len(dst.shape) >= 2 else (dst.size, 1), value, np.float32)
+    isa.check_tensor(sim, "nl.atomic_rmw", value, "value")
+    isa.dma_copy(
+        sim,
+        dst,
+        value,
+        mask=mask,
+        opcode="atomic_rmw",
+        instr="nl.atomic_rmw",
+        accumulate=True,
+        attrs={"op": "add"},
+    )
+
+
 def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return len(a) == len(b) and all(x in (1, y) for x, y in zip(a, b, strict=True))
 
@@ -578,6 +602,7 @@ REDUCTION_OPS = {
     "min": "minimum",
     "prod": "multiply",
     "mean": "mean",
+    "var": "var",
     "all": "logical_and",
 }
 
@@ -592,7 +617,7 @@ def reduce(
     axes = isa.normalize_axes(sim, api, axis, x.ndim)
     shape = isa.reduced_shape(x.shape, axes, keepdims)
     op = REDUCTION_OPS[name]
-    dt = dtype or (np.float32 if name == "mean" and not is_float(x.dtype) else x.dtype)
+    dt = dtype or (np.float32 if name in ("mean", "var") and not is_float(x.dtype) else x.dtype)
     dst = new_tile(sim, api, shape, dt)
     instr = isa.tensor_reduce(sim, dst, op, x, axes, mask=mask, api=api, instr=api)
     return fresh(sim, dst, instr)
@@ -680,23 +705,28 @@ def rms_norm(
     return binary("multiply", y, w, dtype or x.dtype, mask)
 
 
+def gather_flattened(
+    data: Any, indices: Any, axis: int = 0, *, dtype: Any = None, mask: Any = None, **_: Any
+) -> Tensor:
+    """``out[p, j...] = data[p].flatten()[indices[p, j...]]``: a new tile shaped like ``indices``."""
+    sim = runtime.current("nl.gather_flattened")
+    if axis != 0:
+        from trnsim.nki.guard import not_simulated
+
+        raise not_simulated(f"nl.gather_flattened with axis={axis}")
+    isa.check_tensor(sim, "nl.gather_flattened", data, "data")
+    isa.check_tensor(sim, "nl.gather_flattened", indices, "indices")
+    dst = new_tile(sim, "nl.gather_flattened", indices.shape, dtype or data.dtype)
+    instr = isa.gather_flattened(sim, dst, data, indices, mask=mask, instr="nl.gather_flattened")
+    return fresh(sim, dst, instr)
+
+
 def dropout(x: Any, rate: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     """Zero elements with probability ``rate`` (statistical fidelity only)."""
     sim = runtime.current("nl.dropout")
     isa.check_tensor(sim, "nl.dropout", x, "x")
     dst = new_tile(sim, "nl.dropout", x.shape, dtype or x.dtype)
-    keep = sim.rng.random(x.shape) >= float(rate) if sim.values and not isinstance(rate, Tensor) else None
-    instr = isa.execute(
-        sim,
-        "nl.dropout",
-        Engine.VECTOR,
-        "dropout",
-        dst,
-        [("data", x)],
-        lambda v: np.where(keep, v[0], 0) if keep is not None else v[0],
-        mask=mask,
-        attrs={"api": "nl.dropout"},
-    )
+    instr = isa.dropout(sim, dst, x, rate, mask=mask, api="nl.dropout", instr="nl.dropout")
     return fresh(sim, dst, instr)
 
 
@@ -882,7 +912,9 @@ def ap(
         scalar_offset = None
     total = a.partitions * a.free_elems
     lo = hi = off
-    for n, s in zip(shape, strides, strict=True):
+    for d, (n, s) in enumerate(zip(shape, strides, strict=True)):
+        if d == 0 and vector_offset is not None:
+            continue  # the rows come from vector_offset (bounds checked per row, oob_mode)
         if n > 1:
             lo += min(0, s * (n - 1))
             hi += max(0, s * (n - 1))

@@ -416,6 +416,47 @@ class Tensor:
             oob=None if self.oob is None else np.expand_dims(self.oob, axis),
         )
 
+    # -- the current API's view methods (nki-api.md §3.3; implemented in tensor_views.py)
+    def permute(self, dims: Any) -> Tensor:
+        """Reorder the dims (dim 0 stays first on chip)."""
+        return _views().permute(self, dims)
+
+    def slice(self, dim: Any, start: int, end: int, step: int = 1) -> Tensor:
+        """Slice one dim ``start:end:step``."""
+        return _views().slice_dim(self, dim, start, end, step)
+
+    def select(self, dim: Any, index: Any) -> Tensor:
+        """The view at ``index`` along ``dim`` (removed)."""
+        return _views().select(self, dim, index)
+
+    def broadcast(self, dim: Any, size: int) -> Tensor:
+        """Repeat a size-1 dim ``size`` times."""
+        return _views().broadcast(self, dim, size)
+
+    def expand_dim(self, dim: int) -> Tensor:
+        """Insert a size-1 dim at ``dim``."""
+        return self.expand_dims(dim)
+
+    def squeeze_dim(self, dim: Any) -> Tensor:
+        """Remove a size-1 dim."""
+        return _views().squeeze_dim(self, dim)
+
+    def reshape_dim(self, dim: Any, shape: Any) -> Tensor:
+        """Split one dim into ``shape``."""
+        return _views().reshape_dim(self, dim, shape)
+
+    def flatten_dims(self, start: Any, end: Any) -> Tensor:
+        """Merge dims ``start..end`` (inclusive)."""
+        return _views().flatten_dims(self, start, end)
+
+    def rearrange(self, src_pattern: str, dst_pattern: str, fixed_sizes: Any = None) -> Tensor:
+        """An einops-style view (``"p (a b) -> p b a"``, sizes in ``fixed_sizes``)."""
+        return _views().rearrange(self, src_pattern, dst_pattern, fixed_sizes)
+
+    def is_contiguous(self) -> bool:
+        """True when the view's elements are consecutive in storage."""
+        return bool(_views().is_contiguous(self))
+
     def as_tile(self) -> Tensor:
         """The tensor as a tile (a no-op view)."""
         return self
@@ -622,6 +663,12 @@ def _keep_alive(alias: Allocation, base: Allocation) -> None:
     import weakref
 
     weakref.finalize(alias, lambda b: None, base)
+
+
+def _views() -> Any:
+    from trnsim.nki import tensor_views  # imports tensor.py's names lazily (no import cycle)
+
+    return tensor_views
 
 
 def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:

@@ -14,6 +14,7 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
+from trnsim.nki.engines import dma as _dma
 from trnsim.nki.engines import mx as _mx
 from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.guard import not_simulated as _not_simulated_error
@@ -267,6 +268,300 @@ def reciprocal(dst: Tensor, data: Any, name: str | None = None) -> None:
     )
 
 
+def dropout(dst: Tensor, data: Any, prob: Any, name: str | None = None) -> None:
+    """``dst = data`` with each element zeroed with probability ``prob`` (number or [P, 1] tile)."""
+    _isa.dropout(_sim("dropout"), dst, data, prob)
+
+
+def tensor_partition_reduce(dst: Tensor, op: Any, data: Any, name: str | None = None) -> None:
+    """``dst[0, ...] = op`` across the partitions of ``data`` (GpSimdE; ``nl.average`` too)."""
+    _isa.tensor_partition_reduce(_sim("tensor_partition_reduce"), dst, op, data)
+
+
+def nc_n_gather(dst: Tensor, data: Any, indices: Any, name: str | None = None) -> None:
+    """Per partition ``dst = data[p].flatten()[indices[p]]`` (uint32 indices in ``[0, N)``; GpSimdE)."""
+    _isa.gather_flattened(_sim("nc_n_gather"), dst, data, indices)
+
+
+def exponential(
+    dst: Tensor,
+    src: Any,
+    max_value: Any = 0.0,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    reduce_init: float = 0.0,
+    name: str | None = None,
+) -> None:
+    """[v4] ``dst = exp(src - max_value)`` (VectorE), optionally summed into ``reduce_res``."""
+    _isa.exponential(
+        _sim("exponential"), dst, src, max_value=max_value, reduce_res=reduce_res, reduce_init=reduce_init
+    )
+
+
+#: the start of the running register of tensor_scalar_cumulative when reset (op1's identity)
+_CUMULATIVE_START = {"add": 0.0, "subtract": 0.0, "multiply": 1.0, "maximum": -np.inf, "minimum": np.inf}
+
+
+def tensor_scalar_cumulative(
+    dst: Tensor,
+    src: Any,
+    op0: Any,
+    op1: Any,
+    imm0: Any,
+    imm1: Any = None,
+    reduce_cmd: Any = None,
+    name: str | None = None,
+) -> None:
+    """Per partition along the flattened free dims, ``reg = op1(op0(x_i, imm0), reg); dst_i = reg``.
+
+    The register starts at ``imm1`` when given, else at ``op1``'s identity (0 for add, 1 for
+    multiply, -inf / +inf for max / min): inferred, the signature page does not say (nki-api.md
+    §3.5). Each instruction resets the register (``reduce_cmd`` chaining is not modelled).
+    """
+    sim = _sim("tensor_scalar_cumulative")
+    instr = "nisa.tensor_scalar_cumulative"
+    _isa.check_tensor(sim, instr, src, "src")
+    _isa.check_tensor(sim, instr, dst, "dst")
+    if "int32" in (str(np.dtype(src.dtype)), str(np.dtype(dst.dtype))):
+        sim.fail(
+            instr, "int32 tiles are not supported (valid: float and 8/16-bit types)", "unsupported_dtype"
+        )
+    n0 = _isa._alu(sim, instr, op0, "op0")
+    n1 = _isa._alu(sim, instr, op1, "op1")
+    if imm1 is None and n1 not in _CUMULATIVE_START:
+        sim.fail(
+            instr,
+            f"op1 {n1} needs imm1 (valid without it: {', '.join(_CUMULATIVE_START)})",
+            "unsupported_alu_op",
+        )
+    p, f = src.shape[0], _isa.free_size(src)
+    start = np.float32(_CUMULATIVE_START[n1] if imm1 is None else imm1)
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].reshape(p, f)
+        k = v[1].reshape(p, 1) if isinstance(v[1], np.ndarray) else np.float32(v[1])
+        scaled = np.asarray(_isa._apply(n0, x, k), np.float32)
+        reg = np.full(p, start, np.float32)
+        out = np.empty((p, f), np.float32)
+        for i in range(f):
+            reg = np.asarray(_isa._apply(n1, scaled[:, i], reg), np.float32)
+            out[:, i] = reg
+        return out.reshape(dst.shape)
+
+    operand = _isa._scalar_operand(sim, instr, imm0, "imm0", p)
+    _isa.execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "tensor_scalar_cumulative",
+        dst,
+        [("src", src), ("imm0", operand)],
+        compute,
+        attrs={"op": n0, "op1": n1},
+    )
+
+
+def nonzero_with_count(
+    dst: Tensor, src: Any, index_offset: int = 0, padding_val: int = -1, name: str | None = None
+) -> None:
+    """[v3+] On partitions 0, 16, ..., 112 (GpSimdE, one per core): the free indices of the
+    nonzero elements of ``src`` (+ ``index_offset``), then ``padding_val`` up to F, then the count
+    in column F. ``dst`` has F + 1 columns; the other partitions are not written."""
+    sim = _sim("nonzero_with_count")
+    instr = "nisa.nonzero_with_count"
+    _isa.check_tensor(sim, instr, src, "src")
+    _isa.check_tensor(sim, instr, dst, "dst")
+    if sim.spec.nc_version < 3:
+        sim.fail(
+            instr,
+            f"needs NeuronCore-v3 or later; target {sim.spec.name}",
+            "unsupported_instruction_for_target",
+        )
+    p, f = src.shape[0], _isa.free_size(src)
+    if dst.shape[0] != p or _isa.free_size(dst) != f + 1:
+        sim.fail(
+            instr,
+            f"dst {dst.shape} must have src's {p} partitions and {f + 1} elements per partition (F + 1)",
+            "shape_mismatch",
+        )
+    rows = np.zeros((p, 1), bool)
+    rows[::16] = True
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].reshape(p, f)
+        out = np.full((p, f + 1), padding_val, np.int64)
+        for r in range(0, p, 16):
+            nz = np.flatnonzero(x[r])
+            out[r, : nz.size] = nz + int(index_offset)
+            out[r, f] = nz.size
+        return out.reshape(dst.shape)
+
+    _isa.execute(
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "nonzero_with_count",
+        dst,
+        [("src", src)],
+        compute,
+        mask=np.broadcast_to(rows.reshape((p,) + (1,) * (dst.ndim - 1)), dst.shape),
+    )
+
+
+# -- random numbers: statistical fidelity only (nki-api.md §3.5); the stream is the launch's numpy
+#    generator, so seeds reproduce trnsim's sequence, not the chip's
+
+
+def _random_fill(instr: str, dst: Tensor, draw: Any, engine: Any, default: Engine) -> None:
+    sim = _sim(instr.removeprefix("nisa."))
+    _isa.check_tensor(sim, instr, dst, "dst")
+    _isa.execute(sim, instr, _isa.engine_of(_eng(engine), default), instr[5:], dst, [], lambda v: draw(sim))
+
+
+def rng(dst: Tensor, engine: Any = None, name: str | None = None) -> None:
+    """Random values into ``dst``: uniform over an integer dtype's range, uniform [0, 1) for floats."""
+    dt = np.dtype(dst.dtype)
+
+    def draw(sim: Any) -> Any:
+        if dt.kind in "iu":
+            info = np.iinfo(dt)
+            return sim.rng.integers(int(info.min), int(info.max), size=dst.shape, endpoint=True)
+        return sim.rng.random(dst.shape, dtype=np.float32)
+
+    _random_fill("nisa.rng", dst, draw, engine, Engine.VECTOR)
+
+
+def rand2(dst: Tensor, min: Any, max: Any, name: str | None = None) -> None:
+    """[v4] Uniform values in ``[min, max)`` into ``dst``."""
+    lo, hi = float(min), float(max)
+    _random_fill(
+        "nisa.rand2",
+        dst,
+        lambda sim: lo + (hi - lo) * sim.rng.random(dst.shape, dtype=np.float32),
+        None,
+        Engine.VECTOR,
+    )
+
+
+def _reseed(instr: str, src_seeds: Any, engine: Any) -> None:
+    sim = _sim(instr.removeprefix("nisa."))
+    _isa.check_tensor(sim, instr, src_seeds, "src_seeds")
+
+    def seed(v: list[Any]) -> None:
+        words = np.asarray(v[0]).astype(np.int64).reshape(-1) & 0xFFFFFFFF
+        sim.rng = np.random.default_rng([int(w) for w in words])
+
+    _isa.execute(
+        sim,
+        instr,
+        _isa.engine_of(_eng(engine), Engine.GPSIMD),
+        instr[5:],
+        None,
+        [("src_seeds", src_seeds)],
+        seed,
+    )
+
+
+def set_rng_seed(src_seeds: Any, name: str | None = None) -> None:
+    """Seed the random stream from the words of ``src_seeds``."""
+    _reseed("nisa.set_rng_seed", src_seeds, None)
+
+
+def rand_set_state(src_seeds: Any, engine: Any = None, name: str | None = None) -> None:
+    """Restore a state saved by ``rand_get_state`` (or seed from any words)."""
+    _reseed("nisa.rand_set_state", src_seeds, engine)
+
+
+def rand_get_state(dst: Tensor, engine: Any = None, name: str | None = None) -> None:
+    """Save the random state into ``dst``: a fresh seed word (the rest 0) that the stream restarts
+    from, so ``rand_set_state(dst)`` later replays what follows."""
+
+    def draw(sim: Any) -> Any:
+        word = int(sim.rng.integers(0, 2**31))
+        words = np.zeros(dst.shape, np.int64)
+        words.reshape(-1)[0] = word
+        sim.rng = np.random.default_rng([int(w) for w in words.reshape(-1)])
+        return words
+
+    _random_fill("nisa.rand_get_state", dst, draw, engine, Engine.GPSIMD)
+
+
+def topk(val_dst: Tensor, idx_dst: Tensor, src: Any, n: int, name: str | None = None) -> None:
+    """Per partition the ``n`` largest values of ``src`` (flattened free dims), descending, into
+    ``val_dst`` and their free indices into ``idx_dst`` (GpSimdE). Equal values keep index order
+    (inferred: the stub does not say)."""
+    sim = _sim("topk")
+    instr = "nisa.topk"
+    for label, t in (("src", src), ("val_dst", val_dst), ("idx_dst", idx_dst)):
+        _isa.check_tensor(sim, instr, t, label)
+    p, f, k = src.shape[0], _isa.free_size(src), int(n)
+    if not 1 <= k <= f or _isa.free_size(val_dst) != k or _isa.free_size(idx_dst) != k:
+        sim.fail(
+            instr,
+            f"n={k} for {f} elements per partition; val_dst {val_dst.shape} and idx_dst {idx_dst.shape}"
+            f" must hold n per partition",
+            "shape_mismatch",
+        )
+    order: dict[str, Any] = {}
+
+    def values(v: list[Any]) -> Any:
+        x = v[0].reshape(p, f)
+        order["idx"] = np.argsort(-x, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(x, order["idx"], axis=1).reshape(val_dst.shape)
+
+    _isa.execute(
+        sim,
+        instr,
+        Engine.GPSIMD,
+        "topk",
+        val_dst,
+        [("src", src)],
+        values,
+        extra_outputs=[("idx_dst", idx_dst)],
+    )
+    if sim.values:
+        _isa.write(idx_dst, order["idx"].reshape(idx_dst.shape), None, False)
+
+
+def sequence_bounds(dst: Tensor, segment_ids: Any, name: str | None = None) -> None:
+    """Per position of ``segment_ids [1, N]``: its segment's (start, end) into ``dst (1, 2, N)``."""
+    _isa.sequence_bounds(_sim("sequence_bounds"), dst, segment_ids)
+
+
+def activate2(
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    imm0: Any,
+    imm1: Any,
+    op0: Any,
+    op1: Any,
+    relu_param: float = 0.0,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    reduce_op: Any = None,
+    reduce_res: Any = None,
+    reduce_cmd: Any = None,
+    name: str | None = None,
+) -> None:
+    """[v4] ``dst = op((data op0 imm0) op1 imm1)`` (ScalarE), optionally reduced into ``reduce_res``."""
+    _isa.activate2(
+        _sim("activate2"),
+        dst,
+        op,
+        data,
+        imm0,
+        imm1,
+        op0,
+        op1,
+        relu_param=relu_param,
+        reverse0=reverse0,
+        reverse1=reverse1,
+        reduce_op=reduce_op,
+        reduce_res=reduce_res,
+    )
+
+
 def iota(
     dst: Tensor, pattern: Any, offset: int = 0, channel_multiplier: int = 0, name: str | None = None
 ) -> None:
@@ -306,13 +601,18 @@ def dma_transpose(
     oob_mode: Any = None,
     name: str | None = None,
 ) -> None:
-    """A transposing DMA into ``dst`` (2-D)."""
+    """A transposing DMA into ``dst``: ``src`` permuted by ``axes`` ((1, 0), (2, 1, 0) or (3, 1, 2, 0));
+    ``dst`` must have exactly the permuted shape."""
     sim = _sim("dma_transpose")
-    if not isinstance(src, Tensor) or src.ndim != 2:
+    order = _dma.transpose_axes(sim, "nisa.dma_transpose", src, axes)
+    shape = tuple(src.shape[a] for a in order)
+    if tuple(dst.shape) != shape:
         sim.fail(
-            "nisa.dma_transpose", "only 2-D tensor sources are simulated", "exceed_max_supported_dimension"
+            "nisa.dma_transpose", f"dst {dst.shape} must be the transposed shape {shape}", "shape_mismatch"
         )
-    _isa.dma_copy(sim, dst, src, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True)
+    _isa.dma_copy(
+        sim, dst, src, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True, axes=order
+    )
 
 
 def tensor_copy_predicated(
@@ -591,23 +891,7 @@ def _not_simulated(name: str) -> Any:
     return fn
 
 
-for _name in (
-    "nc_n_gather",
-    "nonzero_with_count",
-    "local_gather",
-    "tensor_partition_reduce",
-    "sequence_bounds",
-    "exponential",
-    "activate2",
-    "tensor_scalar_cumulative",
-    "rng",
-    "rand2",
-    "set_rng_seed",
-    "rand_set_state",
-    "rand_get_state",
-    "topk",
-    "dropout",
-):
+for _name in ("local_gather",):
     globals()[_name] = _not_simulated(_name)
 
 _guard_module(globals(), "nisa")

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from trnsim.nki import language_impl as _impl
+from trnsim.nki import runtime as _runtime
 from trnsim.nki.dtypes import CURRENT_DTYPES as _DT
 from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import ds
@@ -22,6 +23,7 @@ from trnsim.nki.language_impl import (
     empty_like,
     expand_dims,
     full,
+    gather_flattened,
     load,
     matmul,
     ndarray,
@@ -191,6 +193,37 @@ def fori_loop(lower: int, upper: int, body_fun: Any, step: int = 1) -> None:
         body_fun(i)
 
 
+def while_loop(init: Any, body_fun: Any) -> Any:
+    """A device do-while loop (0.6): run ``body_fun``, which returns the next condition (a register
+    or an int), until that condition is 0; return the last condition.
+
+    The loop is entered unconditionally (the compiler's ``while_loop_requires_unconditional_entry``);
+    ``init`` is the condition register the loop starts from, passed to ``body_fun`` when it takes
+    an argument (the signature is undocumented beyond ``(init, body_fun)``: inferred, nki-semantics
+    §11). In timing-only mode a condition loaded from device memory has no value: one iteration
+    is traced. A loop that never ends stops at the launch's instruction budget.
+    """
+    import inspect
+
+    try:
+        takes_arg = bool(inspect.signature(body_fun).parameters)
+    except (TypeError, ValueError):
+        takes_arg = True
+    cond = init
+    while True:
+        cond = body_fun(cond) if takes_arg else body_fun()
+        if cond is None:
+            _runtime.current("nl.while_loop").fail(
+                "nl.while_loop",
+                "body_fun must return the next condition (a register or an int)",
+                "invalid_loop",
+            )
+        known = getattr(cond, "known", True)
+        value = getattr(cond, "value", cond)
+        if not known or int(value) == 0:
+            return cond
+
+
 def no_reorder() -> Any:
     """A no-op context manager (instruction order is program order here)."""
     import contextlib
@@ -240,6 +273,7 @@ __all__ = [
     "fmod",
     "fori_loop",
     "full",
+    "gather_flattened",
     "gelu",
     "gelu_apprx_sigmoid",
     "gelu_apprx_tanh",
@@ -315,6 +349,7 @@ __all__ = [
     "uint16",
     "uint32",
     "where",
+    "while_loop",
     "zeros",
     "zeros_like",
 ]

@@ -28,8 +28,11 @@ def dma_copy(
     accumulate: bool = False,
     attrs: dict[str, Any] | None = None,
     transpose: bool = False,
+    axes: tuple[int, ...] | None = None,
 ) -> Instruction:
-    """Move ``src`` to ``dst`` (HBM<->SBUF, SBUF<->SBUF), converting the dtype via fp32."""
+    """Move ``src`` to ``dst`` (HBM<->SBUF, SBUF<->SBUF), converting the dtype via fp32.
+
+    ``transpose`` permutes ``src``'s dims by ``axes`` (default: reversed) on the way."""
     if not isinstance(src, Tensor) or not isinstance(dst, Tensor):
         sim.fail(instr, "DMA operands must be tensors", "unsupported_operand")
     if src.buffer is Buffer.PSUM and sim.frontend == "current":
@@ -52,11 +55,18 @@ def dma_copy(
         )
     exact = src.dtype == dst.dtype
     shape = dst.shape
+    if oob_skip and src.oob is not None and src.oob.any():
+        # oob_mode.skip: an element whose source address is out of bounds is not moved, so its
+        # destination keeps its old value (the write side is handled in execute's write)
+        keep = ~np.broadcast_to(src.oob, src.shape).reshape(shape)
+        with contextlib.suppress(TypeError):  # a bad mask is reported by execute
+            m = mask_array(mask)
+            mask = keep if m is None else keep & np.broadcast_to(m, shape)
 
     def compute(v: list[Any]) -> Any:
         vals = src.read() if exact and not accumulate else load_f32(src, sim)
         if transpose:
-            vals = np.asarray(vals).reshape(src.shape).T
+            vals = np.transpose(np.asarray(vals).reshape(src.shape), axes)
         return np.asarray(vals).reshape(shape)
 
     a = dict(attrs) if attrs else {}
@@ -130,3 +140,22 @@ def dma_compute(
         compute,
         attrs={"op": "add"},
     )
+
+
+#: the permutations DMA transposes support (nki-api.md §2.4)
+TRANSPOSE_AXES = {2: ((1, 0),), 3: ((2, 1, 0),), 4: ((3, 1, 2, 0),)}
+
+
+def transpose_axes(sim: Simulation, instr: str, src: Any, axes: Any) -> tuple[int, ...]:
+    """``axes`` of a DMA transpose checked against what the engine supports (default: reversed)."""
+    if not isinstance(src, Tensor):
+        sim.fail(instr, "src must be a tensor", "unsupported_operand")
+    chosen = tuple(range(src.ndim))[::-1] if axes is None else tuple(int(a) for a in axes)
+    if chosen not in TRANSPOSE_AXES.get(src.ndim, ()):
+        valid = ", ".join(str(a) for v in TRANSPOSE_AXES.values() for a in v)
+        sim.fail(
+            instr,
+            f"axes {chosen} for a {src.ndim}-D source {src.shape} (valid: {valid})",
+            "exceed_max_supported_dimension",
+        )
+    return chosen

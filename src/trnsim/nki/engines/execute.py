@@ -360,6 +360,9 @@ def write(
         accumulate = True
     elif not isinstance(accumulate, np.ndarray):
         accumulate = bool(accumulate)
+    if accumulate is True and dst.flat is not None and is_float(dst.dtype):
+        _scatter_add(dst, result, mask, oob_skip)
+        return
     if accumulate is True or (isinstance(accumulate, np.ndarray) and accumulate.any()):
         old = dst.read()
         total = (
@@ -372,6 +375,21 @@ def write(
         keep = ~dst.oob if mask is None else (fit_mask(mask, dst.shape) & ~dst.oob)
         mask = keep
     dst.write(to_dtype(result, dst.dtype), mask)
+
+
+def _scatter_add(dst: Tensor, result: np.ndarray, mask: np.ndarray | None, oob_skip: bool) -> None:
+    """Accumulate into an index-array (scatter) view: elements that land on the same address all
+    add, in element order (each DMA descriptor is its own read-modify-write)."""
+    keep = np.ones(dst.shape, dtype=bool) if mask is None else fit_mask(mask, dst.shape).copy()
+    if dst.oob is not None:  # out-of-bounds elements were refused before, unless skipped
+        keep &= ~dst.oob
+    storage = dst.alloc.storage
+    assert storage is not None and dst.flat is not None
+    idx = dst.flat[keep]
+    addrs, where = np.unique(idx, return_inverse=True)
+    acc = storage[addrs].astype(np.float32)
+    np.add.at(acc, where, result[keep].astype(np.float32, copy=False))
+    storage[addrs] = to_dtype(acc, dst.dtype)
 
 
 def named_op(sim: Simulation, instr: str, op: Any, table: dict[str, Any], what: str, err_id: str) -> str:

@@ -757,3 +757,197 @@ def range_select(
         attrs={"op": "select", "reduce_op": rname},
         extra_outputs=extra,
     )
+
+
+def dropout(
+    sim: Simulation,
+    dst: Tensor,
+    data: Any,
+    prob: Any,
+    *,
+    mask: Any = None,
+    api: str = "",
+    instr: str = "nisa.dropout",
+) -> Instruction:
+    """Zero each element of ``data`` with probability ``prob`` (a number or a [P, 1] tile).
+
+    The kept elements are not rescaled (the SDK's description of both ``nisa.dropout`` and
+    ``nl.dropout``); the random draw uses the launch's generator (``nl.random_seed``), so only
+    the statistics match the chip, not the bits.
+    """
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, dst, "dst")
+    srcs: list[tuple[str, Any]] = [("data", data)]
+    if isinstance(prob, Tensor):
+        _scalar_operand(sim, instr, prob, "prob", data.shape[0])
+        srcs.append(("prob", prob))
+    elif not is_number(prob):
+        got = type(prob).__name__
+        sim.fail(instr, f"prob must be a number or a [P, 1] tile, got {got}", "unsupported_operand")
+
+    def compute(v: list[Any]) -> Any:
+        p = _bcast(v[1], v[0].shape) if len(v) > 1 else np.float32(prob)
+        keep = sim.rng.random(v[0].shape, dtype=np.float32) >= p
+        return np.where(keep, v[0], np.float32(0))
+
+    return execute(
+        sim, instr, Engine.VECTOR, "dropout", dst, srcs, compute, mask=mask, attrs={"op": "dropout"}, api=api
+    )
+
+
+def exponential(
+    sim: Simulation,
+    dst: Tensor,
+    src: Any,
+    *,
+    max_value: Any = 0.0,
+    reduce_res: Tensor | None = None,
+    reduce_init: float = 0.0,
+    instr: str = "nisa.exponential",
+) -> Instruction:
+    """[v4] ``dst = exp(src - max_value)`` on VectorE; with ``reduce_res``, also its free-axis sum
+    (plus ``reduce_init``) per partition. ``max_value`` is a number or a [P, 1] tile.
+
+    As for ``activation``, the accumulation register is read out per instruction (``reduce_cmd``
+    chaining across instructions is not modelled).
+    """
+    if sim.spec.nc_version < 4:
+        sim.fail(
+            instr,
+            f"exponential exists on NeuronCore-v4 (trn3) only; target {sim.spec.name} is "
+            f"NeuronCore-v{sim.spec.nc_version} (use nisa.activation(op=nl.exp, bias=-max))",
+            "unsupported_instruction_for_target",
+        )
+    check_tensor(sim, instr, src, "src")
+    check_tensor(sim, instr, dst, "dst")
+    same_partitions(sim, instr, ("src", src), ("dst", dst))
+    shift = _scalar_operand(sim, instr, max_value, "max_value", src.shape[0])
+    if reduce_res is not None:
+        check_tensor(sim, instr, reduce_res, "reduce_res")
+    shape = dst.shape
+
+    def compute(v: list[Any]) -> Any:
+        x, m = v
+        with np.errstate(over="ignore"):
+            out = np.exp(x - _bcast(np.float32(m) if not isinstance(m, np.ndarray) else m, x.shape))
+        if reduce_res is not None and sim.values:
+            red = out.sum(axis=_free_axes(out.ndim), keepdims=True) + np.float32(reduce_init)
+            write(reduce_res, red.reshape(reduce_res.shape), None, False)
+        return out.reshape(shape)
+
+    extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
+    return execute(
+        sim,
+        instr,
+        Engine.VECTOR,
+        "exponential",
+        dst,
+        [("src", src), ("max_value", shift)],
+        compute,
+        attrs={"op": "exp", **({"reduce_op": "add"} if reduce_res is not None else {})},
+        extra_outputs=extra,
+    )
+
+
+#: activate2's pre-activation ALU pairs (nki-api.md §3.5)
+_ACTIVATE2_PAIRS = {
+    ("multiply", "add"),
+    ("multiply", "subtract"),
+    ("multiply", "bypass"),
+    ("add", "bypass"),
+    ("subtract", "bypass"),
+    ("bypass", "bypass"),
+}
+
+
+def activate2(
+    sim: Simulation,
+    dst: Tensor,
+    op: Any,
+    data: Any,
+    imm0: Any,
+    imm1: Any,
+    op0: Any,
+    op1: Any,
+    *,
+    relu_param: float = 0.0,
+    reverse0: bool = False,
+    reverse1: bool = False,
+    reduce_op: Any = None,
+    reduce_res: Tensor | None = None,
+    instr: str = "nisa.activate2",
+) -> Instruction:
+    """[v4] ``dst = op((data op0 imm0) op1 imm1)`` on ScalarE (``reverseK`` swaps the operands;
+    ``nl.prelu`` uses ``relu_param`` as the negative slope), optionally reduced along the free
+    axes into ``reduce_res``. The ALU pair runs before the function, as ``activation``'s
+    scale and bias do: inferred from the allowed pairs (mul, add) ... (bypass, bypass)."""
+    if sim.spec.nc_version < 4:
+        sim.fail(
+            instr,
+            f"activate2 exists on NeuronCore-v4 (trn3) only; target {sim.spec.name} is "
+            f"NeuronCore-v{sim.spec.nc_version}",
+            "unsupported_instruction_for_target",
+        )
+    n0, n1 = op_name(op0) or "bypass", op_name(op1) or "bypass"
+    if (n0, n1) not in _ACTIVATE2_PAIRS:
+        valid = ", ".join(f"({a}, {b})" for a, b in sorted(_ACTIVATE2_PAIRS))
+        sim.fail(instr, f"(op0, op1) = ({n0}, {n1}) is not supported (valid: {valid})", "unsupported_alu_op")
+    name = op_name(op)
+    if name != "prelu":
+        name = named_op(sim, instr, op, ACTIVATIONS, "activation function", "unsupported_activation")
+    check_tensor(sim, instr, data, "data")
+    check_tensor(sim, instr, dst, "dst")
+    same_partitions(sim, instr, ("data", data), ("dst", dst))
+    p = data.shape[0]
+    k0 = _scalar_operand(sim, instr, imm0, "imm0", p) if n0 != "bypass" else 0.0
+    k1 = _scalar_operand(sim, instr, imm1, "imm1", p) if n1 != "bypass" else 0.0
+    rname = op_name(reduce_op)
+    if reduce_res is not None:
+        check_tensor(sim, instr, reduce_res, "reduce_res")
+        if rname not in ("add", "maximum", "max", "minimum", "min", "abs_max", "abs_min"):
+            sim.fail(
+                instr,
+                f"reduce_op {reduce_op!r} (valid: add, max, min, abs_max, abs_min)",
+                "unsupported_reduce_op",
+            )
+    shape = dst.shape
+
+    def step(name_: str, x: Any, k: Any, reverse: bool) -> Any:
+        if name_ == "bypass":
+            return x
+        k = _bcast(k if isinstance(k, np.ndarray) else np.float32(k), x.shape)
+        return _apply(name_, k, x) if reverse else _apply(name_, x, k)
+
+    def compute(v: list[Any]) -> Any:
+        x = v[0].astype(np.float32)
+        y = np.asarray(step(n1, step(n0, x, v[1], reverse0), v[2], reverse1), np.float32)
+        fn = ACTIVATIONS.get(str(name))
+        out = np.asarray(np.where(y > 0, y, np.float32(relu_param) * y) if fn is None else fn(y), np.float32)
+        if reduce_res is not None and sim.values:
+            axes = _free_axes(out.ndim)
+            if rname in ("abs_max", "abs_min"):
+                flat = out.reshape(p, -1)
+                pick = (
+                    np.argmax(np.abs(flat), axis=1) if rname == "abs_max" else np.argmin(np.abs(flat), axis=1)
+                )
+                red = np.take_along_axis(flat, pick[:, None], axis=1)
+            else:
+                red = REDUCE[str(rname)](out, axis=axes, keepdims=True)
+            write(reduce_res, np.asarray(red).reshape(reduce_res.shape), None, False)
+        return out.reshape(shape)
+
+    attrs: dict[str, Any] = {"op": name, "op0": n0, "op1": n1}
+    if rname:
+        attrs["reduce_op"] = rname
+    extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
+    return execute(
+        sim,
+        instr,
+        Engine.SCALAR,
+        "activation",
+        dst,
+        [("data", data), ("imm0", k0), ("imm1", k1)],
+        compute,
+        attrs=attrs,
+        extra_outputs=extra,
+    )

@@ -18,6 +18,7 @@ from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
 from trnsim.nki import runtime as _runtime
 from trnsim.nki.dtypes import dtype_name, promote
+from trnsim.nki.engines import dma as _dma
 from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import IndexExpr, MaskExpr
 from trnsim.nki.isa_common import engine_name as _eng
@@ -397,6 +398,34 @@ def reciprocal(data: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> T
     return _impl.fresh(sim, dst, instr)
 
 
+def dropout(data: Any, prob: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """Zero each element with probability ``prob`` (a number or a [P, 1] tile): a new tile."""
+    sim = _sim("dropout")
+    _isa.check_tensor(sim, "nisa.dropout", data, "data")
+    dst = _impl.new_tile(sim, "nisa.dropout", data.shape, dtype or data.dtype)
+    instr = _isa.dropout(sim, dst, data, prob, mask=mask)
+    return _impl.fresh(sim, dst, instr)
+
+
+def tensor_partition_reduce(op: Any, data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+    """``op`` across the partitions of ``data`` (GpSimdE): a new [1, F...] tile."""
+    sim = _sim("tensor_partition_reduce")
+    _isa.check_tensor(sim, "nisa.tensor_partition_reduce", data, "data")
+    shape = (1, *data.shape[1:])
+    dst = _impl.new_tile(sim, "nisa.tensor_partition_reduce", shape, dtype or data.dtype)
+    instr = _isa.tensor_partition_reduce(sim, dst, op, data, mask=mask)
+    return _impl.fresh(sim, dst, instr)
+
+
+def sequence_bounds(*, segment_ids: Any, dtype: Any = None, **_: Any) -> Tensor:
+    """Per position of ``segment_ids [1, N]``: its segment's (start, end): a new (1, 2, N) tile."""
+    sim = _sim("sequence_bounds")
+    _isa.check_tensor(sim, "nisa.sequence_bounds", segment_ids, "segment_ids")
+    dst = _impl.new_tile(sim, "nisa.sequence_bounds", (1, 2, segment_ids.size), dtype or segment_ids.dtype)
+    instr = _isa.sequence_bounds(sim, dst, segment_ids)
+    return _impl.fresh(sim, dst, instr)
+
+
 def tensor_scalar_reduce(
     *,
     data: Any,
@@ -542,19 +571,21 @@ def dma_copy(
 def dma_transpose(
     src: Any, *, axes: Any = None, mask: Any = None, dtype: Any = None, **kwargs: Any
 ) -> Tensor:
-    """A transposing DMA into a new SBUF tile (2-D: swap the two dims)."""
+    """A transposing DMA into a new SBUF tile: ``src`` permuted by ``axes`` ((1, 0), (2, 1, 0) or
+    (3, 1, 2, 0); default reversed)."""
     sim = _sim("dma_transpose")
-    if not isinstance(src, Tensor):
-        sim.fail("nisa.dma_transpose", "src must be a tensor", "unsupported_operand")
-    if src.ndim != 2:
-        sim.fail(
-            "nisa.dma_transpose",
-            f"only 2-D dma_transpose is simulated (got {src.shape})",
-            "exceed_max_supported_dimension",
-        )
-    dst = _impl.new_tile(sim, "nisa.dma_transpose", (src.shape[1], src.shape[0]), dtype or src.dtype)
+    order = _dma.transpose_axes(sim, "nisa.dma_transpose", src, axes)
+    shape = tuple(src.shape[a] for a in order)
+    dst = _impl.new_tile(sim, "nisa.dma_transpose", shape, dtype or src.dtype)
     instr = _isa.dma_copy(
-        sim, dst, src, mask=mask, opcode="dma_transpose", instr="nisa.dma_transpose", transpose=True
+        sim,
+        dst,
+        src,
+        mask=mask,
+        opcode="dma_transpose",
+        instr="nisa.dma_transpose",
+        transpose=True,
+        axes=order,
     )
     return _impl.fresh(sim, dst, instr)
 

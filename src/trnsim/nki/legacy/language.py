@@ -33,6 +33,7 @@ from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import arange, ds, mgrid
 from trnsim.nki.language_impl import (
     affine_range,
+    atomic_rmw,
     broadcast_to,
     copy,
     device_print,
@@ -40,6 +41,7 @@ from trnsim.nki.language_impl import (
     empty_like,
     expand_dims,
     full,
+    gather_flattened,
     load,
     load_transpose2d,
     matmul,
@@ -119,6 +121,12 @@ class _TileSize:
     @property
     def sbuf_size_bytes(self) -> int:
         return _impl.spec_now().sbuf_bytes_per_partition
+
+    @property
+    def sbuf_fmax(self) -> int:
+        # undocumented value (nki-api.md §7): the fp32 elements of sbuf_fmax_bytes, as
+        # psum_bank_fmax is the fp32 elements of a PSUM bank (inferred)
+        return _impl.spec_now().sbuf_usable_bytes_per_partition // 4
 
     @property
     def sbuf_fmax_bytes(self) -> int:
@@ -245,6 +253,7 @@ max = _reduction("max")
 min = _reduction("min")
 prod = _reduction("prod")
 mean = _reduction("mean")
+var = _reduction("var")
 all = _reduction("all")
 
 
@@ -324,6 +333,7 @@ __all__ = [
     "all_reduce",
     "arange",
     "arctan",
+    "atomic_rmw",
     "bfloat16",
     "bitwise_and",
     "bitwise_or",
@@ -353,6 +363,7 @@ __all__ = [
     "floor",
     "fmod",
     "full",
+    "gather_flattened",
     "gelu",
     "gelu_apprx_sigmoid",
     "gelu_apprx_tanh",
@@ -435,6 +446,7 @@ __all__ = [
     "uint8",
     "uint16",
     "uint32",
+    "var",
     "where",
     "zeros",
     "zeros_like",
