@@ -39,6 +39,30 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
         key = key + (_FULL,) * (n - len(key))
     tstrides = t.strides
     tpaxis = t.paxis
+    if n == 3 and tpaxis == 1:
+        # ``block[i, :, a:b]``: one tile of a [T, P, F] block (blocked kernels' hot path), the
+        # loop below unrolled; anything it does not cover falls through to the loop
+        i, a, b = key
+        if (
+            i.__class__ is int and a.__class__ is slice and b.__class__ is slice
+            and a.step is None and b.step is None and 0 <= i < tshape[0]
+        ):
+            a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+            if a0 is None:
+                a0 = 0
+            if a1 is None:
+                a1 = tshape[1]
+            if b0 is None:
+                b0 = 0
+            if b1 is None:
+                b1 = tshape[2]
+            if (
+                a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
+                and 0 <= a0 <= a1 <= tshape[1] and 0 <= b0 <= b1 <= tshape[2]
+            ):
+                s0, s1, s2 = tstrides
+                return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + i * s0 + a0 * s1 + b0 * s2, (s1, s2),
+                              0, None, None, t.dyn, t.index_tiles)
     offset = t.offset
     shape: list[int] = []
     strides: list[int] = []

@@ -1,0 +1,76 @@
+"""The subscript fast path builds the same views as the general basic-indexing path.
+
+``_fast_slices`` unrolls ``block[i, :, a:b]`` on a [T, P, F] block (the hot subscript of blocked
+kernels) and loops over other plain-slice keys; both must give the view ``_basic`` gives, and
+decline (None) whatever they do not cover, so that the general path reports it.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki import subscript, trace_kernel
+from trnsim.nki.legacy import jit
+from trnsim.nki.legacy import language as nl
+
+_SEEN: list[tuple[Any, Any, Any]] = []
+
+
+def _item(rng: random.Random, size: int) -> Any:
+    def bound() -> int:  # mostly near the edges, where the checks are
+        return rng.choice((-1, 0, 1, size - 1, size, size + 1, rng.randrange(size)))
+
+    kind = rng.random()
+    if kind < 0.2:
+        return bound()  # an int, sometimes out of range
+    if kind < 0.3:
+        return slice(None)
+    lo = rng.choice((None, bound(), bound()))
+    hi = rng.choice((None, bound(), bound()))
+    return slice(lo, hi, rng.choice((None, None, None, 2)))
+
+
+@jit
+def _views(a: Any) -> Any:
+    """Subscripts a [4, P128, 512] SBUF block with random keys; records fast and general views."""
+    block = nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
+    tile = nl.ndarray((128, 512), nl.float32, buffer=nl.sbuf)
+    rng = random.Random(0)
+    for _ in range(5000):
+        t = block if rng.random() < 0.8 else tile
+        key = tuple(_item(rng, n) for n in t.shape)
+        if rng.random() < 0.1:
+            key = key[:-1]
+        fast = subscript._fast_slices(t, key)
+        try:
+            slow = subscript._basic(t, subscript._expand_key(t, key))
+        except Exception:  # an invalid subscript the general path reports
+            slow = None
+        _SEEN.append((key, fast, slow))
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    nl.store(out, value=nl.load(a))
+    return out
+
+
+def _layout(view: Any) -> tuple[Any, ...]:
+    return (view.shape, view.offset, view.strides, view.paxis, view.alloc.alloc_id, view.flat is None)
+
+
+def test_fast_views_equal_the_general_ones() -> None:
+    _SEEN.clear()
+    trace_kernel(_views, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    taken = 0
+    for key, fast, slow in _SEEN:
+        if fast is None:
+            continue
+        taken += 1
+        assert slow is not None, key
+        assert _layout(fast) == _layout(slow), key
+    unrolled = sum(
+        1 for key, fast, _ in _SEEN
+        if fast is not None and len(key) == 3 and key[0].__class__ is int and key[1].__class__ is slice
+    )
+    assert taken > 300 and unrolled > 30, (taken, unrolled)
