@@ -63,6 +63,26 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
                 s0, s1, s2 = tstrides
                 return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + i * s0 + a0 * s1 + b0 * s2, (s1, s2),
                               0, None, None, t.dyn, t.index_tiles)
+    elif n == 2:
+        # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
+        a, b = key
+        if a.__class__ is slice and b.__class__ is slice and a.step is None and b.step is None:
+            a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+            if a0 is None:
+                a0 = 0
+            if a1 is None:
+                a1 = tshape[0]
+            if b0 is None:
+                b0 = 0
+            if b1 is None:
+                b1 = tshape[1]
+            if (
+                a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
+                and 0 <= a0 <= a1 <= tshape[0] and 0 <= b0 <= b1 <= tshape[1]
+            ):
+                s0, s1 = tstrides
+                return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + a0 * s0 + b0 * s1, tstrides,
+                              tpaxis if tpaxis < 2 else -1, None, None, t.dyn, t.index_tiles)
     offset = t.offset
     shape: list[int] = []
     strides: list[int] = []
