@@ -173,6 +173,7 @@ _CACHE_LIMIT = 200_000
 def clear_cache() -> None:
     """Forget cached stage times (after changing efficiency files in-process, e.g. a scale refit)."""
     _CACHE.clear()
+    _CHECKED[0] = None
 
 
 def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
@@ -530,11 +531,22 @@ def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, preci
     return out
 
 
-def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
-                 system: SystemSpec) -> MemoryBreakdown:
-    """Memory of the stage that needs most."""
-    return max(_stage_memory(model, plan, seq_len, precision, system).values(),
-               key=lambda m: m.total_bytes)
+#: The last plan that passed :func:`check_plan`'s structure checks, by identity, and its stages'
+#: memory: a planner checks a plan, then estimates the same plan object, which need not be
+#: checked and tallied twice. Cleared with the caches.
+_CHECKED: list[tuple[tuple[object, ...], dict[str, MemoryBreakdown]] | None] = [None]
+
+
+def _checked_memory(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
+                    precision: Precision) -> dict[str, MemoryBreakdown] | None:
+    """The stages' memory :func:`check_plan` found for these very objects (None: not the last checked)."""
+    last = _CHECKED[0]
+    if last is None:
+        return None
+    m, s, r, p, n, q = last[0]
+    if m is model and s is system and p is plan and q is precision and r == ranks and n == seq_len:
+        return last[1]
+    return None
 
 
 def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
@@ -542,7 +554,9 @@ def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: Paralle
     """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
     check_catalog_environment()
     _check_structure(model, system, ranks, plan, seq_len)
-    memory = _peak_memory(model, plan, seq_len, precision, system)
+    stages = _stage_memory(model, plan, seq_len, precision, system)
+    _CHECKED[0] = ((model, system, ranks, plan, seq_len, precision), stages)
+    memory = max(stages.values(), key=lambda m: m.total_bytes)
     if not memory.fits(system.hbm_bytes_per_rank):
         verdict = memory.explain(system.hbm_bytes_per_rank, plan.recompute, plan.zero_stage)
         _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {verdict}")
@@ -673,7 +687,10 @@ def estimate_step(
     still estimated, with ``fits`` False.
     """
     check_catalog_environment()
-    _check_structure(model, system, ranks, plan, seq_len)
+    stages = _checked_memory(model, system, ranks, plan, seq_len, precision)
+    if stages is None:
+        _check_structure(model, system, ranks, plan, seq_len)
+        stages = _stage_memory(model, plan, seq_len, precision, system)
     topo = topology if topology is not None else topology_for_system(system)
     chip = system.chip
     groups = _place(topo, system, plan)
@@ -725,7 +742,6 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
-    stages = _stage_memory(model, plan, seq_len, precision, system)
     memory = max(stages.values(), key=lambda mem: mem.total_bytes)
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
