@@ -333,9 +333,12 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         )
 
     zero3 = plan.effective_zero_stage == 3
-    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
-            plan.dp if zero3 else 1, plan.cp if zero3 else 1, plan.ep if zero3 else 1)
-    return _by_identity("stage", (model, system), rest, compute)
+    rest = (system.ranks_per_chip, shard, micro_batch, seq_len, precision, plan.recompute,
+            plan.flash_attention, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
+            plan.ep if zero3 else 1)
+    # As its graph time and weight passes, it reads the system only through its chip and the ranks
+    # sharing one (trn2 and trn2-ultraserver share it).
+    return _by_identity("stage", (model, system.chip), rest, compute)
 
 
 def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
