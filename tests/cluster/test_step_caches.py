@@ -42,6 +42,11 @@ def _plans(ranks: int) -> list[object]:
         dp = ranks // (tp * pp)
         plans.append(make_plan(tp=tp, pp=pp, dp=dp, zero_stage=zero, micro_batch=mb, global_batch=dp * mb * 4,
                                sequence_parallel=True, recompute=recompute))
+    # the stage loop's TP overlap is cached beside the stage time: a plan that differs only there
+    for zero in (1, 3):
+        dp = ranks // 8
+        plans.append(make_plan(tp=8, pp=1, dp=dp, zero_stage=zero, micro_batch=1, global_batch=dp * 4,
+                               sequence_parallel=True, overlap_tp_comm=True))
     return plans
 
 

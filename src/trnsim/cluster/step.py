@@ -632,6 +632,40 @@ class _Stages:
     stage_total: dict[str, float]
 
 
+def _stage_comm(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, shard: Shard,
+                dev: _StageTime, seq_len: int, precision: Precision) -> tuple[float, ...]:
+    """TP forward and backward, CP forward and backward, EP forward, backward and total seconds of
+    one micro-batch on one stage, net of the GEMMs and attention they hide behind.
+
+    Cached by what it reads: the groups, the shard and the stage graph's GEMM and attention time
+    (so by the graph's key), not DP or ZeRO: a ZeRO-3 plan at another chip count shares it.
+    """
+    mb = plan.micro_batch
+
+    def compute() -> tuple[float, ...]:
+        layers, moe_layers = dev.layers, dev.moe_layers
+        tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel,
+                     plan.recompute)
+        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
+                     dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
+        ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp,
+                     plan.sequence_parallel, plan.recompute)
+        tp_f, tp_b = tp.fwd_s, tp.bwd_s
+        if plan.overlap_tp_comm:
+            tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
+            tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
+        else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
+            tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
+                     + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
+        cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
+        return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s
+
+    # dev's GEMM, attention and layer figures come from the stage graph alone: keyed as _graph_time
+    rest = (system.ranks_per_chip, shard, mb, seq_len, precision, plan.recompute, plan.flash_attention,
+            plan.cp_exchange, plan.overlap_tp_comm, groups.tp, groups.cp, groups.ep)
+    return _by_identity("stage_comm", (model, system.chip), rest, compute)
+
+
 def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, seq_len: int,
             precision: Precision) -> _Stages:
     """Per-stage time of one micro-batch (cached: it does not depend on DP below ZeRO-3, so plans at
@@ -643,25 +677,12 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: 
         stage_total: dict[str, float] = {}
         for role, _stage, shard in _stage_shards(model, plan):
             dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-            layers, moe_layers = dev.layers, dev.moe_layers
-            tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel,
-                         plan.recompute)
-            cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
-                         dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
-            ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp,
-                         plan.sequence_parallel, plan.recompute)
-            tp_f, tp_b = tp.fwd_s, tp.bwd_s
-            if plan.overlap_tp_comm:
-                tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
-                tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
-            else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
-                tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
-                         + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
-            cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
-            fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
-            bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s
+            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total = _stage_comm(model, system, plan, groups, shard,
+                                                                       dev, seq_len, precision)
+            fwd = dev.fwd_s + tp_f + cp_f + ep_f
+            bwd = dev.bwd_s + tp_b + cp_b + ep_b
             parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
-                     "ep_comm": ep.total_s}
+                     "ep_comm": ep_total}
             stage_total[role] = fwd + bwd
             if best is None or fwd + bwd > best[0] + best[1]:
                 best = (fwd, bwd, dev, parts, shard)
