@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trnsim.nki import tensor, trace_kernel
+from trnsim.nki import runtime, tensor, trace_kernel
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
@@ -91,3 +91,96 @@ def test_the_cache_shares_operands_between_iterations() -> None:
     assert copies[1].inputs[0] is not copies[5].inputs[0]
     assert copies[1].inputs[0].region != copies[5].inputs[0].region
     assert copies[5].inputs[0].inner_stride_bytes == 8
+
+
+# -- instruction templates (checks passed once per layout/dtype combination) ----------------------
+
+
+@jit
+def matmul_changing_operands(a: Any, b: Any, bad: int) -> Any:
+    """Matmuls whose operand shapes, dtypes and partitions change per iteration; ``bad`` makes the
+    last iteration's operands invalid (1: bf16 stationary with fp32 moving, 2: 512-wide stationary);
+    the valid last iteration has the operands of iteration 3, so it reuses that template."""
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    lhs = nl.load(a)  # [128, 512] fp32
+    rhs = nl.load(b)  # [128, 512] fp32
+    acc = nl.zeros((128, 512), nl.float32, buffer=nl.sbuf)
+    for it in nl.sequential_range(6):
+        k = 128 if it % 2 == 0 else 64
+        m = 128 if it < 3 else 64
+        dtype = nl.bfloat16 if it in (1, 2, 4) else nl.float32
+        s = nl.copy(lhs[0:k, 0:m], dtype=dtype)
+        mv = nl.copy(rhs[0:k, 0:512], dtype=dtype)
+        if it == 5 and bad == 1:
+            s = nl.copy(lhs[0:k, 0:m], dtype=nl.bfloat16)
+        if it == 5 and bad == 2:
+            s = nl.copy(lhs[0:k, 0:512], dtype=dtype)
+        prod = nisa.nc_matmul(s, mv)
+        acc[0:m, :] = nisa.tensor_tensor(acc[0:m, :], prod, np.add)
+    nl.store(out, value=acc)
+    return out
+
+
+@pytest.fixture
+def no_templates() -> Iterator[None]:
+    runtime.CACHE_TEMPLATES = False
+    try:
+        yield
+    finally:
+        runtime.CACHE_TEMPLATES = True
+
+
+def _matmul_args() -> tuple[np.ndarray, np.ndarray]:
+    a = (np.arange(128 * 512, dtype=np.float32).reshape(128, 512) % 7) / 8
+    b = (np.arange(128 * 512, dtype=np.float32).reshape(128, 512) % 5) / 4
+    return a, b
+
+
+@pytest.mark.parametrize("timing_only", [True, False])
+def test_templates_give_the_same_trace_and_values(timing_only: bool, request: pytest.FixtureRequest) -> None:
+    a, b = _matmul_args()
+    from trnsim.nki import simulate
+
+    cached = trace_kernel(matmul_changing_operands, a, b, 0, target="trn1", timing_only=timing_only)
+    cached_values = None if timing_only else np.asarray(simulate(matmul_changing_operands, a, b, 0))
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(matmul_changing_operands, a, b, 0, target="trn1", timing_only=timing_only)
+    assert _records(cached) == _records(fresh)
+    assert sum(i.opcode == "nc_matmul" for i in cached.instructions) == 6
+    if not timing_only:
+        fresh_values = np.asarray(simulate(matmul_changing_operands, a, b, 0))
+        np.testing.assert_array_equal(cached_values, fresh_values)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"), [(1, "fp32 matmul needs both operands fp32"), (2, "stationary free size 512")]
+)
+def test_a_template_does_not_hide_a_changed_invalid_operand(bad: int, message: str) -> None:
+    """Earlier iterations fill the template cache; the last one's dtype or shape must still fail."""
+    from trnsim.nki.errors import KernelError
+
+    a, b = _matmul_args()
+    with pytest.raises(KernelError, match=message):
+        trace_kernel(matmul_changing_operands, a, b, bad, target="trn1", timing_only=True)
+
+
+def test_templates_keep_a_blocked_matmul_trace_and_timeline(request: pytest.FixtureRequest) -> None:
+    """Result tiles (``allocate_tile``'s template: size and spill record per buffer/shape/dtype) and
+    matmul templates on a whole kernel: the same instructions, spill traffic and simulated time."""
+    from trnsim.core import simulate_trace
+    from trnsim.kernels import registry
+
+    kernel = registry.get("matmul_fully_blocked")
+    args = kernel.make_args({"m": 256, "k": 1024, "n": 1024}, "bfloat16")
+    cached = trace_kernel(kernel.kernel, *args, target="trn1", timing_only=True)
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(kernel.kernel, *args, target="trn1", timing_only=True)
+    assert _records(cached) == _records(fresh)
+    assert (cached.spill_save_bytes, cached.spill_reload_bytes) == (
+        fresh.spill_save_bytes,
+        fresh.spill_reload_bytes,
+    )
+    timed, reference = simulate_trace(cached, "trn1"), simulate_trace(fresh, "trn1")
+    assert timed.latency_ns == reference.latency_ns
+    assert timed.engine_busy_ns == reference.engine_busy_ns
+    assert timed.critical_path_ns == reference.critical_path_ns

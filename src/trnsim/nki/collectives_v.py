@@ -94,6 +94,28 @@ def _current(p: _Payload, sim: Simulation) -> np.ndarray:
     return np.array(load_f32(p.dsts[0], sim), copy=True)
 
 
+def _check_expected(sim: Simulation, instr: str, members: list[int], j: int, expected: list[int],
+                    counts: list[int]) -> None:
+    """Member j's known receive counts must be what each member sends it."""
+    for s, (want, sent) in enumerate(zip(expected, counts, strict=True)):
+        if want != sent:
+            sim.fail(
+                instr,
+                f"rank {members[j]} expects {want} rows from rank {members[s]}, which sends {sent}",
+                "collective_count_mismatch",
+            )
+
+
+def _received(sim: Simulation, instr: str, members: list[int], j: int, value: Any, displs: list[int],
+              rows: list[Any], dst_rows: int) -> Any:
+    """Member j's dst ``value`` with each member's ``rows`` placed at its displacement (checked)."""
+    for s, block in enumerate(rows):
+        _fail_range(sim, instr, f"rank {members[j]} receives from rank {members[s]}", displs[s],
+                    len(block), dst_rows)
+        value[displs[s] : displs[s] + len(block)] = block
+    return value
+
+
 def all_gather_v(
     sim: Simulation,
     instr: str,
@@ -120,27 +142,10 @@ def all_gather_v(
         for j, (p, m) in enumerate(zip(payloads, metas, strict=True)):
             if recv_counts_known:
                 expected = [int(v) for v in m[1 : 1 + n]]
-                for s in range(n):
-                    if expected[s] != counts[s]:
-                        sim.fail(
-                            instr,
-                            f"rank {members[j]} expects {expected[s]} rows from rank {members[s]}, "
-                            f"which sends {counts[s]}",
-                            "collective_count_mismatch",
-                        )
+                _check_expected(sim, instr, members, j, expected, counts)
             displs = [int(v) for v in m[need - n : need]] if has_rdispls else _packed(counts)
-            value = _current(p, sim)
-            for s, q in enumerate(payloads):
-                _fail_range(
-                    sim,
-                    instr,
-                    f"rank {members[j]} receives from rank {members[s]}",
-                    displs[s],
-                    counts[s],
-                    dst.shape[0],
-                )
-                value[displs[s] : displs[s] + counts[s]] = q.srcs[0][: counts[s]]
-            out.append([value])
+            rows = [q.srcs[0][: counts[s]] for s, q in enumerate(payloads)]
+            out.append([_received(sim, instr, members, j, _current(p, sim), displs, rows, dst.shape[0])])
         largest = max(counts) * row_bytes
         for p in payloads:
             p.attrs["bytes"] = n * largest
@@ -195,28 +200,10 @@ def all_to_all_v(
             counts = [send[s][j] for s in range(n)]
             if recv_counts_known:
                 expected = [int(v) for v in m[2 * n : 3 * n]]
-                for s in range(n):
-                    if expected[s] != counts[s]:
-                        sim.fail(
-                            instr,
-                            f"rank {members[j]} expects {expected[s]} rows from rank {members[s]}, "
-                            f"which sends {counts[s]}",
-                            "collective_count_mismatch",
-                        )
+                _check_expected(sim, instr, members, j, expected, counts)
             displs = [int(v) for v in m[need - n : need]] if has_rdispls else _packed(counts)
-            value = _current(p, sim)
-            for s, q in enumerate(payloads):
-                _fail_range(
-                    sim,
-                    instr,
-                    f"rank {members[j]} receives from rank {members[s]}",
-                    displs[s],
-                    counts[s],
-                    dst.shape[0],
-                )
-                rows = q.srcs[0][sdispl[s][j] : sdispl[s][j] + counts[s]]
-                value[displs[s] : displs[s] + counts[s]] = rows
-            out.append([value])
+            rows = [q.srcs[0][sdispl[s][j] : sdispl[s][j] + counts[s]] for s, q in enumerate(payloads)]
+            out.append([_received(sim, instr, members, j, _current(p, sim), displs, rows, dst.shape[0])])
         # the busiest rank's traffic to or from the others, as the all_to_all cost's n(p-1)/p
         busiest = max(
             max(sum(send[r]) - send[r][r], sum(send[s][r] for s in range(n)) - send[r][r]) for r in range(n)

@@ -222,6 +222,11 @@ class LoopFrame:
     writes: dict[int, WriteSet] = field(default_factory=dict)
 
 
+#: Reuse instruction templates (checks passed for a layout/dtype combination); tests turn it off to
+#: compare against the uncached path.
+CACHE_TEMPLATES = True
+
+
 @dataclass
 class Simulation:
     """One kernel launch being simulated (see module docstring)."""
@@ -257,6 +262,9 @@ class Simulation:
     last_mask: Any = None
     #: PSUM regions written by matmuls of an open accumulation group, per allocation
     psum_groups: dict[int, list[Region]] = field(default_factory=dict)
+    #: instruction templates whose checks passed: (opcode, operand layouts, dtypes, flags) -> the
+    #: derived sizes, so a loop's later iterations skip re-checking (see ``CACHE_TEMPLATES``)
+    templates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     depth: int = 0  # sub-kernel nesting
     values: bool = field(init=False, default=True)
@@ -376,8 +384,16 @@ class Simulation:
         """Fast path of :meth:`allocate` for a fresh on-chip result tile (partition dim first).
 
         ``fill=OVERWRITTEN``: the instruction making the tile writes all of it (value mode skips
-        the uninitialised-memory fill).
+        the uninitialised-memory fill). Timing-only mode keeps the checked size of each
+        (buffer, shape, dtype) as a template: a loop's later tiles skip the checks.
         """
+        key = (buffer, shape, dtype)
+        template = self.templates.get(key) if CACHE_TEMPLATES else None
+        if template is not None:
+            alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], template[0], "", None, 0)
+            self.next_alloc += 1
+            self.tile_sizes[alloc.alloc_id] = template[1]
+            return alloc
         if (
             self.values
             or len(shape) < 2
@@ -389,6 +405,8 @@ class Simulation:
         alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], free, "", None, 0)
         self.next_alloc += 1
         self._account(instruction, alloc)
+        if CACHE_TEMPLATES and shape.__class__ is tuple:
+            self.templates[key] = (free, self.tile_sizes[alloc.alloc_id])
         return alloc
 
     def _account(self, instruction: str, alloc: Allocation) -> None:

@@ -141,6 +141,16 @@ def all_to_all(
     _impl.all_to_all(sim, "nki.collectives.all_to_all", s, d, _group(sim, "all_to_all", replica_group), 0)
 
 
+def _variable(name: str, impl: Any, srcs: Any, dsts: Any, replica_group: Any, metadata_tensor: Any,
+              recv_counts_known: bool, has_rdispls: bool) -> None:
+    """The variable-size collectives' common front: placement, group, then ``impl`` of collectives_v."""
+    sim = _sim(name)
+    s, d = _tensors(srcs), _tensors(dsts)
+    _placement(sim, name, s, d)
+    impl(sim, f"nki.collectives.{name}", s, d, _group(sim, name, replica_group), metadata_tensor,
+         bool(recv_counts_known), bool(has_rdispls))
+
+
 def all_gather_v(
     srcs: Any,
     dsts: Any,
@@ -152,19 +162,8 @@ def all_gather_v(
     name: Any = None,
 ) -> None:
     """Each rank's first ``send_count`` rows, gathered at run-time displacements (dim 0)."""
-    sim = _sim("all_gather_v")
-    s, d = _tensors(srcs), _tensors(dsts)
-    _placement(sim, "all_gather_v", s, d)
-    _v.all_gather_v(
-        sim,
-        "nki.collectives.all_gather_v",
-        s,
-        d,
-        _group(sim, "all_gather_v", replica_group),
-        metadata_tensor,
-        bool(recv_counts_known),
-        bool(has_rdispls),
-    )
+    _variable("all_gather_v", _v.all_gather_v, srcs, dsts, replica_group, metadata_tensor, recv_counts_known,
+              has_rdispls)
 
 
 def all_to_all_v(
@@ -178,19 +177,8 @@ def all_to_all_v(
     name: Any = None,
 ) -> None:
     """All-to-all with run-time send counts and displacements per peer (rows of dim 0)."""
-    sim = _sim("all_to_all_v")
-    s, d = _tensors(srcs), _tensors(dsts)
-    _placement(sim, "all_to_all_v", s, d)
-    _v.all_to_all_v(
-        sim,
-        "nki.collectives.all_to_all_v",
-        s,
-        d,
-        _group(sim, "all_to_all_v", replica_group),
-        metadata_tensor,
-        bool(recv_counts_known),
-        bool(has_rdispls),
-    )
+    _variable("all_to_all_v", _v.all_to_all_v, srcs, dsts, replica_group, metadata_tensor, recv_counts_known,
+              has_rdispls)
 
 
 def collective_permute(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from trnsim.nki import runtime
 from trnsim.nki.dtypes import dtype_name, is_float
 from trnsim.nki.engines.execute import (
     _state_view,
@@ -25,7 +26,7 @@ _MATMUL_DTYPES = {"float8_e4m3", "float8_e5m2", "float8_e4m3fn", "bfloat16", "fl
 
 
 def accumulation_mode(
-    sim: Simulation, instr: str, dst: Tensor, accumulate: bool | None
+    sim: Simulation, instr: str, dst: Tensor, accumulate: bool | None, stacklevel: int = 3
 ) -> tuple[bool, np.ndarray | None]:
     """Whether a matmul into ``dst`` accumulates, and (value mode, ``accumulate=None``) where.
 
@@ -44,7 +45,7 @@ def accumulation_mode(
     elif accumulate and dst.alloc.mm_state is not None and (_state_view(dst) == 0).any():
         warnings.warn(
             f"{instr}: accumulate=True onto PSUM never written (undefined on hardware; adds to NaN)",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     else:
         group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
@@ -67,7 +68,26 @@ def nc_matmul(
     api: str = "",
     instr: str = "nisa.nc_matmul",
 ) -> Instruction:
-    """``dst[M, N] (+)= stationary[K, M].T @ moving[K, N]`` in fp32 PSUM."""
+    """``dst[M, N] (+)= stationary[K, M].T @ moving[K, N]`` in fp32 PSUM.
+
+    The checks depend only on the operands' buffers, layouts and dtypes and on the flags: once a
+    combination passed, later calls with it (a loop's 2nd..nth iteration) reuse the sizes.
+    """
+    key = None
+    if runtime.CACHE_TEMPLATES and stationary.__class__ is Tensor and moving.__class__ is Tensor:
+        sa, ma, da = stationary.alloc, moving.alloc, dst.alloc
+        key = (
+            "nc_matmul", sa.buffer, ma.buffer, da.buffer, sa.dtype_name, ma.dtype_name, da.dtype_name,
+            stationary.shape, moving.shape, dst.shape, stationary.paxis, moving.paxis, dst.paxis,
+            stationary.flat is None, moving.flat is None, dst.flat is None, is_transpose, perf_mode,
+        )
+        sizes = sim.templates.get(key)
+        if sizes is not None:
+            k, m, n, double_row = sizes
+            return _matmul_execute(
+                sim, instr, dst, stationary, moving, accumulate, is_transpose, perf_mode, mask, api,
+                k, m, n, double_row,
+            )
     check_tensor(sim, instr, stationary, "stationary", (Buffer.SBUF,))
     check_tensor(sim, instr, moving, "moving", (Buffer.SBUF,))
     check_tensor(sim, instr, dst, "dst", (Buffer.PSUM,))
@@ -143,7 +163,32 @@ def nc_matmul(
         not is_float(dst.dtype) or (dst.alloc.dtype_name != "float32" and spec.nc_version < 4)
     ):
         sim.fail(instr, f"matmul writes fp32 PSUM (dst dtype {dtype_name(dst.dtype)})", "unsupported_dtype")
-    accumulate, where = accumulation_mode(sim, instr, dst, accumulate)
+    sizes = (k, m, n, double_row)
+    if key is not None:
+        sim.templates[key] = sizes
+    return _matmul_execute(
+        sim, instr, dst, stationary, moving, accumulate, is_transpose, perf_mode, mask, api, *sizes
+    )
+
+
+def _matmul_execute(
+    sim: Simulation,
+    instr: str,
+    dst: Tensor,
+    stationary: Tensor,
+    moving: Tensor,
+    accumulate: bool | None,
+    is_transpose: bool,
+    perf_mode: Any,
+    mask: Any,
+    api: str,
+    k: int,
+    m: int,
+    n: int,
+    double_row: bool,
+) -> Instruction:
+    """The checked matmul: accumulation state, values and the trace record."""
+    accumulate, where = accumulation_mode(sim, instr, dst, accumulate, stacklevel=4)
 
     def compute(v: list[Any]) -> Any:
         s, mv = v
@@ -161,6 +206,27 @@ def nc_matmul(
         "transpose": bool(is_transpose),
         "perf_mode": str(getattr(perf_mode, "name", perf_mode) or "none"),
     }
+    if (
+        runtime.CACHE_TEMPLATES
+        and not sim.values
+        and mask is None
+        and not api
+        and stationary.oob is None
+        and moving.oob is None
+        and dst.oob is None
+        and not stationary.index_tiles
+        and not moving.index_tiles
+    ):
+        # timing-only, unmasked, in bounds: what :func:`execute` does for checked SBUF operands
+        # into PSUM (no PSUM input, no values), without its generic steps
+        sim.last_mask = None
+        inputs = (stationary.operand("stationary"), moving.operand("moving"))
+        if sim.loops:
+            sim.check_read(instr, inputs[0].region, False)
+            sim.check_read(instr, inputs[1].region, False)
+            if not accumulate:
+                sim.note_write(dst.region(), False)
+        return sim.record(Engine.TENSOR, "nc_matmul", inputs, (dst.operand("dst"),), attrs)
     return execute(
         sim,
         instr,

@@ -16,6 +16,7 @@ import numpy as np
 from trnsim.nki import isa_extra as _extra
 from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
+from trnsim.nki import runtime as _runtime
 from trnsim.nki.dtypes import dtype_name, promote
 from trnsim.nki.engines import dma as _dma
 from trnsim.nki.guard import guard_module as _guard_module
@@ -99,6 +100,16 @@ def nc_matmul(
     sim = _sim("nc_matmul")
     stationary = _impl.to_sbuf(sim, stationary, "nisa.nc_matmul")
     moving = _impl.to_sbuf(sim, moving, "nisa.nc_matmul")
+    key = None
+    if _runtime.CACHE_TEMPLATES and stationary.__class__ is Tensor and moving.__class__ is Tensor:
+        # the checks below depend only on these: a loop's later iterations reuse the sizes
+        key = (
+            "nisa.nc_matmul", stationary.alloc.buffer, moving.alloc.buffer, stationary.shape, moving.shape,
+            stationary.paxis, moving.paxis, stationary.flat is None, moving.flat is None, perf_mode,
+        )
+        sizes = sim.templates.get(key)
+        if sizes is not None:
+            return _matmul_into(sim, stationary, moving, sizes, is_transpose, perf_mode, mask)
     _isa.check_tensor(sim, "nisa.nc_matmul", stationary, "stationary", (Buffer.SBUF,))
     _isa.check_tensor(sim, "nisa.nc_matmul", moving, "moving", (Buffer.SBUF,))
     double = perf_mode not in (None, "none", "")
@@ -117,8 +128,18 @@ def nc_matmul(
             f"moving free size {n} exceeds the limit (valid: 1..{limit})",
             "size_of_dimension_exceed_arch_limit",
         )
+    if key is not None:
+        sim.templates[key] = (m, n)
+    return _matmul_into(sim, stationary, moving, (m, n), is_transpose, perf_mode, mask)
+
+
+def _matmul_into(
+    sim: Any, stationary: Tensor, moving: Tensor, sizes: tuple[int, int], is_transpose: bool, perf_mode: Any,
+    mask: Any,
+) -> Tensor:
+    """The checked ``nc_matmul``: a fresh PSUM tile [M, N] and the TensorE instruction."""
     dt = stationary.dtype if is_transpose else np.float32
-    dst = _impl.new_tile(sim, "nisa.nc_matmul", (m, n), dt, Buffer.PSUM)
+    dst = _impl.new_tile(sim, "nisa.nc_matmul", sizes, dt, Buffer.PSUM)
     instr = _isa.nc_matmul(
         sim,
         dst,
