@@ -10,13 +10,15 @@ and every field of every result must match bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 
 import pytest
 
 from trnsim.cluster import estimate_step, make_plan
-from trnsim.cluster.step import clear_cache
+from trnsim.cluster.plan import InfeasiblePlanError
+from trnsim.cluster.step import check_plan, clear_cache
 from trnsim.devicetime.timing import clear_memo
 from trnsim.hardware.catalog import load_system
 from trnsim.plan.search import collector_paused
@@ -40,6 +42,11 @@ def _plans(ranks: int) -> list[object]:
         dp = ranks // (tp * pp)
         plans.append(make_plan(tp=tp, pp=pp, dp=dp, zero_stage=zero, micro_batch=mb, global_batch=dp * mb * 4,
                                sequence_parallel=True, recompute=recompute))
+    # the stage loop's TP overlap is cached beside the stage time: a plan that differs only there
+    for zero in (1, 3):
+        dp = ranks // 8
+        plans.append(make_plan(tp=8, pp=1, dp=dp, zero_stage=zero, micro_batch=1, global_batch=dp * 4,
+                               sequence_parallel=True, overlap_tp_comm=True))
     return plans
 
 
@@ -65,6 +72,36 @@ def test_an_estimate_does_not_depend_on_what_was_estimated_before(systems: tuple
         together[index] = estimate_step(model, system, ranks, plan, SEQ_LEN).to_dict()
     for index, expected in enumerate(alone):
         assert together[index] == expected, cases[index][2]
+
+
+def test_an_estimate_after_its_check_is_the_estimate_without_one() -> None:
+    # estimate_step reuses the structure check and stage memory of the plan object check_plan saw
+    # last: the estimate right after a check, and after a check of another plan, must equal the cold one.
+    model = load_model("llama3-8b")
+    system = load_system("trn2")
+    ranks = 64 * system.ranks_per_chip
+    plans = _plans(ranks)
+    def check(plan: object) -> None:
+        with contextlib.suppress(InfeasiblePlanError):  # memory: checked all the same, estimated below
+            check_plan(model, system, ranks, plan, SEQ_LEN)
+
+    cold = []
+    for plan in plans:
+        _clear()
+        cold.append(estimate_step(model, system, ranks, plan, SEQ_LEN).to_dict())
+    _clear()
+    for index, plan in enumerate(plans):
+        other = plans[index - 1]
+        check(other)  # a different plan checked last
+        assert estimate_step(model, system, ranks, plan, SEQ_LEN).to_dict() == cold[index], plan
+        check(plan)
+        assert estimate_step(model, system, ranks, plan, SEQ_LEN).to_dict() == cold[index], plan
+    # the same plan object at another sequence length is checked again, not taken from the last check
+    plan = plans[0]
+    _clear()
+    shorter = estimate_step(model, system, ranks, plan, SEQ_LEN // 2).to_dict()
+    check(plan)
+    assert estimate_step(model, system, ranks, plan, SEQ_LEN // 2).to_dict() == shorter
 
 
 def test_collector_paused_restores_the_collector() -> None:

@@ -151,3 +151,15 @@ def test_autocast_precision_mode_holds_fp32_parameters_and_their_bf16_casts() ->
     z3 = estimate_memory(model, Shard(), dp, 3, 1, 4096, param_passes=passes)
     assert z3.weights_bytes == pytest.approx(6 * psi / dp, rel=1e-12)
     assert z3.grads_bytes == pytest.approx(4 * psi / dp, rel=1e-12)
+
+
+def test_parts_name_every_field_largest_first() -> None:
+    from dataclasses import fields
+
+    from trnsim.workload.memory import MemoryBreakdown
+
+    memory = MemoryBreakdown(3.0, 5.0, 1.0, 4.0, 2.0)
+    parts = memory.parts()
+    assert sorted(parts) == sorted(f.name.removesuffix("_bytes") for f in fields(MemoryBreakdown))
+    assert list(parts.values()) == [5.0, 4.0, 3.0, 2.0, 1.0]
+    assert parts == {k.removesuffix("_bytes"): v for k, v in memory.to_dict().items() if k != "total_bytes"}

@@ -173,6 +173,7 @@ _CACHE_LIMIT = 200_000
 def clear_cache() -> None:
     """Forget cached stage times (after changing efficiency files in-process, e.g. a scale refit)."""
     _CACHE.clear()
+    _CHECKED[0] = None
 
 
 def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
@@ -332,9 +333,12 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         )
 
     zero3 = plan.effective_zero_stage == 3
-    rest = (shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
-            plan.dp if zero3 else 1, plan.cp if zero3 else 1, plan.ep if zero3 else 1)
-    return _by_identity("stage", (model, system), rest, compute)
+    rest = (system.ranks_per_chip, shard, micro_batch, seq_len, precision, plan.recompute,
+            plan.flash_attention, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
+            plan.ep if zero3 else 1)
+    # As its graph time and weight passes, it reads the system only through its chip and the ranks
+    # sharing one (trn2 and trn2-ultraserver share it).
+    return _by_identity("stage", (model, system.chip), rest, compute)
 
 
 def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
@@ -530,11 +534,22 @@ def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, preci
     return out
 
 
-def _peak_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
-                 system: SystemSpec) -> MemoryBreakdown:
-    """Memory of the stage that needs most."""
-    return max(_stage_memory(model, plan, seq_len, precision, system).values(),
-               key=lambda m: m.total_bytes)
+#: The last plan that passed :func:`check_plan`'s structure checks, by identity, and its stages'
+#: memory: a planner checks a plan, then estimates the same plan object, which need not be
+#: checked and tallied twice. Cleared with the caches.
+_CHECKED: list[tuple[tuple[object, ...], dict[str, MemoryBreakdown]] | None] = [None]
+
+
+def _checked_memory(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
+                    precision: Precision) -> dict[str, MemoryBreakdown] | None:
+    """The stages' memory :func:`check_plan` found for these very objects (None: not the last checked)."""
+    last = _CHECKED[0]
+    if last is None:
+        return None
+    m, s, r, p, n, q = last[0]
+    if m is model and s is system and p is plan and q is precision and r == ranks and n == seq_len:
+        return last[1]
+    return None
 
 
 def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
@@ -542,7 +557,9 @@ def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: Paralle
     """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
     check_catalog_environment()
     _check_structure(model, system, ranks, plan, seq_len)
-    memory = _peak_memory(model, plan, seq_len, precision, system)
+    stages = _stage_memory(model, plan, seq_len, precision, system)
+    _CHECKED[0] = ((model, system, ranks, plan, seq_len, precision), stages)
+    memory = max(stages.values(), key=lambda m: m.total_bytes)
     if not memory.fits(system.hbm_bytes_per_rank):
         verdict = memory.explain(system.hbm_bytes_per_rank, plan.recompute, plan.zero_stage)
         _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {verdict}")
@@ -615,6 +632,40 @@ class _Stages:
     stage_total: dict[str, float]
 
 
+def _stage_comm(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, shard: Shard,
+                dev: _StageTime, seq_len: int, precision: Precision) -> tuple[float, ...]:
+    """TP forward and backward, CP forward and backward, EP forward, backward and total seconds of
+    one micro-batch on one stage, net of the GEMMs and attention they hide behind.
+
+    Cached by what it reads: the groups, the shard and the stage graph's GEMM and attention time
+    (so by the graph's key), not DP or ZeRO: a ZeRO-3 plan at another chip count shares it.
+    """
+    mb = plan.micro_batch
+
+    def compute() -> tuple[float, ...]:
+        layers, moe_layers = dev.layers, dev.moe_layers
+        tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel,
+                     plan.recompute)
+        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
+                     dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
+        ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp,
+                     plan.sequence_parallel, plan.recompute)
+        tp_f, tp_b = tp.fwd_s, tp.bwd_s
+        if plan.overlap_tp_comm:
+            tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
+            tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
+        else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
+            tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
+                     + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
+        cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
+        return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s
+
+    # dev's GEMM, attention and layer figures come from the stage graph alone: keyed as _graph_time
+    rest = (system.ranks_per_chip, shard, mb, seq_len, precision, plan.recompute, plan.flash_attention,
+            plan.cp_exchange, plan.overlap_tp_comm, groups.tp, groups.cp, groups.ep)
+    return _by_identity("stage_comm", (model, system.chip), rest, compute)
+
+
 def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, seq_len: int,
             precision: Precision) -> _Stages:
     """Per-stage time of one micro-batch (cached: it does not depend on DP below ZeRO-3, so plans at
@@ -626,25 +677,12 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: 
         stage_total: dict[str, float] = {}
         for role, _stage, shard in _stage_shards(model, plan):
             dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-            layers, moe_layers = dev.layers, dev.moe_layers
-            tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel,
-                         plan.recompute)
-            cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
-                         dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
-            ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp,
-                         plan.sequence_parallel, plan.recompute)
-            tp_f, tp_b = tp.fwd_s, tp.bwd_s
-            if plan.overlap_tp_comm:
-                tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
-                tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
-            else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
-                tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
-                         + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
-            cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
-            fwd = dev.fwd_s + tp_f + cp_f + ep.fwd_s
-            bwd = dev.bwd_s + tp_b + cp_b + ep.bwd_s
+            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total = _stage_comm(model, system, plan, groups, shard,
+                                                                       dev, seq_len, precision)
+            fwd = dev.fwd_s + tp_f + cp_f + ep_f
+            bwd = dev.bwd_s + tp_b + cp_b + ep_b
             parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
-                     "ep_comm": ep.total_s}
+                     "ep_comm": ep_total}
             stage_total[role] = fwd + bwd
             if best is None or fwd + bwd > best[0] + best[1]:
                 best = (fwd, bwd, dev, parts, shard)
@@ -673,7 +711,10 @@ def estimate_step(
     still estimated, with ``fits`` False.
     """
     check_catalog_environment()
-    _check_structure(model, system, ranks, plan, seq_len)
+    stages = _checked_memory(model, system, ranks, plan, seq_len, precision)
+    if stages is None:
+        _check_structure(model, system, ranks, plan, seq_len)
+        stages = _stage_memory(model, plan, seq_len, precision, system)
     topo = topology if topology is not None else topology_for_system(system)
     chip = system.chip
     groups = _place(topo, system, plan)
@@ -725,7 +766,6 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
-    stages = _stage_memory(model, plan, seq_len, precision, system)
     memory = max(stages.values(), key=lambda mem: mem.total_bytes)
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)

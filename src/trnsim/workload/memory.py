@@ -80,7 +80,8 @@ class MemoryBreakdown:
 
     def parts(self) -> dict[str, float]:
         """The five parts, largest first."""
-        items = {k.removesuffix("_bytes"): v for k, v in asdict(self).items()}
+        items = {"weights": self.weights_bytes, "grads": self.grads_bytes, "optimizer": self.optimizer_bytes,
+                 "activations": self.activations_bytes, "temporary": self.temporary_bytes}  # field order
         return dict(sorted(items.items(), key=lambda kv: -kv[1]))
 
     def fits(self, capacity_bytes: float) -> bool:
