@@ -8,6 +8,7 @@ Python errors raised by trnsim itself while running a kernel become one-line Ker
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import inspect
@@ -25,6 +26,7 @@ import numpy as np
 from trnsim.errors import TrnsimError
 from trnsim.hardware.neuroncore import load_neuroncore
 from trnsim.nki import runtime
+from trnsim.nki.blas_threads import one_blas_thread
 from trnsim.nki.budget import TimeLimitInterrupt, Watchdog, current_limits
 from trnsim.nki.dtypes import DtypeError, as_dtype
 from trnsim.nki.errors import KernelError
@@ -81,45 +83,47 @@ def launch(
     # again and again (quadratic in trace length). Tiles are freed by reference counting anyway.
     gc_was_enabled = gc.isenabled()
     gc.disable()
-    try:
-        params = _param_names(func, len(args))
-        hbm_args, copy_back = _wrap_args(sim, args, params)
-        hbm_kwargs = {k: _wrap_one(sim, v, k)[0] for k, v in kwargs.items()}
-        result: Any = None
-        points = list(grid.points()) if grid.dims else [((), 0)]
-        if len(points) > 1:
-            # ranks that may meet at collectives (one at a time; serial without collectives)
-            result = run_ranks(sim, points, lambda: func(*hbm_args, **hbm_kwargs))
-        else:
-            sim.program_id, sim.core = points[0]
-            result = func(*hbm_args, **hbm_kwargs)
-        outputs = _unwrap(sim, result, zeros_out)
-        spec = sim.spec
-        plan_spills(
-            trace,
-            sim.tile_sizes,
-            {
-                MemorySpace.SBUF: spec.sbuf_usable_bytes_per_partition,
-                MemorySpace.PSUM: spec.psum_bytes_per_partition,
-            },
-            sim.next_alloc,
-        )
-        for arr, alloc in copy_back:
-            if alloc.storage is not None:
-                arr[...] = alloc.storage.reshape(arr.shape)
-        return outputs, trace
-    except TrnsimError:
-        raise
-    except TimeLimitInterrupt as interrupt:
-        raise _time_limit_error(sim, interrupt) from None
-    except Exception as error:
-        _reraise_internal(sim, error)
-        raise
-    finally:
-        watchdog.stop()
-        runtime.deactivate(token)
-        if gc_was_enabled:
-            gc.enable()
+    blas = one_blas_thread() if mode is Mode.VALUES else contextlib.nullcontext()
+    with blas:
+        try:
+            params = _param_names(func, len(args))
+            hbm_args, copy_back = _wrap_args(sim, args, params)
+            hbm_kwargs = {k: _wrap_one(sim, v, k)[0] for k, v in kwargs.items()}
+            result: Any = None
+            points = list(grid.points()) if grid.dims else [((), 0)]
+            if len(points) > 1:
+                # ranks that may meet at collectives (one at a time; serial without collectives)
+                result = run_ranks(sim, points, lambda: func(*hbm_args, **hbm_kwargs))
+            else:
+                sim.program_id, sim.core = points[0]
+                result = func(*hbm_args, **hbm_kwargs)
+            outputs = _unwrap(sim, result, zeros_out)
+            spec = sim.spec
+            plan_spills(
+                trace,
+                sim.tile_sizes,
+                {
+                    MemorySpace.SBUF: spec.sbuf_usable_bytes_per_partition,
+                    MemorySpace.PSUM: spec.psum_bytes_per_partition,
+                },
+                sim.next_alloc,
+            )
+            for arr, alloc in copy_back:
+                if alloc.storage is not None:
+                    arr[...] = alloc.storage.reshape(arr.shape)
+            return outputs, trace
+        except TrnsimError:
+            raise
+        except TimeLimitInterrupt as interrupt:
+            raise _time_limit_error(sim, interrupt) from None
+        except Exception as error:
+            _reraise_internal(sim, error)
+            raise
+        finally:
+            watchdog.stop()
+            runtime.deactivate(token)
+            if gc_was_enabled:
+                gc.enable()
 
 
 def _time_limit_error(sim: Simulation, interrupt: BaseException) -> KernelError:

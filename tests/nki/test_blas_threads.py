@@ -1,0 +1,43 @@
+"""Value-mode launches run numpy's BLAS on one thread and give the caller's setting back after.
+
+Assumes numpy loads a BLAS library threadpoolctl can see (the PyPI wheels bundle OpenBLAS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from trnsim.nki import trace_kernel
+
+
+def _blas_threads() -> list[int]:
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_a_value_mode_launch_uses_one_blas_thread_and_restores_the_callers() -> None:
+    seen: dict[str, list[int]] = {}
+
+    def kernel(a):  # a plain function is a kernel too (trace_kernel's contract)
+        seen["inside"] = _blas_threads()
+        return None
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        trace_kernel(kernel, np.zeros((4, 4), np.float32), target="trn1", timing_only=False)
+        after = _blas_threads()
+    assert seen["inside"] and all(n == 1 for n in seen["inside"])
+    assert after == before
+
+
+def test_a_timing_only_launch_leaves_blas_alone() -> None:
+    seen: dict[str, list[int]] = {}
+
+    def kernel(a):
+        seen["inside"] = _blas_threads()
+        return None
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        trace_kernel(kernel, np.zeros((4, 4), np.float32), target="trn1", timing_only=True)
+    assert seen["inside"] == before
