@@ -93,11 +93,7 @@ def activation(
             f"scale tile dtype {dtype_name(scale.dtype)} (valid: float32)",
             "activation_scale_invalid_type",
         )
-    rname = op_name(reduce_op)
-    if reduce_res is not None:
-        check_tensor(sim, instr, reduce_res, "reduce_res")
-        if rname not in REDUCE:
-            sim.fail(instr, f"reduce_op {reduce_op!r} is not a reduction", "unsupported_reduce_op")
+    rname, extra = _reduction(sim, instr, reduce_res, reduce_op)
     fn = ACTIVATIONS[name]
     shape = dst.shape
 
@@ -108,14 +104,12 @@ def activation(
             y = y + _bcast(b, x.shape)
         out = fn(np.asarray(y, dtype=np.float32))
         if reduce_res is not None and sim.values:
-            red = REDUCE[str(rname)](out, axis=_free_axes(out.ndim), keepdims=True)
-            write(reduce_res, red.reshape(reduce_res.shape), None, False)
+            _reduce_into(sim, reduce_res, out, rname)
         return out.reshape(shape) if out.size == int(np.prod(shape)) else out
 
     attrs: dict[str, Any] = {"op": name}
     if rname:
         attrs["reduce_op"] = rname
-    extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
     return execute(
         sim,
         instr,
@@ -586,8 +580,21 @@ def nc_stream_shuffle(
 
 
 def _reduce_into(sim: Simulation, reduce_res: Any, values: np.ndarray, op: str) -> None:
-    red = REDUCE[op](values, axis=tuple(range(1, values.ndim)), keepdims=True)
+    red = REDUCE[op](values, axis=_free_axes(values.ndim), keepdims=True)
     write(reduce_res, red.reshape(reduce_res.shape), None, False)
+
+
+def _reduction(sim: Simulation, instr: str, reduce_res: Any, reduce_op: Any,
+               default: str = "") -> tuple[str, list[tuple[str, Any]]]:
+    """An optional ``reduce_res`` output checked with its ``reduce_op``: the op's name and the
+    extra outputs to pass to :func:`execute`."""
+    rname = op_name(reduce_op) or default
+    if reduce_res is None:
+        return rname, []
+    check_tensor(sim, instr, reduce_res, "reduce_res")
+    if rname not in REDUCE:
+        sim.fail(instr, f"reduce_op {reduce_op!r} is not a reduction", "unsupported_reduce_op")
+    return rname, [("reduce_res", reduce_res)]
 
 
 def nc_match_replace8(
@@ -671,11 +678,7 @@ def select_reduce(
     check_tensor(sim, instr, dst, "dst")
     check_tensor(sim, instr, predicate, "predicate")
     check_tensor(sim, instr, on_true, "on_true")
-    rname = op_name(reduce_op) or "maximum"
-    if reduce_res is not None:
-        check_tensor(sim, instr, reduce_res, "reduce_res")
-        if rname not in REDUCE:
-            sim.fail(instr, f"reduce_op {reduce_op!r} is not a reduction", "unsupported_reduce_op")
+    rname, extra = _reduction(sim, instr, reduce_res, reduce_op, "maximum")
     shape = dst.shape
 
     def compute(v: list[Any]) -> Any:
@@ -693,7 +696,6 @@ def select_reduce(
             _reduce_into(sim, reduce_res, out, rname)
         return out
 
-    extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
     return execute(
         sim,
         instr,
@@ -729,9 +731,7 @@ def range_select(
     for label, c in (("comp_op0", c0), ("comp_op1", c1)):
         if c not in BINARY:
             sim.fail(instr, f"{label} {c!r} is not a comparison operator", "unsupported_alu_op")
-    rname = op_name(reduce_op) or "maximum"
-    if reduce_res is not None and rname not in REDUCE:
-        sim.fail(instr, f"reduce_op {reduce_op!r} is not a reduction", "unsupported_reduce_op")
+    rname, extra = _reduction(sim, instr, reduce_res, reduce_op, "maximum")
     p, n = dst.shape[0], free_size(dst)
 
     def compute(v: list[Any]) -> Any:
@@ -745,7 +745,6 @@ def range_select(
             _reduce_into(sim, reduce_res, out, rname)
         return out.reshape(dst.shape)
 
-    extra = [("reduce_res", reduce_res)] if reduce_res is not None else []
     return execute(
         sim,
         instr,
