@@ -39,12 +39,15 @@ def _views(a: Any) -> Any:
     """Subscripts a [4, P128, 512] SBUF block with random keys; records fast and general views."""
     block = nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
     tile = nl.ndarray((128, 512), nl.float32, buffer=nl.sbuf)
+    block4 = nl.ndarray((2, 3, nl.par_dim(128), 64), nl.float32, buffer=nl.sbuf)
     rng = random.Random(0)
-    for _ in range(5000):
-        t = rng.choice((block, block, block, tile, a))
+    for _ in range(6000):
+        t = rng.choice((block, block, block, tile, a, block4))
         key = tuple(_item(rng, n) for n in t.shape)
         if rng.random() < 0.1:
             key = key[:-1]
+        elif rng.random() < 0.2:  # leading ints only: one tile of a block (block[i], block4[i, j])
+            key = key[: rng.randrange(len(key))]
         fast = subscript._fast_slices(t, key)
         try:
             slow = subscript._basic(t, subscript._expand_key(t, key))
@@ -77,4 +80,9 @@ def test_fast_views_equal_the_general_ones() -> None:
     two_d = sum(
         1 for key, fast, _ in _SEEN if fast is not None and len(fast.alloc.shape) == 2 and len(key) == 2
     )
-    assert taken > 300 and unrolled > 30 and two_d > 30, (taken, unrolled, two_d)
+    leading = sum(
+        1 for key, fast, _ in _SEEN
+        if fast is not None and len(key) < fast.alloc.partition_axis + 1 and len(fast.alloc.shape) >= 3
+        and all(k.__class__ is int for k in key)
+    )
+    assert taken > 300 and unrolled > 30 and two_d > 30 and leading > 30, (taken, unrolled, two_d, leading)

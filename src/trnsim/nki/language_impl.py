@@ -265,7 +265,7 @@ def affine_range(*args: Any, **_: Any) -> Iterator[int]:
             frame.iteration = k
             yield i
     finally:
-        sim.loops.remove(frame)
+        sim.end_loop(frame)
 
 
 def sequential_range(*args: Any, **_: Any) -> Iterator[int]:
@@ -748,23 +748,23 @@ def _same_view(a: Tensor, b: Tensor) -> bool:
 
 def assign(target: Tensor, value: Any) -> None:
     """``target[...] = value``: retarget a fresh result, or copy / memset."""
-    sim = runtime.current("assignment")
-    if isinstance(value, Tensor):
+    sim = runtime._ACTIVE.get() or runtime.current("assignment")
+    if value.__class__ is Tensor or isinstance(value, Tensor):
         if _same_view(target, value):
             return
-        if not target.on_chip:
+        if not target.alloc.on_chip:
             sim.fail(
                 "assignment",
                 f"cannot assign to HBM tensor {target.label} (use nl.store)",
                 "unsupported_memory",
             )
-        if not value.on_chip:
+        if not value.alloc.on_chip:
             sim.fail(
                 "assignment",
                 f"cannot assign HBM tensor {value.label} to a tile (use nl.load)",
                 "unsupported_memory",
             )
-        if value.size > target.size:
+        if value.shape != target.shape and value.size > target.size:
             sim.fail(
                 "assignment",
                 f"value {value.shape} is larger than the destination {target.shape}",
@@ -799,7 +799,9 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     last = sim.last_result
     if last is None or last[0] is not value:
         return False
-    if (value.shape != target.shape and value.size != target.size) or not target.is_tile:
+    if (value.shape != target.shape and value.size != target.size) or not (
+        target.paxis == 0 or (target.flat is not None and target.alloc.on_chip)  # target.is_tile
+    ):
         return False
     instr = last[1]
     matmul = instr.opcode == "nc_matmul"
@@ -849,12 +851,12 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
 
 def inplace(target: Tensor, op: str, other: Any) -> None:
     """``target op= other`` (``+=`` onto PSUM accumulates a matmul in place)."""
-    sim = runtime.current("augmented assignment")
-    if not target.on_chip:
+    sim = runtime._ACTIVE.get() or runtime.current("augmented assignment")
+    if not target.alloc.on_chip:
         sim.fail(
             f"{op} assignment", f"cannot update HBM tensor {target.label} in place", "unsupported_memory"
         )
-    if isinstance(other, Tensor) and op == "add" and _retarget(sim, target, other, accumulate=True):
+    if op == "add" and isinstance(other, Tensor) and _retarget(sim, target, other, accumulate=True):
         return
     acc = op in ("add", "subtract")
     if isinstance(other, Tensor):

@@ -253,6 +253,8 @@ class Simulation:
     #: the kernel placed a tensor by direct allocation (ncc.sbuf/psum.alloc, mod_alloc)
     direct: bool = False
     loops: list[LoopFrame] = field(default_factory=list)
+    #: alloc id -> how many of ``loops`` hold writes to it (reads of others skip the frames)
+    tracked: dict[int, int] = field(default_factory=dict)
     #: top-level shared_hbm tensors, matched across SPMD instances by allocation order
     shared: list[Allocation] = field(default_factory=list)
     shared_index: int = 0
@@ -266,6 +268,8 @@ class Simulation:
     #: derived sizes, so a loop's later iterations skip re-checking (see ``CACHE_TEMPLATES``)
     templates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    #: the instruction name of the latest check_read (instruction templates learn it)
+    read_name: str | None = None
     depth: int = 0  # sub-kernel nesting
     values: bool = field(init=False, default=True)
 
@@ -484,18 +488,32 @@ class Simulation:
         # fresh tile) is tracked by none
         if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
             return
+        alloc_id = region.alloc_id
         for frame in loops:
-            if region.alloc_id < frame.start_alloc:
-                regions = frame.writes.get(region.alloc_id)
+            if alloc_id < frame.start_alloc:
+                regions = frame.writes.get(alloc_id)
                 if regions is None:
-                    regions = frame.writes[region.alloc_id] = WriteSet()
+                    regions = frame.writes[alloc_id] = WriteSet()
+                    self.tracked[alloc_id] = self.tracked.get(alloc_id, 0) + 1
                 regions.add(region, frame.iteration)
+
+    def end_loop(self, frame: LoopFrame) -> None:
+        """``frame``'s loop is over: its writes are no longer tracked."""
+        self.loops.remove(frame)
+        tracked = self.tracked
+        for alloc_id in frame.writes:
+            left = tracked[alloc_id] - 1
+            if left:
+                tracked[alloc_id] = left
+            else:
+                del tracked[alloc_id]
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
+        self.read_name = instruction
         loops = self.loops
-        if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
-            return  # a tensor made after the innermost loop started: no frame holds its writes
+        if not loops or region is None or accumulate or region[0] not in self.tracked:
+            return  # no active loop holds writes to this tensor
         alloc_id = region[0]
         for frame in loops:
             writes = frame.writes.get(alloc_id)

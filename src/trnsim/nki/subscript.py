@@ -33,12 +33,26 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
         key = (key,)
     tshape = t.shape
     n = len(tshape)
-    if len(key) != n:
-        if len(key) > n:
-            return None
-        key = key + (_FULL,) * (n - len(key))
     tstrides = t.strides
     tpaxis = t.paxis
+    given = len(key)
+    if given != n:
+        if given > n:
+            return None
+        if tpaxis >= given or (tpaxis < 0 and not t.alloc.on_chip):
+            # ``block[i]`` / ``block[i, j]``: in-range ints on the dims before the partition dim
+            # select one tile of a block (the loop below, unrolled for this case)
+            offset = t.offset
+            for d in range(given):
+                i = key[d]
+                if i.__class__ is not int or i < 0 or i >= tshape[d]:
+                    break
+                offset += i * tstrides[d]
+            else:
+                if n - given >= 2 or not t.alloc.on_chip:
+                    return Tensor(t.alloc, tshape[given:], offset, tstrides[given:],
+                                  tpaxis - given if tpaxis >= 0 else -1, None, None, t.dyn, t.index_tiles)
+        key = key + (_FULL,) * (n - given)
     if n == 3 and tpaxis == 1:
         # ``block[i, :, a:b]``: one tile of a [T, P, F] block (blocked kernels' hot path), the
         # loop below unrolled; anything it does not cover falls through to the loop

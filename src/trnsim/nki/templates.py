@@ -1,0 +1,242 @@
+"""Instruction templates: a timing-only front-end call replayed from the first checked call like it.
+
+A loop runs the same NKI call many times with operands that differ only in their offsets (the
+next tile of a block, the next rows of an HBM tensor). In timing-only mode such a call's checks
+(operand buffers, dtypes, shapes, partition dims, engine and flag rules, the fresh tile's size)
+depend only on the operands' layouts and the other arguments, and what it records is fixed up to
+the operands' regions. :func:`templated` wraps a front-end function so that:
+
+* the first call with a given *key* (each tensor argument's buffer, dtype, allocation shape and
+  view shape/strides/partition axis; every other argument by class and value; whether the kernel
+  uses direct allocation) runs the checked path, and if it made exactly one new on-chip tensor
+  and recorded at most one instruction writing it, from tensor arguments it was given, the call
+  is kept as a template (:func:`_learn`);
+* a later call with the same key replays it (:func:`_replay`): a new allocation of the same
+  geometry, the dependency checks of each input in order (``affine_range`` loop-carried reads,
+  which are the only checks that depend on offsets, with the same messages), the PSUM
+  accumulation-group bookkeeping, and the trace record with the operands of this call's views.
+
+Anything unusual (value mode, a mask, index arrays, out-of-bounds or dynamic views, arguments of
+other classes, more than one instruction or allocation) takes the checked path and is not kept.
+``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki import runtime
+from trnsim.nki.runtime import Allocation, Buffer
+from trnsim.nki.tensor import Tensor
+from trnsim.nki.trace import Engine, MemorySpace, Operand, Region
+
+_ACTIVE = runtime._ACTIVE
+_PSUM = Buffer.PSUM
+_IMMEDIATE = MemorySpace.IMMEDIATE
+_new_tuple = tuple.__new__
+
+#: classes of non-tensor arguments a key may hold: hashed and compared by value (or identity)
+#: without side effects; a tuple may hold ints (shapes, with ``nl.par_dim``)
+_PLAIN: frozenset[type] = frozenset(
+    {int, float, bool, str, type(None), type, np.ufunc, types.FunctionType, types.BuiltinFunctionType}
+)
+_INTS: frozenset[type] = frozenset({int, np.int64, np.int32})
+#: templates kept per launch at most (a kernel passing a new lambda or scale per call makes a
+#: new key each time)
+_MAX_TEMPLATES = 4096
+
+
+def _plain(value: Any) -> bool:
+    """True for an argument value a key may hold (see ``_PLAIN``)."""
+    cls = value.__class__
+    if cls in _PLAIN or isinstance(value, (enum.Enum, np.generic, np.dtype, str)):
+        return True
+    if cls is tuple:
+        return all(v.__class__ in _INTS or isinstance(v, int) for v in value)
+    return False
+
+
+def templated(fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError], Exception]) -> Any:
+    """``fn`` (the front-end function ``tag``, e.g. ``nisa.tensor_tensor``, that makes a new tile
+    and records at most one instruction through the shared execution step) with timing-only
+    templates.
+
+    A TypeError raised binding ``fn``'s arguments becomes ``bind_error(error)`` (trnsim.nki.guard's
+    one-line error), as without templates.
+    """
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        sim = _ACTIVE.get()
+        key: Any = None
+        if sim is not None and not sim.values and runtime.CACHE_TEMPLATES:
+            # the key: each tensor argument's layout (only plain views), every other argument by
+            # class and value (only classes in _PLAIN), the keyword names; None: not templated
+            tensors: list[Tensor] = []
+            key = [tag, sim.direct]
+            append = key.append
+            for value in (*args, *kwargs.values()) if kwargs else args:
+                cls = value.__class__
+                if cls is Tensor:
+                    if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
+                        key = None
+                        break
+                    a = value.alloc
+                    append((a.buffer, a.dtype, a.shape, a.partition_axis, a.implicit, value.shape,
+                            value.strides, value.paxis))
+                    tensors.append(value)
+                elif cls in _PLAIN or _plain(value):
+                    append(cls)
+                    if cls is tuple:
+                        append(tuple([v.__class__ for v in value]))
+                    append(value)
+                else:
+                    key = None
+                    break
+            if key is not None and kwargs:
+                if kwargs.get("mask") is not None:
+                    key = None
+                else:
+                    append(tuple(kwargs))
+            if key is not None:
+                key = tuple(key)
+                try:
+                    tpl = sim.templates.get(key)
+                except TypeError:  # an unhashable argument value
+                    key = None
+                else:
+                    if tpl is not None and (tpl[3] is not None or not sim.loops):
+                        return _replay(sim, tpl, tensors)
+                    seq = len(sim.trace.instructions)
+                    alloc_id = sim.next_alloc
+                    last = sim.last_result
+                    sim.read_name = None
+        try:
+            result = fn(*args, **kwargs)
+        except TypeError as error:
+            tb = error.__traceback__
+            if tb is not None and tb.tb_next is None:  # raised binding the arguments
+                raise bind_error(error) from None
+            raise
+        if key is not None:
+            tpl = _learn(sim, tensors, result, seq, alloc_id, last)  # type: ignore[arg-type]
+            if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
+                sim.templates[key] = tpl  # type: ignore[union-attr]
+        return result
+
+    call.__trnsim_guarded__ = True  # type: ignore[attr-defined]
+    return call
+
+
+def _learn(
+    sim: runtime.Simulation, tensors: list[Tensor], result: Any, seq: int, alloc_id: int, last: Any
+) -> tuple[Any, ...] | None:
+    """The template of a checked call that made ``result``, or None when it cannot be replayed."""
+    instructions = sim.trace.instructions
+    recorded = len(instructions) - seq
+    if (
+        result.__class__ is not Tensor
+        or sim.next_alloc != alloc_id + 1
+        or recorded > 1
+        or result.alloc.alloc_id != alloc_id
+        or not result.alloc.on_chip
+        or result.offset != 0
+        or result.flat is not None
+        or result.dyn
+        or result.index_tiles
+        or sim.direct
+    ):
+        return None
+    a = result.alloc
+    region = result._region
+    alloc = (a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, a.partition_axis, a.implicit,
+             sim.tile_sizes.get(alloc_id))
+    view = (result.shape, result.strides, result.paxis, None if region is None else tuple(region)[1:])
+    if recorded == 0:
+        if last is not sim.last_result:
+            return None
+        return (alloc, view, None, "")
+    instr = instructions[-1]
+    now = sim.last_result
+    if now is last:
+        fresh = False
+    elif now is not None and now[0] is result and now[1] is instr and now[2] is None:
+        fresh = True
+    else:
+        return None
+    if len(instr.outputs) != 1 or sim.last_mask is not None:
+        return None
+    out = instr.outputs[0]
+    if out.region is None or out != result.operand(out.name):
+        return None
+    group = sim.psum_groups.get(alloc_id)
+    if group is not None and group != [out.region]:
+        return None
+    inputs: list[Any] = []
+    for op in instr.inputs:
+        if op.space is _IMMEDIATE:
+            inputs.append(op)
+            continue
+        for i, t in enumerate(tensors):
+            if t.operand(op.name) == op:
+                inputs.append((i, op.name))
+                break
+        else:
+            return None
+    reads = [spec for spec in inputs if spec.__class__ is tuple]
+    # the name its dependency checks fail with: seen when they ran (inside a loop)
+    name = sim.read_name if sim.loops else None
+    if reads and name is None and sim.loops:
+        return None
+    record = (instr.engine, instr.opcode, dict(instr.attrs), tuple(inputs), out[:5], out[6:],
+              tuple(out.region)[1:], group is not None, fresh)
+    return (alloc, view, record, "" if not reads else name)
+
+
+def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]) -> Tensor:
+    """Make the new tensor and record the instruction of template ``tpl`` for these operands."""
+    (buffer, dtype, shape, partitions, free, name, paxis, implicit, size), view, record, read_name = tpl
+    alloc_id = sim.next_alloc
+    alloc = Allocation(alloc_id, buffer, dtype, shape, partitions, free, name, None, paxis)
+    sim.next_alloc = alloc_id + 1
+    if implicit:
+        alloc.implicit = True
+    if size is not None:
+        sim.tile_sizes[alloc_id] = size
+    vshape, vstrides, vpaxis, vregion = view
+    result = Tensor(alloc, vshape, 0, vstrides, vpaxis)
+    if vregion is not None:
+        result._region = _new_tuple(Region, (alloc_id, *vregion))
+    if record is None:
+        return result
+    engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
+    loops = sim.loops
+    groups = sim.psum_groups
+    ops: list[Operand] = []
+    for spec in inputs:
+        if spec.__class__ is tuple:
+            t = tensors[spec[0]]
+            op = t.operand(spec[1])  # the view's region is its operand's
+            if loops:
+                sim.check_read(read_name, op.region, False)
+            if groups and t.alloc.buffer is _PSUM:
+                groups.pop(t.alloc.alloc_id, None)
+            ops.append(op)
+        else:
+            ops.append(spec)
+    out_region = _new_tuple(Region, (alloc_id, *region))
+    out = _new_tuple(Operand, (*head, out_region, *tail))
+    if grouped:
+        groups[alloc_id] = [out_region]
+    sim.last_mask = None
+    instr = sim.record(engine, opcode, tuple(ops), (out,), attrs.copy())
+    if fresh:
+        sim.last_result = (result, instr, None)
+    return result
+
+
+__all__ = ["Engine", "templated"]
