@@ -18,6 +18,15 @@ from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
 
 _SEEN: list[tuple[Any, Any, Any]] = []
+_WHOLE: list[tuple[Any, Any, Any]] = []
+
+
+def _outcome(index: Any, t: Any, key: Any) -> Any:
+    """The view's layout, or the error's message."""
+    try:
+        return _layout(index(t, key))
+    except Exception as error:
+        return str(error)
 
 
 def _item(rng: random.Random, size: int) -> Any:
@@ -48,6 +57,10 @@ def _views(a: Any) -> Any:
             key = key[:-1]
         elif rng.random() < 0.2:  # leading ints only: one tile of a block (block[i], block4[i, j])
             key = key[: rng.randrange(len(key))]
+        if rng.random() < 0.15:  # Ellipsis / None: the general path, whole key as written
+            at = rng.randrange(len(key) + 1)
+            key = (*key[:at], rng.choice((Ellipsis, None)), *key[at:])
+        _WHOLE.append((key, _outcome(subscript.view, t, key), _outcome(subscript.index_view, t, key)))
         fast = subscript._fast_slices(t, key)
         try:
             slow = subscript._basic(t, subscript._expand_key(t, key))
@@ -65,6 +78,7 @@ def _layout(view: Any) -> tuple[Any, ...]:
 
 def test_fast_views_equal_the_general_ones() -> None:
     _SEEN.clear()
+    _WHOLE.clear()
     trace_kernel(_views, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
     taken = 0
     for key, fast, slow in _SEEN:
@@ -86,3 +100,15 @@ def test_fast_views_equal_the_general_ones() -> None:
         and all(k.__class__ is int for k in key)
     )
     assert taken > 300 and unrolled > 30 and two_d > 30 and leading > 30, (taken, unrolled, two_d, leading)
+
+
+def test_subscripts_equal_the_general_path_with_every_key() -> None:
+    """``t[key]`` (the fast path, falling back with the key as written) equals ``index_view``'s
+    view or error, also for keys with ``...`` and ``None``."""
+    _WHOLE.clear()
+    trace_kernel(_views, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert len(_WHOLE) == 6000
+    special = [k for k, _, _ in _WHOLE if any(i is Ellipsis or i is None for i in k)]
+    assert len(special) > 300
+    for key, got, want in _WHOLE:
+        assert got == want, key

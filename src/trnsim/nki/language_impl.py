@@ -750,7 +750,9 @@ def assign(target: Tensor, value: Any) -> None:
     """``target[...] = value``: retarget a fresh result, or copy / memset."""
     sim = runtime._ACTIVE.get() or runtime.current("assignment")
     if value.__class__ is Tensor or isinstance(value, Tensor):
-        if _same_view(target, value):
+        if (target.alloc is value.alloc or target.alloc.alloc_id == value.alloc.alloc_id) and _same_view(
+            target, value
+        ):
             return
         if not target.alloc.on_chip:
             sim.fail(
@@ -812,10 +814,13 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         return False
     if to_psum and (instr.engine is _GPSIMD or instr.engine is _DMA):
         return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead; nor DMA
+    outputs = instr.outputs
+    out = target.operand(outputs[0].name)
+    region = out.region  # target.region() (a tensor's operand has one)
+    assert region is not None
     if matmul:
         # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
         # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
-        region = target.region()
         group = sim.psum_groups.setdefault(target.alloc.alloc_id, [])
         opened = False
         for r in group:
@@ -838,11 +843,9 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         if target.alloc.mm_state is not None:
             isa.mark_written(target, last[2], 2 if matmul else 1)
     if sim.loops and not accumulate:
-        region = target.region()
         sim.check_read("assignment", region, False)
         sim.note_write(region, False)
-    outputs = instr.outputs
-    instr.outputs = (target.operand(outputs[0].name), *outputs[1:])
+    instr.outputs = (out, *outputs[1:]) if len(outputs) > 1 else (out,)
     if matmul:
         instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None

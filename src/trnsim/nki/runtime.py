@@ -147,11 +147,13 @@ class Allocation:
         name: str,
         storage: np.ndarray | None,
         partition_axis: int = -1,
+        name_of_dtype: str | None = None,
     ) -> None:
         self.partition_axis = partition_axis
         self.on_chip = buffer is Buffer.SBUF or buffer is Buffer.PSUM
         self.space = _SPACE[buffer]
-        self.dtype_name = dtype_name(dtype)
+        #: ``name_of_dtype``: ``dtype_name(dtype)`` when the caller knows it (instruction templates)
+        self.dtype_name = name_of_dtype or dtype_name(dtype)
         self.alloc_id = alloc_id
         self.buffer = buffer
         self.dtype = dtype
@@ -442,21 +444,26 @@ class Simulation:
         inputs: tuple[Operand, ...],
         outputs: tuple[Operand, ...],
         attrs: dict[str, Any] | None = None,
+        skip: int = 1,
     ) -> Instruction:
-        """Append one executed instruction to the trace."""
+        """Append one executed instruction to the trace.
+
+        ``skip``: the first frame that may be the kernel's (callers that know how many of their own
+        trnsim.nki frames are above them start the search for the source line there).
+        """
         seq = len(self.trace.instructions)
         if seq >= self.max_instructions or (not seq & 4095 and time.monotonic() > self.deadline):
             self._over_budget(opcode, seq)
         # user_location(), inline (once per instruction)
-        frame = sys._getframe(1)
+        frame = sys._getframe(skip)
         inside = _INSIDE_NKI
         filename, line = "?", 0
         while frame is not None:
             name = frame.f_code.co_filename
-            skip = inside.get(name)
-            if skip is None:
-                skip = inside[name] = name.startswith(_NKI_DIR)
-            if not skip:
+            ours = inside.get(name)
+            if ours is None:
+                ours = inside[name] = name.startswith(_NKI_DIR)
+            if not ours:
                 filename, line = name, frame.f_lineno
                 break
             frame = frame.f_back  # type: ignore[assignment]

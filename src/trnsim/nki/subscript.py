@@ -8,6 +8,7 @@ non-affine / out-of-bounds / index-tile indices (explicit flat index arrays).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -24,11 +25,13 @@ def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
 _FULL = slice(None)
 
 
-def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
-    """``t[a:b, c:d]`` with one plain slice (or in-range int) per dimension (the hot path of tiled
-    kernels); anything else (None) goes through :func:`index_view`, which also reports errors."""
+def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = None) -> Any:
+    """``t[key]`` (``Tensor.__getitem__``): ``t[a:b, c:d]`` with one plain slice (or in-range int) per
+    dimension (the hot path of tiled kernels) here; anything else goes to ``fallback`` (by default
+    :func:`index_view`, which also reports errors)."""
+    given_key = key
     if t.flat is not None:
-        return None
+        return (fallback or index_view)(t, given_key)
     if key.__class__ is not tuple:
         key = (key,)
     tshape = t.shape
@@ -38,7 +41,7 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
     given = len(key)
     if given != n:
         if given > n:
-            return None
+            return (fallback or index_view)(t, given_key)
         if tpaxis >= given or (tpaxis < 0 and not t.alloc.on_chip):
             # ``block[i]`` / ``block[i, j]``: in-range ints on the dims before the partition dim
             # select one tile of a block (the loop below, unrolled for this case)
@@ -106,19 +109,19 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
         size = tshape[d]
         if item.__class__ is slice:
             if item.step is not None:
-                return None
+                return (fallback or index_view)(t, given_key)
             start = item.start
             stop = item.stop
             if start is None:
                 start = 0
             elif start.__class__ is not int or start < 0:
-                return None
+                return (fallback or index_view)(t, given_key)
             if stop is None:
                 stop = size
             elif stop.__class__ is not int or stop < 0 or stop > size:
-                return None
+                return (fallback or index_view)(t, given_key)
             if start > stop:
-                return None  # the general path reports it
+                return (fallback or index_view)(t, given_key)  # the general path reports it
             offset += start * tstrides[d]
             if d == tpaxis:
                 paxis = len(shape)
@@ -126,19 +129,29 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
             strides.append(tstrides[d])
         elif item.__class__ is int:
             if item < 0 or item >= size:
-                return None  # the general path reports it
+                return (fallback or index_view)(t, given_key)  # the general path reports it
             offset += item * tstrides[d]
             if d == tpaxis:
                 if not t.alloc.on_chip:
-                    return None
+                    return (fallback or index_view)(t, given_key)
                 paxis = len(shape)
                 shape.append(1)
                 strides.append(tstrides[d])
         else:
-            return None
+            return (fallback or index_view)(t, given_key)
     if len(shape) < 2 and t.alloc.on_chip:
-        return None  # the general path keeps on-chip views 2-D
+        return (fallback or index_view)(t, given_key)  # the general path keeps on-chip views 2-D
     return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
+
+
+def _decline(t: Tensor, key: Any) -> None:
+    return None
+
+
+def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
+    """The view :func:`view` builds itself, or None where it would fall back to :func:`index_view`."""
+    result: Tensor | None = view(t, key, _decline)
+    return result
 
 
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:

@@ -153,8 +153,8 @@ def _learn(
         return None
     a = result.alloc
     region = result._region
-    alloc = (a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, a.partition_axis, a.implicit,
-             sim.tile_sizes.get(alloc_id))
+    alloc = (a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, a.partition_axis, a.dtype_name,
+             a.implicit, sim.tile_sizes.get(alloc_id))
     view = (result.shape, result.strides, result.paxis, None if region is None else tuple(region)[1:])
     if recorded == 0:
         if last is not sim.last_result:
@@ -199,9 +199,9 @@ def _learn(
 
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]) -> Tensor:
     """Make the new tensor and record the instruction of template ``tpl`` for these operands."""
-    (buffer, dtype, shape, partitions, free, name, paxis, implicit, size), view, record, read_name = tpl
+    (buffer, dtype, shape, partitions, free, name, paxis, dname, implicit, size), view, record, reads = tpl
     alloc_id = sim.next_alloc
-    alloc = Allocation(alloc_id, buffer, dtype, shape, partitions, free, name, None, paxis)
+    alloc = Allocation(alloc_id, buffer, dtype, shape, partitions, free, name, None, paxis, dname)
     sim.next_alloc = alloc_id + 1
     if implicit:
         alloc.implicit = True
@@ -222,7 +222,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]
             t = tensors[spec[0]]
             op = t.operand(spec[1])  # the view's region is its operand's
             if loops:
-                sim.check_read(read_name, op.region, False)
+                sim.check_read(reads, op.region, False)
             if groups and t.alloc.buffer is _PSUM:
                 groups.pop(t.alloc.alloc_id, None)
             ops.append(op)
@@ -233,7 +233,8 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]
     if grouped:
         groups[alloc_id] = [out_region]
     sim.last_mask = None
-    instr = sim.record(engine, opcode, tuple(ops), (out,), attrs.copy())
+    # the kernel's frame is above this one and templated's call
+    instr = sim.record(engine, opcode, tuple(ops), (out,), attrs.copy(), 3)
     if fresh:
         sim.last_result = (result, instr, None)
     return result

@@ -244,14 +244,10 @@ class Tensor:
 
     # -- indexing -------------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Tensor:
-        fast = _fast_slices(self, key)
-        return fast if fast is not None else index_view(self, key)
+        return _view(self, key)  # (replaced by _view itself below)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        target = _fast_slices(self, key)
-        if target is None:
-            target = index_view(self, key)
-        _ops().assign(target, value)
+        _OPS[0].assign(_view(self, key), value)
 
     # -- operators: the table of Python operator -> nl.* element-wise op (legacy tile arithmetic;
     #    class attributes, so type checkers see them); ``==`` / ``!=`` below (``None`` is host-side)
@@ -756,4 +752,7 @@ def _region(t: Tensor) -> Region:
 
 
 # the subscript code builds Tensors: imported last, once the class exists
-from trnsim.nki.subscript import _fast_slices, index_view  # noqa: E402
+from trnsim.nki.subscript import view as _view  # noqa: E402
+
+# ``t[key]`` is the subscript module's function itself (one Python call per subscript)
+Tensor.__getitem__ = _view  # type: ignore[method-assign]
