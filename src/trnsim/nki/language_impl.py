@@ -253,8 +253,8 @@ def shared_identity_matrix(n: int, dtype: Any = np.uint8, **_: Any) -> Tensor:
 
 def affine_range(*args: Any, **_: Any) -> Iterator[int]:
     """Independent iterations (run in order; loop-carried dependencies are detected)."""
-    r = range(*[int(a) for a in args])
-    sim = runtime.active()
+    r = range(args[0]) if len(args) == 1 and args[0].__class__ is int else range(*[int(a) for a in args])
+    sim = runtime._ACTIVE.get()
     if sim is None:
         yield from r
         return

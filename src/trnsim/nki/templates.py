@@ -32,7 +32,7 @@ import numpy as np
 
 from trnsim.nki import runtime
 from trnsim.nki.runtime import Allocation, Buffer
-from trnsim.nki.tensor import Tensor
+from trnsim.nki.tensor import ParDim, Tensor
 from trnsim.nki.trace import Engine, MemorySpace, Operand, Region
 
 _ACTIVE = runtime._ACTIVE
@@ -41,24 +41,20 @@ _IMMEDIATE = MemorySpace.IMMEDIATE
 _new_tuple = tuple.__new__
 
 #: classes of non-tensor arguments a key may hold: hashed and compared by value (or identity)
-#: without side effects; a tuple may hold ints (shapes, with ``nl.par_dim``)
+#: without side effects (tuples: see _SHAPE_ITEMS)
 _PLAIN: frozenset[type] = frozenset(
     {int, float, bool, str, type(None), type, np.ufunc, types.FunctionType, types.BuiltinFunctionType}
 )
-_INTS: frozenset[type] = frozenset({int, np.int64, np.int32})
+#: classes a tuple argument's items may have
+_SHAPE_ITEMS: frozenset[type] = frozenset({int, np.int64, np.int32, ParDim})
 #: templates kept per launch at most (a kernel passing a new lambda or scale per call makes a
 #: new key each time)
 _MAX_TEMPLATES = 4096
 
 
 def _plain(value: Any) -> bool:
-    """True for an argument value a key may hold (see ``_PLAIN``)."""
-    cls = value.__class__
-    if cls in _PLAIN or isinstance(value, (enum.Enum, np.generic, np.dtype, str)):
-        return True
-    if cls is tuple:
-        return all(v.__class__ in _INTS or isinstance(v, int) for v in value)
-    return False
+    """True for a non-tuple argument value a key may hold (see ``_PLAIN``)."""
+    return value.__class__ in _PLAIN or isinstance(value, (enum.Enum, np.generic, np.dtype, str))
 
 
 def templated(fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError], Exception]) -> Any:
@@ -89,10 +85,16 @@ def templated(fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError]
                     append((a.buffer, a.dtype, a.shape, a.partition_axis, a.implicit, value.shape,
                             value.strides, value.paxis))
                     tensors.append(value)
+                elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
+                    classes = tuple(map(type, value))
+                    if not _SHAPE_ITEMS.issuperset(classes):
+                        key = None
+                        break
+                    append(cls)
+                    append(classes)
+                    append(value)
                 elif cls in _PLAIN or _plain(value):
                     append(cls)
-                    if cls is tuple:
-                        append(tuple([v.__class__ for v in value]))
                     append(value)
                 else:
                     key = None
