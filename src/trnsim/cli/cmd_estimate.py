@@ -198,6 +198,13 @@ def estimate(
         "--decoder-first-pipeline-num-layers", min=1, help="layers on the first pipeline stage")] = None,
     last_stage_layers: Annotated[int | None, typer.Option(
         "--decoder-last-pipeline-num-layers", min=1, help="layers on the last pipeline stage")] = None,
+    account_for_embedding_loss: Annotated[bool, typer.Option(
+        "--account-for-embedding-loss", help="the embedding and the loss each take a layer's place in the "
+        "split over pp x interleave chunks (Megatron-core's --account-for-embedding/loss-in-pipeline-split; "
+        "Llama 3's layout)")] = False,
+    microbatch_group: Annotated[int | None, typer.Option(
+        "--microbatch-group", "--microbatch-group-size-per-virtual-pipeline-stage", min=1,
+        help="interleaved schedule: micro-batches run back to back per model chunk (default: pp)")] = None,
     schedule: Annotated[
         Schedule | None,
         typer.Option(help="pipeline schedule (default: 1f1b, interleaved when --interleave > 1)"),
@@ -287,6 +294,8 @@ def estimate(
         interleave=interleave,
         first_stage_layers=first_stage_layers,
         last_stage_layers=last_stage_layers,
+        account_for_embedding_loss=account_for_embedding_loss,
+        microbatch_group=microbatch_group,
         schedule=chosen,
         sequence_parallel=sequence_parallel and tp > 1,
         cp_exchange=cp_exchange,

@@ -72,6 +72,14 @@ class ParallelPlan(BaseModel):
         "--decoder-first-pipeline-num-layers; None: one fewer than the middle ones when pp does not divide)")
     last_stage_layers: int | None = Field(
         None, ge=1, description="layers on the last pipeline stage (--decoder-last-pipeline-num-layers)")
+    account_for_embedding_loss: bool = Field(
+        False, description="the embedding and the loss each take a layer's place when the layers are split "
+        "over the p x interleave model chunks (Megatron-core's --account-for-embedding-in-pipeline-split "
+        "and --account-for-loss-in-pipeline-split; Llama 3's layout)")
+    microbatch_group: int | None = Field(
+        None, ge=1, description="micro-batches each rank runs back to back on one model chunk in the "
+        "interleaved schedule (Megatron-core's --microbatch-group-size-per-virtual-pipeline-stage, Llama 3's "
+        "N; None: pp)")
     schedule: Schedule = Schedule.ONE_F_ONE_B
     recompute: Recompute = Recompute.NONE
     sequence_parallel: bool = False
@@ -94,6 +102,11 @@ class ParallelPlan(BaseModel):
             )
         if (self.first_stage_layers is not None or self.last_stage_layers is not None) and self.pp == 1:
             raise ValueError("first/last stage layers need pp > 1")
+        if self.account_for_embedding_loss and (self.pp == 1 or self.first_stage_layers is not None
+                                                or self.last_stage_layers is not None):
+            raise ValueError("account_for_embedding_loss needs pp > 1 and no first/last stage layers")
+        if self.microbatch_group is not None and self.schedule is not Schedule.INTERLEAVED:
+            raise ValueError(f"microbatch_group needs schedule 'interleaved', got '{self.schedule}'")
         if self.sequence_parallel and self.tp == 1:
             raise ValueError("sequence_parallel splits activations over the TP group; it needs tp > 1")
         return self
@@ -144,7 +157,8 @@ class ParallelPlan(BaseModel):
             tp=self.tp, pp=self.pp, dp=self.dp, cp=self.cp, ep=self.ep, interleave=self.interleave,
             zero=self.effective_zero_stage, micro_batch=self.micro_batch, recompute=str(self.recompute),
             global_batch=self.global_batch, schedule=str(self.schedule),
-            sequence_parallel=self.sequence_parallel,
+            sequence_parallel=self.sequence_parallel, microbatch_group=self.microbatch_group,
+            account_for_embedding_loss=self.account_for_embedding_loss,
         )
 
 

@@ -120,8 +120,13 @@ def estimate_memory(
     flash_attention: bool = True,
     fp32_grad_accumulation: bool = True,
     param_passes: ParamPasses | None = None,
+    head_inflight: float | None = None,
 ) -> MemoryBreakdown:
     """Peak memory of one rank for a shard, a data-parallel size and a ZeRO stage (0-3).
+
+    ``head_inflight``: micro-batches of the output layer's saved tensors held at the peak (None: as
+    many as the rest, ``inflight_microbatches``); an interleaved pipeline's last chunk runs each
+    micro-batch's backward right after its forward, so it holds one.
 
     ``param_passes``: the chip family's precision mode (:func:`~trnsim.devicetime.param_passes.
     load_param_passes`), None for BF16 working weights with FP32 gradients (Megatron-LM).
@@ -152,6 +157,8 @@ def estimate_memory(
     grads = split(grad_bytes, 2)
     optimizer = split(_OPTIMIZER_BYTES, 1)
     activations = graph.activation_bytes * inflight_microbatches
+    if head_inflight is not None:
+        activations += graph.head_activation_bytes * (head_inflight - inflight_microbatches)
     largest_grad = graph.largest_written_bytes
     temporary = largest_grad + graph.layer_working_bytes
     layers = graph.dense_layers + graph.moe_layers
