@@ -231,7 +231,8 @@ def test_llama3_chunks_one_layer_each_with_embedding_and_loss_chunks() -> None:
     # of the first group, then 15 of the second group's chunk 0; the 16 + 15 of chunk 0 hold no layer:
     # 112 layers. Rank 1: 141 chunk forwards of one layer. Rank 15: 113 chunk forwards, the 113th the
     # loss chunk: 112 layers.
-    first = held_microbatches(Schedule.INTERLEAVED, 16, 32, 8, 0, 7, chunks=chunk_layers(7, 8, embedding=True))
+    first = held_microbatches(Schedule.INTERLEAVED, 16, 32, 8, 0, 7,
+                              chunks=chunk_layers(7, 8, embedding=True))
     assert first * 7 == pytest.approx(112)
     assert held_microbatches(Schedule.INTERLEAVED, 16, 32, 8, 1, 8) * 8 == pytest.approx(141)
     last = held_microbatches(Schedule.INTERLEAVED, 16, 32, 8, 15, 7, chunks=chunk_layers(7, 8, loss=True))

@@ -3,8 +3,9 @@
 Every table, explanation, JSON ``plan`` field and error message uses :func:`plan_notation`, so a
 plan reads the same in ``estimate``, ``plan``, ``compare``, ``sweep`` and ``validate``. Degrees of
 1 for cp and ep, the virtual-pipeline size 1, the default micro-batch group and layer split, the
-default schedule and ``recompute=none`` are left out (``trnsim estimate``'s defaults); ``sp`` marks sequence parallelism. The words are those of
-``trnsim estimate``'s options (``--tp``, ``--zero``, ``--micro-batch``, ``--recompute``).
+default schedule and ``recompute=none`` are left out (``trnsim estimate``'s defaults); ``sp`` marks
+sequence parallelism. The words are those of ``trnsim estimate``'s options (``--tp``, ``--zero``,
+``--micro-batch``, ``--recompute``).
 """
 
 from __future__ import annotations

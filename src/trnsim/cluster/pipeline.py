@@ -35,8 +35,8 @@ from enum import StrEnum
 
 from trnsim.errors import ConfigError
 
-__all__ = ["PipelineTiming", "Schedule", "chunk_layers", "forward_chunks", "held_microbatches", "pipeline_timing",
-           "warmup_forwards"]
+__all__ = ["PipelineTiming", "Schedule", "chunk_layers", "forward_chunks", "held_microbatches",
+           "pipeline_timing", "warmup_forwards"]
 
 
 class Schedule(StrEnum):

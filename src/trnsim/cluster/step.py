@@ -357,7 +357,8 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, syst
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
-            inflight: float, passes: ParamPasses | None, head_inflight: float | None = None) -> MemoryBreakdown:
+            inflight: float, passes: ParamPasses | None,
+            head_inflight: float | None = None) -> MemoryBreakdown:
     rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
             inflight, plan.flash_attention, head_inflight)
     return _by_identity("memory", (model, passes), rest, lambda: estimate_memory(
@@ -513,7 +514,8 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
     except ConfigError as error:
         _fail(InfeasibleReason.PIPELINE_DEPTH, f"{where}: {error}")
     if account and min(counts) < 1:
-        _fail(InfeasibleReason.PIPELINE_DEPTH, f"{where}: a stage would hold no layer ({counts[0]} on the first)")
+        _fail(InfeasibleReason.PIPELINE_DEPTH,
+              f"{where}: a stage would hold no layer ({counts[0]} on the first)")
     if not account and min(counts) < plan.interleave:
         # Uneven (virtual) stages are allowed, as in Megatron-LM; every model chunk needs a layer.
         _fail(InfeasibleReason.PIPELINE_DEPTH,
