@@ -198,6 +198,9 @@ def estimate(
         "--decoder-first-pipeline-num-layers", min=1, help="layers on the first pipeline stage")] = None,
     last_stage_layers: Annotated[int | None, typer.Option(
         "--decoder-last-pipeline-num-layers", min=1, help="layers on the last pipeline stage")] = None,
+    reshard_after_forward: Annotated[bool, typer.Option(
+        help="ZeRO-3/FSDP: free gathered weights after each forward (--no-reshard-after-forward keeps them "
+        "for the backward: one all-gather per micro-batch, as Llama 3)")] = True,
     account_for_embedding_loss: Annotated[bool, typer.Option(
         "--account-for-embedding-loss", help="the embedding and the loss each take a layer's place in the "
         "split over pp x interleave chunks (Megatron-core's --account-for-embedding/loss-in-pipeline-split; "
@@ -296,6 +299,7 @@ def estimate(
         last_stage_layers=last_stage_layers,
         account_for_embedding_loss=account_for_embedding_loss,
         microbatch_group=microbatch_group,
+        reshard_after_forward=reshard_after_forward,
         schedule=chosen,
         sequence_parallel=sequence_parallel and tp > 1,
         cp_exchange=cp_exchange,

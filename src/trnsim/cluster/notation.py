@@ -17,7 +17,7 @@ def plan_notation(*, tp: int, pp: int, dp: int, cp: int = 1, ep: int = 1, interl
                   zero: int = 0, micro_batch: int = 1, recompute: str = "none",
                   global_batch: int | None = None, schedule: str | None = None,
                   sequence_parallel: bool = False, microbatch_group: int | None = None,
-                  account_for_embedding_loss: bool = False) -> str:
+                  account_for_embedding_loss: bool = False, reshard_after_forward: bool = True) -> str:
     """The plan in trnsim's notation (see the module docstring)."""
     parts = [f"tp{tp}", f"pp{pp}"]
     if interleave > 1:
@@ -28,7 +28,10 @@ def plan_notation(*, tp: int, pp: int, dp: int, cp: int = 1, ep: int = 1, interl
         parts.append("account-emb-loss")
     parts.append(f"dp{dp}")
     parts += [f"{name}{value}" for name, value in (("cp", cp), ("ep", ep)) if value > 1]
-    parts += [f"zero{zero}", f"mb{micro_batch}"]
+    parts.append(f"zero{zero}")
+    if not reshard_after_forward:
+        parts.append("no-reshard-after-forward")
+    parts.append(f"mb{micro_batch}")
     if global_batch is not None:
         parts.append(f"gb{global_batch}")
     if schedule and schedule not in ("1f1b", "interleaved"):

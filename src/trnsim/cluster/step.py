@@ -360,10 +360,11 @@ def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, 
             inflight: float, passes: ParamPasses | None,
             head_inflight: float | None = None) -> MemoryBreakdown:
     rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
-            inflight, plan.flash_attention, head_inflight)
+            inflight, plan.flash_attention, head_inflight, plan.reshard_after_forward)
     return _by_identity("memory", (model, passes), rest, lambda: estimate_memory(
         model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-        plan.recompute, inflight, plan.flash_attention, param_passes=passes, head_inflight=head_inflight))
+        plan.recompute, inflight, plan.flash_attention, param_passes=passes, head_inflight=head_inflight,
+        reshard_after_forward=plan.reshard_after_forward))
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
@@ -552,7 +553,8 @@ def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precisio
     rest = (seq_len, precision, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.dp,
             plan.effective_zero_stage, plan.micro_batch, plan.recompute, plan.flash_attention,
             plan.schedule, plan.microbatches, plan.interleave, plan.first_stage_layers,
-            plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group)
+            plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group,
+            plan.reshard_after_forward)
     # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
     passes = load_param_passes(system.chip)
     return _by_identity("stage_memory", (model, passes), rest,
@@ -781,11 +783,13 @@ def estimate_step(
                                       zero, bucket, grad_bytes))
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
+        # Without resharding after forward the backward finds the weights gathered (Llama 3, 3.3.1).
+        back_gather, back_tail = (gather_each, dp.param_tail_s) if plan.reshard_after_forward else (0.0, 0.0)
         if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
             exposed = (max(dp.param_tail_s, gather_each - fwd)
-                       + max(dp.param_tail_s + dp.grad_tail_s, gather_each + dp.grad_s - bwd_compute))
+                       + max(back_tail + dp.grad_tail_s, back_gather + dp.grad_s - bwd_compute))
         else:
-            exposed = dp.param_s + dp.grad_s
+            exposed = gather_each + back_gather + dp.grad_s
         dp_s = m * exposed
     elif plan.overlap_dp_comm:  # buckets overlap the last backward / the next forward, but for one each
         dp_s = max(dp.grad_tail_s, dp.grad_s - bwd_compute)
