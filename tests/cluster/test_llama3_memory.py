@@ -104,6 +104,10 @@ def test_llama3_405b_layouts_fit_with_one_layer_chunks(ranks: int, dp: int, cp: 
     assert r.fits and r.memory.total_bytes < 80 * GIB
     # The bubble: (p - 1) / (v m) of the ideal, with the lighter first and last stages filling less.
     assert r.bubble_fraction <= 15 / (8 * per_dp_rank)
+    # FSDP proper (ZeRO-3 keeping the gathered weights after forward) holds the same bytes.
+    fsdp = estimate_step(load_model("llama3-405b"), p5, ranks,
+                         plan.model_copy(update={"zero_stage": 3, "reshard_after_forward": False}), seq)
+    assert fsdp.memory == r.memory
 
 
 def test_interleaved_last_chunk_holds_the_output_layer_once() -> None:
