@@ -157,6 +157,7 @@ def estimate(
     sequence_parallel: bool = True,
     overlap_dp: bool = True,
     overlap_tp: bool = False,
+    overlap_p2p: bool = False,
     precision: str = "bf16",
     flash_attention: bool = True,
     grad_reduce_dtype: str = "fp32",
@@ -197,6 +198,7 @@ def estimate(
                       sequence_parallel=sequence_parallel and tp > 1,
                       cp_exchange=_enum(CPExchange, cp_exchange, "cp_exchange"),
                       overlap_dp_comm=overlap_dp, overlap_tp_comm=overlap_tp,
+                      overlap_p2p_comm=overlap_p2p,
                       flash_attention=flash_attention,
                       grad_reduce_dtype=_enum(GradReduceDtype, grad_reduce_dtype, "grad_reduce_dtype"))
     config = model if isinstance(model, ModelConfig) else _load_model(model)

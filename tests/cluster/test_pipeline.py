@@ -127,15 +127,16 @@ def test_held_microbatches_follow_megatrons_warm_up() -> None:
     assert held_microbatches(Schedule.INTERLEAVED, 4, 4, 2, 0, 8) == pytest.approx(8 * 4 / 8)
 
 
-def _simulate_interleaved(p: int, v: int, m: int, n: int, tf: float = 1.0,
-                          tb: float = 2.0) -> tuple[float, list[int]]:
+def _simulate_interleaved(p: int, v: int, m: int, n: int, tf: float = 1.0, tb: float = 2.0,
+                          send: float = 0.0) -> tuple[float, list[int]]:
     """Makespan and peak chunks held per rank of Megatron-core's interleaved 1F1B, op by op.
 
     Each rank runs its warm-up forwards (``warmup_forwards``), then alternates one forward and one
     backward, then the remaining backwards. Forwards go through the chunks in groups of ``n``
     micro-batches; backwards in the same groups, last chunk first. A forward of chunk c waits for
     the previous rank's (rank 0: the last rank's chunk c - 1); a backward for the next rank's (the
-    last rank: rank 0's chunk c + 1, or its own forward for the last chunk). Chunk times tf/v, tb/v.
+    last rank: rank 0's chunk c + 1, or its own forward for the last chunk). Chunk times tf/v, tb/v;
+    an input from another rank arrives ``send`` after it is produced (asynchronous: the sender goes on).
     """
     from trnsim.cluster.pipeline import warmup_forwards
 
@@ -164,9 +165,10 @@ def _simulate_interleaved(p: int, v: int, m: int, n: int, tf: float = 1.0,
                     key = ("B", r + 1, c, j)
                 else:
                     key = ("B", 0, c + 1, j) if c < v - 1 else ("F", r, c, j)
-                ready = 0.0 if key is None else done.get(key)
-                if ready is None:
+                made = 0.0 if key is None else done.get(key)
+                if made is None:
                     break
+                ready = made + (send if key is not None and key[1] != r else 0.0)
                 free[r] = max(free[r], ready) + (tf if kind == "F" else tb) / v
                 done[(kind, r, c, j)] = free[r]
                 held[r] += 1 if kind == "F" else -1
@@ -241,3 +243,35 @@ def test_llama3_chunks_one_layer_each_with_embedding_and_loss_chunks() -> None:
     # (2 x 14 + 16 + 1 = 45 chunks of 4): finer chunks hold less.
     assert _simulate_interleaved(16, 8, 32, 16)[1][:2] == [143, 141]
     assert held_microbatches(Schedule.INTERLEAVED, 16, 32, 2, 1, 8) * 8 == pytest.approx(180)
+
+
+@pytest.mark.parametrize(("p", "v", "m", "n", "exposed"), [
+    # N = p: the fill/drain chain 2 (p - 1) and p sends at each of the 2 (v - 1) chunk changes, i.e.
+    # every hop through the p v virtual stages: 2 (p v - 1) sends, whatever m.
+    (4, 2, 8, 4, 2 * (4 * 2 - 1) * 0.1),
+    (4, 2, 16, 4, 2 * (4 * 2 - 1) * 0.1),
+    (4, 4, 8, 4, 2 * (4 * 4 - 1) * 0.1),
+    (8, 4, 16, 8, 2 * (8 * 4 - 1) * 0.1),
+    # N > p: rank 0 runs N - p more chunks (0.5 forward, 1.0 backward at v = 2) while micro-batch 0
+    # comes round (p sends = 0.4): hidden; only the chain is left.
+    (4, 2, 8, 8, 2 * (4 - 1) * 0.1),
+    (4, 2, 10, 5, 2 * (4 - 1) * 0.1),
+    # p = 8, v = 4, N = 10: 2 forward chunks (0.5) hide less than 8 sends (0.8): 0.3 at each of the
+    # 3 forward chunk changes; 2 backward chunks (1.0) hide them.
+    (8, 4, 20, 10, 2 * (8 - 1) * 0.1 + 3 * 0.3),
+    (8, 4, 40, 10, 2 * (8 - 1) * 0.1 + 3 * 0.3),
+])
+def test_asynchronous_sends_leave_the_fill_and_drain(p: int, v: int, m: int, n: int, exposed: float) -> None:
+    # Sends of 0.1 (shorter than any chunk, t_f / v >= 0.25) beside compute, against the op-by-op
+    # timeline: the bubble-free time plus (p - 1)(t_f + t_b)/v plus what the sends expose.
+    send = 0.1
+    timed = pipeline_timing(Schedule.INTERLEAVED, p, m, 1.0, 2.0, v, send, overlap_p2p=True, group=n)
+    assert timed.p2p_s == pytest.approx(exposed)
+    assert _simulate_interleaved(p, v, m, n, send=send)[0] == pytest.approx(timed.total_s)
+    # Synchronous sends cost 2 (v m + p - 1).
+    sync = pipeline_timing(Schedule.INTERLEAVED, p, m, 1.0, 2.0, v, send, group=n)
+    assert sync.p2p_s == pytest.approx(2 * (v * m + p - 1) * send) and sync.total_s > timed.total_s
+    # A send longer than a forward chunk (0.75 > 1/v) exposes its excess; the closed form bounds the
+    # timeline from above.
+    long = pipeline_timing(Schedule.INTERLEAVED, p, m, 1.0, 2.0, v, 0.75, overlap_p2p=True, group=n)
+    assert _simulate_interleaved(p, v, m, n, send=0.75)[0] <= long.total_s + 1e-9

@@ -217,6 +217,8 @@ def estimate(
     ] = True,
     overlap_dp: Annotated[bool, typer.Option(help="overlap DP communication with backward")] = True,
     overlap_tp: Annotated[bool, typer.Option(help="overlap TP communication with GEMMs")] = False,
+    overlap_p2p: Annotated[bool, typer.Option(
+        help="asynchronous pipeline sends beside compute (Megatron's --overlap-p2p-communication)")] = False,
     precision: Annotated[Precision, typer.Option(help="training precision")] = Precision.BF16,
     flash_attention: Annotated[bool, typer.Option(help="fused attention that keeps no score matrix")] = True,
     grad_reduce_dtype: Annotated[
@@ -305,6 +307,7 @@ def estimate(
         cp_exchange=cp_exchange,
         overlap_dp_comm=overlap_dp,
         overlap_tp_comm=overlap_tp,
+        overlap_p2p_comm=overlap_p2p,
         flash_attention=flash_attention,
         grad_reduce_dtype=grad_reduce_dtype,
     )

@@ -68,6 +68,8 @@ def pipeline_timing(
     interleave: int = 1,
     p2p_s: float = 0.0,
     fill_s: float | None = None,
+    overlap_p2p: bool = False,
+    group: int | None = None,
 ) -> PipelineTiming:
     """Timing of one training step's pipeline (per-microbatch, per-stage times in seconds).
 
@@ -76,6 +78,16 @@ def pipeline_timing(
     warm-up/cool-down chain adds ``2 (p - 1)`` more on the critical path. ``fill_s``: the summed
     per-micro-batch time (forward + backward) of every stage but the slowest; by default the
     ``p - 1`` others are as slow as it.
+
+    ``overlap_p2p`` (interleaved only): asynchronous sends (Llama 3, section 3.3.2: async P2P, and
+    "more micro-batches to hide point-to-point communication"; Megatron's
+    ``--overlap-p2p-communication``) run beside the next chunk's compute. What stays on the critical
+    path, from an op-by-op timeline with send latency (tests): the ``2 (p - 1)`` sends of the fill and
+    drain chain, and at each of the ``v - 1`` chunk changes of the fill (and of the drain) the wait
+    for micro-batch 0 to come round from the last stage, ``p`` sends, less the ``N - p`` chunks of
+    other micro-batches the first stage runs meanwhile: ``max(0, p s - (N - p) t / v)`` with
+    ``N`` = ``group`` (default ``p``: every virtual-stage hop, ``2 (p v - 1)`` sends). A send longer
+    than a chunk adds its excess at each chunk (an upper bound). 1F1B and GPipe keep every send.
     """
     if stages < 1 or microbatches < 1 or interleave < 1:
         raise ConfigError(
@@ -92,7 +104,15 @@ def pipeline_timing(
     if fill_s is not None and fill_s < 0:
         raise ConfigError(f"pipeline fill time must be >= 0 s, got {fill_s}")
     bubble = ((p - 1) * per_mb if fill_s is None else fill_s) / v
-    p2p = 0.0 if p == 1 else (2 * v * m + 2 * (p - 1)) * p2p_s
+    if p == 1:
+        p2p = 0.0
+    elif overlap_p2p and schedule is Schedule.INTERLEAVED:
+        slack = (p if group is None else group) - p  # chunks of other micro-batches at a chunk change
+        turns = (v - 1) * (max(0.0, p * p2p_s - slack * fwd_s / v) + max(0.0, p * p2p_s - slack * bwd_s / v))
+        steady = v * m * (max(0.0, p2p_s - fwd_s / v) + max(0.0, p2p_s - bwd_s / v))
+        p2p = 2 * (p - 1) * p2p_s + turns + steady
+    else:
+        p2p = (2 * v * m + 2 * (p - 1)) * p2p_s
     if schedule is Schedule.GPIPE:
         inflight = float(m)
     elif schedule is Schedule.ONE_F_ONE_B:

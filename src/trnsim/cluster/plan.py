@@ -89,6 +89,9 @@ class ParallelPlan(BaseModel):
     cp_exchange: CPExchange = Field(CPExchange.RING, description="how CP ranks exchange K/V")
     overlap_dp_comm: bool = True
     overlap_tp_comm: bool = False
+    overlap_p2p_comm: bool = Field(False, description="interleaved schedule: asynchronous stage-to-stage "
+                                   "sends beside compute (Llama 3's async P2P; Megatron's "
+                                   "--overlap-p2p-communication)")
     flash_attention: bool = Field(True, description="fused attention keeping no score matrix")
     grad_reduce_dtype: GradReduceDtype = GradReduceDtype.FP32
     dp_bucket_params: int | None = Field(

@@ -771,7 +771,8 @@ def estimate_step(
     # Fill and drain cross every stage but the slowest once; the p - 2 middle ones as the representative.
     counts = {"first": 1, "last": 1, "middle": max(0, p - 2)}
     fill = sum(counts[role] * t for role, t in stage_total.items()) - (fwd + bwd) if p > 1 else 0.0
-    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p, max(0.0, fill))
+    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p, max(0.0, fill), plan.overlap_p2p_comm,
+                           plan.microbatch_group)
 
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     zero = plan.effective_zero_stage
