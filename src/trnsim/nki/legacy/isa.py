@@ -731,6 +731,6 @@ def _dtype_str(t: Tensor) -> str:
 #: instructions that make one new tile: timing-only templates (trnsim.nki.templates)
 _TEMPLATED = (
     "nc_matmul", "nc_transpose", "activation", "tensor_tensor", "tensor_scalar", "scalar_tensor_tensor",
-    "tensor_reduce", "tensor_copy", "memset",
+    "tensor_reduce", "tensor_copy", "memset", "reciprocal",
 )
 _guard_module(globals(), "nisa", _TEMPLATED)
