@@ -149,3 +149,40 @@ def test_a_replayed_call_fails_as_the_checked_one(replays: list[int], request: p
     message = str(cached.value)
     assert "nisa.tensor_tensor" in message and "iteration 2 reads what iteration 1" in message
     assert str(cached.value) == str(fresh.value)
+
+
+def test_recorded_instructions_set_every_field() -> None:
+    """``Simulation.record`` fills an Instruction field by field: none may be left unset."""
+    import dataclasses
+
+    from trnsim.nki.trace import Instruction
+
+    entry = registry.get("matmul_tiled")
+    trace = trace_kernel(entry.kernel, *entry.make_args(_KERNELS["matmul_tiled"], "bfloat16"), target="trn1")
+    for instr in trace.instructions[:50]:
+        values = {f.name: getattr(instr, f.name) for f in dataclasses.fields(Instruction)}
+        assert Instruction(**values) == instr
+
+
+@jit
+def reads_a_stored_row(a: Any) -> Any:
+    """Iteration 2 of an affine loop loads the rows of ``out`` iteration 1 stored (replayed stores)."""
+    out = nl.ndarray((512, 512), nl.float32, buffer=nl.shared_hbm)
+    t = nl.load(a)
+    for i in nl.affine_range(4):
+        nl.store(out[i * 128 : (i + 1) * 128, :], value=t)
+        if i == 2:
+            t = nl.load(out[128:256, :])
+    return out
+
+
+def test_a_replayed_store_is_tracked_as_a_write(replays: list[int], request: pytest.FixtureRequest) -> None:
+    a = np.ones((128, 512), np.float32)
+    with pytest.raises(KernelError) as cached:
+        trace_kernel(reads_a_stored_row, a, target="trn1", timing_only=True)
+    request.getfixturevalue("no_templates")
+    with pytest.raises(KernelError) as fresh:
+        trace_kernel(reads_a_stored_row, a, target="trn1", timing_only=True)
+    message = str(cached.value)
+    assert "nl.load" in message and "iteration 2 reads what iteration 1" in message
+    assert message == str(fresh.value)

@@ -59,12 +59,14 @@ def _guard(fn: Callable[..., Any], public: str) -> Callable[..., Any]:
     return call
 
 
-def guard_module(namespace: dict[str, Any], prefix: str, templated: Collection[str] = ()) -> None:
+def guard_module(
+    namespace: dict[str, Any], prefix: str, templated: Collection[str] = (), writes: Collection[str] = ()
+) -> None:
     """Wrap the public functions in a front-end module's ``namespace``; add ``__getattr__``.
 
     The functions named in ``templated`` also keep timing-only instruction templates
-    (:mod:`trnsim.nki.templates`; each must make one new tile and check its reads as
-    ``<prefix>.<name>``).
+    (:mod:`trnsim.nki.templates`; each makes one new tile with at most one instruction through the
+    shared execution step), as do those in ``writes`` (one instruction writing a tensor argument).
     """
     for name, value in list(namespace.items()):
         if name.startswith("_") or not isinstance(value, types.FunctionType):
@@ -72,9 +74,9 @@ def guard_module(namespace: dict[str, Any], prefix: str, templated: Collection[s
         if getattr(value, "__trnsim_guarded__", False) or value.__module__ == "typing":
             continue
         public = f"{prefix}.{name}"
-        if name in templated:
+        if name in templated or name in writes:
             namespace[name] = functools.wraps(value)(
-                templates.templated(value, public, _bind_error(public))
+                templates.templated(value, public, _bind_error(public), name in writes)
             )
         else:
             namespace[name] = _guard(value, public)

@@ -224,6 +224,8 @@ class LoopFrame:
     writes: dict[int, WriteSet] = field(default_factory=dict)
 
 
+_new_object = object.__new__
+
 #: Reuse instruction templates (checks passed for a layout/dtype combination); tests turn it off to
 #: compare against the uncached path.
 CACHE_TEMPLATES = True
@@ -467,8 +469,19 @@ class Simulation:
                 filename, line = name, frame.f_lineno
                 break
             frame = frame.f_back  # type: ignore[assignment]
-        instr = Instruction(seq, engine, opcode, inputs, outputs, self.kernel_name, filename, line,
-                            self.program_id, self.core, attrs or {})
+        # Instruction(seq, engine, ...) field by field: the dataclass __init__ costs as much again
+        instr = _new_object(Instruction)
+        instr.seq = seq
+        instr.engine = engine
+        instr.opcode = opcode
+        instr.inputs = inputs
+        instr.outputs = outputs
+        instr.kernel = self.kernel_name
+        instr.source_file = filename
+        instr.source_line = line
+        instr.program_id = self.program_id
+        instr.core = self.core
+        instr.attrs = attrs or {}
         self.trace.instructions.append(instr)
         return instr
 

@@ -57,13 +57,16 @@ def _plain(value: Any) -> bool:
     return value.__class__ in _PLAIN or isinstance(value, (enum.Enum, np.generic, np.dtype, str))
 
 
-def templated(fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError], Exception]) -> Any:
+def templated(
+    fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError], Exception], writes: bool = False
+) -> Any:
     """``fn`` (the front-end function ``tag``, e.g. ``nisa.tensor_tensor``, that makes a new tile
     and records at most one instruction through the shared execution step) with timing-only
     templates.
 
-    A TypeError raised binding ``fn``'s arguments becomes ``bind_error(error)`` (trnsim.nki.guard's
-    one-line error), as without templates.
+    ``writes``: ``fn`` makes no tile; it records one instruction writing one of its tensor arguments
+    (``nl.store``). A TypeError raised binding ``fn``'s arguments becomes ``bind_error(error)``
+    (trnsim.nki.guard's one-line error), as without templates.
     """
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -112,7 +115,7 @@ def templated(fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError]
                     key = None
                 else:
                     if tpl is not None and (tpl[3] is not None or not sim.loops):
-                        return _replay(sim, tpl, tensors)
+                        return _replay_write(sim, tpl, tensors) if writes else _replay(sim, tpl, tensors)
                     seq = len(sim.trace.instructions)
                     alloc_id = sim.next_alloc
                     last = sim.last_result
@@ -125,7 +128,8 @@ def templated(fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError]
                 raise bind_error(error) from None
             raise
         if key is not None:
-            tpl = _learn(sim, tensors, result, seq, alloc_id, last)  # type: ignore[arg-type]
+            learn = _learn_write if writes else _learn
+            tpl = learn(sim, tensors, result, seq, alloc_id, last)  # type: ignore[arg-type]
             if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
                 sim.templates[key] = tpl  # type: ignore[union-attr]
         return result
@@ -178,6 +182,19 @@ def _learn(
     group = sim.psum_groups.get(alloc_id)
     if group is not None and group != [out.region]:
         return None
+    found = _inputs(sim, instr, tensors)
+    if found is None:
+        return None
+    inputs, name = found
+    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, out[:5], out[6:],
+              tuple(out.region)[1:], group is not None, fresh)
+    return (alloc, view, record, name)
+
+
+def _inputs(sim: runtime.Simulation, instr: Any, tensors: list[Tensor]) -> tuple[tuple[Any, ...], Any] | None:
+    """``instr``'s inputs as (tensor argument index, operand name) or immediate operands, and the
+    instruction name its read checks used ("" without tensor inputs; None when no check ran, outside
+    loops); None when an input is no argument's operand."""
     inputs: list[Any] = []
     for op in instr.inputs:
         if op.space is _IMMEDIATE:
@@ -189,14 +206,74 @@ def _learn(
                 break
         else:
             return None
-    reads = [spec for spec in inputs if spec.__class__ is tuple]
+    if not any(spec.__class__ is tuple for spec in inputs):
+        return tuple(inputs), ""
     # the name its dependency checks fail with: seen when they ran (inside a loop)
     name = sim.read_name if sim.loops else None
-    if reads and name is None and sim.loops:
+    if name is None and sim.loops:
         return None
-    record = (instr.engine, instr.opcode, dict(instr.attrs), tuple(inputs), out[:5], out[6:],
-              tuple(out.region)[1:], group is not None, fresh)
-    return (alloc, view, record, "" if not reads else name)
+    return tuple(inputs), name
+
+
+def _learn_write(
+    sim: runtime.Simulation, tensors: list[Tensor], result: Any, seq: int, alloc_id: int, last: Any
+) -> tuple[Any, ...] | None:
+    """The template of a checked call that wrote one of its tensor arguments (``nl.store``): no new
+    tensor, one instruction whose output is an argument's operand; None when it cannot be replayed."""
+    instructions = sim.trace.instructions
+    if (
+        result is not None
+        or sim.next_alloc != alloc_id
+        or len(instructions) != seq + 1
+        or sim.last_result is not last
+        or sim.last_mask is not None
+    ):
+        return None
+    instr = instructions[-1]
+    if len(instr.outputs) != 1:
+        return None
+    out = instr.outputs[0]
+    written = [j for j, t in enumerate(tensors) if t.operand(out.name) == out]
+    if not written:
+        return None
+    found = _inputs(sim, instr, tensors)
+    if found is None:
+        return None
+    inputs, name = found
+    return (None, (written[0], out.name), (instr.engine, instr.opcode, dict(instr.attrs), inputs), name)
+
+
+def _replay_write(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]) -> None:
+    """Record the instruction of write template ``tpl`` for these operands (see _learn_write)."""
+    _, (j, out_name), (engine, opcode, attrs, inputs), reads = tpl
+    loops = sim.loops
+    ops = _read(sim, inputs, tensors, reads, loops)
+    out = tensors[j].operand(out_name)
+    if loops:
+        sim.note_write(out.region, False)
+    sim.last_mask = None
+    # the kernel's frame is above this one and templated's call
+    sim.record(engine, opcode, ops, (out,), attrs.copy(), 3)
+
+
+def _read(
+    sim: runtime.Simulation, inputs: tuple[Any, ...], tensors: list[Tensor], reads: str, loops: Any
+) -> tuple[Operand, ...]:
+    """The input operands, with the checks and bookkeeping of each read (as execute does them)."""
+    groups = sim.psum_groups
+    ops: list[Operand] = []
+    for spec in inputs:
+        if spec.__class__ is tuple:
+            t = tensors[spec[0]]
+            op = t.operand(spec[1])  # the view's region is its operand's
+            if loops:
+                sim.check_read(reads, op.region, False)
+            if groups and t.alloc.buffer is _PSUM:
+                groups.pop(t.alloc.alloc_id, None)
+            ops.append(op)
+        else:
+            ops.append(spec)
+    return tuple(ops)
 
 
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]) -> Tensor:
@@ -216,27 +293,14 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]
     if record is None:
         return result
     engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
-    loops = sim.loops
-    groups = sim.psum_groups
-    ops: list[Operand] = []
-    for spec in inputs:
-        if spec.__class__ is tuple:
-            t = tensors[spec[0]]
-            op = t.operand(spec[1])  # the view's region is its operand's
-            if loops:
-                sim.check_read(reads, op.region, False)
-            if groups and t.alloc.buffer is _PSUM:
-                groups.pop(t.alloc.alloc_id, None)
-            ops.append(op)
-        else:
-            ops.append(spec)
+    ops = _read(sim, inputs, tensors, reads, sim.loops)
     out_region = _new_tuple(Region, (alloc_id, *region))
     out = _new_tuple(Operand, (*head, out_region, *tail))
     if grouped:
-        groups[alloc_id] = [out_region]
+        sim.psum_groups[alloc_id] = [out_region]
     sim.last_mask = None
     # the kernel's frame is above this one and templated's call
-    instr = sim.record(engine, opcode, tuple(ops), (out,), attrs.copy(), 3)
+    instr = sim.record(engine, opcode, ops, (out,), attrs.copy(), 3)
     if fresh:
         sim.last_result = (result, instr, None)
     return result

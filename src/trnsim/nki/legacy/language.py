@@ -462,4 +462,4 @@ _TEMPLATED = {
     *(name for name, fn in list(globals().items())
       if isinstance(fn, type(load)) and getattr(fn, "_templated", False)),
 }
-_guard_module(globals(), "nl", _TEMPLATED)
+_guard_module(globals(), "nl", _TEMPLATED, writes={"store"})
