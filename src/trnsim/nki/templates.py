@@ -75,10 +75,10 @@ def templated(
         if sim is not None and not sim.values and runtime.CACHE_TEMPLATES:
             # the key: each tensor argument's layout (only plain views), every other argument by
             # class and value (only classes in _PLAIN), the keyword names; None: not templated
-            tensors: list[Tensor] = []
+            values = (*args, *kwargs.values()) if kwargs else args  # what templates index
             key = [tag, sim.direct]
             append = key.append
-            for value in (*args, *kwargs.values()) if kwargs else args:
+            for value in values:
                 cls = value.__class__
                 if cls is Tensor:
                     if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
@@ -87,18 +87,14 @@ def templated(
                     a = value.alloc
                     append((a.buffer, a.dtype, a.shape, a.partition_axis, a.implicit, value.shape,
                             value.strides, value.paxis))
-                    tensors.append(value)
                 elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
                     classes = tuple(map(type, value))
                     if not _SHAPE_ITEMS.issuperset(classes):
                         key = None
                         break
-                    append(cls)
-                    append(classes)
-                    append(value)
+                    append((cls, classes, value))
                 elif cls in _PLAIN or _plain(value):
-                    append(cls)
-                    append(value)
+                    append((cls, value))
                 else:
                     key = None
                     break
@@ -115,7 +111,7 @@ def templated(
                     key = None
                 else:
                     if tpl is not None and (tpl[3] is not None or not sim.loops):
-                        return _replay_write(sim, tpl, tensors) if writes else _replay(sim, tpl, tensors)
+                        return _replay_write(sim, tpl, values) if writes else _replay(sim, tpl, values)
                     seq = len(sim.trace.instructions)
                     alloc_id = sim.next_alloc
                     last = sim.last_result
@@ -129,7 +125,7 @@ def templated(
             raise
         if key is not None:
             learn = _learn_write if writes else _learn
-            tpl = learn(sim, tensors, result, seq, alloc_id, last)  # type: ignore[arg-type]
+            tpl = learn(sim, values, result, seq, alloc_id, last)  # type: ignore[arg-type]
             if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
                 sim.templates[key] = tpl  # type: ignore[union-attr]
         return result
@@ -139,7 +135,7 @@ def templated(
 
 
 def _learn(
-    sim: runtime.Simulation, tensors: list[Tensor], result: Any, seq: int, alloc_id: int, last: Any
+    sim: runtime.Simulation, values: tuple[Any, ...], result: Any, seq: int, alloc_id: int, last: Any
 ) -> tuple[Any, ...] | None:
     """The template of a checked call that made ``result``, or None when it cannot be replayed."""
     instructions = sim.trace.instructions
@@ -182,7 +178,7 @@ def _learn(
     group = sim.psum_groups.get(alloc_id)
     if group is not None and group != [out.region]:
         return None
-    found = _inputs(sim, instr, tensors)
+    found = _inputs(sim, instr, values)
     if found is None:
         return None
     inputs, name = found
@@ -191,8 +187,10 @@ def _learn(
     return (alloc, view, record, name)
 
 
-def _inputs(sim: runtime.Simulation, instr: Any, tensors: list[Tensor]) -> tuple[tuple[Any, ...], Any] | None:
-    """``instr``'s inputs as (tensor argument index, operand name) or immediate operands, and the
+def _inputs(
+    sim: runtime.Simulation, instr: Any, values: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], Any] | None:
+    """``instr``'s inputs as (argument position, operand name) or immediate operands, and the
     instruction name its read checks used ("" without tensor inputs; None when no check ran, outside
     loops); None when an input is no argument's operand."""
     inputs: list[Any] = []
@@ -200,8 +198,8 @@ def _inputs(sim: runtime.Simulation, instr: Any, tensors: list[Tensor]) -> tuple
         if op.space is _IMMEDIATE:
             inputs.append(op)
             continue
-        for i, t in enumerate(tensors):
-            if t.operand(op.name) == op:
+        for i, t in enumerate(values):
+            if t.__class__ is Tensor and t.operand(op.name) == op:
                 inputs.append((i, op.name))
                 break
         else:
@@ -216,7 +214,7 @@ def _inputs(sim: runtime.Simulation, instr: Any, tensors: list[Tensor]) -> tuple
 
 
 def _learn_write(
-    sim: runtime.Simulation, tensors: list[Tensor], result: Any, seq: int, alloc_id: int, last: Any
+    sim: runtime.Simulation, values: tuple[Any, ...], result: Any, seq: int, alloc_id: int, last: Any
 ) -> tuple[Any, ...] | None:
     """The template of a checked call that wrote one of its tensor arguments (``nl.store``): no new
     tensor, one instruction whose output is an argument's operand; None when it cannot be replayed."""
@@ -233,22 +231,22 @@ def _learn_write(
     if len(instr.outputs) != 1:
         return None
     out = instr.outputs[0]
-    written = [j for j, t in enumerate(tensors) if t.operand(out.name) == out]
+    written = [j for j, t in enumerate(values) if t.__class__ is Tensor and t.operand(out.name) == out]
     if not written:
         return None
-    found = _inputs(sim, instr, tensors)
+    found = _inputs(sim, instr, values)
     if found is None:
         return None
     inputs, name = found
     return (None, (written[0], out.name), (instr.engine, instr.opcode, dict(instr.attrs), inputs), name)
 
 
-def _replay_write(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]) -> None:
+def _replay_write(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> None:
     """Record the instruction of write template ``tpl`` for these operands (see _learn_write)."""
     _, (j, out_name), (engine, opcode, attrs, inputs), reads = tpl
     loops = sim.loops
-    ops = _read(sim, inputs, tensors, reads, loops)
-    out = tensors[j].operand(out_name)
+    ops = _read(sim, inputs, values, reads, loops)
+    out = values[j].operand(out_name)
     if loops:
         sim.note_write(out.region, False)
     sim.last_mask = None
@@ -257,14 +255,14 @@ def _replay_write(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[T
 
 
 def _read(
-    sim: runtime.Simulation, inputs: tuple[Any, ...], tensors: list[Tensor], reads: str, loops: Any
+    sim: runtime.Simulation, inputs: tuple[Any, ...], values: tuple[Any, ...], reads: str, loops: Any
 ) -> tuple[Operand, ...]:
     """The input operands, with the checks and bookkeeping of each read (as execute does them)."""
     groups = sim.psum_groups
     ops: list[Operand] = []
     for spec in inputs:
         if spec.__class__ is tuple:
-            t = tensors[spec[0]]
+            t = values[spec[0]]
             op = t.operand(spec[1])  # the view's region is its operand's
             if loops:
                 sim.check_read(reads, op.region, False)
@@ -276,7 +274,7 @@ def _read(
     return tuple(ops)
 
 
-def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]) -> Tensor:
+def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
     """Make the new tensor and record the instruction of template ``tpl`` for these operands."""
     (buffer, dtype, shape, partitions, free, name, paxis, dname, implicit, size), view, record, reads = tpl
     alloc_id = sim.next_alloc
@@ -293,7 +291,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], tensors: list[Tensor]
     if record is None:
         return result
     engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
-    ops = _read(sim, inputs, tensors, reads, sim.loops)
+    ops = _read(sim, inputs, values, reads, sim.loops)
     out_region = _new_tuple(Region, (alloc_id, *region))
     out = _new_tuple(Operand, (*head, out_region, *tail))
     if grouped:
