@@ -822,12 +822,12 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
         # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
         group = sim.psum_groups.setdefault(target.alloc.alloc_id, [])
-        opened = False
-        for r in group:
-            if r.overlaps(region):
-                opened = True
-                break
-        if region not in group:
+        if region in group:  # the same accumulator tile again (each K step)
+            # region.overlaps(region): a non-empty box overlaps itself
+            itself = region[1] < region[2] and region[3] < region[4]
+            opened = itself or any(r.overlaps(region) for r in group)
+        else:
+            opened = any(r.overlaps(region) for r in group)
             group.append(region)
         attr_accumulate = accumulate and opened
     if sim.values:

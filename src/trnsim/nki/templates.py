@@ -291,7 +291,22 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     if record is None:
         return result
     engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
-    ops = _read(sim, inputs, values, reads, sim.loops)
+    # _read(sim, inputs, values, reads, sim.loops), inline (most instructions come through here)
+    loops = sim.loops
+    groups = sim.psum_groups
+    read: list[Operand] = []
+    for spec in inputs:
+        if spec.__class__ is tuple:
+            t = values[spec[0]]
+            op = t.operand(spec[1])
+            if loops:
+                sim.check_read(reads, op.region, False)
+            if groups and t.alloc.buffer is _PSUM:
+                groups.pop(t.alloc.alloc_id, None)
+            read.append(op)
+        else:
+            read.append(spec)
+    ops = tuple(read)
     out_region = _new_tuple(Region, (alloc_id, *region))
     out = _new_tuple(Operand, (*head, out_region, *tail))
     if grouped:
