@@ -293,13 +293,14 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
     # _read(sim, inputs, values, reads, sim.loops), inline (most instructions come through here)
     loops = sim.loops
+    tracked = sim.tracked
     groups = sim.psum_groups
     read: list[Operand] = []
     for spec in inputs:
         if spec.__class__ is tuple:
             t = values[spec[0]]
             op = t.operand(spec[1])
-            if loops:
+            if loops and op.region[0] in tracked:  # (check_read returns at once for the others)
                 sim.check_read(reads, op.region, False)
             if groups and t.alloc.buffer is _PSUM:
                 groups.pop(t.alloc.alloc_id, None)
