@@ -23,8 +23,9 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec
 from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency", "RecomputeRules",
-           "clear_loaded_efficiency", "load_efficiency", "selective_recompute_reruns"]
+__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency", "OptimizerPasses",
+           "RecomputeRules", "clear_loaded_efficiency", "has_efficiency_file", "load_efficiency",
+           "selective_recompute_reruns"]
 
 #: The efficiency files: a user file replaces the shipped one of the same name whole.
 EFFICIENCY = DataKind("efficiency", Path(__file__).parent / "data" / "efficiency",
@@ -95,6 +96,29 @@ class RecomputeRules(BaseModel):
     note: str = ""
 
 
+class OptimizerPasses(BaseModel):
+    """Memory passes the framework's optimizer step makes besides the Adam update itself.
+
+    The update (read FP32 weight, gradient and moments, write them back and the working copy) is
+    the workload's ``build_optimizer_ops``; these are the framework's other passes, in bytes per
+    parameter: over every parameter the rank holds (e.g. zeroing the gradient buffer, which the
+    distributed optimizer does not shard) and over the rank's optimizer shard (e.g. the gradient
+    norm for clipping).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every_param_bytes: float
+    shard_param_bytes: float
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimizerPasses:
+        if self.every_param_bytes < 0 or self.shard_param_bytes < 0:
+            raise ValueError("optimizer pass bytes must be >= 0")
+        return self
+
+
 class EfficiencyCurves(BaseModel):
     """The analytic timing parameters of one chip."""
 
@@ -117,6 +141,8 @@ class EfficiencyCurves(BaseModel):
     loss: LossPasses | None = None
     #: The framework's recomputation beyond the graph's (None: exactly what the graph recomputes).
     recompute: RecomputeRules | None = None
+    #: The framework's optimizer-step passes beyond the update (None: the update alone).
+    optimizer: OptimizerPasses | None = None
 
 
 #: Curves by (chip name, family, catalog_dir, $TRNSIM_CATALOG, in-memory overrides): found and
@@ -150,6 +176,11 @@ def _find_efficiency(chip: ChipSpec, catalog_dir: str | None) -> EfficiencyCurve
         f"no efficiency curves for chip '{chip.name}' ({chip.family.value}); add "
         f"efficiency/{chip.name}.toml to ${CATALOG_ENV}"
     )
+
+
+def has_efficiency_file(chip: ChipSpec) -> bool:
+    """Whether ``chip`` is timed by efficiency curves (GPUs and TPUs; Trainium by its kernels)."""
+    return chip.family in _FAMILY_DEFAULT
 
 
 def selective_recompute_reruns(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, ...]:
