@@ -31,6 +31,10 @@ def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     elif op.op_class is OpClass.ATTENTION:
         flops = executed_attention_flops(op)
         curve = curves.attention_bwd if op.phase is Phase.BWD else curves.attention_fwd
+        if op.shape.get("flash", 0):
+            # in the FLOP count the curve's efficiencies were measured with (FlashAttention's
+            # backward recomputes the scores: 5 GEMMs where the graph counts 4)
+            flops *= curve.flash_flops_per_graph_flop
         compute = flops / (rank.peak_flops(op.dtype) * _fitted(curves, curve(flops))) if flops else 0.0
     else:
         # Norms, elementwise ops, the loss and the optimizer run on the vector units, at a

@@ -40,10 +40,16 @@ class Curve(BaseModel):
 
     log10_flops: tuple[float, ...]
     efficiency: tuple[float, ...]
+    #: FLOPs the curve's source counts per FLOP of the step graph's convention for a FlashAttention
+    #: kernel (the backward: its papers count 5 GEMMs where the graph counts Megatron's 4); 1.0
+    #: elsewhere. The op's time takes the source's count, at the source's efficiency.
+    flash_flops_per_graph_flop: float = 1.0
     note: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> Curve:
+        if self.flash_flops_per_graph_flop <= 0:
+            raise ValueError("flash_flops_per_graph_flop must be > 0")
         if len(self.log10_flops) != len(self.efficiency) or len(self.efficiency) < 2:
             raise ValueError("log10_flops and efficiency need the same length, at least 2")
         if any(b <= a for a, b in zip(self.log10_flops, self.log10_flops[1:], strict=False)):
