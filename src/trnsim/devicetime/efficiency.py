@@ -23,9 +23,9 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec
 from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency", "OptimizerPasses",
-           "RecomputeRules", "clear_loaded_efficiency", "has_efficiency_file", "load_efficiency",
-           "selective_recompute_reruns"]
+__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "EmbeddingGrad", "LossPasses", "MemoryEfficiency",
+           "OptimizerPasses", "RecomputeRules", "clear_loaded_efficiency", "has_efficiency_file",
+           "load_efficiency", "selective_recompute_reruns"]
 
 #: The efficiency files: a user file replaces the shipped one of the same name whole.
 EFFICIENCY = DataKind("efficiency", Path(__file__).parent / "data" / "efficiency",
@@ -125,6 +125,23 @@ class OptimizerPasses(BaseModel):
         return self
 
 
+class EmbeddingGrad(BaseModel):
+    """The embedding's weight gradient as the framework makes it: dense over the rank's table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Bytes moved per weight of the rank's table, every micro-batch (zeroing, accumulation).
+    dense_grad_bytes_per_weight: float
+    kernels: int
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> EmbeddingGrad:
+        if self.dense_grad_bytes_per_weight < 0 or self.kernels < 0:
+            raise ValueError("dense_grad_bytes_per_weight and kernels must be >= 0")
+        return self
+
+
 class EfficiencyCurves(BaseModel):
     """The analytic timing parameters of one chip."""
 
@@ -149,6 +166,8 @@ class EfficiencyCurves(BaseModel):
     recompute: RecomputeRules | None = None
     #: The framework's optimizer-step passes beyond the update (None: the update alone).
     optimizer: OptimizerPasses | None = None
+    #: The embedding's dense weight gradient (None: the graph's per-token accumulation only).
+    embedding: EmbeddingGrad | None = None
 
 
 #: Curves by (chip name, family, catalog_dir, $TRNSIM_CATALOG, in-memory overrides): found and

@@ -484,7 +484,9 @@ def build_step(
     fwd_head: list[Op] = []
     saved: list[SavedTensor] = []
     if shard.has_embedding:
-        fwd_head.append(_rowwise("embedding", OpClass.EMBEDDING, tokens, h, 0.0, 1, 1))
+        # ``vocab``: the rank's rows of the table, which a framework's dense weight gradient covers
+        embedding = _rowwise("embedding", OpClass.EMBEDDING, tokens, h, 0.0, 1, 1)
+        fwd_head.append(replace(embedding, shape={**embedding.shape, "vocab": vocab_local}))
         if model.position is PositionKind.LEARNED:
             fwd_head.append(_rowwise("position_add", OpClass.ELEMENTWISE, d.tokens_sp, h, 1.0, 2, 1))
         if model.dropout:
