@@ -43,6 +43,13 @@ def _item(rng: random.Random, size: int) -> Any:
     return slice(lo, hi, rng.choice((None, None, None, 2)))
 
 
+def _span(rng: random.Random, size: int) -> slice:
+    """A plain slice, its bounds mostly near the edges."""
+    lo = rng.choice((None, 0, 1, size - 1, size, rng.randrange(size)))
+    hi = rng.choice((None, size, size + 1, -1, rng.randrange(size + 1)))
+    return slice(lo, hi)
+
+
 @jit
 def _views(a: Any) -> Any:
     """Subscripts a [4, P128, 512] SBUF block with random keys; records fast and general views."""
@@ -53,6 +60,8 @@ def _views(a: Any) -> Any:
     for _ in range(6000):
         t = rng.choice((block, block, block, tile, a, block4))
         key = tuple(_item(rng, n) for n in t.shape)
+        if t is block4 and rng.random() < 0.5:  # block4[i, j, a:b, c:d], the accumulator tile
+            key = (rng.randrange(-1, 3), rng.randrange(-1, 4), _span(rng, 128), _span(rng, 64))
         if rng.random() < 0.1:
             key = key[:-1]
         elif rng.random() < 0.2:  # leading ints only: one tile of a block (block[i], block4[i, j])
@@ -99,7 +108,13 @@ def test_fast_views_equal_the_general_ones() -> None:
         if fast is not None and len(key) < fast.alloc.partition_axis + 1 and len(fast.alloc.shape) >= 3
         and all(k.__class__ is int for k in key)
     )
-    assert taken > 300 and unrolled > 30 and two_d > 30 and leading > 30, (taken, unrolled, two_d, leading)
+    four_d = sum(
+        1 for key, fast, _ in _SEEN
+        if fast is not None and len(key) == 4 and key[2].__class__ is slice and key[3].__class__ is slice
+    )
+    assert taken > 300 and unrolled > 30 and two_d > 30 and leading > 30 and four_d > 30, (
+        taken, unrolled, two_d, leading, four_d
+    )
 
 
 def test_subscripts_equal_the_general_path_with_every_key() -> None:

@@ -80,6 +80,29 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
                 s0, s1, s2 = tstrides
                 return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + i * s0 + a0 * s1 + b0 * s2, (s1, s2),
                               0, None, None, t.dyn, t.index_tiles)
+    elif n == 4 and tpaxis == 2:
+        # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)
+        i, j, a, b = key
+        if (
+            i.__class__ is int and j.__class__ is int and a.__class__ is slice and b.__class__ is slice
+            and a.step is None and b.step is None and 0 <= i < tshape[0] and 0 <= j < tshape[1]
+        ):
+            a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+            if a0 is None:
+                a0 = 0
+            if a1 is None:
+                a1 = tshape[2]
+            if b0 is None:
+                b0 = 0
+            if b1 is None:
+                b1 = tshape[3]
+            if (
+                a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
+                and 0 <= a0 <= a1 <= tshape[2] and 0 <= b0 <= b1 <= tshape[3]
+            ):
+                s0, s1, s2, s3 = tstrides
+                return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + i * s0 + j * s1 + a0 * s2 + b0 * s3,
+                              (s2, s3), 0, None, None, t.dyn, t.index_tiles)
     elif n == 2:
         # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
         a, b = key
