@@ -32,8 +32,9 @@ def critical_path_breakdown(schedule: Sequence[ScheduledInstruction]) -> dict[Pa
         totals[PathCategory.COLLECTIVE] = 0.0
     if not schedule:
         return totals
-    index = max(range(len(schedule)), key=lambda i: schedule[i].ready_ns)
-    segment_end = schedule[index].ready_ns
+    readies = [item.ready_ns for item in schedule]
+    segment_end = max(readies)
+    index = readies.index(segment_end)  # the first to finish last
     while index >= 0:
         item = schedule[index]
         _attribute(item, segment_end - item.start_ns, totals)

@@ -136,6 +136,8 @@ class RegionTracker:
     def _found(self, table: _Table, box: Box) -> list[Record]:
         """The records overlapping ``box`` (in table order), by the cheapest exact route."""
         records = table.records
+        if not records:
+            return []
         record = records.get(box)
         if record is not None and (len(records) == 1 or table.disjoint):
             return [record]
@@ -143,6 +145,8 @@ class RegionTracker:
         boxes = memo.get(box)
         if boxes is None:
             boxes = memo[box] = table.overlapping_boxes(box)
+        if len(boxes) == 1:
+            return [records[boxes[0]]]
         return [records[o] for o in boxes]
 
     def wait(self, inputs: tuple[Operand, ...], outputs: tuple[Operand, ...], engine: int,
@@ -160,7 +164,8 @@ class RegionTracker:
         tables = self._tables
         found_in = self._found
         exact = self.exact_lookups
-        ready, producer = 0.0, -1
+        ready = 0.0
+        producer: float = -1  # an instruction index (records hold it as a number)
         reads: list[Record] = []
         for operand in inputs:
             region = operand.region
@@ -176,7 +181,7 @@ class RegionTracker:
                     # the common case, inline: the one record of exactly this box
                     if record[_READY] > ready and not (
                             exempt_psum and record[_WRITER] == engine and operand.space == _PSUM):
-                        ready, producer = record[_READY], int(record[_WRITER_INDEX])
+                        ready, producer = record[_READY], record[_WRITER_INDEX]
                     reads.append(record)
                     continue
             found = found_in(table, region)
@@ -188,7 +193,7 @@ class RegionTracker:
             exempt = exempt_psum and operand.space == _PSUM
             for record in found:
                 if record[_READY] > ready and not (exempt and record[_WRITER] == engine):
-                    ready, producer = record[_READY], int(record[_WRITER_INDEX])
+                    ready, producer = record[_READY], record[_WRITER_INDEX]
             reads.extend(found)
         for operand in outputs:
             region = operand.region
@@ -197,18 +202,24 @@ class RegionTracker:
             table = tables.get(region[0])
             if table is None:
                 continue
-            unordered = unordered_hbm and operand.space == _HBM
             records = table.records
             record = records.get(region) if exact else None
-            found = [record] if record is not None and (table.disjoint or len(records) == 1) else found_in(
-                table, region)
-            for record in found:
+            if record is not None and (table.disjoint or len(records) == 1):
+                # the common case, inline: rewriting exactly one box
+                if (record[_READY] > ready and record[_WRITER] != engine
+                        and not (unordered_hbm and record[_WRITER] < 0 and operand.space == _HBM)):
+                    ready, producer = record[_READY], record[_WRITER_INDEX]
+                if record[_READ_UNTIL] > ready:
+                    ready, producer = record[_READ_UNTIL], record[_READER_INDEX]
+                continue
+            unordered = unordered_hbm and operand.space == _HBM
+            for record in found_in(table, region):
                 if (record[_READY] > ready and record[_WRITER] != engine
                         and not (unordered and record[_WRITER] < 0)):
-                    ready, producer = record[_READY], int(record[_WRITER_INDEX])
+                    ready, producer = record[_READY], record[_WRITER_INDEX]
                 if record[_READ_UNTIL] > ready:
-                    ready, producer = record[_READ_UNTIL], int(record[_READER_INDEX])
-        return ready, producer, reads
+                    ready, producer = record[_READ_UNTIL], record[_READER_INDEX]
+        return ready, int(producer), reads
 
     def finish(self, reads: list[Record], read_end: float, outputs: tuple[Operand, ...],
                ready: float, engine: int, index: int) -> None:

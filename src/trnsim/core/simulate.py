@@ -49,6 +49,9 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
 #: Engine code of each core's collective queue (after the four compute engines).
 _COLLECTIVE_CODE = 4
 _PSUM = MemorySpace.PSUM
+#: Engine code and track name of each compute engine (one look-up per instruction).
+_COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.items()}
+_DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 
@@ -124,13 +127,14 @@ class _Simulation:
 
     def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
         bank_bytes = self.psum_bank_bytes
-        first = region.byte_start // bank_bytes
-        last = max(first, (region.byte_stop - 1) // bank_bytes)
+        first = region[3] // bank_bytes
+        last = (region[4] - 1) // bank_bytes
         live = self.psum_live
-        for bank in range(first, last + 1):
-            span = live.get((core, region.alloc_id, bank))
+        alloc = region[0]
+        for bank in range(first, last + 1 if last > first else first + 1):
+            span = live.get((core, alloc, bank))
             if span is None:
-                live[(core, region.alloc_id, bank)] = [start, end]
+                live[(core, alloc, bank)] = [start, end]
             else:
                 if start < span[0]:
                     span[0] = start
@@ -197,54 +201,51 @@ class _Simulation:
         return begin
 
     def _schedule_compute(self, instruction: Instruction, state: _CoreState, core: int) -> float:
-        code = _ENGINE_CODE[instruction.engine]
+        code, track = _COMPUTE[instruction.engine]
         key = core * _CORE_STRIDE + code
-        index = len(self.out)
-        is_tensor = code == 0
+        out = self.out
+        index = len(out)
         cost = self.compute.cost(instruction)
-        dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
-                                                       is_tensor, False)
+        inputs, outputs = instruction.inputs, instruction.outputs
+        dep_ready, dep_pred, reads = self.tracker.wait(inputs, outputs, key, code == 0, False)
         engine_free = state.engine_free[code]
-        earliest = dep_ready + cost.dependent_overhead_ns if dep_pred >= 0 else 0.0
-        if earliest >= engine_free and dep_pred >= 0:
-            start, pred, reason = earliest, dep_pred, StartReason.DEPENDENCY
+        if dep_pred >= 0 and dep_ready + cost.dependent_overhead_ns >= engine_free:
+            start, pred, reason = dep_ready + cost.dependent_overhead_ns, dep_pred, _DEPENDENCY
         elif engine_free > 0.0:
-            start, pred, reason = engine_free, state.engine_last[code], StartReason.QUEUE
+            start, pred, reason = engine_free, state.engine_last[code], _QUEUE
         else:
-            start, pred, reason = 0.0, -1, StartReason.FREE
+            start, pred, reason = 0.0, -1, _FREE
         ports = cost.ports if self.ports else ()
         if ports:
             for port in ports:
                 if state.port_free[port] > start:
-                    start, pred, reason = state.port_free[port], state.port_last[port], StartReason.QUEUE
-        issue_ns = cost.issue_ns
+                    start, pred, reason = state.port_free[port], state.port_last[port], _QUEUE
         extra = 0.0
         if cost.loads_stationary:
-            stationary = instruction.inputs[0].region
+            stationary = inputs[0].region
             # LoadStationary overlaps the multiply running before it; on an idle array (the first
             # matmul, or one that waited for data) it is exposed.
             if stationary is None or stationary != state.last_stationary:
                 if start > engine_free or state.engine_last[code] < 0:
                     extra = cost.load_stationary_ns
                 state.last_stationary = stationary
-        end = start + issue_ns + extra
+        end = start + cost.issue_ns + extra
         ready = start + cost.complete_ns + extra
         state.engine_free[code] = end
         state.engine_last[code] = index
         for port in ports:
             state.port_free[port] = end
             state.port_last[port] = index
-        self.out.append(ScheduledInstruction(
-            instruction, _TRACK[instruction.engine], core, start, end, ready, pred, reason,
+        out.append(ScheduledInstruction(
+            instruction, track, core, start, end, ready, pred, reason,
             cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
         ))
         # _record, inline (the hot path)
-        outputs = instruction.outputs
         self.tracker.finish(reads, end, outputs, ready, key, index)
         for operand in outputs:
             if operand.space == _PSUM and operand.region is not None:
                 self._psum_touch(core, operand.region, start, ready)
-        for operand in instruction.inputs:
+        for operand in inputs:
             if operand.space == _PSUM and operand.region is not None:
                 self._psum_touch(core, operand.region, start, end)
         return start
