@@ -25,14 +25,19 @@ DOMINANT_SHARE = 0.5
 HBM_SATURATED = 0.9
 
 
-def critical_path_breakdown(schedule: Sequence[ScheduledInstruction]) -> dict[PathCategory, float]:
-    """Time along the critical path by category, in ns (sums to the latency)."""
+def critical_path_breakdown(schedule: Sequence[ScheduledInstruction],
+                            readies: Sequence[float] | None = None) -> dict[PathCategory, float]:
+    """Time along the critical path by category, in ns (sums to the latency).
+
+    ``readies`` may pass the instructions' ``ready_ns`` in order, when the caller has them.
+    """
     totals: dict[PathCategory, float] = {c: 0.0 for c in PathCategory if c is not PathCategory.COLLECTIVE}
     if any(item.collective_ns for item in schedule):
         totals[PathCategory.COLLECTIVE] = 0.0
     if not schedule:
         return totals
-    readies = [item.ready_ns for item in schedule]
+    if readies is None:
+        readies = [item.ready_ns for item in schedule]
     segment_end = max(readies)
     index = readies.index(segment_end)  # the first to finish last
     while index >= 0:

@@ -48,7 +48,8 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
           Engine.GPSIMD: "gpsimd", Engine.DMA: "dma", Engine.COLLECTIVE: "collective"}
 #: Engine code of each core's collective queue (after the four compute engines).
 _COLLECTIVE_CODE = 4
-_PSUM = MemorySpace.PSUM
+_PSUM, _HBM = MemorySpace.PSUM, MemorySpace.HBM
+_DMA, _NONE = Engine.DMA, Engine.NONE
 #: Engine code and track name of each compute engine (one look-up per instruction).
 _COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.items()}
 _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
@@ -96,8 +97,11 @@ class _Simulation:
         self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
         # SPMD kernels; a core cannot borrow the share of a core that is idle).
-        hbm_cores = {i.core for i in trace.instructions if i.engine == Engine.DMA
-                     and any(o.space == MemorySpace.HBM for o in (*i.inputs, *i.outputs))}
+        hbm_cores: set[int] = set()
+        for i in trace.instructions:
+            if i.engine == _DMA and i.core not in hbm_cores and any(
+                    o.space == _HBM for o in (*i.inputs, *i.outputs)):
+                hbm_cores.add(i.core)
         self.hbm_share_bytes_per_ns = (
             timing.chip.hbm_bandwidth_bytes_per_s.value / 1e9 / max(1, len(hbm_cores)))
         # A core whose queues together cannot exceed its share never waits for HBM: no booking.
@@ -304,8 +308,16 @@ class _Simulation:
         by_core: dict[int, list[Instruction]] = defaultdict(list)
         folded = folded_psum_zero_fills(self.trace)
         self.folded_zero_fills = len(folded)
-        for position, instruction in enumerate(self.trace.instructions):
-            if instruction.engine != Engine.NONE and position not in folded:
+        instructions = self.trace.instructions
+        if not folded and all(i.core == 0 for i in instructions):
+            # one core and nothing folded (the common case): schedule straight from the trace
+            schedule = self.schedule
+            for instruction in instructions:
+                if instruction.engine != _NONE:
+                    schedule(instruction)
+            return self._result()
+        for position, instruction in enumerate(instructions):
+            if instruction.engine != _NONE and position not in folded:
                 by_core[instruction.core].append(instruction)
         if len(by_core) == 1:
             schedule = self.schedule
@@ -346,7 +358,8 @@ class _Simulation:
     def _result(self) -> TimelineResult:
         out = self.out
         timing = self.timing
-        latency = max((s.ready_ns for s in out), default=0.0)
+        readies = [s.ready_ns for s in out]
+        latency = max(readies, default=0.0)
         engine_busy: dict[str, float] = {"tensor": 0.0, "vector": 0.0, "scalar": 0.0, "gpsimd": 0.0}
         queue_busy: dict[str, float] = {}
         flops = 0.0
@@ -365,7 +378,7 @@ class _Simulation:
         for core in sorted(self.cores):
             for queue in range(self.dma.queues):
                 queue_busy.setdefault(f"core{core}/q{queue}", 0.0)
-        path = critical_path_breakdown(out)
+        path = critical_path_breakdown(out, readies)
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
         return TimelineResult(
