@@ -25,6 +25,7 @@ import numpy as np
 from trnsim.nki import runtime
 from trnsim.nki.alu import BINARY, BITVEC, op_name
 from trnsim.nki.dtypes import is_float, is_int
+from trnsim.nki.engines.bf16 import BF16, BF16_INTEGER_MIN_SIZE, bf16_to_f32, f32_to_bf16
 from trnsim.nki.indexing import MaskExpr
 from trnsim.nki.runtime import Buffer, Simulation
 from trnsim.nki.tensor import Tensor, fit_mask, strided
@@ -153,6 +154,8 @@ def load_f32(x: Any, sim: Simulation) -> Any:
             return v.astype(np.int64)
         if v.dtype.names:  # packed x4 dtypes: the raw storage words (engines/mx.py unpacks)
             return v.view(np.uint32 if v.dtype.itemsize == 4 else np.uint16)
+        if v.dtype == BF16 and v.size >= BF16_INTEGER_MIN_SIZE:
+            return bf16_to_f32(v)
         return v.astype(np.float32)
     return x
 
@@ -181,9 +184,13 @@ def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
         return arr
     if arr.dtype.kind in "iub":
         arr = arr.astype(np.float32)
+    if dt == BF16 and arr.size >= BF16_INTEGER_MIN_SIZE:
+        return f32_to_bf16(arr.astype(np.float32, copy=False))
     with np.errstate(over="ignore", invalid="ignore"):
         return arr.astype(np.float32, copy=False).astype(dt, copy=False)
 
+
+_F32 = np.dtype(np.float32)
 
 #: Opcodes that write PSUM as TensorE multiplies (they open and extend accumulation groups).
 MATMUL_OPCODES = frozenset({"nc_matmul", "nc_matmul_mx"})
@@ -363,6 +370,15 @@ def write(
     if accumulate is True and dst.flat is not None and is_float(dst.dtype):
         _scatter_add(dst, result, mask, oob_skip)
         return
+    if (accumulate is True and mask is None and dst.oob is None and dst.flat is None
+            and result.dtype == _F32 and dst.dtype == _F32 and 0 not in dst.shape):
+        # fp32 accumulation (PSUM, an fp32 accumulator tile): add in place, without the read
+        # copy, the fp32 sum array and the store of the general path below (same fp32 adds)
+        view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+                       tuple([st * 4 for st in dst.strides]), True)
+        if view.flags.c_contiguous:  # no element twice (a broadcast view) in the destination
+            np.add(view, result, out=view)
+            return
     if accumulate is True or (isinstance(accumulate, np.ndarray) and accumulate.any()):
         old = dst.read()
         total = (
