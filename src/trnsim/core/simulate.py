@@ -50,6 +50,7 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
 _COLLECTIVE_CODE = 4
 _PSUM, _HBM = MemorySpace.PSUM, MemorySpace.HBM
 _DMA, _NONE = Engine.DMA, Engine.NONE
+_INF = float("inf")
 #: Engine code and track name of each compute engine (one look-up per instruction).
 _COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.items()}
 _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
@@ -115,6 +116,8 @@ class _Simulation:
         self.cores: dict[int, _CoreState] = {}
         self.out: list[ScheduledInstruction] = []
         self.psum_live: dict[tuple[int, int, int], list[float]] = {}
+        #: The bank spans of each (core, PSUM region) touched so far.
+        self.psum_spans: dict[tuple[int, Region], list[list[float]]] = {}
         self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
         self.folded_zero_fills = 0
 
@@ -130,20 +133,28 @@ class _Simulation:
                 self._psum_touch(core, operand.region, start, read_done)
 
     def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
+        spans = self.psum_spans.get((core, region))
+        if spans is None:
+            spans = self.psum_spans[(core, region)] = self._psum_bank_spans(core, region)
+        for span in spans:
+            if start < span[0]:
+                span[0] = start
+            if end > span[1]:
+                span[1] = end
+
+    def _psum_bank_spans(self, core: int, region: Region) -> list[list[float]]:
+        """The live spans of the PSUM banks ``region`` touches (created unset: +inf, -inf)."""
         bank_bytes = self.psum_bank_bytes
         first = region[3] // bank_bytes
-        last = (region[4] - 1) // bank_bytes
+        last = max(first, (region[4] - 1) // bank_bytes)
         live = self.psum_live
-        alloc = region[0]
-        for bank in range(first, last + 1 if last > first else first + 1):
-            span = live.get((core, alloc, bank))
+        spans = []
+        for bank in range(first, last + 1):
+            span = live.get((core, region[0], bank))
             if span is None:
-                live[(core, alloc, bank)] = [start, end]
-            else:
-                if start < span[0]:
-                    span[0] = start
-                if end > span[1]:
-                    span[1] = end
+                span = live[(core, region[0], bank)] = [_INF, -_INF]
+            spans.append(span)
+        return spans
 
     # -- one instruction -----------------------------------------------------------------------
     def schedule(self, instruction: Instruction) -> float:
