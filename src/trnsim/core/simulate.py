@@ -320,12 +320,8 @@ class _Simulation:
         folded = folded_psum_zero_fills(self.trace)
         self.folded_zero_fills = len(folded)
         instructions = self.trace.instructions
-        if not folded and all(i.core == 0 for i in instructions):
-            # one core and nothing folded (the common case): schedule straight from the trace
-            schedule = self.schedule
-            for instruction in instructions:
-                if instruction.engine != _NONE:
-                    schedule(instruction)
+        if all(i.core == 0 for i in instructions):
+            self._run_one_core(instructions, folded)
             return self._result()
         for position, instruction in enumerate(instructions):
             if instruction.engine != _NONE and position not in folded:
@@ -337,6 +333,29 @@ class _Simulation:
         elif by_core:
             self._run_cores(by_core)
         return self._result()
+
+    def _run_one_core(self, instructions: list[Instruction], folded: set[int]) -> None:
+        """Schedule a launch on core 0 straight from the trace (the common case).
+
+        What :meth:`schedule` does per instruction, with its look-ups done once: compute engines
+        and DMA go to their paths directly, anything else (and the first instruction, which
+        creates the core's state) through :meth:`schedule`.
+        """
+        schedule, compute, dma = self.schedule, self._schedule_compute, self._schedule_dma
+        state = None
+        for position, instruction in enumerate(instructions):
+            engine = instruction.engine
+            if engine == _NONE or (folded and position in folded):
+                continue
+            if state is None:
+                schedule(instruction)
+                state = self.cores.get(0)
+            elif engine in _COMPUTE:
+                compute(instruction, state, 0)
+            elif engine == _DMA:
+                dma(instruction, state, 0)
+            else:
+                schedule(instruction)
 
     def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
         """Advance the core that is furthest behind, so HBM is booked about in time order.
