@@ -25,7 +25,6 @@ import numpy as np
 from trnsim.nki import runtime
 from trnsim.nki.alu import BINARY, BITVEC, op_name
 from trnsim.nki.dtypes import is_float, is_int
-from trnsim.nki.engines.bf16 import BF16, BF16_INTEGER_MIN_SIZE, bf16_to_f32, f32_to_bf16
 from trnsim.nki.indexing import MaskExpr
 from trnsim.nki.runtime import Buffer, Simulation
 from trnsim.nki.tensor import Tensor, fit_mask, strided
@@ -154,8 +153,6 @@ def load_f32(x: Any, sim: Simulation) -> Any:
             return v.astype(np.int64)
         if v.dtype.names:  # packed x4 dtypes: the raw storage words (engines/mx.py unpacks)
             return v.view(np.uint32 if v.dtype.itemsize == 4 else np.uint16)
-        if v.dtype == BF16 and v.size >= BF16_INTEGER_MIN_SIZE:
-            return bf16_to_f32(v)
         return v.astype(np.float32)
     return x
 
@@ -184,8 +181,6 @@ def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
         return arr
     if arr.dtype.kind in "iub":
         arr = arr.astype(np.float32)
-    if dt == BF16 and arr.size >= BF16_INTEGER_MIN_SIZE:
-        return f32_to_bf16(arr.astype(np.float32, copy=False))
     with np.errstate(over="ignore", invalid="ignore"):
         return arr.astype(np.float32, copy=False).astype(dt, copy=False)
 
