@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trnsim.cluster.goodput import estimate_goodput, goodput_upper_bound
-from trnsim.cluster.plan import InfeasiblePlanError
+from trnsim.cluster.plan import InfeasiblePlanError, ParallelPlan, make_plan
 from trnsim.cluster.step import estimate_step, step_goodput_upper_bound, step_time_lower_bound
 from trnsim.hardware.catalog import load_system
 from trnsim.plan.candidate import RECOMPUTE_ORDER
@@ -23,6 +23,16 @@ from trnsim.plan.space import SearchSpace, candidate_groups
 from trnsim.workload.models import load_model
 
 SPACE = SearchSpace(cp=(1, 2), interleave=(1, 2), micro_batches=(1, 2), zero_stages=(1, 3))
+
+
+def _variants(plan: ParallelPlan) -> list[ParallelPlan]:
+    """The plan with asynchronous stage sends (interleaved) or without resharding after forward (ZeRO-3)."""
+    out = []
+    if plan.interleave > 1:
+        out.append(make_plan(**{**plan.model_dump(), "overlap_p2p_comm": True}))
+    if plan.effective_zero_stage == 3:
+        out.append(make_plan(**{**plan.model_dump(), "reshard_after_forward": False}))
+    return out
 
 
 @pytest.mark.parametrize(("model_name", "system_name", "ranks"), [
@@ -50,6 +60,9 @@ def test_step_lower_bound_never_exceeds_the_step(model_name: str, system_name: s
                 continue  # a structure no plan of the ladder can have
             bound = step_time_lower_bound(model, system, ranks, plan, job.seq_len)
             assert 0 < bound <= result.step_time_s, candidate
+            for variant in _variants(plan):  # layouts a user can ask for (the planner does not)
+                varied = estimate_step(model, system, ranks, variant, job.seq_len).step_time_s
+                assert step_time_lower_bound(model, system, ranks, variant, job.seq_len) <= varied, variant
             assert result.goodput <= goodput_bound, candidate
             bounded += 1
             unfit += not result.fits
