@@ -291,6 +291,13 @@ def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], 
     return _by_identity("passes", (system.chip,), (system.ranks_per_chip, params), compute)
 
 
+def _sharded_passes(plan: ParallelPlan, system: SystemSpec) -> bool:
+    """Whether a stage's time depends on DP through ZeRO-3's weight passes over this rank's shard:
+    only where the chip's precision mode makes passes (Trainium). Elsewhere a ZeRO-3 stage times
+    as any other, so scaling points and ZeRO stages share it (a comparison's searches)."""
+    return plan.effective_zero_stage == 3 and load_param_passes(system.chip) is not None
+
+
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                 plan: ParallelPlan, system: SystemSpec) -> _StageTime:
     def compute() -> _StageTime:
@@ -334,7 +341,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             by_class=by_class,
         )
 
-    zero3 = plan.effective_zero_stage == 3
+    zero3 = _sharded_passes(plan, system)
     rest = (system.ranks_per_chip, shard, micro_batch, seq_len, precision, plan.recompute,
             plan.flash_attention, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
             plan.ep if zero3 else 1)
@@ -732,7 +739,7 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: 
         assert best is not None
         return _Stages(*best, stage_total)
 
-    zero3 = plan.effective_zero_stage == 3
+    zero3 = _sharded_passes(plan, system)
     rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan),
             mb, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
             plan.dp if zero3 else 1, plan.cp_exchange, plan.overlap_tp_comm, groups.tp, groups.cp, groups.ep)
