@@ -27,7 +27,7 @@ from functools import cached_property
 from typing import Any, NoReturn, TypeVar, cast
 
 from trnsim.cluster.collectives import Collective, collective_time
-from trnsim.cluster.goodput import GoodputResult, estimate_goodput
+from trnsim.cluster.goodput import GoodputResult, estimate_goodput, goodput_upper_bound
 from trnsim.cluster.pipeline import Schedule, chunk_layers, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
@@ -67,6 +67,8 @@ __all__ = [
     "clear_cache",
     "estimate_run_goodput",
     "estimate_step",
+    "step_goodput_upper_bound",
+    "step_time_lower_bound",
 ]
 
 #: Keys of :attr:`StepResult.breakdown`; they sum to the step time.
@@ -290,6 +292,13 @@ def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], 
     return _by_identity("passes", (system.chip,), (system.ranks_per_chip, params), compute)
 
 
+def _sharded_passes(plan: ParallelPlan, system: SystemSpec) -> bool:
+    """Whether a stage's time depends on DP through ZeRO-3's weight passes over this rank's shard:
+    only where the chip's precision mode makes passes (Trainium). Elsewhere a ZeRO-3 stage times
+    as any other, so scaling points and ZeRO stages share it (a comparison's searches)."""
+    return plan.effective_zero_stage == 3 and load_param_passes(system.chip) is not None
+
+
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                 plan: ParallelPlan, system: SystemSpec) -> _StageTime:
     def compute() -> _StageTime:
@@ -333,7 +342,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             by_class=by_class,
         )
 
-    zero3 = plan.effective_zero_stage == 3
+    zero3 = _sharded_passes(plan, system)
     rest = (system.ranks_per_chip, shard, micro_batch, seq_len, precision, plan.recompute,
             plan.flash_attention, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
             plan.ep if zero3 else 1)
@@ -735,7 +744,7 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: 
         assert best is not None
         return _Stages(*best, stage_total)
 
-    zero3 = plan.effective_zero_stage == 3
+    zero3 = _sharded_passes(plan, system)
     rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan),
             mb, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
             plan.dp if zero3 else 1, plan.cp_exchange, plan.overlap_tp_comm, groups.tp, groups.cp, groups.ep)
@@ -866,6 +875,58 @@ def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: 
         checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
         restart_s=rel.restart_s,
     ).goodput
+
+
+#: Relative slack of :func:`step_time_lower_bound` below the step's own sum: the same terms, but
+#: added in another order (Python's ``sum`` of floats may also compensate), so equal up to rounding.
+_STEP_BOUND_SLACK = 1e-9
+
+
+def step_time_lower_bound(
+    model: ModelConfig,
+    system: SystemSpec,
+    ranks: int,
+    plan: ParallelPlan,
+    seq_len: int,
+    precision: Precision = Precision.BF16,
+    topology: TopologySpec | None = None,
+) -> float:
+    """A lower bound of :func:`estimate_step`'s ``step_time_s`` (memory plays no part in it).
+
+    The slowest stage's micro-batches (compute with its TP, CP and EP collectives) and the pipeline
+    bubble, as the step counts them; the step adds its stage-to-stage sends, the exposed DP
+    traffic and the optimizer, none negative. Cheap where the stage times are cached (no memory
+    tally, DP traffic, goodput or result): a search skips plans whose bound cannot beat its best.
+    It never falls with more recomputation (the DP traffic a longer backward hides is not in it),
+    which lets a search bound a recomputation ladder by its lightest rung (tests/cluster/test_step_bounds.py).
+    """
+    topo = topology if topology is not None else topology_for_system(system)
+    groups = _place(topo, system, plan)
+    stages_of = _stages(model, system, plan, groups, seq_len, precision)
+    fwd, bwd, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.parts
+    m, p = plan.microbatches, plan.pp
+    # the bubble as estimate_step finds it (its stage-to-stage send does not change the bubble)
+    counts = {"first": 1, "last": 1, "middle": max(0, p - 2)}
+    fill = sum(counts[role] * t for role, t in stages_of.stage_total.items()) - (fwd + bwd) if p > 1 else 0.0
+    bubble = pipeline_timing(plan.schedule, p, m, fwd, bwd, plan.interleave, 0.0, max(0.0, fill),
+                             plan.overlap_p2p_comm, plan.microbatch_group).bubble_s
+    inside = m * parts["compute"] + m * parts["tp_comm"] + m * parts["cp_comm"] + m * parts["ep_comm"]
+    return (inside + bubble) * (1 - _STEP_BOUND_SLACK)
+
+
+def step_goodput_upper_bound(model: ModelConfig, system: SystemSpec, ranks: int,
+                             topology: TopologySpec | None = None) -> float:
+    """An upper bound of the ``goodput`` of any plan of ``model`` on ``ranks`` ranks of ``system``."""
+    topo = topology if topology is not None else topology_for_system(system)
+    rel = topo.reliability
+    chips = math.ceil(ranks / system.ranks_per_chip)
+    nodes = math.ceil(chips / system.chips_per_node)
+    return goodput_upper_bound(
+        chips, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
+        failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
+        checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
+        restart_s=rel.restart_s,
+    )
 
 
 def estimate_run_goodput(
