@@ -215,16 +215,18 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash)
         ops = graph.ops
         alone = time_ops(ops, system)  # all op.count instances
-        effects = apply_fusion(ops, alone, load_fusion(system.chip))
+        rules = load_fusion(system.chip)
+        # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
+        effects = apply_fusion(ops, alone, rules) if rules is not None else None
         # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
         fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
         dgrad = wgrad = 0.0
         rows: dict[str, list[float]] = {}  # by class value: alone, fused, hidden, step (COMPUTE_DETAIL_KEYS)
-        matmul, attention = OpClass.MATMUL, OpClass.ATTENTION
-        for op, effect in zip(ops, effects, strict=True):
-            seconds = effect.seconds
+        matmul, attention, forward = OpClass.MATMUL, OpClass.ATTENTION, Phase.FWD
+        for i, op in enumerate(ops):
+            seconds = alone[i] if effects is None else effects[i].seconds
             cls = op.op_class
-            if op.phase is Phase.FWD:
+            if op.phase is forward:
                 fwd += seconds
                 if cls is matmul:
                     matmul_fwd += seconds
@@ -239,9 +241,13 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             row = rows.get(cls._value_)  # the str, not the enum: an enum hashes in Python
             if row is None:
                 row = rows[cls._value_] = [0.0, 0.0, 0.0, 0.0]
-            row[0] += effect.alone_s
-            row[1] += effect.fused_s
-            row[2] += effect.hidden_s
+            if effects is None:  # fused and hidden stay 0.0
+                row[0] += seconds
+            else:
+                effect = effects[i]
+                row[0] += effect.alone_s
+                row[1] += effect.fused_s
+                row[2] += effect.hidden_s
             row[3] += seconds
             name = op.name
             if name in _COLPAR_DGRAD:

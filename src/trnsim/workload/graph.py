@@ -19,7 +19,7 @@ the cluster layer adds them from the model's dimensions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property, lru_cache
 
@@ -116,12 +116,13 @@ class StepGraph:
 
     @cached_property
     def activation_bytes(self) -> float:
-        return sum(t.total_bytes for t in self.saved)
+        # a list, not a generator: the same sum in the same order, without a resume per tensor
+        return sum([t.nbytes * t.count for t in self.saved])  # each SavedTensor.total_bytes
 
     @cached_property
     def largest_written_bytes(self) -> float:
         """Bytes the op writing most writes (its output or gradient buffer): 0 without ops."""
-        return max((op.bytes_written for op in self.ops), default=0.0)
+        return max([op.bytes_written for op in self.ops], default=0.0)
 
 
 # ---- small op constructors ---------------------------------------------------------------------
@@ -433,6 +434,8 @@ def _check(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int) -> 
             f"{where}: layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
             f"{model.num_layers} layers"
         )
+    if not model.is_moe:  # no layer has experts: no need to ask layer by layer
+        return layers, 0
     moe = sum(1 for i in range(shard.first_layer, shard.first_layer + layers) if model.is_moe_layer(i))
     return layers - moe, moe
 
@@ -468,51 +471,68 @@ def build_step(
         heads=model.num_heads // t, kv_heads=kv_heads, gemm=gemm,
         saved_gemm_input_bytes=gemm.nbytes,
     )
-    h = model.hidden_size
-    vocab_local = math.ceil(model.vocab_size / t)
-
-    fwd_head: list[Op] = []
-    saved: list[SavedTensor] = []
-    if shard.has_embedding:
-        fwd_head.append(_rowwise("embedding", OpClass.EMBEDDING, tokens, h, 0.0, 1, 1))
-        if model.position is PositionKind.LEARNED:
-            fwd_head.append(_rowwise("position_add", OpClass.ELEMENTWISE, d.tokens_sp, h, 1.0, 2, 1))
-        if model.dropout:
-            fwd_head.append(_rowwise("embedding_dropout", OpClass.ELEMENTWISE, d.tokens_sp, h, 2.0, 1, 1))
-            saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1,
-                                     kept_by_full_recompute=True))
-
+    head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _layer_block(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
-
-    fwd_tail: list[Op] = []
-    if shard.has_lm_head:
-        fwd_tail += [
-            _norm("final_norm", model, d.tokens_sp, h, 1),
-            _matmul("lm_head", tokens, h, vocab_local, Dtype.BF16, 1),
-            # Cross-entropy over the vocabulary shard: max, exp, sum, log, pick ≈ 5 FLOP/logit.
-            _rowwise("cross_entropy", OpClass.LOSS, tokens, vocab_local, 5.0, 1, 1, kernel="cross_entropy"),
-        ]
-        saved += [
-            SavedTensor("final_norm.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
-            SavedTensor("lm_head.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
-            SavedTensor("cross_entropy.softmax_fp32", tokens * vocab_local * 4, 1,
-                        kept_by_full_recompute=True),
-        ]
-
-    saved += block.kept
+    tail = _output_end(model, d) if shard.has_lm_head else _NO_END
+    saved = [*head.saved, *tail.saved, *block.kept]
     # Backward runs the forward in reverse: the output layer's, the layers', the embedding's.
-    backward = (_mark_epilogues([b for op in reversed(fwd_tail) for b in _backward(op)], t) + block.backward
-                + _mark_epilogues([b for op in reversed(fwd_head) for b in _backward(op)], t))
+    backward = (*tail.backward, *block.backward, *head.backward)
     params = _params_on_rank(model, shard, dense_layers, moe_layers)
     return StepGraph(
         model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
         recompute=recompute, flash_attention=flash_attention,
-        ops=(*fwd_head, *block.forward, *fwd_tail, *block.recompute, *backward),
+        ops=(*head.forward, *block.forward, *tail.forward, *block.recompute, *backward),
         optimizer_ops=build_optimizer_ops(params),
         saved=tuple(saved),
         layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
         params=params, dense_layers=dense_layers, moe_layers=moe_layers,
     )
+
+
+@dataclass(frozen=True)
+class _End:
+    """The embedding's or the output layer's ops and saved tensors (shared, as the layer blocks, by
+    every stage graph with the same per-rank shapes: a planner builds many)."""
+
+    forward: tuple[Op, ...]
+    backward: tuple[Op, ...]  # epilogues marked
+    saved: tuple[SavedTensor, ...]
+
+
+_NO_END = _End((), (), ())
+
+
+@lru_cache(maxsize=4096)
+def _embedding_end(model: ModelConfig, d: _Dims) -> _End:
+    h = model.hidden_size
+    forward = [_rowwise("embedding", OpClass.EMBEDDING, d.tokens, h, 0.0, 1, 1)]
+    saved = []
+    if model.position is PositionKind.LEARNED:
+        forward.append(_rowwise("position_add", OpClass.ELEMENTWISE, d.tokens_sp, h, 1.0, 2, 1))
+    if model.dropout:
+        forward.append(_rowwise("embedding_dropout", OpClass.ELEMENTWISE, d.tokens_sp, h, 2.0, 1, 1))
+        saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1, kept_by_full_recompute=True))
+    backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
+    return _End(tuple(forward), tuple(backward), tuple(saved))
+
+
+@lru_cache(maxsize=4096)
+def _output_end(model: ModelConfig, d: _Dims) -> _End:
+    h, tokens = model.hidden_size, d.tokens
+    vocab_local = math.ceil(model.vocab_size / d.tp)
+    forward = [
+        _norm("final_norm", model, d.tokens_sp, h, 1),
+        _matmul("lm_head", tokens, h, vocab_local, Dtype.BF16, 1),
+        # Cross-entropy over the vocabulary shard: max, exp, sum, log, pick ≈ 5 FLOP/logit.
+        _rowwise("cross_entropy", OpClass.LOSS, tokens, vocab_local, 5.0, 1, 1, kernel="cross_entropy"),
+    ]
+    saved = (
+        SavedTensor("final_norm.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
+        SavedTensor("lm_head.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
+        SavedTensor("cross_entropy.softmax_fp32", tokens * vocab_local * 4, 1, kept_by_full_recompute=True),
+    )
+    backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
+    return _End(tuple(forward), tuple(backward), saved)
 
 
 @dataclass(frozen=True)
@@ -558,9 +578,11 @@ def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_l
 
 
 def clear_cache() -> None:
-    """Forget every built step graph (:func:`build_step`'s cache and the layer blocks it shares)."""
+    """Forget every built step graph (:func:`build_step`'s cache and the layer blocks and ends it shares)."""
     build_step.cache_clear()
     _layer_block.cache_clear()
+    _embedding_end.cache_clear()
+    _output_end.cache_clear()
 
 
 def _as_recompute(op: Op) -> Op:
@@ -597,6 +619,9 @@ def _mark_epilogues(ops: list[Op], tp: int) -> list[Op]:
     for op in ops:
         producer = producers.get(op.name)
         if producer is not None and op.op_class is OpClass.ELEMENTWISE:
-            op = replace(op, epilogue_of=producer)
+            # dataclasses.replace(op, epilogue_of=producer), without its field-by-field introspection
+            op = Op(name=op.name, op_class=op.op_class, phase=op.phase, flops=op.flops,
+                    bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
+                    count=op.count, kernel=op.kernel, epilogue_of=producer)
         out.append(op)
     return out
