@@ -178,10 +178,13 @@ def selective_recompute_reruns(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, .
     """
     if chip.family not in _FAMILY_DEFAULT:
         return ()
+    attention = [op for op in ops if op.op_class is OpClass.ATTENTION and op.phase is Phase.FWD]
+    if not attention:  # nothing to rerun: the rule need not be looked up
+        return ()
     rules = load_efficiency(chip).recompute
     if rules is None or not rules.selective_reruns_flash_forward:
         return ()
-    return tuple(_rerun(op) for op in ops if op.op_class is OpClass.ATTENTION and op.phase is Phase.FWD)
+    return tuple(_rerun(op) for op in attention)
 
 
 def _rerun(op: Op) -> Op:

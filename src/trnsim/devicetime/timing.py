@@ -256,8 +256,13 @@ def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str =
 
 
 def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
-             ranks_per_chip: int | None = None) -> list[float]:
-    """:func:`time_op` of each op (the same values), with the chip and method resolved once."""
+             ranks_per_chip: int | None = None, later: list[float] | None = None) -> list[float]:
+    """:func:`time_op` of each op (the same values), with the chip and method resolved once.
+
+    ``later``, when given, receives what a repeated call would return for each op: once an op's
+    time is memoised, a call returns its per-instance time times the count, which can differ in
+    the last bit from the first computation (a caller keeping times for reuse keeps these).
+    """
     check_catalog_environment()
     chosen = _method(method)
     keys = _rank_keys(chip, ranks_per_chip)
@@ -271,6 +276,8 @@ def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | st
         timed = op._timed
         if timed is not None and timed[0] is context:  # this op, timed here before: no key to hash
             out.append(timed[1])
+            if later is not None:
+                later.append(timed[1])
             continue
         op_key = op._timing_key or op.timing_key()  # the attribute first: no call once built
         key = (op_key, by_dtype.get(op.dtype._value_) or keys.key(op.dtype), method, *store)
@@ -279,12 +286,17 @@ def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | st
             seconds = hit[0] * op.count
             out.append(seconds)
         else:
-            out.append(_computed(op, keys, chosen, None, key)[0])
-            if chosen is Method.KERNEL:  # not memoised (the disk cache holds it): nothing to remember
+            first = _computed(op, keys, chosen, None, key)[0]
+            out.append(first)
+            if chosen is Method.KERNEL:  # not memoised (the disk cache holds it): the same again
+                if later is not None:
+                    later.append(first)
                 continue
             # what a memo hit returns from now on (per instance x count: not always this call's value)
             seconds = _MEMO[key][0] * op.count
         op._timed = (context, seconds)  # a cache, not a change of value
+        if later is not None:
+            later.append(seconds)
     return out
 
 

@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property, lru_cache
+from itertools import chain
+from typing import NamedTuple
 
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.errors import ConfigError
@@ -45,7 +47,7 @@ class LayerKind(StrEnum):
     MOE = "moe"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for the reason Op is not (devicetime.ops): never change one
 class SavedTensor:
     """An activation the forward pass keeps for the backward pass, per micro-batch on this rank."""
 
@@ -96,6 +98,10 @@ class StepGraph:
     params: ParamsOnRank
     dense_layers: int
     moe_layers: int
+    #: ``ops`` as consecutive parts (embedding, layers, output layer, their backward...), whose
+    #: concatenation is ``ops``. Graphs with the same per-rank shapes share the very same part
+    #: objects, so a caller may cache what it derives from a part by its identity.
+    parts: tuple[tuple[Op, ...], ...] = ()
 
     def flops_by_phase(self) -> dict[Phase, float]:
         out: dict[Phase, float] = {}
@@ -196,9 +202,9 @@ def _backward(op: Op) -> list[Op]:
 # ---- the layers ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Dims:
-    """Per-rank dimensions of one micro-batch."""
+class _Dims(NamedTuple):
+    """Per-rank dimensions of one micro-batch (a tuple: built per graph and a key of the shared
+    layer blocks, so made, hashed and compared in C)."""
 
     b: int
     s: int  # full sequence length
@@ -476,12 +482,13 @@ def build_step(
     tail = _output_end(model, d) if shard.has_lm_head else _NO_END
     saved = [*head.saved, *tail.saved, *block.kept]
     # Backward runs the forward in reverse: the output layer's, the layers', the embedding's.
-    backward = (*tail.backward, *block.backward, *head.backward)
+    parts = tuple(filter(None, (head.forward, block.forward, tail.forward, block.recompute,  # non-empty
+                                tail.backward, block.backward, head.backward)))
     params = _params_on_rank(model, shard, dense_layers, moe_layers)
     return StepGraph(
         model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
         recompute=recompute, flash_attention=flash_attention,
-        ops=(*head.forward, *block.forward, *tail.forward, *block.recompute, *backward),
+        ops=tuple(chain.from_iterable(parts)), parts=parts,
         optimizer_ops=build_optimizer_ops(params),
         saved=tuple(saved),
         layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
@@ -540,9 +547,9 @@ class _LayerBlock:
     """The transformer layers' ops of a stage: shared by the stages (first, middle, last) that hold
     as many layers with the same per-rank shapes, which differ only in the embedding and output ops."""
 
-    forward: list[Op]  # read-only, epilogues marked
-    recompute: list[Op]
-    backward: list[Op]  # epilogues marked
+    forward: tuple[Op, ...]  # epilogues marked
+    recompute: tuple[Op, ...]
+    backward: tuple[Op, ...]  # epilogues marked
     kept: list[SavedTensor]  # what the recompute mode keeps for the backward pass
     working: float  # the largest one layer's activations (a full recompute rebuilds them)
 
@@ -561,7 +568,7 @@ def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_l
             model, d, count)
         layer_ops += attn_ops + mlp_ops
         layer_saved += attn_saved + mlp_saved
-        working = max(working, sum(s.nbytes for s in attn_saved + mlp_saved))
+        working = max(working, sum([s.nbytes for s in attn_saved + mlp_saved]))
     forward = _mark_epilogues(layer_ops, d.tp)
     if recompute is Recompute.FULL:
         kept = [s for s in layer_saved if s.kept_by_full_recompute]
@@ -574,7 +581,7 @@ def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_l
         kept = layer_saved
         recompute_ops = []
     backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
-    return _LayerBlock(forward, recompute_ops, backward, kept, working)
+    return _LayerBlock(tuple(forward), tuple(recompute_ops), tuple(backward), kept, working)
 
 
 def clear_cache() -> None:
