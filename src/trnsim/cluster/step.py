@@ -21,9 +21,10 @@ grow with the number of ranks; device times and memory are cached per stage shap
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
@@ -162,9 +163,11 @@ class _StageTime(NamedTuple):
 COMPUTE_DETAIL_KEYS = ("alone", "fused", "hidden", "step")
 
 
-#: Results keyed by the identity of the (immutable, catalog-cached) model and system objects plus
-#: hashable shapes: hashing a whole model or system on every evaluation would cost more than the
-#: evaluation. An entry keeps its objects so that a recycled id can never return a stale result.
+#: Results keyed by the identity of the (immutable, catalog-cached) model and system objects, of the
+#: stage shards and group placements the step makes once, plus hashable shapes: hashing a whole
+#: model or system (or a dataclass, in Python) on every evaluation would cost more than the
+#: evaluation. An equal object that is another one misses and recomputes the same result. An entry
+#: keeps its objects so that a recycled id can never return a stale result.
 _CACHE: dict[tuple[Any, ...], tuple[tuple[object, ...], Any]] = {}
 _CACHE_LIMIT = 200_000
 
@@ -293,8 +296,8 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
 
     # The time depends on the system only through its chip and the ranks sharing one (systems built
     # on the same chip share it).
-    return _by_identity("graph", (model, system.chip), (system.ranks_per_chip, shard, micro_batch, seq_len,
-                                                        precision, recompute, flash), compute)
+    return _by_identity("graph", (model, system.chip, shard), (system.ranks_per_chip, micro_batch, seq_len,
+                                                               precision, recompute, flash), compute)
 
 
 def _part_times(part: tuple[Op, ...], system: SystemSpec,
@@ -376,12 +379,12 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         return graph._replace(fwd_s=fwd, bwd_s=bwd, by_class=by_class)
 
     zero3 = plan.effective_zero_stage == 3
-    rest = (system.ranks_per_chip, shard, micro_batch, seq_len, precision, plan.recompute,
+    rest = (system.ranks_per_chip, micro_batch, seq_len, precision, plan.recompute,
             plan.flash_attention, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
             plan.ep if zero3 else 1)
     # As its graph time and weight passes, it reads the system only through its chip and the ranks
     # sharing one (trn2 and trn2-ultraserver share it).
-    return _by_identity("stage", (model, system.chip), rest, compute)
+    return _by_identity("stage", (model, system.chip, shard), rest, compute)
 
 
 def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
@@ -401,9 +404,9 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, syst
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
             inflight: float, passes: ParamPasses | None) -> MemoryBreakdown:
-    rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
+    rest = (plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
             inflight, plan.flash_attention)
-    return _by_identity("memory", (model, passes), rest, lambda: estimate_memory(
+    return _by_identity("memory", (model, passes, shard), rest, lambda: estimate_memory(
         model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
         plan.recompute, inflight, plan.flash_attention, param_passes=passes))
 
@@ -717,10 +720,11 @@ def _stage_comm(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, grou
         return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s
 
     # dev's GEMM, attention and layer figures come from the stage graph alone: keyed as _graph_time
-    rest = (system.ranks_per_chip, shard, mb, seq_len, precision, plan.recompute, plan.flash_attention,
+    rest = (system.ranks_per_chip, mb, seq_len, precision, plan.recompute, plan.flash_attention,
             plan.cp_exchange, plan.overlap_tp_comm)
     # placements by identity: _place makes equal ones one object
-    return _by_identity("stage_comm", (model, system.chip, groups.tp, groups.cp, groups.ep), rest, compute)
+    return _by_identity("stage_comm", (model, system.chip, shard, groups.tp, groups.cp, groups.ep), rest,
+                        compute)
 
 
 def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, seq_len: int,
@@ -773,7 +777,8 @@ def estimate_step(
     if stages is None:
         _check_structure(model, system, ranks, plan, seq_len)
         stages = _stage_memory(model, plan, seq_len, precision, system)
-    topo = topology if topology is not None else topology_for_system(system)
+    topo = topology if topology is not None else _by_identity("topology", (system,), (),
+                                                               lambda: topology_for_system(system))
     chip = system.chip
     groups = _place(topo, system, plan)
     m, p, v = plan.microbatches, plan.pp, plan.interleave
@@ -824,7 +829,9 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
-    memory = max(stages.values(), key=lambda mem: mem.total_bytes)
+    totals = {name: mem.total_bytes for name, mem in stages.items()}
+    peak = max(totals, key=totals.__getitem__)  # the first stage with the most, as max() picks
+    memory, memory_total = stages[peak], totals[peak]
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
     return StepResult(
@@ -840,15 +847,17 @@ def estimate_step(
         tokens_per_s=tokens / step,
         mfu=model_per_token * tokens / denominator,
         hfu=hardware_per_token * tokens / denominator,
-        memory_per_rank_bytes=memory.total_bytes,
+        memory_per_rank_bytes=memory_total,
         memory=memory,
         memory_capacity_bytes=capacity,
         fits=memory.fits(capacity),
         microbatches=m,
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
-        stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
-        compute_by_class={cls: {k: m * v for k, v in row.items()} for cls, row in slow.by_class.items()},
+        stage_memory_bytes=totals,
+        # m * each value of each row (rows are made per plan: the map runs in C)
+        compute_by_class={cls: dict(zip(row, map(partial(operator.mul, m), row.values()), strict=True))
+                          for cls, row in slow.by_class.items()},
         algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
             "algorithms", (model, groups), (plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
                                             zero == 0, grad_bytes, slow.dense_params),

@@ -557,18 +557,42 @@ class _LayerBlock:
 @lru_cache(maxsize=4096)
 def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_layers: int, flash: bool,
                  recompute: Recompute) -> _LayerBlock:
-    layer_ops: list[Op] = []
-    layer_saved: list[SavedTensor] = []
+    forward: list[Op] = []
+    recompute_ops: list[Op] = []
+    backward: list[Op] = []  # the MoE layers' (the later ones) first: the forward in reverse
+    kept: list[SavedTensor] = []
     working = 0.0
-    for kind, count in ((LayerKind.DENSE, dense_layers), (LayerKind.MOE, moe_layers)):
+    for moe, count in ((False, dense_layers), (True, moe_layers)):
         if count == 0:
             continue
-        attn_ops, attn_saved = _attention_ops(model, d, count, flash)
-        mlp_ops, mlp_saved = _moe_mlp(model, ep, d, count) if kind is LayerKind.MOE else _dense_mlp(
-            model, d, count)
-        layer_ops += attn_ops + mlp_ops
-        layer_saved += attn_saved + mlp_saved
-        working = max(working, sum([s.nbytes for s in attn_saved + mlp_saved]))
+        layer = _layer_template(model, ep, d, moe, flash, recompute)
+        forward += _recounted(layer.forward, count)
+        recompute_ops += _recounted(layer.recompute, count)
+        backward[:0] = _recounted(layer.backward, count)
+        kept += [SavedTensor(t.name, t.nbytes, t.count * count, t.kept_by_full_recompute,
+                             t.dropped_by_selective) for t in layer.kept]
+        working = max(working, layer.working)
+    return _LayerBlock(tuple(forward), tuple(recompute_ops), tuple(backward), kept, working)
+
+
+class _LayerTemplate(NamedTuple):
+    """One layer's ops and saved tensors at ``count`` 1 (the experts' ops at one per local expert):
+    the blocks of every layer count with these shapes are this, counted again (:func:`_recounted`)."""
+
+    forward: tuple[Op, ...]  # epilogues marked
+    recompute: tuple[Op, ...]
+    backward: tuple[Op, ...]  # epilogues marked
+    kept: tuple[SavedTensor, ...]  # what the recompute mode keeps for the backward pass
+    working: float  # the layer's activations (a full recompute rebuilds them)
+
+
+@lru_cache(maxsize=4096)
+def _layer_template(model: ModelConfig, ep: int, d: _Dims, moe: bool, flash: bool,
+                    recompute: Recompute) -> _LayerTemplate:
+    attn_ops, attn_saved = _attention_ops(model, d, 1, flash)
+    mlp_ops, mlp_saved = _moe_mlp(model, ep, d, 1) if moe else _dense_mlp(model, d, 1)
+    layer_ops = attn_ops + mlp_ops
+    layer_saved = attn_saved + mlp_saved
     forward = _mark_epilogues(layer_ops, d.tp)
     if recompute is Recompute.FULL:
         kept = [s for s in layer_saved if s.kept_by_full_recompute]
@@ -581,13 +605,28 @@ def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_l
         kept = layer_saved
         recompute_ops = []
     backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
-    return _LayerBlock(tuple(forward), tuple(recompute_ops), tuple(backward), kept, working)
+    for op in (*forward, *recompute_ops, *backward):
+        op.timing_key()  # made once here: every recounted copy has the same (count is not in it)
+    return _LayerTemplate(tuple(forward), tuple(recompute_ops), tuple(backward), tuple(kept),
+                          sum([s.nbytes for s in layer_saved]))
+
+
+def _recounted(ops: tuple[Op, ...], layers: int) -> list[Op]:
+    """``ops`` of one layer repeated over ``layers`` layers: each count times ``layers``."""
+    out = []
+    for op in ops:
+        copy = Op(op.name, op.op_class, op.phase, op.flops, op.bytes_read, op.bytes_written, op.shape,
+                  op.dtype, op.count * layers, op.kernel, op.epilogue_of)
+        copy._timing_key = op._timing_key
+        out.append(copy)
+    return out
 
 
 def clear_cache() -> None:
     """Forget every built step graph (:func:`build_step`'s cache and the layer blocks and ends it shares)."""
     build_step.cache_clear()
     _layer_block.cache_clear()
+    _layer_template.cache_clear()
     _embedding_end.cache_clear()
     _output_end.cache_clear()
 
