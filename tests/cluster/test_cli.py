@@ -138,3 +138,23 @@ def test_sequence_parallel_is_the_default_with_tp(tmp_path: Path) -> None:
     assert runner.invoke(app, [*base[:-6], "--tp", "1", "--global-batch", "8", "--seq-len", "4096",
                                "--json", str(one)]).exit_code == 0
     assert json.loads(one.read_text())["plan"]["sequence_parallel"] is False
+
+
+def test_estimate_takes_llama3s_pipeline_layout(tmp_path: Path) -> None:
+    # Llama 3 405B layout 1 with the paper's one-layer chunks: 126 layers + embedding + loss on
+    # 16 x 8 chunks, Megatron's micro-batch group N = p, FSDP keeping weights after forward.
+    out = tmp_path / "l3.json"
+    args = ["estimate", "--model", "llama3-405b", "--system", "p5", "--ranks", "8192", "--tp", "8",
+            "--pp", "16", "--dp", "64", "--global-batch", "2048", "--seq-len", "8192", "--fsdp",
+            "--no-reshard-after-forward", "--interleave", "8", "--account-for-embedding-loss",
+            "--microbatch-group", "16", "--overlap-p2p", "--json", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    plan = data["plan"]
+    assert plan["interleave"] == 8 and plan["account_for_embedding_loss"] and plan["microbatch_group"] == 16
+    assert not plan["reshard_after_forward"] and plan["overlap_p2p_comm"]
+    assert data["fits"]
+    # Without the embedding and loss slots 16 x 8 chunks are deeper than the 126 layers.
+    bad = runner.invoke(app, [a for a in args if a != "--account-for-embedding-loss"])
+    assert "deeper than the 126 layers" in str(bad.exception)

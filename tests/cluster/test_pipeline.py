@@ -125,3 +125,153 @@ def test_held_microbatches_follow_megatrons_warm_up() -> None:
     assert held_microbatches(Schedule.INTERLEAVED, 16, 32, 2, 0, 7) == pytest.approx(172 / 7)
     # Fewer micro-batches than the warm-up: all m v chunk forwards (m = 4, p = 4, v = 2: 8 of 11).
     assert held_microbatches(Schedule.INTERLEAVED, 4, 4, 2, 0, 8) == pytest.approx(8 * 4 / 8)
+
+
+def _simulate_interleaved(p: int, v: int, m: int, n: int, tf: float = 1.0, tb: float = 2.0,
+                          send: float = 0.0) -> tuple[float, list[int]]:
+    """Makespan and peak chunks held per rank of Megatron-core's interleaved 1F1B, op by op.
+
+    Each rank runs its warm-up forwards (``warmup_forwards``), then alternates one forward and one
+    backward, then the remaining backwards. Forwards go through the chunks in groups of ``n``
+    micro-batches; backwards in the same groups, last chunk first. A forward of chunk c waits for
+    the previous rank's (rank 0: the last rank's chunk c - 1); a backward for the next rank's (the
+    last rank: rank 0's chunk c + 1, or its own forward for the last chunk). Chunk times tf/v, tb/v;
+    an input from another rank arrives ``send`` after it is produced (asynchronous: the sender goes on).
+    """
+    from trnsim.cluster.pipeline import warmup_forwards
+
+    fo = [(c, j) for s in range(0, m, n) for c in range(v) for j in range(s, min(s + n, m))]
+    bo = [(c, j) for s in range(0, m, n) for c in reversed(range(v)) for j in range(s, min(s + n, m))]
+    orders = []
+    for r in range(p):
+        warm = min(warmup_forwards(p, v, r, n), m * v)
+        ops = [("F", *fo[k]) for k in range(warm)]
+        for k in range(m * v):
+            if warm + k < m * v:
+                ops.append(("F", *fo[warm + k]))
+            ops.append(("B", *bo[k]))
+        orders.append(ops)
+    done: dict[tuple[str, int, int, int], float] = {}
+    nxt, free, held, peak = [0] * p, [0.0] * p, [0] * p, [0] * p
+    moved = True
+    while moved:
+        moved = False
+        for r in range(p):
+            while nxt[r] < len(orders[r]):
+                kind, c, j = orders[r][nxt[r]]
+                if kind == "F":
+                    key = ("F", r - 1, c, j) if r > 0 else (("F", p - 1, c - 1, j) if c > 0 else None)
+                elif r < p - 1:
+                    key = ("B", r + 1, c, j)
+                else:
+                    key = ("B", 0, c + 1, j) if c < v - 1 else ("F", r, c, j)
+                made = 0.0 if key is None else done.get(key)
+                if made is None:
+                    break
+                ready = made + (send if key is not None and key[1] != r else 0.0)
+                free[r] = max(free[r], ready) + (tf if kind == "F" else tb) / v
+                done[(kind, r, c, j)] = free[r]
+                held[r] += 1 if kind == "F" else -1
+                peak[r] = max(peak[r], held[r])
+                nxt[r] += 1
+                moved = True
+    assert all(nxt[r] == len(orders[r]) for r in range(p)), "the schedule deadlocked"
+    return max(free), peak
+
+
+def test_interleaved_warm_up_by_hand() -> None:
+    from trnsim.cluster.pipeline import forward_chunks, held_microbatches, warmup_forwards
+
+    # p = 2, v = 2, m = 4, N = 2, unit chunk forwards, backwards of 2 (t_f = 2, t_b = 4):
+    #   t  rank 0           rank 1
+    #   0  F c0 m0
+    #   1  F c0 m1          F c0 m0
+    #   2  F c1 m0          F c0 m1        (rank 1's c0 m0 came back round to rank 0 at t = 2)
+    #   3  F c1 m1          F c1 m0        rank 1 has done its 2 warm-up forwards + 1: holds 3
+    #   4  F c0 m2 (holds 5)  B c1 m0 (4-6)
+    # Rank 0: 2 (p - 1) + (v - 1) N = 4 warm-up forwards, then one more before B c1 m0 reaches it.
+    assert [warmup_forwards(2, 2, r, 2) for r in (0, 1)] == [4, 2]
+    assert forward_chunks(4, 2, 2) == [0, 0, 1, 1, 0, 0, 1, 1]
+    assert _simulate_interleaved(2, 2, 4, 2)[1] == [5, 3]
+    # In stage micro-batches (two chunks of 4 layers = one micro-batch of the 8-layer stage):
+    assert held_microbatches(Schedule.INTERLEAVED, 2, 4, 2, 0, 8, group=2) == pytest.approx(5 / 2)
+    assert held_microbatches(Schedule.INTERLEAVED, 2, 4, 2, 1, 8, group=2) == pytest.approx(3 / 2)
+
+
+def test_flexible_microbatch_group_sets_the_warm_up_and_keeps_the_bubble() -> None:
+    from trnsim.cluster.pipeline import held_microbatches
+
+    # Llama 3 (section 3.3.2, figure 6): p = 4, v = 2, m = 10 micro-batches in groups of N = 5 --
+    # m is no multiple of p, which Megatron's N = p schedule needs. Rank r holds
+    # 2 (p - r - 1) + (v - 1) N + 1 = 12, 10, 8, 6 chunks at its peak; the bubble is still
+    # (p - 1) / (v m) = 3/20 of the ideal 10 x 3 = 30: 4.5, makespan 34.5.
+    makespan, peak = _simulate_interleaved(4, 2, 10, 5)
+    assert peak == [12, 10, 8, 6]
+    assert makespan == pytest.approx(30 + 4.5)
+    assert pipeline_timing(Schedule.INTERLEAVED, 4, 10, 1.0, 2.0, 2).total_s == pytest.approx(34.5)
+    for r, chunks in enumerate(peak):
+        assert held_microbatches(Schedule.INTERLEAVED, 4, 10, 2, r, 8, group=5) == pytest.approx(chunks / 2)
+    # N = p = 4 (Megatron's depth-first order) on m = 8: 11, 9, 7, 5 chunks; N = m = 8 (breadth-first)
+    # holds 4 chunks more on every rank for the same bubble 3/16 x 24 = 4.5.
+    assert _simulate_interleaved(4, 2, 8, 4) == (pytest.approx(28.5), [11, 9, 7, 5])
+    assert _simulate_interleaved(4, 2, 8, 8) == (pytest.approx(28.5), [15, 13, 11, 9])
+    assert held_microbatches(Schedule.INTERLEAVED, 4, 8, 2, 0, 8, group=8) == pytest.approx(15 / 2)
+    # A last group shorter than the others stalls: m = 10 in groups of 4 is slower than in groups of 5.
+    assert _simulate_interleaved(4, 2, 10, 4)[0] > makespan
+
+
+def test_llama3_chunks_one_layer_each_with_embedding_and_loss_chunks() -> None:
+    from trnsim.cluster.pipeline import chunk_layers, held_microbatches
+
+    # 126 layers + embedding + loss = 128 slots on p = 16, v = 8: one layer per chunk; the first stage's
+    # first chunk is the embedding alone, the last stage's last chunk the output layer and loss alone.
+    assert chunk_layers(7, 8, embedding=True) == [0, 1, 1, 1, 1, 1, 1, 1]
+    assert chunk_layers(7, 8, loss=True) == [1, 1, 1, 1, 1, 1, 1, 0]
+    assert chunk_layers(8, 8) == [1] * 8
+    assert chunk_layers(7, 2, embedding=True) == [3, 4]  # v = 2: 4-slot chunks
+    # Peaks with m = 32, N = p = 16: rank 0 runs 2 x 15 + 7 x 16 + 1 = 143 chunk forwards: the 8 x 16
+    # of the first group, then 15 of the second group's chunk 0; the 16 + 15 of chunk 0 hold no layer:
+    # 112 layers. Rank 1: 141 chunk forwards of one layer. Rank 15: 113 chunk forwards, the 113th the
+    # loss chunk: 112 layers.
+    first = held_microbatches(Schedule.INTERLEAVED, 16, 32, 8, 0, 7,
+                              chunks=chunk_layers(7, 8, embedding=True))
+    assert first * 7 == pytest.approx(112)
+    assert held_microbatches(Schedule.INTERLEAVED, 16, 32, 8, 1, 8) * 8 == pytest.approx(141)
+    last = held_microbatches(Schedule.INTERLEAVED, 16, 32, 8, 15, 7, chunks=chunk_layers(7, 8, loss=True))
+    assert last * 7 == pytest.approx(112)
+    # The op-by-op timeline agrees (chunk counts), and v = 2 would hold 180 layers on rank 1
+    # (2 x 14 + 16 + 1 = 45 chunks of 4): finer chunks hold less.
+    assert _simulate_interleaved(16, 8, 32, 16)[1][:2] == [143, 141]
+    assert held_microbatches(Schedule.INTERLEAVED, 16, 32, 2, 1, 8) * 8 == pytest.approx(180)
+
+
+@pytest.mark.parametrize(("p", "v", "m", "n", "exposed"), [
+    # N = p: the fill/drain chain 2 (p - 1) and p sends at each of the 2 (v - 1) chunk changes, i.e.
+    # every hop through the p v virtual stages: 2 (p v - 1) sends, whatever m.
+    (4, 2, 8, 4, 2 * (4 * 2 - 1) * 0.1),
+    (4, 2, 16, 4, 2 * (4 * 2 - 1) * 0.1),
+    (4, 4, 8, 4, 2 * (4 * 4 - 1) * 0.1),
+    (8, 4, 16, 8, 2 * (8 * 4 - 1) * 0.1),
+    # N > p: rank 0 runs N - p more chunks (0.5 forward, 1.0 backward at v = 2) while micro-batch 0
+    # comes round (p sends = 0.4): hidden; only the chain is left.
+    (4, 2, 8, 8, 2 * (4 - 1) * 0.1),
+    (4, 2, 10, 5, 2 * (4 - 1) * 0.1),
+    # p = 8, v = 4, N = 10: 2 forward chunks (0.5) hide less than 8 sends (0.8): 0.3 at each of the
+    # 3 forward chunk changes; 2 backward chunks (1.0) hide them.
+    (8, 4, 20, 10, 2 * (8 - 1) * 0.1 + 3 * 0.3),
+    (8, 4, 40, 10, 2 * (8 - 1) * 0.1 + 3 * 0.3),
+])
+def test_asynchronous_sends_leave_the_fill_and_drain(p: int, v: int, m: int, n: int, exposed: float) -> None:
+    # Sends of 0.1 (shorter than any chunk, t_f / v >= 0.25) beside compute, against the op-by-op
+    # timeline: the bubble-free time plus (p - 1)(t_f + t_b)/v plus what the sends expose.
+    send = 0.1
+    timed = pipeline_timing(Schedule.INTERLEAVED, p, m, 1.0, 2.0, v, send, overlap_p2p=True, group=n)
+    assert timed.p2p_s == pytest.approx(exposed)
+    assert _simulate_interleaved(p, v, m, n, send=send)[0] == pytest.approx(timed.total_s)
+    # Synchronous sends cost 2 (v m + p - 1).
+    sync = pipeline_timing(Schedule.INTERLEAVED, p, m, 1.0, 2.0, v, send, group=n)
+    assert sync.p2p_s == pytest.approx(2 * (v * m + p - 1) * send) and sync.total_s > timed.total_s
+    # A send longer than a forward chunk (0.75 > 1/v) exposes its excess; the closed form bounds the
+    # timeline from above.
+    long = pipeline_timing(Schedule.INTERLEAVED, p, m, 1.0, 2.0, v, 0.75, overlap_p2p=True, group=n)
+    assert _simulate_interleaved(p, v, m, n, send=0.75)[0] <= long.total_s + 1e-9

@@ -249,3 +249,26 @@ def test_trainium_memory_follows_the_autocast_precision_mode() -> None:
     params = r.memory.grads_bytes / passes.grad_bytes  # parameters on one rank
     assert r.memory.weights_bytes == pytest.approx((passes.param_bytes + passes.compute_bytes) * params)
     assert r.memory.optimizer_bytes == pytest.approx(12 * params / 4)
+
+
+def test_fsdp_without_resharding_after_forward_gathers_once_per_micro_batch() -> None:
+    # Llama 3 (Meta 2024, section 3.3.1): FSDP "not reshard after forward computation to avoid an
+    # extra all-gather communication during backward passes". ZeRO-3 without overlap: per micro-batch
+    # a BF16 all-gather before forward (and, resharding, again before backward) plus the FP32
+    # gradient reduce-scatter; 8 GPUs of one node, llama3-8b whole on each rank, m = 2.
+    base = dict(tp=1, dp=8, zero_stage=3, global_batch=16, overlap_dp_comm=False)
+    twice = estimate_step(LLAMA8, P5, 8, make_plan(**base), 2048)
+    once = estimate_step(LLAMA8, P5, 8, make_plan(reshard_after_forward=False, **base), 2048)
+    group = place_group(topology_for_system(P5), 1, 1, 8)
+    params = twice.memory.weights_bytes * 8 / 2  # ZeRO-3 holds 2 B / 8 per parameter
+    gather = collective_time(Collective.ALL_GATHER, params * 2, group).time_s
+    scatter = collective_time(Collective.REDUCE_SCATTER, params * 4, group).time_s
+    assert twice.breakdown["dp_comm"] == pytest.approx(2 * (2 * gather + scatter))
+    assert once.breakdown["dp_comm"] == pytest.approx(2 * (gather + scatter))
+    # Memory: the gathered weights stay for the backward -- the stage's full BF16 weights, no
+    # per-layer gather buffers (ZeRO-3 keeps two layers' worth: 2 x 2 B x params / 32 layers).
+    assert once.memory.weights_bytes == pytest.approx(2 * params)
+    assert twice.memory.temporary_bytes - once.memory.temporary_bytes == pytest.approx(2 * 2 * params / 32)
+    assert once.memory.grads_bytes == twice.memory.grads_bytes
+    with pytest.raises(ConfigError, match="needs ZeRO-3"):
+        make_plan(zero_stage=2, reshard_after_forward=False)

@@ -198,6 +198,16 @@ def estimate(
         "--decoder-first-pipeline-num-layers", min=1, help="layers on the first pipeline stage")] = None,
     last_stage_layers: Annotated[int | None, typer.Option(
         "--decoder-last-pipeline-num-layers", min=1, help="layers on the last pipeline stage")] = None,
+    reshard_after_forward: Annotated[bool, typer.Option(
+        help="ZeRO-3/FSDP: free gathered weights after each forward (--no-reshard-after-forward keeps them "
+        "for the backward: one all-gather per micro-batch, as Llama 3)")] = True,
+    account_for_embedding_loss: Annotated[bool, typer.Option(
+        "--account-for-embedding-loss", help="the embedding and the loss each take a layer's place in the "
+        "split over pp x interleave chunks (Megatron-core's --account-for-embedding/loss-in-pipeline-split; "
+        "Llama 3's layout)")] = False,
+    microbatch_group: Annotated[int | None, typer.Option(
+        "--microbatch-group", "--microbatch-group-size-per-virtual-pipeline-stage", min=1,
+        help="interleaved schedule: micro-batches run back to back per model chunk (default: pp)")] = None,
     schedule: Annotated[
         Schedule | None,
         typer.Option(help="pipeline schedule (default: 1f1b, interleaved when --interleave > 1)"),
@@ -207,6 +217,8 @@ def estimate(
     ] = True,
     overlap_dp: Annotated[bool, typer.Option(help="overlap DP communication with backward")] = True,
     overlap_tp: Annotated[bool, typer.Option(help="overlap TP communication with GEMMs")] = False,
+    overlap_p2p: Annotated[bool, typer.Option(
+        help="asynchronous pipeline sends beside compute (Megatron's --overlap-p2p-communication)")] = False,
     precision: Annotated[Precision, typer.Option(help="training precision")] = Precision.BF16,
     flash_attention: Annotated[bool, typer.Option(help="fused attention that keeps no score matrix")] = True,
     grad_reduce_dtype: Annotated[
@@ -287,11 +299,15 @@ def estimate(
         interleave=interleave,
         first_stage_layers=first_stage_layers,
         last_stage_layers=last_stage_layers,
+        account_for_embedding_loss=account_for_embedding_loss,
+        microbatch_group=microbatch_group,
+        reshard_after_forward=reshard_after_forward,
         schedule=chosen,
         sequence_parallel=sequence_parallel and tp > 1,
         cp_exchange=cp_exchange,
         overlap_dp_comm=overlap_dp,
         overlap_tp_comm=overlap_tp,
+        overlap_p2p_comm=overlap_p2p,
         flash_attention=flash_attention,
         grad_reduce_dtype=grad_reduce_dtype,
     )

@@ -64,6 +64,9 @@ class ParallelPlan(BaseModel):
     ep: int = Field(1, ge=1, description="expert-parallel size, taken from the DP ranks")
     zero_stage: int = Field(0, ge=0, le=3, description="ZeRO stage (1: optimizer, 2: +grads, 3: +params)")
     fsdp: bool = Field(False, description="fully sharded data parallel (= ZeRO-3)")
+    reshard_after_forward: bool = Field(
+        True, description="ZeRO-3/FSDP: free gathered weights after each forward (False: keep them for the "
+        "backward, one all-gather per micro-batch instead of two, as Llama 3)")
     micro_batch: int = Field(1, ge=1, description="sequences per micro-batch per DP rank")
     global_batch: int = Field(1, ge=1, description="sequences per optimizer step")
     interleave: int = Field(1, ge=1, description="virtual pipeline stages per rank (1 = none)")
@@ -72,12 +75,23 @@ class ParallelPlan(BaseModel):
         "--decoder-first-pipeline-num-layers; None: one fewer than the middle ones when pp does not divide)")
     last_stage_layers: int | None = Field(
         None, ge=1, description="layers on the last pipeline stage (--decoder-last-pipeline-num-layers)")
+    account_for_embedding_loss: bool = Field(
+        False, description="the embedding and the loss each take a layer's place when the layers are split "
+        "over the p x interleave model chunks (Megatron-core's --account-for-embedding-in-pipeline-split "
+        "and --account-for-loss-in-pipeline-split; Llama 3's layout)")
+    microbatch_group: int | None = Field(
+        None, ge=1, description="micro-batches each rank runs back to back on one model chunk in the "
+        "interleaved schedule (Megatron-core's --microbatch-group-size-per-virtual-pipeline-stage, Llama 3's "
+        "N; None: pp)")
     schedule: Schedule = Schedule.ONE_F_ONE_B
     recompute: Recompute = Recompute.NONE
     sequence_parallel: bool = False
     cp_exchange: CPExchange = Field(CPExchange.RING, description="how CP ranks exchange K/V")
     overlap_dp_comm: bool = True
     overlap_tp_comm: bool = False
+    overlap_p2p_comm: bool = Field(False, description="interleaved schedule: asynchronous stage-to-stage "
+                                   "sends beside compute (Llama 3's async P2P; Megatron's "
+                                   "--overlap-p2p-communication)")
     flash_attention: bool = Field(True, description="fused attention keeping no score matrix")
     grad_reduce_dtype: GradReduceDtype = GradReduceDtype.FP32
     dp_bucket_params: int | None = Field(
@@ -94,6 +108,13 @@ class ParallelPlan(BaseModel):
             )
         if (self.first_stage_layers is not None or self.last_stage_layers is not None) and self.pp == 1:
             raise ValueError("first/last stage layers need pp > 1")
+        if not self.reshard_after_forward and self.effective_zero_stage != 3:
+            raise ValueError("reshard_after_forward=False needs ZeRO-3/FSDP (weights sharded)")
+        if self.account_for_embedding_loss and (self.pp == 1 or self.first_stage_layers is not None
+                                                or self.last_stage_layers is not None):
+            raise ValueError("account_for_embedding_loss needs pp > 1 and no first/last stage layers")
+        if self.microbatch_group is not None and self.schedule is not Schedule.INTERLEAVED:
+            raise ValueError(f"microbatch_group needs schedule 'interleaved', got '{self.schedule}'")
         if self.sequence_parallel and self.tp == 1:
             raise ValueError("sequence_parallel splits activations over the TP group; it needs tp > 1")
         return self
@@ -144,7 +165,9 @@ class ParallelPlan(BaseModel):
             tp=self.tp, pp=self.pp, dp=self.dp, cp=self.cp, ep=self.ep, interleave=self.interleave,
             zero=self.effective_zero_stage, micro_batch=self.micro_batch, recompute=str(self.recompute),
             global_batch=self.global_batch, schedule=str(self.schedule),
-            sequence_parallel=self.sequence_parallel,
+            sequence_parallel=self.sequence_parallel, microbatch_group=self.microbatch_group,
+            account_for_embedding_loss=self.account_for_embedding_loss,
+            reshard_after_forward=self.reshard_after_forward,
         )
 
 

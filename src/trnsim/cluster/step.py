@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput
-from trnsim.cluster.pipeline import Schedule, held_microbatches, pipeline_timing
+from trnsim.cluster.pipeline import Schedule, chunk_layers, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
 from trnsim.cluster.topology import TopologySpec, topology_for_system
@@ -403,12 +403,14 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, syst
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
-            inflight: float, passes: ParamPasses | None) -> MemoryBreakdown:
+            inflight: float, passes: ParamPasses | None,
+            head_inflight: float | None = None) -> MemoryBreakdown:
     rest = (plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
-            inflight, plan.flash_attention)
+            inflight, plan.flash_attention, head_inflight, plan.reshard_after_forward)
     return _by_identity("memory", (model, passes, shard), rest, lambda: estimate_memory(
         model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-        plan.recompute, inflight, plan.flash_attention, param_passes=passes))
+        plan.recompute, inflight, plan.flash_attention, param_passes=passes, head_inflight=head_inflight,
+        reshard_after_forward=plan.reshard_after_forward))
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
@@ -449,6 +451,23 @@ def stage_layers(num_layers: int, pp: int, first: int | None = None, last: int |
     return head + middle + tail
 
 
+def plan_first_last(model: ModelConfig, plan: ParallelPlan) -> tuple[int | None, int | None]:
+    """The first and last stages' layers the plan asks for: its own, or with
+    ``account_for_embedding_loss`` one layer fewer than the ``(L + 2) / pp`` slots of a stage (the
+    embedding and the loss each fill a slot; the middle stages hold whole slots of layers)."""
+    if not plan.account_for_embedding_loss:
+        return plan.first_stage_layers, plan.last_stage_layers
+    per_stage = (model.num_layers + 2) // (plan.pp * plan.interleave) * plan.interleave
+    return per_stage - 1, per_stage - 1
+
+
+def stage_chunks(model: ModelConfig, plan: ParallelPlan, stage: int, layers: int) -> list[int]:
+    """Layers of each model chunk of stage ``stage`` (``layers`` in all; :func:`chunk_layers`)."""
+    account = plan.account_for_embedding_loss
+    return chunk_layers(layers, plan.interleave, embedding=account and stage == 0,
+                        loss=account and stage == plan.pp - 1)
+
+
 def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int, pp: int,
                      first: int | None = None, last: int | None = None) -> tuple[tuple[str, int, Shard], ...]:
     counts = stage_layers(model.num_layers, pp, first, last)
@@ -469,8 +488,7 @@ def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int, pp
 
 def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> tuple[tuple[str, int, Shard], ...]:
     """Shards of the distinct stages by role: first, a middle one with the most layers (pp > 2), last."""
-    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.first_stage_layers,
-            plan.last_stage_layers)
+    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan))
     return _by_identity("shards", (model,), rest, lambda: _stage_shards_of(model, *rest))
 
 
@@ -528,14 +546,24 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
               f"{where}: sequence parallelism needs tp={plan.tp} to divide the "
               f"{plan.micro_batch * seq_len // plan.cp} tokens of a micro-batch")
     depth = plan.pp * plan.interleave
-    if depth > model.num_layers:
+    account = plan.account_for_embedding_loss
+    slots = model.num_layers + (2 if account else 0)  # the embedding and the loss fill a slot each
+    if depth > slots:
         _fail(InfeasibleReason.PIPELINE_DEPTH,
-              f"{where}: pp*interleave = {depth} stages is deeper than the {model.num_layers} layers")
+              f"{where}: pp*interleave = {depth} stages is deeper than the {model.num_layers} layers"
+              + (" and the embedding and loss slots" if account else ""))
+    if account and slots % depth:
+        _fail(InfeasibleReason.PIPELINE_DEPTH,
+              f"{where}: with the embedding and the loss counted as layers, pp*interleave = {depth} must "
+              f"divide the {model.num_layers} + 2 = {slots} slots")
     try:
-        counts = stage_layers(model.num_layers, plan.pp, plan.first_stage_layers, plan.last_stage_layers)
+        counts = stage_layers(model.num_layers, plan.pp, *plan_first_last(model, plan))
     except ConfigError as error:
         _fail(InfeasibleReason.PIPELINE_DEPTH, f"{where}: {error}")
-    if min(counts) < plan.interleave:
+    if account and min(counts) < 1:
+        _fail(InfeasibleReason.PIPELINE_DEPTH,
+              f"{where}: a stage would hold no layer ({counts[0]} on the first)")
+    if not account and min(counts) < plan.interleave:
         # Uneven (virtual) stages are allowed, as in Megatron-LM; every model chunk needs a layer.
         _fail(InfeasibleReason.PIPELINE_DEPTH,
               f"{where}: a stage of {min(counts)} layers cannot hold interleave={plan.interleave} "
@@ -544,10 +572,18 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
         _fail(InfeasibleReason.BATCH,
               f"{where}: global_batch={plan.global_batch} is not a multiple of dp*micro_batch = "
               f"{plan.dp * plan.micro_batch}")
-    if plan.schedule is Schedule.INTERLEAVED and plan.pp > 1 and plan.microbatches % plan.pp:
+    group = plan.microbatch_group
+    if group is not None and (not plan.pp <= group <= plan.microbatches or plan.microbatches % group):
+        # Megatron-core's range [pp, m] (below pp a chunk's forward waits for its previous chunk to come
+        # round the pipeline); a shorter last group stalls too, beyond the (p - 1)/(v m) bubble modelled.
+        _fail(InfeasibleReason.SCHEDULE,
+              f"{where}: the micro-batch group N={group} must lie in [pp, micro-batches] = "
+              f"[{plan.pp}, {plan.microbatches}] and divide the {plan.microbatches} micro-batches")
+    if (plan.schedule is Schedule.INTERLEAVED and group is None and plan.pp > 1
+            and plan.microbatches % plan.pp):
         _fail(InfeasibleReason.SCHEDULE,
               f"{where}: the interleaved schedule needs the {plan.microbatches} micro-batches to be a "
-              f"multiple of pp={plan.pp}")
+              f"multiple of pp={plan.pp} (or a micro-batch group N, microbatch_group)")
 
 
 def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
@@ -563,7 +599,8 @@ def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precisio
     rest = (seq_len, precision, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.dp,
             plan.effective_zero_stage, plan.micro_batch, plan.recompute, plan.flash_attention,
             plan.schedule, plan.microbatches, plan.interleave, plan.first_stage_layers,
-            plan.last_stage_layers)
+            plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group,
+            plan.reshard_after_forward)
     # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
     passes = _chip_rules(system.chip)[1]
     return _by_identity("stage_memory", (model, passes), rest,
@@ -574,9 +611,13 @@ def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, preci
                      passes: ParamPasses | None) -> dict[str, MemoryBreakdown]:
     out: dict[str, MemoryBreakdown] = {}
     for role, stage, shard in _stage_shards(model, plan):
-        held = held_microbatches(plan.schedule, plan.pp, plan.microbatches, plan.interleave, stage,
-                                 shard.layers or model.num_layers)
-        out[role] = _memory(model, shard, plan, seq_len, precision, held, passes)
+        layers = shard.layers or model.num_layers
+        held = held_microbatches(plan.schedule, plan.pp, plan.microbatches, plan.interleave, stage, layers,
+                                 plan.microbatch_group, stage_chunks(model, plan, stage, layers))
+        # Interleaved, the last stage's last chunk (output layer, loss) runs each micro-batch's backward
+        # right after its forward: at the peak it holds one micro-batch, not ``held``.
+        head = 1.0 if plan.schedule is Schedule.INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
+        out[role] = _memory(model, shard, plan, seq_len, precision, held, passes, head)
     return out
 
 
@@ -751,8 +792,8 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: 
         return _Stages(*best, stage_total)
 
     zero3 = plan.effective_zero_stage == 3
-    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.first_stage_layers,
-            plan.last_stage_layers, mb, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
+    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan),
+            mb, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
             plan.dp if zero3 else 1, plan.cp_exchange, plan.overlap_tp_comm)
     # placements by identity: _place makes equal ones one object
     return _by_identity("stages", (model, system, groups.tp, groups.cp, groups.ep), rest, compute)
@@ -793,7 +834,8 @@ def estimate_step(
     # Fill and drain cross every stage but the slowest once; the p - 2 middle ones as the representative.
     counts = {"first": 1, "last": 1, "middle": max(0, p - 2)}
     fill = sum(counts[role] * t for role, t in stage_total.items()) - (fwd + bwd) if p > 1 else 0.0
-    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p, max(0.0, fill))
+    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p, max(0.0, fill), plan.overlap_p2p_comm,
+                           plan.microbatch_group)
 
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     zero = plan.effective_zero_stage
@@ -805,11 +847,13 @@ def estimate_step(
                                       zero, bucket, grad_bytes))
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
+        # Without resharding after forward the backward finds the weights gathered (Llama 3, 3.3.1).
+        back_gather, back_tail = (gather_each, dp.param_tail_s) if plan.reshard_after_forward else (0.0, 0.0)
         if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
             exposed = (max(dp.param_tail_s, gather_each - fwd)
-                       + max(dp.param_tail_s + dp.grad_tail_s, gather_each + dp.grad_s - bwd_compute))
+                       + max(back_tail + dp.grad_tail_s, back_gather + dp.grad_s - bwd_compute))
         else:
-            exposed = dp.param_s + dp.grad_s
+            exposed = gather_each + back_gather + dp.grad_s
         dp_s = m * exposed
     elif plan.overlap_dp_comm:  # buckets overlap the last backward / the next forward, but for one each
         dp_s = max(dp.grad_tail_s, dp.grad_s - bwd_compute)

@@ -76,6 +76,10 @@ class ParamsOnRank:
         return self.dense + self.expert
 
 
+#: Saved tensors of the output layer (the last stage's final norm, LM head and loss).
+OUTPUT_LAYER_SAVED = frozenset({"final_norm.input", "lm_head.input", "cross_entropy.softmax_fp32"})
+
+
 @dataclass(frozen=True)
 class StepGraph:
     """The operations of one micro-batch on one rank, and what they keep in memory."""
@@ -124,6 +128,12 @@ class StepGraph:
     def activation_bytes(self) -> float:
         # a list, not a generator: the same sum in the same order, without a resume per tensor
         return sum([t.nbytes * t.count for t in self.saved])  # each SavedTensor.total_bytes
+
+    @cached_property
+    def head_activation_bytes(self) -> float:
+        """The output layer's share of :attr:`activation_bytes` (final norm, LM head, loss): an
+        interleaved pipeline's last chunk holds it for one micro-batch at a time."""
+        return sum(t.total_bytes for t in self.saved if t.name in OUTPUT_LAYER_SAVED)
 
     @cached_property
     def largest_written_bytes(self) -> float:

@@ -120,8 +120,17 @@ def estimate_memory(
     flash_attention: bool = True,
     fp32_grad_accumulation: bool = True,
     param_passes: ParamPasses | None = None,
+    head_inflight: float | None = None,
+    reshard_after_forward: bool = True,
 ) -> MemoryBreakdown:
     """Peak memory of one rank for a shard, a data-parallel size and a ZeRO stage (0-3).
+
+    ``head_inflight``: micro-batches of the output layer's saved tensors held at the peak (None: as
+    many as the rest, ``inflight_microbatches``); an interleaved pipeline's last chunk runs each
+    micro-batch's backward right after its forward, so it holds one.
+    ``reshard_after_forward`` False (ZeRO-3/FSDP keeping the gathered weights for the backward, as
+    Llama 3 did, Meta 2024, section 3.3.1): a pipeline stage always has a micro-batch between its
+    forward and backward, so the stage's full weights stay gathered (no per-layer gather buffers).
 
     ``param_passes``: the chip family's precision mode (:func:`~trnsim.devicetime.param_passes.
     load_param_passes`), None for BF16 working weights with FP32 gradients (Megatron-LM).
@@ -148,13 +157,15 @@ def estimate_memory(
     if param_passes is not None:  # FP32 parameters + their saved BF16 casts; FP32 .grad
         weight_bytes = param_passes.param_bytes + param_passes.compute_bytes
         grad_bytes = param_passes.grad_bytes
-    weights = split(weight_bytes, 3)
+    weights = split(weight_bytes, 3 if reshard_after_forward else 4)  # stage 4: never sharded
     grads = split(grad_bytes, 2)
     optimizer = split(_OPTIMIZER_BYTES, 1)
     activations = graph.activation_bytes * inflight_microbatches
+    if head_inflight is not None:
+        activations += graph.head_activation_bytes * (head_inflight - inflight_microbatches)
     largest_grad = graph.largest_written_bytes
     temporary = largest_grad + graph.layer_working_bytes
     layers = graph.dense_layers + graph.moe_layers
-    if zero_stage == 3 and layers:
+    if zero_stage == 3 and layers and reshard_after_forward:
         temporary += 2 * weight_bytes * (dense + expert) / layers
     return MemoryBreakdown(weights, grads, optimizer, activations, temporary)
