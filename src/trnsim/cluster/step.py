@@ -668,7 +668,9 @@ class _Groups:
                 "dp": self.dp.describe(), "pp": self.pp.describe()}
 
 
-_PLACE_CACHE: dict[tuple[int, int, int, int, int, int, int], tuple[TopologySpec, _Groups]] = {}
+#: A plan's groups by (topology, ranks per chip, degrees), and (key starting "group") each group's
+#: placement by (topology, ranks per chip, stride, size): plans share most of their groups.
+_PLACE_CACHE: dict[tuple[Any, ...], tuple[TopologySpec, Any]] = {}
 
 
 def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _Groups:
@@ -676,15 +678,15 @@ def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _G
     key = (id(topology), r, plan.tp, plan.cp, plan.dp, plan.ep, plan.pp)
     hit = _PLACE_CACHE.get(key)
     if hit is not None and hit[0] is topology:
-        return hit[1]
-    # Equal placements are made one object, so that the caches below key them by identity.
+        groups: _Groups = hit[1]
+        return groups
     groups = _Groups(
-        tp=_interned(place_group(topology, r, plan.tp_stride, plan.tp)),
-        cp=_interned(place_group(topology, r, plan.cp_stride, plan.cp)),
-        ep=_interned(place_group(topology, r, plan.dp_stride, plan.ep)),
-        dp=_interned(place_group(topology, r, plan.cp_stride, plan.cp * plan.dp)),
-        expert_dp=_interned(place_group(topology, r, plan.dp_stride * plan.ep, plan.dp // plan.ep)),
-        pp=_interned(place_group(topology, r, plan.pp_stride, 2 if plan.pp > 1 else 1)),
+        tp=_group(topology, r, plan.tp_stride, plan.tp),
+        cp=_group(topology, r, plan.cp_stride, plan.cp),
+        ep=_group(topology, r, plan.dp_stride, plan.ep),
+        dp=_group(topology, r, plan.cp_stride, plan.cp * plan.dp),
+        expert_dp=_group(topology, r, plan.dp_stride * plan.ep, plan.dp // plan.ep),
+        pp=_group(topology, r, plan.pp_stride, 2 if plan.pp > 1 else 1),
     )
     if len(_PLACE_CACHE) >= _PLACE_LIMIT:
         _PLACE_CACHE.clear()
@@ -699,8 +701,18 @@ _INTERNED: dict[GroupPlacement, GroupPlacement] = {}
 _PLACE_LIMIT = 65536
 
 
-def _interned(group: GroupPlacement) -> GroupPlacement:
-    return _INTERNED.setdefault(group, group)
+def _group(topology: TopologySpec, ranks_per_chip: int, stride: int, size: int) -> GroupPlacement:
+    """:func:`place_group`, cached; equal placements are made one object, so that the caches above
+    key them by identity."""
+    key = ("group", id(topology), ranks_per_chip, stride, size)
+    hit = _PLACE_CACHE.get(key)
+    if hit is not None and hit[0] is topology:
+        group: GroupPlacement = hit[1]
+        return group
+    group = place_group(topology, ranks_per_chip, stride, size)
+    group = _INTERNED.setdefault(group, group)
+    _PLACE_CACHE[key] = (topology, group)
+    return group
 
 
 def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len: int,
