@@ -890,7 +890,7 @@ def estimate_step(
     memory, memory_total = stages[peak], totals[peak]
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
-    return StepResult(
+    return _step_result(
         model=model.name,
         system=system.name,
         ranks=ranks,
@@ -920,6 +920,15 @@ def estimate_step(
             lambda: _algorithms(model, plan, groups, seq_len, slow.dense_params))),
         groups=dict(groups.described),
     )
+
+
+def _step_result(**fields: Any) -> StepResult:
+    """``StepResult(**fields)`` with every field given, made without the frozen dataclass's
+    ``__init__``, which sets its 25 fields one ``object.__setattr__`` call each (about a tenth of a
+    warm evaluation); the same object (tests/cluster/test_step.py compares it with the constructor's)."""
+    result = object.__new__(StepResult)
+    result.__dict__.update(fields)
+    return result
 
 
 #: Bytes a checkpoint stores per parameter with mixed-precision Adam: BF16 weights (2), FP32
