@@ -44,7 +44,7 @@ def test_unknown_key_in_a_user_efficiency_file(tmp_path: Path, capsys: pytest.Ca
     monkeypatch.setenv("TRNSIM_CATALOG", str(_catalog(tmp_path, "efficiency", "h100", text)))
     line = _one_line(*run_main(capsys, monkeypatch, [*EST, "--system", "p5"]))
     assert f"{tmp_path / 'efficiency' / 'h100.toml'}: unknown key 'matmul_bf16.speed'" in line
-    assert "valid keys there: efficiency, log10_flops, note" in line
+    assert "valid keys there: efficiency, flash_flops_per_graph_flop, log10_flops, note" in line
 
 
 def test_malformed_user_fusion_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],

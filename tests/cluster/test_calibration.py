@@ -73,3 +73,22 @@ def test_neuron_rows_are_one_case_per_configuration_at_the_median() -> None:
     assert seventy.plan.effective_zero_stage == 1 and seventy.metric is Metric.SEQ_PER_S
     row = validate_case(seventy)
     assert row.predicted == pytest.approx(1024 / row.result.step_time_s)  # global batch / step
+
+
+@pytest.mark.parametrize("file", ["megatron_h100_weak_scaling.csv", "narayanan2021_a100.csv"])
+def test_embedding_tying_is_the_one_the_published_sizes_imply(file: str) -> None:
+    # Each row's model size is published (model_params_b); tied and untied embeddings differ by V h
+    # parameters (0.27B at h 2048, V 131072). The file's setting must fit the published sizes better
+    # than the other choice, summed over the file (Megatron H100: untied; Narayanan 2021: tied).
+    cases, _ = load_cases()
+    rows = [c for c in cases if c.file == file]
+    assert rows
+
+    def misfit(flip: bool) -> float:
+        total = 0.0
+        for case in rows:
+            model = case.model.model_copy(update={"tie_embeddings": case.model.tie_embeddings ^ flip})
+            total += abs(math.log(model.n_params() / (float(case.label.removesuffix("B")) * 1e9)))
+        return total
+
+    assert misfit(False) < misfit(True) / 2

@@ -146,10 +146,10 @@ def test_another_catalog_directory_is_seen_by_the_caches(tmp_path, monkeypatch) 
 
     shipped = _p5_step()
     text = (EFFICIENCY.shipped / "h100.toml").read_text()
-    assert "calibration_scale = 0.80" in text  # the line replaced below
+    assert "calibration_scale = 0.81" in text  # the line replaced below
     (tmp_path / "efficiency").mkdir()
     (tmp_path / "efficiency" / "h100.toml").write_text(
-        text.replace("calibration_scale = 0.80", "calibration_scale = 0.40"))
+        text.replace("calibration_scale = 0.81", "calibration_scale = 0.40"))
     monkeypatch.setenv("TRNSIM_CATALOG", str(tmp_path))
     slowed = _p5_step()
     assert slowed > shipped

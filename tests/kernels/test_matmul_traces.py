@@ -67,3 +67,22 @@ def test_family_reads_fall_in_optimisation_order() -> None:
     reads = [EXPECTED_READS[n] for n in registry.MATMUL_FAMILY]
     assert reads == sorted(reads, reverse=True)
     assert np.all(np.diff(reads[1:]) < 0)
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(384, 896, 2100), (256, 896, 3300)])
+def test_uneven_blocks_cover_each_tile_once(m: int, k: int, n: int) -> None:
+    """fp32 shapes whose plan splits K, M or N unevenly (tests/kernels/test_values.py): every
+    (m, n, k) tile product is issued exactly once, over 128-row M tiles, 128-row K tiles and
+    ⌈N/512⌉ moving tiles (the last narrower), and each moving column is streamed once per
+    (m, k) tile. The plans keep all of M in one super-block and all of N in at most two n blocks:
+    (384, 896, 2100) reads each operand once; (256, 896, 3300) reads lhsT once per n block (2)."""
+    entry = registry.get("matmul")
+    args = entry.make_args({"m": m, "k": k, "n": n}, "float32")
+    trace = nki.trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
+    matmuls = [i for i in trace.instructions if i.opcode == "nc_matmul"]
+    assert len(matmuls) == (m // 128) * (k // 128) * -(-n // 512)
+    moving_columns = sum(int(i.inputs[1].shape[-1]) for i in matmuls)
+    assert moving_columns == (m // 128) * (k // 128) * n
+    lhs_passes = 1 if n <= 2560 else 2
+    assert _hbm_bytes(trace, "read") == (k * n + lhs_passes * k * m) * 4
+    assert _hbm_bytes(trace, "write") == m * n * 4

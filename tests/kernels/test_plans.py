@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("trnsim.nki.legacy", reason="the kernel layer trnsim.nki.legacy is not available yet")
 
 from trnsim.errors import TrnsimError
-from trnsim.kernels.matmul import MatmulTiles, plan_blocked_free, plan_fully_blocked
+from trnsim.kernels.matmul import MatmulTiles, block_sizes, plan_blocked_free, plan_fully_blocked
 from trnsim.kernels.mlp import MlpPlan, plan_mlp
 from trnsim.kernels.tiling import tile_size
 
@@ -48,21 +48,49 @@ def test_fully_blocked_plan_prefers_wide_n_when_m_is_small() -> None:
 
 
 def test_fully_blocked_plan_keeps_k_blocks_deep() -> None:
-    """M = 1024, K = 2048, N = 4096 bf16, budget 162,201. Reads are 16 MiB·8/S + 4 MiB·8/tn; the
-    footprint bound BLOCK_N·(8S + 18) + 2,048 ≤ 162,201 (as above) allows S = 2 at BLOCK_N 4096
-    (68 MiB), S = 4 at 2048 (40 MiB), S = 8 (all of M) at 1024 (32 MiB), S = 8 at 512 (48 MiB).
-    So S = 8, BLOCK_N = 1024: 65,536 + 2,048 fixed, leaving 94,617 ≥ 4·tk·(1024 + 128·tm); the
-    deepest K block wins the tie: tk = 16 (all of K) allows tm ≤ 3.5, so tm = 2:
-    67,584 + 64·1,280 = 149,504."""
+    """M = 1024, K = 2048, N = 4096 bf16, budget 162,201. Reads are 16 MiB·⌈8/S⌉ + 4 MiB·⌈8/tn⌉;
+    the footprint bound BLOCK_N·(8S + 18) + 2,048 ≤ 162,201 (as above) allows S = 8 (all of M) at
+    BLOCK_N 1536 (tn = 3, an uneven split 3 + 3 + 2: 16 + 12 = 28 MiB) but not at 2048 (169,984);
+    every even plan reads more (S = 8 at 1024: 32 MiB; S = 4 at 2048: 36 MiB). So S = 8, tn = 3:
+    98,304 + 3,072 fixed, leaving 60,825 ≥ 4·tk·(1536 + 128·tm); the deepest K block wins the tie:
+    tk = 16 fails even for tm = 1, tk = 8 allows tm ≤ 2.8, so tm = 2: 101,376 + 32·1,792 = 158,720."""
     plan = plan_fully_blocked(2048, 1024, 4096, TILES, 2, 2, 162_201)
     assert (plan.tiles_in_super_m, plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (
         8,
         2,
-        2,
-        16,
+        3,
+        8,
     )
-    assert plan.sbuf_bytes_per_partition == 149_504
-    assert plan.hbm_read_bytes == (2048 * 4096 + 4 * 2048 * 1024) * 2
+    assert plan.sbuf_bytes_per_partition == 158_720
+    assert plan.uneven_blocks == 1
+    assert plan.hbm_read_bytes == (2048 * 4096 + 3 * 2048 * 1024) * 2
+
+
+def test_fully_blocked_plan_charges_descriptor_cost_per_row() -> None:
+    """The issue shape of the first test with a DMA descriptor cost of 384 bytes per contiguous run.
+
+    S = 16, BLOCK_N = 1024, tk = 4 stay (every other S, BLOCK_N reads more, as above; S = 17 leaves
+    no room for a K block). rhs rows are 1024·2 = 2,048-byte runs: 256 MiB · (1 + 384/2,048) =
+    304 MiB. lhsT rows are tm·256 bytes: 512 MiB · (1 + 384/(256·tm)), lowest at the widest tm
+    that fits: 133,120 + 16·(1024 + 128·tm) ≤ 162,201 gives tm ≤ 6.2, and 6 is a block size of 16
+    tiles (⌈16/3⌉: blocks of 6 + 6 + 4, one uneven dimension): 512 · 1.25 = 640 MiB, total 944 MiB;
+    SBUF 133,120 + 16·1,792 = 161,792. Without the descriptor cost tm = 4 wins (even blocks)."""
+    plan = plan_fully_blocked(8192, 4096, 8192, TILES, 2, 2, 162_201, 384)
+    assert (plan.tiles_in_super_m, plan.tiles_in_block_m, plan.tiles_in_block_n, plan.tiles_in_block_k) == (
+        16,
+        6,
+        2,
+        4,
+    )
+    assert (plan.sbuf_bytes_per_partition, plan.uneven_blocks) == (161_792, 1)
+    assert plan.dma_cost_bytes == 944 * 2**20
+    assert plan.hbm_read_bytes == (2 * 8192 * 8192 + 8 * 8192 * 4096) * 2
+
+
+def test_block_sizes_are_divisors_and_balanced_splits() -> None:
+    """11 tiles: divisors 1, 11; ⌈11/b⌉ for b = 1..11 gives 11, 6, 4, 3, 3, 2, 2, 2, 2, 2, 1."""
+    assert block_sizes(11) == [1, 2, 3, 4, 6, 11]
+    assert block_sizes(16) == [1, 2, 3, 4, 6, 8, 16]
 
 
 def test_fully_blocked_plan_takes_any_m() -> None:

@@ -142,3 +142,18 @@ def test_real_kernel_path_against_the_roofline(tmp_path: Path, monkeypatch: pyte
           f"roofline {roofline.seconds * 1e6:.1f} us")
     # The roofline is a lower bound on any simulated kernel.
     assert simulated.seconds >= roofline.seconds
+
+
+def test_matmul_call_pads_k_and_m_to_whole_pe_tiles() -> None:
+    """Llama 2 13B's fc2 weight gradient at tp8: m = 13824/8 = 1728 rows of the stationary operand
+    (13.5 tiles of 128 PE columns) and K = 4096 tokens; the partial tile occupies the array like a
+    full one, so the call is m = 14·128 = 1792. N = 5120 splits into ⌈5120/2048⌉ = 3 launches of
+    ⌈5120/3⌉ = 1707 → 1792 columns. fc2 forward: K = 1728 → 1792, m = 4096 → 2 launches of 2048."""
+    wgrad = Op("fc2.wgrad", OpClass.MATMUL, Phase.BWD, 0.0, 0.0, 0.0, {"m": 1728, "k": 4096, "n": 5120},
+               Dtype.BF16, 1, kernel="matmul")
+    call = kernel_path.kernel_call(wgrad)
+    assert call is not None and (dict(call.shape), call.repeats) == ({"m": 1792, "k": 4096, "n": 1792}, 3)
+    fwd = Op("fc2", OpClass.MATMUL, Phase.FWD, 0.0, 0.0, 0.0, {"m": 4096, "k": 1728, "n": 5120},
+             Dtype.BF16, 1, kernel="matmul")
+    call = kernel_path.kernel_call(fwd)
+    assert call is not None and (dict(call.shape), call.repeats) == ({"m": 2048, "k": 1792, "n": 1792}, 6)

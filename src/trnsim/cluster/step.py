@@ -44,6 +44,7 @@ from trnsim.cluster.traffic import (
 from trnsim.devicetime.efficiency import selective_recompute_reruns
 from trnsim.devicetime.fusion import FusionRules, apply_fusion, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
+from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
 from trnsim.devicetime.timing import time_ops
 from trnsim.errors import ConfigError
@@ -396,9 +397,13 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, syst
 
     def compute() -> float:
         ops = build_optimizer_ops(ParamsOnRank(dense_params, expert_params), shards, expert_shards)
-        return sum(time_ops(ops, system))
+        # The framework's passes beyond the update (GPU curves' [optimizer]): over the gradient
+        # buffer of every parameter the rank holds (ZeRO-2 and 3 shard that too) and over the shard.
+        shard = math.ceil(dense_params / shards) + math.ceil(expert_params / expert_shards)
+        held = shard if zero >= 2 else dense_params + expert_params
+        return sum(time_ops((*ops, *optimizer_pass_ops(system.chip, held, shard)), system))
 
-    rest = (system.ranks_per_chip, dense_params, expert_params, shards, expert_shards)
+    rest = (system.ranks_per_chip, dense_params, expert_params, shards, expert_shards, zero >= 2)
     return _by_identity("optimizer", (system.chip,), rest, compute)
 
 

@@ -24,6 +24,14 @@ def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
         kernels = curves.loss.kernels_bwd if backward else curves.loss.kernels_fwd
         return logits * per_logit / bandwidth + kernels * curves.memory.launch_overhead_s
     memory = (op.bytes_read + op.bytes_written) / bandwidth
+    extra = 0.0
+    if (op.op_class is OpClass.EMBEDDING and op.phase is Phase.BWD and curves.embedding is not None
+            and "vocab" in op.shape):
+        # The framework's dense weight gradient over the rank's whole table (zeroed, then added
+        # into the main gradient), beside the graph's per-token rows.
+        grad = curves.embedding
+        extra = (op.shape["vocab"] * op.shape["cols"] * grad.dense_grad_bytes_per_weight / bandwidth
+                 + grad.kernels * curves.memory.launch_overhead_s)
     flops = op.flops
     if op.op_class in (OpClass.MATMUL, OpClass.ROUTER):
         curve = curves.matmul_fp8 if op.dtype is Dtype.FP8 else curves.matmul_bf16
@@ -31,9 +39,13 @@ def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     elif op.op_class is OpClass.ATTENTION:
         flops = executed_attention_flops(op)
         curve = curves.attention_bwd if op.phase is Phase.BWD else curves.attention_fwd
+        if op.shape.get("flash", 0):
+            # in the FLOP count the curve's efficiencies were measured with (FlashAttention's
+            # backward recomputes the scores: 5 GEMMs where the graph counts 4)
+            flops *= curve.flash_flops_per_graph_flop
         compute = flops / (rank.peak_flops(op.dtype) * _fitted(curves, curve(flops))) if flops else 0.0
     else:
         # Norms, elementwise ops, the loss and the optimizer run on the vector units, at a
         # fraction of the matrix peak given in the chip's efficiency file.
         compute = flops / (rank.peak_flops(Dtype.BF16) * curves.memory.vector_peak_fraction)
-    return max(compute, memory) + curves.memory.launch_overhead_s
+    return max(compute, memory) + curves.memory.launch_overhead_s + extra

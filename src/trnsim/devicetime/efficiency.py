@@ -23,8 +23,9 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec
 from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "LossPasses", "MemoryEfficiency", "RecomputeRules",
-           "clear_loaded_efficiency", "load_efficiency", "selective_recompute_reruns"]
+__all__ = ["EFFICIENCY", "Curve", "EfficiencyCurves", "EmbeddingGrad", "LossPasses", "MemoryEfficiency",
+           "OptimizerPasses", "RecomputeRules", "clear_loaded_efficiency", "has_efficiency_file",
+           "load_efficiency", "selective_recompute_reruns"]
 
 #: The efficiency files: a user file replaces the shipped one of the same name whole.
 EFFICIENCY = DataKind("efficiency", Path(__file__).parent / "data" / "efficiency",
@@ -39,10 +40,16 @@ class Curve(BaseModel):
 
     log10_flops: tuple[float, ...]
     efficiency: tuple[float, ...]
+    #: FLOPs the curve's source counts per FLOP of the step graph's convention for a FlashAttention
+    #: kernel (the backward: its papers count 5 GEMMs where the graph counts Megatron's 4); 1.0
+    #: elsewhere. The op's time takes the source's count, at the source's efficiency.
+    flash_flops_per_graph_flop: float = 1.0
     note: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> Curve:
+        if self.flash_flops_per_graph_flop <= 0:
+            raise ValueError("flash_flops_per_graph_flop must be > 0")
         if len(self.log10_flops) != len(self.efficiency) or len(self.efficiency) < 2:
             raise ValueError("log10_flops and efficiency need the same length, at least 2")
         if any(b <= a for a, b in zip(self.log10_flops, self.log10_flops[1:], strict=False)):
@@ -108,6 +115,46 @@ class RecomputeRules(BaseModel):
     note: str = ""
 
 
+class OptimizerPasses(BaseModel):
+    """Memory passes the framework's optimizer step makes besides the Adam update itself.
+
+    The update (read FP32 weight, gradient and moments, write them back and the working copy) is
+    the workload's ``build_optimizer_ops``; these are the framework's other passes, in bytes per
+    parameter: over every parameter the rank holds (e.g. zeroing the gradient buffer, which the
+    distributed optimizer does not shard) and over the rank's optimizer shard (e.g. the gradient
+    norm for clipping).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every_param_bytes: float
+    shard_param_bytes: float
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimizerPasses:
+        if self.every_param_bytes < 0 or self.shard_param_bytes < 0:
+            raise ValueError("optimizer pass bytes must be >= 0")
+        return self
+
+
+class EmbeddingGrad(BaseModel):
+    """The embedding's weight gradient as the framework makes it: dense over the rank's table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Bytes moved per weight of the rank's table, every micro-batch (zeroing, accumulation).
+    dense_grad_bytes_per_weight: float
+    kernels: int
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> EmbeddingGrad:
+        if self.dense_grad_bytes_per_weight < 0 or self.kernels < 0:
+            raise ValueError("dense_grad_bytes_per_weight and kernels must be >= 0")
+        return self
+
+
 class EfficiencyCurves(BaseModel):
     """The analytic timing parameters of one chip."""
 
@@ -130,6 +177,10 @@ class EfficiencyCurves(BaseModel):
     loss: LossPasses | None = None
     #: The framework's recomputation beyond the graph's (None: exactly what the graph recomputes).
     recompute: RecomputeRules | None = None
+    #: The framework's optimizer-step passes beyond the update (None: the update alone).
+    optimizer: OptimizerPasses | None = None
+    #: The embedding's dense weight gradient (None: the graph's per-token accumulation only).
+    embedding: EmbeddingGrad | None = None
 
 
 #: Curves by (chip name, family, catalog_dir, $TRNSIM_CATALOG, in-memory overrides): found and
@@ -164,6 +215,11 @@ def _find_efficiency(chip: ChipSpec, catalog_dir: str | None) -> EfficiencyCurve
         f"no efficiency curves for chip '{chip.name}' ({chip.family.value}); add "
         f"efficiency/{chip.name}.toml to ${CATALOG_ENV}"
     )
+
+
+def has_efficiency_file(chip: ChipSpec) -> bool:
+    """Whether ``chip`` is timed by efficiency curves (GPUs and TPUs; Trainium by its kernels)."""
+    return chip.family in _FAMILY_DEFAULT
 
 
 def selective_recompute_reruns(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, ...]:

@@ -131,9 +131,11 @@ def kernel_call(op: Op) -> KernelCall | None:
     if name == "decode_attention":
         repeats = -(-int(op.shape["batch_heads"]) // DECODE_ATTENTION_MAX_BATCH)
     if name == "matmul":
-        # The kernel takes whole 128-row tiles of the contraction; a real kernel pads K the same way.
+        # The kernel takes whole 128-row tiles of the contraction (K: the PE array's rows) and of
+        # the stationary operand's columns (M: its 128 columns); a partial tile still occupies the
+        # whole array for as long as a full one, so a real kernel pays the padding too.
         shape["k"] = -(-shape["k"] // 128) * 128
-        m_blocks, shape["m"] = _split(shape["m"], MATMUL_MAX_BLOCK)
+        m_blocks, shape["m"] = _split(-(-shape["m"] // 128) * 128, MATMUL_MAX_BLOCK)
         n_blocks, shape["n"] = _split(shape["n"], MATMUL_MAX_BLOCK)
         repeats = m_blocks * n_blocks
     elif name == "decode_matmul":

@@ -42,9 +42,13 @@ class GridSpec:
 
 GRIDS: tuple[GridSpec, ...] = (
     # Within one launch of the matmul kernel (m, n <= MATMUL_MAX_BLOCK); bigger GEMMs are
-    # launched as blocks of this size.
+    # launched as blocks of this size. Half-octave points (768, 1536, 3072) and narrow N (128,
+    # 256: a 70B out_proj at tp32) sample tile counts that are not powers of two: the kernel's
+    # plan, and so its time, changes between them (e.g. m = 896 runs faster than m = 1024, whose
+    # result block no longer fits SBUF beside N = 2048), which a power-law interpolation cannot see.
     GridSpec("matmul", ("bfloat16", "float8_e4m3"), ("m", "k", "n"),
-             ((128, 512, 1024, 2048), (128, 512, 2048, 4096), (512, 1024, 2048)),
+             ((128, 256, 512, 768, 1024, 1536, 2048), (128, 256, 512, 1024, 1536, 2048, 3072, 4096, 8192),
+              (128, 256, 512, 768, 1024, 1536, 2048)),
              ((512, 2048), (128, 2048), (512, 2048))),
     GridSpec("flash_attention_fwd", ("bfloat16",), ("seq_q", "head_dim"),
              ((512, 1024, 2048, 4096), (64, 128)), ((512, 2048), (64, 128)),

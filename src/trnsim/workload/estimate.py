@@ -13,10 +13,12 @@ recomputation reruns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from trnsim.devicetime.ops import OpClass, Phase
+from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import load_param_passes
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.timing import DeviceStepTime, Method, time_step
@@ -176,8 +178,12 @@ def estimate_device_step(
     name, chip, ranks_per_chip = _resolve(system_or_chip, lnc)
     graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
     expert_dp = max(1, dp * shard.cp // shard.ep)
-    optimizer_ops = build_optimizer_ops(graph.params, dp if zero_stage >= 1 else 1,
-                                        expert_dp if zero_stage >= 1 else 1)
+    shards, expert_shards = (dp, expert_dp) if zero_stage >= 1 else (1, 1)
+    optimizer_ops = build_optimizer_ops(graph.params, shards, expert_shards)
+    # The framework's optimizer passes beyond the update (GPU curves' [optimizer]), as the cluster's step.
+    updated = math.ceil(graph.params.dense / shards) + math.ceil(graph.params.expert / expert_shards)
+    held = updated if zero_stage >= 2 else graph.params.dense + graph.params.expert
+    optimizer_ops = (*optimizer_ops, *optimizer_pass_ops(chip, held, updated))
     times = time_step(graph, chip, method, ranks_per_chip, optimizer_ops=optimizer_ops)
     memory = estimate_memory(model, shard, dp, zero_stage, micro_batch, seq_len, precision, recompute,
                              inflight_microbatches, flash_attention, param_passes=load_param_passes(chip))

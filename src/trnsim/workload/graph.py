@@ -19,7 +19,7 @@ the cluster layer adds them from the model's dimensions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from itertools import chain
@@ -228,6 +228,11 @@ class _Dims(NamedTuple):
     saved_gemm_input_bytes: int
 
 
+#: The materialised attention's dropout over the probabilities: part of the attention core that
+#: selective recomputation reruns (Korthikanti et al. 2022, section 5).
+ATTENTION_PROBS_DROPOUT = "attention_probs_dropout"
+
+
 def _attention_ops(model: ModelConfig, d: _Dims, count: int,
                    flash: bool) -> tuple[list[Op], list[SavedTensor]]:
     h, T, Tsp = model.hidden_size, d.tokens, d.tokens_sp
@@ -296,6 +301,11 @@ def _attention_ops(model: ModelConfig, d: _Dims, count: int,
             saved += [SavedTensor("attention.dropout_mask", score_elems, count, dropped_by_selective=True),
                       SavedTensor("attention.dropout_out", score_elems * a, count, dropped_by_selective=True)]
         saved.append(SavedTensor("out_proj.input", T * d.heads * v * d.saved_gemm_input_bytes, count))
+        if model.dropout:
+            # The dropout on the probabilities is its own kernel (Megatron-LM's CoreAttention:
+            # baddbmm, fused scale-mask-softmax, attention_dropout, bmm), a pass over the scores
+            # each way; the saved mask and output above are what it writes.
+            ops.append(_rowwise(ATTENTION_PROBS_DROPOUT, OpClass.ELEMENTWISE, bh * sq, skv, 2.0, 1, count))
     ops.append(_matmul("out_proj", T, d.heads * v, h, d.gemm, count))
     if model.dropout:
         ops.append(_rowwise("attn_dropout", OpClass.ELEMENTWISE, Tsp, h, 2.0, 1, count))
@@ -522,7 +532,10 @@ _NO_END = _End((), (), ())
 @lru_cache(maxsize=4096)
 def _embedding_end(model: ModelConfig, d: _Dims) -> _End:
     h = model.hidden_size
-    forward = [_rowwise("embedding", OpClass.EMBEDDING, d.tokens, h, 0.0, 1, 1)]
+    vocab_local = math.ceil(model.vocab_size / d.tp)
+    # ``vocab``: the rank's rows of the table, which a framework's dense weight gradient covers
+    embedding = _rowwise("embedding", OpClass.EMBEDDING, d.tokens, h, 0.0, 1, 1)
+    forward = [replace(embedding, shape={**embedding.shape, "vocab": vocab_local})]
     saved = []
     if model.position is PositionKind.LEARNED:
         forward.append(_rowwise("position_add", OpClass.ELEMENTWISE, d.tokens_sp, h, 1.0, 2, 1))
@@ -610,7 +623,8 @@ def _layer_template(model: ModelConfig, ep: int, d: _Dims, moe: bool, flash: boo
     elif recompute is Recompute.SELECTIVE:
         kept = [s for s in layer_saved if not s.dropped_by_selective]
         recompute_ops = [] if flash else [
-            _as_recompute(op) for op in layer_ops if op.op_class is OpClass.ATTENTION]
+            _as_recompute(op) for op in layer_ops
+            if op.op_class is OpClass.ATTENTION or op.name == ATTENTION_PROBS_DROPOUT]
     else:
         kept = layer_saved
         recompute_ops = []
