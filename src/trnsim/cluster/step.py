@@ -236,7 +236,8 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         rules = _chip_rules(system.chip)[0]
         # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
         effects = apply_fusion(ops, alone, rules) if rules is not None else None
-        step_s = alone if effects is None else [effect.seconds for effect in effects]
+        # OpEffect.seconds, inline (a property call per op)
+        step_s = alone if effects is None else [e.alone_s - e.fused_s - e.hidden_s for e in effects]
         # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
         fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
         dgrad = wgrad = 0.0
