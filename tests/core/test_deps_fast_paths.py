@@ -68,3 +68,25 @@ def test_fast_paths_match_the_reference_scan() -> None:
             other = reference._tables[alloc]
             assert table.boxes == other.boxes, seed
             assert table.records == other.records, seed
+
+
+def test_remembered_queries_follow_the_boxes_of_the_table() -> None:
+    """A remembered query answers with the current records; a new or dropped box forgets it."""
+    tracker = RegionTracker()
+    sbuf = MemorySpace.SBUF
+    tiles = [_operand(7, (0, 128, b, b + 256), sbuf) for b in (0, 256, 512)]
+    for index, tile in enumerate(tiles):
+        tracker.finish([], 1.0, (tile,), 10.0 + index, 1, index)
+    piece = _operand(7, (0, 128, 256, 320), sbuf)  # a slice of the second tile
+    ready, producer, reads = tracker.wait((piece,), (), 2, False, False)
+    assert (ready, producer, len(reads)) == (11.0, 1, 1)
+    table = tracker._tables[7]
+    assert table.memo  # remembered
+    tracker.finish([], 1.0, (tiles[1],), 40.0, 1, 3)  # the same box rewritten: still remembered
+    assert table.memo
+    assert tracker.wait((piece,), (), 2, False, False)[:2] == (40.0, 3)
+    across = _operand(7, (0, 128, 300, 600), sbuf)  # overlaps the second and third tiles
+    tracker.finish([], 1.0, (across,), 50.0, 1, 4)
+    assert not table.disjoint
+    ready, producer, reads = tracker.wait((piece,), (), 2, False, False)
+    assert (ready, producer, len(reads)) == (50.0, 4, 2)  # the new box is seen

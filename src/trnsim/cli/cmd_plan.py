@@ -377,6 +377,7 @@ def compare_command(
             scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
             workers=workers if workers is not None else default_workers(COMPARE_MAX_WORKERS),
+            top_k=1,  # the pages show each search's best plan only: a tighter bound prunes more
         )
         # The caches the searches filled live until the process ends: moved out of the collector's
         # sight, the first collection after the pause does not walk them all (0.1-0.2 s).

@@ -21,13 +21,14 @@ grow with the number of ranks; device times and memory are cached per stage shap
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
-from typing import Any, NoReturn, TypeVar, cast
+from functools import cached_property, partial
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
-from trnsim.cluster.goodput import GoodputResult, estimate_goodput
+from trnsim.cluster.goodput import GoodputResult, estimate_goodput, goodput_upper_bound
 from trnsim.cluster.pipeline import Schedule, chunk_layers, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
@@ -41,13 +42,13 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
-from trnsim.devicetime.fusion import apply_fusion, load_fusion
-from trnsim.devicetime.ops import OpClass, Phase
+from trnsim.devicetime.fusion import FusionRules, apply_fusion, load_fusion
+from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
 from trnsim.devicetime.timing import time_ops
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog import SystemSpec
+from trnsim.hardware.catalog import ChipSpec, SystemSpec
 from trnsim.hardware.datafile import check_catalog_environment, on_data_change
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
@@ -67,6 +68,8 @@ __all__ = [
     "clear_cache",
     "estimate_run_goodput",
     "estimate_step",
+    "step_goodput_upper_bound",
+    "step_time_lower_bound",
 ]
 
 #: Keys of :attr:`StepResult.breakdown`; they sum to the step time.
@@ -138,9 +141,9 @@ class StepResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _StageTime:
-    """Device time of one micro-batch on one stage (seconds) and its hardware FLOPs."""
+class _StageTime(NamedTuple):
+    """Device time of one micro-batch on one stage (seconds) and its hardware FLOPs (a tuple:
+    made by the thousand in a search, and a frozen dataclass sets its fields one call each)."""
 
     fwd_s: float
     bwd_s: float  # backward plus recompute
@@ -163,9 +166,11 @@ class _StageTime:
 COMPUTE_DETAIL_KEYS = ("alone", "fused", "hidden", "step")
 
 
-#: Results keyed by the identity of the (immutable, catalog-cached) model and system objects plus
-#: hashable shapes: hashing a whole model or system on every evaluation would cost more than the
-#: evaluation. An entry keeps its objects so that a recycled id can never return a stale result.
+#: Results keyed by the identity of the (immutable, catalog-cached) model and system objects, of the
+#: stage shards and group placements the step makes once, plus hashable shapes: hashing a whole
+#: model or system (or a dataclass, in Python) on every evaluation would cost more than the
+#: evaluation. An equal object that is another one misses and recomputes the same result. An entry
+#: keeps its objects so that a recycled id can never return a stale result.
 _CACHE: dict[tuple[Any, ...], tuple[tuple[object, ...], Any]] = {}
 _CACHE_LIMIT = 200_000
 
@@ -182,7 +187,8 @@ def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
     key = (kind, *map(id, objects), *rest)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] == objects:  # == on tuples tries identity first: cheap on a hit
-        return cast(T, hit[1])
+        value: T = hit[1]  # the entry's Any, typed without a call to typing.cast
+        return value
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     value = compute()
@@ -194,109 +200,173 @@ _COLPAR_DGRAD = frozenset(f"{name}.dgrad" for name in COLUMN_PARALLEL_GEMMS)
 _COLPAR_WGRAD = frozenset(f"{name}.wgrad" for name in COLUMN_PARALLEL_GEMMS)
 
 
-@dataclass(frozen=True, slots=True)
-class _GraphTime:
-    """The part of a stage's time that its step graph alone sets (not DP, ZeRO or the batch)."""
+#: Op classes by slot: a graph's per-class rows are a list indexed by slot, not a dict.
+_CLASSES = tuple(OpClass)
+_SLOT = {cls._value_: slot for slot, cls in enumerate(_CLASSES)}
+_ATTENTION_SLOT = _SLOT[OpClass.ATTENTION.value]
+_KIND = {OpClass.MATMUL.value: 1, OpClass.ATTENTION.value: 2}
+#: An op's tag: (forward?, class slot, 1 GEMM / 2 attention / 0 other, 1 column-parallel input
+#: gradient / 2 its weight gradient / 0 other).
+_Tag = tuple[bool, int, int, int]
 
-    sums: dict[tuple[bool, OpClass | None], float]  # (forward?, op class or None = all) -> seconds
-    by_class: dict[str, dict[str, float]]
-    dense_params: int
-    expert_params: int
-    layers: int
-    moe_layers: int
-    colpar_dgrad_s: float
-    colpar_wgrad_s: float
+
+def _tags(part: tuple[Op, ...]) -> tuple[_Tag, ...]:
+    """What the step's sums read of each op of a graph part (once per part: parts are shared)."""
+    return tuple([(op.phase is Phase.FWD, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
+                   1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0) for op in part])
 
 
 def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
-                recompute: Recompute, flash: bool, system: SystemSpec) -> _GraphTime:
+                recompute: Recompute, flash: bool, system: SystemSpec) -> _StageTime:
     """Fused device time of one micro-batch's step graph, per phase and op class (cached: plans that
     differ in DP, ZeRO or global batch share it)."""
-    def compute() -> _GraphTime:
+    def compute() -> _StageTime:
         graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash)
         ops = graph.ops
-        alone = time_ops(ops, system)  # all op.count instances
-        effects = apply_fusion(ops, alone, load_fusion(system.chip))
-        # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
-        fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
-        dgrad = wgrad = 0.0
-        rows: dict[str, list[float]] = {}  # by class value: alone, fused, hidden, step (COMPUTE_DETAIL_KEYS)
-        matmul, attention = OpClass.MATMUL, OpClass.ATTENTION
-        for op, effect in zip(ops, effects, strict=True):
-            seconds = effect.seconds
-            cls = op.op_class
-            if op.phase is Phase.FWD:
-                fwd += seconds
-                if cls is matmul:
-                    matmul_fwd += seconds
-                elif cls is attention:
-                    attention_fwd += seconds
-            else:
-                bwd += seconds
-                if cls is matmul:
-                    matmul_bwd += seconds
-                elif cls is attention:
-                    attention_bwd += seconds
-            row = rows.get(cls._value_)  # the str, not the enum: an enum hashes in Python
-            if row is None:
-                row = rows[cls._value_] = [0.0, 0.0, 0.0, 0.0]
-            row[0] += effect.alone_s
-            row[1] += effect.fused_s
-            row[2] += effect.hidden_s
-            row[3] += seconds
-            name = op.name
-            if name in _COLPAR_DGRAD:
-                dgrad += seconds
-            elif name in _COLPAR_WGRAD:
-                wgrad += seconds
         # A framework that checkpoints the attention core under selective recomputation runs the
         # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core);
         # backward time, but not a window for the CP ring (the rerun carries its own ring).
-        if recompute is Recompute.SELECTIVE and flash:
-            reruns = selective_recompute_reruns(ops, system.chip)
-            for seconds in time_ops(reruns, system):
+        reruns = recompute is Recompute.SELECTIVE and flash
+        alone: list[float] = []  # all op.count instances
+        rerun_s: list[float] = []
+        tags: list[_Tag] = []
+        for part in graph.parts or (ops,):
+            part_alone, part_reruns, part_tags = _part_times(part, system, reruns)
+            alone += part_alone
+            rerun_s += part_reruns
+            tags += part_tags
+        rules = _chip_rules(system.chip)[0]
+        # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
+        effects = apply_fusion(ops, alone, rules) if rules is not None else None
+        # OpEffect.seconds, inline (a property call per op)
+        step_s = alone if effects is None else [e.alone_s - e.fused_s - e.hidden_s for e in effects]
+        # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
+        fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
+        dgrad = wgrad = 0.0
+        # by class slot: alone, fused, hidden, step (COMPUTE_DETAIL_KEYS); slots in order of appearance
+        rows: list[list[float] | None] = [None] * len(_CLASSES)
+        order: list[int] = []
+        for seconds, (forward, slot, kind, colpar) in zip(step_s, tags, strict=True):
+            if forward:
+                fwd += seconds
+                if kind == 1:
+                    matmul_fwd += seconds
+                elif kind == 2:
+                    attention_fwd += seconds
+            else:
                 bwd += seconds
-                row = rows.setdefault(attention.value, [0.0, 0.0, 0.0, 0.0])
+                if kind == 1:
+                    matmul_bwd += seconds
+                elif kind == 2:
+                    attention_bwd += seconds
+            row = rows[slot]
+            if row is None:
+                row = rows[slot] = [0.0, 0.0, 0.0, 0.0]
+                order.append(slot)
+            if effects is None:  # alone = step; fused and hidden stay 0.0
                 row[0] += seconds
-                row[3] += seconds
-        # only the keys a stage reads (a class missing from the graph reads as 0.0, as before)
-        sums = {(True, None): fwd, (False, None): bwd, (True, matmul): matmul_fwd,
-                (False, matmul): matmul_bwd, (True, attention): attention_fwd,
-                (False, attention): attention_bwd}
-        return _GraphTime(
-            sums=sums,
-            by_class={cls: dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True)) for cls, row in rows.items()},
-            dense_params=graph.params.dense,
-            expert_params=graph.params.expert,
-            layers=graph.dense_layers + graph.moe_layers,
-            moe_layers=graph.moe_layers,
-            colpar_dgrad_s=dgrad,
-            colpar_wgrad_s=wgrad,
+            row[3] += seconds
+            if colpar == 1:
+                dgrad += seconds
+            elif colpar == 2:
+                wgrad += seconds
+        if effects is not None:  # each row's alone, fused and hidden, in op order as the step's
+            for effect, (_, slot, _, _) in zip(effects, tags, strict=True):
+                row = rows[slot]
+                assert row is not None
+                row[0] += effect.alone_s
+                row[1] += effect.fused_s
+                row[2] += effect.hidden_s
+        for seconds in rerun_s:
+            bwd += seconds
+            row = rows[_ATTENTION_SLOT]
+            if row is None:
+                row = rows[_ATTENTION_SLOT] = [0.0, 0.0, 0.0, 0.0]
+                order.append(_ATTENTION_SLOT)
+            row[0] += seconds
+            row[3] += seconds
+        by_class = {}
+        for slot in order:
+            row = rows[slot]
+            assert row is not None
+            by_class[_CLASSES[slot]._value_] = dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True))
+        return _StageTime(
+            fwd_s=fwd, bwd_s=bwd, matmul_fwd_s=matmul_fwd, matmul_bwd_s=matmul_bwd,
+            attention_fwd_s=attention_fwd, attention_bwd_s=attention_bwd,
+            dense_params=graph.params.dense, expert_params=graph.params.expert,
+            layers=graph.dense_layers + graph.moe_layers, moe_layers=graph.moe_layers,
+            colpar_dgrad_s=dgrad, colpar_wgrad_s=wgrad, by_class=by_class,
         )
 
     # The time depends on the system only through its chip and the ranks sharing one (systems built
     # on the same chip share it).
-    return _by_identity("graph", (model, system.chip), (system.ranks_per_chip, shard, micro_batch, seq_len,
-                                                        precision, recompute, flash), compute)
+    return _by_identity("graph", (model, system.chip, shard), (system.ranks_per_chip, micro_batch, seq_len,
+                                                               precision, recompute, flash), compute)
+
+
+def _part_times(part: tuple[Op, ...], system: SystemSpec,
+                reruns: bool) -> tuple[list[float], list[float], tuple[_Tag, ...]]:
+    """:func:`time_ops` of a step graph's part, and of the flash forwards selective recomputation
+    runs again in it (``reruns``), on ``system``'s chip; and the part's :func:`_tags`.
+
+    The graphs of every stage with the same per-rank shapes share their parts (the layers, the
+    embedding, the output layer): a part is timed once, and what ``time_ops`` would return for it
+    from then on is kept for the next graph (``time_ops``'s ``later``: it may differ in the last bit
+    from this first call, as a memo hit is the per-instance time times the count).
+    """
+    chip = system.chip
+    key = ("part", id(part), id(chip), system.ranks_per_chip, reruns)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0][0] is part and hit[0][1] is chip:
+        times: tuple[list[float], list[float], tuple[_Tag, ...]] = hit[1]
+        return times
+    rerun_ops = selective_recompute_reruns(part, chip) if reruns else ()
+    later: tuple[list[float], list[float]] = ([], [])
+    tags = _tags(part)
+    first = (time_ops(part, system, later=later[0]),
+             time_ops(rerun_ops, system, later=later[1]) if rerun_ops else [], tags)
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[key] = ((part, chip), (*later, tags))
+    return first
+
+
+def _chip_rules(chip: ChipSpec) -> tuple[FusionRules | None, ParamPasses | None]:
+    """The chip family's fusion rules and precision mode: found once per chip, not per stage graph
+    (the step caches are emptied whenever the data in force changes)."""
+    return _by_identity("chip", (chip,), (), lambda: (load_fusion(chip), load_param_passes(chip)))
 
 
 def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], ...]:
     """(forward?, seconds) of each pass the precision mode makes over ``params`` weights (cached)."""
+    rules = _chip_rules(system.chip)[1]
+    if rules is None:  # no precision mode: no passes (param_pass_ops makes none)
+        return ()
+
     def compute() -> tuple[tuple[bool, float], ...]:
-        passes = param_pass_ops(params, load_param_passes(system.chip))
+        passes = param_pass_ops(params, rules)
         return tuple((op.phase is Phase.FWD, seconds)
                      for op, seconds in zip(passes, time_ops(passes, system), strict=True))
 
     return _by_identity("passes", (system.chip,), (system.ranks_per_chip, params), compute)
 
 
+def _sharded_passes(plan: ParallelPlan, system: SystemSpec) -> bool:
+    """Whether a stage's time depends on DP through ZeRO-3's weight passes over this rank's shard:
+    only where the chip's precision mode makes passes (Trainium). Elsewhere a ZeRO-3 stage times
+    as any other, so scaling points and ZeRO stages share it (a comparison's searches)."""
+    return plan.effective_zero_stage == 3 and load_param_passes(system.chip) is not None
+
+
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
                 plan: ParallelPlan, system: SystemSpec) -> _StageTime:
+    graph = _graph_time(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention,
+                        system)
+    if _chip_rules(system.chip)[1] is None:  # no precision-mode passes: the stage's time is its graph's
+        return graph
+
     def compute() -> _StageTime:
-        graph = _graph_time(model, shard, micro_batch, seq_len, precision, plan.recompute,
-                            plan.flash_attention, system)
-        sums = graph.sums
-        fwd, bwd = sums[(True, None)], sums[(False, None)]
+        fwd, bwd = graph.fwd_s, graph.bwd_s
         by_class = graph.by_class  # read-only: shared with every stage of this graph
         # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
         # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
@@ -317,29 +387,15 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                     bwd += seconds
                 row["alone"] += seconds
                 row["step"] += seconds
-        return _StageTime(
-            fwd_s=fwd,
-            bwd_s=bwd,
-            matmul_fwd_s=sums[(True, OpClass.MATMUL)],
-            matmul_bwd_s=sums[(False, OpClass.MATMUL)],
-            attention_fwd_s=sums[(True, OpClass.ATTENTION)],
-            attention_bwd_s=sums[(False, OpClass.ATTENTION)],
-            dense_params=graph.dense_params,
-            expert_params=graph.expert_params,
-            layers=graph.layers,
-            moe_layers=graph.moe_layers,
-            colpar_dgrad_s=graph.colpar_dgrad_s,
-            colpar_wgrad_s=graph.colpar_wgrad_s,
-            by_class=by_class,
-        )
+        return graph._replace(fwd_s=fwd, bwd_s=bwd, by_class=by_class)
 
     zero3 = plan.effective_zero_stage == 3
-    rest = (system.ranks_per_chip, shard, micro_batch, seq_len, precision, plan.recompute,
+    rest = (system.ranks_per_chip, micro_batch, seq_len, precision, plan.recompute,
             plan.flash_attention, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
             plan.ep if zero3 else 1)
     # As its graph time and weight passes, it reads the system only through its chip and the ranks
     # sharing one (trn2 and trn2-ultraserver share it).
-    return _by_identity("stage", (model, system.chip), rest, compute)
+    return _by_identity("stage", (model, system.chip, shard), rest, compute)
 
 
 def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
@@ -364,9 +420,9 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, syst
 def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
             inflight: float, passes: ParamPasses | None,
             head_inflight: float | None = None) -> MemoryBreakdown:
-    rest = (shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
+    rest = (plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
             inflight, plan.flash_attention, head_inflight, plan.reshard_after_forward)
-    return _by_identity("memory", (model, passes), rest, lambda: estimate_memory(
+    return _by_identity("memory", (model, passes, shard), rest, lambda: estimate_memory(
         model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
         plan.recompute, inflight, plan.flash_attention, param_passes=passes, head_inflight=head_inflight,
         reshard_after_forward=plan.reshard_after_forward))
@@ -561,7 +617,7 @@ def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precisio
             plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group,
             plan.reshard_after_forward)
     # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
-    passes = load_param_passes(system.chip)
+    passes = _chip_rules(system.chip)[1]
     return _by_identity("stage_memory", (model, passes), rest,
                         lambda: _stage_memory_of(model, plan, seq_len, precision, passes))
 
@@ -627,7 +683,9 @@ class _Groups:
                 "dp": self.dp.describe(), "pp": self.pp.describe()}
 
 
-_PLACE_CACHE: dict[tuple[int, int, int, int, int, int, int], tuple[TopologySpec, _Groups]] = {}
+#: A plan's groups by (topology, ranks per chip, degrees), and (key starting "group") each group's
+#: placement by (topology, ranks per chip, stride, size): plans share most of their groups.
+_PLACE_CACHE: dict[tuple[Any, ...], tuple[TopologySpec, Any]] = {}
 
 
 def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _Groups:
@@ -635,17 +693,41 @@ def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _G
     key = (id(topology), r, plan.tp, plan.cp, plan.dp, plan.ep, plan.pp)
     hit = _PLACE_CACHE.get(key)
     if hit is not None and hit[0] is topology:
-        return hit[1]
+        groups: _Groups = hit[1]
+        return groups
     groups = _Groups(
-        tp=place_group(topology, r, plan.tp_stride, plan.tp),
-        cp=place_group(topology, r, plan.cp_stride, plan.cp),
-        ep=place_group(topology, r, plan.dp_stride, plan.ep),
-        dp=place_group(topology, r, plan.cp_stride, plan.cp * plan.dp),
-        expert_dp=place_group(topology, r, plan.dp_stride * plan.ep, plan.dp // plan.ep),
-        pp=place_group(topology, r, plan.pp_stride, 2 if plan.pp > 1 else 1),
+        tp=_group(topology, r, plan.tp_stride, plan.tp),
+        cp=_group(topology, r, plan.cp_stride, plan.cp),
+        ep=_group(topology, r, plan.dp_stride, plan.ep),
+        dp=_group(topology, r, plan.cp_stride, plan.cp * plan.dp),
+        expert_dp=_group(topology, r, plan.dp_stride * plan.ep, plan.dp // plan.ep),
+        pp=_group(topology, r, plan.pp_stride, 2 if plan.pp > 1 else 1),
     )
+    if len(_PLACE_CACHE) >= _PLACE_LIMIT:
+        _PLACE_CACHE.clear()
+        _INTERNED.clear()
     _PLACE_CACHE[key] = (topology, groups)
     return groups
+
+
+#: One object per distinct placement made by :func:`_place` (they are immutable values): a cache
+#: keyed by a placement's identity then finds every equal one, without hashing or comparing it.
+_INTERNED: dict[GroupPlacement, GroupPlacement] = {}
+_PLACE_LIMIT = 65536
+
+
+def _group(topology: TopologySpec, ranks_per_chip: int, stride: int, size: int) -> GroupPlacement:
+    """:func:`place_group`, cached; equal placements are made one object, so that the caches above
+    key them by identity."""
+    key = ("group", id(topology), ranks_per_chip, stride, size)
+    hit = _PLACE_CACHE.get(key)
+    if hit is not None and hit[0] is topology:
+        group: GroupPlacement = hit[1]
+        return group
+    group = place_group(topology, ranks_per_chip, stride, size)
+    group = _INTERNED.setdefault(group, group)
+    _PLACE_CACHE[key] = (topology, group)
+    return group
 
 
 def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len: int,
@@ -665,8 +747,7 @@ def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len
             for name, (kind, size, group) in chosen.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class _Stages:
+class _Stages(NamedTuple):
     """The slowest stage's per-micro-batch forward and backward (compute plus the collectives inside
     its layers), its device time, the parts of that time, its shard, and every role's total."""
 
@@ -707,9 +788,11 @@ def _stage_comm(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, grou
         return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s
 
     # dev's GEMM, attention and layer figures come from the stage graph alone: keyed as _graph_time
-    rest = (system.ranks_per_chip, shard, mb, seq_len, precision, plan.recompute, plan.flash_attention,
-            plan.cp_exchange, plan.overlap_tp_comm, groups.tp, groups.cp, groups.ep)
-    return _by_identity("stage_comm", (model, system.chip), rest, compute)
+    rest = (system.ranks_per_chip, mb, seq_len, precision, plan.recompute, plan.flash_attention,
+            plan.cp_exchange, plan.overlap_tp_comm)
+    # placements by identity: _place makes equal ones one object
+    return _by_identity("stage_comm", (model, system.chip, shard, groups.tp, groups.cp, groups.ep), rest,
+                        compute)
 
 
 def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, seq_len: int,
@@ -735,11 +818,12 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: 
         assert best is not None
         return _Stages(*best, stage_total)
 
-    zero3 = plan.effective_zero_stage == 3
+    zero3 = _sharded_passes(plan, system)
     rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan),
             mb, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
-            plan.dp if zero3 else 1, plan.cp_exchange, plan.overlap_tp_comm, groups.tp, groups.cp, groups.ep)
-    return _by_identity("stages", (model, system), rest, compute)
+            plan.dp if zero3 else 1, plan.cp_exchange, plan.overlap_tp_comm)
+    # placements by identity: _place makes equal ones one object
+    return _by_identity("stages", (model, system, groups.tp, groups.cp, groups.ep), rest, compute)
 
 
 def estimate_step(
@@ -761,7 +845,8 @@ def estimate_step(
     if stages is None:
         _check_structure(model, system, ranks, plan, seq_len)
         stages = _stage_memory(model, plan, seq_len, precision, system)
-    topo = topology if topology is not None else topology_for_system(system)
+    topo = topology if topology is not None else _by_identity("topology", (system,), (),
+                                                               lambda: topology_for_system(system))
     chip = system.chip
     groups = _place(topo, system, plan)
     m, p, v = plan.microbatches, plan.pp, plan.interleave
@@ -783,8 +868,8 @@ def estimate_step(
     zero = plan.effective_zero_stage
     bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else plan.bucket_params
     grad_bytes = plan.grad_reduce_dtype.nbytes
-    dp = _by_identity("dp", (), (slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp, zero,
-                                 bucket, grad_bytes),
+    dp = _by_identity("dp", (groups.dp, groups.expert_dp), (slow.dense_params, slow.expert_params, zero,
+                                                            bucket, grad_bytes),
                       lambda: dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp,
                                       zero, bucket, grad_bytes))
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
@@ -815,10 +900,12 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
                                                            plan.flash_attention)
-    memory = max(stages.values(), key=lambda mem: mem.total_bytes)
+    totals = {name: mem.total_bytes for name, mem in stages.items()}
+    peak = max(totals, key=totals.__getitem__)  # the first stage with the most, as max() picks
+    memory, memory_total = stages[peak], totals[peak]
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
-    return StepResult(
+    return _step_result(
         model=model.name,
         system=system.name,
         ranks=ranks,
@@ -831,21 +918,32 @@ def estimate_step(
         tokens_per_s=tokens / step,
         mfu=model_per_token * tokens / denominator,
         hfu=hardware_per_token * tokens / denominator,
-        memory_per_rank_bytes=memory.total_bytes,
+        memory_per_rank_bytes=memory_total,
         memory=memory,
         memory_capacity_bytes=capacity,
         fits=memory.fits(capacity),
         microbatches=m,
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
-        stage_memory_bytes={name: mem.total_bytes for name, mem in stages.items()},
-        compute_by_class={cls: {k: m * v for k, v in row.items()} for cls, row in slow.by_class.items()},
+        stage_memory_bytes=totals,
+        # m * each value of each row (rows are made per plan: the map runs in C)
+        compute_by_class={cls: dict(zip(row, map(partial(operator.mul, m), row.values()), strict=True))
+                          for cls, row in slow.by_class.items()},
         algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
             "algorithms", (model, groups), (plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
                                             zero == 0, grad_bytes, slow.dense_params),
             lambda: _algorithms(model, plan, groups, seq_len, slow.dense_params))),
         groups=dict(groups.described),
     )
+
+
+def _step_result(**fields: Any) -> StepResult:
+    """``StepResult(**fields)`` with every field given, made without the frozen dataclass's
+    ``__init__``, which sets its 25 fields one ``object.__setattr__`` call each (about a tenth of a
+    warm evaluation); the same object (tests/cluster/test_step.py compares it with the constructor's)."""
+    result = object.__new__(StepResult)
+    result.__dict__.update(fields)
+    return result
 
 
 #: Bytes a checkpoint stores per parameter with mixed-precision Adam: BF16 weights (2), FP32
@@ -866,6 +964,58 @@ def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: 
         checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
         restart_s=rel.restart_s,
     ).goodput
+
+
+#: Relative slack of :func:`step_time_lower_bound` below the step's own sum: the same terms, but
+#: added in another order (Python's ``sum`` of floats may also compensate), so equal up to rounding.
+_STEP_BOUND_SLACK = 1e-9
+
+
+def step_time_lower_bound(
+    model: ModelConfig,
+    system: SystemSpec,
+    ranks: int,
+    plan: ParallelPlan,
+    seq_len: int,
+    precision: Precision = Precision.BF16,
+    topology: TopologySpec | None = None,
+) -> float:
+    """A lower bound of :func:`estimate_step`'s ``step_time_s`` (memory plays no part in it).
+
+    The slowest stage's micro-batches (compute with its TP, CP and EP collectives) and the pipeline
+    bubble, as the step counts them; the step adds its stage-to-stage sends, the exposed DP
+    traffic and the optimizer, none negative. Cheap where the stage times are cached (no memory
+    tally, DP traffic, goodput or result): a search skips plans whose bound cannot beat its best.
+    It never falls with more recomputation (the DP traffic a longer backward hides is not in it),
+    which lets a search bound a recomputation ladder by its lightest rung (tests/cluster/test_step_bounds.py).
+    """
+    topo = topology if topology is not None else topology_for_system(system)
+    groups = _place(topo, system, plan)
+    stages_of = _stages(model, system, plan, groups, seq_len, precision)
+    fwd, bwd, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.parts
+    m, p = plan.microbatches, plan.pp
+    # the bubble as estimate_step finds it (its stage-to-stage send does not change the bubble)
+    counts = {"first": 1, "last": 1, "middle": max(0, p - 2)}
+    fill = sum(counts[role] * t for role, t in stages_of.stage_total.items()) - (fwd + bwd) if p > 1 else 0.0
+    bubble = pipeline_timing(plan.schedule, p, m, fwd, bwd, plan.interleave, 0.0, max(0.0, fill),
+                             plan.overlap_p2p_comm, plan.microbatch_group).bubble_s
+    inside = m * parts["compute"] + m * parts["tp_comm"] + m * parts["cp_comm"] + m * parts["ep_comm"]
+    return (inside + bubble) * (1 - _STEP_BOUND_SLACK)
+
+
+def step_goodput_upper_bound(model: ModelConfig, system: SystemSpec, ranks: int,
+                             topology: TopologySpec | None = None) -> float:
+    """An upper bound of the ``goodput`` of any plan of ``model`` on ``ranks`` ranks of ``system``."""
+    topo = topology if topology is not None else topology_for_system(system)
+    rel = topo.reliability
+    chips = math.ceil(ranks / system.ranks_per_chip)
+    nodes = math.ceil(chips / system.chips_per_node)
+    return goodput_upper_bound(
+        chips, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
+        failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
+        checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
+        restart_s=rel.restart_s,
+    )
 
 
 def estimate_run_goodput(

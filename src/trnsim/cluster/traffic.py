@@ -79,6 +79,10 @@ class PhaseComm:
         return self.fwd_s + self.bwd_s
 
 
+#: A group of one rank (or no layers) communicates nothing (one immutable value, not one per stage).
+_NO_COMM = PhaseComm(0.0, 0.0)
+
+
 def _activation_bytes(model: ModelConfig, micro_batch: int, seq_len: int, cp: int) -> float:
     return micro_batch * (seq_len / cp) * model.hidden_size * ACTIVATION_BYTES
 
@@ -93,7 +97,7 @@ def tp_comm(
 ) -> PhaseComm:
     """TP collectives of ``layers`` transformer layers, one micro-batch."""
     if not group.levels or layers == 0:
-        return PhaseComm(0.0, 0.0)
+        return _NO_COMM
     a = _activation_bytes(model, micro_batch, seq_len, cp)
     if sequence_parallel:
         gather = 2 * layers * collective_time(Collective.ALL_GATHER, a, group).time_s
@@ -120,7 +124,7 @@ def cp_comm(
     """
     cp = group.size
     if cp == 1 or layers == 0:
-        return PhaseComm(0.0, 0.0)
+        return _NO_COMM
     if model.attention is AttentionKind.MLA:
         kv_heads = model.num_heads // tp
     else:
@@ -146,7 +150,7 @@ def ep_comm(
 ) -> PhaseComm:
     """Expert-parallel dispatch and combine all-to-alls of ``moe_layers`` layers, one micro-batch."""
     if not group.levels or moe_layers == 0:
-        return PhaseComm(0.0, 0.0)
+        return _NO_COMM
     tokens = micro_batch * seq_len / cp / (tp if sequence_parallel else 1)
     routed = tokens * model.experts_per_token * model.hidden_size * ACTIVATION_BYTES
     per_pass = 2 * moe_layers * collective_time(Collective.ALL_TO_ALL, routed, group).time_s

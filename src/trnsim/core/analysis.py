@@ -25,15 +25,21 @@ DOMINANT_SHARE = 0.5
 HBM_SATURATED = 0.9
 
 
-def critical_path_breakdown(schedule: Sequence[ScheduledInstruction]) -> dict[PathCategory, float]:
-    """Time along the critical path by category, in ns (sums to the latency)."""
+def critical_path_breakdown(schedule: Sequence[ScheduledInstruction],
+                            readies: Sequence[float] | None = None) -> dict[PathCategory, float]:
+    """Time along the critical path by category, in ns (sums to the latency).
+
+    ``readies`` may pass the instructions' ``ready_ns`` in order, when the caller has them.
+    """
     totals: dict[PathCategory, float] = {c: 0.0 for c in PathCategory if c is not PathCategory.COLLECTIVE}
     if any(item.collective_ns for item in schedule):
         totals[PathCategory.COLLECTIVE] = 0.0
     if not schedule:
         return totals
-    index = max(range(len(schedule)), key=lambda i: schedule[i].ready_ns)
-    segment_end = schedule[index].ready_ns
+    if readies is None:
+        readies = [item.ready_ns for item in schedule]
+    segment_end = max(readies)
+    index = readies.index(segment_end)  # the first to finish last
     while index >= 0:
         item = schedule[index]
         _attribute(item, segment_end - item.start_ns, totals)

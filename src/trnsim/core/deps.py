@@ -12,7 +12,10 @@ and that write already waited for the record.
 
 Most kernels access their tiles whole or in a fixed tiling: while the boxes of an allocation are
 pairwise disjoint (``_Table.disjoint``), an access of exactly one of them overlaps that record
-only, and a dictionary look-up answers the query without a scan.
+only, and a dictionary look-up answers the query without a scan. Other queries (a slice of a
+tile, a kernel input read in new pieces) are remembered per table as the boxes they overlap, in
+table order, until a box is added or dropped (``_Table.memo``): rewriting a box keeps the boxes,
+so a loop that reads the same slices of a rewritten buffer answers each query with one look-up.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ _PSUM, _HBM = MemorySpace.PSUM, MemorySpace.HBM
 class _Table:
     """The records of one allocation, indexed by first byte."""
 
-    __slots__ = ("boxes", "disjoint", "max_len", "records", "starts")
+    __slots__ = ("boxes", "disjoint", "max_len", "memo", "records", "starts")
 
     def __init__(self) -> None:
         self.records: dict[Box, Record] = {}
@@ -48,16 +51,30 @@ class _Table:
         self.max_len = 0
         #: No two (non-empty) boxes intersect: a box's only overlapping record is its own.
         self.disjoint = True
+        #: Query box -> the boxes it overlaps (in table order), while the set of boxes is unchanged.
+        self.memo: dict[Box, list[Box]] = {}
 
     def insert(self, box: Box, record: Record) -> None:
         if box[1] >= box[2] or box[3] >= box[4]:
             self.disjoint = False  # the fast paths assume every box overlaps itself
         if box not in self.records:
+            if self.memo:
+                self.memo.clear()
             i = bisect_right(self.starts, box[3])
             self.starts.insert(i, box[3])
             self.boxes.insert(i, box)
             self.max_len = max(self.max_len, box[4] - box[3])
         self.records[box] = record
+
+    def overlapping_boxes(self, box: Box) -> list[Box]:
+        """The boxes that intersect ``box``, in table order."""
+        _, p0, p1, b0, b1 = box
+        if len(self.records) <= _SCAN:  # a few tiles: a linear scan beats two bisections
+            return [o for o in self.boxes if o[1] < p1 and p0 < o[2] and b0 < o[4] and o[3] < b1]
+        starts = self.starts
+        lo = bisect_left(starts, b0 - self.max_len + 1)
+        hi = bisect_left(starts, b1, lo)
+        return [o for o in self.boxes[lo:hi] if o[1] < p1 and p0 < o[2] and b0 < o[4]]
 
     def overlapping(self, box: Box) -> list[Record]:
         records = self.records
@@ -83,6 +100,8 @@ class _Table:
             b = boxes[lo]
             if p0 <= b[1] and b[2] <= p1 and b[4] <= b1:
                 del self.records[b], boxes[lo], starts[lo]
+                if self.memo:
+                    self.memo.clear()
             return
         keep = []
         for b in boxes[lo:hi]:
@@ -90,6 +109,10 @@ class _Table:
                 del self.records[b]
             else:
                 keep.append(b)
+        if len(keep) == hi - lo:
+            return
+        if self.memo:
+            self.memo.clear()
         boxes[lo:hi] = keep
         starts[lo:hi] = [b[3] for b in keep]
 
@@ -113,13 +136,18 @@ class RegionTracker:
     def _found(self, table: _Table, box: Box) -> list[Record]:
         """The records overlapping ``box`` (in table order), by the cheapest exact route."""
         records = table.records
+        if not records:
+            return []
         record = records.get(box)
         if record is not None and (len(records) == 1 or table.disjoint):
             return [record]
-        if len(records) <= _SCAN:  # a few tiles: a linear scan beats two bisections
-            _, p0, p1, b0, b1 = box
-            return [records[o] for o in table.boxes if o[1] < p1 and p0 < o[2] and b0 < o[4] and o[3] < b1]
-        return table.overlapping(box)
+        memo = table.memo
+        boxes = memo.get(box)
+        if boxes is None:
+            boxes = memo[box] = table.overlapping_boxes(box)
+        if len(boxes) == 1:
+            return [records[boxes[0]]]
+        return [records[o] for o in boxes]
 
     def wait(self, inputs: tuple[Operand, ...], outputs: tuple[Operand, ...], engine: int,
              exempt_psum: bool, unordered_hbm: bool) -> tuple[float, int, list[Record]]:
@@ -136,7 +164,8 @@ class RegionTracker:
         tables = self._tables
         found_in = self._found
         exact = self.exact_lookups
-        ready, producer = 0.0, -1
+        ready = 0.0
+        producer: float = -1  # an instruction index (records hold it as a number)
         reads: list[Record] = []
         for operand in inputs:
             region = operand.region
@@ -152,7 +181,7 @@ class RegionTracker:
                     # the common case, inline: the one record of exactly this box
                     if record[_READY] > ready and not (
                             exempt_psum and record[_WRITER] == engine and operand.space == _PSUM):
-                        ready, producer = record[_READY], int(record[_WRITER_INDEX])
+                        ready, producer = record[_READY], record[_WRITER_INDEX]
                     reads.append(record)
                     continue
             found = found_in(table, region)
@@ -164,7 +193,7 @@ class RegionTracker:
             exempt = exempt_psum and operand.space == _PSUM
             for record in found:
                 if record[_READY] > ready and not (exempt and record[_WRITER] == engine):
-                    ready, producer = record[_READY], int(record[_WRITER_INDEX])
+                    ready, producer = record[_READY], record[_WRITER_INDEX]
             reads.extend(found)
         for operand in outputs:
             region = operand.region
@@ -173,18 +202,24 @@ class RegionTracker:
             table = tables.get(region[0])
             if table is None:
                 continue
-            unordered = unordered_hbm and operand.space == _HBM
             records = table.records
             record = records.get(region) if exact else None
-            found = [record] if record is not None and (table.disjoint or len(records) == 1) else found_in(
-                table, region)
-            for record in found:
+            if record is not None and (table.disjoint or len(records) == 1):
+                # the common case, inline: rewriting exactly one box
+                if (record[_READY] > ready and record[_WRITER] != engine
+                        and not (unordered_hbm and record[_WRITER] < 0 and operand.space == _HBM)):
+                    ready, producer = record[_READY], record[_WRITER_INDEX]
+                if record[_READ_UNTIL] > ready:
+                    ready, producer = record[_READ_UNTIL], record[_READER_INDEX]
+                continue
+            unordered = unordered_hbm and operand.space == _HBM
+            for record in found_in(table, region):
                 if (record[_READY] > ready and record[_WRITER] != engine
                         and not (unordered and record[_WRITER] < 0)):
-                    ready, producer = record[_READY], int(record[_WRITER_INDEX])
+                    ready, producer = record[_READY], record[_WRITER_INDEX]
                 if record[_READ_UNTIL] > ready:
-                    ready, producer = record[_READ_UNTIL], int(record[_READER_INDEX])
-        return ready, producer, reads
+                    ready, producer = record[_READ_UNTIL], record[_READER_INDEX]
+        return ready, int(producer), reads
 
     def finish(self, reads: list[Record], read_end: float, outputs: tuple[Operand, ...],
                ready: float, engine: int, index: int) -> None:

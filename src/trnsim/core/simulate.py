@@ -48,7 +48,12 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
           Engine.GPSIMD: "gpsimd", Engine.DMA: "dma", Engine.COLLECTIVE: "collective"}
 #: Engine code of each core's collective queue (after the four compute engines).
 _COLLECTIVE_CODE = 4
-_PSUM = MemorySpace.PSUM
+_PSUM, _HBM = MemorySpace.PSUM, MemorySpace.HBM
+_DMA, _NONE = Engine.DMA, Engine.NONE
+_INF = float("inf")
+#: Engine code and track name of each compute engine (one look-up per instruction).
+_COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.items()}
+_DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 
@@ -93,8 +98,11 @@ class _Simulation:
         self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
         # SPMD kernels; a core cannot borrow the share of a core that is idle).
-        hbm_cores = {i.core for i in trace.instructions if i.engine == Engine.DMA
-                     and any(o.space == MemorySpace.HBM for o in (*i.inputs, *i.outputs))}
+        hbm_cores: set[int] = set()
+        for i in trace.instructions:
+            if i.engine == _DMA and i.core not in hbm_cores and any(
+                    o.space == _HBM for o in (*i.inputs, *i.outputs)):
+                hbm_cores.add(i.core)
         self.hbm_share_bytes_per_ns = (
             timing.chip.hbm_bandwidth_bytes_per_s.value / 1e9 / max(1, len(hbm_cores)))
         # A core whose queues together cannot exceed its share never waits for HBM: no booking.
@@ -108,6 +116,8 @@ class _Simulation:
         self.cores: dict[int, _CoreState] = {}
         self.out: list[ScheduledInstruction] = []
         self.psum_live: dict[tuple[int, int, int], list[float]] = {}
+        #: The bank spans of each (core, PSUM region) touched so far.
+        self.psum_spans: dict[tuple[int, Region], list[list[float]]] = {}
         self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
         self.folded_zero_fills = 0
 
@@ -123,19 +133,28 @@ class _Simulation:
                 self._psum_touch(core, operand.region, start, read_done)
 
     def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
+        spans = self.psum_spans.get((core, region))
+        if spans is None:
+            spans = self.psum_spans[(core, region)] = self._psum_bank_spans(core, region)
+        for span in spans:
+            if start < span[0]:
+                span[0] = start
+            if end > span[1]:
+                span[1] = end
+
+    def _psum_bank_spans(self, core: int, region: Region) -> list[list[float]]:
+        """The live spans of the PSUM banks ``region`` touches (created unset: +inf, -inf)."""
         bank_bytes = self.psum_bank_bytes
-        first = region.byte_start // bank_bytes
-        last = max(first, (region.byte_stop - 1) // bank_bytes)
+        first = region[3] // bank_bytes
+        last = max(first, (region[4] - 1) // bank_bytes)
         live = self.psum_live
+        spans = []
         for bank in range(first, last + 1):
-            span = live.get((core, region.alloc_id, bank))
+            span = live.get((core, region[0], bank))
             if span is None:
-                live[(core, region.alloc_id, bank)] = [start, end]
-            else:
-                if start < span[0]:
-                    span[0] = start
-                if end > span[1]:
-                    span[1] = end
+                span = live[(core, region[0], bank)] = [_INF, -_INF]
+            spans.append(span)
+        return spans
 
     # -- one instruction -----------------------------------------------------------------------
     def schedule(self, instruction: Instruction) -> float:
@@ -197,54 +216,51 @@ class _Simulation:
         return begin
 
     def _schedule_compute(self, instruction: Instruction, state: _CoreState, core: int) -> float:
-        code = _ENGINE_CODE[instruction.engine]
+        code, track = _COMPUTE[instruction.engine]
         key = core * _CORE_STRIDE + code
-        index = len(self.out)
-        is_tensor = code == 0
+        out = self.out
+        index = len(out)
         cost = self.compute.cost(instruction)
-        dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
-                                                       is_tensor, False)
+        inputs, outputs = instruction.inputs, instruction.outputs
+        dep_ready, dep_pred, reads = self.tracker.wait(inputs, outputs, key, code == 0, False)
         engine_free = state.engine_free[code]
-        earliest = dep_ready + cost.dependent_overhead_ns if dep_pred >= 0 else 0.0
-        if earliest >= engine_free and dep_pred >= 0:
-            start, pred, reason = earliest, dep_pred, StartReason.DEPENDENCY
+        if dep_pred >= 0 and dep_ready + cost.dependent_overhead_ns >= engine_free:
+            start, pred, reason = dep_ready + cost.dependent_overhead_ns, dep_pred, _DEPENDENCY
         elif engine_free > 0.0:
-            start, pred, reason = engine_free, state.engine_last[code], StartReason.QUEUE
+            start, pred, reason = engine_free, state.engine_last[code], _QUEUE
         else:
-            start, pred, reason = 0.0, -1, StartReason.FREE
+            start, pred, reason = 0.0, -1, _FREE
         ports = cost.ports if self.ports else ()
         if ports:
             for port in ports:
                 if state.port_free[port] > start:
-                    start, pred, reason = state.port_free[port], state.port_last[port], StartReason.QUEUE
-        issue_ns = cost.issue_ns
+                    start, pred, reason = state.port_free[port], state.port_last[port], _QUEUE
         extra = 0.0
         if cost.loads_stationary:
-            stationary = instruction.inputs[0].region
+            stationary = inputs[0].region
             # LoadStationary overlaps the multiply running before it; on an idle array (the first
             # matmul, or one that waited for data) it is exposed.
             if stationary is None or stationary != state.last_stationary:
                 if start > engine_free or state.engine_last[code] < 0:
                     extra = cost.load_stationary_ns
                 state.last_stationary = stationary
-        end = start + issue_ns + extra
+        end = start + cost.issue_ns + extra
         ready = start + cost.complete_ns + extra
         state.engine_free[code] = end
         state.engine_last[code] = index
         for port in ports:
             state.port_free[port] = end
             state.port_last[port] = index
-        self.out.append(ScheduledInstruction(
-            instruction, _TRACK[instruction.engine], core, start, end, ready, pred, reason,
+        out.append(ScheduledInstruction(
+            instruction, track, core, start, end, ready, pred, reason,
             cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
         ))
         # _record, inline (the hot path)
-        outputs = instruction.outputs
         self.tracker.finish(reads, end, outputs, ready, key, index)
         for operand in outputs:
             if operand.space == _PSUM and operand.region is not None:
                 self._psum_touch(core, operand.region, start, ready)
-        for operand in instruction.inputs:
+        for operand in inputs:
             if operand.space == _PSUM and operand.region is not None:
                 self._psum_touch(core, operand.region, start, end)
         return start
@@ -303,8 +319,12 @@ class _Simulation:
         by_core: dict[int, list[Instruction]] = defaultdict(list)
         folded = folded_psum_zero_fills(self.trace)
         self.folded_zero_fills = len(folded)
-        for position, instruction in enumerate(self.trace.instructions):
-            if instruction.engine != Engine.NONE and position not in folded:
+        instructions = self.trace.instructions
+        if all(i.core == 0 for i in instructions):
+            self._run_one_core(instructions, folded)
+            return self._result()
+        for position, instruction in enumerate(instructions):
+            if instruction.engine != _NONE and position not in folded:
                 by_core[instruction.core].append(instruction)
         if len(by_core) == 1:
             schedule = self.schedule
@@ -313,6 +333,29 @@ class _Simulation:
         elif by_core:
             self._run_cores(by_core)
         return self._result()
+
+    def _run_one_core(self, instructions: list[Instruction], folded: set[int]) -> None:
+        """Schedule a launch on core 0 straight from the trace (the common case).
+
+        What :meth:`schedule` does per instruction, with its look-ups done once: compute engines
+        and DMA go to their paths directly, anything else (and the first instruction, which
+        creates the core's state) through :meth:`schedule`.
+        """
+        schedule, compute, dma = self.schedule, self._schedule_compute, self._schedule_dma
+        state = None
+        for position, instruction in enumerate(instructions):
+            engine = instruction.engine
+            if engine == _NONE or (folded and position in folded):
+                continue
+            if state is None:
+                schedule(instruction)
+                state = self.cores.get(0)
+            elif engine in _COMPUTE:
+                compute(instruction, state, 0)
+            elif engine == _DMA:
+                dma(instruction, state, 0)
+            else:
+                schedule(instruction)
 
     def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
         """Advance the core that is furthest behind, so HBM is booked about in time order.
@@ -345,7 +388,8 @@ class _Simulation:
     def _result(self) -> TimelineResult:
         out = self.out
         timing = self.timing
-        latency = max((s.ready_ns for s in out), default=0.0)
+        readies = [s.ready_ns for s in out]
+        latency = max(readies, default=0.0)
         engine_busy: dict[str, float] = {"tensor": 0.0, "vector": 0.0, "scalar": 0.0, "gpsimd": 0.0}
         queue_busy: dict[str, float] = {}
         flops = 0.0
@@ -364,7 +408,7 @@ class _Simulation:
         for core in sorted(self.cores):
             for queue in range(self.dma.queues):
                 queue_busy.setdefault(f"core{core}/q{queue}", 0.0)
-        path = critical_path_breakdown(out)
+        path = critical_path_breakdown(out, readies)
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
         return TimelineResult(

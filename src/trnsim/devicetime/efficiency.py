@@ -9,9 +9,9 @@ model they feed and their sources.
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -59,14 +59,27 @@ class Curve(BaseModel):
         return self
 
     @cached_property
-    def _points(self) -> tuple[np.ndarray, np.ndarray]:
-        # the arrays np.interp would make of the tuples on every call, made once
-        return np.asarray(self.log10_flops, dtype=float), np.asarray(self.efficiency, dtype=float)
+    def _points(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        # the points as floats, as np.interp reads them
+        return tuple(map(float, self.log10_flops)), tuple(map(float, self.efficiency))
 
     def __call__(self, flops: float) -> float:
-        x = np.log10(max(flops, 1.0))
+        """``np.interp(log10(flops), log10_flops, efficiency)``, done in Python: the same operations
+        on the same doubles (numpy's arr_interp for one point), without converting a scalar to an
+        array and back, which cost four times the arithmetic."""
+        x = float(np.log10(max(flops, 1.0)))  # numpy's log10, as before, to the last bit
         xp, fp = self._points
-        return float(np.interp(x, xp, fp))
+        if x != x:  # NaN in, NaN out
+            return x
+        if x <= xp[0]:  # below the first point (or on it): the first value
+            return fp[0]
+        if x >= xp[-1]:
+            return fp[-1]
+        j = bisect.bisect_right(xp, x) - 1  # xp[j] <= x < xp[j + 1]
+        if xp[j] == x:
+            return fp[j]
+        slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+        return slope * (x - xp[j]) + fp[j]  # finite: no NaN to retry from the other side
 
 
 class MemoryEfficiency(BaseModel):
@@ -179,6 +192,7 @@ _LOADED: dict[tuple[str, ChipFamily, str | None, str | None, int], EfficiencyCur
 def clear_loaded_efficiency() -> None:
     """Forget the curves found so far (after editing an efficiency file in-process)."""
     _LOADED.clear()
+    _RERUNS.clear()  # not data, but a cache of the evaluation: emptied with the op-time memo
 
 
 def load_efficiency(chip: ChipSpec, catalog_dir: str | None = None) -> EfficiencyCurves:
@@ -220,8 +234,31 @@ def selective_recompute_reruns(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, .
     """
     if chip.family not in _FAMILY_DEFAULT:
         return ()
+    attention = [op for op in ops if op.op_class is OpClass.ATTENTION and op.phase is Phase.FWD]
+    if not attention:  # nothing to rerun: the rule need not be looked up
+        return ()
     rules = load_efficiency(chip).recompute
     if rules is None or not rules.selective_reruns_flash_forward:
         return ()
-    return tuple(replace(op, name=f"{op.name}.recompute", phase=Phase.RECOMPUTE) for op in ops
-                 if op.op_class is OpClass.ATTENTION and op.phase is Phase.FWD)
+    return tuple(_rerun(op) for op in attention)
+
+
+def _rerun(op: Op) -> Op:
+    """``op`` again in the recompute phase (made once per op object: a stage graph's attention op is
+    shared by the graphs of every stage with the same layers, and each is timed)."""
+    rerun = _RERUNS.get(id(op))
+    if rerun is not None and rerun[0] is op:
+        return rerun[1]
+    if len(_RERUNS) >= _RERUNS_LIMIT:
+        _RERUNS.clear()
+    # dataclasses.replace(op, name=..., phase=...), without its field-by-field introspection
+    made = Op(name=f"{op.name}.recompute", op_class=op.op_class, phase=Phase.RECOMPUTE, flops=op.flops,
+              bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
+              count=op.count, kernel=op.kernel, epilogue_of=op.epilogue_of)
+    _RERUNS[id(op)] = (op, made)
+    return made
+
+
+#: Rerun ops by the identity of the op they repeat; an entry keeps that op, so an id is never reused.
+_RERUNS: dict[int, tuple[Op, Op]] = {}
+_RERUNS_LIMIT = 4096

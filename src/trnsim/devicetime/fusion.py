@@ -69,7 +69,7 @@ class FusionRules(BaseModel):
     overlap: _Overlap
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for the reason Op is not (devicetime.ops): never change one
 class OpEffect:
     """One op's time (all its instances) before and after fusion and overlap."""
 
@@ -134,18 +134,19 @@ def apply_fusion(ops: Sequence[Op], seconds: Sequence[float], rules: FusionRules
         return [OpEffect(s, 0.0, 0.0) for s in seconds]
     # 1 and 2: the bytes each op no longer moves, as a fraction of what it moved alone.
     removed = [0.0] * len(ops)
+    chain = rules.chain
+    chain_on, chain_classes, epilogue_on = chain.enabled, chain.classes, rules.epilogue.enabled
     for i in range(1, len(ops)):
         prev, op = ops[i - 1], ops[i]
-        if not _same_pass(prev, op):
+        if not (prev.phase is op.phase and prev.count == op.count):  # _same_pass, inline: run per pair
             continue
-        chain = rules.chain
-        if (chain.enabled and prev.op_class in chain.classes and op.op_class in chain.classes
+        if (chain_on and prev.op_class in chain_classes and op.op_class in chain_classes
                 and _elements(prev) == _elements(op) > 0):
             # The intermediate is neither written by prev nor read back by op.
             link = _link_bytes(prev, op)
             removed[i - 1] += link
             removed[i] += link
-        elif rules.epilogue.enabled and op.epilogue_of and prev.name == op.epilogue_of:
+        elif epilogue_on and op.epilogue_of and prev.name == op.epilogue_of:
             removed[i] += _link_bytes(prev, op)
     for i, op in enumerate(ops):
         moved = op.bytes_read + op.bytes_written

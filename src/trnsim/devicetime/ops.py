@@ -68,9 +68,15 @@ SHAPE_KEYS: Mapping[OpClass, tuple[str, ...]] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the class doc
 class Op:
-    """One operation of a training step on one rank, repeated ``count`` times."""
+    """One operation of a training step on one rank, repeated ``count`` times.
+
+    A value: never change an op's fields once built (ops are shared by cached step graphs and their
+    times memoised by :meth:`timing_key`). It is not a frozen dataclass only because a frozen one
+    sets each of its fields through ``object.__setattr__`` on construction, which made building ops
+    a quarter of a planner's cold evaluation (about 20 ops per plan).
+    """
 
     name: str
     op_class: OpClass
@@ -88,6 +94,10 @@ class Op:
     epilogue_of: str = ""
     #: :meth:`timing_key`, built on first use (ops of a cached step graph are timed many times).
     _timing_key: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    #: What :func:`~trnsim.devicetime.timing.time_ops` returns for this op the next time it is asked
+    #: in the same context (chip, method, memo generation): (context token, seconds). The op of a
+    #: cached layer block is timed once per stage that holds the block; later times skip the memo.
+    _timed: tuple[object, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     def timing_key(self) -> tuple[object, ...]:
         """Everything the time of one instance depends on (all but ``name`` and ``count``)."""
@@ -96,7 +106,7 @@ class Op:
             # enum values, not members: a member hashes in Python, and memo keys are hashed often
             key = (self.op_class._value_, self.phase._value_, self.dtype._value_, self.kernel, self.flops,
                    self.bytes_read, self.bytes_written, tuple(self.shape.items()))
-            object.__setattr__(self, "_timing_key", key)  # frozen: a cache, not a change of value
+            self._timing_key = key  # a cache, not a change of value
         return key
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from trnsim.devicetime.ops import Dtype
 from trnsim.hardware.catalog import ChipSpec
@@ -22,7 +23,15 @@ class RankView:
         return cls(chip, ranks_per_chip if ranks_per_chip is not None else chip.ranks_per_chip())
 
     def peak_flops(self, dtype: Dtype) -> float:
-        return self.chip.peak_flops(dtype.value) / self.ranks_per_chip
+        peaks = self._peaks
+        peak = peaks.get(dtype._value_)
+        if peak is None:  # the same quotient, computed once per dtype (asked for every op timed)
+            peak = peaks[dtype._value_] = self.chip.peak_flops(dtype.value) / self.ranks_per_chip
+        return peak
+
+    @cached_property
+    def _peaks(self) -> dict[str, float]:
+        return {}
 
     @property
     def hbm_bw_bytes_per_s(self) -> float:

@@ -92,9 +92,14 @@ class OpTable:
             corners.append([(j * stride, 1.0 - w), ((j + 1) * stride, w)])
         log_t = 0.0
         for combo in itertools.product(*corners):
-            weight = math.prod(w for _, w in combo)
+            # math.prod of the weights and the sum of the offsets, in the same order, without two
+            # generators per corner (1.0 * w is w, as math.prod's start 1 times w)
+            weight, index = 1.0, 0
+            for offset, w in combo:
+                weight *= w
+                index += offset
             if weight:
-                log_t += weight * log_times[sum(i for i, _ in combo)]
+                log_t += weight * log_times[index]
         for axis in self.scale_axes:
             scale *= float(shape[axis])
         return math.exp(log_t) * scale

@@ -22,7 +22,12 @@ from typing import Protocol
 from trnsim.devicetime import kernel_path
 from trnsim.devicetime.analytic import analytic_time_s
 from trnsim.devicetime.cache import LatencyCache, default_cache
-from trnsim.devicetime.efficiency import clear_loaded_efficiency, load_efficiency, selective_recompute_reruns
+from trnsim.devicetime.efficiency import (
+    EfficiencyCurves,
+    clear_loaded_efficiency,
+    load_efficiency,
+    selective_recompute_reruns,
+)
 from trnsim.devicetime.fusion import apply_fusion, clear_loaded_fusion, load_fusion
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.devicetime.param_passes import clear_loaded_param_passes, load_param_passes, param_pass_ops
@@ -66,13 +71,32 @@ def _rank_of(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankVie
 class _RankKeys:
     """A rank view and the chip half of its memo keys, one per dtype (built once per chip)."""
 
-    __slots__ = ("by_dtype", "owner", "rank")
+    __slots__ = ("_curves", "by_dtype", "contexts", "owner", "rank")
 
     def __init__(self, owner: object, rank: RankView) -> None:
         self.owner, self.rank = owner, rank
         #: By the dtype's value: memo keys hold enum values, not members, since a member hashes
         #: in Python and a key is hashed for every op timed.
         self.by_dtype: dict[str, tuple[object, ...]] = {}
+        #: A token per (method, disk-cache part of the key): what ``Op._timed`` is checked against.
+        #: A new _RankKeys (after :func:`clear_memo`) makes new tokens, so no op keeps a stale time.
+        self.contexts: dict[tuple[object, ...], object] = {}
+        self._curves: EfficiencyCurves | None = None
+
+    def curves(self) -> EfficiencyCurves:
+        """The chip's efficiency curves (GPUs, TPUs), found once per rank view: the view is dropped
+        with the op memo whenever the data in force changes."""
+        if self._curves is None:
+            self._curves = load_efficiency(self.rank.chip)
+        return self._curves
+
+    def context(self, method: str, store: tuple[object, ...]) -> object:
+        """The token of ops timed on this rank with ``method`` and ``store`` (made once)."""
+        key = (method, *store)
+        token = self.contexts.get(key)
+        if token is None:
+            token = self.contexts[key] = object()
+        return token
 
     def key(self, dtype: Dtype) -> tuple[object, ...]:
         key = self.by_dtype.get(dtype._value_)
@@ -206,14 +230,15 @@ def _store_key(keys: _RankKeys, chosen: Method, cache: LatencyCache | None) -> t
     return ()
 
 
-def _computed(op: Op, rank: RankView, chosen: Method, cache: LatencyCache | None,
-              key: tuple[object, ...]) -> OpTime:
-    result = _time_op_uncached(op, rank, chosen, cache)
+def _computed(op: Op, keys: _RankKeys, chosen: Method, cache: LatencyCache | None,
+              key: tuple[object, ...]) -> tuple[float, Method]:
+    """(seconds of all ``op.count`` instances, method), memoised per instance under ``key``."""
+    seconds, used = _time_op_uncached(op, keys, chosen, cache)
     if chosen is not Method.KERNEL:  # exact simulations are memoised by the disk cache itself
         if len(_MEMO) >= _MEMO_LIMIT:
             _MEMO.clear()
-        _MEMO[key] = (result.seconds / op.count if op.count else 0.0, result.method)
-    return result
+        _MEMO[key] = (seconds / op.count if op.count else 0.0, used)
+    return seconds, used
 
 
 def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
@@ -227,12 +252,17 @@ def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str =
     if hit is not None:
         seconds, used = hit
         return OpTime(op, seconds * op.count, used)
-    return _computed(op, keys.rank, chosen, cache, key)
+    return OpTime(op, *_computed(op, keys, chosen, cache, key))
 
 
 def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
-             ranks_per_chip: int | None = None) -> list[float]:
-    """:func:`time_op` of each op (the same values), with the chip and method resolved once."""
+             ranks_per_chip: int | None = None, later: list[float] | None = None) -> list[float]:
+    """:func:`time_op` of each op (the same values), with the chip and method resolved once.
+
+    ``later``, when given, receives what a repeated call would return for each op: once an op's
+    time is memoised, a call returns its per-instance time times the count, which can differ in
+    the last bit from the first computation (a caller keeping times for reuse keeps these).
+    """
     check_catalog_environment()
     chosen = _method(method)
     keys = _rank_keys(chip, ranks_per_chip)
@@ -240,38 +270,59 @@ def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | st
     store = _store_key(keys, chosen, None)
     by_dtype = keys.by_dtype
     method = chosen._value_  # as time_op_detailed keys it
+    context = keys.context(method, store)
     out: list[float] = []
     for op in ops:
+        timed = op._timed
+        if timed is not None and timed[0] is context:  # this op, timed here before: no key to hash
+            out.append(timed[1])
+            if later is not None:
+                later.append(timed[1])
+            continue
         op_key = op._timing_key or op.timing_key()  # the attribute first: no call once built
         key = (op_key, by_dtype.get(op.dtype._value_) or keys.key(op.dtype), method, *store)
         hit = _MEMO.get(key)
         if hit is not None:
-            out.append(hit[0] * op.count)
+            seconds = hit[0] * op.count
+            out.append(seconds)
         else:
-            out.append(_computed(op, keys.rank, chosen, None, key).seconds)
+            first = _computed(op, keys, chosen, None, key)[0]
+            out.append(first)
+            if chosen is Method.KERNEL:  # not memoised (the disk cache holds it): the same again
+                if later is not None:
+                    later.append(first)
+                continue
+            # what a memo hit returns from now on (per instance x count: not always this call's value)
+            seconds = _MEMO[key][0] * op.count
+        op._timed = (context, seconds)  # a cache, not a change of value
+        if later is not None:
+            later.append(seconds)
     return out
 
 
-def _time_op_uncached(op: Op, rank: RankView, chosen: Method, cache: LatencyCache | None) -> OpTime:
+def _time_op_uncached(op: Op, keys: _RankKeys, chosen: Method,
+                      cache: LatencyCache | None) -> tuple[float, Method]:
+    """(seconds of all ``op.count`` instances, the method that gave them)."""
+    rank = keys.rank
     family = rank.chip.family
     if chosen is Method.ROOFLINE:
-        return OpTime(op, roofline_time_s(op, rank) * op.count, Method.ROOFLINE)
+        return roofline_time_s(op, rank) * op.count, Method.ROOFLINE
     if family is not ChipFamily.TRAINIUM:
         if chosen in (Method.TABLE, Method.KERNEL):
             raise ConfigError(f"method '{chosen.value}' applies to Trainium only; chip "
                               f"'{rank.chip.name}' uses 'analytic' or 'roofline'")
-        seconds = analytic_time_s(op, rank, load_efficiency(rank.chip))
-        return OpTime(op, seconds * op.count, Method.ANALYTIC)
+        seconds = analytic_time_s(op, rank, keys.curves())
+        return seconds * op.count, Method.ANALYTIC
     if chosen is Method.ANALYTIC:
         raise ConfigError(f"method 'analytic' applies to GPUs and TPUs; chip '{rank.chip.name}' uses "
                           "'kernel', 'table' or 'roofline'")
     try:
         seconds, used = _trainium_kernel_s(op, rank, exact=chosen is Method.KERNEL, cache=cache)
-        return OpTime(op, seconds * op.count, used)
+        return seconds * op.count, used
     except kernel_path.KernelPathUnavailable:
         if chosen is not Method.AUTO:
             raise
-        return OpTime(op, roofline_time_s(op, rank) * op.count, Method.ROOFLINE)
+        return roofline_time_s(op, rank) * op.count, Method.ROOFLINE
 
 
 def time_op(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,

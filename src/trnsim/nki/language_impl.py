@@ -836,7 +836,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
             where = isa.matmul_group_open(target)
         isa.write(
             target,
-            value.read().astype(np.float32) if is_float(value.dtype) else value.read(),
+            value.read().astype(np.float32, copy=False) if is_float(value.dtype) else value.read(),
             last[2],
             where,
         )

@@ -166,6 +166,17 @@ def plan_outcome(problem: Problem, candidate: Candidate, estimate: StepResult) -
     )
 
 
+def time_to_train_lower_bound(problem: Problem, step_lower_bound_s: float,
+                              goodput_upper_bound: float) -> float:
+    """A lower bound of :func:`plan_outcome`'s time-to-train from bounds of the step time and goodput
+    (the same operations, each monotone, so the bound holds after rounding too)."""
+    if step_lower_bound_s <= 0:
+        return 0.0
+    job = problem.job
+    goodput = min(max(goodput_upper_bound, 1e-9), 1.0)
+    return job.tokens / (job.global_batch * job.seq_len / step_lower_bound_s) / goodput
+
+
 def _band(system: SystemSpec) -> ErrorBand | None:
     """The error band of the system's chip (None when its family has none, e.g. a custom chip)."""
     try:

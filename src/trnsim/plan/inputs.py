@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trnsim.cluster.topology import topology_for_system
-from trnsim.devicetime.whatif_timing import device_tables_status
 from trnsim.hardware.catalog import ChipFamily, SystemSpec, load_system
-from trnsim.plan.errors import NoFeasiblePlanError
-from trnsim.plan.problem import Problem, TrainingJob
-from trnsim.plan.search import search_plans
-from trnsim.plan.store import PointStatus
-from trnsim.plan.sweep import SweepPoint, WhatIf
-from trnsim.plan.whatif import apply_whatif
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.models import load_model
+
+if TYPE_CHECKING:  # a sweep point's modules load with the point (compare and plan need none of them)
+    from trnsim.plan.store import PointStatus
+    from trnsim.plan.sweep import SweepPoint, WhatIf
 
 
 def resolve_model(name: str, overrides: dict[str, Any] | None = None) -> ModelConfig:
@@ -28,12 +24,21 @@ def resolve_system(
 ) -> SystemSpec:
     """A catalog system (optionally with an LNC size or a what-if applied), as the planner's system."""
     if whatif is not None and not whatif.is_baseline:
+        from trnsim.plan.whatif import apply_whatif
+
         return apply_whatif(name, whatif, catalog_dir).system
     return load_system(name, catalog_dir=catalog_dir, lnc=lnc)
 
 
 def run_point(point: SweepPoint) -> tuple[PointStatus, dict[str, Any]]:
     """Best plan of one sweep point with the cluster model (module-level: Ray pickles it)."""
+    from trnsim.cluster.topology import topology_for_system
+    from trnsim.plan.errors import NoFeasiblePlanError
+    from trnsim.plan.problem import Problem, TrainingJob
+    from trnsim.plan.search import search_plans
+    from trnsim.plan.store import PointStatus
+    from trnsim.plan.whatif import apply_whatif
+
     model = resolve_model(point.model)
     hardware = apply_whatif(point.system, point.whatif)
     system = hardware.system
@@ -62,4 +67,6 @@ def _device_tables(system: SystemSpec) -> dict[str, str]:
     chip = system.chip
     if chip.family is not ChipFamily.TRAINIUM:
         return {}
+    from trnsim.devicetime.whatif_timing import device_tables_status
+
     return {"device_tables": device_tables_status(str(chip.nc_target), chip.nc_timing_overrides)}

@@ -16,13 +16,14 @@ keeps for each knob value the best plan having it, so that it can explain why th
 from __future__ import annotations
 
 import gc
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 import trnsim.cluster.step as cluster_step
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
@@ -31,7 +32,7 @@ from trnsim.cluster.topology import TopologySpec
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
-from trnsim.plan.economics import PlanOutcome, plan_outcome
+from trnsim.plan.economics import PlanOutcome, plan_outcome, time_to_train_lower_bound
 from trnsim.plan.errors import NoFeasiblePlanError
 from trnsim.plan.problem import Objective, Problem
 from trnsim.plan.space import (
@@ -49,6 +50,11 @@ EXPLAINED_KNOBS = ("ranks", "tp", "pp", "interleave", "cp", "ep", "zero_stage", 
 
 ProgressCallback = Callable[[int], None]
 
+#: Ranking key of a plan (see :func:`ranking_key`).
+RankKey = tuple[bool, float, float]
+#: A plan's place in the full search's order of evaluations: (ladder, rung) (see :func:`_search_pruned`).
+Order = tuple[int, int]
+
 
 class StepModel(Protocol):
     """What times a plan: the cluster layer's two functions (the module :mod:`trnsim.cluster.step`
@@ -63,6 +69,24 @@ class StepModel(Protocol):
                       seq_len: int, precision: Precision = Precision.BF16,
                       topology: TopologySpec | None = None) -> StepResult:
         """The step estimate (``fits`` False when it does not fit in memory)."""
+        ...
+
+
+class BoundedStepModel(StepModel, Protocol):
+    """A step model that also bounds its answers cheaply (the cluster model does), so that a search
+    can skip plans that cannot make its top K (branch and bound, ``search_plans(prune=True)``)."""
+
+    def step_time_lower_bound(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
+                              seq_len: int, precision: Precision = Precision.BF16,
+                              topology: TopologySpec | None = None) -> float:
+        """No more than ``estimate_step(...).step_time_s``, whether the plan fits in memory or not,
+        and never less for more recomputation with the other knobs equal (so the bound of a plan
+        bounds its heavier-recomputing siblings before their memory is checked)."""
+        ...
+
+    def step_goodput_upper_bound(self, model: ModelConfig, system: SystemSpec, ranks: int,
+                                 topology: TopologySpec | None = None) -> float:
+        """No less than the ``goodput`` of any plan on ``ranks`` ranks."""
         ...
 
 
@@ -101,6 +125,9 @@ class SearchStats:
     groups: int = 0
     groups_pruned: int = 0
     dominated: int = 0
+    #: Plans neither checked nor timed because a lower bound of their time-to-train could not make
+    #: the top K (``search_plans(prune=True)``).
+    bounded: int = 0
     infeasible_by_reason: Counter[InfeasibleReason] = field(default_factory=Counter)
     elapsed_s: float = 0.0
 
@@ -172,19 +199,33 @@ class _Accumulator:
         self.best_by_knob: dict[tuple[str, object], PlanOutcome] = {}
         self.best_by_knobs: dict[tuple[object, ...], PlanOutcome] = {}
         self.stats = SearchStats()
-        self._top_keys: list[tuple[tuple[bool, float, float], PlanOutcome]] = []
-        self._knob_keys: dict[tuple[str, object], tuple[bool, float, float]] = {}
-        self._knobs_keys: dict[tuple[object, ...], tuple[bool, float, float]] = {}
+        # Keys carry the plan's place in the full search's order: ties go to the earlier plan even
+        # when a pruned search times plans in another order.
+        self._top_keys: list[tuple[tuple[RankKey, Order], PlanOutcome]] = []
+        self._knob_keys: dict[tuple[str, object], tuple[RankKey, Order]] = {}
+        self._knobs_keys: dict[tuple[object, ...], tuple[RankKey, Order]] = {}
 
-    def key(self, outcome: PlanOutcome) -> tuple[bool, float, float]:
+        self._arrivals = 0
+
+    def key(self, outcome: PlanOutcome) -> RankKey:
         return ranking_key(outcome, self.objective)
 
-    def add(self, outcome: PlanOutcome) -> None:
-        key = self.key(outcome)
+    def arrival(self) -> int:
+        """The next place in the full search's order of evaluations."""
+        self._arrivals += 1
+        return self._arrivals
+
+    def can_enter(self, key: RankKey, order: Order) -> bool:
+        """Whether a plan of this key (or a lower bound of it), at this place, could join the top K."""
+        ranked = self._top_keys
+        return len(ranked) < self.top_k or (key, order) < ranked[-1][0]
+
+    def add(self, outcome: PlanOutcome, order: Order) -> None:
+        key = (self.key(outcome), order)
         ranked = self._top_keys
         if len(ranked) < self.top_k or key < ranked[-1][0]:
             ranked.append((key, outcome))
-            ranked.sort(key=lambda pair: pair[0])  # stable: ties keep their arrival order
+            ranked.sort(key=lambda pair: pair[0])
             del ranked[self.top_k :]
             self.top[:] = [o for _, o in ranked]
         values = knob_values(outcome)
@@ -203,12 +244,26 @@ class _Accumulator:
         self.stats.infeasible_by_reason[reason] += count
 
 
+def _ladders(group: CandidateGroup) -> list[list[Candidate]]:
+    """The group's members by (micro-batch, ZeRO stage), least recomputation first (the order the
+    search walks them in)."""
+    ladders: dict[tuple[int, int], list[Candidate]] = {}
+    for candidate in group.members:
+        ladders.setdefault((candidate.micro_batch, candidate.zero_stage), []).append(candidate)
+    for ladder in ladders.values():
+        ladder.sort(key=lambda c: RECOMPUTE_ORDER.index(c.recompute))
+    return list(ladders.values())
+
+
 def _check(problem: Problem, candidate: Candidate, steps: StepModel,
-           plans: dict[Candidate, ParallelPlan] | None = None) -> InfeasibleReason | None:
-    """Why the cluster's cheap check rejects the candidate (None: it may run); the plan it built is
-    kept in ``plans`` for the estimate (a validated plan costs as much to build as to check)."""
+           plans: dict[Candidate, ParallelPlan] | None = None,
+           plan: ParallelPlan | None = None) -> InfeasibleReason | None:
+    """Why the cluster's cheap check rejects the candidate (None: it may run); the plan it built (or
+    was given) is kept in ``plans`` for the estimate (a validated plan costs as much to build as to
+    check)."""
     try:
-        plan = problem.parallel_plan(candidate)
+        if plan is None:
+            plan = problem.parallel_plan(candidate)
         if plans is not None:
             plans[candidate] = plan
         steps.check_plan(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
@@ -235,11 +290,7 @@ def _search_group(
         return
     verdicts = {frugal: verdict}
     # Members sharing everything but recomputation, least recomputation first.
-    ladders: dict[tuple[int, int], list[Candidate]] = {}
-    for candidate in group.members:
-        ladders.setdefault((candidate.micro_batch, candidate.zero_stage), []).append(candidate)
-    for ladder in ladders.values():
-        ladder.sort(key=lambda c: RECOMPUTE_ORDER.index(c.recompute))
+    for ladder in _ladders(group):
         for index, candidate in enumerate(ladder):
             if candidate in verdicts:
                 verdict = verdicts[candidate]
@@ -249,15 +300,109 @@ def _search_group(
             if verdict is not None:
                 acc.reject(verdict)
                 continue
-            _evaluate(problem, candidate, steps, acc, plans[candidate])
+            _evaluate(problem, candidate, steps, acc, plans[candidate], (acc.arrival(), 0))
             if dominance:
                 # More recomputation only adds work: the rest of the ladder cannot be faster.
                 stats.dominated += len(ladder) - index - 1
                 break
 
 
+@dataclass(frozen=True, slots=True)
+class _Ladder:
+    """Plans differing only in recomputation, waiting in a branch-and-bound search."""
+
+    problem: Problem
+    goodput: float  # an upper bound of any plan's goodput on the problem
+    rungs: list[Candidate]
+    verdicts: dict[Candidate, InfeasibleReason | None]  # those already checked
+
+
+def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel) -> tuple[RankKey, ParallelPlan | None]:
+    """A lower bound of the ranking key of the ladder's plans from ``rung`` up, and that rung's plan.
+
+    The bound of the rung's time-to-train holds for the heavier rungs too: a bounded step model's
+    bound never falls with more recomputation. A plan that cannot be built or placed gets 0: its
+    check will reject it (the rungs share their structure, so the structure's verdict is theirs).
+    """
+    problem = ladder.problem
+    try:
+        plan = problem.parallel_plan(ladder.rungs[rung])
+        step = steps.step_time_lower_bound(problem.model, problem.system, problem.ranks, plan,
+                                           problem.job.seq_len, problem.job.precision, problem.topology)
+    except ConfigError:
+        return (False, 0.0, 0.0), None
+    except InfeasiblePlanError:
+        step = 0.0
+    time_s = time_to_train_lower_bound(problem, step, ladder.goodput)
+    return (False, time_s, time_s), plan
+
+
+def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedStepModel, acc: _Accumulator,
+                   dominance: bool, progress: ProgressCallback | None) -> None:
+    """Branch and bound (time objective): the plans :func:`_search_group` would evaluate, checked and
+    timed in order of a lower bound of their time-to-train until no bound can enter the top K.
+
+    Groups whose most frugal member does not fit are dropped as in the full search. Each ladder
+    (plans differing only in recomputation) waits with the bound of its lightest rung not yet
+    rejected; taken from the heap, that rung is checked: if it passes it is timed (as the full
+    search would time it, the heavier rungs dominated), else the next rung waits with its bound.
+    Each plan keeps its place in the full search's order, so ties resolve as they would there.
+    """
+    stats = acc.stats
+    heap: list[tuple[RankKey, Order, _Ladder, ParallelPlan | None]] = []
+    ladder_index = 0
+    for problem in problems:
+        goodput = steps.step_goodput_upper_bound(problem.model, problem.system, problem.ranks,
+                                                 problem.topology)
+        for group in candidate_groups(problem, space):
+            stats.groups += 1
+            stats.candidates += len(group.members)
+            if progress is not None:
+                progress(len(group.members))
+            frugal = group.members[0]
+            plans: dict[Candidate, ParallelPlan] = {}
+            verdict = _check(problem, frugal, steps, plans)
+            stats.checked += 1
+            if verdict is InfeasibleReason.MEMORY:
+                stats.groups_pruned += 1
+                acc.reject(verdict, len(group.members))
+                continue
+            # without dominance each plan is a ladder of its own, in the full search's order
+            for rungs in (r for ladder in _ladders(group) for r in ([ladder] if dominance else
+                                                                     [[c] for c in ladder])):
+                ladder_index += 1
+                ladder = _Ladder(problem, goodput, rungs, {frugal: verdict})
+                bound, plan = _bound(ladder, 0, steps)
+                heapq.heappush(heap, (bound, (ladder_index, 0), ladder, plan))
+    while heap:
+        bound, order, ladder, plan = heapq.heappop(heap)
+        if not acc.can_enter(bound, order):
+            # the heap's least bound: nothing left can enter either
+            stats.bounded += len(ladder.rungs) - order[1] + sum(len(e[2].rungs) - e[1][1] for e in heap)
+            break
+        rung = order[1]
+        candidate = ladder.rungs[rung]
+        if candidate in ladder.verdicts:
+            verdict = ladder.verdicts[candidate]
+        else:
+            checked: dict[Candidate, ParallelPlan] = {}
+            verdict = _check(ladder.problem, candidate, steps, checked, plan)
+            plan = checked.get(candidate, plan)
+            stats.checked += 1
+        if verdict is not None:
+            acc.reject(verdict)
+            if rung + 1 < len(ladder.rungs):
+                bound, plan = _bound(ladder, rung + 1, steps)
+                heapq.heappush(heap, (bound, (order[0], rung + 1), ladder, plan))
+            continue
+        if plan is None:  # the frugal member's plan, checked with its group
+            plan = ladder.problem.parallel_plan(candidate)
+        _evaluate(ladder.problem, candidate, steps, acc, plan, order)
+        stats.dominated += len(ladder.rungs) - rung - 1
+
+
 def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Accumulator,
-              plan: ParallelPlan) -> None:
+              plan: ParallelPlan, order: Order) -> None:
     acc.stats.evaluated += 1
     try:
         result = steps.estimate_step(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
@@ -269,7 +414,11 @@ def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Ac
         acc.reject(InfeasibleReason.MEMORY)
         return
     acc.stats.feasible += 1
-    acc.add(plan_outcome(problem, candidate, result))
+    acc.add(plan_outcome(problem, candidate, result), order)
+
+
+def _bounded(steps: StepModel) -> TypeGuard[BoundedStepModel]:
+    return hasattr(steps, "step_time_lower_bound") and hasattr(steps, "step_goodput_upper_bound")
 
 
 @contextmanager
@@ -301,6 +450,7 @@ def search_plans(
     progress: ProgressCallback | None = None,
     recompute_dominance: bool = True,
     steps: StepModel | None = None,
+    prune: bool = False,
 ) -> SearchResult:
     """Search every problem's plans (typically one model and system at several rank counts).
 
@@ -308,6 +458,13 @@ def search_plans(
     With ``recompute_dominance`` (the default), only the least recomputation that fits is
     evaluated for each otherwise-equal plan: recomputation only adds work, so more of it is never
     faster. Turn it off for a step model where that does not hold.
+
+    With ``prune`` (branch and bound; for the time objective and a :class:`BoundedStepModel` such as
+    the cluster model, else ignored), the checked plans are timed in order of a lower bound of their
+    time-to-train, and the rest skipped once no bound can enter the top K. The top K is the one the
+    full search finds (the bounds are true bounds, ties go to the plan the full search meets
+    first); ``best_by_knob``, ``best_by_knobs`` and the evaluation counts then cover only the plans
+    timed, so an explanation of alternatives needs the full search.
 
     Raises :class:`NoFeasiblePlanError` with the rejection counts when no plan is feasible.
     """
@@ -320,12 +477,15 @@ def search_plans(
     acc = _Accumulator(objective, max(1, top_k))
     started = time.perf_counter()
     with collector_paused():
-        for problem in problem_list:
-            for group in candidate_groups(problem, space):
-                _search_group(problem, group, step_model, acc, recompute_dominance)
-                acc.stats.candidates += len(group.members)
-                if progress is not None:
-                    progress(len(group.members))
+        if prune and objective is Objective.TIME and _bounded(step_model):
+            _search_pruned(problem_list, space, step_model, acc, recompute_dominance, progress)
+        else:
+            for problem in problem_list:
+                for group in candidate_groups(problem, space):
+                    _search_group(problem, group, step_model, acc, recompute_dominance)
+                    acc.stats.candidates += len(group.members)
+                    if progress is not None:
+                        progress(len(group.members))
     acc.stats.elapsed_s = time.perf_counter() - started
     if not acc.top:
         raise NoFeasiblePlanError(_no_plan_message(problem_list, acc.stats, space))

@@ -8,12 +8,14 @@ a comparison or a sweep database, so the three produce the same kind of page. An
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trnsim.plan.compare import Comparison
 from trnsim.plan.economics import PlanOutcome
 from trnsim.plan.search import SearchResult
-from trnsim.plan.store import PointStatus, StoredResult
+
+if TYPE_CHECKING:  # the sweep database (sqlite3, the sweep spec's models) only where a sweep is read
+    from trnsim.plan.store import StoredResult
 
 Entry = dict[str, Any]
 
@@ -59,6 +61,8 @@ def swept_columns(whatif: dict[str, Any]) -> dict[str, Any]:
 
 def entries_from_sweep(results: list[StoredResult]) -> list[Entry]:
     """Feasible sweep points, each labelled ``system · what-if``, with one column per swept knob."""
+    from trnsim.plan.store import PointStatus
+
     out: list[Entry] = []
     for stored in results:
         if stored.status is not PointStatus.OK:

@@ -242,14 +242,19 @@ class ModelConfig(BaseModel):
         """Output projection weights (0 when tied to the input embedding)."""
         return 0 if self.tie_embeddings else self.vocab_size * self.hidden_size
 
+    def _layers_params(self, active_only: bool) -> int:
+        if not self.is_moe:  # every layer alike: no need to ask layer by layer
+            return self.num_layers * self.layer_params(0) if self.num_layers else 0
+        return sum(self.layer_params(i, active_only) for i in range(self.num_layers))
+
     def n_params(self) -> int:
         """Total parameters, every expert included."""
-        layers = sum(self.layer_params(i) for i in range(self.num_layers))
+        layers = self._layers_params(active_only=False)
         return layers + self.embedding_params() + self.lm_head_params() + self.norm_params()
 
     def n_active_params(self) -> int:
         """Parameters used per token: routed experts counted top-k times, not num_experts."""
-        layers = sum(self.layer_params(i, active_only=True) for i in range(self.num_layers))
+        layers = self._layers_params(active_only=True)
         return layers + self.embedding_params() + self.lm_head_params() + self.norm_params()
 
     def n_nonembedding_params(self) -> int:

@@ -30,13 +30,25 @@ def _layer_matmul_flops_per_token(model: ModelConfig, index: int) -> float:
     return 2.0 * params
 
 
+def _layers_matmul_flops_per_token(model: ModelConfig) -> float:
+    """The GEMM FLOPs per token of every layer, summed layer by layer in float."""
+    if not model.is_moe:
+        # Every layer alike: the float sum of L equal integers is exact, so it equals their integer
+        # product while that stays below 2**53 (each partial sum is then an exact integer).
+        exact = model.num_layers * 2 * (model.attention_matmul_params()
+                                        + model.mlp_matmul_params(model.ffn_hidden_size))
+        if exact < 2**53:
+            return float(exact)
+    return sum(_layer_matmul_flops_per_token(model, i) for i in range(model.num_layers))
+
+
 def _attention_flops_per_token(model: ModelConfig, seq_len: int) -> float:
     return 2.0 * seq_len * model.num_heads * (model.qk_head_dim + model.v_dim)
 
 
 def forward_flops_per_token(model: ModelConfig, seq_len: int) -> float:
     """Forward FLOPs per token: GEMMs of every layer, attention, and the output projection."""
-    layers = sum(_layer_matmul_flops_per_token(model, i) for i in range(model.num_layers))
+    layers = _layers_matmul_flops_per_token(model)
     attention = model.num_layers * _attention_flops_per_token(model, seq_len)
     return layers + attention + 2.0 * model.hidden_size * model.vocab_size
 
@@ -57,7 +69,7 @@ def hardware_flops(model: ModelConfig, tokens: float, seq_len: int, recompute: R
     extra = 0.0
     attention = model.num_layers * _attention_flops_per_token(model, seq_len)
     if recompute is Recompute.FULL:
-        extra = sum(_layer_matmul_flops_per_token(model, i) for i in range(model.num_layers)) + attention
+        extra = _layers_matmul_flops_per_token(model) + attention
     elif recompute is Recompute.SELECTIVE and not flash_attention:
         extra = attention
     return model_flops(model, tokens, seq_len) + tokens * extra

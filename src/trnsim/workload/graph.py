@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property, lru_cache
+from itertools import chain
+from typing import NamedTuple
 
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.errors import ConfigError
@@ -45,7 +47,7 @@ class LayerKind(StrEnum):
     MOE = "moe"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for the reason Op is not (devicetime.ops): never change one
 class SavedTensor:
     """An activation the forward pass keeps for the backward pass, per micro-batch on this rank."""
 
@@ -100,6 +102,10 @@ class StepGraph:
     params: ParamsOnRank
     dense_layers: int
     moe_layers: int
+    #: ``ops`` as consecutive parts (embedding, layers, output layer, their backward...), whose
+    #: concatenation is ``ops``. Graphs with the same per-rank shapes share the very same part
+    #: objects, so a caller may cache what it derives from a part by its identity.
+    parts: tuple[tuple[Op, ...], ...] = ()
 
     def flops_by_phase(self) -> dict[Phase, float]:
         out: dict[Phase, float] = {}
@@ -120,7 +126,8 @@ class StepGraph:
 
     @cached_property
     def activation_bytes(self) -> float:
-        return sum(t.total_bytes for t in self.saved)
+        # a list, not a generator: the same sum in the same order, without a resume per tensor
+        return sum([t.nbytes * t.count for t in self.saved])  # each SavedTensor.total_bytes
 
     @cached_property
     def head_activation_bytes(self) -> float:
@@ -131,7 +138,7 @@ class StepGraph:
     @cached_property
     def largest_written_bytes(self) -> float:
         """Bytes the op writing most writes (its output or gradient buffer): 0 without ops."""
-        return max((op.bytes_written for op in self.ops), default=0.0)
+        return max([op.bytes_written for op in self.ops], default=0.0)
 
 
 # ---- small op constructors ---------------------------------------------------------------------
@@ -205,9 +212,9 @@ def _backward(op: Op) -> list[Op]:
 # ---- the layers ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Dims:
-    """Per-rank dimensions of one micro-batch."""
+class _Dims(NamedTuple):
+    """Per-rank dimensions of one micro-batch (a tuple: built per graph and a key of the shared
+    layer blocks, so made, hashed and compared in C)."""
 
     b: int
     s: int  # full sequence length
@@ -453,6 +460,8 @@ def _check(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int) -> 
             f"{where}: layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
             f"{model.num_layers} layers"
         )
+    if not model.is_moe:  # no layer has experts: no need to ask layer by layer
+        return layers, 0
     moe = sum(1 for i in range(shard.first_layer, shard.first_layer + layers) if model.is_moe_layer(i))
     return layers - moe, moe
 
@@ -488,48 +497,18 @@ def build_step(
         heads=model.num_heads // t, kv_heads=kv_heads, gemm=gemm,
         saved_gemm_input_bytes=gemm.nbytes,
     )
-    h = model.hidden_size
-    vocab_local = math.ceil(model.vocab_size / t)
-
-    fwd_head: list[Op] = []
-    saved: list[SavedTensor] = []
-    if shard.has_embedding:
-        # ``vocab``: the rank's rows of the table, which a framework's dense weight gradient covers
-        embedding = _rowwise("embedding", OpClass.EMBEDDING, tokens, h, 0.0, 1, 1)
-        fwd_head.append(replace(embedding, shape={**embedding.shape, "vocab": vocab_local}))
-        if model.position is PositionKind.LEARNED:
-            fwd_head.append(_rowwise("position_add", OpClass.ELEMENTWISE, d.tokens_sp, h, 1.0, 2, 1))
-        if model.dropout:
-            fwd_head.append(_rowwise("embedding_dropout", OpClass.ELEMENTWISE, d.tokens_sp, h, 2.0, 1, 1))
-            saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1,
-                                     kept_by_full_recompute=True))
-
+    head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _layer_block(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
-
-    fwd_tail: list[Op] = []
-    if shard.has_lm_head:
-        fwd_tail += [
-            _norm("final_norm", model, d.tokens_sp, h, 1),
-            _matmul("lm_head", tokens, h, vocab_local, Dtype.BF16, 1),
-            # Cross-entropy over the vocabulary shard: max, exp, sum, log, pick ≈ 5 FLOP/logit.
-            _rowwise("cross_entropy", OpClass.LOSS, tokens, vocab_local, 5.0, 1, 1, kernel="cross_entropy"),
-        ]
-        saved += [
-            SavedTensor("final_norm.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
-            SavedTensor("lm_head.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
-            SavedTensor("cross_entropy.softmax_fp32", tokens * vocab_local * 4, 1,
-                        kept_by_full_recompute=True),
-        ]
-
-    saved += block.kept
+    tail = _output_end(model, d) if shard.has_lm_head else _NO_END
+    saved = [*head.saved, *tail.saved, *block.kept]
     # Backward runs the forward in reverse: the output layer's, the layers', the embedding's.
-    backward = (_mark_epilogues([b for op in reversed(fwd_tail) for b in _backward(op)], t) + block.backward
-                + _mark_epilogues([b for op in reversed(fwd_head) for b in _backward(op)], t))
+    parts = tuple(filter(None, (head.forward, block.forward, tail.forward, block.recompute,  # non-empty
+                                tail.backward, block.backward, head.backward)))
     params = _params_on_rank(model, shard, dense_layers, moe_layers)
     return StepGraph(
         model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
         recompute=recompute, flash_attention=flash_attention,
-        ops=(*fwd_head, *block.forward, *fwd_tail, *block.recompute, *backward),
+        ops=tuple(chain.from_iterable(parts)), parts=parts,
         optimizer_ops=build_optimizer_ops(params),
         saved=tuple(saved),
         layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
@@ -538,13 +517,62 @@ def build_step(
 
 
 @dataclass(frozen=True)
+class _End:
+    """The embedding's or the output layer's ops and saved tensors (shared, as the layer blocks, by
+    every stage graph with the same per-rank shapes: a planner builds many)."""
+
+    forward: tuple[Op, ...]
+    backward: tuple[Op, ...]  # epilogues marked
+    saved: tuple[SavedTensor, ...]
+
+
+_NO_END = _End((), (), ())
+
+
+@lru_cache(maxsize=4096)
+def _embedding_end(model: ModelConfig, d: _Dims) -> _End:
+    h = model.hidden_size
+    vocab_local = math.ceil(model.vocab_size / d.tp)
+    # ``vocab``: the rank's rows of the table, which a framework's dense weight gradient covers
+    embedding = _rowwise("embedding", OpClass.EMBEDDING, d.tokens, h, 0.0, 1, 1)
+    forward = [replace(embedding, shape={**embedding.shape, "vocab": vocab_local})]
+    saved = []
+    if model.position is PositionKind.LEARNED:
+        forward.append(_rowwise("position_add", OpClass.ELEMENTWISE, d.tokens_sp, h, 1.0, 2, 1))
+    if model.dropout:
+        forward.append(_rowwise("embedding_dropout", OpClass.ELEMENTWISE, d.tokens_sp, h, 2.0, 1, 1))
+        saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1, kept_by_full_recompute=True))
+    backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
+    return _End(tuple(forward), tuple(backward), tuple(saved))
+
+
+@lru_cache(maxsize=4096)
+def _output_end(model: ModelConfig, d: _Dims) -> _End:
+    h, tokens = model.hidden_size, d.tokens
+    vocab_local = math.ceil(model.vocab_size / d.tp)
+    forward = [
+        _norm("final_norm", model, d.tokens_sp, h, 1),
+        _matmul("lm_head", tokens, h, vocab_local, Dtype.BF16, 1),
+        # Cross-entropy over the vocabulary shard: max, exp, sum, log, pick ≈ 5 FLOP/logit.
+        _rowwise("cross_entropy", OpClass.LOSS, tokens, vocab_local, 5.0, 1, 1, kernel="cross_entropy"),
+    ]
+    saved = (
+        SavedTensor("final_norm.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
+        SavedTensor("lm_head.input", d.tokens_sp * h * _ACT_BYTES, 1, kept_by_full_recompute=True),
+        SavedTensor("cross_entropy.softmax_fp32", tokens * vocab_local * 4, 1, kept_by_full_recompute=True),
+    )
+    backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
+    return _End(tuple(forward), tuple(backward), saved)
+
+
+@dataclass(frozen=True)
 class _LayerBlock:
     """The transformer layers' ops of a stage: shared by the stages (first, middle, last) that hold
     as many layers with the same per-rank shapes, which differ only in the embedding and output ops."""
 
-    forward: list[Op]  # read-only, epilogues marked
-    recompute: list[Op]
-    backward: list[Op]  # epilogues marked
+    forward: tuple[Op, ...]  # epilogues marked
+    recompute: tuple[Op, ...]
+    backward: tuple[Op, ...]  # epilogues marked
     kept: list[SavedTensor]  # what the recompute mode keeps for the backward pass
     working: float  # the largest one layer's activations (a full recompute rebuilds them)
 
@@ -552,18 +580,42 @@ class _LayerBlock:
 @lru_cache(maxsize=4096)
 def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_layers: int, flash: bool,
                  recompute: Recompute) -> _LayerBlock:
-    layer_ops: list[Op] = []
-    layer_saved: list[SavedTensor] = []
+    forward: list[Op] = []
+    recompute_ops: list[Op] = []
+    backward: list[Op] = []  # the MoE layers' (the later ones) first: the forward in reverse
+    kept: list[SavedTensor] = []
     working = 0.0
-    for kind, count in ((LayerKind.DENSE, dense_layers), (LayerKind.MOE, moe_layers)):
+    for moe, count in ((False, dense_layers), (True, moe_layers)):
         if count == 0:
             continue
-        attn_ops, attn_saved = _attention_ops(model, d, count, flash)
-        mlp_ops, mlp_saved = _moe_mlp(model, ep, d, count) if kind is LayerKind.MOE else _dense_mlp(
-            model, d, count)
-        layer_ops += attn_ops + mlp_ops
-        layer_saved += attn_saved + mlp_saved
-        working = max(working, sum(s.nbytes for s in attn_saved + mlp_saved))
+        layer = _layer_template(model, ep, d, moe, flash, recompute)
+        forward += _recounted(layer.forward, count)
+        recompute_ops += _recounted(layer.recompute, count)
+        backward[:0] = _recounted(layer.backward, count)
+        kept += [SavedTensor(t.name, t.nbytes, t.count * count, t.kept_by_full_recompute,
+                             t.dropped_by_selective) for t in layer.kept]
+        working = max(working, layer.working)
+    return _LayerBlock(tuple(forward), tuple(recompute_ops), tuple(backward), kept, working)
+
+
+class _LayerTemplate(NamedTuple):
+    """One layer's ops and saved tensors at ``count`` 1 (the experts' ops at one per local expert):
+    the blocks of every layer count with these shapes are this, counted again (:func:`_recounted`)."""
+
+    forward: tuple[Op, ...]  # epilogues marked
+    recompute: tuple[Op, ...]
+    backward: tuple[Op, ...]  # epilogues marked
+    kept: tuple[SavedTensor, ...]  # what the recompute mode keeps for the backward pass
+    working: float  # the layer's activations (a full recompute rebuilds them)
+
+
+@lru_cache(maxsize=4096)
+def _layer_template(model: ModelConfig, ep: int, d: _Dims, moe: bool, flash: bool,
+                    recompute: Recompute) -> _LayerTemplate:
+    attn_ops, attn_saved = _attention_ops(model, d, 1, flash)
+    mlp_ops, mlp_saved = _moe_mlp(model, ep, d, 1) if moe else _dense_mlp(model, d, 1)
+    layer_ops = attn_ops + mlp_ops
+    layer_saved = attn_saved + mlp_saved
     forward = _mark_epilogues(layer_ops, d.tp)
     if recompute is Recompute.FULL:
         kept = [s for s in layer_saved if s.kept_by_full_recompute]
@@ -577,13 +629,30 @@ def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_l
         kept = layer_saved
         recompute_ops = []
     backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
-    return _LayerBlock(forward, recompute_ops, backward, kept, working)
+    for op in (*forward, *recompute_ops, *backward):
+        op.timing_key()  # made once here: every recounted copy has the same (count is not in it)
+    return _LayerTemplate(tuple(forward), tuple(recompute_ops), tuple(backward), tuple(kept),
+                          sum([s.nbytes for s in layer_saved]))
+
+
+def _recounted(ops: tuple[Op, ...], layers: int) -> list[Op]:
+    """``ops`` of one layer repeated over ``layers`` layers: each count times ``layers``."""
+    out = []
+    for op in ops:
+        copy = Op(op.name, op.op_class, op.phase, op.flops, op.bytes_read, op.bytes_written, op.shape,
+                  op.dtype, op.count * layers, op.kernel, op.epilogue_of)
+        copy._timing_key = op._timing_key
+        out.append(copy)
+    return out
 
 
 def clear_cache() -> None:
-    """Forget every built step graph (:func:`build_step`'s cache and the layer blocks it shares)."""
+    """Forget every built step graph (:func:`build_step`'s cache and the layer blocks and ends it shares)."""
     build_step.cache_clear()
     _layer_block.cache_clear()
+    _layer_template.cache_clear()
+    _embedding_end.cache_clear()
+    _output_end.cache_clear()
 
 
 def _as_recompute(op: Op) -> Op:
@@ -620,6 +689,9 @@ def _mark_epilogues(ops: list[Op], tp: int) -> list[Op]:
     for op in ops:
         producer = producers.get(op.name)
         if producer is not None and op.op_class is OpClass.ELEMENTWISE:
-            op = replace(op, epilogue_of=producer)
+            # dataclasses.replace(op, epilogue_of=producer), without its field-by-field introspection
+            op = Op(name=op.name, op_class=op.op_class, phase=op.phase, flops=op.flops,
+                    bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
+                    count=op.count, kernel=op.kernel, epilogue_of=producer)
         out.append(op)
     return out

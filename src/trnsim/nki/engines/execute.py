@@ -185,6 +185,8 @@ def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
         return arr.astype(np.float32, copy=False).astype(dt, copy=False)
 
 
+_F32 = np.dtype(np.float32)
+
 #: Opcodes that write PSUM as TensorE multiplies (they open and extend accumulation groups).
 MATMUL_OPCODES = frozenset({"nc_matmul", "nc_matmul_mx"})
 
@@ -363,6 +365,15 @@ def write(
     if accumulate is True and dst.flat is not None and is_float(dst.dtype):
         _scatter_add(dst, result, mask, oob_skip)
         return
+    if (accumulate is True and mask is None and dst.oob is None and dst.flat is None
+            and result.dtype == _F32 and dst.dtype == _F32 and 0 not in dst.shape):
+        # fp32 accumulation (PSUM, an fp32 accumulator tile): add in place, without the read
+        # copy, the fp32 sum array and the store of the general path below (same fp32 adds)
+        view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+                       tuple([st * 4 for st in dst.strides]), True)
+        if view.flags.c_contiguous:  # no element twice (a broadcast view) in the destination
+            np.add(view, result, out=view)
+            return
     if accumulate is True or (isinstance(accumulate, np.ndarray) and accumulate.any()):
         old = dst.read()
         total = (

@@ -1,0 +1,101 @@
+"""Branch and bound (``search_plans(prune=True)``) keeps the full search's top K, with fewer timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pytest
+
+from tests.plan.toy_steps import ToyStepModel, toy_problem
+from trnsim.cluster.plan import ParallelPlan
+from trnsim.cluster.step import StepResult
+from trnsim.cluster.topology import TopologySpec
+from trnsim.hardware.catalog import SystemSpec, load_system
+from trnsim.plan.problem import Objective, Problem, TrainingJob
+from trnsim.plan.search import SearchResult, search_plans
+from trnsim.plan.space import SearchSpace, quick_space
+from trnsim.workload.config import ModelConfig
+from trnsim.workload.models import load_model
+from trnsim.workload.options import Precision
+
+
+def _top(result: SearchResult) -> list[tuple[object, ...]]:
+    return [(o.ranks, o.candidate, o.time_to_train_s, o.estimate.step_time_s) for o in result.top]
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 5])
+@pytest.mark.parametrize(("model_name", "system_name", "ranks"), [
+    ("llama3-70b", "trn2", (256, 1024)),
+    ("llama3-8b", "p5", (64,)),
+])
+def test_pruned_search_keeps_the_full_search_top_k(top_k: int, model_name: str, system_name: str,
+                                                   ranks: tuple[int, ...]) -> None:
+    model, system = load_model(model_name), load_system(system_name)
+    job = TrainingJob(tokens=1e12, seq_len=4096, global_batch=512)
+    problems = [Problem(model, system, r, job) for r in ranks]
+    full = search_plans(problems, quick_space(), top_k=top_k)
+    pruned = search_plans(problems, quick_space(), top_k=top_k, prune=True)
+    assert _top(pruned) == _top(full)
+    # the same plans were enumerated; fewer were checked and timed, the rest skipped by their bound
+    assert pruned.stats.candidates == full.stats.candidates
+    assert pruned.stats.evaluated < full.stats.evaluated / 2
+    assert pruned.stats.bounded > 0 and pruned.stats.checked < full.stats.checked
+
+
+def test_cost_objective_is_not_pruned() -> None:
+    model, system = load_model("llama3-8b"), load_system("p5")
+    job = TrainingJob(tokens=1e12, seq_len=4096, global_batch=512, objective=Objective.COST)
+    problem = Problem(model, system, 64, job)
+    full = search_plans(problem, quick_space(), top_k=3)
+    pruned = search_plans(problem, quick_space(), top_k=3, prune=True)
+    assert _top(pruned) == _top(full) and pruned.stats.evaluated == full.stats.evaluated
+    assert pruned.stats.bounded == 0
+
+
+@dataclass(frozen=True)
+class FlatToy(ToyStepModel):
+    """The toy step time rounded to a coarse grid, so that many plans tie, with exact bounds
+    (the bound is the step itself): the pruned search must break ties as the full search does."""
+
+    grid_s: float = 0.5
+
+    def estimate_step(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
+                      seq_len: int, precision: Precision = Precision.BF16,
+                      topology: TopologySpec | None = None) -> StepResult:
+        exact = super().estimate_step(model, system, ranks, plan, seq_len, precision, topology)
+        step = max(self.grid_s, round(exact.step_time_s / self.grid_s) * self.grid_s)
+        tokens = plan.global_batch * seq_len
+        return replace(exact, step_time_s=step, tokens_per_s=tokens / step)
+
+    def step_time_lower_bound(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
+                              seq_len: int, precision: Precision = Precision.BF16,
+                              topology: TopologySpec | None = None) -> float:
+        return self.estimate_step(model, system, ranks, plan, seq_len, precision, topology).step_time_s
+
+    def step_goodput_upper_bound(self, model: ModelConfig, system: SystemSpec, ranks: int,
+                                 topology: TopologySpec | None = None) -> float:
+        return 1.0
+
+
+@pytest.mark.parametrize("dominance", [True, False])
+def test_ties_go_to_the_plan_the_full_search_meets_first(dominance: bool) -> None:
+    steps = FlatToy(capacity_bytes=6e9)
+    problem = toy_problem(ranks=32, global_batch=64)
+    space = SearchSpace(tp=(1, 2, 4, 8), pp=(1, 2, 4), cp=(1, 2), interleave=(1, 2), zero_stages=(0, 1, 3),
+                        micro_batches=(1, 2, 4))
+    full = search_plans(problem, space, top_k=6, steps=steps, recompute_dominance=dominance)
+    pruned = search_plans(problem, space, top_k=6, steps=steps, recompute_dominance=dominance, prune=True)
+    times = [o.time_to_train_s for o in full.top]
+    assert len(set(times)) < len(times)  # ties inside the top 6, so the order among them matters
+    assert _top(pruned) == _top(full)
+    assert pruned.stats.evaluated < full.stats.evaluated
+
+
+def test_a_step_model_without_bounds_is_searched_in_full() -> None:
+    steps = ToyStepModel(capacity_bytes=6e9)
+    problem = toy_problem(ranks=32, global_batch=64)
+    full = search_plans(problem, top_k=3, steps=steps)
+    pruned = search_plans(problem, top_k=3, steps=steps, prune=True)
+    assert _top(pruned) == _top(full) and pruned.stats.evaluated == full.stats.evaluated
+
+

@@ -1,0 +1,83 @@
+"""What a plan evaluation shares and memoises gives the values computed afresh.
+
+The step graphs of a model's stages share their layer blocks and ends (parts); a block of ``L``
+layers is a one-layer template counted again; an efficiency curve interpolates in Python; a
+repeated ``time_ops`` call returns a memo hit's value, which its ``later`` list announces. Each
+check compares against the plain computation.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from trnsim.devicetime.efficiency import EFFICIENCY, Curve, EfficiencyCurves
+from trnsim.devicetime.timing import clear_memo, time_ops
+from trnsim.hardware.catalog import load_system
+from trnsim.workload.graph import build_step, clear_cache
+from trnsim.workload.models import load_model
+from trnsim.workload.options import Recompute
+from trnsim.workload.shard import Shard
+
+
+def test_curve_interpolation_is_numpys_to_the_last_bit() -> None:
+    curves = [EFFICIENCY.load_model(name, EfficiencyCurves) for name in EFFICIENCY.names()]
+    cases = [c for curve in curves for c in (curve.matmul_bf16, curve.attention_fwd, curve.attention_bwd)]
+    cases.append(Curve(log10_flops=(0.5, 1.7, 1.9, 6.25), efficiency=(0.9, 0.013, 0.5, 0.25)))
+    rng = np.random.default_rng(13)
+    for curve in cases:
+        xp, fp = np.asarray(curve.log10_flops), np.asarray(curve.efficiency)
+        knots = [10.0**x for x in curve.log10_flops]
+        points = [0.0, 1.0, 3.0, *knots, *(k * (1 + 1e-12) for k in knots), *(k * (1 - 1e-12) for k in knots),
+                  *(10.0 ** rng.uniform(-1.0, 16.0, 400)), 1e300]
+        for flops in points:
+            assert curve(flops) == float(np.interp(np.log10(max(flops, 1.0)), xp, fp)), (curve, flops)
+
+
+def _fields(op: object) -> tuple[object, ...]:
+    return tuple(getattr(op, name) for name in ("name", "op_class", "phase", "flops", "bytes_read",
+                                                "bytes_written", "dtype", "kernel", "epilogue_of"))
+
+
+def test_a_block_of_l_layers_is_one_layer_counted_l_times() -> None:
+    # MoE (experts counted per local expert) and dense layers, each recompute mode.
+    for name, recompute in itertools.product(("mixtral-8x7b", "llama3-8b"), Recompute):
+        model = load_model(name)
+        ep = 2 if model.is_moe else 1
+        one, five = (build_step(model, Shard(tp=2, ep=ep, layers=n, has_embedding=False, has_lm_head=False),
+                                1, 1024, recompute=recompute, flash_attention=False) for n in (1, 5))
+        assert [_fields(op) for op in five.ops] == [_fields(op) for op in one.ops]
+        assert [op.shape for op in five.ops] == [op.shape for op in one.ops]
+        assert [op.count for op in five.ops] == [5 * op.count for op in one.ops]
+        assert [(t.name, t.nbytes, t.count) for t in five.saved] == [
+            (t.name, t.nbytes, 5 * t.count) for t in one.saved]
+        assert five.layer_working_bytes == one.layer_working_bytes
+
+
+def test_stage_graphs_share_their_layer_parts() -> None:
+    model = load_model("llama3-8b")
+    first = build_step(model, Shard(tp=4, sequence_parallel=True, layers=8, has_lm_head=False), 1, 2048)
+    middle = build_step(model, Shard(tp=4, sequence_parallel=True, layers=8, first_layer=8,
+                                     has_embedding=False, has_lm_head=False), 1, 2048)
+    last = build_step(model, Shard(tp=4, sequence_parallel=True, layers=8, first_layer=16,
+                                   has_embedding=False), 1, 2048)
+    for graph in (first, middle, last):
+        assert graph.ops == tuple(op for part in graph.parts for op in part)
+    shared = {id(part) for part in middle.parts}
+    assert shared <= {id(part) for part in first.parts} and shared <= {id(part) for part in last.parts}
+    assert len(first.parts) == len(middle.parts) + 2 == len(last.parts)  # an end's forward and backward
+
+
+def test_time_ops_later_is_what_a_repeated_call_returns() -> None:
+    clear_memo()
+    clear_cache()
+    graph = build_step(load_model("llama3-70b"), Shard(tp=8, sequence_parallel=True, layers=7), 1, 4096)
+    for name in ("p5", "trn2"):
+        system = load_system(name)
+        later: list[float] = []
+        first = time_ops(graph.ops, system, later=later)
+        again = time_ops(graph.ops, system)
+        assert later == again and len(first) == len(graph.ops)
+        # a memo hit is (first / count) * count: two roundings of at most half an ulp each
+        assert all(abs(a - b) <= 2.0**-52 * abs(a) for a, b in zip(first, again, strict=True))
