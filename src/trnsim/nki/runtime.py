@@ -272,6 +272,9 @@ class Simulation:
     #: derived sizes, so a loop's later iterations skip re-checking (see ``CACHE_TEMPLATES``)
     templates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    #: value mode: scratch arrays an instruction overwrites and consumes before returning, per
+    #: (use, shape) (the widened matmul operands: no fresh memory per instruction)
+    scratch: dict[Any, np.ndarray] = field(default_factory=dict)
     #: the instruction name of the latest check_read (instruction templates learn it)
     read_name: str | None = None
     depth: int = 0  # sub-kernel nesting
@@ -392,27 +395,46 @@ class Simulation:
         """Fast path of :meth:`allocate` for a fresh on-chip result tile (partition dim first).
 
         ``fill=OVERWRITTEN``: the instruction making the tile writes all of it (value mode skips
-        the uninitialised-memory fill). Timing-only mode keeps the checked size of each
-        (buffer, shape, dtype) as a template: a loop's later tiles skip the checks.
+        the uninitialised-memory fill). Both modes keep the checked size of each (buffer, shape,
+        dtype) as a template: a loop's later tiles skip the checks (value mode still makes the
+        storage :meth:`allocate` would make for ``fill`` None or OVERWRITTEN).
         """
         key = (buffer, shape, dtype)
         template = self.templates.get(key) if CACHE_TEMPLATES else None
-        if template is not None:
-            alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], template[0], "", None, 0)
+        if template is not None and (not self.values or fill is None or fill is OVERWRITTEN):
+            storage = None
+            if self.values:
+                # allocate()'s value-mode storage for a tile that fill=None or OVERWRITTEN asks
+                size = shape[0] * template[0]
+                storage = np.empty(size, dtype=dtype)
+                if fill is None:
+                    if dtype.names:
+                        storage.view(np.uint8).fill(0xFF)
+                    elif dtype.kind in "iub":
+                        storage.fill(UNINIT_INT)
+                    else:
+                        _fill_nan(storage)
+            alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], template[0], "", storage, 0)
             self.next_alloc += 1
             self.tile_sizes[alloc.alloc_id] = template[1]
+            if storage is not None and buffer is Buffer.PSUM:
+                alloc.mm_state = np.full(storage.size, 0 if fill is None else 1, dtype=np.int8)
             return alloc
         if (
-            self.values
+            (self.values and fill is not None and fill is not OVERWRITTEN)
             or len(shape) < 2
             or not (0 < shape[0] <= self.spec.pmax)
             or (buffer is not Buffer.SBUF and buffer is not Buffer.PSUM)
         ):
             return self.allocate(instruction, shape, dtype, buffer, fill=fill)
-        free = math.prod(shape[1:])
-        alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], free, "", None, 0)
-        self.next_alloc += 1
-        self._account(instruction, alloc)
+        if self.values:
+            alloc = self.allocate(instruction, shape, dtype, buffer, fill=fill)
+            free = alloc.free_elems
+        else:
+            free = math.prod(shape[1:])
+            alloc = Allocation(self.next_alloc, buffer, dtype, shape, shape[0], free, "", None, 0)
+            self.next_alloc += 1
+            self._account(instruction, alloc)
         if CACHE_TEMPLATES and shape.__class__ is tuple:
             self.templates[key] = (free, self.tile_sizes[alloc.alloc_id])
         return alloc

@@ -16,7 +16,11 @@ the operands' regions. :func:`templated` wraps a front-end function so that:
   which are the only checks that depend on offsets, with the same messages), the PSUM
   accumulation-group bookkeeping, and the trace record with the operands of this call's views.
 
-Anything unusual (value mode, a mask, index arrays, out-of-bounds or dynamic views, arguments of
+Value mode replays only the calls in ``_VALUE_COPIES``: ``nl.load`` without a dtype change (the new
+tile's storage is a copy of the source view's values) and ``nisa.nc_matmul`` of plain bfloat16
+operands into a fresh fp32 PSUM tile (the product computed as the checked path computes it,
+:mod:`trnsim.nki.engines.bf16_matmul`; operands whose values are not C-contiguous take the checked
+path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
 other classes, more than one instruction or allocation) takes the checked path and is not kept.
 ``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
 """
@@ -24,6 +28,7 @@ other classes, more than one instruction or allocation) takes the checked path a
 from __future__ import annotations
 
 import enum
+import math
 import types
 from collections.abc import Callable
 from typing import Any
@@ -31,11 +36,14 @@ from typing import Any
 import numpy as np
 
 from trnsim.nki import runtime
+from trnsim.nki.engines.bf16_matmul import multiply_bf16
+from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
 from trnsim.nki.tensor import ParDim, Tensor
 from trnsim.nki.trace import Engine, MemorySpace, Operand, Region
 
 _ACTIVE = runtime._ACTIVE
+_F32 = np.dtype(np.float32)
 _PSUM = Buffer.PSUM
 _IMMEDIATE = MemorySpace.IMMEDIATE
 _new_tuple = tuple.__new__
@@ -50,6 +58,11 @@ _SHAPE_ITEMS: frozenset[type] = frozenset({int, np.int64, np.int32, ParDim})
 #: templates kept per launch at most (a kernel passing a new lambda or scale per call makes a
 #: new key each time)
 _MAX_TEMPLATES = 4096
+
+
+#: front-end calls that value mode replays too: the new tile's values are a copy of one argument's
+#: (a load without dtype conversion; see _copy_template)
+_VALUE_COPIES = frozenset({"nl.load", "nisa.nc_matmul"})
 
 
 def _plain(value: Any) -> bool:
@@ -69,10 +82,12 @@ def templated(
     (trnsim.nki.guard's one-line error), as without templates.
     """
 
+    copies = tag in _VALUE_COPIES and not writes
+
     def call(*args: Any, **kwargs: Any) -> Any:
         sim = _ACTIVE.get()
         key: Any = None
-        if sim is not None and not sim.values and runtime.CACHE_TEMPLATES:
+        if sim is not None and (not sim.values or copies) and runtime.CACHE_TEMPLATES:
             # the key: each tensor argument's layout (only plain views), every other argument by
             # class and value (only classes in _PLAIN), the keyword names; None: not templated
             values = (*args, *kwargs.values()) if kwargs else args  # what templates index
@@ -111,7 +126,16 @@ def templated(
                     key = None
                 else:
                     if tpl is not None and (tpl[3] is not None or not sim.loops):
-                        return _replay_write(sim, tpl, values) if writes else _replay(sim, tpl, values)
+                        if writes:
+                            return _replay_write(sim, tpl, values)
+                        if not sim.values:
+                            return _replay(sim, tpl, values)
+                        if tpl[2][1] != "nc_matmul":
+                            return _replay_copy(sim, tpl, values)
+                        done = _replay_matmul(sim, tpl, values)
+                        if done is not None:
+                            return done
+                        key = None  # operands laid out otherwise: the checked path, not learned
                     seq = len(sim.trace.instructions)
                     alloc_id = sim.next_alloc
                     last = sim.last_result
@@ -126,6 +150,8 @@ def templated(
         if key is not None:
             learn = _learn_write if writes else _learn
             tpl = learn(sim, values, result, seq, alloc_id, last)  # type: ignore[arg-type]
+            if tpl is not None and sim.values and not _copy_template(tpl, values):  # type: ignore[union-attr]
+                tpl = None
             if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
                 sim.templates[key] = tpl  # type: ignore[union-attr]
         return result
@@ -272,6 +298,94 @@ def _read(
         else:
             ops.append(spec)
     return tuple(ops)
+
+
+def _copy_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
+    """Whether value mode may replay ``tpl`` as a copy: one DMA instruction whose one tensor input
+    is a plain view (the key refuses masks, index arrays and out-of-bounds views) of the new tile's
+    dtype and element count, read whole into a fresh tile that starts at its allocation's start."""
+    alloc, view, record, _ = tpl
+    if record is not None and record[1] == "nc_matmul":
+        return _matmul_template(tpl, values)
+    if record is None or not record[8] or record[0] is not Engine.DMA or len(record[3]) != 1:
+        return False
+    spec = record[3][0]
+    if spec.__class__ is not tuple:
+        return False
+    src = values[spec[0]]
+    shape = view[0]
+    return bool(
+        src.dtype == alloc[1]
+        and src.size == math.prod(shape)
+        and alloc[2] == shape
+        and view[1] == _c_strides(shape)
+    )
+
+
+def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
+    """Whether value mode may replay ``tpl`` as a matmul: a plain bfloat16 ``stationary`` and
+    ``moving`` (each replay checks that their values are C-contiguous) multiplied into a fresh,
+    whole fp32 PSUM tile, no transpose, no double-row mode (tensor_engine._InPlace's case)."""
+    alloc, view, record, _ = tpl
+    _, _, attrs, inputs, _, _, _, _, fresh = record
+    if (
+        not fresh
+        or alloc[0] is not _PSUM
+        or alloc[1] != _F32
+        or attrs != {"accumulate": False, "transpose": False, "perf_mode": "none"}
+        or len(inputs) != 2
+        or any(spec.__class__ is not tuple for spec in inputs)
+        or (inputs[0][1], inputs[1][1]) != ("stationary", "moving")
+        or len(alloc[2]) != 2
+        or alloc[2] != view[0]
+        or view[1] != _c_strides(view[0])
+    ):
+        return False
+    return all(_plain_bf16(values[spec[0]]) for spec in inputs)
+
+
+def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor | None:
+    """Value mode: :func:`_replay` of a matmul template, the product computed into the new tile as
+    the checked path does (``tensor_engine._InPlace``); None (nothing done) when an operand is not
+    a plain bfloat16 view with C-contiguous values."""
+    spec_s, spec_m = tpl[2][3]
+    stationary = values[spec_s[0]]
+    moving = values[spec_m[0]]
+    if not (_plain_bf16(stationary) and _plain_bf16(moving)):
+        return None
+    s = stationary.read()
+    mv = moving.read()
+    if not (s.flags.c_contiguous and mv.flags.c_contiguous):
+        return None
+    result = _replay(sim, tpl, values)
+    alloc = result.alloc
+    m, n = result.shape
+    storage = np.empty(m * n, _F32)
+    multiply_bf16(sim.scratch, s, mv, storage.reshape(m, n))
+    alloc.storage = storage
+    # the checked path: a fresh tile written whole (1), then by a matmul (2)
+    alloc.mm_state = np.full(m * n, 2, dtype=np.int8)
+    return result
+
+
+def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides = []
+    step = 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
+
+
+def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
+    """Value mode: :func:`_replay`, then the new tile's storage holds a copy of the source's values
+    (what the checked DMA computes and stores for an unmasked same-dtype load)."""
+    result = _replay(sim, tpl, values)
+    src = values[tpl[2][3][0][0]]
+    storage = np.empty(result.alloc.partitions * result.alloc.free_elems, result.alloc.dtype)
+    storage.reshape(result.shape)[...] = src.read().reshape(result.shape)
+    result.alloc.storage = storage
+    return result
 
 
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:

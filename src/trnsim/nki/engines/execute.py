@@ -25,6 +25,7 @@ import numpy as np
 from trnsim.nki import runtime
 from trnsim.nki.alu import BINARY, BITVEC, op_name
 from trnsim.nki.dtypes import is_float, is_int
+from trnsim.nki.engines.bf16_matmul import BF16, widen_bf16
 from trnsim.nki.indexing import MaskExpr
 from trnsim.nki.runtime import Buffer, Simulation
 from trnsim.nki.tensor import Tensor, fit_mask, strided
@@ -153,6 +154,8 @@ def load_f32(x: Any, sim: Simulation) -> Any:
             return v.astype(np.int64)
         if v.dtype.names:  # packed x4 dtypes: the raw storage words (engines/mx.py unpacks)
             return v.view(np.uint32 if v.dtype.itemsize == 4 else np.uint16)
+        if v.dtype == BF16:
+            return widen_bf16(v)  # ml_dtypes' widening, bit for bit, without its cast loop
         return v.astype(np.float32)
     return x
 
@@ -186,6 +189,9 @@ def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
 
 
 _F32 = np.dtype(np.float32)
+
+#: What a ``compute`` returns when it has stored its result into the destination itself.
+WRITTEN: Any = object()
 
 #: Opcodes that write PSUM as TensorE multiplies (they open and extend accumulation groups).
 MATMUL_OPCODES = frozenset({"nc_matmul", "nc_matmul_mx"})
@@ -271,7 +277,10 @@ def execute(
         values = [load_f32(s, sim) if isinstance(s, Tensor) else s for _, s in srcs] if load_inputs else [
             s for _, s in srcs]
         result = compute(values)
-        if dst is not None:
+        if dst is not None and result is WRITTEN:  # compute stored into dst itself
+            if dst.alloc.mm_state is not None:
+                mark_written(dst, m, 2 if opcode in MATMUL_OPCODES else 1)
+        elif dst is not None:
             write(dst, result, m, accumulate if accumulate_where is None else accumulate_where, oob_skip)
             if dst.alloc.mm_state is not None:
                 mark_written(dst, m, 2 if opcode in MATMUL_OPCODES else 1)
@@ -348,6 +357,25 @@ def write(
 
     ``accumulate`` may be a boolean array: add where True, overwrite elsewhere.
     """
+    if (
+        accumulate is False
+        and mask is None
+        and result.__class__ is np.ndarray
+        and dst.flat is None
+        and dst.oob is None
+        and result.shape == dst.shape
+        and result.dtype == dst.dtype
+        and dst.dtype.kind in "fV"
+        and dst.dtype.names is None
+        and 0 not in dst.shape
+    ):
+        # a same-dtype float result over a whole strided view: to_dtype would return it as is
+        # and Tensor.write store it unmasked; store it directly
+        isz = dst.alloc.itemsize
+        view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+                       tuple([s * isz for s in dst.strides]), True)
+        view[...] = result
+        return
     result = np.asarray(result)
     if result.shape != dst.shape:
         try:

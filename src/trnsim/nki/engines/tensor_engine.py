@@ -10,7 +10,9 @@ import numpy as np
 
 from trnsim.nki import runtime
 from trnsim.nki.dtypes import dtype_name, is_float
+from trnsim.nki.engines.bf16_matmul import multiply_bf16, plain_bf16, widen_bf16
 from trnsim.nki.engines.execute import (
+    WRITTEN,
     _state_view,
     check_tensor,
     engine_of,
@@ -19,7 +21,7 @@ from trnsim.nki.engines.execute import (
     matmul_group_open,
 )
 from trnsim.nki.runtime import Buffer, Simulation
-from trnsim.nki.tensor import Tensor
+from trnsim.nki.tensor import Tensor, strided
 from trnsim.nki.trace import Engine, Instruction
 
 _MATMUL_DTYPES = {"float8_e4m3", "float8_e5m2", "float8_e4m3fn", "bfloat16", "float16", "float32"}
@@ -201,6 +203,20 @@ def _matmul_execute(
         out = np.matmul(s.T.astype(np.float32, copy=False), mv.astype(np.float32, copy=False))
         return out.reshape(dst.shape)
 
+    in_place = None
+    if (
+        sim.values
+        and not accumulate
+        and where is None
+        and mask is None
+        and not double_row
+        and dst.dtype == _F32
+        and dst.flat is None
+        and dst.oob is None
+        and plain_bf16(stationary)
+        and plain_bf16(moving)
+    ):
+        in_place = _InPlace(sim, dst, stationary, moving, k, m, n)
     attrs = {
         "accumulate": bool(accumulate),
         "transpose": bool(is_transpose),
@@ -234,13 +250,47 @@ def _matmul_execute(
         "nc_matmul",
         dst,
         [("stationary", stationary), ("moving", moving)],
-        compute,
+        compute if in_place is None else in_place,
         mask=mask,
         attrs=attrs,
         api=api,
         accumulate=bool(accumulate),
         accumulate_where=where,
+        load_inputs=in_place is None,
     )
+
+
+_F32 = np.dtype(np.float32)
+
+
+class _InPlace:
+    """Value mode, an unmasked bfloat16 matmul overwriting a plain fp32 destination: the product
+    goes straight into the destination's storage (:func:`multiply_bf16`). Where the destination
+    view is not one C-contiguous block or an operand's values are not C-contiguous (the layout
+    ``astype`` would keep), the product is returned for execute's write, as before."""
+
+    __slots__ = ("dst", "k", "m", "moving", "n", "sim", "stationary")
+
+    def __init__(self, sim: Simulation, dst: Tensor, stationary: Tensor, moving: Tensor, k: int, m: int,
+                 n: int) -> None:
+        self.sim, self.dst, self.stationary, self.moving = sim, dst, stationary, moving
+        self.k, self.m, self.n = k, m, n
+
+    def __call__(self, _: list[Any]) -> Any:
+        dst = self.dst
+        k, m, n = self.k, self.m, self.n
+        s = self.stationary.read()
+        mv = self.moving.read()
+        isz = dst.alloc.itemsize
+        out = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+                      tuple([st * isz for st in dst.strides]), True)
+        if not (out.flags.c_contiguous and s.flags.c_contiguous and mv.flags.c_contiguous):
+            product = np.matmul(widen_bf16(s).reshape(k, m).T, widen_bf16(mv).reshape(k, n))
+            return product.reshape(dst.shape)
+        multiply_bf16(self.sim.scratch, s, mv, out.reshape(m, n))
+        return WRITTEN
+
+
 
 
 def nc_transpose(

@@ -139,7 +139,8 @@ def _matmul_into(
 ) -> Tensor:
     """The checked ``nc_matmul``: a fresh PSUM tile [M, N] and the TensorE instruction."""
     dt = stationary.dtype if is_transpose else np.float32
-    dst = _impl.new_tile(sim, "nisa.nc_matmul", sizes, dt, Buffer.PSUM)
+    # an unmasked matmul writes its whole fresh tile (value mode skips the uninitialised fill)
+    dst = _impl.new_tile(sim, "nisa.nc_matmul", sizes, dt, Buffer.PSUM, overwritten=mask is None)
     instr = _isa.nc_matmul(
         sim,
         dst,

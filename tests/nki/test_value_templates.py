@@ -1,0 +1,128 @@
+"""Value mode's fast paths give the checked path's bits.
+
+* ``widen_bf16`` (a 16-bit shift) is ml_dtypes' bfloat16 -> fp32 cast for every bit pattern;
+* the in-place bfloat16 matmul (``tensor_engine._InPlace``) stores what the generic write of the
+  ``astype`` product stores;
+* value-mode call templates (``nl.load`` copies, ``nisa.nc_matmul`` products; trnsim.nki.templates)
+  replay, and outputs and traces are the same with templates on and off, also when an operand's
+  layout changes between calls of one call site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from trnsim.kernels import registry
+from trnsim.nki import runtime, simulate, templates, trace_kernel
+from trnsim.nki.engines import tensor_engine
+from trnsim.nki.engines.bf16_matmul import widen_bf16
+from trnsim.nki.legacy import isa as nisa
+from trnsim.nki.legacy import jit
+from trnsim.nki.legacy import language as nl
+
+
+@pytest.fixture
+def no_templates() -> Iterator[None]:
+    runtime.CACHE_TEMPLATES = False
+    try:
+        yield
+    finally:
+        runtime.CACHE_TEMPLATES = True
+
+
+def _bits(x: Any) -> bytes:
+    return bytes(np.ascontiguousarray(np.asarray(x)).view(np.uint8))
+
+
+def test_widen_bf16_is_ml_dtypes_cast_for_every_bit_pattern() -> None:
+    every = np.arange(1 << 16, dtype=np.uint16).view(ml_dtypes.bfloat16).reshape(256, 256)
+    for view in (every, every[::3, 1::2], every.T):
+        expected = view.astype(np.float32)
+        got = widen_bf16(view)
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+        assert got.flags.c_contiguous == expected.flags.c_contiguous
+
+
+def _tiled_args(dtype: str) -> tuple[Any, ...]:
+    shape = {"m": 256, "k": 512, "n": 1024}
+    return registry.get("matmul_tiled").make_args(shape, dtype, np.random.default_rng(3))
+
+
+def test_in_place_bf16_matmul_stores_the_generic_paths_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    kernel = registry.get("matmul_tiled").kernel
+    args = _tiled_args("bfloat16")
+    fast = simulate(kernel, *args, target="trn2")
+    monkeypatch.setattr(tensor_engine, "plain_bf16", lambda t: False)  # the astype + write path
+    generic = simulate(kernel, *args, target="trn2")
+    assert _bits(fast) == _bits(generic)
+
+
+def _count(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Counts calls of ``templates.<name>`` (the wrapper is compiled as part of trnsim.nki, so that
+    the recorded source lines skip its frame as they skip the replay's)."""
+    count = [0]
+    scope: dict[str, Any] = {"count": count, "original": getattr(templates, name)}
+    source = "def counted(*args):\n    count[0] += 1\n    return original(*args)\n"
+    exec(compile(source, templates.__file__, "exec"), scope)
+    monkeypatch.setattr(templates, name, scope["counted"])
+    return count
+
+
+@pytest.mark.parametrize("name", ["matmul_tiled", "matmul_hoisted", "matmul_fully_blocked"])
+def test_value_templates_replay_and_change_nothing(
+    name: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    entry = registry.get(name)
+    args = entry.make_args({"m": 256, "k": 512, "n": 1024}, "bfloat16", np.random.default_rng(5))
+    copies = _count(monkeypatch, "_replay_copy")
+    products = _count(monkeypatch, "_replay_matmul")
+    cached_out = simulate(entry.kernel, *args, target="trn2")
+    cached = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    if name == "matmul_tiled":
+        assert copies[0] > 0 and products[0] > 0
+    request.getfixturevalue("no_templates")
+    fresh_out = simulate(entry.kernel, *args, target="trn2")
+    fresh = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    assert _bits(cached_out) == _bits(fresh_out)
+    assert [(i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in cached.instructions] == [
+        (i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in fresh.instructions
+    ]
+
+
+@jit
+def _layouts(a: Any, b: Any) -> Any:
+    """One matmul call site fed a contiguous stationary tile, then strided views of one SBUF block
+    (the template key is the same for both second-iteration views; their values' layout is not)."""
+    out = nl.ndarray((128, 128), dtype=nl.float32, buffer=nl.shared_hbm)
+    block = nl.load(a)  # [128, 256]
+    rhs = nl.load(b)  # [128, 128]
+    acc = nl.zeros((128, 128), dtype=nl.float32, buffer=nl.psum)
+    for i in nl.affine_range(2):
+        acc += nisa.nc_matmul(block[:, i * 128 : (i + 1) * 128], rhs)
+    for i in nl.affine_range(2):
+        acc += nisa.nc_matmul(block[:, i : i + 255 : 2], rhs)
+    nl.store(out, value=nl.copy(acc, dtype=nl.float32))
+    return out
+
+
+def test_value_templates_follow_operand_layouts(request: pytest.FixtureRequest) -> None:
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((128, 256)).astype(ml_dtypes.bfloat16)
+    b = rng.standard_normal((128, 128)).astype(ml_dtypes.bfloat16)
+    cached = simulate(_layouts, a, b, target="trn2")
+    request.getfixturevalue("no_templates")
+    fresh = simulate(_layouts, a, b, target="trn2")
+    assert _bits(cached) == _bits(fresh)
+    wide = a.astype(np.float32)
+    expected = sum(
+        (wide[:, sl].T @ b.astype(np.float32) for sl in (slice(0, 128), slice(128, 256), slice(0, 255, 2),
+                                                          slice(1, 256, 2))),
+        np.zeros((128, 128), np.float32),
+    )
+    np.testing.assert_allclose(cached, expected, rtol=1e-4, atol=1e-3)
