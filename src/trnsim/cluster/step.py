@@ -42,7 +42,7 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
-from trnsim.devicetime.fusion import FusionRules, apply_fusion, load_fusion
+from trnsim.devicetime.fusion import FusionRules, apply_fusion, load_fusion, never_reduced
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -52,7 +52,13 @@ from trnsim.hardware.catalog import ChipSpec, SystemSpec
 from trnsim.hardware.datafile import check_catalog_environment, on_data_change
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
-from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, ParamsOnRank, build_optimizer_ops, build_step
+from trnsim.workload.graph import (
+    COLUMN_PARALLEL_GEMMS,
+    ParamsOnRank,
+    build_optimizer_ops,
+    build_step,
+    layer_ops,
+)
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -69,6 +75,7 @@ __all__ = [
     "estimate_run_goodput",
     "estimate_step",
     "step_goodput_upper_bound",
+    "step_time_floor",
     "step_time_lower_bound",
 ]
 
@@ -1001,6 +1008,58 @@ def step_time_lower_bound(
                              plan.overlap_p2p_comm, plan.microbatch_group).bubble_s
     inside = m * parts["compute"] + m * parts["tp_comm"] + m * parts["cp_comm"] + m * parts["ep_comm"]
     return (inside + bubble) * (1 - _STEP_BOUND_SLACK)
+
+
+def step_time_floor(
+    model: ModelConfig,
+    system: SystemSpec,
+    ranks: int,
+    plan: ParallelPlan,
+    seq_len: int,
+    precision: Precision = Precision.BF16,
+    topology: TopologySpec | None = None,
+) -> float:
+    """A looser lower bound than :func:`step_time_lower_bound`, made without a stage graph: the
+    micro-batches times the fewest layers of any distinct stage times one layer's ops that no fusion
+    rule can shorten, timed alone (one layer template per shape, shared by every pipeline depth,
+    ZeRO stage and recomputation).
+
+    Plus the pipeline bubble with every stage that fast. Every distinct stage holds at least that
+    many layers, each with at least those ops at those times (its embedding, output layer,
+    recomputation, weight passes and collectives only add; fusion shortens no other op below zero);
+    the bubble is the other ``pp - 1`` stages' time over the chunks, and the step adds only
+    non-negative terms. The same for every recomputation, so it bounds a whole recomputation ladder.
+    Without TP overlap, one layer's TP collectives (all exposed) count with its ops.
+    A search orders plans by it first, and asks for the tighter bound only of those it cannot skip.
+    """
+    shards = _stage_shards(model, plan)
+    layers = min(model.num_layers if s.layers is None else s.layers for _, _, s in shards)
+    shard = shards[0][2]
+    chip = system.chip
+    # Without overlap, a layer's TP collectives are all exposed (tp_comm is linear in the layers).
+    tp_group = None
+    if not plan.overlap_tp_comm:
+        tp_group = _place(topology if topology is not None else topology_for_system(system), system, plan).tp
+
+    def compute() -> float:
+        rules = _chip_rules(chip)[0]
+        kinds = layer_ops(model, shard, plan.micro_batch, seq_len, precision, plan.flash_attention)
+        ops_s = min(sum([t for op, t in zip(ops, time_ops(ops, system), strict=True)
+                         if never_reduced(op, rules)]) for ops in kinds)
+        if tp_group is None:
+            return ops_s
+        tp = tp_comm(model, tp_group, 1, plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
+                     Recompute.NONE)
+        return ops_s + tp.fwd_s + tp.bwd_s
+
+    per_layer = _by_identity("floor", (model, chip, tp_group), (system.ranks_per_chip, plan.tp,
+                                                                plan.sequence_parallel, plan.cp, plan.ep,
+                                                                plan.micro_batch, seq_len, precision,
+                                                                plan.flash_attention), compute)
+    stage = layers * per_layer  # no more than any distinct stage's time per micro-batch
+    # the pipeline bubble, (p - 1) stages' fill over v chunks (pipeline_timing), each stage no faster
+    bubble = (plan.pp - 1) * stage / plan.interleave if plan.pp > 1 else 0.0
+    return (plan.microbatches * stage + bubble) * (1 - _STEP_BOUND_SLACK)
 
 
 def step_goodput_upper_bound(model: ModelConfig, system: SystemSpec, ranks: int,

@@ -28,7 +28,8 @@ from trnsim.devicetime.ops import Op, OpClass
 from trnsim.hardware.catalog import ChipFamily, ChipSpec
 from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["FUSION", "FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "load_fusion"]
+__all__ = ["FUSION", "FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "load_fusion",
+           "never_reduced"]
 
 #: The fusion files: a user file replaces the shipped one of the same name whole.
 FUSION = DataKind("fusion", Path(__file__).parent / "data" / "fusion",
@@ -119,6 +120,18 @@ def _same_pass(a: Op, b: Op) -> bool:
 def _link_bytes(producer: Op, consumer: Op) -> float:
     """Bytes of the tensor ``producer`` writes and ``consumer`` reads (both sides of it)."""
     return min(producer.bytes_written, consumer.bytes_read)
+
+
+def never_reduced(op: Op, rules: FusionRules | None) -> bool:
+    """Whether :func:`apply_fusion` leaves ``op`` its stand-alone time wherever it stands: no
+    chain, epilogue or overlap rule can apply to it (GEMMs, with the shipped rules; every op without
+    rules). A lower bound of a step's fused time sums these ops alone."""
+    if rules is None:
+        return True
+    cls = op.op_class
+    return not ((rules.chain.enabled and cls in rules.chain.classes)
+                or (rules.epilogue.enabled and op.epilogue_of)
+                or (rules.overlap.fraction != 0.0 and cls in rules.overlap.classes))
 
 
 def apply_fusion(ops: Sequence[Op], seconds: Sequence[float], rules: FusionRules | None) -> list[OpEffect]:

@@ -317,7 +317,44 @@ class _Ladder:
     verdicts: dict[Candidate, InfeasibleReason | None]  # those already checked
 
 
-def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel) -> tuple[RankKey, ParallelPlan | None]:
+#: Floors by (problem, candidate's structure, micro-batch): a floor reads neither the ZeRO stage nor
+#: the recomputation, so the ladders of a group that differ only in ZeRO share one.
+_Floors = dict[tuple[int, int, int, int, int, int, int, int], tuple[RankKey, ParallelPlan | None] | None]
+
+
+def _floor(ladder: _Ladder, rung: int, steps: BoundedStepModel,
+           floors: _Floors) -> tuple[RankKey, ParallelPlan | None] | None:
+    """Like :func:`_bound` from the step model's cheaper, looser ``step_time_floor`` (None where the
+    model has none), and the plan it was asked of (a sibling's, where ``floors`` had it)."""
+    c = ladder.rungs[rung]
+    key = (id(ladder.problem), c.tp, c.pp, c.dp, c.cp, c.ep, c.interleave, c.micro_batch)
+    if key in floors:
+        known = floors[key]
+        return None if known is None else (known[0], None)
+    floors[key] = found = _floor_of(ladder, rung, steps)
+    return found
+
+
+def _floor_of(ladder: _Ladder, rung: int,
+              steps: BoundedStepModel) -> tuple[RankKey, ParallelPlan | None] | None:
+    floor = getattr(steps, "step_time_floor", None)
+    if floor is None:
+        return None
+    problem = ladder.problem
+    try:
+        plan = problem.parallel_plan(ladder.rungs[rung])
+        step = floor(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
+                     problem.job.precision, problem.topology)
+    except ConfigError:
+        return (False, 0.0, 0.0), None
+    except InfeasiblePlanError:
+        step = 0.0
+    time_s = time_to_train_lower_bound(problem, step, ladder.goodput)
+    return (False, time_s, time_s), plan
+
+
+def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel,
+           plan: ParallelPlan | None = None) -> tuple[RankKey, ParallelPlan | None]:
     """A lower bound of the ranking key of the ladder's plans from ``rung`` up, and that rung's plan.
 
     The bound of the rung's time-to-train holds for the heavier rungs too: a bounded step model's
@@ -326,7 +363,8 @@ def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel) -> tuple[RankKey
     """
     problem = ladder.problem
     try:
-        plan = problem.parallel_plan(ladder.rungs[rung])
+        if plan is None:
+            plan = problem.parallel_plan(ladder.rungs[rung])
         step = steps.step_time_lower_bound(problem.model, problem.system, problem.ranks, plan,
                                            problem.job.seq_len, problem.job.precision, problem.topology)
     except ConfigError:
@@ -335,6 +373,17 @@ def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel) -> tuple[RankKey
         step = 0.0
     time_s = time_to_train_lower_bound(problem, step, ladder.goodput)
     return (False, time_s, time_s), plan
+
+
+def _waiting(ladder: _Ladder, order: Order, steps: BoundedStepModel,
+             floors: _Floors) -> tuple[RankKey, Order, _Ladder, ParallelPlan | None, bool]:
+    """The heap entry of a ladder from rung ``order[1]`` up: with the cheap floor where the step model
+    has one (the tight bound is asked for only when it comes first), else with the tight bound."""
+    floor = _floor(ladder, order[1], steps, floors)
+    if floor is not None:
+        return (floor[0], order, ladder, floor[1], False)
+    bound, plan = _bound(ladder, order[1], steps)
+    return (bound, order, ladder, plan, True)
 
 
 def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedStepModel, acc: _Accumulator,
@@ -349,7 +398,9 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
     Each plan keeps its place in the full search's order, so ties resolve as they would there.
     """
     stats = acc.stats
-    heap: list[tuple[RankKey, Order, _Ladder, ParallelPlan | None]] = []
+    # (bound, place, ladder, the rung's plan, whether the bound is the tight one)
+    heap: list[tuple[RankKey, Order, _Ladder, ParallelPlan | None, bool]] = []
+    floors: _Floors = {}
     ladder_index = 0
     for problem in problems:
         goodput = steps.step_goodput_upper_bound(problem.model, problem.system, problem.ranks,
@@ -372,15 +423,18 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
                                                                      [[c] for c in ladder])):
                 ladder_index += 1
                 ladder = _Ladder(problem, goodput, rungs, {frugal: verdict})
-                bound, plan = _bound(ladder, 0, steps)
-                heapq.heappush(heap, (bound, (ladder_index, 0), ladder, plan))
+                heapq.heappush(heap, _waiting(ladder, (ladder_index, 0), steps, floors))
     while heap:
-        bound, order, ladder, plan = heapq.heappop(heap)
+        bound, order, ladder, plan, tight = heapq.heappop(heap)
         if not acc.can_enter(bound, order):
             # the heap's least bound: nothing left can enter either
             stats.bounded += len(ladder.rungs) - order[1] + sum(len(e[2].rungs) - e[1][1] for e in heap)
             break
         rung = order[1]
+        if not tight:  # it may still be skipped: wait again with the tight bound (never the lower)
+            refined, plan = _bound(ladder, rung, steps, plan)
+            heapq.heappush(heap, (max(bound, refined), order, ladder, plan, True))
+            continue
         candidate = ladder.rungs[rung]
         if candidate in ladder.verdicts:
             verdict = ladder.verdicts[candidate]
@@ -392,8 +446,7 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
         if verdict is not None:
             acc.reject(verdict)
             if rung + 1 < len(ladder.rungs):
-                bound, plan = _bound(ladder, rung + 1, steps)
-                heapq.heappush(heap, (bound, (order[0], rung + 1), ladder, plan))
+                heapq.heappush(heap, _waiting(ladder, (order[0], rung + 1), steps, floors))
             continue
         if plan is None:  # the frugal member's plan, checked with its group
             plan = ladder.problem.parallel_plan(candidate)
