@@ -42,7 +42,7 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
-from trnsim.devicetime.fusion import FusionRules, apply_fusion, load_fusion, never_reduced
+from trnsim.devicetime.fusion import FusionRules, apply_fusion, fused_floor, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -58,6 +58,7 @@ from trnsim.workload.graph import (
     build_optimizer_ops,
     build_step,
     layer_ops,
+    params_on_rank,
 )
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
@@ -379,11 +380,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
         # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
         # BF16/FP32 every micro-batch, as dp_comm charges); lower stages hold every parameter.
-        params = graph.dense_params + graph.expert_params
-        if plan.effective_zero_stage == 3:
-            params = (math.ceil(graph.dense_params / (plan.dp * plan.cp))
-                      + math.ceil(graph.expert_params / max(1, plan.dp * plan.cp // plan.ep)))
-        passes = _param_passes(params, system)
+        passes = _param_passes(_passed_params(graph.dense_params, graph.expert_params, plan), system)
         if passes:
             by_class = dict(by_class)
             row = by_class["param_passes"] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
@@ -403,6 +400,15 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     # As its graph time and weight passes, it reads the system only through its chip and the ranks
     # sharing one (trn2 and trn2-ultraserver share it).
     return _by_identity("stage", (model, system.chip, shard), rest, compute)
+
+
+def _passed_params(dense: int, expert: int, plan: ParallelPlan) -> int:
+    """The parameters the precision mode's weight passes go over on a rank holding ``dense`` and
+    ``expert`` of them: all, or ZeRO-3's shard of each."""
+    if plan.effective_zero_stage == 3:
+        expert_shards = max(1, plan.dp * plan.cp // plan.ep)
+        return math.ceil(dense / (plan.dp * plan.cp)) + math.ceil(expert / expert_shards)
+    return dense + expert
 
 
 def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
@@ -1020,20 +1026,23 @@ def step_time_floor(
     topology: TopologySpec | None = None,
 ) -> float:
     """A looser lower bound than :func:`step_time_lower_bound`, made without a stage graph: the
-    micro-batches times the fewest layers of any distinct stage times one layer's ops that no fusion
-    rule can shorten, timed alone (one layer template per shape, shared by every pipeline depth,
-    ZeRO stage and recomputation).
+    micro-batches times the fewest layers of any distinct stage times what fusion must leave of one
+    layer's ops (:func:`~trnsim.devicetime.fusion.fused_floor` of its forward and of its backward;
+    one layer template per shape, shared by every pipeline depth, ZeRO stage and recomputation).
 
-    Plus the pipeline bubble with every stage that fast. Every distinct stage holds at least that
-    many layers, each with at least those ops at those times (its embedding, output layer,
-    recomputation, weight passes and collectives only add; fusion shortens no other op below zero);
+    Each distinct stage counts its own layers and adds its weight passes (Trainium's precision
+    mode; what the stage's time adds); the slowest is no faster than the fastest of these.
+    Plus the pipeline bubble with every stage that fast. Every distinct stage holds its layers,
+    each with at least those ops (its embedding, output layer, recomputation, weight
+    passes and collectives only add; fusion shortens no other op below zero); a block of layers is
+    the template with its counts times the layers, in the same order, so its ops keep their
+    neighbours and their fusion scales with the layers;
     the bubble is the other ``pp - 1`` stages' time over the chunks, and the step adds only
     non-negative terms. The same for every recomputation, so it bounds a whole recomputation ladder.
     Without TP overlap, one layer's TP collectives (all exposed) count with its ops.
     A search orders plans by it first, and asks for the tighter bound only of those it cannot skip.
     """
     shards = _stage_shards(model, plan)
-    layers = min(model.num_layers if s.layers is None else s.layers for _, _, s in shards)
     shard = shards[0][2]
     chip = system.chip
     # Without overlap, a layer's TP collectives are all exposed (tp_comm is linear in the layers).
@@ -1044,8 +1053,9 @@ def step_time_floor(
     def compute() -> float:
         rules = _chip_rules(chip)[0]
         kinds = layer_ops(model, shard, plan.micro_batch, seq_len, precision, plan.flash_attention)
-        ops_s = min(sum([t for op, t in zip(ops, time_ops(ops, system), strict=True)
-                         if never_reduced(op, rules)]) for ops in kinds)
+        # forward and backward apart: each is a run of ops in the stage graph (with others around it)
+        ops_s = min(sum(fused_floor(ops[:n], time_ops(ops[:n], system), rules))
+                    + sum(fused_floor(ops[n:], time_ops(ops[n:], system), rules)) for ops, n in kinds)
         if tp_group is None:
             return ops_s
         tp = tp_comm(model, tp_group, 1, plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
@@ -1056,10 +1066,27 @@ def step_time_floor(
                                                                 plan.sequence_parallel, plan.cp, plan.ep,
                                                                 plan.micro_batch, seq_len, precision,
                                                                 plan.flash_attention), compute)
-    stage = layers * per_layer  # no more than any distinct stage's time per micro-batch
+    # no more than any distinct stage's time per micro-batch: its layers and its weight passes
+    stage = min((model.num_layers if s.layers is None else s.layers) * per_layer
+                + _passes_s(model, s, plan, system) for _, _, s in shards)
     # the pipeline bubble, (p - 1) stages' fill over v chunks (pipeline_timing), each stage no faster
     bubble = (plan.pp - 1) * stage / plan.interleave if plan.pp > 1 else 0.0
     return (plan.microbatches * stage + bubble) * (1 - _STEP_BOUND_SLACK)
+
+
+def _passes_s(model: ModelConfig, shard: Shard, plan: ParallelPlan, system: SystemSpec) -> float:
+    """The seconds of the precision mode's weight passes on a stage of ``shard`` (as _stage_time adds)."""
+    if _chip_rules(system.chip)[1] is None:
+        return 0.0
+    zero3 = plan.effective_zero_stage == 3
+    rest = (system.ranks_per_chip, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
+            plan.ep if zero3 else 1)
+
+    def compute() -> float:
+        params = params_on_rank(model, shard)
+        return sum([s for _, s in _param_passes(_passed_params(params.dense, params.expert, plan), system)])
+
+    return _by_identity("floor_passes", (model, system.chip, shard), rest, compute)
 
 
 def step_goodput_upper_bound(model: ModelConfig, system: SystemSpec, ranks: int,

@@ -460,10 +460,21 @@ def _check(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int) -> 
             f"{where}: layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
             f"{model.num_layers} layers"
         )
+    return _layer_counts(model, shard)
+
+
+def _layer_counts(model: ModelConfig, shard: Shard) -> tuple[int, int]:
+    """(dense, MoE) transformer layers of the shard."""
+    layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
     if not model.is_moe:  # no layer has experts: no need to ask layer by layer
         return layers, 0
     moe = sum(1 for i in range(shard.first_layer, shard.first_layer + layers) if model.is_moe_layer(i))
     return layers - moe, moe
+
+
+def params_on_rank(model: ModelConfig, shard: Shard) -> ParamsOnRank:
+    """The parameters one rank of ``shard`` holds: :func:`build_step`'s ``params``, without the graph."""
+    return _params_on_rank(model, shard, *_layer_counts(model, shard))
 
 
 @lru_cache(maxsize=4096)
@@ -522,8 +533,9 @@ def _dims(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, prec
 
 def layer_ops(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int,
               precision: Precision = Precision.BF16,
-              flash_attention: bool = True) -> tuple[tuple[Op, ...], ...]:
-    """The forward and backward ops of one transformer layer on one rank, one tuple per kind of
+              flash_attention: bool = True) -> tuple[tuple[tuple[Op, ...], int], ...]:
+    """The forward and backward ops of one transformer layer on one rank (with how many of them
+    are the forward's, which come first, each in program order), one per kind of
     layer the model has (dense, MoE): every stage graph :func:`build_step` makes with these shapes
     holds, for each of its layers of that kind, these ops (counts times its layers), whatever its
     recomputation (which only adds ops). ``shard``'s layers and stage roles are not read. For a
@@ -534,7 +546,7 @@ def layer_ops(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int,
     out = []
     for moe in sorted(kinds):
         layer = _layer_template(model, shard.ep, d, moe, flash_attention, Recompute.NONE)
-        out.append((*layer.forward, *layer.backward))
+        out.append(((*layer.forward, *layer.backward), len(layer.forward)))
     return tuple(out)
 
 
