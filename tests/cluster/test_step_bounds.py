@@ -137,8 +137,8 @@ def test_step_floor_adds_the_bubble_and_exposed_tp() -> None:
 @pytest.mark.parametrize("system_name", ["p5", "trn2"])
 def test_step_floor_reads_zero_3_and_not_recomputation(system_name: str) -> None:
     """The floor is the same for every recomputation (so it bounds a whole ladder) and for ZeRO 0-2
-    (a search keeps one per group and micro-batch on that); ZeRO-3 shards Trainium's weight passes
-    over dp x cp, so there the floor drops (a GPU makes no passes: the same floor)."""
+    (a search keeps one per group and micro-batch on that); with ZeRO-3 it leaves out Trainium's
+    weight passes (sharded over dp x cp), so there the floor drops (a GPU makes no passes: the same)."""
     model, system = load_model("llama3-70b"), load_system(system_name)
     kw = {"tp": 8, "pp": 4, "dp": 4, "micro_batch": 1, "global_batch": 64, "sequence_parallel": True}
     floors = {(zero, recompute): step_time_floor(

@@ -1031,7 +1031,7 @@ def step_time_floor(
     one layer template per shape, shared by every pipeline depth, ZeRO stage and recomputation).
 
     Each distinct stage counts its own layers and adds its weight passes (Trainium's precision
-    mode; what the stage's time adds); the slowest is no faster than the fastest of these.
+    mode, what the stage's time adds; below ZeRO-3 only); the slowest is no faster than the fastest.
     Plus the pipeline bubble with every stage that fast. Every distinct stage holds its layers,
     each with at least those ops (its embedding, output layer, recomputation, weight
     passes and collectives only add; fusion shortens no other op below zero); a block of layers is
@@ -1042,16 +1042,29 @@ def step_time_floor(
     Without TP overlap, one layer's TP collectives (all exposed) count with its ops.
     A search orders plans by it first, and asks for the tighter bound only of those it cannot skip.
     """
+    topo = topology if topology is not None else topology_for_system(system)
+    zero3 = plan.effective_zero_stage == 3
+    # every plan field the stage floor reads (its stages, their layer ops, TP group and weight passes)
+    rest = (system.ranks_per_chip, plan.tp, plan.tp_stride, plan.sequence_parallel, plan.cp, plan.ep, plan.pp,
+            *plan_first_last(model, plan), plan.micro_batch, seq_len, precision, plan.flash_attention,
+            plan.overlap_tp_comm, zero3)
+    stage = _by_identity("floor", (model, system.chip, topo), rest,
+                         lambda: _stage_floor(model, system, topo, plan, seq_len, precision))
+    # the pipeline bubble, (p - 1) stages' fill over v chunks (pipeline_timing), each stage no faster
+    bubble = (plan.pp - 1) * stage / plan.interleave if plan.pp > 1 else 0.0
+    return (plan.microbatches * stage + bubble) * (1 - _STEP_BOUND_SLACK)
+
+
+def _stage_floor(model: ModelConfig, system: SystemSpec, topology: TopologySpec, plan: ParallelPlan,
+                 seq_len: int, precision: Precision) -> float:
+    """No more than any distinct stage's time per micro-batch: its layers' floor and its weight passes."""
     shards = _stage_shards(model, plan)
     shard = shards[0][2]
-    chip = system.chip
     # Without overlap, a layer's TP collectives are all exposed (tp_comm is linear in the layers).
-    tp_group = None
-    if not plan.overlap_tp_comm:
-        tp_group = _place(topology if topology is not None else topology_for_system(system), system, plan).tp
+    tp_group = None if plan.overlap_tp_comm else _place(topology, system, plan).tp
 
-    def compute() -> float:
-        rules = _chip_rules(chip)[0]
+    def layer() -> float:
+        rules = _chip_rules(system.chip)[0]
         kinds = layer_ops(model, shard, plan.micro_batch, seq_len, precision, plan.flash_attention)
         # forward and backward apart: each is a run of ops in the stage graph (with others around it)
         ops_s = min(sum(fused_floor(ops[:n], time_ops(ops[:n], system), rules))
@@ -1062,31 +1075,26 @@ def step_time_floor(
                      Recompute.NONE)
         return ops_s + tp.fwd_s + tp.bwd_s
 
-    per_layer = _by_identity("floor", (model, chip, tp_group), (system.ranks_per_chip, plan.tp,
-                                                                plan.sequence_parallel, plan.cp, plan.ep,
-                                                                plan.micro_batch, seq_len, precision,
-                                                                plan.flash_attention), compute)
-    # no more than any distinct stage's time per micro-batch: its layers and its weight passes
-    stage = min((model.num_layers if s.layers is None else s.layers) * per_layer
-                + _passes_s(model, s, plan, system) for _, _, s in shards)
-    # the pipeline bubble, (p - 1) stages' fill over v chunks (pipeline_timing), each stage no faster
-    bubble = (plan.pp - 1) * stage / plan.interleave if plan.pp > 1 else 0.0
-    return (plan.microbatches * stage + bubble) * (1 - _STEP_BOUND_SLACK)
+    per_layer = _by_identity("layer_floor", (model, system.chip, tp_group), (
+        system.ranks_per_chip, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.micro_batch, seq_len,
+        precision, plan.flash_attention), layer)
+    # ZeRO-3's passes over the rank's shard are left out: small, and one count per DP degree to time
+    zero3 = plan.effective_zero_stage == 3
+    return min((model.num_layers if s.layers is None else s.layers) * per_layer
+               + (0.0 if zero3 else _passes_s(model, s, plan, system)) for _, _, s in shards)
 
 
 def _passes_s(model: ModelConfig, shard: Shard, plan: ParallelPlan, system: SystemSpec) -> float:
-    """The seconds of the precision mode's weight passes on a stage of ``shard`` (as _stage_time adds)."""
+    """The seconds of the precision mode's weight passes on a stage of ``shard`` below ZeRO-3 (as
+    _stage_time adds them: over every parameter the rank holds)."""
     if _chip_rules(system.chip)[1] is None:
         return 0.0
-    zero3 = plan.effective_zero_stage == 3
-    rest = (system.ranks_per_chip, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
-            plan.ep if zero3 else 1)
 
     def compute() -> float:
         params = params_on_rank(model, shard)
         return sum([s for _, s in _param_passes(_passed_params(params.dense, params.expert, plan), system)])
 
-    return _by_identity("floor_passes", (model, system.chip, shard), rest, compute)
+    return _by_identity("floor_passes", (model, system.chip, shard), (system.ranks_per_chip,), compute)
 
 
 def step_goodput_upper_bound(model: ModelConfig, system: SystemSpec, ranks: int,

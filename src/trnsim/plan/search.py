@@ -377,15 +377,39 @@ def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel,
     return (False, time_s, time_s), plan
 
 
-def _waiting(ladder: _Ladder, order: Order, steps: BoundedStepModel,
-             floors: _Floors) -> tuple[RankKey, Order, _Ladder, ParallelPlan | None, bool]:
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """A group waiting in a branch-and-bound search, its most frugal member not yet checked, with
+    its ladders' heap entries."""
+
+    problem: Problem
+    group: CandidateGroup
+    verdicts: dict[Candidate, InfeasibleReason | None]  # shared with its ladders
+    entries: list[_Entry]
+
+
+#: What a heap entry's bound is: a group's least floor, a ladder's floor, a ladder's tight bound.
+_GROUP, _FLOOR, _TIGHT = 0, 1, 2
+#: (bound, place in the full search's order, group or ladder, the rung's plan, which bound).
+_Entry = tuple[RankKey, Order, "_Ladder | _Group", ParallelPlan | None, int]
+
+
+def _waiting_plans(entry: _Entry) -> int:
+    """The plans an entry of the heap stands for (rungs from its own up)."""
+    item, rung = entry[2], entry[1][1]
+    if isinstance(item, _Group):
+        return sum(_waiting_plans(e) for e in item.entries)
+    return len(item.rungs) - rung
+
+
+def _waiting(ladder: _Ladder, order: Order, steps: BoundedStepModel, floors: _Floors) -> _Entry:
     """The heap entry of a ladder from rung ``order[1]`` up: with the cheap floor where the step model
     has one (the tight bound is asked for only when it comes first), else with the tight bound."""
     floor = _floor(ladder, order[1], steps, floors)
     if floor is not None:
-        return (floor[0], order, ladder, floor[1], False)
+        return (floor[0], order, ladder, floor[1], _FLOOR)
     bound, plan = _bound(ladder, order[1], steps)
-    return (bound, order, ladder, plan, True)
+    return (bound, order, ladder, plan, _TIGHT)
 
 
 def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedStepModel, acc: _Accumulator,
@@ -393,15 +417,16 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
     """Branch and bound (time objective): the plans :func:`_search_group` would evaluate, checked and
     timed in order of a lower bound of their time-to-train until no bound can enter the top K.
 
-    Groups whose most frugal member does not fit are dropped as in the full search. Each ladder
+    Groups whose most frugal member does not fit are dropped as in the full search, checked when the
+    group comes first in the heap (with the least bound of its ladders): a group whose plans cannot
+    enter is never checked. Each ladder
     (plans differing only in recomputation) waits with the bound of its lightest rung not yet
     rejected; taken from the heap, that rung is checked: if it passes it is timed (as the full
     search would time it, the heavier rungs dominated), else the next rung waits with its bound.
     Each plan keeps its place in the full search's order, so ties resolve as they would there.
     """
     stats = acc.stats
-    # (bound, place, ladder, the rung's plan, whether the bound is the tight one)
-    heap: list[tuple[RankKey, Order, _Ladder, ParallelPlan | None, bool]] = []
+    heap: list[_Entry] = []
     floors: _Floors = {}
     ladder_index = 0
     for problem in problems:
@@ -412,30 +437,42 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
             stats.candidates += len(group.members)
             if progress is not None:
                 progress(len(group.members))
-            frugal = group.members[0]
-            plans: dict[Candidate, ParallelPlan] = {}
-            verdict = _check(problem, frugal, steps, plans)
-            stats.checked += 1
-            if verdict is InfeasibleReason.MEMORY:
-                stats.groups_pruned += 1
-                acc.reject(verdict, len(group.members))
-                continue
+            verdicts: dict[Candidate, InfeasibleReason | None] = {}  # the frugal member's, once checked
+            entries = []
             # without dominance each plan is a ladder of its own, in the full search's order
             for rungs in (r for ladder in _ladders(group) for r in ([ladder] if dominance else
                                                                      [[c] for c in ladder])):
                 ladder_index += 1
-                ladder = _Ladder(problem, goodput, rungs, {frugal: verdict})
-                heapq.heappush(heap, _waiting(ladder, (ladder_index, 0), steps, floors))
+                entries.append(_waiting(_Ladder(problem, goodput, rungs, verdicts), (ladder_index, 0), steps,
+                                        floors))
+            if entries:  # the group waits with its least bound, its frugal member not yet checked
+                least = min(entries, key=lambda e: (e[0], e[1]))
+                waiting = _Group(problem, group, verdicts, entries)
+                heapq.heappush(heap, (least[0], least[1], waiting, None, _GROUP))
     while heap:
-        bound, order, ladder, plan, tight = heapq.heappop(heap)
+        bound, order, item, plan, state = heapq.heappop(heap)
         if not acc.can_enter(bound, order):
             # the heap's least bound: nothing left can enter either
-            stats.bounded += len(ladder.rungs) - order[1] + sum(len(e[2].rungs) - e[1][1] for e in heap)
+            stats.bounded += sum(_waiting_plans(e) for e in heap) + _waiting_plans((bound, order, item, plan,
+                                                                                    state))
             break
+        if isinstance(item, _Group):
+            # As the full search: a group whose most frugal member does not fit is dropped whole.
+            frugal = item.group.members[0]
+            verdict = item.verdicts[frugal] = _check(item.problem, frugal, steps)
+            stats.checked += 1
+            if verdict is InfeasibleReason.MEMORY:
+                stats.groups_pruned += 1
+                acc.reject(verdict, len(item.group.members))
+                continue
+            for entry in item.entries:
+                heapq.heappush(heap, entry)
+            continue
+        ladder = item
         rung = order[1]
-        if not tight:  # it may still be skipped: wait again with the tight bound (never the lower)
+        if state == _FLOOR:  # it may still be skipped: wait again with the tight bound (never the lower)
             refined, plan = _bound(ladder, rung, steps, plan)
-            heapq.heappush(heap, (max(bound, refined), order, ladder, plan, True))
+            heapq.heappush(heap, (max(bound, refined), order, ladder, plan, _TIGHT))
             continue
         candidate = ladder.rungs[rung]
         if candidate in ladder.verdicts:
