@@ -16,10 +16,10 @@ from __future__ import annotations
 import functools
 import os
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-from trnsim.nki import runtime
+from trnsim.nki import runtime, templates
 from trnsim.nki.errors import KernelError
 
 
@@ -40,6 +40,10 @@ def not_simulated(name: str, detail: str = "") -> NotSimulatedError:
     )
 
 
+def _bind_error(public: str) -> Callable[[TypeError], Exception]:
+    return lambda error: not_simulated(public, f"this signature: {error}")
+
+
 def _guard(fn: Callable[..., Any], public: str) -> Callable[..., Any]:
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -55,14 +59,27 @@ def _guard(fn: Callable[..., Any], public: str) -> Callable[..., Any]:
     return call
 
 
-def guard_module(namespace: dict[str, Any], prefix: str) -> None:
-    """Wrap the public functions in a front-end module's ``namespace``; add ``__getattr__``."""
+def guard_module(
+    namespace: dict[str, Any], prefix: str, templated: Collection[str] = (), writes: Collection[str] = ()
+) -> None:
+    """Wrap the public functions in a front-end module's ``namespace``; add ``__getattr__``.
+
+    The functions named in ``templated`` also keep timing-only instruction templates
+    (:mod:`trnsim.nki.templates`; each makes one new tile with at most one instruction through the
+    shared execution step), as do those in ``writes`` (one instruction writing a tensor argument).
+    """
     for name, value in list(namespace.items()):
         if name.startswith("_") or not isinstance(value, types.FunctionType):
             continue
         if getattr(value, "__trnsim_guarded__", False) or value.__module__ == "typing":
             continue
-        namespace[name] = _guard(value, f"{prefix}.{name}")
+        public = f"{prefix}.{name}"
+        if name in templated or name in writes:
+            namespace[name] = functools.wraps(value)(
+                templates.templated(value, public, _bind_error(public), name in writes)
+            )
+        else:
+            namespace[name] = _guard(value, public)
 
     def __getattr__(name: str) -> Any:
         if name.startswith("_"):

@@ -253,8 +253,8 @@ def shared_identity_matrix(n: int, dtype: Any = np.uint8, **_: Any) -> Tensor:
 
 def affine_range(*args: Any, **_: Any) -> Iterator[int]:
     """Independent iterations (run in order; loop-carried dependencies are detected)."""
-    r = range(*[int(a) for a in args])
-    sim = runtime.active()
+    r = range(args[0]) if len(args) == 1 and args[0].__class__ is int else range(*[int(a) for a in args])
+    sim = runtime._ACTIVE.get()
     if sim is None:
         yield from r
         return
@@ -265,7 +265,7 @@ def affine_range(*args: Any, **_: Any) -> Iterator[int]:
             frame.iteration = k
             yield i
     finally:
-        sim.loops.remove(frame)
+        sim.end_loop(frame)
 
 
 def sequential_range(*args: Any, **_: Any) -> Iterator[int]:
@@ -748,23 +748,25 @@ def _same_view(a: Tensor, b: Tensor) -> bool:
 
 def assign(target: Tensor, value: Any) -> None:
     """``target[...] = value``: retarget a fresh result, or copy / memset."""
-    sim = runtime.current("assignment")
-    if isinstance(value, Tensor):
-        if _same_view(target, value):
+    sim = runtime._ACTIVE.get() or runtime.current("assignment")
+    if value.__class__ is Tensor or isinstance(value, Tensor):
+        if (target.alloc is value.alloc or target.alloc.alloc_id == value.alloc.alloc_id) and _same_view(
+            target, value
+        ):
             return
-        if not target.on_chip:
+        if not target.alloc.on_chip:
             sim.fail(
                 "assignment",
                 f"cannot assign to HBM tensor {target.label} (use nl.store)",
                 "unsupported_memory",
             )
-        if not value.on_chip:
+        if not value.alloc.on_chip:
             sim.fail(
                 "assignment",
                 f"cannot assign HBM tensor {value.label} to a tile (use nl.load)",
                 "unsupported_memory",
             )
-        if value.size > target.size:
+        if value.shape != target.shape and value.size > target.size:
             sim.fail(
                 "assignment",
                 f"value {value.shape} is larger than the destination {target.shape}",
@@ -799,7 +801,9 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     last = sim.last_result
     if last is None or last[0] is not value:
         return False
-    if (value.shape != target.shape and value.size != target.size) or not target.is_tile:
+    if (value.shape != target.shape and value.size != target.size) or not (
+        target.paxis == 0 or (target.flat is not None and target.alloc.on_chip)  # target.is_tile
+    ):
         return False
     instr = last[1]
     matmul = instr.opcode == "nc_matmul"
@@ -810,17 +814,20 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         return False
     if to_psum and (instr.engine is _GPSIMD or instr.engine is _DMA):
         return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead; nor DMA
+    outputs = instr.outputs
+    out = target.operand(outputs[0].name)
+    region = out.region  # target.region() (a tensor's operand has one)
+    assert region is not None
     if matmul:
         # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
         # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
-        region = target.region()
         group = sim.psum_groups.setdefault(target.alloc.alloc_id, [])
-        opened = False
-        for r in group:
-            if r.overlaps(region):
-                opened = True
-                break
-        if region not in group:
+        if region in group:  # the same accumulator tile again (each K step)
+            # region.overlaps(region): a non-empty box overlaps itself
+            itself = region[1] < region[2] and region[3] < region[4]
+            opened = itself or any(r.overlaps(region) for r in group)
+        else:
+            opened = any(r.overlaps(region) for r in group)
             group.append(region)
         attr_accumulate = accumulate and opened
     if sim.values:
@@ -836,11 +843,9 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         if target.alloc.mm_state is not None:
             isa.mark_written(target, last[2], 2 if matmul else 1)
     if sim.loops and not accumulate:
-        region = target.region()
         sim.check_read("assignment", region, False)
         sim.note_write(region, False)
-    outputs = instr.outputs
-    instr.outputs = (target.operand(outputs[0].name), *outputs[1:])
+    instr.outputs = (out, *outputs[1:]) if len(outputs) > 1 else (out,)
     if matmul:
         instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None
@@ -849,12 +854,12 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
 
 def inplace(target: Tensor, op: str, other: Any) -> None:
     """``target op= other`` (``+=`` onto PSUM accumulates a matmul in place)."""
-    sim = runtime.current("augmented assignment")
-    if not target.on_chip:
+    sim = runtime._ACTIVE.get() or runtime.current("augmented assignment")
+    if not target.alloc.on_chip:
         sim.fail(
             f"{op} assignment", f"cannot update HBM tensor {target.label} in place", "unsupported_memory"
         )
-    if isinstance(other, Tensor) and op == "add" and _retarget(sim, target, other, accumulate=True):
+    if op == "add" and isinstance(other, Tensor) and _retarget(sim, target, other, accumulate=True):
         return
     acc = op in ("add", "subtract")
     if isinstance(other, Tensor):

@@ -147,11 +147,13 @@ class Allocation:
         name: str,
         storage: np.ndarray | None,
         partition_axis: int = -1,
+        name_of_dtype: str | None = None,
     ) -> None:
         self.partition_axis = partition_axis
         self.on_chip = buffer is Buffer.SBUF or buffer is Buffer.PSUM
         self.space = _SPACE[buffer]
-        self.dtype_name = dtype_name(dtype)
+        #: ``name_of_dtype``: ``dtype_name(dtype)`` when the caller knows it (instruction templates)
+        self.dtype_name = name_of_dtype or dtype_name(dtype)
         self.alloc_id = alloc_id
         self.buffer = buffer
         self.dtype = dtype
@@ -222,6 +224,8 @@ class LoopFrame:
     writes: dict[int, WriteSet] = field(default_factory=dict)
 
 
+_new_object = object.__new__
+
 #: Reuse instruction templates (checks passed for a layout/dtype combination); tests turn it off to
 #: compare against the uncached path.
 CACHE_TEMPLATES = True
@@ -253,6 +257,8 @@ class Simulation:
     #: the kernel placed a tensor by direct allocation (ncc.sbuf/psum.alloc, mod_alloc)
     direct: bool = False
     loops: list[LoopFrame] = field(default_factory=list)
+    #: alloc id -> how many of ``loops`` hold writes to it (reads of others skip the frames)
+    tracked: dict[int, int] = field(default_factory=dict)
     #: top-level shared_hbm tensors, matched across SPMD instances by allocation order
     shared: list[Allocation] = field(default_factory=list)
     shared_index: int = 0
@@ -266,6 +272,8 @@ class Simulation:
     #: derived sizes, so a loop's later iterations skip re-checking (see ``CACHE_TEMPLATES``)
     templates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    #: the instruction name of the latest check_read (instruction templates learn it)
+    read_name: str | None = None
     depth: int = 0  # sub-kernel nesting
     values: bool = field(init=False, default=True)
 
@@ -438,26 +446,42 @@ class Simulation:
         inputs: tuple[Operand, ...],
         outputs: tuple[Operand, ...],
         attrs: dict[str, Any] | None = None,
+        skip: int = 1,
     ) -> Instruction:
-        """Append one executed instruction to the trace."""
+        """Append one executed instruction to the trace.
+
+        ``skip``: the first frame that may be the kernel's (callers that know how many of their own
+        trnsim.nki frames are above them start the search for the source line there).
+        """
         seq = len(self.trace.instructions)
         if seq >= self.max_instructions or (not seq & 4095 and time.monotonic() > self.deadline):
             self._over_budget(opcode, seq)
         # user_location(), inline (once per instruction)
-        frame = sys._getframe(1)
+        frame = sys._getframe(skip)
         inside = _INSIDE_NKI
         filename, line = "?", 0
         while frame is not None:
             name = frame.f_code.co_filename
-            skip = inside.get(name)
-            if skip is None:
-                skip = inside[name] = name.startswith(_NKI_DIR)
-            if not skip:
+            ours = inside.get(name)
+            if ours is None:
+                ours = inside[name] = name.startswith(_NKI_DIR)
+            if not ours:
                 filename, line = name, frame.f_lineno
                 break
             frame = frame.f_back  # type: ignore[assignment]
-        instr = Instruction(seq, engine, opcode, inputs, outputs, self.kernel_name, filename, line,
-                            self.program_id, self.core, attrs or {})
+        # Instruction(seq, engine, ...) field by field: the dataclass __init__ costs as much again
+        instr = _new_object(Instruction)
+        instr.seq = seq
+        instr.engine = engine
+        instr.opcode = opcode
+        instr.inputs = inputs
+        instr.outputs = outputs
+        instr.kernel = self.kernel_name
+        instr.source_file = filename
+        instr.source_line = line
+        instr.program_id = self.program_id
+        instr.core = self.core
+        instr.attrs = attrs or {}
         self.trace.instructions.append(instr)
         return instr
 
@@ -484,18 +508,32 @@ class Simulation:
         # fresh tile) is tracked by none
         if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
             return
+        alloc_id = region.alloc_id
         for frame in loops:
-            if region.alloc_id < frame.start_alloc:
-                regions = frame.writes.get(region.alloc_id)
+            if alloc_id < frame.start_alloc:
+                regions = frame.writes.get(alloc_id)
                 if regions is None:
-                    regions = frame.writes[region.alloc_id] = WriteSet()
+                    regions = frame.writes[alloc_id] = WriteSet()
+                    self.tracked[alloc_id] = self.tracked.get(alloc_id, 0) + 1
                 regions.add(region, frame.iteration)
+
+    def end_loop(self, frame: LoopFrame) -> None:
+        """``frame``'s loop is over: its writes are no longer tracked."""
+        self.loops.remove(frame)
+        tracked = self.tracked
+        for alloc_id in frame.writes:
+            left = tracked[alloc_id] - 1
+            if left:
+                tracked[alloc_id] = left
+            else:
+                del tracked[alloc_id]
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
+        self.read_name = instruction
         loops = self.loops
-        if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
-            return  # a tensor made after the innermost loop started: no frame holds its writes
+        if not loops or region is None or accumulate or region[0] not in self.tracked:
+            return  # no active loop holds writes to this tensor
         alloc_id = region[0]
         for frame in loops:
             writes = frame.writes.get(alloc_id)

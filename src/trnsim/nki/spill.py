@@ -61,26 +61,25 @@ def plan_spills(
     spills: list[Spill] = []
     for core in sorted({i.core for i in instrs}):
         positions = [k for k, i in enumerate(instrs) if i.core == core]
+        uses = _uses(instrs, positions, sizes)  # one pass over the trace for every memory
         for space, cap in capacity.items():
-            spills.extend(_plan(instrs, positions, sizes, space, cap))
+            mine = {a: u for a, u in uses.items() if sizes[a].space is space}
+            spills.extend(_plan(mine, positions, sizes, cap))
     if spills:
         _insert(trace, spills, sizes, next_alloc)
     return spills
 
 
-def _plan(
-    instrs: list[Instruction],
-    positions: list[int],
-    sizes: dict[int, TileSize],
-    space: MemorySpace,
-    cap: int,
-) -> list[Spill]:
+def _uses(
+    instrs: list[Instruction], positions: list[int], sizes: dict[int, TileSize]
+) -> dict[int, list[int]]:
+    """The positions (indices into ``positions``) that use each planned tile, in first-use order."""
     uses: dict[int, list[int]] = {}
     for local, k in enumerate(positions):
         ins = instrs[k]
         for op in (*ins.inputs, *ins.outputs):
             r = op.region
-            if r is None or op.space is not space:
+            if r is None:
                 continue
             lst = uses.get(r.alloc_id)
             if lst is None:
@@ -89,6 +88,13 @@ def _plan(
                 uses[r.alloc_id] = [local]
             elif lst[-1] != local:
                 lst.append(local)
+    return uses
+
+
+def _plan(
+    uses: dict[int, list[int]], positions: list[int], sizes: dict[int, TileSize], cap: int
+) -> list[Spill]:
+    """Spills keeping the tiles in ``uses`` (one memory) within ``cap`` bytes per partition."""
     n = len(positions)
     delta = np.zeros(n + 1, dtype=np.int64)
     for aid, lst in uses.items():

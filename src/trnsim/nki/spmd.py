@@ -34,6 +34,7 @@ _RANK_FIELDS = (
     "last_mask",
     "psum_groups",
     "loops",
+    "tracked",
     "depth",
     "loop_reduce",
 )
@@ -102,6 +103,7 @@ class World:
                 "last_mask": None,
                 "psum_groups": {},
                 "loops": [],
+                "tracked": {},
                 "depth": 0,
                 "loop_reduce": {},
             }

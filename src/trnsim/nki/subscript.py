@@ -8,6 +8,7 @@ non-affine / out-of-bounds / index-tile indices (explicit flat index arrays).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -24,21 +25,37 @@ def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
 _FULL = slice(None)
 
 
-def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
-    """``t[a:b, c:d]`` with one plain slice (or in-range int) per dimension (the hot path of tiled
-    kernels); anything else (None) goes through :func:`index_view`, which also reports errors."""
+def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = None) -> Any:
+    """``t[key]`` (``Tensor.__getitem__``): ``t[a:b, c:d]`` with one plain slice (or in-range int) per
+    dimension (the hot path of tiled kernels) here; anything else goes to ``fallback`` (by default
+    :func:`index_view`, which also reports errors)."""
+    given_key = key
     if t.flat is not None:
-        return None
+        return (fallback or index_view)(t, given_key)
     if key.__class__ is not tuple:
         key = (key,)
     tshape = t.shape
     n = len(tshape)
-    if len(key) != n:
-        if len(key) > n:
-            return None
-        key = key + (_FULL,) * (n - len(key))
     tstrides = t.strides
     tpaxis = t.paxis
+    given = len(key)
+    if given != n:
+        if given > n:
+            return (fallback or index_view)(t, given_key)
+        if tpaxis >= given or (tpaxis < 0 and not t.alloc.on_chip):
+            # ``block[i]`` / ``block[i, j]``: in-range ints on the dims before the partition dim
+            # select one tile of a block (the loop below, unrolled for this case)
+            offset = t.offset
+            for d in range(given):
+                i = key[d]
+                if i.__class__ is not int or i < 0 or i >= tshape[d]:
+                    break
+                offset += i * tstrides[d]
+            else:
+                if n - given >= 2 or not t.alloc.on_chip:
+                    return Tensor(t.alloc, tshape[given:], offset, tstrides[given:],
+                                  tpaxis - given if tpaxis >= 0 else -1, None, None, t.dyn, t.index_tiles)
+        key = key + (_FULL,) * (n - given)
     if n == 3 and tpaxis == 1:
         # ``block[i, :, a:b]``: one tile of a [T, P, F] block (blocked kernels' hot path), the
         # loop below unrolled; anything it does not cover falls through to the loop
@@ -63,6 +80,29 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
                 s0, s1, s2 = tstrides
                 return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + i * s0 + a0 * s1 + b0 * s2, (s1, s2),
                               0, None, None, t.dyn, t.index_tiles)
+    elif n == 4 and tpaxis == 2:
+        # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)
+        i, j, a, b = key
+        if (
+            i.__class__ is int and j.__class__ is int and a.__class__ is slice and b.__class__ is slice
+            and a.step is None and b.step is None and 0 <= i < tshape[0] and 0 <= j < tshape[1]
+        ):
+            a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+            if a0 is None:
+                a0 = 0
+            if a1 is None:
+                a1 = tshape[2]
+            if b0 is None:
+                b0 = 0
+            if b1 is None:
+                b1 = tshape[3]
+            if (
+                a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
+                and 0 <= a0 <= a1 <= tshape[2] and 0 <= b0 <= b1 <= tshape[3]
+            ):
+                s0, s1, s2, s3 = tstrides
+                return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + i * s0 + j * s1 + a0 * s2 + b0 * s3,
+                              (s2, s3), 0, None, None, t.dyn, t.index_tiles)
     elif n == 2:
         # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
         a, b = key
@@ -92,19 +132,19 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
         size = tshape[d]
         if item.__class__ is slice:
             if item.step is not None:
-                return None
+                return (fallback or index_view)(t, given_key)
             start = item.start
             stop = item.stop
             if start is None:
                 start = 0
             elif start.__class__ is not int or start < 0:
-                return None
+                return (fallback or index_view)(t, given_key)
             if stop is None:
                 stop = size
             elif stop.__class__ is not int or stop < 0 or stop > size:
-                return None
+                return (fallback or index_view)(t, given_key)
             if start > stop:
-                return None  # the general path reports it
+                return (fallback or index_view)(t, given_key)  # the general path reports it
             offset += start * tstrides[d]
             if d == tpaxis:
                 paxis = len(shape)
@@ -112,19 +152,29 @@ def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
             strides.append(tstrides[d])
         elif item.__class__ is int:
             if item < 0 or item >= size:
-                return None  # the general path reports it
+                return (fallback or index_view)(t, given_key)  # the general path reports it
             offset += item * tstrides[d]
             if d == tpaxis:
                 if not t.alloc.on_chip:
-                    return None
+                    return (fallback or index_view)(t, given_key)
                 paxis = len(shape)
                 shape.append(1)
                 strides.append(tstrides[d])
         else:
-            return None
+            return (fallback or index_view)(t, given_key)
     if len(shape) < 2 and t.alloc.on_chip:
-        return None  # the general path keeps on-chip views 2-D
+        return (fallback or index_view)(t, given_key)  # the general path keeps on-chip views 2-D
     return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
+
+
+def _decline(t: Tensor, key: Any) -> None:
+    return None
+
+
+def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
+    """The view :func:`view` builds itself, or None where it would fall back to :func:`index_view`."""
+    result: Tensor | None = view(t, key, _decline)
+    return result
 
 
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:

@@ -153,7 +153,7 @@ class Tensor:
         if len(shape) == 2 and alloc.partition_axis == 0:
             t = Tensor(alloc, shape, 0, (shape[1], 1), 0)  # the common [P, F] tile
             if alloc.on_chip and shape[0] and shape[1]:
-                t._region = Region(alloc.alloc_id, 0, shape[0], 0, shape[1] * alloc.itemsize)  # as _region
+                t._region = _new_tuple(Region, (alloc.alloc_id, 0, shape[0], 0, shape[1] * alloc.itemsize))
             return t
         strides = physical_strides(shape, alloc.partition_axis, alloc.free_elems)
         return Tensor(alloc, shape, 0, strides, alloc.partition_axis)
@@ -244,14 +244,10 @@ class Tensor:
 
     # -- indexing -------------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Tensor:
-        fast = _fast_slices(self, key)
-        return fast if fast is not None else index_view(self, key)
+        return _view(self, key)  # (replaced by _view itself below)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        target = _fast_slices(self, key)
-        if target is None:
-            target = index_view(self, key)
-        _ops().assign(target, value)
+        _OPS[0].assign(_view(self, key), value)
 
     # -- operators: the table of Python operator -> nl.* element-wise op (legacy tile arithmetic;
     #    class attributes, so type checkers see them); ``==`` / ``!=`` below (``None`` is host-side)
@@ -541,7 +537,8 @@ class Tensor:
             inner = isz
             contiguous = isz
         region = self._region if self._region is not None else self.region()
-        return Operand(name, a.space, shape, a.dtype_name, nbytes, region, contiguous, inner)
+        # Operand(...) without the named tuple's Python-level __new__ (one per new view layout)
+        return _new_tuple(Operand, (name, a.space, shape, a.dtype_name, nbytes, region, contiguous, inner))
 
     def check_bounds(self, instruction: str, mask: np.ndarray | None) -> None:
         """Fail on an out-of-bounds element the mask does not exclude."""
@@ -597,6 +594,8 @@ class Tensor:
             keep &= ~self.oob
         storage[self.flat[keep]] = values[keep]
 
+
+_new_tuple = tuple.__new__
 
 #: (bytes, longest contiguous run in bytes, inner stride in bytes) of a strided view, by (shape,
 #: strides, partition axis, itemsize): fresh tiles of one shape share it across allocations.
@@ -708,7 +707,7 @@ def _region(t: Tensor) -> Region:
         if s0 == ft and s1 == 1 and n0 and n1:
             p0, f0 = divmod(t.offset, ft)
             if f0 + n1 <= ft:
-                return Region(a.alloc_id, p0, p0 + n0, f0 * isz, (f0 + n1) * isz)
+                return _new_tuple(Region, (a.alloc_id, p0, p0 + n0, f0 * isz, (f0 + n1) * isz))
     if t.dyn:
         if a.on_chip:
             return Region(a.alloc_id, 0, a.partitions, 0, a.free_elems * isz)
@@ -753,4 +752,7 @@ def _region(t: Tensor) -> Region:
 
 
 # the subscript code builds Tensors: imported last, once the class exists
-from trnsim.nki.subscript import _fast_slices, index_view  # noqa: E402
+from trnsim.nki.subscript import view as _view  # noqa: E402
+
+# ``t[key]`` is the subscript module's function itself (one Python call per subscript)
+Tensor.__getitem__ = _view  # type: ignore[method-assign]

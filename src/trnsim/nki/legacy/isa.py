@@ -728,4 +728,9 @@ def _dtype_str(t: Tensor) -> str:
     return dtype_name(t.dtype)
 
 
-_guard_module(globals(), "nisa")
+#: instructions that make one new tile: timing-only templates (trnsim.nki.templates)
+_TEMPLATED = (
+    "nc_matmul", "nc_transpose", "activation", "tensor_tensor", "tensor_scalar", "scalar_tensor_tensor",
+    "tensor_reduce", "tensor_copy", "memset", "reciprocal",
+)
+_guard_module(globals(), "nisa", _TEMPLATED)

@@ -151,6 +151,7 @@ def _unary(name: str) -> Any:
     fn.__name__ = name
     fn._nki_op = name  # type: ignore[attr-defined]
     fn.__doc__ = f"``nl.{name}(x)`` element-wise (ScalarE activation)."
+    fn._templated = True  # type: ignore[attr-defined]
     return fn
 
 
@@ -161,6 +162,7 @@ def _binary(name: str, default_dtype: Any = None) -> Any:
     fn.__name__ = name
     fn._nki_op = name  # type: ignore[attr-defined]
     fn.__doc__ = f"``nl.{name}(x, y)`` element-wise (VectorE)."
+    fn._templated = True  # type: ignore[attr-defined]
     return fn
 
 
@@ -175,6 +177,7 @@ def _reduction(name: str) -> Any:
     fn.__name__ = name
     fn._nki_op = op  # type: ignore[attr-defined]
     fn.__doc__ = f"``nl.{name}(x, axis)`` along free axes (VectorE tensor_reduce)."
+    fn._templated = True  # type: ignore[attr-defined]
     return fn
 
 
@@ -452,4 +455,11 @@ __all__ = [
     "zeros_like",
 ]
 
-_guard_module(globals(), "nl")
+#: functions that make one new tile with at most one instruction: timing-only templates
+#: (trnsim.nki.templates)
+_TEMPLATED = {
+    "load", "copy", "zeros", "ones", "full", "ndarray", "zeros_like", "empty_like", "transpose", "matmul",
+    *(name for name, fn in list(globals().items())
+      if isinstance(fn, type(load)) and getattr(fn, "_templated", False)),
+}
+_guard_module(globals(), "nl", _TEMPLATED, writes={"store"})

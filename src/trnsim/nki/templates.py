@@ -1,0 +1,323 @@
+"""Instruction templates: a timing-only front-end call replayed from the first checked call like it.
+
+A loop runs the same NKI call many times with operands that differ only in their offsets (the
+next tile of a block, the next rows of an HBM tensor). In timing-only mode such a call's checks
+(operand buffers, dtypes, shapes, partition dims, engine and flag rules, the fresh tile's size)
+depend only on the operands' layouts and the other arguments, and what it records is fixed up to
+the operands' regions. :func:`templated` wraps a front-end function so that:
+
+* the first call with a given *key* (each tensor argument's buffer, dtype, allocation shape and
+  view shape/strides/partition axis; every other argument by class and value; whether the kernel
+  uses direct allocation) runs the checked path, and if it made exactly one new on-chip tensor
+  and recorded at most one instruction writing it, from tensor arguments it was given, the call
+  is kept as a template (:func:`_learn`);
+* a later call with the same key replays it (:func:`_replay`): a new allocation of the same
+  geometry, the dependency checks of each input in order (``affine_range`` loop-carried reads,
+  which are the only checks that depend on offsets, with the same messages), the PSUM
+  accumulation-group bookkeeping, and the trace record with the operands of this call's views.
+
+Anything unusual (value mode, a mask, index arrays, out-of-bounds or dynamic views, arguments of
+other classes, more than one instruction or allocation) takes the checked path and is not kept.
+``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki import runtime
+from trnsim.nki.runtime import Allocation, Buffer
+from trnsim.nki.tensor import ParDim, Tensor
+from trnsim.nki.trace import Engine, MemorySpace, Operand, Region
+
+_ACTIVE = runtime._ACTIVE
+_PSUM = Buffer.PSUM
+_IMMEDIATE = MemorySpace.IMMEDIATE
+_new_tuple = tuple.__new__
+
+#: classes of non-tensor arguments a key may hold: hashed and compared by value (or identity)
+#: without side effects (tuples: see _SHAPE_ITEMS)
+_PLAIN: frozenset[type] = frozenset(
+    {int, float, bool, str, type(None), type, np.ufunc, types.FunctionType, types.BuiltinFunctionType}
+)
+#: classes a tuple argument's items may have
+_SHAPE_ITEMS: frozenset[type] = frozenset({int, np.int64, np.int32, ParDim})
+#: templates kept per launch at most (a kernel passing a new lambda or scale per call makes a
+#: new key each time)
+_MAX_TEMPLATES = 4096
+
+
+def _plain(value: Any) -> bool:
+    """True for a non-tuple argument value a key may hold (see ``_PLAIN``)."""
+    return value.__class__ in _PLAIN or isinstance(value, (enum.Enum, np.generic, np.dtype, str))
+
+
+def templated(
+    fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError], Exception], writes: bool = False
+) -> Any:
+    """``fn`` (the front-end function ``tag``, e.g. ``nisa.tensor_tensor``, that makes a new tile
+    and records at most one instruction through the shared execution step) with timing-only
+    templates.
+
+    ``writes``: ``fn`` makes no tile; it records one instruction writing one of its tensor arguments
+    (``nl.store``). A TypeError raised binding ``fn``'s arguments becomes ``bind_error(error)``
+    (trnsim.nki.guard's one-line error), as without templates.
+    """
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        sim = _ACTIVE.get()
+        key: Any = None
+        if sim is not None and not sim.values and runtime.CACHE_TEMPLATES:
+            # the key: each tensor argument's layout (only plain views), every other argument by
+            # class and value (only classes in _PLAIN), the keyword names; None: not templated
+            values = (*args, *kwargs.values()) if kwargs else args  # what templates index
+            key = [tag, sim.direct]
+            append = key.append
+            for value in values:
+                cls = value.__class__
+                if cls is Tensor:
+                    if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
+                        key = None
+                        break
+                    a = value.alloc
+                    append((a.buffer, a.dtype, a.shape, a.partition_axis, a.implicit, value.shape,
+                            value.strides, value.paxis))
+                elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
+                    classes = tuple(map(type, value))
+                    if not _SHAPE_ITEMS.issuperset(classes):
+                        key = None
+                        break
+                    append((cls, classes, value))
+                elif cls in _PLAIN or _plain(value):
+                    append((cls, value))
+                else:
+                    key = None
+                    break
+            if key is not None and kwargs:
+                if kwargs.get("mask") is not None:
+                    key = None
+                else:
+                    append(tuple(kwargs))
+            if key is not None:
+                key = tuple(key)
+                try:
+                    tpl = sim.templates.get(key)
+                except TypeError:  # an unhashable argument value
+                    key = None
+                else:
+                    if tpl is not None and (tpl[3] is not None or not sim.loops):
+                        return _replay_write(sim, tpl, values) if writes else _replay(sim, tpl, values)
+                    seq = len(sim.trace.instructions)
+                    alloc_id = sim.next_alloc
+                    last = sim.last_result
+                    sim.read_name = None
+        try:
+            result = fn(*args, **kwargs)
+        except TypeError as error:
+            tb = error.__traceback__
+            if tb is not None and tb.tb_next is None:  # raised binding the arguments
+                raise bind_error(error) from None
+            raise
+        if key is not None:
+            learn = _learn_write if writes else _learn
+            tpl = learn(sim, values, result, seq, alloc_id, last)  # type: ignore[arg-type]
+            if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
+                sim.templates[key] = tpl  # type: ignore[union-attr]
+        return result
+
+    call.__trnsim_guarded__ = True  # type: ignore[attr-defined]
+    return call
+
+
+def _learn(
+    sim: runtime.Simulation, values: tuple[Any, ...], result: Any, seq: int, alloc_id: int, last: Any
+) -> tuple[Any, ...] | None:
+    """The template of a checked call that made ``result``, or None when it cannot be replayed."""
+    instructions = sim.trace.instructions
+    recorded = len(instructions) - seq
+    if (
+        result.__class__ is not Tensor
+        or sim.next_alloc != alloc_id + 1
+        or recorded > 1
+        or result.alloc.alloc_id != alloc_id
+        or not result.alloc.on_chip
+        or result.offset != 0
+        or result.flat is not None
+        or result.dyn
+        or result.index_tiles
+        or sim.direct
+    ):
+        return None
+    a = result.alloc
+    region = result._region
+    alloc = (a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, a.partition_axis, a.dtype_name,
+             a.implicit, sim.tile_sizes.get(alloc_id))
+    view = (result.shape, result.strides, result.paxis, None if region is None else tuple(region)[1:])
+    if recorded == 0:
+        if last is not sim.last_result:
+            return None
+        return (alloc, view, None, "")
+    instr = instructions[-1]
+    now = sim.last_result
+    if now is last:
+        fresh = False
+    elif now is not None and now[0] is result and now[1] is instr and now[2] is None:
+        fresh = True
+    else:
+        return None
+    if len(instr.outputs) != 1 or sim.last_mask is not None:
+        return None
+    out = instr.outputs[0]
+    if out.region is None or out != result.operand(out.name):
+        return None
+    group = sim.psum_groups.get(alloc_id)
+    if group is not None and group != [out.region]:
+        return None
+    found = _inputs(sim, instr, values)
+    if found is None:
+        return None
+    inputs, name = found
+    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, out[:5], out[6:],
+              tuple(out.region)[1:], group is not None, fresh)
+    return (alloc, view, record, name)
+
+
+def _inputs(
+    sim: runtime.Simulation, instr: Any, values: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], Any] | None:
+    """``instr``'s inputs as (argument position, operand name) or immediate operands, and the
+    instruction name its read checks used ("" without tensor inputs; None when no check ran, outside
+    loops); None when an input is no argument's operand."""
+    inputs: list[Any] = []
+    for op in instr.inputs:
+        if op.space is _IMMEDIATE:
+            inputs.append(op)
+            continue
+        for i, t in enumerate(values):
+            if t.__class__ is Tensor and t.operand(op.name) == op:
+                inputs.append((i, op.name))
+                break
+        else:
+            return None
+    if not any(spec.__class__ is tuple for spec in inputs):
+        return tuple(inputs), ""
+    # the name its dependency checks fail with: seen when they ran (inside a loop)
+    name = sim.read_name if sim.loops else None
+    if name is None and sim.loops:
+        return None
+    return tuple(inputs), name
+
+
+def _learn_write(
+    sim: runtime.Simulation, values: tuple[Any, ...], result: Any, seq: int, alloc_id: int, last: Any
+) -> tuple[Any, ...] | None:
+    """The template of a checked call that wrote one of its tensor arguments (``nl.store``): no new
+    tensor, one instruction whose output is an argument's operand; None when it cannot be replayed."""
+    instructions = sim.trace.instructions
+    if (
+        result is not None
+        or sim.next_alloc != alloc_id
+        or len(instructions) != seq + 1
+        or sim.last_result is not last
+        or sim.last_mask is not None
+    ):
+        return None
+    instr = instructions[-1]
+    if len(instr.outputs) != 1:
+        return None
+    out = instr.outputs[0]
+    written = [j for j, t in enumerate(values) if t.__class__ is Tensor and t.operand(out.name) == out]
+    if not written:
+        return None
+    found = _inputs(sim, instr, values)
+    if found is None:
+        return None
+    inputs, name = found
+    return (None, (written[0], out.name), (instr.engine, instr.opcode, dict(instr.attrs), inputs), name)
+
+
+def _replay_write(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> None:
+    """Record the instruction of write template ``tpl`` for these operands (see _learn_write)."""
+    _, (j, out_name), (engine, opcode, attrs, inputs), reads = tpl
+    loops = sim.loops
+    ops = _read(sim, inputs, values, reads, loops)
+    out = values[j].operand(out_name)
+    if loops:
+        sim.note_write(out.region, False)
+    sim.last_mask = None
+    # the kernel's frame is above this one and templated's call
+    sim.record(engine, opcode, ops, (out,), attrs.copy(), 3)
+
+
+def _read(
+    sim: runtime.Simulation, inputs: tuple[Any, ...], values: tuple[Any, ...], reads: str, loops: Any
+) -> tuple[Operand, ...]:
+    """The input operands, with the checks and bookkeeping of each read (as execute does them)."""
+    groups = sim.psum_groups
+    ops: list[Operand] = []
+    for spec in inputs:
+        if spec.__class__ is tuple:
+            t = values[spec[0]]
+            op = t.operand(spec[1])  # the view's region is its operand's
+            if loops:
+                sim.check_read(reads, op.region, False)
+            if groups and t.alloc.buffer is _PSUM:
+                groups.pop(t.alloc.alloc_id, None)
+            ops.append(op)
+        else:
+            ops.append(spec)
+    return tuple(ops)
+
+
+def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
+    """Make the new tensor and record the instruction of template ``tpl`` for these operands."""
+    (buffer, dtype, shape, partitions, free, name, paxis, dname, implicit, size), view, record, reads = tpl
+    alloc_id = sim.next_alloc
+    alloc = Allocation(alloc_id, buffer, dtype, shape, partitions, free, name, None, paxis, dname)
+    sim.next_alloc = alloc_id + 1
+    if implicit:
+        alloc.implicit = True
+    if size is not None:
+        sim.tile_sizes[alloc_id] = size
+    vshape, vstrides, vpaxis, vregion = view
+    result = Tensor(alloc, vshape, 0, vstrides, vpaxis)
+    if vregion is not None:
+        result._region = _new_tuple(Region, (alloc_id, *vregion))
+    if record is None:
+        return result
+    engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
+    # _read(sim, inputs, values, reads, sim.loops), inline (most instructions come through here)
+    loops = sim.loops
+    tracked = sim.tracked
+    groups = sim.psum_groups
+    read: list[Operand] = []
+    for spec in inputs:
+        if spec.__class__ is tuple:
+            t = values[spec[0]]
+            op = t.operand(spec[1])
+            if loops and op.region[0] in tracked:  # (check_read returns at once for the others)
+                sim.check_read(reads, op.region, False)
+            if groups and t.alloc.buffer is _PSUM:
+                groups.pop(t.alloc.alloc_id, None)
+            read.append(op)
+        else:
+            read.append(spec)
+    ops = tuple(read)
+    out_region = _new_tuple(Region, (alloc_id, *region))
+    out = _new_tuple(Operand, (*head, out_region, *tail))
+    if grouped:
+        sim.psum_groups[alloc_id] = [out_region]
+    sim.last_mask = None
+    # the kernel's frame is above this one and templated's call
+    instr = sim.record(engine, opcode, ops, (out,), attrs.copy(), 3)
+    if fresh:
+        sim.last_result = (result, instr, None)
+    return result
+
+
+__all__ = ["Engine", "templated"]
