@@ -15,19 +15,32 @@ from hypothesis import strategies as st
 
 from trnsim.cluster.goodput import estimate_goodput, goodput_upper_bound
 from trnsim.cluster.plan import InfeasiblePlanError, ParallelPlan, make_plan
-from trnsim.cluster.step import estimate_step, step_goodput_upper_bound, step_time_lower_bound
+from trnsim.cluster.step import (
+    estimate_step,
+    step_goodput_upper_bound,
+    step_time_floor,
+    step_time_lower_bound,
+)
+from trnsim.devicetime.fusion import apply_fusion, fused_floor, load_fusion
+from trnsim.devicetime.timing import time_ops
 from trnsim.hardware.catalog import load_system
 from trnsim.plan.candidate import RECOMPUTE_ORDER
 from trnsim.plan.problem import Problem, TrainingJob
 from trnsim.plan.space import SearchSpace, candidate_groups
+from trnsim.workload.graph import build_step, layer_ops
 from trnsim.workload.models import load_model
+from trnsim.workload.options import Recompute
+from trnsim.workload.shard import Shard
 
 SPACE = SearchSpace(cp=(1, 2), interleave=(1, 2), micro_batches=(1, 2), zero_stages=(1, 3))
 
 
 def _variants(plan: ParallelPlan) -> list[ParallelPlan]:
-    """The plan with asynchronous stage sends (interleaved) or without resharding after forward (ZeRO-3)."""
+    """The plan with asynchronous stage sends (interleaved), without resharding after forward (ZeRO-3),
+    with TP overlapping the GEMMs (TP > 1)."""
     out = []
+    if plan.tp > 1:
+        out.append(make_plan(**{**plan.model_dump(), "overlap_tp_comm": True}))
     if plan.interleave > 1:
         out.append(make_plan(**{**plan.model_dump(), "overlap_p2p_comm": True}))
     if plan.effective_zero_stage == 3:
@@ -60,9 +73,13 @@ def test_step_lower_bound_never_exceeds_the_step(model_name: str, system_name: s
                 continue  # a structure no plan of the ladder can have
             bound = step_time_lower_bound(model, system, ranks, plan, job.seq_len)
             assert 0 < bound <= result.step_time_s, candidate
+            # the floor, made without a stage graph, bounds the step too (the search orders by it first)
+            floor = step_time_floor(model, system, ranks, plan, job.seq_len)
+            assert 0 < floor <= result.step_time_s, candidate
             for variant in _variants(plan):  # layouts a user can ask for (the planner does not)
                 varied = estimate_step(model, system, ranks, variant, job.seq_len).step_time_s
                 assert step_time_lower_bound(model, system, ranks, variant, job.seq_len) <= varied, variant
+                assert step_time_floor(model, system, ranks, variant, job.seq_len) <= varied, variant
             assert result.goodput <= goodput_bound, candidate
             bounded += 1
             unfit += not result.fits
@@ -85,6 +102,85 @@ def test_step_lower_bound_is_most_of_the_step() -> None:
     bound = step_time_lower_bound(model, system, 1, plan, 4096)
     rest = result.breakdown["dp_comm"] + result.breakdown["pp_comm"] + result.breakdown["optimizer"]
     assert bound == pytest.approx(result.step_time_s - rest, rel=2e-9)
+
+
+@pytest.mark.parametrize("recompute", list(Recompute))
+def test_step_floor_is_the_layers_alone_on_one_gpu(recompute: Recompute) -> None:
+    """One rank of a GPU (no fusion rules, no collectives, one stage): the floor is the micro-batches
+    times the stage graph's layer ops without recomputation (its forward and backward blocks, timed
+    as the graph times them), up to the 1e-9 slack; the embedding, output layer and reruns are left out."""
+    model, system = load_model("llama3-8b"), load_system("p5")
+    plan = make_plan(tp=1, pp=1, dp=1, micro_batch=1, global_batch=4, recompute=recompute)
+    graph = build_step(model, Shard(layers=model.num_layers), 1, 4096, recompute=Recompute.NONE)
+    _, block_fwd, _, _, block_bwd, _ = graph.parts  # embedding, layers, output layer, their backward
+    assert all(op.count == model.num_layers for op in (*block_fwd, *block_bwd))
+    layers_s = sum(time_ops((*block_fwd, *block_bwd), system))
+    floor = step_time_floor(model, system, 1, plan, 4096)
+    assert floor == pytest.approx(plan.microbatches * layers_s * (1 - 1e-9), rel=1e-12)
+    assert floor < estimate_step(model, system, 1, plan, 4096).breakdown["compute"]
+
+
+def test_step_floor_adds_the_bubble_and_exposed_tp() -> None:
+    """With pp stages and v chunks the floor is (m + (pp - 1) / v) stage floors, a stage floor being its
+    fewest layers times one layer's floor; TP overlapping the GEMMs drops the TP collectives from it."""
+    model, system = load_model("llama3-70b"), load_system("p5")  # 80 layers
+    kw = {"tp": 8, "dp": 2, "micro_batch": 1, "global_batch": 32, "sequence_parallel": True}
+    one = step_time_floor(model, system, 64, make_plan(pp=4, **kw), 4096)
+    per_stage = one / (16 + 3)  # 20 layers on every stage, m = 16
+    interleaved = step_time_floor(model, system, 64,
+                                  make_plan(pp=4, interleave=2, schedule="interleaved", **kw), 4096)
+    assert interleaved == pytest.approx(per_stage * (16 + 3 / 2), rel=1e-12)
+    overlapped = step_time_floor(model, system, 64, make_plan(pp=4, overlap_tp_comm=True, **kw), 4096)
+    assert 0 < overlapped < one
+
+
+@pytest.mark.parametrize("system_name", ["p5", "trn2"])
+def test_step_floor_reads_zero_3_and_not_recomputation(system_name: str) -> None:
+    """The floor is the same for every recomputation (so it bounds a whole ladder) and for ZeRO 0-2
+    (a search keeps one per group and micro-batch on that); with ZeRO-3 it leaves out Trainium's
+    weight passes (sharded over dp x cp), so there the floor drops (a GPU makes no passes: the same)."""
+    model, system = load_model("llama3-70b"), load_system(system_name)
+    kw = {"tp": 8, "pp": 4, "dp": 4, "micro_batch": 1, "global_batch": 64, "sequence_parallel": True}
+    floors = {(zero, recompute): step_time_floor(
+        model, system, 128, make_plan(zero_stage=zero, recompute=recompute, **kw), 4096)
+        for zero in range(4) for recompute in Recompute}
+    assert len({f for (zero, _), f in floors.items() if zero < 3}) == 1
+    assert len({f for (zero, _), f in floors.items() if zero == 3}) == 1
+    if system_name == "p5":
+        assert floors[3, Recompute.NONE] == floors[1, Recompute.NONE]
+    else:
+        assert floors[3, Recompute.NONE] < floors[1, Recompute.NONE]
+
+
+@pytest.mark.parametrize("system_name", ["trn1", "trn2"])
+@pytest.mark.parametrize("recompute", list(Recompute))
+def test_fused_floor_of_a_layer_bounds_its_ops_in_a_stage(system_name: str, recompute: Recompute) -> None:
+    """What the floor counts on Trainium: each of one layer's ops (``layer_ops``), its ``fused_floor``
+    times the layers is no more than what the op costs after fusion in a stage graph (the embedding
+    and output layer beside the layers, recomputation among them). It counts more than the GEMMs:
+    chain-fused ops inside the layer keep (1 - overlap fraction) of what fusion leaves them, while the
+    first and last op of a pass, whose outside neighbours it does not know, may lose everything."""
+    model, system = load_model("llama3-8b"), load_system(system_name)
+    rules = load_fusion(system.chip)
+    assert rules is not None and rules.overlap.fraction == 0.5
+    layers = 4
+    graph = build_step(model, Shard(tp=4, sequence_parallel=True, layers=layers), 1, 4096,
+                       recompute=recompute)
+    effects = apply_fusion(graph.ops, time_ops(graph.ops, system), rules)
+    step = {op.name: e.alone_s - e.fused_s - e.hidden_s for op, e in zip(graph.ops, effects, strict=True)}
+    ((ops, n),) = layer_ops(model, Shard(tp=4, sequence_parallel=True), 1, 4096)
+    for part in (ops[:n], ops[n:]):
+        alone = time_ops(part, system)
+        floors = fused_floor(part, alone, rules)
+        fused = apply_fusion(part, alone, rules)
+        for i, (op, floor) in enumerate(zip(part, floors, strict=True)):
+            assert 0.0 <= floor * layers <= step[op.name] * (1 + 1e-12), op.name
+            if op.op_class in rules.chain.classes:
+                expected = 0.0 if i in (0, len(part) - 1) else 0.5 * (alone[i] - fused[i].fused_s)
+                assert floor == pytest.approx(expected, rel=1e-15), op.name
+            elif not op.epilogue_of and op.op_class not in rules.overlap.classes:
+                assert floor == alone[i], op.name  # GEMMs and attention: their time alone
+        assert any(f > 0 for op, f in zip(part, floors, strict=True) if op.op_class in rules.chain.classes)
 
 
 @settings(max_examples=300, deadline=None)

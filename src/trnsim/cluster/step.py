@@ -42,7 +42,7 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
-from trnsim.devicetime.fusion import FusionRules, apply_fusion, load_fusion
+from trnsim.devicetime.fusion import FusionRules, apply_fusion, fused_floor, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -52,7 +52,14 @@ from trnsim.hardware.catalog import ChipSpec, SystemSpec
 from trnsim.hardware.datafile import check_catalog_environment, on_data_change
 from trnsim.workload.config import AttentionKind, ModelConfig
 from trnsim.workload.flops import hardware_flops, model_flops
-from trnsim.workload.graph import COLUMN_PARALLEL_GEMMS, ParamsOnRank, build_optimizer_ops, build_step
+from trnsim.workload.graph import (
+    COLUMN_PARALLEL_GEMMS,
+    ParamsOnRank,
+    build_optimizer_ops,
+    build_step,
+    layer_ops,
+    params_on_rank,
+)
 from trnsim.workload.memory import MemoryBreakdown, estimate_memory
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -69,6 +76,7 @@ __all__ = [
     "estimate_run_goodput",
     "estimate_step",
     "step_goodput_upper_bound",
+    "step_time_floor",
     "step_time_lower_bound",
 ]
 
@@ -372,11 +380,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
         # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
         # BF16/FP32 every micro-batch, as dp_comm charges); lower stages hold every parameter.
-        params = graph.dense_params + graph.expert_params
-        if plan.effective_zero_stage == 3:
-            params = (math.ceil(graph.dense_params / (plan.dp * plan.cp))
-                      + math.ceil(graph.expert_params / max(1, plan.dp * plan.cp // plan.ep)))
-        passes = _param_passes(params, system)
+        passes = _param_passes(_passed_params(graph.dense_params, graph.expert_params, plan), system)
         if passes:
             by_class = dict(by_class)
             row = by_class["param_passes"] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
@@ -396,6 +400,15 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     # As its graph time and weight passes, it reads the system only through its chip and the ranks
     # sharing one (trn2 and trn2-ultraserver share it).
     return _by_identity("stage", (model, system.chip, shard), rest, compute)
+
+
+def _passed_params(dense: int, expert: int, plan: ParallelPlan) -> int:
+    """The parameters the precision mode's weight passes go over on a rank holding ``dense`` and
+    ``expert`` of them: all, or ZeRO-3's shard of each."""
+    if plan.effective_zero_stage == 3:
+        expert_shards = max(1, plan.dp * plan.cp // plan.ep)
+        return math.ceil(dense / (plan.dp * plan.cp)) + math.ceil(expert / expert_shards)
+    return dense + expert
 
 
 def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
@@ -1001,6 +1014,87 @@ def step_time_lower_bound(
                              plan.overlap_p2p_comm, plan.microbatch_group).bubble_s
     inside = m * parts["compute"] + m * parts["tp_comm"] + m * parts["cp_comm"] + m * parts["ep_comm"]
     return (inside + bubble) * (1 - _STEP_BOUND_SLACK)
+
+
+def step_time_floor(
+    model: ModelConfig,
+    system: SystemSpec,
+    ranks: int,
+    plan: ParallelPlan,
+    seq_len: int,
+    precision: Precision = Precision.BF16,
+    topology: TopologySpec | None = None,
+) -> float:
+    """A looser lower bound than :func:`step_time_lower_bound`, made without a stage graph: the
+    micro-batches times the fewest layers of any distinct stage times what fusion must leave of one
+    layer's ops (:func:`~trnsim.devicetime.fusion.fused_floor` of its forward and of its backward;
+    one layer template per shape, shared by every pipeline depth, ZeRO stage and recomputation).
+
+    Each distinct stage counts its own layers and adds its weight passes (Trainium's precision
+    mode, what the stage's time adds; below ZeRO-3 only); the slowest is no faster than the fastest.
+    Plus the pipeline bubble with every stage that fast. Every distinct stage holds its layers,
+    each with at least those ops (its embedding, output layer, recomputation, weight
+    passes and collectives only add; fusion shortens no other op below zero); a block of layers is
+    the template with its counts times the layers, in the same order, so its ops keep their
+    neighbours and their fusion scales with the layers;
+    the bubble is the other ``pp - 1`` stages' time over the chunks, and the step adds only
+    non-negative terms. The same for every recomputation, so it bounds a whole recomputation ladder.
+    Without TP overlap, one layer's TP collectives (all exposed) count with its ops.
+    A search orders plans by it first, and asks for the tighter bound only of those it cannot skip.
+    """
+    topo = topology if topology is not None else topology_for_system(system)
+    zero3 = plan.effective_zero_stage == 3
+    # every plan field the stage floor reads (its stages, their layer ops, TP group and weight passes)
+    rest = (system.ranks_per_chip, plan.tp, plan.tp_stride, plan.sequence_parallel, plan.cp, plan.ep, plan.pp,
+            *plan_first_last(model, plan), plan.micro_batch, seq_len, precision, plan.flash_attention,
+            plan.overlap_tp_comm, zero3)
+    stage = _by_identity("floor", (model, system.chip, topo), rest,
+                         lambda: _stage_floor(model, system, topo, plan, seq_len, precision))
+    # the pipeline bubble, (p - 1) stages' fill over v chunks (pipeline_timing), each stage no faster
+    bubble = (plan.pp - 1) * stage / plan.interleave if plan.pp > 1 else 0.0
+    return (plan.microbatches * stage + bubble) * (1 - _STEP_BOUND_SLACK)
+
+
+def _stage_floor(model: ModelConfig, system: SystemSpec, topology: TopologySpec, plan: ParallelPlan,
+                 seq_len: int, precision: Precision) -> float:
+    """No more than any distinct stage's time per micro-batch: its layers' floor and its weight passes."""
+    shards = _stage_shards(model, plan)
+    shard = shards[0][2]
+    # Without overlap, a layer's TP collectives are all exposed (tp_comm is linear in the layers).
+    tp_group = None if plan.overlap_tp_comm else _place(topology, system, plan).tp
+
+    def layer() -> float:
+        rules = _chip_rules(system.chip)[0]
+        kinds = layer_ops(model, shard, plan.micro_batch, seq_len, precision, plan.flash_attention)
+        # forward and backward apart: each is a run of ops in the stage graph (with others around it)
+        ops_s = min(sum(fused_floor(ops[:n], time_ops(ops[:n], system), rules))
+                    + sum(fused_floor(ops[n:], time_ops(ops[n:], system), rules)) for ops, n in kinds)
+        if tp_group is None:
+            return ops_s
+        tp = tp_comm(model, tp_group, 1, plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
+                     Recompute.NONE)
+        return ops_s + tp.fwd_s + tp.bwd_s
+
+    per_layer = _by_identity("layer_floor", (model, system.chip, tp_group), (
+        system.ranks_per_chip, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.micro_batch, seq_len,
+        precision, plan.flash_attention), layer)
+    # ZeRO-3's passes over the rank's shard are left out: small, and one count per DP degree to time
+    zero3 = plan.effective_zero_stage == 3
+    return min((model.num_layers if s.layers is None else s.layers) * per_layer
+               + (0.0 if zero3 else _passes_s(model, s, plan, system)) for _, _, s in shards)
+
+
+def _passes_s(model: ModelConfig, shard: Shard, plan: ParallelPlan, system: SystemSpec) -> float:
+    """The seconds of the precision mode's weight passes on a stage of ``shard`` below ZeRO-3 (as
+    _stage_time adds them: over every parameter the rank holds)."""
+    if _chip_rules(system.chip)[1] is None:
+        return 0.0
+
+    def compute() -> float:
+        params = params_on_rank(model, shard)
+        return sum([s for _, s in _param_passes(_passed_params(params.dense, params.expert, plan), system)])
+
+    return _by_identity("floor_passes", (model, system.chip, shard), (system.ranks_per_chip,), compute)
 
 
 def step_goodput_upper_bound(model: ModelConfig, system: SystemSpec, ranks: int,

@@ -28,7 +28,8 @@ from trnsim.devicetime.ops import Op, OpClass
 from trnsim.hardware.catalog import ChipFamily, ChipSpec
 from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
-__all__ = ["FUSION", "FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "load_fusion"]
+__all__ = ["FUSION", "FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "fused_floor",
+           "load_fusion"]
 
 #: The fusion files: a user file replaces the shipped one of the same name whole.
 FUSION = DataKind("fusion", Path(__file__).parent / "data" / "fusion",
@@ -119,6 +120,32 @@ def _same_pass(a: Op, b: Op) -> bool:
 def _link_bytes(producer: Op, consumer: Op) -> float:
     """Bytes of the tensor ``producer`` writes and ``consumer`` reads (both sides of it)."""
     return min(producer.bytes_written, consumer.bytes_read)
+
+
+def fused_floor(ops: Sequence[Op], seconds: Sequence[float], rules: FusionRules | None) -> list[float]:
+    """A lower bound of each op's time after :func:`apply_fusion` (``OpEffect.seconds``) wherever
+    ``ops`` stand in a longer sequence with other ops before and after them.
+
+    An op no rule applies to keeps its time. Chain and epilogue fusion of an op read only its
+    two neighbours: an op inside the sequence keeps them, and loses what it loses here; the first
+    and last ops may lose everything. Overlap hides at most the rules' fraction of what fusion
+    leaves (how much depends on what the neighbours of its GEMMs took, so no more is counted on).
+    """
+    if rules is None:
+        return list(seconds)
+    effects = apply_fusion(ops, seconds, rules)
+    chain, epilogue, overlap = rules.chain, rules.epilogue, rules.overlap
+    last = len(ops) - 1
+    out = []
+    for i, (op, s, effect) in enumerate(zip(ops, seconds, effects, strict=True)):
+        cls = op.op_class
+        left = s
+        if (chain.enabled and cls in chain.classes) or (epilogue.enabled and op.epilogue_of):
+            left = s - effect.fused_s if 0 < i < last else 0.0
+        if overlap.fraction != 0.0 and cls in overlap.classes:
+            left *= 1.0 - overlap.fraction
+        out.append(left)
+    return out
 
 
 def apply_fusion(ops: Sequence[Op], seconds: Sequence[float], rules: FusionRules | None) -> list[OpEffect]:

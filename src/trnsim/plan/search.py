@@ -317,7 +317,46 @@ class _Ladder:
     verdicts: dict[Candidate, InfeasibleReason | None]  # those already checked
 
 
-def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel) -> tuple[RankKey, ParallelPlan | None]:
+#: Floors by (problem, candidate's structure, micro-batch, ZeRO-3 or not): the cluster's floor reads
+#: the ZeRO stage only as that (ZeRO-3 shards the weight passes) and not the recomputation
+#: (tests/cluster/test_step_bounds.py), so ladders of a group differing only in ZeRO 0-2 share one.
+_Floors = dict[tuple[int, int, int, int, int, int, int, int, bool],
+               tuple[RankKey, ParallelPlan | None] | None]
+
+
+def _floor(ladder: _Ladder, rung: int, steps: BoundedStepModel,
+           floors: _Floors) -> tuple[RankKey, ParallelPlan | None] | None:
+    """Like :func:`_bound` from the step model's cheaper, looser ``step_time_floor`` (None where the
+    model has none), and the plan it was asked of (a sibling's, where ``floors`` had it)."""
+    c = ladder.rungs[rung]
+    key = (id(ladder.problem), c.tp, c.pp, c.dp, c.cp, c.ep, c.interleave, c.micro_batch, c.zero_stage == 3)
+    if key in floors:
+        known = floors[key]
+        return None if known is None else (known[0], None)
+    floors[key] = found = _floor_of(ladder, rung, steps)
+    return found
+
+
+def _floor_of(ladder: _Ladder, rung: int,
+              steps: BoundedStepModel) -> tuple[RankKey, ParallelPlan | None] | None:
+    floor = getattr(steps, "step_time_floor", None)
+    if floor is None:
+        return None
+    problem = ladder.problem
+    try:
+        plan = problem.parallel_plan(ladder.rungs[rung])
+        step = floor(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
+                     problem.job.precision, problem.topology)
+    except ConfigError:
+        return (False, 0.0, 0.0), None
+    except InfeasiblePlanError:
+        step = 0.0
+    time_s = time_to_train_lower_bound(problem, step, ladder.goodput)
+    return (False, time_s, time_s), plan
+
+
+def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel,
+           plan: ParallelPlan | None = None) -> tuple[RankKey, ParallelPlan | None]:
     """A lower bound of the ranking key of the ladder's plans from ``rung`` up, and that rung's plan.
 
     The bound of the rung's time-to-train holds for the heavier rungs too: a bounded step model's
@@ -326,7 +365,8 @@ def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel) -> tuple[RankKey
     """
     problem = ladder.problem
     try:
-        plan = problem.parallel_plan(ladder.rungs[rung])
+        if plan is None:
+            plan = problem.parallel_plan(ladder.rungs[rung])
         step = steps.step_time_lower_bound(problem.model, problem.system, problem.ranks, plan,
                                            problem.job.seq_len, problem.job.precision, problem.topology)
     except ConfigError:
@@ -337,19 +377,57 @@ def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel) -> tuple[RankKey
     return (False, time_s, time_s), plan
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """A group waiting in a branch-and-bound search, its most frugal member not yet checked, with
+    its ladders' heap entries."""
+
+    problem: Problem
+    group: CandidateGroup
+    verdicts: dict[Candidate, InfeasibleReason | None]  # shared with its ladders
+    entries: list[_Entry]
+
+
+#: What a heap entry's bound is: a group's least floor, a ladder's floor, a ladder's tight bound.
+_GROUP, _FLOOR, _TIGHT = 0, 1, 2
+#: (bound, place in the full search's order, group or ladder, the rung's plan, which bound).
+_Entry = tuple[RankKey, Order, "_Ladder | _Group", ParallelPlan | None, int]
+
+
+def _waiting_plans(entry: _Entry) -> int:
+    """The plans an entry of the heap stands for (rungs from its own up)."""
+    item, rung = entry[2], entry[1][1]
+    if isinstance(item, _Group):
+        return sum(_waiting_plans(e) for e in item.entries)
+    return len(item.rungs) - rung
+
+
+def _waiting(ladder: _Ladder, order: Order, steps: BoundedStepModel, floors: _Floors) -> _Entry:
+    """The heap entry of a ladder from rung ``order[1]`` up: with the cheap floor where the step model
+    has one (the tight bound is asked for only when it comes first), else with the tight bound."""
+    floor = _floor(ladder, order[1], steps, floors)
+    if floor is not None:
+        return (floor[0], order, ladder, floor[1], _FLOOR)
+    bound, plan = _bound(ladder, order[1], steps)
+    return (bound, order, ladder, plan, _TIGHT)
+
+
 def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedStepModel, acc: _Accumulator,
                    dominance: bool, progress: ProgressCallback | None) -> None:
     """Branch and bound (time objective): the plans :func:`_search_group` would evaluate, checked and
     timed in order of a lower bound of their time-to-train until no bound can enter the top K.
 
-    Groups whose most frugal member does not fit are dropped as in the full search. Each ladder
+    Groups whose most frugal member does not fit are dropped as in the full search, checked when the
+    group comes first in the heap (with the least bound of its ladders): a group whose plans cannot
+    enter is never checked. Each ladder
     (plans differing only in recomputation) waits with the bound of its lightest rung not yet
     rejected; taken from the heap, that rung is checked: if it passes it is timed (as the full
     search would time it, the heavier rungs dominated), else the next rung waits with its bound.
     Each plan keeps its place in the full search's order, so ties resolve as they would there.
     """
     stats = acc.stats
-    heap: list[tuple[RankKey, Order, _Ladder, ParallelPlan | None]] = []
+    heap: list[_Entry] = []
+    floors: _Floors = {}
     ladder_index = 0
     for problem in problems:
         goodput = steps.step_goodput_upper_bound(problem.model, problem.system, problem.ranks,
@@ -359,28 +437,43 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
             stats.candidates += len(group.members)
             if progress is not None:
                 progress(len(group.members))
-            frugal = group.members[0]
-            plans: dict[Candidate, ParallelPlan] = {}
-            verdict = _check(problem, frugal, steps, plans)
-            stats.checked += 1
-            if verdict is InfeasibleReason.MEMORY:
-                stats.groups_pruned += 1
-                acc.reject(verdict, len(group.members))
-                continue
+            verdicts: dict[Candidate, InfeasibleReason | None] = {}  # the frugal member's, once checked
+            entries = []
             # without dominance each plan is a ladder of its own, in the full search's order
             for rungs in (r for ladder in _ladders(group) for r in ([ladder] if dominance else
                                                                      [[c] for c in ladder])):
                 ladder_index += 1
-                ladder = _Ladder(problem, goodput, rungs, {frugal: verdict})
-                bound, plan = _bound(ladder, 0, steps)
-                heapq.heappush(heap, (bound, (ladder_index, 0), ladder, plan))
+                entries.append(_waiting(_Ladder(problem, goodput, rungs, verdicts), (ladder_index, 0), steps,
+                                        floors))
+            if entries:  # the group waits with its least bound, its frugal member not yet checked
+                least = min(entries, key=lambda e: (e[0], e[1]))
+                waiting = _Group(problem, group, verdicts, entries)
+                heapq.heappush(heap, (least[0], least[1], waiting, None, _GROUP))
     while heap:
-        bound, order, ladder, plan = heapq.heappop(heap)
+        bound, order, item, plan, state = heapq.heappop(heap)
         if not acc.can_enter(bound, order):
             # the heap's least bound: nothing left can enter either
-            stats.bounded += len(ladder.rungs) - order[1] + sum(len(e[2].rungs) - e[1][1] for e in heap)
+            stats.bounded += sum(_waiting_plans(e) for e in heap) + _waiting_plans((bound, order, item, plan,
+                                                                                    state))
             break
+        if isinstance(item, _Group):
+            # As the full search: a group whose most frugal member does not fit is dropped whole.
+            frugal = item.group.members[0]
+            verdict = item.verdicts[frugal] = _check(item.problem, frugal, steps)
+            stats.checked += 1
+            if verdict is InfeasibleReason.MEMORY:
+                stats.groups_pruned += 1
+                acc.reject(verdict, len(item.group.members))
+                continue
+            for entry in item.entries:
+                heapq.heappush(heap, entry)
+            continue
+        ladder = item
         rung = order[1]
+        if state == _FLOOR:  # it may still be skipped: wait again with the tight bound (never the lower)
+            refined, plan = _bound(ladder, rung, steps, plan)
+            heapq.heappush(heap, (max(bound, refined), order, ladder, plan, _TIGHT))
+            continue
         candidate = ladder.rungs[rung]
         if candidate in ladder.verdicts:
             verdict = ladder.verdicts[candidate]
@@ -392,8 +485,7 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
         if verdict is not None:
             acc.reject(verdict)
             if rung + 1 < len(ladder.rungs):
-                bound, plan = _bound(ladder, rung + 1, steps)
-                heapq.heappush(heap, (bound, (order[0], rung + 1), ladder, plan))
+                heapq.heappush(heap, _waiting(ladder, (order[0], rung + 1), steps, floors))
             continue
         if plan is None:  # the frugal member's plan, checked with its group
             plan = ladder.problem.parallel_plan(candidate)

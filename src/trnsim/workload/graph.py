@@ -460,10 +460,21 @@ def _check(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int) -> 
             f"{where}: layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
             f"{model.num_layers} layers"
         )
+    return _layer_counts(model, shard)
+
+
+def _layer_counts(model: ModelConfig, shard: Shard) -> tuple[int, int]:
+    """(dense, MoE) transformer layers of the shard."""
+    layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
     if not model.is_moe:  # no layer has experts: no need to ask layer by layer
         return layers, 0
     moe = sum(1 for i in range(shard.first_layer, shard.first_layer + layers) if model.is_moe_layer(i))
     return layers - moe, moe
+
+
+def params_on_rank(model: ModelConfig, shard: Shard) -> ParamsOnRank:
+    """The parameters one rank of ``shard`` holds: :func:`build_step`'s ``params``, without the graph."""
+    return _params_on_rank(model, shard, *_layer_counts(model, shard))
 
 
 @lru_cache(maxsize=4096)
@@ -483,20 +494,7 @@ def build_step(
     et al. analyse.
     """
     dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
-    t = shard.tp
-    s_local = seq_len // shard.cp
-    tokens = micro_batch * s_local
-    gemm = Dtype.FP8 if precision is Precision.FP8 else Dtype.BF16
-    if model.attention is AttentionKind.MLA:
-        kv_heads = model.num_heads // t
-    else:
-        kv_heads = max(1, model.num_kv_heads // t)
-    d = _Dims(
-        b=micro_batch, s=seq_len, s_local=s_local, tokens=tokens,
-        tokens_sp=tokens // t if shard.sequence_parallel else tokens, tp=t,
-        heads=model.num_heads // t, kv_heads=kv_heads, gemm=gemm,
-        saved_gemm_input_bytes=gemm.nbytes,
-    )
+    d = _dims(model, shard, micro_batch, seq_len, precision)
     head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _layer_block(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
     tail = _output_end(model, d) if shard.has_lm_head else _NO_END
@@ -514,6 +512,42 @@ def build_step(
         layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
         params=params, dense_layers=dense_layers, moe_layers=moe_layers,
     )
+
+
+def _dims(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision) -> _Dims:
+    t = shard.tp
+    s_local = seq_len // shard.cp
+    tokens = micro_batch * s_local
+    gemm = Dtype.FP8 if precision is Precision.FP8 else Dtype.BF16
+    if model.attention is AttentionKind.MLA:
+        kv_heads = model.num_heads // t
+    else:
+        kv_heads = max(1, model.num_kv_heads // t)
+    return _Dims(
+        b=micro_batch, s=seq_len, s_local=s_local, tokens=tokens,
+        tokens_sp=tokens // t if shard.sequence_parallel else tokens, tp=t,
+        heads=model.num_heads // t, kv_heads=kv_heads, gemm=gemm,
+        saved_gemm_input_bytes=gemm.nbytes,
+    )
+
+
+def layer_ops(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int,
+              precision: Precision = Precision.BF16,
+              flash_attention: bool = True) -> tuple[tuple[tuple[Op, ...], int], ...]:
+    """The forward and backward ops of one transformer layer on one rank (with how many of them
+    are the forward's, which come first, each in program order), one per kind of
+    layer the model has (dense, MoE): every stage graph :func:`build_step` makes with these shapes
+    holds, for each of its layers of that kind, these ops (counts times its layers), whatever its
+    recomputation (which only adds ops). ``shard``'s layers and stage roles are not read. For a
+    cheap lower bound of a stage's time (the cluster model's search bounds)."""
+    _check(model, replace(shard, layers=0, first_layer=0), micro_batch, seq_len)
+    d = _dims(model, shard, micro_batch, seq_len, precision)
+    kinds = {model.is_moe_layer(i) for i in range(model.num_layers)} if model.is_moe else {False}
+    out = []
+    for moe in sorted(kinds):
+        layer = _layer_template(model, shard.ep, d, moe, flash_attention, Recompute.NONE)
+        out.append(((*layer.forward, *layer.backward), len(layer.forward)))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
