@@ -9,14 +9,13 @@ templates on and off, and a replay must actually happen.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
 from trnsim.kernels import registry
-from trnsim.nki import runtime, templates, trace_kernel
+from trnsim.nki import templates, trace_kernel
 from trnsim.nki.errors import KernelError
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
@@ -34,15 +33,6 @@ def replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     exec(compile(source, templates.__file__, "exec"), scope)
     monkeypatch.setattr(templates, "_replay", scope["counted"])
     return count
-
-
-@pytest.fixture
-def no_templates() -> Iterator[None]:
-    runtime.CACHE_TEMPLATES = False
-    try:
-        yield
-    finally:
-        runtime.CACHE_TEMPLATES = True
 
 
 def _records(trace: KernelTrace) -> list[tuple[Any, ...]]:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import ml_dtypes
@@ -18,21 +17,12 @@ import numpy as np
 import pytest
 
 from trnsim.kernels import registry
-from trnsim.nki import runtime, simulate, templates, trace_kernel
+from trnsim.nki import simulate, templates, trace_kernel
 from trnsim.nki.engines import tensor_engine
 from trnsim.nki.engines.bf16_matmul import widen_bf16
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
-
-
-@pytest.fixture
-def no_templates() -> Iterator[None]:
-    runtime.CACHE_TEMPLATES = False
-    try:
-        yield
-    finally:
-        runtime.CACHE_TEMPLATES = True
 
 
 def _bits(x: Any) -> bytes:
