@@ -363,7 +363,7 @@ def _sharded_passes(plan: ParallelPlan, system: SystemSpec) -> bool:
     """Whether a stage's time depends on DP through ZeRO-3's weight passes over this rank's shard:
     only where the chip's precision mode makes passes (Trainium). Elsewhere a ZeRO-3 stage times
     as any other, so scaling points and ZeRO stages share it (a comparison's searches)."""
-    return plan.effective_zero_stage == 3 and load_param_passes(system.chip) is not None
+    return plan.effective_zero_stage == 3 and _chip_rules(system.chip)[1] is not None
 
 
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
@@ -393,7 +393,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                 row["step"] += seconds
         return graph._replace(fwd_s=fwd, bwd_s=bwd, by_class=by_class)
 
-    zero3 = plan.effective_zero_stage == 3
+    zero3 = _sharded_passes(plan, system)
     rest = (system.ranks_per_chip, micro_batch, seq_len, precision, plan.recompute,
             plan.flash_attention, zero3, plan.dp if zero3 else 1, plan.cp if zero3 else 1,
             plan.ep if zero3 else 1)
