@@ -342,17 +342,7 @@ def _floor_of(ladder: _Ladder, rung: int,
     floor = getattr(steps, "step_time_floor", None)
     if floor is None:
         return None
-    problem = ladder.problem
-    try:
-        plan = problem.parallel_plan(ladder.rungs[rung])
-        step = floor(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
-                     problem.job.precision, problem.topology)
-    except ConfigError:
-        return (False, 0.0, 0.0), None
-    except InfeasiblePlanError:
-        step = 0.0
-    time_s = time_to_train_lower_bound(problem, step, ladder.goodput)
-    return (False, time_s, time_s), plan
+    return _ranked_bound(ladder, rung, floor)
 
 
 def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel,
@@ -360,15 +350,23 @@ def _bound(ladder: _Ladder, rung: int, steps: BoundedStepModel,
     """A lower bound of the ranking key of the ladder's plans from ``rung`` up, and that rung's plan.
 
     The bound of the rung's time-to-train holds for the heavier rungs too: a bounded step model's
-    bound never falls with more recomputation. A plan that cannot be built or placed gets 0: its
+    bound never falls with more recomputation.
+    """
+    return _ranked_bound(ladder, rung, steps.step_time_lower_bound, plan)
+
+
+def _ranked_bound(ladder: _Ladder, rung: int, step_bound: Callable[..., float],
+                  plan: ParallelPlan | None = None) -> tuple[RankKey, ParallelPlan | None]:
+    """The ranking key that ``step_bound`` (a lower bound of the step time: the floor or the tight
+    bound) gives the rung's plan, and that plan. A plan that cannot be built or placed gets 0: its
     check will reject it (the rungs share their structure, so the structure's verdict is theirs).
     """
     problem = ladder.problem
     try:
         if plan is None:
             plan = problem.parallel_plan(ladder.rungs[rung])
-        step = steps.step_time_lower_bound(problem.model, problem.system, problem.ranks, plan,
-                                           problem.job.seq_len, problem.job.precision, problem.topology)
+        step = step_bound(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
+                          problem.job.precision, problem.topology)
     except ConfigError:
         return (False, 0.0, 0.0), None
     except InfeasiblePlanError:
