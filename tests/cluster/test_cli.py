@@ -158,3 +158,31 @@ def test_estimate_takes_llama3s_pipeline_layout(tmp_path: Path) -> None:
     # Without the embedding and loss slots 16 x 8 chunks are deeper than the 126 layers.
     bad = runner.invoke(app, [a for a in args if a != "--account-for-embedding-loss"])
     assert "deeper than the 126 layers" in str(bad.exception)
+
+
+def test_estimate_carries_its_error_band_in_text_and_json(tmp_path: Path) -> None:
+    # The band of the chip's family: Trn2/Trn3 say they are not validated; the ranges are the
+    # prediction times (1 -/+ band), in the table and in the JSON.
+    unvalidated = "not validated on Trn2/Trn3"
+    for system, label in (("trn3-ultraserver", unvalidated), ("trn2", unvalidated),
+                          ("p5", "held-out error of")):
+        out = tmp_path / f"{system}.json"
+        ranks = "8" if system == "p5" else "64"
+        result = runner.invoke(app, ["estimate", "--model", "llama3-8b", "--system", system, "--ranks", ranks,
+                                     "--tp", "8", "--tokens", "1T", "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        data = json.loads(out.read_text())
+        band = data["error_band"]["fraction"]
+        assert label in data["error_band"]["label"] and 0 < band < 1
+        assert data["error_band"]["validated"] is (system == "p5")
+        step, wall = data["step_time_s"], data["train_time_s"]
+        assert data["step_time_range_s"] == [step * (1 - band), step * (1 + band)]
+        assert data["train_time_range_s"] == [wall * (1 - band), wall * (1 + band)]
+        text = " ".join(result.output.split())
+        assert f"±{band:.0%}: {label}" in text
+        for seconds in (wall, data["expected_wall_time_s"]):  # failure-free, and with failures
+            days = seconds / 86400
+            assert f"{days:.2f} days ({days * (1 - band):.2f} to {days * (1 + band):.2f})" in text
+        expected = data["expected_wall_time_s"]
+        assert expected == wall / data["goodput"]["goodput"]
+        assert data["expected_wall_time_range_s"] == [expected * (1 - band), expected * (1 + band)]
