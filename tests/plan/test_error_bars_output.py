@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,12 @@ def test_plan_shows_the_band_in_every_format(tmp_path: Path, monkeypatch: pytest
             float(row["time_to_train_days"]) * (1 + band))
         assert label in row["error_band_label"]
     page = outs["html"].read_text()
-    assert label in page and "arrayminus" in page  # the legend in the notes, whiskers on the bars
+    assert label in page  # the legend in the page's notes
+    # whiskers on the best plan's time-to-train bar: days x band up and down
+    whisker = re.search(r'"error_y":\{"array":\[([^\]]*)\],"arrayminus":\[([^\]]*)\]', page)
+    assert whisker is not None
+    up, down = (float(whisker.group(i).split(",")[0]) for i in (1, 2))
+    assert up == pytest.approx(top[0]["time_to_train_days"] * band) == down
     # Trn2's 500 W is a third-party estimate: its MWh carry '≈' and the source is named.
     assert f"≈{top[0]['energy_mwh']:,.1f}" in out
     assert "power per chip of trn2 is not published: 500 W, estimate" in out
@@ -80,8 +86,14 @@ def test_plan_on_a_gpu_has_no_estimate_mark(monkeypatch: pytest.MonkeyPatch, cap
     code, out, err = run_cli(
         monkeypatch, capsys, "plan", "--model", "llama3-8b", "--tokens", "1T", "--system", "p5",
         "--nodes", "2", "--global-batch", "64", "--top", "1", "--no-progress",
-        "--no-sequence-parallel")
+        "--no-sequence-parallel", "--json", "-")
     assert code == 0, err
+    data = json.loads(out)
+    assert data["meta"]["job"]["sequence_parallel"] is False
+    assert "--no-sequence-parallel" in data["results"][0]["estimate_args"]
+    code, out, err = run_cli(
+        monkeypatch, capsys, "plan", "--model", "llama3-8b", "--tokens", "1T", "--system", "p5",
+        "--nodes", "2", "--global-batch", "64", "--top", "1", "--no-progress", "--no-sequence-parallel")
     assert "(gpu): held-out error of" in out  # validated: no "not validated" label
     assert "≈" not in out and "not validated" not in out
     assert "sequence parallelism off" in out
@@ -150,3 +162,16 @@ def test_html_whiskers_and_verdict_column_by_hand() -> None:
     assert "1.0 (estimate)" in table and "19%" in table
     # a plan page (no comparison) has no verdict column
     assert "vs the fastest" not in results_table([{**entry, "error_bar_verdict": None}])
+
+
+def test_compare_takes_no_sequence_parallel(monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> None:
+    args = ["compare", "--model", "llama3-8b", "--tokens", "100B", "--systems", "trn2,p5e", "--chips", "64",
+            "--global-batch", "256", "--scaling", "", "--no-progress"]
+    for flag, on in (([], True), (["--no-sequence-parallel"], False)):
+        code, out, err = run_cli(monkeypatch, capsys, *args, *flag, "--json", "-")
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["meta"]["job"]["sequence_parallel"] is on
+        assert any(row["plan_tp"] > 1 for row in data["results"])
+        for row in data["results"]:  # every plan's estimate arguments reproduce the setting
+            assert ("--sequence-parallel" in row["estimate_args"]) is (on and row["plan_tp"] > 1)
