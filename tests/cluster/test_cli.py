@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from trnsim.cli import commands  # noqa: F401  (registers the commands)
@@ -186,3 +187,24 @@ def test_estimate_carries_its_error_band_in_text_and_json(tmp_path: Path) -> Non
         expected = data["expected_wall_time_s"]
         assert expected == wall / data["goodput"]["goodput"]
         assert data["expected_wall_time_range_s"] == [expected * (1 - band), expected * (1 + band)]
+
+
+def test_estimate_shows_fusion_and_overlap_per_op_class(tmp_path: Path) -> None:
+    # Trainium: the table of what the compiler's fusion and cross-engine overlap remove per op class,
+    # the same numbers as the JSON's compute_by_class_s; GPUs have no such rules, so no table.
+    from trnsim.workload.durations import format_duration
+
+    out = tmp_path / "trn2.json"
+    base = ["estimate", "--model", "llama3-8b", "--ranks", "64", "--tp", "8"]
+    result = runner.invoke(app, [*base, "--system", "trn2", "--json", str(out)], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert "compute by op class (compiler fusion and engine overlap)" in result.output
+    rows = json.loads(out.read_text())["compute_by_class_s"]
+    assert rows["norm"]["fused"] > 0 and rows["elementwise"]["hidden"] > 0
+    lines = {line.split()[1]: line for line in result.output.splitlines() if line.startswith("│ ")}
+    for cls, row in rows.items():
+        cells = [format_duration(row[k]) if row[k] else "-" for k in ("alone", "fused", "hidden", "step")]
+        assert re.sub(r"\s+", " ", lines[cls]).strip() == "│ " + " │ ".join([cls, *cells]) + " │"
+        assert row["step"] == pytest.approx(row["alone"] - row["fused"] - row["hidden"])
+    gpu = runner.invoke(app, [*base[:3], "--ranks", "8", "--tp", "8", "--system", "p5"])
+    assert gpu.exit_code == 0 and "compute by op class" not in gpu.output
