@@ -82,6 +82,8 @@ def test_validate_prints_rows_and_mape(tmp_path: Path) -> None:
     assert not trn1["fitted"] and trn1["held_out"] == trn1["in_sample"]  # nothing fitted on Trainium
     for file, figures in detail.items():
         assert figures["in_sample"] == data["mape_by_file"][file]  # the shipped-scale figure
+        # issue 11's acceptance: every training calibration file within 10 % held-out
+        assert figures["held_out"] <= 0.10, (file, figures["held_out"])
         if figures["fitted"]:
             assert figures["uncalibrated"] != figures["in_sample"]  # scale 1.0 really re-ran the model
     for row in data["rows"]:
