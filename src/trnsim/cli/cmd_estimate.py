@@ -114,6 +114,10 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     for name, where in result.groups.items():
         algorithm = result.algorithms.get(name, "")
         head.add_row(f"{name} group", f"{where} ({algorithm})" if algorithm else where)
+    if result.plan.cp > 1:  # what the breakdown's cp_comm counts (a ring that hides shows 0 s)
+        head.add_row("cp exchange", "all-gather K/V, reduce-scatter gradients: exposed (cp_comm)"
+                     if result.plan.cp_exchange is CPExchange.ALL_GATHER else
+                     "ring: each K/V send hides behind one step of attention; cp_comm = the rest")
     parts = Table(title="step breakdown")
     parts.add_column("part")
     parts.add_column("time", justify="right")
