@@ -175,13 +175,15 @@ def claims_table(claims: list[ClaimCheck]) -> Table:
 def sweep_table(entries: list[Entry]) -> Table:
     """One row per feasible sweep point."""
     table = Table(title=f"Sweep: {len(entries)} feasible points")
-    for column in ("model", "system", "what-if", "chips", "plan", "days", "tokens/s", "MFU", "cost"):
+    for column in ("model", "system", "what-if", "chips", "plan", "days", "±", "tokens/s", "MFU", "cost"):
         text = column in ("model", "system", "what-if", "plan")
         table.add_column(column, justify="left" if text else "right")
     for e in entries:
         table.add_row(
             e["model"], e["system"], e.get("whatif", ""), f"{e['chips']:,}", e["plan"],
-            f"{e['time_to_train_days']:.2f}", f"{e['tokens_per_s']:,.0f}", f"{e['mfu']:.1%}",
+            f"{e['time_to_train_days']:.2f}",
+            "?" if e.get("error_band") is None else f"{e['error_band']:.0%}",
+            f"{e['tokens_per_s']:,.0f}", f"{e['mfu']:.1%}",
             _money(e.get("cost_usd")),
         )
     return table
