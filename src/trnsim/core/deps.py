@@ -177,8 +177,12 @@ class RegionTracker:
             records = table.records
             if exact:
                 record = records.get(region)
-                if record is not None and (table.disjoint or len(records) == 1):
-                    # the common case, inline: the one record of exactly this box
+                if record is None or not (table.disjoint or len(records) == 1):
+                    # a slice of one record remembered by the table (_found's memo), inline
+                    boxes = table.memo.get(region)
+                    record = records[boxes[0]] if boxes is not None and len(boxes) == 1 else None
+                if record is not None:
+                    # the common case, inline: the one record this box overlaps
                     if record[_READY] > ready and not (
                             exempt_psum and record[_WRITER] == engine and operand.space == _PSUM):
                         ready, producer = record[_READY], record[_WRITER_INDEX]
