@@ -253,10 +253,12 @@ class RegionTracker:
             region = operand.region
             if region is None:
                 continue
-            table = tables.get(region[0])
-            if table is None:
-                table = tables[region[0]] = _Table()
             record = [ready, engine, index, 0.0, -1]
+            table = tables.get(region[0])
+            if table is None:  # a fresh tile: nothing to drop, nothing to intersect
+                table = tables[region[0]] = _Table()
+                table.insert(region, record)
+                continue
             if not table.disjoint:
                 table.drop_covered(region)
             elif region in table.records:
