@@ -364,7 +364,7 @@ def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[
     multiply_bf16(sim.scratch, s, mv, storage.reshape(m, n))
     alloc.storage = storage
     # the checked path: a fresh tile written whole (1), then by a matmul (2)
-    alloc.mm_state = np.full(m * n, 2, dtype=np.int8)
+    alloc.mm_state = 2
     return result
 
 

@@ -27,8 +27,8 @@ from trnsim.nki.alu import BINARY, BITVEC, op_name
 from trnsim.nki.dtypes import is_float, is_int
 from trnsim.nki.engines.bf16_matmul import BF16, widen_bf16
 from trnsim.nki.indexing import MaskExpr
-from trnsim.nki.runtime import Buffer, Simulation
-from trnsim.nki.tensor import Tensor, fit_mask, strided
+from trnsim.nki.runtime import Allocation, Buffer, Simulation
+from trnsim.nki.tensor import Tensor, fit_mask, physical_strides, strided
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
 ON_CHIP = (Buffer.SBUF, Buffer.PSUM)
@@ -213,7 +213,7 @@ def execute(
     oob_skip: bool = False,
     exempt: bool = False,
     api: str = "",
-    accumulate_where: np.ndarray | None = None,
+    accumulate_where: bool | np.ndarray | None = None,
     load_inputs: bool = True,
 ) -> Instruction:
     """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace.
@@ -303,17 +303,44 @@ def _operand(name: str, s: Any) -> Operand:
 
 def _state_view(t: Tensor) -> np.ndarray:
     """The PSUM accumulation state of the elements ``t`` views (a writable view or a copy)."""
-    state = t.alloc.mm_state
-    assert state is not None
+    state = _states(t.alloc)
     if t.flat is None:
         return strided(state, t.offset, t.shape, t.strides, True)
     return state[t.flat]
+
+
+def _states(alloc: Allocation) -> np.ndarray:
+    """The allocation's per-element accumulation states (an int, one state for every element,
+    becomes an array)."""
+    state = alloc.mm_state
+    assert state is not None
+    if state.__class__ is int:
+        assert alloc.storage is not None
+        state = alloc.mm_state = np.full(alloc.storage.size, state, dtype=np.int8)
+    return state  # type: ignore[return-value]
+
+
+def _whole(t: Tensor) -> bool:
+    """``t`` views every element of its allocation once (a uniform state may be replaced whole)."""
+    a = t.alloc
+    if t.offset or t.flat is not None or t.oob is not None or t.dyn or t.shape != a.shape:
+        return False
+    if len(a.shape) == 2 and a.partition_axis == 0:
+        return t.strides == (a.shape[1], 1)
+    return t.strides == physical_strides(a.shape, a.partition_axis, a.free_elems)
 
 
 def close_groups(t: Tensor) -> None:
     """A non-matmul read of ``t``: its open accumulation groups end (next matmul overwrites)."""
     if 0 in t.shape:
         return
+    state = t.alloc.mm_state
+    if state.__class__ is int:
+        if state != 2:  # no element in an open group
+            return
+        if _whole(t):
+            t.alloc.mm_state = 1
+            return
     view = _state_view(t)
     if t.flat is None:
         view[view == 2] = 1
@@ -324,6 +351,10 @@ def close_groups(t: Tensor) -> None:
 def mark_written(t: Tensor, mask: np.ndarray | None, state: int) -> None:
     """Record who last wrote the elements of ``t`` (2: a matmul, 1: another engine)."""
     if 0 in t.shape:
+        return
+    current = t.alloc.mm_state
+    if current.__class__ is int and (current == state or (mask is None and _whole(t))):
+        t.alloc.mm_state = state  # every element has this state now
         return
     keep = None if mask is None else fit_mask(mask, t.shape)
     if t.oob is not None:
@@ -336,13 +367,17 @@ def mark_written(t: Tensor, mask: np.ndarray | None, state: int) -> None:
             view[keep] = state
     else:
         flat = t.flat if keep is None else t.flat[keep]
-        t.alloc.mm_state[flat] = state  # type: ignore[index]
+        _states(t.alloc)[flat] = state
 
 
-def matmul_group_open(t: Tensor) -> np.ndarray:
-    """Per element of ``t``: True where an open matmul accumulation group has written it."""
+def matmul_group_open(t: Tensor) -> bool | np.ndarray:
+    """Per element of ``t``: True where an open matmul accumulation group has written it (one
+    bool when every element of the allocation has the same state)."""
     if 0 in t.shape:
         return np.zeros(t.shape, dtype=bool)
+    state = t.alloc.mm_state
+    if state.__class__ is int:
+        return state == 2
     return np.asarray(_state_view(t) == 2)
 
 
