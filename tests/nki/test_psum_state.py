@@ -6,10 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
+from trnsim.kernels import registry
 from trnsim.nki import current as nki
+from trnsim.nki import simulate as nki_simulate
 from trnsim.nki.current import isa as nisa
 from trnsim.nki.current import language as nl
+from trnsim.nki.engines import execute
 
 
 @nki.jit
@@ -41,3 +45,23 @@ def test_partial_views_keep_the_state_per_element() -> None:
     np.testing.assert_array_equal(got[:, 0:4], p + q[:, 0:4])
     np.testing.assert_array_equal(got[:, 4:8], q[:, 0:4])
     np.testing.assert_array_equal(got[:, 8:12], 2 * q[:, 4:8])
+
+
+def _bits(x: Any) -> bytes:
+    return bytes(np.ascontiguousarray(np.asarray(x)).view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+@pytest.mark.parametrize("name", ["matmul_tiled", "matmul_hoisted"])
+def test_whole_tile_shortcuts_store_the_per_element_paths_bits(
+    name: str, dtype: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``acc += nc_matmul(...)`` onto a whole PSUM tile adds or copies its storage directly
+    (execute.retarget_write) and keeps one state per tile; with that shortcut off every state is
+    per element and the generic write runs: same bits."""
+    entry = registry.get(name)
+    args = entry.make_args({"m": 256, "k": 512, "n": 1024}, dtype, np.random.default_rng(11))
+    fast = nki_simulate(entry.kernel, *args, target="trn2")
+    monkeypatch.setattr(execute, "_whole", lambda t: False)
+    generic = nki_simulate(entry.kernel, *args, target="trn2")
+    assert _bits(fast) == _bits(generic)

@@ -381,6 +381,43 @@ def matmul_group_open(t: Tensor) -> bool | np.ndarray:
     return np.asarray(_state_view(t) == 2)
 
 
+def retarget_write(dst: Tensor, src: Tensor, mask: np.ndarray | None, accumulate: bool, matmul: bool) -> None:
+    """Value mode, ``dst (+)= src`` where the instruction that made ``src`` is retargeted to write
+    ``dst`` (trnsim.nki.language_impl._retarget): store its values as that instruction would have.
+
+    A whole fp32 PSUM tile taking a whole fp32 matmul product, with one accumulation state for
+    all its elements (``acc += nc_matmul(...)``), adds or copies the storage directly: the fp32
+    adds and the stored bits of :func:`write`'s path, without its per-call checks.
+    """
+    state = dst.alloc.mm_state
+    if (
+        matmul
+        and mask is None
+        and state.__class__ is int
+        and dst.alloc.dtype is _F32
+        and src.alloc.dtype is _F32
+        and src.shape == dst.shape
+        and src.strides == dst.strides  # the same element at each storage index
+        and _whole(dst)
+        and _whole(src)
+    ):
+        out = dst.alloc.storage
+        values = src.alloc.storage
+        assert out is not None and values is not None
+        if accumulate and state == 2:  # an open group: every element adds
+            np.add(out, values, out=out)
+        else:  # the first matmul of a group overwrites
+            np.copyto(out, values)
+        dst.alloc.mm_state = 2
+        return
+    where: bool | np.ndarray = accumulate
+    if accumulate and state is not None:
+        where = matmul_group_open(dst)
+    write(dst, src.read().astype(np.float32, copy=False) if is_float(src.dtype) else src.read(), mask, where)
+    if dst.alloc.mm_state is not None:
+        mark_written(dst, mask, 2 if matmul else 1)
+
+
 def write(
     dst: Tensor,
     result: Any,
