@@ -324,7 +324,7 @@ def _copy_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
 
 def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a matmul: a plain bfloat16 ``stationary`` and
-    ``moving`` (each replay checks that their values are C-contiguous) multiplied into a fresh,
+    ``moving`` with C-contiguous values multiplied into a fresh,
     whole fp32 PSUM tile, no transpose, no double-row mode (tensor_engine._InPlace's case)."""
     alloc, view, record, _ = tpl
     _, _, attrs, inputs, _, _, _, _, fresh = record
@@ -341,22 +341,18 @@ def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
         or view[1] != _c_strides(view[0])
     ):
         return False
-    return all(_plain_bf16(values[spec[0]]) for spec in inputs)
+    # a plain view's values are C-contiguous or not by its shape and strides, which the key holds
+    return all(_plain_bf16(t) and t.read().flags.c_contiguous for t in (values[spec[0]] for spec in inputs))
 
 
 def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor | None:
     """Value mode: :func:`_replay` of a matmul template, the product computed into the new tile as
-    the checked path does (``tensor_engine._InPlace``); None (nothing done) when an operand is not
-    a plain bfloat16 view with C-contiguous values."""
+    the checked path does (``tensor_engine._InPlace``). The operands are plain bfloat16 views with
+    C-contiguous values: the learned call's were (:func:`_matmul_template`), and the key fixes
+    what that depends on (dtype, view shape and strides; no index arrays, out-of-bounds or masks)."""
     spec_s, spec_m = tpl[2][3]
-    stationary = values[spec_s[0]]
-    moving = values[spec_m[0]]
-    if not (_plain_bf16(stationary) and _plain_bf16(moving)):
-        return None
-    s = stationary.read()
-    mv = moving.read()
-    if not (s.flags.c_contiguous and mv.flags.c_contiguous):
-        return None
+    s = values[spec_s[0]].read()
+    mv = values[spec_m[0]].read()
     result = _replay(sim, tpl, values)
     alloc = result.alloc
     m, n = result.shape
@@ -381,10 +377,9 @@ def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[An
     """Value mode: :func:`_replay`, then the new tile's storage holds a copy of the source's values
     (what the checked DMA computes and stores for an unmasked same-dtype load)."""
     result = _replay(sim, tpl, values)
-    src = values[tpl[2][3][0][0]]
-    storage = np.empty(result.alloc.partitions * result.alloc.free_elems, result.alloc.dtype)
-    storage.reshape(result.shape)[...] = src.read().reshape(result.shape)
-    result.alloc.storage = storage
+    # a fresh C-ordered copy, flat: the elements of the source view in the new tile's order (its
+    # view is C-contiguous over the whole allocation, see _copy_template)
+    result.alloc.storage = values[tpl[2][3][0][0]].read().flatten()
     return result
 
 

@@ -32,16 +32,19 @@ def widen_bf16(values: np.ndarray) -> np.ndarray:
     return np.left_shift(values.view(np.uint16), _SHIFT, dtype=np.uint32).view(np.float32)
 
 
-def multiply_bf16(scratch: dict[Any, np.ndarray], s: np.ndarray, mv: np.ndarray, out: np.ndarray) -> None:
+def multiply_bf16(scratch: dict[Any, Any], s: np.ndarray, mv: np.ndarray, out: np.ndarray) -> None:
     """``out[...] = s.T @ mv`` in fp32 for C-contiguous bfloat16 ``s`` [K, M...] and ``mv`` [K, N...]
     (flattened to [K, M] and [K, N]), ``out`` a C-contiguous fp32 [M, N] view."""
-    ws = scratch.get((0, s.shape))
-    if ws is None:
-        ws = scratch[0, s.shape] = np.empty(s.shape, np.uint32)
+    key = (s.shape, mv.shape)
+    kept = scratch.get(key)
+    if kept is None:
+        # the widened operands' scratch, and the [M, K] and [K, N] fp32 views matmul reads
+        k = s.shape[0]
+        ws = np.empty(s.shape, np.uint32)
+        wm = np.empty(mv.shape, np.uint32)
+        lhs = ws.view(np.float32).reshape(k, -1).T
+        kept = scratch[key] = (ws, wm, lhs, wm.view(np.float32).reshape(k, -1))
+    ws, wm, lhs, rhs = kept
     np.left_shift(s.view(np.uint16), _SHIFT, out=ws, dtype=np.uint32)
-    wm = scratch.get((1, mv.shape))
-    if wm is None:
-        wm = scratch[1, mv.shape] = np.empty(mv.shape, np.uint32)
     np.left_shift(mv.view(np.uint16), _SHIFT, out=wm, dtype=np.uint32)
-    k = s.shape[0]
-    np.matmul(ws.view(np.float32).reshape(k, -1).T, wm.view(np.float32).reshape(k, -1), out=out)
+    np.matmul(lhs, rhs, out=out)
