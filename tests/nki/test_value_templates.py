@@ -108,6 +108,28 @@ def test_value_templates_replay_and_change_nothing(
     ]
 
 
+def test_value_templates_replay_strided_operands_of_attention(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Flash attention multiplies row slices of wider SBUF tiles (a K block's columns, P's
+    transposed chunks): widened, their values are C-contiguous, so the matmul template replays
+    them too; outputs and traces are those of the checked path."""
+    entry = registry.get("flash_attention_fwd")
+    shape = {"batch": 1, "heads": 2, "kv_heads": 1, "seq_q": 512, "seq_k": 512, "head_dim": 64, "causal": 1}
+    args = entry.make_args(shape, "bfloat16", np.random.default_rng(9))
+    products = _count(monkeypatch, "_replay_matmul")
+    cached_out = simulate(entry.kernel, *args, target="trn2")
+    cached = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    assert products[0] > 0
+    request.getfixturevalue("no_templates")
+    fresh_out = simulate(entry.kernel, *args, target="trn2")
+    fresh = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    assert [_bits(x) for x in cached_out] == [_bits(x) for x in fresh_out]  # (output, log-sum-exp)
+    assert [(i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in cached.instructions] == [
+        (i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in fresh.instructions
+    ]
+
+
 @jit
 def _layouts(a: Any, b: Any) -> Any:
     """One matmul call site fed a contiguous stationary tile, then strided views of one SBUF block

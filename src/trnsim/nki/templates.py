@@ -19,8 +19,8 @@ the operands' regions. :func:`templated` wraps a front-end function so that:
 Value mode replays only the calls in ``_VALUE_COPIES``: ``nl.load`` without a dtype change (the new
 tile's storage is a copy of the source view's values) and ``nisa.nc_matmul`` of plain bfloat16
 operands into a fresh fp32 PSUM tile (the product computed as the checked path computes it,
-:mod:`trnsim.nki.engines.bf16_matmul`; operands whose values are not C-contiguous take the checked
-path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
+:mod:`trnsim.nki.engines.bf16_matmul`; operands whose widened values are not C-contiguous take the
+checked path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
 other classes, more than one instruction or allocation) takes the checked path and is not kept.
 ``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
 """
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from trnsim.nki import runtime
-from trnsim.nki.engines.bf16_matmul import multiply_bf16
+from trnsim.nki.engines.bf16_matmul import multiply_bf16, widen_bf16
 from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
 from trnsim.nki.tensor import ParDim, Tensor
@@ -324,7 +324,7 @@ def _copy_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
 
 def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a matmul: a plain bfloat16 ``stationary`` and
-    ``moving`` with C-contiguous values multiplied into a fresh,
+    ``moving`` whose values widen C-contiguous (row slices of wider tiles too) multiplied into a fresh,
     whole fp32 PSUM tile, no transpose, no double-row mode (tensor_engine._InPlace's case)."""
     alloc, view, record, _ = tpl
     _, _, attrs, inputs, _, _, _, _, fresh = record
@@ -341,15 +341,19 @@ def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
         or view[1] != _c_strides(view[0])
     ):
         return False
-    # a plain view's values are C-contiguous or not by its shape and strides, which the key holds
-    return all(_plain_bf16(t) and t.read().flags.c_contiguous for t in (values[spec[0]] for spec in inputs))
+    # widened in their own memory order (what the checked path multiplies), a plain view's values
+    # are C-contiguous or not by its shape and strides, which the key holds: then the replay's
+    # C-contiguous scratch holds the same operand, laid out alike, for the same sgemm call
+    operands = [values[spec[0]] for spec in inputs]
+    return all(_plain_bf16(t) and widen_bf16(t.read()).flags.c_contiguous for t in operands)
 
 
 def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor | None:
     """Value mode: :func:`_replay` of a matmul template, the product computed into the new tile as
-    the checked path does (``tensor_engine._InPlace``). The operands are plain bfloat16 views with
-    C-contiguous values: the learned call's were (:func:`_matmul_template`), and the key fixes
-    what that depends on (dtype, view shape and strides; no index arrays, out-of-bounds or masks)."""
+    the checked path does (``tensor_engine._InPlace``, or its product for execute's write when an
+    operand is a strided view). The operands are plain bfloat16 views whose values, widened, are
+    C-contiguous: the learned call's were (:func:`_matmul_template`), and the key fixes what that
+    depends on (dtype, view shape and strides; no index arrays, out-of-bounds or masks)."""
     spec_s, spec_m = tpl[2][3]
     s = values[spec_s[0]].read()
     mv = values[spec_m[0]].read()
