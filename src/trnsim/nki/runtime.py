@@ -165,8 +165,9 @@ class Allocation:
         self.name = name
         self.storage = storage
         #: PSUM, value mode: per element 0 = never written, 1 = written by another engine (or
-        #: a matmul group closed by a read), 2 = written by a matmul of an open accumulation group
-        self.mm_state: np.ndarray | None = None
+        #: a matmul group closed by a read), 2 = written by a matmul of an open accumulation group;
+        #: an int while every element has that state (no per-element array to fill and compare)
+        self.mm_state: np.ndarray | int | None = None
         #: a result tile placed by default (no ``buffer=``): the compiler may copy it elsewhere
         self.implicit = False
         #: trace operands of this allocation's strided views, by (offset, shape, strides, partition
@@ -380,7 +381,7 @@ class Simulation:
         if buffer.on_chip:
             self._account(instruction, alloc)
             if buffer is Buffer.PSUM and self.values:
-                alloc.mm_state = np.full(size, 0 if fill is None else 1, dtype=np.int8)
+                alloc.mm_state = 0 if fill is None else 1
         if buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops:
             self.shared.append(alloc)
             self.shared_index += 1
@@ -420,7 +421,7 @@ class Simulation:
             self.next_alloc += 1
             self.tile_sizes[alloc.alloc_id] = template[1]
             if storage is not None and buffer is Buffer.PSUM:
-                alloc.mm_state = np.full(storage.size, 0 if fill is None else 1, dtype=np.int8)
+                alloc.mm_state = 0 if fill is None else 1
             return alloc
         if (
             (self.values and fill is not None and fill is not OVERWRITTEN)
