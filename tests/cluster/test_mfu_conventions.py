@@ -39,7 +39,8 @@ def test_step_mfu_both_conventions_by_hand(seq: int) -> None:
     system = load_system("p5")
     plan = make_plan(tp=8, dp=2, micro_batch=1, global_batch=4)
     result = estimate_step(model, system, 16, plan, seq)
-    per_token = {share: 3 * (layers * (24 * h * h + share * 4 * seq * h) + 2 * h * vocab) for share in (1, 0.5)}
+    per_token = {share: 3 * (layers * (24 * h * h + share * 4 * seq * h) + 2 * h * vocab)
+                 for share in (1, 0.5)}
     flop_s = result.step_time_s * 16 * system.chip.peak_flops("bf16")
     tokens = 4 * seq
     assert result.mfu == pytest.approx(per_token[1] * tokens / flop_s, rel=1e-12)
