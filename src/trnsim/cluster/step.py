@@ -51,7 +51,7 @@ from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipSpec, SystemSpec
 from trnsim.hardware.datafile import check_catalog_environment, on_data_change
 from trnsim.workload.config import AttentionKind, ModelConfig
-from trnsim.workload.flops import hardware_flops, model_flops
+from trnsim.workload.flops import hardware_flops, model_flops, model_flops_causal
 from trnsim.workload.graph import (
     COLUMN_PARALLEL_GEMMS,
     ParamsOnRank,
@@ -99,8 +99,10 @@ class StepResult:
     step_time_s: float
     breakdown: dict[str, float]  # seconds, keys BREAKDOWN_KEYS
     tokens_per_s: float
-    mfu: float
+    mfu: float  # model FLOPs over the full sequence's attention (Megatron/PaLM), as HFU
     hfu: float
+    #: MFU with the attention products halved for the causal mask (FlashAttention-2's counting).
+    mfu_causal: float
     memory_per_rank_bytes: float
     memory: MemoryBreakdown
     memory_capacity_bytes: float
@@ -138,6 +140,7 @@ class StepResult:
             "tokens_per_s": self.tokens_per_s,
             "mfu": self.mfu,
             "hfu": self.hfu,
+            "mfu_causal": self.mfu_causal,
             "memory_per_rank_bytes": self.memory_per_rank_bytes,
             "memory_breakdown_bytes": asdict(self.memory),
             "memory_capacity_bytes": self.memory_capacity_bytes,
@@ -446,10 +449,11 @@ def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, 
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
-                     flash: bool) -> tuple[float, float]:
-    """(model, hardware) FLOPs per token: both are linear in the token count, so computed once."""
+                     flash: bool) -> tuple[float, float, float]:
+    """(model, hardware, causal-counted model) FLOPs per token: linear in the tokens, so computed once."""
     return _by_identity("flops", (model,), (seq_len, recompute, flash), lambda: (
-        model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)))
+        model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash),
+        model_flops_causal(model, 1.0, seq_len)))
 
 
 def stage_layers(num_layers: int, pp: int, first: int | None = None, last: int | None = None) -> list[int]:
@@ -916,8 +920,8 @@ def estimate_step(
     tokens = plan.global_batch * seq_len
     peak_per_rank = chip.peak_flops(str(precision)) / system.ranks_per_chip
     denominator = step * ranks * peak_per_rank
-    model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
-                                                           plan.flash_attention)
+    model_per_token, hardware_per_token, causal_per_token = _flops_per_token(
+        model, seq_len, plan.recompute, plan.flash_attention)
     totals = {name: mem.total_bytes for name, mem in stages.items()}
     peak = max(totals, key=totals.__getitem__)  # the first stage with the most, as max() picks
     memory, memory_total = stages[peak], totals[peak]
@@ -936,6 +940,7 @@ def estimate_step(
         tokens_per_s=tokens / step,
         mfu=model_per_token * tokens / denominator,
         hfu=hardware_per_token * tokens / denominator,
+        mfu_causal=causal_per_token * tokens / denominator,
         memory_per_rank_bytes=memory_total,
         memory=memory,
         memory_capacity_bytes=capacity,
