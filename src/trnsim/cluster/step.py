@@ -43,10 +43,10 @@ from trnsim.cluster.traffic import (
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
 from trnsim.devicetime.fusion import FusionRules, apply_fusion, fused_floor, load_fusion
-from trnsim.devicetime.ops import Op, OpClass, Phase
+from trnsim.devicetime.ops import OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
-from trnsim.devicetime.timing import time_ops
+from trnsim.devicetime.timing import time_ops, time_runs
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipSpec, SystemSpec
 from trnsim.hardware.datafile import check_catalog_environment, on_data_change
@@ -55,7 +55,9 @@ from trnsim.workload.flops import hardware_flops, model_flops
 from trnsim.workload.graph import (
     COLUMN_PARALLEL_GEMMS,
     ParamsOnRank,
+    Run,
     build_optimizer_ops,
+    build_skeleton,
     build_step,
     layer_ops,
     params_on_rank,
@@ -218,10 +220,12 @@ _KIND = {OpClass.MATMUL.value: 1, OpClass.ATTENTION.value: 2}
 _Tag = tuple[bool, int, int, int]
 
 
-def _tags(part: tuple[Op, ...]) -> tuple[_Tag, ...]:
-    """What the step's sums read of each op of a graph part (once per part: parts are shared)."""
+def _tags(part: tuple[Run, ...]) -> tuple[_Tag, ...]:
+    """What the step's sums read of each op of a graph part (once per part: parts are shared; the
+    same for an op and its recounted copies)."""
     return tuple([(op.phase is Phase.FWD, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
-                   1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0) for op in part])
+                   1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0)
+                  for ops, _ in part for op in ops])
 
 
 def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
@@ -229,8 +233,8 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     """Fused device time of one micro-batch's step graph, per phase and op class (cached: plans that
     differ in DP, ZeRO or global batch share it)."""
     def compute() -> _StageTime:
-        graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash)
-        ops = graph.ops
+        # the graph's parts as runs of shared templates: no op is built per stage
+        graph = build_skeleton(model, shard, micro_batch, seq_len, precision, recompute, flash)
         # A framework that checkpoints the attention core under selective recomputation runs the
         # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core);
         # backward time, but not a window for the CP ring (the rerun carries its own ring).
@@ -238,14 +242,16 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         alone: list[float] = []  # all op.count instances
         rerun_s: list[float] = []
         tags: list[_Tag] = []
-        for part in graph.parts or (ops,):
+        for part in graph.parts:
             part_alone, part_reruns, part_tags = _part_times(part, system, reruns)
             alone += part_alone
             rerun_s += part_reruns
             tags += part_tags
         rules = _chip_rules(system.chip)[0]
         # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
-        effects = apply_fusion(ops, alone, rules) if rules is not None else None
+        # Fusion reads each op's neighbours: the graph's ops themselves (the runs' ops recounted).
+        effects = (apply_fusion(build_step(model, shard, micro_batch, seq_len, precision, recompute,
+                                           flash).ops, alone, rules) if rules is not None else None)
         # OpEffect.seconds, inline (a property call per op)
         step_s = alone if effects is None else [e.alone_s - e.fused_s - e.hidden_s for e in effects]
         # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
@@ -312,14 +318,14 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                                                                precision, recompute, flash), compute)
 
 
-def _part_times(part: tuple[Op, ...], system: SystemSpec,
+def _part_times(part: tuple[Run, ...], system: SystemSpec,
                 reruns: bool) -> tuple[list[float], list[float], tuple[_Tag, ...]]:
-    """:func:`time_ops` of a step graph's part, and of the flash forwards selective recomputation
-    runs again in it (``reruns``), on ``system``'s chip; and the part's :func:`_tags`.
+    """:func:`time_runs` of a step skeleton's part, and of the flash forwards selective
+    recomputation runs again in it (``reruns``), on ``system``'s chip; and the part's :func:`_tags`.
 
-    The graphs of every stage with the same per-rank shapes share their parts (the layers, the
-    embedding, the output layer): a part is timed once, and what ``time_ops`` would return for it
-    from then on is kept for the next graph (``time_ops``'s ``later``: it may differ in the last bit
+    The skeletons of every stage with the same per-rank shapes share their parts (the layers, the
+    embedding, the output layer): a part is timed once, and what ``time_runs`` would return for it
+    from then on is kept for the next graph (``time_runs``'s ``later``: it may differ in the last bit
     from this first call, as a memo hit is the per-instance time times the count).
     """
     chip = system.chip
@@ -328,11 +334,12 @@ def _part_times(part: tuple[Op, ...], system: SystemSpec,
     if hit is not None and hit[0][0] is part and hit[0][1] is chip:
         times: tuple[list[float], list[float], tuple[_Tag, ...]] = hit[1]
         return times
-    rerun_ops = selective_recompute_reruns(part, chip) if reruns else ()
+    rerun_runs = tuple((rerun, times) for ops, times in part
+                       if (rerun := selective_recompute_reruns(ops, chip))) if reruns else ()
     later: tuple[list[float], list[float]] = ([], [])
     tags = _tags(part)
-    first = (time_ops(part, system, later=later[0]),
-             time_ops(rerun_ops, system, later=later[1]) if rerun_ops else [], tags)
+    first = (time_runs(part, system, later=later[0]),
+             time_runs(rerun_runs, system, later=later[1]) if rerun_runs else [], tags)
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[key] = ((part, chip), (*later, tags))
