@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cached_property, partial
+from functools import cached_property, partial, reduce
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
@@ -43,7 +43,7 @@ from trnsim.cluster.traffic import (
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
 from trnsim.devicetime.fusion import FusionRules, apply_fusion, fused_floor, load_fusion
-from trnsim.devicetime.ops import OpClass, Phase
+from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
 from trnsim.devicetime.timing import time_ops, time_runs
@@ -56,6 +56,7 @@ from trnsim.workload.graph import (
     COLUMN_PARALLEL_GEMMS,
     ParamsOnRank,
     Run,
+    StepSkeleton,
     build_optimizer_ops,
     build_skeleton,
     build_step,
@@ -220,12 +221,86 @@ _KIND = {OpClass.MATMUL.value: 1, OpClass.ATTENTION.value: 2}
 _Tag = tuple[bool, int, int, int]
 
 
-def _tags(part: tuple[Run, ...]) -> tuple[_Tag, ...]:
-    """What the step's sums read of each op of a graph part (once per part: parts are shared; the
+class _PartTags(NamedTuple):
+    """What the step's sums read of each op of a graph part, once per part (parts are shared; the
     same for an op and its recounted copies)."""
-    return tuple([(op.phase is Phase.FWD, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
-                   1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0)
-                  for ops, _ in part for op in ops])
+
+    tags: tuple[_Tag, ...]
+    #: (sum, positions of the ops it adds in op order) for each sum with ops in the part: the
+    #: step's sums (_SUMS: forward, backward, forward and backward GEMMs, forward and backward
+    #: attention, column-parallel input and weight gradients), then one per class slot
+    #: (len(_SUMS) + slot).
+    sums: tuple[tuple[int, tuple[int, ...]], ...]
+    #: The class slots of the part's ops, in order of first appearance.
+    slots: tuple[int, ...]
+
+
+#: The step's sums over a graph's ops, by (forward?, 1 GEMM / 2 attention / 0, colpar) of a tag.
+_SUMS = ("fwd", "bwd", "matmul_fwd", "matmul_bwd", "attention_fwd", "attention_bwd", "dgrad", "wgrad")
+_TERMS = len(_SUMS) + len(_CLASSES)
+
+
+def _tags(part: tuple[Run, ...]) -> _PartTags:
+    """The part's tags; for a part of one run, its ops' (cached by the identity of the ops' tuple: a
+    layer template's ops run in the blocks of every pipeline depth)."""
+    if len(part) != 1:
+        return _tags_of([op for ops, _ in part for op in ops])
+    ops = part[0][0]
+    hit = _TAGS.get(id(ops))
+    if hit is not None and hit[0] is ops:
+        return hit[1]
+    if len(_TAGS) >= _PLACE_LIMIT:
+        _TAGS.clear()
+    tags = _tags_of(ops)
+    _TAGS[id(ops)] = (ops, tags)
+    return tags
+
+
+#: _tags of a tuple of ops, by its identity (an entry keeps the tuple): names and classes, not data.
+_TAGS: dict[int, tuple[tuple[Op, ...], _PartTags]] = {}
+
+
+def _tags_of(ops: Sequence[Op]) -> _PartTags:
+    tags = tuple([(op.phase is Phase.FWD, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
+                   1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0) for op in ops])
+    sums: list[list[int]] = [[] for _ in range(_TERMS)]
+    slots: dict[int, None] = {}
+    for i, (forward, slot, kind, colpar) in enumerate(tags):
+        sums[0 if forward else 1].append(i)
+        if kind:  # GEMMs 2, 3; attention 4, 5
+            sums[2 * kind + (0 if forward else 1)].append(i)
+        if colpar:
+            sums[5 + colpar].append(i)
+        sums[len(_SUMS) + slot].append(i)
+        slots[slot] = None
+    return _PartTags(tags, tuple((n, tuple(at)) for n, at in enumerate(sums) if at), tuple(slots))
+
+
+def _ordered_sums(graph: StepSkeleton, system: SystemSpec,
+                  reruns: bool) -> tuple[list[float], dict[str, dict[str, float]]]:
+    """Without fusion (every op keeps its time alone): the step's sums (_SUMS) and per-class rows,
+    each added in op order from 0.0 as one running total per sum would add them (``reduce`` adds
+    left to right; ``sum`` of floats may compensate)."""
+    terms: list[list[float]] = [[] for _ in range(_TERMS)]
+    order: list[int] = []  # class slots as they appear
+    rerun_s: list[float] = []
+    for part in graph.parts:
+        times, part_reruns, tags = _part_times(part, system, reruns)
+        get = times.__getitem__
+        for n, at in tags.sums:
+            terms[n].extend(map(get, at))
+        order += tags.slots
+        rerun_s += part_reruns
+    if rerun_s:  # backward time, in the attention row (after every op of the graph)
+        terms[1] += rerun_s
+        terms[len(_SUMS) + _ATTENTION_SLOT] += rerun_s
+        order.append(_ATTENTION_SLOT)
+    sums = [reduce(operator.add, terms[n], 0.0) for n in range(len(_SUMS))]
+    by_class = {}
+    for slot in dict.fromkeys(order):  # in order of first appearance
+        seconds = reduce(operator.add, terms[len(_SUMS) + slot], 0.0)
+        by_class[_CLASSES[slot]._value_] = {"alone": seconds, "fused": 0.0, "hidden": 0.0, "step": seconds}
+    return sums, by_class
 
 
 def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
@@ -239,6 +314,17 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core);
         # backward time, but not a window for the CP ring (the rerun carries its own ring).
         reruns = recompute is Recompute.SELECTIVE and flash
+        rules = _chip_rules(system.chip)[0]
+        if rules is None:  # GPUs, TPUs: every op keeps its time alone, nothing fused or hidden
+            sums, by_class_rows = _ordered_sums(graph, system, reruns)
+            fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, dgrad_s, wgrad_s = sums
+            return _StageTime(
+                fwd_s=fwd_s, bwd_s=bwd_s, matmul_fwd_s=mm_fwd, matmul_bwd_s=mm_bwd,
+                attention_fwd_s=att_fwd, attention_bwd_s=att_bwd,
+                dense_params=graph.params.dense, expert_params=graph.params.expert,
+                layers=graph.dense_layers + graph.moe_layers, moe_layers=graph.moe_layers,
+                colpar_dgrad_s=dgrad_s, colpar_wgrad_s=wgrad_s, by_class=by_class_rows,
+            )
         alone: list[float] = []  # all op.count instances
         rerun_s: list[float] = []
         tags: list[_Tag] = []
@@ -246,8 +332,7 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             part_alone, part_reruns, part_tags = _part_times(part, system, reruns)
             alone += part_alone
             rerun_s += part_reruns
-            tags += part_tags
-        rules = _chip_rules(system.chip)[0]
+            tags += part_tags.tags
         # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
         # Fusion reads each op's neighbours: the graph's ops themselves (the runs' ops recounted).
         effects = (apply_fusion(build_step(model, shard, micro_batch, seq_len, precision, recompute,
@@ -319,7 +404,7 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
 
 
 def _part_times(part: tuple[Run, ...], system: SystemSpec,
-                reruns: bool) -> tuple[list[float], list[float], tuple[_Tag, ...]]:
+                reruns: bool) -> tuple[list[float], list[float], _PartTags]:
     """:func:`time_runs` of a step skeleton's part, and of the flash forwards selective
     recomputation runs again in it (``reruns``), on ``system``'s chip; and the part's :func:`_tags`.
 
@@ -332,7 +417,7 @@ def _part_times(part: tuple[Run, ...], system: SystemSpec,
     key = ("part", id(part), id(chip), system.ranks_per_chip, reruns)
     hit = _CACHE.get(key)
     if hit is not None and hit[0][0] is part and hit[0][1] is chip:
-        times: tuple[list[float], list[float], tuple[_Tag, ...]] = hit[1]
+        times: tuple[list[float], list[float], _PartTags] = hit[1]
         return times
     rerun_runs = tuple((rerun, times) for ops, times in part
                        if (rerun := selective_recompute_reruns(ops, chip))) if reruns else ()

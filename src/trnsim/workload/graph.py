@@ -19,12 +19,12 @@ the cluster layer adds them from the model's dimensions.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from itertools import chain
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.errors import ConfigError
@@ -41,6 +41,8 @@ COLUMN_PARALLEL_GEMMS = ("qkv", "q_proj", "q_up", "kv_up", "fc1", "shared.fc1")
 
 _ACT_BYTES = 2  # BF16 activations
 _GRAD_ACC_BYTES = 4  # FP32 weight-gradient accumulation buffer
+
+T = TypeVar("T")
 
 
 class LayerKind(StrEnum):
@@ -140,6 +142,34 @@ class StepGraph:
     def largest_written_bytes(self) -> float:
         """Bytes the op writing most writes (its output or gradient buffer): 0 without ops."""
         return max([op.bytes_written for op in self.ops], default=0.0)
+
+
+class _ByModel(Generic[T]):
+    """``fn(model, *rest)`` cached by the model's identity and the (hashable) rest: hashing a
+    pydantic model hashes every field in Python, and the parts these functions make are shared
+    by every stage graph of an evaluation. An entry keeps its model, so an id is never reused."""
+
+    def __init__(self, fn: Callable[..., T]) -> None:
+        self._fn = fn
+        self._cache: dict[tuple[object, ...], tuple[ModelConfig, T]] = {}
+        self.__doc__ = fn.__doc__
+
+    def __call__(self, model: ModelConfig, *rest: Hashable) -> T:
+        key = (id(model), *rest)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is model:
+            return hit[1]
+        if len(self._cache) >= _BY_MODEL_LIMIT:
+            self._cache.clear()
+        value = self._fn(model, *rest)
+        self._cache[key] = (model, value)
+        return value
+
+    def cache_clear(self) -> None:
+        self._cache.clear()
+
+
+_BY_MODEL_LIMIT = 4096
 
 
 # ---- small op constructors ---------------------------------------------------------------------
@@ -536,7 +566,6 @@ class StepSkeleton(NamedTuple):
     layer_working_bytes: float
 
 
-@lru_cache(maxsize=4096)
 def build_skeleton(
     model: ModelConfig,
     shard: Shard,
@@ -546,8 +575,26 @@ def build_skeleton(
     recompute: Recompute = Recompute.NONE,
     flash_attention: bool = True,
 ) -> StepSkeleton:
-    """:func:`build_step`'s graph as runs of shared templates (cached): the same checks, parts in the
-    same order and the same figures, but no op is built per stage (a planner's cold evaluation)."""
+    """:func:`build_step`'s graph as runs of shared templates (cached by the model's and the shard's
+    identity): the same checks, parts in the same order and the same figures, but no op is built
+    per stage (a planner's cold evaluation)."""
+    key = (id(model), id(shard), micro_batch, seq_len, precision, recompute, flash_attention)
+    hit = _SKELETONS.get(key)
+    if hit is not None and hit[0] is model and hit[1] is shard:
+        return hit[2]
+    if len(_SKELETONS) >= _BY_MODEL_LIMIT:
+        _SKELETONS.clear()
+    skeleton = _skeleton(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
+    _SKELETONS[key] = (model, shard, skeleton)
+    return skeleton
+
+
+#: build_skeleton's results; an entry keeps its model and shard, so an id is never reused.
+_SKELETONS: dict[tuple[object, ...], tuple[ModelConfig, Shard, StepSkeleton]] = {}
+
+
+def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
+              recompute: Recompute, flash_attention: bool) -> StepSkeleton:
     dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
     d = _dims(model, shard, micro_batch, seq_len, precision)
     head = _embedding_end(model, d) if shard.has_embedding else _NO_END
@@ -591,7 +638,7 @@ class _BlockRuns:
         return [b for _, b in self.kept]
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_layers: int, flash: bool,
                 recompute: Recompute) -> _BlockRuns:
     """:func:`_layer_block`'s parts as runs (the same order) and figures (the same values)."""
@@ -680,7 +727,7 @@ class _End:
 _NO_END = _End((), (), ())
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _embedding_end(model: ModelConfig, d: _Dims) -> _End:
     h = model.hidden_size
     vocab_local = math.ceil(model.vocab_size / d.tp)
@@ -697,7 +744,7 @@ def _embedding_end(model: ModelConfig, d: _Dims) -> _End:
     return _End(tuple(forward), tuple(backward), tuple(saved))
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _output_end(model: ModelConfig, d: _Dims) -> _End:
     h, tokens = model.hidden_size, d.tokens
     vocab_local = math.ceil(model.vocab_size / d.tp)
@@ -728,7 +775,7 @@ class _LayerBlock:
     working: float  # the largest one layer's activations (a full recompute rebuilds them)
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_layers: int, flash: bool,
                  recompute: Recompute) -> _LayerBlock:
     forward: list[Op] = []
@@ -760,7 +807,7 @@ class _LayerTemplate(NamedTuple):
     working: float  # the layer's activations (a full recompute rebuilds them)
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _layer_template(model: ModelConfig, ep: int, d: _Dims, moe: bool, flash: bool,
                     recompute: Recompute) -> _LayerTemplate:
     attn_ops, attn_saved = _attention_ops(model, d, 1, flash)
@@ -800,7 +847,7 @@ def _recounted(ops: tuple[Op, ...], layers: int) -> list[Op]:
 def clear_cache() -> None:
     """Forget every built step graph (:func:`build_step`'s cache and the layer blocks and ends it shares)."""
     build_step.cache_clear()
-    build_skeleton.cache_clear()
+    _SKELETONS.clear()
     _block_runs.cache_clear()
     _layer_block.cache_clear()
     _layer_template.cache_clear()
