@@ -42,7 +42,7 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
-from trnsim.devicetime.fusion import FusionRules, apply_fusion, fused_floor, load_fusion
+from trnsim.devicetime.fusion import FusionRules, OpEffect, apply_fusion, fused_floor, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -190,6 +190,7 @@ _CACHE_LIMIT = 200_000
 def clear_cache() -> None:
     """Forget cached stage times (after changing efficiency files in-process, e.g. a scale refit)."""
     _CACHE.clear()
+    _TAGS.clear()
     _CHECKED[0] = None
 
 
@@ -233,6 +234,8 @@ class _PartTags(NamedTuple):
     sums: tuple[tuple[int, tuple[int, ...]], ...]
     #: The class slots of the part's ops, in order of first appearance.
     slots: tuple[int, ...]
+    #: Where the class slots' entries start in ``sums``.
+    first_slot: int
 
 
 #: The step's sums over a graph's ops, by (forward?, 1 GEMM / 2 attention / 0, colpar) of a tag.
@@ -273,34 +276,71 @@ def _tags_of(ops: Sequence[Op]) -> _PartTags:
             sums[5 + colpar].append(i)
         sums[len(_SUMS) + slot].append(i)
         slots[slot] = None
-    return _PartTags(tags, tuple((n, tuple(at)) for n, at in enumerate(sums) if at), tuple(slots))
+    entries = tuple((n, tuple(at)) for n, at in enumerate(sums) if at)
+    first_slot = next((i for i, (n, _) in enumerate(entries) if n >= len(_SUMS)), len(entries))
+    return _PartTags(tags, entries, tuple(slots), first_slot)
 
 
-def _ordered_sums(graph: StepSkeleton, system: SystemSpec,
-                  reruns: bool) -> tuple[list[float], dict[str, dict[str, float]]]:
-    """Without fusion (every op keeps its time alone): the step's sums (_SUMS) and per-class rows,
-    each added in op order from 0.0 as one running total per sum would add them (``reduce`` adds
-    left to right; ``sum`` of floats may compensate)."""
-    terms: list[list[float]] = [[] for _ in range(_TERMS)]
+def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
+                  fusion: Callable[[list[float]], list[OpEffect]] | None
+                  ) -> tuple[list[float], dict[str, dict[str, float]]]:
+    """The step's sums (_SUMS) and per-class rows (COMPUTE_DETAIL_KEYS) of a stage graph, each added
+    in op order from 0.0 as one running total per sum would add them (``reduce`` adds left to
+    right; ``sum`` of floats may compensate). ``fusion`` maps the ops' times alone to their
+    effects (chips with fusion rules); without it every op keeps its time alone."""
+    timed = [_part_times(part, system, reruns) for part in graph.parts]
+    # per part: the step's times, and with fusion the times alone, fused and hidden
+    columns: list[tuple[list[float], ...]]
+    if fusion is None:
+        columns = [(times,) for times, _, _ in timed]
+    else:
+        effects = fusion([t for times, _, _ in timed for t in times])
+        steps = [e.alone_s - e.fused_s - e.hidden_s for e in effects]  # OpEffect.seconds, inline
+        alone = [e.alone_s for e in effects]
+        fused = [e.fused_s for e in effects]
+        hidden = [e.hidden_s for e in effects]
+        columns, at = [], 0
+        for times, _, _ in timed:
+            end = at + len(times)
+            columns.append((steps[at:end], alone[at:end], fused[at:end], hidden[at:end]))
+            at = end
+    terms: list[list[float]] = [[] for _ in range(_TERMS)]  # the sums, then each class slot's step
+    # each class slot's alone, fused and hidden (with fusion)
+    rows: list[list[list[float]]] = [[[] for _ in _CLASSES] for _ in range(3)] if fusion is not None else []
     order: list[int] = []  # class slots as they appear
     rerun_s: list[float] = []
-    for part in graph.parts:
-        times, part_reruns, tags = _part_times(part, system, reruns)
-        get = times.__getitem__
-        for n, at in tags.sums:
-            terms[n].extend(map(get, at))
+    for (_, part_reruns, tags), values in zip(timed, columns, strict=True):
+        get = values[0].__getitem__
+        for n, positions in tags.sums:
+            terms[n].extend(map(get, positions))
+        if fusion is not None:
+            for n, positions in tags.sums[tags.first_slot:]:
+                for row, column in zip(rows, values[1:], strict=True):
+                    row[n - len(_SUMS)].extend(map(column.__getitem__, positions))
         order += tags.slots
         rerun_s += part_reruns
-    if rerun_s:  # backward time, in the attention row (after every op of the graph)
+    if rerun_s:  # backward time, in the attention row (after every op of the graph), alone and in step
         terms[1] += rerun_s
         terms[len(_SUMS) + _ATTENTION_SLOT] += rerun_s
+        if rows:
+            rows[0][_ATTENTION_SLOT] += rerun_s
         order.append(_ATTENTION_SLOT)
     sums = [reduce(operator.add, terms[n], 0.0) for n in range(len(_SUMS))]
     by_class = {}
     for slot in dict.fromkeys(order):  # in order of first appearance
-        seconds = reduce(operator.add, terms[len(_SUMS) + slot], 0.0)
-        by_class[_CLASSES[slot]._value_] = {"alone": seconds, "fused": 0.0, "hidden": 0.0, "step": seconds}
+        step_s = reduce(operator.add, terms[len(_SUMS) + slot], 0.0)
+        if fusion is None:  # alone = step; nothing fused or hidden
+            by_class[_CLASSES[slot]._value_] = {"alone": step_s, "fused": 0.0, "hidden": 0.0, "step": step_s}
+        else:
+            alone_s, fused_s, hidden_s = (reduce(operator.add, row[slot], 0.0) for row in rows)
+            by_class[_CLASSES[slot]._value_] = {"alone": alone_s, "fused": fused_s, "hidden": hidden_s,
+                                                "step": step_s}
     return sums, by_class
+
+
+def _fused(ops: tuple[Op, ...], rules: FusionRules, alone: list[float]) -> list[OpEffect]:
+    """apply_fusion with the arguments in the order ``partial`` binds them."""
+    return apply_fusion(ops, alone, rules)
 
 
 def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
@@ -315,86 +355,18 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         # backward time, but not a window for the CP ring (the rerun carries its own ring).
         reruns = recompute is Recompute.SELECTIVE and flash
         rules = _chip_rules(system.chip)[0]
-        if rules is None:  # GPUs, TPUs: every op keeps its time alone, nothing fused or hidden
-            sums, by_class_rows = _ordered_sums(graph, system, reruns)
-            fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, dgrad_s, wgrad_s = sums
-            return _StageTime(
-                fwd_s=fwd_s, bwd_s=bwd_s, matmul_fwd_s=mm_fwd, matmul_bwd_s=mm_bwd,
-                attention_fwd_s=att_fwd, attention_bwd_s=att_bwd,
-                dense_params=graph.params.dense, expert_params=graph.params.expert,
-                layers=graph.dense_layers + graph.moe_layers, moe_layers=graph.moe_layers,
-                colpar_dgrad_s=dgrad_s, colpar_wgrad_s=wgrad_s, by_class=by_class_rows,
-            )
-        alone: list[float] = []  # all op.count instances
-        rerun_s: list[float] = []
-        tags: list[_Tag] = []
-        for part in graph.parts:
-            part_alone, part_reruns, part_tags = _part_times(part, system, reruns)
-            alone += part_alone
-            rerun_s += part_reruns
-            tags += part_tags.tags
         # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
         # Fusion reads each op's neighbours: the graph's ops themselves (the runs' ops recounted).
-        effects = (apply_fusion(build_step(model, shard, micro_batch, seq_len, precision, recompute,
-                                           flash).ops, alone, rules) if rules is not None else None)
-        # OpEffect.seconds, inline (a property call per op)
-        step_s = alone if effects is None else [e.alone_s - e.fused_s - e.hidden_s for e in effects]
-        # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
-        fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
-        dgrad = wgrad = 0.0
-        # by class slot: alone, fused, hidden, step (COMPUTE_DETAIL_KEYS); slots in order of appearance
-        rows: list[list[float] | None] = [None] * len(_CLASSES)
-        order: list[int] = []
-        for seconds, (forward, slot, kind, colpar) in zip(step_s, tags, strict=True):
-            if forward:
-                fwd += seconds
-                if kind == 1:
-                    matmul_fwd += seconds
-                elif kind == 2:
-                    attention_fwd += seconds
-            else:
-                bwd += seconds
-                if kind == 1:
-                    matmul_bwd += seconds
-                elif kind == 2:
-                    attention_bwd += seconds
-            row = rows[slot]
-            if row is None:
-                row = rows[slot] = [0.0, 0.0, 0.0, 0.0]
-                order.append(slot)
-            if effects is None:  # alone = step; fused and hidden stay 0.0
-                row[0] += seconds
-            row[3] += seconds
-            if colpar == 1:
-                dgrad += seconds
-            elif colpar == 2:
-                wgrad += seconds
-        if effects is not None:  # each row's alone, fused and hidden, in op order as the step's
-            for effect, (_, slot, _, _) in zip(effects, tags, strict=True):
-                row = rows[slot]
-                assert row is not None
-                row[0] += effect.alone_s
-                row[1] += effect.fused_s
-                row[2] += effect.hidden_s
-        for seconds in rerun_s:
-            bwd += seconds
-            row = rows[_ATTENTION_SLOT]
-            if row is None:
-                row = rows[_ATTENTION_SLOT] = [0.0, 0.0, 0.0, 0.0]
-                order.append(_ATTENTION_SLOT)
-            row[0] += seconds
-            row[3] += seconds
-        by_class = {}
-        for slot in order:
-            row = rows[slot]
-            assert row is not None
-            by_class[_CLASSES[slot]._value_] = dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True))
+        fusion = None if rules is None else partial(
+            _fused, build_step(model, shard, micro_batch, seq_len, precision, recompute, flash).ops, rules)
+        sums, by_class = _ordered_sums(graph, system, reruns, fusion)
+        fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, dgrad_s, wgrad_s = sums
         return _StageTime(
-            fwd_s=fwd, bwd_s=bwd, matmul_fwd_s=matmul_fwd, matmul_bwd_s=matmul_bwd,
-            attention_fwd_s=attention_fwd, attention_bwd_s=attention_bwd,
+            fwd_s=fwd_s, bwd_s=bwd_s, matmul_fwd_s=mm_fwd, matmul_bwd_s=mm_bwd,
+            attention_fwd_s=att_fwd, attention_bwd_s=att_bwd,
             dense_params=graph.params.dense, expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers, moe_layers=graph.moe_layers,
-            colpar_dgrad_s=dgrad, colpar_wgrad_s=wgrad, by_class=by_class,
+            colpar_dgrad_s=dgrad_s, colpar_wgrad_s=wgrad_s, by_class=by_class,
         )
 
     # The time depends on the system only through its chip and the ranks sharing one (systems built

@@ -524,7 +524,9 @@ def build_step(
     default in current training stacks); False models the materialised softmax that Korthikanti
     et al. analyse.
     """
-    dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
+    # the checks, layer counts and parameters, as the skeleton (cached) found them
+    skeleton = build_skeleton(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
+    dense_layers, moe_layers = skeleton.dense_layers, skeleton.moe_layers
     d = _dims(model, shard, micro_batch, seq_len, precision)
     head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _layer_block(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
@@ -533,7 +535,7 @@ def build_step(
     # Backward runs the forward in reverse: the output layer's, the layers', the embedding's.
     parts = tuple(filter(None, (head.forward, block.forward, tail.forward, block.recompute,  # non-empty
                                 tail.backward, block.backward, head.backward)))
-    params = _params_on_rank(model, shard, dense_layers, moe_layers)
+    params = skeleton.params
     return StepGraph(
         model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
         recompute=recompute, flash_attention=flash_attention,
