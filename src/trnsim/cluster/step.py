@@ -191,6 +191,7 @@ def clear_cache() -> None:
     """Forget cached stage times (after changing efficiency files in-process, e.g. a scale refit)."""
     _CACHE.clear()
     _TAGS.clear()
+    _LAST_RULES[0] = None
     _CHECKED[0] = None
 
 
@@ -405,8 +406,18 @@ def _part_times(part: tuple[Run, ...], system: SystemSpec,
 
 def _chip_rules(chip: ChipSpec) -> tuple[FusionRules | None, ParamPasses | None]:
     """The chip family's fusion rules and precision mode: found once per chip, not per stage graph
-    (the step caches are emptied whenever the data in force changes)."""
-    return _by_identity("chip", (chip,), (), lambda: (load_fusion(chip), load_param_passes(chip)))
+    (the step caches are emptied whenever the data in force changes); the last chip's first
+    (asked several times per evaluation)."""
+    last = _LAST_RULES[0]
+    if last is not None and last[0] is chip:
+        return last[1]
+    rules = _by_identity("chip", (chip,), (), lambda: (load_fusion(chip), load_param_passes(chip)))
+    _LAST_RULES[0] = (chip, rules)
+    return rules
+
+
+#: The last chip :func:`_chip_rules` was asked for and its rules (emptied with the step caches).
+_LAST_RULES: list[tuple[ChipSpec, tuple[FusionRules | None, ParamPasses | None]] | None] = [None]
 
 
 def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], ...]:
@@ -704,8 +715,10 @@ def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, preci
     out: dict[str, MemoryBreakdown] = {}
     for role, stage, shard in _stage_shards(model, plan):
         layers = shard.layers or model.num_layers
+        # one model chunk per stage: held_microbatches reads no chunks (and one chunk is always valid)
+        chunks = stage_chunks(model, plan, stage, layers) if plan.interleave > 1 else None
         held = held_microbatches(plan.schedule, plan.pp, plan.microbatches, plan.interleave, stage, layers,
-                                 plan.microbatch_group, stage_chunks(model, plan, stage, layers))
+                                 plan.microbatch_group, chunks)
         # Interleaved, the last stage's last chunk (output layer, loss) runs each micro-batch's backward
         # right after its forward: at the peak it holds one micro-batch, not ``held``.
         head = 1.0 if plan.schedule is Schedule.INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
