@@ -212,16 +212,28 @@ def test_estimate_shows_fusion_and_overlap_per_op_class(tmp_path: Path) -> None:
     assert gpu.exit_code == 0 and "compute by op class" not in gpu.output
 
 
-def test_estimate_says_what_cp_comm_counts() -> None:
+def test_estimate_says_what_cp_comm_counts(tmp_path: Path) -> None:
     # With CP the head table names the exchange, so a ring fully hidden behind attention (cp_comm
     # 0 s) reads as hidden, not as missing; the all-gather exchange is exposed.
+    from trnsim.workload.durations import format_duration
+
     base = ["estimate", "--model", "llama3-8b", "--system", "trn2", "--nodes", "2", "--tp", "4", "--cp", "8",
             "--seq-len", "8192"]
     for exchange, words in (("ring", "each K/V send hides behind one step of attention"),
                             ("all-gather", "reduce-scatter gradients: exposed")):
-        result = runner.invoke(app, [*base, "--cp-exchange", exchange], env={"COLUMNS": "100"})
+        out = tmp_path / f"{exchange}.json"
+        result = runner.invoke(app, [*base, "--cp-exchange", exchange, "--json", str(out)],
+                               env={"COLUMNS": "100"})
         assert result.exit_code == 0, result.output
         assert words in result.output
         assert max(len(line) for line in result.stdout.splitlines()) <= 100
+        data = json.loads(out.read_text())
+        if exchange == "ring":  # the hidden part and the exposed one, as the JSON has them
+            assert data["cp_comm_hidden_s"] > 0
+            said = (f"({format_duration(data['cp_comm_hidden_s'])} hidden, "
+                    f"{format_duration(data['breakdown_s']['cp_comm'])} exposed)")
+            assert said in re.sub(r"\s*│\s*", " ", result.output).replace("  ", " ")
+        else:
+            assert data["cp_comm_hidden_s"] == 0
     one = runner.invoke(app, [*base[:-4], "--seq-len", "8192"])
     assert one.exit_code == 0 and "cp exchange" not in one.output

@@ -117,7 +117,9 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     if result.plan.cp > 1:  # what the breakdown's cp_comm counts (a ring that hides shows 0 s)
         head.add_row("cp exchange", "all-gather K/V, reduce-scatter gradients: exposed (cp_comm)"
                      if result.plan.cp_exchange is CPExchange.ALL_GATHER else
-                     "ring: each K/V send hides behind one step of attention; cp_comm = the rest")
+                     "ring: each K/V send hides behind one step of attention; cp_comm = the rest "
+                     f"({format_duration(result.cp_comm_hidden_s)} hidden, "
+                     f"{format_duration(result.breakdown['cp_comm'])} exposed)")
     parts = Table(title="step breakdown")
     parts.add_column("part")
     parts.add_column("time", justify="right")

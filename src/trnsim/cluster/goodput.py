@@ -144,6 +144,5 @@ def goodput_upper_bound(
     if delta <= 0:
         return min(1.0, restart * (1 + _BOUND_SLACK))  # the supremum, as tau -> 0
     u = delta + math.sqrt(delta * delta + 2 * delta * mtbf)
-    # the ratio first: restart * (u - delta) can underflow to 0 where the bound itself does not (a
-    # subnormal checkpoint time, a tiny restart factor) while the goodput, computed in logs, stays > 0
+    # The ratio first: restart * (u - delta) alone can underflow when both are tiny (u ~ 1e-157).
     return min(1.0, restart * ((u - delta) / (u + u * u / (2 * mtbf))) * (1 + _BOUND_SLACK))

@@ -91,4 +91,5 @@ class Problem:
             global_batch=self.job.global_batch, interleave=c.interleave,
             schedule=Schedule.INTERLEAVED if c.interleave > 1 else Schedule.ONE_F_ONE_B,
             recompute=c.recompute, sequence_parallel=self.job.sequence_parallel and c.tp > 1,
+            account_for_embedding_loss=c.account_for_embedding_loss,
         )
