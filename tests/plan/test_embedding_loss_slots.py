@@ -5,7 +5,7 @@ from __future__ import annotations
 from trnsim.cluster.step import estimate_step
 from trnsim.hardware.catalog import load_system
 from trnsim.plan.candidate import Candidate
-from trnsim.plan.launch import estimate_args, megatron_flags
+from trnsim.plan.launch import estimate_args, megatron_flags, nxdt_yaml
 from trnsim.plan.problem import Problem, TrainingJob
 from trnsim.plan.search import search_plans
 from trnsim.plan.space import SearchSpace, candidate_groups, quick_space
@@ -27,7 +27,7 @@ def test_plan_considers_llama3s_v8_layout_with_the_slots() -> None:
     v8 = next(o for o in result.top if o.candidate.interleave == 8)
     plan = PROBLEM.parallel_plan(v8.candidate)
     assert plan.account_for_embedding_loss and plan.interleave == 8
-    assert "account-emb-loss" in v8.candidate.describe()
+    assert "+emb/loss" in v8.candidate.describe().split()
     # the outcome is the cluster's estimate of that plan
     assert v8.estimate.step_time_s == estimate_step(PROBLEM.model, PROBLEM.system, PROBLEM.ranks, plan,
                                                     JOB.seq_len).step_time_s
@@ -60,3 +60,16 @@ def test_slots_carry_into_json_and_launch_settings() -> None:
     assert "--num-layers-per-virtual-pipeline-stage 1" in lines
     assert {"--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"} <= set(lines)
     assert "--account-for-embedding-in-pipeline-split" not in megatron_flags(PROBLEM, off)
+
+
+def test_nxdt_yaml_says_it_cannot_take_the_slots() -> None:
+    on = Candidate(tp=8, pp=16, dp=128, interleave=8, zero_stage=1, account_for_embedding_loss=True)
+    off = Candidate(tp=8, pp=16, dp=128, interleave=8, zero_stage=1)
+    trn2 = Problem(load_model("llama3-405b"), load_system("trn2"), 16384, JOB)
+    with_slots, without = nxdt_yaml(trn2, on), nxdt_yaml(trn2, off)
+    note = [line for line in with_slots.splitlines() if "embedding and the loss" in line]
+    assert len(note) == 1 and note[0].startswith("# ") and "no NxDT setting" in note[0]
+    assert "embedding and the loss" not in without
+    # the rest of the fragment is the same plan's (the note is a comment, the settings unchanged)
+    assert [line for line in with_slots.splitlines() if not line.startswith("#")] == \
+        [line for line in without.splitlines() if not line.startswith("#")]

@@ -48,3 +48,42 @@ def test_alternatives_change_one_knob_and_are_the_best_such_plan() -> None:
     # Different knobs name different plans (a plan differing in one knob alone cannot serve two).
     named = [rival.candidate.describe() for _, rival in result.alternatives() if rival is not None]
     assert len(named) == len(set(named))
+
+
+def test_explain_reports_the_embedding_loss_slots() -> None:
+    from dataclasses import replace
+
+    from tests.plan.test_embedding_loss_slots import PROBLEM, SPACE
+
+    result = search_plans(PROBLEM, SPACE.model_copy(update={"pp": (8, 16)}), top_k=10)
+    best = result.best
+    lines = explain(result)
+    switched = 0
+    for knob, rival in result.alternatives():
+        if rival is None:
+            continue
+        line = next(line for line in lines
+                    if line.startswith(f"{knob} ") and rival.candidate.describe() in line)
+        # a rival that also switches the slots says so (the search's knob keys do not hold them)
+        differs = rival.candidate.account_for_embedding_loss != best.candidate.account_for_embedding_loss
+        assert ("embedding/loss slots" in line) == differs, line
+        switched += differs
+    assert switched, "no rival switches the slots: the test no longer exercises the case"
+    # the slots' own line compares the winner with the same plan, slots switched, on the same ranks
+    twin = replace(best.candidate, account_for_embedding_loss=not best.candidate.account_for_embedding_loss)
+    rival = next(o for o in result.top if o.candidate == twin)
+    slots = [line for line in lines if line.startswith("embedding/loss slots ")]
+    assert len(slots) == 1 and twin.describe() in slots[0]
+    change = rival.time_to_train_s / best.time_to_train_s - 1
+    assert f"{change:+.1%} time-to-train" in slots[0]
+    # without that plan kept, the line says there is no one-knob comparison rather than pick another
+    others = [o for o in result.top if o.candidate != twin
+              and o.candidate.account_for_embedding_loss != best.candidate.account_for_embedding_loss]
+    assert others
+    alone = replace(result, top=[best, *others], best_by_knob={}, best_by_knobs={})
+    assert any(line.startswith("embedding/loss slots ") and "no one-knob comparison" in line
+               for line in explain(alone))
+    # a search that never tried the slots gets no such line
+    plain = search_plans(PROBLEM, SPACE.model_copy(update={"pp": (8, 16), "embedding_loss_slots": (False,)}),
+                         top_k=10)
+    assert not any("embedding/loss slots" in line for line in explain(plain))

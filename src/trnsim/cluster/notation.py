@@ -4,8 +4,10 @@ Every table, explanation, JSON ``plan`` field and error message uses :func:`plan
 plan reads the same in ``estimate``, ``plan``, ``compare``, ``sweep`` and ``validate``. Degrees of
 1 for cp and ep, the virtual-pipeline size 1, the default micro-batch group and layer split, the
 default schedule and ``recompute=none`` are left out (``trnsim estimate``'s defaults); ``sp`` marks
-sequence parallelism. The words are those of ``trnsim estimate``'s options (``--tp``, ``--zero``,
-``--micro-batch``, ``--recompute``).
+sequence parallelism and ``+emb/loss`` the embedding and the loss each taking a layer's slot in the
+pipeline split (``--account-for-embedding-loss``; short so a narrow plan column shows it whole). The
+other words are those of ``trnsim estimate``'s options (``--tp``, ``--zero``, ``--micro-batch``,
+``--recompute``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def plan_notation(*, tp: int, pp: int, dp: int, cp: int = 1, ep: int = 1, interl
     if microbatch_group is not None:
         parts.append(f"mbgroup{microbatch_group}")
     if account_for_embedding_loss:
-        parts.append("account-emb-loss")
+        parts.append("+emb/loss")
     parts.append(f"dp{dp}")
     parts += [f"{name}{value}" for name, value in (("cp", cp), ("ep", ep)) if value > 1]
     parts.append(f"zero{zero}")

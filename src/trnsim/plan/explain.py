@@ -7,9 +7,15 @@ names the step-time components that differ most, so a reader sees the trade-off 
 tensor-parallel communication against a larger pipeline bubble) rather than a bare ranking. Where
 no evaluated feasible plan changes a knob alone, the line says so rather than compare with a plan
 that changes several knobs at once.
+
+The embedding/loss slots (``account_for_embedding_loss``) are not among the search's knob keys, so
+a rival for another knob may switch them too: its line then says so, and a line of its own compares
+the winner with the same plan with the slots switched, where the search kept that plan.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from trnsim.plan.economics import PlanOutcome
 from trnsim.plan.problem import Objective
@@ -31,6 +37,38 @@ def _relative(best: PlanOutcome, rival: PlanOutcome, objective: Objective) -> st
     if objective is Objective.COST and best.cost_usd and rival.cost_usd is not None:
         return f"{rival.cost_usd / best.cost_usd - 1:+.1%} cost"
     return f"{rival.time_to_train_s / best.time_to_train_s - 1:+.1%} time-to-train"
+
+
+SLOTS = "embedding/loss slots"
+
+
+def _on_off(on: bool) -> str:
+    return "on" if on else "off"
+
+
+def _slots_switch(best: PlanOutcome, rival: PlanOutcome) -> str:
+    """``; embedding/loss slots on → off too`` when the rival also switches the slots, else ''."""
+    mine, theirs = best.candidate.account_for_embedding_loss, rival.candidate.account_for_embedding_loss
+    return "" if mine == theirs else f"; {SLOTS} {_on_off(mine)} → {_on_off(theirs)} too"
+
+
+def _slots_line(result: SearchResult) -> str | None:
+    """The winner against the same plan with the slots switched (None: the search never tried them)."""
+    best = result.best
+    kept = [*result.top, *result.best_by_knob.values(), *result.best_by_knobs.values()]
+    if not best.candidate.account_for_embedding_loss and not any(
+            o.candidate.account_for_embedding_loss for o in kept):
+        return None  # the slots never came up (e.g. no interleaved plan, or the knob switched off)
+    mine = best.candidate.account_for_embedding_loss
+    twin = replace(best.candidate, account_for_embedding_loss=not mine)
+    rivals = [o for o in kept if o.candidate == twin and o.ranks == best.ranks]
+    if not rivals:
+        return (f"{SLOTS} {_on_off(mine)}: the search kept no plan that switches them alone, "
+                "so there is no one-knob comparison.")
+    rival = rivals[0]  # the same candidate on the same ranks: the same outcome wherever it was kept
+    shift = _component_shift(best, rival)
+    return (f"{SLOTS} {_on_off(mine)} → {_on_off(not mine)}: {_relative(best, rival, result.objective)} "
+            f"({rival.candidate.describe()})" + (f"; {shift}" if shift else "") + ".")
 
 
 def describe_breakdown(outcome: PlanOutcome, limit: int = 4) -> str:
@@ -66,8 +104,12 @@ def explain(result: SearchResult) -> list[str]:
         shift = _component_shift(best, rival)
         lines.append(
             f"{knob} {mine} → {value}: {_relative(best, rival, result.objective)} "
-            f"({rival.candidate.describe()})" + (f"; {shift}" if shift else "") + "."
+            f"({rival.candidate.describe()})" + (f"; {shift}" if shift else "") + _slots_switch(best, rival)
+            + "."
         )
+    slots = _slots_line(result)
+    if slots is not None:
+        lines.append(slots)
     stats = result.stats
     if stats.infeasible:
         reasons = ", ".join(f"{r} {n}" for r, n in stats.infeasible_by_reason.most_common())

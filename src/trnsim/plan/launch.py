@@ -104,6 +104,10 @@ def nxdt_yaml(problem: Problem, candidate: Candidate) -> str:
     if plan.effective_zero_stage > 1:
         lines.insert(1, f"# NxDT has ZeRO-1 only: the plan's ZeRO-{plan.effective_zero_stage} "
                         "is not expressible")
+    if plan.account_for_embedding_loss:  # never drop a knob silently: say NxDT cannot take it
+        lines.insert(1, "# the plan counts the embedding and the loss as a layer's slot each in the pipeline "
+                        "split (+emb/loss): no NxDT setting for it is known to trnsim, so NxDT's split and "
+                        "step time differ from the plan's")
     if problem.job.precision == "fp8":
         lines.insert(1, "# the plan trains in FP8: set the precision section for FP8 as your NxDT "
                         "version names it")
