@@ -28,10 +28,10 @@ from typing import Protocol, TypeGuard
 import trnsim.cluster.step as cluster_step
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
 from trnsim.cluster.step import StepResult
-from trnsim.cluster.topology import TopologySpec
+from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
-from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
+from trnsim.plan.candidate import Candidate
 from trnsim.plan.economics import PlanOutcome, plan_outcome, time_to_train_lower_bound
 from trnsim.plan.errors import NoFeasiblePlanError
 from trnsim.plan.problem import Objective, Problem
@@ -244,17 +244,6 @@ class _Accumulator:
         self.stats.infeasible_by_reason[reason] += count
 
 
-def _ladders(group: CandidateGroup) -> list[list[Candidate]]:
-    """The group's members by (micro-batch, ZeRO stage), least recomputation first (the order the
-    search walks them in)."""
-    ladders: dict[tuple[int, int], list[Candidate]] = {}
-    for candidate in group.members:
-        ladders.setdefault((candidate.micro_batch, candidate.zero_stage), []).append(candidate)
-    for ladder in ladders.values():
-        ladder.sort(key=lambda c: RECOMPUTE_ORDER.index(c.recompute))
-    return list(ladders.values())
-
-
 def _check(problem: Problem, candidate: Candidate, steps: StepModel,
            plans: dict[Candidate, ParallelPlan] | None = None,
            plan: ParallelPlan | None = None) -> InfeasibleReason | None:
@@ -290,7 +279,7 @@ def _search_group(
         return
     verdicts = {frugal: verdict}
     # Members sharing everything but recomputation, least recomputation first.
-    for ladder in _ladders(group):
+    for ladder in group.ladders:
         for index, candidate in enumerate(ladder):
             if candidate in verdicts:
                 verdict = verdicts[candidate]
@@ -312,8 +301,9 @@ class _Ladder:
     """Plans differing only in recomputation, waiting in a branch-and-bound search."""
 
     problem: Problem
+    topology: TopologySpec | None  # the problem's, resolved once per search where the cluster model times it
     goodput: float  # an upper bound of any plan's goodput on the problem
-    rungs: list[Candidate]
+    rungs: tuple[Candidate, ...]
     verdicts: dict[Candidate, InfeasibleReason | None]  # those already checked
 
 
@@ -366,7 +356,7 @@ def _ranked_bound(ladder: _Ladder, rung: int, step_bound: Callable[..., float],
         if plan is None:
             plan = problem.parallel_plan(ladder.rungs[rung])
         step = step_bound(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
-                          problem.job.precision, problem.topology)
+                          problem.job.precision, ladder.topology)
     except ConfigError:
         return (False, 0.0, 0.0), None
     except InfeasiblePlanError:
@@ -428,8 +418,10 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
     floors: _Floors = {}
     ladder_index = 0
     for problem in problems:
-        goodput = steps.step_goodput_upper_bound(problem.model, problem.system, problem.ranks,
-                                                 problem.topology)
+        topology = problem.topology
+        if topology is None and steps is cluster_step:  # its own default, loaded once rather than per bound
+            topology = topology_for_system(problem.system)
+        goodput = steps.step_goodput_upper_bound(problem.model, problem.system, problem.ranks, topology)
         for group in candidate_groups(problem, space):
             stats.groups += 1
             stats.candidates += len(group.members)
@@ -438,11 +430,11 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
             verdicts: dict[Candidate, InfeasibleReason | None] = {}  # the frugal member's, once checked
             entries = []
             # without dominance each plan is a ladder of its own, in the full search's order
-            for rungs in (r for ladder in _ladders(group) for r in ([ladder] if dominance else
-                                                                     [[c] for c in ladder])):
+            for rungs in (r for ladder in group.ladders for r in ([ladder] if dominance else
+                                                                   [(c,) for c in ladder])):
                 ladder_index += 1
-                entries.append(_waiting(_Ladder(problem, goodput, rungs, verdicts), (ladder_index, 0), steps,
-                                        floors))
+                ladder = _Ladder(problem, topology, goodput, rungs, verdicts)
+                entries.append(_waiting(ladder, (ladder_index, 0), steps, floors))
             if entries:  # the group waits with its least bound, its frugal member not yet checked
                 least = min(entries, key=lambda e: (e[0], e[1]))
                 waiting = _Group(problem, group, verdicts, entries)
@@ -487,16 +479,17 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
             continue
         if plan is None:  # the frugal member's plan, checked with its group
             plan = ladder.problem.parallel_plan(candidate)
-        _evaluate(ladder.problem, candidate, steps, acc, plan, order)
+        _evaluate(ladder.problem, candidate, steps, acc, plan, order, ladder.topology)
         stats.dominated += len(ladder.rungs) - rung - 1
 
 
 def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Accumulator,
-              plan: ParallelPlan, order: Order) -> None:
+              plan: ParallelPlan, order: Order, topology: TopologySpec | None = None) -> None:
     acc.stats.evaluated += 1
     try:
         result = steps.estimate_step(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
-                                     problem.job.precision, topology=problem.topology)
+                                     problem.job.precision,
+                                     topology=problem.topology if topology is None else topology)
     except InfeasiblePlanError as error:
         acc.reject(error.reason)
         return

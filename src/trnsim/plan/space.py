@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -86,6 +87,16 @@ class CandidateGroup:
     """Candidates sharing one structure; ``members[0]`` is the most memory-frugal."""
 
     members: tuple[Candidate, ...]
+
+    @cached_property
+    def ladders(self) -> tuple[tuple[Candidate, ...], ...]:
+        """The members by (micro-batch, ZeRO stage) in order of first appearance, each least
+        recomputation first: plans differing only in recomputation (a search walks them in this order)."""
+        ladders: dict[tuple[int, int], list[Candidate]] = {}
+        for candidate in self.members:
+            ladders.setdefault((candidate.micro_batch, candidate.zero_stage), []).append(candidate)
+        return tuple(tuple(sorted(ladder, key=lambda c: RECOMPUTE_ORDER.index(c.recompute)))
+                     for ladder in ladders.values())
 
 
 def _powers_of_two_up_to(limit: int) -> tuple[int, ...]:
@@ -168,14 +179,25 @@ def _members(
     return tuple(out)
 
 
+#: Groups by everything :func:`_structures` and :func:`_members` read (systems of one node size share
+#: them at a rank count: a comparison enumerates each set of groups once).
+_GROUPS: dict[tuple[object, ...], tuple[CandidateGroup, ...]] = {}
+_GROUPS_LIMIT = 1024
+
+
 def candidate_groups(problem: Problem, space: SearchSpace) -> list[CandidateGroup]:
     """All valid candidates of ``problem``, grouped by structure, frugal member first."""
-    groups = []
-    for structure in _structures(problem, space):
-        members = _members(structure, problem, space)
-        if members:
-            groups.append(CandidateGroup(members))
-    return groups
+    model, job = problem.model, problem.job
+    key = (model.num_heads, model.num_kv_heads, model.num_layers, model.num_experts, problem.ranks,
+           problem.system.ranks_per_node if space.tp_within_node else problem.ranks, job.seq_len,
+           job.global_batch, space)
+    groups = _GROUPS.get(key)
+    if groups is None:
+        if len(_GROUPS) >= _GROUPS_LIMIT:
+            _GROUPS.clear()
+        members = (_members(structure, problem, space) for structure in _structures(problem, space))
+        groups = _GROUPS[key] = tuple(CandidateGroup(m) for m in members if m)
+    return list(groups)
 
 
 def max_usable_ranks(problem: Problem, space: SearchSpace) -> tuple[int, int, int, int]:
