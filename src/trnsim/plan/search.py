@@ -528,8 +528,12 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
             continue
         if state == _FLOOR:  # it fits but may still be skipped: wait again with the tight bound (never lower)
             refined, plan = _bound(ladder, rung, steps, plan)
-            heapq.heappush(heap, (max(bound, refined), order, ladder, plan, _TIGHT))
-            continue
+            bound = max(bound, refined)
+            if (heap and (heap[0][0], heap[0][1]) < (bound, order)) or not acc.can_enter(bound, order):
+                heapq.heappush(heap, (bound, order, ladder, plan, _TIGHT))
+                continue
+            # still first: the heap would hand it straight back, so it is timed now (and the cluster
+            # model's estimate reuses the check it has just made of this very plan)
         if plan is None:  # the frugal member's plan, checked with its group
             plan = ladder.problem.parallel_plan(candidate)
         _evaluate(ladder.problem, candidate, steps, acc, plan, order, ladder.topology)
