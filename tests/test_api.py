@@ -81,6 +81,9 @@ def test_plan_and_load_model_in_a_fresh_interpreter(tmp_path: Path) -> None:
     assert active < total  # top-2 of 16 experts
     top = [r for r in data["results"] if r["kind"] == "top"]
     assert len(top) == 2 and top[0]["time_to_train_s"] <= top[1]["time_to_train_s"]  # ranked by time
+    # the CLI's JSON: Trn2's error band, labelled as not validated on it
+    assert data["meta"]["error_bars"]["bands"]["trainium-unvalidated"]["validated"] is False
+    assert top[0]["step_time_s_low"] == top[0]["step_time_s"] * (1 - top[0]["error_band"])
     assert rep.startswith("PlanResult(config.json on trn2: best ")
     assert error == "error: give exactly one of nodes= or ranks="
 

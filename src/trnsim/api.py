@@ -313,6 +313,7 @@ def plan(
     from trnsim.plan.problem import Problem
     from trnsim.plan.search import search_plans
     from trnsim.plan.space import SpaceProfile
+    from trnsim.report.bands import bands_meta
     from trnsim.report.entries import entries_from_search
 
     if (nodes is None) == (ranks is None):
@@ -326,7 +327,8 @@ def plan(
     result = search_plans([problem], search_space, top_k=top)
     meta = {"command": "plan", "model": str(model), **param_counts(model_config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
-            "candidates": result.stats.candidates, "evaluated": result.stats.evaluated}
+            "candidates": result.stats.candidates, "evaluated": result.stats.evaluated,
+            "error_bars": bands_meta(list(result.top))}
     entries = entries_from_search(result)
     add_estimate_args(entries, model_config, {system_spec.name: system_spec}, job, str(model),
                       None if catalog is None else str(catalog))
@@ -356,6 +358,7 @@ def compare(
     from trnsim.plan.launch import add_estimate_args
     from trnsim.plan.problem import Objective
     from trnsim.plan.space import SpaceProfile
+    from trnsim.report.bands import bands_meta
     from trnsim.report.entries import entries_from_comparison
 
     names = [s.strip() for s in systems.split(",")] if isinstance(systems, str) else list(systems)
@@ -375,7 +378,8 @@ def compare(
                                  reference=reference, hourly_budget_usd=hourly_budget, workers=workers)
     meta = {"command": "compare", "model": str(model), **param_counts(model_config),
             "job": job.model_dump(mode="json"), "chips": chips,
-            "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference}
+            "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
+            "error_bars": bands_meta([r.best for r in comparison.rows if r.best is not None], comparison)}
     entries = entries_from_comparison(comparison)
     add_estimate_args(entries, model_config, {s.name: s for s in specs}, job, str(model),
                       None if catalog is None else str(catalog))

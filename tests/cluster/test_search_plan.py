@@ -19,13 +19,14 @@ def _validated(**knobs: object) -> object:
     return make_plan(**knobs, schedule=schedule)
 
 
-@pytest.mark.parametrize(("tp", "pp", "interleave", "zero", "recompute", "sp"), list(itertools.product(
-    (1, 4), (1, 2), (1, 2), (0, 3), tuple(Recompute), (False, True))))
+@pytest.mark.parametrize(("tp", "pp", "interleave", "zero", "recompute", "sp", "slots"), list(
+    itertools.product((1, 4), (1, 2), (1, 2), (0, 3), tuple(Recompute), (False, True), (False, True))))
 def test_equals_the_validated_plan(tp: int, pp: int, interleave: int, zero: int, recompute: Recompute,
-                                   sp: bool) -> None:
+                                   sp: bool, slots: bool) -> None:
     knobs = dict(tp=tp, pp=pp, dp=8, cp=2, ep=1, zero_stage=zero, micro_batch=2, global_batch=64,
-                 interleave=interleave, recompute=recompute, sequence_parallel=sp)
-    if sp and tp == 1:  # the validated plan refuses it: so does the fast one, with its message
+                 interleave=interleave, recompute=recompute, sequence_parallel=sp,
+                 account_for_embedding_loss=slots)
+    if (sp and tp == 1) or (slots and pp == 1):  # the validated plan refuses it: so does the fast one
         with pytest.raises(ConfigError) as refused:
             _validated(**knobs)
         with pytest.raises(ConfigError) as refused_fast:

@@ -29,6 +29,9 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: Capture, *args: str) -> tup
 def test_lists(monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> None:
     code, out, _ = run_cli(monkeypatch, capsys, "catalog", "systems")
     assert code == 0 and "trn2.48xlarge" in out and "98.32" in out
+    # the UltraServer's scale-out: 4 x 3.2 Tbps, labelled as derived (the vendor table repeats 3.2)
+    ultra = next(line for line in out.splitlines() if "trn2-ultraserver " in line)
+    assert "12.8 Tbps" in ultra and "derived" in out
     code, out, _ = run_cli(monkeypatch, capsys, "catalog", "models")
     assert code == 0 and "deepseek-v3" in out and "afm-server" in out
 

@@ -112,6 +112,7 @@ def test_sweep_local_then_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     html = tmp_path / "s.html"
     code, out, err = run_cli(monkeypatch, capsys, "sweep", "--report", str(db), "--html", str(html))
     assert code == 0 and html.exists()
+    assert "±" in out  # every point's error band beside its days
     code, _, err = run_cli(monkeypatch, capsys, "sweep", "--report", str(tmp_path / "none.sqlite"))
     assert code == 2 and "does not exist" in err
 

@@ -35,25 +35,28 @@ def brute_force_candidates(problem: Problem, space: SearchSpace) -> set[Candidat
     model, job, ranks = problem.model, problem.job, problem.ranks
     out = set()
     assert space.tp and space.pp
-    for tp, pp, cp, v, zero, mb, rc in itertools.product(
+    for tp, pp, cp, v, zero, mb, rc, slots in itertools.product(
         space.tp, space.pp, space.cp, space.interleave, space.zero_stages, space.micro_batches,
-        RECOMPUTE_ORDER,
+        RECOMPUTE_ORDER, space.embedding_loss_slots,
     ):
         if ranks % (tp * pp * cp):
             continue
         dp = ranks // (tp * pp * cp)
         kv_ok = model.num_kv_heads % tp == 0 or tp % model.num_kv_heads == 0
+        # without the embedding/loss slots every stage has a layer per model chunk; with them, only
+        # interleaved, the L + 2 slots split evenly into pp x v chunks
+        layout = (v > 1 and (model.num_layers + 2) % (pp * v) == 0 if slots
+                  else pp * v <= model.num_layers and model.num_layers // pp >= v)
         ok = (
             tp <= problem.system.ranks_per_node and model.num_heads % tp == 0 and kv_ok
-            and job.seq_len % cp == 0 and pp * v <= model.num_layers and not (v > 1 and pp == 1)
+            and job.seq_len % cp == 0 and layout and not (v > 1 and pp == 1)
             and (not space.even_layers or model.num_layers % pp == 0
                  or (pp > 2 and (model.num_layers + 2) % pp == 0))
-            and model.num_layers // pp >= v
             and job.global_batch % (dp * mb) == 0 and not (zero > 0 and dp == 1)
             and not (v > 1 and (job.global_batch // (dp * mb)) % pp)
         )
         if ok:
-            out.add(Candidate(tp, pp, dp, cp, 1, v, zero, mb, rc))
+            out.add(Candidate(tp, pp, dp, cp, 1, v, zero, mb, rc, slots))
     return out
 
 
@@ -83,13 +86,18 @@ def test_llama3_405b_interleaves_126_layers_on_16_stages() -> None:
     from trnsim.workload.models import load_model
 
     # 16 does not divide 126, but 126 + 2 = 128 does: stages of 7, 8 x 14, 7 (Llama 3), and each
-    # has >= 2 layers, so interleave 2 and 4 are in the space; 8 is not (7 < 8).
+    # has >= 2 layers, so interleave 2 and 4 are in the space; 8 is not (7 < 8) unless the
+    # embedding and the loss take a slot each: 128 slots = 16 stages x 8 one-slot chunks.
     problem = replace(toy_problem(ranks=2048, global_batch=2048, tokens=1e12),
                       model=load_model("llama3-405b"))
     space = SearchSpace(tp=(8,), pp=(16,), cp=(1,), interleave=(1, 2, 4, 8), zero_stages=(1,),
                         micro_batches=(1,), recompute=(Recompute.NONE,))
-    found = {c.interleave for g in candidate_groups(problem, space) for c in g.members if c.pp == 16}
-    assert found == {1, 2, 4}
+    found = {(c.interleave, c.account_for_embedding_loss)
+             for g in candidate_groups(problem, space) for c in g.members if c.pp == 16}
+    # slots only where interleaved and 16 v divides 128: v = 2, 4 and 8
+    assert found == {(1, False), (2, False), (4, False), (2, True), (4, True), (8, True)}
+    plain = space.model_copy(update={"embedding_loss_slots": (False,)})
+    assert {c.interleave for g in candidate_groups(problem, plain) for c in g.members} == {1, 2, 4}
 
 
 @pytest.mark.parametrize("capacity_bytes", [2e9, 6e9, 64e9])

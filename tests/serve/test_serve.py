@@ -272,3 +272,22 @@ def test_user_file_overrides_the_context_batch(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("TRNSIM_CATALOG", str(bad))
     with pytest.raises(ConfigError, match="context_encoding_batch must be at least 1"):
         load_serving_params()
+
+
+def test_energy_on_an_estimated_power_figure_is_marked() -> None:
+    # Trn2's 500 W is a third-party estimate (catalog confidence 'estimate'): its energy carries
+    # '≈' and the confidence; the H100's published TDP carries neither.
+    runner = CliRunner()
+    base = ["serve", "--model", "llama3-8b", "--input-tokens", "256", "--output-tokens", "64"]
+    out = runner.invoke(app, [*base, "--compare", "--systems", "trn2,p5", "--concurrency", "4"],
+                        env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    rows = {line.split()[1]: line for line in out.output.splitlines() if line.startswith("│ ")}
+    assert "≈" in rows["trn2"] and "≈" not in rows["p5"]
+    assert "the power per chip of trn2 is not published (estimate: " in out.output
+    data = json.loads(runner.invoke(app, [*base, "--compare", "--systems", "trn2,p5", "--concurrency", "4",
+                                          "--json", "-"]).output)
+    assert {s["system"]: s["energy_confidence"] for s in data["systems"]} == {"trn2": "estimate",
+                                                                              "p5": "published"}
+    one = runner.invoke(app, [*base, "--system", "trn2", "--chips", "1", "--tp", "4"], env={"COLUMNS": "200"})
+    assert one.exit_code == 0 and "J (the power per chip is not published: estimate)" in one.output

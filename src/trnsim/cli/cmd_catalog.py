@@ -91,8 +91,20 @@ def systems(catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
         price = ("unknown" if s.price_usd_per_node_hour is None
                  else f"{s.price_usd_per_node_hour:.2f} ({s.price_date})")
         table.add_row(s.name, ", ".join(s.aliases), s.chip.name, str(s.chips_per_node), str(s.ranks_per_node),
-                      price, _fmt(s.scale_out_bw_bytes_per_s, "B/s"))
+                      price, _scale_out(s))
     Console().print(table)
+
+
+def _scale_out(system: SystemSpec) -> str:
+    """Scale-out bandwidth per node in bytes and bits (networks are quoted in Tbps), with its
+    confidence unless published (the UltraServer's 12.8 Tbps is derived from its instances')."""
+    bw = system.scale_out_bw_bytes_per_s
+    if bw is None:
+        return "unknown"
+    provenance = system.sources.get("scale_out_bw_bytes_per_s")
+    confidence = provenance.confidence.value if provenance else "no source"
+    mark = "" if confidence == "published" else f", {confidence}"
+    return f"{_fmt(bw, 'B/s')} ({bw * 8 / 1e12:g} Tbps{mark})"
 
 
 @catalog_app.command("models")

@@ -114,6 +114,12 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     for name, where in result.groups.items():
         algorithm = result.algorithms.get(name, "")
         head.add_row(f"{name} group", f"{where} ({algorithm})" if algorithm else where)
+    if result.plan.cp > 1:  # what the breakdown's cp_comm counts (a ring that hides shows 0 s)
+        head.add_row("cp exchange", "all-gather K/V, reduce-scatter gradients: exposed (cp_comm)"
+                     if result.plan.cp_exchange is CPExchange.ALL_GATHER else
+                     "ring: each K/V send hides behind one step of attention; cp_comm = the rest "
+                     f"({format_duration(result.cp_comm_hidden_s)} hidden, "
+                     f"{format_duration(result.breakdown['cp_comm'])} exposed)")
     parts = Table(title="step breakdown")
     parts.add_column("part")
     parts.add_column("time", justify="right")
@@ -130,7 +136,9 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
         tables.insert(2, _compute_table(result))
     if goodput is not None and run_s is not None:
         good = Table(title="goodput of the run", show_header=False)
-        good.add_row("run length (failure-free)", f"{run_s / 86400:.2f} days")
+        run_low, run_high = band.interval(run_s / 86400)
+        good.add_row("run length (failure-free)",
+                     f"{run_s / 86400:.2f} days ({run_low:.2f} to {run_high:.2f})")
         good.add_row(
             "job MTBF", f"{goodput.mtbf_s / 3600:.2f} h ({goodput.failures_per_day:.2f} failures/day)"
         )
@@ -364,4 +372,7 @@ def estimate(
             payload["train_time_range_s"] = list(band.interval(run_s))
         if goodput is not None:
             payload["goodput"] = goodput.to_dict()
+            if run_s is not None and goodput.goodput > 0:  # the time-to-train a user waits for
+                payload["expected_wall_time_s"] = run_s / goodput.goodput
+                payload["expected_wall_time_range_s"] = list(band.interval(run_s / goodput.goodput))
         write_output(json_out, json.dumps(payload, indent=2), "--json")

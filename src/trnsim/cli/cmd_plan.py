@@ -237,8 +237,9 @@ def plan_command(
     from trnsim.plan.launch import add_estimate_args, check_launch_family, launch_settings
     from trnsim.plan.problem import Problem
     from trnsim.plan.search import count_candidates, search_plans
+    from trnsim.report.bands import band_legend, bands_meta
     from trnsim.report.entries import entries_from_search
-    from trnsim.report.tables import band_legend, breakdown_table, plans_table
+    from trnsim.report.tables import breakdown_table, estimated_power_note, plans_table
     from trnsim.workload.models import describe_params, param_counts
 
     _check_outputs(json_out, csv_out, html_out)
@@ -260,7 +261,8 @@ def plan_command(
                   + (f"; notes: {'; '.join(model_config.notes)}" if model_config.notes else ""),
                   highlight=False, markup=False)
     console.print(plans_table(result))
-    for line in band_legend(list(result.top)):
+    page_notes = [*band_legend(list(result.top)), *estimated_power_note(system_spec), _sp_note(job)]
+    for line in page_notes:
         console.print(line, highlight=False, markup=False)
     console.print(breakdown_table(result))
     for line in explain(result):
@@ -280,9 +282,16 @@ def plan_command(
     meta = {"command": "plan", "model": model, **param_counts(model_config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": stats.candidates, "evaluated": stats.evaluated,
-            "infeasible_by_reason": dict(stats.infeasible_by_reason)}
-    _outputs(entries, meta, f"trnsim plan: {model} on {system}", explain(result),
+            "infeasible_by_reason": dict(stats.infeasible_by_reason),
+            "error_bars": bands_meta(list(result.top))}
+    _outputs(entries, meta, f"trnsim plan: {model} on {system}", [*page_notes, *explain(result)],
              json_out, csv_out, html_out)
+
+
+def _sp_note(job: TrainingJob) -> str:
+    """Whether plans with TP > 1 use sequence parallelism (the plan column does not say)."""
+    return ("sequence parallelism on with tp > 1 (the frameworks' default; --no-sequence-parallel "
+            "turns it off)" if job.sequence_parallel else "sequence parallelism off (--no-sequence-parallel)")
 
 
 def _price_note(system: SystemSpec) -> None:
@@ -338,11 +347,10 @@ def compare_command(
     from trnsim.plan.launch import add_estimate_args
     from trnsim.plan.pool import default_workers
     from trnsim.plan.search import collector_paused
+    from trnsim.report.bands import band_legend, band_verdicts, bands_meta
     from trnsim.report.entries import entries_from_comparison
     from trnsim.report.story import headline_sentence
     from trnsim.report.tables import (
-        band_legend,
-        band_verdicts,
         claims_table,
         comparison_notes,
         comparison_table,
@@ -395,7 +403,7 @@ def compare_command(
              + "; ".join(model_config.notes or ("as configured",)),
              f"job: {job.tokens:.3g} tokens, sequence {seq_len}, global batch {global_batch}, "
              f"{precision.value}; "
-             f"{space_profile.value} search space"]
+             f"{space_profile.value} search space; {_sp_note(job)}"]
     for note in notes:
         console.print(note, highlight=False, markup=False)
     for equal_budget in (False, True):
@@ -422,7 +430,8 @@ def compare_command(
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
             "unpriced_systems": [s.name for s in specs if s.price_usd_per_node_hour is None],
-            "systems": {s.name: _system_meta(s) for s in specs}}
+            "systems": {s.name: _system_meta(s) for s in specs},
+            "error_bars": bands_meta(bests, comparison)}
     _outputs(entries, meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
 

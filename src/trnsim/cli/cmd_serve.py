@@ -63,7 +63,14 @@ def _print(result: Any) -> None:
     head.add_row("memory per rank", result.memory.verdict())
     head.add_row("cost per 1M output tokens", _money(result.cost_per_million_tokens_usd))
     energy = result.energy_per_token_j
-    head.add_row("energy per output token", "n/a (no power figure)" if energy is None else f"{energy:.3f} J")
+    if energy is None:
+        head.add_row("energy per output token", "n/a (no power figure)")
+    else:
+        from trnsim.serve.estimate import energy_confidence
+
+        confidence = energy_confidence(result)
+        head.add_row("energy per output token", f"{energy:.3f} J" if confidence in (None, "published") else
+                     f"≈{energy:.3f} J (the power per chip is not published: {confidence})")
     parts = Table(title="where the time goes (ms)")
     parts.add_column("part")
     parts.add_column("ms", justify="right")

@@ -63,9 +63,9 @@ def rows_tables(rows: list[ValidationRow], held: list[FileHoldout] | None = None
         table = Table(title=f"{file.removesuffix('.csv')}: {first.metric} on {first.system}",
                       title_justify="left", show_edge=False, pad_edge=False)
         table.add_column("case", no_wrap=True)
-        table.add_column("plan", no_wrap=True)
+        table.add_column("plan")  # wraps at a space where 100 columns are short, so no header is cut
         for name in ("predicted", "measured", "error", "held-out", "compute ratio"):
-            table.add_column(name, justify="right")
+            table.add_column(name, justify="right", no_wrap=name != "compute ratio")
         for row in file_rows:
             case = row.case
             index = next(i for i, r in enumerate(rows) if r is row)

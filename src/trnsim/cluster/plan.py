@@ -190,8 +190,8 @@ _DEFAULTS: list[ParallelPlan] = []
 
 
 def search_plan(*, tp: int, pp: int, dp: int, cp: int, ep: int, zero_stage: int, micro_batch: int,
-                global_batch: int, interleave: int, recompute: Recompute,
-                sequence_parallel: bool) -> ParallelPlan:
+                global_batch: int, interleave: int, recompute: Recompute, sequence_parallel: bool,
+                account_for_embedding_loss: bool = False) -> ParallelPlan:
     """:func:`make_plan` of a planner's knobs (the schedule follows ``interleave``): an equal plan.
 
     A search builds thousands of plans from knobs its search space has already checked. Values that
@@ -203,12 +203,14 @@ def search_plan(*, tp: int, pp: int, dp: int, cp: int, ep: int, zero_stage: int,
     trusted = (all(type(d) is int and d >= 1 for d in degrees)
                and type(zero_stage) is int and 0 <= zero_stage <= 3
                and type(recompute) is Recompute and type(sequence_parallel) is bool
-               and not (sequence_parallel and tp == 1))
+               and not (sequence_parallel and tp == 1)
+               and type(account_for_embedding_loss) is bool and not (account_for_embedding_loss and pp == 1))
     fields: dict[str, object] = {
         "tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "zero_stage": zero_stage,
         "micro_batch": micro_batch, "global_batch": global_batch, "interleave": interleave,
         "schedule": Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B,
         "recompute": recompute, "sequence_parallel": sequence_parallel,
+        "account_for_embedding_loss": account_for_embedding_loss,
     }
     if not trusted:
         return make_plan(**fields)

@@ -119,6 +119,9 @@ class StepResult:
     #: The slowest stage's compute per op class over the step (all micro-batches), in seconds, keys
     #: COMPUTE_DETAIL_KEYS: the effect of compiler fusion and cross-engine overlap (Trainium).
     compute_by_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The slowest stage's CP ring transfer time hidden behind attention over the step (all
+    #: micro-batches; not in the breakdown, whose ``cp_comm`` is the exposed rest; 0 without a ring).
+    cp_comm_hidden_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the keys of ``trnsim estimate --json``)."""
@@ -146,6 +149,7 @@ class StepResult:
             "algorithms": dict(self.algorithms),
             "stage_memory_bytes": dict(self.stage_memory_bytes),
             "compute_by_class_s": {k: dict(v) for k, v in self.compute_by_class.items()},
+            "cp_comm_hidden_s": self.cp_comm_hidden_s,
         }
 
 
@@ -775,7 +779,8 @@ class _Stages(NamedTuple):
 def _stage_comm(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, shard: Shard,
                 dev: _StageTime, seq_len: int, precision: Precision) -> tuple[float, ...]:
     """TP forward and backward, CP forward and backward, EP forward, backward and total seconds of
-    one micro-batch on one stage, net of the GEMMs and attention they hide behind.
+    one micro-batch on one stage, net of the GEMMs and attention they hide behind; then the CP
+    ring's seconds hidden behind attention.
 
     Cached by what it reads: the groups, the shard and the stage graph's GEMM and attention time
     (so by the graph's key), not DP or ZeRO: a ZeRO-3 plan at another chip count shares it.
@@ -798,7 +803,7 @@ def _stage_comm(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, grou
             tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
                      + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
         cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
-        return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s
+        return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s, cp.hidden_s
 
     # dev's GEMM, attention and layer figures come from the stage graph alone: keyed as _graph_time
     rest = (system.ranks_per_chip, mb, seq_len, precision, plan.recompute, plan.flash_attention,
@@ -819,12 +824,12 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: 
         stage_total: dict[str, float] = {}
         for role, _stage, shard in _stage_shards(model, plan):
             dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total = _stage_comm(model, system, plan, groups, shard,
-                                                                       dev, seq_len, precision)
+            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total, cp_hidden = _stage_comm(
+                model, system, plan, groups, shard, dev, seq_len, precision)
             fwd = dev.fwd_s + tp_f + cp_f + ep_f
             bwd = dev.bwd_s + tp_b + cp_b + ep_b
             parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
-                     "ep_comm": ep_total}
+                     "ep_comm": ep_total, "cp_comm_hidden": cp_hidden}  # the last: not in the step
             stage_total[role] = fwd + bwd
             if best is None or fwd + bwd > best[0] + best[1]:
                 best = (fwd, bwd, dev, parts, shard)
@@ -942,6 +947,7 @@ def estimate_step(
         # m * each value of each row (rows are made per plan: the map runs in C)
         compute_by_class={cls: dict(zip(row, map(partial(operator.mul, m), row.values()), strict=True))
                           for cls, row in slow.by_class.items()},
+        cp_comm_hidden_s=m * parts["cp_comm_hidden"],
         algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
             "algorithms", (model, groups), (plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
                                             zero == 0, grad_bytes, slow.dense_params),

@@ -73,6 +73,9 @@ class PhaseComm:
     #: exposes only what those GEMMs do not cover.
     behind_dgrad_s: float = 0.0
     behind_wgrad_s: float = 0.0
+    #: CP ring: transfer time hidden behind attention (forward, backward and a full recompute's
+    #: rerun); not in ``fwd_s``/``bwd_s``, reported so that a fully hidden ring does not read as none.
+    hidden_s: float = 0.0
 
     @property
     def total_s(self) -> float:
@@ -117,7 +120,8 @@ def cp_comm(
     recompute: Recompute, attention_fwd_s: float = 0.0, attention_bwd_s: float = 0.0,
     exchange: CPExchange = CPExchange.RING,
 ) -> PhaseComm:
-    """Exposed CP K/V exchange of ``layers`` layers, one micro-batch.
+    """Exposed CP K/V exchange of ``layers`` layers, one micro-batch (``hidden_s``: the ring's part
+    hidden behind attention).
 
     ``attention_fwd_s`` / ``attention_bwd_s``: this rank's attention compute over the same layers,
     which the ring's transfers hide behind step by step (0: nothing hides them).
@@ -141,7 +145,10 @@ def cp_comm(
     fwd = layers * (cp - 1) * max(0.0, send_f - block_f)
     bwd = layers * (cp - 1) * max(0.0, send_b - block_b)
     # A full recompute reruns the forward ring behind the recomputed attention.
-    return _with_recompute(fwd, bwd, recompute)
+    exposed = _with_recompute(fwd, bwd, recompute)
+    hidden_f = layers * (cp - 1) * min(send_f, block_f)
+    hidden = hidden_f * (2 if recompute is Recompute.FULL else 1) + layers * (cp - 1) * min(send_b, block_b)
+    return PhaseComm(exposed.fwd_s, exposed.bwd_s, hidden_s=hidden)
 
 
 def ep_comm(

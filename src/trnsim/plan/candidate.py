@@ -30,21 +30,26 @@ class Candidate:
     zero_stage: int = 0
     micro_batch: int = 1
     recompute: Recompute = Recompute.NONE
+    #: The embedding and the loss each take a layer's slot in the pipeline split (interleaved only;
+    #: ParallelPlan.account_for_embedding_loss, Llama 3 405B's 126 + 2 = 16 x 8 one-layer chunks).
+    account_for_embedding_loss: bool = False
 
     @property
     def ranks(self) -> int:
         """Ranks this plan occupies (EP reuses DP ranks, so it does not multiply)."""
         return self.tp * self.pp * self.dp * self.cp
 
-    def structure(self) -> tuple[int, int, int, int, int, int]:
-        """The model-partitioning part (tp, pp, dp, cp, ep, interleave), shared by a prune group."""
-        return (self.tp, self.pp, self.dp, self.cp, self.ep, self.interleave)
+    def structure(self) -> tuple[int, int, int, int, int, int, bool]:
+        """The model-partitioning part (tp, pp, dp, cp, ep, interleave, embedding/loss slots),
+        shared by a prune group."""
+        return (self.tp, self.pp, self.dp, self.cp, self.ep, self.interleave, self.account_for_embedding_loss)
 
     def describe(self) -> str:
         """trnsim's plan notation, e.g. ``tp8 pp4 vpp2 dp16 zero1 mb1 recompute=selective``."""
         return plan_notation(tp=self.tp, pp=self.pp, dp=self.dp, cp=self.cp, ep=self.ep,
                              interleave=self.interleave, zero=self.zero_stage, micro_batch=self.micro_batch,
-                             recompute=self.recompute.value)
+                             recompute=self.recompute.value,
+                             account_for_embedding_loss=self.account_for_embedding_loss)
 
     def short(self) -> str:
         """The same notation (narrow tables wrap it rather than use another)."""
@@ -54,6 +59,8 @@ class Candidate:
         """Plain values for JSON/CSV."""
         out = asdict(self)
         out["recompute"] = self.recompute.value
+        if not self.account_for_embedding_loss:  # off: the keys plans always had
+            del out["account_for_embedding_loss"]
         return out
 
     @classmethod

@@ -59,8 +59,17 @@ def _four_times_trn1(comparison: Comparison) -> ClaimCheck:
     return ClaimCheck(
         claim,
         f"{ratio:.2f}× training tokens/s per chip ({a.system.name} vs {b.system.name}, "
-        f"{comparison.chips} chips each, best plan on each)",
+        f"{comparison.chips} chips each, best plan on each){_ratio_band(ratio, a_best, b_best)}",
     )
+
+
+def _ratio_band(ratio: float, a: PlanOutcome, b: PlanOutcome) -> str:
+    """The range of a throughput ratio ``a / b`` the two step-time bands allow: ``a``'s step time
+    up to ``(1 + band)`` longer and ``b``'s up to ``(1 - band)`` shorter, and the reverse."""
+    if a.error_band is None or b.error_band is None:
+        return "; error bars unknown"
+    fa, fb = a.error_band.fraction, b.error_band.fraction
+    return f"; {ratio * (1 - fb) / (1 + fa):.2f}-{ratio * (1 + fb) / (1 - fa):.2f}× within the error bars"
 
 
 def _price_performance(comparison: Comparison) -> ClaimCheck:
@@ -125,5 +134,6 @@ def _ultracluster(comparison: Comparison) -> ClaimCheck:
         claim,
         f"at {point.chips:,} chips ({row.system.name}): MFU {point.estimate.mfu:.1%}, goodput "
         f"{point.estimate.goodput:.1%}, {efficiency:.0%} of the per-chip throughput at {small.chips:,} "
-        f"chips; time-to-train {point.time_to_train_days:.2f} days",
+        f"chips; time-to-train {point.time_to_train_days:.2f} days"
+        + ("" if point.error_band is None else f" (±{point.error_band.fraction:.0%})"),
     )

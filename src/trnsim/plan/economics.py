@@ -74,7 +74,8 @@ class PlanOutcome:
     energy_confidence: str | None = None
 
     def band_range(self, value: float | None) -> tuple[float, float] | None:
-        """``value`` (step time, time-to-train or cost: they scale together) minus and plus the band."""
+        """``value`` (step time, time-to-train, cost or energy: they scale together) minus and plus
+        the band."""
         if value is None or self.error_band is None:
             return None
         return self.error_band.interval(value)
@@ -127,8 +128,9 @@ class PlanOutcome:
         band = self.error_band
         out: dict[str, Any] = {"error_band": band.fraction if band else None,
                                "error_band_label": band.label if band else "no error band for this system"}
-        for key, value in (("step_time_s", self.estimate.step_time_s), ("time_to_train_days",
-                           self.time_to_train_days), ("cost_usd", self.cost_usd)):
+        for key, value in (("step_time_s", self.estimate.step_time_s),
+                           ("time_to_train_days", self.time_to_train_days), ("cost_usd", self.cost_usd),
+                           ("energy_mwh", self.energy_mwh)):
             span = self.band_range(value)
             out[f"{key}_low"], out[f"{key}_high"] = span if span else (None, None)
         return out

@@ -56,6 +56,8 @@ def estimate_args(problem: Problem, candidate: Candidate, model: str,
         _flag("overlap-tp", plan.overlap_tp_comm), "--precision", str(problem.job.precision),
         _flag("flash-attention", plan.flash_attention), "--grad-reduce-dtype", str(plan.grad_reduce_dtype),
     ]
+    if plan.account_for_embedding_loss:
+        args.append("--account-for-embedding-loss")
     return args
 
 
@@ -129,7 +131,11 @@ def megatron_flags(problem: Problem, candidate: Candidate) -> str:
         ["--seq-length", str(problem.job.seq_len)],
         ["--bf16"] if problem.job.precision == "bf16" else ["--bf16", "--fp8-format", "hybrid"],
     ]
-    if plan.interleave > 1:
+    if plan.account_for_embedding_loss:  # the embedding and the loss each fill a layer's slot
+        per_chunk = (problem.model.num_layers + 2) // (plan.pp * plan.interleave)
+        flags += [["--num-layers-per-virtual-pipeline-stage", str(per_chunk)],
+                  ["--account-for-embedding-in-pipeline-split"], ["--account-for-loss-in-pipeline-split"]]
+    elif plan.interleave > 1:
         per_chunk = problem.model.num_layers // (plan.pp * plan.interleave)
         flags.append(["--num-layers-per-virtual-pipeline-stage", str(per_chunk)])
     if plan.sequence_parallel:

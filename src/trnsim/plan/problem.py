@@ -89,4 +89,5 @@ class Problem:
             tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage, micro_batch=c.micro_batch,
             global_batch=self.job.global_batch, interleave=c.interleave, recompute=c.recompute,
             sequence_parallel=self.job.sequence_parallel and c.tp > 1,
+            account_for_embedding_loss=c.account_for_embedding_loss,
         )

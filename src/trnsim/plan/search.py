@@ -318,7 +318,7 @@ class _Ladder:
 #: Floors by (problem, candidate's structure, micro-batch, ZeRO-3 or not): the cluster's floor reads
 #: the ZeRO stage only as that (ZeRO-3 shards the weight passes) and not the recomputation
 #: (tests/cluster/test_step_bounds.py), so ladders of a group differing only in ZeRO 0-2 share one.
-_Floors = dict[tuple[int, int, int, int, int, int, int, int, bool],
+_Floors = dict[tuple[int, int, int, int, int, int, int, int, bool, bool],
                tuple[RankKey, ParallelPlan | None] | None]
 
 
@@ -327,7 +327,8 @@ def _floor(ladder: _Ladder, rung: int, steps: BoundedStepModel,
     """Like :func:`_bound` from the step model's cheaper, looser ``step_time_floor`` (None where the
     model has none), and the plan it was asked of (a sibling's, where ``floors`` had it)."""
     c = ladder.rungs[rung]
-    key = (id(ladder.problem), c.tp, c.pp, c.dp, c.cp, c.ep, c.interleave, c.micro_batch, c.zero_stage == 3)
+    key = (id(ladder.problem), c.tp, c.pp, c.dp, c.cp, c.ep, c.interleave, c.micro_batch, c.zero_stage == 3,
+           c.account_for_embedding_loss)  # the slots move the first and last stages' layers
     if key in floors:
         known = floors[key]
         return None if known is None else (known[0], None)

@@ -13,6 +13,9 @@ the planner counts):
   has at least ``interleave`` layers (uneven virtual stages, as Megatron-LM's); interleave > 1
   only with pp > 1 and a micro-batch count divisible by pp (Megatron's rule for the interleaved
   schedule);
+- with ``embedding_loss_slots`` True also interleaved plans whose pp × interleave divides the
+  layers + 2 (the embedding and the loss each take a layer's slot: Llama 3 405B's 126 + 2 layers on
+  16 stages × 8 one-layer chunks, which the rule above leaves out: its 7-layer stages are < 8);
 - dp × micro_batch divides the global batch; with dp = 1 only ZeRO stage 0 (nothing to shard).
 
 Candidates come in *groups* sharing a structure (tp, pp, dp, cp, ep, interleave); within a group
@@ -56,6 +59,10 @@ class SearchSpace(BaseModel):
     recompute: tuple[Recompute, ...] = RECOMPUTE_ORDER
     tp_within_node: bool = True
     even_layers: bool = True
+    #: Whether the embedding and the loss take a layer's slot each (ParallelPlan's
+    #: account_for_embedding_loss), tried where it means something: interleave > 1 and
+    #: pp × interleave dividing the layers + 2.
+    embedding_loss_slots: tuple[bool, ...] = (False, True)
 
     @field_validator("tp", "pp", "cp", "ep", "interleave", "micro_batches")
     @classmethod
@@ -78,6 +85,9 @@ def quick_space() -> SearchSpace:
     - ZeRO 2 and 3 only: stages 0, 1 and 2 move the same gradient volume (2 × parameters per
       step, Rajbhandari et al. 2020), so stage 2, holding the least, stands in for all three;
     - context parallelism up to 2, interleave up to 2, micro-batches up to 4.
+
+    The embedding/loss slots stay in: only interleaved plans with pp × 2 dividing the layers + 2
+    take them (none of ``trnsim compare``'s default model, 80 + 2 = 2 × 41 layers).
     """
     return SearchSpace(cp=(1, 2), interleave=(1, 2), micro_batches=(1, 2, 4), zero_stages=(2, 3))
 
@@ -121,7 +131,8 @@ def _balanced_stages(pp: int, layers: int) -> bool:
     return layers % pp == 0 or (pp > 2 and (layers + 2) % pp == 0)
 
 
-def _structures(problem: Problem, space: SearchSpace) -> Iterator[tuple[int, int, int, int, int, int]]:
+def _structures(problem: Problem,
+                space: SearchSpace) -> Iterator[tuple[int, int, int, int, int, int, bool]]:
     model, ranks, job = problem.model, problem.ranks, problem.job
     tp_limit = problem.system.ranks_per_node if space.tp_within_node else ranks
     tps = space.tp or _powers_of_two_up_to(min(tp_limit, model.num_heads))
@@ -150,18 +161,21 @@ def _structures(problem: Problem, space: SearchSpace) -> Iterator[tuple[int, int
                         if v > 1 and pp == 1:
                             continue
                         stages = pp * v
-                        if stages > model.num_layers:
-                            continue
                         if space.even_layers and not _balanced_stages(pp, model.num_layers):
                             continue
-                        if model.num_layers // pp < v:
-                            continue  # the lightest stage (L // pp layers) needs a layer per model chunk
-                        yield tp, pp, dp, cp, ep, v
+                        for slots in space.embedding_loss_slots:
+                            if slots:  # interleaved, whole slots per model chunk (cluster's rule)
+                                if v == 1 or (model.num_layers + 2) % stages:
+                                    continue
+                            elif stages > model.num_layers or model.num_layers // pp < v:
+                                continue  # the lightest stage (L // pp layers) needs a layer per model chunk
+                            yield tp, pp, dp, cp, ep, v, slots
 
 
-def _members(structure: tuple[int, int, int, int, int, int], global_batch: int, micro_batches: list[int],
-             recomputes: list[Recompute], zero_stages: list[int]) -> tuple[Candidate, ...]:
-    tp, pp, dp, cp, ep, v = structure
+def _members(structure: tuple[int, int, int, int, int, int, bool], global_batch: int,
+             micro_batches: list[int], recomputes: list[Recompute],
+             zero_stages: list[int]) -> tuple[Candidate, ...]:
+    tp, pp, dp, cp, ep, v, slots = structure
     # ZeRO shards over data-parallel ranks: with dp = 1 every stage is plain stage 0.
     zeros = zero_stages if dp > 1 else [0]
     out: list[Candidate] = []
@@ -174,7 +188,7 @@ def _members(structure: tuple[int, int, int, int, int, int], global_batch: int, 
             continue
         for recompute in recomputes:
             for zero in zeros:
-                out.append(Candidate(tp, pp, dp, cp, ep, v, zero, mb, recompute))
+                out.append(Candidate(tp, pp, dp, cp, ep, v, zero, mb, recompute, slots))
     return tuple(out)
 
 

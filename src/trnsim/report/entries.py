@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from trnsim.plan.compare import Comparison
 from trnsim.plan.economics import PlanOutcome
 from trnsim.plan.search import SearchResult
+from trnsim.report.bands import verdict_by_system
 
 if TYPE_CHECKING:  # the sweep database (sqlite3, the sweep spec's models) only where a sweep is read
     from trnsim.plan.store import StoredResult
@@ -35,12 +36,16 @@ def entries_from_search(result: SearchResult) -> list[Entry]:
 
 
 def entries_from_comparison(comparison: Comparison) -> list[Entry]:
-    """Equal-chip, equal-budget and scaling entries of every system."""
+    """Equal-chip, equal-budget and scaling entries of every system; equal-chip entries carry
+    ``error_bar_verdict`` (against the fastest system, :func:`trnsim.report.bands.verdicts`)."""
+    verdicts = verdict_by_system(comparison)
     out: list[Entry] = []
     for row in comparison.rows:
         name = row.system.name
         if row.equal_chips is not None:
-            out.append(entry(row.equal_chips.best, "equal-chips", name))
+            # the equal-chip row says whether its gap to the fastest is beyond the error bars
+            out.append({**entry(row.equal_chips.best, "equal-chips", name),
+                        "error_bar_verdict": verdicts.get(name)})
         if row.equal_budget is not None:
             out.append(entry(row.equal_budget.best, "equal-budget", name))
         out.extend(entry(p, "scaling", name) for p in row.scaling)

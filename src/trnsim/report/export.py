@@ -17,7 +17,8 @@ CSV_COLUMNS = (
     "memory_capacity_bytes", "time_to_train_s", "time_to_train_days", "instance_hours", "cost_usd",
     "energy_mwh", "energy_confidence", "meets_deadline", "meets_budget", "error_band", "step_time_s_low",
     "step_time_s_high",
-    "time_to_train_days_low", "time_to_train_days_high", "cost_usd_low", "cost_usd_high", "error_band_label",
+    "time_to_train_days_low", "time_to_train_days_high", "cost_usd_low", "cost_usd_high", "energy_mwh_low",
+    "energy_mwh_high", "error_band_label", "error_bar_verdict",
 )
 
 

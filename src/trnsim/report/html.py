@@ -69,11 +69,12 @@ def time_cost_figure(entries: list[Entry], colours: dict[str, str] | None = None
     labels = [_label(e) for e in rows]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Time-to-train", "Cost"))
     fig.add_trace(go.Bar(x=labels, y=[e["time_to_train_days"] for e in rows], name="days",
-                         marker_color=_colours(rows, colours)), 1, 1)
+                         marker_color=_colours(rows, colours),
+                         error_y=error_bars(rows, "time_to_train_days")), 1, 1)
     costs = [e["cost_usd"] for e in rows]
     fig.add_trace(
         go.Bar(x=labels, y=[c if c is not None else 0 for c in costs], name="USD",
-               marker_color=_colours(rows, colours),
+               marker_color=_colours(rows, colours), error_y=error_bars(rows, "cost_usd"),
                text=[f"${c:,.0f}" if c is not None else "price unknown" for c in costs],
                textposition=["auto" if c is not None else "outside" for c in costs]),
         1, 2,
@@ -81,8 +82,24 @@ def time_cost_figure(entries: list[Entry], colours: dict[str, str] | None = None
     fig.update_yaxes(title_text="time-to-train (days)", row=1, col=1)
     fig.update_yaxes(title_text="cost (USD)", row=1, col=2)
     fig.update_xaxes(title_text="system (chips)")
-    fig.update_layout(title="Time and cost per system", showlegend=False)
+    fig.update_layout(title="Time and cost per system<br><sup>whiskers: each system's error band "
+                            "(the validation error of its platform family)</sup>", showlegend=False)
     return fig
+
+
+def error_bars(rows: list[Entry], key: str) -> dict[str, Any]:
+    """Plotly's asymmetric ``error_y`` of ``key`` from the entries' ``<key>_low``/``<key>_high``
+    (no whisker where the value or its band is unknown)."""
+    up, down = [], []
+    for e in rows:
+        value, low, high = e.get(key), e.get(f"{key}_low"), e.get(f"{key}_high")
+        if value is None or low is None or high is None:
+            up.append(0.0)
+            down.append(0.0)
+        else:
+            up.append(float(high) - float(value))
+            down.append(float(value) - float(low))
+    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down, "visible": True}
 
 
 def equal_budget_figure(entries: list[Entry], colours: dict[str, str] | None = None) -> go.Figure | None:
@@ -93,7 +110,7 @@ def equal_budget_figure(entries: list[Entry], colours: dict[str, str] | None = N
     colours = colours or colour_map(entries)
     fig = go.Figure(go.Bar(
         x=[_label(e) for e in rows], y=[e["time_to_train_days"] for e in rows],
-        marker_color=_colours(rows, colours),
+        marker_color=_colours(rows, colours), error_y=error_bars(rows, "time_to_train_days"),
         text=[f"{e['time_to_train_days']:.1f} d, {e['nodes']:,} nodes" for e in rows], textposition="auto",
     ))
     missing = sorted({str(e["series"]) for e in entries} - {str(e["series"]) for e in rows})
@@ -263,8 +280,10 @@ def _unique_rows(entries: list[Entry]) -> list[tuple[str, Entry]]:
 
 def results_table(entries: list[Entry]) -> str:
     """An HTML table of the entries (rows that repeat another row are shown once)."""
+    compared = any(e.get("error_bar_verdict") for e in entries)  # a comparison: each row's verdict
     head = ("kind", "system", "chips", "plan", "time (days)", "± (error band)", "tokens/s", "MFU",
-            "memory GiB", "cost USD", "energy MWh")
+            "memory GiB", "cost USD", "energy MWh", *(["vs the fastest (error bars)"] if compared else []))
+    numbers = range(4, 11)  # the right-aligned columns; the verdict is text
     lines = ["<table><tr>" + "".join(f"<th class='text'>{h}</th>" for h in head) + "</tr>"]
     for kind, e in _unique_rows(entries):
         cells = [
@@ -272,10 +291,11 @@ def results_table(entries: list[Entry]) -> str:
             _fmt(e.get("error_band"), ".0%"),
             _fmt(e["tokens_per_s"], ",.0f"), _fmt(e["mfu"], ".1%"),
             _fmt(e["memory_per_rank_bytes"] / GIB, ".1f"), _fmt(e.get("cost_usd"), ",.0f"),
-            _energy_cell(e),
+            _energy_cell(e), *([e.get("error_bar_verdict") or ""] if compared else []),
         ]
         lines.append("<tr>" + "".join(
-            f"<td class='text'>{html.escape(str(c))}</td>" if i < 4 else f"<td>{html.escape(str(c))}</td>"
+            f"<td>{html.escape(str(c))}</td>" if i in numbers
+            else f"<td class='text'>{html.escape(str(c))}</td>"
             for i, c in enumerate(cells)
         ) + "</tr>")
     lines.append("</table>")

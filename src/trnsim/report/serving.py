@@ -12,6 +12,7 @@ from rich.table import Table
 
 from trnsim.serve.calibration import FILE, ServingRow
 from trnsim.serve.compare import CompareOutcome
+from trnsim.serve.estimate import power_note
 from trnsim.serve.params import Overheads
 
 __all__ = ["compare_html", "print_compare", "print_serving_validation", "rows_csv", "serving_validation_dict"]
@@ -38,10 +39,29 @@ def print_compare(outcome: CompareOutcome, console: Console) -> None:
         table.add_row(c.system, f"{row['chips']:g} chips tp{row['tp']} c{row['concurrency']}",
                       f"{row['ttft_s'] * 1e3:,.0f}", f"{row['tpot_s'] * 1e3:,.1f}",
                       f"{row['output_tokens_per_s']:,.0f}", f"{row['output_tokens_per_s_per_chip']:,.0f}",
-                      "n/a" if cost is None else f"{cost:,.2f}", "n/a" if energy is None else f"{energy:.2f}",
+                      "n/a" if cost is None else f"{cost:,.2f}",
+                      _energy_cell(energy, row["energy_confidence"]),
                       "" if be is None else f"{be:,.2f}")
     console.print(table)
+    estimated = [c for c in outcome.choices if c.result is not None
+                 and c.row()["energy_confidence"] not in (None, "published")]
+    if estimated:
+        by_note: dict[str, list[str]] = {}
+        for c in estimated:
+            if c.result is not None:
+                by_note.setdefault(power_note(c.result.config.system), []).append(c.system)
+        for note, names in by_note.items():
+            console.print(f"≈ J/tok: the power per chip of {', '.join(names)} is not published ({note})",
+                          markup=False, highlight=False)
     console.print(_CAVEAT, markup=False, highlight=False)
+
+
+def _energy_cell(joules: float | None, confidence: str | None) -> str:
+    """Energy per token; '≈' when the power behind it is not a published figure (Trn2's estimate)."""
+    if joules is None:
+        return "n/a"
+    return f"{'' if confidence in (None, 'published') else '≈'}{joules:.2f}"
+
 
 
 def rows_csv(outcome: CompareOutcome) -> str:

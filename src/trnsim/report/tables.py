@@ -5,11 +5,13 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
-from trnsim.cluster.error_band import bands_overlap
+from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.claims import ClaimCheck
 from trnsim.plan.compare import Comparison
 from trnsim.plan.economics import PlanOutcome, chip_power
 from trnsim.plan.search import SearchResult
+from trnsim.report.bands import band_legend as band_legend  # re-exported: its old home
+from trnsim.report.bands import band_verdicts as band_verdicts  # re-exported: its old home
 from trnsim.report.entries import Entry
 
 GIB = 2**30
@@ -17,10 +19,6 @@ GIB = 2**30
 
 def _money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.0f}"
-
-
-def _energy(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:,.1f}"
 
 
 def plans_table(result: SearchResult) -> Table:
@@ -36,7 +34,7 @@ def plans_table(result: SearchResult) -> Table:
             str(i), f"{o.ranks:,}", o.candidate.short() + flag, f"{est.step_time_s:.2f}", _band(o),
             f"{est.mfu:.0%}",
             f"{est.memory_per_rank_bytes / GIB:.1f}", f"{est.goodput:.0%}", f"{o.time_to_train_days:.1f}",
-            _money(o.cost_usd), _energy(o.energy_mwh),
+            _money(o.cost_usd), _energy_short(o, ",.1f", "unknown"),
         )
     return table
 
@@ -69,50 +67,27 @@ def _band(o: PlanOutcome) -> str:
     return "?" if o.error_band is None else f"{o.error_band.fraction:.0%}"
 
 
-def band_legend(outcomes: list[PlanOutcome]) -> list[str]:
-    """One line per error band shown: what the ± column rests on."""
-    seen: dict[str, str] = {}
-    for o in outcomes:
-        if o.error_band is not None:
-            band = o.error_band
-            seen[band.family] = f"±{band.fraction:.0%} ({band.family}): {band.label}"
-    return [f"error band {line}" for line in seen.values()]
-
-
-def band_verdicts(comparison: Comparison) -> list[str]:
-    """Each system against the fastest at equal chips: a difference beyond the error bars, or within them."""
-    rows = [(r.system.name, r.best) for r in comparison.rows if r.best is not None]
-    if len(rows) < 2:
-        return []
-    fastest_name, fastest = min(rows, key=lambda r: r[1].time_to_train_days)
-    out = []
-    for name, o in rows:
-        if name == fastest_name:
-            continue
-        ratio = o.time_to_train_days / fastest.time_to_train_days
-        if fastest.error_band is None or o.error_band is None:
-            verdict = "error bars unknown"
-        elif bands_overlap(fastest.time_to_train_days, fastest.error_band, o.time_to_train_days,
-                           o.error_band):
-            verdict = "within the error bars: not a resolved difference"
-        else:
-            verdict = "beyond the error bars"
-        out.append(f"{fastest_name} faster than {name} by {ratio:.2f}x, {verdict}")
-    return out
-
-
 def _narrow_table(title: str) -> Table:
     """A borderless table, columns two spaces apart: the comparison tables fit 100 columns."""
     return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
                  title_justify="left")
 
 
-def _energy_short(o: PlanOutcome) -> str:
+def _energy_short(o: PlanOutcome, spec: str = ",.0f", missing: str = "n/a") -> str:
     """Energy in MWh; '≈' when the power behind it is not a published figure (e.g. Trn2's estimate)."""
     if o.energy_mwh is None:
-        return "n/a"
+        return missing
     mark = "" if o.energy_confidence in (None, "published") else "≈"
-    return f"{mark}{o.energy_mwh:,.0f}"
+    return f"{mark}{o.energy_mwh:{spec}}"
+
+
+def estimated_power_note(system: SystemSpec) -> list[str]:
+    """The line that explains '≈' in a plan's MWh column: the power per chip is not a published figure."""
+    power = chip_power(system)
+    if power is None or power.confidence in (None, "published"):
+        return []
+    return [f"≈ MWh: the power per chip of {system.name} is not published: {power.watts:,.0f} W, "
+            f"{power.note}"]
 
 
 def _row_cells(o: PlanOutcome | None, with_chips: bool) -> list[str]:
@@ -200,13 +175,15 @@ def claims_table(claims: list[ClaimCheck]) -> Table:
 def sweep_table(entries: list[Entry]) -> Table:
     """One row per feasible sweep point."""
     table = Table(title=f"Sweep: {len(entries)} feasible points")
-    for column in ("model", "system", "what-if", "chips", "plan", "days", "tokens/s", "MFU", "cost"):
+    for column in ("model", "system", "what-if", "chips", "plan", "days", "±", "tokens/s", "MFU", "cost"):
         text = column in ("model", "system", "what-if", "plan")
         table.add_column(column, justify="left" if text else "right")
     for e in entries:
         table.add_row(
             e["model"], e["system"], e.get("whatif", ""), f"{e['chips']:,}", e["plan"],
-            f"{e['time_to_train_days']:.2f}", f"{e['tokens_per_s']:,.0f}", f"{e['mfu']:.1%}",
+            f"{e['time_to_train_days']:.2f}",
+            "?" if e.get("error_band") is None else f"{e['error_band']:.0%}",
+            f"{e['tokens_per_s']:,.0f}", f"{e['mfu']:.1%}",
             _money(e.get("cost_usd")),
         )
     return table

@@ -15,7 +15,7 @@ from typing import Any
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_system
 from trnsim.serve.config import ServeConfig
-from trnsim.serve.estimate import ServeResult, estimate_serving
+from trnsim.serve.estimate import ServeResult, energy_confidence, estimate_serving
 from trnsim.workload.config import ModelConfig
 
 __all__ = ["DEFAULT_SYSTEMS", "CompareOutcome", "SystemChoice", "compare_serving"]
@@ -44,6 +44,7 @@ class SystemChoice:
                         "output_tokens_per_s_per_chip": r.output_tokens_per_s / c.chips,
                         "cost_per_million_output_tokens_usd": r.cost_per_million_tokens_usd,
                         "energy_per_output_token_j": r.energy_per_token_j,
+                        "energy_confidence": energy_confidence(r),
                         "break_even_usd_per_node_hour": self.break_even_usd_per_node_hour,
                         "calibrated": c.system.chip.family.value == "trainium"})
         return out

@@ -29,7 +29,7 @@ from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.devicetime.ops import Op
 from trnsim.devicetime.timing import time_op_detailed
-from trnsim.hardware.catalog import ChipFamily
+from trnsim.hardware.catalog import ChipFamily, SystemSpec
 from trnsim.serve.config import ServeConfig
 from trnsim.serve.memory import ServeMemory, serve_memory
 from trnsim.serve.ops import decode_ops, prefill_ops, prefill_tokens
@@ -108,6 +108,7 @@ class ServeResult:
             "max_concurrency": self.max_concurrency,
             "cost_per_million_output_tokens_usd": self.cost_per_million_tokens_usd,
             "energy_per_output_token_j": self.energy_per_token_j,
+            "energy_confidence": energy_confidence(self),
             "speculation": None if c.speculation is None else {
                 "draft": c.speculation.draft.name, "length": c.speculation.length,
                 "acceptance_rate": c.speculation.acceptance_rate,
@@ -213,6 +214,21 @@ def closed_loop_ttft(parts: dict[str, float], concurrency: int, context_batch: i
     return concurrency * work + executions * parts["overhead"]
 
 
+def power_source(system: SystemSpec) -> tuple[str, str] | None:
+    """Confidence and source of the power figure the energy uses (the node's, else the chip's), as
+    ``(confidence, source)``; None when the catalog gives neither a figure nor its provenance."""
+    key, sources = (("node_power_w", system.sources) if system.node_power_w is not None
+                    else ("power_w", system.chip.sources))
+    provenance = sources.get(key)
+    return None if provenance is None else (provenance.confidence.value, provenance.source)
+
+
+def power_note(system: SystemSpec) -> str:
+    """``confidence: source`` of the power figure a serving energy rests on."""
+    source = power_source(system)
+    return "no source" if source is None else f"{source[0]}: {source[1]}"
+
+
 def _economics(config: ServeConfig, tokens_per_s: float) -> tuple[float | None, float | None]:
     system = config.system
     nodes = config.chips / system.chips_per_node
@@ -262,3 +278,9 @@ def estimate_serving(config: ServeConfig, topology: TopologySpec | None = None,
         memory=memory, max_concurrency=memory.max_concurrency, cost_per_million_tokens_usd=cost,
         energy_per_token_j=energy, notes=tuple(notes),
     )
+
+
+def energy_confidence(result: ServeResult) -> str | None:
+    """Confidence of the power behind ``energy_per_token_j`` ('estimate' for Trn2's 500 W)."""
+    source = power_source(result.config.system)
+    return None if result.energy_per_token_j is None or source is None else source[0]
