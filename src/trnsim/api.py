@@ -168,6 +168,7 @@ def estimate(
     ``global_batch`` to dp·micro_batch.
     """
     from trnsim.cluster import Schedule, estimate_step, make_plan, topology_for_system
+    from trnsim.cluster.achieved import flops_fields
     from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
     from trnsim.cluster.traffic import CPExchange
     from trnsim.hardware.catalog import load_system
@@ -205,7 +206,8 @@ def estimate(
     network = topology_for_system(spec, system, {})
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
                          network)
-    data = {**step.to_dict(), **param_counts(config), "model_notes": list(config.notes),
+    data = {**step.to_dict(), **flops_fields(step, spec), **param_counts(config),
+            "model_notes": list(config.notes),
             **step_band_fields(load_band(spec.chip.family, spec.chip.name), step.step_time_s)}
     return EstimateResult(data, step)
 

@@ -55,6 +55,14 @@ def _evaluate(chips: int, cold: bool, monkeypatch: pytest.MonkeyPatch | None = N
             return original(ops, *args, **kwargs)
 
         monkeypatch.setattr("trnsim.cluster.step.time_ops", counting)
+        original_runs = timing.time_runs
+
+        def counting_runs(runs, *args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal timed
+            timed += sum(len(ops) for ops, _ in runs)
+            return original_runs(runs, *args, **kwargs)
+
+        monkeypatch.setattr("trnsim.cluster.step.time_runs", counting_runs)
     profile = cProfile.Profile()
     profile.enable()
     estimate_step(model, system, ranks, plan, SEQ_LEN)

@@ -220,3 +220,13 @@ def test_goodput_upper_bound_by_hand() -> None:
     best = estimate_goodput(100, 1.0, 60e9, failure_rate_per_chip_hour=rate, checkpoint_write_bytes_per_s=1e9,
                             restart_s=600.0).goodput
     assert best <= bound < best + 3e-4
+
+
+def test_goodput_upper_bound_survives_a_tiny_checkpoint() -> None:
+    # Found by the property test above: a subnormal checkpoint (2.2e-309 B) gives u* ~ 1e-157 s and
+    # e^(-R/M) ~ 2.5e-167; their product underflows to 0 although the bound is ~2.5e-167.
+    facts = {"failure_rate_per_chip_hour": 0.009765625, "checkpoint_write_bytes_per_s": 1e6,
+             "restart_s": 836.0}
+    bound = goodput_upper_bound(169157, 2.225073858507203e-309, **facts)
+    goodput = estimate_goodput(169157, 1.0, 2.225073858507203e-309, **facts).goodput
+    assert 0.0 < goodput <= bound

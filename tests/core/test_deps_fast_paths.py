@@ -81,10 +81,15 @@ def test_remembered_queries_follow_the_boxes_of_the_table() -> None:
     ready, producer, reads = tracker.wait((piece,), (), 2, False, False)
     assert (ready, producer, len(reads)) == (11.0, 1, 1)
     table = tracker._tables[7]
+    assert not table.memo  # inside one box of a disjoint table: found by its start, not remembered
+    two = _operand(7, (0, 128, 200, 300), sbuf)  # across the first and second tiles
+    ready, producer, reads = tracker.wait((two,), (), 2, False, False)
+    assert (ready, producer, len(reads)) == (11.0, 1, 2)
     assert table.memo  # remembered
     tracker.finish([], 1.0, (tiles[1],), 40.0, 1, 3)  # the same box rewritten: still remembered
     assert table.memo
     assert tracker.wait((piece,), (), 2, False, False)[:2] == (40.0, 3)
+    assert tracker.wait((two,), (), 2, False, False)[:2] == (40.0, 3)
     across = _operand(7, (0, 128, 300, 600), sbuf)  # overlaps the second and third tiles
     tracker.finish([], 1.0, (across,), 50.0, 1, 4)
     assert not table.disjoint

@@ -1,6 +1,7 @@
 """Value mode's fast paths give the checked path's bits.
 
-* ``widen_bf16`` (a 16-bit shift) is ml_dtypes' bfloat16 -> fp32 cast for every bit pattern;
+* ``widen_bf16`` (a 16-bit shift) is ml_dtypes' bfloat16 -> fp32 cast for every bit pattern, and
+  ``narrow_bf16`` (integer rounding on the bits) its fp32 -> bfloat16 cast around every boundary;
 * the in-place bfloat16 matmul (``tensor_engine._InPlace``) stores what the generic write of the
   ``astype`` product stores;
 * value-mode call templates (``nl.load`` copies, ``nisa.nc_matmul`` products; trnsim.nki.templates)
@@ -19,7 +20,8 @@ import pytest
 from trnsim.kernels import registry
 from trnsim.nki import simulate, templates, trace_kernel
 from trnsim.nki.engines import tensor_engine
-from trnsim.nki.engines.bf16_matmul import widen_bf16
+from trnsim.nki.engines.bf16_matmul import narrow_bf16, widen_bf16
+from trnsim.nki.engines.execute import to_dtype
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
@@ -37,6 +39,27 @@ def test_widen_bf16_is_ml_dtypes_cast_for_every_bit_pattern() -> None:
         assert got.dtype == np.float32
         assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
         assert got.flags.c_contiguous == expected.flags.c_contiguous
+
+
+def test_narrow_bf16_is_ml_dtypes_cast_around_every_rounding_boundary() -> None:
+    """Every bfloat16 pattern as the top half, with the low halves that decide the rounding: exact,
+    the smallest and largest below the halfway point, halfway (ties to even), just above it, the
+    largest; NaN payloads, infinities, subnormals and the carry into the exponent all occur."""
+    high = np.arange(1 << 16, dtype=np.uint32) << np.uint32(16)
+    low = np.array([0, 1, 0x7FFE, 0x7FFF, 0x8000, 0x8001, 0xFFFF], dtype=np.uint32)
+    bits = (high[:, None] | low[None, :]).reshape(512, -1)
+    every = bits.view(np.float32)
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns on NaN
+        for view in (every, every[::3, 1::2], every.T, every[5, 7]):
+            expected = np.asarray(view).astype(ml_dtypes.bfloat16)
+            got = narrow_bf16(np.asarray(view))
+            assert got.dtype == expected.dtype and got.shape == expected.shape
+            assert np.array_equal(got.view(np.uint16), expected.view(np.uint16))
+        big = every[:64]  # through to_dtype (its threshold) as value-mode writes call it
+        assert np.array_equal(
+            to_dtype(big, np.dtype(ml_dtypes.bfloat16)).view(np.uint16),
+            big.astype(ml_dtypes.bfloat16).view(np.uint16),
+        )
 
 
 def _tiled_args(dtype: str) -> tuple[Any, ...]:
@@ -80,6 +103,28 @@ def test_value_templates_replay_and_change_nothing(
     fresh_out = simulate(entry.kernel, *args, target="trn2")
     fresh = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
     assert _bits(cached_out) == _bits(fresh_out)
+    assert [(i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in cached.instructions] == [
+        (i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in fresh.instructions
+    ]
+
+
+def test_value_templates_replay_strided_operands_of_attention(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Flash attention multiplies row slices of wider SBUF tiles (a K block's columns, P's
+    transposed chunks): widened, their values are C-contiguous, so the matmul template replays
+    them too; outputs and traces are those of the checked path."""
+    entry = registry.get("flash_attention_fwd")
+    shape = {"batch": 1, "heads": 2, "kv_heads": 1, "seq_q": 512, "seq_k": 512, "head_dim": 64, "causal": 1}
+    args = entry.make_args(shape, "bfloat16", np.random.default_rng(9))
+    products = _count(monkeypatch, "_replay_matmul")
+    cached_out = simulate(entry.kernel, *args, target="trn2")
+    cached = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    assert products[0] > 0
+    request.getfixturevalue("no_templates")
+    fresh_out = simulate(entry.kernel, *args, target="trn2")
+    fresh = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    assert [_bits(x) for x in cached_out] == [_bits(x) for x in fresh_out]  # (output, log-sum-exp)
     assert [(i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in cached.instructions] == [
         (i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in fresh.instructions
     ]

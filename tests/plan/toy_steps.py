@@ -100,6 +100,7 @@ class ToyStepModel:
             model=model.name, system=system.name, ranks=ranks, chips=ranks, plan=plan, seq_len=seq_len,
             precision=precision, step_time_s=step, breakdown=breakdown, tokens_per_s=tokens / step,
             mfu=flops / (step * ranks * peak), hfu=flops / (step * ranks * peak),
+            mfu_causal=flops / (step * ranks * peak),
             memory_per_rank_bytes=memory.total_bytes, memory=memory,
             memory_capacity_bytes=self.capacity_bytes, fits=memory.fits(self.capacity_bytes),
             microbatches=micro_batches, bubble_fraction=bubble / step, goodput=1.0,

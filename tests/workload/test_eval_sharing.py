@@ -13,9 +13,9 @@ import itertools
 import numpy as np
 
 from trnsim.devicetime.efficiency import EFFICIENCY, Curve, EfficiencyCurves
-from trnsim.devicetime.timing import clear_memo, time_ops
+from trnsim.devicetime.timing import clear_memo, time_ops, time_runs
 from trnsim.hardware.catalog import load_system
-from trnsim.workload.graph import build_step, clear_cache
+from trnsim.workload.graph import build_skeleton, build_step, clear_cache
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Recompute
 from trnsim.workload.shard import Shard
@@ -81,3 +81,53 @@ def test_time_ops_later_is_what_a_repeated_call_returns() -> None:
         assert later == again and len(first) == len(graph.ops)
         # a memo hit is (first / count) * count: two roundings of at most half an ulp each
         assert all(abs(a - b) <= 2.0**-52 * abs(a) for a, b in zip(first, again, strict=True))
+
+
+def _skeleton_cases() -> list[tuple[str, Shard, Recompute, bool]]:
+    cases = []
+    for name, recompute, flash in itertools.product(("gpt3-175b", "mixtral-8x7b", "llama3-8b"), Recompute,
+                                                   (True, False)):
+        ep = 2 if name == "mixtral-8x7b" else 1
+        roles = ((0, True, False), (8, False, False), (16, False, True), (0, True, True))  # the last: pp=1
+        for first, embedding, head in roles:
+            layers = None if embedding and head else 8
+            cases.append((name, Shard(tp=2, sequence_parallel=True, ep=ep, layers=layers, first_layer=first,
+                                      has_embedding=embedding, has_lm_head=head), recompute, flash))
+    return cases
+
+
+def test_a_skeleton_holds_its_graphs_ops_and_figures() -> None:
+    # The runs, recounted, are the graph's parts op for op; the figures are the graph's, to the bit.
+    for name, shard, recompute, flash in _skeleton_cases():
+        model = load_model(name)
+        graph = build_step(model, shard, 1, 2048, recompute=recompute, flash_attention=flash)
+        skeleton = build_skeleton(model, shard, 1, 2048, recompute=recompute, flash_attention=flash)
+        recounted = [[(op, times) for ops, times in part for op in ops] for part in skeleton.parts]
+        assert [len(part) for part in recounted] == [len(part) for part in graph.parts]
+        for runs, part in zip(recounted, graph.parts, strict=True):
+            assert [(*_fields(op), op.count * times, dict(op.shape)) for op, times in runs] == [
+                (*_fields(op), op.count, dict(op.shape)) for op in part]
+        for figure in ("params", "dense_layers", "moe_layers", "activation_bytes", "head_activation_bytes",
+                       "largest_written_bytes", "layer_working_bytes"):
+            assert getattr(skeleton, figure) == getattr(graph, figure), (name, shard, recompute, figure)
+
+
+def test_time_runs_is_time_ops_of_the_recounted_ops() -> None:
+    # From an empty memo (the first call computes, the memo keeps a per-instance time) and again.
+    model = load_model("llama3-70b")
+    shard = Shard(tp=8, sequence_parallel=True, layers=7)
+    for name in ("p5", "trn2"):
+        system = load_system(name)
+        clear_memo()
+        clear_cache()
+        graph = build_step(model, shard, 1, 4096)
+        first_later: list[float] = []
+        first = [t for part in graph.parts for t in time_ops(part, system, later=first_later)]
+        clear_memo()
+        clear_cache()
+        skeleton = build_skeleton(model, shard, 1, 4096)
+        runs_later: list[float] = []
+        runs_first = [t for part in skeleton.parts for t in time_runs(part, system, later=runs_later)]
+        assert runs_first == first and runs_later == first_later
+        again = [t for part in skeleton.parts for t in time_runs(part, system)]  # per-instance cache hits
+        assert again == first_later

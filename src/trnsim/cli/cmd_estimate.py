@@ -83,7 +83,7 @@ def _compute_table(result: StepResult) -> Table:
 
 
 def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | None,
-           params: str = "") -> list[Table]:
+           params: str = "", tflops: tuple[float, float] | None = None) -> list[Table]:
     from rich.table import Table
 
     from trnsim.cluster.error_band import load_band
@@ -102,7 +102,12 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
                  f"{format_duration(high)})")
     head.add_row("error band", f"±{band.fraction:.0%}: {band.label}")
     head.add_row("tokens/s", f"{result.tokens_per_s:,.0f}")
-    head.add_row("MFU / HFU", f"{result.mfu:.1%} / {result.hfu:.1%}")
+    # Attention counted over the full sequence (Megatron/PaLM) and, for comparison with publishers
+    # who halve it for the causal mask (FlashAttention-2), causal-counted.
+    head.add_row("MFU / HFU", f"{result.mfu:.1%} / {result.hfu:.1%} full attention (causal: MFU "
+                 f"{result.mfu_causal:.1%})")
+    if tflops is not None:
+        head.add_row("model TFLOP/s per chip", f"{tflops[0]:,.1f} full attention (causal: {tflops[1]:,.1f})")
     head.add_row("micro-batches", f"{result.microbatches} (bubble {result.bubble_fraction:.1%} of ideal)")
     fits = "yes" if result.fits else "NO"
     head.add_row(
@@ -266,6 +271,7 @@ def estimate(
         make_plan,
         topology_for_system,
     )
+    from trnsim.cluster.achieved import flops_fields, model_tflops_per_chip
     from trnsim.cluster.error_band import load_band, step_band_fields
     from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason
     from trnsim.hardware.catalog import load_system
@@ -346,7 +352,7 @@ def estimate(
     if run_s is not None and run_s >= _LONG_RUN_S:
         goodput = estimate_run_goodput(result, config, spec, network)
     console = Console(quiet=is_stdout(json_out))  # `--json -`: the JSON alone on standard output
-    for table in _table(result, goodput, run_s, describe_params(config)):
+    for table in _table(result, goodput, run_s, describe_params(config), model_tflops_per_chip(result, spec)):
         console.print(table)
     if config.notes:
         console.print(f"model notes: {'; '.join(config.notes)}", highlight=False, markup=False)
@@ -365,7 +371,8 @@ def estimate(
         )
     if json_out is not None:
         band = load_band(*_chip_of(result.system))
-        payload = {**result.to_dict(), **param_counts(config), "model_notes": list(config.notes),
+        payload = {**result.to_dict(), **flops_fields(result, spec), **param_counts(config),
+                   "model_notes": list(config.notes),
                    **step_band_fields(band, result.step_time_s)}
         if run_s is not None:
             payload["train_time_s"] = run_s

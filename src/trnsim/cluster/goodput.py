@@ -144,4 +144,5 @@ def goodput_upper_bound(
     if delta <= 0:
         return min(1.0, restart * (1 + _BOUND_SLACK))  # the supremum, as tau -> 0
     u = delta + math.sqrt(delta * delta + 2 * delta * mtbf)
-    return min(1.0, restart * (u - delta) / (u + u * u / (2 * mtbf)) * (1 + _BOUND_SLACK))
+    # The ratio first: restart * (u - delta) alone can underflow when both are tiny (u ~ 1e-157).
+    return min(1.0, restart * ((u - delta) / (u + u * u / (2 * mtbf))) * (1 + _BOUND_SLACK))

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cached_property, partial
+from functools import cached_property, partial, reduce
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
@@ -42,20 +42,23 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
-from trnsim.devicetime.fusion import FusionRules, apply_fusion, fused_floor, load_fusion
+from trnsim.devicetime.fusion import FusionRules, OpEffect, apply_fusion, fused_floor, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
-from trnsim.devicetime.timing import time_ops
+from trnsim.devicetime.timing import time_ops, time_runs
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipSpec, SystemSpec
 from trnsim.hardware.datafile import check_catalog_environment, on_data_change
 from trnsim.workload.config import AttentionKind, ModelConfig
-from trnsim.workload.flops import hardware_flops, model_flops
+from trnsim.workload.flops import hardware_flops, model_flops, model_flops_causal
 from trnsim.workload.graph import (
     COLUMN_PARALLEL_GEMMS,
     ParamsOnRank,
+    Run,
+    StepSkeleton,
     build_optimizer_ops,
+    build_skeleton,
     build_step,
     layer_ops,
     params_on_rank,
@@ -99,8 +102,10 @@ class StepResult:
     step_time_s: float
     breakdown: dict[str, float]  # seconds, keys BREAKDOWN_KEYS
     tokens_per_s: float
-    mfu: float
+    mfu: float  # model FLOPs over the full sequence's attention (Megatron/PaLM), as HFU
     hfu: float
+    #: MFU with the attention products halved for the causal mask (FlashAttention-2's counting).
+    mfu_causal: float
     memory_per_rank_bytes: float
     memory: MemoryBreakdown
     memory_capacity_bytes: float
@@ -138,6 +143,7 @@ class StepResult:
             "tokens_per_s": self.tokens_per_s,
             "mfu": self.mfu,
             "hfu": self.hfu,
+            "mfu_causal": self.mfu_causal,
             "memory_per_rank_bytes": self.memory_per_rank_bytes,
             "memory_breakdown_bytes": asdict(self.memory),
             "memory_capacity_bytes": self.memory_capacity_bytes,
@@ -191,6 +197,8 @@ _CACHE_LIMIT = 200_000
 def clear_cache() -> None:
     """Forget cached stage times (after changing efficiency files in-process, e.g. a scale refit)."""
     _CACHE.clear()
+    _TAGS.clear()
+    _LAST_RULES[0] = None
     _CHECKED[0] = None
 
 
@@ -222,10 +230,125 @@ _KIND = {OpClass.MATMUL.value: 1, OpClass.ATTENTION.value: 2}
 _Tag = tuple[bool, int, int, int]
 
 
-def _tags(part: tuple[Op, ...]) -> tuple[_Tag, ...]:
-    """What the step's sums read of each op of a graph part (once per part: parts are shared)."""
-    return tuple([(op.phase is Phase.FWD, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
-                   1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0) for op in part])
+class _PartTags(NamedTuple):
+    """What the step's sums read of each op of a graph part, once per part (parts are shared; the
+    same for an op and its recounted copies)."""
+
+    tags: tuple[_Tag, ...]
+    #: (sum, positions of the ops it adds in op order) for each sum with ops in the part: the
+    #: step's sums (_SUMS: forward, backward, forward and backward GEMMs, forward and backward
+    #: attention, column-parallel input and weight gradients), then one per class slot
+    #: (len(_SUMS) + slot).
+    sums: tuple[tuple[int, tuple[int, ...]], ...]
+    #: The class slots of the part's ops, in order of first appearance.
+    slots: tuple[int, ...]
+    #: Where the class slots' entries start in ``sums``.
+    first_slot: int
+
+
+#: The step's sums over a graph's ops, by (forward?, 1 GEMM / 2 attention / 0, colpar) of a tag.
+_SUMS = ("fwd", "bwd", "matmul_fwd", "matmul_bwd", "attention_fwd", "attention_bwd", "dgrad", "wgrad")
+_TERMS = len(_SUMS) + len(_CLASSES)
+
+
+def _tags(part: tuple[Run, ...]) -> _PartTags:
+    """The part's tags; for a part of one run, its ops' (cached by the identity of the ops' tuple: a
+    layer template's ops run in the blocks of every pipeline depth)."""
+    if len(part) != 1:
+        return _tags_of([op for ops, _ in part for op in ops])
+    ops = part[0][0]
+    hit = _TAGS.get(id(ops))
+    if hit is not None and hit[0] is ops:
+        return hit[1]
+    if len(_TAGS) >= _PLACE_LIMIT:
+        _TAGS.clear()
+    tags = _tags_of(ops)
+    _TAGS[id(ops)] = (ops, tags)
+    return tags
+
+
+#: _tags of a tuple of ops, by its identity (an entry keeps the tuple): names and classes, not data.
+_TAGS: dict[int, tuple[tuple[Op, ...], _PartTags]] = {}
+
+
+def _tags_of(ops: Sequence[Op]) -> _PartTags:
+    tags = tuple([(op.phase is Phase.FWD, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
+                   1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0) for op in ops])
+    sums: list[list[int]] = [[] for _ in range(_TERMS)]
+    slots: dict[int, None] = {}
+    for i, (forward, slot, kind, colpar) in enumerate(tags):
+        sums[0 if forward else 1].append(i)
+        if kind:  # GEMMs 2, 3; attention 4, 5
+            sums[2 * kind + (0 if forward else 1)].append(i)
+        if colpar:
+            sums[5 + colpar].append(i)
+        sums[len(_SUMS) + slot].append(i)
+        slots[slot] = None
+    entries = tuple((n, tuple(at)) for n, at in enumerate(sums) if at)
+    first_slot = next((i for i, (n, _) in enumerate(entries) if n >= len(_SUMS)), len(entries))
+    return _PartTags(tags, entries, tuple(slots), first_slot)
+
+
+def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
+                  fusion: Callable[[list[float]], list[OpEffect]] | None
+                  ) -> tuple[list[float], dict[str, dict[str, float]]]:
+    """The step's sums (_SUMS) and per-class rows (COMPUTE_DETAIL_KEYS) of a stage graph, each added
+    in op order from 0.0 as one running total per sum would add them (``reduce`` adds left to
+    right; ``sum`` of floats may compensate). ``fusion`` maps the ops' times alone to their
+    effects (chips with fusion rules); without it every op keeps its time alone."""
+    timed = [_part_times(part, system, reruns) for part in graph.parts]
+    # per part: the step's times, and with fusion the times alone, fused and hidden
+    columns: list[tuple[list[float], ...]]
+    if fusion is None:
+        columns = [(times,) for times, _, _ in timed]
+    else:
+        effects = fusion([t for times, _, _ in timed for t in times])
+        steps = [e.alone_s - e.fused_s - e.hidden_s for e in effects]  # OpEffect.seconds, inline
+        alone = [e.alone_s for e in effects]
+        fused = [e.fused_s for e in effects]
+        hidden = [e.hidden_s for e in effects]
+        columns, at = [], 0
+        for times, _, _ in timed:
+            end = at + len(times)
+            columns.append((steps[at:end], alone[at:end], fused[at:end], hidden[at:end]))
+            at = end
+    terms: list[list[float]] = [[] for _ in range(_TERMS)]  # the sums, then each class slot's step
+    # each class slot's alone, fused and hidden (with fusion)
+    rows: list[list[list[float]]] = [[[] for _ in _CLASSES] for _ in range(3)] if fusion is not None else []
+    order: list[int] = []  # class slots as they appear
+    rerun_s: list[float] = []
+    for (_, part_reruns, tags), values in zip(timed, columns, strict=True):
+        get = values[0].__getitem__
+        for n, positions in tags.sums:
+            terms[n].extend(map(get, positions))
+        if fusion is not None:
+            for n, positions in tags.sums[tags.first_slot:]:
+                for row, column in zip(rows, values[1:], strict=True):
+                    row[n - len(_SUMS)].extend(map(column.__getitem__, positions))
+        order += tags.slots
+        rerun_s += part_reruns
+    if rerun_s:  # backward time, in the attention row (after every op of the graph), alone and in step
+        terms[1] += rerun_s
+        terms[len(_SUMS) + _ATTENTION_SLOT] += rerun_s
+        if rows:
+            rows[0][_ATTENTION_SLOT] += rerun_s
+        order.append(_ATTENTION_SLOT)
+    sums = [reduce(operator.add, terms[n], 0.0) for n in range(len(_SUMS))]
+    by_class = {}
+    for slot in dict.fromkeys(order):  # in order of first appearance
+        step_s = reduce(operator.add, terms[len(_SUMS) + slot], 0.0)
+        if fusion is None:  # alone = step; nothing fused or hidden
+            by_class[_CLASSES[slot]._value_] = {"alone": step_s, "fused": 0.0, "hidden": 0.0, "step": step_s}
+        else:
+            alone_s, fused_s, hidden_s = (reduce(operator.add, row[slot], 0.0) for row in rows)
+            by_class[_CLASSES[slot]._value_] = {"alone": alone_s, "fused": fused_s, "hidden": hidden_s,
+                                                "step": step_s}
+    return sums, by_class
+
+
+def _fused(ops: tuple[Op, ...], rules: FusionRules, alone: list[float]) -> list[OpEffect]:
+    """apply_fusion with the arguments in the order ``partial`` binds them."""
+    return apply_fusion(ops, alone, rules)
 
 
 def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
@@ -233,81 +356,25 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     """Fused device time of one micro-batch's step graph, per phase and op class (cached: plans that
     differ in DP, ZeRO or global batch share it)."""
     def compute() -> _StageTime:
-        graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash)
-        ops = graph.ops
+        # the graph's parts as runs of shared templates: no op is built per stage
+        graph = build_skeleton(model, shard, micro_batch, seq_len, precision, recompute, flash)
         # A framework that checkpoints the attention core under selective recomputation runs the
         # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core);
         # backward time, but not a window for the CP ring (the rerun carries its own ring).
         reruns = recompute is Recompute.SELECTIVE and flash
-        alone: list[float] = []  # all op.count instances
-        rerun_s: list[float] = []
-        tags: list[_Tag] = []
-        for part in graph.parts or (ops,):
-            part_alone, part_reruns, part_tags = _part_times(part, system, reruns)
-            alone += part_alone
-            rerun_s += part_reruns
-            tags += part_tags
         rules = _chip_rules(system.chip)[0]
         # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
-        effects = apply_fusion(ops, alone, rules) if rules is not None else None
-        # OpEffect.seconds, inline (a property call per op)
-        step_s = alone if effects is None else [e.alone_s - e.fused_s - e.hidden_s for e in effects]
-        # Sums in op order, as a running total per phase (and for GEMMs and attention) would add them.
-        fwd = bwd = matmul_fwd = matmul_bwd = attention_fwd = attention_bwd = 0.0
-        dgrad = wgrad = 0.0
-        # by class slot: alone, fused, hidden, step (COMPUTE_DETAIL_KEYS); slots in order of appearance
-        rows: list[list[float] | None] = [None] * len(_CLASSES)
-        order: list[int] = []
-        for seconds, (forward, slot, kind, colpar) in zip(step_s, tags, strict=True):
-            if forward:
-                fwd += seconds
-                if kind == 1:
-                    matmul_fwd += seconds
-                elif kind == 2:
-                    attention_fwd += seconds
-            else:
-                bwd += seconds
-                if kind == 1:
-                    matmul_bwd += seconds
-                elif kind == 2:
-                    attention_bwd += seconds
-            row = rows[slot]
-            if row is None:
-                row = rows[slot] = [0.0, 0.0, 0.0, 0.0]
-                order.append(slot)
-            if effects is None:  # alone = step; fused and hidden stay 0.0
-                row[0] += seconds
-            row[3] += seconds
-            if colpar == 1:
-                dgrad += seconds
-            elif colpar == 2:
-                wgrad += seconds
-        if effects is not None:  # each row's alone, fused and hidden, in op order as the step's
-            for effect, (_, slot, _, _) in zip(effects, tags, strict=True):
-                row = rows[slot]
-                assert row is not None
-                row[0] += effect.alone_s
-                row[1] += effect.fused_s
-                row[2] += effect.hidden_s
-        for seconds in rerun_s:
-            bwd += seconds
-            row = rows[_ATTENTION_SLOT]
-            if row is None:
-                row = rows[_ATTENTION_SLOT] = [0.0, 0.0, 0.0, 0.0]
-                order.append(_ATTENTION_SLOT)
-            row[0] += seconds
-            row[3] += seconds
-        by_class = {}
-        for slot in order:
-            row = rows[slot]
-            assert row is not None
-            by_class[_CLASSES[slot]._value_] = dict(zip(COMPUTE_DETAIL_KEYS, row, strict=True))
+        # Fusion reads each op's neighbours: the graph's ops themselves (the runs' ops recounted).
+        fusion = None if rules is None else partial(
+            _fused, build_step(model, shard, micro_batch, seq_len, precision, recompute, flash).ops, rules)
+        sums, by_class = _ordered_sums(graph, system, reruns, fusion)
+        fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, dgrad_s, wgrad_s = sums
         return _StageTime(
-            fwd_s=fwd, bwd_s=bwd, matmul_fwd_s=matmul_fwd, matmul_bwd_s=matmul_bwd,
-            attention_fwd_s=attention_fwd, attention_bwd_s=attention_bwd,
+            fwd_s=fwd_s, bwd_s=bwd_s, matmul_fwd_s=mm_fwd, matmul_bwd_s=mm_bwd,
+            attention_fwd_s=att_fwd, attention_bwd_s=att_bwd,
             dense_params=graph.params.dense, expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers, moe_layers=graph.moe_layers,
-            colpar_dgrad_s=dgrad, colpar_wgrad_s=wgrad, by_class=by_class,
+            colpar_dgrad_s=dgrad_s, colpar_wgrad_s=wgrad_s, by_class=by_class,
         )
 
     # The time depends on the system only through its chip and the ranks sharing one (systems built
@@ -316,27 +383,28 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                                                                precision, recompute, flash), compute)
 
 
-def _part_times(part: tuple[Op, ...], system: SystemSpec,
-                reruns: bool) -> tuple[list[float], list[float], tuple[_Tag, ...]]:
-    """:func:`time_ops` of a step graph's part, and of the flash forwards selective recomputation
-    runs again in it (``reruns``), on ``system``'s chip; and the part's :func:`_tags`.
+def _part_times(part: tuple[Run, ...], system: SystemSpec,
+                reruns: bool) -> tuple[list[float], list[float], _PartTags]:
+    """:func:`time_runs` of a step skeleton's part, and of the flash forwards selective
+    recomputation runs again in it (``reruns``), on ``system``'s chip; and the part's :func:`_tags`.
 
-    The graphs of every stage with the same per-rank shapes share their parts (the layers, the
-    embedding, the output layer): a part is timed once, and what ``time_ops`` would return for it
-    from then on is kept for the next graph (``time_ops``'s ``later``: it may differ in the last bit
+    The skeletons of every stage with the same per-rank shapes share their parts (the layers, the
+    embedding, the output layer): a part is timed once, and what ``time_runs`` would return for it
+    from then on is kept for the next graph (``time_runs``'s ``later``: it may differ in the last bit
     from this first call, as a memo hit is the per-instance time times the count).
     """
     chip = system.chip
     key = ("part", id(part), id(chip), system.ranks_per_chip, reruns)
     hit = _CACHE.get(key)
     if hit is not None and hit[0][0] is part and hit[0][1] is chip:
-        times: tuple[list[float], list[float], tuple[_Tag, ...]] = hit[1]
+        times: tuple[list[float], list[float], _PartTags] = hit[1]
         return times
-    rerun_ops = selective_recompute_reruns(part, chip) if reruns else ()
+    rerun_runs = tuple((rerun, times) for ops, times in part
+                       if (rerun := selective_recompute_reruns(ops, chip))) if reruns else ()
     later: tuple[list[float], list[float]] = ([], [])
     tags = _tags(part)
-    first = (time_ops(part, system, later=later[0]),
-             time_ops(rerun_ops, system, later=later[1]) if rerun_ops else [], tags)
+    first = (time_runs(part, system, later=later[0]),
+             time_runs(rerun_runs, system, later=later[1]) if rerun_runs else [], tags)
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[key] = ((part, chip), (*later, tags))
@@ -345,8 +413,18 @@ def _part_times(part: tuple[Op, ...], system: SystemSpec,
 
 def _chip_rules(chip: ChipSpec) -> tuple[FusionRules | None, ParamPasses | None]:
     """The chip family's fusion rules and precision mode: found once per chip, not per stage graph
-    (the step caches are emptied whenever the data in force changes)."""
-    return _by_identity("chip", (chip,), (), lambda: (load_fusion(chip), load_param_passes(chip)))
+    (the step caches are emptied whenever the data in force changes); the last chip's first
+    (asked several times per evaluation)."""
+    last = _LAST_RULES[0]
+    if last is not None and last[0] is chip:
+        return last[1]
+    rules = _by_identity("chip", (chip,), (), lambda: (load_fusion(chip), load_param_passes(chip)))
+    _LAST_RULES[0] = (chip, rules)
+    return rules
+
+
+#: The last chip :func:`_chip_rules` was asked for and its rules (emptied with the step caches).
+_LAST_RULES: list[tuple[ChipSpec, tuple[FusionRules | None, ParamPasses | None]] | None] = [None]
 
 
 def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], ...]:
@@ -446,10 +524,11 @@ def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, 
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
-                     flash: bool) -> tuple[float, float]:
-    """(model, hardware) FLOPs per token: both are linear in the token count, so computed once."""
+                     flash: bool) -> tuple[float, float, float]:
+    """(model, hardware, causal-counted model) FLOPs per token: linear in the tokens, so computed once."""
     return _by_identity("flops", (model,), (seq_len, recompute, flash), lambda: (
-        model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash)))
+        model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash),
+        model_flops_causal(model, 1.0, seq_len)))
 
 
 def stage_layers(num_layers: int, pp: int, first: int | None = None, last: int | None = None) -> list[int]:
@@ -644,8 +723,10 @@ def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, preci
     out: dict[str, MemoryBreakdown] = {}
     for role, stage, shard in _stage_shards(model, plan):
         layers = shard.layers or model.num_layers
+        # one model chunk per stage: held_microbatches reads no chunks (and one chunk is always valid)
+        chunks = stage_chunks(model, plan, stage, layers) if plan.interleave > 1 else None
         held = held_microbatches(plan.schedule, plan.pp, plan.microbatches, plan.interleave, stage, layers,
-                                 plan.microbatch_group, stage_chunks(model, plan, stage, layers))
+                                 plan.microbatch_group, chunks)
         # Interleaved, the last stage's last chunk (output layer, loss) runs each micro-batch's backward
         # right after its forward: at the peak it holds one micro-batch, not ``held``.
         head = 1.0 if plan.schedule is Schedule.INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
@@ -916,8 +997,8 @@ def estimate_step(
     tokens = plan.global_batch * seq_len
     peak_per_rank = chip.peak_flops(str(precision)) / system.ranks_per_chip
     denominator = step * ranks * peak_per_rank
-    model_per_token, hardware_per_token = _flops_per_token(model, seq_len, plan.recompute,
-                                                           plan.flash_attention)
+    model_per_token, hardware_per_token, causal_per_token = _flops_per_token(
+        model, seq_len, plan.recompute, plan.flash_attention)
     totals = {name: mem.total_bytes for name, mem in stages.items()}
     peak = max(totals, key=totals.__getitem__)  # the first stage with the most, as max() picks
     memory, memory_total = stages[peak], totals[peak]
@@ -936,6 +1017,7 @@ def estimate_step(
         tokens_per_s=tokens / step,
         mfu=model_per_token * tokens / denominator,
         hfu=hardware_per_token * tokens / denominator,
+        mfu_causal=causal_per_token * tokens / denominator,
         memory_per_rank_bytes=memory_total,
         memory=memory,
         memory_capacity_bytes=capacity,

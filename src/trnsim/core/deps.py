@@ -12,10 +12,12 @@ and that write already waited for the record.
 
 Most kernels access their tiles whole or in a fixed tiling: while the boxes of an allocation are
 pairwise disjoint (``_Table.disjoint``), an access of exactly one of them overlaps that record
-only, and a dictionary look-up answers the query without a scan. Other queries (a slice of a
-tile, a kernel input read in new pieces) are remembered per table as the boxes they overlap, in
-table order, until a box is added or dropped (``_Table.memo``): rewriting a box keeps the boxes,
-so a loop that reads the same slices of a rewritten buffer answers each query with one look-up.
+only, and a dictionary look-up answers the query without a scan. A read of a slice inside one
+box of a disjoint table overlaps that box only (any other would intersect it): the box starting
+nearest before the slice is checked by one bisection. Other queries (a kernel input read in new
+pieces, a slice across boxes) are remembered per table as the boxes they overlap, in table order,
+until a box is added or dropped (``_Table.memo``): rewriting a box keeps the boxes, so a loop that
+reads the same slices of a rewritten buffer answers each query with one look-up.
 """
 
 from __future__ import annotations
@@ -177,8 +179,23 @@ class RegionTracker:
             records = table.records
             if exact:
                 record = records.get(region)
-                if record is not None and (table.disjoint or len(records) == 1):
-                    # the common case, inline: the one record of exactly this box
+                if record is not None and not (table.disjoint or len(records) == 1):
+                    record = None
+                if record is None and table.disjoint and records and region[1] < region[2] \
+                        and region[3] < region[4]:
+                    # a slice inside one box of a disjoint table: that box is the only one it
+                    # overlaps (any other would intersect it); the nearest box starting before it
+                    i = bisect_right(table.starts, region[3]) - 1
+                    if i >= 0:
+                        box = table.boxes[i]
+                        if box[1] <= region[1] and region[2] <= box[2] and region[4] <= box[4]:
+                            record = records[box]
+                if record is None:
+                    # a slice of one record remembered by the table (_found's memo), inline
+                    boxes = table.memo.get(region)
+                    record = records[boxes[0]] if boxes is not None and len(boxes) == 1 else None
+                if record is not None:
+                    # the common case, inline: the one record this box overlaps
                     if record[_READY] > ready and not (
                             exempt_psum and record[_WRITER] == engine and operand.space == _PSUM):
                         ready, producer = record[_READY], record[_WRITER_INDEX]
@@ -236,10 +253,12 @@ class RegionTracker:
             region = operand.region
             if region is None:
                 continue
-            table = tables.get(region[0])
-            if table is None:
-                table = tables[region[0]] = _Table()
             record = [ready, engine, index, 0.0, -1]
+            table = tables.get(region[0])
+            if table is None:  # a fresh tile: nothing to drop, nothing to intersect
+                table = tables[region[0]] = _Table()
+                table.insert(region, record)
+                continue
             if not table.disjoint:
                 table.drop_covered(region)
             elif region in table.records:

@@ -14,6 +14,9 @@ from trnsim.nki.trace import Engine, KernelTrace, MemorySpace
 
 __all__ = ["folded_psum_zero_fills"]
 
+# Members as module names (an enum class attribute costs ~0.3 us on Python 3.11).
+_TENSOR, _PSUM = Engine.TENSOR, MemorySpace.PSUM
+
 
 def _is_zero_fill(instruction_value: object) -> bool:
     try:
@@ -35,10 +38,10 @@ def folded_psum_zero_fills(trace: KernelTrace) -> set[int]:
                 if operand.region is None:
                     continue
                 opened = pending.pop(operand.region.alloc_id, None)
-                if opened is not None and instruction.engine == Engine.TENSOR:
+                if opened is not None and instruction.engine == _TENSOR:
                     folded.add(opened)
         if (instruction.opcode == "memset" and len(instruction.outputs) == 1
-                and instruction.outputs[0].space == MemorySpace.PSUM
+                and instruction.outputs[0].space == _PSUM
                 and instruction.outputs[0].region is not None
                 and _is_zero_fill(instruction.attrs.get("value", 0.0))):
             pending[instruction.outputs[0].region.alloc_id] = position

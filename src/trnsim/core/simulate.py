@@ -255,14 +255,31 @@ class _Simulation:
             instruction, track, core, start, end, ready, pred, reason,
             cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
         ))
-        # _record, inline (the hot path)
+        # _record, inline (the hot path), and _psum_touch inline for a region seen before
         self.tracker.finish(reads, end, outputs, ready, key, index)
+        spans_of = self.psum_spans
         for operand in outputs:
             if operand.space == _PSUM and operand.region is not None:
-                self._psum_touch(core, operand.region, start, ready)
+                spans = spans_of.get((core, operand.region))
+                if spans is None:
+                    self._psum_touch(core, operand.region, start, ready)
+                    continue
+                for span in spans:
+                    if start < span[0]:
+                        span[0] = start
+                    if ready > span[1]:
+                        span[1] = ready
         for operand in inputs:
             if operand.space == _PSUM and operand.region is not None:
-                self._psum_touch(core, operand.region, start, end)
+                spans = spans_of.get((core, operand.region))
+                if spans is None:
+                    self._psum_touch(core, operand.region, start, end)
+                    continue
+                for span in spans:
+                    if start < span[0]:
+                        span[0] = start
+                    if end > span[1]:
+                        span[1] = end
         return start
 
     def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
@@ -282,7 +299,7 @@ class _Simulation:
         parts: list[tuple[int, float, float]] = []
         start_min = float("inf")
         last_end = -1.0
-        pred, reason, hbm_wait = -1, StartReason.FREE, 0.0
+        pred, reason, hbm_wait = -1, _FREE, 0.0
         for queue in order:
             free = queue_free[queue]
             start = max(free, dep_ready)
@@ -295,11 +312,11 @@ class _Simulation:
                 last_end = end
                 hbm_wait = max(0.0, end - data_start - nominal_ns)
                 if dep_pred >= 0 and dep_ready >= free:
-                    pred, reason = dep_pred, StartReason.DEPENDENCY
+                    pred, reason = dep_pred, _DEPENDENCY
                 elif free > 0.0:
-                    pred, reason = state.queue_last[queue], StartReason.QUEUE
+                    pred, reason = state.queue_last[queue], _QUEUE
                 else:
-                    pred, reason = -1, StartReason.FREE
+                    pred, reason = -1, _FREE
             start_min = min(start_min, start)
             queue_free[queue] = end
             state.queue_last[queue] = index
@@ -394,16 +411,20 @@ class _Simulation:
         queue_busy: dict[str, float] = {}
         flops = 0.0
         dma_bytes = hbm_bytes = 0
+        # busy time per (core, queue) first, named at the end (same sums, in the same order)
+        busy: dict[tuple[int, int], float] = {}
         for s in out:
             if s.parts:
+                core = s.core
                 for queue, start, end in s.parts:
-                    name = f"core{s.core}/q{queue}"
-                    queue_busy[name] = queue_busy.get(name, 0.0) + (end - start)
+                    busy[core, queue] = busy.get((core, queue), 0.0) + (end - start)
                 dma_bytes += s.nbytes
                 hbm_bytes += s.hbm_bytes
             elif s.track in engine_busy:
                 engine_busy[s.track] += s.end_ns - s.start_ns
                 flops += s.flops
+        for (core, queue), busy_ns in busy.items():
+            queue_busy[f"core{core}/q{queue}"] = busy_ns
         num_cores = max(1, len(self.cores))
         for core in sorted(self.cores):
             for queue in range(self.dma.queues):

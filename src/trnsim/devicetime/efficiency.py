@@ -193,6 +193,8 @@ def clear_loaded_efficiency() -> None:
     """Forget the curves found so far (after editing an efficiency file in-process)."""
     _LOADED.clear()
     _RERUNS.clear()  # not data, but a cache of the evaluation: emptied with the op-time memo
+    _RERUN_RULES.clear()
+    _RERUN_TUPLES.clear()
 
 
 def load_efficiency(chip: ChipSpec, catalog_dir: str | None = None) -> EfficiencyCurves:
@@ -234,11 +236,27 @@ def selective_recompute_reruns(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, .
     """
     if chip.family not in _FAMILY_DEFAULT:
         return ()
+    if type(ops) is tuple:  # immutable: the same reruns (one tuple) for every stage part holding it
+        made = _RERUN_TUPLES.get(id(ops))
+        if made is not None and made[0] is ops and made[1] is chip:
+            return made[2]
+        if len(_RERUN_TUPLES) >= _RERUNS_LIMIT:
+            _RERUN_TUPLES.clear()
+        reruns = _reruns_of(ops, chip)
+        _RERUN_TUPLES[id(ops)] = (ops, chip, reruns)
+        return reruns
+    return _reruns_of(ops, chip)
+
+
+def _reruns_of(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, ...]:
     attention = [op for op in ops if op.op_class is OpClass.ATTENTION and op.phase is Phase.FWD]
     if not attention:  # nothing to rerun: the rule need not be looked up
         return ()
-    rules = load_efficiency(chip).recompute
-    if rules is None or not rules.selective_reruns_flash_forward:
+    rule = _RERUN_RULES.get(id(chip))
+    if rule is None or rule[0] is not chip:  # the rule, found once per chip (not per stage part)
+        rules = load_efficiency(chip).recompute
+        rule = _RERUN_RULES[id(chip)] = (chip, rules is not None and rules.selective_reruns_flash_forward)
+    if not rule[1]:
         return ()
     return tuple(_rerun(op) for op in attention)
 
@@ -261,4 +279,8 @@ def _rerun(op: Op) -> Op:
 
 #: Rerun ops by the identity of the op they repeat; an entry keeps that op, so an id is never reused.
 _RERUNS: dict[int, tuple[Op, Op]] = {}
+#: Whether each chip's framework reruns the flash forward, by the chip's identity (kept with it).
+_RERUN_RULES: dict[int, tuple[ChipSpec, bool]] = {}
+#: selective_recompute_reruns of a tuple of ops, by the tuple's identity (kept with it and the chip).
+_RERUN_TUPLES: dict[int, tuple[tuple[Op, ...], ChipSpec, tuple[Op, ...]]] = {}
 _RERUNS_LIMIT = 4096

@@ -98,6 +98,9 @@ class Op:
     #: in the same context (chip, method, memo generation): (context token, seconds). The op of a
     #: cached layer block is timed once per stage that holds the block; later times skip the memo.
     _timed: tuple[object, float] | None = field(default=None, init=False, repr=False, compare=False)
+    #: The memoised time of one instance in a context (as ``_timed``), once the memo holds it: what
+    #: :func:`~trnsim.devicetime.timing.time_runs` times a one-layer template op by, at any count.
+    _per_instance: tuple[object, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     def timing_key(self) -> tuple[object, ...]:
         """Everything the time of one instance depends on (all but ``name`` and ``count``)."""

@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import repeat
 from typing import Protocol
 
 from trnsim.devicetime import kernel_path
@@ -40,7 +42,7 @@ from trnsim.hardware.catalog import ChipFamily, ChipSpec, SystemSpec
 from trnsim.hardware.datafile import check_catalog_environment, on_data_change
 
 __all__ = ["DeviceStepTime", "Method", "OpTime", "clear_memo", "time_op", "time_op_detailed",
-           "time_ops", "time_step"]
+           "time_ops", "time_runs", "time_step"]
 
 
 class Method(StrEnum):
@@ -206,6 +208,7 @@ def clear_memo() -> None:
     """Forget memoised op times (after editing efficiency files or tables in-process)."""
     _MEMO.clear()
     _RANKS.clear()
+    _RUNS.clear()
     clear_loaded_efficiency()
     clear_loaded_fusion()
     clear_loaded_param_passes()
@@ -231,13 +234,16 @@ def _store_key(keys: _RankKeys, chosen: Method, cache: LatencyCache | None) -> t
 
 
 def _computed(op: Op, keys: _RankKeys, chosen: Method, cache: LatencyCache | None,
-              key: tuple[object, ...]) -> tuple[float, Method]:
-    """(seconds of all ``op.count`` instances, method), memoised per instance under ``key``."""
-    seconds, used = _time_op_uncached(op, keys, chosen, cache)
+              key: tuple[object, ...], count: int | None = None) -> tuple[float, Method]:
+    """(seconds of all ``count`` (default ``op.count``) instances, method), memoised per instance
+    under ``key``."""
+    if count is None:
+        count = op.count
+    seconds, used = _time_op_uncached(op, keys, chosen, cache, count)
     if chosen is not Method.KERNEL:  # exact simulations are memoised by the disk cache itself
         if len(_MEMO) >= _MEMO_LIMIT:
             _MEMO.clear()
-        _MEMO[key] = (seconds / op.count if op.count else 0.0, used)
+        _MEMO[key] = (seconds / count if count else 0.0, used)
     return seconds, used
 
 
@@ -300,29 +306,93 @@ def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | st
     return out
 
 
+def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemSpec,
+              later: list[float] | None = None) -> list[float]:
+    """:func:`time_ops` (method "auto") of the ops of each run ``(ops, times)``, each op counted
+    ``op.count * times`` times: the values ``time_ops`` gives a copy of the op with that count (a
+    block of layers built from a one-layer template, without building the block).
+
+    ``later`` receives what a repeated call returns, as for :func:`time_ops`.
+    """
+    check_catalog_environment()
+    chosen = Method.AUTO
+    keys = _rank_keys(chip, None)
+    store = _store_key(keys, chosen, None)
+    by_dtype = keys.by_dtype
+    method = chosen._value_
+    context = keys.context(method, store)
+    out: list[float] = []
+    for ops, times in runs:
+        known_run = _RUNS.get(id(ops))
+        if known_run is not None and known_run[0] is ops and known_run[1] is context:
+            # every op's per-instance time known here: the same products, in C
+            counts = map(operator.mul, known_run[3], repeat(times))
+            seconds_run = list(map(operator.mul, known_run[2], counts))
+            out += seconds_run
+            if later is not None:
+                later += seconds_run
+            continue
+        for op in ops:
+            count = op.count * times
+            known = op._per_instance
+            if known is not None and known[0] is context:  # memoised here before: no key to hash
+                seconds = known[1] * count
+                out.append(seconds)
+                if later is not None:
+                    later.append(seconds)
+                continue
+            op_key = op._timing_key or op.timing_key()
+            key = (op_key, by_dtype.get(op.dtype._value_) or keys.key(op.dtype), method, *store)
+            hit = _MEMO.get(key)
+            if hit is not None:
+                out.append(hit[0] * count)
+            else:  # the first time of this shape: the computed time, as time_ops returns it
+                out.append(_computed(op, keys, chosen, None, key, count)[0])
+                hit = _MEMO[key]
+            op._per_instance = (context, hit[0])  # a cache, not a change of value
+            if later is not None:
+                later.append(hit[0] * count)
+        if type(ops) is tuple:  # immutable: its ops' per-instance times and counts, for the next call
+            if len(_RUNS) >= _RUNS_LIMIT:
+                _RUNS.clear()
+            per_instance = [op._per_instance[1] for op in ops if op._per_instance is not None]
+            if len(per_instance) == len(ops):
+                _RUNS[id(ops)] = (ops, context, per_instance, [op.count for op in ops])
+    return out
+
+
+#: By the identity of a tuple of ops that :func:`time_runs` timed: (the tuple, the context, each
+#: op's per-instance time, each op's count). An entry keeps its tuple, so an id is never reused;
+#: a new context (after :func:`clear_memo`) makes the entry stale.
+_RUNS: dict[int, tuple[tuple[Op, ...], object, list[float], list[int]]] = {}
+_RUNS_LIMIT = 65536
+
+
 def _time_op_uncached(op: Op, keys: _RankKeys, chosen: Method,
-                      cache: LatencyCache | None) -> tuple[float, Method]:
-    """(seconds of all ``op.count`` instances, the method that gave them)."""
+                      cache: LatencyCache | None, count: int | None = None) -> tuple[float, Method]:
+    """(seconds of all ``count`` (default ``op.count``) instances, the method that gave them)."""
+    if count is None:
+        count = op.count
     rank = keys.rank
     family = rank.chip.family
     if chosen is Method.ROOFLINE:
-        return roofline_time_s(op, rank) * op.count, Method.ROOFLINE
+        return roofline_time_s(op, rank) * count, Method.ROOFLINE
     if family is not ChipFamily.TRAINIUM:
         if chosen in (Method.TABLE, Method.KERNEL):
             raise ConfigError(f"method '{chosen.value}' applies to Trainium only; chip "
                               f"'{rank.chip.name}' uses 'analytic' or 'roofline'")
         seconds = analytic_time_s(op, rank, keys.curves())
-        return seconds * op.count, Method.ANALYTIC
+        return seconds * count, Method.ANALYTIC
     if chosen is Method.ANALYTIC:
         raise ConfigError(f"method 'analytic' applies to GPUs and TPUs; chip '{rank.chip.name}' uses "
                           "'kernel', 'table' or 'roofline'")
     try:
         seconds, used = _trainium_kernel_s(op, rank, exact=chosen is Method.KERNEL, cache=cache)
-        return seconds * op.count, used
+        return seconds * count, used
     except kernel_path.KernelPathUnavailable:
         if chosen is not Method.AUTO:
             raise
-        return roofline_time_s(op, rank) * op.count, Method.ROOFLINE
+        return roofline_time_s(op, rank) * count, Method.ROOFLINE
 
 
 def time_op(op: Op, chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,

@@ -31,6 +31,7 @@ from trnsim.nki.engines.execute import matmul_group_open as matmul_group_open
 from trnsim.nki.engines.execute import named_op as named_op
 from trnsim.nki.engines.execute import normalize_axes as normalize_axes
 from trnsim.nki.engines.execute import reduced_shape as reduced_shape
+from trnsim.nki.engines.execute import retarget_write as retarget_write
 from trnsim.nki.engines.execute import same_partitions as same_partitions
 from trnsim.nki.engines.execute import to_dtype as to_dtype
 from trnsim.nki.engines.execute import write as write

@@ -831,17 +831,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
             group.append(region)
         attr_accumulate = accumulate and opened
     if sim.values:
-        where: bool | np.ndarray = accumulate
-        if accumulate and target.alloc.mm_state is not None:
-            where = isa.matmul_group_open(target)
-        isa.write(
-            target,
-            value.read().astype(np.float32, copy=False) if is_float(value.dtype) else value.read(),
-            last[2],
-            where,
-        )
-        if target.alloc.mm_state is not None:
-            isa.mark_written(target, last[2], 2 if matmul else 1)
+        isa.retarget_write(target, value, last[2], accumulate, matmul)
     if sim.loops and not accumulate:
         sim.check_read("assignment", region, False)
         sim.note_write(region, False)

@@ -47,16 +47,17 @@ class Buffer(StrEnum):
     @property
     def space(self) -> MemorySpace:
         """The trace's memory space of this buffer."""
-        if self is Buffer.SBUF:
-            return MemorySpace.SBUF
-        if self is Buffer.PSUM:
-            return MemorySpace.PSUM
-        return MemorySpace.HBM
+        return _SPACE[self]
 
     @property
     def on_chip(self) -> bool:
         """True for SBUF and PSUM."""
-        return self is Buffer.SBUF or self is Buffer.PSUM
+        return self is _SBUF or self is _PSUM_BUFFER
+
+
+# Enum members as module names: ``Buffer.SBUF`` goes through EnumType.__getattr__ (~0.3 us a look-up
+# on Python 3.11), a module name does not (hot paths compare buffers per instruction).
+_SBUF, _PSUM_BUFFER = Buffer.SBUF, Buffer.PSUM
 
 
 _NKI_DIR = str(Path(__file__).resolve().parent)
@@ -150,7 +151,7 @@ class Allocation:
         name_of_dtype: str | None = None,
     ) -> None:
         self.partition_axis = partition_axis
-        self.on_chip = buffer is Buffer.SBUF or buffer is Buffer.PSUM
+        self.on_chip = buffer is _SBUF or buffer is _PSUM_BUFFER
         self.space = _SPACE[buffer]
         #: ``name_of_dtype``: ``dtype_name(dtype)`` when the caller knows it (instruction templates)
         self.dtype_name = name_of_dtype or dtype_name(dtype)
@@ -164,12 +165,13 @@ class Allocation:
         self.name = name
         self.storage = storage
         #: PSUM, value mode: per element 0 = never written, 1 = written by another engine (or
-        #: a matmul group closed by a read), 2 = written by a matmul of an open accumulation group
-        self.mm_state: np.ndarray | None = None
+        #: a matmul group closed by a read), 2 = written by a matmul of an open accumulation group;
+        #: an int while every element has that state (no per-element array to fill and compare)
+        self.mm_state: np.ndarray | int | None = None
         #: a result tile placed by default (no ``buffer=``): the compiler may copy it elsewhere
         self.implicit = False
-        #: trace operands of this allocation's strided views, by (name, offset, shape, strides,
-        #: partition axis): a loop's later iterations reuse them (trnsim.nki.tensor.Tensor.operand)
+        #: trace operands of this allocation's strided views, by (offset, shape, strides, partition
+        #: axis), the latest name kept: a loop's later iterations reuse them (Tensor.operand)
         self.operands: dict[tuple[Any, ...], Operand] = {}
         #: the boxes of those views, by (offset, shape, strides)
         self.regions: dict[tuple[Any, ...], Region] = {}
@@ -180,7 +182,8 @@ class Allocation:
         return self.free_elems * self.itemsize
 
 
-_SPACE = {b: b.space for b in Buffer}
+_SPACE = {b: MemorySpace.SBUF if b is _SBUF else MemorySpace.PSUM if b is _PSUM_BUFFER else MemorySpace.HBM
+          for b in Buffer}
 
 
 class WriteSet:
@@ -378,7 +381,7 @@ class Simulation:
         if buffer.on_chip:
             self._account(instruction, alloc)
             if buffer is Buffer.PSUM and self.values:
-                alloc.mm_state = np.full(size, 0 if fill is None else 1, dtype=np.int8)
+                alloc.mm_state = 0 if fill is None else 1
         if buffer is Buffer.SHARED_HBM and self.depth == 0 and self.grid and not self.loops:
             self.shared.append(alloc)
             self.shared_index += 1
@@ -418,7 +421,7 @@ class Simulation:
             self.next_alloc += 1
             self.tile_sizes[alloc.alloc_id] = template[1]
             if storage is not None and buffer is Buffer.PSUM:
-                alloc.mm_state = np.full(storage.size, 0 if fill is None else 1, dtype=np.int8)
+                alloc.mm_state = 0 if fill is None else 1
             return alloc
         if (
             (self.values and fill is not None and fill is not OVERWRITTEN)

@@ -19,8 +19,8 @@ the operands' regions. :func:`templated` wraps a front-end function so that:
 Value mode replays only the calls in ``_VALUE_COPIES``: ``nl.load`` without a dtype change (the new
 tile's storage is a copy of the source view's values) and ``nisa.nc_matmul`` of plain bfloat16
 operands into a fresh fp32 PSUM tile (the product computed as the checked path computes it,
-:mod:`trnsim.nki.engines.bf16_matmul`; operands whose values are not C-contiguous take the checked
-path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
+:mod:`trnsim.nki.engines.bf16_matmul`; operands whose widened values are not C-contiguous take the
+checked path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
 other classes, more than one instruction or allocation) takes the checked path and is not kept.
 ``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
 """
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from trnsim.nki import runtime
-from trnsim.nki.engines.bf16_matmul import multiply_bf16
+from trnsim.nki.engines.bf16_matmul import multiply_bf16, widen_bf16
 from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
 from trnsim.nki.tensor import ParDim, Tensor
@@ -324,7 +324,7 @@ def _copy_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
 
 def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a matmul: a plain bfloat16 ``stationary`` and
-    ``moving`` (each replay checks that their values are C-contiguous) multiplied into a fresh,
+    ``moving`` whose values widen C-contiguous (row slices of wider tiles too) multiplied into a fresh,
     whole fp32 PSUM tile, no transpose, no double-row mode (tensor_engine._InPlace's case)."""
     alloc, view, record, _ = tpl
     _, _, attrs, inputs, _, _, _, _, fresh = record
@@ -341,22 +341,22 @@ def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
         or view[1] != _c_strides(view[0])
     ):
         return False
-    return all(_plain_bf16(values[spec[0]]) for spec in inputs)
+    # widened in their own memory order (what the checked path multiplies), a plain view's values
+    # are C-contiguous or not by its shape and strides, which the key holds: then the replay's
+    # C-contiguous scratch holds the same operand, laid out alike, for the same sgemm call
+    operands = [values[spec[0]] for spec in inputs]
+    return all(_plain_bf16(t) and widen_bf16(t.read()).flags.c_contiguous for t in operands)
 
 
 def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor | None:
     """Value mode: :func:`_replay` of a matmul template, the product computed into the new tile as
-    the checked path does (``tensor_engine._InPlace``); None (nothing done) when an operand is not
-    a plain bfloat16 view with C-contiguous values."""
+    the checked path does (``tensor_engine._InPlace``, or its product for execute's write when an
+    operand is a strided view). The operands are plain bfloat16 views whose values, widened, are
+    C-contiguous: the learned call's were (:func:`_matmul_template`), and the key fixes what that
+    depends on (dtype, view shape and strides; no index arrays, out-of-bounds or masks)."""
     spec_s, spec_m = tpl[2][3]
-    stationary = values[spec_s[0]]
-    moving = values[spec_m[0]]
-    if not (_plain_bf16(stationary) and _plain_bf16(moving)):
-        return None
-    s = stationary.read()
-    mv = moving.read()
-    if not (s.flags.c_contiguous and mv.flags.c_contiguous):
-        return None
+    s = values[spec_s[0]].read()
+    mv = values[spec_m[0]].read()
     result = _replay(sim, tpl, values)
     alloc = result.alloc
     m, n = result.shape
@@ -364,7 +364,7 @@ def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[
     multiply_bf16(sim.scratch, s, mv, storage.reshape(m, n))
     alloc.storage = storage
     # the checked path: a fresh tile written whole (1), then by a matmul (2)
-    alloc.mm_state = np.full(m * n, 2, dtype=np.int8)
+    alloc.mm_state = 2
     return result
 
 
@@ -381,10 +381,9 @@ def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[An
     """Value mode: :func:`_replay`, then the new tile's storage holds a copy of the source's values
     (what the checked DMA computes and stores for an unmasked same-dtype load)."""
     result = _replay(sim, tpl, values)
-    src = values[tpl[2][3][0][0]]
-    storage = np.empty(result.alloc.partitions * result.alloc.free_elems, result.alloc.dtype)
-    storage.reshape(result.shape)[...] = src.read().reshape(result.shape)
-    result.alloc.storage = storage
+    # a fresh C-ordered copy, flat: the elements of the source view in the new tile's order (its
+    # view is C-contiguous over the whole allocation, see _copy_template)
+    result.alloc.storage = values[tpl[2][3][0][0]].read().flatten()
     return result
 
 

@@ -510,13 +510,18 @@ class Tensor:
         loop's second and later iterations skip the layout and region arithmetic.
         """
         if self.flat is None and not self.dyn and CACHE_OPERANDS:
-            key = (name, self.offset, self.shape, self.strides, self.paxis)
+            # keyed without the name: one view read as ``data2`` after it was written as ``dst``
+            # is the same operand renamed
+            key = (self.offset, self.shape, self.strides, self.paxis)
             cache = self.alloc.operands
             op = cache.get(key)
             if op is None:
                 op = cache[key] = self._operand(name)
-            elif self._region is None:
-                self._region = op.region
+                return op
+            if self._region is None:
+                self._region = op[5]
+            if op[0] is not name and op[0] != name:
+                op = cache[key] = _new_tuple(Operand, (name, *op[1:]))
             return op
         return self._operand(name)
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
     from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind, PositionKind
     from trnsim.workload.estimate import DeviceEstimate, estimate_device_step
-    from trnsim.workload.flops import forward_flops_per_token, hardware_flops, model_flops
+    from trnsim.workload.flops import forward_flops_per_token, hardware_flops, model_flops, model_flops_causal
     from trnsim.workload.graph import ParamsOnRank, SavedTensor, StepGraph, build_optimizer_ops, build_step
     from trnsim.workload.hf_config import SUPPORTED_MODEL_TYPES
     from trnsim.workload.memory import MemoryBreakdown, estimate_memory
@@ -52,6 +52,7 @@ __all__ = [
     "list_models",
     "load_model",
     "model_flops",
+    "model_flops_causal",
 ]
 
 
@@ -68,7 +69,7 @@ def __getattr__(name: str) -> object:
         import trnsim.workload.config as module
     elif name in ("DeviceEstimate", "estimate_device_step"):
         import trnsim.workload.estimate as module
-    elif name in ("forward_flops_per_token", "hardware_flops", "model_flops"):
+    elif name in ("forward_flops_per_token", "hardware_flops", "model_flops", "model_flops_causal"):
         import trnsim.workload.flops as module
     elif name in ("ParamsOnRank", "SavedTensor", "StepGraph", "build_optimizer_ops", "build_step"):
         import trnsim.workload.graph as module

@@ -19,11 +19,12 @@ the cluster layer adds them from the model's dimensions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from itertools import chain
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.errors import ConfigError
@@ -31,8 +32,8 @@ from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
-__all__ = ["COLUMN_PARALLEL_GEMMS", "LayerKind", "ParamsOnRank", "SavedTensor", "StepGraph",
-           "build_optimizer_ops", "build_step", "clear_cache"]
+__all__ = ["COLUMN_PARALLEL_GEMMS", "LayerKind", "ParamsOnRank", "Run", "SavedTensor", "StepGraph",
+           "StepSkeleton", "build_optimizer_ops", "build_skeleton", "build_step", "clear_cache"]
 
 #: GEMMs whose weight is split by columns under TP (their input is all-gathered with sequence
 #: parallelism); the others (out_proj, fc2) are row-parallel.
@@ -40,6 +41,8 @@ COLUMN_PARALLEL_GEMMS = ("qkv", "q_proj", "q_up", "kv_up", "fc1", "shared.fc1")
 
 _ACT_BYTES = 2  # BF16 activations
 _GRAD_ACC_BYTES = 4  # FP32 weight-gradient accumulation buffer
+
+T = TypeVar("T")
 
 
 class LayerKind(StrEnum):
@@ -139,6 +142,34 @@ class StepGraph:
     def largest_written_bytes(self) -> float:
         """Bytes the op writing most writes (its output or gradient buffer): 0 without ops."""
         return max([op.bytes_written for op in self.ops], default=0.0)
+
+
+class _ByModel(Generic[T]):
+    """``fn(model, *rest)`` cached by the model's identity and the (hashable) rest: hashing a
+    pydantic model hashes every field in Python, and the parts these functions make are shared
+    by every stage graph of an evaluation. An entry keeps its model, so an id is never reused."""
+
+    def __init__(self, fn: Callable[..., T]) -> None:
+        self._fn = fn
+        self._cache: dict[tuple[object, ...], tuple[ModelConfig, T]] = {}
+        self.__doc__ = fn.__doc__
+
+    def __call__(self, model: ModelConfig, *rest: Hashable) -> T:
+        key = (id(model), *rest)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is model:
+            return hit[1]
+        if len(self._cache) >= _BY_MODEL_LIMIT:
+            self._cache.clear()
+        value = self._fn(model, *rest)
+        self._cache[key] = (model, value)
+        return value
+
+    def cache_clear(self) -> None:
+        self._cache.clear()
+
+
+_BY_MODEL_LIMIT = 4096
 
 
 # ---- small op constructors ---------------------------------------------------------------------
@@ -493,7 +524,9 @@ def build_step(
     default in current training stacks); False models the materialised softmax that Korthikanti
     et al. analyse.
     """
-    dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
+    # the checks, layer counts and parameters, as the skeleton (cached) found them
+    skeleton = build_skeleton(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
+    dense_layers, moe_layers = skeleton.dense_layers, skeleton.moe_layers
     d = _dims(model, shard, micro_batch, seq_len, precision)
     head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _layer_block(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
@@ -502,7 +535,7 @@ def build_step(
     # Backward runs the forward in reverse: the output layer's, the layers', the embedding's.
     parts = tuple(filter(None, (head.forward, block.forward, tail.forward, block.recompute,  # non-empty
                                 tail.backward, block.backward, head.backward)))
-    params = _params_on_rank(model, shard, dense_layers, moe_layers)
+    params = skeleton.params
     return StepGraph(
         model=model, shard=shard, micro_batch=micro_batch, seq_len=seq_len, precision=precision,
         recompute=recompute, flash_attention=flash_attention,
@@ -512,6 +545,126 @@ def build_step(
         layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
         params=params, dense_layers=dense_layers, moe_layers=moe_layers,
     )
+
+
+#: A run of ops: one layer's (or an end's) ops, each to be counted ``times`` times its ``count`` (a
+#: block of ``L`` layers is its one-layer template with every count times ``L``).
+Run = tuple[tuple[Op, ...], int]
+
+
+class StepSkeleton(NamedTuple):
+    """What :func:`build_step`'s graph holds for a cluster evaluation, without building its ops: the
+    parts as runs of the shared one-layer templates and ends, and the graph's parameter, layer and
+    activation figures (each computed as :class:`StepGraph` computes it, to the last bit)."""
+
+    #: ``StepGraph.parts`` as runs: a part's ops are its runs' ops recounted (``_recounted``).
+    parts: tuple[tuple[Run, ...], ...]
+    params: ParamsOnRank
+    dense_layers: int
+    moe_layers: int
+    activation_bytes: float
+    head_activation_bytes: float
+    largest_written_bytes: float
+    layer_working_bytes: float
+
+
+def build_skeleton(
+    model: ModelConfig,
+    shard: Shard,
+    micro_batch: int,
+    seq_len: int,
+    precision: Precision = Precision.BF16,
+    recompute: Recompute = Recompute.NONE,
+    flash_attention: bool = True,
+) -> StepSkeleton:
+    """:func:`build_step`'s graph as runs of shared templates (cached by the model's and the shard's
+    identity): the same checks, parts in the same order and the same figures, but no op is built
+    per stage (a planner's cold evaluation)."""
+    key = (id(model), id(shard), micro_batch, seq_len, precision, recompute, flash_attention)
+    hit = _SKELETONS.get(key)
+    if hit is not None and hit[0] is model and hit[1] is shard:
+        return hit[2]
+    if len(_SKELETONS) >= _BY_MODEL_LIMIT:
+        _SKELETONS.clear()
+    skeleton = _skeleton(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
+    _SKELETONS[key] = (model, shard, skeleton)
+    return skeleton
+
+
+#: build_skeleton's results; an entry keeps its model and shard, so an id is never reused.
+_SKELETONS: dict[tuple[object, ...], tuple[ModelConfig, Shard, StepSkeleton]] = {}
+
+
+def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
+              recompute: Recompute, flash_attention: bool) -> StepSkeleton:
+    dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
+    d = _dims(model, shard, micro_batch, seq_len, precision)
+    head = _embedding_end(model, d) if shard.has_embedding else _NO_END
+    block = _block_runs(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
+    tail = _output_end(model, d) if shard.has_lm_head else _NO_END
+    parts = tuple(filter(None, (head.forward_runs, block.forward, tail.forward_runs, block.recompute,
+                                tail.backward_runs, block.backward, head.backward_runs)))
+    ends = (*head.saved, *tail.saved)
+    # StepGraph's sums over saved = (*head.saved, *tail.saved, *block.kept), in that order
+    activation = sum([t.nbytes * t.count for t in ends] + block.kept_bytes)
+    head_bytes = sum([t.nbytes * t.count for t in ends if t.name in OUTPUT_LAYER_SAVED]
+                     + [b for name, b in block.kept if name in OUTPUT_LAYER_SAVED])
+    ends_written = (head.largest_written, block.largest_written, tail.largest_written)
+    written = [w for w in ends_written if w is not None]
+    return StepSkeleton(
+        parts=parts, params=_params_on_rank(model, shard, dense_layers, moe_layers),
+        dense_layers=dense_layers, moe_layers=moe_layers, activation_bytes=activation,
+        head_activation_bytes=head_bytes, largest_written_bytes=max(written, default=0.0),
+        layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
+    )
+
+
+def _largest_written(ops: Iterable[Op]) -> float | None:
+    """The most bytes one of ``ops`` writes (count aside), None without ops (a max over several)."""
+    return max([op.bytes_written for op in ops], default=None)
+
+
+@dataclass(frozen=True)
+class _BlockRuns:
+    """A :class:`_LayerBlock` as runs of its layer templates, and what its graph's sums read of it."""
+
+    forward: tuple[Run, ...]
+    recompute: tuple[Run, ...]
+    backward: tuple[Run, ...]
+    kept: tuple[tuple[str, float], ...]  # (name, bytes of all its layers) of each kept tensor, in order
+    largest_written: float | None
+    working: float
+
+    @cached_property
+    def kept_bytes(self) -> list[float]:
+        return [b for _, b in self.kept]
+
+
+@_ByModel
+def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_layers: int, flash: bool,
+                recompute: Recompute) -> _BlockRuns:
+    """:func:`_layer_block`'s parts as runs (the same order) and figures (the same values)."""
+    forward: list[Run] = []
+    recompute_runs: list[Run] = []
+    backward: list[Run] = []  # the MoE layers' first, as _layer_block
+    kept: list[tuple[str, float]] = []
+    written: list[float] = []
+    working = 0.0
+    for moe, count in ((False, dense_layers), (True, moe_layers)):
+        if count == 0:
+            continue
+        layer = _layer_template(model, ep, d, moe, flash, recompute)
+        for runs, ops in ((forward, layer.forward), (recompute_runs, layer.recompute)):
+            if ops:
+                runs.append((ops, count))
+        if layer.backward:
+            backward.insert(0, (layer.backward, count))
+        # a SavedTensor of count t.count * count, as _layer_block makes it, times its nbytes
+        kept += [(t.name, t.nbytes * (t.count * count)) for t in layer.kept]
+        written += [op.bytes_written for op in (*layer.forward, *layer.recompute, *layer.backward)]
+        working = max(working, layer.working)
+    return _BlockRuns(tuple(forward), tuple(recompute_runs), tuple(backward), tuple(kept),
+                      max(written, default=None), working)
 
 
 def _dims(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision) -> _Dims:
@@ -559,11 +712,24 @@ class _End:
     backward: tuple[Op, ...]  # epilogues marked
     saved: tuple[SavedTensor, ...]
 
+    @cached_property
+    def forward_runs(self) -> tuple[Run, ...]:
+        """The forward as :class:`StepSkeleton` runs (one object per end: a cache keys on it)."""
+        return ((self.forward, 1),) if self.forward else ()
+
+    @cached_property
+    def backward_runs(self) -> tuple[Run, ...]:
+        return ((self.backward, 1),) if self.backward else ()
+
+    @cached_property
+    def largest_written(self) -> float | None:
+        return _largest_written((*self.forward, *self.backward))
+
 
 _NO_END = _End((), (), ())
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _embedding_end(model: ModelConfig, d: _Dims) -> _End:
     h = model.hidden_size
     vocab_local = math.ceil(model.vocab_size / d.tp)
@@ -580,7 +746,7 @@ def _embedding_end(model: ModelConfig, d: _Dims) -> _End:
     return _End(tuple(forward), tuple(backward), tuple(saved))
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _output_end(model: ModelConfig, d: _Dims) -> _End:
     h, tokens = model.hidden_size, d.tokens
     vocab_local = math.ceil(model.vocab_size / d.tp)
@@ -611,7 +777,7 @@ class _LayerBlock:
     working: float  # the largest one layer's activations (a full recompute rebuilds them)
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _layer_block(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_layers: int, flash: bool,
                  recompute: Recompute) -> _LayerBlock:
     forward: list[Op] = []
@@ -643,7 +809,7 @@ class _LayerTemplate(NamedTuple):
     working: float  # the layer's activations (a full recompute rebuilds them)
 
 
-@lru_cache(maxsize=4096)
+@_ByModel
 def _layer_template(model: ModelConfig, ep: int, d: _Dims, moe: bool, flash: bool,
                     recompute: Recompute) -> _LayerTemplate:
     attn_ops, attn_saved = _attention_ops(model, d, 1, flash)
@@ -683,6 +849,8 @@ def _recounted(ops: tuple[Op, ...], layers: int) -> list[Op]:
 def clear_cache() -> None:
     """Forget every built step graph (:func:`build_step`'s cache and the layer blocks and ends it shares)."""
     build_step.cache_clear()
+    _SKELETONS.clear()
+    _block_runs.cache_clear()
     _layer_block.cache_clear()
     _layer_template.cache_clear()
     _embedding_end.cache_clear()

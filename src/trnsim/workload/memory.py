@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from trnsim.devicetime.param_passes import ParamPasses
 from trnsim.errors import ConfigError
 from trnsim.workload.config import ModelConfig
-from trnsim.workload.graph import build_step
+from trnsim.workload.graph import build_skeleton
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
@@ -140,7 +140,8 @@ def estimate_memory(
     if dp < 1 or inflight_microbatches < 1:
         raise ConfigError(
             f"dp and inflight_microbatches must be at least 1, got {dp}, {inflight_microbatches}")
-    graph = build_step(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
+    # the graph's figures without its ops (build_step's graph would give the same)
+    graph = build_skeleton(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
     dense, expert = graph.params.dense, graph.params.expert
     # Dense weights are replicated over dp x cp ranks (CP splits the sequence, not the weights), and
     # Megatron-LM's distributed optimizer shards over that data-parallel-with-context group.

@@ -1,10 +1,15 @@
-"""Value mode's bfloat16 matmul into fp32: operands widened by a 16-bit shift, product stored in place.
+"""Value mode's bfloat16 conversions and bfloat16 matmul into fp32, on the bits.
 
 A bfloat16 is the top half of an fp32, so widening is ``bits << 16``: ml_dtypes' cast bit for bit
 (NaN payloads included), without its per-element cast loop. :func:`multiply_bf16` widens both
-operands into scratch arrays kept per (use, shape) and lets ``np.matmul`` write the product into
+operands into scratch arrays kept per operand shapes and lets ``np.matmul`` write the product into
 the destination (``out=``: the same sgemm call as without it). Used by the checked ``nc_matmul``
 (``tensor_engine``) and by its value-mode call template (``trnsim.nki.templates``).
+
+:func:`narrow_bf16` rounds fp32 to bfloat16 (nearest, ties to even) with integer adds on the bits:
+ml_dtypes' ``astype`` bit for bit for all 2**32 fp32 patterns (checked exhaustively; the tests
+check every bfloat16 with the low halves around each rounding boundary), NaN becoming the quiet
+NaN of its sign (0x7FC0 / 0xFFC0) as there.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-__all__ = ["BF16", "multiply_bf16", "plain_bf16", "widen_bf16"]
+__all__ = ["BF16", "multiply_bf16", "narrow_bf16", "plain_bf16", "widen_bf16"]
 
 BF16: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
 _SHIFT = np.uint32(16)
+_HALF_MINUS_ONE = np.uint32(0x7FFF)
+_SIGN = np.uint16(0x8000)
+_QUIET_NAN = np.uint16(0x7FC0)
 
 
 def plain_bf16(t: Any) -> bool:
@@ -32,16 +40,39 @@ def widen_bf16(values: np.ndarray) -> np.ndarray:
     return np.left_shift(values.view(np.uint16), _SHIFT, dtype=np.uint32).view(np.float32)
 
 
-def multiply_bf16(scratch: dict[Any, np.ndarray], s: np.ndarray, mv: np.ndarray, out: np.ndarray) -> None:
+def narrow_bf16(values: np.ndarray) -> np.ndarray:
+    """``values.astype(bfloat16)`` for an fp32 array (same shape and bits; no warnings)."""
+    if values.ndim == 0:  # ufuncs return scalars for 0-d operands: no out= arrays
+        return narrow_bf16(values.reshape(1)).reshape(())
+    bits = values.view(np.uint32)
+    # round half to even: add 0x7FFF plus the lowest kept bit, keep the top 16 bits (a carry
+    # into the exponent is the correct rounding up, to infinity past the largest finite value)
+    t = np.right_shift(bits, _SHIFT)
+    np.bitwise_and(t, 1, out=t)
+    np.add(t, bits, out=t)
+    np.add(t, _HALF_MINUS_ONE, out=t)
+    np.right_shift(t, _SHIFT, out=t)
+    out = t.astype(np.uint16)
+    nan = np.isnan(values)
+    if nan.any():
+        # the sign from the input bits (the rounding add may have carried out of a NaN's)
+        out[nan] = (np.right_shift(bits[nan], _SHIFT).astype(np.uint16) & _SIGN) | _QUIET_NAN
+    return out.view(BF16)
+
+
+def multiply_bf16(scratch: dict[Any, Any], s: np.ndarray, mv: np.ndarray, out: np.ndarray) -> None:
     """``out[...] = s.T @ mv`` in fp32 for C-contiguous bfloat16 ``s`` [K, M...] and ``mv`` [K, N...]
     (flattened to [K, M] and [K, N]), ``out`` a C-contiguous fp32 [M, N] view."""
-    ws = scratch.get((0, s.shape))
-    if ws is None:
-        ws = scratch[0, s.shape] = np.empty(s.shape, np.uint32)
+    key = (s.shape, mv.shape)
+    kept = scratch.get(key)
+    if kept is None:
+        # the widened operands' scratch, and the [M, K] and [K, N] fp32 views matmul reads
+        k = s.shape[0]
+        ws = np.empty(s.shape, np.uint32)
+        wm = np.empty(mv.shape, np.uint32)
+        lhs = ws.view(np.float32).reshape(k, -1).T
+        kept = scratch[key] = (ws, wm, lhs, wm.view(np.float32).reshape(k, -1))
+    ws, wm, lhs, rhs = kept
     np.left_shift(s.view(np.uint16), _SHIFT, out=ws, dtype=np.uint32)
-    wm = scratch.get((1, mv.shape))
-    if wm is None:
-        wm = scratch[1, mv.shape] = np.empty(mv.shape, np.uint32)
     np.left_shift(mv.view(np.uint16), _SHIFT, out=wm, dtype=np.uint32)
-    k = s.shape[0]
-    np.matmul(ws.view(np.float32).reshape(k, -1).T, wm.view(np.float32).reshape(k, -1), out=out)
+    np.matmul(lhs, rhs, out=out)

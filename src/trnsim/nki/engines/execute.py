@@ -25,10 +25,10 @@ import numpy as np
 from trnsim.nki import runtime
 from trnsim.nki.alu import BINARY, BITVEC, op_name
 from trnsim.nki.dtypes import is_float, is_int
-from trnsim.nki.engines.bf16_matmul import BF16, widen_bf16
+from trnsim.nki.engines.bf16_matmul import BF16, narrow_bf16, widen_bf16
 from trnsim.nki.indexing import MaskExpr
-from trnsim.nki.runtime import Buffer, Simulation
-from trnsim.nki.tensor import Tensor, fit_mask, strided
+from trnsim.nki.runtime import Allocation, Buffer, Simulation
+from trnsim.nki.tensor import Tensor, fit_mask, physical_strides, strided
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
 ON_CHIP = (Buffer.SBUF, Buffer.PSUM)
@@ -184,8 +184,14 @@ def to_dtype(values: Any, dt: np.dtype[Any]) -> np.ndarray:
         return arr
     if arr.dtype.kind in "iub":
         arr = arr.astype(np.float32)
+    if arr.dtype == _F32 and dt == BF16 and arr.size >= _NARROW_MIN:
+        return narrow_bf16(arr)  # astype's bits, without its per-element cast loop
     with np.errstate(over="ignore", invalid="ignore"):
         return arr.astype(np.float32, copy=False).astype(dt, copy=False)
+
+
+#: elements from which narrow_bf16's few whole-array passes beat ml_dtypes' cast loop
+_NARROW_MIN = 2048
 
 
 _F32 = np.dtype(np.float32)
@@ -213,7 +219,7 @@ def execute(
     oob_skip: bool = False,
     exempt: bool = False,
     api: str = "",
-    accumulate_where: np.ndarray | None = None,
+    accumulate_where: bool | np.ndarray | None = None,
     load_inputs: bool = True,
 ) -> Instruction:
     """Check bounds and dependencies, compute (value mode), write ``dst``, record the trace.
@@ -303,17 +309,44 @@ def _operand(name: str, s: Any) -> Operand:
 
 def _state_view(t: Tensor) -> np.ndarray:
     """The PSUM accumulation state of the elements ``t`` views (a writable view or a copy)."""
-    state = t.alloc.mm_state
-    assert state is not None
+    state = _states(t.alloc)
     if t.flat is None:
         return strided(state, t.offset, t.shape, t.strides, True)
     return state[t.flat]
+
+
+def _states(alloc: Allocation) -> np.ndarray:
+    """The allocation's per-element accumulation states (an int, one state for every element,
+    becomes an array)."""
+    state = alloc.mm_state
+    assert state is not None
+    if state.__class__ is int:
+        assert alloc.storage is not None
+        state = alloc.mm_state = np.full(alloc.storage.size, state, dtype=np.int8)
+    return state  # type: ignore[return-value]
+
+
+def _whole(t: Tensor) -> bool:
+    """``t`` views every element of its allocation once (a uniform state may be replaced whole)."""
+    a = t.alloc
+    if t.offset or t.flat is not None or t.oob is not None or t.dyn or t.shape != a.shape:
+        return False
+    if len(a.shape) == 2 and a.partition_axis == 0:
+        return t.strides == (a.shape[1], 1)
+    return t.strides == physical_strides(a.shape, a.partition_axis, a.free_elems)
 
 
 def close_groups(t: Tensor) -> None:
     """A non-matmul read of ``t``: its open accumulation groups end (next matmul overwrites)."""
     if 0 in t.shape:
         return
+    state = t.alloc.mm_state
+    if state.__class__ is int:
+        if state != 2:  # no element in an open group
+            return
+        if _whole(t):
+            t.alloc.mm_state = 1
+            return
     view = _state_view(t)
     if t.flat is None:
         view[view == 2] = 1
@@ -324,6 +357,10 @@ def close_groups(t: Tensor) -> None:
 def mark_written(t: Tensor, mask: np.ndarray | None, state: int) -> None:
     """Record who last wrote the elements of ``t`` (2: a matmul, 1: another engine)."""
     if 0 in t.shape:
+        return
+    current = t.alloc.mm_state
+    if current.__class__ is int and (current == state or (mask is None and _whole(t))):
+        t.alloc.mm_state = state  # every element has this state now
         return
     keep = None if mask is None else fit_mask(mask, t.shape)
     if t.oob is not None:
@@ -336,14 +373,55 @@ def mark_written(t: Tensor, mask: np.ndarray | None, state: int) -> None:
             view[keep] = state
     else:
         flat = t.flat if keep is None else t.flat[keep]
-        t.alloc.mm_state[flat] = state  # type: ignore[index]
+        _states(t.alloc)[flat] = state
 
 
-def matmul_group_open(t: Tensor) -> np.ndarray:
-    """Per element of ``t``: True where an open matmul accumulation group has written it."""
+def matmul_group_open(t: Tensor) -> bool | np.ndarray:
+    """Per element of ``t``: True where an open matmul accumulation group has written it (one
+    bool when every element of the allocation has the same state)."""
     if 0 in t.shape:
         return np.zeros(t.shape, dtype=bool)
+    state = t.alloc.mm_state
+    if state.__class__ is int:
+        return state == 2
     return np.asarray(_state_view(t) == 2)
+
+
+def retarget_write(dst: Tensor, src: Tensor, mask: np.ndarray | None, accumulate: bool, matmul: bool) -> None:
+    """Value mode, ``dst (+)= src`` where the instruction that made ``src`` is retargeted to write
+    ``dst`` (trnsim.nki.language_impl._retarget): store its values as that instruction would have.
+
+    A whole fp32 PSUM tile taking a whole fp32 matmul product, with one accumulation state for
+    all its elements (``acc += nc_matmul(...)``), adds or copies the storage directly: the fp32
+    adds and the stored bits of :func:`write`'s path, without its per-call checks.
+    """
+    state = dst.alloc.mm_state
+    if (
+        matmul
+        and mask is None
+        and state.__class__ is int
+        and dst.alloc.dtype is _F32
+        and src.alloc.dtype is _F32
+        and src.shape == dst.shape
+        and src.strides == dst.strides  # the same element at each storage index
+        and _whole(dst)
+        and _whole(src)
+    ):
+        out = dst.alloc.storage
+        values = src.alloc.storage
+        assert out is not None and values is not None
+        if accumulate and state == 2:  # an open group: every element adds
+            np.add(out, values, out=out)
+        else:  # the first matmul of a group overwrites
+            np.copyto(out, values)
+        dst.alloc.mm_state = 2
+        return
+    where: bool | np.ndarray = accumulate
+    if accumulate and state is not None:
+        where = matmul_group_open(dst)
+    write(dst, src.read().astype(np.float32, copy=False) if is_float(src.dtype) else src.read(), mask, where)
+    if dst.alloc.mm_state is not None:
+        mark_written(dst, mask, 2 if matmul else 1)
 
 
 def write(

@@ -29,8 +29,9 @@ _MATMUL_DTYPES = {"float8_e4m3", "float8_e5m2", "float8_e4m3fn", "bfloat16", "fl
 
 def accumulation_mode(
     sim: Simulation, instr: str, dst: Tensor, accumulate: bool | None, stacklevel: int = 3
-) -> tuple[bool, np.ndarray | None]:
-    """Whether a matmul into ``dst`` accumulates, and (value mode, ``accumulate=None``) where.
+) -> tuple[bool, bool | np.ndarray | None]:
+    """Whether a matmul into ``dst`` accumulates, and (value mode, ``accumulate=None``) where
+    (per element, or one bool for all).
 
     ``None``: the first matmul write of a PSUM location overwrites, later ones add (per element
     in value mode, nki-semantics.md §3); ``True`` on a location never written warns (UB).
