@@ -200,7 +200,7 @@ def search_plan(*, tp: int, pp: int, dp: int, cp: int, ep: int, zero_stage: int,
     cost); anything else goes through :func:`make_plan`, which validates it and says what is wrong.
     """
     degrees = (tp, pp, dp, cp, ep, micro_batch, global_batch, interleave)
-    trusted = (all(type(d) is int and d >= 1 for d in degrees)
+    trusted = (set(map(type, degrees)) == {int} and min(degrees) >= 1  # ints (not bools), all positive
                and type(zero_stage) is int and 0 <= zero_stage <= 3
                and type(recompute) is Recompute and type(sequence_parallel) is bool
                and not (sequence_parallel and tp == 1)
