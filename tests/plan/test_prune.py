@@ -6,14 +6,15 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+import trnsim.cluster.step as cluster_step
 from tests.plan.toy_steps import ToyStepModel, toy_problem
-from trnsim.cluster.plan import ParallelPlan
-from trnsim.cluster.step import StepResult
+from trnsim.cluster.plan import InfeasibleReason, ParallelPlan
+from trnsim.cluster.step import StepResult, step_time_floor
 from trnsim.cluster.topology import TopologySpec
 from trnsim.hardware.catalog import SystemSpec, load_system
 from trnsim.plan.problem import Objective, Problem, TrainingJob
-from trnsim.plan.search import SearchResult, search_plans
-from trnsim.plan.space import SearchSpace, quick_space
+from trnsim.plan.search import SearchResult, _check, _no_room, search_plans
+from trnsim.plan.space import SearchSpace, candidate_groups, quick_space
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Precision
@@ -99,3 +100,60 @@ def test_a_step_model_without_bounds_is_searched_in_full() -> None:
     assert _top(pruned) == _top(full) and pruned.stats.evaluated == full.stats.evaluated
 
 
+
+
+#: Real problems where memory binds (many plans do not fit) and where ZeRO-3 changes the floor (Trainium).
+TIGHT = [("llama3-70b", "trn1", 128), ("llama3-70b", "p5", 32), ("llama3-8b", "trn2", 16)]
+ALL_ZERO = SearchSpace(cp=(1, 2), interleave=(1, 2), micro_batches=(1, 2, 4), zero_stages=(0, 1, 2, 3))
+
+
+def _problem(model_name: str, system_name: str, ranks: int) -> Problem:
+    job = TrainingJob(tokens=1e12, seq_len=4096, global_batch=256)
+    return Problem(load_model(model_name), load_system(system_name), ranks, job)
+
+
+@pytest.mark.parametrize(("model_name", "system_name", "ranks"), TIGHT)
+def test_pruned_search_keeps_the_top_k_where_memory_binds(model_name: str, system_name: str,
+                                                          ranks: int) -> None:
+    """Where many checks fail (the pruned search infers some failures from a lighter plan's), the
+    pruned search's best plans are still the full search's."""
+    problem = _problem(model_name, system_name, ranks)
+    full = search_plans(problem, ALL_ZERO, top_k=3)
+    pruned = search_plans(problem, ALL_ZERO, top_k=3, prune=True)
+    assert full.stats.infeasible_by_reason[InfeasibleReason.MEMORY] > 0
+    assert _top(pruned) == _top(full)
+
+
+@pytest.mark.parametrize(("model_name", "system_name", "ranks"), TIGHT)
+def test_a_plan_needing_more_memory_than_one_that_does_not_fit_does_not_fit(
+        model_name: str, system_name: str, ranks: int) -> None:
+    """What a pruned search rejects unchecked: in a group, a plan with at least the micro-batch, at
+    most the ZeRO stage and at most the recomputation of a plan the cluster's check finds no room for."""
+    problem = _problem(model_name, system_name, ranks)
+    compared = 0
+    for group in candidate_groups(problem, ALL_ZERO):
+        verdicts = {c: _check(problem, c, cluster_step) for c in group.members}
+        failed = [c for c, v in verdicts.items() if v is InfeasibleReason.MEMORY]
+        for candidate in group.members:
+            if _no_room(failed, candidate):
+                compared += 1
+                assert verdicts[candidate] is InfeasibleReason.MEMORY, candidate
+    assert compared > 0
+
+
+@pytest.mark.parametrize(("model_name", "system_name", "ranks"), [*TIGHT, ("mixtral-8x7b", "tpu-v5p", 128)])
+def test_a_zero_3_floor_is_no_higher_than_the_other_stages(model_name: str, system_name: str,
+                                                          ranks: int) -> None:
+    """What a pruned search queues a group on (its ZeRO-3 ladders' floors, the others floored only when
+    the group is expanded): with the other knobs equal, ZeRO-3's floor is no higher than ZeRO 0-2's."""
+    problem = _problem(model_name, system_name, ranks)
+    lower = 0
+    for group in candidate_groups(problem, ALL_ZERO):
+        floors = {(c.micro_batch, c.zero_stage, c.recompute): step_time_floor(
+            problem.model, problem.system, ranks, problem.parallel_plan(c), problem.job.seq_len)
+            for c in group.members}
+        for (mb, zero, recompute), floor in floors.items():
+            if zero < 3 and (mb, 3, recompute) in floors:
+                assert floors[mb, 3, recompute] <= floor
+                lower += floors[mb, 3, recompute] < floor
+    assert lower > 0 or system_name in ("p5", "tpu-v5p")  # a GPU or TPU makes no weight passes: equal

@@ -8,7 +8,10 @@ command line (an unknown option, a value of the wrong type or out of range) is o
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape  # messages name TOML tables like [on_chip]: print them verbatim
@@ -24,10 +27,46 @@ def _print_error(message: str) -> None:
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def _name(info: object) -> str:
+    """The name a registered command or group is invoked by (typer's rule where it has none)."""
+    from typer.main import get_command_name
+
+    name = getattr(info, "name", None)
+    if name:
+        return str(name)
+    callback = getattr(info, "callback", None)
+    return get_command_name(getattr(callback, "__name__", ""))
+
+
+@contextmanager
+def _only_invoked(args: list[str]) -> Iterator[None]:
+    """Register only the command (or group) the command line names while typer builds the CLI.
+
+    typer builds every command's options from its signature on each run (about 0.1 s for all of
+    them); a command line that names one needs only that one: its parsing, help, usage and errors
+    do not depend on its siblings. The root's help, an unknown name (answered with the close
+    matches) and shell completion see every command.
+    """
+    word = args[0] if args else ""
+    every, groups = app.registered_commands, app.registered_groups
+    mine = [c for c in every if _name(c) == word]
+    my_groups = [g for g in groups if _name(g) == word]
+    completing = any(key.endswith("_COMPLETE") for key in os.environ)
+    if word.startswith("-") or completing or not (mine or my_groups):
+        yield
+        return
+    app.registered_commands, app.registered_groups = mine, my_groups
+    try:
+        yield
+    finally:
+        app.registered_commands, app.registered_groups = every, groups
+
+
 def main() -> None:
     """Run the CLI, turning user errors into one clear line."""
     try:
-        status = app(standalone_mode=False, prog_name="trnsim")
+        with _only_invoked(sys.argv[1:]):
+            status = app(standalone_mode=False, prog_name="trnsim")
         if status == 130:  # typer turns Ctrl-C (and SIGTERM in a sweep) into status 130, silently
             _print_error("interrupted")
         if isinstance(status, int) and status != 0:

@@ -29,6 +29,7 @@ __all__ = [
     "InfeasibleReason",
     "ParallelPlan",
     "make_plan",
+    "search_plan",
 ]
 
 
@@ -182,3 +183,37 @@ def make_plan(**fields: object) -> ParallelPlan:
         if not loc:
             raise ConfigError(f"parallel plan: {message}") from None
         raise ConfigError(f"parallel plan: '{loc}' {message} (got {fields.get(loc)!r})") from None
+
+
+#: A plan with every default, copied by :func:`search_plan` (built on first use).
+_DEFAULTS: list[ParallelPlan] = []
+
+
+def search_plan(*, tp: int, pp: int, dp: int, cp: int, ep: int, zero_stage: int, micro_batch: int,
+                global_batch: int, interleave: int, recompute: Recompute, sequence_parallel: bool,
+                account_for_embedding_loss: bool = False) -> ParallelPlan:
+    """:func:`make_plan` of a planner's knobs (the schedule follows ``interleave``): an equal plan.
+
+    A search builds thousands of plans from knobs its search space has already checked. Values that
+    pass the checks below (every rule of :class:`ParallelPlan` these knobs can break, the other fields
+    keeping their defaults) are copied into a default plan without pydantic's validation (half the
+    cost); anything else goes through :func:`make_plan`, which validates it and says what is wrong.
+    """
+    degrees = (tp, pp, dp, cp, ep, micro_batch, global_batch, interleave)
+    trusted = (set(map(type, degrees)) == {int} and min(degrees) >= 1  # ints (not bools), all positive
+               and type(zero_stage) is int and 0 <= zero_stage <= 3
+               and type(recompute) is Recompute and type(sequence_parallel) is bool
+               and not (sequence_parallel and tp == 1)
+               and type(account_for_embedding_loss) is bool and not (account_for_embedding_loss and pp == 1))
+    fields: dict[str, object] = {
+        "tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep, "zero_stage": zero_stage,
+        "micro_batch": micro_batch, "global_batch": global_batch, "interleave": interleave,
+        "schedule": Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B,
+        "recompute": recompute, "sequence_parallel": sequence_parallel,
+        "account_for_embedding_loss": account_for_embedding_loss,
+    }
+    if not trusted:
+        return make_plan(**fields)
+    if not _DEFAULTS:
+        _DEFAULTS.append(make_plan())
+    return _DEFAULTS[0].model_copy(update=fields)

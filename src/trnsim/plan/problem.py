@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from trnsim.cluster.pipeline import Schedule
-from trnsim.cluster.plan import ParallelPlan, make_plan
+from trnsim.cluster.plan import ParallelPlan, search_plan
 from trnsim.cluster.topology import TopologySpec
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import Candidate
@@ -86,10 +85,9 @@ class Problem:
         Raises :class:`~trnsim.errors.ConfigError` when the knobs contradict one another.
         """
         c = candidate
-        return make_plan(
+        return search_plan(
             tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage, micro_batch=c.micro_batch,
-            global_batch=self.job.global_batch, interleave=c.interleave,
-            schedule=Schedule.INTERLEAVED if c.interleave > 1 else Schedule.ONE_F_ONE_B,
-            recompute=c.recompute, sequence_parallel=self.job.sequence_parallel and c.tp > 1,
+            global_batch=self.job.global_batch, interleave=c.interleave, recompute=c.recompute,
+            sequence_parallel=self.job.sequence_parallel and c.tp > 1,
             account_for_embedding_loss=c.account_for_embedding_loss,
         )

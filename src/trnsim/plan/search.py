@@ -28,7 +28,7 @@ from typing import Protocol, TypeGuard
 import trnsim.cluster.step as cluster_step
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
 from trnsim.cluster.step import StepResult
-from trnsim.cluster.topology import TopologySpec
+from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
@@ -244,17 +244,6 @@ class _Accumulator:
         self.stats.infeasible_by_reason[reason] += count
 
 
-def _ladders(group: CandidateGroup) -> list[list[Candidate]]:
-    """The group's members by (micro-batch, ZeRO stage), least recomputation first (the order the
-    search walks them in)."""
-    ladders: dict[tuple[int, int], list[Candidate]] = {}
-    for candidate in group.members:
-        ladders.setdefault((candidate.micro_batch, candidate.zero_stage), []).append(candidate)
-    for ladder in ladders.values():
-        ladder.sort(key=lambda c: RECOMPUTE_ORDER.index(c.recompute))
-    return list(ladders.values())
-
-
 def _check(problem: Problem, candidate: Candidate, steps: StepModel,
            plans: dict[Candidate, ParallelPlan] | None = None,
            plan: ParallelPlan | None = None) -> InfeasibleReason | None:
@@ -290,7 +279,7 @@ def _search_group(
         return
     verdicts = {frugal: verdict}
     # Members sharing everything but recomputation, least recomputation first.
-    for ladder in _ladders(group):
+    for ladder in group.ladders:
         for index, candidate in enumerate(ladder):
             if candidate in verdicts:
                 verdict = verdicts[candidate]
@@ -307,14 +296,23 @@ def _search_group(
                 break
 
 
+class _Verdicts(dict[Candidate, "InfeasibleReason | None"]):
+    """The verdicts of a group's checked plans (shared by its ladders), and those that found no room."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.no_room: list[Candidate] = []
+
+
 @dataclass(frozen=True, slots=True)
 class _Ladder:
     """Plans differing only in recomputation, waiting in a branch-and-bound search."""
 
     problem: Problem
+    topology: TopologySpec | None  # the problem's, resolved once per search where the cluster model times it
     goodput: float  # an upper bound of any plan's goodput on the problem
-    rungs: list[Candidate]
-    verdicts: dict[Candidate, InfeasibleReason | None]  # those already checked
+    rungs: tuple[Candidate, ...]
+    verdicts: _Verdicts  # those already checked
 
 
 #: Floors by (problem, candidate's structure, micro-batch, ZeRO-3 or not): the cluster's floor reads
@@ -367,7 +365,7 @@ def _ranked_bound(ladder: _Ladder, rung: int, step_bound: Callable[..., float],
         if plan is None:
             plan = problem.parallel_plan(ladder.rungs[rung])
         step = step_bound(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
-                          problem.job.precision, problem.topology)
+                          problem.job.precision, ladder.topology)
     except ConfigError:
         return (False, 0.0, 0.0), None
     except InfeasiblePlanError:
@@ -379,12 +377,15 @@ def _ranked_bound(ladder: _Ladder, rung: int, step_bound: Callable[..., float],
 @dataclass(frozen=True, slots=True)
 class _Group:
     """A group waiting in a branch-and-bound search, its most frugal member not yet checked, with
-    its ladders' heap entries."""
+    its ladders' heap entries and the ladders it floors only once it is expanded."""
 
     problem: Problem
     group: CandidateGroup
-    verdicts: dict[Candidate, InfeasibleReason | None]  # shared with its ladders
+    verdicts: _Verdicts  # shared with its ladders
     entries: list[_Entry]
+    #: ZeRO 0-2 ladders whose floor is no lower than that of the ZeRO-3 ladder of their micro-batch
+    #: (among ``entries``): not needed for the group's bound, floored when the group is expanded.
+    later: list[tuple[_Ladder, Order]]
 
 
 #: What a heap entry's bound is: a group's least floor, a ladder's floor, a ladder's tight bound.
@@ -397,7 +398,8 @@ def _waiting_plans(entry: _Entry) -> int:
     """The plans an entry of the heap stands for (rungs from its own up)."""
     item, rung = entry[2], entry[1][1]
     if isinstance(item, _Group):
-        return sum(_waiting_plans(e) for e in item.entries)
+        later = sum(len(ladder.rungs) for ladder, _ in item.later)
+        return sum(_waiting_plans(e) for e in item.entries) + later
     return len(item.rungs) - rung
 
 
@@ -411,6 +413,49 @@ def _waiting(ladder: _Ladder, order: Order, steps: BoundedStepModel, floors: _Fl
     return (bound, order, ladder, plan, _TIGHT)
 
 
+def _queue_group(problem: Problem, topology: TopologySpec | None, goodput: float, group: CandidateGroup,
+                 first_ladder: int, dominance: bool, steps: BoundedStepModel, floors: _Floors,
+                 heap: list[_Entry]) -> int:
+    """Queue a group with the least floor of its ladders (numbered from ``first_ladder``, in the full
+    search's order); returns the number of the next ladder.
+
+    A floor reads the ZeRO stage only as ZeRO-3 or not, and ZeRO-3's is no higher (it leaves out the
+    weight passes ZeRO-3 shards; tests/cluster/test_step_bounds.py): where a group has a ZeRO-3 ladder
+    at a micro-batch, its ZeRO 0-2 ladders there wait unfloored until the group is expanded (most
+    groups never are). A step model without a floor bounds every ladder at once.
+    """
+    verdicts = _Verdicts()
+    # without dominance each plan is a ladder of its own, in the full search's order
+    ladders = [r for ladder in group.ladders for r in ([ladder] if dominance else [(c,) for c in ladder])]
+    has_floor = getattr(steps, "step_time_floor", None) is not None
+    zero3 = {rungs[0].micro_batch for rungs in ladders if rungs[0].zero_stage == 3} if has_floor else set()
+    entries: list[_Entry] = []
+    later: list[tuple[_Ladder, Order]] = []
+    index = first_ladder
+    for rungs in ladders:
+        ladder = _Ladder(problem, topology, goodput, rungs, verdicts)
+        order = (index, 0)
+        index += 1
+        if rungs[0].zero_stage < 3 and rungs[0].micro_batch in zero3:
+            later.append((ladder, order))
+        else:
+            entries.append(_waiting(ladder, order, steps, floors))
+    if entries:  # the group waits with its least bound, its frugal member not yet checked
+        least = min(entries, key=lambda e: (e[0], e[1]))
+        waiting = _Group(problem, group, verdicts, entries, later)
+        heapq.heappush(heap, (least[0], least[1], waiting, None, _GROUP))
+    return index
+
+
+def _no_room(failed: list[Candidate], candidate: Candidate) -> bool:
+    """Whether ``candidate`` needs at least the memory of a plan of its group that did not fit: as
+    much micro-batch or more, no higher ZeRO stage, no more recomputation (what the group prune rests
+    on: memory never grows with a higher ZeRO stage, a smaller micro-batch or more recomputation)."""
+    rank = RECOMPUTE_ORDER.index(candidate.recompute)
+    return any(candidate.micro_batch >= f.micro_batch and candidate.zero_stage <= f.zero_stage
+               and rank <= RECOMPUTE_ORDER.index(f.recompute) for f in failed)
+
+
 def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedStepModel, acc: _Accumulator,
                    dominance: bool, progress: ProgressCallback | None) -> None:
     """Branch and bound (time objective): the plans :func:`_search_group` would evaluate, checked and
@@ -418,36 +463,29 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
 
     Groups whose most frugal member does not fit are dropped as in the full search, checked when the
     group comes first in the heap (with the least bound of its ladders): a group whose plans cannot
-    enter is never checked. Each ladder
-    (plans differing only in recomputation) waits with the bound of its lightest rung not yet
-    rejected; taken from the heap, that rung is checked: if it passes it is timed (as the full
-    search would time it, the heavier rungs dominated), else the next rung waits with its bound.
-    Each plan keeps its place in the full search's order, so ties resolve as they would there.
+    enter is never checked. Each ladder (plans differing only in recomputation) waits with the floor
+    of its lightest rung not yet rejected; taken from the heap, that rung is checked (a plan needing
+    at least the memory of one of its group that did not fit is rejected unchecked): if it passes, it
+    waits again with its tight bound and, taken again, is timed (as the full search would time it,
+    the heavier rungs dominated); else the next rung waits with its floor. Each plan keeps its place
+    in the full search's order, so ties resolve as they would there.
     """
     stats = acc.stats
     heap: list[_Entry] = []
     floors: _Floors = {}
-    ladder_index = 0
+    ladder_index = 1
     for problem in problems:
-        goodput = steps.step_goodput_upper_bound(problem.model, problem.system, problem.ranks,
-                                                 problem.topology)
+        topology = problem.topology
+        if topology is None and steps is cluster_step:  # its own default, loaded once rather than per bound
+            topology = topology_for_system(problem.system)
+        goodput = steps.step_goodput_upper_bound(problem.model, problem.system, problem.ranks, topology)
         for group in candidate_groups(problem, space):
             stats.groups += 1
             stats.candidates += len(group.members)
             if progress is not None:
                 progress(len(group.members))
-            verdicts: dict[Candidate, InfeasibleReason | None] = {}  # the frugal member's, once checked
-            entries = []
-            # without dominance each plan is a ladder of its own, in the full search's order
-            for rungs in (r for ladder in _ladders(group) for r in ([ladder] if dominance else
-                                                                     [[c] for c in ladder])):
-                ladder_index += 1
-                entries.append(_waiting(_Ladder(problem, goodput, rungs, verdicts), (ladder_index, 0), steps,
-                                        floors))
-            if entries:  # the group waits with its least bound, its frugal member not yet checked
-                least = min(entries, key=lambda e: (e[0], e[1]))
-                waiting = _Group(problem, group, verdicts, entries)
-                heapq.heappush(heap, (least[0], least[1], waiting, None, _GROUP))
+            ladder_index = _queue_group(problem, topology, goodput, group, ladder_index, dominance, steps,
+                                        floors, heap)
     while heap:
         bound, order, item, plan, state = heapq.heappop(heap)
         if not acc.can_enter(bound, order):
@@ -466,38 +504,50 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
                 continue
             for entry in item.entries:
                 heapq.heappush(heap, entry)
+            for ladder, later in item.later:
+                heapq.heappush(heap, _waiting(ladder, later, steps, floors))
             continue
         ladder = item
         rung = order[1]
-        if state == _FLOOR:  # it may still be skipped: wait again with the tight bound (never the lower)
-            refined, plan = _bound(ladder, rung, steps, plan)
-            heapq.heappush(heap, (max(bound, refined), order, ladder, plan, _TIGHT))
-            continue
         candidate = ladder.rungs[rung]
-        if candidate in ladder.verdicts:
-            verdict = ladder.verdicts[candidate]
+        verdicts = ladder.verdicts
+        if candidate in verdicts:
+            verdict = verdicts[candidate]
+        elif verdicts.no_room and _no_room(verdicts.no_room, candidate):
+            verdict = verdicts[candidate] = InfeasibleReason.MEMORY
         else:
             checked: dict[Candidate, ParallelPlan] = {}
-            verdict = _check(ladder.problem, candidate, steps, checked, plan)
+            verdict = verdicts[candidate] = _check(ladder.problem, candidate, steps, checked, plan)
             plan = checked.get(candidate, plan)
             stats.checked += 1
+            if verdict is InfeasibleReason.MEMORY:
+                verdicts.no_room.append(candidate)
         if verdict is not None:
             acc.reject(verdict)
             if rung + 1 < len(ladder.rungs):
                 heapq.heappush(heap, _waiting(ladder, (order[0], rung + 1), steps, floors))
             continue
+        if state == _FLOOR:  # it fits but may still be skipped: wait again with the tight bound (never lower)
+            refined, plan = _bound(ladder, rung, steps, plan)
+            bound = max(bound, refined)
+            if (heap and (heap[0][0], heap[0][1]) < (bound, order)) or not acc.can_enter(bound, order):
+                heapq.heappush(heap, (bound, order, ladder, plan, _TIGHT))
+                continue
+            # still first: the heap would hand it straight back, so it is timed now (and the cluster
+            # model's estimate reuses the check it has just made of this very plan)
         if plan is None:  # the frugal member's plan, checked with its group
             plan = ladder.problem.parallel_plan(candidate)
-        _evaluate(ladder.problem, candidate, steps, acc, plan, order)
+        _evaluate(ladder.problem, candidate, steps, acc, plan, order, ladder.topology)
         stats.dominated += len(ladder.rungs) - rung - 1
 
 
 def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Accumulator,
-              plan: ParallelPlan, order: Order) -> None:
+              plan: ParallelPlan, order: Order, topology: TopologySpec | None = None) -> None:
     acc.stats.evaluated += 1
     try:
         result = steps.estimate_step(problem.model, problem.system, problem.ranks, plan, problem.job.seq_len,
-                                     problem.job.precision, topology=problem.topology)
+                                     problem.job.precision,
+                                     topology=problem.topology if topology is None else topology)
     except InfeasiblePlanError as error:
         acc.reject(error.reason)
         return

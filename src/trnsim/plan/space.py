@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -97,6 +98,16 @@ class CandidateGroup:
 
     members: tuple[Candidate, ...]
 
+    @cached_property
+    def ladders(self) -> tuple[tuple[Candidate, ...], ...]:
+        """The members by (micro-batch, ZeRO stage) in order of first appearance, each least
+        recomputation first: plans differing only in recomputation (a search walks them in this order)."""
+        ladders: dict[tuple[int, int], list[Candidate]] = {}
+        for candidate in self.members:
+            ladders.setdefault((candidate.micro_batch, candidate.zero_stage), []).append(candidate)
+        return tuple(tuple(sorted(ladder, key=lambda c: RECOMPUTE_ORDER.index(c.recompute)))
+                     for ladder in ladders.values())
+
 
 def _powers_of_two_up_to(limit: int) -> tuple[int, ...]:
     out, value = [], 1
@@ -161,34 +172,51 @@ def _structures(problem: Problem,
                             yield tp, pp, dp, cp, ep, v, slots
 
 
-def _members(
-    structure: tuple[int, int, int, int, int, int, bool], problem: Problem, space: SearchSpace
-) -> tuple[Candidate, ...]:
+def _members(structure: tuple[int, int, int, int, int, int, bool], global_batch: int,
+             micro_batches: list[int], recomputes: list[Recompute],
+             zero_stages: list[int]) -> tuple[Candidate, ...]:
     tp, pp, dp, cp, ep, v, slots = structure
     # ZeRO shards over data-parallel ranks: with dp = 1 every stage is plain stage 0.
-    zero_stages = sorted({z for z in space.zero_stages if dp > 1}, reverse=True) if dp > 1 else [0]
+    zeros = zero_stages if dp > 1 else [0]
     out: list[Candidate] = []
     # Frugal first: highest ZeRO, smallest micro-batch, most recompute.
-    for mb in sorted(space.micro_batches):
-        if not _divides(dp * mb, problem.job.global_batch):
+    for mb in micro_batches:
+        if not _divides(dp * mb, global_batch):
             continue
-        micro_batches_per_step = problem.job.global_batch // (dp * mb)
+        micro_batches_per_step = global_batch // (dp * mb)
         if v > 1 and not _divides(pp, micro_batches_per_step):
             continue
-        for recompute in sorted(space.recompute, key=RECOMPUTE_ORDER.index, reverse=True):
-            for zero in zero_stages:
+        for recompute in recomputes:
+            for zero in zeros:
                 out.append(Candidate(tp, pp, dp, cp, ep, v, zero, mb, recompute, slots))
     return tuple(out)
 
 
+#: Groups by everything :func:`_structures` and :func:`_members` read (systems of one node size share
+#: them at a rank count: a comparison enumerates each set of groups once).
+_GROUPS: dict[tuple[object, ...], tuple[CandidateGroup, ...]] = {}
+_GROUPS_LIMIT = 1024
+
+
 def candidate_groups(problem: Problem, space: SearchSpace) -> list[CandidateGroup]:
     """All valid candidates of ``problem``, grouped by structure, frugal member first."""
-    groups = []
-    for structure in _structures(problem, space):
-        members = _members(structure, problem, space)
-        if members:
-            groups.append(CandidateGroup(members))
-    return groups
+    model, job = problem.model, problem.job
+    # TP is at most the limit and divides the heads: systems whose nodes hold all heads' worth share
+    tp_limit = min(problem.system.ranks_per_node if space.tp_within_node else problem.ranks, model.num_heads)
+    key = (model.num_heads, model.num_kv_heads, model.num_layers, model.num_experts, problem.ranks, tp_limit,
+           job.seq_len, job.global_batch, space)
+    groups = _GROUPS.get(key)
+    if groups is None:
+        if len(_GROUPS) >= _GROUPS_LIMIT:
+            _GROUPS.clear()
+        # the knobs' values in the members' order (frugal first), once per enumeration
+        micro_batches = sorted(space.micro_batches)
+        recomputes = sorted(space.recompute, key=RECOMPUTE_ORDER.index, reverse=True)
+        zero_stages = sorted(set(space.zero_stages), reverse=True)
+        members = (_members(structure, job.global_batch, micro_batches, recomputes, zero_stages)
+                   for structure in _structures(problem, space))
+        groups = _GROUPS[key] = tuple(CandidateGroup(m) for m in members if m)
+    return list(groups)
 
 
 def max_usable_ranks(problem: Problem, space: SearchSpace) -> tuple[int, int, int, int]:
