@@ -155,3 +155,33 @@ def test_another_catalog_directory_is_seen_by_the_caches(tmp_path, monkeypatch) 
     assert slowed > shipped
     monkeypatch.delenv("TRNSIM_CATALOG")
     assert _p5_step() == shipped
+
+
+def test_an_estimate_reuses_an_earlier_check_of_its_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search checks many plans before it estimates one: the estimate of each still reuses its check
+    (the same objects), and gives the result of an estimate made with no check at all."""
+    from trnsim.cluster import step
+
+    model, system = load_model("llama3-8b"), load_system("trn2")
+    ranks = 64 * system.ranks_per_chip
+    first, *others = _plans(ranks)[:6]
+    _clear()
+    fresh = estimate_step(model, system, ranks, first, SEQ_LEN)
+    _clear()
+    for plan in (first, *others):
+        with contextlib.suppress(InfeasiblePlanError):  # memory: still remembered, still estimated
+            check_plan(model, system, ranks, plan, SEQ_LEN)
+
+    def unexpected(*args: object) -> None:
+        raise AssertionError("the structure was checked again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(step, "_check_structure", unexpected)
+        reused = estimate_step(model, system, ranks, first, SEQ_LEN)
+    assert reused == fresh
+    # another plan object, even an equal one, is checked again
+    with monkeypatch.context() as patch:
+        patch.setattr(step, "_check_structure", unexpected)
+        with pytest.raises(AssertionError, match="checked again"):
+            again = make_plan(**{f: getattr(first, f) for f in ("tp", "pp", "dp")})
+            estimate_step(model, system, ranks, again, SEQ_LEN)

@@ -199,7 +199,7 @@ def clear_cache() -> None:
     _CACHE.clear()
     _TAGS.clear()
     _LAST_RULES[0] = None
-    _CHECKED[0] = None
+    _CHECKED.clear()
 
 
 def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
@@ -734,21 +734,24 @@ def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, preci
     return out
 
 
-#: The last plan that passed :func:`check_plan`'s structure checks, by identity, and its stages'
-#: memory: a planner checks a plan, then estimates the same plan object, which need not be
-#: checked and tallied twice. Cleared with the caches.
-_CHECKED: list[tuple[tuple[object, ...], dict[str, MemoryBreakdown]] | None] = [None]
+#: Plans that passed :func:`check_plan`'s structure checks, by the plan's identity, with the objects
+#: they were checked against and their stages' memory: a planner checks a plan, bounds it and may
+#: estimate the same plan object much later, which need not be checked and tallied twice. Each
+#: entry keeps its objects, so a recycled id never returns another plan's memory. The oldest
+#: entries go first past the limit; cleared with the caches.
+_CHECKED: dict[int, tuple[tuple[object, ...], dict[str, MemoryBreakdown]]] = {}
+_CHECKED_LIMIT = 4096
 
 
 def _checked_memory(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
                     precision: Precision) -> dict[str, MemoryBreakdown] | None:
-    """The stages' memory :func:`check_plan` found for these very objects (None: not the last checked)."""
-    last = _CHECKED[0]
-    if last is None:
+    """The stages' memory :func:`check_plan` found for these very objects (None: not checked lately)."""
+    hit = _CHECKED.get(id(plan))
+    if hit is None:
         return None
-    m, s, r, p, n, q = last[0]
+    m, s, r, p, n, q = hit[0]
     if m is model and s is system and p is plan and q is precision and r == ranks and n == seq_len:
-        return last[1]
+        return hit[1]
     return None
 
 
@@ -758,7 +761,9 @@ def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: Paralle
     check_catalog_environment()
     _check_structure(model, system, ranks, plan, seq_len)
     stages = _stage_memory(model, plan, seq_len, precision, system)
-    _CHECKED[0] = ((model, system, ranks, plan, seq_len, precision), stages)
+    if len(_CHECKED) >= _CHECKED_LIMIT:
+        del _CHECKED[next(iter(_CHECKED))]
+    _CHECKED[id(plan)] = ((model, system, ranks, plan, seq_len, precision), stages)
     memory = max(stages.values(), key=lambda m: m.total_bytes)
     if not memory.fits(system.hbm_bytes_per_rank):
         verdict = memory.explain(system.hbm_bytes_per_rank, plan.recompute, plan.zero_stage)
