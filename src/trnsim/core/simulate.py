@@ -258,28 +258,19 @@ class _Simulation:
         # _record, inline (the hot path), and _psum_touch inline for a region seen before
         self.tracker.finish(reads, end, outputs, ready, key, index)
         spans_of = self.psum_spans
-        for operand in outputs:
-            if operand.space == _PSUM and operand.region is not None:
-                spans = spans_of.get((core, operand.region))
-                if spans is None:
-                    self._psum_touch(core, operand.region, start, ready)
-                    continue
-                for span in spans:
-                    if start < span[0]:
-                        span[0] = start
-                    if ready > span[1]:
-                        span[1] = ready
-        for operand in inputs:
-            if operand.space == _PSUM and operand.region is not None:
-                spans = spans_of.get((core, operand.region))
-                if spans is None:
-                    self._psum_touch(core, operand.region, start, end)
-                    continue
-                for span in spans:
-                    if start < span[0]:
-                        span[0] = start
-                    if end > span[1]:
-                        span[1] = end
+        # a PSUM bank is busy from the start until its outputs are ready and its inputs read
+        for operands, until in ((outputs, ready), (inputs, end)):
+            for operand in operands:
+                if operand.space == _PSUM and operand.region is not None:
+                    spans = spans_of.get((core, operand.region))
+                    if spans is None:
+                        self._psum_touch(core, operand.region, start, until)
+                        continue
+                    for span in spans:
+                        if start < span[0]:
+                            span[0] = start
+                        if until > span[1]:
+                            span[1] = until
         return start
 
     def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
