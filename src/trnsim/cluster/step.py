@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial, reduce
 from typing import Any, NamedTuple, NoReturn, TypeVar
@@ -930,6 +930,15 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: 
     return _by_identity("stages", (model, system, groups.tp, groups.cp, groups.ep), rest, compute)
 
 
+def _pipeline_fill(stage_total: Mapping[str, float], p: int, fwd: float, bwd: float) -> float:
+    """Fill and drain time beyond the slowest stage's: every stage but the slowest is crossed once,
+    the p - 2 middle ones as their representative (0 without a pipeline)."""
+    if p <= 1:
+        return 0.0
+    counts = {"first": 1, "last": 1, "middle": max(0, p - 2)}
+    return max(0.0, sum(counts[role] * t for role, t in stage_total.items()) - (fwd + bwd))
+
+
 def estimate_step(
     model: ModelConfig,
     system: SystemSpec,
@@ -962,11 +971,8 @@ def estimate_step(
     bwd_compute = slow.bwd_s
 
     p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
-    # Fill and drain cross every stage but the slowest once; the p - 2 middle ones as the representative.
-    counts = {"first": 1, "last": 1, "middle": max(0, p - 2)}
-    fill = sum(counts[role] * t for role, t in stage_total.items()) - (fwd + bwd) if p > 1 else 0.0
-    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p, max(0.0, fill), plan.overlap_p2p_comm,
-                           plan.microbatch_group)
+    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p, _pipeline_fill(stage_total, p, fwd, bwd),
+                           plan.overlap_p2p_comm, plan.microbatch_group)
 
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
     zero = plan.effective_zero_stage
@@ -1101,9 +1107,8 @@ def step_time_lower_bound(
     fwd, bwd, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.parts
     m, p = plan.microbatches, plan.pp
     # the bubble as estimate_step finds it (its stage-to-stage send does not change the bubble)
-    counts = {"first": 1, "last": 1, "middle": max(0, p - 2)}
-    fill = sum(counts[role] * t for role, t in stages_of.stage_total.items()) - (fwd + bwd) if p > 1 else 0.0
-    bubble = pipeline_timing(plan.schedule, p, m, fwd, bwd, plan.interleave, 0.0, max(0.0, fill),
+    bubble = pipeline_timing(plan.schedule, p, m, fwd, bwd, plan.interleave, 0.0,
+                             _pipeline_fill(stages_of.stage_total, p, fwd, bwd),
                              plan.overlap_p2p_comm, plan.microbatch_group).bubble_s
     inside = m * parts["compute"] + m * parts["tp_comm"] + m * parts["cp_comm"] + m * parts["ep_comm"]
     return (inside + bubble) * (1 - _STEP_BOUND_SLACK)
