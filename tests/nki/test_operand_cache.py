@@ -10,13 +10,12 @@ on an operand must actually be shared between iterations.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from trnsim.nki import runtime, tensor, trace_kernel
+from trnsim.nki import tensor, trace_kernel
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
@@ -47,12 +46,8 @@ def changing_layouts(a: Any) -> Any:
 
 
 @pytest.fixture
-def uncached() -> Iterator[None]:
-    tensor.CACHE_OPERANDS = False
-    try:
-        yield
-    finally:
-        tensor.CACHE_OPERANDS = True
+def uncached(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tensor, "CACHE_OPERANDS", False)
 
 
 def _run(timing_only: bool) -> tuple[KernelTrace, np.ndarray | None]:
@@ -119,15 +114,6 @@ def matmul_changing_operands(a: Any, b: Any, bad: int) -> Any:
         acc[0:m, :] = nisa.tensor_tensor(acc[0:m, :], prod, np.add)
     nl.store(out, value=acc)
     return out
-
-
-@pytest.fixture
-def no_templates() -> Iterator[None]:
-    runtime.CACHE_TEMPLATES = False
-    try:
-        yield
-    finally:
-        runtime.CACHE_TEMPLATES = True
 
 
 def _matmul_args() -> tuple[np.ndarray, np.ndarray]:
