@@ -85,9 +85,23 @@ class Problem:
         Raises :class:`~trnsim.errors.ConfigError` when the knobs contradict one another.
         """
         c = candidate
-        return search_plan(
-            tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage, micro_batch=c.micro_batch,
-            global_batch=self.job.global_batch, interleave=c.interleave, recompute=c.recompute,
-            sequence_parallel=self.job.sequence_parallel and c.tp > 1,
-            account_for_embedding_loss=c.account_for_embedding_loss,
-        )
+        sequence_parallel = self.job.sequence_parallel and c.tp > 1
+        key = (c, self.job.global_batch, sequence_parallel)
+        plan = _PLANS.get(key)
+        if plan is None:
+            if len(_PLANS) >= _PLANS_LIMIT:
+                _PLANS.clear()
+            plan = _PLANS[key] = search_plan(
+                tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage,
+                micro_batch=c.micro_batch, global_batch=self.job.global_batch, interleave=c.interleave,
+                recompute=c.recompute, sequence_parallel=sequence_parallel,
+                account_for_embedding_loss=c.account_for_embedding_loss,
+            )
+        return plan
+
+
+#: Plans by (candidate, global batch, sequence parallelism): all a plan reads, so one (immutable)
+#: plan serves every system searched at a rank count (``trnsim compare`` builds each once, not once
+#: per system and per bound, check and estimate of it).
+_PLANS: dict[tuple[Candidate, int, bool], ParallelPlan] = {}
+_PLANS_LIMIT = 65536
