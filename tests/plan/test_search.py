@@ -211,13 +211,17 @@ def test_a_candidates_plan_is_built_once_for_every_system_at_a_job() -> None:
     from trnsim.cluster.plan import search_plan
 
     problem = toy_problem(ranks=16)
+    # nodes of 4 limit TP to 4 (8 on the first system): the groups both enumerate are the same objects
     other = replace(problem, system=toy_system("other", chips_per_node=4, speed=2.0))
-    candidate = Candidate(tp=4, pp=2, dp=2, interleave=2, zero_stage=3, micro_batch=2)
+    mine, theirs = candidate_groups(problem, SMALL_SPACE), candidate_groups(other, SMALL_SPACE)
+    assert len(theirs) < len(mine) and all(any(g is h for h in mine) for g in theirs)
+    candidate = next(c for g in theirs for c in g.members if c.tp == 4 and c.pp == 2)
     plan = problem.parallel_plan(candidate)
     assert other.parallel_plan(candidate) is plan
-    assert plan == search_plan(tp=4, pp=2, dp=2, cp=1, ep=1, zero_stage=3, micro_batch=2,
-                               global_batch=problem.job.global_batch, interleave=2,
-                               recompute=Recompute.NONE, sequence_parallel=True)
+    c = candidate
+    assert plan == search_plan(tp=4, pp=2, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage,
+                               micro_batch=c.micro_batch, global_batch=problem.job.global_batch,
+                               interleave=c.interleave, recompute=c.recompute, sequence_parallel=True)
     for update in ({"sequence_parallel": False}, {"global_batch": problem.job.global_batch * 2}):
         changed = replace(problem, job=problem.job.model_copy(update=update)).parallel_plan(candidate)
         assert changed != plan and changed.global_batch == (update.get("global_batch")

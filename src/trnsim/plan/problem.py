@@ -85,23 +85,28 @@ class Problem:
         Raises :class:`~trnsim.errors.ConfigError` when the knobs contradict one another.
         """
         c = candidate
-        sequence_parallel = self.job.sequence_parallel and c.tp > 1
-        key = (c, self.job.global_batch, sequence_parallel)
-        plan = _PLANS.get(key)
-        if plan is None:
-            if len(_PLANS) >= _PLANS_LIMIT:
-                _PLANS.clear()
-            plan = _PLANS[key] = search_plan(
-                tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage,
-                micro_batch=c.micro_batch, global_batch=self.job.global_batch, interleave=c.interleave,
-                recompute=c.recompute, sequence_parallel=sequence_parallel,
-                account_for_embedding_loss=c.account_for_embedding_loss,
-            )
+        job = self.job
+        key = (id(c), job.global_batch, job.sequence_parallel)
+        hit = _PLANS.get(key)
+        if hit is not None and hit[0] is c:
+            return hit[1]
+        if len(_PLANS) >= _PLANS_LIMIT:
+            _PLANS.clear()
+        plan = search_plan(
+            tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage, micro_batch=c.micro_batch,
+            global_batch=job.global_batch, interleave=c.interleave, recompute=c.recompute,
+            sequence_parallel=job.sequence_parallel and c.tp > 1,
+            account_for_embedding_loss=c.account_for_embedding_loss,
+        )
+        _PLANS[key] = (c, plan)
         return plan
 
 
-#: Plans by (candidate, global batch, sequence parallelism): all a plan reads, so one (immutable)
-#: plan serves every system searched at a rank count (``trnsim compare`` builds each once, not once
-#: per system and per bound, check and estimate of it).
-_PLANS: dict[tuple[Candidate, int, bool], ParallelPlan] = {}
+#: Plans by (candidate, global batch, sequence parallelism), all a plan reads: one (immutable) plan
+#: serves every system searched at a rank count, as they share their candidates
+#: (:func:`~trnsim.plan.space.candidate_groups`), so ``trnsim compare`` builds each once, not once
+#: per system and per bound, check and estimate of it. Keyed by the candidate's identity (hashing a
+#: dataclass costs more than the copy saved); an entry keeps its candidate, so a recycled id never
+#: returns another candidate's plan.
+_PLANS: dict[tuple[int, int, bool], tuple[Candidate, ParallelPlan]] = {}
 _PLANS_LIMIT = 65536
