@@ -221,8 +221,9 @@ def candidate_groups(problem: Problem, space: SearchSpace) -> list[CandidateGrou
         knobs = (job.global_batch, tuple(micro_batches), tuple(recomputes), tuple(zero_stages))
         groups_of = []
         for structure in _structures(problem, space):
-            group = _GROUP_OF.get((structure, knobs))
-            if group is None:
+            if (structure, knobs) in _GROUP_OF:
+                group = _GROUP_OF[structure, knobs]
+            else:
                 members = _members(structure, job.global_batch, micro_batches, recomputes, zero_stages)
                 group = _GROUP_OF[structure, knobs] = CandidateGroup(members) if members else None
             if group is not None:
