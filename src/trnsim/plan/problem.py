@@ -109,4 +109,4 @@ class Problem:
 #: dataclass costs more than the copy saved); an entry keeps its candidate, so a recycled id never
 #: returns another candidate's plan.
 _PLANS: dict[tuple[int, int, bool], tuple[Candidate, ParallelPlan]] = {}
-_PLANS_LIMIT = 65536
+_PLANS_LIMIT = 8192  # some 14 MB of plans; a comparison builds about 2,300
