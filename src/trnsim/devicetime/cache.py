@@ -41,11 +41,15 @@ class LatencyCache:
         #: Incremented by every ``put``: memoised "auto" timings keyed on it stay correct.
         self.generation = 0
         self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()  # the process that made ``_conn``
         #: (target, version) pairs whose rows are all in ``_memory``.
         self._loaded: set[tuple[str, str]] = set()
 
     def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid != os.getpid():
+            self._conn = None  # made before a fork (trnsim compare's child): SQLite's rule is a fresh one
         if self._conn is None:
+            self._pid = os.getpid()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path)
             self._conn.execute(_SCHEMA)
