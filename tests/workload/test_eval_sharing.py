@@ -12,9 +12,10 @@ import itertools
 
 import numpy as np
 
-from trnsim.devicetime.efficiency import EFFICIENCY, Curve, EfficiencyCurves
+from trnsim.devicetime.efficiency import EFFICIENCY, Curve, EfficiencyCurves, load_efficiency
 from trnsim.devicetime.timing import clear_memo, time_ops, time_runs
 from trnsim.hardware.catalog import load_system
+from trnsim.hardware.datafile import CATALOG_ENV
 from trnsim.workload.graph import _dims, build_skeleton, build_step, clear_cache, params_on_rank
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Precision, Recompute
@@ -162,3 +163,26 @@ def test_a_ranks_parameters_and_dimensions_do_not_depend_on_what_came_before() -
         clear_cache()
         warm = {i: figures(*cases[i]) for i in order}
         assert [warm[i] for i in range(len(cases))] == alone
+
+
+def test_an_efficiency_file_is_parsed_again_only_when_it_changed(tmp_path, monkeypatch) -> None:
+    # clear_memo forgets the curves in force; the parsed file is kept by its bytes, so an unchanged
+    # file gives the same curves without parsing, and a file edited in-process gives the new ones.
+    chip = load_system("p5").chip
+    user = tmp_path / "efficiency" / f"{chip.name}.toml"
+    user.parent.mkdir()
+    text = EFFICIENCY.shipped_file(chip.name).read_text()
+    assert "\nbw_efficiency = 0.80\n" in text
+    user.write_text(text)
+    monkeypatch.setenv(CATALOG_ENV, str(tmp_path))
+    clear_memo()
+    first = load_efficiency(chip)
+    clear_memo()
+    assert load_efficiency(chip) is first
+    user.write_text(text.replace("\nbw_efficiency = 0.80\n", "\nbw_efficiency = 0.60\n"))
+    clear_memo()
+    edited = load_efficiency(chip)
+    assert (first.memory.bw_efficiency, edited.memory.bw_efficiency) == (0.80, 0.60)
+    monkeypatch.delenv(CATALOG_ENV)
+    clear_memo()
+    assert load_efficiency(chip).memory.bw_efficiency == 0.80  # the shipped file again
