@@ -29,7 +29,7 @@ from itertools import repeat
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
-from trnsim.cluster.goodput import GoodputResult, estimate_goodput, goodput_upper_bound
+from trnsim.cluster.goodput import GoodputResult, estimate_goodput, goodput_fraction, goodput_upper_bound
 from trnsim.cluster.pipeline import Schedule, chunk_layers, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
@@ -1055,9 +1055,9 @@ def estimate_step(
         dp_s = dp.grad_s + dp.param_s
     optimizer = _optimizer_s(slow.dense_params, slow.expert_params, plan, system)
 
-    breakdown = {key: m * parts[key] for key in ("compute", "tp_comm", "cp_comm", "ep_comm")}
-    breakdown.update(pp_comm=pipe.p2p_s, dp_comm=dp_s, pipeline_bubble=pipe.bubble_s, optimizer=optimizer)
-    breakdown = {key: breakdown[key] for key in BREAKDOWN_KEYS}
+    breakdown = {"compute": m * parts["compute"], "tp_comm": m * parts["tp_comm"],  # BREAKDOWN_KEYS' order
+                 "cp_comm": m * parts["cp_comm"], "ep_comm": m * parts["ep_comm"], "pp_comm": pipe.p2p_s,
+                 "dp_comm": dp_s, "pipeline_bubble": pipe.bubble_s, "optimizer": optimizer}
     step = sum(breakdown.values())
 
     tokens = plan.global_batch * seq_len
@@ -1125,12 +1125,10 @@ def _n_params(model: ModelConfig) -> int:
 def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: int, step_s: float) -> float:
     rel = topo.reliability
     nodes = math.ceil(chips / system.chips_per_node)
-    return estimate_goodput(
-        chips, step_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
-        failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
-        checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
-        restart_s=rel.restart_s,
-    ).goodput
+    # estimate_goodput(...).goodput, without the result
+    return goodput_fraction(chips, step_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
+                            rel.failure_rate_per_chip_hour, rel.checkpoint_write_bytes_per_s_per_node * nodes,
+                            rel.restart_s)
 
 
 #: Relative slack of :func:`step_time_lower_bound` below the step's own sum: the same terms, but
