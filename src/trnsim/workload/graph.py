@@ -633,7 +633,7 @@ def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, 
     # StepGraph's sums over saved = (*head.saved, *tail.saved, *block.kept), in that order
     activation = sum([t.nbytes * t.count for t in ends] + block.kept_bytes)
     head_bytes = sum([t.nbytes * t.count for t in ends if t.name in OUTPUT_LAYER_SAVED]
-                     + [b for name, b in block.kept if name in OUTPUT_LAYER_SAVED])
+                     + block.kept_head_bytes)
     ends_written = (head.largest_written, block.largest_written, tail.largest_written)
     written = [w for w in ends_written if w is not None]
     return StepSkeleton(
@@ -663,6 +663,12 @@ class _BlockRuns:
     @cached_property
     def kept_bytes(self) -> list[float]:
         return [b for _, b in self.kept]
+
+    @cached_property
+    def kept_head_bytes(self) -> list[float]:
+        """``kept_bytes`` of the output layer's tensors (none in a block of layers, but counted as
+        :class:`StepGraph` counts them)."""
+        return [b for name, b in self.kept if name in OUTPUT_LAYER_SAVED]
 
 
 @_ByModel
