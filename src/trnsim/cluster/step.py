@@ -433,7 +433,7 @@ def _terms(times: list[float], tags: _PartTags) -> list[Sequence[float]]:
     get = times.__getitem__
     terms: list[Sequence[float]] = [()] * _TERMS
     for n, positions in tags.sums:
-        terms[n] = list(map(get, positions))
+        terms[n] = tuple(map(get, positions))  # of floats: the collector stops tracking it
     return terms
 
 
