@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import gc
 import heapq
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from itertools import repeat
 
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
 from trnsim.core.collectives import CollectiveCostModel
-from trnsim.core.costs import ComputeCostModel
+from trnsim.core.costs import ComputeCostModel, cost_key
 from trnsim.core.deps import Record, RegionTracker
 from trnsim.core.dma import DmaCostModel, HbmCalendar
 from trnsim.core.errors import TimingModelError
@@ -49,11 +52,16 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
 #: Engine code of each core's collective queue (after the four compute engines).
 _COLLECTIVE_CODE = 4
 _PSUM, _HBM = MemorySpace.PSUM, MemorySpace.HBM
-_DMA, _NONE = Engine.DMA, Engine.NONE
+_DMA, _NONE, _COLLECTIVE = Engine.DMA, Engine.NONE, Engine.COLLECTIVE
 _INF = float("inf")
 #: Engine code and track name of each compute engine (one look-up per instruction).
 _COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.items()}
 _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
+#: A compute cost as the scheduler unpacks it: issue, complete, work, dependent overhead and
+#: LoadStationary ns, FLOPs, loads-stationary flag, shared ports held (empty where none are shared),
+#: positions of the PSUM outputs and of the PSUM inputs (the cost key includes every operand's space).
+_Ints = tuple[int, ...]
+_Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints]
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 
@@ -112,12 +120,17 @@ class _Simulation:
             self.hbm = {core: HbmCalendar(self.hbm_share_bytes_per_ns, options.hbm_bucket_ns)
                         for core in hbm_cores}
         self.tracker = RegionTracker()
+        self.tables = self.tracker.tables
+        #: Answer exact-box dependency queries inline (off with the tracker's fast paths, in tests).
+        self.exact = self.tracker.exact_lookups
+        #: Compute costs by cost key, as the tuple the scheduler unpacks (:meth:`_compute_cost`).
+        self.costs: dict[tuple[object, ...], _Cost] = {}
         self.ports = timing.memory.shared_access_ports.value >= 1
         self.cores: dict[int, _CoreState] = {}
         self.out: list[ScheduledInstruction] = []
         self.psum_live: dict[tuple[int, int, int], list[float]] = {}
         #: The bank spans of each (core, PSUM region) touched so far.
-        self.psum_spans: dict[tuple[int, Region], list[list[float]]] = {}
+        self.psum_spans: dict[int, dict[Region, list[list[float]]]] = {}
         self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
         self.folded_zero_fills = 0
 
@@ -133,9 +146,10 @@ class _Simulation:
                 self._psum_touch(core, operand.region, start, read_done)
 
     def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
-        spans = self.psum_spans.get((core, region))
+        of_core = self.psum_spans.setdefault(core, {})
+        spans = of_core.get(region)
         if spans is None:
-            spans = self.psum_spans[(core, region)] = self._psum_bank_spans(core, region)
+            spans = of_core[region] = self._psum_bank_spans(core, region)
         for span in spans:
             if start < span[0]:
                 span[0] = start
@@ -159,7 +173,10 @@ class _Simulation:
     # -- one instruction -----------------------------------------------------------------------
     def schedule(self, instruction: Instruction) -> float:
         """Place one instruction; return its start time."""
-        core = instruction.core
+        return self._run_stream((instruction,), instruction.core)
+
+    def _state(self, core: int, instruction: Instruction) -> _CoreState:
+        """The state of ``core``, created (and the core checked) by its first instruction."""
         state = self.cores.get(core)
         if state is None:
             limit = int(self.timing.chip.cores_per_chip.value)
@@ -169,14 +186,7 @@ class _Simulation:
                     f"{instruction.source_line}) runs on core {core}, but a {self.timing.target} chip "
                     f"has cores 0..{limit - 1}")
             state = self.cores[core] = _CoreState(self.dma.queues)
-        engine = instruction.engine
-        if engine in _ENGINE_CODE:
-            return self._schedule_compute(instruction, state, core)
-        if engine == Engine.DMA:
-            return self._schedule_dma(instruction, state, core)
-        if engine == Engine.COLLECTIVE:
-            return self._schedule_collective(instruction, state, core)
-        return self._schedule_compute(instruction, state, core)
+        return state
 
     def _schedule_collective(self, instruction: Instruction, state: _CoreState, core: int) -> float:
         """Arrive at a collective; the last member starts it for all (:mod:`trnsim.core.collectives`)."""
@@ -215,109 +225,275 @@ class _Simulation:
             self.released.append(item.core)
         return begin
 
-    def _schedule_compute(self, instruction: Instruction, state: _CoreState, core: int) -> float:
-        code, track = _COMPUTE[instruction.engine]
-        key = core * _CORE_STRIDE + code
+    def _compute_cost(self, instruction: Instruction) -> _Cost:
+        """The cost of a compute instruction as the scheduler unpacks it (memoised by its key)."""
+        try:
+            key: tuple[object, ...] | None = cost_key(instruction)
+            cost = self.costs.get(key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable attribute: the cost model keys it on its text
+            key, cost = None, None
+        if cost is None:
+            c = self.compute.cost(instruction)
+            cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
+                    c.flops, c.loads_stationary, c.ports if self.ports else (),
+                    tuple(i for i, o in enumerate(instruction.outputs) if o.space == _PSUM),
+                    tuple(i for i, o in enumerate(instruction.inputs) if o.space == _PSUM))
+            if key is not None:
+                self.costs[key] = cost
+        return cost
+
+    def _run_stream(self, instructions: Iterable[Instruction], core: int) -> float:
+        """Schedule instructions of one core in order; return the start of the last.
+
+        The simulator's inner loop: compute instructions are placed here, with their look-ups
+        hoisted out of the loop, the tracker's exact answers inline (every operand one box, or a
+        slice of one box, of a disjoint table) and the tracker's full query otherwise. DMA
+        transfers and collectives go to their own paths.
+        """
         out = self.out
-        index = len(out)
-        cost = self.compute.cost(instruction)
-        inputs, outputs = instruction.inputs, instruction.outputs
-        dep_ready, dep_pred, reads = self.tracker.wait(inputs, outputs, key, code == 0, False)
-        engine_free = state.engine_free[code]
-        if dep_pred >= 0 and dep_ready + cost.dependent_overhead_ns >= engine_free:
-            start, pred, reason = dep_ready + cost.dependent_overhead_ns, dep_pred, _DEPENDENCY
-        elif engine_free > 0.0:
-            start, pred, reason = engine_free, state.engine_last[code], _QUEUE
-        else:
-            start, pred, reason = 0.0, -1, _FREE
-        ports = cost.ports if self.ports else ()
-        if ports:
+        append = out.append
+        costs_get = self.costs.get
+        tables_get = self.tables.get
+        tracker = self.tracker
+        exact = self.exact
+        spans_get = self.psum_spans.setdefault(core, {}).get
+        state: _CoreState | None = None
+        engine_free: list[float] = []
+        engine_last: list[int] = []
+        port_free: list[float] = []
+        port_last: list[int] = []
+        stride_key = core * _CORE_STRIDE
+        start = 0.0
+        for instruction in instructions:
+            if state is None:
+                state = self._state(core, instruction)
+                engine_free, engine_last = state.engine_free, state.engine_last
+                port_free, port_last = state.port_free, state.port_last
+            engine = instruction.engine
+            entry = _COMPUTE.get(engine)
+            if entry is None:
+                if engine == _DMA:
+                    start = self._schedule_dma(instruction, state, core)
+                elif engine == _COLLECTIVE:
+                    start = self._schedule_collective(instruction, state, core)
+                else:
+                    raise TimingModelError(
+                        f"instruction {instruction.seq} ({instruction.opcode}) runs on engine "
+                        f"'{engine}', which has no queue in the timing model")
+                continue
+            code, track = entry
+            key = stride_key + code
+            index = len(out)
+            try:
+                cost = costs_get(cost_key(instruction))
+            except TypeError:
+                cost = None
+            if cost is None:
+                cost = self._compute_cost(instruction)
+            (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary, ports,
+             psum_outputs, psum_inputs) = cost
+            inputs, outputs = instruction.inputs, instruction.outputs
+            # RegionTracker.wait's exact answers, inline
+            hit = exact
+            dep_ready = 0.0
+            dep_pred = -1
+            reads: list[Record] = []
+            if hit:
+                for operand in inputs:
+                    region = operand[5]
+                    if region is None:
+                        continue
+                    table = tables_get(region[0])
+                    if table is None:
+                        hit = False
+                        break
+                    records = table.records
+                    record = records.get(region)
+                    if record is None or not (table.disjoint or len(records) == 1):
+                        record = None
+                        if table.disjoint and records and region[1] < region[2] and region[3] < region[4]:
+                            # a slice inside one box of a disjoint table: the nearest box starting
+                            # before it is the only one it can overlap
+                            i = bisect_right(table.starts, region[3]) - 1
+                            if i >= 0:
+                                box = table.boxes[i]
+                                if box[1] <= region[1] and region[2] <= box[2] and region[4] <= box[4]:
+                                    record = records[box]
+                        if record is None:  # a slice of one box remembered by the table
+                            boxes = table.memo.get(region)
+                            if boxes is None or len(boxes) != 1:
+                                hit = False
+                                break
+                            record = records[boxes[0]]
+                    if record[0] > dep_ready and not (code == 0 and record[1] == key and operand[1] == _PSUM):
+                        dep_ready, dep_pred = record[0], record[2]
+                    reads.append(record)
+                if hit:
+                    for operand in outputs:
+                        region = operand[5]
+                        if region is None:
+                            continue
+                        table = tables_get(region[0])
+                        if table is None:
+                            continue
+                        records = table.records
+                        record = records.get(region)
+                        if record is None or not (table.disjoint or len(records) == 1):
+                            hit = False
+                            break
+                        if record[0] > dep_ready and record[1] != key:
+                            dep_ready, dep_pred = record[0], record[2]
+                        if record[3] > dep_ready:
+                            dep_ready, dep_pred = record[3], record[4]
+            if not hit:
+                dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, code == 0, False)
+            free = engine_free[code]
+            if dep_pred >= 0 and dep_ready + overhead_ns >= free:
+                start, pred, reason = dep_ready + overhead_ns, dep_pred, _DEPENDENCY
+            elif free > 0.0:
+                start, pred, reason = free, engine_last[code], _QUEUE
+            else:
+                start, pred, reason = 0.0, -1, _FREE
+            if ports:
+                for port in ports:
+                    if port_free[port] > start:
+                        start, pred, reason = port_free[port], port_last[port], _QUEUE
+            extra = 0.0
+            if loads_stationary:
+                stationary = inputs[0].region
+                # LoadStationary overlaps the multiply running before it; on an idle array (the first
+                # matmul, or one that waited for data) it is exposed.
+                if stationary is None or stationary != state.last_stationary:
+                    if start > free or engine_last[code] < 0:
+                        extra = load_stationary_ns
+                    state.last_stationary = stationary
+            end = start + issue_ns + extra
+            ready = start + complete_ns + extra
+            engine_free[code] = end
+            engine_last[code] = index
             for port in ports:
-                if state.port_free[port] > start:
-                    start, pred, reason = state.port_free[port], state.port_last[port], _QUEUE
-        extra = 0.0
-        if cost.loads_stationary:
-            stationary = inputs[0].region
-            # LoadStationary overlaps the multiply running before it; on an idle array (the first
-            # matmul, or one that waited for data) it is exposed.
-            if stationary is None or stationary != state.last_stationary:
-                if start > engine_free or state.engine_last[code] < 0:
-                    extra = cost.load_stationary_ns
-                state.last_stationary = stationary
-        end = start + cost.issue_ns + extra
-        ready = start + cost.complete_ns + extra
-        state.engine_free[code] = end
-        state.engine_last[code] = index
-        for port in ports:
-            state.port_free[port] = end
-            state.port_last[port] = index
-        out.append(ScheduledInstruction(
-            instruction, track, core, start, end, ready, pred, reason,
-            cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
-        ))
-        # _record, inline (the hot path), and _psum_touch inline for a region seen before
-        self.tracker.finish(reads, end, outputs, ready, key, index)
-        spans_of = self.psum_spans
-        # a PSUM bank is busy from the start until its outputs are ready and its inputs read
-        for operands, until in ((outputs, ready), (inputs, end)):
-            for operand in operands:
-                if operand.space == _PSUM and operand.region is not None:
-                    spans = spans_of.get((core, operand.region))
+                port_free[port] = end
+                port_last[port] = index
+            append(ScheduledInstruction(instruction, track, core, start, end, ready, pred, reason,
+                                        work_ns, 0.0, 0.0, 0.0, (), flops))
+            # RegionTracker.finish, inline: the reads last until the end, the writes are ready at
+            # ready; rewriting one box of a disjoint table replaces its record in place.
+            for record in reads:
+                if end > record[3]:
+                    record[3] = end
+                    record[4] = index
+            for operand in outputs:
+                region = operand[5]
+                if region is None:
+                    continue
+                table = tables_get(region[0])
+                if table is not None and table.disjoint:
+                    records = table.records
+                    if region in records:
+                        # in place unless another box starts at the same byte (RegionTracker.write)
+                        starts = table.starts
+                        i = bisect_left(starts, region[3])
+                        if i + 1 == len(starts) or starts[i + 1] != region[3]:
+                            records[region] = [ready, key, index, 0.0, -1]
+                            continue
+                tracker.write(region, [ready, key, index, 0.0, -1])
+            # _psum_touch, inline for a region seen before: a PSUM bank is busy from the start
+            # until its outputs are ready and its inputs read
+            if psum_outputs:
+                for j in psum_outputs:
+                    region = outputs[j][5]
+                    if region is None:
+                        continue
+                    spans = spans_get(region)
                     if spans is None:
-                        self._psum_touch(core, operand.region, start, until)
+                        self._psum_touch(core, region, start, ready)
                         continue
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
-                        if until > span[1]:
-                            span[1] = until
+                        if ready > span[1]:
+                            span[1] = ready
+            if psum_inputs:
+                for j in psum_inputs:
+                    region = inputs[j][5]
+                    if region is None:
+                        continue
+                    spans = spans_get(region)
+                    if spans is None:
+                        self._psum_touch(core, region, start, end)
+                        continue
+                    for span in spans:
+                        if start < span[0]:
+                            span[0] = start
+                        if end > span[1]:
+                            span[1] = end
         return start
 
     def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
-        index = len(self.out)
+        out = self.out
+        index = len(out)
         key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
         plan = self.dma.plan(instruction)
-        dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
-                                                       False, True)
+        inputs, outputs = instruction.inputs, instruction.outputs
+        dep_ready, dep_pred, reads = self.tracker.wait(inputs, outputs, key, False, True)
         queue_free = state.queue_free
-        order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[: plan.parts]
+        queue_last = state.queue_last
+        count = plan.parts
         rate = plan.rate_bytes_per_ns
         nominal_ns = plan.part_bytes / rate
         calendar = self.hbm.get(core) if plan.hbm_crossings else None
-        if calendar is not None:
-            # The parts of one transfer share the core's HBM bandwidth fairly.
-            hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / plan.parts)
-        parts: list[tuple[int, float, float]] = []
-        start_min = float("inf")
-        last_end = -1.0
         pred, reason, hbm_wait = -1, _FREE, 0.0
-        for queue in order:
-            free = queue_free[queue]
-            start = max(free, dep_ready)
+        first = queue_free[0]
+        if calendar is None and queue_free.count(first) == len(queue_free):
+            # Every queue free at the same time (as after a transfer split over all of them): the
+            # parts take the first queues (a stable sort of equal times) and all run alike.
+            start = start_min = max(first, dep_ready)
             data_start = start + plan.fixed_ns
-            if calendar is not None:
-                end = calendar.transfer(data_start, plan.part_bytes * plan.hbm_crossings, hbm_rate)
-            else:
-                end = data_start + nominal_ns
+            end = data_start + nominal_ns
+            last_end = -1.0
             if end > last_end:
                 last_end = end
                 hbm_wait = max(0.0, end - data_start - nominal_ns)
-                if dep_pred >= 0 and dep_ready >= free:
+                if dep_pred >= 0 and dep_ready >= first:
                     pred, reason = dep_pred, _DEPENDENCY
-                elif free > 0.0:
-                    pred, reason = state.queue_last[queue], _QUEUE
+                elif first > 0.0:
+                    pred, reason = queue_last[0], _QUEUE
+            queue_free[:count] = repeat(end, count)
+            queue_last[:count] = repeat(index, count)
+            parts = tuple(zip(range(count), repeat(start, count), repeat(end, count), strict=True))
+        else:
+            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
+            if calendar is not None:
+                # The parts of one transfer share the core's HBM bandwidth fairly.
+                hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / count)
+            part_list: list[tuple[int, float, float]] = []
+            start_min = _INF
+            last_end = -1.0
+            for queue in order:
+                free = queue_free[queue]
+                start = max(free, dep_ready)
+                data_start = start + plan.fixed_ns
+                if calendar is not None:
+                    end = calendar.transfer(data_start, plan.part_bytes * plan.hbm_crossings, hbm_rate)
                 else:
-                    pred, reason = -1, _FREE
-            start_min = min(start_min, start)
-            queue_free[queue] = end
-            state.queue_last[queue] = index
-            parts.append((queue, start, end))
-        hbm_bytes = plan.total_bytes * plan.hbm_crossings
-        self.out.append(ScheduledInstruction(
-            instruction=instruction, track="dma", core=core, start_ns=start_min, end_ns=last_end,
-            ready_ns=last_end, predecessor=pred, reason=reason, dma_fixed_ns=plan.fixed_ns,
-            dma_data_ns=nominal_ns, hbm_wait_ns=hbm_wait, parts=tuple(parts),
-            nbytes=plan.total_bytes, hbm_bytes=hbm_bytes,
+                    end = data_start + nominal_ns
+                if end > last_end:
+                    last_end = end
+                    hbm_wait = max(0.0, end - data_start - nominal_ns)
+                    if dep_pred >= 0 and dep_ready >= free:
+                        pred, reason = dep_pred, _DEPENDENCY
+                    elif free > 0.0:
+                        pred, reason = queue_last[queue], _QUEUE
+                    else:
+                        pred, reason = -1, _FREE
+                start_min = min(start_min, start)
+                queue_free[queue] = end
+                queue_last[queue] = index
+                part_list.append((queue, start, end))
+            parts = tuple(part_list)
+        out.append(ScheduledInstruction(
+            instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, plan.fixed_ns,
+            nominal_ns, hbm_wait, parts, 0.0, plan.total_bytes, plan.total_bytes * plan.hbm_crossings,
         ))
         self._record(instruction, key, index, reads, last_end, last_end, core, start_min)
         return start_min
@@ -335,35 +511,19 @@ class _Simulation:
             if instruction.engine != _NONE and position not in folded:
                 by_core[instruction.core].append(instruction)
         if len(by_core) == 1:
-            schedule = self.schedule
-            for instruction in next(iter(by_core.values())):
-                schedule(instruction)
+            core, stream = next(iter(by_core.items()))
+            self._run_stream(stream, core)
         elif by_core:
             self._run_cores(by_core)
         return self._result()
 
     def _run_one_core(self, instructions: list[Instruction], folded: set[int]) -> None:
-        """Schedule a launch on core 0 straight from the trace (the common case).
-
-        What :meth:`schedule` does per instruction, with its look-ups done once: compute engines
-        and DMA go to their paths directly, anything else (and the first instruction, which
-        creates the core's state) through :meth:`schedule`.
-        """
-        schedule, compute, dma = self.schedule, self._schedule_compute, self._schedule_dma
-        state = None
-        for position, instruction in enumerate(instructions):
-            engine = instruction.engine
-            if engine == _NONE or (folded and position in folded):
-                continue
-            if state is None:
-                schedule(instruction)
-                state = self.cores.get(0)
-            elif engine in _COMPUTE:
-                compute(instruction, state, 0)
-            elif engine == _DMA:
-                dma(instruction, state, 0)
-            else:
-                schedule(instruction)
+        """Schedule a launch on core 0 straight from the trace (the common case)."""
+        if folded:
+            stream = [i for p, i in enumerate(instructions) if i.engine != _NONE and p not in folded]
+        else:
+            stream = [i for i in instructions if i.engine != _NONE]
+        self._run_stream(stream, 0)
 
     def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
         """Advance the core that is furthest behind, so HBM is booked about in time order.
