@@ -31,13 +31,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from itertools import repeat
 
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
 from trnsim.core.collectives import CollectiveCostModel
 from trnsim.core.costs import ComputeCostModel, cost_key
 from trnsim.core.deps import Record, RegionTracker
-from trnsim.core.dma import DmaCostModel, HbmCalendar
+from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError
 from trnsim.core.psum_groups import folded_psum_zero_fills
 from trnsim.core.result import ScheduledInstruction, StartReason, TimelineResult
@@ -106,11 +105,17 @@ class _Simulation:
         self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
         # SPMD kernels; a core cannot borrow the share of a core that is idle).
+        #: The cores the trace's instructions name.
+        self.core_ids = {i.core for i in trace.instructions}
         hbm_cores: set[int] = set()
-        for i in trace.instructions:
-            if i.engine == _DMA and i.core not in hbm_cores and any(
-                    o.space == _HBM for o in (*i.inputs, *i.outputs)):
-                hbm_cores.add(i.core)
+        if len(self.core_ids) == 1:
+            # one core: its share is the whole bandwidth, booked only by its HBM transfers if any
+            hbm_cores = self.core_ids
+        else:
+            for i in trace.instructions:
+                if i.engine == _DMA and i.core not in hbm_cores and any(
+                        o.space == _HBM for o in (*i.inputs, *i.outputs)):
+                    hbm_cores.add(i.core)
         self.hbm_share_bytes_per_ns = (
             timing.chip.hbm_bandwidth_bytes_per_s.value / 1e9 / max(1, len(hbm_cores)))
         # A core whose queues together cannot exceed its share never waits for HBM: no booking.
@@ -133,6 +138,15 @@ class _Simulation:
         self.psum_spans: dict[int, dict[Region, list[list[float]]]] = {}
         self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
         self.folded_zero_fills = 0
+        #: PSUM output and input positions of each DMA plan (by the memoised plan's id).
+        self.dma_positions: dict[int, tuple[_Ints, _Ints]] = {}
+        #: Totals of the result, summed while scheduling: issue time per engine code (all cores),
+        #: TensorE FLOPs, busy time per (core, DMA queue), DMA and HBM bytes.
+        self.engine_busy = [0.0, 0.0, 0.0, 0.0]
+        self.flops = 0.0
+        self.queue_busy: dict[tuple[int, int], float] = {}
+        self.dma_bytes = 0
+        self.hbm_bytes = 0
 
     # -- dependencies --------------------------------------------------------------------------
     def _record(self, instruction: Instruction, key: int, index: int, reads: list[Record],
@@ -235,9 +249,7 @@ class _Simulation:
         if cost is None:
             c = self.compute.cost(instruction)
             cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
-                    c.flops, c.loads_stationary, c.ports if self.ports else (),
-                    tuple(i for i, o in enumerate(instruction.outputs) if o.space == _PSUM),
-                    tuple(i for i, o in enumerate(instruction.inputs) if o.space == _PSUM))
+                    c.flops, c.loads_stationary, c.ports if self.ports else (), *_psum_positions(instruction))
             if key is not None:
                 self.costs[key] = cost
         return cost
@@ -245,18 +257,22 @@ class _Simulation:
     def _run_stream(self, instructions: Iterable[Instruction], core: int) -> float:
         """Schedule instructions of one core in order; return the start of the last.
 
-        The simulator's inner loop: compute instructions are placed here, with their look-ups
-        hoisted out of the loop, the tracker's exact answers inline (every operand one box, or a
-        slice of one box, of a disjoint table) and the tracker's full query otherwise. DMA
-        transfers and collectives go to their own paths.
+        The simulator's inner loop, with its look-ups hoisted out of it: the tracker's exact
+        answers inline (every operand one box, or a slice of one box, of a disjoint table; the
+        tracker's full query otherwise), then the placement on the engine (here) or on the DMA
+        queues (:meth:`_place_dma`), then the tracker's bookkeeping and the PSUM bank spans
+        inline. Collectives go to their own path.
         """
         out = self.out
         append = out.append
         costs_get = self.costs.get
+        plan_of = self.dma.plan
+        dma_positions = self.dma_positions
         tables_get = self.tables.get
         tracker = self.tracker
         exact = self.exact
         spans_get = self.psum_spans.setdefault(core, {}).get
+        busy = self.engine_busy
         state: _CoreState | None = None
         engine_free: list[float] = []
         engine_last: list[int] = []
@@ -271,27 +287,35 @@ class _Simulation:
                 port_free, port_last = state.port_free, state.port_last
             engine = instruction.engine
             entry = _COMPUTE.get(engine)
-            if entry is None:
-                if engine == _DMA:
-                    start = self._schedule_dma(instruction, state, core)
-                elif engine == _COLLECTIVE:
-                    start = self._schedule_collective(instruction, state, core)
-                else:
-                    raise TimingModelError(
-                        f"instruction {instruction.seq} ({instruction.opcode}) runs on engine "
-                        f"'{engine}', which has no queue in the timing model")
-                continue
-            code, track = entry
-            key = stride_key + code
             index = len(out)
-            try:
-                cost = costs_get(cost_key(instruction))
-            except TypeError:
-                cost = None
-            if cost is None:
-                cost = self._compute_cost(instruction)
-            (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary, ports,
-             psum_outputs, psum_inputs) = cost
+            if entry is not None:
+                code, track = entry
+                key = stride_key + code
+                try:
+                    cost = costs_get(cost_key(instruction))
+                except TypeError:
+                    cost = None
+                if cost is None:
+                    cost = self._compute_cost(instruction)
+                (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
+                 ports, psum_outputs, psum_inputs) = cost
+                exempt, unordered = code == 0, False
+            elif engine == _DMA:
+                code = -1
+                key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
+                plan = plan_of(instruction)
+                positions = dma_positions.get(id(plan))  # plans are memoised: one per key
+                if positions is None:
+                    positions = dma_positions[id(plan)] = _psum_positions(instruction)
+                psum_outputs, psum_inputs = positions
+                exempt, unordered = False, True
+            elif engine == _COLLECTIVE:
+                start = self._schedule_collective(instruction, state, core)
+                continue
+            else:
+                raise TimingModelError(
+                    f"instruction {instruction.seq} ({instruction.opcode}) runs on engine "
+                    f"'{engine}', which has no queue in the timing model")
             inputs, outputs = instruction.inputs, instruction.outputs
             # RegionTracker.wait's exact answers, inline
             hit = exact
@@ -325,7 +349,7 @@ class _Simulation:
                                 hit = False
                                 break
                             record = records[boxes[0]]
-                    if record[0] > dep_ready and not (code == 0 and record[1] == key and operand[1] == _PSUM):
+                    if record[0] > dep_ready and not (exempt and record[1] == key and operand[1] == _PSUM):
                         dep_ready, dep_pred = record[0], record[2]
                     reads.append(record)
                 if hit:
@@ -341,41 +365,49 @@ class _Simulation:
                         if record is None or not (table.disjoint or len(records) == 1):
                             hit = False
                             break
-                        if record[0] > dep_ready and record[1] != key:
+                        if record[0] > dep_ready and record[1] != key and not (
+                                unordered and record[1] < 0 and operand[1] == _HBM):
                             dep_ready, dep_pred = record[0], record[2]
                         if record[3] > dep_ready:
                             dep_ready, dep_pred = record[3], record[4]
             if not hit:
-                dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, code == 0, False)
-            free = engine_free[code]
-            if dep_pred >= 0 and dep_ready + overhead_ns >= free:
-                start, pred, reason = dep_ready + overhead_ns, dep_pred, _DEPENDENCY
-            elif free > 0.0:
-                start, pred, reason = free, engine_last[code], _QUEUE
+                dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
+            if code < 0:
+                start, end = self._place_dma(instruction, plan, state, core, index, dep_ready, dep_pred)
+                ready = end
             else:
-                start, pred, reason = 0.0, -1, _FREE
-            if ports:
+                free = engine_free[code]
+                if dep_pred >= 0 and dep_ready + overhead_ns >= free:
+                    start, pred, reason = dep_ready + overhead_ns, dep_pred, _DEPENDENCY
+                elif free > 0.0:
+                    start, pred, reason = free, engine_last[code], _QUEUE
+                else:
+                    start, pred, reason = 0.0, -1, _FREE
+                if ports:
+                    for port in ports:
+                        if port_free[port] > start:
+                            start, pred, reason = port_free[port], port_last[port], _QUEUE
+                extra = 0.0
+                if loads_stationary:
+                    stationary = inputs[0].region
+                    # LoadStationary overlaps the multiply running before it; on an idle array (the
+                    # first matmul, or one that waited for data) it is exposed.
+                    if stationary is None or stationary != state.last_stationary:
+                        if start > free or engine_last[code] < 0:
+                            extra = load_stationary_ns
+                        state.last_stationary = stationary
+                end = start + issue_ns + extra
+                ready = start + complete_ns + extra
+                engine_free[code] = end
+                engine_last[code] = index
                 for port in ports:
-                    if port_free[port] > start:
-                        start, pred, reason = port_free[port], port_last[port], _QUEUE
-            extra = 0.0
-            if loads_stationary:
-                stationary = inputs[0].region
-                # LoadStationary overlaps the multiply running before it; on an idle array (the first
-                # matmul, or one that waited for data) it is exposed.
-                if stationary is None or stationary != state.last_stationary:
-                    if start > free or engine_last[code] < 0:
-                        extra = load_stationary_ns
-                    state.last_stationary = stationary
-            end = start + issue_ns + extra
-            ready = start + complete_ns + extra
-            engine_free[code] = end
-            engine_last[code] = index
-            for port in ports:
-                port_free[port] = end
-                port_last[port] = index
-            append(ScheduledInstruction(instruction, track, core, start, end, ready, pred, reason,
-                                        work_ns, 0.0, 0.0, 0.0, (), flops))
+                    port_free[port] = end
+                    port_last[port] = index
+                append(ScheduledInstruction(instruction, track, core, start, end, ready, pred, reason,
+                                            work_ns, 0.0, 0.0, 0.0, (), flops))
+                # the busy time and FLOPs of _result, summed here in the same order
+                busy[code] += end - start
+                self.flops += flops
             # RegionTracker.finish, inline: the reads last until the end, the writes are ready at
             # ready; rewriting one box of a disjoint table replaces its record in place.
             for record in reads:
@@ -429,74 +461,60 @@ class _Simulation:
                             span[1] = end
         return start
 
-    def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
-        out = self.out
-        index = len(out)
-        key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
-        plan = self.dma.plan(instruction)
-        inputs, outputs = instruction.inputs, instruction.outputs
-        dep_ready, dep_pred, reads = self.tracker.wait(inputs, outputs, key, False, True)
+    def _place_dma(self, instruction: Instruction, plan: DmaPlan, state: _CoreState, core: int, index: int,
+                   dep_ready: float, dep_pred: int) -> tuple[float, float]:
+        """Place the parts of a DMA transfer on the queues free first; return its start and end."""
         queue_free = state.queue_free
         queue_last = state.queue_last
         count = plan.parts
         rate = plan.rate_bytes_per_ns
+        fixed_ns = plan.fixed_ns
         nominal_ns = plan.part_bytes / rate
         calendar = self.hbm.get(core) if plan.hbm_crossings else None
+        if calendar is not None:
+            # The parts of one transfer share the core's HBM bandwidth fairly.
+            hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / count)
+            hbm_part_bytes = plan.part_bytes * plan.hbm_crossings
+        # the queues free first (a stable sort: ties by queue number)
+        order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
+        parts: list[tuple[int, float, float]] = []
+        start_min = _INF
+        last_end = -1.0
         pred, reason, hbm_wait = -1, _FREE, 0.0
-        first = queue_free[0]
-        if calendar is None and queue_free.count(first) == len(queue_free):
-            # Every queue free at the same time (as after a transfer split over all of them): the
-            # parts take the first queues (a stable sort of equal times) and all run alike.
-            start = start_min = max(first, dep_ready)
-            data_start = start + plan.fixed_ns
-            end = data_start + nominal_ns
-            last_end = -1.0
+        busy = self.queue_busy
+        for queue in order:
+            free = queue_free[queue]
+            start = dep_ready if dep_ready > free else free  # max(free, dep_ready)
+            data_start = start + fixed_ns
+            if calendar is not None:
+                end = calendar.transfer(data_start, hbm_part_bytes, hbm_rate)
+            else:
+                end = data_start + nominal_ns
             if end > last_end:
                 last_end = end
-                hbm_wait = max(0.0, end - data_start - nominal_ns)
-                if dep_pred >= 0 and dep_ready >= first:
+                waited = end - data_start - nominal_ns
+                hbm_wait = waited if waited > 0.0 else 0.0  # max(0.0, waited)
+                if dep_pred >= 0 and dep_ready >= free:
                     pred, reason = dep_pred, _DEPENDENCY
-                elif first > 0.0:
-                    pred, reason = queue_last[0], _QUEUE
-            queue_free[:count] = repeat(end, count)
-            queue_last[:count] = repeat(index, count)
-            parts = tuple(zip(range(count), repeat(start, count), repeat(end, count), strict=True))
-        else:
-            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
-            if calendar is not None:
-                # The parts of one transfer share the core's HBM bandwidth fairly.
-                hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / count)
-            part_list: list[tuple[int, float, float]] = []
-            start_min = _INF
-            last_end = -1.0
-            for queue in order:
-                free = queue_free[queue]
-                start = max(free, dep_ready)
-                data_start = start + plan.fixed_ns
-                if calendar is not None:
-                    end = calendar.transfer(data_start, plan.part_bytes * plan.hbm_crossings, hbm_rate)
+                elif free > 0.0:
+                    pred, reason = queue_last[queue], _QUEUE
                 else:
-                    end = data_start + nominal_ns
-                if end > last_end:
-                    last_end = end
-                    hbm_wait = max(0.0, end - data_start - nominal_ns)
-                    if dep_pred >= 0 and dep_ready >= free:
-                        pred, reason = dep_pred, _DEPENDENCY
-                    elif free > 0.0:
-                        pred, reason = queue_last[queue], _QUEUE
-                    else:
-                        pred, reason = -1, _FREE
-                start_min = min(start_min, start)
-                queue_free[queue] = end
-                queue_last[queue] = index
-                part_list.append((queue, start, end))
-            parts = tuple(part_list)
-        out.append(ScheduledInstruction(
-            instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, plan.fixed_ns,
-            nominal_ns, hbm_wait, parts, 0.0, plan.total_bytes, plan.total_bytes * plan.hbm_crossings,
+                    pred, reason = -1, _FREE
+            if start < start_min:
+                start_min = start
+            queue_free[queue] = end
+            queue_last[queue] = index
+            parts.append((queue, start, end))
+            # the queue busy time of _result, summed here in the same order
+            busy[core, queue] = busy.get((core, queue), 0.0) + (end - start)
+        self.dma_bytes += plan.total_bytes
+        hbm_bytes = plan.total_bytes * plan.hbm_crossings
+        self.hbm_bytes += hbm_bytes
+        self.out.append(ScheduledInstruction(
+            instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, fixed_ns,
+            nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes,
         ))
-        self._record(instruction, key, index, reads, last_end, last_end, core, start_min)
-        return start_min
+        return start_min, last_end
 
     # -- the launch ----------------------------------------------------------------------------
     def run(self) -> TimelineResult:
@@ -504,7 +522,7 @@ class _Simulation:
         folded = folded_psum_zero_fills(self.trace)
         self.folded_zero_fills = len(folded)
         instructions = self.trace.instructions
-        if all(i.core == 0 for i in instructions):
+        if self.core_ids <= {0}:
             self._run_one_core(instructions, folded)
             return self._result()
         for position, instruction in enumerate(instructions):
@@ -558,24 +576,10 @@ class _Simulation:
         timing = self.timing
         readies = [s.ready_ns for s in out]
         latency = max(readies, default=0.0)
-        engine_busy: dict[str, float] = {"tensor": 0.0, "vector": 0.0, "scalar": 0.0, "gpsimd": 0.0}
-        queue_busy: dict[str, float] = {}
-        flops = 0.0
-        dma_bytes = hbm_bytes = 0
-        # busy time per (core, queue) first, named at the end (same sums, in the same order)
-        busy: dict[tuple[int, int], float] = {}
-        for s in out:
-            if s.parts:
-                core = s.core
-                for queue, start, end in s.parts:
-                    busy[core, queue] = busy.get((core, queue), 0.0) + (end - start)
-                dma_bytes += s.nbytes
-                hbm_bytes += s.hbm_bytes
-            elif s.track in engine_busy:
-                engine_busy[s.track] += s.end_ns - s.start_ns
-                flops += s.flops
-        for (core, queue), busy_ns in busy.items():
-            queue_busy[f"core{core}/q{queue}"] = busy_ns
+        # summed while scheduling, in the order of the schedule
+        engine_busy = dict(zip(("tensor", "vector", "scalar", "gpsimd"), self.engine_busy, strict=True))
+        flops, dma_bytes, hbm_bytes = self.flops, self.dma_bytes, self.hbm_bytes
+        queue_busy = {f"core{core}/q{queue}": busy_ns for (core, queue), busy_ns in self.queue_busy.items()}
         num_cores = max(1, len(self.cores))
         for core in sorted(self.cores):
             for queue in range(self.dma.queues):
@@ -602,6 +606,12 @@ class _Simulation:
             folded_psum_zero_fills=self.folded_zero_fills,
             instructions=out,
         )
+
+
+def _psum_positions(instruction: Instruction) -> tuple[_Ints, _Ints]:
+    """Positions of the PSUM outputs and of the PSUM inputs of an instruction."""
+    return (tuple(i for i, o in enumerate(instruction.outputs) if o.space == _PSUM),
+            tuple(i for i, o in enumerate(instruction.inputs) if o.space == _PSUM))
 
 
 def _queue_sort_key(name: str) -> tuple[int, int]:
