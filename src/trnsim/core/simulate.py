@@ -280,6 +280,7 @@ class _Simulation:
         port_last: list[int] = []
         stride_key = core * _CORE_STRIDE
         start = 0.0
+        total_flops = self.flops
         for instruction in instructions:
             if state is None:
                 state = self._state(core, instruction)
@@ -322,6 +323,7 @@ class _Simulation:
             dep_ready = 0.0
             dep_pred = -1
             reads: list[Record] = []
+            record: Record | None
             if hit:
                 for operand in inputs:
                     region = operand[5]
@@ -332,7 +334,17 @@ class _Simulation:
                         hit = False
                         break
                     records = table.records
-                    record = records.get(region)
+                    if len(records) == 1:
+                        # one box: the only record overlapping the box itself or a slice inside it
+                        box = table.boxes[0]
+                        if box == region or (box[1] <= region[1] < region[2] <= box[2]
+                                             and box[3] <= region[3] < region[4] <= box[4]):
+                            record = records[box]
+                        else:
+                            hit = False
+                            break
+                    else:
+                        record = records.get(region)
                     if record is None or not (table.disjoint or len(records) == 1):
                         record = None
                         if table.disjoint and records and region[1] < region[2] and region[3] < region[4]:
@@ -407,7 +419,7 @@ class _Simulation:
                                             work_ns, 0.0, 0.0, 0.0, (), flops))
                 # the busy time and FLOPs of _result, summed here in the same order
                 busy[code] += end - start
-                self.flops += flops
+                total_flops += flops
             # RegionTracker.finish, inline: the reads last until the end, the writes are ready at
             # ready; rewriting one box of a disjoint table replaces its record in place.
             for record in reads:
@@ -459,6 +471,7 @@ class _Simulation:
                             span[0] = start
                         if end > span[1]:
                             span[1] = end
+        self.flops = total_flops
         return start
 
     def _place_dma(self, instruction: Instruction, plan: DmaPlan, state: _CoreState, core: int, index: int,
