@@ -74,6 +74,8 @@ def _random_trace(seed: int, target: str, cores: int, length: int = 300) -> Kern
     trace = KernelTrace(kernel=f"random{seed}", target=target)
     # a prologue writes every tile on chip (a kernel writes a tile before it reads it) and
     # reads every HBM tile (the kernel's inputs)
+    inputs: tuple[Operand, ...]
+    outputs: tuple[Operand, ...]
     for space in (sbuf, psum, hbm):
         for alloc in range(8):
             rows = ((0, 128),) if space == hbm or alloc != 6 else ((p, p + 32) for p in range(0, 128, 32))
@@ -96,11 +98,11 @@ def _random_trace(seed: int, target: str, cores: int, length: int = 300) -> Kern
         attrs: dict[str, object] = {}
         if kind < 0.3:
             engine, opcode = Engine.TENSOR, "nc_matmul"
-            inputs: tuple[Operand, ...] = (_operand(rng, sbuf), _operand(rng, sbuf))
+            inputs = (_operand(rng, sbuf), _operand(rng, sbuf))
             if rng.random() < 0.3:
                 inputs += (_operand(rng, psum, "float32"),)
             # mostly PSUM; an SBUF output now and then, so that TensorE reads tiles it wrote itself
-            outputs: tuple[Operand, ...] = (
+            outputs = (
                 _operand(rng, rng.choice((psum,) * 4 + (sbuf,)), "float32", written=True),)
             if rng.random() < 0.1:
                 attrs["transpose"] = True
