@@ -35,7 +35,7 @@ from functools import cache
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
 from trnsim.core.collectives import CollectiveCostModel
 from trnsim.core.costs import ComputeCostModel, cost_key
-from trnsim.core.deps import Record, RegionTracker
+from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError
 from trnsim.core.psum_groups import folded_psum_zero_fills
@@ -324,6 +324,9 @@ class _Simulation:
             dep_pred = -1
             reads: list[Record] = []
             record: Record | None
+            #: the table of the one output when the inline query found its box (finish reuses it)
+            written: _Table | None = None
+            written_box: Region
             if hit:
                 for operand in inputs:
                     region = operand[5]
@@ -382,6 +385,9 @@ class _Simulation:
                             dep_ready, dep_pred = record[0], record[2]
                         if record[3] > dep_ready:
                             dep_ready, dep_pred = record[3], record[4]
+                        written, written_box = table, region
+                    if len(outputs) != 1:
+                        written = None
             if not hit:
                 dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
             if code < 0:
@@ -426,21 +432,31 @@ class _Simulation:
                 if end > record[3]:
                     record[3] = end
                     record[4] = index
-            for operand in outputs:
-                region = operand[5]
-                if region is None:
-                    continue
-                table = tables_get(region[0])
-                if table is not None and table.disjoint:
-                    records = table.records
-                    if region in records:
-                        # in place unless another box starts at the same byte (RegionTracker.write)
-                        starts = table.starts
-                        i = bisect_left(starts, region[3])
-                        if i + 1 == len(starts) or starts[i + 1] != region[3]:
-                            records[region] = [ready, key, index, 0.0, -1]
-                            continue
-                tracker.write(region, [ready, key, index, 0.0, -1])
+            if written is not None and written.disjoint:
+                # the one output's box, found above (nothing changed the table since): in place
+                # unless another box starts at the same byte (RegionTracker.write)
+                starts = written.starts
+                i = 1 if len(starts) == 1 else bisect_left(starts, written_box[3]) + 1
+                if i == len(starts) or starts[i] != written_box[3]:
+                    written.records[written_box] = [ready, key, index, 0.0, -1]
+                else:
+                    tracker.write(written_box, [ready, key, index, 0.0, -1])
+            else:
+                for operand in outputs:
+                    region = operand[5]
+                    if region is None:
+                        continue
+                    table = tables_get(region[0])
+                    if table is not None and table.disjoint:
+                        records = table.records
+                        if region in records:
+                            # as above
+                            starts = table.starts
+                            i = bisect_left(starts, region[3])
+                            if i + 1 == len(starts) or starts[i + 1] != region[3]:
+                                records[region] = [ready, key, index, 0.0, -1]
+                                continue
+                    tracker.write(region, [ready, key, index, 0.0, -1])
             # _psum_touch, inline for a region seen before: a PSUM bank is busy from the start
             # until its outputs are ready and its inputs read
             if psum_outputs:
