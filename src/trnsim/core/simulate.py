@@ -77,26 +77,61 @@ class _CoreState:
     """Per-core free times of engines, DMA queues and shared ports."""
 
     __slots__ = ("collective_free", "engine_free", "engine_last", "last_stationary", "port_free",
-                 "port_last", "queue_free", "queue_last")
+                 "port_last", "queue_busy", "queue_free", "queue_last")
 
     def __init__(self, queues: int) -> None:
         self.engine_free = [0.0] * 4
         self.engine_last = [-1] * 4
         self.queue_free = [0.0] * queues
         self.queue_last = [-1] * queues
+        #: Busy time of each DMA queue, summed in the order of the schedule.
+        self.queue_busy = [0.0] * queues
         self.port_free = [0.0, 0.0]
         self.port_last = [-1, -1]
         self.last_stationary: Region | None = None
         self.collective_free = 0.0
 
 
-class _Simulation:
-    def __init__(self, trace: KernelTrace, timing: NeuronCoreTiming, options: SimulationOptions) -> None:
-        self.trace = trace
-        self.timing = timing
+class _Models:
+    """The cost models of one timing, with their memos (shared by the launches of a shipped target)."""
+
+    __slots__ = ("collectives", "compute", "costs", "dma", "dma_positions")
+
+    def __init__(self, timing: NeuronCoreTiming) -> None:
         self.compute = ComputeCostModel(timing)
         self.dma = DmaCostModel(timing)
         self.collectives = CollectiveCostModel(timing)
+        #: Compute costs by cost key, as the tuple the scheduler unpacks (:meth:`_compute_cost`).
+        self.costs: dict[tuple[object, ...], _Cost] = {}
+        #: PSUM output and input positions of each DMA plan (by the id of the plan, which the
+        #: DMA model keeps alive in its memo).
+        self.dma_positions: dict[int, tuple[_Ints, _Ints]] = {}
+
+
+#: The models of each shipped target (by the name the caller gave), reused across launches: costs
+#: depend only on the timing and the cost key. Replaced when their memos grow past the limit.
+_SHIPPED_MODELS: dict[str, _Models] = {}
+_SHIPPED_MODELS_LIMIT = 100_000
+
+
+def _shipped_models(target: str) -> _Models:
+    models = _SHIPPED_MODELS.get(target)
+    if models is None or len(models.costs) + len(models.dma_positions) > _SHIPPED_MODELS_LIMIT:
+        models = _SHIPPED_MODELS[target] = _Models(_shipped_timing(target))
+    return models
+
+
+class _Simulation:
+    def __init__(self, trace: KernelTrace, timing: NeuronCoreTiming, options: SimulationOptions,
+                 models: _Models | None = None) -> None:
+        self.trace = trace
+        self.timing = timing
+        models = models or _Models(timing)
+        self.compute = models.compute
+        self.dma = models.dma
+        self.collectives = models.collectives
+        self.costs = models.costs
+        self.dma_positions = models.dma_positions
         #: Open collective meetings: member arrivals (out index, tracker key, reads).
         self.meetings: dict[str, list[tuple[int, int, list[Record]]]] = {}
         #: Set by a collective arrival: the meeting is still open (its core must wait).
@@ -128,8 +163,6 @@ class _Simulation:
         self.tables = self.tracker.tables
         #: Answer exact-box dependency queries inline (off with the tracker's fast paths, in tests).
         self.exact = self.tracker.exact_lookups
-        #: Compute costs by cost key, as the tuple the scheduler unpacks (:meth:`_compute_cost`).
-        self.costs: dict[tuple[object, ...], _Cost] = {}
         self.ports = timing.memory.shared_access_ports.value >= 1
         self.cores: dict[int, _CoreState] = {}
         self.out: list[ScheduledInstruction] = []
@@ -138,13 +171,10 @@ class _Simulation:
         self.psum_spans: dict[int, dict[Region, list[list[float]]]] = {}
         self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
         self.folded_zero_fills = 0
-        #: PSUM output and input positions of each DMA plan (by the memoised plan's id).
-        self.dma_positions: dict[int, tuple[_Ints, _Ints]] = {}
         #: Totals of the result, summed while scheduling: issue time per engine code (all cores),
-        #: TensorE FLOPs, busy time per (core, DMA queue), DMA and HBM bytes.
+        #: TensorE FLOPs, DMA and HBM bytes (the DMA queues' busy time is in each core's state).
         self.engine_busy = [0.0, 0.0, 0.0, 0.0]
         self.flops = 0.0
-        self.queue_busy: dict[tuple[int, int], float] = {}
         self.dma_bytes = 0
         self.hbm_bytes = 0
 
@@ -504,38 +534,65 @@ class _Simulation:
             # The parts of one transfer share the core's HBM bandwidth fairly.
             hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / count)
             hbm_part_bytes = plan.part_bytes * plan.hbm_crossings
-        # the queues free first (a stable sort: ties by queue number)
-        order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
-        parts: list[tuple[int, float, float]] = []
-        start_min = _INF
-        last_end = -1.0
-        pred, reason, hbm_wait = -1, _FREE, 0.0
-        busy = self.queue_busy
-        for queue in order:
-            free = queue_free[queue]
-            start = dep_ready if dep_ready > free else free  # max(free, dep_ready)
+        busy = state.queue_busy
+        first = queue_free[0]
+        if calendar is None and queue_free.count(first) == len(queue_free):
+            # Every queue free at the same time (as after a transfer split over all of them): the
+            # parts take the first queues (a stable sort of equal times) and run alike.
+            start = dep_ready if dep_ready > first else first  # max(first, dep_ready)
             data_start = start + fixed_ns
-            if calendar is not None:
-                end = calendar.transfer(data_start, hbm_part_bytes, hbm_rate)
-            else:
-                end = data_start + nominal_ns
+            end = data_start + nominal_ns
+            # what the loop below decides at its first part (the others change nothing)
+            start_min = start if start < _INF else _INF
+            last_end = -1.0
+            pred, reason, hbm_wait = -1, _FREE, 0.0
             if end > last_end:
                 last_end = end
                 waited = end - data_start - nominal_ns
-                hbm_wait = waited if waited > 0.0 else 0.0  # max(0.0, waited)
-                if dep_pred >= 0 and dep_ready >= free:
+                hbm_wait = waited if waited > 0.0 else 0.0
+                if dep_pred >= 0 and dep_ready >= first:
                     pred, reason = dep_pred, _DEPENDENCY
-                elif free > 0.0:
-                    pred, reason = queue_last[queue], _QUEUE
+                elif first > 0.0:
+                    pred, reason = queue_last[0], _QUEUE
+            span = end - start
+            parts = []
+            for queue in range(count):
+                queue_free[queue] = end
+                queue_last[queue] = index
+                parts.append((queue, start, end))
+                busy[queue] += span
+        else:
+            # the queues free first (a stable sort: ties by queue number)
+            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
+            parts = []
+            start_min = _INF
+            last_end = -1.0
+            pred, reason, hbm_wait = -1, _FREE, 0.0
+            for queue in order:
+                free = queue_free[queue]
+                start = dep_ready if dep_ready > free else free  # max(free, dep_ready)
+                data_start = start + fixed_ns
+                if calendar is not None:
+                    end = calendar.transfer(data_start, hbm_part_bytes, hbm_rate)
                 else:
-                    pred, reason = -1, _FREE
-            if start < start_min:
-                start_min = start
-            queue_free[queue] = end
-            queue_last[queue] = index
-            parts.append((queue, start, end))
-            # the queue busy time of _result, summed here in the same order
-            busy[core, queue] = busy.get((core, queue), 0.0) + (end - start)
+                    end = data_start + nominal_ns
+                if end > last_end:
+                    last_end = end
+                    waited = end - data_start - nominal_ns
+                    hbm_wait = waited if waited > 0.0 else 0.0  # max(0.0, waited)
+                    if dep_pred >= 0 and dep_ready >= free:
+                        pred, reason = dep_pred, _DEPENDENCY
+                    elif free > 0.0:
+                        pred, reason = queue_last[queue], _QUEUE
+                    else:
+                        pred, reason = -1, _FREE
+                if start < start_min:
+                    start_min = start
+                queue_free[queue] = end
+                queue_last[queue] = index
+                parts.append((queue, start, end))
+                # the queue busy time of _result, summed here in the same order
+                busy[queue] += end - start
         self.dma_bytes += plan.total_bytes
         hbm_bytes = plan.total_bytes * plan.hbm_crossings
         self.hbm_bytes += hbm_bytes
@@ -608,11 +665,10 @@ class _Simulation:
         # summed while scheduling, in the order of the schedule
         engine_busy = dict(zip(("tensor", "vector", "scalar", "gpsimd"), self.engine_busy, strict=True))
         flops, dma_bytes, hbm_bytes = self.flops, self.dma_bytes, self.hbm_bytes
-        queue_busy = {f"core{core}/q{queue}": busy_ns for (core, queue), busy_ns in self.queue_busy.items()}
+        # every queue of every core that ran, by core and queue number
+        queue_busy = {f"core{core}/q{queue}": busy_ns for core in sorted(self.cores)
+                      for queue, busy_ns in enumerate(self.cores[core].queue_busy)}
         num_cores = max(1, len(self.cores))
-        for core in sorted(self.cores):
-            for queue in range(self.dma.queues):
-                queue_busy.setdefault(f"core{core}/q{queue}", 0.0)
         path = critical_path_breakdown(out, readies)
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
@@ -622,7 +678,7 @@ class _Simulation:
             latency_ns=latency,
             num_cores=num_cores,
             engine_busy_ns=engine_busy,
-            queue_busy_ns=dict(sorted(queue_busy.items(), key=lambda kv: _queue_sort_key(kv[0]))),
+            queue_busy_ns=queue_busy,
             bound=classify_bound(path, hbm_utilization),
             critical_path_ns=path,
             flops=flops,
@@ -643,11 +699,6 @@ def _psum_positions(instruction: Instruction) -> tuple[_Ints, _Ints]:
             tuple(i for i, o in enumerate(instruction.inputs) if o.space == _PSUM))
 
 
-def _queue_sort_key(name: str) -> tuple[int, int]:
-    core, queue = name.split("/")
-    return int(core.removeprefix("core")), int(queue.removeprefix("q"))
-
-
 @cache
 def _shipped_timing(target: str) -> NeuronCoreTiming:
     """The shipped (not overridden) timing data of a target, loaded once: it is immutable."""
@@ -665,7 +716,9 @@ def simulate_trace(
     ``timing`` is a loaded :class:`NeuronCoreTiming` (use :func:`load_timing` with overrides for
     what-if studies) or a target name (``"trn1"``, ``"trn2"``, ``"trn3"``).
     """
+    models = None
     if isinstance(timing, str):
+        models = _shipped_models(timing)
         timing = _shipped_timing(timing)
     # The schedule adds a few objects per instruction next to the trace's ~10: the cyclic
     # collector would rescan the whole trace again and again (a third of the time on a 14k
@@ -673,7 +726,7 @@ def simulate_trace(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Simulation(trace, timing, options or SimulationOptions()).run()
+        return _Simulation(trace, timing, options or SimulationOptions(), models).run()
     finally:
         if gc_was_enabled:
             gc.enable()
