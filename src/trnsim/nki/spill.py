@@ -75,19 +75,22 @@ def _uses(
 ) -> dict[int, list[int]]:
     """The positions (indices into ``positions``) that use each planned tile, in first-use order."""
     uses: dict[int, list[int]] = {}
+    get = uses.get
     for local, k in enumerate(positions):
         ins = instrs[k]
-        for op in (*ins.inputs, *ins.outputs):
-            r = op.region
-            if r is None:
-                continue
-            lst = uses.get(r.alloc_id)
-            if lst is None:
-                if r.alloc_id not in sizes:
+        for ops in (ins.inputs, ins.outputs):
+            for op in ops:
+                r = op[5]  # op.region (by index: one pass over every operand of the trace)
+                if r is None:
                     continue
-                uses[r.alloc_id] = [local]
-            elif lst[-1] != local:
-                lst.append(local)
+                aid = r[0]
+                lst = get(aid)
+                if lst is None:
+                    if aid not in sizes:
+                        continue
+                    uses[aid] = [local]
+                elif lst[-1] != local:
+                    lst.append(local)
     return uses
 
 
