@@ -815,7 +815,22 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     if to_psum and (instr.engine is _GPSIMD or instr.engine is _DMA):
         return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead; nor DMA
     outputs = instr.outputs
-    out = target.operand(outputs[0][0])
+    name = outputs[0][0]
+    # target.operand(name) when its cache holds this view's operand under this name, inline
+    latest = target.alloc.operands.get(target.offset) if target.flat is None and not target.dyn else None
+    if (
+        latest is not None
+        and tensor.CACHE_OPERANDS
+        and latest[0] == target.strides
+        and latest[1] == target.paxis
+        and latest[2][2] == target.shape
+        and latest[2][0] == name
+    ):
+        out = latest[2]
+        if target._region is None:
+            target._region = out[5]
+    else:
+        out = target.operand(name)
     region = out[5]  # target.region() (a tensor's operand has one)
     assert region is not None
     if matmul:

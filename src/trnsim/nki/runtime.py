@@ -140,6 +140,7 @@ class Allocation:
         "free_elems",
         "implicit",
         "itemsize",
+        "layout",
         "mm_state",
         "name",
         "on_chip",
@@ -191,6 +192,9 @@ class Allocation:
         self.operands: dict[Any, Any] = {}
         #: the boxes of those views, by (offset, shape, strides)
         self.regions: dict[tuple[Any, ...], Region] = {}
+        #: instruction templates: a number for (buffer, dtype, shape, partition axis, implicit),
+        #: set on first use as a templated call's argument (trnsim.nki.templates)
+        self.layout: int | None = None
 
     @property
     def bytes_per_partition(self) -> int:

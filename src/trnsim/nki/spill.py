@@ -61,13 +61,48 @@ def plan_spills(
     spills: list[Spill] = []
     for core in sorted({i.core for i in instrs}):
         positions = [k for k, i in enumerate(instrs) if i.core == core]
-        uses = _uses(instrs, positions, sizes)  # one pass over the trace for every memory
+        spans = _spans(instrs, positions, sizes)
+        uses: dict[int, list[int]] | None = None
         for space, cap in capacity.items():
+            if _fits({a: s for a, s in spans.items() if sizes[a].space is space}, len(positions), sizes, cap):
+                continue  # what _plan finds at once, from the first and last uses alone
+            if uses is None:
+                uses = _uses(instrs, positions, sizes)  # one pass over the trace for every memory
             mine = {a: u for a, u in uses.items() if sizes[a].space is space}
             spills.extend(_plan(mine, positions, sizes, cap))
     if spills:
         _insert(trace, spills, sizes, next_alloc)
     return spills
+
+
+def _spans(
+    instrs: list[Instruction], positions: list[int], sizes: dict[int, TileSize]
+) -> dict[int, tuple[int, int]]:
+    """The first and last position (index into ``positions``) that uses each planned tile."""
+    used = [
+        (r[0], local)  # (op.region.alloc_id, position), by index: every operand of the trace
+        for local, k in enumerate(positions)
+        for ops in (instrs[k].inputs, instrs[k].outputs)
+        for op in ops
+        if (r := op[5]) is not None
+    ]
+    last = dict(used)  # the latest pair of each alloc id wins
+    used.reverse()
+    first = dict(used)
+    return {a: (first[a], end) for a, end in last.items() if a in sizes}
+
+
+def _fits(spans: dict[int, tuple[int, int]], n: int, sizes: dict[int, TileSize], cap: int) -> bool:
+    """Whether the tiles live over ``spans`` (one memory) stay within ``cap`` bytes per partition
+    at every position: then :func:`_plan` spills nothing (the same live bytes, from the same uses)."""
+    if n == 0:
+        return True
+    delta = np.zeros(n + 1, dtype=np.int64)
+    for aid, (start, end) in spans.items():
+        nbytes = sizes[aid].bytes_per_partition
+        delta[start] += nbytes
+        delta[end + 1] -= nbytes
+    return int(np.cumsum(delta[:n]).max()) <= cap
 
 
 def _uses(
