@@ -72,6 +72,8 @@ _VALUE_COPIES = frozenset({"nl.load", "nisa.nc_matmul"})
 _LAYOUTS: dict[tuple[Any, ...], int] = {}
 #: numbers are never reused, even after _LAYOUTS is cleared (an allocation keeps its number)
 _NUMBERS = itertools.count()
+#: layouts numbered at most before _LAYOUTS starts again (later allocations get new numbers)
+_MAX_LAYOUTS = 1 << 16
 
 
 def _layout_number(a: Allocation) -> int:
@@ -80,7 +82,7 @@ def _layout_number(a: Allocation) -> int:
     layout = (a.buffer, a.dtype, a.shape, a.partition_axis, a.implicit)
     number = _LAYOUTS.get(layout)
     if number is None:
-        if len(_LAYOUTS) >= 1 << 16:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
             _LAYOUTS.clear()
         number = _LAYOUTS[layout] = next(_NUMBERS)
     a.layout = number
