@@ -36,3 +36,12 @@ def test_kernel_run_help_names_the_kernel_layers_variables() -> None:
     assert cmd_kernel_run.ENV_TARGET == targets.ENV_TARGET
     assert cmd_kernel_run.ENV_INSTRUCTIONS == budget.ENV_INSTRUCTIONS
     assert cmd_kernel_run.ENV_TIME == budget.ENV_TIME
+
+
+def test_the_cluster_model_loads_no_what_if_machinery() -> None:
+    """Timing a plan on the shipped tables needs neither the NeuronCore timing data's models nor the
+    table generator: what-if timing imports them where a chip carries overrides."""
+    loaded = _modules_after("import json, sys, trnsim.cluster.step, trnsim.plan.compare; "
+                            "print(json.dumps(sorted(sys.modules)))")
+    assert "trnsim.devicetime.whatif_timing" in loaded  # the probe did load the what-if module
+    assert not {"trnsim.hardware.neuroncore_timing", "trnsim.devicetime.regenerate"} & loaded

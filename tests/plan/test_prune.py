@@ -157,3 +157,44 @@ def test_a_zero_3_floor_is_no_higher_than_the_other_stages(model_name: str, syst
                 assert floors[mb, 3, recompute] <= floor
                 lower += floors[mb, 3, recompute] < floor
     assert lower > 0 or system_name in ("p5", "tpu-v5p")  # a GPU or TPU makes no weight passes: equal
+
+
+class _Recording:
+    """The cluster model, recording the plans it checks and finds room for, and those it bounds or times."""
+
+    def __init__(self) -> None:
+        self.fit: list[ParallelPlan] = []
+        self.used: list[ParallelPlan] = []
+
+    def check_plan(self, *args: object, **kwargs: object) -> None:
+        cluster_step.check_plan(*args, **kwargs)  # type: ignore[arg-type]
+        self.fit.append(args[3])  # type: ignore[arg-type]
+
+    def estimate_step(self, *args: object, **kwargs: object) -> StepResult:
+        self.used.append(args[3])  # type: ignore[arg-type]
+        return cluster_step.estimate_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    def step_time_lower_bound(self, *args: object, **kwargs: object) -> float:
+        self.used.append(args[3])  # type: ignore[arg-type]
+        return cluster_step.step_time_lower_bound(*args, **kwargs)  # type: ignore[arg-type]
+
+    def step_time_floor(self, *args: object, **kwargs: object) -> float:
+        return cluster_step.step_time_floor(*args, **kwargs)  # type: ignore[arg-type]
+
+    def step_goodput_upper_bound(self, *args: object, **kwargs: object) -> float:
+        return cluster_step.step_goodput_upper_bound(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_group_is_checked_by_its_frugal_member_only_where_a_plan_of_it_does_not_fit() -> None:
+    """Where the plans fit, a pruned search checks only plans it goes on to bound or time: the most
+    frugal member of a group taken from the heap is checked only once a plan of the group finds no
+    room (then the group may be dropped whole, as the full search drops it)."""
+    model, system = load_model("llama3-8b"), load_system("p5")
+    problem = Problem(model, system, 64, TrainingJob(tokens=1e12, seq_len=4096, global_batch=512))
+    space = SearchSpace(cp=(1, 2), interleave=(1, 2), micro_batches=(1, 2), zero_stages=(2, 3))
+    steps = _Recording()
+    pruned = search_plans(problem, space, top_k=1, prune=True, steps=steps)
+    assert _top(pruned) == _top(search_plans(problem, space, top_k=1))
+    assert steps.fit and pruned.stats.infeasible == 0  # every plan checked fits
+    used = {id(plan) for plan in steps.used}
+    assert all(id(plan) in used for plan in steps.fit)

@@ -203,6 +203,31 @@ def test_sequence_parallel_follows_the_job_with_tp() -> None:
     assert not off.parallel_plan(Candidate(tp=4, pp=1, dp=4)).sequence_parallel
 
 
+def test_a_candidates_plan_is_built_once_for_every_system_at_a_job() -> None:
+    """One (immutable) plan per candidate and job serves every system (a comparison searches seven):
+    equal to a plan built afresh, and another for a job with another global batch or sequence
+    parallelism."""
+    from tests.plan.toy_steps import toy_system
+    from trnsim.cluster.plan import search_plan
+
+    problem = toy_problem(ranks=16)
+    # nodes of 4 limit TP to 4 (8 on the first system): the groups both enumerate are the same objects
+    other = replace(problem, system=toy_system("other", chips_per_node=4, speed=2.0))
+    mine, theirs = candidate_groups(problem, SMALL_SPACE), candidate_groups(other, SMALL_SPACE)
+    assert len(theirs) < len(mine) and all(any(g is h for h in mine) for g in theirs)
+    candidate = next(c for g in theirs for c in g.members if c.tp == 4 and c.pp == 2)
+    plan = problem.parallel_plan(candidate)
+    assert other.parallel_plan(candidate) is plan
+    c = candidate
+    assert plan == search_plan(tp=4, pp=2, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage,
+                               micro_batch=c.micro_batch, global_batch=problem.job.global_batch,
+                               interleave=c.interleave, recompute=c.recompute, sequence_parallel=True)
+    for update in ({"sequence_parallel": False}, {"global_batch": problem.job.global_batch * 2}):
+        changed = replace(problem, job=problem.job.model_copy(update=update)).parallel_plan(candidate)
+        assert changed != plan and changed.global_batch == (update.get("global_batch")
+                                                            or problem.job.global_batch)
+
+
 def test_infeasible_plans_are_counted_by_the_cluster_layers_reason() -> None:
     from trnsim.plan.search import _check
 

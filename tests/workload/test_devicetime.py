@@ -181,3 +181,15 @@ def test_tables_from_another_chip_model_version_are_reported_stale(tmp_path: Pat
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(table.to_json())
     assert stale_tables(tmp_path) == ["trn2/old-bfloat16"]
+
+
+def test_the_timing_model_version_hashes_the_sources_once_for_every_target() -> None:
+    """The sources behind a simulated latency are the same for every target: a process that times
+    Trainium 1 and 2 (``trnsim compare``) reads and hashes them once, and tags each target's entries."""
+    from trnsim.devicetime.kernel_path import _sources_digest, timing_model_version
+
+    _sources_digest.cache_clear()
+    versions = [timing_model_version(target) for target in ("trn1", "trn2", "trn1")]
+    assert _sources_digest.cache_info().misses == 1
+    assert [v.split(":")[0] for v in versions] == ["trn1", "trn2", "trn1"]
+    assert len({v.split(":")[1] for v in versions}) == 1

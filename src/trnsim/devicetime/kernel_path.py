@@ -192,7 +192,6 @@ def simulate_ns(call: KernelCall, target: str, timing: Any = None) -> float:
         raise KernelPathUnavailable(f"kernel '{call.kernel}' failed in simulation: {error}") from None
 
 
-@lru_cache(maxsize=8)
 def timing_model_version(target: str) -> str:
     """A tag that changes whenever the code or data behind a simulated latency changes.
 
@@ -200,6 +199,13 @@ def timing_model_version(target: str) -> str:
     the NeuronCore timing data: a disk-cache entry or a table made with other versions of them no
     longer matches (cache) or is reported stale (``tables_are_current``).
     """
+    return f"{target}:{_sources_digest()}"
+
+
+@lru_cache(maxsize=1)
+def _sources_digest() -> str:
+    """The hash of :func:`timing_model_version`, the same for every target: read once per process
+    (some 170 files), not once per target."""
     digest = hashlib.sha256()
     for package in sorted(_VERSIONED):
         spec = importlib.util.find_spec(package)
@@ -213,4 +219,4 @@ def timing_model_version(target: str) -> str:
             if wanted and path.suffix in (".py", ".toml") and path.is_file():
                 digest.update(relative.encode())
                 digest.update(path.read_bytes())
-    return f"{target}:{digest.hexdigest()[:12]}"
+    return digest.hexdigest()[:12]

@@ -22,14 +22,15 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trnsim.devicetime import kernel_path
 from trnsim.devicetime.cache import CACHE_ENV
-from trnsim.devicetime.regenerate import GRIDS, generate_table
 from trnsim.devicetime.tables import OpTable, load_table, stale_tables, table_path
 from trnsim.errors import ConfigError
-from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
+
+if TYPE_CHECKING:  # imported where a what-if needs them: a plain run never does (issue 13's start-up)
+    from trnsim.hardware.neuroncore_timing import NeuronCoreTiming
 
 __all__ = ["device_tables_status", "overrides_digest", "whatif_table", "whatif_target_key", "whatif_timing"]
 
@@ -64,6 +65,8 @@ def _nested(overrides: Overrides) -> dict[str, Any]:
 @lru_cache(maxsize=32)
 def whatif_timing(target: str, overrides: Overrides) -> NeuronCoreTiming:
     """The timing data of ``target`` with ``overrides`` applied (unknown paths: ConfigError)."""
+    from trnsim.hardware.neuroncore_timing import load_timing
+
     return load_timing(target, overrides=_nested(overrides))
 
 
@@ -84,6 +87,8 @@ def whatif_table(kernel: str, dtype: str, target: str, overrides: Overrides) -> 
     key = (kernel, dtype, target, overrides, os.environ.get(CACHE_ENV, ""))
     if key in _TABLES:
         return _TABLES[key]
+    from trnsim.devicetime.regenerate import GRIDS, generate_table
+
     spec = next((g for g in GRIDS if g.kernel == kernel and dtype in g.dtypes), None)
     if spec is None:
         _TABLES[key] = None

@@ -85,9 +85,28 @@ class Problem:
         Raises :class:`~trnsim.errors.ConfigError` when the knobs contradict one another.
         """
         c = candidate
-        return search_plan(
+        job = self.job
+        key = (id(c), job.global_batch, job.sequence_parallel)
+        hit = _PLANS.get(key)
+        if hit is not None and hit[0] is c:
+            return hit[1]
+        if len(_PLANS) >= _PLANS_LIMIT:
+            _PLANS.clear()
+        plan = search_plan(
             tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, zero_stage=c.zero_stage, micro_batch=c.micro_batch,
-            global_batch=self.job.global_batch, interleave=c.interleave, recompute=c.recompute,
-            sequence_parallel=self.job.sequence_parallel and c.tp > 1,
+            global_batch=job.global_batch, interleave=c.interleave, recompute=c.recompute,
+            sequence_parallel=job.sequence_parallel and c.tp > 1,
             account_for_embedding_loss=c.account_for_embedding_loss,
         )
+        _PLANS[key] = (c, plan)
+        return plan
+
+
+#: Plans by (candidate, global batch, sequence parallelism), all a plan reads: one (immutable) plan
+#: serves every system searched at a rank count, as they share their candidates
+#: (:func:`~trnsim.plan.space.candidate_groups`), so ``trnsim compare`` builds each once, not once
+#: per system and per bound, check and estimate of it. Keyed by the candidate's identity (hashing a
+#: dataclass costs more than the copy saved); an entry keeps its candidate, so a recycled id never
+#: returns another candidate's plan.
+_PLANS: dict[tuple[int, int, bool], tuple[Candidate, ParallelPlan]] = {}
+_PLANS_LIMIT = 8192  # some 14 MB of plans; a comparison builds about 2,300

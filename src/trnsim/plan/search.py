@@ -297,11 +297,14 @@ def _search_group(
 
 
 class _Verdicts(dict[Candidate, "InfeasibleReason | None"]):
-    """The verdicts of a group's checked plans (shared by its ladders), and those that found no room."""
+    """The verdicts of a group's checked plans (shared by its ladders), those that found no room, and
+    whether the group was dropped (its most frugal member does not fit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, frugal: Candidate) -> None:
         super().__init__()
+        self.frugal = frugal
         self.no_room: list[Candidate] = []
+        self.dropped = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,8 +379,8 @@ def _ranked_bound(ladder: _Ladder, rung: int, step_bound: Callable[..., float],
 
 @dataclass(frozen=True, slots=True)
 class _Group:
-    """A group waiting in a branch-and-bound search, its most frugal member not yet checked, with
-    its ladders' heap entries and the ladders it floors only once it is expanded."""
+    """A group waiting in a branch-and-bound search with its ladders' heap entries and the ladders it
+    floors only once it is expanded."""
 
     problem: Problem
     group: CandidateGroup
@@ -424,7 +427,7 @@ def _queue_group(problem: Problem, topology: TopologySpec | None, goodput: float
     at a micro-batch, its ZeRO 0-2 ladders there wait unfloored until the group is expanded (most
     groups never are). A step model without a floor bounds every ladder at once.
     """
-    verdicts = _Verdicts()
+    verdicts = _Verdicts(group.members[0])
     # without dominance each plan is a ladder of its own, in the full search's order
     ladders = [r for ladder in group.ladders for r in ([ladder] if dominance else [(c,) for c in ladder])]
     has_floor = getattr(steps, "step_time_floor", None) is not None
@@ -456,19 +459,38 @@ def _no_room(failed: list[Candidate], candidate: Candidate) -> bool:
                and rank <= RECOMPUTE_ORDER.index(f.recompute) for f in failed)
 
 
+def _frugal_lacks_room(ladder: _Ladder, steps: StepModel, stats: SearchStats) -> bool:
+    """Whether the most frugal member of the ladder's group does not fit (checked once per group, when
+    one of its plans first does not fit): then the group is dropped, as the full search drops it."""
+    verdicts = ladder.verdicts
+    frugal = verdicts.frugal
+    if frugal not in verdicts:
+        verdicts[frugal] = _check(ladder.problem, frugal, steps)
+        stats.checked += 1
+        if verdicts[frugal] is InfeasibleReason.MEMORY:
+            verdicts.no_room.append(frugal)
+    if not verdicts.dropped and verdicts[frugal] is InfeasibleReason.MEMORY:
+        verdicts.dropped = True
+        stats.groups_pruned += 1
+    return verdicts.dropped
+
+
 def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedStepModel, acc: _Accumulator,
                    dominance: bool, progress: ProgressCallback | None) -> None:
     """Branch and bound (time objective): the plans :func:`_search_group` would evaluate, checked and
     timed in order of a lower bound of their time-to-train until no bound can enter the top K.
 
-    Groups whose most frugal member does not fit are dropped as in the full search, checked when the
-    group comes first in the heap (with the least bound of its ladders): a group whose plans cannot
-    enter is never checked. Each ladder (plans differing only in recomputation) waits with the floor
-    of its lightest rung not yet rejected; taken from the heap, that rung is checked (a plan needing
-    at least the memory of one of its group that did not fit is rejected unchecked): if it passes, it
-    waits again with its tight bound and, taken again, is timed (as the full search would time it,
-    the heavier rungs dominated); else the next rung waits with its floor. Each plan keeps its place
-    in the full search's order, so ties resolve as they would there.
+    A group waits with the least floor of its ladders; taken from the heap, its ladders wait in its
+    place, so a group whose plans cannot enter is never checked. Each ladder (plans differing only
+    in recomputation) waits with the floor of its lightest rung not yet rejected; taken from the
+    heap, that rung is checked (a plan needing at least the memory of one of its group that did not
+    fit is rejected unchecked): if it passes, it waits again with its tight bound and, taken again,
+    is timed (as the full search would time it, the heavier rungs dominated); else the next rung
+    waits with its floor. Groups whose most frugal member does not fit are dropped as in the full
+    search: that member is checked when a plan of its group first finds no room (where the group
+    is dropped, none of its plans fits, so none was timed), not for every group taken from the heap
+    (most groups' plans fit: a check saved each). Each plan keeps its place in the full search's
+    order, so ties resolve as they would there.
     """
     stats = acc.stats
     heap: list[_Entry] = []
@@ -494,14 +516,6 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
                                                                                     state))
             break
         if isinstance(item, _Group):
-            # As the full search: a group whose most frugal member does not fit is dropped whole.
-            frugal = item.group.members[0]
-            verdict = item.verdicts[frugal] = _check(item.problem, frugal, steps)
-            stats.checked += 1
-            if verdict is InfeasibleReason.MEMORY:
-                stats.groups_pruned += 1
-                acc.reject(verdict, len(item.group.members))
-                continue
             for entry in item.entries:
                 heapq.heappush(heap, entry)
             for ladder, later in item.later:
@@ -511,6 +525,9 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
         rung = order[1]
         candidate = ladder.rungs[rung]
         verdicts = ladder.verdicts
+        if verdicts.dropped:  # its group's most frugal member does not fit: nor does any rung left
+            acc.reject(InfeasibleReason.MEMORY, len(ladder.rungs) - rung)
+            continue
         if candidate in verdicts:
             verdict = verdicts[candidate]
         elif verdicts.no_room and _no_room(verdicts.no_room, candidate):
@@ -522,6 +539,9 @@ def _search_pruned(problems: list[Problem], space: SearchSpace, steps: BoundedSt
             stats.checked += 1
             if verdict is InfeasibleReason.MEMORY:
                 verdicts.no_room.append(candidate)
+                if _frugal_lacks_room(ladder, steps, stats):
+                    acc.reject(verdict, len(ladder.rungs) - rung)
+                    continue
         if verdict is not None:
             acc.reject(verdict)
             if rung + 1 < len(ladder.rungs):

@@ -196,6 +196,10 @@ def _members(structure: tuple[int, int, int, int, int, int, bool], global_batch:
 #: them at a rank count: a comparison enumerates each set of groups once).
 _GROUPS: dict[tuple[object, ...], tuple[CandidateGroup, ...]] = {}
 _GROUPS_LIMIT = 1024
+#: Each group (None: no members) by its structure and the knobs its members read: the enumerations
+#: of systems with other TP limits share their common groups, the same candidate objects (which the
+#: plans built of them are keyed by, :meth:`~trnsim.plan.problem.Problem.parallel_plan`).
+_GROUP_OF: dict[tuple[object, ...], CandidateGroup | None] = {}
 
 
 def candidate_groups(problem: Problem, space: SearchSpace) -> list[CandidateGroup]:
@@ -209,13 +213,22 @@ def candidate_groups(problem: Problem, space: SearchSpace) -> list[CandidateGrou
     if groups is None:
         if len(_GROUPS) >= _GROUPS_LIMIT:
             _GROUPS.clear()
+            _GROUP_OF.clear()
         # the knobs' values in the members' order (frugal first), once per enumeration
         micro_batches = sorted(space.micro_batches)
         recomputes = sorted(space.recompute, key=RECOMPUTE_ORDER.index, reverse=True)
         zero_stages = sorted(set(space.zero_stages), reverse=True)
-        members = (_members(structure, job.global_batch, micro_batches, recomputes, zero_stages)
-                   for structure in _structures(problem, space))
-        groups = _GROUPS[key] = tuple(CandidateGroup(m) for m in members if m)
+        knobs = (job.global_batch, tuple(micro_batches), tuple(recomputes), tuple(zero_stages))
+        groups_of = []
+        for structure in _structures(problem, space):
+            if (structure, knobs) in _GROUP_OF:
+                group = _GROUP_OF[structure, knobs]
+            else:
+                members = _members(structure, job.global_batch, micro_batches, recomputes, zero_stages)
+                group = _GROUP_OF[structure, knobs] = CandidateGroup(members) if members else None
+            if group is not None:
+                groups_of.append(group)
+        groups = _GROUPS[key] = tuple(groups_of)
     return list(groups)
 
 
