@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from trnsim.cluster.goodput import _goodput, daly_interval_s, estimate_goodput, young_interval_s
+from trnsim.cluster.goodput import (
+    _goodput,
+    daly_interval_s,
+    estimate_goodput,
+    goodput_fraction,
+    young_interval_s,
+)
 from trnsim.errors import ConfigError
 
 
@@ -69,3 +75,17 @@ def test_goodput_in_logs_matches_the_direct_formula(tau: float, delta: float, re
 def test_goodput_of_an_interval_of_many_mtbfs_is_zero_not_overflow() -> None:
     # exp(1e6) overflows a double; the expected useful fraction underflows to 0 instead
     assert _goodput(1e6 * 3600.0, 60.0, 60.0, 3600.0) == 0.0
+
+
+@pytest.mark.parametrize(("chips", "step_s", "checkpoint_bytes", "rate", "write", "restart"), [
+    (8, 1.0, 1e9, 0.0, 1e9, 0.0), (1024, 11.7, 2.45e12, 1e-4, 128 * 2e9, 600.0),
+    (1, 0.3, 0.0, 2e-5, 1e9, 10.0),
+    (131072, 4.2, 5.7e12, 5e-5, 16384 * 1e9, 900.0), (64, 1e-3, 1e15, 1.0, 1e6, 1e4)])
+def test_goodput_fraction_is_estimate_goodputs_goodput(chips: int, step_s: float, checkpoint_bytes: float,
+                                                       rate: float, write: float,
+                                                       restart: float) -> None:
+    full = estimate_goodput(chips, step_s, checkpoint_bytes, failure_rate_per_chip_hour=rate,
+                            checkpoint_write_bytes_per_s=write, restart_s=restart)
+    assert goodput_fraction(chips, step_s, checkpoint_bytes, rate, write, restart) == full.goodput
+    with pytest.raises(ConfigError, match="step_time_s > 0"):
+        goodput_fraction(chips, 0.0, checkpoint_bytes, rate, write, restart)

@@ -17,14 +17,17 @@ import itertools
 import pytest
 
 from trnsim.cluster import estimate_step, make_plan
+from trnsim.cluster import step as step_module
 from trnsim.cluster.plan import InfeasiblePlanError
 from trnsim.cluster.step import check_plan, clear_cache
 from trnsim.devicetime.timing import clear_memo
 from trnsim.hardware.catalog import load_system
 from trnsim.plan.search import collector_paused
+from trnsim.workload.graph import build_step
 from trnsim.workload.graph import clear_cache as clear_graphs
 from trnsim.workload.models import load_model
 from trnsim.workload.options import Recompute
+from trnsim.workload.shard import Shard
 
 SEQ_LEN = 4096
 
@@ -185,3 +188,44 @@ def test_an_estimate_reuses_an_earlier_check_of_its_plan(monkeypatch: pytest.Mon
         with pytest.raises(AssertionError, match="checked again"):
             again = make_plan(**{f: getattr(first, f) for f in ("tp", "pp", "dp")})
             estimate_step(model, system, ranks, again, SEQ_LEN)
+
+
+def test_a_moe_estimate_does_not_depend_on_what_was_estimated_before() -> None:
+    # The rank's parameters per layer (by TP and EP), a shard's dimensions (by TP, CP, SP and the
+    # micro-batch) and a part's tags (by its ops' names, classes and phases) are shared between the
+    # stages of every depth: TP 1 (epilogues), EP, SP on and off, an MoE model's expert layers.
+    model = load_model("mixtral-8x7b")
+    system = load_system("p5")
+    ranks = 32 * system.ranks_per_chip
+    cases = []
+    for tp, pp, ep, mb, sp in itertools.product((1, 2, 4), (1, 2, 4), (1, 2), (1, 2), (False, True)):
+        if sp and tp == 1:
+            continue
+        dp = ranks // (tp * pp)
+        cases.append(make_plan(tp=tp, pp=pp, dp=dp, ep=ep, zero_stage=1, micro_batch=mb,
+                               global_batch=dp * mb * 4, sequence_parallel=sp, recompute=Recompute.SELECTIVE))
+    alone = []
+    for plan in cases:
+        _clear()
+        alone.append(estimate_step(model, system, ranks, plan, SEQ_LEN).to_dict())
+    _clear()
+    order = list(range(len(cases)))[::-1]
+    together = {index: estimate_step(model, system, ranks, cases[index], SEQ_LEN).to_dict()
+                for index in order[1::2] + order[::2]}
+    for index, expected in enumerate(alone):
+        assert together[index] == expected, cases[index]
+
+
+def test_a_parts_tags_are_those_of_its_own_ops() -> None:
+    # _tags_of shares tags between op tuples listing the same (name, class, phase): each must be
+    # what the tuple's own ops give, whichever tuple filled the entry.
+    model = load_model("mixtral-8x7b")
+    clear_cache()
+    parts = []
+    for tp, mb, recompute in itertools.product((1, 2, 8), (1, 2), (Recompute.NONE, Recompute.FULL)):
+        for first, last in ((True, False), (False, False), (False, True)):
+            shard = Shard(tp=tp, sequence_parallel=tp > 1, layers=4, has_embedding=first, has_lm_head=last)
+            parts += build_step(model, shard, mb, 2048, recompute=recompute).parts
+    for part in parts:
+        assert step_module._tags_of(part) == step_module._tags_of_ops(part)
+    assert len(step_module._TAGS_BY_OPS) < len(parts)  # shared

@@ -12,12 +12,13 @@ import itertools
 
 import numpy as np
 
-from trnsim.devicetime.efficiency import EFFICIENCY, Curve, EfficiencyCurves
+from trnsim.devicetime.efficiency import EFFICIENCY, Curve, EfficiencyCurves, load_efficiency
 from trnsim.devicetime.timing import clear_memo, time_ops, time_runs
 from trnsim.hardware.catalog import load_system
-from trnsim.workload.graph import build_skeleton, build_step, clear_cache
+from trnsim.hardware.datafile import CATALOG_ENV
+from trnsim.workload.graph import _dims, build_skeleton, build_step, clear_cache, params_on_rank
 from trnsim.workload.models import load_model
-from trnsim.workload.options import Recompute
+from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
 
@@ -131,3 +132,57 @@ def test_time_runs_is_time_ops_of_the_recounted_ops() -> None:
         assert runs_first == first and runs_later == first_later
         again = [t for part in skeleton.parts for t in time_runs(part, system)]  # per-instance cache hits
         assert again == first_later
+
+
+def test_a_ranks_parameters_and_dimensions_do_not_depend_on_what_came_before() -> None:
+    # Per-layer parameters are cached by (TP, EP) and a shard's dimensions by (TP, CP, SP, micro-batch,
+    # sequence, precision): every shard, computed after the others in two orders, equals it alone.
+    cases = []
+    for name in ("gpt3-175b", "mixtral-8x7b", "deepseek-v3", "llama3-8b"):
+        model = load_model(name)
+        tps = [t for t in (1, 2, 4, 8) if model.num_heads % t == 0]
+        eps = (1, 2) if model.is_moe else (1,)
+        for tp, ep, cp, sp, (first, last), mb in itertools.product(
+                tps, eps, (1, 2), (False, True), ((True, False), (False, False), (False, True), (True, True)),
+                (1, 2)):
+            if sp and tp == 1:
+                continue
+            shard = Shard(tp=tp, ep=ep, cp=cp, sequence_parallel=sp, layers=3, first_layer=2,
+                          has_embedding=first, has_lm_head=last)
+            cases.append((model, shard, mb))
+
+    def figures(model: object, shard: Shard, mb: int) -> tuple[object, ...]:
+        return (params_on_rank(model, shard), _dims(model, shard, mb, 4096, Precision.BF16),
+                _dims(model, shard, mb, 2048, Precision.FP8))
+
+    alone = []
+    for case in cases:
+        clear_cache()
+        alone.append(figures(*case))
+    for order in (range(len(cases)), reversed(range(len(cases)))):
+        clear_cache()
+        warm = {i: figures(*cases[i]) for i in order}
+        assert [warm[i] for i in range(len(cases))] == alone
+
+
+def test_an_efficiency_file_is_parsed_again_only_when_it_changed(tmp_path, monkeypatch) -> None:
+    # clear_memo forgets the curves in force; the parsed file is kept by its bytes, so an unchanged
+    # file gives the same curves without parsing, and a file edited in-process gives the new ones.
+    chip = load_system("p5").chip
+    user = tmp_path / "efficiency" / f"{chip.name}.toml"
+    user.parent.mkdir()
+    text = EFFICIENCY.shipped_file(chip.name).read_text()
+    assert "\nbw_efficiency = 0.80\n" in text
+    user.write_text(text)
+    monkeypatch.setenv(CATALOG_ENV, str(tmp_path))
+    clear_memo()
+    first = load_efficiency(chip)
+    clear_memo()
+    assert load_efficiency(chip) is first
+    user.write_text(text.replace("\nbw_efficiency = 0.80\n", "\nbw_efficiency = 0.60\n"))
+    clear_memo()
+    edited = load_efficiency(chip)
+    assert (first.memory.bw_efficiency, edited.memory.bw_efficiency) == (0.80, 0.60)
+    monkeypatch.delenv(CATALOG_ENV)
+    clear_memo()
+    assert load_efficiency(chip).memory.bw_efficiency == 0.80  # the shipped file again

@@ -24,6 +24,7 @@ __all__ = [
     "GoodputResult",
     "daly_interval_s",
     "estimate_goodput",
+    "goodput_fraction",
     "goodput_upper_bound",
     "young_interval_s",
 ]
@@ -86,6 +87,29 @@ def estimate_goodput(
     The interval defaults to Daly's optimum, rounded up to whole steps; restoring the checkpoint
     after a failure is counted as reading it back at the write bandwidth, on top of ``restart_s``.
     """
+    _check(chips, step_time_s, checkpoint_bytes, failure_rate_per_chip_hour, checkpoint_write_bytes_per_s,
+           restart_s, interval_s)
+    mtbf, delta, recovery, tau, goodput = _run_goodput(
+        chips, step_time_s, checkpoint_bytes, failure_rate_per_chip_hour, checkpoint_write_bytes_per_s,
+        restart_s, interval_s)
+    per_day = 0.0 if math.isinf(mtbf) else 86400.0 / mtbf
+    return GoodputResult(chips, mtbf, delta, recovery, tau, goodput, per_day)
+
+
+def goodput_fraction(chips: int, step_time_s: float, checkpoint_bytes: float,
+                     failure_rate_per_chip_hour: float, checkpoint_write_bytes_per_s: float,
+                     restart_s: float) -> float:
+    """:func:`estimate_goodput`'s ``goodput`` at Daly's interval (the same checks, the same value),
+    without building the result (a step evaluation asks for it alone)."""
+    _check(chips, step_time_s, checkpoint_bytes, failure_rate_per_chip_hour, checkpoint_write_bytes_per_s,
+           restart_s, None)
+    return _run_goodput(chips, step_time_s, checkpoint_bytes, failure_rate_per_chip_hour,
+                        checkpoint_write_bytes_per_s, restart_s, None)[4]
+
+
+def _check(chips: int, step_time_s: float, checkpoint_bytes: float,
+           failure_rate_per_chip_hour: float, checkpoint_write_bytes_per_s: float, restart_s: float,
+           interval_s: float | None) -> None:
     if chips < 1:
         raise ConfigError(f"goodput needs at least 1 chip, got {chips}")
     if step_time_s <= 0 or checkpoint_bytes < 0 or checkpoint_write_bytes_per_s <= 0:
@@ -99,20 +123,24 @@ def estimate_goodput(
         )
     if interval_s is not None and interval_s <= 0:
         raise ConfigError(f"checkpoint interval must be > 0 s, got {interval_s}")
+
+
+def _run_goodput(chips: int, step_time_s: float, checkpoint_bytes: float,
+                 failure_rate_per_chip_hour: float, checkpoint_write_bytes_per_s: float, restart_s: float,
+                 interval_s: float | None) -> tuple[float, float, float, float, float]:
+    """(MTBF, checkpoint write, recovery, interval, goodput) in seconds and as a fraction."""
     delta = checkpoint_bytes / checkpoint_write_bytes_per_s
     recovery = restart_s + delta
     rate_per_s = chips * failure_rate_per_chip_hour / _HOUR_S
     if rate_per_s == 0:
         tau = interval_s if interval_s is not None else math.inf
-        goodput = 1.0 if math.isinf(tau) else tau / (tau + delta)
-        return GoodputResult(chips, math.inf, delta, recovery, tau, goodput, 0.0)
+        return math.inf, delta, recovery, tau, 1.0 if math.isinf(tau) else tau / (tau + delta)
     mtbf = 1 / rate_per_s
     if interval_s is None:
         tau = max(step_time_s, math.ceil(max(daly_interval_s(delta, mtbf), 0.0) / step_time_s) * step_time_s)
     else:
         tau = interval_s
-    goodput = _goodput(tau, delta, recovery, mtbf)
-    return GoodputResult(chips, mtbf, delta, recovery, tau, goodput, 86400.0 / mtbf)
+    return mtbf, delta, recovery, tau, _goodput(tau, delta, recovery, mtbf)
 
 
 #: Relative slack of :func:`goodput_upper_bound` over the formula's maximum: the goodput is computed

@@ -25,10 +25,11 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial, reduce
+from itertools import repeat
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
-from trnsim.cluster.goodput import GoodputResult, estimate_goodput, goodput_upper_bound
+from trnsim.cluster.goodput import GoodputResult, estimate_goodput, goodput_fraction, goodput_upper_bound
 from trnsim.cluster.pipeline import Schedule, chunk_layers, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
@@ -198,6 +199,7 @@ def clear_cache() -> None:
     """Forget cached stage times (after changing efficiency files in-process, e.g. a scale refit)."""
     _CACHE.clear()
     _TAGS.clear()
+    _TAGS_BY_OPS.clear()
     _LAST_RULES[0] = None
     _CHECKED.clear()
 
@@ -269,9 +271,22 @@ def _tags(part: tuple[Run, ...]) -> _PartTags:
 
 #: _tags of a tuple of ops, by its identity (an entry keeps the tuple): names and classes, not data.
 _TAGS: dict[int, tuple[tuple[Op, ...], _PartTags]] = {}
+#: _tags_of by what it reads of each op (name, class, phase): the layer templates of every shape
+#: (TP degree, micro-batch) list the same ops, so they share their tags.
+_TAGS_BY_OPS: dict[tuple[tuple[str, str, str], ...], _PartTags] = {}
 
 
 def _tags_of(ops: Sequence[Op]) -> _PartTags:
+    key = tuple([(op.name, op.op_class._value_, op.phase._value_) for op in ops])
+    tags = _TAGS_BY_OPS.get(key)
+    if tags is None:
+        if len(_TAGS_BY_OPS) >= _PLACE_LIMIT:
+            _TAGS_BY_OPS.clear()
+        tags = _TAGS_BY_OPS[key] = _tags_of_ops(ops)
+    return tags
+
+
+def _tags_of_ops(ops: Sequence[Op]) -> _PartTags:
     tags = tuple([(op.phase is Phase.FWD, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
                    1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0) for op in ops])
     sums: list[list[int]] = [[] for _ in range(_TERMS)]
@@ -296,54 +311,75 @@ def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
     in op order from 0.0 as one running total per sum would add them (``reduce`` adds left to
     right; ``sum`` of floats may compensate). ``fusion`` maps the ops' times alone to their
     effects (chips with fusion rules); without it every op keeps its time alone."""
-    timed = [_part_times(part, system, reruns) for part in graph.parts]
-    # per part: the step's times, and with fusion the times alone, fused and hidden
-    columns: list[tuple[list[float], ...]]
     if fusion is None:
-        columns = [(times,) for times, _, _ in timed]
-    else:
-        effects = fusion([t for times, _, _ in timed for t in times])
-        steps = [e.alone_s - e.fused_s - e.hidden_s for e in effects]  # OpEffect.seconds, inline
-        alone = [e.alone_s for e in effects]
-        fused = [e.fused_s for e in effects]
-        hidden = [e.hidden_s for e in effects]
-        columns, at = [], 0
-        for times, _, _ in timed:
-            end = at + len(times)
-            columns.append((steps[at:end], alone[at:end], fused[at:end], hidden[at:end]))
-            at = end
+        return _unfused_sums(graph, system, reruns)
+    timed = [_part_times(part, system, reruns) for part in graph.parts]
+    # per part: the step's times, the times alone, fused and hidden
+    columns: list[tuple[list[float], ...]]
+    effects = fusion([t for times, _, _, _ in timed for t in times])
+    steps = [e.alone_s - e.fused_s - e.hidden_s for e in effects]  # OpEffect.seconds, inline
+    alone = [e.alone_s for e in effects]
+    fused = [e.fused_s for e in effects]
+    hidden = [e.hidden_s for e in effects]
+    columns, at = [], 0
+    for times, _, _, _ in timed:
+        end = at + len(times)
+        columns.append((steps[at:end], alone[at:end], fused[at:end], hidden[at:end]))
+        at = end
     terms: list[list[float]] = [[] for _ in range(_TERMS)]  # the sums, then each class slot's step
     # each class slot's alone, fused and hidden (with fusion)
-    rows: list[list[list[float]]] = [[[] for _ in _CLASSES] for _ in range(3)] if fusion is not None else []
+    rows: list[list[list[float]]] = [[[] for _ in _CLASSES] for _ in range(3)]
     order: list[int] = []  # class slots as they appear
     rerun_s: list[float] = []
-    for (_, part_reruns, tags), values in zip(timed, columns, strict=True):
+    for (_, part_reruns, tags, _), values in zip(timed, columns, strict=True):
         get = values[0].__getitem__
         for n, positions in tags.sums:
             terms[n].extend(map(get, positions))
-        if fusion is not None:
-            for n, positions in tags.sums[tags.first_slot:]:
-                for row, column in zip(rows, values[1:], strict=True):
-                    row[n - len(_SUMS)].extend(map(column.__getitem__, positions))
+        for n, positions in tags.sums[tags.first_slot:]:
+            for row, column in zip(rows, values[1:], strict=True):
+                row[n - len(_SUMS)].extend(map(column.__getitem__, positions))
         order += tags.slots
         rerun_s += part_reruns
     if rerun_s:  # backward time, in the attention row (after every op of the graph), alone and in step
         terms[1] += rerun_s
         terms[len(_SUMS) + _ATTENTION_SLOT] += rerun_s
-        if rows:
-            rows[0][_ATTENTION_SLOT] += rerun_s
+        rows[0][_ATTENTION_SLOT] += rerun_s
         order.append(_ATTENTION_SLOT)
     sums = [reduce(operator.add, terms[n], 0.0) for n in range(len(_SUMS))]
     by_class = {}
     for slot in dict.fromkeys(order):  # in order of first appearance
         step_s = reduce(operator.add, terms[len(_SUMS) + slot], 0.0)
-        if fusion is None:  # alone = step; nothing fused or hidden
-            by_class[_CLASSES[slot]._value_] = {"alone": step_s, "fused": 0.0, "hidden": 0.0, "step": step_s}
-        else:
-            alone_s, fused_s, hidden_s = (reduce(operator.add, row[slot], 0.0) for row in rows)
-            by_class[_CLASSES[slot]._value_] = {"alone": alone_s, "fused": fused_s, "hidden": hidden_s,
-                                                "step": step_s}
+        alone_s, fused_s, hidden_s = (reduce(operator.add, row[slot], 0.0) for row in rows)
+        by_class[_CLASSES[slot]._value_] = {"alone": alone_s, "fused": fused_s, "hidden": hidden_s,
+                                            "step": step_s}
     return sums, by_class
+
+
+def _unfused_sums(graph: StepSkeleton, system: SystemSpec,
+                  reruns: bool) -> tuple[list[float], dict[str, dict[str, float]]]:
+    """:func:`_ordered_sums` without fusion rules (every op keeps its time alone): each sum is one
+    running total carried from part to part over the part's terms (:attr:`_PartTimes.terms`, kept
+    with the part), the very additions in the very order of a total over the whole graph."""
+    adds = repeat(operator.add)
+    totals = [0.0] * _TERMS  # the sums, then each class slot's
+    order: list[int] = []  # class slots as they appear
+    rerun_s: list[float] = []
+    for part in graph.parts:
+        timed = _part_times(part, system, reruns)
+        # every sum carried over this part's terms: reduce(add, terms, total) each, the loop in C
+        totals = list(map(reduce, adds, timed.terms, totals))
+        order += timed.tags.slots
+        rerun_s += timed.reruns
+    if rerun_s:  # backward time, in the attention row (after every op of the graph)
+        totals[1] = reduce(operator.add, rerun_s, totals[1])
+        at = len(_SUMS) + _ATTENTION_SLOT
+        totals[at] = reduce(operator.add, rerun_s, totals[at])
+        order.append(_ATTENTION_SLOT)
+    by_class = {}
+    for slot in dict.fromkeys(order):  # in order of first appearance; alone = step, nothing fused or hidden
+        step_s = totals[len(_SUMS) + slot]
+        by_class[_CLASSES[slot]._value_] = {"alone": step_s, "fused": 0.0, "hidden": 0.0, "step": step_s}
+    return totals[:len(_SUMS)], by_class
 
 
 def _fused(ops: tuple[Op, ...], rules: FusionRules, alone: list[float]) -> list[OpEffect]:
@@ -383,8 +419,25 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                                                                precision, recompute, flash), compute)
 
 
-def _part_times(part: tuple[Run, ...], system: SystemSpec,
-                reruns: bool) -> tuple[list[float], list[float], _PartTags]:
+class _PartTimes(NamedTuple):
+    """What a stage graph's sums read of one of its parts on one chip."""
+
+    times: list[float]  # each op's seconds, in op order
+    reruns: list[float]  # the flash forwards selective recomputation runs again
+    tags: _PartTags
+    #: Each sum's (_SUMS, then each class slot's) terms in the part, in op order (() for none).
+    terms: list[Sequence[float]]
+
+
+def _terms(times: list[float], tags: _PartTags) -> list[Sequence[float]]:
+    get = times.__getitem__
+    terms: list[Sequence[float]] = [()] * _TERMS
+    for n, positions in tags.sums:
+        terms[n] = tuple(map(get, positions))  # of floats: the collector stops tracking it
+    return terms
+
+
+def _part_times(part: tuple[Run, ...], system: SystemSpec, reruns: bool) -> _PartTimes:
     """:func:`time_runs` of a step skeleton's part, and of the flash forwards selective
     recomputation runs again in it (``reruns``), on ``system``'s chip; and the part's :func:`_tags`.
 
@@ -397,17 +450,19 @@ def _part_times(part: tuple[Run, ...], system: SystemSpec,
     key = ("part", id(part), id(chip), system.ranks_per_chip, reruns)
     hit = _CACHE.get(key)
     if hit is not None and hit[0][0] is part and hit[0][1] is chip:
-        times: tuple[list[float], list[float], _PartTags] = hit[1]
-        return times
+        known: _PartTimes = hit[1]
+        return known
     rerun_runs = tuple((rerun, times) for ops, times in part
                        if (rerun := selective_recompute_reruns(ops, chip))) if reruns else ()
     later: tuple[list[float], list[float]] = ([], [])
     tags = _tags(part)
-    first = (time_runs(part, system, later=later[0]),
-             time_runs(rerun_runs, system, later=later[1]) if rerun_runs else [], tags)
+    times = time_runs(part, system, later=later[0])
+    terms = _terms(later[0], tags)
+    first = _PartTimes(times, time_runs(rerun_runs, system, later=later[1]) if rerun_runs else [], tags,
+                       terms if times == later[0] else _terms(times, tags))
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
-    _CACHE[key] = ((part, chip), (*later, tags))
+    _CACHE[key] = ((part, chip), _PartTimes(*later, tags, terms))
     return first
 
 
@@ -1000,9 +1055,9 @@ def estimate_step(
         dp_s = dp.grad_s + dp.param_s
     optimizer = _optimizer_s(slow.dense_params, slow.expert_params, plan, system)
 
-    breakdown = {key: m * parts[key] for key in ("compute", "tp_comm", "cp_comm", "ep_comm")}
-    breakdown.update(pp_comm=pipe.p2p_s, dp_comm=dp_s, pipeline_bubble=pipe.bubble_s, optimizer=optimizer)
-    breakdown = {key: breakdown[key] for key in BREAKDOWN_KEYS}
+    breakdown = {"compute": m * parts["compute"], "tp_comm": m * parts["tp_comm"],  # BREAKDOWN_KEYS' order
+                 "cp_comm": m * parts["cp_comm"], "ep_comm": m * parts["ep_comm"], "pp_comm": pipe.p2p_s,
+                 "dp_comm": dp_s, "pipeline_bubble": pipe.bubble_s, "optimizer": optimizer}
     step = sum(breakdown.values())
 
     tokens = plan.global_batch * seq_len
@@ -1070,12 +1125,10 @@ def _n_params(model: ModelConfig) -> int:
 def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: int, step_s: float) -> float:
     rel = topo.reliability
     nodes = math.ceil(chips / system.chips_per_node)
-    return estimate_goodput(
-        chips, step_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
-        failure_rate_per_chip_hour=rel.failure_rate_per_chip_hour,
-        checkpoint_write_bytes_per_s=rel.checkpoint_write_bytes_per_s_per_node * nodes,
-        restart_s=rel.restart_s,
-    ).goodput
+    # estimate_goodput(...).goodput, without the result
+    return goodput_fraction(chips, step_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
+                            rel.failure_rate_per_chip_hour, rel.checkpoint_write_bytes_per_s_per_node * nodes,
+                            rel.restart_s)
 
 
 #: Relative slack of :func:`step_time_lower_bound` below the step's own sum: the same terms, but

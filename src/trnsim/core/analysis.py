@@ -120,9 +120,10 @@ def peak_psum_banks(live: dict[tuple[int, int, int], list[float]]) -> int:
         per_core.append((end, -1))
     peak = 0
     for per_core in events.values():
-        per_core.sort(key=lambda e: (e[0], e[1]))
+        per_core.sort()  # by time, ends (-1) before starts (+1) at the same time
         current = 0
         for _, step in per_core:
             current += step
-            peak = max(peak, current)
+            if current > peak:
+                peak = current
     return peak

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from operator import attrgetter
 
 from trnsim.hardware.neuroncore_timing import EngineTiming, NeuronCoreTiming
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
-__all__ = ["PSUM_PORT", "SBUF_PORT", "ComputeCost", "ComputeCostModel", "is_matmul", "is_transpose",
-           "shared_ports"]
+__all__ = ["PSUM_PORT", "SBUF_PORT", "ComputeCost", "ComputeCostModel", "cost_key", "is_matmul",
+           "is_transpose", "shared_ports"]
 
 #: The v2 shared access ports: VectorE/GpSimdE share SBUF access, VectorE/ScalarE PSUM access.
 SBUF_PORT, PSUM_PORT = 0, 1
@@ -41,10 +40,11 @@ _MATMUL_OPCODES = frozenset({"nc_matmul", "matmul", "nc_matmul_mx"})
 #: Values per element of the packed x4 dtypes (a format fact: the "_x4" in the name).
 _X4_LANES = 4
 _TRANSPOSE_OPCODES = frozenset({"nc_transpose", "transpose"})
-#: The instruction attributes a cost depends on (the memo key includes them).
-_COST_ATTRS = ("op", "op0", "op1", "value", "perf_mode", "transpose", "is_transpose")
-#: What a cost depends on of each operand (one C call per operand builds the memo key).
-_OPERAND_KEY = attrgetter("space", "shape", "dtype", "inner_stride_bytes", "nbytes")
+#: The instruction attributes a TensorE cost depends on (``_tensor_cost``, ``is_transpose``) and
+#: those of the other engines (``_element_factor``): the memo key includes them.
+_TENSOR_ATTRS = ("perf_mode", "transpose", "is_transpose")
+_ENGINE_ATTRS = ("op", "op0", "op1", "value")
+_TENSOR = Engine.TENSOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +116,45 @@ def _elements(instruction: Instruction) -> int:
 
 def _itemsize(operand: Operand) -> int:
     return max(1, operand.nbytes // max(1, math.prod(operand.shape))) if operand.shape else 1
+
+
+def cost_key(instruction: Instruction) -> tuple[object, ...]:
+    """Everything the cost of ``instruction`` depends on, as a memo key.
+
+    Of each operand: its space, shape, dtype and bytes (``operand[1:5]``, one slice) and its inner
+    stride (``operand[7]``); of the attributes, those its engine's formula reads. The common
+    arities are spelled out (a key per instruction is the simulator's inner loop); the arity is
+    part of the key. Raises ``TypeError`` on hashing when an attribute value is unhashable
+    (:func:`_text_key` then keys it on its text).
+    """
+    attrs = instruction.attrs
+    if not attrs:
+        named: tuple[object, ...] = ()
+    elif instruction.engine is _TENSOR:
+        named = (attrs.get("perf_mode"), attrs.get("transpose"), attrs.get("is_transpose"))
+    else:
+        named = (attrs.get("op"), attrs.get("op0"), attrs.get("op1"), attrs.get("value"))
+    ins, outs = instruction.inputs, instruction.outputs
+    if len(outs) == 1:
+        c = outs[0]
+        if len(ins) == 2:
+            a, b = ins
+            return (instruction.engine, instruction.opcode, 2, a[1:5], a[7], b[1:5], b[7], c[1:5], c[7],
+                    named)
+        if len(ins) == 1:
+            a = ins[0]
+            return (instruction.engine, instruction.opcode, 1, a[1:5], a[7], c[1:5], c[7], named)
+        if not ins:
+            return (instruction.engine, instruction.opcode, 0, c[1:5], c[7], named)
+    return (instruction.engine, instruction.opcode, -1, tuple((o[1:5], o[7]) for o in ins),
+            tuple((o[1:5], o[7]) for o in outs), named)
+
+
+def _text_key(instruction: Instruction) -> tuple[object, ...]:
+    """:func:`cost_key` with every attribute value as text (for unhashable values)."""
+    key = cost_key(instruction)
+    named: tuple[object, ...] = key[-1]  # type: ignore[assignment]
+    return (*key[:-1], tuple(str(value) for value in named))
 
 
 class ComputeCostModel:
@@ -190,20 +229,13 @@ class ComputeCostModel:
         """Cost of a compute instruction (TensorE, VectorE, ScalarE or GpSimdE).
 
         Kernels repeat the same instruction shapes thousands of times: costs are memoised on
-        everything they depend on.
+        everything they depend on (:func:`cost_key`).
         """
-        attrs = instruction.attrs
-        key: tuple[object, ...] = (
-            instruction.engine, instruction.opcode,
-            *map(_OPERAND_KEY, instruction.inputs),
-            None,
-            *map(_OPERAND_KEY, instruction.outputs),
-            *(map(attrs.get, _COST_ATTRS) if attrs else ()),
-        )
         try:
+            key = cost_key(instruction)
             cached = self._cache.get(key)
         except TypeError:  # an unhashable attribute value: key on its text instead
-            key = (*key[: -len(_COST_ATTRS)], *(str(attrs.get(name)) for name in _COST_ATTRS))
+            key = _text_key(instruction)
             cached = self._cache.get(key)
         if cached is None:
             cost = self._cost(instruction)

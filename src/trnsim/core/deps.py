@@ -23,7 +23,7 @@ reads the same slices of a rewritten buffer answers each query with one look-up.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from trnsim.nki.trace import MemorySpace, Operand, Region
 
@@ -32,8 +32,9 @@ __all__ = ["Record", "RegionTracker"]
 #: A record's key: the operand's region (alloc_id, partition_start, partition_stop, byte_start,
 #: byte_stop); a named tuple, so that keys hash in C and need no conversion.
 Box = Region
-#: [ready_ns, writer engine key (negative for DMA), writer index, read_until_ns, last reader index]
-Record = list[float]
+#: [ready_ns, writer engine key (negative for DMA), writer index, read_until_ns, last reader index]:
+#: times are floats, keys and indices ints (a list, so that a read updates it in place).
+Record = list[Any]
 
 _READY, _WRITER, _WRITER_INDEX, _READ_UNTIL, _READER_INDEX = range(5)
 #: Up to this many records, a query scans them all (same records, same order as the bisection).
@@ -134,6 +135,11 @@ class RegionTracker:
 
     def __init__(self) -> None:
         self._tables: dict[int, _Table] = {}
+
+    @property
+    def tables(self) -> dict[int, _Table]:
+        """The table of each allocation (the scheduler answers exact-box queries from it inline)."""
+        return self._tables
 
     def _found(self, table: _Table, box: Box) -> list[Record]:
         """The records overlapping ``box`` (in table order), by the cheapest exact route."""
@@ -248,30 +254,33 @@ class RegionTracker:
             if read_end > record[_READ_UNTIL]:
                 record[_READ_UNTIL] = read_end
                 record[_READER_INDEX] = index
-        tables = self._tables
+        write = self.write
         for operand in outputs:
             region = operand.region
-            if region is None:
-                continue
-            record = [ready, engine, index, 0.0, -1]
-            table = tables.get(region[0])
-            if table is None:  # a fresh tile: nothing to drop, nothing to intersect
-                table = tables[region[0]] = _Table()
-                table.insert(region, record)
-                continue
-            if not table.disjoint:
-                table.drop_covered(region)
-            elif region in table.records:
-                # Rewriting a box of a disjoint table: it covers only itself. If no other box
-                # starts at the same byte, dropping and re-inserting it would put it back in place.
-                starts = table.starts
-                i = bisect_left(starts, region[3])
-                if i + 1 == len(starts) or starts[i + 1] != region[3]:
-                    table.records[region] = record
-                    continue
-                table.drop_covered(region)
-            else:
-                table.drop_covered(region)
-                if self._found(table, region):  # a partial overwrite: boxes now intersect
-                    table.disjoint = False
+            if region is not None:
+                write(region, [ready, engine, index, 0.0, -1])
+
+    def write(self, region: Region, record: Record) -> None:
+        """Make ``record`` the last write of ``region``, dropping the records it covers."""
+        tables = self._tables
+        table = tables.get(region[0])
+        if table is None:  # a fresh tile: nothing to drop, nothing to intersect
+            table = tables[region[0]] = _Table()
             table.insert(region, record)
+            return
+        if not table.disjoint:
+            table.drop_covered(region)
+        elif region in table.records:
+            # Rewriting a box of a disjoint table: it covers only itself. If no other box
+            # starts at the same byte, dropping and re-inserting it would put it back in place.
+            starts = table.starts
+            i = bisect_left(starts, region[3])
+            if i + 1 == len(starts) or starts[i + 1] != region[3]:
+                table.records[region] = record
+                return
+            table.drop_covered(region)
+        else:
+            table.drop_covered(region)
+            if self._found(table, region):  # a partial overwrite: boxes now intersect
+                table.disjoint = False
+        table.insert(region, record)

@@ -32,13 +32,15 @@ def folded_psum_zero_fills(trace: KernelTrace) -> set[int]:
     for position, instruction in enumerate(trace.instructions):
         if pending:
             for operand in instruction.inputs:
-                if operand.region is not None:
-                    pending.pop(operand.region.alloc_id, None)  # read first: the memset is real
+                region = operand.region
+                if region is not None and region[0] in pending:
+                    del pending[region[0]]  # read first: the memset is real
             for operand in instruction.outputs:
-                if operand.region is None:
+                region = operand.region
+                if region is None or region[0] not in pending:
                     continue
-                opened = pending.pop(operand.region.alloc_id, None)
-                if opened is not None and instruction.engine == _TENSOR:
+                opened = pending.pop(region[0])
+                if instruction.engine == _TENSOR:
                     folded.add(opened)
         if (instruction.opcode == "memset" and len(instruction.outputs) == 1
                 and instruction.outputs[0].space == _PSUM

@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import gc
 import heapq
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
 from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
 from trnsim.core.collectives import CollectiveCostModel
-from trnsim.core.costs import ComputeCostModel
-from trnsim.core.deps import Record, RegionTracker
-from trnsim.core.dma import DmaCostModel, HbmCalendar
+from trnsim.core.costs import ComputeCostModel, cost_key
+from trnsim.core.deps import Record, RegionTracker, _Table
+from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError
 from trnsim.core.psum_groups import folded_psum_zero_fills
 from trnsim.core.result import ScheduledInstruction, StartReason, TimelineResult
@@ -49,11 +51,16 @@ _TRACK = {Engine.TENSOR: "tensor", Engine.VECTOR: "vector", Engine.SCALAR: "scal
 #: Engine code of each core's collective queue (after the four compute engines).
 _COLLECTIVE_CODE = 4
 _PSUM, _HBM = MemorySpace.PSUM, MemorySpace.HBM
-_DMA, _NONE = Engine.DMA, Engine.NONE
+_DMA, _NONE, _COLLECTIVE = Engine.DMA, Engine.NONE, Engine.COLLECTIVE
 _INF = float("inf")
 #: Engine code and track name of each compute engine (one look-up per instruction).
 _COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.items()}
 _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
+#: A compute cost as the scheduler unpacks it: issue, complete, work, dependent overhead and
+#: LoadStationary ns, FLOPs, loads-stationary flag, shared ports held (empty where none are shared),
+#: positions of the PSUM outputs and of the PSUM inputs (the cost key includes every operand's space).
+_Ints = tuple[int, ...]
+_Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints]
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 
@@ -70,26 +77,61 @@ class _CoreState:
     """Per-core free times of engines, DMA queues and shared ports."""
 
     __slots__ = ("collective_free", "engine_free", "engine_last", "last_stationary", "port_free",
-                 "port_last", "queue_free", "queue_last")
+                 "port_last", "queue_busy", "queue_free", "queue_last")
 
     def __init__(self, queues: int) -> None:
         self.engine_free = [0.0] * 4
         self.engine_last = [-1] * 4
         self.queue_free = [0.0] * queues
         self.queue_last = [-1] * queues
+        #: Busy time of each DMA queue, summed in the order of the schedule.
+        self.queue_busy = [0.0] * queues
         self.port_free = [0.0, 0.0]
         self.port_last = [-1, -1]
         self.last_stationary: Region | None = None
         self.collective_free = 0.0
 
 
-class _Simulation:
-    def __init__(self, trace: KernelTrace, timing: NeuronCoreTiming, options: SimulationOptions) -> None:
-        self.trace = trace
-        self.timing = timing
+class _Models:
+    """The cost models of one timing, with their memos (shared by the launches of a shipped target)."""
+
+    __slots__ = ("collectives", "compute", "costs", "dma", "dma_positions")
+
+    def __init__(self, timing: NeuronCoreTiming) -> None:
         self.compute = ComputeCostModel(timing)
         self.dma = DmaCostModel(timing)
         self.collectives = CollectiveCostModel(timing)
+        #: Compute costs by cost key, as the tuple the scheduler unpacks (:meth:`_compute_cost`).
+        self.costs: dict[tuple[object, ...], _Cost] = {}
+        #: PSUM output and input positions of each DMA plan (by the id of the plan, which the
+        #: DMA model keeps alive in its memo).
+        self.dma_positions: dict[int, tuple[_Ints, _Ints]] = {}
+
+
+#: The models of each shipped target (by the name the caller gave), reused across launches: costs
+#: depend only on the timing and the cost key. Replaced when their memos grow past the limit.
+_SHIPPED_MODELS: dict[str, _Models] = {}
+_SHIPPED_MODELS_LIMIT = 100_000
+
+
+def _shipped_models(target: str) -> _Models:
+    models = _SHIPPED_MODELS.get(target)
+    if models is None or len(models.costs) + len(models.dma_positions) > _SHIPPED_MODELS_LIMIT:
+        models = _SHIPPED_MODELS[target] = _Models(_shipped_timing(target))
+    return models
+
+
+class _Simulation:
+    def __init__(self, trace: KernelTrace, timing: NeuronCoreTiming, options: SimulationOptions,
+                 models: _Models | None = None) -> None:
+        self.trace = trace
+        self.timing = timing
+        models = models or _Models(timing)
+        self.compute = models.compute
+        self.dma = models.dma
+        self.collectives = models.collectives
+        self.costs = models.costs
+        self.dma_positions = models.dma_positions
         #: Open collective meetings: member arrivals (out index, tracker key, reads).
         self.meetings: dict[str, list[tuple[int, int, list[Record]]]] = {}
         #: Set by a collective arrival: the meeting is still open (its core must wait).
@@ -98,11 +140,17 @@ class _Simulation:
         self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
         # SPMD kernels; a core cannot borrow the share of a core that is idle).
+        #: The cores the trace's instructions name.
+        self.core_ids = {i.core for i in trace.instructions}
         hbm_cores: set[int] = set()
-        for i in trace.instructions:
-            if i.engine == _DMA and i.core not in hbm_cores and any(
-                    o.space == _HBM for o in (*i.inputs, *i.outputs)):
-                hbm_cores.add(i.core)
+        if len(self.core_ids) == 1:
+            # one core: its share is the whole bandwidth, booked only by its HBM transfers if any
+            hbm_cores = self.core_ids
+        else:
+            for i in trace.instructions:
+                if i.engine == _DMA and i.core not in hbm_cores and any(
+                        o.space == _HBM for o in (*i.inputs, *i.outputs)):
+                    hbm_cores.add(i.core)
         self.hbm_share_bytes_per_ns = (
             timing.chip.hbm_bandwidth_bytes_per_s.value / 1e9 / max(1, len(hbm_cores)))
         # A core whose queues together cannot exceed its share never waits for HBM: no booking.
@@ -112,14 +160,23 @@ class _Simulation:
             self.hbm = {core: HbmCalendar(self.hbm_share_bytes_per_ns, options.hbm_bucket_ns)
                         for core in hbm_cores}
         self.tracker = RegionTracker()
+        self.tables = self.tracker.tables
+        #: Answer exact-box dependency queries inline (off with the tracker's fast paths, in tests).
+        self.exact = self.tracker.exact_lookups
         self.ports = timing.memory.shared_access_ports.value >= 1
         self.cores: dict[int, _CoreState] = {}
         self.out: list[ScheduledInstruction] = []
         self.psum_live: dict[tuple[int, int, int], list[float]] = {}
         #: The bank spans of each (core, PSUM region) touched so far.
-        self.psum_spans: dict[tuple[int, Region], list[list[float]]] = {}
+        self.psum_spans: dict[int, dict[Region, list[list[float]]]] = {}
         self.psum_bank_bytes = int(timing.memory.psum_bank_bytes_per_partition.value)
         self.folded_zero_fills = 0
+        #: Totals of the result, summed while scheduling: issue time per engine code (all cores),
+        #: TensorE FLOPs, DMA and HBM bytes (the DMA queues' busy time is in each core's state).
+        self.engine_busy = [0.0, 0.0, 0.0, 0.0]
+        self.flops = 0.0
+        self.dma_bytes = 0
+        self.hbm_bytes = 0
 
     # -- dependencies --------------------------------------------------------------------------
     def _record(self, instruction: Instruction, key: int, index: int, reads: list[Record],
@@ -133,9 +190,10 @@ class _Simulation:
                 self._psum_touch(core, operand.region, start, read_done)
 
     def _psum_touch(self, core: int, region: Region, start: float, end: float) -> None:
-        spans = self.psum_spans.get((core, region))
+        of_core = self.psum_spans.setdefault(core, {})
+        spans = of_core.get(region)
         if spans is None:
-            spans = self.psum_spans[(core, region)] = self._psum_bank_spans(core, region)
+            spans = of_core[region] = self._psum_bank_spans(core, region)
         for span in spans:
             if start < span[0]:
                 span[0] = start
@@ -159,7 +217,10 @@ class _Simulation:
     # -- one instruction -----------------------------------------------------------------------
     def schedule(self, instruction: Instruction) -> float:
         """Place one instruction; return its start time."""
-        core = instruction.core
+        return self._run_stream((instruction,), instruction.core)
+
+    def _state(self, core: int, instruction: Instruction) -> _CoreState:
+        """The state of ``core``, created (and the core checked) by its first instruction."""
         state = self.cores.get(core)
         if state is None:
             limit = int(self.timing.chip.cores_per_chip.value)
@@ -169,14 +230,7 @@ class _Simulation:
                     f"{instruction.source_line}) runs on core {core}, but a {self.timing.target} chip "
                     f"has cores 0..{limit - 1}")
             state = self.cores[core] = _CoreState(self.dma.queues)
-        engine = instruction.engine
-        if engine in _ENGINE_CODE:
-            return self._schedule_compute(instruction, state, core)
-        if engine == Engine.DMA:
-            return self._schedule_dma(instruction, state, core)
-        if engine == Engine.COLLECTIVE:
-            return self._schedule_collective(instruction, state, core)
-        return self._schedule_compute(instruction, state, core)
+        return state
 
     def _schedule_collective(self, instruction: Instruction, state: _CoreState, core: int) -> float:
         """Arrive at a collective; the last member starts it for all (:mod:`trnsim.core.collectives`)."""
@@ -215,112 +269,338 @@ class _Simulation:
             self.released.append(item.core)
         return begin
 
-    def _schedule_compute(self, instruction: Instruction, state: _CoreState, core: int) -> float:
-        code, track = _COMPUTE[instruction.engine]
-        key = core * _CORE_STRIDE + code
+    def _compute_cost(self, instruction: Instruction) -> _Cost:
+        """The cost of a compute instruction as the scheduler unpacks it (memoised by its key)."""
+        try:
+            key: tuple[object, ...] | None = cost_key(instruction)
+            cost = self.costs.get(key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable attribute: the cost model keys it on its text
+            key, cost = None, None
+        if cost is None:
+            c = self.compute.cost(instruction)
+            cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
+                    c.flops, c.loads_stationary, c.ports if self.ports else (), *_psum_positions(instruction))
+            if key is not None:
+                self.costs[key] = cost
+        return cost
+
+    def _run_stream(self, instructions: Iterable[Instruction], core: int) -> float:
+        """Schedule instructions of one core in order; return the start of the last.
+
+        The simulator's inner loop, with its look-ups hoisted out of it: the tracker's exact
+        answers inline (every operand one box, or a slice of one box, of a disjoint table; the
+        tracker's full query otherwise), then the placement on the engine (here) or on the DMA
+        queues (:meth:`_place_dma`), then the tracker's bookkeeping and the PSUM bank spans
+        inline. Collectives go to their own path.
+        """
         out = self.out
-        index = len(out)
-        cost = self.compute.cost(instruction)
-        inputs, outputs = instruction.inputs, instruction.outputs
-        dep_ready, dep_pred, reads = self.tracker.wait(inputs, outputs, key, code == 0, False)
-        engine_free = state.engine_free[code]
-        if dep_pred >= 0 and dep_ready + cost.dependent_overhead_ns >= engine_free:
-            start, pred, reason = dep_ready + cost.dependent_overhead_ns, dep_pred, _DEPENDENCY
-        elif engine_free > 0.0:
-            start, pred, reason = engine_free, state.engine_last[code], _QUEUE
-        else:
-            start, pred, reason = 0.0, -1, _FREE
-        ports = cost.ports if self.ports else ()
-        if ports:
-            for port in ports:
-                if state.port_free[port] > start:
-                    start, pred, reason = state.port_free[port], state.port_last[port], _QUEUE
-        extra = 0.0
-        if cost.loads_stationary:
-            stationary = inputs[0].region
-            # LoadStationary overlaps the multiply running before it; on an idle array (the first
-            # matmul, or one that waited for data) it is exposed.
-            if stationary is None or stationary != state.last_stationary:
-                if start > engine_free or state.engine_last[code] < 0:
-                    extra = cost.load_stationary_ns
-                state.last_stationary = stationary
-        end = start + cost.issue_ns + extra
-        ready = start + cost.complete_ns + extra
-        state.engine_free[code] = end
-        state.engine_last[code] = index
-        for port in ports:
-            state.port_free[port] = end
-            state.port_last[port] = index
-        out.append(ScheduledInstruction(
-            instruction, track, core, start, end, ready, pred, reason,
-            cost.work_ns, 0.0, 0.0, 0.0, (), cost.flops,
-        ))
-        # _record, inline (the hot path), and _psum_touch inline for a region seen before
-        self.tracker.finish(reads, end, outputs, ready, key, index)
-        spans_of = self.psum_spans
-        # a PSUM bank is busy from the start until its outputs are ready and its inputs read
-        for operands, until in ((outputs, ready), (inputs, end)):
-            for operand in operands:
-                if operand.space == _PSUM and operand.region is not None:
-                    spans = spans_of.get((core, operand.region))
+        append = out.append
+        costs_get = self.costs.get
+        plan_of = self.dma.plan
+        dma_positions = self.dma_positions
+        tables_get = self.tables.get
+        tracker = self.tracker
+        exact = self.exact
+        spans_get = self.psum_spans.setdefault(core, {}).get
+        busy = self.engine_busy
+        state: _CoreState | None = None
+        engine_free: list[float] = []
+        engine_last: list[int] = []
+        port_free: list[float] = []
+        port_last: list[int] = []
+        stride_key = core * _CORE_STRIDE
+        start = 0.0
+        total_flops = self.flops
+        for instruction in instructions:
+            if state is None:
+                state = self._state(core, instruction)
+                engine_free, engine_last = state.engine_free, state.engine_last
+                port_free, port_last = state.port_free, state.port_last
+            engine = instruction.engine
+            entry = _COMPUTE.get(engine)
+            index = len(out)
+            if entry is not None:
+                code, track = entry
+                key = stride_key + code
+                try:
+                    cost = costs_get(cost_key(instruction))
+                except TypeError:
+                    cost = None
+                if cost is None:
+                    cost = self._compute_cost(instruction)
+                (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
+                 ports, psum_outputs, psum_inputs) = cost
+                exempt, unordered = code == 0, False
+            elif engine == _DMA:
+                code = -1
+                key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
+                plan = plan_of(instruction)
+                positions = dma_positions.get(id(plan))  # plans are memoised: one per key
+                if positions is None:
+                    positions = dma_positions[id(plan)] = _psum_positions(instruction)
+                psum_outputs, psum_inputs = positions
+                exempt, unordered = False, True
+            elif engine == _COLLECTIVE:
+                start = self._schedule_collective(instruction, state, core)
+                continue
+            else:
+                raise TimingModelError(
+                    f"instruction {instruction.seq} ({instruction.opcode}) runs on engine "
+                    f"'{engine}', which has no queue in the timing model")
+            inputs, outputs = instruction.inputs, instruction.outputs
+            # RegionTracker.wait's exact answers, inline
+            hit = exact
+            dep_ready = 0.0
+            dep_pred = -1
+            reads: list[Record] = []
+            record: Record | None
+            #: the table of the one output when the inline query found its box (finish reuses it)
+            written: _Table | None = None
+            written_box: Region
+            if hit:
+                for operand in inputs:
+                    region = operand[5]
+                    if region is None:
+                        continue
+                    table = tables_get(region[0])
+                    if table is None:
+                        hit = False
+                        break
+                    records = table.records
+                    if len(records) == 1:
+                        # one box: the only record overlapping the box itself or a slice inside it
+                        box = table.boxes[0]
+                        if box == region or (box[1] <= region[1] < region[2] <= box[2]
+                                             and box[3] <= region[3] < region[4] <= box[4]):
+                            record = records[box]
+                        else:
+                            hit = False
+                            break
+                    else:
+                        record = records.get(region)
+                    if record is None or not (table.disjoint or len(records) == 1):
+                        record = None
+                        if table.disjoint and records and region[1] < region[2] and region[3] < region[4]:
+                            # a slice inside one box of a disjoint table: the nearest box starting
+                            # before it is the only one it can overlap
+                            i = bisect_right(table.starts, region[3]) - 1
+                            if i >= 0:
+                                box = table.boxes[i]
+                                if box[1] <= region[1] and region[2] <= box[2] and region[4] <= box[4]:
+                                    record = records[box]
+                        if record is None:  # a slice of one box remembered by the table
+                            boxes = table.memo.get(region)
+                            if boxes is None or len(boxes) != 1:
+                                hit = False
+                                break
+                            record = records[boxes[0]]
+                    if record[0] > dep_ready and not (exempt and record[1] == key and operand[1] == _PSUM):
+                        dep_ready, dep_pred = record[0], record[2]
+                    reads.append(record)
+                if hit:
+                    for operand in outputs:
+                        region = operand[5]
+                        if region is None:
+                            continue
+                        table = tables_get(region[0])
+                        if table is None:
+                            continue
+                        records = table.records
+                        record = records.get(region)
+                        if record is None or not (table.disjoint or len(records) == 1):
+                            hit = False
+                            break
+                        if record[0] > dep_ready and record[1] != key and not (
+                                unordered and record[1] < 0 and operand[1] == _HBM):
+                            dep_ready, dep_pred = record[0], record[2]
+                        if record[3] > dep_ready:
+                            dep_ready, dep_pred = record[3], record[4]
+                        written, written_box = table, region
+                    if len(outputs) != 1:
+                        written = None
+            if not hit:
+                dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
+            if code < 0:
+                start, end = self._place_dma(instruction, plan, state, core, index, dep_ready, dep_pred)
+                ready = end
+            else:
+                free = engine_free[code]
+                if dep_pred >= 0 and dep_ready + overhead_ns >= free:
+                    start, pred, reason = dep_ready + overhead_ns, dep_pred, _DEPENDENCY
+                elif free > 0.0:
+                    start, pred, reason = free, engine_last[code], _QUEUE
+                else:
+                    start, pred, reason = 0.0, -1, _FREE
+                if ports:
+                    for port in ports:
+                        if port_free[port] > start:
+                            start, pred, reason = port_free[port], port_last[port], _QUEUE
+                extra = 0.0
+                if loads_stationary:
+                    stationary = inputs[0].region
+                    # LoadStationary overlaps the multiply running before it; on an idle array (the
+                    # first matmul, or one that waited for data) it is exposed.
+                    if stationary is None or stationary != state.last_stationary:
+                        if start > free or engine_last[code] < 0:
+                            extra = load_stationary_ns
+                        state.last_stationary = stationary
+                end = start + issue_ns + extra
+                ready = start + complete_ns + extra
+                engine_free[code] = end
+                engine_last[code] = index
+                for port in ports:
+                    port_free[port] = end
+                    port_last[port] = index
+                append(ScheduledInstruction(instruction, track, core, start, end, ready, pred, reason,
+                                            work_ns, 0.0, 0.0, 0.0, (), flops))
+                # the busy time and FLOPs of _result, summed here in the same order
+                busy[code] += end - start
+                total_flops += flops
+            # RegionTracker.finish, inline: the reads last until the end, the writes are ready at
+            # ready; rewriting one box of a disjoint table replaces its record in place.
+            for record in reads:
+                if end > record[3]:
+                    record[3] = end
+                    record[4] = index
+            if written is not None and written.disjoint:
+                # the one output's box, found above (nothing changed the table since): in place
+                # unless another box starts at the same byte (RegionTracker.write)
+                starts = written.starts
+                i = 1 if len(starts) == 1 else bisect_left(starts, written_box[3]) + 1
+                if i == len(starts) or starts[i] != written_box[3]:
+                    written.records[written_box] = [ready, key, index, 0.0, -1]
+                else:
+                    tracker.write(written_box, [ready, key, index, 0.0, -1])
+            else:
+                for operand in outputs:
+                    region = operand[5]
+                    if region is None:
+                        continue
+                    table = tables_get(region[0])
+                    if table is not None and table.disjoint:
+                        records = table.records
+                        if region in records:
+                            # as above
+                            starts = table.starts
+                            i = bisect_left(starts, region[3])
+                            if i + 1 == len(starts) or starts[i + 1] != region[3]:
+                                records[region] = [ready, key, index, 0.0, -1]
+                                continue
+                    tracker.write(region, [ready, key, index, 0.0, -1])
+            # _psum_touch, inline for a region seen before: a PSUM bank is busy from the start
+            # until its outputs are ready and its inputs read
+            if psum_outputs:
+                for j in psum_outputs:
+                    region = outputs[j][5]
+                    if region is None:
+                        continue
+                    spans = spans_get(region)
                     if spans is None:
-                        self._psum_touch(core, operand.region, start, until)
+                        self._psum_touch(core, region, start, ready)
                         continue
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
-                        if until > span[1]:
-                            span[1] = until
+                        if ready > span[1]:
+                            span[1] = ready
+            if psum_inputs:
+                for j in psum_inputs:
+                    region = inputs[j][5]
+                    if region is None:
+                        continue
+                    spans = spans_get(region)
+                    if spans is None:
+                        self._psum_touch(core, region, start, end)
+                        continue
+                    for span in spans:
+                        if start < span[0]:
+                            span[0] = start
+                        if end > span[1]:
+                            span[1] = end
+        self.flops = total_flops
         return start
 
-    def _schedule_dma(self, instruction: Instruction, state: _CoreState, core: int) -> float:
-        index = len(self.out)
-        key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
-        plan = self.dma.plan(instruction)
-        dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
-                                                       False, True)
+    def _place_dma(self, instruction: Instruction, plan: DmaPlan, state: _CoreState, core: int, index: int,
+                   dep_ready: float, dep_pred: int) -> tuple[float, float]:
+        """Place the parts of a DMA transfer on the queues free first; return its start and end."""
         queue_free = state.queue_free
-        order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[: plan.parts]
+        queue_last = state.queue_last
+        count = plan.parts
         rate = plan.rate_bytes_per_ns
+        fixed_ns = plan.fixed_ns
         nominal_ns = plan.part_bytes / rate
         calendar = self.hbm.get(core) if plan.hbm_crossings else None
         if calendar is not None:
             # The parts of one transfer share the core's HBM bandwidth fairly.
-            hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / plan.parts)
-        parts: list[tuple[int, float, float]] = []
-        start_min = float("inf")
-        last_end = -1.0
-        pred, reason, hbm_wait = -1, _FREE, 0.0
-        for queue in order:
-            free = queue_free[queue]
-            start = max(free, dep_ready)
-            data_start = start + plan.fixed_ns
-            if calendar is not None:
-                end = calendar.transfer(data_start, plan.part_bytes * plan.hbm_crossings, hbm_rate)
-            else:
-                end = data_start + nominal_ns
+            hbm_rate = min(rate * plan.hbm_crossings, self.hbm_share_bytes_per_ns / count)
+            hbm_part_bytes = plan.part_bytes * plan.hbm_crossings
+        busy = state.queue_busy
+        first = queue_free[0]
+        if calendar is None and queue_free.count(first) == len(queue_free):
+            # Every queue free at the same time (as after a transfer split over all of them): the
+            # parts take the first queues (a stable sort of equal times) and run alike.
+            start = dep_ready if dep_ready > first else first  # max(first, dep_ready)
+            data_start = start + fixed_ns
+            end = data_start + nominal_ns
+            # what the loop below decides at its first part (the others change nothing)
+            start_min = start if start < _INF else _INF
+            last_end = -1.0
+            pred, reason, hbm_wait = -1, _FREE, 0.0
             if end > last_end:
                 last_end = end
-                hbm_wait = max(0.0, end - data_start - nominal_ns)
-                if dep_pred >= 0 and dep_ready >= free:
+                waited = end - data_start - nominal_ns
+                hbm_wait = waited if waited > 0.0 else 0.0
+                if dep_pred >= 0 and dep_ready >= first:
                     pred, reason = dep_pred, _DEPENDENCY
-                elif free > 0.0:
-                    pred, reason = state.queue_last[queue], _QUEUE
+                elif first > 0.0:
+                    pred, reason = queue_last[0], _QUEUE
+            span = end - start
+            parts = []
+            for queue in range(count):
+                queue_free[queue] = end
+                queue_last[queue] = index
+                parts.append((queue, start, end))
+                busy[queue] += span
+        else:
+            # the queues free first (a stable sort: ties by queue number)
+            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
+            parts = []
+            start_min = _INF
+            last_end = -1.0
+            pred, reason, hbm_wait = -1, _FREE, 0.0
+            for queue in order:
+                free = queue_free[queue]
+                start = dep_ready if dep_ready > free else free  # max(free, dep_ready)
+                data_start = start + fixed_ns
+                if calendar is not None:
+                    end = calendar.transfer(data_start, hbm_part_bytes, hbm_rate)
                 else:
-                    pred, reason = -1, _FREE
-            start_min = min(start_min, start)
-            queue_free[queue] = end
-            state.queue_last[queue] = index
-            parts.append((queue, start, end))
+                    end = data_start + nominal_ns
+                if end > last_end:
+                    last_end = end
+                    waited = end - data_start - nominal_ns
+                    hbm_wait = waited if waited > 0.0 else 0.0  # max(0.0, waited)
+                    if dep_pred >= 0 and dep_ready >= free:
+                        pred, reason = dep_pred, _DEPENDENCY
+                    elif free > 0.0:
+                        pred, reason = queue_last[queue], _QUEUE
+                    else:
+                        pred, reason = -1, _FREE
+                if start < start_min:
+                    start_min = start
+                queue_free[queue] = end
+                queue_last[queue] = index
+                parts.append((queue, start, end))
+                # the queue busy time of _result, summed here in the same order
+                busy[queue] += end - start
+        self.dma_bytes += plan.total_bytes
         hbm_bytes = plan.total_bytes * plan.hbm_crossings
+        self.hbm_bytes += hbm_bytes
         self.out.append(ScheduledInstruction(
-            instruction=instruction, track="dma", core=core, start_ns=start_min, end_ns=last_end,
-            ready_ns=last_end, predecessor=pred, reason=reason, dma_fixed_ns=plan.fixed_ns,
-            dma_data_ns=nominal_ns, hbm_wait_ns=hbm_wait, parts=tuple(parts),
-            nbytes=plan.total_bytes, hbm_bytes=hbm_bytes,
+            instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, fixed_ns,
+            nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes,
         ))
-        self._record(instruction, key, index, reads, last_end, last_end, core, start_min)
-        return start_min
+        return start_min, last_end
 
     # -- the launch ----------------------------------------------------------------------------
     def run(self) -> TimelineResult:
@@ -328,42 +608,26 @@ class _Simulation:
         folded = folded_psum_zero_fills(self.trace)
         self.folded_zero_fills = len(folded)
         instructions = self.trace.instructions
-        if all(i.core == 0 for i in instructions):
+        if self.core_ids <= {0}:
             self._run_one_core(instructions, folded)
             return self._result()
         for position, instruction in enumerate(instructions):
             if instruction.engine != _NONE and position not in folded:
                 by_core[instruction.core].append(instruction)
         if len(by_core) == 1:
-            schedule = self.schedule
-            for instruction in next(iter(by_core.values())):
-                schedule(instruction)
+            core, stream = next(iter(by_core.items()))
+            self._run_stream(stream, core)
         elif by_core:
             self._run_cores(by_core)
         return self._result()
 
     def _run_one_core(self, instructions: list[Instruction], folded: set[int]) -> None:
-        """Schedule a launch on core 0 straight from the trace (the common case).
-
-        What :meth:`schedule` does per instruction, with its look-ups done once: compute engines
-        and DMA go to their paths directly, anything else (and the first instruction, which
-        creates the core's state) through :meth:`schedule`.
-        """
-        schedule, compute, dma = self.schedule, self._schedule_compute, self._schedule_dma
-        state = None
-        for position, instruction in enumerate(instructions):
-            engine = instruction.engine
-            if engine == _NONE or (folded and position in folded):
-                continue
-            if state is None:
-                schedule(instruction)
-                state = self.cores.get(0)
-            elif engine in _COMPUTE:
-                compute(instruction, state, 0)
-            elif engine == _DMA:
-                dma(instruction, state, 0)
-            else:
-                schedule(instruction)
+        """Schedule a launch on core 0 straight from the trace (the common case)."""
+        if folded:
+            stream = [i for p, i in enumerate(instructions) if i.engine != _NONE and p not in folded]
+        else:
+            stream = [i for i in instructions if i.engine != _NONE]
+        self._run_stream(stream, 0)
 
     def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
         """Advance the core that is furthest behind, so HBM is booked about in time order.
@@ -398,28 +662,13 @@ class _Simulation:
         timing = self.timing
         readies = [s.ready_ns for s in out]
         latency = max(readies, default=0.0)
-        engine_busy: dict[str, float] = {"tensor": 0.0, "vector": 0.0, "scalar": 0.0, "gpsimd": 0.0}
-        queue_busy: dict[str, float] = {}
-        flops = 0.0
-        dma_bytes = hbm_bytes = 0
-        # busy time per (core, queue) first, named at the end (same sums, in the same order)
-        busy: dict[tuple[int, int], float] = {}
-        for s in out:
-            if s.parts:
-                core = s.core
-                for queue, start, end in s.parts:
-                    busy[core, queue] = busy.get((core, queue), 0.0) + (end - start)
-                dma_bytes += s.nbytes
-                hbm_bytes += s.hbm_bytes
-            elif s.track in engine_busy:
-                engine_busy[s.track] += s.end_ns - s.start_ns
-                flops += s.flops
-        for (core, queue), busy_ns in busy.items():
-            queue_busy[f"core{core}/q{queue}"] = busy_ns
+        # summed while scheduling, in the order of the schedule
+        engine_busy = dict(zip(("tensor", "vector", "scalar", "gpsimd"), self.engine_busy, strict=True))
+        flops, dma_bytes, hbm_bytes = self.flops, self.dma_bytes, self.hbm_bytes
+        # every queue of every core that ran, by core and queue number
+        queue_busy = {f"core{core}/q{queue}": busy_ns for core in sorted(self.cores)
+                      for queue, busy_ns in enumerate(self.cores[core].queue_busy)}
         num_cores = max(1, len(self.cores))
-        for core in sorted(self.cores):
-            for queue in range(self.dma.queues):
-                queue_busy.setdefault(f"core{core}/q{queue}", 0.0)
         path = critical_path_breakdown(out, readies)
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
@@ -429,7 +678,7 @@ class _Simulation:
             latency_ns=latency,
             num_cores=num_cores,
             engine_busy_ns=engine_busy,
-            queue_busy_ns=dict(sorted(queue_busy.items(), key=lambda kv: _queue_sort_key(kv[0]))),
+            queue_busy_ns=queue_busy,
             bound=classify_bound(path, hbm_utilization),
             critical_path_ns=path,
             flops=flops,
@@ -444,9 +693,10 @@ class _Simulation:
         )
 
 
-def _queue_sort_key(name: str) -> tuple[int, int]:
-    core, queue = name.split("/")
-    return int(core.removeprefix("core")), int(queue.removeprefix("q"))
+def _psum_positions(instruction: Instruction) -> tuple[_Ints, _Ints]:
+    """Positions of the PSUM outputs and of the PSUM inputs of an instruction."""
+    return (tuple(i for i, o in enumerate(instruction.outputs) if o.space == _PSUM),
+            tuple(i for i, o in enumerate(instruction.inputs) if o.space == _PSUM))
 
 
 @cache
@@ -466,7 +716,9 @@ def simulate_trace(
     ``timing`` is a loaded :class:`NeuronCoreTiming` (use :func:`load_timing` with overrides for
     what-if studies) or a target name (``"trn1"``, ``"trn2"``, ``"trn3"``).
     """
+    models = None
     if isinstance(timing, str):
+        models = _shipped_models(timing)
         timing = _shipped_timing(timing)
     # The schedule adds a few objects per instruction next to the trace's ~10: the cyclic
     # collector would rescan the whole trace again and again (a third of the time on a 14k
@@ -474,7 +726,7 @@ def simulate_trace(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Simulation(trace, timing, options or SimulationOptions()).run()
+        return _Simulation(trace, timing, options or SimulationOptions(), models).run()
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -189,6 +189,14 @@ class EfficiencyCurves(BaseModel):
 _LOADED: dict[tuple[str, ChipFamily, str | None, str | None, int], EfficiencyCurves] = {}
 
 
+#: Validated curves by what they were made from: the file's name, path and bytes and the overlay in
+#: force (tokens are never reused). A file edited in-process is read anew; an unchanged one is not
+#: parsed and validated again after :func:`clear_loaded_efficiency` (caches above are emptied far
+#: more often than files change: a planner's, a benchmark's rounds).
+_PARSED: dict[tuple[str, str, bytes, int], EfficiencyCurves] = {}
+_PARSED_LIMIT = 64
+
+
 def clear_loaded_efficiency() -> None:
     """Forget the curves found so far (after editing an efficiency file in-process)."""
     _LOADED.clear()
@@ -211,8 +219,17 @@ def _find_efficiency(chip: ChipSpec, catalog_dir: str | None) -> EfficiencyCurve
     if chip.family in _FAMILY_DEFAULT:
         names.append(_FAMILY_DEFAULT[chip.family])
     for name in names:
-        if EFFICIENCY.exists(name, catalog_dir):
-            return EFFICIENCY.load_model(name, EfficiencyCurves, catalog_dir)
+        # the file EFFICIENCY.load reads: a user file replaces the shipped one whole (merge=False)
+        user, shipped = EFFICIENCY.user_file(name, catalog_dir), EFFICIENCY.shipped_file(name)
+        path = user if user is not None else shipped if shipped.is_file() else None
+        if path is not None:
+            key = (name, str(path), path.read_bytes(), overlay_token())
+            curves = _PARSED.get(key)
+            if curves is None:
+                if len(_PARSED) >= _PARSED_LIMIT:
+                    _PARSED.clear()
+                curves = _PARSED[key] = EFFICIENCY.load_model(name, EfficiencyCurves, catalog_dir)
+            return curves
     raise ConfigError(
         f"no efficiency curves for chip '{chip.name}' ({chip.family.value}); add "
         f"efficiency/{chip.name}.toml to ${CATALOG_ENV}"

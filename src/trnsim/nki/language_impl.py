@@ -815,19 +815,39 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     if to_psum and (instr.engine is _GPSIMD or instr.engine is _DMA):
         return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead; nor DMA
     outputs = instr.outputs
-    out = target.operand(outputs[0].name)
-    region = out.region  # target.region() (a tensor's operand has one)
+    name = outputs[0][0]
+    # target.operand(name) when its cache holds this view's operand under this name, inline
+    latest = target.alloc.operands.get(target.offset) if target.flat is None and not target.dyn else None
+    if (
+        latest is not None
+        and tensor.CACHE_OPERANDS
+        and latest[0] == target.strides
+        and latest[1] == target.paxis
+        and latest[2][2] == target.shape
+        and latest[2][0] == name
+    ):
+        out = latest[2]
+        if target._region is None:
+            target._region = out[5]
+    else:
+        out = target.operand(name)
+    region = out[5]  # target.region() (a tensor's operand has one)
     assert region is not None
     if matmul:
         # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
         # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
-        group = sim.psum_groups.setdefault(target.alloc.alloc_id, [])
-        if region in group:  # the same accumulator tile again (each K step)
+        groups = sim.psum_groups
+        alloc_id = region[0]
+        group = groups.get(alloc_id)
+        if group is None:  # a new group: nothing open to overlap
+            groups[alloc_id] = [region]
+            opened = False
+        elif region in group:  # the same accumulator tile again (each K step)
             # region.overlaps(region): a non-empty box overlaps itself
             itself = region[1] < region[2] and region[3] < region[4]
-            opened = itself or any(r.overlaps(region) for r in group)
+            opened = itself or _overlaps_any(group, region)
         else:
-            opened = any(r.overlaps(region) for r in group)
+            opened = _overlaps_any(group, region)
             group.append(region)
         attr_accumulate = accumulate and opened
     if sim.values:
@@ -840,6 +860,32 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None
     return True
+
+
+def _overlaps_any(group: list[Any], region: Any) -> bool:
+    """``any(r.overlaps(region) for r in group)`` (the regions of one allocation)."""
+    _, p0, p1, b0, b1 = region
+    for r in group:  # noqa: SIM110 (a loop: no generator per call)
+        if r[1] < p1 and p0 < r[2] and r[3] < b1 and b0 < r[4]:
+            return True
+    return False
+
+
+def _iadd(target: Tensor, other: Any) -> Tensor:
+    """``target += other`` (``Tensor.__iadd__``): :func:`inplace` with its hot case first, a fresh
+    result (``acc += nc_matmul(...)``) retargeted onto an on-chip tile."""
+    sim = runtime._ACTIVE.get()
+    if sim is not None and other.__class__ is Tensor:
+        last = sim.last_result
+        if (
+            last is not None
+            and last[0] is other
+            and target.alloc.on_chip
+            and _retarget(sim, target, other, accumulate=True)
+        ):
+            return target
+    inplace(target, "add", other)
+    return target
 
 
 def inplace(target: Tensor, op: str, other: Any) -> None:
@@ -977,5 +1023,8 @@ tensor.install_operations(
         ap=ap,
     )
 )
+
+# ``t += x`` straight to _iadd (no TileOperations indirection: the hot ``acc += nc_matmul(...)``)
+Tensor.__iadd__ = _iadd
 
 __all__ = ["dtype_name", "ml_dtypes"]

@@ -89,6 +89,21 @@ def user_location() -> tuple[str, int]:
     return "?", 0
 
 
+#: Line numbers of kernel frames by bytecode offset, per code object (by id, the code object kept so
+#: that the id is not reused while the entry lives): Simulation.record's source line per instruction.
+_LINES: dict[int, tuple[Any, dict[int, int]]] = {}
+_MAX_LINE_CODES = 4096
+
+
+def _code_lines(code: Any) -> tuple[Any, dict[int, int]]:
+    """A fresh, empty entry of ``_LINES`` for ``code``."""
+    if len(_LINES) >= _MAX_LINE_CODES:
+        _LINES.clear()
+    entry: tuple[Any, dict[int, int]] = (code, {})
+    _LINES[id(code)] = entry
+    return entry
+
+
 #: The bits of fp32 NaN converted to each float dtype, as an unsigned integer of its size.
 _NAN_BITS: dict[np.dtype[Any], np.generic] = {}
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -125,6 +140,7 @@ class Allocation:
         "free_elems",
         "implicit",
         "itemsize",
+        "layout",
         "mm_state",
         "name",
         "on_chip",
@@ -171,10 +187,14 @@ class Allocation:
         #: a result tile placed by default (no ``buffer=``): the compiler may copy it elsewhere
         self.implicit = False
         #: trace operands of this allocation's strided views, by (offset, shape, strides, partition
-        #: axis), the latest name kept: a loop's later iterations reuse them (Tensor.operand)
-        self.operands: dict[tuple[Any, ...], Operand] = {}
+        #: axis), the latest name kept: a loop's later iterations reuse them (Tensor.operand); and by
+        #: offset, (strides, partition axis, operand) of the latest view there
+        self.operands: dict[Any, Any] = {}
         #: the boxes of those views, by (offset, shape, strides)
         self.regions: dict[tuple[Any, ...], Region] = {}
+        #: instruction templates: a number for (buffer, dtype, shape, partition axis, implicit),
+        #: set on first use as a templated call's argument (trnsim.nki.templates)
+        self.layout: int | None = None
 
     @property
     def bytes_per_partition(self) -> int:
@@ -203,12 +223,16 @@ class WriteSet:
 
     def add(self, region: Region, iteration: int) -> None:
         """Record a write of ``region`` in ``iteration``."""
-        if region not in self.iters:
-            at = bisect.bisect_right(self.starts, region.byte_start)
-            self.starts.insert(at, region.byte_start)
+        iters = self.iters
+        if region not in iters:
+            start = region[3]
+            at = _bisect_right(self.starts, start)
+            self.starts.insert(at, start)
             self.regions.insert(at, region)
-            self.max_len = max(self.max_len, region.byte_stop - region.byte_start)
-        self.iters[region] = iteration
+            length = region[4] - start
+            if length > self.max_len:
+                self.max_len = length
+        iters[region] = iteration
 
     def near(self, region: Region) -> list[Region]:
         """Written regions whose byte ranges could intersect ``region``'s."""
@@ -228,6 +252,7 @@ class LoopFrame:
 
 
 _new_object = object.__new__
+_bisect_left, _bisect_right = bisect.bisect_left, bisect.bisect_right
 
 #: Reuse instruction templates (checks passed for a layout/dtype combination); tests turn it off to
 #: compare against the uncached path.
@@ -491,7 +516,18 @@ class Simulation:
             if ours is None:
                 ours = inside[name] = name.startswith(_NKI_DIR)
             if not ours:
-                filename, line = name, frame.f_lineno
+                filename = name
+                # frame.f_lineno, cached by code object and bytecode offset (f_lineno scans the
+                # code's line table from its start: microseconds deep inside a long kernel)
+                code = frame.f_code
+                cached = _LINES.get(id(code))
+                if cached is None or cached[0] is not code:
+                    cached = _code_lines(code)
+                lasti = frame.f_lasti
+                known = cached[1].get(lasti)
+                if known is None:
+                    known = cached[1][lasti] = frame.f_lineno
+                line = known
                 break
             frame = frame.f_back  # type: ignore[assignment]
         # Instruction(seq, engine, ...) field by field: the dataclass __init__ costs as much again
@@ -533,14 +569,24 @@ class Simulation:
         # fresh tile) is tracked by none
         if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
             return
-        alloc_id = region.alloc_id
+        alloc_id = region[0]
         for frame in loops:
             if alloc_id < frame.start_alloc:
                 regions = frame.writes.get(alloc_id)
                 if regions is None:
                     regions = frame.writes[alloc_id] = WriteSet()
                     self.tracked[alloc_id] = self.tracked.get(alloc_id, 0) + 1
-                regions.add(region, frame.iteration)
+                # regions.add(region, frame.iteration), inline (a write per instruction in loops)
+                iters = regions.iters
+                if region not in iters:
+                    start = region[3]
+                    at = _bisect_right(regions.starts, start)
+                    regions.starts.insert(at, start)
+                    regions.regions.insert(at, region)
+                    length = region[4] - start
+                    if length > regions.max_len:
+                        regions.max_len = length
+                iters[region] = frame.iteration
 
     def end_loop(self, frame: LoopFrame) -> None:
         """``frame``'s loop is over: its writes are no longer tracked."""
@@ -559,18 +605,24 @@ class Simulation:
         loops = self.loops
         if not loops or region is None or accumulate or region[0] not in self.tracked:
             return  # no active loop holds writes to this tensor
-        alloc_id = region[0]
+        alloc_id, p0, p1, b0, b1 = region
         for frame in loops:
             writes = frame.writes.get(alloc_id)
-            if not writes:
+            if writes is None:
                 continue
             now = frame.iteration
-            near = writes.near(region)
+            # near = writes.near(region) and w.overlaps(region), inline (reads in loops are hot)
+            starts = writes.starts
+            lo = _bisect_right(starts, b0 - writes.max_len)
+            hi = _bisect_left(starts, b1)
+            if lo >= hi:
+                continue
+            near = writes.regions[lo:hi]
             iters = writes.iters
             earlier = None
             for w in near:
                 it = iters[w]
-                if it < now and w.overlaps(region):
+                if it < now and w[1] < p1 and p0 < w[2] and w[3] < b1 and b0 < w[4]:  # same alloc_id
                     earlier = (w, it)
                     break
             if earlier is None:

@@ -61,8 +61,13 @@ def plan_spills(
     spills: list[Spill] = []
     for core in sorted({i.core for i in instrs}):
         positions = [k for k, i in enumerate(instrs) if i.core == core]
-        uses = _uses(instrs, positions, sizes)  # one pass over the trace for every memory
+        spans = _spans(instrs, positions, sizes)
+        uses: dict[int, list[int]] | None = None
         for space, cap in capacity.items():
+            if _fits({a: s for a, s in spans.items() if sizes[a].space is space}, len(positions), sizes, cap):
+                continue  # what _plan finds at once, from the first and last uses alone
+            if uses is None:
+                uses = _uses(instrs, positions, sizes)  # one pass over the trace for every memory
             mine = {a: u for a, u in uses.items() if sizes[a].space is space}
             spills.extend(_plan(mine, positions, sizes, cap))
     if spills:
@@ -70,24 +75,57 @@ def plan_spills(
     return spills
 
 
+def _spans(
+    instrs: list[Instruction], positions: list[int], sizes: dict[int, TileSize]
+) -> dict[int, tuple[int, int]]:
+    """The first and last position (index into ``positions``) that uses each planned tile."""
+    used = [
+        (r[0], local)  # (op.region.alloc_id, position), by index: every operand of the trace
+        for local, k in enumerate(positions)
+        for ops in (instrs[k].inputs, instrs[k].outputs)
+        for op in ops
+        if (r := op[5]) is not None
+    ]
+    last = dict(used)  # the latest pair of each alloc id wins
+    used.reverse()
+    first = dict(used)
+    return {a: (first[a], end) for a, end in last.items() if a in sizes}
+
+
+def _fits(spans: dict[int, tuple[int, int]], n: int, sizes: dict[int, TileSize], cap: int) -> bool:
+    """Whether the tiles live over ``spans`` (one memory) stay within ``cap`` bytes per partition
+    at every position: then :func:`_plan` spills nothing (the same live bytes, from the same uses)."""
+    if n == 0:
+        return True
+    delta = np.zeros(n + 1, dtype=np.int64)
+    for aid, (start, end) in spans.items():
+        nbytes = sizes[aid].bytes_per_partition
+        delta[start] += nbytes
+        delta[end + 1] -= nbytes
+    return int(np.cumsum(delta[:n]).max()) <= cap
+
+
 def _uses(
     instrs: list[Instruction], positions: list[int], sizes: dict[int, TileSize]
 ) -> dict[int, list[int]]:
     """The positions (indices into ``positions``) that use each planned tile, in first-use order."""
     uses: dict[int, list[int]] = {}
+    get = uses.get
     for local, k in enumerate(positions):
         ins = instrs[k]
-        for op in (*ins.inputs, *ins.outputs):
-            r = op.region
-            if r is None:
-                continue
-            lst = uses.get(r.alloc_id)
-            if lst is None:
-                if r.alloc_id not in sizes:
+        for ops in (ins.inputs, ins.outputs):
+            for op in ops:
+                r = op[5]  # op.region (by index: one pass over every operand of the trace)
+                if r is None:
                     continue
-                uses[r.alloc_id] = [local]
-            elif lst[-1] != local:
-                lst.append(local)
+                aid = r[0]
+                lst = get(aid)
+                if lst is None:
+                    if aid not in sizes:
+                        continue
+                    uses[aid] = [local]
+                elif lst[-1] != local:
+                    lst.append(local)
     return uses
 
 

@@ -28,6 +28,7 @@ other classes, more than one instruction or allocation) takes the checked path a
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import types
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from trnsim.nki import runtime
+from trnsim.nki import tensor as _tensor
 from trnsim.nki.engines.bf16_matmul import multiply_bf16, widen_bf16
 from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
@@ -63,6 +65,28 @@ _MAX_TEMPLATES = 4096
 #: front-end calls that value mode replays too: the new tile's values are a copy of one argument's
 #: (a load without dtype conversion; see _copy_template)
 _VALUE_COPIES = frozenset({"nl.load", "nisa.nc_matmul"})
+
+
+#: a number per allocation layout (buffer, dtype, shape, partition axis, implicit): a key holds
+#: the number, not the five values (fewer to hash and compare per call)
+_LAYOUTS: dict[tuple[Any, ...], int] = {}
+#: numbers are never reused, even after _LAYOUTS is cleared (an allocation keeps its number)
+_NUMBERS = itertools.count()
+#: layouts numbered at most before _LAYOUTS starts again (later allocations get new numbers)
+_MAX_LAYOUTS = 1 << 16
+
+
+def _layout_number(a: Allocation) -> int:
+    """``a.layout``, set on first use: the number of ``a``'s layout (once its ``implicit`` flag is
+    final: new_tile and _replay set it right after the allocation, before any call sees it)."""
+    layout = (a.buffer, a.dtype, a.shape, a.partition_axis, a.implicit)
+    number = _LAYOUTS.get(layout)
+    if number is None:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            _LAYOUTS.clear()
+        number = _LAYOUTS[layout] = next(_NUMBERS)
+    a.layout = number
+    return number
 
 
 def _plain(value: Any) -> bool:
@@ -100,8 +124,10 @@ def templated(
                         key = None
                         break
                     a = value.alloc
-                    append((a.buffer, a.dtype, a.shape, a.partition_axis, a.implicit, value.shape,
-                            value.strides, value.paxis))
+                    layout = a.layout
+                    if layout is None:
+                        layout = _layout_number(a)
+                    append((layout, value.shape, value.strides, value.paxis))
                 elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
                     classes = tuple(map(type, value))
                     if not _SHAPE_ITEMS.issuperset(classes):
@@ -409,20 +435,39 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     tracked = sim.tracked
     groups = sim.psum_groups
     read: list[Operand] = []
+    cached = _tensor.CACHE_OPERANDS
     for spec in inputs:
         if spec.__class__ is tuple:
             t = values[spec[0]]
-            op = t.operand(spec[1])
-            if loops and op.region[0] in tracked:  # (check_read returns at once for the others)
-                sim.check_read(reads, op.region, False)
-            if groups and t.alloc.buffer is _PSUM:
-                groups.pop(t.alloc.alloc_id, None)
+            a = t.alloc
+            # t.operand(name) when its cache holds this view's operand under this name (the key
+            # refused index arrays and dynamic views), inline; otherwise the call
+            latest = a.operands.get(t.offset) if cached else None
+            if (
+                latest is not None
+                and latest[0] == t.strides
+                and latest[1] == t.paxis
+                and latest[2][2] == t.shape
+                and latest[2][0] == spec[1]
+            ):
+                op = latest[2]
+                if t._region is None:
+                    t._region = op[5]
+            else:
+                op = t.operand(spec[1])
+            r = op[5]
+            if loops and r[0] in tracked:  # (check_read returns at once for the others)
+                sim.check_read(reads, r, False)
+            if groups and a.buffer is _PSUM:
+                groups.pop(a.alloc_id, None)
             read.append(op)
         else:
             read.append(spec)
     ops = tuple(read)
     out_region = _new_tuple(Region, (alloc_id, *region))
     out = _new_tuple(Operand, (*head, out_region, *tail))
+    # the new tile's operand is ``out`` (_learn checked it): Tensor.operand's cache starts with it
+    alloc.operands[0] = (vstrides, vpaxis, out)
     if grouped:
         sim.psum_groups[alloc_id] = [out_region]
     sim.last_mask = None

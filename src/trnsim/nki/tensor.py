@@ -511,17 +511,27 @@ class Tensor:
         """
         if self.flat is None and not self.dyn and CACHE_OPERANDS:
             # keyed without the name: one view read as ``data2`` after it was written as ``dst``
-            # is the same operand renamed
-            key = (self.offset, self.shape, self.strides, self.paxis)
+            # is the same operand renamed. The latest view at an offset is found by the offset
+            # alone (an int key: no tuple to build and hash); others by the whole layout.
             cache = self.alloc.operands
-            op = cache.get(key)
-            if op is None:
-                op = cache[key] = self._operand(name)
-                return op
+            offset = self.offset
+            shape = self.shape
+            strides = self.strides
+            paxis = self.paxis
+            latest = cache.get(offset)
+            if latest is not None and latest[0] == strides and latest[1] == paxis and latest[2][2] == shape:
+                op = latest[2]
+            else:
+                key = (offset, shape, strides, paxis)
+                op = cache.get(key)
+                if op is None:
+                    op = cache[key] = self._operand(name)
+                cache[offset] = (strides, paxis, op)
             if self._region is None:
                 self._region = op[5]
             if op[0] is not name and op[0] != name:
-                op = cache[key] = _new_tuple(Operand, (name, *op[1:]))
+                op = _new_tuple(Operand, (name, *op[1:]))
+                cache[offset] = (strides, paxis, op)
             return op
         return self._operand(name)
 

@@ -414,8 +414,21 @@ def _moe_mlp(model: ModelConfig, ep: int, d: _Dims, count: int) -> tuple[list[Op
 # ---- parameters on the rank ---------------------------------------------------------------------
 
 
-def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_layers: int) -> ParamsOnRank:
-    t, h = shard.tp, model.hidden_size
+class _LayerParams(NamedTuple):
+    """The parameters one rank of a TP (and EP) degree holds, part by part (ints: any sum is exact)."""
+
+    dense: int  # one dense layer's
+    moe_dense: int  # one MoE layer's outside the routed experts (attention, norms, router, shared)
+    moe_expert: int  # one MoE layer's routed experts on this rank
+    table: int  # the rank's rows of the embedding table (and of an untied output layer)
+    position: int  # a learned position embedding
+    norm: int  # the final norm
+
+
+@_ByModel
+def _layer_params(model: ModelConfig, t: int, ep: int) -> _LayerParams:
+    """Per-layer and per-end parameters on a rank (cached: the stages of every depth share them)."""
+    h = model.hidden_size
     attn = model.attention_params()
     replicated_attn = 0
     if model.attention is AttentionKind.MLA:
@@ -423,22 +436,34 @@ def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_lay
         replicated_attn = h * q_lora + q_lora + h * (kv_lora + int(model.qk_rope_head_dim or 0)) + kv_lora
     norms = model.norms_per_layer * model.norm_params()
     per_layer_common = (attn - replicated_attn) // t + replicated_attn + norms
-    dense = dense_layers * (per_layer_common + model.mlp_params(model.ffn_hidden_size) // t)
-    expert = 0
-    if moe_layers:
+    moe_dense = moe_expert = 0
+    if model.is_moe:
         one_expert = model.mlp_params(int(model.moe_ffn_hidden_size or 0)) // t
         router = h * model.num_experts
         shared = model.mlp_params(model.shared_ffn_hidden_size) // t if model.num_shared_experts else 0
         shared += h if model.shared_expert_gate else 0
-        dense += moe_layers * (per_layer_common + router + shared)
-        expert = moe_layers * (model.num_experts // shard.ep) * one_expert
-    vocab_local = math.ceil(model.vocab_size / t)
+        moe_dense = per_layer_common + router + shared
+        moe_expert = (model.num_experts // ep) * one_expert
+    return _LayerParams(
+        dense=per_layer_common + model.mlp_params(model.ffn_hidden_size) // t, moe_dense=moe_dense,
+        moe_expert=moe_expert, table=math.ceil(model.vocab_size / t) * h,
+        position=model.max_seq_len * h if model.position is PositionKind.LEARNED else 0,
+        norm=model.norm_params())
+
+
+def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_layers: int) -> ParamsOnRank:
+    p = _layer_params(model, shard.tp, shard.ep)
+    dense = dense_layers * p.dense
+    expert = 0
+    if moe_layers:
+        dense += moe_layers * p.moe_dense
+        expert = moe_layers * p.moe_expert
     if shard.has_embedding:
-        dense += vocab_local * h + (model.max_seq_len * h if model.position is PositionKind.LEARNED else 0)
+        dense += p.table + p.position
     if shard.has_lm_head:
-        dense += model.norm_params()
+        dense += p.norm
         if not (model.tie_embeddings and shard.has_embedding):
-            dense += vocab_local * h  # untied head, or the last stage's copy of a tied embedding
+            dense += p.table  # untied head, or the last stage's copy of a tied embedding
     return ParamsOnRank(dense=dense, expert=expert)
 
 
@@ -608,7 +633,7 @@ def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, 
     # StepGraph's sums over saved = (*head.saved, *tail.saved, *block.kept), in that order
     activation = sum([t.nbytes * t.count for t in ends] + block.kept_bytes)
     head_bytes = sum([t.nbytes * t.count for t in ends if t.name in OUTPUT_LAYER_SAVED]
-                     + [b for name, b in block.kept if name in OUTPUT_LAYER_SAVED])
+                     + block.kept_head_bytes)
     ends_written = (head.largest_written, block.largest_written, tail.largest_written)
     written = [w for w in ends_written if w is not None]
     return StepSkeleton(
@@ -639,6 +664,12 @@ class _BlockRuns:
     def kept_bytes(self) -> list[float]:
         return [b for _, b in self.kept]
 
+    @cached_property
+    def kept_head_bytes(self) -> list[float]:
+        """``kept_bytes`` of the output layer's tensors (none in a block of layers, but counted as
+        :class:`StepGraph` counts them)."""
+        return [b for name, b in self.kept if name in OUTPUT_LAYER_SAVED]
+
 
 @_ByModel
 def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_layers: int, flash: bool,
@@ -668,8 +699,14 @@ def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_la
 
 
 def _dims(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision) -> _Dims:
-    t = shard.tp
-    s_local = seq_len // shard.cp
+    return _dims_of(model, shard.tp, shard.cp, shard.sequence_parallel, micro_batch, seq_len, precision)
+
+
+@_ByModel
+def _dims_of(model: ModelConfig, t: int, cp: int, sequence_parallel: bool, micro_batch: int, seq_len: int,
+             precision: Precision) -> _Dims:
+    """The dimensions of a shard of TP ``t``, CP ``cp`` (cached: one object for every stage)."""
+    s_local = seq_len // cp
     tokens = micro_batch * s_local
     gemm = Dtype.FP8 if precision is Precision.FP8 else Dtype.BF16
     if model.attention is AttentionKind.MLA:
@@ -678,7 +715,7 @@ def _dims(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, prec
         kv_heads = max(1, model.num_kv_heads // t)
     return _Dims(
         b=micro_batch, s=seq_len, s_local=s_local, tokens=tokens,
-        tokens_sp=tokens // t if shard.sequence_parallel else tokens, tp=t,
+        tokens_sp=tokens // t if sequence_parallel else tokens, tp=t,
         heads=model.num_heads // t, kv_heads=kv_heads, gemm=gemm,
         saved_gemm_input_bytes=gemm.nbytes,
     )
@@ -855,6 +892,8 @@ def clear_cache() -> None:
     _layer_template.cache_clear()
     _embedding_end.cache_clear()
     _output_end.cache_clear()
+    _layer_params.cache_clear()
+    _dims_of.cache_clear()
 
 
 def _as_recompute(op: Op) -> Op:

@@ -1,0 +1,209 @@
+"""The scheduler's inline fast paths and memo keys give the schedule of the reference paths.
+
+``_Simulation._run_stream`` answers most dependency queries inline (one box, or a slice of one
+box, of a disjoint allocation) and keys compute costs on a compact tuple (``costs.cost_key``). The
+reference is the same simulation with every tracker fast path off (``RegionTracker.exact_lookups``
+false, every query through the bisection scan of ``_Table.overlapping``). Both simulate the same
+random traces: whole tiles, slices inside tiles, boxes across tiles and empty boxes in SBUF, PSUM
+and HBM, on every engine and the DMA queues, on one and two cores, and every field of every
+scheduled instruction and of the result must be equal (floats compared exactly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+from typing import Any
+
+import pytest
+
+from trnsim.core import simulate_trace
+from trnsim.core.costs import ComputeCostModel, cost_key
+from trnsim.core.deps import Record, RegionTracker, _Table
+from trnsim.core.result import TimelineResult
+from trnsim.hardware.neuroncore_timing import load_timing
+from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
+
+from .builder import TraceBuilder
+
+_SPACE_BASE = {MemorySpace.SBUF: 0, MemorySpace.PSUM: 10, MemorySpace.HBM: 20}
+
+
+def _box(rng: random.Random, written: bool, tidy: bool, partition_tiles: bool) -> tuple[int, int, int, int]:
+    """A box of [128 partitions, 1024 bytes] tiled by 256 bytes (and by 32 partitions if asked).
+
+    Tidy allocations are written a whole tile at a time and read whole or in slices inside a
+    tile (what the scheduler answers inline); the others also see boxes across tiles and empty
+    boxes (the tracker's full query).
+    """
+    kind = rng.random()
+    if kind < (1.0 if written and tidy else 0.5):  # a whole tile
+        b = rng.randrange(4) * 256
+        if partition_tiles:  # tiles that start at the same byte (rewritten in place or moved)
+            p = rng.randrange(4) * 32
+            return (p, p + 32, b, b + 256)
+        return (0, 128, b, b + 256)
+    if kind < (1.0 if tidy else 0.8):  # a slice inside a tile
+        p, b = rng.randrange(4) * 32, rng.randrange(4) * 256 + rng.randrange(0, 256, 64)
+        return (p, p + 32, b, b + 64)
+    if kind < 0.95:  # anything, across tiles
+        p0, b0 = rng.randrange(128), rng.randrange(1024)
+        return (p0, rng.randrange(p0 + 1, 129), b0, rng.randrange(b0 + 1, 1025))
+    p, b = rng.randrange(128), rng.randrange(1024)  # empty
+    return (p, p, b, b) if rng.random() < 0.5 else (p, p + 1, b, b)
+
+
+def _operand(rng: random.Random, space: MemorySpace, dtype: str = "bfloat16",
+             written: bool = False) -> Operand:
+    alloc = rng.randrange(8)  # allocations 0..6 tidy (6 tiled by partitions too), 7 not
+    p0, p1, b0, b1 = _box(rng, written, alloc < 7, alloc == 6)
+    if space == MemorySpace.HBM:
+        p0, p1, b0, b1 = 0, 1, b0 * 64, b1 * 64
+    size = 2 if dtype == "bfloat16" else 4
+    free = max(0, (b1 - b0) // size)
+    parts = max(0, p1 - p0)
+    return Operand("t", space, (parts, free), dtype, parts * free * size,
+                   Region(alloc + _SPACE_BASE[space], p0, p1, b0, b1),
+                   rng.choice((free * size, 64, 0)), rng.choice((size, size, 64)))
+
+
+def _random_trace(seed: int, target: str, cores: int, length: int = 300) -> KernelTrace:
+    rng = random.Random(seed)
+    sbuf, psum, hbm = MemorySpace.SBUF, MemorySpace.PSUM, MemorySpace.HBM
+    trace = KernelTrace(kernel=f"random{seed}", target=target)
+    # a prologue writes every tile on chip (a kernel writes a tile before it reads it) and
+    # reads every HBM tile (the kernel's inputs)
+    inputs: tuple[Operand, ...]
+    outputs: tuple[Operand, ...]
+    for space in (sbuf, psum, hbm):
+        for alloc in range(8):
+            rows = ((0, 128),) if space == hbm or alloc != 6 else ((p, p + 32) for p in range(0, 128, 32))
+            for (p0, p1), b in itertools.product(rows, range(0, 1024, 256)):
+                if space == hbm:
+                    tile = Operand("t", hbm, (256, 32), "bfloat16", 16384,
+                                   Region(20 + alloc, 0, 1, b * 64, (b + 256) * 64), 64, 2)
+                    inputs, outputs = (tile,), ()
+                else:
+                    tile = Operand("t", space, (p1 - p0, 128), "bfloat16", (p1 - p0) * 256,
+                                   Region(_SPACE_BASE[space] + alloc, p0, p1, b, b + 256), 256, 2)
+                    inputs, outputs = (), (tile,)
+                trace.append(Instruction(
+                    seq=len(trace.instructions), engine=Engine.GPSIMD, opcode="memset", inputs=inputs,
+                    outputs=outputs, kernel=trace.kernel, source_file="random.py", source_line=0,
+                    core=rng.randrange(cores), attrs={"value": 1.0}))
+    for _ in range(length):
+        seq = len(trace.instructions)
+        kind = rng.random()
+        attrs: dict[str, object] = {}
+        if kind < 0.3:
+            engine, opcode = Engine.TENSOR, "nc_matmul"
+            inputs = (_operand(rng, sbuf), _operand(rng, sbuf))
+            if rng.random() < 0.3:
+                inputs += (_operand(rng, psum, "float32"),)
+            # mostly PSUM; an SBUF output now and then, so that TensorE reads tiles it wrote itself
+            outputs = (
+                _operand(rng, rng.choice((psum,) * 4 + (sbuf,)), "float32", written=True),)
+            if rng.random() < 0.1:
+                attrs["transpose"] = True
+        elif kind < 0.55:
+            engine = rng.choice((Engine.VECTOR, Engine.SCALAR, Engine.GPSIMD))
+            opcode = rng.choice(("tensor_tensor", "tensor_copy", "activation", "tensor_reduce", "memset"))
+            dtypes = ("bfloat16", "float32")
+            inputs = () if opcode == "memset" else tuple(
+                _operand(rng, rng.choice((sbuf, sbuf, psum)), rng.choice(dtypes))
+                for _ in range(rng.randrange(1, 3)))
+            outputs = (_operand(rng, rng.choice((sbuf, psum)), rng.choice(dtypes), written=True),)
+            attrs = {"op": rng.choice(("add", "multiply", "max")), "value": rng.choice((0.0, 1.0))}
+        elif kind < 0.95:
+            engine = Engine.DMA
+            opcode = rng.choice(("load", "store", "dma_copy"))
+            if opcode == "load":
+                inputs, outputs = (_operand(rng, hbm),), (_operand(rng, sbuf, written=True),)
+            elif opcode == "store":
+                inputs, outputs = (_operand(rng, sbuf),), (_operand(rng, hbm, written=True),)
+            else:
+                inputs = (_operand(rng, rng.choice((sbuf, hbm))),)
+                outputs = (_operand(rng, sbuf, written=True),)
+        else:
+            engine, opcode, inputs, outputs = Engine.NONE, "alloc", (), ()
+        trace.append(Instruction(seq=seq, engine=engine, opcode=opcode, inputs=inputs, outputs=outputs,
+                                 kernel=trace.kernel, source_file="random.py", source_line=seq,
+                                 core=rng.randrange(cores), attrs=attrs))
+    trace.num_cores = cores
+    return trace
+
+
+def _fields(result: TimelineResult) -> list[object]:
+    """Every field of the result and of each scheduled instruction, in order."""
+    values: list[object] = [getattr(result, f.name) for f in dataclasses.fields(result)
+                            if f.name != "instructions"]
+    for item in result.instructions:
+        values.append(tuple(getattr(item, f.name) for f in dataclasses.fields(item)))
+    return values
+
+
+def _reference_found(self: RegionTracker, table: _Table, box: Region) -> list[Record]:
+    table.disjoint = False
+    return table.overlapping(box)
+
+
+@pytest.mark.parametrize(("seed", "target", "cores"), [
+    (0, "trn1", 1), (1, "trn2", 1), (2, "trn3", 1), (3, "trn1", 2), (4, "trn2", 2), (5, "trn3", 1),
+])
+def test_inline_dependency_paths_match_the_reference_scan(seed: int, target: str, cores: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = _random_trace(seed, target, cores)
+    # a what-if HBM slow enough that the DMA queues book it (the HBM calendar path)
+    timing = load_timing(target, {"chip": {"hbm_bandwidth_bytes_per_s": 2e11}})
+    full_queries = 0
+    wait = RegionTracker.wait
+
+    def counted(self: RegionTracker, *args: Any) -> tuple[float, int, list[Record]]:
+        nonlocal full_queries
+        full_queries += 1
+        return wait(self, *args)
+
+    monkeypatch.setattr(RegionTracker, "wait", counted)
+    fast = [_fields(simulate_trace(trace, target))]
+    # the inline paths answered most instructions (the rest went to the tracker's full query)
+    assert full_queries < len(trace) // 2, full_queries
+    fast.append(_fields(simulate_trace(trace, timing)))
+    monkeypatch.setattr(RegionTracker, "exact_lookups", False)
+    monkeypatch.setattr(RegionTracker, "_found", _reference_found)
+    reference = [_fields(simulate_trace(trace, target)), _fields(simulate_trace(trace, timing))]
+    assert fast == reference
+    # the traces exercise dependencies: most instructions wait for another one
+    waited = sum(1 for item in simulate_trace(trace, target).instructions if item.predecessor >= 0)
+    assert waited > len(trace) // 2
+
+
+def _vector_add(b: TraceBuilder, value: object) -> Instruction:
+    a = b.sbuf((128, 512), "bfloat16")
+    return b.add(Engine.VECTOR, "tensor_tensor", (a, b.sbuf((128, 512), "bfloat16")),
+                 (b.sbuf((128, 512), "bfloat16"),), op="add", value=value)
+
+
+def test_cost_key_keys_what_the_cost_depends_on() -> None:
+    b = TraceBuilder("trn2")
+    model = ComputeCostModel(load_timing("trn2"))
+    add = _vector_add(b, 0.0)
+    # an unhashable attribute value is keyed on its text, and costs the same
+    unhashable = _vector_add(b, [0.0])
+    with pytest.raises(TypeError):
+        hash(cost_key(unhashable))
+    assert model.cost(unhashable) == model.cost(add)
+    # regions and names are not part of the key; the op, the engine and the operands' place are
+    assert cost_key(add) == cost_key(_vector_add(b, 0.0))
+    divide = _vector_add(b, 0.0)
+    divide.attrs["op"] = "divide"
+    assert cost_key(divide) != cost_key(add)
+    assert model.cost(divide).issue_ns > model.cost(add).issue_ns  # add has the fast bf16 rate
+    on_gpsimd = _vector_add(b, 0.0)
+    on_gpsimd.engine = Engine.GPSIMD
+    assert cost_key(on_gpsimd) != cost_key(add)
+    # the same operands split differently between inputs and outputs are different instructions
+    x, y, z = (b.sbuf((128, 512), "bfloat16") for _ in range(3))
+    two_in = b.add(Engine.VECTOR, "tensor_copy", (x, y), (z,))
+    two_out = b.add(Engine.VECTOR, "tensor_copy", (x,), (y, z))
+    assert cost_key(two_in) != cost_key(two_out)
