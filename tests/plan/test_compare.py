@@ -95,6 +95,7 @@ def test_forked_half_gives_the_same_comparison(monkeypatch: pytest.MonkeyPatch) 
         return real(function, tasks)
 
     monkeypatch.setattr(fork, "run_forked", recording)
+    monkeypatch.setattr(fork, "spare_core", lambda cpus: True)  # whatever else runs on the machine
     split = compare_systems(toy_model(), systems, JOB, 32, space=SPACE, steps=FAST_LINKS,
                             scaling_chips=(8, 16), split=True)
     # the GPU's searches went to the child (forked where it can), the Trainium ones stayed here

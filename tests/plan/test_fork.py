@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from trnsim.plan import fork
-from trnsim.plan.fork import can_fork, run_forked
+from trnsim.plan.fork import can_fork, run_forked, spare_core
 
 
 def _square_with_pid(value: int) -> tuple[int, int]:
@@ -76,3 +76,24 @@ def test_a_block_left_early_stops_the_child(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(forked) == 1
     with pytest.raises(ChildProcessError):
         os.waitpid(forked[0], os.WNOHANG)  # reaped already
+
+
+def test_a_spare_core_by_the_load_average(monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = [(0.3, 2, True), (1.4, 2, True), (1.6, 2, False), (3.9, 2, False), (2.2, 4, True)]
+    for load, cpus, spare in cases:
+        monkeypatch.setattr(fork.os, "getloadavg", lambda load=load: (load, load, load))
+        assert spare_core(cpus) is spare
+
+
+def test_a_busy_machine_keeps_every_search_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.plan.test_compare import FAST_LINKS, JOB, SPACE, TRN1, TRN2
+    from tests.plan.toy_steps import toy_model
+    from trnsim.plan.compare import compare_systems
+
+    forks: list[int] = []
+    monkeypatch.setattr(fork, "run_forked", lambda *a: forks.append(1))
+    monkeypatch.setattr(fork.os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    monkeypatch.setattr("trnsim.plan.pool.cpu_count", lambda: 2)
+    result = compare_systems(toy_model(), [TRN2, TRN1], JOB, 32, space=SPACE, steps=FAST_LINKS,
+                             scaling_chips=(8,), split=True)
+    assert forks == [] and all(row.best is not None for row in result.rows)

@@ -131,14 +131,16 @@ class _Searches:
 
     def _split(self, todo: list[tuple[SystemSpec, int]]) -> None:
         """The searches of the first system's chip family here, the others' in one forked process
-        at the same time (:func:`trnsim.plan.fork.run_forked`); where it cannot fork, they are left to
-        :meth:`get`, one by one with their progress."""
-        from trnsim.plan.fork import can_fork, run_forked
+        at the same time (:func:`trnsim.plan.fork.run_forked`); where it cannot fork, or no core is
+        spare (:func:`trnsim.plan.fork.spare_core`), they are left to :meth:`get`, one by one with
+        their progress."""
+        from trnsim.plan.fork import can_fork, run_forked, spare_core
+        from trnsim.plan.pool import cpu_count
 
         family = todo[0][0].chip.family
         mine = [(s, c) for s, c in todo if s.chip.family is family]
         theirs = [(s, c) for s, c in todo if s.chip.family is not family]
-        if not theirs or not can_fork():
+        if not theirs or not can_fork() or not spare_core(cpu_count()):
             return
         tasks = [((s.name, c), (self.model, s, c, self.job, self.steps, self.space, self.top_k))
                  for s, c in theirs]

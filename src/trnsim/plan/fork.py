@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
-__all__ = ["can_fork", "run_forked"]
+__all__ = ["can_fork", "run_forked", "spare_core"]
 
 T = TypeVar("T")
 
@@ -30,6 +30,20 @@ Tasks = Sequence[tuple[Any, tuple[Any, ...]]]
 def can_fork() -> bool:
     """Whether a child can be forked safely here: Linux, and this the only thread."""
     return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
+
+
+def spare_core(cpus: int) -> bool:
+    """Whether about one of ``cpus`` CPUs is idle: the 1-minute load average below ``cpus - 0.5``.
+
+    A child only pays where it gets a core of its own; on a busy machine (other jobs on every
+    core) the two processes would take turns, and the child's copy-on-write pages and caches it
+    fills again cost more than the overlap saves. True where the load average is unknown.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return True
+    return load < cpus - 0.5
 
 
 def _run(function: Callable[..., T], tasks: Tasks) -> list[tuple[Any, T]]:
