@@ -4,7 +4,7 @@ without a second start-up.
 A child made by ``fork`` starts with everything this process has imported and cached, so it
 costs neither the imports (about 0.5 s for the planner) a spawned or fork-server worker repeats
 nor its own copy of the data files. It is used only where forking is safe: on Linux, with no other
-thread running (a progress bar's refresh thread would be copied mid-state). Its results come back
+Python thread running (a progress bar's refresh thread would be copied mid-state). Its results come back
 pickled through a pipe; where it cannot fork, or the child fails, the tasks run here instead, so
 the answer never depends on the child.
 """
@@ -16,6 +16,7 @@ import pickle
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
@@ -62,7 +63,11 @@ def run_forked(function: Callable[..., T], tasks: Tasks) -> Iterator[Callable[[]
         yield lambda: _run(function, tasks)
         return
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns of any other OS thread; the only ones here are numpy's BLAS pool (idle,
+        # and it re-forms itself across a fork): Python's own threads were counted above.
+        warnings.filterwarnings("ignore", r"This process .* is multi-threaded", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: run the tasks, send the results, leave without running exit handlers
         status = 1
         try:
