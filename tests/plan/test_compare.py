@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 from tests.plan.toy_steps import ToyStepModel, toy_model, toy_system
+from trnsim.hardware.catalog import ChipFamily, SystemSpec
+from trnsim.plan import fork
 from trnsim.plan.claims import check_claims
 from trnsim.plan.compare import compare_systems, nodes_for_budget
 from trnsim.plan.problem import TrainingJob
@@ -70,6 +76,36 @@ def test_process_pool_gives_the_same_comparison() -> None:
         assert a.best and b.best and a.best.candidate == b.best.candidate
         assert a.best.time_to_train_s == b.best.time_to_train_s
         assert [p.chips for p in a.scaling] == [p.chips for p in b.scaling]
+
+
+def _trainium(system: SystemSpec) -> SystemSpec:
+    return system.model_copy(update={"chip": system.chip.model_copy(update={"family": ChipFamily.TRAINIUM})})
+
+
+@pytest.mark.skipif(not fork.can_fork(), reason="forks only on Linux with a single thread")
+def test_forked_half_gives_the_same_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
+    systems = [_trainium(TRN2), _trainium(TRN1), H200]
+    serial = compare_systems(toy_model(), systems, JOB, 32, space=SPACE, steps=FAST_LINKS,
+                             scaling_chips=(8, 16))
+    forks: list[list[object]] = []
+    real = fork.run_forked
+
+    def recording(function: Callable[..., object], tasks: list[tuple[object, tuple[object, ...]]]) -> object:
+        forks.append([tag for tag, _ in tasks])
+        return real(function, tasks)
+
+    monkeypatch.setattr(fork, "run_forked", recording)
+    monkeypatch.setattr(fork, "spare_core", lambda cpus: True)  # whatever else runs on the machine
+    split = compare_systems(toy_model(), systems, JOB, 32, space=SPACE, steps=FAST_LINKS,
+                            scaling_chips=(8, 16), split=True)
+    # the GPU's searches went to the child (forked where it can), the Trainium ones stayed here
+    assert forks == [[("h200-toy", 32), ("h200-toy", 8), ("h200-toy", 16)]]
+    for a, b in zip(serial.rows, split.rows, strict=True):
+        assert a.best and b.best and a.best.candidate == b.best.candidate
+        assert a.best.time_to_train_s == b.best.time_to_train_s
+        assert a.best.estimate == b.best.estimate
+        assert [(p.chips, p.candidate) for p in a.scaling] == [(p.chips, p.candidate) for p in b.scaling]
+        assert a.equal_budget_note == b.equal_budget_note
 
 
 def test_unknown_trn2_price_gives_the_break_even_price() -> None:

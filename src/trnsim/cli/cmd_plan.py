@@ -331,8 +331,9 @@ def compare_command(
         "--space", help="search space: quick (the default here, unlike plan's: compare runs a search per "
         "system and chip count) or full")] = SpaceProfile.QUICK,
     workers: Annotated[int | None, Opt(
-        "--workers", min=1, help="processes for independent searches (default: 1 on a machine of two "
-        "cores or fewer, else up to 4)")] = None,
+        "--workers", min=1, help="processes for independent searches (default: on two cores this one and "
+        "a forked child taking the other chip families' systems; one on one core; else up to 4; 1: all "
+        "in this process)")] = None,
     json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
     csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
     html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
@@ -345,7 +346,7 @@ def compare_command(
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
-    from trnsim.plan.pool import default_workers
+    from trnsim.plan.pool import cpu_count, default_workers
     from trnsim.plan.search import collector_paused
     from trnsim.report.bands import band_legend, band_verdicts, bands_meta
     from trnsim.report.entries import entries_from_comparison
@@ -385,6 +386,8 @@ def compare_command(
             scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
             workers=workers if workers is not None else default_workers(COMPARE_MAX_WORKERS),
+            # two cores: the other chip families' searches in one forked process, not a pool's
+            split=workers is None and cpu_count() >= 2,
             top_k=1,  # the pages show each search's best plan only: a tighter bound prunes more
         )
         # The caches the searches filled live until the process ends: moved out of the collector's

@@ -1,8 +1,11 @@
 """On-disk cache of simulated kernel latencies, keyed by (kernel, shape, dtype, target).
 
-A repeated exact-shape request costs one SQLite lookup (microseconds) instead of an event
-simulation. The cache lives in ``$TRNSIM_CACHE_DIR`` (default ``~/.cache/trnsim``); entries
-carry the version of the timing model that produced them, so a changed chip model misses.
+A repeated exact-shape request costs a dictionary lookup instead of an event simulation: the
+first lookup of a (target, timing-model version) reads all of that pair's rows in one query (a
+search asks for a few hundred shapes, most of them absent from the cache), so a shape another
+process stores later is seen by the next process, not by this one. The cache lives in
+``$TRNSIM_CACHE_DIR`` (default ``~/.cache/trnsim``); entries carry the version of the timing
+model that produced them, so a changed chip model misses.
 """
 
 from __future__ import annotations
@@ -38,9 +41,15 @@ class LatencyCache:
         #: Incremented by every ``put``: memoised "auto" timings keyed on it stay correct.
         self.generation = 0
         self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()  # the process that made ``_conn``
+        #: (target, version) pairs whose rows are all in ``_memory``.
+        self._loaded: set[tuple[str, str]] = set()
 
     def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid != os.getpid():
+            self._conn = None  # made before a fork (trnsim compare's child): SQLite's rule is a fresh one
         if self._conn is None:
+            self._pid = os.getpid()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path)
             self._conn.execute(_SCHEMA)
@@ -52,14 +61,23 @@ class LatencyCache:
         if fast in self._fast:
             return self._fast[fast]
         key = (kernel, _shape_key(shape), dtype, target, version)
-        if key in self._memory:
-            self._fast[fast] = self._memory[key]
-            return self._memory[key]
-        row = self._connect().execute(
-            "SELECT latency_ns FROM latency WHERE kernel=? AND shape=? AND dtype=? AND target=? "
-            "AND model_version=?", key).fetchone()
-        self._memory[key] = self._fast[fast] = None if row is None else float(row[0])
-        return self._memory[key]
+        if (target, version) not in self._loaded:
+            self._load(target, version)
+        found = self._memory.get(key)
+        self._fast[fast] = found
+        return found
+
+    def _load(self, target: str, version: str) -> None:
+        """Read every row of one target and timing-model version into memory (one query; none
+        where the cache file does not exist yet: a read creates no file)."""
+        self._loaded.add((target, version))
+        if self._conn is None and not self.path.exists():
+            return
+        rows = self._connect().execute(
+            "SELECT kernel, shape, dtype, latency_ns FROM latency WHERE target=? AND model_version=?",
+            (target, version)).fetchall()
+        for kernel, shape, dtype, latency_ns in rows:
+            self._memory.setdefault((kernel, shape, dtype, target, version), float(latency_ns))
 
     def put(self, kernel: str, shape: Mapping[str, int], dtype: str, target: str, version: str,
             latency_ns: float) -> None:

@@ -102,9 +102,10 @@ class _Searches:
 
     def __init__(self, model: ModelConfig, job: TrainingJob, steps: StepModel | None,
                  space: SearchSpace | None, top_k: int, workers: int, progress: ProgressCallback | None,
-                 on_stage: Callable[[str], None] | None) -> None:
+                 on_stage: Callable[[str], None] | None, split: bool = False) -> None:
         self.model, self.job, self.steps, self.space = model, job, steps, space
         self.top_k, self.workers, self.progress, self.on_stage = top_k, workers, progress, on_stage
+        self.split = split
         self.done: dict[SearchKey, SearchResult | str] = {}
 
     def _record(self, key: SearchKey, result: SearchResult | str) -> None:
@@ -116,6 +117,9 @@ class _Searches:
 
     def prefetch(self, wanted: list[tuple[SystemSpec, int]]) -> None:
         todo = list({(s.name, c): (s, c) for s, c in wanted if (s.name, c) not in self.done}.values())
+        if self.split and self.workers <= 1 and len(todo) > 1:
+            self._split(todo)
+            return
         if self.workers <= 1 or len(todo) <= 1:
             return
         from trnsim.plan.pool import run_in_pool
@@ -123,6 +127,28 @@ class _Searches:
         tasks = [((s.name, c), (self.model, s, c, self.job, self.steps, self.space, self.top_k))
                  for s, c in todo]
         for key, result in run_in_pool(_search_task, tasks, self.workers, preload=_WORKER_MODULES):
+            self._record(key, result)
+
+    def _split(self, todo: list[tuple[SystemSpec, int]]) -> None:
+        """The searches of the first system's chip family here, the others' in one forked process
+        at the same time (:func:`trnsim.plan.fork.run_forked`); where it cannot fork, or no core is
+        spare (:func:`trnsim.plan.fork.spare_core`), they are left to :meth:`get`, one by one with
+        their progress."""
+        from trnsim.plan.fork import can_fork, run_forked, spare_core
+        from trnsim.plan.pool import cpu_count
+
+        family = todo[0][0].chip.family
+        mine = [(s, c) for s, c in todo if s.chip.family is family]
+        theirs = [(s, c) for s, c in todo if s.chip.family is not family]
+        if not theirs or not can_fork() or not spare_core(cpu_count()):
+            return
+        tasks = [((s.name, c), (self.model, s, c, self.job, self.steps, self.space, self.top_k))
+                 for s, c in theirs]
+        with run_forked(_search_task, tasks) as collect:
+            for system, chips in mine:
+                self.get(system, chips)
+            results = collect()
+        for key, result in results:
             self._record(key, result)
 
     def get(self, system: SystemSpec, chips: int) -> SearchResult | str:
@@ -150,13 +176,17 @@ def compare_systems(
     on_stage: Callable[[str], None] | None = None,
     workers: int = 1,
     steps: StepModel | None = None,
+    split: bool = False,
 ) -> Comparison:
     """Best plan per system at equal chips, at equal hourly budget, and over ``scaling_chips``.
 
     ``workers`` > 1 runs independent searches in that many processes; ``steps`` times the plans
-    (the cluster model unless given).
+    (the cluster model unless given). ``split`` (with one worker) runs the searches of the systems
+    whose chip family differs from the first system's in one forked process meanwhile (where it can
+    fork: :mod:`trnsim.plan.fork`), each process sharing its caches among its own searches: the
+    same answers, in about the time of the larger half on two cores.
     """
-    searches = _Searches(model, job, steps, space, top_k, workers, progress, on_stage)
+    searches = _Searches(model, job, steps, space, top_k, workers, progress, on_stage, split)
     rows = [SystemRow(s) for s in systems]
     searches.prefetch([(s, chips) for s in systems] + [(s, c) for s in systems for c in scaling_chips])
     for row in rows:

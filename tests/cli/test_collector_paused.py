@@ -1,0 +1,31 @@
+"""``main`` pauses the cyclic garbage collector over the commands that ask for it, and restores it."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+import typer
+
+import trnsim.cli as cli
+from tests.cli_errors import run_cli
+
+
+@pytest.mark.parametrize(("args", "paused"), [
+    (["compare", "--bogus"], True), (["compare", "--help"], True), (["plan", "--help"], False),
+])
+def test_compare_runs_with_the_collector_paused(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str],
+                                                args: list[str], paused: bool) -> None:
+    seen: list[bool] = []
+    real = type(cli.app).__call__
+
+    def call(self: typer.Typer, *a: object, **k: object) -> object:
+        seen.append(gc.isenabled())
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(type(cli.app), "__call__", call)
+    assert gc.isenabled()
+    run_cli(monkeypatch, capsys, *args)
+    assert seen == [not paused]
+    assert gc.isenabled()  # restored, also after an error or --help

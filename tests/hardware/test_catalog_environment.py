@@ -1,0 +1,42 @@
+"""The catalog-environment check: the cheap reader sees every change made through os.environ."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from trnsim.hardware import datafile
+from trnsim.hardware.datafile import CATALOG_ENV, check_catalog_environment, on_data_change
+
+
+def test_reader_agrees_with_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    read = datafile._environment_reader("TRNSIM_TEST_READER_VARIABLE")
+    monkeypatch.delenv("TRNSIM_TEST_READER_VARIABLE", raising=False)
+    assert read() is None
+    monkeypatch.setenv("TRNSIM_TEST_READER_VARIABLE", "some/dir ü")
+    assert read() == os.environ.get("TRNSIM_TEST_READER_VARIABLE") == "some/dir ü"
+    os.environ["TRNSIM_TEST_READER_VARIABLE"] = ""
+    assert read() == ""
+    monkeypatch.delenv("TRNSIM_TEST_READER_VARIABLE")
+    assert read() is None
+
+
+def test_a_changed_catalog_variable_clears_the_caches(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    cleared: list[int] = []
+    callback = on_data_change(lambda: cleared.append(1))
+    try:
+        check_catalog_environment()
+        before = len(cleared)
+        check_catalog_environment()
+        assert len(cleared) == before  # unchanged: nothing cleared
+        monkeypatch.setenv(CATALOG_ENV, str(tmp_path))
+        check_catalog_environment()
+        assert len(cleared) == before + 1
+        monkeypatch.undo()
+        check_catalog_environment()
+        assert len(cleared) == before + 2
+    finally:
+        datafile._INVALIDATORS.remove(callback)
