@@ -23,11 +23,12 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
-from io import BytesIO
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kernel_sim_speed import _extract  # git archive of a revision's src/
 
 #: The revision to compare with: main (the merged model), so that a branch's speed work shows any
 #: schedule it changed. Older revisions differ where the model's fidelity work changed schedules.
@@ -105,14 +106,6 @@ def _worker() -> None:
             out[case] = [len(trace), _digest(simulate_trace(trace, target)),
                          _digest(simulate_trace(trace, what_if))]
     print(json.dumps(out))
-
-
-def _extract(rev: str, into: Path) -> Path:
-    archive = subprocess.run(["git", "-C", str(_ROOT), "archive", rev, "src"], check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
 
 
 def _run(src: Path) -> dict[str, list[object]]:
