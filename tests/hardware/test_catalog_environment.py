@@ -1,26 +1,13 @@
-"""The catalog-environment check: the cheap reader sees every change made through os.environ."""
+"""The catalog-environment check: a changed $TRNSIM_CATALOG clears the registered caches."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from trnsim.hardware import datafile
 from trnsim.hardware.datafile import CATALOG_ENV, check_catalog_environment, on_data_change
-
-
-def test_reader_agrees_with_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    read = datafile._environment_reader("TRNSIM_TEST_READER_VARIABLE")
-    monkeypatch.delenv("TRNSIM_TEST_READER_VARIABLE", raising=False)
-    assert read() is None
-    monkeypatch.setenv("TRNSIM_TEST_READER_VARIABLE", "some/dir ü")
-    assert read() == os.environ.get("TRNSIM_TEST_READER_VARIABLE") == "some/dir ü"
-    os.environ["TRNSIM_TEST_READER_VARIABLE"] = ""
-    assert read() == ""
-    monkeypatch.delenv("TRNSIM_TEST_READER_VARIABLE")
-    assert read() is None
 
 
 def test_a_changed_catalog_variable_clears_the_caches(monkeypatch: pytest.MonkeyPatch,

@@ -213,34 +213,9 @@ def _data_changed() -> None:
         callback()
 
 
-def _environment_reader(name: str) -> Callable[[], str | None]:
-    """A function returning ``os.environ.get(name)``, at a dictionary lookup's cost where it can.
-
-    ``os.environ.get`` of an unset variable raises and catches a KeyError inside (some 4 us), and a
-    search checks the catalog variable once per plan timed (some 5,600 times in ``trnsim compare``).
-    CPython's ``os.environ`` keeps its variables in the dictionary ``_data`` (encoded keys and values)
-    that every change through ``os.environ`` updates; where that is missing, the plain lookup.
-    """
-    data = getattr(os.environ, "_data", None)
-    encode = getattr(os.environ, "encodekey", None)
-    decode = getattr(os.environ, "decodevalue", None)
-    if not isinstance(data, dict) or encode is None or decode is None:
-        return lambda: os.environ.get(name)
-    key = encode(name)
-
-    def read() -> str | None:
-        raw = data.get(key)
-        return None if raw is None else str(decode(raw))
-
-    return read
-
-
-_read_catalog_env = _environment_reader(CATALOG_ENV)
-
-
 def check_catalog_environment() -> None:
     """Clear the registered caches if ``$TRNSIM_CATALOG`` changed since the last call (one lookup)."""
-    current = _read_catalog_env()
+    current = os.environ.get(CATALOG_ENV)
     if current != _SEEN_CATALOG[0]:
         _SEEN_CATALOG[0] = current
         _data_changed()
