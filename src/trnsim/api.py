@@ -356,10 +356,9 @@ def compare(
 ) -> CompareResult:
     """Systems side by side at equal chips and equal budget, as ``trnsim compare`` (same defaults:
     ``workers`` None is its default, on two cores half the searches in a forked child)."""
-    from trnsim.plan.compare import COMPARE_MAX_WORKERS, compare_systems
+    from trnsim.plan.compare import compare_parallelism, compare_systems
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
-    from trnsim.plan.pool import cpu_count, default_workers
     from trnsim.plan.problem import Objective
     from trnsim.plan.space import SpaceProfile
     from trnsim.report.bands import bands_meta
@@ -376,12 +375,12 @@ def compare(
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue)
     model_config = resolve_model(str(model))
     specs = [resolve_system(n, catalog) for n in names]
+    pool, split = compare_parallelism(workers)
     comparison = compare_systems(model_config, specs, job, chips,
                                  space=_enum(SpaceProfile, space, "space").space(),
                                  scaling_chips=list(scaling),
                                  reference=reference, hourly_budget_usd=hourly_budget,
-                                 workers=default_workers(COMPARE_MAX_WORKERS) if workers is None else workers,
-                                 split=workers is None and cpu_count() >= 2)
+                                 workers=pool, split=split)
     meta = {"command": "compare", "model": str(model), **param_counts(model_config),
             "job": job.model_dump(mode="json"), "chips": chips,
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,

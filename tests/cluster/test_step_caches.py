@@ -22,7 +22,7 @@ from trnsim.cluster.plan import InfeasiblePlanError
 from trnsim.cluster.step import check_plan, clear_cache
 from trnsim.devicetime.timing import clear_memo
 from trnsim.hardware.catalog import load_system
-from trnsim.plan.search import collector_paused
+from trnsim.plan.collector import collector_paused
 from trnsim.workload.graph import build_step
 from trnsim.workload.graph import clear_cache as clear_graphs
 from trnsim.workload.models import load_model

@@ -8,7 +8,6 @@ command line (an unknown option, a value of the wrong type or out of range) is o
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from rich.markup import escape  # messages name TOML tables like [on_chip]: prin
 from trnsim.cli import commands  # noqa: F401  (registers the commands)
 from trnsim.cli.apps import app
 from trnsim.errors import TrnsimError
+from trnsim.plan.collector import collector_paused
 
 __all__ = ["app", "main"]
 
@@ -70,24 +70,11 @@ def _only_invoked(args: list[str]) -> Iterator[None]:
 _COLLECTOR_PAUSED = frozenset({"compare"})
 
 
-@contextmanager
-def _collector_paused(pause: bool) -> Iterator[None]:
-    """Pause the cyclic garbage collector in the block when ``pause`` (restored after it)."""
-    enabled = gc.isenabled()
-    if pause:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if pause and enabled:
-            gc.enable()
-
-
 def main() -> None:
     """Run the CLI, turning user errors into one clear line."""
     args = sys.argv[1:]
     try:
-        with _only_invoked(args), _collector_paused(bool(args) and args[0] in _COLLECTOR_PAUSED):
+        with _only_invoked(args), collector_paused(bool(args) and args[0] in _COLLECTOR_PAUSED):
             status = app(standalone_mode=False, prog_name="trnsim")
         if status == 130:  # typer turns Ctrl-C (and SIGTERM in a sweep) into status 130, silently
             _print_error("interrupted")

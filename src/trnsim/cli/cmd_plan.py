@@ -341,13 +341,12 @@ def compare_command(
 ) -> None:
     """Compare systems on one job: best plan at equal chips and equal budget, with the seed claims."""
     from trnsim.plan.claims import check_claims
-    from trnsim.plan.compare import COMPARE_MAX_WORKERS, compare_systems
+    from trnsim.plan.collector import collector_paused
+    from trnsim.plan.compare import compare_parallelism, compare_systems
     from trnsim.plan.errors import NoFeasiblePlanError
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
-    from trnsim.plan.pool import cpu_count, default_workers
-    from trnsim.plan.search import collector_paused
     from trnsim.report.bands import band_legend, band_verdicts, bands_meta
     from trnsim.report.entries import entries_from_comparison
     from trnsim.report.story import headline_sentence
@@ -380,14 +379,14 @@ def compare_command(
     warn_if_huge(max([chips, *scaling_chips]), "compare")
     # the collector paused over all the searches: it found nothing to free, and each full pass
     # walked every cached object
+    pool, split = compare_parallelism(workers)
     with collector_paused(), _progress(progress, None, "comparing") as (advance, stage):
         comparison = compare_systems(
             model_config, specs, job, chips, space=space,
             scaling_chips=scaling_chips,
             reference=reference, hourly_budget_usd=hourly_budget, progress=advance, on_stage=stage,
-            workers=workers if workers is not None else default_workers(COMPARE_MAX_WORKERS),
             # two cores: the other chip families' searches in one forked process, not a pool's
-            split=workers is None and cpu_count() >= 2,
+            workers=pool, split=split,
             top_k=1,  # the pages show each search's best plan only: a tighter bound prunes more
         )
         # The caches the searches filled live until the process ends: moved out of the collector's

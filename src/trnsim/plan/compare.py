@@ -76,6 +76,17 @@ _WORKER_MODULES = ["trnsim.cluster.step"]
 COMPARE_MAX_WORKERS = 4
 
 
+def compare_parallelism(workers: int | None) -> tuple[int, bool]:
+    """:func:`compare_systems`' ``workers`` and ``split`` for a user's worker count (None: the
+    default): a pool of up to :data:`COMPARE_MAX_WORKERS` on more than two cores, and on two cores
+    one process with the other chip families' searches in a forked child; a given count as given."""
+    from trnsim.plan.pool import cpu_count, default_workers
+
+    if workers is not None:
+        return workers, False
+    return default_workers(COMPARE_MAX_WORKERS), cpu_count() >= 2
+
+
 def _search_task(
     model: ModelConfig, system: SystemSpec, chips: int, job: TrainingJob, steps: StepModel | None,
     space: SearchSpace | None, top_k: int,

@@ -15,12 +15,10 @@ keeps for each knob value the best plan having it, so that it can explain why th
 
 from __future__ import annotations
 
-import gc
 import heapq
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, TypeGuard
@@ -32,6 +30,7 @@ from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.candidate import RECOMPUTE_ORDER, Candidate
+from trnsim.plan.collector import collector_paused
 from trnsim.plan.economics import PlanOutcome, plan_outcome, time_to_train_lower_bound
 from trnsim.plan.errors import NoFeasiblePlanError
 from trnsim.plan.problem import Objective, Problem
@@ -580,23 +579,6 @@ def _evaluate(problem: Problem, candidate: Candidate, steps: StepModel, acc: _Ac
 
 def _bounded(steps: StepModel) -> TypeGuard[BoundedStepModel]:
     return hasattr(steps, "step_time_lower_bound") and hasattr(steps, "step_goodput_upper_bound")
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector during a search (or several: ``trnsim compare``).
-
-    An evaluation makes no reference cycles (reference counting frees its objects), but it fills
-    caches with many long-lived objects, and each full collection walks all of them: measured on
-    ``trnsim compare``, about half its time went to collections that found nothing to free.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def count_candidates(problems: Sequence[Problem], space: SearchSpace) -> int:
