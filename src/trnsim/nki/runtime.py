@@ -211,6 +211,10 @@ class WriteSet:
 
     Kept sorted by start byte so that a read only looks at the writes near it (block tensors
     get thousands of disjoint writes); a region rewritten every iteration stays one entry.
+    :meth:`Simulation.note_write` inserts a write (``starts``/``regions`` in start order, ``max_len``
+    the longest byte range); :meth:`Simulation.check_read` looks at the regions between
+    ``bisect_right(starts, byte_start - max_len)`` and ``bisect_left(starts, byte_stop)``. Both are
+    written out there: one of each runs per instruction in a loop.
     """
 
     __slots__ = ("iters", "max_len", "regions", "starts")
@@ -220,25 +224,6 @@ class WriteSet:
         self.starts: list[int] = []
         self.regions: list[Region] = []
         self.max_len = 0
-
-    def add(self, region: Region, iteration: int) -> None:
-        """Record a write of ``region`` in ``iteration``."""
-        iters = self.iters
-        if region not in iters:
-            start = region[3]
-            at = _bisect_right(self.starts, start)
-            self.starts.insert(at, start)
-            self.regions.insert(at, region)
-            length = region[4] - start
-            if length > self.max_len:
-                self.max_len = length
-        iters[region] = iteration
-
-    def near(self, region: Region) -> list[Region]:
-        """Written regions whose byte ranges could intersect ``region``'s."""
-        lo = bisect.bisect_right(self.starts, region.byte_start - self.max_len)
-        hi = bisect.bisect_left(self.starts, region.byte_stop)
-        return self.regions[lo:hi]
 
 
 @dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
@@ -576,7 +561,7 @@ class Simulation:
                 if regions is None:
                     regions = frame.writes[alloc_id] = WriteSet()
                     self.tracked[alloc_id] = self.tracked.get(alloc_id, 0) + 1
-                # regions.add(region, frame.iteration), inline (a write per instruction in loops)
+                # the write into the sorted set (see WriteSet)
                 iters = regions.iters
                 if region not in iters:
                     start = region[3]
@@ -611,7 +596,7 @@ class Simulation:
             if writes is None:
                 continue
             now = frame.iteration
-            # near = writes.near(region) and w.overlaps(region), inline (reads in loops are hot)
+            # the writes near the region (see WriteSet) that overlap it
             starts = writes.starts
             lo = _bisect_right(starts, b0 - writes.max_len)
             hi = _bisect_left(starts, b1)
