@@ -47,6 +47,11 @@ class Schedule(StrEnum):
     INTERLEAVED = "interleaved"
 
 
+
+# The members as module constants for the per-plan functions below: each ``Schedule.X`` read goes
+# through the enum metaclass's ``__getattr__`` hook (a few hundred ns).
+_GPIPE, _ONE_F_ONE_B, _INTERLEAVED = Schedule.GPIPE, Schedule.ONE_F_ONE_B, Schedule.INTERLEAVED
+
 @dataclass(frozen=True, slots=True)
 class PipelineTiming:
     """Time of one step's pipeline and the activations the busiest stage keeps."""
@@ -96,7 +101,7 @@ def pipeline_timing(
         )
     if fwd_s < 0 or bwd_s < 0 or p2p_s < 0:
         raise ConfigError(f"pipeline times must be >= 0 s, got fwd {fwd_s}, bwd {bwd_s}, p2p {p2p_s}")
-    if schedule is not Schedule.INTERLEAVED and interleave != 1:
+    if schedule is not _INTERLEAVED and interleave != 1:
         raise ConfigError(f"interleave {interleave} needs schedule 'interleaved', got '{schedule}'")
     p, m, v = stages, microbatches, interleave
     per_mb = fwd_s + bwd_s
@@ -106,16 +111,16 @@ def pipeline_timing(
     bubble = ((p - 1) * per_mb if fill_s is None else fill_s) / v
     if p == 1:
         p2p = 0.0
-    elif overlap_p2p and schedule is Schedule.INTERLEAVED:
+    elif overlap_p2p and schedule is _INTERLEAVED:
         slack = (p if group is None else group) - p  # chunks of other micro-batches at a chunk change
         turns = (v - 1) * (max(0.0, p * p2p_s - slack * fwd_s / v) + max(0.0, p * p2p_s - slack * bwd_s / v))
         steady = v * m * (max(0.0, p2p_s - fwd_s / v) + max(0.0, p2p_s - bwd_s / v))
         p2p = 2 * (p - 1) * p2p_s + turns + steady
     else:
         p2p = (2 * v * m + 2 * (p - 1)) * p2p_s
-    if schedule is Schedule.GPIPE:
+    if schedule is _GPIPE:
         inflight = float(m)
-    elif schedule is Schedule.ONE_F_ONE_B:
+    elif schedule is _ONE_F_ONE_B:
         inflight = float(min(p, m))
     else:
         inflight = min(p, m) * (1 + (p - 1) / (p * v))
@@ -193,9 +198,9 @@ def held_microbatches(schedule: Schedule, stages: int, microbatches: int, interl
       ``p (1 + (p - 1)/(p v))``.
     """
     p, m, v = stages, microbatches, interleave
-    if schedule is Schedule.GPIPE:
+    if schedule is _GPIPE:
         return float(m)
-    if schedule is Schedule.ONE_F_ONE_B or v == 1:
+    if schedule is _ONE_F_ONE_B or v == 1:
         return float(max(1, min(p - stage, m)))
     sizes = chunk_layers(layers, v) if chunks is None else chunks
     n = p if group is None else group

@@ -25,11 +25,11 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial, reduce
-from itertools import repeat
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.goodput import GoodputResult, estimate_goodput, goodput_fraction, goodput_upper_bound
+from trnsim.cluster.options import CPExchange, GradReduceDtype
 from trnsim.cluster.pipeline import Schedule, chunk_layers, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
@@ -316,13 +316,13 @@ def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
     timed = [_part_times(part, system, reruns) for part in graph.parts]
     # per part: the step's times, the times alone, fused and hidden
     columns: list[tuple[list[float], ...]]
-    effects = fusion([t for times, _, _, _ in timed for t in times])
+    effects = fusion([t for times, _, _ in timed for t in times])
     steps = [e.alone_s - e.fused_s - e.hidden_s for e in effects]  # OpEffect.seconds, inline
     alone = [e.alone_s for e in effects]
     fused = [e.fused_s for e in effects]
     hidden = [e.hidden_s for e in effects]
     columns, at = [], 0
-    for times, _, _, _ in timed:
+    for times, _, _ in timed:
         end = at + len(times)
         columns.append((steps[at:end], alone[at:end], fused[at:end], hidden[at:end]))
         at = end
@@ -331,7 +331,7 @@ def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
     rows: list[list[list[float]]] = [[[] for _ in _CLASSES] for _ in range(3)]
     order: list[int] = []  # class slots as they appear
     rerun_s: list[float] = []
-    for (_, part_reruns, tags, _), values in zip(timed, columns, strict=True):
+    for (_, part_reruns, tags), values in zip(timed, columns, strict=True):
         get = values[0].__getitem__
         for n, positions in tags.sums:
             terms[n].extend(map(get, positions))
@@ -358,22 +358,24 @@ def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
 def _unfused_sums(graph: StepSkeleton, system: SystemSpec,
                   reruns: bool) -> tuple[list[float], dict[str, dict[str, float]]]:
     """:func:`_ordered_sums` without fusion rules (every op keeps its time alone): each sum is one
-    running total carried from part to part over the part's terms (:attr:`_PartTimes.terms`, kept
-    with the part), the very additions in the very order of a total over the whole graph."""
-    adds = repeat(operator.add)
+    running total carried from part to part over the part's ops it adds (:attr:`_PartTags.sums`),
+    the very additions in the very order of a total over the whole graph; sums a part has no op of
+    are not visited."""
+    add = operator.add
     totals = [0.0] * _TERMS  # the sums, then each class slot's
     order: list[int] = []  # class slots as they appear
     rerun_s: list[float] = []
     for part in graph.parts:
-        timed = _part_times(part, system, reruns)
-        # every sum carried over this part's terms: reduce(add, terms, total) each, the loop in C
-        totals = list(map(reduce, adds, timed.terms, totals))
-        order += timed.tags.slots
-        rerun_s += timed.reruns
+        times, part_reruns, tags = _part_times(part, system, reruns)
+        get = times.__getitem__
+        for n, positions in tags.sums:  # reduce(add, these terms, total): the loop in C
+            totals[n] = reduce(add, map(get, positions), totals[n])
+        order += tags.slots
+        rerun_s += part_reruns
     if rerun_s:  # backward time, in the attention row (after every op of the graph)
-        totals[1] = reduce(operator.add, rerun_s, totals[1])
+        totals[1] = reduce(add, rerun_s, totals[1])
         at = len(_SUMS) + _ATTENTION_SLOT
-        totals[at] = reduce(operator.add, rerun_s, totals[at])
+        totals[at] = reduce(add, rerun_s, totals[at])
         order.append(_ATTENTION_SLOT)
     by_class = {}
     for slot in dict.fromkeys(order):  # in order of first appearance; alone = step, nothing fused or hidden
@@ -425,16 +427,6 @@ class _PartTimes(NamedTuple):
     times: list[float]  # each op's seconds, in op order
     reruns: list[float]  # the flash forwards selective recomputation runs again
     tags: _PartTags
-    #: Each sum's (_SUMS, then each class slot's) terms in the part, in op order (() for none).
-    terms: list[Sequence[float]]
-
-
-def _terms(times: list[float], tags: _PartTags) -> list[Sequence[float]]:
-    get = times.__getitem__
-    terms: list[Sequence[float]] = [()] * _TERMS
-    for n, positions in tags.sums:
-        terms[n] = tuple(map(get, positions))  # of floats: the collector stops tracking it
-    return terms
 
 
 def _part_times(part: tuple[Run, ...], system: SystemSpec, reruns: bool) -> _PartTimes:
@@ -457,12 +449,10 @@ def _part_times(part: tuple[Run, ...], system: SystemSpec, reruns: bool) -> _Par
     later: tuple[list[float], list[float]] = ([], [])
     tags = _tags(part)
     times = time_runs(part, system, later=later[0])
-    terms = _terms(later[0], tags)
-    first = _PartTimes(times, time_runs(rerun_runs, system, later=later[1]) if rerun_runs else [], tags,
-                       terms if times == later[0] else _terms(times, tags))
+    first = _PartTimes(times, time_runs(rerun_runs, system, later=later[1]) if rerun_runs else [], tags)
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
-    _CACHE[key] = ((part, chip), _PartTimes(*later, tags, terms))
+    _CACHE[key] = ((part, chip), _PartTimes(*later, tags))
     return first
 
 
@@ -496,7 +486,7 @@ def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], 
     return _by_identity("passes", (system.chip,), (system.ranks_per_chip, params), compute)
 
 
-def _sharded_passes(plan: ParallelPlan, system: SystemSpec) -> bool:
+def _sharded_passes(plan: _Plan, system: SystemSpec) -> bool:
     """Whether a stage's time depends on DP through ZeRO-3's weight passes over this rank's shard:
     only where the chip's precision mode makes passes (Trainium). Elsewhere a ZeRO-3 stage times
     as any other, so scaling points and ZeRO stages share it (a comparison's searches)."""
@@ -504,7 +494,7 @@ def _sharded_passes(plan: ParallelPlan, system: SystemSpec) -> bool:
 
 
 def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
-                plan: ParallelPlan, system: SystemSpec) -> _StageTime:
+                plan: _Plan, system: SystemSpec) -> _StageTime:
     graph = _graph_time(model, shard, micro_batch, seq_len, precision, plan.recompute, plan.flash_attention,
                         system)
     if _chip_rules(system.chip)[1] is None:  # no precision-mode passes: the stage's time is its graph's
@@ -539,7 +529,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     return _by_identity("stage", (model, system.chip, shard), rest, compute)
 
 
-def _passed_params(dense: int, expert: int, plan: ParallelPlan) -> int:
+def _passed_params(dense: int, expert: int, plan: _Plan) -> int:
     """The parameters the precision mode's weight passes go over on a rank holding ``dense`` and
     ``expert`` of them: all, or ZeRO-3's shard of each."""
     if plan.effective_zero_stage == 3:
@@ -548,7 +538,7 @@ def _passed_params(dense: int, expert: int, plan: ParallelPlan) -> int:
     return dense + expert
 
 
-def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, system: SystemSpec) -> float:
+def _optimizer_s(dense_params: int, expert_params: int, plan: _Plan, system: SystemSpec) -> float:
     """The optimizer update of the rank's parameters, sharded over DP x CP from ZeRO-1 (cached by
     what it reads: the parameter counts, the shards and the chip)."""
     zero = plan.effective_zero_stage
@@ -567,7 +557,7 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: ParallelPlan, syst
     return _by_identity("optimizer", (system.chip,), rest, compute)
 
 
-def _memory(model: ModelConfig, shard: Shard, plan: ParallelPlan, seq_len: int, precision: Precision,
+def _memory(model: ModelConfig, shard: Shard, plan: _Plan, seq_len: int, precision: Precision,
             inflight: float, passes: ParamPasses | None,
             head_inflight: float | None = None) -> MemoryBreakdown:
     rest = (plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
@@ -617,7 +607,7 @@ def stage_layers(num_layers: int, pp: int, first: int | None = None, last: int |
     return head + middle + tail
 
 
-def plan_first_last(model: ModelConfig, plan: ParallelPlan) -> tuple[int | None, int | None]:
+def plan_first_last(model: ModelConfig, plan: _Plan) -> tuple[int | None, int | None]:
     """The first and last stages' layers the plan asks for: its own, or with
     ``account_for_embedding_loss`` one layer fewer than the ``(L + 2) / pp`` slots of a stage (the
     embedding and the loss each fill a slot; the middle stages hold whole slots of layers)."""
@@ -627,7 +617,7 @@ def plan_first_last(model: ModelConfig, plan: ParallelPlan) -> tuple[int | None,
     return per_stage - 1, per_stage - 1
 
 
-def stage_chunks(model: ModelConfig, plan: ParallelPlan, stage: int, layers: int) -> list[int]:
+def stage_chunks(model: ModelConfig, plan: _Plan, stage: int, layers: int) -> list[int]:
     """Layers of each model chunk of stage ``stage`` (``layers`` in all; :func:`chunk_layers`)."""
     account = plan.account_for_embedding_loss
     return chunk_layers(layers, plan.interleave, embedding=account and stage == 0,
@@ -652,10 +642,73 @@ def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int, pp
     return (shard("first", 0), shard("middle", middle), shard("last", pp - 1))
 
 
-def _stage_shards(model: ModelConfig, plan: ParallelPlan) -> tuple[tuple[str, int, Shard], ...]:
+def _stage_shards(model: ModelConfig, plan: _Plan) -> tuple[tuple[str, int, Shard], ...]:
     """Shards of the distinct stages by role: first, a middle one with the most layers (pp > 2), last."""
     rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan))
     return _by_identity("shards", (model,), rest, lambda: _stage_shards_of(model, *rest))
+
+
+class _PlanView:
+    """A :class:`ParallelPlan`'s fields and derived figures as plain attributes, read once per evaluation.
+
+    Every attribute read of a pydantic model goes through its class's ``__getattr__`` hook (about
+    three times a plain attribute's cost, not specialised by the interpreter), and the derived
+    figures are Python properties (``microbatches``: about 1 us each); an evaluation reads the plan
+    some two hundred times. The same values, so every result is the same.
+    """
+
+    # ParallelPlan's fields
+    tp: int
+    pp: int
+    dp: int
+    cp: int
+    ep: int
+    zero_stage: int
+    fsdp: bool
+    reshard_after_forward: bool
+    micro_batch: int
+    global_batch: int
+    interleave: int
+    first_stage_layers: int | None
+    last_stage_layers: int | None
+    account_for_embedding_loss: bool
+    microbatch_group: int | None
+    schedule: Schedule
+    recompute: Recompute
+    sequence_parallel: bool
+    cp_exchange: CPExchange
+    overlap_dp_comm: bool
+    overlap_tp_comm: bool
+    overlap_p2p_comm: bool
+    flash_attention: bool
+    grad_reduce_dtype: GradReduceDtype
+    dp_bucket_params: int | None
+    # its properties, computed once
+    microbatches: int
+    effective_zero_stage: int
+    ranks: int
+    bucket_params: int
+    tp_stride: int
+    cp_stride: int
+    dp_stride: int
+    pp_stride: int
+    #: the plan itself (for its description in error messages)
+    plan: ParallelPlan
+
+    def __init__(self, plan: ParallelPlan) -> None:
+        values = self.__dict__
+        values.update(plan.__dict__)  # the fields (a frozen model's, in its __dict__)
+        values.update(plan=plan, microbatches=plan.microbatches,
+                      effective_zero_stage=plan.effective_zero_stage, ranks=plan.ranks,
+                      bucket_params=plan.bucket_params, tp_stride=plan.tp_stride, cp_stride=plan.cp_stride,
+                      dp_stride=plan.dp_stride, pp_stride=plan.pp_stride)
+
+    def describe(self) -> str:
+        return self.plan.describe()
+
+
+#: A plan as the step's helpers read it: the model itself or its :class:`_PlanView`.
+_Plan = ParallelPlan | _PlanView
 
 
 def _fail(reason: InfeasibleReason, message: str) -> NoReturn:
@@ -668,7 +721,7 @@ class _Where:
 
     __slots__ = ("model", "plan", "ranks", "system")
 
-    def __init__(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan) -> None:
+    def __init__(self, model: ModelConfig, system: SystemSpec, ranks: int, plan: _Plan) -> None:
         self.model, self.system, self.ranks, self.plan = model, system, ranks, plan
 
     def __format__(self, spec: str) -> str:
@@ -676,7 +729,7 @@ class _Where:
                 f"{self.system.name}")
 
 
-def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan,
+def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: _Plan,
                      seq_len: int) -> None:
     """Every check but memory: divisibility, depth, batch (each one line)."""
     where = _Where(model, system, ranks, plan)
@@ -752,7 +805,7 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: P
               f"multiple of pp={plan.pp} (or a micro-batch group N, microbatch_group)")
 
 
-def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
+def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
                   system: SystemSpec) -> dict[str, MemoryBreakdown]:
     """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
 
@@ -761,10 +814,15 @@ def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precisio
     chunks of uneven size are counted layer by layer. Cached: a planner checks a plan's memory, then
     estimates the same plan, and many plans share their memory.
     """
-    # every plan field that held_microbatches, _stage_shards and _memory read
+    # every plan field that held_microbatches, _stage_shards and _memory read; 1F1B (and any schedule
+    # but GPipe without chunks) holds min(pp - stage, m): m only up to pp, so global batches share it
+    m = plan.microbatches
+    schedule = plan.schedule
+    if schedule is Schedule.ONE_F_ONE_B or (schedule is not Schedule.GPIPE and plan.interleave == 1):
+        m = min(m, plan.pp)
     rest = (seq_len, precision, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.dp,
             plan.effective_zero_stage, plan.micro_batch, plan.recompute, plan.flash_attention,
-            plan.schedule, plan.microbatches, plan.interleave, plan.first_stage_layers,
+            schedule, m, plan.interleave, plan.first_stage_layers,
             plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group,
             plan.reshard_after_forward)
     # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
@@ -773,7 +831,7 @@ def _stage_memory(model: ModelConfig, plan: ParallelPlan, seq_len: int, precisio
                         lambda: _stage_memory_of(model, plan, seq_len, precision, passes))
 
 
-def _stage_memory_of(model: ModelConfig, plan: ParallelPlan, seq_len: int, precision: Precision,
+def _stage_memory_of(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
                      passes: ParamPasses | None) -> dict[str, MemoryBreakdown]:
     out: dict[str, MemoryBreakdown] = {}
     for role, stage, shard in _stage_shards(model, plan):
@@ -814,8 +872,9 @@ def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: Paralle
                precision: Precision = Precision.BF16) -> None:
     """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
     check_catalog_environment()
-    _check_structure(model, system, ranks, plan, seq_len)
-    stages = _stage_memory(model, plan, seq_len, precision, system)
+    view = _PlanView(plan)
+    _check_structure(model, system, ranks, view, seq_len)
+    stages = _stage_memory(model, view, seq_len, precision, system)
     if len(_CHECKED) >= _CHECKED_LIMIT:
         del _CHECKED[next(iter(_CHECKED))]
     _CHECKED[id(plan)] = ((model, system, ranks, plan, seq_len, precision), stages)
@@ -846,7 +905,7 @@ class _Groups:
 _PLACE_CACHE: dict[tuple[Any, ...], tuple[TopologySpec, Any]] = {}
 
 
-def _place(topology: TopologySpec, system: SystemSpec, plan: ParallelPlan) -> _Groups:
+def _place(topology: TopologySpec, system: SystemSpec, plan: _Plan) -> _Groups:
     r = system.ranks_per_chip
     key = (id(topology), r, plan.tp, plan.cp, plan.dp, plan.ep, plan.pp)
     hit = _PLACE_CACHE.get(key)
@@ -888,7 +947,7 @@ def _group(topology: TopologySpec, ranks_per_chip: int, stride: int, size: int) 
     return group
 
 
-def _algorithms(model: ModelConfig, plan: ParallelPlan, groups: _Groups, seq_len: int,
+def _algorithms(model: ModelConfig, plan: _Plan, groups: _Groups, seq_len: int,
                 dense_params: float) -> dict[str, str]:
     """The algorithm each group's main collective runs with (for reports)."""
     activation = plan.micro_batch * seq_len / plan.cp * model.hidden_size * ACTIVATION_BYTES
@@ -917,7 +976,7 @@ class _Stages(NamedTuple):
     stage_total: dict[str, float]
 
 
-def _stage_comm(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, shard: Shard,
+def _stage_comm(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups, shard: Shard,
                 dev: _StageTime, seq_len: int, precision: Precision) -> tuple[float, ...]:
     """TP forward and backward, CP forward and backward, EP forward, backward and total seconds of
     one micro-batch on one stage, net of the GEMMs and attention they hide behind; then the CP
@@ -954,7 +1013,7 @@ def _stage_comm(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, grou
                         compute)
 
 
-def _stages(model: ModelConfig, system: SystemSpec, plan: ParallelPlan, groups: _Groups, seq_len: int,
+def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups, seq_len: int,
             precision: Precision) -> _Stages:
     """Per-stage time of one micro-batch (cached: it does not depend on DP below ZeRO-3, so plans at
     other chip counts or ZeRO stages share it)."""
@@ -1010,29 +1069,30 @@ def estimate_step(
     """
     check_catalog_environment()
     stages = _checked_memory(model, system, ranks, plan, seq_len, precision)
+    view = _PlanView(plan)  # the plan read some two hundred times below: plain attributes
     if stages is None:
-        _check_structure(model, system, ranks, plan, seq_len)
-        stages = _stage_memory(model, plan, seq_len, precision, system)
+        _check_structure(model, system, ranks, view, seq_len)
+        stages = _stage_memory(model, view, seq_len, precision, system)
     topo = topology if topology is not None else _by_identity("topology", (system,), (),
                                                                lambda: topology_for_system(system))
     chip = system.chip
-    groups = _place(topo, system, plan)
-    m, p, v = plan.microbatches, plan.pp, plan.interleave
-    mb = plan.micro_batch
+    groups = _place(topo, system, view)
+    m, p, v = view.microbatches, view.pp, view.interleave
+    mb = view.micro_batch
 
-    stages_of = _stages(model, system, plan, groups, seq_len, precision)
+    stages_of = _stages(model, system, view, groups, seq_len, precision)
     fwd, bwd, slow, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.slow, stages_of.parts
     stage_total = stages_of.stage_total
     bwd_compute = slow.bwd_s
 
-    p2p = pp_send_s(model, groups.pp, mb, seq_len, plan.cp, plan.tp)
-    pipe = pipeline_timing(plan.schedule, p, m, fwd, bwd, v, p2p, _pipeline_fill(stage_total, p, fwd, bwd),
-                           plan.overlap_p2p_comm, plan.microbatch_group)
+    p2p = pp_send_s(model, groups.pp, mb, seq_len, view.cp, view.tp)
+    pipe = pipeline_timing(view.schedule, p, m, fwd, bwd, v, p2p, _pipeline_fill(stage_total, p, fwd, bwd),
+                           view.overlap_p2p_comm, view.microbatch_group)
 
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
-    zero = plan.effective_zero_stage
-    bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else plan.bucket_params
-    grad_bytes = plan.grad_reduce_dtype.nbytes
+    zero = view.effective_zero_stage
+    bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else view.bucket_params
+    grad_bytes = view.grad_reduce_dtype.nbytes
     dp = _by_identity("dp", (groups.dp, groups.expert_dp), (slow.dense_params, slow.expert_params, zero,
                                                             bucket, grad_bytes),
                       lambda: dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp,
@@ -1040,31 +1100,31 @@ def estimate_step(
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
         gather_each = dp.param_s / 2
         # Without resharding after forward the backward finds the weights gathered (Llama 3, 3.3.1).
-        back_gather, back_tail = (gather_each, dp.param_tail_s) if plan.reshard_after_forward else (0.0, 0.0)
-        if plan.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
+        back_gather, back_tail = (gather_each, dp.param_tail_s) if view.reshard_after_forward else (0.0, 0.0)
+        if view.overlap_dp_comm:  # prefetch layer by layer; the first layer's gather cannot hide
             exposed = (max(dp.param_tail_s, gather_each - fwd)
                        + max(back_tail + dp.grad_tail_s, back_gather + dp.grad_s - bwd_compute))
         else:
             exposed = gather_each + back_gather + dp.grad_s
         dp_s = m * exposed
-    elif plan.overlap_dp_comm:  # buckets overlap the last backward / the next forward, but for one each
+    elif view.overlap_dp_comm:  # buckets overlap the last backward / the next forward, but for one each
         dp_s = max(dp.grad_tail_s, dp.grad_s - bwd_compute)
         if dp.param_s:
             dp_s += max(dp.param_tail_s, dp.param_s - fwd)
     else:
         dp_s = dp.grad_s + dp.param_s
-    optimizer = _optimizer_s(slow.dense_params, slow.expert_params, plan, system)
+    optimizer = _optimizer_s(slow.dense_params, slow.expert_params, view, system)
 
     breakdown = {"compute": m * parts["compute"], "tp_comm": m * parts["tp_comm"],  # BREAKDOWN_KEYS' order
                  "cp_comm": m * parts["cp_comm"], "ep_comm": m * parts["ep_comm"], "pp_comm": pipe.p2p_s,
                  "dp_comm": dp_s, "pipeline_bubble": pipe.bubble_s, "optimizer": optimizer}
     step = sum(breakdown.values())
 
-    tokens = plan.global_batch * seq_len
+    tokens = view.global_batch * seq_len
     peak_per_rank = chip.peak_flops(str(precision)) / system.ranks_per_chip
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token, causal_per_token = _flops_per_token(
-        model, seq_len, plan.recompute, plan.flash_attention)
+        model, seq_len, view.recompute, view.flash_attention)
     totals = {name: mem.total_bytes for name, mem in stages.items()}
     peak = max(totals, key=totals.__getitem__)  # the first stage with the most, as max() picks
     memory, memory_total = stages[peak], totals[peak]
@@ -1097,9 +1157,9 @@ def estimate_step(
                           for cls, row in slow.by_class.items()},
         cp_comm_hidden_s=m * parts["cp_comm_hidden"],
         algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
-            "algorithms", (model, groups), (plan.micro_batch, seq_len, plan.cp, plan.sequence_parallel,
+            "algorithms", (model, groups), (view.micro_batch, seq_len, view.cp, view.sequence_parallel,
                                             zero == 0, grad_bytes, slow.dense_params),
-            lambda: _algorithms(model, plan, groups, seq_len, slow.dense_params))),
+            lambda: _algorithms(model, view, groups, seq_len, slow.dense_params))),
         groups=dict(groups.described),
     )
 
@@ -1154,15 +1214,16 @@ def step_time_lower_bound(
     It never falls with more recomputation (the DP traffic a longer backward hides is not in it),
     which lets a search bound a recomputation ladder by its lightest rung (tests/cluster/test_step_bounds.py).
     """
+    view = _PlanView(plan)
     topo = topology if topology is not None else topology_for_system(system)
-    groups = _place(topo, system, plan)
-    stages_of = _stages(model, system, plan, groups, seq_len, precision)
+    groups = _place(topo, system, view)
+    stages_of = _stages(model, system, view, groups, seq_len, precision)
     fwd, bwd, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.parts
-    m, p = plan.microbatches, plan.pp
+    m, p = view.microbatches, view.pp
     # the bubble as estimate_step finds it (its stage-to-stage send does not change the bubble)
-    bubble = pipeline_timing(plan.schedule, p, m, fwd, bwd, plan.interleave, 0.0,
+    bubble = pipeline_timing(view.schedule, p, m, fwd, bwd, view.interleave, 0.0,
                              _pipeline_fill(stages_of.stage_total, p, fwd, bwd),
-                             plan.overlap_p2p_comm, plan.microbatch_group).bubble_s
+                             view.overlap_p2p_comm, view.microbatch_group).bubble_s
     inside = m * parts["compute"] + m * parts["tp_comm"] + m * parts["cp_comm"] + m * parts["ep_comm"]
     return (inside + bubble) * (1 - _STEP_BOUND_SLACK)
 
@@ -1193,20 +1254,21 @@ def step_time_floor(
     Without TP overlap, one layer's TP collectives (all exposed) count with its ops.
     A search orders plans by it first, and asks for the tighter bound only of those it cannot skip.
     """
+    view = _PlanView(plan)
     topo = topology if topology is not None else topology_for_system(system)
-    zero3 = plan.effective_zero_stage == 3
+    zero3 = view.effective_zero_stage == 3
     # every plan field the stage floor reads (its stages, their layer ops, TP group and weight passes)
-    rest = (system.ranks_per_chip, plan.tp, plan.tp_stride, plan.sequence_parallel, plan.cp, plan.ep, plan.pp,
-            *plan_first_last(model, plan), plan.micro_batch, seq_len, precision, plan.flash_attention,
-            plan.overlap_tp_comm, zero3)
+    rest = (system.ranks_per_chip, view.tp, view.tp_stride, view.sequence_parallel, view.cp, view.ep, view.pp,
+            *plan_first_last(model, view), view.micro_batch, seq_len, precision, view.flash_attention,
+            view.overlap_tp_comm, zero3)
     stage = _by_identity("floor", (model, system.chip, topo), rest,
-                         lambda: _stage_floor(model, system, topo, plan, seq_len, precision))
+                         lambda: _stage_floor(model, system, topo, view, seq_len, precision))
     # the pipeline bubble, (p - 1) stages' fill over v chunks (pipeline_timing), each stage no faster
-    bubble = (plan.pp - 1) * stage / plan.interleave if plan.pp > 1 else 0.0
-    return (plan.microbatches * stage + bubble) * (1 - _STEP_BOUND_SLACK)
+    bubble = (view.pp - 1) * stage / view.interleave if view.pp > 1 else 0.0
+    return (view.microbatches * stage + bubble) * (1 - _STEP_BOUND_SLACK)
 
 
-def _stage_floor(model: ModelConfig, system: SystemSpec, topology: TopologySpec, plan: ParallelPlan,
+def _stage_floor(model: ModelConfig, system: SystemSpec, topology: TopologySpec, plan: _Plan,
                  seq_len: int, precision: Precision) -> float:
     """No more than any distinct stage's time per micro-batch: its layers' floor and its weight passes."""
     shards = _stage_shards(model, plan)
@@ -1235,7 +1297,7 @@ def _stage_floor(model: ModelConfig, system: SystemSpec, topology: TopologySpec,
                + (0.0 if zero3 else _passes_s(model, s, plan, system)) for _, _, s in shards)
 
 
-def _passes_s(model: ModelConfig, shard: Shard, plan: ParallelPlan, system: SystemSpec) -> float:
+def _passes_s(model: ModelConfig, shard: Shard, plan: _Plan, system: SystemSpec) -> float:
     """The seconds of the precision mode's weight passes on a stage of ``shard`` below ZeRO-3 (as
     _stage_time adds them: over every parameter the rank holds)."""
     if _chip_rules(system.chip)[1] is None:

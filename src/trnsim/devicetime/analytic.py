@@ -8,6 +8,13 @@ from trnsim.devicetime.rank import RankView
 
 __all__ = ["analytic_time_s", "executed_attention_flops"]
 
+# Enum members as module constants: ``OpClass.LOSS`` goes through the enum metaclass's
+# ``__getattr__`` hook on every read (a few hundred ns), and this runs once per op shape timed.
+_LOSS, _EMBEDDING, _ATTENTION = OpClass.LOSS, OpClass.EMBEDDING, OpClass.ATTENTION
+_GEMM_CLASSES = (OpClass.MATMUL, OpClass.ROUTER)
+_BWD = Phase.BWD
+_FP8, _BF16 = Dtype.FP8, Dtype.BF16
+
 def _fitted(curves: EfficiencyCurves, efficiency: float) -> float:
     """A curve's efficiency times the chip's end-to-end calibration scale, at most 1."""
     return min(1.0, efficiency * curves.calibration_scale)
@@ -16,16 +23,16 @@ def _fitted(curves: EfficiencyCurves, efficiency: float) -> float:
 def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     """Seconds for one instance of ``op``: max(compute at curve efficiency, memory) + launch."""
     bandwidth = rank.hbm_bw_bytes_per_s * curves.memory.bw_efficiency
-    if op.op_class is OpClass.LOSS and curves.loss is not None and "cols" in op.shape:
+    if op.op_class is _LOSS and curves.loss is not None and "cols" in op.shape:
         # The framework's cross-entropy: one kernel per pass over the (FP32) logits.
         logits = op.shape["rows"] * op.shape["cols"]
-        backward = op.phase is Phase.BWD
+        backward = op.phase is _BWD
         per_logit = curves.loss.bytes_per_logit_bwd if backward else curves.loss.bytes_per_logit_fwd
         kernels = curves.loss.kernels_bwd if backward else curves.loss.kernels_fwd
         return logits * per_logit / bandwidth + kernels * curves.memory.launch_overhead_s
     memory = (op.bytes_read + op.bytes_written) / bandwidth
     extra = 0.0
-    if (op.op_class is OpClass.EMBEDDING and op.phase is Phase.BWD and curves.embedding is not None
+    if (op.op_class is _EMBEDDING and op.phase is _BWD and curves.embedding is not None
             and "vocab" in op.shape):
         # The framework's dense weight gradient over the rank's whole table (zeroed, then added
         # into the main gradient), beside the graph's per-token rows.
@@ -33,12 +40,12 @@ def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
         extra = (op.shape["vocab"] * op.shape["cols"] * grad.dense_grad_bytes_per_weight / bandwidth
                  + grad.kernels * curves.memory.launch_overhead_s)
     flops = op.flops
-    if op.op_class in (OpClass.MATMUL, OpClass.ROUTER):
-        curve = curves.matmul_fp8 if op.dtype is Dtype.FP8 else curves.matmul_bf16
+    if op.op_class in _GEMM_CLASSES:
+        curve = curves.matmul_fp8 if op.dtype is _FP8 else curves.matmul_bf16
         compute = flops / (rank.peak_flops(op.dtype) * _fitted(curves, curve(flops))) if flops else 0.0
-    elif op.op_class is OpClass.ATTENTION:
+    elif op.op_class is _ATTENTION:
         flops = executed_attention_flops(op)
-        curve = curves.attention_bwd if op.phase is Phase.BWD else curves.attention_fwd
+        curve = curves.attention_bwd if op.phase is _BWD else curves.attention_fwd
         if op.shape.get("flash", 0):
             # in the FLOP count the curve's efficiencies were measured with (FlashAttention's
             # backward recomputes the scores: 5 GEMMs where the graph counts 4)
@@ -47,5 +54,5 @@ def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     else:
         # Norms, elementwise ops, the loss and the optimizer run on the vector units, at a
         # fraction of the matrix peak given in the chip's efficiency file.
-        compute = flops / (rank.peak_flops(Dtype.BF16) * curves.memory.vector_peak_fraction)
+        compute = flops / (rank.peak_flops(_BF16) * curves.memory.vector_peak_fraction)
     return max(compute, memory) + curves.memory.launch_overhead_s + extra

@@ -265,8 +265,13 @@ def selective_recompute_reruns(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, .
     return _reruns_of(ops, chip)
 
 
+#: Members read per op below, as module constants (each ``OpClass.X`` read goes through the enum
+#: metaclass's ``__getattr__`` hook).
+_ATTENTION, _FWD = OpClass.ATTENTION, Phase.FWD
+
+
 def _reruns_of(ops: Sequence[Op], chip: ChipSpec) -> tuple[Op, ...]:
-    attention = [op for op in ops if op.op_class is OpClass.ATTENTION and op.phase is Phase.FWD]
+    attention = [op for op in ops if op.op_class is _ATTENTION and op.phase is _FWD]
     if not attention:  # nothing to rerun: the rule need not be looked up
         return ()
     rule = _RERUN_RULES.get(id(chip))

@@ -64,6 +64,13 @@ class OpTime:
     method: Method
 
 
+# Members read on every op timed, as module constants: reading ``Method.AUTO`` goes through the enum
+# metaclass's ``__getattr__`` hook (a few hundred ns each).
+_AUTO, _ROOFLINE, _ANALYTIC, _KERNEL = Method.AUTO, Method.ROOFLINE, Method.ANALYTIC, Method.KERNEL
+_TABLE_OR_KERNEL = (Method.TABLE, Method.KERNEL)
+_TRAINIUM = ChipFamily.TRAINIUM
+
+
 def _rank_of(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankView:
     if isinstance(chip, SystemSpec):
         return RankView(chip.chip, ranks_per_chip or chip.ranks_per_chip)
@@ -227,7 +234,7 @@ def _method(method: Method | str) -> Method:
 def _store_key(keys: _RankKeys, chosen: Method, cache: LatencyCache | None) -> tuple[object, ...]:
     """The disk cache's part of a memo key: "auto" on Trainium must see kernel results added to it
     later, so it keys on the cache's generation; empty for everything else."""
-    if chosen is Method.AUTO and keys.rank.chip.family is ChipFamily.TRAINIUM:
+    if chosen is _AUTO and keys.rank.chip.family is _TRAINIUM:
         store = cache if cache is not None else default_cache()
         return (id(store), store.generation)
     return ()
@@ -240,7 +247,7 @@ def _computed(op: Op, keys: _RankKeys, chosen: Method, cache: LatencyCache | Non
     if count is None:
         count = op.count
     seconds, used = _time_op_uncached(op, keys, chosen, cache, count)
-    if chosen is not Method.KERNEL:  # exact simulations are memoised by the disk cache itself
+    if chosen is not _KERNEL:  # exact simulations are memoised by the disk cache itself
         if len(_MEMO) >= _MEMO_LIMIT:
             _MEMO.clear()
         _MEMO[key] = (seconds / count if count else 0.0, used)
@@ -294,7 +301,7 @@ def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | st
         else:
             first = _computed(op, keys, chosen, None, key)[0]
             out.append(first)
-            if chosen is Method.KERNEL:  # not memoised (the disk cache holds it): the same again
+            if chosen is _KERNEL:  # not memoised (the disk cache holds it): the same again
                 if later is not None:
                     later.append(first)
                 continue
@@ -315,7 +322,7 @@ def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemS
     ``later`` receives what a repeated call returns, as for :func:`time_ops`.
     """
     check_catalog_environment()
-    chosen = Method.AUTO
+    chosen = _AUTO
     keys = _rank_keys(chip, None)
     store = _store_key(keys, chosen, None)
     by_dtype = keys.by_dtype
@@ -375,22 +382,22 @@ def _time_op_uncached(op: Op, keys: _RankKeys, chosen: Method,
         count = op.count
     rank = keys.rank
     family = rank.chip.family
-    if chosen is Method.ROOFLINE:
-        return roofline_time_s(op, rank) * count, Method.ROOFLINE
-    if family is not ChipFamily.TRAINIUM:
-        if chosen in (Method.TABLE, Method.KERNEL):
+    if chosen is _ROOFLINE:
+        return roofline_time_s(op, rank) * count, _ROOFLINE
+    if family is not _TRAINIUM:
+        if chosen in _TABLE_OR_KERNEL:
             raise ConfigError(f"method '{chosen.value}' applies to Trainium only; chip "
                               f"'{rank.chip.name}' uses 'analytic' or 'roofline'")
         seconds = analytic_time_s(op, rank, keys.curves())
-        return seconds * count, Method.ANALYTIC
-    if chosen is Method.ANALYTIC:
+        return seconds * count, _ANALYTIC
+    if chosen is _ANALYTIC:
         raise ConfigError(f"method 'analytic' applies to GPUs and TPUs; chip '{rank.chip.name}' uses "
                           "'kernel', 'table' or 'roofline'")
     try:
-        seconds, used = _trainium_kernel_s(op, rank, exact=chosen is Method.KERNEL, cache=cache)
+        seconds, used = _trainium_kernel_s(op, rank, exact=chosen is _KERNEL, cache=cache)
         return seconds * count, used
     except kernel_path.KernelPathUnavailable:
-        if chosen is not Method.AUTO:
+        if chosen is not _AUTO:
             raise
         return roofline_time_s(op, rank) * count, Method.ROOFLINE
 

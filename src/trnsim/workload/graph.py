@@ -203,30 +203,36 @@ def _norm(name: str, model: ModelConfig, rows: int, cols: int, count: int) -> Op
                     kernel="rmsnorm" if rms else "layernorm")
 
 
+# Members _backward reads for every op it mirrors, as module constants: ``OpClass.ATTENTION`` goes
+# through the enum metaclass's ``__getattr__`` hook on every read.
+_GEMM_CLASSES = (OpClass.MATMUL, OpClass.ROUTER)
+_ATTENTION, _EMBEDDING, _BWD = OpClass.ATTENTION, OpClass.EMBEDDING, Phase.BWD
+
+
 def _backward(op: Op) -> list[Op]:
     """The backward ops of one forward op."""
-    if op.op_class in (OpClass.MATMUL, OpClass.ROUTER):
+    if op.op_class in _GEMM_CLASSES:
         m, k, n = op.shape["m"], op.shape["k"], op.shape["n"]
-        dgrad = _matmul(f"{op.name}.dgrad", m, n, k, op.dtype, op.count, Phase.BWD, op.op_class)
+        dgrad = _matmul(f"{op.name}.dgrad", m, n, k, op.dtype, op.count, _BWD, op.op_class)
         wgrad = Op(
-            name=f"{op.name}.wgrad", op_class=op.op_class, phase=Phase.BWD, flops=2.0 * m * k * n,
+            name=f"{op.name}.wgrad", op_class=op.op_class, phase=_BWD, flops=2.0 * m * k * n,
             bytes_read=float((m * k + m * n) * op.dtype.nbytes + k * n * _GRAD_ACC_BYTES),
             bytes_written=float(k * n * _GRAD_ACC_BYTES),
             shape={"m": k, "k": m, "n": n}, dtype=op.dtype, count=op.count, kernel="matmul",
         )
         return [dgrad, wgrad]
-    if op.op_class is OpClass.ATTENTION:
+    if op.op_class is _ATTENTION:
         # dQ, dK, dV and dP: four GEMMs the size of the forward's two; reads Q, K, V, O, dO and
         # writes dQ, dK, dV.
         return [Op(
-            name=f"{op.name}.bwd", op_class=op.op_class, phase=Phase.BWD, flops=2.0 * op.flops,
+            name=f"{op.name}.bwd", op_class=op.op_class, phase=_BWD, flops=2.0 * op.flops,
             bytes_read=op.bytes_read + 2.0 * op.bytes_written, bytes_written=op.bytes_read,
             shape=op.shape, dtype=op.dtype, count=op.count, kernel="attention_bwd",
         )]
-    if op.op_class is OpClass.EMBEDDING:
+    if op.op_class is _EMBEDDING:
         rows, cols = op.shape["rows"], op.shape["cols"]
         return [Op(
-            name=f"{op.name}.bwd", op_class=op.op_class, phase=Phase.BWD, flops=float(rows * cols),
+            name=f"{op.name}.bwd", op_class=op.op_class, phase=_BWD, flops=float(rows * cols),
             bytes_read=float(rows * cols * (_ACT_BYTES + _GRAD_ACC_BYTES)),
             bytes_written=float(rows * cols * _GRAD_ACC_BYTES), shape=op.shape, dtype=op.dtype,
             count=op.count,
@@ -234,7 +240,7 @@ def _backward(op: Op) -> list[Op]:
     # Norms, elementwise ops and the loss: read the output gradient and the saved inputs, write
     # the input gradients; about twice the forward arithmetic.
     return [Op(
-        name=f"{op.name}.bwd", op_class=op.op_class, phase=Phase.BWD, flops=2.0 * op.flops,
+        name=f"{op.name}.bwd", op_class=op.op_class, phase=_BWD, flops=2.0 * op.flops,
         bytes_read=op.bytes_read + op.bytes_written, bytes_written=op.bytes_read,
         shape=op.shape, dtype=op.dtype, count=op.count,
     )]
