@@ -41,6 +41,7 @@ def _properties() -> list[str]:
      "sequence_parallel": True, "overlap_tp_comm": True, "dp_bucket_params": 12345, "microbatch_group": 4},
     {"tp": 2, "pp": 2, "dp": 4, "fsdp": True, "reshard_after_forward": False, "global_batch": 64,
      "first_stage_layers": 10, "last_stage_layers": 12, "schedule": Schedule.GPIPE},
+    {"dp": 8, "micro_batch": 2, "global_batch": 4},  # fewer sequences than one micro-batch per rank
 ])
 def test_the_view_reads_every_field_and_property_as_the_plan(fields: dict[str, object]) -> None:
     plan = make_plan(**fields)

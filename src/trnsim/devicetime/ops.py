@@ -106,9 +106,12 @@ class Op:
         """Everything the time of one instance depends on (all but ``name`` and ``count``)."""
         key = self._timing_key
         if key is None:
-            # enum values, not members: a member hashes in Python, and memo keys are hashed often
+            # enum values, not members: a member hashes in Python, and memo keys are hashed often. The
+            # shape as its names and its values (two tuples, not one per item: a key is kept per op
+            # shape timed, and every tuple kept is one more object for the cyclic collector to visit)
+            shape = self.shape
             key = (self.op_class._value_, self.phase._value_, self.dtype._value_, self.kernel, self.flops,
-                   self.bytes_read, self.bytes_written, tuple(self.shape.items()))
+                   self.bytes_read, self.bytes_written, tuple(shape), tuple(shape.values()))
             self._timing_key = key  # a cache, not a change of value
         return key
 
