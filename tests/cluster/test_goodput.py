@@ -8,6 +8,8 @@ import pytest
 
 from trnsim.cluster.goodput import (
     _goodput,
+    daly_facts,
+    daly_goodput,
     daly_interval_s,
     estimate_goodput,
     goodput_fraction,
@@ -89,3 +91,23 @@ def test_goodput_fraction_is_estimate_goodputs_goodput(chips: int, step_s: float
     assert goodput_fraction(chips, step_s, checkpoint_bytes, rate, write, restart) == full.goodput
     with pytest.raises(ConfigError, match="step_time_s > 0"):
         goodput_fraction(chips, 0.0, checkpoint_bytes, rate, write, restart)
+
+
+@pytest.mark.parametrize("chips", [1, 64, 16_384, 131_072])
+@pytest.mark.parametrize("step_s", [1e-3, 0.7, 13.0, 4000.0, 1e7])
+def test_daly_goodput_from_kept_facts_is_goodput_fraction(chips: int, step_s: float) -> None:
+    # a step evaluation keeps daly_facts per chip count: the goodput of each step from them must be
+    # goodput_fraction's to the last bit (the same operations on the same doubles)
+    facts = (chips, 1.6e13, 5e-5, 2.5e9, 600.0)
+    kept = daly_facts(*facts)
+    assert kept is not None
+    assert daly_goodput(step_s, kept) == goodput_fraction(chips, step_s, *facts[1:])
+
+
+def test_daly_facts_leave_failure_free_and_rejected_facts_to_goodput_fraction() -> None:
+    assert daly_facts(8, 1e12, 0.0, 1e9, 60.0) is None  # no failures: goodput 1, by the full function
+    for bad in [(0, 1e12, 1e-5, 1e9, 60.0), (8, -1.0, 1e-5, 1e9, 60.0), (8, 1e12, 1e-5, 0.0, 60.0),
+                (8, 1e12, -1e-5, 1e9, 60.0), (8, 1e12, 1e-5, 1e9, -1.0)]:
+        assert daly_facts(*bad) is None
+        with pytest.raises(ConfigError):
+            goodput_fraction(bad[0], 1.0, *bad[1:])

@@ -107,6 +107,31 @@ def goodput_fraction(chips: int, step_time_s: float, checkpoint_bytes: float,
                         checkpoint_write_bytes_per_s, restart_s, None)[4]
 
 
+def daly_facts(chips: int, checkpoint_bytes: float, failure_rate_per_chip_hour: float,
+               checkpoint_write_bytes_per_s: float,
+               restart_s: float) -> tuple[float, float, float, float] | None:
+    """What :func:`goodput_fraction` computes before it reads the step time: (checkpoint write,
+    recovery, MTBF, Daly's interval clipped at 0) in seconds; None where :func:`goodput_fraction`
+    would reject these facts (whatever the step time) or no chip fails (MTBF infinite). A step
+    evaluation keeps them per model, system and chip count, and asks :func:`daly_goodput` per step."""
+    if (chips < 1 or checkpoint_bytes < 0 or checkpoint_write_bytes_per_s <= 0
+            or failure_rate_per_chip_hour < 0 or restart_s < 0):
+        return None
+    delta = checkpoint_bytes / checkpoint_write_bytes_per_s
+    rate_per_s = chips * failure_rate_per_chip_hour / _HOUR_S
+    if rate_per_s == 0:
+        return None
+    mtbf = 1 / rate_per_s
+    return delta, restart_s + delta, mtbf, max(daly_interval_s(delta, mtbf), 0.0)
+
+
+def daly_goodput(step_time_s: float, facts: tuple[float, float, float, float]) -> float:
+    """:func:`goodput_fraction` of a step time > 0 from its :func:`daly_facts` (the same value)."""
+    delta, recovery, mtbf, daly = facts
+    tau = max(step_time_s, math.ceil(daly / step_time_s) * step_time_s)
+    return _goodput(tau, delta, recovery, mtbf)
+
+
 def _check(chips: int, step_time_s: float, checkpoint_bytes: float,
            failure_rate_per_chip_hour: float, checkpoint_write_bytes_per_s: float, restart_s: float,
            interval_s: float | None) -> None:

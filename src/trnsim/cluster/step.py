@@ -28,7 +28,14 @@ from functools import cached_property, partial, reduce
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from trnsim.cluster.collectives import Collective, collective_time
-from trnsim.cluster.goodput import GoodputResult, estimate_goodput, goodput_fraction, goodput_upper_bound
+from trnsim.cluster.goodput import (
+    GoodputResult,
+    daly_facts,
+    daly_goodput,
+    estimate_goodput,
+    goodput_fraction,
+    goodput_upper_bound,
+)
 from trnsim.cluster.options import CPExchange, GradReduceDtype
 from trnsim.cluster.pipeline import Schedule, chunk_layers, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
@@ -1188,12 +1195,24 @@ def _n_params(model: ModelConfig) -> int:
 
 
 def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: int, step_s: float) -> float:
+    """estimate_goodput(...).goodput, without the result; what does not depend on the step (the
+    checkpoint write, the MTBF, Daly's interval) kept per model, system, topology and chip count."""
+    facts = _by_identity("goodput", (model, system, topo), (chips,),
+                         lambda: daly_facts(*_goodput_args(model, system, topo, chips)))
+    if facts is None or not step_s > 0:  # rejected facts or step, or no failures: the full function
+        args = _goodput_args(model, system, topo, chips)
+        return goodput_fraction(args[0], step_s, *args[1:])
+    return daly_goodput(step_s, facts)
+
+
+def _goodput_args(model: ModelConfig, system: SystemSpec, topo: TopologySpec,
+                  chips: int) -> tuple[int, float, float, float, float]:
+    """goodput_fraction's arguments but the step time: chips, checkpoint bytes, failure rate, write
+    bandwidth (every node writes its share), restart time."""
     rel = topo.reliability
     nodes = math.ceil(chips / system.chips_per_node)
-    # estimate_goodput(...).goodput, without the result
-    return goodput_fraction(chips, step_s, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM,
-                            rel.failure_rate_per_chip_hour, rel.checkpoint_write_bytes_per_s_per_node * nodes,
-                            rel.restart_s)
+    return (chips, _n_params(model) * CHECKPOINT_BYTES_PER_PARAM, rel.failure_rate_per_chip_hour,
+            rel.checkpoint_write_bytes_per_s_per_node * nodes, rel.restart_s)
 
 
 #: Relative slack of :func:`step_time_lower_bound` below the step's own sum: the same terms, but
