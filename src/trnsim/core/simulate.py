@@ -136,6 +136,8 @@ class _Simulation:
         self.meetings: dict[str, list[tuple[int, int, list[Record]]]] = {}
         #: Set by a collective arrival: the meeting is still open (its core must wait).
         self.parked = False
+        #: Set by the first collective arrival (the critical path then has that category).
+        self.any_collective = False
         #: Set when a meeting completes: the cores of its members (they may go on).
         self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
@@ -235,6 +237,7 @@ class _Simulation:
     def _schedule_collective(self, instruction: Instruction, state: _CoreState, core: int) -> float:
         """Arrive at a collective; the last member starts it for all (:mod:`trnsim.core.collectives`)."""
         index = len(self.out)
+        self.any_collective = True
         key = core * _CORE_STRIDE + _COLLECTIVE_CODE
         dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
                                                        False, False)
@@ -714,7 +717,7 @@ class _Simulation:
         queue_busy = {f"core{core}/q{queue}": busy_ns for core in sorted(self.cores)
                       for queue, busy_ns in enumerate(self.cores[core].queue_busy)}
         num_cores = max(1, len(self.cores))
-        path = critical_path_breakdown(out, readies)
+        path = critical_path_breakdown(out, readies, None if self.any_collective else False)
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
         return TimelineResult(
