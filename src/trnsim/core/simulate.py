@@ -369,6 +369,9 @@ class _Simulation:
             record: Record | None
             #: the record of the one output where it is rewritten in place (same box, same place)
             rewritten: Record | None = None
+            #: the disjoint table of the one output where its box overlaps no record (a new box)
+            fresh: _Table | None = None
+            fresh_box: Region
             if exact:
                 for operand in inputs:
                     region = operand[5]
@@ -437,7 +440,10 @@ class _Simulation:
                         if record is None or not (table.disjoint or len(records) == 1):
                             # the tracker's full query: every record the box overlaps
                             unordered_here = unordered and operand[1] == _HBM
-                            for record in found_in(table, region):
+                            found = found_in(table, region)
+                            if not found and table.disjoint:
+                                fresh, fresh_box = table, region
+                            for record in found:
                                 if (record[0] > dep_ready and record[1] != key
                                         and not (unordered_here and record[1] < 0)):
                                     dep_ready, dep_pred = record[0], record[2]
@@ -461,7 +467,7 @@ class _Simulation:
                     if record[3] > dep_ready:
                         dep_ready, dep_pred = record[3], record[4]
                 if len(outputs) != 1:
-                    rewritten = None
+                    rewritten = fresh = None
             else:
                 dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
             if code < 0:
@@ -515,6 +521,10 @@ class _Simulation:
                 rewritten[2] = index
                 rewritten[3] = 0.0
                 rewritten[4] = -1
+            elif fresh is not None:
+                # a new box of a disjoint table that overlaps no record (found above; nothing
+                # changed the table since): RegionTracker.write would drop nothing and insert it
+                fresh.insert(fresh_box, [ready, key, index, 0.0, -1])
             else:
                 for operand in outputs:
                     region = operand[5]
