@@ -49,6 +49,9 @@ _F32 = np.dtype(np.float32)
 _PSUM = Buffer.PSUM
 _IMMEDIATE = MemorySpace.IMMEDIATE
 _new_tuple = tuple.__new__
+_replica = runtime.replica
+#: a template's view box when it is the output operand's (one Region for both)
+_SAME = object()
 
 #: classes of non-tensor arguments a key may hold: hashed and compared by value (or identity)
 #: without side effects (tuples: see _SHAPE_ITEMS)
@@ -218,11 +221,19 @@ def _learn(
     region = result._region
     alloc = (a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, a.partition_axis, a.dtype_name,
              a.implicit, sim.tile_sizes.get(alloc_id))
-    view = (result.shape, result.strides, result.paxis, None if region is None else tuple(region)[1:])
+    view: tuple[Any, ...] = (result.shape, result.strides, result.paxis,
+                             None if region is None else tuple(region)[1:])
+    # what _replay's allocations copy (runtime.replica): the allocation _replay made before, with
+    # the learned one's implicit flag and layout number (the same five values; a key built from a
+    # replayed tile skips _layout_number)
+    proto = Allocation(-1, a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, None,
+                       a.partition_axis, a.dtype_name)
+    proto.implicit = a.implicit
+    proto.layout = a.layout if a.layout is not None else _layout_number(a)
     if recorded == 0:
         if last is not sim.last_result:
             return None
-        return (alloc, view, None, "", a.layout if a.layout is not None else _layout_number(a))
+        return (alloc, view, None, "", proto)
     instr = instructions[-1]
     now = sim.last_result
     if now is last:
@@ -243,9 +254,12 @@ def _learn(
     if found is None:
         return None
     inputs, name = found
-    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, out[:5], out[6:],
-              tuple(out.region)[1:], group is not None, fresh)
-    return (alloc, view, record, name, a.layout if a.layout is not None else _layout_number(a))
+    box = tuple(out.region)[1:]
+    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, out[:5], out[6:], box, group is not None,
+              fresh)
+    if view[3] == box:  # the new view's box is the output's: _replay makes one Region for both
+        view = (*view[:3], _SAME)
+    return (alloc, view, record, name, proto)
 
 
 def _inputs(
@@ -424,21 +438,16 @@ def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[An
 
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
     """Make the new tensor and record the instruction of template ``tpl`` for these operands."""
-    alloc_spec, view, record, reads, number = tpl
-    buffer, dtype, shape, partitions, free, name, paxis, dname, implicit, size = alloc_spec
+    alloc_spec, view, record, reads, proto = tpl
     alloc_id = sim.next_alloc
-    alloc = Allocation(alloc_id, buffer, dtype, shape, partitions, free, name, None, paxis, dname)
+    alloc = _replica(proto, alloc_id)
     sim.next_alloc = alloc_id + 1
-    if implicit:
-        alloc.implicit = True
-    # the layout number of the allocation the template learned (the same five values): a key built
-    # from this tile skips _layout_number
-    alloc.layout = number
+    size = alloc_spec[9]
     if size is not None:
         sim.tile_sizes[alloc_id] = size
     vshape, vstrides, vpaxis, vregion = view
     result = Tensor(alloc, vshape, 0, vstrides, vpaxis)
-    if vregion is not None:
+    if vregion is not None and vregion is not _SAME:
         result._region = _new_tuple(Region, (alloc_id, *vregion))
     if record is None:
         return result
@@ -480,6 +489,8 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
             read.append(spec)
     ops = tuple(read)
     out_region = _new_tuple(Region, (alloc_id, *region))
+    if vregion is _SAME:
+        result._region = out_region
     out = _new_tuple(Operand, (*head, out_region, *tail))
     # the new tile's operand is ``out`` (_learn checked it): Tensor.operand's cache starts with it
     alloc.operands[0] = (vstrides, vpaxis, out)
