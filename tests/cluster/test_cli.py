@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from trnsim.cli import commands  # noqa: F401  (registers the commands)
 from trnsim.cli.apps import app
+from trnsim.devicetime.trainium_scale import load_trainium_scale
+from trnsim.hardware.catalog import load_chip
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,14 +80,20 @@ def test_validate_prints_rows_and_mape(tmp_path: Path) -> None:
          "h25600 L128 f102400 V51200"})
     # the only H100 file still gets a held-out figure: 9 models, 9 refits
     assert len(detail["megatron_h100_weak_scaling.csv"]["held_out_folds"]) == 9
+    # Trainium too: its scale refitted without each of the three Llama 2 sizes (7B: 1 row, 13B and
+    # 70B: 2 rows each, so 4, 3 and 3 rows to fit on)
     trn1 = detail["neuron_trn1_llama2.csv"]
-    assert not trn1["fitted"] and trn1["held_out"] == trn1["in_sample"]  # nothing fitted on Trainium
+    assert sorted(f["train_rows"] for f in trn1["held_out_folds"]) == [3, 3, 4]
+    # the shipped Trainium scale (trn2 and trn3 reuse it) is the fit on all rows of the file
+    shipped = {name: load_trainium_scale(load_chip(name)).calibration_scale
+               for name in ("trn1", "trn2", "trn3")}
+    assert shipped == dict.fromkeys(shipped, trn1["fit_on_all_rows"]), (
+        f"refit: calibration_scale = {trn1['fit_on_all_rows']} in devicetime/data/trainium_scale/trn*.toml")
     for file, figures in detail.items():
         assert figures["in_sample"] == data["mape_by_file"][file]  # the shipped-scale figure
         # issue 11's acceptance: every training calibration file within 10 % held-out
         assert figures["held_out"] <= 0.10, (file, figures["held_out"])
-        if figures["fitted"]:
-            assert figures["uncalibrated"] != figures["in_sample"]  # scale 1.0 really re-ran the model
+        assert figures["uncalibrated"] != figures["in_sample"]  # scale 1.0 really re-ran the model
     for row in data["rows"]:
         assert row["held_out_error"] is not None
 

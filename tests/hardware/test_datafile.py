@@ -218,11 +218,12 @@ def _kinds() -> list[tuple[DataKind, str]]:
     from trnsim.devicetime.efficiency import EFFICIENCY
     from trnsim.devicetime.fusion import FUSION
     from trnsim.devicetime.param_passes import PARAM_PASSES
+    from trnsim.devicetime.trainium_scale import TRAINIUM_SCALE
     from trnsim.hardware.neuroncore import NEURONCORE
     from trnsim.hardware.neuroncore_timing import TIMING
     from trnsim.serve.params import SERVING
 
-    kinds = (EFFICIENCY, FUSION, PARAM_PASSES, TIMING, NEURONCORE, TOPOLOGIES)
+    kinds = (EFFICIENCY, FUSION, PARAM_PASSES, TRAINIUM_SCALE, TIMING, NEURONCORE, TOPOLOGIES)
     return [(kind, name) for kind in kinds for name in kind.names()] + [(SERVING, "serving")]
 
 

@@ -13,6 +13,7 @@ from trnsim.devicetime.efficiency import load_efficiency
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase, executed_attention_flops
 from trnsim.devicetime.tables import OpTable, find_table, load_table, table_path
 from trnsim.devicetime.timing import Method, time_op, time_op_detailed, time_step
+from trnsim.devicetime.trainium_scale import load_trainium_scale
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import load_chip, load_system
 from trnsim.workload.graph import build_step
@@ -145,10 +146,11 @@ def test_disk_cache_round_trip_and_use(tmp_path: Path) -> None:
     reopened = LatencyCache(tmp_path / "c.sqlite")
     assert reopened.get("matmul", dict(op.shape), "bfloat16", "trn2", version) == 5000.0
     # A cached exact shape is used in auto mode: 5 us per call on one core, LNC=2 splits it over
-    # the two cores of the logical core, twice (count=2).
+    # the two cores of the logical core, twice (count=2), over the chip's calibration scale.
     timed = time_op_detailed(op, load_system("trn2"), cache=reopened)
     assert timed.method is Method.KERNEL
-    assert timed.seconds == pytest.approx(2 * 5000e-9 / 2)
+    scale = load_trainium_scale(load_chip("trn2")).calibration_scale
+    assert timed.seconds == pytest.approx(2 * 5000e-9 / 2 / scale)
 
 
 def test_time_step_adds_up_and_breaks_down() -> None:

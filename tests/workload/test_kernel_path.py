@@ -21,7 +21,8 @@ from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.devicetime.regenerate import GRIDS, generate_table
 from trnsim.devicetime.tables import OpTable, table_path
 from trnsim.devicetime.timing import Method, time_op_detailed
-from trnsim.hardware.catalog import load_system
+from trnsim.devicetime.trainium_scale import load_trainium_scale
+from trnsim.hardware.catalog import load_chip, load_system
 from trnsim.workload.graph import build_step
 from trnsim.workload.models import load_model
 from trnsim.workload.shard import Shard
@@ -53,6 +54,11 @@ def fake_layers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[s
     return calls
 
 
+def _scale(chip: str) -> float:
+    """The chip's end-to-end calibration scale: every simulated-kernel time is divided by it."""
+    return load_trainium_scale(load_chip(chip)).calibration_scale
+
+
 def _mm(m: int, k: int, n: int) -> Op:
     return Op("mm", OpClass.MATMUL, Phase.FWD, 2.0 * m * k * n, 1.0, 1.0, {"m": m, "k": k, "n": n},
               Dtype.BF16, 1, kernel="matmul")
@@ -65,7 +71,8 @@ def test_kernel_method_simulates_once_then_hits_the_disk_cache(fake_layers) -> N
     again = time_op_detailed(op, system, "auto")
     assert len(fake_layers) == 1 and fake_layers[0] == ("matmul", {"m": 1024, "k": 2048, "n": 512})
     assert first.method is again.method is Method.KERNEL
-    assert first.seconds == again.seconds == pytest.approx(_fake_ns("matmul", op.shape) / 2 * 1e-9)
+    assert first.seconds == again.seconds == pytest.approx(
+        _fake_ns("matmul", op.shape) / 2 * 1e-9 / _scale("trn2"))
 
 
 def test_attention_ops_launch_one_kernel_per_head(fake_layers) -> None:
@@ -76,7 +83,8 @@ def test_attention_ops_launch_one_kernel_per_head(fake_layers) -> None:
              "causal": 1}
     assert fake_layers == [("flash_attention_fwd", shape)]
     # 32 heads / tp 8 = 4 heads, batch 1: four launches per layer, 32 layers.
-    assert timed.seconds == pytest.approx(4 * 32 * _fake_ns("flash_attention_fwd", shape) * 1e-9)
+    expected = 4 * 32 * _fake_ns("flash_attention_fwd", shape) * 1e-9 / _scale("trn1")
+    assert timed.seconds == pytest.approx(expected)
 
 
 def test_ops_without_a_kernel_use_the_add_kernel_as_proxy_or_the_roofline(
@@ -96,11 +104,12 @@ def test_ops_without_a_kernel_use_the_add_kernel_as_proxy_or_the_roofline(
     timing_module.clear_memo()
     timed = time_op_detailed(rope, load_system("trn2"))
     # RoPE over 2048 rows x (32 + 8) x 128 columns reads and writes one BF16 tensor: its bytes over
-    # the add kernel's (3 tensors) times the add time rows·cols ns, halved by the LNC=2 pair.
+    # the add kernel's (3 tensors) times the add time rows·cols ns, halved by the LNC=2 pair, over
+    # the chip's calibration scale.
     rows, cols = rope.shape["rows"], rope.shape["cols"]
     expected = rows * cols * (rope.bytes_read + rope.bytes_written) / (3 * rows * cols * 2) / 2 * 1e-9
     assert timed.method is Method.PROXY
-    assert timed.seconds == pytest.approx(expected * rope.count)
+    assert timed.seconds == pytest.approx(expected * rope.count / _scale("trn2"))
     monkeypatch.setattr(timing_module, "find_table", lambda *a: None)
     timing_module.clear_memo()
     assert time_op_detailed(rope, load_system("trn2")).method is Method.ROOFLINE

@@ -9,6 +9,7 @@ import pytest
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
 from trnsim.devicetime.tables import find_table
 from trnsim.devicetime.timing import time_op
+from trnsim.devicetime.trainium_scale import load_trainium_scale
 from trnsim.hardware.catalog import CATALOG_ENV, load_chip, load_system
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.graph import build_step
@@ -40,11 +41,12 @@ def test_no_passes_without_a_precision_mode_or_parameters() -> None:
 def test_passes_stream_at_the_add_kernels_rate() -> None:
     # 4096 x 8192 parameters lie on the add table's grid point (4096 rows of 8192): the add kernel
     # moves 3 x 2 bytes per element in t; the cast moves 6 bytes per parameter (same t), the
-    # accumulation 10 (t x 10/6).
+    # accumulation 10 (t x 10/6); every simulated-kernel time over the chip's calibration scale.
     system = load_system("trn1")
     table = find_table("add", "bfloat16", "trn1")
     assert table is not None
-    t = table.interpolate_ns({"rows": 4096, "cols": 8192}) * 1e-9
+    scale = load_trainium_scale(system.chip).calibration_scale
+    t = table.interpolate_ns({"rows": 4096, "cols": 8192}) * 1e-9 / scale
     cast, acc = param_pass_ops(4096 * 8192, _AUTOCAST)
     assert time_op(cast, system) == pytest.approx(t, rel=1e-9)
     assert time_op(acc, system) == pytest.approx(t * 10 / 6, rel=1e-9)

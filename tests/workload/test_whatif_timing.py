@@ -21,6 +21,7 @@ from trnsim.devicetime.cache import CACHE_ENV
 from trnsim.devicetime.ops import Dtype, Op, OpClass, Phase
 from trnsim.devicetime.regenerate import GRIDS
 from trnsim.devicetime.timing import Method, time_op_detailed
+from trnsim.devicetime.trainium_scale import load_trainium_scale
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec, load_system
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
@@ -79,14 +80,16 @@ def test_overridden_timing_reaches_the_simulator_and_the_regenerated_table(fake_
     op = _mm(512, 2048, 1024)  # a grid point of the matmul table: interpolation returns it exactly
     exact = time_op_detailed(op, faster, "kernel")
     # Stand-in latency: (1000 + m + k + n) ns at the shipped bandwidth, halved at twice of it;
-    # LNC=2 halves it again (the two cores of the logical core split the op).
-    expected_s = (1000 + 512 + 2048 + 1024) / 2 / 2 * 1e-9
+    # LNC=2 halves it again (the two cores of the logical core split the op); the chip's
+    # calibration scale divides every simulated-kernel time.
+    scale = load_trainium_scale(base.chip).calibration_scale
+    expected_s = (1000 + 512 + 2048 + 1024) / 2 / 2 * 1e-9 / scale
     assert exact.method is Method.KERNEL and exact.seconds == pytest.approx(expected_s)
     assert isinstance(fake_layers[0][1], NeuronCoreTiming)
     assert fake_layers[0][1].dma.queue_bandwidth_bytes_per_s.value == 2 * _QUEUE_BW
     # Another grid point (an exact shape already simulated is served from the latency cache).
     tabled = time_op_detailed(_mm(2048, 512, 512), faster, "table")
-    expected_s = (1000 + 2048 + 512 + 512) / 2 / 2 * 1e-9
+    expected_s = (1000 + 2048 + 512 + 512) / 2 / 2 * 1e-9 / scale
     assert tabled.method is Method.TABLE and tabled.seconds == pytest.approx(expected_s)
     grid = next(g for g in GRIDS if g.kernel == "matmul").grid
     assert len(fake_layers) == 1 + len(grid[0]) * len(grid[1]) * len(grid[2])  # the whole grid, once

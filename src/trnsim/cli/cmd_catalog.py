@@ -182,11 +182,12 @@ def _data_kinds() -> dict[str, DataKind]:
     from trnsim.devicetime.efficiency import EFFICIENCY
     from trnsim.devicetime.fusion import FUSION
     from trnsim.devicetime.param_passes import PARAM_PASSES
+    from trnsim.devicetime.trainium_scale import TRAINIUM_SCALE
     from trnsim.hardware.neuroncore import NEURONCORE
     from trnsim.hardware.neuroncore_timing import TIMING
     from trnsim.serve.params import SERVING
 
-    kinds = (EFFICIENCY, FUSION, PARAM_PASSES, TIMING, NEURONCORE, TOPOLOGIES, SERVING)
+    kinds = (EFFICIENCY, FUSION, PARAM_PASSES, TRAINIUM_SCALE, TIMING, NEURONCORE, TOPOLOGIES, SERVING)
     return {kind.folder: kind for kind in kinds}
 
 

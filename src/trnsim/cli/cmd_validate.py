@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 PIPE_WIDTH = 120
 
 _EXPLANATION = (
-    "in-sample: the per-chip calibration_scale in effect (the shipped one was fitted on these very "
-    "files; a $TRNSIM_CATALOG override replaces it); held-out (leave one model out): for each model "
-    "shape, the chip's scale refitted (least MAPE) on every row of that chip whose model is another "
-    "shape, then used on this model's rows; Trainium fits nothing on these files (kernel-simulated "
-    "times), so its held-out error is its in-sample error; scale 1.0: the uncalibrated efficiency curves."
+    "in-sample: the per-chip calibration_scale in effect (GPU efficiency curves, Trainium simulated-kernel "
+    "times; the shipped one was fitted on these very files; a $TRNSIM_CATALOG override replaces it); "
+    "held-out (leave one model out): for each model shape, the chip's scale refitted (least MAPE) on every "
+    "row of that chip whose model is another shape, then used on this model's rows; scale 1.0: the "
+    "uncalibrated efficiency curves and kernel times."
 )
 
 
@@ -92,16 +92,17 @@ def mape_table(holdouts: list[FileHoldout]) -> Table:
     return table
 
 
-def _chip_file(case: CalibrationCase) -> tuple[str, bool]:
-    """The efficiency file (its ``chip`` key) whose calibration_scale times this case's GPU ops,
-    and whether there is one (a Trainium system: kernel-simulated times, no calibration scale)."""
-    from trnsim.devicetime.efficiency import load_efficiency
+def _scale_file(case: CalibrationCase) -> tuple[str, str]:
+    """The data file whose calibration_scale times this case's device ops: (kind, its ``chip`` key).
+    GPUs: the efficiency curves; Trainium: the scale of its simulated-kernel times."""
+    from trnsim.devicetime.efficiency import EFFICIENCY, load_efficiency
+    from trnsim.devicetime.trainium_scale import TRAINIUM_SCALE, load_trainium_scale
     from trnsim.hardware.catalog import ChipFamily, load_system
 
     chip = load_system(case.system).chip
     if chip.family is ChipFamily.TRAINIUM:
-        return chip.name, False
-    return load_efficiency(chip).chip, True
+        return TRAINIUM_SCALE.folder, load_trainium_scale(chip).chip
+    return EFFICIENCY.folder, load_efficiency(chip).chip
 
 
 def model_key(case: CalibrationCase) -> str:
@@ -112,18 +113,20 @@ def model_key(case: CalibrationCase) -> str:
 
 def holdouts(cases: list[CalibrationCase], rows: list[ValidationRow]) -> list[FileHoldout]:
     """Leave-one-model-out refits of each chip's scale, evaluated by re-running the cases."""
-    from trnsim.cli.scaled_catalog import scaled_efficiency
+    from trnsim.cli.scaled_catalog import scaled_calibration
     from trnsim.cluster.calibration import validate_case
     from trnsim.cluster.holdout import RowKey, leave_one_model_out
 
     keys: dict[int, RowKey] = {}
+    kinds: dict[str, str] = {}
     for i, case in enumerate(cases):
-        chip, fitted = _chip_file(case)
-        keys[i] = RowKey(case.file, chip, model_key(case), fitted)
+        kind, chip = _scale_file(case)
+        kinds[chip] = kind
+        keys[i] = RowKey(case.file, chip, model_key(case))
 
     def errors_at(chip: str, scale: float) -> dict[int, float]:
         ids = [i for i, k in keys.items() if k.chip == chip]
-        with scaled_efficiency(chip, scale):
+        with scaled_calibration(f"{kinds[chip]}/{chip}", scale):
             return {i: validate_case(cases[i]).error for i in ids}
 
     return leave_one_model_out(keys, {i: row.error for i, row in enumerate(rows)}, errors_at)
@@ -142,8 +145,7 @@ def _write_bands(path: Path, cases: list[CalibrationCase], rows: list[Validation
     except (KeyError, TypeError, ValueError):
         raise ConfigError("settings.toml: [error_bands] needs a number widen_unvalidated") from None
     held_errors = {i: e for h in held for i, e in h.row_errors.items()}
-    uncalibrated = {i: (e if h.fitted else held_errors[i])
-                    for h in held for i, e in h.uncalibrated_errors.items()}
+    uncalibrated = {i: e for h in held for i, e in h.uncalibrated_errors.items()}
     table = []
     for i, case in enumerate(cases):
         chip = load_system(case.system).chip
@@ -236,7 +238,7 @@ def validate(
                     "in_sample": h.in_sample_mape,
                     "held_out": h.held_out_mape,
                     "held_out_method": "leave one model out",
-                    "fitted": h.fitted,
+                    "fit_on_all_rows": h.fit_on_all_rows,
                     "held_out_folds": [
                         {"model": f.held_out_model, "scale": f.scale, "train_rows": f.train_rows}
                         for f in h.folds],

@@ -1,6 +1,7 @@
 """Run the model with one chip's ``calibration_scale`` replaced, without touching any file.
 
-The efficiency curves are data files (``$TRNSIM_CATALOG/efficiency/`` before the shipped ones).
+The scale lives in a data file: a GPU's or TPU's efficiency curves (``efficiency/<chip>``), a
+Trainium chip's ``trainium_scale/<chip>`` (``$TRNSIM_CATALOG/<kind>/`` before the shipped ones).
 To evaluate another scale this module applies an in-memory override of that one key to the file
 in effect (:func:`trnsim.hardware.datafile.overlay`) for the duration of the block; the overlay
 clears the in-process time caches on the way in and out (they register with
@@ -14,12 +15,12 @@ from contextlib import contextmanager
 
 from trnsim.hardware.datafile import overlay
 
-__all__ = ["scaled_efficiency"]
+__all__ = ["scaled_calibration"]
 
 
 @contextmanager
-def scaled_efficiency(chip_file: str, scale: float) -> Iterator[None]:
-    """Within the block, the efficiency file ``chip_file`` (e.g. ``a100``) uses ``scale``."""
-    with overlay({f"efficiency/{chip_file}": {"calibration_scale": scale}},
-                 f"calibration_scale refit (scale {scale!r})"):
+def scaled_calibration(scale_file: str, scale: float) -> Iterator[None]:
+    """Within the block, the data file ``scale_file`` (``efficiency/a100``, ``trainium_scale/trn1``)
+    uses ``scale``."""
+    with overlay({scale_file: {"calibration_scale": scale}}, f"calibration_scale refit (scale {scale!r})"):
         yield

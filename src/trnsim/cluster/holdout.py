@@ -1,16 +1,15 @@
 """Held-out validation of the per-chip ``calibration_scale`` (leave one model out).
 
-The GPU efficiency files carry one ``calibration_scale`` per chip, fitted end to end on the very
-calibration files ``trnsim validate`` checks, so the validation MAPE with the shipped scale is an
-in-sample figure. This module gives the out-of-sample one, per model size: for each model shape,
-refit the chip's scale on every row of that chip (all files) whose model is a *different* shape
-(the same one-parameter fit as ``benchmarks/calibrate_efficiency.py``: the scale with the least
-mean absolute percentage error, on a 0.05 grid refined to 0.01), then predict the rows of that
-model with it. A file's held-out MAPE is the mean over its rows of these held-out errors, so a
-chip with a single calibration file still gets one. A chip with no fitted parameter (Trainium:
-kernel-simulated times, nothing fitted on the calibration data) has held-out = in-sample, and says
-so; a chip whose rows are all one model gets no held-out figure. Pure: the caller supplies the
-evaluation.
+Every chip carries one ``calibration_scale`` (GPUs in their efficiency files, Trainium in
+``devicetime/data/trainium_scale/``), fitted end to end on the very calibration files ``trnsim
+validate`` checks, so the validation MAPE with the shipped scale is an in-sample figure. This
+module gives the out-of-sample one, per model size: for each model shape, refit the chip's scale
+on every row of that chip (all files) whose model is a *different* shape (the same one-parameter
+fit as ``benchmarks/calibrate_efficiency.py``: the scale with the least mean absolute percentage
+error, on a 0.05 grid refined to 0.01), then predict the rows of that model with it. A file's
+held-out MAPE is the mean over its rows of these held-out errors, so a chip with a single
+calibration file still gets one; a chip whose rows are all one model gets no held-out figure. The
+same fit on all of a chip's rows is the scale to ship. Pure: the caller supplies the evaluation.
 """
 
 from __future__ import annotations
@@ -60,7 +59,6 @@ class RowKey:
     file: str
     chip: str
     model: str  # the model shape; rows of one shape are held out together
-    fitted: bool  # whether the chip has a fitted calibration scale
 
 
 @dataclass(frozen=True)
@@ -83,12 +81,13 @@ class FileHoldout:
     rows: int
     in_sample_mape: float
     uncalibrated_mape: float
-    fitted: bool  # False: the chip has no fitted parameter, held-out = in-sample
+    #: The scale fitted on every row of the chip (all its files): what the shipped scale should be.
+    fit_on_all_rows: float
     folds: tuple[ScaleFit, ...]  # one refit per model of this file (empty: none possible)
     held_out_mape: float | None
     #: Signed held-out error of each row of this file, by row id.
     row_errors: Mapping[int, float]
-    #: Signed error of each row at scale 1.0 (uncalibrated curves; = in-sample when nothing is fitted).
+    #: Signed error of each row at scale 1.0 (uncalibrated curves, unscaled kernel times).
     uncalibrated_errors: Mapping[int, float]
 
     @property
@@ -96,8 +95,6 @@ class FileHoldout:
         """The held-out figure and the refitted scales, or why there is none."""
         if self.held_out_mape is None:
             return f"no held-out estimate (one model only on {self.chip})"
-        if not self.fitted:
-            return f"{self.held_out_mape:.1%} (nothing fitted)"
         scales = sorted(f.scale for f in self.folds)
         span = f"{scales[0]:.2f}" if scales[0] == scales[-1] else f"{scales[0]:.2f}-{scales[-1]:.2f}"
         return f"{self.held_out_mape:.1%} (scale {span})"
@@ -112,8 +109,7 @@ def leave_one_model_out(
 
     ``rows`` maps a row id to its :class:`RowKey`; ``shipped_errors`` holds each row's signed
     error with the shipped scales; ``errors_at(chip, scale)`` evaluates every row of ``chip`` at
-    ``scale`` (memoised here, so each (chip, scale) is evaluated once; never called for a chip
-    without a fitted scale).
+    ``scale`` (memoised here, so each (chip, scale) is evaluated once).
     """
     memo: dict[tuple[str, float], Mapping[int, float]] = {}
 
@@ -126,9 +122,6 @@ def leave_one_model_out(
     folds: dict[tuple[str, str], ScaleFit | None] = {}
     held_errors: dict[int, float] = {}
     for row_id, key in rows.items():
-        if not key.fitted:
-            held_errors[row_id] = shipped_errors[row_id]
-            continue
         fold = (key.chip, key.model)
         if fold not in folds:
             train = [i for i, k in rows.items() if k.chip == key.chip and k.model != key.model]
@@ -145,19 +138,26 @@ def leave_one_model_out(
         if fitted_fold is not None:
             held_errors[row_id] = at(key.chip, fitted_fold.scale)[row_id]
 
+    full_fits: dict[str, float] = {}
+    for chip in sorted({k.chip for k in rows.values()}):
+        def all_mape(scale: float, chip: str = chip) -> float:
+            errors = at(chip, scale)
+            return mape([errors[i] for i, k in rows.items() if k.chip == chip])
+
+        full_fits[chip] = fit_scale(all_mape)
     files: dict[str, list[int]] = {}
     for row_id, key in rows.items():
         files.setdefault(key.file, []).append(row_id)
     out: list[FileHoldout] = []
     for file, ids in files.items():
         first = rows[ids[0]]
-        file_folds = {folds[(first.chip, rows[i].model)] for i in ids} if first.fitted else set()
+        file_folds = {folds[(first.chip, rows[i].model)] for i in ids}
         complete = all(i in held_errors for i in ids)
-        raw = {i: at(first.chip, 1.0)[i] if first.fitted else shipped_errors[i] for i in ids}
+        raw = {i: at(first.chip, 1.0)[i] for i in ids}
         out.append(FileHoldout(
             file=file, chip=first.chip, rows=len(ids), in_sample_mape=mape([shipped_errors[i] for i in ids]),
             uncalibrated_mape=mape(list(raw.values())), uncalibrated_errors=raw,
-            fitted=first.fitted,
+            fit_on_all_rows=full_fits[first.chip],
             folds=tuple(sorted((f for f in file_folds if f is not None), key=lambda f: f.held_out_model)),
             held_out_mape=mape([held_errors[i] for i in ids]) if complete else None,
             row_errors={i: held_errors[i] for i in ids if i in held_errors},

@@ -10,6 +10,10 @@
   the table; a streaming op without a kernel of its own (RoPE, activations, norm backward...)
   ``"proxy"``: the add kernel's simulated throughput at that size; else the roofline (the method
   used is reported, never hidden).
+
+Trainium times from simulated kernels ("table", "kernel", "proxy") are divided by the chip's
+end-to-end ``calibration_scale`` (:mod:`trnsim.devicetime.trainium_scale`), as the GPU curves'
+efficiencies are multiplied by theirs; the roofline is never scaled.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from trnsim.devicetime.param_passes import clear_loaded_param_passes, load_param
 from trnsim.devicetime.rank import RankView
 from trnsim.devicetime.roofline import roofline_time_s
 from trnsim.devicetime.tables import OpTable, find_table
+from trnsim.devicetime.trainium_scale import clear_loaded_trainium_scale, load_trainium_scale
 from trnsim.devicetime.whatif_timing import whatif_table, whatif_target_key, whatif_timing
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import ChipFamily, ChipSpec, SystemSpec
@@ -73,7 +78,7 @@ def _rank_of(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankVie
 class _RankKeys:
     """A rank view and the chip half of its memo keys, one per dtype (built once per chip)."""
 
-    __slots__ = ("_curves", "by_dtype", "contexts", "owner", "rank")
+    __slots__ = ("_curves", "_scale", "by_dtype", "contexts", "owner", "rank")
 
     def __init__(self, owner: object, rank: RankView) -> None:
         self.owner, self.rank = owner, rank
@@ -84,6 +89,7 @@ class _RankKeys:
         #: A new _RankKeys (after :func:`clear_memo`) makes new tokens, so no op keeps a stale time.
         self.contexts: dict[tuple[object, ...], object] = {}
         self._curves: EfficiencyCurves | None = None
+        self._scale: float | None = None
 
     def curves(self) -> EfficiencyCurves:
         """The chip's efficiency curves (GPUs, TPUs), found once per rank view: the view is dropped
@@ -91,6 +97,12 @@ class _RankKeys:
         if self._curves is None:
             self._curves = load_efficiency(self.rank.chip)
         return self._curves
+
+    def trainium_scale(self) -> float:
+        """The Trainium chip's end-to-end calibration scale (trainium_scale.py), found once per view."""
+        if self._scale is None:
+            self._scale = load_trainium_scale(self.rank.chip).calibration_scale
+        return self._scale
 
     def context(self, method: str, store: tuple[object, ...]) -> object:
         """The token of ops timed on this rank with ``method`` and ``store`` (made once)."""
@@ -212,6 +224,7 @@ def clear_memo() -> None:
     clear_loaded_efficiency()
     clear_loaded_fusion()
     clear_loaded_param_passes()
+    clear_loaded_trainium_scale()
 
 
 def _method(method: Method | str) -> Method:
@@ -388,7 +401,9 @@ def _time_op_uncached(op: Op, keys: _RankKeys, chosen: Method,
                           "'kernel', 'table' or 'roofline'")
     try:
         seconds, used = _trainium_kernel_s(op, rank, exact=chosen is Method.KERNEL, cache=cache)
-        return seconds * count, used
+        # what the compiler's whole step reaches of the simulated kernels: the chip's end-to-end
+        # calibration scale, as the GPU curves' (devicetime/trainium_scale.py)
+        return seconds * count / keys.trainium_scale(), used
     except kernel_path.KernelPathUnavailable:
         if chosen is not Method.AUTO:
             raise

@@ -2,9 +2,9 @@
 
 Every hardware or model number trnsim uses lives in a TOML data file of one *kind* (a folder):
 ``chips``, ``systems``, ``neuroncore``, ``neuroncore_timing``, ``topologies`` (under
-``hardware/data/``), ``efficiency``, ``fusion``, ``param_passes`` (``devicetime/data/``) and
-``serving`` (``serve/data/serving.toml``). Each loader declares its kind with :class:`DataKind`
-and gets the same four things from this module:
+``hardware/data/``), ``efficiency``, ``fusion``, ``param_passes``, ``trainium_scale``
+(``devicetime/data/``) and ``serving`` (``serve/data/serving.toml``). Each loader declares its
+kind with :class:`DataKind` and gets the same four things from this module:
 
 * **reading**: :func:`read_toml` parses a file once per (path, modification time); a file that is
   not TOML is one :class:`ConfigError` line naming the file.
