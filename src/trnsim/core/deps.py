@@ -78,12 +78,14 @@ class _Table:
             self.max_len = 0
             #: No two (non-empty) boxes intersect: a box's only overlapping record is its own.
             self.disjoint = True
-        else:  # insert, on an empty table
+        else:  # insert, on an empty table (a fresh tile: most tables of a kernel)
             self.records = {box: record}
-            self.starts = [box[3]]
+            start = box[3]
+            self.starts = [start]
             self.boxes = [box]
-            self.max_len = max(0, box[4] - box[3])
-            self.disjoint = box[1] < box[2] and box[3] < box[4]
+            length = box[4] - start
+            self.max_len = length if length > 0 else 0
+            self.disjoint = length > 0 and box[1] < box[2]
         #: Query box -> the boxes it overlaps (in table order), while the set of boxes is unchanged.
         self.memo: dict[Box, list[Box]] = {}
         #: The tracker's remembered answers, and the keys of those that name a record of this table.

@@ -388,10 +388,16 @@ class _Simulation:
                         records = table.records
                         if len(records) == 1:
                             # one box: the only record overlapping the box itself or a slice inside it
+                            # (found again as cheaply as remembered: not remembered)
                             box = table.boxes[0]
                             if box == region or (box[1] <= region[1] < region[2] <= box[2]
                                                  and box[3] <= region[3] < region[4] <= box[4]):
                                 record = records[box]
+                                if record[0] > dep_ready and not (
+                                        exempt and record[1] == key and operand[1] == _PSUM):
+                                    dep_ready, dep_pred = record[0], record[2]
+                                reads.append(record)
+                                continue
                         else:
                             record = records.get(region)
                             if record is not None and not table.disjoint:
