@@ -220,6 +220,14 @@ def test_cost_key_keys_what_the_cost_depends_on() -> None:
     two_in = b.add(Engine.VECTOR, "tensor_copy", (x, y), (z,))
     two_out = b.add(Engine.VECTOR, "tensor_copy", (x,), (y, z))
     assert cost_key(two_in) != cost_key(two_out)
+    # three inputs (tensor_scalar with two scalar operands, activation with a bias): the third counts
+    def scalar_op(third: Operand) -> Instruction:
+        return b.add(Engine.VECTOR, "tensor_scalar", (x, y, third), (z,), op="add", op1="multiply")
+
+    three = scalar_op(b.sbuf((128, 1), "float32"))
+    assert cost_key(three) == cost_key(scalar_op(b.sbuf((128, 1), "float32")))  # another tile alike
+    assert cost_key(three) != cost_key(scalar_op(b.sbuf((128, 2), "float32")))
+    assert cost_key(three) != cost_key(scalar_op(b.sbuf((128, 1), "bfloat16")))
 
 
 def test_a_box_rewritten_while_a_collective_holds_its_read_gets_a_new_record() -> None:

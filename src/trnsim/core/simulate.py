@@ -206,8 +206,14 @@ class _Simulation:
         """The live spans of the PSUM banks ``region`` touches (created unset: +inf, -inf)."""
         bank_bytes = self.psum_bank_bytes
         first = region[3] // bank_bytes
-        last = max(first, (region[4] - 1) // bank_bytes)
+        last = (region[4] - 1) // bank_bytes
         live = self.psum_live
+        if last <= first:  # one bank (most PSUM tiles)
+            key = (core, region[0], first)
+            span = live.get(key)
+            if span is None:
+                span = live[key] = [_INF, -_INF]
+            return [span]
         spans = []
         for bank in range(first, last + 1):
             span = live.get((core, region[0], bank))
