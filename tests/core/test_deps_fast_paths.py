@@ -95,3 +95,43 @@ def test_remembered_queries_follow_the_boxes_of_the_table() -> None:
     assert not table.disjoint
     ready, producer, reads = tracker.wait((piece,), (), 2, False, False)
     assert (ready, producer, len(reads)) == (50.0, 4, 2)  # the new box is seen
+
+
+def test_remembered_answers_are_dropped_when_their_table_changes() -> None:
+    """``Resolved`` entries name records of a table: a new box or a replaced record drops them."""
+    tracker = RegionTracker()
+    sbuf = MemorySpace.SBUF
+    tiles = [_operand(7, (0, 128, b, b + 256), sbuf) for b in (0, 256, 512)]
+    for index, tile in enumerate(tiles):
+        tracker.finish([], 1.0, (tile,), 10.0 + index, 1, index)
+    table, resolved = tracker._tables[7], tracker.resolved
+    piece, second = Region(7, 0, 128, 256, 320), tiles[1].region
+    assert second is not None
+
+    def remember() -> None:  # what the scheduler does after answering these accesses
+        resolved.reads[piece] = resolved.rewrites[second] = table.records[second]
+        table.cached.extend((piece, second))
+
+    remember()
+    tracker.finish([], 1.0, (tiles[1],), 40.0, 1, 3)  # the tracker replaces the record object
+    assert not resolved.reads and not resolved.rewrites and not table.cached
+    remember()
+    tracker.finish([], 1.0, (_operand(7, (0, 128, 768, 1024), sbuf),), 50.0, 1, 4)  # a new box
+    assert not resolved.reads and not resolved.rewrites and not table.cached
+    remember()
+    tracker.wait((_operand(7, (0, 128, 1024, 1100), sbuf),), (), 2, False, False)  # an input's new piece
+    assert not resolved.reads and not table.cached
+    # another allocation's change leaves them alone
+    remember()
+    tracker.finish([], 1.0, (_operand(8, (0, 128, 0, 256), sbuf),), 60.0, 1, 5)
+    assert resolved.reads == {piece: table.records[second]}
+
+
+def test_a_table_created_with_its_first_box_equals_an_insert_into_an_empty_one() -> None:
+    for box in (Region(3, 0, 128, 0, 256), Region(3, 5, 5, 0, 64), Region(3, 0, 1, 64, 64)):
+        record: Record = [1.0, 0, 0, 0.0, -1]
+        built, inserted = _Table(None, box, record), _Table()
+        inserted.insert(box, record)
+        assert [getattr(built, name) for name in _Table.__slots__] == \
+            [getattr(inserted, name) for name in _Table.__slots__]
+    assert not _Table(None, Region(3, 5, 5, 0, 64), [0.0, -1, -1, 0.0, -1]).disjoint  # empty boxes

@@ -176,3 +176,23 @@ def test_a_replayed_store_is_tracked_as_a_write(replays: list[int], request: pyt
     message = str(cached.value)
     assert "nl.load" in message and "iteration 2 reads what iteration 1" in message
     assert message == str(fresh.value)
+
+
+def test_a_replayed_allocation_is_the_one_the_constructor_makes() -> None:
+    """runtime.replica (a replayed tile's allocation) sets every slot as Allocation(...) does: a slot
+    added to the class without a line in replica fails here."""
+    from trnsim.nki import runtime
+    from trnsim.nki.runtime import Allocation, Buffer
+
+    dt = np.dtype(np.float32)
+    made = Allocation(7, Buffer.PSUM, dt, (128, 512), 128, 512, "acc", None, 0, "float32")
+    made.implicit = True
+    made.layout = 3
+    proto = Allocation(-1, Buffer.PSUM, dt, (128, 512), 128, 512, "acc", None, 0, "float32")
+    proto.implicit = True
+    proto.layout = 3
+    copy = runtime.replica(proto, 7)
+    slots = [s for s in Allocation.__slots__ if s != "__weakref__"]
+    assert {s: getattr(copy, s) for s in slots} == {s: getattr(made, s) for s in slots}
+    # the caches are the copy's own
+    assert copy.operands is not proto.operands and copy.regions is not proto.regions

@@ -170,3 +170,45 @@ def test_templates_keep_a_blocked_matmul_trace_and_timeline(request: pytest.Fixt
     assert timed.latency_ns == reference.latency_ns
     assert timed.engine_busy_ns == reference.engine_busy_ns
     assert timed.critical_path_ns == reference.critical_path_ns
+
+
+# -- operands of fresh allocations laid out alike (tensor._GEOMETRY) -------------------------------
+
+
+@jit
+def fresh_blocks(a: Any) -> Any:
+    """Views of a new SBUF block per iteration (a blocked kernel's fresh blocks): the same offsets,
+    shapes and strides in other allocations; iteration 2's block is bfloat16 (other bytes)."""
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    acc = nl.zeros((128, 512), nl.float32, buffer=nl.sbuf)
+    for it in nl.sequential_range(4):
+        block = nl.ndarray((2, nl.par_dim(128), 512), nl.bfloat16 if it == 2 else nl.float32, buffer=nl.sbuf)
+        for b in nl.affine_range(2):
+            block[b] = nl.load(a[b * 128 : (b + 1) * 128, :])
+        lo = (it % 2) * 128
+        part = nl.copy(block[it % 2, :, lo : lo + 256], dtype=nl.float32)
+        acc[:, 0:256] = nisa.tensor_tensor(acc[:, 0:256], part, np.add)
+    nl.store(out, value=acc)
+    return out
+
+
+@pytest.mark.parametrize("timing_only", [True, False])
+def test_fresh_allocations_get_the_operands_of_fresh_views(
+    timing_only: bool, request: pytest.FixtureRequest
+) -> None:
+    a = np.arange(256 * 512, dtype=np.float32).reshape(256, 512) / 1000
+    cached = trace_kernel(fresh_blocks, a, target="trn1", timing_only=timing_only)
+    request.getfixturevalue("uncached")
+    fresh = trace_kernel(fresh_blocks, a, target="trn1", timing_only=timing_only)
+    assert _records(cached) == _records(fresh)
+    copies = [i for i in cached.instructions if i.opcode == "tensor_copy"]
+    reads = [i.inputs[0] for i in copies if i.inputs[0].space == "sbuf" and i.inputs[0].shape == (128, 256)]
+    assert len(reads) == 4
+    # iterations 1 and 3: the same view of two allocations (fp32: 4 bytes an element; a partition
+    # holds block 0's 512 elements, then block 1's)
+    assert reads[1].region.alloc_id != reads[3].region.alloc_id
+    assert reads[1].region[1:] == reads[3].region[1:] == (0, 128, (512 + 128) * 4, (512 + 384) * 4)
+    # iterations 0 and 2: the same view, fp32 then bfloat16 (2 bytes an element)
+    assert reads[0].region[1:] == (0, 128, 0, 256 * 4)
+    assert reads[2].region[1:] == (0, 128, 0, 256 * 2)
+    assert reads[2].nbytes == 128 * 256 * 2 and reads[2].dtype == "bfloat16"

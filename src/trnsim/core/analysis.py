@@ -30,60 +30,68 @@ _DMA_FIXED, _DMA_DATA, _HBM_WAIT = PathCategory.DMA_FIXED, PathCategory.DMA_DATA
 
 
 def critical_path_breakdown(schedule: Sequence[ScheduledInstruction],
-                            readies: Sequence[float] | None = None) -> dict[PathCategory, float]:
+                            readies: Sequence[float] | None = None,
+                            collectives: bool | None = None) -> dict[PathCategory, float]:
     """Time along the critical path by category, in ns (sums to the latency).
 
-    ``readies`` may pass the instructions' ``ready_ns`` in order, when the caller has them.
+    ``readies`` may pass the instructions' ``ready_ns`` in order, and ``collectives`` whether any
+    instruction is a collective (it adds that category), when the caller has them.
     """
     totals: dict[PathCategory, float] = {c: 0.0 for c in PathCategory if c is not PathCategory.COLLECTIVE}
-    for item in schedule:
-        if item.collective_ns:
-            totals[PathCategory.COLLECTIVE] = 0.0
-            break
+    if collectives is None:
+        collectives = any(item.collective_ns for item in schedule)
+    if collectives:
+        totals[PathCategory.COLLECTIVE] = 0.0
     if not schedule:
         return totals
     if readies is None:
         readies = [item.ready_ns for item in schedule]
     segment_end = max(readies)
     index = readies.index(segment_end)  # the first to finish last
+    # _attribute, inline: each category summed in the order of the walk, as there
+    compute = overhead = dma_fixed = dma_data = hbm_wait = collective = 0.0
     while index >= 0:
         item = schedule[index]
-        if item.parts or item.collective_ns:
-            _attribute(item, segment_end - item.start_ns, totals)
-        else:  # _attribute of a compute instruction, inline (most steps of a path)
-            left = segment_end - item.start_ns
-            if left < 0.0:
-                left = 0.0
+        start = item.start_ns
+        left = segment_end - start
+        if left < 0.0:
+            left = 0.0
+        if item.parts:
+            amount = item.dma_fixed_ns
+            used = left if left < amount else amount  # min(amount, left)
+            dma_fixed += used
+            left -= used
+            amount = item.dma_data_ns
+            used = left if left < amount else amount
+            dma_data += used
+            left -= used
+            amount = item.hbm_wait_ns
+            used = left if left < amount else amount
+            hbm_wait += used
+            left -= used
+            # the rest is waiting for a busy queue: more DMA data ahead of this transfer
+            dma_data += left
+        elif item.collective_ns:
+            amount = item.collective_ns
+            used = left if left < amount else amount
+            collective += used
+            overhead += left - used
+        else:
             used = item.compute_ns if item.compute_ns < left else left
-            totals[_COMPUTE] += used
-            totals[_OVERHEAD] += left - used
-        segment_end = item.start_ns
+            compute += used
+            overhead += left - used
+        segment_end = start
         index = item.predecessor
     if segment_end > 0.0:
-        totals[PathCategory.OVERHEAD] += segment_end
+        overhead += segment_end
+    totals[_COMPUTE] = compute
+    totals[_OVERHEAD] = overhead
+    totals[_DMA_FIXED] = dma_fixed
+    totals[_DMA_DATA] = dma_data
+    totals[_HBM_WAIT] = hbm_wait
+    if collectives:
+        totals[PathCategory.COLLECTIVE] = collective
     return totals
-
-
-def _attribute(item: ScheduledInstruction, span: float, totals: dict[PathCategory, float]) -> None:
-    """Split ``span`` ns of the path spent on ``item`` into categories."""
-    left = max(0.0, span)
-    if item.parts:
-        for category, amount in ((_DMA_FIXED, item.dma_fixed_ns), (_DMA_DATA, item.dma_data_ns),
-                                 (_HBM_WAIT, item.hbm_wait_ns)):
-            used = min(amount, left)
-            totals[category] += used
-            left -= used
-        # The rest is waiting for a busy queue: more DMA data ahead of this transfer.
-        totals[_DMA_DATA] += left
-        return
-    if item.collective_ns:
-        used = min(item.collective_ns, left)
-        totals[PathCategory.COLLECTIVE] += used
-        totals[PathCategory.OVERHEAD] += left - used
-        return
-    used = min(item.compute_ns, left)
-    totals[PathCategory.COMPUTE] += used
-    totals[PathCategory.OVERHEAD] += left - used
 
 
 def classify_bound(path: dict[PathCategory, float], hbm_utilization: float) -> Bound:

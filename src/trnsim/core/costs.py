@@ -144,10 +144,14 @@ def cost_key(instruction: Instruction) -> tuple[object, ...]:
         if len(ins) == 1:
             a = ins[0]
             return (instruction.engine, instruction.opcode, 1, a[1:5], a[7], c[1:5], c[7], named)
+        if len(ins) == 3:
+            a, b, d = ins
+            return (instruction.engine, instruction.opcode, 3, a[1:5], a[7], b[1:5], b[7], d[1:5], d[7],
+                    c[1:5], c[7], named)
         if not ins:
             return (instruction.engine, instruction.opcode, 0, c[1:5], c[7], named)
-    return (instruction.engine, instruction.opcode, -1, tuple((o[1:5], o[7]) for o in ins),
-            tuple((o[1:5], o[7]) for o in outs), named)
+    return (instruction.engine, instruction.opcode, -1, tuple([(o[1:5], o[7]) for o in ins]),
+            tuple([(o[1:5], o[7]) for o in outs]), named)
 
 
 def _text_key(instruction: Instruction) -> tuple[object, ...]:

@@ -18,6 +18,11 @@ nearest before the slice is checked by one bisection. Other queries (a kernel in
 pieces, a slice across boxes) are remembered per table as the boxes they overlap, in table order,
 until a box is added or dropped (``_Table.memo``): rewriting a box keeps the boxes, so a loop that
 reads the same slices of a rewritten buffer answers each query with one look-up.
+
+The scheduler goes one step further (:class:`Resolved`): an access it answered with one record is
+remembered tracker-wide, query box -> record, until that allocation's boxes change or one of its
+records is replaced by another object. The scheduler rewrites a box's record in place (same list)
+where this module would replace it, so a loop's repeated accesses cost one look-up each.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any, ClassVar
 
 from trnsim.nki.trace import MemorySpace, Operand, Region
 
-__all__ = ["Record", "RegionTracker"]
+__all__ = ["Record", "RegionTracker", "Resolved"]
 
 #: A record's key: the operand's region (alloc_id, partition_start, partition_stop, byte_start,
 #: byte_stop); a named tuple, so that keys hash in C and need no conversion.
@@ -42,31 +47,76 @@ _SCAN = 8
 _PSUM, _HBM = MemorySpace.PSUM, MemorySpace.HBM
 
 
+class Resolved:
+    """Accesses answered by one record, remembered while their answer stays the same.
+
+    ``reads``: a read box -> the one record it overlaps. ``rewrites``: the exact box of a disjoint
+    table -> its record, where rewriting it keeps the box in place (no other box starts at the same
+    byte). Each entry is listed in its table (``_Table.cached``), which drops them when its boxes
+    change or a record of it is replaced by another object (:meth:`_Table.forget`).
+    """
+
+    __slots__ = ("reads", "rewrites")
+
+    def __init__(self) -> None:
+        self.reads: dict[Box, Record] = {}
+        self.rewrites: dict[Box, Record] = {}
+
+
 class _Table:
     """The records of one allocation, indexed by first byte."""
 
-    __slots__ = ("boxes", "disjoint", "max_len", "memo", "records", "starts")
+    __slots__ = ("boxes", "cached", "disjoint", "max_len", "memo", "records", "resolved", "starts")
 
-    def __init__(self) -> None:
-        self.records: dict[Box, Record] = {}
-        self.starts: list[int] = []
-        self.boxes: list[Box] = []
-        self.max_len = 0
-        #: No two (non-empty) boxes intersect: a box's only overlapping record is its own.
-        self.disjoint = True
+    def __init__(self, resolved: Resolved | None = None, box: Box | None = None,
+                 record: Record | None = None) -> None:
+        """An empty table, or one holding ``box`` (written first) with its ``record``."""
+        if box is None or record is None:
+            self.records: dict[Box, Record] = {}
+            self.starts: list[int] = []
+            self.boxes: list[Box] = []
+            self.max_len = 0
+            #: No two (non-empty) boxes intersect: a box's only overlapping record is its own.
+            self.disjoint = True
+        else:  # insert, on an empty table (a fresh tile: most tables of a kernel)
+            self.records = {box: record}
+            start = box[3]
+            self.starts = [start]
+            self.boxes = [box]
+            length = box[4] - start
+            self.max_len = length if length > 0 else 0
+            self.disjoint = length > 0 and box[1] < box[2]
         #: Query box -> the boxes it overlaps (in table order), while the set of boxes is unchanged.
         self.memo: dict[Box, list[Box]] = {}
+        #: The tracker's remembered answers, and the keys of those that name a record of this table.
+        self.resolved = resolved
+        self.cached: list[Box] = []
+
+    def forget(self) -> None:
+        """Drop the remembered answers about this table (its boxes or record objects change)."""
+        if self.memo:
+            self.memo.clear()
+        if self.cached:
+            resolved = self.resolved
+            assert resolved is not None
+            reads, rewrites = resolved.reads, resolved.rewrites
+            for box in self.cached:
+                reads.pop(box, None)
+                rewrites.pop(box, None)
+            self.cached.clear()
 
     def insert(self, box: Box, record: Record) -> None:
         if box[1] >= box[2] or box[3] >= box[4]:
             self.disjoint = False  # the fast paths assume every box overlaps itself
         if box not in self.records:
-            if self.memo:
-                self.memo.clear()
+            if self.memo or self.cached:
+                self.forget()
             i = bisect_right(self.starts, box[3])
             self.starts.insert(i, box[3])
             self.boxes.insert(i, box)
             self.max_len = max(self.max_len, box[4] - box[3])
+        elif self.cached:
+            self.forget()  # another record object for the box
         self.records[box] = record
 
     def overlapping_boxes(self, box: Box) -> list[Box]:
@@ -103,8 +153,8 @@ class _Table:
             b = boxes[lo]
             if p0 <= b[1] and b[2] <= p1 and b[4] <= b1:
                 del self.records[b], boxes[lo], starts[lo]
-                if self.memo:
-                    self.memo.clear()
+                if self.memo or self.cached:
+                    self.forget()
             return
         keep = []
         for b in boxes[lo:hi]:
@@ -114,8 +164,8 @@ class _Table:
                 keep.append(b)
         if len(keep) == hi - lo:
             return
-        if self.memo:
-            self.memo.clear()
+        if self.memo or self.cached:
+            self.forget()
         boxes[lo:hi] = keep
         starts[lo:hi] = [b[3] for b in keep]
 
@@ -127,7 +177,7 @@ class RegionTracker:
     one call each rather than one per operand and record (this is the simulator's inner loop).
     """
 
-    __slots__ = ("_tables",)
+    __slots__ = ("_tables", "resolved")
 
     #: Answer an exact-box query of a disjoint table inline (tests turn it off to compare the
     #: fast paths with the reference scan).
@@ -135,6 +185,8 @@ class RegionTracker:
 
     def __init__(self) -> None:
         self._tables: dict[int, _Table] = {}
+        #: Accesses answered by one record (filled and used by the scheduler's inline paths).
+        self.resolved = Resolved()
 
     @property
     def tables(self) -> dict[int, _Table]:
@@ -181,7 +233,7 @@ class RegionTracker:
                 continue
             table = tables.get(region[0])
             if table is None:
-                table = tables[region[0]] = _Table()
+                table = tables[region[0]] = _Table(self.resolved)
             records = table.records
             if exact:
                 record = records.get(region)
@@ -265,8 +317,7 @@ class RegionTracker:
         tables = self._tables
         table = tables.get(region[0])
         if table is None:  # a fresh tile: nothing to drop, nothing to intersect
-            table = tables[region[0]] = _Table()
-            table.insert(region, record)
+            tables[region[0]] = _Table(self.resolved, region, record)
             return
         if not table.disjoint:
             table.drop_covered(region)
@@ -277,6 +328,8 @@ class RegionTracker:
             i = bisect_left(starts, region[3])
             if i + 1 == len(starts) or starts[i + 1] != region[3]:
                 table.records[region] = record
+                if table.cached:
+                    table.forget()  # another record object for the box
                 return
             table.drop_covered(region)
         else:

@@ -136,6 +136,8 @@ class _Simulation:
         self.meetings: dict[str, list[tuple[int, int, list[Record]]]] = {}
         #: Set by a collective arrival: the meeting is still open (its core must wait).
         self.parked = False
+        #: Set by the first collective arrival (the critical path then has that category).
+        self.any_collective = False
         #: Set when a meeting completes: the cores of its members (they may go on).
         self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
@@ -204,8 +206,14 @@ class _Simulation:
         """The live spans of the PSUM banks ``region`` touches (created unset: +inf, -inf)."""
         bank_bytes = self.psum_bank_bytes
         first = region[3] // bank_bytes
-        last = max(first, (region[4] - 1) // bank_bytes)
+        last = (region[4] - 1) // bank_bytes
         live = self.psum_live
+        if last <= first:  # one bank (most PSUM tiles)
+            key = (core, region[0], first)
+            span = live.get(key)
+            if span is None:
+                span = live[key] = [_INF, -_INF]
+            return [span]
         spans = []
         for bank in range(first, last + 1):
             span = live.get((core, region[0], bank))
@@ -235,6 +243,7 @@ class _Simulation:
     def _schedule_collective(self, instruction: Instruction, state: _CoreState, core: int) -> float:
         """Arrive at a collective; the last member starts it for all (:mod:`trnsim.core.collectives`)."""
         index = len(self.out)
+        self.any_collective = True
         key = core * _CORE_STRIDE + _COLLECTIVE_CODE
         dep_ready, dep_pred, reads = self.tracker.wait(instruction.inputs, instruction.outputs, key,
                                                        False, False)
@@ -287,9 +296,9 @@ class _Simulation:
     def _run_stream(self, instructions: Iterable[Instruction], core: int) -> float:
         """Schedule instructions of one core in order; return the start of the last.
 
-        The simulator's inner loop, with its look-ups hoisted out of it: the tracker's exact
-        answers inline (every operand one box, or a slice of one box, of a disjoint table; the
-        tracker's full query otherwise), then the placement on the engine (here) or on the DMA
+        The simulator's inner loop, with its look-ups hoisted out of it: the tracker's answers
+        inline (remembered ones, one box or a slice of one box of a disjoint table, the tracker's
+        full query per operand otherwise), then the placement on the engine (here) or on the DMA
         queues (:meth:`_place_dma`), then the tracker's bookkeeping and the PSUM bank spans
         inline. Collectives go to their own path.
         """
@@ -300,8 +309,18 @@ class _Simulation:
         dma_positions = self.dma_positions
         tables_get = self.tables.get
         tracker = self.tracker
+        tables = self.tables
+        found_in = tracker._found
+        resolved = tracker.resolved
         exact = self.exact
-        spans_get = self.psum_spans.setdefault(core, {}).get
+        #: remembered answers (query box -> the one record), tracker-wide (deps.Resolved)
+        resolved_reads = resolved.reads
+        resolved_rewrites = resolved.rewrites
+        read_of = resolved_reads.get
+        rewrite_of = resolved_rewrites.get
+        meetings = self.meetings
+        psum_spans = self.psum_spans.setdefault(core, {})
+        spans_get = psum_spans.get
         busy = self.engine_busy
         state: _CoreState | None = None
         engine_free: list[float] = []
@@ -348,39 +367,49 @@ class _Simulation:
                     f"instruction {instruction.seq} ({instruction.opcode}) runs on engine "
                     f"'{engine}', which has no queue in the timing model")
             inputs, outputs = instruction.inputs, instruction.outputs
-            # RegionTracker.wait's exact answers, inline
-            hit = exact
+            # RegionTracker.wait, inline: each access looked up in the remembered answers first,
+            # then by the cheapest exact route, then by the tracker's full query
             dep_ready = 0.0
             dep_pred = -1
             reads: list[Record] = []
             record: Record | None
-            #: the table of the one output when the inline query found its box (finish reuses it)
-            written: _Table | None = None
-            written_box: Region
-            if hit:
+            #: the record of the one output where it is rewritten in place (same box, same place)
+            rewritten: Record | None = None
+            #: the disjoint table of the one output where its box overlaps no record (a new box)
+            fresh: _Table | None = None
+            fresh_box: Region
+            if exact:
                 for operand in inputs:
                     region = operand[5]
                     if region is None:
                         continue
-                    table = tables_get(region[0])
-                    if table is None:
-                        hit = False
-                        break
-                    records = table.records
-                    if len(records) == 1:
-                        # one box: the only record overlapping the box itself or a slice inside it
-                        box = table.boxes[0]
-                        if box == region or (box[1] <= region[1] < region[2] <= box[2]
-                                             and box[3] <= region[3] < region[4] <= box[4]):
-                            record = records[box]
+                    record = read_of(region)
+                    if record is None:
+                        table = tables_get(region[0])
+                        if table is None:  # a kernel input nobody wrote: a later overwrite waits for it
+                            record = [0.0, -1, -1, 0.0, -1]
+                            tables[region[0]] = _Table(resolved, region, record)
+                            reads.append(record)
+                            continue
+                        records = table.records
+                        if len(records) == 1:
+                            # one box: the only record overlapping the box itself or a slice inside it
+                            # (found again as cheaply as remembered: not remembered)
+                            box = table.boxes[0]
+                            if box == region or (box[1] <= region[1] < region[2] <= box[2]
+                                                 and box[3] <= region[3] < region[4] <= box[4]):
+                                record = records[box]
+                                if record[0] > dep_ready and not (
+                                        exempt and record[1] == key and operand[1] == _PSUM):
+                                    dep_ready, dep_pred = record[0], record[2]
+                                reads.append(record)
+                                continue
                         else:
-                            hit = False
-                            break
-                    else:
-                        record = records.get(region)
-                    if record is None or not (table.disjoint or len(records) == 1):
-                        record = None
-                        if table.disjoint and records and region[1] < region[2] and region[3] < region[4]:
+                            record = records.get(region)
+                            if record is not None and not table.disjoint:
+                                record = None
+                        if record is None and table.disjoint and records and region[1] < region[2] \
+                                and region[3] < region[4]:
                             # a slice inside one box of a disjoint table: the nearest box starting
                             # before it is the only one it can overlap
                             i = bisect_right(table.starts, region[3]) - 1
@@ -388,37 +417,70 @@ class _Simulation:
                                 box = table.boxes[i]
                                 if box[1] <= region[1] and region[2] <= box[2] and region[4] <= box[4]:
                                     record = records[box]
-                        if record is None:  # a slice of one box remembered by the table
-                            boxes = table.memo.get(region)
-                            if boxes is None or len(boxes) != 1:
-                                hit = False
-                                break
-                            record = records[boxes[0]]
+                        if record is None:
+                            found = found_in(table, region)
+                            if not found:  # a kernel input read in a new piece
+                                record = [0.0, -1, -1, 0.0, -1]
+                                table.insert(region, record)
+                                reads.append(record)
+                                continue
+                            if len(found) > 1:
+                                psum_exempt = exempt and operand[1] == _PSUM
+                                for record in found:
+                                    if record[0] > dep_ready and not (psum_exempt and record[1] == key):
+                                        dep_ready, dep_pred = record[0], record[2]
+                                reads.extend(found)
+                                continue
+                            record = found[0]
+                        # the answer depends only on the table's boxes: remember it until they change
+                        resolved_reads[region] = record
+                        table.cached.append(region)
                     if record[0] > dep_ready and not (exempt and record[1] == key and operand[1] == _PSUM):
                         dep_ready, dep_pred = record[0], record[2]
                     reads.append(record)
-                if hit:
-                    for operand in outputs:
-                        region = operand[5]
-                        if region is None:
-                            continue
+                for operand in outputs:
+                    region = operand[5]
+                    if region is None:
+                        continue
+                    record = rewrite_of(region)
+                    if record is None:
                         table = tables_get(region[0])
                         if table is None:
                             continue
                         records = table.records
                         record = records.get(region)
                         if record is None or not (table.disjoint or len(records) == 1):
-                            hit = False
-                            break
-                        if record[0] > dep_ready and record[1] != key and not (
-                                unordered and record[1] < 0 and operand[1] == _HBM):
-                            dep_ready, dep_pred = record[0], record[2]
-                        if record[3] > dep_ready:
-                            dep_ready, dep_pred = record[3], record[4]
-                        written, written_box = table, region
-                    if len(outputs) != 1:
-                        written = None
-            if not hit:
+                            # the tracker's full query: every record the box overlaps
+                            unordered_here = unordered and operand[1] == _HBM
+                            found = found_in(table, region)
+                            if not found and table.disjoint:
+                                fresh, fresh_box = table, region
+                            for record in found:
+                                if (record[0] > dep_ready and record[1] != key
+                                        and not (unordered_here and record[1] < 0)):
+                                    dep_ready, dep_pred = record[0], record[2]
+                                if record[3] > dep_ready:
+                                    dep_ready, dep_pred = record[3], record[4]
+                            continue
+                        if table.disjoint:
+                            # rewritten in place unless another box starts at the same byte
+                            # (RegionTracker.write then moves it after that box)
+                            starts = table.starts
+                            i = 1 if len(starts) == 1 else bisect_left(starts, region[3]) + 1
+                            if i == len(starts) or starts[i] != region[3]:
+                                resolved_rewrites[region] = record
+                                table.cached.append(region)
+                                rewritten = record
+                    else:
+                        rewritten = record
+                    if record[0] > dep_ready and record[1] != key and not (
+                            unordered and record[1] < 0 and operand[1] == _HBM):
+                        dep_ready, dep_pred = record[0], record[2]
+                    if record[3] > dep_ready:
+                        dep_ready, dep_pred = record[3], record[4]
+                if len(outputs) != 1:
+                    rewritten = fresh = None
+            else:
                 dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
             if code < 0:
                 start, end = self._place_dma(instruction, plan, state, core, index, dep_ready, dep_pred)
@@ -462,29 +524,39 @@ class _Simulation:
                 if end > record[3]:
                     record[3] = end
                     record[4] = index
-            if written is not None and written.disjoint:
-                # the one output's box, found above (nothing changed the table since): in place
-                # unless another box starts at the same byte (RegionTracker.write)
-                starts = written.starts
-                i = 1 if len(starts) == 1 else bisect_left(starts, written_box[3]) + 1
-                if i == len(starts) or starts[i] != written_box[3]:
-                    written.records[written_box] = [ready, key, index, 0.0, -1]
-                else:
-                    tracker.write(written_box, [ready, key, index, 0.0, -1])
+            if rewritten is not None and not meetings:
+                # the one output's box, found above: rewritten in place, the same list, so that
+                # the remembered answers naming it stay true (an open collective meeting may hold
+                # the old record in its reads: then a new list, as below)
+                rewritten[0] = ready
+                rewritten[1] = key
+                rewritten[2] = index
+                rewritten[3] = 0.0
+                rewritten[4] = -1
+            elif fresh is not None:
+                # a new box of a disjoint table that overlaps no record (found above; nothing
+                # changed the table since): RegionTracker.write would drop nothing and insert it
+                fresh.insert(fresh_box, [ready, key, index, 0.0, -1])
             else:
                 for operand in outputs:
                     region = operand[5]
                     if region is None:
                         continue
                     table = tables_get(region[0])
-                    if table is not None and table.disjoint:
+                    if table is None:  # a fresh tile (RegionTracker.write, inline)
+                        tables[region[0]] = _Table(resolved, region, [ready, key, index, 0.0, -1])
+                        continue
+                    if table.disjoint:
                         records = table.records
                         if region in records:
-                            # as above
+                            # rewriting one box of a disjoint table: in place unless another box
+                            # starts at the same byte (RegionTracker.write)
                             starts = table.starts
                             i = bisect_left(starts, region[3])
                             if i + 1 == len(starts) or starts[i + 1] != region[3]:
                                 records[region] = [ready, key, index, 0.0, -1]
+                                if table.cached:
+                                    table.forget()  # another record object for the box
                                 continue
                     tracker.write(region, [ready, key, index, 0.0, -1])
             # _psum_touch, inline for a region seen before: a PSUM bank is busy from the start
@@ -496,8 +568,7 @@ class _Simulation:
                         continue
                     spans = spans_get(region)
                     if spans is None:
-                        self._psum_touch(core, region, start, ready)
-                        continue
+                        spans = psum_spans[region] = self._psum_bank_spans(core, region)
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
@@ -510,8 +581,7 @@ class _Simulation:
                         continue
                     spans = spans_get(region)
                     if spans is None:
-                        self._psum_touch(core, region, start, end)
-                        continue
+                        spans = psum_spans[region] = self._psum_bank_spans(core, region)
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
@@ -669,7 +739,7 @@ class _Simulation:
         queue_busy = {f"core{core}/q{queue}": busy_ns for core in sorted(self.cores)
                       for queue, busy_ns in enumerate(self.cores[core].queue_busy)}
         num_cores = max(1, len(self.cores))
-        path = critical_path_breakdown(out, readies)
+        path = critical_path_breakdown(out, readies, None if self.any_collective else False)
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
         return TimelineResult(

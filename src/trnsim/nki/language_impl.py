@@ -25,7 +25,7 @@ from trnsim.nki.errors import KernelError
 from trnsim.nki.indexing import IndexExpr
 from trnsim.nki.runtime import Buffer, LoopFrame, Simulation
 from trnsim.nki.tensor import ParDim, Tensor
-from trnsim.nki.trace import Engine
+from trnsim.nki.trace import Engine, Operand
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -794,6 +794,7 @@ def assign(target: Tensor, value: Any) -> None:
 
 _PSUM = Buffer.PSUM
 _GPSIMD, _DMA = Engine.GPSIMD, Engine.DMA
+_new_tuple = tuple.__new__
 
 
 def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) -> bool:
@@ -816,7 +817,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead; nor DMA
     outputs = instr.outputs
     name = outputs[0][0]
-    # target.operand(name) when its cache holds this view's operand under this name, inline
+    # target.operand(name) when its cache holds this view's operand, inline (renamed as it renames)
     latest = target.alloc.operands.get(target.offset) if target.flat is None and not target.dyn else None
     if (
         latest is not None
@@ -824,9 +825,11 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         and latest[0] == target.strides
         and latest[1] == target.paxis
         and latest[2][2] == target.shape
-        and latest[2][0] == name
     ):
         out = latest[2]
+        if out[0] != name:
+            out = _new_tuple(Operand, (name, *out[1:]))
+            target.alloc.operands[target.offset] = (latest[0], latest[1], out)
         if target._region is None:
             target._region = out[5]
     else:

@@ -49,6 +49,9 @@ _F32 = np.dtype(np.float32)
 _PSUM = Buffer.PSUM
 _IMMEDIATE = MemorySpace.IMMEDIATE
 _new_tuple = tuple.__new__
+_replica = runtime.replica
+#: a template's view box when it is the output operand's (one Region for both)
+_SAME = object()
 
 #: classes of non-tensor arguments a key may hold: hashed and compared by value (or identity)
 #: without side effects (tuples: see _SHAPE_ITEMS)
@@ -89,9 +92,18 @@ def _layout_number(a: Allocation) -> int:
     return number
 
 
+#: the classes of the values :func:`_plain` accepted (it depends on the class alone): a key looks
+#: here first (enum members, numpy scalars and dtypes skip the call and its isinstance)
+_PLAIN_CLASSES: set[type] = set(_PLAIN)
+
+
 def _plain(value: Any) -> bool:
     """True for a non-tuple argument value a key may hold (see ``_PLAIN``)."""
-    return value.__class__ in _PLAIN or isinstance(value, (enum.Enum, np.generic, np.dtype, str))
+    cls = value.__class__
+    if cls in _PLAIN or isinstance(value, (enum.Enum, np.generic, np.dtype, str)):
+        _PLAIN_CLASSES.add(cls)
+        return True
+    return False
 
 
 def templated(
@@ -134,7 +146,7 @@ def templated(
                         key = None
                         break
                     append((cls, classes, value))
-                elif cls in _PLAIN or _plain(value):
+                elif cls in _PLAIN_CLASSES or _plain(value):
                     append((cls, value))
                 else:
                     key = None
@@ -209,11 +221,19 @@ def _learn(
     region = result._region
     alloc = (a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, a.partition_axis, a.dtype_name,
              a.implicit, sim.tile_sizes.get(alloc_id))
-    view = (result.shape, result.strides, result.paxis, None if region is None else tuple(region)[1:])
+    view: tuple[Any, ...] = (result.shape, result.strides, result.paxis,
+                             None if region is None else tuple(region)[1:])
+    # what _replay's allocations copy (runtime.replica): the allocation _replay made before, with
+    # the learned one's implicit flag and layout number (the same five values; a key built from a
+    # replayed tile skips _layout_number)
+    proto = Allocation(-1, a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, None,
+                       a.partition_axis, a.dtype_name)
+    proto.implicit = a.implicit
+    proto.layout = a.layout if a.layout is not None else _layout_number(a)
     if recorded == 0:
         if last is not sim.last_result:
             return None
-        return (alloc, view, None, "")
+        return (alloc, view, None, "", proto)
     instr = instructions[-1]
     now = sim.last_result
     if now is last:
@@ -234,9 +254,12 @@ def _learn(
     if found is None:
         return None
     inputs, name = found
-    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, out[:5], out[6:],
-              tuple(out.region)[1:], group is not None, fresh)
-    return (alloc, view, record, name)
+    box = tuple(out.region)[1:]
+    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, out[:5], out[6:], box, group is not None,
+              fresh)
+    if view[3] == box:  # the new view's box is the output's: _replay makes one Region for both
+        view = (*view[:3], _SAME)
+    return (alloc, view, record, name, proto)
 
 
 def _inputs(
@@ -330,7 +353,7 @@ def _copy_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a copy: one DMA instruction whose one tensor input
     is a plain view (the key refuses masks, index arrays and out-of-bounds views) of the new tile's
     dtype and element count, read whole into a fresh tile that starts at its allocation's start."""
-    alloc, view, record, _ = tpl
+    alloc, view, record, _, _ = tpl
     if record is not None and record[1] == "nc_matmul":
         return _matmul_template(tpl, values)
     if record is None or not record[8] or record[0] is not Engine.DMA or len(record[3]) != 1:
@@ -352,7 +375,7 @@ def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a matmul: a plain bfloat16 ``stationary`` and
     ``moving`` whose values widen C-contiguous (row slices of wider tiles too) multiplied into a fresh,
     whole fp32 PSUM tile, no transpose, no double-row mode (tensor_engine._InPlace's case)."""
-    alloc, view, record, _ = tpl
+    alloc, view, record, _, _ = tpl
     _, _, attrs, inputs, _, _, _, _, fresh = record
     if (
         not fresh
@@ -415,17 +438,16 @@ def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[An
 
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
     """Make the new tensor and record the instruction of template ``tpl`` for these operands."""
-    (buffer, dtype, shape, partitions, free, name, paxis, dname, implicit, size), view, record, reads = tpl
+    alloc_spec, view, record, reads, proto = tpl
     alloc_id = sim.next_alloc
-    alloc = Allocation(alloc_id, buffer, dtype, shape, partitions, free, name, None, paxis, dname)
+    alloc = _replica(proto, alloc_id)
     sim.next_alloc = alloc_id + 1
-    if implicit:
-        alloc.implicit = True
+    size = alloc_spec[9]
     if size is not None:
         sim.tile_sizes[alloc_id] = size
     vshape, vstrides, vpaxis, vregion = view
     result = Tensor(alloc, vshape, 0, vstrides, vpaxis)
-    if vregion is not None:
+    if vregion is not None and vregion is not _SAME:
         result._region = _new_tuple(Region, (alloc_id, *vregion))
     if record is None:
         return result
@@ -440,17 +462,19 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         if spec.__class__ is tuple:
             t = values[spec[0]]
             a = t.alloc
-            # t.operand(name) when its cache holds this view's operand under this name (the key
-            # refused index arrays and dynamic views), inline; otherwise the call
+            # t.operand(name) when its cache holds this view's operand (the key refused index
+            # arrays and dynamic views), inline, renamed as it renames; otherwise the call
             latest = a.operands.get(t.offset) if cached else None
             if (
                 latest is not None
                 and latest[0] == t.strides
                 and latest[1] == t.paxis
                 and latest[2][2] == t.shape
-                and latest[2][0] == spec[1]
             ):
                 op = latest[2]
+                if op[0] != spec[1]:
+                    op = _new_tuple(Operand, (spec[1], *op[1:]))
+                    a.operands[t.offset] = (latest[0], latest[1], op)
                 if t._region is None:
                     t._region = op[5]
             else:
@@ -465,6 +489,8 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
             read.append(spec)
     ops = tuple(read)
     out_region = _new_tuple(Region, (alloc_id, *region))
+    if vregion is _SAME:
+        result._region = out_region
     out = _new_tuple(Operand, (*head, out_region, *tail))
     # the new tile's operand is ``out`` (_learn checked it): Tensor.operand's cache starts with it
     alloc.operands[0] = (vstrides, vpaxis, out)

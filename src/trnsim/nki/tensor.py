@@ -523,9 +523,10 @@ class Tensor:
                 op = latest[2]
             else:
                 key = (offset, shape, strides, paxis)
-                op = cache.get(key)
+                # (nothing at this offset yet: nor under its whole layout, a fresh allocation's case)
+                op = cache.get(key) if latest is not None else None
                 if op is None:
-                    op = cache[key] = self._operand(name)
+                    op = cache[key] = self._plain_operand(name)
                 cache[offset] = (strides, paxis, op)
             if self._region is None:
                 self._region = op[5]
@@ -534,6 +535,28 @@ class Tensor:
                 cache[offset] = (strides, paxis, op)
             return op
         return self._operand(name)
+
+    def _plain_operand(self, name: str) -> Operand:
+        """``_operand`` of a plain view (no index arrays, not dynamic), from the operand of the first
+        view laid out alike in any allocation (:data:`_GEOMETRY`): a blocked kernel's fresh blocks
+        get each view's operand without the layout and region arithmetic."""
+        a = self.alloc
+        shape = self.shape
+        key = (a.space, a.dtype_name, a.itemsize, a.free_elems, self.offset, shape, self.strides, self.paxis)
+        known = _GEOMETRY.get(key)
+        if known is None:
+            op = self._operand(name)
+            box = op[5]
+            assert box is not None  # (a view's operand has its region)
+            if len(_GEOMETRY) >= _MAX_LAYOUTS:
+                _GEOMETRY.clear()
+            _GEOMETRY[key] = (op[4], box[1:], op[6], op[7])
+            return op
+        nbytes, box, contiguous, inner = known
+        region = self._region
+        if region is None:
+            region = self._region = _new_tuple(Region, (a.alloc_id, *box))
+        return _new_tuple(Operand, (name, a.space, shape, a.dtype_name, nbytes, region, contiguous, inner))
 
     def _operand(self, name: str) -> Operand:
         a = self.alloc
@@ -616,6 +639,10 @@ _new_tuple = tuple.__new__
 #: strides, partition axis, itemsize): fresh tiles of one shape share it across allocations.
 _LAYOUTS: dict[tuple[Any, ...], tuple[int, int, int]] = {}
 _MAX_LAYOUTS = 1 << 16
+#: (bytes, region box without the allocation id, contiguous bytes, inner stride bytes) of a plain
+#: view's operand, by what they depend on: the allocation's memory space, dtype (name and item
+#: size) and elements per partition, and the view's offset, shape, strides and partition axis
+_GEOMETRY: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 def _layout(shape: tuple[int, ...], strides: tuple[int, ...], paxis: int, isz: int) -> tuple[int, int, int]:
