@@ -28,9 +28,22 @@ __all__ = [
     "InfeasiblePlanError",
     "InfeasibleReason",
     "ParallelPlan",
+    "default_bucket_params",
     "make_plan",
+    "microbatches_of",
     "search_plan",
 ]
+
+
+def default_bucket_params(dp: int, cp: int) -> int:
+    """Megatron-LM's default parameters per data-parallel bucket, ``max(40,000,000, 1,000,000 x dp x
+    cp)`` (its data-parallel group includes the CP ranks)."""
+    return max(40_000_000, 1_000_000 * dp * cp)
+
+
+def microbatches_of(global_batch: int, dp: int, micro_batch: int) -> int:
+    """Micro-batches per pipeline per step (gradient-accumulation steps), at least one."""
+    return max(1, global_batch // (dp * micro_batch))
 
 
 class InfeasibleReason(StrEnum):
@@ -128,10 +141,10 @@ class ParallelPlan(BaseModel):
     @property
     def bucket_params(self) -> int:
         """Parameters per data-parallel bucket: the plan's, or Megatron-LM's default
-        ``max(40,000,000, 1,000,000 x dp x cp)`` (its data-parallel group includes the CP ranks)."""
+        (:func:`default_bucket_params`)."""
         if self.dp_bucket_params is not None:
             return self.dp_bucket_params
-        return max(40_000_000, 1_000_000 * self.dp * self.cp)
+        return default_bucket_params(self.dp, self.cp)
 
     @property
     def effective_zero_stage(self) -> int:
@@ -141,7 +154,7 @@ class ParallelPlan(BaseModel):
     @property
     def microbatches(self) -> int:
         """Micro-batches per pipeline per step (gradient-accumulation steps)."""
-        return max(1, self.global_batch // (self.dp * self.micro_batch))
+        return microbatches_of(self.global_batch, self.dp, self.micro_batch)
 
     # Strides of each group in the rank order tp < cp < dp < pp.
     @property

@@ -39,7 +39,13 @@ from trnsim.cluster.goodput import (
 from trnsim.cluster.options import CPExchange, GradReduceDtype
 from trnsim.cluster.pipeline import Schedule, chunk_layers, held_microbatches, pipeline_timing
 from trnsim.cluster.placement import GroupPlacement, place_group
-from trnsim.cluster.plan import InfeasiblePlanError, InfeasibleReason, ParallelPlan
+from trnsim.cluster.plan import (
+    InfeasiblePlanError,
+    InfeasibleReason,
+    ParallelPlan,
+    default_bucket_params,
+    microbatches_of,
+)
 from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.cluster.traffic import (
     ACTIVATION_BYTES,
@@ -709,10 +715,11 @@ class _PlanView:
         # all); tests/cluster/test_plan_view.py checks every one against the plan's
         tp, cp, dp, pp = values["tp"], values["cp"], values["dp"], values["pp"]
         bucket = values["dp_bucket_params"]
-        values.update(plan=plan, microbatches=max(1, values["global_batch"] // (dp * values["micro_batch"])),
+        values.update(plan=plan,
+                      microbatches=microbatches_of(values["global_batch"], dp, values["micro_batch"]),
                       effective_zero_stage=3 if values["fsdp"] else values["zero_stage"],
                       ranks=tp * cp * dp * pp,
-                      bucket_params=bucket if bucket is not None else max(40_000_000, 1_000_000 * dp * cp),
+                      bucket_params=bucket if bucket is not None else default_bucket_params(dp, cp),
                       tp_stride=1, cp_stride=tp, dp_stride=tp * cp, pp_stride=tp * cp * dp)
 
     def describe(self) -> str:
