@@ -128,8 +128,12 @@ def daly_facts(chips: int, checkpoint_bytes: float, failure_rate_per_chip_hour: 
 def daly_goodput(step_time_s: float, facts: tuple[float, float, float, float]) -> float:
     """:func:`goodput_fraction` of a step time > 0 from its :func:`daly_facts` (the same value)."""
     delta, recovery, mtbf, daly = facts
-    tau = max(step_time_s, math.ceil(daly / step_time_s) * step_time_s)
-    return _goodput(tau, delta, recovery, mtbf)
+    return _goodput(_whole_steps(daly, step_time_s), delta, recovery, mtbf)
+
+
+def _whole_steps(interval_s: float, step_time_s: float) -> float:
+    """A checkpoint interval rounded up to whole steps, at least one step."""
+    return max(step_time_s, math.ceil(interval_s / step_time_s) * step_time_s)
 
 
 def _check(chips: int, step_time_s: float, checkpoint_bytes: float,
@@ -162,7 +166,7 @@ def _run_goodput(chips: int, step_time_s: float, checkpoint_bytes: float,
         return math.inf, delta, recovery, tau, 1.0 if math.isinf(tau) else tau / (tau + delta)
     mtbf = 1 / rate_per_s
     if interval_s is None:
-        tau = max(step_time_s, math.ceil(max(daly_interval_s(delta, mtbf), 0.0) / step_time_s) * step_time_s)
+        tau = _whole_steps(max(daly_interval_s(delta, mtbf), 0.0), step_time_s)
     else:
         tau = interval_s
     return mtbf, delta, recovery, tau, _goodput(tau, delta, recovery, mtbf)
