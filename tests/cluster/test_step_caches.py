@@ -227,5 +227,17 @@ def test_a_parts_tags_are_those_of_its_own_ops() -> None:
             shard = Shard(tp=tp, sequence_parallel=tp > 1, layers=4, has_embedding=first, has_lm_head=last)
             parts += build_step(model, shard, mb, 2048, recompute=recompute).parts
     for part in parts:
-        assert step_module._tags_of(part) == step_module._tags_of_ops(part)
+        shared, own = step_module._tags_of(part), step_module._tags_of_ops(part)
+        assert _comparable(shared) == _comparable(own)
+        # the getters pick each sum's positions, in order (the step's sums, then the class slots')
+        *_, step_sums, slot_sums = _comparable(own)
+        assert step_sums + slot_sums == [(n, list(at)) for n, at in own.sums]
     assert len(step_module._TAGS_BY_OPS) < len(parts)  # shared
+
+
+def _comparable(tags: step_module._PartTags) -> tuple[object, ...]:
+    """The tags with each sum's getter replaced by the positions it picks (getters compare by identity)."""
+    probe = list(range(len(tags.tags)))
+    first = len(step_module._SUMS)
+    return (*tags[:4], [(n, list(terms(probe))) for n, terms in tags.step_sums],
+            [(slot + first, list(terms(probe))) for slot, terms in tags.slot_sums])

@@ -190,7 +190,9 @@ class _StageTime(NamedTuple):
     colpar_dgrad_s: float  # input-gradient GEMMs of the column-parallel layers (backward)
     colpar_wgrad_s: float  # their weight-gradient GEMMs
     #: Per op class, one micro-batch: seconds timed alone, saved by fusion, hidden by overlap, in step.
-    by_class: dict[str, dict[str, float]]
+    #: A call, made once (then remembered): an evaluation reads the rows of its slowest stage only, so
+    #: the other stages' graphs skip half their sums (each class's) and the rows' dicts.
+    class_rows: Callable[[], dict[str, dict[str, float]]]
 
 
 #: Keys of :attr:`StepResult.compute_by_class` rows: op time alone, saved by compiler fusion, hidden
@@ -259,6 +261,11 @@ class _PartTags(NamedTuple):
     slots: tuple[int, ...]
     #: Where the class slots' entries start in ``sums``.
     first_slot: int
+    #: ``sums`` before ``first_slot`` (the step's sums), and after it with each sum as its class slot,
+    #: each with a getter of its terms from the part's times (an ``itemgetter`` picks them in C, where
+    #: ``map(times.__getitem__, positions)`` calls a method per term)
+    step_sums: tuple[tuple[int, Callable[[list[float]], Sequence[float]]], ...]
+    slot_sums: tuple[tuple[int, Callable[[list[float]], Sequence[float]]], ...]
 
 
 #: The step's sums over a graph's ops, by (forward?, 1 GEMM / 2 attention / 0, colpar) of a tag.
@@ -314,12 +321,22 @@ def _tags_of_ops(ops: Sequence[Op]) -> _PartTags:
         slots[slot] = None
     entries = tuple((n, tuple(at)) for n, at in enumerate(sums) if at)
     first_slot = next((i for i, (n, _) in enumerate(entries) if n >= len(_SUMS)), len(entries))
-    return _PartTags(tags, entries, tuple(slots), first_slot)
+    return _PartTags(tags, entries, tuple(slots), first_slot,
+                     tuple((n, _terms_getter(at)) for n, at in entries[:first_slot]),
+                     tuple((n - len(_SUMS), _terms_getter(at)) for n, at in entries[first_slot:]))
+
+
+def _terms_getter(positions: tuple[int, ...]) -> Callable[[list[float]], Sequence[float]]:
+    """A getter of the terms at ``positions`` (in order) of a list, always as a sequence (an
+    ``itemgetter`` of one index returns the item itself: a slice of one instead)."""
+    if len(positions) == 1:
+        return operator.itemgetter(slice(positions[0], positions[0] + 1))
+    return operator.itemgetter(*positions)
 
 
 def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
                   fusion: Callable[[list[float]], list[OpEffect]] | None
-                  ) -> tuple[list[float], dict[str, dict[str, float]]]:
+                  ) -> tuple[list[float], Callable[[], dict[str, dict[str, float]]]]:
     """The step's sums (_SUMS) and per-class rows (COMPUTE_DETAIL_KEYS) of a stage graph, each added
     in op order from 0.0 as one running total per sum would add them (``reduce`` adds left to
     right; ``sum`` of floats may compensate). ``fusion`` maps the ops' times alone to their
@@ -365,36 +382,67 @@ def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
         alone_s, fused_s, hidden_s = (reduce(operator.add, row[slot], 0.0) for row in rows)
         by_class[_CLASSES[slot]._value_] = {"alone": alone_s, "fused": fused_s, "hidden": hidden_s,
                                             "step": step_s}
-    return sums, by_class
+    return sums, partial(_given, by_class)
 
 
-def _unfused_sums(graph: StepSkeleton, system: SystemSpec,
-                  reruns: bool) -> tuple[list[float], dict[str, dict[str, float]]]:
+def _given(rows: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    return rows
+
+
+def _unfused_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool
+                  ) -> tuple[list[float], Callable[[], dict[str, dict[str, float]]]]:
     """:func:`_ordered_sums` without fusion rules (every op keeps its time alone): each sum is one
     running total carried from part to part over the part's ops it adds (:attr:`_PartTags.sums`),
     the very additions in the very order of a total over the whole graph; sums a part has no op of
-    are not visited."""
+    are not visited. The per-class rows are added when first asked (:func:`_unfused_rows`), from
+    the same times."""
     add = operator.add
-    totals = [0.0] * _TERMS  # the sums, then each class slot's
-    order: list[int] = []  # class slots as they appear
+    totals = [0.0] * len(_SUMS)
+    timed = [_part_times(part, system, reruns) for part in graph.parts]
     rerun_s: list[float] = []
-    for part in graph.parts:
-        times, part_reruns, tags = _part_times(part, system, reruns)
-        get = times.__getitem__
-        for n, positions in tags.sums:  # reduce(add, these terms, total): the loop in C
-            totals[n] = reduce(add, map(get, positions), totals[n])
-        order += tags.slots
+    for times, part_reruns, tags in timed:
+        for n, terms in tags.step_sums:  # reduce(add, these terms, total): the loop in C
+            totals[n] = reduce(add, terms(times), totals[n])
         rerun_s += part_reruns
-    if rerun_s:  # backward time, in the attention row (after every op of the graph)
+    if rerun_s:  # backward time (and, in the rows, the attention row's, after every op of the graph)
         totals[1] = reduce(add, rerun_s, totals[1])
-        at = len(_SUMS) + _ATTENTION_SLOT
-        totals[at] = reduce(add, rerun_s, totals[at])
+    return totals, _Once(partial(_unfused_rows, timed, rerun_s))
+
+
+class _Once:
+    """``make()``, made on the first call and then remembered (``functools.cache`` costs more to
+    set up, and most stage graphs are never asked)."""
+
+    __slots__ = ("_made", "_make")
+
+    def __init__(self, make: Callable[[], dict[str, dict[str, float]]]) -> None:
+        self._make = make
+        self._made: dict[str, dict[str, float]] | None = None
+
+    def __call__(self) -> dict[str, dict[str, float]]:
+        made = self._made
+        if made is None:
+            made = self._made = self._make()
+        return made
+
+
+def _unfused_rows(timed: list[_PartTimes], rerun_s: list[float]) -> dict[str, dict[str, float]]:
+    """:func:`_unfused_sums`'s per-class rows: each class slot's running total over the parts."""
+    add = operator.add
+    totals = [0.0] * len(_CLASSES)
+    order: list[int] = []  # class slots as they appear
+    for times, _, tags in timed:
+        for slot, terms in tags.slot_sums:
+            totals[slot] = reduce(add, terms(times), totals[slot])
+        order += tags.slots
+    if rerun_s:
+        totals[_ATTENTION_SLOT] = reduce(add, rerun_s, totals[_ATTENTION_SLOT])
         order.append(_ATTENTION_SLOT)
     by_class = {}
     for slot in dict.fromkeys(order):  # in order of first appearance; alone = step, nothing fused or hidden
-        step_s = totals[len(_SUMS) + slot]
+        step_s = totals[slot]
         by_class[_CLASSES[slot]._value_] = {"alone": step_s, "fused": 0.0, "hidden": 0.0, "step": step_s}
-    return totals[:len(_SUMS)], by_class
+    return by_class
 
 
 def _fused(ops: tuple[Op, ...], rules: FusionRules, alone: list[float]) -> list[OpEffect]:
@@ -418,14 +466,14 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         # Fusion reads each op's neighbours: the graph's ops themselves (the runs' ops recounted).
         fusion = None if rules is None else partial(
             _fused, build_step(model, shard, micro_batch, seq_len, precision, recompute, flash).ops, rules)
-        sums, by_class = _ordered_sums(graph, system, reruns, fusion)
+        sums, class_rows = _ordered_sums(graph, system, reruns, fusion)
         fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, dgrad_s, wgrad_s = sums
         return _StageTime(
             fwd_s=fwd_s, bwd_s=bwd_s, matmul_fwd_s=mm_fwd, matmul_bwd_s=mm_bwd,
             attention_fwd_s=att_fwd, attention_bwd_s=att_bwd,
             dense_params=graph.params.dense, expert_params=graph.params.expert,
             layers=graph.dense_layers + graph.moe_layers, moe_layers=graph.moe_layers,
-            colpar_dgrad_s=dgrad_s, colpar_wgrad_s=wgrad_s, by_class=by_class,
+            colpar_dgrad_s=dgrad_s, colpar_wgrad_s=wgrad_s, class_rows=class_rows,
         )
 
     # The time depends on the system only through its chip and the ranks sharing one (systems built
@@ -515,23 +563,20 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
 
     def compute() -> _StageTime:
         fwd, bwd = graph.fwd_s, graph.bwd_s
-        by_class = graph.by_class  # read-only: shared with every stage of this graph
+        class_rows = graph.class_rows  # read-only: shared with every stage of this graph
         # Passes over the rank's weights and gradients that the precision mode adds (Trainium:
         # autocast's weight casts and FP32 gradient accumulation), outside the fusion rules.
         # ZeRO-3 casts and accumulates only this rank's shard (gathered and reduce-scattered in
         # BF16/FP32 every micro-batch, as dp_comm charges); lower stages hold every parameter.
         passes = _param_passes(_passed_params(graph.dense_params, graph.expert_params, plan), system)
         if passes:
-            by_class = dict(by_class)
-            row = by_class["param_passes"] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
             for forward, seconds in passes:
                 if forward:
                     fwd += seconds
                 else:
                     bwd += seconds
-                row["alone"] += seconds
-                row["step"] += seconds
-        return graph._replace(fwd_s=fwd, bwd_s=bwd, by_class=by_class)
+            class_rows = _Once(partial(_with_passes, class_rows, passes))
+        return graph._replace(fwd_s=fwd, bwd_s=bwd, class_rows=class_rows)
 
     zero3 = _sharded_passes(plan, system)
     rest = (system.ranks_per_chip, micro_batch, seq_len, precision, plan.recompute,
@@ -540,6 +585,17 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
     # As its graph time and weight passes, it reads the system only through its chip and the ranks
     # sharing one (trn2 and trn2-ultraserver share it).
     return _by_identity("stage", (model, system.chip, shard), rest, compute)
+
+
+def _with_passes(class_rows: Callable[[], dict[str, dict[str, float]]],
+                 passes: tuple[tuple[bool, float], ...]) -> dict[str, dict[str, float]]:
+    """A graph's per-class rows and a row of the precision mode's weight passes (a new dict)."""
+    by_class = dict(class_rows())
+    row = by_class["param_passes"] = dict.fromkeys(COMPUTE_DETAIL_KEYS, 0.0)
+    for _, seconds in passes:
+        row["alone"] += seconds
+        row["step"] += seconds
+    return by_class
 
 
 def _passed_params(dense: int, expert: int, plan: _Plan) -> int:
@@ -1173,7 +1229,7 @@ def estimate_step(
         stage_memory_bytes=totals,
         # m * each value of each row (rows are made per plan: the map runs in C)
         compute_by_class={cls: dict(zip(row, map(partial(operator.mul, m), row.values()), strict=True))
-                          for cls, row in slow.by_class.items()},
+                          for cls, row in slow.class_rows().items()},
         cp_comm_hidden_s=m * parts["cp_comm_hidden"],
         algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
             "algorithms", (model, groups), (view.micro_batch, seq_len, view.cp, view.sequence_parallel,
