@@ -821,8 +821,8 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: _
     if model.attention is AttentionKind.STANDARD and kv % plan.tp and plan.tp % kv:
         _fail(InfeasibleReason.DIVISIBILITY,
               f"{where}: tp={plan.tp} and the {kv} KV heads must divide one another")
-    ffn = [model.ffn_hidden_size] + ([model.moe_ffn_hidden_size] if model.moe_ffn_hidden_size else [])
-    if any(f % plan.tp for f in ffn):
+    if model.ffn_hidden_size % plan.tp or (model.moe_ffn_hidden_size or 0) % plan.tp:  # no list per plan
+        ffn = [model.ffn_hidden_size] + ([model.moe_ffn_hidden_size] if model.moe_ffn_hidden_size else [])
         _fail(InfeasibleReason.DIVISIBILITY, f"{where}: tp={plan.tp} does not divide the FFN size(s) {ffn}")
     if plan.ep > 1 and (not model.is_moe or model.num_experts % plan.ep):
         _fail(InfeasibleReason.DIVISIBILITY,
@@ -1049,6 +1049,8 @@ class _Stages(NamedTuple):
     parts: dict[str, float]  # read-only: shared by every plan with the same key
     slow_shard: Shard
     stage_total: dict[str, float]
+    #: :func:`_pipeline_fill` of these stages (read by every plan evaluated on them: made once)
+    fill_s: float
 
 
 def _stage_comm(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups, shard: Shard,
@@ -1109,7 +1111,7 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups
             if best is None or fwd + bwd > best[0] + best[1]:
                 best = (fwd, bwd, dev, parts, shard)
         assert best is not None
-        return _Stages(*best, stage_total)
+        return _Stages(*best, stage_total, _pipeline_fill(stage_total, plan.pp, best[0], best[1]))
 
     zero3 = _sharded_passes(plan, system)
     rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan),
@@ -1157,11 +1159,10 @@ def estimate_step(
 
     stages_of = _stages(model, system, view, groups, seq_len, precision)
     fwd, bwd, slow, parts = stages_of.fwd_s, stages_of.bwd_s, stages_of.slow, stages_of.parts
-    stage_total = stages_of.stage_total
     bwd_compute = slow.bwd_s
 
     p2p = pp_send_s(model, groups.pp, mb, seq_len, view.cp, view.tp)
-    pipe = pipeline_timing(view.schedule, p, m, fwd, bwd, v, p2p, _pipeline_fill(stage_total, p, fwd, bwd),
+    pipe = pipeline_timing(view.schedule, p, m, fwd, bwd, v, p2p, stages_of.fill_s,
                            view.overlap_p2p_comm, view.microbatch_group)
 
     # Data parallel: dense gradients over dp x cp, expert gradients over dp / ep.
@@ -1227,8 +1228,10 @@ def estimate_step(
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
         stage_memory_bytes=totals,
-        # m * each value of each row (rows are made per plan: the map runs in C)
-        compute_by_class={cls: dict(zip(row, map(partial(operator.mul, m), row.values()), strict=True))
+        # m * each value of each row (every row has COMPUTE_DETAIL_KEYS, in order): dict displays,
+        # not a zip, a map and a partial per row
+        compute_by_class={cls: {"alone": m * row["alone"], "fused": m * row["fused"],
+                                "hidden": m * row["hidden"], "step": m * row["step"]}
                           for cls, row in slow.class_rows().items()},
         cp_comm_hidden_s=m * parts["cp_comm_hidden"],
         algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
@@ -1309,7 +1312,7 @@ def step_time_lower_bound(
     m, p = view.microbatches, view.pp
     # the bubble as estimate_step finds it (its stage-to-stage send does not change the bubble)
     bubble = pipeline_timing(view.schedule, p, m, fwd, bwd, view.interleave, 0.0,
-                             _pipeline_fill(stages_of.stage_total, p, fwd, bwd),
+                             stages_of.fill_s,
                              view.overlap_p2p_comm, view.microbatch_group).bubble_s
     inside = m * parts["compute"] + m * parts["tp_comm"] + m * parts["cp_comm"] + m * parts["ep_comm"]
     return (inside + bubble) * (1 - _STEP_BOUND_SLACK)
