@@ -37,6 +37,25 @@ def test_estimate_prints_tables_and_writes_json(tmp_path: Path) -> None:
     assert abs(sum(data["breakdown_s"].values()) - data["step_time_s"]) < 1e-9 * data["step_time_s"]
 
 
+@pytest.mark.parametrize("system, scale_file, applied", [
+    ("trn2", "trainium_scale/trn2", "kernel times ÷"),
+    ("p5", "efficiency/h100", "efficiency curves ×"),
+])
+def test_estimate_names_the_device_calibration_it_rests_on(system: str, scale_file: str,
+                                                            applied: str) -> None:
+    """The scale comes from the chip's data file: an in-memory override of it shows in the row."""
+    from trnsim.hardware.datafile import overlay
+
+    args = ["estimate", "--model", "llama3-8b", "--system", system, "--nodes", "1", "--tp", "8",
+            "--seq-len", "2048"]
+    note = "a test (nothing fitted); more"
+    with overlay({scale_file: {"calibration_scale": 0.5, "calibration_note": note}}, "test"):
+        result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "device calibration" in line)
+    assert f"{applied} 0.5: a test" in row and "nothing fitted" not in row and "more" not in row
+
+
 def test_single_device_estimate() -> None:
     result = runner.invoke(app, ["estimate", "--model", "llama3-8b", "--system", "trn2", "--ranks", "1",
                                  "--seq-len", "2048"])
