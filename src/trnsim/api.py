@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from trnsim.cluster.error_band import load_band, step_band_fields
+from trnsim.devicetime.calibration import device_calibration
 from trnsim.errors import ConfigError
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.models import load_model as _load_model
@@ -208,7 +209,8 @@ def estimate(
                          network)
     data = {**step.to_dict(), **flops_fields(step, spec), **param_counts(config),
             "model_notes": list(config.notes),
-            **step_band_fields(load_band(spec.chip.family, spec.chip.name), step.step_time_s)}
+            **step_band_fields(load_band(spec.chip.family, spec.chip.name), step.step_time_s),
+            "device_calibration": device_calibration(spec.chip)}
     return EstimateResult(data, step)
 
 

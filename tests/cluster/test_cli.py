@@ -41,19 +41,23 @@ def test_estimate_prints_tables_and_writes_json(tmp_path: Path) -> None:
     ("trn2", "trainium_scale/trn2", "kernel times ÷"),
     ("p5", "efficiency/h100", "efficiency curves ×"),
 ])
-def test_estimate_names_the_device_calibration_it_rests_on(system: str, scale_file: str,
-                                                            applied: str) -> None:
-    """The scale comes from the chip's data file: an in-memory override of it shows in the row."""
+def test_estimate_names_the_device_calibration_it_rests_on(system: str, scale_file: str, applied: str,
+                                                            tmp_path: Path) -> None:
+    """The scale comes from the chip's data file: an in-memory override of it shows in the row and
+    in the JSON."""
     from trnsim.hardware.datafile import overlay
 
+    out = tmp_path / "est.json"
     args = ["estimate", "--model", "llama3-8b", "--system", system, "--nodes", "1", "--tp", "8",
-            "--seq-len", "2048"]
+            "--seq-len", "2048", "--json", str(out)]
     note = "a test (nothing fitted); more"
     with overlay({scale_file: {"calibration_scale": 0.5, "calibration_note": note}}, "test"):
         result = runner.invoke(app, args, terminal_width=200)
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "device calibration" in line)
     assert f"{applied} 0.5: a test" in row and "nothing fitted" not in row and "more" not in row
+    assert json.loads(out.read_text())["device_calibration"] == {"scale": 0.5, "applied_as": applied,
+                                                                 "source": "a test"}
 
 
 def test_single_device_estimate() -> None:

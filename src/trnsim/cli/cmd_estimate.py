@@ -64,25 +64,16 @@ def _chip_of(system: str) -> tuple[ChipFamily, str]:
     return chip.family, chip.name
 
 
-def _device_calibration(system: str) -> str:
-    """The end-to-end scale the chip's device times carry and where it comes from (its data file's
-    note up to the first parenthesis or semicolon): a Trainium chip's simulated kernel times are
-    divided by it, a GPU's or TPU's efficiency curves multiplied."""
-    from trnsim.hardware.catalog import ChipFamily, load_system
+def _device_calibration(system: str) -> dict[str, Any]:
+    from trnsim.devicetime.calibration import device_calibration
+    from trnsim.hardware.catalog import load_system
 
-    chip = load_system(system).chip
-    if chip.family is ChipFamily.TRAINIUM:
-        from trnsim.devicetime.trainium_scale import load_trainium_scale
+    return device_calibration(load_system(system).chip)
 
-        trainium = load_trainium_scale(chip)
-        scale, note, applied = trainium.calibration_scale, trainium.calibration_note, "kernel times ÷"
-    else:
-        from trnsim.devicetime.efficiency import load_efficiency
 
-        curves = load_efficiency(chip)
-        scale, note, applied = curves.calibration_scale, curves.calibration_note, "efficiency curves ×"
-    head = note.split(" (")[0].split(";")[0]
-    return f"{applied} {scale:g}" + (f": {head}" if head else "")
+def _calibration_text(calibration: dict[str, Any]) -> str:
+    text = f"{calibration['applied_as']} {calibration['scale']:g}"
+    return text + (f": {calibration['source']}" if calibration["source"] else "")
 
 
 def _compute_table(result: StepResult) -> Table:
@@ -122,7 +113,7 @@ def _table(result: StepResult, goodput: GoodputResult | None, run_s: float | Non
     head.add_row("step time", f"{format_duration(result.step_time_s)} ({format_duration(low)} to "
                  f"{format_duration(high)})")
     head.add_row("error band", f"±{band.fraction:.0%}: {band.label}")
-    head.add_row("device calibration", _device_calibration(result.system))
+    head.add_row("device calibration", _calibration_text(_device_calibration(result.system)))
     head.add_row("tokens/s", f"{result.tokens_per_s:,.0f}")
     # Attention counted over the full sequence (Megatron/PaLM) and, for comparison with publishers
     # who halve it for the causal mask (FlashAttention-2), causal-counted.
@@ -395,7 +386,8 @@ def estimate(
         band = load_band(*_chip_of(result.system))
         payload = {**result.to_dict(), **flops_fields(result, spec), **param_counts(config),
                    "model_notes": list(config.notes),
-                   **step_band_fields(band, result.step_time_s)}
+                   **step_band_fields(band, result.step_time_s),
+                   "device_calibration": _device_calibration(result.system)}
         if run_s is not None:
             payload["train_time_s"] = run_s
             payload["train_time_range_s"] = list(band.interval(run_s))
