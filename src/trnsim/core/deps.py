@@ -119,6 +119,20 @@ class _Table:
             self.forget()  # another record object for the box
         self.records[box] = record
 
+    def enclosing(self, box: Box) -> Record | None:
+        """The record of the one box that contains non-empty ``box`` in a disjoint table (any other
+        box overlapping it would intersect that one): the nearest box starting at or before it, by
+        one bisection of the starts; None where no box contains it or the table is not disjoint."""
+        if not (self.disjoint and self.records and box[1] < box[2] and box[3] < box[4]):
+            return None
+        i = bisect_right(self.starts, box[3]) - 1
+        if i < 0:
+            return None
+        outer = self.boxes[i]
+        if outer[1] <= box[1] and box[2] <= outer[2] and box[4] <= outer[4]:
+            return self.records[outer]
+        return None
+
     def overlapping_boxes(self, box: Box) -> list[Box]:
         """The boxes that intersect ``box``, in table order."""
         _, p0, p1, b0, b1 = box
@@ -239,15 +253,8 @@ class RegionTracker:
                 record = records.get(region)
                 if record is not None and not (table.disjoint or len(records) == 1):
                     record = None
-                if record is None and table.disjoint and records and region[1] < region[2] \
-                        and region[3] < region[4]:
-                    # a slice inside one box of a disjoint table: that box is the only one it
-                    # overlaps (any other would intersect it); the nearest box starting before it
-                    i = bisect_right(table.starts, region[3]) - 1
-                    if i >= 0:
-                        box = table.boxes[i]
-                        if box[1] <= region[1] and region[2] <= box[2] and region[4] <= box[4]:
-                            record = records[box]
+                if record is None:  # a slice inside one box of a disjoint table
+                    record = table.enclosing(region)
                 if record is None:
                     # a slice of one record remembered by the table (_found's memo), inline
                     boxes = table.memo.get(region)

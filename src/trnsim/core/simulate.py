@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import gc
 import heapq
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -408,15 +408,8 @@ class _Simulation:
                             record = records.get(region)
                             if record is not None and not table.disjoint:
                                 record = None
-                        if record is None and table.disjoint and records and region[1] < region[2] \
-                                and region[3] < region[4]:
-                            # a slice inside one box of a disjoint table: the nearest box starting
-                            # before it is the only one it can overlap
-                            i = bisect_right(table.starts, region[3]) - 1
-                            if i >= 0:
-                                box = table.boxes[i]
-                                if box[1] <= region[1] and region[2] <= box[2] and region[4] <= box[4]:
-                                    record = records[box]
+                        if record is None:  # a slice inside one box of a disjoint table
+                            record = table.enclosing(region)
                         if record is None:
                             found = found_in(table, region)
                             if not found:  # a kernel input read in a new piece
