@@ -48,14 +48,17 @@ def test_a_table_time_is_the_simulated_kernel_over_the_scale(monkeypatch: pytest
     timed = time_op_detailed(_add(4096, 8192), system)
     assert timed.method is Method.TABLE
     assert timed.seconds == pytest.approx(kernel_s / shipped, rel=1e-12)
+    assert timed.calibration_scale == shipped  # what the time was divided by, for serving to undo
     for scale in (1.0, 0.5):
         with _scaled("trn1", scale):
-            seconds = time_op_detailed(_add(4096, 8192), system).seconds
-        assert seconds == pytest.approx(kernel_s / scale, rel=1e-12)
+            timed = time_op_detailed(_add(4096, 8192), system)
+        assert timed.seconds == pytest.approx(kernel_s / scale, rel=1e-12)
+        assert timed.calibration_scale == scale
     # the roofline is an ideal bound, never scaled
     with _scaled("trn1", 0.5):
-        half = time_op_detailed(_add(4096, 8192), system, "roofline").seconds
-    assert half == time_op_detailed(_add(4096, 8192), system, "roofline").seconds
+        roofline = time_op_detailed(_add(4096, 8192), system, "roofline")
+    assert roofline.seconds == time_op_detailed(_add(4096, 8192), system, "roofline").seconds
+    assert roofline.calibration_scale == 1.0
 
 
 def test_a_trainium_steps_compute_scales_and_its_communication_does_not() -> None:

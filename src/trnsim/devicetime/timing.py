@@ -67,6 +67,9 @@ class OpTime:
     op: Op
     seconds: float
     method: Method
+    #: The chip's end-to-end calibration scale ``seconds`` was divided by (a Trainium time from a
+    #: simulated kernel: "table", "kernel", "proxy"); 1.0 for every other method.
+    calibration_scale: float = 1.0
 
 
 # Members read on every op timed, as module constants: reading ``Method.AUTO`` goes through the enum
@@ -74,6 +77,8 @@ class OpTime:
 _AUTO, _ROOFLINE, _ANALYTIC, _KERNEL = Method.AUTO, Method.ROOFLINE, Method.ANALYTIC, Method.KERNEL
 _TABLE_OR_KERNEL = (Method.TABLE, Method.KERNEL)
 _TRAINIUM = ChipFamily.TRAINIUM
+#: The methods of simulated Trainium kernels, whose times carry the chip's calibration scale.
+_CALIBRATED = frozenset((Method.TABLE, Method.KERNEL, Method.PROXY))
 
 
 def _rank_of(chip: ChipSpec | SystemSpec, ranks_per_chip: int | None) -> RankView:
@@ -277,8 +282,10 @@ def time_op_detailed(op: Op, chip: ChipSpec | SystemSpec, method: Method | str =
     hit = _MEMO.get(key)
     if hit is not None:
         seconds, used = hit
-        return OpTime(op, seconds * op.count, used)
-    return OpTime(op, *_computed(op, keys, chosen, cache, key))
+        seconds *= op.count
+    else:
+        seconds, used = _computed(op, keys, chosen, cache, key)
+    return OpTime(op, seconds, used, keys.trainium_scale() if used in _CALIBRATED else 1.0)
 
 
 def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | str = Method.AUTO,
@@ -495,7 +502,8 @@ def time_step(graph: _HasOps, chip: ChipSpec | SystemSpec, method: Method | str 
     # Compiler fusion and cross-engine overlap across neighbouring ops (Trainium; see fusion.py).
     rules = load_fusion(_rank(chip, ranks_per_chip).chip)
     effects = apply_fusion(graph.ops, [t.seconds for t in alone], rules)
-    compute = tuple(OpTime(t.op, e.seconds, t.method) for t, e in zip(alone, effects, strict=True))
+    compute = tuple(OpTime(t.op, e.seconds, t.method, t.calibration_scale)
+                    for t, e in zip(alone, effects, strict=True))
     # The precision mode's passes over the rank's weights and gradients (param_passes.py), and the
     # flash forwards a framework's selective recomputation runs again (efficiency.py).
     rank_chip = _rank(chip, ranks_per_chip).chip

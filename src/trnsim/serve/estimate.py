@@ -28,8 +28,7 @@ from trnsim.cluster.collectives import Collective, collective_time
 from trnsim.cluster.placement import GroupPlacement, place_group
 from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.devicetime.ops import Op
-from trnsim.devicetime.timing import Method, time_op_detailed
-from trnsim.devicetime.trainium_scale import load_trainium_scale
+from trnsim.devicetime.timing import time_op_detailed
 from trnsim.hardware.catalog import ChipFamily, SystemSpec
 from trnsim.serve.config import ServeConfig
 from trnsim.serve.memory import ServeMemory, serve_memory
@@ -118,20 +117,15 @@ class ServeResult:
         }
 
 
-#: Timing methods whose Trainium times carry the chip's calibration scale (devicetime.timing).
-_SCALED = (Method.TABLE, Method.KERNEL, Method.PROXY)
-
-
 def _ops_s(ops: list[Op], config: ServeConfig) -> tuple[float, dict[str, float]]:
-    # Serving takes the simulated kernels' own times: the Trainium calibration scale was fitted on
-    # training steps and makes the serving file's held-out error worse (docs/serving.md); serving's
-    # end-to-end calibration is its fitted host step cost (serving.toml).
-    chip = config.system.chip
-    unscale = load_trainium_scale(chip).calibration_scale if chip.family is ChipFamily.TRAINIUM else 1.0
+    # Serving takes the simulated kernels' own times (the scale undone where timing applied it):
+    # the Trainium calibration scale was fitted on training steps and makes the serving file's
+    # held-out error worse (docs/serving.md); serving's end-to-end calibration is its fitted host
+    # step cost (serving.toml).
     by_op: dict[str, float] = {}
     for op in ops:
         timed = time_op_detailed(op, config.system)
-        t = timed.seconds * unscale if timed.method in _SCALED else timed.seconds
+        t = timed.seconds * timed.calibration_scale
         by_op[op.name] = by_op.get(op.name, 0.0) + t
     return sum(by_op.values()), by_op
 
