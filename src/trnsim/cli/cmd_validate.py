@@ -95,14 +95,11 @@ def mape_table(holdouts: list[FileHoldout]) -> Table:
 def _scale_file(case: CalibrationCase) -> tuple[str, str]:
     """The data file whose calibration_scale times this case's device ops: (kind, its ``chip`` key).
     GPUs: the efficiency curves; Trainium: the scale of its simulated-kernel times."""
-    from trnsim.devicetime.efficiency import EFFICIENCY, load_efficiency
-    from trnsim.devicetime.trainium_scale import TRAINIUM_SCALE, load_trainium_scale
-    from trnsim.hardware.catalog import ChipFamily, load_system
+    from trnsim.devicetime.calibration import calibration_file
+    from trnsim.hardware.catalog import load_system
 
-    chip = load_system(case.system).chip
-    if chip.family is ChipFamily.TRAINIUM:
-        return TRAINIUM_SCALE.folder, load_trainium_scale(chip).chip
-    return EFFICIENCY.folder, load_efficiency(chip).chip
+    kind, data = calibration_file(load_system(case.system).chip)
+    return kind, data.chip
 
 
 def model_key(case: CalibrationCase) -> str:
