@@ -8,13 +8,16 @@ defaults, and returns a result object with ``.to_dict()`` (the command's JSON), 
 
 from __future__ import annotations
 
+import functools
 import html
 import math
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
@@ -28,6 +31,46 @@ __all__ = ["CompareResult", "EstimateResult", "PlanResult", "compare", "estimate
 #: The systems ``compare`` puts side by side by default (as ``trnsim compare``).
 DEFAULT_SYSTEMS = ("trn2-ultraserver", "trn2", "trn1", "p5", "p5e", "tpu-v4", "tpu-v5p")
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@contextmanager
+def _user_catalog(catalog: str | Path | None) -> Iterator[None]:
+    """Within the block, ``catalog`` (when given) is the user catalog of every data file.
+
+    The catalog loaders take the directory as an argument, but the device-time files (efficiency/,
+    fusion/, param_passes/, trainium_scale/) are found through ``$TRNSIM_CATALOG``: the variable is
+    set for the call (and its worker processes), then restored.
+    """
+    from trnsim.hardware.datafile import CATALOG_ENV
+
+    if catalog is None:
+        yield
+        return
+    if not Path(catalog).is_dir():
+        raise ConfigError(f"catalog directory '{catalog}' does not exist or is not a directory (given by "
+                          "catalog=); give a directory that holds systems/, chips/ ...")
+    previous = os.environ.get(CATALOG_ENV)
+    os.environ[CATALOG_ENV] = str(catalog)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(CATALOG_ENV, None)
+        else:
+            os.environ[CATALOG_ENV] = previous
+
+
+def _catalog_in_force(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``function`` with its keyword argument ``catalog`` as the user catalog of every data file."""
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        catalog = kwargs.get("catalog")
+        with _user_catalog(catalog if isinstance(catalog, (str, Path)) else None):
+            return function(*args, **kwargs)
+    return wrapper
 
 
 def load_model(name_or_path: str | Path, **overrides: Any) -> ModelConfig:
@@ -130,6 +173,7 @@ class EstimateResult:
         return _html_table(f"trnsim estimate: {self.data['model']}", [self.data], columns)
 
 
+@_catalog_in_force
 def estimate(
     model: str | Path | ModelConfig,
     system: str,
@@ -162,6 +206,7 @@ def estimate(
     precision: str = "bf16",
     flash_attention: bool = True,
     grad_reduce_dtype: str = "fp32",
+    catalog: str | Path | None = None,
 ) -> EstimateResult:
     """Time one training step of a parallel plan, as ``trnsim estimate`` (same arguments and defaults).
 
@@ -175,7 +220,7 @@ def estimate(
     from trnsim.hardware.catalog import load_system
     from trnsim.workload.options import Precision, Recompute
 
-    spec = load_system(system)
+    spec = load_system(system, catalog)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of nodes= or ranks=")
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
@@ -288,6 +333,7 @@ def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, d
         raise ConfigError(f"job {where}: {str(first['msg']).removeprefix('Value error, ')}".strip()) from None
 
 
+@_catalog_in_force
 def plan(
     model: str | Path,
     system: str,
@@ -339,6 +385,7 @@ def plan(
     return PlanResult(meta, entries, result)
 
 
+@_catalog_in_force
 def compare(
     model: str | Path = "afm-server",
     *,

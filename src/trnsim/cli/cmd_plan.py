@@ -24,6 +24,7 @@ from trnsim.cli.checks import (
     check_output_path,
     check_rank_count,
     parse_count,
+    use_catalog,
     warn_if_huge,
 )
 from trnsim.cli.output import check_one_stdout, is_stdout, write_output
@@ -222,7 +223,8 @@ def plan_command(
         "--space", help="search space: full (every plan) or quick (about 1/8 of them; docs/planner.md)")] = (
         SpaceProfile.FULL),
     lnc: Annotated[int | None, Opt("--lnc", help="Trainium logical NeuronCore size")] = None,
-    catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
+    catalog: Annotated[Path | None, Opt("--catalog", callback=use_catalog,
+        help="user catalog directory (chips/, systems/, efficiency/, ...: as $TRNSIM_CATALOG)")] = None,
     json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
     csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
     html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
@@ -326,7 +328,8 @@ def compare_command(
     pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
     sequence_parallel: Annotated[bool, Opt(
         "--sequence-parallel/--no-sequence-parallel", help="sequence parallelism with TP > 1")] = True,
-    catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
+    catalog: Annotated[Path | None, Opt("--catalog", callback=use_catalog,
+        help="user catalog directory (chips/, systems/, efficiency/, ...: as $TRNSIM_CATALOG)")] = None,
     space_profile: Annotated[SpaceProfile, Opt(
         "--space", help="search space: quick (the default here, unlike plan's: compare runs a search per "
         "system and chip count) or full")] = SpaceProfile.QUICK,
