@@ -60,7 +60,7 @@ def check_chip_count(chips: int, system: str, chips_per_node: int, option: str =
     lower = max(chips_per_node, chips // chips_per_node * chips_per_node)
     raise ConfigError(
         f"{option} {chips} does not fit {system} nodes of {chips_per_node} chips: give a multiple of "
-        f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node})"
+        f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node}) or a divisor of it for part of one node"
     )
 
 
