@@ -323,6 +323,9 @@ def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, d
     from trnsim.plan.problem import Objective, TrainingJob
     from trnsim.workload.options import Precision
 
+    for name, value in (("deadline", deadline), ("budget", budget), ("pue", pue)):
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value}")
     try:
         return TrainingJob(tokens=_count(tokens, "tokens"), seq_len=seq_len, global_batch=global_batch,
                            precision=_enum(Precision, precision, "precision"), deadline_days=deadline,

@@ -70,6 +70,11 @@ def _parse_ints(text: str, what: str, example: str) -> list[int]:
     return values
 
 
+#: The command-line option of each TrainingJob field, for messages about its value.
+_JOB_OPTIONS = {"tokens": "--tokens", "seq_len": "--seq-len", "global_batch": "--global-batch",
+                "deadline_days": "--deadline", "budget_usd": "--budget", "pue": "--pue"}
+
+
 def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, deadline: float | None,
          budget: float | None, objective: Objective, pue: float,
          sequence_parallel: bool = True) -> TrainingJob:
@@ -77,6 +82,9 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, dea
 
     from trnsim.plan.problem import TrainingJob
 
+    for option, value in (("--deadline", deadline), ("--budget", budget), ("--pue", pue)):
+        if value is not None and not math.isfinite(value):  # inf passed the bounds: Infinity in the JSON
+            raise ConfigError(f"{option} must be a finite number, got {value}")
     try:
         return TrainingJob(tokens=parse_count(tokens, "--tokens"), seq_len=seq_len, global_batch=global_batch,
                            precision=precision, deadline_days=deadline, budget_usd=budget,
@@ -85,6 +93,8 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, dea
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
+        if where in _JOB_OPTIONS:
+            raise ConfigError(f"{_JOB_OPTIONS[where]} {first.get('input')}: {message}") from None
         raise ConfigError(f"job {where}: {message}" if where else f"job: {message}") from None
 
 
