@@ -515,7 +515,7 @@ def sweep_command(
     address: Annotated[str | None, Opt("--address", help="Ray cluster address (implies --ray)")] = None,
     num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
     local: Annotated[bool, Opt("--local", help="run in this one process")] = False,
-    use_ray: Annotated[bool, Opt("--ray", help="run on a local Ray instance (pip install 'trnsim[ray]')")
+    use_ray: Annotated[bool, Opt("--ray", help="run on a local Ray instance (pip install 'trnsim\\[ray]')")
                        ] = False,
     workers: Annotated[int | None, Opt(
         "--workers", min=1, help="local pool processes (default: the CPUs; 1 on a machine of two cores or "
