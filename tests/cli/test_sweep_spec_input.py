@@ -43,3 +43,13 @@ def test_misspelt_knob_shorthand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     line = _one_error(code, err)
     assert "'hbm_bandwidth' is no knob" in line and "hbm_bw" in line and "Value error" not in line
     assert not (tmp_path / "s.sqlite").exists() or (tmp_path / "s.sqlite").stat().st_size == 0
+
+
+def test_bad_unit_in_a_whatif_names_the_whatif_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC + '[[whatif]]\nname = "big"\nset = { "chip.hbm_bytes" = "96 GB/s" }\n')
+    code, _, err = run_cli(monkeypatch, capsys, "sweep", str(spec), "--db", str(tmp_path / "s.sqlite"),
+                           "--local")
+    # the override's whole name, not the tail a path split left of it ("trn2): field ...")
+    assert "what-if 'big' (chips/trn2): field 'hbm_bytes': unit 'GB/s' is wrong" in _one_error(code, err)
