@@ -316,6 +316,12 @@ class CompareResult(_Entries):
         return f"CompareResult({self.meta['model']}: {', '.join(systems)}; {len(self.entries)} results)"
 
 
+def _check_seq_len(seq_len: int, model: ModelConfig) -> None:
+    """The sequence fits the model's positions (else the search rejects every plan, reason unnamed)."""
+    if seq_len > model.max_seq_len:
+        raise ConfigError(f"seq_len={seq_len} exceeds {model.name}'s max_seq_len={model.max_seq_len}")
+
+
 def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
          budget: float | None, objective: str, pue: float) -> Any:
     from pydantic import ValidationError
@@ -373,6 +379,7 @@ def plan(
         raise ConfigError("give exactly one of nodes= or ranks=")
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
     model_config = resolve_model(str(model))
+    _check_seq_len(seq_len, model_config)
     system_spec = resolve_system(system, catalog, lnc)
     count = nodes * system_spec.ranks_per_node if nodes is not None else int(ranks or 0)
     problem = Problem(model_config, system_spec, count, job)
@@ -426,6 +433,7 @@ def compare(
         raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue)
     model_config = resolve_model(str(model))
+    _check_seq_len(seq_len, model_config)
     specs = [resolve_system(n, catalog) for n in names]
     pool, split = compare_parallelism(workers)
     comparison = compare_systems(model_config, specs, job, chips,

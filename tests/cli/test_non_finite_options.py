@@ -61,3 +61,18 @@ def test_kernel_time_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("TRNSIM_TIME_LIMIT_S", "inf")
     code, _, err = run_cli(monkeypatch, capsys, "kernel", "run", EXAMPLE)
     assert "TRNSIM_TIME_LIMIT_S" in _one_error(code, err)
+
+
+COMPARE = ["compare", "--model", "llama3-8b", "--systems", "trn2", "--chips", "64", "--scaling", ""]
+
+
+@pytest.mark.parametrize("command", [PLAN, COMPARE])
+def test_sequence_beyond_the_models_positions_is_named(command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """It was exit 3, 'all candidates rejected (divisibility ...); try more ranks': not the reason."""
+    from trnsim.workload.models import load_model
+
+    longest = load_model("llama3-8b").max_seq_len
+    code, _, err = run_cli(monkeypatch, capsys, *command, "--seq-len", str(longest * 2))
+    line = _one_error(code, err)
+    assert f"--seq-len {longest * 2}" in line and f"max_seq_len={longest}" in line

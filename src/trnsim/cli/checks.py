@@ -13,8 +13,8 @@ from rich.markup import escape
 
 from trnsim.errors import ConfigError
 
-__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count", "parse_count",
-           "use_catalog", "warn_if_huge"]
+__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count", "check_seq_len",
+           "parse_count", "use_catalog", "warn_if_huge"]
 
 #: ``trnsim.hardware.datafile.CATALOG_ENV``, spelled out so that start-up does not import the data layer.
 CATALOG_ENV = "TRNSIM_CATALOG"
@@ -62,6 +62,14 @@ def check_chip_count(chips: int, system: str, chips_per_node: int, option: str =
         f"{option} {chips} does not fit {system} nodes of {chips_per_node} chips: give a multiple of "
         f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node}) or a divisor of it for part of one node"
     )
+
+
+def check_seq_len(seq_len: int, model: Any, option: str) -> None:
+    """The sequence fits the model's positions (else every plan a search tries is rejected, and the
+    search could only name a rejection count, not the reason)."""
+    if seq_len > model.max_seq_len:
+        raise ConfigError(f"{option} {seq_len} exceeds {model.name}'s max_seq_len={model.max_seq_len} (its "
+                          "max_position_embeddings); give at most that")
 
 
 def check_catalog_dir(path: Path | None) -> None:

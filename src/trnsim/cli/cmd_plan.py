@@ -23,6 +23,7 @@ from trnsim.cli.checks import (
     check_chip_count,
     check_output_path,
     check_rank_count,
+    check_seq_len,
     parse_count,
     use_catalog,
     warn_if_huge,
@@ -258,6 +259,7 @@ def plan_command(
     check_catalog_dir(catalog)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_config = resolve_model(model)
+    check_seq_len(seq_len, model_config, "--seq-len")
     system_spec = resolve_system(system, catalog, lnc)
     if launch is not None:
         check_launch_family(launch, system_spec)
@@ -377,6 +379,7 @@ def compare_command(
         raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue, sequence_parallel)
     model_config = resolve_model(model)
+    check_seq_len(seq_len, model_config, "--seq-len")
     names = [s.strip() for s in systems.split(",") if s.strip()]
     if not names:
         raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
