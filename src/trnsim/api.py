@@ -435,6 +435,10 @@ def compare(
     model_config = resolve_model(str(model))
     _check_seq_len(seq_len, model_config)
     specs = [resolve_system(n, catalog) for n in names]
+    repeated = sorted({s.name for s in specs if sum(t.name == s.name for t in specs) > 1})
+    if repeated:
+        raise ConfigError(f"systems names {', '.join(repeated)} more than once (aliases count); "
+                          "give each once")
     pool, split = compare_parallelism(workers)
     comparison = compare_systems(model_config, specs, job, chips,
                                  space=_enum(SpaceProfile, space, "space").space(),

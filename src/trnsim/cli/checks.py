@@ -13,8 +13,8 @@ from rich.markup import escape
 
 from trnsim.errors import ConfigError
 
-__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count", "check_seq_len",
-           "parse_count", "use_catalog", "warn_if_huge"]
+__all__ = ["check_catalog_dir", "check_chip_count", "check_distinct_systems", "check_output_path",
+           "check_rank_count", "check_seq_len", "parse_count", "use_catalog", "warn_if_huge"]
 
 #: ``trnsim.hardware.datafile.CATALOG_ENV``, spelled out so that start-up does not import the data layer.
 CATALOG_ENV = "TRNSIM_CATALOG"
@@ -70,6 +70,15 @@ def check_seq_len(seq_len: int, model: Any, option: str) -> None:
     if seq_len > model.max_seq_len:
         raise ConfigError(f"{option} {seq_len} exceeds {model.name}'s max_seq_len={model.max_seq_len} (its "
                           "max_position_embeddings); give at most that")
+
+
+def check_distinct_systems(given: list[str], resolved: list[str], option: str = "--systems") -> None:
+    """Each system once: a repeat (or an alias of one given) doubled its rows and its searches."""
+    for i, name in enumerate(resolved):
+        if name in resolved[:i]:
+            first = given[resolved.index(name)]
+            same = f"'{given[i]}' and '{first}' are both {name}" if given[i] != first else f"'{name}' twice"
+            raise ConfigError(f"{option} names {same}; give each system once")
 
 
 def check_catalog_dir(path: Path | None) -> None:

@@ -21,6 +21,7 @@ from trnsim.cli.apps import app
 from trnsim.cli.checks import (
     check_catalog_dir,
     check_chip_count,
+    check_distinct_systems,
     check_output_path,
     check_rank_count,
     check_seq_len,
@@ -384,6 +385,7 @@ def compare_command(
     if not names:
         raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
     specs = [resolve_system(n, catalog) for n in names]
+    check_distinct_systems(names, [spec.name for spec in specs])
     reference = resolve_reference(reference, names)
     scaling_chips = _parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072") if scaling else []
     for spec in specs:

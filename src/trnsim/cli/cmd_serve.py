@@ -15,7 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_chip_count, check_output_path, check_rank_count, use_catalog
+from trnsim.cli.checks import (
+    check_chip_count,
+    check_distinct_systems,
+    check_output_path,
+    check_rank_count,
+    use_catalog,
+)
 from trnsim.cli.output import check_one_stdout, is_stdout, write_output
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.workload.options import Precision
@@ -205,6 +211,7 @@ def serve(
         names = [s.strip() for s in (systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s.strip()]
         if not names:
             raise ConfigError(f"--systems '{systems}' names no system; give e.g. trn2,p5e")
+        check_distinct_systems(names, [load_system(n).name for n in names])
         outcome = compare_serving(config, names, concurrency_max=concurrency if concurrency > 1 else None,
                                   input_tokens=input_tokens, output_tokens=output_tokens,
                                   weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=tpot_s, ttft_s=ttft_s)
