@@ -232,6 +232,8 @@ def estimate(
                                       f"tp*pp*cp = {tp * pp * cp} does not divide the {total} ranks; "
                                       "pick degrees that do or give dp=")
         dp = total // (tp * pp * cp)
+    if interleave > 1 and pp == 1:
+        raise ConfigError(f"interleave={interleave} needs pp > 1: virtual stages interleave a pipeline")
     default_schedule = Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B
     chosen = _enum(Schedule, schedule, "schedule") if schedule else default_schedule
     plan_ = make_plan(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, zero_stage=zero, fsdp=fsdp,

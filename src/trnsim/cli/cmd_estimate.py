@@ -313,6 +313,9 @@ def estimate(
                 "pick degrees that do or give --dp",
             )
         dp = total // (tp * pp * cp)
+    if interleave > 1 and pp == 1:  # else accepted and without effect: one stage has nothing to interleave
+        raise ConfigError(f"--interleave {interleave} needs --pp > 1: virtual stages interleave a pipeline "
+                          "(Megatron's rule, and the planner's)")
     chosen = schedule or (Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B)
     plan = make_plan(
         tp=tp,
