@@ -223,9 +223,10 @@ def estimate(
     spec = load_system(system, catalog)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of nodes= or ranks=")
+    _at_least_one(nodes=nodes, ranks=ranks, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, micro_batch=micro_batch,
+                  global_batch=global_batch, seq_len=seq_len, interleave=interleave)
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
-    if total < 1:
-        raise ConfigError(f"ranks must be at least 1, got {total}")
+    _check_fits(total, "ranks", spec.ranks_per_node, spec.name)
     if dp is None:
         if total % (tp * pp * cp):
             raise InfeasiblePlanError(InfeasibleReason.RANK_COUNT,
@@ -318,6 +319,22 @@ class CompareResult(_Entries):
         return f"CompareResult({self.meta['model']}: {', '.join(systems)}; {len(self.entries)} results)"
 
 
+def _at_least_one(**values: int | None) -> None:
+    """Each given count is a whole number of at least 1 (as the CLI's options; tp=0 divided by zero)."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+
+
+def _check_fits(count: int, unit: str, per_node: int, system: str) -> None:
+    """``count`` ranks or chips fill whole nodes, or part of one node evenly (the CLI's rule)."""
+    if count % per_node and not (count < per_node and per_node % count == 0):
+        lower = max(per_node, count // per_node * per_node)
+        raise ConfigError(f"{unit}={count} does not fit {system} nodes of {per_node} {unit}: give a multiple "
+                          f"of {per_node} (e.g. {lower} or {lower + per_node}) or a divisor of it for part "
+                          "of one node")
+
+
 def _check_seq_len(seq_len: int, model: ModelConfig) -> None:
     """The sequence fits the model's positions (else the search rejects every plan, reason unnamed)."""
     if seq_len > model.max_seq_len:
@@ -383,7 +400,9 @@ def plan(
     model_config = resolve_model(str(model))
     _check_seq_len(seq_len, model_config)
     system_spec = resolve_system(system, catalog, lnc)
+    _at_least_one(nodes=nodes, ranks=ranks, top=top)
     count = nodes * system_spec.ranks_per_node if nodes is not None else int(ranks or 0)
+    _check_fits(count, "ranks", system_spec.ranks_per_node, system_spec.name)
     problem = Problem(model_config, system_spec, count, job)
     search_space = _enum(SpaceProfile, space, "space").space()
     result = search_plans([problem], search_space, top_k=top)
@@ -441,6 +460,12 @@ def compare(
     if repeated:
         raise ConfigError(f"systems names {', '.join(repeated)} more than once (aliases count); "
                           "give each once")
+    _at_least_one(chips=chips, workers=workers, **{f"scaling[{i}]": c for i, c in enumerate(scaling)})
+    for spec in specs:
+        for count in (chips, *scaling):
+            _check_fits(count, "chips", spec.chips_per_node, spec.name)
+    if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
+        raise ConfigError(f"hourly_budget must be a positive number of USD per hour, got {hourly_budget}")
     pool, split = compare_parallelism(workers)
     comparison = compare_systems(model_config, specs, job, chips,
                                  space=_enum(SpaceProfile, space, "space").space(),
