@@ -46,3 +46,16 @@ def test_bracketed_help_is_not_taken_for_markup(path: tuple[str, ...], tag: str,
     code, out, err = run_cli(monkeypatch, capsys, *path, "--help")
     assert code == 0, err
     assert tag in out, f"trnsim {' '.join(path)} --help lost {tag}"
+
+
+@pytest.mark.parametrize(("args", "commands"), [([], ["estimate", "kernel", "catalog"]),
+                                                (["kernel"], ["run", "profile"]),
+                                                (["catalog"], ["chips", "show", "data"])])
+def test_group_without_a_command_says_what_to_give(args: list[str], commands: list[str],
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """It printed the help and then a bare "error: " (click's message is the help rich had printed)."""
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "give a command" in lines[0], err
+    assert all(name in lines[0] for name in commands) and "Usage:" in out
