@@ -77,3 +77,28 @@ def test_llama4_explicit_moe_layers_and_text_config_without_type(tmp_path: Path)
     text = {**SCOUT_TEXT, "moe_layers": [1, 3]}  # no model_type inside: taken from the wrapper's
     model = _load(tmp_path, {"model_type": "llama4", "text_config": text})
     assert [i for i in range(model.num_layers) if model.is_moe_layer(i)] == [1, 3]
+
+
+def test_llama4_moe_layers_beyond_the_model_are_refused(tmp_path: Path) -> None:
+    """An index past the last layer was dropped without a word (the model had one MoE layer fewer)."""
+    from trnsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'moe_layers' lists \[100\], outside the 48 layers"):
+        _load(tmp_path, {**SCOUT_TEXT, "model_type": "llama4_text", "moe_layers": [1, 100]})
+
+
+@pytest.mark.parametrize(("extra", "notes"), [({"notes": "one note"}, ("one note",)),
+                                              ({"notes": ["a", "b"]}, ("a", "b"))])
+def test_trnsim_notes_as_text_or_list(tmp_path: Path, extra: dict[str, Any], notes: tuple[str, ...]) -> None:
+    """A string was taken one note per character."""
+    model = _load(tmp_path, {**SCOUT_TEXT, "model_type": "llama4_text", "_trnsim": extra})
+    assert model.notes[:len(notes)] == notes and model.notes[len(notes)] != notes[0][0]
+
+
+@pytest.mark.parametrize("extra", [{"overrides": [1]}, {"notes": 3}])
+def test_trnsim_object_of_the_wrong_shape_is_one_line(tmp_path: Path, extra: dict[str, Any]) -> None:
+    """``overrides`` as a list raised AttributeError."""
+    from trnsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'_trnsim' notes must be a list of strings and overrides an obj"):
+        _load(tmp_path, {**SCOUT_TEXT, "model_type": "llama4_text", "_trnsim": extra})

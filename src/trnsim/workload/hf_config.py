@@ -171,6 +171,10 @@ def _llama4_text(r: HfReader) -> dict[str, Any]:
     listed = r.raw("moe_layers")
     if isinstance(listed, list):
         moe = set(r.int_list("moe_layers"))
+        outside = sorted(i for i in moe if not 0 <= i < layers)
+        if outside:
+            raise ConfigError(f"{r.where}: 'moe_layers' lists {outside}, outside the {layers} layers "
+                              f"(0..{layers - 1})")
     else:
         step = r.integer("interleave_moe_layer_step", minimum=1)
         moe = set(range(step - 1, layers, step))
@@ -261,10 +265,17 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
         fields = generic_decoder(reader, model_type, ", ".join(SUPPORTED_MODEL_TYPES))
     if not isinstance(extra, Mapping):
         raise ConfigError(f"{where}: '_trnsim' must be an object with name, notes, source")
+    given_notes = extra.get("notes", ())
+    if isinstance(given_notes, str):  # one note, not one per character
+        given_notes = (given_notes,)
+    overrides = extra.get("overrides", {})
+    if not isinstance(given_notes, list | tuple) or not isinstance(overrides, Mapping):
+        raise ConfigError(f"{where}: '_trnsim' notes must be a list of strings and overrides an object "
+                          "of ModelConfig fields")
     fields["name"] = str(extra.get("name", default_name))
-    fields["notes"] = tuple(str(n) for n in extra.get("notes", ())) + tuple(notes + fields.pop("_notes", []))
+    fields["notes"] = tuple(str(n) for n in given_notes) + tuple(notes + fields.pop("_notes", []))
     fields["source"] = str(extra.get("source", where))
-    for key, value in extra.get("overrides", {}).items():
+    for key, value in overrides.items():
         fields[key] = value
     try:
         return ModelConfig(**fields)
