@@ -264,6 +264,10 @@ def plan_command(
     system_spec = resolve_system(system, catalog, lnc)
     if launch is not None:
         check_launch_family(launch, system_spec)
+        if json_out is None and (is_stdout(csv_out) or is_stdout(html_out)):
+            raise ConfigError("--launch prints beside the tables, which --csv -/--html - leave off standard "
+                              "output: add --json FILE (its meta.launch holds the settings) or write the "
+                              "CSV/HTML to a file")
     problems = [Problem(model_config, system_spec, r, job)
                 for r in _rank_counts(system_spec, nodes, ranks, max_ranks)]
     space = space_profile.space()
@@ -287,10 +291,11 @@ def plan_command(
                   f"in {stats.elapsed_s:.1f} s "
                   f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
     _price_note(system_spec)
+    settings = None
     if launch is not None:
         best_problem = Problem(model_config, system_spec, result.best.ranks, job)
-        console.print(launch_settings(launch, best_problem, result.best.candidate), end="", highlight=False,
-                      markup=False, soft_wrap=True)
+        settings = launch_settings(launch, best_problem, result.best.candidate)
+        console.print(settings, end="", highlight=False, markup=False, soft_wrap=True)
     entries = entries_from_search(result)
     add_estimate_args(entries, model_config, {system_spec.name: system_spec}, job, model,
                       None if catalog is None else str(catalog))
@@ -299,6 +304,8 @@ def plan_command(
             "candidates": stats.candidates, "evaluated": stats.evaluated,
             "infeasible_by_reason": dict(stats.infeasible_by_reason),
             "error_bars": bands_meta(list(result.top))}
+    if launch is not None:  # in the JSON too: with `--json -` the terminal text is off
+        meta["launch"] = {"format": launch.value, "settings": settings}
     _outputs(entries, meta, f"trnsim plan: {model} on {system}", [*page_notes, *explain(result)],
              json_out, csv_out, html_out)
 
