@@ -401,6 +401,9 @@ def plan(
     _check_seq_len(seq_len, model_config)
     system_spec = resolve_system(system, catalog, lnc)
     _at_least_one(nodes=nodes, ranks=ranks, top=top)
+    if system_spec.price_usd_per_node_hour is None and (job.objective.value == "cost" or budget is not None):
+        raise ConfigError(f"objective='cost' and budget= need a price for {system_spec.name}, which the "
+                          "catalog does not have: give one in a user catalog (catalog=)")
     count = nodes * system_spec.ranks_per_node if nodes is not None else int(ranks or 0)
     _check_fits(count, "ranks", system_spec.ranks_per_node, system_spec.name)
     problem = Problem(model_config, system_spec, count, job)

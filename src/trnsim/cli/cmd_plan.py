@@ -262,6 +262,7 @@ def plan_command(
     model_config = resolve_model(model)
     check_seq_len(seq_len, model_config, "--seq-len")
     system_spec = resolve_system(system, catalog, lnc)
+    _check_priced(system_spec, objective is Objective.COST, budget is not None)
     if launch is not None:
         check_launch_family(launch, system_spec)
         if json_out is None and (is_stdout(csv_out) or is_stdout(html_out)):
@@ -308,6 +309,16 @@ def plan_command(
         meta["launch"] = {"format": launch.value, "settings": settings}
     _outputs(entries, meta, f"trnsim plan: {model} on {system}", [*page_notes, *explain(result)],
              json_out, csv_out, html_out)
+
+
+def _check_priced(system: SystemSpec, by_cost: bool, budget: bool) -> None:
+    """--objective cost and --budget need the system's price: without it every cost is unknown, the
+    plans were ranked by time under a "ranked by cost" title, and no plan could miss the budget."""
+    if system.price_usd_per_node_hour is None and (by_cost or budget):
+        what = "--objective cost" if by_cost else "--budget"
+        raise ConfigError(f"{what} needs a price for {system.name}, which the catalog does not have: give "
+                          f"one (price_usd_per_node_hour in systems/{system.name}.toml of a --catalog DIR), "
+                          "or leave it out")
 
 
 def _sp_note(job: TrainingJob) -> str:
