@@ -102,3 +102,13 @@ def test_trnsim_object_of_the_wrong_shape_is_one_line(tmp_path: Path, extra: dic
 
     with pytest.raises(ConfigError, match="'_trnsim' notes must be a list of strings and overrides an obj"):
         _load(tmp_path, {**SCOUT_TEXT, "model_type": "llama4_text", "_trnsim": extra})
+
+
+def test_a_config_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 ended in a UnicodeDecodeError traceback."""
+    from trnsim.errors import ConfigError
+
+    path = tmp_path / "config.json"
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_model(path)
