@@ -66,3 +66,13 @@ def test_bands_to_stdout_are_the_bands_file(tmp_path: Path, monkeypatch: pytest.
     assert tomllib.loads(out) == tomllib.loads((_CALIBRATION / "error_bands.toml").read_text())
     code, _, err = run_cli(monkeypatch, capsys, "validate", "--write-bands", "-", "--json", "-")
     assert code == 2 and "standard output" in err
+
+
+@pytest.mark.parametrize(("name", "args"), [("settings.toml", []), (_SERVING, ["--serving"])])
+def test_files_of_dir_that_are_not_text(name: str, args: list[str], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Bytes that are not UTF-8 ended in a UnicodeDecodeError traceback."""
+    (tmp_path / name).write_bytes(b"\xff\xfe")
+    code, _, err = run_cli(monkeypatch, capsys, "validate", *args, "--dir", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and name in err, err

@@ -169,6 +169,9 @@ def _validate_serving(data_dir: Path | None, json_out: Path | None, write_bands:
             cases = load_serving_cases((data_dir / FILE).read_text())
         except FileNotFoundError:
             raise ConfigError(f"--dir '{data_dir}' has no serving runs file {FILE}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise ConfigError(f"--dir '{data_dir}': cannot read {FILE}: {reason}") from None
     serving_rows, fit = validate_serving(cases)
     console = Console(width=PIPE_WIDTH + 40)
     console.quiet = is_stdout(json_out)  # `--json -`: the JSON alone on standard output
