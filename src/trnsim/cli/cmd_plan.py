@@ -563,6 +563,9 @@ def sweep_command(
     if spec is not None and (use_ray or address is not None):
         require_ray()  # before any work: without Ray, say how to get it
     _check_outputs(json_out, csv_out, html_out)
+    # a report written over the database (--db, or the --report one) would destroy the results
+    store_option = {"db": db} if report is None else {"report": report}
+    check_one_stdout(**store_option, json=json_out, csv=csv_out, html=html_out)
     if report is not None:
         if not report.is_file():
             raise ConfigError(f"sweep database {report} does not exist")

@@ -23,10 +23,20 @@ def is_stdout(path: Path | None) -> bool:
 
 
 def check_one_stdout(**paths: Path | None) -> None:
-    """At most one output may be ``-``: two documents on one stream cannot be read apart."""
+    """At most one output may be ``-``: two documents on one stream cannot be read apart; and no two
+    outputs may name the same file, where the second would silently replace the first."""
     named = [f"--{name}" for name, path in paths.items() if is_stdout(path)]
     if len(named) > 1:
         raise ConfigError(f"{' and '.join(named)} are both '-' (standard output); send one of them to a file")
+    seen: dict[Path, str] = {}
+    for name, path in paths.items():
+        if path is None or is_stdout(path):
+            continue
+        resolved = path.resolve()
+        if resolved in seen:
+            raise ConfigError(f"{seen[resolved]} and --{name} both write '{path}': the second would replace "
+                              "the first; give each its own file")
+        seen[resolved] = f"--{name}"
 
 
 def write_output(path: Path, text: str, option: str) -> bool:
