@@ -19,7 +19,7 @@ from trnsim.cli.checks import (
     use_catalog,
     warn_if_huge,
 )
-from trnsim.cli.output import is_stdout, write_output
+from trnsim.cli.output import check_keeps_inputs, is_stdout, model_file, write_output
 from trnsim.cluster.options import CPExchange, GradReduceDtype
 from trnsim.cluster.pipeline import Schedule
 from trnsim.errors import ConfigError
@@ -305,6 +305,8 @@ def estimate(
     warn_if_huge(-(-total * spec.chips_per_node // spec.ranks_per_node), f"{total:,} ranks of {system}")
     run_tokens = _tokens(tokens, train_tokens)
     check_output_path(json_out, "--json")
+    check_keeps_inputs({"the --model file": model_file(model),
+                        "the --topology file": Path(topology) if topology else None}, json=json_out)
     if dp is None:
         if total % (tp * pp * cp):
             raise InfeasiblePlanError(

@@ -29,7 +29,7 @@ from trnsim.cli.checks import (
     use_catalog,
     warn_if_huge,
 )
-from trnsim.cli.output import check_one_stdout, is_stdout, write_output
+from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, model_file, write_output
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.plan.choices import LaunchFormat, Objective, SpaceProfile
 from trnsim.workload.options import Precision
@@ -257,6 +257,7 @@ def plan_command(
     from trnsim.workload.models import describe_params, param_counts
 
     _check_outputs(json_out, csv_out, html_out)
+    check_keeps_inputs({"the --model file": model_file(model)}, json=json_out, csv=csv_out, html=html_out)
     check_catalog_dir(catalog)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_config = resolve_model(model)
@@ -393,6 +394,7 @@ def compare_command(
     from trnsim.workload.models import describe_params, param_counts
 
     _check_outputs(json_out, csv_out, html_out)
+    check_keeps_inputs({"the --model file": model_file(model)}, json=json_out, csv=csv_out, html=html_out)
     check_catalog_dir(catalog)
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
         raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
@@ -563,6 +565,7 @@ def sweep_command(
     if spec is not None and (use_ray or address is not None):
         require_ray()  # before any work: without Ray, say how to get it
     _check_outputs(json_out, csv_out, html_out)
+    check_keeps_inputs({"the sweep spec": spec}, json=json_out, csv=csv_out, html=html_out)
     # a report written over the database (--db, or the --report one) would destroy the results
     store_option = {"db": db} if report is None else {"report": report}
     check_one_stdout(**store_option, json=json_out, csv=csv_out, html=html_out)

@@ -22,7 +22,7 @@ from trnsim.cli.checks import (
     check_rank_count,
     use_catalog,
 )
-from trnsim.cli.output import check_one_stdout, is_stdout, write_output
+from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, model_file, write_output
 from trnsim.errors import ConfigError, TrnsimError
 from trnsim.workload.options import Precision
 
@@ -178,6 +178,7 @@ def serve(
         "--systems": systems, "--tpot-ms": tpot_ms, "--ttft-ms": ttft_ms, "--csv": csv_out,
         "--html": html_out})
     check_one_stdout(json=json_out, csv=csv_out, html=html_out)
+    check_keeps_inputs({"the --model file": model_file(model)}, json=json_out, csv=csv_out, html=html_out)
     for option, path in (("--json", json_out), ("--csv", csv_out), ("--html", html_out)):
         check_output_path(path, option)
     tp, pp, ep = (1 if v is None else v for v in (tp, pp, ep))
