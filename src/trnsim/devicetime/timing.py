@@ -334,14 +334,18 @@ def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | st
 
 
 def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemSpec,
-              later: list[float] | None = None) -> list[float]:
+              later: list[float] | None = None, check_environment: bool = True) -> list[float]:
     """:func:`time_ops` (method "auto") of the ops of each run ``(ops, times)``, each op counted
     ``op.count * times`` times: the values ``time_ops`` gives a copy of the op with that count (a
     block of layers built from a one-layer template, without building the block).
 
     ``later`` receives what a repeated call returns, as for :func:`time_ops`.
+    ``check_environment`` False: the caller has just checked ``$TRNSIM_CATALOG`` itself
+    (:func:`~trnsim.hardware.datafile.check_catalog_environment`; the step model, once per
+    evaluation rather than once per stage part).
     """
-    check_catalog_environment()
+    if check_environment:
+        check_catalog_environment()
     chosen = _AUTO
     keys = _rank_keys(chip, None)
     store = _store_key(keys, chosen, None)

@@ -458,7 +458,11 @@ def _layer_params(model: ModelConfig, t: int, ep: int) -> _LayerParams:
 
 
 def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_layers: int) -> ParamsOnRank:
-    p = _layer_params(model, shard.tp, shard.ep)
+    return _params_of(model, shard, _layer_params(model, shard.tp, shard.ep), dense_layers, moe_layers)
+
+
+def _params_of(model: ModelConfig, shard: Shard, p: _LayerParams, dense_layers: int,
+               moe_layers: int) -> ParamsOnRank:
     dense = dense_layers * p.dense
     expert = 0
     if moe_layers:
@@ -629,7 +633,8 @@ _SKELETONS: dict[tuple[object, ...], tuple[ModelConfig, Shard, StepSkeleton]] = 
 def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
               recompute: Recompute, flash_attention: bool) -> StepSkeleton:
     dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
-    d = _dims(model, shard, micro_batch, seq_len, precision)
+    d, layer_params = _shape(model, shard.tp, shard.cp, shard.sequence_parallel, shard.ep, micro_batch, seq_len,
+                             precision)
     head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _block_runs(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
     tail = _output_end(model, d) if shard.has_lm_head else _NO_END
@@ -643,7 +648,7 @@ def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, 
     ends_written = (head.largest_written, block.largest_written, tail.largest_written)
     written = [w for w in ends_written if w is not None]
     return StepSkeleton(
-        parts=parts, params=_params_on_rank(model, shard, dense_layers, moe_layers),
+        parts=parts, params=_params_of(model, shard, layer_params, dense_layers, moe_layers),
         dense_layers=dense_layers, moe_layers=moe_layers, activation_bytes=activation,
         head_activation_bytes=head_bytes, largest_written_bytes=max(written, default=0.0),
         layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
@@ -702,6 +707,14 @@ def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_la
         working = max(working, layer.working)
     return _BlockRuns(tuple(forward), tuple(recompute_runs), tuple(backward), tuple(kept),
                       max(written, default=None), working)
+
+
+@_ByModel
+def _shape(model: ModelConfig, t: int, cp: int, sequence_parallel: bool, ep: int, micro_batch: int,
+           seq_len: int, precision: Precision) -> tuple[_Dims, _LayerParams]:
+    """A shard's dimensions and per-layer parameters (cached: one lookup where a skeleton needs both)."""
+    return (_dims_of(model, t, cp, sequence_parallel, micro_batch, seq_len, precision),
+            _layer_params(model, t, ep))
 
 
 def _dims(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision) -> _Dims:
@@ -900,6 +913,7 @@ def clear_cache() -> None:
     _output_end.cache_clear()
     _layer_params.cache_clear()
     _dims_of.cache_clear()
+    _shape.cache_clear()
 
 
 def _as_recompute(op: Op) -> Op:
