@@ -378,8 +378,12 @@ def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemS
             if hit is not None:
                 out.append(hit[0] * count)
             else:  # the first time of this shape: the computed time, as time_ops returns it
-                out.append(_computed(op, keys, chosen, None, key, count)[0])
-                hit = _MEMO[key]
+                # _computed (method "auto" is memoised), inline: this runs once per op shape timed
+                seconds, used = _time_op_uncached(op, keys, chosen, None, count)
+                if len(_MEMO) >= _MEMO_LIMIT:
+                    _MEMO.clear()
+                hit = _MEMO[key] = (seconds / count if count else 0.0, used)
+                out.append(seconds)
             op._per_instance = (context, hit[0])  # a cache, not a change of value
             if later is not None:
                 later.append(hit[0] * count)

@@ -633,8 +633,8 @@ _SKELETONS: dict[tuple[object, ...], tuple[ModelConfig, Shard, StepSkeleton]] = 
 def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
               recompute: Recompute, flash_attention: bool) -> StepSkeleton:
     dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
-    d, layer_params = _shape(model, shard.tp, shard.cp, shard.sequence_parallel, shard.ep, micro_batch, seq_len,
-                             precision)
+    d, layer_params = _shape(model, shard.tp, shard.cp, shard.sequence_parallel, shard.ep, micro_batch,
+                             seq_len, precision)
     head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _block_runs(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
     tail = _output_end(model, d) if shard.has_lm_head else _NO_END
