@@ -415,23 +415,25 @@ def _unfused_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool
             rerun_s += part.reruns
     if rerun_s:  # backward time (and, in the rows, the attention row's, after every op of the graph)
         totals[1] = reduce(add, rerun_s, totals[1])
-    return totals, _Once(partial(_unfused_rows, timed, rerun_s))
+    return totals, _Once(_unfused_rows, timed, rerun_s)
 
 
 class _Once:
-    """``make()``, made on the first call and then remembered (``functools.cache`` costs more to
-    set up, and most stage graphs are never asked)."""
+    """``make(*args)``, made on the first call and then remembered (``functools.cache`` costs more to
+    set up, and most stage graphs are never asked; the arguments kept here, not in a ``partial``)."""
 
-    __slots__ = ("_made", "_make")
+    __slots__ = ("_args", "_made", "_make")
 
-    def __init__(self, make: Callable[[], dict[str, dict[str, float]]]) -> None:
+    def __init__(self, make: Callable[..., dict[str, dict[str, float]]], *args: Any) -> None:
         self._make = make
+        self._args = args
         self._made: dict[str, dict[str, float]] | None = None
 
     def __call__(self) -> dict[str, dict[str, float]]:
         made = self._made
         if made is None:
-            made = self._made = self._make()
+            made = self._made = self._make(*self._args)
+            self._args = ()  # what it was made from is no longer needed
         return made
 
 
@@ -597,7 +599,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                     fwd += seconds
                 else:
                     bwd += seconds
-            class_rows = _Once(partial(_with_passes, class_rows, passes))
+            class_rows = _Once(_with_passes, class_rows, passes)
         return graph._replace(fwd_s=fwd, bwd_s=bwd, class_rows=class_rows)
 
     zero3 = _sharded_passes(plan, system)
@@ -658,8 +660,8 @@ def _memory(model: ModelConfig, shard: Shard, plan: _Plan, seq_len: int, precisi
            plan.reshard_after_forward)
     return _by_identity(key, (model, passes, shard), lambda: estimate_memory(
         model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-        plan.recompute, inflight, plan.flash_attention, param_passes=passes, head_inflight=head_inflight,
-        reshard_after_forward=plan.reshard_after_forward))
+        plan.recompute, inflight, plan.flash_attention, True, passes, head_inflight,
+        plan.reshard_after_forward))  # positionally: fp32_grad_accumulation, param_passes, ...
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
