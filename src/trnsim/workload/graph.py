@@ -177,22 +177,18 @@ _BY_MODEL_LIMIT = 4096
 
 def _matmul(name: str, m: int, k: int, n: int, dtype: Dtype, count: int, phase: Phase = Phase.FWD,
             op_class: OpClass = OpClass.MATMUL) -> Op:
-    return Op(
-        name=name, op_class=op_class, phase=phase, flops=2.0 * m * k * n,
-        bytes_read=float((m * k + k * n) * dtype.nbytes), bytes_written=float(m * n * _ACT_BYTES),
-        shape={"m": m, "k": k, "n": n}, dtype=dtype, count=count, kernel="matmul",
-    )
+    # Op's fields by position (name, class, phase, flops, bytes read, bytes written, shape, dtype,
+    # count, kernel): a planner's cold evaluation builds every layer's ops, and keywords cost more
+    return Op(name, op_class, phase, 2.0 * m * k * n, float((m * k + k * n) * dtype.nbytes),
+              float(m * n * _ACT_BYTES), {"m": m, "k": k, "n": n}, dtype, count, "matmul")
 
 
 def _rowwise(name: str, op_class: OpClass, rows: int, cols: int, flops_per_element: float,
              inputs: int, count: int, phase: Phase = Phase.FWD, kernel: str = "") -> Op:
     """An op over a rows x cols BF16 tensor: reads ``inputs`` such tensors, writes one."""
     elements = rows * cols
-    return Op(
-        name=name, op_class=op_class, phase=phase, flops=flops_per_element * elements,
-        bytes_read=float(inputs * elements * _ACT_BYTES), bytes_written=float(elements * _ACT_BYTES),
-        shape={"rows": rows, "cols": cols}, dtype=Dtype.BF16, count=count, kernel=kernel,
-    )
+    return Op(name, op_class, phase, flops_per_element * elements, float(inputs * elements * _ACT_BYTES),
+              float(elements * _ACT_BYTES), {"rows": rows, "cols": cols}, _BF16, count, kernel)
 
 
 def _norm(name: str, model: ModelConfig, rows: int, cols: int, count: int) -> Op:
@@ -207,6 +203,7 @@ def _norm(name: str, model: ModelConfig, rows: int, cols: int, count: int) -> Op
 # through the enum metaclass's ``__getattr__`` hook on every read.
 _GEMM_CLASSES = (OpClass.MATMUL, OpClass.ROUTER)
 _ATTENTION, _EMBEDDING, _BWD = OpClass.ATTENTION, OpClass.EMBEDDING, Phase.BWD
+_BF16 = Dtype.BF16
 
 
 def _backward(op: Op) -> list[Op]:
@@ -214,21 +211,16 @@ def _backward(op: Op) -> list[Op]:
     if op.op_class in _GEMM_CLASSES:
         m, k, n = op.shape["m"], op.shape["k"], op.shape["n"]
         dgrad = _matmul(f"{op.name}.dgrad", m, n, k, op.dtype, op.count, _BWD, op.op_class)
-        wgrad = Op(
-            name=f"{op.name}.wgrad", op_class=op.op_class, phase=_BWD, flops=2.0 * m * k * n,
-            bytes_read=float((m * k + m * n) * op.dtype.nbytes + k * n * _GRAD_ACC_BYTES),
-            bytes_written=float(k * n * _GRAD_ACC_BYTES),
-            shape={"m": k, "k": m, "n": n}, dtype=op.dtype, count=op.count, kernel="matmul",
-        )
+        wgrad = Op(f"{op.name}.wgrad", op.op_class, _BWD, 2.0 * m * k * n,
+                   float((m * k + m * n) * op.dtype.nbytes + k * n * _GRAD_ACC_BYTES),
+                   float(k * n * _GRAD_ACC_BYTES), {"m": k, "k": m, "n": n}, op.dtype, op.count, "matmul")
         return [dgrad, wgrad]
     if op.op_class is _ATTENTION:
         # dQ, dK, dV and dP: four GEMMs the size of the forward's two; reads Q, K, V, O, dO and
         # writes dQ, dK, dV.
-        return [Op(
-            name=f"{op.name}.bwd", op_class=op.op_class, phase=_BWD, flops=2.0 * op.flops,
-            bytes_read=op.bytes_read + 2.0 * op.bytes_written, bytes_written=op.bytes_read,
-            shape=op.shape, dtype=op.dtype, count=op.count, kernel="attention_bwd",
-        )]
+        return [Op(f"{op.name}.bwd", op.op_class, _BWD, 2.0 * op.flops,
+                   op.bytes_read + 2.0 * op.bytes_written, op.bytes_read, op.shape, op.dtype, op.count,
+                   "attention_bwd")]
     if op.op_class is _EMBEDDING:
         rows, cols = op.shape["rows"], op.shape["cols"]
         return [Op(
@@ -239,11 +231,8 @@ def _backward(op: Op) -> list[Op]:
         )]
     # Norms, elementwise ops and the loss: read the output gradient and the saved inputs, write
     # the input gradients; about twice the forward arithmetic.
-    return [Op(
-        name=f"{op.name}.bwd", op_class=op.op_class, phase=_BWD, flops=2.0 * op.flops,
-        bytes_read=op.bytes_read + op.bytes_written, bytes_written=op.bytes_read,
-        shape=op.shape, dtype=op.dtype, count=op.count,
-    )]
+    return [Op(f"{op.name}.bwd", op.op_class, _BWD, 2.0 * op.flops, op.bytes_read + op.bytes_written,
+               op.bytes_read, op.shape, op.dtype, op.count)]
 
 
 # ---- the layers ---------------------------------------------------------------------------------
@@ -951,8 +940,7 @@ def _mark_epilogues(ops: list[Op], tp: int) -> list[Op]:
         producer = producers.get(op.name)
         if producer is not None and op.op_class is OpClass.ELEMENTWISE:
             # dataclasses.replace(op, epilogue_of=producer), without its field-by-field introspection
-            op = Op(name=op.name, op_class=op.op_class, phase=op.phase, flops=op.flops,
-                    bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
-                    count=op.count, kernel=op.kernel, epilogue_of=producer)
+            op = Op(op.name, op.op_class, op.phase, op.flops, op.bytes_read, op.bytes_written, op.shape,
+                    op.dtype, op.count, op.kernel, producer)
         out.append(op)
     return out
