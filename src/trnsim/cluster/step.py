@@ -479,13 +479,11 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             _fused, build_step(model, shard, micro_batch, seq_len, precision, recompute, flash).ops, rules)
         sums, class_rows = _ordered_sums(graph, system, reruns, fusion)
         fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, dgrad_s, wgrad_s = sums
-        return _StageTime(
-            fwd_s=fwd_s, bwd_s=bwd_s, matmul_fwd_s=mm_fwd, matmul_bwd_s=mm_bwd,
-            attention_fwd_s=att_fwd, attention_bwd_s=att_bwd,
-            dense_params=graph.params.dense, expert_params=graph.params.expert,
-            layers=graph.dense_layers + graph.moe_layers, moe_layers=graph.moe_layers,
-            colpar_dgrad_s=dgrad_s, colpar_wgrad_s=wgrad_s, class_rows=class_rows,
-        )
+        params = graph.params
+        # _StageTime's fields by position (keywords cost more; one per stage graph of a cold plan)
+        return _StageTime(fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, params.dense, params.expert,
+                          graph.dense_layers + graph.moe_layers, graph.moe_layers, dgrad_s, wgrad_s,
+                          class_rows)
 
     # The time depends on the system only through its chip and the ranks sharing one (systems built
     # on the same chip share it).
@@ -725,9 +723,9 @@ def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int, pp
     counts = stage_layers(model.num_layers, pp, first, last)
 
     def shard(role: str, stage: int) -> tuple[str, int, Shard]:
-        return role, stage, Shard(
-            tp=tp, sequence_parallel=sp, cp=cp, ep=ep, layers=counts[stage], first_layer=sum(counts[:stage]),
-            has_embedding=stage == 0, has_lm_head=stage == pp - 1)
+        # Shard(tp, sequence_parallel, cp, ep, layers, first_layer, has_embedding, has_lm_head)
+        return role, stage, Shard(tp, sp, cp, ep, counts[stage], sum(counts[:stage]), stage == 0,
+                                  stage == pp - 1)
 
     if pp == 1:
         return (shard("first", 0),)

@@ -463,7 +463,7 @@ def _params_of(model: ModelConfig, shard: Shard, p: _LayerParams, dense_layers: 
         dense += p.norm
         if not (model.tie_embeddings and shard.has_embedding):
             dense += p.table  # untied head, or the last stage's copy of a tied embedding
-    return ParamsOnRank(dense=dense, expert=expert)
+    return ParamsOnRank(dense, expert)
 
 
 def build_optimizer_ops(params: ParamsOnRank, shards: int = 1, expert_shards: int = 1) -> tuple[Op, ...]:
@@ -636,12 +636,11 @@ def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, 
                      + block.kept_head_bytes)
     ends_written = (head.largest_written, block.largest_written, tail.largest_written)
     written = [w for w in ends_written if w is not None]
-    return StepSkeleton(
-        parts=parts, params=_params_of(model, shard, layer_params, dense_layers, moe_layers),
-        dense_layers=dense_layers, moe_layers=moe_layers, activation_bytes=activation,
-        head_activation_bytes=head_bytes, largest_written_bytes=max(written, default=0.0),
-        layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
-    )
+    # the fields by position: parts, params, dense and MoE layers, activation, head activation,
+    # largest written and layer working bytes
+    return StepSkeleton(parts, _params_of(model, shard, layer_params, dense_layers, moe_layers), dense_layers,
+                        moe_layers, activation, head_bytes, max(written, default=0.0),
+                        block.working if recompute is Recompute.FULL else 0.0)
 
 
 def _largest_written(ops: Iterable[Op]) -> float | None:
