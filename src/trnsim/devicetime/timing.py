@@ -365,9 +365,8 @@ def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemS
             continue
         for op in ops:
             count = op.count * times
-            known = op._per_instance
-            if known is not None and known[0] is context:  # memoised here before: no key to hash
-                seconds = known[1] * count
+            if op._instance_context is context:  # memoised here before: no key to hash
+                seconds = op._instance_s * count
                 out.append(seconds)
                 if later is not None:
                     later.append(seconds)
@@ -384,13 +383,13 @@ def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemS
                     _MEMO.clear()
                 hit = _MEMO[key] = (seconds / count if count else 0.0, used)
                 out.append(seconds)
-            op._per_instance = (context, hit[0])  # a cache, not a change of value
+            op._instance_context, op._instance_s = context, hit[0]  # a cache, not a change of value
             if later is not None:
                 later.append(hit[0] * count)
         if type(ops) is tuple:  # immutable: its ops' per-instance times and counts, for the next call
             if len(_RUNS) >= _RUNS_LIMIT:
                 _RUNS.clear()
-            per_instance = [op._per_instance[1] for op in ops if op._per_instance is not None]
+            per_instance = [op._instance_s for op in ops if op._instance_context is not None]
             if len(per_instance) == len(ops):
                 _RUNS[id(ops)] = (ops, context, per_instance, [op.count for op in ops])
     return out
