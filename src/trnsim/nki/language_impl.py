@@ -772,7 +772,7 @@ def assign(target: Tensor, value: Any) -> None:
                 f"value {value.shape} is larger than the destination {target.shape}",
                 "store_dst_shape_smaller_than_other_shape",
             )
-        if _retarget(sim, target, value, accumulate=False):
+        if _retarget(sim, target, value, False):
             return
         src = value
         if value.size != target.size:
@@ -884,7 +884,7 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
             last is not None
             and last[0] is other
             and target.alloc.on_chip
-            and _retarget(sim, target, other, accumulate=True)
+            and _retarget(sim, target, other, True)
         ):
             return target
     inplace(target, "add", other)
@@ -898,7 +898,7 @@ def inplace(target: Tensor, op: str, other: Any) -> None:
         sim.fail(
             f"{op} assignment", f"cannot update HBM tensor {target.label} in place", "unsupported_memory"
         )
-    if op == "add" and isinstance(other, Tensor) and _retarget(sim, target, other, accumulate=True):
+    if op == "add" and isinstance(other, Tensor) and _retarget(sim, target, other, True):
         return
     acc = op in ("add", "subtract")
     if isinstance(other, Tensor):

@@ -16,12 +16,19 @@ chip model charges the traffic. PSUM overflow is undocumented; it is spilled the
 from __future__ import annotations
 
 import bisect
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
+
+_core = operator.attrgetter("core")
+_inputs = operator.attrgetter("inputs")
+_outputs = operator.attrgetter("outputs")
+_add = operator.add
 
 
 class TileSize(NamedTuple):
@@ -59,8 +66,11 @@ def plan_spills(
     if not instrs or not sizes:
         return []
     spills: list[Spill] = []
-    for core in sorted({i.core for i in instrs}):
-        positions = [k for k, i in enumerate(instrs) if i.core == core]
+    cores = sorted(set(map(_core, instrs)))
+    for core in cores:
+        positions: Sequence[int] = (
+            range(len(instrs)) if len(cores) == 1 else [k for k, i in enumerate(instrs) if i.core == core]
+        )
         spans = _spans(instrs, positions, sizes)
         uses: dict[int, list[int]] | None = None
         for space, cap in capacity.items():
@@ -76,13 +86,15 @@ def plan_spills(
 
 
 def _spans(
-    instrs: list[Instruction], positions: list[int], sizes: dict[int, TileSize]
+    instrs: list[Instruction], positions: Sequence[int], sizes: dict[int, TileSize]
 ) -> dict[int, tuple[int, int]]:
     """The first and last position (index into ``positions``) that uses each planned tile."""
+    mine = instrs if len(positions) == len(instrs) else [instrs[k] for k in positions]
+    # each instruction's inputs + outputs, joined in C (one pass over every operand of the trace)
+    operands = map(_add, map(_inputs, mine), map(_outputs, mine))
     used = [
-        (r[0], local)  # (op.region.alloc_id, position), by index: every operand of the trace
-        for local, k in enumerate(positions)
-        for ops in (instrs[k].inputs, instrs[k].outputs)
+        (r[0], local)  # (op.region.alloc_id, position), by index
+        for local, ops in enumerate(operands)
         for op in ops
         if (r := op[5]) is not None
     ]
@@ -106,7 +118,7 @@ def _fits(spans: dict[int, tuple[int, int]], n: int, sizes: dict[int, TileSize],
 
 
 def _uses(
-    instrs: list[Instruction], positions: list[int], sizes: dict[int, TileSize]
+    instrs: list[Instruction], positions: Sequence[int], sizes: dict[int, TileSize]
 ) -> dict[int, list[int]]:
     """The positions (indices into ``positions``) that use each planned tile, in first-use order."""
     uses: dict[int, list[int]] = {}
@@ -130,7 +142,7 @@ def _uses(
 
 
 def _plan(
-    uses: dict[int, list[int]], positions: list[int], sizes: dict[int, TileSize], cap: int
+    uses: dict[int, list[int]], positions: Sequence[int], sizes: dict[int, TileSize], cap: int
 ) -> list[Spill]:
     """Spills keeping the tiles in ``uses`` (one memory) within ``cap`` bytes per partition."""
     n = len(positions)
