@@ -53,6 +53,7 @@ def to_buffer(sim: Simulation, instr: str, buffer: Any, default: Buffer = Buffer
 
 #: dtype arguments already normalised (``np.float32``, ``nl.bfloat16``, names...): kernels pass
 #: the same few on every instruction
+_new_object = object.__new__
 _DTYPES: dict[Any, np.dtype[Any]] = {}
 
 
@@ -258,7 +259,12 @@ def affine_range(*args: Any, **_: Any) -> Iterator[int]:
     if sim is None:
         yield from r
         return
-    frame = LoopFrame(start_alloc=sim.next_alloc)
+    # LoopFrame(start_alloc=sim.next_alloc) field by field (no __init__ frame: one per loop, and
+    # blocked kernels run thousands of short loops)
+    frame = _new_object(LoopFrame)
+    frame.start_alloc = sim.next_alloc
+    frame.iteration = 0
+    frame.writes = {}
     sim.loops.append(frame)
     try:
         for k, i in enumerate(r):

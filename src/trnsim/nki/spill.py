@@ -16,7 +16,6 @@ chip model charges the traffic. PSUM overflow is undocumented; it is spilled the
 from __future__ import annotations
 
 import bisect
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -24,11 +23,6 @@ from typing import NamedTuple
 import numpy as np
 
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
-
-_core = operator.attrgetter("core")
-_inputs = operator.attrgetter("inputs")
-_outputs = operator.attrgetter("outputs")
-_add = operator.add
 
 
 class TileSize(NamedTuple):
@@ -66,7 +60,7 @@ def plan_spills(
     if not instrs or not sizes:
         return []
     spills: list[Spill] = []
-    cores = sorted(set(map(_core, instrs)))
+    cores = sorted({i.core for i in instrs})
     for core in cores:
         positions: Sequence[int] = (
             range(len(instrs)) if len(cores) == 1 else [k for k, i in enumerate(instrs) if i.core == core]
@@ -89,12 +83,10 @@ def _spans(
     instrs: list[Instruction], positions: Sequence[int], sizes: dict[int, TileSize]
 ) -> dict[int, tuple[int, int]]:
     """The first and last position (index into ``positions``) that uses each planned tile."""
-    mine = instrs if len(positions) == len(instrs) else [instrs[k] for k in positions]
-    # each instruction's inputs + outputs, joined in C (one pass over every operand of the trace)
-    operands = map(_add, map(_inputs, mine), map(_outputs, mine))
     used = [
-        (r[0], local)  # (op.region.alloc_id, position), by index
-        for local, ops in enumerate(operands)
+        (r[0], local)  # (op.region.alloc_id, position), by index: every operand of the trace
+        for local, k in enumerate(positions)
+        for ops in (instrs[k].inputs, instrs[k].outputs)
         for op in ops
         if (r := op[5]) is not None
     ]

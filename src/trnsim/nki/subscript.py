@@ -54,8 +54,18 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
                 offset += i * tstrides[d]
             else:
                 if n - given >= 2 or not t.alloc.on_chip:
-                    return Tensor(t.alloc, tshape[given:], offset, tstrides[given:],
-                                  tpaxis - given if tpaxis >= 0 else -1, None, None, t.dyn, t.index_tiles)
+                    v = _new_object(Tensor)  # Tensor(...) slot by slot, as below
+                    v.alloc = t.alloc
+                    v.shape = tshape[given:]
+                    v.offset = offset
+                    v.strides = tstrides[given:]
+                    v.paxis = tpaxis - given if tpaxis >= 0 else -1
+                    v.flat = None
+                    v.oob = None
+                    v.dyn = t.dyn
+                    v.index_tiles = t.index_tiles
+                    v._region = None
+                    return v
         key = key + (_FULL,) * (n - given)
     if n == 3 and tpaxis == 1:
         # ``block[i, :, a:b]``: one tile of a [T, P, F] block (blocked kernels' hot path), the
