@@ -10,6 +10,7 @@ directory (``--catalog`` or ``$TRNSIM_CATALOG``) adds or overrides entries.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,12 +18,13 @@ import typer
 from rich.console import Console
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path
+from trnsim.cli.checks import check_output_path, use_catalog
 from trnsim.cli.output import write_output
 from trnsim.errors import ConfigError, UnknownNameError
 
 # The model layers load inside the commands that use them, so that start-up stays light.
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from rich.table import Table
 
     from trnsim.hardware.catalog import ChipSpec, SystemSpec
@@ -33,6 +35,12 @@ app.add_typer(catalog_app, name="catalog")
 
 _CatalogDir = Annotated[
     Path | None, typer.Option("--catalog", "--catalog-dir",
+                              help="A user catalog directory (else $TRNSIM_CATALOG); --catalog-dir: old name")
+]
+#: ``catalog data``'s: it also makes the directory $TRNSIM_CATALOG, through which the loaders of the
+#: device-time files and serving.toml find the user's files (as every model command's --catalog does).
+_DataCatalogDir = Annotated[
+    Path | None, typer.Option("--catalog", "--catalog-dir", callback=use_catalog,
                               help="A user catalog directory (else $TRNSIM_CATALOG); --catalog-dir: old name")
 ]
 _Json = Annotated[Path | None, typer.Option(
@@ -176,26 +184,53 @@ def show(name: Annotated[str, typer.Argument(help="A chip, system (or alias) or 
     console.print(_show_spec(system.chip))
 
 
-def _data_kinds() -> dict[str, DataKind]:
-    """Every kind of data file besides the catalog's chips and systems, by folder."""
+def _data_kinds() -> dict[str, tuple[DataKind, Callable[[str, Path | None], object]]]:
+    """Every kind of data file besides the catalog's chips and systems, by folder, with the loader
+    the model reads it with: ``catalog data`` shows a file only once that loader accepts it, so that
+    a file `estimate` refuses is refused here with the same message."""
     from trnsim.cluster.topology import TOPOLOGIES
-    from trnsim.devicetime.efficiency import EFFICIENCY
-    from trnsim.devicetime.fusion import FUSION
-    from trnsim.devicetime.param_passes import PARAM_PASSES
-    from trnsim.devicetime.trainium_scale import TRAINIUM_SCALE
-    from trnsim.hardware.neuroncore import NEURONCORE
-    from trnsim.hardware.neuroncore_timing import TIMING
-    from trnsim.serve.params import SERVING
+    from trnsim.devicetime.efficiency import EFFICIENCY, EfficiencyCurves
+    from trnsim.devicetime.fusion import FUSION, FusionRules
+    from trnsim.devicetime.param_passes import PARAM_PASSES, ParamPasses
+    from trnsim.devicetime.trainium_scale import TRAINIUM_SCALE, TrainiumScale
+    from trnsim.hardware.neuroncore import NEURONCORE, load_neuroncore
+    from trnsim.hardware.neuroncore_timing import TIMING, load_timing
+    from trnsim.serve.params import SERVING, load_serving_params
 
-    kinds = (EFFICIENCY, FUSION, PARAM_PASSES, TRAINIUM_SCALE, TIMING, NEURONCORE, TOPOLOGIES, SERVING)
-    return {kind.folder: kind for kind in kinds}
+    def schema(kind: DataKind, model: type[BaseModel]) -> Callable[[str, Path | None], object]:
+        return lambda name, catalog_dir: kind.load_model(name, model, catalog_dir)
+
+    return {
+        EFFICIENCY.folder: (EFFICIENCY, schema(EFFICIENCY, EfficiencyCurves)),
+        FUSION.folder: (FUSION, schema(FUSION, FusionRules)),
+        PARAM_PASSES.folder: (PARAM_PASSES, schema(PARAM_PASSES, ParamPasses)),
+        TRAINIUM_SCALE.folder: (TRAINIUM_SCALE, schema(TRAINIUM_SCALE, TrainiumScale)),
+        TIMING.folder: (TIMING, lambda name, _: load_timing(name)),
+        NEURONCORE.folder: (NEURONCORE, lambda name, _: load_neuroncore(name)),
+        TOPOLOGIES.folder: (TOPOLOGIES, _check_topology),
+        # serving.toml is found through $TRNSIM_CATALOG, which --catalog sets (use_catalog)
+        SERVING.folder: (SERVING, lambda name, _: load_serving_params()),
+    }
+
+
+def _check_topology(name: str, catalog_dir: Path | None) -> object:
+    """Load topology ``name`` as the model does: a system's topology takes the scale-out bandwidth
+    its file leaves out from the system's catalog entry."""
+    from trnsim.cluster.topology import load_topology, topology_for_system
+    from trnsim.hardware.catalog import load_system
+
+    try:
+        system = load_system(name, catalog_dir)  # a name or an alias (dgx-a100 is p4d's)
+    except UnknownNameError:
+        return load_topology(name)
+    return topology_for_system(system, name)
 
 
 @catalog_app.command("data")
 def data(file: Annotated[str, typer.Argument(
              help="KIND/NAME of a data file, e.g. efficiency/a100, neuroncore_timing/trn2, topologies/trn2, "
                   "serving/serving.")],
-         catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
+         catalog_dir: _DataCatalogDir = None, as_json: _Json = None) -> None:
     """Every number of one data file (with the user's overrides) with its unit and source."""
     from rich.table import Table
 
@@ -210,10 +245,11 @@ def data(file: Annotated[str, typer.Argument(
     if folder not in kinds:
         raise UnknownNameError("data-file kind", folder, [*kinds, "chips (trnsim catalog show)",
                                                           "systems (trnsim catalog show)"])
-    kind = kinds[folder]
+    kind, check = kinds[folder]
     names = kind.names()
     if name not in names and kind.user_file(name, catalog_dir) is None:
         raise UnknownNameError(f"{folder} file", name, names)
+    check(name, catalog_dir)  # refuse a file the model would refuse, with the model's message
     values = value_sources(kind.load(name, catalog_dir))
     if as_json is not None:
         rows = [{"key": v.key, "value": v.value, "unit": v.unit, "source": v.source,
