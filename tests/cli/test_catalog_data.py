@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.cli_errors import run_cli
@@ -16,7 +18,7 @@ def test_catalog_data_of_a_catalog_entry_points_to_catalog_show(monkeypatch: pyt
     assert "unknown" not in lines[0]
 
 
-def test_catalog_data_refuses_a_user_file_the_model_refuses(tmp_path, monkeypatch: pytest.MonkeyPatch,
+def test_catalog_data_refuses_a_user_file_the_model_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     """An efficiency file without its keys was listed (exit 0) while `estimate` refused it: both now
     refuse it with one and the same line."""

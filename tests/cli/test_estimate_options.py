@@ -30,3 +30,13 @@ def test_api_interleave_without_a_pipeline_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="needs pp > 1"):
         trnsim.estimate("llama3-8b", "trn2", nodes=1, tp=4, interleave=2)
+
+
+def test_topology_size_override_that_breaks_whole_nodes_is_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """It exited 0 with a dp group of 'x x2, y x3, efa x11' = 66 ranks for a 64-rank group."""
+    code, _, err = run_cli(monkeypatch, capsys, "estimate", "--model", "llama3-70b", "--system", "trn2",
+                           "--nodes", "32", "--tp", "8", "--pp", "4", "--zero", "1",
+                           "--topology-set", "dimension.1.size=3")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "dimension.1.size" in lines[0] and "16" in lines[0]

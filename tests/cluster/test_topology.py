@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from trnsim.cluster.topology import LinkKind, list_topologies, load_topology, topology_for_system
@@ -87,3 +89,28 @@ def test_scale_out_bandwidth_can_be_given_where_the_file_leaves_it_to_the_catalo
     assert table.scale_out.link_bw_bytes_per_s == pytest.approx(3.2e12 / 8 / 64)
     with pytest.raises(ConfigError, match=r"unknown key 'bandwith_gbit_per_s'; valid keys there: bandwidth"):
         topology_for_system(system, overrides={"scale_out.bandwith_gbit_per_s": 1})
+
+
+def test_a_size_override_whose_domain_is_not_whole_nodes_is_refused() -> None:
+    """4 x 3 = 12-chip domains on 16-chip trn2 nodes placed a 64-rank group on 2 x 3 x 11 = 66 positions."""
+    system = load_system("trn2")
+    with pytest.raises(ConfigError, match=r"4 x 3 = 12 chips.*multiple of 16"):
+        topology_for_system(system, overrides={"dimension.1.size": 3})
+    # a domain of whole nodes is the rule, not one size: 4 x 8 = 32 chips is two nodes
+    assert topology_for_system(system, overrides={"dimension.1.size": 8}).chips_per_domain == 32
+
+
+def test_a_copy_of_a_bundled_file_loads_as_the_bundled_one(tmp_path: Path) -> None:
+    """A user's copy of trn2.toml (scale-out bandwidth left to the catalog) loads with the system's
+    figures, and is held to the same whole-nodes rule."""
+    from trnsim.cluster.topology import TOPOLOGIES, load_topology_file
+
+    system = load_system("trn2")
+    text = TOPOLOGIES.shipped_file("trn2").read_text()
+    (tmp_path / "t.toml").write_text(text)
+    bw = system.scale_out_bw_bytes_per_s
+    copy = load_topology_file(tmp_path / "t.toml", node_scale_out_bw_bytes_per_s=bw, chips_per_node=16)
+    assert copy == topology_for_system(system)
+    with pytest.raises(ConfigError, match="5 x 4 = 20 chips"):
+        load_topology_file(tmp_path / "t.toml", {"dimension.0.size": 5}, node_scale_out_bw_bytes_per_s=bw,
+                           chips_per_node=16)

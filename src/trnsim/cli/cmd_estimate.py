@@ -350,7 +350,9 @@ def estimate(
     if topology is None:
         network = topology_for_system(spec, system, overrides)
     elif topology.endswith(".toml") or Path(topology).is_file():  # the user's own topology file
-        network = load_topology_file(topology, overrides)
+        network = load_topology_file(topology, overrides,
+                                     node_scale_out_bw_bytes_per_s=spec.scale_out_bw_bytes_per_s,
+                                     chips_per_node=spec.chips_per_node)
     else:
         network = load_topology(
             topology,

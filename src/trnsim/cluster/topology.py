@@ -35,6 +35,7 @@ __all__ = [
     "Reliability",
     "TopologyLevel",
     "TopologySpec",
+    "check_domain_fits_nodes",
     "list_topologies",
     "load_topology",
     "load_topology_file",
@@ -265,9 +266,35 @@ def load_topology(
         node = _NodeNetwork(node_scale_out_bw_bytes_per_s, chips_per_node)
     frozen = tuple(sorted(overrides.items())) if overrides else ()
     try:
-        return _load_cached(name, node, frozen, overlay_token())
+        spec = _load_cached(name, node, frozen, overlay_token())
     except TypeError:  # an unhashable override value: parse without the memo
-        return _parse(_raw(name, overrides), f"'{name}'", node)
+        spec = _parse(_raw(name, overrides), f"'{name}'", node)
+    if chips_per_node is not None:
+        check_domain_fits_nodes(spec, chips_per_node, f"topology '{name}'", overrides)
+    return spec
+
+
+def check_domain_fits_nodes(topology: TopologySpec, chips_per_node: int, where: str,
+                            overrides: Mapping[str, Any] | None = None) -> None:
+    """Refuse a scale-up domain that does not tile the system's nodes.
+
+    Ranks are placed level by level (on-chip, each dimension, then scale-out), and node counts and
+    scale-out bandwidth per chip come from the catalog's ``chips_per_node``: the two agree only if a
+    domain is a whole number of nodes (one instance, an UltraServer, a TPU slice, an NVL72 rack), as
+    every bundled topology's is. Otherwise a group's levels hold more ranks than the group (4 x 3 =
+    12-chip domains on 16-chip nodes put a 64-rank group on 2 x 3 x 11 = 66 positions).
+    """
+    domain = topology.chips_per_domain
+    if domain % chips_per_node == 0:
+        return
+    names = ", ".join(d.name for d in topology.dimensions)
+    sizes = " x ".join(str(d.size) for d in topology.dimensions)
+    changed = sorted(k for k in (overrides or {}) if k.endswith(".size"))
+    after = f" (after {', '.join(changed)})" if changed else ""
+    raise ConfigError(
+        f"{where}: its scale-up dimensions ({names}) hold {sizes} = {domain} chips{after}, not whole "
+        f"nodes of {chips_per_node} chips; give dimension sizes whose product is a multiple of "
+        f"{chips_per_node}")
 
 
 def topology_for_system(
@@ -285,10 +312,24 @@ def topology_for_system(
     )
 
 
-def load_topology_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TopologySpec:
-    """Load a user's topology file (same format as the bundled ones)."""
+def load_topology_file(
+    path: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    node_scale_out_bw_bytes_per_s: float | None = None,
+    chips_per_node: int | None = None,
+) -> TopologySpec:
+    """Load a user's topology file (same format as the bundled ones); given the system's scale-out
+    bandwidth per node and chips per node, as :func:`load_topology` (a copy of a bundled file that
+    leaves its bandwidth to the catalog then loads as the bundled one does)."""
     file = Path(path)
     raw = read_toml(file)
     if overrides:
         raw = _apply_overrides(raw, overrides, str(file))
-    return _parse(raw, f"'{file}'")
+    node = None
+    if node_scale_out_bw_bytes_per_s is not None and chips_per_node is not None:
+        node = _NodeNetwork(node_scale_out_bw_bytes_per_s, chips_per_node)
+    spec = _parse(raw, f"'{file}'", node)
+    if chips_per_node is not None:
+        check_domain_fits_nodes(spec, chips_per_node, f"topology '{file}'", overrides)
+    return spec
