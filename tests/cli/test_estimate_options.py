@@ -40,3 +40,17 @@ def test_topology_size_override_that_breaks_whole_nodes_is_one_line(
                            "--topology-set", "dimension.1.size=3")
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "dimension.1.size" in lines[0] and "16" in lines[0]
+
+
+def test_scale_out_bandwidth_override_without_chips_sharing_says_what_it_is(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "missing key 'chips_sharing'" without saying why the bandwidth needs it."""
+    args = ("estimate", "--model", "llama3-8b", "--system", "trn2", "--nodes", "2",
+            "--topology-set", "scale_out.bandwidth_gbit_per_s=3.2 Tbps")
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    lines = err.strip().splitlines()
+    # the example is the system's chips per node (16 trn2 chips share an instance's EFA)
+    assert code == 2 and len(lines) == 1 and "chips_sharing=16" in lines[0] and "share" in lines[0]
+    code, _, _ = run_cli(monkeypatch, capsys, *args, "--topology-set", "scale_out.chips_sharing=16",
+                         "--json", "-")
+    assert code == 0

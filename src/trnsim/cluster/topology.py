@@ -129,6 +129,13 @@ def _level(
             # Scale-out bandwidth is quoted per instance/host and shared by its chips; a file that
             # omits it takes the system catalog's figure (one source of truth for that number).
             if "bandwidth_gbit_per_s" in data:
+                if "chips_sharing" not in data:
+                    # the bandwidth is quoted per instance/host or per chip: the file must say which
+                    example = node.chips if node is not None else 8
+                    raise ConfigError(
+                        f"topology {where}: bandwidth_gbit_per_s needs chips_sharing, the number of chips "
+                        f"that share that bandwidth (the chips of a node for a per-instance figure, 1 for "
+                        f"a per-chip one); e.g. scale_out.chips_sharing={example} with the bandwidth")
                 total_bytes_per_s = float(data.pop("bandwidth_gbit_per_s")) * _GIGA / 8
                 chips_sharing = int(data.pop("chips_sharing"))
             elif node is not None:
