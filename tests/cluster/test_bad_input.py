@@ -53,8 +53,11 @@ CASES = [
     ([*EST, "--ranks", "64", "--json", "{tmp}/nodir/out.json"], "directory '{tmp}/nodir' does not exist"),
     ([*EST, "--ranks", "64", "--topology", "nosuch"], "unknown topology 'nosuch'"),
     ([*EST, "--ranks", "64", "--topology-set", "foo"], "--topology-set expects KEY=VALUE"),
-    # the message names a TOML table: printed verbatim, not eaten as console markup
-    ([*EST, "--ranks", "8", "--tp", "8", "--topology", "gb200-nvl72"], "has no [on_chip] level"),
+    # the message names a TOML table: printed verbatim, not eaten as console markup (a TPU slice,
+    # 4,096 chips, is whole trn2 nodes but has no on-chip level for trn2's 4 ranks a chip)
+    ([*EST, "--ranks", "8", "--tp", "8", "--topology", "tpu-v4"], "has no [on_chip] level"),
+    # an NVL72 rack is not whole 16-chip trn2 nodes
+    ([*EST, "--ranks", "8", "--tp", "8", "--topology", "gb200-nvl72"], "not whole nodes of 16 chips"),
     ([*EST, "--ranks", "64", "--bogus"], "No such option: --bogus"),
     (["validate", "--dir", "{tmp}/nodir"], "--dir '{tmp}/nodir' is not a directory"),
     (["validate", "--dir", "{tmp}"], "cannot read calibration settings"),

@@ -59,6 +59,22 @@ def test_gemma2_non_embedding_counts_equal_the_paper(tmp_path: Path, dims: dict,
     assert any("soft-capping" in n for n in model.notes)
 
 
+@pytest.mark.parametrize("layer_types", ["sliding_attention", {"0": "sliding_attention"}, [1, 2],
+                                         ["sliding_attention"] * 41])
+def test_gemma2_malformed_layer_types_is_refused(tmp_path: Path, layer_types: Any) -> None:
+    """A layer_types that is not one string per layer was ignored (the default pattern used silently)."""
+    with pytest.raises(ConfigError, match="'layer_types'") as error:
+        _load(tmp_path, {**GEMMA2, "layer_types": layer_types})
+    assert "\n" not in str(error.value) and "per layer" in str(error.value)
+
+
+def test_gemma2_layer_types_list_sets_the_sliding_layers(tmp_path: Path) -> None:
+    """A valid list is read, not the default even/odd rule: 3 sliding layers of 42 here."""
+    types = ["sliding_attention"] * 3 + ["full_attention"] * 39
+    model = _load(tmp_path, {**GEMMA2, "layer_types": types})
+    assert any("on 3 of 42 layers" in n for n in model.notes)
+
+
 @pytest.mark.parametrize(("data", "non_embedding_m"), [
     ({"model_type": "gemma3_text", "hidden_size": 1152, "intermediate_size": 6912, "num_hidden_layers": 26,
       "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256, "vocab_size": 262144,

@@ -95,17 +95,35 @@ def decoder_fields(r: HfReader, family: str, *, mlp: MlpKind = MlpKind.SWIGLU,
     }
 
 
+def layer_types(r: HfReader, layers: int) -> list[str] | None:
+    """The file's per-layer attention kinds (transformers 5.x ``layer_types``), None when absent.
+
+    Refused unless a list of one string per layer: a malformed list was ignored and the family's
+    default pattern silently used in its place.
+    """
+    types = r.raw("layer_types")
+    if types is None:
+        return None
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise ConfigError(f"{r.where}: 'layer_types' must be a list of one attention kind per layer "
+                          f"(\"sliding_attention\" or \"full_attention\"), got {types!r}")
+    if types and len(types) != layers:
+        raise ConfigError(f"{r.where}: 'layer_types' has {len(types)} entries for {layers} layers "
+                          "(num_hidden_layers): give one attention kind per layer")
+    return types
+
+
 def sliding_note(r: HfReader, layers: int, is_global: Callable[[int], bool] | None) -> str | None:
     """A note naming the sliding-window layers (attention FLOPs are counted over the whole sequence).
 
     ``is_global(i)`` is the family's rule for layer ``i`` when the file has no ``layer_types``
     list; None means every layer slides once ``sliding_window`` is set.
     """
+    types = layer_types(r, layers)  # checked even without a window: a malformed list is an error
     window = r.raw("sliding_window")
     if not window or (r.raw("use_sliding_window") is False):
         return None
-    types = r.raw("layer_types")
-    if isinstance(types, list) and types:
+    if types:
         local = sum(1 for t in types if t in ("sliding_attention", "chunked_attention"))
     else:
         local = layers if is_global is None else sum(1 for i in range(layers) if not is_global(i))
