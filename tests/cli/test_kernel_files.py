@@ -95,3 +95,37 @@ def test_first_non_zero_status_over_targets(targets: str, status: int, files: Pa
                           "sys.exit({'trn1': 5, 'trn2': 0, 'trn3': 7}[target])\n")
     code, _ = run_main(capsys, monkeypatch, ["kernel", "profile", str(per_target), "--target", targets])
     assert code == status
+
+
+@pytest.mark.parametrize(("command", "target", "expected"), [
+    ("run", "", "--target is empty"),  # ran on the default target, silently
+    ("profile", "trn1,,trn2", "has an empty item"),  # profiled trn1 and trn2 as if ',,' were ','
+    ("profile", "trn2,gen3", "names trn2 twice"),  # gen3 is trn2: every column came twice
+])
+def test_bad_target_lists_are_one_line(command: str, target: str, expected: str, files: Path,
+                                       capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    good = files / "good.py"
+    good.write_text(HEADER + KERNEL + "k(np.ones((128, 2), np.float32))\n")
+    code, err = run_main(capsys, monkeypatch, ["kernel", command, str(good), "--target", target])
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and expected in lines[0], err
+
+
+@pytest.mark.parametrize("command", ["run", "profile"])
+def test_deadline_before_the_kernel_body_is_one_line(command: str, files: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watchdog's interrupt can land while a launch is being set up (outside the kernel's frames
+    that turn it into a KernelError): `--time-limit 0.001` then printed a TimeLimitInterrupt traceback."""
+    import trnsim.nki.runner
+    from trnsim.nki.budget import TimeLimitInterrupt
+
+    def interrupted(*_: object, **__: object) -> int:
+        raise TimeLimitInterrupt
+
+    monkeypatch.setattr(trnsim.nki.runner, "run_file", interrupted)
+    code, err = run_main(capsys, monkeypatch,
+                         ["kernel", command, str(files / "exit3.py"), "--time-limit", "0.5"])
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "wall-time budget of 0.5 s exceeded" in lines[0], err

@@ -129,10 +129,20 @@ def _render_comparison(results: Sequence[TimelineResult], console: Console) -> N
 def _targets(value: str, timing_file: Path | None) -> list[NeuronCoreTiming]:
     from trnsim.hardware.neuroncore_timing import load_timing
 
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    if not names:
+    names = [name.strip() for name in value.split(",")]
+    if not any(names):
         raise ConfigError("--target is empty; give one or more of trn1, trn2, trn3 separated by commas")
-    return [load_timing(name, timing_file) for name in names]
+    if not all(names):  # "trn1,,trn2": a slip that dropped a target, not a list of two
+        raise ConfigError(f"--target '{value}' has an empty item; give targets separated by single commas, "
+                          "e.g. trn1,trn2")
+    timings = [load_timing(name, timing_file) for name in names]
+    seen: dict[str, str] = {}
+    for name, timing in zip(names, timings, strict=True):
+        if timing.target in seen:  # trn2,gen3 is one target twice: its columns would repeat
+            raise ConfigError(f"--target '{value}' names {timing.target} twice ({seen[timing.target]} and "
+                              f"{name}); give each target once")
+        seen[timing.target] = name
+    return timings
 
 
 def _write_json(path: Path, document: Any, option: str) -> None:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from trnsim.cli.apps import kernel_app
+from trnsim.errors import ConfigError
 
 #: ``trnsim.nki.targets.ENV_TARGET`` and ``trnsim.nki.budget.ENV_INSTRUCTIONS``/``ENV_TIME``, spelled
 #: out for the help texts so that start-up does not import the kernel layer (numpy, ml_dtypes);
@@ -42,16 +43,23 @@ def run(
         help=f"Stop a launch after this many seconds of wall time (default: ${ENV_TIME}, 1800).")] = None,
 ) -> int:
     """Run an NKI kernel file on trnsim's CPU simulator (its exit status is the command's)."""
-    from trnsim.nki.budget import limits
+    if target is not None and not target.strip():  # '' ran on the default target, silently
+        raise ConfigError("--target is empty; give one of trn1, trn2, trn3 (or leave it out for "
+                          f"${ENV_TARGET}, else trn2)")
+    from trnsim.nki.budget import TimeLimitInterrupt, limits
     from trnsim.nki.errors import KernelError
     from trnsim.nki.runner import run_file
 
     try:
-        with limits(max_instructions, time_limit):
+        with limits(max_instructions, time_limit) as budget:
             return run_file(file, list(args or []), target)
     except KernelError as error:
-        # printed here, escaped, so that the message's "[err_id]" is not taken for rich markup
-        Console(stderr=True).print(
-            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
-        )
-        return 2
+        message = str(error)
+    except TimeLimitInterrupt:
+        # The deadline fell while a launch was being set up, before the kernel's own frames that
+        # turn it into a KernelError: still the budget's line, not a traceback.
+        message = (f"kernel file '{file}': wall-time budget of {budget.time_limit_s:g} s exceeded while "
+                   f"launching a kernel (raise it with --time-limit or ${ENV_TIME}) [time_limit_exceeded]")
+    # printed here, escaped, so that the message's "[err_id]" is not taken for rich markup
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return 2
