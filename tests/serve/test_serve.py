@@ -67,8 +67,12 @@ def test_kv_cache_per_request_by_hand() -> None:
 
 def test_memory_and_max_concurrency() -> None:
     mem = serve_memory(_cfg())
-    free = mem.capacity_bytes - mem.weights_bytes - mem.activation_bytes
-    assert mem.max_concurrency == int(free // mem.kv_per_request_bytes)
+    # each request adds its KV cache and its decode logits (FP32 over the rank's vocabulary shard)
+    logits = _cfg().model.vocab_size / _cfg().tp * 4
+    assert mem.activation_per_request_bytes == pytest.approx(logits, rel=0.01)
+    fixed = mem.activation_bytes - logits * mem.concurrency
+    free = mem.capacity_bytes - mem.weights_bytes - fixed
+    assert mem.max_concurrency == int(free // (mem.kv_per_request_bytes + mem.activation_per_request_bytes))
     # weights: about 8.03 B params / 8 ranks x 2 bytes
     assert mem.weights_bytes == pytest.approx(8.03e9 * 2 / 8, rel=0.02)
 

@@ -16,9 +16,10 @@ from trnsim.cli.checks import (
     check_output_path,
     check_rank_count,
     parse_count,
+    use_catalog,
     warn_if_huge,
 )
-from trnsim.cli.output import is_stdout, write_output
+from trnsim.cli.output import check_keeps_inputs, is_stdout, model_file, write_output
 from trnsim.cluster.options import CPExchange, GradReduceDtype
 from trnsim.cluster.pipeline import Schedule
 from trnsim.errors import ConfigError
@@ -267,7 +268,8 @@ def estimate(
     topology_set: Annotated[
         list[str] | None, typer.Option(help="override a topology value, KEY=VALUE in file units (repeatable)")
     ] = None,
-    catalog: Annotated[Path | None, typer.Option("--catalog", help="user catalog directory")] = None,
+    catalog: Annotated[Path | None, typer.Option("--catalog", callback=use_catalog,
+        help="user catalog directory (chips/, systems/, efficiency/, ...: as $TRNSIM_CATALOG)")] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="also write the result as JSON to this file (- for standard "
                                   "output, instead of the tables)")
@@ -303,6 +305,8 @@ def estimate(
     warn_if_huge(-(-total * spec.chips_per_node // spec.ranks_per_node), f"{total:,} ranks of {system}")
     run_tokens = _tokens(tokens, train_tokens)
     check_output_path(json_out, "--json")
+    check_keeps_inputs({"the --model file": model_file(model),
+                        "the --topology file": Path(topology) if topology else None}, json=json_out)
     if dp is None:
         if total % (tp * pp * cp):
             raise InfeasiblePlanError(
@@ -311,6 +315,9 @@ def estimate(
                 "pick degrees that do or give --dp",
             )
         dp = total // (tp * pp * cp)
+    if interleave > 1 and pp == 1:  # else accepted and without effect: one stage has nothing to interleave
+        raise ConfigError(f"--interleave {interleave} needs --pp > 1: virtual stages interleave a pipeline "
+                          "(Megatron's rule, and the planner's)")
     chosen = schedule or (Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B)
     plan = make_plan(
         tp=tp,

@@ -23,7 +23,7 @@ from rich.markup import escape
 from trnsim.cli.apps import kernel_app
 from trnsim.cli.checks import check_output_path
 from trnsim.cli.cmd_kernel_run import run as run_kernel_file
-from trnsim.cli.output import check_one_stdout, is_stdout, write_output
+from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, write_output
 from trnsim.errors import ConfigError
 
 # The model layers load inside the commands that use them, so that start-up stays light.
@@ -164,6 +164,7 @@ def profile(
     if not file.is_file():
         raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
     check_one_stdout(trace=trace, json=json_out)
+    check_keeps_inputs({"the kernel file": file, "the --timing file": timing}, trace=trace, json=json_out)
     for path, option in ((trace, "--trace"), (json_out, "--json")):
         check_output_path(path, option)
     results: list[TimelineResult] = []

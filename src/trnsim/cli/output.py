@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trnsim.errors import ConfigError
 
-__all__ = ["STDOUT", "check_one_stdout", "is_stdout", "write_output"]
+__all__ = ["STDOUT", "check_keeps_inputs", "check_one_stdout", "is_stdout", "model_file", "write_output"]
 
 #: The path that means standard output.
 STDOUT = "-"
@@ -23,10 +23,38 @@ def is_stdout(path: Path | None) -> bool:
 
 
 def check_one_stdout(**paths: Path | None) -> None:
-    """At most one output may be ``-``: two documents on one stream cannot be read apart."""
+    """At most one output may be ``-``: two documents on one stream cannot be read apart; and no two
+    outputs may name the same file, where the second would silently replace the first."""
     named = [f"--{name}" for name, path in paths.items() if is_stdout(path)]
     if len(named) > 1:
         raise ConfigError(f"{' and '.join(named)} are both '-' (standard output); send one of them to a file")
+    seen: dict[Path, str] = {}
+    for name, path in paths.items():
+        if path is None or is_stdout(path):
+            continue
+        resolved = path.resolve()
+        if resolved in seen:
+            raise ConfigError(f"{seen[resolved]} and --{name} both write '{path}': the second would replace "
+                              "the first; give each its own file")
+        seen[resolved] = f"--{name}"
+
+
+def model_file(model: str) -> Path | None:
+    """The file a ``--model`` value reads (a config.json, or one in the directory), None for a preset."""
+    path = Path(model)
+    if path.is_dir():
+        path = path / "config.json"
+    return path if path.is_file() else None
+
+
+def check_keeps_inputs(inputs: dict[str, Path | None], **outputs: Path | None) -> None:
+    """No output may be written over a file the command reads (``kernel profile k.py --json k.py`` wrote
+    the summary over the kernel's source)."""
+    given = {path.resolve(): what for what, path in inputs.items() if path is not None and path.is_file()}
+    for name, path in outputs.items():
+        if path is not None and not is_stdout(path) and path.resolve() in given:
+            raise ConfigError(f"--{name} '{path}' is {given[path.resolve()]}: writing there would replace "
+                              "it; pick another file")
 
 
 def write_output(path: Path, text: str, option: str) -> bool:

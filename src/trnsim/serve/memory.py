@@ -35,6 +35,9 @@ class ServeMemory:
     capacity_bytes: float
     kv_per_request_bytes: float
     concurrency: int
+    #: The part of ``activation_bytes`` each request in flight adds (its decode logits): the largest
+    #: concurrency that fits must not count the requested concurrency's share as fixed.
+    activation_per_request_bytes: float = 0.0
 
     @property
     def total_bytes(self) -> float:
@@ -53,10 +56,12 @@ class ServeMemory:
     @property
     def max_concurrency(self) -> int:
         """Requests in flight whose KV cache fits beside the weights and activations (0: none)."""
-        free = self.capacity_bytes - self.weights_bytes - self.activation_bytes
-        if free <= 0 or self.kv_per_request_bytes <= 0:
+        fixed = self.activation_bytes - self.activation_per_request_bytes * self.concurrency
+        free = self.capacity_bytes - self.weights_bytes - fixed
+        per_request = self.kv_per_request_bytes + self.activation_per_request_bytes
+        if free <= 0 or per_request <= 0:
             return 0
-        return int(free // self.kv_per_request_bytes)
+        return int(free // per_request)
 
     def parts(self) -> dict[str, float]:
         return {"weights": self.weights_bytes, "kv_cache": self.kv_cache_bytes,
@@ -103,4 +108,5 @@ def serve_memory(config: ServeConfig) -> ServeMemory:
     capacity = config.system.hbm_bytes_per_rank * (1.0 - load_serving_params().reserved_fraction)
     return ServeMemory(weights_bytes=float(weights), kv_cache_bytes=kv_one * config.concurrency,
                        activation_bytes=float(prefill_act + logits), capacity_bytes=capacity,
-                       kv_per_request_bytes=kv_one, concurrency=config.concurrency)
+                       kv_per_request_bytes=kv_one, concurrency=config.concurrency,
+                       activation_per_request_bytes=float(vocab_local * 4))
