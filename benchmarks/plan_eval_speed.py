@@ -9,9 +9,15 @@ part, a pipeline-bubble factor and a memory tally (weights, gradients, optimizer
 activations after Korthikanti et al. 2022), no communication. Prints the mean per plan and the
 ratio (goal ≤ 2×) and the ratio to Calculon's 2.4 ms per plan quoted from the issue (goal ≤ 1/5),
 plus the rows of the issue's table: one evaluation with every cache cleared,
-and the same evaluation repeated with warm caches. Where llm-analysis is installed
-(``pip install llm-analysis fire``; not a dependency of trnsim) its ``training()`` on the same 48
-plans (its ``megatron-lm-175b`` and ``a100-sxm-80gb`` configs) is timed in the same rounds too.
+and the same evaluation repeated with warm caches.
+
+llm-analysis itself, beside it: install the optional ``bench`` extra (``pip install -e ".[bench]"``:
+llm-analysis 0.2.2 and fire, which pull an old transformers; not a dependency of trnsim, not in
+``[test]``), and its ``training()`` on the same 48 plans (its ``megatron-lm-175b`` and
+``a100-sxm-80gb`` configs) is timed in the same rounds too, printed with the ratio trnsim ÷
+llm-analysis. The closed form above stays the issue's reference (goal ≤ 2×); llm-analysis is the
+tool it imitates, run for real. To compare two trees, run the script alternately with
+``PYTHONPATH`` set to each tree's ``src`` (this VM's speed drifts by up to 2× between minutes).
 """
 
 from __future__ import annotations
@@ -191,6 +197,8 @@ def main() -> int:
     if others:
         print(f"llm-analysis 0.2 training()          {med(others_s) * 1e6:8.1f} µs per plan "
               f"(trnsim ÷ llm-analysis {med(trnsim_s) / med(others_s):.2f}×)")
+    else:
+        print("llm-analysis 0.2 training()          not installed (pip install -e '.[bench]' times it here)")
     print(f"one evaluation, caches cleared       {med(cold_s) * 1e6:8.1f} µs")
     print(f"the same evaluation, caches warm     {med(warm_s) * 1e6:8.1f} µs")
     return 0

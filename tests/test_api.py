@@ -115,3 +115,20 @@ def test_bad_arguments_raise_the_cli_s_one_line_errors(tmp_path: Path, call: str
     out = _python(f"import trnsim\ntry:\n    {call}\nexcept trnsim.errors.TrnsimError as e:\n    print(e)",
                   tmp_path)
     assert out.startswith(message) and out.count("\n") == 1
+
+
+def test_plan_can_be_called_again_after_the_planner_package_is_imported(tmp_path: Path) -> None:
+    """The first call imports the package ``trnsim.plan``, which Python sets as the attribute
+    ``trnsim.plan`` over the API function: the second call (and one after ``compare``, which uses the
+    planner too) must still be the API's ``plan``, and the package's modules still importable."""
+    out = _python(
+        "import trnsim\n"
+        "args = dict(tokens='1T', nodes=1, space='quick', top=1)\n"
+        "a = trnsim.plan('llama3-8b', 'trn2', **args)\n"
+        "b = trnsim.plan('llama3-8b', 'trn2', **args)\n"
+        "import trnsim.plan.search as search\n"
+        "from trnsim.plan.problem import Problem\n"
+        "c = trnsim.plan('llama3-8b', 'trn2', **args)\n"
+        "print(a.best['plan'] == b.best['plan'] == c.best['plan'], callable(search.search_plans))\n",
+        tmp_path)
+    assert out.strip() == "True True"

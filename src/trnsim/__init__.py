@@ -15,6 +15,9 @@ CLI start fast.
 
 from __future__ import annotations
 
+import sys as _sys
+import types as _types
+
 __version__ = "0.1.0"
 
 #: Names served lazily from :mod:`trnsim.api`.
@@ -31,6 +34,32 @@ if TYPE_CHECKING:
     from typing import Any
 
     from trnsim.api import CompareResult, EstimateResult, PlanResult, compare, estimate, load_model, plan
+
+
+class _PlanPackage(_types.ModuleType):
+    """The ``trnsim.plan`` package, callable as the API's ``trnsim.plan(...)``.
+
+    Importing the package (any use of the planner does) sets the attribute ``trnsim.plan`` to it,
+    over the API function served by ``__getattr__``: without this, the second ``trnsim.plan(...)``
+    of a notebook failed with "'module' object is not callable".
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from trnsim import api
+
+        return api.plan(*args, **kwargs)
+
+
+class _Package(_types.ModuleType):
+    """``trnsim`` itself: the planner package it is given as its attribute ``plan`` becomes callable."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "plan" and type(value) is _types.ModuleType:
+            value.__class__ = _PlanPackage
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

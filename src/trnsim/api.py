@@ -8,13 +8,16 @@ defaults, and returns a result object with ``.to_dict()`` (the command's JSON), 
 
 from __future__ import annotations
 
+import functools
 import html
 import math
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
@@ -28,6 +31,46 @@ __all__ = ["CompareResult", "EstimateResult", "PlanResult", "compare", "estimate
 #: The systems ``compare`` puts side by side by default (as ``trnsim compare``).
 DEFAULT_SYSTEMS = ("trn2-ultraserver", "trn2", "trn1", "p5", "p5e", "tpu-v4", "tpu-v5p")
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@contextmanager
+def _user_catalog(catalog: str | Path | None) -> Iterator[None]:
+    """Within the block, ``catalog`` (when given) is the user catalog of every data file.
+
+    The catalog loaders take the directory as an argument, but the device-time files (efficiency/,
+    fusion/, param_passes/, trainium_scale/) are found through ``$TRNSIM_CATALOG``: the variable is
+    set for the call (and its worker processes), then restored.
+    """
+    from trnsim.hardware.datafile import CATALOG_ENV
+
+    if catalog is None:
+        yield
+        return
+    if not Path(catalog).is_dir():
+        raise ConfigError(f"catalog directory '{catalog}' does not exist or is not a directory (given by "
+                          "catalog=); give a directory that holds systems/, chips/ ...")
+    previous = os.environ.get(CATALOG_ENV)
+    os.environ[CATALOG_ENV] = str(catalog)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(CATALOG_ENV, None)
+        else:
+            os.environ[CATALOG_ENV] = previous
+
+
+def _catalog_in_force(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``function`` with its keyword argument ``catalog`` as the user catalog of every data file."""
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        catalog = kwargs.get("catalog")
+        with _user_catalog(catalog if isinstance(catalog, (str, Path)) else None):
+            return function(*args, **kwargs)
+    return wrapper
 
 
 def load_model(name_or_path: str | Path, **overrides: Any) -> ModelConfig:
@@ -130,6 +173,7 @@ class EstimateResult:
         return _html_table(f"trnsim estimate: {self.data['model']}", [self.data], columns)
 
 
+@_catalog_in_force
 def estimate(
     model: str | Path | ModelConfig,
     system: str,
@@ -162,6 +206,7 @@ def estimate(
     precision: str = "bf16",
     flash_attention: bool = True,
     grad_reduce_dtype: str = "fp32",
+    catalog: str | Path | None = None,
 ) -> EstimateResult:
     """Time one training step of a parallel plan, as ``trnsim estimate`` (same arguments and defaults).
 
@@ -175,18 +220,21 @@ def estimate(
     from trnsim.hardware.catalog import load_system
     from trnsim.workload.options import Precision, Recompute
 
-    spec = load_system(system)
+    spec = load_system(system, catalog)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of nodes= or ranks=")
+    _at_least_one(nodes=nodes, ranks=ranks, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, micro_batch=micro_batch,
+                  global_batch=global_batch, seq_len=seq_len, interleave=interleave)
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
-    if total < 1:
-        raise ConfigError(f"ranks must be at least 1, got {total}")
+    _check_fits(total, "ranks", spec.ranks_per_node, spec.name)
     if dp is None:
         if total % (tp * pp * cp):
             raise InfeasiblePlanError(InfeasibleReason.RANK_COUNT,
                                       f"tp*pp*cp = {tp * pp * cp} does not divide the {total} ranks; "
                                       "pick degrees that do or give dp=")
         dp = total // (tp * pp * cp)
+    if interleave > 1 and pp == 1:
+        raise ConfigError(f"interleave={interleave} needs pp > 1: virtual stages interleave a pipeline")
     default_schedule = Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B
     chosen = _enum(Schedule, schedule, "schedule") if schedule else default_schedule
     plan_ = make_plan(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, zero_stage=zero, fsdp=fsdp,
@@ -271,6 +319,28 @@ class CompareResult(_Entries):
         return f"CompareResult({self.meta['model']}: {', '.join(systems)}; {len(self.entries)} results)"
 
 
+def _at_least_one(**values: int | None) -> None:
+    """Each given count is a whole number of at least 1 (as the CLI's options; tp=0 divided by zero)."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+
+
+def _check_fits(count: int, unit: str, per_node: int, system: str) -> None:
+    """``count`` ranks or chips fill whole nodes, or part of one node evenly (the CLI's rule)."""
+    if count % per_node and not (count < per_node and per_node % count == 0):
+        lower = max(per_node, count // per_node * per_node)
+        raise ConfigError(f"{unit}={count} does not fit {system} nodes of {per_node} {unit}: give a multiple "
+                          f"of {per_node} (e.g. {lower} or {lower + per_node}) or a divisor of it for part "
+                          "of one node")
+
+
+def _check_seq_len(seq_len: int, model: ModelConfig) -> None:
+    """The sequence fits the model's positions (else the search rejects every plan, reason unnamed)."""
+    if seq_len > model.max_seq_len:
+        raise ConfigError(f"seq_len={seq_len} exceeds {model.name}'s max_seq_len={model.max_seq_len}")
+
+
 def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
          budget: float | None, objective: str, pue: float) -> Any:
     from pydantic import ValidationError
@@ -278,6 +348,9 @@ def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, d
     from trnsim.plan.problem import Objective, TrainingJob
     from trnsim.workload.options import Precision
 
+    for name, value in (("deadline", deadline), ("budget", budget), ("pue", pue)):
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value}")
     try:
         return TrainingJob(tokens=_count(tokens, "tokens"), seq_len=seq_len, global_batch=global_batch,
                            precision=_enum(Precision, precision, "precision"), deadline_days=deadline,
@@ -288,6 +361,7 @@ def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, d
         raise ConfigError(f"job {where}: {str(first['msg']).removeprefix('Value error, ')}".strip()) from None
 
 
+@_catalog_in_force
 def plan(
     model: str | Path,
     system: str,
@@ -324,8 +398,14 @@ def plan(
         raise ConfigError("give exactly one of nodes= or ranks=")
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
     model_config = resolve_model(str(model))
+    _check_seq_len(seq_len, model_config)
     system_spec = resolve_system(system, catalog, lnc)
+    _at_least_one(nodes=nodes, ranks=ranks, top=top)
+    if system_spec.price_usd_per_node_hour is None and (job.objective.value == "cost" or budget is not None):
+        raise ConfigError(f"objective='cost' and budget= need a price for {system_spec.name}, which the "
+                          "catalog does not have: give one in a user catalog (catalog=)")
     count = nodes * system_spec.ranks_per_node if nodes is not None else int(ranks or 0)
+    _check_fits(count, "ranks", system_spec.ranks_per_node, system_spec.name)
     problem = Problem(model_config, system_spec, count, job)
     search_space = _enum(SpaceProfile, space, "space").space()
     result = search_plans([problem], search_space, top_k=top)
@@ -339,6 +419,7 @@ def plan(
     return PlanResult(meta, entries, result)
 
 
+@_catalog_in_force
 def compare(
     model: str | Path = "afm-server",
     *,
@@ -376,7 +457,18 @@ def compare(
         raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue)
     model_config = resolve_model(str(model))
+    _check_seq_len(seq_len, model_config)
     specs = [resolve_system(n, catalog) for n in names]
+    repeated = sorted({s.name for s in specs if sum(t.name == s.name for t in specs) > 1})
+    if repeated:
+        raise ConfigError(f"systems names {', '.join(repeated)} more than once (aliases count); "
+                          "give each once")
+    _at_least_one(chips=chips, workers=workers, **{f"scaling[{i}]": c for i, c in enumerate(scaling)})
+    for spec in specs:
+        for count in (chips, *scaling):
+            _check_fits(count, "chips", spec.chips_per_node, spec.name)
+    if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
+        raise ConfigError(f"hourly_budget must be a positive number of USD per hour, got {hourly_budget}")
     pool, split = compare_parallelism(workers)
     comparison = compare_systems(model_config, specs, job, chips,
                                  space=_enum(SpaceProfile, space, "space").space(),

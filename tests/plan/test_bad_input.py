@@ -52,7 +52,7 @@ CASES = [
     ([*PLAN, "--nodes", "1", "--global-batch", "-1"], "'--global-batch'"),
     ([*PLAN, "--nodes", "1", "--precision", "fp4"], "'--precision': 'fp4' is not one of 'bf16', 'fp8'"),
     ([*PLAN, "--nodes", "1", "--lnc", "3"], "LNC=3 does not divide"),
-    ([*PLAN, "--nodes", "1", "--deadline", "-1"], "deadline_days"),
+    ([*PLAN, "--nodes", "1", "--deadline", "-1"], "--deadline -1.0: "),
     ([*PLAN, "--nodes", "1", "--pue", "0.5"], "pue"),
     ([*PLAN, "--nodes", "1", "--space", "huge"], "Invalid value for '--space'"),
     ([*PLAN, "--nodes", "1", "--json", "{tmp}/nodir/p.json"], "--json '{tmp}/nodir/p.json': directory"),

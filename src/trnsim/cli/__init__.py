@@ -70,6 +70,14 @@ def _only_invoked(args: list[str]) -> Iterator[None]:
 _COLLECTOR_PAUSED = frozenset({"compare"})
 
 
+def _missing_command(ctx: object) -> str:
+    """The line for a group run without a command (``trnsim``, ``trnsim kernel``): what to give."""
+    command = getattr(ctx, "command", None)
+    names = command.list_commands(ctx) if command is not None and hasattr(command, "list_commands") else []
+    path = getattr(ctx, "command_path", "trnsim")
+    return f"{path}: give a command ({', '.join(names)}); {path} -h describes each"
+
+
 def main() -> None:
     """Run the CLI, turning user errors into one clear line."""
     args = sys.argv[1:]
@@ -90,6 +98,8 @@ def main() -> None:
         if "ClickException" in names:
             # one line, e.g. "Invalid value for '--top': Input should be greater than or equal to 1"
             message = error.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
+            if "NoArgsIsHelpError" in names:  # its message is the help, which rich printed already
+                message = _missing_command(getattr(error, "ctx", None))
             _print_error(message)
             sys.exit(int(getattr(error, "exit_code", 2)))
         if "Abort" in names:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from trnsim.errors import ConfigError
 
-__all__ = ["check_catalog_dir", "check_chip_count", "check_output_path", "check_rank_count", "parse_count",
-           "warn_if_huge"]
+__all__ = ["check_catalog_dir", "check_chip_count", "check_distinct_systems", "check_output_path",
+           "check_rank_count", "check_seq_len", "parse_count", "use_catalog", "warn_if_huge"]
+
+#: ``trnsim.hardware.datafile.CATALOG_ENV``, spelled out so that start-up does not import the data layer.
+CATALOG_ENV = "TRNSIM_CATALOG"
 
 #: Above this many chips a run is larger than any system built (the largest announced, Project
 #: Rainier, is about 500,000 Trn2; AWS, Oct 2025): trnsim still answers, with a warning.
@@ -55,14 +60,59 @@ def check_chip_count(chips: int, system: str, chips_per_node: int, option: str =
     lower = max(chips_per_node, chips // chips_per_node * chips_per_node)
     raise ConfigError(
         f"{option} {chips} does not fit {system} nodes of {chips_per_node} chips: give a multiple of "
-        f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node})"
+        f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node}) or a divisor of it for part of one node"
     )
+
+
+def check_seq_len(seq_len: int, model: Any, option: str) -> None:
+    """The sequence fits the model's positions (else every plan a search tries is rejected, and the
+    search could only name a rejection count, not the reason)."""
+    if seq_len > model.max_seq_len:
+        raise ConfigError(f"{option} {seq_len} exceeds {model.name}'s max_seq_len={model.max_seq_len} (its "
+                          "max_position_embeddings); give at most that")
+
+
+def check_distinct_systems(given: list[str], resolved: list[str], option: str = "--systems") -> None:
+    """Each system once: a repeat (or an alias of one given) doubled its rows and its searches."""
+    for i, name in enumerate(resolved):
+        if name in resolved[:i]:
+            first = given[resolved.index(name)]
+            same = f"'{given[i]}' and '{first}' are both {name}" if given[i] != first else f"'{name}' twice"
+            raise ConfigError(f"{option} names {same}; give each system once")
 
 
 def check_catalog_dir(path: Path | None) -> None:
     """A ``--catalog`` that exists must be a directory (a file there is a common slip)."""
     if path is not None and path.exists() and not path.is_dir():
         raise ConfigError(f"--catalog '{path}' is a file; give the directory that holds systems/, chips/ ...")
+
+
+def use_catalog(ctx: Any, param: Any, path: Path | None) -> Path | None:
+    """The callback of every command's ``--catalog``: check it, then make it the user catalog of every
+    data file for the rest of the command.
+
+    The catalog loaders take the directory as an argument, but the device-time files (efficiency/,
+    fusion/, param_passes/, trainium_scale/) and serving.toml are found through ``$TRNSIM_CATALOG``:
+    without this, ``--catalog`` changed chips and systems and silently left those files shipped.
+    The variable is set until the command's context closes (and is inherited by its worker processes).
+    """
+    if path is None:
+        return None
+    check_catalog_dir(path)
+    if not path.is_dir():
+        raise ConfigError(f"catalog directory '{path}' does not exist (given by --catalog); "
+                          "give a directory that holds systems/, chips/ ...")
+    previous = os.environ.get(CATALOG_ENV)
+    os.environ[CATALOG_ENV] = str(path)
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(CATALOG_ENV, None)
+        else:
+            os.environ[CATALOG_ENV] = previous
+
+    ctx.call_on_close(restore)
+    return path
 
 
 def warn_if_huge(chips: int, what: str) -> None:

@@ -19,7 +19,7 @@ from rich.console import Console
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_output_path
 from trnsim.cli.output import write_output
-from trnsim.errors import UnknownNameError
+from trnsim.errors import ConfigError, UnknownNameError
 
 # The model layers load inside the commands that use them, so that start-up stays light.
 if TYPE_CHECKING:
@@ -204,6 +204,9 @@ def data(file: Annotated[str, typer.Argument(
     check_output_path(as_json, "--json")
     kinds = _data_kinds()
     folder, _, name = file.partition("/")
+    if folder in ("chips", "systems"):  # catalog entries, shown with their sources by `catalog show`
+        raise ConfigError(f"'{file}' is a catalog entry, not a data file: `trnsim catalog show "
+                          f"{name or 'NAME'}` lists its fields with their sources")
     if folder not in kinds:
         raise UnknownNameError("data-file kind", folder, [*kinds, "chips (trnsim catalog show)",
                                                           "systems (trnsim catalog show)"])

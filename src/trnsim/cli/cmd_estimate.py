@@ -16,6 +16,7 @@ from trnsim.cli.checks import (
     check_output_path,
     check_rank_count,
     parse_count,
+    use_catalog,
     warn_if_huge,
 )
 from trnsim.cli.output import is_stdout, write_output
@@ -267,7 +268,8 @@ def estimate(
     topology_set: Annotated[
         list[str] | None, typer.Option(help="override a topology value, KEY=VALUE in file units (repeatable)")
     ] = None,
-    catalog: Annotated[Path | None, typer.Option("--catalog", help="user catalog directory")] = None,
+    catalog: Annotated[Path | None, typer.Option("--catalog", callback=use_catalog,
+        help="user catalog directory (chips/, systems/, efficiency/, ...: as $TRNSIM_CATALOG)")] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="also write the result as JSON to this file (- for standard "
                                   "output, instead of the tables)")
@@ -311,6 +313,9 @@ def estimate(
                 "pick degrees that do or give --dp",
             )
         dp = total // (tp * pp * cp)
+    if interleave > 1 and pp == 1:  # else accepted and without effect: one stage has nothing to interleave
+        raise ConfigError(f"--interleave {interleave} needs --pp > 1: virtual stages interleave a pipeline "
+                          "(Megatron's rule, and the planner's)")
     chosen = schedule or (Schedule.INTERLEAVED if interleave > 1 else Schedule.ONE_F_ONE_B)
     plan = make_plan(
         tp=tp,

@@ -21,9 +21,12 @@ from trnsim.cli.apps import app
 from trnsim.cli.checks import (
     check_catalog_dir,
     check_chip_count,
+    check_distinct_systems,
     check_output_path,
     check_rank_count,
+    check_seq_len,
     parse_count,
+    use_catalog,
     warn_if_huge,
 )
 from trnsim.cli.output import check_one_stdout, is_stdout, write_output
@@ -69,6 +72,11 @@ def _parse_ints(text: str, what: str, example: str) -> list[int]:
     return values
 
 
+#: The command-line option of each TrainingJob field, for messages about its value.
+_JOB_OPTIONS = {"tokens": "--tokens", "seq_len": "--seq-len", "global_batch": "--global-batch",
+                "deadline_days": "--deadline", "budget_usd": "--budget", "pue": "--pue"}
+
+
 def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, deadline: float | None,
          budget: float | None, objective: Objective, pue: float,
          sequence_parallel: bool = True) -> TrainingJob:
@@ -76,6 +84,9 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, dea
 
     from trnsim.plan.problem import TrainingJob
 
+    for option, value in (("--deadline", deadline), ("--budget", budget), ("--pue", pue)):
+        if value is not None and not math.isfinite(value):  # inf passed the bounds: Infinity in the JSON
+            raise ConfigError(f"{option} must be a finite number, got {value}")
     try:
         return TrainingJob(tokens=parse_count(tokens, "--tokens"), seq_len=seq_len, global_batch=global_batch,
                            precision=precision, deadline_days=deadline, budget_usd=budget,
@@ -84,6 +95,8 @@ def _job(tokens: str, seq_len: int, global_batch: int, precision: Precision, dea
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
+        if where in _JOB_OPTIONS:
+            raise ConfigError(f"{_JOB_OPTIONS[where]} {first.get('input')}: {message}") from None
         raise ConfigError(f"job {where}: {message}" if where else f"job: {message}") from None
 
 
@@ -222,7 +235,8 @@ def plan_command(
         "--space", help="search space: full (every plan) or quick (about 1/8 of them; docs/planner.md)")] = (
         SpaceProfile.FULL),
     lnc: Annotated[int | None, Opt("--lnc", help="Trainium logical NeuronCore size")] = None,
-    catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
+    catalog: Annotated[Path | None, Opt("--catalog", callback=use_catalog,
+        help="user catalog directory (chips/, systems/, efficiency/, ...: as $TRNSIM_CATALOG)")] = None,
     json_out: Annotated[Path | None, Opt("--json", help=_JSON_HELP)] = None,
     csv_out: Annotated[Path | None, Opt("--csv", help=_CSV_HELP)] = None,
     html_out: Annotated[Path | None, Opt("--html", help=_HTML_HELP)] = None,
@@ -246,9 +260,15 @@ def plan_command(
     check_catalog_dir(catalog)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_config = resolve_model(model)
+    check_seq_len(seq_len, model_config, "--seq-len")
     system_spec = resolve_system(system, catalog, lnc)
+    _check_priced(system_spec, objective is Objective.COST, budget is not None)
     if launch is not None:
         check_launch_family(launch, system_spec)
+        if json_out is None and (is_stdout(csv_out) or is_stdout(html_out)):
+            raise ConfigError("--launch prints beside the tables, which --csv -/--html - leave off standard "
+                              "output: add --json FILE (its meta.launch holds the settings) or write the "
+                              "CSV/HTML to a file")
     problems = [Problem(model_config, system_spec, r, job)
                 for r in _rank_counts(system_spec, nodes, ranks, max_ranks)]
     space = space_profile.space()
@@ -272,10 +292,11 @@ def plan_command(
                   f"in {stats.elapsed_s:.1f} s "
                   f"({stats.candidates_per_s:,.0f} candidates/s)", highlight=False, markup=False)
     _price_note(system_spec)
+    settings = None
     if launch is not None:
         best_problem = Problem(model_config, system_spec, result.best.ranks, job)
-        console.print(launch_settings(launch, best_problem, result.best.candidate), end="", highlight=False,
-                      markup=False, soft_wrap=True)
+        settings = launch_settings(launch, best_problem, result.best.candidate)
+        console.print(settings, end="", highlight=False, markup=False, soft_wrap=True)
     entries = entries_from_search(result)
     add_estimate_args(entries, model_config, {system_spec.name: system_spec}, job, model,
                       None if catalog is None else str(catalog))
@@ -284,8 +305,20 @@ def plan_command(
             "candidates": stats.candidates, "evaluated": stats.evaluated,
             "infeasible_by_reason": dict(stats.infeasible_by_reason),
             "error_bars": bands_meta(list(result.top))}
+    if launch is not None:  # in the JSON too: with `--json -` the terminal text is off
+        meta["launch"] = {"format": launch.value, "settings": settings}
     _outputs(entries, meta, f"trnsim plan: {model} on {system}", [*page_notes, *explain(result)],
              json_out, csv_out, html_out)
+
+
+def _check_priced(system: SystemSpec, by_cost: bool, budget: bool) -> None:
+    """--objective cost and --budget need the system's price: without it every cost is unknown, the
+    plans were ranked by time under a "ranked by cost" title, and no plan could miss the budget."""
+    if system.price_usd_per_node_hour is None and (by_cost or budget):
+        what = "--objective cost" if by_cost else "--budget"
+        raise ConfigError(f"{what} needs a price for {system.name}, which the catalog does not have: give "
+                          f"one (price_usd_per_node_hour in systems/{system.name}.toml of a --catalog DIR), "
+                          "or leave it out")
 
 
 def _sp_note(job: TrainingJob) -> str:
@@ -326,7 +359,8 @@ def compare_command(
     pue: Annotated[float, Opt("--pue", help="power usage effectiveness for energy")] = 1.0,
     sequence_parallel: Annotated[bool, Opt(
         "--sequence-parallel/--no-sequence-parallel", help="sequence parallelism with TP > 1")] = True,
-    catalog: Annotated[Path | None, Opt("--catalog", help="user catalog directory")] = None,
+    catalog: Annotated[Path | None, Opt("--catalog", callback=use_catalog,
+        help="user catalog directory (chips/, systems/, efficiency/, ...: as $TRNSIM_CATALOG)")] = None,
     space_profile: Annotated[SpaceProfile, Opt(
         "--space", help="search space: quick (the default here, unlike plan's: compare runs a search per "
         "system and chip count) or full")] = SpaceProfile.QUICK,
@@ -364,10 +398,12 @@ def compare_command(
         raise ConfigError(f"--hourly-budget must be a positive number of USD per hour, got {hourly_budget}")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue, sequence_parallel)
     model_config = resolve_model(model)
+    check_seq_len(seq_len, model_config, "--seq-len")
     names = [s.strip() for s in systems.split(",") if s.strip()]
     if not names:
         raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
     specs = [resolve_system(n, catalog) for n in names]
+    check_distinct_systems(names, [spec.name for spec in specs])
     reference = resolve_reference(reference, names)
     scaling_chips = _parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072") if scaling else []
     for spec in specs:
@@ -502,7 +538,7 @@ def sweep_command(
     address: Annotated[str | None, Opt("--address", help="Ray cluster address (implies --ray)")] = None,
     num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
     local: Annotated[bool, Opt("--local", help="run in this one process")] = False,
-    use_ray: Annotated[bool, Opt("--ray", help="run on a local Ray instance (pip install 'trnsim[ray]')")
+    use_ray: Annotated[bool, Opt("--ray", help="run on a local Ray instance (pip install 'trnsim\\[ray]')")
                        ] = False,
     workers: Annotated[int | None, Opt(
         "--workers", min=1, help="local pool processes (default: the CPUs; 1 on a machine of two cores or "

@@ -6,7 +6,7 @@ The serving modules are imported inside the command so that ``import trnsim.cli`
 from __future__ import annotations
 
 import json
-import sys
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,24 +15,66 @@ from rich.console import Console
 from rich.table import Table
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path, check_rank_count
-from trnsim.errors import ConfigError
+from trnsim.cli.checks import (
+    check_chip_count,
+    check_distinct_systems,
+    check_output_path,
+    check_rank_count,
+    use_catalog,
+)
+from trnsim.cli.output import check_one_stdout, is_stdout, write_output
+from trnsim.errors import ConfigError, TrnsimError
 from trnsim.workload.options import Precision
 
 _GIB = 2.0**30
 
 
+class NothingMeetsError(TrnsimError):
+    """Valid input, but no system has a layout within the latency targets (exit 3, as no feasible plan)."""
+
+    exit_status = 3
+
+
 def _ranks(system: Any, chips: int | None, nodes: int | None, ranks: int | None) -> int:
+    """The rank count of --chips, --nodes or --ranks, checked against the system's nodes in its own unit."""
     given = [v for v in (chips, nodes, ranks) if v is not None]
     if len(given) != 1:
         raise ConfigError("give exactly one of --chips, --nodes or --ranks")
     if given[0] < 1:
         raise ConfigError(f"--chips/--nodes/--ranks must be at least 1, got {given[0]}")
     if chips is not None:
+        check_chip_count(chips, system.name, system.chips_per_node)
         return chips * system.ranks_per_chip
     if nodes is not None:
         return nodes * system.ranks_per_node
+    check_rank_count(int(ranks or 0), system.name, system.ranks_per_node)
     return int(ranks or 0)
+
+
+def _check_mode(compare: bool, given: dict[str, object]) -> None:
+    """Refuse an option the chosen mode would ignore: --compare picks the layout itself, and its
+    targets and tables mean nothing for one layout."""
+    only_one = ("--system", "--chips", "--nodes", "--ranks", "--tp", "--pp", "--ep", "--prefill-chunk",
+                "--draft-model", "--speculation-length", "--acceptance-rate")
+    only_compare = ("--systems", "--tpot-ms", "--ttft-ms", "--csv", "--html")
+    stray = [name for name in (only_one if compare else only_compare) if given.get(name) is not None]
+    if stray and compare:
+        raise ConfigError(f"{', '.join(stray)} cannot be used with --compare, which searches the layout "
+                          "on each system itself (choose systems with --systems); leave them out, or drop "
+                          "--compare")
+    if stray:
+        verb = "applies" if len(stray) == 1 else "apply"
+        raise ConfigError(f"{', '.join(stray)} {verb} with --compare only; add --compare to rank systems, "
+                          "or leave them out")
+
+
+def _target_s(option: str, ms: float | None) -> float | None:
+    """A latency target in seconds: a positive, finite number of milliseconds."""
+    if ms is None:
+        return None
+    if not (math.isfinite(ms) and ms > 0):
+        raise ConfigError(f"{option} must be a positive number of milliseconds, got {ms:g}")
+    return ms / 1e3
 
 
 def _bytes(option: str, value: str) -> int:
@@ -92,19 +134,6 @@ def _print(result: Any) -> None:
         console.print(f"note: {note}", markup=False, highlight=False)
 
 
-def _write_json(target: Path | None, payload: Any) -> None:
-    if target is None:
-        return
-    text = json.dumps(payload, indent=2)
-    if str(target) == "-":
-        sys.stdout.write(text + "\n")
-        return
-    try:
-        target.write_text(text)
-    except OSError as error:
-        raise ConfigError(f"cannot write --json file '{target}': {error.strerror}") from None
-
-
 @app.command("serve")
 def serve(
     model: Annotated[str, typer.Option(help="model preset name or path to a config.json")],
@@ -112,9 +141,9 @@ def serve(
     chips: Annotated[int | None, typer.Option(help="chips (or --nodes / --ranks)")] = None,
     nodes: Annotated[int | None, typer.Option(help="nodes")] = None,
     ranks: Annotated[int | None, typer.Option(help="ranks (logical NeuronCores / GPUs)")] = None,
-    tp: Annotated[int, typer.Option(help="tensor-parallel size (ranks)")] = 1,
-    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
-    ep: Annotated[int, typer.Option(help="expert-parallel size (across replicas)")] = 1,
+    tp: Annotated[int | None, typer.Option(help="tensor-parallel size (ranks; default 1)")] = None,
+    pp: Annotated[int | None, typer.Option(help="pipeline stages (default 1)")] = None,
+    ep: Annotated[int | None, typer.Option(help="expert-parallel size (across replicas; default 1)")] = None,
     concurrency: Annotated[int, typer.Option(help="requests in flight per replica")] = 1,
     input_tokens: Annotated[int, typer.Option(help="prompt tokens per request")] = 1024,
     output_tokens: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
@@ -128,23 +157,36 @@ def serve(
     systems: Annotated[str | None, typer.Option(help="--compare: systems, comma-separated")] = None,
     tpot_ms: Annotated[float | None, typer.Option(help="--compare: TPOT target in ms")] = None,
     ttft_ms: Annotated[float | None, typer.Option(help="--compare: TTFT target in ms")] = None,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="--compare: write the table as CSV")] = None,
-    html_out: Annotated[Path | None, typer.Option("--html", help="--compare: write an HTML report")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="JSON here ('-': stdout)")] = None,
+    csv_out: Annotated[Path | None, typer.Option(
+        "--csv", help="--compare: write the table as CSV ('-': stdout, instead of the tables)")] = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="--compare: write an HTML report ('-': stdout)")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="JSON here ('-': stdout, instead of the tables)")] = None,
+    catalog: Annotated[Path | None, typer.Option("--catalog", callback=use_catalog,
+        help="user catalog directory (systems/, chips/, serving.toml, ...: as $TRNSIM_CATALOG)")] = None,
 ) -> None:
     """Serve a model: TTFT, TPOT, tokens/s, memory per rank, max concurrency, cost and energy."""
     from trnsim.hardware.catalog import load_system
     from trnsim.serve import ServeConfig, Speculation, estimate_serving, load_serving_params
     from trnsim.workload.models import load_model
 
-    if str(json_out) != "-":
-        check_output_path(json_out, "--json")
-    check_output_path(csv_out, "--csv")
-    check_output_path(html_out, "--html")
+    _check_mode(compare, {
+        "--system": system, "--chips": chips, "--nodes": nodes, "--ranks": ranks, "--tp": tp, "--pp": pp,
+        "--ep": ep, "--prefill-chunk": prefill_chunk, "--draft-model": draft_model,
+        "--speculation-length": speculation_length, "--acceptance-rate": acceptance_rate,
+        "--systems": systems, "--tpot-ms": tpot_ms, "--ttft-ms": ttft_ms, "--csv": csv_out,
+        "--html": html_out})
+    check_one_stdout(json=json_out, csv=csv_out, html=html_out)
+    for option, path in (("--json", json_out), ("--csv", csv_out), ("--html", html_out)):
+        check_output_path(path, option)
+    tp, pp, ep = (1 if v is None else v for v in (tp, pp, ep))
     for name, value in (("--input-tokens", input_tokens), ("--output-tokens", output_tokens),
                         ("--concurrency", concurrency), ("--tp", tp), ("--pp", pp), ("--ep", ep)):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
+    tpot_s, ttft_s = _target_s("--tpot-ms", tpot_ms), _target_s("--ttft-ms", ttft_ms)
+    quiet = any(is_stdout(p) for p in (json_out, csv_out, html_out))  # a document on stdout, alone
     weight_bytes, kv_bytes = _bytes("--precision", precision.value), _bytes("--kv-dtype", kv_dtype)
     config = load_model(model)
     if input_tokens + output_tokens > config.max_seq_len:
@@ -167,34 +209,36 @@ def serve(
         from trnsim.serve.compare import DEFAULT_SYSTEMS, compare_serving
 
         names = [s.strip() for s in (systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s.strip()]
+        if not names:
+            raise ConfigError(f"--systems '{systems}' names no system; give e.g. trn2,p5e")
+        check_distinct_systems(names, [load_system(n).name for n in names])
         outcome = compare_serving(config, names, concurrency_max=concurrency if concurrency > 1 else None,
                                   input_tokens=input_tokens, output_tokens=output_tokens,
-                                  weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=None if tpot_ms is None
-                                  else tpot_ms / 1e3, ttft_s=None if ttft_ms is None else ttft_ms / 1e3)
-        if str(json_out) != "-":
+                                  weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=tpot_s, ttft_s=ttft_s)
+        if not quiet:
             print_compare(outcome, Console() if Console().is_terminal else Console(width=140))
         if csv_out is not None:
-            try:
-                csv_out.write_text(rows_csv(outcome))
-            except OSError as error:
-                raise ConfigError(f"cannot write --csv file '{csv_out}': {error.strerror}") from None
+            write_output(csv_out, rows_csv(outcome), "--csv")
         if html_out is not None:
-            try:
-                html_out.write_text(compare_html(outcome, f"serving {config.name}: best layout per system"))
-            except OSError as error:
-                raise ConfigError(f"cannot write --html file '{html_out}': {error.strerror}") from None
-        _write_json(json_out, outcome.to_dict())
+            write_output(html_out, compare_html(outcome, f"serving {config.name}: best layout per system"),
+                         "--html")
+        if json_out is not None:
+            write_output(json_out, json.dumps(outcome.to_dict(), indent=2), "--json")
         if not outcome.any_meets:
-            raise typer.Exit(3)
+            targets = " and ".join(f"{name} {value:g}" for name, value in (("--tpot-ms", tpot_ms),
+                                                                           ("--ttft-ms", ttft_ms))
+                                   if value is not None)
+            raise NothingMeetsError(f"no layout on {', '.join(names)} meets {targets or 'the load'} for "
+                                    f"{config.name}; relax the target(s) or give other --systems")
         return
     if system is None:
         raise ConfigError("give --system (or --compare to rank systems)")
     spec = load_system(system)
     total = _ranks(spec, chips, nodes, ranks)
-    check_rank_count(total, system, spec.ranks_per_node, "--chips/--nodes/--ranks (in ranks)")
     result = estimate_serving(ServeConfig(config, spec, total, tp, concurrency, input_tokens, output_tokens,
                                           pp=pp, ep=ep, weight_bytes=weight_bytes, kv_bytes=kv_bytes,
                                           speculation=speculation, prefill_chunk=prefill_chunk))
-    if str(json_out) != "-":
+    if not quiet:
         _print(result)
-    _write_json(json_out, result.to_dict())
+    if json_out is not None:
+        write_output(json_out, json.dumps(result.to_dict(), indent=2), "--json")

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from trnsim.cli.apps import app
 from trnsim.cli.checks import check_output_path
-from trnsim.cli.output import is_stdout, write_output
+from trnsim.cli.output import check_one_stdout, is_stdout, write_output
 from trnsim.errors import ConfigError
 
 # The model layers load inside the commands that use them, so that start-up stays light.
@@ -152,10 +152,32 @@ def _write_bands(path: Path, cases: list[CalibrationCase], rows: list[Validation
     how = ("trnsim validate --write-bands: per family, the mean absolute held-out (leave one model out) "
            f"error of its calibration rows; unvalidated families widened x {widen:g} ([error_bands] in "
            "the calibration settings.toml)")
-    try:
-        path.write_text(bands_toml(compute_bands(table, widen), how))
-    except OSError as error:
-        raise ConfigError(f"cannot write --write-bands file '{path}': {error.strerror}") from None
+    write_output(path, bands_toml(compute_bands(table, widen), how), "--write-bands")
+
+
+def _validate_serving(data_dir: Path | None, json_out: Path | None, write_bands: Path | None) -> None:
+    """``--serving``: the serving rows of ``data_dir`` (else the bundled file), as tables and JSON."""
+    from trnsim.report.serving import print_serving_validation, serving_validation_dict
+    from trnsim.serve.calibration import FILE, load_serving_cases, validate_serving
+
+    if write_bands is not None:
+        raise ConfigError("--write-bands writes the training error bands: leave out --serving, or "
+                          "--write-bands")
+    cases = None
+    if data_dir is not None:
+        try:
+            cases = load_serving_cases((data_dir / FILE).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"--dir '{data_dir}' has no serving runs file {FILE}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise ConfigError(f"--dir '{data_dir}': cannot read {FILE}: {reason}") from None
+    serving_rows, fit = validate_serving(cases)
+    console = Console(width=PIPE_WIDTH + 40)
+    console.quiet = is_stdout(json_out)  # `--json -`: the JSON alone on standard output
+    print_serving_validation(serving_rows, fit, console)
+    if json_out is not None:
+        write_output(json_out, json.dumps(serving_validation_dict(serving_rows, fit), indent=2), "--json")
 
 
 @app.command("validate")
@@ -168,36 +190,30 @@ def validate(
     ] = None,
     write_bands: Annotated[
         Path | None,
-        typer.Option("--write-bands", help="write the error bands per platform family (TOML) here"),
+        typer.Option("--write-bands",
+                     help="write the error bands per platform family (TOML) here (- for standard output)"),
     ] = None,
-    serving: Annotated[bool, typer.Option("--serving", help="serving TTFT/TPOT rows instead")] = False,
+    serving: Annotated[bool, typer.Option(
+        "--serving",
+        help="serving TTFT/TPOT rows instead (of --dir's neuron_trn2_inference.csv when given)")] = False,
 ) -> None:
     """Run every calibration file: per-row errors; MAPE per file in-sample, held-out, uncalibrated."""
     from trnsim.cluster.calibration import load_cases, mape_by_file, validate_case
 
-    if serving:
-        from trnsim.report.serving import print_serving_validation, serving_validation_dict
-        from trnsim.serve.calibration import validate_serving
-
-        check_output_path(json_out, "--json")
-        serving_rows, fit = validate_serving()
-        print_serving_validation(serving_rows, fit, Console(width=PIPE_WIDTH + 40))
-        if json_out is not None:
-            try:
-                json_out.write_text(json.dumps(serving_validation_dict(serving_rows, fit), indent=2))
-            except OSError as error:
-                raise ConfigError(f"cannot write --json file '{json_out}': {error.strerror}") from None
-        return
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--dir '{data_dir}' is not a directory")
+    check_one_stdout(**{"json": json_out, "write-bands": write_bands})
     check_output_path(json_out, "--json")
     check_output_path(write_bands, "--write-bands")
+    if serving:
+        _validate_serving(data_dir, json_out, write_bands)
+        return
     cases, skipped = load_cases(data_dir)
     rows = [validate_case(case) for case in cases]
     held = holdouts(cases, rows)
     probe = Console()
     console = probe if probe.is_terminal else Console(width=PIPE_WIDTH)
-    console.quiet = is_stdout(json_out)  # `--json -`: the JSON alone on standard output
+    console.quiet = is_stdout(json_out) or is_stdout(write_bands)  # a document alone on standard output
     for table in rows_tables(rows, held):
         console.print(table)
     console.print(mape_table(held))

@@ -237,7 +237,7 @@ def load_cases(directory: Path | None = None) -> tuple[list[CalibrationCase], li
         settings = tomllib.loads(settings_path.read_text())
     except OSError as error:
         raise ConfigError(f"cannot read calibration settings '{settings_path}': {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:  # UTF-8 is TOML's encoding
         raise ConfigError(f"calibration settings '{settings_path}' is not valid TOML: {error}") from None
     cases: list[CalibrationCase] = []
     skipped: list[str] = []

@@ -219,9 +219,9 @@ def clear_cache() -> None:
     _CHECKED.clear()
 
 
-def _by_identity(kind: str, objects: tuple[object, ...], rest: tuple[Any, ...],
-                 compute: Callable[[], T]) -> T:
-    key = (kind, *map(id, objects), *rest)
+def _by_identity(key: tuple[Any, ...], objects: tuple[object, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, cached under ``key``: a kind (a string), the ids of ``objects`` in order,
+    then hashable values (a tuple display at the call: no unpacking per lookup)."""
     hit = _CACHE.get(key)
     if hit is not None and hit[0] == objects:  # == on tuples tries identity first: cheap on a hit
         value: T = hit[1]  # the entry's Any, typed without a call to typing.cast
@@ -307,23 +307,31 @@ def _tags_of(ops: Sequence[Op]) -> _PartTags:
 
 
 def _tags_of_ops(ops: Sequence[Op]) -> _PartTags:
-    tags = tuple([(op.phase is Phase.FWD, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
+    fwd = _FWD
+    tags = tuple([(op.phase is fwd, _SLOT[op.op_class._value_], _KIND.get(op.op_class._value_, 0),
                    1 if op.name in _COLPAR_DGRAD else 2 if op.name in _COLPAR_WGRAD else 0) for op in ops])
-    sums: list[list[int]] = [[] for _ in range(_TERMS)]
+    sums: dict[int, list[int]] = {}  # only the sums the part has ops in
     slots: dict[int, None] = {}
     for i, (forward, slot, kind, colpar) in enumerate(tags):
-        sums[0 if forward else 1].append(i)
+        n = 0 if forward else 1
+        sums.setdefault(n, []).append(i)
         if kind:  # GEMMs 2, 3; attention 4, 5
-            sums[2 * kind + (0 if forward else 1)].append(i)
+            sums.setdefault(2 * kind + n, []).append(i)
         if colpar:
-            sums[5 + colpar].append(i)
-        sums[len(_SUMS) + slot].append(i)
+            sums.setdefault(5 + colpar, []).append(i)
+        sums.setdefault(_STEP_SUMS + slot, []).append(i)
         slots[slot] = None
-    entries = tuple((n, tuple(at)) for n, at in enumerate(sums) if at)
-    first_slot = next((i for i, (n, _) in enumerate(entries) if n >= len(_SUMS)), len(entries))
+    entries = tuple([(n, tuple(sums[n])) for n in sorted(sums)])  # by sum, as a scan of every sum finds them
+    first_slot = len([n for n in sums if n < _STEP_SUMS])
     return _PartTags(tags, entries, tuple(slots), first_slot,
-                     tuple((n, _terms_getter(at)) for n, at in entries[:first_slot]),
-                     tuple((n - len(_SUMS), _terms_getter(at)) for n, at in entries[first_slot:]))
+                     tuple([(n, _terms_getter(at)) for n, at in entries[:first_slot]]),
+                     tuple([(n - _STEP_SUMS, _terms_getter(at)) for n, at in entries[first_slot:]]))
+
+
+#: Members and sizes read per op above, as module constants (``Phase.FWD`` goes through the enum
+#: metaclass's ``__getattr__`` hook).
+_FWD = Phase.FWD
+_STEP_SUMS = len(_SUMS)
 
 
 def _terms_getter(positions: tuple[int, ...]) -> Callable[[list[float]], Sequence[float]]:
@@ -346,13 +354,13 @@ def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
     timed = [_part_times(part, system, reruns) for part in graph.parts]
     # per part: the step's times, the times alone, fused and hidden
     columns: list[tuple[list[float], ...]]
-    effects = fusion([t for times, _, _ in timed for t in times])
+    effects = fusion([t for times, _, _, _ in timed for t in times])
     steps = [e.alone_s - e.fused_s - e.hidden_s for e in effects]  # OpEffect.seconds, inline
     alone = [e.alone_s for e in effects]
     fused = [e.fused_s for e in effects]
     hidden = [e.hidden_s for e in effects]
     columns, at = [], 0
-    for times, _, _ in timed:
+    for times, _, _, _ in timed:
         end = at + len(times)
         columns.append((steps[at:end], alone[at:end], fused[at:end], hidden[at:end]))
         at = end
@@ -361,7 +369,7 @@ def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
     rows: list[list[list[float]]] = [[[] for _ in _CLASSES] for _ in range(3)]
     order: list[int] = []  # class slots as they appear
     rerun_s: list[float] = []
-    for (_, part_reruns, tags), values in zip(timed, columns, strict=True):
+    for (_, part_reruns, tags, _), values in zip(timed, columns, strict=True):
         get = values[0].__getitem__
         for n, positions in tags.sums:
             terms[n].extend(map(get, positions))
@@ -400,29 +408,32 @@ def _unfused_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool
     totals = [0.0] * len(_SUMS)
     timed = [_part_times(part, system, reruns) for part in graph.parts]
     rerun_s: list[float] = []
-    for times, part_reruns, tags in timed:
-        for n, terms in tags.step_sums:  # reduce(add, these terms, total): the loop in C
-            totals[n] = reduce(add, terms(times), totals[n])
-        rerun_s += part_reruns
+    for part in timed:
+        for n, terms in part.step_terms:  # reduce(add, these terms, total): the loop in C
+            totals[n] = reduce(add, terms, totals[n])
+        if part.reruns:
+            rerun_s += part.reruns
     if rerun_s:  # backward time (and, in the rows, the attention row's, after every op of the graph)
         totals[1] = reduce(add, rerun_s, totals[1])
-    return totals, _Once(partial(_unfused_rows, timed, rerun_s))
+    return totals, _Once(_unfused_rows, timed, rerun_s)
 
 
 class _Once:
-    """``make()``, made on the first call and then remembered (``functools.cache`` costs more to
-    set up, and most stage graphs are never asked)."""
+    """``make(*args)``, made on the first call and then remembered (``functools.cache`` costs more to
+    set up, and most stage graphs are never asked; the arguments kept here, not in a ``partial``)."""
 
-    __slots__ = ("_made", "_make")
+    __slots__ = ("_args", "_made", "_make")
 
-    def __init__(self, make: Callable[[], dict[str, dict[str, float]]]) -> None:
+    def __init__(self, make: Callable[..., dict[str, dict[str, float]]], *args: Any) -> None:
         self._make = make
+        self._args = args
         self._made: dict[str, dict[str, float]] | None = None
 
     def __call__(self) -> dict[str, dict[str, float]]:
         made = self._made
         if made is None:
-            made = self._made = self._make()
+            made = self._made = self._make(*self._args)
+            self._args = ()  # what it was made from is no longer needed
         return made
 
 
@@ -431,7 +442,7 @@ def _unfused_rows(timed: list[_PartTimes], rerun_s: list[float]) -> dict[str, di
     add = operator.add
     totals = [0.0] * len(_CLASSES)
     order: list[int] = []  # class slots as they appear
-    for times, _, tags in timed:
+    for times, _, tags, _ in timed:
         for slot, terms in tags.slot_sums:
             totals[slot] = reduce(add, terms(times), totals[slot])
         order += tags.slots
@@ -468,18 +479,17 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             _fused, build_step(model, shard, micro_batch, seq_len, precision, recompute, flash).ops, rules)
         sums, class_rows = _ordered_sums(graph, system, reruns, fusion)
         fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, dgrad_s, wgrad_s = sums
-        return _StageTime(
-            fwd_s=fwd_s, bwd_s=bwd_s, matmul_fwd_s=mm_fwd, matmul_bwd_s=mm_bwd,
-            attention_fwd_s=att_fwd, attention_bwd_s=att_bwd,
-            dense_params=graph.params.dense, expert_params=graph.params.expert,
-            layers=graph.dense_layers + graph.moe_layers, moe_layers=graph.moe_layers,
-            colpar_dgrad_s=dgrad_s, colpar_wgrad_s=wgrad_s, class_rows=class_rows,
-        )
+        params = graph.params
+        # _StageTime's fields by position (keywords cost more; one per stage graph of a cold plan)
+        return _StageTime(fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, params.dense, params.expert,
+                          graph.dense_layers + graph.moe_layers, graph.moe_layers, dgrad_s, wgrad_s,
+                          class_rows)
 
     # The time depends on the system only through its chip and the ranks sharing one (systems built
     # on the same chip share it).
-    return _by_identity("graph", (model, system.chip, shard), (system.ranks_per_chip, micro_batch, seq_len,
-                                                               precision, recompute, flash), compute)
+    chip = system.chip
+    return _by_identity(("graph", id(model), id(chip), id(shard), system.ranks_per_chip, micro_batch, seq_len,
+                         precision, recompute, flash), (model, chip, shard), compute)
 
 
 class _PartTimes(NamedTuple):
@@ -488,6 +498,14 @@ class _PartTimes(NamedTuple):
     times: list[float]  # each op's seconds, in op order
     reruns: list[float]  # the flash forwards selective recomputation runs again
     tags: _PartTags
+    #: (sum, its terms in op order) of each of the step's sums with ops in the part
+    #: (:attr:`_PartTags.step_sums` of ``times``): picked once per part, not once per stage graph
+    #: holding it (the block of layers is in the first, middle and last stages' graphs).
+    step_terms: tuple[tuple[int, Sequence[float]], ...]
+
+
+def _part(times: list[float], reruns: list[float], tags: _PartTags) -> _PartTimes:
+    return _PartTimes(times, reruns, tags, tuple([(n, terms(times)) for n, terms in tags.step_sums]))
 
 
 def _part_times(part: tuple[Run, ...], system: SystemSpec, reruns: bool) -> _PartTimes:
@@ -509,11 +527,15 @@ def _part_times(part: tuple[Run, ...], system: SystemSpec, reruns: bool) -> _Par
                        if (rerun := selective_recompute_reruns(ops, chip))) if reruns else ()
     later: tuple[list[float], list[float]] = ([], [])
     tags = _tags(part)
-    times = time_runs(part, system, later=later[0])
-    first = _PartTimes(times, time_runs(rerun_runs, system, later=later[1]) if rerun_runs else [], tags)
+    # $TRNSIM_CATALOG was checked where the evaluation began (estimate_step, the bounds)
+    times = time_runs(part, system, later[0], False)
+    rerun_s = time_runs(rerun_runs, system, later[1], False) if rerun_runs else []
+    kept = _part(*later, tags)
+    # the first call's times differ from later ones' only where an op was timed for the first time
+    first = kept if times == later[0] and rerun_s == later[1] else _part(times, rerun_s, tags)
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
-    _CACHE[key] = ((part, chip), _PartTimes(*later, tags))
+    _CACHE[key] = ((part, chip), kept)
     return first
 
 
@@ -524,7 +546,7 @@ def _chip_rules(chip: ChipSpec) -> tuple[FusionRules | None, ParamPasses | None]
     last = _LAST_RULES[0]
     if last is not None and last[0] is chip:
         return last[1]
-    rules = _by_identity("chip", (chip,), (), lambda: (load_fusion(chip), load_param_passes(chip)))
+    rules = _by_identity(("chip", id(chip)), (chip,), lambda: (load_fusion(chip), load_param_passes(chip)))
     _LAST_RULES[0] = (chip, rules)
     return rules
 
@@ -544,7 +566,7 @@ def _param_passes(params: int, system: SystemSpec) -> tuple[tuple[bool, float], 
         return tuple((op.phase is Phase.FWD, seconds)
                      for op, seconds in zip(passes, time_ops(passes, system), strict=True))
 
-    return _by_identity("passes", (system.chip,), (system.ranks_per_chip, params), compute)
+    return _by_identity(("passes", id(system.chip), system.ranks_per_chip, params), (system.chip,), compute)
 
 
 def _sharded_passes(plan: _Plan, system: SystemSpec) -> bool:
@@ -575,7 +597,7 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
                     fwd += seconds
                 else:
                     bwd += seconds
-            class_rows = _Once(partial(_with_passes, class_rows, passes))
+            class_rows = _Once(_with_passes, class_rows, passes)
         return graph._replace(fwd_s=fwd, bwd_s=bwd, class_rows=class_rows)
 
     zero3 = _sharded_passes(plan, system)
@@ -584,7 +606,8 @@ def _stage_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
             plan.ep if zero3 else 1)
     # As its graph time and weight passes, it reads the system only through its chip and the ranks
     # sharing one (trn2 and trn2-ultraserver share it).
-    return _by_identity("stage", (model, system.chip, shard), rest, compute)
+    return _by_identity(("stage", id(model), id(system.chip), id(shard), *rest), (model, system.chip, shard),
+                        compute)
 
 
 def _with_passes(class_rows: Callable[[], dict[str, dict[str, float]]],
@@ -622,25 +645,27 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: _Plan, system: Sys
         held = shard if zero >= 2 else dense_params + expert_params
         return sum(time_ops((*ops, *optimizer_pass_ops(system.chip, held, shard)), system))
 
-    rest = (system.ranks_per_chip, dense_params, expert_params, shards, expert_shards, zero >= 2)
-    return _by_identity("optimizer", (system.chip,), rest, compute)
+    chip = system.chip
+    return _by_identity(("optimizer", id(chip), system.ranks_per_chip, dense_params, expert_params, shards,
+                         expert_shards, zero >= 2), (chip,), compute)
 
 
 def _memory(model: ModelConfig, shard: Shard, plan: _Plan, seq_len: int, precision: Precision,
             inflight: float, passes: ParamPasses | None,
             head_inflight: float | None = None) -> MemoryBreakdown:
-    rest = (plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision, plan.recompute,
-            inflight, plan.flash_attention, head_inflight, plan.reshard_after_forward)
-    return _by_identity("memory", (model, passes, shard), rest, lambda: estimate_memory(
+    key = ("memory", id(model), id(passes), id(shard), plan.dp, plan.effective_zero_stage, plan.micro_batch,
+           seq_len, precision, plan.recompute, inflight, plan.flash_attention, head_inflight,
+           plan.reshard_after_forward)
+    return _by_identity(key, (model, passes, shard), lambda: estimate_memory(
         model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-        plan.recompute, inflight, plan.flash_attention, param_passes=passes, head_inflight=head_inflight,
-        reshard_after_forward=plan.reshard_after_forward))
+        plan.recompute, inflight, plan.flash_attention, True, passes, head_inflight,
+        plan.reshard_after_forward))  # positionally: fp32_grad_accumulation, param_passes, ...
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
                      flash: bool) -> tuple[float, float, float]:
     """(model, hardware, causal-counted model) FLOPs per token: linear in the tokens, so computed once."""
-    return _by_identity("flops", (model,), (seq_len, recompute, flash), lambda: (
+    return _by_identity(("flops", id(model), seq_len, recompute, flash), (model,), lambda: (
         model_flops(model, 1.0, seq_len), hardware_flops(model, 1.0, seq_len, recompute, flash),
         model_flops_causal(model, 1.0, seq_len)))
 
@@ -696,25 +721,26 @@ def stage_chunks(model: ModelConfig, plan: _Plan, stage: int, layers: int) -> li
 def _stage_shards_of(model: ModelConfig, tp: int, sp: bool, cp: int, ep: int, pp: int,
                      first: int | None = None, last: int | None = None) -> tuple[tuple[str, int, Shard], ...]:
     counts = stage_layers(model.num_layers, pp, first, last)
-    starts = [sum(counts[:i]) for i in range(pp)]
 
     def shard(role: str, stage: int) -> tuple[str, int, Shard]:
-        return role, stage, Shard(
-            tp=tp, sequence_parallel=sp, cp=cp, ep=ep, layers=counts[stage], first_layer=starts[stage],
-            has_embedding=stage == 0, has_lm_head=stage == pp - 1)
+        # Shard(tp, sequence_parallel, cp, ep, layers, first_layer, has_embedding, has_lm_head)
+        return role, stage, Shard(tp, sp, cp, ep, counts[stage], sum(counts[:stage]), stage == 0,
+                                  stage == pp - 1)
 
     if pp == 1:
         return (shard("first", 0),)
     if pp == 2:
         return (shard("first", 0), shard("last", 1))
-    middle = max(range(1, pp - 1), key=lambda s: (counts[s], -s))  # a middle stage with the most layers
+    # a middle stage with the most layers, the first of them (as max over (layers, -stage) picks)
+    middles = counts[1:pp - 1]
+    middle = 1 + middles.index(max(middles))
     return (shard("first", 0), shard("middle", middle), shard("last", pp - 1))
 
 
 def _stage_shards(model: ModelConfig, plan: _Plan) -> tuple[tuple[str, int, Shard], ...]:
     """Shards of the distinct stages by role: first, a middle one with the most layers (pp > 2), last."""
     rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan))
-    return _by_identity("shards", (model,), rest, lambda: _stage_shards_of(model, *rest))
+    return _by_identity(("shards", id(model), *rest), (model,), lambda: _stage_shards_of(model, *rest))
 
 
 class _PlanView:
@@ -895,14 +921,14 @@ def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Prec
     schedule = plan.schedule
     if schedule is Schedule.ONE_F_ONE_B or (schedule is not Schedule.GPIPE and plan.interleave == 1):
         m = min(m, plan.pp)
-    rest = (seq_len, precision, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, plan.dp,
-            plan.effective_zero_stage, plan.micro_batch, plan.recompute, plan.flash_attention,
-            schedule, m, plan.interleave, plan.first_stage_layers,
-            plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group,
-            plan.reshard_after_forward)
     # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
     passes = _chip_rules(system.chip)[1]
-    return _by_identity("stage_memory", (model, passes), rest,
+    key = ("stage_memory", id(model), id(passes), seq_len, precision, plan.tp, plan.sequence_parallel,
+           plan.cp, plan.ep, plan.pp, plan.dp, plan.effective_zero_stage, plan.micro_batch, plan.recompute,
+           plan.flash_attention, schedule, m, plan.interleave, plan.first_stage_layers,
+           plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group,
+           plan.reshard_after_forward)
+    return _by_identity(key, (model, passes),
                         lambda: _stage_memory_of(model, plan, seq_len, precision, passes))
 
 
@@ -1083,11 +1109,12 @@ def _stage_comm(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Gr
         return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s, cp.hidden_s
 
     # dev's GEMM, attention and layer figures come from the stage graph alone: keyed as _graph_time
-    rest = (system.ranks_per_chip, mb, seq_len, precision, plan.recompute, plan.flash_attention,
-            plan.cp_exchange, plan.overlap_tp_comm)
     # placements by identity: _place makes equal ones one object
-    return _by_identity("stage_comm", (model, system.chip, shard, groups.tp, groups.cp, groups.ep), rest,
-                        compute)
+    chip, tp_group, cp_group, ep_group = system.chip, groups.tp, groups.cp, groups.ep
+    key = ("stage_comm", id(model), id(chip), id(shard), id(tp_group), id(cp_group), id(ep_group),
+           system.ranks_per_chip, mb, seq_len, precision, plan.recompute, plan.flash_attention,
+           plan.cp_exchange, plan.overlap_tp_comm)
+    return _by_identity(key, (model, chip, shard, tp_group, cp_group, ep_group), compute)
 
 
 def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups, seq_len: int,
@@ -1114,11 +1141,14 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups
         return _Stages(*best, stage_total, _pipeline_fill(stage_total, plan.pp, best[0], best[1]))
 
     zero3 = _sharded_passes(plan, system)
-    rest = (plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, *plan_first_last(model, plan),
-            mb, seq_len, precision, plan.recompute, plan.flash_attention, zero3,
-            plan.dp if zero3 else 1, plan.cp_exchange, plan.overlap_tp_comm)
+    first, last = plan_first_last(model, plan)
     # placements by identity: _place makes equal ones one object
-    return _by_identity("stages", (model, system, groups.tp, groups.cp, groups.ep), rest, compute)
+    tp_group, cp_group, ep_group = groups.tp, groups.cp, groups.ep
+    key = ("stages", id(model), id(system), id(tp_group), id(cp_group), id(ep_group), plan.tp,
+           plan.sequence_parallel, plan.cp, plan.ep, plan.pp, first, last, mb, seq_len, precision,
+           plan.recompute, plan.flash_attention, zero3, plan.dp if zero3 else 1, plan.cp_exchange,
+           plan.overlap_tp_comm)
+    return _by_identity(key, (model, system, tp_group, cp_group, ep_group), compute)
 
 
 def _pipeline_fill(stage_total: Mapping[str, float], p: int, fwd: float, bwd: float) -> float:
@@ -1150,7 +1180,7 @@ def estimate_step(
     if stages is None:
         _check_structure(model, system, ranks, view, seq_len)
         stages = _stage_memory(model, view, seq_len, precision, system)
-    topo = topology if topology is not None else _by_identity("topology", (system,), (),
+    topo = topology if topology is not None else _by_identity(("topology", id(system)), (system,),
                                                                lambda: topology_for_system(system))
     chip = system.chip
     groups = _place(topo, system, view)
@@ -1169,8 +1199,8 @@ def estimate_step(
     zero = view.effective_zero_stage
     bucket = slow.dense_params / max(1, slow.layers) if zero == 3 else view.bucket_params
     grad_bytes = view.grad_reduce_dtype.nbytes
-    dp = _by_identity("dp", (groups.dp, groups.expert_dp), (slow.dense_params, slow.expert_params, zero,
-                                                            bucket, grad_bytes),
+    dp = _by_identity(("dp", id(groups.dp), id(groups.expert_dp), slow.dense_params, slow.expert_params, zero,
+                       bucket, grad_bytes), (groups.dp, groups.expert_dp),
                       lambda: dp_comm(slow.dense_params, slow.expert_params, groups.dp, groups.expert_dp,
                                       zero, bucket, grad_bytes))
     if dp.per_microbatch:  # ZeRO-3: gather before forward and backward, reduce after, every micro-batch
@@ -1235,8 +1265,8 @@ def estimate_step(
                           for cls, row in slow.class_rows().items()},
         cp_comm_hidden_s=m * parts["cp_comm_hidden"],
         algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
-            "algorithms", (model, groups), (view.micro_batch, seq_len, view.cp, view.sequence_parallel,
-                                            zero == 0, grad_bytes, slow.dense_params),
+            ("algorithms", id(model), id(groups), view.micro_batch, seq_len, view.cp, view.sequence_parallel,
+             zero == 0, grad_bytes, slow.dense_params), (model, groups),
             lambda: _algorithms(model, view, groups, seq_len, slow.dense_params))),
         groups=dict(groups.described),
     )
@@ -1257,13 +1287,13 @@ CHECKPOINT_BYTES_PER_PARAM = 14
 
 
 def _n_params(model: ModelConfig) -> int:
-    return _by_identity("params", (model,), (), model.n_params)
+    return _by_identity(("params", id(model)), (model,), model.n_params)
 
 
 def _goodput(model: ModelConfig, system: SystemSpec, topo: TopologySpec, chips: int, step_s: float) -> float:
     """estimate_goodput(...).goodput, without the result; what does not depend on the step (the
     checkpoint write, the MTBF, Daly's interval) kept per model, system, topology and chip count."""
-    facts = _by_identity("goodput", (model, system, topo), (chips,),
+    facts = _by_identity(("goodput", id(model), id(system), id(topo), chips), (model, system, topo),
                          lambda: daly_facts(*_goodput_args(model, system, topo, chips)))
     if facts is None or not step_s > 0:  # rejected facts or step, or no failures: the full function
         args = _goodput_args(model, system, topo, chips)
@@ -1304,6 +1334,7 @@ def step_time_lower_bound(
     It never falls with more recomputation (the DP traffic a longer backward hides is not in it),
     which lets a search bound a recomputation ladder by its lightest rung (tests/cluster/test_step_bounds.py).
     """
+    check_catalog_environment()  # the stage parts' timing relies on it (_part_times)
     view = _PlanView(plan)
     topo = topology if topology is not None else topology_for_system(system)
     groups = _place(topo, system, view)
@@ -1351,7 +1382,7 @@ def step_time_floor(
     rest = (system.ranks_per_chip, view.tp, view.tp_stride, view.sequence_parallel, view.cp, view.ep, view.pp,
             *plan_first_last(model, view), view.micro_batch, seq_len, precision, view.flash_attention,
             view.overlap_tp_comm, zero3)
-    stage = _by_identity("floor", (model, system.chip, topo), rest,
+    stage = _by_identity(("floor", id(model), id(system.chip), id(topo), *rest), (model, system.chip, topo),
                          lambda: _stage_floor(model, system, topo, view, seq_len, precision))
     # the pipeline bubble, (p - 1) stages' fill over v chunks (pipeline_timing), each stage no faster
     bubble = (view.pp - 1) * stage / view.interleave if view.pp > 1 else 0.0
@@ -1378,9 +1409,10 @@ def _stage_floor(model: ModelConfig, system: SystemSpec, topology: TopologySpec,
                      Recompute.NONE)
         return ops_s + tp.fwd_s + tp.bwd_s
 
-    per_layer = _by_identity("layer_floor", (model, system.chip, tp_group), (
-        system.ranks_per_chip, plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.micro_batch, seq_len,
-        precision, plan.flash_attention), layer)
+    per_layer = _by_identity(("layer_floor", id(model), id(system.chip), id(tp_group),
+                              system.ranks_per_chip, plan.tp, plan.sequence_parallel, plan.cp, plan.ep,
+                              plan.micro_batch, seq_len, precision, plan.flash_attention),
+                             (model, system.chip, tp_group), layer)
     # ZeRO-3's passes over the rank's shard are left out: small, and one count per DP degree to time
     zero3 = plan.effective_zero_stage == 3
     return min((model.num_layers if s.layers is None else s.layers) * per_layer
@@ -1397,7 +1429,8 @@ def _passes_s(model: ModelConfig, shard: Shard, plan: _Plan, system: SystemSpec)
         params = params_on_rank(model, shard)
         return sum([s for _, s in _param_passes(_passed_params(params.dense, params.expert, plan), system)])
 
-    return _by_identity("floor_passes", (model, system.chip, shard), (system.ranks_per_chip,), compute)
+    return _by_identity(("floor_passes", id(model), id(system.chip), id(shard), system.ranks_per_chip),
+                        (model, system.chip, shard), compute)
 
 
 def step_goodput_upper_bound(model: ModelConfig, system: SystemSpec, ranks: int,

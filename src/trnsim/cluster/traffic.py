@@ -110,7 +110,7 @@ def tp_comm(
         # re-gather their input (SP keeps only its shard) beside their input-gradient GEMM and
         # reduce-scatter that gradient beside their weight-gradient GEMM.
         comm = _with_recompute(gather + scatter, gather, recompute)
-        return PhaseComm(comm.fwd_s, comm.bwd_s, behind_dgrad_s=gather, behind_wgrad_s=scatter)
+        return PhaseComm(comm.fwd_s, comm.bwd_s, gather, scatter)  # behind the dgrad, the wgrad GEMMs
     per_pass = 2 * layers * collective_time(Collective.ALL_REDUCE, a, group).time_s
     return _with_recompute(per_pass, per_pass, recompute)
 

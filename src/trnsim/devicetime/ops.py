@@ -98,20 +98,24 @@ class Op:
     #: in the same context (chip, method, memo generation): (context token, seconds). The op of a
     #: cached layer block is timed once per stage that holds the block; later times skip the memo.
     _timed: tuple[object, float] | None = field(default=None, init=False, repr=False, compare=False)
-    #: The memoised time of one instance in a context (as ``_timed``), once the memo holds it: what
-    #: :func:`~trnsim.devicetime.timing.time_runs` times a one-layer template op by, at any count.
-    _per_instance: tuple[object, float] | None = field(default=None, init=False, repr=False, compare=False)
+    #: The memoised time of one instance in a context (the token, as ``_timed``'s), once the memo holds
+    #: it: what :func:`~trnsim.devicetime.timing.time_runs` times a one-layer template op by, at any
+    #: count. Two fields, not a tuple: one object fewer per op timed for the cyclic collector.
+    _instance_context: object = field(default=None, init=False, repr=False, compare=False)
+    _instance_s: float = field(default=0.0, init=False, repr=False, compare=False)
 
     def timing_key(self) -> tuple[object, ...]:
         """Everything the time of one instance depends on (all but ``name`` and ``count``)."""
         key = self._timing_key
         if key is None:
             # enum values, not members: a member hashes in Python, and memo keys are hashed often. The
-            # shape as its names and its values (two tuples, not one per item: a key is kept per op
-            # shape timed, and every tuple kept is one more object for the cyclic collector to visit)
+            # shape's names (strings) then its values (ints), in the key itself: no tuple per item nor
+            # per half (a key is kept per op shape timed, and every tuple kept is one more object for
+            # the cyclic collector to visit); the strings end where the ints begin, so two keys are
+            # equal exactly when the ops' fields and shapes are.
             shape = self.shape
             key = (self.op_class._value_, self.phase._value_, self.dtype._value_, self.kernel, self.flops,
-                   self.bytes_read, self.bytes_written, tuple(shape), tuple(shape.values()))
+                   self.bytes_read, self.bytes_written, *shape, *shape.values())
             self._timing_key = key  # a cache, not a change of value
         return key
 

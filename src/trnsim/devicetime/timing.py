@@ -334,14 +334,18 @@ def time_ops(ops: Sequence[Op], chip: ChipSpec | SystemSpec, method: Method | st
 
 
 def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemSpec,
-              later: list[float] | None = None) -> list[float]:
+              later: list[float] | None = None, check_environment: bool = True) -> list[float]:
     """:func:`time_ops` (method "auto") of the ops of each run ``(ops, times)``, each op counted
     ``op.count * times`` times: the values ``time_ops`` gives a copy of the op with that count (a
     block of layers built from a one-layer template, without building the block).
 
     ``later`` receives what a repeated call returns, as for :func:`time_ops`.
+    ``check_environment`` False: the caller has just checked ``$TRNSIM_CATALOG`` itself
+    (:func:`~trnsim.hardware.datafile.check_catalog_environment`; the step model, once per
+    evaluation rather than once per stage part).
     """
-    check_catalog_environment()
+    if check_environment:
+        check_catalog_environment()
     chosen = _AUTO
     keys = _rank_keys(chip, None)
     store = _store_key(keys, chosen, None)
@@ -361,9 +365,8 @@ def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemS
             continue
         for op in ops:
             count = op.count * times
-            known = op._per_instance
-            if known is not None and known[0] is context:  # memoised here before: no key to hash
-                seconds = known[1] * count
+            if op._instance_context is context:  # memoised here before: no key to hash
+                seconds = op._instance_s * count
                 out.append(seconds)
                 if later is not None:
                     later.append(seconds)
@@ -374,15 +377,19 @@ def time_runs(runs: Iterable[tuple[Sequence[Op], int]], chip: ChipSpec | SystemS
             if hit is not None:
                 out.append(hit[0] * count)
             else:  # the first time of this shape: the computed time, as time_ops returns it
-                out.append(_computed(op, keys, chosen, None, key, count)[0])
-                hit = _MEMO[key]
-            op._per_instance = (context, hit[0])  # a cache, not a change of value
+                # _computed (method "auto" is memoised), inline: this runs once per op shape timed
+                seconds, used = _time_op_uncached(op, keys, chosen, None, count)
+                if len(_MEMO) >= _MEMO_LIMIT:
+                    _MEMO.clear()
+                hit = _MEMO[key] = (seconds / count if count else 0.0, used)
+                out.append(seconds)
+            op._instance_context, op._instance_s = context, hit[0]  # a cache, not a change of value
             if later is not None:
                 later.append(hit[0] * count)
         if type(ops) is tuple:  # immutable: its ops' per-instance times and counts, for the next call
             if len(_RUNS) >= _RUNS_LIMIT:
                 _RUNS.clear()
-            per_instance = [op._per_instance[1] for op in ops if op._per_instance is not None]
+            per_instance = [op._instance_s for op in ops if op._instance_context is not None]
             if len(per_instance) == len(ops):
                 _RUNS[id(ops)] = (ops, context, per_instance, [op.count for op in ops])
     return out

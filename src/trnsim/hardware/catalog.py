@@ -266,7 +266,8 @@ def _read_data(data: Mapping[str, Any], where_file: str, fields: Mapping[str, _F
     values: dict[str, Any] = {}
     sources: dict[str, Provenance] = {}
     for key, raw in data.items():
-        where = f"{Path(path).name}: field '{key}'"
+        # a file by its name; an in-memory override ("what-if 'x' (chips/trn2)") whole
+        where = f"{Path(path).name if path.endswith('.toml') else path}: field '{key}'"
         if key not in fields:
             valid = ", ".join(fields)
             raise ConfigError(f"{path}: unknown field '{key}'{_suggest(key, fields)}; valid fields: {valid}")

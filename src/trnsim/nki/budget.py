@@ -54,8 +54,9 @@ def _positive(value: str, name: str, kind: type) -> float:
         number = kind(value)
     except ValueError:
         number = 0
-    if not number > 0:
-        raise TrnsimError(f"{name}={value!r} is not valid (give a positive {kind.__name__})")
+    if not number > 0 or (kind is float and not number <= threading.TIMEOUT_MAX):
+        raise TrnsimError(f"{name}={value!r} is not valid (give a positive {kind.__name__}"
+                          + (f" of at most {threading.TIMEOUT_MAX:.3g} seconds)" if kind is float else ")"))
     return number
 
 
@@ -86,6 +87,9 @@ def limits(max_instructions: int | None = None, time_limit_s: float | None = Non
             f"budgets must be positive (max instructions {chosen.max_instructions},"
             f" time limit {chosen.time_limit_s} s)"
         )
+    if not chosen.time_limit_s <= threading.TIMEOUT_MAX:  # the watchdog's timer cannot wait longer (inf)
+        raise TrnsimError(f"time limit {chosen.time_limit_s} s is longer than this platform's timers allow "
+                          f"(at most {threading.TIMEOUT_MAX:.3g} s); give a finite number of seconds")
     token = _OVERRIDE.set(chosen)
     try:
         yield chosen

@@ -7,20 +7,24 @@ its signature here does not take, gets ``not simulated: <name>`` with the kernel
   "x")`` / ``getattr(nl, "x", None)`` feature checks in kernels still see a missing name.
 * :func:`guard_module` wraps every public function of a front-end module so that a ``TypeError``
   raised while *binding* the arguments (the call never entered the function) becomes that
-  error, and gives the module a ``__getattr__`` for names it does not define. The wrapper costs
+  error (functions taking only ``*args, **kwargs``, whose calls always bind, stay unwrapped), and
+  gives the module a ``__getattr__`` for names it does not define. The wrapper costs
   one Python call per API call (measured with benchmarks/nki_sim_speed.py: within noise).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import sysconfig
 import types
 from collections.abc import Callable, Collection
 from typing import Any
 
 from trnsim.nki import runtime, templates
 from trnsim.nki.errors import KernelError
+from trnsim.nki.tensor import Tensor
 
 
 class NotSimulatedError(KernelError, AttributeError):
@@ -37,6 +41,43 @@ def not_simulated(name: str, detail: str = "") -> NotSimulatedError:
         kernel=sim.kernel_name if sim is not None else "-",
         location=f"{os.path.basename(filename)}:{line}",
         err_id="not_simulated",
+    )
+
+
+def missing_tensor_attribute(error: AttributeError, frame: types.FrameType | None) -> KernelError | None:
+    """The one-line error for ``error`` when it was raised reading a name a
+    :class:`~trnsim.nki.tensor.Tensor` lacks; None for any other error.
+
+    A public name (an NKI tensor method trnsim does not have) is ``not simulated: tensor.<name>``,
+    located as :func:`not_simulated` locates it where it is raised: the innermost frame of the
+    traceback outside ``trnsim.nki``, else the first one above ``frame`` (the launch that caught
+    it). A private name is the internal error ``AttributeError: <name>`` at the kernel's innermost
+    line (what the launch makes of an error raised inside trnsim.nki).
+    """
+    name = getattr(error, "name", None)
+    if not isinstance(getattr(error, "obj", None), Tensor) or not isinstance(name, str):
+        return None
+    private = name.startswith("_")
+    libraries = tuple(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")) if private else ()
+    filename, line = "?", 0
+    tb = error.__traceback__
+    while tb is not None:
+        code_file = tb.tb_frame.f_code.co_filename
+        if not code_file.startswith(runtime._NKI_DIR) and not (libraries and code_file.startswith(libraries)):
+            filename, line = code_file, tb.tb_lineno
+        tb = tb.tb_next
+    while filename == "?" and frame is not None and not private:
+        if not frame.f_code.co_filename.startswith(runtime._NKI_DIR):
+            filename, line = frame.f_code.co_filename, frame.f_lineno
+        frame = frame.f_back
+    sim = runtime.active()
+    kernel = sim.kernel_name if sim is not None else "-"
+    location = f"{os.path.basename(filename)}:{line}"
+    if private:
+        where = location if filename != "?" else "?"
+        return KernelError(f"AttributeError: {name}", kernel=kernel, location=where, err_id="invalid_kernel")
+    return NotSimulatedError(
+        f"not simulated: tensor.{name}", kernel=kernel, location=location, err_id="not_simulated"
     )
 
 
@@ -59,6 +100,14 @@ def _guard(fn: Callable[..., Any], public: str) -> Callable[..., Any]:
     return call
 
 
+def _binds_anything(fn: types.FunctionType) -> bool:
+    """True when every call binds ``fn``'s arguments: it takes ``*args, **kwargs`` and nothing else
+    (``nl.affine_range``: one call per loop, thousands per launch)."""
+    code = fn.__code__
+    flags = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+    return code.co_flags & flags == flags and code.co_argcount == 0 and code.co_kwonlyargcount == 0
+
+
 def guard_module(
     namespace: dict[str, Any], prefix: str, templated: Collection[str] = (), writes: Collection[str] = ()
 ) -> None:
@@ -78,7 +127,7 @@ def guard_module(
             namespace[name] = functools.wraps(value)(
                 templates.templated(value, public, _bind_error(public), name in writes)
             )
-        else:
+        elif not _binds_anything(value):  # (its wrapper would only cost a frame per call: loop ranges)
             namespace[name] = _guard(value, public)
 
     def __getattr__(name: str) -> Any:

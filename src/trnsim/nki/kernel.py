@@ -14,6 +14,7 @@ import gc
 import inspect
 import math
 import os
+import sys
 import sysconfig
 import time
 import traceback
@@ -31,6 +32,7 @@ from trnsim.nki.budget import TimeLimitInterrupt, Watchdog, current_limits
 from trnsim.nki.dtypes import DtypeError, as_dtype
 from trnsim.nki.errors import KernelError
 from trnsim.nki.grid import Grid, make_grid, nc
+from trnsim.nki.guard import missing_tensor_attribute
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
 from trnsim.nki.spill import plan_spills
@@ -116,6 +118,12 @@ def launch(
             raise
         except TimeLimitInterrupt as interrupt:
             raise _time_limit_error(sim, interrupt) from None
+        except AttributeError as error:
+            missing = missing_tensor_attribute(error, sys._getframe())
+            if missing is not None:
+                raise missing from None
+            _reraise_internal(sim, error)
+            raise
         except Exception as error:
             _reraise_internal(sim, error)
             raise

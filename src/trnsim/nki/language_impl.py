@@ -53,6 +53,7 @@ def to_buffer(sim: Simulation, instr: str, buffer: Any, default: Buffer = Buffer
 
 #: dtype arguments already normalised (``np.float32``, ``nl.bfloat16``, names...): kernels pass
 #: the same few on every instruction
+_new_object = object.__new__
 _DTYPES: dict[Any, np.dtype[Any]] = {}
 
 
@@ -258,7 +259,12 @@ def affine_range(*args: Any, **_: Any) -> Iterator[int]:
     if sim is None:
         yield from r
         return
-    frame = LoopFrame(start_alloc=sim.next_alloc)
+    # LoopFrame(start_alloc=sim.next_alloc) field by field (no __init__ frame: one per loop, and
+    # blocked kernels run thousands of short loops)
+    frame = _new_object(LoopFrame)
+    frame.start_alloc = sim.next_alloc
+    frame.iteration = 0
+    frame.writes = {}
     sim.loops.append(frame)
     try:
         for k, i in enumerate(r):
@@ -772,7 +778,7 @@ def assign(target: Tensor, value: Any) -> None:
                 f"value {value.shape} is larger than the destination {target.shape}",
                 "store_dst_shape_smaller_than_other_shape",
             )
-        if _retarget(sim, target, value, accumulate=False):
+        if _retarget(sim, target, value, False):
             return
         src = value
         if value.size != target.size:
@@ -884,7 +890,7 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
             last is not None
             and last[0] is other
             and target.alloc.on_chip
-            and _retarget(sim, target, other, accumulate=True)
+            and _retarget(sim, target, other, True)
         ):
             return target
     inplace(target, "add", other)
@@ -898,7 +904,7 @@ def inplace(target: Tensor, op: str, other: Any) -> None:
         sim.fail(
             f"{op} assignment", f"cannot update HBM tensor {target.label} in place", "unsupported_memory"
         )
-    if op == "add" and isinstance(other, Tensor) and _retarget(sim, target, other, accumulate=True):
+    if op == "add" and isinstance(other, Tensor) and _retarget(sim, target, other, True):
         return
     acc = op in ("add", "subtract")
     if isinstance(other, Tensor):

@@ -89,17 +89,22 @@ def user_location() -> tuple[str, int]:
     return "?", 0
 
 
-#: Line numbers of kernel frames by bytecode offset, per code object (by id, the code object kept so
-#: that the id is not reused while the entry lives): Simulation.record's source line per instruction.
-_LINES: dict[int, tuple[Any, dict[int, int]]] = {}
+#: Per code object (by id, the code object kept so that the id is not reused while the entry lives):
+#: its file when it is outside trnsim.nki (None inside), and the line numbers of its frames by
+#: bytecode offset: Simulation.record's source line per instruction.
+_LINES: dict[int, tuple[Any, str | None, dict[int, int]]] = {}
 _MAX_LINE_CODES = 4096
 
 
-def _code_lines(code: Any) -> tuple[Any, dict[int, int]]:
-    """A fresh, empty entry of ``_LINES`` for ``code``."""
+def _code_lines(code: Any) -> tuple[Any, str | None, dict[int, int]]:
+    """A fresh entry of ``_LINES`` for ``code`` (no lines yet)."""
     if len(_LINES) >= _MAX_LINE_CODES:
         _LINES.clear()
-    entry: tuple[Any, dict[int, int]] = (code, {})
+    filename = code.co_filename
+    inside = _INSIDE_NKI.get(filename)
+    if inside is None:
+        inside = _INSIDE_NKI[filename] = filename.startswith(_NKI_DIR)
+    entry: tuple[Any, str | None, dict[int, int]] = (code, None if inside else filename, {})
     _LINES[id(code)] = entry
     return entry
 
@@ -518,27 +523,23 @@ class Simulation:
         seq = len(self.trace.instructions)
         if seq >= self.max_instructions or (not seq & 4095 and time.monotonic() > self.deadline):
             self._over_budget(opcode, seq)
-        # user_location(), inline (once per instruction)
+        # user_location(), inline (once per instruction), with what it looks up per code object
+        # in one entry of _LINES
         frame = sys._getframe(skip)
-        inside = _INSIDE_NKI
         filename, line = "?", 0
         while frame is not None:
-            name = frame.f_code.co_filename
-            ours = inside.get(name)
-            if ours is None:
-                ours = inside[name] = name.startswith(_NKI_DIR)
-            if not ours:
-                filename = name
-                # frame.f_lineno, cached by code object and bytecode offset (f_lineno scans the
-                # code's line table from its start: microseconds deep inside a long kernel)
-                code = frame.f_code
-                cached = _LINES.get(id(code))
-                if cached is None or cached[0] is not code:
-                    cached = _code_lines(code)
+            code = frame.f_code
+            cached = _LINES.get(id(code))
+            if cached is None or cached[0] is not code:
+                cached = _code_lines(code)
+            if cached[1] is not None:  # outside trnsim.nki: the kernel's frame
+                filename = cached[1]
+                # frame.f_lineno, cached by bytecode offset (f_lineno scans the code's line table
+                # from its start: microseconds deep inside a long kernel)
                 lasti = frame.f_lasti
-                known = cached[1].get(lasti)
+                known = cached[2].get(lasti)
                 if known is None:
-                    known = cached[1][lasti] = frame.f_lineno
+                    known = cached[2][lasti] = frame.f_lineno
                 line = known
                 break
             frame = frame.f_back  # type: ignore[assignment]

@@ -16,6 +16,7 @@ chip model charges the traffic. PSUM overflow is undocumented; it is spilled the
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -59,8 +60,11 @@ def plan_spills(
     if not instrs or not sizes:
         return []
     spills: list[Spill] = []
-    for core in sorted({i.core for i in instrs}):
-        positions = [k for k, i in enumerate(instrs) if i.core == core]
+    cores = sorted({i.core for i in instrs})
+    for core in cores:
+        positions: Sequence[int] = (
+            range(len(instrs)) if len(cores) == 1 else [k for k, i in enumerate(instrs) if i.core == core]
+        )
         spans = _spans(instrs, positions, sizes)
         uses: dict[int, list[int]] | None = None
         for space, cap in capacity.items():
@@ -76,7 +80,7 @@ def plan_spills(
 
 
 def _spans(
-    instrs: list[Instruction], positions: list[int], sizes: dict[int, TileSize]
+    instrs: list[Instruction], positions: Sequence[int], sizes: dict[int, TileSize]
 ) -> dict[int, tuple[int, int]]:
     """The first and last position (index into ``positions``) that uses each planned tile."""
     used = [
@@ -106,7 +110,7 @@ def _fits(spans: dict[int, tuple[int, int]], n: int, sizes: dict[int, TileSize],
 
 
 def _uses(
-    instrs: list[Instruction], positions: list[int], sizes: dict[int, TileSize]
+    instrs: list[Instruction], positions: Sequence[int], sizes: dict[int, TileSize]
 ) -> dict[int, list[int]]:
     """The positions (indices into ``positions``) that use each planned tile, in first-use order."""
     uses: dict[int, list[int]] = {}
@@ -130,7 +134,7 @@ def _uses(
 
 
 def _plan(
-    uses: dict[int, list[int]], positions: list[int], sizes: dict[int, TileSize], cap: int
+    uses: dict[int, list[int]], positions: Sequence[int], sizes: dict[int, TileSize], cap: int
 ) -> list[Spill]:
     """Spills keeping the tiles in ``uses`` (one memory) within ``cap`` bytes per partition."""
     n = len(positions)

@@ -23,6 +23,7 @@ def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
 
 
 _FULL = slice(None)
+_new_object = object.__new__
 
 
 def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = None) -> Any:
@@ -53,8 +54,18 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
                 offset += i * tstrides[d]
             else:
                 if n - given >= 2 or not t.alloc.on_chip:
-                    return Tensor(t.alloc, tshape[given:], offset, tstrides[given:],
-                                  tpaxis - given if tpaxis >= 0 else -1, None, None, t.dyn, t.index_tiles)
+                    v = _new_object(Tensor)  # Tensor(...) slot by slot, as below
+                    v.alloc = t.alloc
+                    v.shape = tshape[given:]
+                    v.offset = offset
+                    v.strides = tstrides[given:]
+                    v.paxis = tpaxis - given if tpaxis >= 0 else -1
+                    v.flat = None
+                    v.oob = None
+                    v.dyn = t.dyn
+                    v.index_tiles = t.index_tiles
+                    v._region = None
+                    return v
         key = key + (_FULL,) * (n - given)
     if n == 3 and tpaxis == 1:
         # ``block[i, :, a:b]``: one tile of a [T, P, F] block (blocked kernels' hot path), the
@@ -78,8 +89,20 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
                 and 0 <= a0 <= a1 <= tshape[1] and 0 <= b0 <= b1 <= tshape[2]
             ):
                 s0, s1, s2 = tstrides
-                return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + i * s0 + a0 * s1 + b0 * s2, (s1, s2),
-                              0, None, None, t.dyn, t.index_tiles)
+                # Tensor(t.alloc, shape, offset, strides, 0, None, None, t.dyn, t.index_tiles) slot by
+                # slot (no __init__ frame: a kernel's inner loop subscripts once or twice per instruction)
+                v = _new_object(Tensor)
+                v.alloc = t.alloc
+                v.shape = (a1 - a0, b1 - b0)
+                v.offset = t.offset + i * s0 + a0 * s1 + b0 * s2
+                v.strides = (s1, s2)
+                v.paxis = 0
+                v.flat = None
+                v.oob = None
+                v.dyn = t.dyn
+                v.index_tiles = t.index_tiles
+                v._region = None
+                return v
     elif n == 4 and tpaxis == 2:
         # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)
         i, j, a, b = key
@@ -101,8 +124,18 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
                 and 0 <= a0 <= a1 <= tshape[2] and 0 <= b0 <= b1 <= tshape[3]
             ):
                 s0, s1, s2, s3 = tstrides
-                return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + i * s0 + j * s1 + a0 * s2 + b0 * s3,
-                              (s2, s3), 0, None, None, t.dyn, t.index_tiles)
+                v = _new_object(Tensor)  # Tensor(...) slot by slot, as above
+                v.alloc = t.alloc
+                v.shape = (a1 - a0, b1 - b0)
+                v.offset = t.offset + i * s0 + j * s1 + a0 * s2 + b0 * s3
+                v.strides = (s2, s3)
+                v.paxis = 0
+                v.flat = None
+                v.oob = None
+                v.dyn = t.dyn
+                v.index_tiles = t.index_tiles
+                v._region = None
+                return v
     elif n == 2:
         # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
         a, b = key
@@ -121,8 +154,18 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
                 and 0 <= a0 <= a1 <= tshape[0] and 0 <= b0 <= b1 <= tshape[1]
             ):
                 s0, s1 = tstrides
-                return Tensor(t.alloc, (a1 - a0, b1 - b0), t.offset + a0 * s0 + b0 * s1, tstrides,
-                              tpaxis if tpaxis < 2 else -1, None, None, t.dyn, t.index_tiles)
+                v = _new_object(Tensor)  # Tensor(...) slot by slot, as above
+                v.alloc = t.alloc
+                v.shape = (a1 - a0, b1 - b0)
+                v.offset = t.offset + a0 * s0 + b0 * s1
+                v.strides = tstrides
+                v.paxis = tpaxis if tpaxis < 2 else -1
+                v.flat = None
+                v.oob = None
+                v.dyn = t.dyn
+                v.index_tiles = t.index_tiles
+                v._region = None
+                return v
     offset = t.offset
     shape: list[int] = []
     strides: list[int] = []

@@ -49,6 +49,7 @@ _F32 = np.dtype(np.float32)
 _PSUM = Buffer.PSUM
 _IMMEDIATE = MemorySpace.IMMEDIATE
 _new_tuple = tuple.__new__
+_new_object = object.__new__
 _replica = runtime.replica
 #: a template's view box when it is the output operand's (one Region for both)
 _SAME = object()
@@ -130,7 +131,7 @@ def templated(
             key = [tag, sim.direct]
             append = key.append
             for value in values:
-                cls = value.__class__
+                cls = type(value)  # (not value.__class__: this site sees many classes, type() stays fast)
                 if cls is Tensor:
                     if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
                         key = None
@@ -275,7 +276,8 @@ def _inputs(
             continue
         for i, t in enumerate(values):
             if t.__class__ is Tensor and t.operand(op.name) == op:
-                inputs.append((i, op.name))
+                # (argument position, operand name, this input's geometry by view offset: see _replay)
+                inputs.append((i, op.name, {}))
                 break
         else:
             return None
@@ -446,7 +448,18 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     if size is not None:
         sim.tile_sizes[alloc_id] = size
     vshape, vstrides, vpaxis, vregion = view
-    result = Tensor(alloc, vshape, 0, vstrides, vpaxis)
+    # Tensor(alloc, vshape, 0, vstrides, vpaxis) slot by slot (no __init__ frame)
+    result = _new_object(Tensor)
+    result.alloc = alloc
+    result.shape = vshape
+    result.offset = 0
+    result.strides = vstrides
+    result.paxis = vpaxis
+    result.flat = None
+    result.oob = None
+    result.dyn = False
+    result.index_tiles = ()
+    result._region = None
     if vregion is not None and vregion is not _SAME:
         result._region = _new_tuple(Region, (alloc_id, *vregion))
     if record is None:
@@ -463,8 +476,9 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
             t = values[spec[0]]
             a = t.alloc
             # t.operand(name) when its cache holds this view's operand (the key refused index
-            # arrays and dynamic views), inline, renamed as it renames; otherwise the call
-            latest = a.operands.get(t.offset) if cached else None
+            # arrays and dynamic views), inline, renamed as it renames
+            offset = t.offset
+            latest = a.operands.get(offset) if cached else None
             if (
                 latest is not None
                 and latest[0] == t.strides
@@ -474,11 +488,25 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
                 op = latest[2]
                 if op[0] != spec[1]:
                     op = _new_tuple(Operand, (spec[1], *op[1:]))
-                    a.operands[t.offset] = (latest[0], latest[1], op)
+                    a.operands[offset] = (latest[0], latest[1], op)
                 if t._region is None:
                     t._region = op[5]
             else:
-                op = t.operand(spec[1])
+                # the key fixes the view's layout, so its operand depends on the offset alone: the
+                # first view at an offset (of any allocation) leaves its geometry here, later ones
+                # build theirs from it (what Tensor.operand caches, without its lookups)
+                geometry = spec[2].get(offset) if cached else None
+                if geometry is None:
+                    op = t.operand(spec[1])
+                    if cached:
+                        spec[2][offset] = (op[4], op[5][1:], op[6], op[7])
+                else:
+                    r = t._region
+                    if r is None:
+                        r = t._region = _new_tuple(Region, (a.alloc_id, *geometry[1]))
+                    op = _new_tuple(Operand, (spec[1], a.space, t.shape, a.dtype_name, geometry[0], r,
+                                              geometry[2], geometry[3]))
+                    a.operands[offset] = (t.strides, t.paxis, op)
             r = op[5]
             if loops and r[0] in tracked:  # (check_read returns at once for the others)
                 sim.check_read(reads, r, False)

@@ -214,13 +214,10 @@ class Tensor:
     def __repr__(self) -> str:
         return f"Tensor({self.shape}, {dtype_name(self.dtype)}, {self.buffer.value}, name={self.name!r})"
 
-    def __getattr__(self, name: str) -> Any:
-        # only reached for names Tensor does not define: an NKI tensor method trnsim lacks
-        if name.startswith("_"):
-            raise AttributeError(name)
-        from trnsim.nki.guard import not_simulated
-
-        raise not_simulated(f"tensor.{name}")
+    # No __getattr__: CPython specialises attribute reads only on classes without one (a hook made
+    # every ``t.shape`` in the simulator a generic look-up). A name Tensor lacks (an NKI tensor
+    # method trnsim does not have) raises AttributeError; the launch turns it into the one-line
+    # ``not simulated: tensor.<name>`` (trnsim.nki.guard.missing_tensor_attribute).
 
     def __len__(self) -> int:
         return self.shape[0] if self.shape else 0

@@ -91,8 +91,12 @@ class WhatIf(BaseModel):
         """``name = "hbm_bw_x2"`` alone means ``knobs = { hbm_bw = 2.0 }``."""
         if isinstance(data, dict) and set(data) == {"name"} and isinstance(data["name"], str):
             match = _SHORTHAND.match(data["name"])
-            if match and match["knob"] in {k.value for k in Knob}:
+            knobs = [k.value for k in Knob]
+            if match and match["knob"] in knobs:
                 return {"name": data["name"], "knobs": {match["knob"]: float(match["factor"])}}
+            if match:  # a misspelt knob would silently make a second baseline
+                raise ValueError(f"what-if '{data['name']}' reads as <knob>_x<factor>, but '{match['knob']}' "
+                                 f"is no knob; valid: {', '.join(knobs)}; or give knobs/scale/set")
         return data
 
     @property
@@ -158,13 +162,17 @@ def load_sweep_spec(path: Path) -> SweepSpec:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SweepSpecError(f"sweep spec {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, a binary file
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise SweepSpecError(f"sweep spec {path} cannot be read: {reason}; give a TOML file") from None
     except tomllib.TOMLDecodeError as error:
         raise SweepSpecError(f"sweep spec {path} is not valid TOML: {error}") from None
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
         )
         raise SweepSpecError(f"sweep spec {path}: {problems}") from None
     names = [w.name for w in spec.whatif]

@@ -103,7 +103,7 @@ def error_bars(rows: list[Entry], key: str) -> dict[str, Any]:
 
 
 def equal_budget_figure(entries: list[Entry], colours: dict[str, str] | None = None) -> go.Figure | None:
-    """Time-to-train of each system at the reference's hourly spend (None without equal-budget rows)."""
+    """Time-to-train of each system at one hourly spend (None without equal-budget rows)."""
     rows = [e for e in entries if e["kind"] == "equal-budget"]
     if not rows:
         return None
@@ -114,7 +114,7 @@ def equal_budget_figure(entries: list[Entry], colours: dict[str, str] | None = N
         text=[f"{e['time_to_train_days']:.1f} d, {e['nodes']:,} nodes" for e in rows], textposition="auto",
     ))
     missing = sorted({str(e["series"]) for e in entries} - {str(e["series"]) for e in rows})
-    title = "Equal budget: time-to-train at the reference's hourly spend"
+    title = "Equal budget: time-to-train at the same hourly spend (the reference's, or --hourly-budget)"
     if missing:
         title += f"<br><sup>no row, price unknown: {', '.join(missing)}</sup>"
     fig.update_layout(title=title, xaxis_title="system (chips the budget buys)",

@@ -101,11 +101,21 @@ def _row_cells(o: PlanOutcome | None, with_chips: bool) -> list[str]:
     return [f"{o.chips:,}", *cells] if with_chips else cells
 
 
+def budget_origin(comparison: Comparison) -> str:
+    """Where the equal budget comes from: the reference's spend at equal chips, or the user's figure."""
+    ref = next((r for r in comparison.rows if r.system.name == comparison.reference), None)
+    price = ref.system.price_usd_per_node_hour if ref is not None else None
+    if ref is not None and ref.best is not None and price is not None \
+            and comparison.hourly_budget_usd == ref.best.nodes * price:
+        return f"the reference {comparison.reference}'s spend"
+    return "given with --hourly-budget"
+
+
 def comparison_table(comparison: Comparison, equal_budget: bool = False) -> Table:
     """Best plan per system at equal chips (or at equal hourly budget); notes in :func:`comparison_notes`."""
     if equal_budget:
         budget = comparison.hourly_budget_usd
-        title = (f"Equal budget: ${budget:,.0f}/h (the reference {comparison.reference}'s spend)"
+        title = (f"Equal budget: ${budget:,.0f}/h ({budget_origin(comparison)})"
                  if budget is not None else "Equal budget: no reference price")
     else:
         title = f"Equal chips: {comparison.chips:,} chips per system"

@@ -177,22 +177,18 @@ _BY_MODEL_LIMIT = 4096
 
 def _matmul(name: str, m: int, k: int, n: int, dtype: Dtype, count: int, phase: Phase = Phase.FWD,
             op_class: OpClass = OpClass.MATMUL) -> Op:
-    return Op(
-        name=name, op_class=op_class, phase=phase, flops=2.0 * m * k * n,
-        bytes_read=float((m * k + k * n) * dtype.nbytes), bytes_written=float(m * n * _ACT_BYTES),
-        shape={"m": m, "k": k, "n": n}, dtype=dtype, count=count, kernel="matmul",
-    )
+    # Op's fields by position (name, class, phase, flops, bytes read, bytes written, shape, dtype,
+    # count, kernel): a planner's cold evaluation builds every layer's ops, and keywords cost more
+    return Op(name, op_class, phase, 2.0 * m * k * n, float((m * k + k * n) * dtype.nbytes),
+              float(m * n * _ACT_BYTES), {"m": m, "k": k, "n": n}, dtype, count, "matmul")
 
 
 def _rowwise(name: str, op_class: OpClass, rows: int, cols: int, flops_per_element: float,
              inputs: int, count: int, phase: Phase = Phase.FWD, kernel: str = "") -> Op:
     """An op over a rows x cols BF16 tensor: reads ``inputs`` such tensors, writes one."""
     elements = rows * cols
-    return Op(
-        name=name, op_class=op_class, phase=phase, flops=flops_per_element * elements,
-        bytes_read=float(inputs * elements * _ACT_BYTES), bytes_written=float(elements * _ACT_BYTES),
-        shape={"rows": rows, "cols": cols}, dtype=Dtype.BF16, count=count, kernel=kernel,
-    )
+    return Op(name, op_class, phase, flops_per_element * elements, float(inputs * elements * _ACT_BYTES),
+              float(elements * _ACT_BYTES), {"rows": rows, "cols": cols}, _BF16, count, kernel)
 
 
 def _norm(name: str, model: ModelConfig, rows: int, cols: int, count: int) -> Op:
@@ -207,6 +203,7 @@ def _norm(name: str, model: ModelConfig, rows: int, cols: int, count: int) -> Op
 # through the enum metaclass's ``__getattr__`` hook on every read.
 _GEMM_CLASSES = (OpClass.MATMUL, OpClass.ROUTER)
 _ATTENTION, _EMBEDDING, _BWD = OpClass.ATTENTION, OpClass.EMBEDDING, Phase.BWD
+_BF16 = Dtype.BF16
 
 
 def _backward(op: Op) -> list[Op]:
@@ -214,21 +211,16 @@ def _backward(op: Op) -> list[Op]:
     if op.op_class in _GEMM_CLASSES:
         m, k, n = op.shape["m"], op.shape["k"], op.shape["n"]
         dgrad = _matmul(f"{op.name}.dgrad", m, n, k, op.dtype, op.count, _BWD, op.op_class)
-        wgrad = Op(
-            name=f"{op.name}.wgrad", op_class=op.op_class, phase=_BWD, flops=2.0 * m * k * n,
-            bytes_read=float((m * k + m * n) * op.dtype.nbytes + k * n * _GRAD_ACC_BYTES),
-            bytes_written=float(k * n * _GRAD_ACC_BYTES),
-            shape={"m": k, "k": m, "n": n}, dtype=op.dtype, count=op.count, kernel="matmul",
-        )
+        wgrad = Op(f"{op.name}.wgrad", op.op_class, _BWD, 2.0 * m * k * n,
+                   float((m * k + m * n) * op.dtype.nbytes + k * n * _GRAD_ACC_BYTES),
+                   float(k * n * _GRAD_ACC_BYTES), {"m": k, "k": m, "n": n}, op.dtype, op.count, "matmul")
         return [dgrad, wgrad]
     if op.op_class is _ATTENTION:
         # dQ, dK, dV and dP: four GEMMs the size of the forward's two; reads Q, K, V, O, dO and
         # writes dQ, dK, dV.
-        return [Op(
-            name=f"{op.name}.bwd", op_class=op.op_class, phase=_BWD, flops=2.0 * op.flops,
-            bytes_read=op.bytes_read + 2.0 * op.bytes_written, bytes_written=op.bytes_read,
-            shape=op.shape, dtype=op.dtype, count=op.count, kernel="attention_bwd",
-        )]
+        return [Op(f"{op.name}.bwd", op.op_class, _BWD, 2.0 * op.flops,
+                   op.bytes_read + 2.0 * op.bytes_written, op.bytes_read, op.shape, op.dtype, op.count,
+                   "attention_bwd")]
     if op.op_class is _EMBEDDING:
         rows, cols = op.shape["rows"], op.shape["cols"]
         return [Op(
@@ -239,11 +231,8 @@ def _backward(op: Op) -> list[Op]:
         )]
     # Norms, elementwise ops and the loss: read the output gradient and the saved inputs, write
     # the input gradients; about twice the forward arithmetic.
-    return [Op(
-        name=f"{op.name}.bwd", op_class=op.op_class, phase=_BWD, flops=2.0 * op.flops,
-        bytes_read=op.bytes_read + op.bytes_written, bytes_written=op.bytes_read,
-        shape=op.shape, dtype=op.dtype, count=op.count,
-    )]
+    return [Op(f"{op.name}.bwd", op.op_class, _BWD, 2.0 * op.flops, op.bytes_read + op.bytes_written,
+               op.bytes_read, op.shape, op.dtype, op.count)]
 
 
 # ---- the layers ---------------------------------------------------------------------------------
@@ -458,7 +447,11 @@ def _layer_params(model: ModelConfig, t: int, ep: int) -> _LayerParams:
 
 
 def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_layers: int) -> ParamsOnRank:
-    p = _layer_params(model, shard.tp, shard.ep)
+    return _params_of(model, shard, _layer_params(model, shard.tp, shard.ep), dense_layers, moe_layers)
+
+
+def _params_of(model: ModelConfig, shard: Shard, p: _LayerParams, dense_layers: int,
+               moe_layers: int) -> ParamsOnRank:
     dense = dense_layers * p.dense
     expert = 0
     if moe_layers:
@@ -470,7 +463,7 @@ def _params_on_rank(model: ModelConfig, shard: Shard, dense_layers: int, moe_lay
         dense += p.norm
         if not (model.tie_embeddings and shard.has_embedding):
             dense += p.table  # untied head, or the last stage's copy of a tied embedding
-    return ParamsOnRank(dense=dense, expert=expert)
+    return ParamsOnRank(dense, expert)
 
 
 def build_optimizer_ops(params: ParamsOnRank, shards: int = 1, expert_shards: int = 1) -> tuple[Op, ...]:
@@ -629,7 +622,8 @@ _SKELETONS: dict[tuple[object, ...], tuple[ModelConfig, Shard, StepSkeleton]] = 
 def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
               recompute: Recompute, flash_attention: bool) -> StepSkeleton:
     dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
-    d = _dims(model, shard, micro_batch, seq_len, precision)
+    d, layer_params = _shape(model, shard.tp, shard.cp, shard.sequence_parallel, shard.ep, micro_batch,
+                             seq_len, precision)
     head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _block_runs(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
     tail = _output_end(model, d) if shard.has_lm_head else _NO_END
@@ -642,12 +636,11 @@ def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, 
                      + block.kept_head_bytes)
     ends_written = (head.largest_written, block.largest_written, tail.largest_written)
     written = [w for w in ends_written if w is not None]
-    return StepSkeleton(
-        parts=parts, params=_params_on_rank(model, shard, dense_layers, moe_layers),
-        dense_layers=dense_layers, moe_layers=moe_layers, activation_bytes=activation,
-        head_activation_bytes=head_bytes, largest_written_bytes=max(written, default=0.0),
-        layer_working_bytes=block.working if recompute is Recompute.FULL else 0.0,
-    )
+    # the fields by position: parts, params, dense and MoE layers, activation, head activation,
+    # largest written and layer working bytes
+    return StepSkeleton(parts, _params_of(model, shard, layer_params, dense_layers, moe_layers), dense_layers,
+                        moe_layers, activation, head_bytes, max(written, default=0.0),
+                        block.working if recompute is Recompute.FULL else 0.0)
 
 
 def _largest_written(ops: Iterable[Op]) -> float | None:
@@ -702,6 +695,14 @@ def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_la
         working = max(working, layer.working)
     return _BlockRuns(tuple(forward), tuple(recompute_runs), tuple(backward), tuple(kept),
                       max(written, default=None), working)
+
+
+@_ByModel
+def _shape(model: ModelConfig, t: int, cp: int, sequence_parallel: bool, ep: int, micro_batch: int,
+           seq_len: int, precision: Precision) -> tuple[_Dims, _LayerParams]:
+    """A shard's dimensions and per-layer parameters (cached: one lookup where a skeleton needs both)."""
+    return (_dims_of(model, t, cp, sequence_parallel, micro_batch, seq_len, precision),
+            _layer_params(model, t, ep))
 
 
 def _dims(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision) -> _Dims:
@@ -900,6 +901,7 @@ def clear_cache() -> None:
     _output_end.cache_clear()
     _layer_params.cache_clear()
     _dims_of.cache_clear()
+    _shape.cache_clear()
 
 
 def _as_recompute(op: Op) -> Op:
@@ -937,8 +939,7 @@ def _mark_epilogues(ops: list[Op], tp: int) -> list[Op]:
         producer = producers.get(op.name)
         if producer is not None and op.op_class is OpClass.ELEMENTWISE:
             # dataclasses.replace(op, epilogue_of=producer), without its field-by-field introspection
-            op = Op(name=op.name, op_class=op.op_class, phase=op.phase, flops=op.flops,
-                    bytes_read=op.bytes_read, bytes_written=op.bytes_written, shape=op.shape, dtype=op.dtype,
-                    count=op.count, kernel=op.kernel, epilogue_of=producer)
+            op = Op(op.name, op.op_class, op.phase, op.flops, op.bytes_read, op.bytes_written, op.shape,
+                    op.dtype, op.count, op.kernel, producer)
         out.append(op)
     return out

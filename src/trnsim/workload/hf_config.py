@@ -2,7 +2,8 @@
 
 Supported ``model_type`` values: llama, mistral, qwen2, qwen3 (dense, SwiGLU, RMSNorm, RoPE);
 gpt2 and megatron-gpt2 (GELU, LayerNorm, learned positions, biases); gpt_neox; mixtral; deepseek_v2
-and deepseek_v3 (shared + routed experts, multi-head latent attention); and the families of
+and deepseek_v3 (shared + routed experts, multi-head latent attention); gemma (Gemma 1: GeGLU,
+tied); llama4 / llama4_text (routed + shared expert, dense layers of their own width); and the families of
 :mod:`trnsim.workload.hf_families` (Gemma 2/3, Phi-3, Falcon, DBRX, DeepSeek-MoE, Qwen2/3-MoE,
 OLMo 2, OLMoE, StarCoder2, Cohere, Nemotron). Multimodal wrappers are read from ``text_config``;
 other ``model_type``s go to a generic decoder reader that names the fields it ignored. Keys the
@@ -28,6 +29,7 @@ from trnsim.workload.hf_families import (
     FAMILY_PARSERS,
     decoder_fields,
     deepseek_moe_fields,
+    moe_layer_indices,
     sliding_note,
 )
 from trnsim.workload.hf_generic import generic_decoder
@@ -153,6 +155,59 @@ def _deepseek(r: HfReader) -> dict[str, Any]:
     return fields
 
 
+def _gemma1(r: HfReader) -> dict[str, Any]:
+    """Gemma 1: the Llama layout with a GeGLU FFN, head_dim 256 and a tied head (hf-configs.md, §3)."""
+    fields = decoder_fields(r, "gemma", tie_default=True)
+    fields["linear_bias"] = r.flag("attention_bias", False)
+    fields["_notes"].append("GeGLU costed as SwiGLU (same three GEMMs)")
+    return fields
+
+
+def _llama4_text(r: HfReader) -> dict[str, Any]:
+    """Llama 4's decoder: MoE layers of routed experts plus one shared expert, both of width
+    ``intermediate_size``; the other layers dense, of width ``intermediate_size_mlp`` (§16)."""
+    fields = decoder_fields(r, "llama4")
+    layers = fields["num_layers"]
+    listed = r.raw("moe_layers")
+    if isinstance(listed, list):
+        moe = set(r.int_list("moe_layers"))
+        outside = sorted(i for i in moe if not 0 <= i < layers)
+        if outside:
+            raise ConfigError(f"{r.where}: 'moe_layers' lists {outside}, outside the {layers} layers "
+                              f"(0..{layers - 1})")
+    else:
+        step = r.integer("interleave_moe_layer_step", minimum=1)
+        moe = set(range(step - 1, layers, step))
+    expert = fields["ffn_hidden_size"]
+    fields.update(
+        ffn_hidden_size=r.integer("intermediate_size_mlp"),
+        num_experts=r.integer("num_local_experts"),
+        experts_per_token=r.integer("num_experts_per_tok"),
+        moe_ffn_hidden_size=expert,
+        num_shared_experts=1,
+        shared_expert_ffn_size=expert,
+        moe_layers=moe_layer_indices(layers, lambda i: i in moe),
+    )
+    chunk = r.raw("attention_chunk_size")
+    if chunk:
+        flags = r.raw("no_rope_layers")
+        rope = (sum(1 for f in flags if f) if isinstance(flags, list) and flags
+                else sum(1 for i in range(layers) if (i + 1) % 4))
+        fields["_notes"].append(f"chunked attention (chunks of {chunk} on {rope} of {layers} layers) not "
+                                "modelled: attention FLOPs counted over the whole sequence")
+    return fields
+
+
+#: transformers class defaults of the families this module reads itself (hf-configs.md).
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    **FAMILY_DEFAULTS,
+    "gemma": {"head_dim": 256, "tie_word_embeddings": True},
+    "llama4_text": {"vocab_size": 202048, "hidden_size": 5120, "intermediate_size": 8192,
+                    "intermediate_size_mlp": 16384, "num_hidden_layers": 48, "num_attention_heads": 40,
+                    "num_key_value_heads": 8, "head_dim": 128, "num_local_experts": 16,
+                    "num_experts_per_tok": 1, "interleave_moe_layer_step": 1, "attention_chunk_size": 8192},
+}
+
 _PARSERS: dict[str, Callable[[HfReader], dict[str, Any]]] = {
     "llama": _llama,
     "mistral": _llama,
@@ -164,11 +219,13 @@ _PARSERS: dict[str, Callable[[HfReader], dict[str, Any]]] = {
     "mixtral": _mixtral,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
+    "gemma": _gemma1,
+    "llama4_text": _llama4_text,
     **FAMILY_PARSERS,
 }
 
 # Wrapper configs whose decoder sits in ``text_config`` without its own model_type.
-_TEXT_TYPES = {"gemma3": "gemma3_text"}
+_TEXT_TYPES = {"gemma3": "gemma3_text", "llama4": "llama4_text"}
 
 #: The ``model_type`` values :func:`model_from_hf_dict` understands.
 SUPPORTED_MODEL_TYPES = tuple(sorted(_PARSERS))
@@ -201,17 +258,24 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
     extra = data.get("_trnsim", {})
     decoder, inner_where, notes = _decoder_part(data, where)
     model_type = str(decoder.get("model_type"))
-    reader = HfReader(decoder, inner_where, FAMILY_DEFAULTS.get(model_type))
+    reader = HfReader(decoder, inner_where, _DEFAULTS.get(model_type))
     if model_type in _PARSERS:
         fields = _PARSERS[model_type](reader)
     else:
         fields = generic_decoder(reader, model_type, ", ".join(SUPPORTED_MODEL_TYPES))
     if not isinstance(extra, Mapping):
         raise ConfigError(f"{where}: '_trnsim' must be an object with name, notes, source")
+    given_notes = extra.get("notes", ())
+    if isinstance(given_notes, str):  # one note, not one per character
+        given_notes = (given_notes,)
+    overrides = extra.get("overrides", {})
+    if not isinstance(given_notes, list | tuple) or not isinstance(overrides, Mapping):
+        raise ConfigError(f"{where}: '_trnsim' notes must be a list of strings and overrides an object "
+                          "of ModelConfig fields")
     fields["name"] = str(extra.get("name", default_name))
-    fields["notes"] = tuple(str(n) for n in extra.get("notes", ())) + tuple(notes + fields.pop("_notes", []))
+    fields["notes"] = tuple(str(n) for n in given_notes) + tuple(notes + fields.pop("_notes", []))
     fields["source"] = str(extra.get("source", where))
-    for key, value in extra.get("overrides", {}).items():
+    for key, value in overrides.items():
         fields[key] = value
     try:
         return ModelConfig(**fields)

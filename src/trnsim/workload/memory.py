@@ -147,20 +147,20 @@ def estimate_memory(
     # Megatron-LM's distributed optimizer shards over that data-parallel-with-context group.
     dense_dp = dp * shard.cp
     expert_dp = max(1, dp * shard.cp // shard.ep)
-
-    def split(bytes_per_param: float, stage: int) -> float:
-        if zero_stage >= stage:
-            return bytes_per_param * (dense / dense_dp + expert / expert_dp)
-        return bytes_per_param * (dense + expert)
+    # Each part's bytes per parameter times the parameters it holds: its ZeRO shard of each group
+    # from the stage that shards it, else all of them.
+    sharded = dense / dense_dp + expert / expert_dp
+    held = dense + expert
 
     weight_bytes = 2 + (1 if precision is Precision.FP8 else 0)
     grad_bytes = 4 if fp32_grad_accumulation else 2
     if param_passes is not None:  # FP32 parameters + their saved BF16 casts; FP32 .grad
         weight_bytes = param_passes.param_bytes + param_passes.compute_bytes
         grad_bytes = param_passes.grad_bytes
-    weights = split(weight_bytes, 3 if reshard_after_forward else 4)  # stage 4: never sharded
-    grads = split(grad_bytes, 2)
-    optimizer = split(_OPTIMIZER_BYTES, 1)
+    # weights sharded from ZeRO-3, unless they stay gathered after the forward (never sharded)
+    weights = weight_bytes * (sharded if zero_stage >= 3 and reshard_after_forward else held)
+    grads = grad_bytes * (sharded if zero_stage >= 2 else held)
+    optimizer = _OPTIMIZER_BYTES * (sharded if zero_stage >= 1 else held)
     activations = graph.activation_bytes * inflight_microbatches
     if head_inflight is not None:
         activations += graph.head_activation_bytes * (head_inflight - inflight_microbatches)

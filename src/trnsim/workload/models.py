@@ -41,6 +41,8 @@ def _load_file_cached(path: Path, default_name: str, _mtime_ns: int, _size: int)
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; give a config.json (JSON) file") from None
     return model_from_hf_dict(data, str(path), default_name)
 
 

@@ -32,6 +32,9 @@ class Shard:
     has_lm_head: bool = True
 
     def __post_init__(self) -> None:
+        if (self.tp >= 1 and self.cp >= 1 and self.ep >= 1 and self.first_layer >= 0
+                and (self.layers is None or self.layers >= 0)):  # valid: one test (a planner makes many)
+            return
         for key in ("tp", "cp", "ep"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"shard: {key} must be at least 1, got {getattr(self, key)}")
