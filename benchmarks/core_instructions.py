@@ -4,7 +4,7 @@ Wall and CPU times on a shared machine drift by 2x and scatter by 5-10 % from on
 which hides a change of a few percent. This counts instead: valgrind (cachegrind, no cache
 simulation) counts the instructions a worker process executes, once with ``--repeats`` extra
 simulations of a trace and once without, and the difference divided by the repeats is the cost of
-one ``simulate_trace`` (deterministic to about 0.1 %: hash seed fixed, cyclic collector off, memos
+one ``simulate_trace`` (reproducible to about 0.5 %: hash seed fixed, cyclic collector off, memos
 warmed by one simulation in both runs). Each source tree (the revision's ``src`` from ``git archive``
 and the working tree) simulates the same pickled trace of the working tree, timing-only, on trn1.
 Run from the repository root (a few minutes: valgrind runs about 50x slower)::
