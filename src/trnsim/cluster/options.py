@@ -13,7 +13,8 @@ class GradReduceDtype(StrEnum):
 
     @property
     def nbytes(self) -> int:
-        return 4 if self is GradReduceDtype.FP32 else 2
+        # by value: ``GradReduceDtype.FP32`` would go through the enum metaclass on every read
+        return 4 if self._value_ == "fp32" else 2
 
 
 class CPExchange(StrEnum):

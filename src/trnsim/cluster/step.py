@@ -233,6 +233,12 @@ def _by_identity(key: tuple[Any, ...], objects: tuple[object, ...], compute: Cal
     return value
 
 
+#: Members read per evaluation, as module constants (each ``Schedule.X`` read goes through the enum
+#: metaclass's ``__getattr__`` hook, some 150 ns).
+_GPIPE, _ONE_F_ONE_B, _INTERLEAVED = Schedule.GPIPE, Schedule.ONE_F_ONE_B, Schedule.INTERLEAVED
+_SELECTIVE = Recompute.SELECTIVE
+_STANDARD_ATTENTION = AttentionKind.STANDARD
+
 _COLPAR_DGRAD = frozenset(f"{name}.dgrad" for name in COLUMN_PARALLEL_GEMMS)
 _COLPAR_WGRAD = frozenset(f"{name}.wgrad" for name in COLUMN_PARALLEL_GEMMS)
 
@@ -471,7 +477,7 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         # A framework that checkpoints the attention core under selective recomputation runs the
         # flash kernel's forward again in the backward pass (GPU curves' [recompute]: Megatron-core);
         # backward time, but not a window for the CP ring (the rerun carries its own ring).
-        reruns = recompute is Recompute.SELECTIVE and flash
+        reruns = recompute is _SELECTIVE and flash
         rules = _chip_rules(system.chip)[0]
         # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
         # Fusion reads each op's neighbours: the graph's ops themselves (the runs' ops recounted).
@@ -844,7 +850,7 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: _
         _fail(InfeasibleReason.DIVISIBILITY,
               f"{where}: tp={plan.tp} does not divide the {model.num_heads} attention heads")
     kv = model.num_kv_heads
-    if model.attention is AttentionKind.STANDARD and kv % plan.tp and plan.tp % kv:
+    if model.attention is _STANDARD_ATTENTION and kv % plan.tp and plan.tp % kv:
         _fail(InfeasibleReason.DIVISIBILITY,
               f"{where}: tp={plan.tp} and the {kv} KV heads must divide one another")
     if model.ffn_hidden_size % plan.tp or (model.moe_ffn_hidden_size or 0) % plan.tp:  # no list per plan
@@ -899,7 +905,7 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: _
         _fail(InfeasibleReason.SCHEDULE,
               f"{where}: the micro-batch group N={group} must lie in [pp, micro-batches] = "
               f"[{plan.pp}, {plan.microbatches}] and divide the {plan.microbatches} micro-batches")
-    if (plan.schedule is Schedule.INTERLEAVED and group is None and plan.pp > 1
+    if (plan.schedule is _INTERLEAVED and group is None and plan.pp > 1
             and plan.microbatches % plan.pp):
         _fail(InfeasibleReason.SCHEDULE,
               f"{where}: the interleaved schedule needs the {plan.microbatches} micro-batches to be a "
@@ -919,7 +925,7 @@ def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Prec
     # but GPipe without chunks) holds min(pp - stage, m): m only up to pp, so global batches share it
     m = plan.microbatches
     schedule = plan.schedule
-    if schedule is Schedule.ONE_F_ONE_B or (schedule is not Schedule.GPIPE and plan.interleave == 1):
+    if schedule is _ONE_F_ONE_B or (schedule is not _GPIPE and plan.interleave == 1):
         m = min(m, plan.pp)
     # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
     passes = _chip_rules(system.chip)[1]
@@ -943,7 +949,7 @@ def _stage_memory_of(model: ModelConfig, plan: _Plan, seq_len: int, precision: P
                                  plan.microbatch_group, chunks)
         # Interleaved, the last stage's last chunk (output layer, loss) runs each micro-batch's backward
         # right after its forward: at the peak it holds one micro-batch, not ``held``.
-        head = 1.0 if plan.schedule is Schedule.INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
+        head = 1.0 if plan.schedule is _INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
         out[role] = _memory(model, shard, plan, seq_len, precision, held, passes, head)
     return out
 

@@ -85,13 +85,20 @@ class PhaseComm:
 #: A group of one rank (or no layers) communicates nothing (one immutable value, not one per stage).
 _NO_COMM = PhaseComm(0.0, 0.0)
 
+#: Members read per stage and plan, as module constants (each ``Collective.X`` read goes through the
+#: enum metaclass's ``__getattr__`` hook, some 150 ns).
+_ALL_GATHER, _REDUCE_SCATTER = Collective.ALL_GATHER, Collective.REDUCE_SCATTER
+_ALL_REDUCE = Collective.ALL_REDUCE
+_SEND_RECV = Collective.SEND_RECV
+_FULL = Recompute.FULL
+
 
 def _activation_bytes(model: ModelConfig, micro_batch: int, seq_len: int, cp: int) -> float:
     return micro_batch * (seq_len / cp) * model.hidden_size * ACTIVATION_BYTES
 
 
 def _with_recompute(fwd_s: float, bwd_s: float, recompute: Recompute) -> PhaseComm:
-    return PhaseComm(fwd_s, bwd_s + (fwd_s if recompute is Recompute.FULL else 0.0))
+    return PhaseComm(fwd_s, bwd_s + (fwd_s if recompute is _FULL else 0.0))
 
 
 def tp_comm(
@@ -103,15 +110,15 @@ def tp_comm(
         return _NO_COMM
     a = _activation_bytes(model, micro_batch, seq_len, cp)
     if sequence_parallel:
-        gather = 2 * layers * collective_time(Collective.ALL_GATHER, a, group).time_s
-        scatter = 2 * layers * collective_time(Collective.REDUCE_SCATTER, a, group).time_s
+        gather = 2 * layers * collective_time(_ALL_GATHER, a, group).time_s
+        scatter = 2 * layers * collective_time(_REDUCE_SCATTER, a, group).time_s
         # Backward (Megatron-LM's and NxD's linear layers with SP): the row-parallel GEMMs' output
         # gradient is all-gathered before they can start (exposed); the column-parallel GEMMs
         # re-gather their input (SP keeps only its shard) beside their input-gradient GEMM and
         # reduce-scatter that gradient beside their weight-gradient GEMM.
         comm = _with_recompute(gather + scatter, gather, recompute)
         return PhaseComm(comm.fwd_s, comm.bwd_s, gather, scatter)  # behind the dgrad, the wgrad GEMMs
-    per_pass = 2 * layers * collective_time(Collective.ALL_REDUCE, a, group).time_s
+    per_pass = 2 * layers * collective_time(_ALL_REDUCE, a, group).time_s
     return _with_recompute(per_pass, per_pass, recompute)
 
 
@@ -139,15 +146,15 @@ def cp_comm(
         scatter = collective_time(Collective.REDUCE_SCATTER, cp * chunk, group).time_s
         # Backward gathers K/V again (they are not kept) and reduce-scatters their gradients.
         return _with_recompute(layers * gather, layers * (gather + scatter), recompute)
-    send_f = collective_time(Collective.SEND_RECV, chunk, group).time_s
-    send_b = collective_time(Collective.SEND_RECV, 2 * chunk, group).time_s
+    send_f = collective_time(_SEND_RECV, chunk, group).time_s
+    send_b = collective_time(_SEND_RECV, 2 * chunk, group).time_s
     block_f, block_b = attention_fwd_s / layers / cp, attention_bwd_s / layers / cp
     fwd = layers * (cp - 1) * max(0.0, send_f - block_f)
     bwd = layers * (cp - 1) * max(0.0, send_b - block_b)
     # A full recompute reruns the forward ring behind the recomputed attention.
     exposed = _with_recompute(fwd, bwd, recompute)
     hidden_f = layers * (cp - 1) * min(send_f, block_f)
-    hidden = hidden_f * (2 if recompute is Recompute.FULL else 1) + layers * (cp - 1) * min(send_b, block_b)
+    hidden = hidden_f * (2 if recompute is _FULL else 1) + layers * (cp - 1) * min(send_b, block_b)
     return PhaseComm(exposed.fwd_s, exposed.bwd_s, hidden_s=hidden)
 
 
@@ -170,7 +177,7 @@ def pp_send_s(model: ModelConfig, group: GroupPlacement, micro_batch: int, seq_l
     if not group.levels:
         return 0.0
     a = _activation_bytes(model, micro_batch, seq_len, cp) / tp
-    return collective_time(Collective.SEND_RECV, a, group).time_s
+    return collective_time(_SEND_RECV, a, group).time_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,11 @@ _Ints = tuple[int, ...]
 _Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints]
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
+#: A scheduled instruction is made by object.__new__ and its dataclass __init__ called directly:
+#: the same object as ScheduledInstruction(...) without type.__call__'s C detour (see _run_stream).
+_SCHEDULED = ScheduledInstruction
+_NEW = object.__new__
+_INIT = ScheduledInstruction.__init__
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +309,7 @@ class _Simulation:
         """
         out = self.out
         append = out.append
+        new, init, table_init = _NEW, _INIT, _Table.__init__
         costs_get = self.costs.get
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
@@ -388,7 +394,8 @@ class _Simulation:
                         table = tables_get(region[0])
                         if table is None:  # a kernel input nobody wrote: a later overwrite waits for it
                             record = [0.0, -1, -1, 0.0, -1]
-                            tables[region[0]] = _Table(resolved, region, record)
+                            table = tables[region[0]] = new(_Table)  # _Table(...), as SI below
+                            table_init(table, resolved, region, record)
                             reads.append(record)
                             continue
                         records = table.records
@@ -506,8 +513,13 @@ class _Simulation:
                 for port in ports:
                     port_free[port] = end
                     port_last[port] = index
-                append(ScheduledInstruction(instruction, track, core, start, end, ready, pred, reason,
-                                            work_ns, 0.0, 0.0, 0.0, (), flops))
+                # ScheduledInstruction(...), built as a class call would build it but with its
+                # __init__ called from here: a Python-to-Python call, run in this frame's interpreter
+                # loop without the C detour of type.__call__ (argument tuple, nested loop)
+                item = new(_SCHEDULED)
+                init(item, instruction, track, core, start, end, ready, pred, reason, work_ns, 0.0, 0.0, 0.0,
+                     (), flops)
+                append(item)
                 # the busy time and FLOPs of _result, summed here in the same order
                 busy[code] += end - start
                 total_flops += flops
@@ -537,7 +549,8 @@ class _Simulation:
                         continue
                     table = tables_get(region[0])
                     if table is None:  # a fresh tile (RegionTracker.write, inline)
-                        tables[region[0]] = _Table(resolved, region, [ready, key, index, 0.0, -1])
+                        table = tables[region[0]] = new(_Table)  # _Table(...), as above
+                        table_init(table, resolved, region, [ready, key, index, 0.0, -1])
                         continue
                     if table.disjoint:
                         records = table.records
@@ -659,10 +672,10 @@ class _Simulation:
         self.dma_bytes += plan.total_bytes
         hbm_bytes = plan.total_bytes * plan.hbm_crossings
         self.hbm_bytes += hbm_bytes
-        self.out.append(ScheduledInstruction(
-            instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, fixed_ns,
-            nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes,
-        ))
+        item = _NEW(_SCHEDULED)  # as in _run_stream
+        _INIT(item, instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, fixed_ns,
+              nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes)
+        self.out.append(item)
         return start_min, last_end
 
     # -- the launch ----------------------------------------------------------------------------

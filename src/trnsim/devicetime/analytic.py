@@ -15,10 +15,6 @@ _GEMM_CLASSES = (OpClass.MATMUL, OpClass.ROUTER)
 _BWD = Phase.BWD
 _FP8, _BF16 = Dtype.FP8, Dtype.BF16
 
-def _fitted(curves: EfficiencyCurves, efficiency: float) -> float:
-    """A curve's efficiency times the chip's end-to-end calibration scale, at most 1."""
-    return min(1.0, efficiency * curves.calibration_scale)
-
 
 def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     """Seconds for one instance of ``op``: max(compute at curve efficiency, memory) + launch."""
@@ -42,7 +38,9 @@ def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
     flops = op.flops
     if op.op_class in _GEMM_CLASSES:
         curve = curves.matmul_fp8 if op.dtype is _FP8 else curves.matmul_bf16
-        compute = flops / (rank.peak_flops(op.dtype) * _fitted(curves, curve(flops))) if flops else 0.0
+        # the curve's efficiency times the chip's end-to-end calibration scale, at most 1
+        compute = (flops / (rank.peak_flops(op.dtype) * min(1.0, curve(flops) * curves.calibration_scale))
+                   if flops else 0.0)
     elif op.op_class is _ATTENTION:
         flops = executed_attention_flops(op)
         curve = curves.attention_bwd if op.phase is _BWD else curves.attention_fwd
@@ -50,7 +48,8 @@ def analytic_time_s(op: Op, rank: RankView, curves: EfficiencyCurves) -> float:
             # in the FLOP count the curve's efficiencies were measured with (FlashAttention's
             # backward recomputes the scores: 5 GEMMs where the graph counts 4)
             flops *= curve.flash_flops_per_graph_flop
-        compute = flops / (rank.peak_flops(op.dtype) * _fitted(curves, curve(flops))) if flops else 0.0
+        compute = (flops / (rank.peak_flops(op.dtype) * min(1.0, curve(flops) * curves.calibration_scale))
+                   if flops else 0.0)
     else:
         # Norms, elementwise ops, the loss and the optimizer run on the vector units, at a
         # fraction of the matrix peak given in the chip's efficiency file.

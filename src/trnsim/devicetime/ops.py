@@ -27,8 +27,13 @@ class Dtype(StrEnum):
 
     @property
     def nbytes(self) -> int:
-        # by identity: a dict keyed by members would hash an enum (a Python-level call) per op built
-        return 2 if self is Dtype.BF16 else 1 if self is Dtype.FP8 else 4
+        # by value: a dict keyed by members would hash an enum (a Python-level call) per op built,
+        # and reading a member off the class (``Dtype.BF16``) goes through the enum metaclass
+        return _DTYPE_BYTES[self._value_]
+
+
+#: Bytes per element of each :class:`Dtype`, by its value.
+_DTYPE_BYTES = {"bf16": 2, "fp8": 1, "fp32": 4}
 
 
 class OpClass(StrEnum):

@@ -33,8 +33,10 @@ class RankView:
     def _peaks(self) -> dict[str, float]:
         return {}
 
-    @property
+    @cached_property
     def hbm_bw_bytes_per_s(self) -> float:
+        """The rank's share of the chip's HBM bandwidth (the same quotient, computed once per view:
+        read for every op shape timed)."""
         return self.chip.hbm_bw_bytes_per_s / self.ranks_per_chip
 
     @property

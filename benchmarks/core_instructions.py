@@ -1,0 +1,114 @@
+"""Machine instructions per simulated kernel instruction of the chip model, against a git revision.
+
+Wall and CPU times on a shared machine drift by 2x and scatter by 5-10 % from one run to the next,
+which hides a change of a few percent. This counts instead: valgrind (cachegrind, no cache
+simulation) counts the instructions a worker process executes, once with ``--repeats`` extra
+simulations of a trace and once without, and the difference divided by the repeats is the cost of
+one ``simulate_trace`` (reproducible to about 0.5 %: hash seed fixed, cyclic collector off, memos
+warmed by one simulation in both runs). Each source tree (the revision's ``src`` from ``git archive``
+and the working tree) simulates the same pickled trace of the working tree, timing-only, on trn1.
+Run from the repository root (a few minutes: valgrind runs about 50x slower)::
+
+    PYTHONPATH=src python benchmarks/core_instructions.py [--baseline REV] [--kernel matmul|flash]
+
+Needs ``valgrind`` on the PATH. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kernel_sim_speed import _extract  # git archive of a revision's src/
+
+_ROOT = Path(__file__).resolve().parent.parent
+#: Kernels to count: (registry name, parameters).
+KERNELS: dict[str, tuple[str, dict[str, int]]] = {
+    "matmul": ("matmul_fully_blocked", {"m": 2048, "k": 4096, "n": 8192}),
+    "flash": ("flash_attention_fwd",
+              {"batch": 1, "heads": 4, "kv_heads": 1, "seq_q": 2048, "seq_k": 2048, "head_dim": 128}),
+}
+_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def _worker(path: str, repeats: int) -> None:
+    """Simulate the pickled trace once (memos warm) and then ``repeats`` times more."""
+    from trnsim.core import simulate_trace
+
+    with open(path, "rb") as handle:
+        trace = pickle.load(handle)
+    gc.collect()
+    gc.freeze()
+    gc.disable()  # no collection in either run: the difference is the simulations alone
+    for _ in range(1 + repeats):
+        simulate_trace(trace, "trn1")
+
+
+def _count(src: Path, path: Path, repeats: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
+    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+               sys.executable, __file__, "--worker", str(path), str(repeats)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _refs(process: subprocess.Popen[str]) -> int:
+    _, err = process.communicate()
+    match = _REFS.search(err or "")
+    if process.returncode != 0 or match is None:
+        raise SystemExit(f"core_instructions: a valgrind run failed:\n{(err or '')[-2000:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", default="main", help="git revision of the baseline")
+    parser.add_argument("--kernel", choices=sorted(KERNELS), default="matmul")
+    parser.add_argument("--repeats", type=int, default=3, help="simulations counted per tree")
+    options = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        print("core_instructions: valgrind is not on the PATH (it counts the instructions); "
+              "use benchmarks/core_speed.py --baseline REV for CPU times instead", file=sys.stderr)
+        sys.exit(2)
+    if options.repeats < 1:
+        print(f"core_instructions: --repeats {options.repeats}: must be at least 1", file=sys.stderr)
+        sys.exit(2)
+    from trnsim.kernels import registry
+    from trnsim.nki import trace_kernel
+
+    name, params = KERNELS[options.kernel]
+    entry = registry.get(name)
+    trace = trace_kernel(entry.kernel, *entry.make_args(params, "bfloat16"), target="trn1", timing_only=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace.pkl"
+        path.write_bytes(pickle.dumps(trace))
+        sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
+        per_simulation: dict[str, float] = {}
+        for label, src in sources.items():
+            # the two runs of a tree side by side (two processes)
+            without, with_repeats = _count(src, path, 0), _count(src, path, options.repeats)
+            per_simulation[label] = (_refs(with_repeats) - _refs(without)) / options.repeats
+    count = len(trace)
+    print(f"{name} {params} bf16 on trn1, {count:,} instructions; machine instructions per simulate_trace "
+          f"(valgrind, difference of {options.repeats} and 0 repeats)")
+    for label in ("baseline", "new"):
+        total = per_simulation[label]
+        print(f"  {label:8} {total / 1e6:9.1f} M  = {total / count:8,.0f} per simulated instruction")
+    print(f"  baseline/new: {per_simulation['baseline'] / per_simulation['new']:.3f}x "
+          f"(baseline {options.baseline})")
+
+
+if __name__ == "__main__":
+    main()
