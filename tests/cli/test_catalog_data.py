@@ -40,3 +40,19 @@ def test_catalog_data_shows_every_shipped_file(file: str, monkeypatch: pytest.Mo
     """Validation must not refuse a shipped file (a system's topology takes its bandwidth from the system)."""
     code, out, err = run_cli(monkeypatch, capsys, "catalog", "data", file, "--json", "-")
     assert code == 0 and err == "" and out.strip().startswith("[")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[speculative]\nacceptance_rate = "x"\n', "'acceptance_rate' must be a number, got 'x'"),
+    ("[speculative]\nspeculation_length = 2.5\n", "'speculation_length' must be a whole number"),
+])
+def test_a_malformed_serving_file_is_one_line(text: str, expected: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A user serving.toml with a string for a number was a ValueError traceback (serve and catalog data)."""
+    (tmp_path / "serving.toml").write_text(text)
+    for args in (("catalog", "data", "serving/serving"),
+                 ("serve", "--model", "llama3-8b", "--system", "trn2", "--chips", "1")):
+        code, _, err = run_cli(monkeypatch, capsys, *args, "--catalog", str(tmp_path))
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and expected in lines[0], err

@@ -68,6 +68,22 @@ def _value(table: dict[str, Any], key: str, where: str) -> Any:
         raise ConfigError(f"{where}: missing '{key}'") from None
 
 
+def _number(table: dict[str, Any], key: str, where: str) -> float:
+    """``table[key]`` as a number; a user's "x" or true is one line, not a ValueError traceback."""
+    value = _value(table, key, where)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+    return float(value)
+
+
+def _whole(table: dict[str, Any], key: str, where: str) -> int:
+    """``table[key]`` as a whole number (a count)."""
+    value = _number(table, key, where)
+    if not value.is_integer():
+        raise ConfigError(f"{where}: '{key}' must be a whole number, got {value!r}")
+    return int(value)
+
+
 @cache
 def _load(user_dir: str | None, token: int) -> ServingParams:
     data = SERVING.load("serving", user_dir).data
@@ -76,15 +92,15 @@ def _load(user_dir: str | None, token: int) -> ServingParams:
         where = f"serving.toml [overhead.{family}]"
         step = table.get("step_s", {})
         overheads[family] = Overheads(
-            step_s=float(_value(table, "step_s", where)),
-            collective_s=float(_value(table, "collective_s", where)),
-            request_s=float(_value(table, "request_s", where)),
+            step_s=_number(table, "step_s", where),
+            collective_s=_number(table, "collective_s", where),
+            request_s=_number(table, "request_s", where),
             confidence=str(step.get("confidence", "")) if isinstance(step, dict) else "",
             source=str(step.get("source", "")) if isinstance(step, dict) else "",
         )
     context_batch = {}
     for family, table in data["runtime"].items():
-        batch = int(_value(table, "context_encoding_batch", f"serving.toml [runtime.{family}]"))
+        batch = _whole(table, "context_encoding_batch", f"serving.toml [runtime.{family}]")
         if batch < 1:
             raise ConfigError(f"serving.toml [runtime.{family}]: context_encoding_batch must be at least 1, "
                               f"got {batch}")
@@ -92,9 +108,9 @@ def _load(user_dir: str | None, token: int) -> ServingParams:
     spec = data["speculative"]
     return ServingParams(
         overheads=overheads, context_batch=context_batch,
-        acceptance_rate=float(_value(spec, "acceptance_rate", "serving.toml [speculative]")),
-        speculation_length=int(_value(spec, "speculation_length", "serving.toml [speculative]")),
-        reserved_fraction=float(_value(data["memory"], "reserved_fraction", "serving.toml [memory]")),
+        acceptance_rate=_number(spec, "acceptance_rate", "serving.toml [speculative]"),
+        speculation_length=_whole(spec, "speculation_length", "serving.toml [speculative]"),
+        reserved_fraction=_number(data["memory"], "reserved_fraction", "serving.toml [memory]"),
     )
 
 
