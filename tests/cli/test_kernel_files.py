@@ -7,13 +7,14 @@ itself prints it (file, line, caret), with no frame of trnsim's.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_errors import run_main
+from tests.cli_errors import run_cli, run_main
 
 HEADER = "import numpy as np\nimport neuronxcc.nki as nki\nimport neuronxcc.nki.language as nl\n\n"
 KERNEL = ("@nki.jit\ndef k(a):\n    out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)\n"
@@ -129,3 +130,19 @@ def test_deadline_before_the_kernel_body_is_one_line(command: str, files: Path,
                          ["kernel", command, str(files / "exit3.py"), "--time-limit", "0.5"])
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "wall-time budget of 0.5 s exceeded" in lines[0], err
+
+
+def test_profile_passes_arguments_to_the_file(files: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kernel run FILE ARGS` passed sys.argv; `kernel profile` had no way to, so a file that reads its
+    size from the command line could not be profiled. The launch's rows follow the argument given."""
+    sized = files / "sized.py"
+    sized.write_text(HEADER + KERNEL + "import sys\nk(np.ones((int(sys.argv[1]), 2), np.float32))\n")
+    for rows in (32, 128):
+        code, out, err = run_cli(monkeypatch, capsys, "kernel", "profile", str(sized), str(rows),
+                                 "--json", "-")
+        summary = json.loads(out)
+        # one load and one store of rows x 2 fp32
+        assert code == 0 and err == "" and summary[0]["dma_bytes"] == 2 * rows * 2 * 4, err
+    code, err = run_main(capsys, monkeypatch, ["kernel", "profile", str(sized), "--jsn", "x"])
+    assert code == 2 and "No such option: --jsn" in err  # a mistyped option is still refused

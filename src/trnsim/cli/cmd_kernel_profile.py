@@ -36,9 +36,11 @@ __all__ = ["collect_launch_traces", "profile", "render_profiles"]
 
 
 def collect_launch_traces(
-    file: Path, target: str, max_instructions: int | None = None, time_limit: float | None = None
+    file: Path, target: str, max_instructions: int | None = None, time_limit: float | None = None,
+    args: Sequence[str] = (),
 ) -> tuple[list[KernelTrace], int]:
-    """Run ``file`` as ``__main__`` (as ``trnsim kernel run`` does) and collect every launch's trace.
+    """Run ``file`` as ``__main__`` with ``args`` as its ``sys.argv[1:]`` (as ``trnsim kernel run``
+    does) and collect every launch's trace.
 
     Returns the traces and the file's exit status.
     """
@@ -46,7 +48,8 @@ def collect_launch_traces(
 
     with collect_traces() as launches:
         status = run_kernel_file(
-            file=file, target=target, args=[], max_instructions=max_instructions, time_limit=time_limit
+            file=file, target=target, args=list(args), max_instructions=max_instructions,
+            time_limit=time_limit
         )
     return [trace for trace in launches if trace.instructions], int(status or 0)
 
@@ -152,6 +155,8 @@ def _write_json(path: Path, document: Any, option: str) -> None:
 @kernel_app.command("profile")
 def profile(
     file: Annotated[Path, typer.Argument(help="Python file that launches NKI kernels (run as __main__).")],
+    args: Annotated[list[str] | None, typer.Argument(
+        help="Arguments for the file (sys.argv[1:]); after -- when one starts with -.")] = None,
     target: Annotated[str, typer.Option(help="Target(s), comma-separated: trn1, trn2, trn3.")] = "trn2",
     trace: Annotated[Path | None, typer.Option(
         "--trace", help="Write a Chrome/Perfetto trace (JSON) of every launch here (- for stdout).")] = None,
@@ -183,7 +188,7 @@ def profile(
     for timing_data in _targets(target, timing):
         with contextlib.redirect_stdout(sys.stderr) if console.quiet else contextlib.nullcontext():
             launches, status = collect_launch_traces(  # its prints: off a JSON
-                file, timing_data.target, max_instructions, time_limit)
+                file, timing_data.target, max_instructions, time_limit, args or ())
         first_failure = first_failure or status
         if status != 0 and launches:
             Console(stderr=True).print(
