@@ -102,3 +102,81 @@ def test_plain_python_loop_in_an_spmd_rank_thread_is_stopped() -> None:
     assert info.value.err_id == "time_limit_exceeded"
     lines = {_line_of(rank_spins_in_python, "while True"), _line_of(rank_spins_in_python, "pass")}
     assert info.value.location in {f"test_budgets.py:{n}" for n in lines}
+
+
+@jit
+def quick_copy(a: Any) -> Any:
+    out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+    nl.store(out, value=nl.load(a))
+    return out
+
+
+def _launch_bounded(kernel: Any, seconds: float = 30.0) -> BaseException | None:
+    """Run the launch in a thread joined with a timeout: a hang fails the test instead of the suite."""
+    import threading
+
+    caught: list[BaseException | None] = [None]
+
+    def run() -> None:
+        try:
+            simulate(kernel, np.zeros((4, 4), np.float32))
+        except BaseException as error:  # what the launch raised, checked by the caller
+            caught[0] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the launch hung after the deadline"
+    return caught[0]
+
+
+def test_deadline_at_an_spmd_rank_threads_start_up_is_the_budget_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watchdog's interrupt landed in a rank thread's start-up, before the region that turns it
+    into an error: "Exception ignored in thread", and the launch then waited forever (1 run in 10
+    of `--time-limit 0.001`). The deadline is fired there on purpose, every time."""
+    from trnsim.nki import spmd
+
+    body = spmd.World._body
+
+    def deadline_at_start_up(self: Any, rank: int) -> None:
+        if rank == 1:
+            self.sim.watchdog.fire()
+        body(self, rank)
+
+    monkeypatch.setattr(spmd.World, "_body", deadline_at_start_up)
+    with limits(time_limit_s=60):
+        error = _launch_bounded(quick_copy[2])
+    assert isinstance(error, KernelError) and error.err_id == "time_limit_exceeded", repr(error)
+
+
+def test_deadline_while_the_launch_is_set_up_is_the_budget_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interrupt also landed in the launching thread outside the kernel body (in the BLAS thread
+    limit's threadpoolctl import): a bare TimeLimitInterrupt instead of the budget's KernelError."""
+    import contextlib
+
+    from trnsim.nki import kernel, runtime
+
+    @contextlib.contextmanager
+    def deadline_in_set_up() -> Any:
+        sim = runtime.active()
+        assert sim is not None
+        sim.watchdog.fire()
+        for _ in range(1000):  # bytecode checks where a delivered interrupt would surface
+            pass
+        yield
+
+    monkeypatch.setattr(kernel, "one_blas_thread", deadline_in_set_up)
+    with limits(time_limit_s=60):
+        for grid in (None, 2):
+            error = _launch_bounded(quick_copy if grid is None else quick_copy[grid])
+            assert isinstance(error, KernelError) and error.err_id == "time_limit_exceeded", repr(error)
+
+
+def test_many_launches_under_a_tiny_time_limit_end_each_time() -> None:
+    """`--time-limit 0.001` in a loop: each launch ends with the budget error (or finishes in time)."""
+    with limits(time_limit_s=0.001):
+        for grid in (None, 2, 4) * 4:
+            error = _launch_bounded(quick_copy if grid is None else quick_copy[grid])
+            assert error is None or (isinstance(error, KernelError)
+                                     and error.err_id == "time_limit_exceeded"), repr(error)

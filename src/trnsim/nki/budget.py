@@ -105,37 +105,63 @@ class TimeLimitInterrupt(BaseException):
 
 
 class Watchdog:
-    """Interrupts the kernel's thread when ``seconds`` pass before :meth:`stop`.
+    """Interrupts the threads running a kernel's body when ``seconds`` pass before :meth:`stop`.
 
-    The kernel's thread is the one that created the watchdog, or, once an SPMD launch runs its
-    ranks in threads (trnsim.nki.spmd), those threads (``rank_threads``, filled as they start).
+    Only a thread inside :meth:`armed` (the launch's kernel call, or an SPMD rank's, in the
+    region that turns the interrupt into a KernelError) can receive it: an interrupt that landed in
+    a rank thread's start-up or in the launch's set-up escaped that region (one run in ten of
+    ``--time-limit 0.001`` printed "Exception ignored in thread" and then hung). At the deadline
+    every armed thread is interrupted; a thread that arms after it raises at once, in the region.
     """
 
-    def __init__(self, seconds: float, rank_threads: list[int | None] | None = None) -> None:
-        self.thread_id = threading.get_ident()
-        self.rank_threads = rank_threads if rank_threads is not None else []
-        self.fired: list[int] = []
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._armed: set[int] = set()
+        self._sent: set[int] = set()  # interrupted threads that have not left the region yet
         self._lock = threading.Lock()
         self._active = True
-        self._timer = threading.Timer(seconds, self._fire)
+        self._timer = threading.Timer(seconds, self.fire)
         self._timer.daemon = True
         self._timer.start()
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """The deadline: interrupt every armed thread (the timer calls it; tests may too)."""
         with self._lock:
-            if not self._active:
+            if not self._active or self.expired:
                 return
-            targets = [t for t in self.rank_threads if t is not None] or [self.thread_id]
-            for thread_id in targets:
+            self.expired = True
+            for thread_id in self._armed:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(thread_id), ctypes.py_object(TimeLimitInterrupt)
                 )
-            self.fired = targets
+                self._sent.add(thread_id)
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        """Let the deadline interrupt this thread inside the block (raise at once if it passed).
+
+        The caller catches TimeLimitInterrupt around the block: an interrupt delivered while the
+        block is left still surfaces there; once left, a pending one is withdrawn.
+        """
+        me = threading.get_ident()
+        with self._lock:
+            if self.expired:
+                raise TimeLimitInterrupt
+            self._armed.add(me)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._armed.discard(me)
+                if me in self._sent:
+                    self._sent.discard(me)
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(me), None)
 
     def stop(self) -> None:
-        """Cancel; clear an interrupt that fired but has not been delivered yet."""
+        """Cancel; withdraw an interrupt that fired but has not been delivered yet."""
         with self._lock:
             self._active = False
             self._timer.cancel()
-            for thread_id in self.fired:
+            for thread_id in self._sent:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+            self._sent.clear()

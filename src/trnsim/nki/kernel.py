@@ -80,7 +80,7 @@ def launch(
     sim.time_limit_s = budget.time_limit_s
     sim.deadline = time.monotonic() + budget.time_limit_s
     token = runtime.activate(sim)
-    watchdog = Watchdog(budget.time_limit_s, sim.rank_threads)
+    watchdog = sim.watchdog = Watchdog(budget.time_limit_s)
     # the trace holds ~10 objects per instruction; the cyclic collector would rescan them all
     # again and again (quadratic in trace length). Tiles are freed by reference counting anyway.
     gc_was_enabled = gc.isenabled()
@@ -98,7 +98,8 @@ def launch(
                 result = run_ranks(sim, points, lambda: func(*hbm_args, **hbm_kwargs))
             else:
                 sim.program_id, sim.core = points[0]
-                result = func(*hbm_args, **hbm_kwargs)
+                with watchdog.armed():  # the deadline interrupts only the kernel's body
+                    result = func(*hbm_args, **hbm_kwargs)
             outputs = _unwrap(sim, result, zeros_out)
             spec = sim.spec
             plan_spills(

@@ -297,8 +297,8 @@ class Simulation:
     max_instructions: int = 50_000_000
     deadline: float = math.inf
     time_limit_s: float = math.inf
-    #: threads running SPMD ranks (trnsim.nki.spmd): where the watchdog raises at the deadline
-    rank_threads: list[int | None] = field(default_factory=list)
+    #: the launch's wall-time watchdog (trnsim.nki.budget.Watchdog): kernel bodies run armed by it
+    watchdog: Any = None
     #: the kernel placed a tensor by direct allocation (ncc.sbuf/psum.alloc, mod_alloc)
     direct: bool = False
     loops: list[LoopFrame] = field(default_factory=list)

@@ -14,6 +14,7 @@ collective runs the exchange for the whole group; the others resume after it.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Sequence
@@ -143,7 +144,6 @@ class World:
             )
             self._threads[rank] = thread
             thread.start()
-            self.sim.rank_threads.append(thread.ident)  # the wall-time watchdog interrupts these
         self._cond.notify_all()
 
     def _body(self, rank: int) -> None:
@@ -154,8 +154,11 @@ class World:
                 self._state[rank] = "done"
                 self._cond.notify_all()
                 return
+        watchdog = self.sim.watchdog
         try:
-            self.results[rank] = self._func()
+            # the wall-time deadline interrupts the rank only here, where it becomes World.error
+            with watchdog.armed() if watchdog is not None else contextlib.nullcontext():
+                self.results[rank] = self._func()
         except _Abort:
             pass
         except BaseException as error:
@@ -181,6 +184,7 @@ class World:
             self._start(0)
             while not all(s == "done" for s in self._state) and (self.error is None or self._alive()):
                 self._cond.wait(timeout=1.0)
+                self._check_lost()
         for thread in self._threads:
             if thread is not None:
                 thread.join()
@@ -188,6 +192,22 @@ class World:
             raise self.error
         # every instance returns the same shared_hbm outputs; an instance may return nothing
         return next((r for r in self.results if r is not None), None)
+
+    def _check_lost(self) -> None:
+        """A rank thread that ended without finishing its rank (caller holds the lock): fail the
+        launch rather than wait for it forever."""
+        lost = [r for r, t in enumerate(self._threads)
+                if t is not None and not t.is_alive() and self._state[r] != "done"]
+        if lost and self.error is None:
+            self.error = KernelError(
+                f"the thread of SPMD rank {lost[0]} ended before its rank finished",
+                kernel=self.sim.kernel_name,
+                err_id="internal_error",
+            )
+        for rank in lost:
+            self._state[rank] = "done"
+        if lost:
+            self._cond.notify_all()  # ranks waiting for the baton see the error
 
     def _alive(self) -> bool:
         return any(t is not None and t.is_alive() for t in self._threads)
