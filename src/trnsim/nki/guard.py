@@ -81,11 +81,40 @@ def missing_tensor_attribute(error: AttributeError, frame: types.FrameType | Non
     )
 
 
-def _bind_error(public: str) -> Callable[[TypeError], Exception]:
-    return lambda error: not_simulated(public, f"this signature: {error}")
+def _bind_error(public: str, fn: Callable[..., Any] | None = None) -> Callable[[TypeError], Exception]:
+    """What a TypeError binding ``fn``'s arguments becomes (one line at the kernel's line).
+
+    A function marked ``__nki_exact__`` takes exactly the NKI API's arguments (nki-api.md): a call
+    with others is the kernel's mistake, refused as the toolchain does, naming the argument and the
+    valid ones; for the others it may be a real argument trnsim lacks (``not simulated``).
+    """
+
+    def make(error: TypeError) -> Exception:
+        if fn is None or not getattr(fn, "__nki_exact__", False):
+            return not_simulated(public, f"this signature: {error}")
+        sim = runtime.active()
+        filename, line = runtime.user_location()
+        text = str(error)
+        short = getattr(fn, "__name__", "")
+        if text.startswith(f"{short}()"):
+            text = public + text[len(short):]
+        params = ", ".join(
+            p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
+        return KernelError(
+            f"{text} (its arguments: {params})",
+            kernel=sim.kernel_name if sim is not None else "-",
+            location=f"{os.path.basename(filename)}:{line}",
+            err_id="invalid_argument",
+        )
+
+    return make
 
 
 def _guard(fn: Callable[..., Any], public: str) -> Callable[..., Any]:
+    bind_error = _bind_error(public, fn)
+
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -93,7 +122,7 @@ def _guard(fn: Callable[..., Any], public: str) -> Callable[..., Any]:
         except TypeError as error:
             tb = error.__traceback__
             if tb is not None and tb.tb_next is None:  # raised binding the arguments
-                raise not_simulated(public, f"this signature: {error}") from None
+                raise bind_error(error) from None
             raise
 
     call.__trnsim_guarded__ = True  # type: ignore[attr-defined]
@@ -125,7 +154,7 @@ def guard_module(
         public = f"{prefix}.{name}"
         if name in templated or name in writes:
             namespace[name] = functools.wraps(value)(
-                templates.templated(value, public, _bind_error(public), name in writes)
+                templates.templated(value, public, _bind_error(public, value), name in writes)
             )
         elif not _binds_anything(value):  # (its wrapper would only cost a frame per call: loop ranges)
             namespace[name] = _guard(value, public)

@@ -322,7 +322,7 @@ def par_dim(p: int) -> ParDim:
 # ---------------------------------------------------------------------------------------------
 
 
-def load(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+def load(src: Any, *, mask: Any = None, dtype: Any = None) -> Tensor:
     """HBM -> a new SBUF tile (a DMA)."""
     sim = runtime.current("nl.load")
     isa.check_tensor(
@@ -335,7 +335,7 @@ def load(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
     return fresh(sim, dst, instr)
 
 
-def store(dst: Any, value: Any, *, mask: Any = None, **_: Any) -> None:
+def store(dst: Any, value: Any, *, mask: Any = None) -> None:
     """A tile -> HBM (a DMA; a PSUM tile is copied to SBUF first)."""
     sim = runtime.current("nl.store")
     isa.check_tensor(
@@ -360,7 +360,7 @@ def store(dst: Any, value: Any, *, mask: Any = None, **_: Any) -> None:
     isa.dma_copy(sim, dst, value, mask=mask, opcode="store", instr="nl.store")
 
 
-def atomic_rmw(dst: Any, value: Any, op: Any, *, mask: Any = None, **_: Any) -> None:
+def atomic_rmw(dst: Any, value: Any, op: Any, *, mask: Any = None) -> None:
     """``dst op= value`` into HBM as one read-modify-write DMA (``np.add`` only); with an index
     tile in ``dst``, rows that repeat all add (the point of an atomic update)."""
     sim = runtime.current("nl.atomic_rmw")
@@ -388,7 +388,7 @@ def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return len(a) == len(b) and all(x in (1, y) for x, y in zip(a, b, strict=True))
 
 
-def load_transpose2d(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+def load_transpose2d(src: Any, *, mask: Any = None, dtype: Any = None) -> Tensor:
     """HBM [F, P] -> an SBUF tile [P, F] (a transposing DMA)."""
     sim = runtime.current("nl.load_transpose2d")
     isa.check_tensor(
@@ -408,7 +408,7 @@ def load_transpose2d(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any)
     return fresh(sim, dst, instr)
 
 
-def copy(src: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+def copy(src: Any, *, mask: Any = None, dtype: Any = None) -> Tensor:
     """A copy of a tile (VectorE), optionally converted."""
     sim = runtime.current("nl.copy")
     if not isinstance(src, Tensor):
@@ -1037,3 +1037,8 @@ tensor.install_operations(
 Tensor.__iadd__ = _iadd
 
 __all__ = ["dtype_name", "ml_dtypes"]
+
+
+# these take exactly the NKI API's arguments (nki-api.md): any other is refused (trnsim.nki.guard)
+for _exact in (load, store, atomic_rmw, load_transpose2d, copy):
+    setattr(_exact, "__nki_exact__", True)  # noqa: B010  (a function attribute mypy does not know)
