@@ -64,3 +64,63 @@ def test_a_valid_call_still_runs() -> None:
 
     a = np.arange(16, dtype=np.float32).reshape(4, 4)
     assert np.array_equal(simulate(k, a), a)
+
+
+@jit
+def fractional_loop(a: Any) -> Any:
+    for _ in nl.affine_range(2.5):
+        nl.load(a)
+
+
+@jit
+def string_sequential_loop(a: Any) -> Any:
+    for _ in nl.sequential_range(0, "3"):
+        nl.load(a)
+
+
+@jit
+def program_id_5(a: Any) -> Any:
+    return nl.program_id(5)
+
+
+@jit
+def program_id_0(a: Any) -> Any:
+    return nl.program_id(0)
+
+
+@jit
+def arange_of_a_string(a: Any) -> Any:
+    return nl.arange("x")
+
+
+@pytest.mark.parametrize(("kernel", "grid", "text", "err_id"), [
+    (fractional_loop, None, "nl.affine_range stop must be an integer, got 2.5 (float)", "invalid_argument"),
+    (string_sequential_loop, None, "nl.sequential_range stop must be an integer, got '3'", "invalid_argument"),
+    (program_id_5, None, "axis 5 of a launch without a grid (valid: axis 0)", "invalid_axis"),
+    (program_id_5, (2, 2), "axis 5 outside the 2-D launch grid (valid: 0..1)", "invalid_axis"),
+    (arange_of_a_string, None, "bound of nl.arange([start,] stop[, step]) must be an integer, got 'x'",
+     "invalid_argument"),
+])
+def test_non_integer_counts_and_axes_beyond_the_grid_are_refused(kernel: Any, grid: Any, text: str,
+                                                                 err_id: str) -> None:
+    """`nl.affine_range(2.5)` ran 2 iterations, `nl.program_id(5)` without a grid returned 0 and
+    `nl.arange("x")` was a ValueError from int()."""
+    with pytest.raises(KernelError) as info:
+        simulate(kernel if grid is None else kernel[grid], np.ones((4, 4), np.float32))
+    message = str(info.value)
+    assert "\n" not in message and text in message and info.value.err_id == err_id, message
+    assert info.value.location.startswith("test_call_checks.py:")
+
+
+def test_program_id_0_without_a_grid_is_the_one_instance() -> None:
+    assert simulate(program_id_0, np.ones((4, 4), np.float32)) == 0
+    for count in (3, np.int64(3)):  # integers of any kind still count iterations
+
+        @jit
+        def loop(a: Any, n: Any = count) -> Any:
+            out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
+            for _ in nl.affine_range(n):
+                nl.store(out, value=nl.load(a))
+            return out
+
+        assert np.array_equal(simulate(loop, np.ones((4, 4), np.float32)), np.ones((4, 4), np.float32))

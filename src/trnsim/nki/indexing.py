@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from trnsim.nki import runtime
+
 
 class IndexExpr:
     """An affine (or, after a non-affine op, concrete) integer index over a broadcast grid."""
@@ -232,7 +234,7 @@ def _mask_vals(x: Any) -> Any:
 
 def arange(*args: int) -> IndexExpr:
     """``nl.arange(stop)`` / ``nl.arange(start, stop[, step])``: a 1-D index to lift with ``[:, None]``."""
-    r = range(*[int(a) for a in args])
+    r = range(*[runtime.integer_argument("nl.arange", "each bound of nl.arange([start,] stop[, step])", a) for a in args])
     return IndexExpr(r.start, (r.step,), (len(r),))
 
 

@@ -252,9 +252,16 @@ def shared_identity_matrix(n: int, dtype: Any = np.uint8, **_: Any) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
+def _range(api: str, args: tuple[Any, ...]) -> range:
+    """The loop's range: integer start/stop/step only (nki-api.md; ``nl.affine_range(2.5)`` ran
+    2 iterations)."""
+    names = ("stop",) if len(args) == 1 else ("start", "stop", "step")
+    return range(*[runtime.integer_argument(api, f"{api} {n}", a) for n, a in zip(names, args, strict=False)])
+
+
 def affine_range(*args: Any, **_: Any) -> Iterator[int]:
     """Independent iterations (run in order; loop-carried dependencies are detected)."""
-    r = range(args[0]) if len(args) == 1 and args[0].__class__ is int else range(*[int(a) for a in args])
+    r = range(args[0]) if len(args) == 1 and args[0].__class__ is int else _range("nl.affine_range", args)
     sim = runtime._ACTIVE.get()
     if sim is None:
         yield from r
@@ -276,21 +283,27 @@ def affine_range(*args: Any, **_: Any) -> Iterator[int]:
 
 def sequential_range(*args: Any, **_: Any) -> Iterator[int]:
     """Iterations that may depend on each other."""
-    yield from range(*[int(a) for a in args])
+    yield from _range("nl.sequential_range", args)
 
 
 def static_range(*args: Any, **_: Any) -> Iterator[int]:
     """Iterations unrolled at trace time."""
-    yield from range(*[int(a) for a in args])
+    yield from _range("nl.static_range", args)
 
 
 def program_id(axis: int = 0) -> int:
-    """This SPMD instance's index along ``axis`` (0 without a grid)."""
+    """This SPMD instance's index along ``axis`` (0 without a grid, for axis 0 only)."""
     sim = runtime.current("nl.program_id")
+    if axis.__class__ is not int:
+        axis = runtime.integer_argument("nl.program_id", "axis", axis)
     if not sim.program_id:
+        if axis != 0:  # axis 0 of a launch without a grid is its one instance (or core, LNC)
+            sim.fail("nl.program_id", f"axis {axis} of a launch without a grid (valid: axis 0)",
+                     "invalid_axis")
         return 0
     if not 0 <= axis < len(sim.program_id):
-        sim.fail("nl.program_id", f"axis {axis} outside the {len(sim.grid)}-D launch grid", "invalid_axis")
+        sim.fail("nl.program_id", f"axis {axis} outside the {len(sim.grid)}-D launch grid"
+                 f" (valid: 0..{len(sim.grid) - 1})", "invalid_axis")
     return sim.program_id[axis]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import contextvars
 import math
+import operator
 import os
 import sys
 import time
@@ -674,6 +675,24 @@ _ACTIVE: contextvars.ContextVar[Simulation | None] = contextvars.ContextVar("trn
 def active() -> Simulation | None:
     """The running simulation, or None outside kernels."""
     return _ACTIVE.get()
+
+
+def integer_argument(api: str, what: str, value: Any) -> int:
+    """``value`` as an int (anything with ``__index__``); anything else is the kernel's mistake:
+    one KernelError line at its source line (inside a launch or not)."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        pass
+    sim = _ACTIVE.get()
+    filename, line = user_location()
+    raise KernelError(
+        f"{what} must be an integer, got {value!r} ({type(value).__name__})",
+        kernel=sim.kernel_name if sim is not None else "-",
+        instruction=api,
+        location=f"{os.path.basename(filename)}:{line}",
+        err_id="invalid_argument",
+    )
 
 
 def current(api: str = "") -> Simulation:
