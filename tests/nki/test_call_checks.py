@@ -95,7 +95,8 @@ def arange_of_a_string(a: Any) -> Any:
 
 @pytest.mark.parametrize(("kernel", "grid", "text", "err_id"), [
     (fractional_loop, None, "nl.affine_range stop must be an integer, got 2.5 (float)", "invalid_argument"),
-    (string_sequential_loop, None, "nl.sequential_range stop must be an integer, got '3'", "invalid_argument"),
+    (string_sequential_loop, None, "nl.sequential_range stop must be an integer, got '3'",
+     "invalid_argument"),
     (program_id_5, None, "axis 5 of a launch without a grid (valid: axis 0)", "invalid_axis"),
     (program_id_5, (2, 2), "axis 5 outside the 2-D launch grid (valid: 0..1)", "invalid_axis"),
     (arange_of_a_string, None, "bound of nl.arange([start,] stop[, step]) must be an integer, got 'x'",

@@ -234,7 +234,8 @@ def _mask_vals(x: Any) -> Any:
 
 def arange(*args: int) -> IndexExpr:
     """``nl.arange(stop)`` / ``nl.arange(start, stop[, step])``: a 1-D index to lift with ``[:, None]``."""
-    r = range(*[runtime.integer_argument("nl.arange", "each bound of nl.arange([start,] stop[, step])", a) for a in args])
+    what = "each bound of nl.arange([start,] stop[, step])"
+    r = range(*[runtime.integer_argument("nl.arange", what, a) for a in args])
     return IndexExpr(r.start, (r.step,), (len(r),))
 
 
