@@ -125,3 +125,40 @@ def test_program_id_0_without_a_grid_is_the_one_instance() -> None:
             return out
 
         assert np.array_equal(simulate(loop, np.ones((4, 4), np.float32)), np.ones((4, 4), np.float32))
+
+
+@jit
+def two_inputs(a: Any, b: Any) -> Any:
+    out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
+    nl.store(out, value=nl.load(a))
+    return out
+
+
+@pytest.mark.parametrize(("grid", "given"), [(0, "0"), ("x", "'x'"), ((2, -1), "-1"), (2.0, "2.0")])
+def test_a_grid_that_is_no_positive_integer_is_one_line(grid: Any, given: str) -> None:
+    """`k[0](x)` was `kernel 'k' at ?: IndexError: list index out of range`, `k["x"](x)` a ValueError
+    traceback from make_grid."""
+    x = np.ones((4, 4), np.float32)
+    with pytest.raises(KernelError) as info:
+        two_inputs[grid](x, x)
+    line = inspect.currentframe().f_lineno - 1  # type: ignore[union-attr]
+    message = str(info.value)
+    assert "\n" not in message and info.value.err_id == "invalid_grid", message
+    assert f"{given} is not a valid grid size" in message and "positive integer" in message
+    assert info.value.location == f"test_call_checks.py:{line}" and info.value.kernel == "two_inputs"
+
+
+def test_calling_a_kernel_with_arguments_it_does_not_take_names_its_def_line() -> None:
+    """`k(x)` for `def k(a, b)` was `kernel 'k' at ?: TypeError: ...`."""
+    x = np.ones((4, 4), np.float32)
+    _, start = inspect.getsourcelines(two_inputs.func)
+    for args, kwargs, why in [((x,), {}, "missing a required argument: 'b'"),
+                              ((x, x, x), {}, "too many positional arguments"),
+                              ((x, x), {"c": x}, "unexpected keyword argument 'c'")]:
+        with pytest.raises(KernelError) as info:
+            simulate(two_inputs, *args, **kwargs)
+        message = str(info.value)
+        assert "\n" not in message and info.value.err_id == "invalid_arguments", message
+        assert "two_inputs(a, b) cannot be called with these arguments" in message and why in message
+        assert info.value.location == f"test_call_checks.py:{start + 1}"  # the def, below @jit
+    assert np.array_equal(two_inputs[2, 1](x, x), x)  # a valid grid and call still run

@@ -8,9 +8,13 @@ and each instruction records the core its instance belongs to.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from trnsim.nki import runtime
+from trnsim.nki.errors import KernelError
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def spmd_dim(*factors: Any) -> SpmdDim:
 
 def nc(cores: int) -> NC:
     """``nl.nc(k)``: spread this grid factor over ``k`` NeuronCores."""
-    return NC(int(cores))
+    return NC(runtime.integer_argument("nl.nc", "nl.nc(k)'s core count k", cores))
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,9 @@ class Grid:
             yield pid, core
 
 
-def make_grid(spec: Any) -> Grid:
-    """Normalise what ``kernel[...]`` received."""
+def make_grid(spec: Any, kernel: str = "?") -> Grid:
+    """Normalise what ``kernel[...]`` received; anything but positive integer sizes (``kernel[0]``,
+    ``kernel["x"]``) is one KernelError line at the launching line."""
     if not isinstance(spec, tuple):
         spec = (spec,)
     dims = []
@@ -106,5 +111,22 @@ def make_grid(spec: Any) -> Grid:
         elif isinstance(s, NC):
             dims.append(SpmdDim((s,)))
         else:
-            dims.append(SpmdDim((int(s),)))
-    return Grid(tuple(dims))
+            dims.append(SpmdDim((s,)))
+    for d in dims:
+        for f in d.factors:
+            size = f.cores if isinstance(f, NC) else f
+            if isinstance(size, bool) or not hasattr(size, "__index__") or int(size) < 1:
+                raise _grid_error(kernel, spec, size)
+    return Grid(tuple(SpmdDim(tuple(f if isinstance(f, NC) else int(f) for f in d.factors)) for d in dims))
+
+
+def _grid_error(kernel: str, spec: tuple[Any, ...], size: Any) -> KernelError:
+    filename, line = runtime.user_location()
+    given = ", ".join(map(repr, spec))
+    return KernelError(
+        f"launch grid [{given}]: {size!r} is not a valid grid size (each dimension is a positive integer,"
+        " nl.nc(k) or nl.spmd_dim(...) of them, e.g. kernel[2, 3])",
+        kernel=kernel,
+        location=f"{os.path.basename(filename)}:{line}",
+        err_id="invalid_grid",
+    )

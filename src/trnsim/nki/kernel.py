@@ -12,6 +12,7 @@ import contextlib
 import functools
 import gc
 import inspect
+import linecache
 import math
 import os
 import sys
@@ -66,6 +67,7 @@ def launch(
 ) -> tuple[Any, KernelTrace]:
     """Run ``func`` as a kernel; returns (outputs as numpy, trace)."""
     kernel_name = str(name or getattr(func, "__name__", "kernel"))
+    _check_call(func, args, kwargs, kernel_name)
     zeros_out = False
     if mode is Mode.VALUES and timing_only_requested():
         mode, zeros_out = Mode.TIMING, True
@@ -173,6 +175,38 @@ def _reraise_internal(sim: Simulation, error: Exception) -> None:
         location=where,
         err_id="invalid_kernel",
     ) from None
+
+
+def _check_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> None:
+    """Arguments the kernel's signature does not take: one line at its ``def`` (was a TypeError
+    located at "?", as it is raised calling the kernel, before any of its lines)."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        code = getattr(func, "__code__", None)
+        where = "?"
+        if code is not None:
+            line = code.co_firstlineno  # the first decorator's line: find the def below it
+            for number in range(line, line + 50):
+                text = linecache.getline(code.co_filename, number).lstrip()
+                if text.startswith(("def ", "async def ")):
+                    line = number
+                    break
+            where = f"{os.path.basename(code.co_filename)}:{line}"
+        bare = signature.replace(  # names (and defaults) only: annotations may be strings
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty,
+        )
+        raise KernelError(
+            f"{name}{bare} cannot be called with these arguments: {error}",
+            kernel=name,
+            location=where,
+            err_id="invalid_arguments",
+        ) from None
 
 
 def _param_names(func: Callable[..., Any], n: int) -> list[str]:
@@ -338,7 +372,7 @@ class Kernel:
     def __getitem__(self, grid: Any) -> GridLauncher:
         if self.frontend == "current" and isinstance(grid, (int, np.integer)):
             grid = nc(int(grid))  # NKI 0.2+: kernel[n] launches on n logical cores (LNC)
-        return GridLauncher(self, make_grid(grid))
+        return GridLauncher(self, make_grid(grid, self.name))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.run(None, args, kwargs)
