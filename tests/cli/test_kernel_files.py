@@ -146,3 +146,17 @@ def test_profile_passes_arguments_to_the_file(files: Path, capsys: pytest.Captur
         assert code == 0 and err == "" and summary[0]["dma_bytes"] == 2 * rows * 2 * 4, err
     code, err = run_main(capsys, monkeypatch, ["kernel", "profile", str(sized), "--jsn", "x"])
     assert code == 2 and "No such option: --jsn" in err  # a mistyped option is still refused
+
+
+def test_a_kernels_own_exception_shows_no_trnsim_frame(files: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel raising its own exception showed trnsim's launch frames (kernel.py __call__, run,
+    launch) between the file's frames; only the file's frames remain, in order."""
+    raising = files / "raising.py"
+    raising.write_text(HEADER + "@nki.jit\ndef k(a):\n    raise RuntimeError('my own')\n\n\n"
+                       "def main():\n    k(np.ones((128, 2), np.float32))\n\n\nmain()\n")
+    code, err = run_main(capsys, monkeypatch, ["kernel", "run", str(raising)])
+    frames = [line.strip() for line in err.splitlines() if line.strip().startswith("File ")]
+    assert code == 1 and err.rstrip().endswith("RuntimeError: my own"), err
+    assert [f.split(", ")[1] for f in frames] == ["line 14", "line 11", "line 7"], err
+    assert all("raising.py" in f for f in frames) and "trnsim" not in err, err

@@ -72,8 +72,14 @@ def run_file(file: Path, args: list[str] | None = None, target: str | None = Non
     return 0
 
 
+#: trnsim's own sources: their frames (a kernel's launch between two of the file's frames) are
+#: not the user's code, so its traceback leaves them out
+_TRNSIM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def _print_user_traceback(error: BaseException, file: Path) -> None:
-    """Print the traceback from the file's own frames on (none of trnsim's or typer's above them)."""
+    """Print the traceback from the file's own frames on, without any frame of trnsim's (neither
+    typer's and trnsim's above the file's first frame, nor a launch's between the file's frames)."""
     target = os.path.abspath(file)
     tb = error.__traceback__
     while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
@@ -81,7 +87,12 @@ def _print_user_traceback(error: BaseException, file: Path) -> None:
     if tb is None and not isinstance(error, SyntaxError):
         tb = error.__traceback__  # the error arose before any frame of the file: show them all
     # A SyntaxError in the file: none of its frames ran, and Python shows only file, line and caret.
-    traceback.print_exception(type(error), error, tb)
+    shown = traceback.TracebackException(type(error), error, tb)
+    if tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == target:
+        shown.stack = traceback.StackSummary.from_list(
+            [f for f in shown.stack if not os.path.abspath(f.filename).startswith(_TRNSIM_DIR)]
+        )
+    print("".join(shown.format()), end="", file=sys.stderr)
 
 
 def collect_traces(
