@@ -162,3 +162,22 @@ def test_calling_a_kernel_with_arguments_it_does_not_take_names_its_def_line() -
         assert "two_inputs(a, b) cannot be called with these arguments" in message and why in message
         assert info.value.location == f"test_call_checks.py:{start + 1}"  # the def, below @jit
     assert np.array_equal(two_inputs[2, 1](x, x), x)  # a valid grid and call still run
+
+
+def test_a_misspelt_name_is_not_part_of_the_module() -> None:
+    """`nl.lod(a)` said `not simulated: nl.lod`, as if it were an NKI function trnsim lacks."""
+    from trnsim.nki.legacy import isa as nisa
+
+    @jit
+    def typo(a: Any) -> Any:
+        return nl.lod(a)  # type: ignore[attr-defined]
+
+    with pytest.raises(KernelError) as info:
+        simulate(typo, np.ones((4, 4), np.float32))
+    message = str(info.value)
+    assert "\n" not in message and info.value.err_id == "unknown_name", message
+    assert "nl.lod is not part of nki.language (did you mean nl.load?)" in message
+    assert info.value.location == f"test_call_checks.py:{_line_of(typo, 'nl.lod')}"
+    assert not hasattr(nl, "lod") and not hasattr(nisa, "nc_matmull")  # feature checks still work
+    with pytest.raises(KernelError, match=r"not simulated: nisa\.instruction_from_the_future"):
+        nisa.instruction_from_the_future  # noqa: B018  (no close match: maybe an NKI name trnsim lacks)

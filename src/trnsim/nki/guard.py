@@ -14,6 +14,7 @@ its signature here does not take, gets ``not simulated: <name>`` with the kernel
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import os
@@ -41,6 +42,21 @@ def not_simulated(name: str, detail: str = "") -> NotSimulatedError:
         kernel=sim.kernel_name if sim is not None else "-",
         location=f"{os.path.basename(filename)}:{line}",
         err_id="not_simulated",
+    )
+
+
+_MODULES = {"nl": "nki.language", "nisa": "nki.isa"}
+
+
+def _unknown_name(prefix: str, name: str, match: str) -> NotSimulatedError:
+    """``nl.lod``: not part of the module, with the close match (one line at the kernel's line)."""
+    sim = runtime.active()
+    filename, line = runtime.user_location()
+    return NotSimulatedError(
+        f"{prefix}.{name} is not part of {_MODULES.get(prefix, prefix)} (did you mean {prefix}.{match}?)",
+        kernel=sim.kernel_name if sim is not None else "-",
+        location=f"{os.path.basename(filename)}:{line}",
+        err_id="unknown_name",
     )
 
 
@@ -162,6 +178,11 @@ def guard_module(
     def __getattr__(name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        # a near miss of a name trnsim has (nl.lod) is a typo, not an NKI function trnsim lacks
+        known = [n for n in namespace if not n.startswith("_")]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if close:
+            raise _unknown_name(prefix, name, close[0])
         raise not_simulated(f"{prefix}.{name}")
 
     namespace.setdefault("__getattr__", __getattr__)
