@@ -3,8 +3,10 @@
 Issue 9 §2. Both are checked in the instruction path (:meth:`Simulation.record`): an integer
 compare per instruction, and a clock read every 4096 instructions. A kernel stuck in plain
 Python (``while True: pass``) issues no instruction, so a watchdog thread also guards the wall
-time: at the deadline it raises an exception asynchronously in the launching thread
-(``PyThreadState_SetAsyncExc``), which the interpreter delivers at its next bytecode check.
+time: at the deadline it raises an exception asynchronously (``PyThreadState_SetAsyncExc``, which
+the interpreter delivers at its next bytecode check) in each thread then running a kernel body,
+the launching thread or the SPMD rank threads, only inside :meth:`Watchdog.armed`, the region that
+turns it into the budget's KernelError; a body that starts after the deadline raises it at once.
 
 Why this mechanism: a signal (``SIGALRM``) works only on the main thread, and kernels may run in
 threads once SPMD collectives land; ``sys.settrace``/``setprofile`` would slow every Python line
