@@ -49,11 +49,15 @@ _MODULES = {"nl": "nki.language", "nisa": "nki.isa"}
 
 
 def _unknown_name(prefix: str, name: str, match: str) -> NotSimulatedError:
-    """``nl.lod``: not part of the module, with the close match (one line at the kernel's line)."""
+    """``nl.lod``: not simulated, with the close match trnsim has (one line at the kernel's line).
+
+    The message does not say the name is outside NKI: trnsim holds no list of every real NKI name, so a
+    near miss may still be a real function it lacks."""
     sim = runtime.active()
     filename, line = runtime.user_location()
     return NotSimulatedError(
-        f"{prefix}.{name} is not part of {_MODULES.get(prefix, prefix)} (did you mean {prefix}.{match}?)",
+        f"not simulated: {prefix}.{name}, no {_MODULES.get(prefix, prefix)} name trnsim knows "
+        f"(did you mean {prefix}.{match}?)",
         kernel=sim.kernel_name if sim is not None else "-",
         location=f"{os.path.basename(filename)}:{line}",
         err_id="unknown_name",
@@ -178,7 +182,7 @@ def guard_module(
     def __getattr__(name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        # a near miss of a name trnsim has (nl.lod) is a typo, not an NKI function trnsim lacks
+        # a near miss of a name trnsim has (nl.lod) is most likely a typo: name the close match
         known = [n for n in namespace if not n.startswith("_")]
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
         if close:
