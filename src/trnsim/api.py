@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import html
 import math
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +21,9 @@ from typing import Any, ParamSpec, TypeVar
 from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
 from trnsim.errors import ConfigError
-from trnsim.workload.config import ModelConfig
+from trnsim.hardware.catalog_env import catalog_env
+from trnsim.hardware.node_fit import check_fills_nodes
+from trnsim.workload.config import ModelConfig, check_seq_len
 from trnsim.workload.models import load_model as _load_model
 from trnsim.workload.models import param_counts
 
@@ -44,23 +45,14 @@ def _user_catalog(catalog: str | Path | None) -> Iterator[None]:
     fusion/, param_passes/, trainium_scale/) are found through ``$TRNSIM_CATALOG``: the variable is
     set for the call (and its worker processes), then restored.
     """
-    from trnsim.hardware.datafile import CATALOG_ENV
-
     if catalog is None:
         yield
         return
     if not Path(catalog).is_dir():
         raise ConfigError(f"catalog directory '{catalog}' does not exist or is not a directory (given by "
                           "catalog=); give a directory that holds systems/, chips/ ...")
-    previous = os.environ.get(CATALOG_ENV)
-    os.environ[CATALOG_ENV] = str(catalog)
-    try:
+    with catalog_env(catalog):
         yield
-    finally:
-        if previous is None:
-            os.environ.pop(CATALOG_ENV, None)
-        else:
-            os.environ[CATALOG_ENV] = previous
 
 
 def _catalog_in_force(function: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -226,7 +218,7 @@ def estimate(
     _at_least_one(nodes=nodes, ranks=ranks, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, micro_batch=micro_batch,
                   global_batch=global_batch, seq_len=seq_len, interleave=interleave)
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
-    _check_fits(total, "ranks", spec.ranks_per_node, spec.name)
+    check_fills_nodes(total, spec.ranks_per_node, "ranks", spec.name, f"ranks={total}")
     if dp is None:
         if total % (tp * pp * cp):
             raise InfeasiblePlanError(InfeasibleReason.RANK_COUNT,
@@ -326,21 +318,6 @@ def _at_least_one(**values: int | None) -> None:
             raise ConfigError(f"{name} must be at least 1, got {value}")
 
 
-def _check_fits(count: int, unit: str, per_node: int, system: str) -> None:
-    """``count`` ranks or chips fill whole nodes, or part of one node evenly (the CLI's rule)."""
-    if count % per_node and not (count < per_node and per_node % count == 0):
-        lower = max(per_node, count // per_node * per_node)
-        raise ConfigError(f"{unit}={count} does not fit {system} nodes of {per_node} {unit}: give a multiple "
-                          f"of {per_node} (e.g. {lower} or {lower + per_node}) or a divisor of it for part "
-                          "of one node")
-
-
-def _check_seq_len(seq_len: int, model: ModelConfig) -> None:
-    """The sequence fits the model's positions (else the search rejects every plan, reason unnamed)."""
-    if seq_len > model.max_seq_len:
-        raise ConfigError(f"seq_len={seq_len} exceeds {model.name}'s max_seq_len={model.max_seq_len}")
-
-
 def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
          budget: float | None, objective: str, pue: float) -> Any:
     from pydantic import ValidationError
@@ -398,14 +375,14 @@ def plan(
         raise ConfigError("give exactly one of nodes= or ranks=")
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
     model_config = resolve_model(str(model))
-    _check_seq_len(seq_len, model_config)
+    check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     system_spec = resolve_system(system, catalog, lnc)
     _at_least_one(nodes=nodes, ranks=ranks, top=top)
     if system_spec.price_usd_per_node_hour is None and (job.objective.value == "cost" or budget is not None):
         raise ConfigError(f"objective='cost' and budget= need a price for {system_spec.name}, which the "
                           "catalog does not have: give one in a user catalog (catalog=)")
     count = nodes * system_spec.ranks_per_node if nodes is not None else int(ranks or 0)
-    _check_fits(count, "ranks", system_spec.ranks_per_node, system_spec.name)
+    check_fills_nodes(count, system_spec.ranks_per_node, "ranks", system_spec.name, f"ranks={count}")
     problem = Problem(model_config, system_spec, count, job)
     search_space = _enum(SpaceProfile, space, "space").space()
     result = search_plans([problem], search_space, top_k=top)
@@ -457,7 +434,7 @@ def compare(
         raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue)
     model_config = resolve_model(str(model))
-    _check_seq_len(seq_len, model_config)
+    check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     specs = [resolve_system(n, catalog) for n in names]
     repeated = sorted({s.name for s in specs if sum(t.name == s.name for t in specs) > 1})
     if repeated:
@@ -466,7 +443,7 @@ def compare(
     _at_least_one(chips=chips, workers=workers, **{f"scaling[{i}]": c for i, c in enumerate(scaling)})
     for spec in specs:
         for count in (chips, *scaling):
-            _check_fits(count, "chips", spec.chips_per_node, spec.name)
+            check_fills_nodes(count, spec.chips_per_node, "chips", spec.name, f"chips={count}")
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
         raise ConfigError(f"hourly_budget must be a positive number of USD per hour, got {hourly_budget}")
     pool, split = compare_parallelism(workers)

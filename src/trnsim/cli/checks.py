@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from trnsim.errors import ConfigError
+from trnsim.hardware.catalog_env import catalog_env
+from trnsim.hardware.node_fit import check_fills_nodes
 
 __all__ = ["check_catalog_dir", "check_chip_count", "check_distinct_systems", "check_output_path",
            "check_rank_count", "check_seq_len", "parse_count", "use_catalog", "warn_if_huge"]
-
-#: ``trnsim.hardware.datafile.CATALOG_ENV``, spelled out so that start-up does not import the data layer.
-CATALOG_ENV = "TRNSIM_CATALOG"
 
 #: Above this many chips a run is larger than any system built (the largest announced, Project
 #: Rainier, is about 500,000 Trn2; AWS, Oct 2025): trnsim still answers, with a warning.
@@ -44,32 +42,20 @@ def check_output_path(path: Path | None, option: str) -> None:
 
 def check_rank_count(ranks: int, system: str, ranks_per_node: int, option: str = "--ranks") -> None:
     """Ranks fill whole nodes, or part of one node evenly (a divisor of its ranks)."""
-    if ranks % ranks_per_node == 0 or (ranks < ranks_per_node and ranks_per_node % ranks == 0):
-        return
-    lower = max(ranks_per_node, ranks // ranks_per_node * ranks_per_node)
-    raise ConfigError(
-        f"{option} {ranks} does not fit {system} nodes of {ranks_per_node} ranks: give a multiple of "
-        f"{ranks_per_node} (e.g. {lower} or {lower + ranks_per_node}) or a divisor of it for part of one node"
-    )
+    check_fills_nodes(ranks, ranks_per_node, "ranks", system, f"{option} {ranks}")
 
 
 def check_chip_count(chips: int, system: str, chips_per_node: int, option: str = "--chips") -> None:
     """Chips fill whole nodes, or part of one node evenly (a divisor of its chips)."""
-    if chips % chips_per_node == 0 or (chips < chips_per_node and chips_per_node % chips == 0):
-        return
-    lower = max(chips_per_node, chips // chips_per_node * chips_per_node)
-    raise ConfigError(
-        f"{option} {chips} does not fit {system} nodes of {chips_per_node} chips: give a multiple of "
-        f"{chips_per_node} (e.g. {lower} or {lower + chips_per_node}) or a divisor of it for part of one node"
-    )
+    check_fills_nodes(chips, chips_per_node, "chips", system, f"{option} {chips}")
 
 
 def check_seq_len(seq_len: int, model: Any, option: str) -> None:
-    """The sequence fits the model's positions (else every plan a search tries is rejected, and the
-    search could only name a rejection count, not the reason)."""
-    if seq_len > model.max_seq_len:
-        raise ConfigError(f"{option} {seq_len} exceeds {model.name}'s max_seq_len={model.max_seq_len} (its "
-                          "max_position_embeddings); give at most that")
+    """:func:`trnsim.workload.config.check_seq_len` for the option ``option`` (imported here, once a
+    model is loaded, so that start-up does not load the workload layer)."""
+    from trnsim.workload.config import check_seq_len as check
+
+    check(seq_len, model, f"{option} {seq_len}")
 
 
 def check_distinct_systems(given: list[str], resolved: list[str], option: str = "--systems") -> None:
@@ -102,16 +88,7 @@ def use_catalog(ctx: Any, param: Any, path: Path | None) -> Path | None:
     if not path.is_dir():
         raise ConfigError(f"catalog directory '{path}' does not exist (given by --catalog); "
                           "give a directory that holds systems/, chips/ ...")
-    previous = os.environ.get(CATALOG_ENV)
-    os.environ[CATALOG_ENV] = str(path)
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop(CATALOG_ENV, None)
-        else:
-            os.environ[CATALOG_ENV] = previous
-
-    ctx.call_on_close(restore)
+    ctx.with_resource(catalog_env(path))
     return path
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from trnsim.errors import ConfigError
+from trnsim.hardware.catalog_env import CATALOG_ENV
 from trnsim.hardware.units import QuantityKind, parse_quantity
 
 if TYPE_CHECKING:
@@ -67,8 +68,6 @@ __all__ = [
     "value_sources",
 ]
 
-#: Environment variable naming a user catalog directory (``chips/``, ``efficiency/``, ...).
-CATALOG_ENV = "TRNSIM_CATALOG"
 
 #: Keys of a value's own provenance table.
 PROVENANCE_KEYS = ("value", "source", "date", "confidence", "note")

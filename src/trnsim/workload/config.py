@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from trnsim.errors import ConfigError
 
-__all__ = ["AttentionKind", "MlpKind", "ModelConfig", "NormKind", "PositionKind", "QkNormScope"]
+__all__ = ["AttentionKind", "MlpKind", "ModelConfig", "NormKind", "PositionKind", "QkNormScope",
+           "check_seq_len"]
 
 
 class MlpKind(StrEnum):
@@ -260,3 +261,12 @@ class ModelConfig(BaseModel):
     def n_nonembedding_params(self) -> int:
         """Total parameters less the input embedding and the output projection."""
         return self.n_params() - self.embedding_params() - self.lm_head_params()
+
+
+def check_seq_len(seq_len: int, model: ModelConfig, given: str) -> None:
+    """The sequence fits the model's positions; else one line naming ``given`` (how the user gave it:
+    ``--seq-len 9000``, ``seq_len=9000``). Checked before a search, which could otherwise only name a
+    count of rejected plans, not the reason."""
+    if seq_len > model.max_seq_len:
+        raise ConfigError(f"{given} exceeds {model.name}'s max_seq_len={model.max_seq_len} (its "
+                          "max_position_embeddings); give at most that")
