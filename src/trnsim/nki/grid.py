@@ -8,7 +8,6 @@ and each instruction records the core its instance belongs to.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -121,12 +120,9 @@ def make_grid(spec: Any, kernel: str = "?") -> Grid:
 
 
 def _grid_error(kernel: str, spec: tuple[Any, ...], size: Any) -> KernelError:
-    filename, line = runtime.user_location()
     given = ", ".join(map(repr, spec))
-    return KernelError(
+    return runtime.error_at_user_line(
         f"launch grid [{given}]: {size!r} is not a valid grid size (each dimension is a positive integer,"
         " nl.nc(k) or nl.spmd_dim(...) of them, e.g. kernel[2, 3])",
-        kernel=kernel,
-        location=f"{os.path.basename(filename)}:{line}",
-        err_id="invalid_grid",
+        "invalid_grid", kernel=kernel,
     )

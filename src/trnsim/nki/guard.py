@@ -34,15 +34,8 @@ class NotSimulatedError(KernelError, AttributeError):
 
 def not_simulated(name: str, detail: str = "") -> NotSimulatedError:
     """The one-line error for ``name`` (an API such as ``nisa.topk``), at the kernel's line."""
-    sim = runtime.active()
-    filename, line = runtime.user_location()
     rule = f"not simulated: {name}" + (f" ({detail})" if detail else "")
-    return NotSimulatedError(
-        rule,
-        kernel=sim.kernel_name if sim is not None else "-",
-        location=f"{os.path.basename(filename)}:{line}",
-        err_id="not_simulated",
-    )
+    return runtime.error_at_user_line(rule, "not_simulated", cls=NotSimulatedError)  # type: ignore[return-value]
 
 
 _MODULES = {"nl": "nki.language", "nisa": "nki.isa"}
@@ -53,15 +46,9 @@ def _unknown_name(prefix: str, name: str, match: str) -> NotSimulatedError:
 
     The message does not say the name is outside NKI: trnsim holds no list of every real NKI name, so a
     near miss may still be a real function it lacks."""
-    sim = runtime.active()
-    filename, line = runtime.user_location()
-    return NotSimulatedError(
-        f"not simulated: {prefix}.{name}, no {_MODULES.get(prefix, prefix)} name trnsim knows "
-        f"(did you mean {prefix}.{match}?)",
-        kernel=sim.kernel_name if sim is not None else "-",
-        location=f"{os.path.basename(filename)}:{line}",
-        err_id="unknown_name",
-    )
+    rule = (f"not simulated: {prefix}.{name}, no {_MODULES.get(prefix, prefix)} name trnsim knows "
+            f"(did you mean {prefix}.{match}?)")
+    return runtime.error_at_user_line(rule, "unknown_name", cls=NotSimulatedError)  # type: ignore[return-value]
 
 
 def missing_tensor_attribute(error: AttributeError, frame: types.FrameType | None) -> KernelError | None:
@@ -112,8 +99,6 @@ def _bind_error(public: str, fn: Callable[..., Any] | None = None) -> Callable[[
     def make(error: TypeError) -> Exception:
         if fn is None or not getattr(fn, "__nki_exact__", False):
             return not_simulated(public, f"this signature: {error}")
-        sim = runtime.active()
-        filename, line = runtime.user_location()
         text = str(error)
         short = getattr(fn, "__name__", "")
         if text.startswith(f"{short}()"):
@@ -122,12 +107,7 @@ def _bind_error(public: str, fn: Callable[..., Any] | None = None) -> Callable[[
             p.name for p in inspect.signature(fn).parameters.values()
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         )
-        return KernelError(
-            f"{text} (its arguments: {params})",
-            kernel=sim.kernel_name if sim is not None else "-",
-            location=f"{os.path.basename(filename)}:{line}",
-            err_id="invalid_argument",
-        )
+        return runtime.error_at_user_line(f"{text} (its arguments: {params})", "invalid_argument")
 
     return make
 

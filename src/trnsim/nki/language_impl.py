@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,6 @@ from trnsim.nki import direct_alloc, runtime, tensor
 from trnsim.nki import isa_impl as isa
 from trnsim.nki.alu import ACTIVATIONS, COMPARISONS
 from trnsim.nki.dtypes import DtypeError, as_dtype, dtype_name, is_float, promote, scalar_dtype
-from trnsim.nki.errors import KernelError
 from trnsim.nki.indexing import IndexExpr
 from trnsim.nki.runtime import Buffer, LoopFrame, Simulation
 from trnsim.nki.tensor import ParDim, Tensor
@@ -450,14 +448,8 @@ def static_cast(input_data: Any, dtype: Any) -> Any:
             sim = runtime.active()
             if sim is not None:
                 sim.fail("nl.static_cast", str(error), "unsupported_dtype")
-            filename, line = runtime.user_location()
-            raise KernelError(
-                str(error),
-                kernel="-",
-                instruction="nl.static_cast",
-                location=f"{os.path.basename(filename)}:{line}",
-                err_id="unsupported_dtype",
-            ) from None
+            raise runtime.error_at_user_line(str(error), "unsupported_dtype",
+                                             instruction="nl.static_cast") from None
         with np.errstate(over="ignore", invalid="ignore"):
             arr = np.asarray(input_data)
             return arr.astype(dt) if arr.ndim else dt.type(arr.astype(dt))

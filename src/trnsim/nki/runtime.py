@@ -333,14 +333,7 @@ class Simulation:
     # -- errors --------------------------------------------------------------------------------
     def fail(self, instruction: str, rule: str, err_id: str = "") -> NoReturn:
         """Raise a KernelError naming this kernel, the instruction and the user's source line."""
-        filename, line = user_location()
-        raise KernelError(
-            rule,
-            kernel=self.kernel_name,
-            instruction=instruction,
-            location=f"{os.path.basename(filename)}:{line}",
-            err_id=err_id,
-        )
+        raise error_at_user_line(rule, err_id, instruction=instruction, kernel=self.kernel_name)
 
     # -- allocation ----------------------------------------------------------------------------
     def allocate(
@@ -677,6 +670,21 @@ def active() -> Simulation | None:
     return _ACTIVE.get()
 
 
+def error_at_user_line(
+    rule: str, err_id: str, *, instruction: str = "", kernel: str | None = None,
+    cls: type[KernelError] = KernelError,
+) -> KernelError:
+    """``cls(rule)`` located at the kernel's innermost source line (:func:`user_location`), naming
+    ``kernel`` or else the running launch's kernel ("-" outside one): the one-line error of every
+    mistake the front end finds."""
+    if kernel is None:
+        sim = _ACTIVE.get()
+        kernel = sim.kernel_name if sim is not None else "-"
+    filename, line = user_location()
+    return cls(rule, kernel=kernel, instruction=instruction, location=f"{os.path.basename(filename)}:{line}",
+               err_id=err_id)
+
+
 def integer_argument(api: str, what: str, value: Any) -> int:
     """``value`` as an int (anything with ``__index__``); anything else is the kernel's mistake:
     one KernelError line at its source line (inside a launch or not)."""
@@ -684,28 +692,18 @@ def integer_argument(api: str, what: str, value: Any) -> int:
         return operator.index(value)
     except TypeError:
         pass
-    sim = _ACTIVE.get()
-    filename, line = user_location()
-    raise KernelError(
-        f"{what} must be an integer, got {value!r} ({type(value).__name__})",
-        kernel=sim.kernel_name if sim is not None else "-",
-        instruction=api,
-        location=f"{os.path.basename(filename)}:{line}",
-        err_id="invalid_argument",
-    )
+    raise error_at_user_line(f"{what} must be an integer, got {value!r} ({type(value).__name__})",
+                             "invalid_argument", instruction=api)
 
 
 def current(api: str = "") -> Simulation:
     """The running simulation; NKI calls outside a kernel are an error."""
     sim = _ACTIVE.get()
     if sim is None:
-        filename, line = user_location()
-        raise KernelError(
+        raise error_at_user_line(
             f"NKI API {api or 'call'} used outside of an NKI kernel (decorate the function with"
             " nki.jit and call it, or use trnsim.nki.simulate)",
-            kernel="-",
-            location=f"{os.path.basename(filename)}:{line}",
-            err_id="nki_api_outside_of_nki_kernel",
+            "nki_api_outside_of_nki_kernel",
         )
     return sim
 
