@@ -178,21 +178,88 @@ def test_a_replayed_store_is_tracked_as_a_write(replays: list[int], request: pyt
     assert message == str(fresh.value)
 
 
-def test_a_replayed_allocation_is_the_one_the_constructor_makes() -> None:
-    """runtime.replica (a replayed tile's allocation) sets every slot as Allocation(...) does: a slot
-    added to the class without a line in replica fails here."""
-    from trnsim.nki import runtime
-    from trnsim.nki.runtime import Allocation, Buffer
+#: tiles a kernel below hands out (the allocations of replayed and checked calls, compared in a test)
+_SEEN: list[Any] = []
 
-    dt = np.dtype(np.float32)
-    made = Allocation(7, Buffer.PSUM, dt, (128, 512), 128, 512, "acc", None, 0, "float32")
-    made.implicit = True
-    made.layout = 3
-    proto = Allocation(-1, Buffer.PSUM, dt, (128, 512), 128, 512, "acc", None, 0, "float32")
-    proto.implicit = True
-    proto.layout = 3
-    copy = runtime.replica(proto, 7)
-    slots = [s for s in Allocation.__slots__ if s != "__weakref__"]
-    assert {s: getattr(copy, s) for s in slots} == {s: getattr(made, s) for s in slots}
-    # the caches are the copy's own
-    assert copy.operands is not proto.operands and copy.regions is not proto.regions
+
+@jit
+def made_tiles(a: Any) -> Any:
+    """Four loads of one layout: the first checked, the others replayed (each tile kept in _SEEN)."""
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    for i in nl.affine_range(4):
+        t = nl.load(a[i * 128 : (i + 1) * 128, :])
+        _SEEN.append(t)
+        nl.store(out, value=t)
+    return out
+
+
+def test_a_replayed_allocation_is_the_one_the_checked_path_makes(
+    replays: list[int], request: pytest.FixtureRequest
+) -> None:
+    """_replay writes an Allocation out slot by slot: every slot must hold what the checked path's
+    Allocation(...) holds (a slot added to the class without a line in _replay fails here)."""
+    from trnsim.nki.runtime import Allocation
+
+    a = np.ones((512, 512), np.float32)
+    _SEEN.clear()
+    trace_kernel(made_tiles, a, target="trn1", timing_only=True)
+    replayed = _SEEN[-1].alloc
+    # the caches are each tile's own
+    assert len({id(t.alloc.operands) for t in _SEEN} | {id(t.alloc.regions) for t in _SEEN}) == 8
+    assert replays[0] >= 3
+    request.getfixturevalue("no_templates")
+    _SEEN.clear()
+    trace_kernel(made_tiles, a, target="trn1", timing_only=True)
+    checked = _SEEN[-1].alloc
+    _SEEN.clear()
+    # (layout: the templates' own number, set on a tile's first use as a templated call's argument)
+    slots = [s for s in Allocation.__slots__ if s not in ("__weakref__", "operands", "regions", "layout")]
+    assert {s: getattr(replayed, s) for s in slots} == {s: getattr(checked, s) for s in slots}
+    assert replayed.alloc_id == checked.alloc_id
+
+
+#: ``id()`` of the allocations of the dropped tiles below (ints: no reference kept)
+_DROPPED: list[int] = []
+
+
+@jit
+def keeps_some_results(a: Any) -> Any:
+    """Results of one call site kept whole, kept only through a view, and dropped, per iteration;
+    all read at the end (a kept tile whose objects were reused for a later tile would be read
+    under the later tile's allocation id)."""
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    kept = []
+    views = []
+    for _ in nl.affine_range(4):
+        kept.append(nl.exp(x))
+        views.append(nl.exp(x)[:, 0:256])
+        dropped = nl.log(x)  # (another template: its tiles are dropped only)
+        _DROPPED.append(id(dropped.alloc))
+        del dropped
+        acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+        acc += nisa.nc_matmul(x[:, 0:128], x)  # a fresh result added into the accumulator, dropped
+        nl.store(out, value=acc)
+    for t in kept:
+        nl.store(out, value=t)
+    for v in views:
+        nl.store(out[:, 0:256], value=v)
+    return out
+
+
+def test_tiles_still_referenced_keep_their_objects(
+    replays: list[int], request: pytest.FixtureRequest
+) -> None:
+    """A replay reuses the objects of its template's previous tile only when nothing refers to them
+    (the count of references): kept tiles and tiles kept through a view keep their own."""
+    a = np.ones((128, 512), np.float32)
+    _DROPPED.clear()
+    cached = trace_kernel(keeps_some_results, a, target="trn1", timing_only=True)
+    assert replays[0] > 10
+    # the dropped tiles of later iterations reused one set of objects
+    assert len(set(_DROPPED[1:])) < len(_DROPPED) - 1
+    reads = [i.inputs[0].region[0] for i in cached.instructions if i.opcode == "store"][-8:]
+    assert len(set(reads)) == 8  # eight kept tiles, eight allocations
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(keeps_some_results, a, target="trn1", timing_only=True)
+    assert _records(cached) == _records(fresh)

@@ -208,33 +208,6 @@ class Allocation:
         return self.free_elems * self.itemsize
 
 
-def replica(proto: Allocation, alloc_id: int) -> Allocation:
-    """A new allocation ``alloc_id`` laid out as ``proto``: what ``Allocation(alloc_id, ...)`` makes
-    with ``proto``'s arguments, its ``implicit`` flag and layout number (no storage, no PSUM state,
-    no cached operands), without recomputing what follows from them (instruction templates make one
-    per replayed call; a test compares every slot with the constructor's)."""
-    a = _new_object(Allocation)
-    a.partition_axis = proto.partition_axis
-    a.on_chip = proto.on_chip
-    a.space = proto.space
-    a.dtype_name = proto.dtype_name
-    a.alloc_id = alloc_id
-    a.buffer = proto.buffer
-    a.dtype = proto.dtype
-    a.shape = proto.shape
-    a.partitions = proto.partitions
-    a.free_elems = proto.free_elems
-    a.itemsize = proto.itemsize
-    a.name = proto.name
-    a.storage = None
-    a.mm_state = None
-    a.implicit = proto.implicit
-    a.operands = {}
-    a.regions = {}
-    a.layout = proto.layout
-    return a
-
-
 _SPACE = {b: MemorySpace.SBUF if b is _SBUF else MemorySpace.PSUM if b is _PSUM_BUFFER else MemorySpace.HBM
           for b in Buffer}
 

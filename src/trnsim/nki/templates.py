@@ -30,6 +30,8 @@ from __future__ import annotations
 import enum
 import itertools
 import math
+import sys
+import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +44,7 @@ from trnsim.nki.engines.bf16_matmul import multiply_bf16, widen_bf16
 from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
 from trnsim.nki.tensor import ParDim, Tensor
-from trnsim.nki.trace import Engine, MemorySpace, Operand, Region
+from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand, Region
 
 _ACTIVE = runtime._ACTIVE
 _F32 = np.dtype(np.float32)
@@ -50,7 +52,11 @@ _PSUM = Buffer.PSUM
 _IMMEDIATE = MemorySpace.IMMEDIATE
 _new_tuple = tuple.__new__
 _new_object = object.__new__
-_replica = runtime.replica
+_LINES = runtime._LINES
+_code_lines = runtime._code_lines
+_getframe = sys._getframe
+_getrefcount = sys.getrefcount
+_monotonic = time.monotonic
 #: a template's view box when it is the output operand's (one Region for both)
 _SAME = object()
 
@@ -224,7 +230,7 @@ def _learn(
              a.implicit, sim.tile_sizes.get(alloc_id))
     view: tuple[Any, ...] = (result.shape, result.strides, result.paxis,
                              None if region is None else tuple(region)[1:])
-    # what _replay's allocations copy (runtime.replica): the allocation _replay made before, with
+    # what _replay's allocations copy: the allocation _replay made before, with
     # the learned one's implicit flag and layout number (the same five values; a key built from a
     # replayed tile skips _layout_number)
     proto = Allocation(-1, a.buffer, a.dtype, a.shape, a.partitions, a.free_elems, a.name, None,
@@ -234,7 +240,7 @@ def _learn(
     if recorded == 0:
         if last is not sim.last_result:
             return None
-        return (alloc, view, None, "", proto)
+        return (alloc, view, None, "", proto, [None])
     instr = instructions[-1]
     now = sim.last_result
     if now is last:
@@ -260,7 +266,7 @@ def _learn(
               fresh)
     if view[3] == box:  # the new view's box is the output's: _replay makes one Region for both
         view = (*view[:3], _SAME)
-    return (alloc, view, record, name, proto)
+    return (alloc, view, record, name, proto, [None])
 
 
 def _inputs(
@@ -355,7 +361,7 @@ def _copy_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a copy: one DMA instruction whose one tensor input
     is a plain view (the key refuses masks, index arrays and out-of-bounds views) of the new tile's
     dtype and element count, read whole into a fresh tile that starts at its allocation's start."""
-    alloc, view, record, _, _ = tpl
+    alloc, view, record, _, _, _ = tpl
     if record is not None and record[1] == "nc_matmul":
         return _matmul_template(tpl, values)
     if record is None or not record[8] or record[0] is not Engine.DMA or len(record[3]) != 1:
@@ -377,7 +383,7 @@ def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a matmul: a plain bfloat16 ``stationary`` and
     ``moving`` whose values widen C-contiguous (row slices of wider tiles too) multiplied into a fresh,
     whole fp32 PSUM tile, no transpose, no double-row mode (tensor_engine._InPlace's case)."""
-    alloc, view, record, _, _ = tpl
+    alloc, view, record, _, _, _ = tpl
     _, _, attrs, inputs, _, _, _, _, fresh = record
     if (
         not fresh
@@ -439,29 +445,72 @@ def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[An
 
 
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
-    """Make the new tensor and record the instruction of template ``tpl`` for these operands."""
-    alloc_spec, view, record, reads, proto = tpl
+    """Make the new tensor and record the instruction of template ``tpl`` for these operands.
+
+    Most instructions of a timing-only trace come through here: the new allocation and
+    Simulation.record are written out inline (one frame and their look-ups less per instruction;
+    tests compare the allocation and the trace with the ones the checked path makes), and the
+    previous tile of the template is reused when nothing refers to it any more."""
+    alloc_spec, view, record, reads, proto, spare = tpl
     alloc_id = sim.next_alloc
-    alloc = _replica(proto, alloc_id)
+    result = spare[0]
+    # the tile this template made last time, when nothing refers to it any more (the kernel let
+    # go of it: a matmul result added into an accumulator, a result assigned into a block; the
+    # references counted: ``spare``, ``result`` and getrefcount's argument; ``alloc``, the tile's
+    # and getrefcount's): the new tile in its objects, whose other slots are this template's
+    # (nothing changes a tensor's view slots after it is made)
+    if result is not None and _getrefcount(result) == 3 and _getrefcount(alloc := result.alloc) == 3:
+        alloc.alloc_id = alloc_id
+        alloc.storage = None
+        alloc.mm_state = None
+        alloc.implicit = proto.implicit
+        alloc.layout = proto.layout
+        alloc.operands = {}
+        alloc.regions = {}
+    else:
+        # Allocation(alloc_id, ...) as proto was made, slot by slot (no __init__ frame, nothing
+        # recomputed): the test of a replayed allocation compares every slot
+        alloc = _new_object(Allocation)
+        alloc.partition_axis = proto.partition_axis
+        alloc.on_chip = proto.on_chip
+        alloc.space = proto.space
+        alloc.dtype_name = proto.dtype_name
+        alloc.alloc_id = alloc_id
+        alloc.buffer = proto.buffer
+        alloc.dtype = proto.dtype
+        alloc.shape = proto.shape
+        alloc.partitions = proto.partitions
+        alloc.free_elems = proto.free_elems
+        alloc.itemsize = proto.itemsize
+        alloc.name = proto.name
+        alloc.storage = None
+        alloc.mm_state = None
+        alloc.implicit = proto.implicit
+        alloc.operands = {}
+        alloc.regions = {}
+        alloc.layout = proto.layout
+        # Tensor(alloc, vshape, 0, vstrides, vpaxis) slot by slot (no __init__ frame)
+        result = _new_object(Tensor)
+        result.alloc = alloc
+        result.shape = view[0]
+        result.offset = 0
+        result.strides = view[1]
+        result.paxis = view[2]
+        result.flat = None
+        result.oob = None
+        result.dyn = False
+        result.index_tiles = ()
+        spare[0] = result
     sim.next_alloc = alloc_id + 1
     size = alloc_spec[9]
     if size is not None:
         sim.tile_sizes[alloc_id] = size
-    vshape, vstrides, vpaxis, vregion = view
-    # Tensor(alloc, vshape, 0, vstrides, vpaxis) slot by slot (no __init__ frame)
-    result = _new_object(Tensor)
-    result.alloc = alloc
-    result.shape = vshape
-    result.offset = 0
-    result.strides = vstrides
-    result.paxis = vpaxis
-    result.flat = None
-    result.oob = None
-    result.dyn = False
-    result.index_tiles = ()
-    result._region = None
-    if vregion is not None and vregion is not _SAME:
-        result._region = _new_tuple(Region, (alloc_id, *vregion))
+    vregion = view[3]
+    if vregion is None or vregion is _SAME:
+        result._region = None
+    else:
+        q0, q1, q2, q3 = vregion
+        result._region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))
     if record is None:
         return result
     engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
@@ -503,7 +552,8 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
                 else:
                     r = t._region
                     if r is None:
-                        r = t._region = _new_tuple(Region, (a.alloc_id, *geometry[1]))
+                        q0, q1, q2, q3 = geometry[1]
+                        r = t._region = _new_tuple(Region, (a.alloc_id, q0, q1, q2, q3))
                     op = _new_tuple(Operand, (spec[1], a.space, t.shape, a.dtype_name, geometry[0], r,
                                               geometry[2], geometry[3]))
                     a.operands[offset] = (t.strides, t.paxis, op)
@@ -515,18 +565,53 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
             read.append(op)
         else:
             read.append(spec)
-    ops = tuple(read)
-    out_region = _new_tuple(Region, (alloc_id, *region))
+    q0, q1, q2, q3 = region
+    out_region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))
     if vregion is _SAME:
         result._region = out_region
-    out = _new_tuple(Operand, (*head, out_region, *tail))
+    name, space, shape, dtype, nbytes = head
+    contiguous, inner = tail
+    out = _new_tuple(Operand, (name, space, shape, dtype, nbytes, out_region, contiguous, inner))
     # the new tile's operand is ``out`` (_learn checked it): Tensor.operand's cache starts with it
-    alloc.operands[0] = (vstrides, vpaxis, out)
+    alloc.operands[0] = (view[1], view[2], out)
     if grouped:
-        sim.psum_groups[alloc_id] = [out_region]
+        groups[alloc_id] = [out_region]
     sim.last_mask = None
-    # the kernel's frame is above this one and templated's call
-    instr = sim.record(engine, opcode, ops, (out,), attrs.copy(), 3)
+    # sim.record(engine, opcode, tuple(read), (out,), attrs.copy(), 3), inline: the kernel's frame
+    # is above this one and templated's call
+    instructions = sim.trace.instructions
+    seq = len(instructions)
+    if seq >= sim.max_instructions or (not seq & 4095 and _monotonic() > sim.deadline):
+        sim._over_budget(opcode, seq)
+    frame = _getframe(2)
+    filename, line = "?", 0
+    while frame is not None:
+        code = frame.f_code
+        known_code = _LINES.get(id(code))
+        if known_code is None or known_code[0] is not code:
+            known_code = _code_lines(code)
+        if known_code[1] is not None:  # outside trnsim.nki: the kernel's frame
+            filename = known_code[1]
+            lasti = frame.f_lasti
+            known_line = known_code[2].get(lasti)
+            if known_line is None:
+                known_line = known_code[2][lasti] = frame.f_lineno
+            line = known_line
+            break
+        frame = frame.f_back  # type: ignore[assignment]
+    instr = _new_object(Instruction)
+    instr.seq = seq
+    instr.engine = engine
+    instr.opcode = opcode
+    instr.inputs = tuple(read)
+    instr.outputs = (out,)
+    instr.kernel = sim.kernel_name
+    instr.source_file = filename
+    instr.source_line = line
+    instr.program_id = sim.program_id
+    instr.core = sim.core
+    instr.attrs = attrs.copy()
+    instructions.append(instr)
     if fresh:
         sim.last_result = (result, instr, None)
     return result
