@@ -71,22 +71,24 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
         # ``block[i, :, a:b]``: one tile of a [T, P, F] block (blocked kernels' hot path), the
         # loop below unrolled; anything it does not cover falls through to the loop
         i, a, b = key
+        d0, d1, d2 = tshape
+        # (comparisons written one by one: fewer bytecodes than chained ones)
         if (
             i.__class__ is int and a.__class__ is slice and b.__class__ is slice
-            and a.step is None and b.step is None and 0 <= i < tshape[0]
+            and a.step is None and b.step is None and i >= 0 and d0 > i
         ):
             a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
             if a0 is None:
                 a0 = 0
             if a1 is None:
-                a1 = tshape[1]
+                a1 = d1
             if b0 is None:
                 b0 = 0
             if b1 is None:
-                b1 = tshape[2]
+                b1 = d2
             if (
                 a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
-                and 0 <= a0 <= a1 <= tshape[1] and 0 <= b0 <= b1 <= tshape[2]
+                and a0 >= 0 and a1 >= a0 and d1 >= a1 and b0 >= 0 and b1 >= b0 and d2 >= b1
             ):
                 s0, s1, s2 = tstrides
                 # Tensor(t.alloc, shape, offset, strides, 0, None, None, t.dyn, t.index_tiles) slot by
@@ -106,22 +108,23 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
     elif n == 4 and tpaxis == 2:
         # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)
         i, j, a, b = key
+        d0, d1, d2, d3 = tshape
         if (
             i.__class__ is int and j.__class__ is int and a.__class__ is slice and b.__class__ is slice
-            and a.step is None and b.step is None and 0 <= i < tshape[0] and 0 <= j < tshape[1]
+            and a.step is None and b.step is None and i >= 0 and d0 > i and j >= 0 and d1 > j
         ):
             a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
             if a0 is None:
                 a0 = 0
             if a1 is None:
-                a1 = tshape[2]
+                a1 = d2
             if b0 is None:
                 b0 = 0
             if b1 is None:
-                b1 = tshape[3]
+                b1 = d3
             if (
                 a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
-                and 0 <= a0 <= a1 <= tshape[2] and 0 <= b0 <= b1 <= tshape[3]
+                and a0 >= 0 and a1 >= a0 and d2 >= a1 and b0 >= 0 and b1 >= b0 and d3 >= b1
             ):
                 s0, s1, s2, s3 = tstrides
                 v = _new_object(Tensor)  # Tensor(...) slot by slot, as above
