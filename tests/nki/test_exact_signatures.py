@@ -75,6 +75,10 @@ LEGACY_LANGUAGE: dict[str, str] = {
     "atomic_rmw": "dst, value, op, *, mask=None",
     "gather_flattened": "data, indices, *, mask=None, dtype=None",
     "device_print": "prefix, x, *, mask=None",
+    "random_seed": "seed, *, mask=None",
+    "rms_norm": "x, w, axis, n, epsilon=1e-06, *, dtype=None, compute_dtype=None, mask=None",
+    "matmul": "x, y, *, transpose_x=False, mask=None",
+    "transpose": "x, *, dtype=None, mask=None",
     **{n: "*args" for n in _LOOPS},
 }
 
@@ -99,6 +103,15 @@ CURRENT_LANGUAGE: dict[str, str] = {
     "broadcast_to": "x, shape, dtype=None",
     "gather_flattened": "data, indices, axis=0, dtype=None",
     "device_print": "print_prefix, tensor",
+    "load": "src, dtype=None",
+    "store": "dst, value",
+    "load_transpose2d": "src, dtype=None",
+    "copy": "x, dtype=None",
+    "where": "condition, x, y, dtype=None",
+    "matmul": "x, y, transpose_x=False",
+    "transpose": "x, dtype=None",
+    "softmax": "x, axis=-1, dtype=None",
+    "random_seed": "seed",
     **{n: "*args" for n in _LOOPS},
 }
 
@@ -394,6 +407,35 @@ def test_a_documented_argument_value_trnsim_does_not_simulate_is_refused(call: A
         nki.simulate(k)(A)
     message = str(info.value)
     assert "\n" not in message and text in message and info.value.err_id == "not_simulated", message
+
+
+def test_legacy_compute_dtype_and_random_seed_mask_are_refused() -> None:
+    @jit
+    def k(a: Any) -> Any:
+        lnl.softmax(lnl.load(a), axis=1, compute_dtype=lnl.bfloat16)
+        return a
+
+    with pytest.raises(KernelError) as info:
+        simulate(k, A)
+    assert "not simulated: nl.softmax (argument compute_dtype=" in str(info.value)
+
+    @jit
+    def k2(a: Any) -> Any:
+        lnl.random_seed(1, mask=(lnl.arange(4)[:, None] < 2))
+        return a
+
+    with pytest.raises(KernelError) as info:
+        simulate(k2, A)
+    assert "not simulated: nl.random_seed (argument mask=" in str(info.value)
+
+    @jit
+    def k3(a: Any) -> Any:  # fp32 is what trnsim computes in: taken
+        out = lnl.ndarray(a.shape, dtype=a.dtype, buffer=lnl.shared_hbm)
+        lnl.store(out, value=lnl.softmax(lnl.load(a), axis=1, compute_dtype=lnl.float32))
+        return out
+
+    e = np.exp(A - A.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(simulate(k3, A), e / e.sum(axis=1, keepdims=True), rtol=1e-5)
 
 
 def test_legacy_device_print_mask_and_all_reduce_asynchronous_are_refused() -> None:

@@ -241,9 +241,12 @@ def new_rand(shape: Any, dtype: Any, buffer: Any, name: str) -> Tensor:
     return t
 
 
+@exact
 def random_seed(seed: Any, *, mask: Any = None) -> None:
-    """Reseed the simulation's random generator."""
+    """Reseed the simulation's random generator (a ``mask`` is not simulated)."""
     sim = runtime.current("nl.random_seed")
+    if mask is not None:
+        raise not_simulated_value("nl.random_seed", "mask", mask)
     value = seed.read().ravel()[0] if isinstance(seed, Tensor) and sim.values else seed
     sim.rng = np.random.default_rng(int(value) if not isinstance(value, Tensor) else 0)
 
@@ -679,6 +682,7 @@ def reduce(
     return fresh(sim, dst, instr)
 
 
+@exact
 def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Tensor:
     """``x @ y`` (``x.T @ y`` with ``transpose_x``) into a new fp32 PSUM tile."""
     sim = runtime.current("nl.matmul")
@@ -706,6 +710,7 @@ def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Te
     return fresh(sim, dst, instr)
 
 
+@exact
 def transpose(x: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     """A 2-D transpose on TensorE into PSUM."""
     sim = runtime.current("nl.transpose")
@@ -723,10 +728,18 @@ def transpose(x: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     return fresh(sim, dst, instr)
 
 
+def _fp32_compute(api: str, compute_dtype: Any) -> None:
+    """Refuse a ``compute_dtype`` trnsim does not compute in (it computes these in fp32)."""
+    if compute_dtype is not None and np.dtype(as_dtype(compute_dtype)) != np.float32:
+        raise not_simulated_value(api, "compute_dtype", compute_dtype)
+
+
 def softmax(
     x: Any, axis: Any = -1, *, dtype: Any = None, compute_dtype: Any = None, mask: Any = None
 ) -> Tensor:
-    """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (max, subtract, exp+sum, divide)."""
+    """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (max, subtract, exp+sum, divide), computed
+    in fp32 (a ``compute_dtype`` other than fp32 is not simulated)."""
+    _fp32_compute("nl.softmax", compute_dtype)
     refuse_in_allocated_kernel(
         runtime.current("nl.softmax"),
         "nl.softmax",
@@ -740,6 +753,7 @@ def softmax(
     return binary("divide", e, s, dtype or x.dtype, mask)
 
 
+@exact
 def rms_norm(
     x: Any,
     w: Any,
@@ -751,7 +765,8 @@ def rms_norm(
     compute_dtype: Any = None,
     mask: Any = None,
 ) -> Tensor:
-    """``x / sqrt(mean(x^2) + eps) * w``."""
+    """``x / sqrt(mean(x^2) + eps) * w``, computed in fp32 (another ``compute_dtype`` is not simulated)."""
+    _fp32_compute("nl.rms_norm", compute_dtype)
     sq = unary("square", x, np.float32, mask)
     ms = reduce("sum", sq, axis, np.float32, mask, keepdims=True)
     ms = binary("multiply", ms, 1.0 / float(n), np.float32, mask)

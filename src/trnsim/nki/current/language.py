@@ -19,21 +19,13 @@ from trnsim.nki.guard import not_simulated_value as _not_simulated_value
 from trnsim.nki.indexing import ds
 from trnsim.nki.language_impl import (
     affine_range,
-    copy,
-    dropout,
+    dropout,  # dropout, expand_dims: not in nki-api.md §3.4; the legacy signatures (§2.2) kept
     expand_dims,
-    load,
-    matmul,
     num_programs,
     program_id,
     program_ndim,
-    random_seed,
     sequential_range,
-    softmax,
     static_range,
-    store,
-    transpose,
-    where,
 )
 from trnsim.nki.legacy.language import tile_size
 from trnsim.nki.runtime import Buffer as MemoryRegion
@@ -194,6 +186,60 @@ mean = _reduction("mean")
 all = _reduction("all")
 
 
+# Memory, copies, matmul (nki-api.md §3.4): the legacy implementations without ``mask``.
+
+
+@_exact
+def load(src: Any, dtype: Any = None) -> Any:
+    """HBM ``src`` into a new SBUF tile (converted to ``dtype``)."""
+    return _impl.load(src, dtype=dtype)
+
+
+@_exact
+def store(dst: Any, value: Any) -> None:
+    """Write ``value`` into the HBM tensor ``dst``."""
+    _impl.store(dst, value)
+
+
+@_exact
+def copy(x: Any, dtype: Any = None) -> Any:
+    """A copy of ``x`` in a new tile (converted to ``dtype``)."""
+    return _impl.copy(x, dtype=dtype)
+
+
+copy._nki_op = "copy"  # type: ignore[attr-defined]  # also the identity activation, as the legacy nl.copy
+
+
+@_exact
+def where(condition: Any, x: Any, y: Any, dtype: Any = None) -> Any:
+    """``condition ? x : y`` element-wise."""
+    return _impl.where(condition, x, y, dtype=dtype)
+
+
+@_exact
+def matmul(x: Any, y: Any, transpose_x: bool = False) -> Any:
+    """``x @ y`` (``x.T @ y`` with ``transpose_x``) into a new fp32 PSUM tile."""
+    return _impl.matmul(x, y, transpose_x=transpose_x)
+
+
+@_exact
+def transpose(x: Any, dtype: Any = None) -> Any:
+    """A 2-D transpose into PSUM."""
+    return _impl.transpose(x, dtype=dtype)
+
+
+@_exact
+def softmax(x: Any, axis: Any = -1, dtype: Any = None) -> Any:
+    """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
+    return _impl.softmax(x, axis, dtype=dtype)
+
+
+@_exact
+def random_seed(seed: Any) -> None:
+    """Reseed the random generator (a ``[1, 1]`` tensor or a number)."""
+    _impl.random_seed(seed)
+
+
 # Creation (nki-api.md §3.4): ``buffer`` may be positional; default SBUF.
 
 
@@ -289,6 +335,7 @@ class NKIObject:
             dataclasses.dataclass(eq=False)(cls)
 
 
+@_exact
 def load_transpose2d(src: Any, dtype: Any = None) -> Any:
     """HBM ``[F, P]`` -> a new SBUF tile ``[P, F]`` (a transposing DMA; current signature)."""
     return _impl.load_transpose2d(src, dtype=dtype)
