@@ -10,6 +10,13 @@ its signature here does not take, gets ``not simulated: <name>`` with the kernel
   error (functions taking only ``*args, **kwargs``, whose calls always bind, stay unwrapped), and
   gives the module a ``__getattr__`` for names it does not define. The wrapper costs
   one Python call per API call (measured with benchmarks/nki_sim_speed.py: within noise).
+* :func:`exact` marks a function whose signature is the NKI API's (nki-api.md; no public front-end
+  function takes ``**kwargs``): an argument it does not take is the kernel's mistake, refused in one
+  line naming the valid ones (``invalid_argument``) rather than ``not simulated``. The loop ranges,
+  entered thousands of times per launch, take ``**kwargs`` only to refuse them themselves
+  (:func:`unexpected_keywords`) without a wrapper frame; ``__signature__`` shows ``(*args)``.
+* :func:`not_simulated_value`: a documented argument trnsim takes but whose value it does not
+  simulate (``nl.ndarray(address=...)``) is refused, never ignored.
 """
 
 from __future__ import annotations
