@@ -444,6 +444,22 @@ def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[An
     return result
 
 
+def _alone_counts() -> tuple[int, int]:
+    """What ``sys.getrefcount`` reports in :func:`_replay` for a tile that only its template's spare
+    slot and _replay's own names refer to, and for that tile's allocation (the same expressions:
+    interpreters differ in whether the call's argument adds a reference, 3.14 borrows it)."""
+    spare = [_new_object(Tensor)]
+    spare[0].alloc = _new_object(Allocation)
+    result = spare[0]
+    held = _getrefcount(result)
+    held_alloc = _getrefcount(alloc := result.alloc)
+    del alloc
+    return held, held_alloc
+
+
+_ALONE, _ALONE_ALLOC = _alone_counts()
+
+
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
     """Make the new tensor and record the instruction of template ``tpl`` for these operands.
 
@@ -456,10 +472,14 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     result = spare[0]
     # the tile this template made last time, when nothing refers to it any more (the kernel let
     # go of it: a matmul result added into an accumulator, a result assigned into a block; the
-    # references counted: ``spare``, ``result`` and getrefcount's argument; ``alloc``, the tile's
-    # and getrefcount's): the new tile in its objects, whose other slots are this template's
-    # (nothing changes a tensor's view slots after it is made)
-    if result is not None and _getrefcount(result) == 3 and _getrefcount(alloc := result.alloc) == 3:
+    # references counted: ``spare`` and ``result``; ``alloc`` and the tile's; with getrefcount's
+    # argument where the interpreter counts it, see _alone_counts): the new tile in its objects,
+    # whose other slots are this template's (nothing changes a tensor's view slots after it is made)
+    if (
+        result is not None
+        and _getrefcount(result) == _ALONE
+        and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC
+    ):
         alloc.alloc_id = alloc_id
         alloc.storage = None
         alloc.mm_state = None
