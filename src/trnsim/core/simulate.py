@@ -338,6 +338,8 @@ class _Simulation:
         total_flops = self.flops
         for instruction in instructions:
             if state is None:
+                if instruction.engine is _NONE:
+                    continue  # (the core's state is made by its first instruction that runs)
                 state = self._state(core, instruction)
                 engine_free, engine_last = state.engine_free, state.engine_last
                 port_free, port_last = state.port_free, state.port_last
@@ -368,6 +370,8 @@ class _Simulation:
             elif engine == _COLLECTIVE:
                 start = self._schedule_collective(instruction, state, core)
                 continue
+            elif engine is _NONE:
+                continue  # no queue: takes no time
             else:
                 raise TimingModelError(
                     f"instruction {instruction.seq} ({instruction.opcode}) runs on engine "
@@ -699,11 +703,17 @@ class _Simulation:
 
     def _run_one_core(self, instructions: list[Instruction], folded: set[int]) -> None:
         """Schedule a launch on core 0 straight from the trace (the common case)."""
+        stream = instructions
         if folded:
-            stream = [i for p, i in enumerate(instructions) if i.engine != _NONE and p not in folded]
-        else:
-            stream = [i for i in instructions if i.engine != _NONE]
-        self._run_stream(stream, 0)
+            # the runs between the folded zero-fills, copied in C
+            stream = []
+            extend = stream.extend
+            after = 0
+            for position in sorted(folded):
+                extend(instructions[after:position])
+                after = position + 1
+            extend(instructions[after:])
+        self._run_stream(stream, 0)  # it skips instructions on no engine (Engine.NONE)
 
     def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
         """Advance the core that is furthest behind, so HBM is booked about in time order.
