@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from trnsim.core import simulate as simulate_module
 from trnsim.core import simulate_trace
 from trnsim.core.costs import ComputeCostModel, cost_key
 from trnsim.core.deps import Record, RegionTracker, _Table
@@ -249,3 +250,48 @@ def test_a_box_rewritten_while_a_collective_holds_its_read_gets_a_new_record() -
     assert (first.core, collective.track, second.core) == (1, "collective", 1)
     assert second.start_ns == first.end_ns < collective.end_ns
     assert second.reason == "queue"
+
+
+def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not_fit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The scheduler builds the cost key inline for 0, 1 and 2 inputs: each compute instruction's
+    # scheduled work is its own cost's, whatever it shares with the instructions before it, and
+    # each distinct key is costed once (the inline key is the same tuple as cost_key's).
+    b = TraceBuilder("trn2")
+    instructions = []
+    for dtype, _ in itertools.product(("bfloat16", "float32"), range(2)):  # each shape twice
+        for free in (128, 512):
+            for stride in (None, 64):
+                x = b.sbuf((128, free), dtype, stride_bytes=stride)
+                y = b.sbuf((128, free), dtype)
+                for engine in (Engine.VECTOR, Engine.GPSIMD):
+                    for op in ("add", "divide"):
+                        out = b.sbuf((128, free), dtype)
+                        instructions.append(b.add(engine, "tensor_tensor", (x, y), (out,), op=op))
+                    instructions.append(b.add(engine, "tensor_copy", (x,), (b.sbuf((128, free), dtype),)))
+                    instructions.append(b.add(engine, "memset", (), (b.sbuf((128, free), dtype),), value=0.0))
+                    instructions.append(b.add(engine, "memset", (), (b.sbuf((128, free), dtype),), value=1.0))
+                instructions.append(b.add(Engine.TENSOR, "nc_matmul", (b.sbuf((128, 128), dtype), y),
+                                          (b.psum((128, free), "float32"),)))
+                instructions.append(b.add(Engine.TENSOR, "nc_matmul", (b.sbuf((128, 128), dtype), y),
+                                          (b.psum((128, free), "float32"),), transpose=True))
+    timing = load_timing("trn2")  # fresh memos (not the shipped target's)
+    model = ComputeCostModel(timing)
+
+    costed = 0
+    compute_cost = simulate_module._Simulation._compute_cost
+
+    def counted(self: Any, instruction: Instruction) -> Any:
+        nonlocal costed
+        costed += 1
+        return compute_cost(self, instruction)
+
+    monkeypatch.setattr(simulate_module._Simulation, "_compute_cost", counted)
+    result = simulate_trace(b.trace, timing)
+    assert costed == len({cost_key(i) for i in instructions})
+    by_instruction = {id(item.instruction): item for item in result.instructions}
+    for instruction in instructions:
+        item = by_instruction[id(instruction)]
+        cost = model.cost(instruction)
+        assert (item.compute_ns, item.flops) == (cost.work_ns, cost.flops)
+    assert len({item.compute_ns for item in result.instructions}) > 10  # the costs differ

@@ -346,11 +346,34 @@ class _Simulation:
             engine = instruction.engine
             entry = _COMPUTE.get(engine)
             index = len(out)
+            inputs, outputs = instruction.inputs, instruction.outputs
             if entry is not None:
                 code, track = entry
                 key = stride_key + code
+                # costs.cost_key, inline for the common arities (the same tuples)
+                attrs = instruction.attrs
+                if not attrs:
+                    named: tuple[object, ...] = ()
+                elif code == 0:
+                    named = (attrs.get("perf_mode"), attrs.get("transpose"), attrs.get("is_transpose"))
+                else:
+                    named = (attrs.get("op"), attrs.get("op0"), attrs.get("op1"), attrs.get("value"))
+                arity = len(inputs)
+                if len(outputs) != 1 or arity > 2:
+                    ckey = cost_key(instruction)
+                elif arity == 2:
+                    a, b = inputs
+                    c = outputs[0]
+                    ckey = (engine, instruction.opcode, 2, a[1:5], a[7], b[1:5], b[7], c[1:5], c[7], named)
+                elif arity == 1:
+                    a = inputs[0]
+                    c = outputs[0]
+                    ckey = (engine, instruction.opcode, 1, a[1:5], a[7], c[1:5], c[7], named)
+                else:
+                    c = outputs[0]
+                    ckey = (engine, instruction.opcode, 0, c[1:5], c[7], named)
                 try:
-                    cost = costs_get(cost_key(instruction))
+                    cost = costs_get(ckey)
                 except TypeError:
                     cost = None
                 if cost is None:
@@ -376,7 +399,6 @@ class _Simulation:
                 raise TimingModelError(
                     f"instruction {instruction.seq} ({instruction.opcode}) runs on engine "
                     f"'{engine}', which has no queue in the timing model")
-            inputs, outputs = instruction.inputs, instruction.outputs
             # RegionTracker.wait, inline: each access looked up in the remembered answers first,
             # then by the cheapest exact route, then by the tracker's full query
             dep_ready = 0.0
