@@ -523,7 +523,7 @@ def _layer_counts(model: ModelConfig, shard: Shard) -> tuple[int, int]:
     layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
     if not model.is_moe:  # no layer has experts: no need to ask layer by layer
         return layers, 0
-    moe = sum(1 for i in range(shard.first_layer, shard.first_layer + layers) if model.is_moe_layer(i))
+    moe = model.moe_layer_count(shard.first_layer, shard.first_layer + layers)  # from the pattern
     return layers - moe, moe
 
 
@@ -739,7 +739,9 @@ def layer_ops(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int,
     cheap lower bound of a stage's time (the cluster model's search bounds)."""
     _check(model, replace(shard, layers=0, first_layer=0), micro_batch, seq_len)
     d = _dims(model, shard, micro_batch, seq_len, precision)
-    kinds = {model.is_moe_layer(i) for i in range(model.num_layers)} if model.is_moe else {False}
+    moe_layers = model.moe_layer_count()
+    # the kinds present: False (dense) where a layer lacks routed experts, True where one has them
+    kinds = {moe for moe, count in ((False, model.num_layers - moe_layers), (True, moe_layers)) if count}
     out = []
     for moe in sorted(kinds):
         layer = _layer_template(model, shard.ep, d, moe, flash_attention, Recompute.NONE)
