@@ -9,10 +9,13 @@ a real one: the same Python calls as at 96 layers, and its memory is the layers 
 from __future__ import annotations
 
 import cProfile
+import json
 import pstats
+from pathlib import Path
 
 import pytest
 
+from tests.cli_errors import run_cli
 from trnsim.api import estimate
 from trnsim.cluster import estimate_step, make_plan
 from trnsim.cluster.step import clear_cache
@@ -107,3 +110,23 @@ def test_memory_of_1e8_layers_is_the_layers_times_one_layers() -> None:
     # the step adds some 20 float terms above 2**53: each addition rounds by at most half an ulp
     assert mem.activations_bytes == pytest.approx(activations, rel=20 * 2.0**-53)
     assert not step.fits and step.memory_per_rank_bytes > 10**6 * system.hbm_bytes_per_rank
+
+
+def test_cli_answers_a_1e8_layer_config_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The reported case: a Llama-like config.json with 10^8 layers ran for over a minute (a loop
+    over the layers); now the answer, does not fit, and the memory it needs."""
+    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": H,
+              "intermediate_size": FFN, "num_attention_heads": HEADS, "num_key_value_heads": HEADS,
+              "num_hidden_layers": HUGE, "vocab_size": VOCAB, "max_position_embeddings": SEQ}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    out_json = tmp_path / "out.json"
+    code, _, err = run_cli(monkeypatch, capsys, "estimate", "--model", str(path), "--system", "trn2",
+                           "--nodes", "1", "--json", str(out_json))
+    assert code == 0, err
+    assert "does not fit" in err
+    result = json.loads(out_json.read_text())
+    assert result["fits"] is False
+    # weights alone: the parameters (>= 10^8 layers of 4 h^2 + 3 h ffn) at 2 bytes or more each
+    assert result["memory_breakdown_bytes"]["weights_bytes"] >= 2 * HUGE * (4 * H * H + 3 * H * FFN)
