@@ -3,7 +3,8 @@
 Layers of one kind (dense, MoE) are alike: the step graph holds one layer template counted L times,
 parameters, FLOPs and MoE layers are counted from the layer pattern, not layer by layer. A model
 of 10^8 layers (a typo in a config.json) must get its answer (does not fit, by how much) as fast as
-a real one: the same Python calls as at 96 layers, and its memory is the layers times one layer's.
+a real one: the Python calls of a 96-layer model, give or take a few, and its memory is the layers times
+one layer's.
 """
 
 from __future__ import annotations
