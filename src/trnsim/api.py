@@ -22,6 +22,7 @@ from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog_env import catalog_env
+from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 from trnsim.workload.config import ModelConfig, check_seq_len
 from trnsim.workload.models import load_model as _load_model
@@ -436,10 +437,7 @@ def compare(
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     specs = [resolve_system(n, catalog) for n in names]
-    repeated = sorted({s.name for s in specs if sum(t.name == s.name for t in specs) > 1})
-    if repeated:
-        raise ConfigError(f"systems names {', '.join(repeated)} more than once (aliases count); "
-                          "give each once")
+    check_distinct_systems(names, [s.name for s in specs], "systems")
     _at_least_one(chips=chips, workers=workers, **{f"scaling[{i}]": c for i, c in enumerate(scaling)})
     for spec in specs:
         for count in (chips, *scaling):

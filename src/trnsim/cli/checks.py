@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog_env import catalog_env
+from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 
 __all__ = ["check_catalog_dir", "check_chip_count", "check_distinct_systems", "check_output_path",
@@ -56,15 +57,6 @@ def check_seq_len(seq_len: int, model: Any, option: str) -> None:
     from trnsim.workload.config import check_seq_len as check
 
     check(seq_len, model, f"{option} {seq_len}")
-
-
-def check_distinct_systems(given: list[str], resolved: list[str], option: str = "--systems") -> None:
-    """Each system once: a repeat (or an alias of one given) doubled its rows and its searches."""
-    for i, name in enumerate(resolved):
-        if name in resolved[:i]:
-            first = given[resolved.index(name)]
-            same = f"'{given[i]}' and '{first}' are both {name}" if given[i] != first else f"'{name}' twice"
-            raise ConfigError(f"{option} names {same}; give each system once")
 
 
 def check_catalog_dir(path: Path | None) -> None:

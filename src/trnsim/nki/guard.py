@@ -10,6 +10,13 @@ its signature here does not take, gets ``not simulated: <name>`` with the kernel
   error (functions taking only ``*args, **kwargs``, whose calls always bind, stay unwrapped), and
   gives the module a ``__getattr__`` for names it does not define. The wrapper costs
   one Python call per API call (measured with benchmarks/nki_sim_speed.py: within noise).
+* :func:`exact` marks a function whose signature is the NKI API's (nki-api.md; no public front-end
+  function takes ``**kwargs``): an argument it does not take is the kernel's mistake, refused in one
+  line naming the valid ones (``invalid_argument``) rather than ``not simulated``. The loop ranges,
+  entered thousands of times per launch, take ``**kwargs`` only to refuse them themselves
+  (:func:`unexpected_keywords`) without a wrapper frame; ``__signature__`` shows ``(*args)``.
+* :func:`not_simulated_value`: a documented argument trnsim takes but whose value it does not
+  simulate (``nl.ndarray(address=...)``) is refused, never ignored.
 """
 
 from __future__ import annotations
@@ -100,16 +107,42 @@ def _bind_error(public: str, fn: Callable[..., Any] | None = None) -> Callable[[
         if fn is None or not getattr(fn, "__nki_exact__", False):
             return not_simulated(public, f"this signature: {error}")
         text = str(error)
-        short = getattr(fn, "__name__", "")
-        if text.startswith(f"{short}()"):
-            text = public + text[len(short):]
-        params = ", ".join(
-            p.name for p in inspect.signature(fn).parameters.values()
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        )
-        return runtime.error_at_user_line(f"{text} (its arguments: {params})", "invalid_argument")
+        for short in (getattr(fn, "__qualname__", ""), getattr(fn, "__name__", "")):
+            if short and text.startswith(f"{short}()"):
+                text = public + text[len(short):]
+                break
+        return runtime.error_at_user_line(f"{text} (its arguments: {argument_names(fn)})", "invalid_argument")
 
     return make
+
+
+def argument_names(fn: Callable[..., Any]) -> str:
+    """``fn``'s argument names as the one-line errors list them (``*args`` for a loop range)."""
+    return ", ".join(
+        f"*{p.name}" if p.kind is p.VAR_POSITIONAL else p.name
+        for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD
+    ) or "none"
+
+
+def exact(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``fn`` as taking exactly the NKI API's arguments (nki-api.md): a call with any other is
+    the kernel's mistake, refused in one line naming the valid ones (see :func:`_bind_error`)."""
+    fn.__nki_exact__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+def unexpected_keywords(public: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> KernelError:
+    """The one-line error for keywords ``fn`` (NKI ``public``) does not take, for a function that
+    checks its ``**kwargs`` itself instead of a guard wrapper (a loop range: no frame per call)."""
+    rule = (f"{public}() got an unexpected keyword argument '{next(iter(kwargs))}' "
+            f"(its arguments: {argument_names(fn)})")
+    return runtime.error_at_user_line(rule, "invalid_argument")
+
+
+def not_simulated_value(public: str, argument: str, value: Any) -> NotSimulatedError:
+    """``not simulated: nl.x (argument y)``: an NKI argument trnsim takes but whose value ``value``
+    it does not simulate (refused rather than ignored)."""
+    return not_simulated(public, f"argument {argument}={value!r}")
 
 
 def _guard(fn: Callable[..., Any], public: str) -> Callable[..., Any]:

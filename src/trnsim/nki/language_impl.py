@@ -8,6 +8,7 @@ arithmetic operators, ``t[...] = value`` and ``t += value`` are implemented here
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from trnsim.nki import direct_alloc, runtime, tensor
 from trnsim.nki import isa_impl as isa
 from trnsim.nki.alu import ACTIVATIONS, COMPARISONS
 from trnsim.nki.dtypes import DtypeError, as_dtype, dtype_name, is_float, promote, scalar_dtype
+from trnsim.nki.guard import exact, not_simulated_value, unexpected_keywords
 from trnsim.nki.indexing import IndexExpr
 from trnsim.nki.runtime import Buffer, LoopFrame, Simulation
 from trnsim.nki.tensor import ParDim, Tensor
@@ -162,7 +164,12 @@ def spec_now() -> NeuronCoreSpec:
 # ---------------------------------------------------------------------------------------------
 
 
-def ndarray(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+# Creation functions: the legacy signatures of nki-api.md §2.2 (``buffer``/``name`` keyword-only);
+# the current front end (trnsim.nki.current.language) has its own, §3.4, calling these.
+
+
+@exact
+def ndarray(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "") -> Tensor:
     """An uninitialised tensor (NaN / sentinel filled)."""
     sim = runtime.current("nl.ndarray")
     return new_tensor(sim, "nl.ndarray", shape, dtype, buffer, name)
@@ -189,33 +196,44 @@ def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str
     return t
 
 
-def zeros(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+@exact
+def zeros(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "") -> Tensor:
     """A zero-filled tensor (memset on VectorE for on-chip tiles)."""
     return _filled("nl.zeros", shape, 0, dtype, buffer, name)
 
 
-def ones(shape: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+@exact
+def ones(shape: Any, dtype: Any, *, buffer: Any = None, name: str = "") -> Tensor:
     """A tensor of ones."""
     return _filled("nl.ones", shape, 1, dtype, buffer, name)
 
 
-def full(shape: Any, fill_value: Any, dtype: Any, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+@exact
+def full(shape: Any, fill_value: Any, dtype: Any, *, buffer: Any = None, name: str = "") -> Tensor:
     """A tensor filled with ``fill_value``."""
     return _filled("nl.full", shape, fill_value, dtype, buffer, name)
 
 
-def zeros_like(a: Tensor, dtype: Any = None, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+@exact
+def zeros_like(a: Tensor, dtype: Any = None, *, buffer: Any = None, name: str = "") -> Tensor:
     """Zeros shaped like ``a``."""
     return zeros(a.shape, dtype or a.dtype, buffer=buffer or a.buffer, name=name)
 
 
-def empty_like(a: Tensor, dtype: Any = None, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+@exact
+def empty_like(a: Tensor, dtype: Any = None, *, buffer: Any = None, name: str = "") -> Tensor:
     """An uninitialised tensor shaped like ``a``."""
     return ndarray(a.shape, dtype or a.dtype, buffer=buffer or a.buffer, name=name)
 
 
-def rand(shape: Any, dtype: Any = np.float32, *, buffer: Any = None, name: str = "", **_: Any) -> Tensor:
+@exact
+def rand(shape: Any, dtype: Any = np.float32) -> Tensor:
     """Uniform [0, 1) random values (statistical fidelity only)."""
+    return new_rand(shape, dtype, None, "")
+
+
+def new_rand(shape: Any, dtype: Any, buffer: Any, name: str) -> Tensor:
+    """``nl.rand``'s tensor in ``buffer`` (the current API takes one; the legacy one is SBUF)."""
     sim = runtime.current("nl.rand")
     t = new_tensor(sim, "nl.rand", shape, dtype, buffer, name)
     vals = sim.rng.random(t.shape, dtype=np.float32) if sim.values else None
@@ -223,14 +241,18 @@ def rand(shape: Any, dtype: Any = np.float32, *, buffer: Any = None, name: str =
     return t
 
 
+@exact
 def random_seed(seed: Any, *, mask: Any = None) -> None:
-    """Reseed the simulation's random generator."""
+    """Reseed the simulation's random generator (a ``mask`` is not simulated)."""
     sim = runtime.current("nl.random_seed")
+    if mask is not None:
+        raise not_simulated_value("nl.random_seed", "mask", mask)
     value = seed.read().ravel()[0] if isinstance(seed, Tensor) and sim.values else seed
     sim.rng = np.random.default_rng(int(value) if not isinstance(value, Tensor) else 0)
 
 
-def shared_constant(constant: Any, dtype: Any = None, **_: Any) -> Tensor:
+@exact
+def shared_constant(constant: Any, dtype: Any = None) -> Tensor:
     """A constant array placed in HBM."""
     sim = runtime.current("nl.shared_constant")
     if isinstance(constant, str):
@@ -240,7 +262,8 @@ def shared_constant(constant: Any, dtype: Any = None, **_: Any) -> Tensor:
     return new_tensor(sim, "nl.shared_constant", arr.shape, dt, Buffer.SHARED_HBM, "constant", arr)
 
 
-def shared_identity_matrix(n: int, dtype: Any = np.uint8, **_: Any) -> Tensor:
+@exact
+def shared_identity_matrix(n: int, dtype: Any = np.uint8) -> Tensor:
     """An ``n x n`` identity matrix in HBM."""
     return shared_constant(np.eye(n), dtype)
 
@@ -257,8 +280,17 @@ def _range(api: str, args: tuple[Any, ...]) -> range:
     return range(*[runtime.integer_argument(api, f"{api} {n}", a) for n, a in zip(names, args, strict=False)])
 
 
-def affine_range(*args: Any, **_: Any) -> Iterator[int]:
+# The loop ranges take ``(*args)`` (nki-api.md §1.5). A range is entered once per loop, thousands of
+# times per launch, so each checks its keywords itself rather than through a guard wrapper (a frame
+# per call; trnsim.nki.guard leaves ``*args, **kwargs`` functions unwrapped); ``__signature__`` says
+# what they take.
+_RANGE_SIGNATURE = inspect.Signature([inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
+
+
+def affine_range(*args: Any, **kwargs: Any) -> Iterator[int]:
     """Independent iterations (run in order; loop-carried dependencies are detected)."""
+    if kwargs:
+        raise unexpected_keywords("nl.affine_range", affine_range, kwargs)
     r = range(args[0]) if len(args) == 1 and args[0].__class__ is int else _range("nl.affine_range", args)
     sim = runtime._ACTIVE.get()
     if sim is None:
@@ -279,14 +311,23 @@ def affine_range(*args: Any, **_: Any) -> Iterator[int]:
         sim.end_loop(frame)
 
 
-def sequential_range(*args: Any, **_: Any) -> Iterator[int]:
+def sequential_range(*args: Any, **kwargs: Any) -> Iterator[int]:
     """Iterations that may depend on each other."""
+    if kwargs:
+        raise unexpected_keywords("nl.sequential_range", sequential_range, kwargs)
     yield from _range("nl.sequential_range", args)
 
 
-def static_range(*args: Any, **_: Any) -> Iterator[int]:
+def static_range(*args: Any, **kwargs: Any) -> Iterator[int]:
     """Iterations unrolled at trace time."""
+    if kwargs:
+        raise unexpected_keywords("nl.static_range", static_range, kwargs)
     yield from _range("nl.static_range", args)
+
+
+for _loop in (affine_range, sequential_range, static_range):
+    _loop.__signature__ = _RANGE_SIGNATURE  # type: ignore[attr-defined]
+    exact(_loop)
 
 
 def program_id(axis: int = 0) -> int:
@@ -456,11 +497,15 @@ def static_cast(input_data: Any, dtype: Any) -> Any:
     return copy(input_data, dtype=dtype)
 
 
-def broadcast_to(src: Any, shape: Any = None, dtype: Any = None, **_: Any) -> Any:
-    """A broadcast view of ``src`` (legacy ``shape=`` keyword; current ``(x, shape, dtype=None)``).
+@exact
+def broadcast_to(src: Any, *, shape: Any) -> Any:
+    """A broadcast view of ``src`` (legacy signature; the current one is :func:`broadcast_as`)."""
+    return broadcast_as(src, shape)
 
-    A ``dtype`` other than the source's makes a converted copy (nki-semantics §5).
-    """
+
+def broadcast_as(src: Any, shape: Any, dtype: Any = None) -> Any:
+    """A broadcast view of ``src``; a ``dtype`` other than the source's makes a converted copy
+    (nki-semantics §5; current ``nl.broadcast_to(x, shape, dtype=None)``)."""
     sim = runtime.current("nl.broadcast_to")
     if shape is None:
         sim.fail("nl.broadcast_to", "nl.broadcast_to needs a shape", "invalid_shape")
@@ -475,9 +520,12 @@ def expand_dims(data: Any, axis: int) -> Any:
     return data.expand_dims(axis)
 
 
-def device_print(prefix: Any, x: Any = None, *, mask: Any = None, **_: Any) -> None:
-    """Print a tensor's values from inside the kernel (value mode only)."""
+@exact
+def device_print(prefix: Any, x: Any, *, mask: Any = None) -> None:
+    """Print a tensor's values from inside the kernel (value mode only; a ``mask`` is not simulated)."""
     sim = runtime.current("nl.device_print")
+    if mask is not None:
+        raise not_simulated_value("nl.device_print", "mask", mask)
     if sim.values:
         shown = x.read() if isinstance(x, Tensor) else x
         print(prefix, shown)  # the kernel asked for this output
@@ -634,6 +682,7 @@ def reduce(
     return fresh(sim, dst, instr)
 
 
+@exact
 def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Tensor:
     """``x @ y`` (``x.T @ y`` with ``transpose_x``) into a new fp32 PSUM tile."""
     sim = runtime.current("nl.matmul")
@@ -661,6 +710,7 @@ def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Te
     return fresh(sim, dst, instr)
 
 
+@exact
 def transpose(x: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     """A 2-D transpose on TensorE into PSUM."""
     sim = runtime.current("nl.transpose")
@@ -678,10 +728,18 @@ def transpose(x: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     return fresh(sim, dst, instr)
 
 
+def _fp32_compute(api: str, compute_dtype: Any) -> None:
+    """Refuse a ``compute_dtype`` trnsim does not compute in (it computes these in fp32)."""
+    if compute_dtype is not None and np.dtype(as_dtype(compute_dtype)) != np.float32:
+        raise not_simulated_value(api, "compute_dtype", compute_dtype)
+
+
 def softmax(
     x: Any, axis: Any = -1, *, dtype: Any = None, compute_dtype: Any = None, mask: Any = None
 ) -> Tensor:
-    """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (max, subtract, exp+sum, divide)."""
+    """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (max, subtract, exp+sum, divide), computed
+    in fp32 (a ``compute_dtype`` other than fp32 is not simulated)."""
+    _fp32_compute("nl.softmax", compute_dtype)
     refuse_in_allocated_kernel(
         runtime.current("nl.softmax"),
         "nl.softmax",
@@ -695,6 +753,7 @@ def softmax(
     return binary("divide", e, s, dtype or x.dtype, mask)
 
 
+@exact
 def rms_norm(
     x: Any,
     w: Any,
@@ -706,7 +765,8 @@ def rms_norm(
     compute_dtype: Any = None,
     mask: Any = None,
 ) -> Tensor:
-    """``x / sqrt(mean(x^2) + eps) * w``."""
+    """``x / sqrt(mean(x^2) + eps) * w``, computed in fp32 (another ``compute_dtype`` is not simulated)."""
+    _fp32_compute("nl.rms_norm", compute_dtype)
     sq = unary("square", x, np.float32, mask)
     ms = reduce("sum", sq, axis, np.float32, mask, keepdims=True)
     ms = binary("multiply", ms, 1.0 / float(n), np.float32, mask)
@@ -716,9 +776,13 @@ def rms_norm(
     return binary("multiply", y, w, dtype or x.dtype, mask)
 
 
-def gather_flattened(
-    data: Any, indices: Any, axis: int = 0, *, dtype: Any = None, mask: Any = None, **_: Any
-) -> Tensor:
+@exact
+def gather_flattened(data: Any, indices: Any, *, mask: Any = None, dtype: Any = None) -> Tensor:
+    """``out[p, j...] = data[p].flatten()[indices[p, j...]]`` (legacy signature)."""
+    return gather_along(data, indices, 0, dtype, mask)
+
+
+def gather_along(data: Any, indices: Any, axis: int, dtype: Any, mask: Any) -> Tensor:
     """``out[p, j...] = data[p].flatten()[indices[p, j...]]``: a new tile shaped like ``indices``."""
     sim = runtime.current("nl.gather_flattened")
     if axis != 0:

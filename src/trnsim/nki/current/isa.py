@@ -16,8 +16,10 @@ from trnsim.nki import isa_impl as _isa
 from trnsim.nki import language_impl as _impl
 from trnsim.nki.engines import dma as _dma
 from trnsim.nki.engines import mx as _mx
+from trnsim.nki.guard import exact as _exact
 from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.guard import not_simulated as _not_simulated_error
+from trnsim.nki.guard import not_simulated_value as _not_simulated_value
 from trnsim.nki.isa_common import engine_name as _eng
 from trnsim.nki.isa_common import get_nc_version as get_nc_version
 from trnsim.nki.isa_common import nc_version as nc_version
@@ -53,6 +55,9 @@ class reduce_cmd(enum.IntEnum):
     reduce = 2
     reset_reduce = 3
     load_reduce = 4
+
+
+_RESET_REDUCE = int(reduce_cmd.reset_reduce)
 
 
 class dge_mode(enum.IntEnum):
@@ -644,6 +649,7 @@ def tensor_tensor_scan(
     _ = sim
 
 
+@_exact
 def tensor_scalar_reduce(
     dst: Tensor,
     data: Any,
@@ -652,12 +658,24 @@ def tensor_scalar_reduce(
     reduce_op: Any,
     reduce_res: Any = None,
     reverse0: bool = False,
+    reduce_cmd: Any = reduce_cmd.reset_reduce,
+    reduce_init: Any = None,
+    reduce_res_negate: bool = False,
     name: str | None = None,
-    **_: Any,
 ) -> None:
-    """``dst = data op0 operand0`` with a free-axis reduction into ``reduce_res``."""
+    """``dst = data op0 operand0`` with a free-axis reduction into ``reduce_res`` (nki-api.md §3.5).
+
+    Each instruction reduces afresh (``reduce_cmd=reset_reduce``); register chaining
+    (another ``reduce_cmd``), a ``reduce_init`` and ``reduce_res_negate=True`` are not simulated.
+    """
     from trnsim.nki.legacy import isa as legacy_isa
 
+    if reduce_cmd is not None and int(reduce_cmd) != _RESET_REDUCE:
+        raise _not_simulated_value("nisa.tensor_scalar_reduce", "reduce_cmd", reduce_cmd)
+    if reduce_init is not None:
+        raise _not_simulated_value("nisa.tensor_scalar_reduce", "reduce_init", reduce_init)
+    if reduce_res_negate:
+        raise _not_simulated_value("nisa.tensor_scalar_reduce", "reduce_res_negate", reduce_res_negate)
     tmp = legacy_isa.tensor_scalar_reduce(
         data=data,
         op0=op0,
@@ -881,17 +899,18 @@ def nc_matmul_mx(
     )
 
 
-def _not_simulated(name: str) -> Any:
-    def fn(*args: Any, **kwargs: Any) -> None:
-        _sim(name)
-        raise _not_simulated_error(f"nisa.{name}")
-
-    fn.__name__ = name
-    fn.__doc__ = f"``nisa.{name}``: not simulated yet (raises KernelError)."
-    return fn
-
-
-for _name in ("local_gather",):
-    globals()[_name] = _not_simulated(_name)
+@_exact
+def local_gather(
+    dst: Tensor,
+    src_buffer: Any,
+    index: Any,
+    num_elem_per_idx: int = 1,
+    num_valid_indices: Any = None,
+    name: str | None = None,
+) -> None:
+    """Not simulated (raises KernelError); the signature is nki-api.md §3.5's (the legacy one with
+    ``dst`` first), so a call with other arguments is refused as the kernel's mistake first."""
+    _sim("local_gather")
+    raise _not_simulated_error("nisa.local_gather")
 
 _guard_module(globals(), "nisa")

@@ -19,6 +19,7 @@ from trnsim.nki import language_impl as _impl
 from trnsim.nki import runtime as _runtime
 from trnsim.nki.dtypes import dtype_name, promote
 from trnsim.nki.engines import dma as _dma
+from trnsim.nki.guard import exact as _exact
 from trnsim.nki.guard import guard_module as _guard_module
 from trnsim.nki.indexing import IndexExpr, MaskExpr
 from trnsim.nki.isa_common import engine_name as _eng
@@ -83,6 +84,7 @@ def _out_dtype(dtype: Any, *tiles: Any) -> Any:
     return out
 
 
+@_exact
 def nc_matmul(
     stationary: Any,
     moving: Any,
@@ -94,7 +96,6 @@ def nc_matmul(
     tile_size: Any = (),
     perf_mode: Any = None,
     mask: Any = None,
-    **_: Any,
 ) -> Tensor:
     """``stationary[K, M].T @ moving[K, N]`` into a new fp32 PSUM tile [M, N]."""
     sim = _sim("nc_matmul")
@@ -154,7 +155,8 @@ def _matmul_into(
     return _impl.fresh(sim, dst, instr)
 
 
-def nc_transpose(data: Any, *, mask: Any = None, dtype: Any = None, engine: Any = None, **_: Any) -> Tensor:
+@_exact
+def nc_transpose(data: Any, *, mask: Any = None, dtype: Any = None, engine: Any = None) -> Tensor:
     """Transpose partition and free dimension (TensorE via PSUM, or VectorE for <= 32x32)."""
     sim = _sim("nc_transpose")
     _isa.check_tensor(sim, "nisa.nc_transpose", data, "data")
@@ -176,6 +178,7 @@ def nc_transpose(data: Any, *, mask: Any = None, dtype: Any = None, engine: Any 
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def activation(
     op: Any,
     data: Any,
@@ -187,9 +190,10 @@ def activation(
     reduce_cmd: Any = None,
     mask: Any = None,
     dtype: Any = None,
-    **_: Any,
+    buffer: Any = None,
 ) -> Tensor:
-    """``op(data * scale + bias)`` on ScalarE."""
+    """``op(data * scale + bias)`` on ScalarE, into a new tile in ``buffer`` (SBUF or PSUM; the
+    undocumented keyword nki-api.md §2.4 lists; default SBUF)."""
     sim = _sim("activation")
     _isa.check_tensor(sim, "nisa.activation", data, "data")
     if bias is None and sim.direct:
@@ -198,13 +202,17 @@ def activation(
             "an activation in a kernel that uses direct allocation needs an explicit bias tile",
             "bias_tensor_must_be_specified_in_allocation",
         )
-    dst = _impl.new_tile(sim, "nisa.activation", data.shape, dtype or data.dtype)
+    buf = Buffer.SBUF if buffer is None else _impl.to_buffer(sim, "nisa.activation", buffer)
+    if buf is not Buffer.SBUF and buf is not Buffer.PSUM:
+        sim.fail("nisa.activation", f"buffer {buf.value} (valid: sbuf, psum)", "unsupported_memory")
+    dst = _impl.new_tile(sim, "nisa.activation", data.shape, dtype or data.dtype, buf)
     instr = _isa.activation(
         sim, dst, op, data, bias=bias, scale=scale, reduce_op=reduce_op, reduce_res=reduce_res, mask=mask
     )
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def activation_reduce(
     op: Any,
     data: Any,
@@ -215,7 +223,6 @@ def activation_reduce(
     scale: Any = 1.0,
     mask: Any = None,
     dtype: Any = None,
-    **_: Any,
 ) -> Tensor:
     """Activation plus a reduction of its output along the free axes into ``reduce_res``."""
     sim = _sim("activation_reduce")
@@ -236,8 +243,9 @@ def activation_reduce(
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def tensor_tensor(
-    data1: Any, data2: Any, op: Any, *, dtype: Any = None, mask: Any = None, engine: Any = None, **_: Any
+    data1: Any, data2: Any, op: Any, *, dtype: Any = None, mask: Any = None, engine: Any = None
 ) -> Tensor:
     """``data1 op data2`` element-wise."""
     sim = _sim("tensor_tensor")
@@ -248,6 +256,7 @@ def tensor_tensor(
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def tensor_scalar(
     data: Any,
     op0: Any,
@@ -260,7 +269,6 @@ def tensor_scalar(
     dtype: Any = None,
     mask: Any = None,
     engine: Any = None,
-    **_: Any,
 ) -> Tensor:
     """``(data op0 operand0) op1 operand1`` with scalar or [P, 1] operands."""
     sim = _sim("tensor_scalar")
@@ -282,6 +290,7 @@ def tensor_scalar(
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def scalar_tensor_tensor(
     *,
     data: Any,
@@ -293,7 +302,6 @@ def scalar_tensor_tensor(
     reverse1: bool = False,
     dtype: Any = None,
     mask: Any = None,
-    **_: Any,
 ) -> Tensor:
     """``(data op0 operand0) op1 operand1`` with ``operand1`` a tile."""
     sim = _sim("scalar_tensor_tensor")
@@ -305,6 +313,7 @@ def scalar_tensor_tensor(
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def tensor_reduce(
     op: Any,
     data: Any,
@@ -314,7 +323,6 @@ def tensor_reduce(
     dtype: Any = None,
     negate: bool = False,
     keepdims: bool = False,
-    **_: Any,
 ) -> Tensor:
     """Reduce along free axes."""
     sim = _sim("tensor_reduce")
@@ -326,7 +334,8 @@ def tensor_reduce(
     return _impl.fresh(sim, dst, instr)
 
 
-def tensor_copy(src: Any, *, mask: Any = None, dtype: Any = None, engine: Any = None, **_: Any) -> Tensor:
+@_exact
+def tensor_copy(src: Any, *, mask: Any = None, dtype: Any = None, engine: Any = None) -> Tensor:
     """Copy a tile (exact when dtypes match)."""
     sim = _sim("tensor_copy")
     _isa.check_tensor(sim, "nisa.tensor_copy", src, "src")
@@ -335,7 +344,8 @@ def tensor_copy(src: Any, *, mask: Any = None, dtype: Any = None, engine: Any = 
     return _impl.fresh(sim, dst, instr)
 
 
-def memset(shape: Any, value: Any, dtype: Any, *, mask: Any = None, engine: Any = None, **_: Any) -> Tensor:
+@_exact
+def memset(shape: Any, value: Any, dtype: Any, *, mask: Any = None, engine: Any = None) -> Tensor:
     """A new tile filled with ``value``."""
     sim = _sim("memset")
     dst = _impl.new_tile(sim, "nisa.memset", tuple(shape), dtype)
@@ -343,7 +353,8 @@ def memset(shape: Any, value: Any, dtype: Any, *, mask: Any = None, engine: Any 
     return _impl.fresh(sim, dst, instr)
 
 
-def iota(expr: Any, dtype: Any, *, mask: Any = None, **_: Any) -> Tensor:
+@_exact
+def iota(expr: Any, dtype: Any, *, mask: Any = None) -> Tensor:
     """Materialise an affine index expression as a tile (GpSimdE)."""
     sim = _sim("iota")
     if not isinstance(expr, IndexExpr):
@@ -358,8 +369,9 @@ def iota(expr: Any, dtype: Any, *, mask: Any = None, **_: Any) -> Tensor:
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def affine_select(
-    pred: Any, on_true_tile: Any, on_false_value: Any, *, mask: Any = None, dtype: Any = None, **_: Any
+    pred: Any, on_true_tile: Any, on_false_value: Any, *, mask: Any = None, dtype: Any = None
 ) -> Tensor:
     """``pred ? on_true_tile : on_false_value`` for an affine predicate."""
     sim = _sim("affine_select")
@@ -380,7 +392,8 @@ def affine_select(
     return _impl.fresh(sim, dst, instr)
 
 
-def reciprocal(data: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> Tensor:
+@_exact
+def reciprocal(data: Any, *, dtype: Any = None, mask: Any = None) -> Tensor:
     """``1 / data`` on VectorE."""
     sim = _sim("reciprocal")
     _isa.check_tensor(sim, "nisa.reciprocal", data, "data")
@@ -399,7 +412,8 @@ def reciprocal(data: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> T
     return _impl.fresh(sim, dst, instr)
 
 
-def dropout(data: Any, prob: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+@_exact
+def dropout(data: Any, prob: Any, *, mask: Any = None, dtype: Any = None) -> Tensor:
     """Zero each element with probability ``prob`` (a number or a [P, 1] tile): a new tile."""
     sim = _sim("dropout")
     _isa.check_tensor(sim, "nisa.dropout", data, "data")
@@ -408,7 +422,8 @@ def dropout(data: Any, prob: Any, *, mask: Any = None, dtype: Any = None, **_: A
     return _impl.fresh(sim, dst, instr)
 
 
-def tensor_partition_reduce(op: Any, data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+@_exact
+def tensor_partition_reduce(op: Any, data: Any, *, mask: Any = None, dtype: Any = None) -> Tensor:
     """``op`` across the partitions of ``data`` (GpSimdE): a new [1, F...] tile."""
     sim = _sim("tensor_partition_reduce")
     _isa.check_tensor(sim, "nisa.tensor_partition_reduce", data, "data")
@@ -418,7 +433,8 @@ def tensor_partition_reduce(op: Any, data: Any, *, mask: Any = None, dtype: Any 
     return _impl.fresh(sim, dst, instr)
 
 
-def sequence_bounds(*, segment_ids: Any, dtype: Any = None, **_: Any) -> Tensor:
+@_exact
+def sequence_bounds(*, segment_ids: Any, dtype: Any = None) -> Tensor:
     """Per position of ``segment_ids [1, N]``: its segment's (start, end): a new (1, 2, N) tile."""
     sim = _sim("sequence_bounds")
     _isa.check_tensor(sim, "nisa.sequence_bounds", segment_ids, "segment_ids")
@@ -427,6 +443,7 @@ def sequence_bounds(*, segment_ids: Any, dtype: Any = None, **_: Any) -> Tensor:
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def tensor_scalar_reduce(
     *,
     data: Any,
@@ -437,7 +454,6 @@ def tensor_scalar_reduce(
     reverse0: bool = False,
     dtype: Any = None,
     mask: Any = None,
-    **_: Any,
 ) -> Tensor:
     """``data op0 operand0`` plus a free-axis reduction into ``reduce_res`` [P, 1]."""
     sim = _sim("tensor_scalar_reduce")
@@ -464,6 +480,7 @@ def tensor_scalar_reduce(
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def tensor_tensor_scan(
     data0: Any,
     data1: Any,
@@ -475,7 +492,6 @@ def tensor_tensor_scan(
     *,
     dtype: Any = None,
     mask: Any = None,
-    **_: Any,
 ) -> Tensor:
     """Per partition ``r_i = op1(op0(data0[i], r_{i-1}), data1[i])`` along the free axis."""
     sim = _sim("tensor_tensor_scan")
@@ -511,6 +527,7 @@ def tensor_tensor_scan(
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def tensor_copy_predicated(
     *,
     src: Any,
@@ -519,7 +536,6 @@ def tensor_copy_predicated(
     reverse_pred: bool = False,
     mask: Any = None,
     dtype: Any = None,
-    **_: Any,
 ) -> None:
     """In place ``dst = where(predicate, src, dst)``."""
     sim = _sim("tensor_copy_predicated")
@@ -546,6 +562,7 @@ def tensor_copy_predicated(
     )
 
 
+@_exact
 def dma_copy(
     *,
     dst: Any,
@@ -554,7 +571,6 @@ def dma_copy(
     dst_rmw_op: Any = None,
     oob_mode: Any = None,
     dge_mode: Any = None,
-    **_: Any,
 ) -> None:
     """Copy between HBM and SBUF (or SBUF and SBUF); ``dst_rmw_op=np.add`` accumulates."""
     sim = _sim("dma_copy")
@@ -569,11 +585,15 @@ def dma_copy(
     _isa.dma_copy(sim, dst, src, mask=mask, oob_skip=skip, accumulate=accumulate, attrs=attrs)
 
 
+@_exact
 def dma_transpose(
-    src: Any, *, axes: Any = None, mask: Any = None, dtype: Any = None, **kwargs: Any
+    src: Any, *, axes: Any = None, mask: Any = None, dtype: Any = None, dge_mode: Any = None
 ) -> Tensor:
     """A transposing DMA into a new SBUF tile: ``src`` permuted by ``axes`` ((1, 0), (2, 1, 0) or
-    (3, 1, 2, 0); default reversed)."""
+    (3, 1, 2, 0); default reversed).
+
+    nki-api.md §2.4 documents ``**kwargs`` here with one keyword, ``dge_mode``: that one is taken
+    (recorded in the trace as for ``dma_copy``) and any other is refused, not dropped."""
     sim = _sim("dma_transpose")
     order = _dma.transpose_axes(sim, "nisa.dma_transpose", src, axes)
     shape = tuple(src.shape[a] for a in order)
@@ -587,10 +607,13 @@ def dma_transpose(
         instr="nisa.dma_transpose",
         transpose=True,
         axes=order,
+        attrs=None if dge_mode is None else {"dge_mode": getattr(dge_mode, "name", str(dge_mode))},
     )
     return _impl.fresh(sim, dst, instr)
 
 
+# Private SDK helpers (observed in kernels only, nki-api.md §2.4 "Private [O]"): no documented
+# signature to hold them to, so they keep taking (and ignoring) other keywords.
 def _tiled_offloaded_memcpy(*, dst: Any, src: Any, **_: Any) -> None:
     """Private SDK helper: a DMA copy."""
     dma_copy(dst=dst, src=src)
@@ -612,7 +635,8 @@ def _tiled_offloaded_fma(a: Any, b: Any, *, dst: Any, scales: Any = (1.0, 1.0), 
     )
 
 
-def bn_stats(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+@_exact
+def bn_stats(data: Any, *, mask: Any = None, dtype: Any = None) -> Tensor:
     """Per partition (count, mean, var*count) of even- then odd-index elements: a new [P, 6] tile."""
     sim = _sim("bn_stats")
     _isa.check_tensor(sim, "nisa.bn_stats", data, "data")
@@ -620,7 +644,8 @@ def bn_stats(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Ten
     return _impl.fresh(sim, dst, _extra.bn_stats(sim, dst, data, mask=mask))
 
 
-def bn_aggr(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+@_exact
+def bn_aggr(data: Any, *, mask: Any = None, dtype: Any = None) -> Tensor:
     """(mean, var) per partition from bn_stats triples: a new [P, 2] tile."""
     sim = _sim("bn_aggr")
     _isa.check_tensor(sim, "nisa.bn_aggr", data, "data")
@@ -628,7 +653,8 @@ def bn_aggr(data: Any, *, mask: Any = None, dtype: Any = None, **_: Any) -> Tens
     return _impl.fresh(sim, dst, _extra.bn_aggr(sim, dst, data, mask=mask))
 
 
-def max8(*, src: Any, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+@_exact
+def max8(*, src: Any, mask: Any = None, dtype: Any = None) -> Tensor:
     """The 8 largest values per partition, descending: a new [P, 8] tile."""
     sim = _sim("max8")
     _isa.check_tensor(sim, "nisa.max8", src, "src")
@@ -636,7 +662,8 @@ def max8(*, src: Any, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
     return _impl.fresh(sim, dst, _extra.max8(sim, dst, src, mask=mask))
 
 
-def nc_find_index8(*, data: Any, vals: Any, mask: Any = None, dtype: Any = None, **_: Any) -> Tensor:
+@_exact
+def nc_find_index8(*, data: Any, vals: Any, mask: Any = None, dtype: Any = None) -> Tensor:
     """First index of each of 8 values per partition: a new [P, 8] uint32 tile."""
     sim = _sim("nc_find_index8")
     _isa.check_tensor(sim, "nisa.nc_find_index8", data, "data")
@@ -644,8 +671,9 @@ def nc_find_index8(*, data: Any, vals: Any, mask: Any = None, dtype: Any = None,
     return _impl.fresh(sim, dst, _extra.nc_find_index8(sim, dst, data, vals, mask=mask))
 
 
+@_exact
 def nc_match_replace8(
-    *, data: Any, vals: Any, imm: Any, dst_idx: Any = None, mask: Any = None, dtype: Any = None, **_: Any
+    *, data: Any, vals: Any, imm: Any, dst_idx: Any = None, mask: Any = None, dtype: Any = None
 ) -> Tensor:
     """``data`` with the first match of each of 8 values per partition replaced by ``imm``."""
     sim = _sim("nc_match_replace8")
@@ -655,13 +683,15 @@ def nc_match_replace8(
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def nc_stream_shuffle(
-    src: Any, dst: Any, shuffle_mask: Any, *, dtype: Any = None, mask: Any = None, **_: Any
+    src: Any, dst: Any, shuffle_mask: Any, *, dtype: Any = None, mask: Any = None
 ) -> None:
     """Partition shuffle within 32-partition quadrants (legacy: src first)."""
     _extra.nc_stream_shuffle(_sim("nc_stream_shuffle"), dst, src, shuffle_mask)
 
 
+@_exact
 def range_select(
     *,
     on_true_tile: Any,
@@ -672,11 +702,10 @@ def range_select(
     reduce_cmd: Any = None,
     reduce_res: Any = None,
     reduce_op: Any = np.amax,
-    range_start: float = 0.0,
+    range_start: float = 0,
     on_false_value: float = -3.4028235e38,
     mask: Any = None,
     dtype: Any = None,
-    **_: Any,
 ) -> Tensor:
     """Keep elements whose free index lies in the bounds (else FP32_MIN): a new tile."""
     sim = _sim("range_select")
@@ -698,6 +727,7 @@ def range_select(
     return _impl.fresh(sim, dst, instr)
 
 
+@_exact
 def select_reduce(
     *,
     dst: Any,
@@ -710,7 +740,6 @@ def select_reduce(
     reverse_pred: bool = False,
     mask: Any = None,
     dtype: Any = None,
-    **_: Any,
 ) -> None:
     """``dst = where(predicate, on_true, on_false)`` with an optional max into ``reduce_res``."""
     _extra.select_reduce(

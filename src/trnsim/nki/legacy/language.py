@@ -29,7 +29,9 @@ from trnsim.nki.dtypes import (
     uint32,
 )
 from trnsim.nki.grid import nc, spmd_dim
+from trnsim.nki.guard import exact as _exact
 from trnsim.nki.guard import guard_module as _guard_module
+from trnsim.nki.guard import not_simulated_value as _not_simulated_value
 from trnsim.nki.indexing import arange, ds, mgrid
 from trnsim.nki.language_impl import (
     affine_range,
@@ -144,22 +146,31 @@ class _TileSize:
 tile_size = _TileSize()
 
 
+# Element-wise functions and reductions take exactly the arguments nki-api.md §2.2 lists (math
+# functions: keyword-only ``dtype=None, mask=None``): any other is refused (trnsim.nki.guard).
+
+
 def _unary(name: str) -> Any:
-    def fn(x: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> Any:
+    @_exact
+    def fn(x: Any, *, dtype: Any = None, mask: Any = None) -> Any:
         return _impl.unary(name, x, dtype, mask)
 
-    fn.__name__ = name
+    fn.__name__ = fn.__qualname__ = name
     fn._nki_op = name  # type: ignore[attr-defined]
     fn.__doc__ = f"``nl.{name}(x)`` element-wise (ScalarE activation)."
     fn._templated = True  # type: ignore[attr-defined]
     return fn
 
 
-def _binary(name: str, default_dtype: Any = None) -> Any:
-    def fn(x: Any, y: Any, *, dtype: Any = default_dtype, mask: Any = None, **_: Any) -> Any:
+def _binary(name: str, default_dtype: Any = None, keyword_only: bool = True) -> Any:
+    def keyword(x: Any, y: Any, *, dtype: Any = default_dtype, mask: Any = None) -> Any:
         return _impl.binary(name, x, y, dtype, mask)
 
-    fn.__name__ = name
+    def positional(x: Any, y: Any, dtype: Any = default_dtype, mask: Any = None) -> Any:
+        return _impl.binary(name, x, y, dtype, mask)
+
+    fn = _exact(keyword if keyword_only else positional)
+    fn.__name__ = fn.__qualname__ = name
     fn._nki_op = name  # type: ignore[attr-defined]
     fn.__doc__ = f"``nl.{name}(x, y)`` element-wise (VectorE)."
     fn._templated = True  # type: ignore[attr-defined]
@@ -169,12 +180,11 @@ def _binary(name: str, default_dtype: Any = None) -> Any:
 def _reduction(name: str) -> Any:
     op = _impl.REDUCTION_OPS[name]
 
-    def fn(
-        x: Any, axis: Any, *, dtype: Any = None, mask: Any = None, keepdims: bool = False, **_: Any
-    ) -> Any:
+    @_exact
+    def fn(x: Any, axis: Any, *, dtype: Any = None, mask: Any = None, keepdims: bool = False) -> Any:
         return _impl.reduce(name, x, axis, dtype, mask, keepdims)
 
-    fn.__name__ = name
+    fn.__name__ = fn.__qualname__ = name
     fn._nki_op = op  # type: ignore[attr-defined]
     fn.__doc__ = f"``nl.{name}(x, axis)`` along free axes (VectorE tensor_reduce)."
     fn._templated = True  # type: ignore[attr-defined]
@@ -220,8 +230,8 @@ divide = _binary("divide")
 power = _binary("power")
 maximum = _binary("maximum")
 minimum = _binary("minimum")
-fmod = _binary("fmod")
-mod = _binary("mod")
+fmod = _binary("fmod", keyword_only=False)  # nki-api.md §2.2 lists (x, y, dtype=None, mask=None)
+mod = _binary("mod", keyword_only=False)
 bitwise_and = _binary("bitwise_and")
 bitwise_or = _binary("bitwise_or")
 bitwise_xor = _binary("bitwise_xor")
@@ -238,11 +248,13 @@ logical_or = _binary("logical_or", bool_)
 logical_xor = _binary("logical_xor", bool_)
 
 
+@_exact
 def invert(x: Any, *, dtype: Any = None, mask: Any = None) -> Any:
     """Bitwise NOT."""
     return _impl.binary("bitwise_xor", x, -1, dtype, mask)
 
 
+@_exact
 def logical_not(x: Any, *, dtype: Any = bool_, mask: Any = None) -> Any:
     """Logical NOT (1 where x == 0)."""
     return _impl.binary("equal", x, 0, dtype, mask)
@@ -279,6 +291,7 @@ class _BFP16:
 bfp16 = _BFP16()
 
 
+@_exact
 def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: Any = None) -> Any:
     """``b = nl.loop_reduce(a, op=np.add, loop_indices=[k])``: ``b = op(a, b)`` across the loop.
 
@@ -306,12 +319,30 @@ def loop_reduce(x: Any, op: Any, loop_indices: Any, *, dtype: Any = None, mask: 
     return result
 
 
-def all_reduce(x: Any, op: Any, program_axes: Any, *, dtype: Any = None, mask: Any = None, **_: Any) -> Any:
-    """``x`` reduced with ``op`` across the SPMD programs along ``program_axes``; a new tile for each."""
+@_exact
+def all_reduce(
+    x: Any,
+    op: Any,
+    program_axes: Any,
+    *,
+    dtype: Any = None,
+    mask: Any = None,
+    parallel_reduce: bool = True,
+    asynchronous: bool = False,
+) -> Any:
+    """``x`` reduced with ``op`` across the SPMD programs along ``program_axes``; a new tile for each.
+
+    ``parallel_reduce`` (how the reduction is scheduled) gives the same values either way and is
+    accepted; ``asynchronous=True`` (the result read later) and a ``mask`` are not simulated.
+    """
     from trnsim.nki import collectives_impl, runtime
     from trnsim.nki.spmd import current_world
 
     sim = runtime.current("nl.all_reduce")
+    if asynchronous:
+        raise _not_simulated_value("nl.all_reduce", "asynchronous", asynchronous)
+    if mask is not None:
+        raise _not_simulated_value("nl.all_reduce", "mask", mask)
     world = current_world()
     if world is None:
         sim.fail(

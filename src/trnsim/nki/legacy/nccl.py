@@ -2,6 +2,8 @@
 
 Signatures follow nki-semantics.md §8 (nki-samples ``llama3_transformer.py``, ``attention.py``,
 ``collective_matmul.py``); ranks are the SPMD instances, ``replica_groups`` lists of rank lists.
+The functions keep taking other keywords (``**_``): their signatures are only observed in kernels
+(nki-semantics.md §11 lists them as undocumented), so there is no exact signature to refuse against.
 """
 
 from __future__ import annotations

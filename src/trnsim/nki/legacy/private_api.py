@@ -1,4 +1,8 @@
-"""``neuronxcc.nki._private.private_api``: the private SDK helpers public kernels call."""
+"""``neuronxcc.nki._private.private_api``: the private SDK helpers public kernels call.
+
+Undocumented (observed only, nki-api.md §7): ``core_barrier`` keeps taking other keywords, there
+being no documented signature to refuse them against.
+"""
 
 from __future__ import annotations
 
