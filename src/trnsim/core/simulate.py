@@ -58,9 +58,11 @@ _COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.item
 _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
 #: A compute cost as the scheduler unpacks it: issue, complete, work, dependent overhead and
 #: LoadStationary ns, FLOPs, loads-stationary flag, shared ports held (empty where none are shared),
-#: positions of the PSUM outputs and of the PSUM inputs (the cost key includes every operand's space).
+#: positions of the PSUM outputs and of the PSUM inputs (the cost key includes every operand's space),
+#: and whether TensorE's PSUM exemption can apply (a TensorE instruction with a PSUM input: its
+#: partial sums written by TensorE itself, in queue order, are not waited for).
 _Ints = tuple[int, ...]
-_Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints]
+_Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints, bool]
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 #: A scheduled instruction is made by object.__new__ and its dataclass __init__ called directly:
@@ -297,8 +299,11 @@ class _Simulation:
             key, cost = None, None
         if cost is None:
             c = self.compute.cost(instruction)
+            psum_outputs, psum_inputs = _psum_positions(instruction)
+            exempt = _ENGINE_CODE.get(instruction.engine) == 0 and bool(psum_inputs)
             cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
-                    c.flops, c.loads_stationary, c.ports if self.ports else (), *_psum_positions(instruction))
+                    c.flops, c.loads_stationary, c.ports if self.ports else (), psum_outputs, psum_inputs,
+                    exempt)
             if key is not None:
                 self.costs[key] = cost
         return cost
@@ -386,8 +391,8 @@ class _Simulation:
                 if cost is None:
                     cost = self._compute_cost(instruction)
                 (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
-                 ports, psum_outputs, psum_inputs) = cost
-                exempt, unordered = code == 0, False
+                 ports, psum_outputs, psum_inputs, exempt) = cost
+                unordered = False
             elif engine == _DMA:
                 code = -1
                 key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
