@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from trnsim.core import simulate as simulate_module
 from trnsim.core import simulate_trace
 from trnsim.core.costs import ComputeCostModel, cost_key
 from trnsim.core.deps import Record, RegionTracker, _Table
+from trnsim.core.dma import DmaCostModel
 from trnsim.core.result import TimelineResult
 from trnsim.hardware.neuroncore_timing import load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
@@ -249,3 +251,90 @@ def test_a_box_rewritten_while_a_collective_holds_its_read_gets_a_new_record() -
     assert (first.core, collective.track, second.core) == (1, "collective", 1)
     assert second.start_ns == first.end_ns < collective.end_ns
     assert second.reason == "queue"
+
+
+def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not_fit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The scheduler builds the cost key inline for 0, 1 and 2 inputs: each compute instruction's
+    # scheduled work is its own cost's, whatever it shares with the instructions before it, and
+    # each distinct key is costed once (the inline key is the same tuple as cost_key's).
+    b = TraceBuilder("trn2")
+    instructions = []
+    for dtype, _ in itertools.product(("bfloat16", "float32"), range(2)):  # each shape twice
+        for free in (128, 512):
+            for stride in (None, 64):
+                x = b.sbuf((128, free), dtype, stride_bytes=stride)
+                y = b.sbuf((128, free), dtype)
+                for engine in (Engine.VECTOR, Engine.GPSIMD):
+                    for op in ("add", "divide"):
+                        out = b.sbuf((128, free), dtype)
+                        instructions.append(b.add(engine, "tensor_tensor", (x, y), (out,), op=op))
+                    instructions.append(b.add(engine, "tensor_copy", (x,), (b.sbuf((128, free), dtype),)))
+                    instructions.append(b.add(engine, "memset", (), (b.sbuf((128, free), dtype),), value=0.0))
+                    instructions.append(b.add(engine, "memset", (), (b.sbuf((128, free), dtype),), value=1.0))
+                instructions.append(b.add(Engine.TENSOR, "nc_matmul", (b.sbuf((128, 128), dtype), y),
+                                          (b.psum((128, free), "float32"),)))
+                instructions.append(b.add(Engine.TENSOR, "nc_matmul", (b.sbuf((128, 128), dtype), y),
+                                          (b.psum((128, free), "float32"),), transpose=True))
+    timing = load_timing("trn2")  # fresh memos (not the shipped target's)
+    model = ComputeCostModel(timing)
+
+    costed = 0
+    compute_cost = simulate_module._Simulation._compute_cost
+
+    def counted(self: Any, instruction: Instruction) -> Any:
+        nonlocal costed
+        costed += 1
+        return compute_cost(self, instruction)
+
+    monkeypatch.setattr(simulate_module._Simulation, "_compute_cost", counted)
+    result = simulate_trace(b.trace, timing)
+    assert costed == len({cost_key(i) for i in instructions})
+    by_instruction = {id(item.instruction): item for item in result.instructions}
+    for instruction in instructions:
+        item = by_instruction[id(instruction)]
+        cost = model.cost(instruction)
+        assert (item.compute_ns, item.flops) == (cost.work_ns, cost.flops)
+    assert len({item.compute_ns for item in result.instructions}) > 10  # the costs differ
+
+
+def test_the_scheduler_plans_each_transfer_by_what_its_plan_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One-to-one transfers are planned once per (opcode, each operand's space, bytes and contiguous
+    # bytes, transpose, dge_mode, descriptors) and the plan is remembered by the scheduler: each
+    # transfer's scheduled fixed and data time are those of its own plan, and transfers that
+    # differ in any of those get their own.
+    b = TraceBuilder("trn2")
+    transfers = []
+    for _ in range(2):  # each transfer twice
+        for rows, cols in ((128, 512), (128, 2048), (64, 512)):
+            for contiguous in (None, 64):
+                for attrs in ({}, {"transpose": True}, {"dge_mode": "hwdge"}, {"descriptors": 7}):
+                    source = b.hbm((rows, cols), contiguous_bytes=contiguous)
+                    transfers.append(b.add(Engine.DMA, "load", (source,), (b.sbuf((rows, cols), "bfloat16"),),
+                                           **attrs))
+                transfers.append(b.add(Engine.DMA, "dma_copy", (b.sbuf((rows, cols), "bfloat16"),),
+                                       (b.sbuf((rows, cols), "bfloat16"),)))
+                transfers.append(b.add(Engine.DMA, "store", (b.sbuf((rows, cols), "bfloat16"),),
+                                       (b.hbm((rows, cols), contiguous_bytes=contiguous),)))
+    timing = load_timing("trn2")  # fresh memos
+    reference = DmaCostModel(timing)
+    planned = 0
+    plan = DmaCostModel.plan
+
+    def counted(self: DmaCostModel, instruction: Instruction) -> Any:
+        nonlocal planned
+        planned += 1
+        return plan(self, instruction)
+
+    monkeypatch.setattr(DmaCostModel, "plan", counted)
+    result = simulate_trace(b.trace, timing)
+    # once per distinct plan input (a copy between SBUF tiles does not depend on the HBM side's runs)
+    distinct = {(t.opcode, tuple((o.space, o.nbytes, o.contiguous_bytes) for o in (*t.inputs, *t.outputs)),
+                 tuple(t.attrs.items())) for t in transfers}
+    assert planned == len(distinct) <= len(transfers) // 2
+    by_instruction = {id(item.instruction): item for item in result.instructions}
+    for transfer in transfers:
+        item, want = by_instruction[id(transfer)], reference._plan(transfer)
+        assert (item.dma_fixed_ns, item.dma_data_ns, len(item.parts), item.nbytes) == (
+            want.fixed_ns, want.part_bytes / want.rate_bytes_per_ns, want.parts, want.total_bytes)
+    assert len({(item.dma_fixed_ns, item.dma_data_ns) for item in result.instructions}) > 10

@@ -10,7 +10,7 @@ A zero-filled PSUM tile that is read first (a plain accumulator) keeps its memse
 
 from __future__ import annotations
 
-from trnsim.nki.trace import Engine, KernelTrace, MemorySpace
+from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace
 
 __all__ = ["folded_psum_zero_fills"]
 
@@ -26,7 +26,66 @@ def _is_zero_fill(instruction_value: object) -> bool:
 
 
 def folded_psum_zero_fills(trace: KernelTrace) -> set[int]:
-    """Positions (in ``trace.instructions``) of PSUM zero-fills that open a matmul group."""
+    """Positions (in ``trace.instructions``) of PSUM zero-fills that open a matmul group.
+
+    The memsets are found by a C-level search of the opcodes; from each PSUM zero-fill the trace
+    is scanned forward to the next access of its allocation (a matmul group's first write follows
+    its zero-fill closely). Scans that together pass the trace's length switch to one pass over
+    the whole trace (:func:`_folded_in_one_pass`, the same answer), so the cost stays linear.
+    """
+    instructions = trace.instructions
+    opcodes = [i.opcode for i in instructions]  # (a slot read per item: cheaper than attrgetter)
+    count = len(instructions)
+    folded: set[int] = set()
+    budget = count
+    position = -1
+    while True:
+        try:
+            position = opcodes.index("memset", position + 1)
+        except ValueError:
+            return folded
+        memset = instructions[position]
+        outputs = memset.outputs
+        if len(outputs) != 1:
+            continue
+        region = outputs[0][5]
+        if region is None or outputs[0][1] != _PSUM or not _is_zero_fill(memset.attrs.get("value", 0.0)):
+            continue
+        alloc = region[0]
+        for later in range(position + 1, count):
+            budget -= 1
+            if budget < 0:
+                return _folded_in_one_pass(trace)
+            instruction = instructions[later]
+            for operand in instruction.inputs:
+                region = operand[5]
+                if region is not None and region[0] == alloc:
+                    break  # read first: the memset is real
+            else:
+                for operand in instruction.outputs:
+                    region = operand[5]
+                    if region is not None and region[0] == alloc:
+                        if instruction.engine == _TENSOR:
+                            folded.add(position)
+                        break
+                else:
+                    continue  # the allocation is not accessed: look further
+            break
+
+
+def _zero_fill_alloc(instruction: Instruction) -> int | None:
+    """The PSUM allocation a zero-filling memset writes (None for any other instruction; the scan
+    of :func:`folded_psum_zero_fills` checks the same inline)."""
+    if (instruction.opcode == "memset" and len(instruction.outputs) == 1
+            and instruction.outputs[0].space == _PSUM
+            and instruction.outputs[0].region is not None
+            and _is_zero_fill(instruction.attrs.get("value", 0.0))):
+        return instruction.outputs[0].region.alloc_id
+    return None
+
+
+def _folded_in_one_pass(trace: KernelTrace) -> set[int]:
+    """:func:`folded_psum_zero_fills` in one pass over the trace, with the zero-fills pending."""
     pending: dict[int, int] = {}  # PSUM allocation -> position of its not yet resolved zero-fill
     folded: set[int] = set()
     for position, instruction in enumerate(trace.instructions):
@@ -42,9 +101,8 @@ def folded_psum_zero_fills(trace: KernelTrace) -> set[int]:
                 opened = pending.pop(region[0])
                 if instruction.engine == _TENSOR:
                     folded.add(opened)
-        if (instruction.opcode == "memset" and len(instruction.outputs) == 1
-                and instruction.outputs[0].space == _PSUM
-                and instruction.outputs[0].region is not None
-                and _is_zero_fill(instruction.attrs.get("value", 0.0))):
-            pending[instruction.outputs[0].region.alloc_id] = position
+        if instruction.opcode == "memset":
+            alloc = _zero_fill_alloc(instruction)
+            if alloc is not None:
+                pending[alloc] = position
     return folded

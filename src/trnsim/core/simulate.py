@@ -58,9 +58,11 @@ _COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.item
 _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
 #: A compute cost as the scheduler unpacks it: issue, complete, work, dependent overhead and
 #: LoadStationary ns, FLOPs, loads-stationary flag, shared ports held (empty where none are shared),
-#: positions of the PSUM outputs and of the PSUM inputs (the cost key includes every operand's space).
+#: positions of the PSUM outputs and of the PSUM inputs (the cost key includes every operand's space),
+#: and whether TensorE's PSUM exemption can apply (a TensorE instruction with a PSUM input: its
+#: partial sums written by TensorE itself, in queue order, are not waited for).
 _Ints = tuple[int, ...]
-_Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints]
+_Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints, bool]
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 #: A scheduled instruction is made by object.__new__ and its dataclass __init__ called directly:
@@ -100,7 +102,7 @@ class _CoreState:
 class _Models:
     """The cost models of one timing, with their memos (shared by the launches of a shipped target)."""
 
-    __slots__ = ("collectives", "compute", "costs", "dma", "dma_positions")
+    __slots__ = ("collectives", "compute", "costs", "dma", "dma_plans", "dma_positions")
 
     def __init__(self, timing: NeuronCoreTiming) -> None:
         self.compute = ComputeCostModel(timing)
@@ -111,6 +113,9 @@ class _Models:
         #: PSUM output and input positions of each DMA plan (by the id of the plan, which the
         #: DMA model keeps alive in its memo).
         self.dma_positions: dict[int, tuple[_Ints, _Ints]] = {}
+        #: The plan and PSUM output and input positions of a one-to-one transfer, by the scheduler's
+        #: inline key of what the plan reads (:meth:`_Simulation._run_stream`).
+        self.dma_plans: dict[tuple[object, ...], tuple[DmaPlan, _Ints, _Ints]] = {}
 
 
 #: The models of each shipped target (by the name the caller gave), reused across launches: costs
@@ -121,7 +126,8 @@ _SHIPPED_MODELS_LIMIT = 100_000
 
 def _shipped_models(target: str) -> _Models:
     models = _SHIPPED_MODELS.get(target)
-    if models is None or len(models.costs) + len(models.dma_positions) > _SHIPPED_MODELS_LIMIT:
+    if models is None or (len(models.costs) + len(models.dma_positions) + len(models.dma_plans)
+                          > _SHIPPED_MODELS_LIMIT):
         models = _SHIPPED_MODELS[target] = _Models(_shipped_timing(target))
     return models
 
@@ -137,6 +143,7 @@ class _Simulation:
         self.collectives = models.collectives
         self.costs = models.costs
         self.dma_positions = models.dma_positions
+        self.dma_plans = models.dma_plans
         #: Open collective meetings: member arrivals (out index, tracker key, reads).
         self.meetings: dict[str, list[tuple[int, int, list[Record]]]] = {}
         #: Set by a collective arrival: the meeting is still open (its core must wait).
@@ -292,8 +299,11 @@ class _Simulation:
             key, cost = None, None
         if cost is None:
             c = self.compute.cost(instruction)
+            psum_outputs, psum_inputs = _psum_positions(instruction)
+            exempt = _ENGINE_CODE.get(instruction.engine) == 0 and bool(psum_inputs)
             cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
-                    c.flops, c.loads_stationary, c.ports if self.ports else (), *_psum_positions(instruction))
+                    c.flops, c.loads_stationary, c.ports if self.ports else (), psum_outputs, psum_inputs,
+                    exempt)
             if key is not None:
                 self.costs[key] = cost
         return cost
@@ -313,6 +323,8 @@ class _Simulation:
         costs_get = self.costs.get
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
+        dma_plans = self.dma_plans
+        dma_plans_get = dma_plans.get
         tables_get = self.tables.get
         tracker = self.tracker
         tables = self.tables
@@ -338,41 +350,89 @@ class _Simulation:
         total_flops = self.flops
         for instruction in instructions:
             if state is None:
+                if instruction.engine is _NONE:
+                    continue  # (the core's state is made by its first instruction that runs)
                 state = self._state(core, instruction)
                 engine_free, engine_last = state.engine_free, state.engine_last
                 port_free, port_last = state.port_free, state.port_last
             engine = instruction.engine
             entry = _COMPUTE.get(engine)
             index = len(out)
+            inputs, outputs = instruction.inputs, instruction.outputs
             if entry is not None:
                 code, track = entry
                 key = stride_key + code
+                # costs.cost_key, inline for the common arities (the same tuples)
+                attrs = instruction.attrs
+                if not attrs:
+                    named: tuple[object, ...] = ()
+                elif code == 0:
+                    named = (attrs.get("perf_mode"), attrs.get("transpose"), attrs.get("is_transpose"))
+                else:
+                    named = (attrs.get("op"), attrs.get("op0"), attrs.get("op1"), attrs.get("value"))
+                arity = len(inputs)
+                if len(outputs) != 1 or arity > 2:
+                    ckey = cost_key(instruction)
+                elif arity == 2:
+                    a, b = inputs
+                    c = outputs[0]
+                    ckey = (engine, instruction.opcode, 2, a[1:5], a[7], b[1:5], b[7], c[1:5], c[7], named)
+                elif arity == 1:
+                    a = inputs[0]
+                    c = outputs[0]
+                    ckey = (engine, instruction.opcode, 1, a[1:5], a[7], c[1:5], c[7], named)
+                else:
+                    c = outputs[0]
+                    ckey = (engine, instruction.opcode, 0, c[1:5], c[7], named)
                 try:
-                    cost = costs_get(cost_key(instruction))
+                    cost = costs_get(ckey)
                 except TypeError:
                     cost = None
                 if cost is None:
                     cost = self._compute_cost(instruction)
                 (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
-                 ports, psum_outputs, psum_inputs) = cost
-                exempt, unordered = code == 0, False
+                 ports, psum_outputs, psum_inputs, exempt) = cost
+                unordered = False
             elif engine == _DMA:
                 code = -1
                 key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
-                plan = plan_of(instruction)
-                positions = dma_positions.get(id(plan))  # plans are memoised: one per key
-                if positions is None:
-                    positions = dma_positions[id(plan)] = _psum_positions(instruction)
-                psum_outputs, psum_inputs = positions
+                # one transfer: its plan and PSUM positions by what the plan reads (DmaCostModel.plan's
+                # key, built inline: opcode, each operand's space, bytes and contiguous bytes, and
+                # the attributes the plan reads)
+                dma_entry: tuple[DmaPlan, _Ints, _Ints] | None = None
+                if len(inputs) == 1 and len(outputs) == 1:
+                    a = inputs[0]
+                    c = outputs[0]
+                    attrs = instruction.attrs
+                    built = (instruction.opcode, a[1], a[4], a[6], c[1], c[4], c[6],
+                             (attrs.get("transpose"), attrs.get("dge_mode"), attrs.get("descriptors"))
+                             if attrs else ())
+                    dkey: tuple[object, ...] | None = built
+                    try:
+                        dma_entry = dma_plans_get(built)
+                    except TypeError:  # an unhashable attribute value
+                        dkey = None
+                else:
+                    dkey = None
+                if dma_entry is None:
+                    plan = plan_of(instruction)
+                    positions = dma_positions.get(id(plan))  # plans are memoised: one per key
+                    if positions is None:
+                        positions = dma_positions[id(plan)] = _psum_positions(instruction)
+                    dma_entry = (plan, *positions)
+                    if dkey is not None:
+                        dma_plans[dkey] = dma_entry
+                plan, psum_outputs, psum_inputs = dma_entry
                 exempt, unordered = False, True
             elif engine == _COLLECTIVE:
                 start = self._schedule_collective(instruction, state, core)
                 continue
+            elif engine is _NONE:
+                continue  # no queue: takes no time
             else:
                 raise TimingModelError(
                     f"instruction {instruction.seq} ({instruction.opcode}) runs on engine "
                     f"'{engine}', which has no queue in the timing model")
-            inputs, outputs = instruction.inputs, instruction.outputs
             # RegionTracker.wait, inline: each access looked up in the remembered answers first,
             # then by the cheapest exact route, then by the tracker's full query
             dep_ready = 0.0
@@ -499,7 +559,7 @@ class _Simulation:
                             start, pred, reason = port_free[port], port_last[port], _QUEUE
                 extra = 0.0
                 if loads_stationary:
-                    stationary = inputs[0].region
+                    stationary = inputs[0][5]  # (its region: a tuple index, not the named field)
                     # LoadStationary overlaps the multiply running before it; on an idle array (the
                     # first matmul, or one that waited for data) it is exposed.
                     if stationary is None or stationary != state.last_stationary:
@@ -699,11 +759,17 @@ class _Simulation:
 
     def _run_one_core(self, instructions: list[Instruction], folded: set[int]) -> None:
         """Schedule a launch on core 0 straight from the trace (the common case)."""
+        stream = instructions
         if folded:
-            stream = [i for p, i in enumerate(instructions) if i.engine != _NONE and p not in folded]
-        else:
-            stream = [i for i in instructions if i.engine != _NONE]
-        self._run_stream(stream, 0)
+            # the runs between the folded zero-fills, copied in C
+            stream = []
+            extend = stream.extend
+            after = 0
+            for position in sorted(folded):
+                extend(instructions[after:position])
+                after = position + 1
+            extend(instructions[after:])
+        self._run_stream(stream, 0)  # it skips instructions on no engine (Engine.NONE)
 
     def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
         """Advance the core that is furthest behind, so HBM is booked about in time order.

@@ -136,8 +136,10 @@ def _structures(problem: Problem,
     model, ranks, job = problem.model, problem.ranks, problem.job
     tp_limit = problem.system.ranks_per_node if space.tp_within_node else ranks
     tps = space.tp or _powers_of_two_up_to(min(tp_limit, model.num_heads))
+    # a degree divides the ranks: none above them (nor above the layers), whatever the layer count
+    most = min(model.num_layers, ranks) if ranks > 0 else model.num_layers
     pps = space.pp or tuple(
-        d for d in range(1, model.num_layers + 1)
+        d for d in range(1, most + 1)
         if ranks % d == 0 and (not space.even_layers or _balanced_stages(d, model.num_layers))
     )
     experts = max(1, model.num_experts)  # a dense model counts as one expert

@@ -93,7 +93,7 @@ def decode_ops(model: ModelConfig, tp: int, layers: int, requests: int, context:
     h, d = model.hidden_size, model.head_dim
     wdt = Dtype.FP8 if weight_bytes == 1 else Dtype.BF16
     heads, kv = model.num_heads // tp, kv_heads_on_rank(model, tp)
-    moe_layers = sum(1 for i in range(layers) if model.is_moe_layer(i)) if model.is_moe else 0
+    moe_layers = model.moe_layer_count(0, layers)
     dense_layers = layers - moe_layers
     ops: list[Op] = [_norm("attn_norm", model, rows, layers)]
     if model.attention is AttentionKind.MLA:

@@ -166,9 +166,20 @@ class ModelConfig(BaseModel):
             return index in self.moe_layers
         return index >= self.first_dense_layers
 
+    def moe_layer_count(self, start: int = 0, stop: int | None = None) -> int:
+        """How many of layers ``start .. stop - 1`` (default: all) have routed experts: counted from
+        the pattern (first dense layers, or the explicit indices), not layer by layer, so that the
+        cost does not grow with the layer count."""
+        stop = self.num_layers if stop is None else stop
+        if not self.is_moe or stop <= start:
+            return 0
+        if self.moe_layers is not None:
+            return len({i for i in self.moe_layers if start <= i < stop})
+        return max(0, stop - max(start, self.first_dense_layers))
+
     @property
     def num_moe_layers(self) -> int:
-        return sum(1 for i in range(self.num_layers) if self.is_moe_layer(i))
+        return self.moe_layer_count()
 
     @property
     def shared_ffn_hidden_size(self) -> int:
@@ -246,7 +257,25 @@ class ModelConfig(BaseModel):
     def _layers_params(self, active_only: bool) -> int:
         if not self.is_moe:  # every layer alike: no need to ask layer by layer
             return self.num_layers * self.layer_params(0) if self.num_layers else 0
-        return sum(self.layer_params(i, active_only) for i in range(self.num_layers))
+        # two kinds of layer, each alike: their counts times one layer's (an exact integer sum)
+        moe = self.moe_layer_count()
+        dense = self.num_layers - moe
+        total = 0
+        if dense:
+            total += dense * self.layer_params(self._layer_of_kind(False), active_only)
+        if moe:
+            total += moe * self.layer_params(self._layer_of_kind(True), active_only)
+        return total
+
+    def _layer_of_kind(self, moe: bool) -> int:
+        """The index of a layer with (``moe``) or without routed experts (one exists: checked by the
+        caller's count)."""
+        if self.moe_layers is not None:
+            if moe:
+                return min(self.moe_layers)
+            held = set(self.moe_layers)
+            return next(i for i in range(len(held) + 1) if i not in held)
+        return self.first_dense_layers if moe else 0
 
     def n_params(self) -> int:
         """Total parameters, every expert included."""

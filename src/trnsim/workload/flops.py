@@ -32,9 +32,10 @@ __all__ = ["CAUSAL_ATTENTION_SHARE", "forward_flops_per_token", "hardware_flops"
 CAUSAL_ATTENTION_SHARE = 0.5
 
 
-def _layer_matmul_flops_per_token(model: ModelConfig, index: int) -> float:
+def _layer_matmul_params(model: ModelConfig, moe: bool) -> int:
+    """GEMM weights a token passes through in one layer with (``moe``) or without routed experts."""
     params = model.attention_matmul_params()
-    if model.is_moe_layer(index):
+    if moe:
         expert = model.mlp_matmul_params(int(model.moe_ffn_hidden_size or 0))
         params += model.hidden_size * model.num_experts  # router
         params += model.experts_per_token * expert
@@ -42,19 +43,19 @@ def _layer_matmul_flops_per_token(model: ModelConfig, index: int) -> float:
             params += model.mlp_matmul_params(model.shared_ffn_hidden_size)
     else:
         params += model.mlp_matmul_params(model.ffn_hidden_size)
-    return 2.0 * params
+    return params
 
 
 def _layers_matmul_flops_per_token(model: ModelConfig) -> float:
-    """The GEMM FLOPs per token of every layer, summed layer by layer in float."""
-    if not model.is_moe:
-        # Every layer alike: the float sum of L equal integers is exact, so it equals their integer
-        # product while that stays below 2**53 (each partial sum is then an exact integer).
-        exact = model.num_layers * 2 * (model.attention_matmul_params()
-                                        + model.mlp_matmul_params(model.ffn_hidden_size))
-        if exact < 2**53:
-            return float(exact)
-    return sum(_layer_matmul_flops_per_token(model, i) for i in range(model.num_layers))
+    """The GEMM FLOPs per token of every layer: the layers of each kind (dense, MoE) times one
+    layer's, an exact integer sum, then rounded once to a float. Equal to the float sum of the
+    layers' FLOPs taken layer by layer (each an integer-valued float) while the total stays below
+    2**53, where every partial sum of that running total is an exact integer; beyond it (no real
+    model) the correctly rounded total, in constant time whatever the layer count."""
+    moe = model.moe_layer_count()
+    exact = 2 * ((model.num_layers - moe) * _layer_matmul_params(model, False)
+                 + moe * _layer_matmul_params(model, True))
+    return float(exact)
 
 
 def _attention_flops_per_token(model: ModelConfig, seq_len: int) -> float:

@@ -491,31 +491,39 @@ def build_optimizer_ops(params: ParamsOnRank, shards: int = 1, expert_shards: in
 
 
 def _check(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int) -> tuple[int, int]:
+    """The shard's checks (one line each), then its (dense, MoE) layers."""
+    _check_shape(model, shard.tp, shard.cp, shard.sequence_parallel, shard.ep, micro_batch, seq_len)
+    layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
+    if layers < 0 or shard.first_layer + layers > model.num_layers:
+        raise ConfigError(
+            f"model '{model.name}': layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
+            f"{model.num_layers} layers"
+        )
+    return _layer_counts(model, shard)
+
+
+@_ByModel
+def _check_shape(model: ModelConfig, t: int, cp: int, sequence_parallel: bool, ep: int, micro_batch: int,
+                 seq_len: int) -> None:
+    """The checks of a shard that do not read its layers (cached when they pass: the stages of every
+    pipeline depth with this shape share them; a failed check raises before anything is kept)."""
     where = f"model '{model.name}'"
     if micro_batch < 1 or seq_len < 1:
         raise ConfigError(f"{where}: micro_batch and seq_len must be positive, got {micro_batch}, {seq_len}")
     if seq_len > model.max_seq_len:
         raise ConfigError(f"{where}: seq_len={seq_len} exceeds max_seq_len={model.max_seq_len}")
-    t = shard.tp
     if model.num_heads % t:
         raise ConfigError(f"{where}: tp={t} must divide num_heads={model.num_heads}")
     if model.attention is AttentionKind.STANDARD and model.num_kv_heads % t and t % model.num_kv_heads:
         raise ConfigError(f"{where}: tp={t} and num_kv_heads={model.num_kv_heads} must divide one another")
     if model.ffn_hidden_size % t or (model.moe_ffn_hidden_size or 0) % t:
         raise ConfigError(f"{where}: tp={t} must divide the FFN hidden size(s)")
-    if seq_len % shard.cp:
-        raise ConfigError(f"{where}: cp={shard.cp} must divide seq_len={seq_len}")
-    if shard.sequence_parallel and (micro_batch * seq_len // shard.cp) % t:
+    if seq_len % cp:
+        raise ConfigError(f"{where}: cp={cp} must divide seq_len={seq_len}")
+    if sequence_parallel and (micro_batch * seq_len // cp) % t:
         raise ConfigError(f"{where}: with sequence parallelism tp={t} must divide the tokens per rank")
-    if shard.ep > 1 and (not model.is_moe or model.num_experts % shard.ep):
-        raise ConfigError(f"{where}: ep={shard.ep} must divide num_experts={model.num_experts}")
-    layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
-    if layers < 0 or shard.first_layer + layers > model.num_layers:
-        raise ConfigError(
-            f"{where}: layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
-            f"{model.num_layers} layers"
-        )
-    return _layer_counts(model, shard)
+    if ep > 1 and (not model.is_moe or model.num_experts % ep):
+        raise ConfigError(f"{where}: ep={ep} must divide num_experts={model.num_experts}")
 
 
 def _layer_counts(model: ModelConfig, shard: Shard) -> tuple[int, int]:
@@ -523,7 +531,7 @@ def _layer_counts(model: ModelConfig, shard: Shard) -> tuple[int, int]:
     layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
     if not model.is_moe:  # no layer has experts: no need to ask layer by layer
         return layers, 0
-    moe = sum(1 for i in range(shard.first_layer, shard.first_layer + layers) if model.is_moe_layer(i))
+    moe = model.moe_layer_count(shard.first_layer, shard.first_layer + layers)  # from the pattern
     return layers - moe, moe
 
 
@@ -691,7 +699,8 @@ def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_la
             backward.insert(0, (layer.backward, count))
         # a SavedTensor of count t.count * count, as _layer_block makes it, times its nbytes
         kept += [(t.name, t.nbytes * (t.count * count)) for t in layer.kept]
-        written += [op.bytes_written for op in (*layer.forward, *layer.recompute, *layer.backward)]
+        if layer.largest_written is not None:  # the max over its ops, found once per template
+            written.append(layer.largest_written)
         working = max(working, layer.working)
     return _BlockRuns(tuple(forward), tuple(recompute_runs), tuple(backward), tuple(kept),
                       max(written, default=None), working)
@@ -739,7 +748,9 @@ def layer_ops(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int,
     cheap lower bound of a stage's time (the cluster model's search bounds)."""
     _check(model, replace(shard, layers=0, first_layer=0), micro_batch, seq_len)
     d = _dims(model, shard, micro_batch, seq_len, precision)
-    kinds = {model.is_moe_layer(i) for i in range(model.num_layers)} if model.is_moe else {False}
+    moe_layers = model.moe_layer_count()
+    # the kinds present: False (dense) where a layer lacks routed experts, True where one has them
+    kinds = {moe for moe, count in ((False, model.num_layers - moe_layers), (True, moe_layers)) if count}
     out = []
     for moe in sorted(kinds):
         layer = _layer_template(model, shard.ep, d, moe, flash_attention, Recompute.NONE)
@@ -851,6 +862,8 @@ class _LayerTemplate(NamedTuple):
     backward: tuple[Op, ...]  # epilogues marked
     kept: tuple[SavedTensor, ...]  # what the recompute mode keeps for the backward pass
     working: float  # the layer's activations (a full recompute rebuilds them)
+    #: the most bytes one of its ops writes (count aside; None without ops): the same in every block
+    largest_written: float | None
 
 
 @_ByModel
@@ -876,7 +889,8 @@ def _layer_template(model: ModelConfig, ep: int, d: _Dims, moe: bool, flash: boo
     for op in (*forward, *recompute_ops, *backward):
         op.timing_key()  # made once here: every recounted copy has the same (count is not in it)
     return _LayerTemplate(tuple(forward), tuple(recompute_ops), tuple(backward), tuple(kept),
-                          sum([s.nbytes for s in layer_saved]))
+                          sum([s.nbytes for s in layer_saved]),
+                          _largest_written((*forward, *recompute_ops, *backward)))
 
 
 def _recounted(ops: tuple[Op, ...], layers: int) -> list[Op]:
@@ -900,6 +914,7 @@ def clear_cache() -> None:
     _embedding_end.cache_clear()
     _output_end.cache_clear()
     _layer_params.cache_clear()
+    _check_shape.cache_clear()
     _dims_of.cache_clear()
     _shape.cache_clear()
 
