@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import pickle
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kernel_sim_speed import _extract  # git archive of a revision's src/
+from valgrind_count import instructions, start_count
+
+_NAME = "core_instructions"
 
 _ROOT = Path(__file__).resolve().parent.parent
 #: Kernels to count: (registry name, parameters).
@@ -38,7 +38,6 @@ KERNELS: dict[str, tuple[str, dict[str, int]]] = {
     "flash": ("flash_attention_fwd",
               {"batch": 1, "heads": 4, "kv_heads": 1, "seq_q": 2048, "seq_k": 2048, "head_dim": 128}),
 }
-_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
 def _worker(path: str, repeats: int) -> None:
@@ -52,21 +51,6 @@ def _worker(path: str, repeats: int) -> None:
     gc.disable()  # no collection in either run: the difference is the simulations alone
     for _ in range(1 + repeats):
         simulate_trace(trace, "trn1")
-
-
-def _count(src: Path, path: Path, repeats: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
-    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-               sys.executable, __file__, "--worker", str(path), str(repeats)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def _refs(process: subprocess.Popen[str]) -> int:
-    _, err = process.communicate()
-    match = _REFS.search(err or "")
-    if process.returncode != 0 or match is None:
-        raise SystemExit(f"core_instructions: a valgrind run failed:\n{(err or '')[-2000:]}")
-    return int(match.group(1).replace(",", ""))
 
 
 def main() -> None:
@@ -98,8 +82,10 @@ def main() -> None:
         per_simulation: dict[str, float] = {}
         for label, src in sources.items():
             # the two runs of a tree side by side (two processes)
-            without, with_repeats = _count(src, path, 0), _count(src, path, options.repeats)
-            per_simulation[label] = (_refs(with_repeats) - _refs(without)) / options.repeats
+            without = start_count(__file__, src, str(path), "0")
+            with_repeats = start_count(__file__, src, str(path), str(options.repeats))
+            per_simulation[label] = (
+                instructions(with_repeats, _NAME) - instructions(without, _NAME)) / options.repeats
     count = len(trace)
     print(f"{name} {params} bf16 on trn1, {count:,} instructions; machine instructions per simulate_trace "
           f"(valgrind, difference of {options.repeats} and 0 repeats)")

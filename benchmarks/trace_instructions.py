@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,10 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kernel_sim_speed import _extract  # git archive of a revision's src/
+from valgrind_count import instructions, start_count
+
+_NAME = "trace_instructions"
 
 _ROOT = Path(__file__).resolve().parent.parent
 _PARAMS = {"m": 2048, "k": 4096, "n": 8192}
-_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 _MODES = ("trace", "trace+time")
 
 
@@ -59,21 +59,6 @@ def _worker(mode: str, repeats: int) -> None:
         once()
 
 
-def _count(src: Path, mode: str, repeats: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
-    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-               sys.executable, __file__, "--worker", mode, str(repeats)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def _refs(process: subprocess.Popen[str]) -> int:
-    _, err = process.communicate()
-    match = _REFS.search(err or "")
-    if process.returncode != 0 or match is None:
-        raise SystemExit(f"trace_instructions: a valgrind run failed:\n{(err or '')[-2000:]}")
-    return int(match.group(1).replace(",", ""))
-
-
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         _worker(sys.argv[2], int(sys.argv[3]))
@@ -95,8 +80,10 @@ def main() -> None:
         for label, src in sources.items():
             for mode in _MODES:
                 # the two runs of a tree and mode side by side (two processes)
-                without, with_repeats = _count(src, mode, 0), _count(src, mode, options.repeats)
-                per_repeat[label, mode] = (_refs(with_repeats) - _refs(without)) / options.repeats
+                without = start_count(__file__, src, mode, "0")
+                with_repeats = start_count(__file__, src, mode, str(options.repeats))
+                per_repeat[label, mode] = (
+                    instructions(with_repeats, _NAME) - instructions(without, _NAME)) / options.repeats
     print(f"matmul_fully_blocked {_PARAMS} bf16 on trn1, timing-only; machine instructions per repeat "
           f"(valgrind, difference of {options.repeats} and 0 repeats; baseline {options.baseline})")
     for mode in _MODES:

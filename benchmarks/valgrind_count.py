@@ -1,0 +1,34 @@
+"""Machine instructions a benchmark's worker process executes, counted by valgrind (cachegrind).
+
+Shared by benchmarks/core_instructions.py and benchmarks/trace_instructions.py: each starts its own
+script as a worker under valgrind, once per source tree and repeat count, and takes the difference.
+Counts repeat where wall and CPU times on a shared machine scatter (hash seed fixed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def start_count(script: str, src: Path, *worker_args: str) -> subprocess.Popen[str]:
+    """Start ``script --worker *worker_args`` under cachegrind with ``src`` on PYTHONPATH."""
+    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
+    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+               sys.executable, script, "--worker", *worker_args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def instructions(process: subprocess.Popen[str], name: str) -> int:
+    """The instructions counted by a run :func:`start_count` started (``name``: the calling
+    benchmark, for the message if valgrind failed)."""
+    _, err = process.communicate()
+    match = _REFS.search(err or "")
+    if process.returncode != 0 or match is None:
+        raise SystemExit(f"{name}: a valgrind run failed:\n{(err or '')[-2000:]}")
+    return int(match.group(1).replace(",", ""))
