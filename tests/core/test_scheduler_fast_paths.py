@@ -300,7 +300,7 @@ def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not
 
 def test_the_scheduler_plans_each_transfer_by_what_its_plan_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     # One-to-one transfers are planned once per (opcode, each operand's space, bytes and contiguous
-    # bytes, transpose, dge_mode, descriptors) and the plan is remembered by the scheduler: each
+    # bytes, transpose, dge_mode, descriptors) and the plan is remembered (DmaCostModel.plan): each
     # transfer's scheduled fixed and data time are those of its own plan, and transfers that
     # differ in any of those get their own.
     b = TraceBuilder("trn2")
@@ -319,14 +319,14 @@ def test_the_scheduler_plans_each_transfer_by_what_its_plan_reads(monkeypatch: p
     timing = load_timing("trn2")  # fresh memos
     reference = DmaCostModel(timing)
     planned = 0
-    plan = DmaCostModel.plan
+    plan = DmaCostModel._plan
 
     def counted(self: DmaCostModel, instruction: Instruction) -> Any:
         nonlocal planned
         planned += 1
         return plan(self, instruction)
 
-    monkeypatch.setattr(DmaCostModel, "plan", counted)
+    monkeypatch.setattr(DmaCostModel, "_plan", counted)
     result = simulate_trace(b.trace, timing)
     # once per distinct plan input (a copy between SBUF tiles does not depend on the HBM side's runs)
     distinct = {(t.opcode, tuple((o.space, o.nbytes, o.contiguous_bytes) for o in (*t.inputs, *t.outputs)),

@@ -67,10 +67,19 @@ class DmaCostModel:
     def plan(self, instruction: Instruction) -> DmaPlan:
         """Split and cost one DMA instruction (memoised on what the plan depends on)."""
         attrs = instruction.attrs
+        ins, outs = instruction.inputs, instruction.outputs
+        if len(ins) == 1 and len(outs) == 1:
+            # one transfer (most DMA instructions), its operands' keys spelled out: the same tuples
+            # as _OPERAND_KEY's (space, nbytes, contiguous_bytes are fields 1, 4 and 6)
+            a, c = ins[0], outs[0]
+            read: tuple[object, ...] = ((a[1], a[4], a[6]),)
+            written: tuple[object, ...] = ((c[1], c[4], c[6]),)
+        else:
+            read, written = tuple(map(_OPERAND_KEY, ins)), tuple(map(_OPERAND_KEY, outs))
         key = (
             instruction.opcode,
-            tuple(map(_OPERAND_KEY, instruction.inputs)),
-            tuple(map(_OPERAND_KEY, instruction.outputs)),
+            read,
+            written,
             (str(attrs.get("transpose", "")), str(attrs.get("dge_mode", "")), attrs.get("descriptors"))
             if attrs else (),
         )

@@ -102,7 +102,7 @@ class _CoreState:
 class _Models:
     """The cost models of one timing, with their memos (shared by the launches of a shipped target)."""
 
-    __slots__ = ("collectives", "compute", "costs", "dma", "dma_plans", "dma_positions")
+    __slots__ = ("collectives", "compute", "costs", "dma", "dma_positions")
 
     def __init__(self, timing: NeuronCoreTiming) -> None:
         self.compute = ComputeCostModel(timing)
@@ -113,9 +113,6 @@ class _Models:
         #: PSUM output and input positions of each DMA plan (by the id of the plan, which the
         #: DMA model keeps alive in its memo).
         self.dma_positions: dict[int, tuple[_Ints, _Ints]] = {}
-        #: The plan and PSUM output and input positions of a one-to-one transfer, by the scheduler's
-        #: inline key of what the plan reads (:meth:`_Simulation._run_stream`).
-        self.dma_plans: dict[tuple[object, ...], tuple[DmaPlan, _Ints, _Ints]] = {}
 
 
 #: The models of each shipped target (by the name the caller gave), reused across launches: costs
@@ -126,8 +123,7 @@ _SHIPPED_MODELS_LIMIT = 100_000
 
 def _shipped_models(target: str) -> _Models:
     models = _SHIPPED_MODELS.get(target)
-    if models is None or (len(models.costs) + len(models.dma_positions) + len(models.dma_plans)
-                          > _SHIPPED_MODELS_LIMIT):
+    if models is None or len(models.costs) + len(models.dma_positions) > _SHIPPED_MODELS_LIMIT:
         models = _SHIPPED_MODELS[target] = _Models(_shipped_timing(target))
     return models
 
@@ -143,7 +139,6 @@ class _Simulation:
         self.collectives = models.collectives
         self.costs = models.costs
         self.dma_positions = models.dma_positions
-        self.dma_plans = models.dma_plans
         #: Open collective meetings: member arrivals (out index, tracker key, reads).
         self.meetings: dict[str, list[tuple[int, int, list[Record]]]] = {}
         #: Set by a collective arrival: the meeting is still open (its core must wait).
@@ -323,8 +318,6 @@ class _Simulation:
         costs_get = self.costs.get
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
-        dma_plans = self.dma_plans
-        dma_plans_get = dma_plans.get
         tables_get = self.tables.get
         tracker = self.tracker
         tables = self.tables
@@ -362,30 +355,8 @@ class _Simulation:
             if entry is not None:
                 code, track = entry
                 key = stride_key + code
-                # costs.cost_key, inline for the common arities (the same tuples)
-                attrs = instruction.attrs
-                if not attrs:
-                    named: tuple[object, ...] = ()
-                elif code == 0:
-                    named = (attrs.get("perf_mode"), attrs.get("transpose"), attrs.get("is_transpose"))
-                else:
-                    named = (attrs.get("op"), attrs.get("op0"), attrs.get("op1"), attrs.get("value"))
-                arity = len(inputs)
-                if len(outputs) != 1 or arity > 2:
-                    ckey = cost_key(instruction)
-                elif arity == 2:
-                    a, b = inputs
-                    c = outputs[0]
-                    ckey = (engine, instruction.opcode, 2, a[1:5], a[7], b[1:5], b[7], c[1:5], c[7], named)
-                elif arity == 1:
-                    a = inputs[0]
-                    c = outputs[0]
-                    ckey = (engine, instruction.opcode, 1, a[1:5], a[7], c[1:5], c[7], named)
-                else:
-                    c = outputs[0]
-                    ckey = (engine, instruction.opcode, 0, c[1:5], c[7], named)
                 try:
-                    cost = costs_get(ckey)
+                    cost = costs_get(cost_key(instruction))
                 except TypeError:
                     cost = None
                 if cost is None:
@@ -396,33 +367,11 @@ class _Simulation:
             elif engine == _DMA:
                 code = -1
                 key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
-                # one transfer: its plan and PSUM positions by what the plan reads (DmaCostModel.plan's
-                # key, built inline: opcode, each operand's space, bytes and contiguous bytes, and
-                # the attributes the plan reads)
-                dma_entry: tuple[DmaPlan, _Ints, _Ints] | None = None
-                if len(inputs) == 1 and len(outputs) == 1:
-                    a = inputs[0]
-                    c = outputs[0]
-                    attrs = instruction.attrs
-                    built = (instruction.opcode, a[1], a[4], a[6], c[1], c[4], c[6],
-                             (attrs.get("transpose"), attrs.get("dge_mode"), attrs.get("descriptors"))
-                             if attrs else ())
-                    dkey: tuple[object, ...] | None = built
-                    try:
-                        dma_entry = dma_plans_get(built)
-                    except TypeError:  # an unhashable attribute value
-                        dkey = None
-                else:
-                    dkey = None
-                if dma_entry is None:
-                    plan = plan_of(instruction)
-                    positions = dma_positions.get(id(plan))  # plans are memoised: one per key
-                    if positions is None:
-                        positions = dma_positions[id(plan)] = _psum_positions(instruction)
-                    dma_entry = (plan, *positions)
-                    if dkey is not None:
-                        dma_plans[dkey] = dma_entry
-                plan, psum_outputs, psum_inputs = dma_entry
+                plan = plan_of(instruction)
+                positions = dma_positions.get(id(plan))  # plans are memoised: one per key
+                if positions is None:
+                    positions = dma_positions[id(plan)] = _psum_positions(instruction)
+                psum_outputs, psum_inputs = positions
                 exempt, unordered = False, True
             elif engine == _COLLECTIVE:
                 start = self._schedule_collective(instruction, state, core)
