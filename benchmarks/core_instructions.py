@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import pickle
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kernel_sim_speed import _extract  # git archive of a revision's src/
-from valgrind_count import instructions, start_count
+from valgrind_count import check_usable, per_repeat
 
 _NAME = "core_instructions"
 
@@ -62,13 +61,7 @@ def main() -> None:
     parser.add_argument("--kernel", choices=sorted(KERNELS), default="matmul")
     parser.add_argument("--repeats", type=int, default=3, help="simulations counted per tree")
     options = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        print("core_instructions: valgrind is not on the PATH (it counts the instructions); "
-              "use benchmarks/core_speed.py --baseline REV for CPU times instead", file=sys.stderr)
-        sys.exit(2)
-    if options.repeats < 1:
-        print(f"core_instructions: --repeats {options.repeats}: must be at least 1", file=sys.stderr)
-        sys.exit(2)
+    check_usable(_NAME, options.repeats, "benchmarks/core_speed.py --baseline REV")
     from trnsim.kernels import registry
     from trnsim.nki import trace_kernel
 
@@ -81,11 +74,7 @@ def main() -> None:
         sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
         per_simulation: dict[str, float] = {}
         for label, src in sources.items():
-            # the two runs of a tree side by side (two processes)
-            without = start_count(__file__, src, str(path), "0")
-            with_repeats = start_count(__file__, src, str(path), str(options.repeats))
-            per_simulation[label] = (
-                instructions(with_repeats, _NAME) - instructions(without, _NAME)) / options.repeats
+            per_simulation[label] = per_repeat(_NAME, __file__, src, str(path), options.repeats)
     count = len(trace)
     print(f"{name} {params} bf16 on trn1, {count:,} instructions; machine instructions per simulate_trace "
           f"(valgrind, difference of {options.repeats} and 0 repeats)")

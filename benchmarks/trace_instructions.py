@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kernel_sim_speed import _extract  # git archive of a revision's src/
-from valgrind_count import instructions, start_count
+from valgrind_count import check_usable, per_repeat
 
 _NAME = "trace_instructions"
 
@@ -67,27 +66,17 @@ def main() -> None:
     parser.add_argument("--baseline", default="main", help="git revision of the baseline")
     parser.add_argument("--repeats", type=int, default=2, help="repeats counted per tree and mode")
     options = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        print("trace_instructions: valgrind is not on the PATH (it counts the instructions); "
-              "use benchmarks/kernel_sim_speed.py --baseline REV for CPU times instead", file=sys.stderr)
-        sys.exit(2)
-    if options.repeats < 1:
-        print(f"trace_instructions: --repeats {options.repeats}: must be at least 1", file=sys.stderr)
-        sys.exit(2)
-    per_repeat: dict[tuple[str, str], float] = {}
+    check_usable(_NAME, options.repeats, "benchmarks/kernel_sim_speed.py --baseline REV")
+    counts: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
         for label, src in sources.items():
             for mode in _MODES:
-                # the two runs of a tree and mode side by side (two processes)
-                without = start_count(__file__, src, mode, "0")
-                with_repeats = start_count(__file__, src, mode, str(options.repeats))
-                per_repeat[label, mode] = (
-                    instructions(with_repeats, _NAME) - instructions(without, _NAME)) / options.repeats
+                counts[label, mode] = per_repeat(_NAME, __file__, src, mode, options.repeats)
     print(f"matmul_fully_blocked {_PARAMS} bf16 on trn1, timing-only; machine instructions per repeat "
           f"(valgrind, difference of {options.repeats} and 0 repeats; baseline {options.baseline})")
     for mode in _MODES:
-        base, new = per_repeat["baseline", mode], per_repeat["new", mode]
+        base, new = counts["baseline", mode], counts["new", mode]
         print(f"  {mode:10} baseline {base / 1e6:8.1f} M  new {new / 1e6:8.1f} M  "
               f"baseline/new {base / new:.3f}x")
 

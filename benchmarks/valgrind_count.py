@@ -9,11 +9,32 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def check_usable(name: str, repeats: int, fallback: str) -> None:
+    """Exit 2 with one line when valgrind is missing (``fallback``: the benchmark that times the same
+    work in CPU seconds instead) or ``repeats`` is below 1."""
+    if shutil.which("valgrind") is None:
+        print(f"{name}: valgrind is not on the PATH (it counts the instructions); "
+              f"use {fallback} for CPU times instead", file=sys.stderr)
+        sys.exit(2)
+    if repeats < 1:
+        print(f"{name}: --repeats {repeats}: must be at least 1", file=sys.stderr)
+        sys.exit(2)
+
+
+def per_repeat(name: str, script: str, src: Path, worker_arg: str, repeats: int) -> float:
+    """Instructions of one repeat: ``script --worker worker_arg N`` run with ``repeats`` and with 0
+    repeats side by side (two processes), the difference divided by ``repeats``."""
+    without = start_count(script, src, worker_arg, "0")
+    with_repeats = start_count(script, src, worker_arg, str(repeats))
+    return (instructions(with_repeats, name) - instructions(without, name)) / repeats
 
 
 def start_count(script: str, src: Path, *worker_args: str) -> subprocess.Popen[str]:
