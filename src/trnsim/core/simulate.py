@@ -321,6 +321,9 @@ class _Simulation:
         tables_get = self.tables.get
         tracker = self.tracker
         tables = self.tables
+        singles = tracker.singles
+        singles_get = singles.get
+        table_of = tracker.table
         found_in = tracker._found
         resolved = tracker.resolved
         exact = self.exact
@@ -400,11 +403,25 @@ class _Simulation:
                         continue
                     record = read_of(region)
                     if record is None:
-                        table = tables_get(region[0])
+                        single = singles_get(region[0])
+                        if single is None:
+                            table = tables_get(region[0])
+                        else:
+                            # a tile written once: its box itself or a slice inside it
+                            box = single[0]
+                            if box == region or (box[1] <= region[1] < region[2] <= box[2]
+                                                 and box[3] <= region[3] < region[4] <= box[4]):
+                                record = single[1]
+                            else:  # another box of the allocation: it needs a table
+                                table = table_of(region[0])
+                    if record is None:
                         if table is None:  # a kernel input nobody wrote: a later overwrite waits for it
                             record = [0.0, -1, -1, 0.0, -1]
-                            table = tables[region[0]] = new(_Table)  # _Table(...), as SI below
-                            table_init(table, resolved, region, record)
+                            if region[1] < region[2] and region[3] < region[4]:
+                                singles[region[0]] = (region, record)
+                            else:
+                                table = tables[region[0]] = new(_Table)  # _Table(...), as SI below
+                                table_init(table, resolved, region, record)
                             reads.append(record)
                             continue
                         records = table.records
@@ -453,7 +470,15 @@ class _Simulation:
                         continue
                     record = rewrite_of(region)
                     if record is None:
-                        table = tables_get(region[0])
+                        single = singles_get(region[0])
+                        if single is None:
+                            table = tables_get(region[0])
+                        elif single[0] == region:
+                            # a tile written once, rewritten whole: in place (its only box)
+                            record = single[1]
+                        else:
+                            table = table_of(region[0])
+                    if record is None:
                         if table is None:
                             continue
                         records = table.records
@@ -557,10 +582,18 @@ class _Simulation:
                     if region is None:
                         continue
                     table = tables_get(region[0])
-                    if table is None:  # a fresh tile (RegionTracker.write, inline)
-                        table = tables[region[0]] = new(_Table)  # _Table(...), as above
-                        table_init(table, resolved, region, [ready, key, index, 0.0, -1])
-                        continue
+                    if table is None:
+                        if region[0] in singles:
+                            table = table_of(region[0])
+                            assert table is not None  # (made of the single box)
+                        else:  # a fresh tile (RegionTracker.write, inline): a single box if not empty
+                            record = [ready, key, index, 0.0, -1]
+                            if exact and region[1] < region[2] and region[3] < region[4]:
+                                singles[region[0]] = (region, record)
+                            else:
+                                table = tables[region[0]] = new(_Table)  # _Table(...), as above
+                                table_init(table, resolved, region, record)
+                            continue
                     if table.disjoint:
                         records = table.records
                         if region in records:
