@@ -375,6 +375,10 @@ def test_tiles_written_once_are_answered_as_the_reference_scan_answers_them(
     for out in whole:  # every tile read whole after all of that, and written again
         vector((out,), (b.sbuf((128, 256)),), Engine.SCALAR)
         vector((), (out,), Engine.GPSIMD)
+    empty = Operand("e", MemorySpace.SBUF, (0, 64), "float32", 0, Region(b.alloc(), 0, 0, 0, 256), 256, 4)
+    vector((whole[3],), (empty,))  # a new tile's empty box: a table, as the tracker makes it
+    vector((empty,), (b.sbuf((128, 64)),))
+    vector((), (empty,), Engine.GPSIMD)
     b.add(Engine.COLLECTIVE, "all_reduce", (whole[1],), (whole[2],), collective="all_reduce", group=(0,),
           meeting="m", bytes=1 << 16)
     vector((whole[2],), (whole[1],))

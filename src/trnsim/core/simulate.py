@@ -398,6 +398,8 @@ class _Simulation:
             #: the disjoint table of the one output where its box overlaps no record (a new box)
             fresh: _Table | None = None
             fresh_box: Region
+            #: the one output's box where its allocation has no record yet (a new tile, non-empty)
+            new_tile: Region | None = None
             if exact:
                 for operand in inputs:
                     region = operand[5]
@@ -481,7 +483,9 @@ class _Simulation:
                         else:
                             table = table_of(region[0])
                     if record is None:
-                        if table is None:
+                        if table is None:  # a new tile: a single box once written, if not empty
+                            if region[1] < region[2] and region[3] < region[4]:
+                                new_tile = region
                             continue
                         records = table.records
                         record = records.get(region)
@@ -515,7 +519,7 @@ class _Simulation:
                     if record[3] > dep_ready:
                         dep_ready, dep_pred = record[3], record[4]
                 if len(outputs) != 1:
-                    rewritten = fresh = None
+                    rewritten = fresh = new_tile = None
             else:
                 dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
             if code < 0:
@@ -575,6 +579,9 @@ class _Simulation:
                 # a new box of a disjoint table that overlaps no record (found above; nothing
                 # changed the table since): RegionTracker.write would drop nothing and insert it
                 fresh.insert(fresh_box, [ready, key, index, 0.0, -1])
+            elif new_tile is not None:
+                # the one output's new tile (found above; nothing made its allocation since)
+                singles[new_tile[0]] = (new_tile, [ready, key, index, 0.0, -1])
             else:
                 for operand in outputs:
                     region = operand[5]
