@@ -8,7 +8,8 @@ from typing import Any
 
 from trnsim.nki.trace import Instruction
 
-__all__ = ["Bound", "PathCategory", "ScheduleRow", "ScheduledInstruction", "StartReason", "TimelineResult"]
+__all__ = ["ROW_INDEX", "Bound", "PathCategory", "RowTimelineResult", "ScheduleRow", "ScheduledInstruction",
+           "StartReason", "TimelineResult"]
 
 
 class Bound(StrEnum):
