@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -531,6 +531,26 @@ def _system_meta(system: SystemSpec) -> dict[str, Any]:
             "power_confidence": None if power is None else power.confidence}
 
 
+def _check_sweep_database(path: Path) -> None:
+    """``--report`` must name a database a sweep wrote: opening another file as the store created the
+    sweep's tables in it (changing the user's file) and reported no points."""
+    import sqlite3
+
+    if path.is_dir():
+        raise ConfigError(f"sweep database {path} is a directory; give the --db file a sweep wrote")
+    if not path.is_file():
+        raise ConfigError(f"sweep database {path} does not exist")
+    try:  # read-only: nothing is written to a file that turns out not to be a sweep's
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            found = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'results'").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise ConfigError(f"cannot open sweep database {path}: {error}") from None
+    if found is None:
+        raise ConfigError(f"sweep database {path} holds no sweep results (no 'results' table); give the "
+                          "--db file a sweep wrote")
+
+
 @app.command("sweep")
 def sweep_command(
     spec: Annotated[Path | None, typer.Argument(help="sweep spec (TOML)")] = None,
@@ -570,8 +590,7 @@ def sweep_command(
     store_option = {"db": db} if report is None else {"report": report}
     check_one_stdout(**store_option, json=json_out, csv=csv_out, html=html_out)
     if report is not None:
-        if not report.is_file():
-            raise ConfigError(f"sweep database {report} does not exist")
+        _check_sweep_database(report)
         database = report
     else:
         assert spec is not None
