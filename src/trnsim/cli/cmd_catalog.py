@@ -43,8 +43,27 @@ _DataCatalogDir = Annotated[
     Path | None, typer.Option("--catalog", "--catalog-dir", callback=use_catalog,
                               help="A user catalog directory (else $TRNSIM_CATALOG); --catalog-dir: old name")
 ]
+#: Width of the tables in a file or pipe: the systems table's names, aliases and prices on one line each.
+PIPE_WIDTH = 120
+
 _Json = Annotated[Path | None, typer.Option(
     "--json", help="Write JSON to this file instead of a table (- for standard output).")]
+
+
+def _whole(table: Table, *names: str) -> Table:
+    """No cell cut short to "…" (rich's default when a table is wider than the terminal): every cell
+    wraps, a word longer than its column folded onto the next line; the columns ``names`` (names,
+    fields, keys: what a user types) wrap last."""
+    for column in table.columns:
+        column.overflow = "fold"
+        column.no_wrap = column.header in names
+    return table
+
+
+def _console() -> Console:
+    """The terminal, or 120 columns in a file or pipe (rich would lay the tables out for 80)."""
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=PIPE_WIDTH)
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -77,7 +96,7 @@ def chips(catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
         table.add_row(s.name, s.family.value, _fmt(s.peak_flops_bf16, "FLOPS"), fp8,
                       f"{s.hbm_bytes / 2**30:.0f} GiB",
                       _fmt(s.hbm_bw_bytes_per_s, "B/s"), power, str(s.ranks_per_chip()))
-    Console().print(table)
+    _console().print(_whole(table, "name"))
 
 
 @catalog_app.command("systems")
@@ -100,7 +119,7 @@ def systems(catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
                  else f"{s.price_usd_per_node_hour:.2f} ({s.price_date})")
         table.add_row(s.name, ", ".join(s.aliases), s.chip.name, str(s.chips_per_node), str(s.ranks_per_node),
                       price, _scale_out(s))
-    Console().print(table)
+    _console().print(_whole(table, "name"))
 
 
 def _scale_out(system: SystemSpec) -> str:
@@ -138,7 +157,7 @@ def models(as_json: _Json = None) -> None:
         table.add_row(m.name, m.family, f"{m.n_params() / 1e9:.1f} B", f"{m.n_active_params() / 1e9:.1f} B",
                       str(m.num_layers), str(m.hidden_size), f"{m.num_heads}/{m.num_kv_heads}", experts,
                       str(len(m.notes)))
-    Console().print(table)
+    _console().print(_whole(table, "name"))
 
 
 def _show_spec(spec: ChipSpec | SystemSpec) -> Table:
@@ -153,7 +172,7 @@ def _show_spec(spec: ChipSpec | SystemSpec) -> Table:
         prov = spec.sources.get(key)
         table.add_row(key, str(value), prov.source if prov else "", (prov.date or "") if prov else "",
                       prov.confidence.value if prov else "", (prov.note or "") if prov else "")
-    return table
+    return _whole(table, "field")
 
 
 @catalog_app.command("show")
@@ -163,7 +182,7 @@ def show(name: Annotated[str, typer.Argument(help="A chip, system (or alias) or 
     from trnsim.hardware.catalog import list_chips, list_systems, load_chip, load_system
     from trnsim.workload.models import list_models, load_model
 
-    console = Console()
+    console = _console()
     if name in list_models():
         model = load_model(name)
         console.print_json(json.dumps({**model.model_dump(mode="json"), "n_params": model.n_params(),
@@ -261,4 +280,4 @@ def data(file: Annotated[str, typer.Argument(
         table.add_column(col)
     for v in values:
         table.add_row(v.key, str(v.value), v.unit, v.source, v.confidence or "")
-    Console().print(table)
+    _console().print(_whole(table, "key"))
