@@ -53,10 +53,11 @@ _Json = Annotated[Path | None, typer.Option(
 def _whole(table: Table, *names: str) -> Table:
     """No cell cut short to "…" (rich's default when a table is wider than the terminal): every cell
     wraps, a word longer than its column folded onto the next line; the columns ``names`` (names,
-    fields, keys: what a user types) wrap last."""
+    fields, keys: what a user types) do not wrap, and only a terminal too narrow even for them ends
+    them in "…" (rich's fold would cut a cell that does not wrap without a mark)."""
     for column in table.columns:
-        column.overflow = "fold"
         column.no_wrap = column.header in names
+        column.overflow = "ellipsis" if column.no_wrap else "fold"
     return table
 
 
