@@ -65,8 +65,10 @@ def render_profiles(results: Sequence[TimelineResult], console: Console) -> None
     table = Table(title="Predicted kernel launches (latency in µs; TensorE share of peak)",
                   title_justify="left")
     for column in ("#", "kernel", "target", "µs", "TFLOP/s", "peak", "DMA MiB", "HBM GB/s", "bound"):
+        # a kernel's name too long for its column folds onto the next line, never cut to "…"
         table.add_column(column, justify="left" if column in ("kernel", "target", "bound") else "right",
-                         no_wrap=column in ("target", "peak", "bound"))
+                         no_wrap=column in ("target", "peak", "bound"),
+                         overflow="fold" if column == "kernel" else "ellipsis")
     for index, r in enumerate(results):
         target = r.target if r.num_cores == 1 else f"{r.target} ×{r.num_cores}"
         table.add_row(
@@ -183,7 +185,10 @@ def profile(
     for path, option in ((trace, "--trace"), (json_out, "--json")):
         check_output_path(path, option)
     results: list[TimelineResult] = []
-    console = Console(quiet=is_stdout(trace) or is_stdout(json_out))  # a JSON on stdout stands alone
+    quiet = is_stdout(trace) or is_stdout(json_out)  # a JSON on stdout stands alone
+    console = Console(quiet=quiet)
+    if not console.is_terminal:  # a file or pipe: 100 columns, as plan's, not rich's 80
+        console = Console(quiet=quiet, width=100)
     first_failure = 0
     for timing_data in _targets(target, timing):
         with contextlib.redirect_stdout(sys.stderr) if console.quiet else contextlib.nullcontext():
