@@ -39,3 +39,65 @@ def test_api_refuses_what_the_cli_refuses(call: Any, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         call()
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    # TypeError "'<' not supported between instances of 'str' and 'int'" before
+    (lambda: trnsim.estimate("llama3-8b", "trn2", **{**EST, "tp": "4"}),
+     "tp must be a whole number, got '4'"),
+    (lambda: trnsim.estimate("llama3-8b", "trn2", **{**EST, "pp": 2.5}),
+     "pp must be a whole number, got 2.5"),
+    (lambda: trnsim.plan("llama3-8b", "trn2", **{**PLAN, "nodes": "1"}), "nodes must be a whole number"),
+    # the curve's point came twice: every scaling row doubled
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "scaling": (64, 64)}), "scaling names 64 chips twice"),
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "scaling": "64,x"}), "scaling value 'x' is not a number"),
+    # an empty name between commas was dropped, as if the list had one system fewer
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "trn2,,p5"}),
+     "systems 'trn2,,p5' has an empty"),
+])
+def test_api_refuses_wrong_types_and_repeats(call: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        call()
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value), str(caught.value)
+
+
+def test_compare_takes_the_cli_s_scaling_text() -> None:
+    """``scaling="64,128"`` (the CLI's text, as ``tokens="6.3T"`` and ``systems="trn2,p5"`` are taken)
+    raised a TypeError; it is the tuple (64, 128), and "" no curve."""
+    text = trnsim.compare("llama3-8b", tokens="1T", systems="p5", chips=8, scaling="8,16", space="quick",
+                          workers=1)
+    given = trnsim.compare("llama3-8b", tokens="1T", systems="p5", chips=8, scaling=(8, 16), space="quick",
+                           workers=1)
+    assert text.to_dict()["results"] == given.to_dict()["results"]
+    assert sorted(e["chips"] for e in text.entries if e["kind"] == "scaling") == [8, 16]
+    none = trnsim.compare("llama3-8b", tokens="1T", systems="p5", chips=8, scaling="", space="quick",
+                          workers=1)
+    assert not [e for e in none.entries if e["kind"] == "scaling"]
+
+
+def test_to_dict_is_the_cli_s_json_document() -> None:
+    """docs/api.md: ``to_dict()`` is the document of ``--json``; the meta lacked compare's headline,
+    claims, unpriced systems and prices, and plan's infeasible counts."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+
+    args = ["--model", "llama3-8b", "--tokens", "1T", "--space", "quick"]
+    cmp_cli = json.loads(subprocess.run(
+        [sys.executable, "-m", "trnsim", "compare", *args, "--systems", "p5,trn1", "--chips", "64",
+         "--scaling", "64", "--workers", "1", "--json", "-"], capture_output=True, text=True, check=True,
+        env=env).stdout)
+    cmp_api = trnsim.compare("llama3-8b", tokens="1T", systems=["p5", "trn1"], chips=64, scaling=(64,),
+                             space="quick", workers=1).to_dict()
+    assert cmp_api == cmp_cli
+    plan_cli = json.loads(subprocess.run(
+        [sys.executable, "-m", "trnsim", "plan", *args, "--system", "p5", "--nodes", "1", "--json", "-"],
+        capture_output=True, text=True, check=True, env=env).stdout)
+    plan_api = trnsim.plan("llama3-8b", "p5", tokens="1T", nodes=1, space="quick").to_dict()
+    for document in (plan_cli, plan_api):  # a search's wall time differs from run to run
+        document["meta"].pop("elapsed_s", None)
+    assert plan_api == plan_cli

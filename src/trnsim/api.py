@@ -312,10 +312,39 @@ class CompareResult(_Entries):
         return f"CompareResult({self.meta['model']}: {', '.join(systems)}; {len(self.entries)} results)"
 
 
+def _chip_counts(scaling: str | Sequence[int]) -> tuple[int, ...]:
+    """``compare``'s scaling points: a sequence of chip counts or the CLI's text ("8192,131072"; ""
+    for none), each once (a repeated point doubled the curve's rows)."""
+    if isinstance(scaling, str):
+        items = [item.strip() for item in scaling.split(",")] if scaling.strip() else []
+        counts: list[Any] = []
+        for item in items:
+            try:
+                number = _count(item, "scaling value") if item else None
+            except ConfigError:
+                number = None
+            if number is None or number != int(number):
+                raise ConfigError(f"scaling value '{item}' is not a number of chips; give chip counts, "
+                                  "e.g. '8192,131072'")
+            counts.append(int(number))
+    else:
+        counts = list(scaling)
+    _at_least_one(**{f"scaling[{i}]": c for i, c in enumerate(counts)})
+    for i, count in enumerate(counts):
+        if count in counts[:i]:
+            raise ConfigError(f"scaling names {count} chips twice; give each chip count once")
+    return tuple(int(c) for c in counts)
+
+
 def _at_least_one(**values: int | None) -> None:
-    """Each given count is a whole number of at least 1 (as the CLI's options; tp=0 divided by zero)."""
+    """Each given count is a whole number of at least 1 (as the CLI's options; tp=0 divided by zero,
+    tp="4" raised a TypeError)."""
     for name, value in values.items():
-        if value is not None and value < 1:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
 
 
@@ -390,6 +419,7 @@ def plan(
     meta = {"command": "plan", "model": str(model), **param_counts(model_config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": result.stats.candidates, "evaluated": result.stats.evaluated,
+            "infeasible_by_reason": {str(k): v for k, v in result.stats.infeasible_by_reason.items()},
             "error_bars": bands_meta(list(result.top))}
     entries = entries_from_search(result)
     add_estimate_args(entries, model_config, {system_spec.name: system_spec}, job, str(model),
@@ -404,7 +434,7 @@ def compare(
     tokens: float | str = "6.3T",
     systems: str | Sequence[str] = DEFAULT_SYSTEMS,
     chips: int = 8192,
-    scaling: Sequence[int] = (8192, 16384, 32768, 65536, 131072),
+    scaling: str | Sequence[int] = (8192, 16384, 32768, 65536, 131072),
     reference: str | None = None,
     hourly_budget: float | None = None,
     global_batch: int = 4096,
@@ -417,18 +447,22 @@ def compare(
 ) -> CompareResult:
     """Systems side by side at equal chips and equal budget, as ``trnsim compare`` (same defaults:
     ``workers`` None is its default, on two cores half the searches in a forked child)."""
+    from trnsim.plan.claims import check_claims
     from trnsim.plan.compare import compare_parallelism, compare_systems
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
     from trnsim.plan.problem import Objective
     from trnsim.plan.space import SpaceProfile
     from trnsim.report.bands import bands_meta
-    from trnsim.report.entries import entries_from_comparison
+    from trnsim.report.entries import entries_from_comparison, system_meta
+    from trnsim.report.story import headline_sentence
 
     names = [s.strip() for s in systems.split(",")] if isinstance(systems, str) else list(systems)
-    names = [n for n in names if n]
-    if not names:
+    if not any(names):
         raise ConfigError("systems is empty; give e.g. ['trn2', 'trn1', 'p5e']")
+    if not all(names):  # "trn2,,p5": a name left out, not a shorter list
+        raise ConfigError(f"systems {systems!r} has an empty name; give each system once, e.g. 'trn2,p5'")
+    scaling = _chip_counts(scaling)
     if reference is None:
         reference = "p5e" if "p5e" in names else None
     elif reference not in names:
@@ -438,7 +472,7 @@ def compare(
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     specs = [resolve_system(n, catalog) for n in names]
     check_distinct_systems(names, [s.name for s in specs], "systems")
-    _at_least_one(chips=chips, workers=workers, **{f"scaling[{i}]": c for i, c in enumerate(scaling)})
+    _at_least_one(chips=chips, workers=workers)
     for spec in specs:
         for count in (chips, *scaling):
             check_fills_nodes(count, spec.chips_per_node, "chips", spec.name, f"chips={count}")
@@ -450,11 +484,17 @@ def compare(
                                  scaling_chips=list(scaling),
                                  reference=reference, hourly_budget_usd=hourly_budget,
                                  workers=pool, split=split)
-    meta = {"command": "compare", "model": str(model), **param_counts(model_config),
-            "job": job.model_dump(mode="json"), "chips": chips,
-            "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
-            "error_bars": bands_meta([r.best for r in comparison.rows if r.best is not None], comparison)}
     entries = entries_from_comparison(comparison)
     add_estimate_args(entries, model_config, {s.name: s for s in specs}, job, str(model),
                       None if catalog is None else str(catalog))
+    claims = check_claims(comparison)
+    # the keys of `trnsim compare --json`'s meta (docs/api.md: to_dict() is that document)
+    meta = {"command": "compare", "headline": headline_sentence(entries, comparison.reference),
+            "job": job.model_dump(mode="json"), "model": str(model), **param_counts(model_config),
+            "chips": chips, "hourly_budget_usd": comparison.hourly_budget_usd,
+            "reference": comparison.reference,
+            "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
+            "unpriced_systems": [s.name for s in specs if s.price_usd_per_node_hour is None],
+            "systems": {s.name: system_meta(s) for s in specs},
+            "error_bars": bands_meta([r.best for r in comparison.rows if r.best is not None], comparison)}
     return CompareResult(meta, entries, comparison)

@@ -383,7 +383,7 @@ def compare_command(
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
     from trnsim.report.bands import band_legend, band_verdicts, bands_meta
-    from trnsim.report.entries import entries_from_comparison
+    from trnsim.report.entries import entries_from_comparison, system_meta
     from trnsim.report.story import headline_sentence
     from trnsim.report.tables import (
         claims_table,
@@ -470,7 +470,7 @@ def compare_command(
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
             "unpriced_systems": [s.name for s in specs if s.price_usd_per_node_hour is None],
-            "systems": {s.name: _system_meta(s) for s in specs},
+            "systems": {s.name: system_meta(s) for s in specs},
             "error_bars": bands_meta(bests, comparison)}
     _outputs(entries, meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
@@ -519,16 +519,6 @@ def resolve_reference(reference: str | None, names: list[str]) -> str | None:
         raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)}); "
                           "add it there or name one of them")
     return reference
-
-
-def _system_meta(system: SystemSpec) -> dict[str, Any]:
-    from trnsim.plan.economics import chip_power
-
-    power = chip_power(system)
-    return {"price_usd_per_node_hour": system.price_usd_per_node_hour, "price_date": system.price_date,
-            "price_source": system.price_source, "power_w_per_chip": None if power is None else power.watts,
-            "power_source": None if power is None else power.note,
-            "power_confidence": None if power is None else power.confidence}
 
 
 def _check_sweep_database(path: Path) -> None:
