@@ -16,7 +16,7 @@ from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 
 __all__ = ["check_catalog_dir", "check_chip_count", "check_distinct_systems", "check_output_path",
-           "check_rank_count", "check_seq_len", "parse_count", "use_catalog", "warn_if_huge"]
+           "check_rank_count", "check_seq_len", "parse_count", "split_list", "use_catalog", "warn_if_huge"]
 
 #: Above this many chips a run is larger than any system built (the largest announced, Project
 #: Rainier, is about 500,000 Trn2; AWS, Oct 2025): trnsim still answers, with a warning.
@@ -103,3 +103,16 @@ def parse_count(text: str, what: str, example: str = "write e.g. 6.3T, 500B or 1
     if value <= 0 or match.group(1) == "-":
         raise ConfigError(f"{what} must be positive, got '{text}'; {example}")
     return value
+
+
+def split_list(value: str, option: str, example: str, empty: str = "is empty") -> list[str]:
+    """The comma-separated items of ``option``'s ``value``; an empty item ("trn2,,p5", a trailing comma)
+    is an error, not a shorter list (a name was left out), as ``kernel profile --target``'s; ``empty``
+    says what a list of no item is."""
+    items = [item.strip() for item in value.split(",")]
+    if not any(items):
+        raise ConfigError(f"{option} {empty}; give e.g. {example}")
+    if not all(items):
+        raise ConfigError(f"{option} '{value}' has an empty item; give items separated by single commas, "
+                          f"e.g. {example}")
+    return items

@@ -26,6 +26,7 @@ from trnsim.cli.checks import (
     check_rank_count,
     check_seq_len,
     parse_count,
+    split_list,
     use_catalog,
     warn_if_huge,
 )
@@ -61,13 +62,14 @@ DEFAULT_REFERENCE = "p5e"
 
 
 def _parse_ints(text: str, what: str, example: str) -> list[int]:
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
+    """Whole numbers, each once (a repeated scaling point was searched twice, its rows doubled)."""
+    values: list[int] = []
+    for part in split_list(text, what, example.removeprefix("give chip counts, e.g. ")):
         value = parse_count(part, f"{what} value", example)
         if value != int(value):
             raise ConfigError(f"{what} value '{part}' is not a whole number; {example}")
+        if int(value) in values:
+            raise ConfigError(f"{what} names {int(value):,} chips twice; give each chip count once")
         values.append(int(value))
     return values
 
@@ -401,13 +403,12 @@ def compare_command(
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue, sequence_parallel)
     model_config = resolve_model(model)
     check_seq_len(seq_len, model_config, "--seq-len")
-    names = [s.strip() for s in systems.split(",") if s.strip()]
-    if not names:
-        raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
+    names = split_list(systems, "--systems", "trn2,trn1,p5e")
     specs = [resolve_system(n, catalog) for n in names]
     check_distinct_systems(names, [spec.name for spec in specs])
     reference = resolve_reference(reference, names)
-    scaling_chips = _parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072") if scaling else []
+    scaling_chips = (_parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072")
+                     if scaling.strip() else [])
     for spec in specs:
         check_chip_count(chips, spec.name, spec.chips_per_node)
         for count in scaling_chips:
