@@ -14,8 +14,9 @@ from tests.cli_errors import run_cli
 
 
 @pytest.fixture(autouse=True)
-def _eighty_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "80")
+def _a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output to a pipe (capsys), no width given: rich's 80 columns, where the cells were cut."""
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("TRNSIM_CATALOG", raising=False)
 
 
@@ -71,6 +72,7 @@ def test_data_keeps_keys(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 def test_nothing_cut_on_an_80_column_terminal(args: list[str], monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FORCE_COLOR", "1")  # rich: a terminal, COLUMNS wide
+    monkeypatch.setenv("COLUMNS", "80")
     code, out, err = run_cli(monkeypatch, capsys, "catalog", *args)
     assert code == 0 and "\x1b[" in out, err  # it did lay out for a terminal
     assert "…" not in out

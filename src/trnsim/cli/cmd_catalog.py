@@ -10,6 +10,7 @@ directory (``--catalog`` or ``$TRNSIM_CATALOG``) adds or overrides entries.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -62,9 +63,10 @@ def _whole(table: Table, *names: str) -> Table:
 
 
 def _console() -> Console:
-    """The terminal, or 120 columns in a file or pipe (rich would lay the tables out for 80)."""
+    """The terminal, or in a file or pipe $COLUMNS, else 120 columns (rich would lay the tables out
+    for 80)."""
     probe = Console()
-    return probe if probe.is_terminal else Console(width=PIPE_WIDTH)
+    return probe if probe.is_terminal or "COLUMNS" in os.environ else Console(width=PIPE_WIDTH)
 
 
 def _fmt(value: Any, unit: str = "") -> str:
