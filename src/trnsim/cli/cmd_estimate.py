@@ -349,6 +349,9 @@ def estimate(
     overrides = _parse_overrides(topology_set or [])
     if topology is None:
         network = topology_for_system(spec, system, overrides)
+    elif Path(topology).is_dir():  # read as a bundled name, it was "unknown topology '<dir>'"
+        raise ConfigError(f"--topology '{topology}' is a directory; give a topology .toml file or a bundled "
+                          "name (trnsim catalog data topologies/NAME shows one)")
     elif topology.endswith(".toml") or Path(topology).is_file():  # the user's own topology file
         network = load_topology_file(topology, overrides,
                                      node_scale_out_bw_bytes_per_s=spec.scale_out_bw_bytes_per_s,
