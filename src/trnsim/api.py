@@ -463,6 +463,7 @@ def compare(
     if not all(names):  # "trn2,,p5": a name left out, not a shorter list
         raise ConfigError(f"systems {systems!r} has an empty name; give each system once, e.g. 'trn2,p5'")
     scaling = _chip_counts(scaling)
+    named_reference = reference  # one the user named must be priced; the default falls back
     if reference is None:
         reference = "p5e" if "p5e" in names else None
     elif reference not in names:
@@ -472,6 +473,11 @@ def compare(
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     specs = [resolve_system(n, catalog) for n in names]
     check_distinct_systems(names, [s.name for s in specs], "systems")
+    if named_reference is not None and hourly_budget is None \
+            and specs[names.index(named_reference)].price_usd_per_node_hour is None:
+        priced = ", ".join(s.name for s in specs if s.price_usd_per_node_hour is not None) or "none"
+        raise ConfigError(f"reference {named_reference} has no price in the catalog, so it sets no equal "
+                          f"budget; name a priced system (of systems: {priced}) or give hourly_budget=")
     _at_least_one(chips=chips, workers=workers)
     for spec in specs:
         for count in (chips, *scaling):

@@ -406,6 +406,8 @@ def compare_command(
     names = split_list(systems, "--systems", "trn2,trn1,p5e")
     specs = [resolve_system(n, catalog) for n in names]
     check_distinct_systems(names, [spec.name for spec in specs])
+    _check_reference_priced(resolve_reference(reference, names) if reference else None, names, specs,
+                            hourly_budget)  # one the user named (the default falls back to a priced one)
     reference = resolve_reference(reference, names)
     scaling_chips = (_parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072")
                      if scaling.strip() else [])
@@ -510,6 +512,20 @@ def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
                 resolve_system(name, whatif=whatif)
     except TrnsimError as error:
         raise SweepSpecError(f"sweep spec {path}: {error}") from None
+
+
+def _check_reference_priced(reference: str | None, names: list[str], specs: list[SystemSpec],
+                            hourly_budget: float | None) -> None:
+    """A reference sets the equal budget by its price: an unpriced one set none, and every row said
+    "no system with a known price has a feasible plan", even a priced one that had."""
+    if reference is None or hourly_budget is not None:
+        return
+    spec = specs[names.index(reference)]
+    if spec.price_usd_per_node_hour is None:
+        priced = [s.name for s in specs if s.price_usd_per_node_hour is not None]
+        instead = f"name a priced one ({', '.join(priced)})" if priced else "give a price in a --catalog DIR"
+        raise ConfigError(f"--reference {reference} has no price in the catalog, so it sets no equal budget; "
+                          f"{instead} or give --hourly-budget")
 
 
 def resolve_reference(reference: str | None, names: list[str]) -> str | None:
