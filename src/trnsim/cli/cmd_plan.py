@@ -620,9 +620,13 @@ def sweep_command(
     entries = entries_from_sweep(stored)
     console.print(sweep_table(entries))
     failed = [r for r in stored if r.status.value != "ok"]
-    for r in failed:
-        console.print(f"{r.point['model']} on {r.point['system']} at {r.point['chips']} chips "
-                      f"({r.point['whatif']['name']}): {r.status.value}: {r.result.get('error', '')}",
-                      highlight=False, markup=False)
-    _outputs(entries, {"command": "sweep", "database": str(database)}, f"trnsim sweep: {database.name}", [],
-             json_out, csv_out, html_out)
+    lines = [f"{r.point['model']} on {r.point['system']} at {r.point['chips']} chips "
+             f"({r.point['whatif']['name']}): {r.status.value}: {r.result.get('error', '')}" for r in failed]
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+    # the points without a plan, with why, in the files too (an all-infeasible sweep wrote "results": [])
+    failed_points = [{"model": r.point["model"], "system": r.point["system"], "chips": r.point["chips"],
+                      "whatif": r.point["whatif"]["name"], "status": r.status.value,
+                      "error": r.result.get("error", "")} for r in failed]
+    _outputs(entries, {"command": "sweep", "database": str(database), "failed_points": failed_points},
+             f"trnsim sweep: {database.name}", lines, json_out, csv_out, html_out)
