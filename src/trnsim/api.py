@@ -245,6 +245,7 @@ def estimate(
                       flash_attention=flash_attention,
                       grad_reduce_dtype=_enum(GradReduceDtype, grad_reduce_dtype, "grad_reduce_dtype"))
     config = model if isinstance(model, ModelConfig) else _load_model(model)
+    check_seq_len(seq_len, config, f"seq_len={seq_len}")  # as plan's and compare's
     network = topology_for_system(spec, system, {})
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
                          network)

@@ -15,6 +15,7 @@ from trnsim.cli.checks import (
     check_catalog_dir,
     check_output_path,
     check_rank_count,
+    check_seq_len,
     parse_count,
     use_catalog,
     warn_if_huge,
@@ -346,6 +347,7 @@ def estimate(
         grad_reduce_dtype=grad_reduce_dtype,
     )
     config = load_model(model)
+    check_seq_len(seq_len, config, "--seq-len")  # as plan's and compare's: the option and what to give
     overrides = _parse_overrides(topology_set or [])
     if topology is None:
         network = topology_for_system(spec, system, overrides)
