@@ -71,3 +71,13 @@ def test_sequence_longer_than_the_model_names_the_option(monkeypatch: pytest.Mon
 
     with pytest.raises(ConfigError, match=r"^seq_len=4096 exceeds gpt3-175b's max_seq_len=2048"):
         trnsim.estimate("gpt3-175b", "p5", nodes=1)
+
+
+@pytest.mark.parametrize("lnc", ["0", "3"])
+def test_bad_lnc_lists_the_valid_sizes(lnc: str, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """"LNC=0 does not divide its 8 NeuronCores" said what is wrong, not what would be valid."""
+    code, _, err = run_cli(monkeypatch, capsys, *EST, "--lnc", lnc)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert f"LNC={lnc}" in lines[0] and "valid: 1, 2, 4, 8" in lines[0]

@@ -140,8 +140,10 @@ class ChipSpec(BaseModel):
             return 1
         size = lnc if lnc is not None else (self.default_lnc or 1)
         if size < 1 or self.neuron_cores % size:
+            valid = ", ".join(str(d) for d in range(1, self.neuron_cores + 1) if self.neuron_cores % d == 0)
             raise ConfigError(
-                f"chip '{self.name}': LNC={size} does not divide its {self.neuron_cores} NeuronCores"
+                f"chip '{self.name}': LNC={size} does not divide its {self.neuron_cores} NeuronCores; "
+                f"valid: {valid}"
             )
         return self.neuron_cores // size
 
