@@ -538,6 +538,26 @@ def resolve_reference(reference: str | None, names: list[str]) -> str | None:
     return reference
 
 
+def _check_run_options(reporting: bool, db: bool, workers: int | None, num_cpus: int | None, local: bool,
+                       use_ray: bool, address: str | None) -> None:
+    """An option that would change nothing is refused (it was taken and ignored)."""
+    if reporting:
+        given = [name for name, on in (("--db", db), ("--workers", workers is not None),
+                                       ("--num-cpus", num_cpus is not None), ("--local", local),
+                                       ("--ray", use_ray), ("--address", address is not None)) if on]
+        if given:
+            raise ConfigError(f"--report reads a finished sweep: {', '.join(given)} appl"
+                              f"{'ies' if len(given) == 1 else 'y'} to running one; leave "
+                              f"{'it' if len(given) == 1 else 'them'} out")
+        return
+    if num_cpus is not None and (not use_ray or address is not None):
+        raise ConfigError("--num-cpus sizes the local Ray instance that --ray starts (an --address cluster "
+                          "has its own): add --ray, or leave it out")
+    if workers is not None and (local or use_ray or address is not None):
+        raise ConfigError("--workers sizes the local process pool: --local runs in this one process and Ray "
+                          "sizes itself (--num-cpus); leave --workers out")
+
+
 def _check_sweep_database(path: Path) -> None:
     """``--report`` must name a database a sweep wrote: opening another file as the store created the
     sweep's tables in it (changing the user's file) and reported no points."""
@@ -561,8 +581,8 @@ def _check_sweep_database(path: Path) -> None:
 @app.command("sweep")
 def sweep_command(
     spec: Annotated[Path | None, typer.Argument(help="sweep spec (TOML)")] = None,
-    db: Annotated[Path, Opt("--db", help="SQLite results database (appended to, resumable)")] = Path(
-        "sweep.sqlite"),
+    db: Annotated[Path | None, Opt("--db", help="SQLite results database (appended to, resumable; default "
+                                   "sweep.sqlite)")] = None,
     report: Annotated[Path | None, Opt("--report", help="turn this results database into reports")] = None,
     address: Annotated[str | None, Opt("--address", help="Ray cluster address (implies --ray)")] = None,
     num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
@@ -589,6 +609,8 @@ def sweep_command(
         raise ConfigError("give a sweep spec to run, or --report DB to report on a finished one (not both)")
     if local and (use_ray or address is not None):
         raise ConfigError("--local runs in this process: leave out --ray/--address, or --local")
+    _check_run_options(report is not None, db is not None, workers, num_cpus, local, use_ray, address)
+    db = db if db is not None else Path("sweep.sqlite")
     if spec is not None and (use_ray or address is not None):
         require_ray()  # before any work: without Ray, say how to get it
     _check_outputs(json_out, csv_out, html_out)
