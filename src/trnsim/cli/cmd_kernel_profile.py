@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from trnsim.cli.apps import kernel_app
 from trnsim.cli.checks import check_output_path
+from trnsim.cli.cmd_kernel_run import ENV_TARGET, target_from_env
 from trnsim.cli.cmd_kernel_run import run as run_kernel_file
 from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, write_output
 from trnsim.errors import ConfigError
@@ -159,7 +160,8 @@ def profile(
     file: Annotated[Path, typer.Argument(help="Python file that launches NKI kernels (run as __main__).")],
     args: Annotated[list[str] | None, typer.Argument(
         help="Arguments for the file (sys.argv[1:]); after -- when one starts with -.")] = None,
-    target: Annotated[str, typer.Option(help="Target(s), comma-separated: trn1, trn2, trn3.")] = "trn2",
+    target: Annotated[str | None, typer.Option(
+        help=f"Target(s), comma-separated: trn1, trn2, trn3 (default: ${ENV_TARGET}, trn2).")] = None,
     trace: Annotated[Path | None, typer.Option(
         "--trace", help="Write a Chrome/Perfetto trace (JSON) of every launch here (- for stdout).")] = None,
     json_out: Annotated[Path | None, typer.Option(
@@ -180,6 +182,8 @@ def profile(
 
     if not file.is_file():
         raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
+    if target is None:  # as `kernel run`: the SDK's variable, else trn2 (it was always trn2)
+        target = target_from_env() or "trn2"
     check_one_stdout(trace=trace, json=json_out)
     check_keeps_inputs({"the kernel file": file, "the --timing file": timing}, trace=trace, json=json_out)
     for path, option in ((trace, "--trace"), (json_out, "--json")):
