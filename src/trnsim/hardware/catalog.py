@@ -347,7 +347,8 @@ def _user_dir(catalog_dir: str | Path | None) -> str | None:
         return None
     if not path.is_dir():
         origin = f"${CATALOG_ENV}" if catalog_dir is None else "--catalog"
-        raise ConfigError(f"catalog directory '{path}' does not exist (given by {origin}); "
+        what = "is a file, not a directory" if path.exists() else "does not exist"
+        raise ConfigError(f"catalog directory '{path}' {what} (given by {origin}); "
                           "give a directory that holds systems/, chips/ ...")
     return str(path.resolve())
 
