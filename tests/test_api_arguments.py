@@ -101,3 +101,25 @@ def test_to_dict_is_the_cli_s_json_document() -> None:
     for document in (plan_cli, plan_api):  # a search's wall time differs from run to run
         document["meta"].pop("elapsed_s", None)
     assert plan_api == plan_cli
+
+
+def test_plan_and_compare_take_sequence_parallel() -> None:
+    """The CLI's --no-sequence-parallel had no API argument: plan/compare always searched with SP on."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    args = ["--model", "llama3-8b", "--tokens", "1T", "--space", "quick", "--no-sequence-parallel"]
+    plan_cli = json.loads(subprocess.run(
+        [sys.executable, "-m", "trnsim", "plan", *args, "--system", "p5", "--nodes", "1", "--json", "-"],
+        capture_output=True, text=True, check=True, env=env).stdout)
+    plan_api = trnsim.plan("llama3-8b", "p5", tokens="1T", nodes=1, space="quick",
+                           sequence_parallel=False).to_dict()
+    assert plan_api["meta"]["job"]["sequence_parallel"] is False
+    assert plan_api == plan_cli
+    cmp_api = trnsim.compare("llama3-8b", tokens="1T", systems=["p5"], chips=8, scaling=(), workers=1,
+                             sequence_parallel=False).to_dict()
+    assert cmp_api["meta"]["job"]["sequence_parallel"] is False

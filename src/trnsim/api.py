@@ -350,7 +350,7 @@ def _at_least_one(**values: int | None) -> None:
 
 
 def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
-         budget: float | None, objective: str, pue: float) -> Any:
+         budget: float | None, objective: str, pue: float, sequence_parallel: bool = True) -> Any:
     from pydantic import ValidationError
 
     from trnsim.plan.problem import Objective, TrainingJob
@@ -362,7 +362,8 @@ def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, d
     try:
         return TrainingJob(tokens=_count(tokens, "tokens"), seq_len=seq_len, global_batch=global_batch,
                            precision=_enum(Precision, precision, "precision"), deadline_days=deadline,
-                           budget_usd=budget, objective=_enum(Objective, objective, "objective"), pue=pue)
+                           budget_usd=budget, objective=_enum(Objective, objective, "objective"), pue=pue,
+                           sequence_parallel=sequence_parallel)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -387,6 +388,7 @@ def plan(
     top: int = 5,
     space: str = "full",
     lnc: int | None = None,
+    sequence_parallel: bool = True,
     catalog: str | Path | None = None,
 ) -> PlanResult:
     """The best parallel plans of ``model`` on ``system``, as ``trnsim plan`` (same defaults).
@@ -404,7 +406,7 @@ def plan(
 
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of nodes= or ranks=")
-    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
+    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     system_spec = resolve_system(system, catalog, lnc)
@@ -445,6 +447,7 @@ def compare(
     catalog: str | Path | None = None,
     space: str = "quick",
     workers: int | None = None,
+    sequence_parallel: bool = True,
 ) -> CompareResult:
     """Systems side by side at equal chips and equal budget, as ``trnsim compare`` (same defaults:
     ``workers`` None is its default, on two cores half the searches in a forked child)."""
@@ -469,7 +472,8 @@ def compare(
         reference = "p5e" if "p5e" in names else None
     elif reference not in names:
         raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
-    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue)
+    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue,
+               sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     specs = [resolve_system(n, catalog) for n in names]
