@@ -123,3 +123,13 @@ def test_plan_and_compare_take_sequence_parallel() -> None:
     cmp_api = trnsim.compare("llama3-8b", tokens="1T", systems=["p5"], chips=8, scaling=(), workers=1,
                              sequence_parallel=False).to_dict()
     assert cmp_api["meta"]["job"]["sequence_parallel"] is False
+
+
+def test_plan_takes_max_ranks() -> None:
+    """The CLI's --max-ranks (node counts doubling up to it) had no API argument."""
+    result = trnsim.plan("llama3-8b", "p5", tokens="1T", max_ranks=16, space="quick", top=50)
+    assert {e["ranks"] for e in result.entries} <= {8, 16} and len({e["ranks"] for e in result.entries}) == 2
+    with pytest.raises(ConfigError, match="give exactly one of nodes=, ranks= or max_ranks="):
+        trnsim.plan("llama3-8b", "p5", tokens="1T", nodes=1, max_ranks=16)
+    with pytest.raises(ConfigError, match=r"^max_ranks=4 is less than one p5 node \(8 ranks\)"):
+        trnsim.plan("llama3-8b", "p5", tokens="1T", max_ranks=4)

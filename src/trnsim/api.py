@@ -378,6 +378,7 @@ def plan(
     tokens: float | str,
     nodes: int | None = None,
     ranks: int | None = None,
+    max_ranks: int | None = None,
     global_batch: int = 1024,
     seq_len: int = 4096,
     precision: str = "bf16",
@@ -393,7 +394,8 @@ def plan(
 ) -> PlanResult:
     """The best parallel plans of ``model`` on ``system``, as ``trnsim plan`` (same defaults).
 
-    ``tokens`` is a number or the CLI's text (``"15T"``); give exactly one of ``nodes`` or ``ranks``.
+    ``tokens`` is a number or the CLI's text (``"15T"``); give exactly one of ``nodes``, ``ranks`` or
+    ``max_ranks`` (node counts doubling from one up to it, as ``--max-ranks``).
     """
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
@@ -404,21 +406,28 @@ def plan(
     from trnsim.report.bands import bands_meta
     from trnsim.report.entries import entries_from_search
 
-    if (nodes is None) == (ranks is None):
-        raise ConfigError("give exactly one of nodes= or ranks=")
+    if sum(v is not None for v in (nodes, ranks, max_ranks)) != 1:
+        raise ConfigError("give exactly one of nodes=, ranks= or max_ranks=")
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     system_spec = resolve_system(system, catalog, lnc)
-    _at_least_one(nodes=nodes, ranks=ranks, top=top)
+    _at_least_one(nodes=nodes, ranks=ranks, max_ranks=max_ranks, top=top)
     if system_spec.price_usd_per_node_hour is None and (job.objective.value == "cost" or budget is not None):
         raise ConfigError(f"objective='cost' and budget= need a price for {system_spec.name}, which the "
                           "catalog does not have: give one in a user catalog (catalog=)")
-    count = nodes * system_spec.ranks_per_node if nodes is not None else int(ranks or 0)
-    check_fills_nodes(count, system_spec.ranks_per_node, "ranks", system_spec.name, f"ranks={count}")
-    problem = Problem(model_config, system_spec, count, job)
+    per_node = system_spec.ranks_per_node
+    if max_ranks is not None:  # as --max-ranks: whole nodes, doubling from one
+        if max_ranks < per_node:
+            raise ConfigError(f"max_ranks={max_ranks} is less than one {system_spec.name} node ({per_node} "
+                              f"ranks); give at least {per_node}, or ranks= for part of a node")
+        counts = [per_node << k for k in range((max_ranks // per_node).bit_length())]
+    else:
+        counts = [nodes * per_node if nodes is not None else int(ranks or 0)]
+        check_fills_nodes(counts[0], per_node, "ranks", system_spec.name, f"ranks={counts[0]}")
+    problems = [Problem(model_config, system_spec, count, job) for count in counts]
     search_space = _enum(SpaceProfile, space, "space").space()
-    result = search_plans([problem], search_space, top_k=top)
+    result = search_plans(problems, search_space, top_k=top)
     meta = {"command": "plan", "model": str(model), **param_counts(model_config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": result.stats.candidates, "evaluated": result.stats.evaluated,
