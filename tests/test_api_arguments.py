@@ -133,3 +133,21 @@ def test_plan_takes_max_ranks() -> None:
         trnsim.plan("llama3-8b", "p5", tokens="1T", nodes=1, max_ranks=16)
     with pytest.raises(ConfigError, match=r"^max_ranks=4 is less than one p5 node \(8 ranks\)"):
         trnsim.plan("llama3-8b", "p5", tokens="1T", max_ranks=4)
+
+
+def test_estimate_takes_tokens_and_lnc() -> None:
+    """The CLI's --tokens (run time, goodput) and --lnc had no API argument."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    cli = json.loads(subprocess.run(
+        [sys.executable, "-m", "trnsim", "estimate", "--model", "llama3-8b", "--system", "trn2",
+         "--nodes", "1", "--tp", "4", "--zero", "1", "--lnc", "1", "--tokens", "1T", "--json", "-"],
+        capture_output=True, text=True, check=True, env=env).stdout)
+    api = trnsim.estimate("llama3-8b", "trn2", nodes=1, tp=4, zero=1, lnc=1, tokens="1T").to_dict()
+    assert api == cli
+    assert api["ranks"] == 128 and "train_time_s" in api and "goodput" in api

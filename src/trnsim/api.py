@@ -34,6 +34,9 @@ __all__ = ["CompareResult", "EstimateResult", "PlanResult", "compare", "estimate
 DEFAULT_SYSTEMS = ("trn2-ultraserver", "trn2", "trn1", "p5", "p5e", "tpu-v4", "tpu-v5p")
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 
+#: A run at least this long gets a goodput estimate (failures, checkpoints), as ``trnsim estimate``'s.
+_LONG_RUN_S = 3600.0
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -199,23 +202,27 @@ def estimate(
     precision: str = "bf16",
     flash_attention: bool = True,
     grad_reduce_dtype: str = "fp32",
+    tokens: float | str | None = None,
+    lnc: int | None = None,
     catalog: str | Path | None = None,
 ) -> EstimateResult:
     """Time one training step of a parallel plan, as ``trnsim estimate`` (same arguments and defaults).
 
     Give exactly one of ``ranks`` or ``nodes``; ``dp`` defaults to ranks / (tp·pp·cp) and
-    ``global_batch`` to dp·micro_batch.
+    ``global_batch`` to dp·micro_batch. ``tokens`` (a number or ``"15T"``) adds the run time and, for a
+    run of an hour or more, the goodput, as ``--tokens``.
     """
-    from trnsim.cluster import Schedule, estimate_step, make_plan, topology_for_system
+    from trnsim.cluster import Schedule, estimate_run_goodput, estimate_step, make_plan, topology_for_system
     from trnsim.cluster.achieved import flops_fields
     from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
     from trnsim.cluster.traffic import CPExchange
     from trnsim.hardware.catalog import load_system
     from trnsim.workload.options import Precision, Recompute
 
-    spec = load_system(system, catalog)
+    spec = load_system(system, catalog, lnc=lnc)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of nodes= or ranks=")
+    run_tokens = None if tokens is None else _count(tokens, "tokens")
     _at_least_one(nodes=nodes, ranks=ranks, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, micro_batch=micro_batch,
                   global_batch=global_batch, seq_len=seq_len, interleave=interleave)
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
@@ -249,10 +256,21 @@ def estimate(
     network = topology_for_system(spec, system, {})
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
                          network)
+    band = load_band(spec.chip.family, spec.chip.name)
     data = {**step.to_dict(), **flops_fields(step, spec), **param_counts(config),
             "model_notes": list(config.notes),
-            **step_band_fields(load_band(spec.chip.family, spec.chip.name), step.step_time_s),
+            **step_band_fields(band, step.step_time_s),
             "device_calibration": device_calibration(spec.chip)}
+    if run_tokens is not None:  # the keys `trnsim estimate --tokens` adds
+        run_s = run_tokens / step.tokens_per_s
+        data["train_time_s"] = run_s
+        data["train_time_range_s"] = list(band.interval(run_s))
+        if run_s >= _LONG_RUN_S:
+            goodput = estimate_run_goodput(step, config, spec, network)
+            data["goodput"] = goodput.to_dict()
+            if goodput.goodput > 0:
+                data["expected_wall_time_s"] = run_s / goodput.goodput
+                data["expected_wall_time_range_s"] = list(band.interval(run_s / goodput.goodput))
     return EstimateResult(data, step)
 
 
