@@ -39,6 +39,15 @@ def check_output_path(path: Path | None, option: str) -> None:
         )
     if path.is_dir():
         raise ConfigError(f"{option} '{path}' is a directory; give a file path")
+    existed = path.exists()
+    try:  # opened for appending: an existing file is left as it is, a new one removed again
+        with path.open("a"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{option} '{path}': cannot write there ({error.strerror}); pick another path") \
+            from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 def check_rank_count(ranks: int, system: str, ranks_per_node: int, option: str = "--ranks") -> None:
