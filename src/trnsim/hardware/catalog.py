@@ -272,7 +272,11 @@ def _read_data(data: Mapping[str, Any], where_file: str, fields: Mapping[str, _F
         where = f"{Path(path).name if path.endswith('.toml') else path}: field '{key}'"
         if key not in fields:
             valid = ", ".join(fields)
-            raise ConfigError(f"{path}: unknown field '{key}'{_suggest(key, fields)}; valid fields: {valid}")
+            # `catalog show` lists the price's date and source as fields: they are given in its table
+            hint = ("; a price's date and source go in its table: price_usd_per_node_hour = { value = ..., "
+                    "source = ..., date = ... }" if key in ("price_date", "price_source") else "")
+            raise ConfigError(f"{path}: unknown field '{key}'{_suggest(key, fields)}; valid fields: {valid}"
+                              f"{hint}")
         spec = fields[key]
         value = raw
         if isinstance(raw, dict):
