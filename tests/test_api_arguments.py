@@ -151,3 +151,17 @@ def test_estimate_takes_tokens_and_lnc() -> None:
     api = trnsim.estimate("llama3-8b", "trn2", nodes=1, tp=4, zero=1, lnc=1, tokens="1T").to_dict()
     assert api == cli
     assert api["ranks"] == 128 and "train_time_s" in api and "goodput" in api
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: trnsim.plan("llama3-8b", "p5", **{**PLAN, "pue": "x"}), "pue must be a number, got 'x'"),
+    (lambda: trnsim.plan("llama3-8b", "p5", **{**PLAN, "deadline": "30"}),
+     "deadline must be a number, got '30'"),
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "hourly_budget": "100"}),
+     "hourly_budget must be a number, got '100'"),
+])
+def test_non_numbers_are_one_line(call: Any, message: str) -> None:
+    """They raised TypeError ("must be real number, not str") from math.isfinite."""
+    with pytest.raises(ConfigError) as caught:
+        call()
+    assert str(caught.value).startswith(message), str(caught.value)

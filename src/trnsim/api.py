@@ -355,6 +355,12 @@ def _chip_counts(scaling: str | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(c) for c in counts)
 
 
+def _number(name: str, value: object) -> None:
+    """``value`` is a number (or None): a string raised a TypeError from ``math.isfinite``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+
+
 def _at_least_one(**values: int | None) -> None:
     """Each given count is a whole number of at least 1 (as the CLI's options; tp=0 divided by zero,
     tp="4" raised a TypeError)."""
@@ -375,6 +381,7 @@ def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, d
     from trnsim.workload.options import Precision
 
     for name, value in (("deadline", deadline), ("budget", budget), ("pue", pue)):
+        _number(name, value)
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, got {value}")
     try:
@@ -514,6 +521,7 @@ def compare(
     for spec in specs:
         for count in (chips, *scaling):
             check_fills_nodes(count, spec.chips_per_node, "chips", spec.name, f"chips={count}")
+    _number("hourly_budget", hourly_budget)
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
         raise ConfigError(f"hourly_budget must be a positive number of USD per hour, got {hourly_budget}")
     pool, split = compare_parallelism(workers)
