@@ -501,6 +501,9 @@ def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
     from trnsim.plan.errors import SweepSpecError
     from trnsim.plan.inputs import resolve_model, resolve_system
 
+    if not sweep_spec.whatif:  # `whatif = []` ran no point and exited 0; empty models/chips are refused
+        raise SweepSpecError(f"sweep spec {path}: whatif: List should have at least 1 item; leave it out for "
+                             "the baseline alone")
     try:
         for model in sweep_spec.models:
             resolve_model(model)
