@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog_env import catalog_env
+from trnsim.hardware.catalog_env import CATALOG_ENV, catalog_env, check_catalog_contents
 from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 from trnsim.workload.config import ModelConfig, check_seq_len
@@ -50,11 +51,15 @@ def _user_catalog(catalog: str | Path | None) -> Iterator[None]:
     set for the call (and its worker processes), then restored.
     """
     if catalog is None:
+        variable = os.environ.get(CATALOG_ENV)
+        if variable and Path(variable).is_dir():  # a missing one is the loaders' one-line error
+            check_catalog_contents(variable, f"${CATALOG_ENV}")
         yield
         return
     if not Path(catalog).is_dir():
         raise ConfigError(f"catalog directory '{catalog}' does not exist or is not a directory (given by "
                           "catalog=); give a directory that holds systems/, chips/ ...")
+    check_catalog_contents(catalog, "catalog=")
     with catalog_env(catalog):
         yield
 

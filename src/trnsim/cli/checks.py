@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog_env import catalog_env
+from trnsim.hardware.catalog_env import CATALOG_ENV, catalog_env, check_catalog_contents
 from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 
-__all__ = ["check_catalog_dir", "check_chip_count", "check_distinct_systems", "check_output_path",
-           "check_rank_count", "check_seq_len", "parse_count", "split_list", "use_catalog", "warn_if_huge"]
+__all__ = ["check_catalog", "check_catalog_dir", "check_chip_count", "check_distinct_systems",
+           "check_output_path", "check_rank_count", "check_seq_len", "parse_count", "split_list",
+           "use_catalog", "warn_if_huge"]
 
 #: Above this many chips a run is larger than any system built (the largest announced, Project
 #: Rainier, is about 500,000 Trn2; AWS, Oct 2025): trnsim still answers, with a warning.
@@ -83,13 +85,26 @@ def use_catalog(ctx: Any, param: Any, path: Path | None) -> Path | None:
     without this, ``--catalog`` changed chips and systems and silently left those files shipped.
     The variable is set until the command's context closes (and is inherited by its worker processes).
     """
+    if check_catalog(ctx, param, path) is None:
+        return None
+    assert path is not None
+    ctx.with_resource(catalog_env(path))
+    return path
+
+
+def check_catalog(ctx: Any, param: Any, path: Path | None) -> Path | None:
+    """A ``--catalog`` (else ``$TRNSIM_CATALOG``) is a directory whose every file is read
+    (:func:`~trnsim.hardware.catalog_env.check_catalog_contents`); the option's value, unchanged."""
     if path is None:
+        variable = os.environ.get(CATALOG_ENV)
+        if variable and Path(variable).is_dir():  # a missing one is the loaders' one-line error
+            check_catalog_contents(variable, f"${CATALOG_ENV}")
         return None
     check_catalog_dir(path)
     if not path.is_dir():
         raise ConfigError(f"catalog directory '{path}' does not exist (given by --catalog); "
                           "give a directory that holds systems/, chips/ ...")
-    ctx.with_resource(catalog_env(path))
+    check_catalog_contents(path, "--catalog")
     return path
 
 

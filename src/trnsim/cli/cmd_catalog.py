@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path, use_catalog
+from trnsim.cli.checks import check_catalog, check_output_path, use_catalog
 from trnsim.cli.output import write_output
 from trnsim.errors import ConfigError, UnknownNameError
 
@@ -35,7 +35,7 @@ catalog_app = typer.Typer(help="List the chips, systems and models in the catalo
 app.add_typer(catalog_app, name="catalog")
 
 _CatalogDir = Annotated[
-    Path | None, typer.Option("--catalog", "--catalog-dir",
+    Path | None, typer.Option("--catalog", "--catalog-dir", callback=check_catalog,
                               help="A user catalog directory (else $TRNSIM_CATALOG); --catalog-dir: old name")
 ]
 #: ``catalog data``'s: it also makes the directory $TRNSIM_CATALOG, through which the loaders of the
