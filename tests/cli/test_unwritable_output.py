@@ -39,3 +39,27 @@ def test_a_writable_new_path_is_not_left_behind(tmp_path: Path, monkeypatch: pyt
     code, _, _ = run_cli(monkeypatch, capsys, "estimate", "--model", "nosuch", "--system", "p5", "--nodes",
                          "1", "--json", str(target))
     assert code == 2 and not target.exists()
+
+
+def test_a_fifo_output_is_not_opened_by_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Opening a named pipe for the check would block until a reader came, and then hand it an
+    end-of-file before the real output: the check leaves pipes and devices alone."""
+    import os
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def read() -> None:  # a second read too, so that an early end-of-file fails the test, not hangs it
+        received.append(fifo.read_bytes())
+        if not received[0]:
+            received.append(fifo.read_bytes())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    code, _, err = run_cli(monkeypatch, capsys, "catalog", "chips", "--json", str(fifo))
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert len(received) == 1 and b'"name": "trn2"' in received[0], received[:1]

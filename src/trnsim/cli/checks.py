@@ -42,6 +42,8 @@ def check_output_path(path: Path | None, option: str) -> None:
     if path.is_dir():
         raise ConfigError(f"{option} '{path}' is a directory; give a file path")
     existed = path.exists()
+    if existed and not path.is_file():
+        return  # a pipe or device (/dev/stdout, a FIFO): opening it here would take the reader's end-of-file
     try:  # opened for appending: an existing file is left as it is, a new one removed again
         with path.open("a"):
             pass
