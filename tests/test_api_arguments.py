@@ -54,6 +54,14 @@ def test_api_refuses_what_the_cli_refuses(call: Any, message: str) -> None:
     # an empty name between commas was dropped, as if the list had one system fewer
     (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "trn2,,p5"}),
      "systems 'trn2,,p5' has an empty"),
+    # an alias is the system it names, either way round: the reference is found and the call
+    # goes on to the next check (chips that are not whole 8-GPU nodes) instead of "not among systems"
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "p5e", "reference": "p5e.48xlarge",
+                                             "chips": 100}),
+     "chips=100 does not fit p5e nodes of 8"),
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "p5e.48xlarge", "reference": "p5e",
+                                             "chips": 100}),
+     "chips=100 does not fit p5e nodes of 8"),
 ])
 def test_api_refuses_wrong_types_and_repeats(call: Any, message: str) -> None:
     with pytest.raises(ConfigError) as caught:

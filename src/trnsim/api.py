@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
-from trnsim.errors import ConfigError
+from trnsim.errors import ConfigError, TrnsimError
 from trnsim.hardware.catalog_env import CATALOG_ENV, catalog_env, check_catalog_contents
 from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
@@ -470,6 +470,22 @@ def plan(
 
 
 @_catalog_in_force
+def _catalog_reference(reference: str, names: list[str], resolved: list[str],
+                       catalog: str | Path | None) -> str:
+    """The catalog name of the reference, which must be one of the systems (an alias of one counts)."""
+    from trnsim.plan.inputs import resolve_system
+
+    if reference in names:
+        return resolved[names.index(reference)]
+    try:
+        known: str | None = resolve_system(str(reference), catalog).name
+    except TrnsimError:
+        known = None
+    if known is None or known not in resolved:
+        raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
+    return known
+
+
 def compare(
     model: str | Path = "afm-server",
     *,
@@ -506,19 +522,18 @@ def compare(
     if not all(names):  # "trn2,,p5": a name left out, not a shorter list
         raise ConfigError(f"systems {systems!r} has an empty name; give each system once, e.g. 'trn2,p5'")
     scaling = _chip_counts(scaling)
-    named_reference = reference  # one the user named must be priced; the default falls back
-    if reference is None:
-        reference = "p5e" if "p5e" in names else None
-    elif reference not in names:
-        raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue,
                sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     specs = [resolve_system(n, catalog) for n in names]
-    check_distinct_systems(names, [s.name for s in specs], "systems")
+    resolved = [s.name for s in specs]
+    check_distinct_systems(names, resolved, "systems")
+    # the reference by its catalog name (the comparison's rows are keyed by it): p5e.48xlarge is p5e
+    named_reference = None if reference is None else _catalog_reference(reference, names, resolved, catalog)
+    reference = named_reference or ("p5e" if "p5e" in resolved else None)  # the default falls back
     if named_reference is not None and hourly_budget is None \
-            and specs[names.index(named_reference)].price_usd_per_node_hour is None:
+            and specs[resolved.index(named_reference)].price_usd_per_node_hour is None:
         priced = ", ".join(s.name for s in specs if s.price_usd_per_node_hour is not None) or "none"
         raise ConfigError(f"reference {named_reference} has no price in the catalog, so it sets no equal "
                           f"budget; name a priced system (of systems: {priced}) or give hourly_budget=")
