@@ -54,6 +54,10 @@ def test_api_refuses_what_the_cli_refuses(call: Any, message: str) -> None:
     # an empty name between commas was dropped, as if the list had one system fewer
     (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "trn2,,p5"}),
      "systems 'trn2,,p5' has an empty"),
+    # TypeError "'NoneType' object is not iterable" before
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": None}),
+     "systems must be a comma-separated string or a list of system names (e.g. 'trn2,p5e'), got None"),
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": ["trn2", 5]}), "systems must be"),
     # an alias is the system it names, either way round: the reference is found and the call
     # goes on to the next check (chips that are not whole 8-GPU nodes) instead of "not among systems"
     (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "p5e", "reference": "p5e.48xlarge",

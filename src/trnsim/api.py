@@ -516,6 +516,10 @@ def compare(
     from trnsim.report.entries import entries_from_comparison, system_meta
     from trnsim.report.story import headline_sentence
 
+    if not isinstance(systems, str) and not (isinstance(systems, Sequence)
+                                             and all(isinstance(n, str) for n in systems)):
+        raise ConfigError("systems must be a comma-separated string or a list of system names (e.g. "
+                          f"'trn2,p5e'), got {systems!r:.60}")
     names = [s.strip() for s in systems.split(",")] if isinstance(systems, str) else list(systems)
     if not any(names):
         raise ConfigError("systems is empty; give e.g. ['trn2', 'trn1', 'p5e']")
