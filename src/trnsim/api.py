@@ -257,6 +257,7 @@ def estimate(
                       flash_attention=flash_attention,
                       grad_reduce_dtype=_enum(GradReduceDtype, grad_reduce_dtype, "grad_reduce_dtype"))
     config = model if isinstance(model, ModelConfig) else _load_model(model)
+    _required(seq_len=seq_len)
     check_seq_len(seq_len, config, f"seq_len={seq_len}")  # as plan's and compare's
     network = topology_for_system(spec, system, {})
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
@@ -351,8 +352,11 @@ def _chip_counts(scaling: str | Sequence[int]) -> tuple[int, ...]:
                 raise ConfigError(f"scaling value '{item}' is not a number of chips; give chip counts, "
                                   "e.g. '8192,131072'")
             counts.append(int(number))
-    else:
+    elif isinstance(scaling, Sequence):
         counts = list(scaling)
+    else:
+        raise ConfigError("scaling must be chip counts (a list, or text such as '8192,131072'; () for none), "
+                          f"got {scaling!r:.60}")
     _at_least_one(**{f"scaling[{i}]": c for i, c in enumerate(counts)})
     for i, count in enumerate(counts):
         if count in counts[:i]:
@@ -376,6 +380,14 @@ def _at_least_one(**values: int | None) -> None:
             raise ConfigError(f"{name} must be a whole number, got {value!r}")
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
+
+
+def _required(**values: object) -> None:
+    """Counts that have no default: None is refused like a wrong type (a TypeError deep inside before)."""
+    for name, value in values.items():
+        if value is None:
+            raise ConfigError(f"{name} must be a whole number, got None")
+    _at_least_one(**values)  # type: ignore[arg-type]
 
 
 def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
@@ -438,6 +450,7 @@ def plan(
 
     if sum(v is not None for v in (nodes, ranks, max_ranks)) != 1:
         raise ConfigError("give exactly one of nodes=, ranks= or max_ranks=")
+    _required(seq_len=seq_len, global_batch=global_batch)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
@@ -525,6 +538,7 @@ def compare(
         raise ConfigError("systems is empty; give e.g. ['trn2', 'trn1', 'p5e']")
     if not all(names):  # "trn2,,p5": a name left out, not a shorter list
         raise ConfigError(f"systems {systems!r} has an empty name; give each system once, e.g. 'trn2,p5'")
+    _required(chips=chips, seq_len=seq_len, global_batch=global_batch)
     scaling = _chip_counts(scaling)
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue,
                sequence_parallel)
