@@ -54,6 +54,25 @@ def test_api_refuses_what_the_cli_refuses(call: Any, message: str) -> None:
     # an empty name between commas was dropped, as if the list had one system fewer
     (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "trn2,,p5"}),
      "systems 'trn2,,p5' has an empty"),
+    # TypeError "'NoneType' object is not iterable" before
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": None}),
+     "systems must be a comma-separated string or a list of system names (e.g. 'trn2,p5e'), got None"),
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": ["trn2", 5]}), "systems must be"),
+    # TypeErrors from deep inside before ('>' between NoneType and int, % on NoneType, not iterable)
+    (lambda: trnsim.estimate("llama3-8b", "trn2", **{**EST, "seq_len": None}),
+     "seq_len must be a whole number, got None"),
+    (lambda: trnsim.plan("llama3-8b", "trn2", **{**PLAN, "seq_len": None}), "seq_len must be a whole number"),
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "chips": None}), "chips must be a whole number, got None"),
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "scaling": None}),
+     "scaling must be chip counts (a list, or text such as '8192,131072'; () for none), got None"),
+    # an alias is the system it names, either way round: the reference is found and the call
+    # goes on to the next check (chips that are not whole 8-GPU nodes) instead of "not among systems"
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "p5e", "reference": "p5e.48xlarge",
+                                             "chips": 100}),
+     "chips=100 does not fit p5e nodes of 8"),
+    (lambda: trnsim.compare("llama3-8b", **{**CMP, "systems": "p5e.48xlarge", "reference": "p5e",
+                                             "chips": 100}),
+     "chips=100 does not fit p5e nodes of 8"),
 ])
 def test_api_refuses_wrong_types_and_repeats(call: Any, message: str) -> None:
     with pytest.raises(ConfigError) as caught:

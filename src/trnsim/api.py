@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
-from trnsim.errors import ConfigError
+from trnsim.errors import ConfigError, TrnsimError
 from trnsim.hardware.catalog_env import CATALOG_ENV, catalog_env, check_catalog_contents
 from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
@@ -257,6 +257,7 @@ def estimate(
                       flash_attention=flash_attention,
                       grad_reduce_dtype=_enum(GradReduceDtype, grad_reduce_dtype, "grad_reduce_dtype"))
     config = model if isinstance(model, ModelConfig) else _load_model(model)
+    _required(seq_len=seq_len)
     check_seq_len(seq_len, config, f"seq_len={seq_len}")  # as plan's and compare's
     network = topology_for_system(spec, system, {})
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
@@ -351,8 +352,11 @@ def _chip_counts(scaling: str | Sequence[int]) -> tuple[int, ...]:
                 raise ConfigError(f"scaling value '{item}' is not a number of chips; give chip counts, "
                                   "e.g. '8192,131072'")
             counts.append(int(number))
-    else:
+    elif isinstance(scaling, Sequence):
         counts = list(scaling)
+    else:
+        raise ConfigError("scaling must be chip counts (a list, or text such as '8192,131072'; () for none), "
+                          f"got {scaling!r:.60}")
     _at_least_one(**{f"scaling[{i}]": c for i, c in enumerate(counts)})
     for i, count in enumerate(counts):
         if count in counts[:i]:
@@ -376,6 +380,14 @@ def _at_least_one(**values: int | None) -> None:
             raise ConfigError(f"{name} must be a whole number, got {value!r}")
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
+
+
+def _required(**values: object) -> None:
+    """Counts that have no default: None is refused like a wrong type (a TypeError deep inside before)."""
+    for name, value in values.items():
+        if value is None:
+            raise ConfigError(f"{name} must be a whole number, got None")
+    _at_least_one(**values)  # type: ignore[arg-type]
 
 
 def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
@@ -438,6 +450,7 @@ def plan(
 
     if sum(v is not None for v in (nodes, ranks, max_ranks)) != 1:
         raise ConfigError("give exactly one of nodes=, ranks= or max_ranks=")
+    _required(seq_len=seq_len, global_batch=global_batch)
     job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
@@ -470,6 +483,22 @@ def plan(
 
 
 @_catalog_in_force
+def _catalog_reference(reference: str, names: list[str], resolved: list[str],
+                       catalog: str | Path | None) -> str:
+    """The catalog name of the reference, which must be one of the systems (an alias of one counts)."""
+    from trnsim.plan.inputs import resolve_system
+
+    if reference in names:
+        return resolved[names.index(reference)]
+    try:
+        known: str | None = resolve_system(str(reference), catalog).name
+    except TrnsimError:
+        known = None
+    if known is None or known not in resolved:
+        raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
+    return known
+
+
 def compare(
     model: str | Path = "afm-server",
     *,
@@ -500,25 +529,29 @@ def compare(
     from trnsim.report.entries import entries_from_comparison, system_meta
     from trnsim.report.story import headline_sentence
 
+    if not isinstance(systems, str) and not (isinstance(systems, Sequence)
+                                             and all(isinstance(n, str) for n in systems)):
+        raise ConfigError("systems must be a comma-separated string or a list of system names (e.g. "
+                          f"'trn2,p5e'), got {systems!r:.60}")
     names = [s.strip() for s in systems.split(",")] if isinstance(systems, str) else list(systems)
     if not any(names):
         raise ConfigError("systems is empty; give e.g. ['trn2', 'trn1', 'p5e']")
     if not all(names):  # "trn2,,p5": a name left out, not a shorter list
         raise ConfigError(f"systems {systems!r} has an empty name; give each system once, e.g. 'trn2,p5'")
+    _required(chips=chips, seq_len=seq_len, global_batch=global_batch)
     scaling = _chip_counts(scaling)
-    named_reference = reference  # one the user named must be priced; the default falls back
-    if reference is None:
-        reference = "p5e" if "p5e" in names else None
-    elif reference not in names:
-        raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue,
                sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     specs = [resolve_system(n, catalog) for n in names]
-    check_distinct_systems(names, [s.name for s in specs], "systems")
+    resolved = [s.name for s in specs]
+    check_distinct_systems(names, resolved, "systems")
+    # the reference by its catalog name (the comparison's rows are keyed by it): p5e.48xlarge is p5e
+    named_reference = None if reference is None else _catalog_reference(reference, names, resolved, catalog)
+    reference = named_reference or ("p5e" if "p5e" in resolved else None)  # the default falls back
     if named_reference is not None and hourly_budget is None \
-            and specs[names.index(named_reference)].price_usd_per_node_hour is None:
+            and specs[resolved.index(named_reference)].price_usd_per_node_hour is None:
         priced = ", ".join(s.name for s in specs if s.price_usd_per_node_hour is not None) or "none"
         raise ConfigError(f"reference {named_reference} has no price in the catalog, so it sets no equal "
                           f"budget; name a priced system (of systems: {priced}) or give hourly_budget=")

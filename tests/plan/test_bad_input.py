@@ -61,6 +61,12 @@ CASES = [
     (["compare", "--systems", ","], "--systems is empty"),
     (["compare", "--model", "nosuch"], "unknown model 'nosuch'"),
     (["compare", "--reference", "tpu-v9"], "--reference 'tpu-v9' is not among --systems"),
+    # an alias names the same system as its catalog name, either way round: the reference is
+    # found (the run goes on to the next check, the bad --scaling value)
+    (["compare", "--systems", "p5e", "--reference", "p5e.48xlarge", "--scaling", "x"],
+     "--scaling value 'x' is not a number"),
+    (["compare", "--systems", "p5e.48xlarge", "--reference", "p5e", "--scaling", "x"],
+     "--scaling value 'x' is not a number"),
     (["compare", "--chips", "0"], "Invalid value for '--chips'"),
     # a Trn2 UltraServer node has 64 chips: 100 chips are not whole nodes of it
     (["compare", "--chips", "100"], "--chips 100 does not fit trn2-ultraserver nodes of 64 chips"),

@@ -91,19 +91,28 @@ def test_reads_gpt2_and_gpt_neox(tmp_path: Path) -> None:
         ({"model_type": "gpt2", "n_embd": 1000, "n_layer": 2, "n_head": 3, "vocab_size": 10},
          "not divisible by n_head=3"),
         ({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2, "num_attention_heads": 32,
-          "num_key_value_heads": 5, "intermediate_size": 8, "vocab_size": 8}, "num_kv_heads=5 must divide"),
+          "num_key_value_heads": 5, "intermediate_size": 8, "vocab_size": 8},
+         "num_key_value_heads=5 must divide num_attention_heads=32"),
+        # the keys the file has, not the model's internal field names (num_layers, max_seq_len)
         ({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": -2, "num_attention_heads": 32,
-          "intermediate_size": 8, "vocab_size": 8}, "num_layers must be positive"),
+          "intermediate_size": 8, "vocab_size": 8}, "num_hidden_layers must be positive"),
+        ({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 2, "num_attention_heads": 32,
+          "intermediate_size": 8, "vocab_size": 8, "max_position_embeddings": 0},
+         "max_position_embeddings must be positive"),
+        ({"model_type": "gpt2", "n_embd": 64, "n_layer": 0, "n_head": 4, "vocab_size": 8},
+         "n_layer must be positive"),
         ({"model_type": "llama", "hidden_size": "big", "num_hidden_layers": 2}, "must be a whole number"),
         ({"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
           "intermediate_size": 8, "vocab_size": 8, "num_local_experts": 4, "num_experts_per_tok": 6},
-         "experts_per_token=6 must be in 1..num_experts=4"),
+         "num_experts_per_tok=6 must be in 1..num_local_experts=4"),
     ],
 )
 def test_bad_configs_get_one_clear_line(tmp_path: Path, data: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         load_model(_write(tmp_path, data))
     assert "\n" not in str(info.value)
+    # where: the file the user gave, not the model's name (which defaults to its folder's)
+    assert str(info.value).startswith(str(tmp_path / "config.json")), str(info.value)
 
 
 def test_unreadable_json_and_unknown_names(tmp_path: Path) -> None:

@@ -405,10 +405,12 @@ def compare_command(
     check_seq_len(seq_len, model_config, "--seq-len")
     names = split_list(systems, "--systems", "trn2,trn1,p5e")
     specs = [resolve_system(n, catalog) for n in names]
-    check_distinct_systems(names, [spec.name for spec in specs])
-    _check_reference_priced(resolve_reference(reference, names) if reference else None, names, specs,
-                            hourly_budget)  # one the user named (the default falls back to a priced one)
-    reference = resolve_reference(reference, names)
+    resolved = [spec.name for spec in specs]
+    check_distinct_systems(names, resolved)
+    named_reference = reference is not None
+    reference = resolve_reference(reference, names, resolved, lambda name: resolve_system(name, catalog).name)
+    if named_reference:  # one the user named must be priced (the default falls back to a priced one)
+        _check_reference_priced(reference, resolved, specs, hourly_budget)
     scaling_chips = (_parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072")
                      if scaling.strip() else [])
     for spec in specs:
@@ -531,14 +533,25 @@ def _check_reference_priced(reference: str | None, names: list[str], specs: list
                           f"{instead} or give --hourly-budget")
 
 
-def resolve_reference(reference: str | None, names: list[str]) -> str | None:
-    """The equal-budget reference: the one named, else P5e when compared, else None (first priced)."""
+def resolve_reference(reference: str | None, names: list[str], resolved: list[str] | None = None,
+                      catalog_name: Callable[[str], str] | None = None) -> str | None:
+    """The equal-budget reference's catalog name: the one named, else P5e when compared, else None
+    (first priced). ``resolved`` are the catalog names of ``names``; ``catalog_name`` maps a name
+    or alias to its catalog name, so that ``p5e.48xlarge`` finds ``p5e`` among them and back."""
+    resolved = names if resolved is None else resolved
     if reference is None:
-        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in names else None
-    if reference not in names:
-        raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)}); "
-                          "add it there or name one of them")
-    return reference
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in resolved else None
+    if reference in names:
+        return resolved[names.index(reference)]
+    if catalog_name is not None:
+        try:
+            canonical = catalog_name(reference)
+        except TrnsimError:  # not a catalog system at all, so not among them either
+            canonical = None
+        if canonical in resolved:
+            return canonical
+    raise ConfigError(f"--reference '{reference}' is not among --systems ({', '.join(names)}); "
+                      "add it there or name one of them")
 
 
 def _check_run_options(reporting: bool, db: bool, workers: int | None, num_cpus: int | None, local: bool,

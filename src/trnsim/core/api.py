@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from trnsim.core.errors import TimingModelError
+from trnsim.core.errors import TimingModelError, wrong_argument
 from trnsim.core.simulate import simulate_trace
-from trnsim.hardware.neuroncore_timing import NeuronCoreTiming
+from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, known_targets
 from trnsim.nki.trace import KernelTrace
 
 __all__ = ["estimate_latency_ns", "predict_latency_ns", "register_with_kernel_layer"]
@@ -14,6 +14,8 @@ __all__ = ["estimate_latency_ns", "predict_latency_ns", "register_with_kernel_la
 
 def estimate_latency_ns(trace: KernelTrace) -> float:
     """Latency of one traced launch on the trace's own target (the ``nki.benchmark`` hook)."""
+    if not isinstance(trace, KernelTrace):
+        raise wrong_argument("estimate_latency_ns", "trace", "a KernelTrace (trnsim.nki.trace_kernel)", trace)
     return simulate_trace(trace, trace.target).latency_ns
 
 
@@ -36,6 +38,9 @@ def predict_latency_ns(kernel: Any, *args: Any, target: str | NeuronCoreTiming =
     ``args`` may be NumPy arrays or anything the kernel layer accepts in timing-only mode (shapes
     and dtypes suffice there).
     """
+    if not isinstance(target, str | NeuronCoreTiming):
+        raise wrong_argument("predict_latency_ns", "target", f"a target name ({', '.join(known_targets())}) "
+                             "or a NeuronCoreTiming (load_timing)", target)
     name = target.target if isinstance(target, NeuronCoreTiming) else target
     trace = _trace_kernel(kernel, args, name)
     return simulate_trace(trace, target).latency_ns

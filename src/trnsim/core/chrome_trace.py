@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from trnsim.core.errors import wrong_argument
 from trnsim.core.result import TimelineResult
 from trnsim.core.trace_counters import counter_events, flow_events
 
@@ -28,6 +29,9 @@ _PID_STRIDE = 100
 
 def chrome_trace(results: Sequence[TimelineResult]) -> dict[str, Any]:
     """The Trace Event Format document of one or more launches (JSON-serialisable)."""
+    if not isinstance(results, Sequence) or not all(isinstance(r, TimelineResult) for r in results):
+        raise wrong_argument("chrome_trace", "results", "a sequence of TimelineResults (simulate_trace)",
+                             results)
     events: list[dict[str, Any]] = []
     for launch, result in enumerate(results):
         cores = sorted({s.core for s in result.instructions}) or [0]

@@ -37,10 +37,10 @@ from trnsim.core.collectives import CollectiveCostModel
 from trnsim.core.costs import ComputeCostModel, cost_key
 from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
-from trnsim.core.errors import TimingModelError
+from trnsim.core.errors import TimingModelError, wrong_argument
 from trnsim.core.psum_groups import folded_psum_zero_fills
 from trnsim.core.result import ROW_INDEX, RowTimelineResult, ScheduleRow, StartReason, TimelineResult
-from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
+from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, known_targets, load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
 
 __all__ = ["SimulationOptions", "simulate_trace"]
@@ -833,6 +833,18 @@ def _shipped_timing(target: str) -> NeuronCoreTiming:
     return load_timing(target)
 
 
+def check_simulate_arguments(trace: object, timing: object, options: object = None,
+                             function: str = "simulate_trace") -> None:
+    """One clear line for a wrong kind of argument (a public API misuse), before any work."""
+    if not isinstance(trace, KernelTrace):
+        raise wrong_argument(function, "trace", "a KernelTrace (trnsim.nki.trace_kernel)", trace)
+    if not isinstance(timing, str | NeuronCoreTiming):
+        raise wrong_argument(function, "timing", f"a target name ({', '.join(known_targets())}) or a "
+                             "NeuronCoreTiming (load_timing)", timing)
+    if options is not None and not isinstance(options, SimulationOptions):
+        raise wrong_argument(function, "options", "a SimulationOptions or None", options)
+
+
 def simulate_trace(
     trace: KernelTrace,
     timing: NeuronCoreTiming | str,
@@ -844,6 +856,7 @@ def simulate_trace(
     ``timing`` is a loaded :class:`NeuronCoreTiming` (use :func:`load_timing` with overrides for
     what-if studies) or a target name (``"trn1"``, ``"trn2"``, ``"trn3"``).
     """
+    check_simulate_arguments(trace, timing, options)
     models = None
     if isinstance(timing, str):
         models = _shipped_models(timing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trnsim.core.errors import wrong_argument
 from trnsim.core.result import TimelineResult
 
 __all__ = ["summarize"]
@@ -11,6 +12,8 @@ __all__ = ["summarize"]
 
 def summarize(result: TimelineResult) -> dict[str, Any]:
     """Latency, throughput, utilisation, busy fractions and bound of one launch."""
+    if not isinstance(result, TimelineResult):
+        raise wrong_argument("summarize", "result", "a TimelineResult (simulate_trace)", result)
     return {
         "kernel": result.kernel,
         "target": result.target,

@@ -17,6 +17,7 @@ assumed) and ``source``; the built-in presets use it to label their assumptions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -282,4 +283,33 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
     except ValidationError as error:
         first = error.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"{where}: {loc}: {first['msg']}") from None
+        raise ConfigError(f"{inner_where}: {_file_keys(loc, decoder, overrides)}: {first['msg']}") from None
+    except ConfigError as error:  # the model's own checks name its fields and itself: say the file's
+        why = str(error).removeprefix(f"model '{fields['name']}': ")
+        raise ConfigError(f"{inner_where}: {_file_keys(why, decoder, overrides)}") from None
+
+
+#: What the model's fields are called in config.json files (the readers' aliases, most usual first):
+#: an error about a field names the key the file has.
+_FILE_KEYS: dict[str, tuple[str, ...]] = {
+    "num_layers": ("num_hidden_layers", "n_layer", "n_layers", "num_layers"),
+    "max_seq_len": ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"),
+    "hidden_size": ("hidden_size", "n_embd", "n_embed", "d_model", "dim"),
+    "num_heads": ("num_attention_heads", "n_head", "n_heads", "num_heads"),
+    "num_kv_heads": ("num_key_value_heads", "num_kv_heads", "kv_n_heads"),
+    "ffn_hidden_size": ("intermediate_size", "n_inner", "ffn_hidden_size"),
+    "vocab_size": ("vocab_size", "padded_vocab_size"),
+    "num_experts": ("num_local_experts", "n_routed_experts", "num_experts"),
+    "experts_per_token": ("num_experts_per_tok", "moe_top_k"),
+}
+
+
+def _file_keys(message: str, data: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    """``message`` with each model field it names replaced by the key the file gave it under (a
+    field set in ``_trnsim.overrides``, or by no key of the file, keeps its own name)."""
+    def key(match: re.Match[str]) -> str:
+        field = match.group(0)
+        if field in overrides:
+            return field
+        return next((k for k in _FILE_KEYS[field] if data.get(k) is not None), field)
+    return re.sub(r"\b(" + "|".join(_FILE_KEYS) + r")\b", key, message)
