@@ -1,0 +1,49 @@
+"""Kernels written as a developer without Trainium access writes them, checked against what the
+toolchain does (nki-semantics.md): the mistakes end in one KernelError line with the compiler's id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import trnsim.nki.current.language as cnl
+from trnsim.nki import KernelError, simulate
+from trnsim.nki.current import jit as cjit
+from trnsim.nki.legacy import jit
+from trnsim.nki.legacy import language as nl
+
+
+@pytest.mark.parametrize("fill", ["zeros", "ones", "full"])
+def test_hbm_tensor_with_an_initial_value_is_refused(fill: str) -> None:
+    # nki-semantics §5: "HBM tensors with an initial value are rejected"
+    @jit
+    def k(a: Any) -> Any:
+        if fill == "full":
+            out = nl.full(a.shape, 3.0, nl.float32, buffer=nl.shared_hbm)
+        else:
+            out = getattr(nl, fill)(a.shape, nl.float32, buffer=nl.shared_hbm)
+        return out
+
+    with pytest.raises(KernelError, match=r"\[hbm_tensor_with_init_value_not_supported\]") as info:
+        simulate(k, np.ones((128, 4), np.float32))
+    assert "\n" not in str(info.value)
+
+
+def test_current_api_hbm_zeros_is_refused_and_sbuf_zeros_still_fills() -> None:
+    @cjit
+    def bad(a: Any) -> Any:
+        return cnl.zeros(a.shape, cnl.float32, cnl.shared_hbm)
+
+    with pytest.raises(KernelError, match=r"\[hbm_tensor_with_init_value_not_supported\]"):
+        bad(np.ones((128, 4), np.float32))
+
+    @jit
+    def good(a: Any) -> Any:
+        out = nl.ndarray(a.shape, nl.float32, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.add(nl.load(a), nl.full((128, 4), 2.5, nl.float32)))
+        return out
+
+    np.testing.assert_array_equal(simulate(good, np.ones((128, 4), np.float32)), 3.5)
+
