@@ -47,3 +47,32 @@ def test_current_api_hbm_zeros_is_refused_and_sbuf_zeros_still_fills() -> None:
 
     np.testing.assert_array_equal(simulate(good, np.ones((128, 4), np.float32)), 3.5)
 
+
+@pytest.mark.parametrize("value", [1.5, 2.0, np.float32(3.0)])
+def test_current_memset_of_an_integer_tile_needs_an_integer_value(value: Any) -> None:
+    # nki-semantics §5: from 0.3 nisa.memset requires the value to match the dtype
+    import trnsim.nki.current.isa as cisa
+
+    @cjit
+    def k(a: Any) -> Any:
+        out = cnl.ndarray(a.shape, a.dtype, cnl.shared_hbm)
+        t = cnl.ndarray(a.shape, a.dtype, cnl.sbuf)
+        cisa.memset(dst=t, value=value)
+        cisa.dma_copy(dst=out, src=t)
+        return out
+
+    with pytest.raises(KernelError, match=r"needs an integer value.*\[unsupported_operand\]"):
+        k(np.ones((128, 4), np.int32))
+    # the same call on a float tile, and an integer value on an integer tile, fill as asked
+    np.testing.assert_array_equal(k(np.ones((128, 4), np.float32)), np.float32(value))
+
+    @cjit
+    def ok(a: Any) -> Any:
+        out = cnl.ndarray(a.shape, a.dtype, cnl.shared_hbm)
+        t = cnl.ndarray(a.shape, a.dtype, cnl.sbuf)
+        cisa.memset(dst=t, value=7)
+        cisa.dma_copy(dst=out, src=t)
+        return out
+
+    np.testing.assert_array_equal(ok(np.ones((128, 4), np.int32)), 7)
+
