@@ -76,3 +76,14 @@ def test_current_memset_of_an_integer_tile_needs_an_integer_value(value: Any) ->
 
     np.testing.assert_array_equal(ok(np.ones((128, 4), np.int32)), 7)
 
+
+@pytest.mark.parametrize("api", ["ndarray", "zeros"])
+def test_current_string_buffer_is_refused(api: str) -> None:
+    # nki-semantics §7: string buffers are rejected from 0.3 (nl.sbuf is the MemoryRegion member)
+    @cjit
+    def k(a: Any) -> Any:
+        getattr(cnl, api)(a.shape, a.dtype, "sbuf")
+        return a
+
+    with pytest.raises(KernelError, match=r"buffer 'sbuf' is a string.*\[unsupported_memory\]"):
+        k(np.ones((128, 4), np.float32))
