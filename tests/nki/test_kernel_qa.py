@@ -87,3 +87,23 @@ def test_current_string_buffer_is_refused(api: str) -> None:
 
     with pytest.raises(KernelError, match=r"buffer 'sbuf' is a string.*\[unsupported_memory\]"):
         k(np.ones((128, 4), np.float32))
+
+
+def test_benchmark_reports_only_the_documented_percentiles() -> None:
+    # nki-semantics §1: get_latency_percentile(p) for p in {0, 1, 10, 25, 50, 90, 99, 100}
+    from trnsim.errors import TrnsimError
+    from trnsim.nki.legacy import benchmark
+
+    @benchmark(warmup=1, iters=2)
+    def k(a: Any) -> Any:
+        out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.load(a))
+        return out
+
+    k(np.ones((128, 4), np.float32))
+    latency = k.benchmark_result.nc_latency
+    values = {latency.get_latency_percentile(p) for p in (0, 1, 10, 25, 50, 90, 99, 100)}
+    assert len(values) == 1 and values.pop() > 0
+    for p in (75, 101, -1):
+        with pytest.raises(TrnsimError, match=rf"percentile {p} is not reported \(valid: 0, 1, 10"):
+            latency.get_latency_percentile(p)
