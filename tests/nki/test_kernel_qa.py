@@ -107,3 +107,38 @@ def test_benchmark_reports_only_the_documented_percentiles() -> None:
     for p in (75, 101, -1):
         with pytest.raises(TrnsimError, match=rf"percentile {p} is not reported \(valid: 0, 1, 10"):
             latency.get_latency_percentile(p)
+
+
+def test_python_control_flow_on_an_arange_is_the_compilers_error() -> None:
+    # nki-semantics §6: control flow on values of arange/mgrid is
+    # err_control_flow_condition_depending_on_arange (use mask=)
+    @jit
+    def branch(a: Any) -> Any:
+        i_p = nl.arange(128)[:, None]
+        if i_p < 64:
+            pass
+        return a
+
+    @jit
+    def python_and(a: Any) -> Any:
+        i_p, i_f = nl.arange(128)[:, None], nl.arange(4)[None, :]
+        out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        nl.store(out[i_p, i_f], value=nl.load(a), mask=(i_p < 10) and (i_f < 2))
+        return out
+
+    for k in (branch, python_and):
+        with pytest.raises(KernelError, match=r"\[control_flow_condition_depending_on_arange\]") as info:
+            simulate(k, np.ones((128, 4), np.float32))
+        assert "test_kernel_qa.py" in str(info.value)  # the kernel's line
+
+
+def test_assigning_into_an_index_is_the_compilers_error() -> None:
+    # nki-semantics §6: "Index and mask tensors cannot be assigned (err_cannot_assign_to_index)"
+    @jit
+    def k(a: Any) -> Any:
+        i_p = nl.arange(128)[:, None]
+        i_p[0] = 3
+        return a
+
+    with pytest.raises(KernelError, match=r"cannot be assigned to.*\[cannot_assign_to_index\]"):
+        simulate(k, np.ones((128, 4), np.float32))

@@ -8,7 +8,7 @@ concrete integer arrays. Comparisons give a :class:`MaskExpr` (evaluated lazily 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -186,7 +186,15 @@ class IndexExpr:
     __hash__ = None  # type: ignore[assignment]
 
     def __bool__(self) -> bool:
-        raise TypeError("an index expression has no truth value at trace time")
+        return _no_truth_value("an nl.arange/mgrid index expression")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        # nki-semantics §6: index and mask tensors cannot be assigned
+        runtime.current("index assignment").fail(
+            "index assignment",
+            "an nl.arange/mgrid index cannot be assigned to (build a new index expression instead)",
+            "cannot_assign_to_index",
+        )
 
     def __repr__(self) -> str:
         return f"IndexExpr(const={self.const}, coefs={self.coefs}, sizes={self.sizes})"
@@ -194,6 +202,16 @@ class IndexExpr:
 
 def _vals(x: Any) -> Any:
     return x.values() if isinstance(x, IndexExpr) else x
+
+
+def _no_truth_value(what: str) -> NoReturn:
+    """nki-semantics §6: Python control flow on arange/mgrid values is the compiler's error."""
+    runtime.current("bool()").fail(
+        "bool()",
+        f"{what} has no value at trace time, so Python if/and/or/not cannot use it"
+        " (use mask=, joining conditions with '&')",
+        "control_flow_condition_depending_on_arange",
+    )
 
 
 class MaskExpr:
@@ -225,7 +243,7 @@ class MaskExpr:
         return MaskExpr(lambda: ~self.values())
 
     def __bool__(self) -> bool:
-        raise TypeError("a mask has no truth value at trace time; join conditions with '&'")
+        return _no_truth_value("a comparison of nl.arange/mgrid indices")
 
 
 def _mask_vals(x: Any) -> Any:
