@@ -142,3 +142,32 @@ def test_assigning_into_an_index_is_the_compilers_error() -> None:
 
     with pytest.raises(KernelError, match=r"cannot be assigned to.*\[cannot_assign_to_index\]"):
         simulate(k, np.ones((128, 4), np.float32))
+
+
+@pytest.mark.parametrize("op", ["or", "invert"])
+def test_a_mask_joins_comparisons_only_with_and(op: str) -> None:
+    # nki-api §1.4 / nki-semantics §9: comparisons joined only by '&'; others are
+    # err_unsupported_expression_in_mask (trnsim evaluated '|' and '~' as numpy would)
+    @jit
+    def k(a: Any) -> Any:
+        i_p, i_f = nl.arange(128)[:, None], nl.arange(4)[None, :]
+        out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        mask = ((i_p < 10) | (i_p > 100)) if op == "or" else ~(i_p < 10)
+        nl.store(out[i_p, i_f], value=nl.load(a), mask=mask)
+        return out
+
+    with pytest.raises(KernelError, match=r"only with '&'.*\[unsupported_expression_in_mask\]"):
+        simulate(k, np.ones((128, 4), np.float32))
+
+    @jit
+    def ok(a: Any) -> Any:
+        i_p, i_f = nl.arange(128)[:, None], nl.arange(4)[None, :]
+        out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.zeros((128, 4), nl.float32))
+        nl.store(out[i_p, i_f], value=nl.load(a), mask=(i_p >= 10) & (i_f < 2))
+        return out
+
+    got = simulate(ok, np.ones((128, 4), np.float32))
+    expected = np.zeros((128, 4), np.float32)
+    expected[10:, :2] = 1
+    np.testing.assert_array_equal(got, expected)

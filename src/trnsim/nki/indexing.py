@@ -234,16 +234,25 @@ class MaskExpr:
 
     __rand__ = __and__
 
+    # nki-semantics §9 / nki-api §1.4: a mask joins comparisons only with '&'
     def __or__(self, other: Any) -> MaskExpr:
-        return MaskExpr(lambda: self.values() | _mask_vals(other))
+        return _unsupported_in_mask("'|'", "rewrite as one comparison, or split the instruction in two")
 
     __ror__ = __or__
 
     def __invert__(self) -> MaskExpr:
-        return MaskExpr(lambda: ~self.values())
+        return _unsupported_in_mask("'~'", "compare the other way instead, e.g. i >= n for ~(i < n)")
 
     def __bool__(self) -> bool:
         return _no_truth_value("a comparison of nl.arange/mgrid indices")
+
+
+def _unsupported_in_mask(op: str, fix: str) -> NoReturn:
+    runtime.current("mask").fail(
+        "mask",
+        f"a mask joins comparisons of nl.arange/mgrid expressions only with '&', not {op} ({fix})",
+        "unsupported_expression_in_mask",
+    )
 
 
 def _mask_vals(x: Any) -> Any:
