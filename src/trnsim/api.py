@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog_env import catalog_env
+from trnsim.hardware.catalog_env import CATALOG_ENV, catalog_env, check_catalog_contents
 from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 from trnsim.workload.config import ModelConfig, check_seq_len
@@ -33,6 +34,9 @@ __all__ = ["CompareResult", "EstimateResult", "PlanResult", "compare", "estimate
 #: The systems ``compare`` puts side by side by default (as ``trnsim compare``).
 DEFAULT_SYSTEMS = ("trn2-ultraserver", "trn2", "trn1", "p5", "p5e", "tpu-v4", "tpu-v5p")
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
+#: A run at least this long gets a goodput estimate (failures, checkpoints), as ``trnsim estimate``'s.
+_LONG_RUN_S = 3600.0
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -47,11 +51,15 @@ def _user_catalog(catalog: str | Path | None) -> Iterator[None]:
     set for the call (and its worker processes), then restored.
     """
     if catalog is None:
+        variable = os.environ.get(CATALOG_ENV)
+        if variable and Path(variable).is_dir():  # a missing one is the loaders' one-line error
+            check_catalog_contents(variable, f"${CATALOG_ENV}")
         yield
         return
     if not Path(catalog).is_dir():
         raise ConfigError(f"catalog directory '{catalog}' does not exist or is not a directory (given by "
                           "catalog=); give a directory that holds systems/, chips/ ...")
+    check_catalog_contents(catalog, "catalog=")
     with catalog_env(catalog):
         yield
 
@@ -199,23 +207,27 @@ def estimate(
     precision: str = "bf16",
     flash_attention: bool = True,
     grad_reduce_dtype: str = "fp32",
+    tokens: float | str | None = None,
+    lnc: int | None = None,
     catalog: str | Path | None = None,
 ) -> EstimateResult:
     """Time one training step of a parallel plan, as ``trnsim estimate`` (same arguments and defaults).
 
     Give exactly one of ``ranks`` or ``nodes``; ``dp`` defaults to ranks / (tp·pp·cp) and
-    ``global_batch`` to dp·micro_batch.
+    ``global_batch`` to dp·micro_batch. ``tokens`` (a number or ``"15T"``) adds the run time and, for a
+    run of an hour or more, the goodput, as ``--tokens``.
     """
-    from trnsim.cluster import Schedule, estimate_step, make_plan, topology_for_system
+    from trnsim.cluster import Schedule, estimate_run_goodput, estimate_step, make_plan, topology_for_system
     from trnsim.cluster.achieved import flops_fields
     from trnsim.cluster.plan import GradReduceDtype, InfeasiblePlanError, InfeasibleReason
     from trnsim.cluster.traffic import CPExchange
     from trnsim.hardware.catalog import load_system
     from trnsim.workload.options import Precision, Recompute
 
-    spec = load_system(system, catalog)
+    spec = load_system(system, catalog, lnc=lnc)
     if (nodes is None) == (ranks is None):
         raise ConfigError("give exactly one of nodes= or ranks=")
+    run_tokens = None if tokens is None else _count(tokens, "tokens")
     _at_least_one(nodes=nodes, ranks=ranks, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, micro_batch=micro_batch,
                   global_batch=global_batch, seq_len=seq_len, interleave=interleave)
     total = ranks if ranks is not None else int(nodes or 0) * spec.ranks_per_node
@@ -245,13 +257,25 @@ def estimate(
                       flash_attention=flash_attention,
                       grad_reduce_dtype=_enum(GradReduceDtype, grad_reduce_dtype, "grad_reduce_dtype"))
     config = model if isinstance(model, ModelConfig) else _load_model(model)
+    check_seq_len(seq_len, config, f"seq_len={seq_len}")  # as plan's and compare's
     network = topology_for_system(spec, system, {})
     step = estimate_step(config, spec, total, plan_, seq_len, _enum(Precision, precision, "precision"),
                          network)
+    band = load_band(spec.chip.family, spec.chip.name)
     data = {**step.to_dict(), **flops_fields(step, spec), **param_counts(config),
             "model_notes": list(config.notes),
-            **step_band_fields(load_band(spec.chip.family, spec.chip.name), step.step_time_s),
+            **step_band_fields(band, step.step_time_s),
             "device_calibration": device_calibration(spec.chip)}
+    if run_tokens is not None:  # the keys `trnsim estimate --tokens` adds
+        run_s = run_tokens / step.tokens_per_s
+        data["train_time_s"] = run_s
+        data["train_time_range_s"] = list(band.interval(run_s))
+        if run_s >= _LONG_RUN_S:
+            goodput = estimate_run_goodput(step, config, spec, network)
+            data["goodput"] = goodput.to_dict()
+            if goodput.goodput > 0:
+                data["expected_wall_time_s"] = run_s / goodput.goodput
+                data["expected_wall_time_range_s"] = list(band.interval(run_s / goodput.goodput))
     return EstimateResult(data, step)
 
 
@@ -312,27 +336,64 @@ class CompareResult(_Entries):
         return f"CompareResult({self.meta['model']}: {', '.join(systems)}; {len(self.entries)} results)"
 
 
+def _chip_counts(scaling: str | Sequence[int]) -> tuple[int, ...]:
+    """``compare``'s scaling points: a sequence of chip counts or the CLI's text ("8192,131072"; ""
+    for none), each once (a repeated point doubled the curve's rows)."""
+    if isinstance(scaling, str):
+        items = [item.strip() for item in scaling.split(",")] if scaling.strip() else []
+        counts: list[Any] = []
+        for item in items:
+            try:
+                number = _count(item, "scaling value") if item else None
+            except ConfigError:
+                number = None
+            if number is None or number != int(number):
+                raise ConfigError(f"scaling value '{item}' is not a number of chips; give chip counts, "
+                                  "e.g. '8192,131072'")
+            counts.append(int(number))
+    else:
+        counts = list(scaling)
+    _at_least_one(**{f"scaling[{i}]": c for i, c in enumerate(counts)})
+    for i, count in enumerate(counts):
+        if count in counts[:i]:
+            raise ConfigError(f"scaling names {count} chips twice; give each chip count once")
+    return tuple(int(c) for c in counts)
+
+
+def _number(name: str, value: object) -> None:
+    """``value`` is a number (or None): a string raised a TypeError from ``math.isfinite``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+
+
 def _at_least_one(**values: int | None) -> None:
-    """Each given count is a whole number of at least 1 (as the CLI's options; tp=0 divided by zero)."""
+    """Each given count is a whole number of at least 1 (as the CLI's options; tp=0 divided by zero,
+    tp="4" raised a TypeError)."""
     for name, value in values.items():
-        if value is not None and value < 1:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
 
 
 def _job(tokens: float | str, seq_len: int, global_batch: int, precision: str, deadline: float | None,
-         budget: float | None, objective: str, pue: float) -> Any:
+         budget: float | None, objective: str, pue: float, sequence_parallel: bool = True) -> Any:
     from pydantic import ValidationError
 
     from trnsim.plan.problem import Objective, TrainingJob
     from trnsim.workload.options import Precision
 
     for name, value in (("deadline", deadline), ("budget", budget), ("pue", pue)):
+        _number(name, value)
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, got {value}")
     try:
         return TrainingJob(tokens=_count(tokens, "tokens"), seq_len=seq_len, global_batch=global_batch,
                            precision=_enum(Precision, precision, "precision"), deadline_days=deadline,
-                           budget_usd=budget, objective=_enum(Objective, objective, "objective"), pue=pue)
+                           budget_usd=budget, objective=_enum(Objective, objective, "objective"), pue=pue,
+                           sequence_parallel=sequence_parallel)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -347,6 +408,7 @@ def plan(
     tokens: float | str,
     nodes: int | None = None,
     ranks: int | None = None,
+    max_ranks: int | None = None,
     global_batch: int = 1024,
     seq_len: int = 4096,
     precision: str = "bf16",
@@ -357,11 +419,13 @@ def plan(
     top: int = 5,
     space: str = "full",
     lnc: int | None = None,
+    sequence_parallel: bool = True,
     catalog: str | Path | None = None,
 ) -> PlanResult:
     """The best parallel plans of ``model`` on ``system``, as ``trnsim plan`` (same defaults).
 
-    ``tokens`` is a number or the CLI's text (``"15T"``); give exactly one of ``nodes`` or ``ranks``.
+    ``tokens`` is a number or the CLI's text (``"15T"``); give exactly one of ``nodes``, ``ranks`` or
+    ``max_ranks`` (node counts doubling from one up to it, as ``--max-ranks``).
     """
     from trnsim.plan.explain import explain
     from trnsim.plan.inputs import resolve_model, resolve_system
@@ -372,24 +436,32 @@ def plan(
     from trnsim.report.bands import bands_meta
     from trnsim.report.entries import entries_from_search
 
-    if (nodes is None) == (ranks is None):
-        raise ConfigError("give exactly one of nodes= or ranks=")
-    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue)
+    if sum(v is not None for v in (nodes, ranks, max_ranks)) != 1:
+        raise ConfigError("give exactly one of nodes=, ranks= or max_ranks=")
+    job = _job(tokens, seq_len, global_batch, precision, deadline, budget, objective, pue, sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     system_spec = resolve_system(system, catalog, lnc)
-    _at_least_one(nodes=nodes, ranks=ranks, top=top)
+    _at_least_one(nodes=nodes, ranks=ranks, max_ranks=max_ranks, top=top)
     if system_spec.price_usd_per_node_hour is None and (job.objective.value == "cost" or budget is not None):
         raise ConfigError(f"objective='cost' and budget= need a price for {system_spec.name}, which the "
                           "catalog does not have: give one in a user catalog (catalog=)")
-    count = nodes * system_spec.ranks_per_node if nodes is not None else int(ranks or 0)
-    check_fills_nodes(count, system_spec.ranks_per_node, "ranks", system_spec.name, f"ranks={count}")
-    problem = Problem(model_config, system_spec, count, job)
+    per_node = system_spec.ranks_per_node
+    if max_ranks is not None:  # as --max-ranks: whole nodes, doubling from one
+        if max_ranks < per_node:
+            raise ConfigError(f"max_ranks={max_ranks} is less than one {system_spec.name} node ({per_node} "
+                              f"ranks); give at least {per_node}, or ranks= for part of a node")
+        counts = [per_node << k for k in range((max_ranks // per_node).bit_length())]
+    else:
+        counts = [nodes * per_node if nodes is not None else int(ranks or 0)]
+        check_fills_nodes(counts[0], per_node, "ranks", system_spec.name, f"ranks={counts[0]}")
+    problems = [Problem(model_config, system_spec, count, job) for count in counts]
     search_space = _enum(SpaceProfile, space, "space").space()
-    result = search_plans([problem], search_space, top_k=top)
+    result = search_plans(problems, search_space, top_k=top)
     meta = {"command": "plan", "model": str(model), **param_counts(model_config),
             "job": job.model_dump(mode="json"), "explanation": explain(result),
             "candidates": result.stats.candidates, "evaluated": result.stats.evaluated,
+            "infeasible_by_reason": {str(k): v for k, v in result.stats.infeasible_by_reason.items()},
             "error_bars": bands_meta(list(result.top))}
     entries = entries_from_search(result)
     add_estimate_args(entries, model_config, {system_spec.name: system_spec}, job, str(model),
@@ -404,7 +476,7 @@ def compare(
     tokens: float | str = "6.3T",
     systems: str | Sequence[str] = DEFAULT_SYSTEMS,
     chips: int = 8192,
-    scaling: Sequence[int] = (8192, 16384, 32768, 65536, 131072),
+    scaling: str | Sequence[int] = (8192, 16384, 32768, 65536, 131072),
     reference: str | None = None,
     hourly_budget: float | None = None,
     global_batch: int = 4096,
@@ -414,34 +486,47 @@ def compare(
     catalog: str | Path | None = None,
     space: str = "quick",
     workers: int | None = None,
+    sequence_parallel: bool = True,
 ) -> CompareResult:
     """Systems side by side at equal chips and equal budget, as ``trnsim compare`` (same defaults:
     ``workers`` None is its default, on two cores half the searches in a forked child)."""
+    from trnsim.plan.claims import check_claims
     from trnsim.plan.compare import compare_parallelism, compare_systems
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
     from trnsim.plan.problem import Objective
     from trnsim.plan.space import SpaceProfile
     from trnsim.report.bands import bands_meta
-    from trnsim.report.entries import entries_from_comparison
+    from trnsim.report.entries import entries_from_comparison, system_meta
+    from trnsim.report.story import headline_sentence
 
     names = [s.strip() for s in systems.split(",")] if isinstance(systems, str) else list(systems)
-    names = [n for n in names if n]
-    if not names:
+    if not any(names):
         raise ConfigError("systems is empty; give e.g. ['trn2', 'trn1', 'p5e']")
+    if not all(names):  # "trn2,,p5": a name left out, not a shorter list
+        raise ConfigError(f"systems {systems!r} has an empty name; give each system once, e.g. 'trn2,p5'")
+    scaling = _chip_counts(scaling)
+    named_reference = reference  # one the user named must be priced; the default falls back
     if reference is None:
         reference = "p5e" if "p5e" in names else None
     elif reference not in names:
         raise ConfigError(f"reference '{reference}' is not among systems ({', '.join(names)})")
-    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue)
+    job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue,
+               sequence_parallel)
     model_config = resolve_model(str(model))
     check_seq_len(seq_len, model_config, f"seq_len={seq_len}")
     specs = [resolve_system(n, catalog) for n in names]
     check_distinct_systems(names, [s.name for s in specs], "systems")
-    _at_least_one(chips=chips, workers=workers, **{f"scaling[{i}]": c for i, c in enumerate(scaling)})
+    if named_reference is not None and hourly_budget is None \
+            and specs[names.index(named_reference)].price_usd_per_node_hour is None:
+        priced = ", ".join(s.name for s in specs if s.price_usd_per_node_hour is not None) or "none"
+        raise ConfigError(f"reference {named_reference} has no price in the catalog, so it sets no equal "
+                          f"budget; name a priced system (of systems: {priced}) or give hourly_budget=")
+    _at_least_one(chips=chips, workers=workers)
     for spec in specs:
         for count in (chips, *scaling):
             check_fills_nodes(count, spec.chips_per_node, "chips", spec.name, f"chips={count}")
+    _number("hourly_budget", hourly_budget)
     if hourly_budget is not None and not (math.isfinite(hourly_budget) and hourly_budget > 0):
         raise ConfigError(f"hourly_budget must be a positive number of USD per hour, got {hourly_budget}")
     pool, split = compare_parallelism(workers)
@@ -450,11 +535,17 @@ def compare(
                                  scaling_chips=list(scaling),
                                  reference=reference, hourly_budget_usd=hourly_budget,
                                  workers=pool, split=split)
-    meta = {"command": "compare", "model": str(model), **param_counts(model_config),
-            "job": job.model_dump(mode="json"), "chips": chips,
-            "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
-            "error_bars": bands_meta([r.best for r in comparison.rows if r.best is not None], comparison)}
     entries = entries_from_comparison(comparison)
     add_estimate_args(entries, model_config, {s.name: s for s in specs}, job, str(model),
                       None if catalog is None else str(catalog))
+    claims = check_claims(comparison)
+    # the keys of `trnsim compare --json`'s meta (docs/api.md: to_dict() is that document)
+    meta = {"command": "compare", "headline": headline_sentence(entries, comparison.reference),
+            "job": job.model_dump(mode="json"), "model": str(model), **param_counts(model_config),
+            "chips": chips, "hourly_budget_usd": comparison.hourly_budget_usd,
+            "reference": comparison.reference,
+            "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
+            "unpriced_systems": [s.name for s in specs if s.price_usd_per_node_hour is None],
+            "systems": {s.name: system_meta(s) for s in specs},
+            "error_bars": bands_meta([r.best for r in comparison.rows if r.best is not None], comparison)}
     return CompareResult(meta, entries, comparison)

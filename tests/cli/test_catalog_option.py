@@ -94,3 +94,31 @@ def test_api_catalog_argument_reaches_the_efficiency_files(slow_h100: Path,
     plan = {"tokens": "1T", "nodes": 1, "top": 1, "space": "quick"}
     assert (trnsim.plan("llama3-8b", "p5", catalog=slow_h100, **plan).best["step_time_s"]
             > trnsim.plan("llama3-8b", "p5", **plan).best["step_time_s"] * 1.2)
+
+
+def test_catalog_variable_naming_a_file_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """$TRNSIM_CATALOG set to a file read "catalog directory '<file>' does not exist" (it does)."""
+    afile = tmp_path / "catalog.toml"
+    afile.write_text("")
+    monkeypatch.setenv("TRNSIM_CATALOG", str(afile))
+    code, _, err = run_cli(monkeypatch, capsys, *EST)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert f"'{afile}' is a file, not a directory (given by $TRNSIM_CATALOG)" in lines[0]
+
+
+@pytest.mark.parametrize("key", ["price_date", "price_source"])
+def test_price_date_in_a_user_file_says_where_it_goes(key: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`catalog show trn2` lists price_date and price_source as fields, but a user file refused them
+    ("unknown field") without saying that they are the price's date and source, given in its table."""
+    (tmp_path / "systems").mkdir()
+    (tmp_path / "systems" / "trn2.toml").write_text(f'name = "trn2"\nprice_usd_per_node_hour = 45.0\n'
+                                                    f'{key} = "2026"\n')
+    code, _, err = run_cli(monkeypatch, capsys, "catalog", "systems", "--catalog", str(tmp_path))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert f"unknown field '{key}'" in lines[0]
+    assert "price_usd_per_node_hour = { value = ..., source = ..., date = ... }" in lines[0]

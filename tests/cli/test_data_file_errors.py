@@ -87,3 +87,10 @@ def test_a_quantity_string_override_is_read_in_its_unit(capsys: pytest.CaptureFi
     plain = step_time("scale_out.hop_latency_us=40")
     assert step_time("scale_out.hop_latency_us=0.04 ms") == plain
     assert step_time("scale_out.hop_latency_us=40000 ns") == plain
+
+
+def test_topology_that_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was read as a bundled name: "unknown topology '<dir>'; known: ..." (wrong about what is wrong)."""
+    line = _one_line(*run_main(capsys, monkeypatch, [*EST, "--system", "trn2", "--topology", str(tmp_path)]))
+    assert f"--topology '{tmp_path}' is a directory" in line

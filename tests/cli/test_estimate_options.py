@@ -54,3 +54,30 @@ def test_scale_out_bandwidth_override_without_chips_sharing_says_what_it_is(
     code, _, _ = run_cli(monkeypatch, capsys, *args, "--topology-set", "scale_out.chips_sharing=16",
                          "--json", "-")
     assert code == 0
+
+
+def test_sequence_longer_than_the_model_names_the_option(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """As plan's and compare's: the default 4096 on gpt3-175b (2048 positions) read "plan tp1 pp1 ...:
+    seq_len=4096 exceeds ...", naming no option and not what to give."""
+    code, _, err = run_cli(monkeypatch, capsys, "estimate", "--model", "gpt3-175b", "--system", "p5",
+                           "--nodes", "1")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("error: --seq-len 4096 exceeds gpt3-175b's max_seq_len=2048")
+    assert "at most" in lines[0]
+    import trnsim
+    from trnsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^seq_len=4096 exceeds gpt3-175b's max_seq_len=2048"):
+        trnsim.estimate("gpt3-175b", "p5", nodes=1)
+
+
+@pytest.mark.parametrize("lnc", ["0", "3"])
+def test_bad_lnc_lists_the_valid_sizes(lnc: str, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """"LNC=0 does not divide its 8 NeuronCores" said what is wrong, not what would be valid."""
+    code, _, err = run_cli(monkeypatch, capsys, *EST, "--lnc", lnc)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert f"LNC={lnc}" in lines[0] and "valid: 1, 2, 4, 8" in lines[0]

@@ -53,3 +53,15 @@ def test_bad_unit_in_a_whatif_names_the_whatif_and_file(tmp_path: Path, monkeypa
                            "--local")
     # the override's whole name, not the tail a path split left of it ("trn2): field ...")
     assert "what-if 'big' (chips/trn2): field 'hbm_bytes': unit 'GB/s' is wrong" in _one_error(code, err)
+
+
+def test_empty_whatif_list_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``whatif = []`` ran 0 points and exited 0 ("Sweep: 0 feasible points"), while an empty
+    ``models``/``systems``/``chips`` list is refused."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC + "whatif = []\n")
+    code, _, err = run_cli(monkeypatch, capsys, "sweep", str(spec), "--db", str(tmp_path / "s.sqlite"),
+                           "--local")
+    line = _one_error(code, err)
+    assert "whatif" in line and "at least 1" in line and "leave it out" in line

@@ -338,3 +338,80 @@ def test_the_scheduler_plans_each_transfer_by_what_its_plan_reads(monkeypatch: p
         assert (item.dma_fixed_ns, item.dma_data_ns, len(item.parts), item.nbytes) == (
             want.fixed_ns, want.part_bytes / want.rate_bytes_per_ns, want.parts, want.total_bytes)
     assert len({(item.dma_fixed_ns, item.dma_data_ns) for item in result.instructions}) > 10
+
+
+def test_tiles_written_once_are_answered_as_the_reference_scan_answers_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The scheduler keeps a tile written once as one box without a table (RegionTracker.singles)
+    # and answers reads of the box and of slices inside it, and a rewrite of the whole box, from
+    # it; every other access (a read across the box or beside it, a partial or a second write, two
+    # outputs, a collective) turns it into a table first. Each case against the reference scan.
+    b = TraceBuilder("trn2")
+    tiles = [b.alloc() for _ in range(8)]
+    kernel_input = b.alloc()
+
+    def tile(alloc: int, partitions: int = 128, start: int = 0, nbytes: int = 1024,
+             first: int = 0) -> Operand:
+        return b.sbuf((partitions, nbytes // 4), alloc=alloc, byte_start=start, partition_start=first)
+
+    def vector(inputs: tuple[Operand, ...], outputs: tuple[Operand, ...],
+               engine: Engine = Engine.VECTOR) -> None:
+        b.add(engine, "tensor_copy", inputs, outputs)
+
+    whole = [tile(alloc) for alloc in tiles]
+    for out in whole:
+        vector((), (out,), Engine.GPSIMD)  # each tile written once, whole
+    vector((whole[0],), (b.sbuf((128, 256)),))  # the box itself
+    vector((tile(tiles[1], 32, 256, 512, 64),), (b.sbuf((32, 128)),))  # a slice inside it
+    vector((tile(tiles[2], 128, 512, 1024),), (b.sbuf((128, 256)),))  # across its end: a table
+    vector((tile(tiles[3], 128, 2048, 256),), (b.sbuf((128, 64)),))  # beside it (unwritten bytes)
+    vector((whole[4],), (whole[4],))  # rewritten whole, by the engine that read it
+    vector((), (tile(tiles[5], 64, 0, 512),))  # a partial overwrite
+    vector((), (tile(tiles[6], 128, 1024, 1024),))  # a second box beside the first
+    vector((whole[7],), (whole[7], tile(tiles[0], 128, 0, 512)))  # two outputs
+    vector((tile(kernel_input, 64, 0, 256),), (b.sbuf((64, 64)),))  # a kernel input, then read again
+    vector((tile(kernel_input, 32, 0, 128, 16),), (b.sbuf((32, 32)),))
+    vector((tile(kernel_input, 128, 0, 512),), (b.sbuf((128, 128)),))
+    for out in whole:  # every tile read whole after all of that, and written again
+        vector((out,), (b.sbuf((128, 256)),), Engine.SCALAR)
+        vector((), (out,), Engine.GPSIMD)
+    empty = Operand("e", MemorySpace.SBUF, (0, 64), "float32", 0, Region(b.alloc(), 0, 0, 0, 256), 256, 4)
+    vector((whole[3],), (empty,))  # a new tile's empty box: a table, as the tracker makes it
+    vector((empty,), (b.sbuf((128, 64)),))
+    vector((), (empty,), Engine.GPSIMD)
+    b.add(Engine.COLLECTIVE, "all_reduce", (whole[1],), (whole[2],), collective="all_reduce", group=(0,),
+          meeting="m", bytes=1 << 16)
+    vector((whole[2],), (whole[1],))
+    fast = _fields(simulate_trace(b.trace, "trn2"))
+    monkeypatch.setattr(RegionTracker, "exact_lookups", False)
+    monkeypatch.setattr(RegionTracker, "_found", _reference_found)
+    assert fast == _fields(simulate_trace(b.trace, "trn2"))
+    # the cases exercise dependencies: most instructions wait for another one
+    assert sum(1 for item in simulate_trace(b.trace, "trn2").instructions if item.predecessor >= 0) > 20
+
+
+def test_the_single_box_path_holds_tiles_written_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tiles written once are held without a table until another box of theirs is accessed.
+    b = TraceBuilder("trn2")
+    first, second = b.sbuf((128, 256)), b.sbuf((128, 256))
+    b.add(Engine.VECTOR, "memset", (), (first,), value=0.0)
+    b.add(Engine.VECTOR, "memset", (), (second,), value=0.0)
+    b.add(Engine.VECTOR, "tensor_copy", (first,), (second,))
+    assert second.region is not None
+    across = Operand("x", MemorySpace.SBUF, (128, 128), "float32", 65536,
+                     Region(second.region.alloc_id, 0, 128, 512, 1536), 512, 4)
+    copy = b.sbuf((128, 128))
+    b.add(Engine.VECTOR, "tensor_copy", (across,), (copy,))
+    made: list[RegionTracker] = []
+    init = RegionTracker.__init__
+
+    def remembered(self: RegionTracker) -> None:
+        init(self)
+        made.append(self)
+
+    monkeypatch.setattr(RegionTracker, "__init__", remembered)
+    simulate_trace(b.trace, "trn2")
+    tracker, = made
+    assert first.region is not None and copy.region is not None
+    assert set(tracker.singles) == {first.region.alloc_id, copy.region.alloc_id}
+    assert set(tracker.tables) == {second.region.alloc_id}

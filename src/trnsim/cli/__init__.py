@@ -12,13 +12,14 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape  # messages name TOML tables like [on_chip]: print them verbatim
 
 from trnsim.cli import commands  # noqa: F401  (registers the commands)
 from trnsim.cli.apps import app
-from trnsim.errors import TrnsimError
+from trnsim.errors import ConfigError, TrnsimError
 from trnsim.plan.collector import collector_paused
 
 __all__ = ["app", "main"]
@@ -78,12 +79,49 @@ def _missing_command(ctx: object) -> str:
     return f"{path}: give a command ({', '.join(names)}); {path} -h describes each"
 
 
+def _repeated_option(command: object, args: list[str]) -> str | None:
+    """The line for an option given twice (``--nodes 1 ... --nodes 2``: click keeps the last value,
+    silently), None when there is none. Options that repeat by design (``--topology-set``) pass, and
+    so does everything after ``--`` and a command that hands its extra arguments on (``kernel run``)."""
+    # typer's (vendored) click classes, read by their attributes: a group's commands, an option's opts
+    node: Any = command
+    words = list(args)
+    while isinstance(getattr(node, "commands", None), dict):
+        node = node.commands.get(words[0]) if words else None
+        words = words[1:]
+    if node is None or (getattr(node, "context_settings", None) or {}).get("allow_extra_args"):
+        return None
+    options = {name: param for param in getattr(node, "params", [])
+               if getattr(param, "param_type_name", "") == "option"
+               and not getattr(param, "multiple", False) and not getattr(param, "count", False)
+               for name in (*param.opts, *param.secondary_opts)}
+    first: dict[str | None, str] = {}
+    for word in words:
+        if word == "--":
+            break
+        name = word.split("=", 1)[0]
+        param = options.get(name)
+        if param is None:
+            continue
+        if param.name in first:
+            also = "" if first[param.name] == name else f" (also as {first[param.name]})"
+            return f"{name} is given twice{also}: the last would silently win; give it once"
+        first[param.name] = name
+    return None
+
+
 def main() -> None:
     """Run the CLI, turning user errors into one clear line."""
+    from typer.main import get_command
+
     args = sys.argv[1:]
     try:
         with _only_invoked(args), collector_paused(bool(args) and args[0] in _COLLECTOR_PAUSED):
-            status = app(standalone_mode=False, prog_name="trnsim")
+            command = get_command(app)  # built once: checked here, then run
+            repeated = _repeated_option(command, args)
+            if repeated is not None:
+                raise ConfigError(repeated)
+            status = command.main(args=args, prog_name="trnsim", standalone_mode=False)
         if status == 130:  # typer turns Ctrl-C (and SIGTERM in a sweep) into status 130, silently
             _print_error("interrupted")
         if isinstance(status, int) and status != 0:

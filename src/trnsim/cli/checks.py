@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog_env import catalog_env
+from trnsim.hardware.catalog_env import CATALOG_ENV, catalog_env, check_catalog_contents
 from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 
-__all__ = ["check_catalog_dir", "check_chip_count", "check_distinct_systems", "check_output_path",
-           "check_rank_count", "check_seq_len", "parse_count", "use_catalog", "warn_if_huge"]
+__all__ = ["check_catalog", "check_catalog_dir", "check_chip_count", "check_distinct_systems",
+           "check_output_path", "check_rank_count", "check_seq_len", "parse_count", "split_list",
+           "use_catalog", "warn_if_huge"]
 
 #: Above this many chips a run is larger than any system built (the largest announced, Project
 #: Rainier, is about 500,000 Trn2; AWS, Oct 2025): trnsim still answers, with a warning.
@@ -39,6 +41,17 @@ def check_output_path(path: Path | None, option: str) -> None:
         )
     if path.is_dir():
         raise ConfigError(f"{option} '{path}' is a directory; give a file path")
+    existed = path.exists()
+    if existed and not path.is_file():
+        return  # a pipe or device (/dev/stdout, a FIFO): opening it here would take the reader's end-of-file
+    try:  # opened for appending: an existing file is left as it is, a new one removed again
+        with path.open("a"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{option} '{path}': cannot write there ({error.strerror}); pick another path") \
+            from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 def check_rank_count(ranks: int, system: str, ranks_per_node: int, option: str = "--ranks") -> None:
@@ -74,13 +87,26 @@ def use_catalog(ctx: Any, param: Any, path: Path | None) -> Path | None:
     without this, ``--catalog`` changed chips and systems and silently left those files shipped.
     The variable is set until the command's context closes (and is inherited by its worker processes).
     """
+    if check_catalog(ctx, param, path) is None:
+        return None
+    assert path is not None
+    ctx.with_resource(catalog_env(path))
+    return path
+
+
+def check_catalog(ctx: Any, param: Any, path: Path | None) -> Path | None:
+    """A ``--catalog`` (else ``$TRNSIM_CATALOG``) is a directory whose every file is read
+    (:func:`~trnsim.hardware.catalog_env.check_catalog_contents`); the option's value, unchanged."""
     if path is None:
+        variable = os.environ.get(CATALOG_ENV)
+        if variable and Path(variable).is_dir():  # a missing one is the loaders' one-line error
+            check_catalog_contents(variable, f"${CATALOG_ENV}")
         return None
     check_catalog_dir(path)
     if not path.is_dir():
         raise ConfigError(f"catalog directory '{path}' does not exist (given by --catalog); "
                           "give a directory that holds systems/, chips/ ...")
-    ctx.with_resource(catalog_env(path))
+    check_catalog_contents(path, "--catalog")
     return path
 
 
@@ -103,3 +129,16 @@ def parse_count(text: str, what: str, example: str = "write e.g. 6.3T, 500B or 1
     if value <= 0 or match.group(1) == "-":
         raise ConfigError(f"{what} must be positive, got '{text}'; {example}")
     return value
+
+
+def split_list(value: str, option: str, example: str, empty: str = "is empty") -> list[str]:
+    """The comma-separated items of ``option``'s ``value``; an empty item ("trn2,,p5", a trailing comma)
+    is an error, not a shorter list (a name was left out), as ``kernel profile --target``'s; ``empty``
+    says what a list of no item is."""
+    items = [item.strip() for item in value.split(",")]
+    if not any(items):
+        raise ConfigError(f"{option} {empty}; give e.g. {example}")
+    if not all(items):
+        raise ConfigError(f"{option} '{value}' has an empty item; give items separated by single commas, "
+                          f"e.g. {example}")
+    return items

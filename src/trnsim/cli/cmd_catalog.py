@@ -10,6 +10,7 @@ directory (``--catalog`` or ``$TRNSIM_CATALOG``) adds or overrides entries.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +19,7 @@ import typer
 from rich.console import Console
 
 from trnsim.cli.apps import app
-from trnsim.cli.checks import check_output_path, use_catalog
+from trnsim.cli.checks import check_catalog, check_output_path, use_catalog
 from trnsim.cli.output import write_output
 from trnsim.errors import ConfigError, UnknownNameError
 
@@ -34,7 +35,7 @@ catalog_app = typer.Typer(help="List the chips, systems and models in the catalo
 app.add_typer(catalog_app, name="catalog")
 
 _CatalogDir = Annotated[
-    Path | None, typer.Option("--catalog", "--catalog-dir",
+    Path | None, typer.Option("--catalog", "--catalog-dir", callback=check_catalog,
                               help="A user catalog directory (else $TRNSIM_CATALOG); --catalog-dir: old name")
 ]
 #: ``catalog data``'s: it also makes the directory $TRNSIM_CATALOG, through which the loaders of the
@@ -43,8 +44,29 @@ _DataCatalogDir = Annotated[
     Path | None, typer.Option("--catalog", "--catalog-dir", callback=use_catalog,
                               help="A user catalog directory (else $TRNSIM_CATALOG); --catalog-dir: old name")
 ]
+#: Width of the tables in a file or pipe: the systems table's names, aliases and prices on one line each.
+PIPE_WIDTH = 120
+
 _Json = Annotated[Path | None, typer.Option(
     "--json", help="Write JSON to this file instead of a table (- for standard output).")]
+
+
+def _whole(table: Table, *names: str) -> Table:
+    """No cell cut short to "…" (rich's default when a table is wider than the terminal): every cell
+    wraps, a word longer than its column folded onto the next line; the columns ``names`` (names,
+    fields, keys: what a user types) do not wrap, and only a terminal too narrow even for them ends
+    them in "…" (rich's fold would cut a cell that does not wrap without a mark)."""
+    for column in table.columns:
+        column.no_wrap = column.header in names
+        column.overflow = "ellipsis" if column.no_wrap else "fold"
+    return table
+
+
+def _console() -> Console:
+    """The terminal, or in a file or pipe $COLUMNS, else 120 columns (rich would lay the tables out
+    for 80)."""
+    probe = Console()
+    return probe if probe.is_terminal or "COLUMNS" in os.environ else Console(width=PIPE_WIDTH)
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -77,7 +99,7 @@ def chips(catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
         table.add_row(s.name, s.family.value, _fmt(s.peak_flops_bf16, "FLOPS"), fp8,
                       f"{s.hbm_bytes / 2**30:.0f} GiB",
                       _fmt(s.hbm_bw_bytes_per_s, "B/s"), power, str(s.ranks_per_chip()))
-    Console().print(table)
+    _console().print(_whole(table, "name"))
 
 
 @catalog_app.command("systems")
@@ -100,7 +122,7 @@ def systems(catalog_dir: _CatalogDir = None, as_json: _Json = None) -> None:
                  else f"{s.price_usd_per_node_hour:.2f} ({s.price_date})")
         table.add_row(s.name, ", ".join(s.aliases), s.chip.name, str(s.chips_per_node), str(s.ranks_per_node),
                       price, _scale_out(s))
-    Console().print(table)
+    _console().print(_whole(table, "name"))
 
 
 def _scale_out(system: SystemSpec) -> str:
@@ -138,7 +160,7 @@ def models(as_json: _Json = None) -> None:
         table.add_row(m.name, m.family, f"{m.n_params() / 1e9:.1f} B", f"{m.n_active_params() / 1e9:.1f} B",
                       str(m.num_layers), str(m.hidden_size), f"{m.num_heads}/{m.num_kv_heads}", experts,
                       str(len(m.notes)))
-    Console().print(table)
+    _console().print(_whole(table, "name"))
 
 
 def _show_spec(spec: ChipSpec | SystemSpec) -> Table:
@@ -153,7 +175,7 @@ def _show_spec(spec: ChipSpec | SystemSpec) -> Table:
         prov = spec.sources.get(key)
         table.add_row(key, str(value), prov.source if prov else "", (prov.date or "") if prov else "",
                       prov.confidence.value if prov else "", (prov.note or "") if prov else "")
-    return table
+    return _whole(table, "field")
 
 
 @catalog_app.command("show")
@@ -163,7 +185,7 @@ def show(name: Annotated[str, typer.Argument(help="A chip, system (or alias) or 
     from trnsim.hardware.catalog import list_chips, list_systems, load_chip, load_system
     from trnsim.workload.models import list_models, load_model
 
-    console = Console()
+    console = _console()
     if name in list_models():
         model = load_model(name)
         console.print_json(json.dumps({**model.model_dump(mode="json"), "n_params": model.n_params(),
@@ -261,4 +283,4 @@ def data(file: Annotated[str, typer.Argument(
         table.add_column(col)
     for v in values:
         table.add_row(v.key, str(v.value), v.unit, v.source, v.confidence or "")
-    Console().print(table)
+    _console().print(_whole(table, "key"))

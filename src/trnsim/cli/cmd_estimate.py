@@ -15,6 +15,7 @@ from trnsim.cli.checks import (
     check_catalog_dir,
     check_output_path,
     check_rank_count,
+    check_seq_len,
     parse_count,
     use_catalog,
     warn_if_huge,
@@ -346,9 +347,13 @@ def estimate(
         grad_reduce_dtype=grad_reduce_dtype,
     )
     config = load_model(model)
+    check_seq_len(seq_len, config, "--seq-len")  # as plan's and compare's: the option and what to give
     overrides = _parse_overrides(topology_set or [])
     if topology is None:
         network = topology_for_system(spec, system, overrides)
+    elif Path(topology).is_dir():  # read as a bundled name, it was "unknown topology '<dir>'"
+        raise ConfigError(f"--topology '{topology}' is a directory; give a topology .toml file or a bundled "
+                          "name (trnsim catalog data topologies/NAME shows one)")
     elif topology.endswith(".toml") or Path(topology).is_file():  # the user's own topology file
         network = load_topology_file(topology, overrides,
                                      node_scale_out_bw_bytes_per_s=spec.scale_out_bw_bytes_per_s,

@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from trnsim.cli.apps import kernel_app
 from trnsim.cli.checks import check_output_path
+from trnsim.cli.cmd_kernel_run import ENV_TARGET, target_from_env
 from trnsim.cli.cmd_kernel_run import run as run_kernel_file
 from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, write_output
 from trnsim.errors import ConfigError
@@ -65,8 +66,10 @@ def render_profiles(results: Sequence[TimelineResult], console: Console) -> None
     table = Table(title="Predicted kernel launches (latency in µs; TensorE share of peak)",
                   title_justify="left")
     for column in ("#", "kernel", "target", "µs", "TFLOP/s", "peak", "DMA MiB", "HBM GB/s", "bound"):
+        # a kernel's name too long for its column folds onto the next line, never cut to "…"
         table.add_column(column, justify="left" if column in ("kernel", "target", "bound") else "right",
-                         no_wrap=column in ("target", "peak", "bound"))
+                         no_wrap=column in ("target", "peak", "bound"),
+                         overflow="fold" if column == "kernel" else "ellipsis")
     for index, r in enumerate(results):
         target = r.target if r.num_cores == 1 else f"{r.target} ×{r.num_cores}"
         table.add_row(
@@ -157,7 +160,8 @@ def profile(
     file: Annotated[Path, typer.Argument(help="Python file that launches NKI kernels (run as __main__).")],
     args: Annotated[list[str] | None, typer.Argument(
         help="Arguments for the file (sys.argv[1:]); after -- when one starts with -.")] = None,
-    target: Annotated[str, typer.Option(help="Target(s), comma-separated: trn1, trn2, trn3.")] = "trn2",
+    target: Annotated[str | None, typer.Option(
+        help=f"Target(s), comma-separated: trn1, trn2, trn3 (default: ${ENV_TARGET}, trn2).")] = None,
     trace: Annotated[Path | None, typer.Option(
         "--trace", help="Write a Chrome/Perfetto trace (JSON) of every launch here (- for stdout).")] = None,
     json_out: Annotated[Path | None, typer.Option(
@@ -178,12 +182,17 @@ def profile(
 
     if not file.is_file():
         raise ConfigError(f"kernel file '{file}' does not exist or is not a file")
+    if target is None:  # as `kernel run`: the SDK's variable, else trn2 (it was always trn2)
+        target = target_from_env() or "trn2"
     check_one_stdout(trace=trace, json=json_out)
     check_keeps_inputs({"the kernel file": file, "the --timing file": timing}, trace=trace, json=json_out)
     for path, option in ((trace, "--trace"), (json_out, "--json")):
         check_output_path(path, option)
     results: list[TimelineResult] = []
-    console = Console(quiet=is_stdout(trace) or is_stdout(json_out))  # a JSON on stdout stands alone
+    quiet = is_stdout(trace) or is_stdout(json_out)  # a JSON on stdout stands alone
+    console = Console(quiet=quiet)
+    if not console.is_terminal:  # a file or pipe: 100 columns, as plan's, not rich's 80
+        console = Console(quiet=quiet, width=100)
     first_failure = 0
     for timing_data in _targets(target, timing):
         with contextlib.redirect_stdout(sys.stderr) if console.quiet else contextlib.nullcontext():

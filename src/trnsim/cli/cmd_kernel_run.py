@@ -7,6 +7,7 @@ one line (exit 2).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,22 @@ from trnsim.errors import ConfigError
 ENV_TARGET = "NEURON_PLATFORM_TARGET_OVERRIDE"
 ENV_INSTRUCTIONS = "TRNSIM_MAX_INSTRUCTIONS"
 ENV_TIME = "TRNSIM_TIME_LIMIT_S"
+
+
+def target_from_env() -> str | None:
+    """``$NEURON_PLATFORM_TARGET_OVERRIDE`` when set (the target without ``--target``, as under the
+    SDK), checked here so that a bad value is named as the variable's."""
+    value = os.environ.get(ENV_TARGET, "")
+    if not value.strip():
+        return None
+    from trnsim.hardware.neuroncore_timing import load_timing
+
+    try:
+        load_timing(value)
+    except ConfigError as error:
+        raise ConfigError(f"${ENV_TARGET}='{value}' (the target when --target is not given): "
+                          f"{error}") from None
+    return value
 
 
 @kernel_app.command(
@@ -46,6 +63,8 @@ def run(
     if target is not None and not target.strip():  # '' ran on the default target, silently
         raise ConfigError("--target is empty; give one of trn1, trn2, trn3 (or leave it out for "
                           f"${ENV_TARGET}, else trn2)")
+    if target is None:
+        target_from_env()  # the runner reads it; a bad value is the variable's error
     from trnsim.nki.budget import TimeLimitInterrupt, limits
     from trnsim.nki.errors import KernelError
     from trnsim.nki.runner import run_file

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +26,7 @@ from trnsim.cli.checks import (
     check_rank_count,
     check_seq_len,
     parse_count,
+    split_list,
     use_catalog,
     warn_if_huge,
 )
@@ -61,13 +62,14 @@ DEFAULT_REFERENCE = "p5e"
 
 
 def _parse_ints(text: str, what: str, example: str) -> list[int]:
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
+    """Whole numbers, each once (a repeated scaling point was searched twice, its rows doubled)."""
+    values: list[int] = []
+    for part in split_list(text, what, example.removeprefix("give chip counts, e.g. ")):
         value = parse_count(part, f"{what} value", example)
         if value != int(value):
             raise ConfigError(f"{what} value '{part}' is not a whole number; {example}")
+        if int(value) in values:
+            raise ConfigError(f"{what} names {int(value):,} chips twice; give each chip count once")
         values.append(int(value))
     return values
 
@@ -383,7 +385,7 @@ def compare_command(
     from trnsim.plan.inputs import resolve_model, resolve_system
     from trnsim.plan.launch import add_estimate_args
     from trnsim.report.bands import band_legend, band_verdicts, bands_meta
-    from trnsim.report.entries import entries_from_comparison
+    from trnsim.report.entries import entries_from_comparison, system_meta
     from trnsim.report.story import headline_sentence
     from trnsim.report.tables import (
         claims_table,
@@ -401,13 +403,14 @@ def compare_command(
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME, pue, sequence_parallel)
     model_config = resolve_model(model)
     check_seq_len(seq_len, model_config, "--seq-len")
-    names = [s.strip() for s in systems.split(",") if s.strip()]
-    if not names:
-        raise ConfigError("--systems is empty; give e.g. trn2,trn1,p5e")
+    names = split_list(systems, "--systems", "trn2,trn1,p5e")
     specs = [resolve_system(n, catalog) for n in names]
     check_distinct_systems(names, [spec.name for spec in specs])
+    _check_reference_priced(resolve_reference(reference, names) if reference else None, names, specs,
+                            hourly_budget)  # one the user named (the default falls back to a priced one)
     reference = resolve_reference(reference, names)
-    scaling_chips = _parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072") if scaling else []
+    scaling_chips = (_parse_ints(scaling, "--scaling", "give chip counts, e.g. 8192,131072")
+                     if scaling.strip() else [])
     for spec in specs:
         check_chip_count(chips, spec.name, spec.chips_per_node)
         for count in scaling_chips:
@@ -470,7 +473,7 @@ def compare_command(
             "hourly_budget_usd": comparison.hourly_budget_usd, "reference": comparison.reference,
             "claims": [{"claim": c.claim, "prediction": c.prediction} for c in claims],
             "unpriced_systems": [s.name for s in specs if s.price_usd_per_node_hour is None],
-            "systems": {s.name: _system_meta(s) for s in specs},
+            "systems": {s.name: system_meta(s) for s in specs},
             "error_bars": bands_meta(bests, comparison)}
     _outputs(entries, meta, f"trnsim compare: {model}", notes,
              json_out, csv_out, html_out)
@@ -498,6 +501,9 @@ def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
     from trnsim.plan.errors import SweepSpecError
     from trnsim.plan.inputs import resolve_model, resolve_system
 
+    if not sweep_spec.whatif:  # `whatif = []` ran no point and exited 0; empty models/chips are refused
+        raise SweepSpecError(f"sweep spec {path}: whatif: List should have at least 1 item; leave it out for "
+                             "the baseline alone")
     try:
         for model in sweep_spec.models:
             resolve_model(model)
@@ -511,6 +517,20 @@ def check_sweep_names(sweep_spec: SweepSpec, path: Path) -> None:
         raise SweepSpecError(f"sweep spec {path}: {error}") from None
 
 
+def _check_reference_priced(reference: str | None, names: list[str], specs: list[SystemSpec],
+                            hourly_budget: float | None) -> None:
+    """A reference sets the equal budget by its price: an unpriced one set none, and every row said
+    "no system with a known price has a feasible plan", even a priced one that had."""
+    if reference is None or hourly_budget is not None:
+        return
+    spec = specs[names.index(reference)]
+    if spec.price_usd_per_node_hour is None:
+        priced = [s.name for s in specs if s.price_usd_per_node_hour is not None]
+        instead = f"name a priced one ({', '.join(priced)})" if priced else "give a price in a --catalog DIR"
+        raise ConfigError(f"--reference {reference} has no price in the catalog, so it sets no equal budget; "
+                          f"{instead} or give --hourly-budget")
+
+
 def resolve_reference(reference: str | None, names: list[str]) -> str | None:
     """The equal-budget reference: the one named, else P5e when compared, else None (first priced)."""
     if reference is None:
@@ -521,21 +541,51 @@ def resolve_reference(reference: str | None, names: list[str]) -> str | None:
     return reference
 
 
-def _system_meta(system: SystemSpec) -> dict[str, Any]:
-    from trnsim.plan.economics import chip_power
+def _check_run_options(reporting: bool, db: bool, workers: int | None, num_cpus: int | None, local: bool,
+                       use_ray: bool, address: str | None) -> None:
+    """An option that would change nothing is refused (it was taken and ignored)."""
+    if reporting:
+        given = [name for name, on in (("--db", db), ("--workers", workers is not None),
+                                       ("--num-cpus", num_cpus is not None), ("--local", local),
+                                       ("--ray", use_ray), ("--address", address is not None)) if on]
+        if given:
+            raise ConfigError(f"--report reads a finished sweep: {', '.join(given)} appl"
+                              f"{'ies' if len(given) == 1 else 'y'} to running one; leave "
+                              f"{'it' if len(given) == 1 else 'them'} out")
+        return
+    if num_cpus is not None and (not use_ray or address is not None):
+        raise ConfigError("--num-cpus sizes the local Ray instance that --ray starts (an --address cluster "
+                          "has its own): add --ray, or leave it out")
+    if workers is not None and (local or use_ray or address is not None):
+        raise ConfigError("--workers sizes the local process pool: --local runs in this one process and Ray "
+                          "sizes itself (--num-cpus); leave --workers out")
 
-    power = chip_power(system)
-    return {"price_usd_per_node_hour": system.price_usd_per_node_hour, "price_date": system.price_date,
-            "price_source": system.price_source, "power_w_per_chip": None if power is None else power.watts,
-            "power_source": None if power is None else power.note,
-            "power_confidence": None if power is None else power.confidence}
+
+def _check_sweep_database(path: Path) -> None:
+    """``--report`` must name a database a sweep wrote: opening another file as the store created the
+    sweep's tables in it (changing the user's file) and reported no points."""
+    import sqlite3
+
+    if path.is_dir():
+        raise ConfigError(f"sweep database {path} is a directory; give the --db file a sweep wrote")
+    if not path.is_file():
+        raise ConfigError(f"sweep database {path} does not exist")
+    try:  # read-only: nothing is written to a file that turns out not to be a sweep's
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            found = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'results'").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise ConfigError(f"cannot open sweep database {path}: {error}") from None
+    if found is None:
+        raise ConfigError(f"sweep database {path} holds no sweep results (no 'results' table); give the "
+                          "--db file a sweep wrote")
 
 
 @app.command("sweep")
 def sweep_command(
     spec: Annotated[Path | None, typer.Argument(help="sweep spec (TOML)")] = None,
-    db: Annotated[Path, Opt("--db", help="SQLite results database (appended to, resumable)")] = Path(
-        "sweep.sqlite"),
+    db: Annotated[Path | None, Opt("--db", help="SQLite results database (appended to, resumable; default "
+                                   "sweep.sqlite)")] = None,
     report: Annotated[Path | None, Opt("--report", help="turn this results database into reports")] = None,
     address: Annotated[str | None, Opt("--address", help="Ray cluster address (implies --ray)")] = None,
     num_cpus: Annotated[int | None, Opt("--num-cpus", min=1, help="CPUs of the local Ray instance")] = None,
@@ -562,6 +612,8 @@ def sweep_command(
         raise ConfigError("give a sweep spec to run, or --report DB to report on a finished one (not both)")
     if local and (use_ray or address is not None):
         raise ConfigError("--local runs in this process: leave out --ray/--address, or --local")
+    _check_run_options(report is not None, db is not None, workers, num_cpus, local, use_ray, address)
+    db = db if db is not None else Path("sweep.sqlite")
     if spec is not None and (use_ray or address is not None):
         require_ray()  # before any work: without Ray, say how to get it
     _check_outputs(json_out, csv_out, html_out)
@@ -570,8 +622,7 @@ def sweep_command(
     store_option = {"db": db} if report is None else {"report": report}
     check_one_stdout(**store_option, json=json_out, csv=csv_out, html=html_out)
     if report is not None:
-        if not report.is_file():
-            raise ConfigError(f"sweep database {report} does not exist")
+        _check_sweep_database(report)
         database = report
     else:
         assert spec is not None
@@ -594,9 +645,13 @@ def sweep_command(
     entries = entries_from_sweep(stored)
     console.print(sweep_table(entries))
     failed = [r for r in stored if r.status.value != "ok"]
-    for r in failed:
-        console.print(f"{r.point['model']} on {r.point['system']} at {r.point['chips']} chips "
-                      f"({r.point['whatif']['name']}): {r.status.value}: {r.result.get('error', '')}",
-                      highlight=False, markup=False)
-    _outputs(entries, {"command": "sweep", "database": str(database)}, f"trnsim sweep: {database.name}", [],
-             json_out, csv_out, html_out)
+    lines = [f"{r.point['model']} on {r.point['system']} at {r.point['chips']} chips "
+             f"({r.point['whatif']['name']}): {r.status.value}: {r.result.get('error', '')}" for r in failed]
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+    # the points without a plan, with why, in the files too (an all-infeasible sweep wrote "results": [])
+    failed_points = [{"model": r.point["model"], "system": r.point["system"], "chips": r.point["chips"],
+                      "whatif": r.point["whatif"]["name"], "status": r.status.value,
+                      "error": r.result.get("error", "")} for r in failed]
+    _outputs(entries, {"command": "sweep", "database": str(database), "failed_points": failed_points},
+             f"trnsim sweep: {database.name}", lines, json_out, csv_out, html_out)

@@ -20,6 +20,7 @@ from trnsim.cli.checks import (
     check_distinct_systems,
     check_output_path,
     check_rank_count,
+    split_list,
     use_catalog,
 )
 from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, model_file, write_output
@@ -209,9 +210,8 @@ def serve(
         from trnsim.report.serving import compare_html, print_compare, rows_csv
         from trnsim.serve.compare import DEFAULT_SYSTEMS, compare_serving
 
-        names = [s.strip() for s in (systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s.strip()]
-        if not names:
-            raise ConfigError(f"--systems '{systems}' names no system; give e.g. trn2,p5e")
+        names = split_list(systems or ",".join(DEFAULT_SYSTEMS), "--systems", "trn2,p5e",
+                           empty=f"'{systems}' names no system")
         check_distinct_systems(names, [load_system(n).name for n in names])
         outcome = compare_serving(config, names, concurrency_max=concurrency if concurrency > 1 else None,
                                   input_tokens=input_tokens, output_tokens=output_tokens,

@@ -40,7 +40,19 @@ def check_one_stdout(**paths: Path | None) -> None:
 
 
 def model_file(model: str) -> Path | None:
-    """The file a ``--model`` value reads (a config.json, or one in the directory), None for a preset."""
+    """The file a ``--model`` value reads (a config.json, or one in the directory), None for a preset.
+
+    A preset name wins over a file or directory of that name (``load_model``'s rule): a warning line
+    says so, since the user may have meant their own ``llama3-8b/config.json`` (which is still returned,
+    so that no output is written over it)."""
+    from trnsim.workload.models import list_models
+
+    if model in list_models() and Path(model).exists():
+        from rich.console import Console
+        from rich.markup import escape
+
+        message = f"--model {model}: the built-in preset, not the path '{model}' here (./{model} reads that)"
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
     path = Path(model)
     if path.is_dir():
         path = path / "config.json"

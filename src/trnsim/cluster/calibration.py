@@ -252,6 +252,9 @@ def load_cases(directory: Path | None = None) -> tuple[list[CalibrationCase], li
             cases.extend(reader(path.name, path.read_text(), settings[path.stem]))
         except (KeyError, ValueError) as error:
             raise ConfigError(f"calibration file '{path.name}': bad or missing column {error}") from None
+        except TypeError:  # csv gives None for the fields a short row lacks
+            raise ConfigError(f"calibration file '{path.name}': a row has fewer fields than the header "
+                              "(a missing value)") from None
     return cases, skipped
 
 

@@ -14,10 +14,11 @@ each other along a chain of dependencies.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
-from trnsim.core.result import Bound, PathCategory, ScheduledInstruction
+from trnsim.core.result import ROW_INDEX, Bound, PathCategory, ScheduledInstruction, ScheduleRow
 
-__all__ = ["classify_bound", "critical_path_breakdown", "peak_psum_banks"]
+__all__ = ["classify_bound", "critical_path_breakdown", "critical_path_of_rows", "peak_psum_banks"]
 
 #: Share of the critical path one kind of time needs to be called the bound.
 DOMINANT_SHARE = 0.5
@@ -29,6 +30,14 @@ _COMPUTE, _OVERHEAD = PathCategory.COMPUTE, PathCategory.OVERHEAD
 _DMA_FIXED, _DMA_DATA, _HBM_WAIT = PathCategory.DMA_FIXED, PathCategory.DMA_DATA, PathCategory.HBM_WAIT
 
 
+#: A scheduled instruction as its row (every field, in order).
+_ROW = attrgetter(*ROW_INDEX)
+_START, _READY, _PREDECESSOR = (ROW_INDEX[name] for name in ("start_ns", "ready_ns", "predecessor"))
+_COMPUTE_NS, _DMA_FIXED_NS, _DMA_DATA_NS, _HBM_WAIT_NS, _PARTS, _COLLECTIVE_NS = (
+    ROW_INDEX[name]
+    for name in ("compute_ns", "dma_fixed_ns", "dma_data_ns", "hbm_wait_ns", "parts", "collective_ns"))
+
+
 def critical_path_breakdown(schedule: Sequence[ScheduledInstruction],
                             readies: Sequence[float] | None = None,
                             collectives: bool | None = None) -> dict[PathCategory, float]:
@@ -37,51 +46,58 @@ def critical_path_breakdown(schedule: Sequence[ScheduledInstruction],
     ``readies`` may pass the instructions' ``ready_ns`` in order, and ``collectives`` whether any
     instruction is a collective (it adds that category), when the caller has them.
     """
+    return critical_path_of_rows([_ROW(item) for item in schedule], readies, collectives)
+
+
+def critical_path_of_rows(schedule: Sequence[ScheduleRow], readies: Sequence[float] | None = None,
+                          collectives: bool | None = None) -> dict[PathCategory, float]:
+    """:func:`critical_path_breakdown` of a schedule given as rows (as the scheduler records it)."""
     totals: dict[PathCategory, float] = {c: 0.0 for c in PathCategory if c is not PathCategory.COLLECTIVE}
     if collectives is None:
-        collectives = any(item.collective_ns for item in schedule)
+        collectives = any(row[_COLLECTIVE_NS] for row in schedule)
     if collectives:
         totals[PathCategory.COLLECTIVE] = 0.0
     if not schedule:
         return totals
     if readies is None:
-        readies = [item.ready_ns for item in schedule]
+        readies = [row[_READY] for row in schedule]
     segment_end = max(readies)
     index = readies.index(segment_end)  # the first to finish last
     # _attribute, inline: each category summed in the order of the walk, as there
     compute = overhead = dma_fixed = dma_data = hbm_wait = collective = 0.0
     while index >= 0:
-        item = schedule[index]
-        start = item.start_ns
+        row = schedule[index]
+        start = row[_START]
         left = segment_end - start
         if left < 0.0:
             left = 0.0
-        if item.parts:
-            amount = item.dma_fixed_ns
+        if row[_PARTS]:
+            amount = row[_DMA_FIXED_NS]
             used = left if left < amount else amount  # min(amount, left)
             dma_fixed += used
             left -= used
-            amount = item.dma_data_ns
+            amount = row[_DMA_DATA_NS]
             used = left if left < amount else amount
             dma_data += used
             left -= used
-            amount = item.hbm_wait_ns
+            amount = row[_HBM_WAIT_NS]
             used = left if left < amount else amount
             hbm_wait += used
             left -= used
             # the rest is waiting for a busy queue: more DMA data ahead of this transfer
             dma_data += left
-        elif item.collective_ns:
-            amount = item.collective_ns
+        elif row[_COLLECTIVE_NS]:
+            amount = row[_COLLECTIVE_NS]
             used = left if left < amount else amount
             collective += used
             overhead += left - used
         else:
-            used = item.compute_ns if item.compute_ns < left else left
+            amount = row[_COMPUTE_NS]
+            used = amount if amount < left else left
             compute += used
             overhead += left - used
         segment_end = start
-        index = item.predecessor
+        index = row[_PREDECESSOR]
     if segment_end > 0.0:
         overhead += segment_end
     totals[_COMPUTE] = compute

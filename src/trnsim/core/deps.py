@@ -191,7 +191,7 @@ class RegionTracker:
     one call each rather than one per operand and record (this is the simulator's inner loop).
     """
 
-    __slots__ = ("_tables", "resolved")
+    __slots__ = ("_tables", "resolved", "singles")
 
     #: Answer an exact-box query of a disjoint table inline (tests turn it off to compare the
     #: fast paths with the reference scan).
@@ -201,11 +201,24 @@ class RegionTracker:
         self._tables: dict[int, _Table] = {}
         #: Accesses answered by one record (filled and used by the scheduler's inline paths).
         self.resolved = Resolved()
+        #: Allocations written once as one non-empty box (most tiles of a kernel), without a table:
+        #: alloc_id -> (box, record). Only the scheduler's inline paths make these (a dict entry
+        #: instead of a _Table with its five containers); they answer the box and slices inside it
+        #: and hand any other access to the table :meth:`table` makes of the entry.
+        self.singles: dict[int, tuple[Box, Record]] = {}
 
     @property
     def tables(self) -> dict[int, _Table]:
         """The table of each allocation (the scheduler answers exact-box queries from it inline)."""
         return self._tables
+
+    def table(self, alloc: int) -> _Table | None:
+        """The table of allocation ``alloc`` (made from its single box if it has one), or None."""
+        single = self.singles.pop(alloc, None)
+        if single is None:
+            return self._tables.get(alloc)
+        table = self._tables[alloc] = _Table(self.resolved, single[0], single[1])
+        return table
 
     def _found(self, table: _Table, box: Box) -> list[Record]:
         """The records overlapping ``box`` (in table order), by the cheapest exact route."""
@@ -236,6 +249,7 @@ class RegionTracker:
         the records read to :meth:`finish` once the instruction is placed.
         """
         tables = self._tables
+        table_of = self.table
         found_in = self._found
         exact = self.exact_lookups
         ready = 0.0
@@ -245,7 +259,7 @@ class RegionTracker:
             region = operand.region
             if region is None:
                 continue
-            table = tables.get(region[0])
+            table = table_of(region[0])
             if table is None:
                 table = tables[region[0]] = _Table(self.resolved)
             records = table.records
@@ -281,7 +295,7 @@ class RegionTracker:
             region = operand.region
             if region is None:
                 continue
-            table = tables.get(region[0])
+            table = table_of(region[0])
             if table is None:
                 continue
             records = table.records
@@ -321,10 +335,9 @@ class RegionTracker:
 
     def write(self, region: Region, record: Record) -> None:
         """Make ``record`` the last write of ``region``, dropping the records it covers."""
-        tables = self._tables
-        table = tables.get(region[0])
+        table = self.table(region[0])
         if table is None:  # a fresh tile: nothing to drop, nothing to intersect
-            tables[region[0]] = _Table(self.resolved, region, record)
+            self._tables[region[0]] = _Table(self.resolved, region, record)
             return
         if not table.disjoint:
             table.drop_covered(region)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any
 
 from trnsim.nki.trace import Instruction
 
-__all__ = ["Bound", "PathCategory", "ScheduledInstruction", "StartReason", "TimelineResult"]
+__all__ = ["ROW_INDEX", "Bound", "PathCategory", "RowTimelineResult", "ScheduleRow", "ScheduledInstruction",
+           "StartReason", "TimelineResult"]
 
 
 class Bound(StrEnum):
@@ -142,3 +144,52 @@ class TimelineResult:
         """Busy time of each DMA queue over the latency."""
         span = self.latency_ns
         return {name: (busy / span if span > 0 else 0.0) for name, busy in self.queue_busy_ns.items()}
+
+
+#: A scheduled instruction as the scheduler records it: the values of every field of
+#: :class:`ScheduledInstruction`, in field order (``ScheduledInstruction(*row)`` is the object).
+ScheduleRow = tuple[Any, ...]
+#: Position of each field of :class:`ScheduledInstruction` in a :data:`ScheduleRow`.
+ROW_INDEX = {f.name: i for i, f in enumerate(fields(ScheduledInstruction))}
+#: The slot that holds a result's scheduled instructions (read and written around the property below).
+_INSTRUCTIONS: Any = TimelineResult.__dict__["instructions"]
+_NEW = object.__new__
+_INIT = ScheduledInstruction.__init__
+
+
+class RowTimelineResult(TimelineResult):
+    """A :class:`TimelineResult` that makes its scheduled instructions when they are first read.
+
+    The scheduler records each placed instruction as a :data:`ScheduleRow` (a tuple: cheaper to
+    make than the object) and works out the totals and the critical path from the rows. Most
+    callers want only those (``predict_latency_ns``, ``nki.benchmark``, the op tables); the first
+    read of ``instructions`` makes the objects from the rows, in order, and keeps them (later
+    reads return the same list). Fields, equality, pickling and ``dataclasses.replace`` see the
+    instructions as on a :class:`TimelineResult`.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, *args: Any, rows: list[ScheduleRow] | None = None, **values: Any) -> None:
+        super().__init__(*args, **values)
+        self._rows: list[ScheduleRow] | None = rows
+
+    @property
+    def instructions(self) -> list[ScheduledInstruction]:
+        rows = self._rows
+        if rows is not None:
+            self._rows = None
+            made = []
+            for row in rows:
+                # ScheduledInstruction(*row), its __init__ called from here (no type.__call__)
+                item = _NEW(ScheduledInstruction)
+                _INIT(item, *row)
+                made.append(item)
+            _INSTRUCTIONS.__set__(self, made)
+        result: list[ScheduledInstruction] = _INSTRUCTIONS.__get__(self)
+        return result
+
+    @instructions.setter
+    def instructions(self, value: list[ScheduledInstruction]) -> None:
+        self._rows = None
+        _INSTRUCTIONS.__set__(self, value)

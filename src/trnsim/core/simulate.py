@@ -32,14 +32,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from trnsim.core.analysis import classify_bound, critical_path_breakdown, peak_psum_banks
+from trnsim.core.analysis import classify_bound, critical_path_of_rows, peak_psum_banks
 from trnsim.core.collectives import CollectiveCostModel
 from trnsim.core.costs import ComputeCostModel, cost_key
 from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError
 from trnsim.core.psum_groups import folded_psum_zero_fills
-from trnsim.core.result import ScheduledInstruction, StartReason, TimelineResult
+from trnsim.core.result import ROW_INDEX, RowTimelineResult, ScheduleRow, StartReason, TimelineResult
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
 
@@ -65,11 +65,8 @@ _Ints = tuple[int, ...]
 _Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints, bool]
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
-#: A scheduled instruction is made by object.__new__ and its dataclass __init__ called directly:
-#: the same object as ScheduledInstruction(...) without type.__call__'s C detour (see _run_stream).
-_SCHEDULED = ScheduledInstruction
 _NEW = object.__new__
-_INIT = ScheduledInstruction.__init__
+_START, _PREDECESSOR = ROW_INDEX["start_ns"], ROW_INDEX["predecessor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +171,8 @@ class _Simulation:
         self.exact = self.tracker.exact_lookups
         self.ports = timing.memory.shared_access_ports.value >= 1
         self.cores: dict[int, _CoreState] = {}
-        self.out: list[ScheduledInstruction] = []
+        #: The scheduled instructions, as rows (the result makes the objects when they are read).
+        self.out: list[ScheduleRow] = []
         self.psum_live: dict[tuple[int, int, int], list[float]] = {}
         #: The bank spans of each (core, PSUM region) touched so far.
         self.psum_spans: dict[int, dict[Region, list[list[float]]]] = {}
@@ -260,8 +258,8 @@ class _Simulation:
             arrival, pred, reason = state.collective_free, -1, StartReason.QUEUE
         else:
             arrival, pred, reason = 0.0, -1, StartReason.FREE
-        self.out.append(ScheduledInstruction(instruction, "collective", core, arrival, arrival, arrival,
-                                             pred, reason))
+        self.out.append((instruction, "collective", core, arrival, arrival, arrival, pred, reason, 0.0, 0.0,
+                         0.0, 0.0, (), 0.0, 0, 0, 0.0))
         meeting = str(instruction.attrs.get("meeting", f"seq{instruction.seq}"))
         members = self.meetings.setdefault(meeting, [])
         members.append((index, key, reads))
@@ -270,19 +268,23 @@ class _Simulation:
             return arrival
         del self.meetings[meeting]
         # Everyone starts when the last member arrives; its wait decides the start of all.
-        last = max(members, key=lambda m: self.out[m[0]].start_ns)[0]
-        begin = self.out[last].start_ns
+        out = self.out
+        last = max(members, key=lambda m: out[m[0]][_START])[0]
+        begin = out[last][_START]
         cost = self.collectives.cost_ns(instruction)
         finish = begin + cost
         self.released = []
         for member, member_key, member_reads in members:
-            item = self.out[member]
+            row = out[member]
+            pred, reason = row[_PREDECESSOR], row[7]
             if member != last:
-                item.predecessor, item.reason = self.out[last].predecessor, StartReason.DEPENDENCY
-            item.start_ns, item.end_ns, item.ready_ns, item.collective_ns = begin, finish, finish, cost
-            self.cores[item.core].collective_free = finish
-            self._record(item.instruction, member_key, member, member_reads, finish, finish, item.core, begin)
-            self.released.append(item.core)
+                pred, reason = out[last][_PREDECESSOR], StartReason.DEPENDENCY
+            member_core = row[2]
+            out[member] = (row[0], "collective", member_core, begin, finish, finish, pred, reason, 0.0, 0.0,
+                           0.0, 0.0, (), 0.0, 0, 0, cost)
+            self.cores[member_core].collective_free = finish
+            self._record(row[0], member_key, member, member_reads, finish, finish, member_core, begin)
+            self.released.append(member_core)
         return begin
 
     def _compute_cost(self, instruction: Instruction) -> _Cost:
@@ -314,13 +316,16 @@ class _Simulation:
         """
         out = self.out
         append = out.append
-        new, init, table_init = _NEW, _INIT, _Table.__init__
+        new, table_init = _NEW, _Table.__init__
         costs_get = self.costs.get
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
         tables_get = self.tables.get
         tracker = self.tracker
         tables = self.tables
+        singles = tracker.singles
+        singles_get = singles.get
+        table_of = tracker.table
         found_in = tracker._found
         resolved = tracker.resolved
         exact = self.exact
@@ -393,6 +398,8 @@ class _Simulation:
             #: the disjoint table of the one output where its box overlaps no record (a new box)
             fresh: _Table | None = None
             fresh_box: Region
+            #: the one output's box where its allocation has no record yet (a new tile, non-empty)
+            new_tile: Region | None = None
             if exact:
                 for operand in inputs:
                     region = operand[5]
@@ -400,11 +407,25 @@ class _Simulation:
                         continue
                     record = read_of(region)
                     if record is None:
-                        table = tables_get(region[0])
+                        single = singles_get(region[0])
+                        if single is None:
+                            table = tables_get(region[0])
+                        else:
+                            # a tile written once: its box itself or a slice inside it
+                            box = single[0]
+                            if box == region or (box[1] <= region[1] < region[2] <= box[2]
+                                                 and box[3] <= region[3] < region[4] <= box[4]):
+                                record = single[1]
+                            else:  # another box of the allocation: it needs a table
+                                table = table_of(region[0])
+                    if record is None:
                         if table is None:  # a kernel input nobody wrote: a later overwrite waits for it
                             record = [0.0, -1, -1, 0.0, -1]
-                            table = tables[region[0]] = new(_Table)  # _Table(...), as SI below
-                            table_init(table, resolved, region, record)
+                            if region[1] < region[2] and region[3] < region[4]:
+                                singles[region[0]] = (region, record)
+                            else:
+                                table = tables[region[0]] = new(_Table)  # _Table(...), as SI below
+                                table_init(table, resolved, region, record)
                             reads.append(record)
                             continue
                         records = table.records
@@ -453,8 +474,18 @@ class _Simulation:
                         continue
                     record = rewrite_of(region)
                     if record is None:
-                        table = tables_get(region[0])
-                        if table is None:
+                        single = singles_get(region[0])
+                        if single is None:
+                            table = tables_get(region[0])
+                        elif single[0] == region:
+                            # a tile written once, rewritten whole: in place (its only box)
+                            record = single[1]
+                        else:
+                            table = table_of(region[0])
+                    if record is None:
+                        if table is None:  # a new tile: a single box once written, if not empty
+                            if region[1] < region[2] and region[3] < region[4]:
+                                new_tile = region
                             continue
                         records = table.records
                         record = records.get(region)
@@ -488,7 +519,7 @@ class _Simulation:
                     if record[3] > dep_ready:
                         dep_ready, dep_pred = record[3], record[4]
                 if len(outputs) != 1:
-                    rewritten = fresh = None
+                    rewritten = fresh = new_tile = None
             else:
                 dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
             if code < 0:
@@ -522,13 +553,10 @@ class _Simulation:
                 for port in ports:
                     port_free[port] = end
                     port_last[port] = index
-                # ScheduledInstruction(...), built as a class call would build it but with its
-                # __init__ called from here: a Python-to-Python call, run in this frame's interpreter
-                # loop without the C detour of type.__call__ (argument tuple, nested loop)
-                item = new(_SCHEDULED)
-                init(item, instruction, track, core, start, end, ready, pred, reason, work_ns, 0.0, 0.0, 0.0,
-                     (), flops)
-                append(item)
+                # the ScheduledInstruction as its row (every field in order; the object is made when
+                # the result's instructions are read)
+                append((instruction, track, core, start, end, ready, pred, reason, work_ns, 0.0, 0.0, 0.0, (),
+                        flops, 0, 0, 0.0))
                 # the busy time and FLOPs of _result, summed here in the same order
                 busy[code] += end - start
                 total_flops += flops
@@ -551,16 +579,27 @@ class _Simulation:
                 # a new box of a disjoint table that overlaps no record (found above; nothing
                 # changed the table since): RegionTracker.write would drop nothing and insert it
                 fresh.insert(fresh_box, [ready, key, index, 0.0, -1])
+            elif new_tile is not None:
+                # the one output's new tile (found above; nothing made its allocation since)
+                singles[new_tile[0]] = (new_tile, [ready, key, index, 0.0, -1])
             else:
                 for operand in outputs:
                     region = operand[5]
                     if region is None:
                         continue
                     table = tables_get(region[0])
-                    if table is None:  # a fresh tile (RegionTracker.write, inline)
-                        table = tables[region[0]] = new(_Table)  # _Table(...), as above
-                        table_init(table, resolved, region, [ready, key, index, 0.0, -1])
-                        continue
+                    if table is None:
+                        if region[0] in singles:
+                            table = table_of(region[0])
+                            assert table is not None  # (made of the single box)
+                        else:  # a fresh tile (RegionTracker.write, inline): a single box if not empty
+                            record = [ready, key, index, 0.0, -1]
+                            if exact and region[1] < region[2] and region[3] < region[4]:
+                                singles[region[0]] = (region, record)
+                            else:
+                                table = tables[region[0]] = new(_Table)  # _Table(...), as above
+                                table_init(table, resolved, region, record)
+                            continue
                     if table.disjoint:
                         records = table.records
                         if region in records:
@@ -681,10 +720,8 @@ class _Simulation:
         self.dma_bytes += plan.total_bytes
         hbm_bytes = plan.total_bytes * plan.hbm_crossings
         self.hbm_bytes += hbm_bytes
-        item = _NEW(_SCHEDULED)  # as in _run_stream
-        _INIT(item, instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, fixed_ns,
-              nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes)
-        self.out.append(item)
+        self.out.append((instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, fixed_ns,
+                         nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes, 0.0))
         return start_min, last_end
 
     # -- the launch ----------------------------------------------------------------------------
@@ -751,7 +788,7 @@ class _Simulation:
     def _result(self) -> TimelineResult:
         out = self.out
         timing = self.timing
-        readies = [s.ready_ns for s in out]
+        readies = [row[5] for row in out]  # (ready_ns)
         latency = max(readies, default=0.0)
         # summed while scheduling, in the order of the schedule
         engine_busy = dict(zip(("tensor", "vector", "scalar", "gpsimd"), self.engine_busy, strict=True))
@@ -760,10 +797,11 @@ class _Simulation:
         queue_busy = {f"core{core}/q{queue}": busy_ns for core in sorted(self.cores)
                       for queue, busy_ns in enumerate(self.cores[core].queue_busy)}
         num_cores = max(1, len(self.cores))
-        path = critical_path_breakdown(out, readies, None if self.any_collective else False)
+        path = critical_path_of_rows(out, readies, None if self.any_collective else False)
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
-        return TimelineResult(
+        return RowTimelineResult(
+            rows=out,
             kernel=self.trace.kernel,
             target=timing.target,
             latency_ns=latency,
@@ -780,7 +818,6 @@ class _Simulation:
             dma_queues_per_core=self.dma.queues,
             psum_banks_used=peak_psum_banks(self.psum_live),
             folded_psum_zero_fills=self.folded_zero_fills,
-            instructions=out,
         )
 
 

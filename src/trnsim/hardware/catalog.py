@@ -140,8 +140,10 @@ class ChipSpec(BaseModel):
             return 1
         size = lnc if lnc is not None else (self.default_lnc or 1)
         if size < 1 or self.neuron_cores % size:
+            valid = ", ".join(str(d) for d in range(1, self.neuron_cores + 1) if self.neuron_cores % d == 0)
             raise ConfigError(
-                f"chip '{self.name}': LNC={size} does not divide its {self.neuron_cores} NeuronCores"
+                f"chip '{self.name}': LNC={size} does not divide its {self.neuron_cores} NeuronCores; "
+                f"valid: {valid}"
             )
         return self.neuron_cores // size
 
@@ -270,7 +272,11 @@ def _read_data(data: Mapping[str, Any], where_file: str, fields: Mapping[str, _F
         where = f"{Path(path).name if path.endswith('.toml') else path}: field '{key}'"
         if key not in fields:
             valid = ", ".join(fields)
-            raise ConfigError(f"{path}: unknown field '{key}'{_suggest(key, fields)}; valid fields: {valid}")
+            # `catalog show` lists the price's date and source as fields: they are given in its table
+            hint = ("; a price's date and source go in its table: price_usd_per_node_hour = { value = ..., "
+                    "source = ..., date = ... }" if key in ("price_date", "price_source") else "")
+            raise ConfigError(f"{path}: unknown field '{key}'{_suggest(key, fields)}; valid fields: {valid}"
+                              f"{hint}")
         spec = fields[key]
         value = raw
         if isinstance(raw, dict):
@@ -345,7 +351,8 @@ def _user_dir(catalog_dir: str | Path | None) -> str | None:
         return None
     if not path.is_dir():
         origin = f"${CATALOG_ENV}" if catalog_dir is None else "--catalog"
-        raise ConfigError(f"catalog directory '{path}' does not exist (given by {origin}); "
+        what = "is a file, not a directory" if path.exists() else "does not exist"
+        raise ConfigError(f"catalog directory '{path}' {what} (given by {origin}); "
                           "give a directory that holds systems/, chips/ ...")
     return str(path.resolve())
 

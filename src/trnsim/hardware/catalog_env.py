@@ -7,12 +7,15 @@ importing the data layer.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["CATALOG_ENV", "catalog_env"]
+from trnsim.errors import ConfigError
+
+__all__ = ["CATALOG_ENV", "CATALOG_FOLDERS", "catalog_env", "check_catalog_contents"]
 
 #: Environment variable naming a user catalog directory (``chips/``, ``efficiency/``, ...).
 CATALOG_ENV = "TRNSIM_CATALOG"
@@ -33,3 +36,46 @@ def catalog_env(directory: str | Path) -> Iterator[None]:
             os.environ.pop(CATALOG_ENV, None)
         else:
             os.environ[CATALOG_ENV] = previous
+
+
+#: The folders of a user catalog the loaders read (besides ``serving.toml`` at its top).
+CATALOG_FOLDERS = ("chips", "systems", "efficiency", "fusion", "param_passes", "trainium_scale")
+
+#: Data-file kinds a catalog does not override, and how to give the user's values instead.
+_GIVEN_ELSEWHERE = {
+    "neuroncore_timing": "NeuronCore timing is not read from a catalog (the op tables rest on the shipped "
+                         "timing): give it with `kernel profile --timing FILE`, or as a sweep what-if's "
+                         "timing_scale/timing_set",
+    "neuroncore": "NeuronCore facts are the kernel layer's and not read from a catalog",
+    "topologies": "a topology is not read from a catalog: give it with estimate's --topology FILE "
+                  "(or --topology-set KEY=VALUE)",
+}
+
+
+def check_catalog_contents(directory: str | Path, given_by: str) -> None:
+    """Every file of a user catalog ``directory`` is one the loaders read: a misspelt folder
+    (``system/``), a file that is not TOML (``systems/trn2.json``), an entry at the top, or a kind no
+    catalog overrides (``neuroncore_timing/``) is one error line, not silently unused. Hidden entries
+    and files that are not data (a README) pass."""
+    root = Path(directory)
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        where = f"catalog '{root}' (given by {given_by})"
+        if entry.is_dir():
+            if entry.name in _GIVEN_ELSEWHERE:
+                raise ConfigError(f"{where}: folder '{entry.name}' is not read: "
+                                  f"{_GIVEN_ELSEWHERE[entry.name]}")
+            if entry.name not in CATALOG_FOLDERS:
+                close = difflib.get_close_matches(entry.name, CATALOG_FOLDERS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"{where}: folder '{entry.name}' is not read{hint}; a catalog holds "
+                                  f"{', '.join(f + '/' for f in CATALOG_FOLDERS)} and serving.toml")
+            for item in sorted(entry.iterdir()):
+                if item.is_file() and not item.name.startswith(".") and item.suffix != ".toml" \
+                        and item.suffix in (".json", ".yaml", ".yml", ".tml", ".txt", ""):
+                    raise ConfigError(f"{where}: '{entry.name}/{item.name}' is not read: only .toml files "
+                                      "are; rename it or take it out")
+        elif entry.suffix == ".toml" and entry.name != "serving.toml":
+            raise ConfigError(f"{where}: '{entry.name}' is not read: catalog entries go in chips/ or "
+                              "systems/, serving parameters in serving.toml")

@@ -167,8 +167,10 @@ def apply_overrides(
                 key = part
             else:
                 valid = _valid_here(node) if isinstance(node, dict | list) else "(none: a value)"
+                # the override's own file (a --timing file, a what-if) is where the user can fix it
+                given = f"; the key is from {origin}" if origin != "override" and where not in origin else ""
                 raise ConfigError(f"{where}: override key '{dotted}' does not exist; valid keys there: "
-                                  f"{valid}{_suggest(part, node)}")
+                                  f"{valid}{_suggest(part, node)}{given}")
             if last:
                 old = node[key] if isinstance(node, list) or key in node else None
                 if isinstance(old, dict) and "value" in old:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from trnsim.hardware.catalog import SystemSpec
 from trnsim.plan.compare import Comparison
-from trnsim.plan.economics import PlanOutcome
+from trnsim.plan.economics import PlanOutcome, chip_power
 from trnsim.plan.search import SearchResult
 from trnsim.report.bands import verdict_by_system
 
@@ -56,6 +57,15 @@ def entries_from_comparison(comparison: Comparison) -> list[Entry]:
 _MULTIPLIERS = ("knobs", "scale", "timing_scale")
 _SECTIONS = (("knobs", "knob"), ("scale", "scale"), ("set", "set"), ("timing_scale", "timing_scale"),
              ("timing_set", "timing_set"))
+
+
+def system_meta(system: SystemSpec) -> dict[str, Any]:
+    """A compared system's price and power with their sources (``compare``'s ``meta.systems``)."""
+    power = chip_power(system)
+    return {"price_usd_per_node_hour": system.price_usd_per_node_hour, "price_date": system.price_date,
+            "price_source": system.price_source, "power_w_per_chip": None if power is None else power.watts,
+            "power_source": None if power is None else power.note,
+            "power_confidence": None if power is None else power.confidence}
 
 
 def swept_columns(whatif: dict[str, Any]) -> dict[str, Any]:

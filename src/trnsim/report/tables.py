@@ -23,10 +23,10 @@ def _money(value: float | None) -> str:
 
 def plans_table(result: SearchResult) -> Table:
     """The top plans of a search, best first, with their step-time breakdown."""
-    table = Table(title=f"Top {len(result.top)} plans (ranked by {result.objective.value}; ✗ misses "
-                        "deadline or budget)")
+    table = _narrow_table(f"Top {len(result.top)} plans (ranked by {result.objective.value}; ✗ misses "
+                          "deadline or budget)")
     for column in ("#", "ranks", "plan", "step s", "±", "MFU", "GiB/rank", "goodput", "days", "cost", "MWh"):
-        table.add_column(column, justify="left" if column == "plan" else "right")
+        _add_column(table, column, text=column == "plan")
     for i, o in enumerate(result.top, 1):
         est = o.estimate
         flag = "" if o.meets_constraints else " ✗"
@@ -65,6 +65,14 @@ def _money_short(value: float | None) -> str:
 def _band(o: PlanOutcome) -> str:
     """The relative error band of a plan's step time, time-to-train and cost (they scale together)."""
     return "?" if o.error_band is None else f"{o.error_band.fraction:.0%}"
+
+
+def _add_column(table: Table, column: str, text: bool) -> None:
+    """Numbers never wrap; text (a plan, a name) wraps at spaces and folds a word longer than the
+    column onto the next line rather than cut it to "…" ("recompute=selective" is what reproduces a
+    plan; on a narrow terminal the text columns shrink, the numbers keep their width)."""
+    table.add_column(column, justify="left" if text else "right", no_wrap=not text,
+                     overflow="fold" if text else "ellipsis")
 
 
 def _narrow_table(title: str) -> Table:
@@ -184,10 +192,9 @@ def claims_table(claims: list[ClaimCheck]) -> Table:
 
 def sweep_table(entries: list[Entry]) -> Table:
     """One row per feasible sweep point."""
-    table = Table(title=f"Sweep: {len(entries)} feasible points")
+    table = _narrow_table(f"Sweep: {len(entries)} feasible points")
     for column in ("model", "system", "what-if", "chips", "plan", "days", "±", "tokens/s", "MFU", "cost"):
-        text = column in ("model", "system", "what-if", "plan")
-        table.add_column(column, justify="left" if text else "right")
+        _add_column(table, column, text=column in ("model", "system", "what-if", "plan"))
     for e in entries:
         table.add_row(
             e["model"], e["system"], e.get("whatif", ""), f"{e['chips']:,}", e["plan"],

@@ -86,6 +86,9 @@ def load_serving_cases(text: str | None = None) -> list[ServingCase]:
                                      config, float(row["ttft_ms"]) / 1e3, float(row["tpot_ms"]) / 1e3))
         except (KeyError, ValueError) as error:
             raise ConfigError(f"{FILE}: bad or missing column or model {error}") from None
+        except TypeError:  # csv gives None for the fields a short row lacks
+            given = ",".join(str(v) for v in row.values() if v is not None)
+            raise ConfigError(f"{FILE}: a row has fewer fields than the header: {given}") from None
     return cases
 
 
