@@ -134,8 +134,8 @@ def templated(
             # the key: each tensor argument's layout (only plain views), every other argument by
             # class and value (only classes in _PLAIN), the keyword names; None: not templated
             values = (*args, *kwargs.values()) if kwargs else args  # what templates index
+            # (key.append spelled out, not aliased: CPython 3.11 specialises list.append only so)
             key = [tag, sim.direct]
-            append = key.append
             for value in values:
                 cls = type(value)  # (not value.__class__: this site sees many classes, type() stays fast)
                 if cls is Tensor:
@@ -146,15 +146,15 @@ def templated(
                     layout = a.layout
                     if layout is None:
                         layout = _layout_number(a)
-                    append((layout, value.shape, value.strides, value.paxis))
+                    key.append((layout, value.shape, value.strides, value.paxis))
                 elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
                     classes = tuple(map(type, value))
                     if not _SHAPE_ITEMS.issuperset(classes):
                         key = None
                         break
-                    append((cls, classes, value))
+                    key.append((cls, classes, value))
                 elif cls in _PLAIN_CLASSES or _plain(value):
-                    append((cls, value))
+                    key.append((cls, value))
                 else:
                     key = None
                     break
@@ -162,7 +162,7 @@ def templated(
                 if kwargs.get("mask") is not None:
                     key = None
                 else:
-                    append(tuple(kwargs))
+                    key.append(tuple(kwargs))
             if key is not None:
                 key = tuple(key)
                 try:
