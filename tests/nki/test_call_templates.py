@@ -263,3 +263,44 @@ def test_tiles_still_referenced_keep_their_objects(
     request.getfixturevalue("no_templates")
     fresh = trace_kernel(keeps_some_results, a, target="trn1", timing_only=True)
     assert _records(cached) == _records(fresh)
+
+
+@jit
+def shared_offsets(a: Any) -> Any:
+    """Replayed calls read one SBUF block at the same offsets as different inputs (a matmul's
+    stationary and moving operand, either side of an add) and through views of other layouts at
+    those offsets, in fresh blocks and in a block read again; the PSUM results read back."""
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    acc = nl.zeros((128, 512), nl.float32, buffer=nl.sbuf)
+    for _rep in nl.sequential_range(3):
+        block = nl.ndarray((2, nl.par_dim(128), 512), nl.bfloat16, buffer=nl.sbuf)
+        for b in nl.affine_range(2):
+            block[b] = nl.load(a[b * 128 : (b + 1) * 128, :])
+        for j in nl.sequential_range(4):  # (acc carries the sums)
+            lo = (j % 2) * 128
+            # the same view as stationary and as moving: one offset, two template inputs
+            product = nisa.nc_matmul(block[j // 2, :, lo : lo + 128], block[j // 2, :, lo : lo + 128])
+            wide = nisa.nc_matmul(block[j // 2, :, lo : lo + 128], block[1 - j // 2, :, 0:512])
+            half = nl.copy(wide[:, 0:128], dtype=nl.float32)
+            mixed = nisa.tensor_tensor(half, product, np.add)
+            flipped = nisa.tensor_tensor(product, half, np.subtract)  # the same tiles, swapped
+            acc[:, 0:128] = nisa.tensor_tensor(acc[:, 0:128], mixed, np.add)
+            acc[:, 128:256] = nisa.tensor_tensor(acc[:, 128:256], flipped, np.add)
+    nl.store(out, value=acc)
+    return out
+
+
+def test_replayed_inputs_get_the_operands_of_the_checked_path(
+    replays: list[int], request: pytest.FixtureRequest
+) -> None:
+    """A replay keeps each input's operand in its allocation's cache under the input's own int key;
+    every field must be what the checked path gives, with templates and operand caches off."""
+    a = np.ones((256, 512), np.float32).astype(nl.bfloat16)
+    cached = trace_kernel(shared_offsets, a, target="trn1", timing_only=True)
+    assert replays[0] > 20
+    request.getfixturevalue("no_templates")
+    from trnsim.nki import tensor
+
+    request.getfixturevalue("monkeypatch").setattr(tensor, "CACHE_OPERANDS", False)
+    fresh = trace_kernel(shared_offsets, a, target="trn1", timing_only=True)
+    assert _records(cached) == _records(fresh)

@@ -194,3 +194,28 @@ def test_shape_mismatch_and_float64_arguments() -> None:
         simulate(copy, np.zeros((4, 4)))  # numpy's default float64: NKI has no 64-bit types
     with pytest.raises(KernelError, match="argument 'a': dtype int64 is not an NKI dtype"):
         simulate(copy, np.zeros((4, 4), np.int64))  # rejected, never narrowed silently
+
+
+@pytest.mark.parametrize("args", [(3,), (5, 8), (2, 9, 3)])
+def test_affine_iterations_are_counted_from_zero(args: tuple[int, ...]) -> None:
+    """The dependency check names iterations by their position in the loop (0, 1, ...), whatever
+    the range's start and step (the plain range(n) loop yields them directly)."""
+
+    @jit
+    def k(a: Any) -> Any:
+        out = nl.ndarray((4, 4), nl.float32, buffer=nl.shared_hbm)
+        state = nl.zeros((4, 4), nl.float32, buffer=nl.sbuf)
+        x = nl.load(a)
+        seen = []
+        for i in nl.affine_range(*args):
+            seen.append(i)
+            if len(seen) == 2:
+                state[...] = nl.multiply(state, x)  # reads what the first iteration wrote
+            else:
+                state[...] = nl.add(x, 1.0)
+        nl.store(out, value=state)
+        return out
+
+    err = _run(k, np.ones((4, 4), np.float32))
+    assert err.err_id == "unexpected_output_dependencies"
+    assert "iteration 1 reads what iteration 0 wrote" in str(err)

@@ -127,3 +127,13 @@ def test_subscripts_equal_the_general_path_with_every_key() -> None:
     assert len(special) > 300
     for key, got, want in _WHOLE:
         assert got == want, key
+
+
+def test_getitem_takes_two_parameters() -> None:
+    """``Tensor.__getitem__`` is :func:`subscript.view` itself with exactly (tensor, key): CPython
+    3.11 turns ``t[key]`` into an inline frame push only for a two-parameter ``__getitem__``."""
+    from trnsim.nki.tensor import Tensor
+
+    assert Tensor.__getitem__ is subscript.view
+    assert subscript.view.__code__.co_argcount == 2
+    assert subscript._fast_slices.__code__ is subscript.view.__code__

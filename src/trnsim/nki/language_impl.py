@@ -310,9 +310,14 @@ def affine_range(*args: Any, **kwargs: Any) -> Iterator[int]:
     frame.writes = {}
     sim.loops.append(frame)
     try:
-        for k, i in enumerate(r):
-            frame.iteration = k
-            yield i
+        if r.start == 0 and r.step == 1:  # (the common case: the index is the iteration)
+            for i in r:
+                frame.iteration = i
+                yield i
+        else:
+            for k, i in enumerate(r):
+                frame.iteration = k
+                yield i
     finally:
         sim.end_loop(frame)
 

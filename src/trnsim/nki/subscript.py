@@ -8,6 +8,7 @@ non-affine / out-of-bounds / index-tile indices (explicit flat index arrays).
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -26,13 +27,17 @@ _FULL = slice(None)
 _new_object = object.__new__
 
 
-def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = None) -> Any:
+def view(t: Tensor, key: Any) -> Any:
     """``t[key]`` (``Tensor.__getitem__``): ``t[a:b, c:d]`` with one plain slice (or in-range int) per
-    dimension (the hot path of tiled kernels) here; anything else goes to ``fallback`` (by default
-    :func:`index_view`, which also reports errors)."""
+    dimension (the hot path of tiled kernels) here; anything else goes to ``_FALLBACK`` (here
+    :func:`index_view`, which also reports errors; :func:`_fast_slices` runs this code with another).
+
+    Two parameters: CPython 3.11 specialises ``t[key]`` into an inline frame push only for a
+    ``__getitem__`` of exactly two (a third, defaulted one made every subscript a full C-level call).
+    """
     given_key = key
     if t.flat is not None:
-        return (fallback or index_view)(t, given_key)
+        return _FALLBACK(t, given_key)
     if key.__class__ is not tuple:
         key = (key,)
     tshape = t.shape
@@ -42,7 +47,7 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
     given = len(key)
     if given != n:
         if given > n:
-            return (fallback or index_view)(t, given_key)
+            return _FALLBACK(t, given_key)
         if tpaxis >= given or (tpaxis < 0 and not t.alloc.on_chip):
             # ``block[i]`` / ``block[i, j]``: in-range ints on the dims before the partition dim
             # select one tile of a block (the loop below, unrolled for this case)
@@ -178,19 +183,19 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
         size = tshape[d]
         if item.__class__ is slice:
             if item.step is not None:
-                return (fallback or index_view)(t, given_key)
+                return _FALLBACK(t, given_key)
             start = item.start
             stop = item.stop
             if start is None:
                 start = 0
             elif start.__class__ is not int or start < 0:
-                return (fallback or index_view)(t, given_key)
+                return _FALLBACK(t, given_key)
             if stop is None:
                 stop = size
             elif stop.__class__ is not int or stop < 0 or stop > size:
-                return (fallback or index_view)(t, given_key)
+                return _FALLBACK(t, given_key)
             if start > stop:
-                return (fallback or index_view)(t, given_key)  # the general path reports it
+                return _FALLBACK(t, given_key)  # the general path reports it
             offset += start * tstrides[d]
             if d == tpaxis:
                 paxis = len(shape)
@@ -198,29 +203,21 @@ def view(t: Tensor, key: Any, fallback: Callable[[Tensor, Any], Any] | None = No
             strides.append(tstrides[d])
         elif item.__class__ is int:
             if item < 0 or item >= size:
-                return (fallback or index_view)(t, given_key)  # the general path reports it
+                return _FALLBACK(t, given_key)  # the general path reports it
             offset += item * tstrides[d]
             if d == tpaxis:
                 if not t.alloc.on_chip:
-                    return (fallback or index_view)(t, given_key)
+                    return _FALLBACK(t, given_key)
                 paxis = len(shape)
                 shape.append(1)
                 strides.append(tstrides[d])
         else:
-            return (fallback or index_view)(t, given_key)
+            return _FALLBACK(t, given_key)
     if len(shape) < 2 and t.alloc.on_chip:
-        return (fallback or index_view)(t, given_key)  # the general path keeps on-chip views 2-D
+        return _FALLBACK(t, given_key)  # the general path keeps on-chip views 2-D
     return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
 
 
-def _decline(t: Tensor, key: Any) -> None:
-    return None
-
-
-def _fast_slices(t: Tensor, key: Any) -> Tensor | None:
-    """The view :func:`view` builds itself, or None where it would fall back to :func:`index_view`."""
-    result: Tensor | None = view(t, key, _decline)
-    return result
 
 
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:
@@ -438,3 +435,16 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
         dyn,
         tuple(tiles),
     )
+
+
+def _decline(t: Tensor, key: Any) -> None:
+    return None
+
+
+_FALLBACK: Callable[[Tensor, Any], Any] = index_view
+#: the view :func:`view` builds itself, or None where it would fall back to :func:`index_view`: the
+#: same code object run with ``_FALLBACK`` bound to :func:`_decline` (tests compare its views with
+#: the general path's)
+_fast_slices: Callable[[Tensor, Any], Tensor | None] = types.FunctionType(
+    view.__code__, {**globals(), "_FALLBACK": _decline}, "_fast_slices"
+)

@@ -72,6 +72,11 @@ _MAX_TEMPLATES = 4096
 _VALUE_COPIES = frozenset({"nl.load", "nisa.nc_matmul"})
 
 
+#: bases of the int keys under which an allocation's operand cache holds a template input's
+#: operands (base + view offset: an offset stays below 1 << _OFFSET_BITS, see _inputs)
+_OFFSET_BITS = 48
+_INPUT_KEYS = itertools.count(1)
+
 #: a number per allocation layout (buffer, dtype, shape, partition axis, implicit): a key holds
 #: the number, not the five values (fewer to hash and compare per call)
 _LAYOUTS: dict[tuple[Any, ...], int] = {}
@@ -129,8 +134,8 @@ def templated(
             # the key: each tensor argument's layout (only plain views), every other argument by
             # class and value (only classes in _PLAIN), the keyword names; None: not templated
             values = (*args, *kwargs.values()) if kwargs else args  # what templates index
+            # (key.append spelled out, not aliased: CPython 3.11 specialises list.append only so)
             key = [tag, sim.direct]
-            append = key.append
             for value in values:
                 cls = type(value)  # (not value.__class__: this site sees many classes, type() stays fast)
                 if cls is Tensor:
@@ -141,15 +146,15 @@ def templated(
                     layout = a.layout
                     if layout is None:
                         layout = _layout_number(a)
-                    append((layout, value.shape, value.strides, value.paxis))
+                    key.append((layout, value.shape, value.strides, value.paxis))
                 elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
                     classes = tuple(map(type, value))
                     if not _SHAPE_ITEMS.issuperset(classes):
                         key = None
                         break
-                    append((cls, classes, value))
+                    key.append((cls, classes, value))
                 elif cls in _PLAIN_CLASSES or _plain(value):
-                    append((cls, value))
+                    key.append((cls, value))
                 else:
                     key = None
                     break
@@ -157,7 +162,7 @@ def templated(
                 if kwargs.get("mask") is not None:
                     key = None
                 else:
-                    append(tuple(kwargs))
+                    key.append(tuple(kwargs))
             if key is not None:
                 key = tuple(key)
                 try:
@@ -277,8 +282,12 @@ def _inputs(
             continue
         for i, t in enumerate(values):
             if t.__class__ is Tensor and t.operand(op.name) == op:
-                # (argument position, operand name, this input's geometry by view offset: see _replay)
-                inputs.append((i, op.name, {}))
+                # (argument position, operand name, this input's geometry by view offset, the int
+                # base of its operands' keys (None where an offset could reach it), whether it is
+                # in PSUM: see _replay)
+                small = math.prod(t.alloc.shape) < 1 << _OFFSET_BITS
+                base = next(_INPUT_KEYS) << _OFFSET_BITS if small else None
+                inputs.append((i, op.name, {}, base, t.alloc.buffer is _PSUM))
                 break
         else:
             return None
@@ -540,43 +549,21 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         if spec.__class__ is tuple:
             t = values[spec[0]]
             a = t.alloc
-            # t.operand(name) when its cache holds this view's operand (the key refused index
-            # arrays and dynamic views), inline, renamed as it renames
-            offset = t.offset
-            latest = a.operands.get(offset) if cached else None
-            if (
-                latest is not None
-                and latest[0] == t.strides
-                and latest[1] == t.paxis
-                and latest[2][2] == t.shape
-            ):
-                op = latest[2]
-                if op[0] != spec[1]:
-                    op = _new_tuple(Operand, (spec[1], *op[1:]))
-                    a.operands[offset] = (latest[0], latest[1], op)
-                if t._region is None:
-                    t._region = op[5]
+            # the key fixes the view's layout and the allocation's, so this input's operand
+            # depends on the allocation and offset alone: kept in the allocation's operand cache
+            # under an int key of this input's own (spec[3] + offset; no layout to compare)
+            base = spec[3]
+            if base is not None and cached:
+                key = base + t.offset
+                op = a.operands.get(key)
+                if op is None:
+                    op = a.operands[key] = _view_operand(t, spec, True)
             else:
-                # the key fixes the view's layout, so its operand depends on the offset alone: the
-                # first view at an offset (of any allocation) leaves its geometry here, later ones
-                # build theirs from it (what Tensor.operand caches, without its lookups)
-                geometry = spec[2].get(offset) if cached else None
-                if geometry is None:
-                    op = t.operand(spec[1])
-                    if cached:
-                        spec[2][offset] = (op[4], op[5][1:], op[6], op[7])
-                else:
-                    r = t._region
-                    if r is None:
-                        q0, q1, q2, q3 = geometry[1]
-                        r = t._region = _new_tuple(Region, (a.alloc_id, q0, q1, q2, q3))
-                    op = _new_tuple(Operand, (spec[1], a.space, t.shape, a.dtype_name, geometry[0], r,
-                                              geometry[2], geometry[3]))
-                    a.operands[offset] = (t.strides, t.paxis, op)
+                op = _view_operand(t, spec, cached)
             r = op[5]
             if loops and r[0] in tracked:  # (check_read returns at once for the others)
                 sim.check_read(reads, r, False)
-            if groups and a.buffer is _PSUM:
+            if groups and spec[4]:  # a PSUM input (the key fixes its buffer)
                 groups.pop(a.alloc_id, None)
             read.append(op)
         else:
@@ -594,10 +581,45 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         groups[alloc_id] = [out_region]
     sim.last_mask = None
     # the kernel's frame is above this one and templated's call
-    instr = sim.record(engine, opcode, tuple(read), (out,), attrs.copy(), 3)
+    instr = sim.record(engine, opcode, (*read,), (out,), attrs.copy(), 3)
     if fresh:
         sim.last_result = (result, instr, None)
     return result
+
+
+def _view_operand(t: Tensor, spec: tuple[Any, ...], cached: bool) -> Operand:
+    """``t.operand(spec[1])`` of a template input's view (plain: the key refused index arrays and
+    dynamic views): from the allocation's latest operand at the view's offset, renamed as
+    Tensor.operand renames, or from the input's geometry at that offset (``spec[2]``: the first
+    view at an offset, of any allocation, leaves its geometry there; later ones build theirs from
+    it without Tensor.operand's lookups)."""
+    a = t.alloc
+    offset = t.offset
+    latest = a.operands.get(offset) if cached else None
+    if latest is not None and latest[0] == t.strides and latest[1] == t.paxis and latest[2][2] == t.shape:
+        op: Operand = latest[2]
+        if op[0] != spec[1]:
+            op = _new_tuple(Operand, (spec[1], *op[1:]))
+            a.operands[offset] = (latest[0], latest[1], op)
+        if t._region is None:
+            t._region = op[5]
+        return op
+    geometry = spec[2].get(offset) if cached else None
+    if geometry is None:
+        op = t.operand(spec[1])
+        if cached:
+            box = op[5]
+            assert box is not None  # (a view's operand has its region)
+            spec[2][offset] = (op[4], box[1:], op[6], op[7])
+        return op
+    r = t._region
+    if r is None:
+        q0, q1, q2, q3 = geometry[1]
+        r = t._region = _new_tuple(Region, (a.alloc_id, q0, q1, q2, q3))
+    op = _new_tuple(Operand, (spec[1], a.space, t.shape, a.dtype_name, geometry[0], r, geometry[2],
+                              geometry[3]))
+    a.operands[offset] = (t.strides, t.paxis, op)
+    return op
 
 
 __all__ = ["Engine", "templated"]
