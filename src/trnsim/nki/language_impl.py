@@ -184,7 +184,7 @@ def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str
             " (nl.ndarray, then assign)",
             "tensor_creation_on_scratchpad_with_init_value_not_supported",
         )
-    if not direct_alloc.is_direct(buffer) and not to_buffer(sim, api, buffer).on_chip:
+    if not to_buffer(sim, api, buffer).on_chip:
         # nki-semantics §5: only on-chip tensors take a fill; an HBM one is created uninitialised
         sim.fail(
             api,
