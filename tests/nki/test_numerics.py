@@ -189,7 +189,8 @@ def test_sub_kernel_is_inlined() -> None:
 def test_scatter_with_index_tile_and_oob_skip() -> None:
     @jit
     def k(src: Any, idx: Any) -> Any:
-        out = nl.zeros((6, 2), nl.float32, buffer=nl.shared_hbm)
+        out = nl.ndarray((6, 2), nl.float32, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.zeros((6, 2), nl.float32))  # HBM takes no initial value (§5)
         i_p = nl.arange(3)[:, None]
         i_f = nl.arange(2)[None, :]
         ids = nl.load(idx)

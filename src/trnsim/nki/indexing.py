@@ -8,7 +8,7 @@ concrete integer arrays. Comparisons give a :class:`MaskExpr` (evaluated lazily 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -186,7 +186,15 @@ class IndexExpr:
     __hash__ = None  # type: ignore[assignment]
 
     def __bool__(self) -> bool:
-        raise TypeError("an index expression has no truth value at trace time")
+        return _no_truth_value("an nl.arange/mgrid index expression")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        # nki-semantics §6: index and mask tensors cannot be assigned
+        runtime.current("index assignment").fail(
+            "index assignment",
+            "an nl.arange/mgrid index cannot be assigned to (build a new index expression instead)",
+            "cannot_assign_to_index",
+        )
 
     def __repr__(self) -> str:
         return f"IndexExpr(const={self.const}, coefs={self.coefs}, sizes={self.sizes})"
@@ -194,6 +202,16 @@ class IndexExpr:
 
 def _vals(x: Any) -> Any:
     return x.values() if isinstance(x, IndexExpr) else x
+
+
+def _no_truth_value(what: str) -> NoReturn:
+    """nki-semantics §6: Python control flow on arange/mgrid values is the compiler's error."""
+    runtime.current("bool()").fail(
+        "bool()",
+        f"{what} has no value at trace time, so Python if/and/or/not cannot use it"
+        " (use mask=, joining conditions with '&')",
+        "control_flow_condition_depending_on_arange",
+    )
 
 
 class MaskExpr:
@@ -216,16 +234,25 @@ class MaskExpr:
 
     __rand__ = __and__
 
+    # nki-semantics §9 / nki-api §1.4: a mask joins comparisons only with '&'
     def __or__(self, other: Any) -> MaskExpr:
-        return MaskExpr(lambda: self.values() | _mask_vals(other))
+        return _unsupported_in_mask("'|'", "rewrite as one comparison, or split the instruction in two")
 
     __ror__ = __or__
 
     def __invert__(self) -> MaskExpr:
-        return MaskExpr(lambda: ~self.values())
+        return _unsupported_in_mask("'~'", "compare the other way instead, e.g. i >= n for ~(i < n)")
 
     def __bool__(self) -> bool:
-        raise TypeError("a mask has no truth value at trace time; join conditions with '&'")
+        return _no_truth_value("a comparison of nl.arange/mgrid indices")
+
+
+def _unsupported_in_mask(op: str, fix: str) -> NoReturn:
+    runtime.current("mask").fail(
+        "mask",
+        f"a mask joins comparisons of nl.arange/mgrid expressions only with '&', not {op} ({fix})",
+        "unsupported_expression_in_mask",
+    )
 
 
 def _mask_vals(x: Any) -> Any:

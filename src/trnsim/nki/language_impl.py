@@ -184,6 +184,14 @@ def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str
             " (nl.ndarray, then assign)",
             "tensor_creation_on_scratchpad_with_init_value_not_supported",
         )
+    if not to_buffer(sim, api, buffer).on_chip:
+        # nki-semantics §5: only on-chip tensors take a fill; an HBM one is created uninitialised
+        sim.fail(
+            api,
+            "an HBM tensor cannot be created with an initial value (nl.ndarray in HBM, then store"
+            " a filled SBUF tile)",
+            "hbm_tensor_with_init_value_not_supported",
+        )
     t = new_tensor(sim, api, shape, dtype, buffer, name)
     if t.on_chip:
         tile = t if t.paxis == 0 else None
@@ -191,8 +199,6 @@ def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str
             isa.memset(sim, t, value, api=api, instr=api)
         elif sim.values and t.alloc.storage is not None:
             t.alloc.storage[...] = isa.to_dtype(np.float32(value) if is_float(t.dtype) else value, t.dtype)
-    elif sim.values and t.alloc.storage is not None:
-        t.alloc.storage[...] = isa.to_dtype(np.float32(value) if is_float(t.dtype) else value, t.dtype)
     return t
 
 

@@ -42,6 +42,10 @@ def estimate_latency_ns(trace: KernelTrace) -> float:
     return float(_ESTIMATOR[0](trace))
 
 
+#: the percentiles ``nki.benchmark`` reports (nki-semantics §1; others are not computed by the SDK)
+PERCENTILES = (0, 1, 10, 25, 50, 90, 99, 100)
+
+
 @dataclass(frozen=True)
 class LatencyResult:
     """``benchmark_result.nc_latency``: percentiles in microseconds (deterministic model: all equal)."""
@@ -49,9 +53,10 @@ class LatencyResult:
     latency_us: float
 
     def get_latency_percentile(self, percentile: int) -> float:
-        """The latency at ``percentile`` (0..100), in microseconds."""
-        if not 0 <= percentile <= 100:
-            raise TrnsimError(f"latency percentile {percentile} is outside 0..100")
+        """The latency at ``percentile`` (one of :data:`PERCENTILES`), in microseconds."""
+        if percentile not in PERCENTILES:
+            valid = ", ".join(map(str, PERCENTILES))
+            raise TrnsimError(f"latency percentile {percentile} is not reported (valid: {valid})")
         return self.latency_us
 
 

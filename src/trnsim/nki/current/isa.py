@@ -252,8 +252,20 @@ def tensor_copy(dst: Tensor, src: Any, engine: Any = None, name: str | None = No
 
 
 def memset(dst: Tensor, value: Any, engine: Any = None, name: str | None = None) -> None:
-    """Fill ``dst`` with ``value``."""
-    _isa.memset(_sim("memset"), dst, value, engine=_eng(engine))
+    """Fill ``dst`` with ``value`` (an integer ``dst`` takes an integer value: NKI 0.3+)."""
+    sim = _sim("memset")
+    if (
+        isinstance(dst, Tensor)
+        and dst.dtype.kind in "iu"
+        and isinstance(value, (float, np.floating))
+    ):
+        # nki-semantics §5: from 0.3 the value must match the dtype (no silent rounding of 1.5)
+        sim.fail(
+            "nisa.memset",
+            f"memset of a {dst.dtype.name} tile needs an integer value, got {value!r}",
+            "unsupported_operand",
+        )
+    _isa.memset(sim, dst, value, engine=_eng(engine))
 
 
 def reciprocal(dst: Tensor, data: Any, name: str | None = None) -> None:

@@ -243,6 +243,18 @@ def random_seed(seed: Any) -> None:
 # Creation (nki-api.md §3.4): ``buffer`` may be positional; default SBUF.
 
 
+def _buffer(api: str, buffer: Any) -> Any:
+    """``buffer`` as given, refusing a plain string (nki-semantics §7: rejected from 0.3)."""
+    if type(buffer) is str:
+        _runtime.current(api).fail(
+            api,
+            f"buffer {buffer!r} is a string (valid: an nl.MemoryRegion member: nl.sbuf, nl.psum,"
+            " nl.shared_hbm, nl.private_hbm, nl.hbm)",
+            "unsupported_memory",
+        )
+    return buffer
+
+
 @_exact
 def ndarray(
     shape: Any, dtype: Any, buffer: Any = MemoryRegion.SBUF, name: str = "", address: Any = None
@@ -250,43 +262,43 @@ def ndarray(
     """An uninitialised tensor; ``address=(partition, free offset)`` placement is not simulated."""
     if address is not None:
         raise _not_simulated_value("nl.ndarray", "address", address)
-    return _impl.ndarray(shape, dtype, buffer=buffer, name=name)
+    return _impl.ndarray(shape, dtype, buffer=_buffer("nl.ndarray", buffer), name=name)
 
 
 @_exact
 def zeros(shape: Any, dtype: Any, buffer: Any = MemoryRegion.SBUF, name: str = "") -> Any:
     """A zero-filled tensor."""
-    return _impl.zeros(shape, dtype, buffer=buffer, name=name)
+    return _impl.zeros(shape, dtype, buffer=_buffer("nl.zeros", buffer), name=name)
 
 
 @_exact
 def ones(shape: Any, dtype: Any, buffer: Any = MemoryRegion.SBUF, name: str = "") -> Any:
     """A tensor of ones."""
-    return _impl.ones(shape, dtype, buffer=buffer, name=name)
+    return _impl.ones(shape, dtype, buffer=_buffer("nl.ones", buffer), name=name)
 
 
 @_exact
 def full(shape: Any, fill_value: Any, dtype: Any, buffer: Any = MemoryRegion.SBUF, name: str = "") -> Any:
     """A tensor filled with ``fill_value``."""
-    return _impl.full(shape, fill_value, dtype, buffer=buffer, name=name)
+    return _impl.full(shape, fill_value, dtype, buffer=_buffer("nl.full", buffer), name=name)
 
 
 @_exact
 def rand(shape: Any, dtype: Any, buffer: Any = MemoryRegion.SBUF, name: str = "") -> Any:
     """Uniform [0, 1) random values (statistical fidelity only)."""
-    return _impl.new_rand(shape, dtype, buffer, name)
+    return _impl.new_rand(shape, dtype, _buffer("nl.rand", buffer), name)
 
 
 @_exact
 def zeros_like(x: Any, dtype: Any = None, buffer: Any = None, name: str = "") -> Any:
     """Zeros shaped like ``x``."""
-    return _impl.zeros_like(x, dtype, buffer=buffer, name=name)
+    return _impl.zeros_like(x, dtype, buffer=_buffer("nl.zeros_like", buffer), name=name)
 
 
 @_exact
 def empty_like(x: Any, dtype: Any = None, buffer: Any = None, name: str = "") -> Any:
     """An uninitialised tensor shaped like ``x``."""
-    return _impl.empty_like(x, dtype, buffer=buffer, name=name)
+    return _impl.empty_like(x, dtype, buffer=_buffer("nl.empty_like", buffer), name=name)
 
 
 @_exact
