@@ -35,3 +35,11 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     code, out, err = _invoke(capsys, monkeypatch, list(args))
     assert isinstance(code, int), f"trnsim {' '.join(args)} exited with a message, not a status: {code!r}"
     return code, out, err
+
+
+def one_error_line(code: int, err: str, prefix: str = "error: ", status: int = 2) -> str:
+    """The one line a refused command printed: exit ``status`` and a single stderr line starting with
+    ``prefix`` (asserted), returned for the caller's checks of its content."""
+    lines = err.strip().splitlines()
+    assert code == status and len(lines) == 1 and lines[0].startswith(prefix), (code, err)
+    return lines[0]

@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_errors import run_cli
+from tests.cli_errors import one_error_line, run_cli
 
 PLAN = ["plan", "--model", "llama3-8b", "--tokens", "1T", "--system", "trn2", "--nodes", "1",
         "--space", "quick"]
 EXAMPLE = str(Path(__file__).parents[2] / "examples" / "tensor_add.py")
-
-
-def _one_error(code: int, err: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
-    return lines[0]
 
 
 @pytest.mark.parametrize("option", ["--pue", "--deadline", "--budget"])
@@ -30,20 +24,20 @@ def _one_error(code: int, err: str) -> str:
 def test_plan_float_options_must_be_finite(option: str, value: str, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(monkeypatch, capsys, *PLAN, option, value)
-    assert option in _one_error(code, err)
+    assert option in one_error_line(code, err)
 
 
 def test_compare_pue_must_be_finite(monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(monkeypatch, capsys, "compare", "--model", "llama3-8b", "--systems", "trn2",
                            "--chips", "64", "--scaling", "", "--pue", "inf")
-    assert "--pue" in _one_error(code, err)
+    assert "--pue" in one_error_line(code, err)
 
 
 def test_out_of_range_value_names_its_option(monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(monkeypatch, capsys, *PLAN, "--pue", "0.5")
-    assert _one_error(code, err).startswith("error: --pue 0.5: ")
+    assert one_error_line(code, err).startswith("error: --pue 0.5: ")
 
 
 @pytest.mark.parametrize("value", ["inf", "1e12"])
@@ -52,7 +46,7 @@ def test_kernel_time_limit_beyond_the_timers(value: str, command: str, monkeypat
                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("NEURON_PLATFORM_TARGET_OVERRIDE", "trn2")  # `kernel run` sets it; restored after
     code, _, err = run_cli(monkeypatch, capsys, "kernel", command, EXAMPLE, "--time-limit", value)
-    assert "time limit" in _one_error(code, err)
+    assert "time limit" in one_error_line(code, err)
 
 
 def test_kernel_time_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch,
@@ -60,7 +54,7 @@ def test_kernel_time_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("NEURON_PLATFORM_TARGET_OVERRIDE", "trn2")
     monkeypatch.setenv("TRNSIM_TIME_LIMIT_S", "inf")
     code, _, err = run_cli(monkeypatch, capsys, "kernel", "run", EXAMPLE)
-    assert "TRNSIM_TIME_LIMIT_S" in _one_error(code, err)
+    assert "TRNSIM_TIME_LIMIT_S" in one_error_line(code, err)
 
 
 COMPARE = ["compare", "--model", "llama3-8b", "--systems", "trn2", "--chips", "64", "--scaling", ""]
@@ -74,5 +68,5 @@ def test_sequence_beyond_the_models_positions_is_named(command: list[str], monke
 
     longest = load_model("llama3-8b").max_seq_len
     code, _, err = run_cli(monkeypatch, capsys, *command, "--seq-len", str(longest * 2))
-    line = _one_error(code, err)
+    line = one_error_line(code, err)
     assert f"--seq-len {longest * 2}" in line and f"max_seq_len={longest}" in line

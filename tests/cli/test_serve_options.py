@@ -15,18 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_errors import run_cli
+from tests.cli_errors import one_error_line, run_cli
 
 ONE = ["serve", "--model", "llama3-8b", "--system", "trn2", "--chips", "1", "--input-tokens", "256",
        "--output-tokens", "64"]
 CMP = ["serve", "--model", "llama3-8b", "--compare", "--systems", "trn2,p5", "--input-tokens", "256",
        "--output-tokens", "64", "--concurrency", "4"]
-
-
-def _one_error(code: int, err: str, status: int = 2) -> str:
-    lines = err.strip().splitlines()
-    assert code == status and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
-    return lines[0]
 
 
 @pytest.mark.parametrize("extra", [["--system", "trn2"], ["--chips", "1"], ["--tp", "1"], ["--pp", "1"],
@@ -35,7 +29,7 @@ def _one_error(code: int, err: str, status: int = 2) -> str:
 def test_compare_refuses_the_options_of_one_layout(extra: list[str], monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(monkeypatch, capsys, *CMP, *extra)
-    line = _one_error(code, err)
+    line = one_error_line(code, err)
     assert extra[0] in line and "--compare" in line
 
 
@@ -46,7 +40,7 @@ def test_one_layout_refuses_the_options_of_compare(extra: list[str], tmp_path: P
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(monkeypatch, capsys, *ONE, *extra)
-    line = _one_error(code, err)
+    line = one_error_line(code, err)
     assert extra[0] in line and "--compare" in line
     assert list(tmp_path.iterdir()) == []  # nothing written
 
@@ -66,30 +60,30 @@ def test_csv_to_stdout_is_the_csv_alone(tmp_path: Path, monkeypatch: pytest.Monk
 def test_two_documents_on_stdout_are_refused(monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(monkeypatch, capsys, *CMP, "--json", "-", "--csv", "-")
-    assert "standard output" in _one_error(code, err) and out == ""
+    assert "standard output" in one_error_line(code, err) and out == ""
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
 def test_latency_target_must_be_positive_and_finite(value: str, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(monkeypatch, capsys, *CMP, "--tpot-ms", value)
-    assert "--tpot-ms" in _one_error(code, err)
+    assert "--tpot-ms" in one_error_line(code, err)
 
 
 def test_nothing_meeting_the_target_is_exit_3_with_one_line(monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(monkeypatch, capsys, *CMP, "--tpot-ms", "0.001", "--json", "-")
-    assert "--tpot-ms 0.001" in _one_error(code, err, status=3)
+    assert "--tpot-ms 0.001" in one_error_line(code, err, status=3)
     assert not any(s["meets_target"] for s in json.loads(out)["systems"])  # the result is still written
 
 
 def test_empty_systems_list(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(monkeypatch, capsys, *CMP[:5], ",", *CMP[6:])
-    assert "names no system" in _one_error(code, err)
+    assert "names no system" in one_error_line(code, err)
 
 
 def test_chips_that_do_not_fit_are_named_in_chips(monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     args = [a if a != "1" else "3" for a in ONE]  # --chips 3: trn2 nodes hold 16
-    line = _one_error(*run_cli(monkeypatch, capsys, *args)[::2])
+    line = one_error_line(*run_cli(monkeypatch, capsys, *args)[::2])
     assert "--chips 3 does not fit trn2 nodes of 16 chips" in line

@@ -11,13 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_errors import run_cli
-
-
-def _one_error(code: int, err: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
-    return lines[0]
+from tests.cli_errors import one_error_line, run_cli
 
 
 @pytest.mark.parametrize("kind", ["other database", "empty file"])
@@ -31,7 +25,7 @@ def test_report_on_a_file_that_holds_no_sweep(kind: str, tmp_path: Path, monkeyp
         db.touch()
     before = db.read_bytes()
     code, out, err = run_cli(monkeypatch, capsys, "sweep", "--report", str(db))
-    line = _one_error(code, err)
+    line = one_error_line(code, err)
     assert str(db) in line and "no sweep results" in line and "--db" in line
     assert out == ""
     assert db.read_bytes() == before  # no tables added
@@ -40,7 +34,7 @@ def test_report_on_a_file_that_holds_no_sweep(kind: str, tmp_path: Path, monkeyp
 def test_report_on_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(monkeypatch, capsys, "sweep", "--report", str(tmp_path))
-    line = _one_error(code, err)
+    line = one_error_line(code, err)
     assert "is a directory" in line and "does not exist" not in line
 
 

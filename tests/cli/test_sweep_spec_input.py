@@ -10,15 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_errors import run_cli
+from tests.cli_errors import one_error_line, run_cli
 
+#: How every refusal of a sweep spec file begins.
+SPEC_ERROR = "error: sweep spec "
 SPEC = 'tokens = 1e12\nmodels = ["llama3-8b"]\nsystems = ["trn2"]\nchips = [64]\n'
-
-
-def _one_error(code: int, err: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: sweep spec "), (code, err)
-    return lines[0]
 
 
 @pytest.mark.parametrize("kind", ["directory", "binary"])
@@ -31,7 +27,7 @@ def test_unreadable_spec(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         spec.write_bytes(bytes(range(128, 256)))
     code, _, err = run_cli(monkeypatch, capsys, "sweep", str(spec), "--db", str(tmp_path / "s.sqlite"),
                            "--local")
-    assert "cannot be read" in _one_error(code, err)
+    assert "cannot be read" in one_error_line(code, err, SPEC_ERROR)
 
 
 def test_misspelt_knob_shorthand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -40,7 +36,7 @@ def test_misspelt_knob_shorthand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     spec.write_text(SPEC + '[[whatif]]\nname = "hbm_bandwidth_x2"\n')
     code, _, err = run_cli(monkeypatch, capsys, "sweep", str(spec), "--db", str(tmp_path / "s.sqlite"),
                            "--local")
-    line = _one_error(code, err)
+    line = one_error_line(code, err, SPEC_ERROR)
     assert "'hbm_bandwidth' is no knob" in line and "hbm_bw" in line and "Value error" not in line
     assert not (tmp_path / "s.sqlite").exists() or (tmp_path / "s.sqlite").stat().st_size == 0
 
@@ -52,7 +48,8 @@ def test_bad_unit_in_a_whatif_names_the_whatif_and_file(tmp_path: Path, monkeypa
     code, _, err = run_cli(monkeypatch, capsys, "sweep", str(spec), "--db", str(tmp_path / "s.sqlite"),
                            "--local")
     # the override's whole name, not the tail a path split left of it ("trn2): field ...")
-    assert "what-if 'big' (chips/trn2): field 'hbm_bytes': unit 'GB/s' is wrong" in _one_error(code, err)
+    line = one_error_line(code, err, SPEC_ERROR)
+    assert "what-if 'big' (chips/trn2): field 'hbm_bytes': unit 'GB/s' is wrong" in line
 
 
 def test_empty_whatif_list_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -63,5 +60,5 @@ def test_empty_whatif_list_is_one_line(tmp_path: Path, monkeypatch: pytest.Monke
     spec.write_text(SPEC + "whatif = []\n")
     code, _, err = run_cli(monkeypatch, capsys, "sweep", str(spec), "--db", str(tmp_path / "s.sqlite"),
                            "--local")
-    line = _one_error(code, err)
+    line = one_error_line(code, err, SPEC_ERROR)
     assert "whatif" in line and "at least 1" in line and "leave it out" in line
