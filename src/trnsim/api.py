@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import html
 import math
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 from trnsim.cluster.error_band import load_band, step_band_fields
 from trnsim.devicetime.calibration import device_calibration
 from trnsim.errors import ConfigError, TrnsimError
-from trnsim.hardware.catalog_env import CATALOG_ENV, catalog_env, check_catalog_contents
+from trnsim.hardware.catalog_env import catalog_env, check_catalog_contents, check_catalog_env
 from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 from trnsim.workload.config import ModelConfig, check_seq_len
@@ -51,9 +50,7 @@ def _user_catalog(catalog: str | Path | None) -> Iterator[None]:
     set for the call (and its worker processes), then restored.
     """
     if catalog is None:
-        variable = os.environ.get(CATALOG_ENV)
-        if variable and Path(variable).is_dir():  # a missing one is the loaders' one-line error
-            check_catalog_contents(variable, f"${CATALOG_ENV}")
+        check_catalog_env()
         yield
         return
     if not Path(catalog).is_dir():

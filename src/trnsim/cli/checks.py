@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from trnsim.errors import ConfigError
-from trnsim.hardware.catalog_env import CATALOG_ENV, catalog_env, check_catalog_contents
+from trnsim.hardware.catalog_env import catalog_env, check_catalog_contents, check_catalog_env
 from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 
@@ -98,9 +97,7 @@ def check_catalog(ctx: Any, param: Any, path: Path | None) -> Path | None:
     """A ``--catalog`` (else ``$TRNSIM_CATALOG``) is a directory whose every file is read
     (:func:`~trnsim.hardware.catalog_env.check_catalog_contents`); the option's value, unchanged."""
     if path is None:
-        variable = os.environ.get(CATALOG_ENV)
-        if variable and Path(variable).is_dir():  # a missing one is the loaders' one-line error
-            check_catalog_contents(variable, f"${CATALOG_ENV}")
+        check_catalog_env()
         return None
     check_catalog_dir(path)
     if not path.is_dir():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from trnsim.errors import ConfigError
 
-__all__ = ["CATALOG_ENV", "CATALOG_FOLDERS", "catalog_env", "check_catalog_contents"]
+__all__ = ["CATALOG_ENV", "CATALOG_FOLDERS", "catalog_env", "check_catalog_contents", "check_catalog_env"]
 
 #: Environment variable naming a user catalog directory (``chips/``, ``efficiency/``, ...).
 CATALOG_ENV = "TRNSIM_CATALOG"
@@ -79,3 +79,11 @@ def check_catalog_contents(directory: str | Path, given_by: str) -> None:
         elif entry.suffix == ".toml" and entry.name != "serving.toml":
             raise ConfigError(f"{where}: '{entry.name}' is not read: catalog entries go in chips/ or "
                               "systems/, serving parameters in serving.toml")
+
+
+def check_catalog_env() -> None:
+    """:func:`check_catalog_contents` of the catalog ``$TRNSIM_CATALOG`` names, when it names a directory
+    (a missing one is the loaders' one-line error)."""
+    variable = os.environ.get(CATALOG_ENV)
+    if variable and Path(variable).is_dir():
+        check_catalog_contents(variable, f"${CATALOG_ENV}")
