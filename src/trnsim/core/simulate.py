@@ -65,6 +65,8 @@ _Ints = tuple[int, ...]
 _Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints, bool]
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
+#: A dependency table of the inline paths is made by object.__new__ and its __init__ called directly:
+#: the same object as _Table(...) without type.__call__'s C detour (argument tuple, nested loop).
 _NEW = object.__new__
 _START, _PREDECESSOR = ROW_INDEX["start_ns"], ROW_INDEX["predecessor"]
 
@@ -424,7 +426,7 @@ class _Simulation:
                             if region[1] < region[2] and region[3] < region[4]:
                                 singles[region[0]] = (region, record)
                             else:
-                                table = tables[region[0]] = new(_Table)  # _Table(...), as SI below
+                                table = tables[region[0]] = new(_Table)  # _Table(...), see _NEW
                                 table_init(table, resolved, region, record)
                             reads.append(record)
                             continue
