@@ -87,3 +87,22 @@ def test_chips_that_do_not_fit_are_named_in_chips(monkeypatch: pytest.MonkeyPatc
     args = [a if a != "1" else "3" for a in ONE]  # --chips 3: trn2 nodes hold 16
     line = one_error_line(*run_cli(monkeypatch, capsys, *args)[::2])
     assert "--chips 3 does not fit trn2 nodes of 16 chips" in line
+
+
+def test_an_empty_systems_option_is_refused_not_the_defaults(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # `--systems ""` ran the seven default systems, as if the option had not been given.
+    code, out, err = run_cli(monkeypatch, capsys, *CMP[:5], "", *CMP[6:])
+    assert "names no system" in one_error_line(code, err) and out == ""
+
+
+def test_compare_keeps_a_concurrency_of_one(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # `--concurrency 1` (the single layout's default) was taken as "no cap": layouts of 256 requests.
+    args = [a if a != "4" else "1" for a in CMP]
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--csv", "-")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows and {r["concurrency"] for r in rows} == {"1"}
+    code, out, err = run_cli(monkeypatch, capsys, *CMP[:-2], "--csv", "-")  # no --concurrency: no cap
+    assert code == 0 and max(int(r["concurrency"]) for r in csv.DictReader(io.StringIO(out))) > 4

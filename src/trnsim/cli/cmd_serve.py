@@ -145,7 +145,8 @@ def serve(
     tp: Annotated[int | None, typer.Option(help="tensor-parallel size (ranks; default 1)")] = None,
     pp: Annotated[int | None, typer.Option(help="pipeline stages (default 1)")] = None,
     ep: Annotated[int | None, typer.Option(help="expert-parallel size (across replicas; default 1)")] = None,
-    concurrency: Annotated[int, typer.Option(help="requests in flight per replica")] = 1,
+    concurrency: Annotated[int | None, typer.Option(
+        help="requests in flight per replica (default 1; --compare: the most it searches)")] = None,
     input_tokens: Annotated[int, typer.Option(help="prompt tokens per request")] = 1024,
     output_tokens: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
     precision: Annotated[Precision, typer.Option(help="weights: bf16 or fp8")] = Precision.BF16,
@@ -182,7 +183,9 @@ def serve(
     check_keeps_inputs({"the --model file": model_file(model)}, json=json_out, csv=csv_out, html=html_out)
     for option, path in (("--json", json_out), ("--csv", csv_out), ("--html", html_out)):
         check_output_path(path, option)
-    tp, pp, ep = (1 if v is None else v for v in (tp, pp, ep))
+    # --compare searches concurrency up to --concurrency when it is given (1 included), else freely.
+    concurrency_cap = concurrency
+    tp, pp, ep, concurrency = (1 if v is None else v for v in (tp, pp, ep, concurrency))
     for name, value in (("--input-tokens", input_tokens), ("--output-tokens", output_tokens),
                         ("--concurrency", concurrency), ("--tp", tp), ("--pp", pp), ("--ep", ep)):
         if value < 1:
@@ -210,10 +213,10 @@ def serve(
         from trnsim.report.serving import compare_html, print_compare, rows_csv
         from trnsim.serve.compare import DEFAULT_SYSTEMS, compare_serving
 
-        names = split_list(systems or ",".join(DEFAULT_SYSTEMS), "--systems", "trn2,p5e",
+        names = split_list(",".join(DEFAULT_SYSTEMS) if systems is None else systems, "--systems", "trn2,p5e",
                            empty=f"'{systems}' names no system")
         check_distinct_systems(names, [load_system(n).name for n in names])
-        outcome = compare_serving(config, names, concurrency_max=concurrency if concurrency > 1 else None,
+        outcome = compare_serving(config, names, concurrency_max=concurrency_cap,
                                   input_tokens=input_tokens, output_tokens=output_tokens,
                                   weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=tpot_s, ttft_s=ttft_s)
         if not quiet:
