@@ -133,6 +133,13 @@ def _print(result: Any) -> None:
         console.print(table)
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
+    _print_model_notes(c.model.notes, console)
+
+
+def _print_model_notes(notes: tuple[str, ...], console: Console) -> None:
+    """What the model config leaves out (a sliding window, a vision tower ...), as ``estimate`` prints it."""
+    if notes:
+        console.print(f"model notes: {'; '.join(notes)}", markup=False, highlight=False)
 
 
 @app.command("serve")
@@ -220,14 +227,17 @@ def serve(
                                   input_tokens=input_tokens, output_tokens=output_tokens,
                                   weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=tpot_s, ttft_s=ttft_s)
         if not quiet:
-            print_compare(outcome, Console() if Console().is_terminal else Console(width=140))
+            console = Console() if Console().is_terminal else Console(width=140)
+            print_compare(outcome, console)
+            _print_model_notes(config.notes, console)
         if csv_out is not None:
             write_output(csv_out, rows_csv(outcome), "--csv")
         if html_out is not None:
             write_output(html_out, compare_html(outcome, f"serving {config.name}: best layout per system"),
                          "--html")
         if json_out is not None:
-            write_output(json_out, json.dumps(outcome.to_dict(), indent=2), "--json")
+            write_output(json_out, json.dumps({**outcome.to_dict(), "model_notes": list(config.notes)},
+                                              indent=2), "--json")
         if not outcome.any_meets:
             targets = " and ".join(f"{name} {value:g}" for name, value in (("--tpot-ms", tpot_ms),
                                                                            ("--ttft-ms", ttft_ms))

@@ -114,6 +114,8 @@ class ServeResult:
                 "acceptance_rate": c.speculation.acceptance_rate,
                 "expected_tokens_per_round": c.speculation.expected_tokens()},
             "notes": list(self.notes),
+            # What the model config leaves out (sliding windows, ...), as estimate's JSON gives it.
+            "model_notes": list(c.model.notes),
         }
 
 
