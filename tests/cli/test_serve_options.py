@@ -106,3 +106,29 @@ def test_compare_keeps_a_concurrency_of_one(monkeypatch: pytest.MonkeyPatch,
     assert rows and {r["concurrency"] for r in rows} == {"1"}
     code, out, err = run_cli(monkeypatch, capsys, *CMP[:-2], "--csv", "-")  # no --concurrency: no cap
     assert code == 0 and max(int(r["concurrency"]) for r in csv.DictReader(io.StringIO(out))) > 4
+
+
+def test_a_large_chip_count_is_written_out(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # The title read "served on 1e+06 chips (4000000 ranks)".
+    args = [a if a != "1" else "1000000" for a in ONE]
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--tp", "4")
+    assert code == 0, err
+    assert "served on 1,000,000 chips (4,000,000 ranks) of trn2" in out and "e+" not in out
+    args = [*ONE[:5], "--ranks", "2", *ONE[7:]]  # part of a chip stays a fraction
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--tp", "2")
+    assert code == 0 and "served on 0.5 chips (2 ranks) of trn2" in out, err
+
+
+def test_ep_on_a_dense_model_says_it_is_dense(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "--ep 2 must divide num_experts=0": there is no value of --ep above 1 that would do.
+    args = [a if a != "1" else "2" for a in ONE]
+    line = one_error_line(*run_cli(monkeypatch, capsys, *args, "--ep", "2")[::2])
+    assert "--ep 2" in line and "MoE" in line and "llama3-8b" in line and "num_experts=0" not in line
+
+
+def test_tp_pp_that_do_not_divide_the_ranks_name_the_valid_products(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_error_line(*run_cli(monkeypatch, capsys, *ONE, "--tp", "3")[::2])  # 1 chip: 4 ranks
+    assert "tp*pp = 3 must divide the 4 ranks" in line and "valid: 1, 2, 4" in line

@@ -91,7 +91,8 @@ def _money(value: float | None) -> str:
 
 def _print(result: Any) -> None:
     c = result.config
-    head = Table(title=f"{c.model.name} served on {c.chips:g} chips ({c.ranks} ranks) of {c.system.name}",
+    chips = f"{c.chips:,.0f}" if float(c.chips).is_integer() else f"{c.chips:g}"  # not "1e+06"
+    head = Table(title=f"{c.model.name} served on {chips} chips ({c.ranks:,} ranks) of {c.system.name}",
                  show_header=False)
     head.add_row("layout", f"tp{c.tp} pp{c.pp} ep{c.ep}, {c.replicas} replica(s), {c.concurrency} "
                  f"request(s) in flight each")
