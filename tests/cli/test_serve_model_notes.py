@@ -54,4 +54,4 @@ def test_a_preset_without_notes_prints_none(monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(monkeypatch, capsys, "serve", "--model", "llama3-8b", "--system", "trn2",
                              "--chips", "1", *LOAD, "--json", "-")
-    assert code == 0 and json.loads(out)["model_notes"] == []
+    assert code == 0 and json.loads(out)["model_notes"] == [], err

@@ -128,7 +128,7 @@ def test_ep_on_a_dense_model_says_it_is_dense(monkeypatch: pytest.MonkeyPatch,
     assert "--ep 2" in line and "MoE" in line and "llama3-8b" in line and "num_experts=0" not in line
 
 
-def test_tp_pp_that_do_not_divide_the_ranks_name_the_valid_products(monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_tp_pp_not_dividing_the_ranks_names_the_valid_products(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
     line = one_error_line(*run_cli(monkeypatch, capsys, *ONE, "--tp", "3")[::2])  # 1 chip: 4 ranks
     assert "tp*pp = 3 must divide the 4 ranks" in line and "valid: 1, 2, 4" in line

@@ -39,7 +39,7 @@ def test_out_of_range_value_is_one_line(table: str, key: str, value: str, valid:
 
 def test_values_in_range_are_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "serving.toml").write_text("[overhead.trainium]\nstep_s = 0.0\n[memory]\nreserved_fraction = 0\n"
-                                           "[speculative]\nacceptance_rate = 1.0\n")
+    (tmp_path / "serving.toml").write_text("[overhead.trainium]\nstep_s = 0.0\n[memory]\n"
+                                           "reserved_fraction = 0\n[speculative]\nacceptance_rate = 1.0\n")
     code, _, err = run_cli(monkeypatch, capsys, *ONE, "--catalog", str(tmp_path))
     assert code == 0, err

@@ -10,9 +10,9 @@ from trnsim.serve import ServeConfig, estimate_serving
 from trnsim.workload import load_model
 
 
-def _notes(**kw: int | None) -> list[str]:
-    config = ServeConfig(load_model("llama3-70b"), load_system("trn2"), 64, 64, 1, kw.pop("input_tokens") or 0,
-                         64, **kw)  # type: ignore[arg-type]
+def _notes(input_tokens: int, prefill_chunk: int | None) -> list[str]:
+    config = ServeConfig(load_model("llama3-70b"), load_system("trn2"), 64, 64, 1, input_tokens, 64,
+                         prefill_chunk=prefill_chunk)
     return [n for n in estimate_serving(config).notes if "prefill" in n]
 
 

@@ -63,9 +63,9 @@ class ServeConfig:
         if self.prefill_chunk is not None and self.prefill_chunk < 1:
             raise ConfigError(f"{where}: --prefill-chunk must be at least 1, got {self.prefill_chunk}")
         if self.ranks % (self.tp * self.pp):
-            valid = ", ".join(str(d) for d in range(1, min(self.ranks, 64) + 1) if self.ranks % d == 0)
+            products = ", ".join(str(d) for d in range(1, min(self.ranks, 64) + 1) if self.ranks % d == 0)
             raise ConfigError(f"{where}: tp*pp = {self.tp * self.pp} must divide the {self.ranks} ranks; "
-                              f"valid: {valid}{', ...' if self.ranks > 64 else ''}")
+                              f"valid: {products}{', ...' if self.ranks > 64 else ''}")
         if m.num_heads % self.tp:
             valid = [t for t in range(1, m.num_heads + 1) if m.num_heads % t == 0]
             raise ConfigError(f"{where}: --tp {self.tp} must divide num_heads={m.num_heads}; valid: {valid}")
