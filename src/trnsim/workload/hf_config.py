@@ -31,6 +31,7 @@ from trnsim.workload.hf_families import (
     decoder_fields,
     deepseek_moe_fields,
     moe_layer_indices,
+    qwen_is_global,
     sliding_note,
 )
 from trnsim.workload.hf_generic import generic_decoder
@@ -45,7 +46,8 @@ def _dense_llama_like(r: HfReader, family: str) -> dict[str, Any]:
     # Qwen2's q/k/v projections carry biases (hard-wired in transformers 4.x); o_proj has none.
     fields["qkv_bias"] = family == "qwen2" and not fields["linear_bias"]
     if family == "mistral" or r.raw("use_sliding_window"):
-        note = sliding_note(r, fields["num_layers"], None)
+        is_global = qwen_is_global(r) if family in ("qwen2", "qwen3") else None
+        note = sliding_note(r, fields["num_layers"], is_global)
         if note:
             fields["_notes"].append(note)
     return fields
@@ -111,6 +113,9 @@ def _mixtral(r: HfReader) -> dict[str, Any]:
         experts_per_token=r.integer("num_experts_per_tok"),
         moe_ffn_hidden_size=fields["ffn_hidden_size"],
     )
+    note = sliding_note(r, fields["num_layers"], None)  # Mixtral slides on every layer, as Mistral
+    if note:
+        fields["_notes"].append(note)
     return fields
 
 
@@ -273,6 +278,11 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
     if not isinstance(given_notes, list | tuple) or not isinstance(overrides, Mapping):
         raise ConfigError(f"{where}: '_trnsim' notes must be a list of strings and overrides an object "
                           "of ModelConfig fields")
+    quantization = data.get("quantization_config")
+    if quantization:  # an FP8/4-bit checkpoint: its weights would move fewer bytes than --precision's
+        method = quantization.get("quant_method", "?") if isinstance(quantization, Mapping) else quantization
+        notes.append(f"quantization_config ({method}) not applied: weights are costed in the run's "
+                     "precision (--precision)")
     fields["name"] = str(extra.get("name", default_name))
     fields["notes"] = tuple(str(n) for n in given_notes) + tuple(notes + fields.pop("_notes", []))
     fields["source"] = str(extra.get("source", where))

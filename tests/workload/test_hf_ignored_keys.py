@@ -1,0 +1,57 @@
+"""Keys of a config.json that change what a model would cost, and that trnsim does not model, are
+named in the model's notes (printed by estimate, plan, compare and serve), never dropped silently.
+
+Mixtral's ``sliding_window`` was dropped without a note (Mistral's had one); Qwen's note counted
+every layer as sliding where transformers slides layer ``i`` only from ``max_window_layers`` on
+(``i >= max_window_layers``, Qwen2Config's ``layer_types``); a ``quantization_config`` (an FP8 or
+4-bit checkpoint) was dropped and the weights costed in BF16 without a word.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trnsim.workload.models import load_model
+
+MIXTRAL = {"model_type": "mixtral", "hidden_size": 1024, "intermediate_size": 3584, "num_hidden_layers": 4,
+           "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 32000,
+           "max_position_embeddings": 32768, "num_local_experts": 8, "num_experts_per_tok": 2}
+QWEN2 = {"model_type": "qwen2", "hidden_size": 1024, "intermediate_size": 3584, "num_hidden_layers": 28,
+         "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 32000,
+         "max_position_embeddings": 32768, "sliding_window": 4096, "use_sliding_window": True}
+QWEN2_MOE = {**QWEN2, "model_type": "qwen2_moe", "num_experts": 8, "num_experts_per_tok": 2,
+             "moe_intermediate_size": 512, "shared_expert_intermediate_size": 1024}
+
+
+def _notes(tmp_path: Path, data: dict[str, Any]) -> list[str]:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    return list(load_model(str(path)).notes)
+
+
+def test_mixtral_sliding_window_is_noted(tmp_path: Path) -> None:
+    assert not any("sliding" in n for n in _notes(tmp_path, MIXTRAL))
+    (note,) = _notes(tmp_path, {**MIXTRAL, "sliding_window": 4096})
+    assert note.startswith("sliding-window attention (window 4096 on 4 of 4 layers)")
+
+
+@pytest.mark.parametrize("data", [QWEN2, QWEN2_MOE], ids=["qwen2", "qwen2_moe"])
+def test_qwen_slides_from_max_window_layers_on(tmp_path: Path, data: dict[str, Any]) -> None:
+    (note,) = [n for n in _notes(tmp_path, {**data, "max_window_layers": 21}) if "sliding" in n]
+    assert "window 4096 on 7 of 28 layers" in note  # layers 21..27
+    # the class default, 28, leaves no layer of 28 sliding: nothing left out, no note
+    assert not any("sliding" in n for n in _notes(tmp_path, data))
+    assert not any("sliding" in n for n in _notes(tmp_path, {**data, "max_window_layers": 21,
+                                                             "use_sliding_window": False}))
+
+
+def test_quantization_config_is_noted(tmp_path: Path) -> None:
+    notes = _notes(tmp_path, {**MIXTRAL, "quantization_config": {"quant_method": "fp8",
+                                                                  "activation_scheme": "dynamic"}})
+    (note,) = [n for n in notes if "quantization_config" in n]
+    assert "fp8" in note and "--precision" in note
+    assert not any("quantization" in n for n in _notes(tmp_path, MIXTRAL))
