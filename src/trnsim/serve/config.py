@@ -92,6 +92,11 @@ class ServeConfig:
             if s.length < 1 or not 0.0 <= s.acceptance_rate <= 1.0:
                 raise ConfigError(f"{where}: speculation length must be >= 1 and acceptance rate in [0, 1]; "
                                   f"got {s.length}, {s.acceptance_rate}")
+            tokens = self.input_tokens + self.output_tokens
+            if tokens > s.draft.max_seq_len:  # the draft attends over the same context as the target
+                raise ConfigError(f"{where}: draft model '{s.draft.name}' has max_seq_len="
+                                  f"{s.draft.max_seq_len}, below input + output = {tokens} tokens; pick a "
+                                  "draft with a longer context")
             if s.draft.vocab_size != m.vocab_size:
                 raise ConfigError(f"{where}: draft model '{s.draft.name}' has vocabulary "
                                   f"{s.draft.vocab_size}, "

@@ -277,6 +277,9 @@ def estimate_serving(config: ServeConfig, topology: TopologySpec | None = None,
         notes.append("GPU/TPU serving times come from the analytic efficiency curves, uncalibrated for "
                      "serving (no published serving run of this chip is in the calibration data)")
     notes += _prefill_notes(config)
+    if spec is not None:
+        notes.append(f"memory per rank is the target model's: the draft model '{spec.draft.name}' (its "
+                     "weights and KV cache) is not counted")
     return ServeResult(
         config=config, ttft_s=sum(parts.values()), tpot_s=tpot, ttft_closed_loop_s=closed,
         prefill_parts_s=parts, decode=step,
