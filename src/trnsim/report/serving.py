@@ -19,6 +19,10 @@ __all__ = ["compare_html", "print_compare", "print_serving_validation", "rows_cs
 
 _CAVEAT = ("GPU/TPU serving rests on the analytic efficiency curves, uncalibrated for serving; "
            "Trainium decode overheads are fitted on neuron_trn2_inference.csv.")
+# The target is checked on a request's own prefill: say so, and where the queueing figure is.
+_TTFT_NOTE = ("TTFT ms: one request's alone (what --ttft-ms is checked against); when a layout's C requests "
+              "arrive together the last first token waits for their encodings (ttft_closed_loop_s in the "
+              "JSON and CSV; trnsim serve --concurrency C prints it).")
 
 
 def print_compare(outcome: CompareOutcome, console: Console) -> None:
@@ -53,6 +57,7 @@ def print_compare(outcome: CompareOutcome, console: Console) -> None:
         for note, names in by_note.items():
             console.print(f"≈ J/tok: the power per chip of {', '.join(names)} is not published ({note})",
                           markup=False, highlight=False)
+    console.print(_TTFT_NOTE, markup=False, highlight=False)
     console.print(_CAVEAT, markup=False, highlight=False)
 
 
