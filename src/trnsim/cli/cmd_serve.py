@@ -159,14 +159,16 @@ def serve(
     output_tokens: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
     precision: Annotated[Precision, typer.Option(help="weights: bf16 or fp8")] = Precision.BF16,
     kv_dtype: Annotated[str, typer.Option(help="KV cache: bf16 or fp8")] = "bf16",
-    draft_model: Annotated[str | None, typer.Option(help="speculative decoding: draft model (preset or config.json)")] = None,
+    draft_model: Annotated[str | None, typer.Option(
+        help="speculative decoding: draft model (preset or config.json)")] = None,
     speculation_length: Annotated[int | None, typer.Option(help="draft tokens per round")] = None,
     acceptance_rate: Annotated[float | None, typer.Option(help="draft acceptance rate")] = None,
     prefill_chunk: Annotated[int | None, typer.Option(help="chunked prefill: tokens per pass")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="rank systems at a target")] = False,
     systems: Annotated[str | None, typer.Option(help="--compare: systems, comma-separated")] = None,
     tpot_ms: Annotated[float | None, typer.Option(help="--compare: TPOT target in ms")] = None,
-    ttft_ms: Annotated[float | None, typer.Option(help="--compare: TTFT target in ms (a request's own prefill)")] = None,
+    ttft_ms: Annotated[float | None, typer.Option(
+        help="--compare: TTFT target in ms (a request's own prefill)")] = None,
     csv_out: Annotated[Path | None, typer.Option(
         "--csv", help="--compare: write the table as CSV ('-': stdout, instead of the tables)")] = None,
     html_out: Annotated[Path | None, typer.Option(
