@@ -55,3 +55,11 @@ def test_quantization_config_is_noted(tmp_path: Path) -> None:
     (note,) = [n for n in notes if "quantization_config" in n]
     assert "fp8" in note and "--precision" in note
     assert not any("quantization" in n for n in _notes(tmp_path, MIXTRAL))
+
+
+def test_gpt_neox_parallel_block_is_noted_as_falcon_and_cohere_are(tmp_path: Path) -> None:
+    neox = {"model_type": "gpt_neox", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 4,
+            "num_attention_heads": 8, "vocab_size": 50304, "max_position_embeddings": 2048}
+    parallel = "parallel attention and MLP block timed as sequential (same FLOPs)"
+    assert parallel in _notes(tmp_path, neox)  # GPTNeoXConfig's default: use_parallel_residual true
+    assert parallel not in _notes(tmp_path, {**neox, "use_parallel_residual": False})

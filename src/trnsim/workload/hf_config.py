@@ -103,6 +103,9 @@ def _gpt_neox(r: HfReader) -> dict[str, Any]:
         "tie_embeddings": r.flag("tie_word_embeddings", False),
         "linear_bias": True,
         "dropout": float(r.data.get("hidden_dropout") or 0.0) > 0,
+        # GPTNeoXConfig's default block is parallel (Pythia, GPT-NeoX-20B), as Falcon's and Cohere's
+        "_notes": (["parallel attention and MLP block timed as sequential (same FLOPs)"]
+                   if r.flag("use_parallel_residual", True) else []),
     }
 
 
