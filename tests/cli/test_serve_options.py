@@ -147,3 +147,14 @@ def test_compare_says_its_ttft_is_one_requests_alone(monkeypatch: pytest.MonkeyP
             assert row["ttft_closed_loop_s"] > row["ttft_s"]
     code, out, err = run_cli(monkeypatch, capsys, *CMP)
     assert code == 0 and "one request's alone" in " ".join(out.split()), err
+
+
+def test_a_model_too_big_for_a_node_says_the_search_stops_there(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # "no layout fits in memory" read as if no number of p5 nodes could serve a 405B model; the
+    # search holds one replica to one node.
+    args = ["serve", "--model", "llama3-405b", "--compare", "--systems", "p5", "--input-tokens", "256",
+            "--output-tokens", "16", "--csv", "-"]
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    assert code == 3 and "one node" in row["why_none"], (code, err)

@@ -84,7 +84,7 @@ def _best_on(model: ModelConfig, name: str, cap: int, input_tokens: int, output_
              weight_bytes: int, kv_bytes: int, tpot_s: float | None, ttft_s: float | None) -> SystemChoice:
     system = load_system(name)
     best: ServeResult | None = None
-    reason = "no layout fits in memory"
+    reason = "no layout of one node or less (one replica, as the search goes) fits in memory"
 
     def better(a: ServeResult, b: ServeResult | None) -> bool:
         if b is None:
