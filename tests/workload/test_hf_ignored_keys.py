@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from trnsim.errors import ConfigError
 from trnsim.workload.models import load_model
 
 MIXTRAL = {"model_type": "mixtral", "hidden_size": 1024, "intermediate_size": 3584, "num_hidden_layers": 4,
@@ -63,3 +64,16 @@ def test_gpt_neox_parallel_block_is_noted_as_falcon_and_cohere_are(tmp_path: Pat
     parallel = "parallel attention and MLP block timed as sequential (same FLOPs)"
     assert parallel in _notes(tmp_path, neox)  # GPTNeoXConfig's default: use_parallel_residual true
     assert parallel not in _notes(tmp_path, {**neox, "use_parallel_residual": False})
+
+
+def test_a_file_without_model_type_says_so(tmp_path: Path) -> None:
+    # It read "unknown model_type='None'", a value the file does not have.
+    data = {k: v for k, v in QWEN2.items() if k not in ("model_type", "sliding_window", "use_sliding_window")}
+    notes = _notes(tmp_path, data)
+    assert any("no model_type: read as a generic decoder" in n for n in notes)
+    assert not any("'None'" in n for n in notes)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"hidden_size": 1024}))
+    with pytest.raises(ConfigError, match="no model_type, without the standard decoder fields") as error:
+        load_model(str(path))
+    assert "'None'" not in str(error.value)
