@@ -147,6 +147,8 @@ def test_compare_says_its_ttft_is_one_requests_alone(monkeypatch: pytest.MonkeyP
             assert row["ttft_closed_loop_s"] > row["ttft_s"]
     code, out, err = run_cli(monkeypatch, capsys, *CMP)
     assert code == 0 and "one request's alone" in " ".join(out.split()), err
+    code, out, err = run_cli(monkeypatch, capsys, *CMP, "--html", "-")
+    assert code == 0 and "one request&#x27;s alone" in out, err
 
 
 def test_a_model_too_big_for_a_node_says_the_search_stops_there(monkeypatch: pytest.MonkeyPatch,

@@ -137,7 +137,7 @@ def compare_html(outcome: CompareOutcome, title: str) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
             f"<body><h1>{html.escape(title)}</h1>{fig.to_html(full_html=False, include_plotlyjs=True)}"
             f"<table border=1><tr>{head}</tr>{''.join(body)}</table>"
-            f"<p>{html.escape(_CAVEAT)}</p></body></html>")
+            f"<p>{html.escape(_TTFT_NOTE)}</p><p>{html.escape(_CAVEAT)}</p></body></html>")
 
 
 def serving_validation_dict(rows: list[ServingRow], fit: Overheads) -> dict[str, object]:
