@@ -36,7 +36,7 @@ def _notes(tmp_path: Path, data: dict[str, Any]) -> list[str]:
 
 def test_mixtral_sliding_window_is_noted(tmp_path: Path) -> None:
     assert not any("sliding" in n for n in _notes(tmp_path, MIXTRAL))
-    (note,) = _notes(tmp_path, {**MIXTRAL, "sliding_window": 4096})
+    (note,) = [n for n in _notes(tmp_path, {**MIXTRAL, "sliding_window": 4096}) if "sliding" in n]
     assert note.startswith("sliding-window attention (window 4096 on 4 of 4 layers)")
 
 
@@ -77,3 +77,26 @@ def test_a_file_without_model_type_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no model_type, without the standard decoder fields") as error:
         load_model(str(path))
     assert "'None'" not in str(error.value)
+
+
+DEEPSEEK_V2_LITE = {"model_type": "deepseek_v2", "hidden_size": 2048, "num_hidden_layers": 27,
+                    "num_attention_heads": 16, "q_lora_rank": None, "kv_lora_rank": 512,
+                    "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "n_routed_experts": 64,
+                    "n_shared_experts": 2,
+                    "num_experts_per_tok": 6, "moe_intermediate_size": 1408, "first_k_dense_replace": 1,
+                    "intermediate_size": 10944, "vocab_size": 102400, "max_position_embeddings": 163840}
+
+
+def test_a_users_moe_and_mla_configs_carry_the_presets_assumptions(tmp_path: Path) -> None:
+    # The presets say routing is taken as balanced and MLA is timed as standard attention; the same
+    # model from the user's own config.json said nothing of either.
+    balanced = "routing assumed perfectly balanced across experts (no capacity factor, no token dropping)"
+    assert balanced in _notes(tmp_path, MIXTRAL)
+    notes = _notes(tmp_path, DEEPSEEK_V2_LITE)
+    assert balanced in notes
+    assert "MLA attention timed as standard attention with qk head dim 192 and v head dim 128 after " \
+           "decompression" in notes
+    assert not any("routing" in n or "MLA" in n for n in _notes(tmp_path, QWEN2))  # dense, standard
+    # a preset keeps its own labelled notes, once each
+    assert sum("routing" in n for n in load_model("mixtral-8x7b").notes) == 1
+    assert sum("MLA" in n for n in load_model("deepseek-v3").notes) == 1

@@ -286,6 +286,8 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
         method = quantization.get("quant_method", "?") if isinstance(quantization, Mapping) else quantization
         notes.append(f"quantization_config ({method}) not applied: weights are costed in the run's "
                      "precision (--precision)")
+    if "_trnsim" not in data:  # a user's file: the assumptions the presets label in their own notes
+        notes += _assumption_notes(fields)
     fields["name"] = str(extra.get("name", default_name))
     fields["notes"] = tuple(str(n) for n in given_notes) + tuple(notes + fields.pop("_notes", []))
     fields["source"] = str(extra.get("source", where))
@@ -300,6 +302,19 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
     except ConfigError as error:  # the model's own checks name its fields and itself: say the file's
         why = str(error).removeprefix(f"model '{fields['name']}': ")
         raise ConfigError(f"{inner_where}: {_file_keys(why, decoder, overrides)}") from None
+
+
+def _assumption_notes(fields: Mapping[str, Any]) -> list[str]:
+    """What every MoE and MLA model is approximated by (the presets say it in their ``_trnsim`` notes)."""
+    notes = []
+    if fields.get("num_experts"):
+        notes.append("routing assumed perfectly balanced across experts (no capacity factor, no token "
+                     "dropping)")
+    if fields.get("attention") is AttentionKind.MLA:
+        notes.append(f"MLA attention timed as standard attention with qk head dim "
+                     f"{fields['qk_nope_head_dim'] + fields['qk_rope_head_dim']} and v head dim "
+                     f"{fields['v_head_dim']} after decompression")
+    return notes
 
 
 #: What the model's fields are called in config.json files (the readers' aliases, most usual first):
