@@ -81,8 +81,8 @@ def test_a_file_without_model_type_says_so(tmp_path: Path) -> None:
 
 DEEPSEEK_V2_LITE = {"model_type": "deepseek_v2", "hidden_size": 2048, "num_hidden_layers": 27,
                     "num_attention_heads": 16, "q_lora_rank": None, "kv_lora_rank": 512,
-                    "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "n_routed_experts": 64,
-                    "n_shared_experts": 2,
+                    "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+                    "n_routed_experts": 64, "n_shared_experts": 2,
                     "num_experts_per_tok": 6, "moe_intermediate_size": 1408, "first_k_dense_replace": 1,
                     "intermediate_size": 10944, "vocab_size": 102400, "max_position_embeddings": 163840}
 
