@@ -160,3 +160,24 @@ def test_a_model_too_big_for_a_node_says_the_search_stops_there(monkeypatch: pyt
     code, out, err = run_cli(monkeypatch, capsys, *args)
     (row,) = list(csv.DictReader(io.StringIO(out)))
     assert code == 3 and "one node" in row["why_none"], (code, err)
+
+
+def test_a_narrow_terminal_cuts_no_number_of_the_comparison() -> None:
+    # At 80 columns the table printed the break-even price 176.10 as "176.…" and headers as "tok/s…".
+    from rich.console import Console
+
+    from trnsim.report.serving import print_compare
+    from trnsim.serve.compare import compare_serving
+    from trnsim.workload import load_model
+
+    outcome = compare_serving(load_model("llama3-8b"), ["trn2-ultraserver", "p5", "b200"], input_tokens=256,
+                              output_tokens=64, concurrency_max=4)
+    buffer = io.StringIO()
+    print_compare(outcome, Console(file=buffer, width=80))
+    text = buffer.getvalue()
+    assert "…" not in text
+    for choice in outcome.choices:
+        row = choice.row()
+        assert f"{row['output_tokens_per_s']:,.0f}" in text and f"{row['tpot_s'] * 1e3:,.1f}" in text
+        if row["break_even_usd_per_node_hour"] is not None:
+            assert f"{row['break_even_usd_per_node_hour']:,.2f}" in text

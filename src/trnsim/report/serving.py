@@ -7,6 +7,7 @@ import html
 import io
 
 import plotly.graph_objects as go
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -29,10 +30,16 @@ def print_compare(outcome: CompareOutcome, console: Console) -> None:
     """The ranked table and its caveats."""
     limits = (("TPOT", outcome.tpot_s), ("TTFT", outcome.ttft_s))
     target = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in limits if v is not None) or "no latency target"
-    table = Table(title=f"best serving layout per system ({target})", title_justify="left")
+    # borderless, as the training comparison's tables: the nine columns fit 100 columns unwrapped
+    table = Table(title=f"best serving layout per system ({target})", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for col in ("system", "layout", "TTFT ms", "TPOT ms", "tok/s", "tok/s/chip", "$/1M tok", "J/tok",
                 "break-even $/node-h"):
-        table.add_column(col, justify="left" if col in ("system", "layout") else "right")
+        text = col in ("system", "layout")
+        # numbers never wrap or shorten ("176.…" on 80 columns); the text columns fold instead, and
+        # the numbers' two-word headers take two lines
+        table.add_column(col if text else col.replace(" ", "\n", 1), justify="left" if text else "right",
+                         no_wrap=not text, overflow="fold")
     for c in outcome.choices:
         row = c.row()
         if c.result is None:
