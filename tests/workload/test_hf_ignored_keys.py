@@ -74,7 +74,8 @@ def test_a_file_without_model_type_says_so(tmp_path: Path) -> None:
     assert not any("'None'" in n for n in notes)
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"hidden_size": 1024}))
-    with pytest.raises(ConfigError, match="no model_type, without the standard decoder fields") as error:
+    expected = r"unknown architecture \(no model_type\) without the standard decoder fields"
+    with pytest.raises(ConfigError, match=expected) as error:
         load_model(str(path))
     assert "'None'" not in str(error.value)
 

@@ -31,9 +31,9 @@ def generic_decoder(r: HfReader, model_type: str, supported: str) -> dict[str, A
     try:
         fields = _read(r, model_type)
     except ConfigError as error:
-        what = "no model_type," if missing else f"unknown architecture model_type={model_type!r}"
+        what = "(no model_type)" if missing else f"model_type={model_type!r}"
         raise ConfigError(
-            f"{r.where}: {what} without the standard decoder "
+            f"{r.where}: unknown architecture {what} without the standard decoder "
             f"fields ({str(error).removeprefix(r.where + ': ')}); supported: {supported}"
         ) from None
     ignored = sorted(k for k in r.data if k not in r.used and not any(p in k for p in _NO_EFFECT_PARTS))
