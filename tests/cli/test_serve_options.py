@@ -181,3 +181,12 @@ def test_a_narrow_terminal_cuts_no_number_of_the_comparison() -> None:
         assert f"{row['output_tokens_per_s']:,.0f}" in text and f"{row['tpot_s'] * 1e3:,.1f}" in text
         if row["break_even_usd_per_node_hour"] is not None:
             assert f"{row['break_even_usd_per_node_hour']:,.2f}" in text
+
+
+@pytest.mark.parametrize(("draft", "says"), [("/nonexistent/draft.json", "does not exist"),
+                                             ("llama9-1b", "llama3.1-8b")])
+def test_a_missing_draft_model_is_named_as_such(draft: str, says: str, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # A draft config.json path that does not exist read "unknown draft model '...'; valid: <presets>".
+    line = one_error_line(*run_cli(monkeypatch, capsys, *ONE, "--draft-model", draft)[::2])
+    assert "--draft-model" in line and says in line

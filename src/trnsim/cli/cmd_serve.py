@@ -212,11 +212,12 @@ def serve(
     if draft_model is not None or speculation_length is not None or acceptance_rate is not None:
         if draft_model is None:
             raise ConfigError("--speculation-length/--acceptance-rate need --draft-model")
-        from trnsim.workload.models import list_models
-        if draft_model not in list_models() and not Path(draft_model).exists():
-            raise ConfigError(f"unknown draft model '{draft_model}'; valid: {', '.join(list_models())}")
+        try:
+            draft = load_model(draft_model)
+        except ConfigError as error:  # a missing file, an unknown preset, a bad file: said of this option
+            raise ConfigError(f"--draft-model: {error}") from None
         speculation = Speculation(
-            load_model(draft_model),
+            draft,
             speculation_length if speculation_length is not None else params.speculation_length,
             acceptance_rate if acceptance_rate is not None else params.acceptance_rate)
     if compare:
