@@ -101,3 +101,10 @@ def test_a_users_moe_and_mla_configs_carry_the_presets_assumptions(tmp_path: Pat
     # a preset keeps its own labelled notes, once each
     assert sum("routing" in n for n in load_model("mixtral-8x7b").notes) == 1
     assert sum("MLA" in n for n in load_model("deepseek-v3").notes) == 1
+
+
+def test_a_llama_lineage_attention_dropout_is_noted(tmp_path: Path) -> None:
+    # Llama-lineage readers do not model dropout: a non-zero attention_dropout was dropped silently.
+    (note,) = [n for n in _notes(tmp_path, {**QWEN2, "attention_dropout": 0.1}) if "dropout" in n]
+    assert "attention_dropout=0.1" in note and "not modelled" in note
+    assert not any("dropout" in n for n in _notes(tmp_path, {**QWEN2, "attention_dropout": 0.0}))

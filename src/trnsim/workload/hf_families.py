@@ -92,8 +92,16 @@ def decoder_fields(r: HfReader, family: str, *, mlp: MlpKind = MlpKind.SWIGLU,
         "norm": norm,
         "position": PositionKind.ROPE,
         "tie_embeddings": r.flag("tie_word_embeddings", tie_default),
-        "_notes": [],
+        "_notes": _dropout_notes(r),
     }
+
+
+def _dropout_notes(r: HfReader) -> list[str]:
+    """A non-zero ``attention_dropout``: these readers cost no dropout (their released models have 0.0)."""
+    rate = r.raw("attention_dropout")
+    if isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0:
+        return [f"attention_dropout={rate:g} not modelled: dropout masks are not costed"]
+    return []
 
 
 def layer_types(r: HfReader, layers: int) -> list[str] | None:
