@@ -714,6 +714,9 @@ def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Te
         isa.nc_transpose(sim, t_psum, x, engine="tensor", api="nl.matmul", instr="nl.matmul")
         stationary = new_tile(sim, "nl.matmul", t_psum.shape, x.dtype)
         isa.tensor_copy(sim, stationary, t_psum, api="nl.matmul", instr="nl.matmul")
+        ids = getattr(x, "index_ids", None)
+        if mask is not None and ids is not None and len(ids) == 2:
+            stationary.index_ids = (ids[1], ids[0])  # x's index variables, transposed with it
     dst = new_tile(sim, "nl.matmul", (isa.free_size(stationary), isa.free_size(y)), np.float32, Buffer.PSUM)
     instr = isa.nc_matmul(
         sim, dst, stationary, y, accumulate=False, mask=mask, api="nl.matmul", instr="nl.matmul"

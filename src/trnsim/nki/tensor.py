@@ -113,6 +113,7 @@ class Tensor:
         "alloc",
         "dyn",
         "flat",
+        "index_ids",
         "index_tiles",
         "offset",
         "oob",
@@ -120,6 +121,9 @@ class Tensor:
         "shape",
         "strides",
     )
+    #: per axis, the index variable of an advanced subscript (indexing.py); set only on the views
+    #: subscript._advanced makes, so read it with getattr(t, "index_ids", None)
+    index_ids: tuple[int, ...]
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
     __hash__ = object.__hash__
 
