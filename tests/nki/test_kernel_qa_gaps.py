@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import trnsim.nki.current.language as cnl
-from trnsim.nki import KernelError, simulate
+from trnsim.nki import KernelError, simulate, trace_kernel
 from trnsim.nki.current import jit as cjit
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
@@ -53,3 +53,44 @@ def test_len_of_a_tile_is_still_its_first_dimension() -> None:
         return out
 
     assert simulate(k, np.ones((96, 4), np.float32)).shape == (96, 4)
+
+
+def _same_location_kernel(kind: str, loop_name: str = "affine_range") -> Any:
+    @jit
+    def k(a: Any) -> Any:
+        out = nl.ndarray((128, 4), nl.float32, buffer=nl.shared_hbm)
+        scratch = nl.ndarray((128, 4), nl.float32, buffer=nl.sbuf)
+        for i in getattr(nl, loop_name)(4):
+            if kind == "store":
+                nl.store(out, value=nl.load(a[i]))  # every iteration stores all of out
+            else:
+                scratch[...] = nl.load(a[i])  # a tile made before the loop, rewritten each time
+        if kind == "scratch":
+            nl.store(out, value=scratch)
+        return out
+
+    return k
+
+
+@pytest.mark.parametrize("kind", ["store", "scratch"])
+@pytest.mark.parametrize("timing_only", [False, True])
+def test_affine_range_iterations_writing_the_same_location_are_refused(kind: str, timing_only: bool) -> None:
+    # nki-semantics §4: "Writing the same output location from different affine_range iterations
+    # ... without accumulation raises err_unexpected_output_dependencies" (4 iterations: the later
+    # ones replay the first's template in timing-only mode)
+    a = np.arange(4 * 128 * 4, dtype=np.float32).reshape(4, 128, 4)
+    k = _same_location_kernel(kind)
+    # (an assignment's target was already checked as a read of what an earlier iteration wrote)
+    said = r"iterations 0 and 1 of an affine_range both write" if kind == "store" else r"iteration 1"
+    with pytest.raises(KernelError, match=said + r".*\[unexpected_output_dependencies\]") as info:
+        if timing_only:
+            trace_kernel(k, a)
+        else:
+            simulate(k, a)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["store", "scratch"])
+def test_sequential_range_may_write_the_same_location(kind: str) -> None:
+    a = np.arange(4 * 128 * 4, dtype=np.float32).reshape(4, 128, 4)
+    np.testing.assert_array_equal(simulate(_same_location_kernel(kind, "sequential_range"), a), a[3])

@@ -946,7 +946,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         isa.retarget_write(target, value, last[2], accumulate, matmul)
     if sim.loops and not accumulate:
         sim.check_read("assignment", region, False)
-        sim.note_write(region, False)
+        sim.note_write(region, False, last[2] is None and target.flat is None and not target.dyn)
     instr.outputs = (out, *outputs[1:]) if len(outputs) > 1 else (out,)
     if matmul:
         instr.attrs["accumulate"] = attr_accumulate

@@ -255,7 +255,7 @@ def _matmul_execute(
             sim.check_read(instr, inputs[0].region, False)
             sim.check_read(instr, inputs[1].region, False)
             if not accumulate:
-                sim.note_write(dst.region(), False)
+                sim.note_write(dst.region(), False, dst.flat is None and not dst.dyn)
         return sim.record(Engine.TENSOR, "nc_matmul", inputs, (dst.operand("dst"),), attrs)
     return execute(
         sim,
