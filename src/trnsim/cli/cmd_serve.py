@@ -186,8 +186,7 @@ def serve(
             write_output(html_out, compare_html(outcome, f"serving {config.name}: best layout per system"),
                          "--html")
         if json_out is not None:
-            write_output(json_out, json.dumps({**outcome.to_dict(), "model_notes": list(config.notes)},
-                                              indent=2), "--json")
+            write_output(json_out, json.dumps(outcome.to_dict(), indent=2), "--json")
         if not outcome.any_meets:
             targets = " and ".join(f"{name} {value:g}" for name, value in (("--tpot-ms", tpot_ms),
                                                                            ("--ttft-ms", ttft_ms))

@@ -1,11 +1,12 @@
-"""The checks of a serving request's inputs, shared by ``trnsim serve`` and ``trnsim.api.serve``.
+"""The checks of a serving request's inputs, shared by ``trnsim serve`` and ``trnsim.api.serve`` /
+``serve_compare``.
 
 Both front ends hand the user's values here: counts at least 1, latency targets, the byte widths of
 bf16/fp8, the request's tokens within the model's context, a draft model for speculation, the rank
 count of chips/nodes/ranks and the list of systems. The messages name the inputs as the user gave
 them: the CLI's options (``--input-tokens``, ``--chips 3``) or the API's arguments (``input_tokens``,
-``chips=3``), through a :class:`Spelling`. Types are checked too: the CLI's parser only hands over
-numbers, the API takes whatever Python value it is given.
+``chips=3``), through a :class:`~trnsim.serve.spelling.Spelling`. Types are checked too: the CLI's
+parser hands over numbers only, the API whatever Python value it is given.
 """
 
 from __future__ import annotations
@@ -20,36 +21,13 @@ from trnsim.hardware.distinct_systems import check_distinct_systems
 from trnsim.hardware.node_fit import check_fills_nodes
 from trnsim.serve.config import ServeConfig, Speculation
 from trnsim.serve.params import load_serving_params
+from trnsim.serve.spelling import API, CLI, Spelling
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.models import load_model
 
 __all__ = ["API", "CLI", "ServeInputs", "Spelling", "check_systems", "rank_count", "serve_inputs"]
 
 _BYTES = {"bf16": 2, "fp8": 1}
-
-
-@dataclass(frozen=True)
-class Spelling:
-    """How the user named an input: a CLI option (``--input-tokens``) or an API argument
-    (``input_tokens``)."""
-
-    cli: bool
-
-    def name(self, key: str) -> str:
-        """``input_tokens`` as ``--input-tokens`` (CLI) or ``input_tokens`` (API)."""
-        return "--" + key.replace("_", "-") if self.cli else key
-
-    def given(self, key: str, value: object) -> str:
-        """A value as the user gave it: ``--chips 3`` or ``chips=3``."""
-        return f"{self.name(key)} {value}" if self.cli else f"{key}={value}"
-
-    def keyword(self, key: str) -> str:
-        """The input in a list of choices: ``--chips`` or ``chips=``."""
-        return self.name(key) if self.cli else f"{key}="
-
-
-CLI = Spelling(cli=True)
-API = Spelling(cli=False)
 
 
 @dataclass(frozen=True)
@@ -70,13 +48,15 @@ class ServeInputs:
     prefill_chunk: int | None
     tpot_s: float | None
     ttft_s: float | None
+    #: How the user named the inputs: the layout's own checks (--tp dividing the heads ...) say it so.
+    spelling: Spelling = CLI
 
     def config(self, system: SystemSpec, ranks: int) -> ServeConfig:
         """One layout of these inputs on ``ranks`` ranks of ``system``."""
         return ServeConfig(self.model, system, ranks, self.tp, self.concurrency, self.input_tokens,
                            self.output_tokens, pp=self.pp, ep=self.ep, weight_bytes=self.weight_bytes,
                            kv_bytes=self.kv_bytes, speculation=self.speculation,
-                           prefill_chunk=self.prefill_chunk)
+                           prefill_chunk=self.prefill_chunk, spelling=self.spelling)
 
 
 def _whole(spelling: Spelling, key: str, value: object) -> None:
@@ -166,7 +146,7 @@ def serve_inputs(model: str | Path | ModelConfig, spelling: Spelling, *, concurr
             acceptance_rate if acceptance_rate is not None else params.acceptance_rate)
     return ServeInputs(config, tp, pp, ep, concurrency, int(input_tokens), int(output_tokens), weight_bytes,
                        kv_bytes, speculation, None if prefill_chunk is None else int(prefill_chunk), tpot_s,
-                       ttft_s)
+                       ttft_s, spelling)
 
 
 def rank_count(system: SystemSpec, spelling: Spelling, chips: int | None, nodes: int | None,
