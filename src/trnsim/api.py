@@ -752,7 +752,7 @@ def serve_compare(
                           tpot_ms=tpot_ms, ttft_ms=ttft_ms)
     names = _system_names(SERVING_SYSTEMS if systems is None else systems)
     check_systems(names, API)
-    outcome = compare_serving(inputs.model, names, concurrency_max=concurrency,
+    outcome = compare_serving(inputs.model, names, concurrency_max=inputs.concurrency_cap,
                               input_tokens=inputs.input_tokens, output_tokens=inputs.output_tokens,
                               weight_bytes=inputs.weight_bytes, kv_bytes=inputs.kv_bytes,
                               tpot_s=inputs.tpot_s, ttft_s=inputs.ttft_s)

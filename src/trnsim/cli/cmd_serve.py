@@ -172,7 +172,7 @@ def serve(
                            empty=f"'{systems}' names no system")
         check_systems(names, CLI)
         # the search goes up to --concurrency when it is given (1 included), else freely
-        outcome = compare_serving(config, names, concurrency_max=concurrency,
+        outcome = compare_serving(config, names, concurrency_max=inputs.concurrency_cap,
                                   input_tokens=inputs.input_tokens, output_tokens=inputs.output_tokens,
                                   weight_bytes=inputs.weight_bytes, kv_bytes=inputs.kv_bytes,
                                   tpot_s=inputs.tpot_s, ttft_s=inputs.ttft_s)

@@ -48,6 +48,8 @@ class ServeInputs:
     prefill_chunk: int | None
     tpot_s: float | None
     ttft_s: float | None
+    #: The concurrency as given (None: not given): a system comparison searches up to it, else freely.
+    concurrency_cap: int | None = None
     #: How the user named the inputs: the layout's own checks (--tp dividing the heads ...) say it so.
     spelling: Spelling = CLI
 
@@ -113,6 +115,7 @@ def serve_inputs(model: str | Path | ModelConfig, spelling: Spelling, *, concurr
         if value is None:
             raise ConfigError(f"{spelling.name(key)} must be a whole number, got None")
     _number(spelling, "acceptance_rate", acceptance_rate)
+    concurrency_given = concurrency
     tp, pp, ep, concurrency = (1 if v is None else int(v) for v in (tp, pp, ep, concurrency))
     for key, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
                        ("concurrency", concurrency), ("tp", tp), ("pp", pp), ("ep", ep)):
@@ -146,7 +149,7 @@ def serve_inputs(model: str | Path | ModelConfig, spelling: Spelling, *, concurr
             acceptance_rate if acceptance_rate is not None else params.acceptance_rate)
     return ServeInputs(config, tp, pp, ep, concurrency, int(input_tokens), int(output_tokens), weight_bytes,
                        kv_bytes, speculation, None if prefill_chunk is None else int(prefill_chunk), tpot_s,
-                       ttft_s, spelling)
+                       ttft_s, None if concurrency_given is None else concurrency, spelling)
 
 
 def rank_count(system: SystemSpec, spelling: Spelling, chips: int | None, nodes: int | None,
