@@ -28,6 +28,7 @@ from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind
 from trnsim.workload.hf_families import (
     FAMILY_DEFAULTS,
     FAMILY_PARSERS,
+    bias_fields,
     decoder_fields,
     deepseek_moe_fields,
     moe_layer_indices,
@@ -42,7 +43,7 @@ __all__ = ["SUPPORTED_MODEL_TYPES", "model_from_hf_dict"]
 
 def _dense_llama_like(r: HfReader, family: str) -> dict[str, Any]:
     fields = decoder_fields(r, family)
-    fields.update(qk_norm=r.flag("qk_norm", family == "qwen3"), linear_bias=r.flag("attention_bias", False))
+    fields.update(qk_norm=r.flag("qk_norm", family == "qwen3"), **bias_fields(r))
     # Qwen2's q/k/v projections carry biases (hard-wired in transformers 4.x); o_proj has none.
     fields["qkv_bias"] = family == "qwen2" and not fields["linear_bias"]
     if family == "mistral" or r.raw("use_sliding_window"):
@@ -167,7 +168,7 @@ def _deepseek(r: HfReader) -> dict[str, Any]:
 def _gemma1(r: HfReader) -> dict[str, Any]:
     """Gemma 1: the Llama layout with a GeGLU FFN, head_dim 256 and a tied head (hf-configs.md, §3)."""
     fields = decoder_fields(r, "gemma", tie_default=True)
-    fields["linear_bias"] = r.flag("attention_bias", False)
+    fields.update(bias_fields(r))
     fields["_notes"].append("GeGLU costed as SwiGLU (same three GEMMs)")
     return fields
 
