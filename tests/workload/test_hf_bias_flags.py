@@ -58,3 +58,4 @@ def test_generic_reader_keeps_the_flags_apart(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(data))
     assert load_model(path).n_params() == 2 * (_NO_BIAS_LAYER + 192) + _OUTSIDE_LAYERS
+
