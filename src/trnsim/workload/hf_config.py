@@ -36,6 +36,7 @@ from trnsim.workload.hf_families import (
     sliding_note,
 )
 from trnsim.workload.hf_generic import generic_decoder
+from trnsim.workload.hf_native import is_llama_native, llama_native
 from trnsim.workload.hf_reader import HfReader
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "model_from_hf_dict"]
@@ -271,6 +272,8 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
     reader = HfReader(decoder, inner_where, _DEFAULTS.get(model_type))
     if model_type in _PARSERS:
         fields = _PARSERS[model_type](reader)
+    elif is_llama_native(decoder):
+        fields = llama_native(reader)
     else:
         fields = generic_decoder(reader, model_type, ", ".join(SUPPORTED_MODEL_TYPES))
     if not isinstance(extra, Mapping):
