@@ -43,8 +43,8 @@ def llama_native(r: HfReader) -> dict[str, Any]:
                           f"got {multiplier!r}")
     vocab = r.integer("vocab_size")
     if vocab == -1:  # Meta's Llama 2 files: the tokenizer sets it
-        raise ConfigError(f"{r.where}: 'vocab_size' is -1 (params.json leaves it to the tokenizer); write the "
-                          "tokenizer's vocabulary size there")
+        raise ConfigError(f"{r.where}: 'vocab_size' is -1 (params.json leaves it to the tokenizer); "
+                          "write the tokenizer's vocabulary size there")
     return {
         "family": "llama", "hidden_size": h, "num_layers": r.integer("n_layers"), "num_heads": heads,
         "num_kv_heads": r.integer("n_kv_heads", default=heads), "head_dim": h // heads,
