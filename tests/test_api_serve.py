@@ -131,6 +131,12 @@ def test_serve_honours_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      "dense; leave ep out (or give 1)"),
     ({"chips": 1, "tp": 4, "prefill_chunk": 0}, "serve llama3-8b: prefill_chunk must be at least 1, got 0"),
     ({"chips": 16, "tp": 64}, "serve llama3-8b: tp=64 must divide num_heads=32"),
+    ({"chips": 1, "tp": 4, "draft_model": "llama3.1-8b", "speculation_length": 64},
+     "serve llama3-8b: speculation length 64 exceeds output_tokens - 1 = 63 (a round keeps at most k + 1 "
+     "tokens); give speculation_length 1..63"),
+    ({"chips": 1, "tp": 4, "draft_model": "llama3.1-8b", "output_tokens": 1},
+     "serve llama3-8b: output_tokens=1 leaves no token to draft; speculative decoding needs "
+     "output_tokens >= 2"),
     # wrong types: a TypeError/AttributeError deep inside, or a silent bool, without these checks
     ({"chips": "1"}, "chips must be a whole number, got '1'"),
     ({"chips": 1, "tp": "4"}, "tp must be a whole number, got '4'"),
@@ -185,6 +191,8 @@ def test_bad_arguments_of_either_function_are_one_line(call: Any, message: str) 
     (["--chips", "1", "--tp", "4", "--ep", "2"], {"chips": 1, "tp": 4, "ep": 2}),
     (["--chips", "1", "--acceptance-rate", "0.5"], {"chips": 1, "acceptance_rate": 0.5}),
     (["--chips", "0"], {"chips": 0}),
+    (["--chips", "1", "--tp", "4", "--draft-model", "llama3.1-8b", "--speculation-length", "64"],
+     {"chips": 1, "tp": 4, "draft_model": "llama3.1-8b", "speculation_length": 64}),
 ])
 def test_cli_and_api_say_the_same_in_their_own_words(options: list[str], kwargs: dict[str, Any],
                                                      monkeypatch: pytest.MonkeyPatch,
@@ -199,7 +207,7 @@ def test_cli_and_api_say_the_same_in_their_own_words(options: list[str], kwargs:
     # (bare "chips" is also a unit, as in "nodes of 16 chips": only "chips=3" is an argument)
     api = re.sub(r"(?<![\w-])(chips|tp|ep)=(\S+)", r"--\1 \2", api)
     names = "|".join(("ep", "concurrency", "kv_dtype", "acceptance_rate", "draft_model",
-                      "speculation_length"))
+                      "speculation_length", "output_tokens"))
     api = re.sub(rf"(?<![\w-])({names})\b", lambda m: f"--{m[1].replace('_', '-')}", api)
     # the CLI names the three ways of giving the count
     api = api.replace("chips must be at least 1", "--chips/--nodes/--ranks must be at least 1")

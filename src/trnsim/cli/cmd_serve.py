@@ -18,6 +18,7 @@ from trnsim.cli.checks import (
     check_output_path,
     split_list,
     use_catalog,
+    warn_no_fp8_rate,
 )
 from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, model_file, write_output
 from trnsim.errors import ConfigError, TrnsimError
@@ -170,7 +171,7 @@ def serve(
 
         names = split_list(",".join(DEFAULT_SYSTEMS) if systems is None else systems, "--systems", "trn2,p5e",
                            empty=f"'{systems}' names no system")
-        check_systems(names, CLI)
+        warn_no_fp8_rate(precision, check_systems(names, CLI))
         # the search goes up to --concurrency when it is given (1 included), else freely
         outcome = compare_serving(config, names, concurrency_max=inputs.concurrency_cap,
                                   input_tokens=inputs.input_tokens, output_tokens=inputs.output_tokens,
@@ -197,6 +198,7 @@ def serve(
     if system is None:
         raise ConfigError("give --system (or --compare to rank systems)")
     spec = load_system(system)
+    warn_no_fp8_rate(precision, [spec])
     result = estimate_serving(inputs.config(spec, rank_count(spec, CLI, chips, nodes, ranks)))
     if not quiet:
         _print(result)

@@ -175,6 +175,9 @@ def rank_count(system: SystemSpec, spelling: Spelling, chips: int | None, nodes:
     return count
 
 
-def check_systems(names: list[str], spelling: Spelling) -> None:
-    """Each system known (its file loads) and named once (an alias counts as the system it names)."""
-    check_distinct_systems(names, [load_system(n).name for n in names], spelling.name("systems"))
+def check_systems(names: list[str], spelling: Spelling) -> list[SystemSpec]:
+    """Each system known (its file loads) and named once (an alias counts as the system it names);
+    their specs, in order."""
+    specs = [load_system(n) for n in names]
+    check_distinct_systems(names, [s.name for s in specs], spelling.name("systems"))
+    return specs
