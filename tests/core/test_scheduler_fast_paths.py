@@ -255,9 +255,10 @@ def test_a_box_rewritten_while_a_collective_holds_its_read_gets_a_new_record() -
 
 def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not_fit(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # The scheduler builds the cost key inline for 0, 1 and 2 inputs: each compute instruction's
-    # scheduled work is its own cost's, whatever it shares with the instructions before it, and
-    # each distinct key is costed once (the inline key is the same tuple as cost_key's).
+    # The scheduler builds its cost key inline for one output and 1 or 2 inputs (cost_key's fields as
+    # one flat tuple) and takes cost_key's otherwise: each compute instruction's scheduled work is
+    # its own cost's, whatever it shares with the instructions before it, and each distinct
+    # cost_key is costed once (the inline key tells apart what cost_key tells apart, no more).
     b = TraceBuilder("trn2")
     instructions = []
     for dtype, _ in itertools.product(("bfloat16", "float32"), range(2)):  # each shape twice
@@ -282,10 +283,10 @@ def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not
     costed = 0
     compute_cost = simulate_module._Simulation._compute_cost
 
-    def counted(self: Any, instruction: Instruction) -> Any:
+    def counted(self: Any, instruction: Instruction, key: Any) -> Any:
         nonlocal costed
         costed += 1
-        return compute_cost(self, instruction)
+        return compute_cost(self, instruction, key)
 
     monkeypatch.setattr(simulate_module._Simulation, "_compute_cost", counted)
     result = simulate_trace(b.trace, timing)

@@ -68,6 +68,12 @@ _CORE_STRIDE = 8
 #: A dependency table of the inline paths is made by object.__new__ and its __init__ called directly:
 #: the same object as _Table(...) without type.__call__'s C detour (argument tuple, nested loop).
 _NEW = object.__new__
+#: The attribute look-up of an instruction without attributes in the scheduler's cost key: a value no
+#: attribute has for each name the cost formulas read (cost_key's ``()``: keys apart from attributes
+#: that are all absent, which the formulas may read differently from an explicit None).
+_ABSENT = object()
+_NO_ATTRS = dict.fromkeys(("perf_mode", "transpose", "is_transpose", "op", "op0", "op1", "value"),
+                          _ABSENT).get
 _START, _PREDECESSOR = ROW_INDEX["start_ns"], ROW_INDEX["predecessor"]
 
 
@@ -289,22 +295,17 @@ class _Simulation:
             self.released.append(member_core)
         return begin
 
-    def _compute_cost(self, instruction: Instruction) -> _Cost:
-        """The cost of a compute instruction as the scheduler unpacks it (memoised by its key)."""
-        try:
-            key: tuple[object, ...] | None = cost_key(instruction)
-            cost = self.costs.get(key)  # type: ignore[arg-type]
-        except TypeError:  # an unhashable attribute: the cost model keys it on its text
-            key, cost = None, None
-        if cost is None:
-            c = self.compute.cost(instruction)
-            psum_outputs, psum_inputs = _psum_positions(instruction)
-            exempt = _ENGINE_CODE.get(instruction.engine) == 0 and bool(psum_inputs)
-            cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
-                    c.flops, c.loads_stationary, c.ports if self.ports else (), psum_outputs, psum_inputs,
-                    exempt)
-            if key is not None:
-                self.costs[key] = cost
+    def _compute_cost(self, instruction: Instruction, key: tuple[object, ...] | None) -> _Cost:
+        """The cost of a compute instruction as the scheduler unpacks it, memoised under ``key`` (the
+        scheduler's key of the instruction, see :meth:`_run_stream`; None where it is not hashable)."""
+        c = self.compute.cost(instruction)
+        psum_outputs, psum_inputs = _psum_positions(instruction)
+        exempt = _ENGINE_CODE.get(instruction.engine) == 0 and bool(psum_inputs)
+        cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
+                c.flops, c.loads_stationary, c.ports if self.ports else (), psum_outputs, psum_inputs,
+                exempt)
+        if key is not None:
+            self.costs[key] = cost
         return cost
 
     def _run_stream(self, instructions: Iterable[Instruction], core: int) -> float:
@@ -362,12 +363,41 @@ class _Simulation:
             if entry is not None:
                 code, track = entry
                 key = stride_key + code
+                # The cost memo's key, for one output and one or two inputs: what cost_key holds, as one
+                # flat tuple (each operand's space, shape, dtype, bytes and inner stride, then the
+                # attribute values the engine's formula reads), so that a hit compares items that are
+                # mostly the same objects instead of nested tuples; cost_key's tuple otherwise.
+                attrs = instruction.attrs
+                get = attrs.get if attrs else _NO_ATTRS
+                ck: tuple[object, ...] | None
+                if len(outputs) == 1 and len(inputs) == 2:
+                    a, b = inputs
+                    c = outputs[0]
+                    if code:
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
+                              b[4], b[7], c[1], c[2], c[3], c[4], c[7], get("op"), get("op0"), get("op1"),
+                              get("value"))
+                    else:
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
+                              b[4], b[7], c[1], c[2], c[3], c[4], c[7], get("perf_mode"), get("transpose"),
+                              get("is_transpose"))
+                elif len(outputs) == 1 and len(inputs) == 1:
+                    a = inputs[0]
+                    c = outputs[0]
+                    if code:
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], c[1], c[2], c[3],
+                              c[4], c[7], get("op"), get("op0"), get("op1"), get("value"))
+                    else:
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], c[1], c[2], c[3],
+                              c[4], c[7], get("perf_mode"), get("transpose"), get("is_transpose"))
+                else:
+                    ck = cost_key(instruction)
                 try:
-                    cost = costs_get(cost_key(instruction))
-                except TypeError:
-                    cost = None
+                    cost = costs_get(ck)
+                except TypeError:  # an unhashable attribute: the cost model keys it on its text
+                    ck = cost = None
                 if cost is None:
-                    cost = self._compute_cost(instruction)
+                    cost = self._compute_cost(instruction, ck)
                 (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
                  ports, psum_outputs, psum_inputs, exempt) = cost
                 unordered = False
