@@ -17,6 +17,7 @@ import itertools
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
 from trnsim.core import simulate as simulate_module
@@ -416,3 +417,24 @@ def test_the_single_box_path_holds_tiles_written_once(monkeypatch: pytest.Monkey
     assert first.region is not None and copy.region is not None
     assert set(tracker.singles) == {first.region.alloc_id, copy.region.alloc_id}
     assert set(tracker.tables) == {second.region.alloc_id}
+
+
+def test_the_engine_s_previous_cost_is_reused_only_for_an_equal_key() -> None:
+    # The scheduler compares a compute instruction's cost key with its engine's previous one before
+    # the memo. An attribute value that neither hashes nor compares (an array: its == is elementwise)
+    # is costed without the memo, and the instructions after it get their own costs again.
+    b = TraceBuilder("trn2")
+    x, y = b.sbuf((128, 512), "bfloat16"), b.sbuf((128, 512), "bfloat16")
+
+    def tensor_tensor(op: object, dtype: str = "bfloat16") -> Instruction:
+        return b.add(Engine.VECTOR, "tensor_tensor", (x, y), (b.sbuf((128, 512), dtype),), op=op)
+
+    instructions = [tensor_tensor("add"), tensor_tensor("add"), tensor_tensor(np.array(["add", "divide"])),
+                    tensor_tensor(np.array(["add", "divide"])), tensor_tensor("add"), tensor_tensor("divide"),
+                    tensor_tensor("divide", "float32"), tensor_tensor("add")]
+    timing = load_timing("trn2")  # fresh memos (not the shipped target's)
+    model = ComputeCostModel(timing)
+    result = simulate_trace(b.trace, timing)
+    works = [item.compute_ns for item in result.instructions]
+    assert works == [model.cost(i).work_ns for i in instructions]
+    assert len(set(works)) == 3  # add has the fast bf16 rate; an array op and divide do not

@@ -63,6 +63,8 @@ _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartRea
 #: partial sums written by TensorE itself, in queue order, are not waited for).
 _Ints = tuple[int, ...]
 _Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints, bool]
+#: A placeholder cost (never used: no key equals the None it is stored with).
+_NO_COST: _Cost = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False, (), (), (), False)
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 #: A dependency table of the inline paths is made by object.__new__ and its __init__ called directly:
@@ -321,6 +323,9 @@ class _Simulation:
         append = out.append
         new, table_init = _NEW, _Table.__init__
         costs_get = self.costs.get
+        #: the last cost key and cost of each engine (code)
+        last_keys: list[object] = [None] * 4
+        last_costs: list[_Cost] = [_NO_COST] * 4
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
         tables_get = self.tables.get
@@ -392,12 +397,19 @@ class _Simulation:
                               c[4], c[7], get("perf_mode"), get("transpose"), get("is_transpose"))
                 else:
                     ck = cost_key(instruction)
+                # the engine's previous key first (a loop's instructions repeat it: no hashing)
                 try:
-                    cost = costs_get(ck)
-                except TypeError:  # an unhashable attribute: the cost model keys it on its text
-                    ck = cost = None
-                if cost is None:
-                    cost = self._compute_cost(instruction, ck)
+                    if ck == last_keys[code]:
+                        cost = last_costs[code]
+                    else:
+                        known = costs_get(ck)
+                        cost = self._compute_cost(instruction, ck) if known is None else known
+                        last_keys[code] = ck
+                        last_costs[code] = cost
+                except (TypeError, ValueError):
+                    # an attribute value that cannot be hashed or compared (an array): not memoised
+                    # here (the cost model keys it on its text)
+                    cost = self._compute_cost(instruction, None)
                 (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
                  ports, psum_outputs, psum_inputs, exempt) = cost
                 unordered = False
