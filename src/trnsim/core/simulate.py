@@ -326,6 +326,9 @@ class _Simulation:
         #: the last cost key and cost of each engine (code)
         last_keys: list[object] = [None] * 4
         last_costs: list[_Cost] = [_NO_COST] * 4
+        #: the attributes of each engine's last compute instruction, and the values its key holds
+        last_attrs: list[object] = [None] * 4
+        last_named: list[tuple[object, ...]] = [()] * 4
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
         tables_get = self.tables.get
@@ -371,34 +374,33 @@ class _Simulation:
                 # The cost memo's key, for one output and one or two inputs: what cost_key holds, as one
                 # flat tuple (each operand's space, shape, dtype, bytes and inner stride, then the
                 # attribute values the engine's formula reads), so that a hit compares items that are
-                # mostly the same objects instead of nested tuples; cost_key's tuple otherwise.
-                attrs = instruction.attrs
-                get = attrs.get if attrs else _NO_ATTRS
+                # mostly the same objects instead of nested tuples; cost_key's tuple otherwise. The
+                # engine's previous key is tried first (a loop's instructions repeat it: no hashing).
                 ck: tuple[object, ...] | None
-                if len(outputs) == 1 and len(inputs) == 2:
-                    a, b = inputs
-                    c = outputs[0]
-                    if code:
-                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
-                              b[4], b[7], c[1], c[2], c[3], c[4], c[7], get("op"), get("op0"), get("op1"),
-                              get("value"))
-                    else:
-                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
-                              b[4], b[7], c[1], c[2], c[3], c[4], c[7], get("perf_mode"), get("transpose"),
-                              get("is_transpose"))
-                elif len(outputs) == 1 and len(inputs) == 1:
-                    a = inputs[0]
-                    c = outputs[0]
-                    if code:
-                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], c[1], c[2], c[3],
-                              c[4], c[7], get("op"), get("op0"), get("op1"), get("value"))
-                    else:
-                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], c[1], c[2], c[3],
-                              c[4], c[7], get("perf_mode"), get("transpose"), get("is_transpose"))
-                else:
-                    ck = cost_key(instruction)
-                # the engine's previous key first (a loop's instructions repeat it: no hashing)
                 try:
+                    attrs = instruction.attrs
+                    if attrs == last_attrs[code]:  # (equal attributes: the same values, read before)
+                        named = last_named[code]
+                    else:
+                        get = attrs.get if attrs else _NO_ATTRS
+                        if code:
+                            named = (get("op"), get("op0"), get("op1"), get("value"))
+                        else:
+                            named = (get("perf_mode"), get("transpose"), get("is_transpose"))
+                        last_attrs[code] = attrs
+                        last_named[code] = named
+                    if len(outputs) == 1 and len(inputs) == 2:
+                        a, b = inputs
+                        c = outputs[0]
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
+                              b[4], b[7], c[1], c[2], c[3], c[4], c[7], named)
+                    elif len(outputs) == 1 and len(inputs) == 1:
+                        a = inputs[0]
+                        c = outputs[0]
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], c[1], c[2], c[3],
+                              c[4], c[7], named)
+                    else:
+                        ck = cost_key(instruction)
                     if ck == last_keys[code]:
                         cost = last_costs[code]
                     else:
