@@ -256,7 +256,7 @@ def test_a_box_rewritten_while_a_collective_holds_its_read_gets_a_new_record() -
 
 def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not_fit(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # The scheduler builds its cost key inline for one output and 1 or 2 inputs (cost_key's fields as
+    # The scheduler builds its cost key inline for one output and 1 to 3 inputs (cost_key's fields as
     # one flat tuple) and takes cost_key's otherwise: each compute instruction's scheduled work is
     # its own cost's, whatever it shares with the instructions before it, and each distinct
     # cost_key is costed once (the inline key tells apart what cost_key tells apart, no more).
@@ -272,6 +272,10 @@ def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not
                         out = b.sbuf((128, free), dtype)
                         instructions.append(b.add(engine, "tensor_tensor", (x, y), (out,), op=op))
                     instructions.append(b.add(engine, "tensor_copy", (x,), (b.sbuf((128, free), dtype),)))
+                    for third_stride in (None, 64):  # a third input (tensor_scalar's scalar operand)
+                        third = b.sbuf((128, 1), dtype, stride_bytes=third_stride)
+                        instructions.append(b.add(engine, "tensor_scalar", (y, y, third),
+                                                  (b.sbuf((128, free), dtype),), op="add", op1="multiply"))
                     instructions.append(b.add(engine, "memset", (), (b.sbuf((128, free), dtype),), value=0.0))
                     instructions.append(b.add(engine, "memset", (), (b.sbuf((128, free), dtype),), value=1.0))
                 instructions.append(b.add(Engine.TENSOR, "nc_matmul", (b.sbuf((128, 128), dtype), y),

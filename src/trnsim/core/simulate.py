@@ -371,7 +371,7 @@ class _Simulation:
             if entry is not None:
                 code, track = entry
                 key = stride_key + code
-                # The cost memo's key, for one output and one or two inputs: what cost_key holds, as one
+                # The cost memo's key, for one output and one to three inputs: what cost_key holds, as one
                 # flat tuple (each operand's space, shape, dtype, bytes and inner stride, then the
                 # attribute values the engine's formula reads), so that a hit compares items that are
                 # mostly the same objects instead of nested tuples; cost_key's tuple otherwise. The
@@ -399,6 +399,11 @@ class _Simulation:
                         c = outputs[0]
                         ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], c[1], c[2], c[3],
                               c[4], c[7], named)
+                    elif len(outputs) == 1 and len(inputs) == 3:
+                        a, b, d = inputs
+                        c = outputs[0]
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
+                              b[4], b[7], d[1], d[2], d[3], d[4], d[7], c[1], c[2], c[3], c[4], c[7], named)
                     else:
                         ck = cost_key(instruction)
                     if ck == last_keys[code]:
