@@ -327,7 +327,7 @@ class _Simulation:
         last_keys: list[object] = [None] * 4
         last_costs: list[_Cost] = [_NO_COST] * 4
         #: the attributes of each engine's last compute instruction, and the values its key holds
-        last_attrs: list[object] = [None] * 4
+        last_attrs: list[object] = [_ABSENT] * 4  # (equal to no attributes, not even None)
         last_named: list[tuple[object, ...]] = [()] * 4
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
