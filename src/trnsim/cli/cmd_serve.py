@@ -22,6 +22,7 @@ from trnsim.cli.checks import (
     check_rank_count,
     split_list,
     use_catalog,
+    warn_no_fp8_rate,
 )
 from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, model_file, write_output
 from trnsim.errors import ConfigError, TrnsimError
@@ -227,6 +228,7 @@ def serve(
         names = split_list(",".join(DEFAULT_SYSTEMS) if systems is None else systems, "--systems", "trn2,p5e",
                            empty=f"'{systems}' names no system")
         check_distinct_systems(names, [load_system(n).name for n in names])
+        warn_no_fp8_rate(precision, [load_system(n) for n in names])
         outcome = compare_serving(config, names, concurrency_max=concurrency_cap,
                                   input_tokens=input_tokens, output_tokens=output_tokens,
                                   weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=tpot_s, ttft_s=ttft_s)
@@ -252,6 +254,7 @@ def serve(
     if system is None:
         raise ConfigError("give --system (or --compare to rank systems)")
     spec = load_system(system)
+    warn_no_fp8_rate(precision, [spec])
     total = _ranks(spec, chips, nodes, ranks)
     result = estimate_serving(ServeConfig(config, spec, total, tp, concurrency, input_tokens, output_tokens,
                                           pp=pp, ep=ep, weight_bytes=weight_bytes, kv_bytes=kv_bytes,

@@ -564,8 +564,7 @@ class Simulation:
                     self.tracked[alloc_id] = self.tracked.get(alloc_id, 0) + 1
                 # the write into the sorted set (see WriteSet)
                 iters = regions.iters
-                earlier = iters.get(region)
-                if earlier is None:
+                if region not in iters:
                     start = region[3]
                     at = _bisect_right(regions.starts, start)
                     regions.starts.insert(at, start)
@@ -573,10 +572,11 @@ class Simulation:
                     length = region[4] - start
                     if length > regions.max_len:
                         regions.max_len = length
-                elif exact and earlier != frame.iteration:
+                elif exact and iters[region] != frame.iteration:
+                    # (the check where the region was seen before: a new region costs nothing more)
                     self.fail(
                         "affine_range",
-                        f"iterations {earlier} and {frame.iteration} of an affine_range both write the"
+                        f"iterations {iters[region]} and {frame.iteration} of an affine_range both write the"
                         " same elements (not an accumulation); index the write with the loop variable,"
                         " or use sequential_range",
                         "unexpected_output_dependencies",

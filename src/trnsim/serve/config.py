@@ -92,6 +92,16 @@ class ServeConfig:
             if s.length < 1 or not 0.0 <= s.acceptance_rate <= 1.0:
                 raise ConfigError(f"{where}: speculation length must be >= 1 and acceptance rate in [0, 1]; "
                                   f"got {s.length}, {s.acceptance_rate}")
+            # A round yields at most k + 1 tokens (k drafted, one from the verify step): beyond the
+            # request's output - 1, drafted tokens could never be kept.
+            most = self.output_tokens - 1
+            if most < 1:
+                raise ConfigError(f"{where}: --output-tokens {self.output_tokens} leaves no token to draft; "
+                                  "speculative decoding needs --output-tokens >= 2")
+            if s.length > most:
+                raise ConfigError(f"{where}: speculation length {s.length} exceeds --output-tokens - 1 = "
+                                  f"{most} (a round keeps at most k + 1 tokens); give --speculation-length "
+                                  f"1..{most}")
             tokens = self.input_tokens + self.output_tokens
             if tokens > s.draft.max_seq_len:  # the draft attends over the same context as the target
                 raise ConfigError(f"{where}: draft model '{s.draft.name}' has max_seq_len="
