@@ -572,16 +572,21 @@ class Simulation:
                     length = region[4] - start
                     if length > regions.max_len:
                         regions.max_len = length
-                elif exact and iters[region] != frame.iteration:
-                    # (the check where the region was seen before: a new region costs nothing more)
-                    self.fail(
-                        "affine_range",
-                        f"iterations {iters[region]} and {frame.iteration} of an affine_range both write the"
-                        " same elements (not an accumulation); index the write with the loop variable,"
-                        " or use sequential_range",
-                        "unexpected_output_dependencies",
-                    )
-                iters[region] = frame.iteration
+                    iters[region] = frame.iteration
+                else:
+                    # seen before: in this iteration (nothing to store), or in an earlier one
+                    earlier = iters[region]
+                    now = frame.iteration
+                    if earlier != now:
+                        if exact:
+                            self.fail(
+                                "affine_range",
+                                f"iterations {earlier} and {now} of an affine_range both write the same"
+                                " elements (not an accumulation); index the write with the loop variable,"
+                                " or use sequential_range",
+                                "unexpected_output_dependencies",
+                            )
+                        iters[region] = now
 
     def end_loop(self, frame: LoopFrame) -> None:
         """``frame``'s loop is over: its writes are no longer tracked."""
