@@ -108,8 +108,10 @@ def physical_strides(shape: tuple[int, ...], partition_axis: int, free_elems: in
 class Tensor:
     """A view of NKI memory (HBM, SBUF or PSUM), usable as a legacy tile or a current NkiTensor."""
 
+    # (_views: the views of this tensor by subscript, trnsim.nki.subscript; set on its first subscript)
     __slots__ = (
         "_region",
+        "_views",
         "alloc",
         "dyn",
         "flat",
@@ -121,6 +123,7 @@ class Tensor:
         "strides",
     )
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
+    _views: dict[tuple[Any, ...], Tensor] | None
     __hash__ = object.__hash__
 
     def __init__(
