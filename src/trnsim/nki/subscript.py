@@ -107,6 +107,7 @@ def view(t: Tensor, key: Any) -> Any:
                     v.dyn = t.dyn
                     v.index_tiles = t.index_tiles
                     v._region = None
+                    v._key = None
                     return v
         key = key + (_FULL,) * (n - given)
     if n == 3 and tpaxis == 1:
@@ -146,6 +147,7 @@ def view(t: Tensor, key: Any) -> Any:
                 v.dyn = t.dyn
                 v.index_tiles = t.index_tiles
                 v._region = None
+                v._key = None
                 _keep(t, (i, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
     elif n == 4 and tpaxis == 2:
@@ -181,6 +183,7 @@ def view(t: Tensor, key: Any) -> Any:
                 v.dyn = t.dyn
                 v.index_tiles = t.index_tiles
                 v._region = None
+                v._key = None
                 _keep(t, (i, j, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
     elif n == 2:
@@ -212,6 +215,7 @@ def view(t: Tensor, key: Any) -> Any:
                 v.dyn = t.dyn
                 v.index_tiles = t.index_tiles
                 v._region = None
+                v._key = None
                 return v
     offset = t.offset
     shape: list[int] = []

@@ -108,8 +108,10 @@ def physical_strides(shape: tuple[int, ...], partition_axis: int, free_elems: in
 class Tensor:
     """A view of NKI memory (HBM, SBUF or PSUM), usable as a legacy tile or a current NkiTensor."""
 
-    # (_views: the views of this tensor by subscript, trnsim.nki.subscript; set on its first subscript)
+    # (_views: the views of this tensor by subscript, trnsim.nki.subscript, set on its first subscript;
+    # _key: its part of a template key, trnsim.nki.templates)
     __slots__ = (
+        "_key",
         "_region",
         "_views",
         "alloc",
@@ -124,6 +126,7 @@ class Tensor:
     )
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
     _views: dict[tuple[Any, ...], Tensor] | None
+    _key: tuple[Any, ...] | None
     __hash__ = object.__hash__
 
     def __init__(
@@ -148,6 +151,7 @@ class Tensor:
         self.dyn = dyn
         self.index_tiles = index_tiles
         self._region: Region | None = None
+        self._key = None
 
     @staticmethod
     def whole(alloc: Allocation) -> Tensor:
