@@ -29,6 +29,9 @@ def _no_user_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
     ("trn2.toml", "'trn2.toml' is not read: catalog entries go in chips/ or systems/"),
     ("neuroncore_timing/trn2.toml", "--timing"),
     ("topologies/trn2.toml", "--topology"),
+    # a serving override in another format was passed over at the top of the catalog
+    ("serving.json", "'serving.json' is not read: only .toml files are"),
+    ("serving.yaml", "'serving.yaml' is not read: only .toml files are"),
 ])
 def test_a_file_the_loaders_pass_over_is_one_line(path: str, message: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,

@@ -26,7 +26,7 @@ def _line_of(func: Any, text: str) -> int:
 @jit
 def store_bogus(a: Any) -> Any:
     out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
-    for _ in nl.affine_range(3):  # the first iterations teach timing-only templates the call
+    for _ in nl.sequential_range(3):  # the first iterations teach timing-only templates the call
         nl.store(out, value=nl.load(a))
     nl.store(out, value=nl.load(a), bogus=1)
     return out
@@ -119,12 +119,12 @@ def test_program_id_0_without_a_grid_is_the_one_instance() -> None:
 
         @jit
         def loop(a: Any, n: Any = count) -> Any:
-            out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
-            for _ in nl.affine_range(n):
-                nl.store(out, value=nl.load(a))
+            out = nl.ndarray((3, *a.shape), dtype=a.dtype, buffer=nl.shared_hbm)
+            for i in nl.affine_range(n):
+                nl.store(out[i], value=nl.load(a))
             return out
 
-        assert np.array_equal(simulate(loop, np.ones((4, 4), np.float32)), np.ones((4, 4), np.float32))
+        assert np.array_equal(simulate(loop, np.ones((4, 4), np.float32)), np.ones((3, 4, 4), np.float32))
 
 
 @jit

@@ -112,7 +112,8 @@ def alike_arguments(a: Any, ints: Any) -> Any:
     an int and a float scalar (the result dtype differs), a shape with and without ``nl.par_dim``
     in another place, views of one block with other strides, and a PSUM operand (its accumulation
     group closes)."""
-    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    # (one output block per iteration: affine iterations may not store the same elements)
+    out = nl.ndarray((6, 128, 512), nl.float32, buffer=nl.shared_hbm)
     block = nl.ndarray((2, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
     for b in nl.affine_range(2):
         block[b] = nl.load(a[b * 128 : (b + 1) * 128, :])
@@ -128,10 +129,10 @@ def alike_arguments(a: Any, ints: Any) -> Any:
         s = nisa.tensor_scalar(view, np.multiply, scalar)
         psum = nisa.nc_matmul(block[0, :, 0:128], block[1, :, 0:512])
         q = nisa.tensor_tensor(psum, acc, np.add)
-        nl.store(out[0:128, 0:256], value=s)
-        nl.store(out, value=q)
-        nl.store(out[0:128, 0:64], value=nl.copy(part[:, 0:64], dtype=nl.float32))
-        nl.store(out[0:128, 0:64], value=scratch[0] if it % 3 else nl.copy(part[:, 0:64]))
+        nl.store(out[it, 0:128, 0:256], value=s)
+        nl.store(out[it], value=q)
+        nl.store(out[it, 0:128, 0:64], value=nl.copy(part[:, 0:64], dtype=nl.float32))
+        nl.store(out[it, 0:128, 0:64], value=scratch[0] if it % 3 else nl.copy(part[:, 0:64]))
     return out
 
 
@@ -153,13 +154,13 @@ def test_arguments_that_hash_alike_keep_their_meaning(
 @jit
 def carried_read(a: Any) -> Any:
     """Iteration 2 of an affine loop reads what iteration 1 wrote, through a replayed call."""
-    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    out = nl.ndarray((4, 128, 512), nl.float32, buffer=nl.shared_hbm)
     t = nl.load(a)
     blocks = nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
     for i in nl.affine_range(4):
         blocks[i] = nisa.tensor_copy(t)
         res = nisa.tensor_tensor(blocks[1] if i == 2 else blocks[i], t, np.add)
-        nl.store(out, value=res)
+        nl.store(out[i], value=res)
     return out
 
 
@@ -220,11 +221,11 @@ _SEEN: list[Any] = []
 @jit
 def made_tiles(a: Any) -> Any:
     """Four loads of one layout: the first checked, the others replayed (each tile kept in _SEEN)."""
-    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    out = nl.ndarray((512, 512), nl.float32, buffer=nl.shared_hbm)
     for i in nl.affine_range(4):
         t = nl.load(a[i * 128 : (i + 1) * 128, :])
         _SEEN.append(t)
-        nl.store(out, value=t)
+        nl.store(out[i * 128 : (i + 1) * 128, :], value=t)
     return out
 
 
@@ -263,10 +264,11 @@ def keeps_some_results(a: Any) -> Any:
     all read at the end (a kept tile whose objects were reused for a later tile would be read
     under the later tile's allocation id)."""
     out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    sums = nl.ndarray((4, 128, 512), nl.float32, buffer=nl.shared_hbm)
     x = nl.load(a)
     kept = []
     views = []
-    for _ in nl.affine_range(4):
+    for i in nl.affine_range(4):
         kept.append(nl.exp(x))
         views.append(nl.exp(x)[:, 0:256])
         dropped = nl.log(x)  # (another template: its tiles are dropped only)
@@ -274,7 +276,7 @@ def keeps_some_results(a: Any) -> Any:
         del dropped
         acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
         acc += nisa.nc_matmul(x[:, 0:128], x)  # a fresh result added into the accumulator, dropped
-        nl.store(out, value=acc)
+        nl.store(sums[i], value=acc)
     for t in kept:
         nl.store(out, value=t)
     for v in views:

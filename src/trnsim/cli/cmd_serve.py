@@ -91,7 +91,8 @@ def _money(value: float | None) -> str:
 
 def _print(result: Any) -> None:
     c = result.config
-    head = Table(title=f"{c.model.name} served on {c.chips:g} chips ({c.ranks} ranks) of {c.system.name}",
+    chips = f"{c.chips:,.0f}" if float(c.chips).is_integer() else f"{c.chips:g}"  # not "1e+06"
+    head = Table(title=f"{c.model.name} served on {chips} chips ({c.ranks:,} ranks) of {c.system.name}",
                  show_header=False)
     head.add_row("layout", f"tp{c.tp} pp{c.pp} ep{c.ep}, {c.replicas} replica(s), {c.concurrency} "
                  f"request(s) in flight each")
@@ -133,6 +134,13 @@ def _print(result: Any) -> None:
         console.print(table)
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
+    _print_model_notes(c.model.notes, console)
+
+
+def _print_model_notes(notes: tuple[str, ...], console: Console) -> None:
+    """What the model config leaves out (a sliding window, a vision tower ...), as ``estimate`` prints it."""
+    if notes:
+        console.print(f"model notes: {'; '.join(notes)}", markup=False, highlight=False)
 
 
 @app.command("serve")
@@ -145,19 +153,22 @@ def serve(
     tp: Annotated[int | None, typer.Option(help="tensor-parallel size (ranks; default 1)")] = None,
     pp: Annotated[int | None, typer.Option(help="pipeline stages (default 1)")] = None,
     ep: Annotated[int | None, typer.Option(help="expert-parallel size (across replicas; default 1)")] = None,
-    concurrency: Annotated[int, typer.Option(help="requests in flight per replica")] = 1,
+    concurrency: Annotated[int | None, typer.Option(
+        help="requests in flight per replica (default 1; --compare: the most it searches)")] = None,
     input_tokens: Annotated[int, typer.Option(help="prompt tokens per request")] = 1024,
     output_tokens: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
     precision: Annotated[Precision, typer.Option(help="weights: bf16 or fp8")] = Precision.BF16,
     kv_dtype: Annotated[str, typer.Option(help="KV cache: bf16 or fp8")] = "bf16",
-    draft_model: Annotated[str | None, typer.Option(help="speculative decoding: draft model preset")] = None,
+    draft_model: Annotated[str | None, typer.Option(
+        help="speculative decoding: draft model (preset or config.json)")] = None,
     speculation_length: Annotated[int | None, typer.Option(help="draft tokens per round")] = None,
     acceptance_rate: Annotated[float | None, typer.Option(help="draft acceptance rate")] = None,
     prefill_chunk: Annotated[int | None, typer.Option(help="chunked prefill: tokens per pass")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="rank systems at a target")] = False,
     systems: Annotated[str | None, typer.Option(help="--compare: systems, comma-separated")] = None,
     tpot_ms: Annotated[float | None, typer.Option(help="--compare: TPOT target in ms")] = None,
-    ttft_ms: Annotated[float | None, typer.Option(help="--compare: TTFT target in ms")] = None,
+    ttft_ms: Annotated[float | None, typer.Option(
+        help="--compare: TTFT target in ms (a request's own prefill)")] = None,
     csv_out: Annotated[Path | None, typer.Option(
         "--csv", help="--compare: write the table as CSV ('-': stdout, instead of the tables)")] = None,
     html_out: Annotated[Path | None, typer.Option(
@@ -182,7 +193,9 @@ def serve(
     check_keeps_inputs({"the --model file": model_file(model)}, json=json_out, csv=csv_out, html=html_out)
     for option, path in (("--json", json_out), ("--csv", csv_out), ("--html", html_out)):
         check_output_path(path, option)
-    tp, pp, ep = (1 if v is None else v for v in (tp, pp, ep))
+    # --compare searches concurrency up to --concurrency when it is given (1 included), else freely.
+    concurrency_cap = concurrency
+    tp, pp, ep, concurrency = (1 if v is None else v for v in (tp, pp, ep, concurrency))
     for name, value in (("--input-tokens", input_tokens), ("--output-tokens", output_tokens),
                         ("--concurrency", concurrency), ("--tp", tp), ("--pp", pp), ("--ep", ep)):
         if value < 1:
@@ -199,32 +212,36 @@ def serve(
     if draft_model is not None or speculation_length is not None or acceptance_rate is not None:
         if draft_model is None:
             raise ConfigError("--speculation-length/--acceptance-rate need --draft-model")
-        from trnsim.workload.models import list_models
-        if draft_model not in list_models() and not Path(draft_model).exists():
-            raise ConfigError(f"unknown draft model '{draft_model}'; valid: {', '.join(list_models())}")
+        try:
+            draft = load_model(draft_model)
+        except ConfigError as error:  # a missing file, an unknown preset, a bad file: said of this option
+            raise ConfigError(f"--draft-model: {error}") from None
         speculation = Speculation(
-            load_model(draft_model),
+            draft,
             speculation_length if speculation_length is not None else params.speculation_length,
             acceptance_rate if acceptance_rate is not None else params.acceptance_rate)
     if compare:
         from trnsim.report.serving import compare_html, print_compare, rows_csv
         from trnsim.serve.compare import DEFAULT_SYSTEMS, compare_serving
 
-        names = split_list(systems or ",".join(DEFAULT_SYSTEMS), "--systems", "trn2,p5e",
+        names = split_list(",".join(DEFAULT_SYSTEMS) if systems is None else systems, "--systems", "trn2,p5e",
                            empty=f"'{systems}' names no system")
         check_distinct_systems(names, [load_system(n).name for n in names])
-        outcome = compare_serving(config, names, concurrency_max=concurrency if concurrency > 1 else None,
+        outcome = compare_serving(config, names, concurrency_max=concurrency_cap,
                                   input_tokens=input_tokens, output_tokens=output_tokens,
                                   weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=tpot_s, ttft_s=ttft_s)
         if not quiet:
-            print_compare(outcome, Console() if Console().is_terminal else Console(width=140))
+            console = Console() if Console().is_terminal else Console(width=140)
+            print_compare(outcome, console)
+            _print_model_notes(config.notes, console)
         if csv_out is not None:
             write_output(csv_out, rows_csv(outcome), "--csv")
         if html_out is not None:
             write_output(html_out, compare_html(outcome, f"serving {config.name}: best layout per system"),
                          "--html")
         if json_out is not None:
-            write_output(json_out, json.dumps(outcome.to_dict(), indent=2), "--json")
+            write_output(json_out, json.dumps({**outcome.to_dict(), "model_notes": list(config.notes)},
+                                              indent=2), "--json")
         if not outcome.any_meets:
             targets = " and ".join(f"{name} {value:g}" for name, value in (("--tpot-ms", tpot_ms),
                                                                            ("--ttft-ms", ttft_ms))

@@ -79,6 +79,9 @@ def check_catalog_contents(directory: str | Path, given_by: str) -> None:
         elif entry.suffix == ".toml" and entry.name != "serving.toml":
             raise ConfigError(f"{where}: '{entry.name}' is not read: catalog entries go in chips/ or "
                               "systems/, serving parameters in serving.toml")
+        elif entry.suffix in (".json", ".yaml", ".yml", ".tml"):  # data in another format: not read either
+            raise ConfigError(f"{where}: '{entry.name}' is not read: only .toml files are (catalog entries "
+                              "in chips/ or systems/, serving parameters in serving.toml)")
 
 
 def check_catalog_env() -> None:

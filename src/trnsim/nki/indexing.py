@@ -4,10 +4,16 @@ An :class:`IndexExpr` is an affine function ``const + sum(coef[a] * i_a)`` over 
 ``i_a in [0, size[a])``. Kept symbolic, ``t[i_p, i_f]`` becomes a strided view without building
 index arrays (fast in timing-only mode); non-affine operations (``//``, ``%``) fall back to
 concrete integer arrays. Comparisons give a :class:`MaskExpr` (evaluated lazily to a bool array).
+
+Each ``nl.arange`` call and each ``nl.mgrid`` axis is an index *variable* with its own id; an
+expression records, per grid axis, the variable it varies with (``ids``), and a mask keeps its
+comparisons (``atoms``). A matmul needs both: a mask over its contraction variable restricts the
+rows summed, not the result's partitions (nki-api.md §1.4).
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, NoReturn
 
 import numpy as np
@@ -18,15 +24,22 @@ from trnsim.nki import runtime
 class IndexExpr:
     """An affine (or, after a non-affine op, concrete) integer index over a broadcast grid."""
 
-    __slots__ = ("_values", "coefs", "const", "sizes")
+    __slots__ = ("_values", "coefs", "const", "ids", "sizes")
 
     def __init__(
-        self, const: int, coefs: tuple[int, ...], sizes: tuple[int, ...], values: np.ndarray | None = None
+        self,
+        const: int,
+        coefs: tuple[int, ...],
+        sizes: tuple[int, ...],
+        values: np.ndarray | None = None,
+        ids: tuple[int, ...] | None = None,
     ) -> None:
         self.const = const
         self.coefs = coefs
         self.sizes = sizes
         self._values = values  # set for concrete (non-affine) expressions
+        # per grid axis: the index variable the expression varies with there (0: none, -1: several)
+        self.ids = ids
 
     # -- construction -------------------------------------------------------------------------
     @staticmethod
@@ -97,26 +110,30 @@ class IndexExpr:
         values = None
         if self._values is not None:
             values = self._values[key]
-        return IndexExpr(self.const, tuple(coefs), tuple(sizes), values)
+        ids = None
+        if self.ids is not None:
+            it = iter(self.ids)
+            ids = tuple(0 if item is None else next(it) for item in key)
+        return IndexExpr(self.const, tuple(coefs), tuple(sizes), values, ids)
 
     # -- arithmetic --------------------------------------------------------------------------
     def _combine(self, other: Any, sign: int) -> IndexExpr:
         if isinstance(other, (int, np.integer)):
             if self._values is not None:
-                return IndexExpr.concrete(self._values + sign * int(other))
-            return IndexExpr(self.const + sign * int(other), self.coefs, self.sizes)
+                return _derived(self._values + sign * int(other), self)
+            return IndexExpr(self.const + sign * int(other), self.coefs, self.sizes, None, self.ids)
         if isinstance(other, IndexExpr):
             ndim = max(self.ndim, other.ndim)
             a, b = self._padded(ndim), other._padded(ndim)
             if a._values is not None or b._values is not None:
-                return IndexExpr.concrete(a.values() + sign * b.values())
+                return _derived(a.values() + sign * b.values(), a, b)
             sizes = []
             for sa, sb in zip(a.sizes, b.sizes, strict=True):
                 if sa != sb and 1 not in (sa, sb):
                     raise IndexError(f"index expressions of shapes {a.sizes} and {b.sizes} do not broadcast")
                 sizes.append(max(sa, sb))
             coefs = tuple(ca + sign * cb for ca, cb in zip(a.coefs, b.coefs, strict=True))
-            return IndexExpr(a.const + sign * b.const, coefs, tuple(sizes))
+            return IndexExpr(a.const + sign * b.const, coefs, tuple(sizes), None, merged_ids(a, b))
         return NotImplemented
 
     def _padded(self, ndim: int) -> IndexExpr:
@@ -124,7 +141,8 @@ class IndexExpr:
         if pad == 0:
             return self
         values = None if self._values is None else self._values.reshape((1,) * pad + self._values.shape)
-        return IndexExpr(self.const, (0,) * pad + self.coefs, (1,) * pad + self.sizes, values)
+        ids = None if self.ids is None else (0,) * pad + self.ids
+        return IndexExpr(self.const, (0,) * pad + self.coefs, (1,) * pad + self.sizes, values, ids)
 
     def __add__(self, other: Any) -> IndexExpr:
         return self._combine(other, 1)
@@ -144,44 +162,44 @@ class IndexExpr:
         if isinstance(other, (int, np.integer)):
             k = int(other)
             if self._values is not None:
-                return IndexExpr.concrete(self._values * k)
-            return IndexExpr(self.const * k, tuple(c * k for c in self.coefs), self.sizes)
+                return _derived(self._values * k, self)
+            return IndexExpr(self.const * k, tuple(c * k for c in self.coefs), self.sizes, None, self.ids)
         if isinstance(other, IndexExpr):
-            return IndexExpr.concrete(self.values() * other.values())
+            return _derived(self.values() * other.values(), self, other)
         return NotImplemented
 
     __rmul__ = __mul__
 
     def __floordiv__(self, other: Any) -> IndexExpr:
-        return IndexExpr.concrete(self.values() // _vals(other))
+        return _derived(self.values() // _vals(other), self, other)
 
     def __rfloordiv__(self, other: Any) -> IndexExpr:
-        return IndexExpr.concrete(_vals(other) // self.values())
+        return _derived(_vals(other) // self.values(), self, other)
 
     def __mod__(self, other: Any) -> IndexExpr:
-        return IndexExpr.concrete(self.values() % _vals(other))
+        return _derived(self.values() % _vals(other), self, other)
 
     def __rmod__(self, other: Any) -> IndexExpr:
-        return IndexExpr.concrete(_vals(other) % self.values())
+        return _derived(_vals(other) % self.values(), self, other)
 
     # -- comparisons give masks ----------------------------------------------------------------
     def __lt__(self, other: Any) -> MaskExpr:
-        return MaskExpr(lambda: self.values() < _vals(other))
+        return MaskExpr(lambda: self.values() < _vals(other), ((self, np.less, other),))
 
     def __le__(self, other: Any) -> MaskExpr:
-        return MaskExpr(lambda: self.values() <= _vals(other))
+        return MaskExpr(lambda: self.values() <= _vals(other), ((self, np.less_equal, other),))
 
     def __gt__(self, other: Any) -> MaskExpr:
-        return MaskExpr(lambda: self.values() > _vals(other))
+        return MaskExpr(lambda: self.values() > _vals(other), ((self, np.greater, other),))
 
     def __ge__(self, other: Any) -> MaskExpr:
-        return MaskExpr(lambda: self.values() >= _vals(other))
+        return MaskExpr(lambda: self.values() >= _vals(other), ((self, np.greater_equal, other),))
 
     def __eq__(self, other: Any) -> MaskExpr:  # type: ignore[override]
-        return MaskExpr(lambda: self.values() == _vals(other))
+        return MaskExpr(lambda: self.values() == _vals(other), ((self, np.equal, other),))
 
     def __ne__(self, other: Any) -> MaskExpr:  # type: ignore[override]
-        return MaskExpr(lambda: self.values() != _vals(other))
+        return MaskExpr(lambda: self.values() != _vals(other), ((self, np.not_equal, other),))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -204,6 +222,33 @@ def _vals(x: Any) -> Any:
     return x.values() if isinstance(x, IndexExpr) else x
 
 
+#: ids of index variables (one per nl.arange call and per nl.mgrid axis); 0 means "none"
+_VARIABLE_IDS = itertools.count(1)
+
+
+def merged_ids(*exprs: Any) -> tuple[int, ...] | None:
+    """Per grid axis (NumPy broadcast: padded in front), the variable the expressions vary with."""
+    known = [e.ids for e in exprs if isinstance(e, IndexExpr) and e.ids is not None]
+    if not known:
+        return None
+    ndim = max(len(ids) for ids in known)
+    out = [0] * ndim
+    for ids in known:
+        for axis, v in enumerate(ids, ndim - len(ids)):
+            if v and out[axis] != v:
+                out[axis] = v if out[axis] == 0 else -1
+    return tuple(out)
+
+
+def _derived(values: np.ndarray, *sources: Any) -> IndexExpr:
+    """A concrete expression computed from ``sources``: it varies with their variables."""
+    e = IndexExpr.concrete(values)
+    ids = merged_ids(*sources)
+    if ids is not None and len(ids) <= e.ndim:
+        e.ids = (0,) * (e.ndim - len(ids)) + ids
+    return e
+
+
 def _no_truth_value(what: str) -> NoReturn:
     """nki-semantics §6: Python control flow on arange/mgrid values is the compiler's error."""
     runtime.current("bool()").fail(
@@ -215,13 +260,20 @@ def _no_truth_value(what: str) -> NoReturn:
 
 
 class MaskExpr:
-    """A predicate over an index grid (comparisons of index expressions joined by ``&``)."""
+    """A predicate over an index grid (comparisons of index expressions joined by ``&``).
 
-    __slots__ = ("_cache", "_fn")
+    ``values()`` evaluates it on the grid positions of its expressions (what an element-wise
+    instruction's tile sees); ``atoms`` keeps the comparisons ``(lhs, numpy op, rhs)`` (a plain
+    bool joined in: ``(value, None, None)``; None when built from anything else) so an instruction
+    can evaluate it per index variable.
+    """
 
-    def __init__(self, fn: Any) -> None:
+    __slots__ = ("_cache", "_fn", "atoms")
+
+    def __init__(self, fn: Any, atoms: tuple[tuple[Any, Any, Any], ...] | None = None) -> None:
         self._fn = fn
         self._cache: np.ndarray | None = None
+        self.atoms = atoms
 
     def values(self) -> np.ndarray:
         """The predicate as a bool array."""
@@ -230,7 +282,14 @@ class MaskExpr:
         return self._cache
 
     def __and__(self, other: Any) -> MaskExpr:
-        return MaskExpr(lambda: self.values() & _mask_vals(other))
+        if isinstance(other, MaskExpr):
+            more = other.atoms
+        elif isinstance(other, (bool, np.bool_)):
+            more = ((bool(other), None, None),)
+        else:
+            more = None  # not a predicate of index variables: only values() applies
+        atoms = None if self.atoms is None or more is None else self.atoms + more
+        return MaskExpr(lambda: self.values() & _mask_vals(other), atoms)
 
     __rand__ = __and__
 
@@ -263,7 +322,7 @@ def arange(*args: int) -> IndexExpr:
     """``nl.arange(stop)`` / ``nl.arange(start, stop[, step])``: a 1-D index to lift with ``[:, None]``."""
     what = "each bound of nl.arange([start,] stop[, step])"
     r = range(*[runtime.integer_argument("nl.arange", what, a) for a in args])
-    return IndexExpr(r.start, (r.step,), (len(r),))
+    return IndexExpr(r.start, (r.step,), (len(r),), None, (next(_VARIABLE_IDS),))
 
 
 class _MGrid:
@@ -282,7 +341,8 @@ class _MGrid:
         exprs = []
         for axis, r in enumerate(ranges):
             coefs = tuple(r.step if a == axis else 0 for a in range(ndim))
-            exprs.append(IndexExpr(r.start, coefs, sizes))
+            ids = tuple(next(_VARIABLE_IDS) if a == axis else 0 for a in range(ndim))
+            exprs.append(IndexExpr(r.start, coefs, sizes, None, ids))
         return MGridResult(exprs)
 
 
@@ -312,3 +372,64 @@ mgrid = _MGrid()
 def ds(start: Any, size: int) -> slice:
     """``nl.ds(start, size)`` = ``start:start+size``."""
     return slice(start, start + size)
+
+
+def mask_variables(mask: Any) -> frozenset[int] | None:
+    """The index variables a mask's comparisons vary with (-1 for an axis mixing several), or
+    None when the mask is not a predicate of index expressions (a bool array, say)."""
+    if not isinstance(mask, MaskExpr) or mask.atoms is None:
+        return None
+    found: set[int] = set()
+    for lhs, _, rhs in mask.atoms:
+        for x in (lhs, rhs):
+            if isinstance(x, IndexExpr) and x.ids is not None:
+                found.update(v for v, size in zip(x.ids, x.sizes, strict=False) if v and size > 1)
+    return frozenset(found)
+
+
+class _Unplaced(Exception):
+    """An expression varies along an axis no variable of the space accounts for."""
+
+
+def mask_over(mask: MaskExpr, axes: dict[int, int], shape: tuple[int, ...]) -> np.ndarray | None:
+    """The mask as a bool array over an iteration space of ``shape`` (broadcastable to it), where
+    variable ``v`` runs along axis ``axes[v]``; None when a comparison varies otherwise."""
+    assert mask.atoms is not None
+    out: Any = True
+    try:
+        for lhs, op, rhs in mask.atoms:
+            term = lhs if op is None else op(_placed(lhs, axes, shape), _placed(rhs, axes, shape))
+            out = out & term
+    except _Unplaced:
+        return None
+    return np.asarray(out, dtype=bool)
+
+
+def _placed(x: Any, axes: dict[int, int], shape: tuple[int, ...]) -> Any:
+    """An index expression's values laid out along the space's axes (a scalar as is)."""
+    if isinstance(x, MaskExpr):
+        raise _Unplaced  # a comparison of comparisons: only values() knows it
+    if not isinstance(x, IndexExpr):
+        return x
+    v = x.values()
+    ids = x.ids if x.ids is not None and len(x.ids) == v.ndim else (0,) * v.ndim
+    index: list[Any] = []
+    targets: list[int] = []
+    for a, size in enumerate(v.shape):
+        var = ids[a]
+        if size == 1:
+            index.append(0)
+        elif var > 0 and var in axes and shape[axes[var]] == size:
+            index.append(slice(None))
+            targets.append(axes[var])
+        elif var == 0 and (v == np.take(v, [0], axis=a)).all():
+            index.append(0)  # constant along this axis
+        else:
+            raise _Unplaced
+    if len(set(targets)) != len(targets):
+        raise _Unplaced  # one variable on two grid axes (a diagonal)
+    v = v[tuple(index)].transpose(np.argsort(targets))
+    placed = [1] * len(shape)
+    for t in targets:
+        placed[t] = shape[t]
+    return v.reshape(placed)

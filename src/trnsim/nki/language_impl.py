@@ -714,6 +714,9 @@ def matmul(x: Any, y: Any, *, transpose_x: bool = False, mask: Any = None) -> Te
         isa.nc_transpose(sim, t_psum, x, engine="tensor", api="nl.matmul", instr="nl.matmul")
         stationary = new_tile(sim, "nl.matmul", t_psum.shape, x.dtype)
         isa.tensor_copy(sim, stationary, t_psum, api="nl.matmul", instr="nl.matmul")
+        ids = getattr(x, "index_ids", None)
+        if mask is not None and ids is not None and len(ids) == 2:
+            stationary.index_ids = (ids[1], ids[0])  # x's index variables, transposed with it
     dst = new_tile(sim, "nl.matmul", (isa.free_size(stationary), isa.free_size(y)), np.float32, Buffer.PSUM)
     instr = isa.nc_matmul(
         sim, dst, stationary, y, accumulate=False, mask=mask, api="nl.matmul", instr="nl.matmul"
@@ -943,7 +946,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         isa.retarget_write(target, value, last[2], accumulate, matmul)
     if sim.loops and not accumulate:
         sim.check_read("assignment", region, False)
-        sim.note_write(region, False)
+        sim.note_write(region, False, last[2] is None and target.flat is None and not target.dyn)
     instr.outputs = (out, *outputs[1:]) if len(outputs) > 1 else (out,)
     if matmul:
         instr.attrs["accumulate"] = attr_accumulate

@@ -542,8 +542,14 @@ class Simulation:
         )
 
     # -- affine_range dependency tracking ------------------------------------------------------
-    def note_write(self, region: Region | None, accumulate: bool) -> None:
-        """Remember a plain write inside affine loops (accumulations are exempt)."""
+    def note_write(self, region: Region | None, accumulate: bool, exact: bool = True) -> None:
+        """Remember a plain write inside affine loops (accumulations are exempt).
+
+        ``exact``: the write covers every element of ``region`` (a strided view, no mask, no
+        runtime index); a second iteration writing the very same region is then refused
+        (nki-semantics §4, ``err_unexpected_output_dependencies``). Partial overlaps are not
+        looked for (that would cost a search per write).
+        """
         loops = self.loops
         # frames are in start order, so the last one starts last: a tensor made after it (a
         # fresh tile) is tracked by none
@@ -558,7 +564,8 @@ class Simulation:
                     self.tracked[alloc_id] = self.tracked.get(alloc_id, 0) + 1
                 # the write into the sorted set (see WriteSet)
                 iters = regions.iters
-                if region not in iters:
+                earlier = iters.get(region)
+                if earlier is None:
                     start = region[3]
                     at = _bisect_right(regions.starts, start)
                     regions.starts.insert(at, start)
@@ -566,6 +573,14 @@ class Simulation:
                     length = region[4] - start
                     if length > regions.max_len:
                         regions.max_len = length
+                elif exact and earlier != frame.iteration:
+                    self.fail(
+                        "affine_range",
+                        f"iterations {earlier} and {frame.iteration} of an affine_range both write the"
+                        " same elements (not an accumulation); index the write with the loop variable,"
+                        " or use sequential_range",
+                        "unexpected_output_dependencies",
+                    )
                 iters[region] = frame.iteration
 
     def end_loop(self, frame: LoopFrame) -> None:

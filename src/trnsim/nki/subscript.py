@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from trnsim.nki import runtime
-from trnsim.nki.indexing import IndexExpr
+from trnsim.nki.indexing import IndexExpr, merged_ids
 from trnsim.nki.tensor import Tensor
 
 
@@ -463,7 +463,8 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
             if sizes[a] == 1:
                 strides = (*strides[:a], 0, *strides[a + 1 :])
         paxis = 0 if t.on_chip else -1
-        return Tensor(t.alloc, shape, offset, strides, paxis, None, None, dyn, tuple(tiles))
+        strided_view = Tensor(t.alloc, shape, offset, strides, paxis, None, None, dyn, tuple(tiles))
+        return _with_ids(strided_view, padded)
     oob = np.zeros(shape, dtype=bool)
     vals = []
     for d, e in enumerate(padded):
@@ -483,17 +484,30 @@ def _advanced(t: Tensor, key: tuple[Any, ...]) -> Tensor:
         flat = np.asarray(flat, dtype=np.int64)
     if dyn and tiles:
         oob = np.zeros(shape, dtype=bool)  # runtime indices: checked (or skipped) by the instruction
-    return Tensor(
-        t.alloc,
-        shape,
-        0,
-        (1,) * ndim,
-        0 if t.on_chip else -1,
-        flat,
-        oob if oob.any() else None,
-        dyn,
-        tuple(tiles),
+    return _with_ids(
+        Tensor(
+            t.alloc,
+            shape,
+            0,
+            (1,) * ndim,
+            0 if t.on_chip else -1,
+            flat,
+            oob if oob.any() else None,
+            dyn,
+            tuple(tiles),
+        ),
+        padded,
     )
+
+
+def _with_ids(v: Tensor, exprs: list[IndexExpr]) -> Tensor:
+    """Record which index variable runs along each axis of an advanced-indexed view (a matmul
+    maps its mask's variables to contraction or output axes through them); views made otherwise
+    leave the slot unset (read with ``getattr(t, "index_ids", None)``)."""
+    ids = merged_ids(*exprs)
+    if ids is not None:
+        v.index_ids = ids
+    return v
 
 
 def _decline(t: Tensor, key: Any) -> None:

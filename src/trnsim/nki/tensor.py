@@ -117,6 +117,7 @@ class Tensor:
         "alloc",
         "dyn",
         "flat",
+        "index_ids",
         "index_tiles",
         "offset",
         "oob",
@@ -124,6 +125,9 @@ class Tensor:
         "shape",
         "strides",
     )
+    #: per axis, the index variable of an advanced subscript (indexing.py); set only on the views
+    #: subscript._advanced makes, so read it with getattr(t, "index_ids", None)
+    index_ids: tuple[int, ...]
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
     _views: dict[tuple[Any, ...], Tensor] | None
     _key: tuple[Any, ...] | None
@@ -228,6 +232,16 @@ class Tensor:
 
     def __len__(self) -> int:
         return self.shape[0] if self.shape else 0
+
+    def __iter__(self) -> NoReturn:
+        # nki-semantics §6 [inf]: iteration over a tensor is rejected (without this, Python's
+        # fallback protocol called t[0], t[1], ... until an out-of-bounds error at the end)
+        runtime.current("iteration").fail(
+            "iteration",
+            f"TypeError: a tensor is not iterable ({self.label}, view {self.shape}: a Python 'for' over"
+            " a tensor has no elements at trace time); loop over indices instead, e.g. for i in"
+            " nl.affine_range(n): ... t[i] ... (legacy: or index with nl.arange)",
+        )
 
     def __bool__(self) -> bool:
         # nki-semantics §6: truthiness of a tensor is the compiler's ValueError (values are not

@@ -7,6 +7,7 @@ import html
 import io
 
 import plotly.graph_objects as go
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -19,16 +20,26 @@ __all__ = ["compare_html", "print_compare", "print_serving_validation", "rows_cs
 
 _CAVEAT = ("GPU/TPU serving rests on the analytic efficiency curves, uncalibrated for serving; "
            "Trainium decode overheads are fitted on neuron_trn2_inference.csv.")
+# The target is checked on a request's own prefill: say so, and where the queueing figure is.
+_TTFT_NOTE = ("TTFT ms: one request's alone (what --ttft-ms is checked against); when a layout's C requests "
+              "arrive together the last first token waits for their encodings (ttft_closed_loop_s in the "
+              "JSON and CSV; trnsim serve --concurrency C prints it).")
 
 
 def print_compare(outcome: CompareOutcome, console: Console) -> None:
     """The ranked table and its caveats."""
     limits = (("TPOT", outcome.tpot_s), ("TTFT", outcome.ttft_s))
     target = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in limits if v is not None) or "no latency target"
-    table = Table(title=f"best serving layout per system ({target})", title_justify="left")
+    # borderless, as the training comparison's tables: the nine columns fit 100 columns unwrapped
+    table = Table(title=f"best serving layout per system ({target})", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for col in ("system", "layout", "TTFT ms", "TPOT ms", "tok/s", "tok/s/chip", "$/1M tok", "J/tok",
                 "break-even $/node-h"):
-        table.add_column(col, justify="left" if col in ("system", "layout") else "right")
+        text = col in ("system", "layout")
+        # numbers never wrap or shorten ("176.…" on 80 columns); the text columns fold instead, and
+        # the numbers' two-word headers take two lines
+        table.add_column(col if text else col.replace(" ", "\n", 1), justify="left" if text else "right",
+                         no_wrap=not text, overflow="fold")
     for c in outcome.choices:
         row = c.row()
         if c.result is None:
@@ -53,6 +64,7 @@ def print_compare(outcome: CompareOutcome, console: Console) -> None:
         for note, names in by_note.items():
             console.print(f"≈ J/tok: the power per chip of {', '.join(names)} is not published ({note})",
                           markup=False, highlight=False)
+    console.print(_TTFT_NOTE, markup=False, highlight=False)
     console.print(_CAVEAT, markup=False, highlight=False)
 
 
@@ -132,7 +144,7 @@ def compare_html(outcome: CompareOutcome, title: str) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
             f"<body><h1>{html.escape(title)}</h1>{fig.to_html(full_html=False, include_plotlyjs=True)}"
             f"<table border=1><tr>{head}</tr>{''.join(body)}</table>"
-            f"<p>{html.escape(_CAVEAT)}</p></body></html>")
+            f"<p>{html.escape(_TTFT_NOTE)}</p><p>{html.escape(_CAVEAT)}</p></body></html>")
 
 
 def serving_validation_dict(rows: list[ServingRow], fit: Overheads) -> dict[str, object]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from importlib import resources
 
@@ -72,24 +73,52 @@ def load_serving_cases(text: str | None = None) -> list[ServingCase]:
         text = resources.files("trnsim.data.calibration").joinpath(FILE).read_text()
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     cases = []
-    for row in csv.DictReader(io.StringIO("\n".join(lines))):
-        try:
-            name = _MODELS[row["model"]]
-            system = load_system("trn2" if row["instance"].startswith("trn2") else row["instance"])
-            model = load_model(name)
-            tp = int(row["tp"])
-            ranks = int(row["chips"]) * system.ranks_per_chip
-            config = ServeConfig(model, system, ranks, tp, int(row["concurrency"]), int(row["input_tokens"]),
-                                 int(row["output_tokens"]),
-                                 weight_bytes=1 if row["precision"] == "fp8" else 2)
-            cases.append(ServingCase(f"{row['model']} {row['chips']} chips tp{tp} c{row['concurrency']}",
-                                     config, float(row["ttft_ms"]) / 1e3, float(row["tpot_ms"]) / 1e3))
-        except (KeyError, ValueError) as error:
-            raise ConfigError(f"{FILE}: bad or missing column or model {error}") from None
-        except TypeError:  # csv gives None for the fields a short row lacks
+    for number, row in enumerate(csv.DictReader(io.StringIO("\n".join(lines))), start=1):
+        where = f"{FILE} row {number}"
+        if None in row.values():  # csv gives None for the fields a short row lacks
             given = ",".join(str(v) for v in row.values() if v is not None)
-            raise ConfigError(f"{FILE}: a row has fewer fields than the header: {given}") from None
+            raise ConfigError(f"{FILE}: a row has fewer fields than the header: {given}")
+        try:
+            if row.get("model") not in _MODELS:
+                raise ConfigError(f"{where}: model '{row.get('model')}' is not known; valid: "
+                                  f"{', '.join(_MODELS)}")
+            if row.get("precision") not in ("bf16", "fp8"):
+                raise ConfigError(f"{where}: precision '{row.get('precision')}' is not known; valid: "
+                                  "bf16, fp8")
+            system = load_system("trn2" if row["instance"].startswith("trn2") else row["instance"])
+            counts = {key: _count(row, key, where)
+                      for key in ("chips", "tp", "concurrency", "input_tokens", "output_tokens")}
+            ttft_ms, tpot_ms = _measured(row, "ttft_ms", where), _measured(row, "tpot_ms", where)
+            config = ServeConfig(load_model(_MODELS[row["model"]]), system,
+                                 counts["chips"] * system.ranks_per_chip, counts["tp"], counts["concurrency"],
+                                 counts["input_tokens"], counts["output_tokens"],
+                                 weight_bytes=1 if row["precision"] == "fp8" else 2)
+        except KeyError as error:
+            raise ConfigError(f"{where}: missing column {error}") from None
+        except ConfigError as error:  # a layout the model refuses: say which row of which file
+            raise ConfigError(str(error) if str(error).startswith(where) else f"{where}: {error}") from None
+        label = f"{row['model']} {row['chips']} chips tp{counts['tp']} c{row['concurrency']}"
+        cases.append(ServingCase(label, config, ttft_ms / 1e3, tpot_ms / 1e3))
     return cases
+
+
+def _count(row: dict[str, str], key: str, where: str) -> int:
+    """A whole number >= 1 of ``row``, or one line naming the row and column."""
+    text = row[key]
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{where}: {key} must be a whole number at least 1, got '{text}'")
+    return int(text)
+
+
+def _measured(row: dict[str, str], key: str, where: str) -> float:
+    """A measured latency in ms: a positive, finite number."""
+    try:
+        value = float(row[key])
+    except ValueError:
+        raise ConfigError(f"{where}: {key} must be a number of milliseconds, got '{row[key]}'") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{where}: {key} must be a positive number of milliseconds, got '{row[key]}'")
+    return value
 
 
 def _predict(case: ServingCase, over: Overheads) -> tuple[float, float]:

@@ -40,7 +40,8 @@ class SystemChoice:
         if r is not None:
             c = r.config
             out.update({"chips": c.chips, "tp": c.tp, "concurrency": c.concurrency, "ttft_s": r.ttft_s,
-                        "tpot_s": r.tpot_s, "output_tokens_per_s": r.output_tokens_per_s,
+                        "ttft_closed_loop_s": r.ttft_closed_loop_s, "tpot_s": r.tpot_s,
+                        "output_tokens_per_s": r.output_tokens_per_s,
                         "output_tokens_per_s_per_chip": r.output_tokens_per_s / c.chips,
                         "cost_per_million_output_tokens_usd": r.cost_per_million_tokens_usd,
                         "energy_per_output_token_j": r.energy_per_token_j,
@@ -83,7 +84,7 @@ def _best_on(model: ModelConfig, name: str, cap: int, input_tokens: int, output_
              weight_bytes: int, kv_bytes: int, tpot_s: float | None, ttft_s: float | None) -> SystemChoice:
     system = load_system(name)
     best: ServeResult | None = None
-    reason = "no layout fits in memory"
+    reason = "no layout of one node or less (one replica, as the search goes) fits in memory"
 
     def better(a: ServeResult, b: ServeResult | None) -> bool:
         if b is None:

@@ -63,7 +63,9 @@ class ServeConfig:
         if self.prefill_chunk is not None and self.prefill_chunk < 1:
             raise ConfigError(f"{where}: --prefill-chunk must be at least 1, got {self.prefill_chunk}")
         if self.ranks % (self.tp * self.pp):
-            raise ConfigError(f"{where}: tp*pp = {self.tp * self.pp} must divide the {self.ranks} ranks")
+            products = ", ".join(str(d) for d in range(1, min(self.ranks, 64) + 1) if self.ranks % d == 0)
+            raise ConfigError(f"{where}: tp*pp = {self.tp * self.pp} must divide the {self.ranks} ranks; "
+                              f"valid: {products}{', ...' if self.ranks > 64 else ''}")
         if m.num_heads % self.tp:
             valid = [t for t in range(1, m.num_heads + 1) if m.num_heads % t == 0]
             raise ConfigError(f"{where}: --tp {self.tp} must divide num_heads={m.num_heads}; valid: {valid}")
@@ -74,7 +76,10 @@ class ServeConfig:
             raise ConfigError(f"{where}: --tp {self.tp} must divide the FFN hidden size(s)")
         if self.pp > m.num_layers:
             raise ConfigError(f"{where}: --pp {self.pp} exceeds the {m.num_layers} layers")
-        if self.ep > 1 and (not m.is_moe or m.num_experts % self.ep or self.replicas % self.ep):
+        if self.ep > 1 and not m.is_moe:
+            raise ConfigError(f"{where}: --ep {self.ep} applies to MoE models only, and {m.name} is dense; "
+                              "leave --ep out (or give 1)")
+        if self.ep > 1 and (m.num_experts % self.ep or self.replicas % self.ep):
             raise ConfigError(f"{where}: --ep {self.ep} must divide num_experts={m.num_experts} and the "
                               f"{self.replicas} replicas (ranks / (tp*pp))")
         if self.input_tokens + self.output_tokens > m.max_seq_len:
@@ -87,6 +92,11 @@ class ServeConfig:
             if s.length < 1 or not 0.0 <= s.acceptance_rate <= 1.0:
                 raise ConfigError(f"{where}: speculation length must be >= 1 and acceptance rate in [0, 1]; "
                                   f"got {s.length}, {s.acceptance_rate}")
+            tokens = self.input_tokens + self.output_tokens
+            if tokens > s.draft.max_seq_len:  # the draft attends over the same context as the target
+                raise ConfigError(f"{where}: draft model '{s.draft.name}' has max_seq_len="
+                                  f"{s.draft.max_seq_len}, below input + output = {tokens} tokens; pick a "
+                                  "draft with a longer context")
             if s.draft.vocab_size != m.vocab_size:
                 raise ConfigError(f"{where}: draft model '{s.draft.name}' has vocabulary "
                                   f"{s.draft.vocab_size}, "

@@ -114,6 +114,8 @@ class ServeResult:
                 "acceptance_rate": c.speculation.acceptance_rate,
                 "expected_tokens_per_round": c.speculation.expected_tokens()},
             "notes": list(self.notes),
+            # What the model config leaves out (sliding windows, ...), as estimate's JSON gives it.
+            "model_notes": list(c.model.notes),
         }
 
 
@@ -274,15 +276,32 @@ def estimate_serving(config: ServeConfig, topology: TopologySpec | None = None,
     if config.system.chip.family is not ChipFamily.TRAINIUM:
         notes.append("GPU/TPU serving times come from the analytic efficiency curves, uncalibrated for "
                      "serving (no published serving run of this chip is in the calibration data)")
-    if prefill_tokens(config.input_tokens, config.tp) != config.input_tokens:
-        notes.append(f"prefill padded to {prefill_tokens(config.input_tokens, config.tp)} tokens "
-                     f"(a multiple of tp={config.tp} for sequence parallelism)")
+    notes += _prefill_notes(config)
+    if spec is not None:
+        notes.append(f"memory per rank is the target model's: the draft model '{spec.draft.name}' (its "
+                     "weights and KV cache) is not counted")
     return ServeResult(
         config=config, ttft_s=sum(parts.values()), tpot_s=tpot, ttft_closed_loop_s=closed,
         prefill_parts_s=parts, decode=step,
         memory=memory, max_concurrency=memory.max_concurrency, cost_per_million_tokens_usd=cost,
         energy_per_token_j=energy, notes=tuple(notes),
     )
+
+
+def _prefill_notes(config: ServeConfig) -> list[str]:
+    """What the prefill ran beyond the prompt: chunks (and so the prompt) padded to a multiple of TP."""
+    tokens, chunk, tp = config.input_tokens, config.prefill_chunk, config.tp
+    seq = prefill_tokens(tokens if chunk is None else min(chunk, tokens), tp)
+    run = -(-tokens // seq) * seq  # the passes of `seq` tokens, as _prefill and prefill_ops run them
+    notes = []
+    if chunk is not None and chunk < tokens and seq != chunk:
+        notes.append(f"prefill in chunks of {seq} tokens (--prefill-chunk {chunk} rounded up to a multiple "
+                     f"of tp={tp} for sequence parallelism)")
+    if run != tokens:
+        notes.append(f"prefill padded to {run} tokens ({run // seq} chunks of {seq}, the last one full)"
+                     if seq < run else
+                     f"prefill padded to {run} tokens (a multiple of tp={tp} for sequence parallelism)")
+    return notes
 
 
 def energy_confidence(result: ServeResult) -> str | None:

@@ -7,6 +7,7 @@ that file), and an in-memory override of ``"serving/serving"`` applies the same 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -84,6 +85,16 @@ def _whole(table: dict[str, Any], key: str, where: str) -> int:
     return int(value)
 
 
+def _within(table: dict[str, Any], key: str, where: str, valid: str, low: float = 0.0,
+            high: float = math.inf, open_high: bool = False) -> float:
+    """``table[key]`` as a finite number in [low, high] ([low, high) when ``open_high``): a negative
+    host cost made a negative TPOT, a reserved fraction of 1.5 a negative capacity."""
+    value = _number(table, key, where)
+    if not (math.isfinite(value) and low <= value and (value < high if open_high else value <= high)):
+        raise ConfigError(f"{where}: '{key}' must be {valid}, got {value!r}")
+    return value
+
+
 @cache
 def _load(user_dir: str | None, token: int) -> ServingParams:
     data = SERVING.load("serving", user_dir).data
@@ -92,9 +103,9 @@ def _load(user_dir: str | None, token: int) -> ServingParams:
         where = f"serving.toml [overhead.{family}]"
         step = table.get("step_s", {})
         overheads[family] = Overheads(
-            step_s=_number(table, "step_s", where),
-            collective_s=_number(table, "collective_s", where),
-            request_s=_number(table, "request_s", where),
+            step_s=_within(table, "step_s", where, "seconds >= 0"),
+            collective_s=_within(table, "collective_s", where, "seconds >= 0"),
+            request_s=_within(table, "request_s", where, "seconds >= 0"),
             confidence=str(step.get("confidence", "")) if isinstance(step, dict) else "",
             source=str(step.get("source", "")) if isinstance(step, dict) else "",
         )
@@ -106,11 +117,16 @@ def _load(user_dir: str | None, token: int) -> ServingParams:
                               f"got {batch}")
         context_batch[family] = batch
     spec = data["speculative"]
+    length = _whole(spec, "speculation_length", "serving.toml [speculative]")
+    if length < 1:
+        raise ConfigError(f"serving.toml [speculative]: 'speculation_length' must be a whole number >= 1, "
+                          f"got {length}")
     return ServingParams(
         overheads=overheads, context_batch=context_batch,
-        acceptance_rate=_number(spec, "acceptance_rate", "serving.toml [speculative]"),
-        speculation_length=_whole(spec, "speculation_length", "serving.toml [speculative]"),
-        reserved_fraction=_number(data["memory"], "reserved_fraction", "serving.toml [memory]"),
+        acceptance_rate=_within(spec, "acceptance_rate", "serving.toml [speculative]", "in [0, 1]", high=1.0),
+        speculation_length=length,
+        reserved_fraction=_within(data["memory"], "reserved_fraction", "serving.toml [memory]",
+                                  "a fraction in [0, 1)", high=1.0, open_high=True),
     )
 
 

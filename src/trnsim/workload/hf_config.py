@@ -31,6 +31,7 @@ from trnsim.workload.hf_families import (
     decoder_fields,
     deepseek_moe_fields,
     moe_layer_indices,
+    qwen_is_global,
     sliding_note,
 )
 from trnsim.workload.hf_generic import generic_decoder
@@ -45,7 +46,8 @@ def _dense_llama_like(r: HfReader, family: str) -> dict[str, Any]:
     # Qwen2's q/k/v projections carry biases (hard-wired in transformers 4.x); o_proj has none.
     fields["qkv_bias"] = family == "qwen2" and not fields["linear_bias"]
     if family == "mistral" or r.raw("use_sliding_window"):
-        note = sliding_note(r, fields["num_layers"], None)
+        is_global = qwen_is_global(r) if family in ("qwen2", "qwen3") else None
+        note = sliding_note(r, fields["num_layers"], is_global)
         if note:
             fields["_notes"].append(note)
     return fields
@@ -101,6 +103,9 @@ def _gpt_neox(r: HfReader) -> dict[str, Any]:
         "tie_embeddings": r.flag("tie_word_embeddings", False),
         "linear_bias": True,
         "dropout": float(r.data.get("hidden_dropout") or 0.0) > 0,
+        # GPTNeoXConfig's default block is parallel (Pythia, GPT-NeoX-20B), as Falcon's and Cohere's
+        "_notes": (["parallel attention and MLP block timed as sequential (same FLOPs)"]
+                   if r.flag("use_parallel_residual", True) else []),
     }
 
 
@@ -111,6 +116,9 @@ def _mixtral(r: HfReader) -> dict[str, Any]:
         experts_per_token=r.integer("num_experts_per_tok"),
         moe_ffn_hidden_size=fields["ffn_hidden_size"],
     )
+    note = sliding_note(r, fields["num_layers"], None)  # Mixtral slides on every layer, as Mistral
+    if note:
+        fields["_notes"].append(note)
     return fields
 
 
@@ -273,6 +281,13 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
     if not isinstance(given_notes, list | tuple) or not isinstance(overrides, Mapping):
         raise ConfigError(f"{where}: '_trnsim' notes must be a list of strings and overrides an object "
                           "of ModelConfig fields")
+    quantization = data.get("quantization_config")
+    if quantization:  # an FP8/4-bit checkpoint: its weights would move fewer bytes than --precision's
+        method = quantization.get("quant_method", "?") if isinstance(quantization, Mapping) else quantization
+        notes.append(f"quantization_config ({method}) not applied: weights are costed in the run's "
+                     "precision (--precision)")
+    if "_trnsim" not in data:  # a user's file: the assumptions the presets label in their own notes
+        notes += _assumption_notes(fields)
     fields["name"] = str(extra.get("name", default_name))
     fields["notes"] = tuple(str(n) for n in given_notes) + tuple(notes + fields.pop("_notes", []))
     fields["source"] = str(extra.get("source", where))
@@ -287,6 +302,19 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
     except ConfigError as error:  # the model's own checks name its fields and itself: say the file's
         why = str(error).removeprefix(f"model '{fields['name']}': ")
         raise ConfigError(f"{inner_where}: {_file_keys(why, decoder, overrides)}") from None
+
+
+def _assumption_notes(fields: Mapping[str, Any]) -> list[str]:
+    """What every MoE and MLA model is approximated by (the presets say it in their ``_trnsim`` notes)."""
+    notes = []
+    if fields.get("num_experts"):
+        notes.append("routing assumed perfectly balanced across experts (no capacity factor, no token "
+                     "dropping)")
+    if fields.get("attention") is AttentionKind.MLA:
+        notes.append(f"MLA attention timed as standard attention with qk head dim "
+                     f"{fields['qk_nope_head_dim'] + fields['qk_rope_head_dim']} and v head dim "
+                     f"{fields['v_head_dim']} after decompression")
+    return notes
 
 
 #: What the model's fields are called in config.json files (the readers' aliases, most usual first):

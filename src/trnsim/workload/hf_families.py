@@ -15,7 +15,8 @@ from trnsim.errors import ConfigError
 from trnsim.workload.config import MlpKind, NormKind, PositionKind, QkNormScope
 from trnsim.workload.hf_reader import HfReader
 
-__all__ = ["FAMILY_DEFAULTS", "FAMILY_PARSERS", "decoder_fields", "moe_layer_indices", "sliding_note"]
+__all__ = ["FAMILY_DEFAULTS", "FAMILY_PARSERS", "decoder_fields", "moe_layer_indices", "qwen_is_global",
+           "sliding_note"]
 
 #: transformers class defaults of each family (used for keys a file leaves out).
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -91,8 +92,16 @@ def decoder_fields(r: HfReader, family: str, *, mlp: MlpKind = MlpKind.SWIGLU,
         "norm": norm,
         "position": PositionKind.ROPE,
         "tie_embeddings": r.flag("tie_word_embeddings", tie_default),
-        "_notes": [],
+        "_notes": _dropout_notes(r),
     }
+
+
+def _dropout_notes(r: HfReader) -> list[str]:
+    """A non-zero ``attention_dropout``: these readers cost no dropout (their released models have 0.0)."""
+    rate = r.raw("attention_dropout")
+    if isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0:
+        return [f"attention_dropout={rate:g} not modelled: dropout masks are not costed"]
+    return []
 
 
 def layer_types(r: HfReader, layers: int) -> list[str] | None:
@@ -131,6 +140,13 @@ def sliding_note(r: HfReader, layers: int, is_global: Callable[[int], bool] | No
         return None
     return (f"sliding-window attention (window {window} on {local} of {layers} layers) not modelled: "
             "attention FLOPs counted over the whole sequence")
+
+
+def qwen_is_global(r: HfReader) -> Callable[[int], bool]:
+    """Qwen2/Qwen3 (dense and MoE): layer ``i`` slides only from ``max_window_layers`` on
+    (transformers' ``layer_types``: sliding iff ``i >= max_window_layers``; class default 28)."""
+    first = r.integer("max_window_layers", default=28, minimum=0)
+    return lambda i: i < first
 
 
 def moe_layer_indices(layers: int, is_moe: Callable[[int], bool]) -> tuple[int, ...] | None:
@@ -262,7 +278,7 @@ def _qwen_moe(r: HfReader, family: str) -> dict[str, Any]:
     )
     if fields["moe_layers"] == ():
         raise ConfigError(f"{r.where}: decoder_sparse_step/mlp_only_layers leave no MoE layer")
-    note = sliding_note(r, layers, None) if r.raw("use_sliding_window") else None
+    note = sliding_note(r, layers, qwen_is_global(r)) if r.raw("use_sliding_window") else None
     if note:
         fields["_notes"].append(note)
     return fields

@@ -25,16 +25,20 @@ _NO_EFFECT_PARTS = ("token_id", "eps", "dropout", "pdrop", "rope", "initializer"
 
 def generic_decoder(r: HfReader, model_type: str, supported: str) -> dict[str, Any]:
     """Fields of an unknown decoder, or one clear error when it lacks the standard fields."""
+    # A file without the key: say so, not "model_type='None'" (the caller's str() of the missing value)
+    missing = r.raw("model_type") is None
+    kind = "no model_type" if missing else f"unknown model_type={model_type!r}"
     try:
         fields = _read(r, model_type)
     except ConfigError as error:
+        what = "(no model_type)" if missing else f"model_type={model_type!r}"
         raise ConfigError(
-            f"{r.where}: unknown architecture model_type={model_type!r} without the standard decoder "
+            f"{r.where}: unknown architecture {what} without the standard decoder "
             f"fields ({str(error).removeprefix(r.where + ': ')}); supported: {supported}"
         ) from None
     ignored = sorted(k for k in r.data if k not in r.used and not any(p in k for p in _NO_EFFECT_PARTS))
     fields["_notes"].append(
-        f"unknown model_type={model_type!r} read as a generic decoder; ignored fields: "
+        f"{kind}{':' if missing else ''} read as a generic decoder; ignored fields: "
         f"{', '.join(ignored) if ignored else '(none)'}"
     )
     return fields

@@ -53,6 +53,9 @@ def load_model(name_or_path: str | Path, overrides: Mapping[str, Any] | None = N
     ``afm-server`` assumption); the result is validated again.
     """
     text = str(name_or_path)
+    if not text.strip():  # Path("") is the current directory: its config.json would stand in silently
+        raise ConfigError(f"the model name is empty; give a preset name ({', '.join(list_models())}) or a "
+                          "config.json path")
     if text in list_models():
         model = _load_file(_PRESETS / f"{text}.json", text)
     else:

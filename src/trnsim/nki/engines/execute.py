@@ -292,7 +292,8 @@ def execute(
                 mark_written(dst, m, 2 if opcode in MATMUL_OPCODES else 1)
     if loops and not carried:
         for _, t in outs:
-            sim.note_write(t.region(), False)
+            # (a masked, index-array or runtime-indexed write may cover only part of its region)
+            sim.note_write(t.region(), False, m is None and t.flat is None and not t.dyn)
     outputs = (dst.operand("dst"),) if dst is not None and not extra_outputs else tuple(
         [t.operand(n) for n, t in outs])
     a = attrs if attrs is not None else {}

@@ -20,6 +20,7 @@ from trnsim.nki.engines.execute import (
     free_size,
     matmul_group_open,
 )
+from trnsim.nki.engines.matmul_mask import matmul_mask
 from trnsim.nki.runtime import Buffer, Simulation
 from trnsim.nki.tensor import Tensor, strided
 from trnsim.nki.trace import Engine, Instruction
@@ -191,6 +192,15 @@ def _matmul_execute(
     double_row: bool,
 ) -> Instruction:
     """The checked matmul: accumulation state, values and the trace record."""
+    selected = None
+    if mask is not None and not double_row:
+        selected = matmul_mask(sim, instr, mask, stationary, moving, k, m, n)
+        if selected is not None:
+            # per operand: the elements read (in bounds where selected) and the result written
+            stationary.check_bounds(instr, selected.stationary)
+            moving.check_bounds(instr, selected.moving)
+            dst.check_bounds(instr, selected.out.reshape(dst.shape))
+            mask = selected.out.reshape(dst.shape)
     accumulate, where = accumulation_mode(sim, instr, dst, accumulate, stacklevel=4)
 
     def compute(v: list[Any]) -> Any:
@@ -201,6 +211,9 @@ def _matmul_execute(
         else:
             s = s.reshape(k, m)
             mv = mv.reshape(k, n)
+        if selected is not None:
+            product = selected.product(s.astype(np.float32, copy=False), mv.astype(np.float32, copy=False))
+            return product.reshape(dst.shape)
         out = np.matmul(s.T.astype(np.float32, copy=False), mv.astype(np.float32, copy=False))
         return out.reshape(dst.shape)
 
@@ -242,7 +255,7 @@ def _matmul_execute(
             sim.check_read(instr, inputs[0].region, False)
             sim.check_read(instr, inputs[1].region, False)
             if not accumulate:
-                sim.note_write(dst.region(), False)
+                sim.note_write(dst.region(), False, dst.flat is None and not dst.dyn)
         return sim.record(Engine.TENSOR, "nc_matmul", inputs, (dst.operand("dst"),), attrs)
     return execute(
         sim,
@@ -256,6 +269,7 @@ def _matmul_execute(
         attrs=attrs,
         api=api,
         accumulate=bool(accumulate),
+        oob_skip=selected is not None,  # bounds checked above, per operand
         accumulate_where=where,
         load_inputs=in_place is None,
     )
