@@ -1,4 +1,5 @@
-"""trnsim from Python: ``estimate``, ``plan``, ``compare`` and ``load_model`` for notebooks and scripts.
+"""trnsim from Python: ``estimate``, ``plan``, ``compare``, ``serve``, ``serve_compare`` and ``load_model``
+for notebooks and scripts.
 
 Each function takes the same arguments as the CLI command of the same name, with the same
 defaults, and returns a result object with ``.to_dict()`` (the command's JSON), ``.to_frame()``
@@ -28,7 +29,8 @@ from trnsim.workload.config import ModelConfig, check_seq_len
 from trnsim.workload.models import load_model as _load_model
 from trnsim.workload.models import param_counts
 
-__all__ = ["CompareResult", "EstimateResult", "PlanResult", "compare", "estimate", "load_model", "plan"]
+__all__ = ["CompareResult", "EstimateResult", "PlanResult", "ServingCompareResult", "ServingResult",
+           "compare", "estimate", "load_model", "plan", "serve", "serve_compare"]
 
 #: The systems ``compare`` puts side by side by default (as ``trnsim compare``).
 DEFAULT_SYSTEMS = ("trn2-ultraserver", "trn2", "trn1", "p5", "p5e", "tpu-v4", "tpu-v5p")
@@ -66,6 +68,8 @@ def _catalog_in_force(function: Callable[_P, _R]) -> Callable[_P, _R]:
     @functools.wraps(function)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         catalog = kwargs.get("catalog")
+        if catalog is not None and not isinstance(catalog, str | Path):
+            raise ConfigError(f"catalog must be a directory (a path or its text), got {catalog!r:.60}")
         with _user_catalog(catalog if isinstance(catalog, (str, Path)) else None):
             return function(*args, **kwargs)
     return wrapper
@@ -361,6 +365,20 @@ def _chip_counts(scaling: str | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(c) for c in counts)
 
 
+def _system_names(systems: str | Sequence[str]) -> list[str]:
+    """The names of ``systems``: a list, or the CLI's comma-separated text (``"trn2,p5e"``)."""
+    if not isinstance(systems, str) and not (isinstance(systems, Sequence)
+                                             and all(isinstance(n, str) for n in systems)):
+        raise ConfigError("systems must be a comma-separated string or a list of system names (e.g. "
+                          f"'trn2,p5e'), got {systems!r:.60}")
+    names = [s.strip() for s in systems.split(",")] if isinstance(systems, str) else list(systems)
+    if not any(names):
+        raise ConfigError("systems is empty; give e.g. ['trn2', 'trn1', 'p5e']")
+    if not all(names):  # "trn2,,p5": a name left out, not a shorter list
+        raise ConfigError(f"systems {systems!r} has an empty name; give each system once, e.g. 'trn2,p5'")
+    return names
+
+
 def _number(name: str, value: object) -> None:
     """``value`` is a number (or None): a string raised a TypeError from ``math.isfinite``."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
@@ -526,15 +544,7 @@ def compare(
     from trnsim.report.entries import entries_from_comparison, system_meta
     from trnsim.report.story import headline_sentence
 
-    if not isinstance(systems, str) and not (isinstance(systems, Sequence)
-                                             and all(isinstance(n, str) for n in systems)):
-        raise ConfigError("systems must be a comma-separated string or a list of system names (e.g. "
-                          f"'trn2,p5e'), got {systems!r:.60}")
-    names = [s.strip() for s in systems.split(",")] if isinstance(systems, str) else list(systems)
-    if not any(names):
-        raise ConfigError("systems is empty; give e.g. ['trn2', 'trn1', 'p5e']")
-    if not all(names):  # "trn2,,p5": a name left out, not a shorter list
-        raise ConfigError(f"systems {systems!r} has an empty name; give each system once, e.g. 'trn2,p5'")
+    names = _system_names(systems)
     _required(chips=chips, seq_len=seq_len, global_batch=global_batch)
     scaling = _chip_counts(scaling)
     job = _job(tokens, seq_len, global_batch, precision, None, None, Objective.TIME.value, pue,
@@ -579,3 +589,171 @@ def compare(
             "systems": {s.name: system_meta(s) for s in specs},
             "error_bars": bands_meta([r.best for r in comparison.rows if r.best is not None], comparison)}
     return CompareResult(meta, entries, comparison)
+
+
+# ---- serve ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServingResult:
+    """A model served in one layout: ``trnsim serve``'s answer."""
+
+    data: dict[str, Any]
+    #: The serving model's :class:`~trnsim.serve.ServeResult`, for everything else.
+    raw: Any = field(repr=False)
+
+    @property
+    def ttft_s(self) -> float:
+        return float(self.data["ttft_s"])
+
+    @property
+    def tpot_s(self) -> float:
+        return float(self.data["tpot_s"])
+
+    @property
+    def output_tokens_per_s(self) -> float:
+        return float(self.data["output_tokens_per_s"])
+
+    @property
+    def fits(self) -> bool:
+        return bool(self.data["fits"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of ``trnsim serve --json``."""
+        return dict(self.data)
+
+    def to_frame(self) -> Any:
+        """A one-row pandas DataFrame (nested parts flattened to ``decode_breakdown_s_ops``, ...)."""
+        return _frame([self.data])
+
+    def __repr__(self) -> str:
+        d = self.data
+        return (f"ServingResult({d['model']} on {d['ranks']} ranks of {d['system']}, tp{d['tp']} pp{d['pp']} "
+                f"ep{d['ep']}, {d['concurrency']} in flight: TTFT {d['ttft_s'] * 1e3:,.1f} ms, TPOT "
+                f"{d['tpot_s'] * 1e3:,.2f} ms, {d['output_tokens_per_s']:,.0f} output tokens/s, "
+                f"fits={d['fits']})")
+
+    def _repr_html_(self) -> str:
+        columns = ["model", "system", "ranks", "tp", "pp", "ep", "concurrency", "ttft_s", "tpot_s",
+                   "output_tokens_per_s", "memory_per_rank_bytes", "fits",
+                   "cost_per_million_output_tokens_usd"]
+        return _html_table(f"trnsim serve: {self.data['model']}", [self.data], columns)
+
+
+@dataclass(frozen=True)
+class ServingCompareResult:
+    """The best serving layout per system at the latency targets: ``trnsim serve --compare``'s answer."""
+
+    data: dict[str, Any]
+    #: The search's :class:`~trnsim.serve.compare.CompareOutcome`.
+    raw: Any = field(repr=False)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per system, ranked: priced by cost per million output tokens, then by tokens/s/chip."""
+        return list(self.data["systems"])
+
+    @property
+    def any_meets(self) -> bool:
+        """Some system has a layout within the targets (the CLI exits 3 when none has)."""
+        return any(r["meets_target"] for r in self.data["systems"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document of ``trnsim serve --compare --json``."""
+        return dict(self.data)
+
+    def to_frame(self) -> Any:
+        """One row per system; needs pandas."""
+        return _frame(self.rows)
+
+    def __repr__(self) -> str:
+        meets = [str(r["system"]) for r in self.rows if r["meets_target"]]
+        return (f"ServingCompareResult({len(self.rows)} systems; within the targets, best first: "
+                f"{', '.join(meets) or 'none'})")
+
+    def _repr_html_(self) -> str:
+        columns = ["system", "meets_target", "chips", "tp", "concurrency", "ttft_s", "tpot_s",
+                   "output_tokens_per_s", "cost_per_million_output_tokens_usd", "why_none"]
+        return _html_table("trnsim serve --compare", self.rows, columns)
+
+
+@_catalog_in_force
+def serve(
+    model: str | Path | ModelConfig,
+    system: str,
+    *,
+    chips: int | None = None,
+    nodes: int | None = None,
+    ranks: int | None = None,
+    tp: int = 1,
+    pp: int = 1,
+    ep: int = 1,
+    concurrency: int = 1,
+    input_tokens: int = 1024,
+    output_tokens: int = 256,
+    precision: str = "bf16",
+    kv_dtype: str = "bf16",
+    draft_model: str | Path | ModelConfig | None = None,
+    speculation_length: int | None = None,
+    acceptance_rate: float | None = None,
+    prefill_chunk: int | None = None,
+    catalog: str | Path | None = None,
+) -> ServingResult:
+    """Serve ``model`` in one layout on ``system``, as ``trnsim serve`` (same arguments and defaults):
+    TTFT, TPOT, tokens/s, memory per rank, cost and energy.
+
+    Give exactly one of ``chips``, ``nodes`` or ``ranks``; ``concurrency`` is the requests in flight
+    per replica. ``draft_model`` (with ``speculation_length``/``acceptance_rate``, else the serving
+    file's) turns on speculative decoding.
+    """
+    from trnsim.hardware.catalog import load_system
+    from trnsim.serve import estimate_serving
+    from trnsim.serve.inputs import API, rank_count, serve_inputs
+
+    inputs = serve_inputs(model, API, concurrency=concurrency, input_tokens=input_tokens,
+                          output_tokens=output_tokens, precision=precision, kv_dtype=kv_dtype, tp=tp, pp=pp,
+                          ep=ep, draft_model=draft_model, speculation_length=speculation_length,
+                          acceptance_rate=acceptance_rate, prefill_chunk=prefill_chunk)
+    if not isinstance(system, str):
+        raise ConfigError(f"system must be a system name (e.g. 'trn2'), got {system!r:.60}")
+    spec = load_system(system, catalog)
+    result = estimate_serving(inputs.config(spec, rank_count(spec, API, chips, nodes, ranks)))
+    return ServingResult(result.to_dict(), result)
+
+
+@_catalog_in_force
+def serve_compare(
+    model: str | Path | ModelConfig,
+    *,
+    systems: str | Sequence[str] | None = None,
+    concurrency: int | None = None,
+    input_tokens: int = 1024,
+    output_tokens: int = 256,
+    precision: str = "bf16",
+    kv_dtype: str = "bf16",
+    tpot_ms: float | None = None,
+    ttft_ms: float | None = None,
+    catalog: str | Path | None = None,
+) -> ServingCompareResult:
+    """The cheapest serving layout per system within the latency targets, as ``trnsim serve --compare``
+    (same arguments and defaults).
+
+    ``systems`` None ranks ``trnsim serve --compare``'s defaults
+    (:data:`trnsim.serve.compare.DEFAULT_SYSTEMS`). Each system gets one replica of up to one node,
+    the concurrency searched up to ``concurrency`` (none given: freely); ``tpot_ms``/``ttft_ms`` are the
+    targets. A result in which no system meets them is returned (``any_meets`` False, each row's
+    ``why_none`` says why), where the CLI exits 3.
+    """
+    from trnsim.serve.compare import DEFAULT_SYSTEMS as SERVING_SYSTEMS
+    from trnsim.serve.compare import compare_serving
+    from trnsim.serve.inputs import API, check_systems, serve_inputs
+
+    inputs = serve_inputs(model, API, concurrency=concurrency, input_tokens=input_tokens,
+                          output_tokens=output_tokens, precision=precision, kv_dtype=kv_dtype,
+                          tpot_ms=tpot_ms, ttft_ms=ttft_ms)
+    names = _system_names(SERVING_SYSTEMS if systems is None else systems)
+    check_systems(names, API)
+    outcome = compare_serving(inputs.model, names, concurrency_max=inputs.concurrency_cap,
+                              input_tokens=inputs.input_tokens, output_tokens=inputs.output_tokens,
+                              weight_bytes=inputs.weight_bytes, kv_bytes=inputs.kv_bytes,
+                              tpot_s=inputs.tpot_s, ttft_s=inputs.ttft_s)
+    return ServingCompareResult(outcome.to_dict(), outcome)

@@ -17,6 +17,7 @@ import itertools
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
 from trnsim.core import simulate as simulate_module
@@ -255,9 +256,10 @@ def test_a_box_rewritten_while_a_collective_holds_its_read_gets_a_new_record() -
 
 def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not_fit(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # The scheduler builds the cost key inline for 0, 1 and 2 inputs: each compute instruction's
-    # scheduled work is its own cost's, whatever it shares with the instructions before it, and
-    # each distinct key is costed once (the inline key is the same tuple as cost_key's).
+    # The scheduler builds its cost key inline for one output and 1 to 3 inputs (cost_key's fields as
+    # one flat tuple) and takes cost_key's otherwise: each compute instruction's scheduled work is
+    # its own cost's, whatever it shares with the instructions before it, and each distinct
+    # cost_key is costed once (the inline key tells apart what cost_key tells apart, no more).
     b = TraceBuilder("trn2")
     instructions = []
     for dtype, _ in itertools.product(("bfloat16", "float32"), range(2)):  # each shape twice
@@ -270,6 +272,10 @@ def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not
                         out = b.sbuf((128, free), dtype)
                         instructions.append(b.add(engine, "tensor_tensor", (x, y), (out,), op=op))
                     instructions.append(b.add(engine, "tensor_copy", (x,), (b.sbuf((128, free), dtype),)))
+                    for third_stride in (None, 64):  # a third input (tensor_scalar's scalar operand)
+                        third = b.sbuf((128, 1), dtype, stride_bytes=third_stride)
+                        instructions.append(b.add(engine, "tensor_scalar", (y, y, third),
+                                                  (b.sbuf((128, free), dtype),), op="add", op1="multiply"))
                     instructions.append(b.add(engine, "memset", (), (b.sbuf((128, free), dtype),), value=0.0))
                     instructions.append(b.add(engine, "memset", (), (b.sbuf((128, free), dtype),), value=1.0))
                 instructions.append(b.add(Engine.TENSOR, "nc_matmul", (b.sbuf((128, 128), dtype), y),
@@ -282,10 +288,10 @@ def test_the_scheduler_keys_costs_as_cost_key_and_never_reuses_one_that_does_not
     costed = 0
     compute_cost = simulate_module._Simulation._compute_cost
 
-    def counted(self: Any, instruction: Instruction) -> Any:
+    def counted(self: Any, instruction: Instruction, key: Any) -> Any:
         nonlocal costed
         costed += 1
-        return compute_cost(self, instruction)
+        return compute_cost(self, instruction, key)
 
     monkeypatch.setattr(simulate_module._Simulation, "_compute_cost", counted)
     result = simulate_trace(b.trace, timing)
@@ -415,3 +421,24 @@ def test_the_single_box_path_holds_tiles_written_once(monkeypatch: pytest.Monkey
     assert first.region is not None and copy.region is not None
     assert set(tracker.singles) == {first.region.alloc_id, copy.region.alloc_id}
     assert set(tracker.tables) == {second.region.alloc_id}
+
+
+def test_the_engine_s_previous_cost_is_reused_only_for_an_equal_key() -> None:
+    # The scheduler compares a compute instruction's cost key with its engine's previous one before
+    # the memo. An attribute value that neither hashes nor compares (an array: its == is elementwise)
+    # is costed without the memo, and the instructions after it get their own costs again.
+    b = TraceBuilder("trn2")
+    x, y = b.sbuf((128, 512), "bfloat16"), b.sbuf((128, 512), "bfloat16")
+
+    def tensor_tensor(op: object, dtype: str = "bfloat16") -> Instruction:
+        return b.add(Engine.VECTOR, "tensor_tensor", (x, y), (b.sbuf((128, 512), dtype),), op=op)
+
+    instructions = [tensor_tensor("add"), tensor_tensor("add"), tensor_tensor(np.array(["add", "divide"])),
+                    tensor_tensor(np.array(["add", "divide"])), tensor_tensor("add"), tensor_tensor("divide"),
+                    tensor_tensor("divide", "float32"), tensor_tensor("add")]
+    timing = load_timing("trn2")  # fresh memos (not the shipped target's)
+    model = ComputeCostModel(timing)
+    result = simulate_trace(b.trace, timing)
+    works = [item.compute_ns for item in result.instructions]
+    assert works == [model.cost(i).work_ns for i in instructions]
+    assert len(set(works)) == 3  # add has the fast bf16 rate; an array op and divide do not

@@ -112,3 +112,12 @@ def test_a_config_that_is_not_text_is_one_line(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe{}")
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_model(path)
+
+
+def test_gemma3_positions_default_from_the_spec(tmp_path: Path) -> None:
+    """hf-configs.md §3 states Gemma3TextConfig's max_position_embeddings default, 131072: a sparse
+    ``text_config`` without it (§1 rule 2) takes the family's default, not the generic 4096. (The only
+    family whose default the spec states; for the others it is silent and trnsim's defaults stand.)"""
+    data = {"model_type": "gemma3", "text_config": {"hidden_size": 2560, "intermediate_size": 10240,
+                                                    "num_hidden_layers": 34}}
+    assert _load(tmp_path, data).max_seq_len == 131072

@@ -17,7 +17,7 @@ from trnsim.hardware.node_fit import check_fills_nodes
 
 __all__ = ["check_catalog", "check_catalog_dir", "check_chip_count", "check_distinct_systems",
            "check_output_path", "check_rank_count", "check_seq_len", "parse_count", "split_list",
-           "use_catalog", "warn_if_huge"]
+           "use_catalog", "warn_if_huge", "warn_no_fp8_rate"]
 
 #: Above this many chips a run is larger than any system built (the largest announced, Project
 #: Rainier, is about 500,000 Trn2; AWS, Oct 2025): trnsim still answers, with a warning.
@@ -112,6 +112,20 @@ def warn_if_huge(chips: int, what: str) -> None:
     if chips > LARGEST_PLAUSIBLE_CHIPS:
         message = (f"{what}: {chips:,} chips is more than any system built (over "
                    f"{LARGEST_PLAUSIBLE_CHIPS:,}); estimating anyway")
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def warn_no_fp8_rate(precision: str, systems: list[Any]) -> None:
+    """One warning line on stderr when an FP8 run includes systems whose chip has no FP8 rate in the
+    catalog (A100, TPU v4/v5p): their GEMMs are timed at the BF16 rate (``ChipSpec.peak_flops``'s
+    fallback), which would otherwise pass unsaid; the command goes on."""
+    if str(precision) != "fp8":
+        return
+    lacking = [f"{s.name} ({s.chip.name})" for s in systems if s.chip.peak_flops_fp8 is None]
+    if lacking:
+        verb = "has" if len(lacking) == 1 else "have"
+        message = (f"--precision fp8: {', '.join(lacking)} {verb} no FP8 rate in the catalog (no FP8 units): "
+                   "FP8 runs at the BF16 rate there")
         Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 

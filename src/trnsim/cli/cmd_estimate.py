@@ -19,6 +19,7 @@ from trnsim.cli.checks import (
     parse_count,
     use_catalog,
     warn_if_huge,
+    warn_no_fp8_rate,
 )
 from trnsim.cli.output import check_keeps_inputs, is_stdout, model_file, write_output
 from trnsim.cluster.options import CPExchange, GradReduceDtype
@@ -348,6 +349,7 @@ def estimate(
     )
     config = load_model(model)
     check_seq_len(seq_len, config, "--seq-len")  # as plan's and compare's: the option and what to give
+    warn_no_fp8_rate(precision, [spec])
     overrides = _parse_overrides(topology_set or [])
     if topology is None:
         network = topology_for_system(spec, system, overrides)

@@ -29,6 +29,7 @@ from trnsim.cli.checks import (
     split_list,
     use_catalog,
     warn_if_huge,
+    warn_no_fp8_rate,
 )
 from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, model_file, write_output
 from trnsim.errors import ConfigError, TrnsimError
@@ -266,6 +267,7 @@ def plan_command(
     check_seq_len(seq_len, model_config, "--seq-len")
     system_spec = resolve_system(system, catalog, lnc)
     _check_priced(system_spec, objective is Objective.COST, budget is not None)
+    warn_no_fp8_rate(precision, [system_spec])
     if launch is not None:
         check_launch_family(launch, system_spec)
         if json_out is None and (is_stdout(csv_out) or is_stdout(html_out)):
@@ -420,6 +422,7 @@ def compare_command(
     space = space_profile.space()
     _require_some_split(model_config, specs, job, chips, space)
     warn_if_huge(max([chips, *scaling_chips]), "compare")
+    warn_no_fp8_rate(precision, specs)
     # the collector paused over all the searches: it found nothing to free, and each full pass
     # walked every cached object
     pool, split = compare_parallelism(workers)

@@ -6,7 +6,6 @@ The serving modules are imported inside the command so that ``import trnsim.cli`
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,12 +15,10 @@ from rich.table import Table
 
 from trnsim.cli.apps import app
 from trnsim.cli.checks import (
-    check_chip_count,
-    check_distinct_systems,
     check_output_path,
-    check_rank_count,
     split_list,
     use_catalog,
+    warn_no_fp8_rate,
 )
 from trnsim.cli.output import check_keeps_inputs, check_one_stdout, is_stdout, model_file, write_output
 from trnsim.errors import ConfigError, TrnsimError
@@ -34,22 +31,6 @@ class NothingMeetsError(TrnsimError):
     """Valid input, but no system has a layout within the latency targets (exit 3, as no feasible plan)."""
 
     exit_status = 3
-
-
-def _ranks(system: Any, chips: int | None, nodes: int | None, ranks: int | None) -> int:
-    """The rank count of --chips, --nodes or --ranks, checked against the system's nodes in its own unit."""
-    given = [v for v in (chips, nodes, ranks) if v is not None]
-    if len(given) != 1:
-        raise ConfigError("give exactly one of --chips, --nodes or --ranks")
-    if given[0] < 1:
-        raise ConfigError(f"--chips/--nodes/--ranks must be at least 1, got {given[0]}")
-    if chips is not None:
-        check_chip_count(chips, system.name, system.chips_per_node)
-        return chips * system.ranks_per_chip
-    if nodes is not None:
-        return nodes * system.ranks_per_node
-    check_rank_count(int(ranks or 0), system.name, system.ranks_per_node)
-    return int(ranks or 0)
 
 
 def _check_mode(compare: bool, given: dict[str, object]) -> None:
@@ -67,22 +48,6 @@ def _check_mode(compare: bool, given: dict[str, object]) -> None:
         verb = "applies" if len(stray) == 1 else "apply"
         raise ConfigError(f"{', '.join(stray)} {verb} with --compare only; add --compare to rank systems, "
                           "or leave them out")
-
-
-def _target_s(option: str, ms: float | None) -> float | None:
-    """A latency target in seconds: a positive, finite number of milliseconds."""
-    if ms is None:
-        return None
-    if not (math.isfinite(ms) and ms > 0):
-        raise ConfigError(f"{option} must be a positive number of milliseconds, got {ms:g}")
-    return ms / 1e3
-
-
-def _bytes(option: str, value: str) -> int:
-    table = {"bf16": 2, "fp8": 1}
-    if value not in table:
-        raise ConfigError(f"{option} '{value}' is not known; valid: bf16, fp8")
-    return table[value]
 
 
 def _money(value: float | None) -> str:
@@ -180,8 +145,8 @@ def serve(
 ) -> None:
     """Serve a model: TTFT, TPOT, tokens/s, memory per rank, max concurrency, cost and energy."""
     from trnsim.hardware.catalog import load_system
-    from trnsim.serve import ServeConfig, Speculation, estimate_serving, load_serving_params
-    from trnsim.workload.models import load_model
+    from trnsim.serve import estimate_serving
+    from trnsim.serve.inputs import CLI, check_systems, rank_count, serve_inputs
 
     _check_mode(compare, {
         "--system": system, "--chips": chips, "--nodes": nodes, "--ranks": ranks, "--tp": tp, "--pp": pp,
@@ -193,43 +158,25 @@ def serve(
     check_keeps_inputs({"the --model file": model_file(model)}, json=json_out, csv=csv_out, html=html_out)
     for option, path in (("--json", json_out), ("--csv", csv_out), ("--html", html_out)):
         check_output_path(path, option)
-    # --compare searches concurrency up to --concurrency when it is given (1 included), else freely.
-    concurrency_cap = concurrency
-    tp, pp, ep, concurrency = (1 if v is None else v for v in (tp, pp, ep, concurrency))
-    for name, value in (("--input-tokens", input_tokens), ("--output-tokens", output_tokens),
-                        ("--concurrency", concurrency), ("--tp", tp), ("--pp", pp), ("--ep", ep)):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
-    tpot_s, ttft_s = _target_s("--tpot-ms", tpot_ms), _target_s("--ttft-ms", ttft_ms)
     quiet = any(is_stdout(p) for p in (json_out, csv_out, html_out))  # a document on stdout, alone
-    weight_bytes, kv_bytes = _bytes("--precision", precision.value), _bytes("--kv-dtype", kv_dtype)
-    config = load_model(model)
-    if input_tokens + output_tokens > config.max_seq_len:
-        raise ConfigError(f"--input-tokens + --output-tokens = {input_tokens + output_tokens} exceeds "
-                          f"{config.name}'s max_seq_len={config.max_seq_len}")
-    params = load_serving_params()
-    speculation = None
-    if draft_model is not None or speculation_length is not None or acceptance_rate is not None:
-        if draft_model is None:
-            raise ConfigError("--speculation-length/--acceptance-rate need --draft-model")
-        try:
-            draft = load_model(draft_model)
-        except ConfigError as error:  # a missing file, an unknown preset, a bad file: said of this option
-            raise ConfigError(f"--draft-model: {error}") from None
-        speculation = Speculation(
-            draft,
-            speculation_length if speculation_length is not None else params.speculation_length,
-            acceptance_rate if acceptance_rate is not None else params.acceptance_rate)
+    inputs = serve_inputs(model, CLI, concurrency=concurrency, input_tokens=input_tokens,
+                          output_tokens=output_tokens, precision=precision.value, kv_dtype=kv_dtype, tp=tp,
+                          pp=pp, ep=ep, draft_model=draft_model, speculation_length=speculation_length,
+                          acceptance_rate=acceptance_rate, prefill_chunk=prefill_chunk, tpot_ms=tpot_ms,
+                          ttft_ms=ttft_ms)
+    config = inputs.model
     if compare:
         from trnsim.report.serving import compare_html, print_compare, rows_csv
         from trnsim.serve.compare import DEFAULT_SYSTEMS, compare_serving
 
         names = split_list(",".join(DEFAULT_SYSTEMS) if systems is None else systems, "--systems", "trn2,p5e",
                            empty=f"'{systems}' names no system")
-        check_distinct_systems(names, [load_system(n).name for n in names])
-        outcome = compare_serving(config, names, concurrency_max=concurrency_cap,
-                                  input_tokens=input_tokens, output_tokens=output_tokens,
-                                  weight_bytes=weight_bytes, kv_bytes=kv_bytes, tpot_s=tpot_s, ttft_s=ttft_s)
+        warn_no_fp8_rate(precision, check_systems(names, CLI))
+        # the search goes up to --concurrency when it is given (1 included), else freely
+        outcome = compare_serving(config, names, concurrency_max=inputs.concurrency_cap,
+                                  input_tokens=inputs.input_tokens, output_tokens=inputs.output_tokens,
+                                  weight_bytes=inputs.weight_bytes, kv_bytes=inputs.kv_bytes,
+                                  tpot_s=inputs.tpot_s, ttft_s=inputs.ttft_s)
         if not quiet:
             console = Console() if Console().is_terminal else Console(width=140)
             print_compare(outcome, console)
@@ -240,8 +187,7 @@ def serve(
             write_output(html_out, compare_html(outcome, f"serving {config.name}: best layout per system"),
                          "--html")
         if json_out is not None:
-            write_output(json_out, json.dumps({**outcome.to_dict(), "model_notes": list(config.notes)},
-                                              indent=2), "--json")
+            write_output(json_out, json.dumps(outcome.to_dict(), indent=2), "--json")
         if not outcome.any_meets:
             targets = " and ".join(f"{name} {value:g}" for name, value in (("--tpot-ms", tpot_ms),
                                                                            ("--ttft-ms", ttft_ms))
@@ -252,10 +198,8 @@ def serve(
     if system is None:
         raise ConfigError("give --system (or --compare to rank systems)")
     spec = load_system(system)
-    total = _ranks(spec, chips, nodes, ranks)
-    result = estimate_serving(ServeConfig(config, spec, total, tp, concurrency, input_tokens, output_tokens,
-                                          pp=pp, ep=ep, weight_bytes=weight_bytes, kv_bytes=kv_bytes,
-                                          speculation=speculation, prefill_chunk=prefill_chunk))
+    warn_no_fp8_rate(precision, [spec])
+    result = estimate_serving(inputs.config(spec, rank_count(spec, CLI, chips, nodes, ranks)))
     if not quiet:
         _print(result)
     if json_out is not None:

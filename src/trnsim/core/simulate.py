@@ -63,11 +63,19 @@ _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartRea
 #: partial sums written by TensorE itself, in queue order, are not waited for).
 _Ints = tuple[int, ...]
 _Cost = tuple[float, float, float, float, float, float, bool, _Ints, _Ints, _Ints, bool]
+#: A placeholder cost (never used: no key equals the None it is stored with).
+_NO_COST: _Cost = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False, (), (), (), False)
 #: Engine codes are made unique per core with this stride.
 _CORE_STRIDE = 8
 #: A dependency table of the inline paths is made by object.__new__ and its __init__ called directly:
 #: the same object as _Table(...) without type.__call__'s C detour (argument tuple, nested loop).
 _NEW = object.__new__
+#: The attribute look-up of an instruction without attributes in the scheduler's cost key: a value no
+#: attribute has for each name the cost formulas read (cost_key's ``()``: keys apart from attributes
+#: that are all absent, which the formulas may read differently from an explicit None).
+_ABSENT = object()
+_NO_ATTRS = dict.fromkeys(("perf_mode", "transpose", "is_transpose", "op", "op0", "op1", "value"),
+                          _ABSENT).get
 _START, _PREDECESSOR = ROW_INDEX["start_ns"], ROW_INDEX["predecessor"]
 
 
@@ -289,22 +297,17 @@ class _Simulation:
             self.released.append(member_core)
         return begin
 
-    def _compute_cost(self, instruction: Instruction) -> _Cost:
-        """The cost of a compute instruction as the scheduler unpacks it (memoised by its key)."""
-        try:
-            key: tuple[object, ...] | None = cost_key(instruction)
-            cost = self.costs.get(key)  # type: ignore[arg-type]
-        except TypeError:  # an unhashable attribute: the cost model keys it on its text
-            key, cost = None, None
-        if cost is None:
-            c = self.compute.cost(instruction)
-            psum_outputs, psum_inputs = _psum_positions(instruction)
-            exempt = _ENGINE_CODE.get(instruction.engine) == 0 and bool(psum_inputs)
-            cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
-                    c.flops, c.loads_stationary, c.ports if self.ports else (), psum_outputs, psum_inputs,
-                    exempt)
-            if key is not None:
-                self.costs[key] = cost
+    def _compute_cost(self, instruction: Instruction, key: tuple[object, ...] | None) -> _Cost:
+        """The cost of a compute instruction as the scheduler unpacks it, memoised under ``key`` (the
+        scheduler's key of the instruction, see :meth:`_run_stream`; None where it is not hashable)."""
+        c = self.compute.cost(instruction)
+        psum_outputs, psum_inputs = _psum_positions(instruction)
+        exempt = _ENGINE_CODE.get(instruction.engine) == 0 and bool(psum_inputs)
+        cost = (c.issue_ns, c.complete_ns, c.work_ns, c.dependent_overhead_ns, c.load_stationary_ns,
+                c.flops, c.loads_stationary, c.ports if self.ports else (), psum_outputs, psum_inputs,
+                exempt)
+        if key is not None:
+            self.costs[key] = cost
         return cost
 
     def _run_stream(self, instructions: Iterable[Instruction], core: int) -> float:
@@ -320,6 +323,12 @@ class _Simulation:
         append = out.append
         new, table_init = _NEW, _Table.__init__
         costs_get = self.costs.get
+        #: the last cost key and cost of each engine (code)
+        last_keys: list[object] = [None] * 4
+        last_costs: list[_Cost] = [_NO_COST] * 4
+        #: the attributes of each engine's last compute instruction, and the values its key holds
+        last_attrs: list[object] = [_ABSENT] * 4  # (equal to no attributes, not even None)
+        last_named: list[tuple[object, ...]] = [()] * 4
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
         tables_get = self.tables.get
@@ -362,12 +371,52 @@ class _Simulation:
             if entry is not None:
                 code, track = entry
                 key = stride_key + code
+                # The cost memo's key, for one output and one to three inputs: what cost_key holds, as one
+                # flat tuple (each operand's space, shape, dtype, bytes and inner stride, then the
+                # attribute values the engine's formula reads), so that a hit compares items that are
+                # mostly the same objects instead of nested tuples; cost_key's tuple otherwise. The
+                # engine's previous key is tried first (a loop's instructions repeat it: no hashing).
+                ck: tuple[object, ...] | None
                 try:
-                    cost = costs_get(cost_key(instruction))
-                except TypeError:
-                    cost = None
-                if cost is None:
-                    cost = self._compute_cost(instruction)
+                    attrs = instruction.attrs
+                    if attrs == last_attrs[code]:  # (equal attributes: the same values, read before)
+                        named = last_named[code]
+                    else:
+                        get = attrs.get if attrs else _NO_ATTRS
+                        if code:
+                            named = (get("op"), get("op0"), get("op1"), get("value"))
+                        else:
+                            named = (get("perf_mode"), get("transpose"), get("is_transpose"))
+                        last_attrs[code] = attrs
+                        last_named[code] = named
+                    if len(outputs) == 1 and len(inputs) == 2:
+                        a, b = inputs
+                        c = outputs[0]
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
+                              b[4], b[7], c[1], c[2], c[3], c[4], c[7], named)
+                    elif len(outputs) == 1 and len(inputs) == 1:
+                        a = inputs[0]
+                        c = outputs[0]
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], c[1], c[2], c[3],
+                              c[4], c[7], named)
+                    elif len(outputs) == 1 and len(inputs) == 3:
+                        a, b, d = inputs
+                        c = outputs[0]
+                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
+                              b[4], b[7], d[1], d[2], d[3], d[4], d[7], c[1], c[2], c[3], c[4], c[7], named)
+                    else:
+                        ck = cost_key(instruction)
+                    if ck == last_keys[code]:
+                        cost = last_costs[code]
+                    else:
+                        known = costs_get(ck)
+                        cost = self._compute_cost(instruction, ck) if known is None else known
+                        last_keys[code] = ck
+                        last_costs[code] = cost
+                except (TypeError, ValueError):
+                    # an attribute value that cannot be hashed or compared (an array): not memoised
+                    # here (the cost model keys it on its text)
+                    cost = self._compute_cost(instruction, None)
                 (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
                  ports, psum_outputs, psum_inputs, exempt) = cost
                 unordered = False

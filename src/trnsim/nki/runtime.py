@@ -565,8 +565,7 @@ class Simulation:
                     self.tracked[alloc_id] = self.tracked.get(alloc_id, 0) + 1
                 # the write into the sorted set (see WriteSet)
                 iters = regions.iters
-                earlier = iters.get(region)
-                if earlier is None:
+                if region not in iters:
                     start = region[3]
                     at = _bisect_right(regions.starts, start)
                     regions.starts.insert(at, start)
@@ -574,15 +573,21 @@ class Simulation:
                     length = region[4] - start
                     if length > regions.max_len:
                         regions.max_len = length
-                elif exact and earlier != frame.iteration:
-                    self.fail(
-                        "affine_range",
-                        f"iterations {earlier} and {frame.iteration} of an affine_range both write the"
-                        " same elements (not an accumulation); index the write with the loop variable,"
-                        " or use sequential_range",
-                        "unexpected_output_dependencies",
-                    )
-                iters[region] = frame.iteration
+                    iters[region] = frame.iteration
+                else:
+                    # seen before: in this iteration (nothing to store), or in an earlier one
+                    earlier = iters[region]
+                    now = frame.iteration
+                    if earlier != now:
+                        if exact:
+                            self.fail(
+                                "affine_range",
+                                f"iterations {earlier} and {now} of an affine_range both write the same"
+                                " elements (not an accumulation); index the write with the loop variable,"
+                                " or use sequential_range",
+                                "unexpected_output_dependencies",
+                            )
+                        iters[region] = now
 
     def end_loop(self, frame: LoopFrame) -> None:
         """``frame``'s loop is over: its writes are no longer tracked."""

@@ -58,6 +58,8 @@ class CompareOutcome:
     choices: tuple[SystemChoice, ...]
     tpot_s: float | None
     ttft_s: float | None
+    #: What the model config leaves out (sliding windows, ...), as the single layout's JSON gives it.
+    model_notes: tuple[str, ...] = ()
 
     @property
     def any_meets(self) -> bool:
@@ -67,7 +69,8 @@ class CompareOutcome:
         return {"tpot_target_s": self.tpot_s, "ttft_target_s": self.ttft_s,
                 "systems": [c.row() for c in self.choices],
                 "note": "GPU/TPU serving rests on analytic efficiency curves, uncalibrated for serving; "
-                        "Trainium decode overheads are fitted on neuron_trn2_inference.csv"}
+                        "Trainium decode overheads are fitted on neuron_trn2_inference.csv",
+                "model_notes": list(self.model_notes)}
 
 
 def _tp_options(model: ModelConfig, ranks_per_node: int) -> list[int]:
@@ -143,4 +146,4 @@ def compare_serving(model: ModelConfig, systems: list[str], *, input_tokens: int
             return (0, c.result.cost_per_million_tokens_usd)
         return (1, -c.result.output_tokens_per_s / c.result.config.chips)
 
-    return CompareOutcome(tuple(sorted(out, key=key)), tpot_s, ttft_s)
+    return CompareOutcome(tuple(sorted(out, key=key)), tpot_s, ttft_s, model.notes)

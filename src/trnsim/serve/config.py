@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec
+from trnsim.serve.spelling import CLI, Spelling
 from trnsim.workload.config import AttentionKind, ModelConfig
 
 __all__ = ["ServeConfig", "Speculation"]
@@ -49,39 +50,39 @@ class ServeConfig:
     speculation: Speculation | None = None
     #: Chunked prefill: prompt tokens per prefill pass (None: the whole prompt in one pass).
     prefill_chunk: int | None = None
+    #: How the user named the inputs (``--tp 3`` or ``tp=3``), for the messages of the checks.
+    spelling: Spelling = field(default=CLI, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        m = self.model
+        m, say = self.model, self.spelling
         where = f"serve {m.name}"
-        for key in ("ranks", "tp", "pp", "ep", "concurrency"):
+        for key in ("ranks", "tp", "pp", "ep", "concurrency", "input_tokens", "output_tokens"):
             if getattr(self, key) < 1:
-                raise ConfigError(f"{where}: --{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("input_tokens", "output_tokens"):
-            if getattr(self, key) < 1:
-                option = key.replace("_", "-")
-                raise ConfigError(f"{where}: --{option} must be at least 1, got {getattr(self, key)}")
+                raise ConfigError(f"{where}: {say.name(key)} must be at least 1, got {getattr(self, key)}")
         if self.prefill_chunk is not None and self.prefill_chunk < 1:
-            raise ConfigError(f"{where}: --prefill-chunk must be at least 1, got {self.prefill_chunk}")
+            raise ConfigError(f"{where}: {say.name('prefill_chunk')} must be at least 1, got "
+                              f"{self.prefill_chunk}")
         if self.ranks % (self.tp * self.pp):
             products = ", ".join(str(d) for d in range(1, min(self.ranks, 64) + 1) if self.ranks % d == 0)
             raise ConfigError(f"{where}: tp*pp = {self.tp * self.pp} must divide the {self.ranks} ranks; "
                               f"valid: {products}{', ...' if self.ranks > 64 else ''}")
         if m.num_heads % self.tp:
             valid = [t for t in range(1, m.num_heads + 1) if m.num_heads % t == 0]
-            raise ConfigError(f"{where}: --tp {self.tp} must divide num_heads={m.num_heads}; valid: {valid}")
+            raise ConfigError(f"{where}: {say.given('tp', self.tp)} must divide num_heads={m.num_heads}; "
+                              f"valid: {valid}")
         if m.attention is AttentionKind.STANDARD and m.num_kv_heads % self.tp and self.tp % m.num_kv_heads:
-            raise ConfigError(f"{where}: --tp {self.tp} and num_kv_heads={m.num_kv_heads} must divide one "
-                              "another")
+            raise ConfigError(f"{where}: {say.given('tp', self.tp)} and num_kv_heads={m.num_kv_heads} must "
+                              "divide one another")
         if m.ffn_hidden_size % self.tp or (m.moe_ffn_hidden_size or 0) % self.tp:
-            raise ConfigError(f"{where}: --tp {self.tp} must divide the FFN hidden size(s)")
+            raise ConfigError(f"{where}: {say.given('tp', self.tp)} must divide the FFN hidden size(s)")
         if self.pp > m.num_layers:
-            raise ConfigError(f"{where}: --pp {self.pp} exceeds the {m.num_layers} layers")
+            raise ConfigError(f"{where}: {say.given('pp', self.pp)} exceeds the {m.num_layers} layers")
         if self.ep > 1 and not m.is_moe:
-            raise ConfigError(f"{where}: --ep {self.ep} applies to MoE models only, and {m.name} is dense; "
-                              "leave --ep out (or give 1)")
+            raise ConfigError(f"{where}: {say.given('ep', self.ep)} applies to MoE models only, and {m.name} "
+                              f"is dense; leave {say.name('ep')} out (or give 1)")
         if self.ep > 1 and (m.num_experts % self.ep or self.replicas % self.ep):
-            raise ConfigError(f"{where}: --ep {self.ep} must divide num_experts={m.num_experts} and the "
-                              f"{self.replicas} replicas (ranks / (tp*pp))")
+            raise ConfigError(f"{where}: {say.given('ep', self.ep)} must divide num_experts={m.num_experts} "
+                              f"and the {self.replicas} replicas (ranks / (tp*pp))")
         if self.input_tokens + self.output_tokens > m.max_seq_len:
             raise ConfigError(f"{where}: input + output = {self.input_tokens + self.output_tokens} tokens "
                               f"exceeds max_seq_len={m.max_seq_len}")
@@ -92,6 +93,17 @@ class ServeConfig:
             if s.length < 1 or not 0.0 <= s.acceptance_rate <= 1.0:
                 raise ConfigError(f"{where}: speculation length must be >= 1 and acceptance rate in [0, 1]; "
                                   f"got {s.length}, {s.acceptance_rate}")
+            # A round yields at most k + 1 tokens (k drafted, one from the verify step): beyond the
+            # request's output - 1, drafted tokens could never be kept.
+            most = self.output_tokens - 1
+            if most < 1:
+                given, name = say.given("output_tokens", self.output_tokens), say.name("output_tokens")
+                raise ConfigError(f"{where}: {given} leaves no token to draft; speculative decoding needs "
+                                  f"{name} >= 2")
+            if s.length > most:
+                raise ConfigError(f"{where}: speculation length {s.length} exceeds "
+                                  f"{say.name('output_tokens')} - 1 = {most} (a round keeps at most k + 1 "
+                                  f"tokens); give {say.name('speculation_length')} 1..{most}")
             tokens = self.input_tokens + self.output_tokens
             if tokens > s.draft.max_seq_len:  # the draft attends over the same context as the target
                 raise ConfigError(f"{where}: draft model '{s.draft.name}' has max_seq_len="

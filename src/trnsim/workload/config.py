@@ -66,8 +66,11 @@ class ModelConfig(BaseModel):
     #: "head": one norm of width head_dim shared by all heads (Qwen3, Gemma 3: 2·d weights);
     #: "projection": over the whole q and k projections (OLMo 2, OLMoE, Command R+: (nq+nkv)·d).
     qk_norm_scope: QkNormScope = QkNormScope.HEAD
+    #: Biases on the attention projections (q, k, v, o), and on the MLP too unless ``mlp_bias`` is set.
     linear_bias: bool = False
-    #: Biases on the q, k and v projections only (Qwen2, Qwen2-MoE); ``linear_bias`` covers every linear.
+    #: Biases on the MLP's linears (HF ``mlp_bias``, apart from ``attention_bias``); None: as ``linear_bias``.
+    mlp_bias: bool | None = None
+    #: Biases on the q, k and v projections only (Qwen2, Qwen2-MoE).
     qkv_bias: bool = False
     #: Norms in one transformer layer: 2 pre-norms (Llama), 4 with Gemma's post-norms, 1 in a
     #: parallel block (Falcon-7B, Command-R).
@@ -223,7 +226,7 @@ class ModelConfig(BaseModel):
     def mlp_params(self, ffn: int) -> int:
         """Weights of one dense MLP with inner size ``ffn`` (biases included)."""
         params = self.mlp_matmul_params(ffn)
-        if self.linear_bias:
+        if self.linear_bias if self.mlp_bias is None else self.mlp_bias:
             params += (2 if self.mlp is MlpKind.SWIGLU else 1) * ffn + self.hidden_size
         return params
 

@@ -28,6 +28,7 @@ from trnsim.workload.config import AttentionKind, MlpKind, ModelConfig, NormKind
 from trnsim.workload.hf_families import (
     FAMILY_DEFAULTS,
     FAMILY_PARSERS,
+    bias_fields,
     decoder_fields,
     deepseek_moe_fields,
     moe_layer_indices,
@@ -35,6 +36,7 @@ from trnsim.workload.hf_families import (
     sliding_note,
 )
 from trnsim.workload.hf_generic import generic_decoder
+from trnsim.workload.hf_native import is_llama_native, llama_native
 from trnsim.workload.hf_reader import HfReader
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "model_from_hf_dict"]
@@ -42,7 +44,7 @@ __all__ = ["SUPPORTED_MODEL_TYPES", "model_from_hf_dict"]
 
 def _dense_llama_like(r: HfReader, family: str) -> dict[str, Any]:
     fields = decoder_fields(r, family)
-    fields.update(qk_norm=r.flag("qk_norm", family == "qwen3"), linear_bias=r.flag("attention_bias", False))
+    fields.update(qk_norm=r.flag("qk_norm", family == "qwen3"), **bias_fields(r))
     # Qwen2's q/k/v projections carry biases (hard-wired in transformers 4.x); o_proj has none.
     fields["qkv_bias"] = family == "qwen2" and not fields["linear_bias"]
     if family == "mistral" or r.raw("use_sliding_window"):
@@ -167,7 +169,7 @@ def _deepseek(r: HfReader) -> dict[str, Any]:
 def _gemma1(r: HfReader) -> dict[str, Any]:
     """Gemma 1: the Llama layout with a GeGLU FFN, head_dim 256 and a tied head (hf-configs.md, §3)."""
     fields = decoder_fields(r, "gemma", tie_default=True)
-    fields["linear_bias"] = r.flag("attention_bias", False)
+    fields.update(bias_fields(r))
     fields["_notes"].append("GeGLU costed as SwiGLU (same three GEMMs)")
     return fields
 
@@ -270,6 +272,8 @@ def model_from_hf_dict(data: Mapping[str, Any], where: str, default_name: str) -
     reader = HfReader(decoder, inner_where, _DEFAULTS.get(model_type))
     if model_type in _PARSERS:
         fields = _PARSERS[model_type](reader)
+    elif is_llama_native(decoder):
+        fields = llama_native(reader)
     else:
         fields = generic_decoder(reader, model_type, ", ".join(SUPPORTED_MODEL_TYPES))
     if not isinstance(extra, Mapping):

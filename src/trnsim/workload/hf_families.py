@@ -15,8 +15,8 @@ from trnsim.errors import ConfigError
 from trnsim.workload.config import MlpKind, NormKind, PositionKind, QkNormScope
 from trnsim.workload.hf_reader import HfReader
 
-__all__ = ["FAMILY_DEFAULTS", "FAMILY_PARSERS", "decoder_fields", "moe_layer_indices", "qwen_is_global",
-           "sliding_note"]
+__all__ = ["FAMILY_DEFAULTS", "FAMILY_PARSERS", "bias_fields", "decoder_fields", "moe_layer_indices",
+           "qwen_is_global", "sliding_note"]
 
 #: transformers class defaults of each family (used for keys a file leaves out).
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -96,6 +96,12 @@ def decoder_fields(r: HfReader, family: str, *, mlp: MlpKind = MlpKind.SWIGLU,
     }
 
 
+def bias_fields(r: HfReader) -> dict[str, Any]:
+    """A Llama-lineage file's two bias flags (hf-configs.md §18): ``attention_bias`` sets the q/k/v/o
+    projections' biases, ``mlp_bias`` the MLP's (both default false)."""
+    return {"linear_bias": r.flag("attention_bias", False), "mlp_bias": r.flag("mlp_bias", False)}
+
+
 def _dropout_notes(r: HfReader) -> list[str]:
     """A non-zero ``attention_dropout``: these readers cost no dropout (their released models have 0.0)."""
     rate = r.raw("attention_dropout")
@@ -157,7 +163,7 @@ def moe_layer_indices(layers: int, is_moe: Callable[[int], bool]) -> tuple[int, 
 
 def _gemma(r: HfReader, family: str, qk_norm: bool, is_global: Callable[[int], bool]) -> dict[str, Any]:
     fields = decoder_fields(r, family, tie_default=True)
-    fields.update(norms_per_layer=4, qk_norm=qk_norm, linear_bias=r.flag("attention_bias", False))
+    fields.update(norms_per_layer=4, qk_norm=qk_norm, **bias_fields(r))
     notes = fields["_notes"]
     note = sliding_note(r, fields["num_layers"], is_global)
     if note:
@@ -294,14 +300,13 @@ def _qwen2_moe(r: HfReader) -> dict[str, Any]:
 
 def _qwen3_moe(r: HfReader) -> dict[str, Any]:
     fields = _qwen_moe(r, "qwen3_moe")
-    fields.update(qk_norm=True, linear_bias=r.flag("attention_bias", False))
+    fields.update(qk_norm=True, **bias_fields(r))
     return fields
 
 
 def _olmo2(r: HfReader) -> dict[str, Any]:
     fields = decoder_fields(r, "olmo2")
-    fields.update(qk_norm=True, qk_norm_scope=QkNormScope.PROJECTION,
-                  linear_bias=r.flag("attention_bias", False))
+    fields.update(qk_norm=True, qk_norm_scope=QkNormScope.PROJECTION, **bias_fields(r))
     fields["_notes"].append("post-norm layout (norm after attention and MLP) timed as pre-norm (same ops)")
     return fields
 
@@ -326,7 +331,7 @@ def _starcoder2(r: HfReader) -> dict[str, Any]:
 
 def _cohere(r: HfReader, family: str) -> dict[str, Any]:
     fields = decoder_fields(r, family, norm=NormKind.LAYERNORM, tie_default=True)
-    fields.update(norms_per_layer=1, norm_bias=False, linear_bias=r.flag("attention_bias", False),
+    fields.update(norms_per_layer=1, norm_bias=False, **bias_fields(r),
                   qk_norm=r.flag("use_qk_norm", False), qk_norm_scope=QkNormScope.PROJECTION)
     fields["_notes"].append("parallel attention and MLP block timed as sequential (same FLOPs)")
     if family == "cohere2":
@@ -339,9 +344,7 @@ def _cohere(r: HfReader, family: str) -> dict[str, Any]:
 
 def _nemotron(r: HfReader) -> dict[str, Any]:
     fields = decoder_fields(r, "nemotron", mlp=MlpKind.GELU, norm=NormKind.LAYERNORM)
-    if r.flag("attention_bias", False) != r.flag("mlp_bias", False):
-        raise ConfigError(f"{r.where}: attention_bias and mlp_bias must agree (trnsim models one bias flag)")
-    fields["linear_bias"] = r.flag("attention_bias", False)
+    fields.update(bias_fields(r))
     fields["_notes"].append("relu² activation costed as GELU (same two GEMMs)")
     return fields
 

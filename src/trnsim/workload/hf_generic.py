@@ -68,7 +68,10 @@ def _read(r: HfReader, model_type: str) -> dict[str, Any]:
     if not ffn:
         ffn = 4 * h
         notes.append("no FFN width field: assumed 4 x hidden_size")
-    all_bias = any(r.flag(k, False) for k in ("bias", "use_bias", "attention_bias", "mlp_bias"))
+    # ``bias``/``use_bias`` cover every linear; ``attention_bias`` and ``mlp_bias`` one block each (§18)
+    all_bias = any(r.flag(k, False) for k in ("bias", "use_bias"))
+    attention_bias = all_bias or r.flag("attention_bias", False)
+    mlp_bias = all_bias or r.flag("mlp_bias", False)
     fields: dict[str, Any] = {
         "family": model_type, "hidden_size": h, "num_layers": layers, "num_heads": heads,
         "num_kv_heads": kv, "head_dim": r.integer("head_dim", default=h // heads),
@@ -79,7 +82,8 @@ def _read(r: HfReader, model_type: str) -> dict[str, Any]:
         "norm": NormKind.RMSNORM if rms else NormKind.LAYERNORM,
         "position": PositionKind.ROPE,
         "tie_embeddings": r.flag("tie_word_embeddings", False),
-        "linear_bias": all_bias, "qkv_bias": not all_bias and r.flag("qkv_bias", False),
+        "linear_bias": attention_bias, "mlp_bias": mlp_bias,
+        "qkv_bias": not attention_bias and r.flag("qkv_bias", False),
         "_notes": notes,
     }
     experts = r.integer("num_local_experts", "n_routed_experts", "moe_num_experts", "num_experts", default=0)
