@@ -376,3 +376,31 @@ def test_a_kept_key_part_is_the_tensors_layout(replays: list[int]) -> None:
     for t in kept:
         assert t._key == (t.alloc.layout, t.shape, t.strides, t.paxis)
     _PASSED.clear()
+
+
+@jit
+def reused_accumulators(a: Any) -> Any:
+    """A PSUM accumulator dropped before the next one is made (its template reuses its objects for
+    the next), each retargeted by ``+=``: the operand a retarget keeps on its target is its own."""
+    out = nl.ndarray((4, 128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    for i in nl.sequential_range(4):
+        acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+        acc += nisa.nc_matmul(x[:, 0:128], x)
+        acc += nisa.nc_matmul(x[:, 128:256], x)
+        nl.store(out[i], value=acc)
+        del acc
+    return out
+
+
+def test_a_reused_accumulator_is_retargeted_under_its_own_id(
+    replays: list[int], request: pytest.FixtureRequest
+) -> None:
+    a = np.ones((128, 512), np.float32)
+    cached = trace_kernel(reused_accumulators, a, target="trn1", timing_only=True)
+    assert replays[0] > 4
+    ids = {i.outputs[0].region[0] for i in cached.instructions if i.opcode == "nc_matmul"}
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(reused_accumulators, a, target="trn1", timing_only=True)
+    assert _records(cached) == _records(fresh)
+    assert len(ids) == 4

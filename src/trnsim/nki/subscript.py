@@ -108,6 +108,7 @@ def view(t: Tensor, key: Any) -> Any:
                     v.index_tiles = t.index_tiles
                     v._region = None
                     v._key = None
+                    v._out = None
                     return v
         key = key + (_FULL,) * (n - given)
     if n == 3 and tpaxis == 1:
@@ -148,6 +149,7 @@ def view(t: Tensor, key: Any) -> Any:
                 v.index_tiles = t.index_tiles
                 v._region = None
                 v._key = None
+                v._out = None
                 _keep(t, (i, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
     elif n == 4 and tpaxis == 2:
@@ -184,6 +186,7 @@ def view(t: Tensor, key: Any) -> Any:
                 v.index_tiles = t.index_tiles
                 v._region = None
                 v._key = None
+                v._out = None
                 _keep(t, (i, j, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
     elif n == 2:
@@ -216,6 +219,7 @@ def view(t: Tensor, key: Any) -> Any:
                 v.index_tiles = t.index_tiles
                 v._region = None
                 v._key = None
+                v._out = None
                 return v
     offset = t.offset
     shape: list[int] = []

@@ -515,6 +515,7 @@ def _new_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_
     result.dyn = False
     result.index_tiles = ()
     result._key = None
+    result._out = None
     spare[0] = result
     return result
 
@@ -553,6 +554,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         "    alloc.layout = layout",
         "    alloc.operands = {}",
         "    alloc.regions = {}",
+        "    result._out = None  # (an operand of its former allocation id)",
         "else:",
         "    result = _new_tile(proto, view, spare, alloc_id)",
         "    alloc = result.alloc",
@@ -708,6 +710,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         alloc.layout = proto.layout
         alloc.operands = {}
         alloc.regions = {}
+        result._out = None  # (an operand of its former allocation id)
     else:
         result = _new_tile(proto, view, spare, alloc_id)
         alloc = result.alloc

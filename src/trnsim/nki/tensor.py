@@ -109,9 +109,11 @@ class Tensor:
     """A view of NKI memory (HBM, SBUF or PSUM), usable as a legacy tile or a current NkiTensor."""
 
     # (_views: the views of this tensor by subscript, trnsim.nki.subscript, set on its first subscript;
-    # _key: its part of a template key, trnsim.nki.templates)
+    # _key: its part of a template key, trnsim.nki.templates; _out: the operand it was last retargeted as,
+    # language_impl._retarget)
     __slots__ = (
         "_key",
+        "_out",
         "_region",
         "_views",
         "alloc",
@@ -131,6 +133,7 @@ class Tensor:
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
     _views: dict[tuple[Any, ...], Tensor] | None
     _key: tuple[Any, ...] | None
+    _out: Operand | None
     __hash__ = object.__hash__
 
     def __init__(
@@ -156,6 +159,7 @@ class Tensor:
         self.index_tiles = index_tiles
         self._region: Region | None = None
         self._key = None
+        self._out = None
 
     @staticmethod
     def whole(alloc: Allocation) -> Tensor:
