@@ -132,10 +132,29 @@ def _html_table(title: str, rows: list[dict[str, Any]], columns: Sequence[str]) 
 
 
 @dataclass(frozen=True)
-class EstimateResult:
-    """One training step of one plan: ``trnsim estimate``'s answer."""
+class _OneRow:
+    """One answer as the keys of its command's ``--json`` (``data``), with the views every such
+    answer offers."""
 
     data: dict[str, Any]
+
+    @property
+    def fits(self) -> bool:
+        return bool(self.data["fits"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of the command's ``--json``."""
+        return dict(self.data)
+
+    def to_frame(self) -> Any:
+        """A one-row pandas DataFrame (nested parts flattened, e.g. ``breakdown_s_compute``)."""
+        return _frame([self.data])
+
+
+@dataclass(frozen=True)
+class EstimateResult(_OneRow):
+    """One training step of one plan: ``trnsim estimate``'s answer (``to_dict()``: its ``--json``)."""
+
     #: The cluster model's :class:`~trnsim.cluster.StepResult`, for everything else.
     step: Any = field(repr=False)
 
@@ -150,18 +169,6 @@ class EstimateResult:
     @property
     def mfu(self) -> float:
         return float(self.data["mfu"])
-
-    @property
-    def fits(self) -> bool:
-        return bool(self.data["fits"])
-
-    def to_dict(self) -> dict[str, Any]:
-        """The keys of ``trnsim estimate --json``."""
-        return dict(self.data)
-
-    def to_frame(self) -> Any:
-        """A one-row pandas DataFrame (nested parts flattened to ``breakdown_s_compute``, ...)."""
-        return _frame([self.data])
 
     def __repr__(self) -> str:
         d = self.data
@@ -594,10 +601,9 @@ def compare(
 # ---- serve ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ServingResult:
-    """A model served in one layout: ``trnsim serve``'s answer."""
+class ServingResult(_OneRow):
+    """A model served in one layout: ``trnsim serve``'s answer (``to_dict()``: its ``--json``)."""
 
-    data: dict[str, Any]
     #: The serving model's :class:`~trnsim.serve.ServeResult`, for everything else.
     raw: Any = field(repr=False)
 
@@ -612,18 +618,6 @@ class ServingResult:
     @property
     def output_tokens_per_s(self) -> float:
         return float(self.data["output_tokens_per_s"])
-
-    @property
-    def fits(self) -> bool:
-        return bool(self.data["fits"])
-
-    def to_dict(self) -> dict[str, Any]:
-        """The keys of ``trnsim serve --json``."""
-        return dict(self.data)
-
-    def to_frame(self) -> Any:
-        """A one-row pandas DataFrame (nested parts flattened to ``decode_breakdown_s_ops``, ...)."""
-        return _frame([self.data])
 
     def __repr__(self) -> str:
         d = self.data

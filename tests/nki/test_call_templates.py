@@ -25,14 +25,32 @@ from trnsim.nki.trace import KernelTrace
 
 @pytest.fixture
 def replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts template replays (the counting wrapper is compiled as part of trnsim.nki, so that the
-    recorded source locations skip its frame as they skip the replay's)."""
+    """Counts template replays: calls of _replay and of the replays _specialise writes out (the
+    counting wrappers are compiled as part of trnsim.nki, so that the recorded source locations skip
+    their frames as they skip the replay's)."""
     count = [0]
-    scope: dict[str, Any] = {"count": count, "replay": templates._replay}
-    source = "def counted(*args):\n    count[0] += 1\n    return replay(*args)\n"
+    scope: dict[str, Any] = {"count": count, "replay": templates._replay, "specialise": templates._specialise}
+    source = (
+        "def counted(*args):\n    count[0] += 1\n    return replay(*args)\n"
+        "def counting(tpl):\n"
+        "    fast = specialise(tpl)\n"
+        "    def counted_fast(*args):\n        count[0] += 1\n        return fast(*args)\n"
+        "    return counted_fast\n"
+    )
     exec(compile(source, templates.__file__, "exec"), scope)
     monkeypatch.setattr(templates, "_replay", scope["counted"])
+    monkeypatch.setattr(templates, "_specialise", scope["counting"])
     return count
+
+
+@pytest.fixture
+def generic_replays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing-only replays through _replay itself, not the ones _specialise writes out (compiled as
+    part of trnsim.nki, as the counting wrappers above)."""
+    scope: dict[str, Any] = {"templates": templates}
+    source = "def through_replay(tpl):\n    return lambda sim, values: templates._replay(sim, tpl, values)\n"
+    exec(compile(source, templates.__file__, "exec"), scope)
+    monkeypatch.setattr(templates, "_specialise", scope["through_replay"])
 
 
 def _records(trace: KernelTrace) -> list[tuple[Any, ...]]:
@@ -69,6 +87,23 @@ def test_library_kernels_trace_alike_with_and_without_templates(
     request.getfixturevalue("no_templates")
     fresh = trace_kernel(entry.kernel, *args, target="trn2", timing_only=True, **kw)
     assert _records(cached) == _records(fresh)
+
+
+@pytest.mark.parametrize("name", sorted(_KERNELS))
+def test_written_out_replays_record_what_replay_records(
+    name: str, replays: list[int], request: pytest.FixtureRequest
+) -> None:
+    """The replays _specialise writes out per template record, field by field, what _replay records
+    for the same templates (and the checked path: the test above)."""
+    entry = registry.get(name)
+    args = entry.make_args(_KERNELS[name], "bfloat16")
+    grid = entry.grid()
+    kw = {"grid": grid} if grid else {}
+    fast = trace_kernel(entry.kernel, *args, target="trn2", timing_only=True, **kw)
+    assert replays[0] > 0
+    request.getfixturevalue("generic_replays")
+    generic = trace_kernel(entry.kernel, *args, target="trn2", timing_only=True, **kw)
+    assert _records(fast) == _records(generic)
 
 
 @jit
@@ -306,3 +341,66 @@ def test_replayed_inputs_get_the_operands_of_the_checked_path(
     request.getfixturevalue("monkeypatch").setattr(tensor, "CACHE_OPERANDS", False)
     fresh = trace_kernel(shared_offsets, a, target="trn1", timing_only=True)
     assert _records(cached) == _records(fresh)
+
+
+_PASSED: list[Any] = []
+
+
+@jit
+def keyed_tensors(a: Any) -> Any:
+    """Views (kept by their block, made again) and replayed tiles (their objects reused) passed to
+    templated calls, each kept for the test."""
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    for _rep in nl.sequential_range(3):
+        block = nl.ndarray((2, nl.par_dim(128), 512), nl.bfloat16, buffer=nl.sbuf)
+        for b in nl.affine_range(2):
+            block[b] = nl.load(a[b * 128 : (b + 1) * 128, :])
+        for j in nl.sequential_range(4):
+            lhs, rhs = block[j // 2, :, 0:128], block[1 - j // 2, :, (j % 2) * 256 : (j % 2) * 256 + 256]
+            product = nisa.nc_matmul(lhs, rhs)
+            summed = nisa.tensor_tensor(product, lhs[:, 0:1], np.add)
+            _PASSED.extend((lhs, rhs, product))
+            nl.store(out[:, 0:256], value=summed)
+    return out
+
+
+def test_a_kept_key_part_is_the_tensors_layout(replays: list[int]) -> None:
+    """The key part a tensor keeps (Tensor._key) is its allocation's layout number and its view's
+    shape, strides and partition axis (views kept by their block, tiles whose objects were reused)."""
+    _PASSED.clear()
+    a = np.ones((256, 512), np.float32).astype(nl.bfloat16)
+    trace_kernel(keyed_tensors, a, target="trn1", timing_only=True)
+    assert replays[0] > 10
+    kept = [t for t in _PASSED if t._key is not None]
+    assert len(kept) == len(_PASSED)
+    for t in kept:
+        assert t._key == (t.alloc.layout, t.shape, t.strides, t.paxis)
+    _PASSED.clear()
+
+
+@jit
+def reused_accumulators(a: Any) -> Any:
+    """A PSUM accumulator dropped before the next one is made (its template reuses its objects for
+    the next), each retargeted by ``+=``: the operand a retarget keeps on its target is its own."""
+    out = nl.ndarray((4, 128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    for i in nl.sequential_range(4):
+        acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+        acc += nisa.nc_matmul(x[:, 0:128], x)
+        acc += nisa.nc_matmul(x[:, 128:256], x)
+        nl.store(out[i], value=acc)
+        del acc
+    return out
+
+
+def test_a_reused_accumulator_is_retargeted_under_its_own_id(
+    replays: list[int], request: pytest.FixtureRequest
+) -> None:
+    a = np.ones((128, 512), np.float32)
+    cached = trace_kernel(reused_accumulators, a, target="trn1", timing_only=True)
+    assert replays[0] > 4
+    ids = {i.outputs[0].region[0] for i in cached.instructions if i.opcode == "nc_matmul"}
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(reused_accumulators, a, target="trn1", timing_only=True)
+    assert _records(cached) == _records(fresh)
+    assert len(ids) == 4

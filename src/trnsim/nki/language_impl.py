@@ -906,11 +906,16 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead; nor DMA
     outputs = instr.outputs
     name = outputs[0][0]
+    # the operand this tensor was last retargeted as, kept on it (a replayed tile that reuses its
+    # objects forgets it: its allocation id changes)
+    kept = target._out
+    if kept is not None and kept[0] == name and tensor.CACHE_OPERANDS:
+        out = kept
     # target.operand(name) when its cache holds this view's operand, inline (renamed as it renames)
-    latest = target.alloc.operands.get(target.offset) if target.flat is None and not target.dyn else None
-    if (
-        latest is not None
-        and tensor.CACHE_OPERANDS
+    elif (latest := (
+        target.alloc.operands.get(target.offset) if target.flat is None and not target.dyn else None
+    )) is not None and (
+        tensor.CACHE_OPERANDS
         and latest[0] == target.strides
         and latest[1] == target.paxis
         and latest[2][2] == target.shape
@@ -921,6 +926,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
             target.alloc.operands[target.offset] = (latest[0], latest[1], out)
         if target._region is None:
             target._region = out[5]
+        target._out = out
     else:
         out = target.operand(name)
     region = out[5]  # target.region() (a tensor's operand has one)

@@ -486,6 +486,7 @@ class Simulation:
 
         ``skip``: the first frame that may be the kernel's (callers that know how many of their own
         trnsim.nki frames are above them start the search for the source line there).
+        ``templates._specialise`` writes this body out into each timing-only replay: keep both alike.
         """
         seq = len(self.trace.instructions)
         if seq >= self.max_instructions or (not seq & 4095 and time.monotonic() > self.deadline):

@@ -36,6 +36,43 @@ def view(t: Tensor, key: Any) -> Any:
     ``__getitem__`` of exactly two (a third, defaulted one made every subscript a full C-level call).
     """
     given_key = key
+    if key.__class__ is tuple:
+        # a view this tensor made before for the same ints and slices (the hot paths below keep
+        # theirs in t._views; the key holds the subscript's values: its int and slice bounds must be
+        # exact ints, or None for a bound, as when the view was made: 5.0 or True equal 5 and 1)
+        try:
+            views = t._views
+        except AttributeError:  # (set on a tensor's first subscript)
+            views = t._views = None
+        if views is not None:
+            if len(key) == 3:
+                i, a, b = key
+                if a.__class__ is slice and b.__class__ is slice:
+                    a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+                    try:
+                        v = views.get((i, a0, a1, b0, b1, a.step, b.step))
+                    except TypeError:  # an unhashable item (a slice as an index: the general path)
+                        v = None
+                    if (
+                        v is not None and i.__class__ is int
+                        and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
+                        and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
+                    ):
+                        return v
+            elif len(key) == 4:
+                i, j, a, b = key
+                if a.__class__ is slice and b.__class__ is slice:
+                    a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+                    try:
+                        v = views.get((i, j, a0, a1, b0, b1, a.step, b.step))
+                    except TypeError:  # an unhashable item (a slice as an index: the general path)
+                        v = None
+                    if (
+                        v is not None and i.__class__ is int and j.__class__ is int
+                        and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
+                        and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
+                    ):
+                        return v
     if t.flat is not None:
         return _FALLBACK(t, given_key)
     if key.__class__ is not tuple:
@@ -70,6 +107,8 @@ def view(t: Tensor, key: Any) -> Any:
                     v.dyn = t.dyn
                     v.index_tiles = t.index_tiles
                     v._region = None
+                    v._key = None
+                    v._out = None
                     return v
         key = key + (_FULL,) * (n - given)
     if n == 3 and tpaxis == 1:
@@ -109,6 +148,9 @@ def view(t: Tensor, key: Any) -> Any:
                 v.dyn = t.dyn
                 v.index_tiles = t.index_tiles
                 v._region = None
+                v._key = None
+                v._out = None
+                _keep(t, (i, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
     elif n == 4 and tpaxis == 2:
         # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)
@@ -143,6 +185,9 @@ def view(t: Tensor, key: Any) -> Any:
                 v.dyn = t.dyn
                 v.index_tiles = t.index_tiles
                 v._region = None
+                v._key = None
+                v._out = None
+                _keep(t, (i, j, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
     elif n == 2:
         # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
@@ -173,6 +218,8 @@ def view(t: Tensor, key: Any) -> Any:
                 v.dyn = t.dyn
                 v.index_tiles = t.index_tiles
                 v._region = None
+                v._key = None
+                v._out = None
                 return v
     offset = t.offset
     shape: list[int] = []
@@ -218,6 +265,22 @@ def view(t: Tensor, key: Any) -> Any:
     return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
 
 
+
+
+#: views a tensor keeps at most (t._views starts again past it)
+_MAX_VIEWS = 1024
+
+
+def _keep(t: Tensor, key: tuple[Any, ...], v: Tensor) -> None:
+    """Keep view ``v`` of ``t`` for the subscript ``key`` (its values: exact ints, or None for a
+    bound; steps None) in ``t._views``: the same subscript again returns it (:func:`view`; views are
+    immutable but for the region they cache, the same for both)."""
+    views = t._views
+    if views is None:
+        views = t._views = {}
+    elif len(views) >= _MAX_VIEWS:
+        views.clear()
+    views[key] = v
 
 
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:

@@ -31,6 +31,7 @@ import enum
 import itertools
 import math
 import sys
+import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +44,12 @@ from trnsim.nki.engines.bf16_matmul import multiply_bf16, widen_bf16
 from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
 from trnsim.nki.tensor import ParDim, Tensor
-from trnsim.nki.trace import Engine, MemorySpace, Operand, Region
+from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand, Region
+
+#: what the written-out replays read besides this module's own names (see _specialise)
+_monotonic = time.monotonic
+_getframe = sys._getframe
+_Instruction = Instruction
 
 _ACTIVE = runtime._ACTIVE
 _F32 = np.dtype(np.float32)
@@ -139,14 +145,22 @@ def templated(
             for value in values:
                 cls = type(value)  # (not value.__class__: this site sees many classes, type() stays fast)
                 if cls is Tensor:
-                    if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
-                        key = None
-                        break
-                    a = value.alloc
-                    layout = a.layout
-                    if layout is None:
-                        layout = _layout_number(a)
-                    key.append((layout, value.shape, value.strides, value.paxis))
+                    # its part of the key, kept on the tensor (its view slots and its allocation's
+                    # layout number never change; a reused tile keeps its template's layout)
+                    try:
+                        part = value._key
+                    except AttributeError:  # (a tensor copied without it: computed below)
+                        part = None
+                    if part is None:
+                        if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
+                            key = None
+                            break
+                        a = value.alloc
+                        layout = a.layout
+                        if layout is None:
+                            layout = _layout_number(a)
+                        part = value._key = (layout, value.shape, value.strides, value.paxis)
+                    key.append(part)
                 elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
                     classes = tuple(map(type, value))
                     if not _SHAPE_ITEMS.issuperset(classes):
@@ -174,7 +188,7 @@ def templated(
                         if writes:
                             return _replay_write(sim, tpl, values)
                         if not sim.values:
-                            return _replay(sim, tpl, values)
+                            return tpl[6](sim, values)  # (_replay, written out for this template)
                         if tpl[2][1] != "nc_matmul":
                             return _replay_copy(sim, tpl, values)
                         done = _replay_matmul(sim, tpl, values)
@@ -198,6 +212,8 @@ def templated(
             if tpl is not None and sim.values and not _copy_template(tpl, values):  # type: ignore[union-attr]
                 tpl = None
             if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
+                if not writes and not sim.values:  # type: ignore[union-attr]
+                    tpl = (*tpl[:6], _specialise(tpl))
                 sim.templates[key] = tpl  # type: ignore[union-attr]
         return result
 
@@ -240,7 +256,7 @@ def _learn(
     if recorded == 0:
         if last is not sim.last_result:
             return None
-        return (alloc, view, None, "", proto, [None])
+        return (alloc, view, None, "", proto, [None], None)
     instr = instructions[-1]
     now = sim.last_result
     if now is last:
@@ -266,7 +282,7 @@ def _learn(
               fresh)
     if view[3] == box:  # the new view's box is the output's: _replay makes one Region for both
         view = (*view[:3], _SAME)
-    return (alloc, view, record, name, proto, [None])
+    return (alloc, view, record, name, proto, [None], None)
 
 
 def _inputs(
@@ -365,7 +381,7 @@ def _copy_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a copy: one DMA instruction whose one tensor input
     is a plain view (the key refuses masks, index arrays and out-of-bounds views) of the new tile's
     dtype and element count, read whole into a fresh tile that starts at its allocation's start."""
-    alloc, view, record, _, _, _ = tpl
+    alloc, view, record, _, _, _, _ = tpl
     if record is not None and record[1] == "nc_matmul":
         return _matmul_template(tpl, values)
     if record is None or not record[8] or record[0] is not Engine.DMA or len(record[3]) != 1:
@@ -387,7 +403,7 @@ def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     """Whether value mode may replay ``tpl`` as a matmul: a plain bfloat16 ``stationary`` and
     ``moving`` whose values widen C-contiguous (row slices of wider tiles too) multiplied into a fresh,
     whole fp32 PSUM tile, no transpose, no double-row mode (tensor_engine._InPlace's case)."""
-    alloc, view, record, _, _, _ = tpl
+    alloc, view, record, _, _, _, _ = tpl
     _, _, attrs, inputs, _, _, _, _, fresh = record
     if (
         not fresh
@@ -464,6 +480,208 @@ def _alone_counts() -> tuple[int, int]:
 _ALONE, _ALONE_ALLOC = _alone_counts()
 
 
+def _new_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_id: int) -> Tensor:
+    """A template's new tile (its previous one still referred to), kept in its spare slot."""
+    # Allocation(alloc_id, ...) as proto was made, slot by slot (no __init__ frame, nothing
+    # recomputed): the test of a replayed allocation compares every slot
+    alloc = _new_object(Allocation)
+    alloc.partition_axis = proto.partition_axis
+    alloc.on_chip = proto.on_chip
+    alloc.space = proto.space
+    alloc.dtype_name = proto.dtype_name
+    alloc.alloc_id = alloc_id
+    alloc.buffer = proto.buffer
+    alloc.dtype = proto.dtype
+    alloc.shape = proto.shape
+    alloc.partitions = proto.partitions
+    alloc.free_elems = proto.free_elems
+    alloc.itemsize = proto.itemsize
+    alloc.name = proto.name
+    alloc.storage = None
+    alloc.mm_state = None
+    alloc.implicit = proto.implicit
+    alloc.operands = {}
+    alloc.regions = {}
+    alloc.layout = proto.layout
+    # Tensor(alloc, vshape, 0, vstrides, vpaxis) slot by slot (no __init__ frame)
+    result = _new_object(Tensor)
+    result.alloc = alloc
+    result.shape = view[0]
+    result.offset = 0
+    result.strides = view[1]
+    result.paxis = view[2]
+    result.flat = None
+    result.oob = None
+    result.dyn = False
+    result.index_tiles = ()
+    result._key = None
+    result._out = None
+    spare[0] = result
+    return result
+
+
+#: compiled factories of specialised replays, by the template's structure (see _specialise)
+_FACTORIES: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any, ...]], Tensor]:
+    """:func:`_replay` written out for timing-only template ``tpl``: the same steps in the same order,
+    with the template's parts as constants (no tuples unpacked, no loop over the inputs, branches on
+    the template decided once). The code is generated per structure (inputs, which are views, which
+    have an operand key base and which are in PSUM; the tile size, view box, accumulation group and
+    fresh flags known or not) and compiled once per process; each template binds its constants.
+    Tests compare traces made through it with the checked path's and with :func:`_replay`'s."""
+    alloc_spec, view, record, reads, proto, spare, _ = tpl
+    size = alloc_spec[9]
+    vregion = view[3]
+    same = vregion is _SAME
+    consts: dict[str, Any] = {
+        "proto": proto, "view": view, "spare": spare, "size": size, "implicit": proto.implicit,
+        "layout": proto.layout, "reads": reads,
+    }
+    lines = [
+        "alloc_id = sim.next_alloc",
+        "result = spare[0]",
+        "if (",
+        "    result is not None",
+        "    and _getrefcount(result) == _ALONE",
+        "    and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC",
+        "):",
+        "    alloc.alloc_id = alloc_id",
+        "    alloc.storage = None",
+        "    alloc.mm_state = None",
+        "    alloc.implicit = implicit",
+        "    alloc.layout = layout",
+        "    alloc.operands = {}",
+        "    alloc.regions = {}",
+        "    result._out = None  # (an operand of its former allocation id)",
+        "else:",
+        "    result = _new_tile(proto, view, spare, alloc_id)",
+        "    alloc = result.alloc",
+        "sim.next_alloc = alloc_id + 1",
+    ]
+    if size is not None:
+        lines.append("sim.tile_sizes[alloc_id] = size")
+    if vregion is None or same:
+        lines.append("result._region = None")
+    else:
+        consts.update(zip(("v0", "v1", "v2", "v3"), vregion, strict=True))
+        lines.append("result._region = _new_tuple(Region, (alloc_id, v0, v1, v2, v3))")
+    structure: list[Any] = [size is None, vregion is None, same]
+    if record is None:
+        lines.append("return result")
+    else:
+        engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
+        structure += [grouped, fresh]
+        consts.update(engine=engine, opcode=opcode, attrs=attrs, grouped=grouped)
+        if any(spec.__class__ is tuple for spec in inputs):
+            lines += ["loops = sim.loops", "tracked = sim.tracked", "cached = _tensor.CACHE_OPERANDS"]
+            if any(spec.__class__ is tuple and spec[4] for spec in inputs):
+                lines.append("groups = sim.psum_groups")
+        ops = []
+        for k, spec in enumerate(inputs):
+            ops.append(f"op{k}")
+            if spec.__class__ is not tuple:  # an immediate operand
+                structure.append(None)
+                consts[f"op{k}"] = spec
+                continue
+            structure.append((spec[0], spec[3] is not None, spec[4]))
+            consts[f"spec{k}"] = spec
+            t = f"t{k}"
+            lines.append(f"{t} = values[{spec[0]}]")
+            if spec[3] is not None:
+                consts[f"base{k}"] = spec[3]
+                lines += [
+                    "if cached:",
+                    f"    a = {t}.alloc",
+                    f"    key = base{k} + {t}.offset",
+                    f"    op{k} = a.operands.get(key)",
+                    f"    if op{k} is None:",
+                    f"        op{k} = a.operands[key] = _view_operand({t}, spec{k}, True)",
+                    "else:",
+                    f"    op{k} = _view_operand({t}, spec{k}, False)",
+                ]
+            else:
+                lines.append(f"op{k} = _view_operand({t}, spec{k}, cached)")
+            lines += [
+                f"r = op{k}[5]",
+                "if loops and r[0] in tracked:",
+                "    sim.check_read(reads, r, False)",
+            ]
+            if spec[4]:  # a PSUM input: its accumulation group closes
+                lines += ["if groups:", f"    groups.pop({t}.alloc.alloc_id, None)"]
+        consts.update(zip(("q0", "q1", "q2", "q3"), region, strict=True))
+        consts.update(zip(("name", "space", "shape", "dtype", "nbytes"), head, strict=True))
+        consts.update(zip(("contiguous", "inner"), tail, strict=True))
+        consts.update(vstrides=view[1], vpaxis=view[2])
+        lines += ["out_region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))"]
+        if same:
+            lines.append("result._region = out_region")
+        lines += [
+            "out = _new_tuple(Operand, (name, space, shape, dtype, nbytes, out_region, contiguous, inner))",
+            "alloc.operands[0] = (vstrides, vpaxis, out)",
+        ]
+        if grouped:
+            lines.append("sim.psum_groups[alloc_id] = [out_region]")
+        lines += [
+            "sim.last_mask = None",
+            "# the kernel's frame is above this one and templated's call",
+            # Simulation.record(engine, opcode, inputs, (out,), attrs.copy(), 3), written out (one
+            # frame less per instruction: 1 %; keep the two alike)
+            "instrs = sim.trace.instructions",
+            "seq = len(instrs)",
+            "if seq >= sim.max_instructions or (not seq & 4095 and _monotonic() > sim.deadline):",
+            "    sim._over_budget(opcode, seq)",
+            "frame = _getframe(2)",
+            "filename, line = '?', 0",
+            "while frame is not None:",
+            "    code = frame.f_code",
+            "    known = runtime._LINES.get(id(code))",
+            "    if known is None or known[0] is not code:",
+            "        known = runtime._code_lines(code)",
+            "    if known[1] is not None:",
+            "        filename = known[1]",
+            "        lasti = frame.f_lasti",
+            "        line = known[2].get(lasti)",
+            "        if line is None:",
+            "            line = known[2][lasti] = frame.f_lineno",
+            "        break",
+            "    frame = frame.f_back",
+            "instr = _new_object(_Instruction)",
+            "instr.seq = seq",
+            "instr.engine = engine",
+            "instr.opcode = opcode",
+            "instr.inputs = (" + "".join(f"{o}, " for o in ops) + ")",
+            "instr.outputs = (out,)",
+            "instr.kernel = sim.kernel_name",
+            "instr.source_file = filename",
+            "instr.source_line = line",
+            "instr.program_id = sim.program_id",
+            "instr.core = sim.core",
+            "instr.attrs = attrs.copy()",
+            "instrs.append(instr)",
+        ]
+        if fresh:
+            lines.append("sim.last_result = (result, instr, None)")
+        lines.append("return result")
+    names = sorted(consts)
+    key = (tuple(structure), tuple(names), tuple(lines))
+    factory = _FACTORIES.get(key)
+    if factory is None:
+        source = (
+            "def _make(" + ", ".join(names) + "):\n"
+            "    def replay(sim, values):\n" + "".join(f"        {line}\n" for line in lines)
+            + "    return replay\n"
+        )
+        scope: dict[str, Any] = {}
+        # compiled as part of this module (its globals; its frames skipped as trnsim.nki's when
+        # Simulation.record looks for the kernel's line)
+        exec(compile(source, __file__, "exec"), globals(), scope)
+        factory = _FACTORIES[key] = scope["_make"]
+    replay: Callable[[runtime.Simulation, tuple[Any, ...]], Tensor] = factory(**consts)
+    return replay
+
+
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
     """Make the new tensor and record the instruction of template ``tpl`` for these operands.
 
@@ -472,7 +690,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     makes), the previous tile of the template is reused when nothing refers to it any more, and the
     instruction goes through Simulation.record like every other (its budget checks and source-line
     look-up in one place: written out here it saved 0.6 % of a trace + time)."""
-    alloc_spec, view, record, reads, proto, spare = tpl
+    alloc_spec, view, record, reads, proto, spare, _ = tpl
     alloc_id = sim.next_alloc
     result = spare[0]
     # the tile this template made last time, when nothing refers to it any more (the kernel let
@@ -492,40 +710,10 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         alloc.layout = proto.layout
         alloc.operands = {}
         alloc.regions = {}
+        result._out = None  # (an operand of its former allocation id)
     else:
-        # Allocation(alloc_id, ...) as proto was made, slot by slot (no __init__ frame, nothing
-        # recomputed): the test of a replayed allocation compares every slot
-        alloc = _new_object(Allocation)
-        alloc.partition_axis = proto.partition_axis
-        alloc.on_chip = proto.on_chip
-        alloc.space = proto.space
-        alloc.dtype_name = proto.dtype_name
-        alloc.alloc_id = alloc_id
-        alloc.buffer = proto.buffer
-        alloc.dtype = proto.dtype
-        alloc.shape = proto.shape
-        alloc.partitions = proto.partitions
-        alloc.free_elems = proto.free_elems
-        alloc.itemsize = proto.itemsize
-        alloc.name = proto.name
-        alloc.storage = None
-        alloc.mm_state = None
-        alloc.implicit = proto.implicit
-        alloc.operands = {}
-        alloc.regions = {}
-        alloc.layout = proto.layout
-        # Tensor(alloc, vshape, 0, vstrides, vpaxis) slot by slot (no __init__ frame)
-        result = _new_object(Tensor)
-        result.alloc = alloc
-        result.shape = view[0]
-        result.offset = 0
-        result.strides = view[1]
-        result.paxis = view[2]
-        result.flat = None
-        result.oob = None
-        result.dyn = False
-        result.index_tiles = ()
-        spare[0] = result
+        result = _new_tile(proto, view, spare, alloc_id)
+        alloc = result.alloc
     sim.next_alloc = alloc_id + 1
     size = alloc_spec[9]
     if size is not None:

@@ -108,8 +108,14 @@ def physical_strides(shape: tuple[int, ...], partition_axis: int, free_elems: in
 class Tensor:
     """A view of NKI memory (HBM, SBUF or PSUM), usable as a legacy tile or a current NkiTensor."""
 
+    # (_views: the views of this tensor by subscript, trnsim.nki.subscript, set on its first subscript;
+    # _key: its part of a template key, trnsim.nki.templates; _out: the operand it was last retargeted as,
+    # language_impl._retarget)
     __slots__ = (
+        "_key",
+        "_out",
         "_region",
+        "_views",
         "alloc",
         "dyn",
         "flat",
@@ -125,6 +131,9 @@ class Tensor:
     #: subscript._advanced makes, so read it with getattr(t, "index_ids", None)
     index_ids: tuple[int, ...]
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
+    _views: dict[tuple[Any, ...], Tensor] | None
+    _key: tuple[Any, ...] | None
+    _out: Operand | None
     __hash__ = object.__hash__
 
     def __init__(
@@ -149,6 +158,8 @@ class Tensor:
         self.dyn = dyn
         self.index_tiles = index_tiles
         self._region: Region | None = None
+        self._key = None
+        self._out = None
 
     @staticmethod
     def whole(alloc: Allocation) -> Tensor:

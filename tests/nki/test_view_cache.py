@@ -1,0 +1,107 @@
+"""A tensor keeps the views its hot subscripts made (``t._views``, trnsim.nki.subscript).
+
+``block[i, :, a:b]`` and ``block[i, j, a:b, c:d]`` again with the same ints and bounds return the view
+made the first time. A key that equals a kept one but holds other classes (``True`` or ``np.int64(1)``
+for ``1``, ``128.0`` for ``128``: equal, and hashed alike) or a step must get what a tensor without
+kept views gets: the general path's view, or its error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trnsim.nki import subscript, trace_kernel
+from trnsim.nki.legacy import jit
+from trnsim.nki.legacy import language as nl
+
+_FOUND: list[tuple[Any, Any, Any, bool]] = []
+
+
+def _outcome(t: Any, key: Any) -> Any:
+    """The view's layout, or the error's message."""
+    try:
+        v = subscript.view(t, key)
+    except Exception as error:
+        return str(error)
+    return (v.shape, v.offset, v.strides, v.paxis, v.alloc.alloc_id, v.flat is None, v.dyn, v.index_tiles)
+
+
+#: keys equal to a kept one (the first of each list) in value, not in meaning
+_KEYS3: list[Any] = [
+    (1, slice(None), slice(0, 128)),
+    (True, slice(None), slice(0, 128)),
+    (np.int64(1), slice(None), slice(0, 128)),
+    (1, slice(None), slice(0, 128.0)),
+    (1, slice(None), slice(0.0, 128)),
+    (1, slice(0, 128), slice(np.int32(0), 128)),
+    (1, slice(None), slice(0, 128, 1)),
+    (1.0, slice(None), slice(0, 128)),
+]
+_KEYS4: list[Any] = [
+    (1, 2, slice(None), slice(0, 32)),
+    (1, True, slice(None), slice(0, 32)),
+    (np.int64(1), 2, slice(None), slice(0, 32)),
+    (1, 2, slice(None), slice(0, 32.0)),
+    (1, 2, slice(None, 128.0), slice(0, 32)),
+    (1, 2, slice(None), slice(0, 32, 1)),
+    (1, 2.0, slice(None), slice(0, 32)),
+]
+
+
+@jit
+def _subscripts(a: Any) -> Any:
+    """Each key twice on a block with kept views, and once on a fresh block without any."""
+    for make, keys in (
+        (lambda: nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf), _KEYS3),
+        (lambda: nl.ndarray((2, 3, nl.par_dim(128), 64), nl.float32, buffer=nl.sbuf), _KEYS4),
+    ):
+        kept = make()
+        first = subscript.view(kept, keys[0])
+        for key in keys:
+            got = (_outcome(kept, key), _outcome(kept, key))
+            fresh = make()
+            want = _outcome(fresh, key)
+            # (the fresh block's allocation differs: compare the layouts without it)
+            _FOUND.append((key, got, want, subscript.view(kept, keys[0]) is first))
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    nl.store(out, value=nl.load(a))
+    return out
+
+
+def _no_alloc(outcome: Any) -> Any:
+    return outcome if isinstance(outcome, str) else outcome[:4] + outcome[5:]
+
+
+def test_kept_views_are_the_views_and_errors_of_the_general_path() -> None:
+    _FOUND.clear()
+    trace_kernel(_subscripts, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert len(_FOUND) == len(_KEYS3) + len(_KEYS4)
+    errors = 0
+    for key, (once, again), want, same in _FOUND:
+        assert same, key  # the kept view comes back
+        assert _no_alloc(once) == _no_alloc(again) == _no_alloc(want), key
+        errors += isinstance(want, str)
+    assert errors >= 4  # the float bounds and indices are refused, kept view or not
+
+
+def test_a_tensor_keeps_a_bounded_number_of_views(monkeypatch: Any) -> None:
+    monkeypatch.setattr(subscript, "_MAX_VIEWS", 8)
+    seen: list[Any] = []
+
+    @jit
+    def many(a: Any) -> Any:
+        block = nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
+        for rounds in range(2):
+            for j in range(20):
+                v = block[j % 4, :, j : j + 100]
+                seen.append((rounds, j, v.offset, v.shape, len(block._views)))
+        out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.load(a))
+        return out
+
+    trace_kernel(many, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert max(n for *_, n in seen) <= 8
+    for _, j, offset, shape, _ in seen:
+        assert (offset, shape) == ((j % 4) * 512 + j, (128, 100))
