@@ -91,10 +91,11 @@ def test_library_kernels_trace_alike_with_and_without_templates(
 
 @pytest.mark.parametrize("name", sorted(_KERNELS))
 def test_written_out_replays_record_what_replay_records(
-    name: str, replays: list[int], request: pytest.FixtureRequest
+    name: str, replays: list[int], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The replays _specialise writes out per template record, field by field, what _replay records
     for the same templates (and the checked path: the test above)."""
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)  # every template written out from its learning
     entry = registry.get(name)
     args = entry.make_args(_KERNELS[name], "bfloat16")
     grid = entry.grid()
@@ -404,3 +405,33 @@ def test_a_reused_accumulator_is_retargeted_under_its_own_id(
     fresh = trace_kernel(reused_accumulators, a, target="trn1", timing_only=True)
     assert _records(cached) == _records(fresh)
     assert len(ids) == 4
+
+
+def _specialised(monkeypatch: pytest.MonkeyPatch, after: int, name: str) -> tuple[int, list[tuple[Any, ...]]]:
+    """How many templates of library kernel ``name`` got a written-out replay with ``SPECIALISE_AFTER``
+    = ``after``, and the records of its timing-only trace."""
+    calls = [0]
+    specialise = templates._specialise
+
+    def counting(tpl: tuple[Any, ...]) -> Any:
+        calls[0] += 1
+        return specialise(tpl)
+
+    monkeypatch.setattr(templates, "_specialise", counting)
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", after)
+    entry = registry.get(name)
+    trace = trace_kernel(entry.kernel, *entry.make_args(_KERNELS[name], "bfloat16"), target="trn2",
+                         timing_only=True)
+    return calls[0], _records(trace)
+
+
+def test_templates_are_written_out_only_after_their_first_replays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template replayed fewer than SPECIALISE_AFTER times keeps _replay (writing one out would cost
+    more than it saves in a small launch); one replayed more gets its written-out replay; the trace is
+    the same either way."""
+    every, records = _specialised(monkeypatch, 0, "flash_attention_fwd")
+    some, records_some = _specialised(monkeypatch, 3, "flash_attention_fwd")
+    never, records_never = _specialised(monkeypatch, 10**9, "flash_attention_fwd")
+    assert never == 0
+    assert 0 < some < every  # (this kernel has templates replayed once or twice and others far more)
+    assert records_some == records == records_never

@@ -71,6 +71,11 @@ _SHAPE_ITEMS: frozenset[type] = frozenset({int, np.int64, np.int32, ParDim})
 #: templates kept per launch at most (a kernel passing a new lambda or scale per call makes a
 #: new key each time)
 _MAX_TEMPLATES = 4096
+#: timing-only replays of a template through :func:`_replay` before its written-out replay takes over
+#: (:func:`_specialise`: writing one out costs about 20 µs, its structure's first compile in a process
+#: about 0.6 ms, and each written-out replay saves about 1 µs: a template replayed a few times, as in
+#: a small launch, would not repay it); 0 writes each template out when it is learned
+SPECIALISE_AFTER = 32
 
 
 #: front-end calls that value mode replays too: the new tile's values are a copy of one argument's
@@ -213,7 +218,8 @@ def templated(
                 tpl = None
             if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
                 if not writes and not sim.values:  # type: ignore[union-attr]
-                    tpl = (*tpl[:6], _specialise(tpl))
+                    tpl = (*tpl[:6], _warming(sim.templates, key, tpl)  # type: ignore[union-attr]
+                           if SPECIALISE_AFTER else _specialise(tpl))
                 sim.templates[key] = tpl  # type: ignore[union-attr]
         return result
 
@@ -518,6 +524,23 @@ def _new_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_
     result._out = None
     spare[0] = result
     return result
+
+
+def _warming(
+    kept: dict[Any, tuple[Any, ...]], key: Any, tpl: tuple[Any, ...]
+) -> Callable[[runtime.Simulation, tuple[Any, ...]], Tensor]:
+    """Template ``tpl``'s replay while it is young: :func:`_replay`, and at the ``SPECIALISE_AFTER``-th
+    call its written-out replay (:func:`_specialise`) replaces this one under ``key`` in ``kept``."""
+    base = (*tpl[:6], None)  # (not tpl itself: the template would hold this function and it the template)
+    left = [SPECIALISE_AFTER]
+
+    def replay(sim: runtime.Simulation, values: tuple[Any, ...]) -> Tensor:
+        left[0] -= 1
+        if not left[0]:
+            kept[key] = (*base[:6], _specialise(base))
+        return _replay(sim, base, values)
+
+    return replay
 
 
 #: compiled factories of specialised replays, by the template's structure (see _specialise)
