@@ -12,6 +12,8 @@ Tolerance: fp32 accumulation of at most K products, |error| <= K * eps32 * sum_k
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,25 @@ def _check(got: np.ndarray, a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols
         ref, bound, got = ref[:, cols], bound[:, cols], got[:, cols]
     assert np.isfinite(got).all()
     assert (np.abs(got - ref) <= bound).all(), np.abs(got - ref).max()
+
+
+def _masked(mask_of: Callable[[Any, Any, Any], Any], matmul: Callable[..., Any] = nisa.nc_matmul) -> Any:
+    """The kernel ``out = matmul(a[i_k, i_m], b[i_k, i_n], mask=mask_of(i_k, i_m, i_n))``, i_k over P
+    partitions (the contraction), i_m over M and i_n over N (the stationary's and moving's free indices)."""
+
+    @jit
+    def k(a: Any, b: Any) -> Any:
+        out = nl.ndarray((M, N), nl.float32, buffer=nl.shared_hbm)
+        i_k = nl.arange(P)[:, None]
+        i_m = nl.arange(M)[None, :]
+        i_n = nl.arange(N)[None, :]
+        at = nl.load(a)
+        bt = nl.load(b)
+        res = matmul(at[i_k, i_m], bt[i_k, i_n], mask=mask_of(i_k, i_m, i_n))
+        nl.store(out, value=nl.copy(res))
+        return out
+
+    return k
 
 
 def test_nc_matmul_mask_on_the_contraction_index_sums_only_the_unmasked_rows() -> None:
@@ -84,34 +105,14 @@ def test_nc_matmul_contraction_mask_with_mgrid_and_an_offset() -> None:
 
 def test_nc_matmul_contraction_mask_over_an_operand_smaller_than_the_index() -> None:
     # a [K, M] tile indexed by arange(128): the rows past K are out of bounds and masked off
-    @jit
-    def k(a: Any, b: Any) -> Any:
-        out = nl.ndarray((M, N), nl.float32, buffer=nl.shared_hbm)
-        i_k = nl.arange(P)[:, None]
-        i_m = nl.arange(M)[None, :]
-        i_n = nl.arange(N)[None, :]
-        at = nl.load(a)
-        bt = nl.load(b)
-        res = nisa.nc_matmul(at[i_k, i_m], bt[i_k, i_n], mask=(i_k < K))
-        nl.store(out, value=nl.copy(res))
-        return out
+    k = _masked(lambda i_k, i_m, i_n: i_k < K)
 
     a, b = _operands(rows=K)
     _check(simulate(k, a, b), a, b, np.arange(K))
 
 
 def test_nl_matmul_transpose_x_mask_on_the_contraction_index() -> None:
-    @jit
-    def k(a: Any, b: Any) -> Any:
-        out = nl.ndarray((M, N), nl.float32, buffer=nl.shared_hbm)
-        i_k = nl.arange(P)[:, None]
-        i_m = nl.arange(M)[None, :]
-        i_n = nl.arange(N)[None, :]
-        at = nl.load(a)
-        bt = nl.load(b)
-        res = nl.matmul(at[i_k, i_m], bt[i_k, i_n], transpose_x=True, mask=(i_k < K))
-        nl.store(out, value=nl.copy(res))
-        return out
+    k = _masked(lambda i_k, i_m, i_n: i_k < K, functools.partial(nl.matmul, transpose_x=True))
 
     a, b = _operands()
     _check(simulate(k, a, b), a, b, np.arange(K))
@@ -185,17 +186,7 @@ def test_a_mask_on_the_destination_indices_still_masks_the_write() -> None:
 
 def test_a_mask_coupling_contraction_and_output_indices() -> None:
     # i_k < i_n + 70: output column n sums rows 0 .. min(K, n + 70) - 1
-    @jit
-    def k(a: Any, b: Any) -> Any:
-        out = nl.ndarray((M, N), nl.float32, buffer=nl.shared_hbm)
-        i_k = nl.arange(P)[:, None]
-        i_m = nl.arange(M)[None, :]
-        i_n = nl.arange(N)[None, :]
-        at = nl.load(a)
-        bt = nl.load(b)
-        res = nisa.nc_matmul(at[i_k, i_m], bt[i_k, i_n], mask=(i_k < K) & (i_k < i_n + 70))
-        nl.store(out, value=nl.copy(res))
-        return out
+    k = _masked(lambda i_k, i_m, i_n: (i_k < K) & (i_k < i_n + 70))
 
     a, b = _operands()
     got = simulate(k, a, b)
@@ -226,17 +217,7 @@ def test_a_matmul_mask_mixing_operand_and_foreign_indices_is_refused() -> None:
 
 def test_timing_only_trace_of_a_contraction_masked_matmul() -> None:
     # no values: the mask still selects which operand elements are read (in bounds) and is recorded
-    @jit
-    def k(a: Any, b: Any) -> Any:
-        out = nl.ndarray((M, N), nl.float32, buffer=nl.shared_hbm)
-        i_k = nl.arange(P)[:, None]
-        i_m = nl.arange(M)[None, :]
-        i_n = nl.arange(N)[None, :]
-        at = nl.load(a)
-        bt = nl.load(b)
-        res = nisa.nc_matmul(at[i_k, i_m], bt[i_k, i_n], mask=(i_k < K))
-        nl.store(out, value=nl.copy(res))
-        return out
+    k = _masked(lambda i_k, i_m, i_n: i_k < K)
 
     a, b = _operands(rows=K)
     trace = trace_kernel(k, a, b)
