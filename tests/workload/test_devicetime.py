@@ -195,3 +195,13 @@ def test_the_timing_model_version_hashes_the_sources_once_for_every_target() -> 
     assert _sources_digest.cache_info().misses == 1
     assert [v.split(":")[0] for v in versions] == ["trn1", "trn2", "trn1"]
     assert len({v.split(":")[1] for v in versions}) == 1
+
+
+def test_the_shipped_tables_were_made_by_the_installed_kernels_and_chip_model() -> None:
+    """Every shipped op table carries the hash of the kernel and chip-model sources it was simulated
+    with; a change to those sources (even a comment) without re-stamping ships tables `trnsim` then
+    reports as stale. Re-stamp with `python -m trnsim.devicetime.regenerate` and check that only the
+    model_version/provenance lines moved, unless the change meant to move values."""
+    from trnsim.devicetime.tables import stale_tables
+
+    assert stale_tables() == []
