@@ -738,7 +738,6 @@ def serve_compare(
     ``why_none`` says why), where the CLI exits 3.
     """
     from trnsim.serve.compare import DEFAULT_SYSTEMS as SERVING_SYSTEMS
-    from trnsim.serve.compare import compare_serving
     from trnsim.serve.inputs import API, check_systems, serve_inputs
 
     inputs = serve_inputs(model, API, concurrency=concurrency, input_tokens=input_tokens,
@@ -746,8 +745,5 @@ def serve_compare(
                           tpot_ms=tpot_ms, ttft_ms=ttft_ms)
     names = _system_names(SERVING_SYSTEMS if systems is None else systems)
     check_systems(names, API)
-    outcome = compare_serving(inputs.model, names, concurrency_max=inputs.concurrency_cap,
-                              input_tokens=inputs.input_tokens, output_tokens=inputs.output_tokens,
-                              weight_bytes=inputs.weight_bytes, kv_bytes=inputs.kv_bytes,
-                              tpot_s=inputs.tpot_s, ttft_s=inputs.ttft_s)
+    outcome = inputs.compare(names)
     return ServingCompareResult(outcome.to_dict(), outcome)

@@ -167,16 +167,12 @@ def serve(
     config = inputs.model
     if compare:
         from trnsim.report.serving import compare_html, print_compare, rows_csv
-        from trnsim.serve.compare import DEFAULT_SYSTEMS, compare_serving
+        from trnsim.serve.compare import DEFAULT_SYSTEMS
 
         names = split_list(",".join(DEFAULT_SYSTEMS) if systems is None else systems, "--systems", "trn2,p5e",
                            empty=f"'{systems}' names no system")
         warn_no_fp8_rate(precision, check_systems(names, CLI))
-        # the search goes up to --concurrency when it is given (1 included), else freely
-        outcome = compare_serving(config, names, concurrency_max=inputs.concurrency_cap,
-                                  input_tokens=inputs.input_tokens, output_tokens=inputs.output_tokens,
-                                  weight_bytes=inputs.weight_bytes, kv_bytes=inputs.kv_bytes,
-                                  tpot_s=inputs.tpot_s, ttft_s=inputs.ttft_s)
+        outcome = inputs.compare(names)  # up to --concurrency when it is given (1 included), else freely
         if not quiet:
             console = Console() if Console().is_terminal else Console(width=140)
             print_compare(outcome, console)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trnsim.errors import ConfigError
 from trnsim.hardware.catalog import SystemSpec, load_system
@@ -24,6 +25,9 @@ from trnsim.serve.params import load_serving_params
 from trnsim.serve.spelling import API, CLI, Spelling
 from trnsim.workload.config import ModelConfig
 from trnsim.workload.models import load_model
+
+if TYPE_CHECKING:
+    from trnsim.serve.compare import CompareOutcome
 
 __all__ = ["API", "CLI", "ServeInputs", "Spelling", "check_systems", "rank_count", "serve_inputs"]
 
@@ -59,6 +63,16 @@ class ServeInputs:
                            self.output_tokens, pp=self.pp, ep=self.ep, weight_bytes=self.weight_bytes,
                            kv_bytes=self.kv_bytes, speculation=self.speculation,
                            prefill_chunk=self.prefill_chunk, spelling=self.spelling)
+
+    def compare(self, systems: list[str]) -> CompareOutcome:
+        """The best layout of these inputs on each of ``systems`` at their latency targets, the
+        concurrency searched up to the one given (none given: freely)."""
+        from trnsim.serve.compare import compare_serving
+
+        return compare_serving(self.model, systems, concurrency_max=self.concurrency_cap,
+                               input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                               weight_bytes=self.weight_bytes, kv_bytes=self.kv_bytes, tpot_s=self.tpot_s,
+                               ttft_s=self.ttft_s)
 
 
 def _whole(spelling: Spelling, key: str, value: object) -> None:
