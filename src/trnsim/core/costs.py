@@ -25,7 +25,8 @@ from dataclasses import dataclass, replace
 from trnsim.hardware.neuroncore_timing import EngineTiming, NeuronCoreTiming
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
-__all__ = ["PSUM_PORT", "SBUF_PORT", "ComputeCost", "ComputeCostModel", "cost_key", "is_matmul",
+__all__ = ["OTHER_KEY_ATTRS", "PSUM_PORT", "SBUF_PORT", "TENSOR_KEY_ATTRS", "ComputeCost", "ComputeCostModel",
+           "cost_key", "is_matmul",
            "is_transpose", "shared_ports"]
 
 #: The v2 shared access ports: VectorE/GpSimdE share SBUF access, VectorE/ScalarE PSUM access.
@@ -118,6 +119,15 @@ def _itemsize(operand: Operand) -> int:
     return max(1, operand.nbytes // max(1, math.prod(operand.shape))) if operand.shape else 1
 
 
+#: The attributes the cost formulas read, by engine: TensorE's, and the other engines'. A cost key
+#: holds their values (:func:`cost_key`, and the scheduler's own key of the common arities).
+TENSOR_KEY_ATTRS = ("perf_mode", "transpose", "is_transpose")
+OTHER_KEY_ATTRS = ("op", "op0", "op1", "value")
+#: one by one, for the keys' hot paths (a name added above fails to unpack here until they read it too)
+_PERF_MODE, _TRANSPOSE, _IS_TRANSPOSE = TENSOR_KEY_ATTRS
+_OP, _OP0, _OP1, _VALUE = OTHER_KEY_ATTRS
+
+
 def cost_key(instruction: Instruction) -> tuple[object, ...]:
     """Everything the cost of ``instruction`` depends on, as a memo key.
 
@@ -131,9 +141,9 @@ def cost_key(instruction: Instruction) -> tuple[object, ...]:
     if not attrs:
         named: tuple[object, ...] = ()
     elif instruction.engine is _TENSOR:
-        named = (attrs.get("perf_mode"), attrs.get("transpose"), attrs.get("is_transpose"))
+        named = (attrs.get(_PERF_MODE), attrs.get(_TRANSPOSE), attrs.get(_IS_TRANSPOSE))
     else:
-        named = (attrs.get("op"), attrs.get("op0"), attrs.get("op1"), attrs.get("value"))
+        named = (attrs.get(_OP), attrs.get(_OP0), attrs.get(_OP1), attrs.get(_VALUE))
     ins, outs = instruction.inputs, instruction.outputs
     if len(outs) == 1:
         c = outs[0]
