@@ -275,3 +275,20 @@ def test_asynchronous_sends_leave_the_fill_and_drain(p: int, v: int, m: int, n: 
     # timeline from above.
     long = pipeline_timing(Schedule.INTERLEAVED, p, m, 1.0, 2.0, v, 0.75, overlap_p2p=True, group=n)
     assert _simulate_interleaved(p, v, m, n, send=0.75)[0] <= long.total_s + 1e-9
+
+
+def test_held_microbatches_sums_the_first_forwards_of_the_listed_order() -> None:
+    from trnsim.cluster.pipeline import chunk_layers, forward_chunks, held_microbatches, warmup_forwards
+
+    # held_microbatches adds the chunk sizes of the first forwards without listing all m v of them:
+    # the same value as summing the listed order's prefix, for uneven chunks and short last groups
+    for p, m, v, group in [(2, 4, 2, 2), (4, 10, 2, 5), (4, 10, 2, 4), (4, 9, 3, None), (8, 64, 4, None),
+                           (3, 1, 2, 3), (16, 32, 2, None), (4, 4, 5, 4)]:
+        for layers in (8, 13):
+            sizes = chunk_layers(layers, v)
+            n = p if group is None else group
+            for stage in range(p):
+                forwards = min(warmup_forwards(p, v, stage, n) + 1, m * v)
+                listed = sum(sizes[c] for c in forward_chunks(m, v, n)[:forwards])
+                held = held_microbatches(Schedule.INTERLEAVED, p, m, v, stage, layers, group)
+                assert held == listed / layers

@@ -205,8 +205,23 @@ def held_microbatches(schedule: Schedule, stages: int, microbatches: int, interl
     sizes = chunk_layers(layers, v) if chunks is None else chunks
     n = p if group is None else group
     forwards = min(warmup_forwards(p, v, stage, n) + 1, m * v)
-    held = sum(sizes[c] for c in forward_chunks(m, v, n)[:forwards])
-    return held / layers
+    return _first_forwards_layers(sizes, m, v, n, forwards) / layers
+
+
+def _first_forwards_layers(sizes: list[int], microbatches: int, interleave: int, group: int,
+                           forwards: int) -> int:
+    """The layers of the first ``forwards`` entries of :func:`forward_chunks` (each its chunk's
+    size), without listing all ``m v`` of them: a planner asks this for every interleaved candidate,
+    with up to thousands of micro-batches. Integer sizes: the same sum in any grouping."""
+    held, left = 0, forwards
+    for start in range(0, microbatches, group):
+        size = min(group, microbatches - start)
+        for chunk in range(interleave):
+            if left <= size:
+                return held + sizes[chunk] * left
+            held += sizes[chunk] * size
+            left -= size
+    return held
 
 
 def inflight_whole(timing: PipelineTiming) -> int:
