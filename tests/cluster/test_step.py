@@ -184,6 +184,25 @@ def test_memory_infeasibility_is_typed() -> None:
     assert info.value.reason is InfeasibleReason.MEMORY
 
 
+def test_a_memory_verdict_made_when_shown_reads_as_one_made_at_once() -> None:
+    """check_plan formats its memory verdict only when the error is shown: the same message, in
+    ``str``, ``args`` (after showing), ``repr`` and a pickled copy."""
+    import pickle
+
+    huge = load_model("llama3-405b")
+    plan = make_plan(tp=8, global_batch=1)
+    with pytest.raises(InfeasiblePlanError) as info:
+        check_plan(huge, P5, 8, plan, 4096)
+    error = info.value
+    message = str(error)
+    assert message.startswith(f"plan {plan.describe()}: does not fit: needs ")
+    assert error.args == (message,) and repr(error) == f"InfeasiblePlanError({message!r})"
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.reason, str(copy)) == (InfeasibleReason.MEMORY, message)
+    eager = InfeasiblePlanError(InfeasibleReason.MEMORY, message)
+    assert (str(eager), eager.args, repr(eager)) == (message, (message,), repr(error))
+
+
 def test_contradictory_plan_fields_are_one_line() -> None:
     with pytest.raises(ConfigError, match="contradicts zero_stage=1"):
         make_plan(fsdp=True, zero_stage=1)

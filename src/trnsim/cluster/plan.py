@@ -12,7 +12,9 @@ planner can prune with it; each failure is an :class:`InfeasiblePlanError` with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -59,11 +61,38 @@ class InfeasibleReason(StrEnum):
 
 
 class InfeasiblePlanError(TrnsimError):
-    """A plan that cannot run on this model and system; ``reason`` says why, the message how."""
+    """A plan that cannot run on this model and system; ``reason`` says why, the message how.
 
-    def __init__(self, reason: InfeasibleReason, message: str) -> None:
-        super().__init__(message)
+    ``message`` may be a function that makes it, called when the error is first shown: a planner
+    rejects thousands of plans for memory and reads only the reason (formatting each verdict cost
+    about a twentieth of a 405B search). Only a value that cannot change may be formatted later.
+    """
+
+    def __init__(self, reason: InfeasibleReason, message: str | Callable[[], str]) -> None:
+        if isinstance(message, str):
+            super().__init__(message)
+            self._make: Callable[[], str] | None = None
+        else:
+            super().__init__()
+            self._make = message
         self.reason = reason
+
+    def _made(self) -> None:
+        """Make the message of a lazily given error (once), where the exception holds it."""
+        if self._make is not None:
+            self.args, self._make = (self._make(),), None
+
+    def __str__(self) -> str:
+        self._made()
+        return super().__str__()
+
+    def __repr__(self) -> str:
+        self._made()
+        return super().__repr__()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self._made()
+        return (type(self), (self.reason, self.args[0] if self.args else ""), self.__dict__)
 
 
 class ParallelPlan(BaseModel):

@@ -818,7 +818,7 @@ class _PlanView:
 _Plan = ParallelPlan | _PlanView
 
 
-def _fail(reason: InfeasibleReason, message: str) -> NoReturn:
+def _fail(reason: InfeasibleReason, message: str | Callable[[], str]) -> NoReturn:
     raise InfeasiblePlanError(reason, message)
 
 
@@ -986,9 +986,15 @@ def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: Paralle
         del _CHECKED[next(iter(_CHECKED))]
     _CHECKED[id(plan)] = ((model, system, ranks, plan, seq_len, precision), stages)
     memory = max(stages.values(), key=lambda m: m.total_bytes)
-    if not memory.fits(system.hbm_bytes_per_rank):
-        verdict = memory.explain(system.hbm_bytes_per_rank, plan.recompute, plan.zero_stage)
-        _fail(InfeasibleReason.MEMORY, f"plan {plan.describe()}: {verdict}")
+    capacity = system.hbm_bytes_per_rank
+    if not memory.fits(capacity):
+        # the verdict formatted only if shown (a planner reads the reason alone)
+        _fail(InfeasibleReason.MEMORY, partial(_memory_verdict, plan, memory, capacity))
+
+
+def _memory_verdict(plan: ParallelPlan, memory: MemoryBreakdown, capacity: float) -> str:
+    """:func:`check_plan`'s message for a plan that does not fit."""
+    return f"plan {plan.describe()}: {memory.explain(capacity, plan.recompute, plan.zero_stage)}"
 
 
 @dataclass(frozen=True)  # no slots: ``described`` is a cached property
