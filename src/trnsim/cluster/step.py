@@ -56,7 +56,7 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
-from trnsim.devicetime.fusion import FusionRules, OpEffect, apply_fusion, fused_floor, load_fusion
+from trnsim.devicetime.fusion import FusionRules, fused_floor, fusion_columns, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -349,58 +349,70 @@ def _terms_getter(positions: tuple[int, ...]) -> Callable[[list[float]], Sequenc
 
 
 def _ordered_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool,
-                  fusion: Callable[[list[float]], list[OpEffect]] | None
+                  fusion: Callable[[list[float]], tuple[list[float], list[float]]] | None
                   ) -> tuple[list[float], Callable[[], dict[str, dict[str, float]]]]:
     """The step's sums (_SUMS) and per-class rows (COMPUTE_DETAIL_KEYS) of a stage graph, each added
     in op order from 0.0 as one running total per sum would add them (``reduce`` adds left to
-    right; ``sum`` of floats may compensate). ``fusion`` maps the ops' times alone to their
-    effects (chips with fusion rules); without it every op keeps its time alone."""
+    right; ``sum`` of floats may compensate). ``fusion`` maps the ops' times alone to what fusion
+    saves and overlap hides of each (chips with fusion rules); without it every op keeps its time
+    alone.
+
+    Each sum is one running total carried from part to part over the part's ops it adds
+    (:attr:`_PartTags.sums`): the very additions in the very order of a total over the whole graph.
+    The per-class rows are added when first asked (most stage graphs are not the slowest stage's,
+    whose rows a step reports).
+    """
     if fusion is None:
         return _unfused_sums(graph, system, reruns)
+    add = operator.add
     timed = [_part_times(part, system, reruns) for part in graph.parts]
-    # per part: the step's times, the times alone, fused and hidden
-    columns: list[tuple[list[float], ...]]
-    effects = fusion([t for times, _, _, _ in timed for t in times])
-    steps = [e.alone_s - e.fused_s - e.hidden_s for e in effects]  # OpEffect.seconds, inline
-    alone = [e.alone_s for e in effects]
-    fused = [e.fused_s for e in effects]
-    hidden = [e.hidden_s for e in effects]
-    columns, at = [], 0
-    for times, _, _, _ in timed:
-        end = at + len(times)
-        columns.append((steps[at:end], alone[at:end], fused[at:end], hidden[at:end]))
-        at = end
-    terms: list[list[float]] = [[] for _ in range(_TERMS)]  # the sums, then each class slot's step
-    # each class slot's alone, fused and hidden (with fusion)
-    rows: list[list[list[float]]] = [[[] for _ in _CLASSES] for _ in range(3)]
-    order: list[int] = []  # class slots as they appear
+    alone = [t for times, _, _, _ in timed for t in times]
+    fused, hidden = fusion(alone)
+    steps = [a - f - h for a, f, h in zip(alone, fused, hidden, strict=True)]  # OpEffect.seconds, inline
+    totals = [0.0] * len(_SUMS)
     rerun_s: list[float] = []
-    for (_, part_reruns, tags, _), values in zip(timed, columns, strict=True):
-        get = values[0].__getitem__
-        for n, positions in tags.sums:
-            terms[n].extend(map(get, positions))
+    at = 0
+    for part in timed:
+        end = at + len(part.times)
+        values = steps[at:end]
+        for n, terms in part.tags.step_sums:  # reduce(add, these terms, total): the loop in C
+            totals[n] = reduce(add, terms(values), totals[n])
+        if part.reruns:
+            rerun_s += part.reruns
+        at = end
+    if rerun_s:  # backward time (and, in the rows, the attention row's, after every op of the graph)
+        totals[1] = reduce(add, rerun_s, totals[1])
+    return totals, _Once(_fused_rows, timed, (steps, alone, fused, hidden), rerun_s)
+
+
+def _fused_rows(timed: list[_PartTimes], columns: tuple[list[float], ...],
+                rerun_s: list[float]) -> dict[str, dict[str, float]]:
+    """:func:`_ordered_sums`'s per-class rows with fusion: each class slot's step, alone, fused and
+    hidden seconds (``columns``, over the graph's ops), added in op order from 0.0, and the reruns
+    after every op in the attention row (alone and in step)."""
+    add = operator.add
+    rows: list[list[list[float]]] = [[[] for _ in _CLASSES] for _ in columns]  # by column, by slot
+    order: list[int] = []  # class slots as they appear
+    at = 0
+    for _, _, tags, _ in timed:
+        end = at + len(tags.tags)
+        parts = [column[at:end] for column in columns]
         for n, positions in tags.sums[tags.first_slot:]:
-            for row, column in zip(rows, values[1:], strict=True):
-                row[n - len(_SUMS)].extend(map(column.__getitem__, positions))
+            slot = n - len(_SUMS)
+            for row, values in zip(rows, parts, strict=True):
+                row[slot].extend(map(values.__getitem__, positions))
         order += tags.slots
-        rerun_s += part_reruns
-    if rerun_s:  # backward time, in the attention row (after every op of the graph), alone and in step
-        terms[1] += rerun_s
-        terms[len(_SUMS) + _ATTENTION_SLOT] += rerun_s
+        at = end
+    if rerun_s:
         rows[0][_ATTENTION_SLOT] += rerun_s
+        rows[1][_ATTENTION_SLOT] += rerun_s
         order.append(_ATTENTION_SLOT)
-    sums = [reduce(operator.add, terms[n], 0.0) for n in range(len(_SUMS))]
     by_class = {}
     for slot in dict.fromkeys(order):  # in order of first appearance
-        step_s = reduce(operator.add, terms[len(_SUMS) + slot], 0.0)
-        alone_s, fused_s, hidden_s = (reduce(operator.add, row[slot], 0.0) for row in rows)
+        step_s, alone_s, fused_s, hidden_s = (reduce(add, row[slot], 0.0) for row in rows)
         by_class[_CLASSES[slot]._value_] = {"alone": alone_s, "fused": fused_s, "hidden": hidden_s,
                                             "step": step_s}
-    return sums, partial(_given, by_class)
-
-
-def _given(rows: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    return rows
+    return by_class
 
 
 def _unfused_sums(graph: StepSkeleton, system: SystemSpec, reruns: bool
@@ -462,9 +474,10 @@ def _unfused_rows(timed: list[_PartTimes], rerun_s: list[float]) -> dict[str, di
     return by_class
 
 
-def _fused(ops: tuple[Op, ...], rules: FusionRules, alone: list[float]) -> list[OpEffect]:
-    """apply_fusion with the arguments in the order ``partial`` binds them."""
-    return apply_fusion(ops, alone, rules)
+def _fused(ops: tuple[Op, ...], rules: FusionRules, alone: list[float]) -> tuple[list[float], list[float]]:
+    """fusion_columns (apply_fusion's saved and hidden seconds) with the arguments in the order
+    ``partial`` binds them."""
+    return fusion_columns(ops, alone, rules)
 
 
 def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,

@@ -29,7 +29,7 @@ from trnsim.hardware.catalog import ChipFamily, ChipSpec
 from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
 __all__ = ["FUSION", "FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "fused_floor",
-           "load_fusion"]
+           "fusion_columns", "load_fusion"]
 
 #: The fusion files: a user file replaces the shipped one of the same name whole.
 FUSION = DataKind("fusion", Path(__file__).parent / "data" / "fusion",
@@ -156,9 +156,17 @@ def apply_fusion(ops: Sequence[Op], seconds: Sequence[float], rules: FusionRules
     """
     if len(ops) != len(seconds):
         raise ValueError("apply_fusion: one time per op")
-    fused = [0.0] * len(ops)
     if rules is None:
         return [OpEffect(s, 0.0, 0.0) for s in seconds]
+    fused, hidden = fusion_columns(ops, seconds, rules)
+    return [OpEffect(s, f, h) for s, f, h in zip(seconds, fused, hidden, strict=True)]
+
+
+def fusion_columns(ops: Sequence[Op], seconds: Sequence[float],
+                   rules: FusionRules) -> tuple[list[float], list[float]]:
+    """:func:`apply_fusion`'s ``fused_s`` and ``hidden_s`` of each op, as two lists (one time per
+    op, rules given): the step model sums columns and needs no object per op."""
+    fused = [0.0] * len(ops)
     # 1 and 2: the bytes each op no longer moves, as a fraction of what it moved alone.
     removed = [0.0] * len(ops)
     chain = rules.chain
@@ -194,4 +202,4 @@ def apply_fusion(ops: Sequence[Op], seconds: Sequence[float], rules: FusionRules
             budget[j] -= take
             hidden[i] += take
             want -= take
-    return [OpEffect(s, f, h) for s, f, h in zip(seconds, fused, hidden, strict=True)]
+    return fused, hidden
