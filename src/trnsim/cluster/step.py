@@ -967,38 +967,62 @@ def _stage_memory_of(model: ModelConfig, plan: _Plan, seq_len: int, precision: P
     return out
 
 
+class _Checked(NamedTuple):
+    """A plan that passed :func:`_check_structure` against these objects: its view, its stages' memory
+    and which stage needs the most (what :func:`check_plan` and :func:`estimate_step` read of it)."""
+
+    objects: tuple[object, ...]  # (model, system, ranks, plan, seq_len, precision)
+    view: _PlanView
+    stages: dict[str, MemoryBreakdown]
+    totals: dict[str, float]  # each stage's total bytes (read-only: a result gets a copy)
+    peak: str  # the first stage with the most, as max() picks
+
+
 #: Plans that passed :func:`check_plan`'s structure checks, by the plan's identity, with the objects
-#: they were checked against and their stages' memory: a planner checks a plan, bounds it and may
-#: estimate the same plan object much later, which need not be checked and tallied twice. Each
-#: entry keeps its objects, so a recycled id never returns another plan's memory. The oldest
-#: entries go first past the limit; cleared with the caches.
-_CHECKED: dict[int, tuple[tuple[object, ...], dict[str, MemoryBreakdown]]] = {}
+#: they were checked against, their views and their stages' memory: a planner checks a plan, bounds
+#: it and may estimate the same plan object much later, which need not be read, checked and tallied
+#: again (nor a plan estimated twice). Each entry keeps its objects, so a recycled id never returns
+#: another plan's memory. The oldest entries go first past the limit; cleared with the caches.
+_CHECKED: dict[int, _Checked] = {}
 _CHECKED_LIMIT = 4096
 
 
-def _checked_memory(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
-                    precision: Precision) -> dict[str, MemoryBreakdown] | None:
-    """The stages' memory :func:`check_plan` found for these very objects (None: not checked lately)."""
+def _view_of(plan: ParallelPlan) -> _PlanView:
+    """The plan's :class:`_PlanView`: the one :func:`_checked` keeps for it, else a new one."""
     hit = _CHECKED.get(id(plan))
-    if hit is None:
-        return None
-    m, s, r, p, n, q = hit[0]
-    if m is model and s is system and p is plan and q is precision and r == ranks and n == seq_len:
-        return hit[1]
-    return None
+    if hit is not None and hit.view.plan is plan:
+        return hit.view
+    return _PlanView(plan)
+
+
+def _checked(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
+             precision: Precision) -> _Checked:
+    """The plan checked (:func:`_check_structure`, which raises) and its stages' memory tallied, once
+    for these very objects (then kept in :data:`_CHECKED`)."""
+    hit = _CHECKED.get(id(plan))
+    if hit is not None:
+        m, s, r, p, n, q = hit.objects
+        if m is model and s is system and p is plan and q is precision and r == ranks and n == seq_len:
+            return hit
+    view = hit.view if hit is not None and hit.view.plan is plan else _PlanView(plan)
+    _check_structure(model, system, ranks, view, seq_len)
+    stages = _stage_memory(model, view, seq_len, precision, system)
+    totals = {name: mem.total_bytes for name, mem in stages.items()}
+    checked = _Checked((model, system, ranks, plan, seq_len, precision), view, stages, totals,
+                       max(totals, key=totals.__getitem__))
+    if len(_CHECKED) >= _CHECKED_LIMIT:
+        del _CHECKED[next(iter(_CHECKED))]
+    _CHECKED.pop(id(plan), None)  # a plan checked against other objects: now the newest entry
+    _CHECKED[id(plan)] = checked
+    return checked
 
 
 def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelPlan, seq_len: int,
                precision: Precision = Precision.BF16) -> None:
     """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
     check_catalog_environment()
-    view = _PlanView(plan)
-    _check_structure(model, system, ranks, view, seq_len)
-    stages = _stage_memory(model, view, seq_len, precision, system)
-    if len(_CHECKED) >= _CHECKED_LIMIT:
-        del _CHECKED[next(iter(_CHECKED))]
-    _CHECKED[id(plan)] = ((model, system, ranks, plan, seq_len, precision), stages)
-    memory = max(stages.values(), key=lambda m: m.total_bytes)
+    checked = _checked(model, system, ranks, plan, seq_len, precision)
+    memory = checked.stages[checked.peak]
     capacity = system.hbm_bytes_per_rank
     if not memory.fits(capacity):
         # the verdict formatted only if shown (a planner reads the reason alone)
@@ -1200,11 +1224,8 @@ def estimate_step(
     still estimated, with ``fits`` False.
     """
     check_catalog_environment()
-    stages = _checked_memory(model, system, ranks, plan, seq_len, precision)
-    view = _PlanView(plan)  # the plan read some two hundred times below: plain attributes
-    if stages is None:
-        _check_structure(model, system, ranks, view, seq_len)
-        stages = _stage_memory(model, view, seq_len, precision, system)
+    checked = _checked(model, system, ranks, plan, seq_len, precision)
+    view, stages = checked.view, checked.stages  # the view: the plan read some two hundred times below
     topo = topology if topology is not None else _by_identity(("topology", id(system)), (system,),
                                                                lambda: topology_for_system(system))
     chip = system.chip
@@ -1256,9 +1277,8 @@ def estimate_step(
     denominator = step * ranks * peak_per_rank
     model_per_token, hardware_per_token, causal_per_token = _flops_per_token(
         model, seq_len, view.recompute, view.flash_attention)
-    totals = {name: mem.total_bytes for name, mem in stages.items()}
-    peak = max(totals, key=totals.__getitem__)  # the first stage with the most, as max() picks
-    memory, memory_total = stages[peak], totals[peak]
+    totals = dict(checked.totals)  # the result's own copy
+    memory, memory_total = stages[checked.peak], totals[checked.peak]
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
     return _step_result(
@@ -1360,7 +1380,7 @@ def step_time_lower_bound(
     which lets a search bound a recomputation ladder by its lightest rung (tests/cluster/test_step_bounds.py).
     """
     check_catalog_environment()  # the stage parts' timing relies on it (_part_times)
-    view = _PlanView(plan)
+    view = _view_of(plan)
     topo = topology if topology is not None else topology_for_system(system)
     groups = _place(topo, system, view)
     stages_of = _stages(model, system, view, groups, seq_len, precision)
@@ -1400,7 +1420,7 @@ def step_time_floor(
     Without TP overlap, one layer's TP collectives (all exposed) count with its ops.
     A search orders plans by it first, and asks for the tighter bound only of those it cannot skip.
     """
-    view = _PlanView(plan)
+    view = _view_of(plan)
     topo = topology if topology is not None else topology_for_system(system)
     zero3 = view.effective_zero_stage == 3
     # every plan field the stage floor reads (its stages, their layer ops, TP group and weight passes)
