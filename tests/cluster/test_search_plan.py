@@ -56,3 +56,22 @@ def test_a_plain_number_of_another_type_is_converted_as_validation_does() -> Non
                                     global_batch=64, interleave=1, recompute="full", sequence_parallel=False)
     plan = search_plan(**knobs)  # type: ignore[arg-type]
     assert plan == _validated(**knobs) and type(plan.tp) is int and plan.recompute is Recompute.FULL
+
+
+def test_the_fast_copy_has_the_state_model_copy_makes() -> None:
+    """search_plan copies its default plan without pydantic's ``model_copy``: the same field dict (in
+    order), fields set, extra and private state, so the plan behaves as the copy would."""
+    from trnsim.cluster.plan import _copied
+
+    base = make_plan()
+    update: dict[str, object] = dict(tp=4, pp=2, dp=8, cp=1, ep=1, zero_stage=1, micro_batch=2,
+                                     global_batch=64, interleave=2, schedule=Schedule.INTERLEAVED,
+                                     recompute=Recompute.SELECTIVE, sequence_parallel=True,
+                                     account_for_embedding_loss=False)
+    fast, copied = _copied(base, update), base.model_copy(update=update)
+    assert list(fast.__dict__.items()) == list(copied.__dict__.items())
+    assert fast.__pydantic_fields_set__ == copied.__pydantic_fields_set__
+    assert fast.__pydantic_extra__ == copied.__pydantic_extra__
+    assert fast.__pydantic_private__ == copied.__pydantic_private__
+    assert fast == copied and hash(fast) == hash(copied) and repr(fast) == repr(copied)
+    assert base.__dict__["tp"] == 1 and base.model_fields_set == set()  # the default plan is left alone
