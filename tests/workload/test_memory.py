@@ -163,3 +163,17 @@ def test_parts_name_every_field_largest_first() -> None:
     assert sorted(parts) == sorted(f.name.removesuffix("_bytes") for f in fields(MemoryBreakdown))
     assert list(parts.values()) == [5.0, 4.0, 3.0, 2.0, 1.0]
     assert parts == {k.removesuffix("_bytes"): v for k, v in memory.to_dict().items() if k != "total_bytes"}
+
+
+def test_an_estimate_is_the_breakdown_its_constructor_makes() -> None:
+    """estimate_memory makes its MemoryBreakdown without the frozen dataclass's __init__: the same
+    fields in the same order, equal, hashing and printing alike."""
+    from dataclasses import astuple
+
+    from trnsim.workload.memory import MemoryBreakdown
+
+    for zero in (0, 3):
+        made = estimate_memory(load_model("llama3-8b"), Shard(tp=2, layers=4), 4, zero, 1, 4096)
+        built = MemoryBreakdown(*astuple(made))
+        assert list(vars(made).items()) == list(vars(built).items())
+        assert made == built and hash(made) == hash(built) and repr(made) == repr(built)

@@ -152,7 +152,7 @@ def estimate_memory(
     sharded = dense / dense_dp + expert / expert_dp
     held = dense + expert
 
-    weight_bytes = 2 + (1 if precision is Precision.FP8 else 0)
+    weight_bytes = 2 + (1 if precision is _FP8 else 0)
     grad_bytes = 4 if fp32_grad_accumulation else 2
     if param_passes is not None:  # FP32 parameters + their saved BF16 casts; FP32 .grad
         weight_bytes = param_passes.param_bytes + param_passes.compute_bytes
@@ -169,4 +169,14 @@ def estimate_memory(
     layers = graph.dense_layers + graph.moe_layers
     if zero_stage == 3 and layers and reshard_after_forward:
         temporary += 2 * weight_bytes * (dense + expert) / layers
-    return MemoryBreakdown(weights, grads, optimizer, activations, temporary)
+    # MemoryBreakdown(weights, grads, optimizer, activations, temporary), without the frozen
+    # dataclass's __init__ (one object.__setattr__ call per field; a planner makes tens of thousands)
+    breakdown = _new_breakdown(MemoryBreakdown)
+    breakdown.__dict__.update(weights_bytes=weights, grads_bytes=grads, optimizer_bytes=optimizer,
+                              activations_bytes=activations, temporary_bytes=temporary)
+    return breakdown
+
+
+_new_breakdown = object.__new__
+#: Read per estimate, as a module constant (``Precision.FP8`` goes through the enum metaclass's hook).
+_FP8 = Precision.FP8
