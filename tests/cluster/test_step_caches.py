@@ -241,3 +241,19 @@ def _comparable(tags: step_module._PartTags) -> tuple[object, ...]:
     first = len(step_module._SUMS)
     return (*tags[:4], [(n, list(terms(probe))) for n, terms in tags.step_sums],
             [(slot + first, list(terms(probe))) for slot, terms in tags.slot_sums])
+
+
+def test_checked_plans_past_the_limit_drop_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checked-plan cache keeps the newest plans: past its limit the oldest entry goes, and a plan
+    checked again against other objects becomes the newest."""
+    monkeypatch.setattr(step_module, "_CHECKED_LIMIT", 3)
+    clear_cache()
+    model, system = load_model("llama3-8b"), load_system("p5")
+    plans = [make_plan(tp=tp, dp=64 // tp, global_batch=64) for tp in (1, 2, 4, 8)]
+    for plan in plans:
+        with contextlib.suppress(InfeasiblePlanError):  # kept whether or not it fits
+            check_plan(model, system, 64, plan, 4096)
+    assert list(step_module._CHECKED) == [id(plan) for plan in plans[1:]]
+    estimate_step(model, system, 64, plans[1], 2048)  # another sequence length: checked again, newest
+    assert list(step_module._CHECKED) == [id(plans[2]), id(plans[3]), id(plans[1])]
+    clear_cache()

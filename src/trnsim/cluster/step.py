@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial, reduce
@@ -983,7 +984,7 @@ class _Checked(NamedTuple):
 #: it and may estimate the same plan object much later, which need not be read, checked and tallied
 #: again (nor a plan estimated twice). Each entry keeps its objects, so a recycled id never returns
 #: another plan's memory. The oldest entries go first past the limit; cleared with the caches.
-_CHECKED: dict[int, _Checked] = {}
+_CHECKED: OrderedDict[int, _Checked] = OrderedDict()  # popitem(last=False): the oldest in O(1)
 _CHECKED_LIMIT = 4096
 
 
@@ -1011,7 +1012,9 @@ def _checked(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelP
     checked = _Checked((model, system, ranks, plan, seq_len, precision), view, stages, totals,
                        max(totals, key=totals.__getitem__))
     if len(_CHECKED) >= _CHECKED_LIMIT:
-        del _CHECKED[next(iter(_CHECKED))]
+        # the oldest: a dict finds its first key by scanning past every slot deleted before it (tens
+        # of us per check, thousands of checks past the limit in a search); an OrderedDict pops it
+        _CHECKED.popitem(last=False)
     _CHECKED.pop(id(plan), None)  # a plan checked against other objects: now the newest entry
     _CHECKED[id(plan)] = checked
     return checked
