@@ -110,6 +110,19 @@ def _layout_number(a: Allocation) -> int:
     return number
 
 
+#: a number per tensor argument's part of a key (its allocation's layout number, view shape, strides
+#: and partition axis): a key holds the number (hashed and compared as one int, not four values)
+_VIEWS: dict[tuple[Any, ...], int] = {}
+
+
+def _view_number(view: tuple[Any, ...]) -> int:
+    """The number of ``view`` (a new one when it has none: numbers are never reused, as layouts')."""
+    if len(_VIEWS) >= _MAX_LAYOUTS:
+        _VIEWS.clear()
+    number = _VIEWS[view] = next(_NUMBERS)
+    return number
+
+
 #: the classes of the values :func:`_plain` accepted (it depends on the class alone): a key looks
 #: here first (enum members, numpy scalars and dtypes skip the call and its isinstance)
 _PLAIN_CLASSES: set[type] = set(_PLAIN)
@@ -164,7 +177,11 @@ def templated(
                         layout = a.layout
                         if layout is None:
                             layout = _layout_number(a)
-                        part = value._key = (layout, value.shape, value.strides, value.paxis)
+                        view = (layout, value.shape, value.strides, value.paxis)
+                        part = _VIEWS.get(view)
+                        if part is None:
+                            part = _view_number(view)
+                        value._key = part
                     key.append(part)
                 elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
                     classes = tuple(map(type, value))
