@@ -628,12 +628,11 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             structure.append((spec[0], spec[3] is not None, spec[4]))
             consts[f"spec{k}"] = spec
             t = f"t{k}"
-            lines.append(f"{t} = values[{spec[0]}]")
+            lines += [f"{t} = values[{spec[0]}]", f"a = {t}.alloc"]
             if spec[3] is not None:
                 consts[f"base{k}"] = spec[3]
                 lines += [
                     "if cached:",
-                    f"    a = {t}.alloc",
                     f"    key = base{k} + {t}.offset",
                     f"    op{k} = a.operands.get(key)",
                     f"    if op{k} is None:",
@@ -643,13 +642,14 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
                 ]
             else:
                 lines.append(f"op{k} = _view_operand({t}, spec{k}, cached)")
+            # (the operand's region is in the view's allocation: its id, not op[5][0], a named
+            # tuple's item read)
             lines += [
-                f"r = op{k}[5]",
-                "if loops and r[0] in tracked:",
-                "    sim.check_read(reads, r, False)",
+                "if loops and a.alloc_id in tracked:",
+                f"    sim.check_read(reads, op{k}[5], False)",
             ]
             if spec[4]:  # a PSUM input: its accumulation group closes
-                lines += ["if groups:", f"    groups.pop({t}.alloc.alloc_id, None)"]
+                lines += ["if groups:", "    groups.pop(a.alloc_id, None)"]
         consts.update(zip(("q0", "q1", "q2", "q3"), region, strict=True))
         consts.update(zip(("name", "space", "shape", "dtype", "nbytes"), head, strict=True))
         consts.update(zip(("contiguous", "inner"), tail, strict=True))
@@ -788,9 +788,9 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
                     op = a.operands[key] = _view_operand(t, spec, True)
             else:
                 op = _view_operand(t, spec, cached)
-            r = op[5]
-            if loops and r[0] in tracked:  # (check_read returns at once for the others)
-                sim.check_read(reads, r, False)
+            # (check_read returns at once for the others; the operand's region is in allocation a)
+            if loops and a.alloc_id in tracked:
+                sim.check_read(reads, op[5], False)
             if groups and spec[4]:  # a PSUM input (the key fixes its buffer)
                 groups.pop(a.alloc_id, None)
             read.append(op)
