@@ -613,7 +613,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
     else:
         engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
         structure += [grouped, fresh]
-        consts.update(engine=engine, opcode=opcode, attrs=attrs, grouped=grouped)
+        consts.update(engine=engine, opcode=opcode, attrs=attrs, grouped=grouped, site=[None, None, None])
         if any(spec.__class__ is tuple for spec in inputs):
             lines += ["loops = sim.loops", "tracked = sim.tracked", "cached = _tensor.CACHE_OPERANDS"]
             if any(spec.__class__ is tuple and spec[4] for spec in inputs):
@@ -672,21 +672,35 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             "seq = len(instrs)",
             "if seq >= sim.max_instructions or (not seq & 4095 and _monotonic() > sim.deadline):",
             "    sim._over_budget(opcode, seq)",
+            # (site: the kernel's code object this template was last called from, its file name and
+            # its lines by bytecode offset, the _LINES entry's: the look-up skipped for it)
             "frame = _getframe(2)",
-            "filename, line = '?', 0",
-            "while frame is not None:",
-            "    code = frame.f_code",
-            "    known = runtime._LINES.get(id(code))",
-            "    if known is None or known[0] is not code:",
-            "        known = runtime._code_lines(code)",
-            "    if known[1] is not None:",
-            "        filename = known[1]",
-            "        lasti = frame.f_lasti",
-            "        line = known[2].get(lasti)",
-            "        if line is None:",
-            "            line = known[2][lasti] = frame.f_lineno",
-            "        break",
-            "    frame = frame.f_back",
+            "code = frame.f_code",
+            "if code is site[0]:",
+            "    filename = site[1]",
+            "    lines = site[2]",
+            "    lasti = frame.f_lasti",
+            "    line = lines.get(lasti)",
+            "    if line is None:",
+            "        line = lines[lasti] = frame.f_lineno",
+            "else:",
+            "    filename, line = '?', 0",
+            "    first = frame",
+            "    while frame is not None:",
+            "        code = frame.f_code",
+            "        known = runtime._LINES.get(id(code))",
+            "        if known is None or known[0] is not code:",
+            "            known = runtime._code_lines(code)",
+            "        if known[1] is not None:",
+            "            filename = known[1]",
+            "            lasti = frame.f_lasti",
+            "            line = known[2].get(lasti)",
+            "            if line is None:",
+            "                line = known[2][lasti] = frame.f_lineno",
+            "            if frame is first:",
+            "                site[:] = (code, filename, known[2])",
+            "            break",
+            "        frame = frame.f_back",
             "instr = _new_object(_Instruction)",
             "instr.seq = seq",
             "instr.engine = engine",
