@@ -279,7 +279,7 @@ def _learn(
     if recorded == 0:
         if last is not sim.last_result:
             return None
-        return (alloc, view, None, "", proto, [None], None)
+        return (alloc, view, None, "", proto, [None, None], None)
     instr = instructions[-1]
     now = sim.last_result
     if now is last:
@@ -305,7 +305,7 @@ def _learn(
               fresh)
     if view[3] == box:  # the new view's box is the output's: _replay makes one Region for both
         view = (*view[:3], _SAME)
-    return (alloc, view, record, name, proto, [None], None)
+    return (alloc, view, record, name, proto, [None, None], None)
 
 
 def _inputs(
@@ -503,6 +503,33 @@ def _alone_counts() -> tuple[int, int]:
 _ALONE, _ALONE_ALLOC = _alone_counts()
 
 
+def _older_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_id: int) -> Tensor:
+    """A template's new tile when its latest one (``spare[0]``) is still referred to: the one before it
+    (``spare[1]``) when nothing refers to that any more (its objects reused, as _replay reuses the
+    latest's; the slots swapped, the new tile first), else a new one (the latest moves to the second
+    slot). A kernel that holds its tile until the next call's result replaces it (``acc = nl.zeros(...)``
+    in a loop) alternates between the two."""
+    result = spare[1]
+    if (
+        result is not None
+        and _getrefcount(result) == _ALONE
+        and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC
+    ):
+        spare[1] = spare[0]
+        spare[0] = result
+        alloc.alloc_id = alloc_id
+        alloc.storage = None
+        alloc.mm_state = None
+        alloc.implicit = proto.implicit
+        alloc.layout = proto.layout
+        alloc.operands = {}
+        alloc.regions = {}
+        result._out = None  # (an operand of its former allocation id)
+        return result
+    spare[1] = spare[0]
+    return _new_tile(proto, view, spare, alloc_id)
+
+
 def _new_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_id: int) -> Tensor:
     """A template's new tile (its previous one still referred to), kept in its spare slot."""
     # Allocation(alloc_id, ...) as proto was made, slot by slot (no __init__ frame, nothing
@@ -596,7 +623,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         "    alloc.regions = {}",
         "    result._out = None  # (an operand of its former allocation id)",
         "else:",
-        "    result = _new_tile(proto, view, spare, alloc_id)",
+        "    result = _older_tile(proto, view, spare, alloc_id)",
         "    alloc = result.alloc",
         "sim.next_alloc = alloc_id + 1",
     ]
@@ -766,7 +793,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         alloc.regions = {}
         result._out = None  # (an operand of its former allocation id)
     else:
-        result = _new_tile(proto, view, spare, alloc_id)
+        result = _older_tile(proto, view, spare, alloc_id)
         alloc = result.alloc
     sim.next_alloc = alloc_id + 1
     size = alloc_spec[9]
