@@ -898,19 +898,21 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     instr = last[1]
     matmul = instr.opcode == "nc_matmul"
     to_psum = target.alloc.buffer is _PSUM
-    if matmul and not to_psum:
-        return False
-    if accumulate and not matmul:
+    if matmul:
+        if not to_psum:
+            return False
+    elif accumulate:
         return False
     if to_psum and (instr.engine is _GPSIMD or instr.engine is _DMA):
         return False  # GpSimdE cannot write PSUM: the compiler copies (VectorE) instead; nor DMA
     outputs = instr.outputs
     name = outputs[0][0]
-    # the operand this tensor was last retargeted as, kept on it (a replayed tile that reuses its
-    # objects forgets it: its allocation id changes)
+    # what this tensor was last retargeted as, kept on it as a plain tuple (operand name, operand,
+    # its region, the region's allocation id, whether its box is non-empty: no named tuple's items
+    # read again; a replayed tile that reuses its objects forgets it, its allocation id changes)
     kept = target._out
     if kept is not None and kept[0] == name and tensor.CACHE_OPERANDS:
-        out = kept
+        _, out, region, alloc_id, nonempty = kept
     # target.operand(name) when its cache holds this view's operand, inline (renamed as it renames)
     elif (latest := (
         target.alloc.operands.get(target.offset) if target.flat is None and not target.dyn else None
@@ -924,36 +926,42 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         if out[0] != name:
             out = _new_tuple(Operand, (name, *out[1:]))
             target.alloc.operands[target.offset] = (latest[0], latest[1], out)
+        box = out[5]
+        assert box is not None  # (a view's operand has its region)
         if target._region is None:
-            target._region = out[5]
-        target._out = out
+            target._region = box
+        region = box
+        alloc_id, p0, p1, b0, b1 = region
+        # region.overlaps(region): a non-empty box overlaps itself
+        nonempty = p0 < p1 and b0 < b1
+        target._out = (name, out, region, alloc_id, nonempty)
     else:
         out = target.operand(name)
-    region = out[5]  # target.region() (a tensor's operand has one)
-    assert region is not None
+        box = out[5]  # target.region() (a tensor's operand has one)
+        assert box is not None
+        region = box
+        alloc_id, p0, p1, b0, b1 = region
+        nonempty = p0 < p1 and b0 < b1
     if matmul:
         # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
         # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
         groups = sim.psum_groups
-        alloc_id = region[0]
         group = groups.get(alloc_id)
         if group is None:  # a new group: nothing open to overlap
             groups[alloc_id] = [region]
             opened = False
         elif region in group:  # the same accumulator tile again (each K step)
-            # region.overlaps(region): a non-empty box overlaps itself
-            itself = region[1] < region[2] and region[3] < region[4]
-            opened = itself or _overlaps_any(group, region)
+            opened = nonempty or _overlaps_any(group, region)
         else:
             opened = _overlaps_any(group, region)
             group.append(region)
         attr_accumulate = accumulate and opened
     if sim.values:
         isa.retarget_write(target, value, last[2], accumulate, matmul)
-    if sim.loops and not accumulate:
+    if not accumulate and sim.loops:
         sim.check_read("assignment", region, False)
         sim.note_write(region, False, last[2] is None and target.flat is None and not target.dyn)
-    instr.outputs = (out, *outputs[1:]) if len(outputs) > 1 else (out,)
+    instr.outputs = (out,) if len(outputs) == 1 else (out, *outputs[1:])
     if matmul:
         instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None

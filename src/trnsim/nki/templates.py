@@ -110,6 +110,19 @@ def _layout_number(a: Allocation) -> int:
     return number
 
 
+#: a number per tensor argument's part of a key (its allocation's layout number, view shape, strides
+#: and partition axis): a key holds the number (hashed and compared as one int, not four values)
+_VIEWS: dict[tuple[Any, ...], int] = {}
+
+
+def _view_number(view: tuple[Any, ...]) -> int:
+    """The number of ``view`` (a new one when it has none: numbers are never reused, as layouts')."""
+    if len(_VIEWS) >= _MAX_LAYOUTS:
+        _VIEWS.clear()
+    number = _VIEWS[view] = next(_NUMBERS)
+    return number
+
+
 #: the classes of the values :func:`_plain` accepted (it depends on the class alone): a key looks
 #: here first (enum members, numpy scalars and dtypes skip the call and its isinstance)
 _PLAIN_CLASSES: set[type] = set(_PLAIN)
@@ -164,7 +177,11 @@ def templated(
                         layout = a.layout
                         if layout is None:
                             layout = _layout_number(a)
-                        part = value._key = (layout, value.shape, value.strides, value.paxis)
+                        view = (layout, value.shape, value.strides, value.paxis)
+                        part = _VIEWS.get(view)
+                        if part is None:
+                            part = _view_number(view)
+                        value._key = part
                     key.append(part)
                 elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
                     classes = tuple(map(type, value))
@@ -262,7 +279,7 @@ def _learn(
     if recorded == 0:
         if last is not sim.last_result:
             return None
-        return (alloc, view, None, "", proto, [None], None)
+        return (alloc, view, None, "", proto, [None, None], None)
     instr = instructions[-1]
     now = sim.last_result
     if now is last:
@@ -288,7 +305,7 @@ def _learn(
               fresh)
     if view[3] == box:  # the new view's box is the output's: _replay makes one Region for both
         view = (*view[:3], _SAME)
-    return (alloc, view, record, name, proto, [None], None)
+    return (alloc, view, record, name, proto, [None, None], None)
 
 
 def _inputs(
@@ -486,6 +503,33 @@ def _alone_counts() -> tuple[int, int]:
 _ALONE, _ALONE_ALLOC = _alone_counts()
 
 
+def _older_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_id: int) -> Tensor:
+    """A template's new tile when its latest one (``spare[0]``) is still referred to: the one before it
+    (``spare[1]``) when nothing refers to that any more (its objects reused, as _replay reuses the
+    latest's; the slots swapped, the new tile first), else a new one (the latest moves to the second
+    slot). A kernel that holds its tile until the next call's result replaces it (``acc = nl.zeros(...)``
+    in a loop) alternates between the two."""
+    result = spare[1]
+    if (
+        result is not None
+        and _getrefcount(result) == _ALONE
+        and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC
+    ):
+        spare[1] = spare[0]
+        spare[0] = result
+        alloc.alloc_id = alloc_id
+        alloc.storage = None
+        alloc.mm_state = None
+        alloc.implicit = proto.implicit
+        alloc.layout = proto.layout
+        alloc.operands = {}
+        alloc.regions = {}
+        result._out = None  # (an operand of its former allocation id)
+        return result
+    spare[1] = spare[0]
+    return _new_tile(proto, view, spare, alloc_id)
+
+
 def _new_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_id: int) -> Tensor:
     """A template's new tile (its previous one still referred to), kept in its spare slot."""
     # Allocation(alloc_id, ...) as proto was made, slot by slot (no __init__ frame, nothing
@@ -579,7 +623,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         "    alloc.regions = {}",
         "    result._out = None  # (an operand of its former allocation id)",
         "else:",
-        "    result = _new_tile(proto, view, spare, alloc_id)",
+        "    result = _older_tile(proto, view, spare, alloc_id)",
         "    alloc = result.alloc",
         "sim.next_alloc = alloc_id + 1",
     ]
@@ -596,7 +640,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
     else:
         engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
         structure += [grouped, fresh]
-        consts.update(engine=engine, opcode=opcode, attrs=attrs, grouped=grouped)
+        consts.update(engine=engine, opcode=opcode, attrs=attrs, grouped=grouped, site=[None, None, None])
         if any(spec.__class__ is tuple for spec in inputs):
             lines += ["loops = sim.loops", "tracked = sim.tracked", "cached = _tensor.CACHE_OPERANDS"]
             if any(spec.__class__ is tuple and spec[4] for spec in inputs):
@@ -611,12 +655,11 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             structure.append((spec[0], spec[3] is not None, spec[4]))
             consts[f"spec{k}"] = spec
             t = f"t{k}"
-            lines.append(f"{t} = values[{spec[0]}]")
+            lines += [f"{t} = values[{spec[0]}]", f"a = {t}.alloc"]
             if spec[3] is not None:
                 consts[f"base{k}"] = spec[3]
                 lines += [
                     "if cached:",
-                    f"    a = {t}.alloc",
                     f"    key = base{k} + {t}.offset",
                     f"    op{k} = a.operands.get(key)",
                     f"    if op{k} is None:",
@@ -626,13 +669,14 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
                 ]
             else:
                 lines.append(f"op{k} = _view_operand({t}, spec{k}, cached)")
+            # (the operand's region is in the view's allocation: its id, not op[5][0], a named
+            # tuple's item read)
             lines += [
-                f"r = op{k}[5]",
-                "if loops and r[0] in tracked:",
-                "    sim.check_read(reads, r, False)",
+                "if loops and a.alloc_id in tracked:",
+                f"    sim.check_read(reads, op{k}[5], False)",
             ]
             if spec[4]:  # a PSUM input: its accumulation group closes
-                lines += ["if groups:", f"    groups.pop({t}.alloc.alloc_id, None)"]
+                lines += ["if groups:", "    groups.pop(a.alloc_id, None)"]
         consts.update(zip(("q0", "q1", "q2", "q3"), region, strict=True))
         consts.update(zip(("name", "space", "shape", "dtype", "nbytes"), head, strict=True))
         consts.update(zip(("contiguous", "inner"), tail, strict=True))
@@ -655,21 +699,35 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             "seq = len(instrs)",
             "if seq >= sim.max_instructions or (not seq & 4095 and _monotonic() > sim.deadline):",
             "    sim._over_budget(opcode, seq)",
+            # (site: the kernel's code object this template was last called from, its file name and
+            # its lines by bytecode offset, the _LINES entry's: the look-up skipped for it)
             "frame = _getframe(2)",
-            "filename, line = '?', 0",
-            "while frame is not None:",
-            "    code = frame.f_code",
-            "    known = runtime._LINES.get(id(code))",
-            "    if known is None or known[0] is not code:",
-            "        known = runtime._code_lines(code)",
-            "    if known[1] is not None:",
-            "        filename = known[1]",
-            "        lasti = frame.f_lasti",
-            "        line = known[2].get(lasti)",
-            "        if line is None:",
-            "            line = known[2][lasti] = frame.f_lineno",
-            "        break",
-            "    frame = frame.f_back",
+            "code = frame.f_code",
+            "if code is site[0]:",
+            "    filename = site[1]",
+            "    lines = site[2]",
+            "    lasti = frame.f_lasti",
+            "    line = lines.get(lasti)",
+            "    if line is None:",
+            "        line = lines[lasti] = frame.f_lineno",
+            "else:",
+            "    filename, line = '?', 0",
+            "    first = frame",
+            "    while frame is not None:",
+            "        code = frame.f_code",
+            "        known = runtime._LINES.get(id(code))",
+            "        if known is None or known[0] is not code:",
+            "            known = runtime._code_lines(code)",
+            "        if known[1] is not None:",
+            "            filename = known[1]",
+            "            lasti = frame.f_lasti",
+            "            line = known[2].get(lasti)",
+            "            if line is None:",
+            "                line = known[2][lasti] = frame.f_lineno",
+            "            if frame is first:",
+            "                site[:] = (code, filename, known[2])",
+            "            break",
+            "        frame = frame.f_back",
             "instr = _new_object(_Instruction)",
             "instr.seq = seq",
             "instr.engine = engine",
@@ -735,7 +793,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         alloc.regions = {}
         result._out = None  # (an operand of its former allocation id)
     else:
-        result = _new_tile(proto, view, spare, alloc_id)
+        result = _older_tile(proto, view, spare, alloc_id)
         alloc = result.alloc
     sim.next_alloc = alloc_id + 1
     size = alloc_spec[9]
@@ -771,9 +829,9 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
                     op = a.operands[key] = _view_operand(t, spec, True)
             else:
                 op = _view_operand(t, spec, cached)
-            r = op[5]
-            if loops and r[0] in tracked:  # (check_read returns at once for the others)
-                sim.check_read(reads, r, False)
+            # (check_read returns at once for the others; the operand's region is in allocation a)
+            if loops and a.alloc_id in tracked:
+                sim.check_read(reads, op[5], False)
             if groups and spec[4]:  # a PSUM input (the key fixes its buffer)
                 groups.pop(a.alloc_id, None)
             read.append(op)

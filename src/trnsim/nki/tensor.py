@@ -109,7 +109,7 @@ class Tensor:
     """A view of NKI memory (HBM, SBUF or PSUM), usable as a legacy tile or a current NkiTensor."""
 
     # (_views: the views of this tensor by subscript, trnsim.nki.subscript, set on its first subscript;
-    # _key: its part of a template key, trnsim.nki.templates; _out: the operand it was last retargeted as,
+    # _key: its part of a template key, trnsim.nki.templates; _out: what it was last retargeted as,
     # language_impl._retarget)
     __slots__ = (
         "_key",
@@ -132,8 +132,8 @@ class Tensor:
     index_ids: tuple[int, ...]
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
     _views: dict[tuple[Any, ...], Tensor] | None
-    _key: tuple[Any, ...] | None
-    _out: Operand | None
+    _key: int | None
+    _out: tuple[str, Operand, Region, int, bool] | None
     __hash__ = object.__hash__
 
     def __init__(
