@@ -332,6 +332,10 @@ class _Simulation:
         #: the attributes of each engine's last compute instruction, and the values its key holds
         last_attrs: list[object] = [_ABSENT] * 4  # (equal to no attributes, not even None)
         last_named: list[tuple[object, ...]] = [()] * 4
+        #: the same of the engine's attributes before those (a loop alternating two sets of attributes,
+        #: as an accumulation group's first matmul and the others, finds both here)
+        other_attrs: list[object] = [_ABSENT] * 4
+        other_named: list[tuple[object, ...]] = [()] * 4
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
         tables_get = self.tables.get
@@ -384,14 +388,18 @@ class _Simulation:
                     attrs = instruction.attrs
                     if attrs == last_attrs[code]:  # (equal attributes: the same values, read before)
                         named = last_named[code]
+                    elif attrs == other_attrs[code]:  # (the last but one: they change places)
+                        named = other_named[code]
+                        other_attrs[code], other_named[code] = last_attrs[code], last_named[code]
+                        last_attrs[code], last_named[code] = attrs, named
                     else:
                         get = attrs.get if attrs else _NO_ATTRS
                         if code:
                             named = (get(_OP), get(_OP0), get(_OP1), get(_VALUE))
                         else:
                             named = (get(_PERF_MODE), get(_TRANSPOSE), get(_IS_TRANSPOSE))
-                        last_attrs[code] = attrs
-                        last_named[code] = named
+                        other_attrs[code], other_named[code] = last_attrs[code], last_named[code]
+                        last_attrs[code], last_named[code] = attrs, named
                     if len(outputs) == 1 and len(inputs) == 2:
                         a, b = inputs
                         c = outputs[0]
