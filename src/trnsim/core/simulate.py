@@ -355,6 +355,11 @@ class _Simulation:
         meetings = self.meetings
         psum_spans = self.psum_spans.setdefault(core, {})
         spans_get = psum_spans.get
+        #: the PSUM region touched last and its bank spans (an accumulation group writes one region
+        #: again and again, and the next instruction reads it: one identity test, no hashing)
+        last_psum: Region | None = None
+        last_spans: list[list[float]] = []
+        spans: list[list[float]] | None
         busy = self.engine_busy
         state: _CoreState | None = None
         engine_free: list[float] = []
@@ -680,11 +685,15 @@ class _Simulation:
             if psum_outputs:
                 for j in psum_outputs:
                     region = outputs[j][5]
-                    if region is None:
+                    if region is last_psum:
+                        spans = last_spans
+                    elif region is None:
                         continue
-                    spans = spans_get(region)
-                    if spans is None:
-                        spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                    else:
+                        spans = spans_get(region)
+                        if spans is None:
+                            spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                        last_psum, last_spans = region, spans
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
@@ -693,11 +702,15 @@ class _Simulation:
             if psum_inputs:
                 for j in psum_inputs:
                     region = inputs[j][5]
-                    if region is None:
+                    if region is last_psum:
+                        spans = last_spans
+                    elif region is None:
                         continue
-                    spans = spans_get(region)
-                    if spans is None:
-                        spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                    else:
+                        spans = spans_get(region)
+                        if spans is None:
+                            spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                        last_psum, last_spans = region, spans
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
