@@ -539,16 +539,19 @@ class _Simulation:
                     region = operand[5]
                     if region is None:
                         continue
-                    record = rewrite_of(region)
-                    if record is None:
-                        single = singles_get(region[0])
-                        if single is None:
-                            table = tables_get(region[0])
-                        elif single[0] == region:
-                            # a tile written once, rewritten whole: in place (its only box)
-                            record = single[1]
-                        else:
-                            table = table_of(region[0])
+                    # a tile written once first (no remembered answer names its box: it has no table)
+                    alloc = region[0]
+                    single = singles_get(alloc)
+                    if single is None:
+                        record = rewrite_of(region)
+                        if record is None:
+                            table = tables_get(alloc)
+                    elif single[0] == region:
+                        # a tile written once, rewritten whole: in place (its only box)
+                        record = single[1]
+                    else:
+                        record = None
+                        table = table_of(alloc)
                     if record is None:
                         if table is None:  # a new tile: a single box once written, if not empty
                             if region[1] < region[2] and region[3] < region[4]:
