@@ -123,13 +123,18 @@ class _Table:
         """The record of the one box that contains non-empty ``box`` in a disjoint table (any other
         box overlapping it would intersect that one): the nearest box starting at or before it, by
         one bisection of the starts; None where no box contains it or the table is not disjoint."""
-        if not (self.disjoint and self.records and box[1] < box[2] and box[3] < box[4]):
+        if not (self.disjoint and self.records):
             return None
-        i = bisect_right(self.starts, box[3]) - 1
+        # unpacked: a box is a named tuple, whose items cost a generic look-up each
+        _, p0, p1, b0, b1 = box
+        if p0 >= p1 or b0 >= b1:
+            return None
+        i = bisect_right(self.starts, b0) - 1
         if i < 0:
             return None
         outer = self.boxes[i]
-        if outer[1] <= box[1] and box[2] <= outer[2] and box[4] <= outer[4]:
+        _, q0, q1, _, c1 = outer
+        if q0 <= p0 and p1 <= q1 and b1 <= c1:
             return self.records[outer]
         return None
 

@@ -332,6 +332,10 @@ class _Simulation:
         #: the attributes of each engine's last compute instruction, and the values its key holds
         last_attrs: list[object] = [_ABSENT] * 4  # (equal to no attributes, not even None)
         last_named: list[tuple[object, ...]] = [()] * 4
+        #: the same of the engine's attributes before those (a loop alternating two sets of attributes,
+        #: as an accumulation group's first matmul and the others, finds both here)
+        other_attrs: list[object] = [_ABSENT] * 4
+        other_named: list[tuple[object, ...]] = [()] * 4
         plan_of = self.dma.plan
         dma_positions = self.dma_positions
         tables_get = self.tables.get
@@ -351,6 +355,11 @@ class _Simulation:
         meetings = self.meetings
         psum_spans = self.psum_spans.setdefault(core, {})
         spans_get = psum_spans.get
+        #: the PSUM region touched last and its bank spans (an accumulation group writes one region
+        #: again and again, and the next instruction reads it: one identity test, no hashing)
+        last_psum: Region | None = None
+        last_spans: list[list[float]] = []
+        spans: list[list[float]] | None
         busy = self.engine_busy
         state: _CoreState | None = None
         engine_free: list[float] = []
@@ -384,14 +393,18 @@ class _Simulation:
                     attrs = instruction.attrs
                     if attrs == last_attrs[code]:  # (equal attributes: the same values, read before)
                         named = last_named[code]
+                    elif attrs == other_attrs[code]:  # (the last but one: they change places)
+                        named = other_named[code]
+                        other_attrs[code], other_named[code] = last_attrs[code], last_named[code]
+                        last_attrs[code], last_named[code] = attrs, named
                     else:
                         get = attrs.get if attrs else _NO_ATTRS
                         if code:
                             named = (get(_OP), get(_OP0), get(_OP1), get(_VALUE))
                         else:
                             named = (get(_PERF_MODE), get(_TRANSPOSE), get(_IS_TRANSPOSE))
-                        last_attrs[code] = attrs
-                        last_named[code] = named
+                        other_attrs[code], other_named[code] = last_attrs[code], last_named[code]
+                        last_attrs[code], last_named[code] = attrs, named
                     if len(outputs) == 1 and len(inputs) == 2:
                         a, b = inputs
                         c = outputs[0]
@@ -526,16 +539,19 @@ class _Simulation:
                     region = operand[5]
                     if region is None:
                         continue
-                    record = rewrite_of(region)
-                    if record is None:
-                        single = singles_get(region[0])
-                        if single is None:
-                            table = tables_get(region[0])
-                        elif single[0] == region:
-                            # a tile written once, rewritten whole: in place (its only box)
-                            record = single[1]
-                        else:
-                            table = table_of(region[0])
+                    # a tile written once first (no remembered answer names its box: it has no table)
+                    alloc = region[0]
+                    single = singles_get(alloc)
+                    if single is None:
+                        record = rewrite_of(region)
+                        if record is None:
+                            table = tables_get(alloc)
+                    elif single[0] == region:
+                        # a tile written once, rewritten whole: in place (its only box)
+                        record = single[1]
+                    else:
+                        record = None
+                        table = table_of(alloc)
                     if record is None:
                         if table is None:  # a new tile: a single box once written, if not empty
                             if region[1] < region[2] and region[3] < region[4]:
@@ -672,11 +688,15 @@ class _Simulation:
             if psum_outputs:
                 for j in psum_outputs:
                     region = outputs[j][5]
-                    if region is None:
+                    if region is last_psum:
+                        spans = last_spans
+                    elif region is None:
                         continue
-                    spans = spans_get(region)
-                    if spans is None:
-                        spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                    else:
+                        spans = spans_get(region)
+                        if spans is None:
+                            spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                        last_psum, last_spans = region, spans
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
@@ -685,11 +705,15 @@ class _Simulation:
             if psum_inputs:
                 for j in psum_inputs:
                     region = inputs[j][5]
-                    if region is None:
+                    if region is last_psum:
+                        spans = last_spans
+                    elif region is None:
                         continue
-                    spans = spans_get(region)
-                    if spans is None:
-                        spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                    else:
+                        spans = spans_get(region)
+                        if spans is None:
+                            spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                        last_psum, last_spans = region, spans
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
