@@ -160,7 +160,8 @@ def _planned_the_long_way(
 
 def test_live_peaks_are_the_peaks_of_the_full_use_lists() -> None:
     """Random traces: the peak live bytes of the one-pass scan are those of the planner's use lists
-    (first to last use of each planned tile), per memory; None when two cores are in the trace."""
+    (first to last use of each planned tile), per memory, whether the bound on alloc ids it is
+    given holds or not; None when two cores are in the trace."""
     rng = np.random.default_rng(7)
     spaces = (MemorySpace.SBUF, MemorySpace.PSUM)
     for trial in range(300):
@@ -174,10 +175,13 @@ def test_live_peaks_are_the_peaks_of_the_full_use_lists() -> None:
                 if sizes[aid].space is space:
                     live[u[0] : u[-1] + 1] += sizes[aid].bytes_per_partition
             expected[space] = int(live.max())
-        assert spill_mod._live_peaks(instrs, sizes, spaces) == expected, trial
+        # the bound on alloc ids: above them all, or not (the scan then starts again)
+        ids = int(rng.integers(1, 120))
+        assert spill_mod._live_peaks(instrs, sizes, spaces, ids) == expected, trial
     trace, sizes = _random_trace(rng, 1)
-    trace.instructions[-1].core = 1
-    assert len(trace.instructions) == 1 or spill_mod._live_peaks(trace.instructions, sizes, spaces) is None
+    instrs = trace.instructions
+    instrs[-1].core = 1
+    assert len(instrs) == 1 or spill_mod._live_peaks(instrs, sizes, spaces, 200) is None
 
 
 def test_capacity_check_never_skips_a_spill() -> None:
@@ -192,6 +196,6 @@ def test_capacity_check_never_skips_a_spill() -> None:
             MemorySpace.PSUM: int(rng.integers(1, 20)) * 1024,
         }
         expected = _planned_the_long_way(trace, sizes, capacity)
-        assert spill_mod.plan_spills(trace, sizes, capacity, 1000) == expected, trial
+        assert spill_mod.plan_spills(trace, sizes, capacity, int(rng.integers(1, 1000))) == expected, trial
         spilled += bool(expected)
     assert 50 < spilled < 350  # both outcomes are tried often

@@ -54,21 +54,21 @@ def plan_spills(
     """Insert spill/reload DMAs where live tiles exceed ``capacity``; returns the spills made.
 
     ``sizes`` maps the alloc ids of auto-allocated on-chip tensors to their sizes; ``next_alloc``
-    is the first alloc id free for the HBM spill slots. Updates ``trace`` in place (instructions
-    and ``spill_save_bytes`` / ``spill_reload_bytes``).
+    is the first alloc id free for the HBM spill slots (above every alloc id in the trace).
+    Updates ``trace`` in place (instructions and ``spill_save_bytes`` / ``spill_reload_bytes``).
     """
     instrs = trace.instructions
     if not instrs or not sizes:
         return []
     spills: list[Spill] = []
-    peaks = _live_peaks(instrs, sizes, capacity)
+    peaks = _live_peaks(instrs, sizes, capacity, next_alloc)
     if peaks is not None:  # one core (the common case): the trace as it is
         groups: list[tuple[Sequence[int], dict[MemorySpace, int]]] = [(range(len(instrs)), peaks)]
     else:
         groups = []
         for core in sorted({i.core for i in instrs}):
             mine = [k for k, i in enumerate(instrs) if i.core == core]
-            core_peaks = _live_peaks([instrs[k] for k in mine], sizes, capacity)
+            core_peaks = _live_peaks([instrs[k] for k in mine], sizes, capacity, next_alloc)
             assert core_peaks is not None  # (one core's instructions)
             groups.append((mine, core_peaks))
     for positions, peaks in groups:
@@ -86,50 +86,60 @@ def plan_spills(
 
 
 def _live_peaks(
-    instrs: Sequence[Instruction], sizes: dict[int, TileSize], spaces: Iterable[MemorySpace]
+    instrs: Sequence[Instruction], sizes: dict[int, TileSize], spaces: Iterable[MemorySpace], ids: int
 ) -> dict[MemorySpace, int] | None:
     """The most bytes per partition of planned tiles live at once in each of ``spaces``, a tile
     being live from its first to its last use: over a capacity exactly where :func:`_plan` (which
     starts from the same live bytes) spills. None when ``instrs`` run on more than one core (live
-    ranges are per core).
+    ranges are per core). Alloc ids are at least 0; ``ids`` is above all of them (else the scan
+    starts again with the bound it finds).
 
-    One pass over the operands, a dictionary store each (the fewest Python steps measured): the
-    last use of each allocation, whose keys fall in order of first use; the count of keys after
-    each instruction tells where each was first used.
+    One pass over the operands, storing each one's position in lists indexed by alloc id (a
+    specialised list store each, where a dictionary store hashes and compares the id).
     """
-    last: dict[int, int] = {}  # alloc id -> last position, in order of first use
-    known: list[int] = []  # len(last) after each position
+    first = [0] * ids  # 1 + the position of the first use of each alloc id (0: unused)
+    last = [0] * ids  # 1 + the position of its last use
     core = instrs[0].core
-    position = 0
-    for ins in instrs:
-        if ins.core != core:
-            return None
-        for op in ins.inputs:
-            r = op[5]  # op.region (by index)
-            if r is not None:
-                last[r[0]] = position
-        for op in ins.outputs:
-            r = op[5]
-            if r is not None:
-                last[r[0]] = position
-        known.append(len(last))
-        position += 1
-    # The k-th allocation is first used where the count of keys passes k. (An array of unsigned
-    # ints takes a list of ints in C at a fraction of np.array's cost per item.)
-    counts = np.frombuffer(array("Q", known), dtype=np.uint64)
-    starts = np.searchsorted(counts, np.arange(len(last), dtype=np.uint64), side="right")
-    stops = np.frombuffer(array("Q", last.values()), dtype=np.uint64).astype(np.intp) + 1
-    tiles = list(map(sizes.get, last))  # None: not planned (HBM, or placed by direct allocation)
+    position = 1
+    try:
+        for ins in instrs:
+            if ins.core != core:
+                return None
+            for op in ins.inputs:
+                r = op[5]  # op.region (by index)
+                if r is not None:
+                    a = r[0]
+                    if not first[a]:
+                        first[a] = position
+                    last[a] = position
+            for op in ins.outputs:
+                r = op[5]
+                if r is not None:
+                    a = r[0]
+                    if not first[a]:
+                        first[a] = position
+                    last[a] = position
+            position += 1
+    except IndexError:  # an alloc id at or above ``ids`` (a trace not made by a launch)
+        bound = max(r[0] for ins in instrs for op in (*ins.inputs, *ins.outputs) if (r := op[5]) is not None)
+        return _live_peaks(instrs, sizes, spaces, bound + 1)
+    # (an array of unsigned ints takes a list of ints in C at a fraction of np.array's cost per item)
+    firsts = np.frombuffer(array("Q", first), dtype=np.uint64).astype(np.intp)
+    used = np.flatnonzero(firsts)
+    starts = firsts[used] - 1
+    stops = np.frombuffer(array("Q", last), dtype=np.uint64).astype(np.intp)[used]  # last + 1
+    tiles = list(map(sizes.get, used.tolist()))  # None: not planned (HBM, or direct allocation)
+    count = position - 1
     peaks: dict[MemorySpace, int] = {}
     for space in spaces:
         # (by index and identity: a member of an enum hashes and compares in Python)
         nbytes = np.frombuffer(
             array("Q", [0 if t is None or t[0] is not space else t[2] for t in tiles]), dtype=np.uint64
         ).astype(np.int64)
-        delta = np.zeros(position + 1, dtype=np.int64)
+        delta = np.zeros(count + 1, dtype=np.int64)
         np.add.at(delta, starts, nbytes)
         np.add.at(delta, stops, -nbytes)
-        peaks[space] = int(np.cumsum(delta[:position]).max())
+        peaks[space] = int(np.cumsum(delta[:count]).max())
     return peaks
 
 
