@@ -186,7 +186,8 @@ def test_live_peaks_are_the_peaks_of_the_full_use_lists() -> None:
 
 def test_capacity_check_never_skips_a_spill() -> None:
     """Random traces on one or two cores: plan_spills, which skips the planner where the peak live
-    bytes fit, spills exactly what the planner run on every core and memory spills."""
+    bytes fit (and, with few tiles, the scan where all planned tiles fit at once), spills exactly
+    what the planner run on every core and memory spills."""
     rng = np.random.default_rng(11)
     spilled = 0
     for trial in range(400):

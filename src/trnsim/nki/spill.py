@@ -25,6 +25,10 @@ import numpy as np
 
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
 
+#: Up to this many planned tiles, plan_spills first sums all their bytes per memory (a bound on the
+#: live bytes that spares a small kernel the scan's fixed numpy cost).
+_FEW_TILES = 64
+
 
 class TileSize(NamedTuple):
     """What a spill of one on-chip allocation moves (a named tuple: one is made per tile)."""
@@ -60,6 +64,10 @@ def plan_spills(
     instrs = trace.instructions
     if not instrs or not sizes:
         return []
+    if len(sizes) <= _FEW_TILES and all(
+        sum(t[2] for t in sizes.values() if t[0] is space) <= cap for space, cap in capacity.items()
+    ):
+        return []  # all the planned tiles of each memory fit at once (a small kernel: no scan)
     spills: list[Spill] = []
     peaks = _live_peaks(instrs, sizes, capacity, next_alloc)
     if peaks is not None:  # one core (the common case): the trace as it is
