@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.console import Console
 from tests.core.builder import TraceBuilder
 from trnsim.cli.cmd_kernel_profile import render_profiles
 from trnsim.core import Bound, StartReason, TimingModelError, chrome_trace, simulate_trace, summarize
+from trnsim.core.analysis import peak_psum_banks
 from trnsim.core.api import estimate_latency_ns, register_with_kernel_layer
 from trnsim.nki.trace import Engine
 
@@ -96,3 +98,31 @@ def test_registers_with_the_kernel_layer(monkeypatch: pytest.MonkeyPatch) -> Non
     b = TraceBuilder("trn1")
     b.add(Engine.VECTOR, "tensor_scalar", (b.sbuf((128, 512)),), (b.sbuf((128, 512)),))
     assert registered[0](b.trace) == pytest.approx(572 / 1.12)
+
+
+def _peak_by_events(live: dict[tuple[int, int, int], list[float]]) -> int:
+    """peak_psum_banks as events: (time, +1 start / -1 end) per core, sorted, counted in order."""
+    events: dict[int, list[tuple[float, int]]] = {}
+    for (core, _, _), (start, end) in live.items():
+        events.setdefault(core, []).extend(((start, 1), (end, -1)))
+    peak = 0
+    for per_core in events.values():
+        current = 0
+        for _, step in sorted(per_core):
+            current += step
+            peak = max(peak, current)
+    return peak
+
+
+def test_peak_psum_banks_counts_the_banks_open_at_once_per_core() -> None:
+    """Random spans on whole and half nanoseconds (ties: an end and a start at the same time do not
+    overlap), on one to three cores: the peak of the sorted start and end times is the event count's."""
+    rng = random.Random(5)
+    assert peak_psum_banks({}) == 0
+    for trial in range(300):
+        live: dict[tuple[int, int, int], list[float]] = {}
+        cores = rng.randint(1, 3)
+        for k in range(rng.randint(1, 30)):
+            start = rng.randint(0, 40) / 2
+            live[(rng.randrange(cores), k, rng.randint(0, 1))] = [start, start + rng.randint(0, 10) / 2]
+        assert peak_psum_banks(live) == _peak_by_events(live), trial

@@ -5,8 +5,8 @@
   markers in the kernel's source, also when the cache is cleared between kernels;
 * template keys number allocation layouts: two layouts never share a number, also after the
   table of numbers starts again;
-* spill planning decides "nothing to spill" from first and last uses: wherever it does, the full
-  planner spills nothing either.
+* spill planning decides "nothing to spill" from the peak live bytes of one scan of first and last
+  uses: those are the full planner's, and plan_spills spills what the planner run everywhere does.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
 from trnsim.nki.runtime import Allocation, Buffer
 from trnsim.nki.spill import TileSize
-from trnsim.nki.trace import MemorySpace
+from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
 
 
 def marked_body(a: Any) -> Any:
@@ -109,27 +109,94 @@ def test_layout_numbers_differ_per_layout_also_after_starting_again(monkeypatch:
     assert templates._layout_number(x4) not in (nx, ny, nz, x3.layout)
 
 
-def test_capacity_check_from_spans_never_skips_a_spill() -> None:
-    """Random live ranges: where ``_fits`` says the tiles fit, ``_plan`` spills nothing."""
+def _random_trace(rng: np.random.Generator, cores: int) -> tuple[KernelTrace, dict[int, TileSize]]:
+    """A short trace over a few planned tiles (SBUF or PSUM), HBM tensors and immediates."""
+    tiles = int(rng.integers(1, 12))
+    sizes = {
+        aid: TileSize(
+            MemorySpace.SBUF if rng.random() < 0.7 else MemorySpace.PSUM,
+            128,
+            int(rng.integers(1, 9)) * 1024,
+            "float32",
+            4,
+        )
+        for aid in range(tiles)
+    }
+
+    def operand() -> Operand:
+        pick = int(rng.integers(0, tiles + 2))
+        if pick == tiles:  # an immediate: no region
+            return Operand("imm", MemorySpace.IMMEDIATE, (), "float32", 0, None, 0, 0)
+        if pick == tiles + 1:
+            return Operand("hbm", MemorySpace.HBM, (1, 8), "float32", 32, Region(100, 0, 1, 0, 32), 32, 4)
+        size = sizes[pick]
+        b = size.bytes_per_partition
+        region = Region(pick, 0, 128, 0, b)
+        return Operand(f"t{pick}", size.space, (128, b // 4), "float32", 128 * b, region, b, 4)
+
+    trace = KernelTrace(kernel="k", target="trn1")
+    for seq in range(int(rng.integers(1, 40))):
+        inputs = tuple(operand() for _ in range(int(rng.integers(0, 4))))
+        outputs = tuple(operand() for _ in range(int(rng.integers(0, 3))))
+        core = int(rng.integers(0, cores))
+        trace.append(Instruction(seq, Engine.VECTOR, "op", inputs, outputs, "k", "k.py", 1, core=core))
+    return trace, sizes
+
+
+def _planned_the_long_way(
+    trace: KernelTrace, sizes: dict[int, TileSize], capacity: dict[MemorySpace, int]
+) -> list[spill_mod.Spill]:
+    """plan_spills without its capacity check: the full planner on every core and memory."""
+    instrs = trace.instructions
+    spills = []
+    for core in sorted({i.core for i in instrs}):
+        positions = [k for k, i in enumerate(instrs) if i.core == core]
+        uses = spill_mod._uses(instrs, positions, sizes)
+        for space, cap in capacity.items():
+            mine = {a: u for a, u in uses.items() if sizes[a].space is space}
+            spills += spill_mod._plan(mine, positions, sizes, cap)
+    return spills
+
+
+def test_live_peaks_are_the_peaks_of_the_full_use_lists() -> None:
+    """Random traces: the peak live bytes of the one-pass scan are those of the planner's use lists
+    (first to last use of each planned tile), per memory, whether the bound on alloc ids it is
+    given holds or not; None when two cores are in the trace."""
     rng = np.random.default_rng(7)
+    spaces = (MemorySpace.SBUF, MemorySpace.PSUM)
     for trial in range(300):
-        n = int(rng.integers(1, 40))
-        tiles = int(rng.integers(1, 12))
-        uses: dict[int, list[int]] = {}
-        sizes: dict[int, TileSize] = {}
-        for aid in range(tiles):
-            picks = sorted({int(p) for p in rng.integers(0, n, size=int(rng.integers(1, 5)))})
-            uses[aid] = picks
-            sizes[aid] = TileSize(MemorySpace.SBUF, 128, int(rng.integers(1, 9)) * 1024, "float32", 4)
-        cap = int(rng.integers(1, 30)) * 1024
-        spans = {aid: (u[0], u[-1]) for aid, u in uses.items()}
-        positions = list(range(n))
-        fits = spill_mod._fits(spans, n, sizes, cap)
-        planned = spill_mod._plan(uses, positions, sizes, cap)
-        if fits:
-            assert planned == [], trial
-        # the live bytes _fits sums are _plan's: over the cap somewhere means not fitting
-        live = np.zeros(n, dtype=np.int64)
-        for aid, (start, end) in spans.items():
-            live[start : end + 1] += sizes[aid].bytes_per_partition
-        assert fits == (int(live.max()) <= cap), trial
+        trace, sizes = _random_trace(rng, 1)
+        instrs = trace.instructions
+        uses = spill_mod._uses(instrs, range(len(instrs)), sizes)
+        expected = {}
+        for space in spaces:
+            live = np.zeros(len(instrs), dtype=np.int64)
+            for aid, u in uses.items():
+                if sizes[aid].space is space:
+                    live[u[0] : u[-1] + 1] += sizes[aid].bytes_per_partition
+            expected[space] = int(live.max())
+        # the bound on alloc ids: above them all, or not (the scan then starts again)
+        ids = int(rng.integers(1, 120))
+        assert spill_mod._live_peaks(instrs, sizes, spaces, ids) == expected, trial
+    trace, sizes = _random_trace(rng, 1)
+    instrs = trace.instructions
+    instrs[-1].core = 1
+    assert len(instrs) == 1 or spill_mod._live_peaks(instrs, sizes, spaces, 200) is None
+
+
+def test_capacity_check_never_skips_a_spill() -> None:
+    """Random traces on one or two cores: plan_spills, which skips the planner where the peak live
+    bytes fit (and, with few tiles, the scan where all planned tiles fit at once), spills exactly
+    what the planner run on every core and memory spills."""
+    rng = np.random.default_rng(11)
+    spilled = 0
+    for trial in range(400):
+        trace, sizes = _random_trace(rng, 1 + trial % 2)
+        capacity = {
+            MemorySpace.SBUF: int(rng.integers(1, 40)) * 1024,
+            MemorySpace.PSUM: int(rng.integers(1, 20)) * 1024,
+        }
+        expected = _planned_the_long_way(trace, sizes, capacity)
+        assert spill_mod.plan_spills(trace, sizes, capacity, int(rng.integers(1, 1000))) == expected, trial
+        spilled += bool(expected)
+    assert 50 < spilled < 350  # both outcomes are tried often

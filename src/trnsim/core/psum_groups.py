@@ -35,24 +35,33 @@ def folded_psum_zero_fills(trace: KernelTrace) -> set[int]:
     """
     instructions = trace.instructions
     opcodes = [i.opcode for i in instructions]  # (a slot read per item: cheaper than attrgetter)
+    index = opcodes.index
     count = len(instructions)
     folded: set[int] = set()
     budget = count
     position = -1
     while True:
         try:
-            position = opcodes.index("memset", position + 1)
+            position = index("memset", position + 1)
         except ValueError:
             return folded
         memset = instructions[position]
         outputs = memset.outputs
         if len(outputs) != 1:
             continue
-        region = outputs[0][5]
-        if region is None or outputs[0][1] != _PSUM or not _is_zero_fill(memset.attrs.get("value", 0.0)):
+        output = outputs[0]
+        region = output[5]
+        if region is None or output[1] != _PSUM:
+            continue
+        value = memset.attrs.get("value", 0.0)
+        if value.__class__ is float:  # _is_zero_fill, inline for a float
+            if value != 0.0:
+                continue
+        elif not _is_zero_fill(value):
             continue
         alloc = region[0]
-        for later in range(position + 1, count):
+        later = position + 1
+        while later < count:
             budget -= 1
             if budget < 0:
                 return _folded_in_one_pass(trace)
@@ -69,6 +78,7 @@ def folded_psum_zero_fills(trace: KernelTrace) -> set[int]:
                             folded.add(position)
                         break
                 else:
+                    later += 1
                     continue  # the allocation is not accessed: look further
             break
 

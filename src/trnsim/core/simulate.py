@@ -844,8 +844,12 @@ class _Simulation:
         """
         heap = [(0.0, core, 0) for core in sorted(by_core)]
         parked: dict[int, tuple[float, int]] = {}
-        while heap or parked:
+        # (while True, not while heap or parked: CPython 3.11 specialises the code of a function
+        # called once only after unconditional backward jumps, see analysis.critical_path_of_rows)
+        while True:
             if not heap:
+                if not parked:
+                    break
                 core = min(parked, key=lambda c: parked[c])
                 start, position = parked.pop(core)
                 heapq.heappush(heap, (start, core, position))

@@ -16,13 +16,18 @@ chip model charges the traffic. PSUM overflow is undocumented; it is spilled the
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
+
+#: Up to this many planned tiles, plan_spills first sums all their bytes per memory (a bound on the
+#: live bytes that spares a small kernel the scan's fixed numpy cost).
+_FEW_TILES = 64
 
 
 class TileSize(NamedTuple):
@@ -53,60 +58,97 @@ def plan_spills(
     """Insert spill/reload DMAs where live tiles exceed ``capacity``; returns the spills made.
 
     ``sizes`` maps the alloc ids of auto-allocated on-chip tensors to their sizes; ``next_alloc``
-    is the first alloc id free for the HBM spill slots. Updates ``trace`` in place (instructions
-    and ``spill_save_bytes`` / ``spill_reload_bytes``).
+    is the first alloc id free for the HBM spill slots (above every alloc id in the trace).
+    Updates ``trace`` in place (instructions and ``spill_save_bytes`` / ``spill_reload_bytes``).
     """
     instrs = trace.instructions
     if not instrs or not sizes:
         return []
+    if len(sizes) <= _FEW_TILES and all(
+        sum(t[2] for t in sizes.values() if t[0] is space) <= cap for space, cap in capacity.items()
+    ):
+        return []  # all the planned tiles of each memory fit at once (a small kernel: no scan)
     spills: list[Spill] = []
-    cores = sorted({i.core for i in instrs})
-    for core in cores:
-        positions: Sequence[int] = (
-            range(len(instrs)) if len(cores) == 1 else [k for k, i in enumerate(instrs) if i.core == core]
-        )
-        spans = _spans(instrs, positions, sizes)
+    peaks = _live_peaks(instrs, sizes, capacity, next_alloc)
+    if peaks is not None:  # one core (the common case): the trace as it is
+        groups: list[tuple[Sequence[int], dict[MemorySpace, int]]] = [(range(len(instrs)), peaks)]
+    else:
+        groups = []
+        for core in sorted({i.core for i in instrs}):
+            mine = [k for k, i in enumerate(instrs) if i.core == core]
+            core_peaks = _live_peaks([instrs[k] for k in mine], sizes, capacity, next_alloc)
+            assert core_peaks is not None  # (one core's instructions)
+            groups.append((mine, core_peaks))
+    for positions, peaks in groups:
         uses: dict[int, list[int]] | None = None
         for space, cap in capacity.items():
-            if _fits({a: s for a, s in spans.items() if sizes[a].space is space}, len(positions), sizes, cap):
+            if peaks[space] <= cap:
                 continue  # what _plan finds at once, from the first and last uses alone
             if uses is None:
                 uses = _uses(instrs, positions, sizes)  # one pass over the trace for every memory
-            mine = {a: u for a, u in uses.items() if sizes[a].space is space}
-            spills.extend(_plan(mine, positions, sizes, cap))
+            of_space = {a: u for a, u in uses.items() if sizes[a].space is space}
+            spills.extend(_plan(of_space, positions, sizes, cap))
     if spills:
         _insert(trace, spills, sizes, next_alloc)
     return spills
 
 
-def _spans(
-    instrs: list[Instruction], positions: Sequence[int], sizes: dict[int, TileSize]
-) -> dict[int, tuple[int, int]]:
-    """The first and last position (index into ``positions``) that uses each planned tile."""
-    used = [
-        (r[0], local)  # (op.region.alloc_id, position), by index: every operand of the trace
-        for local, k in enumerate(positions)
-        for ops in (instrs[k].inputs, instrs[k].outputs)
-        for op in ops
-        if (r := op[5]) is not None
-    ]
-    last = dict(used)  # the latest pair of each alloc id wins
-    used.reverse()
-    first = dict(used)
-    return {a: (first[a], end) for a, end in last.items() if a in sizes}
+def _live_peaks(
+    instrs: Sequence[Instruction], sizes: dict[int, TileSize], spaces: Iterable[MemorySpace], ids: int
+) -> dict[MemorySpace, int] | None:
+    """The most bytes per partition of planned tiles live at once in each of ``spaces``, a tile
+    being live from its first to its last use: over a capacity exactly where :func:`_plan` (which
+    starts from the same live bytes) spills. None when ``instrs`` run on more than one core (live
+    ranges are per core). Alloc ids are at least 0; ``ids`` is above all of them (else the scan
+    starts again with the bound it finds).
 
-
-def _fits(spans: dict[int, tuple[int, int]], n: int, sizes: dict[int, TileSize], cap: int) -> bool:
-    """Whether the tiles live over ``spans`` (one memory) stay within ``cap`` bytes per partition
-    at every position: then :func:`_plan` spills nothing (the same live bytes, from the same uses)."""
-    if n == 0:
-        return True
-    delta = np.zeros(n + 1, dtype=np.int64)
-    for aid, (start, end) in spans.items():
-        nbytes = sizes[aid].bytes_per_partition
-        delta[start] += nbytes
-        delta[end + 1] -= nbytes
-    return int(np.cumsum(delta[:n]).max()) <= cap
+    One pass over the operands, storing each one's position in lists indexed by alloc id (a
+    specialised list store each, where a dictionary store hashes and compares the id).
+    """
+    first = [0] * ids  # 1 + the position of the first use of each alloc id (0: unused)
+    last = [0] * ids  # 1 + the position of its last use
+    core = instrs[0].core
+    position = 1
+    try:
+        for ins in instrs:
+            if ins.core != core:
+                return None
+            for op in ins.inputs:
+                r = op[5]  # op.region (by index)
+                if r is not None:
+                    a = r[0]
+                    if not first[a]:
+                        first[a] = position
+                    last[a] = position
+            for op in ins.outputs:
+                r = op[5]
+                if r is not None:
+                    a = r[0]
+                    if not first[a]:
+                        first[a] = position
+                    last[a] = position
+            position += 1
+    except IndexError:  # an alloc id at or above ``ids`` (a trace not made by a launch)
+        bound = max(r[0] for ins in instrs for op in (*ins.inputs, *ins.outputs) if (r := op[5]) is not None)
+        return _live_peaks(instrs, sizes, spaces, bound + 1)
+    # (an array of unsigned ints takes a list of ints in C at a fraction of np.array's cost per item)
+    firsts = np.frombuffer(array("Q", first), dtype=np.uint64).astype(np.intp)
+    used = np.flatnonzero(firsts)
+    starts = firsts[used] - 1
+    stops = np.frombuffer(array("Q", last), dtype=np.uint64).astype(np.intp)[used]  # last + 1
+    tiles = list(map(sizes.get, used.tolist()))  # None: not planned (HBM, or direct allocation)
+    count = position - 1
+    peaks: dict[MemorySpace, int] = {}
+    for space in spaces:
+        # (by index and identity: a member of an enum hashes and compares in Python)
+        nbytes = np.frombuffer(
+            array("Q", [0 if t is None or t[0] is not space else t[2] for t in tiles]), dtype=np.uint64
+        ).astype(np.int64)
+        delta = np.zeros(count + 1, dtype=np.int64)
+        np.add.at(delta, starts, nbytes)
+        np.add.at(delta, stops, -nbytes)
+        peaks[space] = int(np.cumsum(delta[:count]).max())
+    return peaks
 
 
 def _uses(
