@@ -36,6 +36,9 @@ from trnsim.workload.shard import Shard
 __all__ = ["MemoryBreakdown", "estimate_memory"]
 
 _GIB = 2.0**30
+#: Read per estimate, as a module constant (``Precision.FP8`` goes through the enum metaclass's hook).
+_FP8 = Precision.FP8
+_new_breakdown = object.__new__  # (estimate_memory's MemoryBreakdown, without its __init__)
 #: What usually shrinks each part, for the one-line verdict.
 _REMEDIES = {
     "weights": "try more tensor/pipeline parallelism or ZeRO-3",
@@ -176,7 +179,3 @@ def estimate_memory(
                               activations_bytes=activations, temporary_bytes=temporary)
     return breakdown
 
-
-_new_breakdown = object.__new__
-#: Read per estimate, as a module constant (``Precision.FP8`` goes through the enum metaclass's hook).
-_FP8 = Precision.FP8
