@@ -137,6 +137,27 @@ def _plain(value: Any) -> bool:
     return False
 
 
+#: what :func:`_key_part` returns for a tensor no key may hold
+_NOT_PLAIN = object()
+
+
+def _key_part(value: Tensor) -> Any:
+    """``value``'s part of a template key (kept on it as ``value._key``), or ``_NOT_PLAIN`` for a
+    view with index arrays, out-of-bounds indices or a dynamic offset (not templated)."""
+    if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
+        return _NOT_PLAIN
+    a = value.alloc
+    layout = a.layout
+    if layout is None:
+        layout = _layout_number(a)
+    view = (layout, value.shape, value.strides, value.paxis)
+    part = _VIEWS.get(view)
+    if part is None:
+        part = _view_number(view)
+    value._key = part
+    return part
+
+
 def templated(
     fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError], Exception], writes: bool = False
 ) -> Any:
@@ -158,49 +179,73 @@ def templated(
             # the key: each tensor argument's layout (only plain views), every other argument by
             # class and value (only classes in _PLAIN), the keyword names; None: not templated
             values = (*args, *kwargs.values()) if kwargs else args  # what templates index
-            # (key.append spelled out, not aliased: CPython 3.11 specialises list.append only so)
-            key = [tag, sim.direct]
-            for value in values:
-                cls = type(value)  # (not value.__class__: this site sees many classes, type() stays fast)
-                if cls is Tensor:
-                    # its part of the key, kept on the tensor (its view slots and its allocation's
-                    # layout number never change; a reused tile keeps its template's layout)
+            key = None
+            if not kwargs and len(args) == 2:
+                # two tensors whose parts of the key are known (nc_matmul's operands, the views a
+                # loop subscripts again): the key the loop below builds, without its list
+                t0, t1 = args
+                if type(t0) is Tensor and type(t1) is Tensor:
                     try:
-                        part = value._key
-                    except AttributeError:  # (a tensor copied without it: computed below)
-                        part = None
-                    if part is None:
-                        if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
+                        k0 = t0._key
+                        k1 = t1._key
+                    except AttributeError:  # (a tensor copied without it)
+                        k0 = k1 = None
+                    if k0 is None:
+                        k0 = _key_part(t0)
+                    if k1 is None:
+                        k1 = _key_part(t1)
+                    if k0 is not _NOT_PLAIN and k1 is not _NOT_PLAIN:
+                        key = (tag, sim.direct, k0, k1)
+                    else:
+                        values = None  # (not templated: the loop below is skipped)
+            if key is None and values is not None:
+                # (key.append spelled out, not aliased: CPython 3.11 specialises list.append only so)
+                key = [tag, sim.direct]
+                for value in values:
+                    cls = type(value)  # (not value.__class__: this site sees many classes, type() stays fast)
+                    if cls is Tensor:
+                        # its part of the key, kept on the tensor (its view slots and its allocation's
+                        # layout number never change; a reused tile keeps its template's layout)
+                        try:
+                            part = value._key
+                        except AttributeError:  # (a tensor copied without it: computed below)
+                            part = None
+                        if part is None:  # (_key_part, inline: these are mostly fresh views)
+                            if (
+                                value.flat is not None or value.oob is not None or value.dyn
+                                or value.index_tiles
+                            ):
+                                key = None
+                                break
+                            a = value.alloc
+                            layout = a.layout
+                            if layout is None:
+                                layout = _layout_number(a)
+                            view = (layout, value.shape, value.strides, value.paxis)
+                            part = _VIEWS.get(view)
+                            if part is None:
+                                part = _view_number(view)
+                            value._key = part
+                        key.append(part)
+                    elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
+                        classes = tuple(map(type, value))
+                        if not _SHAPE_ITEMS.issuperset(classes):
                             key = None
                             break
-                        a = value.alloc
-                        layout = a.layout
-                        if layout is None:
-                            layout = _layout_number(a)
-                        view = (layout, value.shape, value.strides, value.paxis)
-                        part = _VIEWS.get(view)
-                        if part is None:
-                            part = _view_number(view)
-                        value._key = part
-                    key.append(part)
-                elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
-                    classes = tuple(map(type, value))
-                    if not _SHAPE_ITEMS.issuperset(classes):
+                        key.append((cls, classes, value))
+                    elif cls in _PLAIN_CLASSES or _plain(value):
+                        key.append((cls, value))
+                    else:
                         key = None
                         break
-                    key.append((cls, classes, value))
-                elif cls in _PLAIN_CLASSES or _plain(value):
-                    key.append((cls, value))
-                else:
-                    key = None
-                    break
-            if key is not None and kwargs:
-                if kwargs.get("mask") is not None:
-                    key = None
-                else:
-                    key.append(tuple(kwargs))
+                if key is not None and kwargs:
+                    if kwargs.get("mask") is not None:
+                        key = None
+                    else:
+                        key.append(tuple(kwargs))
+                if key is not None:
+                    key = tuple(key)
             if key is not None:
-                key = tuple(key)
                 try:
                     tpl = sim.templates.get(key)
                 except TypeError:  # an unhashable argument value
