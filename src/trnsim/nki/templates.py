@@ -568,7 +568,8 @@ def _older_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], allo
         alloc.implicit = proto.implicit
         alloc.layout = proto.layout
         alloc.operands = {}
-        alloc.regions = {}
+        if alloc.regions:  # (most tiles never had a view's region kept: no new dict for them)
+            alloc.regions = {}
         result._out = None  # (an operand of its former allocation id)
         return result
     spare[1] = spare[0]
@@ -665,7 +666,8 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         "    alloc.implicit = implicit",
         "    alloc.layout = layout",
         "    alloc.operands = {}",
-        "    alloc.regions = {}",
+        "    if alloc.regions:  # (most tiles never had a view's region kept: no new dict for them)",
+        "        alloc.regions = {}",
         "    result._out = None  # (an operand of its former allocation id)",
         "else:",
         "    result = _older_tile(proto, view, spare, alloc_id)",
@@ -674,13 +676,15 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
     ]
     if size is not None:
         lines.append("sim.tile_sizes[alloc_id] = size")
-    if vregion is None or same:
+    if vregion is None:
         lines.append("result._region = None")
-    else:
+    elif not same:  # (the same box: the output's region is the view's, set below)
         consts.update(zip(("v0", "v1", "v2", "v3"), vregion, strict=True))
         lines.append("result._region = _new_tuple(Region, (alloc_id, v0, v1, v2, v3))")
     structure: list[Any] = [size is None, vregion is None, same]
     if record is None:
+        if same:
+            lines.append("result._region = None")
         lines.append("return result")
     else:
         engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
@@ -835,7 +839,8 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         alloc.implicit = proto.implicit
         alloc.layout = proto.layout
         alloc.operands = {}
-        alloc.regions = {}
+        if alloc.regions:  # (most tiles never had a view's region kept: no new dict for them)
+            alloc.regions = {}
         result._out = None  # (an operand of its former allocation id)
     else:
         result = _older_tile(proto, view, spare, alloc_id)
