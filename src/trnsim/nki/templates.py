@@ -178,11 +178,11 @@ def templated(
         if sim is not None and (not sim.values or copies) and runtime.CACHE_TEMPLATES:
             # the key: each tensor argument's layout (only plain views), every other argument by
             # class and value (only classes in _PLAIN), the keyword names; None: not templated
-            values = (*args, *kwargs.values()) if kwargs else args  # what templates index
+            values: Any = (*args, *kwargs.values()) if kwargs else args  # what templates index
             key = None
             if not kwargs and len(args) == 2:
-                # two tensors whose parts of the key are known (nc_matmul's operands, the views a
-                # loop subscripts again): the key the loop below builds, without its list
+                # two tensors (nc_matmul's operands): the key the loop below builds, without its
+                # list (each tensor's part computed once and kept on it, see _key_part)
                 t0, t1 = args
                 if type(t0) is Tensor and type(t1) is Tensor:
                     try:
