@@ -983,13 +983,46 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
     sim = runtime._ACTIVE.get()
     if sim is not None and other.__class__ is Tensor:
         last = sim.last_result
-        if (
-            last is not None
-            and last[0] is other
-            and target.alloc.on_chip
-            and _retarget(sim, target, other, True)
-        ):
-            return target
+        if last is not None and last[0] is other and target.alloc.on_chip:
+            # _retarget(sim, target, other, True) of a timing-only matmul onto the PSUM tile it was
+            # last retargeted onto under the same operand name (``acc += nc_matmul(...)`` in a K
+            # loop: its operand kept on it, see _retarget), inline: one frame and most checks less
+            instr = last[1]
+            kept = target._out
+            if (
+                kept is not None
+                and instr.opcode == "nc_matmul"
+                and not sim.values
+                and target.paxis == 0
+                and other.shape == target.shape
+                and target.alloc.buffer is _PSUM
+                and tensor.CACHE_OPERANDS
+            ):
+                outputs = instr.outputs
+                engine = instr.engine
+                if (
+                    len(outputs) == 1
+                    and outputs[0][0] == kept[0]
+                    and engine is not _GPSIMD
+                    and engine is not _DMA
+                ):
+                    _, out, region, alloc_id, nonempty = kept
+                    groups = sim.psum_groups
+                    group = groups.get(alloc_id)
+                    if group is None:  # a new group: nothing open to overlap
+                        groups[alloc_id] = [region]
+                        opened = False
+                    elif region in group:  # the same accumulator tile again (each K step)
+                        opened = nonempty or _overlaps_any(group, region)
+                    else:
+                        opened = _overlaps_any(group, region)
+                        group.append(region)
+                    instr.outputs = (out,)
+                    instr.attrs["accumulate"] = opened
+                    sim.last_result = None
+                    return target
+            if _retarget(sim, target, other, True):
+                return target
     inplace(target, "add", other)
     return target
 

@@ -137,6 +137,27 @@ def _plain(value: Any) -> bool:
     return False
 
 
+#: what :func:`_key_part` returns for a tensor no key may hold
+_NOT_PLAIN = object()
+
+
+def _key_part(value: Tensor) -> Any:
+    """``value``'s part of a template key (kept on it as ``value._key``), or ``_NOT_PLAIN`` for a
+    view with index arrays, out-of-bounds indices or a dynamic offset (not templated)."""
+    if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
+        return _NOT_PLAIN
+    a = value.alloc
+    layout = a.layout
+    if layout is None:
+        layout = _layout_number(a)
+    view = (layout, value.shape, value.strides, value.paxis)
+    part = _VIEWS.get(view)
+    if part is None:
+        part = _view_number(view)
+    value._key = part
+    return part
+
+
 def templated(
     fn: Callable[..., Any], tag: str, bind_error: Callable[[TypeError], Exception], writes: bool = False
 ) -> Any:
@@ -157,50 +178,74 @@ def templated(
         if sim is not None and (not sim.values or copies) and runtime.CACHE_TEMPLATES:
             # the key: each tensor argument's layout (only plain views), every other argument by
             # class and value (only classes in _PLAIN), the keyword names; None: not templated
-            values = (*args, *kwargs.values()) if kwargs else args  # what templates index
-            # (key.append spelled out, not aliased: CPython 3.11 specialises list.append only so)
-            key = [tag, sim.direct]
-            for value in values:
-                cls = type(value)  # (not value.__class__: this site sees many classes, type() stays fast)
-                if cls is Tensor:
-                    # its part of the key, kept on the tensor (its view slots and its allocation's
-                    # layout number never change; a reused tile keeps its template's layout)
+            values: Any = (*args, *kwargs.values()) if kwargs else args  # what templates index
+            key = None
+            if not kwargs and len(args) == 2:
+                # two tensors (nc_matmul's operands): the key the loop below builds, without its
+                # list (each tensor's part computed once and kept on it, see _key_part)
+                t0, t1 = args
+                if type(t0) is Tensor and type(t1) is Tensor:
                     try:
-                        part = value._key
-                    except AttributeError:  # (a tensor copied without it: computed below)
-                        part = None
-                    if part is None:
-                        if value.flat is not None or value.oob is not None or value.dyn or value.index_tiles:
+                        k0 = t0._key
+                        k1 = t1._key
+                    except AttributeError:  # (a tensor copied without it)
+                        k0 = k1 = None
+                    if k0 is None:
+                        k0 = _key_part(t0)
+                    if k1 is None:
+                        k1 = _key_part(t1)
+                    if k0 is not _NOT_PLAIN and k1 is not _NOT_PLAIN:
+                        key = (tag, sim.direct, k0, k1)
+                    else:
+                        values = None  # (not templated: the loop below is skipped)
+            if key is None and values is not None:
+                # (key.append spelled out, not aliased: CPython 3.11 specialises list.append only so)
+                key = [tag, sim.direct]
+                for value in values:
+                    cls = type(value)  # (not value.__class__: this site sees many classes, type() stays fast)
+                    if cls is Tensor:
+                        # its part of the key, kept on the tensor (its view slots and its allocation's
+                        # layout number never change; a reused tile keeps its template's layout)
+                        try:
+                            part = value._key
+                        except AttributeError:  # (a tensor copied without it: computed below)
+                            part = None
+                        if part is None:  # (_key_part, inline: these are mostly fresh views)
+                            if (
+                                value.flat is not None or value.oob is not None or value.dyn
+                                or value.index_tiles
+                            ):
+                                key = None
+                                break
+                            a = value.alloc
+                            layout = a.layout
+                            if layout is None:
+                                layout = _layout_number(a)
+                            view = (layout, value.shape, value.strides, value.paxis)
+                            part = _VIEWS.get(view)
+                            if part is None:
+                                part = _view_number(view)
+                            value._key = part
+                        key.append(part)
+                    elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
+                        classes = tuple(map(type, value))
+                        if not _SHAPE_ITEMS.issuperset(classes):
                             key = None
                             break
-                        a = value.alloc
-                        layout = a.layout
-                        if layout is None:
-                            layout = _layout_number(a)
-                        view = (layout, value.shape, value.strides, value.paxis)
-                        part = _VIEWS.get(view)
-                        if part is None:
-                            part = _view_number(view)
-                        value._key = part
-                    key.append(part)
-                elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
-                    classes = tuple(map(type, value))
-                    if not _SHAPE_ITEMS.issuperset(classes):
+                        key.append((cls, classes, value))
+                    elif cls in _PLAIN_CLASSES or _plain(value):
+                        key.append((cls, value))
+                    else:
                         key = None
                         break
-                    key.append((cls, classes, value))
-                elif cls in _PLAIN_CLASSES or _plain(value):
-                    key.append((cls, value))
-                else:
-                    key = None
-                    break
-            if key is not None and kwargs:
-                if kwargs.get("mask") is not None:
-                    key = None
-                else:
-                    key.append(tuple(kwargs))
+                if key is not None and kwargs:
+                    if kwargs.get("mask") is not None:
+                        key = None
+                    else:
+                        key.append(tuple(kwargs))
+                if key is not None:
+                    key = tuple(key)
             if key is not None:
-                key = tuple(key)
                 try:
                     tpl = sim.templates.get(key)
                 except TypeError:  # an unhashable argument value
@@ -523,7 +568,8 @@ def _older_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], allo
         alloc.implicit = proto.implicit
         alloc.layout = proto.layout
         alloc.operands = {}
-        alloc.regions = {}
+        if alloc.regions:  # (most tiles never had a view's region kept: no new dict for them)
+            alloc.regions = {}
         result._out = None  # (an operand of its former allocation id)
         return result
     spare[1] = spare[0]
@@ -620,7 +666,8 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         "    alloc.implicit = implicit",
         "    alloc.layout = layout",
         "    alloc.operands = {}",
-        "    alloc.regions = {}",
+        "    if alloc.regions:  # (most tiles never had a view's region kept: no new dict for them)",
+        "        alloc.regions = {}",
         "    result._out = None  # (an operand of its former allocation id)",
         "else:",
         "    result = _older_tile(proto, view, spare, alloc_id)",
@@ -629,13 +676,15 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
     ]
     if size is not None:
         lines.append("sim.tile_sizes[alloc_id] = size")
-    if vregion is None or same:
+    if vregion is None:
         lines.append("result._region = None")
-    else:
+    elif not same:  # (the same box: the output's region is the view's, set below)
         consts.update(zip(("v0", "v1", "v2", "v3"), vregion, strict=True))
         lines.append("result._region = _new_tuple(Region, (alloc_id, v0, v1, v2, v3))")
     structure: list[Any] = [size is None, vregion is None, same]
     if record is None:
+        if same:
+            lines.append("result._region = None")
         lines.append("return result")
     else:
         engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
@@ -790,7 +839,8 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         alloc.implicit = proto.implicit
         alloc.layout = proto.layout
         alloc.operands = {}
-        alloc.regions = {}
+        if alloc.regions:  # (most tiles never had a view's region kept: no new dict for them)
+            alloc.regions = {}
         result._out = None  # (an operand of its former allocation id)
     else:
         result = _older_tile(proto, view, spare, alloc_id)
