@@ -30,6 +30,20 @@ def test_a_value_mode_launch_uses_one_blas_thread_and_restores_the_callers() -> 
     assert after == before
 
 
+def test_a_value_mode_launch_with_blas_on_one_thread_already_keeps_it() -> None:
+    """Nothing to set or restore (the fast path: no threadpoolctl limit per launch)."""
+    seen: dict[str, list[int]] = {}
+
+    def kernel(a):
+        seen["inside"] = _blas_threads()
+        return None
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        trace_kernel(kernel, np.zeros((4, 4), np.float32), target="trn1", timing_only=False)
+        after = _blas_threads()
+    assert seen["inside"] and all(n == 1 for n in seen["inside"]) and all(n == 1 for n in after)
+
+
 def test_a_timing_only_launch_leaves_blas_alone() -> None:
     seen: dict[str, list[int]] = {}
 

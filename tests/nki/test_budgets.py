@@ -180,3 +180,18 @@ def test_many_launches_under_a_tiny_time_limit_end_each_time() -> None:
             error = _launch_bounded(quick_copy if grid is None else quick_copy[grid])
             assert error is None or (isinstance(error, KernelError)
                                      and error.err_id == "time_limit_exceeded"), repr(error)
+
+
+def test_a_shorter_limit_after_longer_ones_still_stops_the_kernel() -> None:
+    """One watchdog thread serves every launch and sleeps towards the earliest deadline it knows: a
+    launch with an earlier deadline than the ones before it must wake it."""
+    import threading
+
+    for _ in range(3):
+        simulate(quick_copy, np.zeros((4, 4), np.float32))  # the default 30-minute limit
+    start = time.monotonic()
+    with limits(time_limit_s=0.3), pytest.raises(KernelError) as info:
+        simulate(spins_in_python, np.zeros((4, 4), np.float32))
+    assert time.monotonic() - start < 10 and info.value.err_id == "time_limit_exceeded"
+    # launches do not start a thread each
+    assert sum(t.name == "trnsim-nki-watchdog" for t in threading.enumerate()) == 1

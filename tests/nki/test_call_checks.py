@@ -164,6 +164,24 @@ def test_calling_a_kernel_with_arguments_it_does_not_take_names_its_def_line() -
     assert np.array_equal(two_inputs[2, 1](x, x), x)  # a valid grid and call still run
 
 
+def test_a_kernel_whose_defaults_change_between_launches_is_checked_against_the_new_ones() -> None:
+    """A launch remembers each kernel function's signature; a function whose defaults (or code) are
+    reassigned is worked out again, so the call check and the argument names follow."""
+
+    def optional(a: Any, b: Any = None) -> Any:
+        out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.load(a if b is None else b))
+        return out
+
+    x = np.ones((4, 4), np.float32)
+    assert np.array_equal(simulate(optional, x), x)
+    optional.__defaults__ = None
+    with pytest.raises(KernelError, match="missing a required argument: 'b'"):
+        simulate(optional, x)
+    assert np.array_equal(simulate(optional, x, 2 * x), 2 * x)
+    assert np.array_equal(simulate(optional, x, b=3 * x), 3 * x)  # keywords still go through bind
+
+
 def test_a_misspelt_name_names_its_close_match() -> None:
     """`nl.lod(a)` said only `not simulated: nl.lod`; it now names the close match trnsim has."""
     from trnsim.nki.legacy import isa as nisa

@@ -97,3 +97,29 @@ def test_a_busy_machine_keeps_every_search_here(monkeypatch: pytest.MonkeyPatch)
     result = compare_systems(toy_model(), [TRN2, TRN1], JOB, 32, space=SPACE, steps=FAST_LINKS,
                              scaling_chips=(8,), split=True)
     assert forks == [] and all(row.best is not None for row in result.rows)
+
+
+def _launch_kernel(value: float) -> tuple[float, int]:
+    """A value-mode kernel launch (in the child: the launches' watchdog starts anew there)."""
+    import numpy as np
+
+    from trnsim.nki import simulate
+    from trnsim.nki.legacy import language as nl
+
+    def copy(a):  # type: ignore[no-untyped-def]
+        out = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.load(a))
+        return out
+
+    return float(simulate(copy, np.full((4, 4), value, np.float32)).sum()), os.getpid()
+
+
+@pytest.mark.skipif(not can_fork(), reason="forks only on Linux with a single thread")
+def test_a_kernel_launch_leaves_forking_possible() -> None:
+    """Kernel launches share one watchdog thread per process that outlives them; it is safe to fork
+    beside (it holds no lock while it waits), so `compare` still forks after a launch."""
+    assert _launch_kernel(1.0) == (16.0, os.getpid())
+    assert threading.active_count() > 1 and can_fork()
+    with run_forked(_launch_kernel, [("k", (2.0,))]) as collect:
+        results = collect()
+    assert results[0][0] == "k" and results[0][1][0] == 32.0 and results[0][1][1] != os.getpid()

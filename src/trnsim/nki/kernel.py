@@ -19,6 +19,7 @@ import sys
 import sysconfig
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -177,13 +178,64 @@ def _reraise_internal(sim: Simulation, error: Exception) -> None:
     ) from None
 
 
+@dataclass(frozen=True)
+class _Signature:
+    """What a launch needs of a kernel function's signature, worked out once per function."""
+
+    #: the function's attributes the signature was computed from (a change recomputes it)
+    basis: tuple[Any, ...]
+    signature: inspect.Signature | None
+    names: list[str]
+    #: positional arguments that bind without ``Signature.bind`` when no keyword is given:
+    #: (fewest, most), or None where only ``bind`` can tell (keyword-only or variadic parameters)
+    positional: tuple[int, int] | None
+
+
+_SIGNATURES: weakref.WeakKeyDictionary[Any, _Signature] = weakref.WeakKeyDictionary()
+
+
+def _signature_of(func: Callable[..., Any]) -> _Signature:
+    """``func``'s signature, memoised per function while its code and defaults stay the same."""
+    code = getattr(func, "__code__", None)
+    defaults = getattr(func, "__defaults__", None)
+    kwdefaults = getattr(func, "__kwdefaults__", None)
+    declared = getattr(func, "__signature__", None)
+    wrapped = getattr(func, "__wrapped__", None)
+    try:
+        known = _SIGNATURES.get(func)
+    except TypeError:  # not weakly referenceable (or unhashable): work it out each time
+        known = None
+    if known is not None:
+        was = known.basis
+        if (was[0] is code and was[1] is defaults and was[2] is kwdefaults and was[3] is declared
+                and was[4] is wrapped):
+            return known
+    basis = (code, defaults, kwdefaults, declared, wrapped)
+    try:
+        signature: inspect.Signature | None = inspect.signature(func)
+    except (TypeError, ValueError):
+        signature = None
+    params = list(signature.parameters.values()) if signature is not None else []
+    plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    fewest = sum(1 for p in params if p.default is p.empty)
+    # defaults after the required parameters only (as Python requires of a def)
+    positional = (fewest, len(params)) if signature is not None and plain else None
+    made = _Signature(basis, signature, [p.name for p in params], positional)
+    with contextlib.suppress(TypeError):
+        _SIGNATURES[func] = made
+    return made
+
+
 def _check_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> None:
     """Arguments the kernel's signature does not take: one line at its ``def`` (was a TypeError
     located at "?", as it is raised calling the kernel, before any of its lines)."""
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
+    known = _signature_of(func)
+    signature = known.signature
+    if signature is None:
         return
+    fits = known.positional
+    if fits is not None and not kwargs and fits[0] <= len(args) <= fits[1]:
+        return  # what bind would accept
     try:
         signature.bind(*args, **kwargs)
     except TypeError as error:
@@ -210,10 +262,7 @@ def _check_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
 
 
 def _param_names(func: Callable[..., Any], n: int) -> list[str]:
-    try:
-        names = list(inspect.signature(func).parameters)
-    except (TypeError, ValueError):
-        names = []
+    names = _signature_of(func).names
     return [names[i] if i < len(names) else f"arg{i}" for i in range(n)]
 
 

@@ -290,7 +290,8 @@ class Simulation:
     #: instruction templates whose checks passed: (opcode, operand layouts, dtypes, flags) -> the
     #: derived sizes, so a loop's later iterations skip re-checking (see ``CACHE_TEMPLATES``)
     templates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    #: the random generator behind ``rng`` (made on first use: seeding one costs ~30 us a launch)
+    _rng: np.random.Generator | None = field(default=None, repr=False)
     #: value mode: scratch arrays an instruction overwrites and consumes before returning, per
     #: (use, shape) (the widened matmul operands: no fresh memory per instruction)
     scratch: dict[Any, np.ndarray] = field(default_factory=dict)
@@ -302,6 +303,18 @@ class Simulation:
     def __post_init__(self) -> None:
         #: True when values are computed (a plain attribute: read on every instruction)
         self.values = self.mode is Mode.VALUES
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The launch's random numbers (``nl.rand``, dropout ...): seeded with 0 unless the kernel
+        seeds it."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(0)
+        return self._rng
+
+    @rng.setter
+    def rng(self, generator: np.random.Generator) -> None:
+        self._rng = generator
 
     # -- errors --------------------------------------------------------------------------------
     def fail(self, instruction: str, rule: str, err_id: str = "") -> NoReturn:

@@ -29,8 +29,15 @@ Tasks = Sequence[tuple[Any, tuple[Any, ...]]]
 
 
 def can_fork() -> bool:
-    """Whether a child can be forked safely here: Linux, and this the only thread."""
-    return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
+    """Whether a child can be forked safely here: Linux, and this the only thread but those marked
+    ``trnsim_fork_safe`` (the kernel launches' watchdog: it holds no lock while it waits, and a
+    forked child starts its own)."""
+    if sys.platform != "linux" or not hasattr(os, "fork"):
+        return False
+    if threading.active_count() == 1:
+        return True
+    me = threading.current_thread()
+    return all(t is me or getattr(t, "trnsim_fork_safe", False) for t in threading.enumerate())
 
 
 def spare_core(cpus: int) -> bool:
@@ -65,7 +72,7 @@ def run_forked(function: Callable[..., T], tasks: Tasks) -> Iterator[Callable[[]
     read_end, write_end = os.pipe()
     with warnings.catch_warnings():
         # Python 3.12+ warns of any other OS thread; the only ones here are numpy's BLAS pool (idle,
-        # and it re-forms itself across a fork): Python's own threads were counted above.
+        # and it re-forms itself across a fork) and a fork-safe one: Python's threads were counted above.
         warnings.filterwarnings("ignore", r"This process .* is multi-threaded", DeprecationWarning)
         pid = os.fork()
     if pid == 0:  # the child: run the tasks, send the results, leave without running exit handlers

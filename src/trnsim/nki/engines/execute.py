@@ -147,9 +147,14 @@ def is_number(x: Any) -> bool:
 
 
 def load_f32(x: Any, sim: Simulation) -> Any:
-    """A tile's values (fp32, or int64 for integer tiles), or a scalar / [P,1] operand."""
+    """A tile's values (fp32, or int64 for integer tiles), or a scalar / [P,1] operand.
+
+    An fp32 tile's values are its storage's view as read (no copy): a strided view is read-only,
+    so a computation cannot change the tile through it (the other reads make fresh arrays)."""
     if isinstance(x, Tensor):
         v = x.read()
+        if v.dtype is _F32 or v.dtype == _F32:
+            return v
         if is_int(x.dtype):
             return v.astype(np.int64)
         if v.dtype.names:  # packed x4 dtypes: the raw storage words (engines/mx.py unpacks)
