@@ -78,7 +78,7 @@ from trnsim.workload.graph import (
     layer_ops,
     params_on_rank,
 )
-from trnsim.workload.memory import MemoryBreakdown, estimate_memory
+from trnsim.workload.memory import MemoryBreakdown, MemoryFacts, check_memory_args, memory_facts, memory_of
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
@@ -670,16 +670,16 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: _Plan, system: Sys
                          expert_shards, zero >= 2), (chip,), compute)
 
 
-def _memory(model: ModelConfig, shard: Shard, plan: _Plan, seq_len: int, precision: Precision,
-            inflight: float, passes: ParamPasses | None,
-            head_inflight: float | None = None) -> MemoryBreakdown:
-    key = ("memory", id(model), id(passes), id(shard), plan.dp, plan.effective_zero_stage, plan.micro_batch,
-           seq_len, precision, plan.recompute, inflight, plan.flash_attention, head_inflight,
-           plan.reshard_after_forward)
-    return _by_identity(key, (model, passes, shard), lambda: estimate_memory(
-        model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-        plan.recompute, inflight, plan.flash_attention, True, passes, head_inflight,
-        plan.reshard_after_forward))  # positionally: fp32_grad_accumulation, param_passes, ...
+def _stage_facts(model: ModelConfig, shards: tuple[tuple[str, int, Shard], ...], micro_batch: int,
+                 seq_len: int, precision: Precision, recompute: Recompute, flash: bool,
+                 passes: ParamPasses | None) -> tuple[MemoryFacts, ...]:
+    """:func:`memory_facts` of each distinct stage's shard (:func:`_stage_shards`), cached: every DP
+    size, ZeRO stage and pipeline schedule of the stages shares them (FP32 gradient accumulation,
+    as the step counts)."""
+    return _by_identity(("memory_facts", id(shards), id(passes), micro_batch, seq_len, precision, recompute,
+                         flash), (shards, passes),
+                        lambda: tuple([memory_facts(model, shard, micro_batch, seq_len, precision, recompute,
+                                                    flash, True, passes) for _, _, shard in shards]))
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
@@ -926,6 +926,15 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: _
               f"multiple of pp={plan.pp} (or a micro-batch group N, microbatch_group)")
 
 
+class _Tally(NamedTuple):
+    """The memory of a plan's distinct stages: each role's breakdown, its total bytes (read-only: a
+    result gets a copy) and the first role with the most, as max() picks."""
+
+    stages: dict[str, MemoryBreakdown]
+    totals: dict[str, float]
+    peak: str
+
+
 def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
                   system: SystemSpec) -> dict[str, MemoryBreakdown]:
     """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
@@ -935,27 +944,62 @@ def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Prec
     chunks of uneven size are counted layer by layer. Cached: a planner checks a plan's memory, then
     estimates the same plan, and many plans share their memory.
     """
-    # every plan field that held_microbatches, _stage_shards and _memory read; 1F1B (and any schedule
-    # but GPipe without chunks) holds min(pp - stage, m): m only up to pp, so global batches share it
+    return _stage_tally(model, plan, seq_len, precision, system).stages
+
+
+def _stage_tally(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
+                 system: SystemSpec) -> _Tally:
+    """:func:`_stage_memory` with each stage's total and the peak, cached by the stages and the
+    micro-batches they hold (:func:`_held_stages`) and the fields the tally reads beyond them."""
+    # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
+    passes = _chip_rules(system.chip)[1]
+    held = _held_stages(model, plan)
+    key = ("stage_memory", id(held), id(passes), seq_len, precision, plan.dp, plan.effective_zero_stage,
+           plan.micro_batch, plan.recompute, plan.flash_attention, plan.reshard_after_forward)
+    return _by_identity(key, (held, passes),
+                        lambda: _stage_tally_of(model, held, plan, seq_len, precision, passes))
+
+
+def _stage_tally_of(model: ModelConfig, held: _Held, plan: _Plan, seq_len: int, precision: Precision,
+                    passes: ParamPasses | None) -> _Tally:
+    stages: dict[str, MemoryBreakdown] = {}
+    totals: dict[str, float] = {}
+    dp, zero, reshard = plan.dp, plan.effective_zero_stage, plan.reshard_after_forward
+    shards, inflight = held
+    for held_mb, _ in inflight:
+        check_memory_args(zero, dp, held_mb)  # as estimate_memory checks them, before the graphs
+    facts = _stage_facts(model, shards, plan.micro_batch, seq_len, precision, plan.recompute,
+                         plan.flash_attention, passes)
+    for (role, _, _), stage_facts, (held_mb, head) in zip(shards, facts, inflight, strict=True):
+        memory = stages[role] = memory_of(stage_facts, dp, zero, held_mb, head, reshard)
+        totals[role] = memory.total_bytes
+    return _Tally(stages, totals, max(totals, key=totals.__getitem__))
+
+
+#: The distinct stages (:func:`_stage_shards`) and, for each, the micro-batches of activations it
+#: holds at its peak and its output layer's (None: as many).
+_Held = tuple[tuple[tuple[str, int, Shard], ...], tuple[tuple[float, float | None], ...]]
+
+
+def _held_stages(model: ModelConfig, plan: _Plan) -> _Held:
+    """The stages and the micro-batches each holds, cached by every plan field that
+    held_microbatches and _stage_shards read: 1F1B (and any schedule but GPipe without chunks) holds
+    min(pp - stage, m), so m only up to pp, and global batches share it. One tuple per key: a cache
+    keys on its identity."""
     m = plan.microbatches
     schedule = plan.schedule
     if schedule is _ONE_F_ONE_B or (schedule is not _GPIPE and plan.interleave == 1):
         m = min(m, plan.pp)
-    # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
-    passes = _chip_rules(system.chip)[1]
-    key = ("stage_memory", id(model), id(passes), seq_len, precision, plan.tp, plan.sequence_parallel,
-           plan.cp, plan.ep, plan.pp, plan.dp, plan.effective_zero_stage, plan.micro_batch, plan.recompute,
-           plan.flash_attention, schedule, m, plan.interleave, plan.first_stage_layers,
-           plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group,
-           plan.reshard_after_forward)
-    return _by_identity(key, (model, passes),
-                        lambda: _stage_memory_of(model, plan, seq_len, precision, passes))
+    key = ("held", id(model), plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, schedule, m,
+           plan.interleave, plan.first_stage_layers, plan.last_stage_layers, plan.account_for_embedding_loss,
+           plan.microbatch_group)
+    return _by_identity(key, (model,), lambda: _held_stages_of(model, plan))
 
 
-def _stage_memory_of(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
-                     passes: ParamPasses | None) -> dict[str, MemoryBreakdown]:
-    out: dict[str, MemoryBreakdown] = {}
-    for role, stage, shard in _stage_shards(model, plan):
+def _held_stages_of(model: ModelConfig, plan: _Plan) -> _Held:
+    shards = _stage_shards(model, plan)
+    inflight = []
+    for _, stage, shard in shards:
         layers = shard.layers or model.num_layers
         # one model chunk per stage: held_microbatches reads no chunks (and one chunk is always valid)
         chunks = stage_chunks(model, plan, stage, layers) if plan.interleave > 1 else None
@@ -964,8 +1008,8 @@ def _stage_memory_of(model: ModelConfig, plan: _Plan, seq_len: int, precision: P
         # Interleaved, the last stage's last chunk (output layer, loss) runs each micro-batch's backward
         # right after its forward: at the peak it holds one micro-batch, not ``held``.
         head = 1.0 if plan.schedule is _INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
-        out[role] = _memory(model, shard, plan, seq_len, precision, held, passes, head)
-    return out
+        inflight.append((held, head))
+    return shards, tuple(inflight)
 
 
 class _Checked(NamedTuple):
@@ -1007,10 +1051,8 @@ def _checked(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelP
             return hit
     view = hit.view if hit is not None and hit.view.plan is plan else _PlanView(plan)
     _check_structure(model, system, ranks, view, seq_len)
-    stages = _stage_memory(model, view, seq_len, precision, system)
-    totals = {name: mem.total_bytes for name, mem in stages.items()}
-    checked = _Checked((model, system, ranks, plan, seq_len, precision), view, stages, totals,
-                       max(totals, key=totals.__getitem__))
+    stages, totals, peak = _stage_tally(model, view, seq_len, precision, system)
+    checked = _Checked((model, system, ranks, plan, seq_len, precision), view, stages, totals, peak)
     if len(_CHECKED) >= _CHECKED_LIMIT:
         # the oldest: a dict finds its first key by scanning past every slot deleted before it (tens
         # of us per check, thousands of checks past the limit in a search); an OrderedDict pops it
