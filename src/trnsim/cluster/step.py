@@ -50,6 +50,7 @@ from trnsim.cluster.plan import (
 from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.cluster.traffic import (
     ACTIVATION_BYTES,
+    PhaseComm,
     cp_comm,
     dp_comm,
     ep_comm,
@@ -1173,42 +1174,47 @@ class _Stages(NamedTuple):
     fill_s: float
 
 
-def _stage_comm(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups, shard: Shard,
-                dev: _StageTime, seq_len: int, precision: Precision) -> tuple[float, ...]:
+def _stage_comm(model: ModelConfig, plan: _Plan, groups: _Groups, dev: _StageTime,
+                seq_len: int) -> tuple[float, ...]:
     """TP forward and backward, CP forward and backward, EP forward, backward and total seconds of
     one micro-batch on one stage, net of the GEMMs and attention they hide behind; then the CP
     ring's seconds hidden behind attention.
 
-    Cached by what it reads: the groups, the shard and the stage graph's GEMM and attention time
-    (so by the graph's key), not DP or ZeRO: a ZeRO-3 plan at another chip count shares it.
+    The collectives of the stage's layers (:func:`_layer_comm`) are kept by what they read, which the
+    first, middle and last stages of a pipeline share; what the stage's own GEMMs hide of TP's is
+    taken off here (a few operations, not worth a key).
     """
-    mb = plan.micro_batch
+    tp, cp, ep = _layer_comm(model, plan, groups, dev.layers, dev.moe_layers, dev.attention_fwd_s,
+                             dev.attention_bwd_s, seq_len)
+    tp_f, tp_b = tp.fwd_s, tp.bwd_s
+    if plan.overlap_tp_comm:
+        tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
+        tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
+    else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
+        tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
+                 + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
+    # CP's already net of the attention it hides behind
+    return tp_f, tp_b, cp.fwd_s, cp.bwd_s, ep.fwd_s, ep.bwd_s, ep.total_s, cp.hidden_s
 
-    def compute() -> tuple[float, ...]:
-        layers, moe_layers = dev.layers, dev.moe_layers
-        tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel,
-                     plan.recompute)
-        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
-                     dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
-        ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp,
-                     plan.sequence_parallel, plan.recompute)
-        tp_f, tp_b = tp.fwd_s, tp.bwd_s
-        if plan.overlap_tp_comm:
-            tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
-            tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
-        else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
-            tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
-                     + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
-        cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
-        return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s, cp.hidden_s
 
-    # dev's GEMM, attention and layer figures come from the stage graph alone: keyed as _graph_time
+def _layer_comm(model: ModelConfig, plan: _Plan, groups: _Groups, layers: int, moe_layers: int,
+                attention_fwd_s: float, attention_bwd_s: float,
+                seq_len: int) -> tuple[PhaseComm, PhaseComm, PhaseComm]:
+    """The TP, CP and EP collectives of one micro-batch over a stage's ``layers`` (``moe_layers`` of
+    them with experts; the CP ring hides behind the stage's attention time), cached by exactly what
+    they read: not the stage's role, shard or DP, so a pipeline's stages of equal layers and a
+    ZeRO-3 plan at another chip count share them."""
+    mb, cp, tp, sp, recompute = plan.micro_batch, plan.cp, plan.tp, plan.sequence_parallel, plan.recompute
+    exchange = plan.cp_exchange
     # placements by identity: _place makes equal ones one object
-    chip, tp_group, cp_group, ep_group = system.chip, groups.tp, groups.cp, groups.ep
-    key = ("stage_comm", id(model), id(chip), id(shard), id(tp_group), id(cp_group), id(ep_group),
-           system.ranks_per_chip, mb, seq_len, precision, plan.recompute, plan.flash_attention,
-           plan.cp_exchange, plan.overlap_tp_comm)
-    return _by_identity(key, (model, chip, shard, tp_group, cp_group, ep_group), compute)
+    tp_group, cp_group, ep_group = groups.tp, groups.cp, groups.ep
+    key = ("layer_comm", id(model), id(tp_group), id(cp_group), id(ep_group), layers, moe_layers,
+           attention_fwd_s, attention_bwd_s, mb, seq_len, cp, tp, sp, recompute, exchange)
+    return _by_identity(key, (model, tp_group, cp_group, ep_group), lambda: (
+        tp_comm(model, tp_group, layers, mb, seq_len, cp, sp, recompute),
+        cp_comm(model, cp_group, layers, mb, seq_len, tp, recompute, attention_fwd_s, attention_bwd_s,
+                exchange),
+        ep_comm(model, ep_group, moe_layers, mb, seq_len, cp, tp, sp, recompute)))
 
 
 def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups, seq_len: int,
@@ -1222,8 +1228,8 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups
         stage_total: dict[str, float] = {}
         for role, _stage, shard in _stage_shards(model, plan):
             dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total, cp_hidden = _stage_comm(
-                model, system, plan, groups, shard, dev, seq_len, precision)
+            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total, cp_hidden = _stage_comm(model, plan, groups, dev,
+                                                                                  seq_len)
             fwd = dev.fwd_s + tp_f + cp_f + ep_f
             bwd = dev.bwd_s + tp_b + cp_b + ep_b
             parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
