@@ -257,3 +257,40 @@ def test_checked_plans_past_the_limit_drop_the_oldest(monkeypatch: pytest.Monkey
     estimate_step(model, system, 64, plans[1], 2048)  # another sequence length: checked again, newest
     assert list(step_module._CHECKED) == [id(plans[2]), id(plans[3]), id(plans[1])]
     clear_cache()
+
+
+@pytest.mark.parametrize("system_name", ["p5", "trn2"])
+def test_a_stage_memory_is_estimate_memory_of_its_shard(system_name: str) -> None:
+    """The step tallies memory from each shard's facts, kept per shard, and the micro-batches each
+    stage holds, kept per pipeline shape: every stage's breakdown equals estimate_memory's with the
+    stage's held micro-batches, whatever was tallied before (schedules, chunks, ZeRO stages)."""
+    from trnsim.cluster.pipeline import Schedule, held_microbatches
+    from trnsim.cluster.step import _chip_rules, _PlanView, _stage_memory, stage_chunks
+    from trnsim.workload.memory import estimate_memory
+    from trnsim.workload.options import Precision
+
+    model, system = load_model("llama3-8b"), load_system(system_name)
+    passes = _chip_rules(system.chip)[1]
+    plans = [make_plan(tp=4, pp=pp, dp=4, zero_stage=zero, micro_batch=1, global_batch=gb, schedule=schedule,
+                       interleave=v, sequence_parallel=True, recompute=Recompute.SELECTIVE,
+                       first_stage_layers=first, last_stage_layers=first)
+             for pp, schedule, v, first in ((4, Schedule.ONE_F_ONE_B, 1, None),
+                                            (4, Schedule.GPIPE, 1, None),
+                                            (4, Schedule.INTERLEAVED, 2, None),
+                                            (4, Schedule.INTERLEAVED, 2, 6),
+                                            (2, Schedule.ONE_F_ONE_B, 1, None))
+             for zero in (1, 3) for gb in (8, 32)]
+    _clear()
+    for plan in plans + plans[::-1]:
+        view = _PlanView(plan)
+        stages = _stage_memory(model, view, SEQ_LEN, Precision.BF16, system)
+        for role, stage, shard in step_module._stage_shards(model, view):
+            layers = shard.layers or model.num_layers
+            chunks = stage_chunks(model, view, stage, layers) if plan.interleave > 1 else None
+            held = held_microbatches(plan.schedule, plan.pp, plan.microbatches, plan.interleave, stage,
+                                     layers, plan.microbatch_group, chunks)
+            head = 1.0 if plan.schedule is Schedule.INTERLEAVED and shard.has_lm_head else None
+            expected = estimate_memory(model, shard, plan.dp, plan.effective_zero_stage, 1, SEQ_LEN,
+                                       Precision.BF16, plan.recompute, held, plan.flash_attention, True,
+                                       passes, head, plan.reshard_after_forward)
+            assert stages[role] == expected, (plan.describe(), role)

@@ -50,6 +50,7 @@ from trnsim.cluster.plan import (
 from trnsim.cluster.topology import TopologySpec, topology_for_system
 from trnsim.cluster.traffic import (
     ACTIVATION_BYTES,
+    PhaseComm,
     cp_comm,
     dp_comm,
     ep_comm,
@@ -78,7 +79,7 @@ from trnsim.workload.graph import (
     layer_ops,
     params_on_rank,
 )
-from trnsim.workload.memory import MemoryBreakdown, estimate_memory
+from trnsim.workload.memory import MemoryBreakdown, MemoryFacts, check_memory_args, memory_facts, memory_of
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
@@ -670,16 +671,16 @@ def _optimizer_s(dense_params: int, expert_params: int, plan: _Plan, system: Sys
                          expert_shards, zero >= 2), (chip,), compute)
 
 
-def _memory(model: ModelConfig, shard: Shard, plan: _Plan, seq_len: int, precision: Precision,
-            inflight: float, passes: ParamPasses | None,
-            head_inflight: float | None = None) -> MemoryBreakdown:
-    key = ("memory", id(model), id(passes), id(shard), plan.dp, plan.effective_zero_stage, plan.micro_batch,
-           seq_len, precision, plan.recompute, inflight, plan.flash_attention, head_inflight,
-           plan.reshard_after_forward)
-    return _by_identity(key, (model, passes, shard), lambda: estimate_memory(
-        model, shard, plan.dp, plan.effective_zero_stage, plan.micro_batch, seq_len, precision,
-        plan.recompute, inflight, plan.flash_attention, True, passes, head_inflight,
-        plan.reshard_after_forward))  # positionally: fp32_grad_accumulation, param_passes, ...
+def _stage_facts(model: ModelConfig, shards: tuple[tuple[str, int, Shard], ...], micro_batch: int,
+                 seq_len: int, precision: Precision, recompute: Recompute, flash: bool,
+                 passes: ParamPasses | None) -> tuple[MemoryFacts, ...]:
+    """:func:`memory_facts` of each distinct stage's shard (:func:`_stage_shards`), cached: every DP
+    size, ZeRO stage and pipeline schedule of the stages shares them (FP32 gradient accumulation,
+    as the step counts)."""
+    return _by_identity(("memory_facts", id(shards), id(passes), micro_batch, seq_len, precision, recompute,
+                         flash), (shards, passes),
+                        lambda: tuple([memory_facts(model, shard, micro_batch, seq_len, precision, recompute,
+                                                    flash, True, passes) for _, _, shard in shards]))
 
 
 def _flops_per_token(model: ModelConfig, seq_len: int, recompute: Recompute,
@@ -926,6 +927,15 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: _
               f"multiple of pp={plan.pp} (or a micro-batch group N, microbatch_group)")
 
 
+class _Tally(NamedTuple):
+    """The memory of a plan's distinct stages: each role's breakdown, its total bytes (read-only: a
+    result gets a copy) and the first role with the most, as max() picks."""
+
+    stages: dict[str, MemoryBreakdown]
+    totals: dict[str, float]
+    peak: str
+
+
 def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
                   system: SystemSpec) -> dict[str, MemoryBreakdown]:
     """Memory of the first stage (most micro-batches in flight, embedding), a middle one, the last.
@@ -935,27 +945,62 @@ def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Prec
     chunks of uneven size are counted layer by layer. Cached: a planner checks a plan's memory, then
     estimates the same plan, and many plans share their memory.
     """
-    # every plan field that held_microbatches, _stage_shards and _memory read; 1F1B (and any schedule
-    # but GPipe without chunks) holds min(pp - stage, m): m only up to pp, so global batches share it
+    return _stage_tally(model, plan, seq_len, precision, system).stages
+
+
+def _stage_tally(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
+                 system: SystemSpec) -> _Tally:
+    """:func:`_stage_memory` with each stage's total and the peak, cached by the stages and the
+    micro-batches they hold (:func:`_held_stages`) and the fields the tally reads beyond them."""
+    # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
+    passes = _chip_rules(system.chip)[1]
+    held = _held_stages(model, plan)
+    key = ("stage_memory", id(held), id(passes), seq_len, precision, plan.dp, plan.effective_zero_stage,
+           plan.micro_batch, plan.recompute, plan.flash_attention, plan.reshard_after_forward)
+    return _by_identity(key, (held, passes),
+                        lambda: _stage_tally_of(model, held, plan, seq_len, precision, passes))
+
+
+def _stage_tally_of(model: ModelConfig, held: _Held, plan: _Plan, seq_len: int, precision: Precision,
+                    passes: ParamPasses | None) -> _Tally:
+    stages: dict[str, MemoryBreakdown] = {}
+    totals: dict[str, float] = {}
+    dp, zero, reshard = plan.dp, plan.effective_zero_stage, plan.reshard_after_forward
+    shards, inflight = held
+    for held_mb, _ in inflight:
+        check_memory_args(zero, dp, held_mb)  # as estimate_memory checks them, before the graphs
+    facts = _stage_facts(model, shards, plan.micro_batch, seq_len, precision, plan.recompute,
+                         plan.flash_attention, passes)
+    for (role, _, _), stage_facts, (held_mb, head) in zip(shards, facts, inflight, strict=True):
+        memory = stages[role] = memory_of(stage_facts, dp, zero, held_mb, head, reshard)
+        totals[role] = memory.total_bytes
+    return _Tally(stages, totals, max(totals, key=totals.__getitem__))
+
+
+#: The distinct stages (:func:`_stage_shards`) and, for each, the micro-batches of activations it
+#: holds at its peak and its output layer's (None: as many).
+_Held = tuple[tuple[tuple[str, int, Shard], ...], tuple[tuple[float, float | None], ...]]
+
+
+def _held_stages(model: ModelConfig, plan: _Plan) -> _Held:
+    """The stages and the micro-batches each holds, cached by every plan field that
+    held_microbatches and _stage_shards read: 1F1B (and any schedule but GPipe without chunks) holds
+    min(pp - stage, m), so m only up to pp, and global batches share it. One tuple per key: a cache
+    keys on its identity."""
     m = plan.microbatches
     schedule = plan.schedule
     if schedule is _ONE_F_ONE_B or (schedule is not _GPIPE and plan.interleave == 1):
         m = min(m, plan.pp)
-    # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
-    passes = _chip_rules(system.chip)[1]
-    key = ("stage_memory", id(model), id(passes), seq_len, precision, plan.tp, plan.sequence_parallel,
-           plan.cp, plan.ep, plan.pp, plan.dp, plan.effective_zero_stage, plan.micro_batch, plan.recompute,
-           plan.flash_attention, schedule, m, plan.interleave, plan.first_stage_layers,
-           plan.last_stage_layers, plan.account_for_embedding_loss, plan.microbatch_group,
-           plan.reshard_after_forward)
-    return _by_identity(key, (model, passes),
-                        lambda: _stage_memory_of(model, plan, seq_len, precision, passes))
+    key = ("held", id(model), plan.tp, plan.sequence_parallel, plan.cp, plan.ep, plan.pp, schedule, m,
+           plan.interleave, plan.first_stage_layers, plan.last_stage_layers, plan.account_for_embedding_loss,
+           plan.microbatch_group)
+    return _by_identity(key, (model,), lambda: _held_stages_of(model, plan))
 
 
-def _stage_memory_of(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
-                     passes: ParamPasses | None) -> dict[str, MemoryBreakdown]:
-    out: dict[str, MemoryBreakdown] = {}
-    for role, stage, shard in _stage_shards(model, plan):
+def _held_stages_of(model: ModelConfig, plan: _Plan) -> _Held:
+    shards = _stage_shards(model, plan)
+    inflight = []
+    for _, stage, shard in shards:
         layers = shard.layers or model.num_layers
         # one model chunk per stage: held_microbatches reads no chunks (and one chunk is always valid)
         chunks = stage_chunks(model, plan, stage, layers) if plan.interleave > 1 else None
@@ -964,8 +1009,8 @@ def _stage_memory_of(model: ModelConfig, plan: _Plan, seq_len: int, precision: P
         # Interleaved, the last stage's last chunk (output layer, loss) runs each micro-batch's backward
         # right after its forward: at the peak it holds one micro-batch, not ``held``.
         head = 1.0 if plan.schedule is _INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
-        out[role] = _memory(model, shard, plan, seq_len, precision, held, passes, head)
-    return out
+        inflight.append((held, head))
+    return shards, tuple(inflight)
 
 
 class _Checked(NamedTuple):
@@ -1007,10 +1052,8 @@ def _checked(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelP
             return hit
     view = hit.view if hit is not None and hit.view.plan is plan else _PlanView(plan)
     _check_structure(model, system, ranks, view, seq_len)
-    stages = _stage_memory(model, view, seq_len, precision, system)
-    totals = {name: mem.total_bytes for name, mem in stages.items()}
-    checked = _Checked((model, system, ranks, plan, seq_len, precision), view, stages, totals,
-                       max(totals, key=totals.__getitem__))
+    stages, totals, peak = _stage_tally(model, view, seq_len, precision, system)
+    checked = _Checked((model, system, ranks, plan, seq_len, precision), view, stages, totals, peak)
     if len(_CHECKED) >= _CHECKED_LIMIT:
         # the oldest: a dict finds its first key by scanning past every slot deleted before it (tens
         # of us per check, thousands of checks past the limit in a search); an OrderedDict pops it
@@ -1131,42 +1174,47 @@ class _Stages(NamedTuple):
     fill_s: float
 
 
-def _stage_comm(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups, shard: Shard,
-                dev: _StageTime, seq_len: int, precision: Precision) -> tuple[float, ...]:
+def _stage_comm(model: ModelConfig, plan: _Plan, groups: _Groups, dev: _StageTime,
+                seq_len: int) -> tuple[float, ...]:
     """TP forward and backward, CP forward and backward, EP forward, backward and total seconds of
     one micro-batch on one stage, net of the GEMMs and attention they hide behind; then the CP
     ring's seconds hidden behind attention.
 
-    Cached by what it reads: the groups, the shard and the stage graph's GEMM and attention time
-    (so by the graph's key), not DP or ZeRO: a ZeRO-3 plan at another chip count shares it.
+    The collectives of the stage's layers (:func:`_layer_comm`) are kept by what they read, which the
+    first, middle and last stages of a pipeline share; what the stage's own GEMMs hide of TP's is
+    taken off here (a few operations, not worth a key).
     """
-    mb = plan.micro_batch
+    tp, cp, ep = _layer_comm(model, plan, groups, dev.layers, dev.moe_layers, dev.attention_fwd_s,
+                             dev.attention_bwd_s, seq_len)
+    tp_f, tp_b = tp.fwd_s, tp.bwd_s
+    if plan.overlap_tp_comm:
+        tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
+        tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
+    else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
+        tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
+                 + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
+    # CP's already net of the attention it hides behind
+    return tp_f, tp_b, cp.fwd_s, cp.bwd_s, ep.fwd_s, ep.bwd_s, ep.total_s, cp.hidden_s
 
-    def compute() -> tuple[float, ...]:
-        layers, moe_layers = dev.layers, dev.moe_layers
-        tp = tp_comm(model, groups.tp, layers, mb, seq_len, plan.cp, plan.sequence_parallel,
-                     plan.recompute)
-        cp = cp_comm(model, groups.cp, layers, mb, seq_len, plan.tp, plan.recompute,
-                     dev.attention_fwd_s, dev.attention_bwd_s, plan.cp_exchange)
-        ep = ep_comm(model, groups.ep, moe_layers, mb, seq_len, plan.cp, plan.tp,
-                     plan.sequence_parallel, plan.recompute)
-        tp_f, tp_b = tp.fwd_s, tp.bwd_s
-        if plan.overlap_tp_comm:
-            tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
-            tp_f, tp_b = max(0.0, tp_f - dev.matmul_fwd_s), max(0.0, tp_b - dev.matmul_bwd_s)
-        else:  # SP's backward collectives beside the column-parallel GEMMs (traffic.tp_comm)
-            tp_b += (max(0.0, tp.behind_dgrad_s - dev.colpar_dgrad_s)
-                     + max(0.0, tp.behind_wgrad_s - dev.colpar_wgrad_s))
-        cp_f, cp_b = cp.fwd_s, cp.bwd_s  # already net of the attention it hides behind
-        return tp_f, tp_b, cp_f, cp_b, ep.fwd_s, ep.bwd_s, ep.total_s, cp.hidden_s
 
-    # dev's GEMM, attention and layer figures come from the stage graph alone: keyed as _graph_time
+def _layer_comm(model: ModelConfig, plan: _Plan, groups: _Groups, layers: int, moe_layers: int,
+                attention_fwd_s: float, attention_bwd_s: float,
+                seq_len: int) -> tuple[PhaseComm, PhaseComm, PhaseComm]:
+    """The TP, CP and EP collectives of one micro-batch over a stage's ``layers`` (``moe_layers`` of
+    them with experts; the CP ring hides behind the stage's attention time), cached by exactly what
+    they read: not the stage's role, shard or DP, so a pipeline's stages of equal layers and a
+    ZeRO-3 plan at another chip count share them."""
+    mb, cp, tp, sp, recompute = plan.micro_batch, plan.cp, plan.tp, plan.sequence_parallel, plan.recompute
+    exchange = plan.cp_exchange
     # placements by identity: _place makes equal ones one object
-    chip, tp_group, cp_group, ep_group = system.chip, groups.tp, groups.cp, groups.ep
-    key = ("stage_comm", id(model), id(chip), id(shard), id(tp_group), id(cp_group), id(ep_group),
-           system.ranks_per_chip, mb, seq_len, precision, plan.recompute, plan.flash_attention,
-           plan.cp_exchange, plan.overlap_tp_comm)
-    return _by_identity(key, (model, chip, shard, tp_group, cp_group, ep_group), compute)
+    tp_group, cp_group, ep_group = groups.tp, groups.cp, groups.ep
+    key = ("layer_comm", id(model), id(tp_group), id(cp_group), id(ep_group), layers, moe_layers,
+           attention_fwd_s, attention_bwd_s, mb, seq_len, cp, tp, sp, recompute, exchange)
+    return _by_identity(key, (model, tp_group, cp_group, ep_group), lambda: (
+        tp_comm(model, tp_group, layers, mb, seq_len, cp, sp, recompute),
+        cp_comm(model, cp_group, layers, mb, seq_len, tp, recompute, attention_fwd_s, attention_bwd_s,
+                exchange),
+        ep_comm(model, ep_group, moe_layers, mb, seq_len, cp, tp, sp, recompute)))
 
 
 def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups, seq_len: int,
@@ -1180,8 +1228,8 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups
         stage_total: dict[str, float] = {}
         for role, _stage, shard in _stage_shards(model, plan):
             dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total, cp_hidden = _stage_comm(
-                model, system, plan, groups, shard, dev, seq_len, precision)
+            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total, cp_hidden = _stage_comm(model, plan, groups, dev,
+                                                                                  seq_len)
             fwd = dev.fwd_s + tp_f + cp_f + ep_f
             bwd = dev.bwd_s + tp_b + cp_b + ep_b
             parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,

@@ -656,9 +656,9 @@ def _largest_written(ops: Iterable[Op]) -> float | None:
     return max([op.bytes_written for op in ops], default=None)
 
 
-@dataclass(frozen=True)
-class _BlockRuns:
-    """A :class:`_LayerBlock` as runs of its layer templates, and what its graph's sums read of it."""
+class _BlockRuns(NamedTuple):
+    """A :class:`_LayerBlock` as runs of its layer templates, and what its graph's sums read of it (a
+    tuple with every figure made once, with the block: a cached property's first read costs more)."""
 
     forward: tuple[Run, ...]
     recompute: tuple[Run, ...]
@@ -666,16 +666,10 @@ class _BlockRuns:
     kept: tuple[tuple[str, float], ...]  # (name, bytes of all its layers) of each kept tensor, in order
     largest_written: float | None
     working: float
-
-    @cached_property
-    def kept_bytes(self) -> list[float]:
-        return [b for _, b in self.kept]
-
-    @cached_property
-    def kept_head_bytes(self) -> list[float]:
-        """``kept_bytes`` of the output layer's tensors (none in a block of layers, but counted as
-        :class:`StepGraph` counts them)."""
-        return [b for name, b in self.kept if name in OUTPUT_LAYER_SAVED]
+    kept_bytes: list[float]  # each kept tensor's bytes (read-only)
+    #: ``kept_bytes`` of the output layer's tensors (none in a block of layers, but counted as
+    #: :class:`StepGraph` counts them)
+    kept_head_bytes: list[float]
 
 
 @_ByModel
@@ -703,7 +697,8 @@ def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_la
             written.append(layer.largest_written)
         working = max(working, layer.working)
     return _BlockRuns(tuple(forward), tuple(recompute_runs), tuple(backward), tuple(kept),
-                      max(written, default=None), working)
+                      max(written, default=None), working, [b for _, b in kept],
+                      [b for name, b in kept if name in OUTPUT_LAYER_SAVED])
 
 
 @_ByModel
@@ -758,30 +753,26 @@ def layer_ops(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int,
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class _End:
+class _End(NamedTuple):
     """The embedding's or the output layer's ops and saved tensors (shared, as the layer blocks, by
-    every stage graph with the same per-rank shapes: a planner builds many)."""
+    every stage graph with the same per-rank shapes: a planner builds many); made by :func:`_end`."""
 
     forward: tuple[Op, ...]
     backward: tuple[Op, ...]  # epilogues marked
     saved: tuple[SavedTensor, ...]
-
-    @cached_property
-    def forward_runs(self) -> tuple[Run, ...]:
-        """The forward as :class:`StepSkeleton` runs (one object per end: a cache keys on it)."""
-        return ((self.forward, 1),) if self.forward else ()
-
-    @cached_property
-    def backward_runs(self) -> tuple[Run, ...]:
-        return ((self.backward, 1),) if self.backward else ()
-
-    @cached_property
-    def largest_written(self) -> float | None:
-        return _largest_written((*self.forward, *self.backward))
+    #: The forward and backward as :class:`StepSkeleton` runs (one object per end: a cache keys on it)
+    forward_runs: tuple[Run, ...]
+    backward_runs: tuple[Run, ...]
+    largest_written: float | None
 
 
-_NO_END = _End((), (), ())
+def _end(forward: tuple[Op, ...], backward: tuple[Op, ...], saved: tuple[SavedTensor, ...]) -> _End:
+    """An :class:`_End` with its runs and largest write (made once per end, as it is cached)."""
+    return _End(forward, backward, saved, ((forward, 1),) if forward else (),
+                ((backward, 1),) if backward else (), _largest_written((*forward, *backward)))
+
+
+_NO_END = _end((), (), ())
 
 
 @_ByModel
@@ -798,7 +789,7 @@ def _embedding_end(model: ModelConfig, d: _Dims) -> _End:
         forward.append(_rowwise("embedding_dropout", OpClass.ELEMENTWISE, d.tokens_sp, h, 2.0, 1, 1))
         saved.append(SavedTensor("embedding_dropout.mask", d.tokens_sp * h, 1, kept_by_full_recompute=True))
     backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
-    return _End(tuple(forward), tuple(backward), tuple(saved))
+    return _end(tuple(forward), tuple(backward), tuple(saved))
 
 
 @_ByModel
@@ -817,7 +808,7 @@ def _output_end(model: ModelConfig, d: _Dims) -> _End:
         SavedTensor("cross_entropy.softmax_fp32", tokens * vocab_local * 4, 1, kept_by_full_recompute=True),
     )
     backward = _mark_epilogues([b for op in reversed(forward) for b in _backward(op)], d.tp)
-    return _End(tuple(forward), tuple(backward), saved)
+    return _end(tuple(forward), tuple(backward), saved)
 
 
 @dataclass(frozen=True)

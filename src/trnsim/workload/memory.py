@@ -25,6 +25,7 @@ recompute rebuilds, and under ZeRO-3 two layers of gathered weights (one in use,
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from trnsim.devicetime.param_passes import ParamPasses
 from trnsim.errors import ConfigError
@@ -33,7 +34,8 @@ from trnsim.workload.graph import build_skeleton
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
-__all__ = ["MemoryBreakdown", "estimate_memory"]
+__all__ = ["MemoryBreakdown", "MemoryFacts", "check_memory_args", "estimate_memory", "memory_facts",
+           "memory_of"]
 
 _GIB = 2.0**30
 #: Read per estimate, as a module constant (``Precision.FP8`` goes through the enum metaclass's hook).
@@ -137,39 +139,82 @@ def estimate_memory(
 
     ``param_passes``: the chip family's precision mode (:func:`~trnsim.devicetime.param_passes.
     load_param_passes`), None for BF16 working weights with FP32 gradients (Megatron-LM).
+
+    The same as :func:`memory_of` of :func:`memory_facts` (which a caller tallying many plans of
+    one shard keeps).
     """
-    if zero_stage not in (0, 1, 2, 3):
-        raise ConfigError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage}")
-    if dp < 1 or inflight_microbatches < 1:
-        raise ConfigError(
-            f"dp and inflight_microbatches must be at least 1, got {dp}, {inflight_microbatches}")
-    # the graph's figures without its ops (build_step's graph would give the same)
+    check_memory_args(zero_stage, dp, inflight_microbatches)
+    facts = memory_facts(model, shard, micro_batch, seq_len, precision, recompute, flash_attention,
+                         fp32_grad_accumulation, param_passes)
+    return memory_of(facts, dp, zero_stage, inflight_microbatches, head_inflight, reshard_after_forward)
+
+
+class MemoryFacts(NamedTuple):
+    """What :func:`estimate_memory` reads of a shard's step graph and precision, before the plan's
+    data parallelism, ZeRO stage and micro-batches in flight: the same for every plan with this
+    shard, micro-batch and recomputation (a tuple: made by the thousand in a search)."""
+
+    cp: int  # the shard's CP: dense weights are replicated over dp x cp ranks
+    ep: int  # and EP: expert weights over dp x cp / ep ranks
+    dense: int
+    expert: int
+    held: int  # dense + expert: every parameter the rank holds
+    weight_bytes: float  # per held parameter
+    grad_bytes: float
+    activation_bytes: float  # one micro-batch's saved tensors
+    head_activation_bytes: float  # of them, the output layer's
+    temporary_bytes: float  # the largest gradient written plus a full recompute's layer
+    layers: int
+
+
+def memory_facts(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int,
+                 precision: Precision = Precision.BF16, recompute: Recompute = Recompute.NONE,
+                 flash_attention: bool = True, fp32_grad_accumulation: bool = True,
+                 param_passes: ParamPasses | None = None) -> MemoryFacts:
+    """:class:`MemoryFacts` of a shard (its graph's figures without its ops, as build_step's graph
+    would give them)."""
     graph = build_skeleton(model, shard, micro_batch, seq_len, precision, recompute, flash_attention)
     dense, expert = graph.params.dense, graph.params.expert
-    # Dense weights are replicated over dp x cp ranks (CP splits the sequence, not the weights), and
-    # Megatron-LM's distributed optimizer shards over that data-parallel-with-context group.
-    dense_dp = dp * shard.cp
-    expert_dp = max(1, dp * shard.cp // shard.ep)
-    # Each part's bytes per parameter times the parameters it holds: its ZeRO shard of each group
-    # from the stage that shards it, else all of them.
-    sharded = dense / dense_dp + expert / expert_dp
-    held = dense + expert
-
     weight_bytes = 2 + (1 if precision is _FP8 else 0)
     grad_bytes = 4 if fp32_grad_accumulation else 2
     if param_passes is not None:  # FP32 parameters + their saved BF16 casts; FP32 .grad
         weight_bytes = param_passes.param_bytes + param_passes.compute_bytes
         grad_bytes = param_passes.grad_bytes
+    return MemoryFacts(shard.cp, shard.ep, dense, expert, dense + expert, weight_bytes,
+                       grad_bytes, graph.activation_bytes, graph.head_activation_bytes,
+                       graph.largest_written_bytes + graph.layer_working_bytes,
+                       graph.dense_layers + graph.moe_layers)
+
+
+def check_memory_args(zero_stage: int, dp: int, inflight_microbatches: float) -> None:
+    """:func:`estimate_memory`'s argument checks (one line each)."""
+    if zero_stage not in (0, 1, 2, 3):
+        raise ConfigError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage}")
+    if dp < 1 or inflight_microbatches < 1:
+        raise ConfigError(
+            f"dp and inflight_microbatches must be at least 1, got {dp}, {inflight_microbatches}")
+
+
+def memory_of(facts: MemoryFacts, dp: int, zero_stage: int, inflight_microbatches: float = 1.0,
+              head_inflight: float | None = None, reshard_after_forward: bool = True) -> MemoryBreakdown:
+    """:func:`estimate_memory` of a shard's :class:`MemoryFacts` (arguments as checked by
+    :func:`check_memory_args`)."""
+    cp, ep, dense, expert, held = facts.cp, facts.ep, facts.dense, facts.expert, facts.held
+    weight_bytes = facts.weight_bytes
+    # Dense weights are replicated over dp x cp ranks (CP splits the sequence, not the weights), and
+    # Megatron-LM's distributed optimizer shards over that data-parallel-with-context group.
+    # Each part's bytes per parameter times the parameters it holds: its ZeRO shard of each group
+    # from the stage that shards it, else all of them.
+    sharded = dense / (dp * cp) + expert / max(1, dp * cp // ep)
     # weights sharded from ZeRO-3, unless they stay gathered after the forward (never sharded)
     weights = weight_bytes * (sharded if zero_stage >= 3 and reshard_after_forward else held)
-    grads = grad_bytes * (sharded if zero_stage >= 2 else held)
+    grads = facts.grad_bytes * (sharded if zero_stage >= 2 else held)
     optimizer = _OPTIMIZER_BYTES * (sharded if zero_stage >= 1 else held)
-    activations = graph.activation_bytes * inflight_microbatches
+    activations = facts.activation_bytes * inflight_microbatches
     if head_inflight is not None:
-        activations += graph.head_activation_bytes * (head_inflight - inflight_microbatches)
-    largest_grad = graph.largest_written_bytes
-    temporary = largest_grad + graph.layer_working_bytes
-    layers = graph.dense_layers + graph.moe_layers
+        activations += facts.head_activation_bytes * (head_inflight - inflight_microbatches)
+    temporary = facts.temporary_bytes
+    layers = facts.layers
     if zero_stage == 3 and layers and reshard_after_forward:
         temporary += 2 * weight_bytes * (dense + expert) / layers
     # MemoryBreakdown(weights, grads, optimizer, activations, temporary), without the frozen
@@ -178,4 +223,3 @@ def estimate_memory(
     breakdown.__dict__.update(weights_bytes=weights, grads_bytes=grads, optimizer_bytes=optimizer,
                               activations_bytes=activations, temporary_bytes=temporary)
     return breakdown
-
