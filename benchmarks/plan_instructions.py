@@ -11,9 +11,9 @@ and once with none, and the difference divided by the repeats is the cost of one
 * ``planner``: one full search of llama3-405b on 16,384 trn2 ranks (:mod:`planner_speed`'s third
   row), data files loaded in both runs.
 
-Reproducible to a few hundred instructions per process: hash seed fixed, address randomisation off
+Reproducible to a few hundred instructions per process (benchmarks/valgrind_count.py: hash seed fixed, address randomisation off
 where ``setarch`` exists, and numpy's OpenBLAS limited to one thread (its idle pool otherwise moves a
-count by millions). Run from the repository root (several minutes: valgrind runs about 50x slower)::
+count by millions)). Run from the repository root (several minutes: valgrind runs about 50x slower)::
 
     PYTHONPATH=src python benchmarks/plan_instructions.py [--baseline REV] [--what distinct,warm,planner]
 
@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kernel_sim_speed import _extract  # git archive of a revision's src/
-from valgrind_count import check_usable, instructions
+from valgrind_count import check_usable, instructions, start_count
 
 _NAME = "plan_instructions"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -82,15 +79,7 @@ def _worker(what: str, repeats: int) -> None:
 
 def _count(src: Path, what: str, repeats: int) -> float:
     """Instructions of one repeat of ``what`` with ``src`` on PYTHONPATH (two valgrind runs)."""
-    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1",
-           "OMP_NUM_THREADS": "1"}
-    prefix = ["setarch", os.uname().machine, "-R"] if shutil.which("setarch") else []
-    runs = []
-    for n in (0, repeats):
-        command = [*prefix, "valgrind", "--tool=cachegrind", "--cache-sim=no",
-                   "--cachegrind-out-file=/dev/null", sys.executable, __file__, "--worker", what, str(n)]
-        runs.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True))
+    runs = [start_count(__file__, src, what, str(n)) for n in (0, repeats)]
     without, with_repeats = (instructions(run, _NAME) for run in runs)
     return (with_repeats - without) / repeats
 

@@ -2,7 +2,9 @@
 
 Shared by benchmarks/core_instructions.py and benchmarks/trace_instructions.py: each starts its own
 script as a worker under valgrind, once per source tree and repeat count, and takes the difference.
-Counts repeat where wall and CPU times on a shared machine scatter (hash seed fixed).
+Counts repeat where wall and CPU times on a shared machine scatter: the hash seed is fixed, address
+randomisation is off where ``setarch`` exists, and numpy's OpenBLAS runs one thread (its idle pool
+otherwise moves a count by millions; measured by benchmarks/plan_instructions.py's author).
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ def per_repeat(name: str, script: str, src: Path, worker_arg: str, repeats: int)
 
 def start_count(script: str, src: Path, *worker_args: str) -> subprocess.Popen[str]:
     """Start ``script --worker *worker_args`` under cachegrind with ``src`` on PYTHONPATH."""
-    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
-    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1"}
+    prefix = ["setarch", os.uname().machine, "-R"] if shutil.which("setarch") else []
+    command = [*prefix, "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
                sys.executable, script, "--worker", *worker_args]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
