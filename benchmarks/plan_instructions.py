@@ -11,9 +11,9 @@ and once with none, and the difference divided by the repeats is the cost of one
 * ``planner``: one full search of llama3-405b on 16,384 trn2 ranks (:mod:`planner_speed`'s third
   row), data files loaded in both runs.
 
-Reproducible to a few hundred instructions per process (benchmarks/valgrind_count.py: hash seed fixed, address randomisation off
-where ``setarch`` exists, and numpy's OpenBLAS limited to one thread (its idle pool otherwise moves a
-count by millions)). Run from the repository root (several minutes: valgrind runs about 50x slower)::
+Reproducible to a few hundred instructions per process (see benchmarks/valgrind_count.py: hash seed
+fixed, address randomisation off where ``setarch`` exists, numpy's OpenBLAS on one thread).
+Run from the repository root (several minutes: valgrind runs about 50x slower)::
 
     PYTHONPATH=src python benchmarks/plan_instructions.py [--baseline REV] [--what distinct,warm,planner]
 
