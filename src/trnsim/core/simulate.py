@@ -38,7 +38,7 @@ from trnsim.core.costs import OTHER_KEY_ATTRS, TENSOR_KEY_ATTRS, ComputeCostMode
 from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError, wrong_argument
-from trnsim.core.psum_groups import folded_psum_zero_fills
+from trnsim.core.psum_groups import ZeroFills, folded_psum_zero_fills
 from trnsim.core.result import ROW_INDEX, RowTimelineResult, ScheduleRow, StartReason, TimelineResult
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, known_targets, load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
@@ -313,8 +313,12 @@ class _Simulation:
             self.costs[key] = cost
         return cost
 
-    def _run_stream(self, instructions: Iterable[Instruction], core: int) -> float:
+    def _run_stream(self, instructions: Iterable[Instruction], core: int,
+                    fills: ZeroFills | None = None) -> float:
         """Schedule instructions of one core in order; return the start of the last.
+
+        With ``fills``, ``instructions`` is the whole trace (on core 0), and the PSUM zero-fills it
+        folds are skipped here as they come (:mod:`trnsim.core.psum_groups`), and counted.
 
         The simulator's inner loop, with its look-ups hoisted out of it: the tracker's answers
         inline (remembered ones, one box or a slice of one box of a disjoint table, the tracker's
@@ -369,9 +373,18 @@ class _Simulation:
         stride_key = core * _CORE_STRIDE
         start = 0.0
         total_flops = self.flops
+        folds = None if fills is None else fills.folds
+        #: the instructions skipped so far (no engine, folded): a trace position is a row index
+        #: plus these (with ``fills``, every instruction that is not skipped adds one row)
+        skipped = 0
         for instruction in instructions:
+            if instruction.opcode == "memset" and folds and folds(instruction, len(out) + skipped):
+                skipped += 1
+                self.folded_zero_fills += 1
+                continue
             if state is None:
                 if instruction.engine is _NONE:
+                    skipped += 1
                     continue  # (the core's state is made by its first instruction that runs)
                 state = self._state(core, instruction)
                 engine_free, engine_last = state.engine_free, state.engine_last
@@ -449,6 +462,7 @@ class _Simulation:
                 start = self._schedule_collective(instruction, state, core)
                 continue
             elif engine is _NONE:
+                skipped += 1
                 continue  # no queue: takes no time
             else:
                 raise TimingModelError(
@@ -805,12 +819,13 @@ class _Simulation:
     # -- the launch ----------------------------------------------------------------------------
     def run(self) -> TimelineResult:
         by_core: dict[int, list[Instruction]] = defaultdict(list)
-        folded = folded_psum_zero_fills(self.trace)
-        self.folded_zero_fills = len(folded)
         instructions = self.trace.instructions
         if self.core_ids <= {0}:
-            self._run_one_core(instructions, folded)
+            # core 0 straight from the trace (the common case), the zero-fills folded as they come
+            self._run_stream(instructions, 0, ZeroFills(self.trace))
             return self._result()
+        folded = folded_psum_zero_fills(self.trace)
+        self.folded_zero_fills = len(folded)
         for position, instruction in enumerate(instructions):
             if instruction.engine != _NONE and position not in folded:
                 by_core[instruction.core].append(instruction)
@@ -820,20 +835,6 @@ class _Simulation:
         elif by_core:
             self._run_cores(by_core)
         return self._result()
-
-    def _run_one_core(self, instructions: list[Instruction], folded: set[int]) -> None:
-        """Schedule a launch on core 0 straight from the trace (the common case)."""
-        stream = instructions
-        if folded:
-            # the runs between the folded zero-fills, copied in C
-            stream = []
-            extend = stream.extend
-            after = 0
-            for position in sorted(folded):
-                extend(instructions[after:position])
-                after = position + 1
-            extend(instructions[after:])
-        self._run_stream(stream, 0)  # it skips instructions on no engine (Engine.NONE)
 
     def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
         """Advance the core that is furthest behind, so HBM is booked about in time order.
