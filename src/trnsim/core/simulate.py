@@ -28,7 +28,7 @@ import gc
 import heapq
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -754,11 +754,20 @@ class _Simulation:
         first = queue_free[0]
         if calendar is None and queue_free.count(first) == len(queue_free):
             # Every queue free at the same time (as after a transfer split over all of them): the
-            # parts take the first queues (a stable sort of equal times) and run alike.
-            start = dep_ready if dep_ready > first else first  # max(first, dep_ready)
+            # parts take the first queues (a stable sort of equal times).
+            order: Sequence[int] = range(count)
+            last = first
+        else:
+            # the queues free first (a stable sort: ties by queue number)
+            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
+            first, last = queue_free[order[0]], queue_free[order[-1]]
+        start = dep_ready if dep_ready > first else first  # max(first, dep_ready)
+        if calendar is None and start == (dep_ready if dep_ready > last else last):
+            # Every part starts at the same time (the queues' free times are sorted, so the first
+            # and last part start together only if all do) and so runs alike: what the loop
+            # below decides at its first part (the others change nothing).
             data_start = start + fixed_ns
             end = data_start + nominal_ns
-            # what the loop below decides at its first part (the others change nothing)
             start_min = start if start < _INF else _INF
             last_end = -1.0
             pred, reason, hbm_wait = -1, _FREE, 0.0
@@ -769,17 +778,15 @@ class _Simulation:
                 if dep_pred >= 0 and dep_ready >= first:
                     pred, reason = dep_pred, _DEPENDENCY
                 elif first > 0.0:
-                    pred, reason = queue_last[0], _QUEUE
+                    pred, reason = queue_last[order[0]], _QUEUE
             span = end - start
             parts = []
-            for queue in range(count):
+            for queue in order:
                 queue_free[queue] = end
                 queue_last[queue] = index
                 parts.append((queue, start, end))
                 busy[queue] += span
         else:
-            # the queues free first (a stable sort: ties by queue number)
-            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
             parts = []
             start_min = _INF
             last_end = -1.0
