@@ -3,8 +3,10 @@
 In NKI, ``acc = nl.zeros(shape, nl.float32, buffer=nl.psum)`` followed by ``acc += nc_matmul(...)``
 forms a matmul accumulation group whose first write overwrites and whose later writes add in
 fp32 (nki-api.md §1.7): TensorE starts the group itself, so the hardware runs no memset. The
-kernel layer records the zero-fill as a ``memset`` (it must, to compute values); this pre-pass
-finds the memsets of PSUM whose next access is a TensorE write, so the scheduler can skip them.
+kernel layer records the zero-fill as a ``memset`` (it must, to compute values); this module
+finds the memsets of PSUM whose next access is a TensorE write, so the scheduler can skip them:
+:class:`ZeroFills` answers memset by memset (as a one-core launch's scheduler meets them),
+:func:`folded_psum_zero_fills` lists them all before a multi-core launch is split by core.
 A zero-filled PSUM tile that is read first (a plain accumulator) keeps its memset.
 """
 
