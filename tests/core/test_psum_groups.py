@@ -13,8 +13,7 @@ import random
 
 import pytest
 
-from trnsim.core import psum_groups
-from trnsim.core import simulate_trace
+from trnsim.core import psum_groups, simulate_trace
 from trnsim.core.psum_groups import _folded_in_one_pass, folded_psum_zero_fills
 from trnsim.core.simulate import SimulationOptions, _Simulation
 from trnsim.hardware.neuroncore_timing import load_timing

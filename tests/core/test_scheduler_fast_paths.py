@@ -477,8 +477,9 @@ def _reference_place_dma(self: Any, instruction: Instruction, plan: Any, state: 
     self.dma_bytes += plan.total_bytes
     hbm_bytes = plan.total_bytes * plan.hbm_crossings
     self.hbm_bytes += hbm_bytes
-    self.out.append((instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, plan.fixed_ns,
-                     nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes, 0.0))
+    self.out.append((instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0,
+                     plan.fixed_ns, nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes,
+                     0.0))
     return start_min, last_end
 
 
@@ -500,8 +501,8 @@ def _random_transfers(seed: int, target: str, cores: int) -> KernelTrace:
             b.add(Engine.DMA, "dma_copy", (tile,), (b.sbuf(shape, "bfloat16", alloc=rng.choice(tiles)),),
                   core=core)
         else:
-            b.add(Engine.VECTOR, "tensor_copy", (tile,), (b.sbuf(shape, "bfloat16", alloc=rng.choice(tiles)),),
-                  core=core)
+            copy = b.sbuf(shape, "bfloat16", alloc=rng.choice(tiles))
+            b.add(Engine.VECTOR, "tensor_copy", (tile,), (copy,), core=core)
     return b.trace
 
 
