@@ -13,8 +13,10 @@ import random
 
 import pytest
 
-from trnsim.core import psum_groups
+from trnsim.core import psum_groups, simulate_trace
 from trnsim.core.psum_groups import _folded_in_one_pass, folded_psum_zero_fills
+from trnsim.core.simulate import SimulationOptions, _Simulation
+from trnsim.hardware.neuroncore_timing import load_timing
 from trnsim.nki.trace import Engine
 
 from .builder import TraceBuilder
@@ -76,3 +78,18 @@ def test_long_scans_switch_to_the_one_pass(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(psum_groups, "_folded_in_one_pass", counted)
     assert folded_psum_zero_fills(b.trace) == set(range(40))
     assert calls == 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_scheduler_folds_as_the_pre_pass(seed: int) -> None:
+    """One core: the scheduler folds the zero-fills as it meets them (ZeroFills); the schedule and
+    the count are those of the trace less the pre-pass's positions."""
+    trace = _random_trace(seed, 300).trace
+    result = simulate_trace(trace, "trn1")
+    folded = folded_psum_zero_fills(trace)
+    assert result.folded_psum_zero_fills == len(folded) > 0
+    reference = _Simulation(trace, load_timing("trn1"), SimulationOptions())
+    reference._run_stream([i for p, i in enumerate(trace.instructions) if p not in folded], 0)
+    expected = reference._result()
+    assert result.instructions == expected.instructions
+    assert (result.latency_ns, result.critical_path_ns) == (expected.latency_ns, expected.critical_path_ns)

@@ -442,3 +442,82 @@ def test_the_engine_s_previous_cost_is_reused_only_for_an_equal_key() -> None:
     works = [item.compute_ns for item in result.instructions]
     assert works == [model.cost(i).work_ns for i in instructions]
     assert len(set(works)) == 3  # add has the fast bf16 rate; an array op and divide do not
+
+
+def _reference_place_dma(self: Any, instruction: Instruction, plan: Any, state: Any, core: int, index: int,
+                         dep_ready: float, dep_pred: int) -> tuple[float, float]:
+    """``_Simulation._place_dma`` part by part on the queues free first, without its shortcuts."""
+    order = sorted(range(len(state.queue_free)), key=state.queue_free.__getitem__)[:plan.parts]
+    calendar = self.hbm.get(core) if plan.hbm_crossings else None
+    nominal_ns = plan.part_bytes / plan.rate_bytes_per_ns
+    hbm_rate = min(plan.rate_bytes_per_ns * plan.hbm_crossings, self.hbm_share_bytes_per_ns / plan.parts)
+    parts = []
+    start_min, last_end = float("inf"), -1.0
+    pred, reason, hbm_wait = -1, simulate_module._FREE, 0.0
+    for queue in order:
+        free = state.queue_free[queue]
+        start = max(free, dep_ready)
+        data_start = start + plan.fixed_ns
+        if calendar is not None:
+            end = calendar.transfer(data_start, plan.part_bytes * plan.hbm_crossings, hbm_rate)
+        else:
+            end = data_start + nominal_ns
+        if end > last_end:
+            last_end, hbm_wait = end, max(0.0, end - data_start - nominal_ns)
+            if dep_pred >= 0 and dep_ready >= free:
+                pred, reason = dep_pred, simulate_module._DEPENDENCY
+            elif free > 0.0:
+                pred, reason = state.queue_last[queue], simulate_module._QUEUE
+            else:
+                pred, reason = -1, simulate_module._FREE
+        start_min = min(start_min, start)
+        state.queue_free[queue], state.queue_last[queue] = end, index
+        parts.append((queue, start, end))
+        state.queue_busy[queue] += end - start
+    self.dma_bytes += plan.total_bytes
+    hbm_bytes = plan.total_bytes * plan.hbm_crossings
+    self.hbm_bytes += hbm_bytes
+    self.out.append((instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0,
+                     plan.fixed_ns, nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes,
+                     0.0))
+    return start_min, last_end
+
+
+def _random_transfers(seed: int, target: str, cores: int) -> KernelTrace:
+    """Loads, stores and copies of 1 to 16 parts between a few tiles, with VectorE work between."""
+    rng = random.Random(seed)
+    b = TraceBuilder(target)
+    tiles = [b.alloc() for _ in range(6)]
+    for _ in range(250):
+        core = rng.randrange(cores)
+        shape = (128, rng.choice((64, 512, 2048, 8192)))
+        tile = b.sbuf(shape, "bfloat16", alloc=rng.choice(tiles))
+        kind = rng.random()
+        if kind < 0.4:
+            b.add(Engine.DMA, "load", (b.hbm(shape),), (tile,), core=core)
+        elif kind < 0.6:
+            b.add(Engine.DMA, "store", (tile,), (b.hbm(shape),), core=core)
+        elif kind < 0.7:
+            b.add(Engine.DMA, "dma_copy", (tile,), (b.sbuf(shape, "bfloat16", alloc=rng.choice(tiles)),),
+                  core=core)
+        else:
+            copy = b.sbuf(shape, "bfloat16", alloc=rng.choice(tiles))
+            b.add(Engine.VECTOR, "tensor_copy", (tile,), (copy,), core=core)
+    return b.trace
+
+
+@pytest.mark.parametrize(("seed", "target", "cores"), [(10, "trn1", 1), (11, "trn2", 2), (12, "trn3", 1)])
+def test_transfers_whose_parts_start_together_are_placed_as_part_by_part(
+        seed: int, target: str, cores: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # _place_dma places the parts of a transfer that all start at the same time (every queue free
+    # at once, or the transfer waiting past the last of the queues it takes) in one step
+    trace = _random_transfers(seed, target, cores)
+    timing = load_timing(target, {"chip": {"hbm_bandwidth_bytes_per_s": 2e11}})  # the calendar path too
+    fast = [simulate_trace(trace, target), simulate_trace(trace, timing)]
+    together = sum(1 for item in fast[0].instructions
+                   if len(item.parts) > 1 and len({start for _, start, _ in item.parts}) == 1)
+    apart = sum(1 for item in fast[0].instructions if len({start for _, start, _ in item.parts}) > 1)
+    assert together > 10 and apart > 10
+    monkeypatch.setattr(simulate_module._Simulation, "_place_dma", _reference_place_dma)
+    assert [_fields(r) for r in fast] == [_fields(simulate_trace(trace, target)),
+                                         _fields(simulate_trace(trace, timing))]

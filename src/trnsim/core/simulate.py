@@ -28,7 +28,7 @@ import gc
 import heapq
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -38,7 +38,7 @@ from trnsim.core.costs import OTHER_KEY_ATTRS, TENSOR_KEY_ATTRS, ComputeCostMode
 from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError, wrong_argument
-from trnsim.core.psum_groups import folded_psum_zero_fills
+from trnsim.core.psum_groups import ZeroFills, folded_psum_zero_fills
 from trnsim.core.result import ROW_INDEX, RowTimelineResult, ScheduleRow, StartReason, TimelineResult
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, known_targets, load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
@@ -313,8 +313,12 @@ class _Simulation:
             self.costs[key] = cost
         return cost
 
-    def _run_stream(self, instructions: Iterable[Instruction], core: int) -> float:
+    def _run_stream(self, instructions: Iterable[Instruction], core: int,
+                    fills: ZeroFills | None = None) -> float:
         """Schedule instructions of one core in order; return the start of the last.
+
+        With ``fills``, ``instructions`` is the whole trace (on core 0), and the PSUM zero-fills it
+        folds are skipped here as they come (:mod:`trnsim.core.psum_groups`), and counted.
 
         The simulator's inner loop, with its look-ups hoisted out of it: the tracker's answers
         inline (remembered ones, one box or a slice of one box of a disjoint table, the tracker's
@@ -369,9 +373,18 @@ class _Simulation:
         stride_key = core * _CORE_STRIDE
         start = 0.0
         total_flops = self.flops
+        folds = None if fills is None else fills.folds
+        #: the instructions skipped so far (no engine, folded): a trace position is a row index
+        #: plus these (with ``fills``, every instruction that is not skipped adds one row)
+        skipped = 0
         for instruction in instructions:
+            if instruction.opcode == "memset" and folds and folds(instruction, len(out) + skipped):
+                skipped += 1
+                self.folded_zero_fills += 1
+                continue
             if state is None:
                 if instruction.engine is _NONE:
+                    skipped += 1
                     continue  # (the core's state is made by its first instruction that runs)
                 state = self._state(core, instruction)
                 engine_free, engine_last = state.engine_free, state.engine_last
@@ -449,6 +462,7 @@ class _Simulation:
                 start = self._schedule_collective(instruction, state, core)
                 continue
             elif engine is _NONE:
+                skipped += 1
                 continue  # no queue: takes no time
             else:
                 raise TimingModelError(
@@ -740,11 +754,20 @@ class _Simulation:
         first = queue_free[0]
         if calendar is None and queue_free.count(first) == len(queue_free):
             # Every queue free at the same time (as after a transfer split over all of them): the
-            # parts take the first queues (a stable sort of equal times) and run alike.
-            start = dep_ready if dep_ready > first else first  # max(first, dep_ready)
+            # parts take the first queues (a stable sort of equal times).
+            order: Sequence[int] = range(count)
+            last = first
+        else:
+            # the queues free first (a stable sort: ties by queue number)
+            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
+            first, last = queue_free[order[0]], queue_free[order[-1]]
+        start = dep_ready if dep_ready > first else first  # max(first, dep_ready)
+        if calendar is None and start == (dep_ready if dep_ready > last else last):
+            # Every part starts at the same time (the queues' free times are sorted, so the first
+            # and last part start together only if all do) and so runs alike: what the loop
+            # below decides at its first part (the others change nothing).
             data_start = start + fixed_ns
             end = data_start + nominal_ns
-            # what the loop below decides at its first part (the others change nothing)
             start_min = start if start < _INF else _INF
             last_end = -1.0
             pred, reason, hbm_wait = -1, _FREE, 0.0
@@ -755,17 +778,15 @@ class _Simulation:
                 if dep_pred >= 0 and dep_ready >= first:
                     pred, reason = dep_pred, _DEPENDENCY
                 elif first > 0.0:
-                    pred, reason = queue_last[0], _QUEUE
+                    pred, reason = queue_last[order[0]], _QUEUE
             span = end - start
             parts = []
-            for queue in range(count):
+            for queue in order:
                 queue_free[queue] = end
                 queue_last[queue] = index
                 parts.append((queue, start, end))
                 busy[queue] += span
         else:
-            # the queues free first (a stable sort: ties by queue number)
-            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
             parts = []
             start_min = _INF
             last_end = -1.0
@@ -805,12 +826,13 @@ class _Simulation:
     # -- the launch ----------------------------------------------------------------------------
     def run(self) -> TimelineResult:
         by_core: dict[int, list[Instruction]] = defaultdict(list)
-        folded = folded_psum_zero_fills(self.trace)
-        self.folded_zero_fills = len(folded)
         instructions = self.trace.instructions
         if self.core_ids <= {0}:
-            self._run_one_core(instructions, folded)
+            # core 0 straight from the trace (the common case), the zero-fills folded as they come
+            self._run_stream(instructions, 0, ZeroFills(self.trace))
             return self._result()
+        folded = folded_psum_zero_fills(self.trace)
+        self.folded_zero_fills = len(folded)
         for position, instruction in enumerate(instructions):
             if instruction.engine != _NONE and position not in folded:
                 by_core[instruction.core].append(instruction)
@@ -820,20 +842,6 @@ class _Simulation:
         elif by_core:
             self._run_cores(by_core)
         return self._result()
-
-    def _run_one_core(self, instructions: list[Instruction], folded: set[int]) -> None:
-        """Schedule a launch on core 0 straight from the trace (the common case)."""
-        stream = instructions
-        if folded:
-            # the runs between the folded zero-fills, copied in C
-            stream = []
-            extend = stream.extend
-            after = 0
-            for position in sorted(folded):
-                extend(instructions[after:position])
-                after = position + 1
-            extend(instructions[after:])
-        self._run_stream(stream, 0)  # it skips instructions on no engine (Engine.NONE)
 
     def _run_cores(self, by_core: dict[int, list[Instruction]]) -> None:
         """Advance the core that is furthest behind, so HBM is booked about in time order.
