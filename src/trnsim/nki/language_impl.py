@@ -945,16 +945,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     if matmul:
         # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
         # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
-        groups = sim.psum_groups
-        group = groups.get(alloc_id)
-        if group is None:  # a new group: nothing open to overlap
-            groups[alloc_id] = [region]
-            opened = False
-        elif region in group:  # the same accumulator tile again (each K step)
-            opened = nonempty or _overlaps_any(group, region)
-        else:
-            opened = _overlaps_any(group, region)
-            group.append(region)
+        opened = _group_open(sim.psum_groups, alloc_id, region, nonempty)  # (updates the group)
         attr_accumulate = accumulate and opened
     if sim.values:
         isa.retarget_write(target, value, last[2], accumulate, matmul)
@@ -966,6 +957,21 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None
     return True
+
+
+def _group_open(groups: dict[int, list[Any]], alloc_id: int, region: Any, nonempty: bool) -> bool:
+    """Whether ``acc += nc_matmul(...)`` onto ``region`` adds to an open accumulation group of its
+    PSUM allocation (``groups``: the regions written per allocation, updated here); False: the
+    matmul overwrites (the first of its group, nki-semantics §3)."""
+    group = groups.get(alloc_id)
+    if group is None:  # a new group: nothing open to overlap
+        groups[alloc_id] = [region]
+        return False
+    if region in group:  # the same accumulator tile again (each K step)
+        return nonempty or _overlaps_any(group, region)
+    opened = _overlaps_any(group, region)
+    group.append(region)
+    return opened
 
 
 def _overlaps_any(group: list[Any], region: Any) -> bool:
@@ -1007,18 +1013,8 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
                     and engine is not _DMA
                 ):
                     _, out, region, alloc_id, nonempty = kept
-                    groups = sim.psum_groups
-                    group = groups.get(alloc_id)
-                    if group is None:  # a new group: nothing open to overlap
-                        groups[alloc_id] = [region]
-                        opened = False
-                    elif region in group:  # the same accumulator tile again (each K step)
-                        opened = nonempty or _overlaps_any(group, region)
-                    else:
-                        opened = _overlaps_any(group, region)
-                        group.append(region)
                     instr.outputs = (out,)
-                    instr.attrs["accumulate"] = opened
+                    instr.attrs["accumulate"] = _group_open(sim.psum_groups, alloc_id, region, nonempty)
                     sim.last_result = None
                     return target
             if _retarget(sim, target, other, True):
