@@ -210,22 +210,11 @@ def templated(
                             part = value._key
                         except AttributeError:  # (a tensor copied without it: computed below)
                             part = None
-                        if part is None:  # (_key_part, inline: these are mostly fresh views)
-                            if (
-                                value.flat is not None or value.oob is not None or value.dyn
-                                or value.index_tiles
-                            ):
+                        if part is None:
+                            part = _key_part(value)
+                            if part is _NOT_PLAIN:
                                 key = None
                                 break
-                            a = value.alloc
-                            layout = a.layout
-                            if layout is None:
-                                layout = _layout_number(a)
-                            view = (layout, value.shape, value.strides, value.paxis)
-                            part = _VIEWS.get(view)
-                            if part is None:
-                                part = _view_number(view)
-                            value._key = part
                         key.append(part)
                     elif cls is tuple:  # a shape: ints, with nl.par_dim (an int subclass) told apart
                         classes = tuple(map(type, value))
