@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kernel_sim_speed import _extract  # git archive of a revision's src/
-from valgrind_count import check_usable, instructions, start_count
+from valgrind_count import check_usable, per_repeat
 
 _NAME = "plan_instructions"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -77,13 +77,6 @@ def _worker(what: str, repeats: int) -> None:
         round_of_plans()
 
 
-def _count(src: Path, what: str, repeats: int) -> float:
-    """Instructions of one repeat of ``what`` with ``src`` on PYTHONPATH (two valgrind runs)."""
-    runs = [start_count(__file__, src, what, str(n)) for n in (0, repeats)]
-    without, with_repeats = (instructions(run, _NAME) for run in runs)
-    return (with_repeats - without) / repeats
-
-
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         _worker(sys.argv[2], int(sys.argv[3]))
@@ -101,7 +94,8 @@ def main() -> None:
         sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
         print(f"machine instructions (valgrind, difference of N and 0 repeats; baseline {options.baseline})")
         for what in whats:
-            counts = {label: _count(src, what, REPEATS[what]) / PER[what] for label, src in sources.items()}
+            counts = {label: per_repeat(_NAME, __file__, src, what, REPEATS[what]) / PER[what]
+                      for label, src in sources.items()}
             unit, scale = ("M per search", 1e6) if what == "planner" else ("k per plan", 1e3)
             base, new = counts["baseline"], counts["new"]
             print(f"  {what:8} baseline {base / scale:10.1f}  new {new / scale:10.1f} {unit}  "
