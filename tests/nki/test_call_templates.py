@@ -436,3 +436,26 @@ def test_templates_are_written_out_only_after_their_first_replays(monkeypatch: p
     assert never == 0
     assert 0 < some < every  # (this kernel has templates replayed once or twice and others far more)
     assert records_some == records == records_never
+
+
+@jit
+def same_tile_twice(a: Any) -> Any:
+    """``activation(data=x, bias=x)`` first, then ``data`` and ``bias`` of one layout but two tiles:
+    the first call's inputs cannot tell its arguments apart, so it must not be a template."""
+    out = nl.ndarray((128, 1), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a[:, 0:1])
+    acc = nisa.activation(op=nl.exp, data=x, bias=x, dtype=nl.float32)
+    for i in range(1, 4):
+        y = nl.load(a[:, i : i + 1])
+        acc = nisa.activation(op=nl.exp, data=acc, bias=y, dtype=nl.float32)
+    nl.store(out, value=acc)
+    return out
+
+
+def test_a_call_given_one_tile_twice_records_each_argument(request: pytest.FixtureRequest) -> None:
+    a = np.ones((128, 4), np.float32)
+    cached = trace_kernel(same_tile_twice, a, target="trn1", timing_only=True)
+    again = trace_kernel(same_tile_twice, a, target="trn1", timing_only=True)
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(same_tile_twice, a, target="trn1", timing_only=True)
+    assert _records(cached) == _records(again) == _records(fresh)

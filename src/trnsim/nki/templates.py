@@ -353,17 +353,19 @@ def _inputs(
         if op.space is _IMMEDIATE:
             inputs.append(op)
             continue
-        for i, t in enumerate(values):
-            if t.__class__ is Tensor and t.operand(op.name) == op:
-                # (argument position, operand name, this input's geometry by view offset, the int
-                # base of its operands' keys (None where an offset could reach it), whether it is
-                # in PSUM: see _replay)
-                small = math.prod(t.alloc.shape) < 1 << _OFFSET_BITS
-                base = next(_INPUT_KEYS) << _OFFSET_BITS if small else None
-                inputs.append((i, op.name, {}, base, t.alloc.buffer is _PSUM))
-                break
-        else:
+        found = [i for i, t in enumerate(values) if t.__class__ is Tensor and t.operand(op.name) == op]
+        if len(found) != 1:
+            # none, or several arguments with this operand (the same tile passed twice, as data and
+            # bias): which one a later call's input is cannot be told, so not templated
             return None
+        i = found[0]
+        t = values[i]
+        # (argument position, operand name, this input's geometry by view offset, the int base of
+        # its operands' keys (None where an offset could reach it), whether it is in PSUM: see
+        # _replay)
+        small = math.prod(t.alloc.shape) < 1 << _OFFSET_BITS
+        base = next(_INPUT_KEYS) << _OFFSET_BITS if small else None
+        inputs.append((i, op.name, {}, base, t.alloc.buffer is _PSUM))
     if not any(spec.__class__ is tuple for spec in inputs):
         return tuple(inputs), ""
     # the name its dependency checks fail with: seen when they ran (inside a loop)
@@ -392,7 +394,7 @@ def _learn_write(
         return None
     out = instr.outputs[0]
     written = [j for j, t in enumerate(values) if t.__class__ is Tensor and t.operand(out.name) == out]
-    if not written:
+    if len(written) != 1:  # (none, or which argument a later call writes cannot be told)
         return None
     found = _inputs(sim, instr, values)
     if found is None:
