@@ -28,7 +28,7 @@ import numpy as np
 
 from trnsim.errors import TrnsimError
 from trnsim.hardware.neuroncore import load_neuroncore
-from trnsim.nki import runtime
+from trnsim.nki import runtime, templates
 from trnsim.nki.blas_threads import one_blas_thread
 from trnsim.nki.budget import TimeLimitInterrupt, Watchdog, current_limits
 from trnsim.nki.dtypes import DtypeError, as_dtype
@@ -78,6 +78,8 @@ def launch(
     sim = Simulation(
         mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
     )
+    # the templates the latest launch like this one learned (given back when this one succeeds)
+    kept_key, sim.templates = templates.kept_templates(spec, mode, frontend, sim.grid)
     budget = current_limits()
     sim.max_instructions = budget.max_instructions
     sim.time_limit_s = budget.time_limit_s
@@ -117,6 +119,7 @@ def launch(
             for arr, alloc in copy_back:
                 if alloc.storage is not None:
                     arr[...] = alloc.storage.reshape(arr.shape)
+            templates.keep_templates(kept_key, spec, sim.templates)
             return outputs, trace
         except TrnsimError:
             raise
