@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from trnsim.devicetime.cache import CACHE_ENV
+from trnsim.nki import templates
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -19,3 +20,10 @@ def _private_latency_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("trnsim-cache")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def _own_call_templates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no call templates kept from launches of earlier tests
+    (trnsim.nki.templates._KEPT): a test's result must not depend on which tests ran before it."""
+    monkeypatch.setattr(templates, "_KEPT", {})

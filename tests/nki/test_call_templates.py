@@ -39,6 +39,7 @@ def replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     )
     exec(compile(source, templates.__file__, "exec"), scope)
     monkeypatch.setattr(templates, "_replay", scope["counted"])
+    monkeypatch.setattr(templates, "_KEPT", {})  # (no template learned before: each one counted)
     monkeypatch.setattr(templates, "_specialise", scope["counting"])
     return count
 
@@ -51,6 +52,7 @@ def generic_replays(monkeypatch: pytest.MonkeyPatch) -> None:
     source = "def through_replay(tpl):\n    return lambda sim, values: templates._replay(sim, tpl, values)\n"
     exec(compile(source, templates.__file__, "exec"), scope)
     monkeypatch.setattr(templates, "_specialise", scope["through_replay"])
+    monkeypatch.setattr(templates, "_KEPT", {})  # (none written out by an earlier launch)
 
 
 def _records(trace: KernelTrace) -> list[tuple[Any, ...]]:
@@ -420,6 +422,7 @@ def _specialised(monkeypatch: pytest.MonkeyPatch, after: int, name: str) -> tupl
 
     monkeypatch.setattr(templates, "_specialise", counting)
     monkeypatch.setattr(templates, "SPECIALISE_AFTER", after)
+    monkeypatch.setattr(templates, "_KEPT", {})  # (each launch learns its templates anew)
     entry = registry.get(name)
     trace = trace_kernel(entry.kernel, *entry.make_args(_KERNELS[name], "bfloat16"), target="trn2",
                          timing_only=True)
@@ -436,3 +439,90 @@ def test_templates_are_written_out_only_after_their_first_replays(monkeypatch: p
     assert never == 0
     assert 0 < some < every  # (this kernel has templates replayed once or twice and others far more)
     assert records_some == records == records_never
+
+
+@jit
+def four_calls(a: Any, b: Any) -> Any:
+    """Load, load, add, store: three templates learned in a launch, one of them replayed."""
+    c = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
+    nl.store(c, value=nl.add(nl.load(a), nl.load(b)))
+    return c
+
+
+@pytest.mark.parametrize("timing_only", [True])
+def test_a_launch_replays_the_templates_of_the_launch_before(
+    timing_only: bool, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The templates a timing-only launch learned are kept for the next launch on the same target: it
+    learns none and records what the checked path records; the kept ones hold no tile."""
+    learned = [0]
+    learn = templates._learn
+
+    def counting(*args: Any) -> Any:
+        tpl = learn(*args)
+        learned[0] += tpl is not None  # (nl.ndarray in HBM is checked each time: no template)
+        return tpl
+
+    monkeypatch.setattr(templates, "_learn", counting)
+    a = np.ones((128, 512), np.float32)
+    first = trace_kernel(four_calls, a, a + 1, target="trn1", timing_only=timing_only)
+    once = learned[0]
+    assert once > 0
+    second = trace_kernel(four_calls, a, a + 1, target="trn1", timing_only=timing_only)
+    assert learned[0] == once  # (nothing learned again)
+    kept = [tpl for _, kept in templates._KEPT.values() for tpl in kept.values() if len(tpl) == 7]
+    assert kept and all(tpl[5] == [None, None] for tpl in kept)
+    other = trace_kernel(four_calls, a, a + 1, target="trn2", timing_only=timing_only)
+    assert learned[0] > once  # another target: its own templates
+    request.getfixturevalue("no_templates")
+    checked = trace_kernel(four_calls, a, a + 1, target="trn1", timing_only=timing_only)
+    assert _records(first) == _records(second) == _records(checked)
+    checked_other = trace_kernel(four_calls, a, a + 1, target="trn2", timing_only=timing_only)
+    assert _records(other) == _records(checked_other)
+
+
+def _redefined(op: Any) -> Any:
+    """A kernel defined anew per call, the same lines applying ``op``."""
+
+    @jit
+    def redefined(x: Any, y: Any) -> Any:
+        c = nl.ndarray(x.shape, dtype=x.dtype, buffer=nl.shared_hbm)
+        nl.store(c, value=op(nl.load(x), nl.load(y)))
+        return c
+
+    return redefined
+
+
+def test_a_redefined_kernel_records_what_the_checked_path_records(request: pytest.FixtureRequest) -> None:
+    """Templates belong to no kernel: a kernel redefined under the same name (another operation at
+    the same lines) replays only what its own calls' keys match."""
+    a = np.ones((128, 512), np.float32)
+    ops = (nl.add, nl.multiply, nl.add)
+    traces = [trace_kernel(_redefined(op), a, a, target="trn1", timing_only=True) for op in ops]
+    request.getfixturevalue("no_templates")
+    checked = [trace_kernel(_redefined(op), a, a, target="trn1", timing_only=True) for op in ops]
+    assert traces[0].instructions[2].attrs != traces[1].instructions[2].attrs
+    assert [_records(t) for t in traces] == [_records(t) for t in checked]
+
+
+@jit
+def same_tile_twice(a: Any) -> Any:
+    """``activation(data=x, bias=x)`` first, then ``data`` and ``bias`` of one layout but two tiles:
+    the first call's inputs cannot tell its arguments apart, so it must not be a template."""
+    out = nl.ndarray((128, 1), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a[:, 0:1])
+    acc = nisa.activation(op=nl.exp, data=x, bias=x, dtype=nl.float32)
+    for i in range(1, 4):
+        y = nl.load(a[:, i : i + 1])
+        acc = nisa.activation(op=nl.exp, data=acc, bias=y, dtype=nl.float32)
+    nl.store(out, value=acc)
+    return out
+
+
+def test_a_call_given_one_tile_twice_records_each_argument(request: pytest.FixtureRequest) -> None:
+    a = np.ones((128, 4), np.float32)
+    cached = trace_kernel(same_tile_twice, a, target="trn1", timing_only=True)
+    again = trace_kernel(same_tile_twice, a, target="trn1", timing_only=True)
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(same_tile_twice, a, target="trn1", timing_only=True)
+    assert _records(cached) == _records(again) == _records(fresh)

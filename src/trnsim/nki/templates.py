@@ -23,6 +23,7 @@ operands into a fresh fp32 PSUM tile (the product computed as the checked path c
 checked path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
 other classes, more than one instruction or allocation) takes the checked path and is not kept.
 ``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
+A timing-only launch's templates are kept for the next one like it (:func:`kept_templates`).
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ _PLAIN: frozenset[type] = frozenset(
 )
 #: classes a tuple argument's items may have
 _SHAPE_ITEMS: frozenset[type] = frozenset({int, np.int64, np.int32, ParDim})
-#: templates kept per launch at most (a kernel passing a new lambda or scale per call makes a
-#: new key each time)
+#: templates kept per launch at most, and kept for the next launch only below it (a kernel
+#: passing a new lambda or scale per call makes a new key each time)
 _MAX_TEMPLATES = 4096
 #: timing-only replays of a template through :func:`_replay` before its written-out replay takes over
 #: (:func:`_specialise`: writing one out costs about 20 µs, its structure's first compile in a process
@@ -278,6 +279,41 @@ def templated(
     return call
 
 
+#: templates kept between launches in this process, by (id of the target's NeuronCore spec, mode,
+#: front end, grid): (the spec, its templates). A template depends only on these, its key (operand
+#: layouts, argument values, direct allocation) and the learned call's checks, never on the kernel
+#: or the call site (the replay reads the caller's line), so a kernel's next launch replays
+#: instead of learning again (a 4-instruction kernel learned 3 per launch)
+_KEPT: dict[tuple[Any, ...], tuple[Any, dict[Any, Any]]] = {}
+#: (spec, mode, front end, grid) combinations kept at most
+_MAX_KEPT = 16
+
+
+def kept_templates(spec: Any, mode: Any, frontend: str, grid: tuple[int, ...]) -> tuple[Any, dict[Any, Any]]:
+    """(its key, the templates a launch on ``spec`` in ``mode`` starts with): those the latest launch
+    like it left (taken out: a launch inside this one, or on another thread, starts with none)."""
+    key = (id(spec), mode, frontend, grid)
+    entry = _KEPT.pop(key, None)
+    if entry is None or entry[0] is not spec:  # (another spec at a reused id)
+        return key, {}
+    return key, entry[1]
+
+
+def keep_templates(key: tuple[Any, ...], spec: Any, templates: dict[Any, Any]) -> None:
+    """Keep a finished launch's ``templates`` for the next launch like it (see ``_KEPT``), without
+    their spare tiles (no tile or its values outlives its launch; the next launch starts its tiles as
+    a fresh template would). A full dict is dropped (the next launch learns anew)."""
+    if not templates or len(templates) >= _MAX_TEMPLATES:
+        return
+    for tpl in templates.values():
+        if len(tpl) == 7:  # a call template (the others: write templates, allocate_tile's sizes)
+            spare = tpl[5]
+            spare[0] = spare[1] = None
+    if len(_KEPT) >= _MAX_KEPT:
+        _KEPT.clear()
+    _KEPT[key] = (spec, templates)
+
+
 def _learn(
     sim: runtime.Simulation, values: tuple[Any, ...], result: Any, seq: int, alloc_id: int, last: Any
 ) -> tuple[Any, ...] | None:
@@ -353,17 +389,19 @@ def _inputs(
         if op.space is _IMMEDIATE:
             inputs.append(op)
             continue
-        for i, t in enumerate(values):
-            if t.__class__ is Tensor and t.operand(op.name) == op:
-                # (argument position, operand name, this input's geometry by view offset, the int
-                # base of its operands' keys (None where an offset could reach it), whether it is
-                # in PSUM: see _replay)
-                small = math.prod(t.alloc.shape) < 1 << _OFFSET_BITS
-                base = next(_INPUT_KEYS) << _OFFSET_BITS if small else None
-                inputs.append((i, op.name, {}, base, t.alloc.buffer is _PSUM))
-                break
-        else:
+        found = [i for i, t in enumerate(values) if t.__class__ is Tensor and t.operand(op.name) == op]
+        if len(found) != 1:
+            # none, or several arguments with this operand (the same tile passed twice, as data and
+            # bias): which one a later call's input is cannot be told, so not templated
             return None
+        i = found[0]
+        t = values[i]
+        # (argument position, operand name, this input's geometry by view offset, the int base of
+        # its operands' keys (None where an offset could reach it), whether it is in PSUM: see
+        # _replay)
+        small = math.prod(t.alloc.shape) < 1 << _OFFSET_BITS
+        base = next(_INPUT_KEYS) << _OFFSET_BITS if small else None
+        inputs.append((i, op.name, {}, base, t.alloc.buffer is _PSUM))
     if not any(spec.__class__ is tuple for spec in inputs):
         return tuple(inputs), ""
     # the name its dependency checks fail with: seen when they ran (inside a loop)
@@ -392,7 +430,7 @@ def _learn_write(
         return None
     out = instr.outputs[0]
     written = [j for j, t in enumerate(values) if t.__class__ is Tensor and t.operand(out.name) == out]
-    if not written:
+    if len(written) != 1:  # (none, or which argument a later call writes cannot be told)
         return None
     found = _inputs(sim, instr, values)
     if found is None:
