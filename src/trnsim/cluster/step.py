@@ -144,6 +144,24 @@ class StepResult:
     #: micro-batches; not in the breakdown, whose ``cp_comm`` is the exposed rest; 0 without a ring).
     cp_comm_hidden_s: float = 0.0
 
+    def __getattr__(self, name: str) -> Any:
+        """A field :func:`estimate_step` left to be made when first read (``compute_by_class``,
+        ``algorithms``, ``groups``: a search makes thousands of results and shows a few), then kept."""
+        values = self.__dict__
+        lazy: _LazyFields | None = values.get("_lazy")
+        if lazy is None or name not in _LAZY_FIELDS:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        value = values[name] = lazy.make(name)
+        if all(field in values for field in _LAZY_FIELDS):
+            del values["_lazy"]  # every field made: the result holds its fields and nothing else
+        return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every field, the lazy ones made (a pickle carries values, not what makes them)."""
+        for name in _LAZY_FIELDS:
+            getattr(self, name)
+        return dict(self.__dict__)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the keys of ``trnsim estimate --json``)."""
         return {
@@ -173,6 +191,34 @@ class StepResult:
             "compute_by_class_s": {k: dict(v) for k, v in self.compute_by_class.items()},
             "cp_comm_hidden_s": self.cp_comm_hidden_s,
         }
+
+
+#: :class:`StepResult`'s fields made when first read (:class:`_LazyFields`).
+_LAZY_FIELDS = ("compute_by_class", "algorithms", "groups")
+
+
+class _LazyFields:
+    """What :class:`StepResult`'s lazy fields are made from: the slowest stage's per-class rows and
+    the micro-batches (``compute_by_class``), the plan's groups and what their algorithms read
+    (``algorithms``, ``groups``). Each is a pure function of these immutable inputs, so a field made
+    late is the field an eager result would hold."""
+
+    __slots__ = ("class_rows", "dense_params", "groups", "microbatches", "model", "plan", "seq_len")
+
+    def __init__(self, class_rows: Callable[[], dict[str, dict[str, float]]], microbatches: int,
+                 model: ModelConfig, plan: _Plan, groups: _Groups, seq_len: int, dense_params: int) -> None:
+        self.class_rows, self.microbatches, self.model, self.plan = class_rows, microbatches, model, plan
+        self.groups, self.seq_len, self.dense_params = groups, seq_len, dense_params
+
+    def make(self, name: str) -> Any:
+        if name == "compute_by_class":
+            m = self.microbatches
+            # m * each value of each row (every row has COMPUTE_DETAIL_KEYS, in order)
+            return {cls: {"alone": m * row["alone"], "fused": m * row["fused"], "hidden": m * row["hidden"],
+                          "step": m * row["step"]} for cls, row in self.class_rows().items()}
+        if name == "algorithms":
+            return _algorithms(self.model, self.plan, self.groups, self.seq_len, self.dense_params)
+        return dict(self.groups.described)
 
 
 class _StageTime(NamedTuple):
@@ -1354,24 +1400,17 @@ def estimate_step(
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,
         stage_memory_bytes=totals,
-        # m * each value of each row (every row has COMPUTE_DETAIL_KEYS, in order): dict displays,
-        # not a zip, a map and a partial per row
-        compute_by_class={cls: {"alone": m * row["alone"], "fused": m * row["fused"],
-                                "hidden": m * row["hidden"], "step": m * row["step"]}
-                          for cls, row in slow.class_rows().items()},
         cp_comm_hidden_s=m * parts["cp_comm_hidden"],
-        algorithms=dict(_by_identity(  # a copy: the cached dict is shared by every plan with this key
-            ("algorithms", id(model), id(groups), view.micro_batch, seq_len, view.cp, view.sequence_parallel,
-             zero == 0, grad_bytes, slow.dense_params), (model, groups),
-            lambda: _algorithms(model, view, groups, seq_len, slow.dense_params))),
-        groups=dict(groups.described),
+        # compute_by_class, algorithms and groups: made when first read
+        _lazy=_LazyFields(slow.class_rows, m, model, view, groups, seq_len, slow.dense_params),
     )
 
 
 def _step_result(**fields: Any) -> StepResult:
-    """``StepResult(**fields)`` with every field given, made without the frozen dataclass's
-    ``__init__``, which sets its 25 fields one ``object.__setattr__`` call each (about a tenth of a
-    warm evaluation); the same object (tests/cluster/test_step.py compares it with the constructor's)."""
+    """``StepResult(**fields)`` with every field given (the lazy ones as ``_lazy``, made when read),
+    made without the frozen dataclass's ``__init__``, which sets its 25 fields one
+    ``object.__setattr__`` call each (about a tenth of a warm evaluation); once read, the same object
+    (tests/cluster/test_step.py compares it with the constructor's)."""
     result = object.__new__(StepResult)
     result.__dict__.update(fields)
     return result
