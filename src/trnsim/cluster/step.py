@@ -768,6 +768,24 @@ def stage_layers(num_layers: int, pp: int, first: int | None = None, last: int |
     return head + middle + tail
 
 
+def _stage_extremes(num_layers: int, pp: int, first: int | None, last: int | None) -> tuple[int, int]:
+    """(the fewest layers of a stage, the first stage's layers) of :func:`stage_layers`, kept by its
+    arguments: every plan check reads them, and the list costs a pass over the ``pp`` stages (a
+    search checks tens of thousands of plans over a few depths). Arguments it rejects raise, each time."""
+    key = (num_layers, pp, first, last)
+    hit = _EXTREMES.get(key)
+    if hit is None:
+        counts = stage_layers(num_layers, pp, first, last)
+        if len(_EXTREMES) >= _PLACE_LIMIT:
+            _EXTREMES.clear()
+        hit = _EXTREMES[key] = (min(counts), counts[0])
+    return hit
+
+
+#: :func:`_stage_extremes` by its arguments (plain integers: what it keeps never goes stale).
+_EXTREMES: dict[tuple[int, int, int | None, int | None], tuple[int, int]] = {}
+
+
 def plan_first_last(model: ModelConfig, plan: _Plan) -> tuple[int | None, int | None]:
     """The first and last stages' layers the plan asks for: its own, or with
     ``account_for_embedding_loss`` one layer fewer than the ``(L + 2) / pp`` slots of a stage (the
@@ -944,16 +962,16 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: _
               f"{where}: with the embedding and the loss counted as layers, pp*interleave = {depth} must "
               f"divide the {model.num_layers} + 2 = {slots} slots")
     try:
-        counts = stage_layers(model.num_layers, plan.pp, *plan_first_last(model, plan))
+        fewest, first_stage = _stage_extremes(model.num_layers, plan.pp, *plan_first_last(model, plan))
     except ConfigError as error:
         _fail(InfeasibleReason.PIPELINE_DEPTH, f"{where}: {error}")
-    if account and min(counts) < 1:
+    if account and fewest < 1:
         _fail(InfeasibleReason.PIPELINE_DEPTH,
-              f"{where}: a stage would hold no layer ({counts[0]} on the first)")
-    if not account and min(counts) < plan.interleave:
+              f"{where}: a stage would hold no layer ({first_stage} on the first)")
+    if not account and fewest < plan.interleave:
         # Uneven (virtual) stages are allowed, as in Megatron-LM; every model chunk needs a layer.
         _fail(InfeasibleReason.PIPELINE_DEPTH,
-              f"{where}: a stage of {min(counts)} layers cannot hold interleave={plan.interleave} "
+              f"{where}: a stage of {fewest} layers cannot hold interleave={plan.interleave} "
               "model chunks of at least one layer")
     if plan.global_batch % (plan.dp * plan.micro_batch):
         _fail(InfeasibleReason.BATCH,
