@@ -134,3 +134,36 @@ def test_step_compute_is_what_fusion_and_overlap_leave() -> None:
     assert rows["norm"]["fused"] > 0 and rows["elementwise"]["hidden"] > 0
     gpu = estimate_step(_llama(), load_system("p5"), 2, plan, 256).compute_by_class
     assert all(r["fused"] == r["hidden"] == 0.0 for r in gpu.values())  # no rules for GPUs
+
+
+@pytest.mark.parametrize("name", ["llama3-8b", "mixtral-8x7b"])
+def test_runs_give_the_graph_ops_columns(name: str) -> None:
+    # fusion_columns_of_runs (the step model's, over a skeleton's runs) gives fusion_columns' values
+    # over the stage graph's own ops, bit for bit, in every role, depth and recomputation.
+    import itertools
+
+    from trnsim.devicetime.fusion import fusion_columns, fusion_columns_of_runs
+    from trnsim.hardware.catalog import load_system
+    from trnsim.workload.graph import build_skeleton
+    from trnsim.workload.models import load_model
+    from trnsim.workload.options import Recompute
+
+    model = load_model(name)
+    rules = load_fusion(load_system("trn2").chip)
+    assert rules is not None
+    ep = 2 if model.is_moe else 1
+    cases = list(itertools.product((1, 4), (1, 2, 5), ("first", "middle", "last", "all"), (1, 2), Recompute))
+    for tp, layers, role, mb, recompute in cases:
+        if role == "all":
+            shard = Shard(tp, tp > 1, 1, ep, None, 0, True, True)
+        else:
+            first = 0 if role == "first" else 1
+            shard = Shard(tp, tp > 1, 1, ep, layers, first, role == "first", role == "last")
+        ops = build_step(model, shard, mb, 2048, recompute=recompute).ops
+        parts = build_skeleton(model, shard, mb, 2048, recompute=recompute).parts
+        runs = [run for part in parts for run in part]
+        seconds = [1e-4 * (1 + (i * 7919) % 97) for i in range(len(ops))]  # each op its own time
+        expected = fusion_columns(ops, seconds, rules)
+        assert any(expected[0]) and any(expected[1])  # both mechanisms at work
+        assert fusion_columns_of_runs(runs, seconds, rules) == expected
+        assert fusion_columns_of_runs(runs, seconds, rules) == expected  # the kept plan

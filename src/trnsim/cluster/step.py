@@ -58,7 +58,7 @@ from trnsim.cluster.traffic import (
     tp_comm,
 )
 from trnsim.devicetime.efficiency import selective_recompute_reruns
-from trnsim.devicetime.fusion import FusionRules, fused_floor, fusion_columns, load_fusion
+from trnsim.devicetime.fusion import FusionRules, fused_floor, fusion_columns_of_runs, load_fusion
 from trnsim.devicetime.ops import Op, OpClass, Phase
 from trnsim.devicetime.optimizer_passes import optimizer_pass_ops
 from trnsim.devicetime.param_passes import ParamPasses, load_param_passes, param_pass_ops
@@ -75,7 +75,6 @@ from trnsim.workload.graph import (
     StepSkeleton,
     build_optimizer_ops,
     build_skeleton,
-    build_step,
     layer_ops,
     params_on_rank,
 )
@@ -522,10 +521,10 @@ def _unfused_rows(timed: list[_PartTimes], rerun_s: list[float]) -> dict[str, di
     return by_class
 
 
-def _fused(ops: tuple[Op, ...], rules: FusionRules, alone: list[float]) -> tuple[list[float], list[float]]:
-    """fusion_columns (apply_fusion's saved and hidden seconds) with the arguments in the order
-    ``partial`` binds them."""
-    return fusion_columns(ops, alone, rules)
+def _fused(runs: tuple[Run, ...], rules: FusionRules, alone: list[float]) -> tuple[list[float], list[float]]:
+    """fusion_columns (apply_fusion's saved and hidden seconds) of the runs' ops, with the arguments
+    in the order ``partial`` binds them."""
+    return fusion_columns_of_runs(runs, alone, rules)
 
 
 def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
@@ -541,9 +540,10 @@ def _graph_time(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int
         reruns = recompute is _SELECTIVE and flash
         rules = _chip_rules(system.chip)[0]
         # Without fusion rules (GPUs, TPUs) every op keeps its time alone: nothing fused or hidden.
-        # Fusion reads each op's neighbours: the graph's ops themselves (the runs' ops recounted).
+        # Fusion reads each op's neighbours: the graph's runs in order (what the graph's ops are,
+        # recounted), whose plan every block of layers of this shape shares.
         fusion = None if rules is None else partial(
-            _fused, build_step(model, shard, micro_batch, seq_len, precision, recompute, flash).ops, rules)
+            _fused, tuple([run for part in graph.parts for run in part]), rules)
         sums, class_rows = _ordered_sums(graph, system, reruns, fusion)
         fwd_s, bwd_s, mm_fwd, mm_bwd, att_fwd, att_bwd, dgrad_s, wgrad_s = sums
         params = graph.params

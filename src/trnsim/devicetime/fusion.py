@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +30,7 @@ from trnsim.hardware.catalog import ChipFamily, ChipSpec
 from trnsim.hardware.datafile import CATALOG_ENV, DataKind, overlay_token
 
 __all__ = ["FUSION", "FusionRules", "OpEffect", "apply_fusion", "clear_loaded_fusion", "fused_floor",
-           "fusion_columns", "load_fusion"]
+           "fusion_columns", "fusion_columns_of_runs", "load_fusion"]
 
 #: The fusion files: a user file replaces the shipped one of the same name whole.
 FUSION = DataKind("fusion", Path(__file__).parent / "data" / "fusion",
@@ -203,3 +204,125 @@ def fusion_columns(ops: Sequence[Op], seconds: Sequence[float],
             hidden[i] += take
             want -= take
     return fused, hidden
+
+
+#: One run of a step graph: a one-layer template's ops (or an end's), each counted ``op.count * times``.
+Run = tuple[Sequence[Op], int]
+
+
+class _RunsPlan:
+    """What :func:`fusion_columns` finds of a sequence of ops before it reads their times: the ops
+    that chain or epilogue fusion shortens, with the fraction of their time it saves, and the ops
+    overlap hides with the GEMMs beside them in the same pass. It reads the ops' classes, names,
+    shapes, bytes and phases, and of their counts only which neighbours are equal: a block of any
+    number of layers (a template's counts times the layers) has the same plan."""
+
+    __slots__ = ("fusing", "length", "overlap", "rules", "runs")
+
+    def __init__(self, rules: FusionRules, runs: tuple[Sequence[Op], ...],
+                 fusing: tuple[tuple[int, float], ...], overlap: tuple[tuple[int, tuple[int, ...]], ...],
+                 length: int) -> None:
+        self.rules = rules
+        self.runs = runs  # the runs' op sequences (kept: the plan is found by their identities)
+        self.fusing = fusing  # (op, min(1, bytes removed / bytes moved)) of each op fusion shortens
+        self.overlap = overlap  # (op, its GEMM neighbours in its pass, left first) of each overlap op
+        self.length = length
+
+
+def fusion_columns_of_runs(runs: Sequence[Run], seconds: Sequence[float],
+                           rules: FusionRules) -> tuple[list[float], list[float]]:
+    """:func:`fusion_columns` of the ops of ``runs`` in order, each op counted ``op.count * times``
+    (the same values, to the last bit), without building those ops: the ops' plan (:class:`_RunsPlan`)
+    is kept by the runs' op sequences and where neighbouring runs share a pass, so every block of
+    layers of a shape shares it, and only the ops fusion or overlap touch are visited per call."""
+    plan = _runs_plan(runs, rules)
+    if plan.length != len(seconds):
+        raise ValueError("fusion_columns_of_runs: one time per op")
+    fused = [0.0] * plan.length
+    for i, ratio in plan.fusing:
+        fused[i] = seconds[i] * ratio  # fusion_columns' seconds[i] * min(1.0, removed[i] / moved)
+    hidden = [0.0] * plan.length
+    if plan.overlap:
+        fraction = rules.overlap.fraction
+        # each GEMM's TensorE time, one budget for both sides (only GEMMs' entries are read); a
+        # neighbour that is no GEMM has none, and taking nothing from it changes nothing
+        budget = list(seconds)
+        for i, gemms in plan.overlap:
+            want = fraction * (seconds[i] - fused[i])
+            taken = 0.0
+            for j in gemms:
+                if want <= 0.0:
+                    break
+                take = min(want, budget[j])
+                budget[j] -= take
+                taken += take
+                want -= take
+            hidden[i] = taken
+    return fused, hidden
+
+
+def _runs_plan(runs: Sequence[Run], rules: FusionRules) -> _RunsPlan:
+    """The :class:`_RunsPlan` of ``runs`` (kept by the identities of the rules and of the runs' op
+    sequences, by which runs count their ops at all, and by whether each run's last op and the next
+    run's first share a pass: inside a run, counts are equal exactly where the template's are)."""
+    runs = [run for run in runs if run[0]]  # an empty run puts its neighbours side by side
+    sequences = tuple([ops for ops, _ in runs])
+    joins = [left[-1].phase is right[0].phase and left[-1].count * left_times == right[0].count * right_times
+             for (left, left_times), (right, right_times) in pairwise(runs)]
+    key = (id(rules), *map(id, sequences), *[times != 0 for _, times in runs], *joins)
+    hit = _PLANS.get(key)
+    # the same objects: the tuples compare by identity first, no op's fields are read
+    if hit is not None and hit.rules is rules and hit.runs == sequences:
+        return hit
+    plan = _plan_of(runs, sequences, rules)
+    if len(_PLANS) >= _PLANS_LIMIT:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
+
+
+#: :func:`_runs_plan`'s plans (each keeps its op sequences and its rules, so a recycled id never
+#: finds another's plan).
+_PLANS: dict[tuple[object, ...], _RunsPlan] = {}
+_PLANS_LIMIT = 16384
+
+
+def _plan_of(runs: Sequence[Run], sequences: tuple[Sequence[Op], ...], rules: FusionRules) -> _RunsPlan:
+    """:func:`fusion_columns`'s passes 1 and 3 without the times: the same pairs, the same bytes."""
+    counted = [(op, op.count * times) for ops, times in runs for op in ops]
+    ops = [op for op, _ in counted]
+    counts = [count for _, count in counted]
+    n = len(ops)
+    removed = [0.0] * n
+    chain = rules.chain
+    chain_on, chain_classes, epilogue_on = chain.enabled, chain.classes, rules.epilogue.enabled
+    same = [False] * n  # same[i]: ops i - 1 and i share a pass
+    for i in range(1, n):
+        prev, op = ops[i - 1], ops[i]
+        if not (prev.phase is op.phase and counts[i - 1] == counts[i]):
+            continue
+        same[i] = True
+        if (chain_on and prev.op_class in chain_classes and op.op_class in chain_classes
+                and _elements(prev) == _elements(op) > 0):
+            link = _link_bytes(prev, op)
+            removed[i - 1] += link
+            removed[i] += link
+        elif epilogue_on and op.epilogue_of and prev.name == op.epilogue_of:
+            removed[i] += _link_bytes(prev, op)
+    fusing = []
+    for i, op in enumerate(ops):
+        moved = op.bytes_read + op.bytes_written
+        if removed[i] and moved:
+            fusing.append((i, min(1.0, removed[i] / moved)))
+    overlap = []
+    if rules.overlap.fraction != 0.0:
+        gemm = [op.op_class is OpClass.MATMUL for op in ops]
+        classes = rules.overlap.classes
+        for i, op in enumerate(ops):
+            if op.op_class not in classes:
+                continue
+            sides = ((i - 1, i >= 1 and same[i]), (i + 1, i + 1 < n and same[i + 1]))
+            gemms = tuple([j for j, shared in sides if shared and gemm[j]])
+            if gemms:
+                overlap.append((i, gemms))
+    return _RunsPlan(rules, sequences, tuple(fusing), tuple(overlap), n)
