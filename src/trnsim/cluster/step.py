@@ -78,7 +78,16 @@ from trnsim.workload.graph import (
     layer_ops,
     params_on_rank,
 )
-from trnsim.workload.memory import MemoryBreakdown, MemoryFacts, check_memory_args, memory_facts, memory_of
+from trnsim.workload.memory import (
+    MemoryBreakdown,
+    MemoryFacts,
+    MemoryParts,
+    breakdown_of,
+    check_memory_args,
+    memory_facts,
+    memory_parts,
+    parts_total,
+)
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
@@ -991,13 +1000,33 @@ def _check_structure(model: ModelConfig, system: SystemSpec, ranks: int, plan: _
               f"multiple of pp={plan.pp} (or a micro-batch group N, microbatch_group)")
 
 
-class _Tally(NamedTuple):
-    """The memory of a plan's distinct stages: each role's breakdown, its total bytes (read-only: a
-    result gets a copy) and the first role with the most, as max() picks."""
+class _Tally:
+    """The memory of a plan's distinct stages: each role's five parts (:func:`memory_parts`), its
+    total bytes (read-only: a result gets a copy) and the first role with the most, as max() picks;
+    the breakdowns made when read (most plans a search checks are never estimated)."""
 
-    stages: dict[str, MemoryBreakdown]
-    totals: dict[str, float]
-    peak: str
+    __slots__ = ("_peak_memory", "_stages", "parts", "peak", "totals")
+
+    def __init__(self, parts: dict[str, MemoryParts], totals: dict[str, float], peak: str) -> None:
+        self.parts, self.totals, self.peak = parts, totals, peak
+        self._peak_memory: MemoryBreakdown | None = None
+        self._stages: dict[str, MemoryBreakdown] | None = None
+
+    @property
+    def stages(self) -> dict[str, MemoryBreakdown]:
+        """Each role's breakdown (made once, the peak's the one :meth:`peak_memory` keeps; read-only)."""
+        stages = self._stages
+        if stages is None:
+            stages = self._stages = {role: self.peak_memory() if role == self.peak else breakdown_of(parts)
+                                     for role, parts in self.parts.items()}
+        return stages
+
+    def peak_memory(self) -> MemoryBreakdown:
+        """The peak role's breakdown (made once: every plan with this tally shares it)."""
+        memory = self._peak_memory
+        if memory is None:
+            memory = self._peak_memory = breakdown_of(self.parts[self.peak])
+        return memory
 
 
 def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
@@ -1027,7 +1056,7 @@ def _stage_tally(model: ModelConfig, plan: _Plan, seq_len: int, precision: Preci
 
 def _stage_tally_of(model: ModelConfig, held: _Held, plan: _Plan, seq_len: int, precision: Precision,
                     passes: ParamPasses | None) -> _Tally:
-    stages: dict[str, MemoryBreakdown] = {}
+    stages: dict[str, MemoryParts] = {}
     totals: dict[str, float] = {}
     dp, zero, reshard = plan.dp, plan.effective_zero_stage, plan.reshard_after_forward
     shards, inflight = held
@@ -1036,8 +1065,8 @@ def _stage_tally_of(model: ModelConfig, held: _Held, plan: _Plan, seq_len: int, 
     facts = _stage_facts(model, shards, plan.micro_batch, seq_len, precision, plan.recompute,
                          plan.flash_attention, passes)
     for (role, _, _), stage_facts, (held_mb, head) in zip(shards, facts, inflight, strict=True):
-        memory = stages[role] = memory_of(stage_facts, dp, zero, held_mb, head, reshard)
-        totals[role] = memory.total_bytes
+        parts = stages[role] = memory_parts(stage_facts, dp, zero, held_mb, head, reshard)
+        totals[role] = parts_total(parts)
     return _Tally(stages, totals, max(totals, key=totals.__getitem__))
 
 
@@ -1083,7 +1112,7 @@ class _Checked(NamedTuple):
 
     objects: tuple[object, ...]  # (model, system, ranks, plan, seq_len, precision)
     view: _PlanView
-    stages: dict[str, MemoryBreakdown]
+    tally: _Tally  # its stages' memory
     totals: dict[str, float]  # each stage's total bytes (read-only: a result gets a copy)
     peak: str  # the first stage with the most, as max() picks
 
@@ -1116,8 +1145,9 @@ def _checked(model: ModelConfig, system: SystemSpec, ranks: int, plan: ParallelP
             return hit
     view = hit.view if hit is not None and hit.view.plan is plan else _PlanView(plan)
     _check_structure(model, system, ranks, view, seq_len)
-    stages, totals, peak = _stage_tally(model, view, seq_len, precision, system)
-    checked = _Checked((model, system, ranks, plan, seq_len, precision), view, stages, totals, peak)
+    tally = _stage_tally(model, view, seq_len, precision, system)
+    checked = _Checked((model, system, ranks, plan, seq_len, precision), view, tally, tally.totals,
+                       tally.peak)
     if len(_CHECKED) >= _CHECKED_LIMIT:
         # the oldest: a dict finds its first key by scanning past every slot deleted before it (tens
         # of us per check, thousands of checks past the limit in a search); an OrderedDict pops it
@@ -1132,15 +1162,15 @@ def check_plan(model: ModelConfig, system: SystemSpec, ranks: int, plan: Paralle
     """Raise :class:`InfeasiblePlanError` when ``plan`` cannot run; cheap enough to prune a search."""
     check_catalog_environment()
     checked = _checked(model, system, ranks, plan, seq_len, precision)
-    memory = checked.stages[checked.peak]
     capacity = system.hbm_bytes_per_rank
-    if not memory.fits(capacity):
+    if not checked.totals[checked.peak] <= capacity:  # the peak breakdown's fits(capacity)
         # the verdict formatted only if shown (a planner reads the reason alone)
-        _fail(InfeasibleReason.MEMORY, partial(_memory_verdict, plan, memory, capacity))
+        _fail(InfeasibleReason.MEMORY, partial(_memory_verdict, plan, checked.tally, capacity))
 
 
-def _memory_verdict(plan: ParallelPlan, memory: MemoryBreakdown, capacity: float) -> str:
+def _memory_verdict(plan: ParallelPlan, tally: _Tally, capacity: float) -> str:
     """:func:`check_plan`'s message for a plan that does not fit."""
+    memory = tally.peak_memory()
     return f"plan {plan.describe()}: {memory.explain(capacity, plan.recompute, plan.zero_stage)}"
 
 
@@ -1340,7 +1370,7 @@ def estimate_step(
     """
     check_catalog_environment()
     checked = _checked(model, system, ranks, plan, seq_len, precision)
-    view, stages = checked.view, checked.stages  # the view: the plan read some two hundred times below
+    view = checked.view  # the plan read some two hundred times below
     topo = topology if topology is not None else _by_identity(("topology", id(system)), (system,),
                                                                lambda: topology_for_system(system))
     chip = system.chip
@@ -1393,7 +1423,7 @@ def estimate_step(
     model_per_token, hardware_per_token, causal_per_token = _flops_per_token(
         model, seq_len, view.recompute, view.flash_attention)
     totals = dict(checked.totals)  # the result's own copy
-    memory, memory_total = stages[checked.peak], totals[checked.peak]
+    memory, memory_total = checked.tally.peak_memory(), totals[checked.peak]
     capacity = system.hbm_bytes_per_rank
     goodput = _goodput(model, system, topo, math.ceil(ranks / system.ranks_per_chip), step)
     return _step_result(
@@ -1413,7 +1443,7 @@ def estimate_step(
         memory_per_rank_bytes=memory_total,
         memory=memory,
         memory_capacity_bytes=capacity,
-        fits=memory.fits(capacity),
+        fits=memory_total <= capacity,  # memory.fits(capacity)
         microbatches=m,
         bubble_fraction=pipe.bubble_fraction,
         goodput=goodput,

@@ -34,8 +34,8 @@ from trnsim.workload.graph import build_skeleton
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
-__all__ = ["MemoryBreakdown", "MemoryFacts", "check_memory_args", "estimate_memory", "memory_facts",
-           "memory_of"]
+__all__ = ["MemoryBreakdown", "MemoryFacts", "MemoryParts", "breakdown_of", "check_memory_args",
+           "estimate_memory", "memory_facts", "memory_of", "memory_parts", "parts_total"]
 
 _GIB = 2.0**30
 #: Read per estimate, as a module constant (``Precision.FP8`` goes through the enum metaclass's hook).
@@ -199,6 +199,18 @@ def memory_of(facts: MemoryFacts, dp: int, zero_stage: int, inflight_microbatche
               head_inflight: float | None = None, reshard_after_forward: bool = True) -> MemoryBreakdown:
     """:func:`estimate_memory` of a shard's :class:`MemoryFacts` (arguments as checked by
     :func:`check_memory_args`)."""
+    return breakdown_of(memory_parts(facts, dp, zero_stage, inflight_microbatches, head_inflight,
+                                     reshard_after_forward))
+
+
+#: :class:`MemoryBreakdown`'s five parts in field order (weights, grads, optimizer, activations, temporary).
+MemoryParts = tuple[float, float, float, float, float]
+
+
+def memory_parts(facts: MemoryFacts, dp: int, zero_stage: int, inflight_microbatches: float = 1.0,
+                 head_inflight: float | None = None, reshard_after_forward: bool = True) -> MemoryParts:
+    """:func:`memory_of`'s five parts, without the object: a planner tallies tens of thousands of
+    stages and reads one breakdown of a few of them (their totals: :func:`parts_total`)."""
     cp, ep, dense, expert, held = facts.cp, facts.ep, facts.dense, facts.expert, facts.held
     weight_bytes = facts.weight_bytes
     # Dense weights are replicated over dp x cp ranks (CP splits the sequence, not the weights), and
@@ -217,8 +229,19 @@ def memory_of(facts: MemoryFacts, dp: int, zero_stage: int, inflight_microbatche
     layers = facts.layers
     if zero_stage == 3 and layers and reshard_after_forward:
         temporary += 2 * weight_bytes * (dense + expert) / layers
-    # MemoryBreakdown(weights, grads, optimizer, activations, temporary), without the frozen
-    # dataclass's __init__ (one object.__setattr__ call per field; a planner makes tens of thousands)
+    return weights, grads, optimizer, activations, temporary
+
+
+def parts_total(parts: MemoryParts) -> float:
+    """:attr:`MemoryBreakdown.total_bytes` of :func:`memory_parts` (the same additions in the same order)."""
+    weights, grads, optimizer, activations, temporary = parts
+    return weights + grads + optimizer + activations + temporary
+
+
+def breakdown_of(parts: MemoryParts) -> MemoryBreakdown:
+    """The :class:`MemoryBreakdown` of :func:`memory_parts`, without the frozen dataclass's ``__init__``
+    (one ``object.__setattr__`` call per field)."""
+    weights, grads, optimizer, activations, temporary = parts
     breakdown = _new_breakdown(MemoryBreakdown)
     breakdown.__dict__.update(weights_bytes=weights, grads_bytes=grads, optimizer_bytes=optimizer,
                               activations_bytes=activations, temporary_bytes=temporary)
