@@ -1268,18 +1268,17 @@ class _Stages(NamedTuple):
     fill_s: float
 
 
-def _stage_comm(model: ModelConfig, plan: _Plan, groups: _Groups, dev: _StageTime,
-                seq_len: int) -> tuple[float, ...]:
+def _stage_comm(plan: _Plan, dev: _StageTime,
+                comm: tuple[PhaseComm, PhaseComm, PhaseComm]) -> tuple[float, ...]:
     """TP forward and backward, CP forward and backward, EP forward, backward and total seconds of
     one micro-batch on one stage, net of the GEMMs and attention they hide behind; then the CP
     ring's seconds hidden behind attention.
 
-    The collectives of the stage's layers (:func:`_layer_comm`) are kept by what they read, which the
-    first, middle and last stages of a pipeline share; what the stage's own GEMMs hide of TP's is
-    taken off here (a few operations, not worth a key).
+    ``comm``: the collectives of the stage's layers (:func:`_layer_comm`), kept by what they read,
+    which the first, middle and last stages of a pipeline share; what the stage's own GEMMs hide of
+    TP's is taken off here (a few operations, not worth a key).
     """
-    tp, cp, ep = _layer_comm(model, plan, groups, dev.layers, dev.moe_layers, dev.attention_fwd_s,
-                             dev.attention_bwd_s, seq_len)
+    tp, cp, ep = comm
     tp_f, tp_b = tp.fwd_s, tp.bwd_s
     if plan.overlap_tp_comm:
         tp_b += tp.behind_dgrad_s + tp.behind_wgrad_s
@@ -1318,21 +1317,29 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups
     mb = plan.micro_batch
 
     def compute() -> _Stages:
-        best: tuple[float, float, _StageTime, dict[str, float], Shard] | None = None
+        best: tuple[float, float, _StageTime, tuple[float, ...], Shard] | None = None
         stage_total: dict[str, float] = {}
+        comms: dict[tuple[int, int, float, float], tuple[float, ...]] = {}  # stages of equal layers share
         for role, _stage, shard in _stage_shards(model, plan):
             dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
-            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total, cp_hidden = _stage_comm(model, plan, groups, dev,
-                                                                                  seq_len)
+            layers = (dev.layers, dev.moe_layers, dev.attention_fwd_s, dev.attention_bwd_s)
+            comm = comms.get(layers)
+            if comm is None:
+                comm = comms[layers] = _layer_comm(model, plan, groups, *layers, seq_len)
+            tp_f, tp_b, cp_f, cp_b, ep_f, ep_b, ep_total, cp_hidden = _stage_comm(plan, dev, comm)
             fwd = dev.fwd_s + tp_f + cp_f + ep_f
             bwd = dev.bwd_s + tp_b + cp_b + ep_b
-            parts = {"compute": dev.fwd_s + dev.bwd_s, "tp_comm": tp_f + tp_b, "cp_comm": cp_f + cp_b,
-                     "ep_comm": ep_total, "cp_comm_hidden": cp_hidden}  # the last: not in the step
             stage_total[role] = fwd + bwd
             if best is None or fwd + bwd > best[0] + best[1]:
-                best = (fwd, bwd, dev, parts, shard)
+                # _Stages.parts' values, made a dict for the slowest stage only
+                best = (fwd, bwd, dev, (dev.fwd_s + dev.bwd_s, tp_f + tp_b, cp_f + cp_b, ep_total, cp_hidden),
+                        shard)
         assert best is not None
-        return _Stages(*best, stage_total, _pipeline_fill(stage_total, plan.pp, best[0], best[1]))
+        fwd, bwd, dev, (compute_s, tp_s, cp_s, ep_s, hidden_s), shard = best
+        parts = {"compute": compute_s, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s,
+                 "cp_comm_hidden": hidden_s}  # the last: not in the step
+        fill = _pipeline_fill(stage_total, plan.pp, fwd, bwd)
+        return _Stages(fwd, bwd, dev, parts, shard, stage_total, fill)
 
     zero3 = _sharded_passes(plan, system)
     first, last = plan_first_last(model, plan)
