@@ -1319,7 +1319,8 @@ def _stages(model: ModelConfig, system: SystemSpec, plan: _Plan, groups: _Groups
     def compute() -> _Stages:
         best: tuple[float, float, _StageTime, tuple[float, ...], Shard] | None = None
         stage_total: dict[str, float] = {}
-        comms: dict[tuple[int, int, float, float], tuple[float, ...]] = {}  # stages of equal layers share
+        # the collectives of each distinct (layers, MoE layers, attention times): equal stages share them
+        comms: dict[tuple[int, int, float, float], tuple[PhaseComm, PhaseComm, PhaseComm]] = {}
         for role, _stage, shard in _stage_shards(model, plan):
             dev = _stage_time(model, shard, mb, seq_len, precision, plan, system)
             layers = (dev.layers, dev.moe_layers, dev.attention_fwd_s, dev.attention_bwd_s)
