@@ -295,6 +295,9 @@ class Simulation:
     #: value mode: scratch arrays an instruction overwrites and consumes before returning, per
     #: (use, shape) (the widened matmul operands: no fresh memory per instruction)
     scratch: dict[Any, np.ndarray] = field(default_factory=dict)
+    #: the latest written-out replay whose output operand is a stand-in until it is known not to be
+    #: retargeted (trnsim.nki.templates.settle_outputs)
+    pending: Any = None
     #: the instruction name of the latest check_read (instruction templates learn it)
     read_name: str | None = None
     depth: int = 0  # sub-kernel nesting
