@@ -765,19 +765,21 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         # operand: that operand is made only if it is not (see _materialise)
         defer = DEFER_OUTPUTS and fresh and any(spec.__class__ is tuple for spec in inputs)
         structure.append(defer)
-        if not defer or grouped:
+        if not defer:
             lines += ["out_region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))"]
             if same:
                 lines.append("result._region = out_region")
-        elif same:
-            lines.append("result._region = None  # (made from the tile when asked for)")
-        if not defer:
             lines += [
                 "out = _new_tuple(Operand, (name, space, shape, dtype, nbytes, out_region, contiguous, inner))",
                 "alloc.operands[0] = (vstrides, vpaxis, out)",
             ]
-        if grouped:
-            lines.append("sim.psum_groups[alloc_id] = [out_region]")
+            if grouped:
+                lines.append("sim.psum_groups[alloc_id] = [out_region]")
+        else:
+            if same:
+                lines.append("result._region = None  # (made from the tile when asked for)")
+            if grouped:  # (the group's box as a plain tuple: its readers compare and index boxes)
+                lines.append("sim.psum_groups[alloc_id] = [(alloc_id, q0, q1, q2, q3)]")
         if defer:
             # the stand-in output: a tuple of its own per template whose item 0 is the operand name
             # (what a retarget reads), and what _materialise needs to make the operand
@@ -838,9 +840,9 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         if defer:
             lines += [
                 "prev = sim.pending",
-                "if prev is not None and prev[0].outputs is prev[3]:  # (the previous one was not retargeted)",
+                "if prev is not None and prev[0].outputs is prev[2]:  # (the previous one was not retargeted)",
                 "    _materialise(prev)",
-                f"sim.pending = (instr, alloc_id, {'out_region' if grouped else 'None'}, place, maker)",
+                "sim.pending = (instr, alloc_id, place, maker)",
             ]
         if fresh:
             lines.append("sim.last_result = (result, instr, None)")
@@ -865,12 +867,11 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
 
 def _materialise(pending: tuple[Any, ...]) -> None:
     """The output operand of a written-out replay's instruction that kept a stand-in (see
-    :func:`_specialise`): ``pending`` is (instruction, allocation id, output region or None, the
-    stand-in, the operand's fields with the region's box)."""
-    instr, alloc_id, region, _, maker = pending
+    :func:`_specialise`): ``pending`` is (instruction, allocation id, the stand-in, the operand's
+    fields with the region's box)."""
+    instr, alloc_id, _, maker = pending
     name, space, shape, dtype, nbytes, q0, q1, q2, q3, contiguous, inner = maker
-    if region is None:
-        region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))
+    region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))
     instr.outputs = (_new_tuple(Operand, (name, space, shape, dtype, nbytes, region, contiguous, inner)),)
 
 
@@ -881,7 +882,7 @@ def settle_outputs(sim: runtime.Simulation) -> None:
     pending = sim.pending
     if pending is not None:
         sim.pending = None
-        if pending[0].outputs is pending[3]:
+        if pending[0].outputs is pending[2]:
             _materialise(pending)
 
 
