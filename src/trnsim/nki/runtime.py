@@ -684,9 +684,18 @@ class Simulation:
         mark = loops[-1].mark
         iters = writes.iters
         for w in writes.regions[lo:hi]:
-            if iters[w][0] < mark and w[1] < p1 and p0 < w[2] and w[3] < b1 and b0 < w[4]:  # same alloc_id
-                self._carried(instruction, region, writes)
-                return
+            n = iters[w][0]
+            if n < mark and w[1] < p1 and p0 < w[2] and w[3] < b1 and b0 < w[4]:  # same alloc_id
+                # made in an earlier iteration of a loop tracking it (since it started, before its
+                # current iteration), or before all of them (then no loop holds it) or in the current
+                # iteration of an outer one (then it is the current iteration's for all outer ones)?
+                alloc_id = region[0]
+                for frame in reversed(loops):
+                    if n >= frame.mark or alloc_id >= frame.start_alloc:
+                        break
+                    if n >= frame.start:
+                        self._carried(instruction, region, writes)
+                        return
 
     def _carried(self, instruction: str, region: Region, writes: WriteSet) -> None:
         """check_read's verdict loop by loop (outermost first), each loop's writes as one set per loop
