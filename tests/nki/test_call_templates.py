@@ -588,7 +588,9 @@ def fails_after_a_replay(a: Any, b: Any) -> Any:
     return nl.load(p)
 
 
-def test_a_failed_launch_settles_its_deferred_output(replays: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_launch_settles_its_deferred_output(
+    replays: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A launch that fails right after a written-out replay leaves its trace with real operands."""
     from trnsim.nki.trace import collect_traces
 

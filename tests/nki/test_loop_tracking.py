@@ -41,7 +41,9 @@ class _PerLoop:
             return None
         for frame in self.loops:
             if region[0] < frame["start_alloc"]:
-                ws = frame["writes"].setdefault(region[0], {"iters": {}, "starts": [], "regions": [], "max_len": 0})
+                ws = frame["writes"].setdefault(
+                    region[0], {"iters": {}, "starts": [], "regions": [], "max_len": 0}
+                )
                 if region not in ws["iters"]:
                     at = bisect.bisect_right(ws["starts"], region[3])
                     ws["starts"].insert(at, region[3])
@@ -50,8 +52,8 @@ class _PerLoop:
                     ws["iters"][region] = frame["iteration"]
                 elif ws["iters"][region] != frame["iteration"]:
                     if exact:
-                        return (f"iterations {ws['iters'][region]} and {frame['iteration']} of an affine_range both"
-                                " write the same elements")
+                        then, now = ws["iters"][region], frame["iteration"]
+                        return f"iterations {then} and {now} of an affine_range both write the same elements"
                     ws["iters"][region] = frame["iteration"]
         return None
 

@@ -8,6 +8,7 @@ kept views gets: the general path's view, or its error.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -149,3 +150,31 @@ def test_views_of_a_block_laid_out_like_another_are_the_general_paths() -> None:
         assert own, key
         assert got == want, key
     assert subscript._TILE_VIEWS  # (made through the views of the blocks laid out alike)
+
+
+def test_a_step_of_any_class_takes_the_general_path() -> None:
+    """An unhashable step is no key of the kept views: the general path's error, as without them."""
+    seen: list[tuple[Any, Any]] = []
+
+    def general(t: Any, key: Any) -> Any:
+        try:
+            subscript.index_view(t, key)
+        except Exception as error:
+            return str(error)
+        return None
+
+    @jit
+    def stepped(a: Any) -> Any:
+        block = nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
+        subscript.view(block, (1, slice(None), slice(0, 128)))  # (a kept view)
+        for key in ((1, slice(None), slice(0, 128, [1])), (1, slice(None, None, [1]), slice(0, 128))):
+            seen.append((_outcome(block, key), general(block, key)))
+        out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.load(a))
+        return out
+
+    trace_kernel(stepped, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert len(seen) == 2
+    for got, want in seen:  # (the same message; the line of each call differs)
+        assert isinstance(want, str) and isinstance(got, str)
+        assert re.sub(r" at \S+:\d+", "", got) == re.sub(r" at \S+:\d+", "", want)

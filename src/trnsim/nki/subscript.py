@@ -55,11 +55,11 @@ def view(t: Tensor, key: Any) -> Any:
             if a.__class__ is slice and b.__class__ is slice:
                 a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
                 if (
-                    i.__class__ is int
+                    i.__class__ is int and a.step is None and b.step is None
                     and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
                     and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
                 ):
-                    probe = (i, a0, a1, b0, b1, a.step, b.step)
+                    probe = (i, a0, a1, b0, b1, None, None)
                     if views is not None:
                         v = views.get(probe)
                         if v is not None:
@@ -86,21 +86,20 @@ def view(t: Tensor, key: Any) -> Any:
                             v._out = None
                             _keep(t, probe, v)
                             return v
-        elif views is not None:
-            if len(key) == 4:
-                i, j, a, b = key
-                if a.__class__ is slice and b.__class__ is slice:
-                    a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
-                    try:
-                        v = views.get((i, j, a0, a1, b0, b1, a.step, b.step))
-                    except TypeError:  # an unhashable item (a slice as an index: the general path)
-                        v = None
-                    if (
-                        v is not None and i.__class__ is int and j.__class__ is int
-                        and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
-                        and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
-                    ):
-                        return v
+        elif views is not None and len(key) == 4:
+            i, j, a, b = key
+            if a.__class__ is slice and b.__class__ is slice:
+                a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+                try:
+                    v = views.get((i, j, a0, a1, b0, b1, a.step, b.step))
+                except TypeError:  # an unhashable item (a slice as an index: the general path)
+                    v = None
+                if (
+                    v is not None and i.__class__ is int and j.__class__ is int
+                    and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
+                    and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
+                ):
+                    return v
     if t.flat is not None:
         return _FALLBACK(t, given_key)
     if key.__class__ is not tuple:

@@ -770,7 +770,8 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             if same:
                 lines.append("result._region = out_region")
             lines += [
-                "out = _new_tuple(Operand, (name, space, shape, dtype, nbytes, out_region, contiguous, inner))",
+                "out = _new_tuple(Operand, (name, space, shape, dtype, nbytes, out_region, contiguous,"
+                " inner))",
                 "alloc.operands[0] = (vstrides, vpaxis, out)",
             ]
             if grouped:
@@ -840,7 +841,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         if defer:
             lines += [
                 "prev = sim.pending",
-                "if prev is not None and prev[0].outputs is prev[2]:  # (the previous one was not retargeted)",
+                "if prev is not None and prev[0].outputs is prev[2]:  # (that one was not retargeted)",
                 "    _materialise(prev)",
                 "sim.pending = (instr, alloc_id, place, maker)",
             ]
