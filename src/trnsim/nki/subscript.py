@@ -55,37 +55,41 @@ def view(t: Tensor, key: Any) -> Any:
             if a.__class__ is slice and b.__class__ is slice:
                 a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
                 if (
-                    i.__class__ is int and a.step is None and b.step is None
+                    i.__class__ is int
                     and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
                     and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
                 ):
-                    probe = (i, a0, a1, b0, b1, None, None)
-                    if views is not None:
-                        v = views.get(probe)
-                        if v is not None:
-                            return v
-                    if t.flat is None and t.paxis == 1:
-                        # the view ``block[i, :, a:b]`` made of another block laid out alike (a blocked
-                        # kernel's next block): its shape, offset from the block's and strides
-                        tshape = t.shape
-                        tstrides = t.strides
-                        known = _TILE_VIEWS.get((tshape, tstrides, probe))
-                        if known is not None:
-                            v = _new_object(Tensor)  # Tensor(...) slot by slot, as below
-                            v.alloc = t.alloc
-                            v.shape = known[0]
-                            v.offset = t.offset + known[1]
-                            v.strides = known[2]
-                            v.paxis = 0
-                            v.flat = None
-                            v.oob = None
-                            v.dyn = t.dyn
-                            v.index_tiles = t.index_tiles
-                            v._region = None
-                            v._key = None
-                            v._out = None
-                            _keep(t, probe, v)
-                            return v
+                    probe = (i, a0, a1, b0, b1, a.step, b.step)
+                    known = None
+                    try:
+                        if views is not None:
+                            v = views.get(probe)
+                            if v is not None:
+                                return v
+                        if t.flat is None and t.paxis == 1:
+                            # the view ``block[i, :, a:b]`` made of another block laid out alike (a
+                            # blocked kernel's next block): its shape, offset from the block's and strides
+                            tshape = t.shape
+                            tstrides = t.strides
+                            known = _TILE_VIEWS.get((tshape, tstrides, probe))
+                    except TypeError:  # an unhashable step (the general path reports it)
+                        pass
+                    if known is not None:
+                        v = _new_object(Tensor)  # Tensor(...) slot by slot, as below
+                        v.alloc = t.alloc
+                        v.shape = known[0]
+                        v.offset = t.offset + known[1]
+                        v.strides = known[2]
+                        v.paxis = 0
+                        v.flat = None
+                        v.oob = None
+                        v.dyn = t.dyn
+                        v.index_tiles = t.index_tiles
+                        v._region = None
+                        v._key = None
+                        v._out = None
+                        _keep(t, probe, v)
+                        return v
         elif views is not None and len(key) == 4:
             i, j, a, b = key
             if a.__class__ is slice and b.__class__ is slice:
