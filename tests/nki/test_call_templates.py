@@ -526,3 +526,79 @@ def test_a_call_given_one_tile_twice_records_each_argument(request: pytest.Fixtu
     request.getfixturevalue("no_templates")
     fresh = trace_kernel(same_tile_twice, a, target="trn1", timing_only=True)
     assert _records(cached) == _records(again) == _records(fresh)
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with the class of every tuple in it (an Operand and a plain tuple compare equal)."""
+    if isinstance(value, tuple):
+        return (type(value).__name__, *(_typed(v) for v in value))
+    return value
+
+
+@jit
+def kept_results(a: Any, b: Any) -> Any:
+    """Fresh results that are not retargeted at once: a matmul result kept while others are recorded,
+    then accumulated onto (its accumulation group), read with another, and a load kept for the next
+    iteration."""
+    out = nl.ndarray((6, 128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    y = nl.load(b)
+    for i in nl.affine_range(6):
+        p = nisa.nc_matmul(x, y)
+        q = nisa.nc_matmul(x, y)
+        p += nisa.nc_matmul(x, y)
+        z = nl.load(b)
+        s = nisa.tensor_tensor(p, z, np.add)
+        nl.store(out[i], value=nisa.tensor_tensor(q, s, np.add))
+    return out
+
+
+@pytest.mark.parametrize("name", [*sorted(_KERNELS), "kept_results"])
+def test_deferred_outputs_record_what_eager_outputs_record(
+    name: str, replays: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written-out replays that make a fresh result's output operand only when no retarget replaced it
+    (``DEFER_OUTPUTS``) record, field by field and class by class, what they record making it at once."""
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)  # every template written out from its learning
+    if name == "kept_results":
+        kernel: Any = kept_results
+        args: Any = (np.ones((128, 128), np.float32), np.ones((128, 512), np.float32))
+        kw: dict[str, Any] = {}
+    else:
+        entry = registry.get(name)
+        kernel, args = entry.kernel, entry.make_args(_KERNELS[name], "bfloat16")
+        grid = entry.grid()
+        kw = {"grid": grid} if grid else {}
+    deferred = trace_kernel(kernel, *args, target="trn2", timing_only=True, **kw)
+    assert replays[0] > 0
+    monkeypatch.setattr(templates, "_KEPT", {})  # (written out anew, without deferring)
+    monkeypatch.setattr(templates, "DEFER_OUTPUTS", False)
+    eager = trace_kernel(kernel, *args, target="trn2", timing_only=True, **kw)
+    assert _typed(tuple(_records(deferred))) == _typed(tuple(_records(eager)))
+    assert all(type(op).__name__ == "Operand" for i in deferred.instructions for op in i.outputs)
+
+
+@jit
+def fails_after_a_replay(a: Any, b: Any) -> Any:
+    """Replayed matmuls whose last result is kept, then a mistake (a load from SBUF)."""
+    x = nl.load(a)
+    y = nl.load(b)
+    for _ in nl.affine_range(4):
+        p = nisa.nc_matmul(x, y)
+    return nl.load(p)
+
+
+def test_a_failed_launch_settles_its_deferred_output(
+    replays: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A launch that fails right after a written-out replay leaves its trace with real operands."""
+    from trnsim.nki.trace import collect_traces
+
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)
+    with collect_traces(timing_only=True) as traces, pytest.raises(KernelError):
+        trace_kernel(fails_after_a_replay, np.ones((128, 128), np.float32), np.ones((128, 512), np.float32),
+                     target="trn1", timing_only=True)
+    assert replays[0] > 0
+    last = traces[-1].instructions[-1]
+    assert last.opcode == "nc_matmul"
+    assert type(last.outputs[0]).__name__ == "Operand" and type(last.outputs[0].region).__name__ == "Region"

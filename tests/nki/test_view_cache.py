@@ -8,6 +8,7 @@ kept views gets: the general path's view, or its error.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -105,3 +106,75 @@ def test_a_tensor_keeps_a_bounded_number_of_views(monkeypatch: Any) -> None:
     assert max(n for *_, n in seen) <= 8
     for _, j, offset, shape, _ in seen:
         assert (offset, shape) == ((j % 4) * 512 + j, (128, 100))
+
+
+_TILE_KEYS: list[Any] = [
+    (i, slice(a0, a1), slice(b0, b1))
+    for i in (0, 1, 3)
+    for a0, a1 in ((None, None), (0, 128), (16, 64), (None, 32))
+    for b0, b1 in ((None, None), (0, 128), (128, 256), (100, None), (500, 512), (256, 256))
+]
+
+
+@jit
+def _alike_blocks(a: Any) -> Any:
+    """``block[i, :, a:b]`` on blocks laid out alike (a later one's views come from the first's), some
+    of them views of a bigger block (an offset of their own), each against the general path."""
+    makers = [
+        lambda: nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf),
+        lambda: nl.ndarray((4, nl.par_dim(128), 512), nl.bfloat16, buffer=nl.sbuf),
+        lambda: nl.ndarray((6, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)[2:6],
+    ]
+    for make in makers:
+        first = make()
+        for key in _TILE_KEYS:
+            subscript.view(first, key)
+        for _ in range(2):
+            block = make()
+            for key in _TILE_KEYS:
+                v = subscript.view(block, key)
+                general = subscript.index_view(block, key)
+                _FOUND.append((key, _outcome(block, key), (general.shape, general.offset, general.strides,
+                               general.paxis, general.alloc.alloc_id, general.flat is None, general.dyn,
+                               general.index_tiles), v.alloc is block.alloc))
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    nl.store(out, value=nl.load(a))
+    return out
+
+
+def test_views_of_a_block_laid_out_like_another_are_the_general_paths() -> None:
+    _FOUND.clear()
+    trace_kernel(_alike_blocks, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert len(_FOUND) == 3 * 2 * len(_TILE_KEYS)
+    for key, got, want, own in _FOUND:
+        assert own, key
+        assert got == want, key
+    assert subscript._TILE_VIEWS  # (made through the views of the blocks laid out alike)
+
+
+def test_a_step_of_any_class_takes_the_general_path() -> None:
+    """An unhashable step is no key of the kept views: the general path's error, as without them."""
+    seen: list[tuple[Any, Any]] = []
+
+    def general(t: Any, key: Any) -> Any:
+        try:
+            subscript.index_view(t, key)
+        except Exception as error:
+            return str(error)
+        return None
+
+    @jit
+    def stepped(a: Any) -> Any:
+        block = nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
+        subscript.view(block, (1, slice(None), slice(0, 128)))  # (a kept view)
+        for key in ((1, slice(None), slice(0, 128, [1])), (1, slice(None, None, [1]), slice(0, 128))):
+            seen.append((_outcome(block, key), general(block, key)))
+        out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.load(a))
+        return out
+
+    trace_kernel(stepped, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert len(seen) == 2
+    for got, want in seen:  # (the same message; the line of each call differs)
+        assert isinstance(want, str) and isinstance(got, str)
+        assert re.sub(r" at \S+:\d+", "", got) == re.sub(r" at \S+:\d+", "", want)

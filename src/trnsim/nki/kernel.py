@@ -109,6 +109,7 @@ def launch(
                 sim.program_id, sim.core = points[0]
                 with watchdog.armed():  # the deadline interrupts only the kernel's body
                     result = func(*hbm_args, **hbm_kwargs)
+            templates.settle_outputs(sim)  # (before anything reads the trace)
             outputs = _unwrap(sim, result, zeros_out)
             spec = sim.spec
             plan_spills(
@@ -140,6 +141,7 @@ def launch(
             _reraise_internal(sim, error)
             raise
         finally:
+            templates.settle_outputs(sim)  # (a failed launch's trace too)
             watchdog.stop()
             runtime.deactivate(token)
             if gc_was_enabled:

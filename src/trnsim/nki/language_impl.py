@@ -307,16 +307,26 @@ def affine_range(*args: Any, **kwargs: Any) -> Iterator[int]:
     frame = _new_object(LoopFrame)
     frame.start_alloc = sim.next_alloc
     frame.iteration = 0
-    frame.writes = {}
-    sim.loops.append(frame)
+    frame.start = frame.mark = sim.writes_made
+    loops = sim.loops
+    if loops:
+        parent = frame.parent = loops[-1]
+        frame.parent_iteration = parent.iteration
+    else:
+        frame.parent = None
+        frame.parent_iteration = 0
+    frame.owned = None
+    loops.append(frame)
     try:
         if r.start == 0 and r.step == 1:  # (the common case: the index is the iteration)
             for i in r:
                 frame.iteration = i
+                frame.mark = sim.writes_made  # (writes numbered below it: earlier iterations')
                 yield i
         else:
             for k, i in enumerate(r):
                 frame.iteration = k
+                frame.mark = sim.writes_made
                 yield i
     finally:
         sim.end_loop(frame)

@@ -213,33 +213,47 @@ _SPACE = {b: MemorySpace.SBUF if b is _SBUF else MemorySpace.PSUM if b is _PSUM_
 
 
 class WriteSet:
-    """Regions of one allocation written inside a loop, with the latest iteration of each.
+    """Regions of one allocation written while an ``affine_range`` loop that tracks it runs (a loop
+    tracks the tensors made before it), each with its latest write.
 
-    Kept sorted by start byte so that a read only looks at the writes near it (block tensors
-    get thousands of disjoint writes); a region rewritten every iteration stays one entry.
-    :meth:`Simulation.note_write` inserts a write (``starts``/``regions`` in start order, ``max_len``
-    the longest byte range); :meth:`Simulation.check_read` looks at the regions between
-    ``bisect_right(starts, byte_start - max_len)`` and ``bisect_left(starts, byte_stop)``. Both are
-    written out there: one of each runs per instruction in a loop.
+    One set per allocation for all the loops (:attr:`Simulation.tracked`), not one per loop: each
+    loop's own set is the writes made since it started (write numbers at least its ``start``), and a
+    write's iteration in a loop is read off the loop that was innermost when it was made (see
+    :meth:`Simulation.iteration_at`). Kept sorted by start byte so that a read only looks at the
+    writes near it (block tensors get thousands of disjoint writes); a region rewritten every
+    iteration stays one entry. :meth:`Simulation.note_write` inserts a write (``starts``/``regions``
+    in start order, ``max_len`` the longest byte range); :meth:`Simulation.check_read` looks at the
+    regions between ``bisect_right(starts, byte_start - max_len)`` and ``bisect_left(starts,
+    byte_stop)``. Both are written out there: one of each runs per instruction in a loop.
     """
 
-    __slots__ = ("iters", "max_len", "regions", "starts")
+    __slots__ = ("history", "iters", "max_len", "regions", "starts")
 
     def __init__(self) -> None:
-        self.iters: dict[Region, int] = {}
+        #: region -> its latest write: (write number, the innermost loop then, its iteration then)
+        self.iters: dict[Region, tuple[int, LoopFrame, int]] = {}
         self.starts: list[int] = []
         self.regions: list[Region] = []
         self.max_len = 0
+        #: the write numbers of each region written more than once (a loop's set orders the regions
+        #: of one start byte by their first write in that loop)
+        self.history: dict[Region, list[int]] | None = None
 
 
 @dataclass(eq=False)  # frames are removed by identity: equal-looking nested frames must not alias
 class LoopFrame:
-    """One active ``affine_range`` loop: writes per iteration to tensors made before it."""
+    """One active ``affine_range`` loop, tracking writes to tensors made before it."""
 
     start_alloc: int
     iteration: int = 0
-    #: alloc_id -> the plain (non-accumulating) writes to that allocation in this loop
-    writes: dict[int, WriteSet] = field(default_factory=dict)
+    #: Simulation.writes_made when the loop started, and when its current iteration started
+    start: int = 0
+    mark: int = 0
+    #: the loop it runs in (None at the top), and that loop's iteration when this one started
+    parent: LoopFrame | None = None
+    parent_iteration: int = 0
+    #: alloc ids whose WriteSet this loop dropped when it ends (it was the outermost tracking them)
+    owned: list[int] | None = None
 
 
 _new_object = object.__new__
@@ -276,8 +290,10 @@ class Simulation:
     #: the kernel placed a tensor by direct allocation (ncc.sbuf/psum.alloc, mod_alloc)
     direct: bool = False
     loops: list[LoopFrame] = field(default_factory=list)
-    #: alloc id -> how many of ``loops`` hold writes to it (reads of others skip the frames)
-    tracked: dict[int, int] = field(default_factory=dict)
+    #: alloc id -> the writes to it while a loop that tracks it runs (reads of others skip the checks)
+    tracked: dict[int, WriteSet] = field(default_factory=dict)
+    #: plain writes noted inside affine loops so far (a write's number; loops keep where they started)
+    writes_made: int = 0
     #: top-level shared_hbm tensors, matched across SPMD instances by allocation order
     shared: list[Allocation] = field(default_factory=list)
     shared_index: int = 0
@@ -295,6 +311,9 @@ class Simulation:
     #: value mode: scratch arrays an instruction overwrites and consumes before returning, per
     #: (use, shape) (the widened matmul operands: no fresh memory per instruction)
     scratch: dict[Any, np.ndarray] = field(default_factory=dict)
+    #: the latest written-out replay whose output operand is a stand-in until it is known not to be
+    #: retargeted (trnsim.nki.templates.settle_outputs)
+    pending: Any = None
     #: the instruction name of the latest check_read (instruction templates learn it)
     read_name: str | None = None
     depth: int = 0  # sub-kernel nesting
@@ -570,78 +589,150 @@ class Simulation:
         if not loops or region is None or accumulate or region[0] >= loops[-1].start_alloc:
             return
         alloc_id = region[0]
-        for frame in loops:
-            if alloc_id < frame.start_alloc:
-                regions = frame.writes.get(alloc_id)
-                if regions is None:
-                    regions = frame.writes[alloc_id] = WriteSet()
-                    self.tracked[alloc_id] = self.tracked.get(alloc_id, 0) + 1
-                # the write into the sorted set (see WriteSet)
-                iters = regions.iters
-                if region not in iters:
-                    start = region[3]
-                    at = _bisect_right(regions.starts, start)
-                    regions.starts.insert(at, start)
-                    regions.regions.insert(at, region)
-                    length = region[4] - start
-                    if length > regions.max_len:
-                        regions.max_len = length
-                    iters[region] = frame.iteration
-                else:
-                    # seen before: in this iteration (nothing to store), or in an earlier one
-                    earlier = iters[region]
-                    now = frame.iteration
-                    if earlier != now:
-                        if exact:
-                            self.fail(
-                                "affine_range",
-                                f"iterations {earlier} and {now} of an affine_range both write the same"
-                                " elements (not an accumulation); index the write with the loop variable,"
-                                " or use sequential_range",
-                                "unexpected_output_dependencies",
-                            )
-                        iters[region] = now
+        n = self.writes_made
+        self.writes_made = n + 1
+        inner = loops[-1]
+        regions = self.tracked.get(alloc_id)
+        if regions is None:
+            regions = self.tracked[alloc_id] = WriteSet()
+            for frame in loops:  # the outermost loop tracking it drops it when it ends
+                if alloc_id < frame.start_alloc:
+                    if frame.owned is None:
+                        frame.owned = [alloc_id]
+                    else:
+                        frame.owned.append(alloc_id)
+                    break
+        iters = regions.iters
+        earlier = iters.get(region)
+        if earlier is None:
+            # the write into the sorted set (see WriteSet)
+            start = region[3]
+            at = _bisect_right(regions.starts, start)
+            regions.starts.insert(at, start)
+            regions.regions.insert(at, region)
+            length = region[4] - start
+            if length > regions.max_len:
+                regions.max_len = length
+        else:
+            if earlier[0] < inner.mark:  # not in this iteration of the innermost loop
+                self._rewritten(region, earlier, exact)
+            history = regions.history
+            if history is None:
+                regions.history = {region: [earlier[0], n]}
+            elif region in history:
+                history[region].append(n)
+            else:
+                history[region] = [earlier[0], n]
+        iters[region] = (n, inner, inner.iteration)
+
+    def _rewritten(self, region: Region, earlier: tuple[int, LoopFrame, int], exact: bool) -> None:
+        """Fail when ``region``, written before in ``earlier``, was written in an earlier iteration of
+        a loop that tracks it (the outermost such loop's iterations in the message), for an exact write."""
+        if not exact:
+            return
+        alloc_id = region[0]
+        for frame in self.loops:
+            # (the loop holds the region when it was written since the loop started)
+            if alloc_id < frame.start_alloc and earlier[0] >= frame.start:
+                then = self.iteration_at(frame, earlier)
+                now = frame.iteration
+                if then != now:
+                    self.fail(
+                        "affine_range",
+                        f"iterations {then} and {now} of an affine_range both write the same"
+                        " elements (not an accumulation); index the write with the loop variable,"
+                        " or use sequential_range",
+                        "unexpected_output_dependencies",
+                    )
+
+    @staticmethod
+    def iteration_at(frame: LoopFrame, write: tuple[int, LoopFrame, int]) -> int:
+        """The iteration of loop ``frame`` in which ``write`` (made while it ran) was made: the write's
+        own loop's, or the iteration ``frame`` was in when the loop inside it on the way there started."""
+        inner = write[1]
+        if inner is frame:
+            return write[2]
+        while inner.parent is not frame:
+            inner = inner.parent  # type: ignore[assignment]
+        return inner.parent_iteration
 
     def end_loop(self, frame: LoopFrame) -> None:
-        """``frame``'s loop is over: its writes are no longer tracked."""
+        """``frame``'s loop is over: the writes only it tracked are no longer tracked."""
         self.loops.remove(frame)
-        tracked = self.tracked
-        for alloc_id in frame.writes:
-            left = tracked[alloc_id] - 1
-            if left:
-                tracked[alloc_id] = left
-            else:
+        if frame.owned is not None:
+            tracked = self.tracked
+            for alloc_id in frame.owned:
                 del tracked[alloc_id]
 
     def check_read(self, instruction: str, region: Region | None, accumulate: bool) -> None:
         """Fail when an affine_range iteration reads what an earlier iteration wrote."""
         self.read_name = instruction
         loops = self.loops
-        if not loops or region is None or accumulate or region[0] not in self.tracked:
+        if not loops or region is None or accumulate:
+            return
+        writes = self.tracked.get(region[0])
+        if writes is None:
             return  # no active loop holds writes to this tensor
+        _, p0, p1, b0, b1 = region
+        # the writes near the region (see WriteSet); one that overlaps it and was not made in this
+        # iteration of the innermost loop (nor then of any loop) may be an earlier iteration's
+        starts = writes.starts
+        lo = _bisect_right(starts, b0 - writes.max_len)
+        hi = _bisect_left(starts, b1)
+        if lo >= hi:
+            return
+        mark = loops[-1].mark
+        iters = writes.iters
+        for w in writes.regions[lo:hi]:
+            n = iters[w][0]
+            if n < mark and w[1] < p1 and p0 < w[2] and w[3] < b1 and b0 < w[4]:  # same alloc_id
+                # made in an earlier iteration of a loop tracking it (since it started, before its
+                # current iteration), or before all of them (then no loop holds it) or in the current
+                # iteration of an outer one (then it is the current iteration's for all outer ones)?
+                alloc_id = region[0]
+                for frame in reversed(loops):
+                    if n >= frame.mark or alloc_id >= frame.start_alloc:
+                        break
+                    if n >= frame.start:
+                        self._carried(instruction, region, writes)
+                        return
+
+    def _carried(self, instruction: str, region: Region, writes: WriteSet) -> None:
+        """check_read's verdict loop by loop (outermost first), each loop's writes as one set per loop
+        held them: those since it started, in start order then by first write in the loop."""
         alloc_id, p0, p1, b0, b1 = region
-        for frame in loops:
-            writes = frame.writes.get(alloc_id)
-            if writes is None:
+        iters = writes.iters
+        history = writes.history or {}
+        for frame in self.loops:
+            if alloc_id >= frame.start_alloc:
+                continue  # (it tracks none of this tensor's writes)
+            begun = frame.start
+            held = []
+            for w in writes.regions:
+                if iters[w][0] >= begun:
+                    numbers = history.get(w)
+                    first = iters[w][0] if numbers is None else numbers[_bisect_left(numbers, begun)]
+                    held.append((w[3], first, w))
+            if not held:
                 continue
-            now = frame.iteration
-            # the writes near the region (see WriteSet) that overlap it
-            starts = writes.starts
-            lo = _bisect_right(starts, b0 - writes.max_len)
+            held.sort(key=lambda e: (e[0], e[1]))
+            starts = [e[0] for e in held]
+            max_len = max(0, *(e[2][4] - e[0] for e in held))
+            lo = _bisect_right(starts, b0 - max_len)
             hi = _bisect_left(starts, b1)
             if lo >= hi:
                 continue
-            near = writes.regions[lo:hi]
-            iters = writes.iters
+            near = [e[2] for e in held[lo:hi]]
+            now = frame.iteration
             earlier = None
             for w in near:
-                it = iters[w]
-                if it < now and w[1] < p1 and p0 < w[2] and w[3] < b1 and b0 < w[4]:  # same alloc_id
+                it = self.iteration_at(frame, iters[w])
+                if it < now and w[1] < p1 and p0 < w[2] and w[3] < b1 and b0 < w[4]:
                     earlier = (w, it)
                     break
             if earlier is None:
                 continue
-            if any(iters[w] == now and _contains(w, region) for w in near):
+            if any(self.iteration_at(frame, iters[w]) == now and _contains(w, region) for w in near):
                 continue
             it = earlier[1]
             self.fail(

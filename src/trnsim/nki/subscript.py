@@ -25,6 +25,12 @@ def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
 
 _FULL = slice(None)
 _new_object = object.__new__
+#: ``block[i, :, a:b]`` views by the block's shape and strides and the subscript's values (exact ints, or
+#: None for a bound; steps None): (view shape, offset from the block's, strides), what view's checks
+#: and arithmetic give for any block laid out alike (a blocked kernel makes a new block per step)
+_TILE_VIEWS: dict[tuple[Any, ...], tuple[tuple[int, int], int, tuple[int, int]]] = {}
+#: entries _TILE_VIEWS holds at most (it starts again past it)
+_MAX_TILE_VIEWS = 4096
 
 
 def view(t: Tensor, key: Any) -> Any:
@@ -44,35 +50,60 @@ def view(t: Tensor, key: Any) -> Any:
             views = t._views
         except AttributeError:  # (set on a tensor's first subscript)
             views = t._views = None
-        if views is not None:
-            if len(key) == 3:
-                i, a, b = key
-                if a.__class__ is slice and b.__class__ is slice:
-                    a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+        if len(key) == 3:
+            i, a, b = key
+            if a.__class__ is slice and b.__class__ is slice:
+                a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+                if (
+                    i.__class__ is int
+                    and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
+                    and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
+                ):
+                    probe = (i, a0, a1, b0, b1, a.step, b.step)
+                    known = None
                     try:
-                        v = views.get((i, a0, a1, b0, b1, a.step, b.step))
-                    except TypeError:  # an unhashable item (a slice as an index: the general path)
-                        v = None
-                    if (
-                        v is not None and i.__class__ is int
-                        and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
-                        and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
-                    ):
+                        if views is not None:
+                            v = views.get(probe)
+                            if v is not None:
+                                return v
+                        if t.flat is None and t.paxis == 1:
+                            # the view ``block[i, :, a:b]`` made of another block laid out alike (a
+                            # blocked kernel's next block): its shape, offset from the block's and strides
+                            tshape = t.shape
+                            tstrides = t.strides
+                            known = _TILE_VIEWS.get((tshape, tstrides, probe))
+                    except TypeError:  # an unhashable step (the general path reports it)
+                        pass
+                    if known is not None:
+                        v = _new_object(Tensor)  # Tensor(...) slot by slot, as below
+                        v.alloc = t.alloc
+                        v.shape = known[0]
+                        v.offset = t.offset + known[1]
+                        v.strides = known[2]
+                        v.paxis = 0
+                        v.flat = None
+                        v.oob = None
+                        v.dyn = t.dyn
+                        v.index_tiles = t.index_tiles
+                        v._region = None
+                        v._key = None
+                        v._out = None
+                        _keep(t, probe, v)
                         return v
-            elif len(key) == 4:
-                i, j, a, b = key
-                if a.__class__ is slice and b.__class__ is slice:
-                    a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
-                    try:
-                        v = views.get((i, j, a0, a1, b0, b1, a.step, b.step))
-                    except TypeError:  # an unhashable item (a slice as an index: the general path)
-                        v = None
-                    if (
-                        v is not None and i.__class__ is int and j.__class__ is int
-                        and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
-                        and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
-                    ):
-                        return v
+        elif views is not None and len(key) == 4:
+            i, j, a, b = key
+            if a.__class__ is slice and b.__class__ is slice:
+                a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+                try:
+                    v = views.get((i, j, a0, a1, b0, b1, a.step, b.step))
+                except TypeError:  # an unhashable item (a slice as an index: the general path)
+                    v = None
+                if (
+                    v is not None and i.__class__ is int and j.__class__ is int
+                    and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
+                    and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
+                ):
+                    return v
     if t.flat is not None:
         return _FALLBACK(t, given_key)
     if key.__class__ is not tuple:
@@ -150,7 +181,11 @@ def view(t: Tensor, key: Any) -> Any:
                 v._region = None
                 v._key = None
                 v._out = None
-                _keep(t, (i, a.start, a.stop, b.start, b.stop, None, None), v)
+                probe = (i, a.start, a.stop, b.start, b.stop, None, None)
+                _keep(t, probe, v)
+                if len(_TILE_VIEWS) >= _MAX_TILE_VIEWS:
+                    _TILE_VIEWS.clear()
+                _TILE_VIEWS[tshape, tstrides, probe] = (v.shape, v.offset - t.offset, v.strides)
                 return v
     elif n == 4 and tpaxis == 2:
         # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)

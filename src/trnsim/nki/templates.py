@@ -77,6 +77,9 @@ _MAX_TEMPLATES = 4096
 #: about 0.6 ms, and each written-out replay saves about 1 µs: a template replayed a few times, as in
 #: a small launch, would not repay it); 0 writes each template out when it is learned
 SPECIALISE_AFTER = 32
+#: written-out replays of a fresh result read from tensor arguments make its output operand only when
+#: no retarget replaced it (see _materialise; tests compare traces with it off)
+DEFER_OUTPUTS = True
 
 
 #: front-end calls that value mode replays too: the new tile's values are a copy of one argument's
@@ -757,15 +760,32 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         consts.update(zip(("name", "space", "shape", "dtype", "nbytes"), head, strict=True))
         consts.update(zip(("contiguous", "inner"), tail, strict=True))
         consts.update(vstrides=view[1], vpaxis=view[2])
-        lines += ["out_region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))"]
-        if same:
-            lines.append("result._region = out_region")
-        lines += [
-            "out = _new_tuple(Operand, (name, space, shape, dtype, nbytes, out_region, contiguous, inner))",
-            "alloc.operands[0] = (vstrides, vpaxis, out)",
-        ]
-        if grouped:
-            lines.append("sim.psum_groups[alloc_id] = [out_region]")
+        # a fresh result read from tensor arguments (a load, a matmul, an element-wise op) is most
+        # often retargeted at once (``t[...] = ...``, ``acc += ...``), which drops its output
+        # operand: that operand is made only if it is not (see _materialise)
+        defer = DEFER_OUTPUTS and fresh and any(spec.__class__ is tuple for spec in inputs)
+        structure.append(defer)
+        if not defer:
+            lines += ["out_region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))"]
+            if same:
+                lines.append("result._region = out_region")
+            lines += [
+                "out = _new_tuple(Operand, (name, space, shape, dtype, nbytes, out_region, contiguous,"
+                " inner))",
+                "alloc.operands[0] = (vstrides, vpaxis, out)",
+            ]
+            if grouped:
+                lines.append("sim.psum_groups[alloc_id] = [out_region]")
+        else:
+            if same:
+                lines.append("result._region = None  # (made from the tile when asked for)")
+            if grouped:  # (the group's box as a plain tuple: its readers compare and index boxes)
+                lines.append("sim.psum_groups[alloc_id] = [(alloc_id, q0, q1, q2, q3)]")
+        if defer:
+            # the stand-in output: a tuple of its own per template whose item 0 is the operand name
+            # (what a retarget reads), and what _materialise needs to make the operand
+            consts["place"] = ((head[0],),)
+            consts["maker"] = (*head, *region, *tail)
         lines += [
             "sim.last_mask = None",
             "# the kernel's frame is above this one and templated's call",
@@ -809,7 +829,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             "instr.engine = engine",
             "instr.opcode = opcode",
             "instr.inputs = (" + "".join(f"{o}, " for o in ops) + ")",
-            "instr.outputs = (out,)",
+            "instr.outputs = place" if defer else "instr.outputs = (out,)",
             "instr.kernel = sim.kernel_name",
             "instr.source_file = filename",
             "instr.source_line = line",
@@ -818,6 +838,13 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             "instr.attrs = attrs.copy()",
             "instrs.append(instr)",
         ]
+        if defer:
+            lines += [
+                "prev = sim.pending",
+                "if prev is not None and prev[0].outputs is prev[2]:  # (that one was not retargeted)",
+                "    _materialise(prev)",
+                "sim.pending = (instr, alloc_id, place, maker)",
+            ]
         if fresh:
             lines.append("sim.last_result = (result, instr, None)")
         lines.append("return result")
@@ -837,6 +864,27 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         factory = _FACTORIES[key] = scope["_make"]
     replay: Callable[[runtime.Simulation, tuple[Any, ...]], Tensor] = factory(**consts)
     return replay
+
+
+def _materialise(pending: tuple[Any, ...]) -> None:
+    """The output operand of a written-out replay's instruction that kept a stand-in (see
+    :func:`_specialise`): ``pending`` is (instruction, allocation id, the stand-in, the operand's
+    fields with the region's box)."""
+    instr, alloc_id, _, maker = pending
+    name, space, shape, dtype, nbytes, q0, q1, q2, q3, contiguous, inner = maker
+    region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))
+    instr.outputs = (_new_tuple(Operand, (name, space, shape, dtype, nbytes, region, contiguous, inner)),)
+
+
+def settle_outputs(sim: runtime.Simulation) -> None:
+    """Give the latest replayed instruction that still has a stand-in output its operand (at the end
+    of a launch, before anything reads the trace: between replays only a retarget reads an output,
+    its name, and each replay settles the one before it)."""
+    pending = sim.pending
+    if pending is not None:
+        sim.pending = None
+        if pending[0].outputs is pending[2]:
+            _materialise(pending)
 
 
 def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:

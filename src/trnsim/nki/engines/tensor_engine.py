@@ -41,7 +41,9 @@ def accumulation_mode(
     if accumulate is None:  # first write to a PSUM location overwrites, later ones accumulate
         region = dst.region()
         group = sim.psum_groups.setdefault(dst.alloc.alloc_id, [])
-        accumulate = any(r.overlaps(region) for r in group)
+        # (by index: a written-out replay's group holds its box as a plain tuple, trnsim.nki.templates)
+        accumulate = any(r[1] < region[2] and region[1] < r[2] and r[3] < region[4] and region[3] < r[4]
+                         for r in group)
         if not accumulate:
             group.append(region)
         if dst.alloc.mm_state is not None:  # value mode: exactly per element (nki-semantics §3)
