@@ -28,7 +28,7 @@ import numpy as np
 
 from trnsim.errors import TrnsimError
 from trnsim.hardware.neuroncore import load_neuroncore
-from trnsim.nki import runtime, templates
+from trnsim.nki import collector, runtime, templates
 from trnsim.nki.blas_threads import one_blas_thread
 from trnsim.nki.budget import TimeLimitInterrupt, Watchdog, current_limits
 from trnsim.nki.dtypes import DtypeError, as_dtype
@@ -90,10 +90,11 @@ def launch(
     sim.deadline = time.monotonic() + budget.time_limit_s
     token = runtime.activate(sim)
     watchdog = sim.watchdog = Watchdog(budget.time_limit_s)
-    # the trace holds ~10 objects per instruction; the cyclic collector would rescan them all
-    # again and again (quadratic in trace length). Tiles are freed by reference counting anyway.
+    # the trace holds ~5 tracked objects per instruction; the cyclic collector would rescan them
+    # all again and again (quadratic in trace length). Tiles are freed by reference counting.
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    succeeded = False
     blas = one_blas_thread() if mode is Mode.VALUES else contextlib.nullcontext()
     with blas:
         try:
@@ -125,6 +126,7 @@ def launch(
                     arr[...] = alloc.storage.reshape(arr.shape)
             if kept_key is not None:
                 templates.keep_templates(kept_key, spec, sim.templates)
+            succeeded = True
             return outputs, trace
         except TrnsimError:
             raise
@@ -143,7 +145,7 @@ def launch(
             watchdog.stop()
             runtime.deactivate(token)
             if gc_was_enabled:
-                gc.enable()
+                collector.resume(promote=succeeded and mode is Mode.TIMING)
 
 
 def _time_limit_error(sim: Simulation, interrupt: BaseException) -> KernelError:
