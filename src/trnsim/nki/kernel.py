@@ -35,6 +35,7 @@ from trnsim.nki.dtypes import DtypeError, as_dtype
 from trnsim.nki.errors import KernelError
 from trnsim.nki.grid import Grid, make_grid, nc
 from trnsim.nki.guard import missing_tensor_attribute
+from trnsim.nki.heap import keep_heap
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
 from trnsim.nki.spill import plan_spills
@@ -95,7 +96,10 @@ def launch(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     succeeded = False
-    blas = one_blas_thread() if mode is Mode.VALUES else contextlib.nullcontext()
+    blas = contextlib.nullcontext()
+    if mode is Mode.VALUES:
+        keep_heap()  # tile storage: no page faults at every launch
+        blas = one_blas_thread()
     with blas:
         try:
             params = _param_names(func, len(args))
