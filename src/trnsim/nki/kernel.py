@@ -79,12 +79,8 @@ def launch(
     sim = Simulation(
         mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
     )
-    # timing-only: the templates the latest launch like this one learned (given back when this one
-    # succeeds). Not in value mode: a launch's first bf16 matmul replayed (templates._replay_matmul)
-    # took 1.5x the wall time of the checked one in a one-matmul launch (launch_overhead.py)
-    kept_key = None
-    if mode is Mode.TIMING:
-        kept_key, sim.templates = templates.kept_templates(spec, mode, frontend, sim.grid)
+    # the templates the latest launch like this one learned (given back when this one succeeds)
+    kept_key, sim.templates = templates.kept_templates(spec, mode, frontend, sim.grid)
     budget = current_limits()
     sim.max_instructions = budget.max_instructions
     sim.time_limit_s = budget.time_limit_s
@@ -128,8 +124,7 @@ def launch(
             for arr, alloc in copy_back:
                 if alloc.storage is not None:
                     arr[...] = alloc.storage.reshape(arr.shape)
-            if kept_key is not None:
-                templates.keep_templates(kept_key, spec, sim.templates)
+            templates.keep_templates(kept_key, spec, sim.templates)
             succeeded = True
             return outputs, trace
         except TrnsimError:
