@@ -62,12 +62,16 @@ def _launch(name: str, values: bool) -> Callable[[], Any]:
 
 @pytest.fixture
 def collector_on() -> Iterator[None]:
-    """The collector on (a test runner may have it off), as before afterwards."""
-    was = gc.isenabled()
+    """The collector on (a test runner may have it off) and nothing frozen (an in-process CLI test
+    may have frozen everything: ``trnsim plan`` does), as before afterwards."""
+    was, frozen = gc.isenabled(), gc.get_freeze_count()
     gc.enable()
+    gc.unfreeze()
     yield
     if not was:
         gc.disable()
+    if frozen:
+        gc.freeze()
 
 
 @pytest.fixture
@@ -181,3 +185,16 @@ def test_cycles_a_kernel_makes_are_freed_after_full_after_objects(monkeypatch: p
     monkeypatch.setattr(collector, "FULL_AFTER", 0)
     trace_kernel(kernel, arg, timing_only=True)  # ... the full collection a launch runs does
     assert kept() is None and made[-1]() is None
+
+
+@pytest.mark.usefixtures("collector_on", "low_threshold")
+def test_objects_the_process_froze_stay_frozen() -> None:
+    kernel, *args = _entry_args("matmul")
+    trace_kernel(kernel, *args, timing_only=True)
+    sentinel: list[Any] = []
+    gc.freeze()
+    assert not any(o is sentinel for o in gc.get_objects())  # (frozen objects are in no generation)
+    trace_kernel(kernel, *args, timing_only=True)
+    assert not any(o is sentinel for o in gc.get_objects())  # not thawed by the launch
+    gc.unfreeze()
+    assert any(o is sentinel for o in gc.get_objects())
