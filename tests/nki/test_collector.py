@@ -31,7 +31,9 @@ CASES: dict[str, dict[str, int]] = {
     "softmax": {"rows": 256, "cols": 512},
     "matmul": {"m": 256, "k": 512, "n": 512},
     "matmul_tiled": {"m": 256, "k": 256, "n": 512},
-    "flash_attention_fwd": {"batch": 1, "heads": 1, "kv_heads": 1, "seq_q": 256, "seq_k": 256, "head_dim": 128},
+    "flash_attention_fwd": {
+        "batch": 1, "heads": 1, "kv_heads": 1, "seq_q": 256, "seq_k": 256, "head_dim": 128
+    },
 }
 
 

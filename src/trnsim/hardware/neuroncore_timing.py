@@ -32,7 +32,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from trnsim.errors import UnknownNameError
-from trnsim.hardware.datafile import DataKind, normalise_units, on_data_change, overlay_token, read_toml, validate
+from trnsim.hardware.datafile import (
+    DataKind,
+    normalise_units,
+    on_data_change,
+    overlay_token,
+    read_toml,
+    validate,
+)
 
 __all__ = [
     "ChipTiming",

@@ -92,7 +92,7 @@ def launch(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     succeeded = False
-    blas = contextlib.nullcontext()
+    blas: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if mode is Mode.VALUES:
         keep_heap()  # tile storage: no page faults at every launch
         blas = one_blas_thread()

@@ -189,7 +189,8 @@ class World:
             if thread is not None:
                 thread.join()
         # the contexts and threads refer back to this world: let reference counting free it
-        self._contexts, self._threads, self._func = [], [None] * self.size, None
+        self._contexts, self._threads = [], [None] * self.size
+        del self._func
         if self.error is not None:
             raise self.error
         # every instance returns the same shared_hbm outputs; an instance may return nothing
