@@ -468,22 +468,24 @@ def normalise_units(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """``data`` with every quantity string (``hop_latency_us = "500 ns"``) in a unit-suffixed key
     converted to the key's unit (0.5); a wrong unit is one line naming ``where``, the key and the
     valid units. Numbers pass unchanged."""
+    return {k: _fix_units(str(k), v, str(k), where) for k, v in data.items()}
 
-    def fix(key: str, value: Any, dotted: str) -> Any:
-        if isinstance(value, Mapping):
-            if "value" in value:
-                return {**value, "value": fix(key, value["value"], dotted)}
-            return {k: fix(str(k), v, f"{dotted}.{k}") for k, v in value.items()}
-        if isinstance(value, list):
-            return [fix(key, v, f"{dotted}.{i}") if isinstance(v, Mapping) else v
-                    for i, v in enumerate(value)]
-        entry = _suffix(key)
-        if not isinstance(value, str) or entry is None or entry[2] is None:
-            return value
-        base = parse_quantity(value, entry[2], f"{where}: key '{dotted}'")
-        return base / entry[3]
 
-    return {k: fix(str(k), v, str(k)) for k, v in data.items()}
+def _fix_units(key: str, value: Any, dotted: str, where: str) -> Any:
+    """:func:`normalise_units` of one value under ``key`` (a module function: a recursive
+    closure is a reference cycle, left for the cyclic collector at every call)."""
+    if isinstance(value, Mapping):
+        if "value" in value:
+            return {**value, "value": _fix_units(key, value["value"], dotted, where)}
+        return {k: _fix_units(str(k), v, f"{dotted}.{k}", where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fix_units(key, v, f"{dotted}.{i}", where) if isinstance(v, Mapping) else v
+                for i, v in enumerate(value)]
+    entry = _suffix(key)
+    if not isinstance(value, str) or entry is None or entry[2] is None:
+        return value
+    base = parse_quantity(value, entry[2], f"{where}: key '{dotted}'")
+    return base / entry[3]
 
 
 # ---------------------------------------------------------------------------------------------- validation

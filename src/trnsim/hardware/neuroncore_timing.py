@@ -22,6 +22,7 @@ tables were simulated with the shipped timing, so a change must travel as an exp
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from enum import StrEnum
 from importlib import resources
@@ -31,7 +32,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from trnsim.errors import UnknownNameError
-from trnsim.hardware.datafile import DataKind, normalise_units, read_toml, validate
+from trnsim.hardware.datafile import (
+    DataKind,
+    normalise_units,
+    on_data_change,
+    overlay_token,
+    read_toml,
+    validate,
+)
 
 __all__ = [
     "ChipTiming",
@@ -226,9 +234,38 @@ def load_timing(
     name = _ALIASES.get(target.strip().lower())
     if name is None:
         raise UnknownNameError("target", target, known_targets())
-    if overrides is None or isinstance(overrides, Mapping):
+    if overrides is None or (isinstance(overrides, Mapping) and not overrides):
+        return _shipped(name)
+    if isinstance(overrides, Mapping):
         tree = TIMING.load(name, overrides=overrides, origin="user override (mapping)")
     else:
         tree = TIMING.load(name, overrides=read_toml(overrides), origin=f"user override ({overrides})")
+    return _validated(tree.data, name)
+
+
+def _validated(data: Mapping[str, Any], name: str) -> NeuronCoreTiming:
     where = f"timing data for '{name}'"
-    return validate(normalise_units(tree.data, where), NeuronCoreTiming, where)
+    return validate(normalise_units(data, where), NeuronCoreTiming, where)
+
+
+#: Timing of shipped files loaded without overrides, by (name, overlay token, file modification time
+#: and size): validating one costs about 0.75 ms, which a kernel asking for its target's timing
+#: (``kernels.matmul.dma_run_overhead_bytes``) paid at every launch. Cleared whenever the data in
+#: force changes; the models are frozen, so sharing one is safe.
+_SHIPPED: dict[tuple[str, int, int, int], NeuronCoreTiming] = {}
+on_data_change(_SHIPPED.clear)
+
+
+def _shipped(name: str) -> NeuronCoreTiming:
+    """The shipped file ``name`` with the overlay in force: validated once per version of both."""
+    try:
+        stat = os.stat(TIMING.shipped_file(name))
+    except OSError:  # the loader names the problem
+        stat = None
+    key = (name, overlay_token(), stat.st_mtime_ns, stat.st_size) if stat is not None else None
+    timing = _SHIPPED.get(key) if key is not None else None
+    if timing is None:
+        timing = _validated(TIMING.load(name).data, name)
+        if key is not None:
+            _SHIPPED[key] = timing
+    return timing

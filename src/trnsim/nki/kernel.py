@@ -28,13 +28,14 @@ import numpy as np
 
 from trnsim.errors import TrnsimError
 from trnsim.hardware.neuroncore import load_neuroncore
-from trnsim.nki import runtime, templates
+from trnsim.nki import collector, runtime, templates
 from trnsim.nki.blas_threads import one_blas_thread
 from trnsim.nki.budget import TimeLimitInterrupt, Watchdog, current_limits
 from trnsim.nki.dtypes import DtypeError, as_dtype
 from trnsim.nki.errors import KernelError
 from trnsim.nki.grid import Grid, make_grid, nc
 from trnsim.nki.guard import missing_tensor_attribute
+from trnsim.nki.heap import keep_heap
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
 from trnsim.nki.spill import plan_spills
@@ -78,23 +79,23 @@ def launch(
     sim = Simulation(
         mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
     )
-    # timing-only: the templates the latest launch like this one learned (given back when this one
-    # succeeds). Not in value mode: a launch's first bf16 matmul replayed (templates._replay_matmul)
-    # took 1.5x the wall time of the checked one in a one-matmul launch (launch_overhead.py)
-    kept_key = None
-    if mode is Mode.TIMING:
-        kept_key, sim.templates = templates.kept_templates(spec, mode, frontend, sim.grid)
+    # the templates the latest launch like this one learned (given back when this one succeeds)
+    kept_key, sim.templates = templates.kept_templates(spec, mode, frontend, sim.grid)
     budget = current_limits()
     sim.max_instructions = budget.max_instructions
     sim.time_limit_s = budget.time_limit_s
     sim.deadline = time.monotonic() + budget.time_limit_s
     token = runtime.activate(sim)
     watchdog = sim.watchdog = Watchdog(budget.time_limit_s)
-    # the trace holds ~10 objects per instruction; the cyclic collector would rescan them all
-    # again and again (quadratic in trace length). Tiles are freed by reference counting anyway.
+    # the trace holds ~5 tracked objects per instruction; the cyclic collector would rescan them
+    # all again and again (quadratic in trace length). Tiles are freed by reference counting.
     gc_was_enabled = gc.isenabled()
     gc.disable()
-    blas = one_blas_thread() if mode is Mode.VALUES else contextlib.nullcontext()
+    succeeded = False
+    blas: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if mode is Mode.VALUES:
+        keep_heap()  # tile storage: no page faults at every launch
+        blas = one_blas_thread()
     with blas:
         try:
             params = _param_names(func, len(args))
@@ -124,8 +125,8 @@ def launch(
             for arr, alloc in copy_back:
                 if alloc.storage is not None:
                     arr[...] = alloc.storage.reshape(arr.shape)
-            if kept_key is not None:
-                templates.keep_templates(kept_key, spec, sim.templates)
+            templates.keep_templates(kept_key, spec, sim.templates)
+            succeeded = True
             return outputs, trace
         except TrnsimError:
             raise
@@ -145,7 +146,7 @@ def launch(
             watchdog.stop()
             runtime.deactivate(token)
             if gc_was_enabled:
-                gc.enable()
+                collector.resume(promote=succeeded and mode is Mode.TIMING)
 
 
 def _time_limit_error(sim: Simulation, interrupt: BaseException) -> KernelError:

@@ -188,6 +188,9 @@ class World:
         for thread in self._threads:
             if thread is not None:
                 thread.join()
+        # the contexts and threads refer back to this world: let reference counting free it
+        self._contexts, self._threads = [], [None] * self.size
+        del self._func
         if self.error is not None:
             raise self.error
         # every instance returns the same shared_hbm outputs; an instance may return nothing

@@ -23,7 +23,7 @@ operands into a fresh fp32 PSUM tile (the product computed as the checked path c
 checked path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
 other classes, more than one instruction or allocation) takes the checked path and is not kept.
 ``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
-A timing-only launch's templates are kept for the next one like it (:func:`kept_templates`).
+A launch's templates are kept for the next one like it (:func:`kept_templates`), in either mode.
 """
 
 from __future__ import annotations
