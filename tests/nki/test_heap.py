@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from trnsim.nki import simulate
+from trnsim.nki.heap import user_set_thresholds
 from trnsim.nki.legacy import jit
 from trnsim.nki.legacy import language as nl
 
@@ -42,3 +43,11 @@ def test_small_value_launches_do_not_fault_their_tiles_in_again() -> None:
     # each launch allocates and frees about 1 MiB (256 pages): with glibc's defaults it faulted
     # 224 of them in again every time
     assert faults < launches * 8
+
+
+def test_a_users_own_malloc_thresholds_are_left_alone() -> None:
+    assert not user_set_thresholds({})
+    assert not user_set_thresholds({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert user_set_thresholds({"MALLOC_MMAP_THRESHOLD_": "131072"})
+    assert user_set_thresholds({"MALLOC_TRIM_THRESHOLD_": "0"})
+    assert user_set_thresholds({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=0"})

@@ -9,15 +9,18 @@ the same pages in again, each zeroed by the kernel: 224-317 page faults per laun
 launch of 1.5 ms (what looked like the cost of NaN-filling fresh tiles). The first value-mode
 launch therefore fixes the two thresholds at glibc's own upper bound: arrays up to 32 MiB (every
 on-chip tile) come from the heap, and up to 64 MiB of free heap top stays mapped (glibc's dynamic
-rule keeps twice the mmap threshold). Elsewhere (another C library) nothing changes.
+rule keeps twice the mmap threshold). Elsewhere (another C library) nothing changes, nor where the
+user set either threshold for the process (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or
+``GLIBC_TUNABLES``' ``glibc.malloc.*_threshold``): their choice stands.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Mapping
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_heap"]
+__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_heap", "user_set_thresholds"]
 
 #: glibc's largest dynamic mmap threshold on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX)
 MMAP_THRESHOLD = 32 * 1024 * 1024
@@ -27,8 +30,18 @@ TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
+#: environment variables through which a user sets glibc's thresholds (mallopt(3), tunables(7))
+_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
 #: whether the thresholds were set (or found not settable) in this process
 _DONE: list[bool] = []
+
+
+def user_set_thresholds(environ: Mapping[str, str]) -> bool:
+    """True when the process's environment sets glibc's mmap or trim threshold itself."""
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    return any(name in environ for name in _USER_SETTINGS) or any(
+        f"glibc.malloc.{name}_threshold" in tunables for name in ("mmap", "trim"))
 
 
 def keep_heap() -> None:
@@ -36,6 +49,8 @@ def keep_heap() -> None:
     if _DONE:
         return
     _DONE.append(True)
+    if user_set_thresholds(os.environ):
+        return
     try:
         libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
     except (AttributeError, ValueError, OSError):  # not a POSIX system, or no such name
