@@ -634,9 +634,10 @@ class _Simulation:
                 ready = start + complete_ns + extra
                 engine_free[code] = end
                 engine_last[code] = index
-                for port in ports:
-                    port_free[port] = end
-                    port_last[port] = index
+                if ports:  # (most engines share none: no iterator over an empty tuple)
+                    for port in ports:
+                        port_free[port] = end
+                        port_last[port] = index
                 # the ScheduledInstruction as its row (every field in order; the object is made when
                 # the result's instructions are read)
                 append((instruction, track, core, start, end, ready, pred, reason, work_ns, 0.0, 0.0, 0.0, (),
