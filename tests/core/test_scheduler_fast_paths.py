@@ -22,6 +22,7 @@ import pytest
 
 from trnsim.core import simulate as simulate_module
 from trnsim.core import simulate_trace
+from trnsim.core.analysis import peak_psum_banks
 from trnsim.core.costs import ComputeCostModel, cost_key
 from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel
@@ -571,3 +572,40 @@ def test_reads_of_unwritten_allocations_replay_as_the_reference(seed: int,
     # the stores and copies waited for loads of the pieces they overwrite
     assert any(item.reason == "dependency" for item in simulate_trace(trace, "trn2").instructions
                if item.instruction.opcode in ("store", "dma_copy"))
+
+
+@pytest.mark.parametrize(("seed", "cores"), [(0, 1), (1, 1), (2, 2), (3, 2)])
+def test_psum_bank_spans_match_each_access(seed: int, cores: int) -> None:
+    # The scheduler updates the spans of the PSUM banks a region touches inline, found by the region
+    # (the last one by identity): each bank from the earliest start to the latest end of the
+    # accesses that touch it (outputs until ready, inputs until the end), here recounted access by
+    # access. Regions cross banks (2 KiB per partition) and overlap within an allocation.
+    rng = random.Random(seed)
+    b = TraceBuilder("trn2")
+    allocs = [b.alloc() for _ in range(3)]
+
+    def psum() -> Operand:
+        return b.psum((128, rng.choice((128, 512, 1024, 1536))), "float32", alloc=rng.choice(allocs),
+                      byte_start=rng.randrange(0, 8192, 512))
+
+    for _ in range(80):
+        core = rng.randrange(cores)
+        if rng.random() < 0.5:
+            operands = (b.sbuf((128, 128), "bfloat16"), b.sbuf((128, 512), "bfloat16"))
+            b.add(Engine.TENSOR, "nc_matmul", operands, (psum(),), core=core)
+        else:
+            b.add(Engine.VECTOR, "tensor_copy", (psum(),), (b.sbuf((128, 512), "float32"),), core=core)
+    result = simulate_trace(b.trace, "trn2")
+    bank_bytes = 2048
+    live: dict[tuple[int, int, int], list[float]] = {}
+    for item in result.instructions:
+        accesses = [(o, item.ready_ns) for o in item.instruction.outputs]
+        accesses += [(o, item.end_ns) for o in item.instruction.inputs]
+        for operand, until in accesses:
+            if operand.space != MemorySpace.PSUM:
+                continue
+            region = operand.region
+            for bank in range(region.byte_start // bank_bytes, (region.byte_stop - 1) // bank_bytes + 1):
+                span = live.setdefault((item.core, region.alloc_id, bank), [item.start_ns, until])
+                span[0], span[1] = min(span[0], item.start_ns), max(span[1], until)
+    assert result.psum_banks_used == peak_psum_banks(live) > 1
