@@ -22,6 +22,7 @@ import pytest
 
 from trnsim.core import simulate as simulate_module
 from trnsim.core import simulate_trace
+from trnsim.core.analysis import peak_psum_banks
 from trnsim.core.costs import ComputeCostModel, cost_key
 from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel
@@ -521,3 +522,90 @@ def test_transfers_whose_parts_start_together_are_placed_as_part_by_part(
     monkeypatch.setattr(simulate_module._Simulation, "_place_dma", _reference_place_dma)
     assert [_fields(r) for r in fast] == [_fields(simulate_trace(trace, target)),
                                          _fields(simulate_trace(trace, timing))]
+
+
+def _hbm_piece(alloc: int, b0: int, b1: int) -> Operand:
+    return Operand("x", MemorySpace.HBM, (1, (b1 - b0) // 2), "bfloat16", b1 - b0,
+                   Region(alloc, 0, 1, b0, b1), b1 - b0, 2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reads_of_unwritten_allocations_replay_as_the_reference(seed: int,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kernel inputs read in overlapping pieces are logged, not tracked (RegionTracker.unwritten), and
+    # replayed when a write comes: a store into the input, a DMA that reads and writes the same
+    # input in one instruction, or a collective (the tracker's own query). Each schedule equals the
+    # reference tracker's, which tracks every read as it comes.
+    rng = random.Random(seed)
+    trace = KernelTrace(kernel=f"inputs{seed}", target="trn2")
+
+    def add(engine: Engine, opcode: str, inputs: tuple[Operand, ...], outputs: tuple[Operand, ...],
+            **attrs: object) -> None:
+        trace.append(Instruction(seq=len(trace.instructions), engine=engine, opcode=opcode, inputs=inputs,
+                                 outputs=outputs, kernel=trace.kernel, source_file="inputs.py",
+                                 source_line=len(trace.instructions), core=attrs.pop("core", 0), attrs=attrs))
+
+    def piece(alloc: int) -> Operand:
+        b0 = rng.randrange(0, 16384, 512)
+        return _hbm_piece(alloc, b0, b0 + rng.choice((512, 1024, 4096)))
+
+    for sbuf in range(1, 121):  # (each load into a tile of its own)
+        alloc = 100 + rng.randrange(4)
+        kind = rng.random()
+        tile = Operand("s", MemorySpace.SBUF, (128, 64), "bfloat16", 16384, Region(sbuf, 0, 128, 0, 128),
+                       128, 2)
+        if kind < 0.6:  # a load of a piece (most pieces overlap earlier ones)
+            add(Engine.DMA, "load", (piece(alloc),), (tile,))
+        elif kind < 0.75:  # a store into the input
+            add(Engine.DMA, "load", (piece(200),), (tile,))
+            add(Engine.DMA, "store", (tile,), (piece(alloc),))
+        elif kind < 0.9:  # a copy within one input: read and written by one instruction
+            add(Engine.DMA, "dma_copy", (piece(alloc),), (piece(alloc),))
+        else:  # an empty piece, read twice
+            empty = _hbm_piece(alloc, 512, 512)
+            add(Engine.DMA, "load", (empty,), (tile,))
+            add(Engine.DMA, "load", (empty, piece(alloc)), (tile,))
+    fast = _fields(simulate_trace(trace, "trn2"))
+    monkeypatch.setattr(RegionTracker, "exact_lookups", False)
+    monkeypatch.setattr(RegionTracker, "_found", _reference_found)
+    assert fast == _fields(simulate_trace(trace, "trn2"))
+    # the stores and copies waited for loads of the pieces they overwrite
+    assert any(item.reason == "dependency" for item in simulate_trace(trace, "trn2").instructions
+               if item.instruction.opcode in ("store", "dma_copy"))
+
+
+@pytest.mark.parametrize(("seed", "cores"), [(0, 1), (1, 1), (2, 2), (3, 2)])
+def test_psum_bank_spans_match_each_access(seed: int, cores: int) -> None:
+    # The scheduler updates the spans of the PSUM banks a region touches inline, found by the region
+    # (the last one by identity): each bank from the earliest start to the latest end of the
+    # accesses that touch it (outputs until ready, inputs until the end), here recounted access by
+    # access. Regions cross banks (2 KiB per partition) and overlap within an allocation.
+    rng = random.Random(seed)
+    b = TraceBuilder("trn2")
+    allocs = [b.alloc() for _ in range(3)]
+
+    def psum() -> Operand:
+        return b.psum((128, rng.choice((128, 512, 1024, 1536))), "float32", alloc=rng.choice(allocs),
+                      byte_start=rng.randrange(0, 8192, 512))
+
+    for _ in range(80):
+        core = rng.randrange(cores)
+        if rng.random() < 0.5:
+            operands = (b.sbuf((128, 128), "bfloat16"), b.sbuf((128, 512), "bfloat16"))
+            b.add(Engine.TENSOR, "nc_matmul", operands, (psum(),), core=core)
+        else:
+            b.add(Engine.VECTOR, "tensor_copy", (psum(),), (b.sbuf((128, 512), "float32"),), core=core)
+    result = simulate_trace(b.trace, "trn2")
+    bank_bytes = 2048
+    live: dict[tuple[int, int, int], list[float]] = {}
+    for item in result.instructions:
+        accesses = [(o, item.ready_ns) for o in item.instruction.outputs]
+        accesses += [(o, item.end_ns) for o in item.instruction.inputs]
+        for operand, until in accesses:
+            if operand.space != MemorySpace.PSUM:
+                continue
+            region = operand.region
+            for bank in range(region.byte_start // bank_bytes, (region.byte_stop - 1) // bank_bytes + 1):
+                span = live.setdefault((item.core, region.alloc_id, bank), [item.start_ns, until])
+                span[0], span[1] = min(span[0], item.start_ns), max(span[1], until)
+    assert result.psum_banks_used == peak_psum_banks(live) > 1

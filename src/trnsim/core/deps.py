@@ -19,6 +19,12 @@ pieces, a slice across boxes) are remembered per table as the boxes they overlap
 until a box is added or dropped (``_Table.memo``): rewriting a box keeps the boxes, so a loop that
 reads the same slices of a rewritten buffer answers each query with one look-up.
 
+An allocation nobody wrote yet (a kernel input) needs no records while it is only read: its data
+is ready at time 0, so a read waits for nothing, and the records matter only to a later write (which
+waits until they are no longer read). The scheduler logs such reads (``RegionTracker.unwritten``)
+and :meth:`RegionTracker.materialize` replays them, in order, into the table the tracker would have
+built, when the allocation is written or queried otherwise; most inputs are never written.
+
 The scheduler goes one step further (:class:`Resolved`): an access it answered with one record is
 remembered tracker-wide, query box -> record, until that allocation's boxes change or one of its
 records is replaced by another object. The scheduler rewrites a box's record in place (same list)
@@ -196,7 +202,7 @@ class RegionTracker:
     one call each rather than one per operand and record (this is the simulator's inner loop).
     """
 
-    __slots__ = ("_tables", "resolved", "singles")
+    __slots__ = ("_tables", "resolved", "singles", "unwritten")
 
     #: Answer an exact-box query of a disjoint table inline (tests turn it off to compare the
     #: fast paths with the reference scan).
@@ -211,6 +217,13 @@ class RegionTracker:
         #: instead of a _Table with its five containers); they answer the box and slices inside it
         #: and hand any other access to the table :meth:`table` makes of the entry.
         self.singles: dict[int, tuple[Box, Record]] = {}
+        #: Allocations only read so far by the scheduler's inline paths (kernel inputs), without a
+        #: table: alloc_id -> the reads in order, each (box, the record its instruction updated as
+        #: its own). Such a read depends on nothing (nobody wrote the data: ready at 0) and matters
+        #: only to a later write, through the records it leaves; :meth:`materialize` replays the
+        #: reads into the table the tracker would have built, when anything else touches the
+        #: allocation (most kernel inputs are never written: never replayed).
+        self.unwritten: dict[int, list[tuple[Box, Record]]] = {}
 
     @property
     def tables(self) -> dict[int, _Table]:
@@ -218,11 +231,37 @@ class RegionTracker:
         return self._tables
 
     def table(self, alloc: int) -> _Table | None:
-        """The table of allocation ``alloc`` (made from its single box if it has one), or None."""
+        """The table of allocation ``alloc`` (made from its single box or its logged reads if it has
+        them), or None."""
         single = self.singles.pop(alloc, None)
         if single is None:
-            return self._tables.get(alloc)
+            table = self._tables.get(alloc)
+            if table is None and alloc in self.unwritten:
+                return self.materialize(alloc)
+            return table
         table = self._tables[alloc] = _Table(self.resolved, single[0], single[1])
+        return table
+
+    def materialize(self, alloc: int) -> _Table | None:
+        """The table of ``alloc`` made of its logged reads (:attr:`unwritten`), or None if it has
+        none: each read in order as :meth:`wait` and :meth:`finish` would have done it (the
+        records it overlaps, or a new record of its box where none does, read until the time and
+        by the reader its logged record was given)."""
+        log = self.unwritten.pop(alloc, None)
+        if log is None:
+            return None
+        table = self._tables[alloc] = _Table(self.resolved)
+        for box, read in log:
+            found = self._found(table, box)
+            if not found:
+                record = [0.0, -1, -1, 0.0, -1]
+                table.insert(box, record)
+                found = [record]
+            read_end = read[_READ_UNTIL]
+            for record in found:
+                if read_end > record[_READ_UNTIL]:
+                    record[_READ_UNTIL] = read_end
+                    record[_READER_INDEX] = read[_READER_INDEX]
         return table
 
     def _found(self, table: _Table, box: Box) -> list[Record]:

@@ -347,6 +347,9 @@ class _Simulation:
         tables = self.tables
         singles = tracker.singles
         singles_get = singles.get
+        unwritten = tracker.unwritten
+        unwritten_get = unwritten.get
+        materialize = tracker.materialize
         table_of = tracker.table
         found_in = tracker._found
         resolved = tracker.resolved
@@ -500,15 +503,35 @@ class _Simulation:
                             else:  # another box of the allocation: it needs a table
                                 table = table_of(region[0])
                     if record is None:
-                        if table is None:  # a kernel input nobody wrote: a later overwrite waits for it
-                            record = [0.0, -1, -1, 0.0, -1]
-                            if region[1] < region[2] and region[3] < region[4]:
-                                singles[region[0]] = (region, record)
+                        if table is None:
+                            # an allocation nobody wrote (a kernel input): the read is logged, to be
+                            # replayed if a write ever comes (RegionTracker.unwritten); its record is
+                            # ready at 0, so it decides nothing now. Not where this instruction also
+                            # writes the allocation (the replay must see this read finished).
+                            alloc = region[0]
+                            for output in outputs:
+                                written = output[5]
+                                if written is not None and written[0] == alloc:
+                                    table = materialize(alloc)
+                                    break
                             else:
-                                table = tables[region[0]] = new(_Table)  # _Table(...), see _NEW
-                                table_init(table, resolved, region, record)
-                            reads.append(record)
-                            continue
+                                record = [0.0, -1, -1, 0.0, -1]
+                                log = unwritten_get(alloc)
+                                if log is None:
+                                    unwritten[alloc] = [(region, record)]
+                                else:
+                                    log.append((region, record))
+                                reads.append(record)
+                                continue
+                            if table is None:  # (no read logged yet) a kernel input nobody wrote
+                                record = [0.0, -1, -1, 0.0, -1]
+                                if region[1] < region[2] and region[3] < region[4]:
+                                    singles[alloc] = (region, record)
+                                else:
+                                    table = tables[alloc] = new(_Table)  # _Table(...), see _NEW
+                                    table_init(table, resolved, region, record)
+                                reads.append(record)
+                                continue
                         records = table.records
                         if len(records) == 1:
                             # one box: the only record overlapping the box itself or a slice inside it
@@ -567,6 +590,8 @@ class _Simulation:
                         record = None
                         table = table_of(alloc)
                     if record is None:
+                        if table is None and alloc in unwritten:
+                            table = materialize(alloc)  # its reads, logged (read before written)
                         if table is None:  # a new tile: a single box once written, if not empty
                             if region[1] < region[2] and region[3] < region[4]:
                                 new_tile = region
@@ -634,9 +659,10 @@ class _Simulation:
                 ready = start + complete_ns + extra
                 engine_free[code] = end
                 engine_last[code] = index
-                for port in ports:
-                    port_free[port] = end
-                    port_last[port] = index
+                if ports:  # (most engines share none: no iterator over an empty tuple)
+                    for port in ports:
+                        port_free[port] = end
+                        port_last[port] = index
                 # the ScheduledInstruction as its row (every field in order; the object is made when
                 # the result's instructions are read)
                 append((instruction, track, core, start, end, ready, pred, reason, work_ns, 0.0, 0.0, 0.0, (),
