@@ -178,3 +178,30 @@ def test_a_step_of_any_class_takes_the_general_path() -> None:
     for got, want in seen:  # (the same message; the line of each call differs)
         assert isinstance(want, str) and isinstance(got, str)
         assert re.sub(r" at \S+:\d+", "", got) == re.sub(r" at \S+:\d+", "", want)
+
+
+def test_equal_shapes_are_handed_out_as_one_object_with_their_item_classes() -> None:
+    # Memoised block views and templates' output operands hand out one object per shape (the chip
+    # model's cost key compares them by identity first); a shape whose items are of other classes
+    # (an nl.par_dim, equal to its int and hashed alike) keeps its own object and classes.
+    from trnsim.nki.tensor import ParDim, shared_shape
+
+    plain = shared_shape((128, 96))
+    assert shared_shape(tuple([128, 96])) is plain
+    with_par_dim = shared_shape((ParDim(128), 96))
+    assert with_par_dim is not plain and type(with_par_dim[0]) is ParDim
+    assert type(shared_shape((128, 96))[0]) is int
+
+
+def test_a_blocked_kernel_s_equal_operand_shapes_are_one_object() -> None:
+    from trnsim.kernels import registry
+
+    entry = registry.get("matmul_fully_blocked")
+    args = entry.make_args({"m": 512, "k": 1024, "n": 2048}, "bfloat16")
+    trace = trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
+    # (the first nl.zeros is the checked call a template learns from: its own operand; the block
+    # views' shapes are shared from the first)
+    for opcode, side, first in (("nc_matmul", "inputs", 0), ("memset", "outputs", 1)):
+        shapes = [op.shape for i in trace.instructions if i.opcode == opcode for op in getattr(i, side)][first:]
+        assert len(shapes) > 8
+        assert len({id(s) for s in shapes}) == len(set(shapes))

@@ -16,7 +16,7 @@ import numpy as np
 
 from trnsim.nki import runtime
 from trnsim.nki.indexing import IndexExpr, merged_ids
-from trnsim.nki.tensor import Tensor
+from trnsim.nki.tensor import Tensor, shared_shape
 
 
 def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
@@ -185,7 +185,9 @@ def view(t: Tensor, key: Any) -> Any:
                 _keep(t, probe, v)
                 if len(_TILE_VIEWS) >= _MAX_TILE_VIEWS:
                     _TILE_VIEWS.clear()
-                _TILE_VIEWS[tshape, tstrides, probe] = (v.shape, v.offset - t.offset, v.strides)
+                # (one shape object for all the memoised views of a shape: see shared_shape)
+                shape = v.shape = shared_shape(v.shape)
+                _TILE_VIEWS[tshape, tstrides, probe] = (shape, v.offset - t.offset, v.strides)
                 return v
     elif n == 4 and tpaxis == 2:
         # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)

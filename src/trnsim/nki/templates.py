@@ -44,7 +44,7 @@ from trnsim.nki import tensor as _tensor
 from trnsim.nki.engines.bf16_matmul import multiply_bf16, widen_bf16
 from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
-from trnsim.nki.tensor import ParDim, Tensor
+from trnsim.nki.tensor import ParDim, Tensor, shared_shape
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand, Region
 
 #: what the written-out replays read besides this module's own names (see _specialise)
@@ -374,7 +374,9 @@ def _learn(
         return None
     inputs, name = found
     box = tuple(out.region)[1:]
-    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, out[:5], out[6:], box, group is not None,
+    # (the output's shape as the one object equal shapes share: see shared_shape)
+    head = (out[0], out[1], shared_shape(out[2]), out[3], out[4])
+    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, head, out[6:], box, group is not None,
               fresh)
     if view[3] == box:  # the new view's box is the output's: _replay makes one Region for both
         view = (*view[:3], _SAME)

@@ -91,6 +91,26 @@ class ParDim(int):
     """``nl.par_dim(p)``: marks the partition dimension in a legacy tensor shape."""
 
 
+#: one tuple object per shape (and classes of its items) that templates and memoised views hand out:
+#: equal shapes of different instructions are then the same object, which the chip model's cost key
+#: compares by identity (a tuple compare stops at the first identical item pair)
+_SHARED_SHAPES: dict[tuple[Any, ...], tuple[int, ...]] = {}
+#: entries _SHARED_SHAPES holds at most (it starts again past it: sharing is never needed)
+_MAX_SHARED_SHAPES = 4096
+
+
+def shared_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape object kept for ``shape`` (equal, with items of the same classes): ``shape`` itself
+    the first time."""
+    key = (shape, tuple(map(type, shape)))
+    known = _SHARED_SHAPES.get(key)
+    if known is None:
+        if len(_SHARED_SHAPES) >= _MAX_SHARED_SHAPES:
+            _SHARED_SHAPES.clear()
+        known = _SHARED_SHAPES[key] = shape
+    return known
+
+
 def physical_strides(shape: tuple[int, ...], partition_axis: int, free_elems: int) -> tuple[int, ...]:
     """Element strides of a freshly allocated tensor (partition-major on chip, C order in HBM)."""
     strides = [0] * len(shape)
