@@ -202,6 +202,7 @@ def test_a_blocked_kernel_s_equal_operand_shapes_are_one_object() -> None:
     # (the first nl.zeros is the checked call a template learns from: its own operand; the block
     # views' shapes are shared from the first)
     for opcode, side, first in (("nc_matmul", "inputs", 0), ("memset", "outputs", 1)):
-        shapes = [op.shape for i in trace.instructions if i.opcode == opcode for op in getattr(i, side)][first:]
+        ops = [op for i in trace.instructions if i.opcode == opcode for op in getattr(i, side)][first:]
+        shapes = [op.shape for op in ops]
         assert len(shapes) > 8
         assert len({id(s) for s in shapes}) == len(set(shapes))

@@ -170,7 +170,8 @@ def view(t: Tensor, key: Any) -> Any:
                 # slot (no __init__ frame: a kernel's inner loop subscripts once or twice per instruction)
                 v = _new_object(Tensor)
                 v.alloc = t.alloc
-                v.shape = (a1 - a0, b1 - b0)
+                # (one shape object for all the memoised views of a shape: see shared_shape)
+                v.shape = vshape = shared_shape((a1 - a0, b1 - b0))
                 v.offset = t.offset + i * s0 + a0 * s1 + b0 * s2
                 v.strides = (s1, s2)
                 v.paxis = 0
@@ -185,9 +186,7 @@ def view(t: Tensor, key: Any) -> Any:
                 _keep(t, probe, v)
                 if len(_TILE_VIEWS) >= _MAX_TILE_VIEWS:
                     _TILE_VIEWS.clear()
-                # (one shape object for all the memoised views of a shape: see shared_shape)
-                shape = v.shape = shared_shape(v.shape)
-                _TILE_VIEWS[tshape, tstrides, probe] = (shape, v.offset - t.offset, v.strides)
+                _TILE_VIEWS[tshape, tstrides, probe] = (vshape, v.offset - t.offset, v.strides)
                 return v
     elif n == 4 and tpaxis == 2:
         # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)

@@ -17,7 +17,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -93,13 +93,16 @@ class ParDim(int):
 
 #: one tuple object per shape (and classes of its items) that templates and memoised views hand out:
 #: equal shapes of different instructions are then the same object, which the chip model's cost key
-#: compares by identity (a tuple compare stops at the first identical item pair)
-_SHARED_SHAPES: dict[tuple[Any, ...], tuple[int, ...]] = {}
+#: compares item by item, an identical pair by identity alone (no nested compare of equal tuples)
+_SHARED_SHAPES: dict[tuple[Any, ...], Any] = {}
 #: entries _SHARED_SHAPES holds at most (it starts again past it: sharing is never needed)
 _MAX_SHARED_SHAPES = 4096
 
 
-def shared_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+_Shape = TypeVar("_Shape", bound=tuple[int, ...])
+
+
+def shared_shape(shape: _Shape) -> _Shape:
     """The shape object kept for ``shape`` (equal, with items of the same classes): ``shape`` itself
     the first time."""
     key = (shape, tuple(map(type, shape)))
