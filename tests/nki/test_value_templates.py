@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from trnsim.kernels import registry
-from trnsim.nki import simulate, templates, trace_kernel
+from trnsim.nki import simulate, templates, tensor, trace_kernel
 from trnsim.nki.engines import tensor_engine
 from trnsim.nki.engines.bf16_matmul import narrow_bf16, widen_bf16
 from trnsim.nki.engines.execute import to_dtype
@@ -131,6 +131,36 @@ def test_value_templates_replay_strided_operands_of_attention(
     ]
 
 
+@pytest.mark.parametrize("name", ["matmul_tiled", "flash_attention_fwd"])
+def test_written_out_value_replays_and_fast_accumulation_change_nothing(
+    name: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Value-mode templates written out at once (``SPECIALISE_AFTER = 0``: their loads and
+    products replay through :func:`templates._specialise`'s replay, with deferred output operands)
+    give the bits and the trace of the checked path, whose ``acc += nc_matmul(...)`` goes through
+    ``_retarget`` (the operand cache off: no kept operand for _iadd's written-out case)."""
+    entry = registry.get(name)
+    shape = ({"m": 256, "k": 512, "n": 1024} if name == "matmul_tiled" else
+             {"batch": 1, "heads": 2, "kv_heads": 1, "seq_q": 512, "seq_k": 512, "head_dim": 64, "causal": 1})
+    args = entry.make_args(shape, "bfloat16", np.random.default_rng(11))
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)
+    written = _count(monkeypatch, "_specialise")
+    products = _count(monkeypatch, "_replay_matmul")
+    cached_out = simulate(entry.kernel, *args, target="trn2")
+    cached = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    assert written[0] > 0 and products[0] > 0
+    request.getfixturevalue("no_templates")
+    monkeypatch.setattr(tensor, "CACHE_OPERANDS", False)
+    fresh_out = simulate(entry.kernel, *args, target="trn2")
+    fresh = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    if name == "matmul_tiled":
+        cached_out, fresh_out = (cached_out,), (fresh_out,)
+    assert [_bits(x) for x in cached_out] == [_bits(x) for x in fresh_out]  # (flash: output, log-sum-exp)
+    assert [(i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in cached.instructions] == [
+        (i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in fresh.instructions
+    ]
+
+
 @jit
 def _layouts(a: Any, b: Any) -> Any:
     """One matmul call site fed a contiguous stationary tile, then strided views of one SBUF block
@@ -162,3 +192,4 @@ def test_value_templates_follow_operand_layouts(request: pytest.FixtureRequest) 
         np.zeros((128, 128), np.float32),
     )
     np.testing.assert_allclose(cached, expected, rtol=1e-4, atol=1e-3)
+

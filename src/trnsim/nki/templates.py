@@ -272,7 +272,7 @@ def templated(
             if tpl is not None and sim.values and not _copy_template(tpl, values):  # type: ignore[union-attr]
                 tpl = None
             if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
-                if not writes and not sim.values:  # type: ignore[union-attr]
+                if not writes:  # (value mode's copies and matmuls replay through it too)
                     tpl = (*tpl[:6], _warming(sim.templates, key, tpl)  # type: ignore[union-attr]
                            if SPECIALISE_AFTER else _specialise(tpl))
                 sim.templates[key] = tpl  # type: ignore[union-attr]
@@ -532,7 +532,7 @@ def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[
     spec_s, spec_m = tpl[2][3]
     s = values[spec_s[0]].read()
     mv = values[spec_m[0]].read()
-    result = _replay(sim, tpl, values)
+    result = tpl[6](sim, values)  # (_replay, written out once warm)
     alloc = result.alloc
     m, n = result.shape
     storage = np.empty(m * n, _F32)
@@ -555,7 +555,7 @@ def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
 def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
     """Value mode: :func:`_replay`, then the new tile's storage holds a copy of the source's values
     (what the checked DMA computes and stores for an unmasked same-dtype load)."""
-    result = _replay(sim, tpl, values)
+    result = tpl[6](sim, values)  # (_replay, written out once warm)
     # a fresh C-ordered copy, flat: the elements of the source view in the new tile's order (its
     # view is C-contiguous over the whole allocation, see _copy_template)
     result.alloc.storage = values[tpl[2][3][0][0]].read().flatten()
