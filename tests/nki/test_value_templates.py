@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from trnsim.kernels import registry
-from trnsim.nki import simulate, templates, tensor, trace_kernel
+from trnsim.nki import dtypes, simulate, templates, tensor, trace_kernel
 from trnsim.nki.engines import tensor_engine
 from trnsim.nki.engines.bf16_matmul import narrow_bf16, widen_bf16
 from trnsim.nki.engines.execute import to_dtype
@@ -193,3 +193,20 @@ def test_value_templates_follow_operand_layouts(request: pytest.FixtureRequest) 
     )
     np.testing.assert_allclose(cached, expected, rtol=1e-4, atol=1e-3)
 
+
+@pytest.mark.parametrize("name", sorted(dtypes._BY_NAME))
+def test_a_constant_rounds_once_as_each_of_its_broadcast_elements(name: str) -> None:
+    """``execute.write`` rounds a constant result (memset, ``nl.zeros``) to the destination dtype
+    once and stores it everywhere: ``to_dtype`` of the 0-d value has the bits of ``to_dtype`` of
+    the broadcast array it used to round (each element alike, past the narrowing size threshold)."""
+    dt = dtypes._BY_NAME[name]
+    constants: list[Any] = [0, 0.0, -0.0, True]
+    if not dt.names:  # (packed x4 tiles take 0 only)
+        constants += [1, -1, 3, 255, -129, 70000, 2**31, 1.5, -2.5, 0.1, 3.14159, 1e-40, 1e10, -1e10,
+                      float("inf"), float("-inf"), float("nan"), -float("nan"), np.float32(0.3),
+                      np.float32(np.nan), np.int64(-7)]
+    for value in constants:
+        once = to_dtype(np.asarray(value), dt)
+        assert np.asarray(once).shape == ()
+        each = to_dtype(np.broadcast_to(np.asarray(value), (128, 64)), dt)
+        assert _bits(np.broadcast_to(once, (128, 64))) == _bits(each), value
