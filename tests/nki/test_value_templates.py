@@ -136,8 +136,8 @@ def test_written_out_value_replays_and_fast_accumulation_change_nothing(
     name: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Value-mode templates written out at once (``SPECIALISE_AFTER = 0``: their loads and
-    products replay through :func:`templates._specialise`'s replay, with deferred output operands)
-    give the bits and the trace of the checked path, whose ``acc += nc_matmul(...)`` goes through
+    products replay through :func:`templates._specialise`'s replay, with deferred output operands,
+    reading their inputs through ``_plain_values``, checked against ``Tensor.read``) give the bits and the trace of the checked path, whose ``acc += nc_matmul(...)`` goes through
     ``_retarget`` (the operand cache off: no kept operand for _iadd's written-out case)."""
     entry = registry.get(name)
     shape = ({"m": 256, "k": 512, "n": 1024} if name == "matmul_tiled" else
@@ -145,10 +145,22 @@ def test_written_out_value_replays_and_fast_accumulation_change_nothing(
     args = entry.make_args(shape, "bfloat16", np.random.default_rng(11))
     monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)
     written = _count(monkeypatch, "_specialise")
+    plain_values = templates._plain_values
+    read = [0]
+
+    def checked_values(t: Any) -> np.ndarray:
+        # the replay's view of an input is Tensor.read()'s: same shape, strides and bits
+        values, expected = plain_values(t), t.read()
+        assert values.shape == expected.shape and values.strides == expected.strides
+        assert values.dtype == expected.dtype and _bits(values) == _bits(expected)
+        read[0] += 1
+        return values
+
+    monkeypatch.setattr(templates, "_plain_values", checked_values)
     products = _count(monkeypatch, "_replay_matmul")
     cached_out = simulate(entry.kernel, *args, target="trn2")
     cached = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
-    assert written[0] > 0 and products[0] > 0
+    assert written[0] > 0 and products[0] > 0 and read[0] > 0
     request.getfixturevalue("no_templates")
     monkeypatch.setattr(tensor, "CACHE_OPERANDS", False)
     fresh_out = simulate(entry.kernel, *args, target="trn2")

@@ -530,8 +530,8 @@ def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[
     C-contiguous: the learned call's were (:func:`_matmul_template`), and the key fixes what that
     depends on (dtype, view shape and strides; no index arrays, out-of-bounds or masks)."""
     spec_s, spec_m = tpl[2][3]
-    s = values[spec_s[0]].read()
-    mv = values[spec_m[0]].read()
+    s = _plain_values(values[spec_s[0]])
+    mv = _plain_values(values[spec_m[0]])
     result = tpl[6](sim, values)  # (_replay, written out once warm)
     alloc = result.alloc
     m, n = result.shape
@@ -558,8 +558,30 @@ def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[An
     result = tpl[6](sim, values)  # (_replay, written out once warm)
     # a fresh C-ordered copy, flat: the elements of the source view in the new tile's order (its
     # view is C-contiguous over the whole allocation, see _copy_template)
-    result.alloc.storage = values[tpl[2][3][0][0]].read().flatten()
+    result.alloc.storage = _plain_values(values[tpl[2][3][0][0]]).flatten()
     return result
+
+
+#: a view's strides in bytes, by (strides in elements, item size): what Tensor.read computes per call
+_BYTE_STRIDES: dict[tuple[Any, ...], tuple[int, ...]] = {}
+_MAX_BYTE_STRIDES = 1 << 12
+
+
+def _plain_values(t: Tensor) -> np.ndarray:
+    """``t.read()`` of a value-mode template's input (a plain view, in bounds and not empty: the key
+    and the learned call's checks fix that), without its checks: a view of the storage that only
+    the replay reads (not made read-only)."""
+    a = t.alloc
+    storage = a.storage
+    isz = a.itemsize
+    strides = t.strides
+    key = (strides, isz)
+    byte_strides = _BYTE_STRIDES.get(key)
+    if byte_strides is None:
+        if len(_BYTE_STRIDES) >= _MAX_BYTE_STRIDES:
+            _BYTE_STRIDES.clear()
+        byte_strides = _BYTE_STRIDES[key] = tuple([st * isz for st in strides])
+    return np.ndarray(t.shape, storage.dtype, storage, t.offset * isz, byte_strides)
 
 
 def _alone_counts() -> tuple[int, int]:
