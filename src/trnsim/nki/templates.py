@@ -20,7 +20,8 @@ Value mode replays only the calls in ``_VALUE_COPIES``: ``nl.load`` without a dt
 tile's storage is a copy of the source view's values) and ``nisa.nc_matmul`` of plain bfloat16
 operands into a fresh fp32 PSUM tile (the product computed as the checked path computes it,
 :mod:`trnsim.nki.engines.bf16_matmul`; operands whose widened values are not C-contiguous take the
-checked path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
+checked path), each through the template's replay as in timing-only mode (:func:`_replay`, written
+out once warm) with the values stored after it. Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
 other classes, more than one instruction or allocation) takes the checked path and is not kept.
 ``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
 A launch's templates are kept for the next one like it (:func:`kept_templates`), in either mode.
