@@ -137,8 +137,9 @@ def test_written_out_value_replays_and_fast_accumulation_change_nothing(
 ) -> None:
     """Value-mode templates written out at once (``SPECIALISE_AFTER = 0``: their loads and
     products replay through :func:`templates._specialise`'s replay, with deferred output operands,
-    reading their inputs through ``_plain_values``, checked against ``Tensor.read``) give the bits and the trace of the checked path, whose ``acc += nc_matmul(...)`` goes through
-    ``_retarget`` (the operand cache off: no kept operand for _iadd's written-out case)."""
+    reading their inputs through ``_plain_values``, checked against ``Tensor.read``) give the bits
+    and the trace of the checked path, whose ``acc += nc_matmul(...)`` goes through ``_retarget``
+    (the operand cache off: no kept operand for _iadd's written-out case)."""
     entry = registry.get(name)
     shape = ({"m": 256, "k": 512, "n": 1024} if name == "matmul_tiled" else
              {"batch": 1, "heads": 2, "kv_heads": 1, "seq_q": 512, "seq_k": 512, "head_dim": 64, "causal": 1})

@@ -21,8 +21,9 @@ tile's storage is a copy of the source view's values) and ``nisa.nc_matmul`` of 
 operands into a fresh fp32 PSUM tile (the product computed as the checked path computes it,
 :mod:`trnsim.nki.engines.bf16_matmul`; operands whose widened values are not C-contiguous take the
 checked path), each through the template's replay as in timing-only mode (:func:`_replay`, written
-out once warm) with the values stored after it. Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
-other classes, more than one instruction or allocation) takes the checked path and is not kept.
+out once warm) with the values stored after it. Anything else unusual (a mask, index arrays,
+out-of-bounds or dynamic views, arguments of other classes, more than one instruction or allocation)
+takes the checked path and is not kept.
 ``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
 A launch's templates are kept for the next one like it (:func:`kept_templates`), in either mode.
 """
@@ -574,6 +575,7 @@ def _plain_values(t: Tensor) -> np.ndarray:
     the replay reads (not made read-only)."""
     a = t.alloc
     storage = a.storage
+    assert storage is not None  # (value mode)
     isz = a.itemsize
     strides = t.strides
     key = (strides, isz)
