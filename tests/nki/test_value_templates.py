@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from trnsim.kernels import registry
-from trnsim.nki import simulate, templates, trace_kernel
+from trnsim.nki import dtypes, simulate, templates, tensor, trace_kernel
 from trnsim.nki.engines import tensor_engine
 from trnsim.nki.engines.bf16_matmul import narrow_bf16, widen_bf16
 from trnsim.nki.engines.execute import to_dtype
@@ -131,6 +131,49 @@ def test_value_templates_replay_strided_operands_of_attention(
     ]
 
 
+@pytest.mark.parametrize("name", ["matmul_tiled", "flash_attention_fwd"])
+def test_written_out_value_replays_and_fast_accumulation_change_nothing(
+    name: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Value-mode templates written out at once (``SPECIALISE_AFTER = 0``: their loads and
+    products replay through :func:`templates._specialise`'s replay, with deferred output operands,
+    reading their inputs through ``_plain_values``, checked against ``Tensor.read``) give the bits
+    and the trace of the checked path, whose ``acc += nc_matmul(...)`` goes through ``_retarget``
+    (the operand cache off: no kept operand for _iadd's written-out case)."""
+    entry = registry.get(name)
+    shape = ({"m": 256, "k": 512, "n": 1024} if name == "matmul_tiled" else
+             {"batch": 1, "heads": 2, "kv_heads": 1, "seq_q": 512, "seq_k": 512, "head_dim": 64, "causal": 1})
+    args = entry.make_args(shape, "bfloat16", np.random.default_rng(11))
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)
+    written = _count(monkeypatch, "_specialise")
+    plain_values = templates._plain_values
+    read = [0]
+
+    def checked_values(t: Any) -> np.ndarray:
+        # the replay's view of an input is Tensor.read()'s: same shape, strides and bits
+        values, expected = plain_values(t), t.read()
+        assert values.shape == expected.shape and values.strides == expected.strides
+        assert values.dtype == expected.dtype and _bits(values) == _bits(expected)
+        read[0] += 1
+        return values
+
+    monkeypatch.setattr(templates, "_plain_values", checked_values)
+    products = _count(monkeypatch, "_replay_matmul")
+    cached_out = simulate(entry.kernel, *args, target="trn2")
+    cached = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    assert written[0] > 0 and products[0] > 0 and read[0] > 0
+    request.getfixturevalue("no_templates")
+    monkeypatch.setattr(tensor, "CACHE_OPERANDS", False)
+    fresh_out = simulate(entry.kernel, *args, target="trn2")
+    fresh = trace_kernel(entry.kernel, *args, target="trn2", timing_only=False)
+    if name == "matmul_tiled":
+        cached_out, fresh_out = (cached_out,), (fresh_out,)
+    assert [_bits(x) for x in cached_out] == [_bits(x) for x in fresh_out]  # (flash: output, log-sum-exp)
+    assert [(i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in cached.instructions] == [
+        (i.opcode, i.inputs, i.outputs, i.source_line, i.attrs) for i in fresh.instructions
+    ]
+
+
 @jit
 def _layouts(a: Any, b: Any) -> Any:
     """One matmul call site fed a contiguous stationary tile, then strided views of one SBUF block
@@ -162,3 +205,21 @@ def test_value_templates_follow_operand_layouts(request: pytest.FixtureRequest) 
         np.zeros((128, 128), np.float32),
     )
     np.testing.assert_allclose(cached, expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(dtypes._BY_NAME))
+def test_a_constant_rounds_once_as_each_of_its_broadcast_elements(name: str) -> None:
+    """``execute.write`` rounds a constant result (memset, ``nl.zeros``) to the destination dtype
+    once and stores it everywhere: ``to_dtype`` of the 0-d value has the bits of ``to_dtype`` of
+    the broadcast array it used to round (each element alike, past the narrowing size threshold)."""
+    dt = dtypes._BY_NAME[name]
+    constants: list[Any] = [0, 0.0, -0.0, True]
+    if not dt.names:  # (packed x4 tiles take 0 only)
+        constants += [1, -1, 3, 255, -129, 70000, 2**31, 1.5, -2.5, 0.1, 3.14159, 1e-40, 1e10, -1e10,
+                      float("inf"), float("-inf"), float("nan"), -float("nan"), np.float32(0.3),
+                      np.float32(np.nan), np.int64(-7)]
+    for value in constants:
+        once = to_dtype(np.asarray(value), dt)
+        assert np.asarray(once).shape == ()
+        each = to_dtype(np.broadcast_to(np.asarray(value), (128, 64)), dt)
+        assert _bits(np.broadcast_to(once, (128, 64))) == _bits(each), value

@@ -1000,7 +1000,7 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
     if sim is not None and other.__class__ is Tensor:
         last = sim.last_result
         if last is not None and last[0] is other and target.alloc.on_chip:
-            # _retarget(sim, target, other, True) of a timing-only matmul onto the PSUM tile it was
+            # _retarget(sim, target, other, True) of a matmul (either mode) onto the PSUM tile it was
             # last retargeted onto under the same operand name (``acc += nc_matmul(...)`` in a K
             # loop: its operand kept on it, see _retarget), inline: one frame and most checks less
             instr = last[1]
@@ -1008,7 +1008,6 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
             if (
                 kept is not None
                 and instr.opcode == "nc_matmul"
-                and not sim.values
                 and target.paxis == 0
                 and other.shape == target.shape
                 and target.alloc.buffer is _PSUM
@@ -1023,6 +1022,8 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
                     and engine is not _DMA
                 ):
                     _, out, region, alloc_id, nonempty = kept
+                    if sim.values:  # (the group's state is the tile's mm_state, not psum_groups)
+                        isa.retarget_write(target, other, last[2], True, True)
                     instr.outputs = (out,)
                     instr.attrs["accumulate"] = _group_open(sim.psum_groups, alloc_id, region, nonempty)
                     sim.last_result = None

@@ -20,8 +20,10 @@ Value mode replays only the calls in ``_VALUE_COPIES``: ``nl.load`` without a dt
 tile's storage is a copy of the source view's values) and ``nisa.nc_matmul`` of plain bfloat16
 operands into a fresh fp32 PSUM tile (the product computed as the checked path computes it,
 :mod:`trnsim.nki.engines.bf16_matmul`; operands whose widened values are not C-contiguous take the
-checked path). Anything else unusual (a mask, index arrays, out-of-bounds or dynamic views, arguments of
-other classes, more than one instruction or allocation) takes the checked path and is not kept.
+checked path), each through the template's replay as in timing-only mode (:func:`_replay`, written
+out once warm) with the values stored after it. Anything else unusual (a mask, index arrays,
+out-of-bounds or dynamic views, arguments of other classes, more than one instruction or allocation)
+takes the checked path and is not kept.
 ``runtime.CACHE_TEMPLATES = False`` turns templates off (tests compare traces with and without).
 A launch's templates are kept for the next one like it (:func:`kept_templates`), in either mode.
 """
@@ -272,7 +274,7 @@ def templated(
             if tpl is not None and sim.values and not _copy_template(tpl, values):  # type: ignore[union-attr]
                 tpl = None
             if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
-                if not writes and not sim.values:  # type: ignore[union-attr]
+                if not writes:  # (value mode's copies and matmuls replay through it too)
                     tpl = (*tpl[:6], _warming(sim.templates, key, tpl)  # type: ignore[union-attr]
                            if SPECIALISE_AFTER else _specialise(tpl))
                 sim.templates[key] = tpl  # type: ignore[union-attr]
@@ -532,9 +534,9 @@ def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[
     C-contiguous: the learned call's were (:func:`_matmul_template`), and the key fixes what that
     depends on (dtype, view shape and strides; no index arrays, out-of-bounds or masks)."""
     spec_s, spec_m = tpl[2][3]
-    s = values[spec_s[0]].read()
-    mv = values[spec_m[0]].read()
-    result = _replay(sim, tpl, values)
+    s = _plain_values(values[spec_s[0]])
+    mv = _plain_values(values[spec_m[0]])
+    result = tpl[6](sim, values)  # (_replay, written out once warm)
     alloc = result.alloc
     m, n = result.shape
     storage = np.empty(m * n, _F32)
@@ -557,11 +559,34 @@ def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
 def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
     """Value mode: :func:`_replay`, then the new tile's storage holds a copy of the source's values
     (what the checked DMA computes and stores for an unmasked same-dtype load)."""
-    result = _replay(sim, tpl, values)
+    result = tpl[6](sim, values)  # (_replay, written out once warm)
     # a fresh C-ordered copy, flat: the elements of the source view in the new tile's order (its
     # view is C-contiguous over the whole allocation, see _copy_template)
-    result.alloc.storage = values[tpl[2][3][0][0]].read().flatten()
+    result.alloc.storage = _plain_values(values[tpl[2][3][0][0]]).flatten()
     return result
+
+
+#: a view's strides in bytes, by (strides in elements, item size): what Tensor.read computes per call
+_BYTE_STRIDES: dict[tuple[Any, ...], tuple[int, ...]] = {}
+_MAX_BYTE_STRIDES = 1 << 12
+
+
+def _plain_values(t: Tensor) -> np.ndarray:
+    """``t.read()`` of a value-mode template's input (a plain view, in bounds and not empty: the key
+    and the learned call's checks fix that), without its checks: a view of the storage that only
+    the replay reads (not made read-only)."""
+    a = t.alloc
+    storage = a.storage
+    assert storage is not None  # (value mode)
+    isz = a.itemsize
+    strides = t.strides
+    key = (strides, isz)
+    byte_strides = _BYTE_STRIDES.get(key)
+    if byte_strides is None:
+        if len(_BYTE_STRIDES) >= _MAX_BYTE_STRIDES:
+            _BYTE_STRIDES.clear()
+        byte_strides = _BYTE_STRIDES[key] = tuple([st * isz for st in strides])
+    return np.ndarray(t.shape, storage.dtype, storage, t.offset * isz, byte_strides)
 
 
 def _alone_counts() -> tuple[int, int]:

@@ -461,6 +461,13 @@ def write(
         view[...] = result
         return
     result = np.asarray(result)
+    if result.ndim == 0 and accumulate is False and 0 not in dst.shape:
+        # a constant (memset, nl.zeros): rounded to the destination dtype once, then stored
+        # everywhere (to_dtype works element by element: the bits the broadcast array's would get)
+        if oob_skip and dst.oob is not None:
+            mask = ~dst.oob if mask is None else (fit_mask(mask, dst.shape) & ~dst.oob)
+        dst.write(to_dtype(result, dst.dtype), mask)
+        return
     if result.shape != dst.shape:
         try:
             result = np.broadcast_to(result, dst.shape)
