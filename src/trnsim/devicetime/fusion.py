@@ -114,10 +114,6 @@ def _elements(op: Op) -> int:
     return int(op.shape.get("rows", 0)) * int(op.shape.get("cols", 0))
 
 
-def _same_pass(a: Op, b: Op) -> bool:
-    return a.phase is b.phase and a.count == b.count
-
-
 def _link_bytes(producer: Op, consumer: Op) -> float:
     """Bytes of the tensor ``producer`` writes and ``consumer`` reads (both sides of it)."""
     return min(producer.bytes_written, consumer.bytes_read)
@@ -166,44 +162,15 @@ def apply_fusion(ops: Sequence[Op], seconds: Sequence[float], rules: FusionRules
 def fusion_columns(ops: Sequence[Op], seconds: Sequence[float],
                    rules: FusionRules) -> tuple[list[float], list[float]]:
     """:func:`apply_fusion`'s ``fused_s`` and ``hidden_s`` of each op, as two lists (one time per
-    op, rules given): the step model sums columns and needs no object per op."""
-    fused = [0.0] * len(ops)
-    # 1 and 2: the bytes each op no longer moves, as a fraction of what it moved alone.
-    removed = [0.0] * len(ops)
-    chain = rules.chain
-    chain_on, chain_classes, epilogue_on = chain.enabled, chain.classes, rules.epilogue.enabled
-    for i in range(1, len(ops)):
-        prev, op = ops[i - 1], ops[i]
-        if not (prev.phase is op.phase and prev.count == op.count):  # _same_pass, inline: run per pair
-            continue
-        if (chain_on and prev.op_class in chain_classes and op.op_class in chain_classes
-                and _elements(prev) == _elements(op) > 0):
-            # The intermediate is neither written by prev nor read back by op.
-            link = _link_bytes(prev, op)
-            removed[i - 1] += link
-            removed[i] += link
-        elif epilogue_on and op.epilogue_of and prev.name == op.epilogue_of:
-            removed[i] += _link_bytes(prev, op)
-    for i, op in enumerate(ops):
-        moved = op.bytes_read + op.bytes_written
-        if removed[i] and moved:
-            fused[i] = seconds[i] * min(1.0, removed[i] / moved)
-    # 3: overlap with the neighbouring GEMMs' TensorE time, each GEMM one budget for both sides.
-    budget = [s if op.op_class is OpClass.MATMUL else 0.0 for op, s in zip(ops, seconds, strict=True)]
-    hidden = [0.0] * len(ops)
-    fraction = rules.overlap.fraction
-    for i, op in enumerate(ops):
-        if op.op_class not in rules.overlap.classes or fraction == 0.0:
-            continue
-        want = fraction * (seconds[i] - fused[i])
-        for j in (i - 1, i + 1):
-            if want <= 0.0 or not 0 <= j < len(ops) or not _same_pass(ops[j], op):
-                continue
-            take = min(want, budget[j])
-            budget[j] -= take
-            hidden[i] += take
-            want -= take
-    return fused, hidden
+    op, rules given): the step model sums columns and needs no object per op.
+
+    1 and 2, chain fusion and epilogues: an op loses the share of its time that the bytes it no
+    longer moves were of all it moved. 3, overlap: an op of the overlap classes hides part of what
+    is left behind the TensorE time of the GEMMs beside it in the same pass, each GEMM one budget
+    for both its sides (:func:`_plan_of` finds the pairs, :func:`_columns` spends the times)."""
+    if len(ops) != len(seconds):
+        raise ValueError("fusion_columns: one time per op")
+    return _columns(_plan_of([(ops, 1)], (ops,), rules), seconds, rules)
 
 
 #: One run of a step graph: a one-layer template's ops (or an end's), each counted ``op.count * times``.
@@ -238,6 +205,13 @@ def fusion_columns_of_runs(runs: Sequence[Run], seconds: Sequence[float],
     plan = _runs_plan(runs, rules)
     if plan.length != len(seconds):
         raise ValueError("fusion_columns_of_runs: one time per op")
+    return _columns(plan, seconds, rules)
+
+
+def _columns(plan: _RunsPlan, seconds: Sequence[float],
+             rules: FusionRules) -> tuple[list[float], list[float]]:
+    """The fused and hidden seconds of each op of ``plan``, given each op's time alone: only the ops
+    fusion or overlap touch are visited."""
     fused = [0.0] * plan.length
     for i, ratio in plan.fusing:
         fused[i] = seconds[i] * ratio  # fusion_columns' seconds[i] * min(1.0, removed[i] / moved)
