@@ -25,12 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kernel_sim_speed import _extract  # git archive of a revision's src/
+from kernel_sim_speed import compared_sources  # a revision's src/ (git archive) and the working tree's
 from valgrind_count import check_usable, per_repeat
 
 _NAME = "core_instructions"
 
-_ROOT = Path(__file__).resolve().parent.parent
 #: Kernels to count: (registry name, parameters).
 KERNELS: dict[str, tuple[str, dict[str, int]]] = {
     "matmul": ("matmul_fully_blocked", {"m": 2048, "k": 4096, "n": 8192}),
@@ -71,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.pkl"
         path.write_bytes(pickle.dumps(trace))
-        sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
+        sources = compared_sources(options.baseline, Path(tmp))
         per_simulation: dict[str, float] = {}
         for label, src in sources.items():
             per_simulation[label] = per_repeat(_NAME, __file__, src, str(path), options.repeats)

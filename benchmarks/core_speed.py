@@ -109,11 +109,10 @@ def _serve() -> None:
 
 
 def interleaved(baseline: str, pairs: int) -> None:
-    from kernel_sim_speed import _extract
+    from kernel_sim_speed import compared_sources
     from trnsim.kernels import registry
     from trnsim.nki import trace_kernel
 
-    root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
         files = []
         for label, name, params, dtype in AB_KERNELS:
@@ -123,7 +122,7 @@ def interleaved(baseline: str, pairs: int) -> None:
             path = Path(tmp) / f"{name}.pkl"
             path.write_bytes(pickle.dumps(trace))
             files.append((label, len(trace), path))
-        sources = {"baseline": _extract(baseline, Path(tmp)), "new": root / "src"}
+        sources = compared_sources(baseline, Path(tmp))
         workers = {
             label: subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True,

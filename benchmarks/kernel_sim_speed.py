@@ -84,6 +84,12 @@ def _worker(m: int, k: int, n: int, repeats: int) -> None:
     print(json.dumps(out))
 
 
+def compared_sources(rev: str, into: Path) -> dict[str, Path]:
+    """The two trees every comparing benchmark runs: ``rev``'s ``src`` (extracted into ``into``) as
+    ``"baseline"`` and the working tree's as ``"new"``."""
+    return {"baseline": _extract(rev, into), "new": _ROOT / "src"}
+
+
 def _extract(rev: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(_ROOT), "archive", rev, "src"], check=True,
                              capture_output=True).stdout
@@ -113,7 +119,7 @@ def main() -> None:
     size = (4096, 8192, 8192) if options.full else (2048, 4096, 8192)
     best: dict[str, dict[str, tuple[int, float]]] = {"baseline": {}, "new": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
+        sources = compared_sources(options.baseline, Path(tmp))
         for _ in range(options.rounds):
             for label, src in sources.items():
                 for key, (count, seconds) in _run(src, size, options.repeats).items():

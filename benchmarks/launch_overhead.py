@@ -39,11 +39,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kernel_sim_speed import _extract  # git archive of a revision's src/
+from kernel_sim_speed import compared_sources  # a revision's src/ (git archive) and the working tree's
 from valgrind_count import check_usable, per_repeat
 
 _NAME = "launch_overhead"
-_ROOT = Path(__file__).resolve().parent.parent
 #: the revision the session that added this benchmark started from
 BASELINE_REV = "7fcfe50"
 _COUNT = "--count-case="
@@ -137,7 +136,7 @@ def main() -> None:
     parser.add_argument("--cases", default="", help="only the cases whose name contains this text")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
+        sources = compared_sources(options.baseline, Path(tmp))
         if options.valgrind:
             _print_counts(sources, options.baseline, options.repeats, options.cases)
             return

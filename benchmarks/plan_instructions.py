@@ -30,11 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kernel_sim_speed import _extract  # git archive of a revision's src/
+from kernel_sim_speed import compared_sources  # a revision's src/ (git archive) and the working tree's
 from valgrind_count import check_usable, per_repeat
 
 _NAME = "plan_instructions"
-_ROOT = Path(__file__).resolve().parent.parent
 #: Repeats counted per tree, and what one repeat evaluates (for the per-item figure).
 REPEATS = {"distinct": 6, "warm": 20, "planner": 1}
 PER = {"distinct": 48, "warm": 48, "planner": 1}
@@ -91,7 +90,7 @@ def main() -> None:
         parser.error(f"--what: each of {', '.join(REPEATS)}")
     check_usable(_NAME, 1, "benchmarks/plan_eval_speed.py and benchmarks/planner_speed.py")
     with tempfile.TemporaryDirectory() as tmp:
-        sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
+        sources = compared_sources(options.baseline, Path(tmp))
         print(f"machine instructions (valgrind, difference of N and 0 repeats; baseline {options.baseline})")
         for what in whats:
             counts = {label: per_repeat(_NAME, __file__, src, what, REPEATS[what]) / PER[what]

@@ -25,12 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kernel_sim_speed import _extract  # git archive of a revision's src/
+from kernel_sim_speed import compared_sources  # a revision's src/ (git archive) and the working tree's
 from valgrind_count import check_usable, per_repeat
 
 _NAME = "trace_instructions"
 
-_ROOT = Path(__file__).resolve().parent.parent
 _PARAMS = {"m": 2048, "k": 4096, "n": 8192}
 _MODES = ("trace", "trace+time")
 
@@ -69,7 +68,7 @@ def main() -> None:
     check_usable(_NAME, options.repeats, "benchmarks/kernel_sim_speed.py --baseline REV")
     counts: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        sources = {"baseline": _extract(options.baseline, Path(tmp)), "new": _ROOT / "src"}
+        sources = compared_sources(options.baseline, Path(tmp))
         for label, src in sources.items():
             for mode in _MODES:
                 counts[label, mode] = per_repeat(_NAME, __file__, src, mode, options.repeats)
