@@ -15,43 +15,33 @@ def _blas_threads() -> list[int]:
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
 
-def test_a_value_mode_launch_uses_one_blas_thread_and_restores_the_callers() -> None:
+def _launch_under(limit: int, timing_only: bool) -> tuple[list[int], list[int], list[int]]:
+    """BLAS threads before a launch made under a threadpoolctl ``limit``, inside its kernel, and after."""
     seen: dict[str, list[int]] = {}
 
     def kernel(a):  # a plain function is a kernel too (trace_kernel's contract)
         seen["inside"] = _blas_threads()
         return None
 
-    with threadpool_limits(limits=2, user_api="blas"):
+    with threadpool_limits(limits=limit, user_api="blas"):
         before = _blas_threads()
-        trace_kernel(kernel, np.zeros((4, 4), np.float32), target="trn1", timing_only=False)
+        trace_kernel(kernel, np.zeros((4, 4), np.float32), target="trn1", timing_only=timing_only)
         after = _blas_threads()
-    assert seen["inside"] and all(n == 1 for n in seen["inside"])
+    return before, seen["inside"], after
+
+
+def test_a_value_mode_launch_uses_one_blas_thread_and_restores_the_callers() -> None:
+    before, inside, after = _launch_under(2, timing_only=False)
+    assert inside and all(n == 1 for n in inside)
     assert after == before
 
 
 def test_a_value_mode_launch_with_blas_on_one_thread_already_keeps_it() -> None:
     """Nothing to set or restore (the fast path: no threadpoolctl limit per launch)."""
-    seen: dict[str, list[int]] = {}
-
-    def kernel(a):
-        seen["inside"] = _blas_threads()
-        return None
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        trace_kernel(kernel, np.zeros((4, 4), np.float32), target="trn1", timing_only=False)
-        after = _blas_threads()
-    assert seen["inside"] and all(n == 1 for n in seen["inside"]) and all(n == 1 for n in after)
+    _, inside, after = _launch_under(1, timing_only=False)
+    assert inside and all(n == 1 for n in inside) and all(n == 1 for n in after)
 
 
 def test_a_timing_only_launch_leaves_blas_alone() -> None:
-    seen: dict[str, list[int]] = {}
-
-    def kernel(a):
-        seen["inside"] = _blas_threads()
-        return None
-
-    with threadpool_limits(limits=2, user_api="blas"):
-        before = _blas_threads()
-        trace_kernel(kernel, np.zeros((4, 4), np.float32), target="trn1", timing_only=True)
-    assert seen["inside"] == before
+    before, inside, _ = _launch_under(2, timing_only=True)
+    assert inside == before
