@@ -14,7 +14,6 @@ largest fixed cost).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -25,9 +24,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from trnsim.errors import UnknownNameError
 from trnsim.hardware.datafile import (
     DataKind,
+    ShippedMemo,
     apply_overrides,
-    on_data_change,
-    overlay_token,
     read_toml,
     validate,
 )
@@ -129,28 +127,10 @@ def load_neuroncore(
     return validate(data, NeuronCoreSpec, where)
 
 
-#: Specs of shipped files loaded without overrides, by (name, overlay token, file modification
-#: time and size); cleared whenever the data in force changes (an overlay entered or left).
-_SHIPPED: dict[tuple[str, int, int, int], NeuronCoreSpec] = {}
-on_data_change(_SHIPPED.clear)
-#: each shipped file's path, by (folder, name)
-_FILES: dict[tuple[Path, str], str] = {}
+def _load_shipped(name: str) -> NeuronCoreSpec:
+    tree = NEURONCORE.load(name)
+    return validate(tree.data, NeuronCoreSpec, tree.files[-1])
 
 
-def _shipped(name: str) -> NeuronCoreSpec:
-    """The shipped file ``name`` with the overlay in force: loaded once per version of both."""
-    file = _FILES.get((NEURONCORE.shipped, name))
-    if file is None:
-        file = _FILES[NEURONCORE.shipped, name] = str(NEURONCORE.shipped_file(name))
-    try:
-        stat = os.stat(file)
-    except OSError:  # the loader names the problem
-        stat = None
-    key = (name, overlay_token(), stat.st_mtime_ns, stat.st_size) if stat is not None else None
-    spec = _SHIPPED.get(key) if key is not None else None
-    if spec is None:
-        tree = NEURONCORE.load(name)
-        spec = validate(tree.data, NeuronCoreSpec, tree.files[-1])
-        if key is not None:
-            _SHIPPED[key] = spec
-    return spec
+#: Specs of shipped files loaded without overrides, per version of the file and of the overlay.
+_shipped = ShippedMemo(lambda: NEURONCORE, _load_shipped)

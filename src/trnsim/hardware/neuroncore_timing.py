@@ -22,7 +22,6 @@ tables were simulated with the shipped timing, so a change must travel as an exp
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from enum import StrEnum
 from importlib import resources
@@ -34,9 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from trnsim.errors import UnknownNameError
 from trnsim.hardware.datafile import (
     DataKind,
+    ShippedMemo,
     normalise_units,
-    on_data_change,
-    overlay_token,
     read_toml,
     validate,
 )
@@ -248,24 +246,12 @@ def _validated(data: Mapping[str, Any], name: str) -> NeuronCoreTiming:
     return validate(normalise_units(data, where), NeuronCoreTiming, where)
 
 
-#: Timing of shipped files loaded without overrides, by (name, overlay token, file modification time
-#: and size): validating one costs about 0.75 ms, which a kernel asking for its target's timing
-#: (``kernels.matmul.dma_run_overhead_bytes``) paid at every launch. Cleared whenever the data in
-#: force changes; the models are frozen, so sharing one is safe.
-_SHIPPED: dict[tuple[str, int, int, int], NeuronCoreTiming] = {}
-on_data_change(_SHIPPED.clear)
+def _load_shipped(name: str) -> NeuronCoreTiming:
+    return _validated(TIMING.load(name).data, name)
 
 
-def _shipped(name: str) -> NeuronCoreTiming:
-    """The shipped file ``name`` with the overlay in force: validated once per version of both."""
-    try:
-        stat = os.stat(TIMING.shipped_file(name))
-    except OSError:  # the loader names the problem
-        stat = None
-    key = (name, overlay_token(), stat.st_mtime_ns, stat.st_size) if stat is not None else None
-    timing = _SHIPPED.get(key) if key is not None else None
-    if timing is None:
-        timing = _validated(TIMING.load(name).data, name)
-        if key is not None:
-            _SHIPPED[key] = timing
-    return timing
+#: Timing of shipped files loaded without overrides, per version of the file and of the overlay:
+#: validating one costs about 0.75 ms, which a kernel asking for its target's timing
+#: (``kernels.matmul.dma_run_overhead_bytes``) paid at every launch. The models are frozen, so
+#: sharing one is safe.
+_shipped = ShippedMemo(lambda: TIMING, _load_shipped)
