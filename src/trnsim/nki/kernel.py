@@ -38,7 +38,7 @@ from trnsim.nki.guard import missing_tensor_attribute
 from trnsim.nki.heap import keep_heap
 from trnsim.nki.perf import BenchmarkResult, LatencyResult, estimate_latency_ns
 from trnsim.nki.runtime import Allocation, Buffer, Mode, Simulation
-from trnsim.nki.spill import plan_spills
+from trnsim.nki.spill import UseLog, plan_spills
 from trnsim.nki.spmd import run_ranks
 from trnsim.nki.targets import resolve_target
 from trnsim.nki.tensor import Tensor
@@ -121,6 +121,7 @@ def launch(
                     MemorySpace.PSUM: spec.psum_bytes_per_partition,
                 },
                 sim.next_alloc,
+                UseLog(sim.writes_of, sim.reads_of, sim.reads_at, sim.reread),
             )
             for arr, alloc in copy_back:
                 if alloc.storage is not None:

@@ -963,6 +963,9 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         sim.check_read("assignment", region, False)
         sim.note_write(region, False, last[2] is None and target.flat is None and not target.dyn)
     instr.outputs = (out,) if len(outputs) == 1 else (out, *outputs[1:])
+    sim.writes_of[instr.seq] = alloc_id  # (what spill planning reads of it, see Simulation)
+    if len(outputs) != 1:
+        sim.reread.append(instr.seq)
     if matmul:
         instr.attrs["accumulate"] = attr_accumulate
     sim.last_result = None
@@ -1025,6 +1028,7 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
                     if sim.values:  # (the group's state is the tile's mm_state, not psum_groups)
                         isa.retarget_write(target, other, last[2], True, True)
                     instr.outputs = (out,)
+                    sim.writes_of[instr.seq] = alloc_id  # (spill planning's note, see Simulation)
                     instr.attrs["accumulate"] = _group_open(sim.psum_groups, alloc_id, region, nonempty)
                     sim.last_result = None
                     return target

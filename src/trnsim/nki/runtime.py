@@ -25,7 +25,7 @@ import numpy as np
 from trnsim.hardware.neuroncore import NeuronCoreSpec
 from trnsim.nki.dtypes import dtype_name
 from trnsim.nki.errors import KernelError
-from trnsim.nki.spill import TileSize
+from trnsim.nki.spill import UNNOTED, TileSize
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Operand, Region
 
 
@@ -314,6 +314,16 @@ class Simulation:
     #: the latest written-out replay whose output operand is a stand-in until it is known not to be
     #: retargeted (trnsim.nki.templates.settle_outputs)
     pending: Any = None
+    #: what spill planning reads of the trace, noted as it is recorded (trnsim.nki.spill.UseLog):
+    #: the allocation id of an output of each instruction (spill.UNNOTED: none noted; the
+    #: instruction is in ``reread``), the allocation ids of the tensor inputs of written-out replays with their
+    #: instruction positions, and the instructions whose operands planning reads itself (those
+    #: recorded through :meth:`record`, and those whose operands changed after being noted). Who
+    #: replaces a recorded instruction's outputs updates ``writes_of`` or appends to ``reread``.
+    writes_of: list[int] = field(default_factory=list)
+    reads_of: list[int] = field(default_factory=list)
+    reads_at: list[int] = field(default_factory=list)
+    reread: list[int] = field(default_factory=list)
     #: the instruction name of the latest check_read (instruction templates learn it)
     read_name: str | None = None
     depth: int = 0  # sub-kernel nesting
@@ -557,6 +567,9 @@ class Simulation:
         instr.core = self.core
         instr.attrs = attrs or {}
         self.trace.instructions.append(instr)
+        # (spill planning reads this instruction's operands itself)
+        self.writes_of.append(UNNOTED)
+        self.reread.append(seq)
         return instr
 
     def _over_budget(self, opcode: str, seq: int) -> NoReturn:

@@ -49,16 +49,36 @@ class Spill:
     before: int
 
 
+class UseLog(NamedTuple):
+    """What a launch noted of its trace's operands as it recorded them (the
+    :class:`~trnsim.nki.runtime.Simulation` fields of these names), so that the capacity check does
+    not read every operand of every instruction again.
+
+    ``writes_of[k]``: the allocation id of an output of instruction ``k`` (:data:`UNNOTED`: none);
+    ``reads_of[j]`` an allocation id an input of instruction ``reads_at[j]`` reads; ``reread``:
+    instructions whose operands are read from the instruction itself (with every operand of the
+    others among the notes). Only for a trace on one core, its instructions in recording order.
+    """
+
+    writes_of: list[int]
+    reads_of: list[int]
+    reads_at: list[int]
+    reread: Sequence[int]
+
+
 def plan_spills(
     trace: KernelTrace,
     sizes: dict[int, TileSize],
     capacity: dict[MemorySpace, int],
     next_alloc: int,
+    log: UseLog | None = None,
 ) -> list[Spill]:
     """Insert spill/reload DMAs where live tiles exceed ``capacity``; returns the spills made.
 
     ``sizes`` maps the alloc ids of auto-allocated on-chip tensors to their sizes; ``next_alloc``
     is the first alloc id free for the HBM spill slots (above every alloc id in the trace).
+    ``log``: the launch's notes of the operands (used for a trace on one core whose notes cover
+    every instruction; without them every operand is read).
     Updates ``trace`` in place (instructions and ``spill_save_bytes`` / ``spill_reload_bytes``).
     """
     instrs = trace.instructions
@@ -69,7 +89,9 @@ def plan_spills(
     ):
         return []  # all the planned tiles of each memory fit at once (a small kernel: no scan)
     spills: list[Spill] = []
-    peaks = _live_peaks(instrs, sizes, capacity, next_alloc)
+    if log is None or trace.num_cores != 1 or len(log.writes_of) != len(instrs):
+        log = None  # (every operand read from the instructions)
+    peaks = _live_peaks(instrs, sizes, capacity, next_alloc, log)
     if peaks is not None:  # one core (the common case): the trace as it is
         groups: list[tuple[Sequence[int], dict[MemorySpace, int]]] = [(range(len(instrs)), peaks)]
     else:
@@ -93,64 +115,93 @@ def plan_spills(
     return spills
 
 
+#: ``UseLog.writes_of`` of an instruction whose output is not noted: the largest unsigned 64-bit
+#: int, no allocation id (the notes hold unsigned ints only: see :func:`_as_array`)
+UNNOTED = (1 << 64) - 1
+
+
+def _as_array(values: list[int]) -> np.ndarray:
+    # (an array of unsigned ints takes a list of ints in C at a third of the cost of a signed one,
+    # which parses each item as an argument, or of np.array)
+    return np.frombuffer(array("Q", values), dtype=np.uint64)
+
+
 def _live_peaks(
-    instrs: Sequence[Instruction], sizes: dict[int, TileSize], spaces: Iterable[MemorySpace], ids: int
+    instrs: Sequence[Instruction],
+    sizes: dict[int, TileSize],
+    spaces: Iterable[MemorySpace],
+    ids: int,
+    log: UseLog | None = None,
 ) -> dict[MemorySpace, int] | None:
     """The most bytes per partition of planned tiles live at once in each of ``spaces``, a tile
-    being live from its first to its last use: over a capacity exactly where :func:`_plan` (which
-    starts from the same live bytes) spills. None when ``instrs`` run on more than one core (live
-    ranges are per core). Alloc ids are at least 0; ``ids`` is above all of them (else the scan
-    starts again with the bound it finds).
-
-    One pass over the operands, storing each one's position in lists indexed by alloc id (a
-    specialised list store each, where a dictionary store hashes and compares the id).
-    """
-    first = [0] * ids  # 1 + the position of the first use of each alloc id (0: unused)
-    last = [0] * ids  # 1 + the position of its last use
-    core = instrs[0].core
-    position = 1
-    try:
-        for ins in instrs:
-            if ins.core != core:
-                return None
-            # (inputs and outputs in two loops, not one over ``(ins.inputs, ins.outputs)`` as _uses:
-            # that tuple per instruction cost 10 M machine instructions, 1 % of a trace, valgrind)
-            for op in ins.inputs:
-                r = op[5]  # op.region (by index)
-                if r is not None:
-                    a = r[0]
-                    if not first[a]:
-                        first[a] = position
-                    last[a] = position
-            for op in ins.outputs:
-                r = op[5]
-                if r is not None:
-                    a = r[0]
-                    if not first[a]:
-                        first[a] = position
-                    last[a] = position
-            position += 1
-    except IndexError:  # an alloc id at or above ``ids`` (a trace not made by a launch)
-        bound = max(r[0] for ins in instrs for op in (*ins.inputs, *ins.outputs) if (r := op[5]) is not None)
-        return _live_peaks(instrs, sizes, spaces, bound + 1)
-    # (an array of unsigned ints takes a list of ints in C at a fraction of np.array's cost per item)
-    firsts = np.frombuffer(array("Q", first), dtype=np.uint64).astype(np.intp)
-    used = np.flatnonzero(firsts)
-    starts = firsts[used] - 1
-    stops = np.frombuffer(array("Q", last), dtype=np.uint64).astype(np.intp)[used]  # last + 1
+    being live from its first to its last use (:func:`_spans`): over a capacity exactly where
+    :func:`_plan` (which starts from the same live bytes) spills. None when the instructions read
+    run on more than one core (live ranges are per core)."""
+    spans = _spans(instrs, ids, log)
+    if spans is None:
+        return None
+    used, starts, stops = spans
+    n = len(instrs)
     tiles = list(map(sizes.get, used.tolist()))  # None: not planned (HBM, or direct allocation)
-    count = position - 1
     peaks: dict[MemorySpace, int] = {}
     for space in spaces:
         # (by index and identity: a member of an enum hashes and compares in Python)
         nbytes = np.frombuffer(
             array("Q", [0 if t is None or t[0] is not space else t[2] for t in tiles]), dtype=np.uint64
         ).astype(np.int64)
-        delta = np.zeros(count + 1, dtype=np.int64)
+        delta = np.zeros(n + 1, dtype=np.int64)
         np.add.at(delta, starts, nbytes)
         np.add.at(delta, stops, -nbytes)
-        peaks[space] = int(np.cumsum(delta[:count]).max())
+        peaks[space] = int(np.cumsum(delta[:n]).max())
     return peaks
+
+
+def _spans(
+    instrs: Sequence[Instruction], ids: int, log: UseLog | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(the allocation ids used, ascending; the position of each one's first use; 1 + that of its
+    last use), or None when the instructions read run on more than one core. ``ids``: a bound on
+    the alloc ids (raised where one is above it).
+
+    The uses are the notes of ``log`` (positions and allocation ids, as the launch recorded them:
+    no pass over the operands of every instruction at the end) and the operands of the
+    instructions it does not cover (every instruction without a log).
+    """
+    n = len(instrs)
+    at: list[int] = []  # the positions and allocation ids of the uses read here
+    of: list[int] = []
+    core = instrs[0].core
+    for k in range(n) if log is None else log.reread:
+        ins = instrs[k]
+        if ins.core != core:
+            return None
+        # (inputs and outputs in two loops, not one over ``(ins.inputs, ins.outputs)`` as _uses:
+        # that tuple per instruction cost 10 M machine instructions, 1 % of a trace, valgrind)
+        for op in ins.inputs:
+            r = op[5]  # op.region (by index)
+            if r is not None:
+                at.append(k)
+                of.append(r[0])
+        for op in ins.outputs:
+            r = op[5]
+            if r is not None:
+                at.append(k)
+                of.append(r[0])
+    if log is not None:
+        writes = _as_array(log.writes_of)
+        noted = np.flatnonzero(writes != UNNOTED)
+        aids = np.concatenate((_as_array(log.reads_of), writes[noted], _as_array(of))).astype(np.intp)
+        where = np.concatenate((_as_array(log.reads_at), noted.astype(np.uint64), _as_array(at))).astype(np.intp)
+    else:
+        aids, where = _as_array(of).astype(np.intp), _as_array(at).astype(np.intp)
+    if aids.size:
+        ids = max(ids, int(aids.max()) + 1)
+    firsts = np.full(ids, n, dtype=np.intp)
+    np.minimum.at(firsts, aids, where)
+    lasts = np.full(ids, -1, dtype=np.intp)
+    np.maximum.at(lasts, aids, where)
+    used = np.flatnonzero(lasts >= 0)
+    return used, firsts[used], lasts[used] + 1
 
 
 def _uses(

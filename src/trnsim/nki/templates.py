@@ -752,16 +752,21 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             if any(spec.__class__ is tuple and spec[4] for spec in inputs):
                 lines.append("groups = sim.psum_groups")
         ops = []
+        read_ids = []  # each input's allocation id (a local, or a constant operand's), for spill planning
         for k, spec in enumerate(inputs):
             ops.append(f"op{k}")
             if spec.__class__ is not tuple:  # an immediate operand
                 structure.append(None)
                 consts[f"op{k}"] = spec
+                if spec[5] is not None:
+                    consts[f"c{k}"] = spec[5][0]
+                    read_ids.append(f"c{k}")
                 continue
             structure.append((spec[0], spec[3] is not None, spec[4]))
             consts[f"spec{k}"] = spec
             t = f"t{k}"
-            lines += [f"{t} = values[{spec[0]}]", f"a = {t}.alloc"]
+            lines += [f"{t} = values[{spec[0]}]", f"a = {t}.alloc", f"i{k} = a.alloc_id"]
+            read_ids.append(f"i{k}")
             if spec[3] is not None:
                 consts[f"base{k}"] = spec[3]
                 lines += [
@@ -778,11 +783,11 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             # (the operand's region is in the view's allocation: its id, not op[5][0], a named
             # tuple's item read)
             lines += [
-                "if loops and a.alloc_id in tracked:",
+                f"if loops and i{k} in tracked:",
                 f"    sim.check_read(reads, op{k}[5], False)",
             ]
             if spec[4]:  # a PSUM input: its accumulation group closes
-                lines += ["if groups:", "    groups.pop(a.alloc_id, None)"]
+                lines += ["if groups:", f"    groups.pop(i{k}, None)"]
         consts.update(zip(("q0", "q1", "q2", "q3"), region, strict=True))
         consts.update(zip(("name", "space", "shape", "dtype", "nbytes"), head, strict=True))
         consts.update(zip(("contiguous", "inner"), tail, strict=True))
@@ -864,7 +869,15 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             "instr.core = sim.core",
             "instr.attrs = attrs.copy()",
             "instrs.append(instr)",
+            # what spill planning reads of it (Simulation.writes_of): the output's allocation is the
+            # new tile's, materialised or not (a retarget updates it), and the inputs'
+            "sim.writes_of.append(alloc_id)",
         ]
+        if read_ids:
+            lines.append("reads_of = sim.reads_of")
+            lines += [f"reads_of.append({i})" for i in read_ids]
+            lines.append("reads_at = sim.reads_at")
+            lines += ["reads_at.append(seq)"] * len(read_ids)
         if defer:
             lines += [
                 "prev = sim.pending",

@@ -477,6 +477,7 @@ def tensor_scalar_reduce(
     instr.opcode = "tensor_scalar_reduce"
     instr.attrs["reduce_op"] = rname
     instr.outputs = (*instr.outputs, reduce_res.operand("reduce_res"))
+    sim.reread.append(instr.seq)  # (spill planning reads the operands it now has)
     return _impl.fresh(sim, dst, instr)
 
 
