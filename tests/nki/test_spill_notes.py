@@ -155,7 +155,9 @@ def _random_kernel(x: Any, steps: Any, width: int) -> Any:
             elif op == "reduce":  # an instruction that gains an output after it is recorded
                 red = nl.ndarray((128, 1), dtype=nl.float32, buffer=nl.sbuf)
                 tiles.append(
-                    nisa.tensor_scalar_reduce(data=t, op0=nl.add, operand0=1.0, reduce_op=nl.add, reduce_res=red)
+                    nisa.tensor_scalar_reduce(
+                        data=t, op0=nl.add, operand0=1.0, reduce_op=nl.add, reduce_res=red
+                    )
                 )
             elif op == "store":
                 nl.store(out, value=t)
@@ -181,8 +183,11 @@ def test_noted_uses_are_every_operands_on_random_kernels(checked_plans: list[int
     ("name", "params", "dtype"),
     [
         ("matmul_fully_blocked", {"m": 512, "k": 1024, "n": 1024}, "bfloat16"),
-        ("flash_attention_fwd", {"batch": 1, "heads": 1, "kv_heads": 1, "seq_q": 256, "seq_k": 256,
-                                 "head_dim": 64}, "bfloat16"),
+        (
+            "flash_attention_fwd",
+            {"batch": 1, "heads": 1, "kv_heads": 1, "seq_q": 256, "seq_k": 256, "head_dim": 64},
+            "bfloat16",
+        ),
         ("rmsnorm", {"rows": 256, "hidden": 1024}, "bfloat16"),
         ("cross_entropy", {"tokens": 256, "vocab": 4096}, "bfloat16"),
     ],

@@ -191,7 +191,9 @@ def _spans(
         writes = _as_array(log.writes_of)
         noted = np.flatnonzero(writes != UNNOTED)
         aids = np.concatenate((_as_array(log.reads_of), writes[noted], _as_array(of))).astype(np.intp)
-        where = np.concatenate((_as_array(log.reads_at), noted.astype(np.uint64), _as_array(at))).astype(np.intp)
+        # (all unsigned: an unsigned and a signed array concatenate to floats)
+        where = np.concatenate((_as_array(log.reads_at), noted.astype(np.uint64), _as_array(at)))
+        where = where.astype(np.intp)
     else:
         aids, where = _as_array(of).astype(np.intp), _as_array(at).astype(np.intp)
     if aids.size:
