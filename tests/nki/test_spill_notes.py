@@ -1,5 +1,5 @@
 """Spill planning reads the uses a launch noted as it recorded its trace (``Simulation.writes_of``,
-``reads_of``, ``reads_at``, ``reread``; :class:`trnsim.nki.spill.UseLog`) instead of every operand
+``reads``, ``reread``; :class:`trnsim.nki.spill.UseLog`) instead of every operand
 of the finished trace: on random kernels (loads, copies, element-wise ops, results assigned into
 buffers, ``acc += nc_matmul(...)``, reductions that add an output, tiles dropped, some over SBUF's
 capacity) and library kernels, in both modes and on a launch's templates kept for the next, the

@@ -121,7 +121,7 @@ def launch(
                     MemorySpace.PSUM: spec.psum_bytes_per_partition,
                 },
                 sim.next_alloc,
-                UseLog(sim.writes_of, sim.reads_of, sim.reads_at, sim.reread),
+                UseLog(sim.writes_of, sim.reads, sim.reread),
             )
             for arr, alloc in copy_back:
                 if alloc.storage is not None:

@@ -317,13 +317,12 @@ class Simulation:
     #: what spill planning reads of the trace, noted as it is recorded (trnsim.nki.spill.UseLog):
     #: the allocation id of an output of each instruction (spill.UNNOTED: none noted; the
     #: instruction is in ``reread``), the allocation ids of the tensor inputs of written-out
-    #: replays with their instruction positions, and the instructions whose operands planning reads
-    #: itself (those recorded through :meth:`record`, and those whose operands changed after being
-    #: noted). Who replaces a recorded instruction's outputs updates ``writes_of`` (one output) or
-    #: appends it to ``reread``.
+    #: replays each followed by its instruction's position, and the instructions whose operands
+    #: planning reads itself (those recorded through :meth:`record`, and those whose operands
+    #: changed after being noted). Who replaces a recorded instruction's outputs updates
+    #: ``writes_of`` (one output) or appends it to ``reread``.
     writes_of: list[int] = field(default_factory=list)
-    reads_of: list[int] = field(default_factory=list)
-    reads_at: list[int] = field(default_factory=list)
+    reads: list[int] = field(default_factory=list)
     reread: list[int] = field(default_factory=list)
     #: the instruction name of the latest check_read (instruction templates learn it)
     read_name: str | None = None

@@ -55,14 +55,14 @@ class UseLog(NamedTuple):
     not read every operand of every instruction again.
 
     ``writes_of[k]``: the allocation id of an output of instruction ``k`` (:data:`UNNOTED`: none);
-    ``reads_of[j]`` an allocation id an input of instruction ``reads_at[j]`` reads; ``reread``:
-    instructions whose operands are read from the instruction itself (with every operand of the
-    others among the notes). Only for a trace on one core, its instructions in recording order.
+    ``reads``: pairs (an allocation id an input reads, the position of its instruction), one after
+    the other; ``reread``: instructions whose operands are read from the instruction itself (with
+    every operand of the others among the notes). Only for a trace on one core, its instructions
+    in recording order.
     """
 
     writes_of: list[int]
-    reads_of: list[int]
-    reads_at: list[int]
+    reads: list[int]
     reread: Sequence[int]
 
 
@@ -190,10 +190,10 @@ def _spans(
     if log is not None:
         writes = _as_array(log.writes_of)
         noted = np.flatnonzero(writes != UNNOTED)
-        aids = np.concatenate((_as_array(log.reads_of), writes[noted], _as_array(of))).astype(np.intp)
+        reads = _as_array(log.reads)
+        aids = np.concatenate((reads[0::2], writes[noted], _as_array(of))).astype(np.intp)
         # (all unsigned: an unsigned and a signed array concatenate to floats)
-        where = np.concatenate((_as_array(log.reads_at), noted.astype(np.uint64), _as_array(at)))
-        where = where.astype(np.intp)
+        where = np.concatenate((reads[1::2], noted.astype(np.uint64), _as_array(at))).astype(np.intp)
     else:
         aids, where = _as_array(of).astype(np.intp), _as_array(at).astype(np.intp)
     if aids.size:
