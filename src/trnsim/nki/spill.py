@@ -116,14 +116,15 @@ def plan_spills(
 
 
 #: ``UseLog.writes_of`` of an instruction whose output is not noted: the largest unsigned 64-bit
-#: int, no allocation id (the notes hold unsigned ints only: see :func:`_as_array`)
+#: int, no allocation id (the notes hold unsigned ints; read as signed, see :func:`_as_array`: -1)
 UNNOTED = (1 << 64) - 1
 
 
 def _as_array(values: list[int]) -> np.ndarray:
-    # (an array of unsigned ints takes a list of ints in C at a third of the cost of a signed one,
-    # which parses each item as an argument, or of np.array)
-    return np.frombuffer(array("Q", values), dtype=np.uint64)
+    """``values`` (ints from 0 to :data:`UNNOTED`) as int64, UNNOTED as -1: an array of unsigned
+    ints takes a list of ints in C at a third of the cost of a signed one (which parses each item
+    as an argument) or of np.array, and its bytes read as signed need no cast."""
+    return np.frombuffer(array("Q", values), dtype=np.int64)
 
 
 def _live_peaks(
@@ -146,9 +147,7 @@ def _live_peaks(
     peaks: dict[MemorySpace, int] = {}
     for space in spaces:
         # (by index and identity: a member of an enum hashes and compares in Python)
-        nbytes = np.frombuffer(
-            array("Q", [0 if t is None or t[0] is not space else t[2] for t in tiles]), dtype=np.uint64
-        ).astype(np.int64)
+        nbytes = _as_array([0 if t is None or t[0] is not space else t[2] for t in tiles])
         delta = np.zeros(n + 1, dtype=np.int64)
         np.add.at(delta, starts, nbytes)
         np.add.at(delta, stops, -nbytes)
@@ -189,18 +188,17 @@ def _spans(
                 of.append(r[0])
     if log is not None:
         writes = _as_array(log.writes_of)
-        noted = np.flatnonzero(writes != UNNOTED)
+        noted = np.flatnonzero(writes >= 0)
         reads = _as_array(log.reads)
-        aids = np.concatenate((reads[0::2], writes[noted], _as_array(of))).astype(np.intp)
-        # (all unsigned: an unsigned and a signed array concatenate to floats)
-        where = np.concatenate((reads[1::2], noted.astype(np.uint64), _as_array(at))).astype(np.intp)
+        aids = np.concatenate((reads[0::2], writes[noted], _as_array(of)))
+        where = np.concatenate((reads[1::2], noted, _as_array(at)))
     else:
-        aids, where = _as_array(of).astype(np.intp), _as_array(at).astype(np.intp)
+        aids, where = _as_array(of), _as_array(at)
     if aids.size:
         ids = max(ids, int(aids.max()) + 1)
-    firsts = np.full(ids, n, dtype=np.intp)
+    firsts = np.full(ids, n, dtype=np.int64)
     np.minimum.at(firsts, aids, where)
-    lasts = np.full(ids, -1, dtype=np.intp)
+    lasts = np.full(ids, -1, dtype=np.int64)
     np.maximum.at(lasts, aids, where)
     used = np.flatnonzero(lasts >= 0)
     return used, firsts[used], lasts[used] + 1
