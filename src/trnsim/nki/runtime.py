@@ -319,8 +319,9 @@ class Simulation:
     #: instruction is in ``reread``), the allocation ids of the tensor inputs of written-out
     #: replays each followed by its instruction's position, and the instructions whose operands
     #: planning reads itself (those recorded through :meth:`record`, and those whose operands
-    #: changed after being noted). Who replaces a recorded instruction's outputs updates
-    #: ``writes_of`` (one output) or appends it to ``reread``.
+    #: changed after being noted). Who points a recorded instruction's operands at other
+    #: allocations (a retarget, an added output) updates ``writes_of`` (one output) or appends the
+    #: instruction to ``reread``.
     writes_of: list[int] = field(default_factory=list)
     reads: list[int] = field(default_factory=list)
     reread: list[int] = field(default_factory=list)
