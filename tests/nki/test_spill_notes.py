@@ -94,7 +94,9 @@ def checked_plans(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         instrs = trace.instructions
         assert log is not None and len(log.writes_of) == len(instrs)
         if instrs:
-            used, starts, stops = spill_mod._spans(instrs, next_alloc, log)
+            spans = spill_mod._spans(instrs, next_alloc, log)
+            assert spans is not None  # (one core)
+            used, starts, stops = spans
             got = {int(a): (int(s), int(e) - 1) for a, s, e in zip(used, starts, stops, strict=True)}
             assert got == _reference_spans(instrs)
             assert spill_mod._live_peaks(instrs, sizes, capacity, next_alloc, log) == _reference_live_peaks(
