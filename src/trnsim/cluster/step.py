@@ -85,8 +85,7 @@ from trnsim.workload.memory import (
     breakdown_of,
     check_memory_args,
     memory_facts,
-    memory_parts,
-    parts_total,
+    stages_memory_parts,
 )
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -1056,23 +1055,25 @@ def _stage_tally(model: ModelConfig, plan: _Plan, seq_len: int, precision: Preci
 
 def _stage_tally_of(model: ModelConfig, held: _Held, plan: _Plan, seq_len: int, precision: Precision,
                     passes: ParamPasses | None) -> _Tally:
-    stages: dict[str, MemoryParts] = {}
-    totals: dict[str, float] = {}
-    dp, zero, reshard = plan.dp, plan.effective_zero_stage, plan.reshard_after_forward
-    shards, inflight = held
-    for held_mb, _ in inflight:
-        check_memory_args(zero, dp, held_mb)  # as estimate_memory checks them, before the graphs
+    dp, zero = plan.dp, plan.effective_zero_stage
+    shards, inflight, roles, fewest = held
+    if zero not in _ZERO_STAGES or dp < 1 or fewest < 1:  # as estimate_memory checks them, before the graphs
+        for held_mb, _ in inflight:
+            check_memory_args(zero, dp, held_mb)  # raises (the first stage's message first)
     facts = _stage_facts(model, shards, plan.micro_batch, seq_len, precision, plan.recompute,
                          plan.flash_attention, passes)
-    for (role, _, _), stage_facts, (held_mb, head) in zip(shards, facts, inflight, strict=True):
-        parts = stages[role] = memory_parts(stage_facts, dp, zero, held_mb, head, reshard)
-        totals[role] = parts_total(parts)
-    return _Tally(stages, totals, max(totals, key=totals.__getitem__))
+    parts, stage_totals = stages_memory_parts(facts, dp, zero, inflight, plan.reshard_after_forward)
+    totals = dict(zip(roles, stage_totals, strict=True))
+    return _Tally(dict(zip(roles, parts, strict=True)), totals, max(totals, key=totals.__getitem__))
 
 
+#: ZeRO stages check_memory_args accepts.
+_ZERO_STAGES = (0, 1, 2, 3)
 #: The distinct stages (:func:`_stage_shards`) and, for each, the micro-batches of activations it
-#: holds at its peak and its output layer's (None: as many).
-_Held = tuple[tuple[tuple[str, int, Shard], ...], tuple[tuple[float, float | None], ...]]
+#: holds at its peak and its output layer's (None: as many); then the stages' roles and the fewest
+#: micro-batches any of them holds (what a tally checks).
+_Held = tuple[tuple[tuple[str, int, Shard], ...], tuple[tuple[float, float | None], ...], tuple[str, ...],
+              float]
 
 
 def _held_stages(model: ModelConfig, plan: _Plan) -> _Held:
@@ -1103,7 +1104,8 @@ def _held_stages_of(model: ModelConfig, plan: _Plan) -> _Held:
         # right after its forward: at the peak it holds one micro-batch, not ``held``.
         head = 1.0 if plan.schedule is _INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
         inflight.append((held, head))
-    return shards, tuple(inflight)
+    roles = tuple([role for role, _, _ in shards])
+    return shards, tuple(inflight), roles, min([held for held, _ in inflight])
 
 
 class _Checked(NamedTuple):
