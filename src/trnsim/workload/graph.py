@@ -647,8 +647,8 @@ def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, 
     written = [w for w in ends_written if w is not None]
     # the fields by position: parts, params, dense and MoE layers, activation, head activation,
     # largest written and layer working bytes
-    return StepSkeleton(parts, params, dense_layers, moe_layers, activation, head_bytes, max(written, default=0.0),
-                        block.working if recompute is Recompute.FULL else 0.0)
+    return StepSkeleton(parts, params, dense_layers, moe_layers, activation, head_bytes,
+                        max(written, default=0.0), block.working if recompute is Recompute.FULL else 0.0)
 
 
 def _frame(model: ModelConfig, shard: Shard) -> tuple[int, int, ParamsOnRank]:
