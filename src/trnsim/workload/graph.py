@@ -629,9 +629,10 @@ _SKELETONS: dict[tuple[object, ...], tuple[ModelConfig, Shard, StepSkeleton]] = 
 
 def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision,
               recompute: Recompute, flash_attention: bool) -> StepSkeleton:
-    dense_layers, moe_layers = _check(model, shard, micro_batch, seq_len)
-    d, layer_params = _shape(model, shard.tp, shard.cp, shard.sequence_parallel, shard.ep, micro_batch,
-                             seq_len, precision)
+    # _check's checks in its order: the shape's, then the layers' (with the shard's figures)
+    _check_shape(model, shard.tp, shard.cp, shard.sequence_parallel, shard.ep, micro_batch, seq_len)
+    dense_layers, moe_layers, params = _frame(model, shard)
+    d = _dims_of(model, shard.tp, shard.cp, shard.sequence_parallel, micro_batch, seq_len, precision)
     head = _embedding_end(model, d) if shard.has_embedding else _NO_END
     block = _block_runs(model, shard.ep, d, dense_layers, moe_layers, flash_attention, recompute)
     tail = _output_end(model, d) if shard.has_lm_head else _NO_END
@@ -646,9 +647,35 @@ def _skeleton(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, 
     written = [w for w in ends_written if w is not None]
     # the fields by position: parts, params, dense and MoE layers, activation, head activation,
     # largest written and layer working bytes
-    return StepSkeleton(parts, _params_of(model, shard, layer_params, dense_layers, moe_layers), dense_layers,
-                        moe_layers, activation, head_bytes, max(written, default=0.0),
-                        block.working if recompute is Recompute.FULL else 0.0)
+    return StepSkeleton(parts, params, dense_layers, moe_layers, activation, head_bytes,
+                        max(written, default=0.0), block.working if recompute is Recompute.FULL else 0.0)
+
+
+def _frame(model: ModelConfig, shard: Shard) -> tuple[int, int, ParamsOnRank]:
+    """:func:`_check`'s layer check of ``shard``, its (dense, MoE) layers and its parameters: what a
+    skeleton reads of the shard beyond its shapes, the same at every micro-batch, sequence length
+    and precision (cached by the model's and the shard's identity; a failed check raises before
+    anything is kept). The stages of a pipeline are skeletons at each micro-batch a search tries."""
+    key = (id(model), id(shard))
+    hit = _FRAMES.get(key)
+    if hit is not None and hit[0] is model and hit[1] is shard:
+        return hit[2]
+    layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
+    if layers < 0 or shard.first_layer + layers > model.num_layers:  # as _check
+        raise ConfigError(
+            f"model '{model.name}': layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
+            f"{model.num_layers} layers"
+        )
+    dense_layers, moe_layers = _layer_counts(model, shard)
+    params = _params_of(model, shard, _layer_params(model, shard.tp, shard.ep), dense_layers, moe_layers)
+    if len(_FRAMES) >= _BY_MODEL_LIMIT:
+        _FRAMES.clear()
+    frame = _FRAMES[key] = (model, shard, (dense_layers, moe_layers, params))
+    return frame[2]
+
+
+#: _frame's results; an entry keeps its model and shard, so an id is never reused.
+_FRAMES: dict[tuple[int, int], tuple[ModelConfig, Shard, tuple[int, int, ParamsOnRank]]] = {}
 
 
 def _largest_written(ops: Iterable[Op]) -> float | None:
@@ -699,14 +726,6 @@ def _block_runs(model: ModelConfig, ep: int, d: _Dims, dense_layers: int, moe_la
     return _BlockRuns(tuple(forward), tuple(recompute_runs), tuple(backward), tuple(kept),
                       max(written, default=None), working, [b for _, b in kept],
                       [b for name, b in kept if name in OUTPUT_LAYER_SAVED])
-
-
-@_ByModel
-def _shape(model: ModelConfig, t: int, cp: int, sequence_parallel: bool, ep: int, micro_batch: int,
-           seq_len: int, precision: Precision) -> tuple[_Dims, _LayerParams]:
-    """A shard's dimensions and per-layer parameters (cached: one lookup where a skeleton needs both)."""
-    return (_dims_of(model, t, cp, sequence_parallel, micro_batch, seq_len, precision),
-            _layer_params(model, t, ep))
 
 
 def _dims(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int, precision: Precision) -> _Dims:
@@ -899,6 +918,7 @@ def clear_cache() -> None:
     """Forget every built step graph (:func:`build_step`'s cache and the layer blocks and ends it shares)."""
     build_step.cache_clear()
     _SKELETONS.clear()
+    _FRAMES.clear()
     _block_runs.cache_clear()
     _layer_block.cache_clear()
     _layer_template.cache_clear()
@@ -907,7 +927,6 @@ def clear_cache() -> None:
     _layer_params.cache_clear()
     _check_shape.cache_clear()
     _dims_of.cache_clear()
-    _shape.cache_clear()
 
 
 def _as_recompute(op: Op) -> Op:

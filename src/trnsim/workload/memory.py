@@ -24,6 +24,7 @@ recompute rebuilds, and under ZeRO-3 two layers of gathered weights (one in use,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -35,7 +36,8 @@ from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
 __all__ = ["MemoryBreakdown", "MemoryFacts", "MemoryParts", "breakdown_of", "check_memory_args",
-           "estimate_memory", "memory_facts", "memory_of", "memory_parts", "parts_total"]
+           "estimate_memory", "memory_facts", "memory_of", "memory_parts", "parts_total",
+           "stages_memory_parts"]
 
 _GIB = 2.0**30
 #: Read per estimate, as a module constant (``Precision.FP8`` goes through the enum metaclass's hook).
@@ -211,25 +213,44 @@ def memory_parts(facts: MemoryFacts, dp: int, zero_stage: int, inflight_microbat
                  head_inflight: float | None = None, reshard_after_forward: bool = True) -> MemoryParts:
     """:func:`memory_of`'s five parts, without the object: a planner tallies tens of thousands of
     stages and reads one breakdown of a few of them (their totals: :func:`parts_total`)."""
-    cp, ep, dense, expert, held = facts.cp, facts.ep, facts.dense, facts.expert, facts.held
-    weight_bytes = facts.weight_bytes
-    # Dense weights are replicated over dp x cp ranks (CP splits the sequence, not the weights), and
-    # Megatron-LM's distributed optimizer shards over that data-parallel-with-context group.
+    return stages_memory_parts((facts,), dp, zero_stage, ((inflight_microbatches, head_inflight),),
+                               reshard_after_forward)[0][0]
+
+
+def stages_memory_parts(facts: Sequence[MemoryFacts], dp: int, zero_stage: int,
+                        inflight: Sequence[tuple[float, float | None]], reshard_after_forward: bool = True
+                        ) -> tuple[list[MemoryParts], list[float]]:
+    """:func:`memory_parts` of several stages of one plan (each stage's facts with its micro-batches in
+    flight and its output layer's, as ``(inflight_microbatches, head_inflight)``) and each one's
+    :func:`parts_total`, in one call: a planner's memory check tallies every stage of every plan it
+    checks, and the plan's ZeRO choices are read once, not once per stage (the same operations on the
+    same values per stage)."""
     # Each part's bytes per parameter times the parameters it holds: its ZeRO shard of each group
-    # from the stage that shards it, else all of them.
-    sharded = dense / (dp * cp) + expert / max(1, dp * cp // ep)
-    # weights sharded from ZeRO-3, unless they stay gathered after the forward (never sharded)
-    weights = weight_bytes * (sharded if zero_stage >= 3 and reshard_after_forward else held)
-    grads = facts.grad_bytes * (sharded if zero_stage >= 2 else held)
-    optimizer = _OPTIMIZER_BYTES * (sharded if zero_stage >= 1 else held)
-    activations = facts.activation_bytes * inflight_microbatches
-    if head_inflight is not None:
-        activations += facts.head_activation_bytes * (head_inflight - inflight_microbatches)
-    temporary = facts.temporary_bytes
-    layers = facts.layers
-    if zero_stage == 3 and layers and reshard_after_forward:
-        temporary += 2 * weight_bytes * (dense + expert) / layers
-    return weights, grads, optimizer, activations, temporary
+    # from the stage that shards it, else all of them; weights sharded from ZeRO-3 unless they stay
+    # gathered after the forward (never sharded).
+    weights_sharded = zero_stage >= 3 and reshard_after_forward
+    grads_sharded = zero_stage >= 2
+    optimizer_sharded = zero_stage >= 1
+    regathered = zero_stage == 3 and reshard_after_forward  # each layer's weights gathered again
+    parts: list[MemoryParts] = []
+    totals: list[float] = []
+    for stage, (inflight_microbatches, head_inflight) in zip(facts, inflight, strict=True):
+        (cp, ep, dense, expert, held, weight_bytes, grad_bytes, activation_bytes, head_activation_bytes,
+         temporary, layers) = stage
+        # Dense weights are replicated over dp x cp ranks (CP splits the sequence, not the weights),
+        # and Megatron-LM's distributed optimizer shards over that data-parallel-with-context group.
+        sharded = dense / (dp * cp) + expert / max(1, dp * cp // ep)
+        weights = weight_bytes * (sharded if weights_sharded else held)
+        grads = grad_bytes * (sharded if grads_sharded else held)
+        optimizer = _OPTIMIZER_BYTES * (sharded if optimizer_sharded else held)
+        activations = activation_bytes * inflight_microbatches
+        if head_inflight is not None:
+            activations += head_activation_bytes * (head_inflight - inflight_microbatches)
+        if regathered and layers:
+            temporary += 2 * weight_bytes * (dense + expert) / layers
+        parts.append((weights, grads, optimizer, activations, temporary))
+        totals.append(weights + grads + optimizer + activations + temporary)  # parts_total's additions
+    return parts, totals
 
 
 def parts_total(parts: MemoryParts) -> float:
