@@ -1,7 +1,8 @@
 """Value mode's bfloat16 conversions and bfloat16 matmul into fp32, on the bits.
 
 A bfloat16 is the top half of an fp32, so widening is ``bits << 16``: ml_dtypes' cast bit for bit
-(NaN payloads included), without its per-element cast loop. :func:`multiply_bf16` widens both
+(NaN payloads included), without its per-element cast loop (done as a uint16 -> uint32 cast and
+an in-place shift: numpy's unbuffered loops, faster than one shift ufunc that casts its input). :func:`multiply_bf16` widens both
 operands into scratch arrays kept per operand shapes and lets ``np.matmul`` write the product into
 the destination (``out=``: the same sgemm call as without it). Used by the checked ``nc_matmul``
 (``tensor_engine``) and by its value-mode call template (``trnsim.nki.templates``).
@@ -73,6 +74,10 @@ def multiply_bf16(scratch: dict[Any, Any], s: np.ndarray, mv: np.ndarray, out: n
         lhs = ws.view(np.float32).reshape(k, -1).T
         kept = scratch[key] = (ws, wm, lhs, wm.view(np.float32).reshape(k, -1))
     ws, wm, lhs, rhs = kept
-    np.left_shift(s.view(np.uint16), _SHIFT, out=ws, dtype=np.uint32)
-    np.left_shift(mv.view(np.uint16), _SHIFT, out=wm, dtype=np.uint32)
+    # widened as a plain cast, then an in-place shift: two unbuffered vector loops, 20-30 % faster
+    # than one shift ufunc casting its uint16 input through buffers (same bits)
+    ws[...] = s.view(np.uint16)
+    np.left_shift(ws, _SHIFT, out=ws)
+    wm[...] = mv.view(np.uint16)
+    np.left_shift(wm, _SHIFT, out=wm)
     np.matmul(lhs, rhs, out=out)
