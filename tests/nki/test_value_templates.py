@@ -149,9 +149,12 @@ def test_written_out_value_replays_and_fast_accumulation_change_nothing(
     plain_values = templates._plain_values
     read = [0]
 
-    def checked_values(t: Any) -> np.ndarray:
-        # the replay's view of an input is Tensor.read()'s: same shape, strides and bits
-        values, expected = plain_values(t), t.read()
+    def checked_values(t: Any, dtype: Any = None) -> np.ndarray:
+        # the replay's view of an input is Tensor.read()'s (its bits as ``dtype`` where one is
+        # asked for: the matmul's operands as uint16): same shape, strides and bits
+        values, expected = plain_values(t, dtype), t.read()
+        if dtype is not None:
+            expected = expected.view(dtype)
         assert values.shape == expected.shape and values.strides == expected.strides
         assert values.dtype == expected.dtype and _bits(values) == _bits(expected)
         read[0] += 1
