@@ -588,7 +588,8 @@ def _plain_values(t: Tensor, dtype: np.dtype[Any] | None = None) -> np.ndarray:
         if len(_BYTE_STRIDES) >= _MAX_BYTE_STRIDES:
             _BYTE_STRIDES.clear()
         byte_strides = _BYTE_STRIDES[key] = tuple([st * isz for st in strides])
-    return np.ndarray(t.shape, storage.dtype if dtype is None else dtype, storage, t.offset * isz, byte_strides)
+    dt = storage.dtype if dtype is None else dtype
+    return np.ndarray(t.shape, dt, storage, t.offset * isz, byte_strides)
 
 
 def _alone_counts() -> tuple[int, int]:

@@ -1,8 +1,7 @@
 """Value mode's bfloat16 conversions and bfloat16 matmul into fp32, on the bits.
 
 A bfloat16 is the top half of an fp32, so widening is ``bits << 16``: ml_dtypes' cast bit for bit
-(NaN payloads included), without its per-element cast loop (done as a uint16 -> uint32 cast and
-an in-place shift: numpy's unbuffered loops, faster than one shift ufunc that casts its input). :func:`multiply_bf16` widens both
+(NaN payloads included), without its per-element cast loop. :func:`multiply_bf16` widens both
 operands into scratch arrays kept per operand shapes and lets ``np.matmul`` write the product into
 the destination (``out=``: the same sgemm call as without it). Used by the checked ``nc_matmul``
 (``tensor_engine``) and by its value-mode call template (``trnsim.nki.templates``).
