@@ -20,7 +20,7 @@ import pytest
 from trnsim.kernels import registry
 from trnsim.nki import dtypes, simulate, templates, tensor, trace_kernel
 from trnsim.nki.engines import tensor_engine
-from trnsim.nki.engines.bf16_matmul import narrow_bf16, widen_bf16
+from trnsim.nki.engines.bf16_matmul import multiply_bf16, multiply_bf16_bits, narrow_bf16, widen_bf16
 from trnsim.nki.engines.execute import to_dtype
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
@@ -39,6 +39,31 @@ def test_widen_bf16_is_ml_dtypes_cast_for_every_bit_pattern() -> None:
         assert got.dtype == np.float32
         assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
         assert got.flags.c_contiguous == expected.flags.c_contiguous
+
+
+def test_multiply_bf16_bits_widens_as_ml_dtypes_and_reuses_its_scratch() -> None:
+    """The product of operands given as bits (value mode's matmul replay) is the fp32 matmul of
+    ml_dtypes' widened operands, bit for bit, for every bfloat16 pattern as an operand element
+    (NaN payloads, infinities, subnormals), in strided row slices too; and the kept scratch is
+    widened afresh at each call (a second call with other operands of the same shapes)."""
+    every = np.arange(1 << 16, dtype=np.uint16)
+    rng = np.random.default_rng(7)
+    scratch: dict[Any, Any] = {}
+    for _ in range(2):
+        perm = rng.permutation(every)
+        s_bits = perm[: 128 * 128].reshape(128, 128)
+        wide = np.concatenate([perm, perm[: 128 * 512 * 2 - perm.size]]).reshape(128, 1024)
+        for mv_bits in (wide[:, :512], np.ascontiguousarray(wide[:, 512:])):
+            s = s_bits.view(ml_dtypes.bfloat16)
+            mv = mv_bits.view(ml_dtypes.bfloat16)
+            with np.errstate(invalid="ignore", over="ignore"):
+                expected = np.matmul(s.astype(np.float32).T, mv.astype(np.float32))
+                got = np.empty((128, 512), np.float32)
+                multiply_bf16_bits(scratch, s_bits, mv_bits, got)
+                via_bf16 = np.empty((128, 512), np.float32)
+                multiply_bf16(scratch, s, mv, via_bf16)
+            assert _bits(got) == _bits(expected) == _bits(via_bf16)
+    assert len(scratch) == 1  # one scratch per operand shapes, reused
 
 
 def test_narrow_bf16_is_ml_dtypes_cast_around_every_rounding_boundary() -> None:
@@ -149,9 +174,12 @@ def test_written_out_value_replays_and_fast_accumulation_change_nothing(
     plain_values = templates._plain_values
     read = [0]
 
-    def checked_values(t: Any) -> np.ndarray:
-        # the replay's view of an input is Tensor.read()'s: same shape, strides and bits
-        values, expected = plain_values(t), t.read()
+    def checked_values(t: Any, dtype: Any = None) -> np.ndarray:
+        # the replay's view of an input is Tensor.read()'s (its bits as ``dtype`` where one is
+        # asked for: the matmul's operands as uint16): same shape, strides and bits
+        values, expected = plain_values(t, dtype), t.read()
+        if dtype is not None:
+            expected = expected.view(dtype)
         assert values.shape == expected.shape and values.strides == expected.strides
         assert values.dtype == expected.dtype and _bits(values) == _bits(expected)
         read[0] += 1

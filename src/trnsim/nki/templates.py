@@ -43,7 +43,7 @@ import numpy as np
 
 from trnsim.nki import runtime
 from trnsim.nki import tensor as _tensor
-from trnsim.nki.engines.bf16_matmul import multiply_bf16, widen_bf16
+from trnsim.nki.engines.bf16_matmul import multiply_bf16_bits, widen_bf16
 from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
 from trnsim.nki.tensor import ParDim, Tensor, shared_shape
@@ -56,6 +56,7 @@ _Instruction = Instruction
 
 _ACTIVE = runtime._ACTIVE
 _F32 = np.dtype(np.float32)
+_U16 = np.dtype(np.uint16)
 _PSUM = Buffer.PSUM
 _IMMEDIATE = MemorySpace.IMMEDIATE
 _new_tuple = tuple.__new__
@@ -534,13 +535,13 @@ def _replay_matmul(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[
     C-contiguous: the learned call's were (:func:`_matmul_template`), and the key fixes what that
     depends on (dtype, view shape and strides; no index arrays, out-of-bounds or masks)."""
     spec_s, spec_m = tpl[2][3]
-    s = _plain_values(values[spec_s[0]])
-    mv = _plain_values(values[spec_m[0]])
+    s = _plain_values(values[spec_s[0]], _U16)  # (their bits: multiply_bf16 widens those)
+    mv = _plain_values(values[spec_m[0]], _U16)
     result = tpl[6](sim, values)  # (_replay, written out once warm)
     alloc = result.alloc
     m, n = result.shape
     storage = np.empty(m * n, _F32)
-    multiply_bf16(sim.scratch, s, mv, storage.reshape(m, n))
+    multiply_bf16_bits(sim.scratch, s, mv, storage.reshape(m, n))
     alloc.storage = storage
     # the checked path: a fresh tile written whole (1), then by a matmul (2)
     alloc.mm_state = 2
@@ -571,10 +572,11 @@ _BYTE_STRIDES: dict[tuple[Any, ...], tuple[int, ...]] = {}
 _MAX_BYTE_STRIDES = 1 << 12
 
 
-def _plain_values(t: Tensor) -> np.ndarray:
+def _plain_values(t: Tensor, dtype: np.dtype[Any] | None = None) -> np.ndarray:
     """``t.read()`` of a value-mode template's input (a plain view, in bounds and not empty: the key
     and the learned call's checks fix that), without its checks: a view of the storage that only
-    the replay reads (not made read-only)."""
+    the replay reads (not made read-only); ``dtype``: read as that dtype of the same item size
+    instead (a bfloat16 tile's bits as uint16)."""
     a = t.alloc
     storage = a.storage
     assert storage is not None  # (value mode)
@@ -586,7 +588,8 @@ def _plain_values(t: Tensor) -> np.ndarray:
         if len(_BYTE_STRIDES) >= _MAX_BYTE_STRIDES:
             _BYTE_STRIDES.clear()
         byte_strides = _BYTE_STRIDES[key] = tuple([st * isz for st in strides])
-    return np.ndarray(t.shape, storage.dtype, storage, t.offset * isz, byte_strides)
+    dt = storage.dtype if dtype is None else dtype
+    return np.ndarray(t.shape, dt, storage, t.offset * isz, byte_strides)
 
 
 def _alone_counts() -> tuple[int, int]:

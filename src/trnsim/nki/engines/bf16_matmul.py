@@ -19,10 +19,11 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-__all__ = ["BF16", "multiply_bf16", "narrow_bf16", "plain_bf16", "widen_bf16"]
+__all__ = ["BF16", "multiply_bf16", "multiply_bf16_bits", "narrow_bf16", "plain_bf16", "widen_bf16"]
 
 BF16: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
 _SHIFT = np.uint32(16)
+_U16 = np.dtype(np.uint16)
 _HALF_MINUS_ONE = np.uint32(0x7FFF)
 _SIGN = np.uint16(0x8000)
 _QUIET_NAN = np.uint16(0x7FC0)
@@ -63,6 +64,12 @@ def narrow_bf16(values: np.ndarray) -> np.ndarray:
 def multiply_bf16(scratch: dict[Any, Any], s: np.ndarray, mv: np.ndarray, out: np.ndarray) -> None:
     """``out[...] = s.T @ mv`` in fp32 for C-contiguous bfloat16 ``s`` [K, M...] and ``mv`` [K, N...]
     (flattened to [K, M] and [K, N]), ``out`` a C-contiguous fp32 [M, N] view."""
+    multiply_bf16_bits(scratch, s.view(_U16), mv.view(_U16), out)
+
+
+def multiply_bf16_bits(scratch: dict[Any, Any], s: np.ndarray, mv: np.ndarray, out: np.ndarray) -> None:
+    """:func:`multiply_bf16` of operands given as their bits (uint16 arrays: value mode's matmul
+    replay reads the tiles' storage so, one ``view`` per operand less)."""
     key = (s.shape, mv.shape)
     kept = scratch.get(key)
     if kept is None:
@@ -73,6 +80,10 @@ def multiply_bf16(scratch: dict[Any, Any], s: np.ndarray, mv: np.ndarray, out: n
         lhs = ws.view(np.float32).reshape(k, -1).T
         kept = scratch[key] = (ws, wm, lhs, wm.view(np.float32).reshape(k, -1))
     ws, wm, lhs, rhs = kept
-    np.left_shift(s.view(np.uint16), _SHIFT, out=ws, dtype=np.uint32)
-    np.left_shift(mv.view(np.uint16), _SHIFT, out=wm, dtype=np.uint32)
+    # widened as a plain cast, then an in-place shift: two unbuffered vector loops, 20-30 % faster
+    # than one shift ufunc casting its uint16 input through buffers (same bits)
+    ws[...] = s
+    ws <<= _SHIFT
+    wm[...] = mv
+    wm <<= _SHIFT
     np.matmul(lhs, rhs, out=out)
