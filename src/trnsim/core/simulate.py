@@ -80,6 +80,14 @@ _NO_ATTRS = dict.fromkeys((*TENSOR_KEY_ATTRS, *OTHER_KEY_ATTRS), _ABSENT).get
 _PERF_MODE, _TRANSPOSE, _IS_TRANSPOSE = TENSOR_KEY_ATTRS
 _OP, _OP0, _OP1, _VALUE = OTHER_KEY_ATTRS
 _START, _PREDECESSOR = ROW_INDEX["start_ns"], ROW_INDEX["predecessor"]
+#: The first item of the scheduler's cost key of a TensorE instruction with two inputs and one output
+#: (a key of its own kind: no other key starts with it). Such a cost reads less than cost_key holds
+#: (ComputeCostModel._tensor_cost; no shared ports): the opcode, the attributes TensorE reads, the
+#: first input's space and shape (the stationary operand, or the data of a transpose), the second's
+#: space, shape and dtype (the moving operand), and the output's space (the PSUM positions). Fewer
+#: operand items read and compared per multiply; tests/core/test_scheduler_fast_paths.py checks
+#: that the cost of such an instruction changes with nothing else.
+_TENSOR_KEY = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,9 +431,14 @@ class _Simulation:
                         last_attrs[code], last_named[code] = attrs, named
                     if len(outputs) == 1 and len(inputs) == 2:
                         a, b = inputs
-                        c = outputs[0]
-                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
-                              b[4], b[7], c[1], c[2], c[3], c[4], c[7], named)
+                        if not code:
+                            # a TensorE multiply or transpose: what its cost reads (_TENSOR_KEY)
+                            ck = (_TENSOR_KEY, instruction.opcode, a[1], a[2], b[1], b[2], b[3], outputs[0][1],
+                                  named)
+                        else:
+                            c = outputs[0]
+                            ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
+                                  b[4], b[7], c[1], c[2], c[3], c[4], c[7], named)
                     elif len(outputs) == 1 and len(inputs) == 1:
                         a = inputs[0]
                         c = outputs[0]
