@@ -643,7 +643,8 @@ def test_a_tensor_cost_changes_with_nothing_its_scheduler_key_leaves_out() -> No
             for _ in range(4):
                 instruction = Instruction(
                     seq=0, engine=Engine.TENSOR, opcode=opcode,
-                    inputs=(operand(a_space, a_shape, rng.choice(dtypes)), operand(b_space, b_shape, b_dtype)),
+                    inputs=(operand(a_space, a_shape, rng.choice(dtypes)),
+                            operand(b_space, b_shape, b_dtype)),
                     outputs=(operand(c_space, shape(), rng.choice(dtypes)),), kernel="k", source_file="f.py",
                     source_line=1, attrs=dict(attrs))
                 simulation.compute = ComputeCostModel(timing)  # (no memo: each cost computed anew)

@@ -433,8 +433,8 @@ class _Simulation:
                         a, b = inputs
                         if not code:
                             # a TensorE multiply or transpose: what its cost reads (_TENSOR_KEY)
-                            ck = (_TENSOR_KEY, instruction.opcode, a[1], a[2], b[1], b[2], b[3], outputs[0][1],
-                                  named)
+                            ck = (_TENSOR_KEY, instruction.opcode, a[1], a[2], b[1], b[2], b[3],
+                                  outputs[0][1], named)
                         else:
                             c = outputs[0]
                             ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
