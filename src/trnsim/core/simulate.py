@@ -374,6 +374,9 @@ class _Simulation:
         #: again and again, and the next instruction reads it: one identity test, no hashing)
         last_psum: Region | None = None
         last_spans: list[list[float]] = []
+        #: its one span where it touches one bank (most PSUM tiles): updated without a loop
+        last_span: list[float] | None = None
+        span: list[float] | None
         spans: list[list[float]] | None
         busy = self.engine_busy
         state: _CoreState | None = None
@@ -742,6 +745,13 @@ class _Simulation:
                 for j in psum_outputs:
                     region = outputs[j][5]
                     if region is last_psum:
+                        span = last_span
+                        if span is not None:
+                            if start < span[0]:
+                                span[0] = start
+                            if ready > span[1]:
+                                span[1] = ready
+                            continue
                         spans = last_spans
                     elif region is None:
                         continue
@@ -750,6 +760,7 @@ class _Simulation:
                         if spans is None:
                             spans = psum_spans[region] = self._psum_bank_spans(core, region)
                         last_psum, last_spans = region, spans
+                        last_span = spans[0] if len(spans) == 1 else None
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
@@ -759,6 +770,13 @@ class _Simulation:
                 for j in psum_inputs:
                     region = inputs[j][5]
                     if region is last_psum:
+                        span = last_span
+                        if span is not None:
+                            if start < span[0]:
+                                span[0] = start
+                            if end > span[1]:
+                                span[1] = end
+                            continue
                         spans = last_spans
                     elif region is None:
                         continue
@@ -767,6 +785,7 @@ class _Simulation:
                         if spans is None:
                             spans = psum_spans[region] = self._psum_bank_spans(core, region)
                         last_psum, last_spans = region, spans
+                        last_span = spans[0] if len(spans) == 1 else None
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
