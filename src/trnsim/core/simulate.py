@@ -413,8 +413,9 @@ class _Simulation:
                 # The cost memo's key, for one output and one to three inputs: what cost_key holds, as one
                 # flat tuple (each operand's space, shape, dtype, bytes and inner stride, then the
                 # attribute values the engine's formula reads), so that a hit compares items that are
-                # mostly the same objects instead of nested tuples; cost_key's tuple otherwise. The
-                # engine's previous key is tried first (a loop's instructions repeat it: no hashing).
+                # mostly the same objects instead of nested tuples; cost_key's tuple otherwise; less
+                # for a TensorE instruction with two inputs (_TENSOR_KEY). The engine's previous key
+                # is tried first (a loop's instructions repeat it: no hashing).
                 ck: tuple[object, ...] | None
                 try:
                     attrs = instruction.attrs
