@@ -754,14 +754,15 @@ class _Simulation:
                                 span[1] = ready
                             continue
                         spans = last_spans
+                        if len(spans) == 1:  # (found again: its one span, for the next time)
+                            last_span = spans[0]
                     elif region is None:
                         continue
                     else:
                         spans = spans_get(region)
                         if spans is None:
                             spans = psum_spans[region] = self._psum_bank_spans(core, region)
-                        last_psum, last_spans = region, spans
-                        last_span = spans[0] if len(spans) == 1 else None
+                        last_psum, last_spans, last_span = region, spans, None
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
@@ -779,14 +780,15 @@ class _Simulation:
                                 span[1] = end
                             continue
                         spans = last_spans
+                        if len(spans) == 1:  # (found again: its one span, for the next time)
+                            last_span = spans[0]
                     elif region is None:
                         continue
                     else:
                         spans = spans_get(region)
                         if spans is None:
                             spans = psum_spans[region] = self._psum_bank_spans(core, region)
-                        last_psum, last_spans = region, spans
-                        last_span = spans[0] if len(spans) == 1 else None
+                        last_psum, last_spans, last_span = region, spans, None
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
