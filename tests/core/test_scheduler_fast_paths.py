@@ -609,3 +609,44 @@ def test_psum_bank_spans_match_each_access(seed: int, cores: int) -> None:
                 span = live.setdefault((item.core, region.alloc_id, bank), [item.start_ns, until])
                 span[0], span[1] = min(span[0], item.start_ns), max(span[1], until)
     assert result.psum_banks_used == peak_psum_banks(live) > 1
+
+
+def test_a_tensor_cost_changes_with_nothing_its_scheduler_key_leaves_out() -> None:
+    # The scheduler keys a TensorE instruction with two inputs and one output on less than cost_key
+    # holds (simulate._TENSOR_KEY): the opcode, the attributes, the first input's space and shape,
+    # the second's space, shape and dtype, and the output's space. Every other operand field is
+    # changed here at random; the cost as the scheduler unpacks it must stay the same.
+    rng = random.Random(13)
+    spaces = (MemorySpace.SBUF, MemorySpace.PSUM, MemorySpace.HBM)
+    dtypes = ("bfloat16", "float32", "float8_e4m3", "float8_e4m3_x4", "int8")
+
+    def operand(space: MemorySpace, shape: tuple[int, ...], dtype: str) -> Operand:
+        return Operand(rng.choice(("t", "u")), space, shape, dtype, rng.choice((0, 512, 65536, 131072)),
+                       Region(rng.randrange(50), 0, rng.randrange(1, 129), 0, rng.randrange(1, 4096)),
+                       rng.choice((0, 2, 256, 4096)), rng.choice((1, 2, 4, 64)))
+
+    def shape() -> tuple[int, ...]:
+        return rng.choice(((128, 128), (128, 512), (64, 256), (128,), (), (32, 4, 16), (1, 1)))
+
+    for target in ("trn1", "trn2", "trn3"):
+        timing = load_timing(target)
+        simulation = simulate_module._Simulation(KernelTrace(kernel="k", target=target), timing,
+                                                 simulate_module.SimulationOptions())
+        for _ in range(400):
+            opcode = rng.choice(("nc_matmul", "nc_matmul", "nc_transpose", "nc_matmul_mx", "matmul"))
+            attrs = rng.choice(({}, {"transpose": True}, {"perf_mode": "double_row"}, {"is_transpose": 1},
+                                {"perf_mode": "none", "accumulate": True}))
+            a_space, a_shape = rng.choice(spaces), shape()
+            b_space, b_shape, b_dtype = rng.choice(spaces), shape(), rng.choice(dtypes)
+            c_space = rng.choice(spaces)
+            costs = set()
+            for _ in range(4):
+                instruction = Instruction(
+                    seq=0, engine=Engine.TENSOR, opcode=opcode,
+                    inputs=(operand(a_space, a_shape, rng.choice(dtypes)),
+                            operand(b_space, b_shape, b_dtype)),
+                    outputs=(operand(c_space, shape(), rng.choice(dtypes)),), kernel="k", source_file="f.py",
+                    source_line=1, attrs=dict(attrs))
+                simulation.compute = ComputeCostModel(timing)  # (no memo: each cost computed anew)
+                costs.add(simulation._compute_cost(instruction, None))
+            assert len(costs) == 1, (target, opcode, attrs)

@@ -80,6 +80,14 @@ _NO_ATTRS = dict.fromkeys((*TENSOR_KEY_ATTRS, *OTHER_KEY_ATTRS), _ABSENT).get
 _PERF_MODE, _TRANSPOSE, _IS_TRANSPOSE = TENSOR_KEY_ATTRS
 _OP, _OP0, _OP1, _VALUE = OTHER_KEY_ATTRS
 _START, _PREDECESSOR = ROW_INDEX["start_ns"], ROW_INDEX["predecessor"]
+#: The first item of the scheduler's cost key of a TensorE instruction with two inputs and one output
+#: (a key of its own kind: no other key starts with it). Such a cost reads less than cost_key holds
+#: (ComputeCostModel._tensor_cost; no shared ports): the opcode, the attributes TensorE reads, the
+#: first input's space and shape (the stationary operand, or the data of a transpose), the second's
+#: space, shape and dtype (the moving operand), and the output's space (the PSUM positions). Fewer
+#: operand items read and compared per multiply; tests/core/test_scheduler_fast_paths.py checks
+#: that the cost of such an instruction changes with nothing else.
+_TENSOR_KEY = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +374,9 @@ class _Simulation:
         #: again and again, and the next instruction reads it: one identity test, no hashing)
         last_psum: Region | None = None
         last_spans: list[list[float]] = []
+        #: its one span where it touches one bank (most PSUM tiles): updated without a loop
+        last_span: list[float] | None = None
+        span: list[float] | None
         spans: list[list[float]] | None
         busy = self.engine_busy
         state: _CoreState | None = None
@@ -402,8 +413,9 @@ class _Simulation:
                 # The cost memo's key, for one output and one to three inputs: what cost_key holds, as one
                 # flat tuple (each operand's space, shape, dtype, bytes and inner stride, then the
                 # attribute values the engine's formula reads), so that a hit compares items that are
-                # mostly the same objects instead of nested tuples; cost_key's tuple otherwise. The
-                # engine's previous key is tried first (a loop's instructions repeat it: no hashing).
+                # mostly the same objects instead of nested tuples; cost_key's tuple otherwise; less
+                # for a TensorE instruction with two inputs (_TENSOR_KEY). The engine's previous key
+                # is tried first (a loop's instructions repeat it: no hashing).
                 ck: tuple[object, ...] | None
                 try:
                     attrs = instruction.attrs
@@ -423,9 +435,14 @@ class _Simulation:
                         last_attrs[code], last_named[code] = attrs, named
                     if len(outputs) == 1 and len(inputs) == 2:
                         a, b = inputs
-                        c = outputs[0]
-                        ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
-                              b[4], b[7], c[1], c[2], c[3], c[4], c[7], named)
+                        if not code:
+                            # a TensorE multiply or transpose: what its cost reads (_TENSOR_KEY)
+                            ck = (_TENSOR_KEY, instruction.opcode, a[1], a[2], b[1], b[2], b[3],
+                                  outputs[0][1], named)
+                        else:
+                            c = outputs[0]
+                            ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
+                                  b[4], b[7], c[1], c[2], c[3], c[4], c[7], named)
                     elif len(outputs) == 1 and len(inputs) == 1:
                         a = inputs[0]
                         c = outputs[0]
@@ -729,14 +746,23 @@ class _Simulation:
                 for j in psum_outputs:
                     region = outputs[j][5]
                     if region is last_psum:
+                        span = last_span
+                        if span is not None:
+                            if start < span[0]:
+                                span[0] = start
+                            if ready > span[1]:
+                                span[1] = ready
+                            continue
                         spans = last_spans
+                        if len(spans) == 1:  # (found again: its one span, for the next time)
+                            last_span = spans[0]
                     elif region is None:
                         continue
                     else:
                         spans = spans_get(region)
                         if spans is None:
                             spans = psum_spans[region] = self._psum_bank_spans(core, region)
-                        last_psum, last_spans = region, spans
+                        last_psum, last_spans, last_span = region, spans, None
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
@@ -746,14 +772,23 @@ class _Simulation:
                 for j in psum_inputs:
                     region = inputs[j][5]
                     if region is last_psum:
+                        span = last_span
+                        if span is not None:
+                            if start < span[0]:
+                                span[0] = start
+                            if end > span[1]:
+                                span[1] = end
+                            continue
                         spans = last_spans
+                        if len(spans) == 1:  # (found again: its one span, for the next time)
+                            last_span = spans[0]
                     elif region is None:
                         continue
                     else:
                         spans = spans_get(region)
                         if spans is None:
                             spans = psum_spans[region] = self._psum_bank_spans(core, region)
-                        last_psum, last_spans = region, spans
+                        last_psum, last_spans, last_span = region, spans, None
                     for span in spans:
                         if start < span[0]:
                             span[0] = start
