@@ -20,7 +20,13 @@ import pytest
 from trnsim.kernels import registry
 from trnsim.nki import dtypes, simulate, templates, tensor, trace_kernel
 from trnsim.nki.engines import tensor_engine
-from trnsim.nki.engines.bf16_matmul import multiply_bf16, multiply_bf16_bits, narrow_bf16, widen_bf16
+from trnsim.nki.engines.bf16_matmul import (
+    multiply_bf16,
+    multiply_bf16_bits,
+    narrow_bf16,
+    narrow_bf16_into,
+    widen_bf16,
+)
 from trnsim.nki.engines.execute import to_dtype
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
@@ -85,6 +91,32 @@ def test_narrow_bf16_is_ml_dtypes_cast_around_every_rounding_boundary() -> None:
             to_dtype(big, np.dtype(ml_dtypes.bfloat16)).view(np.uint16),
             big.astype(ml_dtypes.bfloat16).view(np.uint16),
         )
+
+
+def test_narrow_bf16_into_stores_ml_dtypes_cast_and_reuses_its_scratch() -> None:
+    """``narrow_bf16_into`` (value mode's fp32 -> bfloat16 store into a whole view) writes ml_dtypes'
+    bits for every bfloat16 pattern as the top half with the low halves around each rounding
+    boundary (NaN payloads of both signs, infinities, subnormals, ties to even, the carry into the
+    exponent), into contiguous and strided destinations, from strided inputs; its kept temporaries
+    (one pair per shape) are recomputed at every call: a second call of the same shape with other
+    values, and calls of other shapes, store their own bits."""
+    high = np.arange(1 << 16, dtype=np.uint32) << np.uint32(16)
+    low = np.array([0, 1, 0x7FFE, 0x7FFF, 0x8000, 0x8001, 0xFFFF], dtype=np.uint32)
+    every = (high[:, None] | low[None, :]).reshape(512, -1).view(np.float32)
+    rng = np.random.default_rng(11)
+    scratch: dict[Any, Any] = {}
+    finite = rng.standard_normal((512, 896)).astype(np.float32)  # no NaN: the mask is cleared too
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns on NaN
+        for values in (every, finite, every[rng.permutation(512)], every[::3, 1::2], every.T, every[:64]):
+            expected = values.astype(ml_dtypes.bfloat16).view(np.uint16)
+            dst = np.full(values.shape, 0x1234, np.uint16)
+            narrow_bf16_into(scratch, values, dst)
+            assert np.array_equal(dst, expected)
+            wide = np.full((values.shape[0], 2 * values.shape[1]), 0x1234, np.uint16)
+            narrow_bf16_into(scratch, values, wide[:, 1::2])  # a strided destination view
+            assert np.array_equal(wide[:, 1::2], expected)
+            assert (wide[:, ::2] == 0x1234).all()  # nothing written beside it
+    assert sorted(k[1] for k in scratch) == sorted({(512, 896), (896, 512), (171, 448), (64, 896)})
 
 
 def _tiled_args(dtype: str) -> tuple[Any, ...]:
