@@ -119,6 +119,51 @@ def test_narrow_bf16_into_stores_ml_dtypes_cast_and_reuses_its_scratch() -> None
     assert sorted(k[1] for k in scratch) == sorted({(512, 896), (896, 512), (171, 448), (64, 896)})
 
 
+@pytest.mark.parametrize("buffer", ["sbuf", "psum"])
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "float16", "int32", "int8", "float8_e4m3"])
+def test_filled_tensors_are_filled_whole_in_value_mode(buffer: str, name: str) -> None:
+    """``nl.zeros`` / ``nl.full`` skip the uninitialised-memory fill of their storage in value mode
+    (the memset or store writes every element): tiles and block tensors hold the fill everywhere,
+    and a PSUM accumulator made by ``nl.zeros`` starts its accumulation group as an uninitialised
+    tile does (the products of a K loop added onto zeros)."""
+    if buffer == "psum" and name not in ("float32", "bfloat16"):
+        pytest.skip("PSUM tiles are fp32 / bf16")
+    dt = dtypes._BY_NAME[name]
+    buf = nl.psum if buffer == "psum" else nl.sbuf
+
+    @jit
+    def filled(a: Any) -> Any:
+        out = nl.ndarray((4, 128, 96), dtype=dt, buffer=nl.shared_hbm)
+        z = nl.zeros((128, 96), dtype=dt, buffer=buf)
+        f = nl.full((128, 96), 3, dtype=dt, buffer=buf)
+        blocks = nl.zeros((2, nl.par_dim(128), 96), dtype=dt, buffer=buf)
+        nl.store(out[0], value=nl.copy(z, dtype=dt))
+        nl.store(out[1], value=nl.copy(f, dtype=dt))
+        nl.store(out[2], value=nl.copy(blocks[0], dtype=dt))
+        nl.store(out[3], value=nl.copy(blocks[1], dtype=dt))
+        return out
+
+    got = np.asarray(simulate(filled, np.zeros((1, 1), np.float32), target="trn2")).astype(np.float64)
+    assert (got[0] == 0).all() and (got[1] == 3).all() and (got[2:] == 0).all()
+
+    @jit
+    def accumulate(lhsT: Any, rhs: Any) -> Any:
+        out = nl.ndarray((128, 256), dtype=nl.float32, buffer=nl.shared_hbm)
+        acc = nl.zeros((128, 256), dtype=nl.float32, buffer=nl.psum)
+        for k in nl.affine_range(2):
+            a = nl.load(lhsT[k * 128 : (k + 1) * 128, :])
+            acc += nisa.nc_matmul(a, nl.load(rhs[k * 128 : (k + 1) * 128, :]))
+        nl.store(out, value=nl.copy(acc, dtype=nl.float32))
+        return out
+
+    if buffer == "psum" and name == "float32":
+        rng = np.random.default_rng(5)
+        lhsT = rng.standard_normal((256, 128)).astype(np.float32)
+        rhs = rng.standard_normal((256, 256)).astype(np.float32)
+        got = np.asarray(simulate(accumulate, lhsT, rhs, target="trn2"))
+        np.testing.assert_allclose(got, lhsT.T @ rhs, rtol=1e-4, atol=1e-3)
+
+
 def _tiled_args(dtype: str) -> tuple[Any, ...]:
     shape = {"m": 256, "k": 512, "n": 1024}
     return registry.get("matmul_tiled").make_args(shape, dtype, np.random.default_rng(3))
