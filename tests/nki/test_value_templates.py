@@ -20,7 +20,13 @@ import pytest
 from trnsim.kernels import registry
 from trnsim.nki import dtypes, simulate, templates, tensor, trace_kernel
 from trnsim.nki.engines import tensor_engine
-from trnsim.nki.engines.bf16_matmul import multiply_bf16, multiply_bf16_bits, narrow_bf16, widen_bf16
+from trnsim.nki.engines.bf16_matmul import (
+    multiply_bf16,
+    multiply_bf16_bits,
+    narrow_bf16,
+    narrow_bf16_into,
+    widen_bf16,
+)
 from trnsim.nki.engines.execute import to_dtype
 from trnsim.nki.legacy import isa as nisa
 from trnsim.nki.legacy import jit
@@ -85,6 +91,77 @@ def test_narrow_bf16_is_ml_dtypes_cast_around_every_rounding_boundary() -> None:
             to_dtype(big, np.dtype(ml_dtypes.bfloat16)).view(np.uint16),
             big.astype(ml_dtypes.bfloat16).view(np.uint16),
         )
+
+
+def test_narrow_bf16_into_stores_ml_dtypes_cast_and_reuses_its_scratch() -> None:
+    """``narrow_bf16_into`` (value mode's fp32 -> bfloat16 store into a whole view) writes ml_dtypes'
+    bits for every bfloat16 pattern as the top half with the low halves around each rounding
+    boundary (NaN payloads of both signs, infinities, subnormals, ties to even, the carry into the
+    exponent), into contiguous and strided destinations, from strided inputs; its kept temporaries
+    (one pair per shape) are recomputed at every call: a second call of the same shape with other
+    values, and calls of other shapes, store their own bits."""
+    high = np.arange(1 << 16, dtype=np.uint32) << np.uint32(16)
+    low = np.array([0, 1, 0x7FFE, 0x7FFF, 0x8000, 0x8001, 0xFFFF], dtype=np.uint32)
+    every = (high[:, None] | low[None, :]).reshape(512, -1).view(np.float32)
+    rng = np.random.default_rng(11)
+    scratch: dict[Any, Any] = {}
+    finite = rng.standard_normal((512, 896)).astype(np.float32)  # no NaN: the mask is cleared too
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns on NaN
+        for values in (every, finite, every[rng.permutation(512)], every[::3, 1::2], every.T, every[:64]):
+            expected = values.astype(ml_dtypes.bfloat16).view(np.uint16)
+            dst = np.full(values.shape, 0x1234, np.uint16)
+            narrow_bf16_into(scratch, values, dst)
+            assert np.array_equal(dst, expected)
+            wide = np.full((values.shape[0], 2 * values.shape[1]), 0x1234, np.uint16)
+            narrow_bf16_into(scratch, values, wide[:, 1::2])  # a strided destination view
+            assert np.array_equal(wide[:, 1::2], expected)
+            assert (wide[:, ::2] == 0x1234).all()  # nothing written beside it
+    assert sorted(k[1] for k in scratch) == sorted({(512, 896), (896, 512), (171, 448), (64, 896)})
+
+
+@pytest.mark.parametrize("buffer", ["sbuf", "psum"])
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "float16", "int32", "int8", "float8_e4m3"])
+def test_filled_tensors_are_filled_whole_in_value_mode(buffer: str, name: str) -> None:
+    """``nl.zeros`` / ``nl.full`` skip the uninitialised-memory fill of their storage in value mode
+    (the memset or store writes every element): tiles and block tensors hold the fill everywhere,
+    and a PSUM accumulator made by ``nl.zeros`` starts its accumulation group as an uninitialised
+    tile does (the products of a K loop added onto zeros)."""
+    if buffer == "psum" and name not in ("float32", "bfloat16"):
+        pytest.skip("PSUM tiles are fp32 / bf16")
+    dt = dtypes._BY_NAME[name]
+    buf = nl.psum if buffer == "psum" else nl.sbuf
+
+    @jit
+    def filled(a: Any) -> Any:
+        out = nl.ndarray((4, 128, 96), dtype=dt, buffer=nl.shared_hbm)
+        z = nl.zeros((128, 96), dtype=dt, buffer=buf)
+        f = nl.full((128, 96), 3, dtype=dt, buffer=buf)
+        blocks = nl.zeros((2, nl.par_dim(128), 96), dtype=dt, buffer=buf)
+        nl.store(out[0], value=nl.copy(z, dtype=dt))
+        nl.store(out[1], value=nl.copy(f, dtype=dt))
+        nl.store(out[2], value=nl.copy(blocks[0], dtype=dt))
+        nl.store(out[3], value=nl.copy(blocks[1], dtype=dt))
+        return out
+
+    got = np.asarray(simulate(filled, np.zeros((1, 1), np.float32), target="trn2")).astype(np.float64)
+    assert (got[0] == 0).all() and (got[1] == 3).all() and (got[2:] == 0).all()
+
+    @jit
+    def accumulate(lhsT: Any, rhs: Any) -> Any:
+        out = nl.ndarray((128, 256), dtype=nl.float32, buffer=nl.shared_hbm)
+        acc = nl.zeros((128, 256), dtype=nl.float32, buffer=nl.psum)
+        for k in nl.affine_range(2):
+            a = nl.load(lhsT[k * 128 : (k + 1) * 128, :])
+            acc += nisa.nc_matmul(a, nl.load(rhs[k * 128 : (k + 1) * 128, :]))
+        nl.store(out, value=nl.copy(acc, dtype=nl.float32))
+        return out
+
+    if buffer == "psum" and name == "float32":
+        rng = np.random.default_rng(5)
+        lhsT = rng.standard_normal((256, 128)).astype(np.float32)
+        rhs = rng.standard_normal((256, 256)).astype(np.float32)
+        got = np.asarray(simulate(accumulate, lhsT, rhs, target="trn2"))
+        np.testing.assert_allclose(got, lhsT.T @ rhs, rtol=1e-4, atol=1e-3)
 
 
 def _tiled_args(dtype: str) -> tuple[Any, ...]:

@@ -192,7 +192,15 @@ def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str
             " a filled SBUF tile)",
             "hbm_tensor_with_init_value_not_supported",
         )
-    t = new_tensor(sim, api, shape, dtype, buffer, name)
+    if sim.values:
+        # the memset or store below writes every element (or the launch fails): the storage
+        # skips the uninitialised-memory fill, one pass over fresh memory less; the PSUM
+        # accumulation state is the one an uninitialised tensor starts with, as before
+        t = new_tensor(sim, api, shape, dtype, buffer, name, runtime.OVERWRITTEN)
+        if t.alloc.mm_state is not None:
+            t.alloc.mm_state = 0
+    else:
+        t = new_tensor(sim, api, shape, dtype, buffer, name)
     if t.on_chip:
         tile = t if t.paxis == 0 else None
         if tile is not None:

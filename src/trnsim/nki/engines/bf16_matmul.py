@@ -19,7 +19,15 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-__all__ = ["BF16", "multiply_bf16", "multiply_bf16_bits", "narrow_bf16", "plain_bf16", "widen_bf16"]
+__all__ = [
+    "BF16",
+    "multiply_bf16",
+    "multiply_bf16_bits",
+    "narrow_bf16",
+    "narrow_bf16_into",
+    "plain_bf16",
+    "widen_bf16",
+]
 
 BF16: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
 _SHIFT = np.uint32(16)
@@ -59,6 +67,33 @@ def narrow_bf16(values: np.ndarray) -> np.ndarray:
         # the sign from the input bits (the rounding add may have carried out of a NaN's)
         out[nan] = (np.right_shift(bits[nan], _SHIFT).astype(np.uint16) & _SIGN) | _QUIET_NAN
     return out.view(BF16)
+
+
+def narrow_bf16_into(scratch: dict[Any, Any], values: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = values.astype(bfloat16)`` for an fp32 array ``values`` and a uint16 view ``out``
+    of a bfloat16 destination of the same shape (the bits :func:`narrow_bf16` returns).
+
+    The rounding's uint32 temporary and the NaN mask are ``scratch`` arrays kept per shape (as the
+    matmul's widened operands are), and the result goes straight into ``out``: no fresh memory and
+    no second copy of the result per call (a value launch's PSUM-to-SBUF copies: the temporaries of
+    a fresh ``narrow_bf16`` were new memory each time, written cold).
+    """
+    key = ("narrow_bf16", values.shape)
+    kept = scratch.get(key)
+    if kept is None:
+        kept = scratch[key] = (np.empty(values.shape, np.uint32), np.empty(values.shape, np.bool_))
+    t, nan = kept
+    bits = values.view(np.uint32)
+    # narrow_bf16's integer rounding, in the kept temporary
+    np.right_shift(bits, _SHIFT, out=t)
+    t &= 1
+    t += bits
+    t += _HALF_MINUS_ONE
+    t >>= _SHIFT
+    out[...] = t
+    np.isnan(values, out=nan)
+    if nan.any():
+        out[nan] = (np.right_shift(bits[nan], _SHIFT).astype(np.uint16) & _SIGN) | _QUIET_NAN
 
 
 def multiply_bf16(scratch: dict[Any, Any], s: np.ndarray, mv: np.ndarray, out: np.ndarray) -> None:

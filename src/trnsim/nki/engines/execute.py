@@ -25,7 +25,7 @@ import numpy as np
 from trnsim.nki import runtime
 from trnsim.nki.alu import BINARY, BITVEC, op_name
 from trnsim.nki.dtypes import is_float, is_int
-from trnsim.nki.engines.bf16_matmul import BF16, narrow_bf16, widen_bf16
+from trnsim.nki.engines.bf16_matmul import BF16, narrow_bf16, narrow_bf16_into, widen_bf16
 from trnsim.nki.indexing import MaskExpr
 from trnsim.nki.runtime import Allocation, Buffer, Simulation
 from trnsim.nki.tensor import Tensor, fit_mask, physical_strides, strided
@@ -459,6 +459,23 @@ def write(
         view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
                        tuple([s * isz for s in dst.strides]), True)
         view[...] = result
+        return
+    if (
+        accumulate is False
+        and mask is None
+        and result.__class__ is np.ndarray
+        and dst.flat is None
+        and dst.oob is None
+        and result.dtype == _F32
+        and dst.dtype == BF16
+        and result.shape == dst.shape
+        and result.size >= _NARROW_MIN
+    ):
+        # fp32 rounded to a whole strided bfloat16 view (PSUM to SBUF): narrowed straight into
+        # the destination, the bits to_dtype + Tensor.write would store
+        view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+                       tuple([s * 2 for s in dst.strides]), True)
+        narrow_bf16_into(runtime.current().scratch, result, view.view(np.uint16))
         return
     result = np.asarray(result)
     if result.ndim == 0 and accumulate is False and 0 not in dst.shape:
