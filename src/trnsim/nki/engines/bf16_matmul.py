@@ -90,10 +90,11 @@ def narrow_bf16_into(scratch: dict[Any, Any], values: np.ndarray, out: np.ndarra
     t += bits
     t += _HALF_MINUS_ONE
     t >>= _SHIFT
-    out[...] = t
     np.isnan(values, out=nan)
     if nan.any():
-        out[nan] = (np.right_shift(bits[nan], _SHIFT).astype(np.uint16) & _SIGN) | _QUIET_NAN
+        t[nan] = (np.right_shift(bits[nan], _SHIFT).astype(np.uint16) & _SIGN) | _QUIET_NAN
+    # one write into ``out``, after every read of ``values`` (safe should they share memory)
+    out[...] = t
 
 
 def multiply_bf16(scratch: dict[Any, Any], s: np.ndarray, mv: np.ndarray, out: np.ndarray) -> None:
