@@ -602,3 +602,56 @@ def test_a_failed_launch_settles_its_deferred_output(
     last = traces[-1].instructions[-1]
     assert last.opcode == "nc_matmul"
     assert type(last.outputs[0]).__name__ == "Operand" and type(last.outputs[0].region).__name__ == "Region"
+
+
+_ZEROED: list[tuple[Any, Any]] = []
+
+
+@jit
+def fresh_accumulators(a: Any, b: Any) -> Any:
+    """``nl.zeros`` tiles in PSUM accumulated onto at once (the first ``+=`` of their group), one read
+    under another operand name before it, one accumulated onto through a view first."""
+    out = nl.ndarray((6, 128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    y = nl.load(b)
+    for i in nl.affine_range(6):
+        acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+        _ZEROED.append((acc._out, acc.operand("dst")))
+        acc += nisa.nc_matmul(x, y)
+        acc += nisa.nc_matmul(x, y)
+        other = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+        s = nisa.tensor_tensor(other, y, np.add)
+        other += nisa.nc_matmul(x, y)
+        part = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+        half = part[:, 0:256]
+        half += nisa.nc_matmul(x, y[:, 0:256])
+        part += nisa.nc_matmul(x, y)
+        t = nisa.tensor_tensor(acc, s, np.add)
+        u = nisa.tensor_tensor(other, t, np.add)
+        nl.store(out[i], value=nisa.tensor_tensor(part, u, np.add))
+    return out
+
+
+def test_a_fresh_tile_s_retarget_record_is_the_operand_cache_s(
+    replays: list[int], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A written-out replay of ``nl.zeros`` keeps on the new tile the retarget record (operand name,
+    operand, region, allocation id, non-empty box) that language_impl._retarget's operand-cache path
+    keeps at the first retarget onto it, so that ``acc += nc_matmul(...)`` onto it takes _iadd's
+    inline case; the trace is the checked path's, field by field and class by class."""
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)  # every template written out from its learning
+    args = (np.ones((128, 128), np.float32), np.ones((128, 512), np.float32))
+    _ZEROED.clear()
+    cached = trace_kernel(fresh_accumulators, *args, target="trn2", timing_only=True)
+    assert replays[0] > 0
+    replayed = _ZEROED[1:]  # (the first nl.zeros is learned: the checked path keeps no record)
+    assert len(replayed) == 5
+    for kept, op in replayed:
+        region = op.region
+        assert kept == ("dst", op, region, region[0], region[1] < region[2] and region[3] < region[4])
+        assert type(kept[1]).__name__ == "Operand" and type(kept[2]).__name__ == "Region"
+    request.getfixturevalue("no_templates")
+    _ZEROED.clear()
+    fresh = trace_kernel(fresh_accumulators, *args, target="trn2", timing_only=True)
+    assert _typed(tuple(_records(cached))) == _typed(tuple(_records(fresh)))
+    _ZEROED.clear()

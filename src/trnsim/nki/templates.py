@@ -809,6 +809,12 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
                 " inner))",
                 "alloc.operands[0] = (vstrides, vpaxis, out)",
             ]
+            if head[2] == view[0]:
+                # the tile's retarget record (see language_impl._retarget: what its operand-cache path
+                # would keep on the tile at the first retarget onto it), so that the first
+                # ``acc += nc_matmul(...)`` onto a fresh ``nl.zeros`` tile takes _iadd's inline case
+                consts["nonempty"] = region[0] < region[1] and region[2] < region[3]
+                lines.append("result._out = (name, out, out_region, alloc_id, nonempty)")
             if grouped:
                 lines.append("sim.psum_groups[alloc_id] = [out_region]")
         else:
