@@ -28,7 +28,7 @@ from trnsim.nki.trace import MemorySpace
 
 
 def _reference_live_peaks(instrs: Any, sizes: Any, spaces: Any, ids: int) -> dict[MemorySpace, int] | None:
-    """The capacity check's scan before the notes (``spill._live_peaks`` at 874a1d2), unchanged."""
+    """The capacity check's scan before the notes (``spill._live_peaks`` at 874a1d2): the same visits."""
     first = [0] * ids
     last = [0] * ids
     core = instrs[0].core
@@ -37,14 +37,7 @@ def _reference_live_peaks(instrs: Any, sizes: Any, spaces: Any, ids: int) -> dic
         for ins in instrs:
             if ins.core != core:
                 return None
-            for op in ins.inputs:
-                r = op[5]
-                if r is not None:
-                    a = r[0]
-                    if not first[a]:
-                        first[a] = position
-                    last[a] = position
-            for op in ins.outputs:
+            for op in (*ins.inputs, *ins.outputs):
                 r = op[5]
                 if r is not None:
                     a = r[0]

@@ -448,35 +448,27 @@ def write(
         and dst.flat is None
         and dst.oob is None
         and result.shape == dst.shape
-        and result.dtype == dst.dtype
-        and dst.dtype.kind in "fV"
-        and dst.dtype.names is None
-        and 0 not in dst.shape
     ):
-        # a same-dtype float result over a whole strided view: to_dtype would return it as is
-        # and Tensor.write store it unmasked; store it directly
-        isz = dst.alloc.itemsize
-        view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
-                       tuple([s * isz for s in dst.strides]), True)
-        view[...] = result
-        return
-    if (
-        accumulate is False
-        and mask is None
-        and result.__class__ is np.ndarray
-        and dst.flat is None
-        and dst.oob is None
-        and result.dtype == _F32
-        and dst.dtype == BF16
-        and result.shape == dst.shape
-        and result.size >= _NARROW_MIN
-    ):
-        # fp32 rounded to a whole strided bfloat16 view (PSUM to SBUF): narrowed straight into
-        # the destination, the bits to_dtype + Tensor.write would store
-        view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
-                       tuple([s * 2 for s in dst.strides]), True)
-        narrow_bf16_into(runtime.current().scratch, result, view.view(np.uint16))
-        return
+        # a result over a whole strided view, unmasked: two cases stored directly
+        if (
+            result.dtype == dst.dtype
+            and dst.dtype.kind in "fV"
+            and dst.dtype.names is None
+            and 0 not in dst.shape
+        ):
+            # a same-dtype float: to_dtype would return it as is and Tensor.write store it
+            isz = dst.alloc.itemsize
+            view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+                           tuple([s * isz for s in dst.strides]), True)
+            view[...] = result
+            return
+        if result.dtype == _F32 and dst.dtype == BF16 and result.size >= _NARROW_MIN:
+            # fp32 rounded to bfloat16 (PSUM to SBUF): narrowed straight into the destination,
+            # the bits to_dtype + Tensor.write would store
+            view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+                           tuple([s * 2 for s in dst.strides]), True)
+            narrow_bf16_into(runtime.current().scratch, result, view.view(np.uint16))
+            return
     result = np.asarray(result)
     if result.ndim == 0 and accumulate is False and 0 not in dst.shape:
         # a constant (memset, nl.zeros): rounded to the destination dtype once, then stored
