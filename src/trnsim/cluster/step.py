@@ -79,6 +79,7 @@ from trnsim.workload.graph import (
     params_on_rank,
 )
 from trnsim.workload.memory import (
+    ZERO_STAGES,
     MemoryBreakdown,
     MemoryFacts,
     MemoryParts,
@@ -1070,7 +1071,7 @@ def _stage_tally_of(model: ModelConfig, held: _Held, plan: _Plan, seq_len: int, 
                     passes: ParamPasses | None) -> _Tally:
     dp, zero = plan.dp, plan.effective_zero_stage
     shards, inflight, roles, fewest = held
-    if zero not in _ZERO_STAGES or dp < 1 or fewest < 1:  # as estimate_memory checks them, before the graphs
+    if zero not in ZERO_STAGES or dp < 1 or fewest < 1:  # as estimate_memory checks them, before the graphs
         for held_mb, _ in inflight:
             check_memory_args(zero, dp, held_mb)  # raises (the first stage's message first)
     facts = _stage_facts(model, shards, plan.micro_batch, seq_len, precision, plan.recompute,
@@ -1080,8 +1081,6 @@ def _stage_tally_of(model: ModelConfig, held: _Held, plan: _Plan, seq_len: int, 
     return _Tally(dict(zip(roles, parts, strict=True)), totals, max(totals, key=totals.__getitem__))
 
 
-#: ZeRO stages check_memory_args accepts.
-_ZERO_STAGES = (0, 1, 2, 3)
 #: The distinct stages (:func:`_stage_shards`) and, for each, the micro-batches of activations it
 #: holds at its peak and its output layer's (None: as many); then the stages' roles and the fewest
 #: micro-batches any of them holds (what a tally checks).

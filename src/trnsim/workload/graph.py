@@ -493,6 +493,11 @@ def build_optimizer_ops(params: ParamsOnRank, shards: int = 1, expert_shards: in
 def _check(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: int) -> tuple[int, int]:
     """The shard's checks (one line each), then its (dense, MoE) layers."""
     _check_shape(model, shard.tp, shard.cp, shard.sequence_parallel, shard.ep, micro_batch, seq_len)
+    return _checked_layer_counts(model, shard)
+
+
+def _checked_layer_counts(model: ModelConfig, shard: Shard) -> tuple[int, int]:
+    """The shard's layer check (its layers within the model's), then its (dense, MoE) layers."""
     layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
     if layers < 0 or shard.first_layer + layers > model.num_layers:
         raise ConfigError(
@@ -660,13 +665,7 @@ def _frame(model: ModelConfig, shard: Shard) -> tuple[int, int, ParamsOnRank]:
     hit = _FRAMES.get(key)
     if hit is not None and hit[0] is model and hit[1] is shard:
         return hit[2]
-    layers = model.num_layers - shard.first_layer if shard.layers is None else shard.layers
-    if layers < 0 or shard.first_layer + layers > model.num_layers:  # as _check
-        raise ConfigError(
-            f"model '{model.name}': layers {shard.first_layer}..{shard.first_layer + layers - 1} exceed its "
-            f"{model.num_layers} layers"
-        )
-    dense_layers, moe_layers = _layer_counts(model, shard)
+    dense_layers, moe_layers = _checked_layer_counts(model, shard)
     params = _params_of(model, shard, _layer_params(model, shard.tp, shard.ep), dense_layers, moe_layers)
     if len(_FRAMES) >= _BY_MODEL_LIMIT:
         _FRAMES.clear()

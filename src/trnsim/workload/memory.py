@@ -35,9 +35,20 @@ from trnsim.workload.graph import build_skeleton
 from trnsim.workload.options import Precision, Recompute
 from trnsim.workload.shard import Shard
 
-__all__ = ["MemoryBreakdown", "MemoryFacts", "MemoryParts", "breakdown_of", "check_memory_args",
-           "estimate_memory", "memory_facts", "memory_of", "memory_parts", "parts_total",
-           "stages_memory_parts"]
+__all__ = [
+    "ZERO_STAGES",
+    "MemoryBreakdown",
+    "MemoryFacts",
+    "MemoryParts",
+    "breakdown_of",
+    "check_memory_args",
+    "estimate_memory",
+    "memory_facts",
+    "memory_of",
+    "memory_parts",
+    "parts_total",
+    "stages_memory_parts",
+]
 
 _GIB = 2.0**30
 #: Read per estimate, as a module constant (``Precision.FP8`` goes through the enum metaclass's hook).
@@ -188,9 +199,13 @@ def memory_facts(model: ModelConfig, shard: Shard, micro_batch: int, seq_len: in
                        graph.dense_layers + graph.moe_layers)
 
 
+#: The ZeRO stages :func:`check_memory_args` accepts.
+ZERO_STAGES = (0, 1, 2, 3)
+
+
 def check_memory_args(zero_stage: int, dp: int, inflight_microbatches: float) -> None:
     """:func:`estimate_memory`'s argument checks (one line each)."""
-    if zero_stage not in (0, 1, 2, 3):
+    if zero_stage not in ZERO_STAGES:
         raise ConfigError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage}")
     if dp < 1 or inflight_microbatches < 1:
         raise ConfigError(
