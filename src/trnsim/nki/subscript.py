@@ -33,6 +33,26 @@ _TILE_VIEWS: dict[tuple[Any, ...], tuple[tuple[int, int], int, tuple[int, int]]]
 _MAX_TILE_VIEWS = 4096
 
 
+def _tile_view(t: Tensor, shape: Any, offset: int, strides: Any, paxis: int) -> Tensor:
+    """A plain view of ``t``'s allocation: ``Tensor(t.alloc, shape, offset, strides, paxis, None, None,
+    t.dyn, t.index_tiles)`` slot by slot (no ``__init__``: a kernel's inner loop subscripts once or
+    twice per instruction; the fast paths of :func:`view` all make their views here)."""
+    v = _new_object(Tensor)
+    v.alloc = t.alloc
+    v.shape = shape
+    v.offset = offset
+    v.strides = strides
+    v.paxis = paxis
+    v.flat = None
+    v.oob = None
+    v.dyn = t.dyn
+    v.index_tiles = t.index_tiles
+    v._region = None
+    v._key = None
+    v._out = None
+    return v
+
+
 def view(t: Tensor, key: Any) -> Any:
     """``t[key]`` (``Tensor.__getitem__``): ``t[a:b, c:d]`` with one plain slice (or in-range int) per
     dimension (the hot path of tiled kernels) here; anything else goes to ``_FALLBACK`` (here
@@ -75,19 +95,7 @@ def view(t: Tensor, key: Any) -> Any:
                     except TypeError:  # an unhashable step (the general path reports it)
                         pass
                     if known is not None:
-                        v = _new_object(Tensor)  # Tensor(...) slot by slot, as below
-                        v.alloc = t.alloc
-                        v.shape = known[0]
-                        v.offset = t.offset + known[1]
-                        v.strides = known[2]
-                        v.paxis = 0
-                        v.flat = None
-                        v.oob = None
-                        v.dyn = t.dyn
-                        v.index_tiles = t.index_tiles
-                        v._region = None
-                        v._key = None
-                        v._out = None
+                        v = _tile_view(t, known[0], t.offset + known[1], known[2], 0)
                         _keep(t, probe, v)
                         return v
         elif views is not None and len(key) == 4:
@@ -127,19 +135,8 @@ def view(t: Tensor, key: Any) -> Any:
                 offset += i * tstrides[d]
             else:
                 if n - given >= 2 or not t.alloc.on_chip:
-                    v = _new_object(Tensor)  # Tensor(...) slot by slot, as below
-                    v.alloc = t.alloc
-                    v.shape = tshape[given:]
-                    v.offset = offset
-                    v.strides = tstrides[given:]
-                    v.paxis = tpaxis - given if tpaxis >= 0 else -1
-                    v.flat = None
-                    v.oob = None
-                    v.dyn = t.dyn
-                    v.index_tiles = t.index_tiles
-                    v._region = None
-                    v._key = None
-                    v._out = None
+                    v = _tile_view(t, tshape[given:], offset, tstrides[given:],
+                                   tpaxis - given if tpaxis >= 0 else -1)
                     return v
         key = key + (_FULL,) * (n - given)
     if n == 3 and tpaxis == 1:
@@ -166,27 +163,14 @@ def view(t: Tensor, key: Any) -> Any:
                 and a0 >= 0 and a1 >= a0 and d1 >= a1 and b0 >= 0 and b1 >= b0 and d2 >= b1
             ):
                 s0, s1, s2 = tstrides
-                # Tensor(t.alloc, shape, offset, strides, 0, None, None, t.dyn, t.index_tiles) slot by
-                # slot (no __init__ frame: a kernel's inner loop subscripts once or twice per instruction)
-                v = _new_object(Tensor)
-                v.alloc = t.alloc
-                # (one shape object for all the memoised views of a shape: see shared_shape)
-                v.shape = vshape = shared_shape((a1 - a0, b1 - b0))
-                v.offset = t.offset + i * s0 + a0 * s1 + b0 * s2
-                v.strides = (s1, s2)
-                v.paxis = 0
-                v.flat = None
-                v.oob = None
-                v.dyn = t.dyn
-                v.index_tiles = t.index_tiles
-                v._region = None
-                v._key = None
-                v._out = None
+                vshape = shared_shape((a1 - a0, b1 - b0))
+                vstrides = (s1, s2)
+                v = _tile_view(t, vshape, t.offset + i * s0 + a0 * s1 + b0 * s2, vstrides, 0)
                 probe = (i, a.start, a.stop, b.start, b.stop, None, None)
                 _keep(t, probe, v)
                 if len(_TILE_VIEWS) >= _MAX_TILE_VIEWS:
                     _TILE_VIEWS.clear()
-                _TILE_VIEWS[tshape, tstrides, probe] = (vshape, v.offset - t.offset, v.strides)
+                _TILE_VIEWS[tshape, tstrides, probe] = (vshape, v.offset - t.offset, vstrides)
                 return v
     elif n == 4 and tpaxis == 2:
         # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)
@@ -210,19 +194,8 @@ def view(t: Tensor, key: Any) -> Any:
                 and a0 >= 0 and a1 >= a0 and d2 >= a1 and b0 >= 0 and b1 >= b0 and d3 >= b1
             ):
                 s0, s1, s2, s3 = tstrides
-                v = _new_object(Tensor)  # Tensor(...) slot by slot, as above
-                v.alloc = t.alloc
-                v.shape = (a1 - a0, b1 - b0)
-                v.offset = t.offset + i * s0 + j * s1 + a0 * s2 + b0 * s3
-                v.strides = (s2, s3)
-                v.paxis = 0
-                v.flat = None
-                v.oob = None
-                v.dyn = t.dyn
-                v.index_tiles = t.index_tiles
-                v._region = None
-                v._key = None
-                v._out = None
+                v = _tile_view(t, (a1 - a0, b1 - b0), t.offset + i * s0 + j * s1 + a0 * s2 + b0 * s3,
+                               (s2, s3), 0)
                 _keep(t, (i, j, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
     elif n == 2:
@@ -243,19 +216,8 @@ def view(t: Tensor, key: Any) -> Any:
                 and 0 <= a0 <= a1 <= tshape[0] and 0 <= b0 <= b1 <= tshape[1]
             ):
                 s0, s1 = tstrides
-                v = _new_object(Tensor)  # Tensor(...) slot by slot, as above
-                v.alloc = t.alloc
-                v.shape = (a1 - a0, b1 - b0)
-                v.offset = t.offset + a0 * s0 + b0 * s1
-                v.strides = tstrides
-                v.paxis = tpaxis if tpaxis < 2 else -1
-                v.flat = None
-                v.oob = None
-                v.dyn = t.dyn
-                v.index_tiles = t.index_tiles
-                v._region = None
-                v._key = None
-                v._out = None
+                v = _tile_view(t, (a1 - a0, b1 - b0), t.offset + a0 * s0 + b0 * s1, tstrides,
+                               tpaxis if tpaxis < 2 else -1)
                 return v
     offset = t.offset
     shape: list[int] = []
