@@ -356,8 +356,8 @@ class _Simulation:
         singles = tracker.singles
         singles_get = singles.get
         unwritten = tracker.unwritten
-        unwritten_get = unwritten.get
         materialize = tracker.materialize
+        read_missed = tracker.read_missed
         table_of = tracker.table
         found_in = tracker._found
         resolved = tracker.resolved
@@ -417,6 +417,7 @@ class _Simulation:
                 # for a TensorE instruction with two inputs (_TENSOR_KEY). The engine's previous key
                 # is tried first (a loop's instructions repeat it: no hashing).
                 ck: tuple[object, ...] | None
+                pair = False
                 try:
                     attrs = instruction.attrs
                     if attrs == last_attrs[code]:  # (equal attributes: the same values, read before)
@@ -435,12 +436,12 @@ class _Simulation:
                         last_attrs[code], last_named[code] = attrs, named
                     if len(outputs) == 1 and len(inputs) == 2:
                         a, b = inputs
+                        c = outputs[0]
+                        pair = exact  # (its dependencies below without loops, in exact mode)
                         if not code:
                             # a TensorE multiply or transpose: what its cost reads (_TENSOR_KEY)
-                            ck = (_TENSOR_KEY, instruction.opcode, a[1], a[2], b[1], b[2], b[3],
-                                  outputs[0][1], named)
+                            ck = (_TENSOR_KEY, instruction.opcode, a[1], a[2], b[1], b[2], b[3], c[1], named)
                         else:
-                            c = outputs[0]
                             ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
                                   b[4], b[7], c[1], c[2], c[3], c[4], c[7], named)
                     elif len(outputs) == 1 and len(inputs) == 1:
@@ -477,7 +478,7 @@ class _Simulation:
                 if positions is None:
                     positions = dma_positions[id(plan)] = _psum_positions(instruction)
                 psum_outputs, psum_inputs = positions
-                exempt, unordered = False, True
+                exempt, unordered, pair = False, True, False
             elif engine == _COLLECTIVE:
                 start = self._schedule_collective(instruction, state, core)
                 continue
@@ -492,7 +493,8 @@ class _Simulation:
             # then by the cheapest exact route, then by the tracker's full query
             dep_ready = 0.0
             dep_pred = -1
-            reads: list[Record] = []
+            #: the records read (None where the two inputs of a pair read one record each: ra, rb)
+            reads: list[Record] | None = None
             record: Record | None
             #: the record of the one output where it is rewritten in place (same box, same place)
             rewritten: Record | None = None
@@ -501,16 +503,89 @@ class _Simulation:
             fresh_box: Region
             #: the one output's box where its allocation has no record yet (a new tile, non-empty)
             new_tile: Region | None = None
-            if exact:
+            if pair:
+                region_a, region_b, region_c = a[5], b[5], c[5]
+                if region_a is None or region_b is None or region_c is None:
+                    pair = False  # (an operand without a region: the loops below)
+            if pair:
+                # two inputs and one output (most compute instructions): the loops below written
+                # out, without a list of the reads (ra and rb); the same look-ups in the same order
+                ra = read_of(region_a)
+                if ra is None:
+                    alloc = region_a[0]
+                    single = singles_get(alloc)
+                    if single is None:
+                        ra = read_missed(region_a, tables_get(alloc), outputs)
+                    else:
+                        box = single[0]
+                        if box == region_a or (box[1] <= region_a[1] < region_a[2] <= box[2]
+                                               and box[3] <= region_a[3] < region_a[4] <= box[4]):
+                            ra = single[1]
+                        else:
+                            ra = read_missed(region_a, table_of(alloc), outputs)
+                rb = read_of(region_b)
+                if rb is None:
+                    alloc = region_b[0]
+                    single = singles_get(alloc)
+                    if single is None:
+                        rb = read_missed(region_b, tables_get(alloc), outputs)
+                    else:
+                        box = single[0]
+                        if box == region_b or (box[1] <= region_b[1] < region_b[2] <= box[2]
+                                               and box[3] <= region_b[3] < region_b[4] <= box[4]):
+                            rb = single[1]
+                        else:
+                            rb = read_missed(region_b, table_of(alloc), outputs)
+                if ra.__class__ is tuple or rb.__class__ is tuple:
+                    # a read across several boxes (their records, a tuple): a list of the reads
+                    reads = []
+                    for operand, found in ((a, ra), (b, rb)):
+                        psum_exempt = exempt and operand[1] == _PSUM
+                        for record in (found if found.__class__ is tuple else (found,)):
+                            if record[0] > dep_ready and not (psum_exempt and record[1] == key):
+                                dep_ready, dep_pred = record[0], record[2]
+                            reads.append(record)
+                else:
+                    if ra[0] > 0.0 and not (exempt and ra[1] == key and a[1] == _PSUM):
+                        dep_ready, dep_pred = ra[0], ra[2]
+                    if rb[0] > dep_ready and not (exempt and rb[1] == key and b[1] == _PSUM):
+                        dep_ready, dep_pred = rb[0], rb[2]
+                # the output: a tile written once and rewritten whole, a remembered rewrite or a new
+                # tile here, any other case by the loop below
+                outputs_left = False
+                alloc = region_c[0]
+                single = singles_get(alloc)
+                if single is None:
+                    record = rewrite_of(region_c)
+                    if record is None:
+                        if tables_get(alloc) is None and alloc not in unwritten:
+                            if region_c[1] < region_c[2] and region_c[3] < region_c[4]:
+                                new_tile = region_c
+                        else:
+                            outputs_left = True
+                elif single[0] == region_c:
+                    record = single[1]
+                else:
+                    record = None
+                    outputs_left = True
+                if record is not None:
+                    rewritten = record
+                    if record[0] > dep_ready and record[1] != key:
+                        dep_ready, dep_pred = record[0], record[2]
+                    if record[3] > dep_ready:
+                        dep_ready, dep_pred = record[3], record[4]
+            elif exact:
+                reads = []
                 for operand in inputs:
                     region = operand[5]
                     if region is None:
                         continue
                     record = read_of(region)
                     if record is None:
-                        single = singles_get(region[0])
+                        alloc = region[0]
+                        single = singles_get(alloc)
                         if single is None:
-                            table = tables_get(region[0])
+                            record = read_missed(region, tables_get(alloc), outputs)
                         else:
                             # a tile written once: its box itself or a slice inside it
                             box = single[0]
@@ -518,77 +593,23 @@ class _Simulation:
                                                  and box[3] <= region[3] < region[4] <= box[4]):
                                 record = single[1]
                             else:  # another box of the allocation: it needs a table
-                                table = table_of(region[0])
-                    if record is None:
-                        if table is None:
-                            # an allocation nobody wrote (a kernel input): the read is logged, to be
-                            # replayed if a write ever comes (RegionTracker.unwritten); its record is
-                            # ready at 0, so it decides nothing now. Not where this instruction also
-                            # writes the allocation (the replay must see this read finished).
-                            alloc = region[0]
-                            for output in outputs:
-                                written = output[5]
-                                if written is not None and written[0] == alloc:
-                                    table = materialize(alloc)
-                                    break
-                            else:
-                                record = [0.0, -1, -1, 0.0, -1]
-                                log = unwritten_get(alloc)
-                                if log is None:
-                                    unwritten[alloc] = [(region, record)]
-                                else:
-                                    log.append((region, record))
-                                reads.append(record)
-                                continue
-                            if table is None:  # (no read logged yet) a kernel input nobody wrote
-                                record = [0.0, -1, -1, 0.0, -1]
-                                if region[1] < region[2] and region[3] < region[4]:
-                                    singles[alloc] = (region, record)
-                                else:
-                                    table = tables[alloc] = new(_Table)  # _Table(...), see _NEW
-                                    table_init(table, resolved, region, record)
-                                reads.append(record)
-                                continue
-                        records = table.records
-                        if len(records) == 1:
-                            # one box: the only record overlapping the box itself or a slice inside it
-                            # (found again as cheaply as remembered: not remembered)
-                            box = table.boxes[0]
-                            if box == region or (box[1] <= region[1] < region[2] <= box[2]
-                                                 and box[3] <= region[3] < region[4] <= box[4]):
-                                record = records[box]
-                                if record[0] > dep_ready and not (
-                                        exempt and record[1] == key and operand[1] == _PSUM):
+                                record = read_missed(region, table_of(alloc), outputs)
+                        if record.__class__ is tuple:  # a read across several boxes: their records
+                            found = record
+                            psum_exempt = exempt and operand[1] == _PSUM
+                            for record in found:
+                                if record[0] > dep_ready and not (psum_exempt and record[1] == key):
                                     dep_ready, dep_pred = record[0], record[2]
-                                reads.append(record)
-                                continue
-                        else:
-                            record = records.get(region)
-                            if record is not None and not table.disjoint:
-                                record = None
-                        if record is None:  # a slice inside one box of a disjoint table
-                            record = table.enclosing(region)
-                        if record is None:
-                            found = found_in(table, region)
-                            if not found:  # a kernel input read in a new piece
-                                record = [0.0, -1, -1, 0.0, -1]
-                                table.insert(region, record)
-                                reads.append(record)
-                                continue
-                            if len(found) > 1:
-                                psum_exempt = exempt and operand[1] == _PSUM
-                                for record in found:
-                                    if record[0] > dep_ready and not (psum_exempt and record[1] == key):
-                                        dep_ready, dep_pred = record[0], record[2]
-                                reads.extend(found)
-                                continue
-                            record = found[0]
-                        # the answer depends only on the table's boxes: remember it until they change
-                        resolved_reads[region] = record
-                        table.cached.append(region)
+                            reads.extend(found)
+                            continue
                     if record[0] > dep_ready and not (exempt and record[1] == key and operand[1] == _PSUM):
                         dep_ready, dep_pred = record[0], record[2]
                     reads.append(record)
+                outputs_left = True
+            else:
+                dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
+                outputs_left = False
+            if outputs_left:
                 for operand in outputs:
                     region = operand[5]
                     if region is None:
@@ -646,8 +667,6 @@ class _Simulation:
                         dep_ready, dep_pred = record[3], record[4]
                 if len(outputs) != 1:
                     rewritten = fresh = new_tile = None
-            else:
-                dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
             if code < 0:
                 start, end = self._place_dma(instruction, plan, state, core, index, dep_ready, dep_pred)
                 ready = end
@@ -665,7 +684,7 @@ class _Simulation:
                             start, pred, reason = port_free[port], port_last[port], _QUEUE
                 extra = 0.0
                 if loads_stationary:
-                    stationary = inputs[0][5]  # (its region: a tuple index, not the named field)
+                    stationary = region_a if pair else inputs[0][5]  # (a tuple index, not the named field)
                     # LoadStationary overlaps the multiply running before it; on an idle array (the
                     # first matmul, or one that waited for data) it is exposed.
                     if stationary is None or stationary != state.last_stationary:
@@ -689,10 +708,18 @@ class _Simulation:
                 total_flops += flops
             # RegionTracker.finish, inline: the reads last until the end, the writes are ready at
             # ready; rewriting one box of a disjoint table replaces its record in place.
-            for record in reads:
-                if end > record[3]:
-                    record[3] = end
-                    record[4] = index
+            if reads is None:  # (a pair's two reads)
+                if end > ra[3]:
+                    ra[3] = end
+                    ra[4] = index
+                if end > rb[3]:
+                    rb[3] = end
+                    rb[4] = index
+            else:
+                for record in reads:
+                    if end > record[3]:
+                        record[3] = end
+                        record[4] = index
             if rewritten is not None and not meetings:
                 # the one output's box, found above: rewritten in place, the same list, so that
                 # the remembered answers naming it stay true (an open collective meeting may hold
@@ -744,7 +771,7 @@ class _Simulation:
             # until its outputs are ready and its inputs read
             if psum_outputs:
                 for j in psum_outputs:
-                    region = outputs[j][5]
+                    region = region_c if pair else outputs[j][5]
                     if region is last_psum:
                         span = last_span
                         if span is not None:
@@ -770,7 +797,7 @@ class _Simulation:
                             span[1] = ready
             if psum_inputs:
                 for j in psum_inputs:
-                    region = inputs[j][5]
+                    region = (region_b if j else region_a) if pair else inputs[j][5]
                     if region is last_psum:
                         span = last_span
                         if span is not None:
