@@ -53,8 +53,13 @@ def critical_path_breakdown(schedule: Sequence[ScheduledInstruction],
 
 
 def critical_path_of_rows(schedule: Sequence[ScheduleRow], readies: Sequence[float] | None = None,
-                          collectives: bool | None = None) -> dict[PathCategory, float]:
-    """:func:`critical_path_breakdown` of a schedule given as rows (as the scheduler records it)."""
+                          collectives: bool | None = None,
+                          last: int | None = None) -> dict[PathCategory, float]:
+    """:func:`critical_path_breakdown` of a schedule given as rows (as the scheduler records it).
+
+    ``last`` may pass the position of the first row to finish last (``readies``' first maximum), when
+    the caller kept it while scheduling.
+    """
     totals: dict[PathCategory, float] = {c: 0.0 for c in PathCategory if c is not PathCategory.COLLECTIVE}
     if collectives is None:
         collectives = any(row[_COLLECTIVE_NS] for row in schedule)
@@ -62,10 +67,14 @@ def critical_path_of_rows(schedule: Sequence[ScheduleRow], readies: Sequence[flo
         totals[PathCategory.COLLECTIVE] = 0.0
     if not schedule:
         return totals
-    if readies is None:
-        readies = [row[_READY] for row in schedule]
-    segment_end = max(readies)
-    index = readies.index(segment_end)  # the first to finish last
+    if last is not None:
+        index = last
+        segment_end = schedule[last][_READY]
+    else:
+        if readies is None:
+            readies = [row[_READY] for row in schedule]
+        segment_end = max(readies)
+        index = readies.index(segment_end)  # the first to finish last
     # _attribute, inline: each category summed in the order of the walk, as there
     compute = overhead = dma_fixed = dma_data = hbm_wait = collective = 0.0
     # (``while True`` and a break, not ``while index >= 0``: CPython 3.11 specialises a function's

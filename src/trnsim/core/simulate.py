@@ -205,6 +205,11 @@ class _Simulation:
         self.flops = 0.0
         self.dma_bytes = 0
         self.hbm_bytes = 0
+        #: The latest ready time scheduled so far and the first row with it (the latency and the end
+        #: of the critical path, as max() and index() of the rows' ready times would find them;
+        #: collectives rewrite their rows afterwards, so _result then looks at the rows instead).
+        self.latest_ready = -_INF
+        self.latest_row = -1
 
     # -- dependencies --------------------------------------------------------------------------
     def _record(self, instruction: Instruction, key: int, index: int, reads: list[Record],
@@ -387,6 +392,7 @@ class _Simulation:
         stride_key = core * _CORE_STRIDE
         start = 0.0
         total_flops = self.flops
+        latest, latest_row = self.latest_ready, self.latest_row
         folds = None if fills is None else fills.folds
         #: the instructions skipped so far (no engine, folded): a trace position is a row index
         #: plus these (with ``fills``, every instruction that is not skipped adds one row)
@@ -706,6 +712,8 @@ class _Simulation:
                 # the busy time and FLOPs of _result, summed here in the same order
                 busy[code] += end - start
                 total_flops += flops
+            if ready > latest:  # (strictly: the first row to finish last)
+                latest, latest_row = ready, index
             # RegionTracker.finish, inline: the reads last until the end, the writes are ready at
             # ready; rewriting one box of a disjoint table replaces its record in place.
             if reads is None:  # (a pair's two reads)
@@ -822,6 +830,7 @@ class _Simulation:
                         if end > span[1]:
                             span[1] = end
         self.flops = total_flops
+        self.latest_ready, self.latest_row = latest, latest_row
         return start
 
     def _place_dma(self, instruction: Instruction, plan: DmaPlan, state: _CoreState, core: int, index: int,
@@ -966,8 +975,12 @@ class _Simulation:
     def _result(self) -> TimelineResult:
         out = self.out
         timing = self.timing
-        readies = [row[5] for row in out]  # (ready_ns)
-        latency = max(readies, default=0.0)
+        if self.any_collective or not out:
+            readies = [row[5] for row in out]  # (ready_ns)
+            latency = max(readies, default=0.0)
+            last = None
+        else:  # tracked while scheduling (the same float and row as max() and index() find)
+            latency, last = self.latest_ready, self.latest_row
         # summed while scheduling, in the order of the schedule
         engine_busy = dict(zip(("tensor", "vector", "scalar", "gpsimd"), self.engine_busy, strict=True))
         flops, dma_bytes, hbm_bytes = self.flops, self.dma_bytes, self.hbm_bytes
@@ -975,7 +988,8 @@ class _Simulation:
         queue_busy = {f"core{core}/q{queue}": busy_ns for core in sorted(self.cores)
                       for queue, busy_ns in enumerate(self.cores[core].queue_busy)}
         num_cores = max(1, len(self.cores))
-        path = critical_path_of_rows(out, readies, None if self.any_collective else False)
+        path = (critical_path_of_rows(out, readies, None) if last is None
+                else critical_path_of_rows(out, None, False, last))
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
         return RowTimelineResult(
