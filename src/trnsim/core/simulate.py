@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import gc
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -521,7 +521,18 @@ class _Simulation:
                     alloc = region_a[0]
                     single = singles_get(alloc)
                     if single is None:
-                        ra = read_missed(region_a, tables_get(alloc), outputs)
+                        table = tables_get(alloc)
+                        if table is not None and table.disjoint and len(table.records) > 1:
+                            # a first read of a slice inside one box, as read_missed answers it
+                            _, p0, p1, b0, b1 = region_a
+                            i = bisect_right(table.starts, b0) - 1
+                            if i >= 0 and p0 < p1 and b0 < b1:
+                                box = table.boxes[i]
+                                if box[1] <= p0 and p1 <= box[2] and b1 <= box[4]:
+                                    ra = resolved_reads[region_a] = table.records[box]
+                                    table.cached.append(region_a)
+                        if ra is None:
+                            ra = read_missed(region_a, table, outputs)
                     else:
                         box = single[0]
                         if box == region_a or (box[1] <= region_a[1] < region_a[2] <= box[2]
@@ -534,7 +545,18 @@ class _Simulation:
                     alloc = region_b[0]
                     single = singles_get(alloc)
                     if single is None:
-                        rb = read_missed(region_b, tables_get(alloc), outputs)
+                        table = tables_get(alloc)
+                        if table is not None and table.disjoint and len(table.records) > 1:
+                            # a first read of a slice inside one box, as read_missed answers it
+                            _, p0, p1, b0, b1 = region_b
+                            i = bisect_right(table.starts, b0) - 1
+                            if i >= 0 and p0 < p1 and b0 < b1:
+                                box = table.boxes[i]
+                                if box[1] <= p0 and p1 <= box[2] and b1 <= box[4]:
+                                    rb = resolved_reads[region_b] = table.records[box]
+                                    table.cached.append(region_b)
+                        if rb is None:
+                            rb = read_missed(region_b, table, outputs)
                     else:
                         box = single[0]
                         if box == region_b or (box[1] <= region_b[1] < region_b[2] <= box[2]
