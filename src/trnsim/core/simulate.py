@@ -375,6 +375,9 @@ class _Simulation:
         meetings = self.meetings
         psum_spans = self.psum_spans.setdefault(core, {})
         spans_get = psum_spans.get
+        psum_live = self.psum_live
+        live_get = psum_live.get
+        bank_bytes = self.psum_bank_bytes
         #: the PSUM region touched last and its bank spans (an accumulation group writes one region
         #: again and again, and the next instruction reads it: one identity test, no hashing)
         last_psum: Region | None = None
@@ -818,7 +821,17 @@ class _Simulation:
                     else:
                         spans = spans_get(region)
                         if spans is None:
-                            spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                            first_bank = region[3] // bank_bytes
+                            if (region[4] - 1) // bank_bytes <= first_bank:
+                                # a new PSUM tile in one bank (most, written first): its span, as
+                                # _psum_bank_spans makes it, without the call
+                                live_key = (core, region[0], first_bank)
+                                span = live_get(live_key)
+                                if span is None:
+                                    span = psum_live[live_key] = [_INF, -_INF]
+                                spans = psum_spans[region] = [span]
+                            else:
+                                spans = psum_spans[region] = self._psum_bank_spans(core, region)
                         last_psum, last_spans, last_span = region, spans, None
                     for span in spans:
                         if start < span[0]:
