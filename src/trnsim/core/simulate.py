@@ -55,6 +55,9 @@ _DMA, _NONE, _COLLECTIVE = Engine.DMA, Engine.NONE, Engine.COLLECTIVE
 _INF = float("inf")
 #: Engine code and track name of each compute engine (one look-up per instruction).
 _COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.items()}
+#: The same for every engine (None for those that are not compute engines): read by a subscript, which
+#: CPython 3.11 specialises for a dict (a .get() is a method call).
+_ENTRIES: dict[Engine, tuple[int, str] | None] = {engine: _COMPUTE.get(engine) for engine in Engine}
 _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
 #: A compute cost as the scheduler unpacks it: issue, complete, work, dependent overhead and
 #: LoadStationary ns, FLOPs, loads-stationary flag, shared ports held (empty where none are shared),
@@ -413,7 +416,10 @@ class _Simulation:
                 engine_free, engine_last = state.engine_free, state.engine_last
                 port_free, port_last = state.port_free, state.port_last
             engine = instruction.engine
-            entry = _COMPUTE.get(engine)
+            try:
+                entry = _ENTRIES[engine]
+            except KeyError:  # not an engine of the model: the error below
+                entry = None
             index = len(out)
             inputs, outputs = instruction.inputs, instruction.outputs
             if entry is not None:
@@ -830,6 +836,13 @@ class _Simulation:
                                 if span is None:
                                     span = psum_live[live_key] = [_INF, -_INF]
                                 spans = psum_spans[region] = [span]
+                                # its one span, for the next time (as a region found again keeps it)
+                                last_psum, last_spans, last_span = region, spans, span
+                                if start < span[0]:
+                                    span[0] = start
+                                if ready > span[1]:
+                                    span[1] = ready
+                                continue
                             else:
                                 spans = psum_spans[region] = self._psum_bank_spans(core, region)
                         last_psum, last_spans, last_span = region, spans, None
