@@ -112,15 +112,18 @@ class _Table:
             self.cached.clear()
 
     def insert(self, box: Box, record: Record) -> None:
-        if box[1] >= box[2] or box[3] >= box[4]:
+        # unpacked once: a box is a named tuple, whose items cost a generic look-up each
+        _, p0, p1, b0, b1 = box
+        if p0 >= p1 or b0 >= b1:
             self.disjoint = False  # the fast paths assume every box overlaps itself
         if box not in self.records:
             if self.memo or self.cached:
                 self.forget()
-            i = bisect_right(self.starts, box[3])
-            self.starts.insert(i, box[3])
+            i = bisect_right(self.starts, b0)
+            self.starts.insert(i, b0)
             self.boxes.insert(i, box)
-            self.max_len = max(self.max_len, box[4] - box[3])
+            if b1 - b0 > self.max_len:
+                self.max_len = b1 - b0
         elif self.cached:
             self.forget()  # another record object for the box
         self.records[box] = record
