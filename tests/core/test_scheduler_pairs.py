@@ -85,7 +85,8 @@ class _Allocations:
             top = 1 if space == _HBM else 128
             size = 65536 if space == _HBM else 1024
             p0, b0 = rng.randrange(top), rng.randrange(size)
-            return self.region(alloc, (p0, rng.randrange(p0 + 1, top + 1), b0, rng.randrange(b0 + 1, size + 1)))
+            box = (p0, rng.randrange(p0 + 1, top + 1), b0, rng.randrange(b0 + 1, size + 1))
+            return self.region(alloc, box)
         p, b = rng.randrange(4), rng.randrange(1024)  # empty
         return self.region(alloc, (p, p, b, b + 8))
 
@@ -128,6 +129,8 @@ def _random_trace(seed: int, target: str, length: int = 400) -> KernelTrace:
     rng = random.Random(seed)
     allocs = _Allocations(rng)
     trace = KernelTrace(kernel=f"pairs{seed}", target=target)
+    inputs: tuple[Operand, ...]
+    outputs: tuple[Operand, ...]
     for _ in range(length):
         seq = len(trace.instructions)
         kind = rng.random()
@@ -174,8 +177,12 @@ def _random_trace(seed: int, target: str, length: int = 400) -> KernelTrace:
     return trace
 
 
-@pytest.mark.parametrize(("seed", "target"), [(seed, ("trn1", "trn2", "trn3")[seed % 3]) for seed in range(12)])
-def test_pair_path_matches_the_reference_scan(seed: int, target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+_CASES = [(seed, ("trn1", "trn2", "trn3")[seed % 3]) for seed in range(12)]
+
+
+@pytest.mark.parametrize(("seed", "target"), _CASES)
+def test_pair_path_matches_the_reference_scan(seed: int, target: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     trace = _random_trace(seed, target)
     fast = _fields(simulate_trace(trace, target))
     monkeypatch.setattr(RegionTracker, "exact_lookups", False)

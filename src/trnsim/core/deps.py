@@ -282,6 +282,7 @@ class RegionTracker:
         the table's boxes change.
         """
         alloc = region[0]
+        record: Record | None
         if table is None:
             for output in outputs:
                 written = output[5]
@@ -304,7 +305,7 @@ class RegionTracker:
                     self._tables[alloc] = _Table(self.resolved, region, record)
                 return record
         records = table.records
-        record: Record | None = None
+        record = None
         if len(records) == 1:
             # one box: the only record overlapping the box itself or a slice inside it (found again
             # as cheaply as remembered: not remembered)

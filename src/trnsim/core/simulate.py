@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from trnsim.core.analysis import classify_bound, critical_path_of_rows, peak_psum_banks
 from trnsim.core.collectives import CollectiveCostModel
@@ -388,6 +389,13 @@ class _Simulation:
         #: its one span where it touches one bank (most PSUM tiles): updated without a loop
         last_span: list[float] | None = None
         span: list[float] | None
+        #: a pair's regions (none of them None) and the records its two inputs read (a tuple of records
+        #: where one reads several): typed loosely, the pair path checks them itself
+        region_a: Any
+        region_b: Any
+        region_c: Any
+        ra: Any
+        rb: Any
         spans: list[list[float]] | None
         busy = self.engine_busy
         state: _CoreState | None = None
@@ -622,23 +630,23 @@ class _Simulation:
                         alloc = region[0]
                         single = singles_get(alloc)
                         if single is None:
-                            record = read_missed(region, tables_get(alloc), outputs)
+                            ra = read_missed(region, tables_get(alloc), outputs)
                         else:
                             # a tile written once: its box itself or a slice inside it
                             box = single[0]
                             if box == region or (box[1] <= region[1] < region[2] <= box[2]
                                                  and box[3] <= region[3] < region[4] <= box[4]):
-                                record = single[1]
+                                ra = single[1]
                             else:  # another box of the allocation: it needs a table
-                                record = read_missed(region, table_of(alloc), outputs)
-                        if record.__class__ is tuple:  # a read across several boxes: their records
-                            found = record
+                                ra = read_missed(region, table_of(alloc), outputs)
+                        if ra.__class__ is tuple:  # a read across several boxes: their records
                             psum_exempt = exempt and operand[1] == _PSUM
-                            for record in found:
+                            for record in ra:
                                 if record[0] > dep_ready and not (psum_exempt and record[1] == key):
                                     dep_ready, dep_pred = record[0], record[2]
-                            reads.extend(found)
+                            reads.extend(ra)
                             continue
+                        record = ra
                     if record[0] > dep_ready and not (exempt and record[1] == key and operand[1] == _PSUM):
                         dep_ready, dep_pred = record[0], record[2]
                     reads.append(record)
