@@ -683,10 +683,18 @@ class _Simulation:
                         record = records.get(region)
                         if record is None or not (table.disjoint or len(records) == 1):
                             # the tracker's full query: every record the box overlaps
+                            if record is None and table.disjoint:
+                                # a new box of a disjoint table (a load into a buffer's next tile):
+                                # the boxes it overlaps, not remembered in the table's memo (_found
+                                # would: its insert below drops the memo)
+                                boxes = table.overlapping_boxes(region)
+                                if not boxes:
+                                    fresh, fresh_box = table, region
+                                    continue
+                                found = [records[o] for o in boxes]
+                            else:
+                                found = found_in(table, region)
                             unordered_here = unordered and operand[1] == _HBM
-                            found = found_in(table, region)
-                            if not found and table.disjoint:
-                                fresh, fresh_box = table, region
                             for record in found:
                                 if (record[0] > dep_ready and record[1] != key
                                         and not (unordered_here and record[1] < 0)):
