@@ -53,8 +53,13 @@ def critical_path_breakdown(schedule: Sequence[ScheduledInstruction],
 
 
 def critical_path_of_rows(schedule: Sequence[ScheduleRow], readies: Sequence[float] | None = None,
-                          collectives: bool | None = None) -> dict[PathCategory, float]:
-    """:func:`critical_path_breakdown` of a schedule given as rows (as the scheduler records it)."""
+                          collectives: bool | None = None,
+                          last: int | None = None) -> dict[PathCategory, float]:
+    """:func:`critical_path_breakdown` of a schedule given as rows (as the scheduler records it).
+
+    ``last`` may pass the position of the first row to finish last (``readies``' first maximum), when
+    the caller kept it while scheduling.
+    """
     totals: dict[PathCategory, float] = {c: 0.0 for c in PathCategory if c is not PathCategory.COLLECTIVE}
     if collectives is None:
         collectives = any(row[_COLLECTIVE_NS] for row in schedule)
@@ -62,22 +67,29 @@ def critical_path_of_rows(schedule: Sequence[ScheduleRow], readies: Sequence[flo
         totals[PathCategory.COLLECTIVE] = 0.0
     if not schedule:
         return totals
-    if readies is None:
-        readies = [row[_READY] for row in schedule]
-    segment_end = max(readies)
-    index = readies.index(segment_end)  # the first to finish last
+    if last is not None:
+        index = last
+        segment_end = schedule[last][_READY]
+    else:
+        if readies is None:
+            readies = [row[_READY] for row in schedule]
+        segment_end = max(readies)
+        index = readies.index(segment_end)  # the first to finish last
     # _attribute, inline: each category summed in the order of the walk, as there
     compute = overhead = dma_fixed = dma_data = hbm_wait = collective = 0.0
+    # the row positions as locals (a global look-up per step costs more than a local one)
+    start_at, parts_at, compute_at, collective_at, predecessor_at = (
+        _START, _PARTS, _COMPUTE_NS, _COLLECTIVE_NS, _PREDECESSOR)
     # (``while True`` and a break, not ``while index >= 0``: CPython 3.11 specialises a function's
     # code after 8 calls or unconditional backward jumps, and a loop closed by a conditional jump
     # never counts: this walk, run once per launch, stayed unspecialised, at 2-3x the cost)
     while True:
         row = schedule[index]
-        start = row[_START]
+        start = row[start_at]
         left = segment_end - start
         if left < 0.0:
             left = 0.0
-        if row[_PARTS]:
+        if row[parts_at]:
             amount = row[_DMA_FIXED_NS]
             used = left if left < amount else amount  # min(amount, left)
             dma_fixed += used
@@ -92,18 +104,18 @@ def critical_path_of_rows(schedule: Sequence[ScheduleRow], readies: Sequence[flo
             left -= used
             # the rest is waiting for a busy queue: more DMA data ahead of this transfer
             dma_data += left
-        elif row[_COLLECTIVE_NS]:
-            amount = row[_COLLECTIVE_NS]
+        elif row[collective_at]:
+            amount = row[collective_at]
             used = left if left < amount else amount
             collective += used
             overhead += left - used
         else:
-            amount = row[_COMPUTE_NS]
+            amount = row[compute_at]
             used = amount if amount < left else left
             compute += used
             overhead += left - used
         segment_end = start
-        index = row[_PREDECESSOR]
+        index = row[predecessor_at]
         if index < 0:
             break
     if segment_end > 0.0:

@@ -112,15 +112,18 @@ class _Table:
             self.cached.clear()
 
     def insert(self, box: Box, record: Record) -> None:
-        if box[1] >= box[2] or box[3] >= box[4]:
+        # unpacked once: a box is a named tuple, whose items cost a generic look-up each
+        _, p0, p1, b0, b1 = box
+        if p0 >= p1 or b0 >= b1:
             self.disjoint = False  # the fast paths assume every box overlaps itself
         if box not in self.records:
             if self.memo or self.cached:
                 self.forget()
-            i = bisect_right(self.starts, box[3])
-            self.starts.insert(i, box[3])
+            i = bisect_right(self.starts, b0)
+            self.starts.insert(i, b0)
             self.boxes.insert(i, box)
-            self.max_len = max(self.max_len, box[4] - box[3])
+            if b1 - b0 > self.max_len:
+                self.max_len = b1 - b0
         elif self.cached:
             self.forget()  # another record object for the box
         self.records[box] = record
@@ -263,6 +266,79 @@ class RegionTracker:
                     record[_READ_UNTIL] = read_end
                     record[_READER_INDEX] = read[_READER_INDEX]
         return table
+
+    def read_missed(self, region: Box, table: _Table | None,
+                    outputs: tuple[Operand, ...]) -> Record | tuple[Record, ...]:
+        """The scheduler's read of ``region`` where no remembered answer (:class:`Resolved`) or single
+        box (:attr:`singles`) gave its record: the one record it overlaps, or a tuple of the records
+        where it overlaps several (in table order). ``table`` is the allocation's table (None where
+        it has none yet); ``outputs`` those of the reading instruction.
+
+        Does the bookkeeping :meth:`wait` and :meth:`finish` would: a read of an allocation nobody
+        wrote (a kernel input) is logged (:attr:`unwritten`; its record, ready at 0, decides
+        nothing), unless the instruction also writes the allocation (the replay must see this read
+        finished first); a kernel input read in a new piece gets a record of its own; a read answered
+        by one record of a table with several boxes is remembered (:attr:`Resolved.reads`) until
+        the table's boxes change.
+        """
+        alloc = region[0]
+        record: Record | None
+        if table is None:
+            for output in outputs:
+                written = output[5]
+                if written is not None and written[0] == alloc:
+                    table = self.materialize(alloc)
+                    break
+            else:
+                record = [0.0, -1, -1, 0.0, -1]
+                log = self.unwritten.get(alloc)
+                if log is None:
+                    self.unwritten[alloc] = [(region, record)]
+                else:
+                    log.append((region, record))
+                return record
+            if table is None:  # (no read logged yet) a kernel input nobody wrote
+                record = [0.0, -1, -1, 0.0, -1]
+                if region[1] < region[2] and region[3] < region[4]:
+                    self.singles[alloc] = (region, record)
+                else:
+                    self._tables[alloc] = _Table(self.resolved, region, record)
+                return record
+        records = table.records
+        record = None
+        if len(records) == 1:
+            # one box: the only record overlapping the box itself or a slice inside it (found again
+            # as cheaply as remembered: not remembered)
+            box = table.boxes[0]
+            if box == region or (box[1] <= region[1] < region[2] <= box[2]
+                                 and box[3] <= region[3] < region[4] <= box[4]):
+                return records[box]
+        elif table.disjoint:
+            # a slice inside one box (_Table.enclosing, inline: any other box overlapping it would
+            # intersect that one): the box starting nearest at or before it, by one bisection; else
+            # the box itself (another box may start at the same byte)
+            _, p0, p1, b0, b1 = region
+            if p0 < p1 and b0 < b1:
+                i = bisect_right(table.starts, b0) - 1
+                if i >= 0:
+                    box = table.boxes[i]
+                    if box[1] <= p0 and p1 <= box[2] and b1 <= box[4]:
+                        record = records[box]
+            if record is None:
+                record = records.get(region)
+        if record is None:
+            found = self._found(table, region)
+            if not found:  # a kernel input read in a new piece
+                record = [0.0, -1, -1, 0.0, -1]
+                table.insert(region, record)
+                return record
+            if len(found) > 1:
+                return tuple(found)
+            record = found[0]
+        # the answer depends only on the table's boxes: remember it until they change
+        self.resolved.reads[region] = record
+        table.cached.append(region)
+        return record
 
     def _found(self, table: _Table, box: Box) -> list[Record]:
         """The records overlapping ``box`` (in table order), by the cheapest exact route."""

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import gc
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from trnsim.core.analysis import classify_bound, critical_path_of_rows, peak_psum_banks
 from trnsim.core.collectives import CollectiveCostModel
@@ -55,6 +56,9 @@ _DMA, _NONE, _COLLECTIVE = Engine.DMA, Engine.NONE, Engine.COLLECTIVE
 _INF = float("inf")
 #: Engine code and track name of each compute engine (one look-up per instruction).
 _COMPUTE = {engine: (code, _TRACK[engine]) for engine, code in _ENGINE_CODE.items()}
+#: The same for every engine (None for those that are not compute engines): read by a subscript, which
+#: CPython 3.11 specialises for a dict (a .get() is a method call).
+_ENTRIES: dict[Engine, tuple[int, str] | None] = {engine: _COMPUTE.get(engine) for engine in Engine}
 _DEPENDENCY, _QUEUE, _FREE = StartReason.DEPENDENCY, StartReason.QUEUE, StartReason.FREE
 #: A compute cost as the scheduler unpacks it: issue, complete, work, dependent overhead and
 #: LoadStationary ns, FLOPs, loads-stationary flag, shared ports held (empty where none are shared),
@@ -205,6 +209,11 @@ class _Simulation:
         self.flops = 0.0
         self.dma_bytes = 0
         self.hbm_bytes = 0
+        #: The latest ready time scheduled so far and the first row with it (the latency and the end
+        #: of the critical path, as max() and index() of the rows' ready times would find them;
+        #: collectives rewrite their rows afterwards, so _result then looks at the rows instead).
+        self.latest_ready = -_INF
+        self.latest_row = -1
 
     # -- dependencies --------------------------------------------------------------------------
     def _record(self, instruction: Instruction, key: int, index: int, reads: list[Record],
@@ -356,8 +365,8 @@ class _Simulation:
         singles = tracker.singles
         singles_get = singles.get
         unwritten = tracker.unwritten
-        unwritten_get = unwritten.get
         materialize = tracker.materialize
+        read_missed = tracker.read_missed
         table_of = tracker.table
         found_in = tracker._found
         resolved = tracker.resolved
@@ -370,6 +379,9 @@ class _Simulation:
         meetings = self.meetings
         psum_spans = self.psum_spans.setdefault(core, {})
         spans_get = psum_spans.get
+        psum_live = self.psum_live
+        live_get = psum_live.get
+        bank_bytes = self.psum_bank_bytes
         #: the PSUM region touched last and its bank spans (an accumulation group writes one region
         #: again and again, and the next instruction reads it: one identity test, no hashing)
         last_psum: Region | None = None
@@ -377,6 +389,13 @@ class _Simulation:
         #: its one span where it touches one bank (most PSUM tiles): updated without a loop
         last_span: list[float] | None = None
         span: list[float] | None
+        #: a pair's regions (none of them None) and the records its two inputs read (a tuple of records
+        #: where one reads several): typed loosely, the pair path checks them itself
+        region_a: Any
+        region_b: Any
+        region_c: Any
+        ra: Any
+        rb: Any
         spans: list[list[float]] | None
         busy = self.engine_busy
         state: _CoreState | None = None
@@ -387,6 +406,7 @@ class _Simulation:
         stride_key = core * _CORE_STRIDE
         start = 0.0
         total_flops = self.flops
+        latest, latest_row = self.latest_ready, self.latest_row
         folds = None if fills is None else fills.folds
         #: the instructions skipped so far (no engine, folded): a trace position is a row index
         #: plus these (with ``fills``, every instruction that is not skipped adds one row)
@@ -404,7 +424,10 @@ class _Simulation:
                 engine_free, engine_last = state.engine_free, state.engine_last
                 port_free, port_last = state.port_free, state.port_last
             engine = instruction.engine
-            entry = _COMPUTE.get(engine)
+            try:
+                entry = _ENTRIES[engine]
+            except KeyError:  # not an engine of the model: the error below
+                entry = None
             index = len(out)
             inputs, outputs = instruction.inputs, instruction.outputs
             if entry is not None:
@@ -417,6 +440,7 @@ class _Simulation:
                 # for a TensorE instruction with two inputs (_TENSOR_KEY). The engine's previous key
                 # is tried first (a loop's instructions repeat it: no hashing).
                 ck: tuple[object, ...] | None
+                pair = False
                 try:
                     attrs = instruction.attrs
                     if attrs == last_attrs[code]:  # (equal attributes: the same values, read before)
@@ -435,12 +459,12 @@ class _Simulation:
                         last_attrs[code], last_named[code] = attrs, named
                     if len(outputs) == 1 and len(inputs) == 2:
                         a, b = inputs
+                        c = outputs[0]
+                        pair = exact  # (its dependencies below without loops, in exact mode)
                         if not code:
                             # a TensorE multiply or transpose: what its cost reads (_TENSOR_KEY)
-                            ck = (_TENSOR_KEY, instruction.opcode, a[1], a[2], b[1], b[2], b[3],
-                                  outputs[0][1], named)
+                            ck = (_TENSOR_KEY, instruction.opcode, a[1], a[2], b[1], b[2], b[3], c[1], named)
                         else:
-                            c = outputs[0]
                             ck = (engine, instruction.opcode, a[1], a[2], a[3], a[4], a[7], b[1], b[2], b[3],
                                   b[4], b[7], c[1], c[2], c[3], c[4], c[7], named)
                     elif len(outputs) == 1 and len(inputs) == 1:
@@ -477,7 +501,7 @@ class _Simulation:
                 if positions is None:
                     positions = dma_positions[id(plan)] = _psum_positions(instruction)
                 psum_outputs, psum_inputs = positions
-                exempt, unordered = False, True
+                exempt, unordered, pair = False, True, False
             elif engine == _COLLECTIVE:
                 start = self._schedule_collective(instruction, state, core)
                 continue
@@ -492,7 +516,8 @@ class _Simulation:
             # then by the cheapest exact route, then by the tracker's full query
             dep_ready = 0.0
             dep_pred = -1
-            reads: list[Record] = []
+            #: the records read (None where the two inputs of a pair read one record each: ra, rb)
+            reads: list[Record] | None = None
             record: Record | None
             #: the record of the one output where it is rewritten in place (same box, same place)
             rewritten: Record | None = None
@@ -501,94 +526,135 @@ class _Simulation:
             fresh_box: Region
             #: the one output's box where its allocation has no record yet (a new tile, non-empty)
             new_tile: Region | None = None
-            if exact:
+            if pair:
+                region_a, region_b, region_c = a[5], b[5], c[5]
+                if region_a is None or region_b is None or region_c is None:
+                    pair = False  # (an operand without a region: the loops below)
+            if pair:
+                # two inputs and one output (most compute instructions): the loops below written
+                # out, without a list of the reads (ra and rb); the same look-ups in the same order
+                ra = read_of(region_a)
+                if ra is None:
+                    alloc = region_a[0]
+                    single = singles_get(alloc)
+                    if single is None:
+                        table = tables_get(alloc)
+                        if table is not None and table.disjoint and len(table.records) > 1:
+                            # a first read of a slice inside one box, as read_missed answers it
+                            _, p0, p1, b0, b1 = region_a
+                            i = bisect_right(table.starts, b0) - 1
+                            if i >= 0 and p0 < p1 and b0 < b1:
+                                box = table.boxes[i]
+                                if box[1] <= p0 and p1 <= box[2] and b1 <= box[4]:
+                                    ra = resolved_reads[region_a] = table.records[box]
+                                    table.cached.append(region_a)
+                        if ra is None:
+                            ra = read_missed(region_a, table, outputs)
+                    else:
+                        box = single[0]
+                        if box == region_a or (box[1] <= region_a[1] < region_a[2] <= box[2]
+                                               and box[3] <= region_a[3] < region_a[4] <= box[4]):
+                            ra = single[1]
+                        else:
+                            ra = read_missed(region_a, table_of(alloc), outputs)
+                rb = read_of(region_b)
+                if rb is None:
+                    alloc = region_b[0]
+                    single = singles_get(alloc)
+                    if single is None:
+                        table = tables_get(alloc)
+                        if table is not None and table.disjoint and len(table.records) > 1:
+                            # a first read of a slice inside one box, as read_missed answers it
+                            _, p0, p1, b0, b1 = region_b
+                            i = bisect_right(table.starts, b0) - 1
+                            if i >= 0 and p0 < p1 and b0 < b1:
+                                box = table.boxes[i]
+                                if box[1] <= p0 and p1 <= box[2] and b1 <= box[4]:
+                                    rb = resolved_reads[region_b] = table.records[box]
+                                    table.cached.append(region_b)
+                        if rb is None:
+                            rb = read_missed(region_b, table, outputs)
+                    else:
+                        box = single[0]
+                        if box == region_b or (box[1] <= region_b[1] < region_b[2] <= box[2]
+                                               and box[3] <= region_b[3] < region_b[4] <= box[4]):
+                            rb = single[1]
+                        else:
+                            rb = read_missed(region_b, table_of(alloc), outputs)
+                if ra.__class__ is tuple or rb.__class__ is tuple:
+                    # a read across several boxes (their records, a tuple): a list of the reads
+                    reads = []
+                    for operand, found in ((a, ra), (b, rb)):
+                        psum_exempt = exempt and operand[1] == _PSUM
+                        for record in (found if found.__class__ is tuple else (found,)):
+                            if record[0] > dep_ready and not (psum_exempt and record[1] == key):
+                                dep_ready, dep_pred = record[0], record[2]
+                            reads.append(record)
+                else:
+                    if ra[0] > 0.0 and not (exempt and ra[1] == key and a[1] == _PSUM):
+                        dep_ready, dep_pred = ra[0], ra[2]
+                    if rb[0] > dep_ready and not (exempt and rb[1] == key and b[1] == _PSUM):
+                        dep_ready, dep_pred = rb[0], rb[2]
+                # the output: a tile written once and rewritten whole, a remembered rewrite or a new
+                # tile here, any other case by the loop below
+                outputs_left = False
+                alloc = region_c[0]
+                single = singles_get(alloc)
+                if single is None:
+                    record = rewrite_of(region_c)
+                    if record is None:
+                        if tables_get(alloc) is None and alloc not in unwritten:
+                            if region_c[1] < region_c[2] and region_c[3] < region_c[4]:
+                                new_tile = region_c
+                        else:
+                            outputs_left = True
+                elif single[0] == region_c:
+                    record = single[1]
+                else:
+                    record = None
+                    outputs_left = True
+                if record is not None:
+                    rewritten = record
+                    if record[0] > dep_ready and record[1] != key:
+                        dep_ready, dep_pred = record[0], record[2]
+                    if record[3] > dep_ready:
+                        dep_ready, dep_pred = record[3], record[4]
+            elif exact:
+                reads = []
                 for operand in inputs:
                     region = operand[5]
                     if region is None:
                         continue
                     record = read_of(region)
                     if record is None:
-                        single = singles_get(region[0])
+                        alloc = region[0]
+                        single = singles_get(alloc)
                         if single is None:
-                            table = tables_get(region[0])
+                            ra = read_missed(region, tables_get(alloc), outputs)
                         else:
                             # a tile written once: its box itself or a slice inside it
                             box = single[0]
                             if box == region or (box[1] <= region[1] < region[2] <= box[2]
                                                  and box[3] <= region[3] < region[4] <= box[4]):
-                                record = single[1]
+                                ra = single[1]
                             else:  # another box of the allocation: it needs a table
-                                table = table_of(region[0])
-                    if record is None:
-                        if table is None:
-                            # an allocation nobody wrote (a kernel input): the read is logged, to be
-                            # replayed if a write ever comes (RegionTracker.unwritten); its record is
-                            # ready at 0, so it decides nothing now. Not where this instruction also
-                            # writes the allocation (the replay must see this read finished).
-                            alloc = region[0]
-                            for output in outputs:
-                                written = output[5]
-                                if written is not None and written[0] == alloc:
-                                    table = materialize(alloc)
-                                    break
-                            else:
-                                record = [0.0, -1, -1, 0.0, -1]
-                                log = unwritten_get(alloc)
-                                if log is None:
-                                    unwritten[alloc] = [(region, record)]
-                                else:
-                                    log.append((region, record))
-                                reads.append(record)
-                                continue
-                            if table is None:  # (no read logged yet) a kernel input nobody wrote
-                                record = [0.0, -1, -1, 0.0, -1]
-                                if region[1] < region[2] and region[3] < region[4]:
-                                    singles[alloc] = (region, record)
-                                else:
-                                    table = tables[alloc] = new(_Table)  # _Table(...), see _NEW
-                                    table_init(table, resolved, region, record)
-                                reads.append(record)
-                                continue
-                        records = table.records
-                        if len(records) == 1:
-                            # one box: the only record overlapping the box itself or a slice inside it
-                            # (found again as cheaply as remembered: not remembered)
-                            box = table.boxes[0]
-                            if box == region or (box[1] <= region[1] < region[2] <= box[2]
-                                                 and box[3] <= region[3] < region[4] <= box[4]):
-                                record = records[box]
-                                if record[0] > dep_ready and not (
-                                        exempt and record[1] == key and operand[1] == _PSUM):
+                                ra = read_missed(region, table_of(alloc), outputs)
+                        if ra.__class__ is tuple:  # a read across several boxes: their records
+                            psum_exempt = exempt and operand[1] == _PSUM
+                            for record in ra:
+                                if record[0] > dep_ready and not (psum_exempt and record[1] == key):
                                     dep_ready, dep_pred = record[0], record[2]
-                                reads.append(record)
-                                continue
-                        else:
-                            record = records.get(region)
-                            if record is not None and not table.disjoint:
-                                record = None
-                        if record is None:  # a slice inside one box of a disjoint table
-                            record = table.enclosing(region)
-                        if record is None:
-                            found = found_in(table, region)
-                            if not found:  # a kernel input read in a new piece
-                                record = [0.0, -1, -1, 0.0, -1]
-                                table.insert(region, record)
-                                reads.append(record)
-                                continue
-                            if len(found) > 1:
-                                psum_exempt = exempt and operand[1] == _PSUM
-                                for record in found:
-                                    if record[0] > dep_ready and not (psum_exempt and record[1] == key):
-                                        dep_ready, dep_pred = record[0], record[2]
-                                reads.extend(found)
-                                continue
-                            record = found[0]
-                        # the answer depends only on the table's boxes: remember it until they change
-                        resolved_reads[region] = record
-                        table.cached.append(region)
+                            reads.extend(ra)
+                            continue
+                        record = ra
                     if record[0] > dep_ready and not (exempt and record[1] == key and operand[1] == _PSUM):
                         dep_ready, dep_pred = record[0], record[2]
                     reads.append(record)
+                outputs_left = True
+            else:
+                dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
+                outputs_left = False
+            if outputs_left:
                 for operand in outputs:
                     region = operand[5]
                     if region is None:
@@ -617,10 +683,18 @@ class _Simulation:
                         record = records.get(region)
                         if record is None or not (table.disjoint or len(records) == 1):
                             # the tracker's full query: every record the box overlaps
+                            if record is None and table.disjoint:
+                                # a new box of a disjoint table (a load into a buffer's next tile):
+                                # the boxes it overlaps, not remembered in the table's memo (_found
+                                # would: its insert below drops the memo)
+                                boxes = table.overlapping_boxes(region)
+                                if not boxes:
+                                    fresh, fresh_box = table, region
+                                    continue
+                                found = [records[o] for o in boxes]
+                            else:
+                                found = found_in(table, region)
                             unordered_here = unordered and operand[1] == _HBM
-                            found = found_in(table, region)
-                            if not found and table.disjoint:
-                                fresh, fresh_box = table, region
                             for record in found:
                                 if (record[0] > dep_ready and record[1] != key
                                         and not (unordered_here and record[1] < 0)):
@@ -646,8 +720,6 @@ class _Simulation:
                         dep_ready, dep_pred = record[3], record[4]
                 if len(outputs) != 1:
                     rewritten = fresh = new_tile = None
-            else:
-                dep_ready, dep_pred, reads = tracker.wait(inputs, outputs, key, exempt, unordered)
             if code < 0:
                 start, end = self._place_dma(instruction, plan, state, core, index, dep_ready, dep_pred)
                 ready = end
@@ -665,7 +737,7 @@ class _Simulation:
                             start, pred, reason = port_free[port], port_last[port], _QUEUE
                 extra = 0.0
                 if loads_stationary:
-                    stationary = inputs[0][5]  # (its region: a tuple index, not the named field)
+                    stationary = region_a if pair else inputs[0][5]  # (a tuple index, not the named field)
                     # LoadStationary overlaps the multiply running before it; on an idle array (the
                     # first matmul, or one that waited for data) it is exposed.
                     if stationary is None or stationary != state.last_stationary:
@@ -687,12 +759,22 @@ class _Simulation:
                 # the busy time and FLOPs of _result, summed here in the same order
                 busy[code] += end - start
                 total_flops += flops
+            if ready > latest:  # (strictly: the first row to finish last)
+                latest, latest_row = ready, index
             # RegionTracker.finish, inline: the reads last until the end, the writes are ready at
             # ready; rewriting one box of a disjoint table replaces its record in place.
-            for record in reads:
-                if end > record[3]:
-                    record[3] = end
-                    record[4] = index
+            if reads is None:  # (a pair's two reads)
+                if end > ra[3]:
+                    ra[3] = end
+                    ra[4] = index
+                if end > rb[3]:
+                    rb[3] = end
+                    rb[4] = index
+            else:
+                for record in reads:
+                    if end > record[3]:
+                        record[3] = end
+                        record[4] = index
             if rewritten is not None and not meetings:
                 # the one output's box, found above: rewritten in place, the same list, so that
                 # the remembered answers naming it stay true (an open collective meeting may hold
@@ -744,7 +826,7 @@ class _Simulation:
             # until its outputs are ready and its inputs read
             if psum_outputs:
                 for j in psum_outputs:
-                    region = outputs[j][5]
+                    region = region_c if pair else outputs[j][5]
                     if region is last_psum:
                         span = last_span
                         if span is not None:
@@ -761,7 +843,24 @@ class _Simulation:
                     else:
                         spans = spans_get(region)
                         if spans is None:
-                            spans = psum_spans[region] = self._psum_bank_spans(core, region)
+                            first_bank = region[3] // bank_bytes
+                            if (region[4] - 1) // bank_bytes <= first_bank:
+                                # a new PSUM tile in one bank (most, written first): its span, as
+                                # _psum_bank_spans makes it, without the call
+                                live_key = (core, region[0], first_bank)
+                                span = live_get(live_key)
+                                if span is None:
+                                    span = psum_live[live_key] = [_INF, -_INF]
+                                spans = psum_spans[region] = [span]
+                                # its one span, for the next time (as a region found again keeps it)
+                                last_psum, last_spans, last_span = region, spans, span
+                                if start < span[0]:
+                                    span[0] = start
+                                if ready > span[1]:
+                                    span[1] = ready
+                                continue
+                            else:
+                                spans = psum_spans[region] = self._psum_bank_spans(core, region)
                         last_psum, last_spans, last_span = region, spans, None
                     for span in spans:
                         if start < span[0]:
@@ -770,7 +869,7 @@ class _Simulation:
                             span[1] = ready
             if psum_inputs:
                 for j in psum_inputs:
-                    region = inputs[j][5]
+                    region = (region_b if j else region_a) if pair else inputs[j][5]
                     if region is last_psum:
                         span = last_span
                         if span is not None:
@@ -795,6 +894,7 @@ class _Simulation:
                         if end > span[1]:
                             span[1] = end
         self.flops = total_flops
+        self.latest_ready, self.latest_row = latest, latest_row
         return start
 
     def _place_dma(self, instruction: Instruction, plan: DmaPlan, state: _CoreState, core: int, index: int,
@@ -939,8 +1039,12 @@ class _Simulation:
     def _result(self) -> TimelineResult:
         out = self.out
         timing = self.timing
-        readies = [row[5] for row in out]  # (ready_ns)
-        latency = max(readies, default=0.0)
+        if self.any_collective or not out:
+            readies = [row[5] for row in out]  # (ready_ns)
+            latency = max(readies, default=0.0)
+            last = None
+        else:  # tracked while scheduling (the same float and row as max() and index() find)
+            latency, last = self.latest_ready, self.latest_row
         # summed while scheduling, in the order of the schedule
         engine_busy = dict(zip(("tensor", "vector", "scalar", "gpsimd"), self.engine_busy, strict=True))
         flops, dma_bytes, hbm_bytes = self.flops, self.dma_bytes, self.hbm_bytes
@@ -948,7 +1052,8 @@ class _Simulation:
         queue_busy = {f"core{core}/q{queue}": busy_ns for core in sorted(self.cores)
                       for queue, busy_ns in enumerate(self.cores[core].queue_busy)}
         num_cores = max(1, len(self.cores))
-        path = critical_path_of_rows(out, readies, None if self.any_collective else False)
+        path = (critical_path_of_rows(out, readies, None) if last is None
+                else critical_path_of_rows(out, None, False, last))
         hbm_bw = timing.chip.hbm_bandwidth_bytes_per_s.value
         hbm_utilization = hbm_bytes / (hbm_bw * latency * 1e-9) if latency > 0 else 0.0
         return RowTimelineResult(
