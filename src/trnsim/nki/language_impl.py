@@ -206,7 +206,9 @@ def _filled(api: str, shape: Any, value: Any, dtype: Any, buffer: Any, name: str
         if tile is not None:
             isa.memset(sim, t, value, api=api, instr=api)
         elif sim.values and t.alloc.storage is not None:
-            t.alloc.storage[...] = isa.to_dtype(np.float32(value) if is_float(t.dtype) else value, t.dtype)
+            runtime.writable_storage(t.alloc)[...] = isa.to_dtype(
+                np.float32(value) if is_float(t.dtype) else value, t.dtype
+            )
     return t
 
 

@@ -311,6 +311,14 @@ class Simulation:
     #: value mode: scratch arrays an instruction overwrites and consumes before returning, per
     #: (use, shape) (the widened matmul operands: no fresh memory per instruction)
     scratch: dict[Any, np.ndarray] = field(default_factory=dict)
+    #: value mode: copies of loaded HBM views kept for later loads of the same view (a loop loads
+    #: one input block many times), per source allocation id: (its storage, {(offset, view key):
+    #: read-only copy}), the copies shared as storage by the tiles loaded from that view
+    #: (trnsim.nki.templates._replay_copy); and their bytes in all. A write into HBM drops the
+    #: copies of every source sharing memory with it, a write into a tile unshares its storage
+    #: (:func:`writable_storage`)
+    loaded: dict[int, tuple[np.ndarray, dict[Any, np.ndarray]]] = field(default_factory=dict)
+    loaded_bytes: int = 0
     #: the latest written-out replay whose output operand is a stand-in until it is known not to be
     #: retargeted (trnsim.nki.templates.settle_outputs)
     pending: Any = None
@@ -780,6 +788,30 @@ _ACTIVE: contextvars.ContextVar[Simulation | None] = contextvars.ContextVar("trn
 def active() -> Simulation | None:
     """The running simulation, or None outside kernels."""
     return _ACTIVE.get()
+
+
+def writable_storage(alloc: Allocation) -> np.ndarray:
+    """``alloc.storage`` (value mode) for an instruction about to write into it.
+
+    A tile loaded from a view that an earlier load copied shares that copy, read-only
+    (:attr:`Simulation.loaded`): it gets a copy of its own first. Copies of ``alloc``'s views kept
+    for later loads are dropped, since they would no longer be its values. Every write into tile
+    or tensor storage goes through here (a write into a read-only shared copy would fail loudly).
+    """
+    storage = alloc.storage
+    assert storage is not None
+    if not alloc.on_chip:
+        sim = _ACTIVE.get()
+        if sim is not None and sim.loaded:
+            # (two arguments may be one array, and a dtype view of a tensor is another allocation
+            # object over its memory: every source whose memory this write may reach)
+            for source_id, (source, copies) in list(sim.loaded.items()):
+                if source_id == alloc.alloc_id or np.may_share_memory(source, storage):
+                    del sim.loaded[source_id]
+                    sim.loaded_bytes -= sum(a.nbytes for a in copies.values())
+    elif not storage.flags.writeable:
+        storage = alloc.storage = storage.copy()
+    return storage
 
 
 def error_at_user_line(

@@ -17,7 +17,8 @@ the operands' regions. :func:`templated` wraps a front-end function so that:
   accumulation-group bookkeeping, and the trace record with the operands of this call's views.
 
 Value mode replays only the calls in ``_VALUE_COPIES``: ``nl.load`` without a dtype change (the new
-tile's storage is a copy of the source view's values) and ``nisa.nc_matmul`` of plain bfloat16
+tile's storage is a copy of the source view's values, shared with later loads of the same HBM view
+until a write reaches it: see :func:`_replay_copy`) and ``nisa.nc_matmul`` of plain bfloat16
 operands into a fresh fp32 PSUM tile (the product computed as the checked path computes it,
 :mod:`trnsim.nki.engines.bf16_matmul`; operands whose widened values are not C-contiguous take the
 checked path), each through the template's replay as in timing-only mode (:func:`_replay`, written
@@ -557,13 +558,46 @@ def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(strides))
 
 
+#: bytes of loaded HBM views a value launch keeps for later loads of the same views at most
+#: (Simulation.loaded; views loaded once it is reached are copied per load, as before)
+LOAD_COPIES_MAX = 64 << 20
+
+
 def _replay_copy(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ...]) -> Tensor:
     """Value mode: :func:`_replay`, then the new tile's storage holds a copy of the source's values
-    (what the checked DMA computes and stores for an unmasked same-dtype load)."""
+    (what the checked DMA computes and stores for an unmasked same-dtype load).
+
+    A view of an HBM tensor loaded again (a loop loading an input block once per output block)
+    shares the copy its first load made, kept read-only in ``sim.loaded`` until something writes
+    that tensor's memory; a tile written later gets a copy of its own first
+    (runtime.writable_storage). The copy from HBM is the load's cost in value mode: its rows are
+    strided and mostly not in cache by the time a loop loads them again.
+    """
+    src = values[tpl[2][3][0][0]]
     result = tpl[6](sim, values)  # (_replay, written out once warm)
+    a = src.alloc
+    if a.on_chip:
+        result.alloc.storage = _plain_values(src).flatten()
+        return result
+    # (the view: its allocation, offset and key part, which fixes its shape, strides and layout)
+    kept = sim.loaded.get(a.alloc_id)
+    view = (src.offset, src._key)
+    if kept is not None:
+        copy = kept[1].get(view)
+        if copy is not None:
+            result.alloc.storage = copy
+            return result
     # a fresh C-ordered copy, flat: the elements of the source view in the new tile's order (its
     # view is C-contiguous over the whole allocation, see _copy_template)
-    result.alloc.storage = _plain_values(values[tpl[2][3][0][0]]).flatten()
+    copy = _plain_values(src).flatten()
+    if sim.loaded_bytes + copy.nbytes <= LOAD_COPIES_MAX:
+        copy.flags.writeable = False  # (shared: writable_storage copies it before a write)
+        if kept is None:
+            assert a.storage is not None
+            kept = sim.loaded[a.alloc_id] = (a.storage, {})
+        kept[1][view] = copy
+        sim.loaded_bytes += copy.nbytes
+    result.alloc.storage = copy
     return result
 
 

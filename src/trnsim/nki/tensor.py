@@ -407,7 +407,8 @@ class Tensor:
             )
         last = self.shape[-1] * a.itemsize // dt.itemsize
         shape = (*self.shape[:-1], last)
-        storage = None if a.storage is None else a.storage.view(dt)
+        # (a tile sharing a load's copy gets its own first: writes through the alias reach it)
+        storage = None if a.storage is None else runtime.writable_storage(a).view(dt)
         alias = Allocation(
             a.alloc_id,
             a.buffer,
@@ -658,8 +659,7 @@ class Tensor:
 
     def write(self, values: np.ndarray, mask: np.ndarray | None) -> None:
         """Store ``values`` (already in the storage dtype) where ``mask`` (and bounds) allow."""
-        storage = self.alloc.storage
-        assert storage is not None
+        storage = runtime.writable_storage(self.alloc)
         if values.shape != self.shape:
             values = np.broadcast_to(values, self.shape)
         if self.flat is None:

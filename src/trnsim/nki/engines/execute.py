@@ -27,7 +27,7 @@ from trnsim.nki.alu import BINARY, BITVEC, op_name
 from trnsim.nki.dtypes import is_float, is_int
 from trnsim.nki.engines.bf16_matmul import BF16, narrow_bf16, narrow_bf16_into, widen_bf16
 from trnsim.nki.indexing import MaskExpr
-from trnsim.nki.runtime import Allocation, Buffer, Simulation
+from trnsim.nki.runtime import Allocation, Buffer, Simulation, writable_storage
 from trnsim.nki.tensor import Tensor, fit_mask, physical_strides, strided
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand
 
@@ -413,9 +413,9 @@ def retarget_write(dst: Tensor, src: Tensor, mask: np.ndarray | None, accumulate
         and _whole(dst)
         and _whole(src)
     ):
-        out = dst.alloc.storage
+        out = writable_storage(dst.alloc)
         values = src.alloc.storage
-        assert out is not None and values is not None
+        assert values is not None
         if accumulate and state == 2:  # an open group: every element adds
             np.add(out, values, out=out)
         else:  # the first matmul of a group overwrites
@@ -458,14 +458,14 @@ def write(
         ):
             # a same-dtype float: to_dtype would return it as is and Tensor.write store it
             isz = dst.alloc.itemsize
-            view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+            view = strided(writable_storage(dst.alloc), dst.offset, dst.shape,
                            tuple([s * isz for s in dst.strides]), True)
             view[...] = result
             return
         if result.dtype == _F32 and dst.dtype == BF16 and result.size >= _NARROW_MIN:
             # fp32 rounded to bfloat16 (PSUM to SBUF): narrowed straight into the destination,
             # the bits to_dtype + Tensor.write would store
-            view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+            view = strided(writable_storage(dst.alloc), dst.offset, dst.shape,
                            tuple([s * 2 for s in dst.strides]), True)
             narrow_bf16_into(runtime.current().scratch, result, view.view(np.uint16))
             return
@@ -497,7 +497,7 @@ def write(
             and result.dtype == _F32 and dst.dtype == _F32 and 0 not in dst.shape):
         # fp32 accumulation (PSUM, an fp32 accumulator tile): add in place, without the read
         # copy, the fp32 sum array and the store of the general path below (same fp32 adds)
-        view = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+        view = strided(writable_storage(dst.alloc), dst.offset, dst.shape,
                        tuple([st * 4 for st in dst.strides]), True)
         if view.flags.c_contiguous:  # no element twice (a broadcast view) in the destination
             np.add(view, result, out=view)
@@ -522,8 +522,8 @@ def _scatter_add(dst: Tensor, result: np.ndarray, mask: np.ndarray | None, oob_s
     keep = np.ones(dst.shape, dtype=bool) if mask is None else fit_mask(mask, dst.shape).copy()
     if dst.oob is not None:  # out-of-bounds elements were refused before, unless skipped
         keep &= ~dst.oob
-    storage = dst.alloc.storage
-    assert storage is not None and dst.flat is not None
+    storage = writable_storage(dst.alloc)
+    assert dst.flat is not None
     idx = dst.flat[keep]
     addrs, where = np.unique(idx, return_inverse=True)
     acc = storage[addrs].astype(np.float32)

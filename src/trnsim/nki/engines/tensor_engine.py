@@ -299,7 +299,7 @@ class _InPlace:
         s = self.stationary.read()
         mv = self.moving.read()
         isz = dst.alloc.itemsize
-        out = strided(dst.alloc.storage, dst.offset, dst.shape,  # type: ignore[arg-type]
+        out = strided(runtime.writable_storage(dst.alloc), dst.offset, dst.shape,
                       tuple([st * isz for st in dst.strides]), True)
         if not (out.flags.c_contiguous and s.flags.c_contiguous and mv.flags.c_contiguous):
             product = np.matmul(widen_bf16(s).reshape(k, m).T, widen_bf16(mv).reshape(k, n))
