@@ -182,14 +182,16 @@ def view(t: Tensor, key: Any) -> Any:
                         shape, offset, strides = kept[k]
                         v = t._views[k] = _tile_view(t, shape, t.offset + offset, strides, 0)
                     return v
+        items = key
+    else:
+        items = (key,)
+        given = 1
     if t.flat is not None:
         return _FALLBACK(t, key)
-    items = key if key.__class__ is tuple else (key,)
     tshape = t.shape
     n = len(tshape)
     tstrides = t.strides
     tpaxis = t.paxis
-    given = len(items)
     if given != n:
         if given > n:
             return _FALLBACK(t, key)
@@ -208,7 +210,31 @@ def view(t: Tensor, key: Any) -> Any:
                                    tpaxis - given if tpaxis >= 0 else -1)
                     return v
         items = items + (_FULL,) * (n - given)
-    if n == 3 and tpaxis == 1:
+    if n == 2:
+        # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
+        a, b = items
+        if a.__class__ is slice and b.__class__ is slice and a.step is None and b.step is None:
+            a0, a1 = a.start, a.stop  # (pairs: a 4-tuple assignment builds a tuple)
+            b0, b1 = b.start, b.stop
+            d0, d1 = tshape
+            if a0 is None:
+                a0 = 0
+            if a1 is None:
+                a1 = d0
+            if b0 is None:
+                b0 = 0
+            if b1 is None:
+                b1 = d1
+            # (comparisons written one by one: fewer bytecodes than chained ones)
+            if (
+                a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
+                and a0 >= 0 and a1 >= a0 and d0 >= a1 and b0 >= 0 and b1 >= b0 and d1 >= b1
+            ):
+                s0, s1 = tstrides
+                v = _tile_view(t, (a1 - a0, b1 - b0), t.offset + a0 * s0 + b0 * s1, tstrides,
+                               tpaxis if tpaxis < 2 else -1)
+                return v
+    elif n == 3 and tpaxis == 1:
         # ``block[i, :, a:b]``: one tile of a [T, P, F] block (blocked kernels' hot path), the
         # loop below unrolled; anything it does not cover falls through to the loop
         i, a, b = items
@@ -262,27 +288,6 @@ def view(t: Tensor, key: Any) -> Any:
                 v = _tile_view(t, (a1 - a0, b1 - b0), t.offset + i * s0 + j * s1 + a0 * s2 + b0 * s3,
                                (s2, s3), 0)
                 _keep(t, (i, j, a.start, a.stop, b.start, b.stop, None, None), v)
-                return v
-    elif n == 2:
-        # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
-        a, b = items
-        if a.__class__ is slice and b.__class__ is slice and a.step is None and b.step is None:
-            a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
-            if a0 is None:
-                a0 = 0
-            if a1 is None:
-                a1 = tshape[0]
-            if b0 is None:
-                b0 = 0
-            if b1 is None:
-                b1 = tshape[1]
-            if (
-                a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
-                and 0 <= a0 <= a1 <= tshape[0] and 0 <= b0 <= b1 <= tshape[1]
-            ):
-                s0, s1 = tstrides
-                v = _tile_view(t, (a1 - a0, b1 - b0), t.offset + a0 * s0 + b0 * s1, tstrides,
-                               tpaxis if tpaxis < 2 else -1)
                 return v
     offset = t.offset
     shape: list[int] = []
