@@ -271,6 +271,8 @@ def _layout_subscripts(a: Any) -> Any:
             live = live[-6:]
         t = live[rng.randrange(len(live))]
         key = _random_key(rng, t.shape)
+        if rng.random() < 0.15:
+            key = key[0]  # (block[i]: one tile of the block)
         got = _outcome(t, key)
         if not isinstance(got, str):
             got = got[:4] + (got[4] == t.alloc.alloc_id,) + got[5:]
@@ -280,10 +282,13 @@ def _layout_subscripts(a: Any) -> Any:
         else:
             got = re.sub(r" at \S+:\d+", "", got) if isinstance(got, str) else got
         same = True
-        plain = all(k.__class__ is int for k in key[:-2]) and all(
-            b is None or b.__class__ is int for s in key[-2:] for b in (s.start, s.stop)
+        plain = (key.__class__ is int and key >= 0) or (  # (what view keeps: exact ints, >= 0)
+            key.__class__ is tuple
+            and all(k.__class__ is int and k >= 0 for k in key[:-2])
+            and all(b is None or (b.__class__ is int and b >= 0) for s in key[-2:] for b in (s.start, s.stop))
+            and key[-1].step is None and key[-2].step is None
         )
-        if not isinstance(want, str) and plain and key[-1].step is None and key[-2].step is None:
+        if not isinstance(want, str) and plain and (key.__class__ is tuple or len(t.shape) == 3):
             probe = (id(t), repr(key))
             v = subscript.view(t, key)
             if probe in made:

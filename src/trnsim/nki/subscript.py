@@ -101,6 +101,8 @@ def _keep(t: Tensor, probe: tuple[Any, ...], v: Tensor) -> None:
         kept = t._kept
     except AttributeError:  # (a key the probes in view do not cover: block[i, :] as block[i, :, :])
         kept = _start_views(t)
+    if kept is _NO_VIEWS:  # (a layout none of view's kept forms covers)
+        return
     k = kept.get(probe)
     if k is None:
         if len(kept) >= 2 * _MAX_VIEWS:  # a new dict for the layout (this tensor's numbers start again)
@@ -184,6 +186,23 @@ def view(t: Tensor, key: Any) -> Any:
                     return v
         items = key
     else:
+        if key.__class__ is int:
+            # ``block[i]``: one tile of a block, kept as the views above (its probe a 1-tuple: the
+            # layout's dict numbers its views by int)
+            try:
+                kept = t._kept
+            except AttributeError:
+                kept = _start_views(t)
+            k = kept.get((key,))
+            if k is not None:
+                try:
+                    v = t._views[k]
+                except IndexError:
+                    return _kept_view(t, kept, k)
+                if v is None:
+                    shape, offset, strides = kept[k]
+                    v = t._views[k] = _tile_view(t, shape, t.offset + offset, strides, 0)
+                return v
         items = (key,)
         given = 1
     if t.flat is not None:
@@ -208,6 +227,8 @@ def view(t: Tensor, key: Any) -> Any:
                 if n - given >= 2 or not t.alloc.on_chip:
                     v = _tile_view(t, tshape[given:], offset, tstrides[given:],
                                    tpaxis - given if tpaxis >= 0 else -1)
+                    if n == 3 and tpaxis == 1 and key.__class__ is int:
+                        _keep(t, (key,), v)  # (numbered in the block's layout, as t[i, :, a:b])
                     return v
         items = items + (_FULL,) * (n - given)
     if n == 2:
