@@ -2,9 +2,9 @@
 
 ``block[i, :, a:b]`` and ``block[i, j, a:b, c:d]`` again with the same ints and bounds return the view
 made the first time; a block laid out like one subscripted before makes its views from the numbered
-geometry of its layout (``subscript._LAYOUT_VIEWS``). A key that equals a kept one but holds other classes (``True`` or ``np.int64(1)``
-for ``1``, ``128.0`` for ``128``: equal, and hashed alike) or a step must get what a tensor without
-kept views gets: the general path's view, or its error.
+geometry of its layout (``subscript._LAYOUT_VIEWS``). A key that equals a kept one but holds other
+classes (``True`` or ``np.int64(1)`` for ``1``, ``128.0`` for ``128``: equal, and hashed alike) or a
+step must get what a tensor without kept views gets: the general path's view, or its error.
 """
 
 from __future__ import annotations
@@ -275,10 +275,10 @@ def _layout_subscripts(a: Any) -> Any:
             key = key[0]  # (block[i]: one tile of the block)
         got = _outcome(t, key)
         if not isinstance(got, str):
-            got = got[:4] + (got[4] == t.alloc.alloc_id,) + got[5:]
+            got = (*got[:4], got[4] == t.alloc.alloc_id, *got[5:])
         want = _general(t, key)
         if not isinstance(want, str):
-            want = want[:4] + (want[4] == t.alloc.alloc_id,) + want[5:]
+            want = (*want[:4], want[4] == t.alloc.alloc_id, *want[5:])
         else:
             got = re.sub(r" at \S+:\d+", "", got) if isinstance(got, str) else got
         same = True
@@ -326,8 +326,9 @@ def _fresh_blocks(a: Any) -> Any:
         numbered = len(first._kept)
         fresh = make()
         views = [subscript.view(fresh, key) for key in keys]
-        seen.append((fresh._kept is first._kept, len(first._kept) == numbered, [v.alloc is fresh.alloc for v in views],
-                     [_no_alloc(_outcome(fresh, key)) == _no_alloc(_general(fresh, key)) for key in keys]))
+        own = [v.alloc is fresh.alloc for v in views]
+        equal = [_no_alloc(_outcome(fresh, key)) == _no_alloc(_general(fresh, key)) for key in keys]
+        seen.append((fresh._kept is first._kept, len(first._kept) == numbered, own, equal))
     _FOUND.append(seen)
     out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
     nl.store(out, value=nl.load(a))

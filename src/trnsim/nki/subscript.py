@@ -8,6 +8,7 @@ non-affine / out-of-bounds / index-tile indices (explicit flat index arrays).
 
 from __future__ import annotations
 
+import threading
 import types
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -39,6 +40,8 @@ _MAX_LAYOUTS = 4096
 _MAX_VIEWS = 1024
 #: the dict of a tensor whose subscripts are never kept (no unrolled path makes its views): never written
 _NO_VIEWS: dict[Any, Any] = {}
+#: held while a layout's dict gets a number (reading needs no lock: a number, once written, stays)
+_NUMBERING = threading.Lock()
 
 
 def _tile_view(t: Tensor, shape: Any, offset: int, strides: Any, paxis: int) -> Tensor:
@@ -83,8 +86,8 @@ def _start_views(t: Tensor) -> dict[Any, Any]:
 
 def _kept_view(t: Tensor, kept: dict[Any, Any], k: int) -> Tensor:
     """View number ``k`` of ``t``'s layout, made for ``t`` now (its first such subscript) and kept."""
-    shape, offset, strides = kept[k]
-    v = _tile_view(t, shape, t.offset + offset, strides, 0)
+    kshape, koffset, kstrides = kept[k]
+    v = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
     views = t._views
     if len(views) <= k:
         views.extend([None] * (k + 1 - len(views)))
@@ -103,14 +106,15 @@ def _keep(t: Tensor, probe: tuple[Any, ...], v: Tensor) -> None:
         kept = _start_views(t)
     if kept is _NO_VIEWS:  # (a layout none of view's kept forms covers)
         return
-    k = kept.get(probe)
-    if k is None:
-        if len(kept) >= 2 * _MAX_VIEWS:  # a new dict for the layout (this tensor's numbers start again)
-            kept = t._kept = _LAYOUT_VIEWS[t.shape, t.strides, t.paxis] = {}
-            t._views = []
-        k = len(kept) >> 1
-        kept[probe] = k
-        kept[k] = (v.shape, v.offset - t.offset, v.strides)
+    with _NUMBERING:  # (launches on other threads may number views of the same layout)
+        k = kept.get(probe)
+        if k is None:
+            if len(kept) >= 2 * _MAX_VIEWS:  # a new dict for the layout (this tensor's numbers start again)
+                kept = t._kept = _LAYOUT_VIEWS[t.shape, t.strides, t.paxis] = {}
+                t._views = []
+            k = len(kept) >> 1
+            kept[k] = (v.shape, v.offset - t.offset, v.strides)  # (before the probe that finds it)
+            kept[probe] = k
     views = t._views
     if len(views) <= k:
         views.extend([None] * (k + 1 - len(views)))
@@ -155,8 +159,8 @@ def view(t: Tensor, key: Any) -> Any:
                         except IndexError:  # (numbered after this tensor's first such subscript)
                             return _kept_view(t, kept, k)
                         if v is None:  # this tensor's first view of its layout's view k
-                            shape, offset, strides = kept[k]
-                            v = t._views[k] = _tile_view(t, shape, t.offset + offset, strides, 0)
+                            kshape, koffset, kstrides = kept[k]
+                            v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
                         return v
         elif given == 4:
             i, j, a, b = key
@@ -181,8 +185,8 @@ def view(t: Tensor, key: Any) -> Any:
                     except IndexError:
                         return _kept_view(t, kept, k)
                     if v is None:
-                        shape, offset, strides = kept[k]
-                        v = t._views[k] = _tile_view(t, shape, t.offset + offset, strides, 0)
+                        kshape, koffset, kstrides = kept[k]
+                        v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
                     return v
         items = key
     else:
@@ -200,8 +204,8 @@ def view(t: Tensor, key: Any) -> Any:
                 except IndexError:
                     return _kept_view(t, kept, k)
                 if v is None:
-                    shape, offset, strides = kept[k]
-                    v = t._views[k] = _tile_view(t, shape, t.offset + offset, strides, 0)
+                    kshape, koffset, kstrides = kept[k]
+                    v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
                 return v
         items = (key,)
         given = 1
