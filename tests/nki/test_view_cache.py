@@ -1,9 +1,10 @@
 """A tensor keeps the views its hot subscripts made (``t._views``, trnsim.nki.subscript).
 
 ``block[i, :, a:b]`` and ``block[i, j, a:b, c:d]`` again with the same ints and bounds return the view
-made the first time. A key that equals a kept one but holds other classes (``True`` or ``np.int64(1)``
-for ``1``, ``128.0`` for ``128``: equal, and hashed alike) or a step must get what a tensor without
-kept views gets: the general path's view, or its error.
+made the first time; a block laid out like one subscripted before makes its views from the numbered
+geometry of its layout (``subscript._LAYOUT_VIEWS``). A key that equals a kept one but holds other
+classes (``True`` or ``np.int64(1)`` for ``1``, ``128.0`` for ``128``: equal, and hashed alike) or a
+step must get what a tensor without kept views gets: the general path's view, or its error.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def test_views_of_a_block_laid_out_like_another_are_the_general_paths() -> None:
     for key, got, want, own in _FOUND:
         assert own, key
         assert got == want, key
-    assert subscript._TILE_VIEWS  # (made through the views of the blocks laid out alike)
+    assert subscript._LAYOUT_VIEWS  # (made through the views of the blocks laid out alike)
 
 
 def test_a_step_of_any_class_takes_the_general_path() -> None:
@@ -206,3 +207,165 @@ def test_a_blocked_kernel_s_equal_operand_shapes_are_one_object() -> None:
         shapes = [op.shape for op in ops]
         assert len(shapes) > 8
         assert len({id(s) for s in shapes}) == len(set(shapes))
+
+
+def _random_key(rng: Any, shape: tuple[int, ...]) -> Any:
+    """``block[i, :, a:b]`` / ``block[i, j, a:b, c:d]``, mostly valid, some with bounds or indices of
+    other classes (equal to the ints, hashed alike), out of range, or stepped."""
+    def bound(size: int) -> Any:
+        b = rng.choice((None, 0, size, rng.randrange(size + 1), rng.randrange(size + 1), size + 1, -1))
+        if b is not None and rng.random() < 0.05:
+            return rng.choice((float(b), np.int64(b), bool(b % 2)))
+        return b
+
+    def index(size: int) -> Any:
+        i = rng.randrange(-1, size + 1) if rng.random() < 0.1 else rng.randrange(size)
+        return rng.choice((float(i), np.int64(i), True)) if rng.random() < 0.05 else i
+
+    def span(size: int) -> slice:
+        lo = bound(size)
+        hi = bound(size)
+        if lo is not None and hi is not None and lo.__class__ is int and hi.__class__ is int and lo > hi:
+            lo, hi = hi, lo
+        return slice(lo, hi, 2 if rng.random() < 0.03 else None)
+
+    *lead, p, f = shape
+    return (*(index(n) for n in lead), span(p), span(f))
+
+
+def _general(t: Any, key: Any) -> Any:
+    """``t[key]`` by the general path alone (no kept views): the layout, or the error's message."""
+    try:
+        v = subscript.index_view(t, key)
+    except Exception as error:
+        return re.sub(r" at \S+:\d+", "", str(error))
+    return (v.shape, v.offset, v.strides, v.paxis, v.alloc.alloc_id, v.flat is None, v.dyn, v.index_tiles)
+
+
+_LAYOUT_FOUND: list[tuple[Any, Any, Any]] = []
+
+
+def _block_makers() -> list[Any]:
+    return [
+        lambda: nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf),
+        lambda: nl.ndarray((4, nl.par_dim(128), 512), nl.bfloat16, buffer=nl.sbuf),  # (the same layout)
+        lambda: nl.ndarray((6, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)[2:6],  # (an offset)
+        lambda: nl.ndarray((3, nl.par_dim(64), 96), nl.float32, buffer=nl.sbuf),
+        lambda: nl.ndarray((2, 3, nl.par_dim(128), 64), nl.float32, buffer=nl.sbuf),
+    ]
+
+
+@jit
+def _layout_subscripts(a: Any) -> Any:
+    """Random subscripts of fresh and kept blocks of a few layouts, each against the general path;
+    an exact-int key again on the same block must return the same view object."""
+    import random
+
+    rng = random.Random(7)
+    makers = _block_makers()
+    live: list[Any] = []
+    made: dict[tuple[int, Any], Any] = {}
+    for _ in range(2500):
+        if not live or rng.random() < 0.15:
+            live.append(makers[rng.randrange(len(makers))]())
+            live = live[-6:]
+        t = live[rng.randrange(len(live))]
+        key = _random_key(rng, t.shape)
+        if rng.random() < 0.15:
+            key = key[0]  # (block[i]: one tile of the block)
+        got = _outcome(t, key)
+        if not isinstance(got, str):
+            got = (*got[:4], got[4] == t.alloc.alloc_id, *got[5:])
+        want = _general(t, key)
+        if not isinstance(want, str):
+            want = (*want[:4], want[4] == t.alloc.alloc_id, *want[5:])
+        else:
+            got = re.sub(r" at \S+:\d+", "", got) if isinstance(got, str) else got
+        same = True
+        plain = (key.__class__ is int and key >= 0) or (  # (what view keeps: exact ints, >= 0)
+            key.__class__ is tuple
+            and all(k.__class__ is int and k >= 0 for k in key[:-2])
+            and all(b is None or (b.__class__ is int and b >= 0) for s in key[-2:] for b in (s.start, s.stop))
+            and key[-1].step is None and key[-2].step is None
+        )
+        if not isinstance(want, str) and plain and (key.__class__ is tuple or len(t.shape) == 3):
+            probe = (id(t), repr(key))
+            v = subscript.view(t, key)
+            if probe in made:
+                same = made[probe][1] is v or made[probe][0] is not t  # (kept while t lives)
+            made[probe] = (t, v)
+        _LAYOUT_FOUND.append((key, got, want, same))
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    nl.store(out, value=nl.load(a))
+    return out
+
+
+def test_views_by_layout_are_the_general_paths_on_random_subscripts() -> None:
+    _LAYOUT_FOUND.clear()
+    trace_kernel(_layout_subscripts, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert len(_LAYOUT_FOUND) == 2500
+    errors = 0
+    for key, got, want, same in _LAYOUT_FOUND:
+        assert got == want, key
+        assert same, key
+        errors += isinstance(want, str)
+    assert 100 < errors < 1500, errors
+
+
+@jit
+def _fresh_blocks(a: Any) -> Any:
+    """A fresh block laid out like one subscripted before: its layout's dict, no new numbers."""
+    seen = []
+    for make in _block_makers():
+        first = make()
+        keys = [(1, slice(None), slice(0, 32)), (2, slice(None), slice(32, 64))]
+        if len(first.shape) == 4:
+            keys = [(1, 2, slice(None), slice(0, 32)), (0, 1, slice(0, 64), slice(None))]
+        for key in keys:
+            subscript.view(first, key)
+        numbered = len(first._kept)
+        fresh = make()
+        views = [subscript.view(fresh, key) for key in keys]
+        own = [v.alloc is fresh.alloc for v in views]
+        equal = [_no_alloc(_outcome(fresh, key)) == _no_alloc(_general(fresh, key)) for key in keys]
+        seen.append((fresh._kept is first._kept, len(first._kept) == numbered, own, equal))
+    _FOUND.append(seen)
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    nl.store(out, value=nl.load(a))
+    return out
+
+
+def test_a_fresh_block_makes_its_views_from_its_layout_s_numbered_views() -> None:
+    _FOUND.clear()
+    trace_kernel(_fresh_blocks, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    (seen,) = _FOUND
+    for shared, no_new_numbers, own, equal in seen:
+        assert shared and no_new_numbers and all(own) and all(equal)
+
+
+def test_a_full_layout_dict_is_replaced_and_its_numbers_keep_their_views(monkeypatch: Any) -> None:
+    # Blocks of one layout share its dict; past _MAX_VIEWS numbers the one that fills it starts a new
+    # dict and the others keep the old one: each block's kept views stay its own subscripts' (a new
+    # subscript on block 0 after block 1 started the new dict must not get a view block 0 kept under
+    # the same number in the old one).
+    monkeypatch.setattr(subscript, "_MAX_VIEWS", 4)
+    seen: list[Any] = []
+    order = [(0, j) for j in range(4)] + [(1, 4), (0, 4), (1, 0), (0, 5), (1, 5), (0, 0), (2, 3), (2, 4)]
+    order += [((j + rounds) % 3, j) for rounds in range(3) for j in range(14)]
+
+    @jit
+    def many(a: Any) -> Any:
+        blocks = [nl.ndarray((4, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf) for _ in range(3)]
+        for b, j in order:
+            t = blocks[b]
+            v = subscript.view(t, (j % 4, slice(None), slice(j, j + 100)))
+            seen.append((v.alloc is t.alloc, v.offset - t.offset, v.shape, (j % 4) * 512 + j, len(t._kept)))
+        out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+        nl.store(out, value=nl.load(a))
+        return out
+
+    trace_kernel(many, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert len(seen) == len(order)
+    assert max(n for *_, n in seen) <= 8
+    for own, offset, shape, want, _ in seen:
+        assert own and offset == want and shape == (128, 100)

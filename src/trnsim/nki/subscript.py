@@ -8,6 +8,7 @@ non-affine / out-of-bounds / index-tile indices (explicit flat index arrays).
 
 from __future__ import annotations
 
+import threading
 import types
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -25,12 +26,22 @@ def _fail(instruction: str, rule: str, err_id: str) -> NoReturn:
 
 _FULL = slice(None)
 _new_object = object.__new__
-#: ``block[i, :, a:b]`` views by the block's shape and strides and the subscript's values (exact ints, or
-#: None for a bound; steps None): (view shape, offset from the block's, strides), what view's checks
-#: and arithmetic give for any block laid out alike (a blocked kernel makes a new block per step)
-_TILE_VIEWS: dict[tuple[Any, ...], tuple[tuple[int, int], int, tuple[int, int]]] = {}
-#: entries _TILE_VIEWS holds at most (it starts again past it)
-_MAX_TILE_VIEWS = 4096
+#: the views ``block[i, :, a:b]`` and ``block[i, j, a:b, c:d]`` make, by the block's layout (shape,
+#: strides, partition axis): one dict per layout, shared by every tensor laid out alike (a blocked
+#: kernel makes a new block per step). It maps a subscript's values (``probe``: exact ints, or None
+#: for a bound; steps None) to a number, and that number to the view's (shape, offset from the
+#: block's, strides); each tensor keeps its own views in a list by those numbers (``t._views``), so a
+#: fresh block's view costs one look-up and no second key. A number never changes meaning in its dict:
+#: a full one is replaced, not cleared.
+_LAYOUT_VIEWS: dict[tuple[Any, ...], dict[Any, Any]] = {}
+#: layouts _LAYOUT_VIEWS holds at most (it starts again past it: tensors keep their layout's dict)
+_MAX_LAYOUTS = 4096
+#: views a layout's dict numbers at most (a new dict replaces a full one)
+_MAX_VIEWS = 1024
+#: the dict of a tensor whose subscripts are never kept (no unrolled path makes its views): never written
+_NO_VIEWS: dict[Any, Any] = {}
+#: held while a layout's dict gets a number (reading needs no lock: a number, once written, stays)
+_NUMBERING = threading.Lock()
 
 
 def _tile_view(t: Tensor, shape: Any, offset: int, strides: Any, paxis: int) -> Tensor:
@@ -53,6 +64,63 @@ def _tile_view(t: Tensor, shape: Any, offset: int, strides: Any, paxis: int) -> 
     return v
 
 
+def _start_views(t: Tensor) -> dict[Any, Any]:
+    """``t._kept`` (its layout's dict in :data:`_LAYOUT_VIEWS`) and ``t._views`` (empty), set at a
+    tensor's first ``t[i, :, a:b]`` or ``t[i, j, a:b, c:d]``."""
+    tshape = t.shape
+    n = len(tshape)
+    if t.flat is not None or not ((n == 3 and t.paxis == 1) or (n == 4 and t.paxis == 2)):
+        t._kept = _NO_VIEWS  # (no unrolled path for it below: nothing is kept)
+        t._views = []
+        return _NO_VIEWS
+    layout = (tshape, t.strides, t.paxis)
+    kept = _LAYOUT_VIEWS.get(layout)
+    if kept is None:
+        if len(_LAYOUT_VIEWS) >= _MAX_LAYOUTS:
+            _LAYOUT_VIEWS.clear()
+        kept = _LAYOUT_VIEWS[layout] = {}
+    t._kept = kept
+    t._views = [None] * (len(kept) >> 1)  # (a slot for each view numbered so far)
+    return kept
+
+
+def _kept_view(t: Tensor, kept: dict[Any, Any], k: int) -> Tensor:
+    """View number ``k`` of ``t``'s layout, made for ``t`` now (its first such subscript) and kept."""
+    kshape, koffset, kstrides = kept[k]
+    v = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
+    views = t._views
+    if len(views) <= k:
+        views.extend([None] * (k + 1 - len(views)))
+    views[k] = v
+    return v
+
+
+def _keep(t: Tensor, probe: tuple[Any, ...], v: Tensor) -> None:
+    """Number the view ``v`` that ``t[key]`` made (``probe``: the key's values: exact ints, or None for
+    a bound; steps None) in ``t``'s layout's dict and keep it in ``t._views``: the same subscript of
+    any tensor laid out alike finds it (:func:`view`; views are immutable but for what they cache,
+    the same for both)."""
+    try:
+        kept = t._kept
+    except AttributeError:  # (a key the probes in view do not cover: block[i, :] as block[i, :, :])
+        kept = _start_views(t)
+    if kept is _NO_VIEWS:  # (a layout none of view's kept forms covers)
+        return
+    with _NUMBERING:  # (launches on other threads may number views of the same layout)
+        k = kept.get(probe)
+        if k is None:
+            if len(kept) >= 2 * _MAX_VIEWS:  # a new dict for the layout (this tensor's numbers start again)
+                kept = t._kept = _LAYOUT_VIEWS[t.shape, t.strides, t.paxis] = {}
+                t._views = []
+            k = len(kept) >> 1
+            kept[k] = (v.shape, v.offset - t.offset, v.strides)  # (before the probe that finds it)
+            kept[probe] = k
+    views = t._views
+    if len(views) <= k:
+        views.extend([None] * (k + 1 - len(views)))
+    views[k] = v
+
+
 def view(t: Tensor, key: Any) -> Any:
     """``t[key]`` (``Tensor.__getitem__``): ``t[a:b, c:d]`` with one plain slice (or in-range int) per
     dimension (the hot path of tiled kernels) here; anything else goes to ``_FALLBACK`` (here
@@ -61,75 +129,101 @@ def view(t: Tensor, key: Any) -> Any:
     Two parameters: CPython 3.11 specialises ``t[key]`` into an inline frame push only for a
     ``__getitem__`` of exactly two (a third, defaulted one made every subscript a full C-level call).
     """
-    given_key = key
     if key.__class__ is tuple:
-        # a view this tensor made before for the same ints and slices (the hot paths below keep
-        # theirs in t._views; the key holds the subscript's values: its int and slice bounds must be
-        # exact ints, or None for a bound, as when the view was made: 5.0 or True equal 5 and 1)
-        try:
-            views = t._views
-        except AttributeError:  # (set on a tensor's first subscript)
-            views = t._views = None
-        if len(key) == 3:
+        # a view made before for the same ints and slices on this tensor, or on one laid out alike
+        # (the hot paths below keep theirs by layout: _keep); the probe holds the subscript's values:
+        # its int and slice bounds must be exact ints, or None for a bound, as when the view was
+        # made (5.0 or True equal 5 and 1)
+        given = len(key)
+        if given == 3:
             i, a, b = key
             if a.__class__ is slice and b.__class__ is slice:
-                a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+                a0, a1 = a.start, a.stop  # (pairs: a 4-tuple assignment builds a tuple)
+                b0, b1 = b.start, b.stop
                 if (
                     i.__class__ is int
                     and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
                     and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
                 ):
-                    probe = (i, a0, a1, b0, b1, a.step, b.step)
-                    known = None
                     try:
-                        if views is not None:
-                            v = views.get(probe)
-                            if v is not None:
-                                return v
-                        if t.flat is None and t.paxis == 1:
-                            # the view ``block[i, :, a:b]`` made of another block laid out alike (a
-                            # blocked kernel's next block): its shape, offset from the block's and strides
-                            tshape = t.shape
-                            tstrides = t.strides
-                            known = _TILE_VIEWS.get((tshape, tstrides, probe))
+                        kept = t._kept
+                    except AttributeError:  # (set on a tensor's first such subscript)
+                        kept = _start_views(t)
+                    try:
+                        k = kept.get((i, a0, a1, b0, b1, a.step, b.step))
                     except TypeError:  # an unhashable step (the general path reports it)
-                        pass
-                    if known is not None:
-                        v = _tile_view(t, known[0], t.offset + known[1], known[2], 0)
-                        _keep(t, probe, v)
+                        k = None
+                    if k is not None:
+                        try:
+                            v = t._views[k]
+                        except IndexError:  # (numbered after this tensor's first such subscript)
+                            return _kept_view(t, kept, k)
+                        if v is None:  # this tensor's first view of its layout's view k
+                            kshape, koffset, kstrides = kept[k]
+                            v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
                         return v
-        elif views is not None and len(key) == 4:
+        elif given == 4:
             i, j, a, b = key
             if a.__class__ is slice and b.__class__ is slice:
-                a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
+                a0, a1 = a.start, a.stop
+                b0, b1 = b.start, b.stop
                 try:
-                    v = views.get((i, j, a0, a1, b0, b1, a.step, b.step))
+                    kept = t._kept
+                except AttributeError:
+                    kept = _start_views(t)
+                try:
+                    k = kept.get((i, j, a0, a1, b0, b1, a.step, b.step))
                 except TypeError:  # an unhashable item (a slice as an index: the general path)
-                    v = None
+                    k = None
                 if (
-                    v is not None and i.__class__ is int and j.__class__ is int
+                    k is not None and i.__class__ is int and j.__class__ is int
                     and (a0 is None or a0.__class__ is int) and (a1 is None or a1.__class__ is int)
                     and (b0 is None or b0.__class__ is int) and (b1 is None or b1.__class__ is int)
                 ):
+                    try:
+                        v = t._views[k]
+                    except IndexError:
+                        return _kept_view(t, kept, k)
+                    if v is None:
+                        kshape, koffset, kstrides = kept[k]
+                        v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
                     return v
+        items = key
+    else:
+        if key.__class__ is int:
+            # ``block[i]``: one tile of a block, kept as the views above (its probe a 1-tuple: the
+            # layout's dict numbers its views by int)
+            try:
+                kept = t._kept
+            except AttributeError:
+                kept = _start_views(t)
+            k = kept.get((key,))
+            if k is not None:
+                try:
+                    v = t._views[k]
+                except IndexError:
+                    return _kept_view(t, kept, k)
+                if v is None:
+                    kshape, koffset, kstrides = kept[k]
+                    v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
+                return v
+        items = (key,)
+        given = 1
     if t.flat is not None:
-        return _FALLBACK(t, given_key)
-    if key.__class__ is not tuple:
-        key = (key,)
+        return _FALLBACK(t, key)
     tshape = t.shape
     n = len(tshape)
     tstrides = t.strides
     tpaxis = t.paxis
-    given = len(key)
     if given != n:
         if given > n:
-            return _FALLBACK(t, given_key)
+            return _FALLBACK(t, key)
         if tpaxis >= given or (tpaxis < 0 and not t.alloc.on_chip):
             # ``block[i]`` / ``block[i, j]``: in-range ints on the dims before the partition dim
             # select one tile of a block (the loop below, unrolled for this case)
             offset = t.offset
             for d in range(given):
-                i = key[d]
+                i = items[d]
                 if i.__class__ is not int or i < 0 or i >= tshape[d]:
                     break
                 offset += i * tstrides[d]
@@ -137,12 +231,38 @@ def view(t: Tensor, key: Any) -> Any:
                 if n - given >= 2 or not t.alloc.on_chip:
                     v = _tile_view(t, tshape[given:], offset, tstrides[given:],
                                    tpaxis - given if tpaxis >= 0 else -1)
+                    if n == 3 and tpaxis == 1 and key.__class__ is int:
+                        _keep(t, (key,), v)  # (numbered in the block's layout, as t[i, :, a:b])
                     return v
-        key = key + (_FULL,) * (n - given)
-    if n == 3 and tpaxis == 1:
+        items = items + (_FULL,) * (n - given)
+    if n == 2:
+        # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
+        a, b = items
+        if a.__class__ is slice and b.__class__ is slice and a.step is None and b.step is None:
+            a0, a1 = a.start, a.stop  # (pairs: a 4-tuple assignment builds a tuple)
+            b0, b1 = b.start, b.stop
+            d0, d1 = tshape
+            if a0 is None:
+                a0 = 0
+            if a1 is None:
+                a1 = d0
+            if b0 is None:
+                b0 = 0
+            if b1 is None:
+                b1 = d1
+            # (comparisons written one by one: fewer bytecodes than chained ones)
+            if (
+                a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
+                and a0 >= 0 and a1 >= a0 and d0 >= a1 and b0 >= 0 and b1 >= b0 and d1 >= b1
+            ):
+                s0, s1 = tstrides
+                v = _tile_view(t, (a1 - a0, b1 - b0), t.offset + a0 * s0 + b0 * s1, tstrides,
+                               tpaxis if tpaxis < 2 else -1)
+                return v
+    elif n == 3 and tpaxis == 1:
         # ``block[i, :, a:b]``: one tile of a [T, P, F] block (blocked kernels' hot path), the
         # loop below unrolled; anything it does not cover falls through to the loop
-        i, a, b = key
+        i, a, b = items
         d0, d1, d2 = tshape
         # (comparisons written one by one: fewer bytecodes than chained ones)
         if (
@@ -166,15 +286,11 @@ def view(t: Tensor, key: Any) -> Any:
                 vshape = shared_shape((a1 - a0, b1 - b0))
                 vstrides = (s1, s2)
                 v = _tile_view(t, vshape, t.offset + i * s0 + a0 * s1 + b0 * s2, vstrides, 0)
-                probe = (i, a.start, a.stop, b.start, b.stop, None, None)
-                _keep(t, probe, v)
-                if len(_TILE_VIEWS) >= _MAX_TILE_VIEWS:
-                    _TILE_VIEWS.clear()
-                _TILE_VIEWS[tshape, tstrides, probe] = (vshape, v.offset - t.offset, vstrides)
+                _keep(t, (i, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
     elif n == 4 and tpaxis == 2:
         # ``block[i, j, a:b, c:d]``: one tile of a [T, N, P, F] block (blocked kernels' accumulators)
-        i, j, a, b = key
+        i, j, a, b = items
         d0, d1, d2, d3 = tshape
         if (
             i.__class__ is int and j.__class__ is int and a.__class__ is slice and b.__class__ is slice
@@ -198,49 +314,28 @@ def view(t: Tensor, key: Any) -> Any:
                                (s2, s3), 0)
                 _keep(t, (i, j, a.start, a.stop, b.start, b.stop, None, None), v)
                 return v
-    elif n == 2:
-        # ``tile[a:b, c:d]``: the loop below unrolled for two slices (both dimensions kept)
-        a, b = key
-        if a.__class__ is slice and b.__class__ is slice and a.step is None and b.step is None:
-            a0, a1, b0, b1 = a.start, a.stop, b.start, b.stop
-            if a0 is None:
-                a0 = 0
-            if a1 is None:
-                a1 = tshape[0]
-            if b0 is None:
-                b0 = 0
-            if b1 is None:
-                b1 = tshape[1]
-            if (
-                a0.__class__ is int and a1.__class__ is int and b0.__class__ is int and b1.__class__ is int
-                and 0 <= a0 <= a1 <= tshape[0] and 0 <= b0 <= b1 <= tshape[1]
-            ):
-                s0, s1 = tstrides
-                v = _tile_view(t, (a1 - a0, b1 - b0), t.offset + a0 * s0 + b0 * s1, tstrides,
-                               tpaxis if tpaxis < 2 else -1)
-                return v
     offset = t.offset
     shape: list[int] = []
     strides: list[int] = []
     paxis = -1
     for d in range(n):
-        item = key[d]
+        item = items[d]
         size = tshape[d]
         if item.__class__ is slice:
             if item.step is not None:
-                return _FALLBACK(t, given_key)
+                return _FALLBACK(t, key)
             start = item.start
             stop = item.stop
             if start is None:
                 start = 0
             elif start.__class__ is not int or start < 0:
-                return _FALLBACK(t, given_key)
+                return _FALLBACK(t, key)
             if stop is None:
                 stop = size
             elif stop.__class__ is not int or stop < 0 or stop > size:
-                return _FALLBACK(t, given_key)
+                return _FALLBACK(t, key)
             if start > stop:
-                return _FALLBACK(t, given_key)  # the general path reports it
+                return _FALLBACK(t, key)  # the general path reports it
             offset += start * tstrides[d]
             if d == tpaxis:
                 paxis = len(shape)
@@ -248,37 +343,20 @@ def view(t: Tensor, key: Any) -> Any:
             strides.append(tstrides[d])
         elif item.__class__ is int:
             if item < 0 or item >= size:
-                return _FALLBACK(t, given_key)  # the general path reports it
+                return _FALLBACK(t, key)  # the general path reports it
             offset += item * tstrides[d]
             if d == tpaxis:
                 if not t.alloc.on_chip:
-                    return _FALLBACK(t, given_key)
+                    return _FALLBACK(t, key)
                 paxis = len(shape)
                 shape.append(1)
                 strides.append(tstrides[d])
         else:
-            return _FALLBACK(t, given_key)
+            return _FALLBACK(t, key)
     if len(shape) < 2 and t.alloc.on_chip:
-        return _FALLBACK(t, given_key)  # the general path keeps on-chip views 2-D
+        return _FALLBACK(t, key)  # the general path keeps on-chip views 2-D
     return Tensor(t.alloc, tuple(shape), offset, tuple(strides), paxis, None, None, t.dyn, t.index_tiles)
 
-
-
-
-#: views a tensor keeps at most (t._views starts again past it)
-_MAX_VIEWS = 1024
-
-
-def _keep(t: Tensor, key: tuple[Any, ...], v: Tensor) -> None:
-    """Keep view ``v`` of ``t`` for the subscript ``key`` (its values: exact ints, or None for a
-    bound; steps None) in ``t._views``: the same subscript again returns it (:func:`view`; views are
-    immutable but for the region they cache, the same for both)."""
-    views = t._views
-    if views is None:
-        views = t._views = {}
-    elif len(views) >= _MAX_VIEWS:
-        views.clear()
-    views[key] = v
 
 
 def _expand_key(t: Tensor, key: Any) -> tuple[Any, ...]:

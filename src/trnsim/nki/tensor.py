@@ -131,10 +131,11 @@ def physical_strides(shape: tuple[int, ...], partition_axis: int, free_elems: in
 class Tensor:
     """A view of NKI memory (HBM, SBUF or PSUM), usable as a legacy tile or a current NkiTensor."""
 
-    # (_views: the views of this tensor by subscript, trnsim.nki.subscript, set on its first subscript;
-    # _key: its part of a template key, trnsim.nki.templates; _out: what it was last retargeted as,
-    # language_impl._retarget)
+    # (_kept, _views: its layout's numbered subscripts and this tensor's views by number,
+    # trnsim.nki.subscript, set on its first subscript of a kept form; _key: its part of a template
+    # key, trnsim.nki.templates; _out: what it was last retargeted as, language_impl._retarget)
     __slots__ = (
+        "_kept",
         "_key",
         "_out",
         "_region",
@@ -154,7 +155,8 @@ class Tensor:
     #: subscript._advanced makes, so read it with getattr(t, "index_ids", None)
     index_ids: tuple[int, ...]
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
-    _views: dict[tuple[Any, ...], Tensor] | None
+    _kept: dict[Any, Any]
+    _views: list[Tensor | None]
     _key: int | None
     _out: tuple[str, Operand, Region, int, bool] | None
     __hash__ = object.__hash__
