@@ -783,3 +783,42 @@ def runtime_module() -> Any:
     from trnsim.nki import runtime
 
     return runtime
+
+
+_TICKETS: list[Any] = []
+
+
+@jit
+def accumulated(a: Any, b: Any) -> Any:
+    """``acc += nc_matmul(...)`` over a K loop: the matmul's ``last_result`` item 3 seen right after it."""
+    from trnsim.nki import runtime
+
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    y = nl.load(b)
+    acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+    for _ in nl.affine_range(40):
+        product = nisa.nc_matmul(x, y)
+        _TICKETS.append(runtime._ACTIVE.get().last_result[3])
+        acc += product
+    nl.store(out, value=acc)
+    return out
+
+
+def test_a_replayed_matmul_leaves_its_output_name_for_iadd(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A replayed matmul's ``last_result`` names its one output (what _iadd's inline retarget
+    compares with the target's kept record, instead of reading the instruction's opcode, engine and
+    outputs); a checked one leaves None (its ``+=`` takes _retarget); the trace is the checked
+    path's."""
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 3)
+    args = (np.ones((128, 128), np.float32), np.ones((128, 512), np.float32))
+    _TICKETS.clear()
+    cached = trace_kernel(accumulated, *args, target="trn1", timing_only=True)
+    assert _TICKETS[0] is None and set(_TICKETS[1:]) == {"dst"}
+    request.getfixturevalue("no_templates")
+    _TICKETS.clear()
+    checked = trace_kernel(accumulated, *args, target="trn1", timing_only=True)
+    assert set(_TICKETS) == {None}
+    assert _typed(tuple(_records(cached))) == _typed(tuple(_records(checked)))

@@ -940,7 +940,8 @@ def _replay_body(
                 "sim.pending = (instr, alloc_id, place, maker)",
             ]
         if fresh:
-            lines.append("sim.last_result = (result, instr, None)")
+            consts["ticket"] = _ticket(record)
+            lines.append("sim.last_result = (result, instr, None, ticket)")
         lines.append("return result")
     return structure, consts, lines
 
@@ -1182,8 +1183,19 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     # the kernel's frame is above this one and templated's call
     instr = sim.record(engine, opcode, (*read,), (out,), attrs.copy(), 3)
     if fresh:
-        sim.last_result = (result, instr, None)
+        sim.last_result = (result, instr, None, _ticket(record))
     return result
+
+
+def _ticket(record: tuple[Any, ...]) -> str | None:
+    """What a replay of ``record`` leaves as ``sim.last_result[3]``: for a matmul on an engine that may
+    write PSUM, the name of its one output operand (``acc += nc_matmul(...)`` may then take
+    language_impl._iadd's inline retarget without reading the instruction), else None."""
+    engine, opcode = record[0], record[1]
+    if opcode == "nc_matmul" and engine is not Engine.GPSIMD and engine is not Engine.DMA:
+        name: str = record[4][0]
+        return name
+    return None
 
 
 def _view_operand(t: Tensor, spec: tuple[Any, ...], cached: bool) -> Operand:
