@@ -25,33 +25,45 @@ from trnsim.nki.trace import KernelTrace
 
 @pytest.fixture
 def replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts template replays: calls of _replay and of the replays _specialise writes out (the
-    counting wrappers are compiled as part of trnsim.nki, so that the recorded source locations skip
-    their frames as they skip the replay's)."""
+    """Counts template replays: calls of _replay and of the replays _specialise writes out, and the
+    guarded replays _guarded writes out that replayed (the counting wrappers are compiled as part of
+    trnsim.nki, so that the recorded source locations skip their frames as they skip the replay's)."""
     count = [0]
-    scope: dict[str, Any] = {"count": count, "replay": templates._replay, "specialise": templates._specialise}
+    scope: dict[str, Any] = {
+        "count": count, "replay": templates._replay, "specialise": templates._specialise,
+        "guarded": templates._guarded, "MISS": templates._MISS,
+    }
     source = (
         "def counted(*args):\n    count[0] += 1\n    return replay(*args)\n"
         "def counting(tpl):\n"
         "    fast = specialise(tpl)\n"
         "    def counted_fast(*args):\n        count[0] += 1\n        return fast(*args)\n"
         "    return counted_fast\n"
+        "def counting_guarded(*given):\n"
+        "    fast = guarded(*given)\n"
+        "    def counted_guarded(*args):\n"
+        "        result = fast(*args)\n"
+        "        count[0] += result is not MISS\n"
+        "        return result\n"
+        "    return counted_guarded\n"
     )
     exec(compile(source, templates.__file__, "exec"), scope)
     monkeypatch.setattr(templates, "_replay", scope["counted"])
     monkeypatch.setattr(templates, "_KEPT", {})  # (no template learned before: each one counted)
     monkeypatch.setattr(templates, "_specialise", scope["counting"])
+    monkeypatch.setattr(templates, "_guarded", scope["counting_guarded"])
     return count
 
 
 @pytest.fixture
 def generic_replays(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Timing-only replays through _replay itself, not the ones _specialise writes out (compiled as
-    part of trnsim.nki, as the counting wrappers above)."""
+    """Timing-only replays through _replay itself, not the ones _specialise and _guarded write out
+    (compiled as part of trnsim.nki, as the counting wrappers above)."""
     scope: dict[str, Any] = {"templates": templates}
     source = "def through_replay(tpl):\n    return lambda sim, values: templates._replay(sim, tpl, values)\n"
     exec(compile(source, templates.__file__, "exec"), scope)
     monkeypatch.setattr(templates, "_specialise", scope["through_replay"])
+    monkeypatch.setattr(templates, "_guarded", lambda *given: None)  # (no guarded replays)
     monkeypatch.setattr(templates, "_KEPT", {})  # (none written out by an earlier launch)
 
 
@@ -167,7 +179,11 @@ def carried_read(a: Any) -> Any:
     return out
 
 
-def test_a_replayed_call_fails_as_the_checked_one(replays: list[int], request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize("after", [32, 0])  # (0: iteration 2's call goes through a guarded replay)
+def test_a_replayed_call_fails_as_the_checked_one(
+    after: int, replays: list[int], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", after)
     a = np.ones((128, 512), np.float32)
     with pytest.raises(KernelError) as cached:
         trace_kernel(carried_read, a, target="trn1", timing_only=True)
@@ -412,15 +428,21 @@ def test_a_reused_accumulator_is_retargeted_under_its_own_id(
 
 def _specialised(monkeypatch: pytest.MonkeyPatch, after: int, name: str) -> tuple[int, list[tuple[Any, ...]]]:
     """How many templates of library kernel ``name`` got a written-out replay with ``SPECIALISE_AFTER``
-    = ``after``, and the records of its timing-only trace."""
+    = ``after`` (timing-only: a guarded one), and the records of its timing-only trace."""
     calls = [0]
     specialise = templates._specialise
+    guarded = templates._guarded
 
     def counting(tpl: tuple[Any, ...]) -> Any:
         calls[0] += 1
         return specialise(tpl)
 
+    def counting_guarded(*given: Any) -> Any:
+        calls[0] += 1
+        return guarded(*given)
+
     monkeypatch.setattr(templates, "_specialise", counting)
+    monkeypatch.setattr(templates, "_guarded", counting_guarded)
     monkeypatch.setattr(templates, "SPECIALISE_AFTER", after)
     monkeypatch.setattr(templates, "_KEPT", {})  # (each launch learns its templates anew)
     entry = registry.get(name)
@@ -470,7 +492,7 @@ def test_a_launch_replays_the_templates_of_the_launch_before(
     assert once > 0
     second = trace_kernel(four_calls, a, a + 1, target="trn1", timing_only=timing_only)
     assert learned[0] == once  # (nothing learned again)
-    kept = [tpl for _, kept in templates._KEPT.values() for tpl in kept.values() if len(tpl) == 7]
+    kept = [tpl for _, kept in templates._KEPT.values() for tpl in kept.values() if len(tpl) == 8]
     assert kept and all(tpl[5] == [None, None] for tpl in kept)
     other = trace_kernel(four_calls, a, a + 1, target="trn2", timing_only=timing_only)
     assert learned[0] > once  # another target: its own templates
@@ -655,3 +677,148 @@ def test_a_fresh_tile_s_retarget_record_is_the_operand_cache_s(
     fresh = trace_kernel(fresh_accumulators, *args, target="trn2", timing_only=True)
     assert _typed(tuple(_records(cached))) == _typed(tuple(_records(fresh)))
     _ZEROED.clear()
+
+
+@jit
+def guarded_alike(a: Any, ints: Any) -> Any:
+    """Calls of one front-end function from one line whose arguments change between iterations in
+    what a key tells apart and a careless guard would not: scalars equal as numbers but of other
+    classes (the result dtype differs), shapes with numpy ints and ``nl.par_dim`` in other places,
+    keywords in another order or one more (``mask=None``), a tensor argument of another layout, a
+    positional argument given by keyword; each replayed through the function's latest template's
+    guarded replay when its key is that template's."""
+    out = nl.ndarray((12, 128, 512), nl.float32, buffer=nl.shared_hbm)
+    block = nl.ndarray((2, nl.par_dim(128), 512), nl.float32, buffer=nl.sbuf)
+    for b in nl.affine_range(2):
+        block[b] = nl.load(a[b * 128 : (b + 1) * 128, :])
+    whole = nl.load(ints)
+    for it in nl.affine_range(12):
+        scalar = (1, 1.0, np.float32(1.0), 2)[it % 4]
+        rows = (128, np.int64(128), 128)[it % 3]
+        if it % 4 == 3:
+            scratch = nl.zeros((2, nl.par_dim(128), 64), buffer=nl.sbuf, dtype=nl.float32)
+        elif it % 4 == 2:
+            scratch = nl.zeros((nl.par_dim(2), 128, 64), dtype=nl.float32, buffer=nl.sbuf)
+        elif it % 4 == 1:  # (equal as a tuple to the one below: a block of two [128, 64] tiles)
+            scratch = nl.zeros((2, nl.par_dim(128), 64), dtype=nl.float32, buffer=nl.sbuf)
+        else:
+            scratch = nl.zeros((2, rows, 64), dtype=nl.float32, buffer=nl.sbuf)
+        part = nl.add(whole, scalar) if it % 5 else nl.add(whole, scalar, mask=None)
+        view = block[it % 2, :, 0:256] if it < 6 else block[it % 2, :, 0:512:2]
+        s = nisa.tensor_scalar(view, np.multiply, scalar) if it % 3 else nisa.tensor_scalar(
+            data=view, op0=np.multiply, operand0=scalar)
+        psum = nisa.nc_matmul(block[0, :, 0:128], block[1, :, 0 : (512 if it % 2 else 256)])
+        nl.store(out[it, 0:128, 0:256], value=s)
+        nl.store(out[it, 0:128, 0 : (512 if it % 2 else 256)], value=psum)
+        nl.store(out[it, 0:128, 0:64], value=nl.copy(part[:, 0:64], dtype=nl.float32))
+        nl.store(out[it, 0:128, 0:64], value=scratch[0] if it % 4 != 2 else scratch[0, :, :])
+    return out
+
+
+def test_guarded_replays_replay_only_their_own_key(
+    replays: list[int], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A front-end call tries its function's latest template's guarded replay before it builds a key:
+    the guard takes exactly the calls whose key is that template's (arguments that compare equal but
+    differ in class, shape item classes, keyword order and names, layouts), so the trace is the
+    checked path's, field by field and class by class, on both targets and in a second launch."""
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)  # every template written out (and guarded)
+    guarded = [0]
+    make = templates._guarded
+
+    def counting(*given: Any) -> Any:
+        fast = make(*given)
+        guarded[0] += 1
+        return fast
+
+    monkeypatch.setattr(templates, "_guarded", counting)
+    a = np.ones((256, 512), np.float32)
+    ints = np.ones((128, 512), np.int32)
+    cached = {
+        target: [trace_kernel(guarded_alike, a, ints, target=target, timing_only=True) for _ in range(2)]
+        for target in ("trn1", "trn2")
+    }
+    assert guarded[0] > 5 and replays[0] > 20
+    first = cached["trn1"][0].instructions
+    dtypes = {op.dtype for i in first if i.attrs.get("api") == "nl.add" for op in i.outputs}
+    assert dtypes == {"int32", "float32"}
+    request.getfixturevalue("no_templates")
+    for target, traces in cached.items():
+        fresh = trace_kernel(guarded_alike, a, ints, target=target, timing_only=True)
+        for trace in traces:
+            assert _typed(tuple(_records(trace))) == _typed(tuple(_records(fresh)))
+
+
+def test_a_loop_replays_through_guarded_replays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a library kernel's loops most replays are guarded ones (no key built): the function's
+    latest template is the next call's; the trace is the checked path's."""
+    hits = [0, 0]
+    make = templates._guarded
+
+    def counting(*given: Any) -> Any:
+        fast = make(*given)
+
+        def counted(*args: Any) -> Any:
+            result = fast(*args)
+            hits[result is templates._MISS] += 1
+            return result
+
+        return counted
+
+    monkeypatch.setattr(templates, "_guarded", counting)
+    monkeypatch.setattr(templates, "_KEPT", {})
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 2)  # (a small launch: written out early)
+    entry = registry.get("matmul_fully_blocked")
+    args = entry.make_args(_KERNELS["matmul_fully_blocked"], "bfloat16")
+    trace = trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
+    matmuls = sum(i.opcode == "nc_matmul" for i in trace.instructions)
+    assert hits[0] > matmuls // 2 and hits[1] * 4 < hits[0]
+    monkeypatch.setattr(templates, "_guarded", make)
+    monkeypatch.setattr(runtime_module(), "CACHE_TEMPLATES", False)
+    checked = trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
+    assert _records(trace) == _records(checked)
+
+
+def runtime_module() -> Any:
+    from trnsim.nki import runtime
+
+    return runtime
+
+
+_TICKETS: list[Any] = []
+
+
+@jit
+def accumulated(a: Any, b: Any) -> Any:
+    """``acc += nc_matmul(...)`` over a K loop: the matmul's ``last_result`` item 3 seen right after it."""
+    from trnsim.nki import runtime
+
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    y = nl.load(b)
+    acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+    for _ in nl.affine_range(40):
+        product = nisa.nc_matmul(x, y)
+        _TICKETS.append(runtime._ACTIVE.get().last_result[3])
+        acc += product
+    nl.store(out, value=acc)
+    return out
+
+
+def test_a_replayed_matmul_leaves_its_output_name_for_iadd(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A replayed matmul's ``last_result`` names its one output (what _iadd's inline retarget
+    compares with the target's kept record, instead of reading the instruction's opcode, engine and
+    outputs); a checked one leaves None (its ``+=`` takes _retarget); the trace is the checked
+    path's."""
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 3)
+    args = (np.ones((128, 128), np.float32), np.ones((128, 512), np.float32))
+    _TICKETS.clear()
+    cached = trace_kernel(accumulated, *args, target="trn1", timing_only=True)
+    assert _TICKETS[0] is None and set(_TICKETS[1:]) == {"dst"}
+    request.getfixturevalue("no_templates")
+    _TICKETS.clear()
+    checked = trace_kernel(accumulated, *args, target="trn1", timing_only=True)
+    assert set(_TICKETS) == {None}
+    assert _typed(tuple(_records(cached))) == _typed(tuple(_records(checked)))

@@ -145,7 +145,7 @@ def to_sbuf(sim: Simulation, t: Any, instr: str, always: bool = False) -> Any:
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:
     """Mark ``result`` as the latest instruction's fresh output (assignment may retarget it)."""
-    sim.last_result = (result, instr, sim.last_mask)
+    sim.last_result = (result, instr, sim.last_mask, None)  # (None: see _iadd)
     return result
 
 
@@ -1013,35 +1013,29 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
     if sim is not None and other.__class__ is Tensor:
         last = sim.last_result
         if last is not None and last[0] is other and target.alloc.on_chip:
-            # _retarget(sim, target, other, True) of a matmul (either mode) onto the PSUM tile it was
-            # last retargeted onto under the same operand name (``acc += nc_matmul(...)`` in a K
-            # loop: its operand kept on it, see _retarget), inline: one frame and most checks less
-            instr = last[1]
+            # _retarget(sim, target, other, True) of a replayed matmul (either mode; ``last[3]``, its
+            # one output's name: a matmul on an engine that writes PSUM, see templates._ticket) onto
+            # the PSUM tile it was last retargeted onto under that operand name (``acc +=
+            # nc_matmul(...)`` in a K loop: its operand kept on it, see _retarget), inline: one frame
+            # and most checks less (a checked matmul takes _retarget)
             kept = target._out
             if (
                 kept is not None
-                and instr.opcode == "nc_matmul"
+                and kept[0] == last[3]
                 and target.paxis == 0
                 and other.shape == target.shape
                 and target.alloc.buffer is _PSUM
                 and tensor.CACHE_OPERANDS
             ):
-                outputs = instr.outputs
-                engine = instr.engine
-                if (
-                    len(outputs) == 1
-                    and outputs[0][0] == kept[0]
-                    and engine is not _GPSIMD
-                    and engine is not _DMA
-                ):
-                    _, out, region, alloc_id, nonempty = kept
-                    if sim.values:  # (the group's state is the tile's mm_state, not psum_groups)
-                        isa.retarget_write(target, other, last[2], True, True)
-                    instr.outputs = (out,)
-                    sim.writes_of[instr.seq] = alloc_id  # (spill planning's note, see Simulation)
-                    instr.attrs["accumulate"] = _group_open(sim.psum_groups, alloc_id, region, nonempty)
-                    sim.last_result = None
-                    return target
+                _, out, region, alloc_id, nonempty = kept
+                instr = last[1]
+                if sim.values:  # (the group's state is the tile's mm_state, not psum_groups)
+                    isa.retarget_write(target, other, last[2], True, True)
+                instr.outputs = (out,)
+                sim.writes_of[instr.seq] = alloc_id  # (spill planning's note, see Simulation)
+                instr.attrs["accumulate"] = _group_open(sim.psum_groups, alloc_id, region, nonempty)
+                sim.last_result = None
+                return target
             if _retarget(sim, target, other, True):
                 return target
     inplace(target, "add", other)

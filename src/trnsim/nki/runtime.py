@@ -297,8 +297,9 @@ class Simulation:
     #: top-level shared_hbm tensors, matched across SPMD instances by allocation order
     shared: list[Allocation] = field(default_factory=list)
     shared_index: int = 0
-    #: the most recent instruction's fresh result tile (assignment retargets it)
-    last_result: tuple[Any, Instruction, Any] | None = None
+    #: the most recent instruction's fresh result tile (assignment retargets it): (the tile, its
+    #: instruction, its mask, a replayed matmul's output name or None: see language_impl._iadd)
+    last_result: tuple[Any, Instruction, Any, str | None] | None = None
     #: the mask array of the most recent instruction (a retargeted result keeps it)
     last_mask: Any = None
     #: PSUM regions written by matmuls of an open accumulation group, per allocation

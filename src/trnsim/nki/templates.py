@@ -14,7 +14,10 @@ the operands' regions. :func:`templated` wraps a front-end function so that:
 * a later call with the same key replays it (:func:`_replay`): a new allocation of the same
   geometry, the dependency checks of each input in order (``affine_range`` loop-carried reads,
   which are the only checks that depend on offsets, with the same messages), the PSUM
-  accumulation-group bookkeeping, and the trace record with the operands of this call's views.
+  accumulation-group bookkeeping, and the trace record with the operands of this call's views;
+* in timing-only mode a call first tries the templates of its function's two latest replayed calls
+  through their guarded replays (:func:`_guarded`: a guard that takes exactly the calls with that
+  template's key, then the written-out replay, one frame), and builds a key only when both miss.
 
 Value mode replays only the calls in ``_VALUE_COPIES``: ``nl.load`` without a dtype change (the new
 tile's storage is a copy of the source view's values, shared with later loads of the same HBM view
@@ -179,9 +182,29 @@ def templated(
     """
 
     copies = tag in _VALUE_COPIES and not writes
+    #: timing-only: (the templates dict, the guarded replay) of the templates of this function's two
+    #: latest replayed calls, the latest first (see _guarded), tried before a key is built (a loop
+    #: body calling it at two places alternates between two)
+    latest: list[Any] = [None, None]
 
     def call(*args: Any, **kwargs: Any) -> Any:
         sim = _ACTIVE.get()
+        if sim is not None:
+            guarded = latest[0]
+            if (
+                guarded is not None and guarded[0] is sim.templates and runtime.CACHE_TEMPLATES
+                and not sim.values
+            ):
+                result = guarded[1](sim, args, kwargs)
+                if result is not _MISS:
+                    return result
+                other = latest[1]
+                if other is not None and other[0] is sim.templates:
+                    result = other[1](sim, args, kwargs)
+                    if result is not _MISS:
+                        latest[0] = other  # (tried first next time: a run of calls alike)
+                        latest[1] = guarded
+                        return result
         key: Any = None
         if sim is not None and (not sim.values or copies) and runtime.CACHE_TEMPLATES:
             # the key: each tensor argument's layout (only plain views), every other argument by
@@ -252,6 +275,11 @@ def templated(
                         if writes:
                             return _replay_write(sim, tpl, values)
                         if not sim.values:
+                            fast = tpl[7]
+                            if fast is not None:  # (tried first at this function's next calls)
+                                latest[1] = latest[0]
+                                latest[0] = (sim.templates, fast)
+                                return fast(sim, args, kwargs, False)  # (its key was found: unchecked)
                             return tpl[6](sim, values)  # (_replay, written out for this template)
                         if tpl[2][1] != "nc_matmul":
                             return _replay_copy(sim, tpl, values)
@@ -277,8 +305,13 @@ def templated(
                 tpl = None
             if tpl is not None and len(sim.templates) < _MAX_TEMPLATES:  # type: ignore[union-attr]
                 if not writes:  # (value mode's copies and matmuls replay through it too)
-                    tpl = (*tpl[:6], _warming(sim.templates, key, tpl)  # type: ignore[union-attr]
-                           if SPECIALISE_AFTER else _specialise(tpl))
+                    # (timing-only templates get a guarded replay too, once written out)
+                    shape = None if sim.values else (len(args), tuple(kwargs))  # type: ignore[union-attr]
+                    if SPECIALISE_AFTER:
+                        warm = _warming(sim.templates, key, tpl, shape)  # type: ignore[union-attr]
+                        tpl = (*tpl[:6], warm, None)
+                    else:
+                        tpl = _written_out(tpl, key, shape)
                 sim.templates[key] = tpl  # type: ignore[union-attr]
         return result
 
@@ -313,7 +346,7 @@ def keep_templates(key: tuple[Any, ...], spec: Any, templates: dict[Any, Any]) -
     if not templates or len(templates) >= _MAX_TEMPLATES:
         return
     for tpl in templates.values():
-        if len(tpl) == 7:  # a call template (the others: write templates, allocate_tile's sizes)
+        if len(tpl) == 8:  # a call template (the others: write templates, allocate_tile's sizes)
             spare = tpl[5]
             spare[0] = spare[1] = None
     if len(_KEPT) >= _MAX_KEPT:
@@ -711,20 +744,39 @@ def _new_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_
 
 
 def _warming(
-    kept: dict[Any, tuple[Any, ...]], key: Any, tpl: tuple[Any, ...]
+    kept: dict[Any, tuple[Any, ...]],
+    key: Any,
+    tpl: tuple[Any, ...],
+    shape: tuple[int, tuple[str, ...]] | None,
 ) -> Callable[[runtime.Simulation, tuple[Any, ...]], Tensor]:
     """Template ``tpl``'s replay while it is young: :func:`_replay`, and at the ``SPECIALISE_AFTER``-th
-    call its written-out replay (:func:`_specialise`) replaces this one under ``key`` in ``kept``."""
-    base = (*tpl[:6], None)  # (not tpl itself: the template would hold this function and it the template)
+    call its written-out replay (:func:`_specialise`) replaces this one under ``key`` in ``kept``, with
+    its guarded replay (:func:`_guarded`) where ``shape`` (the learned call's positional argument count
+    and keyword names) is given."""
+    # (not tpl itself: the template would hold this function and it the template)
+    base = (*tpl[:6], None, None)
     left = [SPECIALISE_AFTER]
 
     def replay(sim: runtime.Simulation, values: tuple[Any, ...]) -> Tensor:
         left[0] -= 1
         if not left[0]:
-            kept[key] = (*base[:6], _specialise(base))
+            kept[key] = _written_out(base, key, shape)
         return _replay(sim, base, values)
 
     return replay
+
+
+def _written_out(
+    tpl: tuple[Any, ...], key: Any, shape: tuple[int, tuple[str, ...]] | None
+) -> tuple[Any, ...]:
+    """Template ``tpl`` with its written-out replay: a timing-only one's guarded replay
+    (:func:`_guarded`, for ``shape``, the learned call's positional argument count and keyword names)
+    as item 7, else (value mode: ``shape`` None) :func:`_specialise`'s as item 6. One compiled replay
+    per template: writing one out costs a compile (see SPECIALISE_AFTER)."""
+    fast = None if shape is None else _guarded(tpl, key, *shape)
+    if fast is None:
+        return (*tpl[:6], _specialise(tpl), None)
+    return (*tpl[:6], None, fast)
 
 
 #: compiled factories of specialised replays, by the template's structure (see _specialise)
@@ -738,7 +790,19 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
     have an operand key base and which are in PSUM; the tile size, view box, accumulation group and
     fresh flags known or not) and compiled once per process; each template binds its constants.
     Tests compare traces made through it with the checked path's and with :func:`_replay`'s."""
-    alloc_spec, view, record, reads, proto, spare, _ = tpl
+    structure, consts, lines = _replay_body(tpl, lambda i: f"values[{i}]")
+    replay: Callable[[runtime.Simulation, tuple[Any, ...]], Tensor] = _compiled(
+        structure, consts, lines, "sim, values"
+    )
+    return replay
+
+
+def _replay_body(
+    tpl: tuple[Any, ...], fetch: Callable[[int], str]
+) -> tuple[list[Any], dict[str, Any], list[str]]:
+    """The body of template ``tpl``'s written-out replay: (its structure, its constants, its lines),
+    each tensor argument read as ``fetch(its position)``."""
+    alloc_spec, view, record, reads, proto, spare = tpl[:6]
     size = alloc_spec[9]
     vregion = view[3]
     same = vregion is _SAME
@@ -802,7 +866,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             structure.append((spec[0], spec[3] is not None, spec[4]))
             consts[f"spec{k}"] = spec
             t = f"t{k}"
-            lines += [f"{t} = values[{spec[0]}]", f"a = {t}.alloc", f"i{k} = a.alloc_id"]
+            lines += [f"{t} = {fetch(spec[0])}", f"a = {t}.alloc", f"i{k} = a.alloc_id"]
             read_ids.append(f"i{k}")
             if spec[3] is not None:
                 consts[f"base{k}"] = spec[3]
@@ -882,23 +946,7 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
             "    if line is None:",
             "        line = lines[lasti] = frame.f_lineno",
             "else:",
-            "    filename, line = '?', 0",
-            "    first = frame",
-            "    while frame is not None:",
-            "        code = frame.f_code",
-            "        known = runtime._LINES.get(id(code))",
-            "        if known is None or known[0] is not code:",
-            "            known = runtime._code_lines(code)",
-            "        if known[1] is not None:",
-            "            filename = known[1]",
-            "            lasti = frame.f_lasti",
-            "            line = known[2].get(lasti)",
-            "            if line is None:",
-            "                line = known[2][lasti] = frame.f_lineno",
-            "            if frame is first:",
-            "                site[:] = (code, filename, known[2])",
-            "            break",
-            "        frame = frame.f_back",
+            "    filename, line = _site_line(frame, site)",
             "instr = _new_object(_Instruction)",
             "instr.seq = seq",
             "instr.engine = engine",
@@ -926,15 +974,24 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
                 "sim.pending = (instr, alloc_id, place, maker)",
             ]
         if fresh:
-            lines.append("sim.last_result = (result, instr, None)")
+            consts["ticket"] = _ticket(record)
+            lines.append("sim.last_result = (result, instr, None, ticket)")
         lines.append("return result")
+    return structure, consts, lines
+
+
+def _compiled(
+    structure: list[Any], consts: dict[str, Any], lines: list[str], params: str
+) -> Callable[..., Any]:
+    """``def replay(params)`` with body ``lines`` and ``consts`` bound, compiled once per process per
+    structure (see _specialise)."""
     names = sorted(consts)
-    key = (tuple(structure), tuple(names), tuple(lines))
+    key = (tuple(structure), tuple(names), tuple(lines), params)
     factory = _FACTORIES.get(key)
     if factory is None:
         source = (
             "def _make(" + ", ".join(names) + "):\n"
-            "    def replay(sim, values):\n" + "".join(f"        {line}\n" for line in lines)
+            f"    def replay({params}):\n" + "".join(f"        {line}\n" for line in lines)
             + "    return replay\n"
         )
         scope: dict[str, Any] = {}
@@ -942,8 +999,111 @@ def _specialise(tpl: tuple[Any, ...]) -> Callable[[runtime.Simulation, tuple[Any
         # Simulation.record looks for the kernel's line)
         exec(compile(source, __file__, "exec"), globals(), scope)
         factory = _FACTORIES[key] = scope["_make"]
-    replay: Callable[[runtime.Simulation, tuple[Any, ...]], Tensor] = factory(**consts)
-    return replay
+    return factory(**consts)
+
+
+#: what a guarded replay returns when the call is not its template's (see _guarded)
+_MISS = object()
+_NONE_TYPE = type(None)
+
+
+def _guarded(
+    tpl: tuple[Any, ...], key: tuple[Any, ...], nargs: int, names: tuple[str, ...]
+) -> Callable[..., Any]:
+    """Timing-only template ``tpl``'s written-out replay (:func:`_specialise`'s steps) behind a guard,
+    called with a call's own ``args`` and ``kwargs``: ``_MISS`` when that call's key (see templated)
+    would not be ``key``, the key the template was learned under (``nargs`` positional arguments, then
+    keywords ``names`` in this order), and no replay then; else the replay's result. A front-end
+    function tries the templates of its latest replayed calls this way before it builds a key (a loop
+    calls it alike each time): the key's tuples are not made and hashed, and the guard and the replay
+    are one frame. Called with ``check=False`` (the key was found: ``templated``'s look-up) it skips
+    the guard: a template is compiled once, for both.
+
+    The guard compares what the key holds as the key's dict look-up would: each tensor argument's
+    key part (:func:`_key_part`, kept on the tensor), every other argument's exact class and value
+    (``is`` or ``==``; a tuple's item classes too), the keyword names in order, and the simulation's
+    direct-allocation flag; a template learned outside loops (no read-check name) only outside
+    loops, as ``templated``'s look-up."""
+    values = [f"x{i}" for i in range(len(key) - 2 - (1 if names else 0))]
+    consts: dict[str, Any] = {"gnames": names}
+    bind = []  # the arguments as x0, x1 ... (positional ones, then keywords in their order)
+    if nargs:
+        bind.append(", ".join(values[:nargs]) + ", = args")
+    bind += [f"{values[nargs + j]} = kwargs[gnames[{j}]]" for j in range(len(names))]
+    guard = ["if sim.direct:", "    return _MISS"]
+    if key[1]:  # (templates are learned only without direct allocation: never replayed)
+        guard = ["return _MISS"]
+    if tpl[3] is None:
+        guard += ["if sim.loops:", "    return _MISS"]
+    if nargs:  # (unpacked: a ValueError when there are more or fewer)
+        guard += ["try:", "    " + bind[0], "except ValueError:", "    return _MISS"]
+    else:
+        guard += ["if args:", "    return _MISS"]
+    if names:
+        guard += ["if tuple(kwargs) != gnames:", "    return _MISS", *bind[1 if nargs else 0 :]]
+    else:
+        guard += ["if kwargs:", "    return _MISS"]
+    structure: list[Any] = [nargs, len(names)]
+    for i, (v, part) in enumerate(zip(values, key[2:], strict=False)):
+        if part.__class__ is int:  # a tensor's key part
+            structure.append("t")
+            consts[f"g{i}"] = part
+            # (``_key`` None: not computed yet; unset, a tensor copied without it: the AttributeError
+            # below, and the key's look-up computes it)
+            tensor = f"type({v}) is not Tensor or ({v}._key != g{i} and "
+            tensor += f"({v}._key is not None or _key_part({v}) != g{i}))"
+            guard += [f"if {tensor}:", "    return _MISS"]
+        elif len(part) == 2:  # (class, value)
+            structure.append("v")
+            consts[f"gc{i}"], consts[f"g{i}"] = part
+            plain = f"type({v}) is not gc{i} or ({v} is not g{i} and not {v} == g{i})"
+            guard += [f"if {plain}:", "    return _MISS"]
+        else:  # a shape: (tuple, item classes, value)
+            classes = part[1]
+            structure.append(len(classes))
+            consts[f"g{i}"] = part[2]
+            test = [f"type({v}) is not tuple", f"len({v}) != {len(classes)}"]
+            for j, cls in enumerate(classes):
+                consts[f"gc{i}_{j}"] = cls
+                test.append(f"type({v}[{j}]) is not gc{i}_{j}")
+            guard += [f"if {' or '.join(test)} or ({v} is not g{i} and not {v} == g{i}):", "    return _MISS"]
+    body_structure, body_consts, body = _replay_body(tpl, lambda i: values[i])
+    assert not set(consts) & set(body_consts)
+    lines = ["if check:", "    try:", *(f"        {line}" for line in guard)]
+    lines += ["    except AttributeError:  # (see above)", "        return _MISS"]
+    lines += ["else:", *(f"    {line}" for line in bind or ["pass"])]
+    params = "sim, args, kwargs, check=True"
+    guarded: Callable[..., Any] = _compiled(
+        [*structure, *body_structure], {**consts, **body_consts}, lines + body, params
+    )
+    return guarded
+
+
+def _site_line(frame: Any, site: list[Any]) -> tuple[str, int]:
+    """A written-out replay's source location when ``frame`` (the one above templated's call) is not
+    of the code object its ``site`` holds: Simulation.record's walk to the first frame outside
+    trnsim.nki, and ``site`` set to ``frame``'s code (its file name and lines) when that frame is it
+    (a function of its own: it runs once per call site, and each written-out replay's source is
+    compiled)."""
+    filename, line = "?", 0
+    first = frame
+    while frame is not None:
+        code = frame.f_code
+        known = runtime._LINES.get(id(code))
+        if known is None or known[0] is not code:
+            known = runtime._code_lines(code)
+        if known[1] is not None:
+            filename = known[1]
+            lasti = frame.f_lasti
+            found = known[2].get(lasti)
+            if found is None:
+                found = known[2][lasti] = frame.f_lineno
+            line = found
+            if frame is first:
+                site[:] = (code, filename, known[2])
+            break
+        frame = frame.f_back
+    return filename, line
 
 
 def _materialise(pending: tuple[Any, ...]) -> None:
@@ -975,7 +1135,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     makes), the previous tile of the template is reused when nothing refers to it any more, and the
     instruction goes through Simulation.record like every other (its budget checks and source-line
     look-up in one place: written out here it saved 0.6 % of a trace + time)."""
-    alloc_spec, view, record, reads, proto, spare, _ = tpl
+    alloc_spec, view, record, reads, proto, spare = tpl[:6]
     alloc_id = sim.next_alloc
     result = spare[0]
     # the tile this template made last time, when nothing refers to it any more (the kernel let
@@ -1057,8 +1217,19 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
     # the kernel's frame is above this one and templated's call
     instr = sim.record(engine, opcode, (*read,), (out,), attrs.copy(), 3)
     if fresh:
-        sim.last_result = (result, instr, None)
+        sim.last_result = (result, instr, None, _ticket(record))
     return result
+
+
+def _ticket(record: tuple[Any, ...]) -> str | None:
+    """What a replay of ``record`` leaves as ``sim.last_result[3]``: for a matmul on an engine that may
+    write PSUM, the name of its one output operand (``acc += nc_matmul(...)`` may then take
+    language_impl._iadd's inline retarget without reading the instruction), else None."""
+    engine, opcode = record[0], record[1]
+    if opcode == "nc_matmul" and engine is not Engine.GPSIMD and engine is not Engine.DMA:
+        name: str = record[4][0]
+        return name
+    return None
 
 
 def _view_operand(t: Tensor, spec: tuple[Any, ...], cached: bool) -> Operand:
