@@ -314,16 +314,8 @@ class RegionTracker:
                                  and box[3] <= region[3] < region[4] <= box[4]):
                 return records[box]
         elif table.disjoint:
-            # a slice inside one box (_Table.enclosing, inline: any other box overlapping it would
-            # intersect that one): the box starting nearest at or before it, by one bisection; else
-            # the box itself (another box may start at the same byte)
-            _, p0, p1, b0, b1 = region
-            if p0 < p1 and b0 < b1:
-                i = bisect_right(table.starts, b0) - 1
-                if i >= 0:
-                    box = table.boxes[i]
-                    if box[1] <= p0 and p1 <= box[2] and b1 <= box[4]:
-                        record = records[box]
+            # a slice inside one box; else the box itself (another box may start at the same byte)
+            record = table.enclosing(region)
             if record is None:
                 record = records.get(region)
         if record is None:

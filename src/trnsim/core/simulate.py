@@ -540,7 +540,8 @@ class _Simulation:
                     if single is None:
                         table = tables_get(alloc)
                         if table is not None and table.disjoint and len(table.records) > 1:
-                            # a first read of a slice inside one box, as read_missed answers it
+                            # a first read of a slice inside one box: _Table.enclosing, inline (its
+                            # frame per first read measured 3.6 M on the blocked matmul)
                             _, p0, p1, b0, b1 = region_a
                             i = bisect_right(table.starts, b0) - 1
                             if i >= 0 and p0 < p1 and b0 < b1:
@@ -564,7 +565,8 @@ class _Simulation:
                     if single is None:
                         table = tables_get(alloc)
                         if table is not None and table.disjoint and len(table.records) > 1:
-                            # a first read of a slice inside one box, as read_missed answers it
+                            # a first read of a slice inside one box: _Table.enclosing, inline (its
+                            # frame per first read measured 3.6 M on the blocked matmul)
                             _, p0, p1, b0, b1 = region_b
                             i = bisect_right(table.starts, b0) - 1
                             if i >= 0 and p0 < p1 and b0 < b1:
