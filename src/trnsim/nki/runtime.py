@@ -71,23 +71,14 @@ UNINIT_INT = 4
 #: ``fill`` of a fresh tile that its instruction overwrites whole: no uninitialised-memory fill.
 OVERWRITTEN: Any = object()
 
-#: Whether a source file is part of trnsim.nki (user_location skips its frames), per file name.
+#: Whether a source file is part of trnsim.nki (kernel_frame skips its frames), per file name.
 _INSIDE_NKI: dict[str, bool] = {}
 
 
 def user_location() -> tuple[str, int]:
     """File and line of the innermost frame outside ``trnsim.nki`` (the kernel's source line)."""
-    frame = sys._getframe(1)
-    inside = _INSIDE_NKI
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        skip = inside.get(filename)
-        if skip is None:
-            skip = inside[filename] = filename.startswith(_NKI_DIR)
-        if not skip:
-            return filename, frame.f_lineno
-        frame = frame.f_back  # type: ignore[assignment]
-    return "?", 0
+    _, filename, line, _ = kernel_frame(sys._getframe(1))
+    return filename, line
 
 
 #: Per code object (by id, the code object kept so that the id is not reused while the entry lives):
@@ -108,6 +99,29 @@ def _code_lines(code: Any) -> tuple[Any, str | None, dict[int, int]]:
     entry: tuple[Any, str | None, dict[int, int]] = (code, None if inside else filename, {})
     _LINES[id(code)] = entry
     return entry
+
+
+def kernel_frame(frame: Any) -> tuple[Any, str, int, tuple[Any, str | None, dict[int, int]] | None]:
+    """The first frame from ``frame`` outward that is outside trnsim.nki (the kernel's), its file name,
+    its line and its ``_LINES`` entry (code object, file name, lines by bytecode offset), what it looks
+    up per code object kept in that entry; (None, "?", 0, None) where there is none.
+    Simulation.record's source line per instruction (and a written-out replay's, templates._site_line).
+    """
+    while frame is not None:
+        code = frame.f_code
+        cached = _LINES.get(id(code))
+        if cached is None or cached[0] is not code:
+            cached = _code_lines(code)
+        if cached[1] is not None:  # outside trnsim.nki: the kernel's frame
+            # frame.f_lineno, cached by bytecode offset (f_lineno scans the code's line table from its
+            # start: microseconds deep inside a long kernel)
+            lasti = frame.f_lasti
+            line = cached[2].get(lasti)
+            if line is None:
+                line = cached[2][lasti] = frame.f_lineno
+            return frame, cached[1], line, cached
+        frame = frame.f_back
+    return None, "?", 0, None
 
 
 #: The bits of fp32 NaN converted to each float dtype, as an unsigned integer of its size.
@@ -543,26 +557,7 @@ class Simulation:
         seq = len(self.trace.instructions)
         if seq >= self.max_instructions or (not seq & 4095 and time.monotonic() > self.deadline):
             self._over_budget(opcode, seq)
-        # user_location(), inline (once per instruction), with what it looks up per code object
-        # in one entry of _LINES
-        frame = sys._getframe(skip)
-        filename, line = "?", 0
-        while frame is not None:
-            code = frame.f_code
-            cached = _LINES.get(id(code))
-            if cached is None or cached[0] is not code:
-                cached = _code_lines(code)
-            if cached[1] is not None:  # outside trnsim.nki: the kernel's frame
-                filename = cached[1]
-                # frame.f_lineno, cached by bytecode offset (f_lineno scans the code's line table
-                # from its start: microseconds deep inside a long kernel)
-                lasti = frame.f_lasti
-                known = cached[2].get(lasti)
-                if known is None:
-                    known = cached[2][lasti] = frame.f_lineno
-                line = known
-                break
-            frame = frame.f_back  # type: ignore[assignment]
+        _, filename, line, _ = kernel_frame(sys._getframe(skip))
         # Instruction(seq, engine, ...) field by field: the dataclass __init__ costs as much again
         instr = _new_object(Instruction)
         instr.seq = seq

@@ -1085,24 +1085,9 @@ def _site_line(frame: Any, site: list[Any]) -> tuple[str, int]:
     trnsim.nki, and ``site`` set to ``frame``'s code (its file name and lines) when that frame is it
     (a function of its own: it runs once per call site, and each written-out replay's source is
     compiled)."""
-    filename, line = "?", 0
-    first = frame
-    while frame is not None:
-        code = frame.f_code
-        known = runtime._LINES.get(id(code))
-        if known is None or known[0] is not code:
-            known = runtime._code_lines(code)
-        if known[1] is not None:
-            filename = known[1]
-            lasti = frame.f_lasti
-            found = known[2].get(lasti)
-            if found is None:
-                found = known[2][lasti] = frame.f_lineno
-            line = found
-            if frame is first:
-                site[:] = (code, filename, known[2])
-            break
-        frame = frame.f_back
+    found, filename, line, entry = runtime.kernel_frame(frame)
+    if entry is not None and found is frame:
+        site[:] = entry  # (its code object, file name and lines by bytecode offset)
     return filename, line
 
 
