@@ -822,3 +822,55 @@ def test_a_replayed_matmul_leaves_its_output_name_for_iadd(
     checked = trace_kernel(accumulated, *args, target="trn1", timing_only=True)
     assert set(_TICKETS) == {None}
     assert _typed(tuple(_records(cached))) == _typed(tuple(_records(checked)))
+
+
+@jit
+def shared_attributes(a: Any, b: Any) -> Any:
+    """Matmuls accumulated over K loops onto PSUM tiles that start as ``nl.ndarray`` (the first
+    ``+=`` of each takes _retarget, the others _iadd's inline case), onto one that a matmul result
+    is kept apart from (a later ``+=``), a matmul never accumulated, and element-wise sums of them (a
+    template without ``accumulate``)."""
+    out = nl.ndarray((5, 128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    y = nl.load(b)
+    for i in nl.sequential_range(5):
+        acc = nl.ndarray((128, 512), nl.float32, buffer=nl.psum)
+        for _ in nl.affine_range(9):
+            acc += nisa.nc_matmul(x, y)
+        kept = nisa.nc_matmul(x, y)
+        other = nl.ndarray((128, 512), nl.float32, buffer=nl.psum)
+        other += kept
+        lone = nisa.nc_matmul(x, y)  # (never retargeted: it keeps the template's dict)
+        total = nisa.tensor_tensor(acc, y, np.add)
+        total = nisa.tensor_tensor(lone, total, np.add)
+        nl.store(out[i], value=nisa.tensor_tensor(other, total, np.add))
+    return out
+
+
+@pytest.mark.parametrize("path", ["written out", "_replay"])
+def test_replayed_instructions_share_their_template_s_attributes(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, replays: list[int], path: str
+) -> None:
+    """Instructions replayed from one template hold its ``attrs`` dict, not a copy each; a retarget
+    that sets a replayed matmul's ``accumulate`` puts in one of the template's two dicts with that
+    flag instead of writing into the shared one (else every instruction of the template would show
+    the latest flag, and later launches, which keep the templates, would start from it). Traces of
+    two launches are the checked path's, attributes and their key order included."""
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", 2)
+    if path == "_replay":
+        request.getfixturevalue("generic_replays")
+    args = (np.ones((128, 128), np.float32), np.ones((128, 512), np.float32))
+    cached = [trace_kernel(shared_attributes, *args, target="trn1", timing_only=True) for _ in range(2)]
+    assert replays[0] > 60
+    for trace in cached:
+        matmuls = [i.attrs for i in trace.instructions if i.opcode == "nc_matmul"]
+        sums = [i.attrs for i in trace.instructions if i.opcode == "tensor_tensor"]
+        assert len(matmuls) == 55 and len(sums) == 15
+        # (the learned calls' own dicts in the first launch, then two per template: flag off, on)
+        assert len({id(d) for d in matmuls}) <= 7 and len({id(d) for d in sums}) <= 6
+        assert {d["accumulate"] for d in matmuls} == {False, True}
+    request.getfixturevalue("no_templates")
+    checked = [trace_kernel(shared_attributes, *args, target="trn1", timing_only=True) for _ in range(2)]
+    for got, want in zip(cached, checked, strict=True):
+        assert _typed(tuple(_records(got))) == _typed(tuple(_records(want)))
+        assert [list(i.attrs) for i in got.instructions] == [list(i.attrs) for i in want.instructions]

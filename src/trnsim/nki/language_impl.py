@@ -145,7 +145,7 @@ def to_sbuf(sim: Simulation, t: Any, instr: str, always: bool = False) -> Any:
 
 def fresh(sim: Simulation, result: Tensor, instr: Any) -> Tensor:
     """Mark ``result`` as the latest instruction's fresh output (assignment may retarget it)."""
-    sim.last_result = (result, instr, sim.last_mask, None)  # (None: see _iadd)
+    sim.last_result = (result, instr, sim.last_mask, None, None)  # (None, None: see _iadd)
     return result
 
 
@@ -977,7 +977,11 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     if len(outputs) != 1:
         sim.reread.append(instr.seq)
     if matmul:
-        instr.attrs["accumulate"] = attr_accumulate
+        accumulated = last[4]
+        if accumulated is None:  # (the checked path's instruction: a dict of its own)
+            instr.attrs["accumulate"] = attr_accumulate
+        else:  # (a replay's: its template's dict, shared, never written; see templates._accumulated)
+            instr.attrs = accumulated[attr_accumulate]
     sim.last_result = None
     return True
 
@@ -1033,7 +1037,8 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
                     isa.retarget_write(target, other, last[2], True, True)
                 instr.outputs = (out,)
                 sim.writes_of[instr.seq] = alloc_id  # (spill planning's note, see Simulation)
-                instr.attrs["accumulate"] = _group_open(sim.psum_groups, alloc_id, region, nonempty)
+                # (the template's dict with that flag: a replay's is shared, never written)
+                instr.attrs = last[4][_group_open(sim.psum_groups, alloc_id, region, nonempty)]
                 sim.last_result = None
                 return target
             if _retarget(sim, target, other, True):

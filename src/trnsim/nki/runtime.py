@@ -312,8 +312,10 @@ class Simulation:
     shared: list[Allocation] = field(default_factory=list)
     shared_index: int = 0
     #: the most recent instruction's fresh result tile (assignment retargets it): (the tile, its
-    #: instruction, its mask, a replayed matmul's output name or None: see language_impl._iadd)
-    last_result: tuple[Any, Instruction, Any, str | None] | None = None
+    #: instruction, its mask, a replayed matmul's output name or None: see language_impl._iadd, and
+    #: that matmul's attributes with ``accumulate`` False and True or None: its template's shared
+    #: dicts, which a retarget puts in place of the instruction's, see templates._accumulated)
+    last_result: tuple[Any, Instruction, Any, str | None, Any] | None = None
     #: the mask array of the most recent instruction (a retargeted result keeps it)
     last_mask: Any = None
     #: PSUM regions written by matmuls of an open accumulation group, per allocation

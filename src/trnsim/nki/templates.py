@@ -413,8 +413,9 @@ def _learn(
     box = tuple(out.region)[1:]
     # (the output's shape as the one object equal shapes share: see shared_shape)
     head = (out[0], out[1], shared_shape(out[2]), out[3], out[4])
-    record = (instr.engine, instr.opcode, dict(instr.attrs), inputs, head, out[6:], box, group is not None,
-              fresh)
+    attrs = dict(instr.attrs)
+    record = (instr.engine, instr.opcode, attrs, inputs, head, out[6:], box, group is not None, fresh,
+              _accumulated(instr.engine, instr.opcode, attrs))
     if view[3] == box:  # the new view's box is the output's: _replay makes one Region for both
         view = (*view[:3], _SAME)
     return (alloc, view, record, name, proto, [None, None], None)
@@ -491,7 +492,7 @@ def _replay_write(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[A
         sim.note_write(out.region, False)
     sim.last_mask = None
     # the kernel's frame is above this one and templated's call
-    sim.record(engine, opcode, ops, (out,), attrs.copy(), 3)
+    sim.record(engine, opcode, ops, (out,), attrs, 3)  # (the template's, shared: see _accumulated)
 
 
 def _read(
@@ -541,7 +542,7 @@ def _matmul_template(tpl: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
     ``moving`` whose values widen C-contiguous (row slices of wider tiles too) multiplied into a fresh,
     whole fp32 PSUM tile, no transpose, no double-row mode (tensor_engine._InPlace's case)."""
     alloc, view, record, _, _, _, _ = tpl
-    _, _, attrs, inputs, _, _, _, _, fresh = record
+    _, _, attrs, inputs, _, _, _, _, fresh, _ = record
     if (
         not fresh
         or alloc[0] is not _PSUM
@@ -845,7 +846,7 @@ def _replay_body(
             lines.append("result._region = None")
         lines.append("return result")
     else:
-        engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
+        engine, opcode, attrs, inputs, head, tail, region, grouped, fresh, accumulated = record
         structure += [grouped, fresh]
         consts.update(engine=engine, opcode=opcode, attrs=attrs, grouped=grouped, site=[None, None, None])
         if any(spec.__class__ is tuple for spec in inputs):
@@ -958,7 +959,7 @@ def _replay_body(
             "instr.source_line = line",
             "instr.program_id = sim.program_id",
             "instr.core = sim.core",
-            "instr.attrs = attrs.copy()",
+            "instr.attrs = attrs  # (the template's, shared: see _accumulated)",
             "instrs.append(instr)",
             # what spill planning reads of it (Simulation.writes_of): the output's allocation is the
             # new tile's, materialised or not (a retarget updates it), and the inputs'
@@ -975,7 +976,8 @@ def _replay_body(
             ]
         if fresh:
             consts["ticket"] = _ticket(record)
-            lines.append("sim.last_result = (result, instr, None, ticket)")
+            consts["accumulated"] = accumulated
+            lines.append("sim.last_result = (result, instr, None, ticket, accumulated)")
         lines.append("return result")
     return structure, consts, lines
 
@@ -1157,7 +1159,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         result._region = _new_tuple(Region, (alloc_id, q0, q1, q2, q3))
     if record is None:
         return result
-    engine, opcode, attrs, inputs, head, tail, region, grouped, fresh = record
+    engine, opcode, attrs, inputs, head, tail, region, grouped, fresh, accumulated = record
     # _read(sim, inputs, values, reads, sim.loops), inline (most instructions come through here)
     loops = sim.loops
     tracked = sim.tracked
@@ -1200,9 +1202,9 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         groups[alloc_id] = [out_region]
     sim.last_mask = None
     # the kernel's frame is above this one and templated's call
-    instr = sim.record(engine, opcode, (*read,), (out,), attrs.copy(), 3)
+    instr = sim.record(engine, opcode, (*read,), (out,), attrs, 3)  # (shared: see _accumulated)
     if fresh:
-        sim.last_result = (result, instr, None, _ticket(record))
+        sim.last_result = (result, instr, None, _ticket(record), accumulated)
     return result
 
 
@@ -1210,11 +1212,32 @@ def _ticket(record: tuple[Any, ...]) -> str | None:
     """What a replay of ``record`` leaves as ``sim.last_result[3]``: for a matmul on an engine that may
     write PSUM, the name of its one output operand (``acc += nc_matmul(...)`` may then take
     language_impl._iadd's inline retarget without reading the instruction), else None."""
-    engine, opcode = record[0], record[1]
-    if opcode == "nc_matmul" and engine is not Engine.GPSIMD and engine is not Engine.DMA:
+    if _psum_matmul(record[0], record[1]):
         name: str = record[4][0]
         return name
     return None
+
+
+def _psum_matmul(engine: Engine, opcode: str) -> bool:
+    """A matmul on an engine that may write PSUM (what ``acc += nc_matmul(...)`` may retarget)."""
+    return opcode == "nc_matmul" and engine is not Engine.GPSIMD and engine is not Engine.DMA
+
+
+def _accumulated(
+    engine: Engine, opcode: str, attrs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """What a replayed matmul on an engine that may write PSUM leaves as ``sim.last_result[4]``: its
+    template's attributes with ``accumulate`` False and True (indexed by the flag), else None.
+
+    Every instruction a template records holds the template's own ``attrs`` dict, shared and never
+    written: a retarget that sets a replayed matmul's ``accumulate`` (language_impl._iadd,
+    _retarget) puts one of these two in its place instead of writing it. (A dict per instruction,
+    made, kept in the trace and freed with it, was about 6 % of a trace + time launch's CPU time; the
+    chip model reads fewer distinct dicts too.) Equal to ``attrs.copy()`` with the flag written: the
+    same keys in the same order."""
+    if not _psum_matmul(engine, opcode):
+        return None
+    return ({**attrs, "accumulate": False}, {**attrs, "accumulate": True})
 
 
 def _view_operand(t: Tensor, spec: tuple[Any, ...], cached: bool) -> Operand:

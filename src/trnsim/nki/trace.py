@@ -117,7 +117,9 @@ class Instruction:
     ``opcode`` is the NKI instruction name as the user wrote it (``nc_matmul``, ``activation``,
     ``tensor_tensor``, ``dma_copy``, ``load``, ``store``...). ``attrs`` holds what changes its cost:
     ``op`` (ALU or activation function name), ``accumulate`` (PSUM accumulation), ``transpose``,
-    ``perf_mode``, ``reduce`` and so on; the producer documents each key it sets.
+    ``perf_mode``, ``reduce`` and so on; the producer documents each key it sets. Instructions
+    recorded from one call template share one ``attrs`` dict (trnsim.nki.templates): replace an
+    instruction's ``attrs`` to change it, never write into it.
     """
 
     seq: int
