@@ -658,7 +658,7 @@ def test_a_fresh_tile_s_retarget_record_is_the_operand_cache_s(
     replays: list[int], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A written-out replay of ``nl.zeros`` keeps on the new tile the retarget record (operand name,
-    operand, region, allocation id, non-empty box) that language_impl._retarget's operand-cache path
+    operand, region, allocation id, non-empty box, outputs) that language_impl._retarget's operand-cache path
     keeps at the first retarget onto it, so that ``acc += nc_matmul(...)`` onto it takes _iadd's
     inline case; the trace is the checked path's, field by field and class by class."""
     monkeypatch.setattr(templates, "SPECIALISE_AFTER", 0)  # every template written out from its learning
@@ -670,7 +670,7 @@ def test_a_fresh_tile_s_retarget_record_is_the_operand_cache_s(
     assert len(replayed) == 5
     for kept, op in replayed:
         region = op.region
-        assert kept == ("dst", op, region, region[0], region[1] < region[2] and region[3] < region[4])
+        assert kept == ("dst", op, region, region[0], region[1] < region[2] and region[3] < region[4], (op,))
         assert type(kept[1]).__name__ == "Operand" and type(kept[2]).__name__ == "Region"
     request.getfixturevalue("no_templates")
     _ZEROED.clear()
@@ -869,6 +869,10 @@ def test_replayed_instructions_share_their_template_s_attributes(
         # (the learned calls' own dicts in the first launch, then two per template: flag off, on)
         assert len({id(d) for d in matmuls}) <= 7 and len({id(d) for d in sums}) <= 6
         assert {d["accumulate"] for d in matmuls} == {False, True}
+        # (the matmuls accumulated onto one tile share one outputs tuple, the tile's retarget
+        # record's, from the second retarget on: the first finds no operand cached to keep)
+        grouped = [i.outputs for i in trace.instructions if i.opcode == "nc_matmul"][:9]
+        assert len({id(outputs) for outputs in grouped}) == 2
     request.getfixturevalue("no_templates")
     checked = [trace_kernel(shared_attributes, *args, target="trn1", timing_only=True) for _ in range(2)]
     for got, want in zip(cached, checked, strict=True):

@@ -929,10 +929,12 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     name = outputs[0][0]
     # what this tensor was last retargeted as, kept on it as a plain tuple (operand name, operand,
     # its region, the region's allocation id, whether its box is non-empty: no named tuple's items
-    # read again; a replayed tile that reuses its objects forgets it, its allocation id changes)
+    # read again; and ``(operand,)``, the outputs of every instruction retargeted onto it alike: one
+    # tuple, not one per instruction; a replayed tile that reuses its objects forgets it, its
+    # allocation id changes)
     kept = target._out
     if kept is not None and kept[0] == name and tensor.CACHE_OPERANDS:
-        _, out, region, alloc_id, nonempty = kept
+        _, out, region, alloc_id, nonempty, outs = kept
     # target.operand(name) when its cache holds this view's operand, inline (renamed as it renames)
     elif (latest := (
         target.alloc.operands.get(target.offset) if target.flat is None and not target.dyn else None
@@ -954,7 +956,8 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         alloc_id, p0, p1, b0, b1 = region
         # region.overlaps(region): a non-empty box overlaps itself
         nonempty = p0 < p1 and b0 < b1
-        target._out = (name, out, region, alloc_id, nonempty)
+        outs = (out,)
+        target._out = (name, out, region, alloc_id, nonempty, outs)
     else:
         out = target.operand(name)
         box = out[5]  # target.region() (a tensor's operand has one)
@@ -962,6 +965,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
         region = box
         alloc_id, p0, p1, b0, b1 = region
         nonempty = p0 < p1 and b0 < b1
+        outs = (out,)
     if matmul:
         # legacy ``acc += nc_matmul(...)``: the first matmul of an accumulation group overwrites,
         # later ones add (nki-semantics §3), so a fresh nl.ndarray in PSUM starts from zero
@@ -972,7 +976,7 @@ def _retarget(sim: Simulation, target: Tensor, value: Tensor, accumulate: bool) 
     if not accumulate and sim.loops:
         sim.check_read("assignment", region, False)
         sim.note_write(region, False, last[2] is None and target.flat is None and not target.dyn)
-    instr.outputs = (out,) if len(outputs) == 1 else (out, *outputs[1:])
+    instr.outputs = outs if len(outputs) == 1 else (out, *outputs[1:])
     sim.writes_of[instr.seq] = alloc_id  # (what spill planning reads of it, see Simulation)
     if len(outputs) != 1:
         sim.reread.append(instr.seq)
@@ -1031,11 +1035,11 @@ def _iadd(target: Tensor, other: Any) -> Tensor:
                 and target.alloc.buffer is _PSUM
                 and tensor.CACHE_OPERANDS
             ):
-                _, out, region, alloc_id, nonempty = kept
+                _, _, region, alloc_id, nonempty, outs = kept
                 instr = last[1]
                 if sim.values:  # (the group's state is the tile's mm_state, not psum_groups)
                     isa.retarget_write(target, other, last[2], True, True)
-                instr.outputs = (out,)
+                instr.outputs = outs  # (one tuple for all instructions retargeted onto it)
                 sim.writes_of[instr.seq] = alloc_id  # (spill planning's note, see Simulation)
                 # (the template's dict with that flag: a replay's is shared, never written)
                 instr.attrs = last[4][_group_open(sim.psum_groups, alloc_id, region, nonempty)]

@@ -907,13 +907,14 @@ def _replay_body(
                 "out = _new_tuple(Operand, (name, space, shape, dtype, nbytes, out_region, contiguous,"
                 " inner))",
                 "alloc.operands[0] = (vstrides, vpaxis, out)",
+                "outs = (out,)",
             ]
             if head[2] == view[0]:
                 # the tile's retarget record (see language_impl._retarget: what its operand-cache path
                 # would keep on the tile at the first retarget onto it), so that the first
                 # ``acc += nc_matmul(...)`` onto a fresh ``nl.zeros`` tile takes _iadd's inline case
                 consts["nonempty"] = region[0] < region[1] and region[2] < region[3]
-                lines.append("result._out = (name, out, out_region, alloc_id, nonempty)")
+                lines.append("result._out = (name, out, out_region, alloc_id, nonempty, outs)")
             if grouped:
                 lines.append("sim.psum_groups[alloc_id] = [out_region]")
         else:
@@ -953,7 +954,7 @@ def _replay_body(
             "instr.engine = engine",
             "instr.opcode = opcode",
             "instr.inputs = (" + "".join(f"{o}, " for o in ops) + ")",
-            "instr.outputs = place" if defer else "instr.outputs = (out,)",
+            "instr.outputs = place" if defer else "instr.outputs = outs",
             "instr.kernel = sim.kernel_name",
             "instr.source_file = filename",
             "instr.source_line = line",

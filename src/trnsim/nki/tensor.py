@@ -158,7 +158,7 @@ class Tensor:
     _kept: dict[Any, Any]
     _views: list[Tensor | None]
     _key: int | None
-    _out: tuple[str, Operand, Region, int, bool] | None
+    _out: tuple[str, Operand, Region, int, bool, tuple[Operand]] | None
     __hash__ = object.__hash__
 
     def __init__(
