@@ -369,3 +369,44 @@ def test_a_full_layout_dict_is_replaced_and_its_numbers_keep_their_views(monkeyp
     assert max(n for *_, n in seen) <= 8
     for own, offset, shape, want, _ in seen:
         assert own and offset == want and shape == (128, 100)
+
+
+_PARTS: list[tuple[int, Any, Any]] = []
+
+
+@jit
+def _key_parts(a: Any) -> Any:
+    """Kept views of blocks of the same layouts made again three times (after the first, fresh blocks'
+    views come from their layouts' numbers), each view's template key part as the view has it and as
+    templates._key_part computes it. Two makers share a layout dict with different dtypes (their
+    allocations' layouts differ: so do their parts)."""
+    from trnsim.nki import templates
+
+    keys3: list[Any] = [(i, slice(None), slice(32 * j, 32 * j + 32)) for i in range(3) for j in range(3)]
+    keys3 += [0, 2]  # (block[i])
+    keys4 = [(i, j, slice(None), slice(0, 32)) for i in range(2) for j in range(3)]
+    for rounds in range(3):
+        for make in _block_makers():
+            t = make()
+            for key in keys4 if len(t.shape) == 4 else keys3:
+                v = subscript.view(t, key)
+                got = v._key
+                v._key = None
+                _PARTS.append((rounds, got, templates._key_part(v)))
+    out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+    nl.store(out, value=nl.load(a))
+    return out
+
+
+def test_a_fresh_block_s_views_carry_their_template_key_parts() -> None:
+    """A fresh block's view made from its layout's numbered views gets its part of a template key from
+    the layout's entry (kept there per allocation layout), not from templates._key_part's tuple look-up
+    when a templated call first takes it: the same part _key_part computes."""
+    _PARTS.clear()
+    trace_kernel(_key_parts, np.zeros((128, 512), np.float32), target="trn1", timing_only=True)
+    assert len(_PARTS) == 3 * (4 * 11 + 6)
+    for rounds, got, want in _PARTS:
+        assert want.__class__ is int
+        assert got == want or (got is None and rounds == 0)
+    assert all(got is not None for rounds, got, _ in _PARTS if rounds)
+    assert len({want for _, _, want in _PARTS}) >= 8  # (dtypes, allocation shapes, view shapes)

@@ -30,9 +30,12 @@ _new_object = object.__new__
 #: strides, partition axis): one dict per layout, shared by every tensor laid out alike (a blocked
 #: kernel makes a new block per step). It maps a subscript's values (``probe``: exact ints, or None
 #: for a bound; steps None) to a number, and that number to the view's (shape, offset from the
-#: block's, strides); each tensor keeps its own views in a list by those numbers (``t._views``), so a
-#: fresh block's view costs one look-up and no second key. A number never changes meaning in its dict:
-#: a full one is replaced, not cleared.
+#: block's, strides, its key parts); each tensor keeps its own views in a list by those numbers
+#: (``t._views``), so a fresh block's view costs one look-up and no second key. A number never changes
+#: meaning in its dict: a full one is replaced, not cleared. The key parts: the view's part of a
+#: template key (:func:`trnsim.nki.templates._key_part`) by its allocation's layout number, which with
+#: the view's shape and strides fixes it: a fresh block's view gets it here, not from a tuple hashed
+#: and looked up when a templated call first takes it.
 _LAYOUT_VIEWS: dict[tuple[Any, ...], dict[Any, Any]] = {}
 #: layouts _LAYOUT_VIEWS holds at most (it starts again past it: tensors keep their layout's dict)
 _MAX_LAYOUTS = 4096
@@ -42,6 +45,19 @@ _MAX_VIEWS = 1024
 _NO_VIEWS: dict[Any, Any] = {}
 #: held while a layout's dict gets a number (reading needs no lock: a number, once written, stays)
 _NUMBERING = threading.Lock()
+
+
+def _part(v: Tensor, parts: dict[int | None, int]) -> int | None:
+    """The key part of ``v``, a fresh kept view of a tensor that is not dynamic and has no index tiles,
+    when its layout's entry does not hold it for ``v``'s allocation layout (``parts``): computed (the
+    allocation's layout numbered if it was not) and kept there."""
+    from trnsim.nki.templates import _key_part  # (templates imports this module)
+
+    part = _key_part(v)
+    if part.__class__ is not int:  # (not plain: not kept; _key stays unset, as key_part leaves it)
+        return None
+    parts[v.alloc.layout] = part
+    return part
 
 
 def _tile_view(t: Tensor, shape: Any, offset: int, strides: Any, paxis: int) -> Tensor:
@@ -86,8 +102,10 @@ def _start_views(t: Tensor) -> dict[Any, Any]:
 
 def _kept_view(t: Tensor, kept: dict[Any, Any], k: int) -> Tensor:
     """View number ``k`` of ``t``'s layout, made for ``t`` now (its first such subscript) and kept."""
-    kshape, koffset, kstrides = kept[k]
+    kshape, koffset, kstrides, parts = kept[k]
     v = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
+    if not t.dyn and not t.index_tiles:
+        v._key = parts.get(t.alloc.layout) or _part(v, parts)
     views = t._views
     if len(views) <= k:
         views.extend([None] * (k + 1 - len(views)))
@@ -113,7 +131,7 @@ def _keep(t: Tensor, probe: tuple[Any, ...], v: Tensor) -> None:
                 kept = t._kept = _LAYOUT_VIEWS[t.shape, t.strides, t.paxis] = {}
                 t._views = []
             k = len(kept) >> 1
-            kept[k] = (v.shape, v.offset - t.offset, v.strides)  # (before the probe that finds it)
+            kept[k] = (v.shape, v.offset - t.offset, v.strides, {})  # (before the probe that finds it)
             kept[probe] = k
     views = t._views
     if len(views) <= k:
@@ -159,8 +177,10 @@ def view(t: Tensor, key: Any) -> Any:
                         except IndexError:  # (numbered after this tensor's first such subscript)
                             return _kept_view(t, kept, k)
                         if v is None:  # this tensor's first view of its layout's view k
-                            kshape, koffset, kstrides = kept[k]
+                            kshape, koffset, kstrides, parts = kept[k]
                             v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
+                            if not t.dyn and not t.index_tiles:
+                                v._key = parts.get(t.alloc.layout) or _part(v, parts)
                         return v
         elif given == 4:
             i, j, a, b = key
@@ -185,8 +205,10 @@ def view(t: Tensor, key: Any) -> Any:
                     except IndexError:
                         return _kept_view(t, kept, k)
                     if v is None:
-                        kshape, koffset, kstrides = kept[k]
+                        kshape, koffset, kstrides, parts = kept[k]
                         v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
+                        if not t.dyn and not t.index_tiles:
+                            v._key = parts.get(t.alloc.layout) or _part(v, parts)
                     return v
         items = key
     else:
@@ -204,8 +226,10 @@ def view(t: Tensor, key: Any) -> Any:
                 except IndexError:
                     return _kept_view(t, kept, k)
                 if v is None:
-                    kshape, koffset, kstrides = kept[k]
+                    kshape, koffset, kstrides, parts = kept[k]
                     v = t._views[k] = _tile_view(t, kshape, t.offset + koffset, kstrides, 0)
+                    if not t.dyn and not t.index_tiles:
+                        v._key = parts.get(t.alloc.layout) or _part(v, parts)
                 return v
         items = (key,)
         given = 1
