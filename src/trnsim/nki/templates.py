@@ -50,7 +50,7 @@ from trnsim.nki import tensor as _tensor
 from trnsim.nki.engines.bf16_matmul import multiply_bf16_bits, widen_bf16
 from trnsim.nki.engines.bf16_matmul import plain_bf16 as _plain_bf16
 from trnsim.nki.runtime import Allocation, Buffer
-from trnsim.nki.tensor import ParDim, Tensor, shared_shape
+from trnsim.nki.tensor import ParDim, Tensor, _start_views, shared_shape
 from trnsim.nki.trace import Engine, Instruction, MemorySpace, Operand, Region
 
 #: what the written-out replays read besides this module's own names (see _specialise)
@@ -740,6 +740,8 @@ def _new_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_
     result.index_tiles = ()
     result._key = None
     result._out = None
+    if len(view[0]) > 2:  # a block: see Tensor.whole
+        _start_views(result)
     spare[0] = result
     return result
 

@@ -196,7 +196,12 @@ class Tensor:
                 t._region = _new_tuple(Region, (alloc.alloc_id, 0, shape[0], 0, shape[1] * alloc.itemsize))
             return t
         strides = physical_strides(shape, alloc.partition_axis, alloc.free_elems)
-        return Tensor(alloc, shape, 0, strides, alloc.partition_axis)
+        t = Tensor(alloc, shape, 0, strides, alloc.partition_axis)
+        if alloc.on_chip and len(shape) > 2:
+            # a block: its layout's kept views now (subscript._LAYOUT_VIEWS), not at its first
+            # ``block[i]`` by an AttributeError caught (about 2.6 us each, a few hundred per launch)
+            _start_views(t)
+        return t
 
     # -- attributes -----------------------------------------------------------------------------
     @property
@@ -841,6 +846,7 @@ def _region(t: Tensor) -> Region:
 
 
 # the subscript code builds Tensors: imported last, once the class exists
+from trnsim.nki.subscript import _start_views  # noqa: E402
 from trnsim.nki.subscript import view as _view  # noqa: E402
 
 # ``t[key]`` is the subscript module's function itself (one Python call per subscript)
