@@ -93,8 +93,8 @@ def launch(
     gc.disable()
     succeeded = False
     blas: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    keep_heap()  # tile storage, a trace's lists and dicts: no page faults at every launch
     if mode is Mode.VALUES:
-        keep_heap()  # tile storage: no page faults at every launch
         blas = one_blas_thread()
     with blas:
         try:
