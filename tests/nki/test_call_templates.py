@@ -865,4 +865,5 @@ def test_a_reused_psum_tile_leaves_no_accumulation_group(
     request.getfixturevalue("no_templates")
     fresh = trace_kernel(accumulating, a, target="trn1", timing_only=True)
     assert _records(cached[0]) == _records(cached[1]) == _records(fresh)
-    assert [i.attrs["accumulate"] for i in fresh.instructions if i.opcode == "nc_matmul"][-2:] == [False, True]
+    accumulates = [i.attrs["accumulate"] for i in fresh.instructions if i.opcode == "nc_matmul"]
+    assert accumulates[-2:] == [False, True]
