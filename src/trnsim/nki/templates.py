@@ -822,7 +822,7 @@ def _replay_body(
     same = vregion is _SAME
     consts: dict[str, Any] = {
         "proto": proto, "view": view, "spare": spare, "size": size, "implicit": proto.implicit,
-        "layout": proto.layout, "reads": reads,
+        "layout": proto.layout, "reads": reads, "psum": proto.buffer is _PSUM,
     }
     lines = [
         "alloc_id = sim.next_alloc",
@@ -832,10 +832,10 @@ def _replay_body(
         "    and _getrefcount(result) == _ALONE",
         "    and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC",
         "):",
-    ]
-    if proto.buffer is _PSUM:
-        lines.append("    sim.psum_groups.pop(alloc.alloc_id, None)  # (_drop_group, inline)")
-    lines += [
+        # (_drop_group, inline: a constant, not a line only PSUM templates have, so that SBUF and PSUM
+        # templates of one structure share one compiled source)
+        "    if psum:",
+        "        sim.psum_groups.pop(alloc.alloc_id, None)",
         "    alloc.alloc_id = alloc_id",
         "    alloc.storage = None",
         "    alloc.mm_state = None",
