@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from trnsim.kernels import registry
+from trnsim.nki import runtime as nl_runtime
 from trnsim.nki import templates, trace_kernel
 from trnsim.nki.errors import KernelError
 from trnsim.nki.legacy import isa as nisa
@@ -878,3 +879,47 @@ def test_replayed_instructions_share_their_template_s_attributes(
     for got, want in zip(cached, checked, strict=True):
         assert _typed(tuple(_records(got))) == _typed(tuple(_records(want)))
         assert [list(i.attrs) for i in got.instructions] == [list(i.attrs) for i in want.instructions]
+
+
+#: ``len(Simulation.psum_groups)`` at the end of each launch of ``accumulating``
+_GROUPS_LEFT: list[int] = []
+
+
+@jit
+def accumulating(a: Any) -> Any:
+    """64 PSUM accumulators, each the sum of two matmuls (``acc += nc_matmul(...)``, whose fresh
+    result opens an accumulation group of its own tile before the retarget); the first ``acc`` is held
+    until the next replaces it (its template alternates between two tiles), then one fresh matmul
+    result is kept and accumulated into itself."""
+    out = nl.ndarray((64, 128, 512), nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    for i in nl.sequential_range(64):
+        acc = nl.zeros((128, 512), nl.float32, buffer=nl.psum)
+        acc += nisa.nc_matmul(x[:, 0:128], x)
+        acc += nisa.nc_matmul(x[:, 128:256], x)
+        nl.store(out[i], value=acc)
+    kept = nisa.nc_matmul(x[:, 0:128], x)
+    kept += nisa.nc_matmul(x[:, 128:256], x)  # (its own group: open, so this one adds)
+    nl.store(out[0], value=kept)
+    _GROUPS_LEFT.append(len(nl_runtime.current().psum_groups))
+    return out
+
+
+@pytest.mark.parametrize("after", [0, 3, 10**9])
+def test_a_reused_psum_tile_leaves_no_accumulation_group(
+    after: int, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A PSUM tile reused under a new allocation id drops its old id's accumulation group (nothing can
+    read or write that id again): a launch does not pile up one group per retargeted matmul, and records
+    what the checked path records."""
+    monkeypatch.setattr(templates, "SPECIALISE_AFTER", after)
+    monkeypatch.setattr(templates, "_KEPT", {})
+    a = np.ones((128, 512), np.float32)
+    _GROUPS_LEFT.clear()
+    cached = [trace_kernel(accumulating, a, target="trn1", timing_only=True) for _ in range(2)]
+    assert max(_GROUPS_LEFT) <= 4  # (129 without dropping them: one per retargeted matmul)
+    request.getfixturevalue("no_templates")
+    fresh = trace_kernel(accumulating, a, target="trn1", timing_only=True)
+    assert _records(cached[0]) == _records(cached[1]) == _records(fresh)
+    accumulates = [i.attrs["accumulate"] for i in fresh.instructions if i.opcode == "nc_matmul"]
+    assert accumulates[-2:] == [False, True]

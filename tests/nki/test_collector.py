@@ -177,6 +177,7 @@ def test_cycles_a_kernel_makes_are_freed_after_full_after_objects(monkeypatch: p
 
     arg = TensorSpec((128, 512), np.float32)
     monkeypatch.setattr(collector, "FULL_AFTER", 10**12)
+    monkeypatch.setattr(collector._Moved, "blocks", None)  # (the first considered one runs)
     gc.collect()
     trace_kernel(kernel, arg, timing_only=True)
     kept = made[-1]
@@ -200,3 +201,48 @@ def test_objects_the_process_froze_stay_frozen() -> None:
     assert not any(o is sentinel for o in gc.get_objects())  # not thawed by the launch
     gc.unfreeze()
     assert any(o is sentinel for o in gc.get_objects())
+
+
+@pytest.mark.usefixtures("collector_on", "low_threshold")
+def test_a_full_collection_waits_while_the_process_does_not_grow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Considered full collections (after FULL_AFTER moved objects) run only where pymalloc's blocks
+    grew by GROWTH since the last one, or at every ALWAYS_AFTER-th: a launch that keeps nothing does
+    not rescan the whole process every few launches."""
+    made: list[weakref.ref[_Node]] = []
+
+    def kernel(a: Any) -> None:
+        made.append(weakref.ref(_Node()))
+        lnl.load(a)
+
+    arg = TensorSpec((128, 512), np.float32)
+    monkeypatch.setattr(collector, "FULL_AFTER", 0)  # (each launch considers one)
+    monkeypatch.setattr(collector, "ALWAYS_AFTER", 3)
+    monkeypatch.setattr(collector._Moved, "blocks", None)
+    trace_kernel(kernel, arg, timing_only=True)  # (the first considered one runs)
+    assert made[-1]() is None
+    trace_kernel(kernel, arg, timing_only=True)
+    trace_kernel(kernel, arg, timing_only=True)
+    assert made[-2]() is not None and made[-1]() is not None  # two skipped: one _Node each is no growth
+    trace_kernel(kernel, arg, timing_only=True)  # the third runs
+    assert all(ref() is None for ref in made)
+
+
+@pytest.mark.usefixtures("collector_on", "low_threshold")
+def test_a_full_collection_runs_when_kept_cycles_grow_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[weakref.ref[_Node]] = []
+
+    def kernel(a: Any) -> None:
+        node = _Node()
+        node.load = [object() for _ in range(20_000)]  # type: ignore[attr-defined]
+        made.append(weakref.ref(node))
+        lnl.load(a)
+
+    arg = TensorSpec((128, 512), np.float32)
+    monkeypatch.setattr(collector, "FULL_AFTER", 0)
+    monkeypatch.setattr(collector, "ALWAYS_AFTER", 10**9)
+    monkeypatch.setattr(collector, "GROWTH", 0.001)
+    monkeypatch.setattr(collector._Moved, "blocks", None)
+    trace_kernel(kernel, arg, timing_only=True)
+    assert made[-1]() is None
+    trace_kernel(kernel, arg, timing_only=True)  # 20,000 objects kept by a cycle: more than GROWTH
+    assert made[-1]() is None

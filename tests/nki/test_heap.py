@@ -1,9 +1,11 @@
-"""Value-mode launches keep their tile storage's pages (trnsim.nki.heap): no page faults per launch."""
+"""Launches keep their memory's pages (trnsim.nki.heap): no page faults per launch."""
 
 from __future__ import annotations
 
 import os
 import resource
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -51,3 +53,32 @@ def test_a_users_own_malloc_thresholds_are_left_alone() -> None:
     assert user_set_thresholds({"MALLOC_MMAP_THRESHOLD_": "131072"})
     assert user_set_thresholds({"MALLOC_TRIM_THRESHOLD_": "0"})
     assert user_set_thresholds({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=0"})
+
+
+_TIMING_ONLY_FAULTS = """
+import resource
+import subprocess
+import sys
+from trnsim.kernels import registry
+from trnsim.nki import trace_kernel
+entry = registry.get("matmul_fully_blocked")
+args = entry.make_args({"m": 2048, "k": 4096, "n": 8192}, "bfloat16")
+for _ in range(2):
+    trace = trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    trace = trace_kernel(entry.kernel, *args, target="trn1", timing_only=True)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
+"""
+
+
+@pytest.mark.skipif(not _glibc(), reason="the thresholds are glibc's")
+def test_timing_only_launches_do_not_fault_their_trace_in_again() -> None:
+    """In a process that never launched in value mode (a fresh one: the thresholds are set once per
+    process), a 13,696-instruction trace's lists and dicts stay in the heap between launches."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    done = subprocess.run([sys.executable, "-c", _TIMING_ONLY_FAULTS], env=env, capture_output=True,
+                          text=True, check=True)
+    # (about 450 per launch with glibc's defaults: the heap's top trimmed and faulted in again)
+    assert float(done.stdout.split()[-1]) < 50

@@ -1,4 +1,4 @@
-"""Value mode's tile storage stays in the process's heap between launches (glibc's malloc).
+"""A launch's memory stays in the process's heap between launches (glibc's malloc).
 
 A value-mode launch allocates its tiles' storage with numpy and frees it when the launch ends: a
 one-tile launch about 1 MiB, in arrays of 32-256 KiB. With glibc's default settings arrays from
@@ -6,12 +6,15 @@ one-tile launch about 1 MiB, in arrays of 32-256 KiB. With glibc's default setti
 is free, is given back to the system (trimmed) at the launch's end; the next launch then faults
 the same pages in again, each zeroed by the kernel: 224-317 page faults per launch of
 ``benchmarks/launch_overhead.py``'s value cases, 0.5-0.8 ms of system time in a 4-instruction
-launch of 1.5 ms (what looked like the cost of NaN-filling fresh tiles). The first value-mode
-launch therefore fixes the two thresholds at glibc's own upper bound: arrays up to 32 MiB (every
-on-chip tile) come from the heap, and up to 64 MiB of free heap top stays mapped (glibc's dynamic
-rule keeps twice the mmap threshold). Elsewhere (another C library) nothing changes, nor where the
-user set either threshold for the process (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or
-``GLIBC_TUNABLES``' ``glibc.malloc.*_threshold``): their choice stands.
+launch of 1.5 ms (what looked like the cost of NaN-filling fresh tiles). A timing-only launch of
+the benchmark matmul (13,696 instructions: its trace's lists and dicts, the launch's notes for
+spill planning) faulted about 450 pages in again per launch the same way (about 1 % of its CPU
+time). The first launch (either mode) therefore fixes the two thresholds at glibc's own upper
+bound: arrays up to 32 MiB (every on-chip tile) come from the heap, and up to 64 MiB of free heap
+top stays mapped (glibc's dynamic rule keeps twice the mmap threshold). Elsewhere (another C
+library) nothing changes, nor where the user set either threshold for the process
+(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES``'
+``glibc.malloc.*_threshold``): their choice stands.
 """
 
 from __future__ import annotations

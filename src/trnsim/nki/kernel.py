@@ -56,6 +56,12 @@ class TensorSpec:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
 
 
+#: a launch without a grid (a Grid is immutable)
+_NO_GRID = Grid(())
+#: a launch that does not limit BLAS's threads (a nullcontext may be entered again and again)
+_NO_BLAS: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+
+
 def launch(
     func: Callable[..., Any],
     args: tuple[Any, ...],
@@ -69,15 +75,16 @@ def launch(
 ) -> tuple[Any, KernelTrace]:
     """Run ``func`` as a kernel; returns (outputs as numpy, trace)."""
     kernel_name = str(name or getattr(func, "__name__", "kernel"))
-    _check_call(func, args, kwargs, kernel_name)
+    known = _check_call(func, args, kwargs, kernel_name)
     zeros_out = False
     if mode is Mode.VALUES and timing_only_requested():
         mode, zeros_out = Mode.TIMING, True
     spec = load_neuroncore(resolve_target(target))
-    grid = grid or Grid(())
-    trace = KernelTrace(kernel=kernel_name, target=spec.name, num_cores=grid.num_cores, grid=grid.sizes)
+    grid = grid or _NO_GRID
+    sizes = grid.sizes
+    trace = KernelTrace(kernel=kernel_name, target=spec.name, num_cores=grid.num_cores, grid=sizes)
     sim = Simulation(
-        mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=grid.sizes
+        mode=mode, spec=spec, trace=trace, kernel_name=kernel_name, frontend=frontend, grid=sizes
     )
     # the templates the latest launch like this one learned (given back when this one succeeds)
     kept_key, sim.templates = templates.kept_templates(spec, mode, frontend, sim.grid)
@@ -92,13 +99,13 @@ def launch(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     succeeded = False
-    blas: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    blas: contextlib.AbstractContextManager[None] = _NO_BLAS
+    keep_heap()  # tile storage, a trace's lists and dicts: no page faults at every launch
     if mode is Mode.VALUES:
-        keep_heap()  # tile storage: no page faults at every launch
         blas = one_blas_thread()
     with blas:
         try:
-            params = _param_names(func, len(args))
+            params = _param_names(known, len(args))
             hbm_args, copy_back = _wrap_args(sim, args, params)
             hbm_kwargs = {k: _wrap_one(sim, v, k)[0] for k, v in kwargs.items()}
             result: Any = None
@@ -238,16 +245,19 @@ def _signature_of(func: Callable[..., Any]) -> _Signature:
     return made
 
 
-def _check_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> None:
+def _check_call(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+) -> _Signature:
     """Arguments the kernel's signature does not take: one line at its ``def`` (was a TypeError
-    located at "?", as it is raised calling the kernel, before any of its lines)."""
+    located at "?", as it is raised calling the kernel, before any of its lines). Returns the
+    signature (:func:`_param_names` reads its names: one look-up per launch)."""
     known = _signature_of(func)
     signature = known.signature
     if signature is None:
-        return
+        return known
     fits = known.positional
     if fits is not None and not kwargs and fits[0] <= len(args) <= fits[1]:
-        return  # what bind would accept
+        return known  # what bind would accept
     try:
         signature.bind(*args, **kwargs)
     except TypeError as error:
@@ -271,10 +281,11 @@ def _check_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
             location=where,
             err_id="invalid_arguments",
         ) from None
+    return known
 
 
-def _param_names(func: Callable[..., Any], n: int) -> list[str]:
-    names = _signature_of(func).names
+def _param_names(known: _Signature, n: int) -> list[str]:
+    names = known.names
     return [names[i] if i < len(names) else f"arg{i}" for i in range(n)]
 
 

@@ -676,6 +676,18 @@ def _alone_counts() -> tuple[int, int]:
 _ALONE, _ALONE_ALLOC = _alone_counts()
 
 
+def _drop_group(alloc: Allocation) -> None:
+    """Forget the accumulation group of PSUM tile ``alloc``, about to be reused under a new allocation
+    id (nothing refers to it: its old id can never be read or written again). A fresh matmul result
+    opens a group that ``acc += nc_matmul(...)`` leaves behind when it retargets the instruction: left
+    in ``Simulation.psum_groups``, the benchmark matmul's 8,192 such groups (a dict entry, a list
+    and a tuple each) were built up over the launch and freed at its end, cold (about 2 ms of a
+    0.14 s trace + time); dropped here, the dict stays a few entries long."""
+    sim = _ACTIVE.get()
+    if sim is not None:
+        sim.psum_groups.pop(alloc.alloc_id, None)
+
+
 def _older_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_id: int) -> Tensor:
     """A template's new tile when its latest one (``spare[0]``) is still referred to: the one before it
     (``spare[1]``) when nothing refers to that any more (its objects reused, as _replay reuses the
@@ -690,6 +702,8 @@ def _older_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], allo
     ):
         spare[1] = spare[0]
         spare[0] = result
+        if proto.buffer is _PSUM:
+            _drop_group(alloc)
         alloc.alloc_id = alloc_id
         alloc.storage = None
         alloc.mm_state = None
@@ -811,7 +825,7 @@ def _replay_body(
     same = vregion is _SAME
     consts: dict[str, Any] = {
         "proto": proto, "view": view, "spare": spare, "size": size, "implicit": proto.implicit,
-        "layout": proto.layout, "reads": reads,
+        "layout": proto.layout, "reads": reads, "psum": proto.buffer is _PSUM,
     }
     lines = [
         "alloc_id = sim.next_alloc",
@@ -821,6 +835,10 @@ def _replay_body(
         "    and _getrefcount(result) == _ALONE",
         "    and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC",
         "):",
+        # (_drop_group, inline: a constant, not a line only PSUM templates have, so that SBUF and PSUM
+        # templates of one structure share one compiled source)
+        "    if psum:",
+        "        sim.psum_groups.pop(alloc.alloc_id, None)",
         "    alloc.alloc_id = alloc_id",
         "    alloc.storage = None",
         "    alloc.mm_state = None",
@@ -1138,6 +1156,8 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         and _getrefcount(result) == _ALONE
         and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC
     ):
+        if alloc.buffer is _PSUM:  # (_drop_group)
+            sim.psum_groups.pop(alloc.alloc_id, None)
         alloc.alloc_id = alloc_id
         alloc.storage = None
         alloc.mm_state = None
