@@ -150,12 +150,17 @@ def _shipped_models(target: str) -> _Models:
     return models
 
 
+class _OtherCore(Exception):
+    """An instruction of a launch taken to run on core 0 alone names another core."""
+
+
 class _Simulation:
     def __init__(self, trace: KernelTrace, timing: NeuronCoreTiming, options: SimulationOptions,
-                 models: _Models | None = None) -> None:
+                 models: _Models | None = None, core_ids: set[int] | None = None) -> None:
         self.trace = trace
         self.timing = timing
-        models = models or _Models(timing)
+        self.options = options
+        models = self.models = models or _Models(timing)
         self.compute = models.compute
         self.dma = models.dma
         self.collectives = models.collectives
@@ -171,8 +176,13 @@ class _Simulation:
         self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
         # SPMD kernels; a core cannot borrow the share of a core that is idle).
-        #: The cores the trace's instructions name.
-        self.core_ids = {i.core for i in trace.instructions}
+        #: The cores the trace's instructions name. A one-core launch (``num_cores``) is taken to run
+        #: on core 0 without a pass over the trace to check it: its schedule checks each instruction's
+        #: core as it comes and, if one names another core, :meth:`run` starts again with the set
+        #: (:class:`_OtherCore`; a hand-made trace).
+        if core_ids is None:
+            core_ids = {0} if trace.num_cores == 1 else {i.core for i in trace.instructions}
+        self.core_ids = core_ids
         hbm_cores: set[int] = set()
         if len(self.core_ids) == 1:
             # one core: its share is the whole bandwidth, booked only by its HBM transfers if any
@@ -334,8 +344,9 @@ class _Simulation:
                     fills: ZeroFills | None = None) -> float:
         """Schedule instructions of one core in order; return the start of the last.
 
-        With ``fills``, ``instructions`` is the whole trace (on core 0), and the PSUM zero-fills it
-        folds are skipped here as they come (:mod:`trnsim.core.psum_groups`), and counted.
+        With ``fills``, ``instructions`` is the whole trace (on core 0: an instruction on another core
+        raises :class:`_OtherCore`), and the PSUM zero-fills it folds are skipped here as they come
+        (:mod:`trnsim.core.psum_groups`), and counted.
 
         The simulator's inner loop, with its look-ups hoisted out of it: the tracker's answers
         inline (remembered ones, one box or a slice of one box of a disjoint table, the tracker's
@@ -412,6 +423,8 @@ class _Simulation:
         #: plus these (with ``fills``, every instruction that is not skipped adds one row)
         skipped = 0
         for instruction in instructions:
+            if instruction.core and folds is not None:
+                raise _OtherCore  # (the whole trace, taken to run on core 0: see _Simulation.core_ids)
             if instruction.opcode == "memset" and folds and folds(instruction, len(out) + skipped):
                 skipped += 1
                 self.folded_zero_fills += 1
@@ -992,7 +1005,11 @@ class _Simulation:
         instructions = self.trace.instructions
         if self.core_ids <= {0}:
             # core 0 straight from the trace (the common case), the zero-fills folded as they come
-            self._run_stream(instructions, 0, ZeroFills(self.trace))
+            try:
+                self._run_stream(instructions, 0, ZeroFills(self.trace))
+            except _OtherCore:  # (taken to run on core 0 alone: it does not) the launch by core
+                return _Simulation(self.trace, self.timing, self.options, self.models,
+                                   {i.core for i in instructions}).run()
             return self._result()
         folded = folded_psum_zero_fills(self.trace)
         self.folded_zero_fills = len(folded)

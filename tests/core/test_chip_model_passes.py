@@ -1,0 +1,73 @@
+"""The chip model's per-launch passes that were cut, checked against the work they replace.
+
+* A one-core launch (``KernelTrace.num_cores == 1``) is scheduled straight from the trace without a
+  pass that collects the cores its instructions name; the schedule checks each instruction's core
+  as it comes and, if one names another core (a hand-made trace that does not say), starts again
+  with the cores collected. The result must be that of the same trace stating its cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from trnsim.core import simulate as simulate_module
+from trnsim.core import simulate_trace
+from trnsim.nki.trace import Engine, Instruction, KernelTrace
+
+from .test_scheduler_fast_paths import _fields, _random_trace
+
+
+def _stated(trace: KernelTrace, cores: int) -> KernelTrace:
+    """The same instructions (the same objects) with ``num_cores`` set to ``cores``."""
+    return dataclasses.replace(trace, instructions=list(trace.instructions), num_cores=cores)
+
+
+@pytest.mark.parametrize(("seed", "target"), [(3, "trn1"), (4, "trn2"), (7, "trn3")])
+def test_a_trace_on_two_cores_that_says_one_is_scheduled_by_core(seed: int, target: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = _random_trace(seed, target, 2)
+    assert {i.core for i in trace.instructions} == {0, 1}
+    restarts = 0
+    init = simulate_module._Simulation.__init__
+
+    def counted(self: simulate_module._Simulation, *args: object) -> None:
+        nonlocal restarts
+        restarts += len(args) == 5  # (the second start, with the cores collected)
+        init(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(simulate_module._Simulation, "__init__", counted)
+    said_one = simulate_trace(_stated(trace, 1), target)
+    assert restarts == 1
+    assert _fields(said_one) == _fields(simulate_trace(_stated(trace, 2), target))
+    assert said_one.num_cores == 2
+
+
+def test_a_late_instruction_on_another_core_restarts_the_launch() -> None:
+    """Core 0's whole stream is scheduled before the one instruction of core 1 (an HBM load, which
+    also halves core 0's HBM share); and a trace on core 1 alone, and one whose only instruction on
+    another core takes no engine (it still names that core)."""
+    trace = _random_trace(0, "trn1", 1)
+    last = trace.instructions[-1]
+    load = next(i for i in trace.instructions if i.engine == Engine.DMA and i.opcode == "load")
+    moved = dataclasses.replace(load, seq=last.seq + 1, core=1)
+    late = _stated(trace, 1)
+    late.instructions.append(moved)
+    assert _fields(simulate_trace(late, "trn1")) == _fields(simulate_trace(_stated(late, 2), "trn1"))
+    on_one = _stated(trace, 1)
+    on_one.instructions[:] = [dataclasses.replace(i, core=1) for i in trace.instructions]
+    assert _fields(simulate_trace(on_one, "trn1")) == _fields(simulate_trace(_stated(on_one, 2), "trn1"))
+    idle = _stated(trace, 1)
+    idle.instructions.insert(5, Instruction(seq=-1, engine=Engine.NONE, opcode="alloc", inputs=(), outputs=(),
+                                            kernel=trace.kernel, source_file="f.py", source_line=1, core=1))
+    assert _fields(simulate_trace(idle, "trn1")) == _fields(simulate_trace(_stated(idle, 2), "trn1"))
+
+
+def test_a_one_core_launch_does_not_collect_its_cores_first() -> None:
+    trace = _random_trace(1, "trn1", 1)
+    assert trace.num_cores == 1
+    simulation = simulate_module._Simulation(trace, simulate_module._shipped_timing("trn1"),
+                                             simulate_module.SimulationOptions())
+    assert simulation.core_ids == {0}  # (taken, not collected: checked as the schedule goes)
+    assert _fields(simulation.run()) == _fields(simulate_trace(trace, "trn1"))
