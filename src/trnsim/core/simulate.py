@@ -750,17 +750,22 @@ class _Simulation:
                     for port in ports:
                         if port_free[port] > start:
                             start, pred, reason = port_free[port], port_last[port], _QUEUE
-                extra = 0.0
+                exposed = False
                 if loads_stationary:
                     stationary = region_a if pair else inputs[0][5]  # (a tuple index, not the named field)
                     # LoadStationary overlaps the multiply running before it; on an idle array (the
                     # first matmul, or one that waited for data) it is exposed.
                     if stationary is None or stationary != state.last_stationary:
-                        if start > free or engine_last[code] < 0:
-                            extra = load_stationary_ns
+                        exposed = start > free or engine_last[code] < 0
                         state.last_stationary = stationary
-                end = start + issue_ns + extra
-                ready = start + complete_ns + extra
+                if exposed:
+                    end = start + issue_ns + load_stationary_ns
+                    ready = start + complete_ns + load_stationary_ns
+                else:
+                    # (no "+ 0.0": the same floats, two additions and their objects fewer; a sum of
+                    # times is never -0.0, the one value "+ 0.0" would change)
+                    end = start + issue_ns
+                    ready = start + complete_ns
                 engine_free[code] = end
                 engine_last[code] = index
                 if ports:  # (most engines share none: no iterator over an empty tuple)
