@@ -1096,7 +1096,7 @@ class _Simulation:
             tensor_peak_flops_per_s=timing.tensor_peak_flops_per_s * num_cores,
             hbm_bandwidth_bytes_per_s=hbm_bw,
             dma_queues_per_core=self.dma.queues,
-            psum_banks_used=peak_psum_banks(self.psum_live),
+            psum_banks_used=peak_psum_banks(self.psum_live, len(self.cores) == 1),  # (a key's core ran)
             folded_psum_zero_fills=self.folded_zero_fills,
         )
 
