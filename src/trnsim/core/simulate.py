@@ -40,7 +40,8 @@ from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError, wrong_argument
 from trnsim.core.psum_groups import ZeroFills, folded_psum_zero_fills
-from trnsim.core.result import ROW_INDEX, RowTimelineResult, ScheduleRow, StartReason, TimelineResult
+from trnsim.core.result import (ROW_INDEX, SAME_TIME_PARTS, RowTimelineResult, ScheduleRow, StartReason,
+                                TimelineResult)
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, known_targets, load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
 
@@ -961,12 +962,12 @@ class _Simulation:
                 elif first > 0.0:
                     pred, reason = queue_last[order[0]], _QUEUE
             span = end - start
-            parts = []
             for queue in order:
                 queue_free[queue] = end
                 queue_last[queue] = index
-                parts.append((queue, start, end))
                 busy[queue] += span
+            # the parts as one tuple (result.SAME_TIME_PARTS: their tuples are made when read)
+            parts: Any = (SAME_TIME_PARTS, order, start, end)
         else:
             parts = []
             start_min = _INF
@@ -997,11 +998,12 @@ class _Simulation:
                 parts.append((queue, start, end))
                 # the queue busy time of _result, summed here in the same order
                 busy[queue] += end - start
+            parts = tuple(parts)
         self.dma_bytes += plan.total_bytes
         hbm_bytes = plan.total_bytes * plan.hbm_crossings
         self.hbm_bytes += hbm_bytes
         self.out.append((instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, fixed_ns,
-                         nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes, 0.0))
+                         nominal_ns, hbm_wait, parts, 0.0, plan.total_bytes, hbm_bytes, 0.0))
         return start_min, last_end
 
     # -- the launch ----------------------------------------------------------------------------
