@@ -16,6 +16,7 @@ from trnsim.core import simulate as simulate_module
 from trnsim.core import simulate_trace
 from trnsim.nki.trace import Engine, Instruction, KernelTrace
 
+from .builder import TraceBuilder
 from .test_scheduler_fast_paths import _fields, _random_trace
 
 
@@ -71,3 +72,39 @@ def test_a_one_core_launch_does_not_collect_its_cores_first() -> None:
                                              simulate_module.SimulationOptions())
     assert simulation.core_ids == {0}  # (taken, not collected: checked as the schedule goes)
     assert _fields(simulation.run()) == _fields(simulate_trace(trace, "trn1"))
+
+
+def _two_matmuls(transfer_between: bool) -> KernelTrace:
+    """Two TensorE multiplies of one cost accumulating into one PSUM tile they also read, and a
+    VectorE copy of it, with or without an unrelated load between the multiplies."""
+    b = TraceBuilder("trn1")
+    acc = b.alloc()
+    for i in range(2):
+        b.add(Engine.TENSOR, "nc_matmul",
+              (b.sbuf((128, 128), "bfloat16"), b.sbuf((128, 512), "bfloat16"), b.psum((128, 512), alloc=acc)),
+              (b.psum((128, 512), alloc=acc),))
+        if i == 0 and transfer_between:
+            b.add(Engine.DMA, "load", (b.hbm((128, 512)),), (b.sbuf((128, 512), "bfloat16"),))
+    b.add(Engine.VECTOR, "tensor_copy", (b.psum((128, 512), alloc=acc),), (b.sbuf((128, 512)),))
+    return b.trace
+
+
+def test_a_transfer_between_two_instructions_of_one_cost_leaves_none_of_its_values() -> None:
+    """The scheduler unpacks a compute cost once for a run of instructions with that cost; a DMA
+    in between overwrites some of those locals (its PSUM positions, no TensorE exemption), so the
+    second multiply must unpack its cost again: it is placed as without the load (exempt from
+    waiting for its own partial sums; its PSUM bank busy until it has read them)."""
+    plain, with_load = simulate_trace(_two_matmuls(False), "trn1"), simulate_trace(_two_matmuls(True), "trn1")
+    tensor = [(i.start_ns, i.end_ns, i.ready_ns, i.reason) for i in plain.instructions if i.track == "tensor"]
+    assert tensor == [(i.start_ns, i.end_ns, i.ready_ns, i.reason)
+                      for i in with_load.instructions if i.track == "tensor"]
+    assert tensor[1][0] < tensor[0][2]  # (exempt: it starts before the first one's sums are ready)
+    assert plain.psum_banks_used == with_load.psum_banks_used == 1
+
+
+def test_the_peak_psum_banks_of_one_core_skip_the_pass_over_cores() -> None:
+    from trnsim.core.analysis import peak_psum_banks
+
+    live = {(0, alloc, 0): [float(alloc), float(alloc) + 2.5] for alloc in range(20)}
+    assert peak_psum_banks(live, True) == peak_psum_banks(live) == 3
+

@@ -420,6 +420,9 @@ class _Simulation:
         total_flops = self.flops
         latest, latest_row = self.latest_ready, self.latest_row
         folds = None if fills is None else fills.folds
+        #: the compute cost whose values the locals issue_ns ... exempt (and unordered) hold: a run of
+        #: one engine's instructions with one cost unpacks it once (a DMA overwrites some: None)
+        unpacked: _Cost | None = None
         #: the instructions skipped so far (no engine, folded): a trace position is a row index
         #: plus these (with ``fills``, every instruction that is not skipped adds one row)
         skipped = 0
@@ -504,9 +507,11 @@ class _Simulation:
                     # an attribute value that cannot be hashed or compared (an array): not memoised
                     # here (the cost model keys it on its text)
                     cost = self._compute_cost(instruction, None)
-                (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
-                 ports, psum_outputs, psum_inputs, exempt) = cost
-                unordered = False
+                if cost is not unpacked:  # (else its values are in the locals: the engine's last cost)
+                    (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
+                     ports, psum_outputs, psum_inputs, exempt) = cost
+                    unordered = False
+                    unpacked = cost
             elif engine == _DMA:
                 code = -1
                 key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
@@ -516,6 +521,7 @@ class _Simulation:
                     positions = dma_positions[id(plan)] = _psum_positions(instruction)
                 psum_outputs, psum_inputs = positions
                 exempt, unordered, pair = False, True, False
+                unpacked = None  # (a compute cost's locals overwritten)
             elif engine == _COLLECTIVE:
                 start = self._schedule_collective(instruction, state, core)
                 continue
