@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 
@@ -108,3 +109,66 @@ def test_the_peak_psum_banks_of_one_core_skip_the_pass_over_cores() -> None:
     live = {(0, alloc, 0): [float(alloc), float(alloc) + 2.5] for alloc in range(20)}
     assert peak_psum_banks(live, True) == peak_psum_banks(live) == 3
 
+
+def _transfers(seed: int) -> KernelTrace:
+    """Loads and stores of many sizes (their parts take 1 to 16 queues) between a few reused tiles,
+    and VectorE work on them: transfers wait for their tiles' readers and writers, so parts start
+    together on queues free at different times."""
+    rng = random.Random(seed)
+    b = TraceBuilder("trn1")
+    tiles = [b.alloc() for _ in range(6)]
+    outputs = [b.alloc() for _ in range(3)]
+    for _ in range(300):
+        rows, cols = rng.choice((1, 8, 32, 128)), rng.choice((64, 256, 512, 2048))
+        tile = rng.choice(tiles)
+        kind = rng.random()
+        if kind < 0.5:
+            b.add(Engine.DMA, "load", (b.hbm((rows, cols), alloc=rng.choice(outputs)),),
+                  (b.sbuf((rows, cols), "bfloat16", alloc=tile),))
+        elif kind < 0.75:
+            b.add(Engine.DMA, "store", (b.sbuf((rows, cols), "bfloat16", alloc=tile),),
+                  (b.hbm((rows, cols), alloc=rng.choice(outputs)),))
+        else:
+            b.add(Engine.VECTOR, "tensor_copy", (b.sbuf((rows, cols), "bfloat16", alloc=tile),),
+                  (b.sbuf((rows, cols), "bfloat16", alloc=rng.choice(tiles)),))
+    return b.trace
+
+
+@pytest.mark.parametrize("kernel", ["matmul_fully_blocked", "flash_attention_fwd", "random"])
+def test_the_queue_order_kept_between_transfers_is_the_sorted_order(kernel: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each DMA transfer's parts take the queues free first (a stable sort of their free times); the
+    order the transfer before left (``_CoreState.queue_order``) must be that sort whenever it is
+    kept, and it is kept for most transfers."""
+    if kernel == "random":
+        traces = [_random_trace(seed, "trn2", 1, 600) for seed in range(4)]
+        traces += [_transfers(seed) for seed in range(6)]
+    else:
+        from trnsim.kernels import registry
+        from trnsim.nki import trace_kernel
+
+        entry = registry.get(kernel)
+        params = ({"m": 512, "k": 1024, "n": 2048} if kernel.startswith("matmul") else
+                  {"batch": 1, "heads": 2, "kv_heads": 1, "seq_q": 512, "seq_k": 512, "head_dim": 128})
+        traces = [trace_kernel(entry.kernel, *entry.make_args(params, "bfloat16"), target="trn1",
+                               timing_only=True)]
+    place = simulate_module._Simulation._place_dma
+    kept = sorted_here = 0
+
+    def checked(self: simulate_module._Simulation, instruction: Instruction, plan: object,
+                state: simulate_module._CoreState, *args: object) -> object:
+        nonlocal kept, sorted_here
+        free = state.queue_free
+        if state.queue_order is None:
+            sorted_here += 1
+        else:
+            kept += 1
+            assert list(state.queue_order) == sorted(range(len(free)), key=free.__getitem__)
+        return place(self, instruction, plan, state, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(simulate_module._Simulation, "_place_dma", checked)
+    for trace in traces:
+        simulate_trace(trace, trace.target)
+    assert kept > 0 and sorted_here > 0
+    if kernel != "random":  # (random transfers' parts mostly start at different times)
+        assert kept > sorted_here

@@ -107,7 +107,7 @@ class _CoreState:
     """Per-core free times of engines, DMA queues and shared ports."""
 
     __slots__ = ("collective_free", "engine_free", "engine_last", "last_stationary", "port_free",
-                 "port_last", "queue_busy", "queue_free", "queue_last")
+                 "port_last", "queue_busy", "queue_free", "queue_last", "queue_order")
 
     def __init__(self, queues: int) -> None:
         self.engine_free = [0.0] * 4
@@ -116,6 +116,9 @@ class _CoreState:
         self.queue_last = [-1] * queues
         #: Busy time of each DMA queue, summed in the order of the schedule.
         self.queue_busy = [0.0] * queues
+        #: The DMA queues in the order they are free (by free time, ties by number), where the last
+        #: transfer left it known (:meth:`_Simulation._place_dma`); None: sort them.
+        self.queue_order: Sequence[int] | None = None
         self.port_free = [0.0, 0.0]
         self.port_last = [-1, -1]
         self.last_stationary: Region | None = None
@@ -940,14 +943,21 @@ class _Simulation:
             hbm_part_bytes = plan.part_bytes * plan.hbm_crossings
         busy = state.queue_busy
         first = queue_free[0]
-        if calendar is None and queue_free.count(first) == len(queue_free):
+        known = state.queue_order
+        if known is not None:
+            # the queues in the order they are free, as the last transfer left them (no sort)
+            order: Sequence[int] = known[:count]
+            first, last = queue_free[order[0]], queue_free[order[-1]]
+        elif queue_free.count(first) == len(queue_free):
             # Every queue free at the same time (as after a transfer split over all of them): the
             # parts take the first queues (a stable sort of equal times).
-            order: Sequence[int] = range(count)
+            known = range(len(queue_free))
+            order = range(count)
             last = first
         else:
             # the queues free first (a stable sort: ties by queue number)
-            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
+            known = sorted(range(len(queue_free)), key=queue_free.__getitem__)
+            order = known[:count]
             first, last = queue_free[order[0]], queue_free[order[-1]]
         start = dep_ready if dep_ready > first else first  # max(first, dep_ready)
         if calendar is None and start == (dep_ready if dep_ready > last else last):
@@ -972,6 +982,17 @@ class _Simulation:
                 queue_free[queue] = end
                 queue_last[queue] = index
                 busy[queue] += span
+            # The order for the next transfer, without a sort: the other queues keep theirs, and
+            # the ones just taken, all free at ``end``, follow those free earlier, by number among
+            # those free at ``end`` too; where another queue is free later, a sort next time.
+            rest = known[count:]
+            if not rest or queue_free[rest[-1]] < end:
+                state.queue_order = [*rest, *sorted(order)]
+            else:
+                i = len(rest)
+                while i and queue_free[rest[i - 1]] == end:
+                    i -= 1
+                state.queue_order = [*rest[:i], *sorted([*rest[i:], *order])] if i < len(rest) else None
             # the parts as one tuple (result.SAME_TIME_PARTS: their tuples are made when read)
             parts: Any = (SAME_TIME_PARTS, order, start, end)
         else:
@@ -1005,6 +1026,7 @@ class _Simulation:
                 # the queue busy time of _result, summed here in the same order
                 busy[queue] += end - start
             parts = tuple(parts)
+            state.queue_order = None  # (the parts end at different times: a sort next time)
         self.dma_bytes += plan.total_bytes
         hbm_bytes = plan.total_bytes * plan.hbm_crossings
         self.hbm_bytes += hbm_bytes
