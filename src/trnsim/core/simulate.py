@@ -426,6 +426,9 @@ class _Simulation:
         #: the compute cost whose values the locals issue_ns ... exempt (and unordered) hold: a run of
         #: one engine's instructions with one cost unpacks it once (a DMA overwrites some: None)
         unpacked: _Cost | None = None
+        #: the engine of the last instruction placed or skipped past it (its entry, code, track, key)
+        last_engine: Engine | None = None
+        entry: tuple[int, str] | None = None
         #: the instructions skipped so far (no engine, folded): a trace position is a row index
         #: plus these (with ``fills``, every instruction that is not skipped adds one row)
         skipped = 0
@@ -444,15 +447,20 @@ class _Simulation:
                 engine_free, engine_last = state.engine_free, state.engine_last
                 port_free, port_last = state.port_free, state.port_last
             engine = instruction.engine
-            try:
-                entry = _ENTRIES[engine]
-            except KeyError:  # not an engine of the model: the error below
-                entry = None
+            if engine is not last_engine:
+                # (the engine of the instruction before: its entry, code, track and key still hold;
+                # only a DMA or a collective changes code or key, and their engines differ)
+                last_engine = engine
+                try:
+                    entry = _ENTRIES[engine]
+                except KeyError:  # not an engine of the model: the error below
+                    entry = None
+                if entry is not None:
+                    code, track = entry
+                    key = stride_key + code
             index = len(out)
             inputs, outputs = instruction.inputs, instruction.outputs
             if entry is not None:
-                code, track = entry
-                key = stride_key + code
                 # The cost memo's key, for one output and one to three inputs: what cost_key holds, as one
                 # flat tuple (each operand's space, shape, dtype, bytes and inner stride, then the
                 # attribute values the engine's formula reads), so that a hit compares items that are
