@@ -40,8 +40,14 @@ from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError, wrong_argument
 from trnsim.core.psum_groups import ZeroFills, folded_psum_zero_fills
-from trnsim.core.result import (ROW_INDEX, SAME_TIME_PARTS, RowTimelineResult, ScheduleRow, StartReason,
-                                TimelineResult)
+from trnsim.core.result import (
+    ROW_INDEX,
+    SAME_TIME_PARTS,
+    RowTimelineResult,
+    ScheduleRow,
+    StartReason,
+    TimelineResult,
+)
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, known_targets, load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
 
