@@ -374,8 +374,8 @@ class _Simulation:
         #: the attributes of each engine's last compute instruction, and the values its key holds
         last_attrs: list[object] = [_ABSENT] * 4  # (equal to no attributes, not even None)
         last_named: list[tuple[object, ...]] = [()] * 4
-        #: the same of the engine's attributes before those (a loop alternating two sets of attributes,
-        #: as an accumulation group's first matmul and the others, finds both here)
+        #: the same of the engine's attributes set before those (a loop alternating two sets of
+        #: attributes, as an accumulation group's first matmul and the others, finds both here)
         other_attrs: list[object] = [_ABSENT] * 4
         other_named: list[tuple[object, ...]] = [()] * 4
         plan_of = self.dma.plan
@@ -479,10 +479,10 @@ class _Simulation:
                     attrs = instruction.attrs
                     if attrs == last_attrs[code]:  # (equal attributes: the same values, read before)
                         named = last_named[code]
-                    elif attrs == other_attrs[code]:  # (the last but one: they change places)
+                    elif attrs == other_attrs[code]:
+                        # (the other set: they stay in place, so that a group's first multiply and the
+                        # rest, alternating, find theirs without moving them; a third set evicts this)
                         named = other_named[code]
-                        other_attrs[code], other_named[code] = last_attrs[code], last_named[code]
-                        last_attrs[code], last_named[code] = attrs, named
                     else:
                         get = attrs.get if attrs else _NO_ATTRS
                         if code:
