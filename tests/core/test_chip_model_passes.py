@@ -1,9 +1,15 @@
-"""The chip model's per-launch passes that were cut, checked against the work they replace.
+"""The chip model's per-launch passes and per-instruction work that were cut, checked against the
+work they replace.
 
 * A one-core launch (``KernelTrace.num_cores == 1``) is scheduled straight from the trace without a
   pass that collects the cores its instructions name; the schedule checks each instruction's core
   as it comes and, if one names another core (a hand-made trace that does not say), starts again
   with the cores collected. The result must be that of the same trace stating its cores.
+* A run of instructions with one compute cost unpacks it once; a DMA in between must not leave its
+  values in the cost's locals.
+* The peak PSUM banks of one core skip the pass over the keys' cores.
+* The DMA queues' order (by free time, ties by number) kept from one transfer to the next must be
+  the sort's at every transfer.
 """
 
 from __future__ import annotations
