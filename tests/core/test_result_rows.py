@@ -1,7 +1,8 @@
 """A simulation's result makes its scheduled instructions from the scheduler's rows on first read.
 
 ``simulate_trace`` returns a ``RowTimelineResult``: the scheduler records each placed instruction
-as a row (every field of ``ScheduledInstruction`` in order) and computes the totals and the
+as a row (every field of ``ScheduledInstruction`` in order; the parts of a transfer that start and
+end together as one ``SAME_TIME_PARTS`` tuple) and computes the totals and the
 critical path from the rows. Reading ``instructions`` must give the objects a plain
 ``TimelineResult`` would hold, and the critical path of the rows must be that of the objects.
 """
@@ -15,7 +16,7 @@ import pickle
 from tests.core.builder import TraceBuilder
 from trnsim.core import ScheduledInstruction, TimelineResult, simulate_trace
 from trnsim.core.analysis import critical_path_breakdown
-from trnsim.core.result import ROW_INDEX, RowTimelineResult
+from trnsim.core.result import ROW_INDEX, SAME_TIME_PARTS, RowTimelineResult, row_values
 from trnsim.nki.trace import Engine, KernelTrace
 
 
@@ -53,7 +54,15 @@ def test_the_instructions_are_made_from_the_rows_once_and_in_order() -> None:
     assert result.instructions is result.instructions
     for row, item in zip(rows, result.instructions, strict=True):
         assert type(item) is ScheduledInstruction
-        assert _values(item) == row == _values(ScheduledInstruction(*row))
+        assert _values(item) == row_values(row) == _values(ScheduledInstruction(*row_values(row)))
+        if row[ROW_INDEX["parts"]] and row[ROW_INDEX["parts"]][0] is SAME_TIME_PARTS:
+            # the parts of a transfer that start and end together, one tuple in the row
+            _, queues, start, end = row[ROW_INDEX["parts"]]
+            assert item.parts == tuple((queue, start, end) for queue in queues)
+            assert (item.start_ns, item.end_ns) == (start, end)
+        else:
+            assert _values(item) == row
+    assert any(row[ROW_INDEX["parts"]] and row[ROW_INDEX["parts"]][0] is SAME_TIME_PARTS for row in rows)
     tracks = {item.track for item in result.instructions}
     assert tracks == {"dma", "tensor", "vector", "collective"}
     assert any(item.collective_ns > 0 for item in result.instructions)

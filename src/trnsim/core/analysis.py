@@ -47,7 +47,8 @@ def critical_path_breakdown(schedule: Sequence[ScheduledInstruction],
     """Time along the critical path by category, in ns (sums to the latency).
 
     ``readies`` may pass the instructions' ``ready_ns`` in order, and ``collectives`` whether any
-    instruction is a collective (it adds that category), when the caller has them.
+    instruction is a collective (it adds that category), when the caller has them (with False, the
+    walk reads no collective time: the instructions must have none).
     """
     return critical_path_of_rows([_ROW(item) for item in schedule], readies, collectives)
 
@@ -104,7 +105,7 @@ def critical_path_of_rows(schedule: Sequence[ScheduleRow], readies: Sequence[flo
             left -= used
             # the rest is waiting for a busy queue: more DMA data ahead of this transfer
             dma_data += left
-        elif row[collective_at]:
+        elif collectives and row[collective_at]:  # (no row has a collective time where none ran)
             amount = row[collective_at]
             used = left if left < amount else amount
             collective += used
@@ -151,17 +152,20 @@ def classify_bound(path: dict[PathCategory, float], hbm_utilization: float) -> B
     return bound
 
 
-def peak_psum_banks(live: dict[tuple[int, int, int], list[float]]) -> int:
+def peak_psum_banks(live: dict[tuple[int, int, int], list[float]], one_core: bool = False) -> int:
     """Most PSUM banks of one core holding live data at the same time.
 
     ``live`` maps (core, allocation, bank within the allocation) to the span from its first to
-    its last access. A span that ends when another starts does not overlap it.
+    its last access. A span that ends when another starts does not overlap it. ``one_core`` says
+    that every key names the same core, when the caller knows it (no pass over the keys).
     """
     if not live:
         return 0
     # (start, end) rows; the floats of the flattened spans read in C (np.array of the nested
     # lists costs four times as much)
     spans = np.fromiter(chain.from_iterable(live.values()), np.float64, 2 * len(live)).reshape(-1, 2)
+    if one_core:
+        return _peak_of(spans)
     cores = {key[0] for key in live}
     if len(cores) == 1:
         return _peak_of(spans)

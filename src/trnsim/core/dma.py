@@ -68,6 +68,15 @@ class DmaCostModel:
         """Split and cost one DMA instruction (memoised on what the plan depends on)."""
         attrs = instruction.attrs
         ins, outs = instruction.inputs, instruction.outputs
+        if len(ins) == 1 and len(outs) == 1 and not attrs:
+            # one transfer without attributes (most loads and stores): one flat key, no nested tuples
+            # (its length, 7, is no other key's: never the entry of another kind of transfer)
+            a, c = ins[0], outs[0]
+            flat = (instruction.opcode, a[1], a[4], a[6], c[1], c[4], c[6])
+            cached = self._cache.get(flat)
+            if cached is None:
+                cached = self._cache[flat] = self._plan(instruction)
+            return cached
         if len(ins) == 1 and len(outs) == 1:
             # one transfer (most DMA instructions), its operands' keys spelled out: the same tuples
             # as _OPERAND_KEY's (space, nbytes, contiguous_bytes are fields 1, 4 and 6)

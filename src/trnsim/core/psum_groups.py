@@ -58,20 +58,22 @@ class ZeroFills:
     answers), so the cost stays linear.
     """
 
-    __slots__ = ("_budget", "_folded", "_trace")
+    __slots__ = ("_budget", "_count", "_folded", "_instructions", "_trace")
 
     def __init__(self, trace: KernelTrace) -> None:
         self._trace = trace
-        self._budget = len(trace.instructions)
+        #: The trace's instructions and their number, read at each memset.
+        self._instructions = trace.instructions
+        self._count = self._budget = len(trace.instructions)
         #: The one pass's answer, once the budget has run out.
         self._folded: set[int] | None = None
 
     def folds(self, memset: Instruction, position: int) -> bool:
         """True when ``memset``, at ``position`` in the trace, is a folded PSUM zero-fill."""
-        outputs = memset.outputs
-        if len(outputs) != 1:
+        try:
+            (output,) = memset.outputs  # (one output; a tuple unpacks without a len() call)
+        except ValueError:
             return False
-        output = outputs[0]
         region = output[5]
         if region is None or output[1] != _PSUM:
             return False
@@ -84,24 +86,30 @@ class ZeroFills:
         if self._folded is not None:
             return position in self._folded
         alloc = region[0]
-        instructions = self._trace.instructions
-        count = len(instructions)
+        instructions = self._instructions
+        count = self._count
         later = position + 1
+        # the budget as a local, stored back at each return (the one pass reads none of it)
+        budget = self._budget
         while later < count:
-            self._budget -= 1
-            if self._budget < 0:
+            budget -= 1
+            if budget < 0:
+                self._budget = budget
                 self._folded = _folded_in_one_pass(self._trace)
                 return position in self._folded
             instruction = instructions[later]
             for operand in instruction.inputs:
                 region = operand[5]
                 if region is not None and region[0] == alloc:
+                    self._budget = budget
                     return False  # read first: the memset is real
             for operand in instruction.outputs:
                 region = operand[5]
                 if region is not None and region[0] == alloc:
+                    self._budget = budget
                     return instruction.engine == _TENSOR
             later += 1  # the allocation is not accessed: look further
+        self._budget = budget
         return False
 
 

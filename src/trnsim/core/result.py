@@ -8,8 +8,8 @@ from typing import Any
 
 from trnsim.nki.trace import Instruction
 
-__all__ = ["ROW_INDEX", "Bound", "PathCategory", "RowTimelineResult", "ScheduleRow", "ScheduledInstruction",
-           "StartReason", "TimelineResult"]
+__all__ = ["ROW_INDEX", "SAME_TIME_PARTS", "Bound", "PathCategory", "RowTimelineResult", "ScheduleRow",
+           "ScheduledInstruction", "StartReason", "TimelineResult", "row_values"]
 
 
 class Bound(StrEnum):
@@ -147,10 +147,26 @@ class TimelineResult:
 
 
 #: A scheduled instruction as the scheduler records it: the values of every field of
-#: :class:`ScheduledInstruction`, in field order (``ScheduledInstruction(*row)`` is the object).
+#: :class:`ScheduledInstruction`, in field order (``ScheduledInstruction(*row)`` is the object),
+#: except that the parts of a DMA transfer that all start and end together may be held as
+#: ``(SAME_TIME_PARTS, queues, start, end)`` (:func:`row_values` gives the field values).
 ScheduleRow = tuple[Any, ...]
 #: Position of each field of :class:`ScheduledInstruction` in a :data:`ScheduleRow`.
 ROW_INDEX = {f.name: i for i, f in enumerate(fields(ScheduledInstruction))}
+#: The first item of a row's parts held as (SAME_TIME_PARTS, queues, start, end): one tuple instead
+#: of a tuple per part (most transfers' parts start together; their part tuples are made when the
+#: instructions are read). A real parts tuple starts with a (queue, start, end) tuple, never this.
+SAME_TIME_PARTS: Any = object()
+_PARTS = ROW_INDEX["parts"]
+
+
+def row_values(row: ScheduleRow) -> ScheduleRow:
+    """The values of every field of the scheduled instruction ``row`` records, in field order."""
+    parts = row[_PARTS]
+    if parts and parts[0] is SAME_TIME_PARTS:
+        _, queues, start, end = parts
+        return (*row[:_PARTS], tuple([(queue, start, end) for queue in queues]), *row[_PARTS + 1:])
+    return row
 #: The slot that holds a result's scheduled instructions (read and written around the property below).
 _INSTRUCTIONS: Any = TimelineResult.__dict__["instructions"]
 _NEW = object.__new__
@@ -183,7 +199,8 @@ class RowTimelineResult(TimelineResult):
             for row in rows:
                 # ScheduledInstruction(*row), its __init__ called from here (no type.__call__)
                 item = _NEW(ScheduledInstruction)
-                _INIT(item, *row)
+                parts = row[_PARTS]
+                _INIT(item, *(row_values(row) if parts and parts[0] is SAME_TIME_PARTS else row))
                 made.append(item)
             _INSTRUCTIONS.__set__(self, made)
         result: list[ScheduledInstruction] = _INSTRUCTIONS.__get__(self)

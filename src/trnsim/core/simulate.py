@@ -40,7 +40,14 @@ from trnsim.core.deps import Record, RegionTracker, _Table
 from trnsim.core.dma import DmaCostModel, DmaPlan, HbmCalendar
 from trnsim.core.errors import TimingModelError, wrong_argument
 from trnsim.core.psum_groups import ZeroFills, folded_psum_zero_fills
-from trnsim.core.result import ROW_INDEX, RowTimelineResult, ScheduleRow, StartReason, TimelineResult
+from trnsim.core.result import (
+    ROW_INDEX,
+    SAME_TIME_PARTS,
+    RowTimelineResult,
+    ScheduleRow,
+    StartReason,
+    TimelineResult,
+)
 from trnsim.hardware.neuroncore_timing import NeuronCoreTiming, known_targets, load_timing
 from trnsim.nki.trace import Engine, Instruction, KernelTrace, MemorySpace, Region
 
@@ -106,7 +113,7 @@ class _CoreState:
     """Per-core free times of engines, DMA queues and shared ports."""
 
     __slots__ = ("collective_free", "engine_free", "engine_last", "last_stationary", "port_free",
-                 "port_last", "queue_busy", "queue_free", "queue_last")
+                 "port_last", "queue_busy", "queue_free", "queue_last", "queue_order")
 
     def __init__(self, queues: int) -> None:
         self.engine_free = [0.0] * 4
@@ -115,6 +122,9 @@ class _CoreState:
         self.queue_last = [-1] * queues
         #: Busy time of each DMA queue, summed in the order of the schedule.
         self.queue_busy = [0.0] * queues
+        #: The DMA queues in the order they are free (by free time, ties by number), where the last
+        #: transfer left it known (:meth:`_Simulation._place_dma`); None: sort them.
+        self.queue_order: Sequence[int] | None = None
         self.port_free = [0.0, 0.0]
         self.port_last = [-1, -1]
         self.last_stationary: Region | None = None
@@ -150,12 +160,17 @@ def _shipped_models(target: str) -> _Models:
     return models
 
 
+class _OtherCore(Exception):
+    """An instruction of a launch taken to run on core 0 alone names another core."""
+
+
 class _Simulation:
     def __init__(self, trace: KernelTrace, timing: NeuronCoreTiming, options: SimulationOptions,
-                 models: _Models | None = None) -> None:
+                 models: _Models | None = None, core_ids: set[int] | None = None) -> None:
         self.trace = trace
         self.timing = timing
-        models = models or _Models(timing)
+        self.options = options
+        models = self.models = models or _Models(timing)
         self.compute = models.compute
         self.dma = models.dma
         self.collectives = models.collectives
@@ -171,8 +186,13 @@ class _Simulation:
         self.released: list[int] = []
         # HBM is divided equally among the cores of the launch that use it (exact for symmetric
         # SPMD kernels; a core cannot borrow the share of a core that is idle).
-        #: The cores the trace's instructions name.
-        self.core_ids = {i.core for i in trace.instructions}
+        #: The cores the trace's instructions name. A one-core launch (``num_cores``) is taken to run
+        #: on core 0 without a pass over the trace to check it: its schedule checks each instruction's
+        #: core as it comes and, if one names another core, :meth:`run` starts again with the set
+        #: (:class:`_OtherCore`; a hand-made trace).
+        if core_ids is None:
+            core_ids = {0} if trace.num_cores == 1 else {i.core for i in trace.instructions}
+        self.core_ids = core_ids
         hbm_cores: set[int] = set()
         if len(self.core_ids) == 1:
             # one core: its share is the whole bandwidth, booked only by its HBM transfers if any
@@ -334,8 +354,9 @@ class _Simulation:
                     fills: ZeroFills | None = None) -> float:
         """Schedule instructions of one core in order; return the start of the last.
 
-        With ``fills``, ``instructions`` is the whole trace (on core 0), and the PSUM zero-fills it
-        folds are skipped here as they come (:mod:`trnsim.core.psum_groups`), and counted.
+        With ``fills``, ``instructions`` is the whole trace (on core 0: an instruction on another core
+        raises :class:`_OtherCore`), and the PSUM zero-fills it folds are skipped here as they come
+        (:mod:`trnsim.core.psum_groups`), and counted.
 
         The simulator's inner loop, with its look-ups hoisted out of it: the tracker's answers
         inline (remembered ones, one box or a slice of one box of a disjoint table, the tracker's
@@ -353,8 +374,8 @@ class _Simulation:
         #: the attributes of each engine's last compute instruction, and the values its key holds
         last_attrs: list[object] = [_ABSENT] * 4  # (equal to no attributes, not even None)
         last_named: list[tuple[object, ...]] = [()] * 4
-        #: the same of the engine's attributes before those (a loop alternating two sets of attributes,
-        #: as an accumulation group's first matmul and the others, finds both here)
+        #: the same of the engine's attributes set before those (a loop alternating two sets of
+        #: attributes, as an accumulation group's first matmul and the others, finds both here)
         other_attrs: list[object] = [_ABSENT] * 4
         other_named: list[tuple[object, ...]] = [()] * 4
         plan_of = self.dma.plan
@@ -408,10 +429,18 @@ class _Simulation:
         total_flops = self.flops
         latest, latest_row = self.latest_ready, self.latest_row
         folds = None if fills is None else fills.folds
+        #: the compute cost whose values the locals issue_ns ... exempt (and unordered) hold: a run of
+        #: one engine's instructions with one cost unpacks it once (a DMA overwrites some: None)
+        unpacked: _Cost | None = None
+        #: the engine of the last instruction placed or skipped past it (its entry, code, track, key)
+        last_engine: Engine | None = None
+        entry: tuple[int, str] | None = None
         #: the instructions skipped so far (no engine, folded): a trace position is a row index
         #: plus these (with ``fills``, every instruction that is not skipped adds one row)
         skipped = 0
         for instruction in instructions:
+            if instruction.core and folds is not None:
+                raise _OtherCore  # (the whole trace, taken to run on core 0: see _Simulation.core_ids)
             if instruction.opcode == "memset" and folds and folds(instruction, len(out) + skipped):
                 skipped += 1
                 self.folded_zero_fills += 1
@@ -424,15 +453,20 @@ class _Simulation:
                 engine_free, engine_last = state.engine_free, state.engine_last
                 port_free, port_last = state.port_free, state.port_last
             engine = instruction.engine
-            try:
-                entry = _ENTRIES[engine]
-            except KeyError:  # not an engine of the model: the error below
-                entry = None
+            if engine is not last_engine:
+                # (the engine of the instruction before: its entry, code, track and key still hold;
+                # only a DMA or a collective changes code or key, and their engines differ)
+                last_engine = engine
+                try:
+                    entry = _ENTRIES[engine]
+                except KeyError:  # not an engine of the model: the error below
+                    entry = None
+                if entry is not None:
+                    code, track = entry
+                    key = stride_key + code
             index = len(out)
             inputs, outputs = instruction.inputs, instruction.outputs
             if entry is not None:
-                code, track = entry
-                key = stride_key + code
                 # The cost memo's key, for one output and one to three inputs: what cost_key holds, as one
                 # flat tuple (each operand's space, shape, dtype, bytes and inner stride, then the
                 # attribute values the engine's formula reads), so that a hit compares items that are
@@ -445,10 +479,10 @@ class _Simulation:
                     attrs = instruction.attrs
                     if attrs == last_attrs[code]:  # (equal attributes: the same values, read before)
                         named = last_named[code]
-                    elif attrs == other_attrs[code]:  # (the last but one: they change places)
+                    elif attrs == other_attrs[code]:
+                        # (the other set: they stay in place, so that a group's first multiply and the
+                        # rest, alternating, find theirs without moving them; a third set evicts this)
                         named = other_named[code]
-                        other_attrs[code], other_named[code] = last_attrs[code], last_named[code]
-                        last_attrs[code], last_named[code] = attrs, named
                     else:
                         get = attrs.get if attrs else _NO_ATTRS
                         if code:
@@ -490,9 +524,11 @@ class _Simulation:
                     # an attribute value that cannot be hashed or compared (an array): not memoised
                     # here (the cost model keys it on its text)
                     cost = self._compute_cost(instruction, None)
-                (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
-                 ports, psum_outputs, psum_inputs, exempt) = cost
-                unordered = False
+                if cost is not unpacked:  # (else its values are in the locals: the engine's last cost)
+                    (issue_ns, complete_ns, work_ns, overhead_ns, load_stationary_ns, flops, loads_stationary,
+                     ports, psum_outputs, psum_inputs, exempt) = cost
+                    unordered = False
+                    unpacked = cost
             elif engine == _DMA:
                 code = -1
                 key = -(index + 1)  # DMA parts are not ordered by one queue: never exempt
@@ -502,6 +538,7 @@ class _Simulation:
                     positions = dma_positions[id(plan)] = _psum_positions(instruction)
                 psum_outputs, psum_inputs = positions
                 exempt, unordered, pair = False, True, False
+                unpacked = None  # (a compute cost's locals overwritten)
             elif engine == _COLLECTIVE:
                 start = self._schedule_collective(instruction, state, core)
                 continue
@@ -737,17 +774,22 @@ class _Simulation:
                     for port in ports:
                         if port_free[port] > start:
                             start, pred, reason = port_free[port], port_last[port], _QUEUE
-                extra = 0.0
+                exposed = False
                 if loads_stationary:
                     stationary = region_a if pair else inputs[0][5]  # (a tuple index, not the named field)
                     # LoadStationary overlaps the multiply running before it; on an idle array (the
                     # first matmul, or one that waited for data) it is exposed.
                     if stationary is None or stationary != state.last_stationary:
-                        if start > free or engine_last[code] < 0:
-                            extra = load_stationary_ns
+                        exposed = start > free or engine_last[code] < 0
                         state.last_stationary = stationary
-                end = start + issue_ns + extra
-                ready = start + complete_ns + extra
+                if exposed:
+                    end = start + issue_ns + load_stationary_ns
+                    ready = start + complete_ns + load_stationary_ns
+                else:
+                    # (no "+ 0.0": the same floats, two additions and their objects fewer; a sum of
+                    # times is never -0.0, the one value "+ 0.0" would change)
+                    end = start + issue_ns
+                    ready = start + complete_ns
                 engine_free[code] = end
                 engine_last[code] = index
                 if ports:  # (most engines share none: no iterator over an empty tuple)
@@ -915,14 +957,21 @@ class _Simulation:
             hbm_part_bytes = plan.part_bytes * plan.hbm_crossings
         busy = state.queue_busy
         first = queue_free[0]
-        if calendar is None and queue_free.count(first) == len(queue_free):
+        known = state.queue_order
+        if known is not None:
+            # the queues in the order they are free, as the last transfer left them (no sort)
+            order: Sequence[int] = known[:count]
+            first, last = queue_free[order[0]], queue_free[order[-1]]
+        elif queue_free.count(first) == len(queue_free):
             # Every queue free at the same time (as after a transfer split over all of them): the
             # parts take the first queues (a stable sort of equal times).
-            order: Sequence[int] = range(count)
+            known = range(len(queue_free))
+            order = range(count)
             last = first
         else:
             # the queues free first (a stable sort: ties by queue number)
-            order = sorted(range(len(queue_free)), key=queue_free.__getitem__)[:count]
+            known = sorted(range(len(queue_free)), key=queue_free.__getitem__)
+            order = known[:count]
             first, last = queue_free[order[0]], queue_free[order[-1]]
         start = dep_ready if dep_ready > first else first  # max(first, dep_ready)
         if calendar is None and start == (dep_ready if dep_ready > last else last):
@@ -943,12 +992,23 @@ class _Simulation:
                 elif first > 0.0:
                     pred, reason = queue_last[order[0]], _QUEUE
             span = end - start
-            parts = []
             for queue in order:
                 queue_free[queue] = end
                 queue_last[queue] = index
-                parts.append((queue, start, end))
                 busy[queue] += span
+            # The order for the next transfer, without a sort: the other queues keep theirs, and
+            # the ones just taken, all free at ``end``, follow those free earlier, by number among
+            # those free at ``end`` too; where another queue is free later, a sort next time.
+            rest = known[count:]
+            if not rest or queue_free[rest[-1]] < end:
+                state.queue_order = [*rest, *sorted(order)]
+            else:
+                i = len(rest)
+                while i and queue_free[rest[i - 1]] == end:
+                    i -= 1
+                state.queue_order = [*rest[:i], *sorted([*rest[i:], *order])] if i < len(rest) else None
+            # the parts as one tuple (result.SAME_TIME_PARTS: their tuples are made when read)
+            parts: Any = (SAME_TIME_PARTS, order, start, end)
         else:
             parts = []
             start_min = _INF
@@ -979,11 +1039,13 @@ class _Simulation:
                 parts.append((queue, start, end))
                 # the queue busy time of _result, summed here in the same order
                 busy[queue] += end - start
+            parts = tuple(parts)
+            state.queue_order = None  # (the parts end at different times: a sort next time)
         self.dma_bytes += plan.total_bytes
         hbm_bytes = plan.total_bytes * plan.hbm_crossings
         self.hbm_bytes += hbm_bytes
         self.out.append((instruction, "dma", core, start_min, last_end, last_end, pred, reason, 0.0, fixed_ns,
-                         nominal_ns, hbm_wait, tuple(parts), 0.0, plan.total_bytes, hbm_bytes, 0.0))
+                         nominal_ns, hbm_wait, parts, 0.0, plan.total_bytes, hbm_bytes, 0.0))
         return start_min, last_end
 
     # -- the launch ----------------------------------------------------------------------------
@@ -992,7 +1054,11 @@ class _Simulation:
         instructions = self.trace.instructions
         if self.core_ids <= {0}:
             # core 0 straight from the trace (the common case), the zero-fills folded as they come
-            self._run_stream(instructions, 0, ZeroFills(self.trace))
+            try:
+                self._run_stream(instructions, 0, ZeroFills(self.trace))
+            except _OtherCore:  # (taken to run on core 0 alone: it does not) the launch by core
+                return _Simulation(self.trace, self.timing, self.options, self.models,
+                                   {i.core for i in instructions}).run()
             return self._result()
         folded = folded_psum_zero_fills(self.trace)
         self.folded_zero_fills = len(folded)
@@ -1074,7 +1140,7 @@ class _Simulation:
             tensor_peak_flops_per_s=timing.tensor_peak_flops_per_s * num_cores,
             hbm_bandwidth_bytes_per_s=hbm_bw,
             dma_queues_per_core=self.dma.queues,
-            psum_banks_used=peak_psum_banks(self.psum_live),
+            psum_banks_used=peak_psum_banks(self.psum_live, len(self.cores) == 1),  # (a key's core ran)
             folded_psum_zero_fills=self.folded_zero_fills,
         )
 
