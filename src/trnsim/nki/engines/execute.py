@@ -473,6 +473,18 @@ def write(
     if result.ndim == 0 and accumulate is False and 0 not in dst.shape:
         # a constant (memset, nl.zeros): rounded to the destination dtype once, then stored
         # everywhere (to_dtype works element by element: the bits the broadcast array's would get)
+        if mask is None and dst.flat is None and dst.oob is None:
+            # over a whole strided view: Tensor.write's store, the rounded constant kept per
+            # (value bits, dtypes), all-zero bits filled as bytes where the view is contiguous
+            const, zero = _constant(result, dst.dtype)
+            isz = dst.alloc.itemsize
+            view = strided(writable_storage(dst.alloc), dst.offset, dst.shape,
+                           tuple([s * isz for s in dst.strides]), True)
+            if zero and view.flags.c_contiguous and view.dtype == const.dtype:
+                view.view(np.uint8).fill(0)
+            else:
+                view[...] = const
+            return
         if oob_skip and dst.oob is not None:
             mask = ~dst.oob if mask is None else (fit_mask(mask, dst.shape) & ~dst.oob)
         dst.write(to_dtype(result, dst.dtype), mask)
@@ -514,6 +526,25 @@ def write(
         keep = ~dst.oob if mask is None else (fit_mask(mask, dst.shape) & ~dst.oob)
         mask = keep
     dst.write(to_dtype(result, dst.dtype), mask)
+
+
+#: a constant's value rounded to a destination dtype, and whether its bits are all zero, by (its
+#: dtype, its bytes, the destination dtype): memsets store a few constants over and over
+_CONSTANTS: dict[tuple[Any, ...], tuple[np.ndarray, bool]] = {}
+_MAX_CONSTANTS = 1 << 10
+
+
+def _constant(value: np.ndarray, dt: np.dtype[Any]) -> tuple[np.ndarray, bool]:
+    """``to_dtype(value, dt)`` of a 0-d ``value`` (read-only, shared) and whether its bits are zero."""
+    key = (value.dtype, value.tobytes(), dt)
+    kept = _CONSTANTS.get(key)
+    if kept is None:
+        if len(_CONSTANTS) >= _MAX_CONSTANTS:
+            _CONSTANTS.clear()
+        const = np.array(to_dtype(value, dt))  # (a copy of its own: made read-only below)
+        const.flags.writeable = False
+        kept = _CONSTANTS[key] = (const, not any(const.tobytes()))
+    return kept
 
 
 def _scatter_add(dst: Tensor, result: np.ndarray, mask: np.ndarray | None, oob_skip: bool) -> None:
