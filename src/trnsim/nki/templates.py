@@ -676,24 +676,21 @@ def _alone_counts() -> tuple[int, int]:
 _ALONE, _ALONE_ALLOC = _alone_counts()
 
 
-def _drop_group(alloc: Allocation) -> None:
-    """Forget the accumulation group of PSUM tile ``alloc``, about to be reused under a new allocation
-    id (nothing refers to it: its old id can never be read or written again). A fresh matmul result
-    opens a group that ``acc += nc_matmul(...)`` leaves behind when it retargets the instruction: left
-    in ``Simulation.psum_groups``, the benchmark matmul's 8,192 such groups (a dict entry, a list
-    and a tuple each) were built up over the launch and freed at its end, cold (about 2 ms of a
-    0.14 s trace + time); dropped here, the dict stays a few entries long."""
-    sim = _ACTIVE.get()
-    if sim is not None:
-        sim.psum_groups.pop(alloc.alloc_id, None)
-
-
-def _older_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_id: int) -> Tensor:
+def _older_tile(
+    sim: runtime.Simulation, proto: Allocation, view: tuple[Any, ...], spare: list[Any], alloc_id: int
+) -> Tensor:
     """A template's new tile when its latest one (``spare[0]``) is still referred to: the one before it
     (``spare[1]``) when nothing refers to that any more (its objects reused, as _replay reuses the
     latest's; the slots swapped, the new tile first), else a new one (the latest moves to the second
     slot). A kernel that holds its tile until the next call's result replaces it (``acc = nl.zeros(...)``
-    in a loop) alternates between the two."""
+    in a loop) alternates between the two.
+
+    A PSUM tile reused under a new allocation id drops its old id's accumulation group from
+    ``sim.psum_groups`` here and where _replay and its written-out body reuse the latest tile (nothing
+    refers to the tile: its old id can never be read or written again). A fresh matmul result opens a
+    group that ``acc += nc_matmul(...)`` leaves behind when it retargets the instruction: kept, the
+    benchmark matmul's 8,192 such groups (a dict entry, a list and a tuple each) were built up over the
+    launch and freed at its end, cold (about 2 ms of a 0.14 s trace + time)."""
     result = spare[1]
     if (
         result is not None
@@ -703,7 +700,7 @@ def _older_tile(proto: Allocation, view: tuple[Any, ...], spare: list[Any], allo
         spare[1] = spare[0]
         spare[0] = result
         if proto.buffer is _PSUM:
-            _drop_group(alloc)
+            sim.psum_groups.pop(alloc.alloc_id, None)
         alloc.alloc_id = alloc_id
         alloc.storage = None
         alloc.mm_state = None
@@ -835,8 +832,8 @@ def _replay_body(
         "    and _getrefcount(result) == _ALONE",
         "    and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC",
         "):",
-        # (_drop_group, inline: a constant, not a line only PSUM templates have, so that SBUF and PSUM
-        # templates of one structure share one compiled source)
+        # (the old accumulation group dropped, see _older_tile; behind a constant, not a line only PSUM
+        # templates have, so that SBUF and PSUM templates of one structure share one compiled source)
         "    if psum:",
         "        sim.psum_groups.pop(alloc.alloc_id, None)",
         "    alloc.alloc_id = alloc_id",
@@ -849,7 +846,7 @@ def _replay_body(
         "        alloc.regions = {}",
         "    result._out = None  # (an operand of its former allocation id)",
         "else:",
-        "    result = _older_tile(proto, view, spare, alloc_id)",
+        "    result = _older_tile(sim, proto, view, spare, alloc_id)",
         "    alloc = result.alloc",
         "sim.next_alloc = alloc_id + 1",
     ]
@@ -1156,7 +1153,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
         and _getrefcount(result) == _ALONE
         and _getrefcount(alloc := result.alloc) == _ALONE_ALLOC
     ):
-        if alloc.buffer is _PSUM:  # (_drop_group)
+        if alloc.buffer is _PSUM:  # (its old accumulation group: see _older_tile)
             sim.psum_groups.pop(alloc.alloc_id, None)
         alloc.alloc_id = alloc_id
         alloc.storage = None
@@ -1168,7 +1165,7 @@ def _replay(sim: runtime.Simulation, tpl: tuple[Any, ...], values: tuple[Any, ..
             alloc.regions = {}
         result._out = None  # (an operand of its former allocation id)
     else:
-        result = _older_tile(proto, view, spare, alloc_id)
+        result = _older_tile(sim, proto, view, spare, alloc_id)
         alloc = result.alloc
     sim.next_alloc = alloc_id + 1
     size = alloc_spec[9]
